@@ -1,0 +1,88 @@
+//! `DateRange`: inclusive calendar dates, UTC.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::error::ValidationError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawRange")]
+pub struct DateRange {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+#[derive(Deserialize)]
+struct RawRange {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+impl TryFrom<RawRange> for DateRange {
+    type Error = ValidationError;
+    fn try_from(r: RawRange) -> Result<Self, Self::Error> {
+        DateRange::new(r.start, r.end)
+    }
+}
+
+impl DateRange {
+    /// Start after end is an error.
+    pub fn new(start: NaiveDate, end: NaiveDate) -> Result<Self, ValidationError> {
+        if start > end {
+            return Err(ValidationError::new("start", format!("{start} is after end {end}")));
+        }
+        Ok(Self { start, end })
+    }
+
+    /// Parse `YYYY-MM-DD` strings; errors name `start` or `end`.
+    pub fn parse(start: &str, end: &str) -> Result<Self, ValidationError> {
+        let s = parse_date("start", start)?;
+        let e = parse_date("end", end)?;
+        Self::new(s, e)
+    }
+
+    /// The whole range: from the first microsecond of the first day to the last of the last day.
+    pub fn all() -> Self {
+        Self { start: NaiveDate::MIN, end: NaiveDate::MAX }
+    }
+
+    /// First instant included.
+    pub fn start_instant(&self) -> DateTime<Utc> {
+        self.start.and_time(NaiveTime::MIN).and_utc()
+    }
+
+    /// Last instant included (23:59:59.999999 of the end day).
+    pub fn end_instant(&self) -> DateTime<Utc> {
+        let t = NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999).unwrap_or(NaiveTime::MIN);
+        self.end.and_time(t).and_utc()
+    }
+
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        t >= self.start_instant() && t <= self.end_instant()
+    }
+}
+
+pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ValidationError> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| ValidationError::new(field, format!("{value:?} is not a date (expected YYYY-MM-DD)")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inclusive_and_ordered() {
+        let r = DateRange::parse("2026-10-01", "2026-10-31").unwrap();
+        assert!(r.contains("2026-10-31T23:59:59Z".parse().unwrap()));
+        assert!(r.contains("2026-10-01T00:00:00Z".parse().unwrap()));
+        assert!(!r.contains("2026-11-01T00:00:00Z".parse().unwrap()));
+        assert_eq!(DateRange::parse("2026-10-02", "2026-10-01").unwrap_err().field(), "start");
+        assert_eq!(DateRange::parse("2026-13-01", "2026-10-01").unwrap_err().field(), "start");
+        assert_eq!(DateRange::parse("2026-10-01", "nope").unwrap_err().field(), "end");
+        assert!(serde_json::from_str::<DateRange>(r#"{"start":"2026-10-02","end":"2026-10-01"}"#).is_err());
+        let one = DateRange::parse("2026-10-01", "2026-10-01").unwrap();
+        assert!(one.contains("2026-10-01T12:00:00Z".parse().unwrap()));
+        assert!(DateRange::all().contains(Utc::now()));
+    }
+}

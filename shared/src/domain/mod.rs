@@ -1,0 +1,23 @@
+//! The causal marketing domain: records, experiments, confounders, users, date ranges.
+//! Every constructor or `validate` rejects bad values with an error naming the field.
+
+pub mod confounder;
+pub mod date_range;
+pub mod error;
+pub mod experiment;
+pub mod ids;
+pub mod platform;
+pub mod record;
+pub mod user;
+
+pub use confounder::{ConfounderVariable, TemporalPattern, VariableType};
+pub use date_range::DateRange;
+pub use error::{FieldError, ValidationError, Validator};
+pub use experiment::{CausalExperiment, ExperimentStatus, RandomizationUnit};
+pub use ids::{check_id, OrgId};
+pub use platform::Platform;
+pub use record::{
+    CausalEdge, CausalGraph, CausalMarketingData, Confounder, ExternalFactor, Metrics, NewCausalRecord, TreatmentAssignment,
+    TreatmentGroup,
+};
+pub use user::{permissions, UserContext};

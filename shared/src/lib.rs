@@ -1,0 +1,16 @@
+//! LiftOS Causal: the shared crate.
+//!
+//! - [`domain`]: the causal marketing data model, validated.
+//! - [`storage`]: narrow ports (records, experiments, confounders, panels, queue) with embedded
+//!   and AWS adapters.
+//! - [`service`]: the use cases the Lambdas and the `liftos` command call.
+//! - [`config`]: configuration from the environment, read once per cold start.
+//! - `runtime` (feature `lambda`): HTTP error mapping, authentication, SQS batch handling.
+
+pub mod config;
+pub mod domain;
+pub mod service;
+pub mod storage;
+
+#[cfg(feature = "lambda")]
+pub mod runtime;

@@ -1,0 +1,215 @@
+//! Who is calling. The org and permissions come only from a verified token, never from the
+//! body, path or query.
+//!
+//! - `apigw`: API Gateway's JWT authorizer has verified the token (signature against the
+//!   issuer's JWKS, expiry, audience) before the function runs; its claims arrive in the request
+//!   context. A request without them is refused (401): there is no bypass.
+//! - `local` (embedded default, tests): the `Authorization: Bearer` token is verified here, HS256
+//!   with the configured key; `alg: none`, other algorithms, bad signatures, expired or
+//!   not-yet-valid tokens, wrong issuer or audience are refused (401).
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::{Request, RequestExt};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use super::http::ApiError;
+use crate::config::AuthSettings;
+use crate::domain::{OrgId, UserContext};
+
+/// The claims LiftOS reads. `org_id` may also arrive as Cognito's `custom:org_id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(alias = "custom:org_id")]
+    pub org_id: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+}
+
+fn context_from(org: &str, user: &str, roles: Vec<String>, permissions: Vec<String>) -> Result<UserContext, ApiError> {
+    let org = OrgId::new(org).map_err(|_| ApiError::unauthorized("the token's org_id claim is missing or invalid"))?;
+    if user.is_empty() {
+        return Err(ApiError::unauthorized("the token has no subject"));
+    }
+    Ok(UserContext::new(org, user.to_string(), roles, permissions))
+}
+
+/// Verify a local HS256 token.
+pub fn verify_local(token: &str, secret: &str, issuer: &str, audience: &str) -> Result<UserContext, ApiError> {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    v.validate_nbf = true;
+    v.leeway = 30;
+    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind::*;
+        let why = match e.kind() {
+            ExpiredSignature => "the token has expired",
+            ImmatureSignature => "the token is not valid yet",
+            InvalidSignature => "the token's signature is invalid",
+            InvalidAudience => "the token is for another audience",
+            InvalidIssuer => "the token is from another issuer",
+            InvalidAlgorithm | InvalidAlgorithmName => "the token's algorithm is not accepted",
+            MissingRequiredClaim(_) => "the token lacks a required claim",
+            _ => "the token is malformed",
+        };
+        ApiError::unauthorized(why)
+    })?;
+    let c = data.claims;
+    context_from(&c.org_id, &c.sub, c.roles, c.permissions)
+}
+
+/// Create a local token (tests, `liftos token`, curl against `cargo lambda watch`).
+#[allow(clippy::too_many_arguments)]
+pub fn mint_local(
+    secret: &str,
+    issuer: &str,
+    audience: &str,
+    org: &str,
+    user: &str,
+    roles: &[&str],
+    permissions: &[&str],
+    ttl_seconds: i64,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: user.to_string(),
+        org_id: org.to_string(),
+        roles: roles.iter().map(|s| s.to_string()).collect(),
+        permissions: permissions.iter().map(|s| s.to_string()).collect(),
+        iss: issuer.to_string(),
+        aud: audience.to_string(),
+        exp: now + ttl_seconds,
+        nbf: Some(now - 1),
+        iat: Some(now),
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+}
+
+/// API Gateway flattens array claims to strings: `[a b]`, `a b`, or a JSON array.
+fn claim_list(raw: Option<&String>) -> Vec<String> {
+    let Some(raw) = raw else { return vec![] };
+    let t = raw.trim();
+    if let Ok(list) = serde_json::from_str::<Vec<String>>(t) {
+        return list;
+    }
+    t.trim_start_matches('[').trim_end_matches(']').split([' ', ',']).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+/// The caller from claims API Gateway's JWT authorizer verified.
+pub fn from_authorizer_claims(claims: &HashMap<String, String>) -> Result<UserContext, ApiError> {
+    let org = claims.get("org_id").or_else(|| claims.get("custom:org_id")).map(String::as_str).unwrap_or("");
+    let user = claims.get("sub").map(String::as_str).unwrap_or("");
+    let mut roles = claim_list(claims.get("roles"));
+    roles.extend(claim_list(claims.get("cognito:groups")));
+    let mut perms = claim_list(claims.get("permissions"));
+    perms.extend(claim_list(claims.get("scope")));
+    context_from(org, user, roles, perms)
+}
+
+/// Establish the caller of an HTTP request.
+pub fn authenticate(req: &Request, settings: &AuthSettings) -> Result<UserContext, ApiError> {
+    match settings {
+        AuthSettings::ApiGateway => {
+            let claims = req
+                .request_context_ref()
+                .and_then(|c| c.authorizer())
+                .and_then(|a| a.jwt.as_ref())
+                .map(|j| &j.claims)
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| ApiError::unauthorized("no verified token: call through the API with a bearer token"))?;
+            from_authorizer_claims(claims)
+        }
+        AuthSettings::LocalKey { secret, issuer, audience } => {
+            let header = req
+                .headers()
+                .get("authorization")
+                .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+            let value = header.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is malformed"))?;
+            let token = value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            verify_local(token.trim(), secret, issuer, audience)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn token(ttl: i64) -> String {
+        mint_local(SECRET, "liftos-local", "liftos", "acme", "u1", &["causal_analyst"], &[], ttl).unwrap()
+    }
+
+    #[test]
+    fn valid_token_gives_the_caller() {
+        let u = verify_local(&token(300), SECRET, "liftos-local", "liftos").unwrap();
+        assert_eq!(u.org_id.as_str(), "acme");
+        assert!(u.has("causal:data:read") && !u.has("causal:data:write"));
+    }
+
+    #[test]
+    fn bad_tokens_are_refused() {
+        let t = token(300);
+        assert_eq!(verify_local(&token(-120), SECRET, "liftos-local", "liftos").unwrap_err().message, "the token has expired");
+        assert_eq!(verify_local(&t, &"x".repeat(32), "liftos-local", "liftos").unwrap_err().status, 401);
+        assert_eq!(verify_local(&t, SECRET, "liftos-local", "other").unwrap_err().message, "the token is for another audience");
+        assert_eq!(verify_local(&t, SECRET, "evil", "liftos").unwrap_err().message, "the token is from another issuer");
+        assert_eq!(verify_local("not.a.token", SECRET, "liftos-local", "liftos").unwrap_err().status, 401);
+        // alg: none with the same claims and no signature
+        let parts: Vec<&str> = t.split('.').collect();
+        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        assert_eq!(verify_local(&none, SECRET, "liftos-local", "liftos").unwrap_err().status, 401);
+        // not yet valid
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "u".into(),
+            org_id: "acme".into(),
+            roles: vec![],
+            permissions: vec![],
+            iss: "liftos-local".into(),
+            aud: "liftos".into(),
+            exp: now + 7200,
+            nbf: Some(now + 3600),
+            iat: Some(now),
+        };
+        let future =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
+        assert_eq!(verify_local(&future, SECRET, "liftos-local", "liftos").unwrap_err().message, "the token is not valid yet");
+    }
+
+    #[test]
+    fn authorizer_claims_in_api_gateway_shapes() {
+        let claims: HashMap<String, String> = [
+            ("sub", "u1"),
+            ("custom:org_id", "acme"),
+            ("roles", "[causal_admin]"),
+            ("scope", "openid causal:data:read"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let u = from_authorizer_claims(&claims).unwrap();
+        assert_eq!(u.org_id.as_str(), "acme");
+        assert!(u.has("causal:experiments:manage"));
+        let mut no_org = claims.clone();
+        no_org.remove("custom:org_id");
+        assert_eq!(from_authorizer_claims(&no_org).unwrap_err().status, 401);
+    }
+}

@@ -1,0 +1,36 @@
+//! Use cases: what the Lambdas and the `liftos` command do, independent of how they are invoked.
+//! Each takes the caller's [`UserContext`](crate::domain::UserContext) (from a verified token)
+//! and the narrow stores it needs.
+
+pub mod experiments;
+pub mod ingest;
+pub mod stage;
+
+use crate::domain::ValidationError;
+use crate::storage::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The caller's input is wrong (400), naming the field.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// The caller lacks a permission (403).
+    #[error("missing permission {permission}")]
+    Forbidden { permission: String },
+    /// Nothing of that id in the caller's org (404). Another org's item looks exactly the same.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// A conditional write was refused (409).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) fn require(user: &crate::domain::UserContext, permission: &str) -> Result<(), ServiceError> {
+    if user.has(permission) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden { permission: permission.to_string() })
+    }
+}

@@ -1,0 +1,81 @@
+//! The store stage of the pipeline: a queue message carries a batch of records for one org; the
+//! stage validates and writes them. Delivery is at least once, so the stage is idempotent:
+//! records have natural-key ids, identical content is left unchanged, and a stale redelivery
+//! (a message older than what is stored) is reported as superseded and writes nothing.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::error::from_json_str;
+use crate::domain::{NewCausalRecord, OrgId, ValidationError};
+use crate::storage::{RecordStore, StoreError, WriteConflict};
+
+/// The body of a message to the store stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreRecordsMessage {
+    /// Set by the upstream stage from the caller's verified identity.
+    pub org_id: OrgId,
+    /// The upstream batch, for tracing.
+    pub batch_id: String,
+    /// When the upstream stage produced this data: becomes the records' `updated_at`, so a
+    /// redelivered old message can never overwrite data produced later.
+    pub produced_at: DateTime<Utc>,
+    pub records: Vec<NewCausalRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageOutcome {
+    pub stored: usize,
+    pub unchanged: usize,
+    /// Newer data was already stored for these ids; logged, not applied.
+    pub superseded: Vec<WriteConflict>,
+}
+
+/// Why a message failed: a poison message will never succeed (send it to the DLQ with the
+/// reason); a transient failure may succeed on redelivery.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("poison message: {0}")]
+    Poison(String),
+    #[error("transient failure: {0}")]
+    Transient(String),
+}
+
+impl From<ValidationError> for StageError {
+    fn from(e: ValidationError) -> Self {
+        StageError::Poison(e.summary())
+    }
+}
+
+impl From<StoreError> for StageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidKey { .. } | StoreError::InvalidCursor(_) => StageError::Poison(e.to_string()),
+            other => StageError::Transient(other.to_string()),
+        }
+    }
+}
+
+pub async fn store_records_message(records: &dyn RecordStore, body: &str) -> Result<StageOutcome, StageError> {
+    let msg: StoreRecordsMessage = from_json_str(body)?;
+    if msg.records.is_empty() {
+        return Err(StageError::Poison("records: must contain at least one record".into()));
+    }
+    let mut parsed = Vec::with_capacity(msg.records.len());
+    for (i, r) in msg.records.into_iter().enumerate() {
+        parsed.push(r.into_record(&msg.org_id, msg.produced_at).map_err(|e| e.prefixed(&format!("records[{i}]")))?);
+    }
+    let report = records.put_records(&parsed).await?;
+    if !report.conflicts.is_empty() {
+        tracing::warn!(
+            org_id = %msg.org_id,
+            batch_id = %msg.batch_id,
+            superseded = report.conflicts.len(),
+            ids = ?report.conflicts.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            "stale redelivery: newer data already stored for these records; not applied"
+        );
+    }
+    tracing::info!(org_id = %msg.org_id, batch_id = %msg.batch_id, stored = report.written(), unchanged = report.unchanged.len(), "batch stored");
+    Ok(StageOutcome { stored: report.written(), unchanged: report.unchanged.len(), superseded: report.conflicts })
+}

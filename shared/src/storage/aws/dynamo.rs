@@ -1,0 +1,616 @@
+//! DynamoDB single-table design. Every partition key begins with `ORG#{org_id}#`, so tenant
+//! isolation is a property of the keys.
+//!
+//! | item | pk | sk | GSI1 (gsi1pk / gsi1sk) | GSI2 | GSI3 |
+//! |---|---|---|---|---|---|
+//! | record | `ORG#o#REC#{id}` | `REC` | `ORG#o#PLAT#{platform}` / `{ts}#{id}` | `ORG#o#CAMP#{platform}#{campaign}` / `{ts}#{id}` | `ORG#o#EXP#{experiment}` / `{ts}#{id}` (only records in an experiment) |
+//! | experiment | `ORG#o#EXP#{id}` | `EXP` | `ORG#o#EXPERIMENTS` / `{created_at}#{id}` | | |
+//! | confounder | `ORG#o#CONF#{platform}` | `VAR#{name}` | | | |
+//!
+//! - get by id: GetItem on the base table (strongly consistent);
+//! - records by platform and time range: Query GSI1 with `gsi1sk BETWEEN`;
+//! - by campaign: GSI2; by experiment: GSI3 (sparse); experiments newest first: GSI1 descending.
+//! - Records are written conditionally (`attribute_not_exists(pk) OR (content_hash <> :h AND
+//!   updated_at < :u)`), so a redelivered or stale write never duplicates or overwrites newer data.
+//! - The record document is kept as JSON in `doc` (exact round trip of floats and optional
+//!   fields); the key, index and version attributes are top-level.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes,
+    Projection, ProjectionType, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::sdk_error;
+use crate::domain::{CausalExperiment, CausalMarketingData, ConfounderVariable, OrgId, Platform};
+use crate::storage::cursor::{self, Page, PageRequest};
+use crate::storage::{
+    decide_put, parse_ts_key, ts_key, BatchPutReport, ConfounderStore, ExperimentStore, PutOutcome, RecordQuery,
+    RecordStore, StoreError, StoredVersion, WriteConflict,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+const BACKEND: &str = "dynamodb";
+const MAX_ATTEMPTS: u32 = 8;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(|s| s.as_str())
+}
+
+fn req_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    get_s(item, name).ok_or_else(|| StoreError::Corrupt {
+        key: get_s(item, "pk").unwrap_or("?").to_string(),
+        reason: format!("missing attribute {name}"),
+    })
+}
+
+fn org_prefix(org: &OrgId) -> String {
+    format!("ORG#{org}#")
+}
+
+fn record_pk(org: &OrgId, id: &str) -> String {
+    format!("ORG#{org}#REC#{id}")
+}
+
+fn experiment_pk(org: &OrgId, id: &str) -> String {
+    format!("ORG#{org}#EXP#{id}")
+}
+
+fn confounder_pk(org: &OrgId, platform: Platform) -> String {
+    format!("ORG#{org}#CONF#{platform}")
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((25u64 << attempt.min(6)).min(2_000))
+}
+
+fn record_from_item(item: &Item) -> Result<CausalMarketingData, StoreError> {
+    let key = req_s(item, "pk")?;
+    let mut r: CausalMarketingData = serde_json::from_str(req_s(item, "doc")?)
+        .map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+    r.created_at = parse_ts_key(key, req_s(item, "created_at")?)?;
+    Ok(r)
+}
+
+fn version_from_item(item: &Item) -> Result<StoredVersion, StoreError> {
+    let key = req_s(item, "pk")?;
+    Ok(StoredVersion {
+        content_hash: req_s(item, "content_hash")?.to_string(),
+        created_at: parse_ts_key(key, req_s(item, "created_at")?)?,
+        updated_at: parse_ts_key(key, req_s(item, "updated_at")?)?,
+    })
+}
+
+/// The full item for a record (used by batch writes). `created_at` is the one to keep.
+fn record_item(r: &CausalMarketingData, hash: &str, created_at: DateTime<Utc>) -> Result<Item, StoreError> {
+    let doc = serde_json::to_string(r).map_err(|e| StoreError::backend(BACKEND, e, false))?;
+    let ts = ts_key(r.timestamp);
+    let org = &r.org_id;
+    let mut item: Item = HashMap::from([
+        ("pk".to_string(), s(record_pk(org, &r.id))),
+        ("sk".to_string(), s("REC")),
+        ("entity".to_string(), s("record")),
+        ("gsi1pk".to_string(), s(format!("ORG#{org}#PLAT#{}", r.platform))),
+        ("gsi1sk".to_string(), s(format!("{ts}#{}", r.id))),
+        ("gsi2pk".to_string(), s(format!("ORG#{org}#CAMP#{}#{}", r.platform, r.campaign_id))),
+        ("gsi2sk".to_string(), s(format!("{ts}#{}", r.id))),
+        ("content_hash".to_string(), s(hash)),
+        ("created_at".to_string(), s(ts_key(created_at))),
+        ("updated_at".to_string(), s(ts_key(r.updated_at))),
+        ("doc".to_string(), s(doc)),
+    ]);
+    if let Some(exp) = r.experiment_id() {
+        item.insert("gsi3pk".to_string(), s(format!("ORG#{org}#EXP#{exp}")));
+        item.insert("gsi3sk".to_string(), s(format!("{ts}#{}", r.id)));
+    }
+    Ok(item)
+}
+
+/// Create the table with its three GSIs (on-demand billing), as `infra/template.yaml` declares it.
+/// Used by tests against moto and by `liftos` against a fresh endpoint.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let attr = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().map_err(|e| {
+            StoreError::backend(BACKEND, e, false)
+        })
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(|e| StoreError::backend(BACKEND, e, false))
+    };
+    let mut req = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?);
+    for n in ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"] {
+        req = req.attribute_definitions(attr(n)?);
+    }
+    for i in 1..=3 {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(format!("gsi{i}"))
+                .key_schema(key(&format!("gsi{i}pk"), KeyType::Hash)?)
+                .key_schema(key(&format!("gsi{i}sk"), KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(|e| StoreError::backend(BACKEND, e, false))?,
+        );
+    }
+    req.send().await.map_err(|e| sdk_error(BACKEND, e))?;
+    Ok(())
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(BACKEND, e))?;
+        Ok(out.item)
+    }
+
+    /// Current versions of the given record ids (BatchGetItem, 100 keys a call, unprocessed keys retried).
+    async fn versions(&self, org: &OrgId, ids: &[&str]) -> Result<HashMap<String, StoredVersion>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| HashMap::from([("pk".to_string(), s(record_pk(org, id))), ("sk".to_string(), s("REC"))]))
+                .collect();
+            keys.dedup();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .projection_expression("pk, content_hash, created_at, updated_at")
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::backend(BACKEND, e, false))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(BACKEND, e))?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let pk = req_s(&item, "pk")?;
+                    let id = pk.rsplit('#').next().unwrap_or_default().to_string();
+                    found.insert(id, version_from_item(&item)?);
+                }
+                if let Some(rest) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    keys = rest.keys;
+                    attempt += 1;
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(StoreError::backend(BACKEND, "BatchGetItem left keys unprocessed after retries", true));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// BatchWriteItem in chunks of 25, retrying unprocessed items with backoff.
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let mut requests: Vec<WriteRequest> = Vec::with_capacity(items.len());
+        for item in items {
+            let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| StoreError::backend(BACKEND, e, false))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(BACKEND, e))?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(StoreError::backend(
+                            BACKEND,
+                            format!("BatchWriteItem left {} items unprocessed after retries", pending.len()),
+                            true,
+                        ));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Query one index partition in key order, `limit` items after the cursor.
+    #[allow(clippy::too_many_arguments)]
+    async fn query_index(
+        &self,
+        index: &str,
+        pk: String,
+        sk_range: Option<(String, String)>,
+        forward: bool,
+        scope: &str,
+        page: &PageRequest,
+        org: &OrgId,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let (pk_attr, sk_attr) = (format!("{index}pk"), format!("{index}sk"));
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .scan_index_forward(forward)
+            .expression_attribute_values(":p", s(pk.clone()));
+        q = match &sk_range {
+            Some((a, b)) => q
+                .key_condition_expression(format!("{pk_attr} = :p AND {sk_attr} BETWEEN :a AND :b"))
+                .expression_attribute_values(":a", s(a.clone()))
+                .expression_attribute_values(":b", s(b.clone())),
+            None => q.key_condition_expression(format!("{pk_attr} = :p")),
+        };
+        if let Some(c) = &page.cursor {
+            let k = cursor::decode(scope, c, 4)?;
+            // The start key must lie inside this org's partition of this index.
+            if k[2] != pk || !k[0].starts_with(&org_prefix(org)) {
+                return Err(StoreError::InvalidCursor("this cursor belongs to a different query".into()));
+            }
+            let start: Item = HashMap::from([
+                ("pk".to_string(), s(k[0].clone())),
+                ("sk".to_string(), s(k[1].clone())),
+                (pk_attr.clone(), s(k[2].clone())),
+                (sk_attr.clone(), s(k[3].clone())),
+            ]);
+            q = q.set_exclusive_start_key(Some(start));
+        }
+        let mut items: Vec<Item> = Vec::with_capacity(page.limit + 1);
+        let mut start_key = None;
+        // Ask for one more than a page to know whether another page exists.
+        loop {
+            let mut call = q.clone().limit((page.limit + 1 - items.len()) as i32);
+            if start_key.is_some() {
+                call = call.set_exclusive_start_key(start_key.take());
+            }
+            let out = call.send().await.map_err(|e| sdk_error(BACKEND, e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if items.len() <= page.limit => start_key = Some(k),
+                _ => break,
+            }
+        }
+        let next = if items.len() > page.limit {
+            items.truncate(page.limit);
+            let last = items.last().ok_or_else(|| StoreError::backend(BACKEND, "empty page", false))?;
+            Some(cursor::encode(
+                scope,
+                vec![
+                    req_s(last, "pk")?.to_string(),
+                    req_s(last, "sk")?.to_string(),
+                    req_s(last, &pk_attr)?.to_string(),
+                    req_s(last, &sk_attr)?.to_string(),
+                ],
+            ))
+        } else {
+            None
+        };
+        Ok((items, next))
+    }
+}
+
+#[async_trait]
+impl RecordStore for DynamoStore {
+    async fn put_record(&self, r: &CausalMarketingData) -> Result<PutOutcome, StoreError> {
+        let hash = r.content_hash();
+        let item = record_item(r, &hash, r.created_at)?;
+        let mut sets = Vec::new();
+        let mut req = self.client.update_item().table_name(&self.table).key("pk", s(record_pk(&r.org_id, &r.id))).key("sk", s("REC"));
+        for (i, (name, value)) in item.iter().enumerate() {
+            if name == "pk" || name == "sk" {
+                continue;
+            }
+            let (n, v) = (format!("#a{i}"), format!(":a{i}"));
+            if name == "created_at" {
+                sets.push(format!("{n} = if_not_exists({n}, {v})"));
+            } else {
+                sets.push(format!("{n} = {v}"));
+            }
+            req = req.expression_attribute_names(n, name).expression_attribute_values(v, value.clone());
+        }
+        let mut expr = format!("SET {}", sets.join(", "));
+        if r.experiment_id().is_none() {
+            req = req.expression_attribute_names("#g3p", "gsi3pk").expression_attribute_names("#g3s", "gsi3sk");
+            expr.push_str(" REMOVE #g3p, #g3s");
+        }
+        let out = req
+            .update_expression(expr)
+            .condition_expression("attribute_not_exists(pk) OR (#ch <> :h AND #ua < :u)")
+            .expression_attribute_names("#ch", "content_hash")
+            .expression_attribute_names("#ua", "updated_at")
+            .expression_attribute_values(":h", s(hash.clone()))
+            .expression_attribute_values(":u", s(ts_key(r.updated_at)))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(if o.attributes.map(|a| a.is_empty()).unwrap_or(true) { PutOutcome::Inserted } else { PutOutcome::Updated }),
+            Err(err) => {
+                let is_ccf = err.as_service_error().map(|e| e.is_conditional_check_failed_exception()).unwrap_or(false);
+                if !is_ccf {
+                    return Err(sdk_error(BACKEND, err));
+                }
+                let old = match err.into_service_error() {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
+                        e.item.filter(|i| !i.is_empty())
+                    }
+                    _ => None,
+                };
+                let old = match old {
+                    Some(i) => Some(i),
+                    None => self.get_item(record_pk(&r.org_id, &r.id), "REC").await?,
+                };
+                let version = old.as_ref().map(version_from_item).transpose()?;
+                match decide_put(version.as_ref(), r, &hash) {
+                    Ok(PutOutcome::Unchanged) => Ok(PutOutcome::Unchanged),
+                    Ok(_) => Err(StoreError::Conflict { key: r.id.clone(), reason: "changed concurrently; retry".into() }),
+                    Err(reason) => Err(StoreError::Conflict { key: r.id.clone(), reason }),
+                }
+            }
+        }
+    }
+
+    async fn put_records(&self, records: &[CausalMarketingData]) -> Result<BatchPutReport, StoreError> {
+        let mut report = BatchPutReport::default();
+        // Group by org: keys are per org, and a batch may (in the pipeline) span several.
+        let mut by_org: Vec<(&OrgId, Vec<&CausalMarketingData>)> = Vec::new();
+        for r in records {
+            match by_org.iter_mut().find(|(o, _)| *o == &r.org_id) {
+                Some((_, v)) => v.push(r),
+                None => by_org.push((&r.org_id, vec![r])),
+            }
+        }
+        for (org, recs) in by_org {
+            let ids: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+            let mut current = self.versions(org, &ids).await?;
+            let mut writes: Vec<(usize, Item)> = Vec::new();
+            for r in recs {
+                let hash = r.content_hash();
+                match decide_put(current.get(&r.id), r, &hash) {
+                    Ok(outcome) => {
+                        if outcome != PutOutcome::Unchanged {
+                            let created = current.get(&r.id).map(|v| v.created_at).unwrap_or(r.created_at);
+                            let item = record_item(r, &hash, created)?;
+                            // A later duplicate of the same id in this batch replaces the earlier write.
+                            writes.retain(|(_, i)| get_s(i, "pk") != get_s(&item, "pk"));
+                            writes.push((0, item));
+                            current.insert(
+                                r.id.clone(),
+                                StoredVersion { content_hash: hash, created_at: created, updated_at: r.updated_at },
+                            );
+                        }
+                        report.record(&r.id, outcome);
+                    }
+                    Err(reason) => report.conflicts.push(WriteConflict { id: r.id.clone(), reason }),
+                }
+            }
+            self.batch_put(writes.into_iter().map(|(_, i)| i).collect()).await?;
+        }
+        Ok(report)
+    }
+
+    async fn get_record(&self, org: &OrgId, id: &str) -> Result<Option<CausalMarketingData>, StoreError> {
+        self.get_item(record_pk(org, id), "REC").await?.as_ref().map(record_from_item).transpose()
+    }
+
+    async fn query_records(
+        &self,
+        org: &OrgId,
+        query: &RecordQuery,
+        page: &PageRequest,
+    ) -> Result<Page<CausalMarketingData>, StoreError> {
+        let scope = query.scope(org);
+        let between = |range: &crate::domain::DateRange| {
+            (format!("{}#", ts_key(range.start_instant())), format!("{}#~", ts_key(range.end_instant())))
+        };
+        let (index, pk, range) = match query {
+            RecordQuery::Platform { platform, range } => ("gsi1", format!("ORG#{org}#PLAT#{platform}"), Some(between(range))),
+            RecordQuery::Campaign { platform, campaign_id, range } => {
+                ("gsi2", format!("ORG#{org}#CAMP#{platform}#{campaign_id}"), Some(between(range)))
+            }
+            RecordQuery::Experiment { experiment_id } => ("gsi3", format!("ORG#{org}#EXP#{experiment_id}"), None),
+        };
+        let (items, next_cursor) = self.query_index(index, pk, range, true, &scope, page, org).await?;
+        let items = items.iter().map(record_from_item).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+fn experiment_item(e: &CausalExperiment) -> Result<Item, StoreError> {
+    let doc = serde_json::to_string(e).map_err(|err| StoreError::backend(BACKEND, err, false))?;
+    Ok(HashMap::from([
+        ("pk".to_string(), s(experiment_pk(&e.org_id, &e.id))),
+        ("sk".to_string(), s("EXP")),
+        ("entity".to_string(), s("experiment")),
+        ("gsi1pk".to_string(), s(format!("ORG#{}#EXPERIMENTS", e.org_id))),
+        ("gsi1sk".to_string(), s(format!("{}#{}", ts_key(e.created_at), e.id))),
+        ("updated_at".to_string(), s(ts_key(e.updated_at))),
+        ("doc".to_string(), s(doc)),
+    ]))
+}
+
+fn experiment_from_item(item: &Item) -> Result<CausalExperiment, StoreError> {
+    let key = req_s(item, "pk")?;
+    serde_json::from_str(req_s(item, "doc")?).map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })
+}
+
+#[async_trait]
+impl ExperimentStore for DynamoStore {
+    async fn create_experiment(&self, e: &CausalExperiment) -> Result<PutOutcome, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(experiment_item(e)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(PutOutcome::Inserted),
+            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
+                let old = self.get_experiment(&e.org_id, &e.id).await?;
+                match old {
+                    Some(old) if crate::storage::same_experiment_content(&old, e) => Ok(PutOutcome::Unchanged),
+                    _ => Err(StoreError::Conflict { key: e.id.clone(), reason: "an experiment with this id already exists".into() }),
+                }
+            }
+            Err(err) => Err(sdk_error(BACKEND, err)),
+        }
+    }
+
+    async fn update_experiment(&self, e: &CausalExperiment, expected: DateTime<Utc>) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(experiment_item(e)?))
+            .condition_expression("updated_at = :expected")
+            .expression_attribute_values(":expected", s(ts_key(expected)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
+                match self.get_experiment(&e.org_id, &e.id).await? {
+                    None => Err(StoreError::NotFound(format!("experiment {}", e.id))),
+                    Some(_) => Err(StoreError::Conflict {
+                        key: e.id.clone(),
+                        reason: "the experiment was changed since it was read".into(),
+                    }),
+                }
+            }
+            Err(err) => Err(sdk_error(BACKEND, err)),
+        }
+    }
+
+    async fn get_experiment(&self, org: &OrgId, id: &str) -> Result<Option<CausalExperiment>, StoreError> {
+        self.get_item(experiment_pk(org, id), "EXP").await?.as_ref().map(experiment_from_item).transpose()
+    }
+
+    async fn list_experiments(&self, org: &OrgId, page: &PageRequest) -> Result<Page<CausalExperiment>, StoreError> {
+        let scope = format!("{org}|experiments");
+        let (items, next_cursor) =
+            self.query_index("gsi1", format!("ORG#{org}#EXPERIMENTS"), None, false, &scope, page, org).await?;
+        let items = items.iter().map(experiment_from_item).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+#[async_trait]
+impl ConfounderStore for DynamoStore {
+    async fn put_confounder(&self, v: &ConfounderVariable) -> Result<(), StoreError> {
+        let pk = confounder_pk(&v.org_id, v.platform);
+        let sk = format!("VAR#{}", v.variable_name);
+        // Optimistic concurrency: read, merge, write if the version is unchanged.
+        for attempt in 0..MAX_ATTEMPTS {
+            let current = self.get_item(pk.clone(), &sk).await?;
+            let (merged, version) = match &current {
+                Some(item) => {
+                    let old: ConfounderVariable = serde_json::from_str(req_s(item, "doc")?)
+                        .map_err(|e| StoreError::Corrupt { key: pk.clone(), reason: e.to_string() })?;
+                    let version: u64 = req_s(item, "version")?.parse().unwrap_or(0);
+                    (old.merge(v), Some(version))
+                }
+                None => (v.clone(), None),
+            };
+            let doc = serde_json::to_string(&merged).map_err(|e| StoreError::backend(BACKEND, e, false))?;
+            let next = version.map(|x| x + 1).unwrap_or(1);
+            let mut req = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(pk.clone()))
+                .item("sk", s(sk.clone()))
+                .item("entity", s("confounder"))
+                .item("version", s(next.to_string()))
+                .item("doc", s(doc));
+            req = match version {
+                Some(old) => req
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", s(old.to_string())),
+                None => req.condition_expression("attribute_not_exists(pk)"),
+            };
+            match req.send().await {
+                Ok(_) => return Ok(()),
+                Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(err) => return Err(sdk_error(BACKEND, err)),
+            }
+        }
+        Err(StoreError::Conflict { key: pk, reason: "too many concurrent updates".into() })
+    }
+
+    async fn list_confounders(&self, org: &OrgId, platform: Option<Platform>) -> Result<Vec<ConfounderVariable>, StoreError> {
+        let platforms: Vec<Platform> = match platform {
+            Some(p) => vec![p],
+            None => Platform::ALL.to_vec(),
+        };
+        let mut out = Vec::new();
+        for p in platforms {
+            let mut start = None;
+            loop {
+                let res = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :p")
+                    .expression_attribute_values(":p", s(confounder_pk(org, p)))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(BACKEND, e))?;
+                for item in res.items.unwrap_or_default() {
+                    let v: ConfounderVariable = serde_json::from_str(req_s(&item, "doc")?)
+                        .map_err(|e| StoreError::Corrupt { key: confounder_pk(org, p), reason: e.to_string() })?;
+                    out.push(v);
+                }
+                match res.last_evaluated_key {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.platform.as_str(), &a.variable_name).cmp(&(b.platform.as_str(), &b.variable_name)));
+        Ok(out)
+    }
+}
