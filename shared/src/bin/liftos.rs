@@ -1,1 +1,116 @@
-fn main() {}
+//! `liftos`: the LiftOS Causal command line, on the embedded default (no AWS, no network).
+//!
+//! ```text
+//! liftos pipeline [--data-dir .liftos] [--org demo] [--out liftos-out]
+//! liftos token --org ORG --user USER [--role R]... [--permission P]... [--ttl 3600]   (built with --features lambda)
+//! ```
+//! Every command prints one JSON object on stdout; progress and logs go to stderr.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use liftos::domain::{OrgId, UserContext};
+use liftos::storage::Stores;
+
+#[derive(Parser)]
+#[command(name = "liftos", version, about = "LiftOS Causal: causal marketing measurement")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the main job on the embedded store: ingest the bundled sample data and query it back.
+    Pipeline {
+        /// Where the embedded store lives (SQLite file and panels). Kept between runs.
+        #[arg(long, default_value = ".liftos")]
+        data_dir: PathBuf,
+        /// The org the local operator works in.
+        #[arg(long, default_value = "demo")]
+        org: String,
+        /// Folder for the written summary.
+        #[arg(long, default_value = "liftos-out")]
+        out: PathBuf,
+    },
+    /// Mint a local HS256 token with LIFTOS_JWT_SECRET (for curl against `cargo lambda watch`).
+    #[cfg(feature = "lambda")]
+    Token {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+}
+
+fn fail(field: &str, message: impl std::fmt::Display) -> ExitCode {
+    let err = serde_json::json!({"error": "invalid_request", "field": field, "message": message.to_string()});
+    println!("{err}");
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Pipeline { data_dir, org, out } => {
+            let org = match OrgId::new(org) {
+                Ok(o) => o,
+                Err(e) => return fail("--org", e),
+            };
+            // The local operator of the local store: every permission, in one org.
+            let user = UserContext::new(org, "local-operator".into(), vec!["causal_admin".into()], vec![]);
+            let stores = match Stores::embedded(&data_dir) {
+                Ok(s) => s,
+                Err(e) => return fail("--data-dir", e),
+            };
+            eprintln!("liftos: embedded store at {}", data_dir.display());
+            let summary = match liftos::service::pipeline::run_sample_pipeline(&stores, &user, chrono::Utc::now()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    println!("{}", serde_json::json!({"error": "pipeline_failed", "message": e.to_string()}));
+                    return ExitCode::FAILURE;
+                }
+            };
+            let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+            if let Err(e) = std::fs::create_dir_all(&out).and_then(|_| std::fs::write(out.join("summary.json"), &text)) {
+                return fail("--out", e);
+            }
+            eprintln!("liftos: summary written to {}", out.join("summary.json").display());
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        #[cfg(feature = "lambda")]
+        Command::Token { org, user, roles, permissions, ttl } => {
+            let Ok(secret) = std::env::var("LIFTOS_JWT_SECRET") else {
+                return fail("LIFTOS_JWT_SECRET", "is not set");
+            };
+            if secret.len() < liftos::config::MIN_SECRET_LEN {
+                return fail("LIFTOS_JWT_SECRET", "must be at least 32 bytes");
+            }
+            let issuer = std::env::var("LIFTOS_JWT_ISSUER").unwrap_or_else(|_| "liftos-local".into());
+            let audience = std::env::var("LIFTOS_JWT_AUDIENCE").unwrap_or_else(|_| "liftos".into());
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let perms: Vec<&str> = permissions.iter().map(String::as_str).collect();
+            match liftos::runtime::auth::mint_local(&secret, &issuer, &audience, &org, &user, &roles, &perms, ttl) {
+                Ok(t) => {
+                    println!("{}", serde_json::json!({"token": t}));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail("token", e),
+            }
+        }
+    }
+}

@@ -43,7 +43,7 @@ impl DateRange {
 
     /// The whole range: from the first microsecond of the first day to the last of the last day.
     pub fn all() -> Self {
-        Self { start: NaiveDate::MIN, end: NaiveDate::MAX }
+        Self { start: earliest(), end: latest() }
     }
 
     /// First instant included.
@@ -60,6 +60,16 @@ impl DateRange {
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         t >= self.start_instant() && t <= self.end_instant()
     }
+}
+
+/// The first date a record may carry (stored keys are fixed-width four-digit years).
+pub fn earliest() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
+/// The last date a record may carry.
+pub fn latest() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX)
 }
 
 pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ValidationError> {

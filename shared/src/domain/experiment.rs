@@ -65,6 +65,48 @@ pub struct CausalExperiment {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An experiment as a caller submits it: the org comes from the token, timestamps from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewExperiment {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub treatment_groups: Vec<String>,
+    pub control_groups: Vec<String>,
+    pub randomization_unit: RandomizationUnit,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(default = "draft")]
+    pub status: ExperimentStatus,
+}
+
+fn draft() -> ExperimentStatus {
+    ExperimentStatus::Draft
+}
+
+impl NewExperiment {
+    pub fn into_experiment(self, org: &OrgId, now: DateTime<Utc>) -> Result<CausalExperiment, ValidationError> {
+        let e = CausalExperiment {
+            id: self.id,
+            org_id: org.clone(),
+            name: self.name,
+            description: self.description,
+            treatment_groups: self.treatment_groups,
+            control_groups: self.control_groups,
+            randomization_unit: self.randomization_unit,
+            start: self.start,
+            end: self.end,
+            status: self.status,
+            created_at: now,
+            updated_at: now,
+        };
+        e.validate()?;
+        Ok(e)
+    }
+}
+
 impl CausalExperiment {
     pub fn validate(&self) -> Result<(), ValidationError> {
         let mut v = Validator::new();

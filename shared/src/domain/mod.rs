@@ -13,7 +13,7 @@ pub mod user;
 pub use confounder::{ConfounderVariable, TemporalPattern, VariableType};
 pub use date_range::DateRange;
 pub use error::{FieldError, ValidationError, Validator};
-pub use experiment::{CausalExperiment, ExperimentStatus, RandomizationUnit};
+pub use experiment::{CausalExperiment, ExperimentStatus, NewExperiment, RandomizationUnit};
 pub use ids::{check_id, OrgId};
 pub use platform::Platform;
 pub use record::{

@@ -238,6 +238,12 @@ impl CausalMarketingData {
             let expected = record_id(&self.org_id, self.platform, &self.campaign_id, self.timestamp);
             v.check(self.id == expected, "id", "does not match the record's org, platform, campaign_id and timestamp");
         }
+        let ts = self.timestamp.date_naive();
+        v.check(
+            ts >= super::date_range::earliest() && ts <= super::date_range::latest(),
+            "timestamp",
+            "must be between 1970-01-01 and 9999-12-31",
+        );
         v.nested("metrics", self.metrics.validate());
         if let Some(t) = &self.treatment_assignment {
             v.nested("treatment_assignment", t.validate());
@@ -320,6 +326,7 @@ mod tests {
     fn invalid_values_name_their_field() {
         let cases: Vec<(Box<dyn Fn(&mut NewCausalRecord)>, &str)> = vec![
             (Box::new(|r| r.metrics.spend = -1.0), "metrics.spend"),
+            (Box::new(|r| r.timestamp = "1969-12-31T00:00:00Z".parse().unwrap()), "timestamp"),
             (Box::new(|r| r.metrics.revenue = f64::NAN), "metrics.revenue"),
             (Box::new(|r| r.metrics.conversions = f64::INFINITY), "metrics.conversions"),
             (Box::new(|r| r.quality_score = 1.5), "quality_score"),

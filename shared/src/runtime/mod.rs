@@ -2,6 +2,7 @@
 //! authentication, and SQS batch handling with partial failures.
 
 pub mod auth;
+pub mod handlers;
 pub mod http;
 pub mod sqs;
 

@@ -28,6 +28,7 @@ pub struct IngestResponse {
     /// Not written: a newer version is stored. Never silently dropped.
     pub conflicts: Vec<WriteConflict>,
     /// The stored ids, in request order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub record_ids: Vec<String>,
 }
 

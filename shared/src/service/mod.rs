@@ -4,6 +4,8 @@
 
 pub mod experiments;
 pub mod ingest;
+#[cfg(feature = "embedded")]
+pub mod pipeline;
 pub mod stage;
 
 use crate::domain::ValidationError;

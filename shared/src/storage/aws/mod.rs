@@ -19,11 +19,14 @@ use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation}
 /// Shared SDK configuration. Checksums only when an operation requires them: they cost CPU on
 /// every request and S3-compatible servers differ in support.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    config_loader().load().await
+}
+
+/// The loader behind [`sdk_config`], for callers that set an endpoint or credentials explicitly.
+pub fn config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .load()
-        .await
 }
 
 pub fn dynamodb_client(cfg: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
