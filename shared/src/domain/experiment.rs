@@ -88,6 +88,8 @@ fn draft() -> ExperimentStatus {
 
 impl NewExperiment {
     pub fn into_experiment(self, org: &OrgId, now: DateTime<Utc>) -> Result<CausalExperiment, ValidationError> {
+        // Stored timestamps have microsecond precision; keep the value identical to what is stored.
+        let now = chrono::SubsecRound::trunc_subsecs(now, 6);
         let e = CausalExperiment {
             id: self.id,
             org_id: org.clone(),

@@ -210,6 +210,8 @@ pub fn record_id(org: &OrgId, platform: Platform, campaign_id: &str, timestamp: 
 impl NewCausalRecord {
     /// Check the submitted values and build the stored record for `org`.
     pub fn into_record(self, org: &OrgId, now: DateTime<Utc>) -> Result<CausalMarketingData, ValidationError> {
+        // Stored timestamps have microsecond precision; keep the value identical to what is stored.
+        let now = chrono::SubsecRound::trunc_subsecs(now, 6);
         let record = CausalMarketingData {
             id: record_id(org, self.platform, &self.campaign_id, self.timestamp),
             org_id: org.clone(),

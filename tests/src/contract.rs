@@ -1,0 +1,254 @@
+//! The storage contract. Every adapter runs exactly these checks.
+
+use bytes::Bytes;
+use chrono::{Duration, Utc};
+use liftos::domain::{DateRange, Platform};
+use liftos::storage::{
+    ConfounderStore, ExperimentStore, PageRequest, PanelStore, PutOutcome, RecordQuery, RecordStore, StoreError,
+};
+
+use crate::fixtures::{confounder, day, experiment, org, record};
+
+fn range(a: i64, b: i64) -> DateRange {
+    DateRange::new(day(a).date_naive(), day(b).date_naive()).expect("range")
+}
+
+async fn all_pages(store: &dyn RecordStore, org: &liftos::domain::OrgId, q: &RecordQuery, limit: usize) -> (Vec<String>, usize) {
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    let mut page = PageRequest::first(limit);
+    loop {
+        let got = store.query_records(org, q, &page).await.expect("query");
+        pages += 1;
+        assert!(got.items.len() <= limit);
+        ids.extend(got.items.iter().map(|r| r.id.clone()));
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+        assert!(pages < 1000, "pagination does not end");
+    }
+    (ids, pages)
+}
+
+/// Put, duplicate delivery, conflicting and newer writes, created_at kept.
+pub async fn record_writes(store: &dyn RecordStore) {
+    let o = org("writes");
+    let t0 = Utc::now();
+    let r = record(&o, Platform::Meta, "cmp-a", 0, 100.0, None, t0);
+    assert_eq!(store.put_record(&r).await.expect("put"), PutOutcome::Inserted);
+    // A duplicate delivery (same content, later arrival) writes nothing.
+    let again = record(&o, Platform::Meta, "cmp-a", 0, 100.0, None, t0 + Duration::seconds(5));
+    assert_eq!(store.put_record(&again).await.expect("put again"), PutOutcome::Unchanged);
+    let got = store.get_record(&o, &r.id).await.expect("get").expect("present");
+    assert_eq!(got, r, "the first write is what is stored");
+
+    // A stale write with other content is a conflict, reported and not applied.
+    let stale = record(&o, Platform::Meta, "cmp-a", 0, 999.0, None, t0 - Duration::seconds(60));
+    match store.put_record(&stale).await {
+        Err(StoreError::Conflict { key, .. }) => assert_eq!(key, r.id),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // Same updated_at, other content: also a conflict (not newer).
+    let same_time = record(&o, Platform::Meta, "cmp-a", 0, 555.0, None, t0);
+    assert!(matches!(store.put_record(&same_time).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.get_record(&o, &r.id).await.expect("get").expect("present").metrics.spend, 100.0);
+
+    // A newer version replaces it and keeps the original created_at.
+    let newer = record(&o, Platform::Meta, "cmp-a", 0, 150.0, None, t0 + Duration::seconds(60));
+    assert_eq!(store.put_record(&newer).await.expect("update"), PutOutcome::Updated);
+    let got = store.get_record(&o, &r.id).await.expect("get").expect("present");
+    assert_eq!(got.metrics.spend, 150.0);
+    assert_eq!(got.created_at, r.created_at);
+    assert_eq!(got.updated_at, newer.updated_at);
+
+    // Batch: duplicates are unchanged, a stale one is listed as a conflict, the rest are written once.
+    let t1 = t0 + Duration::seconds(120);
+    let mut batch: Vec<_> = (1..=30).map(|d| record(&o, Platform::Meta, "cmp-a", d, 10.0 * d as f64, None, t1)).collect();
+    batch.push(record(&o, Platform::Meta, "cmp-a", 0, 1.0, None, t0 - Duration::seconds(600)));
+    let report = store.put_records(&batch).await.expect("batch");
+    assert_eq!(report.inserted.len(), 30);
+    assert_eq!(report.conflicts.len(), 1);
+    assert_eq!(report.conflicts[0].id, r.id);
+    let redelivered = store.put_records(&batch[..30]).await.expect("redelivery");
+    assert_eq!(redelivered.unchanged.len(), 30, "a duplicate delivery writes nothing");
+    assert_eq!(redelivered.written(), 0);
+    let (ids, _) = all_pages(store, &o, &RecordQuery::Platform { platform: Platform::Meta, range: DateRange::all() }, 1000).await;
+    assert_eq!(ids.len(), 31, "each record stored exactly once");
+}
+
+/// Queries by platform, campaign and experiment; inclusive date bounds; pagination; cursors.
+pub async fn record_queries(store: &dyn RecordStore) {
+    let o = org("queries");
+    let now = Utc::now();
+    let mut rs = Vec::new();
+    for d in 0..20 {
+        rs.push(record(&o, Platform::Meta, "cmp-a", d, 100.0 + d as f64, Some("exp-1"), now));
+        rs.push(record(&o, Platform::Meta, "cmp-b", d, 50.0, None, now));
+        rs.push(record(&o, Platform::GoogleAds, "cmp-a", d, 70.0, Some("exp-2"), now));
+    }
+    let report = store.put_records(&rs).await.expect("batch");
+    assert_eq!(report.inserted.len(), 60);
+
+    // Platform + inclusive date range, ordered by time.
+    let q = RecordQuery::Platform { platform: Platform::Meta, range: range(5, 9) };
+    let page = store.query_records(&o, &q, &PageRequest::first(100)).await.expect("query");
+    assert_eq!(page.items.len(), 10, "days 5..=9, two campaigns");
+    assert!(page.next_cursor.is_none());
+    assert!(page.items.windows(2).all(|w| (w[0].timestamp, &w[0].id) <= (w[1].timestamp, &w[1].id)));
+    assert!(page.items.iter().all(|r| r.platform == Platform::Meta && r.org_id == o));
+
+    // Campaign.
+    let q = RecordQuery::Campaign { platform: Platform::Meta, campaign_id: "cmp-a".into(), range: range(0, 19) };
+    let (ids, pages) = all_pages(store, &o, &q, 7).await;
+    assert_eq!(ids.len(), 20);
+    assert_eq!(pages, 3);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 20, "pages do not overlap");
+
+    // Experiment.
+    let (ids, _) = all_pages(store, &o, &RecordQuery::Experiment { experiment_id: "exp-1".into() }, 6).await;
+    assert_eq!(ids.len(), 20);
+    let (ids, _) = all_pages(store, &o, &RecordQuery::Experiment { experiment_id: "exp-2".into() }, 100).await;
+    assert_eq!(ids.len(), 20);
+    let none = store.query_records(&o, &RecordQuery::Experiment { experiment_id: "exp-x".into() }, &PageRequest::first(10)).await;
+    assert!(none.expect("query").items.is_empty());
+
+    // An exact page boundary gives no empty trailing page.
+    let q = RecordQuery::Campaign { platform: Platform::GoogleAds, campaign_id: "cmp-a".into(), range: range(0, 19) };
+    let (ids, pages) = all_pages(store, &o, &q, 10).await;
+    assert_eq!((ids.len(), pages), (20, 2));
+
+    // Cursors are bound to their query: another query, garbage, or another org is refused.
+    let q1 = RecordQuery::Platform { platform: Platform::Meta, range: range(0, 19) };
+    let first = store.query_records(&o, &q1, &PageRequest::first(5)).await.expect("query");
+    let cursor = first.next_cursor.expect("more pages");
+    let q2 = RecordQuery::Platform { platform: Platform::GoogleAds, range: range(0, 19) };
+    let wrong_query = store.query_records(&o, &q2, &PageRequest { limit: 5, cursor: Some(cursor.clone()) }).await;
+    assert!(matches!(wrong_query, Err(StoreError::InvalidCursor(_))), "{wrong_query:?}");
+    let garbage = store.query_records(&o, &q1, &PageRequest { limit: 5, cursor: Some("bm90LWEtY3Vyc29y".into()) }).await;
+    assert!(matches!(garbage, Err(StoreError::InvalidCursor(_))));
+    let other = org("other");
+    let foreign = store.query_records(&other, &q1, &PageRequest { limit: 5, cursor: Some(cursor) }).await;
+    assert!(matches!(foreign, Err(StoreError::InvalidCursor(_))));
+}
+
+/// No query or read returns another org's records, even for the same campaign names and ids.
+pub async fn record_isolation(store: &dyn RecordStore) {
+    let (a, b) = (org("iso-a"), org("iso-b"));
+    let now = Utc::now();
+    let ra: Vec<_> = (0..5).map(|d| record(&a, Platform::Tiktok, "cmp-shared", d, 10.0, Some("exp-shared"), now)).collect();
+    let rb: Vec<_> = (0..3).map(|d| record(&b, Platform::Tiktok, "cmp-shared", d, 20.0, Some("exp-shared"), now)).collect();
+    store.put_records(&ra).await.expect("a");
+    store.put_records(&rb).await.expect("b");
+    assert_ne!(ra[0].id, rb[0].id, "ids include the org");
+    assert!(store.get_record(&b, &ra[0].id).await.expect("get").is_none(), "org b cannot read org a's record by id");
+    for (o, n, spend) in [(&a, 5, 10.0), (&b, 3, 20.0)] {
+        for q in [
+            RecordQuery::Platform { platform: Platform::Tiktok, range: DateRange::all() },
+            RecordQuery::Campaign { platform: Platform::Tiktok, campaign_id: "cmp-shared".into(), range: DateRange::all() },
+            RecordQuery::Experiment { experiment_id: "exp-shared".into() },
+        ] {
+            let got = store.query_records(o, &q, &PageRequest::first(100)).await.expect("query");
+            assert_eq!(got.items.len(), n, "{q:?}");
+            assert!(got.items.iter().all(|r| &r.org_id == o && r.metrics.spend == spend));
+        }
+    }
+}
+
+pub async fn experiments(store: &dyn ExperimentStore) {
+    let (o, other) = (org("exp"), org("exp-other"));
+    let t0 = Utc::now();
+    let e = experiment(&o, "exp-1", t0);
+    assert_eq!(store.create_experiment(&e).await.expect("create"), PutOutcome::Inserted);
+    // A retried create (same content, later server time) is not an error.
+    let retry = experiment(&o, "exp-1", t0 + Duration::seconds(3));
+    assert_eq!(store.create_experiment(&retry).await.expect("retry"), PutOutcome::Unchanged);
+    // A different experiment under the same id is a conflict.
+    let mut clash = experiment(&o, "exp-1", t0);
+    clash.name = "something else".into();
+    assert!(matches!(store.create_experiment(&clash).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.get_experiment(&o, "exp-1").await.expect("get").expect("present"), e);
+    assert!(store.get_experiment(&other, "exp-1").await.expect("get").is_none(), "another org sees nothing");
+
+    // Optimistic update.
+    let mut running = e.clone();
+    running.status = liftos::domain::ExperimentStatus::Running;
+    running.updated_at = t0 + Duration::seconds(10);
+    store.update_experiment(&running, e.updated_at).await.expect("update");
+    let mut late = e.clone();
+    late.status = liftos::domain::ExperimentStatus::Cancelled;
+    late.updated_at = t0 + Duration::seconds(20);
+    assert!(matches!(store.update_experiment(&late, e.updated_at).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.get_experiment(&o, "exp-1").await.expect("get").expect("present").status, running.status);
+    let mut ghost = experiment(&o, "exp-ghost", t0);
+    ghost.updated_at = t0 + Duration::seconds(1);
+    assert!(matches!(store.update_experiment(&ghost, t0).await, Err(StoreError::NotFound(_))));
+    // Another org cannot update it either: the key includes the org.
+    let mut foreign = running.clone();
+    foreign.org_id = other.clone();
+    foreign.updated_at = t0 + Duration::seconds(30);
+    assert!(matches!(store.update_experiment(&foreign, running.updated_at).await, Err(StoreError::NotFound(_))));
+
+    // Listing: newest first, paginated, only this org.
+    for i in 2..=6 {
+        store.create_experiment(&experiment(&o, &format!("exp-{i}"), t0 + Duration::seconds(i))).await.expect("create");
+    }
+    store.create_experiment(&experiment(&other, "exp-9", t0)).await.expect("create other");
+    let mut page = PageRequest::first(4);
+    let mut ids = Vec::new();
+    loop {
+        let got = store.list_experiments(&o, &page).await.expect("list");
+        ids.extend(got.items.iter().map(|e| e.id.clone()));
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(ids, vec!["exp-6", "exp-5", "exp-4", "exp-3", "exp-2", "exp-1"]);
+}
+
+pub async fn confounders(store: &dyn ConfounderStore) {
+    let (o, other) = (org("conf"), org("conf-other"));
+    let v = confounder(&o, Platform::Meta, "weekend", 10, 4);
+    store.put_confounder(&v).await.expect("put");
+    store.put_confounder(&v).await.expect("put again");
+    let got = store.list_confounders(&o, Some(Platform::Meta)).await.expect("list");
+    assert_eq!(got, vec![v.clone()], "a redelivered detection changes nothing");
+    let later = confounder(&o, Platform::Meta, "weekend", 20, 9);
+    store.put_confounder(&later).await.expect("merge");
+    store.put_confounder(&confounder(&o, Platform::GoogleAds, "holiday", 5, 1)).await.expect("put");
+    store.put_confounder(&confounder(&other, Platform::Meta, "weekend", 1, 1)).await.expect("put other");
+    let meta = store.list_confounders(&o, Some(Platform::Meta)).await.expect("list");
+    assert_eq!(meta.len(), 1);
+    assert_eq!((meta[0].occurrences, meta[0].last_seen, meta[0].first_seen), (9, day(20), day(0)));
+    let all = store.list_confounders(&o, None).await.expect("list");
+    let names: Vec<_> = all.iter().map(|c| (c.platform.as_str(), c.variable_name.as_str())).collect();
+    assert_eq!(names, vec![("google_ads", "holiday"), ("meta", "weekend")]);
+    assert!(all.iter().all(|c| c.org_id == o));
+}
+
+/// Panels: put/get/list, missing is None, keys cannot escape the org, another org sees nothing.
+/// `large` bytes exercise multipart uploads where the adapter has them.
+pub async fn panels(store: &dyn PanelStore, large: usize) {
+    let (o, other) = (org("pan"), org("pan-other"));
+    let small = Bytes::from_static(b"unit,time,y\na,1,2.5\n");
+    store.put_panel(&o, "panels/2026/a.csv", small.clone()).await.expect("put");
+    assert_eq!(store.get_panel(&o, "panels/2026/a.csv").await.expect("get"), Some(small.clone()));
+    assert_eq!(store.get_panel(&o, "panels/missing.csv").await.expect("get"), None);
+    assert_eq!(store.get_panel(&other, "panels/2026/a.csv").await.expect("get other"), None);
+    for bad in ["../x.csv", "/etc/passwd", "a/../../b", "a//b"] {
+        assert!(matches!(store.put_panel(&o, bad, small.clone()).await, Err(StoreError::InvalidKey { .. })), "{bad}");
+        assert!(matches!(store.get_panel(&o, bad).await, Err(StoreError::InvalidKey { .. })), "{bad}");
+    }
+    let big: Vec<u8> = (0..large).map(|i| (i % 251) as u8).collect();
+    let big = Bytes::from(big);
+    store.put_panel(&o, "panels/big.bin", big.clone()).await.expect("put large");
+    let back = store.get_panel(&o, "panels/big.bin").await.expect("get large").expect("present");
+    assert_eq!(back.len(), big.len());
+    assert!(back == big, "large panel round-trips byte for byte");
+    assert_eq!(store.list_panels(&o, "panels/").await.expect("list"), vec!["panels/2026/a.csv", "panels/big.bin"]);
+    assert!(store.list_panels(&other, "").await.expect("list other").is_empty());
+}
