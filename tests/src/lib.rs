@@ -2,5 +2,6 @@
 //! fixtures, and helpers to reach a moto server.
 
 pub mod contract;
+pub mod events;
 pub mod fixtures;
 pub mod moto;

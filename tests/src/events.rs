@@ -1,0 +1,30 @@
+//! The sample events in `events/`, as the functions receive them.
+
+use std::path::PathBuf;
+
+pub fn path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("events").join(name)
+}
+
+pub fn text(name: &str) -> String {
+    std::fs::read_to_string(path(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
+/// An API Gateway HTTP API (v2) event as lambda_http hands it to a handler.
+pub fn http_request(name: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(&text(name)).unwrap_or_else(|e| panic!("events/{name} is not an HTTP API event: {e}"))
+}
+
+pub fn sqs_event(name: &str) -> aws_lambda_events::event::sqs::SqsEvent {
+    serde_json::from_str(&text(name)).unwrap_or_else(|e| panic!("events/{name} is not an SQS event: {e}"))
+}
+
+/// The JSON body of a response (panics on a non-JSON body: every response of ours is JSON).
+pub fn json_body(resp: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    let text = match resp.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        lambda_http::Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    };
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("response body is not JSON ({e}): {text}"))
+}
