@@ -73,9 +73,12 @@ impl Config {
     /// The same, from any lookup (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let backend = match get("LIFTOS_BACKEND").as_deref().unwrap_or("embedded") {
-            "embedded" => Backend::Embedded { data_dir: PathBuf::from(get("LIFTOS_DATA_DIR").unwrap_or_else(|| ".liftos".into())) },
+            "embedded" => Backend::Embedded {
+                data_dir: PathBuf::from(get("LIFTOS_DATA_DIR").unwrap_or_else(|| ".liftos".into())),
+            },
             "aws" => Backend::Aws {
-                table: get("LIFTOS_TABLE").ok_or_else(|| ConfigError::new("LIFTOS_TABLE", "required with LIFTOS_BACKEND=aws"))?,
+                table: get("LIFTOS_TABLE")
+                    .ok_or_else(|| ConfigError::new("LIFTOS_TABLE", "required with LIFTOS_BACKEND=aws"))?,
                 bucket: get("LIFTOS_BUCKET")
                     .ok_or_else(|| ConfigError::new("LIFTOS_BUCKET", "required with LIFTOS_BACKEND=aws"))?,
             },
@@ -88,7 +91,10 @@ impl Config {
                 let secret = get("LIFTOS_JWT_SECRET")
                     .ok_or_else(|| ConfigError::new("LIFTOS_JWT_SECRET", "required with LIFTOS_AUTH=local"))?;
                 if secret.len() < MIN_SECRET_LEN {
-                    return Err(ConfigError::new("LIFTOS_JWT_SECRET", format!("must be at least {MIN_SECRET_LEN} bytes")));
+                    return Err(ConfigError::new(
+                        "LIFTOS_JWT_SECRET",
+                        format!("must be at least {MIN_SECRET_LEN} bytes"),
+                    ));
                 }
                 AuthSettings::LocalKey {
                     secret,

@@ -13,7 +13,12 @@ fn range(a: i64, b: i64) -> DateRange {
     DateRange::new(day(a).date_naive(), day(b).date_naive()).expect("range")
 }
 
-async fn all_pages(store: &dyn RecordStore, org: &liftos::domain::OrgId, q: &RecordQuery, limit: usize) -> (Vec<String>, usize) {
+async fn all_pages(
+    store: &dyn RecordStore,
+    org: &liftos::domain::OrgId,
+    q: &RecordQuery,
+    limit: usize,
+) -> (Vec<String>, usize) {
     let mut ids = Vec::new();
     let mut pages = 0;
     let mut page = PageRequest::first(limit);
@@ -64,7 +69,8 @@ pub async fn record_writes(store: &dyn RecordStore) {
 
     // Batch: duplicates are unchanged, a stale one is listed as a conflict, the rest are written once.
     let t1 = t0 + Duration::seconds(120);
-    let mut batch: Vec<_> = (1..=30).map(|d| record(&o, Platform::Meta, "cmp-a", d, 10.0 * d as f64, None, t1)).collect();
+    let mut batch: Vec<_> =
+        (1..=30).map(|d| record(&o, Platform::Meta, "cmp-a", d, 10.0 * d as f64, None, t1)).collect();
     batch.push(record(&o, Platform::Meta, "cmp-a", 0, 1.0, None, t0 - Duration::seconds(600)));
     let report = store.put_records(&batch).await.expect("batch");
     assert_eq!(report.inserted.len(), 30);
@@ -73,7 +79,8 @@ pub async fn record_writes(store: &dyn RecordStore) {
     let redelivered = store.put_records(&batch[..30]).await.expect("redelivery");
     assert_eq!(redelivered.unchanged.len(), 30, "a duplicate delivery writes nothing");
     assert_eq!(redelivered.written(), 0);
-    let (ids, _) = all_pages(store, &o, &RecordQuery::Platform { platform: Platform::Meta, range: DateRange::all() }, 1000).await;
+    let (ids, _) =
+        all_pages(store, &o, &RecordQuery::Platform { platform: Platform::Meta, range: DateRange::all() }, 1000).await;
     assert_eq!(ids.len(), 31, "each record stored exactly once");
 }
 
@@ -113,7 +120,9 @@ pub async fn record_queries(store: &dyn RecordStore) {
     assert_eq!(ids.len(), 20);
     let (ids, _) = all_pages(store, &o, &RecordQuery::Experiment { experiment_id: "exp-2".into() }, 100).await;
     assert_eq!(ids.len(), 20);
-    let none = store.query_records(&o, &RecordQuery::Experiment { experiment_id: "exp-x".into() }, &PageRequest::first(10)).await;
+    let none = store
+        .query_records(&o, &RecordQuery::Experiment { experiment_id: "exp-x".into() }, &PageRequest::first(10))
+        .await;
     assert!(none.expect("query").items.is_empty());
 
     // An exact page boundary gives no empty trailing page.
@@ -128,7 +137,8 @@ pub async fn record_queries(store: &dyn RecordStore) {
     let q2 = RecordQuery::Platform { platform: Platform::GoogleAds, range: range(0, 19) };
     let wrong_query = store.query_records(&o, &q2, &PageRequest { limit: 5, cursor: Some(cursor.clone()) }).await;
     assert!(matches!(wrong_query, Err(StoreError::InvalidCursor(_))), "{wrong_query:?}");
-    let garbage = store.query_records(&o, &q1, &PageRequest { limit: 5, cursor: Some("bm90LWEtY3Vyc29y".into()) }).await;
+    let garbage =
+        store.query_records(&o, &q1, &PageRequest { limit: 5, cursor: Some("bm90LWEtY3Vyc29y".into()) }).await;
     assert!(matches!(garbage, Err(StoreError::InvalidCursor(_))));
     let other = org("other");
     let foreign = store.query_records(&other, &q1, &PageRequest { limit: 5, cursor: Some(cursor) }).await;
@@ -139,8 +149,10 @@ pub async fn record_queries(store: &dyn RecordStore) {
 pub async fn record_isolation(store: &dyn RecordStore) {
     let (a, b) = (org("iso-a"), org("iso-b"));
     let now = Utc::now();
-    let ra: Vec<_> = (0..5).map(|d| record(&a, Platform::Tiktok, "cmp-shared", d, 10.0, Some("exp-shared"), now)).collect();
-    let rb: Vec<_> = (0..3).map(|d| record(&b, Platform::Tiktok, "cmp-shared", d, 20.0, Some("exp-shared"), now)).collect();
+    let ra: Vec<_> =
+        (0..5).map(|d| record(&a, Platform::Tiktok, "cmp-shared", d, 10.0, Some("exp-shared"), now)).collect();
+    let rb: Vec<_> =
+        (0..3).map(|d| record(&b, Platform::Tiktok, "cmp-shared", d, 20.0, Some("exp-shared"), now)).collect();
     store.put_records(&ra).await.expect("a");
     store.put_records(&rb).await.expect("b");
     assert_ne!(ra[0].id, rb[0].id, "ids include the org");
@@ -148,7 +160,11 @@ pub async fn record_isolation(store: &dyn RecordStore) {
     for (o, n, spend) in [(&a, 5, 10.0), (&b, 3, 20.0)] {
         for q in [
             RecordQuery::Platform { platform: Platform::Tiktok, range: DateRange::all() },
-            RecordQuery::Campaign { platform: Platform::Tiktok, campaign_id: "cmp-shared".into(), range: DateRange::all() },
+            RecordQuery::Campaign {
+                platform: Platform::Tiktok,
+                campaign_id: "cmp-shared".into(),
+                range: DateRange::all(),
+            },
             RecordQuery::Experiment { experiment_id: "exp-shared".into() },
         ] {
             let got = store.query_records(o, &q, &PageRequest::first(100)).await.expect("query");

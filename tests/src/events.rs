@@ -12,7 +12,8 @@ pub fn text(name: &str) -> String {
 
 /// An API Gateway HTTP API (v2) event as lambda_http hands it to a handler.
 pub fn http_request(name: &str) -> lambda_http::Request {
-    lambda_http::request::from_str(&text(name)).unwrap_or_else(|e| panic!("events/{name} is not an HTTP API event: {e}"))
+    lambda_http::request::from_str(&text(name))
+        .unwrap_or_else(|e| panic!("events/{name} is not an HTTP API event: {e}"))
 }
 
 pub fn sqs_event(name: &str) -> aws_lambda_events::event::sqs::SqsEvent {

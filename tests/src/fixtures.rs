@@ -1,7 +1,7 @@
 use chrono::{DateTime, Duration, Utc};
 use liftos::domain::{
-    CausalExperiment, CausalMarketingData, ConfounderVariable, ExperimentStatus, Metrics, NewCausalRecord, OrgId, Platform,
-    RandomizationUnit, TemporalPattern, TreatmentAssignment, TreatmentGroup, VariableType,
+    CausalExperiment, CausalMarketingData, ConfounderVariable, ExperimentStatus, Metrics, NewCausalRecord, OrgId,
+    Platform, RandomizationUnit, TemporalPattern, TreatmentAssignment, TreatmentGroup, VariableType,
 };
 
 /// A fresh org per test, so tests sharing a store never see each other's data.
@@ -13,7 +13,13 @@ pub fn day(n: i64) -> DateTime<Utc> {
     "2026-09-01T00:00:00Z".parse::<DateTime<Utc>>().expect("date") + Duration::days(n)
 }
 
-pub fn new_record(platform: Platform, campaign: &str, day_n: i64, spend: f64, experiment: Option<&str>) -> NewCausalRecord {
+pub fn new_record(
+    platform: Platform,
+    campaign: &str,
+    day_n: i64,
+    spend: f64,
+    experiment: Option<&str>,
+) -> NewCausalRecord {
     NewCausalRecord {
         platform,
         campaign_id: campaign.to_string(),

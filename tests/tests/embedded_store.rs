@@ -1,7 +1,7 @@
 //! The store contract on the embedded default (SQLite file, local folder, in-process queue).
 
 use liftos::storage::embedded::{InProcessQueue, SqliteStore};
-use liftos::storage::{Message, Queue, RecordQuery, RecordStore, PageRequest, Stores};
+use liftos::storage::{Message, PageRequest, Queue, RecordQuery, RecordStore, Stores};
 use liftos_tests::{contract, fixtures};
 
 fn stores() -> (tempfile::TempDir, Stores) {

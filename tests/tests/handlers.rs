@@ -9,9 +9,7 @@ use liftos::domain::{CausalMarketingData, OrgId};
 use liftos::runtime::auth::mint_local;
 use liftos::runtime::{handlers, Deps};
 use liftos::storage::embedded::InProcessQueue;
-use liftos::storage::{
-    BatchPutReport, Page, PageRequest, PutOutcome, RecordQuery, RecordStore, StoreError, Stores,
-};
+use liftos::storage::{BatchPutReport, Page, PageRequest, PutOutcome, RecordQuery, RecordStore, StoreError, Stores};
 use liftos_tests::events::{http_request, json_body, sqs_event, text};
 use std::sync::Arc;
 
@@ -19,8 +17,18 @@ const SECRET: &str = "test-secret-test-secret-test-secret!";
 
 fn deps(dir: &std::path::Path, auth: AuthSettings) -> (Deps, Arc<InProcessQueue>) {
     let dlq = Arc::new(InProcessQueue::new());
-    let config = Config { backend: Backend::Embedded { data_dir: dir.to_path_buf() }, auth, next_queue_url: None, dlq_url: None };
-    let d = Deps { config: Arc::new(config), stores: Stores::embedded(dir).expect("open"), next_queue: None, dlq: Some(dlq.clone()) };
+    let config = Config {
+        backend: Backend::Embedded { data_dir: dir.to_path_buf() },
+        auth,
+        next_queue_url: None,
+        dlq_url: None,
+    };
+    let d = Deps {
+        config: Arc::new(config),
+        stores: Stores::embedded(dir).expect("open"),
+        next_queue: None,
+        dlq: Some(dlq.clone()),
+    };
     (d, dlq)
 }
 
@@ -111,7 +119,8 @@ async fn local_tokens_are_verified() {
         .expect("body")
         .to_string();
     let ev = "ingest-causal.ok.json";
-    let forged = mint_local(&"x".repeat(36), "liftos-local", "liftos", "acme", "u", &["causal_admin"], &[], 600).expect("t");
+    let forged =
+        mint_local(&"x".repeat(36), "liftos-local", "liftos", "acme", "u", &["causal_admin"], &[], 600).expect("t");
     let expired = mint_local(SECRET, "liftos-local", "liftos", "acme", "u", &["causal_admin"], &[], -600).expect("t");
     let wrong_aud = mint_local(SECRET, "liftos-local", "other", "acme", "u", &["causal_admin"], &[], 600).expect("t");
     for (tok, status) in [
@@ -135,7 +144,11 @@ async fn the_org_comes_from_the_token_never_the_body() {
     let (d, _) = deps(dir.path(), local());
     let body = r#"{"records":[{"org_id":"victim","platform":"meta","campaign_id":"c","timestamp":"2026-10-01T00:00:00Z",
         "metrics":{"spend":1,"impressions":10,"clicks":1,"conversions":0,"revenue":0}}]}"#;
-    let resp = handlers::ingest_causal_http(&d, with("ingest-causal.ok.json", Some(&token("attacker", &["causal_admin"])), Some(body))).await;
+    let resp = handlers::ingest_causal_http(
+        &d,
+        with("ingest-causal.ok.json", Some(&token("attacker", &["causal_admin"])), Some(body)),
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(json_body(&resp)["field"], "records[0].org_id");
     assert_eq!(count(&d, "victim").await + count(&d, "attacker").await, 0);
@@ -207,15 +220,25 @@ async fn get_experiment_pages_and_hides_other_orgs() {
 
     // Same experiment id, another org: exactly what a missing experiment looks like.
     let (dl, _) = deps(dir.path(), local());
-    let other = handlers::get_experiment_causal_http(&dl, with("get-experiment-causal.ok.json", Some(&token("globex", &["causal_analyst"])), None)).await;
-    let own = handlers::get_experiment_causal_http(&dl, with("get-experiment-causal.ok.json", Some(&token("acme", &["causal_analyst"])), None)).await;
+    let other = handlers::get_experiment_causal_http(
+        &dl,
+        with("get-experiment-causal.ok.json", Some(&token("globex", &["causal_analyst"])), None),
+    )
+    .await;
+    let own = handlers::get_experiment_causal_http(
+        &dl,
+        with("get-experiment-causal.ok.json", Some(&token("acme", &["causal_analyst"])), None),
+    )
+    .await;
     assert_eq!(own.status(), 200);
     assert_eq!(other.status(), 404);
     assert_eq!(json_body(&other)["message"], "experiment exp-meta-budget-q3 not found");
     let mut absent_ev: serde_json::Value = serde_json::from_str(&text("get-experiment-causal.ok.json")).expect("event");
     absent_ev["pathParameters"]["experiment_id"] = "exp-never-created".into();
     absent_ev["rawPath"] = "/api/v1/marketing/causal/exp-never-created".into();
-    let absent = handlers::get_experiment_causal_http(&d, lambda_http::request::from_str(&absent_ev.to_string()).expect("req")).await;
+    let absent =
+        handlers::get_experiment_causal_http(&d, lambda_http::request::from_str(&absent_ev.to_string()).expect("req"))
+            .await;
     assert_eq!(absent.status(), 404);
     let (mut a, mut b) = (json_body(&absent), json_body(&other));
     a["message"] = serde_json::Value::Null;
@@ -229,20 +252,28 @@ async fn get_experiment_pages_and_hides_other_orgs() {
     ev["headers"]["authorization"] = format!("Bearer {t}").into();
     let set_query = |ev: &mut serde_json::Value, q: &str| {
         ev["rawQueryString"] = q.into();
-        ev["queryStringParameters"] =
-            q.split('&').map(|kv| kv.split_once('=').unwrap_or((kv, ""))).map(|(k, v)| (k.to_string(), serde_json::Value::from(v))).collect();
+        ev["queryStringParameters"] = q
+            .split('&')
+            .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(v)))
+            .collect();
     };
     set_query(&mut ev, "limit=1");
-    let first = handlers::get_experiment_causal_http(&dl, lambda_http::request::from_str(&ev.to_string()).expect("req")).await;
+    let first =
+        handlers::get_experiment_causal_http(&dl, lambda_http::request::from_str(&ev.to_string()).expect("req")).await;
     let first = json_body(&first);
     let cursor = first["next_cursor"].as_str().expect("a second page").to_string();
     set_query(&mut ev, &format!("limit=1&cursor={cursor}"));
-    let second = json_body(&handlers::get_experiment_causal_http(&dl, lambda_http::request::from_str(&ev.to_string()).expect("req")).await);
+    let second = json_body(
+        &handlers::get_experiment_causal_http(&dl, lambda_http::request::from_str(&ev.to_string()).expect("req")).await,
+    );
     assert_ne!(first["records"][0]["id"], second["records"][0]["id"]);
     assert!(second.get("next_cursor").is_none());
     for limit in ["0", "abc", "5000"] {
         set_query(&mut ev, &format!("limit={limit}"));
-        let resp = handlers::get_experiment_causal_http(&dl, lambda_http::request::from_str(&ev.to_string()).expect("req")).await;
+        let resp =
+            handlers::get_experiment_causal_http(&dl, lambda_http::request::from_str(&ev.to_string()).expect("req"))
+                .await;
         assert_eq!(resp.status(), 400, "limit={limit}");
         assert_eq!(json_body(&resp)["field"], "limit");
     }
@@ -279,7 +310,12 @@ impl RecordStore for Down {
     async fn get_record(&self, _: &OrgId, _: &str) -> Result<Option<CausalMarketingData>, StoreError> {
         Err(StoreError::backend("test", "unavailable", true))
     }
-    async fn query_records(&self, _: &OrgId, _: &RecordQuery, _: &PageRequest) -> Result<Page<CausalMarketingData>, StoreError> {
+    async fn query_records(
+        &self,
+        _: &OrgId,
+        _: &RecordQuery,
+        _: &PageRequest,
+    ) -> Result<Page<CausalMarketingData>, StoreError> {
         Err(StoreError::backend("test", "unavailable", true))
     }
 }

@@ -65,7 +65,13 @@ async fn receive_all(client: &aws_sdk_sqs::Client, url: &str, expected: usize) -
             .await
             .expect("receive");
         for m in out.messages.unwrap_or_default() {
-            client.delete_message().queue_url(url).receipt_handle(m.receipt_handle.clone().unwrap_or_default()).send().await.expect("delete");
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
             got.push(m);
         }
         if got.len() >= expected {
@@ -80,9 +86,11 @@ async fn receive_all(client: &aws_sdk_sqs::Client, url: &str, expected: usize) -
 async fn sqs_batches_with_attributes_and_partial_failure() {
     let sdk = moto::sdk_config().await;
     let client = sqs_client(&sdk);
-    let url = client.create_queue().queue_name(moto::unique("stage")).send().await.expect("queue").queue_url.expect("url");
+    let url =
+        client.create_queue().queue_name(moto::unique("stage")).send().await.expect("queue").queue_url.expect("url");
     let q = SqsQueue::new(client.clone(), url.clone());
-    let mut msgs: Vec<Message> = (0..23).map(|i| Message::new(format!("{{\"n\":{i}}}")).with_attribute("batch_id", format!("b{i}"))).collect();
+    let mut msgs: Vec<Message> =
+        (0..23).map(|i| Message::new(format!("{{\"n\":{i}}}")).with_attribute("batch_id", format!("b{i}"))).collect();
     // One message over SQS's 256 KiB limit is reported as failed, the rest go.
     msgs.insert(5, Message::new("x".repeat(300 * 1024)));
     let report = q.send_batch(&msgs).await.expect("send");
@@ -96,7 +104,8 @@ async fn sqs_batches_with_attributes_and_partial_failure() {
     bodies.sort();
     assert!(bodies.contains(&"single".to_string()) && bodies.contains(&"{\"n\":22}".to_string()));
     let with_attr = got.iter().find(|m| m.body.as_deref() == Some("{\"n\":7}")).expect("message 7");
-    let attr = with_attr.message_attributes.as_ref().and_then(|a| a.get("batch_id")).and_then(|v| v.string_value.clone());
+    let attr =
+        with_attr.message_attributes.as_ref().and_then(|a| a.get("batch_id")).and_then(|v| v.string_value.clone());
     assert_eq!(attr.as_deref(), Some("b7"));
 }
 
@@ -115,7 +124,12 @@ async fn sqs_fifo_deduplicates() {
         .queue_url
         .expect("url");
     let q = SqsQueue::new(client.clone(), url.clone());
-    let m = Message { body: "batch-1".into(), group_id: Some("org-a".into()), deduplication_id: Some("batch-1".into()), ..Default::default() };
+    let m = Message {
+        body: "batch-1".into(),
+        group_id: Some("org-a".into()),
+        deduplication_id: Some("batch-1".into()),
+        ..Default::default()
+    };
     q.send(&m).await.expect("send");
     q.send_batch(&[m.clone(), m.clone()]).await.expect("send dupes");
     let got = receive_all(&client, &url, 1).await;

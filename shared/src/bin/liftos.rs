@@ -77,7 +77,8 @@ async fn main() -> ExitCode {
                 Err(e) => return fail("--data-dir", e),
             };
             eprintln!("liftos: embedded store at {}", data_dir.display());
-            let summary = match liftos::service::pipeline::run_sample_pipeline(&stores, &user, chrono::Utc::now()).await {
+            let summary = match liftos::service::pipeline::run_sample_pipeline(&stores, &user, chrono::Utc::now()).await
+            {
                 Ok(s) => s,
                 Err(e) => {
                     println!("{}", serde_json::json!({"error": "pipeline_failed", "message": e.to_string()}));
@@ -85,7 +86,8 @@ async fn main() -> ExitCode {
                 }
             };
             let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-            if let Err(e) = std::fs::create_dir_all(&out).and_then(|_| std::fs::write(out.join("summary.json"), &text)) {
+            if let Err(e) = std::fs::create_dir_all(&out).and_then(|_| std::fs::write(out.join("summary.json"), &text))
+            {
                 return fail("--out", e);
             }
             eprintln!("liftos: summary written to {}", out.join("summary.json").display());

@@ -66,7 +66,8 @@ impl ConfounderVariable {
     /// so a redelivered detection changes nothing: the span widens to cover both, and the type,
     /// method, confidence, pattern and count come from the later sighting (by `last_seen`, then count).
     pub fn merge(&self, other: &ConfounderVariable) -> ConfounderVariable {
-        let later = if (other.last_seen, other.occurrences) >= (self.last_seen, self.occurrences) { other } else { self };
+        let later =
+            if (other.last_seen, other.occurrences) >= (self.last_seen, self.occurrences) { other } else { self };
         let mut out = later.clone();
         out.first_seen = self.first_seen.min(other.first_seen);
         out.last_seen = self.last_seen.max(other.last_seen);
@@ -105,7 +106,13 @@ mod tests {
         assert_eq!(ab.last_seen, b.last_seen);
         assert_eq!(ab.confidence_score, 0.95);
         assert!(a.validate().is_ok());
-        assert_eq!(var("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", 1, 0.5).validate().unwrap_err().field(), "last_seen");
-        assert_eq!(var("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 1, 2.0).validate().unwrap_err().field(), "confidence_score");
+        assert_eq!(
+            var("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", 1, 0.5).validate().unwrap_err().field(),
+            "last_seen"
+        );
+        assert_eq!(
+            var("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", 1, 2.0).validate().unwrap_err().field(),
+            "confidence_score"
+        );
     }
 }

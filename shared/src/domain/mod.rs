@@ -17,7 +17,7 @@ pub use experiment::{CausalExperiment, ExperimentStatus, NewExperiment, Randomiz
 pub use ids::{check_id, OrgId};
 pub use platform::Platform;
 pub use record::{
-    CausalEdge, CausalGraph, CausalMarketingData, Confounder, ExternalFactor, Metrics, NewCausalRecord, TreatmentAssignment,
-    TreatmentGroup,
+    CausalEdge, CausalGraph, CausalMarketingData, Confounder, ExternalFactor, Metrics, NewCausalRecord,
+    TreatmentAssignment, TreatmentGroup,
 };
 pub use user::{permissions, UserContext};

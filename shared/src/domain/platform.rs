@@ -16,8 +16,14 @@ pub enum Platform {
 }
 
 impl Platform {
-    pub const ALL: [Platform; 6] =
-        [Platform::Meta, Platform::GoogleAds, Platform::Tiktok, Platform::Linkedin, Platform::Snapchat, Platform::Other];
+    pub const ALL: [Platform; 6] = [
+        Platform::Meta,
+        Platform::GoogleAds,
+        Platform::Tiktok,
+        Platform::Linkedin,
+        Platform::Snapchat,
+        Platform::Other,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

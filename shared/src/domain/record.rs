@@ -198,7 +198,8 @@ fn full_quality() -> f64 {
 /// The record id for an observation: 32 hex chars of SHA-256 over its natural key.
 pub fn record_id(org: &OrgId, platform: Platform, campaign_id: &str, timestamp: DateTime<Utc>) -> String {
     let mut h = Sha256::new();
-    for part in [org.as_str(), platform.as_str(), campaign_id, &timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)]
+    for part in
+        [org.as_str(), platform.as_str(), campaign_id, &timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)]
     {
         h.update(part.as_bytes());
         h.update([0u8]);
@@ -326,7 +327,8 @@ mod tests {
 
     #[test]
     fn invalid_values_name_their_field() {
-        let cases: Vec<(Box<dyn Fn(&mut NewCausalRecord)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut NewCausalRecord)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|r| r.metrics.spend = -1.0), "metrics.spend"),
             (Box::new(|r| r.timestamp = "1969-12-31T00:00:00Z".parse().unwrap()), "timestamp"),
             (Box::new(|r| r.metrics.revenue = f64::NAN), "metrics.revenue"),
@@ -348,7 +350,12 @@ mod tests {
                 Box::new(|r| {
                     r.causal_graph = Some(CausalGraph {
                         nodes: vec!["spend".into()],
-                        edges: vec![CausalEdge { from: "spend".into(), to: "sales".into(), directed: true, weight: None }],
+                        edges: vec![CausalEdge {
+                            from: "spend".into(),
+                            to: "sales".into(),
+                            directed: true,
+                            weight: None,
+                        }],
                     })
                 }),
                 "causal_graph.edges[0].to",

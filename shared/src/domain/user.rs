@@ -47,7 +47,6 @@ impl UserContext {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,7 +59,12 @@ mod tests {
         assert!(!u.has(permissions::DATA_WRITE));
         let a = UserContext::new(OrgId::new("acme").unwrap(), "u2".into(), vec!["causal_admin".into()], vec![]);
         assert!(permissions::ALL.iter().all(|p| a.has(p)));
-        let x = UserContext::new(OrgId::new("acme").unwrap(), "u3".into(), vec!["intern".into()], vec!["causal:data:write".into()]);
+        let x = UserContext::new(
+            OrgId::new("acme").unwrap(),
+            "u3".into(),
+            vec!["intern".into()],
+            vec!["causal:data:write".into()],
+        );
         assert!(x.has(permissions::DATA_WRITE) && !x.has(permissions::DATA_READ));
     }
 }

@@ -52,20 +52,21 @@ pub fn verify_local(token: &str, secret: &str, issuer: &str, audience: &str) -> 
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     v.validate_nbf = true;
     v.leeway = 30;
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).map_err(|e| {
-        use jsonwebtoken::errors::ErrorKind::*;
-        let why = match e.kind() {
-            ExpiredSignature => "the token has expired",
-            ImmatureSignature => "the token is not valid yet",
-            InvalidSignature => "the token's signature is invalid",
-            InvalidAudience => "the token is for another audience",
-            InvalidIssuer => "the token is from another issuer",
-            InvalidAlgorithm | InvalidAlgorithmName => "the token's algorithm is not accepted",
-            MissingRequiredClaim(_) => "the token lacks a required claim",
-            _ => "the token is malformed",
-        };
-        ApiError::unauthorized(why)
-    })?;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind::*;
+            let why = match e.kind() {
+                ExpiredSignature => "the token has expired",
+                ImmatureSignature => "the token is not valid yet",
+                InvalidSignature => "the token's signature is invalid",
+                InvalidAudience => "the token is for another audience",
+                InvalidIssuer => "the token is from another issuer",
+                InvalidAlgorithm | InvalidAlgorithmName => "the token's algorithm is not accepted",
+                MissingRequiredClaim(_) => "the token lacks a required claim",
+                _ => "the token is malformed",
+            };
+            ApiError::unauthorized(why)
+        })?;
     let c = data.claims;
     context_from(&c.org_id, &c.sub, c.roles, c.permissions)
 }
@@ -104,7 +105,12 @@ fn claim_list(raw: Option<&String>) -> Vec<String> {
     if let Ok(list) = serde_json::from_str::<Vec<String>>(t) {
         return list;
     }
-    t.trim_start_matches('[').trim_end_matches(']').split([' ', ',']).filter(|s| !s.is_empty()).map(String::from).collect()
+    t.trim_start_matches('[')
+        .trim_end_matches(']')
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// The caller from claims API Gateway's JWT authorizer verified.
@@ -167,9 +173,15 @@ mod tests {
     #[test]
     fn bad_tokens_are_refused() {
         let t = token(300);
-        assert_eq!(verify_local(&token(-120), SECRET, "liftos-local", "liftos").unwrap_err().message, "the token has expired");
+        assert_eq!(
+            verify_local(&token(-120), SECRET, "liftos-local", "liftos").unwrap_err().message,
+            "the token has expired"
+        );
         assert_eq!(verify_local(&t, &"x".repeat(32), "liftos-local", "liftos").unwrap_err().status, 401);
-        assert_eq!(verify_local(&t, SECRET, "liftos-local", "other").unwrap_err().message, "the token is for another audience");
+        assert_eq!(
+            verify_local(&t, SECRET, "liftos-local", "other").unwrap_err().message,
+            "the token is for another audience"
+        );
         assert_eq!(verify_local(&t, SECRET, "evil", "liftos").unwrap_err().message, "the token is from another issuer");
         assert_eq!(verify_local("not.a.token", SECRET, "liftos-local", "liftos").unwrap_err().status, 401);
         // alg: none with the same claims and no signature
@@ -190,8 +202,12 @@ mod tests {
             iat: Some(now),
         };
         let future =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap();
-        assert_eq!(verify_local(&future, SECRET, "liftos-local", "liftos").unwrap_err().message, "the token is not valid yet");
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
+                .unwrap();
+        assert_eq!(
+            verify_local(&future, SECRET, "liftos-local", "liftos").unwrap_err().message,
+            "the token is not valid yet"
+        );
     }
 
     #[test]

@@ -175,7 +175,9 @@ pub fn page_request(req: &Request) -> Result<crate::storage::PageRequest, ApiErr
     let q = req.query_string_parameters_ref();
     let limit = match q.and_then(|q| q.first("limit")) {
         None => crate::storage::cursor::DEFAULT_PAGE_SIZE,
-        Some(s) => s.parse::<usize>().map_err(|_| ApiError::invalid("limit", format!("{s:?} is not a whole number")))?,
+        Some(s) => {
+            s.parse::<usize>().map_err(|_| ApiError::invalid("limit", format!("{s:?} is not a whole number")))?
+        }
     };
     let cursor = q.and_then(|q| q.first("cursor")).map(|s| s.to_string());
     Ok(crate::storage::PageRequest::new(limit, cursor)?)

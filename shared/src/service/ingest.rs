@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use super::{require, ServiceError};
 use crate::domain::error::from_json_value;
-use crate::domain::{permissions, CausalMarketingData, NewCausalRecord, OrgId, UserContext, ValidationError, Validator};
+use crate::domain::{
+    permissions, CausalMarketingData, NewCausalRecord, OrgId, UserContext, ValidationError, Validator,
+};
 use crate::storage::{BatchPutReport, RecordStore, WriteConflict};
 
 /// At most this many records per request (a request is also capped in bytes by the handler).
@@ -47,9 +49,13 @@ impl IngestResponse {
 
 /// Parse and check a request body into records for `org`. Every problem is reported with its
 /// path (`records[3].metrics.spend`); nothing is written unless the whole batch is valid.
-pub fn parse_records(org: &OrgId, body: &[u8], now: DateTime<Utc>) -> Result<Vec<CausalMarketingData>, ValidationError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
+pub fn parse_records(
+    org: &OrgId,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Vec<CausalMarketingData>, ValidationError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
     let Some(obj) = value.as_object() else {
         return Err(ValidationError::new("body", "must be a JSON object with a `records` array"));
     };

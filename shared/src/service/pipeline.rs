@@ -41,22 +41,40 @@ pub struct PipelineSummary {
 }
 
 /// Run the main job for `user`'s org against `stores`.
-pub async fn run_sample_pipeline(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Result<PipelineSummary, ServiceError> {
+pub async fn run_sample_pipeline(
+    stores: &Stores,
+    user: &UserContext,
+    now: DateTime<Utc>,
+) -> Result<PipelineSummary, ServiceError> {
     let experiment = from_json_str::<NewExperiment>(SAMPLE_EXPERIMENT)?.into_experiment(&user.org_id, now)?;
     let experiment_outcome = stores.experiments.create_experiment(&experiment).await?;
     tracing::info!(experiment_id = %experiment.id, outcome = ?experiment_outcome, "experiment");
 
     let ingest = ingest_causal(stores.records.as_ref(), user, SAMPLE_RECORDS.as_bytes(), now).await?;
-    tracing::info!(received = ingest.received, inserted = ingest.inserted, unchanged = ingest.unchanged, "records ingested");
+    tracing::info!(
+        received = ingest.received,
+        inserted = ingest.inserted,
+        unchanged = ingest.unchanged,
+        "records ingested"
+    );
 
     let range = DateRange::all();
     let mut stored_by_platform = BTreeMap::new();
     for platform in Platform::ALL {
-        let mut s = PlatformSummary { records: 0, campaigns: 0, first: None, last: None, spend: 0.0, conversions: 0.0, revenue: 0.0 };
+        let mut s = PlatformSummary {
+            records: 0,
+            campaigns: 0,
+            first: None,
+            last: None,
+            spend: 0.0,
+            conversions: 0.0,
+            revenue: 0.0,
+        };
         let mut campaigns = std::collections::BTreeSet::new();
         let mut page = PageRequest::first(500);
         loop {
-            let got = stores.records.query_records(&user.org_id, &RecordQuery::Platform { platform, range }, &page).await?;
+            let got =
+                stores.records.query_records(&user.org_id, &RecordQuery::Platform { platform, range }, &page).await?;
             for r in &got.items {
                 s.records += 1;
                 campaigns.insert(r.campaign_id.clone());
@@ -83,7 +101,9 @@ pub async fn run_sample_pipeline(stores: &Stores, user: &UserContext, now: DateT
     let (mut experiment_records, mut experiment_pages) = (0, 0);
     let mut page = PageRequest::first(50);
     loop {
-        let got = experiment_causal_data(stores.experiments.as_ref(), stores.records.as_ref(), user, &experiment.id, &page).await?;
+        let got =
+            experiment_causal_data(stores.experiments.as_ref(), stores.records.as_ref(), user, &experiment.id, &page)
+                .await?;
         experiment_records += got.records.len();
         experiment_pages += 1;
         match got.next_cursor {

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use crate::domain::{CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform};
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod cursor;
 #[cfg(feature = "embedded")]
 pub mod embedded;
-#[cfg(feature = "aws")]
-pub mod aws;
 
 pub use cursor::{Page, PageRequest};
 
@@ -101,7 +101,11 @@ pub struct StoredVersion {
 /// - same content: unchanged (no write);
 /// - stored version strictly older: update, keeping the stored `created_at`;
 /// - stored version as new or newer with other content: conflict.
-pub fn decide_put(existing: Option<&StoredVersion>, new: &CausalMarketingData, new_hash: &str) -> Result<PutOutcome, String> {
+pub fn decide_put(
+    existing: Option<&StoredVersion>,
+    new: &CausalMarketingData,
+    new_hash: &str,
+) -> Result<PutOutcome, String> {
     match existing {
         None => Ok(PutOutcome::Inserted),
         Some(old) if old.content_hash == new_hash => Ok(PutOutcome::Unchanged),
@@ -137,7 +141,9 @@ impl RecordQuery {
     /// A stable description, used to bind cursors to the query that produced them.
     pub fn scope(&self, org: &OrgId) -> String {
         match self {
-            RecordQuery::Platform { platform, range } => format!("{org}|platform|{platform}|{}|{}", range.start, range.end),
+            RecordQuery::Platform { platform, range } => {
+                format!("{org}|platform|{platform}|{}|{}", range.start, range.end)
+            }
             RecordQuery::Campaign { platform, campaign_id, range } => {
                 format!("{org}|campaign|{platform}|{campaign_id}|{}|{}", range.start, range.end)
             }

@@ -17,9 +17,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes,
-    Projection, ProjectionType, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    KeysAndAttributes, Projection, ProjectionType, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -125,12 +125,18 @@ fn record_item(r: &CausalMarketingData, hash: &str, created_at: DateTime<Utc>) -
 /// Used by tests against moto and by `liftos` against a fresh endpoint.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     let attr = |n: &str| {
-        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().map_err(|e| {
-            StoreError::backend(BACKEND, e, false)
-        })
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| StoreError::backend(BACKEND, e, false))
     };
     let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(|e| StoreError::backend(BACKEND, e, false))
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .map_err(|e| StoreError::backend(BACKEND, e, false))
     };
     let mut req = client
         .create_table()
@@ -208,7 +214,11 @@ impl DynamoStore {
                     keys = rest.keys;
                     attempt += 1;
                     if attempt >= MAX_ATTEMPTS {
-                        return Err(StoreError::backend(BACKEND, "BatchGetItem left keys unprocessed after retries", true));
+                        return Err(StoreError::backend(
+                            BACKEND,
+                            "BatchGetItem left keys unprocessed after retries",
+                            true,
+                        ));
                     }
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -221,7 +231,10 @@ impl DynamoStore {
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
         let mut requests: Vec<WriteRequest> = Vec::with_capacity(items.len());
         for item in items {
-            let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| StoreError::backend(BACKEND, e, false))?;
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| StoreError::backend(BACKEND, e, false))?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
         for chunk in requests.chunks(25) {
@@ -333,7 +346,12 @@ impl RecordStore for DynamoStore {
         let hash = r.content_hash();
         let item = record_item(r, &hash, r.created_at)?;
         let mut sets = Vec::new();
-        let mut req = self.client.update_item().table_name(&self.table).key("pk", s(record_pk(&r.org_id, &r.id))).key("sk", s("REC"));
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(record_pk(&r.org_id, &r.id)))
+            .key("sk", s("REC"));
         for (i, (name, value)) in item.iter().enumerate() {
             if name == "pk" || name == "sk" {
                 continue;
@@ -363,7 +381,11 @@ impl RecordStore for DynamoStore {
             .send()
             .await;
         match out {
-            Ok(o) => Ok(if o.attributes.map(|a| a.is_empty()).unwrap_or(true) { PutOutcome::Inserted } else { PutOutcome::Updated }),
+            Ok(o) => Ok(if o.attributes.map(|a| a.is_empty()).unwrap_or(true) {
+                PutOutcome::Inserted
+            } else {
+                PutOutcome::Updated
+            }),
             Err(err) => {
                 let is_ccf = err.as_service_error().map(|e| e.is_conditional_check_failed_exception()).unwrap_or(false);
                 if !is_ccf {
@@ -382,7 +404,9 @@ impl RecordStore for DynamoStore {
                 let version = old.as_ref().map(version_from_item).transpose()?;
                 match decide_put(version.as_ref(), r, &hash) {
                     Ok(PutOutcome::Unchanged) => Ok(PutOutcome::Unchanged),
-                    Ok(_) => Err(StoreError::Conflict { key: r.id.clone(), reason: "changed concurrently; retry".into() }),
+                    Ok(_) => {
+                        Err(StoreError::Conflict { key: r.id.clone(), reason: "changed concurrently; retry".into() })
+                    }
                     Err(reason) => Err(StoreError::Conflict { key: r.id.clone(), reason }),
                 }
             }
@@ -443,7 +467,9 @@ impl RecordStore for DynamoStore {
             (format!("{}#", ts_key(range.start_instant())), format!("{}#~", ts_key(range.end_instant())))
         };
         let (index, pk, range) = match query {
-            RecordQuery::Platform { platform, range } => ("gsi1", format!("ORG#{org}#PLAT#{platform}"), Some(between(range))),
+            RecordQuery::Platform { platform, range } => {
+                ("gsi1", format!("ORG#{org}#PLAT#{platform}"), Some(between(range)))
+            }
             RecordQuery::Campaign { platform, campaign_id, range } => {
                 ("gsi2", format!("ORG#{org}#CAMP#{platform}#{campaign_id}"), Some(between(range)))
             }
@@ -470,7 +496,8 @@ fn experiment_item(e: &CausalExperiment) -> Result<Item, StoreError> {
 
 fn experiment_from_item(item: &Item) -> Result<CausalExperiment, StoreError> {
     let key = req_s(item, "pk")?;
-    serde_json::from_str(req_s(item, "doc")?).map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })
+    serde_json::from_str(req_s(item, "doc")?)
+        .map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })
 }
 
 #[async_trait]
@@ -490,7 +517,10 @@ impl ExperimentStore for DynamoStore {
                 let old = self.get_experiment(&e.org_id, &e.id).await?;
                 match old {
                     Some(old) if crate::storage::same_experiment_content(&old, e) => Ok(PutOutcome::Unchanged),
-                    _ => Err(StoreError::Conflict { key: e.id.clone(), reason: "an experiment with this id already exists".into() }),
+                    _ => Err(StoreError::Conflict {
+                        key: e.id.clone(),
+                        reason: "an experiment with this id already exists".into(),
+                    }),
                 }
             }
             Err(err) => Err(sdk_error(BACKEND, err)),
@@ -564,14 +594,16 @@ impl ConfounderStore for DynamoStore {
                 .item("version", s(next.to_string()))
                 .item("doc", s(doc));
             req = match version {
-                Some(old) => req
-                    .condition_expression("version = :v")
-                    .expression_attribute_values(":v", s(old.to_string())),
+                Some(old) => {
+                    req.condition_expression("version = :v").expression_attribute_values(":v", s(old.to_string()))
+                }
                 None => req.condition_expression("attribute_not_exists(pk)"),
             };
             match req.send().await {
                 Ok(_) => return Ok(()),
-                Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
+                Err(err)
+                    if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) =>
+                {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(err) => return Err(sdk_error(BACKEND, err)),
@@ -580,7 +612,11 @@ impl ConfounderStore for DynamoStore {
         Err(StoreError::Conflict { key: pk, reason: "too many concurrent updates".into() })
     }
 
-    async fn list_confounders(&self, org: &OrgId, platform: Option<Platform>) -> Result<Vec<ConfounderVariable>, StoreError> {
+    async fn list_confounders(
+        &self,
+        org: &OrgId,
+        platform: Option<Platform>,
+    ) -> Result<Vec<ConfounderVariable>, StoreError> {
         let platforms: Vec<Platform> = match platform {
             Some(p) => vec![p],
             None => Platform::ALL.to_vec(),

@@ -57,8 +57,11 @@ where
         SdkError::ResponseError(_) => true,
         SdkError::ServiceError(e) => {
             let text = format!("{:?}", e.err());
-            text.contains("Throttl") || text.contains("ProvisionedThroughputExceeded") || text.contains("RequestLimitExceeded")
-                || text.contains("InternalServerError") || text.contains("ServiceUnavailable")
+            text.contains("Throttl")
+                || text.contains("ProvisionedThroughputExceeded")
+                || text.contains("RequestLimitExceeded")
+                || text.contains("InternalServerError")
+                || text.contains("ServiceUnavailable")
         }
         _ => false,
     };

@@ -76,7 +76,14 @@ impl S3PanelStore {
         .await;
         if result.is_err() {
             // Leave no orphaned parts behind (they are billed); the original error is what matters.
-            let _ = self.client.abort_multipart_upload().bucket(&self.bucket).key(object).upload_id(&upload_id).send().await;
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(object)
+                .upload_id(&upload_id)
+                .send()
+                .await;
         }
         result
     }

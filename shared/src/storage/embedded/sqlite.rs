@@ -170,7 +170,9 @@ impl RecordStore for SqliteStore {
     async fn get_record(&self, org: &OrgId, id: &str) -> Result<Option<CausalMarketingData>, StoreError> {
         let conn = self.conn();
         let body: Option<String> = conn
-            .query_row("SELECT body FROM records WHERE org_id = ?1 AND id = ?2", params![org.as_str(), id], |r| r.get(0))
+            .query_row("SELECT body FROM records WHERE org_id = ?1 AND id = ?2", params![org.as_str(), id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db_err)?;
         body.map(|b| decode_json(id, &b)).transpose()
@@ -282,7 +284,10 @@ impl ExperimentStore for SqliteStore {
             return if crate::storage::same_experiment_content(&old, e) {
                 Ok(PutOutcome::Unchanged)
             } else {
-                Err(StoreError::Conflict { key: e.id.clone(), reason: "an experiment with this id already exists".into() })
+                Err(StoreError::Conflict {
+                    key: e.id.clone(),
+                    reason: "an experiment with this id already exists".into(),
+                })
             };
         }
         let n = conn
@@ -310,9 +315,11 @@ impl ExperimentStore for SqliteStore {
             return Ok(());
         }
         let exists: Option<i64> = conn
-            .query_row("SELECT 1 FROM experiments WHERE org_id = ?1 AND id = ?2", params![e.org_id.as_str(), e.id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT 1 FROM experiments WHERE org_id = ?1 AND id = ?2",
+                params![e.org_id.as_str(), e.id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db_err)?;
         match exists {
@@ -327,7 +334,9 @@ impl ExperimentStore for SqliteStore {
     async fn get_experiment(&self, org: &OrgId, id: &str) -> Result<Option<CausalExperiment>, StoreError> {
         let conn = self.conn();
         let body: Option<String> = conn
-            .query_row("SELECT body FROM experiments WHERE org_id = ?1 AND id = ?2", params![org.as_str(), id], |r| r.get(0))
+            .query_row("SELECT body FROM experiments WHERE org_id = ?1 AND id = ?2", params![org.as_str(), id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db_err)?;
         body.map(|b| decode_json(id, &b)).transpose()
@@ -393,7 +402,11 @@ impl ConfounderStore for SqliteStore {
         tx.commit().map_err(db_err)
     }
 
-    async fn list_confounders(&self, org: &OrgId, platform: Option<Platform>) -> Result<Vec<ConfounderVariable>, StoreError> {
+    async fn list_confounders(
+        &self,
+        org: &OrgId,
+        platform: Option<Platform>,
+    ) -> Result<Vec<ConfounderVariable>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Every test, from a clean clone: installs what the tests need (a Python venv with moto, cfn-lint
+# and cargo-lambda), starts moto on a free loopback port, lints the SAM template, runs the whole
+# cargo test suite including the moto wire tests, then the cargo-lambda smoke test.
+#
+# Env: LIFTOS_CACHE (default ~/.cache/liftos) holds the venv and, unless CARGO_TARGET_DIR is set,
+# the cargo target directory, so repeated runs (and CI on the same machine) reuse builds.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+CACHE=${LIFTOS_CACHE:-$HOME/.cache/liftos}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
+VENV=$CACHE/venv
+mkdir -p "$CACHE"
+
+step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
+
+step "tools: python venv with moto, cfn-lint, cargo-lambda"
+if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check \
+  'moto[server]==5.2.5' 'cfn-lint==1.51.0' 'cargo-lambda==1.9.2'
+export PATH="$VENV/bin:$PATH"
+
+step "moto server"
+MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$CACHE/moto.log" 2>&1 &
+MOTO_PID=$!
+trap 'kill $MOTO_PID 2>/dev/null || true; wait $MOTO_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 60); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/', timeout=1)" 2>/dev/null; then break; fi
+  sleep 0.5
+done
+export LIFTOS_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+echo "moto on $LIFTOS_MOTO_ENDPOINT"
+
+step "cfn-lint infra/template.yaml"
+cfn-lint infra/template.yaml
+echo "template ok"
+
+step "cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test --workspace (unit, embedded, moto wire tests)"
+cargo test --workspace --locked -- --include-ignored
+
+step "cargo-lambda smoke test"
+bash tests/smoke.sh
+
+step "done"
