@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! liftos pipeline [--data-dir .liftos] [--org demo] [--out liftos-out]
+//! liftos init-aws --table T --bucket B                                              (built with --features lambda)
 //! liftos token --org ORG --user USER [--role R]... [--permission P]... [--ttl 3600]   (built with --features lambda)
 //! ```
 //! Every command prints one JSON object on stdout; progress and logs go to stderr.
@@ -34,6 +35,15 @@ enum Command {
         #[arg(long, default_value = "liftos-out")]
         out: PathBuf,
     },
+    /// Create the DynamoDB table (with its GSIs) and the S3 bucket on the configured AWS endpoint
+    /// (AWS_ENDPOINT_URL: moto, LocalStack) for running the functions against it.
+    #[cfg(feature = "lambda")]
+    InitAws {
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        bucket: String,
+    },
     /// Mint a local HS256 token with LIFTOS_JWT_SECRET (for curl against `cargo lambda watch`).
     #[cfg(feature = "lambda")]
     Token {
@@ -54,6 +64,17 @@ fn fail(field: &str, message: impl std::fmt::Display) -> ExitCode {
     let err = serde_json::json!({"error": "invalid_request", "field": field, "message": message.to_string()});
     println!("{err}");
     ExitCode::from(2)
+}
+
+#[cfg(feature = "lambda")]
+fn error_chain(e: impl std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg
 }
 
 #[tokio::main]
@@ -92,6 +113,19 @@ async fn main() -> ExitCode {
             }
             eprintln!("liftos: summary written to {}", out.join("summary.json").display());
             println!("{text}");
+            ExitCode::SUCCESS
+        }
+        #[cfg(feature = "lambda")]
+        Command::InitAws { table, bucket } => {
+            use liftos::storage::aws;
+            let sdk = aws::sdk_config().await;
+            if let Err(e) = aws::create_table(&aws::dynamodb_client(&sdk), &table).await {
+                return fail("--table", e);
+            }
+            if let Err(e) = aws::s3_client(&sdk).create_bucket().bucket(&bucket).send().await {
+                return fail("--bucket", error_chain(e));
+            }
+            println!("{}", serde_json::json!({"table": table, "bucket": bucket, "created": true}));
             ExitCode::SUCCESS
         }
         #[cfg(feature = "lambda")]
