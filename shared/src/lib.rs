@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod estimators;
 pub mod service;
 pub mod storage;
 

@@ -1,0 +1,10 @@
+//! The estimators. No AWS here: settings, `fit`, and a result that carries its uncertainty and
+//! diagnostics. JSON keys are the `liftos estimate` contract: `method`, `estimator`, `estimate`,
+//! `std_error`, `ci_low`, `ci_high`, `p_value`, `n_obs`, plus each method's own.
+
+pub mod data;
+pub mod did;
+pub mod dist;
+pub mod linalg;
+pub mod ols;
+pub mod panel;
