@@ -6,5 +6,7 @@ pub mod data;
 pub mod did;
 pub mod dist;
 pub mod linalg;
+pub mod logit;
 pub mod ols;
 pub mod panel;
+pub mod rng;

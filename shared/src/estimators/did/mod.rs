@@ -9,6 +9,7 @@
 //! those nested in the clusters, so clustered by unit the correction is
 //! G/(G-1) · (N-1)/(N-K-T) and t has G-1 degrees of freedom.
 
+pub mod staggered;
 pub mod twfe;
 
 pub use twfe::{DidError, DidResult, DidSettings, EventStudyPoint, PanelInput};
