@@ -75,7 +75,7 @@ fn identify_instruments_ranks_and_flags() {
     use liftos::estimators::rng::Rng;
     let mut rng = Rng::new(99);
     let n = 5000;
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(n); 6];
+    let mut cols: Vec<Vec<f64>> = (0..6).map(|_| Vec::with_capacity(n)).collect();
     for _ in 0..n {
         let (z1, z2, z4, u) = (rng.normal(), rng.normal(), rng.normal(), rng.normal());
         let z3 = 0.8 * u + 0.6 * rng.normal();
@@ -92,6 +92,6 @@ fn identify_instruments_ranks_and_flags() {
     assert!(!get("z4").relevant, "{:?}", get("z4"));
     assert_eq!(reports.last().unwrap().name, "z4", "ranked by strength");
     assert_eq!(get("z3").passes_exogeneity, Some(false), "{:?}", get("z3"));
-    assert_eq!(get("z1").relevant, true);
+    assert!(get("z1").relevant);
     assert!(get("z3").reasons.iter().any(|r| r.contains("exogeneity")));
 }
