@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! liftos pipeline [--data-dir .liftos] [--org demo] [--out liftos-out]
+//! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
+//! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg] [--covariates A,B]
+//! liftos estimate iv  --input F --outcome Y --endogenous X --instruments Z1,Z2 [--controls W1,W2] [--se robust|classical|cluster:C]
 //! liftos init-aws --table T --bucket B                                              (built with --features lambda)
 //! liftos token --org ORG --user USER [--role R]... [--permission P]... [--ttl 3600]   (built with --features lambda)
 //! ```
@@ -35,6 +38,11 @@ enum Command {
         #[arg(long, default_value = "liftos-out")]
         out: PathBuf,
     },
+    /// Estimate a causal effect from a CSV file; prints one JSON object.
+    Estimate {
+        #[command(subcommand)]
+        method: EstimateCmd,
+    },
     /// Create the DynamoDB table (with its GSIs) and the S3 bucket on the configured AWS endpoint
     /// (AWS_ENDPOINT_URL: moto, LocalStack) for running the functions against it.
     #[cfg(feature = "lambda")]
@@ -60,9 +68,149 @@ enum Command {
     },
 }
 
+fn list(s: &str) -> Vec<String> {
+    s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
+}
+
+#[derive(Subcommand)]
+enum EstimateCmd {
+    /// Difference-in-differences: TWFE / event study with --treatment, Callaway-Sant'Anna with --cohort.
+    Did {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        time: String,
+        #[arg(long)]
+        outcome: String,
+        /// 0/1 treated-and-post indicator (TWFE, event study).
+        #[arg(long)]
+        treatment: Option<String>,
+        /// First treated period per unit; 0 or empty for never treated (staggered).
+        #[arg(long)]
+        cohort: Option<String>,
+        /// Cluster column (default: the unit).
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long)]
+        event_study: bool,
+        /// never | not-yet
+        #[arg(long)]
+        control: Option<String>,
+        /// dr | ipw | reg
+        #[arg(long)]
+        method: Option<String>,
+        /// Comma-separated covariates (staggered).
+        #[arg(long)]
+        covariates: Option<String>,
+        /// cluster (default) | robust | classical | cluster:COLUMN
+        #[arg(long)]
+        se: Option<String>,
+        /// Multiplier-bootstrap draws (staggered).
+        #[arg(long)]
+        bootstrap: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        alpha: Option<f64>,
+    },
+    /// Instrumental variables: two-stage least squares with diagnostics.
+    Iv {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        outcome: String,
+        /// Comma-separated endogenous regressors.
+        #[arg(long)]
+        endogenous: String,
+        /// Comma-separated instruments.
+        #[arg(long)]
+        instruments: String,
+        /// Comma-separated exogenous controls (an intercept is always included).
+        #[arg(long)]
+        controls: Option<String>,
+        /// robust (default) | classical | hc0 | cluster:COLUMN
+        #[arg(long)]
+        se: Option<String>,
+        #[arg(long)]
+        alpha: Option<f64>,
+    },
+}
+
+fn run_estimate(cmd: EstimateCmd) -> ExitCode {
+    use liftos::estimators::data::Table;
+    use liftos::service::estimate;
+    let (input, result) = match cmd {
+        EstimateCmd::Did {
+            input,
+            unit,
+            time,
+            outcome,
+            treatment,
+            cohort,
+            cluster,
+            event_study,
+            control,
+            method,
+            covariates,
+            se,
+            bootstrap,
+            seed,
+            alpha,
+        } => {
+            let req = estimate::DidRequest {
+                unit,
+                time,
+                outcome,
+                treatment,
+                cohort,
+                cluster,
+                event_study,
+                control,
+                method,
+                covariates: covariates.as_deref().map(list).unwrap_or_default(),
+                se,
+                bootstrap,
+                seed,
+                alpha,
+            };
+            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::did(&t, &req)))
+        }
+        EstimateCmd::Iv { input, outcome, endogenous, instruments, controls, se, alpha } => {
+            let req = estimate::IvRequest {
+                outcome,
+                endogenous: list(&endogenous),
+                instruments: list(&instruments),
+                controls: controls.as_deref().map(list).unwrap_or_default(),
+                se,
+                alpha,
+            };
+            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::iv(&t, &req)))
+        }
+    };
+    match result {
+        Ok(v) => {
+            emit(&v.to_string());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::debug!(input = %input.display(), "estimate failed");
+            fail(&e.field().to_string(), e)
+        }
+    }
+}
+
+/// Print one line of output; a closed pipe (`| head`) is not an error.
+fn emit(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
 fn fail(field: &str, message: impl std::fmt::Display) -> ExitCode {
     let err = serde_json::json!({"error": "invalid_request", "field": field, "message": message.to_string()});
-    println!("{err}");
+    emit(&err.to_string());
     ExitCode::from(2)
 }
 
@@ -86,6 +234,7 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Estimate { method } => run_estimate(method),
         Command::Pipeline { data_dir, org, out } => {
             let org = match OrgId::new(org) {
                 Ok(o) => o,
@@ -102,7 +251,7 @@ async fn main() -> ExitCode {
             {
                 Ok(s) => s,
                 Err(e) => {
-                    println!("{}", serde_json::json!({"error": "pipeline_failed", "message": e.to_string()}));
+                    emit(&serde_json::json!({"error": "pipeline_failed", "message": e.to_string()}).to_string());
                     return ExitCode::FAILURE;
                 }
             };
@@ -112,7 +261,7 @@ async fn main() -> ExitCode {
                 return fail("--out", e);
             }
             eprintln!("liftos: summary written to {}", out.join("summary.json").display());
-            println!("{text}");
+            emit(&text);
             ExitCode::SUCCESS
         }
         #[cfg(feature = "lambda")]
@@ -125,7 +274,7 @@ async fn main() -> ExitCode {
             if let Err(e) = aws::s3_client(&sdk).create_bucket().bucket(&bucket).send().await {
                 return fail("--bucket", error_chain(e));
             }
-            println!("{}", serde_json::json!({"table": table, "bucket": bucket, "created": true}));
+            emit(&serde_json::json!({"table": table, "bucket": bucket, "created": true}).to_string());
             ExitCode::SUCCESS
         }
         #[cfg(feature = "lambda")]
@@ -142,7 +291,7 @@ async fn main() -> ExitCode {
             let perms: Vec<&str> = permissions.iter().map(String::as_str).collect();
             match liftos::runtime::auth::mint_local(&secret, &issuer, &audience, &org, &user, &roles, &perms, ttl) {
                 Ok(t) => {
-                    println!("{}", serde_json::json!({"token": t}));
+                    emit(&serde_json::json!({"token": t}).to_string());
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail("token", e),

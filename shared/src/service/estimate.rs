@@ -1,0 +1,223 @@
+//! Column roles → estimator → JSON result: what `liftos estimate` runs, and what the causal API
+//! will run with the same names. Errors name the flag or column at fault.
+
+use serde::{Deserialize, Serialize};
+
+use crate::estimators::data::{DataError, Table};
+use crate::estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, CsMethod, CsSettings};
+use crate::estimators::did::{twfe, DidError, DidSettings, PanelInput};
+use crate::estimators::iv::{self, IvError, IvInput, IvSettings};
+use crate::estimators::ols::SeKind;
+use crate::estimators::panel::factorize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EstimateError {
+    /// `message` names the column or flag itself.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+}
+
+impl EstimateError {
+    pub fn field(&self) -> &str {
+        match self {
+            EstimateError::Invalid { field, .. } => field,
+        }
+    }
+
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        EstimateError::Invalid { field: field.to_string(), message: message.into() }
+    }
+}
+
+impl From<DataError> for EstimateError {
+    fn from(e: DataError) -> Self {
+        match &e {
+            DataError::Read { .. } => EstimateError::new("input", e.to_string()),
+            DataError::MissingColumn { column, .. } | DataError::BadValue { column, .. } => {
+                EstimateError::new(column, e.to_string())
+            }
+        }
+    }
+}
+
+impl From<DidError> for EstimateError {
+    fn from(e: DidError) -> Self {
+        let field = match &e {
+            DidError::InvalidInput { column, .. } => column.clone(),
+            DidError::ConstantTreatment { .. } | DidError::TreatmentSwitchesOff { .. } => "treatment".into(),
+            DidError::TooFewClusters { .. } => "cluster".into(),
+            DidError::Collinear { what } => what.clone(),
+            DidError::NotConverged(_) => "unit".into(),
+        };
+        EstimateError::new(&field, e.to_string())
+    }
+}
+
+impl From<IvError> for EstimateError {
+    fn from(e: IvError) -> Self {
+        let field = match &e {
+            IvError::InvalidInput { column, .. } => column.clone(),
+            IvError::Collinear { what } => what.clone(),
+            IvError::UnderIdentified { .. } => "instruments".into(),
+            IvError::TooFewClusters { .. } => "cluster".into(),
+        };
+        EstimateError::new(&field, e.to_string())
+    }
+}
+
+/// Standard errors by name: `robust`, `hc0`, `classical`, or `cluster:COLUMN`.
+pub fn parse_se(s: &str) -> Result<(SeKind, Option<String>), EstimateError> {
+    match s {
+        "robust" | "hc1" => Ok((SeKind::Hc1, None)),
+        "hc0" => Ok((SeKind::Hc0, None)),
+        "classical" => Ok((SeKind::Classical, None)),
+        other => match other.strip_prefix("cluster:") {
+            Some(c) if !c.is_empty() => Ok((SeKind::Cluster, Some(c.to_string()))),
+            _ => Err(EstimateError::new(
+                "se",
+                format!("se: {other:?}: expected robust, hc0, classical or cluster:COLUMN"),
+            )),
+        },
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DidRequest {
+    pub unit: String,
+    pub time: String,
+    pub outcome: String,
+    /// The 0/1 treated-and-post indicator (TWFE / event study).
+    pub treatment: Option<String>,
+    /// The first treated period per unit, 0 or empty for never treated (Callaway-Sant'Anna).
+    pub cohort: Option<String>,
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub event_study: bool,
+    pub control: Option<String>,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub covariates: Vec<String>,
+    pub se: Option<String>,
+    pub bootstrap: Option<usize>,
+    pub seed: Option<u64>,
+    pub alpha: Option<f64>,
+}
+
+fn alpha_of(a: Option<f64>) -> Result<f64, EstimateError> {
+    let a = a.unwrap_or(0.05);
+    if a > 0.0 && a < 1.0 {
+        Ok(a)
+    } else {
+        Err(EstimateError::new("alpha", "alpha: must be between 0 and 1"))
+    }
+}
+
+pub fn did(table: &Table, req: &DidRequest) -> Result<serde_json::Value, EstimateError> {
+    let alpha = alpha_of(req.alpha)?;
+    let (unit, unit_labels) = factorize(&table.labels(&req.unit)?);
+    let time = table.integers(&req.time)?;
+    let outcome = table.numeric(&req.outcome)?;
+    match (&req.treatment, &req.cohort) {
+        (Some(_), Some(_)) => Err(EstimateError::new(
+            "cohort",
+            "cohort: give either --treatment (TWFE) or --cohort (staggered), not both",
+        )),
+        (None, None) => Err(EstimateError::new(
+            "treatment",
+            "treatment: give --treatment (0/1 treated-and-post) or --cohort (first treated period)",
+        )),
+        (Some(d), None) => {
+            let (se, se_cluster) = match &req.se {
+                Some(s) => parse_se(s)?,
+                None => (SeKind::Cluster, None),
+            };
+            let cluster_col = req.cluster.clone().or(se_cluster);
+            let cluster = match &cluster_col {
+                Some(c) => {
+                    let (codes, levels) = factorize(&table.labels(c)?);
+                    Some((codes, levels.len()))
+                }
+                None => None,
+            };
+            let se = if req.cluster.is_some() { SeKind::Cluster } else { se };
+            let input = PanelInput { unit, unit_labels, time, outcome, treatment: table.numeric(d)?, cluster };
+            let settings = DidSettings { se, alpha, event_study: req.event_study, reference_period: -1 };
+            Ok(serde_json::to_value(twfe::fit(&input, &settings)?).unwrap_or_default())
+        }
+        (None, Some(g)) => {
+            let cohort = table
+                .numeric_or_missing(g)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    if v.is_nan() || v == 0.0 {
+                        Ok(None)
+                    } else if v.fract() == 0.0 {
+                        Ok(Some(v as i64))
+                    } else {
+                        Err(EstimateError::new(g, format!("{g}: row {}: {v} is not a period", i + 1)))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let control = match req.control.as_deref().unwrap_or("never") {
+                "never" => ControlGroup::NeverTreated,
+                "not-yet" | "notyet" => ControlGroup::NotYetTreated,
+                other => {
+                    return Err(EstimateError::new("control", format!("control: {other:?}: expected never or not-yet")))
+                }
+            };
+            let method = match req.method.as_deref().unwrap_or("dr") {
+                "dr" => CsMethod::Dr,
+                "ipw" => CsMethod::Ipw,
+                "reg" => CsMethod::Reg,
+                other => {
+                    return Err(EstimateError::new("method", format!("method: {other:?}: expected dr, ipw or reg")))
+                }
+            };
+            let covariates = req
+                .covariates
+                .iter()
+                .map(|c| Ok((c.clone(), table.numeric(c)?)))
+                .collect::<Result<Vec<_>, EstimateError>>()?;
+            let bootstrap = req.bootstrap.map(|draws| Bootstrap { draws, seed: req.seed.unwrap_or(20240101) });
+            if bootstrap.as_ref().is_some_and(|b| b.draws < 2) {
+                return Err(EstimateError::new("bootstrap", "bootstrap: needs at least 2 draws"));
+            }
+            let input = CsInput { unit, unit_labels, time, outcome, cohort, covariates };
+            let settings = CsSettings { control, method, alpha, bootstrap };
+            Ok(serde_json::to_value(staggered::fit(&input, &settings)?).unwrap_or_default())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IvRequest {
+    pub outcome: String,
+    pub endogenous: Vec<String>,
+    pub instruments: Vec<String>,
+    #[serde(default)]
+    pub controls: Vec<String>,
+    pub se: Option<String>,
+    pub alpha: Option<f64>,
+}
+
+pub fn iv(table: &Table, req: &IvRequest) -> Result<serde_json::Value, EstimateError> {
+    let alpha = alpha_of(req.alpha)?;
+    let (se, cluster_col) = parse_se(req.se.as_deref().unwrap_or("robust"))?;
+    let col = |n: &String| -> Result<(String, Vec<f64>), EstimateError> { Ok((n.clone(), table.numeric(n)?)) };
+    let cluster = match cluster_col {
+        Some(c) => {
+            let (codes, levels) = factorize(&table.labels(&c)?);
+            Some((codes, levels.len()))
+        }
+        None => None,
+    };
+    let input = IvInput {
+        outcome: col(&req.outcome)?,
+        endogenous: req.endogenous.iter().map(col).collect::<Result<_, _>>()?,
+        instruments: req.instruments.iter().map(col).collect::<Result<_, _>>()?,
+        controls: req.controls.iter().map(col).collect::<Result<_, _>>()?,
+        cluster,
+    };
+    Ok(serde_json::to_value(iv::fit(&input, &IvSettings { se, alpha })?).unwrap_or_default())
+}

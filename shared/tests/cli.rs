@@ -1,0 +1,217 @@
+#![allow(clippy::unwrap_used)]
+//! The `liftos` command's contract: flags, JSON keys, exit codes, errors naming the field.
+
+use std::process::Command;
+
+fn liftos(args: &[&str]) -> (i32, serde_json::Value) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_liftos")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+const MPDTA: &str = "../tests/reference/data/mpdta.csv";
+
+/// mpdta with the treated-and-post indicator added.
+fn mpdta_with_treat_post() -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(MPDTA)).unwrap();
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            writeln!(f, "{line},treat_post").unwrap();
+            continue;
+        }
+        let cols: Vec<&str> = line.split(',').collect();
+        let (year, first): (f64, f64) = (cols[0].parse().unwrap(), cols[4].parse().unwrap());
+        writeln!(f, "{line},{}", u8::from(first > 0.0 && year >= first)).unwrap();
+    }
+    f
+}
+
+#[test]
+fn did_twfe_and_event_study() {
+    let f = mpdta_with_treat_post();
+    let path = f.path().to_str().unwrap();
+    let base = [
+        "estimate",
+        "did",
+        "--input",
+        path,
+        "--unit",
+        "countyreal",
+        "--time",
+        "year",
+        "--outcome",
+        "lemp",
+        "--treatment",
+        "treat_post",
+    ];
+    let (code, v) = liftos(&base);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["estimator"], "twfe");
+    assert!((v["estimate"].as_f64().unwrap() + 0.036548936674).abs() < 1e-9);
+    for key in ["method", "estimator", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs"] {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    let mut es = base.to_vec();
+    es.push("--event-study");
+    let (code, v) = liftos(&es);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["estimator"], "event_study");
+    assert!(v["pre_trend_p_value"].as_f64().is_some());
+    let pts = v["event_study"].as_array().unwrap();
+    assert!(pts.iter().all(|p| p["relative_time"].as_i64() != Some(-1)), "the reference period is left out");
+    for key in ["relative_time", "att", "std_error"] {
+        assert!(!pts[0][key].is_null());
+    }
+}
+
+#[test]
+fn did_errors_name_the_field() {
+    let (code, v) = liftos(&[
+        "estimate",
+        "did",
+        "--input",
+        MPDTA,
+        "--unit",
+        "countyreal",
+        "--time",
+        "year",
+        "--outcome",
+        "lemp",
+        "--treatment",
+        "treat",
+    ]);
+    // `treat` is the ever-treated flag, constant within unit: absorbed by the unit effects.
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["error"], "invalid_request");
+    assert_eq!(v["field"], "treatment");
+    assert!(v["message"].is_string());
+    let (code, v) =
+        liftos(&["estimate", "did", "--input", MPDTA, "--unit", "countyreal", "--time", "year", "--outcome", "lemp"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("treatment")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "did",
+        "--input",
+        MPDTA,
+        "--unit",
+        "countyreal",
+        "--time",
+        "year",
+        "--outcome",
+        "lemp",
+        "--cohort",
+        "first.treat",
+        "--method",
+        "magic",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
+}
+
+#[test]
+fn did_staggered_keys() {
+    let (code, v) = liftos(&[
+        "estimate",
+        "did",
+        "--input",
+        MPDTA,
+        "--unit",
+        "countyreal",
+        "--time",
+        "year",
+        "--outcome",
+        "lemp",
+        "--cohort",
+        "first.treat",
+        "--control",
+        "never",
+        "--method",
+        "dr",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    for key in
+        ["method", "estimator", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs", "pre_trend_p_value"]
+    {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    assert_eq!(v["method"], "did");
+    assert_eq!(v["estimator"], "callaway_santanna");
+    let gt = v["group_time"].as_array().unwrap();
+    assert_eq!(gt.len(), 12);
+    for key in ["group", "time", "att", "std_error"] {
+        assert!(!gt[0][key].is_null(), "group_time lacks {key}");
+    }
+    for key in ["relative_time", "att", "std_error"] {
+        assert!(!v["event_study"][0][key].is_null(), "event_study lacks {key}");
+    }
+    assert!((v["estimate"].as_f64().unwrap() + 0.0399513).abs() < 1e-6);
+}
+
+#[test]
+fn iv_keys_and_errors() {
+    let iv = "../tests/reference/data/iv_sim.csv";
+    let (code, v) = liftos(&[
+        "estimate",
+        "iv",
+        "--input",
+        iv,
+        "--outcome",
+        "y",
+        "--endogenous",
+        "x",
+        "--instruments",
+        "z1,z2",
+        "--controls",
+        "w1",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    for key in [
+        "method",
+        "estimator",
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "n_obs",
+        "first_stage_f",
+        "overid_p_value",
+        "endogeneity_p_value",
+    ] {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    let (code, v) =
+        liftos(&["estimate", "iv", "--input", iv, "--outcome", "y", "--endogenous", "x", "--instruments", "nope"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("nope")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "iv",
+        "--input",
+        iv,
+        "--outcome",
+        "y",
+        "--endogenous",
+        "x",
+        "--instruments",
+        "z1",
+        "--se",
+        "cluster:",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("se")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "iv",
+        "--input",
+        "missing.csv",
+        "--outcome",
+        "y",
+        "--endogenous",
+        "x",
+        "--instruments",
+        "z1",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("input")), "{v}");
+}
