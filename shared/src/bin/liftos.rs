@@ -25,6 +25,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Run the main job on the embedded store: ingest the bundled sample data and query it back.
     Pipeline {
@@ -196,7 +197,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
         }
         Err(e) => {
             tracing::debug!(input = %input.display(), "estimate failed");
-            fail(&e.field().to_string(), e)
+            fail(e.field(), &e)
         }
     }
 }
