@@ -31,7 +31,12 @@ impl Tally {
         let sd = (self.est.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         let coverage = self.covered as f64 / n;
         eprintln!("{what}: bias {:.5} (mc se {:.5}), coverage {coverage:.3}", mean - self.truth, sd / n.sqrt());
-        assert!((mean - self.truth).abs() < 3.5 * sd / n.sqrt(), "{what}: bias {} vs mc se {}", mean - self.truth, sd / n.sqrt());
+        assert!(
+            (mean - self.truth).abs() < 3.5 * sd / n.sqrt(),
+            "{what}: bias {} vs mc se {}",
+            mean - self.truth,
+            sd / n.sqrt()
+        );
         assert!((0.93..=0.97).contains(&coverage), "{what}: coverage {coverage}");
     }
 }

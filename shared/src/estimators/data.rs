@@ -28,39 +28,44 @@ pub struct Table {
 }
 
 impl Table {
+    /// Read a CSV file with a header row. Numeric columns are parsed as they stream in (no copy
+    /// of the text is kept); a column that turns out not to be numeric is read again as text.
     pub fn read_csv(path: &Path) -> Result<Self, DataError> {
         let err = |m: String| DataError::Read { path: path.display().to_string(), message: m };
-        let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-        Self::from_reader(std::io::BufReader::with_capacity(1 << 20, file)).map_err(|e| match e {
-            DataError::Read { message, .. } => err(message),
-            other => other,
-        })
+        let open = || -> Result<Box<dyn std::io::Read>, DataError> {
+            let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+            Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
+        };
+        let (mut table, text_cols) = parse(open()?, &[]).map_err(|e| relabel(e, path))?;
+        if !text_cols.is_empty() {
+            let (again, _) = parse(open()?, &text_cols).map_err(|e| relabel(e, path))?;
+            for c in text_cols {
+                let name = table.names[c].clone();
+                if let Some(col) = again.columns.get(&name) {
+                    table.columns.insert(name, col.clone());
+                }
+            }
+        }
+        Ok(table)
     }
 
-    pub fn from_reader(reader: impl std::io::Read) -> Result<Self, DataError> {
-        let err = |m: String| DataError::Read { path: "<input>".into(), message: m };
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(reader);
-        let names: Vec<String> = rdr.headers().map_err(|e| err(e.to_string()))?.iter().map(String::from).collect();
-        if names.is_empty() {
-            return Err(err("no header row".into()));
-        }
-        let mut raw: Vec<Vec<String>> = vec![Vec::new(); names.len()];
-        let mut record = csv::StringRecord::new();
-        let mut rows = 0;
-        while rdr.read_record(&mut record).map_err(|e| err(e.to_string()))? {
-            rows += 1;
-            if record.len() != names.len() {
-                return Err(err(format!("row {rows}: {} fields, the header has {}", record.len(), names.len())));
-            }
-            for (c, v) in record.iter().enumerate() {
-                raw[c].push(v.to_string());
+    /// Read CSV from memory (inline rows, tests).
+    pub fn from_reader(mut reader: impl std::io::Read) -> Result<Self, DataError> {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| DataError::Read { path: "<input>".into(), message: e.to_string() })?;
+        let (mut table, text_cols) = parse(bytes.as_slice(), &[])?;
+        if !text_cols.is_empty() {
+            let (again, _) = parse(bytes.as_slice(), &text_cols)?;
+            for c in text_cols {
+                let name = table.names[c].clone();
+                if let Some(col) = again.columns.get(&name) {
+                    table.columns.insert(name, col.clone());
+                }
             }
         }
-        let mut columns = HashMap::with_capacity(names.len());
-        for (name, values) in names.iter().zip(raw) {
-            columns.insert(name.clone(), parse_column(values));
-        }
-        Ok(Self { names, columns, rows })
+        Ok(table)
     }
 
     /// Build from numeric columns (tests, benchmarks, inline rows).
@@ -127,6 +132,19 @@ impl Table {
             .collect()
     }
 
+    /// Integer codes 0..levels for a column (units, clusters), with the level labels. Whole-number
+    /// columns are coded without formatting every row as text.
+    pub fn codes(&self, name: &str) -> Result<(Vec<u32>, Vec<String>), DataError> {
+        match self.column(name)? {
+            Column::Num(v) if v.iter().all(|x| x.fract() == 0.0 && x.abs() < 9.0e15) => {
+                let ints: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+                let (codes, levels) = crate::estimators::panel::factorize(&ints);
+                Ok((codes, levels.iter().map(|l| l.to_string()).collect()))
+            }
+            _ => Ok(crate::estimators::panel::factorize(&self.labels(name)?)),
+        }
+    }
+
     /// Any column as labels (numbers printed without a trailing `.0`).
     pub fn labels(&self, name: &str) -> Result<Vec<String>, DataError> {
         Ok(match self.column(name)? {
@@ -151,18 +169,65 @@ impl Column {
     }
 }
 
-fn parse_column(values: Vec<String>) -> Column {
-    let mut out = Vec::with_capacity(values.len());
-    for v in &values {
-        if v.is_empty() || v.eq_ignore_ascii_case("na") || v.eq_ignore_ascii_case("nan") {
-            out.push(f64::NAN);
-        } else if let Ok(x) = v.parse::<f64>() {
-            out.push(x);
-        } else {
-            return Column::Text(values);
+fn relabel(e: DataError, path: &Path) -> DataError {
+    match e {
+        DataError::Read { message, .. } => DataError::Read { path: path.display().to_string(), message },
+        other => other,
+    }
+}
+
+fn parse_number(v: &str) -> Option<f64> {
+    if v.is_empty() || v.eq_ignore_ascii_case("na") || v.eq_ignore_ascii_case("nan") {
+        Some(f64::NAN)
+    } else {
+        v.parse::<f64>().ok()
+    }
+}
+
+/// One pass over the CSV. Columns listed in `as_text` are kept as text; the others are parsed
+/// as numbers, and those that fail are returned (by index) to be read again as text.
+fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<usize>), DataError> {
+    let err = |m: String| DataError::Read { path: "<input>".into(), message: m };
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(reader);
+    let names: Vec<String> = rdr.headers().map_err(|e| err(e.to_string()))?.iter().map(String::from).collect();
+    if names.is_empty() {
+        return Err(err("no header row".into()));
+    }
+    let mut nums: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut texts: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    let is_text: Vec<bool> = (0..names.len()).map(|c| as_text.contains(&c)).collect();
+    let mut failed = vec![false; names.len()];
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0;
+    while rdr.read_record(&mut record).map_err(|e| err(e.to_string()))? {
+        rows += 1;
+        if record.len() != names.len() {
+            return Err(err(format!("row {rows}: {} fields, the header has {}", record.len(), names.len())));
+        }
+        for (c, v) in record.iter().enumerate() {
+            if is_text[c] {
+                texts[c].push(v.to_string());
+            } else if !failed[c] {
+                match parse_number(v) {
+                    Some(x) => nums[c].push(x),
+                    None => {
+                        failed[c] = true;
+                        nums[c] = Vec::new();
+                    }
+                }
+            }
         }
     }
-    Column::Num(out)
+    let mut columns = HashMap::with_capacity(names.len());
+    for (c, name) in names.iter().enumerate() {
+        if is_text[c] {
+            columns.insert(name.clone(), Column::Text(std::mem::take(&mut texts[c])));
+        } else if !failed[c] {
+            columns.insert(name.clone(), Column::Num(std::mem::take(&mut nums[c])));
+        }
+    }
+    let text_cols = (0..names.len()).filter(|&c| failed[c]).collect();
+    Ok((Table { names, columns, rows }, text_cols))
 }
 
 #[cfg(test)]

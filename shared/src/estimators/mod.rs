@@ -10,4 +10,5 @@ pub mod linalg;
 pub mod logit;
 pub mod ols;
 pub mod panel;
+pub mod rdd;
 pub mod rng;

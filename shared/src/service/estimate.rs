@@ -8,7 +8,6 @@ use crate::estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, 
 use crate::estimators::did::{twfe, DidError, DidSettings, PanelInput};
 use crate::estimators::iv::{self, IvError, IvInput, IvSettings};
 use crate::estimators::ols::SeKind;
-use crate::estimators::panel::factorize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EstimateError {
@@ -114,7 +113,7 @@ fn alpha_of(a: Option<f64>) -> Result<f64, EstimateError> {
 
 pub fn did(table: &Table, req: &DidRequest) -> Result<serde_json::Value, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
-    let (unit, unit_labels) = factorize(&table.labels(&req.unit)?);
+    let (unit, unit_labels) = table.codes(&req.unit)?;
     let time = table.integers(&req.time)?;
     let outcome = table.numeric(&req.outcome)?;
     match (&req.treatment, &req.cohort) {
@@ -134,7 +133,7 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<serde_json::Value, Estimat
             let cluster_col = req.cluster.clone().or(se_cluster);
             let cluster = match &cluster_col {
                 Some(c) => {
-                    let (codes, levels) = factorize(&table.labels(c)?);
+                    let (codes, levels) = table.codes(c)?;
                     Some((codes, levels.len()))
                 }
                 None => None,
@@ -207,7 +206,7 @@ pub fn iv(table: &Table, req: &IvRequest) -> Result<serde_json::Value, EstimateE
     let col = |n: &String| -> Result<(String, Vec<f64>), EstimateError> { Ok((n.clone(), table.numeric(n)?)) };
     let cluster = match cluster_col {
         Some(c) => {
-            let (codes, levels) = factorize(&table.labels(&c)?);
+            let (codes, levels) = table.codes(&c)?;
             Some((codes, levels.len()))
         }
         None => None,

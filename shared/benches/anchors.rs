@@ -1,0 +1,139 @@
+//! Speed benchmarks against the Python anchors, on the same generated data
+//! (`../shared/bench/write_data.py`). Run through `shared/benches/anchors.sh`, which also runs the
+//! anchors in the same session and reports the ratios.
+//!
+//! `cargo bench -p liftos --bench anchors -- DATA_DIR NAME` with NAME one of `twfe`, `cs`, `iv`.
+//! Prints one JSON object: the median of 3 fit-only runs (data in memory), the end-to-end time
+//! (read CSV + fit), the estimate and standard error (to check both sides computed the same
+//! thing), the data's in-memory size and the process's peak resident memory.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use liftos::estimators::data::Table;
+use liftos::estimators::did::staggered::{self, CsInput, CsSettings};
+use liftos::estimators::did::{twfe, DidSettings, PanelInput};
+use liftos::estimators::iv::{self, IvInput, IvSettings};
+
+fn median3(mut f: impl FnMut() -> (f64, f64)) -> (f64, Vec<f64>, (f64, f64)) {
+    let mut times = Vec::new();
+    let mut out = (0.0, 0.0);
+    for _ in 0..3 {
+        let t = Instant::now();
+        out = f();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    (sorted[1], times, out)
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+type Prepared = (Box<dyn FnMut() -> (f64, f64)>, f64);
+
+fn prepare(name: &str, table: &Table) -> Prepared {
+    let col = |n: &str| table.numeric(n).unwrap_or_else(|e| panic!("{e}"));
+    match name {
+        "twfe" => {
+            let (unit, unit_labels) = table.codes("unit").unwrap_or_else(|e| panic!("{e}"));
+            let time: Vec<i64> = table.integers("time").unwrap_or_else(|e| panic!("{e}"));
+            let input = PanelInput { unit, unit_labels, time, outcome: col("y"), treatment: col("D"), cluster: None };
+            let bytes = (input.outcome.len() * (8 + 8 + 8 + 4)) as f64 / 1048576.0;
+            (
+                Box::new(move || {
+                    let f = twfe::fit(&input, &DidSettings::default()).unwrap_or_else(|e| panic!("{e}"));
+                    (f.estimate, f.std_error)
+                }),
+                bytes,
+            )
+        }
+        "cs" => {
+            let (unit, unit_labels) = table.codes("id").unwrap_or_else(|e| panic!("{e}"));
+            let time = table.integers("t").unwrap_or_else(|e| panic!("{e}"));
+            let cohort = table
+                .integers("g")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .map(|g| (g > 0).then_some(g))
+                .collect();
+            let input = CsInput { unit, unit_labels, time, outcome: col("y"), cohort, covariates: vec![] };
+            let bytes = (input.outcome.len() * (8 + 8 + 16 + 4)) as f64 / 1048576.0;
+            (
+                Box::new(move || {
+                    let f = staggered::fit(&input, &CsSettings::default()).unwrap_or_else(|e| panic!("{e}"));
+                    (f.estimate, f.std_error)
+                }),
+                bytes,
+            )
+        }
+        "iv" => {
+            let named = |n: &str| (n.to_string(), col(n));
+            let input = IvInput {
+                outcome: named("y"),
+                endogenous: vec![named("x")],
+                instruments: vec![named("z1"), named("z2")],
+                controls: (0..10).map(|i| named(&format!("w{i}"))).collect(),
+                cluster: None,
+            };
+            let bytes = (input.outcome.1.len() * 14 * 8) as f64 / 1048576.0;
+            (
+                Box::new(move || {
+                    let f = iv::fit(&input, &IvSettings::default()).unwrap_or_else(|e| panic!("{e}"));
+                    (f.estimate, f.std_error)
+                }),
+                bytes,
+            )
+        }
+        other => panic!("unknown benchmark {other}: twfe, cs or iv"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let (dir, name) = match args.as_slice() {
+        [d, n, ..] => (PathBuf::from(d), n.clone()),
+        _ => {
+            eprintln!("usage: anchors DATA_DIR twfe|cs|iv");
+            std::process::exit(2);
+        }
+    };
+    let file = dir.join(match name.as_str() {
+        "twfe" => "twfe.csv",
+        "cs" => "staggered.csv",
+        "iv" => "iv.csv",
+        other => panic!("unknown benchmark {other}"),
+    });
+    // End to end: read the CSV and fit, as a user of `liftos estimate` waits for it.
+    let t = Instant::now();
+    let table = Table::read_csv(&file).unwrap_or_else(|e| panic!("{e}"));
+    let read_s = t.elapsed().as_secs_f64();
+    let (mut fit, data_mb) = prepare(&name, &table);
+    drop(table);
+    let t = Instant::now();
+    let first = fit();
+    let end_to_end_s = read_s + t.elapsed().as_secs_f64();
+    let (median, runs, (est, se)) = median3(&mut fit);
+    assert_eq!(first, (est, se), "deterministic");
+    println!(
+        "{}",
+        serde_json::json!({
+            "benchmark": name,
+            "fit_median_s": median,
+            "fit_runs_s": runs,
+            "csv_read_s": read_s,
+            "end_to_end_s": end_to_end_s,
+            "estimate": est,
+            "std_error": se,
+            "data_in_memory_mb": data_mb,
+            "peak_rss_mb": peak_rss_mb(),
+        })
+    );
+}

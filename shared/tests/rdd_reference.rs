@@ -1,0 +1,78 @@
+#![allow(clippy::unwrap_used)]
+//! Sharp RDD against rdrobust 2.1.1 on the Lee (2008) Senate data (tests/reference/reference.json,
+//! `senate_rdd`: `rdrobust(y=vote, x=margin)` with defaults and `rdbwselect(..., all=True)`).
+
+use liftos::estimators::data::Table;
+use liftos::estimators::rdd::{self, BwSelect, RddSettings};
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/reference")
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    ((a - b) / b).abs()
+}
+
+fn senate() -> (Vec<f64>, Vec<f64>) {
+    let t = Table::read_csv(&dir().join("data/rdrobust_senate.csv")).unwrap();
+    (t.numeric_or_missing("vote").unwrap(), t.numeric_or_missing("margin").unwrap())
+}
+
+#[test]
+fn matches_rdrobust_on_senate() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap();
+    let r = &r["senate_rdd"];
+    let (y, x) = senate();
+    let fit = rdd::fit(&y, &x, None, &RddSettings::default()).unwrap();
+    let f = |k: &str| r[k].as_f64().unwrap();
+    assert_eq!(fit.n_obs, 1297);
+    assert_eq!((fit.n_left, fit.n_right), (595, 702));
+    assert!(rel(fit.bandwidth, f("h_left")) < 1e-4, "h {} vs {}", fit.bandwidth, f("h_left"));
+    assert!(rel(fit.bias_bandwidth, f("b_left")) < 1e-4, "b {} vs {}", fit.bias_bandwidth, f("b_left"));
+    assert_eq!((fit.n_effective_left, fit.n_effective_right), (360, 323));
+    assert!(
+        rel(fit.estimate, f("conventional_estimate")) < 1e-6,
+        "tau {} vs {}",
+        fit.estimate,
+        f("conventional_estimate")
+    );
+    assert!(rel(fit.std_error, f("conventional_se")) < 1e-4, "se {}", fit.std_error);
+    assert!(
+        rel(fit.estimate_bias_corrected, f("bias_corrected_estimate")) < 1e-6,
+        "bc {}",
+        fit.estimate_bias_corrected
+    );
+    assert!(rel(fit.robust_std_error, f("robust_se")) < 1e-4, "robust se {}", fit.robust_std_error);
+    assert!(rel(fit.robust_ci_low, r["robust_ci95"][0].as_f64().unwrap()) < 1e-4);
+    assert!(rel(fit.robust_ci_high, r["robust_ci95"][1].as_f64().unwrap()) < 1e-4);
+    assert!(rel(fit.robust_p_value, f("robust_pvalue")) < 1e-3, "robust p {}", fit.robust_p_value);
+}
+
+#[test]
+fn msetwo_matches_rdbwselect() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap();
+    let rows = r["senate_rdd"]["rdbwselect_all"]["rows"].as_array().unwrap();
+    let vals = r["senate_rdd"]["rdbwselect_all"]["values"].as_array().unwrap();
+    let i = rows.iter().position(|v| v == "msetwo").unwrap();
+    let want: Vec<f64> = vals[i].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let (y, x) = senate();
+    let fit = rdd::fit(&y, &x, None, &RddSettings { bwselect: BwSelect::Msetwo, ..RddSettings::default() }).unwrap();
+    let got = [fit.bandwidth_left, fit.bandwidth_right, fit.bias_bandwidth_left, fit.bias_bandwidth_right];
+    for (g, w) in got.iter().zip(&want) {
+        assert!(rel(*g, *w) < 1e-4, "msetwo {got:?} vs {want:?}");
+    }
+    if let Some(j) = rows.iter().position(|v| v == "msesum") {
+        let want: Vec<f64> = vals[j].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let fit =
+            rdd::fit(&y, &x, None, &RddSettings { bwselect: BwSelect::Msesum, ..RddSettings::default() }).unwrap();
+        assert!(
+            rel(fit.bandwidth, want[0]) < 1e-4 && rel(fit.bias_bandwidth, want[2]) < 1e-4,
+            "msesum {} {} vs {want:?}",
+            fit.bandwidth,
+            fit.bias_bandwidth
+        );
+    }
+}
