@@ -76,3 +76,25 @@ fn msetwo_matches_rdbwselect() {
         );
     }
 }
+
+/// rddensity 3.0 `rddensity(X=margin, c=0)` defaults (reference.json `senate_rdd.rddensity`).
+#[test]
+fn density_test_matches_rddensity() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap();
+    let r = &r["senate_rdd"]["rddensity"];
+    let (_, x) = senate();
+    let d = rdd::density::test(&x, 0.0).unwrap();
+    let f = |a: &str, b: &str| r[a][b].as_f64().unwrap();
+    assert!(rel(d.bandwidth_left, f("h", "left")) < 1e-4, "h left {} vs {}", d.bandwidth_left, f("h", "left"));
+    assert!(rel(d.bandwidth_right, f("h", "right")) < 1e-4, "h right {} vs {}", d.bandwidth_right, f("h", "right"));
+    assert!(rel(d.density_left, f("hat", "left")) < 1e-6, "f left {}", d.density_left);
+    assert!(rel(d.density_right, f("hat", "right")) < 1e-6, "f right {}", d.density_right);
+    assert!(rel(d.t_stat, r["test_statistic_jk"].as_f64().unwrap()) < 1e-4, "t {}", d.t_stat);
+    assert!(rel(d.p_value, r["p_value_jk"].as_f64().unwrap()) < 1e-4, "p {}", d.p_value);
+    assert_eq!((d.n_effective_left, d.n_effective_right), (f("n", "eff_left") as usize, f("n", "eff_right") as usize));
+    // And through the RDD result.
+    let (y, x) = senate();
+    let fit = rdd::fit(&y, &x, None, &rdd::RddSettings::default()).unwrap();
+    assert!(rel(fit.density_test_p_value.unwrap(), r["p_value_jk"].as_f64().unwrap()) < 1e-4);
+}

@@ -134,6 +134,8 @@ pub struct RddResult {
     pub first_stage: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub density_test_p_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub density_test: Option<density::DensityTest>,
     pub warnings: Vec<String>,
 }
 
@@ -643,8 +645,15 @@ pub fn fit(
     let se_cl = (var(&fl, &fl.rw_p) + var(&fr, &fr.rw_p)).sqrt();
     let se_rb = (var(&fl, &fl.q_q) + var(&fr, &fr.q_q)).sqrt();
     let z = dist::normal_critical(s.alpha);
-    let density = density::test(&all_x, c).ok();
+    // The manipulation test uses every observed value of the running variable.
     let mut warnings = Vec::new();
+    let density = match density::test(running, c) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            warnings.push(format!("density test not computed: {e}"));
+            None
+        }
+    };
     if dropped > 0 {
         warnings.push(format!("{dropped} row(s) with a missing value dropped"));
     }
@@ -681,7 +690,8 @@ pub fn fit(
         fit_left: fl.tau_cl[0],
         fit_right: fr.tau_cl[0],
         first_stage,
-        density_test_p_value: density.map(|d| d.p_value),
+        density_test_p_value: density.as_ref().map(|d| d.p_value),
+        density_test: density,
         warnings,
     })
 }
