@@ -215,3 +215,70 @@ fn iv_keys_and_errors() {
     ]);
     assert_eq!((code, v["field"].as_str()), (2, Some("input")), "{v}");
 }
+
+#[test]
+fn rdd_keys_and_errors() {
+    let senate = "../tests/reference/data/rdrobust_senate.csv";
+    let (code, v) =
+        liftos(&["estimate", "rdd", "--input", senate, "--outcome", "vote", "--running", "margin", "--cutoff", "0"]);
+    assert_eq!(code, 0, "{v}");
+    for key in [
+        "method",
+        "estimator",
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "n_obs",
+        "bandwidth",
+        "bias_bandwidth",
+        "estimate_bias_corrected",
+        "robust_std_error",
+        "robust_ci_low",
+        "robust_ci_high",
+        "robust_p_value",
+        "n_left",
+        "n_right",
+        "density_test_p_value",
+    ] {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    assert!((v["estimate"].as_f64().unwrap() - 7.414130749).abs() < 1e-6);
+    let (code, v) =
+        liftos(&["estimate", "rdd", "--input", senate, "--outcome", "vote", "--running", "margin", "--cutoff", "-500"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("cutoff")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "rdd",
+        "--input",
+        senate,
+        "--outcome",
+        "vote",
+        "--running",
+        "margin",
+        "--cutoff",
+        "0",
+        "--kernel",
+        "gauss",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("kernel")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "rdd",
+        "--input",
+        senate,
+        "--outcome",
+        "vote",
+        "--running",
+        "margin",
+        "--cutoff",
+        "0",
+        "--bandwidth",
+        "10",
+        "--kernel",
+        "uniform",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["bandwidth"].as_f64(), Some(10.0));
+}

@@ -98,3 +98,49 @@ fn density_test_matches_rddensity() {
     let fit = rdd::fit(&y, &x, None, &rdd::RddSettings::default()).unwrap();
     assert!(rel(fit.density_test_p_value.unwrap(), r["p_value_jk"].as_f64().unwrap()) < 1e-4);
 }
+
+/// Kernels, polynomial order, manual bandwidth, another cutoff and the fuzzy design against
+/// rdrobust 2.1.1 on simulated data (tests/reference/rdd_rdrobust.json).
+#[test]
+fn options_and_fuzzy_match_rdrobust() {
+    use liftos::estimators::rdd::Kernel;
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("rdd_rdrobust.json")).unwrap()).unwrap();
+    let t = Table::read_csv(&dir().join("data/rdd_sim.csv")).unwrap();
+    let (x, y, d) = (t.numeric("x").unwrap(), t.numeric("y").unwrap(), t.numeric("d").unwrap());
+    let base = RddSettings::default();
+    let cases: Vec<(&str, RddSettings, bool)> = vec![
+        ("sharp_default", base.clone(), false),
+        ("sharp_uniform", RddSettings { kernel: Kernel::Uniform, ..base.clone() }, false),
+        ("sharp_epanechnikov_p2", RddSettings { kernel: Kernel::Epanechnikov, p: 2, ..base.clone() }, false),
+        ("sharp_manual_h03", RddSettings { bandwidth: Some(0.3), ..base.clone() }, false),
+        ("fuzzy_default", base.clone(), true),
+        ("sharp_cutoff_02", RddSettings { cutoff: 0.2, ..base.clone() }, false),
+    ];
+    for (name, s, fuzzy) in cases {
+        let fit = rdd::fit(&y, &x, fuzzy.then_some(d.as_slice()), &s).unwrap();
+        let w = &r[name];
+        let g = |k: &str, i: usize| w[k][i].as_f64().unwrap();
+        assert!(rel(fit.bandwidth_left, g("h", 0)) < 1e-4, "{name}: h {} vs {}", fit.bandwidth_left, g("h", 0));
+        assert!(
+            rel(fit.bias_bandwidth_left, g("b", 0)) < 1e-4,
+            "{name}: b {} vs {}",
+            fit.bias_bandwidth_left,
+            g("b", 0)
+        );
+        assert!(rel(fit.estimate, g("coef", 0)) < 1e-6, "{name}: tau {} vs {}", fit.estimate, g("coef", 0));
+        assert!(
+            rel(fit.estimate_bias_corrected, g("coef", 1)) < 1e-6,
+            "{name}: bc {} vs {}",
+            fit.estimate_bias_corrected,
+            g("coef", 1)
+        );
+        assert!(rel(fit.std_error, g("se", 0)) < 1e-4, "{name}: se {} vs {}", fit.std_error, g("se", 0));
+        assert!(
+            rel(fit.robust_std_error, g("se", 2)) < 1e-4,
+            "{name}: robust se {} vs {}",
+            fit.robust_std_error,
+            g("se", 2)
+        );
+    }
+}

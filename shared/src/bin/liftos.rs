@@ -4,6 +4,7 @@
 //! liftos pipeline [--data-dir .liftos] [--org demo] [--out liftos-out]
 //! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
 //! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg] [--covariates A,B]
+//! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
 //! liftos estimate iv  --input F --outcome Y --endogenous X --instruments Z1,Z2 [--controls W1,W2] [--se robust|classical|cluster:C]
 //! liftos init-aws --table T --bucket B                                              (built with --features lambda)
 //! liftos token --org ORG --user USER [--role R]... [--permission P]... [--ttl 3600]   (built with --features lambda)
@@ -137,6 +138,34 @@ enum EstimateCmd {
         #[arg(long)]
         alpha: Option<f64>,
     },
+    /// Regression discontinuity: sharp, or fuzzy with --fuzzy; rdrobust's defaults.
+    Rdd {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        outcome: String,
+        #[arg(long)]
+        running: String,
+        #[arg(long, allow_hyphen_values = true)]
+        cutoff: f64,
+        /// Main bandwidth (default: MSE-optimal).
+        #[arg(long)]
+        bandwidth: Option<f64>,
+        /// triangular (default) | uniform | epanechnikov
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Treatment take-up column for a fuzzy design.
+        #[arg(long)]
+        fuzzy: Option<String>,
+        /// Polynomial order (default 1).
+        #[arg(long)]
+        p: Option<usize>,
+        /// mserd (default) | msetwo | msesum
+        #[arg(long)]
+        bwselect: Option<String>,
+        #[arg(long)]
+        alpha: Option<f64>,
+    },
 }
 
 fn run_estimate(cmd: EstimateCmd) -> ExitCode {
@@ -188,6 +217,10 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 alpha,
             };
             (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::iv(&t, &req)))
+        }
+        EstimateCmd::Rdd { input, outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha } => {
+            let req = estimate::RddRequest { outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha };
+            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::rdd(&t, &req)))
         }
     };
     match result {

@@ -8,6 +8,7 @@ use crate::estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, 
 use crate::estimators::did::{twfe, DidError, DidSettings, PanelInput};
 use crate::estimators::iv::{self, IvError, IvInput, IvSettings};
 use crate::estimators::ols::SeKind;
+use crate::estimators::rdd::{self, BwSelect, Kernel, RddError, RddSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EstimateError {
@@ -219,4 +220,74 @@ pub fn iv(table: &Table, req: &IvRequest) -> Result<serde_json::Value, EstimateE
         cluster,
     };
     Ok(serde_json::to_value(iv::fit(&input, &IvSettings { se, alpha })?).unwrap_or_default())
+}
+
+impl From<RddError> for EstimateError {
+    fn from(e: RddError) -> Self {
+        let field = match &e {
+            RddError::InvalidInput { column, .. } => column.clone(),
+            RddError::CutoffOutside { .. } => "cutoff".into(),
+            RddError::TooFew { .. } | RddError::Bandwidth(_) => "running".into(),
+        };
+        EstimateError::new(&field, e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RddRequest {
+    pub outcome: String,
+    pub running: String,
+    pub cutoff: f64,
+    pub bandwidth: Option<f64>,
+    pub kernel: Option<String>,
+    /// The treatment take-up column of a fuzzy design.
+    pub fuzzy: Option<String>,
+    pub p: Option<usize>,
+    pub bwselect: Option<String>,
+    pub alpha: Option<f64>,
+}
+
+pub fn rdd(table: &Table, req: &RddRequest) -> Result<serde_json::Value, EstimateError> {
+    let alpha = alpha_of(req.alpha)?;
+    if !req.cutoff.is_finite() {
+        return Err(EstimateError::new("cutoff", "cutoff: must be a finite number"));
+    }
+    let kernel = match req.kernel.as_deref().unwrap_or("triangular") {
+        "triangular" | "tri" => Kernel::Triangular,
+        "uniform" | "uni" => Kernel::Uniform,
+        "epanechnikov" | "epa" => Kernel::Epanechnikov,
+        other => {
+            return Err(EstimateError::new(
+                "kernel",
+                format!("kernel: {other:?}: expected triangular, uniform or epanechnikov"),
+            ))
+        }
+    };
+    let bwselect = match req.bwselect.as_deref().unwrap_or("mserd") {
+        "mserd" => BwSelect::Mserd,
+        "msetwo" => BwSelect::Msetwo,
+        "msesum" => BwSelect::Msesum,
+        other => {
+            return Err(EstimateError::new(
+                "bwselect",
+                format!("bwselect: {other:?}: expected mserd, msetwo or msesum"),
+            ))
+        }
+    };
+    let y = table.numeric_or_missing(&req.outcome)?;
+    let x = table.numeric_or_missing(&req.running)?;
+    let d = match &req.fuzzy {
+        Some(c) => Some(table.numeric_or_missing(c)?),
+        None => None,
+    };
+    let settings = RddSettings {
+        cutoff: req.cutoff,
+        p: req.p.unwrap_or(1),
+        kernel,
+        bwselect,
+        bandwidth: req.bandwidth,
+        alpha,
+        nnmatch: 3,
+    };
+    Ok(serde_json::to_value(rdd::fit(&y, &x, d.as_deref(), &settings)?).unwrap_or_default())
 }
