@@ -14,6 +14,7 @@ use liftos::estimators::data::Table;
 use liftos::estimators::did::staggered::{self, CsInput, CsSettings};
 use liftos::estimators::did::{twfe, DidSettings, PanelInput};
 use liftos::estimators::iv::{self, IvInput, IvSettings};
+use liftos::estimators::rdd::{self, RddSettings};
 
 fn median3(mut f: impl FnMut() -> (f64, f64)) -> (f64, Vec<f64>, (f64, f64)) {
     let mut times = Vec::new();
@@ -92,7 +93,18 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 bytes,
             )
         }
-        other => panic!("unknown benchmark {other}: twfe, cs or iv"),
+        "rd" => {
+            let (x, y) = (col("x"), col("y"));
+            let bytes = (x.len() * 16) as f64 / 1048576.0;
+            (
+                Box::new(move || {
+                    let f = rdd::fit(&y, &x, None, &RddSettings::default()).unwrap_or_else(|e| panic!("{e}"));
+                    (f.estimate, f.std_error)
+                }),
+                bytes,
+            )
+        }
+        other => panic!("unknown benchmark {other}: twfe, cs, iv or rd"),
     }
 }
 
@@ -101,7 +113,7 @@ fn main() {
     let (dir, name) = match args.as_slice() {
         [d, n, ..] => (PathBuf::from(d), n.clone()),
         _ => {
-            eprintln!("usage: anchors DATA_DIR twfe|cs|iv");
+            eprintln!("usage: anchors DATA_DIR twfe|cs|iv|rd");
             std::process::exit(2);
         }
     };
@@ -109,6 +121,7 @@ fn main() {
         "twfe" => "twfe.csv",
         "cs" => "staggered.csv",
         "iv" => "iv.csv",
+        "rd" => "rd.csv",
         other => panic!("unknown benchmark {other}"),
     });
     // End to end: read the CSV and fit, as a user of `liftos estimate` waits for it.

@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::estimators::dist;
 use crate::estimators::linalg;
@@ -128,37 +128,50 @@ fn check(input: &PanelInput) -> Result<Checked, DidError> {
     if input.treatment.iter().all(|&v| v == first) {
         return Err(DidError::ConstantTreatment { value: first });
     }
-    let mut seen = HashSet::with_capacity(n);
+    let periods: Vec<i64> = input.time.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let index: BTreeMap<i64, u32> = periods.iter().enumerate().map(|(i, &t)| (t, i as u32)).collect();
+    let time_codes: Vec<u32> = if periods.len() as i64 == periods[periods.len() - 1] - periods[0] + 1 {
+        // Consecutive periods: the code is an offset (no map lookups on the hot path).
+        input.time.iter().map(|t| (t - periods[0]) as u32).collect()
+    } else {
+        input.time.iter().map(|t| index[t]).collect()
+    };
+    let n_units = input.unit_labels.len();
+    // Duplicate (unit, period) rows: a bitmap over the unit x period grid.
+    let np = periods.len();
+    let mut seen = vec![false; n_units * np];
     for i in 0..n {
-        if !seen.insert((input.unit[i], input.time[i])) {
+        let cell = input.unit[i] as usize * np + time_codes[i] as usize;
+        if std::mem::replace(&mut seen[cell], true) {
             return Err(invalid(
                 "time",
                 format!("unit {} has two rows for period {}", input.unit_labels[input.unit[i] as usize], input.time[i]),
             ));
         }
     }
-    let periods: Vec<i64> = input.time.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    let index: BTreeMap<i64, u32> = periods.iter().enumerate().map(|(i, &t)| (t, i as u32)).collect();
-    let time_codes = input.time.iter().map(|t| index[t]).collect();
-    let n_units = input.unit_labels.len();
-    Ok(Checked { time_codes, balanced: n == n_units * periods.len(), periods, n_units })
+    Ok(Checked { time_codes, balanced: n == n_units * np, periods, n_units })
 }
 
-/// First treated period per unit, and units whose treatment switches off.
+/// First treated period per unit, and units whose treatment switches off (untreated in a period
+/// after their first treated one). Two passes, no sorting.
 fn cohorts(input: &PanelInput) -> (Vec<Option<i64>>, Vec<(u32, i64)>) {
-    let mut order: Vec<usize> = (0..input.time.len()).collect();
-    order.sort_by_key(|&i| (input.unit[i], input.time[i]));
-    let mut first = vec![None; input.unit_labels.len()];
-    let mut off = Vec::new();
-    let mut flagged = HashSet::new();
-    for &i in &order {
-        let u = input.unit[i] as usize;
-        match (first[u], input.treatment[i] == 1.0) {
-            (None, true) => first[u] = Some(input.time[i]),
-            (Some(_), false) if flagged.insert(u) => off.push((u as u32, input.time[i])),
-            _ => {}
+    let mut first: Vec<Option<i64>> = vec![None; input.unit_labels.len()];
+    for i in 0..input.time.len() {
+        if input.treatment[i] == 1.0 {
+            let f = &mut first[input.unit[i] as usize];
+            *f = Some(f.map_or(input.time[i], |v| v.min(input.time[i])));
         }
     }
+    let mut off: Vec<Option<i64>> = vec![None; first.len()];
+    for i in 0..input.time.len() {
+        let u = input.unit[i] as usize;
+        if let Some(g) = first[u] {
+            if input.treatment[i] == 0.0 && input.time[i] > g {
+                off[u] = Some(off[u].map_or(input.time[i], |v| v.min(input.time[i])));
+            }
+        }
+    }
+    let off = off.iter().enumerate().filter_map(|(u, t)| t.map(|t| (u as u32, t))).collect();
     (first, off)
 }
 

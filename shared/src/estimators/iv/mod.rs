@@ -137,18 +137,101 @@ fn check(input: &IvInput) -> Result<usize, IvError> {
     Ok(n)
 }
 
-/// Wald test of `idx` coefficients = 0 with covariance `v`: (F = W/q, chi2 = W).
-fn wald(fit: &ols::Fit, idx: &[usize]) -> f64 {
-    let v = linalg::submatrix(&fit.vcov, fit.k, idx);
-    let b: Vec<f64> = idx.iter().map(|&j| fit.coef[j]).collect();
+/// Rows `r` x columns `c` of a square matrix of order `k`.
+fn block(m: &[f64], k: usize, r: &[usize], c: &[usize]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(r.len() * c.len());
+    for &i in r {
+        for &j in c {
+            out.push(m[i * k + j]);
+        }
+    }
+    out
+}
+
+/// A (r x c) times B (c x s), row-major.
+fn mul(a: &[f64], b: &[f64], r: usize, c: usize, s: usize) -> Vec<f64> {
+    let mut out = vec![0.0; r * s];
+    for i in 0..r {
+        for p in 0..c {
+            let aip = a[i * c + p];
+            for j in 0..s {
+                out[i * s + j] += aip * b[p * s + j];
+            }
+        }
+    }
+    out
+}
+
+fn transpose(a: &[f64], r: usize, c: usize) -> Vec<f64> {
+    let mut out = vec![0.0; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            out[j * r + i] = a[i * c + j];
+        }
+    }
+    out
+}
+
+/// Solve S X = B for SPD S (k x k) and B (k x s).
+fn solve_spd(s_mat: &[f64], k: usize, b: &[f64], s: usize) -> Result<Vec<f64>, linalg::Singular> {
+    let l = linalg::cholesky(s_mat, k)?;
+    let mut out = vec![0.0; k * s];
+    for j in 0..s {
+        let col: Vec<f64> = (0..k).map(|i| b[i * s + j]).collect();
+        let x = linalg::chol_solve(&l, k, &col);
+        for i in 0..k {
+            out[i * s + j] = x[i];
+        }
+    }
+    Ok(out)
+}
+
+/// Wald statistic b_idx' V_idx⁻¹ b_idx.
+fn wald(coef: &[f64], vcov: &[f64], k: usize, idx: &[usize]) -> f64 {
+    let v = linalg::submatrix(vcov, k, idx);
+    let b: Vec<f64> = idx.iter().map(|&j| coef[j]).collect();
     linalg::quad_form_inv(&v, idx.len(), &b).unwrap_or(f64::NAN)
 }
 
-fn r2_uncentered_resid(resid: &[f64]) -> f64 {
-    linalg::dot(resid, resid)
+/// The meat of a sandwich for coefficients that are linear in Z-scores: Σ (z e)(z e)' (HC) or the
+/// cluster sums' outer products. Returns the L x L matrix in instrument space.
+fn z_meat(z: &[&[f64]], e: &[f64], kind: SeKind, cluster: Option<(&[u32], usize)>) -> Vec<f64> {
+    match (kind, cluster) {
+        (SeKind::Cluster, Some((ids, g))) => {
+            let l = z.len();
+            let scores = ols::cluster_scores(z, e, ids, g);
+            let mut m = vec![0.0; l * l];
+            for row in scores.chunks_exact(l) {
+                for a in 0..l {
+                    for b in 0..l {
+                        m[a * l + b] += row[a] * row[b];
+                    }
+                }
+            }
+            m
+        }
+        _ => {
+            let e2: Vec<f64> = e.iter().map(|v| v * v).collect();
+            linalg::weighted_crossprod(z, Some(&e2))
+        }
+    }
 }
 
-/// Two-stage least squares and its diagnostics.
+/// The small-sample factor of each covariance (see the module conventions).
+fn vcov_scale(kind: SeKind, n: usize, k: usize, g: Option<usize>) -> f64 {
+    let (nf, kf) = (n as f64, k as f64);
+    match (kind, g) {
+        (SeKind::Hc1, _) => nf / (nf - kf),
+        (SeKind::Cluster, Some(g)) => {
+            let gf = g as f64;
+            gf / (gf - 1.0) * (nf - 1.0) / (nf - kf)
+        }
+        _ => 1.0,
+    }
+}
+
+/// Two-stage least squares and its diagnostics. Every regression here is computed from one
+/// blocked pass of cross-products over [W, Z, X, y] plus one pass per residual vector.
 pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> {
     let n = check(input)?;
     if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
@@ -167,61 +250,116 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     let one = vec![1.0; n];
     let p = input.endogenous.len();
     let q = input.instruments.len();
-    // Exogenous block W = [1, controls]; full instrument set Z = [W, instruments].
-    let mut w: Vec<&[f64]> = vec![&one];
-    w.extend(input.controls.iter().map(|(_, c)| c.as_slice()));
-    let mut z = w.clone();
-    z.extend(input.instruments.iter().map(|(_, c)| c.as_slice()));
-    let zs = ols::solve(&z, &one).map_err(|s| IvError::Collinear { what: z_name(input, s.column) })?;
-    drop(zs);
+    let nw = 1 + input.controls.len();
+    let l = nw + q;
+    // All columns: [1, controls | instruments | endogenous | y].
+    let mut all: Vec<&[f64]> = vec![&one];
+    all.extend(input.controls.iter().map(|(_, c)| c.as_slice()));
+    all.extend(input.instruments.iter().map(|(_, c)| c.as_slice()));
+    all.extend(input.endogenous.iter().map(|(_, c)| c.as_slice()));
+    all.push(&input.outcome.1);
+    let ka = all.len();
+    let m = linalg::weighted_crossprod(&all, None);
+    let zi: Vec<usize> = (0..l).collect();
+    let wi: Vec<usize> = (0..nw).collect();
+    let xi: Vec<usize> = (l..l + p).collect();
+    let yi = l + p;
+    // Second-stage regressors A = [endogenous, 1, controls].
+    let ai: Vec<usize> = xi.iter().copied().chain(wi.iter().copied()).collect();
+    let k = ai.len();
+    let z: Vec<&[f64]> = all[..l].to_vec();
+    let a_cols: Vec<&[f64]> = ai.iter().map(|&i| all[i]).collect();
+
+    let mzz = block(&m, ka, &zi, &zi);
+    let mzz_l = linalg::cholesky(&mzz, l).map_err(|e| IvError::Collinear { what: z_name(input, e.column) })?;
+    let pz_times = |b: &[f64], s: usize| -> Vec<f64> {
+        let mut out = vec![0.0; l * s];
+        for j in 0..s {
+            let col: Vec<f64> = (0..l).map(|i| b[i * s + j]).collect();
+            let x = linalg::chol_solve(&mzz_l, l, &col);
+            for i in 0..l {
+                out[i * s + j] = x[i];
+            }
+        }
+        out
+    };
+    let mzz_inv = linalg::inv_spd(&mzz, l).map_err(|e| IvError::Collinear { what: z_name(input, e.column) })?;
+    let mww = block(&m, ka, &wi, &wi);
+    linalg::cholesky(&mww, nw).map_err(|e| IvError::Collinear { what: w_name(input, e.column) })?;
 
     // First stages.
-    let mut fitted: Vec<Vec<f64>> = Vec::with_capacity(p);
-    let mut first_resid: Vec<Vec<f64>> = Vec::with_capacity(p);
+    let robust_kind = if settings.se == SeKind::Classical { SeKind::Hc1 } else { settings.se };
+    let excl: Vec<usize> = (nw..l).collect();
     let mut first_stage = Vec::with_capacity(p);
-    let excl: Vec<usize> = (w.len()..z.len()).collect();
-    for (name, x) in &input.endogenous {
-        let s = ols::solve(&z, x).map_err(|e| IvError::Collinear { what: z_name(input, e.column) })?;
-        let fx: Vec<f64> = x.iter().zip(&s.resid).map(|(a, r)| a - r).collect();
-        let classical = ols::covariance(&z, &s, SeKind::Classical, z.len(), None);
-        let robust_kind = if settings.se == SeKind::Classical { SeKind::Hc1 } else { settings.se };
-        let robust = ols::covariance(&z, &s, robust_kind, z.len(), cluster);
-        let df2 = if robust_kind == SeKind::Cluster { robust.df } else { (n - z.len()) as f64 };
-        let f = wald(&classical, &excl) / q as f64;
-        let fr = wald(&robust, &excl) / q as f64;
-        // Partial R²: how much the excluded instruments explain beyond the controls.
-        let restricted = ols::solve(&w, x).map_err(|e| IvError::Collinear { what: w_name(input, e.column) })?;
-        let partial_r2 = 1.0 - r2_uncentered_resid(&s.resid) / r2_uncentered_resid(&restricted.resid);
+    for (j, (name, x)) in input.endogenous.iter().enumerate() {
+        let xj = l + j;
+        let mzx = block(&m, ka, &zi, &[xj]);
+        let gam = pz_times(&mzx, 1);
+        let rss_full = m[xj * ka + xj] - linalg::dot(&gam, &mzx);
+        let mwx = block(&m, ka, &wi, &[xj]);
+        let gw = solve_spd(&mww, nw, &mwx, 1).map_err(|e| IvError::Collinear { what: w_name(input, e.column) })?;
+        let rss_r = m[xj * ka + xj] - linalg::dot(&gw, &mwx);
+        let df2 = (n - l) as f64;
+        let f = ((rss_r - rss_full) / q as f64) / (rss_full / df2);
+        // Robust: the first-stage residuals' sandwich.
+        let mut v = x.clone();
+        for (c, col) in gam.iter().zip(&z) {
+            for (r, zv) in v.iter_mut().zip(col.iter()) {
+                *r -= c * zv;
+            }
+        }
+        let meat = z_meat(&z, &v, robust_kind, cluster);
+        let mut vc = linalg::sandwich(&mzz_inv, &meat, l);
+        let scale = vcov_scale(robust_kind, n, l, cluster.map(|c| c.1));
+        vc.iter_mut().for_each(|x| *x *= scale);
+        let fr = wald(&gam, &vc, l, &excl) / q as f64;
+        let df2r = if robust_kind == SeKind::Cluster { cluster.map(|c| c.1 as f64 - 1.0).unwrap_or(df2) } else { df2 };
         first_stage.push(FirstStage {
             endogenous: name.clone(),
             f_stat: f,
-            f_p_value: dist::f_p_value(f, q as f64, (n - z.len()) as f64),
+            f_p_value: dist::f_p_value(f, q as f64, df2),
             f_stat_robust: fr,
-            f_p_value_robust: dist::f_p_value(fr, q as f64, df2),
-            partial_r2,
-            df: (q as f64, (n - z.len()) as f64),
+            f_p_value_robust: dist::f_p_value(fr, q as f64, df2r),
+            partial_r2: 1.0 - rss_full / rss_r,
+            df: (q as f64, df2),
         });
-        first_resid.push(s.resid);
-        fitted.push(fx);
     }
 
-    // Second stage: y on [X̂, W]; residuals with the actual X.
-    let mut xhat: Vec<&[f64]> = fitted.iter().map(|c| c.as_slice()).collect();
-    xhat.extend(w.iter().copied());
-    let mut xact: Vec<&[f64]> = input.endogenous.iter().map(|(_, c)| c.as_slice()).collect();
-    xact.extend(w.iter().copied());
-    let y = &input.outcome.1;
-    let s2 = ols::solve(&xhat, y).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
-    let mut resid = y.clone();
-    for (c, col) in s2.coef.iter().zip(&xact) {
-        for (r, v) in resid.iter_mut().zip(col.iter()) {
-            *r -= c * v;
+    // Second stage from the normal equations: X̂ = Z Γ with Γ = (Z'Z)⁻¹ Z'A.
+    let mza = block(&m, ka, &zi, &ai);
+    let gamma = pz_times(&mza, k); // L x k
+    let maz = transpose(&mza, l, k);
+    let qmat = mul(&maz, &gamma, k, l, k); // X̂'X̂
+    let mzy = block(&m, ka, &zi, &[yi]);
+    let cvec = mul(&transpose(&gamma, l, k), &mzy, k, l, 1);
+    let beta = solve_spd(&qmat, k, &cvec, 1).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
+    let qinv = linalg::inv_spd(&qmat, k).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
+    let mut e = input.outcome.1.clone();
+    for (b, col) in beta.iter().zip(&a_cols) {
+        for (r, v) in e.iter_mut().zip(col.iter()) {
+            *r -= b * v;
         }
     }
-    let k = xhat.len();
-    let solved = ols::Solved { coef: s2.coef.clone(), xtx_inv: s2.xtx_inv.clone(), resid: resid.clone() };
-    let fit = ols::covariance(&xhat, &solved, settings.se, k, cluster);
-    let tcrit = dist::t_critical(settings.alpha, fit.df);
+    let ee = linalg::dot(&e, &e);
+    let dfr = (n - k) as f64;
+    let need_s = settings.se != SeKind::Classical || q > p;
+    let s_z = if need_s { Some(z_meat(&z, &e, SeKind::Hc0, None)) } else { None };
+    let (vcov, df) = match settings.se {
+        SeKind::Classical => (qinv.iter().map(|v| v * ee / dfr).collect::<Vec<_>>(), dfr),
+        kind => {
+            let meat_z =
+                if kind == SeKind::Cluster { z_meat(&z, &e, kind, cluster) } else { s_z.clone().unwrap_or_default() };
+            let meat = mul(&mul(&transpose(&gamma, l, k), &meat_z, k, l, l), &gamma, k, l, k);
+            let mut v = linalg::sandwich(&qinv, &meat, k);
+            let scale = vcov_scale(kind, n, k, cluster.map(|c| c.1));
+            v.iter_mut().for_each(|x| *x *= scale);
+            match (kind, cluster) {
+                (SeKind::Cluster, Some((_, g))) => (v, g as f64 - 1.0),
+                _ => (v, dfr),
+            }
+        }
+    };
+    let tcrit = dist::t_critical(settings.alpha, df);
     let names: Vec<String> = input
         .endogenous
         .iter()
@@ -231,49 +369,88 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         .collect();
     let coefficients: Vec<Coefficient> = (0..k)
         .map(|j| {
-            let (b, se) = (fit.coef[j], fit.se(j));
+            let (b, se) = (beta[j], vcov[j * k + j].max(0.0).sqrt());
             Coefficient {
                 name: names[j].clone(),
                 estimate: b,
                 std_error: se,
                 ci_low: b - tcrit * se,
                 ci_high: b + tcrit * se,
-                p_value: dist::t_p_value(b / se, fit.df),
+                p_value: dist::t_p_value(b / se, df),
             }
         })
         .collect();
 
-    // Overidentification: Sargan = n R² of e on Z (uncentred e has mean ~0 with an intercept);
-    // Hansen J from two-step efficient GMM with a heteroskedasticity-robust weight.
+    // Overidentification: Sargan = n (Z'e)'(Z'Z)⁻¹(Z'e) / e'e; Hansen J at two-step efficient GMM
+    // with S = mean(zz'e²) from the 2SLS residuals.
     let (mut sargan, mut hansen_j, mut overid_p, mut overid_df) = (None, None, None, None);
     if q > p {
-        let df = q - p;
-        let se_ = ols::solve(&z, &resid).map_err(|e| IvError::Collinear { what: z_name(input, e.column) })?;
-        let ee = linalg::dot(&resid, &resid);
-        let s = n as f64 * (1.0 - linalg::dot(&se_.resid, &se_.resid) / ee);
-        sargan = Some(s);
-        let j = hansen_j_stat(&z, &xact, y, &resid);
-        hansen_j = j;
-        overid_df = Some(df);
+        let df_o = q - p;
+        let ze: Vec<f64> = (0..l).map(|i| mzy[i] - (0..k).map(|j| mza[i * k + j] * beta[j]).sum::<f64>()).collect();
+        let s_val = n as f64 * linalg::dot(&ze, &pz_times(&ze, 1)) / ee;
+        sargan = Some(s_val);
+        let nf = n as f64;
+        let j_val = s_z.as_ref().and_then(|sz| {
+            let s_mat: Vec<f64> = sz.iter().map(|v| v / nf).collect();
+            let w = linalg::inv_spd(&s_mat, l).ok()?;
+            let zx: Vec<f64> = mza.iter().map(|v| v / nf).collect();
+            let zy: Vec<f64> = mzy.iter().map(|v| v / nf).collect();
+            let xzw = mul(&transpose(&zx, l, k), &w, k, l, l);
+            let lhs = mul(&xzw, &zx, k, l, k);
+            let rhs = mul(&xzw, &zy, k, l, 1);
+            let bg = solve_spd(&lhs, k, &rhs, 1).ok()?;
+            let g: Vec<f64> = (0..l).map(|i| zy[i] - (0..k).map(|j| zx[i * k + j] * bg[j]).sum::<f64>()).collect();
+            let wg = mul(&w, &g, l, l, 1);
+            Some(nf * linalg::dot(&g, &wg))
+        });
+        hansen_j = j_val;
+        overid_df = Some(df_o);
         overid_p = match settings.se {
-            SeKind::Classical => Some(dist::chi2_p_value(s, df as f64)),
-            _ => j.map(|j| dist::chi2_p_value(j, df as f64)),
+            SeKind::Classical => Some(dist::chi2_p_value(s_val, df_o as f64)),
+            _ => j_val.map(|j| dist::chi2_p_value(j, df_o as f64)),
         };
     }
 
-    // Durbin-Wu-Hausman: add the first-stage residuals to the structural OLS and test them.
-    let mut aug: Vec<&[f64]> = xact.clone();
-    aug.extend(first_resid.iter().map(|c| c.as_slice()));
-    let sa = ols::solve(&aug, y).map_err(|e| IvError::Collinear { what: format!("control function {}", e.column) })?;
-    let kk = aug.len();
-    let ca = ols::covariance(&aug, &sa, SeKind::Classical, kk, None);
-    let vidx: Vec<usize> = (k..kk).collect();
-    let wu = wald(&ca, &vidx) / p as f64;
+    // Durbin-Wu-Hausman from cross-products: V̂ = X - Z (Z'Z)⁻¹ Z'X.
+    let mzxe = block(&m, ka, &zi, &xi);
+    let pzx = pz_times(&mzxe, p); // L x p
+    let proj = |rows: &[usize]| -> Vec<f64> {
+        // M_{rows,X} - M_{rows,Z} (Z'Z)⁻¹ Z'X
+        let direct = block(&m, ka, rows, &xi);
+        let via = mul(&block(&m, ka, rows, &zi), &pzx, rows.len(), l, p);
+        direct.iter().zip(&via).map(|(a, b)| a - b).collect()
+    };
+    let av = proj(&ai); // k x p: A'V̂
+    let vv = proj(&xi); // p x p: V̂'V̂ (X'V̂ = V̂'V̂)
+    let vy: Vec<f64> = proj(&[yi]); // 1 x p: y'V̂
+    let kk = k + p;
+    let maa = block(&m, ka, &ai, &ai);
+    let may = block(&m, ka, &ai, &[yi]);
+    let mut gaug = vec![0.0; kk * kk];
+    for i in 0..k {
+        for j in 0..k {
+            gaug[i * kk + j] = maa[i * k + j];
+        }
+        for j in 0..p {
+            gaug[i * kk + k + j] = av[i * p + j];
+            gaug[(k + j) * kk + i] = av[i * p + j];
+        }
+    }
+    for i in 0..p {
+        for j in 0..p {
+            gaug[(k + i) * kk + k + j] = vv[i * p + j];
+        }
+    }
+    let baug: Vec<f64> = may.iter().copied().chain(vy.iter().copied()).collect();
+    let yy = m[yi * ka + yi];
+    let beta_aug =
+        solve_spd(&gaug, kk, &baug, 1).map_err(|_| IvError::Collinear { what: "control function".into() })?;
+    let rss_aug = yy - linalg::dot(&beta_aug, &baug);
+    let beta_o = solve_spd(&maa, k, &may, 1).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
+    let rss_o = yy - linalg::dot(&beta_o, &may);
+    let wu = ((rss_o - rss_aug) / p as f64) / (rss_aug / (n - kk) as f64);
     let wu_p = dist::f_p_value(wu, p as f64, (n - kk) as f64);
-    // Durbin: n (RSS_ols - RSS_aug) / RSS_ols, chi2(p).
-    let so = ols::solve(&xact, y).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
-    let rss_o = linalg::dot(&so.resid, &so.resid);
-    let durbin = n as f64 * (rss_o - linalg::dot(&sa.resid, &sa.resid)) / rss_o;
+    let durbin = n as f64 * (rss_o - rss_aug) / rss_o;
 
     let mut warnings = Vec::new();
     let min_f = first_stage
@@ -293,7 +470,7 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         ci_high: c0.ci_high,
         p_value: c0.p_value,
         n_obs: n,
-        inference: format!("{}; t with {} df", settings.se.describe(), fit.df),
+        inference: format!("{}; t with {} df", settings.se.describe(), df),
         coefficients,
         first_stage,
         first_stage_f: min_f,
@@ -306,71 +483,6 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         endogeneity_p_value: wu_p,
         warnings,
     })
-}
-
-/// J = n ḡ' S⁻¹ ḡ at the two-step efficient GMM estimate, S = mean(zᵢzᵢ'eᵢ²) from 2SLS residuals.
-fn hansen_j_stat(z: &[&[f64]], x: &[&[f64]], y: &[f64], e0: &[f64]) -> Option<f64> {
-    let n = y.len();
-    let l = z.len();
-    let k = x.len();
-    let nf = n as f64;
-    let mut s = vec![0.0; l * l];
-    for i in 0..n {
-        let e2 = e0[i] * e0[i];
-        for a in 0..l {
-            for b in 0..=a {
-                s[a * l + b] += z[a][i] * z[b][i] * e2;
-            }
-        }
-    }
-    for a in 0..l {
-        for b in 0..a {
-            s[b * l + a] = s[a * l + b];
-        }
-    }
-    s.iter_mut().for_each(|v| *v /= nf);
-    let winv = linalg::inv_spd(&s, l).ok()?;
-    // Z'X (l x k), Z'y (l)
-    let zx: Vec<f64> =
-        (0..l).flat_map(|a| (0..k).map(move |b| (a, b))).map(|(a, b)| linalg::dot(z[a], x[b]) / nf).collect();
-    let zy: Vec<f64> = (0..l).map(|a| linalg::dot(z[a], y) / nf).collect();
-    // beta = (X'Z W Z'X)^-1 X'Z W Z'y
-    let mut a_mat = vec![0.0; k * k];
-    let mut rhs = vec![0.0; k];
-    for r in 0..k {
-        for c in 0..k {
-            let mut acc = 0.0;
-            for a in 0..l {
-                for b in 0..l {
-                    acc += zx[a * k + r] * winv[a * l + b] * zx[b * k + c];
-                }
-            }
-            a_mat[r * k + c] = acc;
-        }
-        let mut acc = 0.0;
-        for a in 0..l {
-            for b in 0..l {
-                acc += zx[a * k + r] * winv[a * l + b] * zy[b];
-            }
-        }
-        rhs[r] = acc;
-    }
-    let lch = linalg::cholesky(&a_mat, k).ok()?;
-    let beta = linalg::chol_solve(&lch, k, &rhs);
-    let mut e = y.to_vec();
-    for (bj, col) in beta.iter().zip(x) {
-        for (r, v) in e.iter_mut().zip(col.iter()) {
-            *r -= bj * v;
-        }
-    }
-    let g: Vec<f64> = (0..l).map(|a| linalg::dot(z[a], &e) / nf).collect();
-    let mut j = 0.0;
-    for a in 0..l {
-        for b in 0..l {
-            j += g[a] * winv[a * l + b] * g[b];
-        }
-    }
-    Some(nf * j)
 }
 
 fn w_name(input: &IvInput, j: usize) -> String {
