@@ -140,8 +140,8 @@ fn check(input: &PanelInput) -> Result<Checked, DidError> {
     // Duplicate (unit, period) rows: a bitmap over the unit x period grid.
     let np = periods.len();
     let mut seen = vec![false; n_units * np];
-    for i in 0..n {
-        let cell = input.unit[i] as usize * np + time_codes[i] as usize;
+    for (i, &tc) in time_codes.iter().enumerate() {
+        let cell = input.unit[i] as usize * np + tc as usize;
         if std::mem::replace(&mut seen[cell], true) {
             return Err(invalid(
                 "time",
