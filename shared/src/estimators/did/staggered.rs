@@ -244,6 +244,25 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
 fn two_by_two(dy: &[f64], d: &[f64], xs: &[Vec<f64>], method: CsMethod) -> Result<(f64, Vec<f64>), String> {
     let n = dy.len();
     let nf = n as f64;
+    if xs.is_empty() {
+        // Without covariates the propensity score is the treated share and the outcome model the
+        // control mean: DR, IPW and regression all reduce to a difference in mean changes, with
+        // influence function D/p (ΔY - μ₁) - (1-D)/(1-p) (ΔY - μ₀).
+        let n1 = d.iter().sum::<f64>();
+        let p = n1 / nf;
+        let (mut s1, mut s0) = (0.0, 0.0);
+        for (&y, &di) in dy.iter().zip(d) {
+            if di == 1.0 {
+                s1 += y;
+            } else {
+                s0 += y;
+            }
+        }
+        let (mu1, mu0) = (s1 / n1, s0 / (nf - n1));
+        let inf =
+            dy.iter().zip(d).map(|(&y, &di)| if di == 1.0 { (y - mu1) / p } else { -(y - mu0) / (1.0 - p) }).collect();
+        return Ok((mu1 - mu0, inf));
+    }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / nf;
     let one = vec![1.0; n];
     let mut cov: Vec<&[f64]> = vec![&one];
@@ -383,20 +402,25 @@ fn agg_inf(
         }
     }
     if with_wif {
+        // wif_i = Σ_c [(1{G_i = g_c} - pg_c)/T - (Σ_c' (1{G_i = g_c'} - pg_c')) pg_c/T²] att_c, which
+        // collapses per group: (A_g - P)/T - (C_g - T) P/T² with A_g = Σ_{c in g} att_c, C_g the
+        // number of cells of group g, P = Σ_c pg_c att_c, T = Σ_c pg_c. O(n + cells).
+        let p_sum: f64 = cells.iter().map(|&c| pg[c] * atts[c]).sum();
+        let mut per_group: Vec<(i64, f64, f64)> = Vec::new();
+        for &c in cells {
+            match per_group.iter_mut().find(|(g, _, _)| *g == cell_group[c]) {
+                Some(e) => {
+                    e.1 += atts[c];
+                    e.2 += 1.0;
+                }
+                None => per_group.push((cell_group[c], atts[c], 1.0)),
+            }
+        }
+        let base = -p_sum / total + total * p_sum / (total * total);
         for i in 0..n {
-            // d weight_c / d data: numerator and denominator effects.
-            let mut sum_dev = 0.0;
-            for &c in cells {
-                sum_dev += (if unit_cohort[i] == cell_group[c] { 1.0 } else { 0.0 }) - pg[c];
-            }
-            let mut wif_att = 0.0;
-            for &c in cells {
-                let dev = (if unit_cohort[i] == cell_group[c] { 1.0 } else { 0.0 }) - pg[c];
-                let w1 = dev / total;
-                let w2 = sum_dev * pg[c] / (total * total);
-                wif_att += (w1 - w2) * atts[c];
-            }
-            inf[i] += wif_att;
+            let (a_g, c_g) =
+                per_group.iter().find(|(g, _, _)| *g == unit_cohort[i]).map(|e| (e.1, e.2)).unwrap_or((0.0, 0.0));
+            inf[i] += a_g / total - c_g * p_sum / (total * total) + base;
         }
     }
     (att, inf)
@@ -610,14 +634,9 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         (None, None)
     } else {
         let q = pre.len();
-        let mut v = vec![0.0; q * q];
-        for a in 0..q {
-            for b in 0..=a {
-                let x = linalg::dot(&infs[pre[a]], &infs[pre[b]]) / (n as f64 * n as f64);
-                v[a * q + b] = x;
-                v[b * q + a] = x;
-            }
-        }
+        let cols: Vec<&[f64]> = pre.iter().map(|&c| infs[c].as_slice()).collect();
+        let mut v = linalg::weighted_crossprod(&cols, None);
+        v.iter_mut().for_each(|x| *x /= n as f64 * n as f64);
         let b: Vec<f64> = pre.iter().map(|&c| atts[c]).collect();
         match linalg::quad_form_inv(&v, q, &b) {
             Ok(w) => (Some(w), Some(dist::chi2_p_value(w, q as f64))),
