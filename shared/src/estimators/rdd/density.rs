@@ -41,56 +41,90 @@ struct Fv {
     jk: [f64; 4],
 }
 
-/// rddensity's `__rddensity_fv` (unrestricted, triangular, jackknife). `x` sorted, centred at
-/// the cutoff, only the observations in [-hl, hr]; `first` maps each row to the first row of
-/// its tie group (mass points) or to itself.
+/// rddensity's `__rddensity_fv` (unrestricted, triangular, jackknife), streamed: nothing of size
+/// n is stored. `x` is sorted and centred at the cutoff; the window is `lo..hi` of it; `ycdf(i)`
+/// is the empirical distribution function at row i and `first(i)` the first row of i's tie group.
 #[allow(clippy::too_many_arguments)]
-fn fv(y: &[f64], x: &[f64], n: usize, hl: f64, hr: f64, p: usize, s: usize, first: &[usize]) -> Option<Fv> {
-    let nh = x.len();
+fn fv(
+    x: &[f64],
+    lo: usize,
+    hi: usize,
+    ycdf: &dyn Fn(usize) -> f64,
+    first: &dyn Fn(usize) -> usize,
+    n: usize,
+    hl: f64,
+    hr: f64,
+    p: usize,
+    s: usize,
+) -> Option<Fv> {
     let k = 2 * p + 2;
-    let w: Vec<f64> = x.iter().map(|&v| if v < 0.0 { (1.0 + v / hl) / hl } else { (1.0 - v / hr) / hr }).collect();
-    let mut xp = vec![vec![0.0; nh]; k];
     let mut hp = vec![0.0; k];
     for pow in 0..=p {
-        for i in 0..nh {
-            if x[i] < 0.0 {
-                xp[2 * pow][i] = (x[i] / hl).powi(pow as i32);
-            } else {
-                xp[2 * pow + 1][i] = (x[i] / hr).powi(pow as i32);
-            }
-        }
         hp[2 * pow] = hl.powi(pow as i32);
         hp[2 * pow + 1] = hr.powi(pow as i32);
     }
-    let xpw: Vec<Vec<f64>> = xp.iter().map(|c| c.iter().zip(&w).map(|(a, w)| a * w).collect()).collect();
+    // Row i's regressors times its weight: only the even (left) or odd (right) entries are used.
+    let row = |i: usize, out: &mut [f64]| {
+        out.iter_mut().for_each(|v| *v = 0.0);
+        let v = x[i];
+        let (w, u, off) = if v < 0.0 { ((1.0 + v / hl) / hl, v / hl, 0) } else { ((1.0 - v / hr) / hr, v / hr, 1) };
+        let mut pw = 1.0;
+        for pow in 0..=p {
+            out[2 * pow + off] = pw;
+            pw *= u;
+        }
+        w
+    };
     let mut g = vec![0.0; k * k];
-    for a in 0..k {
-        for b in 0..k {
-            g[a * k + b] = linalg::dot(&xpw[a], &xp[b]);
+    let mut xty = vec![0.0; k];
+    let mut r = vec![0.0; k];
+    for i in lo..hi {
+        let w = row(i, &mut r);
+        let y = ycdf(i);
+        for a in 0..k {
+            if r[a] == 0.0 {
+                continue;
+            }
+            xty[a] += w * r[a] * y;
+            for b in 0..k {
+                g[a * k + b] += w * r[a] * r[b];
+            }
         }
     }
     let sinv = linalg::inv_spd(&g, k).ok()?;
-    let xty: Vec<f64> = xpw.iter().map(|c| linalg::dot(c, y)).collect();
     let b: Vec<f64> = (0..k).map(|j| (0..k).map(|a| xty[a] * sinv[a * k + j]).sum::<f64>() / hp[j]).collect();
-    // Jackknife: L[i] = sum over later rows of XpW / (n - 1), taken at the tie group's first row.
+    // Jackknife: L_i = Σ_{j > first(i)} XpW_j / (n - 1). Walk backwards keeping the tail sum; a tie
+    // group's members all take the tail at its first row.
     let nf = (n - 1) as f64;
-    let mut l = vec![vec![0.0; nh]; k];
-    for jj in 0..k {
-        let mut tail = vec![0.0; nh];
-        let mut acc = 0.0;
-        for i in (0..nh).rev() {
-            tail[i] = acc / nf;
-            acc += xpw[jj][i];
-        }
-        for i in 0..nh {
-            l[jj][i] = tail[first[i]];
-        }
-    }
+    let mut acc = vec![0.0; k];
     let mut ll = vec![0.0; k * k];
-    for a in 0..k {
-        for c in 0..k {
-            ll[a * k + c] = linalg::dot(&l[a], &l[c]);
+    let mut i = hi;
+    while i > lo {
+        i -= 1;
+        let f = first(i).max(lo);
+        // Add the rows of this group after its first, then count the group at the first row.
+        let mut j = i;
+        loop {
+            if j == f {
+                break;
+            }
+            let w = row(j, &mut r);
+            for a in 0..k {
+                acc[a] += w * r[a];
+            }
+            j -= 1;
         }
+        let members = (i - f + 1) as f64;
+        for a in 0..k {
+            for c in 0..k {
+                ll[a * k + c] += members * (acc[a] / nf) * (acc[c] / nf);
+            }
+        }
+        let w = row(f, &mut r);
+        for a in 0..k {
+            acc[a] += w * r[a];
+        }
+        i = f;
     }
     let mut v = linalg::sandwich(&sinv, &ll, k);
     for a in 0..k {
@@ -133,38 +167,37 @@ fn median3(a: f64, b: f64, c: f64) -> f64 {
 /// The density test at cutoff `c` with rddensity's defaults.
 pub fn test(x_raw: &[f64], c: f64) -> Result<DensityTest, String> {
     let p = 2usize;
-    let mut x: Vec<f64> = x_raw.iter().copied().filter(|v| v.is_finite()).collect();
-    x.sort_by(|a, b| a.total_cmp(b));
-    let n = x.len();
+    // Centred at the cutoff and sorted.
+    let mut xc: Vec<f64> = x_raw.iter().filter(|v| v.is_finite()).map(|v| v - c).collect();
+    xc.sort_by(|a, b| a.total_cmp(b));
+    let n = xc.len();
     if n < 2 * (20 + p + 3) {
         return Err(format!("{n} observations; the density test needs at least {}", 2 * (20 + p + 3)));
     }
-    if c <= x[0] || c >= x[n - 1] {
+    if 0.0 <= xc[0] || 0.0 >= xc[n - 1] {
         return Err("the cutoff is outside the data".into());
     }
-    let nl = x.iter().filter(|&&v| v < c).count();
+    let nl = xc.partition_point(|&v| v < 0.0);
     let nr = n - nl;
-    // Unique values with their first and last positions.
-    let mut uniq = Vec::new();
-    let mut first_of = vec![0usize; n];
-    let mut last_of = vec![0usize; n];
+    // Tie groups (u32 bounds) and the unique values.
+    let mut first_of = vec![0u32; n];
+    let mut last_of = vec![0u32; n];
+    let mut uc = Vec::new();
     let mut i = 0;
     while i < n {
         let mut j = i;
-        while j + 1 < n && x[j + 1] == x[i] {
+        while j + 1 < n && xc[j + 1] == xc[i] {
             j += 1;
         }
         for k in i..=j {
-            first_of[k] = i;
-            last_of[k] = j;
+            first_of[k] = i as u32;
+            last_of[k] = j as u32;
         }
-        uniq.push(x[i]);
+        uc.push(xc[i]);
         i = j + 1;
     }
-    let mass = uniq.len() != n;
-    let xc: Vec<f64> = x.iter().map(|v| v - c).collect();
-    let uc: Vec<f64> = uniq.iter().map(|v| v - c).collect();
-    let nlu = uc.iter().filter(|&&v| v < 0.0).count();
+    let mass = uc.len() != n;
+    let nlu = uc.partition_point(|&v| v < 0.0);
     let nru = uc.len() - nlu;
     if nl < 20 + p + 3 || nr < 20 + p + 3 {
         return Err("too few observations on one side of the cutoff for the density test".into());
@@ -203,32 +236,25 @@ pub fn test(x_raw: &[f64], c: f64) -> Result<DensityTest, String> {
     let max_abs_u = uc.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     bn = bn.min(max_abs_u);
     cn = cn.min(max_abs_u);
-    let mut left_abs: Vec<f64> = xc.iter().filter(|&&v| v < 0.0).map(|v| v.abs()).collect();
-    left_abs.sort_by(|a, b| a.total_cmp(b));
-    let right: Vec<f64> = xc.iter().copied().filter(|&v| v >= 0.0).collect();
-    let mut uleft_abs: Vec<f64> = uc.iter().filter(|&&v| v < 0.0).map(|v| v.abs()).collect();
-    uleft_abs.sort_by(|a, b| a.total_cmp(b));
-    let uright: Vec<f64> = uc.iter().copied().filter(|&v| v >= 0.0).collect();
-    let nth = |v: &[f64], k: usize, len: usize| v[k.min(len) - 1];
+    // The k-th closest observation (or unique value) to the cutoff on each side, 1-based.
+    let left_k = |k: usize| xc[nl - k.min(nl)].abs();
+    let right_k = |k: usize| xc[nl + k.min(nr) - 1];
+    let uleft_k = |k: usize| uc[nlu - k.min(nlu)].abs();
+    let uright_k = |k: usize| uc[nlu + k.min(nru) - 1];
     let min_local = 20 + p + 1;
-    bn = bn.max(nth(&left_abs, min_local + 2, nl)).max(nth(&right, min_local + 2, nr));
-    cn = cn.max(nth(&left_abs, min_local, nl)).max(nth(&right, min_local, nr));
-    bn = bn.max(nth(&uleft_abs, min_local + 2, nlu)).max(nth(&uright, min_local + 2, nru));
-    cn = cn.max(nth(&uleft_abs, min_local, nlu)).max(nth(&uright, min_local, nru));
+    bn = bn.max(left_k(min_local + 2)).max(right_k(min_local + 2));
+    cn = cn.max(left_k(min_local)).max(right_k(min_local));
+    bn = bn.max(uleft_k(min_local + 2)).max(uright_k(min_local + 2));
+    cn = cn.max(uleft_k(min_local)).max(uright_k(min_local));
 
     // The empirical distribution function (at the last of each tie group).
-    let yall: Vec<f64> = (0..n).map(|i| if mass { last_of[i] } else { i } as f64 / (nf - 1.0)).collect();
-    let window = |lo: f64, hi: f64| -> (Vec<f64>, Vec<f64>, Vec<usize>) {
-        let idx: Vec<usize> = (0..n).filter(|&i| xc[i] >= -lo && xc[i] <= hi).collect();
-        let start = idx.first().copied().unwrap_or(0);
-        let first: Vec<usize> =
-            idx.iter().map(|&i| if mass { first_of[i].max(start) - start } else { i - start }).collect();
-        (idx.iter().map(|&i| yall[i]).collect(), idx.iter().map(|&i| xc[i]).collect(), first)
-    };
-    let (yb, xb, fb) = window(bn, bn);
-    let (yc2, xc2, fc) = window(cn, cn);
-    let fvb = fv(&yb, &xb, n, bn, bn, p + 2, p + 1, &fb).ok_or("singular pilot fit")?;
-    let fvc = fv(&yc2, &xc2, n, cn, cn, p, 1, &fc).ok_or("singular pilot fit")?;
+    let ycdf = |i: usize| if mass { last_of[i] as usize } else { i } as f64 / (nf - 1.0);
+    let first = |i: usize| if mass { first_of[i] as usize } else { i };
+    let window = |lo: f64, hi: f64| (xc.partition_point(|&v| v < -lo), xc.partition_point(|&v| v <= hi));
+    let (b0, b1) = window(bn, bn);
+    let (c0, c1) = window(cn, cn);
+    let fvb = fv(&xc, b0, b1, &ycdf, &first, n, bn, bn, p + 2, p + 1).ok_or("singular pilot fit")?;
+    let fvc = fv(&xc, c0, c1, &ycdf, &first, n, cn, cn, p, 1).ok_or("singular pilot fit")?;
     let bc = bias_constant(p);
     let var = fvc.jk.map(|v| nf * cn * v);
     let bl = fvb.s[0] * bc * if p.is_multiple_of(2) { 1.0 } else { -1.0 };
@@ -250,8 +276,8 @@ pub fn test(x_raw: &[f64], c: f64) -> Result<DensityTest, String> {
     hn[1] = hn[1].min(ur);
     hn[2] = hn[2].min(um);
     hn[3] = hn[3].min(um);
-    let (hlmin, hrmin) = (nth(&left_abs, min_local, nl), nth(&right, min_local, nr));
-    let (hlu, hru) = (nth(&uleft_abs, min_local, nlu), nth(&uright, min_local, nru));
+    let (hlmin, hrmin) = (left_k(min_local), right_k(min_local));
+    let (hlu, hru) = (uleft_k(min_local), uright_k(min_local));
     hn[0] = hn[0].max(hlmin).max(hlu);
     hn[1] = hn[1].max(hrmin).max(hru);
     hn[2] = hn[2].max(hlmin).max(hrmin).max(hlu).max(hru);
@@ -259,9 +285,9 @@ pub fn test(x_raw: &[f64], c: f64) -> Result<DensityTest, String> {
     let hl = median3(hn[0], hn[2], hn[3]);
     let hr = median3(hn[1], hn[2], hn[3]);
 
-    let (yh, xh, fh) = window(hl, hr);
+    let (h0, h1) = window(hl, hr);
     let q = p + 1;
-    let f = fv(&yh, &xh, n, hl, hr, q, 1, &fh).ok_or("singular density fit")?;
+    let f = fv(&xc, h0, h1, &ycdf, &first, n, hl, hr, q, 1).ok_or("singular density fit")?;
     let diff = f.hat[1] - f.hat[0];
     let t = diff / f.jk[2].sqrt();
     Ok(DensityTest {
@@ -271,7 +297,7 @@ pub fn test(x_raw: &[f64], c: f64) -> Result<DensityTest, String> {
         p_value: dist::normal_p_value(t),
         bandwidth_left: hl,
         bandwidth_right: hr,
-        n_effective_left: xh.iter().filter(|&&v| v < 0.0).count(),
-        n_effective_right: xh.iter().filter(|&&v| v >= 0.0).count(),
+        n_effective_left: nl - h0,
+        n_effective_right: h1 - nl,
     })
 }

@@ -139,60 +139,98 @@ pub struct RddResult {
     pub warnings: Vec<String>,
 }
 
-/// One side of the cutoff, sorted by the running variable.
-struct Side {
-    x: Vec<f64>,
-    y: Vec<f64>,
-    t: Option<Vec<f64>>,
-    /// For each observation: how many share its x, and its 1-based position among them.
-    dups: Vec<usize>,
-    dupsid: Vec<usize>,
+/// One side of the cutoff: slices of the sorted data, and each observation's tie group.
+struct Side<'a> {
+    x: &'a [f64],
+    y: &'a [f64],
+    t: Option<&'a [f64]>,
+    /// First and last index of each observation's group of equal x values.
+    first: &'a [u32],
+    last: &'a [u32],
+    /// Left of the cutoff: windows are suffixes; right: prefixes.
+    left: bool,
 }
 
-fn dup_counts(x: &[f64]) -> (Vec<usize>, Vec<usize>) {
+impl<'a> Side<'a> {
+    fn new(x: &'a [f64], y: &'a [f64], t: Option<&'a [f64]>, ties: &'a (Vec<u32>, Vec<u32>), left: bool) -> Self {
+        Self { x, y, t, first: &ties.0, last: &ties.1, left }
+    }
+
+    /// The observations with positive kernel weight at bandwidth h: a contiguous range.
+    fn window(&self, c: f64, h: f64, k: Kernel) -> std::ops::Range<usize> {
+        let inside = |x: f64| k.weight((x - c) / h, h) > 0.0;
+        if self.left {
+            self.x.partition_point(|&x| !inside(x))..self.x.len()
+        } else {
+            0..self.x.partition_point(|&x| inside(x))
+        }
+    }
+
+    /// Tie-group sizes and 1-based positions, as counted over the whole side (rdrobust's
+    /// bandwidth stage), for the rows of `r`.
+    fn dups(&self, r: &std::ops::Range<usize>) -> (Vec<u32>, Vec<u32>) {
+        r.clone().map(|i| (self.last[i] - self.first[i] + 1, i as u32 - self.first[i] + 1)).unzip()
+    }
+
+    fn cols(&self, r: &std::ops::Range<usize>) -> Vec<&'a [f64]> {
+        let mut v = vec![&self.y[r.clone()]];
+        if let Some(t) = self.t {
+            v.push(&t[r.clone()]);
+        }
+        v
+    }
+}
+
+fn tie_groups(x: &[f64]) -> (Vec<u32>, Vec<u32>) {
     let n = x.len();
-    let (mut dups, mut dupsid) = (vec![0; n], vec![0; n]);
+    let (mut first, mut last) = (vec![0u32; n], vec![0u32; n]);
     let mut i = 0;
     while i < n {
         let mut j = i;
         while j + 1 < n && x[j + 1] == x[i] {
             j += 1;
         }
-        for (k, pos) in (i..=j).enumerate() {
-            dups[pos] = j - i + 1;
-            dupsid[pos] = k + 1;
+        for k in i..=j {
+            first[k] = i as u32;
+            last[k] = j as u32;
         }
         i = j + 1;
     }
-    (dups, dupsid)
+    (first, last)
+}
+
+fn dup_counts(x: &[f64]) -> (Vec<u32>, Vec<u32>) {
+    let (first, last) = tie_groups(x);
+    (0..x.len()).map(|i| (last[i] - first[i] + 1, i as u32 - first[i] + 1)).unzip()
 }
 
 /// rdrobust's nearest-neighbour residuals: each observation against the mean of at least
 /// `matches` nearest neighbours (ties included), scaled by sqrt(J/(J+1)). Columns: y, then t.
-fn nn_residuals(x: &[f64], cols: &[&[f64]], dups: &[usize], dupsid: &[usize], matches: usize) -> Vec<Vec<f64>> {
+fn nn_residuals(x: &[f64], cols: &[&[f64]], dups: &[u32], dupsid: &[u32], matches: usize) -> Vec<Vec<f64>> {
+    let dup = |i: usize| dups[i] as usize;
     let n = x.len();
     let eps = f64::EPSILON.sqrt();
     let mut out = vec![vec![0.0; n]; cols.len()];
     let cap = matches.min(n.saturating_sub(1));
     for pos in 0..n {
-        let mut rpos = dups[pos] - dupsid[pos];
-        let mut lpos = dupsid[pos] - 1;
+        let mut rpos = dup(pos) - dupsid[pos] as usize;
+        let mut lpos = dupsid[pos] as usize - 1;
         while lpos + rpos < cap {
             if pos < lpos + 1 {
-                rpos += dups[pos + rpos + 1];
+                rpos += dup(pos + rpos + 1);
             } else if pos + rpos + 1 >= n {
-                lpos += dups[pos - lpos - 1];
+                lpos += dup(pos - lpos - 1);
             } else {
                 let dleft = x[pos] - x[pos - lpos - 1];
                 let dright = x[pos + rpos + 1] - x[pos];
                 let tol = dleft.max(dright) * eps;
                 if dleft - dright > tol {
-                    rpos += dups[pos + rpos + 1];
+                    rpos += dup(pos + rpos + 1);
                 } else if dright - dleft > tol {
-                    lpos += dups[pos - lpos - 1];
+                    lpos += dup(pos - lpos - 1);
                 } else {
-                    rpos += dups[pos + rpos + 1];
-                    lpos += dups[pos - lpos - 1];
+                    rpos += dup(pos + rpos + 1);
+                    lpos += dup(pos - lpos - 1);
                 }
             }
         }
@@ -207,64 +245,48 @@ fn nn_residuals(x: &[f64], cols: &[&[f64]], dups: &[usize], dupsid: &[usize], ma
     out
 }
 
-/// Columns (x - c)^j, j = 0..=o.
-fn vander(x: &[f64], c: f64, o: usize) -> Vec<Vec<f64>> {
-    let mut cols = vec![vec![1.0; x.len()]];
-    for j in 1..=o {
-        let prev = &cols[j - 1];
-        let next: Vec<f64> = prev.iter().zip(x).map(|(p, xi)| p * (xi - c)).collect();
-        cols.push(next);
+/// Powers u^0..=m into `buf`.
+fn powers(u: f64, buf: &mut [f64]) {
+    let mut v = 1.0;
+    for b in buf.iter_mut() {
+        *b = v;
+        v *= u;
     }
-    cols
 }
 
-/// (R'WR)⁻¹ for columns R and weights w.
-fn weighted_inv(r: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>, String> {
-    let k = r.len();
+/// Weighted moments of a window: G = Σ w R R' and R'W d for each column d, R = [(x-c)^j], j ≤ o.
+fn moments(x: &[f64], w: &[f64], ds: &[&[f64]], c: f64, o: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let k = o + 1;
     let mut g = vec![0.0; k * k];
-    for a in 0..k {
-        for b in 0..=a {
-            let v: f64 = r[a].iter().zip(&r[b]).zip(w).map(|((x, y), w)| x * y * w).sum();
-            g[a * k + b] = v;
-            g[b * k + a] = v;
-        }
-    }
-    linalg::inv_spd(&g, k).map_err(|_| "singular local design (too few distinct points)".to_string())
-}
-
-/// Σ_i r_i² a_i a_i' for score columns a (k of them) and combined residual r.
-fn meat(a: &[Vec<f64>], r: &[f64]) -> Vec<f64> {
-    let k = a.len();
-    let mut m = vec![0.0; k * k];
-    for i in 0..r.len() {
-        let r2 = r[i] * r[i];
-        for p in 0..k {
-            let ap = a[p][i] * r2;
-            for q in 0..=p {
-                m[p * k + q] += ap * a[q][i];
+    let mut rwd = vec![vec![0.0; k]; ds.len()];
+    let mut pw = vec![0.0; 2 * o + 1];
+    for i in 0..x.len() {
+        powers(x[i] - c, &mut pw);
+        let wi = w[i];
+        for a in 0..k {
+            for b in 0..=a {
+                g[a * k + b] += wi * pw[a + b];
+            }
+            for (d, acc) in ds.iter().zip(rwd.iter_mut()) {
+                acc[a] += wi * pw[a] * d[i];
             }
         }
     }
-    for p in 0..k {
-        for q in 0..p {
-            m[q * k + p] = m[p * k + q];
+    for a in 0..k {
+        for b in 0..a {
+            g[b * k + a] = g[a * k + b];
         }
     }
-    m
+    (g, rwd)
 }
 
 fn quad(inv: &[f64], m: &[f64], k: usize, j: usize) -> f64 {
     linalg::sandwich(inv, m, k)[j * k + j]
 }
 
-/// Weighted local polynomial coefficients: (R'WR)⁻¹ R'W d for each column d.
-fn coefs(r: &[Vec<f64>], w: &[f64], inv: &[f64], ds: &[&[f64]]) -> Vec<Vec<f64>> {
-    let k = r.len();
-    let rwd: Vec<Vec<f64>> = ds
-        .iter()
-        .map(|d| r.iter().map(|c| c.iter().zip(w).zip(d.iter()).map(|((x, w), y)| x * w * y).sum()).collect())
-        .collect();
-    rwd.iter().map(|v| (0..k).map(|a| (0..k).map(|b| inv[a * k + b] * v[b]).sum()).collect()).collect()
+fn apply(inv: &[f64], v: &[f64]) -> Vec<f64> {
+    let k = v.len();
+    (0..k).map(|a| (0..k).map(|b| inv[a * k + b] * v[b]).sum()).collect()
 }
 
 struct BwPieces {
@@ -290,62 +312,82 @@ fn bw_constants(
     nnmatch: usize,
 ) -> Result<BwPieces, String> {
     let fact = |n: usize| (1..=n).map(|v| v as f64).product::<f64>();
+    let singular = || "singular local design (too few distinct points)".to_string();
     // V fit on the pilot window.
-    let idx: Vec<usize> = (0..side.x.len()).filter(|&i| kernel.weight((side.x[i] - c) / h_v, h_v) > 0.0).collect();
-    let ex: Vec<f64> = idx.iter().map(|&i| side.x[i]).collect();
-    let ey: Vec<f64> = idx.iter().map(|&i| side.y[i]).collect();
-    let et: Option<Vec<f64>> = side.t.as_ref().map(|t| idx.iter().map(|&i| t[i]).collect());
+    let r = side.window(c, h_v, kernel);
+    let ex = &side.x[r.clone()];
     let ew: Vec<f64> = ex.iter().map(|&x| kernel.weight((x - c) / h_v, h_v)).collect();
-    let rv = vander(&ex, c, o);
-    let inv_v = weighted_inv(&rv, &ew)?;
+    let ds = side.cols(&r);
     let k = o + 1;
-    let mut ds: Vec<&[f64]> = vec![&ey];
-    if let Some(t) = &et {
-        ds.push(t);
-    }
-    let beta_v = coefs(&rv, &ew, &inv_v, &ds);
-    let s: Vec<f64> = match &et {
-        None => vec![1.0],
-        Some(_) => {
-            let (ty, tt) = (fact(nu) * beta_v[0][nu], fact(nu) * beta_v[1][nu]);
-            vec![1.0 / tt, -(ty / (tt * tt))]
-        }
+    let (g, rwd) = moments(ex, &ew, &ds, c, o);
+    let inv_v = linalg::inv_spd(&g, k).map_err(|_| singular())?;
+    let beta_v: Vec<Vec<f64>> = rwd.iter().map(|v| apply(&inv_v, v)).collect();
+    let s: Vec<f64> = if ds.len() == 1 {
+        vec![1.0]
+    } else {
+        let (ty, tt) = (fact(nu) * beta_v[0][nu], fact(nu) * beta_v[1][nu]);
+        vec![1.0 / tt, -(ty / (tt * tt))]
     };
-    let dups: Vec<usize> = idx.iter().map(|&i| side.dups[i]).collect();
-    let dupsid: Vec<usize> = idx.iter().map(|&i| side.dupsid[i]).collect();
-    let res = nn_residuals(&ex, &ds, &dups, &dupsid, nnmatch);
-    let comb: Vec<f64> = (0..ex.len()).map(|i| s.iter().zip(&res).map(|(s, r)| s * r[i]).sum()).collect();
-    let rw: Vec<Vec<f64>> = rv.iter().map(|col| col.iter().zip(&ew).map(|(a, w)| a * w).collect()).collect();
-    let v_v = quad(&inv_v, &meat(&rw, &comb), k, nu);
-    let vv: Vec<f64> =
-        (0..k).map(|a| rw[a].iter().zip(&ex).map(|(r, x)| r * ((x - c) / h_v).powi(o as i32 + 1)).sum()).collect();
+    let (dups, dupsid) = side.dups(&r);
+    let res = nn_residuals(ex, &ds, &dups, &dupsid, nnmatch);
+    let mut meat = vec![0.0; k * k];
+    let mut vv = vec![0.0; k];
+    let mut pw = vec![0.0; k];
+    for i in 0..ex.len() {
+        let comb: f64 = s.iter().zip(&res).map(|(s, r)| s * r[i]).sum();
+        let c2 = comb * comb * ew[i] * ew[i];
+        let u = ex[i] - c;
+        powers(u, &mut pw);
+        let tail = (u / h_v).powi(o as i32 + 1);
+        for a in 0..k {
+            for b in 0..=a {
+                meat[a * k + b] += c2 * pw[a] * pw[b];
+            }
+            vv[a] += ew[i] * pw[a] * tail;
+        }
+    }
+    for a in 0..k {
+        for b in 0..a {
+            meat[b * k + a] = meat[a * k + b];
+        }
+    }
+    let v_v = quad(&inv_v, &meat, k, nu);
     let bconst = h_v.powi(nu as i32) * (0..k).map(|b| inv_v[nu * k + b] * vv[b]).sum::<f64>();
 
     // B fit on the bias window.
     if !(h_b.is_finite() && h_b > 0.0) {
         return Err("non-finite bias pilot bandwidth".into());
     }
-    let idx: Vec<usize> = (0..side.x.len()).filter(|&i| kernel.weight((side.x[i] - c) / h_b, h_b) > 0.0).collect();
-    let ex: Vec<f64> = idx.iter().map(|&i| side.x[i]).collect();
-    let ey: Vec<f64> = idx.iter().map(|&i| side.y[i]).collect();
-    let et: Option<Vec<f64>> = side.t.as_ref().map(|t| idx.iter().map(|&i| t[i]).collect());
+    let r = side.window(c, h_b, kernel);
+    let ex = &side.x[r.clone()];
     let ew: Vec<f64> = ex.iter().map(|&x| kernel.weight((x - c) / h_b, h_b)).collect();
-    let rb = vander(&ex, c, o_b);
-    let inv_b = weighted_inv(&rb, &ew)?;
+    let ds = side.cols(&r);
     let kb = o_b + 1;
-    let mut ds: Vec<&[f64]> = vec![&ey];
-    if let Some(t) = &et {
-        ds.push(t);
-    }
-    let beta_b = coefs(&rb, &ew, &inv_b, &ds);
+    let (g, rwd) = moments(ex, &ew, &ds, c, o_b);
+    let inv_b = linalg::inv_spd(&g, kb).map_err(|_| singular())?;
+    let beta_b: Vec<Vec<f64>> = rwd.iter().map(|v| apply(&inv_b, v)).collect();
     let mut bwreg = 0.0;
     if scale > 0.0 {
-        let dups: Vec<usize> = idx.iter().map(|&i| side.dups[i]).collect();
-        let dupsid: Vec<usize> = idx.iter().map(|&i| side.dupsid[i]).collect();
-        let res = nn_residuals(&ex, &ds, &dups, &dupsid, nnmatch);
-        let comb: Vec<f64> = (0..ex.len()).map(|i| s.iter().zip(&res).map(|(s, r)| s * r[i]).sum()).collect();
-        let rw: Vec<Vec<f64>> = rb.iter().map(|col| col.iter().zip(&ew).map(|(a, w)| a * w).collect()).collect();
-        let v_b = quad(&inv_b, &meat(&rw, &comb), kb, kb - 1);
+        let (dups, dupsid) = side.dups(&r);
+        let res = nn_residuals(ex, &ds, &dups, &dupsid, nnmatch);
+        let mut meat = vec![0.0; kb * kb];
+        let mut pw = vec![0.0; kb];
+        for i in 0..ex.len() {
+            let comb: f64 = s.iter().zip(&res).map(|(s, r)| s * r[i]).sum();
+            let c2 = comb * comb * ew[i] * ew[i];
+            powers(ex[i] - c, &mut pw);
+            for a in 0..kb {
+                for b in 0..=a {
+                    meat[a * kb + b] += c2 * pw[a] * pw[b];
+                }
+            }
+        }
+        for a in 0..kb {
+            for b in 0..a {
+                meat[b * kb + a] = meat[a * kb + b];
+            }
+        }
+        let v_b = quad(&inv_b, &meat, kb, kb - 1);
         bwreg = 3.0 * bconst * bconst * v_b;
     }
     let last: f64 = s.iter().zip(&beta_b).map(|(s, b)| s * b[kb - 1]).sum();
@@ -355,21 +397,6 @@ fn bw_constants(
     Ok(BwPieces { v, b: bias, r, rate: 1.0 / (2 * o + 3) as f64 })
 }
 
-/// rdrobust's quantile type 2 (inverse of the empirical distribution, averaging at discontinuities).
-fn quantile_type2(sorted: &[f64], p: f64) -> f64 {
-    let n = sorted.len();
-    let np = n as f64 * p;
-    let j = np.floor() as usize;
-    let g = np - j as f64;
-    if g > 0.0 {
-        sorted[j.min(n - 1)]
-    } else if j == 0 {
-        sorted[0]
-    } else {
-        0.5 * (sorted[j - 1] + sorted[j.min(n - 1)])
-    }
-}
-
 fn sd(v: &[f64]) -> f64 {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
@@ -377,42 +404,33 @@ fn sd(v: &[f64]) -> f64 {
 }
 
 /// Bandwidths (h_l, h_r, b_l, b_r) by rdrobust's selector, in the running variable's units.
-fn select_bandwidths(
-    left: &Side,
-    right: &Side,
-    all_x: &[f64],
-    all_y: &[f64],
-    s: &RddSettings,
-) -> Result<[f64; 4], String> {
+fn select_bandwidths(left: &Side, right: &Side, s: &RddSettings) -> Result<[f64; 4], String> {
     let c = s.cutoff;
     let (p, q) = (s.p, s.p + 1);
-    let n = all_x.len();
-    // Standardise x and y (stdvars).
-    let x_sd = sd(all_x);
-    let y_sd = sd(all_y);
-    let mut sorted = all_x.to_vec();
-    sorted.sort_by(|a, b| a.total_cmp(b));
-    let iq = quantile_type2(&sorted, 0.75) - quantile_type2(&sorted, 0.25);
-    let bwp = (1.0f64).min((iq / x_sd) / 1.349);
-    let std_side = |sd_: &Side| Side {
-        x: sd_.x.iter().map(|v| v / x_sd).collect(),
-        y: sd_.y.iter().map(|v| v / y_sd).collect(),
-        t: sd_.t.clone(),
-        dups: sd_.dups.clone(),
-        dupsid: sd_.dupsid.clone(),
-    };
-    let (l, r) = (std_side(left), std_side(right));
+    let (nl, nr) = (left.x.len(), right.x.len());
+    let n = nl + nr;
+    // rdrobust standardises x and y (stdvars); bandwidths, weights and nearest neighbours are
+    // computed on the standardised data, here by scaling copies of the sides.
+    let all = || left.x.iter().chain(right.x.iter());
+    let mean = all().sum::<f64>() / n as f64;
+    let x_sd = (all().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
+    let ys = || left.y.iter().chain(right.y.iter());
+    let ym = ys().sum::<f64>() / n as f64;
+    let y_sd = (ys().map(|v| (v - ym).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
+    let q25 = quantile_type2_split(left.x, right.x, 0.25);
+    let q75 = quantile_type2_split(left.x, right.x, 0.75);
+    let bwp = (1.0f64).min(((q75 - q25) / x_sd) / 1.349);
+    let scaled = |v: &[f64], f: f64| -> Vec<f64> { v.iter().map(|x| x / f).collect() };
+    let (lx, ly, rx, ry) = (scaled(left.x, x_sd), scaled(left.y, y_sd), scaled(right.x, x_sd), scaled(right.y, y_sd));
+    let l = Side { x: &lx, y: &ly, t: left.t, first: left.first, last: left.last, left: true };
+    let r = Side { x: &rx, y: &ry, t: right.t, first: right.first, last: right.last, left: false };
     let cs = c / x_sd;
-    let x_min = sorted[0] / x_sd;
-    let x_max = sorted[n - 1] / x_sd;
-    let range_l = (cs - l.x[0]).abs();
-    let range_r = (r.x[r.x.len() - 1] - cs).abs();
-    let uniq = |v: &[f64]| {
-        let mut u = v.to_vec();
-        u.dedup();
-        u.len()
-    };
-    let (m_l, m_r) = (uniq(&left.x), uniq(&right.x));
+    let x_min = lx[0];
+    let x_max = rx[nr - 1];
+    let range_l = (cs - lx[0]).abs();
+    let range_r = (rx[nr - 1] - cs).abs();
+    let uniq = |v: &[f64]| 1 + v.windows(2).filter(|w| w[1] != w[0]).count();
+    let (m_l, m_r) = (uniq(left.x), uniq(right.x));
     let m = (m_l + m_r) as f64;
     let mut c_bw = s.kernel.c_c() * bwp * m.powf(-0.2);
     let bw_max_l = (cs - x_min).abs();
@@ -420,12 +438,12 @@ fn select_bandwidths(
     let bw_max = bw_max_l.max(bw_max_r);
     c_bw = c_bw.min(bw_max);
     // Mass points (>= 20% repeated values): keep at least 10 distinct values in the pilot.
-    let mass = 1.0 - m_l as f64 / left.x.len() as f64 >= 0.2 || 1.0 - m_r as f64 / right.x.len() as f64 >= 0.2;
+    let mass = 1.0 - m_l as f64 / nl as f64 >= 0.2 || 1.0 - m_r as f64 / nr as f64 >= 0.2;
     let bw_min = if mass {
-        let mut ul: Vec<f64> = l.x.clone();
+        let mut ul: Vec<f64> = lx.clone();
         ul.dedup();
         ul.reverse();
-        let mut ur: Vec<f64> = r.x.clone();
+        let mut ur: Vec<f64> = rx.clone();
         ur.dedup();
         let bl = (ul[10.min(ul.len()) - 1] - cs).abs() * (1.0 + f64::EPSILON.sqrt());
         let br = (ur[10.min(ur.len()) - 1] - cs).abs() * (1.0 + f64::EPSILON.sqrt());
@@ -444,24 +462,19 @@ fn select_bandwidths(
         None => v,
     };
     let out = match s.bwselect {
-        BwSelect::Mserd => {
-            let d = floor(((cd_l.v + cd_r.v) / (cd_r.b - cd_l.b).powi(2)).powf(cd_l.rate).min(bw_max));
+        BwSelect::Mserd | BwSelect::Msesum => {
+            let sign = if s.bwselect == BwSelect::Mserd { -1.0 } else { 1.0 };
+            let d = floor(((cd_l.v + cd_r.v) / (cd_r.b + sign * cd_l.b).powi(2)).powf(cd_l.rate).min(bw_max));
             let cb_l = bw_constants(&l, cs, q, p + 1, q + 1, c_bw, d, 1.0, k, nn)?;
             let cb_r = bw_constants(&r, cs, q, p + 1, q + 1, c_bw, d, 1.0, k, nn)?;
-            let b = ((cb_l.v + cb_r.v) / ((cb_r.b - cb_l.b).powi(2) + (cb_r.r + cb_l.r))).powf(cb_l.rate).min(bw_max);
+            let b = ((cb_l.v + cb_r.v) / ((cb_r.b + sign * cb_l.b).powi(2) + (cb_r.r + cb_l.r)))
+                .powf(cb_l.rate)
+                .min(bw_max);
             let ch_l = bw_constants(&l, cs, p, 0, q, c_bw, b, 1.0, k, nn)?;
             let ch_r = bw_constants(&r, cs, p, 0, q, c_bw, b, 1.0, k, nn)?;
-            let h = ((ch_l.v + ch_r.v) / ((ch_r.b - ch_l.b).powi(2) + (ch_r.r + ch_l.r))).powf(ch_l.rate).min(bw_max);
-            [h, h, b, b]
-        }
-        BwSelect::Msesum => {
-            let d = floor(((cd_l.v + cd_r.v) / (cd_r.b + cd_l.b).powi(2)).powf(cd_l.rate).min(bw_max));
-            let cb_l = bw_constants(&l, cs, q, p + 1, q + 1, c_bw, d, 1.0, k, nn)?;
-            let cb_r = bw_constants(&r, cs, q, p + 1, q + 1, c_bw, d, 1.0, k, nn)?;
-            let b = ((cb_l.v + cb_r.v) / ((cb_r.b + cb_l.b).powi(2) + (cb_r.r + cb_l.r))).powf(cb_l.rate).min(bw_max);
-            let ch_l = bw_constants(&l, cs, p, 0, q, c_bw, b, 1.0, k, nn)?;
-            let ch_r = bw_constants(&r, cs, p, 0, q, c_bw, b, 1.0, k, nn)?;
-            let h = ((ch_l.v + ch_r.v) / ((ch_r.b + ch_l.b).powi(2) + (ch_r.r + ch_l.r))).powf(ch_l.rate).min(bw_max);
+            let h = ((ch_l.v + ch_r.v) / ((ch_r.b + sign * ch_l.b).powi(2) + (ch_r.r + ch_l.r)))
+                .powf(ch_l.rate)
+                .min(bw_max);
             [h, h, b, b]
         }
         BwSelect::Msetwo => {
@@ -487,6 +500,120 @@ fn select_bandwidths(
     Ok(out.map(|v| v * x_sd))
 }
 
+/// Type-2 quantile of the concatenation of two sorted slices (left all below right).
+fn quantile_type2_split(a: &[f64], b: &[f64], p: f64) -> f64 {
+    let n = a.len() + b.len();
+    let at = |i: usize| if i < a.len() { a[i] } else { b[i - a.len()] };
+    let np = n as f64 * p;
+    let j = np.floor() as usize;
+    let g = np - j as f64;
+    if g > 0.0 {
+        at(j.min(n - 1))
+    } else if j == 0 {
+        at(0)
+    } else {
+        0.5 * (at(j - 1) + at(j.min(n - 1)))
+    }
+}
+
+/// One side's local fits at the final bandwidths.
+struct SideFit {
+    range: std::ops::Range<usize>,
+    h: f64,
+    b: f64,
+    tau_cl: Vec<f64>,
+    tau_bc: Vec<f64>,
+    n_h: usize,
+    inv_p: Vec<f64>,
+    /// Row p+1 of (R_q'W_bR_q)⁻¹ and L = Σ W_h R_p (u/h)^(p+1): define Q_q row by row.
+    inv_q_row: Vec<f64>,
+    l: Vec<f64>,
+    res: Vec<Vec<f64>>,
+}
+
+fn fit_side(side: &Side, c: f64, h: f64, b: f64, s: &RddSettings, name: &str) -> Result<SideFit, RddError> {
+    let k = s.kernel;
+    let (p, q) = (s.p, s.p + 1);
+    let (kp, kq) = (p + 1, q + 1);
+    let too_few = |m: &str| RddError::TooFew { side: name.into(), message: format!("{m}: too few distinct points") };
+    let rh = side.window(c, h, k);
+    let rb = side.window(c, b, k);
+    let range = if h > b { rh.clone() } else { rb.clone() };
+    let ex = &side.x[range.clone()];
+    let ds = side.cols(&range);
+    let wh: Vec<f64> = ex.iter().map(|&x| k.weight((x - c) / h, h)).collect();
+    let wb: Vec<f64> = ex.iter().map(|&x| k.weight((x - c) / b, b)).collect();
+    let (gp, rwd) = moments(ex, &wh, &ds, c, p);
+    let (gq, _) = moments(ex, &wb, &[], c, q);
+    let inv_p = linalg::inv_spd(&gp, kp).map_err(|_| too_few("main bandwidth"))?;
+    let inv_q = linalg::inv_spd(&gq, kq).map_err(|_| too_few("bias bandwidth"))?;
+    let inv_q_row: Vec<f64> = inv_q[kp * kq..(kp + 1) * kq].to_vec();
+    let mut l = vec![0.0; kp];
+    let mut pw = vec![0.0; kq];
+    for i in 0..ex.len() {
+        let u = ex[i] - c;
+        powers(u, &mut pw);
+        let tail = (u / h).powi(kp as i32);
+        for a in 0..kp {
+            l[a] += wh[i] * pw[a] * tail;
+        }
+    }
+    let hp = h.powi(kp as i32);
+    let mut qd = vec![vec![0.0; kp]; ds.len()];
+    for i in 0..ex.len() {
+        powers(ex[i] - c, &mut pw);
+        let m = linalg::dot(&pw, &inv_q_row) * wb[i];
+        for a in 0..kp {
+            let qa = wh[i] * pw[a] - hp * m * l[a];
+            for (d, acc) in ds.iter().zip(qd.iter_mut()) {
+                acc[a] += qa * d[i];
+            }
+        }
+    }
+    let tau_cl: Vec<f64> = rwd.iter().map(|v| apply(&inv_p, v)[0]).collect();
+    let tau_bc: Vec<f64> = qd.iter().map(|v| apply(&inv_p, v)[0]).collect();
+    // Nearest neighbours among the effective sample (ties counted within it, as rdrobust does).
+    let (dups, dupsid) = dup_counts(ex);
+    let res = nn_residuals(ex, &ds, &dups, &dupsid, s.nnmatch);
+    Ok(SideFit { n_h: rh.len(), range, h, b, tau_cl, tau_bc, inv_p, inv_q_row, l, res })
+}
+
+/// Conventional and robust variances of the intercept for combination weights `sw`.
+fn side_variances(side: &Side, f: &SideFit, c: f64, s: &RddSettings, sw: &[f64]) -> (f64, f64) {
+    let k = s.kernel;
+    let kp = s.p + 1;
+    let kq = kp + 1;
+    let ex = &side.x[f.range.clone()];
+    let hp = f.h.powi(kp as i32);
+    let (mut m_cl, mut m_rb) = (vec![0.0; kp * kp], vec![0.0; kp * kp]);
+    let mut pw = vec![0.0; kq];
+    let mut qrow = vec![0.0; kp];
+    for i in 0..ex.len() {
+        let comb: f64 = sw.iter().zip(&f.res).map(|(s, r)| s * r[i]).sum();
+        let c2 = comb * comb;
+        let wh = k.weight((ex[i] - c) / f.h, f.h);
+        let wb = k.weight((ex[i] - c) / f.b, f.b);
+        powers(ex[i] - c, &mut pw);
+        let m = linalg::dot(&pw, &f.inv_q_row) * wb;
+        for a in 0..kp {
+            qrow[a] = wh * pw[a] - hp * m * f.l[a];
+        }
+        for a in 0..kp {
+            for b in 0..=a {
+                m_cl[a * kp + b] += c2 * wh * wh * pw[a] * pw[b];
+                m_rb[a * kp + b] += c2 * qrow[a] * qrow[b];
+            }
+        }
+    }
+    for a in 0..kp {
+        for b in 0..a {
+            m_cl[b * kp + a] = m_cl[a * kp + b];
+            m_rb[b * kp + a] = m_rb[a * kp + b];
+        }
+    }
+    (quad(&f.inv_p, &m_cl, kp, 0), quad(&f.inv_p, &m_rb, kp, 0))
+}
+
 /// Sharp (no `treatment`) or fuzzy RDD.
 pub fn fit(
     outcome: &[f64],
@@ -504,67 +631,57 @@ pub fn fit(
         return Err(invalid("running", "the outcome, running and treatment columns differ in length"));
     }
     // Drop incomplete rows (as rdrobust does), then sort by the running variable.
-    let mut rows: Vec<(f64, f64, f64)> = (0..running.len())
-        .filter(|&i| running[i].is_finite() && outcome[i].is_finite() && treatment.is_none_or(|t| t[i].is_finite()))
-        .map(|i| (running[i], outcome[i], treatment.map(|t| t[i]).unwrap_or(0.0)))
+    let mut order: Vec<u32> = (0..running.len() as u32)
+        .filter(|&i| {
+            let i = i as usize;
+            running[i].is_finite() && outcome[i].is_finite() && treatment.is_none_or(|t| t[i].is_finite())
+        })
         .collect();
-    let dropped = running.len() - rows.len();
-    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let n = rows.len();
+    let dropped = running.len() - order.len();
+    order.sort_by(|&a, &b| running[a as usize].total_cmp(&running[b as usize]));
+    let n = order.len();
     if n == 0 {
         return Err(invalid("running", "no complete rows"));
     }
+    let x: Vec<f64> = order.iter().map(|&i| running[i as usize]).collect();
+    let y: Vec<f64> = order.iter().map(|&i| outcome[i as usize]).collect();
+    let t: Option<Vec<f64>> = treatment.map(|t| order.iter().map(|&i| t[i as usize]).collect());
+    drop(order);
     let c = s.cutoff;
-    let (min, max) = (rows[0].0, rows[n - 1].0);
+    let (min, max) = (x[0], x[n - 1]);
     if c <= min || c >= max {
         return Err(RddError::CutoffOutside { cutoff: c, min, max });
     }
     let q = s.p + 1;
-    let mk = |sel: Vec<&(f64, f64, f64)>| {
-        let x: Vec<f64> = sel.iter().map(|r| r.0).collect();
-        let (dups, dupsid) = dup_counts(&x);
-        Side {
-            y: sel.iter().map(|r| r.1).collect(),
-            t: treatment.map(|_| sel.iter().map(|r| r.2).collect()),
-            x,
-            dups,
-            dupsid,
-        }
-    };
-    let left = mk(rows.iter().filter(|r| r.0 < c).collect());
-    let right = mk(rows.iter().filter(|r| r.0 >= c).collect());
+    let nl = x.partition_point(|&v| v < c);
+    let (ties_l, ties_r) = (tie_groups(&x[..nl]), tie_groups(&x[nl..]));
+    let left = Side::new(&x[..nl], &y[..nl], t.as_ref().map(|t| &t[..nl]), &ties_l, true);
+    let right = Side::new(&x[nl..], &y[nl..], t.as_ref().map(|t| &t[nl..]), &ties_r, false);
     for (name, side) in [("left", &left), ("right", &right)] {
-        let mut u = side.x.clone();
-        u.dedup();
-        if u.len() < q + 1 {
+        let distinct = 1 + side.x.windows(2).filter(|w| w[1] != w[0]).count();
+        if side.x.is_empty() || distinct < q + 1 {
             return Err(RddError::TooFew {
                 side: name.into(),
                 message: format!(
-                    "{} distinct running-variable values; at least {} needed for order {q}",
-                    u.len(),
+                    "{distinct} distinct running-variable values; at least {} needed for order {q}",
                     q + 1
                 ),
             });
         }
     }
-    if let Some(t) = treatment {
-        let _ = t;
-        let tl: Vec<f64> = left.t.clone().unwrap_or_default();
-        let tr: Vec<f64> = right.t.clone().unwrap_or_default();
-        if sd(&tl).abs() < 1e-300 && sd(&tr).abs() < 1e-300 && (tl[0] - tr[0]).abs() < 1e-12 {
+    if let (Some(tl), Some(tr)) = (left.t, right.t) {
+        if sd(tl).abs() < 1e-300 && sd(tr).abs() < 1e-300 && (tl[0] - tr[0]).abs() < 1e-12 {
             return Err(invalid(
                 "fuzzy",
                 "the treatment does not change at the cutoff: the fuzzy design is not identified",
             ));
         }
     }
-    let all_x: Vec<f64> = rows.iter().map(|r| r.0).collect();
-    let all_y: Vec<f64> = rows.iter().map(|r| r.1).collect();
     let (h_l, h_r, b_l, b_r, selector) = match s.bandwidth {
         Some(h) if h.is_finite() && h > 0.0 => (h, h, h, h, "manual".to_string()),
         Some(_) => return Err(invalid("bandwidth", "must be a positive number")),
         None => {
-            let [hl, hr, bl, br] = select_bandwidths(&left, &right, &all_x, &all_y, s).map_err(RddError::Bandwidth)?;
+            let [hl, hr, bl, br] = select_bandwidths(&left, &right, s).map_err(RddError::Bandwidth)?;
             let name = match s.bwselect {
                 BwSelect::Mserd => "mserd",
                 BwSelect::Msetwo => "msetwo",
@@ -573,60 +690,8 @@ pub fn fit(
             (hl, hr, bl, br, name.to_string())
         }
     };
-
-    struct SideFit {
-        tau_cl: Vec<f64>,
-        tau_bc: Vec<f64>,
-        n_h: usize,
-        inv_p: Vec<f64>,
-        rw_p: Vec<Vec<f64>>,
-        q_q: Vec<Vec<f64>>,
-        res: Vec<Vec<f64>>,
-    }
-    let fit_side = |side: &Side, h: f64, b: f64, name: &str| -> Result<SideFit, RddError> {
-        let k = s.kernel;
-        let wh: Vec<f64> = side.x.iter().map(|&x| k.weight((x - c) / h, h)).collect();
-        let wb: Vec<f64> = side.x.iter().map(|&x| k.weight((x - c) / b, b)).collect();
-        let idx: Vec<usize> = (0..side.x.len()).filter(|&i| if h > b { wh[i] > 0.0 } else { wb[i] > 0.0 }).collect();
-        let n_h = wh.iter().filter(|&&w| w > 0.0).count();
-        let ex: Vec<f64> = idx.iter().map(|&i| side.x[i]).collect();
-        let ey: Vec<f64> = idx.iter().map(|&i| side.y[i]).collect();
-        let et: Option<Vec<f64>> = side.t.as_ref().map(|t| idx.iter().map(|&i| t[i]).collect());
-        let ewh: Vec<f64> = idx.iter().map(|&i| wh[i]).collect();
-        let ewb: Vec<f64> = idx.iter().map(|&i| wb[i]).collect();
-        let too_few = |m: String| RddError::TooFew { side: name.into(), message: m };
-        let rq = vander(&ex, c, q);
-        let rp: Vec<Vec<f64>> = rq[..=s.p].to_vec();
-        let inv_p = weighted_inv(&rp, &ewh).map_err(|m| too_few(format!("{m} in the main bandwidth")))?;
-        let inv_q = weighted_inv(&rq, &ewb).map_err(|m| too_few(format!("{m} in the bias bandwidth")))?;
-        let mut ds: Vec<&[f64]> = vec![&ey];
-        if let Some(t) = &et {
-            ds.push(t);
-        }
-        let kp = s.p + 1;
-        let kq = q + 1;
-        let rw_p: Vec<Vec<f64>> = rp.iter().map(|col| col.iter().zip(&ewh).map(|(a, w)| a * w).collect()).collect();
-        // L = Σ RW_p u^(p+1); m_i = (R_q,i · invG_q[p+1, :]) W_b,i; Q_q = RW_p - h^(p+1) m L'
-        let lvec: Vec<f64> =
-            (0..kp).map(|a| rw_p[a].iter().zip(&ex).map(|(r, x)| r * ((x - c) / h).powi(kp as i32)).sum()).collect();
-        let mvec: Vec<f64> =
-            (0..ex.len()).map(|i| (0..kq).map(|j| rq[j][i] * inv_q[kp * kq + j]).sum::<f64>() * ewb[i]).collect();
-        let hp = h.powi(kp as i32);
-        let q_q: Vec<Vec<f64>> =
-            (0..kp).map(|a| (0..ex.len()).map(|i| rw_p[a][i] - hp * mvec[i] * lvec[a]).collect()).collect();
-        let project = |cols: &[Vec<f64>], d: &[f64]| -> Vec<f64> {
-            let v: Vec<f64> = cols.iter().map(|col| col.iter().zip(d).map(|(a, y)| a * y).sum()).collect();
-            (0..kp).map(|a| (0..kp).map(|b| inv_p[a * kp + b] * v[b]).sum()).collect()
-        };
-        let tau_cl: Vec<f64> = ds.iter().map(|d| project(&rw_p, d)[0]).collect();
-        let tau_bc: Vec<f64> = ds.iter().map(|d| project(&q_q, d)[0]).collect();
-        let (dups, dupsid) = dup_counts(&ex);
-        let res = nn_residuals(&ex, &ds, &dups, &dupsid, s.nnmatch);
-        Ok(SideFit { tau_cl, tau_bc, n_h, inv_p, rw_p, q_q, res })
-    };
-    let fl = fit_side(&left, h_l, b_l, "left")?;
-    let fr = fit_side(&right, h_r, b_r, "right")?;
-    let kp = s.p + 1;
+    let fl = fit_side(&left, c, h_l, b_l, s, "left")?;
+    let fr = fit_side(&right, c, h_r, b_r, s, "right")?;
     let (tau_cl, tau_bc, sw, first_stage) = match treatment {
         None => (fr.tau_cl[0] - fl.tau_cl[0], fr.tau_bc[0] - fl.tau_bc[0], vec![1.0], None),
         Some(_) => {
@@ -638,12 +703,10 @@ pub fn fit(
             (tau, bc, sy, Some(tt))
         }
     };
-    let var = |f: &SideFit, cols: &[Vec<f64>]| {
-        let comb: Vec<f64> = (0..f.res[0].len()).map(|i| sw.iter().zip(&f.res).map(|(s, r)| s * r[i]).sum()).collect();
-        quad(&f.inv_p, &meat(cols, &comb), kp, 0)
-    };
-    let se_cl = (var(&fl, &fl.rw_p) + var(&fr, &fr.rw_p)).sqrt();
-    let se_rb = (var(&fl, &fl.q_q) + var(&fr, &fr.q_q)).sqrt();
+    let (vl_cl, vl_rb) = side_variances(&left, &fl, c, s, &sw);
+    let (vr_cl, vr_rb) = side_variances(&right, &fr, c, s, &sw);
+    let se_cl = (vl_cl + vr_cl).sqrt();
+    let se_rb = (vl_rb + vr_rb).sqrt();
     let z = dist::normal_critical(s.alpha);
     // The manipulation test uses every observed value of the running variable.
     let mut warnings = Vec::new();
