@@ -163,3 +163,43 @@ fn callaway_santanna_with_covariates_matches_csdid() {
         assert!(rel(fit.std_error, want["simple_se"].as_f64().unwrap()) < 1e-5, "{name} simple se {}", fit.std_error);
     }
 }
+
+/// Treatment that switches off is reported (TWFE) or refused (event study); duplicates, constant
+/// treatment and too few clusters are clear errors; an unbalanced panel is handled.
+#[test]
+fn twfe_input_problems_are_reported() {
+    use liftos::estimators::did::DidError;
+    let mut input = mpdta();
+    // County 0 treated in 2004 and 2005, untreated again in 2006.
+    let rows: Vec<usize> = (0..input.unit.len()).filter(|&i| input.unit[i] == 0).collect();
+    for &i in &rows {
+        input.treatment[i] = if input.time[i] == 2004 || input.time[i] == 2005 { 1.0 } else { 0.0 };
+    }
+    let fit = twfe::fit(&input, &DidSettings::default()).unwrap();
+    assert_eq!(fit.units_switching_off, 1);
+    assert!(fit.warnings.iter().any(|w| w.contains("switches off")));
+    let es = twfe::fit(&input, &DidSettings { event_study: true, ..DidSettings::default() }).unwrap_err();
+    assert!(matches!(es, DidError::TreatmentSwitchesOff { units: 1, time: 2006, .. }), "{es}");
+
+    let mut dup = mpdta();
+    dup.time[1] = dup.time[0];
+    assert!(twfe::fit(&dup, &DidSettings::default()).unwrap_err().to_string().contains("two rows"));
+
+    let mut constant = mpdta();
+    constant.treatment.iter_mut().for_each(|v| *v = 0.0);
+    assert!(matches!(twfe::fit(&constant, &DidSettings::default()), Err(DidError::ConstantTreatment { .. })));
+
+    let mut one_cluster = mpdta();
+    one_cluster.cluster = Some((vec![0; one_cluster.unit.len()], 1));
+    assert!(matches!(twfe::fit(&one_cluster, &DidSettings::default()), Err(DidError::TooFewClusters { found: 1 })));
+
+    let mut unbalanced = mpdta();
+    for v in [&mut unbalanced.outcome, &mut unbalanced.treatment] {
+        v.truncate(2497);
+    }
+    unbalanced.unit.truncate(2497);
+    unbalanced.time.truncate(2497);
+    let fit = twfe::fit(&unbalanced, &DidSettings::default()).unwrap();
+    assert!(!fit.balanced && fit.within_iterations > 1);
+    assert!((fit.estimate + 0.0365).abs() < 0.002);
+}

@@ -477,6 +477,10 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
     let periods = &w.periods;
     let np = periods.len();
     let zcrit = dist::normal_critical(settings.alpha);
+    let mut by_cohort: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, &g) in cohort.iter().enumerate() {
+        by_cohort.entry(g).or_default().push(i);
+    }
 
     let mut cells: Vec<GroupTime> = Vec::new();
     let mut infs: Vec<Vec<f64>> = Vec::new();
@@ -490,12 +494,19 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
             let t = periods[ti];
             let bi = if t < g { ti - 1 } else { gi - 1 };
             let base = periods[bi];
-            let ctrl = |c: i64| match settings.control {
-                ControlGroup::NeverTreated => c == 0,
-                ControlGroup::NotYetTreated => c == 0 || (c != g && c > t.max(base)),
-            };
-            let sub: Vec<usize> = (0..n).filter(|&i| cohort[i] == g || ctrl(cohort[i])).collect();
-            let d: Vec<f64> = sub.iter().map(|&i| if cohort[i] == g { 1.0 } else { 0.0 }).collect();
+            // Treated: cohort g; controls: never treated, or (not-yet) first treated after both periods.
+            let mut sub: Vec<usize> = by_cohort.get(&g).cloned().unwrap_or_default();
+            let n_t = sub.len();
+            for (&cg, units) in by_cohort.iter() {
+                let is_ctrl = match settings.control {
+                    ControlGroup::NeverTreated => cg == 0,
+                    ControlGroup::NotYetTreated => cg == 0 || (cg != g && cg > t.max(base)),
+                };
+                if is_ctrl {
+                    sub.extend_from_slice(units);
+                }
+            }
+            let d: Vec<f64> = (0..sub.len()).map(|j| if j < n_t { 1.0 } else { 0.0 }).collect();
             let n_treated = d.iter().filter(|&&v| v == 1.0).count();
             let n_control = sub.len() - n_treated;
             if n_control == 0 {

@@ -56,6 +56,7 @@ fn fv(
     hr: f64,
     p: usize,
     s: usize,
+    jackknife: bool,
 ) -> Option<Fv> {
     let k = 2 * p + 2;
     let mut hp = vec![0.0; k];
@@ -93,55 +94,48 @@ fn fv(
     }
     let sinv = linalg::inv_spd(&g, k).ok()?;
     let b: Vec<f64> = (0..k).map(|j| (0..k).map(|a| xty[a] * sinv[a * k + j]).sum::<f64>() / hp[j]).collect();
-    // Jackknife: L_i = Σ_{j > first(i)} XpW_j / (n - 1). Walk backwards keeping the tail sum; a tie
-    // group's members all take the tail at its first row.
-    let nf = (n - 1) as f64;
-    let mut acc = vec![0.0; k];
-    let mut ll = vec![0.0; k * k];
-    let mut i = hi;
-    while i > lo {
-        i -= 1;
-        let f = first(i).max(lo);
-        // Add the rows of this group after its first, then count the group at the first row.
-        let mut j = i;
-        loop {
-            if j == f {
-                break;
+    // Jackknife: V = HpInv Sinv (Σ L_i L_i') Sinv HpInv with L_i = Σ_{j > first(i)} XpW_j / (n - 1).
+    // Only V's [2,2], [3,3] and [2,3] entries are used, so accumulate z_i = rows 2 and 3 of
+    // Sinv L_i. Walk backwards keeping the tail sum; a tie group's members all take the tail at
+    // its first row.
+    let (mut v22, mut v33, mut v23) = (0.0, 0.0, 0.0);
+    if jackknife {
+        let nf = (n - 1) as f64;
+        let (s2, s3) = (&sinv[2 * k..3 * k], &sinv[3 * k..4 * k]);
+        let mut acc = vec![0.0; k];
+        let mut i = hi;
+        while i > lo {
+            i -= 1;
+            let f = first(i).max(lo);
+            let mut j = i;
+            while j != f {
+                let w = row(j, &mut r);
+                for a in 0..k {
+                    acc[a] += w * r[a];
+                }
+                j -= 1;
             }
-            let w = row(j, &mut r);
+            let members = (i - f + 1) as f64;
+            let z2 = linalg::dot(s2, &acc) / nf;
+            let z3 = linalg::dot(s3, &acc) / nf;
+            v22 += members * z2 * z2;
+            v33 += members * z3 * z3;
+            v23 += members * z2 * z3;
+            let w = row(f, &mut r);
             for a in 0..k {
                 acc[a] += w * r[a];
             }
-            j -= 1;
+            i = f;
         }
-        let members = (i - f + 1) as f64;
-        for a in 0..k {
-            for c in 0..k {
-                ll[a * k + c] += members * (acc[a] / nf) * (acc[c] / nf);
-            }
-        }
-        let w = row(f, &mut r);
-        for a in 0..k {
-            acc[a] += w * r[a];
-        }
-        i = f;
-    }
-    let mut v = linalg::sandwich(&sinv, &ll, k);
-    for a in 0..k {
-        for c in 0..k {
-            v[a * k + c] /= hp[a] * hp[c];
-        }
+        v22 /= hp[2] * hp[2];
+        v33 /= hp[3] * hp[3];
+        v23 /= hp[2] * hp[3];
     }
     let nonneg = |x: f64| if x < 0.0 { f64::NAN } else { x };
     Some(Fv {
         hat: [b[2], b[3]],
         s: [b[2 * s], b[2 * s + 1]],
-        jk: [
-            nonneg(v[2 * k + 2]),
-            nonneg(v[3 * k + 3]),
-            nonneg(v[2 * k + 2] + v[3 * k + 3] - 2.0 * v[2 * k + 3]),
-            nonneg(v[2 * k + 2] + v[3 * k + 3] + 2.0 * v[2 * k + 3]),
-        ],
+        jk: [nonneg(v22), nonneg(v33), nonneg(v22 + v33 - 2.0 * v23), nonneg(v22 + v33 + 2.0 * v23)],
     })
 }
 
@@ -166,10 +160,16 @@ fn median3(a: f64, b: f64, c: f64) -> f64 {
 
 /// The density test at cutoff `c` with rddensity's defaults.
 pub fn test(x_raw: &[f64], c: f64) -> Result<DensityTest, String> {
+    let mut xs: Vec<f64> = x_raw.iter().copied().filter(|v| v.is_finite()).collect();
+    xs.sort_unstable_by(|a, b| a.total_cmp(b));
+    test_sorted(&xs, c)
+}
+
+/// The same, for finite values already sorted ascending.
+pub fn test_sorted(sorted: &[f64], c: f64) -> Result<DensityTest, String> {
     let p = 2usize;
-    // Centred at the cutoff and sorted.
-    let mut xc: Vec<f64> = x_raw.iter().filter(|v| v.is_finite()).map(|v| v - c).collect();
-    xc.sort_by(|a, b| a.total_cmp(b));
+    // Centred at the cutoff.
+    let xc: Vec<f64> = sorted.iter().map(|v| v - c).collect();
     let n = xc.len();
     if n < 2 * (20 + p + 3) {
         return Err(format!("{n} observations; the density test needs at least {}", 2 * (20 + p + 3)));
@@ -253,8 +253,8 @@ pub fn test(x_raw: &[f64], c: f64) -> Result<DensityTest, String> {
     let window = |lo: f64, hi: f64| (xc.partition_point(|&v| v < -lo), xc.partition_point(|&v| v <= hi));
     let (b0, b1) = window(bn, bn);
     let (c0, c1) = window(cn, cn);
-    let fvb = fv(&xc, b0, b1, &ycdf, &first, n, bn, bn, p + 2, p + 1).ok_or("singular pilot fit")?;
-    let fvc = fv(&xc, c0, c1, &ycdf, &first, n, cn, cn, p, 1).ok_or("singular pilot fit")?;
+    let fvb = fv(&xc, b0, b1, &ycdf, &first, n, bn, bn, p + 2, p + 1, false).ok_or("singular pilot fit")?;
+    let fvc = fv(&xc, c0, c1, &ycdf, &first, n, cn, cn, p, 1, true).ok_or("singular pilot fit")?;
     let bc = bias_constant(p);
     let var = fvc.jk.map(|v| nf * cn * v);
     let bl = fvb.s[0] * bc * if p.is_multiple_of(2) { 1.0 } else { -1.0 };
@@ -287,7 +287,7 @@ pub fn test(x_raw: &[f64], c: f64) -> Result<DensityTest, String> {
 
     let (h0, h1) = window(hl, hr);
     let q = p + 1;
-    let f = fv(&xc, h0, h1, &ycdf, &first, n, hl, hr, q, 1).ok_or("singular density fit")?;
+    let f = fv(&xc, h0, h1, &ycdf, &first, n, hl, hr, q, 1, true).ok_or("singular density fit")?;
     let diff = f.hat[1] - f.hat[0];
     let t = diff / f.jk[2].sqrt();
     Ok(DensityTest {

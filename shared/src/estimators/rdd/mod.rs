@@ -403,6 +403,15 @@ fn sd(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
 }
 
+/// Run the left and right computations on both cores.
+fn both<A: Send, B: Send>(left: impl FnOnce() -> A + Send, right: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|s| {
+        let l = s.spawn(left);
+        let r = right();
+        (l.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), r)
+    })
+}
+
 /// Bandwidths (h_l, h_r, b_l, b_r) by rdrobust's selector, in the running variable's units.
 fn select_bandwidths(left: &Side, right: &Side, s: &RddSettings) -> Result<[f64; 4], String> {
     let c = s.cutoff;
@@ -455,8 +464,11 @@ fn select_bandwidths(left: &Side, right: &Side, s: &RddSettings) -> Result<[f64;
     let k = s.kernel;
     let nn = s.nnmatch;
     let eps1 = 1.0 + f64::EPSILON.sqrt();
-    let cd_l = bw_constants(&l, cs, q + 1, q + 1, q + 2, c_bw, range_l * eps1, 0.0, k, nn)?;
-    let cd_r = bw_constants(&r, cs, q + 1, q + 1, q + 2, c_bw, range_r * eps1, 0.0, k, nn)?;
+    let (cd_l, cd_r) = both(
+        || bw_constants(&l, cs, q + 1, q + 1, q + 2, c_bw, range_l * eps1, 0.0, k, nn),
+        || bw_constants(&r, cs, q + 1, q + 1, q + 2, c_bw, range_r * eps1, 0.0, k, nn),
+    );
+    let (cd_l, cd_r) = (cd_l?, cd_r?);
     let floor = |v: f64| match bw_min {
         Some((a, b)) => v.max(a).max(b),
         None => v,
@@ -489,8 +501,11 @@ fn select_bandwidths(left: &Side, right: &Side, s: &RddSettings) -> Result<[f64;
                 let h = (ch.v / (ch.b.powi(2) + ch.r)).powf(ch.rate).min(maxb);
                 Ok((h, b))
             };
-            let (hl, bl) = side_bw(&cd_l, bw_max_l, &l, bw_min.map(|m| m.0))?;
-            let (hr, br) = side_bw(&cd_r, bw_max_r, &r, bw_min.map(|m| m.1))?;
+            let (lres, rres) = both(
+                || side_bw(&cd_l, bw_max_l, &l, bw_min.map(|m| m.0)),
+                || side_bw(&cd_r, bw_max_r, &r, bw_min.map(|m| m.1)),
+            );
+            let ((hl, bl), (hr, br)) = (lres?, rres?);
             [hl, hr, bl, br]
         }
     };
@@ -630,22 +645,21 @@ pub fn fit(
     if outcome.len() != running.len() || treatment.is_some_and(|t| t.len() != running.len()) {
         return Err(invalid("running", "the outcome, running and treatment columns differ in length"));
     }
-    // Drop incomplete rows (as rdrobust does), then sort by the running variable.
-    let mut order: Vec<u32> = (0..running.len() as u32)
-        .filter(|&i| {
-            let i = i as usize;
-            running[i].is_finite() && outcome[i].is_finite() && treatment.is_none_or(|t| t[i].is_finite())
-        })
+    // Drop incomplete rows (as rdrobust does), then sort by the running variable (pairs sorted in
+    // place: contiguous, cache-friendly).
+    let mut order: Vec<(f64, u32)> = (0..running.len())
+        .filter(|&i| running[i].is_finite() && outcome[i].is_finite() && treatment.is_none_or(|t| t[i].is_finite()))
+        .map(|i| (running[i], i as u32))
         .collect();
     let dropped = running.len() - order.len();
-    order.sort_by(|&a, &b| running[a as usize].total_cmp(&running[b as usize]));
+    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let n = order.len();
     if n == 0 {
         return Err(invalid("running", "no complete rows"));
     }
-    let x: Vec<f64> = order.iter().map(|&i| running[i as usize]).collect();
-    let y: Vec<f64> = order.iter().map(|&i| outcome[i as usize]).collect();
-    let t: Option<Vec<f64>> = treatment.map(|t| order.iter().map(|&i| t[i as usize]).collect());
+    let x: Vec<f64> = order.iter().map(|o| o.0).collect();
+    let y: Vec<f64> = order.iter().map(|o| outcome[o.1 as usize]).collect();
+    let t: Option<Vec<f64>> = treatment.map(|t| order.iter().map(|o| t[o.1 as usize]).collect());
     drop(order);
     let c = s.cutoff;
     let (min, max) = (x[0], x[n - 1]);
@@ -690,8 +704,13 @@ pub fn fit(
             (hl, hr, bl, br, name.to_string())
         }
     };
-    let fl = fit_side(&left, c, h_l, b_l, s, "left")?;
-    let fr = fit_side(&right, c, h_r, b_r, s, "right")?;
+    // The two sides' fits and the density test are independent: use both cores.
+    let ((fl, fr), density) = both(
+        || both(|| fit_side(&left, c, h_l, b_l, s, "left"), || fit_side(&right, c, h_r, b_r, s, "right")),
+        // Reuse the sorted running variable when no row was dropped for a missing outcome.
+        || if dropped == 0 { density::test_sorted(&x, c) } else { density::test(running, c) },
+    );
+    let (fl, fr) = (fl?, fr?);
     let (tau_cl, tau_bc, sw, first_stage) = match treatment {
         None => (fr.tau_cl[0] - fl.tau_cl[0], fr.tau_bc[0] - fl.tau_bc[0], vec![1.0], None),
         Some(_) => {
@@ -710,7 +729,7 @@ pub fn fit(
     let z = dist::normal_critical(s.alpha);
     // The manipulation test uses every observed value of the running variable.
     let mut warnings = Vec::new();
-    let density = match density::test(running, c) {
+    let density = match density {
         Ok(d) => Some(d),
         Err(e) => {
             warnings.push(format!("density test not computed: {e}"));
