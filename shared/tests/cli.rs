@@ -282,3 +282,49 @@ fn rdd_keys_and_errors() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["bandwidth"].as_f64(), Some(10.0));
 }
+
+#[test]
+fn effect_keys_and_errors() {
+    let f = "../tests/reference/data/effects_sim.csv";
+    let (code, v) = liftos(&[
+        "estimate",
+        "effect",
+        "--input",
+        f,
+        "--outcome",
+        "y",
+        "--treatment",
+        "d",
+        "--covariates",
+        "x1,x2",
+        "--method",
+        "aipw",
+        "--estimand",
+        "ate",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    for key in
+        ["method", "estimator", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs", "overlap", "e_value"]
+    {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    assert_eq!(v["estimator"], "aipw");
+    let (code, v) = liftos(&[
+        "estimate",
+        "effect",
+        "--input",
+        f,
+        "--outcome",
+        "y",
+        "--treatment",
+        "d",
+        "--covariates",
+        "x1",
+        "--method",
+        "psm",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
+    let (code, v) =
+        liftos(&["estimate", "effect", "--input", f, "--outcome", "y", "--treatment", "x1", "--covariates", "x2"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("x1")), "{v}");
+}

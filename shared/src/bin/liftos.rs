@@ -5,6 +5,7 @@
 //! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
 //! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg] [--covariates A,B]
 //! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
+//! liftos estimate effect --input F --outcome Y --treatment T --covariates A,B [--method regression|ipw|aipw] [--estimand ate|att]
 //! liftos estimate iv  --input F --outcome Y --endogenous X --instruments Z1,Z2 [--controls W1,W2] [--se robust|classical|cluster:C]
 //! liftos init-aws --table T --bucket B                                              (built with --features lambda)
 //! liftos token --org ORG --user USER [--role R]... [--permission P]... [--ttl 3600]   (built with --features lambda)
@@ -138,6 +139,30 @@ enum EstimateCmd {
         #[arg(long)]
         alpha: Option<f64>,
     },
+    /// Treatment effect under measured confounding: regression adjustment, IPW or AIPW.
+    Effect {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        outcome: String,
+        /// The 0/1 treatment column.
+        #[arg(long)]
+        treatment: String,
+        /// Comma-separated confounders to adjust for.
+        #[arg(long)]
+        covariates: String,
+        /// regression | ipw | aipw (default)
+        #[arg(long)]
+        method: Option<String>,
+        /// ate (default) | att
+        #[arg(long)]
+        estimand: Option<String>,
+        /// Drop units with propensity outside [trim, 1 - trim] (default 0.01).
+        #[arg(long)]
+        trim: Option<f64>,
+        #[arg(long)]
+        alpha: Option<f64>,
+    },
     /// Regression discontinuity: sharp, or fuzzy with --fuzzy; rdrobust's defaults.
     Rdd {
         #[arg(long)]
@@ -217,6 +242,18 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 alpha,
             };
             (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::iv(&t, &req)))
+        }
+        EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha } => {
+            let req = estimate::EffectRequest {
+                outcome,
+                treatment,
+                covariates: list(&covariates),
+                method,
+                estimand,
+                trim,
+                alpha,
+            };
+            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::effect(&t, &req)))
         }
         EstimateCmd::Rdd { input, outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha } => {
             let req = estimate::RddRequest { outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha };

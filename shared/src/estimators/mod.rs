@@ -5,6 +5,7 @@
 pub mod data;
 pub mod did;
 pub mod dist;
+pub mod effects;
 pub mod iv;
 pub mod linalg;
 pub mod logit;

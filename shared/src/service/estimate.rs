@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::estimators::data::{DataError, Table};
 use crate::estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, CsMethod, CsSettings};
 use crate::estimators::did::{twfe, DidError, DidSettings, PanelInput};
+use crate::estimators::effects::{self, EffectError, EffectInput, EffectMethod, EffectSettings, Estimand};
 use crate::estimators::iv::{self, IvError, IvInput, IvSettings};
 use crate::estimators::ols::SeKind;
 use crate::estimators::rdd::{self, BwSelect, Kernel, RddError, RddSettings};
@@ -290,4 +291,50 @@ pub fn rdd(table: &Table, req: &RddRequest) -> Result<serde_json::Value, Estimat
         nnmatch: 3,
     };
     Ok(serde_json::to_value(rdd::fit(&y, &x, d.as_deref(), &settings)?).unwrap_or_default())
+}
+
+impl From<EffectError> for EstimateError {
+    fn from(e: EffectError) -> Self {
+        let field = match &e {
+            EffectError::InvalidInput { column, .. } => column.clone(),
+            EffectError::Model(_) => "covariates".into(),
+        };
+        EstimateError::new(&field, e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EffectRequest {
+    pub outcome: String,
+    pub treatment: String,
+    pub covariates: Vec<String>,
+    pub method: Option<String>,
+    pub estimand: Option<String>,
+    pub trim: Option<f64>,
+    pub alpha: Option<f64>,
+}
+
+pub fn effect(table: &Table, req: &EffectRequest) -> Result<serde_json::Value, EstimateError> {
+    let alpha = alpha_of(req.alpha)?;
+    let method = match req.method.as_deref().unwrap_or("aipw") {
+        "regression" | "reg" => EffectMethod::Regression,
+        "ipw" => EffectMethod::Ipw,
+        "aipw" | "dr" => EffectMethod::Aipw,
+        other => {
+            return Err(EstimateError::new("method", format!("method: {other:?}: expected regression, ipw or aipw")))
+        }
+    };
+    let estimand = match req.estimand.as_deref().unwrap_or("ate") {
+        "ate" => Estimand::Ate,
+        "att" => Estimand::Att,
+        other => return Err(EstimateError::new("estimand", format!("estimand: {other:?}: expected ate or att"))),
+    };
+    let col = |n: &String| -> Result<(String, Vec<f64>), EstimateError> { Ok((n.clone(), table.numeric(n)?)) };
+    let input = EffectInput {
+        outcome: col(&req.outcome)?,
+        treatment: col(&req.treatment)?,
+        covariates: req.covariates.iter().map(col).collect::<Result<_, _>>()?,
+    };
+    let settings = EffectSettings { method, estimand, alpha, trim: req.trim.unwrap_or(0.01) };
+    Ok(serde_json::to_value(effects::fit(&input, &settings)?).unwrap_or_default())
 }

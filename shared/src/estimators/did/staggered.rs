@@ -241,7 +241,7 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
 }
 
 /// One 2x2 comparison: ATT and its influence function on the subsample.
-fn two_by_two(dy: &[f64], d: &[f64], xs: &[Vec<f64>], method: CsMethod) -> Result<(f64, Vec<f64>), String> {
+pub(crate) fn two_by_two(dy: &[f64], d: &[f64], xs: &[Vec<f64>], method: CsMethod) -> Result<(f64, Vec<f64>), String> {
     let n = dy.len();
     let nf = n as f64;
     if xs.is_empty() {
