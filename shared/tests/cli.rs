@@ -328,3 +328,19 @@ fn effect_keys_and_errors() {
         liftos(&["estimate", "effect", "--input", f, "--outcome", "y", "--treatment", "x1", "--covariates", "x2"]);
     assert_eq!((code, v["field"].as_str()), (2, Some("x1")), "{v}");
 }
+
+#[test]
+fn discover_prints_edges() {
+    let f = "../tests/reference/data/dag_sim.csv";
+    let (code, v) = liftos(&["discover", "--input", f, "--alpha", "0.05"]);
+    assert_eq!(code, 0, "{v}");
+    let edges = v["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 14);
+    for key in ["from", "to", "directed"] {
+        assert!(!edges[0][key].is_null());
+    }
+    let (code, v) = liftos(&["discover", "--input", f, "--method", "ges"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
+    let (code, v) = liftos(&["discover", "--input", f, "--forbid", "x1-x2"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("forbid")), "{v}");
+}

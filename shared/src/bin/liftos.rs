@@ -6,6 +6,7 @@
 //! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg] [--covariates A,B]
 //! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
 //! liftos estimate effect --input F --outcome Y --treatment T --covariates A,B [--method regression|ipw|aipw] [--estimand ate|att]
+//! liftos discover --input F [--columns A,B,C] [--alpha 0.05] [--method pc] [--tiers "a,b;c"] [--forbid a>b] [--require a>b]
 //! liftos estimate iv  --input F --outcome Y --endogenous X --instruments Z1,Z2 [--controls W1,W2] [--se robust|classical|cluster:C]
 //! liftos init-aws --table T --bucket B                                              (built with --features lambda)
 //! liftos token --org ORG --user USER [--role R]... [--permission P]... [--ttl 3600]   (built with --features lambda)
@@ -45,6 +46,28 @@ enum Command {
     Estimate {
         #[command(subcommand)]
         method: EstimateCmd,
+    },
+    /// Causal discovery (PC-stable, Fisher-z); prints the CPDAG's edges.
+    Discover {
+        #[arg(long)]
+        input: PathBuf,
+        /// Comma-separated variables (default: every numeric column).
+        #[arg(long)]
+        columns: Option<String>,
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// pc (default) | ges | lingam
+        #[arg(long)]
+        method: Option<String>,
+        /// Temporal tiers, earliest first: "spend,impressions;clicks;conversions".
+        #[arg(long)]
+        tiers: Option<String>,
+        /// Forbidden edges "a>b,c>d".
+        #[arg(long)]
+        forbid: Option<String>,
+        /// Required edges "a>b".
+        #[arg(long)]
+        require: Option<String>,
     },
     /// Create the DynamoDB table (with its GSIs) and the S3 bucket on the configured AWS endpoint
     /// (AWS_ENDPOINT_URL: moto, LocalStack) for running the functions against it.
@@ -306,6 +329,48 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Estimate { method } => run_estimate(method),
+        Command::Discover { input, columns, alpha, method, tiers, forbid, require } => {
+            use liftos::estimators::data::Table;
+            use liftos::service::estimate;
+            let pairs = |s: &Option<String>, flag: &str| -> Result<Vec<(String, String)>, String> {
+                s.as_deref()
+                    .map(|s| {
+                        list(s)
+                            .into_iter()
+                            .map(|p| {
+                                p.split_once('>')
+                                    .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                                    .ok_or_else(|| format!("{flag}: {p:?} is not FROM>TO"))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_else(|| Ok(vec![]))
+            };
+            let (forbidden, required) = match (pairs(&forbid, "--forbid"), pairs(&require, "--require")) {
+                (Ok(f), Ok(r)) => (f, r),
+                (Err(e), _) => return fail("forbid", e),
+                (_, Err(e)) => return fail("require", e),
+            };
+            let mut tier_map = std::collections::HashMap::new();
+            for (t, group) in tiers.as_deref().unwrap_or("").split(';').enumerate() {
+                for v in list(group) {
+                    tier_map.insert(v, t as i64);
+                }
+            }
+            let req = estimate::DiscoverRequest {
+                columns: columns.as_deref().map(list).unwrap_or_default(),
+                alpha,
+                method,
+                knowledge: liftos::estimators::discovery::BackgroundKnowledge { forbidden, required, tiers: tier_map },
+            };
+            match Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::discover(&t, &req)) {
+                Ok(v) => {
+                    emit(&v.to_string());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e.field(), &e),
+            }
+        }
         Command::Pipeline { data_dir, org, out } => {
             let org = match OrgId::new(org) {
                 Ok(o) => o,

@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod did;
+pub mod discovery;
 pub mod dist;
 pub mod effects;
 pub mod iv;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::estimators::data::{DataError, Table};
 use crate::estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, CsMethod, CsSettings};
 use crate::estimators::did::{twfe, DidError, DidSettings, PanelInput};
+use crate::estimators::discovery::{self, BackgroundKnowledge, DiscoveryError, PcSettings};
 use crate::estimators::effects::{self, EffectError, EffectInput, EffectMethod, EffectSettings, Estimand};
 use crate::estimators::iv::{self, IvError, IvInput, IvSettings};
 use crate::estimators::ols::SeKind;
@@ -337,4 +338,42 @@ pub fn effect(table: &Table, req: &EffectRequest) -> Result<serde_json::Value, E
     };
     let settings = EffectSettings { method, estimand, alpha, trim: req.trim.unwrap_or(0.01) };
     Ok(serde_json::to_value(effects::fit(&input, &settings)?).unwrap_or_default())
+}
+
+impl From<DiscoveryError> for EstimateError {
+    fn from(e: DiscoveryError) -> Self {
+        let DiscoveryError::InvalidInput { column, .. } = &e;
+        let field = column.clone();
+        EstimateError::new(&field, e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DiscoverRequest {
+    /// Variables to use (default: every numeric column).
+    #[serde(default)]
+    pub columns: Vec<String>,
+    pub alpha: Option<f64>,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub knowledge: BackgroundKnowledge,
+}
+
+pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<serde_json::Value, EstimateError> {
+    let alpha = alpha_of(req.alpha)?;
+    match req.method.as_deref().unwrap_or("pc") {
+        "pc" => {}
+        other @ ("ges" | "lingam") => {
+            return Err(EstimateError::new("method", format!("method: {other} is not available yet; use pc")))
+        }
+        other => return Err(EstimateError::new("method", format!("method: {other:?}: expected pc, ges or lingam"))),
+    }
+    let names: Vec<String> = if req.columns.is_empty() {
+        table.names.iter().filter(|n| table.numeric(n).is_ok()).cloned().collect()
+    } else {
+        req.columns.clone()
+    };
+    let cols = names.iter().map(|n| Ok((n.clone(), table.numeric(n)?))).collect::<Result<Vec<_>, EstimateError>>()?;
+    let settings = PcSettings { alpha, knowledge: req.knowledge.clone() };
+    Ok(serde_json::to_value(discovery::pc(&cols, &settings)?).unwrap_or_default())
 }
