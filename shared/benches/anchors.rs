@@ -13,6 +13,8 @@ use std::time::Instant;
 use liftos::estimators::data::Table;
 use liftos::estimators::did::staggered::{self, CsInput, CsSettings};
 use liftos::estimators::did::{twfe, DidSettings, PanelInput};
+use liftos::estimators::discovery::{self, PcSettings};
+use liftos::estimators::effects::{self, EffectInput, EffectSettings};
 use liftos::estimators::iv::{self, IvInput, IvSettings};
 use liftos::estimators::rdd::{self, RddSettings};
 
@@ -104,7 +106,35 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 bytes,
             )
         }
-        other => panic!("unknown benchmark {other}: twfe, cs, iv or rd"),
+        "pc" => {
+            let cols: Vec<(String, Vec<f64>)> = table.names.iter().map(|n| (n.clone(), col(n))).collect();
+            let bytes = (cols.len() * cols[0].1.len() * 8) as f64 / 1048576.0;
+            (
+                Box::new(move || {
+                    let f = discovery::pc(&cols, &PcSettings::default()).unwrap_or_else(|e| panic!("{e}"));
+                    (f.edges.len() as f64, f.ci_tests as f64)
+                }),
+                bytes,
+            )
+        }
+        "aipw" => {
+            let named = |n: &str| (n.to_string(), col(n));
+            let input = EffectInput {
+                outcome: named("y"),
+                treatment: named("d"),
+                covariates: (0..10).map(|i| named(&format!("x{i}"))).collect(),
+            };
+            let bytes = (input.outcome.1.len() * 12 * 8) as f64 / 1048576.0;
+            (
+                Box::new(move || {
+                    let f = effects::fit(&input, &EffectSettings { trim: 0.0, ..EffectSettings::default() })
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    (f.estimate, f.std_error)
+                }),
+                bytes,
+            )
+        }
+        other => panic!("unknown benchmark {other}: twfe, cs, iv, rd, pc or aipw"),
     }
 }
 
@@ -122,6 +152,8 @@ fn main() {
         "cs" => "staggered.csv",
         "iv" => "iv.csv",
         "rd" => "rd.csv",
+        "pc" => "dag.csv",
+        "aipw" => "aipw.csv",
         other => panic!("unknown benchmark {other}"),
     });
     // End to end: read the CSV and fit, as a user of `liftos estimate` waits for it.

@@ -12,19 +12,50 @@ CACHE=${LIFTOS_CACHE:-$HOME/.cache/liftos}
 VENV=$CACHE/bench-venv
 DATA=$CACHE/bench-data
 OUT=${OUT:-$CACHE/bench-out}
-NAMES=${*:-twfe cs iv rd}
+NAMES=${*:-twfe cs iv rd pc aipw}
 mkdir -p "$DATA" "$OUT"
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check numpy pandas scipy pyfixest linearmodels csdid rdrobust
-declare -A FILE=([twfe]=twfe [cs]=staggered [iv]=iv [rd]=rd)
-declare -A ANCHOR=([twfe]=twfe [cs]=callaway_santanna [iv]=iv2sls [rd]=rdrobust)
+"$VENV/bin/pip" install --quiet --disable-pip-version-check numpy pandas scipy pyfixest linearmodels csdid rdrobust causal-learn statsmodels
+declare -A FILE=([twfe]=twfe [cs]=staggered [iv]=iv [rd]=rd [pc]=dag [aipw]=aipw)
+declare -A ANCHOR=([twfe]=twfe [cs]=callaway_santanna [iv]=iv2sls [rd]=rdrobust [pc]=pc [aipw]=aipw)
 for n in $NAMES; do
+  [ "$n" = aipw ] && continue
   [ -f "$DATA/${FILE[$n]}.csv" ] || (cd "$ANCHORS" && "$VENV/bin/python" write_data.py "$DATA" "${FILE[$n]}")
 done
+# AIPW has no anchor in ../shared/bench: our own Python reference (statsmodels Logit + OLS, numpy
+# AIPW with its influence-function SE), on data generated here with a fixed seed.
+AIPW_PY=$(cat <<'PY'
+import json, os, sys, time
+import numpy as np, pandas as pd, statsmodels.api as sm
+data, out = sys.argv[1], sys.argv[2]
+path = os.path.join(data, "aipw.csv")
+if not os.path.exists(path):
+    rng = np.random.default_rng(12345); n = 1_000_000
+    X = rng.normal(size=(n, 10)); e = 1 / (1 + np.exp(-(X @ np.linspace(-0.3, 0.3, 10))))
+    d = (rng.random(n) < e).astype(float); y = 1 + 2 * d + X @ np.linspace(0.5, -0.5, 10) + rng.normal(size=n)
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(10)]); df["d"], df["y"] = d, y
+    df.to_csv(path, index=False)
+if "--time" in sys.argv:
+    df = pd.read_csv(path); X = sm.add_constant(df[[f"x{i}" for i in range(10)]].values); d, y = df.d.values, df.y.values
+    def fit():
+        e = sm.Logit(d, X).fit(disp=0).predict(X)
+        mu1 = X @ sm.OLS(y[d == 1], X[d == 1]).fit().params; mu0 = X @ sm.OLS(y[d == 0], X[d == 0]).fit().params
+        phi = mu1 - mu0 + d * (y - mu1) / e - (1 - d) * (y - mu0) / (1 - e); tau = phi.mean()
+        return tau, np.sqrt(((phi - tau) ** 2).sum()) / len(y)
+    ts = []
+    for _ in range(3):
+        t0 = time.perf_counter(); tau, se = fit(); ts.append(time.perf_counter() - t0)
+    tpath = os.path.join(out, "timings.json"); t = json.load(open(tpath)) if os.path.exists(tpath) else {}
+    t["aipw"] = {"call": "statsmodels Logit + 2 OLS + numpy AIPW (our reference)", "median_s": float(np.median(ts)), "runs_s": ts, "ate": float(tau), "se": float(se)}
+    json.dump(t, open(tpath, "w"), indent=2)
+PY
+)
+case " $NAMES " in *" aipw "*) "$VENV/bin/python" -c "$AIPW_PY" "$DATA" "$OUT" ;; esac
 # RUST_ONLY=1 reuses the anchors' timings from an earlier run of this script (same data).
 [ -n "${RUST_ONLY:-}" ] || rm -f "$OUT/timings.json"
 for n in $NAMES; do
   [ -n "${RUST_ONLY:-}" ] && break
+  if [ "$n" = aipw ]; then "$VENV/bin/python" -c "$AIPW_PY" "$DATA" "$OUT" --time; continue; fi
   (cd "$ANCHORS" && BENCH_OUT="$OUT" "$VENV/bin/python" bench_run.py "${ANCHOR[$n]}" >/dev/null)
 done
 cd "$ROOT"
@@ -46,6 +77,12 @@ for line in open(f"{out}/rust.jsonl"):
     elif n == "cs":
         anchors = [("csdid", py["callaway_santanna"]["csdid"])]
         ref_est = (py["callaway_santanna"]["csdid"]["simple_att"], py["callaway_santanna"]["csdid"]["simple_se"])
+    elif n == "pc":
+        anchors = [("causal-learn pc", py["pc"])]
+        ref_est = (py["pc"]["n_est_edges"], float("nan"))
+    elif n == "aipw":
+        anchors = [("statsmodels AIPW (ours)", py["aipw"])]
+        ref_est = (py["aipw"]["ate"], py["aipw"]["se"])
     elif n == "iv":
         anchors = [("linearmodels IV2SLS", py["iv2sls"])]
         ref_est = (py["iv2sls"]["coef_x"], py["iv2sls"]["se_x"])

@@ -344,3 +344,45 @@ fn discover_prints_edges() {
     let (code, v) = liftos(&["discover", "--input", f, "--forbid", "x1-x2"]);
     assert_eq!((code, v["field"].as_str()), (2, Some("forbid")), "{v}");
 }
+
+#[test]
+fn synth_fixed_window_keys_and_errors() {
+    let f = "../tests/reference/data/smoking_prop99.csv";
+    let base = [
+        "estimate",
+        "synth",
+        "--input",
+        f,
+        "--unit",
+        "state",
+        "--time",
+        "year",
+        "--outcome",
+        "cigsale",
+        "--treated-unit",
+        "California",
+        "--treatment-time",
+        "1989",
+    ];
+    // Outcome-only predictors (each fit-window year): a quick fit.
+    let mut args = base.to_vec();
+    args.extend(["--predictors", "outcome:1975,outcome:1980,outcome:1988", "--fit-window", "1970-1988"]);
+    let (code, v) = liftos(&args);
+    assert_eq!(code, 0, "{v}");
+    for key in ["method", "estimator", "estimate", "n_obs", "weights", "pre_rmspe", "gaps"] {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    assert!(v["gaps"][0]["time"].is_i64() && v["gaps"][0]["gap"].is_f64());
+    let mut bad = base.to_vec();
+    bad.extend(["--predictors", "cigsale-1975"]);
+    let (code, v) = liftos(&bad);
+    assert_eq!((code, v["field"].as_str()), (2, Some("predictors")), "{v}");
+    let mut aug = base.to_vec();
+    aug.push("--augmented");
+    let (code, v) = liftos(&aug);
+    assert_eq!((code, v["field"].as_str()), (2, Some("augmented")), "{v}");
+    let mut who = base.to_vec();
+    who[11] = "Atlantis";
+    let (code, v) = liftos(&who);
+    assert_eq!((code, v["field"].as_str()), (2, Some("treated_unit")), "{v}");
+}

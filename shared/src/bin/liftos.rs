@@ -5,6 +5,7 @@
 //! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
 //! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg] [--covariates A,B]
 //! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
+//! liftos estimate synth --input F --unit U --time T --outcome Y --treated-unit NAME --treatment-time T0 [--predictors "col:1980-1988,outcome:1975"] [--fit-window 1970-1988] [--placebo]
 //! liftos estimate effect --input F --outcome Y --treatment T --covariates A,B [--method regression|ipw|aipw] [--estimand ate|att]
 //! liftos discover --input F [--columns A,B,C] [--alpha 0.05] [--method pc] [--tiers "a,b;c"] [--forbid a>b] [--require a>b]
 //! liftos estimate iv  --input F --outcome Y --endogenous X --instruments Z1,Z2 [--controls W1,W2] [--se robust|classical|cluster:C]
@@ -162,6 +163,31 @@ enum EstimateCmd {
         #[arg(long)]
         alpha: Option<f64>,
     },
+    /// Synthetic control (ADH) with optimised or fixed V; --placebo adds the permutation test.
+    Synth {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        time: String,
+        #[arg(long)]
+        outcome: String,
+        #[arg(long)]
+        treated_unit: String,
+        #[arg(long, allow_hyphen_values = true)]
+        treatment_time: i64,
+        /// "col:1980-1988,col2:1984-1988,outcome:1975"
+        #[arg(long)]
+        predictors: Option<String>,
+        /// "1970-1988"
+        #[arg(long)]
+        fit_window: Option<String>,
+        #[arg(long)]
+        placebo: bool,
+        #[arg(long)]
+        augmented: bool,
+    },
     /// Treatment effect under measured confounding: regression adjustment, IPW or AIPW.
     Effect {
         #[arg(long)]
@@ -265,6 +291,31 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 alpha,
             };
             (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::iv(&t, &req)))
+        }
+        EstimateCmd::Synth {
+            input,
+            unit,
+            time,
+            outcome,
+            treated_unit,
+            treatment_time,
+            predictors,
+            fit_window,
+            placebo,
+            augmented,
+        } => {
+            let req = estimate::SynthRequest {
+                unit,
+                time,
+                outcome,
+                treated_unit,
+                treatment_time,
+                predictors,
+                fit_window,
+                placebo,
+                augmented,
+            };
+            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::synth_control(&t, &req)))
         }
         EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha } => {
             let req = estimate::EffectRequest {

@@ -33,33 +33,22 @@ fn sigmoid(z: f64) -> f64 {
     }
 }
 
-/// Fit P(d = 1 | x) = sigmoid(x'b). `x` are columns (include an intercept column).
+/// Fit P(d = 1 | x) = sigmoid(x'b) by Newton-Raphson. `x` are columns (include an intercept
+/// column). Every pass over the data is a vectorised column operation or a blocked cross-product.
 pub fn fit(x: &[&[f64]], d: &[f64]) -> Result<LogitFit, LogitError> {
     let k = x.len();
     let n = d.len();
     let mut b = vec![0.0; k];
     let mut p = vec![0.5; n];
     let mut w = vec![0.25; n];
+    let mut r = vec![0.0; n];
+    let mut z = vec![0.0; n];
     for _ in 0..100 {
-        // Gradient X'(d - p) and Hessian X'WX.
-        let mut grad = vec![0.0; k];
-        let mut h = vec![0.0; k * k];
         for i in 0..n {
-            let r = d[i] - p[i];
-            for a in 0..k {
-                let xa = x[a][i];
-                grad[a] += xa * r;
-                let wxa = w[i] * xa;
-                for c in 0..=a {
-                    h[a * k + c] += wxa * x[c][i];
-                }
-            }
+            r[i] = d[i] - p[i];
         }
-        for a in 0..k {
-            for c in 0..a {
-                h[c * k + a] = h[a * k + c];
-            }
-        }
+        let grad: Vec<f64> = x.iter().map(|c| linalg::dot(c, &r)).collect();
+        let h = linalg::weighted_crossprod(x, Some(&w));
         let l = linalg::cholesky(&h, k)?;
         let step = linalg::chol_solve(&l, k, &grad);
         let mut max_step = 0.0f64;
@@ -67,28 +56,21 @@ pub fn fit(x: &[&[f64]], d: &[f64]) -> Result<LogitFit, LogitError> {
             *bi += si;
             max_step = max_step.max(si.abs());
         }
-        for i in 0..n {
-            let z: f64 = (0..k).map(|a| x[a][i] * b[a]).sum();
-            p[i] = sigmoid(z);
-            w[i] = p[i] * (1.0 - p[i]);
-        }
         if !b.iter().all(|v| v.is_finite()) || b.iter().any(|v| v.abs() > 30.0 * (1.0 + k as f64)) {
             return Err(LogitError::NotConverged);
         }
+        z.iter_mut().for_each(|v| *v = 0.0);
+        for (c, bi) in x.iter().zip(&b) {
+            for (zi, xi) in z.iter_mut().zip(c.iter()) {
+                *zi += bi * xi;
+            }
+        }
+        for i in 0..n {
+            p[i] = sigmoid(z[i]);
+            w[i] = p[i] * (1.0 - p[i]);
+        }
         if max_step < 1e-10 {
-            let mut h = vec![0.0; k * k];
-            for i in 0..n {
-                for a in 0..k {
-                    for c in 0..=a {
-                        h[a * k + c] += w[i] * x[a][i] * x[c][i];
-                    }
-                }
-            }
-            for a in 0..k {
-                for c in 0..a {
-                    h[c * k + a] = h[a * k + c];
-                }
-            }
+            let mut h = linalg::weighted_crossprod(x, Some(&w));
             h.iter_mut().for_each(|v| *v /= n as f64);
             let hessian_inv_n = linalg::inv_spd(&h, k)?;
             return Ok(LogitFit { coef: b, p, hessian_inv_n });

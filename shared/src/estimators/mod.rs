@@ -14,3 +14,4 @@ pub mod ols;
 pub mod panel;
 pub mod rdd;
 pub mod rng;
+pub mod synth;

@@ -11,6 +11,7 @@ use crate::estimators::effects::{self, EffectError, EffectInput, EffectMethod, E
 use crate::estimators::iv::{self, IvError, IvInput, IvSettings};
 use crate::estimators::ols::SeKind;
 use crate::estimators::rdd::{self, BwSelect, Kernel, RddError, RddSettings};
+use crate::estimators::synth::{self, Predictor, SynthError, SynthInput, SynthSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EstimateError {
@@ -376,4 +377,91 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<serde_json::Valu
     let cols = names.iter().map(|n| Ok((n.clone(), table.numeric(n)?))).collect::<Result<Vec<_>, EstimateError>>()?;
     let settings = PcSettings { alpha, knowledge: req.knowledge.clone() };
     Ok(serde_json::to_value(discovery::pc(&cols, &settings)?).unwrap_or_default())
+}
+
+impl From<SynthError> for EstimateError {
+    fn from(e: SynthError) -> Self {
+        let field = match &e {
+            SynthError::InvalidInput { column, .. } => column.clone(),
+            SynthError::Solver(_) => "predictors".into(),
+        };
+        EstimateError::new(&field, e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SynthRequest {
+    pub unit: String,
+    pub time: String,
+    pub outcome: String,
+    pub treated_unit: String,
+    pub treatment_time: i64,
+    /// "col:1980-1988,col2:1984-1988,outcome:1975" (`outcome` names the outcome column).
+    pub predictors: Option<String>,
+    /// "1970-1988"
+    pub fit_window: Option<String>,
+    #[serde(default)]
+    pub placebo: bool,
+    #[serde(default)]
+    pub augmented: bool,
+}
+
+fn parse_range(field: &str, s: &str) -> Result<(i64, i64), EstimateError> {
+    let bad = || EstimateError::new(field, format!("{field}: {s:?} is not a period or a range like 1980-1988"));
+    let s = s.trim();
+    // A leading minus would be a negative period; ranges are START-END.
+    match s[1..].find('-').map(|i| i + 1) {
+        Some(i) => {
+            let (a, b) = (s[..i].trim(), s[i + 1..].trim());
+            Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+        }
+        None => {
+            let v: i64 = s.parse().map_err(|_| bad())?;
+            Ok((v, v))
+        }
+    }
+}
+
+pub fn synth_control(table: &Table, req: &SynthRequest) -> Result<serde_json::Value, EstimateError> {
+    if req.augmented {
+        return Err(EstimateError::new(
+            "augmented",
+            "augmented: the augmented (ridge) synthetic control is not available yet",
+        ));
+    }
+    let predictors = match &req.predictors {
+        None => vec![],
+        Some(spec) => spec
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                let (col, range) = p.split_once(':').ok_or_else(|| {
+                    EstimateError::new("predictors", format!("predictors: {p:?} is not COLUMN:PERIODS"))
+                })?;
+                let col = col.trim();
+                let column = if col == "outcome" { req.outcome.clone() } else { col.to_string() };
+                let (start, end) = parse_range("predictors", range)?;
+                Ok(Predictor { column, start, end })
+            })
+            .collect::<Result<Vec<_>, EstimateError>>()?,
+    };
+    let fit_window = req.fit_window.as_deref().map(|w| parse_range("fit_window", w)).transpose()?;
+    let mut names: Vec<String> = predictors.iter().map(|p| p.column.clone()).collect();
+    names.push(req.outcome.clone());
+    names.sort();
+    names.dedup();
+    let mut columns = std::collections::HashMap::new();
+    for n in names {
+        columns.insert(n.clone(), table.numeric_or_missing(&n)?);
+    }
+    let input = SynthInput {
+        unit: table.labels(&req.unit)?,
+        time: table.integers(&req.time)?,
+        outcome: req.outcome.clone(),
+        columns,
+        treated_unit: req.treated_unit.clone(),
+        treatment_time: req.treatment_time,
+    };
+    let settings = SynthSettings { predictors, fit_window, placebo: req.placebo, ..SynthSettings::default() };
+    Ok(serde_json::to_value(synth::fit(&input, &settings)?).unwrap_or_default())
 }

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::estimators::did::staggered::{two_by_two, CsMethod};
-use crate::estimators::{dist, linalg, logit, ols};
+use crate::estimators::{dist, linalg, logit};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EffectError {
@@ -216,12 +216,17 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
     if nt < 2 || n - nt < 2 {
         return Err(EffectError::Model("too few treated or control units remain after trimming".into()));
     }
-    // Re-fit the propensity on the kept sample (its estimation enters the influence functions).
+    // Re-fit the propensity on the kept sample (its estimation enters the influence functions);
+    // with nothing trimmed the first fit is that fit.
     let one = vec![1.0; n];
     let mut xcols: Vec<&[f64]> = vec![&one];
     xcols.extend(xs.iter().map(|c| c.as_slice()));
     let k = xcols.len();
-    let psf = logit::fit(&xcols, &d).map_err(|e| EffectError::Model(format!("propensity score: {e}")))?;
+    let psf = if trimmed == 0 {
+        ps
+    } else {
+        logit::fit(&xcols, &d).map_err(|e| EffectError::Model(format!("propensity score: {e}")))?
+    };
     let e: Vec<f64> = psf.p.clone();
 
     let (estimate, inf, estimator) = match settings.estimand {
@@ -239,15 +244,20 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
             // Outcome regressions in each arm.
             // Fitted values for every unit and A⁻¹ of the arm's design.
             let arm = |t: f64| -> Result<(Vec<f64>, Vec<f64>), EffectError> {
-                let rows: Vec<usize> = (0..n).filter(|&i| d[i] == t).collect();
-                let cx: Vec<Vec<f64>> = xcols.iter().map(|c| rows.iter().map(|&i| c[i]).collect()).collect();
-                let cy: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
-                let cr: Vec<&[f64]> = cx.iter().map(|c| c.as_slice()).collect();
-                let s = ols::solve(&cr, &cy)
+                // Weighted least squares with 0/1 arm weights: no copies of the data.
+                let wt: Vec<f64> = d.iter().map(|&di| if di == t { 1.0 } else { 0.0 }).collect();
+                let mut a = linalg::weighted_crossprod(&xcols, Some(&wt));
+                let xy: Vec<f64> = xcols.iter().map(|c| linalg::dot3(c, &y, &wt)).collect();
+                let l = linalg::cholesky(&a, k)
                     .map_err(|e| EffectError::Model(format!("outcome model: column {} collinear", e.column)))?;
-                let fitted: Vec<f64> = (0..n).map(|i| (0..k).map(|a| xcols[a][i] * s.coef[a]).sum()).collect();
+                let coef = linalg::chol_solve(&l, k, &xy);
+                let mut fitted = vec![0.0; n];
+                for (c, bi) in xcols.iter().zip(&coef) {
+                    for (f, xi) in fitted.iter_mut().zip(c.iter()) {
+                        *f += bi * xi;
+                    }
+                }
                 // A⁻¹ with A = (1/n) Σ_{arm} x x'
-                let mut a = linalg::xtx(&cr);
                 a.iter_mut().for_each(|v| *v /= nf);
                 let ainv =
                     linalg::inv_spd(&a, k).map_err(|_| EffectError::Model("outcome model: singular design".into()))?;
