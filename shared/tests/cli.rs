@@ -319,6 +319,23 @@ fn effect_keys_and_errors() {
         "--treatment",
         "d",
         "--covariates",
+        "x1,x2",
+        "--refute",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["refutations"].as_array().map(|a| a.len()), Some(3));
+    let (code, v) = liftos(&[
+        "estimate",
+        "effect",
+        "--input",
+        f,
+        "--outcome",
+        "y",
+        "--treatment",
+        "d",
+        "--covariates",
         "x1",
         "--method",
         "psm",

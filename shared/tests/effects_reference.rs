@@ -83,3 +83,21 @@ fn aipw_unbiased_with_nominal_coverage() {
     assert!(bias.abs() < 0.02, "bias {bias}");
     assert!((0.92..=0.98).contains(&coverage), "coverage {coverage}");
 }
+
+/// A real, confounded effect survives the refutations; a null effect does not pass the placebo test.
+#[test]
+fn refutations() {
+    let settings = EffectSettings { trim: 0.0, ..EffectSettings::default() };
+    let r = effects::refute(&input(), &settings, 7, 20).unwrap();
+    let get = |n: &str| r.iter().find(|x| x.refuter == n).unwrap();
+    assert!(get("placebo_treatment").new_estimate.abs() < 0.1, "{:?}", get("placebo_treatment"));
+    assert!(get("placebo_treatment").survived);
+    assert!(get("random_common_cause").survived, "{:?}", get("random_common_cause"));
+    assert!(get("data_subset").survived, "{:?}", get("data_subset"));
+    // No effect at all: the placebo distribution covers the estimate.
+    let mut null = input();
+    let mut rng = Rng::new(3);
+    null.outcome.1 = (0..null.outcome.1.len()).map(|_| rng.normal()).collect();
+    let r = effects::refute(&null, &settings, 7, 20).unwrap();
+    assert!(!r.iter().find(|x| x.refuter == "placebo_treatment").unwrap().survived);
+}

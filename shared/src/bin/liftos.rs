@@ -211,6 +211,11 @@ enum EstimateCmd {
         trim: Option<f64>,
         #[arg(long)]
         alpha: Option<f64>,
+        /// Add the placebo-treatment, random-common-cause and data-subset refutations.
+        #[arg(long)]
+        refute: bool,
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Regression discontinuity: sharp, or fuzzy with --fuzzy; rdrobust's defaults.
     Rdd {
@@ -317,7 +322,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             };
             (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::synth_control(&t, &req)))
         }
-        EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha } => {
+        EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha, refute, seed } => {
             let req = estimate::EffectRequest {
                 outcome,
                 treatment,
@@ -326,6 +331,8 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 estimand,
                 trim,
                 alpha,
+                refute,
+                seed,
             };
             (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::effect(&t, &req)))
         }

@@ -314,6 +314,10 @@ pub struct EffectRequest {
     pub estimand: Option<String>,
     pub trim: Option<f64>,
     pub alpha: Option<f64>,
+    /// Also run the placebo-treatment, random-common-cause and data-subset refutations.
+    #[serde(default)]
+    pub refute: bool,
+    pub seed: Option<u64>,
 }
 
 pub fn effect(table: &Table, req: &EffectRequest) -> Result<serde_json::Value, EstimateError> {
@@ -338,7 +342,12 @@ pub fn effect(table: &Table, req: &EffectRequest) -> Result<serde_json::Value, E
         covariates: req.covariates.iter().map(col).collect::<Result<_, _>>()?,
     };
     let settings = EffectSettings { method, estimand, alpha, trim: req.trim.unwrap_or(0.01) };
-    Ok(serde_json::to_value(effects::fit(&input, &settings)?).unwrap_or_default())
+    let mut out = serde_json::to_value(effects::fit(&input, &settings)?).unwrap_or_default();
+    if req.refute {
+        let r = effects::refute(&input, &settings, req.seed.unwrap_or(20240101), 20)?;
+        out["refutations"] = serde_json::to_value(r).unwrap_or_default();
+    }
+    Ok(out)
 }
 
 impl From<DiscoveryError> for EstimateError {
