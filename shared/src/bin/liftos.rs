@@ -248,9 +248,8 @@ enum EstimateCmd {
 }
 
 fn run_estimate(cmd: EstimateCmd) -> ExitCode {
-    use liftos::estimators::data::Table;
     use liftos::service::estimate;
-    let (input, result) = match cmd {
+    match cmd {
         EstimateCmd::Did {
             input,
             unit,
@@ -284,7 +283,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 seed,
                 alpha,
             };
-            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::did(&t, &req)))
+            on_csv(&input, |t| estimate::did(t, &req))
         }
         EstimateCmd::Iv { input, outcome, endogenous, instruments, controls, se, alpha } => {
             let req = estimate::IvRequest {
@@ -295,7 +294,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 se,
                 alpha,
             };
-            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::iv(&t, &req)))
+            on_csv(&input, |t| estimate::iv(t, &req))
         }
         EstimateCmd::Synth {
             input,
@@ -320,7 +319,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 placebo,
                 augmented,
             };
-            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::synth_control(&t, &req)))
+            on_csv(&input, |t| estimate::synth_control(t, &req))
         }
         EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha, refute, seed } => {
             let req = estimate::EffectRequest {
@@ -334,22 +333,28 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 refute,
                 seed,
             };
-            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::effect(&t, &req)))
+            on_csv(&input, |t| estimate::effect(t, &req))
         }
         EstimateCmd::Rdd { input, outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha } => {
             let req = estimate::RddRequest { outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha };
-            (input.clone(), Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::rdd(&t, &req)))
+            on_csv(&input, |t| estimate::rdd(t, &req))
         }
-    };
-    match result {
+    }
+}
+
+/// Read the CSV, run `estimate` on it, and print its JSON (or the error naming the field).
+fn on_csv(
+    input: &std::path::Path,
+    estimate: impl FnOnce(
+        &liftos::estimators::data::Table,
+    ) -> Result<serde_json::Value, liftos::service::estimate::EstimateError>,
+) -> ExitCode {
+    match liftos::estimators::data::Table::read_csv(input).map_err(Into::into).and_then(|t| estimate(&t)) {
         Ok(v) => {
             emit(&v.to_string());
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            tracing::debug!(input = %input.display(), "estimate failed");
-            fail(e.field(), &e)
-        }
+        Err(e) => fail(e.field(), &e),
     }
 }
 
@@ -388,7 +393,6 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Estimate { method } => run_estimate(method),
         Command::Discover { input, columns, alpha, method, tiers, forbid, require } => {
-            use liftos::estimators::data::Table;
             use liftos::service::estimate;
             let pairs = |s: &Option<String>, flag: &str| -> Result<Vec<(String, String)>, String> {
                 s.as_deref()
@@ -421,13 +425,7 @@ async fn main() -> ExitCode {
                 method,
                 knowledge: liftos::estimators::discovery::BackgroundKnowledge { forbidden, required, tiers: tier_map },
             };
-            match Table::read_csv(&input).map_err(Into::into).and_then(|t| estimate::discover(&t, &req)) {
-                Ok(v) => {
-                    emit(&v.to_string());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(e.field(), &e),
-            }
+            on_csv(&input, |t| estimate::discover(t, &req))
         }
         Command::Pipeline { data_dir, org, out } => {
             let org = match OrgId::new(org) {
