@@ -17,6 +17,7 @@ use liftos::estimators::discovery::{self, PcSettings};
 use liftos::estimators::effects::{self, EffectInput, EffectSettings};
 use liftos::estimators::iv::{self, IvInput, IvSettings};
 use liftos::estimators::rdd::{self, RddSettings};
+use liftos::estimators::synth::{self, Predictor, SynthInput, SynthSettings};
 
 fn median3(mut f: impl FnMut() -> (f64, f64)) -> (f64, Vec<f64>, (f64, f64)) {
     let mut times = Vec::new();
@@ -134,7 +135,42 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 bytes,
             )
         }
-        other => panic!("unknown benchmark {other}: twfe, cs, iv, rd, pc or aipw"),
+        "synth_fixed" | "synth" | "synth_placebo" => {
+            // bench_gen.gen_synth: unit 0 treated at t = 150, donors 1..100, predictors p0..p9
+            // averaged over t in 0..149, fit window 0..149 (pysyncon's dataprep in bench_run.py).
+            let input = SynthInput {
+                unit: table.labels("unit").unwrap_or_else(|e| panic!("{e}")),
+                time: table.integers("time").unwrap_or_else(|e| panic!("{e}")),
+                outcome: "y".into(),
+                columns: std::iter::once("y".to_string())
+                    .chain((0..10).map(|j| format!("p{j}")))
+                    .map(|c| {
+                        let v = col(&c);
+                        (c, v)
+                    })
+                    .collect(),
+                treated_units: vec!["0".into()],
+                treatment_time: 150,
+            };
+            let bytes = (input.unit.len() * (11 * 8 + 8 + 8)) as f64 / 1048576.0;
+            let settings = SynthSettings {
+                predictors: (0..10).map(|j| Predictor { column: format!("p{j}"), start: 0, end: 149 }).collect(),
+                fit_window: Some((0, 149)),
+                v: (name == "synth_fixed").then(|| vec![0.1; 10]),
+                placebo: name == "synth_placebo",
+                ..SynthSettings::default()
+            };
+            let fixed = name == "synth_fixed";
+            (
+                Box::new(move || {
+                    let f = synth::fit(&input, &settings).unwrap_or_else(|e| panic!("{e}"));
+                    // The second figure: pre-RMSPE for the fixed-V fit, inner QP solves otherwise.
+                    (f.estimate, if fixed { f.pre_rmspe } else { f.qp_solves as f64 })
+                }),
+                bytes,
+            )
+        }
+        other => panic!("unknown benchmark {other}: twfe, cs, iv, rd, pc, aipw, synth_fixed, synth or synth_placebo"),
     }
 }
 
@@ -154,6 +190,7 @@ fn main() {
         "rd" => "rd.csv",
         "pc" => "dag.csv",
         "aipw" => "aipw.csv",
+        "synth_fixed" | "synth" | "synth_placebo" => "synth.csv",
         other => panic!("unknown benchmark {other}"),
     });
     // End to end: read the CSV and fit, as a user of `liftos estimate` waits for it.

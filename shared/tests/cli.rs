@@ -356,6 +356,12 @@ fn discover_prints_edges() {
     for key in ["from", "to", "directed"] {
         assert!(!edges[0][key].is_null());
     }
+    let (code, v) = liftos(&["discover", "--input", "../tests/reference/data/lingam_sim.csv", "--method", "lingam"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["estimator"], "direct_lingam");
+    assert_eq!(v["causal_order"].as_array().unwrap().len(), 8);
+    assert!(v["edges"].as_array().unwrap().iter().all(|e| e["directed"] == true && e["from"].is_string()));
+    assert_eq!(v["edges"].as_array().unwrap().len(), v["effects"].as_array().unwrap().len());
     let (code, v) = liftos(&["discover", "--input", f, "--method", "ges"]);
     assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
     let (code, v) = liftos(&["discover", "--input", f, "--forbid", "x1-x2"]);
@@ -394,10 +400,29 @@ fn synth_fixed_window_keys_and_errors() {
     bad.extend(["--predictors", "cigsale-1975"]);
     let (code, v) = liftos(&bad);
     assert_eq!((code, v["field"].as_str()), (2, Some("predictors")), "{v}");
+    // Augmented, pooled treated units, and every robustness check.
     let mut aug = base.to_vec();
-    aug.push("--augmented");
+    aug[11] = "California,Nevada";
+    aug.extend(["--augmented", "--fit-window", "1970-1988", "--placebo"]);
     let (code, v) = liftos(&aug);
-    assert_eq!((code, v["field"].as_str()), (2, Some("augmented")), "{v}");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["estimator"], "augmented_synth_ridge");
+    assert_eq!(v["treated_unit"], "pooled(California+Nevada)");
+    assert_eq!(v["augmented"]["lambda_source"], "cross-validation");
+    assert!(v["augmented"]["ridge_lambda"].as_f64().unwrap() > 0.0);
+    assert!(v["placebo_p_value"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["placebos"].as_array().unwrap().len(), 37);
+    assert_eq!(v["placebo_in_time"]["placebo_time"], 1979);
+    assert!(v["leave_one_out"]["fits"].as_array().unwrap().len() >= 1);
+    let mut lam = base.to_vec();
+    lam.extend(["--ridge-lambda", "10"]);
+    let (code, v) = liftos(&lam);
+    assert_eq!((code, v["field"].as_str()), (2, Some("ridge_lambda")), "{v}");
+    lam.push("--augmented");
+    let n = lam.len();
+    lam[n - 2] = "-1";
+    let (code, v) = liftos(&lam);
+    assert_eq!((code, v["field"].as_str()), (2, Some("ridge_lambda")), "{v}");
     let mut who = base.to_vec();
     who[11] = "Atlantis";
     let (code, v) = liftos(&who);

@@ -48,7 +48,7 @@ enum Command {
         #[command(subcommand)]
         method: EstimateCmd,
     },
-    /// Causal discovery (PC-stable, Fisher-z); prints the CPDAG's edges.
+    /// Causal discovery (PC-stable with Fisher-z, or DirectLiNGAM); prints the edges.
     Discover {
         #[arg(long)]
         input: PathBuf,
@@ -57,7 +57,7 @@ enum Command {
         columns: Option<String>,
         #[arg(long)]
         alpha: Option<f64>,
-        /// pc (default) | ges | lingam
+        /// pc (default; CPDAG) | lingam (DirectLiNGAM: a full causal order under non-Gaussian noise)
         #[arg(long)]
         method: Option<String>,
         /// Temporal tiers, earliest first: "spend,impressions;clicks;conversions".
@@ -173,6 +173,7 @@ enum EstimateCmd {
         time: String,
         #[arg(long)]
         outcome: String,
+        /// The treated unit, or several separated by commas (pooled).
         #[arg(long)]
         treated_unit: String,
         #[arg(long, allow_hyphen_values = true)]
@@ -183,10 +184,18 @@ enum EstimateCmd {
         /// "1970-1988"
         #[arg(long)]
         fit_window: Option<String>,
+        /// Placebo-in-space (permutation p-value), placebo-in-time and leave-one-out.
         #[arg(long)]
         placebo: bool,
+        /// The fake treatment date of the placebo-in-time (default: the middle of the pre-period).
+        #[arg(long, allow_hyphen_values = true)]
+        placebo_time: Option<i64>,
+        /// Augmented synthetic control (ridge bias correction).
         #[arg(long)]
         augmented: bool,
+        /// The ridge penalty of --augmented (default: cross-validated).
+        #[arg(long, allow_hyphen_values = true)]
+        ridge_lambda: Option<f64>,
     },
     /// Treatment effect under measured confounding: regression adjustment, IPW or AIPW.
     Effect {
@@ -306,7 +315,9 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             predictors,
             fit_window,
             placebo,
+            placebo_time,
             augmented,
+            ridge_lambda,
         } => {
             let req = estimate::SynthRequest {
                 unit,
@@ -317,7 +328,9 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 predictors,
                 fit_window,
                 placebo,
+                placebo_time,
                 augmented,
+                ridge_lambda,
             };
             on_csv(&input, |t| estimate::synth_control(t, &req))
         }

@@ -371,12 +371,16 @@ pub struct DiscoverRequest {
 
 pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<serde_json::Value, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
-    match req.method.as_deref().unwrap_or("pc") {
-        "pc" => {}
-        other @ ("ges" | "lingam") => {
-            return Err(EstimateError::new("method", format!("method: {other} is not available yet; use pc")))
+    let method = req.method.as_deref().unwrap_or("pc");
+    match method {
+        "pc" | "lingam" => {}
+        "ges" => {
+            return Err(EstimateError::new(
+                "method",
+                "method: ges is not available; use pc (constraint-based) or lingam (DirectLiNGAM, non-Gaussian)",
+            ))
         }
-        other => return Err(EstimateError::new("method", format!("method: {other:?}: expected pc, ges or lingam"))),
+        other => return Err(EstimateError::new("method", format!("method: {other:?}: expected pc or lingam"))),
     }
     let names: Vec<String> = if req.columns.is_empty() {
         table.names.iter().filter(|n| table.numeric(n).is_ok()).cloned().collect()
@@ -384,6 +388,10 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<serde_json::Valu
         req.columns.clone()
     };
     let cols = names.iter().map(|n| Ok((n.clone(), table.numeric(n)?))).collect::<Result<Vec<_>, EstimateError>>()?;
+    if method == "lingam" {
+        let settings = discovery::LingamSettings { knowledge: req.knowledge.clone() };
+        return Ok(serde_json::to_value(discovery::direct_lingam(&cols, &settings)?).unwrap_or_default());
+    }
     let settings = PcSettings { alpha, knowledge: req.knowledge.clone() };
     Ok(serde_json::to_value(discovery::pc(&cols, &settings)?).unwrap_or_default())
 }
@@ -403,16 +411,22 @@ pub struct SynthRequest {
     pub unit: String,
     pub time: String,
     pub outcome: String,
+    /// One unit, or several separated by commas (pooled, as a set of test markets).
     pub treated_unit: String,
     pub treatment_time: i64,
     /// "col:1980-1988,col2:1984-1988,outcome:1975" (`outcome` names the outcome column).
     pub predictors: Option<String>,
     /// "1970-1988"
     pub fit_window: Option<String>,
+    /// Placebo-in-space, placebo-in-time (at `placebo_time`, default the middle of the
+    /// pre-period) and leave-one-out.
     #[serde(default)]
     pub placebo: bool,
+    pub placebo_time: Option<i64>,
     #[serde(default)]
     pub augmented: bool,
+    /// The ridge penalty of the augmented estimator (default: cross-validated).
+    pub ridge_lambda: Option<f64>,
 }
 
 fn parse_range(field: &str, s: &str) -> Result<(i64, i64), EstimateError> {
@@ -432,12 +446,6 @@ fn parse_range(field: &str, s: &str) -> Result<(i64, i64), EstimateError> {
 }
 
 pub fn synth_control(table: &Table, req: &SynthRequest) -> Result<serde_json::Value, EstimateError> {
-    if req.augmented {
-        return Err(EstimateError::new(
-            "augmented",
-            "augmented: the augmented (ridge) synthetic control is not available yet",
-        ));
-    }
     let predictors = match &req.predictors {
         None => vec![],
         Some(spec) => spec
@@ -468,9 +476,29 @@ pub fn synth_control(table: &Table, req: &SynthRequest) -> Result<serde_json::Va
         time: table.integers(&req.time)?,
         outcome: req.outcome.clone(),
         columns,
-        treated_unit: req.treated_unit.clone(),
+        treated_units: req.treated_unit.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect(),
         treatment_time: req.treatment_time,
     };
-    let settings = SynthSettings { predictors, fit_window, placebo: req.placebo, ..SynthSettings::default() };
+    if req.ridge_lambda.is_some() && !req.augmented {
+        return Err(EstimateError::new(
+            "ridge_lambda",
+            "ridge_lambda: only the augmented estimator has a ridge penalty",
+        ));
+    }
+    let placebo_time = match req.placebo_time {
+        Some(t) => Some(t),
+        None if req.placebo => synth::default_placebo_time(&input),
+        None => None,
+    };
+    let settings = SynthSettings {
+        predictors,
+        fit_window,
+        placebo: req.placebo,
+        placebo_time,
+        leave_one_out: req.placebo,
+        augmented: req.augmented,
+        ridge_lambda: req.ridge_lambda,
+        ..SynthSettings::default()
+    };
     Ok(serde_json::to_value(synth::fit(&input, &settings)?).unwrap_or_default())
 }

@@ -14,6 +14,9 @@ use std::collections::HashMap;
 
 use crate::estimators::{dist, linalg};
 
+mod lingam;
+pub use lingam::{direct_lingam, EdgeEffect, LingamResult, LingamSettings};
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DiscoveryError {
     #[error("{column}: {message}")]
@@ -122,6 +125,27 @@ impl Knowledge {
     }
 }
 
+/// At least two variables of equal length, finite, with enough rows; the row count.
+fn check_columns(columns: &[(String, Vec<f64>)]) -> Result<usize, DiscoveryError> {
+    let p = columns.len();
+    if p < 2 {
+        return Err(invalid("columns", "need at least two variables"));
+    }
+    let n = columns[0].1.len();
+    for (name, c) in columns {
+        if c.len() != n {
+            return Err(invalid(name, "columns differ in length"));
+        }
+        if let Some(i) = c.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(name, format!("row {}: not a finite number", i + 1)));
+        }
+    }
+    if n < p + 4 {
+        return Err(invalid("columns", format!("{n} rows is too few for {p} variables")));
+    }
+    Ok(n)
+}
+
 /// Fisher-z test of X ⟂ Y | S from the correlation matrix.
 fn fisher_z(corr: &[f64], p: usize, n: usize, x: usize, y: usize, s: &[usize]) -> f64 {
     let mut vars = vec![x, y];
@@ -159,24 +183,10 @@ fn combinations(items: &[usize], k: usize) -> Vec<Vec<usize>> {
 /// PC-stable on the named numeric columns.
 pub fn pc(columns: &[(String, Vec<f64>)], settings: &PcSettings) -> Result<DiscoveryResult, DiscoveryError> {
     let p = columns.len();
-    if p < 2 {
-        return Err(invalid("columns", "need at least two variables"));
-    }
     if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
         return Err(invalid("alpha", "must be between 0 and 1"));
     }
-    let n = columns[0].1.len();
-    for (name, c) in columns {
-        if c.len() != n {
-            return Err(invalid(name, "columns differ in length"));
-        }
-        if let Some(i) = c.iter().position(|v| !v.is_finite()) {
-            return Err(invalid(name, format!("row {}: not a finite number", i + 1)));
-        }
-    }
-    if n < p + 4 {
-        return Err(invalid("columns", format!("{n} rows is too few for {p} variables")));
-    }
+    let n = check_columns(columns)?;
     let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
     let know = Knowledge::new(&names, &settings.knowledge)?;
     // Correlation matrix from one blocked pass of cross-products over centred columns.
