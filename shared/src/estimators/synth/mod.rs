@@ -261,11 +261,16 @@ fn build(input: &SynthInput, s: &SynthSettings) -> Result<Problem, SynthError> {
     }
     let ui: HashMap<&str, usize> = units.iter().enumerate().map(|(i, u)| (u.as_str(), i)).collect();
     let ti: HashMap<i64, usize> = times.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+    // Each row's cell in the wide layout, looked up once for every column.
+    let cell: Vec<(usize, usize)> = (0..n).map(|i| (ui[input.unit[i].as_str()], ti[&input.time[i]])).collect();
     let wide = |col: &str| -> Result<Vec<Vec<f64>>, SynthError> {
         let v = input.columns.get(col).ok_or_else(|| invalid(col, "no such column"))?;
+        if v.len() != n {
+            return Err(invalid(col, "differs in length from the unit column"));
+        }
         let mut w = vec![vec![f64::NAN; times.len()]; n_real];
-        for i in 0..n {
-            w[ui[input.unit[i].as_str()]][ti[&input.time[i]]] = v[i];
+        for (&(u, t), x) in cell.iter().zip(v) {
+            w[u][t] = *x;
         }
         Ok(w)
     };
@@ -299,11 +304,16 @@ fn build(input: &SynthInput, s: &SynthSettings) -> Result<Problem, SynthError> {
         s.predictors.clone()
     };
     let mut raw = vec![vec![0.0; preds.len()]; n_real];
+    let mut cache: HashMap<String, Vec<Vec<f64>>> = HashMap::new();
+    cache.insert(input.outcome.clone(), y.clone());
     for (p, pr) in preds.iter().enumerate() {
         if pr.start > pr.end {
             return Err(invalid("predictors", format!("{}: the range is empty", pr.label())));
         }
-        let w = wide(&pr.column)?;
+        if !cache.contains_key(&pr.column) {
+            cache.insert(pr.column.clone(), wide(&pr.column)?);
+        }
+        let w = &cache[&pr.column];
         for u in 0..n_real {
             let vals: Vec<f64> = (0..times.len())
                 .filter(|&t| times[t] >= pr.start && times[t] <= pr.end)
@@ -364,6 +374,7 @@ fn build(input: &SynthInput, s: &SynthSettings) -> Result<Problem, SynthError> {
 struct TieBreak {
     a: Vec<Vec<f64>>,
     b: Vec<f64>,
+    margin: f64,
 }
 
 impl TieBreak {
@@ -376,6 +387,7 @@ impl TieBreak {
         TieBreak {
             a: donors.iter().map(|&d| pb.fit.iter().map(|&t| pb.y[d][t] * c).collect()).collect(),
             b: rows.iter().map(|v| v * c).collect(),
+            margin: 1e-6,
         }
     }
 }
@@ -392,25 +404,30 @@ fn weights(
     let sv: Vec<f64> = v.iter().map(|x| x.max(0.0).sqrt()).collect();
     let mut a: Vec<Vec<f64>> = x0.iter().map(|c| c.iter().zip(&sv).map(|(x, s)| x * s).collect()).collect();
     let mut b: Vec<f64> = x1.iter().zip(&sv).map(|(x, s)| x * s).collect();
-    if let Some(tb) = tie_break {
-        for (col, extra) in a.iter_mut().zip(&tb.a) {
-            col.extend_from_slice(extra);
-        }
-        b.extend_from_slice(&tb.b);
-    }
-    if tie_break.is_some() {
-        if let Some((w, p)) = (simplex::SimplexLs { a: &a, b: &b }).solve(warm) {
+    let solved = (simplex::SimplexLs { a: &a, b: &b }).solve_with_margin(warm);
+    let Some(tb) = tie_break else {
+        if let Some((w, p, _)) = solved {
             return Ok((w, p, false));
         }
-        let x0e: Vec<&[f64]> = a.iter().map(|c| c.as_slice()).collect();
-        let w = weights_interior_point(&b, &x0e, &vec![1.0; b.len()])?;
+        let w = weights_interior_point(x1, x0, v)?;
         let p = (0..w.len()).filter(|&j| w[j] > 1e-9).collect();
         return Ok((w, p, true));
+    };
+    // The tie-break rows only where the predictor problem's optimum may not be unique.
+    if let Some((w, p, margin)) = solved {
+        if margin > tb.margin {
+            return Ok((w, p, false));
+        }
     }
+    for (col, extra) in a.iter_mut().zip(&tb.a) {
+        col.extend_from_slice(extra);
+    }
+    b.extend_from_slice(&tb.b);
     if let Some((w, p)) = (simplex::SimplexLs { a: &a, b: &b }).solve(warm) {
         return Ok((w, p, false));
     }
-    let w = weights_interior_point(x1, x0, v)?;
+    let x0e: Vec<&[f64]> = a.iter().map(|c| c.as_slice()).collect();
+    let w = weights_interior_point(&b, &x0e, &vec![1.0; b.len()])?;
     let p = (0..w.len()).filter(|&j| w[j] > 1e-9).collect();
     Ok((w, p, true))
 }

@@ -47,6 +47,13 @@ impl SimplexLs<'_> {
 
     /// The optimum, or `None` when a sub-problem is singular or the method does not settle.
     pub fn solve(&self, warm: Option<&[usize]>) -> Option<(Vec<f64>, Vec<usize>)> {
+        self.solve_with_margin(warm).map(|(w, p, _)| (w, p))
+    }
+
+    /// As [`Self::solve`], with the optimum's dual margin: the smallest multiplier of an
+    /// excluded column relative to the problem's scale (infinite when every column is in the
+    /// support). A margin near zero means the optimum may not be unique (a face of minimisers).
+    pub fn solve_with_margin(&self, warm: Option<&[usize]>) -> Option<(Vec<f64>, Vec<usize>, f64)> {
         let jn = self.a.len();
         if jn == 0 {
             return None;
@@ -90,9 +97,10 @@ impl SimplexLs<'_> {
                 (0..jn).filter(|j| !p.contains(j)).map(|j| (j, g[j] - lambda)).min_by(|x, y| x.1.total_cmp(&y.1));
             match entering {
                 Some((t, nu)) if nu < -tol => p.push(t),
-                _ => {
+                other => {
                     p.sort_unstable();
-                    return Some((w, p));
+                    let margin = other.map_or(f64::INFINITY, |(_, nu)| nu / (tol * 1e11));
+                    return Some((w, p, margin));
                 }
             }
             let t = *p.last()?;
