@@ -9,9 +9,10 @@
 //! | `LIFTOS_BUCKET` | aws: S3 bucket for panels | required with `aws` |
 //! | `LIFTOS_NEXT_QUEUE_URL` | the queue a stage sends its output to | none |
 //! | `LIFTOS_DLQ_URL` | where a stage puts poison messages, with the reason | none |
-//! | `LIFTOS_AUTH` | `apigw` (claims verified by the API Gateway JWT authorizer) or `local` (HS256 key) | `apigw` with `aws`, else `local` |
+//! | `LIFTOS_AUTH` | `apigw` (claims verified by the API Gateway JWT authorizer against the issuer's JWKS), `jwks` (RS256 verified here against a pinned JWKS) or `local` (HS256 key) | `apigw` with `aws`, else `local` |
 //! | `LIFTOS_JWT_SECRET` | local: the HS256 key, at least 32 bytes | required with `local` |
-//! | `LIFTOS_JWT_ISSUER`, `LIFTOS_JWT_AUDIENCE` | local: expected `iss` and `aud` | `liftos-local`, `liftos` |
+//! | `LIFTOS_JWKS_FILE` or `LIFTOS_JWKS` | jwks: the issuer's key set (a file, or the JSON itself) | required with `jwks` |
+//! | `LIFTOS_JWT_ISSUER`, `LIFTOS_JWT_AUDIENCE` | local, jwks: expected `iss` and `aud` | `liftos-local`, `liftos` |
 //! | `AWS_ENDPOINT_URL` | any AWS-compatible endpoint (read by the SDK) | AWS |
 
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub enum AuthSettings {
     ApiGateway,
     /// Verify `Authorization: Bearer` tokens here, HS256 with a local key.
     LocalKey { secret: String, issuer: String, audience: String },
+    /// Verify `Authorization: Bearer` tokens here, RS256 against the issuer's JSON Web Key Set.
+    Jwks { jwks: String, issuer: String, audience: String },
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -50,6 +53,9 @@ impl std::fmt::Debug for AuthSettings {
             // Never print the key.
             AuthSettings::LocalKey { issuer, audience, .. } => {
                 f.debug_struct("LocalKey").field("issuer", issuer).field("audience", audience).finish_non_exhaustive()
+            }
+            AuthSettings::Jwks { issuer, audience, .. } => {
+                f.debug_struct("Jwks").field("issuer", issuer).field("audience", audience).finish_non_exhaustive()
             }
         }
     }
@@ -102,7 +108,33 @@ impl Config {
                     audience: get("LIFTOS_JWT_AUDIENCE").unwrap_or_else(|| "liftos".into()),
                 }
             }
-            other => return Err(ConfigError::new("LIFTOS_AUTH", format!("{other:?}: expected apigw or local"))),
+            "jwks" => {
+                let jwks = match (get("LIFTOS_JWKS"), get("LIFTOS_JWKS_FILE")) {
+                    (Some(j), _) => j,
+                    (None, Some(f)) => std::fs::read_to_string(&f)
+                        .map_err(|e| ConfigError::new("LIFTOS_JWKS_FILE", format!("{f}: {e}")))?,
+                    (None, None) => {
+                        return Err(ConfigError::new(
+                            "LIFTOS_JWKS_FILE",
+                            "LIFTOS_JWKS_FILE or LIFTOS_JWKS is required with LIFTOS_AUTH=jwks",
+                        ))
+                    }
+                };
+                let parsed: serde_json::Value = serde_json::from_str(&jwks)
+                    .map_err(|e| ConfigError::new("LIFTOS_JWKS", format!("is not JSON: {e}")))?;
+                if !parsed["keys"].as_array().is_some_and(|k| !k.is_empty()) {
+                    return Err(ConfigError::new(
+                        "LIFTOS_JWKS",
+                        "must be a JWKS: an object with a non-empty `keys` array",
+                    ));
+                }
+                AuthSettings::Jwks {
+                    jwks,
+                    issuer: get("LIFTOS_JWT_ISSUER").unwrap_or_else(|| "liftos-local".into()),
+                    audience: get("LIFTOS_JWT_AUDIENCE").unwrap_or_else(|| "liftos".into()),
+                }
+            }
+            other => return Err(ConfigError::new("LIFTOS_AUTH", format!("{other:?}: expected apigw, jwks or local"))),
         };
         Ok(Self { backend, auth, next_queue_url: get("LIFTOS_NEXT_QUEUE_URL"), dlq_url: get("LIFTOS_DLQ_URL") })
     }

@@ -4,9 +4,14 @@
 //! - `apigw`: API Gateway's JWT authorizer has verified the token (signature against the
 //!   issuer's JWKS, expiry, audience) before the function runs; its claims arrive in the request
 //!   context. A request without them is refused (401): there is no bypass.
+//! - `jwks`: the `Authorization: Bearer` token is verified here, RS256 only, against the
+//!   issuer's JSON Web Key Set (the key named by the token's `kid`).
 //! - `local` (embedded default, tests): the `Authorization: Bearer` token is verified here, HS256
-//!   with the configured key; `alg: none`, other algorithms, bad signatures, expired or
-//!   not-yet-valid tokens, wrong issuer or audience are refused (401).
+//!   with the configured key.
+//!
+//! Either way `alg: none`, other algorithms (an HS256 token signed with the public key is an
+//! "algorithm confusion" attempt), bad signatures, expired or not-yet-valid tokens, wrong issuer
+//! or audience, and malformed tokens are refused (401).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::{Request, RequestExt};
@@ -44,29 +49,59 @@ fn context_from(org: &str, user: &str, roles: Vec<String>, permissions: Vec<Stri
     Ok(UserContext::new(org, user.to_string(), roles, permissions))
 }
 
-/// Verify a local HS256 token.
-pub fn verify_local(token: &str, secret: &str, issuer: &str, audience: &str) -> Result<UserContext, ApiError> {
-    let mut v = Validation::new(Algorithm::HS256);
+fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+    let mut v = Validation::new(alg);
     v.set_issuer(&[issuer]);
     v.set_audience(&[audience]);
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     v.validate_nbf = true;
     v.leeway = 30;
-    let data =
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind::*;
-            let why = match e.kind() {
-                ExpiredSignature => "the token has expired",
-                ImmatureSignature => "the token is not valid yet",
-                InvalidSignature => "the token's signature is invalid",
-                InvalidAudience => "the token is for another audience",
-                InvalidIssuer => "the token is from another issuer",
-                InvalidAlgorithm | InvalidAlgorithmName => "the token's algorithm is not accepted",
-                MissingRequiredClaim(_) => "the token lacks a required claim",
-                _ => "the token is malformed",
-            };
-            ApiError::unauthorized(why)
-        })?;
+    v
+}
+
+/// Verify a local HS256 token.
+pub fn verify_local(token: &str, secret: &str, issuer: &str, audience: &str) -> Result<UserContext, ApiError> {
+    let v = validation(Algorithm::HS256, issuer, audience);
+    decode_with(token, &DecodingKey::from_secret(secret.as_bytes()), &v)
+}
+
+/// Verify an RS256 token against a JSON Web Key Set (the key with the token's `kid`, or the only
+/// RSA key when the token names none).
+pub fn verify_jwks(token: &str, jwks: &str, issuer: &str, audience: &str) -> Result<UserContext, ApiError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::unauthorized("the token is malformed"))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(ApiError::unauthorized("the token's algorithm is not accepted"));
+    }
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(jwks).map_err(|e| {
+        tracing::error!(error = %e, "the configured JWKS does not parse");
+        ApiError::unauthorized("the token cannot be verified")
+    })?;
+    let jwk = match &header.kid {
+        Some(kid) => set.find(kid),
+        None if set.keys.len() == 1 => set.keys.first(),
+        None => None,
+    }
+    .ok_or_else(|| ApiError::unauthorized("the token's signing key is not one of the issuer's"))?;
+    let key =
+        DecodingKey::from_jwk(jwk).map_err(|_| ApiError::unauthorized("the token's signing key is not usable"))?;
+    decode_with(token, &key, &validation(Algorithm::RS256, issuer, audience))
+}
+
+fn decode_with(token: &str, key: &DecodingKey, v: &Validation) -> Result<UserContext, ApiError> {
+    let data = jsonwebtoken::decode::<Claims>(token, key, v).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind::*;
+        let why = match e.kind() {
+            ExpiredSignature => "the token has expired",
+            ImmatureSignature => "the token is not valid yet",
+            InvalidSignature => "the token's signature is invalid",
+            InvalidAudience => "the token is for another audience",
+            InvalidIssuer => "the token is from another issuer",
+            InvalidAlgorithm | InvalidAlgorithmName => "the token's algorithm is not accepted",
+            MissingRequiredClaim(_) => "the token lacks a required claim",
+            _ => "the token is malformed",
+        };
+        ApiError::unauthorized(why)
+    })?;
     let c = data.claims;
     context_from(&c.org_id, &c.sub, c.roles, c.permissions)
 }
@@ -96,6 +131,35 @@ pub fn mint_local(
         iat: Some(now),
     };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+}
+
+/// Create an RS256 token with a PEM private key (tests, and issuers of one's own).
+#[allow(clippy::too_many_arguments)]
+pub fn mint_rs256(
+    private_pem: &[u8],
+    kid: Option<&str>,
+    issuer: &str,
+    audience: &str,
+    org: &str,
+    user: &str,
+    roles: &[&str],
+    ttl_seconds: i64,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: user.to_string(),
+        org_id: org.to_string(),
+        roles: roles.iter().map(|s| s.to_string()).collect(),
+        permissions: vec![],
+        iss: issuer.to_string(),
+        aud: audience.to_string(),
+        exp: now + ttl_seconds,
+        nbf: Some(now - 1),
+        iat: Some(now),
+    };
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = kid.map(String::from);
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(private_pem)?)
 }
 
 /// API Gateway flattens array claims to strings: `[a b]`, `a b`, or a JSON array.
@@ -137,19 +201,22 @@ pub fn authenticate(req: &Request, settings: &AuthSettings) -> Result<UserContex
                 .ok_or_else(|| ApiError::unauthorized("no verified token: call through the API with a bearer token"))?;
             from_authorizer_claims(claims)
         }
-        AuthSettings::LocalKey { secret, issuer, audience } => {
-            let header = req
-                .headers()
-                .get("authorization")
-                .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
-            let value = header.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is malformed"))?;
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
-            verify_local(token.trim(), secret, issuer, audience)
-        }
+        AuthSettings::LocalKey { secret, issuer, audience } => verify_local(bearer(req)?, secret, issuer, audience),
+        AuthSettings::Jwks { jwks, issuer, audience } => verify_jwks(bearer(req)?, jwks, issuer, audience),
     }
+}
+
+fn bearer(req: &Request) -> Result<&str, ApiError> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+    let value = header.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is malformed"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+    Ok(token.trim())
 }
 
 #[cfg(test)]
@@ -208,6 +275,45 @@ mod tests {
             verify_local(&future, SECRET, "liftos-local", "liftos").unwrap_err().message,
             "the token is not valid yet"
         );
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name)).unwrap()
+    }
+
+    #[test]
+    fn rs256_tokens_against_the_jwks() {
+        let jwks = String::from_utf8(fixture("test-jwks.json")).unwrap();
+        let key = fixture("test-rs256-private.pem");
+        let mint = |kid: Option<&str>, ttl: i64, aud: &str| {
+            mint_rs256(&key, kid, "https://issuer.test", aud, "acme", "u1", &["causal_admin"], ttl).unwrap()
+        };
+        let ok =
+            verify_jwks(&mint(Some("liftos-test-1"), 300, "liftos"), &jwks, "https://issuer.test", "liftos").unwrap();
+        assert_eq!(ok.org_id.as_str(), "acme");
+        assert!(ok.has("causal:experiments:manage"));
+        // One key in the set: a token without kid is checked against it.
+        assert!(verify_jwks(&mint(None, 300, "liftos"), &jwks, "https://issuer.test", "liftos").is_ok());
+        let refuse = |t: &str| verify_jwks(t, &jwks, "https://issuer.test", "liftos").unwrap_err();
+        assert_eq!(refuse(&mint(Some("liftos-test-1"), -120, "liftos")).message, "the token has expired");
+        assert_eq!(refuse(&mint(Some("liftos-test-1"), 300, "other")).message, "the token is for another audience");
+        assert_eq!(
+            refuse(&mint(Some("unknown"), 300, "liftos")).message,
+            "the token's signing key is not one of the issuer's"
+        );
+        // Signed by another key, claiming the issuer's kid.
+        let other = fixture("test-rs256-other-private.pem");
+        let forged =
+            mint_rs256(&other, Some("liftos-test-1"), "https://issuer.test", "liftos", "acme", "u1", &[], 300).unwrap();
+        assert_eq!(refuse(&forged).message, "the token's signature is invalid");
+        // Algorithm confusion: HS256 "signed" with the public key material, and alg none.
+        let hs = mint_local(&jwks, "https://issuer.test", "liftos", "acme", "u1", &[], &[], 300).unwrap();
+        assert_eq!(refuse(&hs).message, "the token's algorithm is not accepted");
+        let parts: Vec<&str> = hs.split('.').collect();
+        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        assert_eq!(refuse(&none).status, 401);
+        assert_eq!(refuse("a.b").status, 401);
+        assert_eq!(refuse("").status, 401);
     }
 
     #[test]
