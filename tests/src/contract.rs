@@ -4,7 +4,8 @@ use bytes::Bytes;
 use chrono::{Duration, Utc};
 use liftos::domain::{DateRange, Platform};
 use liftos::storage::{
-    ConfounderStore, ExperimentStore, PageRequest, PanelStore, PutOutcome, RecordQuery, RecordStore, StoreError,
+    AuditStore, ConfounderStore, ExperimentStore, PageRequest, PanelStore, PutOutcome, RecordQuery, RecordStore,
+    StoreError,
 };
 
 use crate::fixtures::{confounder, day, experiment, org, record};
@@ -267,4 +268,60 @@ pub async fn panels(store: &dyn PanelStore, large: usize) {
     assert!(back == big, "large panel round-trips byte for byte");
     assert_eq!(store.list_panels(&o, "panels/").await.expect("list"), vec!["panels/2026/a.csv", "panels/big.bin"]);
     assert!(store.list_panels(&other, "").await.expect("list other").is_empty());
+}
+
+/// The audit log: appends are idempotent, listing is newest first within the range, paginated
+/// with cursors bound to the query, and an org sees only its own entries.
+pub async fn audit(store: &dyn AuditStore) {
+    use liftos::domain::{AuditEntry, AuditOutcome};
+    let (a, b) = (org("audit-a"), org("audit-b"));
+    let entry = |o: &liftos::domain::OrgId, n: i64, status: u16| AuditEntry {
+        id: format!("{:08}-{}", n, uuid::Uuid::new_v4().simple()),
+        org_id: o.clone(),
+        user_id: "u1".into(),
+        action: "records.query".into(),
+        method: "GET".into(),
+        resource: "/api/v1/marketing/records".into(),
+        status,
+        outcome: AuditOutcome::from_status(status),
+        at: day(n) + Duration::minutes(n),
+        request_id: Some(format!("req-{n}")),
+    };
+    let mut written = Vec::new();
+    for n in 0..7 {
+        let e = entry(&a, n, if n % 3 == 0 { 403 } else { 200 });
+        store.append_audit(&e).await.expect("append");
+        written.push(e);
+    }
+    // A retried append changes nothing.
+    store.append_audit(&written[2]).await.expect("append again");
+    store.append_audit(&entry(&b, 3, 200)).await.expect("append b");
+    let all = range(-1, 30);
+    let mut got = Vec::new();
+    let mut page = PageRequest::first(3);
+    loop {
+        let p = store.list_audit(&a, &all, &page).await.expect("list");
+        assert!(p.items.len() <= 3);
+        got.extend(p.items);
+        match p.next_cursor {
+            Some(c) => page = PageRequest::new(3, Some(c)).expect("page"),
+            None => break,
+        }
+    }
+    let mut want = written.clone();
+    want.reverse();
+    assert_eq!(got, want, "newest first, each once, only org a");
+    assert_eq!(got[6].outcome, AuditOutcome::Denied);
+    // A range.
+    let some = store.list_audit(&a, &range(2, 4), &PageRequest::first(100)).await.expect("range");
+    assert_eq!(some.items.iter().map(|e| e.at).collect::<Vec<_>>(), vec![written[4].at, written[3].at, written[2].at]);
+    // A cursor from org a's listing is refused for org b, and for another range.
+    let first = store.list_audit(&a, &all, &PageRequest::first(2)).await.expect("list");
+    let c = first.next_cursor.expect("more");
+    let bad = store.list_audit(&b, &all, &PageRequest::new(2, Some(c.clone())).expect("page")).await;
+    assert!(matches!(bad, Err(StoreError::InvalidCursor(_))), "{bad:?}");
+    let bad = store.list_audit(&a, &range(0, 3), &PageRequest::new(2, Some(c)).expect("page")).await;
+    assert!(matches!(bad, Err(StoreError::InvalidCursor(_))), "{bad:?}");
+    let only_b = store.list_audit(&b, &all, &PageRequest::first(100)).await.expect("list b");
+    assert_eq!(only_b.items.len(), 1);
 }

@@ -41,6 +41,12 @@ async fn confounders() {
 }
 
 #[tokio::test]
+async fn audit() {
+    let (_d, s) = stores();
+    contract::audit(s.audit.as_ref()).await;
+}
+
+#[tokio::test]
 async fn panels() {
     let (_d, s) = stores();
     contract::panels(s.panels.as_ref(), 3 * 1024 * 1024 + 17).await;

@@ -1,6 +1,7 @@
 //! The causal marketing domain: records, experiments, confounders, users, date ranges.
 //! Every constructor or `validate` rejects bad values with an error naming the field.
 
+pub mod audit;
 pub mod confounder;
 pub mod date_range;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod platform;
 pub mod record;
 pub mod user;
 
+pub use audit::{AuditEntry, AuditOutcome};
 pub use confounder::{ConfounderVariable, TemporalPattern, VariableType};
 pub use date_range::DateRange;
 pub use error::{FieldError, ValidationError, Validator};

@@ -9,7 +9,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::domain::{CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform};
+use crate::domain::{
+    AuditEntry, CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform,
+};
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -197,6 +199,20 @@ pub trait ConfounderStore: Send + Sync {
     ) -> Result<Vec<ConfounderVariable>, StoreError>;
 }
 
+/// The audit log: every access to an org's causal data, kept durably.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Append an entry; idempotent on its id.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The org's entries with `at` inside `range`, newest first.
+    async fn list_audit(
+        &self,
+        org: &OrgId,
+        range: &DateRange,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError>;
+}
+
 /// Large panels (CSV, Parquet) as opaque bytes under the org's prefix.
 #[async_trait]
 pub trait PanelStore: Send + Sync {
@@ -306,6 +322,7 @@ pub struct Stores {
     pub records: std::sync::Arc<dyn RecordStore>,
     pub experiments: std::sync::Arc<dyn ExperimentStore>,
     pub confounders: std::sync::Arc<dyn ConfounderStore>,
+    pub audit: std::sync::Arc<dyn AuditStore>,
     pub panels: std::sync::Arc<dyn PanelStore>,
 }
 
@@ -317,7 +334,8 @@ impl Stores {
         Ok(Self {
             records: db.clone(),
             experiments: db.clone(),
-            confounders: db,
+            confounders: db.clone(),
+            audit: db,
             panels: std::sync::Arc::new(embedded::LocalPanelStore::new(data_dir.join("panels"))),
         })
     }
@@ -328,7 +346,8 @@ impl Stores {
         Self {
             records: dynamo.clone(),
             experiments: dynamo.clone(),
-            confounders: dynamo,
+            confounders: dynamo.clone(),
+            audit: dynamo,
             panels: std::sync::Arc::new(aws::S3PanelStore::new(aws::s3_client(sdk), bucket)),
         }
     }

@@ -6,10 +6,13 @@
 //! | record | `ORG#o#REC#{id}` | `REC` | `ORG#o#PLAT#{platform}` / `{ts}#{id}` | `ORG#o#CAMP#{platform}#{campaign}` / `{ts}#{id}` | `ORG#o#EXP#{experiment}` / `{ts}#{id}` (only records in an experiment) |
 //! | experiment | `ORG#o#EXP#{id}` | `EXP` | `ORG#o#EXPERIMENTS` / `{created_at}#{id}` | | |
 //! | confounder | `ORG#o#CONF#{platform}` | `VAR#{name}` | | | |
+//! | audit entry | `ORG#o#AUDIT#{id}` | `AUDIT` | `ORG#o#AUDIT` / `{at}#{id}` | | |
 //!
 //! - get by id: GetItem on the base table (strongly consistent);
 //! - records by platform and time range: Query GSI1 with `gsi1sk BETWEEN`;
-//! - by campaign: GSI2; by experiment: GSI3 (sparse); experiments newest first: GSI1 descending.
+//! - by campaign: GSI2; by experiment: GSI3 (sparse); experiments and audit entries newest first:
+//!   GSI1 descending (audit writes spread over the base table; the index partition per org takes
+//!   DynamoDB's 1,000 writes/s per partition, far above an org's API traffic).
 //! - Records are written conditionally (`attribute_not_exists(pk) OR (content_hash <> :h AND
 //!   updated_at < :u)`), so a redelivered or stale write never duplicates or overwrites newer data.
 //! - The record document is kept as JSON in `doc` (exact round trip of floats and optional
@@ -27,11 +30,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::sdk_error;
-use crate::domain::{CausalExperiment, CausalMarketingData, ConfounderVariable, OrgId, Platform};
+use crate::domain::{
+    AuditEntry, CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform,
+};
 use crate::storage::cursor::{self, Page, PageRequest};
 use crate::storage::{
-    decide_put, parse_ts_key, ts_key, BatchPutReport, ConfounderStore, ExperimentStore, PutOutcome, RecordQuery,
-    RecordStore, StoreError, StoredVersion, WriteConflict,
+    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, PutOutcome,
+    RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -648,5 +653,70 @@ impl ConfounderStore for DynamoStore {
         }
         out.sort_by(|a, b| (a.platform.as_str(), &a.variable_name).cmp(&(b.platform.as_str(), &b.variable_name)));
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl AuditStore for DynamoStore {
+    async fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(e).map_err(|err| StoreError::backend(BACKEND, err, false))?;
+        let at = ts_key(e.at);
+        let pk = format!("ORG#{}#AUDIT#{}", e.org_id, e.id);
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(pk.clone()))
+                .item("sk", s("AUDIT"))
+                .item("gsi1pk", s(format!("ORG#{}#AUDIT", e.org_id)))
+                .item("gsi1sk", s(format!("{at}#{}", e.id)))
+                .item("doc", s(doc.clone()))
+                // Appending twice (a retried request) keeps the first entry.
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match res {
+                Ok(_) => return Ok(()),
+                Err(err) => {
+                    let conditional =
+                        err.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception());
+                    if conditional {
+                        return Ok(());
+                    }
+                    let mapped = sdk_error(BACKEND, err);
+                    attempt += 1;
+                    if !mapped.is_retryable() || attempt >= MAX_ATTEMPTS {
+                        return Err(mapped);
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+    }
+
+    async fn list_audit(
+        &self,
+        org: &OrgId,
+        range: &DateRange,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let scope = format!("{org}|audit|{}|{}", range.start, range.end);
+        let lo = ts_key(range.start_instant());
+        // '~' sorts after the '#id' suffix of any entry at the last instant.
+        let hi = format!("{}~", ts_key(range.end_instant()));
+        let (items, next_cursor) =
+            self.query_index("gsi1", format!("ORG#{org}#AUDIT"), Some((lo, hi)), false, &scope, page, org).await?;
+        let items = items
+            .iter()
+            .map(|item| {
+                serde_json::from_str::<AuditEntry>(req_s(item, "doc")?).map_err(|e| StoreError::Corrupt {
+                    key: get_s(item, "pk").unwrap_or("?").to_string(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
     }
 }

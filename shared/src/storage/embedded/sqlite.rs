@@ -4,11 +4,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::domain::{CausalExperiment, CausalMarketingData, ConfounderVariable, OrgId, Platform};
+use crate::domain::{
+    AuditEntry, CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform,
+};
 use crate::storage::cursor::{self, Page, PageRequest};
 use crate::storage::{
-    decide_put, parse_ts_key, ts_key, BatchPutReport, ConfounderStore, ExperimentStore, PutOutcome, RecordQuery,
-    RecordStore, StoreError, StoredVersion, WriteConflict,
+    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, PutOutcome,
+    RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
 };
 
 const SCHEMA: &str = r#"
@@ -44,6 +46,14 @@ CREATE TABLE IF NOT EXISTS confounders (
     body          TEXT NOT NULL,
     PRIMARY KEY (org_id, platform, variable_name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    org_id TEXT NOT NULL,
+    at     TEXT NOT NULL,
+    id     TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (org_id, at, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS audit_by_id ON audit (org_id, id);
 "#;
 
 /// SQLite-backed record, experiment and confounder store.
@@ -420,5 +430,63 @@ impl ConfounderStore for SqliteStore {
             .collect::<Result<_, _>>()
             .map_err(db_err)?;
         rows.iter().map(|(k, b)| decode_json(k, b)).collect()
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        let body = encode_json(e)?;
+        self.conn()
+            .execute(
+                "INSERT INTO audit (org_id, at, id, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![e.org_id.as_str(), ts_key(e.at), e.id, body],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        org: &OrgId,
+        range: &DateRange,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let scope = format!("{org}|audit|{}|{}", range.start, range.end);
+        let (before_at, before_id) = match &page.cursor {
+            Some(c) => {
+                let k = cursor::decode(&scope, c, 2)?;
+                (k[0].clone(), k[1].clone())
+            }
+            None => ("~".to_string(), "~".to_string()),
+        };
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT at, id, body FROM audit WHERE org_id = ?1 AND at >= ?2 AND at <= ?3 AND (at, id) < (?4, ?5)
+                 ORDER BY at DESC, id DESC LIMIT ?6",
+            )
+            .map_err(db_err)?;
+        let mut rows: Vec<(String, String, String)> = stmt
+            .query_map(
+                params![
+                    org.as_str(),
+                    ts_key(range.start_instant()),
+                    ts_key(range.end_instant()),
+                    before_at,
+                    before_id,
+                    page.limit as i64 + 1
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
+        let more = rows.len() > page.limit;
+        rows.truncate(page.limit);
+        let next_cursor =
+            if more { rows.last().map(|(a, id, _)| cursor::encode(&scope, vec![a.clone(), id.clone()])) } else { None };
+        let items = rows.iter().map(|(_, id, b)| decode_json(id, b)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
     }
 }
