@@ -41,6 +41,17 @@ impl DateRange {
         Self::new(s, e)
     }
 
+    /// From optional `YYYY-MM-DD` bounds (query parameters): a missing start is the earliest
+    /// date, a missing end the latest.
+    pub fn from_optional(start: Option<&str>, end: Option<&str>) -> Result<Self, ValidationError> {
+        let s = start.map(|v| parse_date("start", v)).transpose()?.unwrap_or_else(earliest);
+        let e = end.map(|v| parse_date("end", v)).transpose()?.unwrap_or_else(latest);
+        if s < earliest() {
+            return Err(ValidationError::new("start", format!("{s} is before {}", earliest())));
+        }
+        Self::new(s, e)
+    }
+
     /// The whole range: from the first microsecond of the first day to the last of the last day.
     pub fn all() -> Self {
         Self { start: earliest(), end: latest() }

@@ -11,7 +11,9 @@ pub mod permissions {
     pub const DATA_WRITE: &str = "causal:data:write";
     pub const ANALYSIS_RUN: &str = "causal:analysis:run";
     pub const EXPERIMENTS_MANAGE: &str = "causal:experiments:manage";
-    pub const ALL: [&str; 4] = [DATA_READ, DATA_WRITE, ANALYSIS_RUN, EXPERIMENTS_MANAGE];
+    /// Reading the org's audit log (administrators).
+    pub const AUDIT_READ: &str = "causal:audit:read";
+    pub const ALL: [&str; 5] = [DATA_READ, DATA_WRITE, ANALYSIS_RUN, EXPERIMENTS_MANAGE, AUDIT_READ];
 }
 
 /// The permissions a role grants. Unknown roles grant nothing.

@@ -1,47 +1,267 @@
 //! The functions' handlers, here so tests can call them with the sample events in `events/`.
-//! Each only parses, calls a use case in [`crate::service`], and maps the outcome.
+//! Each only parses, calls a use case in [`crate::service`], and maps the outcome; [`serve`]
+//! authenticates, checks the endpoint's permission and writes the audit entry.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use std::future::Future;
 
-use super::{auth, http, sqs::process_batch, Deps};
+use super::http::{self, ApiError};
+use super::{auth, sqs::process_batch, Deps};
+use crate::domain::{permissions, AuditEntry, AuditOutcome, DateRange, ExperimentStatus, UserContext};
 use crate::service::stage::{store_records_message, StageError};
-use crate::service::{experiments::experiment_causal_data, ingest::ingest_causal};
+use crate::service::{experiments, ingest::ingest_causal, memory};
+
+/// An HTTP endpoint: the action recorded in the audit log and the permission it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub function: &'static str,
+    pub action: &'static str,
+    pub permission: &'static str,
+}
+
+pub const INGEST_CAUSAL: Endpoint =
+    Endpoint { function: "ingest-causal", action: "records.ingest", permission: permissions::DATA_WRITE };
+pub const GET_EXPERIMENT_CAUSAL: Endpoint = Endpoint {
+    function: "get-experiment-causal",
+    action: "experiments.causal_data",
+    permission: permissions::DATA_READ,
+};
+pub const CREATE_EXPERIMENT: Endpoint = Endpoint {
+    function: "create-experiment",
+    action: "experiments.create",
+    permission: permissions::EXPERIMENTS_MANAGE,
+};
+pub const GET_EXPERIMENT: Endpoint =
+    Endpoint { function: "get-experiment", action: "experiments.get", permission: permissions::DATA_READ };
+pub const LIST_EXPERIMENTS: Endpoint =
+    Endpoint { function: "list-experiments", action: "experiments.list", permission: permissions::DATA_READ };
+pub const UPDATE_EXPERIMENT_STATUS: Endpoint = Endpoint {
+    function: "update-experiment-status",
+    action: "experiments.update_status",
+    permission: permissions::EXPERIMENTS_MANAGE,
+};
+pub const QUERY_RECORDS: Endpoint =
+    Endpoint { function: "query-records", action: "records.query", permission: permissions::DATA_READ };
+pub const LIST_CONFOUNDERS: Endpoint =
+    Endpoint { function: "list-confounders", action: "confounders.analysis", permission: permissions::DATA_READ };
+pub const QUERY_AUDIT_LOG: Endpoint =
+    Endpoint { function: "query-audit-log", action: "audit.query", permission: permissions::AUDIT_READ };
+
+/// Every HTTP endpoint, for the contract tests (OpenAPI, template, functions/).
+pub const ENDPOINTS: [Endpoint; 9] = [
+    INGEST_CAUSAL,
+    GET_EXPERIMENT_CAUSAL,
+    CREATE_EXPERIMENT,
+    GET_EXPERIMENT,
+    LIST_EXPERIMENTS,
+    UPDATE_EXPERIMENT_STATUS,
+    QUERY_RECORDS,
+    LIST_CONFOUNDERS,
+    QUERY_AUDIT_LOG,
+];
+
+/// The API path of a request (function URLs and `cargo lambda watch` put a prefix before it).
+fn api_path(req: &Request) -> String {
+    let path = req.uri().path();
+    match path.find("/api/") {
+        Some(i) => path[i..].to_string(),
+        None => path.to_string(),
+    }
+}
+
+/// Authenticate (401 without an audit entry: there is no verified org to file it under), check
+/// the endpoint's permission (403), run the use case, and record the access in the org's audit
+/// log whatever the outcome. An access that cannot be recorded is not served (503).
+pub async fn serve<T, F, Fut>(deps: &Deps, req: &Request, ep: Endpoint, f: F) -> Response<Body>
+where
+    T: Serialize,
+    F: FnOnce(UserContext) -> Fut,
+    Fut: Future<Output = Result<(u16, T), ApiError>>,
+{
+    let user = match auth::authenticate(req, &deps.config.auth) {
+        Ok(u) => u,
+        Err(e) => return http::error_response(req, e),
+    };
+    let (org, user_id) = (user.org_id.clone(), user.user_id.clone());
+    let result = if user.has(ep.permission) { f(user).await } else { Err(ApiError::forbidden(ep.permission)) };
+    let resp = match result {
+        Ok((status, value)) => http::json_response(status, &value),
+        Err(e) => http::error_response(req, e),
+    };
+    let status = resp.status().as_u16();
+    let entry = AuditEntry {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: org,
+        user_id,
+        action: ep.action.to_string(),
+        method: req.method().to_string(),
+        resource: api_path(req),
+        status,
+        outcome: AuditOutcome::from_status(status),
+        at: chrono::Utc::now(),
+        request_id: http::request_id(req),
+    };
+    if let Err(e) = deps.stores.audit.append_audit(&entry).await {
+        tracing::error!(error = %e, action = ep.action, "the audit entry could not be written");
+        return http::error_response(
+            req,
+            ApiError::new(503, "unavailable", "the access could not be recorded in the audit log; retry"),
+        );
+    }
+    resp
+}
+
+fn range_param(q: &std::collections::HashMap<String, String>) -> Result<DateRange, ApiError> {
+    Ok(DateRange::from_optional(q.get("start").map(String::as_str), q.get("end").map(String::as_str))?)
+}
+
+fn experiment_id(req: &Request, after: &str) -> Result<String, ApiError> {
+    http::path_param(req, "experiment_id", after)
+        .ok_or_else(|| ApiError::invalid("experiment_id", "is required in the path"))
+}
 
 /// `POST /api/v1/marketing/ingest/causal`. 200 with the per-record outcome; 409 (same body) when
 /// any record conflicted with newer stored data.
 pub async fn ingest_causal_http(deps: &Deps, req: Request) -> Response<Body> {
-    let result = async {
-        let user = auth::authenticate(&req, &deps.config.auth)?;
-        let body = http::body_bytes(&req)?;
-        Ok::<_, http::ApiError>(ingest_causal(deps.stores.records.as_ref(), &user, body, chrono::Utc::now()).await?)
-    }
-    .await;
-    match result {
-        Ok(out) if !out.conflicts.is_empty() => http::json_response(409, &out),
-        other => http::respond(&req, 200, other),
-    }
+    let req = &req;
+    serve(deps, req, INGEST_CAUSAL, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        let out = ingest_causal(deps.stores.records.as_ref(), &user, body, chrono::Utc::now()).await?;
+        Ok((if out.conflicts.is_empty() { 200 } else { 409 }, out))
+    })
+    .await
 }
 
 /// `GET /api/v1/marketing/causal/{experiment_id}?limit=&cursor=`.
 pub async fn get_experiment_causal_http(deps: &Deps, req: Request) -> Response<Body> {
-    let result = async {
-        let user = auth::authenticate(&req, &deps.config.auth)?;
-        let experiment_id = http::path_param(&req, "experiment_id", "/marketing/causal/")
-            .ok_or_else(|| http::ApiError::invalid("experiment_id", "is required in the path"))?;
-        let page = http::page_request(&req)?;
-        let out = experiment_causal_data(
+    let req = &req;
+    serve(deps, req, GET_EXPERIMENT_CAUSAL, |user| async move {
+        http::query_params(req, &["limit", "cursor"])?;
+        let id = experiment_id(req, "/marketing/causal/")?;
+        let page = http::page_request(req)?;
+        let out = experiments::experiment_causal_data(
             deps.stores.experiments.as_ref(),
             deps.stores.records.as_ref(),
             &user,
-            &experiment_id,
+            &id,
             &page,
         )
         .await?;
-        Ok::<_, http::ApiError>(out)
-    }
-    .await;
-    http::respond(&req, 200, result)
+        Ok((200, out))
+    })
+    .await
+}
+
+/// `POST /api/v1/marketing/experiments`: 201 when created, 200 when the identical experiment
+/// already existed (a retry), 409 when a different one has the id.
+pub async fn create_experiment_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, CREATE_EXPERIMENT, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        let out =
+            experiments::create_experiment(deps.stores.experiments.as_ref(), &user, body, chrono::Utc::now()).await?;
+        Ok((if out.created { 201 } else { 200 }, out))
+    })
+    .await
+}
+
+/// `GET /api/v1/marketing/experiments/{experiment_id}`.
+pub async fn get_experiment_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, GET_EXPERIMENT, |user| async move {
+        http::query_params(req, &[])?;
+        let id = experiment_id(req, "/marketing/experiments/")?;
+        Ok((200, experiments::get_experiment(deps.stores.experiments.as_ref(), &user, &id).await?))
+    })
+    .await
+}
+
+/// `GET /api/v1/marketing/experiments?status=&limit=&cursor=`.
+pub async fn list_experiments_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, LIST_EXPERIMENTS, |user| async move {
+        let q = http::query_params(req, &["status", "limit", "cursor"])?;
+        let status: Option<ExperimentStatus> = q
+            .get("status")
+            .map(|s| {
+                serde_json::from_value(serde_json::Value::String(s.clone())).map_err(|_| {
+                    ApiError::invalid("status", format!("{s:?} is not one of draft, running, completed, cancelled"))
+                })
+            })
+            .transpose()?;
+        let page = http::page_request(req)?;
+        Ok((200, experiments::list_experiments(deps.stores.experiments.as_ref(), &user, status, &page).await?))
+    })
+    .await
+}
+
+/// `PATCH /api/v1/marketing/experiments/{experiment_id}/status` with `{"status": ...}`.
+pub async fn update_experiment_status_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, UPDATE_EXPERIMENT_STATUS, |user| async move {
+        http::query_params(req, &[])?;
+        let id = experiment_id(req, "/marketing/experiments/")?;
+        let body = http::body_bytes(req)?;
+        let out =
+            experiments::update_status(deps.stores.experiments.as_ref(), &user, &id, body, chrono::Utc::now()).await?;
+        Ok((200, out))
+    })
+    .await
+}
+
+/// `GET /api/v1/marketing/records?platform=&campaign_id=&start=&end=&limit=&cursor=`.
+pub async fn query_records_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, QUERY_RECORDS, |user| async move {
+        let q = http::query_params(req, &["platform", "campaign_id", "start", "end", "limit", "cursor"])?;
+        let range = range_param(&q)?;
+        let page = http::page_request(req)?;
+        let out = memory::query_records(
+            deps.stores.records.as_ref(),
+            &user,
+            q.get("platform").map(String::as_str),
+            q.get("campaign_id").map(String::as_str),
+            &range,
+            &page,
+        )
+        .await?;
+        Ok((200, out))
+    })
+    .await
+}
+
+/// `GET /api/v1/marketing/confounders?platform=&start=&end=`.
+pub async fn list_confounders_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, LIST_CONFOUNDERS, |user| async move {
+        let q = http::query_params(req, &["platform", "start", "end"])?;
+        let range = range_param(&q)?;
+        let out = memory::confounder_analysis(
+            deps.stores.confounders.as_ref(),
+            &user,
+            q.get("platform").map(String::as_str),
+            &range,
+        )
+        .await?;
+        Ok((200, out))
+    })
+    .await
+}
+
+/// `GET /api/v1/marketing/audit?start=&end=&limit=&cursor=`: administrators only.
+pub async fn query_audit_log_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, QUERY_AUDIT_LOG, |user| async move {
+        let q = http::query_params(req, &["start", "end", "limit", "cursor"])?;
+        let range = range_param(&q)?;
+        let page = http::page_request(req)?;
+        Ok((200, memory::audit_log(deps.stores.audit.as_ref(), &user, &range, &page).await?))
+    })
+    .await
 }
 
 /// The store stage (SQS).

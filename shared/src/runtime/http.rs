@@ -46,6 +46,10 @@ impl ApiError {
         Self::new(401, "unauthorized", message)
     }
 
+    pub fn forbidden(permission: &str) -> Self {
+        Self::new(403, "forbidden", format!("this operation needs the permission {permission}"))
+    }
+
     pub fn internal() -> Self {
         Self::new(500, "internal_error", "an internal error occurred; it has been logged")
     }
@@ -168,6 +172,31 @@ pub fn path_param(req: &Request, name: &str, after: &str) -> Option<String> {
     let rest = &path[idx + after.len()..];
     let seg = rest.trim_start_matches('/').split('/').next().unwrap_or("");
     (!seg.is_empty()).then(|| seg.to_string())
+}
+
+/// The query parameters, refusing names the endpoint does not take (a misspelt filter would
+/// otherwise be silently ignored) and repeated ones.
+pub fn query_params(req: &Request, allowed: &[&str]) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let mut out = std::collections::HashMap::new();
+    if let Some(q) = req.query_string_parameters_ref() {
+        for (name, _) in q.iter() {
+            if !allowed.contains(&name) {
+                let expected = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
+                return Err(ApiError::invalid(
+                    name,
+                    format!("is not a parameter of this endpoint (expected: {expected})"),
+                ));
+            }
+            let all = q.all(name).unwrap_or_default();
+            if all.len() > 1 {
+                return Err(ApiError::invalid(name, "is given more than once"));
+            }
+            if let Some(v) = all.first() {
+                out.insert(name.to_string(), v.to_string());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Optional query parameter `limit` (1..=1000, default 100) and `cursor`.

@@ -5,6 +5,7 @@
 pub mod estimate;
 pub mod experiments;
 pub mod ingest;
+pub mod memory;
 #[cfg(feature = "embedded")]
 pub mod pipeline;
 pub mod stage;
