@@ -55,3 +55,59 @@ fn every_function_is_a_member_named_after_its_folder_with_samples() {
         assert!(v.is_object());
     }
 }
+
+/// (method, path, function) of every HTTP route in the SAM template.
+fn template_routes() -> BTreeSet<(String, String, String)> {
+    let template = read("infra/template.yaml");
+    let mut out = BTreeSet::new();
+    let (mut binary, mut method) = (String::new(), String::new());
+    for line in template.lines() {
+        let l = line.trim();
+        if let Some(b) = l.strip_prefix("Binary:") {
+            binary = b.trim().to_string();
+        } else if let Some(m) = l.strip_prefix("Method:") {
+            method = m.trim().to_uppercase();
+        } else if let Some(p) = l.strip_prefix("Path:") {
+            out.insert((method.clone(), p.trim().to_string(), binary.clone()));
+        }
+    }
+    out
+}
+
+/// The OpenAPI document, the template's routes, the functions under `functions/` and the
+/// handlers' endpoint table agree: same routes, same functions, same permissions.
+#[test]
+fn openapi_template_and_functions_agree() {
+    let doc: serde_json::Value = serde_json::from_str(&read("infra/openapi.json")).expect("openapi.json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut api = BTreeSet::new();
+    let mut permissions = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let f = op["x-liftos-function"].as_str().unwrap_or_else(|| panic!("{method} {path}: x-liftos-function"));
+            let p =
+                op["x-liftos-permission"].as_str().unwrap_or_else(|| panic!("{method} {path}: x-liftos-permission"));
+            api.insert((method.to_uppercase(), path.clone(), f.to_string()));
+            permissions.insert((f.to_string(), p.to_string()));
+            for code in ["400", "401", "403"] {
+                assert!(op["responses"][code].is_object(), "{method} {path}: documents {code}");
+            }
+            for (code, resp) in op["responses"].as_object().expect("responses") {
+                // The ingest endpoint's 409 reports which records conflicted (its normal body).
+                let partial = f == "ingest-causal" && code == "409";
+                if (code.starts_with('4') || code.starts_with('5')) && !partial {
+                    assert_eq!(resp["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error");
+                }
+            }
+        }
+    }
+    assert_eq!(api, template_routes(), "OpenAPI routes vs template routes");
+    let http_functions: BTreeSet<String> = api.iter().map(|(_, _, f)| f.clone()).collect();
+    let non_http: BTreeSet<String> = function_dirs().difference(&http_functions).cloned().collect();
+    assert_eq!(non_http, BTreeSet::from(["store-records".to_string()]), "every other function is an HTTP endpoint");
+    let table: BTreeSet<(String, String)> = liftos::runtime::handlers::ENDPOINTS
+        .iter()
+        .map(|e| (e.function.to_string(), e.permission.to_string()))
+        .collect();
+    assert_eq!(permissions, table, "OpenAPI x-liftos-permission vs the handlers' endpoint table");
+}
