@@ -7,8 +7,10 @@ use liftos::config::{AuthSettings, Backend, Config};
 use liftos::runtime::auth::{mint_local, mint_rs256};
 use liftos::runtime::handlers::{self, Endpoint, ENDPOINTS};
 use liftos::runtime::Deps;
+use liftos::storage::aws::{create_table, dynamodb_client, s3_client};
 use liftos::storage::Stores;
 use liftos_tests::events::{http_request, json_body};
+use liftos_tests::moto;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -16,15 +18,79 @@ const SECRET: &str = "memory-api-secret-memory-api-secret!";
 const ISS: &str = "liftos-local";
 const AUD: &str = "liftos";
 
-fn deps(dir: &std::path::Path, auth: AuthSettings) -> Deps {
-    let config = Config {
-        backend: Backend::Embedded { data_dir: dir.to_path_buf() },
-        auth,
-        next_queue_url: None,
-        dlq_url: None,
-    };
-    Deps { config: Arc::new(config), stores: Stores::embedded(dir).expect("open"), next_queue: None, dlq: None }
+/// Where the stores live: the embedded default, or DynamoDB/S3 on moto.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Embedded,
+    Moto,
 }
+
+/// A fresh store: an embedded folder, or a new table and bucket on moto.
+struct Env {
+    kind: Kind,
+    dir: tempfile::TempDir,
+    table: String,
+    bucket: String,
+}
+
+async fn env(kind: Kind) -> Env {
+    let (table, bucket) = (moto::unique("liftos"), moto::unique("liftos-panels"));
+    if let Kind::Moto = kind {
+        let sdk = moto::sdk_config().await;
+        create_table(&dynamodb_client(&sdk), &table).await.expect("table");
+        s3_client(&sdk).create_bucket().bucket(&bucket).send().await.expect("bucket");
+    }
+    Env { kind, dir: tempfile::tempdir().expect("dir"), table, bucket }
+}
+
+impl Env {
+    async fn deps(&self, auth: AuthSettings) -> Deps {
+        let (backend, stores) = match self.kind {
+            Kind::Embedded => (
+                Backend::Embedded { data_dir: self.dir.path().to_path_buf() },
+                Stores::embedded(self.dir.path()).expect("open"),
+            ),
+            Kind::Moto => {
+                let sdk = moto::sdk_config().await;
+                (
+                    Backend::Aws { table: self.table.clone(), bucket: self.bucket.clone() },
+                    Stores::aws(&sdk, &self.table, &self.bucket),
+                )
+            }
+        };
+        let config = Config { backend, auth, next_queue_url: None, dlq_url: None };
+        Deps { config: Arc::new(config), stores, next_queue: None, dlq: None }
+    }
+}
+
+/// Each scenario runs on the embedded store and (with `tests/run.sh`) on moto.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Kind::Embedded).await
+            })*
+        }
+        mod on_moto {
+            $(#[tokio::test]
+            #[ignore = "needs moto: run tests/run.sh"]
+            async fn $name() {
+                super::$name(super::Kind::Moto).await
+            })*
+        }
+    };
+}
+
+on_both!(
+    every_sample_event_gets_its_status,
+    bad_tokens_are_401_everywhere,
+    each_endpoint_needs_its_permission,
+    no_endpoint_crosses_orgs,
+    bad_input_gets_a_clear_4xx,
+    pagination_walks_every_item_once,
+    the_audit_log_records_every_access,
+);
 
 fn local() -> AuthSettings {
     AuthSettings::LocalKey { secret: SECRET.into(), issuer: ISS.into(), audience: AUD.into() }
@@ -176,13 +242,10 @@ async fn seed(d: &Deps, org: &str) {
     d.stores.confounders.put_confounder(&v).await.expect("confounder");
 }
 
-#[tokio::test]
-async fn every_sample_event_gets_its_status() {
-    let dir = tempfile::tempdir().expect("dir");
-    let d = deps(dir.path(), AuthSettings::ApiGateway);
+async fn every_sample_event_gets_its_status(kind: Kind) {
+    let e = env(kind).await;
+    let d = e.deps(AuthSettings::ApiGateway).await;
     // The samples' caller is org "acme"; give it the sample experiment and records.
-    let admin_claims = http_request("create-experiment.ok.json");
-    let _ = admin_claims;
     let e: liftos::domain::NewExperiment =
         liftos::domain::error::from_json_str(liftos::service::pipeline::SAMPLE_EXPERIMENT).expect("sample");
     let e = e.into_experiment(&liftos::domain::OrgId::new("acme").expect("org"), chrono::Utc::now()).expect("valid");
@@ -225,9 +288,8 @@ async fn every_sample_event_gets_its_status() {
 
 /// Expired, not-yet-valid, wrongly signed, wrong audience, `alg: none`, malformed and missing
 /// tokens are 401 on every endpoint, with HS256 local keys and with RS256 against the JWKS.
-#[tokio::test]
-async fn bad_tokens_are_401_everywhere() {
-    let dir = tempfile::tempdir().expect("dir");
+async fn bad_tokens_are_401_everywhere(kind: Kind) {
+    let e = env(kind).await;
     let key = fixture("test-rs256-private.pem");
     let other = fixture("test-rs256-other-private.pem");
     let hs = |secret: &str, aud: &str, ttl: i64| {
@@ -276,7 +338,7 @@ async fn bad_tokens_are_401_everywhere() {
         ),
     ];
     for (auth, bad, good) in cases {
-        let d = deps(dir.path(), auth.clone());
+        let d = e.deps(auth.clone()).await;
         for ep in ENDPOINTS {
             for t in &bad {
                 let resp = call(&d, ep, valid_request(ep, t.as_deref())).await;
@@ -307,7 +369,7 @@ async fn bad_tokens_are_401_everywhere() {
         &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .expect("t");
-    let d = deps(dir.path(), local());
+    let d = e.deps(local()).await;
     for ep in ENDPOINTS {
         assert_eq!(call(&d, ep, valid_request(ep, Some(&future))).await.status(), 401, "{}", ep.function);
     }
@@ -315,10 +377,9 @@ async fn bad_tokens_are_401_everywhere() {
 
 /// Each endpoint needs its permission: without it 403 (and nothing changes); the roles grant
 /// what the spec says.
-#[tokio::test]
-async fn each_endpoint_needs_its_permission() {
-    let dir = tempfile::tempdir().expect("dir");
-    let d = deps(dir.path(), local());
+async fn each_endpoint_needs_its_permission(kind: Kind) {
+    let e = env(kind).await;
+    let d = e.deps(local()).await;
     seed(&d, "acme").await;
     let nobody = token("acme", &[]);
     for ep in ENDPOINTS {
@@ -346,10 +407,9 @@ async fn each_endpoint_needs_its_permission() {
 }
 
 /// Org B can neither read, change nor learn of org A's data through any endpoint, with A's ids.
-#[tokio::test]
-async fn no_endpoint_crosses_orgs() {
-    let dir = tempfile::tempdir().expect("dir");
-    let d = deps(dir.path(), local());
+async fn no_endpoint_crosses_orgs(kind: Kind) {
+    let e = env(kind).await;
+    let d = e.deps(local()).await;
     seed(&d, "org-a").await;
     let b = token("org-b", ADMIN);
     // Reads of A's ids look exactly like reads of ids that do not exist.
@@ -438,10 +498,9 @@ async fn no_endpoint_crosses_orgs() {
 }
 
 /// Bad input: 4xx naming the field, never a 5xx.
-#[tokio::test]
-async fn bad_input_gets_a_clear_4xx() {
-    let dir = tempfile::tempdir().expect("dir");
-    let d = deps(dir.path(), local());
+async fn bad_input_gets_a_clear_4xx(kind: Kind) {
+    let e = env(kind).await;
+    let d = e.deps(local()).await;
     seed(&d, "acme").await;
     let t = token("acme", ADMIN);
     let e = "/api/v1/marketing/experiments";
@@ -577,10 +636,9 @@ async fn bad_input_gets_a_clear_4xx() {
 }
 
 /// Records page with an opaque cursor: every record once, in time order; experiments too.
-#[tokio::test]
-async fn pagination_walks_every_item_once() {
-    let dir = tempfile::tempdir().expect("dir");
-    let d = deps(dir.path(), local());
+async fn pagination_walks_every_item_once(kind: Kind) {
+    let e = env(kind).await;
+    let d = e.deps(local()).await;
     let t = token("acme", ADMIN);
     let r = call(
         &d,
@@ -640,10 +698,9 @@ async fn pagination_walks_every_item_once() {
 }
 
 /// Every access is in the audit log with who, what, when and the outcome; refused ones too.
-#[tokio::test]
-async fn the_audit_log_records_every_access() {
-    let dir = tempfile::tempdir().expect("dir");
-    let d = deps(dir.path(), local());
+async fn the_audit_log_records_every_access(kind: Kind) {
+    let e = env(kind).await;
+    let d = e.deps(local()).await;
     seed(&d, "acme").await;
     let analyst = token("acme", ANALYST);
     let admin = token("acme", ADMIN);
