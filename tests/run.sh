@@ -15,10 +15,10 @@ mkdir -p "$CACHE"
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 
-step "tools: python venv with moto, cfn-lint, cargo-lambda"
+step "tools: python venv with moto, cfn-lint, cargo-lambda, schemathesis"
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-  'moto[server]==5.2.5' 'cfn-lint==1.51.0' 'cargo-lambda==1.9.2'
+  'moto[server]==5.2.5' 'cfn-lint==1.51.0' 'cargo-lambda==1.9.2' 'schemathesis==4.32.5'
 export PATH="$VENV/bin:$PATH"
 
 step "moto server"

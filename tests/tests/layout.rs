@@ -110,4 +110,7 @@ fn openapi_template_and_functions_agree() {
         .map(|e| (e.function.to_string(), e.permission.to_string()))
         .collect();
     assert_eq!(permissions, table, "OpenAPI x-liftos-permission vs the handlers' endpoint table");
+    let methods: BTreeSet<(String, String)> =
+        liftos::runtime::handlers::ENDPOINTS.iter().map(|e| (e.method.to_string(), e.function.to_string())).collect();
+    assert_eq!(methods, api.iter().map(|(m, _, f)| (m.clone(), f.clone())).collect(), "handler methods vs OpenAPI");
 }

@@ -760,3 +760,41 @@ async fn the_audit_log_records_every_access(kind: Kind) {
     );
     assert_eq!(all["items"].as_array().expect("items").len(), 6, "{all}");
 }
+
+/// A body that is not UTF-8 (API Gateway delivers it base64-encoded) is a 400, not a 5xx.
+#[tokio::test]
+async fn a_binary_body_is_a_400() {
+    use base64::Engine;
+    let e = env(Kind::Embedded).await;
+    let d = e.deps(local()).await;
+    let t = token("acme", ADMIN);
+    let mut ev: Value = serde_json::from_str(&liftos_tests::events::text("create-experiment.ok.json")).expect("event");
+    ev["requestContext"].as_object_mut().expect("ctx").remove("authorizer");
+    ev["headers"]["authorization"] = Value::String(format!("Bearer {t}"));
+    ev["body"] = Value::String(base64::engine::general_purpose::STANDARD.encode([0xff, 0x16, 0x5e, 0x1a, 0x0e, 0xfe]));
+    ev["isBase64Encoded"] = Value::Bool(true);
+    for ep in [handlers::CREATE_EXPERIMENT, handlers::INGEST_CAUSAL, handlers::UPDATE_EXPERIMENT_STATUS] {
+        ev["requestContext"]["http"]["method"] = Value::String(ep.method.to_string());
+        let req = lambda_http::request::from_str(&ev.to_string()).expect("request");
+        let resp = call(&d, ep, req).await;
+        assert_eq!(resp.status(), 400, "{}: {}", ep.function, json_body(&resp));
+    }
+}
+
+/// Behind a function URL (or `cargo lambda watch`) any method reaches the function: the wrong
+/// one is a 405 naming the right one, before anything else.
+#[tokio::test]
+async fn a_wrong_method_is_a_405() {
+    let e = env(Kind::Embedded).await;
+    let d = e.deps(local()).await;
+    let t = token("acme", ADMIN);
+    for ep in ENDPOINTS {
+        let mut req = valid_request(ep, Some(&t));
+        *req.method_mut() =
+            if ep.method == "GET" { lambda_http::http::Method::DELETE } else { lambda_http::http::Method::GET };
+        let resp = call(&d, ep, req).await;
+        assert_eq!(resp.status(), 405, "{}", ep.function);
+        assert_eq!(resp.headers()["allow"], ep.method);
+        assert_eq!(json_body(&resp)["error"], "method_not_allowed");
+    }
+}

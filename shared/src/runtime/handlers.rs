@@ -17,37 +17,58 @@ use crate::service::{experiments, ingest::ingest_causal, memory};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
     pub function: &'static str,
+    /// The HTTP method of its route.
+    pub method: &'static str,
     pub action: &'static str,
     pub permission: &'static str,
 }
 
-pub const INGEST_CAUSAL: Endpoint =
-    Endpoint { function: "ingest-causal", action: "records.ingest", permission: permissions::DATA_WRITE };
+pub const INGEST_CAUSAL: Endpoint = Endpoint {
+    function: "ingest-causal",
+    method: "POST",
+    action: "records.ingest",
+    permission: permissions::DATA_WRITE,
+};
 pub const GET_EXPERIMENT_CAUSAL: Endpoint = Endpoint {
     function: "get-experiment-causal",
+    method: "GET",
     action: "experiments.causal_data",
     permission: permissions::DATA_READ,
 };
 pub const CREATE_EXPERIMENT: Endpoint = Endpoint {
     function: "create-experiment",
+    method: "POST",
     action: "experiments.create",
     permission: permissions::EXPERIMENTS_MANAGE,
 };
-pub const GET_EXPERIMENT: Endpoint =
-    Endpoint { function: "get-experiment", action: "experiments.get", permission: permissions::DATA_READ };
-pub const LIST_EXPERIMENTS: Endpoint =
-    Endpoint { function: "list-experiments", action: "experiments.list", permission: permissions::DATA_READ };
+pub const GET_EXPERIMENT: Endpoint = Endpoint {
+    function: "get-experiment",
+    method: "GET",
+    action: "experiments.get",
+    permission: permissions::DATA_READ,
+};
+pub const LIST_EXPERIMENTS: Endpoint = Endpoint {
+    function: "list-experiments",
+    method: "GET",
+    action: "experiments.list",
+    permission: permissions::DATA_READ,
+};
 pub const UPDATE_EXPERIMENT_STATUS: Endpoint = Endpoint {
     function: "update-experiment-status",
+    method: "PATCH",
     action: "experiments.update_status",
     permission: permissions::EXPERIMENTS_MANAGE,
 };
 pub const QUERY_RECORDS: Endpoint =
-    Endpoint { function: "query-records", action: "records.query", permission: permissions::DATA_READ };
-pub const LIST_CONFOUNDERS: Endpoint =
-    Endpoint { function: "list-confounders", action: "confounders.analysis", permission: permissions::DATA_READ };
+    Endpoint { function: "query-records", method: "GET", action: "records.query", permission: permissions::DATA_READ };
+pub const LIST_CONFOUNDERS: Endpoint = Endpoint {
+    function: "list-confounders",
+    method: "GET",
+    action: "confounders.analysis",
+    permission: permissions::DATA_READ,
+};
 pub const QUERY_AUDIT_LOG: Endpoint =
-    Endpoint { function: "query-audit-log", action: "audit.query", permission: permissions::AUDIT_READ };
+    Endpoint { function: "query-audit-log", method: "GET", action: "audit.query", permission: permissions::AUDIT_READ };
 
 /// Every HTTP endpoint, for the contract tests (OpenAPI, template, functions/).
 pub const ENDPOINTS: [Endpoint; 9] = [
@@ -80,6 +101,21 @@ where
     F: FnOnce(UserContext) -> Fut,
     Fut: Future<Output = Result<(u16, T), ApiError>>,
 {
+    // API Gateway routes by method; a function URL or `cargo lambda watch` does not.
+    if req.method().as_str() != ep.method {
+        let mut resp = http::error_response(
+            req,
+            ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{} is not allowed here; use {}", req.method(), ep.method),
+            ),
+        );
+        if let Ok(v) = lambda_http::http::HeaderValue::from_str(ep.method) {
+            resp.headers_mut().insert("allow", v);
+        }
+        return resp;
+    }
     let user = match auth::authenticate(req, &deps.config.auth) {
         Ok(u) => u,
         Err(e) => return http::error_response(req, e),
