@@ -122,7 +122,7 @@ impl Config {
                 };
                 let parsed: serde_json::Value = serde_json::from_str(&jwks)
                     .map_err(|e| ConfigError::new("LIFTOS_JWKS", format!("is not JSON: {e}")))?;
-                if !parsed["keys"].as_array().is_some_and(|k| !k.is_empty()) {
+                if parsed["keys"].as_array().is_none_or(|k| k.is_empty()) {
                     return Err(ConfigError::new(
                         "LIFTOS_JWKS",
                         "must be a JWKS: an object with a non-empty `keys` array",

@@ -208,15 +208,15 @@ fn synth_pooled_markets_bias_size_and_power() {
             .collect();
         let mut f = [[0.0f64; 3]; 64];
         for t in 1..(pre + post) as usize {
-            for k in 0..3 {
-                f[t][k] = f[t - 1][k] + 0.5 * rng.normal() + 0.1;
+            let prev = f[t - 1];
+            for (k, x) in f[t].iter_mut().enumerate() {
+                *x = prev[k] + 0.5 * rng.normal() + 0.1;
             }
         }
         let (mut unit, mut time, mut y) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..n {
+        for (i, l) in load.iter().enumerate() {
             for t in 0..(pre + post) {
-                let mut v =
-                    10.0 + (0..3).map(|k| load[i][k] * f[t as usize][k] * 3.0).sum::<f64>() + 0.5 * rng.normal();
+                let mut v = 10.0 + (0..3).map(|k| l[k] * f[t as usize][k] * 3.0).sum::<f64>() + 0.5 * rng.normal();
                 if i >= donors && t >= pre {
                     v += effect;
                 }
