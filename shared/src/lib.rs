@@ -12,6 +12,7 @@ pub mod domain;
 pub mod estimators;
 pub mod service;
 pub mod storage;
+pub mod surfacing;
 
 #[cfg(feature = "lambda")]
 pub mod runtime;
