@@ -3,3 +3,4 @@
 //! lift estimates, and treatment recommendations. No AWS here; the Lambdas are thin.
 
 pub mod power;
+pub mod randomize;

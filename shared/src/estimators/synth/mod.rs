@@ -23,7 +23,7 @@
 
 #![allow(clippy::needless_range_loop)] // index loops over small dense blocks read clearest here
 
-mod simplex;
+pub(crate) mod simplex;
 
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettingsBuilder, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus, ZeroConeT};
