@@ -2,5 +2,6 @@
 //! randomisation, geo market selection), budget optimisation over response curves calibrated by
 //! lift estimates, and treatment recommendations. No AWS here; the Lambdas are thin.
 
+pub mod geo;
 pub mod power;
 pub mod randomize;

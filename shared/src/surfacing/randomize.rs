@@ -88,7 +88,9 @@ fn labels(n: usize, arms: &[Arm], rng: &mut Rng) -> Vec<usize> {
     let mut order: Vec<usize> = (0..arms.len()).collect();
     // Remainders largest first; ties broken at random so no arm is favoured.
     let jitter: Vec<f64> = (0..arms.len()).map(|_| rng.uniform() * 1e-9).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor() + jitter[b]).total_cmp(&(exact[a] - exact[a].floor() + jitter[a])));
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor() + jitter[b]).total_cmp(&(exact[a] - exact[a].floor() + jitter[a]))
+    });
     let mut left = n - counts.iter().sum::<usize>();
     for &a in &order {
         if left == 0 {
@@ -140,7 +142,9 @@ pub fn randomize(units: &[Unit], s: &RandomizeSettings) -> Result<RandomizeResul
         Method::Stratified => {
             let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
             for (i, u) in units.iter().enumerate() {
-                let st = u.stratum.clone().ok_or_else(|| invalid(&format!("units[{i}].stratum"), "is required for stratified randomisation"))?;
+                let st = u.stratum.clone().ok_or_else(|| {
+                    invalid(&format!("units[{i}].stratum"), "is required for stratified randomisation")
+                })?;
                 groups.entry(st).or_default().push(i);
             }
             for (st, idx) in &groups {
@@ -174,7 +178,12 @@ pub fn randomize(units: &[Unit], s: &RandomizeSettings) -> Result<RandomizeResul
     let mut balance = Vec::new();
     for name in names {
         let vals = |arm: usize| -> Vec<f64> {
-            units.iter().zip(&arm_of).filter(|(_, &a)| a == arm).filter_map(|(u, _)| u.covariates.get(name).copied()).collect()
+            units
+                .iter()
+                .zip(&arm_of)
+                .filter(|(_, &a)| a == arm)
+                .filter_map(|(u, _)| u.covariates.get(name).copied())
+                .collect()
         };
         let stats = |v: &[f64]| -> (f64, f64) {
             let n = v.len() as f64;
@@ -259,7 +268,11 @@ mod tests {
         let mut smd_sum = 0.0;
         let reps = 2000;
         for seed in 0..reps {
-            let r = randomize(&u, &RandomizeSettings { arms: arms(&[1.0, 1.0]), method: Method::Complete, block_size: None, seed }).unwrap();
+            let r = randomize(
+                &u,
+                &RandomizeSettings { arms: arms(&[1.0, 1.0]), method: Method::Complete, block_size: None, seed },
+            )
+            .unwrap();
             for (i, (_, a)) in r.assignments.iter().enumerate() {
                 if a == "arm1" {
                     treated[i] += 1;
