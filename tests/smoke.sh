@@ -93,6 +93,9 @@ check "list-confounders.ok (200)" 200 "$(invoke list-confounders list-confounder
 check "list-confounders.bad-platform (400)" 400 "$(invoke list-confounders list-confounders.bad-platform.json)" "platform"
 check "query-audit-log.ok (200)" 200 "$(invoke query-audit-log query-audit-log.ok.json)"
 check "query-audit-log.forbidden (403)" 403 "$(invoke query-audit-log query-audit-log.forbidden.json)"
+check "design-experiment.ok (200)" 200 "$(invoke design-experiment design-experiment.ok.json)"
+check "design-experiment.bad-query (400)" 400 "$(invoke design-experiment design-experiment.bad-query.json)" "power.query"
+check "design-experiment.forbidden (403)" 403 "$(invoke design-experiment design-experiment.forbidden.json)"
 out=$(invoke store-records store-records.batch.json)
 if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get('batchItemFailures')==[{'itemIdentifier':'0f6c1a2e-0000-4000-8000-000000000001'}] else 1)" "$out"; then
   # No DLQ is configured locally, so the poison message is reported back for SQS's redrive.

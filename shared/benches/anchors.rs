@@ -18,6 +18,34 @@ use liftos::estimators::effects::{self, EffectInput, EffectSettings};
 use liftos::estimators::iv::{self, IvInput, IvSettings};
 use liftos::estimators::rdd::{self, RddSettings};
 use liftos::estimators::synth::{self, Predictor, SynthInput, SynthSettings};
+use liftos::surfacing::geo::{self, GeoPanel, GeoSettings, TestKind};
+
+/// 50 markets x 104 weeks of conversions from a 3-factor model with seasonality (fixed seed).
+fn write_geo_panel(path: &std::path::Path) {
+    let mut rng = liftos::estimators::rng::Rng::new(20261127);
+    let (k, weeks) = (50usize, 104usize);
+    let load: Vec<[f64; 3]> = (0..k).map(|_| [rng.uniform(), rng.uniform(), rng.uniform()]).collect();
+    let size: Vec<f64> = (0..k).map(|_| 100.0 + 900.0 * rng.uniform()).collect();
+    let mut f = vec![[0.0f64; 3]; weeks];
+    for t in 1..weeks {
+        let prev = f[t - 1];
+        for (j, x) in f[t].iter_mut().enumerate() {
+            *x = 0.8 * prev[j] + 0.3 * rng.normal();
+        }
+    }
+    let mut out = String::from("market,week,conversions\n");
+    for m in 0..k {
+        for (t, ft) in f.iter().enumerate() {
+            let season = 1.0 + 0.1 * (t as f64 * std::f64::consts::TAU / 52.0).sin();
+            let v = size[m]
+                * season
+                * (1.0 + 0.15 * (0..3).map(|j| load[m][j] * ft[j]).sum::<f64>())
+                * (1.0 + 0.03 * rng.normal());
+            out.push_str(&format!("m{m:02},{t},{:.3}\n", v.max(0.0)));
+        }
+    }
+    std::fs::write(path, out).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
 
 fn median3(mut f: impl FnMut() -> (f64, f64)) -> (f64, Vec<f64>, (f64, f64)) {
     let mut times = Vec::new();
@@ -170,7 +198,41 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 bytes,
             )
         }
-        other => panic!("unknown benchmark {other}: twfe, cs, iv, rd, pc, aipw, synth_fixed, synth or synth_placebo"),
+        "geo" => {
+            // Market selection: 50 markets x 104 weeks, sets of up to 3 markets, 2/4/6 weeks.
+            let panel = GeoPanel {
+                market: table.labels("market").unwrap_or_else(|e| panic!("{e}")),
+                time: table.integers("week").unwrap_or_else(|e| panic!("{e}")),
+                outcome: col("conversions"),
+            };
+            let bytes = (panel.outcome.len() * 24) as f64 / 1048576.0;
+            let settings = GeoSettings {
+                durations: vec![2, 4, 6],
+                max_markets: 3,
+                include: vec![],
+                exclude: vec![],
+                alpha: 0.1,
+                power: 0.8,
+                effect: Some(0.05),
+                windows: 6,
+                pre_periods: 52,
+                kind: TestKind::Increase,
+                cost_per_market_period: None,
+                budget: None,
+                top: 10,
+            };
+            (
+                Box::new(move || {
+                    let g = geo::design(&panel, &settings).unwrap_or_else(|e| panic!("{e}"));
+                    // The figures: the best MDE and the number of synthetic-control fits.
+                    (g.recommended.map_or(f64::NAN, |c| c.mde), g.synthetic_control_fits as f64)
+                }),
+                bytes,
+            )
+        }
+        other => {
+            panic!("unknown benchmark {other}: twfe, cs, iv, rd, pc, aipw, synth_fixed, synth, synth_placebo or geo")
+        }
     }
 }
 
@@ -191,8 +253,12 @@ fn main() {
         "pc" => "dag.csv",
         "aipw" => "aipw.csv",
         "synth_fixed" | "synth" | "synth_placebo" => "synth.csv",
+        "geo" => "geo.csv",
         other => panic!("unknown benchmark {other}"),
     });
+    if name == "geo" && !file.exists() {
+        write_geo_panel(&file);
+    }
     // End to end: read the CSV and fit, as a user of `liftos estimate` waits for it.
     let t = Instant::now();
     let table = Table::read_csv(&file).unwrap_or_else(|e| panic!("{e}"));

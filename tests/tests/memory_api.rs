@@ -160,6 +160,7 @@ async fn call(d: &Deps, ep: Endpoint, req: Request) -> Response<Body> {
         "query-records" => handlers::query_records_http(d, req).await,
         "list-confounders" => handlers::list_confounders_http(d, req).await,
         "query-audit-log" => handlers::query_audit_log_http(d, req).await,
+        "design-experiment" => handlers::design_experiment_http(d, req).await,
         other => panic!("no handler for {other}"),
     }
 }
@@ -206,6 +207,13 @@ fn valid_request(ep: Endpoint, token: Option<&str>) -> Request {
         "query-records" => request("GET", "/api/v1/marketing/records", &[("platform", "meta")], None, token),
         "list-confounders" => request("GET", "/api/v1/marketing/confounders", &[], None, token),
         "query-audit-log" => request("GET", "/api/v1/marketing/audit", &[], None, token),
+        "design-experiment" => request(
+            "POST",
+            "/api/v1/surfacing/experiments/design",
+            &[],
+            Some(r#"{"power":{"metric":{"type":"mean","sd":10},"effect":1,"power":0.8}}"#),
+            token,
+        ),
         other => panic!("{other}"),
     }
 }
@@ -267,6 +275,9 @@ async fn every_sample_event_gets_its_status(kind: Kind) {
         ("list-confounders.bad-platform.json", handlers::LIST_CONFOUNDERS, 400),
         ("query-audit-log.ok.json", handlers::QUERY_AUDIT_LOG, 200),
         ("query-audit-log.forbidden.json", handlers::QUERY_AUDIT_LOG, 403),
+        ("design-experiment.ok.json", handlers::DESIGN_EXPERIMENT, 200),
+        ("design-experiment.bad-query.json", handlers::DESIGN_EXPERIMENT, 400),
+        ("design-experiment.forbidden.json", handlers::DESIGN_EXPERIMENT, 403),
     ];
     for (event, ep, status) in cases {
         let resp = call(&d, *ep, http_request(event)).await;

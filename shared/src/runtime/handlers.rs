@@ -70,8 +70,15 @@ pub const LIST_CONFOUNDERS: Endpoint = Endpoint {
 pub const QUERY_AUDIT_LOG: Endpoint =
     Endpoint { function: "query-audit-log", method: "GET", action: "audit.query", permission: permissions::AUDIT_READ };
 
+pub const DESIGN_EXPERIMENT: Endpoint = Endpoint {
+    function: "design-experiment",
+    method: "POST",
+    action: "surfacing.design_experiment",
+    permission: permissions::ANALYSIS_RUN,
+};
+
 /// Every HTTP endpoint, for the contract tests (OpenAPI, template, functions/).
-pub const ENDPOINTS: [Endpoint; 9] = [
+pub const ENDPOINTS: [Endpoint; 10] = [
     INGEST_CAUSAL,
     GET_EXPERIMENT_CAUSAL,
     CREATE_EXPERIMENT,
@@ -81,6 +88,7 @@ pub const ENDPOINTS: [Endpoint; 9] = [
     QUERY_RECORDS,
     LIST_CONFOUNDERS,
     QUERY_AUDIT_LOG,
+    DESIGN_EXPERIMENT,
 ];
 
 /// The API path of a request (function URLs and `cargo lambda watch` put a prefix before it).
@@ -296,6 +304,18 @@ pub async fn query_audit_log_http(deps: &Deps, req: Request) -> Response<Body> {
         let range = range_param(&q)?;
         let page = http::page_request(req)?;
         Ok((200, memory::audit_log(deps.stores.audit.as_ref(), &user, &range, &page).await?))
+    })
+    .await
+}
+
+/// `POST /api/v1/surfacing/experiments/design`: power analysis, randomisation, geo market
+/// selection.
+pub async fn design_experiment_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, DESIGN_EXPERIMENT, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        Ok((200, crate::service::surfacing::design_experiment(&user, body)?))
     })
     .await
 }

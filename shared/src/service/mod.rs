@@ -9,6 +9,7 @@ pub mod memory;
 #[cfg(feature = "embedded")]
 pub mod pipeline;
 pub mod stage;
+pub mod surfacing;
 
 use crate::domain::ValidationError;
 use crate::storage::StoreError;

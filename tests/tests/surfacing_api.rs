@@ -1,0 +1,83 @@
+//! The experiment-design endpoint on its sample event: each section's answer, and bad sections
+//! named in the error.
+
+use liftos::config::{AuthSettings, Backend, Config};
+use liftos::runtime::{handlers, Deps};
+use liftos::storage::Stores;
+use liftos_tests::events::{http_request, json_body, text};
+use std::sync::Arc;
+
+fn deps(dir: &std::path::Path) -> Deps {
+    let config = Config {
+        backend: Backend::Embedded { data_dir: dir.to_path_buf() },
+        auth: AuthSettings::ApiGateway,
+        next_queue_url: None,
+        dlq_url: None,
+    };
+    Deps { config: Arc::new(config), stores: Stores::embedded(dir).expect("open"), next_queue: None, dlq: None }
+}
+
+#[tokio::test]
+async fn design_sample_answers_every_section() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let resp = handlers::design_experiment_http(&d, http_request("design-experiment.ok.json")).await;
+    let body = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{body}");
+    // Proportions 4% -> 4.4% with CUPED rho 0.5 (variance x 0.75).
+    let p = &body["power"];
+    assert_eq!(p["solved_for"], "n_control");
+    assert!((p["variance_reduction"].as_f64().unwrap_or(0.0) - 0.25).abs() < 1e-12);
+    let n = p["n_control"].as_f64().unwrap_or(0.0);
+    assert!(n > 10_000.0 && n < 40_000.0, "{p}");
+    // 12 markets, stratified 1:1 by region.
+    let r = &body["randomization"];
+    assert_eq!(r["counts"]["control"], 6);
+    assert_eq!(r["counts"]["treatment"], 6);
+    assert_eq!(r["assignments"].as_array().map(|a| a.len()), Some(12));
+    // Geo: 11 eligible markets (DE-BE excluded), sets of 1 or 2: 66 sets x 2 durations.
+    let g = &body["geo"];
+    assert_eq!(g["candidates_evaluated"], 132);
+    let rec = &g["recommended"];
+    assert!(rec["mde"].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(!rec["markets"].as_array().expect("markets").iter().any(|m| m == "DE-BE"));
+    assert!(rec["power"].as_f64().is_some());
+}
+
+#[tokio::test]
+async fn bad_sections_are_named() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let base: serde_json::Value = serde_json::from_str(&text("design-experiment.ok.json")).expect("event");
+    let body: serde_json::Value = serde_json::from_str(base["body"].as_str().expect("body")).expect("json");
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (serde_json::json!({}), "body"),
+        (serde_json::json!({"power": body["power"], "extra": 1}), "extra"),
+        (
+            serde_json::json!({"power": {"metric": {"type": "mean", "sd": -1}, "effect": 1, "power": 0.8}}),
+            "power.metric.sd",
+        ),
+        (serde_json::json!({"power": {"metric": {"type": "mean", "sd": 1}, "effect": 1}}), "power.query"),
+        (
+            serde_json::json!({"randomization": {"units": [{"id": "a"}], "arms": [{"name": "x", "weight": 1}, {"name": "y", "weight": 1}], "seed": 1}}),
+            "randomization.units",
+        ),
+        (
+            serde_json::json!({"geo": {"panel": body["geo"]["panel"], "durations": [2], "include": ["Atlantis"]}}),
+            "geo.include",
+        ),
+        (
+            serde_json::json!({"geo": {"panel": body["geo"]["panel"], "durations": [2], "max_markets": 11}}),
+            "geo.max_markets",
+        ),
+    ];
+    for (b, field) in cases {
+        let mut ev = base.clone();
+        ev["body"] = serde_json::Value::String(b.to_string());
+        let req = lambda_http::request::from_str(&ev.to_string()).expect("request");
+        let resp = handlers::design_experiment_http(&d, req).await;
+        let out = json_body(&resp);
+        assert_eq!(resp.status(), 400, "{b} -> {out}");
+        assert_eq!(out["field"], field, "{b} -> {out}");
+    }
+}
