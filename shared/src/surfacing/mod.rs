@@ -6,3 +6,4 @@ pub mod budget;
 pub mod geo;
 pub mod power;
 pub mod randomize;
+pub mod recommend;
