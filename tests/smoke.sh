@@ -96,6 +96,12 @@ check "query-audit-log.forbidden (403)" 403 "$(invoke query-audit-log query-audi
 check "design-experiment.ok (200)" 200 "$(invoke design-experiment design-experiment.ok.json)"
 check "design-experiment.bad-query (400)" 400 "$(invoke design-experiment design-experiment.bad-query.json)" "power.query"
 check "design-experiment.forbidden (403)" 403 "$(invoke design-experiment design-experiment.forbidden.json)"
+# The bundled sample data for org acme (the samples' caller), then the surfacing functions on it.
+cargo run -q -p liftos --bin liftos -- pipeline --data-dir "$WORK/data" --org acme --out "$WORK/out" >/dev/null
+check "optimize-budget.ok (200)" 200 "$(invoke optimize-budget optimize-budget.ok.json)"
+check "optimize-budget.bad-history (400)" 400 "$(invoke optimize-budget optimize-budget.bad-history.json)" "history.outcome"
+check "recommend-treatments.ok (200)" 200 "$(invoke recommend-treatments recommend-treatments.ok.json)"
+check "recommend-treatments.bad-objective (400)" 400 "$(invoke recommend-treatments recommend-treatments.bad-objective.json)" "objective"
 out=$(invoke store-records store-records.batch.json)
 if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get('batchItemFailures')==[{'itemIdentifier':'0f6c1a2e-0000-4000-8000-000000000001'}] else 1)" "$out"; then
   # No DLQ is configured locally, so the poison message is reported back for SQS's redrive.

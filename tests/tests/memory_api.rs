@@ -161,6 +161,8 @@ async fn call(d: &Deps, ep: Endpoint, req: Request) -> Response<Body> {
         "list-confounders" => handlers::list_confounders_http(d, req).await,
         "query-audit-log" => handlers::query_audit_log_http(d, req).await,
         "design-experiment" => handlers::design_experiment_http(d, req).await,
+        "optimize-budget" => handlers::optimize_budget_http(d, req).await,
+        "recommend-treatments" => handlers::recommend_treatments_http(d, req).await,
         other => panic!("no handler for {other}"),
     }
 }
@@ -214,6 +216,14 @@ fn valid_request(ep: Endpoint, token: Option<&str>) -> Request {
             Some(r#"{"power":{"metric":{"type":"mean","sd":10},"effect":1,"power":0.8}}"#),
             token,
         ),
+        "optimize-budget" => request(
+            "POST",
+            "/api/v1/surfacing/optimize/causal",
+            &[],
+            Some(r#"{"records":{"metric":"conversions"},"plan":{"objective":{"type":"max_profit"}}}"#),
+            token,
+        ),
+        "recommend-treatments" => request("GET", "/api/v1/surfacing/recommendations/treatments", &[], None, token),
         other => panic!("{other}"),
     }
 }

@@ -81,3 +81,54 @@ async fn bad_sections_are_named() {
         assert_eq!(out["field"], field, "{b} -> {out}");
     }
 }
+
+async fn with_samples(d: &Deps) {
+    let user = liftos::domain::UserContext::new(
+        liftos::domain::OrgId::new("acme").expect("org"),
+        "sample".into(),
+        vec!["causal_admin".into()],
+        vec![],
+    );
+    liftos::service::pipeline::run_sample_pipeline(&d.stores, &user, chrono::Utc::now()).await.expect("pipeline");
+}
+
+/// On the bundled sample data: the budget is spent exactly, the max-change bounds hold, the lift
+/// calibrates meta's curve, and recommendations come ranked with their evidence.
+#[tokio::test]
+async fn optimize_and_recommend_on_the_samples() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    with_samples(&d).await;
+    let resp = handlers::optimize_budget_http(&d, http_request("optimize-budget.ok.json")).await;
+    let body = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{body}");
+    let plan = &body["plan"];
+    assert!((plan["total_spend"].as_f64().unwrap_or(0.0) - 5200.0).abs() < 1e-6, "{plan}");
+    for a in plan["allocations"].as_array().expect("allocations") {
+        let (cur, spend) = (a["current"].as_f64().unwrap_or(0.0), a["spend"].as_f64().unwrap_or(0.0));
+        assert!((spend - cur).abs() <= 0.3 * cur + 1e-6, "{a}");
+    }
+    let ci = plan["incremental_outcome_ci"].as_array().expect("ci");
+    assert!(
+        ci[0].as_f64() <= plan["incremental_outcome"].as_f64()
+            && plan["incremental_outcome"].as_f64() <= ci[1].as_f64()
+    );
+    assert_eq!(body["model"]["calibration"][0][0], "meta");
+    assert_eq!(body["model"]["curves"].as_array().map(|c| c.len()), Some(3));
+    assert!(!body["recommendations"].as_array().expect("recs").is_empty());
+    let bad = handlers::optimize_budget_http(&d, http_request("optimize-budget.bad-history.json")).await;
+    assert_eq!(bad.status(), 400);
+    assert!(json_body(&bad)["field"].as_str().unwrap_or("").starts_with("history."), "{}", json_body(&bad));
+
+    let recs = handlers::recommend_treatments_http(&d, http_request("recommend-treatments.ok.json")).await;
+    let body = json_body(&recs);
+    assert_eq!(recs.status(), 200, "{body}");
+    let list = body["recommendations"].as_array().expect("recs");
+    assert!(!list.is_empty());
+    for (i, r) in list.iter().enumerate() {
+        assert_eq!(r["rank"], i + 1);
+        assert!(r["evidence"].as_str().is_some_and(|e| e.contains("response curve")));
+    }
+    let bad = handlers::recommend_treatments_http(&d, http_request("recommend-treatments.bad-objective.json")).await;
+    assert_eq!((bad.status().as_u16(), json_body(&bad)["field"].as_str()), (400, Some("objective")));
+}

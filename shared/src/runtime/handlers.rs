@@ -77,8 +77,21 @@ pub const DESIGN_EXPERIMENT: Endpoint = Endpoint {
     permission: permissions::ANALYSIS_RUN,
 };
 
+pub const OPTIMIZE_BUDGET: Endpoint = Endpoint {
+    function: "optimize-budget",
+    method: "POST",
+    action: "surfacing.optimize_budget",
+    permission: permissions::ANALYSIS_RUN,
+};
+pub const RECOMMEND_TREATMENTS: Endpoint = Endpoint {
+    function: "recommend-treatments",
+    method: "GET",
+    action: "surfacing.recommend_treatments",
+    permission: permissions::ANALYSIS_RUN,
+};
+
 /// Every HTTP endpoint, for the contract tests (OpenAPI, template, functions/).
-pub const ENDPOINTS: [Endpoint; 10] = [
+pub const ENDPOINTS: [Endpoint; 12] = [
     INGEST_CAUSAL,
     GET_EXPERIMENT_CAUSAL,
     CREATE_EXPERIMENT,
@@ -89,6 +102,8 @@ pub const ENDPOINTS: [Endpoint; 10] = [
     LIST_CONFOUNDERS,
     QUERY_AUDIT_LOG,
     DESIGN_EXPERIMENT,
+    OPTIMIZE_BUDGET,
+    RECOMMEND_TREATMENTS,
 ];
 
 /// The API path of a request (function URLs and `cargo lambda watch` put a prefix before it).
@@ -316,6 +331,35 @@ pub async fn design_experiment_http(deps: &Deps, req: Request) -> Response<Body>
         http::query_params(req, &[])?;
         let body = http::body_bytes(req)?;
         Ok((200, crate::service::surfacing::design_experiment(&user, body)?))
+    })
+    .await
+}
+
+/// `POST /api/v1/surfacing/optimize/causal`: response curves (calibrated by lifts), the optimal
+/// allocation and recommendations.
+pub async fn optimize_budget_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, OPTIMIZE_BUDGET, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        Ok((200, crate::service::surfacing::optimize_budget(deps.stores.records.as_ref(), &user, body).await?))
+    })
+    .await
+}
+
+/// `GET /api/v1/surfacing/recommendations/treatments?platform=&objective=`.
+pub async fn recommend_treatments_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, RECOMMEND_TREATMENTS, |user| async move {
+        let q = http::query_params(req, &["platform", "objective"])?;
+        let out = crate::service::surfacing::treatment_recommendations(
+            deps.stores.records.as_ref(),
+            &user,
+            q.get("platform").map(String::as_str),
+            q.get("objective").map(String::as_str),
+        )
+        .await?;
+        Ok((200, out))
     })
     .await
 }

@@ -38,6 +38,34 @@ pub struct PipelineSummary {
     pub experiment_records: usize,
     pub experiment_pages: usize,
     pub record_read_back: bool,
+    /// Where the next dollar should go: the revenue-maximising allocation of the current daily
+    /// budget across platforms (each within ±30% of its current spend), with the expected gain.
+    pub budget_recommendation: BudgetRecommendation,
+    /// The test that would settle the most uncertain channel.
+    pub proposed_next_test: ProposedTest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BudgetRecommendation {
+    pub daily_budget: f64,
+    pub allocations: Vec<crate::surfacing::budget::Allocation>,
+    pub expected_daily_revenue_gain: f64,
+    pub expected_daily_revenue_gain_ci: (f64, f64),
+    pub binding: Vec<String>,
+    pub recommendations: Vec<crate::surfacing::recommend::Recommendation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProposedTest {
+    pub channel: String,
+    pub design: String,
+    /// The revenue a day that +30% spend must add to pay for itself, the lift the curves
+    /// predict, and the days per arm that detect the break-even lift with 80% power at 5%.
+    pub break_even_daily_lift: f64,
+    pub predicted_daily_lift: f64,
+    pub days_per_arm: u64,
+    pub power: f64,
+    pub why: String,
 }
 
 /// Run the main job for `user`'s org against `stores`.
@@ -116,6 +144,8 @@ pub async fn run_sample_pipeline(
         Some(id) => stores.records.get_record(&user.org_id, id).await?.is_some(),
         None => false,
     };
+    let (budget_recommendation, proposed_next_test) = surface(stores, user).await?;
+
     let mut ingest = ingest;
     // The summary shows counts; the ids are in the store.
     ingest.record_ids.clear();
@@ -128,5 +158,87 @@ pub async fn run_sample_pipeline(
         experiment_records,
         experiment_pages,
         record_read_back,
+        budget_recommendation,
+        proposed_next_test,
     })
+}
+
+/// Fit the platforms' revenue response to the stored history, re-allocate today's budget, and
+/// propose the test that would settle the least certain channel.
+async fn surface(stores: &Stores, user: &UserContext) -> Result<(BudgetRecommendation, ProposedTest), ServiceError> {
+    use super::surfacing::{history_from_records, optimize_history, OutcomeMetric, PlanRequest};
+    use crate::surfacing::budget::Objective;
+    use crate::surfacing::power::{self, Metric, PowerQuery, PowerSettings};
+    let history =
+        history_from_records(stores.records.as_ref(), user, None, &DateRange::all(), OutcomeMetric::Revenue).await?;
+    let budget: f64 = history
+        .channels
+        .iter()
+        .map(|c| {
+            let k = 7.min(c.spend.len()).max(1);
+            c.spend[c.spend.len() - k..].iter().sum::<f64>() / k as f64
+        })
+        .sum();
+    let req = PlanRequest {
+        objective: Objective::MaxOutcome,
+        budget: Some(budget),
+        channels: vec![],
+        value_per_outcome: Some(1.0),
+        max_change: Some(0.3),
+        target_roas: None,
+        target_cpa: None,
+        periods: Some(1.0),
+        seed: None,
+    };
+    let out = optimize_history(&history, &[], &req)?;
+    // The test: the first channel the recommendations say to test (else the least certain),
+    // sized to detect the break-even lift of +30% spend: the revenue that would pay for it.
+    let channel = out
+        .recommendations
+        .iter()
+        .find(|r| r.action == crate::surfacing::recommend::Action::RunTest)
+        .map(|r| r.channel.clone())
+        .or_else(|| {
+            out.model
+                .curves
+                .iter()
+                .max_by(|a, b| (a.beta_se / a.beta.max(1e-9)).total_cmp(&(b.beta_se / b.beta.max(1e-9))))
+                .map(|c| c.channel.clone())
+        })
+        .ok_or_else(|| crate::domain::ValidationError::new("records", "no channels to learn from"))?;
+    let curve = out.model.curves.iter().find(|c| c.channel == channel).cloned();
+    let current = out.plan.allocations.iter().find(|a| a.channel == channel).map_or(0.0, |a| a.current);
+    let break_even = (0.3 * current).max(1e-6);
+    let settings = PowerSettings {
+        metric: Metric::Mean { sd: out.model.residual_sd.max(1e-6) },
+        alpha: 0.05,
+        alternative: power::Alternative::TwoSided,
+        ratio: 1.0,
+        cluster: None,
+        cuped_correlation: None,
+    };
+    let p = power::solve(&settings, &PowerQuery { n_control: None, effect: Some(break_even), power: Some(0.8) })
+        .map_err(|e| crate::domain::ValidationError::new(e.field, e.message))?;
+    let predicted = curve.as_ref().map_or(0.0, |c| c.response(current * 1.3) - c.response(current));
+    let test = ProposedTest {
+        channel: channel.clone(),
+        design: format!("+30% spend on {channel} on alternating days (switchback), revenue per day as the outcome"),
+        break_even_daily_lift: break_even,
+        predicted_daily_lift: predicted,
+        days_per_arm: p.n_control_ceil,
+        power: p.power,
+        why: format!(
+            "the evidence on {channel} is too uncertain to act on; +30% spend ({:.0} a day) pays for itself if revenue rises by at least that much, which {} days per arm detect with 80% power against day-to-day noise of {:.0}",
+            break_even, p.n_control_ceil, out.model.residual_sd
+        ),
+    };
+    let rec = BudgetRecommendation {
+        daily_budget: budget,
+        expected_daily_revenue_gain: out.plan.gain,
+        expected_daily_revenue_gain_ci: out.plan.gain_ci,
+        binding: out.plan.binding.clone(),
+        allocations: out.plan.allocations.clone(),
+        recommendations: out.recommendations.clone(),
+    };
+    Ok((rec, test))
 }

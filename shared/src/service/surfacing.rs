@@ -124,3 +124,259 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
     };
     Ok(DesignResponse { power, randomization, geo })
 }
+
+use crate::domain::{DateRange, Platform};
+use crate::storage::{PageRequest, RecordQuery, RecordStore};
+use crate::surfacing::budget::{self, ChannelBounds, ChannelSpend, FittedModel, Lift, Plan, PlanResult};
+use crate::surfacing::recommend::{self, Recommendation};
+
+/// The outcome that the curves model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeMetric {
+    #[default]
+    Conversions,
+    Revenue,
+}
+
+/// A spend and outcome history: per-period outcome and per-channel spend.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    pub outcome: Vec<f64>,
+    pub channels: Vec<ChannelSpend>,
+    /// Revenue per unit of outcome over the history (from stored records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_per_outcome: Option<f64>,
+}
+
+/// Daily history from the org's stored records: channels are platforms (or, for one platform,
+/// its campaigns); the outcome is the day's total conversions or revenue across them.
+pub async fn history_from_records(
+    store: &dyn RecordStore,
+    user: &UserContext,
+    platform: Option<Platform>,
+    range: &DateRange,
+    metric: OutcomeMetric,
+) -> Result<History, ServiceError> {
+    use std::collections::BTreeMap;
+    let platforms: Vec<Platform> = match platform {
+        Some(p) => vec![p],
+        None => Platform::ALL.to_vec(),
+    };
+    let mut spend: BTreeMap<String, BTreeMap<chrono::NaiveDate, f64>> = BTreeMap::new();
+    let mut outcome: BTreeMap<chrono::NaiveDate, f64> = BTreeMap::new();
+    let (mut revenue, mut conversions) = (0.0, 0.0);
+    for p in platforms {
+        let mut page = PageRequest::first(1000);
+        loop {
+            let got =
+                store.query_records(&user.org_id, &RecordQuery::Platform { platform: p, range: *range }, &page).await?;
+            for r in &got.items {
+                let day = r.timestamp.date_naive();
+                let channel = if platform.is_some() { r.campaign_id.clone() } else { p.to_string() };
+                *spend.entry(channel).or_default().entry(day).or_insert(0.0) += r.metrics.spend;
+                revenue += r.metrics.revenue;
+                conversions += r.metrics.conversions;
+                *outcome.entry(day).or_insert(0.0) += match metric {
+                    OutcomeMetric::Conversions => r.metrics.conversions,
+                    OutcomeMetric::Revenue => r.metrics.revenue,
+                };
+            }
+            match got.next_cursor {
+                Some(c) => page = PageRequest { limit: 1000, cursor: Some(c) },
+                None => break,
+            }
+        }
+    }
+    let days: Vec<chrono::NaiveDate> = outcome.keys().copied().collect();
+    Ok(History {
+        outcome: days.iter().map(|d| outcome[d]).collect(),
+        channels: spend
+            .into_iter()
+            .map(|(channel, by_day)| ChannelSpend {
+                channel,
+                spend: days.iter().map(|d| by_day.get(d).copied().unwrap_or(0.0)).collect(),
+            })
+            .collect(),
+        value_per_outcome: match metric {
+            OutcomeMetric::Revenue => Some(1.0),
+            OutcomeMetric::Conversions => (conversions > 0.0 && revenue > 0.0).then(|| revenue / conversions),
+        },
+    })
+}
+
+/// Where the history comes from: inline, or the org's stored records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsSource {
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub end: Option<String>,
+    #[serde(default)]
+    pub metric: OutcomeMetric,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizeRequest {
+    #[serde(default)]
+    pub history: Option<History>,
+    #[serde(default)]
+    pub records: Option<RecordsSource>,
+    #[serde(default)]
+    pub lifts: Vec<Lift>,
+    pub plan: PlanRequest,
+}
+
+/// The plan, with channels' current spend defaulting to their recent average.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    pub objective: budget::Objective,
+    #[serde(default)]
+    pub budget: Option<f64>,
+    #[serde(default)]
+    pub channels: Vec<ChannelBounds>,
+    #[serde(default)]
+    pub value_per_outcome: Option<f64>,
+    #[serde(default)]
+    pub max_change: Option<f64>,
+    #[serde(default)]
+    pub target_roas: Option<f64>,
+    #[serde(default)]
+    pub target_cpa: Option<f64>,
+    #[serde(default)]
+    pub periods: Option<f64>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OptimizeResponse {
+    pub model: FittedModel,
+    pub plan: PlanResult,
+    pub recommendations: Vec<Recommendation>,
+}
+
+fn history_error(e: budget::BudgetError, prefix: &str) -> ServiceError {
+    ValidationError::new(format!("{prefix}{}", e.field), e.message).into()
+}
+
+/// Recent average spend (last quarter of the history, at least 7 periods).
+fn recent_average(spend: &[f64]) -> f64 {
+    let k = (spend.len() / 4).max(7).min(spend.len()).max(1);
+    spend[spend.len() - k..].iter().sum::<f64>() / k as f64
+}
+
+pub fn plan_for(history: &History, req: &PlanRequest) -> Plan {
+    let channels = if req.channels.is_empty() {
+        history
+            .channels
+            .iter()
+            .map(|c| ChannelBounds {
+                channel: c.channel.clone(),
+                current: recent_average(&c.spend),
+                min: None,
+                max: None,
+            })
+            .collect()
+    } else {
+        req.channels.clone()
+    };
+    Plan {
+        objective: req.objective,
+        budget: req.budget,
+        channels,
+        value_per_outcome: req.value_per_outcome.or(history.value_per_outcome).unwrap_or(1.0),
+        max_change: req.max_change,
+        target_roas: req.target_roas,
+        target_cpa: req.target_cpa,
+        periods: req.periods.unwrap_or(1.0),
+        seed: req.seed.unwrap_or(20261127),
+    }
+}
+
+/// Fit (with calibration), optimise and recommend.
+pub fn optimize_history(
+    history: &History,
+    lifts: &[Lift],
+    req: &PlanRequest,
+) -> Result<OptimizeResponse, ServiceError> {
+    let model = budget::fit(&history.outcome, &history.channels, lifts).map_err(|e| history_error(e, "history."))?;
+    let plan = plan_for(history, req);
+    let result = budget::optimize(&model, &plan).map_err(|e| history_error(e, "plan."))?;
+    let recommendations = recommend::recommend(&model, &plan).map_err(|e| history_error(e, "plan."))?;
+    Ok(OptimizeResponse { model, plan: result, recommendations })
+}
+
+/// `POST /api/v1/surfacing/optimize/causal`.
+pub async fn optimize_budget(
+    store: &dyn RecordStore,
+    user: &UserContext,
+    body: &[u8],
+) -> Result<OptimizeResponse, ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ValidationError::new("body", "must be a JSON object").into());
+    }
+    let req: OptimizeRequest = from_json_value(value)?;
+    let history = match (req.history, req.records) {
+        (Some(h), None) => h,
+        (None, Some(src)) => {
+            let range = DateRange::from_optional(src.start.as_deref(), src.end.as_deref())?;
+            history_from_records(store, user, src.platform, &range, src.metric).await?
+        }
+        _ => {
+            return Err(
+                ValidationError::new("history", "give either history (inline) or records (from the store)").into()
+            )
+        }
+    };
+    optimize_history(&history, &req.lifts, &req.plan)
+}
+
+/// `GET /api/v1/surfacing/recommendations/treatments?platform=&objective=`: from the org's
+/// stored records; `objective` conversions (default), revenue or profit (revenue minus spend).
+pub async fn treatment_recommendations(
+    store: &dyn RecordStore,
+    user: &UserContext,
+    platform: Option<&str>,
+    objective: Option<&str>,
+) -> Result<OptimizeResponse, ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    let platform: Option<Platform> = platform.map(str::parse).transpose()?;
+    let metric = match objective.unwrap_or("conversions") {
+        "conversions" => OutcomeMetric::Conversions,
+        "revenue" | "profit" => OutcomeMetric::Revenue,
+        other => {
+            return Err(ValidationError::new(
+                "objective",
+                format!("{other:?}: expected conversions, revenue or profit"),
+            )
+            .into())
+        }
+    };
+    let history = history_from_records(store, user, platform, &DateRange::all(), metric).await?;
+    if history.outcome.is_empty() {
+        return Err(ServiceError::NotFound { what: "causal records to learn from".into() });
+    }
+    let req = PlanRequest {
+        objective: budget::Objective::MaxProfit,
+        budget: Some(history.channels.iter().map(|c| recent_average(&c.spend)).sum()),
+        channels: vec![],
+        // Revenue is money already; a conversion is worth the history's revenue per conversion.
+        value_per_outcome: None,
+        max_change: Some(0.3),
+        target_roas: None,
+        target_cpa: None,
+        periods: Some(7.0),
+        seed: None,
+    };
+    optimize_history(&history, &[], &req)
+}

@@ -165,10 +165,28 @@ fn solve(d: &Design, params: &[(f64, f64, f64)], lift_weight: f64) -> Option<(Ve
         let se = l.std_error / l.periods;
         row_add(&mut xtx, &mut xty, &row, l.incremental / l.periods, lift_weight / (se * se));
     }
-    let chol = linalg::cholesky(&xtx, k).ok()?;
-    let beta = linalg::chol_solve(&chol, k, &xty);
-    if beta[1..].iter().any(|b| *b < 0.0) {
-        return None;
+    // Non-negative effects: a channel whose effect comes out negative is held at zero (no
+    // detectable effect) and the rest re-fitted.
+    let mut active: Vec<usize> = (0..k).collect();
+    let mut beta = vec![0.0; k];
+    loop {
+        let m = active.len();
+        let sub = linalg::submatrix(&xtx, k, &active);
+        let rhs: Vec<f64> = active.iter().map(|&a| xty[a]).collect();
+        let b = linalg::chol_solve(&linalg::cholesky(&sub, m).ok()?, m, &rhs);
+        let worst = (1..m).filter(|&i| b[i] < 0.0).min_by(|&i, &j| b[i].total_cmp(&b[j]));
+        match worst {
+            Some(i) => {
+                active.remove(i);
+            }
+            None => {
+                beta.iter_mut().for_each(|v| *v = 0.0);
+                for (i, &a) in active.iter().enumerate() {
+                    beta[a] = b[i];
+                }
+                break;
+            }
+        }
     }
     let mut sse = 0.0;
     for t in 0..n {
@@ -182,7 +200,15 @@ fn solve(d: &Design, params: &[(f64, f64, f64)], lift_weight: f64) -> Option<(Ve
         let se = l.std_error / l.periods;
         sse += lift_weight * ((l.incremental / l.periods - pred) / se).powi(2);
     }
-    let inv = linalg::inv_spd(&xtx, k).ok()?;
+    // Covariance on the channels left free; held ones have none.
+    let m = active.len();
+    let sub_inv = linalg::inv_spd(&linalg::submatrix(&xtx, k, &active), m).ok()?;
+    let mut inv = vec![0.0; k * k];
+    for (i, &a) in active.iter().enumerate() {
+        for (j, &b) in active.iter().enumerate() {
+            inv[a * k + b] = sub_inv[i * m + j];
+        }
+    }
     Some((beta, sse, inv))
 }
 
@@ -269,7 +295,8 @@ pub fn fit(outcome: &[f64], channels: &[ChannelSpend], lifts: &[Lift]) -> Result
             }
         }
         if pass == 0 {
-            let (_, sse, _) = solve(&d, &params, 0.0).ok_or_else(|| invalid("channels", "the spends are collinear"))?;
+            let (_, sse, _) = solve(&d, &params, 0.0)
+                .ok_or_else(|| invalid("channels", "the spends move together: their effects cannot be told apart"))?;
             let sigma2 = sse / (n - channels.len() - 1).max(1) as f64;
             lift_weight = sigma2;
             if lifts.is_empty() {
