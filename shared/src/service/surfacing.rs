@@ -88,14 +88,14 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
         .power
         .map(|p| {
             power::solve(&p.settings, &PowerQuery { n_control: p.n_control, effect: p.effect, power: p.power })
-                .map_err(|e| ValidationError::new(&format!("power.{}", e.field), e.message))
+                .map_err(|e| ValidationError::new(format!("power.{}", e.field), e.message))
         })
         .transpose()?;
     let randomization = req
         .randomization
         .map(|r| {
             randomize::randomize(&r.units, &r.settings)
-                .map_err(|e| ValidationError::new(&format!("randomization.{}", e.field), e.message))
+                .map_err(|e| ValidationError::new(format!("randomization.{}", e.field), e.message))
         })
         .transpose()?;
     let geo = match req.geo {
@@ -118,7 +118,7 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
             };
             Some(
                 geo::design(&panel, &g.settings)
-                    .map_err(|e| ValidationError::new(&format!("geo.{}", e.field), e.message))?,
+                    .map_err(|e| ValidationError::new(format!("geo.{}", e.field), e.message))?,
             )
         }
     };

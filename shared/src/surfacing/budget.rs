@@ -17,6 +17,8 @@
 //! interval (β drawn from its estimated distribution), the marginal ROI per channel, and which
 //! constraints bind.
 
+#![allow(clippy::needless_range_loop)] // index loops over periods and channels read clearest here
+
 use serde::{Deserialize, Serialize};
 
 use crate::estimators::linalg;
@@ -467,7 +469,7 @@ fn spend_at(c: &Curve, v: f64, lambda: f64, lo: f64, hi: f64) -> f64 {
 }
 
 pub fn optimize(model: &FittedModel, plan: &Plan) -> Result<PlanResult, BudgetError> {
-    if !(plan.value_per_outcome > 0.0) {
+    if plan.value_per_outcome.is_nan() || plan.value_per_outcome <= 0.0 {
         return Err(invalid("value_per_outcome", "must be positive"));
     }
     let mut curves = Vec::new();
@@ -481,7 +483,7 @@ pub fn optimize(model: &FittedModel, plan: &Plan) -> Result<PlanResult, BudgetEr
         let mut why_lo = "min";
         let mut why_hi = "max";
         if let Some(m) = plan.max_change {
-            if !(m >= 0.0) {
+            if m.is_nan() || m < 0.0 {
                 return Err(invalid("max_change", "must be non-negative"));
             }
             if cb.current * (1.0 - m) > lo {
