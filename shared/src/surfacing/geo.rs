@@ -205,7 +205,7 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
     let dmax = *s.durations.iter().max().unwrap_or(&1);
     let t_len = times.len();
     let pre = s.pre_periods.max(4);
-    if t_len < dmax + s.windows.max(1) + 8 {
+    if dmax > t_len || s.windows > t_len || t_len < dmax + s.windows + 8 {
         return Err(invalid(
             "panel",
             format!("{t_len} periods is too short to replay {} windows of {dmax}", s.windows),
