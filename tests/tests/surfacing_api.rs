@@ -132,3 +132,25 @@ async fn optimize_and_recommend_on_the_samples() {
     let bad = handlers::recommend_treatments_http(&d, http_request("recommend-treatments.bad-objective.json")).await;
     assert_eq!((bad.status().as_u16(), json_body(&bad)["field"].as_str()), (400, Some("objective")));
 }
+
+/// The main job runs again after the sample experiment moved on through the API (completed):
+/// the stored experiment stands, and the summary still carries the surfacing results.
+#[tokio::test]
+async fn the_main_job_reruns_after_the_experiment_changed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    with_samples(&d).await;
+    let resp = handlers::update_experiment_status_http(&d, http_request("update-experiment-status.ok.json")).await;
+    assert_eq!(resp.status(), 200, "{}", json_body(&resp));
+    let user = liftos::domain::UserContext::new(
+        liftos::domain::OrgId::new("acme").expect("org"),
+        "sample".into(),
+        vec!["causal_admin".into()],
+        vec![],
+    );
+    let again =
+        liftos::service::pipeline::run_sample_pipeline(&d.stores, &user, chrono::Utc::now()).await.expect("second run");
+    assert_eq!(again.ingest.unchanged, again.ingest.received);
+    assert!(again.proposed_next_test.days_per_arm > 0);
+    assert!(!again.budget_recommendation.allocations.is_empty());
+}

@@ -75,7 +75,16 @@ pub async fn run_sample_pipeline(
     now: DateTime<Utc>,
 ) -> Result<PipelineSummary, ServiceError> {
     let experiment = from_json_str::<NewExperiment>(SAMPLE_EXPERIMENT)?.into_experiment(&user.org_id, now)?;
-    let experiment_outcome = stores.experiments.create_experiment(&experiment).await?;
+    // The sample experiment may have moved on since (its status changed through the API): the
+    // stored one stands, and the job carries on with it.
+    let experiment_outcome = match stores.experiments.create_experiment(&experiment).await {
+        Ok(o) => o,
+        Err(crate::storage::StoreError::Conflict { .. }) => {
+            tracing::info!(experiment_id = %experiment.id, "the sample experiment exists with changes; kept as stored");
+            PutOutcome::Unchanged
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(experiment_id = %experiment.id, outcome = ?experiment_outcome, "experiment");
 
     let ingest = ingest_causal(stores.records.as_ref(), user, SAMPLE_RECORDS.as_bytes(), now).await?;
