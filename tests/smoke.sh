@@ -102,6 +102,10 @@ check "optimize-budget.ok (200)" 200 "$(invoke optimize-budget optimize-budget.o
 check "optimize-budget.bad-history (400)" 400 "$(invoke optimize-budget optimize-budget.bad-history.json)" "history.outcome"
 check "recommend-treatments.ok (200)" 200 "$(invoke recommend-treatments recommend-treatments.ok.json)"
 check "recommend-treatments.bad-objective (400)" 400 "$(invoke recommend-treatments recommend-treatments.bad-objective.json)" "objective"
+check "causal-discover.ok (200)" 200 "$(invoke causal-discover causal-discover.ok.json)"
+check "causal-discover.bad-method (400)" 400 "$(invoke causal-discover causal-discover.bad-method.json)" "method"
+check "treatment-effect.ok (200)" 200 "$(invoke treatment-effect treatment-effect.ok.json)"
+check "treatment-effect.missing-column (400)" 400 "$(invoke treatment-effect treatment-effect.missing-column.json)" "x9"
 out=$(invoke store-records store-records.batch.json)
 if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get('batchItemFailures')==[{'itemIdentifier':'0f6c1a2e-0000-4000-8000-000000000001'}] else 1)" "$out"; then
   # No DLQ is configured locally, so the poison message is reported back for SQS's redrive.

@@ -163,6 +163,8 @@ async fn call(d: &Deps, ep: Endpoint, req: Request) -> Response<Body> {
         "design-experiment" => handlers::design_experiment_http(d, req).await,
         "optimize-budget" => handlers::optimize_budget_http(d, req).await,
         "recommend-treatments" => handlers::recommend_treatments_http(d, req).await,
+        "causal-discover" => handlers::causal_discover_http(d, req).await,
+        "treatment-effect" => handlers::treatment_effect_http(d, req).await,
         other => panic!("no handler for {other}"),
     }
 }
@@ -224,6 +226,16 @@ fn valid_request(ep: Endpoint, token: Option<&str>) -> Request {
             token,
         ),
         "recommend-treatments" => request("GET", "/api/v1/surfacing/recommendations/treatments", &[], None, token),
+        "causal-discover" => {
+            request("POST", "/api/v1/causal/discover", &[], Some(r#"{"rows":[{"a":1,"b":2},{"a":2,"b":1}]}"#), token)
+        }
+        "treatment-effect" => request(
+            "POST",
+            "/api/v1/causal/treatment-effect",
+            &[],
+            Some(r#"{"rows":[{"y":1,"d":0,"x":1}],"outcome":"y","treatment":"d","covariates":["x"]}"#),
+            token,
+        ),
         other => panic!("{other}"),
     }
 }
@@ -288,6 +300,10 @@ async fn every_sample_event_gets_its_status(kind: Kind) {
         ("design-experiment.ok.json", handlers::DESIGN_EXPERIMENT, 200),
         ("design-experiment.bad-query.json", handlers::DESIGN_EXPERIMENT, 400),
         ("design-experiment.forbidden.json", handlers::DESIGN_EXPERIMENT, 403),
+        ("causal-discover.ok.json", handlers::CAUSAL_DISCOVER, 200),
+        ("causal-discover.bad-method.json", handlers::CAUSAL_DISCOVER, 400),
+        ("treatment-effect.ok.json", handlers::TREATMENT_EFFECT, 200),
+        ("treatment-effect.missing-column.json", handlers::TREATMENT_EFFECT, 400),
     ];
     for (event, ep, status) in cases {
         let resp = call(&d, *ep, http_request(event)).await;

@@ -90,8 +90,21 @@ pub const RECOMMEND_TREATMENTS: Endpoint = Endpoint {
     permission: permissions::ANALYSIS_RUN,
 };
 
+pub const CAUSAL_DISCOVER: Endpoint = Endpoint {
+    function: "causal-discover",
+    method: "POST",
+    action: "causal.discover",
+    permission: permissions::ANALYSIS_RUN,
+};
+pub const TREATMENT_EFFECT: Endpoint = Endpoint {
+    function: "treatment-effect",
+    method: "POST",
+    action: "causal.treatment_effect",
+    permission: permissions::ANALYSIS_RUN,
+};
+
 /// Every HTTP endpoint, for the contract tests (OpenAPI, template, functions/).
-pub const ENDPOINTS: [Endpoint; 12] = [
+pub const ENDPOINTS: [Endpoint; 14] = [
     INGEST_CAUSAL,
     GET_EXPERIMENT_CAUSAL,
     CREATE_EXPERIMENT,
@@ -104,6 +117,8 @@ pub const ENDPOINTS: [Endpoint; 12] = [
     DESIGN_EXPERIMENT,
     OPTIMIZE_BUDGET,
     RECOMMEND_TREATMENTS,
+    CAUSAL_DISCOVER,
+    TREATMENT_EFFECT,
 ];
 
 /// The API path of a request (function URLs and `cargo lambda watch` put a prefix before it).
@@ -360,6 +375,28 @@ pub async fn recommend_treatments_http(deps: &Deps, req: Request) -> Response<Bo
         )
         .await?;
         Ok((200, out))
+    })
+    .await
+}
+
+/// `POST /api/v1/causal/discover` on inline rows.
+pub async fn causal_discover_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, CAUSAL_DISCOVER, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        Ok((200, crate::service::causal::discover(&user, body)?))
+    })
+    .await
+}
+
+/// `POST /api/v1/causal/treatment-effect` on inline rows.
+pub async fn treatment_effect_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, TREATMENT_EFFECT, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        Ok((200, crate::service::causal::treatment_effect(&user, body)?))
     })
     .await
 }

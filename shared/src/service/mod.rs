@@ -2,6 +2,7 @@
 //! Each takes the caller's [`UserContext`](crate::domain::UserContext) (from a verified token)
 //! and the narrow stores it needs.
 
+pub mod causal;
 pub mod estimate;
 pub mod experiments;
 pub mod ingest;
