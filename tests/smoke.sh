@@ -106,6 +106,8 @@ check "causal-discover.ok (200)" 200 "$(invoke causal-discover causal-discover.o
 check "causal-discover.bad-method (400)" 400 "$(invoke causal-discover causal-discover.bad-method.json)" "method"
 check "treatment-effect.ok (200)" 200 "$(invoke treatment-effect treatment-effect.ok.json)"
 check "treatment-effect.missing-column (400)" 400 "$(invoke treatment-effect treatment-effect.missing-column.json)" "x9"
+check "analyze-advanced.ok (200)" 200 "$(invoke analyze-advanced analyze-advanced.ok.json)"
+check "analyze-advanced.unknown-method (400)" 400 "$(invoke analyze-advanced analyze-advanced.unknown-method.json)" "methods[0].method"
 out=$(invoke store-records store-records.batch.json)
 if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get('batchItemFailures')==[{'itemIdentifier':'0f6c1a2e-0000-4000-8000-000000000001'}] else 1)" "$out"; then
   # No DLQ is configured locally, so the poison message is reported back for SQS's redrive.

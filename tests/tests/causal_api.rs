@@ -75,3 +75,53 @@ async fn endpoints_match_the_estimators() {
         assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some(field)), "{out}");
     }
 }
+
+/// Several methods on one question: each result is the estimator's own, with its checks, and
+/// the comparison says whether they agree (DiD and synthetic control on a panel with a true
+/// lift of 2).
+#[tokio::test]
+async fn analyze_advanced_runs_each_method_and_compares() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let resp = handlers::analyze_advanced_http(&d, http_request("analyze-advanced.ok.json")).await;
+    let got = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{got}");
+    let b = body_of("analyze-advanced.ok.json");
+    let table = table_from_rows(&rows(&b)).expect("table");
+    let did: estimate::DidRequest = serde_json::from_value(b["methods"][0].clone()).expect("did");
+    assert_eq!(got["results"][0]["result"], estimate::did(&table, &did).expect("did"));
+    let synth: estimate::SynthRequest = serde_json::from_value(b["methods"][1].clone()).expect("synth");
+    assert_eq!(got["results"][1]["result"], estimate::synth_control(&table, &synth).expect("synth"));
+    for r in got["results"].as_array().expect("results") {
+        let e = r["result"]["estimate"].as_f64().expect("estimate");
+        assert!((e - 2.0).abs() < 0.5, "{}: {e}", r["method"]);
+        assert!(!r["assumptions"].as_array().expect("assumptions").is_empty());
+    }
+    let pre = &got["results"][0]["checks"][0];
+    assert_eq!(pre["name"], "pre-trends");
+    let p = pre["value"].as_f64().expect("the event study's pre-trend p-value");
+    assert_eq!(pre["passed"], p >= 0.05);
+    let fit = &got["results"][1]["checks"][0];
+    assert_eq!(fit["name"], "pre-period fit");
+    assert_eq!(fit["passed"], fit["value"].as_f64().expect("relative RMSPE") <= 0.05);
+    let passed = got["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .flat_map(|r| r["checks"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["passed"] == true)
+        .count();
+    assert_eq!(got["comparison"]["checks_passed"], passed);
+    assert_eq!(got["comparison"]["signs_agree"], true);
+    assert_eq!(got["comparison"]["methods"], 2);
+    // Errors name the method and the field.
+    let bad = handlers::analyze_advanced_http(&d, http_request("analyze-advanced.unknown-method.json")).await;
+    assert_eq!((bad.status().as_u16(), json_body(&bad)["field"].as_str()), (400, Some("methods[0].method")));
+    let mut ev: serde_json::Value = serde_json::from_str(&text("analyze-advanced.ok.json")).expect("event");
+    let mut body = b.clone();
+    body["methods"][1]["outcome"] = serde_json::json!("revenue");
+    ev["body"] = serde_json::Value::String(body.to_string());
+    let resp = handlers::analyze_advanced_http(&d, lambda_http::request::from_str(&ev.to_string()).expect("req")).await;
+    let out = json_body(&resp);
+    assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("methods[1].revenue")), "{out}");
+}

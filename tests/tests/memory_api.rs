@@ -165,6 +165,7 @@ async fn call(d: &Deps, ep: Endpoint, req: Request) -> Response<Body> {
         "recommend-treatments" => handlers::recommend_treatments_http(d, req).await,
         "causal-discover" => handlers::causal_discover_http(d, req).await,
         "treatment-effect" => handlers::treatment_effect_http(d, req).await,
+        "analyze-advanced" => handlers::analyze_advanced_http(d, req).await,
         other => panic!("no handler for {other}"),
     }
 }
@@ -236,6 +237,15 @@ fn valid_request(ep: Endpoint, token: Option<&str>) -> Request {
             Some(r#"{"rows":[{"y":1,"d":0,"x":1}],"outcome":"y","treatment":"d","covariates":["x"]}"#),
             token,
         ),
+        "analyze-advanced" => request(
+            "POST",
+            "/api/v1/causal/analyze/advanced",
+            &[],
+            Some(
+                r#"{"rows":[{"a":1}],"methods":[{"method":"iv","outcome":"a","endogenous":["a"],"instruments":["a"]}]}"#,
+            ),
+            token,
+        ),
         other => panic!("{other}"),
     }
 }
@@ -304,6 +314,8 @@ async fn every_sample_event_gets_its_status(kind: Kind) {
         ("causal-discover.bad-method.json", handlers::CAUSAL_DISCOVER, 400),
         ("treatment-effect.ok.json", handlers::TREATMENT_EFFECT, 200),
         ("treatment-effect.missing-column.json", handlers::TREATMENT_EFFECT, 400),
+        ("analyze-advanced.ok.json", handlers::ANALYZE_ADVANCED, 200),
+        ("analyze-advanced.unknown-method.json", handlers::ANALYZE_ADVANCED, 400),
     ];
     for (event, ep, status) in cases {
         let resp = call(&d, *ep, http_request(event)).await;

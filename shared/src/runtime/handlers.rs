@@ -103,8 +103,15 @@ pub const TREATMENT_EFFECT: Endpoint = Endpoint {
     permission: permissions::ANALYSIS_RUN,
 };
 
+pub const ANALYZE_ADVANCED: Endpoint = Endpoint {
+    function: "analyze-advanced",
+    method: "POST",
+    action: "causal.analyze_advanced",
+    permission: permissions::ANALYSIS_RUN,
+};
+
 /// Every HTTP endpoint, for the contract tests (OpenAPI, template, functions/).
-pub const ENDPOINTS: [Endpoint; 14] = [
+pub const ENDPOINTS: [Endpoint; 15] = [
     INGEST_CAUSAL,
     GET_EXPERIMENT_CAUSAL,
     CREATE_EXPERIMENT,
@@ -119,6 +126,7 @@ pub const ENDPOINTS: [Endpoint; 14] = [
     RECOMMEND_TREATMENTS,
     CAUSAL_DISCOVER,
     TREATMENT_EFFECT,
+    ANALYZE_ADVANCED,
 ];
 
 /// The API path of a request (function URLs and `cargo lambda watch` put a prefix before it).
@@ -397,6 +405,17 @@ pub async fn treatment_effect_http(deps: &Deps, req: Request) -> Response<Body> 
         http::query_params(req, &[])?;
         let body = http::body_bytes(req)?;
         Ok((200, crate::service::causal::treatment_effect(&user, body)?))
+    })
+    .await
+}
+
+/// `POST /api/v1/causal/analyze/advanced` on inline rows.
+pub async fn analyze_advanced_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, ANALYZE_ADVANCED, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        Ok((200, crate::service::causal::analyze_advanced(&user, body)?))
     })
     .await
 }
