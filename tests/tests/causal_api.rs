@@ -1,22 +1,14 @@
 //! The causal endpoints on inline rows give exactly what the estimators give on the same data,
 //! and bad requests name the column or setting.
 
-use liftos::config::{AuthSettings, Backend, Config};
+use liftos::config::AuthSettings;
 use liftos::runtime::{handlers, Deps};
 use liftos::service::causal::table_from_rows;
 use liftos::service::estimate::{self, DiscoverRequest, EffectRequest};
-use liftos::storage::Stores;
 use liftos_tests::events::{http_request, json_body, text};
-use std::sync::Arc;
 
 fn deps(dir: &std::path::Path) -> Deps {
-    let config = Config {
-        backend: Backend::Embedded { data_dir: dir.to_path_buf() },
-        auth: AuthSettings::ApiGateway,
-        next_queue_url: None,
-        dlq_url: None,
-    };
-    Deps { config: Arc::new(config), stores: Stores::embedded(dir).expect("open"), next_queue: None, dlq: None }
+    liftos_tests::fixtures::embedded_deps(dir, AuthSettings::ApiGateway)
 }
 
 fn body_of(event: &str) -> serde_json::Value {

@@ -1,20 +1,12 @@
 //! The experiment-design endpoint on its sample event: each section's answer, and bad sections
 //! named in the error.
 
-use liftos::config::{AuthSettings, Backend, Config};
+use liftos::config::AuthSettings;
 use liftos::runtime::{handlers, Deps};
-use liftos::storage::Stores;
 use liftos_tests::events::{http_request, json_body, text};
-use std::sync::Arc;
 
 fn deps(dir: &std::path::Path) -> Deps {
-    let config = Config {
-        backend: Backend::Embedded { data_dir: dir.to_path_buf() },
-        auth: AuthSettings::ApiGateway,
-        next_queue_url: None,
-        dlq_url: None,
-    };
-    Deps { config: Arc::new(config), stores: Stores::embedded(dir).expect("open"), next_queue: None, dlq: None }
+    liftos_tests::fixtures::embedded_deps(dir, AuthSettings::ApiGateway)
 }
 
 #[tokio::test]

@@ -72,10 +72,17 @@ pub fn verify_jwks(token: &str, jwks: &str, issuer: &str, audience: &str) -> Res
     if header.alg != Algorithm::RS256 {
         return Err(ApiError::unauthorized("the token's algorithm is not accepted"));
     }
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(jwks).map_err(|e| {
-        tracing::error!(error = %e, "the configured JWKS does not parse");
-        ApiError::unauthorized("the token cannot be verified")
-    })?;
+    // The key set is configured once per cold start: parse it once, not per request.
+    static PARSED: std::sync::Mutex<Option<(String, jsonwebtoken::jwk::JwkSet)>> = std::sync::Mutex::new(None);
+    let mut cache = PARSED.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.as_ref().is_none_or(|(raw, _)| raw != jwks) {
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(jwks).map_err(|e| {
+            tracing::error!(error = %e, "the configured JWKS does not parse");
+            ApiError::unauthorized("the token cannot be verified")
+        })?;
+        *cache = Some((jwks.to_string(), set));
+    }
+    let Some((_, set)) = cache.as_ref() else { return Err(ApiError::unauthorized("the token cannot be verified")) };
     let jwk = match &header.kid {
         Some(kid) => set.find(kid),
         None if set.keys.len() == 1 => set.keys.first(),

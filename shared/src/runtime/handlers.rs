@@ -195,6 +195,22 @@ where
     resp
 }
 
+/// A POST endpoint that computes an answer from its JSON body alone (no store).
+async fn compute<T: Serialize>(
+    deps: &Deps,
+    req: Request,
+    ep: Endpoint,
+    f: impl FnOnce(&UserContext, &[u8]) -> Result<T, crate::service::ServiceError>,
+) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, ep, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        Ok((200, f(&user, body)?))
+    })
+    .await
+}
+
 fn range_param(q: &std::collections::HashMap<String, String>) -> Result<DateRange, ApiError> {
     Ok(DateRange::from_optional(q.get("start").map(String::as_str), q.get("end").map(String::as_str))?)
 }
@@ -349,13 +365,7 @@ pub async fn query_audit_log_http(deps: &Deps, req: Request) -> Response<Body> {
 /// `POST /api/v1/surfacing/experiments/design`: power analysis, randomisation, geo market
 /// selection.
 pub async fn design_experiment_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, DESIGN_EXPERIMENT, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
-        Ok((200, crate::service::surfacing::design_experiment(&user, body)?))
-    })
-    .await
+    compute(deps, req, DESIGN_EXPERIMENT, crate::service::surfacing::design_experiment).await
 }
 
 /// `POST /api/v1/surfacing/optimize/causal`: response curves (calibrated by lifts), the optimal
@@ -389,35 +399,17 @@ pub async fn recommend_treatments_http(deps: &Deps, req: Request) -> Response<Bo
 
 /// `POST /api/v1/causal/discover` on inline rows.
 pub async fn causal_discover_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, CAUSAL_DISCOVER, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
-        Ok((200, crate::service::causal::discover(&user, body)?))
-    })
-    .await
+    compute(deps, req, CAUSAL_DISCOVER, crate::service::causal::discover).await
 }
 
 /// `POST /api/v1/causal/treatment-effect` on inline rows.
 pub async fn treatment_effect_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, TREATMENT_EFFECT, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
-        Ok((200, crate::service::causal::treatment_effect(&user, body)?))
-    })
-    .await
+    compute(deps, req, TREATMENT_EFFECT, crate::service::causal::treatment_effect).await
 }
 
 /// `POST /api/v1/causal/analyze/advanced` on inline rows.
 pub async fn analyze_advanced_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, ANALYZE_ADVANCED, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
-        Ok((200, crate::service::causal::analyze_advanced(&user, body)?))
-    })
-    .await
+    compute(deps, req, ANALYZE_ADVANCED, crate::service::causal::analyze_advanced).await
 }
 
 /// The store stage (SQS).

@@ -48,21 +48,13 @@ pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
     Ok(Table::from_columns(cols))
 }
 
-fn field_error(e: EstimateError) -> ServiceError {
+/// An estimator's error as a 400 naming its field (under `prefix`, e.g. `methods[1].`).
+fn field_error(prefix: &str, e: EstimateError) -> ServiceError {
     let field = e.field().to_string();
     let message = e.to_string();
     // The estimators' messages name their column first; the error format adds the field itself.
     let message = message.strip_prefix(&format!("{field}: ")).map(String::from).unwrap_or(message);
-    ValidationError::new(field, message).into()
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ValidationError::new("body", "must be a JSON object").into());
-    }
-    Ok(crate::domain::error::from_json_value(value)?)
+    ValidationError::new(format!("{prefix}{field}"), message).into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,18 +75,18 @@ struct EffectBody {
 /// `columns`), with background knowledge (tiers, forbidden and required edges).
 pub fn discover(user: &UserContext, body: &[u8]) -> Result<serde_json::Value, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
-    let b: DiscoverBody = parse(body)?;
+    let b: DiscoverBody = super::parse_object(body)?;
     let table = table_from_rows(&b.rows)?;
-    estimate::discover(&table, &b.request).map_err(field_error)
+    estimate::discover(&table, &b.request).map_err(|e| field_error("", e))
 }
 
 /// `POST /api/v1/causal/treatment-effect`: regression adjustment, IPW or AIPW (ATE or ATT) with
 /// overlap diagnostics, the E-value and, with `refute`, the refutations.
 pub fn treatment_effect(user: &UserContext, body: &[u8]) -> Result<serde_json::Value, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
-    let b: EffectBody = parse(body)?;
+    let b: EffectBody = super::parse_object(body)?;
     let table = table_from_rows(&b.rows)?;
-    estimate::effect(&table, &b.request).map_err(field_error)
+    estimate::effect(&table, &b.request).map_err(|e| field_error("", e))
 }
 
 use super::estimate::{DidRequest, IvRequest, RddRequest, SynthRequest};
@@ -172,7 +164,7 @@ fn check(name: &str, value: Option<f64>, rule: &str, ok: impl Fn(f64) -> bool) -
 /// fit, placebo p-value), and whether they agree.
 pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedResponse, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
-    let b: AdvancedBody = parse(body)?;
+    let b: AdvancedBody = super::parse_object(body)?;
     if b.methods.is_empty() {
         return Err(ValidationError::new("methods", "name at least one method").into());
     }
@@ -192,12 +184,8 @@ pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedRespo
         }
         let spec: MethodSpec = crate::domain::error::from_json_value(m)
             .map_err(|e| ValidationError::new(format!("methods[{i}].{}", e.field()), e.summary()))?;
-        let at = |e: EstimateError| -> ServiceError {
-            let field = e.field().to_string();
-            let message = e.to_string();
-            let message = message.strip_prefix(&format!("{field}: ")).map(String::from).unwrap_or(message);
-            ValidationError::new(format!("methods[{i}].{field}"), message).into()
-        };
+        let prefix = format!("methods[{i}].");
+        let at = |e: EstimateError| field_error(&prefix, e);
         let (result, assumptions, checks) = match &spec {
             MethodSpec::Did(r) => {
                 let v = estimate::did(&table, r).map_err(at)?;

@@ -36,13 +36,9 @@ pub async fn experiment_causal_data(
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ValidationError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
-    let Some(obj) = value.as_object() else {
-        return Err(ValidationError::new("body", "must be a JSON object"));
-    };
+    let value = super::json_object(body)?;
     for forbidden in ["org_id", "created_at", "updated_at"] {
-        if obj.contains_key(forbidden) {
+        if value.get(forbidden).is_some() {
             return Err(ValidationError::new(
                 forbidden,
                 if forbidden == "org_id" {

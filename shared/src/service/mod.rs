@@ -40,3 +40,18 @@ pub(crate) fn require(user: &crate::domain::UserContext, permission: &str) -> Re
         Err(ServiceError::Forbidden { permission: permission.to_string() })
     }
 }
+
+/// A request body that must be a JSON object, decoded into `T` with errors naming the field.
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ValidationError> {
+    crate::domain::error::from_json_value(json_object(body)?)
+}
+
+/// A request body parsed as a JSON object (400 on `body` otherwise).
+pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Value, ValidationError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ValidationError::new("body", "must be a JSON object"));
+    }
+    Ok(value)
+}

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::{require, ServiceError};
-use crate::domain::error::from_json_value;
 use crate::domain::{permissions, UserContext, ValidationError};
 use crate::surfacing::geo::{self, GeoDesign, GeoPanel, GeoSettings};
 use crate::surfacing::power::{self, PowerQuery, PowerResult, PowerSettings};
@@ -75,12 +74,7 @@ fn choose(n: usize, k: usize) -> f64 {
 
 pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignResponse, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ValidationError::new("body", "must be a JSON object with power, randomization and/or geo").into());
-    }
-    let req: DesignRequest = from_json_value(value)?;
+    let req: DesignRequest = super::parse_object(body)?;
     if req.power.is_none() && req.randomization.is_none() && req.geo.is_none() {
         return Err(ValidationError::new("body", "give at least one of power, randomization, geo").into());
     }
@@ -263,6 +257,8 @@ pub struct OptimizeResponse {
 }
 
 fn history_error(e: budget::BudgetError, prefix: &str) -> ServiceError {
+    // Lift estimates are a field of the request, not of the history.
+    let prefix = if e.field.starts_with("lifts") { "" } else { prefix };
     ValidationError::new(format!("{prefix}{}", e.field), e.message).into()
 }
 
@@ -320,12 +316,7 @@ pub async fn optimize_budget(
     body: &[u8],
 ) -> Result<OptimizeResponse, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ValidationError::new("body", "must be a JSON object").into());
-    }
-    let req: OptimizeRequest = from_json_value(value)?;
+    let req: OptimizeRequest = super::parse_object(body)?;
     let history = match (req.history, req.records) {
         (Some(h), None) => h,
         (None, Some(src)) => {

@@ -163,16 +163,20 @@ fn subsets(pool: &[usize], must: &[usize], max: usize) -> Vec<Vec<usize>> {
     out
 }
 
-pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> {
+/// The panel as market x period outcomes: every value present, finite and non-negative.
+struct Wide {
+    markets: Vec<String>,
+    times: Vec<i64>,
+    y: Vec<Vec<f64>>,
+}
+
+fn pivot(panel: &GeoPanel) -> Result<Wide, GeoError> {
     let n = panel.market.len();
     if panel.time.len() != n || panel.outcome.len() != n {
         return Err(invalid("panel", "market, time and outcome differ in length"));
     }
     let markets: Vec<String> = panel.market.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
     let times: Vec<i64> = panel.time.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    if markets.len() < 4 {
-        return Err(invalid("panel", "needs at least 4 markets"));
-    }
     let mi: HashMap<&str, usize> = markets.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     let ti: HashMap<i64, usize> = times.iter().enumerate().map(|(i, t)| (*t, i)).collect();
     let mut y = vec![vec![f64::NAN; times.len()]; markets.len()];
@@ -186,6 +190,15 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
         if let Some(t) = row.iter().position(|v| v.is_nan()) {
             return Err(invalid("panel", format!("market {} has no value for period {}", markets[m], times[t])));
         }
+    }
+    Ok(Wide { markets, times, y })
+}
+
+pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> {
+    let Wide { markets, times, y } = pivot(panel)?;
+    let mi: HashMap<&str, usize> = markets.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
+    if markets.len() < 4 {
+        return Err(invalid("panel", "needs at least 4 markets"));
     }
     if s.durations.is_empty() || s.durations.contains(&0) {
         return Err(invalid("durations", "give one or more positive durations"));
@@ -346,17 +359,11 @@ pub fn lift_estimate(
     duration: usize,
     pre_periods: usize,
 ) -> Result<f64, GeoError> {
-    let markets: Vec<String> = panel.market.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
-    let times: Vec<i64> = panel.time.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let Wide { markets, times, y } = pivot(panel)?;
     let mi: HashMap<&str, usize> = markets.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
-    let ti: HashMap<i64, usize> = times.iter().enumerate().map(|(i, t)| (*t, i)).collect();
-    let st = *ti.get(&start).ok_or_else(|| invalid("start", "is not a period of the panel"))?;
+    let st = times.iter().position(|t| *t == start).ok_or_else(|| invalid("start", "is not a period of the panel"))?;
     if st < 2 || st + duration > times.len() {
         return Err(invalid("start", "leaves no pre-period or runs past the data"));
-    }
-    let mut y = vec![vec![0.0; times.len()]; markets.len()];
-    for i in 0..panel.market.len() {
-        y[mi[panel.market[i].as_str()]][ti[&panel.time[i]]] = panel.outcome[i];
     }
     let set: Vec<usize> = treated
         .iter()

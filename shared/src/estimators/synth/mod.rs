@@ -404,30 +404,28 @@ fn weights(
     let sv: Vec<f64> = v.iter().map(|x| x.max(0.0).sqrt()).collect();
     let mut a: Vec<Vec<f64>> = x0.iter().map(|c| c.iter().zip(&sv).map(|(x, s)| x * s).collect()).collect();
     let mut b: Vec<f64> = x1.iter().zip(&sv).map(|(x, s)| x * s).collect();
-    let solved = (simplex::SimplexLs { a: &a, b: &b }).solve_with_margin(warm);
-    let Some(tb) = tie_break else {
-        if let Some((w, p, _)) = solved {
-            return Ok((w, p, false));
-        }
-        let w = weights_interior_point(x1, x0, v)?;
-        let p = (0..w.len()).filter(|&j| w[j] > 1e-9).collect();
-        return Ok((w, p, true));
-    };
     // The tie-break rows only where the predictor problem's optimum may not be unique.
-    if let Some((w, p, margin)) = solved {
-        if margin > tb.margin {
-            return Ok((w, p, false));
-        }
-    }
+    let tb = match ((simplex::SimplexLs { a: &a, b: &b }).solve_with_margin(warm), tie_break) {
+        (Some((w, p, _)), None) => return Ok((w, p, false)),
+        (Some((w, p, margin)), Some(tb)) if margin > tb.margin => return Ok((w, p, false)),
+        (None, None) => return interior_point(&a, &b),
+        (_, Some(tb)) => tb,
+    };
     for (col, extra) in a.iter_mut().zip(&tb.a) {
         col.extend_from_slice(extra);
     }
     b.extend_from_slice(&tb.b);
-    if let Some((w, p)) = (simplex::SimplexLs { a: &a, b: &b }).solve(warm) {
-        return Ok((w, p, false));
+    match (simplex::SimplexLs { a: &a, b: &b }).solve(warm) {
+        Some((w, p)) => Ok((w, p, false)),
+        None => interior_point(&a, &b),
     }
-    let x0e: Vec<&[f64]> = a.iter().map(|c| c.as_slice()).collect();
-    let w = weights_interior_point(&b, &x0e, &vec![1.0; b.len()])?;
+}
+
+/// The interior-point fallback for min ||A w - b||² on the simplex (columns `a`); the weights,
+/// their support, and `true` for "the fallback ran".
+fn interior_point(a: &[Vec<f64>], b: &[f64]) -> Result<(Vec<f64>, Vec<usize>, bool), SynthError> {
+    let cols: Vec<&[f64]> = a.iter().map(|c| c.as_slice()).collect();
+    let w = weights_interior_point(b, &cols, &vec![1.0; b.len()])?;
     let p = (0..w.len()).filter(|&j| w[j] > 1e-9).collect();
     Ok((w, p, true))
 }
@@ -653,11 +651,10 @@ fn outcome_weights(
 ) -> Result<(Vec<f64>, bool), SynthError> {
     let a: Vec<Vec<f64>> = donors.iter().map(|&d| periods.iter().map(|&t| pb.y[d][t]).collect()).collect();
     let b: Vec<f64> = periods.iter().map(|&t| pb.y[treated][t]).collect();
-    if let Some((w, _)) = (simplex::SimplexLs { a: &a, b: &b }).solve(None) {
-        return Ok((w, false));
+    match (simplex::SimplexLs { a: &a, b: &b }).solve(None) {
+        Some((w, _)) => Ok((w, false)),
+        None => interior_point(&a, &b).map(|(w, _, ip)| (w, ip)),
     }
-    let x0: Vec<&[f64]> = a.iter().map(|c| c.as_slice()).collect();
-    Ok((weights_interior_point(&b, &x0, &vec![1.0; b.len()])?, true))
 }
 
 /// Pre-period outcomes centred at the donor mean per period: rows = periods, columns = donors,
