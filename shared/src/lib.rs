@@ -10,6 +10,7 @@
 pub mod config;
 pub mod domain;
 pub mod estimators;
+pub mod report;
 pub mod service;
 pub mod storage;
 pub mod surfacing;

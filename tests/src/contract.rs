@@ -4,8 +4,8 @@ use bytes::Bytes;
 use chrono::{Duration, Utc};
 use liftos::domain::{DateRange, Platform};
 use liftos::storage::{
-    AuditStore, ConfounderStore, ExperimentStore, PageRequest, PanelStore, PutOutcome, RecordQuery, RecordStore,
-    StoreError,
+    AuditStore, ConfounderStore, ExperimentStore, JobStore, PageRequest, PanelStore, PutOutcome, RecordQuery,
+    RecordStore, StoreError,
 };
 
 use crate::fixtures::{confounder, day, experiment, org, record};
@@ -268,6 +268,18 @@ pub async fn panels(store: &dyn PanelStore, large: usize) {
     assert!(back == big, "large panel round-trips byte for byte");
     assert_eq!(store.list_panels(&o, "panels/").await.expect("list"), vec!["panels/2026/a.csv", "panels/big.bin"]);
     assert!(store.list_panels(&other, "").await.expect("list other").is_empty());
+    // A link reads the object (S3: presigned, under the org's prefix; local: the file).
+    let link = store.link(&o, "panels/2026/a.csv", std::time::Duration::from_secs(600)).await.expect("link");
+    assert!(
+        (link.starts_with("http") && link.contains("X-Amz-Signature") && link.contains("orgs/pan"))
+            || (link.starts_with("file://")
+                && std::fs::read(&link["file://".len()..]).expect("file") == small.to_vec()),
+        "{link}"
+    );
+    assert!(matches!(
+        store.link(&o, "../x", std::time::Duration::from_secs(60)).await,
+        Err(StoreError::InvalidKey { .. })
+    ));
 }
 
 /// The audit log: appends are idempotent, listing is newest first within the range, paginated
@@ -324,4 +336,57 @@ pub async fn audit(store: &dyn AuditStore) {
     assert!(matches!(bad, Err(StoreError::InvalidCursor(_))), "{bad:?}");
     let only_b = store.list_audit(&b, &all, &PageRequest::first(100)).await.expect("list b");
     assert_eq!(only_b.items.len(), 1);
+}
+
+/// Analysis jobs: create is idempotent for the same job and refuses another with the id;
+/// updates are optimistic (a stale writer is refused); an org sees only its own jobs.
+pub async fn jobs(store: &dyn JobStore) {
+    use liftos::domain::{AnalysisJob, JobError, JobStatus};
+    let (a, b) = (org("job-a"), org("job-b"));
+    let job = AnalysisJob {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: a.clone(),
+        user_id: "u1".into(),
+        permissions: vec!["causal:analysis:run".into()],
+        kind: "analyze_advanced".into(),
+        status: JobStatus::Queued,
+        request_key: "jobs/x/request.json".into(),
+        result: None,
+        result_key: None,
+        error: None,
+        attempts: 0,
+        created_at: day(1),
+        updated_at: day(1),
+    };
+    assert_eq!(store.create_job(&job).await.expect("create"), PutOutcome::Inserted);
+    assert_eq!(store.create_job(&job).await.expect("retry"), PutOutcome::Unchanged);
+    let mut other = job.clone();
+    other.kind = "discover".into();
+    assert!(matches!(store.create_job(&other).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.get_job(&a, &job.id).await.expect("get"), Some(job.clone()));
+    assert_eq!(store.get_job(&b, &job.id).await.expect("get other org"), None);
+    let mut running = job.clone();
+    running.status = JobStatus::Running;
+    running.attempts = 1;
+    running.updated_at = day(1) + Duration::seconds(1);
+    store.update_job(&running, job.updated_at).await.expect("start");
+    // A second worker that read the queued version is refused.
+    let mut late = job.clone();
+    late.status = JobStatus::Running;
+    late.updated_at = day(1) + Duration::seconds(2);
+    assert!(matches!(store.update_job(&late, job.updated_at).await, Err(StoreError::Conflict { .. })));
+    let mut done = running.clone();
+    done.status = JobStatus::Failed;
+    done.error = Some(JobError {
+        status: 400,
+        code: "invalid_request".into(),
+        field: Some("methods[0].y".into()),
+        message: "no such column".into(),
+    });
+    done.updated_at = day(1) + Duration::seconds(3);
+    store.update_job(&done, running.updated_at).await.expect("finish");
+    assert_eq!(store.get_job(&a, &job.id).await.expect("get"), Some(done));
+    let mut ghost = job.clone();
+    ghost.id = uuid::Uuid::new_v4().to_string();
+    assert!(matches!(store.update_job(&ghost, job.updated_at).await, Err(StoreError::NotFound(_))));
 }

@@ -47,6 +47,12 @@ async fn audit() {
 }
 
 #[tokio::test]
+async fn jobs() {
+    let (_d, s) = stores();
+    contract::jobs(s.jobs.as_ref()).await;
+}
+
+#[tokio::test]
 async fn panels() {
     let (_d, s) = stores();
     contract::panels(s.panels.as_ref(), 3 * 1024 * 1024 + 17).await;

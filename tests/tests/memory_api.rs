@@ -166,6 +166,7 @@ async fn call(d: &Deps, ep: Endpoint, req: Request) -> Response<Body> {
         "causal-discover" => handlers::causal_discover_http(d, req).await,
         "treatment-effect" => handlers::treatment_effect_http(d, req).await,
         "analyze-advanced" => handlers::analyze_advanced_http(d, req).await,
+        "get-causal-job" => handlers::get_causal_job_http(d, req).await,
         other => panic!("no handler for {other}"),
     }
 }
@@ -246,6 +247,7 @@ fn valid_request(ep: Endpoint, token: Option<&str>) -> Request {
             ),
             token,
         ),
+        "get-causal-job" => request("GET", "/api/v1/causal/jobs/job-1", &[], None, token),
         other => panic!("{other}"),
     }
 }
@@ -316,6 +318,10 @@ async fn every_sample_event_gets_its_status(kind: Kind) {
         ("treatment-effect.missing-column.json", handlers::TREATMENT_EFFECT, 400),
         ("analyze-advanced.ok.json", handlers::ANALYZE_ADVANCED, 200),
         ("analyze-advanced.unknown-method.json", handlers::ANALYZE_ADVANCED, 400),
+        ("analyze-advanced.panel-outside-org.json", handlers::ANALYZE_ADVANCED, 400),
+        ("analyze-advanced.missing-roles.json", handlers::ANALYZE_ADVANCED, 400),
+        ("analyze-advanced.async.json", handlers::ANALYZE_ADVANCED, 202),
+        ("get-causal-job.not-found.json", handlers::GET_CAUSAL_JOB, 404),
     ];
     for (event, ep, status) in cases {
         let resp = call(&d, *ep, http_request(event)).await;

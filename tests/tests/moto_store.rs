@@ -51,6 +51,12 @@ async fn audit() {
     contract::audit(stores().await.audit.as_ref()).await;
 }
 
+#[tokio::test]
+#[ignore = "needs moto: run tests/run.sh"]
+async fn jobs() {
+    contract::jobs(stores().await.jobs.as_ref()).await;
+}
+
 /// 9 MiB goes up as a two-part multipart upload (8 MiB parts).
 #[tokio::test]
 #[ignore = "needs moto: run tests/run.sh"]

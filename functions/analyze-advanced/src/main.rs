@@ -1,5 +1,5 @@
 //! `POST /api/v1/causal/analyze/advanced`: several methods (DiD, staggered DiD, IV, RDD,
-//! synthetic control) on the same inline rows, each with its assumptions and checks, and whether
+//! synthetic control) on the same data (inline rows, a panel in S3, or stored records), each with its assumptions and checks, and whether
 //! they agree. Needs `causal:analysis:run`.
 
 use lambda_http::{run, service_fn, Error, Request};

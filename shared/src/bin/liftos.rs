@@ -70,6 +70,23 @@ enum Command {
         #[arg(long)]
         require: Option<String>,
     },
+    /// Run an analysis request (the body of POST /api/v1/causal/analyze/advanced, /discover or
+    /// /treatment-effect) on a local CSV or Parquet file and write its HTML report with plots.
+    /// Prints the result (the API's JSON) with `report.path`.
+    Report {
+        /// The request body as JSON (its `rows` / `panel` / `records` are replaced by --input).
+        #[arg(long)]
+        request: PathBuf,
+        /// The data: .csv or .parquet.
+        #[arg(long)]
+        input: PathBuf,
+        /// analyze-advanced (default) | discover | treatment-effect
+        #[arg(long, default_value = "analyze-advanced")]
+        kind: String,
+        /// Where to write the HTML report.
+        #[arg(long, default_value = "liftos-out/report.html")]
+        out: PathBuf,
+    },
     /// Create the DynamoDB table (with its GSIs) and the S3 bucket on the configured AWS endpoint
     /// (AWS_ENDPOINT_URL: moto, LocalStack) for running the functions against it.
     #[cfg(feature = "lambda")]
@@ -395,6 +412,56 @@ fn error_chain(e: impl std::error::Error) -> String {
     msg
 }
 
+fn run_report(request: &std::path::Path, input: &std::path::Path, kind: &str, out: &std::path::Path) -> ExitCode {
+    use liftos::service::causal::{self, Kind};
+    use liftos::service::source::{parse_panel, PanelFormat};
+    let kind = match kind {
+        "analyze-advanced" | "advanced" => Kind::AnalyzeAdvanced,
+        "discover" => Kind::Discover,
+        "treatment-effect" | "effect" => Kind::TreatmentEffect,
+        other => return fail("kind", format!("{other:?}: expected analyze-advanced, discover or treatment-effect")),
+    };
+    let body = match std::fs::read(request) {
+        Ok(b) => b,
+        Err(e) => return fail("request", format!("{}: {e}", request.display())),
+    };
+    let name = input.to_string_lossy().to_lowercase();
+    let format =
+        if name.ends_with(".parquet") || name.ends_with(".pq") { PanelFormat::Parquet } else { PanelFormat::Csv };
+    let bytes = match std::fs::read(input) {
+        Ok(b) => b,
+        Err(e) => return fail("input", format!("{}: {e}", input.display())),
+    };
+    let table = match parse_panel(&bytes, format) {
+        Ok(t) => t,
+        Err(e) => return fail("input", e.summary()),
+    };
+    let (mut value, html) = match causal::run_local(kind, &body, table, &input.display().to_string()) {
+        Ok(x) => x,
+        Err(e) => {
+            let (field, message) = match &e {
+                liftos::service::ServiceError::Validation(v) => (v.field().to_string(), v.summary()),
+                other => ("request".to_string(), other.to_string()),
+            };
+            return fail(&field, message);
+        }
+    };
+    if let Err(e) = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| std::fs::write(out, &html))
+    {
+        return fail("out", format!("{}: {e}", out.display()));
+    }
+    if let Some(o) = value.as_object_mut() {
+        o.insert("report".into(), serde_json::json!({ "path": out.display().to_string(), "bytes": html.len() }));
+    }
+    eprintln!("liftos: report written to {}", out.display());
+    emit(&value.to_string());
+    ExitCode::SUCCESS
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -466,9 +533,21 @@ async fn main() -> ExitCode {
                 return fail("--out", e);
             }
             eprintln!("liftos: summary written to {}", out.join("summary.json").display());
+            // A copy of the report beside the summary.
+            match stores.panels.get_panel(&user.org_id, &summary.analysis.report_key).await {
+                Ok(Some(html)) => {
+                    if let Err(e) = std::fs::write(out.join("report.html"), &html) {
+                        return fail("--out", e);
+                    }
+                    eprintln!("liftos: report written to {}", out.join("report.html").display());
+                }
+                Ok(None) => return fail("report", "the report was not stored"),
+                Err(e) => return fail("report", e),
+            }
             emit(&text);
             ExitCode::SUCCESS
         }
+        Command::Report { request, input, kind, out } => run_report(&request, &input, &kind, &out),
         #[cfg(feature = "lambda")]
         Command::InitAws { table, bucket } => {
             use liftos::storage::aws;

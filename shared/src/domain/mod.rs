@@ -7,6 +7,7 @@ pub mod date_range;
 pub mod error;
 pub mod experiment;
 pub mod ids;
+pub mod job;
 pub mod platform;
 pub mod record;
 pub mod user;
@@ -17,6 +18,7 @@ pub use date_range::DateRange;
 pub use error::{FieldError, ValidationError, Validator};
 pub use experiment::{CausalExperiment, ExperimentStatus, NewExperiment, RandomizationUnit};
 pub use ids::{check_id, OrgId};
+pub use job::{AnalysisJob, JobError, JobStatus};
 pub use platform::Platform;
 pub use record::{
     CausalEdge, CausalGraph, CausalMarketingData, Confounder, ExternalFactor, Metrics, NewCausalRecord,

@@ -11,7 +11,7 @@ use super::http::{self, ApiError};
 use super::{auth, sqs::process_batch, Deps};
 use crate::domain::{permissions, AuditEntry, AuditOutcome, DateRange, ExperimentStatus, UserContext};
 use crate::service::stage::{store_records_message, StageError};
-use crate::service::{experiments, ingest::ingest_causal, memory};
+use crate::service::{causal, experiments, ingest::ingest_causal, memory};
 
 /// An HTTP endpoint: the action recorded in the audit log and the permission it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,8 +110,11 @@ pub const ANALYZE_ADVANCED: Endpoint = Endpoint {
     permission: permissions::ANALYSIS_RUN,
 };
 
+pub const GET_CAUSAL_JOB: Endpoint =
+    Endpoint { function: "get-causal-job", method: "GET", action: "causal.job", permission: permissions::ANALYSIS_RUN };
+
 /// Every HTTP endpoint, for the contract tests (OpenAPI, template, functions/).
-pub const ENDPOINTS: [Endpoint; 15] = [
+pub const ENDPOINTS: [Endpoint; 16] = [
     INGEST_CAUSAL,
     GET_EXPERIMENT_CAUSAL,
     CREATE_EXPERIMENT,
@@ -127,6 +130,7 @@ pub const ENDPOINTS: [Endpoint; 15] = [
     CAUSAL_DISCOVER,
     TREATMENT_EFFECT,
     ANALYZE_ADVANCED,
+    GET_CAUSAL_JOB,
 ];
 
 /// The API path of a request (function URLs and `cargo lambda watch` put a prefix before it).
@@ -397,19 +401,55 @@ pub async fn recommend_treatments_http(deps: &Deps, req: Request) -> Response<Bo
     .await
 }
 
-/// `POST /api/v1/causal/discover` on inline rows.
+/// An analysis endpoint: 200 with the answer, or 202 with the job that will compute it.
+async fn analysis(deps: &Deps, req: Request, ep: Endpoint, kind: causal::Kind) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, ep, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        let ctx = causal::Ctx { stores: &deps.stores, jobs_queue: deps.next_queue.as_deref(), now: chrono::Utc::now() };
+        Ok(match causal::run(&ctx, &user, kind, body).await? {
+            causal::Answer::Done(v) => (200, causal::Answer::Done(v)),
+            queued => (202, queued),
+        })
+    })
+    .await
+}
+
+/// `POST /api/v1/causal/discover`.
 pub async fn causal_discover_http(deps: &Deps, req: Request) -> Response<Body> {
-    compute(deps, req, CAUSAL_DISCOVER, crate::service::causal::discover).await
+    analysis(deps, req, CAUSAL_DISCOVER, causal::Kind::Discover).await
 }
 
-/// `POST /api/v1/causal/treatment-effect` on inline rows.
+/// `POST /api/v1/causal/treatment-effect`.
 pub async fn treatment_effect_http(deps: &Deps, req: Request) -> Response<Body> {
-    compute(deps, req, TREATMENT_EFFECT, crate::service::causal::treatment_effect).await
+    analysis(deps, req, TREATMENT_EFFECT, causal::Kind::TreatmentEffect).await
 }
 
-/// `POST /api/v1/causal/analyze/advanced` on inline rows.
+/// `POST /api/v1/causal/analyze/advanced`.
 pub async fn analyze_advanced_http(deps: &Deps, req: Request) -> Response<Body> {
-    compute(deps, req, ANALYZE_ADVANCED, crate::service::causal::analyze_advanced).await
+    analysis(deps, req, ANALYZE_ADVANCED, causal::Kind::AnalyzeAdvanced).await
+}
+
+/// `GET /api/v1/causal/jobs/{job_id}`: status, and the result once there is one.
+pub async fn get_causal_job_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, GET_CAUSAL_JOB, |user| async move {
+        http::query_params(req, &[])?;
+        let id = http::path_param(req, "job_id", "/causal/jobs/")
+            .ok_or_else(|| ApiError::invalid("job_id", "is required in the path"))?;
+        Ok((200, causal::get_job(&deps.stores, &user, &id).await?))
+    })
+    .await
+}
+
+/// The batch-analysis stage (SQS): runs queued analysis jobs.
+pub async fn batch_analysis_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(event, deps.dlq.as_deref(), |msg| async move {
+        let body = msg.body.as_deref().ok_or_else(|| StageError::Poison("the message has no body".into()))?;
+        causal::job_message(&deps.stores, body).await
+    })
+    .await
 }
 
 /// The store stage (SQS).

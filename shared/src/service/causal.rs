@@ -1,52 +1,22 @@
-//! The causal service's synchronous endpoints on inline rows: causal discovery and treatment
-//! effects under measured confounding. Column roles and result keys are those of
-//! `liftos estimate` / `liftos discover`.
+//! The causal service: causal discovery, treatment effects under measured confounding, and
+//! several methods on one question (`analyze/advanced`), on inline rows, a panel object under
+//! the caller's org, or stored causal records (see [`super::source`]). Column roles and result
+//! keys are those of `liftos estimate` / `liftos discover`.
+//!
+//! Small requests are answered at once; large ones (see [`needs_job`]) become an analysis job run
+//! by the batch-analysis stage, whose status and result `GET /api/v1/causal/jobs/{job_id}` returns.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::estimate::{self, DiscoverRequest, EffectRequest, EstimateError};
+use super::source::{self, DataInfo, DataSpec, Loaded};
+use super::stage::StageError;
 use super::{require, ServiceError};
-use crate::domain::{permissions, UserContext, ValidationError};
-use crate::estimators::data::{Column, Table};
+use crate::domain::{permissions, AnalysisJob, JobError, JobStatus, UserContext, ValidationError};
+use crate::estimators::data::Table;
+use crate::storage::{Message, PanelStore, Queue, StoreError, Stores};
 
-/// Inline rows are for small data (the body is capped at 5 MiB as well).
-pub const MAX_INLINE_ROWS: usize = 100_000;
-
-type Row = serde_json::Map<String, serde_json::Value>;
-
-/// Rows of JSON objects to a table: a column whose values are all numbers (or null, a missing
-/// value) is numeric; otherwise it is text.
-pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
-    if rows.is_empty() {
-        return Err(ValidationError::new("rows", "must contain at least one row"));
-    }
-    if rows.len() > MAX_INLINE_ROWS {
-        return Err(ValidationError::new("rows", format!("has {} rows; at most {MAX_INLINE_ROWS} inline", rows.len())));
-    }
-    let names: Vec<String> = rows[0].keys().cloned().collect();
-    for (i, r) in rows.iter().enumerate() {
-        if r.len() != names.len() || !names.iter().all(|n| r.contains_key(n)) {
-            return Err(ValidationError::new(format!("rows[{i}]"), "must have the same keys as rows[0]"));
-        }
-    }
-    let mut cols = Vec::with_capacity(names.len());
-    for n in &names {
-        let vals: Vec<&serde_json::Value> = rows.iter().map(|r| &r[n]).collect();
-        let numeric = vals.iter().all(|v| v.is_number() || v.is_null());
-        let col = if numeric {
-            Column::Num(vals.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect())
-        } else {
-            for (i, v) in vals.iter().enumerate() {
-                if v.is_object() || v.is_array() {
-                    return Err(ValidationError::new(format!("rows[{i}].{n}"), "must be a number, a string or null"));
-                }
-            }
-            Column::Text(vals.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect())
-        };
-        cols.push((n.as_str(), col));
-    }
-    Ok(Table::from_columns(cols))
-}
+pub use super::source::{table_from_rows, MAX_INLINE_ROWS};
 
 /// An estimator's error as a 400 naming its field (under `prefix`, e.g. `methods[1].`).
 fn field_error(prefix: &str, e: EstimateError) -> ServiceError {
@@ -57,36 +27,100 @@ fn field_error(prefix: &str, e: EstimateError) -> ServiceError {
     ValidationError::new(format!("{prefix}{field}"), message).into()
 }
 
-#[derive(Debug, Deserialize)]
-struct DiscoverBody {
-    rows: Vec<Row>,
-    #[serde(flatten)]
-    request: DiscoverRequest,
+/// The three analyses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    AnalyzeAdvanced,
+    Discover,
+    TreatmentEffect,
+}
+
+/// `auto` answers at once unless the job is large; `sync` always answers at once; `async`
+/// always queues a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Auto,
+    Sync,
+    Async,
+}
+
+/// Above these a request is queued as a job (with `mode: auto`). Measured on the release build
+/// (see README, "Latency"): a 100,000-row DiD answers in well under a second, so twice that
+/// stays far inside API Gateway's 30 s limit; a placebo-in-space synthetic control costs one
+/// nested fit per donor (0.1 s each for 38 periods), so more than 25 donors go to a job.
+pub const SYNC_MAX_ROWS: usize = 200_000;
+pub const SYNC_MAX_PANEL_BYTES: usize = 16 * 1024 * 1024;
+pub const SYNC_MAX_PLACEBO_DONORS: usize = 25;
+/// A result larger than this is written to the panel store rather than the job item
+/// (DynamoDB items are at most 400 KB).
+pub const INLINE_RESULT_BYTES: usize = 300 * 1024;
+/// How long a report or result link stays valid.
+pub const LINK_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The options every analysis request shares, taken out of the body before the kind-specific
+/// fields are read.
+#[derive(Debug, Clone, Default)]
+struct Common {
+    data: DataSpec,
+    mode: Mode,
+    report: bool,
+}
+
+fn from_field<T: serde::de::DeserializeOwned>(k: &str, v: serde_json::Value) -> Result<T, ValidationError> {
+    crate::domain::error::from_json_value(v).map_err(|e| nested_error(k, &e))
+}
+
+/// A decoding error inside `prefix` (`panel`, `methods[1]`) named in full; a missing field is
+/// named itself (`methods[0].outcome: is required`).
+fn nested_error(prefix: &str, e: &ValidationError) -> ValidationError {
+    let f = e.field();
+    let mut message = e.errors.first().map(|x| x.message.clone()).unwrap_or_else(|| e.summary());
+    let mut field = if f.is_empty() {
+        prefix.to_string()
+    } else if f.starts_with('[') {
+        format!("{prefix}{f}")
+    } else {
+        format!("{prefix}.{f}")
+    };
+    if let Some(rest) = message.split("missing field `").nth(1) {
+        if let Some(name) = rest.split('`').next() {
+            field = format!("{field}.{name}");
+            message = "is required".into();
+        }
+    }
+    ValidationError::new(field, message)
+}
+
+fn take_common(obj: &mut serde_json::Map<String, serde_json::Value>) -> Result<Common, ValidationError> {
+    let mut c = Common::default();
+    if let Some(v) = obj.remove("rows") {
+        c.data.rows = Some(from_field("rows", v)?);
+    }
+    if let Some(v) = obj.remove("panel") {
+        c.data.panel = Some(from_field("panel", v)?);
+    }
+    if let Some(v) = obj.remove("records") {
+        c.data.records = Some(from_field("records", v)?);
+    }
+    if let Some(v) = obj.remove("mode") {
+        c.mode = from_field("mode", v)?;
+    }
+    if let Some(v) = obj.remove("report") {
+        c.report = v.as_bool().ok_or_else(|| ValidationError::new("report", "must be true or false"))?;
+    }
+    c.data.kind()?;
+    Ok(c)
 }
 
 #[derive(Debug, Deserialize)]
-struct EffectBody {
-    rows: Vec<Row>,
-    #[serde(flatten)]
-    request: EffectRequest,
-}
-
-/// `POST /api/v1/causal/discover`: PC (CPDAG) or DirectLiNGAM on the rows' numeric columns (or
-/// `columns`), with background knowledge (tiers, forbidden and required edges).
-pub fn discover(user: &UserContext, body: &[u8]) -> Result<serde_json::Value, ServiceError> {
-    require(user, permissions::ANALYSIS_RUN)?;
-    let b: DiscoverBody = super::parse_object(body)?;
-    let table = table_from_rows(&b.rows)?;
-    estimate::discover(&table, &b.request).map_err(|e| field_error("", e))
-}
-
-/// `POST /api/v1/causal/treatment-effect`: regression adjustment, IPW or AIPW (ATE or ATT) with
-/// overlap diagnostics, the E-value and, with `refute`, the refutations.
-pub fn treatment_effect(user: &UserContext, body: &[u8]) -> Result<serde_json::Value, ServiceError> {
-    require(user, permissions::ANALYSIS_RUN)?;
-    let b: EffectBody = super::parse_object(body)?;
-    let table = table_from_rows(&b.rows)?;
-    estimate::effect(&table, &b.request).map_err(|e| field_error("", e))
+#[serde(deny_unknown_fields)]
+struct AdvancedBody {
+    methods: Vec<serde_json::Value>,
+    #[serde(default)]
+    question: Option<String>,
 }
 
 use super::estimate::{DidRequest, IvRequest, RddRequest, SynthRequest};
@@ -99,15 +133,6 @@ pub enum MethodSpec {
     Iv(IvRequest),
     Rdd(RddRequest),
     Synth(SynthRequest),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AdvancedBody {
-    rows: Vec<Row>,
-    methods: Vec<serde_json::Value>,
-    #[serde(default)]
-    question: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -159,21 +184,59 @@ fn check(name: &str, value: Option<f64>, rule: &str, ok: impl Fn(f64) -> bool) -
     Check { name: name.into(), value, rule: rule.into(), passed: value.map(ok) }
 }
 
-/// `POST /api/v1/causal/analyze/advanced`: several methods on the same question and rows, each
-/// with its assumptions and checks (pre-trends, first-stage strength, density test, pre-period
-/// fit, placebo p-value), and whether they agree.
-pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedResponse, ServiceError> {
-    require(user, permissions::ANALYSIS_RUN)?;
-    let b: AdvancedBody = super::parse_object(body)?;
-    if b.methods.is_empty() {
+/// Fewer pre-treatment periods than this is refused: DiD needs two to say anything about
+/// trends; a synthetic control fitted to fewer than five periods fits noise.
+pub const MIN_PRE_PERIODS_DID: usize = 2;
+pub const MIN_PRE_PERIODS_SYNTH: usize = 5;
+
+fn distinct_before(times: &[f64], t0: f64) -> usize {
+    let mut v: Vec<f64> = times.iter().copied().filter(|t| t.is_finite() && *t < t0).collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v.len()
+}
+
+/// Refuse a panel method whose treatment starts too early to learn the untreated path.
+fn check_pre_period(table: &Table, spec: &MethodSpec, prefix: &str) -> Result<(), ServiceError> {
+    let (time_col, t0, need, field) = match spec {
+        MethodSpec::Synth(r) => (r.time.as_str(), r.treatment_time as f64, MIN_PRE_PERIODS_SYNTH, "treatment_time"),
+        MethodSpec::Did(r) => {
+            let Some(tc) = r.treatment.as_deref() else { return Ok(()) };
+            let (Ok(times), Ok(d)) = (table.numeric(&r.time), table.numeric(tc)) else { return Ok(()) };
+            let first = times.iter().zip(&d).filter(|(_, d)| **d != 0.0).map(|(t, _)| *t).fold(f64::INFINITY, f64::min);
+            if !first.is_finite() {
+                return Ok(());
+            }
+            (r.time.as_str(), first, MIN_PRE_PERIODS_DID, "treatment")
+        }
+        _ => return Ok(()),
+    };
+    let Ok(times) = table.numeric(time_col) else { return Ok(()) };
+    let pre = distinct_before(&times, t0);
+    if pre < need {
+        return Err(ValidationError::new(
+            format!("{prefix}{field}"),
+            format!("the treatment starts at {t0} with only {pre} pre-treatment periods before it; at least {need} are needed"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Parse and check the methods against the table (no estimation yet).
+fn parse_methods(
+    table: &Table,
+    info: &DataInfo,
+    methods: Vec<serde_json::Value>,
+) -> Result<Vec<(String, MethodSpec)>, ServiceError> {
+    if methods.is_empty() {
         return Err(ValidationError::new("methods", "name at least one method").into());
     }
-    if b.methods.len() > 8 {
+    if methods.len() > 8 {
         return Err(ValidationError::new("methods", "at most 8 methods per request").into());
     }
-    let table = table_from_rows(&b.rows)?;
-    let mut results = Vec::new();
-    for (i, m) in b.methods.into_iter().enumerate() {
+    let mut out = Vec::new();
+    for (i, mut m) in methods.into_iter().enumerate() {
         let name = m.get("method").and_then(|x| x.as_str()).unwrap_or("").to_string();
         if !["did", "iv", "rdd", "synth"].contains(&name.as_str()) {
             return Err(ValidationError::new(
@@ -182,13 +245,51 @@ pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedRespo
             )
             .into());
         }
-        let spec: MethodSpec = crate::domain::error::from_json_value(m)
-            .map_err(|e| ValidationError::new(format!("methods[{i}].{}", e.field()), e.summary()))?;
+        source::fill_record_defaults(&mut m, info);
+        let spec: MethodSpec =
+            crate::domain::error::from_json_value(m).map_err(|e| nested_error(&format!("methods[{i}]"), &e))?;
+        check_pre_period(table, &spec, &format!("methods[{i}]."))?;
+        out.push((name, spec));
+    }
+    Ok(out)
+}
+
+/// Donors a placebo-in-space run will re-fit (0 when no synth method asks for placebos).
+fn placebo_donors(table: &Table, methods: &[(String, MethodSpec)]) -> usize {
+    methods
+        .iter()
+        .filter_map(|(_, m)| match m {
+            MethodSpec::Synth(r) if r.placebo => {
+                let units: std::collections::BTreeSet<String> = table.labels(&r.unit).ok()?.into_iter().collect();
+                Some(units.len().saturating_sub(r.treated_unit.split(',').count()))
+            }
+            _ => None,
+        })
+        .sum()
+}
+
+/// Whether a request of this size goes to a job under `mode: auto`.
+pub fn needs_job(info: &DataInfo, placebo_donors: usize) -> bool {
+    info.rows > SYNC_MAX_ROWS
+        || info.bytes.is_some_and(|b| b > SYNC_MAX_PANEL_BYTES)
+        || placebo_donors > SYNC_MAX_PLACEBO_DONORS
+}
+
+/// Every method on the same table, each with its assumptions and checks (pre-trends,
+/// first-stage strength, density test, pre-period fit, placebo p-value), and whether they agree.
+pub fn analyze_table(
+    table: &Table,
+    methods: &[(String, MethodSpec)],
+    question: Option<String>,
+) -> Result<AdvancedResponse, ServiceError> {
+    let mut results = Vec::new();
+    for (i, (name, spec)) in methods.iter().enumerate() {
+        let name = name.clone();
         let prefix = format!("methods[{i}].");
         let at = |e: EstimateError| field_error(&prefix, e);
-        let (result, assumptions, checks) = match &spec {
+        let (result, assumptions, checks) = match spec {
             MethodSpec::Did(r) => {
-                let v = estimate::did(&table, r).map_err(at)?;
+                let v = estimate::did(table, r).map_err(at)?;
                 let checks = vec![check(
                     "pre-trends",
                     num(&v, "pre_trend_p_value"),
@@ -206,7 +307,7 @@ pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedRespo
                 )
             }
             MethodSpec::Iv(r) => {
-                let v = estimate::iv(&table, r).map_err(at)?;
+                let v = estimate::iv(table, r).map_err(at)?;
                 let checks =
                     vec![check("first-stage strength", num(&v, "first_stage_f"), "first-stage F >= 10", |f| f >= 10.0)];
                 (
@@ -220,7 +321,7 @@ pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedRespo
                 )
             }
             MethodSpec::Rdd(r) => {
-                let v = estimate::rdd(&table, r).map_err(at)?;
+                let v = estimate::rdd(table, r).map_err(at)?;
                 let checks = vec![check(
                     "density test (no manipulation)",
                     num(&v, "density_test_p_value"),
@@ -237,7 +338,7 @@ pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedRespo
                 )
             }
             MethodSpec::Synth(r) => {
-                let v = estimate::synth_control(&table, r).map_err(at)?;
+                let v = estimate::synth_control(table, r).map_err(at)?;
                 let t0 = r.treatment_time;
                 let pre: Vec<f64> = v["gaps"]
                     .as_array()
@@ -287,6 +388,7 @@ pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedRespo
     let passed = all_checks.iter().filter(|c| c.passed == Some(true)).count();
     let failed = all_checks.iter().filter(|c| c.passed == Some(false)).count();
     let summary = match (estimates.len(), signs_agree, intervals_overlap, failed) {
+        _ if passed + failed == 0 && estimates.len() == 1 => "one method; none of its checks could be run".to_string(),
         (1, _, _, 0) => "one method; its checks passed".to_string(),
         (1, _, _, _) => "one method; some of its checks failed".to_string(),
         (_, true, true, 0) => "the methods agree in sign and their intervals overlap; every check passed".to_string(),
@@ -295,7 +397,7 @@ pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedRespo
         _ => "the methods disagree in sign: the assumptions of at least one do not hold here".to_string(),
     };
     Ok(AdvancedResponse {
-        question: b.question,
+        question,
         comparison: Comparison {
             methods: results.len(),
             estimates,
@@ -308,4 +410,400 @@ pub fn analyze_advanced(user: &UserContext, body: &[u8]) -> Result<AdvancedRespo
         },
         results,
     })
+}
+
+/// What an analysis request came to: an answer now, or a job to ask about later.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Done(serde_json::Value),
+    Queued(JobView),
+}
+
+/// A job as `GET /api/v1/causal/jobs/{job_id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub job_id: String,
+    pub kind: Kind,
+    pub status: JobStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// A time-limited link to a result too large to return inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    /// Where to ask for the status.
+    pub href: String,
+}
+
+/// What the analyses need besides the request: the stores, and the jobs queue (none on the
+/// embedded default, where a job runs in the same call and is stored the same way).
+pub struct Ctx<'a> {
+    pub stores: &'a Stores,
+    pub jobs_queue: Option<&'a dyn Queue>,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// A parsed request, ready to run.
+struct Prepared {
+    kind: Kind,
+    common: Common,
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+fn prepare(kind: Kind, body: &[u8]) -> Result<Prepared, ServiceError> {
+    let serde_json::Value::Object(mut obj) = super::json_object(body)? else {
+        return Err(ValidationError::new("body", "must be a JSON object").into());
+    };
+    let common = take_common(&mut obj)?;
+    Ok(Prepared { kind, common, rest: obj })
+}
+
+/// Run an analysis request for `user`: at once, or as a job when it is large (or asked to be).
+pub async fn run(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> Result<Answer, ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    let p = prepare(kind, body)?;
+    // A panel that is plainly large is queued before it is even read here.
+    if p.common.mode == Mode::Async {
+        return queue_job(ctx, user, kind, body).await.map(Answer::Queued);
+    }
+    let loaded =
+        source::load(ctx.stores.records.as_ref(), ctx.stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
+    let planned = plan(&p, &loaded)?;
+    if p.common.mode == Mode::Auto && needs_job(&loaded.info, planned.placebo_donors) {
+        return queue_job(ctx, user, kind, body).await.map(Answer::Queued);
+    }
+    execute(ctx.stores, user, &p, loaded, planned).await.map(Answer::Done)
+}
+
+/// The kind-specific request, checked against the data.
+enum Plan {
+    Advanced { methods: Vec<(String, MethodSpec)>, question: Option<String> },
+    Discover(DiscoverRequest),
+    Effect(EffectRequest),
+}
+
+struct Planned {
+    plan: Plan,
+    placebo_donors: usize,
+}
+
+fn plan(p: &Prepared, loaded: &Loaded) -> Result<Planned, ServiceError> {
+    let rest = serde_json::Value::Object(p.rest.clone());
+    let field = |e: ValidationError| -> ServiceError { e.into() };
+    Ok(match p.kind {
+        Kind::AnalyzeAdvanced => {
+            let b: AdvancedBody = crate::domain::error::from_json_value(rest).map_err(field)?;
+            let methods = parse_methods(&loaded.table, &loaded.info, b.methods)?;
+            let placebo_donors = placebo_donors(&loaded.table, &methods);
+            Planned { plan: Plan::Advanced { methods, question: b.question }, placebo_donors }
+        }
+        Kind::Discover => Planned {
+            plan: Plan::Discover(crate::domain::error::from_json_value(rest).map_err(field)?),
+            placebo_donors: 0,
+        },
+        Kind::TreatmentEffect => {
+            let mut rest = rest;
+            if loaded.info.source == "records" {
+                if let Some(o) = rest.as_object_mut() {
+                    o.entry("treatment").or_insert("treatment".into());
+                }
+            }
+            Planned {
+                plan: Plan::Effect(crate::domain::error::from_json_value(rest).map_err(field)?),
+                placebo_donors: 0,
+            }
+        }
+    })
+}
+
+/// Estimate, then attach what was read (`data`) and, when asked, the report (`report`).
+async fn execute(
+    stores: &Stores,
+    user: &UserContext,
+    p: &Prepared,
+    loaded: Loaded,
+    planned: Planned,
+) -> Result<serde_json::Value, ServiceError> {
+    let (mut value, html) = compute(p.common.report, &loaded, planned.plan)?;
+    if let (Some(o), Some(html)) = (value.as_object_mut(), html) {
+        let link = store_report(stores.panels.as_ref(), user, p.kind, html).await?;
+        o.insert("report".into(), link);
+    }
+    Ok(value)
+}
+
+/// The estimates with `data` attached, and the report's HTML when wanted.
+fn compute(report: bool, loaded: &Loaded, plan: Plan) -> Result<(serde_json::Value, Option<String>), ServiceError> {
+    let (table, info) = (&loaded.table, &loaded.info);
+    let (mut value, html) = match plan {
+        Plan::Advanced { methods, question } => {
+            let out = analyze_table(table, &methods, question)?;
+            let html = report.then(|| crate::report::advanced(table, &methods, &out, info));
+            (serde_json::to_value(&out).map_err(internal)?, html)
+        }
+        Plan::Discover(req) => {
+            let v = estimate::discover(table, &req).map_err(|e| field_error("", e))?;
+            let html = report.then(|| crate::report::discovery(&v, info));
+            (v, html)
+        }
+        Plan::Effect(req) => {
+            let v = estimate::effect(table, &req).map_err(|e| field_error("", e))?;
+            let html = report.then(|| crate::report::effect(table, &req, &v, info));
+            (v, html)
+        }
+    };
+    if let Some(o) = value.as_object_mut() {
+        o.insert("data".into(), serde_json::to_value(info).map_err(internal)?);
+    }
+    Ok((value, html))
+}
+
+/// `liftos report`: an analysis request (the API's body) on a local table, with its HTML report.
+/// The table replaces the body's `rows` / `panel` / `records`.
+pub fn run_local(
+    kind: Kind,
+    body: &[u8],
+    table: Table,
+    source: &str,
+) -> Result<(serde_json::Value, String), ServiceError> {
+    let mut p = prepare_without_data(kind, body)?;
+    p.common.report = true;
+    let info = DataInfo {
+        source: source.to_string(),
+        rows: table.rows,
+        columns: table.names.clone(),
+        panel_key: None,
+        bytes: None,
+        units: None,
+        treatment: None,
+    };
+    let loaded = Loaded { table, info };
+    let planned = plan(&p, &loaded)?;
+    let (value, html) = compute(true, &loaded, planned.plan)?;
+    Ok((value, html.unwrap_or_default()))
+}
+
+fn prepare_without_data(kind: Kind, body: &[u8]) -> Result<Prepared, ServiceError> {
+    let serde_json::Value::Object(mut obj) = super::json_object(body)? else {
+        return Err(ValidationError::new("body", "must be a JSON object").into());
+    };
+    for k in ["rows", "panel", "records"] {
+        obj.remove(k);
+    }
+    obj.insert("rows".into(), serde_json::json!([{}]));
+    let common = take_common(&mut obj)?;
+    Ok(Prepared { kind, common, rest: obj })
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Store(StoreError::backend("serialize", e, false))
+}
+
+/// Store an HTML report under the org (`reports/{kind}/{id}.html`) and link to it.
+async fn store_report(
+    panels: &dyn PanelStore,
+    user: &UserContext,
+    kind: Kind,
+    html: String,
+) -> Result<serde_json::Value, ServiceError> {
+    let kind = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let key = format!("reports/{kind}/{}.html", uuid::Uuid::new_v4());
+    let bytes = html.len();
+    panels.put_panel(&user.org_id, &key, bytes::Bytes::from(html)).await?;
+    let url = panels.link(&user.org_id, &key, LINK_TTL).await?;
+    Ok(serde_json::json!({ "key": key, "url": url, "expires_in_seconds": LINK_TTL.as_secs(), "bytes": bytes }))
+}
+
+fn job_href(id: &str) -> String {
+    format!("/api/v1/causal/jobs/{id}")
+}
+
+/// Record the job and its request, then hand it to the batch-analysis stage (or, with no
+/// queue, run it now).
+async fn queue_job(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> Result<JobView, ServiceError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let request_key = format!("jobs/{id}/request.json");
+    ctx.stores.panels.put_panel(&user.org_id, &request_key, bytes::Bytes::copy_from_slice(body)).await?;
+    let job = AnalysisJob {
+        id: id.clone(),
+        org_id: user.org_id.clone(),
+        user_id: user.user_id.clone(),
+        permissions: user.permissions.iter().cloned().collect(),
+        kind: serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        status: JobStatus::Queued,
+        request_key,
+        result: None,
+        result_key: None,
+        error: None,
+        attempts: 0,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    ctx.stores.jobs.create_job(&job).await?;
+    match ctx.jobs_queue {
+        Some(q) => {
+            let msg = JobMessage { job_id: id.clone(), org_id: user.org_id.to_string() };
+            let body = serde_json::to_string(&msg).map_err(internal)?;
+            if let Err(e) = q.send(&Message::new(body).with_attribute("liftos_kind", "analysis_job")).await {
+                // Not queued: say so on the job rather than leave it waiting for ever.
+                let mut failed = job.clone();
+                failed.status = JobStatus::Failed;
+                failed.error = Some(JobError {
+                    status: 503,
+                    code: "unavailable".into(),
+                    field: None,
+                    message: format!("the job could not be queued: {e}"),
+                });
+                failed.updated_at = chrono::Utc::now().max(job.updated_at + chrono::Duration::microseconds(1));
+                let _ = ctx.stores.jobs.update_job(&failed, job.updated_at).await;
+                return Err(e.into());
+            }
+            Ok(view(ctx.stores.panels.as_ref(), &job).await?)
+        }
+        None => {
+            let _ = run_job(ctx.stores, &user.org_id, &id).await;
+            let job = ctx.stores.jobs.get_job(&user.org_id, &id).await?.unwrap_or(job);
+            Ok(view(ctx.stores.panels.as_ref(), &job).await?)
+        }
+    }
+}
+
+/// The message the batch-analysis stage receives. The org in it was taken from the verified
+/// token when the job was created; only the API functions may send to this queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobMessage {
+    pub job_id: String,
+    pub org_id: String,
+}
+
+async fn view(panels: &dyn PanelStore, job: &AnalysisJob) -> Result<JobView, StoreError> {
+    let result_url = match &job.result_key {
+        Some(k) => Some(panels.link(&job.org_id, k, LINK_TTL).await?),
+        None => None,
+    };
+    Ok(JobView {
+        job_id: job.id.clone(),
+        kind: serde_json::from_value(serde_json::Value::String(job.kind.clone())).unwrap_or(Kind::AnalyzeAdvanced),
+        status: job.status,
+        created_at: job.created_at,
+        updated_at: job.updated_at,
+        attempts: job.attempts,
+        result: job.result.clone(),
+        result_url,
+        error: job.error.clone(),
+        href: job_href(&job.id),
+    })
+}
+
+/// `GET /api/v1/causal/jobs/{job_id}`: another org's job looks exactly like a missing one.
+pub async fn get_job(stores: &Stores, user: &UserContext, id: &str) -> Result<JobView, ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    crate::domain::check_id("job_id", id)?;
+    let job = stores
+        .jobs
+        .get_job(&user.org_id, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound { what: format!("job {id}") })?;
+    Ok(view(stores.panels.as_ref(), &job).await?)
+}
+
+fn next_stamp(prev: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now().max(prev + chrono::Duration::microseconds(1))
+}
+
+/// The batch-analysis stage's message handler.
+pub async fn job_message(stores: &Stores, body: &str) -> Result<(), StageError> {
+    let msg: JobMessage =
+        serde_json::from_str(body).map_err(|e| StageError::Poison(format!("not an analysis job message: {e}")))?;
+    let org = crate::domain::OrgId::new(&msg.org_id).map_err(|e| StageError::Poison(format!("org_id: {e}")))?;
+    run_job(stores, &org, &msg.job_id).await
+}
+
+/// Run a queued job once: a finished job is left alone (a redelivery changes nothing); a
+/// user's mistake fails the job with the error it would have had over HTTP; a store outage is
+/// retried by SQS.
+pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> Result<(), StageError> {
+    let transient = |e: StoreError| {
+        if e.is_retryable() {
+            StageError::Transient(e.to_string())
+        } else {
+            StageError::Poison(e.to_string())
+        }
+    };
+    let Some(job) = stores.jobs.get_job(org, id).await.map_err(transient)? else {
+        return Err(StageError::Poison(format!("no job {id} in org {org}")));
+    };
+    if job.status.is_finished() {
+        tracing::info!(job_id = id, status = ?job.status, "already finished; nothing to do");
+        return Ok(());
+    }
+    let mut running = job.clone();
+    running.status = JobStatus::Running;
+    running.attempts += 1;
+    running.updated_at = next_stamp(job.updated_at);
+    match stores.jobs.update_job(&running, job.updated_at).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict { .. }) => {
+            return Err(StageError::Transient("the job changed while starting; will look again".into()))
+        }
+        Err(e) => return Err(transient(e)),
+    }
+    let outcome = execute_job(stores, &running).await;
+    let mut done = running.clone();
+    done.updated_at = next_stamp(running.updated_at);
+    match outcome {
+        Ok(value) => {
+            let text = serde_json::to_string(&value).map_err(|e| StageError::Poison(e.to_string()))?;
+            if text.len() > INLINE_RESULT_BYTES {
+                let key = format!("jobs/{id}/result.json");
+                stores.panels.put_panel(org, &key, bytes::Bytes::from(text)).await.map_err(transient)?;
+                done.result_key = Some(key);
+            } else {
+                done.result = Some(value);
+            }
+            done.status = JobStatus::Succeeded;
+        }
+        Err(ServiceError::Store(e)) if e.is_retryable() => return Err(StageError::Transient(e.to_string())),
+        Err(e) => {
+            let api = crate::service::api_error_parts(&e);
+            done.status = JobStatus::Failed;
+            done.error = Some(JobError { status: api.0, code: api.1, field: api.2, message: api.3 });
+        }
+    }
+    match stores.jobs.update_job(&done, running.updated_at).await {
+        Ok(()) => {
+            tracing::info!(job_id = id, status = ?done.status, "job finished");
+            Ok(())
+        }
+        // Another delivery finished it first: the same request gives the same answer.
+        Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(transient(e)),
+    }
+}
+
+async fn execute_job(stores: &Stores, job: &AnalysisJob) -> Result<serde_json::Value, ServiceError> {
+    let body = stores
+        .panels
+        .get_panel(&job.org_id, &job.request_key)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound { what: format!("the request of job {}", job.id) })?;
+    let kind: Kind = serde_json::from_value(serde_json::Value::String(job.kind.clone()))
+        .map_err(|_| ValidationError::new("kind", format!("{:?} is not an analysis", job.kind)))?;
+    let user = UserContext {
+        org_id: job.org_id.clone(),
+        user_id: job.user_id.clone(),
+        roles: vec![],
+        permissions: job.permissions.iter().cloned().collect(),
+    };
+    require(&user, permissions::ANALYSIS_RUN)?;
+    let p = prepare(kind, &body)?;
+    let loaded = source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
+    let planned = plan(&p, &loaded)?;
+    execute(stores, &user, &p, loaded, planned).await
 }

@@ -1,6 +1,6 @@
 //! The main job on the embedded default: ingest the bundled sample data through the same use
-//! cases the API calls, then query it back. Later stages (detection, analysis, surfacing) grow
-//! from here.
+//! cases the API calls, query it back, analyse the detected treatment (DiD and synthetic control
+//! with the HTML report), and surface where the next dollar should go.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,57 @@ pub struct PipelineSummary {
     pub budget_recommendation: BudgetRecommendation,
     /// The test that would settle the most uncertain channel.
     pub proposed_next_test: ProposedTest,
+    /// DiD (with event study) and synthetic control (with placebos) on the detected treatment,
+    /// from the stored records, with the HTML report.
+    pub analysis: AnalysisSummary,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnalysisSummary {
+    pub treatment: Option<super::source::DetectedTreatment>,
+    pub outcome: String,
+    /// (method, estimate, ci_low, ci_high)
+    pub estimates: Vec<(String, f64, Option<f64>, Option<f64>)>,
+    pub summary: String,
+    pub checks_passed: usize,
+    pub checks_failed: usize,
+    /// The report in the panel store (`key`) and a link to it (`url`).
+    pub report_key: String,
+    pub report_url: String,
+}
+
+/// The request the main job sends to the causal service: both panel methods on the stored
+/// records' detected treatment, revenue as the outcome, with the report.
+pub const SAMPLE_ANALYSIS: &str = r#"{
+  "question": "Did the +30% Meta prospecting budget (from 2026-09-29) cause more revenue?",
+  "records": {},
+  "report": true,
+  "mode": "sync",
+  "methods": [
+    {"method": "did", "outcome": "revenue", "event_study": true},
+    {"method": "synth", "outcome": "revenue", "placebo": true}
+  ]
+}"#;
+
+async fn analyse(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Result<AnalysisSummary, ServiceError> {
+    use super::causal::{self, Answer, Ctx, Kind};
+    let ctx = Ctx { stores, jobs_queue: None, now };
+    let v = match causal::run(&ctx, user, Kind::AnalyzeAdvanced, SAMPLE_ANALYSIS.as_bytes()).await? {
+        Answer::Done(v) => v,
+        Answer::Queued(j) => j.result.unwrap_or_default(),
+    };
+    let c = &v["comparison"];
+    let parsed = |k: &str| serde_json::from_value(v["comparison"][k].clone()).ok();
+    Ok(AnalysisSummary {
+        treatment: serde_json::from_value(v["data"]["treatment"].clone()).ok(),
+        outcome: "revenue".into(),
+        estimates: parsed("estimates").unwrap_or_default(),
+        summary: c["summary"].as_str().unwrap_or_default().to_string(),
+        checks_passed: c["checks_passed"].as_u64().unwrap_or(0) as usize,
+        checks_failed: c["checks_failed"].as_u64().unwrap_or(0) as usize,
+        report_key: v["report"]["key"].as_str().unwrap_or_default().to_string(),
+        report_url: v["report"]["url"].as_str().unwrap_or_default().to_string(),
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,6 +205,8 @@ pub async fn run_sample_pipeline(
         None => false,
     };
     let (budget_recommendation, proposed_next_test) = surface(stores, user).await?;
+    let analysis = analyse(stores, user, now).await?;
+    tracing::info!(summary = %analysis.summary, report = %analysis.report_key, "analysis");
 
     let mut ingest = ingest;
     // The summary shows counts; the ids are in the store.
@@ -169,6 +222,7 @@ pub async fn run_sample_pipeline(
         record_read_back,
         budget_recommendation,
         proposed_next_test,
+        analysis,
     })
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::domain::{
-    AuditEntry, CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform,
+    AnalysisJob, AuditEntry, CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform,
 };
 
 #[cfg(feature = "aws")]
@@ -213,6 +213,16 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Page<AuditEntry>, StoreError>;
 }
 
+/// Analysis jobs.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Create; `Unchanged` if the identical job exists (a retry), `Conflict` if another has the id.
+    async fn create_job(&self, job: &AnalysisJob) -> Result<PutOutcome, StoreError>;
+    async fn get_job(&self, org: &OrgId, id: &str) -> Result<Option<AnalysisJob>, StoreError>;
+    /// Replace, only if the stored version's `updated_at` is still `expected_updated_at`.
+    async fn update_job(&self, job: &AnalysisJob, expected_updated_at: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
 /// Large panels (CSV, Parquet) as opaque bytes under the org's prefix.
 #[async_trait]
 pub trait PanelStore: Send + Sync {
@@ -220,6 +230,9 @@ pub trait PanelStore: Send + Sync {
     async fn get_panel(&self, org: &OrgId, key: &str) -> Result<Option<Bytes>, StoreError>;
     /// Keys (relative to the org) under `prefix`, sorted.
     async fn list_panels(&self, org: &OrgId, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// A link that reads the object for `ttl` without credentials: an S3 presigned GET, or a
+    /// `file://` URL for the local folder.
+    async fn link(&self, org: &OrgId, key: &str, ttl: std::time::Duration) -> Result<String, StoreError>;
 }
 
 /// A message between pipeline stages.
@@ -323,6 +336,7 @@ pub struct Stores {
     pub experiments: std::sync::Arc<dyn ExperimentStore>,
     pub confounders: std::sync::Arc<dyn ConfounderStore>,
     pub audit: std::sync::Arc<dyn AuditStore>,
+    pub jobs: std::sync::Arc<dyn JobStore>,
     pub panels: std::sync::Arc<dyn PanelStore>,
 }
 
@@ -335,7 +349,8 @@ impl Stores {
             records: db.clone(),
             experiments: db.clone(),
             confounders: db.clone(),
-            audit: db,
+            audit: db.clone(),
+            jobs: db,
             panels: std::sync::Arc::new(embedded::LocalPanelStore::new(data_dir.join("panels"))),
         })
     }
@@ -347,7 +362,8 @@ impl Stores {
             records: dynamo.clone(),
             experiments: dynamo.clone(),
             confounders: dynamo.clone(),
-            audit: dynamo,
+            audit: dynamo.clone(),
+            jobs: dynamo,
             panels: std::sync::Arc::new(aws::S3PanelStore::new(aws::s3_client(sdk), bucket)),
         }
     }

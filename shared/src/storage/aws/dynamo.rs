@@ -7,6 +7,7 @@
 //! | experiment | `ORG#o#EXP#{id}` | `EXP` | `ORG#o#EXPERIMENTS` / `{created_at}#{id}` | | |
 //! | confounder | `ORG#o#CONF#{platform}` | `VAR#{name}` | | | |
 //! | audit entry | `ORG#o#AUDIT#{id}` | `AUDIT` | `ORG#o#AUDIT` / `{at}#{id}` | | |
+//! | analysis job | `ORG#o#JOB#{id}` | `JOB` | | | |
 //!
 //! - get by id: GetItem on the base table (strongly consistent);
 //! - records by platform and time range: Query GSI1 with `gsi1sk BETWEEN`;
@@ -31,12 +32,12 @@ use std::time::Duration;
 
 use super::sdk_error;
 use crate::domain::{
-    AuditEntry, CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform,
+    AnalysisJob, AuditEntry, CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform,
 };
 use crate::storage::cursor::{self, Page, PageRequest};
 use crate::storage::{
-    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, PutOutcome,
-    RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
+    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, JobStore,
+    PutOutcome, RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -718,5 +719,86 @@ impl AuditStore for DynamoStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, next_cursor })
+    }
+}
+
+fn job_pk(org: &OrgId, id: &str) -> String {
+    format!("ORG#{org}#JOB#{id}")
+}
+
+fn job_item(j: &AnalysisJob) -> Result<Item, StoreError> {
+    let doc = serde_json::to_string(j).map_err(|err| StoreError::backend(BACKEND, err, false))?;
+    Ok(HashMap::from([
+        ("pk".to_string(), s(job_pk(&j.org_id, &j.id))),
+        ("sk".to_string(), s("JOB")),
+        ("entity".to_string(), s("job")),
+        (
+            "status".to_string(),
+            s(serde_json::to_value(j.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+        ),
+        ("updated_at".to_string(), s(ts_key(j.updated_at))),
+        ("doc".to_string(), s(doc)),
+    ]))
+}
+
+fn job_from_item(item: &Item) -> Result<AnalysisJob, StoreError> {
+    let key = req_s(item, "pk")?;
+    serde_json::from_str(req_s(item, "doc")?)
+        .map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })
+}
+
+#[async_trait]
+impl JobStore for DynamoStore {
+    async fn create_job(&self, j: &AnalysisJob) -> Result<PutOutcome, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(j)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(PutOutcome::Inserted),
+            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
+                match self.get_job(&j.org_id, &j.id).await? {
+                    Some(old) if &old == j => Ok(PutOutcome::Unchanged),
+                    _ => Err(StoreError::Conflict {
+                        key: j.id.clone(),
+                        reason: "a job with this id already exists".into(),
+                    }),
+                }
+            }
+            Err(err) => Err(sdk_error(BACKEND, err)),
+        }
+    }
+
+    async fn get_job(&self, org: &OrgId, id: &str) -> Result<Option<AnalysisJob>, StoreError> {
+        self.get_item(job_pk(org, id), "JOB").await?.as_ref().map(job_from_item).transpose()
+    }
+
+    async fn update_job(&self, j: &AnalysisJob, expected: DateTime<Utc>) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(j)?))
+            .condition_expression("updated_at = :expected")
+            .expression_attribute_values(":expected", s(ts_key(expected)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
+                match self.get_job(&j.org_id, &j.id).await? {
+                    None => Err(StoreError::NotFound(format!("job {}", j.id))),
+                    Some(_) => Err(StoreError::Conflict {
+                        key: j.id.clone(),
+                        reason: "the job was changed since it was read".into(),
+                    }),
+                }
+            }
+            Err(err) => Err(sdk_error(BACKEND, err)),
+        }
     }
 }

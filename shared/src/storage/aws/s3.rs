@@ -147,4 +147,19 @@ impl PanelStore for S3PanelStore {
         keys.sort();
         Ok(keys)
     }
+
+    async fn link(&self, org: &OrgId, key: &str, ttl: std::time::Duration) -> Result<String, StoreError> {
+        let object = Self::object_key(org, key)?;
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
+            .map_err(|e| StoreError::backend(BACKEND, e, false))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&object)
+            .presigned(config)
+            .await
+            .map_err(|e| sdk_error(BACKEND, e))?;
+        Ok(req.uri().to_string())
+    }
 }

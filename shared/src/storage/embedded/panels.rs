@@ -75,4 +75,10 @@ impl PanelStore for LocalPanelStore {
         out.sort();
         Ok(out)
     }
+
+    async fn link(&self, org: &OrgId, key: &str, _ttl: std::time::Duration) -> Result<String, StoreError> {
+        let path = self.path(org, key)?;
+        let abs = std::path::absolute(&path).map_err(io_err)?;
+        Ok(format!("file://{}", abs.to_string_lossy()))
+    }
 }

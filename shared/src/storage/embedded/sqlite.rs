@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::domain::{
-    AuditEntry, CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform,
+    AnalysisJob, AuditEntry, CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, OrgId, Platform,
 };
 use crate::storage::cursor::{self, Page, PageRequest};
 use crate::storage::{
-    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, PutOutcome,
-    RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
+    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, JobStore,
+    PutOutcome, RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
 };
 
 const SCHEMA: &str = r#"
@@ -54,6 +54,13 @@ CREATE TABLE IF NOT EXISTS audit (
     PRIMARY KEY (org_id, at, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS audit_by_id ON audit (org_id, id);
+CREATE TABLE IF NOT EXISTS jobs (
+    org_id     TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    PRIMARY KEY (org_id, id)
+) WITHOUT ROWID;
 "#;
 
 /// SQLite-backed record, experiment and confounder store.
@@ -488,5 +495,66 @@ impl AuditStore for SqliteStore {
             if more { rows.last().map(|(a, id, _)| cursor::encode(&scope, vec![a.clone(), id.clone()])) } else { None };
         let items = rows.iter().map(|(_, id, b)| decode_json(id, b)).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, next_cursor })
+    }
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn create_job(&self, j: &AnalysisJob) -> Result<PutOutcome, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "INSERT INTO jobs (org_id, id, updated_at, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![j.org_id.as_str(), j.id, ts_key(j.updated_at), encode_json(j)?],
+            )
+            .map_err(db_err)?;
+        if n == 1 {
+            return Ok(PutOutcome::Inserted);
+        }
+        let body: String = conn
+            .query_row("SELECT body FROM jobs WHERE org_id = ?1 AND id = ?2", params![j.org_id.as_str(), j.id], |r| {
+                r.get(0)
+            })
+            .map_err(db_err)?;
+        let old: AnalysisJob = decode_json(&j.id, &body)?;
+        if &old == j {
+            Ok(PutOutcome::Unchanged)
+        } else {
+            Err(StoreError::Conflict { key: j.id.clone(), reason: "a job with this id already exists".into() })
+        }
+    }
+
+    async fn get_job(&self, org: &OrgId, id: &str) -> Result<Option<AnalysisJob>, StoreError> {
+        let conn = self.conn();
+        let body: Option<String> = conn
+            .query_row("SELECT body FROM jobs WHERE org_id = ?1 AND id = ?2", params![org.as_str(), id], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        body.map(|b| decode_json(id, &b)).transpose()
+    }
+
+    async fn update_job(&self, j: &AnalysisJob, expected: DateTime<Utc>) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "UPDATE jobs SET updated_at = ?3, body = ?4 WHERE org_id = ?1 AND id = ?2 AND updated_at = ?5",
+                params![j.org_id.as_str(), j.id, ts_key(j.updated_at), encode_json(j)?, ts_key(expected)],
+            )
+            .map_err(db_err)?;
+        if n == 1 {
+            return Ok(());
+        }
+        let exists: Option<i64> = conn
+            .query_row("SELECT 1 FROM jobs WHERE org_id = ?1 AND id = ?2", params![j.org_id.as_str(), j.id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?;
+        match exists {
+            None => Err(StoreError::NotFound(format!("job {}", j.id))),
+            Some(_) => {
+                Err(StoreError::Conflict { key: j.id.clone(), reason: "the job was changed since it was read".into() })
+            }
+        }
     }
 }

@@ -1,0 +1,60 @@
+//! An analysis job: a request too large to answer inside an HTTP call, run by the batch-analysis
+//! stage. Its status moves `queued` → `running` → `succeeded` | `failed`; a finished job never
+//! changes again, so a redelivered message cannot overwrite its result.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::OrgId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed)
+    }
+}
+
+/// Why a job failed: the same shape as an HTTP error (the status it would have had).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobError {
+    pub status: u16,
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisJob {
+    pub id: String,
+    pub org_id: OrgId,
+    /// Who asked, and the permissions their verified token carried then.
+    pub user_id: String,
+    pub permissions: Vec<String>,
+    /// What to run: `analyze_advanced`, `treatment_effect` or `discover`.
+    pub kind: String,
+    pub status: JobStatus,
+    /// The request body, kept in the panel store under the org (it may be megabytes).
+    pub request_key: String,
+    /// The result, when small enough to keep in the job item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Where a large result was written instead (a panel-store key under the org).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    /// Deliveries that started running it.
+    #[serde(default)]
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -1,0 +1,676 @@
+//! Self-contained HTML reports with SVG plots drawn by plotters: event-study coefficients with
+//! their intervals and the pre-trend test, treated against synthetic series with the gap and the
+//! placebo gaps, the RDD binned scatter with the local fits, the discovered graph, and the
+//! propensity overlap. One file, no scripts, no external assets: it opens anywhere.
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::fmt::Write as _;
+
+use crate::estimators::data::Table;
+use crate::service::causal::{AdvancedResponse, MethodSpec};
+use crate::service::estimate::EffectRequest;
+use crate::service::source::DataInfo;
+
+const W: u32 = 760;
+const H: u32 = 340;
+const TREATED: RGBColor = RGBColor(200, 55, 45);
+const CONTROL: RGBColor = RGBColor(40, 90, 170);
+const GREY: RGBColor = RGBColor(150, 150, 150);
+
+/// HTML-escape text.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn fmt(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    let a = x.abs();
+    if a != 0.0 && !(1e-3..1e6).contains(&a) {
+        format!("{x:.3e}")
+    } else if a >= 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo < 1e-12 {
+        return (lo - 1.0, hi + 1.0);
+    }
+    let pad = (hi - lo) * 0.06;
+    (lo - pad, hi + pad)
+}
+
+/// A plot that failed to draw says so in the report instead of failing the analysis.
+fn or_note(r: Result<String, String>) -> String {
+    r.unwrap_or_else(|e| format!("<p class=\"note\">plot not drawn: {}</p>", esc(&e)))
+}
+
+type DrawResult = Result<String, String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+/// A line in a chart.
+struct Line {
+    label: Option<String>,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+    width: u32,
+    alpha: f64,
+}
+
+/// Lines over one x axis, with an optional vertical marker (the treatment) and a zero line.
+fn lines_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[Line], vline: Option<f64>, zero: bool) -> DrawResult {
+    let (x0, x1) = range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)));
+    let (y0, y1) = range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).chain(zero.then_some(0.0)));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(38)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE).draw().map_err(err)?;
+        if zero {
+            chart.draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.5))).map_err(err)?;
+        }
+        if let Some(v) = vline {
+            chart
+                .draw_series(LineSeries::new([(v, y0), (v, y1)], ShapeStyle::from(BLACK.mix(0.6)).stroke_width(1)))
+                .map_err(err)?;
+        }
+        let mut labelled = false;
+        for l in lines {
+            let style = ShapeStyle::from(l.color.mix(l.alpha)).stroke_width(l.width);
+            let s = chart.draw_series(LineSeries::new(l.points.iter().copied(), style)).map_err(err)?;
+            if let Some(label) = &l.label {
+                labelled = true;
+                s.label(label.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+            }
+        }
+        if labelled {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .border_style(BLACK.mix(0.3))
+                .background_style(WHITE.mix(0.9))
+                .draw()
+                .map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// Event-study coefficients with their intervals; the reference period is at zero.
+pub fn event_study_svg(points: &[(i64, f64, f64, f64)], pre_trend_p: Option<f64>) -> DrawResult {
+    let (x0, x1) = range(points.iter().map(|p| p.0 as f64));
+    let (y0, y1) = range(points.iter().flat_map(|p| [p.2, p.3]).chain([0.0]));
+    let title = match pre_trend_p {
+        Some(p) => format!("Event study (pre-trend test p = {})", fmt(p)),
+        None => "Event study".to_string(),
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(38)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("periods relative to treatment")
+            .y_desc("effect")
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(err)?;
+        chart.draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.5))).map_err(err)?;
+        chart.draw_series(LineSeries::new([(-0.5, y0), (-0.5, y1)], BLACK.mix(0.4))).map_err(err)?;
+        let color = |t: i64| if t < 0 { CONTROL } else { TREATED };
+        chart
+            .draw_series(points.iter().map(|&(t, _, lo, hi)| {
+                PathElement::new(vec![(t as f64, lo), (t as f64, hi)], ShapeStyle::from(color(t)).stroke_width(2))
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(points.iter().map(|&(t, e, _, _)| Circle::new((t as f64, e), 4, color(t).filled())))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// Local polynomial (degree p) weighted least squares on one side, evaluated on a grid.
+fn local_fit(x: &[f64], y: &[f64], cutoff: f64, h: f64, p: usize, left: bool) -> Vec<(f64, f64)> {
+    let k = p + 1;
+    let mut a = vec![0.0; k * k];
+    let mut b = vec![0.0; k];
+    for (&xi, &yi) in x.iter().zip(y) {
+        let u = xi - cutoff;
+        if (left && u >= 0.0) || (!left && u < 0.0) || u.abs() > h || !yi.is_finite() {
+            continue;
+        }
+        let w = 1.0 - u.abs() / h; // triangular
+        let pw: Vec<f64> = (0..k).map(|j| u.powi(j as i32)).collect();
+        for r in 0..k {
+            b[r] += w * pw[r] * yi;
+            for c in 0..k {
+                a[r * k + c] += w * pw[r] * pw[c];
+            }
+        }
+    }
+    let Some(coef) = solve(a, b, k) else { return vec![] };
+    let (from, to) = if left { (-h, 0.0) } else { (0.0, h) };
+    (0..=40)
+        .map(|i| {
+            let u = from + (to - from) * i as f64 / 40.0;
+            (cutoff + u, (0..k).map(|j| coef[j] * u.powi(j as i32)).sum())
+        })
+        .collect()
+}
+
+/// Gaussian elimination with partial pivoting (k is 2 or 3 here).
+fn solve(mut a: Vec<f64>, mut b: Vec<f64>, k: usize) -> Option<Vec<f64>> {
+    for c in 0..k {
+        let piv = (c..k).max_by(|&i, &j| a[i * k + c].abs().total_cmp(&a[j * k + c].abs()))?;
+        if a[piv * k + c].abs() < 1e-12 {
+            return None;
+        }
+        for j in 0..k {
+            a.swap(c * k + j, piv * k + j);
+        }
+        b.swap(c, piv);
+        for r in c + 1..k {
+            let f = a[r * k + c] / a[c * k + c];
+            for j in c..k {
+                a[r * k + j] -= f * a[c * k + j];
+            }
+            b[r] -= f * b[c];
+        }
+    }
+    let mut x = vec![0.0; k];
+    for r in (0..k).rev() {
+        let s: f64 = (r + 1..k).map(|j| a[r * k + j] * x[j]).sum();
+        x[r] = (b[r] - s) / a[r * k + r];
+    }
+    Some(x)
+}
+
+/// Binned means of the outcome on each side of the cutoff (20 bins a side over the data's
+/// range) and the two local fits within the bandwidth.
+pub fn rdd_svg(x: &[f64], y: &[f64], cutoff: f64, h: f64, p: usize) -> DrawResult {
+    let pts: Vec<(f64, f64)> =
+        x.iter().zip(y).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(a, b)| (*a, *b)).collect();
+    let (lo, hi) = range(pts.iter().map(|p| p.0));
+    let mut bins = Vec::new();
+    for (from, to) in [(lo, cutoff), (cutoff, hi)] {
+        let nb = 20;
+        let width = (to - from) / nb as f64;
+        if width <= 0.0 {
+            continue;
+        }
+        for i in 0..nb {
+            let a = from + width * i as f64;
+            let b = a + width;
+            let inside: Vec<f64> = pts
+                .iter()
+                .filter(|p| p.0 >= a && (p.0 < b || (i == nb - 1 && p.0 <= b)) && (p.0 < cutoff) == (from < cutoff))
+                .map(|p| p.1)
+                .collect();
+            if !inside.is_empty() {
+                bins.push(((a + b) / 2.0, inside.iter().sum::<f64>() / inside.len() as f64));
+            }
+        }
+    }
+    let left = local_fit(x, y, cutoff, h, p.clamp(1, 2), true);
+    let right = local_fit(x, y, cutoff, h, p.clamp(1, 2), false);
+    let (y0, y1) = range(bins.iter().map(|b| b.1).chain(left.iter().chain(&right).map(|p| p.1)));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("Regression discontinuity at {}", fmt(cutoff)), ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(38)
+            .y_label_area_size(64)
+            .build_cartesian_2d(lo..hi, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("running variable (binned means)")
+            .y_desc("outcome")
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(err)?;
+        chart.draw_series(LineSeries::new([(cutoff, y0), (cutoff, y1)], BLACK.mix(0.5))).map_err(err)?;
+        chart.draw_series(bins.iter().map(|&(bx, by)| Circle::new((bx, by), 3, GREY.filled()))).map_err(err)?;
+        for (fit, color) in [(left, CONTROL), (right, TREATED)] {
+            chart.draw_series(LineSeries::new(fit, ShapeStyle::from(color).stroke_width(3))).map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// The discovered graph: variables on a circle, directed edges with arrowheads, undirected ones
+/// as plain lines.
+pub fn graph_svg(variables: &[String], edges: &[(String, String, bool)]) -> DrawResult {
+    let n = variables.len().max(1);
+    let (cx, cy, r) = (W as f64 / 2.0, 250.0, 190.0);
+    let pos: Vec<(f64, f64)> = (0..n)
+        .map(|i| {
+            let a = -std::f64::consts::FRAC_PI_2 + 2.0 * std::f64::consts::PI * i as f64 / n as f64;
+            (cx + r * a.cos(), cy + r * a.sin())
+        })
+        .collect();
+    let at = |name: &str| variables.iter().position(|v| v == name).map(|i| pos[i]);
+    let px = |p: (f64, f64)| (p.0.round() as i32, p.1.round() as i32);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        root.draw(&Text::new("Discovered causal graph", (12, 10), ("sans-serif", 17))).map_err(err)?;
+        let node_r = 30.0;
+        for (from, to, directed) in edges {
+            let (Some(a), Some(b)) = (at(from), at(to)) else { continue };
+            let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+            let len = (dx * dx + dy * dy).sqrt().max(1e-9);
+            let (ux, uy) = (dx / len, dy / len);
+            let start = (a.0 + ux * node_r, a.1 + uy * node_r);
+            let end = (b.0 - ux * node_r, b.1 - uy * node_r);
+            let color = if *directed { BLACK } else { GREY };
+            root.draw(&PathElement::new(vec![px(start), px(end)], ShapeStyle::from(color).stroke_width(2)))
+                .map_err(err)?;
+            if *directed {
+                let (bx, by) = (end.0 - ux * 12.0, end.1 - uy * 12.0);
+                let (nx, ny) = (-uy * 6.0, ux * 6.0);
+                root.draw(&Polygon::new(vec![px(end), px((bx + nx, by + ny)), px((bx - nx, by - ny))], BLACK.filled()))
+                    .map_err(err)?;
+            }
+        }
+        for (v, &p) in variables.iter().zip(&pos) {
+            root.draw(&Circle::new(px(p), node_r as i32, ShapeStyle::from(RGBColor(235, 240, 250)).filled()))
+                .map_err(err)?;
+            root.draw(&Circle::new(px(p), node_r as i32, ShapeStyle::from(CONTROL).stroke_width(2))).map_err(err)?;
+            let label: String = v.chars().take(14).collect();
+            let style = TextStyle::from(("sans-serif", 12).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+            root.draw(&Text::new(label, px(p), style)).map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// Propensity-score histograms: treated above the axis, control below (20 bins on [0, 1]).
+pub fn overlap_svg(p: &[f64], d: &[f64]) -> DrawResult {
+    let nb = 20;
+    let mut t = vec![0usize; nb];
+    let mut c = vec![0usize; nb];
+    for (&pi, &di) in p.iter().zip(d) {
+        if !pi.is_finite() {
+            continue;
+        }
+        let b = ((pi * nb as f64).floor() as usize).min(nb - 1);
+        if di != 0.0 {
+            t[b] += 1;
+        } else {
+            c[b] += 1;
+        }
+    }
+    let nt = t.iter().sum::<usize>().max(1) as f64;
+    let nc = c.iter().sum::<usize>().max(1) as f64;
+    let top =
+        t.iter().map(|&k| k as f64 / nt).chain(c.iter().map(|&k| k as f64 / nc)).fold(0.0, f64::max).max(0.05) * 1.1;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Propensity overlap (treated above, control below)", ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(38)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..1f64, -top..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("propensity score")
+            .y_desc("share of group")
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(err)?;
+        let w = 1.0 / nb as f64;
+        chart
+            .draw_series((0..nb).map(|i| {
+                Rectangle::new([(i as f64 * w, 0.0), ((i + 1) as f64 * w, t[i] as f64 / nt)], TREATED.mix(0.7).filled())
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series((0..nb).map(|i| {
+                Rectangle::new(
+                    [(i as f64 * w, -(c[i] as f64 / nc)), ((i + 1) as f64 * w, 0.0)],
+                    CONTROL.mix(0.7).filled(),
+                )
+            }))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;color:#222;line-height:1.45}\
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.6em 0}\
+td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}.pass{color:#1a7f37}.fail{color:#c0392b}.na{color:#888}\
+.headline{font-size:1.15em}.note{color:#888;font-style:italic}svg{max-width:100%;height:auto}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head>\n<body>\n<h1>{}</h1>\n<p class=\"note\">Generated by LiftOS Causal {} at {}.</p>\n{body}\n</body></html>\n",
+        esc(title),
+        esc(title),
+        env!("CARGO_PKG_VERSION"),
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+fn data_section(info: &DataInfo) -> String {
+    let mut s = String::from("<h2>Data</h2><table>");
+    let _ = write!(s, "<tr><th>source</th><td>{}</td></tr>", esc(&info.source));
+    if let Some(k) = &info.panel_key {
+        let _ = write!(s, "<tr><th>panel</th><td>{}</td></tr>", esc(k));
+    }
+    let _ = write!(s, "<tr><th>rows</th><td>{}</td></tr>", info.rows);
+    if let Some(u) = info.units {
+        let _ = write!(s, "<tr><th>units</th><td>{u}</td></tr>");
+    }
+    let _ = write!(s, "<tr><th>columns</th><td>{}</td></tr>", esc(&info.columns.join(", ")));
+    if let Some(t) = &info.treatment {
+        let _ = write!(
+            s,
+            "<tr><th>treatment</th><td>{} from {} (time {}); treated: {}; control: {}</td></tr>",
+            esc(&t.intervention),
+            t.assigned_at.date_naive(),
+            t.time,
+            esc(&t.treated_units.join(", ")),
+            esc(&t.control_units.join(", "))
+        );
+    }
+    s.push_str("</table>");
+    s
+}
+
+fn headline(v: &serde_json::Value) -> String {
+    let g = |k: &str| v.get(k).and_then(|x| x.as_f64());
+    let mut s = format!("<p class=\"headline\">estimate <b>{}</b>", g("estimate").map_or("–".into(), fmt));
+    if let (Some(lo), Some(hi)) = (g("ci_low"), g("ci_high")) {
+        let _ = write!(s, ", interval [{}, {}]", fmt(lo), fmt(hi));
+    }
+    if let Some(p) = g("p_value") {
+        let _ = write!(s, ", p = {}", fmt(p));
+    }
+    if let Some(inf) = v.get("inference").and_then(|x| x.as_str()) {
+        let _ = write!(s, "<br><span class=\"note\">{}</span>", esc(inf));
+    }
+    s.push_str("</p>");
+    s
+}
+
+/// The report of an `analyze/advanced` run: per method its estimate, checks, assumptions and
+/// plots; then the comparison.
+pub fn advanced(table: &Table, methods: &[(String, MethodSpec)], out: &AdvancedResponse, info: &DataInfo) -> String {
+    let mut body = String::new();
+    if let Some(q) = &out.question {
+        let _ = write!(body, "<p><b>Question:</b> {}</p>", esc(q));
+    }
+    let c = &out.comparison;
+    let _ = write!(
+        body,
+        "<h2>Answer</h2><p class=\"headline\">{}</p><table><tr><th>method</th><th>estimate</th><th>interval</th></tr>",
+        esc(&c.summary)
+    );
+    for (m, e, lo, hi) in &c.estimates {
+        let ci = match (lo, hi) {
+            (Some(l), Some(h)) => format!("[{}, {}]", fmt(*l), fmt(*h)),
+            _ => "–".into(),
+        };
+        let _ = write!(body, "<tr><td>{}</td><td>{}</td><td>{ci}</td></tr>", esc(m), fmt(*e));
+    }
+    let _ = write!(
+        body,
+        "</table><p>signs agree: {}; intervals overlap: {}; spread {}; checks passed {}, failed {}.</p>",
+        c.signs_agree,
+        c.intervals_overlap,
+        fmt(c.spread),
+        c.checks_passed,
+        c.checks_failed
+    );
+    body.push_str(&data_section(info));
+    for ((name, spec), r) in methods.iter().zip(&out.results) {
+        let _ = write!(body, "<h2>{}</h2>", esc(&method_title(name)));
+        body.push_str(&headline(&r.result));
+        body.push_str("<table><tr><th>check</th><th>value</th><th>rule</th><th>result</th></tr>");
+        for ch in &r.checks {
+            let (cls, word) = match ch.passed {
+                Some(true) => ("pass", "passed"),
+                Some(false) => ("fail", "failed"),
+                None => ("na", "not run"),
+            };
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{word}</td></tr>",
+                esc(&ch.name),
+                ch.value.map_or("–".into(), fmt),
+                esc(&ch.rule)
+            );
+        }
+        body.push_str("</table><p><b>Assumptions:</b></p><ul>");
+        for a in &r.assumptions {
+            let _ = write!(body, "<li>{}</li>", esc(a));
+        }
+        body.push_str("</ul>");
+        for svg in method_plots(table, spec, &r.result) {
+            body.push_str(&svg);
+        }
+    }
+    page(out.question.as_deref().unwrap_or("Causal analysis"), &body)
+}
+
+fn method_title(name: &str) -> String {
+    match name {
+        "did" => "Difference in differences".into(),
+        "iv" => "Instrumental variables".into(),
+        "rdd" => "Regression discontinuity".into(),
+        "synth" => "Synthetic control".into(),
+        other => other.to_string(),
+    }
+}
+
+fn event_points(v: &serde_json::Value) -> Vec<(i64, f64, f64, f64)> {
+    v.get("event_study")
+        .and_then(|e| e.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| {
+                    Some((
+                        p.get("relative_time")?.as_i64()?,
+                        p.get("att")?.as_f64()?,
+                        p.get("ci_low")?.as_f64()?,
+                        p.get("ci_high")?.as_f64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn method_plots(table: &Table, spec: &MethodSpec, v: &serde_json::Value) -> Vec<String> {
+    match spec {
+        MethodSpec::Did(_) => {
+            let pts = event_points(v);
+            if pts.is_empty() {
+                vec!["<p class=\"note\">No event study was run (set event_study) so there is no plot of the leads and lags.</p>".into()]
+            } else {
+                vec![or_note(event_study_svg(&pts, v.get("pre_trend_p_value").and_then(|x| x.as_f64())))]
+            }
+        }
+        MethodSpec::Synth(r) => synth_plots(v, r.treatment_time as f64),
+        MethodSpec::Rdd(r) => {
+            let (Ok(x), Ok(y)) = (table.numeric_or_missing(&r.running), table.numeric_or_missing(&r.outcome)) else {
+                return vec![];
+            };
+            let h = v.get("bandwidth").and_then(|b| b.as_f64()).unwrap_or(f64::INFINITY);
+            let p = v.get("p").and_then(|b| b.as_u64()).unwrap_or(1) as usize;
+            vec![or_note(rdd_svg(&x, &y, r.cutoff, h, p))]
+        }
+        MethodSpec::Iv(_) => vec![],
+    }
+}
+
+fn synth_plots(v: &serde_json::Value, t0: f64) -> Vec<String> {
+    let gaps = v.get("gaps").and_then(|g| g.as_array()).cloned().unwrap_or_default();
+    let series = |k: &str| -> Vec<(f64, f64)> {
+        gaps.iter().filter_map(|g| Some((g.get("time")?.as_f64()?, g.get(k)?.as_f64()?))).collect()
+    };
+    let paths = lines_chart(
+        "Treated and synthetic",
+        "time",
+        "outcome",
+        &[
+            Line { label: Some("treated".into()), points: series("treated"), color: TREATED, width: 2, alpha: 1.0 },
+            Line { label: Some("synthetic".into()), points: series("synthetic"), color: CONTROL, width: 2, alpha: 1.0 },
+        ],
+        Some(t0),
+        false,
+    );
+    let times: Vec<f64> = series("gap").iter().map(|p| p.0).collect();
+    let mut lines: Vec<Line> = v
+        .get("placebos")
+        .and_then(|p| p.as_array())
+        .map(|ps| {
+            ps.iter()
+                .enumerate()
+                .map(|(i, p)| Line {
+                    label: (i == 0).then(|| "placebo units".to_string()),
+                    points: p
+                        .get("gaps")
+                        .and_then(|g| g.as_array())
+                        .map(|g| times.iter().zip(g).filter_map(|(t, x)| Some((*t, x.as_f64()?))).collect())
+                        .unwrap_or_default(),
+                    color: GREY,
+                    width: 1,
+                    alpha: 0.6,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    lines.push(Line { label: Some("treated gap".into()), points: series("gap"), color: TREATED, width: 3, alpha: 1.0 });
+    let title = match v.get("placebo_p_value").and_then(|p| p.as_f64()) {
+        Some(p) => format!("Gap, with placebo gaps (placebo p = {})", fmt(p)),
+        None => "Gap (treated minus synthetic)".into(),
+    };
+    vec![or_note(paths), or_note(lines_chart(&title, "time", "gap", &lines, Some(t0), true))]
+}
+
+/// The report of a discovery run: the graph and its edge list.
+pub fn discovery(v: &serde_json::Value, info: &DataInfo) -> String {
+    let vars: Vec<String> = v
+        .get("variables")
+        .and_then(|x| x.as_array())
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let edges: Vec<(String, String, bool)> = v
+        .get("edges")
+        .and_then(|x| x.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| {
+                    Some((
+                        e.get("from")?.as_str()?.to_string(),
+                        e.get("to")?.as_str()?.to_string(),
+                        e.get("directed").and_then(|d| d.as_bool()).unwrap_or(true),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<p class=\"headline\">{} on {} variables and {} rows: {} edges.</p>",
+        esc(v.get("estimator").and_then(|x| x.as_str()).unwrap_or("discovery")),
+        vars.len(),
+        info.rows,
+        edges.len()
+    );
+    body.push_str(&or_note(graph_svg(&vars, &edges)));
+    body.push_str("<table><tr><th>from</th><th>to</th><th>kind</th></tr>");
+    for (a, b, d) in &edges {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(a),
+            esc(b),
+            if *d { "directed" } else { "undirected (orientation not identified)" }
+        );
+    }
+    body.push_str("</table>");
+    body.push_str(&data_section(info));
+    page("Causal discovery", &body)
+}
+
+/// The report of a treatment-effect run: the estimate, the overlap of propensity scores (a
+/// logistic model of the treatment on the covariates) and the E-value.
+pub fn effect(table: &Table, req: &EffectRequest, v: &serde_json::Value, info: &DataInfo) -> String {
+    let mut body = headline(v);
+    if let Some(e) = v.get("e_value") {
+        let _ = write!(
+            body,
+            "<p>E-value {} (for the interval {}): an unmeasured confounder would need associations this strong with both treatment and outcome to explain the effect away.</p>",
+            e.get("estimate").and_then(|x| x.as_f64()).map_or("–".into(), fmt),
+            e.get("ci").and_then(|x| x.as_f64()).map_or("–".into(), fmt)
+        );
+    }
+    let scores = (|| -> Option<(Vec<f64>, Vec<f64>)> {
+        let d = table.numeric(&req.treatment).ok()?;
+        let ones = vec![1.0; d.len()];
+        let covs: Vec<Vec<f64>> = req.covariates.iter().map(|c| table.numeric(c).ok()).collect::<Option<_>>()?;
+        let mut cols: Vec<&[f64]> = vec![&ones];
+        cols.extend(covs.iter().map(|c| c.as_slice()));
+        let fit = crate::estimators::logit::fit(&cols, &d).ok()?;
+        Some((fit.p, d))
+    })();
+    match scores {
+        Some((p, d)) => body.push_str(&or_note(overlap_svg(&p, &d))),
+        None => body.push_str("<p class=\"note\">The propensity model could not be fitted for the overlap plot.</p>"),
+    }
+    if let Some(w) = v.get("warnings").and_then(|x| x.as_array()) {
+        for x in w.iter().filter_map(|x| x.as_str()) {
+            let _ = write!(body, "<p class=\"fail\">{}</p>", esc(x));
+        }
+    }
+    body.push_str(&data_section(info));
+    page("Treatment effect", &body)
+}

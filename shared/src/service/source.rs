@@ -1,0 +1,581 @@
+//! Where an analysis request's data comes from: inline `rows`, a `panel` object (CSV or
+//! Parquet) under the caller's org in the panel store, or causal `records` in the memory store
+//! with their detected treatment. All three become the same [`Table`], so the column roles and
+//! result keys are those of `liftos estimate` whatever the source.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::ServiceError;
+use crate::domain::{DateRange, OrgId, Platform, TreatmentGroup, ValidationError};
+use crate::estimators::data::{Column, Table};
+use crate::storage::{PageRequest, PanelStore, RecordQuery, RecordStore};
+
+/// Inline rows are for small data (the body is capped at 5 MiB as well).
+pub const MAX_INLINE_ROWS: usize = 100_000;
+/// The largest panel object read (a Lambda with 3 GB holds its table comfortably).
+pub const MAX_PANEL_BYTES: usize = 512 * 1024 * 1024;
+/// The most records one analysis reads from the memory store.
+pub const MAX_RECORDS: usize = 1_000_000;
+
+pub type Row = serde_json::Map<String, serde_json::Value>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PanelFormat {
+    Csv,
+    Parquet,
+}
+
+/// A panel object under the caller's org: `key` is relative to the org's prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanelRef {
+    pub key: String,
+    /// By default from the key's extension (`.csv`, `.parquet`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PanelFormat>,
+}
+
+/// Causal records of the caller's org: one row per campaign and day.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsRef {
+    /// One platform, or all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Only these campaigns (needs `platform`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaigns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Which detected treatment defines `treated`, `post` and `treatment`, when the records
+    /// carry several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervention: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
+}
+
+/// The three ways to name data; exactly one must be given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Vec<Row>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panel: Option<PanelRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<RecordsRef>,
+}
+
+/// The treatment found on the records: who was treated, from when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectedTreatment {
+    pub intervention: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
+    pub assigned_at: DateTime<Utc>,
+    /// `assigned_at` as a `time` value (days since 1970-01-01).
+    pub time: i64,
+    pub treated_units: Vec<String>,
+    pub control_units: Vec<String>,
+}
+
+/// What was read, reported with every result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// `rows`, `panel` or `records`.
+    pub source: String,
+    pub rows: usize,
+    pub columns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panel_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub treatment: Option<DetectedTreatment>,
+}
+
+pub struct Loaded {
+    pub table: Table,
+    pub info: DataInfo,
+}
+
+impl DataSpec {
+    /// Which source, checking that exactly one is named.
+    pub fn kind(&self) -> Result<&'static str, ValidationError> {
+        match (&self.rows, &self.panel, &self.records) {
+            (Some(_), None, None) => Ok("rows"),
+            (None, Some(_), None) => Ok("panel"),
+            (None, None, Some(_)) => Ok("records"),
+            (None, None, None) => Err(ValidationError::new(
+                "rows",
+                "name the data: inline `rows`, a `panel` object under your org, or stored `records`",
+            )),
+            _ => Err(ValidationError::new("rows", "name exactly one of `rows`, `panel` and `records`")),
+        }
+    }
+}
+
+/// A panel key as the caller may write it: relative to their org. A full `s3://` address or a
+/// key naming another org's prefix is refused rather than silently re-rooted.
+pub fn check_panel_ref(org: &OrgId, panel: &PanelRef) -> Result<PanelFormat, ValidationError> {
+    let key = panel.key.as_str();
+    if key.contains("://") {
+        return Err(ValidationError::new(
+            "panel.key",
+            "must be a key relative to your org's prefix (e.g. panels/sales.csv), not a URL",
+        ));
+    }
+    if let Some(rest) = key.strip_prefix("orgs/") {
+        let owner = rest.split('/').next().unwrap_or("");
+        if owner != org.as_str() {
+            return Err(ValidationError::new("panel.key", "is outside your org's prefix"));
+        }
+        return Err(ValidationError::new(
+            "panel.key",
+            format!("is relative to your org's prefix already: drop the leading orgs/{owner}/"),
+        ));
+    }
+    crate::storage::check_panel_key(key).map_err(|e| ValidationError::new("panel.key", e.to_string()))?;
+    match panel.format {
+        Some(f) => Ok(f),
+        None if key.ends_with(".csv") || key.ends_with(".csv.txt") => Ok(PanelFormat::Csv),
+        None if key.ends_with(".parquet") || key.ends_with(".pq") => Ok(PanelFormat::Parquet),
+        None => Err(ValidationError::new("panel.format", "is required when the key ends neither in .csv nor .parquet")),
+    }
+}
+
+/// Read the named data for `org`.
+pub async fn load(
+    records: &dyn RecordStore,
+    panels: &dyn PanelStore,
+    org: &OrgId,
+    spec: &DataSpec,
+) -> Result<Loaded, ServiceError> {
+    match spec.kind()? {
+        "rows" => {
+            let rows = spec.rows.as_deref().unwrap_or_default();
+            let table = table_from_rows(rows)?;
+            let info = DataInfo {
+                source: "rows".into(),
+                rows: table.rows,
+                columns: table.names.clone(),
+                panel_key: None,
+                bytes: None,
+                units: None,
+                treatment: None,
+            };
+            Ok(Loaded { table, info })
+        }
+        "panel" => {
+            let panel = spec.panel.as_ref().ok_or_else(|| ValidationError::new("panel", "is required"))?;
+            let format = check_panel_ref(org, panel)?;
+            let bytes = panels.get_panel(org, &panel.key).await?.ok_or_else(|| {
+                ValidationError::new("panel.key", format!("{:?}: no such object under your org", panel.key))
+            })?;
+            let table = parse_panel(&bytes, format)?;
+            let info = DataInfo {
+                source: "panel".into(),
+                rows: table.rows,
+                columns: table.names.clone(),
+                panel_key: Some(panel.key.clone()),
+                bytes: Some(bytes.len()),
+                units: None,
+                treatment: None,
+            };
+            Ok(Loaded { table, info })
+        }
+        _ => {
+            let r = spec.records.as_ref().ok_or_else(|| ValidationError::new("records", "is required"))?;
+            table_from_records(records, org, r).await
+        }
+    }
+}
+
+/// The size of a panel object, to decide between answering now and queueing a job.
+pub fn panel_bytes_limit_error(bytes: usize) -> Option<ValidationError> {
+    (bytes > MAX_PANEL_BYTES).then(|| {
+        ValidationError::new("panel.key", format!("the object has {bytes} bytes; at most {MAX_PANEL_BYTES} are read"))
+    })
+}
+
+/// CSV or Parquet bytes to a table.
+pub fn parse_panel(bytes: &[u8], format: PanelFormat) -> Result<Table, ValidationError> {
+    if let Some(e) = panel_bytes_limit_error(bytes.len()) {
+        return Err(e);
+    }
+    let table = match format {
+        PanelFormat::Csv => Table::from_reader(bytes).map_err(|e| ValidationError::new("panel", e.to_string()))?,
+        PanelFormat::Parquet => parquet_table(bytes)?,
+    };
+    if table.rows == 0 {
+        return Err(ValidationError::new("panel", "has no rows"));
+    }
+    Ok(table)
+}
+
+/// A cell on its way into a [`Column`].
+enum Cell {
+    Num(f64),
+    Text(String),
+    Null,
+}
+
+/// Columns of cells: numeric if every cell is a number or null (a missing value), else text.
+fn build_table(names: Vec<String>, cols: Vec<Vec<Cell>>) -> Table {
+    let mut out = Vec::with_capacity(names.len());
+    for (name, cells) in names.iter().zip(cols) {
+        let numeric = cells.iter().all(|c| !matches!(c, Cell::Text(_)));
+        let col = if numeric {
+            Column::Num(cells.iter().map(|c| if let Cell::Num(x) = c { *x } else { f64::NAN }).collect())
+        } else {
+            Column::Text(
+                cells
+                    .into_iter()
+                    .map(|c| match c {
+                        Cell::Num(x) => x.to_string(),
+                        Cell::Text(s) => s,
+                        Cell::Null => String::new(),
+                    })
+                    .collect(),
+            )
+        };
+        out.push((name.as_str(), col));
+    }
+    Table::from_columns(out)
+}
+
+/// Rows of JSON objects to a table: a column whose values are all numbers (or null, a missing
+/// value) is numeric; otherwise it is text.
+pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
+    if rows.is_empty() {
+        return Err(ValidationError::new("rows", "must contain at least one row"));
+    }
+    if rows.len() > MAX_INLINE_ROWS {
+        return Err(ValidationError::new(
+            "rows",
+            format!("has {} rows; at most {MAX_INLINE_ROWS} inline (put larger data in a panel)", rows.len()),
+        ));
+    }
+    let names: Vec<String> = rows[0].keys().cloned().collect();
+    for (i, r) in rows.iter().enumerate() {
+        if r.len() != names.len() || !names.iter().all(|n| r.contains_key(n)) {
+            return Err(ValidationError::new(format!("rows[{i}]"), "must have the same keys as rows[0]"));
+        }
+    }
+    let mut cols = Vec::with_capacity(names.len());
+    for n in &names {
+        let mut cells = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            cells.push(match &r[n] {
+                serde_json::Value::Null => Cell::Null,
+                serde_json::Value::Number(x) => Cell::Num(x.as_f64().unwrap_or(f64::NAN)),
+                serde_json::Value::String(s) => Cell::Text(s.clone()),
+                serde_json::Value::Bool(b) => Cell::Text(b.to_string()),
+                _ => return Err(ValidationError::new(format!("rows[{i}].{n}"), "must be a number, a string or null")),
+            });
+        }
+        cols.push(cells);
+    }
+    Ok(build_table(names, cols))
+}
+
+/// A Parquet file's flat columns: numbers (ints, floats, decimals, booleans as 0/1, dates as
+/// days since 1970-01-01) are numeric; strings and timestamps (RFC 3339, UTC) are text.
+fn parquet_table(bytes: &[u8]) -> Result<Table, ValidationError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let bad = |m: String| ValidationError::new("panel", format!("is not a readable Parquet file: {m}"));
+    let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)).map_err(|e| bad(e.to_string()))?;
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    let names: Vec<String> = schema.root_schema().get_fields().iter().map(|f| f.name().to_string()).collect();
+    let mut cols: Vec<Vec<Cell>> = names.iter().map(|_| Vec::new()).collect();
+    let rows = reader.get_row_iter(None).map_err(|e| bad(e.to_string()))?;
+    let ts = |micros: i64| {
+        DateTime::from_timestamp_micros(micros)
+            .map(|t| Cell::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
+            .unwrap_or(Cell::Null)
+    };
+    for (i, row) in rows.enumerate() {
+        let row = row.map_err(|e| bad(e.to_string()))?;
+        for (j, (name, field)) in row.get_column_iter().enumerate() {
+            let cell = match field {
+                Field::Null => Cell::Null,
+                Field::Bool(b) => Cell::Num(if *b { 1.0 } else { 0.0 }),
+                Field::Byte(x) => Cell::Num(*x as f64),
+                Field::Short(x) => Cell::Num(*x as f64),
+                Field::Int(x) => Cell::Num(*x as f64),
+                Field::Long(x) => Cell::Num(*x as f64),
+                Field::UByte(x) => Cell::Num(*x as f64),
+                Field::UShort(x) => Cell::Num(*x as f64),
+                Field::UInt(x) => Cell::Num(*x as f64),
+                Field::ULong(x) => Cell::Num(*x as f64),
+                Field::Float16(x) => Cell::Num(f64::from(*x)),
+                Field::Float(x) => Cell::Num(*x as f64),
+                Field::Double(x) => Cell::Num(*x),
+                Field::Decimal(d) => {
+                    Cell::Num(parquet::record::Field::Decimal(d.clone()).to_string().parse().unwrap_or(f64::NAN))
+                }
+                Field::Str(s) => Cell::Text(s.clone()),
+                Field::Date(d) => Cell::Num(*d as f64),
+                Field::TimestampMillis(ms) => ts(ms * 1000),
+                Field::TimestampMicros(us) => ts(*us),
+                other => {
+                    return Err(ValidationError::new(
+                        format!("panel.{name}"),
+                        format!(
+                            "row {}: unsupported Parquet value {other}: use flat columns of numbers or text",
+                            i + 1
+                        ),
+                    ))
+                }
+            };
+            match cols.get_mut(j) {
+                Some(c) => c.push(cell),
+                None => return Err(bad(format!("row {} has more columns than the schema", i + 1))),
+            }
+        }
+    }
+    let n = cols.first().map_or(0, Vec::len);
+    if cols.iter().any(|c| c.len() != n) {
+        return Err(bad("columns of unequal length (nested or repeated fields are not supported)".into()));
+    }
+    Ok(build_table(names, cols))
+}
+
+/// Days since 1970-01-01: the `time` of record panels.
+pub fn day_number(t: DateTime<Utc>) -> i64 {
+    (t.date_naive() - NaiveDate::default()).num_days()
+}
+
+/// One row per campaign and day (records of the same campaign and day are summed): `unit`
+/// (campaign), `platform`, `date`, `time` (days since 1970-01-01), the metrics (`spend`,
+/// `impressions`, `clicks`, `conversions`, `revenue` and any extra metric), and from the
+/// detected treatment `treated` (the unit is in its treated group), `post` (on or after it
+/// started) and `treatment` (both).
+pub async fn table_from_records(
+    store: &dyn RecordStore,
+    org: &OrgId,
+    spec: &RecordsRef,
+) -> Result<Loaded, ServiceError> {
+    let platforms: Vec<Platform> = match &spec.platform {
+        Some(p) => {
+            vec![p.parse().map_err(|e: ValidationError| ValidationError::new("records.platform", e.to_string()))?]
+        }
+        None if !spec.campaigns.is_empty() => {
+            return Err(ValidationError::new("records.platform", "is required with records.campaigns").into())
+        }
+        None => Platform::ALL.to_vec(),
+    };
+    let range = DateRange::from_optional(spec.start.as_deref(), spec.end.as_deref())
+        .map_err(|e| ValidationError::new("records", e.to_string()))?;
+    let mut queries = Vec::new();
+    for &platform in &platforms {
+        if spec.campaigns.is_empty() {
+            queries.push(RecordQuery::Platform { platform, range });
+        } else {
+            for c in &spec.campaigns {
+                queries.push(RecordQuery::Campaign { platform, campaign_id: c.clone(), range });
+            }
+        }
+    }
+    let mut all = Vec::new();
+    for q in &queries {
+        let mut page = PageRequest::first(1000);
+        loop {
+            let got = store.query_records(org, q, &page).await?;
+            all.extend(got.items);
+            if all.len() > MAX_RECORDS {
+                return Err(ValidationError::new(
+                    "records",
+                    format!("match more than {MAX_RECORDS} records: narrow the platform, campaigns or dates"),
+                )
+                .into());
+            }
+            match got.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    if all.is_empty() {
+        return Err(ValidationError::new("records", "no stored records match the platform, campaigns and dates").into());
+    }
+
+    // The treatment: every distinct (intervention, start, experiment) on the records, narrowed
+    // by the request; it must come down to one.
+    // (intervention, start, experiment) -> (treated units, control units)
+    type Arms = (BTreeSet<String>, BTreeSet<String>);
+    let mut treatments: BTreeMap<(String, DateTime<Utc>, Option<String>), Arms> = BTreeMap::new();
+    for r in &all {
+        if let Some(a) = &r.treatment_assignment {
+            if spec.intervention.as_ref().is_some_and(|i| i != &a.intervention)
+                || spec.experiment_id.as_ref().is_some_and(|e| a.experiment_id.as_ref() != Some(e))
+            {
+                continue;
+            }
+            let e = treatments.entry((a.intervention.clone(), a.assigned_at, a.experiment_id.clone())).or_default();
+            match a.group {
+                TreatmentGroup::Treated => e.0.insert(r.campaign_id.clone()),
+                TreatmentGroup::Control => e.1.insert(r.campaign_id.clone()),
+            };
+        }
+    }
+    if treatments.len() > 1 {
+        let names: Vec<String> = treatments.keys().map(|(i, at, _)| format!("{i} from {}", at.date_naive())).collect();
+        return Err(ValidationError::new(
+            "records.intervention",
+            format!(
+                "the records carry several treatments ({}); name one (intervention, experiment_id)",
+                names.join(", ")
+            ),
+        )
+        .into());
+    }
+    if treatments.is_empty() && (spec.intervention.is_some() || spec.experiment_id.is_some()) {
+        return Err(ValidationError::new("records.intervention", "no record carries that treatment").into());
+    }
+    let treatment =
+        treatments.into_iter().next().map(|((intervention, assigned_at, experiment_id), (t, c))| DetectedTreatment {
+            intervention,
+            experiment_id,
+            assigned_at,
+            time: day_number(assigned_at),
+            treated_units: t.into_iter().collect(),
+            control_units: c.into_iter().collect(),
+        });
+
+    // One row per (campaign, day).
+    #[derive(Default)]
+    struct Acc {
+        platform: String,
+        spend: f64,
+        impressions: f64,
+        clicks: f64,
+        conversions: f64,
+        revenue: f64,
+        extra: BTreeMap<String, f64>,
+    }
+    let mut rows: BTreeMap<(String, i64), Acc> = BTreeMap::new();
+    let mut extras = BTreeSet::new();
+    for r in &all {
+        let a = rows.entry((r.campaign_id.clone(), day_number(r.timestamp))).or_default();
+        a.platform = r.platform.to_string();
+        a.spend += r.metrics.spend;
+        a.impressions += r.metrics.impressions as f64;
+        a.clicks += r.metrics.clicks as f64;
+        a.conversions += r.metrics.conversions;
+        a.revenue += r.metrics.revenue;
+        for (k, v) in &r.metrics.extra {
+            *a.extra.entry(k.clone()).or_default() += v;
+            extras.insert(k.clone());
+        }
+    }
+    const FIXED: [&str; 12] = [
+        "unit",
+        "platform",
+        "date",
+        "time",
+        "spend",
+        "impressions",
+        "clicks",
+        "conversions",
+        "revenue",
+        "treated",
+        "post",
+        "treatment",
+    ];
+    let extras: Vec<String> = extras.into_iter().filter(|k| !FIXED.contains(&k.as_str())).collect();
+    let n = rows.len();
+    let (mut unit, mut platform, mut date, mut time) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut metrics: Vec<Vec<f64>> = vec![Vec::with_capacity(n); 5 + extras.len()];
+    let (mut treated, mut post, mut treat) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut units = BTreeSet::new();
+    for ((campaign, day), a) in &rows {
+        units.insert(campaign.clone());
+        unit.push(campaign.clone());
+        platform.push(a.platform.clone());
+        date.push((NaiveDate::default() + chrono::Days::new(*day as u64)).to_string());
+        time.push(*day as f64);
+        for (k, v) in [a.spend, a.impressions, a.clicks, a.conversions, a.revenue].into_iter().enumerate() {
+            metrics[k].push(v);
+        }
+        for (k, name) in extras.iter().enumerate() {
+            metrics[5 + k].push(a.extra.get(name).copied().unwrap_or(f64::NAN));
+        }
+        let (d, p) = match &treatment {
+            Some(t) => (t.treated_units.contains(campaign), *day >= t.time),
+            None => (false, false),
+        };
+        treated.push(f64::from(u8::from(d)));
+        post.push(f64::from(u8::from(p)));
+        treat.push(f64::from(u8::from(d && p)));
+    }
+    let mut cols = vec![
+        ("unit", Column::Text(unit)),
+        ("platform", Column::Text(platform)),
+        ("date", Column::Text(date)),
+        ("time", Column::Num(time)),
+    ];
+    let mut metrics = metrics.into_iter();
+    for name in ["spend", "impressions", "clicks", "conversions", "revenue"] {
+        cols.push((name, Column::Num(metrics.next().unwrap_or_default())));
+    }
+    for name in &extras {
+        cols.push((name.as_str(), Column::Num(metrics.next().unwrap_or_default())));
+    }
+    cols.push(("treated", Column::Num(treated)));
+    cols.push(("post", Column::Num(post)));
+    cols.push(("treatment", Column::Num(treat)));
+    let table = Table::from_columns(cols);
+    let info = DataInfo {
+        source: "records".into(),
+        rows: table.rows,
+        columns: table.names.clone(),
+        panel_key: None,
+        bytes: None,
+        units: Some(units.len()),
+        treatment,
+    };
+    Ok(Loaded { table, info })
+}
+
+/// With records as the source, a method's unnamed roles default to the record panel's columns
+/// and its detected treatment: `unit`, `time`, `treatment` (DiD, effects), and the treated
+/// units and start (synthetic control).
+pub fn fill_record_defaults(method: &mut serde_json::Value, info: &DataInfo) {
+    if info.source != "records" {
+        return;
+    }
+    let Some(m) = method.as_object_mut() else { return };
+    let kind = m.get("method").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let mut set = |k: &str, v: serde_json::Value| {
+        m.entry(k.to_string()).or_insert(v);
+    };
+    match kind.as_str() {
+        "did" | "synth" => {
+            set("unit", "unit".into());
+            set("time", "time".into());
+        }
+        _ => {}
+    }
+    match kind.as_str() {
+        "did" if !m.contains_key("cohort") => {
+            m.entry("treatment".to_string()).or_insert("treatment".into());
+        }
+        "synth" => {
+            if let Some(t) = &info.treatment {
+                m.entry("treated_unit".to_string()).or_insert(t.treated_units.join(",").into());
+                m.entry("treatment_time".to_string()).or_insert(t.time.into());
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,408 @@
+//! The causal endpoints on each data source (stored records, CSV and Parquet panels under the
+//! org, inline rows), as jobs, with reports; bad requests get a clear 4xx; and on moto, an S3
+//! panel analysed through the SQS batch-analysis stage.
+
+use liftos::config::{AuthSettings, Backend, Config};
+use liftos::domain::{OrgId, UserContext};
+use liftos::estimators::data::{Column, Table};
+use liftos::runtime::{handlers, Deps};
+use liftos::service::estimate::{self, DidRequest, SynthRequest};
+use liftos::service::ingest::ingest_causal;
+use liftos::service::pipeline::SAMPLE_RECORDS;
+use liftos::storage::Stores;
+use liftos_tests::events::{http_request, json_body, text};
+use std::sync::Arc;
+
+fn deps(dir: &std::path::Path) -> Deps {
+    liftos_tests::fixtures::embedded_deps(dir, AuthSettings::ApiGateway)
+}
+
+fn acme() -> UserContext {
+    UserContext::new(OrgId::new("acme").expect("org"), "user-456".into(), vec!["causal_admin".into()], vec![])
+}
+
+/// An event with another body (and the same verified claims: org acme, causal_analyst).
+fn with_body(event: &str, body: serde_json::Value) -> lambda_http::Request {
+    let mut ev: serde_json::Value = serde_json::from_str(&text(event)).expect("event");
+    ev["body"] = serde_json::Value::String(body.to_string());
+    lambda_http::request::from_str(&ev.to_string()).expect("request")
+}
+
+fn body_of(event: &str) -> serde_json::Value {
+    let ev: serde_json::Value = serde_json::from_str(&text(event)).expect("event");
+    serde_json::from_str(ev["body"].as_str().expect("body")).expect("json")
+}
+
+/// The sample records as a panel, built here from the JSON (not by the service): campaign,
+/// day number, revenue, and the treated-and-post indicator of the budget test.
+fn sample_panel() -> Table {
+    let v: serde_json::Value = serde_json::from_str(SAMPLE_RECORDS).expect("sample");
+    let recs = v["records"].as_array().expect("records");
+    let mut rows: Vec<(String, i64, f64, f64)> = recs
+        .iter()
+        .map(|r| {
+            let ts: chrono::DateTime<chrono::Utc> = r["timestamp"].as_str().expect("ts").parse().expect("ts");
+            let day = (ts.date_naive() - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days();
+            let treated = r["treatment_assignment"]["group"] == "treated";
+            let start = chrono::NaiveDate::from_ymd_opt(2026, 9, 29).expect("start");
+            let post = ts.date_naive() >= start;
+            let d = if treated && post { 1.0 } else { 0.0 };
+            (
+                r["campaign_id"].as_str().expect("campaign").to_string(),
+                day,
+                r["metrics"]["revenue"].as_f64().expect("revenue"),
+                d,
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    Table::from_columns(vec![
+        ("unit", Column::Text(rows.iter().map(|r| r.0.clone()).collect())),
+        ("time", Column::Num(rows.iter().map(|r| r.1 as f64).collect())),
+        ("revenue", Column::Num(rows.iter().map(|r| r.2).collect())),
+        ("treatment", Column::Num(rows.iter().map(|r| r.3).collect())),
+    ])
+}
+
+async fn ingest_samples(stores: &Stores) {
+    let out = ingest_causal(stores.records.as_ref(), &acme(), SAMPLE_RECORDS.as_bytes(), chrono::Utc::now())
+        .await
+        .expect("ingest");
+    assert_eq!(out.received, 378);
+}
+
+/// Records ingested by the pipeline, analysed through the endpoint: the results are the
+/// estimators' own on the same panel, the detected treatment fills the roles, and the report is
+/// stored under the org with plots.
+#[tokio::test]
+async fn stored_records_through_the_endpoint_match_the_estimators() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    ingest_samples(&d.stores).await;
+    let resp = handlers::analyze_advanced_http(&d, http_request("analyze-advanced.records.json")).await;
+    let got = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{got}");
+    let panel = sample_panel();
+    let did = DidRequest {
+        unit: "unit".into(),
+        time: "time".into(),
+        outcome: "revenue".into(),
+        treatment: Some("treatment".into()),
+        event_study: true,
+        ..Default::default()
+    };
+    assert_eq!(got["results"][0]["result"], estimate::did(&panel, &did).expect("did"));
+    let synth = SynthRequest {
+        unit: "unit".into(),
+        time: "time".into(),
+        outcome: "revenue".into(),
+        treated_unit: "cmp-meta-prospecting".into(),
+        treatment_time: 20725,
+        ..Default::default()
+    };
+    assert_eq!(got["results"][1]["result"], estimate::synth_control(&panel, &synth).expect("synth"));
+    let t = &got["data"]["treatment"];
+    assert_eq!((t["intervention"].as_str(), t["time"].as_i64()), (Some("budget_increase"), Some(20725)));
+    assert_eq!(t["treated_units"], serde_json::json!(["cmp-meta-prospecting"]));
+    assert_eq!((got["data"]["rows"].as_u64(), got["data"]["units"].as_u64()), (Some(378), Some(9)));
+    // The report: stored under the org, linked, with the event study and the synthetic-control plots.
+    let key = got["report"]["key"].as_str().expect("report key");
+    assert!(got["report"]["url"].as_str().expect("url").starts_with("file://"));
+    let html = d.stores.panels.get_panel(&acme().org_id, key).await.expect("get").expect("stored");
+    let html = String::from_utf8(html.to_vec()).expect("utf8");
+    assert_eq!(html.matches("<svg").count(), 3, "event study, treated vs synthetic, gaps");
+    assert!(html.contains("Event study") && html.contains("Treated and synthetic") && html.contains("budget_increase"));
+    // Another org sees none of acme's records.
+    let mut other: serde_json::Value = serde_json::from_str(&text("analyze-advanced.records.json")).expect("event");
+    other["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"] = "globex".into();
+    let resp =
+        handlers::analyze_advanced_http(&d, lambda_http::request::from_str(&other.to_string()).expect("req")).await;
+    let out = json_body(&resp);
+    assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("records")), "{out}");
+}
+
+/// A CSV and a Parquet panel under the org give exactly the inline rows' answer.
+#[tokio::test]
+async fn csv_and_parquet_panels_match_inline_rows() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let inline = json_body(&handlers::analyze_advanced_http(&d, http_request("analyze-advanced.ok.json")).await);
+    let b = body_of("analyze-advanced.ok.json");
+    let rows = b["rows"].as_array().expect("rows");
+    let mut csv = String::from("unit,week,sales,d\n");
+    for r in rows {
+        csv.push_str(&format!("{},{},{},{}\n", r["unit"].as_str().expect("unit"), r["week"], r["sales"], r["d"]));
+    }
+    let org = acme().org_id;
+    d.stores.panels.put_panel(&org, "panels/promo.csv", bytes::Bytes::from(csv)).await.expect("put");
+    let parquet = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/promo.parquet"))
+        .expect("parquet fixture");
+    d.stores.panels.put_panel(&org, "panels/promo.parquet", bytes::Bytes::from(parquet)).await.expect("put");
+    for key in ["panels/promo.csv", "panels/promo.parquet"] {
+        let mut body = b.clone();
+        body.as_object_mut().expect("object").remove("rows");
+        body["panel"] = serde_json::json!({ "key": key });
+        let resp = handlers::analyze_advanced_http(&d, with_body("analyze-advanced.ok.json", body)).await;
+        let got = json_body(&resp);
+        assert_eq!(resp.status(), 200, "{key}: {got}");
+        assert_eq!(got["results"], inline["results"], "{key}");
+        assert_eq!(got["comparison"], inline["comparison"], "{key}");
+        assert_eq!((got["data"]["source"].as_str(), got["data"]["panel_key"].as_str()), (Some("panel"), Some(key)));
+    }
+}
+
+/// Bad requests name the field: unknown method, missing column roles, a panel outside the
+/// org's prefix (or a URL, or missing), too little pre-period, no data or two sources.
+#[tokio::test]
+async fn bad_requests_get_a_clear_4xx() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    ingest_samples(&d.stores).await;
+    let cases: Vec<(lambda_http::Request, &str, &str)> = vec![
+        (http_request("analyze-advanced.unknown-method.json"), "methods[0].method", "expected did"),
+        (http_request("analyze-advanced.missing-roles.json"), "methods[0].outcome", "outcome"),
+        (http_request("analyze-advanced.panel-outside-org.json"), "panel.key", "outside your org"),
+        (http_request("analyze-advanced.short-pre-period.json"), "methods[0].treatment_time", "at least 5"),
+        (
+            with_body(
+                "analyze-advanced.ok.json",
+                serde_json::json!({"panel": {"key": "s3://bucket/orgs/acme/x.csv"}, "methods": [{"method": "did"}]}),
+            ),
+            "panel.key",
+            "not a URL",
+        ),
+        (
+            with_body(
+                "analyze-advanced.ok.json",
+                serde_json::json!({"panel": {"key": "panels/none.csv"}, "methods": [{"method": "did"}]}),
+            ),
+            "panel.key",
+            "no such object",
+        ),
+        (
+            with_body("analyze-advanced.ok.json", serde_json::json!({"panel": {"key": "../x.csv"}, "methods": []})),
+            "panel.key",
+            "segments",
+        ),
+        (
+            with_body("analyze-advanced.ok.json", serde_json::json!({"methods": [{"method": "did"}]})),
+            "rows",
+            "name the data",
+        ),
+        (
+            with_body(
+                "analyze-advanced.ok.json",
+                serde_json::json!({"rows": [{"a": 1}], "records": {}, "methods": []}),
+            ),
+            "rows",
+            "exactly one",
+        ),
+        (
+            with_body(
+                "analyze-advanced.ok.json",
+                serde_json::json!({"records": {"platform": "myspace"}, "methods": []}),
+            ),
+            "records.platform",
+            "",
+        ),
+        (
+            with_body("analyze-advanced.ok.json", serde_json::json!({"records": {}, "mode": "later", "methods": []})),
+            "mode",
+            "",
+        ),
+    ];
+    for (req, field, words) in cases {
+        let resp = handlers::analyze_advanced_http(&d, req).await;
+        let out = json_body(&resp);
+        assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some(field)), "{out}");
+        assert!(out["message"].as_str().expect("message").contains(words), "{out}");
+    }
+}
+
+/// `mode: async` makes a job; on the embedded default (no queue) it runs in the same call. Its
+/// result is the synchronous answer; another org's job is not found; a job whose request turns
+/// out bad fails with the error it would have had.
+#[tokio::test]
+async fn jobs_on_the_embedded_default() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let sync = json_body(&handlers::analyze_advanced_http(&d, http_request("analyze-advanced.ok.json")).await);
+    let resp = handlers::analyze_advanced_http(&d, http_request("analyze-advanced.async.json")).await;
+    let job = json_body(&resp);
+    assert_eq!(resp.status(), 202, "{job}");
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let id = job["job_id"].as_str().expect("id").to_string();
+    assert_eq!(job["href"], format!("/api/v1/causal/jobs/{id}"));
+    let mut ev: serde_json::Value = serde_json::from_str(&text("get-causal-job.not-found.json")).expect("event");
+    ev["rawPath"] = format!("/api/v1/causal/jobs/{id}").into();
+    ev["requestContext"]["http"]["path"] = ev["rawPath"].clone();
+    ev["pathParameters"]["job_id"] = id.clone().into();
+    let get = |ev: &serde_json::Value| lambda_http::request::from_str(&ev.to_string()).expect("req");
+    let resp = handlers::get_causal_job_http(&d, get(&ev)).await;
+    let got = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{got}");
+    assert_eq!(got["result"]["results"], sync["results"]);
+    assert_eq!(got["result"]["comparison"], sync["comparison"]);
+    assert_eq!(got["attempts"], 1);
+    // The stage sees a redelivery of the finished job and changes nothing.
+    let org = OrgId::new("acme").expect("org");
+    liftos::service::causal::run_job(&d.stores, &org, &id).await.expect("redelivery");
+    let again = d.stores.jobs.get_job(&org, &id).await.expect("get").expect("job");
+    assert_eq!(again.attempts, 1);
+    // Another org: 404, the same as a job that does not exist.
+    ev["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"] = "globex".into();
+    let resp = handlers::get_causal_job_http(&d, get(&ev)).await;
+    assert_eq!(resp.status(), 404);
+    let resp = handlers::get_causal_job_http(&d, http_request("get-causal-job.not-found.json")).await;
+    assert_eq!(resp.status(), 404);
+    // A job that fails records why.
+    let mut bad = body_of("analyze-advanced.async.json");
+    bad["methods"][0]["outcome"] = "nope".into();
+    let resp = handlers::analyze_advanced_http(&d, with_body("analyze-advanced.async.json", bad)).await;
+    let job = json_body(&resp);
+    assert_eq!((resp.status().as_u16(), job["status"].as_str()), (202, Some("failed")), "{job}");
+    assert_eq!((job["error"]["status"].as_u64(), job["error"]["field"].as_str()), (Some(400), Some("methods[0].nope")));
+    // SQS: a message naming no job, and one that is not a job message, are both poison.
+    let resp = handlers::batch_analysis_sqs(&d, liftos_tests::events::sqs_event("batch-analysis.jobs.json")).await;
+    assert_eq!(resp.batch_item_failures.len(), 2, "no DLQ here: both reported for SQS's redrive");
+}
+
+/// Reports for discovery (the graph) and treatment effects (the overlap), and `liftos report`'s
+/// engine on a local table.
+#[tokio::test]
+async fn reports_for_discovery_and_effects() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    for (event, title, plots) in [
+        ("causal-discover.ok.json", "Discovered causal graph", 1),
+        ("treatment-effect.ok.json", "Propensity overlap", 1),
+    ] {
+        let mut body = body_of(event);
+        body["report"] = true.into();
+        let req = with_body(event, body);
+        let resp = if event.starts_with("causal") {
+            handlers::causal_discover_http(&d, req).await
+        } else {
+            handlers::treatment_effect_http(&d, req).await
+        };
+        let got = json_body(&resp);
+        assert_eq!(resp.status(), 200, "{got}");
+        let key = got["report"]["key"].as_str().expect("key");
+        let html = d.stores.panels.get_panel(&acme().org_id, key).await.expect("get").expect("stored");
+        let html = String::from_utf8(html.to_vec()).expect("utf8");
+        assert_eq!(html.matches("<svg").count(), plots, "{event}");
+        assert!(html.contains(title), "{event}");
+    }
+}
+
+async fn moto_deps() -> (Deps, aws_sdk_sqs::Client, String, String) {
+    use liftos::storage::aws::{create_table, dynamodb_client, s3_client, sqs_client, SqsQueue};
+    use liftos_tests::moto;
+    let sdk = moto::sdk_config().await;
+    let (table, bucket) = (moto::unique("liftos"), moto::unique("liftos-panels"));
+    create_table(&dynamodb_client(&sdk), &table).await.expect("table");
+    s3_client(&sdk).create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let sqs = sqs_client(&sdk);
+    let jobs = sqs.create_queue().queue_name(moto::unique("jobs")).send().await.expect("q").queue_url.expect("url");
+    let dlq = sqs.create_queue().queue_name(moto::unique("jobs-dlq")).send().await.expect("q").queue_url.expect("url");
+    let config = Config {
+        backend: Backend::Aws { table: table.clone(), bucket: bucket.clone() },
+        auth: AuthSettings::ApiGateway,
+        next_queue_url: Some(jobs.clone()),
+        dlq_url: Some(dlq.clone()),
+    };
+    let deps = Deps {
+        config: Arc::new(config),
+        stores: Stores::aws(&sdk, &table, &bucket),
+        next_queue: Some(Arc::new(SqsQueue::new(sqs.clone(), jobs.clone()))),
+        dlq: Some(Arc::new(SqsQueue::new(sqs.clone(), dlq.clone()))),
+    };
+    (deps, sqs, jobs, dlq)
+}
+
+async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    sqs.receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default()
+}
+
+fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("event")
+}
+
+/// On moto: a CSV panel in S3 under the org, analysed as a job: 202, a message on the jobs
+/// queue, the batch-analysis stage writes the result to DynamoDB, the job endpoint returns it
+/// (equal to the synchronous answer); a redelivery changes nothing; a poison message lands in
+/// the DLQ with its reason; the report is in S3 behind a presigned link.
+#[tokio::test]
+#[ignore = "needs moto: run tests/run.sh"]
+async fn s3_panel_batch_job_on_moto() {
+    let (d, sqs, jobs, dlq) = moto_deps().await;
+    let b = body_of("analyze-advanced.ok.json");
+    let mut csv = String::from("unit,week,sales,d\n");
+    for r in b["rows"].as_array().expect("rows") {
+        csv.push_str(&format!("{},{},{},{}\n", r["unit"].as_str().expect("unit"), r["week"], r["sales"], r["d"]));
+    }
+    d.stores.panels.put_panel(&acme().org_id, "panels/promo.csv", bytes::Bytes::from(csv)).await.expect("put");
+    let mut body = b.clone();
+    body.as_object_mut().expect("object").remove("rows");
+    body["panel"] = serde_json::json!({"key": "panels/promo.csv"});
+    body["report"] = true.into();
+    let mut sync_body = body.clone();
+    sync_body["mode"] = "sync".into();
+    sync_body["report"] = false.into();
+    let sync = json_body(&handlers::analyze_advanced_http(&d, with_body("analyze-advanced.ok.json", sync_body)).await);
+    assert!(sync["results"].is_array(), "{sync}");
+    body["mode"] = "async".into();
+    let resp = handlers::analyze_advanced_http(&d, with_body("analyze-advanced.ok.json", body)).await;
+    let job = json_body(&resp);
+    assert_eq!((resp.status().as_u16(), job["status"].as_str()), (202, Some("queued")), "{job}");
+    let id = job["job_id"].as_str().expect("id").to_string();
+    let msgs = receive(&sqs, &jobs).await;
+    assert_eq!(msgs.len(), 1);
+    let resp = handlers::batch_analysis_sqs(&d, sqs_event_of(&msgs)).await;
+    assert!(resp.batch_item_failures.is_empty());
+    let org = acme().org_id;
+    let stored = d.stores.jobs.get_job(&org, &id).await.expect("get").expect("job in DynamoDB");
+    assert_eq!((stored.status, stored.attempts), (liftos::domain::JobStatus::Succeeded, 1));
+    let view = liftos::service::causal::get_job(&d.stores, &acme(), &id).await.expect("view");
+    let result = view.result.expect("result");
+    assert_eq!(result["results"], sync["results"]);
+    let url = result["report"]["url"].as_str().expect("presigned url");
+    assert!(url.contains("X-Amz-Signature") && url.contains("/orgs/acme/reports/"), "{url}");
+    let key = result["report"]["key"].as_str().expect("key");
+    let html = d.stores.panels.get_panel(&org, key).await.expect("get").expect("report in S3");
+    assert!(String::from_utf8_lossy(&html).contains("<svg"));
+    // At-least-once: the same message again leaves the finished job as it was.
+    let resp = handlers::batch_analysis_sqs(&d, sqs_event_of(&msgs)).await;
+    assert!(resp.batch_item_failures.is_empty());
+    let again = d.stores.jobs.get_job(&org, &id).await.expect("get").expect("job");
+    assert_eq!(again, stored);
+    // Poison: to the DLQ with the reason, acknowledged.
+    let resp = handlers::batch_analysis_sqs(&d, liftos_tests::events::sqs_event("batch-analysis.jobs.json")).await;
+    assert!(resp.batch_item_failures.is_empty(), "both moved to the DLQ");
+    let dead = receive(&sqs, &dlq).await;
+    assert_eq!(dead.len(), 2);
+    let reasons: Vec<String> =
+        dead.iter().filter_map(|m| m.message_attributes.as_ref()?.get("liftos_error")?.string_value.clone()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("no job")) && reasons.iter().any(|r| r.contains("not an analysis job")),
+        "{reasons:?}"
+    );
+}
