@@ -108,6 +108,16 @@ check "treatment-effect.ok (200)" 200 "$(invoke treatment-effect treatment-effec
 check "treatment-effect.missing-column (400)" 400 "$(invoke treatment-effect treatment-effect.missing-column.json)" "x9"
 check "analyze-advanced.ok (200)" 200 "$(invoke analyze-advanced analyze-advanced.ok.json)"
 check "analyze-advanced.unknown-method (400)" 400 "$(invoke analyze-advanced analyze-advanced.unknown-method.json)" "methods[0].method"
+check "analyze-advanced.records (200: the pipeline's records, with the report)" 200 "$(invoke analyze-advanced analyze-advanced.records.json)"
+check "analyze-advanced.short-pre-period (400)" 400 "$(invoke analyze-advanced analyze-advanced.short-pre-period.json)" "methods[0].treatment_time"
+check "analyze-advanced.panel-outside-org (400)" 400 "$(invoke analyze-advanced analyze-advanced.panel-outside-org.json)" "panel.key"
+check "analyze-advanced.missing-roles (400)" 400 "$(invoke analyze-advanced analyze-advanced.missing-roles.json)" "methods[0].outcome"
+check "analyze-advanced.async (202: a job, run in the same call without a queue)" 202 "$(invoke analyze-advanced analyze-advanced.async.json)"
+check "get-causal-job.not-found (404)" 404 "$(invoke get-causal-job get-causal-job.not-found.json)"
+out=$(invoke batch-analysis batch-analysis.jobs.json)
+if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if len(r.get('batchItemFailures',[]))==2 else 1)" "$out"; then
+  echo "ok   batch-analysis.jobs (both poison messages reported as batch item failures)"; passed=$((passed+1))
+else echo "FAIL batch-analysis.jobs: $out"; failed=$((failed+1)); fi
 out=$(invoke store-records store-records.batch.json)
 if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get('batchItemFailures')==[{'itemIdentifier':'0f6c1a2e-0000-4000-8000-000000000001'}] else 1)" "$out"; then
   # No DLQ is configured locally, so the poison message is reported back for SQS's redrive.
@@ -190,6 +200,9 @@ ENV
   check "aws/moto: query-records.ok (200)" 200 "$(invoke query-records query-records.ok.json)"
   check "aws/moto: list-confounders.ok (200)" 200 "$(invoke list-confounders list-confounders.ok.json)"
   check "aws/moto: query-audit-log.ok (200)" 200 "$(invoke query-audit-log query-audit-log.ok.json)"
+  check "aws/moto: analyze-advanced.async (202: job in DynamoDB, request and result in S3)" 202 "$(invoke analyze-advanced analyze-advanced.async.json)"
+  check "aws/moto: analyze-advanced.records (400: two stored records leave no pre-period)" 400 "$(invoke analyze-advanced analyze-advanced.records.json)" "methods[0].treatment"
+  check "aws/moto: get-causal-job.not-found (404)" 404 "$(invoke get-causal-job get-causal-job.not-found.json)"
   stop_watch
 else
   echo "FAIL aws/moto part: LIFTOS_MOTO_ENDPOINT is not set (run tests/run.sh)"; failed=$((failed+1))

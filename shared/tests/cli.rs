@@ -428,3 +428,63 @@ fn synth_fixed_window_keys_and_errors() {
     let (code, v) = liftos(&who);
     assert_eq!((code, v["field"].as_str()), (2, Some("treated_unit")), "{v}");
 }
+
+/// `liftos report`: the API's request body on a local CSV (or Parquet) file; the same result
+/// keys as `liftos estimate`, and a self-contained HTML report with one plot per figure.
+#[test]
+fn report_writes_html_with_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &request,
+        r#"{"question": "Did winning the previous race raise the vote share?",
+            "methods": [{"method": "rdd", "outcome": "vote", "running": "margin", "cutoff": 0}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("r/report.html");
+    let (code, v) = liftos(&[
+        "report",
+        "--request",
+        request.to_str().unwrap(),
+        "--input",
+        "../tests/reference/data/rdrobust_senate.csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{v}");
+    let (_, direct) = liftos(&[
+        "estimate",
+        "rdd",
+        "--input",
+        "../tests/reference/data/rdrobust_senate.csv",
+        "--outcome",
+        "vote",
+        "--running",
+        "margin",
+        "--cutoff",
+        "0",
+    ]);
+    assert_eq!(v["results"][0]["result"], direct, "the report's numbers are the estimator's");
+    assert_eq!(v["report"]["path"], out.to_str().unwrap());
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("Regression discontinuity at 0"));
+    assert_eq!(html.matches("<svg").count(), 1, "the binned scatter with the local fits");
+    // 40 binned means at most, and two fitted curves.
+    let circles = html.matches("<circle").count();
+    assert!((20..=40).contains(&circles), "{circles} bins");
+    // Errors name the field.
+    let (code, v) = liftos(&["report", "--request", request.to_str().unwrap(), "--input", "missing.csv"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("input")), "{v}");
+    std::fs::write(&request, r#"{"methods": [{"method": "rdd", "outcome": "nope", "running": "margin", "cutoff": 0}]}"#)
+        .unwrap();
+    let (code, v) = liftos(&[
+        "report",
+        "--request",
+        request.to_str().unwrap(),
+        "--input",
+        "../tests/reference/data/rdrobust_senate.csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("methods[0].nope")), "{v}");
+}
