@@ -48,9 +48,10 @@ pub enum Mode {
 }
 
 /// Above these a request is queued as a job (with `mode: auto`). Measured on the release build
-/// (see README, "Latency"): a 100,000-row DiD answers in well under a second, so twice that
-/// stays far inside API Gateway's 30 s limit; a placebo-in-space synthetic control costs one
-/// nested fit per donor (0.1 s each for 38 periods), so more than 25 donors go to a job.
+/// (`cargo bench -p liftos --features lambda --bench latency`, README "Latency"): a 100,000-row
+/// DiD from a panel answers in 83 ms warm, so 200,000 rows stay far inside API Gateway's 30 s;
+/// a nested synthetic control with 100 donors takes 350 ms and placebo-in-space re-fits it once
+/// per donor, so more than 25 donors (about 9 s) go to a job.
 pub const SYNC_MAX_ROWS: usize = 200_000;
 pub const SYNC_MAX_PANEL_BYTES: usize = 16 * 1024 * 1024;
 pub const SYNC_MAX_PLACEBO_DONORS: usize = 25;
