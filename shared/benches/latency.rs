@@ -126,7 +126,8 @@ async fn main() {
     let synth = synth_panel();
     deps.stores.panels.put_panel(&org, "panels/synth.csv", bytes::Bytes::from(synth)).await.expect("put");
 
-    let did_method = serde_json::json!({"method": "did", "unit": "unit", "time": "time", "outcome": "y", "treatment": "d"});
+    let did_method =
+        serde_json::json!({"method": "did", "unit": "unit", "time": "time", "outcome": "y", "treatment": "d"});
     measure(
         &deps,
         "did_100k_rows_panel",
@@ -149,8 +150,14 @@ async fn main() {
         .collect();
     let inline = serde_json::json!({"rows": rows, "methods": [did_method]});
     let inline_bytes = inline.to_string().len();
-    measure(&deps, "did_100k_rows_inline", inline, runs, serde_json::json!({"rows": 100_000, "body_bytes": inline_bytes}))
-        .await;
+    measure(
+        &deps,
+        "did_100k_rows_inline",
+        inline,
+        runs,
+        serde_json::json!({"rows": 100_000, "body_bytes": inline_bytes}),
+    )
+    .await;
     // The estimator alone on the parsed table, to split compute from reading and parsing.
     let req: liftos::service::estimate::DidRequest = serde_json::from_value(did_method.clone()).expect("did");
     let mut est = Vec::new();
@@ -160,7 +167,10 @@ async fn main() {
         est.push(t.elapsed().as_secs_f64() * 1e3);
     }
     est.sort_by(f64::total_cmp);
-    println!("{}", serde_json::json!({"case": "did_100k_rows_estimator_only", "runs": runs, "median_ms": percentile(&est, 0.5), "min_ms": est[0]}));
+    println!(
+        "{}",
+        serde_json::json!({"case": "did_100k_rows_estimator_only", "runs": runs, "median_ms": percentile(&est, 0.5), "min_ms": est[0]})
+    );
 
     let synth_method = serde_json::json!({"method": "synth", "unit": "unit", "time": "time", "outcome": "y", "treated_unit": "u000", "treatment_time": 30});
     measure(

@@ -475,8 +475,11 @@ fn report_writes_html_with_plots() {
     // Errors name the field.
     let (code, v) = liftos(&["report", "--request", request.to_str().unwrap(), "--input", "missing.csv"]);
     assert_eq!((code, v["field"].as_str()), (2, Some("input")), "{v}");
-    std::fs::write(&request, r#"{"methods": [{"method": "rdd", "outcome": "nope", "running": "margin", "cutoff": 0}]}"#)
-        .unwrap();
+    std::fs::write(
+        &request,
+        r#"{"methods": [{"method": "rdd", "outcome": "nope", "running": "margin", "cutoff": 0}]}"#,
+    )
+    .unwrap();
     let (code, v) = liftos(&[
         "report",
         "--request",

@@ -262,6 +262,11 @@ async fn jobs_on_the_embedded_default() {
     let job = json_body(&resp);
     assert_eq!((resp.status().as_u16(), job["status"].as_str()), (202, Some("failed")), "{job}");
     assert_eq!((job["error"]["status"].as_u64(), job["error"]["field"].as_str()), (Some(400), Some("methods[0].nope")));
+    // With `mode: async`, what can be checked before the data is read is checked at once.
+    let mut bad = body_of("analyze-advanced.async.json");
+    bad["methods"][0]["method"] = "magic".into();
+    let resp = handlers::analyze_advanced_http(&d, with_body("analyze-advanced.async.json", bad)).await;
+    assert_eq!((resp.status().as_u16(), json_body(&resp)["field"].as_str()), (400, Some("methods[0].method")));
     // SQS: a message naming no job, and one that is not a job message, are both poison.
     let resp = handlers::batch_analysis_sqs(&d, liftos_tests::events::sqs_event("batch-analysis.jobs.json")).await;
     assert_eq!(resp.batch_item_failures.len(), 2, "no DLQ here: both reported for SQS's redrive");

@@ -468,8 +468,9 @@ fn prepare(kind: Kind, body: &[u8]) -> Result<Prepared, ServiceError> {
 pub async fn run(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> Result<Answer, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let p = prepare(kind, body)?;
-    // A panel that is plainly large is queued before it is even read here.
+    // `async` queues before reading the data; what can be checked without it is checked now.
     if p.common.mode == Mode::Async {
+        precheck(&p)?;
         return queue_job(ctx, user, kind, body).await.map(Answer::Queued);
     }
     let loaded =
@@ -479,6 +480,41 @@ pub async fn run(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> 
         return queue_job(ctx, user, kind, body).await.map(Answer::Queued);
     }
     execute(ctx.stores, user, &p, loaded, planned).await.map(Answer::Done)
+}
+
+/// The request's own shape, before the data is read: the method names and each kind's fields.
+fn precheck(p: &Prepared) -> Result<(), ServiceError> {
+    let mut rest = serde_json::Value::Object(p.rest.clone());
+    match p.kind {
+        Kind::AnalyzeAdvanced => {
+            let b: AdvancedBody = crate::domain::error::from_json_value(rest)?;
+            if b.methods.is_empty() || b.methods.len() > 8 {
+                return Err(ValidationError::new("methods", "name 1 to 8 methods").into());
+            }
+            for (i, m) in b.methods.iter().enumerate() {
+                let name = m.get("method").and_then(|x| x.as_str()).unwrap_or("");
+                if !["did", "iv", "rdd", "synth"].contains(&name) {
+                    return Err(ValidationError::new(
+                        format!("methods[{i}].method"),
+                        format!("{name:?}: expected did, iv, rdd or synth"),
+                    )
+                    .into());
+                }
+            }
+        }
+        Kind::Discover => {
+            crate::domain::error::from_json_value::<DiscoverRequest>(rest)?;
+        }
+        Kind::TreatmentEffect => {
+            if p.common.data.records.is_some() {
+                if let Some(o) = rest.as_object_mut() {
+                    o.entry("treatment").or_insert("treatment".into());
+                }
+            }
+            crate::domain::error::from_json_value::<EffectRequest>(rest)?;
+        }
+    }
+    Ok(())
 }
 
 /// The kind-specific request, checked against the data.
