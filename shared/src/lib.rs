@@ -10,6 +10,7 @@
 pub mod config;
 pub mod domain;
 pub mod estimators;
+pub mod ingestion;
 pub mod report;
 pub mod service;
 pub mod storage;
