@@ -97,7 +97,26 @@ check "design-experiment.ok (200)" 200 "$(invoke design-experiment design-experi
 check "design-experiment.bad-query (400)" 400 "$(invoke design-experiment design-experiment.bad-query.json)" "power.query"
 check "design-experiment.forbidden (403)" 403 "$(invoke design-experiment design-experiment.forbidden.json)"
 # The bundled sample data for org acme (the samples' caller), then the surfacing functions on it.
+check "sync-now.ok (200: no connections configured yet)" 200 "$(invoke sync-now sync-now.ok.json)"
+check "sync-now.bad-period (400)" 400 "$(invoke sync-now sync-now.bad-period.json)" "end"
+check "sync-now.unknown-connection (400)" 400 "$(invoke sync-now sync-now.unknown-connection.json)" "connection_id"
 cargo run -q -p liftos --bin liftos -- pipeline --data-dir "$WORK/data" --org acme --out "$WORK/out" >/dev/null
+out=$(timeout 300 cargo lambda invoke sync-connections --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file events/sync-connections.export-dropped.json --output-format json)
+if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get('queued')==['orgs/acme/drop/linkedin-export/linkedin_campaigns.csv'] else 1)" "$out"; then
+  echo "ok   sync-connections.export-dropped (the export went through transform, quality and store)"; passed=$((passed+1))
+else echo "FAIL sync-connections.export-dropped: $out"; failed=$((failed+1)); fi
+out=$(timeout 300 cargo lambda invoke sync-connections --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file events/sync-connections.schedule.json --output-format json)
+if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r=={'globex': []} else 1)" "$out"; then
+  echo "ok   sync-connections.schedule (an org without connections)"; passed=$((passed+1))
+else echo "FAIL sync-connections.schedule: $out"; failed=$((failed+1)); fi
+out=$(invoke transform-records transform-records.export.json)
+if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get('batchItemFailures')==[{'itemIdentifier':'5b2f1c00-0000-4000-8000-000000000002'}] else 1)" "$out"; then
+  echo "ok   transform-records.export (the export lands; the missing object is reported)"; passed=$((passed+1))
+else echo "FAIL transform-records.export: $out"; failed=$((failed+1)); fi
+out=$(invoke score-quality score-quality.missing-batch.json)
+if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if len(r.get('batchItemFailures',[]))==1 else 1)" "$out"; then
+  echo "ok   score-quality.missing-batch (poison reported)"; passed=$((passed+1))
+else echo "FAIL score-quality.missing-batch: $out"; failed=$((failed+1)); fi
 check "optimize-budget.ok (200)" 200 "$(invoke optimize-budget optimize-budget.ok.json)"
 check "optimize-budget.bad-history (400)" 400 "$(invoke optimize-budget optimize-budget.bad-history.json)" "history.outcome"
 check "recommend-treatments.ok (200)" 200 "$(invoke recommend-treatments recommend-treatments.ok.json)"

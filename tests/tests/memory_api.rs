@@ -167,6 +167,7 @@ async fn call(d: &Deps, ep: Endpoint, req: Request) -> Response<Body> {
         "treatment-effect" => handlers::treatment_effect_http(d, req).await,
         "analyze-advanced" => handlers::analyze_advanced_http(d, req).await,
         "get-causal-job" => handlers::get_causal_job_http(d, req).await,
+        "sync-now" => handlers::sync_now_http(d, req).await,
         other => panic!("no handler for {other}"),
     }
 }
@@ -248,6 +249,7 @@ fn valid_request(ep: Endpoint, token: Option<&str>) -> Request {
             token,
         ),
         "get-causal-job" => request("GET", "/api/v1/causal/jobs/job-1", &[], None, token),
+        "sync-now" => request("POST", "/api/v1/ingestion/sync", &[], Some("{}"), token),
         other => panic!("{other}"),
     }
 }

@@ -6,6 +6,7 @@
 //! measures all three ([`simulate`]).
 
 pub mod changepoint;
+pub mod connectors;
 
 pub mod detect;
 pub mod holidays;

@@ -38,10 +38,12 @@ pub struct SimSettings {
     pub campaigns_per_platform: usize,
     pub days: usize,
     pub start: NaiveDate,
-    /// Weekend conversions 25% lower, Friday 10% higher.
+    /// Weekend conversions lower by `weekday_strength` (Friday higher by 40% of it).
     pub weekday_effect: bool,
-    /// Conversions grow 0.4% a day at fixed spend.
+    pub weekday_strength: f64,
+    /// Conversions grow `trend_per_day` (log) a day at fixed spend.
     pub trend: bool,
+    pub trend_per_day: f64,
     /// Interventions per platform (on distinct campaigns).
     pub interventions_per_platform: usize,
     /// Share of interventions the change history records.
@@ -62,7 +64,9 @@ impl Default for SimSettings {
             days: 90,
             start: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap_or_default(),
             weekday_effect: true,
+            weekday_strength: 0.25,
             trend: false,
+            trend_per_day: 0.004,
             interventions_per_platform: 2,
             history_share: 0.5,
             spend_noise: 0.08,
@@ -161,13 +165,13 @@ pub fn simulate(s: &SimSettings) -> (PlatformBatch, Truth) {
                 let mut mult = 1.0;
                 if s.weekday_effect {
                     mult *= match date.weekday().num_days_from_monday() {
-                        4 => 1.10,
-                        5 | 6 => 0.75,
+                        4 => 1.0 + 0.4 * s.weekday_strength,
+                        5 | 6 => 1.0 - s.weekday_strength,
                         _ => 1.0,
                     };
                 }
                 if s.trend {
-                    mult *= (0.004 * t as f64).exp();
+                    mult *= (s.trend_per_day * t as f64).exp();
                 }
                 // Diminishing returns: conversions ∝ budget^0.8.
                 let expected = (budget * (spend / budget).powf(0.8)) / cpa * mult;

@@ -11,7 +11,7 @@ use super::http::{self, ApiError};
 use super::{auth, sqs::process_batch, Deps};
 use crate::domain::{permissions, AuditEntry, AuditOutcome, DateRange, ExperimentStatus, UserContext};
 use crate::service::stage::{store_records_message, StageError};
-use crate::service::{causal, experiments, ingest::ingest_causal, memory};
+use crate::service::{causal, experiments, ingest::ingest_causal, ingestion, memory};
 
 /// An HTTP endpoint: the action recorded in the audit log and the permission it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +113,11 @@ pub const ANALYZE_ADVANCED: Endpoint = Endpoint {
 pub const GET_CAUSAL_JOB: Endpoint =
     Endpoint { function: "get-causal-job", method: "GET", action: "causal.job", permission: permissions::ANALYSIS_RUN };
 
+pub const SYNC_NOW: Endpoint =
+    Endpoint { function: "sync-now", method: "POST", action: "ingestion.sync", permission: permissions::DATA_WRITE };
+
 /// Every HTTP endpoint, for the contract tests (OpenAPI, template, functions/).
-pub const ENDPOINTS: [Endpoint; 16] = [
+pub const ENDPOINTS: [Endpoint; 17] = [
     INGEST_CAUSAL,
     GET_EXPERIMENT_CAUSAL,
     CREATE_EXPERIMENT,
@@ -131,6 +134,7 @@ pub const ENDPOINTS: [Endpoint; 16] = [
     TREATMENT_EFFECT,
     ANALYZE_ADVANCED,
     GET_CAUSAL_JOB,
+    SYNC_NOW,
 ];
 
 /// The API path of a request (function URLs and `cargo lambda watch` put a prefix before it).
@@ -452,11 +456,228 @@ pub async fn batch_analysis_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchRespons
     .await
 }
 
-/// The store stage (SQS).
+/// The store stage (SQS): store, then announce the new data on the next queue (when one is
+/// configured: the analysis stage consumes it).
 pub async fn store_records_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     process_batch(event, deps.dlq.as_deref(), |msg| async move {
         let body = msg.body.as_deref().ok_or_else(|| StageError::Poison("the message has no body".into()))?;
-        store_records_message(deps.stores.records.as_ref(), body).await.map(|_| ())
+        let out = store_records_message(deps.stores.records.as_ref(), body).await?;
+        if let Some(q) = deps.next_queue.as_deref() {
+            let m: crate::service::stage::StoreRecordsMessage =
+                serde_json::from_str(body).map_err(|e| StageError::Poison(e.to_string()))?;
+            let ready = ingestion::DataReady {
+                org_id: m.org_id.clone(),
+                batch_id: m.batch_id.clone(),
+                stored: out.stored,
+                unchanged: out.unchanged,
+                campaigns: m
+                    .records
+                    .iter()
+                    .map(|r| r.campaign_id.clone())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                first: m.records.iter().map(|r| r.timestamp).min(),
+                last: m.records.iter().map(|r| r.timestamp).max(),
+            };
+            let text = serde_json::to_string(&ready).map_err(|e| StageError::Poison(e.to_string()))?;
+            q.send(&crate::storage::Message::new(text).with_attribute("liftos_kind", "data_ready"))
+                .await
+                .map_err(|e| StageError::Transient(e.to_string()))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Credentials for the connectors: Secrets Manager with the AWS backend, the local file or
+/// environment otherwise.
+pub async fn credentials(deps: &Deps) -> Box<dyn crate::ingestion::connectors::Credentials> {
+    match deps.config.backend {
+        crate::config::Backend::Aws { .. } => {
+            let sdk = crate::storage::aws::sdk_config().await;
+            Box::new(crate::ingestion::connectors::SecretsManagerCredentials::new(&sdk))
+        }
+        crate::config::Backend::Embedded { .. } => Box::new(crate::ingestion::connectors::LocalCredentials),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    #[serde(default)]
+    connection_id: Option<String>,
+    #[serde(default)]
+    start: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    end: Option<chrono::NaiveDate>,
+}
+
+fn period_of(
+    start: Option<chrono::NaiveDate>,
+    end: Option<chrono::NaiveDate>,
+) -> Result<crate::ingestion::connectors::Period, ApiError> {
+    let d = ingestion::default_period(chrono::Utc::now());
+    let p = crate::ingestion::connectors::Period { start: start.unwrap_or(d.start), end: end.unwrap_or(d.end) };
+    if p.start > p.end {
+        return Err(ApiError::invalid("end", "must not be before start"));
+    }
+    if (p.end - p.start).num_days() > 92 {
+        return Err(ApiError::invalid("end", "a sync covers at most 93 days; split longer backfills"));
+    }
+    Ok(p)
+}
+
+/// `POST /api/v1/ingestion/sync`: sync the caller's org now (one connection or all), for a
+/// period (default: the last two full days). 200 with what each connection landed.
+pub async fn sync_now_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, SYNC_NOW, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        let b: SyncBody = if body.is_empty() {
+            SyncBody { connection_id: None, start: None, end: None }
+        } else {
+            crate::domain::error::from_json_value(crate::service::json_object(body)?)?
+        };
+        let period = period_of(b.start, b.end)?;
+        let creds = credentials(deps).await;
+        let client = crate::ingestion::connectors::http::Http::new().map_err(|e| {
+            tracing::error!(error = %e, "HTTP client");
+            ApiError::internal()
+        })?;
+        // Without a queue (the embedded default) the rest of the pipeline runs in this call.
+        let local = crate::storage::embedded::InProcessQueue::new();
+        let next: &dyn crate::storage::Queue = match deps.next_queue.as_deref() {
+            Some(q) => q,
+            None => &local,
+        };
+        let stage_error = |e: StageError| match e {
+            StageError::Poison(m) if m.starts_with("connection_id") => ApiError::invalid("connection_id", m),
+            StageError::Poison(m) => ApiError::new(409, "conflict", m),
+            StageError::Transient(m) => {
+                tracing::error!(error = %m, "sync");
+                ApiError::new(503, "unavailable", "the sync could not be completed; retry")
+            }
+        };
+        let out = ingestion::sync_org(
+            &deps.stores,
+            Some(next),
+            creds.as_ref(),
+            &client,
+            &user.org_id,
+            b.connection_id.as_deref(),
+            period,
+        )
+        .await
+        .map_err(stage_error)?;
+        let mut resp = serde_json::json!({ "period": period, "connections": out });
+        if deps.next_queue.is_none() {
+            let bodies = local.receive(usize::MAX).into_iter().map(|m| m.body).collect();
+            let chain =
+                ingestion::run_downstream(&deps.stores, ingestion::Entry::Transform, bodies, chrono::Utc::now())
+                    .await
+                    .map_err(stage_error)?;
+            resp["pipeline"] = serde_json::to_value(chain).unwrap_or_default();
+        }
+        Ok((200, resp))
+    })
+    .await
+}
+
+/// The scheduled sync (EventBridge: `{"orgs": ["acme"]}`, optionally `start`/`end`) and
+/// exports dropped in the bucket (S3 `ObjectCreated` under `orgs/{org}/drop/{connection}/`).
+pub async fn sync_event(deps: &Deps, event: serde_json::Value) -> Result<serde_json::Value, lambda_runtime::Error> {
+    // An S3 notification (records with URL-encoded keys) or EventBridge's "Object Created".
+    let keys: Option<Vec<String>> = if event["source"] == "aws.s3" {
+        Some(vec![event["detail"]["object"]["key"].as_str().unwrap_or_default().to_string()])
+    } else {
+        event.get("Records").and_then(|r| r.as_array()).map(|records| {
+            records
+                .iter()
+                .map(|r| {
+                    crate::ingestion::connectors::replay::url_decode(
+                        r["s3"]["object"]["key"].as_str().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+    };
+    if let Some(keys) = keys {
+        let mut queued = Vec::new();
+        for key in keys {
+            let Some(msg) = ingestion::dropped_file(&key) else {
+                tracing::info!(%key, "not an export drop; ignored");
+                continue;
+            };
+            let body = serde_json::to_string(&msg)?;
+            match deps.next_queue.as_deref() {
+                Some(q) => {
+                    q.send(&crate::storage::Message::new(body).with_attribute("liftos_kind", "raw_ready")).await?
+                }
+                // The embedded default: the rest of the pipeline runs here.
+                None => {
+                    let chain = ingestion::run_downstream(
+                        &deps.stores,
+                        ingestion::Entry::Transform,
+                        vec![body],
+                        chrono::Utc::now(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    tracing::info!(?chain, "export ingested");
+                }
+            }
+            queued.push(key);
+        }
+        return Ok(serde_json::json!({ "queued": queued }));
+    }
+    let orgs: Vec<String> = serde_json::from_value(event.get("orgs").cloned().unwrap_or_default())
+        .map_err(|e| format!("orgs: expected a list of org ids: {e}"))?;
+    let start = event.get("start").and_then(|v| v.as_str()).map(|s| s.parse()).transpose()?;
+    let end = event.get("end").and_then(|v| v.as_str()).map(|s| s.parse()).transpose()?;
+    let period = period_of(start, end).map_err(|e| e.message)?;
+    let creds = credentials(deps).await;
+    let client = crate::ingestion::connectors::http::Http::new()?;
+    let mut out = serde_json::Map::new();
+    for o in orgs {
+        let org = crate::domain::OrgId::new(&o)?;
+        let synced =
+            ingestion::sync_org(&deps.stores, deps.next_queue.as_deref(), creds.as_ref(), &client, &org, None, period)
+                .await
+                .map_err(|e| e.to_string())?;
+        out.insert(o, serde_json::to_value(synced)?);
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
+/// The transform stage (SQS). Without a next queue (the embedded default under `cargo lambda
+/// watch`) the quality and store stages run in the same call.
+pub async fn transform_records_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(event, deps.dlq.as_deref(), |msg| async move {
+        let body = msg.body.as_deref().ok_or_else(|| StageError::Poison("the message has no body".into()))?;
+        let now = chrono::Utc::now();
+        match deps.next_queue.as_deref() {
+            Some(q) => ingestion::transform_message(&deps.stores, Some(q), body, now).await.map(|_| ()),
+            None => ingestion::run_downstream(&deps.stores, ingestion::Entry::Transform, vec![body.to_string()], now)
+                .await
+                .map(|_| ()),
+        }
+    })
+    .await
+}
+
+/// The quality stage (SQS); without a next queue the store stage runs in the same call.
+pub async fn score_quality_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(event, deps.dlq.as_deref(), |msg| async move {
+        let body = msg.body.as_deref().ok_or_else(|| StageError::Poison("the message has no body".into()))?;
+        let now = chrono::Utc::now();
+        match deps.next_queue.as_deref() {
+            Some(q) => ingestion::quality_message(&deps.stores, Some(q), body, now).await.map(|_| ()),
+            None => ingestion::run_downstream(&deps.stores, ingestion::Entry::Quality, vec![body.to_string()], now)
+                .await
+                .map(|_| ()),
+        }
     })
     .await
 }

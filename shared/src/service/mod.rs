@@ -6,6 +6,7 @@ pub mod causal;
 pub mod estimate;
 pub mod experiments;
 pub mod ingest;
+pub mod ingestion;
 pub mod memory;
 #[cfg(feature = "embedded")]
 pub mod pipeline;

@@ -7,13 +7,180 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::experiments::experiment_causal_data;
-use super::ingest::{ingest_causal, IngestResponse};
+
 use super::ServiceError;
 use crate::domain::error::from_json_str;
 use crate::domain::{DateRange, NewExperiment, Platform, UserContext};
 use crate::storage::{PageRequest, PutOutcome, RecordQuery, Stores};
 
 pub const SAMPLE_RECORDS: &str = include_str!("../../samples/causal_records.json");
+pub const SAMPLE_META_INSIGHTS: &str = include_str!("../../samples/exports/meta_insights.json");
+pub const SAMPLE_META_ACTIVITIES: &str = include_str!("../../samples/exports/meta_activities.json");
+pub const SAMPLE_GOOGLE_REPORT: &str = include_str!("../../samples/exports/google_ads_report.json");
+pub const SAMPLE_GOOGLE_CHANGES: &str = include_str!("../../samples/exports/google_ads_changes.json");
+pub const SAMPLE_TIKTOK_REPORT: &str = include_str!("../../samples/exports/tiktok_report.json");
+pub const SAMPLE_LINKEDIN_CSV: &str = include_str!("../../samples/exports/linkedin_campaigns.csv");
+const SAMPLE_TOKEN: &str = "sample-token-not-a-secret";
+
+/// The recorded API responses of the sample accounts.
+pub fn sample_recordings() -> crate::ingestion::connectors::replay::Recordings {
+    let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or_default();
+    let pages = |s: &str| v(s).as_array().cloned().unwrap_or_default();
+    crate::ingestion::connectors::replay::Recordings {
+        meta_insights: pages(SAMPLE_META_INSIGHTS),
+        meta_activities: pages(SAMPLE_META_ACTIVITIES),
+        google_report: v(SAMPLE_GOOGLE_REPORT),
+        google_changes: v(SAMPLE_GOOGLE_CHANGES),
+        tiktok_pages: pages(SAMPLE_TIKTOK_REPORT),
+        rate_limit_first: 0,
+        token: SAMPLE_TOKEN.into(),
+    }
+}
+
+/// The sample org's connections: three APIs (at `base_url`) and a LinkedIn CSV export.
+pub fn sample_connections(base_url: &str) -> Vec<crate::ingestion::connectors::Connection> {
+    let text = format!(
+        r#"[
+  {{"id": "meta-main", "kind": "meta", "platform": "meta", "account_id": "1234567890", "base_url": "{base_url}",
+    "credentials": "meta-main", "timezone": "America/New_York", "currency": "USD", "country": "US"}},
+  {{"id": "google-main", "kind": "google_ads", "platform": "google_ads", "account_id": "123-456-7890", "base_url": "{base_url}",
+    "credentials": "google-main", "timezone": "America/Los_Angeles", "currency": "USD", "country": "US"}},
+  {{"id": "tiktok-eu", "kind": "tiktok", "platform": "tiktok", "account_id": "7012345678901234567", "base_url": "{base_url}",
+    "credentials": "tiktok-eu", "timezone": "UTC", "currency": "EUR", "fx_rate": 1.08, "country": "US"}},
+  {{"id": "linkedin-export", "kind": "file", "platform": "linkedin", "timezone": "UTC", "country": "US",
+    "column_map": {{"date": "Start Date (in UTC)", "campaign_id": "Campaign ID", "campaign_name": "Campaign Name",
+      "spend": "Total Spent", "impressions": "Impressions", "clicks": "Clicks", "conversions": "Conversions",
+      "revenue": "Conversion Value", "date_format": "%m/%d/%Y"}}}}
+]"#
+    );
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+/// What the ingestion pipeline did with the sample exports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestionSummary {
+    pub period: crate::ingestion::connectors::Period,
+    pub synced: Vec<super::ingestion::SyncedConnection>,
+    pub batches: Vec<BatchSummary>,
+    pub records_by_platform: BTreeMap<String, usize>,
+    pub stored: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchSummary {
+    pub connection_id: String,
+    pub platform: String,
+    pub records: usize,
+    pub quality_score: f64,
+    pub quality_components: BTreeMap<String, f64>,
+    pub rejected: Vec<super::ingestion::RejectedRow>,
+    pub treatments: Vec<crate::ingestion::detect::Intervention>,
+    /// (name, confidence, method)
+    pub confounders: Vec<(String, f64, String)>,
+}
+
+/// Sync -> transform -> quality -> store for the sample accounts, with in-process queues
+/// between the stages (the same stage functions the Lambdas run).
+pub async fn ingest_sample_exports(
+    stores: &Stores,
+    user: &UserContext,
+    now: DateTime<Utc>,
+) -> Result<IngestionSummary, ServiceError> {
+    use super::ingestion::{quality_message, sync_org, transform_message, RawReady};
+    use crate::storage::embedded::InProcessQueue;
+    let stage = |e: super::stage::StageError| {
+        ServiceError::from(crate::domain::ValidationError::new("pipeline", e.to_string()))
+    };
+    let replay = crate::ingestion::connectors::replay::serve(sample_recordings())
+        .await
+        .map_err(|e| ServiceError::Store(crate::storage::StoreError::backend("replay", e, false)))?;
+    let org = &user.org_id;
+    let conns = sample_connections(&replay.base_url);
+    let put = |key: &'static str, bytes: Vec<u8>| stores.panels.put_panel(org, key, bytes::Bytes::from(bytes));
+    put(super::ingestion::CONNECTIONS_KEY, serde_json::to_vec_pretty(&conns).unwrap_or_default()).await?;
+    put("drop/linkedin-export/linkedin_campaigns.csv", SAMPLE_LINKEDIN_CSV.as_bytes().to_vec()).await?;
+    let creds = crate::ingestion::connectors::StaticCredentials(
+        [
+            ("meta-main".to_string(), SAMPLE_TOKEN.to_string()),
+            (
+                "google-main".to_string(),
+                format!(r#"{{"access_token": "{SAMPLE_TOKEN}", "developer_token": "sample-dev-token"}}"#),
+            ),
+            ("tiktok-eu".to_string(), SAMPLE_TOKEN.to_string()),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let http = crate::ingestion::connectors::http::Http::new()
+        .map_err(|e| ServiceError::Store(crate::storage::StoreError::backend("http", e, false)))?;
+    let period = crate::ingestion::connectors::Period {
+        start: chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap_or_default(),
+        end: chrono::NaiveDate::from_ymd_opt(2026, 10, 12).unwrap_or_default(),
+    };
+    let (raw_q, staged_q, store_q) = (InProcessQueue::new(), InProcessQueue::new(), InProcessQueue::new());
+    tracing::info!("sync: fetching {} API connections", conns.iter().filter(|c| c.column_map.is_none()).count());
+    let synced = sync_org(stores, Some(&raw_q), &creds, &http, org, None, period).await.map_err(stage)?;
+    let drop = RawReady {
+        org_id: org.clone(),
+        connection_id: "linkedin-export".into(),
+        raw_key: "drop/linkedin-export/linkedin_campaigns.csv".into(),
+    };
+    crate::storage::Queue::send(
+        &raw_q,
+        &crate::storage::Message::new(serde_json::to_string(&drop).unwrap_or_default()),
+    )
+    .await?;
+    let mut batches = Vec::new();
+    let raws = raw_q.receive(1000);
+    for (i, m) in raws.iter().enumerate() {
+        tracing::info!("transform: batch {}/{}", i + 1, raws.len());
+        let staged = transform_message(stores, Some(&staged_q), &m.body, now).await.map_err(stage)?;
+        let s = staged_q.receive(1);
+        for sm in s {
+            let q = quality_message(stores, Some(&store_q), &sm.body, now).await.map_err(stage)?;
+            tracing::info!(batch = %q.batch_id, score = q.score, rejected = q.rejected, "quality");
+            batches.push(BatchSummary {
+                connection_id: staged.connection_id.clone(),
+                platform: staged.platform.to_string(),
+                records: q.accepted,
+                quality_score: (q.score * 1000.0).round() / 1000.0,
+                quality_components: q
+                    .report
+                    .components
+                    .iter()
+                    .map(|(k, c)| (k.clone(), (c.score * 1000.0).round() / 1000.0))
+                    .collect(),
+                rejected: staged.rejected.clone(),
+                treatments: staged.interventions.clone(),
+                confounders: staged
+                    .confounders
+                    .iter()
+                    .map(|c| (c.name.clone(), (c.confidence * 1000.0).round() / 1000.0, c.method.clone()))
+                    .collect(),
+            });
+        }
+    }
+    let (mut stored, mut unchanged) = (0, 0);
+    let mut records_by_platform = BTreeMap::new();
+    let msgs = store_q.receive(100_000);
+    tracing::info!("store: {} messages", msgs.len());
+    for m in msgs {
+        let out = super::stage::store_records_message(stores.records.as_ref(), &m.body).await.map_err(stage)?;
+        stored += out.stored;
+        unchanged += out.unchanged;
+        let parsed: super::stage::StoreRecordsMessage =
+            serde_json::from_str(&m.body).map_err(|e| stage(super::stage::StageError::Poison(e.to_string())))?;
+        for r in &parsed.records {
+            *records_by_platform.entry(r.platform.to_string()).or_insert(0) += 1;
+        }
+    }
+    // The replayed sample accounts are reachable only while this job runs: keep only the
+    // connection that needs no server (the export drop), so a later sync does not call a dead URL.
+    let lasting: Vec<_> = conns.into_iter().filter(|c| c.column_map.is_some()).collect();
+    put(super::ingestion::CONNECTIONS_KEY, serde_json::to_vec_pretty(&lasting).unwrap_or_default()).await?;
+    Ok(IngestionSummary { period, synced, batches, records_by_platform, stored, unchanged })
+}
 pub const SAMPLE_EXPERIMENT: &str = include_str!("../../samples/experiment.json");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,7 +199,8 @@ pub struct PipelineSummary {
     pub org_id: String,
     pub experiment_id: String,
     pub experiment_outcome: PutOutcome,
-    pub ingest: IngestResponse,
+    /// The platform exports through sync, transform, quality and store.
+    pub ingestion: IngestionSummary,
     /// Queried back from the store, per platform, over the whole sample range.
     pub stored_by_platform: BTreeMap<String, PlatformSummary>,
     pub experiment_records: usize,
@@ -66,7 +234,7 @@ pub struct AnalysisSummary {
 /// records' detected treatment, revenue as the outcome, with the report.
 pub const SAMPLE_ANALYSIS: &str = r#"{
   "question": "Did the +30% Meta prospecting budget (from 2026-09-29) cause more revenue?",
-  "records": {},
+  "records": {"experiment_id": "exp-meta-budget-q3"},
   "report": true,
   "mode": "sync",
   "methods": [
@@ -138,13 +306,8 @@ pub async fn run_sample_pipeline(
     };
     tracing::info!(experiment_id = %experiment.id, outcome = ?experiment_outcome, "experiment");
 
-    let ingest = ingest_causal(stores.records.as_ref(), user, SAMPLE_RECORDS.as_bytes(), now).await?;
-    tracing::info!(
-        received = ingest.received,
-        inserted = ingest.inserted,
-        unchanged = ingest.unchanged,
-        "records ingested"
-    );
+    let ingestion = ingest_sample_exports(stores, user, now).await?;
+    tracing::info!(stored = ingestion.stored, unchanged = ingestion.unchanged, "records ingested");
 
     let range = DateRange::all();
     let mut stored_by_platform = BTreeMap::new();
@@ -200,22 +363,16 @@ pub async fn run_sample_pipeline(
         }
     }
 
-    let record_read_back = match ingest.record_ids.first() {
-        Some(id) => stores.records.get_record(&user.org_id, id).await?.is_some(),
-        None => false,
-    };
+    let record_read_back = stored_by_platform.values().map(|p| p.records).sum::<usize>() >= ingestion.stored;
     let (budget_recommendation, proposed_next_test) = surface(stores, user).await?;
     let analysis = analyse(stores, user, now).await?;
     tracing::info!(summary = %analysis.summary, report = %analysis.report_key, "analysis");
 
-    let mut ingest = ingest;
-    // The summary shows counts; the ids are in the store.
-    ingest.record_ids.clear();
     Ok(PipelineSummary {
         org_id: user.org_id.to_string(),
         experiment_id: experiment.id,
         experiment_outcome,
-        ingest,
+        ingestion,
         stored_by_platform,
         experiment_records,
         experiment_pages,

@@ -1,0 +1,287 @@
+//! Platform connectors: fetch a period's report and change history over the platform's API
+//! (a configurable base URL, retries with backoff on rate limits and server errors), keep the
+//! raw pages as they came (landed in S3 by the sync stage), and parse them into
+//! [`PlatformBatch`]es with the platform's real field names and units: Meta's string amounts and
+//! action arrays, Google Ads' micros and int64-as-string, TikTok's envelope codes, account time
+//! zones to UTC, account currency to the reporting currency. Exports dropped as files (CSV or
+//! Parquet) are mapped by a column map.
+
+pub mod file;
+pub mod google_ads;
+pub mod http;
+pub mod meta;
+pub mod replay;
+pub mod tiktok;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::PlatformBatch;
+use crate::domain::{Platform, ValidationError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    Meta,
+    GoogleAds,
+    Tiktok,
+    /// A CSV or Parquet export dropped in the bucket, mapped by `column_map`.
+    File,
+}
+
+/// One configured connection of an org (`config/connections.json` under the org).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    pub id: String,
+    pub kind: ConnectorKind,
+    /// The platform its records belong to (for files: what the export is from).
+    pub platform: Platform,
+    /// Meta ad account (without `act_`), Google Ads customer id, TikTok advertiser id.
+    #[serde(default)]
+    pub account_id: String,
+    /// The API's base URL (default: the platform's; tests and proxies set their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The name of the credentials: a Secrets Manager secret in the cloud, a key of the local
+    /// credentials file or `LIFTOS_CREDENTIAL_<NAME>` locally. Never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// The account's time zone (IANA), in which the platform reports days.
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// Account currency units to the org's reporting currency (1.0: the same currency).
+    #[serde(default = "one")]
+    pub fx_rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Meta: the action types counted as conversions, in order of preference (the first one
+    /// present is used, so overlapping types are not double-counted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conversion_actions: Vec<String>,
+    /// TikTok: the metric holding purchase value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue_metric: Option<String>,
+    /// Files: which column is which.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column_map: Option<file::ColumnMap>,
+    /// ISO country for holiday calendars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Connection {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        crate::domain::check_id("id", &self.id)?;
+        self.tz()?;
+        if !(self.fx_rate.is_finite() && self.fx_rate > 0.0) {
+            return Err(ValidationError::new("fx_rate", "must be a positive number"));
+        }
+        match self.kind {
+            ConnectorKind::File if self.column_map.is_none() => {
+                Err(ValidationError::new("column_map", "is required for file connections"))
+            }
+            ConnectorKind::Meta | ConnectorKind::GoogleAds | ConnectorKind::Tiktok if self.account_id.is_empty() => {
+                Err(ValidationError::new("account_id", "is required"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn tz(&self) -> Result<chrono_tz::Tz, ValidationError> {
+        self.timezone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| ValidationError::new("timezone", format!("{:?} is not an IANA time zone", self.timezone)))
+    }
+
+    /// The UTC instant a local day starts in the account's time zone.
+    pub fn day_start_utc(&self, day: NaiveDate) -> Result<DateTime<Utc>, ValidationError> {
+        let tz = self.tz()?;
+        let local = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+        tz.from_local_datetime(&local)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| ValidationError::new("timezone", format!("{day} has no midnight in {}", self.timezone)))
+    }
+
+    /// A local wall-clock time in the account's time zone, to UTC.
+    pub fn local_to_utc(&self, t: chrono::NaiveDateTime) -> Result<DateTime<Utc>, ValidationError> {
+        let tz = self.tz()?;
+        tz.from_local_datetime(&t)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| ValidationError::new("timezone", format!("{t} does not exist in {}", self.timezone)))
+    }
+}
+
+/// The days to fetch (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+/// What the sync stage lands in S3: the connection, the period and the platform's pages as
+/// they came, so a transform can be re-run from the raw data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawPayload {
+    pub connection: Connection,
+    pub period: Period,
+    pub fetched_at: DateTime<Utc>,
+    /// Report pages (JSON bodies as returned).
+    pub report: Vec<serde_json::Value>,
+    /// Change-history pages, where the platform has them.
+    #[serde(default)]
+    pub history: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The platform's data does not have the documented shape (names the field).
+    #[error("{platform}: {field}: {message}")]
+    Malformed { platform: &'static str, field: String, message: String },
+    /// The API refused or failed after the retries.
+    #[error("{platform} API: {message}")]
+    Api { platform: &'static str, message: String, retryable: bool },
+    #[error("credentials {name:?}: {message}")]
+    Credentials { name: String, message: String },
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+impl ConnectorError {
+    pub fn malformed(platform: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        ConnectorError::Malformed { platform, field: field.into(), message: message.into() }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ConnectorError::Api { retryable: true, .. })
+    }
+}
+
+/// Parse raw pages into rows and changes.
+pub fn parse(raw: &RawPayload) -> Result<PlatformBatch, ConnectorError> {
+    raw.connection.validate()?;
+    match raw.connection.kind {
+        ConnectorKind::Meta => meta::parse(&raw.connection, &raw.report, &raw.history),
+        ConnectorKind::GoogleAds => google_ads::parse(&raw.connection, &raw.report, &raw.history),
+        ConnectorKind::Tiktok => tiktok::parse(&raw.connection, &raw.report),
+        ConnectorKind::File => Err(ConnectorError::malformed("file", "kind", "files are parsed with file::parse")),
+    }
+}
+
+/// Fetch a period from the platform's API.
+pub async fn fetch(
+    conn: &Connection,
+    period: Period,
+    secret: &str,
+    client: &http::Http,
+) -> Result<RawPayload, ConnectorError> {
+    conn.validate()?;
+    let (report, history) = match conn.kind {
+        ConnectorKind::Meta => meta::fetch(conn, period, secret, client).await?,
+        ConnectorKind::GoogleAds => google_ads::fetch(conn, period, secret, client).await?,
+        ConnectorKind::Tiktok => (tiktok::fetch(conn, period, secret, client).await?, vec![]),
+        ConnectorKind::File => {
+            return Err(ConnectorError::malformed("file", "kind", "file connections are not fetched; drop the export"))
+        }
+    };
+    Ok(RawPayload { connection: conn.clone(), period, fetched_at: Utc::now(), report, history })
+}
+
+/// A number the platform sends as a JSON number or a numeric string.
+pub(crate) fn num(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Credentials by name: Secrets Manager in the cloud, a local file or environment locally.
+#[async_trait::async_trait]
+pub trait Credentials: Send + Sync {
+    async fn secret(&self, name: &str) -> Result<String, ConnectorError>;
+}
+
+/// Local credentials: `LIFTOS_CREDENTIAL_<NAME>` (upper-cased, `-` and `.` as `_`), else the
+/// JSON object in `LIFTOS_CREDENTIALS_FILE` (`{"name": "token"}`).
+pub struct LocalCredentials;
+
+#[async_trait::async_trait]
+impl Credentials for LocalCredentials {
+    async fn secret(&self, name: &str) -> Result<String, ConnectorError> {
+        let var = format!(
+            "LIFTOS_CREDENTIAL_{}",
+            name.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                .collect::<String>()
+        );
+        if let Ok(v) = std::env::var(&var) {
+            if !v.is_empty() {
+                return Ok(v);
+            }
+        }
+        let err = |m: String| ConnectorError::Credentials { name: name.to_string(), message: m };
+        let path = std::env::var("LIFTOS_CREDENTIALS_FILE")
+            .map_err(|_| err(format!("neither {var} nor LIFTOS_CREDENTIALS_FILE is set")))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| err(format!("{path}: {e}")))?;
+        let map: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&text).map_err(|e| err(format!("{path}: not a JSON object of strings: {e}")))?;
+        map.get(name).cloned().ok_or_else(|| err(format!("no entry in {path}")))
+    }
+}
+
+/// AWS Secrets Manager: the secret's string value.
+#[cfg(feature = "aws")]
+pub struct SecretsManagerCredentials {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+#[cfg(feature = "aws")]
+impl SecretsManagerCredentials {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_secretsmanager::Client::new(sdk) }
+    }
+}
+
+#[cfg(feature = "aws")]
+#[async_trait::async_trait]
+impl Credentials for SecretsManagerCredentials {
+    async fn secret(&self, name: &str) -> Result<String, ConnectorError> {
+        let out = self.client.get_secret_value().secret_id(name).send().await.map_err(|e| {
+            // The SDK's error names the secret and the reason, never its value.
+            let retryable = e.as_service_error().is_none();
+            ConnectorError::Api {
+                platform: "secretsmanager",
+                message: format!("{name}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e)),
+                retryable,
+            }
+        })?;
+        out.secret_string.ok_or_else(|| ConnectorError::Credentials {
+            name: name.to_string(),
+            message: "the secret has no string value".into(),
+        })
+    }
+}
+
+/// Credentials from a map held in memory (the main job's replayed sample accounts, tests).
+pub struct StaticCredentials(pub std::collections::BTreeMap<String, String>);
+
+#[async_trait::async_trait]
+impl Credentials for StaticCredentials {
+    async fn secret(&self, name: &str) -> Result<String, ConnectorError> {
+        self.0.get(name).cloned().ok_or_else(|| ConnectorError::Credentials {
+            name: name.to_string(),
+            message: "no such credentials".into(),
+        })
+    }
+}

@@ -1,0 +1,667 @@
+//! The ingestion pipeline's stages, chained by queue messages. Every stage is idempotent: its
+//! outputs have keys derived from its input (the raw object's key), and the records' `updated_at`
+//! is the raw data's fetch time, so a redelivered message rewrites the same objects and the
+//! store finds the records unchanged.
+//!
+//! 1. **sync**: for each configured connection of an org (`config/connections.json` under the
+//!    org), fetch the period from the platform's API and land the raw pages in S3
+//!    (`raw/{connection}/{start}_{end}.json`); or take an export dropped under
+//!    `drop/{connection}/`. The message carries the S3 key, never the payload.
+//! 2. **transform**: parse to rows and changes, screen the rows, load the last 30 days of the
+//!    same campaigns from the store, detect interventions and confounders, link interventions
+//!    to registered experiments, and build causal records (`staged/{batch}.json`).
+//! 3. **quality**: score the batch and each record; quarantine rejected rows with their reason
+//!    (`quarantine/{batch}.json`) or the whole batch below the minimum score; record the
+//!    confounders; send the records to the store stage in messages under 256 KB.
+//! 4. **store** ([`super::stage`]): write, then announce that new causal data is ready.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::stage::{StageError, StoreRecordsMessage};
+use crate::domain::{
+    Confounder, ConfounderVariable, Metrics, NewCausalRecord, OrgId, Platform, TemporalPattern, TreatmentAssignment,
+    TreatmentGroup, VariableType,
+};
+use crate::ingestion::connectors::{
+    self, file, http::Http, Connection, ConnectorKind, Credentials, Period, RawPayload,
+};
+use crate::ingestion::detect::{
+    detect_confounders, detect_treatments, DetectSettings, DetectedConfounder, Intervention,
+};
+use crate::ingestion::quality::{self, QualityReport};
+use crate::ingestion::{DailyRow, PlatformBatch};
+use crate::storage::{Message, PageRequest, Queue, RecordQuery, StoreError, Stores};
+
+pub const CONNECTIONS_KEY: &str = "config/connections.json";
+/// Days of stored history loaded for the same campaigns.
+pub const HISTORY_DAYS: i64 = 30;
+/// A batch scoring below this is quarantined whole.
+pub const MIN_BATCH_SCORE: f64 = 0.5;
+/// Records per store message (a record is about 600 bytes of JSON: well under 256 KB).
+pub const RECORDS_PER_MESSAGE: usize = 250;
+
+fn transient(e: StoreError) -> StageError {
+    StageError::from(e)
+}
+
+fn poison(e: impl std::fmt::Display) -> StageError {
+    StageError::Poison(e.to_string())
+}
+
+fn json<T: Serialize>(v: &T) -> Result<bytes::Bytes, StageError> {
+    serde_json::to_vec(v).map(bytes::Bytes::from).map_err(poison)
+}
+
+async fn send(queue: Option<&dyn Queue>, body: String, kind: &str) -> Result<(), StageError> {
+    match queue {
+        Some(q) => q.send(&Message::new(body).with_attribute("liftos_kind", kind)).await.map_err(transient),
+        None => Err(StageError::Transient("no next queue is configured".into())),
+    }
+}
+
+/// The org's connections.
+pub async fn connections(stores: &Stores, org: &OrgId) -> Result<Vec<Connection>, StageError> {
+    let Some(bytes) = stores.panels.get_panel(org, CONNECTIONS_KEY).await.map_err(transient)? else {
+        return Ok(vec![]);
+    };
+    let list: Vec<Connection> = serde_json::from_slice(&bytes)
+        .map_err(|e| StageError::Poison(format!("{CONNECTIONS_KEY}: not a list of connections: {e}")))?;
+    for (i, c) in list.iter().enumerate() {
+        c.validate().map_err(|e| StageError::Poison(format!("{CONNECTIONS_KEY}[{i}]: {}", e.summary())))?;
+    }
+    Ok(list)
+}
+
+/// A raw object is ready for the transform stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    pub org_id: OrgId,
+    pub connection_id: String,
+    pub raw_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncedConnection {
+    pub connection_id: String,
+    pub platform: Platform,
+    pub raw_key: Option<String>,
+    pub pages: usize,
+    pub error: Option<String>,
+}
+
+/// The default period: yesterday (in UTC) and the day before, so late-reported conversions of
+/// the previous day are refreshed.
+pub fn default_period(now: DateTime<Utc>) -> Period {
+    let end = now.date_naive() - Duration::days(1);
+    Period { start: end - Duration::days(1), end }
+}
+
+/// Sync every API connection of `org` (or only `only`): fetch, land the raw pages, queue them.
+/// A connection that fails is reported and the others go on.
+pub async fn sync_org(
+    stores: &Stores,
+    next: Option<&dyn Queue>,
+    creds: &dyn Credentials,
+    http: &Http,
+    org: &OrgId,
+    only: Option<&str>,
+    period: Period,
+) -> Result<Vec<SyncedConnection>, StageError> {
+    let mut out = Vec::new();
+    let conns = connections(stores, org).await?;
+    if let Some(id) = only {
+        if !conns.iter().any(|c| c.id == id) {
+            return Err(StageError::Poison(format!("connection_id: no connection {id:?} is configured")));
+        }
+    }
+    for c in conns.iter().filter(|c| only.is_none_or(|id| c.id == id)).filter(|c| c.kind != ConnectorKind::File) {
+        let result = async {
+            let secret = match &c.credentials {
+                Some(name) => creds.secret(name).await.map_err(|e| e.to_string())?,
+                None => String::new(),
+            };
+            let raw = connectors::fetch(c, period, &secret, http).await.map_err(|e| e.to_string())?;
+            let key = format!("raw/{}/{}_{}.json", c.id, period.start, period.end);
+            stores
+                .panels
+                .put_panel(org, &key, json(&raw).map_err(|e| e.to_string())?)
+                .await
+                .map_err(|e| e.to_string())?;
+            let msg = RawReady { org_id: org.clone(), connection_id: c.id.clone(), raw_key: key.clone() };
+            send(next, serde_json::to_string(&msg).map_err(|e| e.to_string())?, "raw_ready")
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((key, raw.report.len() + raw.history.len()))
+        }
+        .await;
+        match result {
+            Ok((key, pages)) => {
+                tracing::info!(org_id = %org, connection = %c.id, %key, pages, "synced");
+                out.push(SyncedConnection {
+                    connection_id: c.id.clone(),
+                    platform: c.platform,
+                    raw_key: Some(key),
+                    pages,
+                    error: None,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(org_id = %org, connection = %c.id, error = %e, "sync failed");
+                out.push(SyncedConnection {
+                    connection_id: c.id.clone(),
+                    platform: c.platform,
+                    raw_key: None,
+                    pages: 0,
+                    error: Some(e),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An export dropped at `orgs/{org}/drop/{connection}/{file}` (an S3 object key): queue it for
+/// the transform stage. Keys elsewhere are not exports and are ignored (None).
+pub fn dropped_file(object_key: &str) -> Option<RawReady> {
+    let rest = object_key.strip_prefix("orgs/")?;
+    let (org, rest) = rest.split_once('/')?;
+    let rest = rest.strip_prefix("drop/")?;
+    let (connection, file) = rest.split_once('/')?;
+    if file.is_empty() || !(file.ends_with(".csv") || file.ends_with(".parquet")) {
+        return None;
+    }
+    Some(RawReady {
+        org_id: OrgId::new(org).ok()?,
+        connection_id: connection.to_string(),
+        raw_key: format!("drop/{connection}/{file}"),
+    })
+}
+
+/// What the transform stage hands to the quality stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagedBatch {
+    pub org_id: OrgId,
+    pub batch_id: String,
+    pub connection_id: String,
+    pub platform: Platform,
+    pub raw_key: String,
+    /// The raw data's time: the records' `updated_at`.
+    pub produced_at: DateTime<Utc>,
+    /// The new rows that passed the screen, and their records (same order).
+    pub rows: Vec<DailyRow>,
+    pub records: Vec<NewCausalRecord>,
+    /// Rows the screen or the export's parser refused, with why.
+    pub rejected: Vec<RejectedRow>,
+    pub interventions: Vec<Intervention>,
+    pub confounders: Vec<DetectedConfounder>,
+    pub history_rows: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedRow {
+    /// `row 12` of an export, or `campaign 123 on 2026-09-01`.
+    pub at: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Staged {
+    pub org_id: OrgId,
+    pub staged_key: String,
+}
+
+fn batch_id(raw_key: &str) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(raw_key.as_bytes());
+    h.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+fn record_to_row(r: &crate::domain::CausalMarketingData) -> DailyRow {
+    DailyRow {
+        platform: r.platform,
+        campaign_id: r.campaign_id.clone(),
+        campaign_name: None,
+        date: r.timestamp.date_naive(),
+        timestamp: r.timestamp,
+        spend: r.metrics.spend,
+        impressions: r.metrics.impressions as f64,
+        clicks: r.metrics.clicks as f64,
+        conversions: r.metrics.conversions,
+        revenue: r.metrics.revenue,
+        extra: r.metrics.extra.clone(),
+    }
+}
+
+/// The transform stage for one message.
+pub async fn transform_message(
+    stores: &Stores,
+    next: Option<&dyn Queue>,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<StagedBatch, StageError> {
+    let msg: RawReady =
+        serde_json::from_str(body).map_err(|e| StageError::Poison(format!("not a raw-ready message: {e}")))?;
+    let org = msg.org_id.clone();
+    let raw_bytes = stores
+        .panels
+        .get_panel(&org, &msg.raw_key)
+        .await
+        .map_err(transient)?
+        .ok_or_else(|| StageError::Poison(format!("raw_key: no object {:?} under org {org}", msg.raw_key)))?;
+    let mut rejected = Vec::new();
+    let (conn, batch, produced_at) = if msg.raw_key.starts_with("drop/") {
+        let conn = connections(stores, &org)
+            .await?
+            .into_iter()
+            .find(|c| c.id == msg.connection_id && c.kind == ConnectorKind::File)
+            .ok_or_else(|| StageError::Poison(format!("connection_id: no file connection {:?}", msg.connection_id)))?;
+        let format = if msg.raw_key.ends_with(".parquet") {
+            super::source::PanelFormat::Parquet
+        } else {
+            super::source::PanelFormat::Csv
+        };
+        let table = super::source::parse_panel(&raw_bytes, format)
+            .map_err(|e| StageError::Poison(format!("{}: {}", msg.raw_key, e.summary())))?;
+        let (batch, bad) =
+            file::parse(&conn, &table).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;
+        rejected.extend(
+            bad.into_iter().map(|b| RejectedRow { at: format!("row {} ({})", b.row, b.column), reason: b.reason }),
+        );
+        // A dropped file's time is its key's: the same file re-dropped is the same batch.
+        (conn, batch, now)
+    } else {
+        let raw: RawPayload = serde_json::from_slice(&raw_bytes)
+            .map_err(|e| StageError::Poison(format!("{}: not a raw payload: {e}", msg.raw_key)))?;
+        let batch = connectors::parse(&raw).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;
+        (raw.connection.clone(), batch, raw.fetched_at)
+    };
+    let produced_at = if msg.raw_key.starts_with("drop/") {
+        // Stable across redeliveries: the latest day in the file (end of that day).
+        batch.rows.iter().map(|r| r.timestamp).max().map(|t| t + Duration::days(1)).unwrap_or(produced_at)
+    } else {
+        produced_at
+    };
+    let PlatformBatch { rows, changes } = batch;
+    let screen = quality::screen(&rows, now);
+    rejected.extend(
+        screen
+            .rejected
+            .iter()
+            .map(|r| RejectedRow { at: format!("campaign {} on {}", r.campaign_id, r.date), reason: r.reason.clone() }),
+    );
+    let accepted: Vec<DailyRow> = screen.accepted(&rows).into_iter().cloned().collect();
+    // The last 30 days of the same campaigns, from the store (context for detection).
+    let mut history = Vec::new();
+    if let Some(first) = accepted.iter().map(|r| r.date).min() {
+        let campaigns: BTreeSet<(Platform, String)> =
+            accepted.iter().map(|r| (r.platform, r.campaign_id.clone())).collect();
+        let range = crate::domain::DateRange::new(first - Duration::days(HISTORY_DAYS), first - Duration::days(1))
+            .map_err(poison)?;
+        for (platform, campaign_id) in campaigns {
+            let q = RecordQuery::Campaign { platform, campaign_id, range };
+            let mut page = PageRequest::first(1000);
+            loop {
+                let got = stores.records.query_records(&org, &q, &page).await.map_err(transient)?;
+                history.extend(got.items.iter().map(record_to_row));
+                match got.next_cursor {
+                    Some(c) => page.cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+    }
+    let mut all = history.clone();
+    all.extend(accepted.iter().cloned());
+    let settings =
+        DetectSettings { country: conn.country.clone().unwrap_or_else(|| "US".into()), ..Default::default() };
+    let mut interventions = detect_treatments(&all, &changes, &settings);
+    let confounders = detect_confounders(&all, &changes, &interventions, &[], &settings);
+    // Interventions that are registered experiments take their id and arms from it.
+    let experiments =
+        stores.experiments.list_experiments(&org, &PageRequest::first(1000)).await.map_err(transient)?.items;
+    let mut experiment_of: BTreeMap<usize, (String, BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    for (k, iv) in interventions.iter_mut().enumerate() {
+        if let Some(e) = experiments.iter().find(|e| {
+            e.treatment_groups.contains(&iv.campaign_id) && (e.start.date_naive() - iv.date).num_days().abs() <= 3
+        }) {
+            iv.comparison_units = e.control_groups.clone();
+            experiment_of.insert(
+                k,
+                (
+                    e.id.clone(),
+                    e.treatment_groups.iter().cloned().collect(),
+                    e.control_groups.iter().cloned().collect(),
+                ),
+            );
+        }
+    }
+    let records = accepted
+        .iter()
+        .map(|r| to_record(r, &conn, &interventions, &experiment_of, &confounders))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bid = batch_id(&msg.raw_key);
+    let staged = StagedBatch {
+        org_id: org.clone(),
+        batch_id: bid.clone(),
+        connection_id: conn.id.clone(),
+        platform: conn.platform,
+        raw_key: msg.raw_key.clone(),
+        produced_at,
+        rows: accepted,
+        records,
+        rejected,
+        interventions,
+        confounders,
+        history_rows: history.len(),
+    };
+    let key = format!("staged/{bid}.json");
+    stores.panels.put_panel(&org, &key, json(&staged)?).await.map_err(transient)?;
+    if let Some(q) = next {
+        let msg = Staged { org_id: org.clone(), staged_key: key };
+        send(Some(q), serde_json::to_string(&msg).map_err(poison)?, "staged").await?;
+    }
+    tracing::info!(org_id = %org, batch = %bid, records = staged.records.len(), rejected = staged.rejected.len(), interventions = staged.interventions.len(), confounders = staged.confounders.len(), "transformed");
+    Ok(staged)
+}
+
+/// A row to a causal record: its treatment (the nearest intervention within 30 days on its
+/// platform where it is the treated unit or a comparison unit) and the confounders of its day.
+fn to_record(
+    r: &DailyRow,
+    conn: &Connection,
+    interventions: &[Intervention],
+    experiment_of: &BTreeMap<usize, (String, BTreeSet<String>, BTreeSet<String>)>,
+    confounders: &[DetectedConfounder],
+) -> Result<NewCausalRecord, StageError> {
+    let mut best: Option<(i64, usize, TreatmentGroup)> = None;
+    for (k, iv) in interventions.iter().enumerate() {
+        if iv.platform != r.platform {
+            continue;
+        }
+        let group = match experiment_of.get(&k) {
+            Some((_, t, c)) if t.contains(&r.campaign_id) => TreatmentGroup::Treated,
+            Some((_, _, c)) if c.contains(&r.campaign_id) => TreatmentGroup::Control,
+            Some(_) => continue,
+            None if iv.campaign_id == r.campaign_id => TreatmentGroup::Treated,
+            None if iv.comparison_units.contains(&r.campaign_id) => TreatmentGroup::Control,
+            None => continue,
+        };
+        let d = (r.date - iv.date).num_days().abs();
+        if d <= HISTORY_DAYS && best.is_none_or(|b| d < b.0) {
+            best = Some((d, k, group));
+        }
+    }
+    let treatment_assignment = match best {
+        Some((_, k, group)) => {
+            let iv = &interventions[k];
+            Some(TreatmentAssignment {
+                intervention: iv.intervention.clone(),
+                group,
+                assigned_at: conn.day_start_utc(iv.date).map_err(poison)?,
+                intensity: iv.size,
+                experiment_id: experiment_of.get(&k).map(|e| e.0.clone()),
+            })
+        }
+        None => None,
+    };
+    let day_index = |d: NaiveDate| (d - NaiveDate::default()).num_days() as f64;
+    let mut cs = Vec::new();
+    for c in confounders {
+        if c.platform.is_some_and(|p| p != r.platform) {
+            continue;
+        }
+        // Campaign-specific ones name the campaign after the colon.
+        if let Some((_, campaign)) = c.name.split_once(':') {
+            if c.kind == "platform" && campaign != r.campaign_id {
+                continue;
+            }
+        }
+        let applies = c.dates.is_empty() || c.dates.contains(&r.date);
+        if !applies {
+            continue;
+        }
+        let value = match c.name.as_str() {
+            "day_of_week" => f64::from(chrono::Datelike::weekday(&r.date).num_days_from_monday()),
+            "trend" => day_index(r.date),
+            "month" => f64::from(chrono::Datelike::month(&r.date)),
+            _ => 1.0,
+        };
+        cs.push(Confounder {
+            name: c.name.clone(),
+            value,
+            detection_method: c.method.clone(),
+            confidence: c.confidence,
+        });
+    }
+    let mut extra = r.extra.clone();
+    if let Some(n) = &r.campaign_name {
+        let _ = n;
+    }
+    extra.retain(|_, v| v.is_finite());
+    Ok(NewCausalRecord {
+        platform: r.platform,
+        campaign_id: r.campaign_id.clone(),
+        timestamp: r.timestamp,
+        metrics: Metrics {
+            spend: r.spend,
+            impressions: r.impressions.round().max(0.0) as u64,
+            clicks: r.clicks.round().max(0.0) as u64,
+            conversions: r.conversions,
+            revenue: r.revenue,
+            extra,
+        },
+        treatment_assignment,
+        confounders: cs,
+        external_factors: vec![],
+        causal_graph: None,
+        quality_score: 1.0,
+    })
+}
+
+/// What the quality stage decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualityOutcome {
+    pub batch_id: String,
+    pub score: f64,
+    pub report: QualityReport,
+    pub accepted: usize,
+    pub rejected: usize,
+    pub quarantined_batch: bool,
+    pub store_messages: usize,
+}
+
+/// The quality stage for one message.
+pub async fn quality_message(
+    stores: &Stores,
+    next: Option<&dyn Queue>,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<QualityOutcome, StageError> {
+    let msg: Staged =
+        serde_json::from_str(body).map_err(|e| StageError::Poison(format!("not a staged message: {e}")))?;
+    let org = msg.org_id.clone();
+    let bytes = stores
+        .panels
+        .get_panel(&org, &msg.staged_key)
+        .await
+        .map_err(transient)?
+        .ok_or_else(|| StageError::Poison(format!("staged_key: no object {:?}", msg.staged_key)))?;
+    let staged: StagedBatch =
+        serde_json::from_slice(&bytes).map_err(|e| StageError::Poison(format!("{}: {e}", msg.staged_key)))?;
+    let report = quality::assess(&staged.rows, &staged.interventions, now);
+    // Rows rejected upstream count against the batch too: the share of input that was usable.
+    let total = staged.rows.len() + staged.rejected.len();
+    let usable = if total == 0 { 0.0 } else { staged.rows.len() as f64 / total as f64 };
+    let score = (report.score * usable.max(0.0)).clamp(0.0, 1.0);
+    let quarantined_batch = score < MIN_BATCH_SCORE || staged.records.is_empty();
+    let mut rejected = staged.rejected.clone();
+    rejected.extend(
+        report
+            .rejected
+            .iter()
+            .map(|r| RejectedRow { at: format!("campaign {} on {}", r.campaign_id, r.date), reason: r.reason.clone() }),
+    );
+    if !rejected.is_empty() || quarantined_batch {
+        let why = if quarantined_batch {
+            Some(format!("batch score {score:.3} is below {MIN_BATCH_SCORE} (or nothing was usable): not stored"))
+        } else {
+            None
+        };
+        let q = serde_json::json!({ "batch_id": staged.batch_id, "raw_key": staged.raw_key, "batch": why, "rows": rejected, "quality": report });
+        stores
+            .panels
+            .put_panel(&org, &format!("quarantine/{}.json", staged.batch_id), json(&q)?)
+            .await
+            .map_err(transient)?;
+    }
+    stores
+        .panels
+        .put_panel(&org, &format!("quality/{}.json", staged.batch_id), json(&report)?)
+        .await
+        .map_err(transient)?;
+    let mut store_messages = 0;
+    if !quarantined_batch {
+        // The confounders, in the memory service's list.
+        for c in &staged.confounders {
+            let Some(platform) = c.platform.or(Some(staged.platform)) else { continue };
+            let first = c
+                .dates
+                .first()
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+                .unwrap_or(staged.produced_at);
+            let last = c
+                .dates
+                .last()
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+                .unwrap_or(staged.produced_at);
+            let v = ConfounderVariable {
+                org_id: org.clone(),
+                platform,
+                variable_name: c.name.replace('#', "_"),
+                variable_type: match c.kind.as_str() {
+                    "seasonality" => VariableType::Seasonality,
+                    "holiday" => VariableType::Holiday,
+                    "trend" => VariableType::Trend,
+                    "external" => VariableType::External,
+                    "simultaneous_change" => VariableType::CrossChannel,
+                    _ => VariableType::PlatformSpecific,
+                },
+                detection_method: c.method.clone(),
+                confidence_score: c.confidence.clamp(0.0, 1.0),
+                temporal_pattern: match c.name.as_str() {
+                    "day_of_week" => TemporalPattern::Weekly,
+                    "month" => TemporalPattern::Monthly,
+                    "trend" => TemporalPattern::Trend,
+                    _ if c.dates.is_empty() => TemporalPattern::Irregular,
+                    _ => TemporalPattern::Event,
+                },
+                occurrences: c.dates.len().max(1) as u64,
+                first_seen: first,
+                last_seen: last,
+            };
+            if v.validate().is_ok() {
+                stores.confounders.put_confounder(&v).await.map_err(transient)?;
+            }
+        }
+        let mut records = staged.records.clone();
+        let mut good = 0;
+        for (r, s) in records.iter_mut().zip(&report.row_scores) {
+            r.quality_score = (s * score.max(0.0)).clamp(0.0, 1.0);
+            good += 1;
+        }
+        for (n, chunk) in records.chunks(RECORDS_PER_MESSAGE).enumerate() {
+            let m = StoreRecordsMessage {
+                org_id: org.clone(),
+                batch_id: format!("{}-{n}", staged.batch_id),
+                produced_at: staged.produced_at,
+                records: chunk.to_vec(),
+            };
+            send(next, serde_json::to_string(&m).map_err(poison)?, "store_records").await?;
+            store_messages += 1;
+        }
+        let _ = good;
+    }
+    tracing::info!(org_id = %org, batch = %staged.batch_id, score, quarantined_batch, rejected = rejected.len(), store_messages, "quality assessed");
+    Ok(QualityOutcome {
+        batch_id: staged.batch_id,
+        score,
+        accepted: if quarantined_batch { 0 } else { staged.records.len() },
+        rejected: rejected.len(),
+        report,
+        quarantined_batch,
+        store_messages,
+    })
+}
+
+/// The store stage's announcement: new causal data for an org.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataReady {
+    pub org_id: OrgId,
+    pub batch_id: String,
+    pub stored: usize,
+    pub unchanged: usize,
+    pub campaigns: Vec<String>,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// What the rest of the pipeline did with some messages, run in process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChainOutcome {
+    pub batches: Vec<String>,
+    pub quality_scores: Vec<f64>,
+    pub rejected_rows: usize,
+    pub quarantined_batches: usize,
+    pub stored: usize,
+    pub unchanged: usize,
+}
+
+/// Where a message enters the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Transform,
+    Quality,
+}
+
+/// Run the downstream stages in process (the embedded default has no queues): transform ->
+/// quality -> store, from `entry`, with the same stage functions the Lambdas run.
+#[cfg(feature = "embedded")]
+pub async fn run_downstream(
+    stores: &Stores,
+    entry: Entry,
+    bodies: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<ChainOutcome, StageError> {
+    use crate::storage::embedded::InProcessQueue;
+    let (staged_q, store_q) = (InProcessQueue::new(), InProcessQueue::new());
+    let mut out = ChainOutcome::default();
+    let staged: Vec<String> = match entry {
+        Entry::Transform => {
+            for b in &bodies {
+                let s = transform_message(stores, Some(&staged_q), b, now).await?;
+                out.rejected_rows += s.rejected.len();
+            }
+            staged_q.receive(usize::MAX).into_iter().map(|m| m.body).collect()
+        }
+        Entry::Quality => bodies,
+    };
+    for b in &staged {
+        let q = quality_message(stores, Some(&store_q), b, now).await?;
+        out.batches.push(q.batch_id.clone());
+        out.quality_scores.push(q.score);
+        out.quarantined_batches += usize::from(q.quarantined_batch);
+        if entry == Entry::Quality {
+            out.rejected_rows += q.rejected;
+        }
+    }
+    for m in store_q.receive(usize::MAX) {
+        let r = super::stage::store_records_message(stores.records.as_ref(), &m.body).await?;
+        out.stored += r.stored;
+        out.unchanged += r.unchanged;
+    }
+    Ok(out)
+}

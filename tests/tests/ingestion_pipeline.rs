@@ -1,0 +1,403 @@
+//! The ingestion pipeline end to end: connectors against a local server answering in each
+//! platform's documented shape (with rate limits), the sync -> transform -> quality -> store
+//! chain on the embedded store and on moto (SQS between the stages, raw payloads in S3, records
+//! in DynamoDB, credentials in Secrets Manager), idempotent redelivery, poison messages to the
+//! DLQ with their reason, and a malformed export rejected while the rest lands.
+
+use liftos::config::{AuthSettings, Backend, Config};
+use liftos::domain::{DateRange, OrgId, Platform, UserContext};
+use liftos::ingestion::connectors::http::{Http, RetryPolicy};
+use liftos::ingestion::connectors::{self, replay, ConnectorError, Period};
+use liftos::runtime::{handlers, Deps};
+use liftos::service::ingestion::{self as stages, RawReady};
+use liftos::service::pipeline::{sample_connections, sample_recordings, SAMPLE_RECORDS};
+use liftos::storage::{PageRequest, RecordQuery, Stores};
+use liftos_tests::events::{http_request, json_body, sqs_event};
+use std::sync::Arc;
+
+fn acme() -> UserContext {
+    UserContext::new(OrgId::new("acme").expect("org"), "user-456".into(), vec!["causal_admin".into()], vec![])
+}
+
+fn period() -> Period {
+    Period {
+        start: chrono::NaiveDate::from_ymd_opt(2026, 9, 1).expect("d"),
+        end: chrono::NaiveDate::from_ymd_opt(2026, 10, 12).expect("d"),
+    }
+}
+
+fn fast_http() -> Http {
+    Http::new().expect("http").with_retry(RetryPolicy {
+        attempts: 5,
+        base: std::time::Duration::from_millis(5),
+        max: std::time::Duration::from_millis(50),
+    })
+}
+
+/// The sample records by (campaign, day): what every connector must reproduce.
+fn sample_by_key() -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(SAMPLE_RECORDS).expect("sample");
+    v["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["campaign_id"].as_str().expect("c").to_string(),
+                    r["timestamp"].as_str().expect("t")[..10].to_string(),
+                ),
+                r["metrics"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Each connector fetches through rate limits and paging, and maps the platform's units: Meta's
+/// string amounts and overlapping purchase actions (counted once), Google's micros, TikTok's EUR
+/// at the connection's rate, and each account's time zone to UTC.
+#[tokio::test]
+async fn connectors_map_each_platform_through_rate_limits() {
+    let mut rec = sample_recordings();
+    rec.rate_limit_first = 3;
+    let server = replay::serve(rec.clone()).await.expect("serve");
+    let conns = sample_connections(&server.base_url);
+    let http = fast_http();
+    let want = sample_by_key();
+    for c in conns.iter().filter(|c| c.column_map.is_none()) {
+        let secret = if c.id == "google-main" {
+            format!(r#"{{"access_token": "{}", "developer_token": "d"}}"#, rec.token)
+        } else {
+            rec.token.clone()
+        };
+        let raw = connectors::fetch(c, period(), &secret, &http).await.unwrap_or_else(|e| panic!("{}: {e}", c.id));
+        let batch = connectors::parse(&raw).expect("parse");
+        assert_eq!(batch.rows.len(), 126, "{}", c.id);
+        for r in &batch.rows {
+            let m = &want[&(r.campaign_id.clone(), r.date.to_string())];
+            let close = |a: f64, b: f64| (a - b).abs() <= 0.01 * b.abs().max(1.0);
+            assert!(
+                close(r.spend, m["spend"].as_f64().expect("spend")),
+                "{}: spend {} vs {}",
+                c.id,
+                r.spend,
+                m["spend"]
+            );
+            assert!(close(r.conversions, m["conversions"].as_f64().expect("c")), "{}: conversions counted once", c.id);
+            assert!(close(r.revenue, m["revenue"].as_f64().expect("r")), "{}: revenue", c.id);
+        }
+        let first = batch.rows.iter().map(|r| r.timestamp).min().expect("rows");
+        let hour = match c.timezone.as_str() {
+            "America/New_York" => 4,
+            "America/Los_Angeles" => 7,
+            _ => 0,
+        };
+        assert_eq!(
+            first.to_rfc3339(),
+            format!("2026-09-01T{hour:02}:00:00+00:00"),
+            "{}: the account's midnight in UTC",
+            c.id
+        );
+        if c.id == "meta-main" {
+            assert_eq!(batch.changes.len(), 1, "the budget change (the rename is not an intervention)");
+            let ch = &batch.changes[0];
+            assert!((ch.new_value.expect("new") / ch.old_value.expect("old") - 1.3).abs() < 0.01, "{ch:?}");
+        }
+    }
+    assert!(server.requests.load(std::sync::atomic::Ordering::SeqCst) > 3, "the rate-limited requests were retried");
+    // A wrong token: the platform's own error, named.
+    let meta = conns.iter().find(|c| c.id == "meta-main").expect("meta");
+    let err = connectors::fetch(meta, period(), "wrong-token", &http).await.expect_err("refused");
+    assert!(
+        matches!(&err, ConnectorError::Api { platform: "meta", .. }) && err.to_string().contains("Invalid OAuth"),
+        "{err}"
+    );
+    // Rate limited for longer than the retries: a retryable error, not a crash.
+    let mut always = rec.clone();
+    always.rate_limit_first = usize::MAX;
+    let busy = replay::serve(always).await.expect("serve");
+    let tiktok = sample_connections(&busy.base_url).into_iter().find(|c| c.id == "tiktok-eu").expect("tiktok");
+    let err = connectors::fetch(&tiktok, period(), &rec.token, &http).await.expect_err("gave up");
+    assert!(err.is_retryable() && err.to_string().contains("gave up after 5 attempts"), "{err}");
+}
+
+fn embedded(dir: &std::path::Path) -> Deps {
+    liftos_tests::fixtures::embedded_deps(dir, AuthSettings::ApiGateway)
+}
+
+async fn create_sample_experiment(stores: &Stores) {
+    let e: liftos::domain::NewExperiment =
+        liftos::domain::error::from_json_str(liftos::service::pipeline::SAMPLE_EXPERIMENT).expect("experiment");
+    let e = e.into_experiment(&acme().org_id, chrono::Utc::now()).expect("valid");
+    stores.experiments.create_experiment(&e).await.expect("create");
+}
+
+/// The main job's chain on the embedded store: every platform lands, the detected treatment is
+/// linked to the registered experiment, confounders reach the memory service, the malformed row
+/// of the LinkedIn export is quarantined with its reason and the rest lands; a second run stores
+/// nothing new.
+#[tokio::test]
+async fn the_chain_on_the_embedded_store() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = embedded(dir.path());
+    create_sample_experiment(&d.stores).await;
+    let out =
+        liftos::service::pipeline::ingest_sample_exports(&d.stores, &acme(), chrono::Utc::now()).await.expect("chain");
+    assert_eq!((out.stored, out.unchanged), (462, 0));
+    assert_eq!(out.records_by_platform.values().sum::<usize>(), 462);
+    let meta = out.batches.iter().find(|b| b.connection_id == "meta-main").expect("meta batch");
+    let t = &meta.treatments[0];
+    assert_eq!(
+        (t.campaign_id.as_str(), t.intervention.as_str(), t.source.as_str()),
+        ("cmp-meta-prospecting", "budget_increase", "change_history")
+    );
+    assert!(meta.quality_score >= 0.95, "{}", meta.quality_score);
+    let li = out.batches.iter().find(|b| b.connection_id == "linkedin-export").expect("linkedin batch");
+    assert_eq!(li.records, 84);
+    assert_eq!(li.rejected.len(), 1);
+    assert!(
+        li.rejected[0].at.contains("row 85") && li.rejected[0].reason.contains("not a number"),
+        "{:?}",
+        li.rejected
+    );
+    let q = d.stores.panels.list_panels(&acme().org_id, "quarantine/").await.expect("list");
+    assert_eq!(q.len(), 1, "{q:?}");
+    // Records carry the experiment's arms and the confounders of their day.
+    let page = d
+        .stores
+        .records
+        .query_records(
+            &acme().org_id,
+            &RecordQuery::Experiment { experiment_id: "exp-meta-budget-q3".into() },
+            &PageRequest::first(1000),
+        )
+        .await
+        .expect("query");
+    assert_eq!(page.items.len(), 126);
+    assert!(page.items.iter().any(|r| r.confounders.iter().any(|c| c.name.starts_with("holiday:Labor Day"))));
+    let confounders = d.stores.confounders.list_confounders(&acme().org_id, Some(Platform::Meta)).await.expect("list");
+    assert!(confounders.iter().any(|c| c.variable_name == "trend" && c.confidence_score > 0.9), "{confounders:?}");
+    // Again: the raw data is fetched again, and every record is found unchanged.
+    let again =
+        liftos::service::pipeline::ingest_sample_exports(&d.stores, &acme(), chrono::Utc::now()).await.expect("again");
+    assert_eq!((again.stored, again.unchanged), (0, 462));
+}
+
+/// The stage handlers as `cargo lambda watch` runs them on the embedded default: a dropped export
+/// goes through; a message naming a missing object is poison (reported for SQS's redrive, no
+/// DLQ here); a malformed export fails with a clear error and the other message still lands.
+#[tokio::test]
+async fn stage_handlers_on_the_embedded_default() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = embedded(dir.path());
+    let org = acme().org_id;
+    let conns = sample_connections("http://127.0.0.1:9");
+    d.stores
+        .panels
+        .put_panel(&org, stages::CONNECTIONS_KEY, serde_json::to_vec(&conns).expect("json").into())
+        .await
+        .expect("put");
+    let csv = liftos::service::pipeline::SAMPLE_LINKEDIN_CSV;
+    d.stores
+        .panels
+        .put_panel(&org, "drop/linkedin-export/linkedin_campaigns.csv", csv.as_bytes().to_vec().into())
+        .await
+        .expect("put");
+    let out = handlers::sync_event(
+        &d,
+        serde_json::from_str(&liftos_tests::events::text("sync-connections.export-dropped.json")).expect("event"),
+    )
+    .await
+    .expect("sync");
+    assert_eq!(out["queued"][0], "orgs/acme/drop/linkedin-export/linkedin_campaigns.csv");
+    let q = RecordQuery::Platform { platform: Platform::Linkedin, range: DateRange::all() };
+    let stored = d.stores.records.query_records(&org, &q, &PageRequest::first(1000)).await.expect("query").items.len();
+    assert_eq!(stored, 84);
+    // The transform sample: the export again (unchanged) and a missing raw object (poison).
+    let resp = handlers::transform_records_sqs(&d, sqs_event("transform-records.export.json")).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    assert_eq!(resp.batch_item_failures[0].item_identifier, "5b2f1c00-0000-4000-8000-000000000002");
+    let resp = handlers::score_quality_sqs(&d, sqs_event("score-quality.missing-batch.json")).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    // A malformed export (a mapped column missing) is rejected with the column named.
+    d.stores
+        .panels
+        .put_panel(&org, "drop/linkedin-export/broken.csv", "Day,Campaign\n2026-09-01,a\n".as_bytes().to_vec().into())
+        .await
+        .expect("put");
+    let msg = RawReady {
+        org_id: org.clone(),
+        connection_id: "linkedin-export".into(),
+        raw_key: "drop/linkedin-export/broken.csv".into(),
+    };
+    let err =
+        stages::transform_message(&d.stores, None, &serde_json::to_string(&msg).expect("json"), chrono::Utc::now())
+            .await
+            .expect_err("malformed");
+    assert!(err.to_string().contains("column_map: Start Date (in UTC)"), "{err}");
+    // The HTTP sync: a bad period and an unknown connection are 400s naming the field.
+    for (event, field) in [("sync-now.bad-period.json", "end"), ("sync-now.unknown-connection.json", "connection_id")] {
+        let resp = handlers::sync_now_http(&d, http_request(event)).await;
+        assert_eq!((resp.status().as_u16(), json_body(&resp)["field"].as_str()), (400, Some(field)), "{event}");
+    }
+    // The file connection is not fetched: nothing to sync over HTTP here.
+    let mut only_files = conns.clone();
+    only_files.retain(|c| c.column_map.is_some());
+    d.stores
+        .panels
+        .put_panel(&org, stages::CONNECTIONS_KEY, serde_json::to_vec(&only_files).expect("json").into())
+        .await
+        .expect("put");
+    let resp = handlers::sync_now_http(&d, http_request("sync-now.ok.json")).await;
+    let body = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{body}");
+    assert_eq!(body["connections"], serde_json::json!([]));
+}
+
+async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut all = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default();
+        if got.is_empty() {
+            return all;
+        }
+        all.extend(got);
+    }
+}
+
+fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("event")
+}
+
+/// On moto: credentials from Secrets Manager, raw pages in S3, SQS between every stage (with
+/// DLQs), records in DynamoDB, and the data-ready announcement; a redelivered transform message
+/// stores nothing twice; a poison message lands in the DLQ with its reason.
+#[tokio::test]
+#[ignore = "needs moto: run tests/run.sh"]
+async fn the_chain_on_moto() {
+    use liftos::storage::aws::{create_table, dynamodb_client, s3_client, sqs_client, SqsQueue};
+    use liftos_tests::moto;
+    let sdk = moto::sdk_config().await;
+    let (table, bucket) = (moto::unique("liftos"), moto::unique("liftos-panels"));
+    create_table(&dynamodb_client(&sdk), &table).await.expect("table");
+    s3_client(&sdk).create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let sqs = sqs_client(&sdk);
+    let mut urls = Vec::new();
+    for name in ["raw", "raw-dlq", "staged", "staged-dlq", "store", "store-dlq", "ready"] {
+        urls.push(
+            sqs.create_queue().queue_name(moto::unique(name)).send().await.expect("queue").queue_url.expect("url"),
+        );
+    }
+    let stores = Stores::aws(&sdk, &table, &bucket);
+    let q = |i: usize| -> Arc<dyn liftos::storage::Queue> { Arc::new(SqsQueue::new(sqs.clone(), urls[i].clone())) };
+    let deps = |next: usize, dlq: usize| Deps {
+        config: Arc::new(Config {
+            backend: Backend::Aws { table: table.clone(), bucket: bucket.clone() },
+            auth: AuthSettings::ApiGateway,
+            next_queue_url: Some(urls[next].clone()),
+            dlq_url: Some(urls[dlq].clone()),
+        }),
+        stores: stores.clone(),
+        next_queue: Some(q(next)),
+        dlq: Some(q(dlq)),
+    };
+    let (transform, quality, store) = (deps(2, 1), deps(4, 3), deps(6, 5));
+    create_sample_experiment(&stores).await;
+    // Credentials in Secrets Manager; connections configured under the org.
+    let server = replay::serve(sample_recordings()).await.expect("serve");
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    sm.create_secret()
+        .name("liftos/acme/meta-main")
+        .secret_string(sample_recordings().token)
+        .send()
+        .await
+        .expect("secret");
+    let mut conns = sample_connections(&server.base_url);
+    conns.retain(|c| c.id == "meta-main");
+    conns[0].credentials = Some("liftos/acme/meta-main".into());
+    let org = acme().org_id;
+    stores
+        .panels
+        .put_panel(&org, stages::CONNECTIONS_KEY, serde_json::to_vec(&conns).expect("json").into())
+        .await
+        .expect("put");
+    let creds = connectors::SecretsManagerCredentials::new(&sdk);
+    let synced =
+        stages::sync_org(&stores, Some(q(0).as_ref()), &creds, &fast_http(), &org, None, period()).await.expect("sync");
+    assert_eq!(synced[0].error, None, "{synced:?}");
+    let raw_key = synced[0].raw_key.clone().expect("raw key");
+    assert!(stores.panels.get_panel(&org, &raw_key).await.expect("get").is_some(), "raw pages in S3");
+    // raw -> transform -> staged -> quality -> store -> store stage -> ready.
+    let raw_msgs = receive(&sqs, &urls[0]).await;
+    assert_eq!(raw_msgs.len(), 1);
+    assert!(handlers::transform_records_sqs(&transform, sqs_event_of(&raw_msgs)).await.batch_item_failures.is_empty());
+    let staged = receive(&sqs, &urls[2]).await;
+    assert_eq!(staged.len(), 1);
+    assert!(handlers::score_quality_sqs(&quality, sqs_event_of(&staged)).await.batch_item_failures.is_empty());
+    let to_store = receive(&sqs, &urls[4]).await;
+    assert!(!to_store.is_empty());
+    assert!(handlers::store_records_sqs(&store, sqs_event_of(&to_store)).await.batch_item_failures.is_empty());
+    let q_meta = RecordQuery::Platform { platform: Platform::Meta, range: DateRange::all() };
+    let count = |s: Stores| async move {
+        let mut n = 0;
+        let mut page = PageRequest::first(100);
+        loop {
+            let got = s
+                .records
+                .query_records(
+                    &acme().org_id,
+                    &RecordQuery::Platform { platform: Platform::Meta, range: DateRange::all() },
+                    &page,
+                )
+                .await
+                .expect("q");
+            n += got.items.len();
+            match got.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return n,
+            }
+        }
+    };
+    let _ = q_meta;
+    assert_eq!(count(stores.clone()).await, 126, "records in DynamoDB");
+    let ready = receive(&sqs, &urls[6]).await;
+    assert_eq!(ready.len(), to_store.len(), "one data-ready message per stored batch");
+    let r: serde_json::Value = serde_json::from_str(ready[0].body().expect("body")).expect("json");
+    assert_eq!(r["org_id"], "acme");
+    // A message delivered twice stores once.
+    assert!(handlers::transform_records_sqs(&transform, sqs_event_of(&raw_msgs)).await.batch_item_failures.is_empty());
+    let staged = receive(&sqs, &urls[2]).await;
+    assert!(handlers::score_quality_sqs(&quality, sqs_event_of(&staged)).await.batch_item_failures.is_empty());
+    let to_store = receive(&sqs, &urls[4]).await;
+    assert!(handlers::store_records_sqs(&store, sqs_event_of(&to_store)).await.batch_item_failures.is_empty());
+    assert_eq!(count(stores.clone()).await, 126);
+    let ready = receive(&sqs, &urls[6]).await;
+    let r: serde_json::Value = serde_json::from_str(ready[0].body().expect("body")).expect("json");
+    assert_eq!(r["stored"], 0, "the redelivery found every record unchanged: {r}");
+    // Poison: a message naming an object that does not exist goes to the DLQ with the reason.
+    let resp = handlers::transform_records_sqs(&transform, sqs_event("transform-records.export.json")).await;
+    assert!(resp.batch_item_failures.is_empty(), "both are poison here (neither object exists): to the DLQ");
+    let dead = receive(&sqs, &urls[1]).await;
+    let reasons: Vec<String> =
+        dead.iter().filter_map(|m| m.message_attributes.as_ref()?.get("liftos_error")?.string_value.clone()).collect();
+    assert!(reasons.iter().any(|r| r.contains("no object")), "{reasons:?}");
+}
