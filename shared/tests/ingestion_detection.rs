@@ -177,3 +177,58 @@ fn quality_separates_clean_from_degraded() {
     assert!(clean_min >= 0.95, "clean data scores at least 0.95: {clean_min}");
     assert!(degraded_max < clean_min - 0.1, "degraded {degraded_max} vs clean {clean_min}");
 }
+
+/// A promotions calendar the user supplies is found when promotions move conversions, and an
+/// unrelated series is not.
+#[test]
+fn supplied_series_are_found_when_they_matter() {
+    use liftos::estimators::rng::Rng;
+    use liftos::ingestion::detect::ExternalSeries;
+    let (mut promo, mut noise) = (Counts::default(), Counts::default());
+    for seed in 0..RUNS {
+        let s = SimSettings { seed: 3000 + seed, ..Default::default() };
+        let (mut batch, truth) = simulate(&s);
+        let mut rng = Rng::new(seed);
+        let days: std::collections::BTreeSet<_> = batch.rows.iter().map(|r| r.date).collect();
+        let promo_days: std::collections::BTreeSet<_> = days.iter().copied().filter(|_| rng.uniform() < 0.15).collect();
+        let effective = seed % 2 == 0;
+        if effective {
+            for r in &mut batch.rows {
+                if promo_days.contains(&r.date) {
+                    r.conversions *= 1.25;
+                }
+            }
+        }
+        let calendar = ExternalSeries {
+            name: "promotion".into(),
+            values: days.iter().map(|d| (*d, f64::from(u8::from(promo_days.contains(d))))).collect(),
+        };
+        let unrelated =
+            ExternalSeries { name: "weather".into(), values: days.iter().map(|d| (*d, rng.normal())).collect() };
+        let found = detect_treatments(&batch.rows, &batch.changes, &DetectSettings::default());
+        let conf =
+            detect_confounders(&batch.rows, &batch.changes, &found, &[calendar, unrelated], &DetectSettings::default());
+        let _ = truth;
+        for p in &s.platforms {
+            let has = |n: &str| conf.iter().any(|c| c.name == n && c.platform == Some(*p));
+            match (has("promotion"), effective) {
+                (true, true) => promo.tp += 1,
+                (true, false) => promo.fp += 1,
+                (false, true) => promo.fn_ += 1,
+                _ => {}
+            }
+            if has("weather") {
+                noise.fp += 1;
+            }
+        }
+    }
+    println!(
+        "supplied series: promotion precision {:.3} recall {:.3} ({promo:?}); unrelated series flagged {} of {}",
+        promo.precision(),
+        promo.recall(),
+        noise.fp,
+        RUNS * 3
+    );
+    assert!(promo.precision() >= 0.9 && promo.recall() >= 0.9, "{promo:?}");
+    assert!(noise.fp <= 3, "{noise:?}");
+}

@@ -401,3 +401,19 @@ async fn the_chain_on_moto() {
         dead.iter().filter_map(|m| m.message_attributes.as_ref()?.get("liftos_error")?.string_value.clone()).collect();
     assert!(reasons.iter().any(|r| r.contains("no object")), "{reasons:?}");
 }
+
+/// Local credentials: `LIFTOS_CREDENTIAL_<NAME>` first, then the JSON file; a missing one is an
+/// error naming the credentials, never showing a value.
+#[tokio::test]
+async fn local_credentials_from_environment_or_file() {
+    use liftos::ingestion::connectors::{Credentials, LocalCredentials};
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("credentials.json");
+    std::fs::write(&file, r#"{"tiktok-eu": "from-file"}"#).expect("write");
+    std::env::set_var("LIFTOS_CREDENTIALS_FILE", &file);
+    std::env::set_var("LIFTOS_CREDENTIAL_META_MAIN", "from-env");
+    assert_eq!(LocalCredentials.secret("meta-main").await.expect("env"), "from-env");
+    assert_eq!(LocalCredentials.secret("tiktok-eu").await.expect("file"), "from-file");
+    let err = LocalCredentials.secret("google-main").await.expect_err("missing").to_string();
+    assert!(err.contains("google-main") && !err.contains("from-file") && !err.contains("from-env"), "{err}");
+}

@@ -28,7 +28,7 @@ use crate::ingestion::connectors::{
     self, file, http::Http, Connection, ConnectorKind, Credentials, Period, RawPayload,
 };
 use crate::ingestion::detect::{
-    detect_confounders, detect_treatments, DetectSettings, DetectedConfounder, Intervention,
+    detect_confounders, detect_treatments, DetectSettings, DetectedConfounder, ExternalSeries, Intervention,
 };
 use crate::ingestion::quality::{self, QualityReport};
 use crate::ingestion::{DailyRow, PlatformBatch};
@@ -72,6 +72,28 @@ pub async fn connections(stores: &Stores, org: &OrgId) -> Result<Vec<Connection>
         c.validate().map_err(|e| StageError::Poison(format!("{CONNECTIONS_KEY}[{i}]: {}", e.summary())))?;
     }
     Ok(list)
+}
+
+/// The series the org supplies (`config/external_series.csv` under the org: `date,name,value`
+/// rows: a promotions calendar, prices, weather, competitor activity), tested as confounders.
+pub const EXTERNAL_SERIES_KEY: &str = "config/external_series.csv";
+
+pub async fn external_series(stores: &Stores, org: &OrgId) -> Result<Vec<ExternalSeries>, StageError> {
+    let Some(bytes) = stores.panels.get_panel(org, EXTERNAL_SERIES_KEY).await.map_err(transient)? else {
+        return Ok(vec![]);
+    };
+    let mut by: BTreeMap<String, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
+    let mut reader = csv::Reader::from_reader(bytes.as_ref());
+    for (i, rec) in reader.records().enumerate() {
+        let rec = rec.map_err(|e| StageError::Poison(format!("{EXTERNAL_SERIES_KEY}: row {}: {e}", i + 1)))?;
+        let bad = |what: &str| StageError::Poison(format!("{EXTERNAL_SERIES_KEY}: row {}: {what}", i + 1));
+        let date: NaiveDate =
+            rec.get(0).and_then(|d| d.trim().parse().ok()).ok_or_else(|| bad("date is not YYYY-MM-DD"))?;
+        let name = rec.get(1).map(str::trim).filter(|n| !n.is_empty()).ok_or_else(|| bad("name is empty"))?;
+        let value: f64 = rec.get(2).and_then(|v| v.trim().parse().ok()).ok_or_else(|| bad("value is not a number"))?;
+        by.entry(name.to_string()).or_default().insert(date, value);
+    }
+    Ok(by.into_iter().map(|(name, values)| ExternalSeries { name, values }).collect())
 }
 
 /// A raw object is ready for the transform stage.
@@ -319,7 +341,8 @@ pub async fn transform_message(
     let settings =
         DetectSettings { country: conn.country.clone().unwrap_or_else(|| "US".into()), ..Default::default() };
     let mut interventions = detect_treatments(&all, &changes, &settings);
-    let confounders = detect_confounders(&all, &changes, &interventions, &[], &settings);
+    let external = external_series(stores, &org).await?;
+    let confounders = detect_confounders(&all, &changes, &interventions, &external, &settings);
     // Interventions that are registered experiments take their id and arms from it.
     let experiments =
         stores.experiments.list_experiments(&org, &PageRequest::first(1000)).await.map_err(transient)?.items;
