@@ -325,15 +325,11 @@ async fn the_chain_on_moto() {
     // Credentials in Secrets Manager; connections configured under the org.
     let server = replay::serve(sample_recordings()).await.expect("serve");
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    sm.create_secret()
-        .name("liftos/acme/meta-main")
-        .secret_string(sample_recordings().token)
-        .send()
-        .await
-        .expect("secret");
+    let secret_name = format!("liftos/acme/{}", moto::unique("meta-main"));
+    sm.create_secret().name(&secret_name).secret_string(sample_recordings().token).send().await.expect("secret");
     let mut conns = sample_connections(&server.base_url);
     conns.retain(|c| c.id == "meta-main");
-    conns[0].credentials = Some("liftos/acme/meta-main".into());
+    conns[0].credentials = Some(secret_name.clone());
     let org = acme().org_id;
     stores
         .panels
@@ -416,4 +412,47 @@ async fn local_credentials_from_environment_or_file() {
     assert_eq!(LocalCredentials.secret("tiktok-eu").await.expect("file"), "from-file");
     let err = LocalCredentials.secret("google-main").await.expect_err("missing").to_string();
     assert!(err.contains("google-main") && !err.contains("from-file") && !err.contains("from-env"), "{err}");
+}
+
+/// A Parquet export (pandas/pyarrow: a DATE column, spend in micros) dropped for a file
+/// connection lands with its units mapped.
+#[tokio::test]
+async fn a_parquet_export_lands() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = embedded(dir.path());
+    let org = acme().org_id;
+    let conns = serde_json::json!([{ "id": "snap-export", "kind": "file", "platform": "snapchat", "timezone": "Europe/Paris",
+        "column_map": { "date": "day", "campaign_id": "campaign_id", "spend": "spend_micro", "impressions": "impressions",
+            "clicks": "swipes", "conversions": "conversion_purchases", "revenue": "conversion_purchases_value", "money_scale": 0.000001 } }]);
+    d.stores.panels.put_panel(&org, stages::CONNECTIONS_KEY, conns.to_string().into_bytes().into()).await.expect("put");
+    let bytes =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/snapchat_export.parquet"))
+            .expect("fixture");
+    d.stores.panels.put_panel(&org, "drop/snap-export/2026-09.parquet", bytes.into()).await.expect("put");
+    let msg = RawReady {
+        org_id: org.clone(),
+        connection_id: "snap-export".into(),
+        raw_key: "drop/snap-export/2026-09.parquet".into(),
+    };
+    let out = stages::run_downstream(
+        &d.stores,
+        stages::Entry::Transform,
+        vec![serde_json::to_string(&msg).expect("json")],
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("chain");
+    assert_eq!((out.stored, out.rejected_rows), (60, 0));
+    let q =
+        RecordQuery::Campaign { platform: Platform::Snapchat, campaign_id: "sc-1001".into(), range: DateRange::all() };
+    let recs = d.stores.records.query_records(&org, &q, &PageRequest::first(100)).await.expect("query").items;
+    assert_eq!(recs.len(), 30);
+    // Paris midnight in September is 22:00 UTC the day before; spend from micros.
+    assert_eq!(recs[0].timestamp.to_rfc3339(), "2026-08-31T22:00:00+00:00");
+    assert!(recs.iter().all(|r| r.metrics.spend > 50.0 && r.metrics.spend < 500.0), "{:?}", recs[0].metrics);
+    assert_eq!(
+        liftos::ingestion::local_day(recs[0].timestamp).to_string(),
+        "2026-09-01",
+        "the local day, not the UTC date"
+    );
 }

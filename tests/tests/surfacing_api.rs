@@ -106,7 +106,8 @@ async fn optimize_and_recommend_on_the_samples() {
             && plan["incremental_outcome"].as_f64() <= ci[1].as_f64()
     );
     assert_eq!(body["model"]["calibration"][0][0], "meta");
-    assert_eq!(body["model"]["curves"].as_array().map(|c| c.len()), Some(3));
+    // meta, google_ads, tiktok and the LinkedIn export.
+    assert_eq!(body["model"]["curves"].as_array().map(|c| c.len()), Some(4));
     assert!(!body["recommendations"].as_array().expect("recs").is_empty());
     let bad = handlers::optimize_budget_http(&d, http_request("optimize-budget.bad-history.json")).await;
     assert_eq!(bad.status(), 400);

@@ -75,3 +75,10 @@ pub struct PlatformBatch {
     #[serde(default)]
     pub changes: Vec<ChangeEvent>,
 }
+
+/// The local day a daily record stands for. Its timestamp is the start of that day in the
+/// account's time zone, in UTC: within 12 hours of the day's UTC midnight for any zone from
+/// UTC-12 to UTC+12, so the date 12 hours later is the local date.
+pub fn local_day(timestamp: DateTime<Utc>) -> NaiveDate {
+    (timestamp + chrono::Duration::hours(12)).date_naive()
+}

@@ -247,7 +247,7 @@ fn record_to_row(r: &crate::domain::CausalMarketingData) -> DailyRow {
         platform: r.platform,
         campaign_id: r.campaign_id.clone(),
         campaign_name: None,
-        date: r.timestamp.date_naive(),
+        date: crate::ingestion::local_day(r.timestamp),
         timestamp: r.timestamp,
         spend: r.metrics.spend,
         impressions: r.metrics.impressions as f64,

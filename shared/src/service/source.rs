@@ -351,7 +351,7 @@ fn parquet_table(bytes: &[u8]) -> Result<Table, ValidationError> {
 
 /// Days since 1970-01-01: the `time` of record panels.
 pub fn day_number(t: DateTime<Utc>) -> i64 {
-    (t.date_naive() - NaiveDate::default()).num_days()
+    (crate::ingestion::local_day(t) - NaiveDate::default()).num_days()
 }
 
 /// One row per campaign and day (records of the same campaign and day are summed): `unit`

@@ -86,7 +86,16 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                 },
             }
         };
-        let date = match get(&map.date).and_then(|s| NaiveDate::parse_from_str(s.trim(), fmt).ok()) {
+        // A Parquet DATE column arrives as days since 1970-01-01; text is parsed with the format.
+        let as_days = match table.column(&map.date) {
+            Ok(Column::Num(v)) => v
+                .get(i)
+                .filter(|x| x.is_finite() && x.fract() == 0.0)
+                .map(|x| NaiveDate::default() + chrono::Duration::days(*x as i64)),
+            _ => None,
+        };
+        let date = match as_days.or_else(|| get(&map.date).and_then(|s| NaiveDate::parse_from_str(s.trim(), fmt).ok()))
+        {
             Some(d) => d,
             None => {
                 bad.push(BadRow {
