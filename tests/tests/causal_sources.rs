@@ -411,3 +411,26 @@ async fn s3_panel_batch_job_on_moto() {
         "{reasons:?}"
     );
 }
+
+/// The same treatment recorded from accounts in different time zones (its start at different
+/// UTC instants on the same local day) is one treatment.
+#[tokio::test]
+async fn a_treatment_seen_from_two_time_zones_is_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    ingest_samples(&d.stores).await;
+    let e: liftos::domain::NewExperiment =
+        liftos::domain::error::from_json_str(liftos::service::pipeline::SAMPLE_EXPERIMENT).expect("experiment");
+    d.stores
+        .experiments
+        .create_experiment(&e.into_experiment(&acme().org_id, chrono::Utc::now()).expect("valid"))
+        .await
+        .expect("create");
+    // The exports' Meta account is in New York: its days start at 04:00 UTC.
+    liftos::service::pipeline::ingest_sample_exports(&d.stores, &acme(), chrono::Utc::now()).await.expect("exports");
+    let resp = handlers::analyze_advanced_http(&d, http_request("analyze-advanced.records.json")).await;
+    let got = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{got}");
+    assert_eq!(got["data"]["treatment"]["time"], 20725);
+    assert_eq!(got["data"]["treatment"]["assigned_at"], "2026-09-29T00:00:00Z", "the earliest start");
+}

@@ -408,11 +408,12 @@ pub async fn table_from_records(
         return Err(ValidationError::new("records", "no stored records match the platform, campaigns and dates").into());
     }
 
-    // The treatment: every distinct (intervention, start, experiment) on the records, narrowed
-    // by the request; it must come down to one.
-    // (intervention, start, experiment) -> (treated units, control units)
-    type Arms = (BTreeSet<String>, BTreeSet<String>);
-    let mut treatments: BTreeMap<(String, DateTime<Utc>, Option<String>), Arms> = BTreeMap::new();
+    // The treatment: every distinct (intervention, start day, experiment) on the records,
+    // narrowed by the request; it must come down to one. The start is compared by local day:
+    // accounts in different time zones start the same day at different UTC instants.
+    // (intervention, start day, experiment) -> (treated units, control units, earliest start)
+    type Arms = (BTreeSet<String>, BTreeSet<String>, Option<DateTime<Utc>>);
+    let mut treatments: BTreeMap<(String, i64, Option<String>), Arms> = BTreeMap::new();
     for r in &all {
         if let Some(a) = &r.treatment_assignment {
             if spec.intervention.as_ref().is_some_and(|i| i != &a.intervention)
@@ -420,7 +421,10 @@ pub async fn table_from_records(
             {
                 continue;
             }
-            let e = treatments.entry((a.intervention.clone(), a.assigned_at, a.experiment_id.clone())).or_default();
+            let e = treatments
+                .entry((a.intervention.clone(), day_number(a.assigned_at), a.experiment_id.clone()))
+                .or_default();
+            e.2 = Some(e.2.map_or(a.assigned_at, |t| t.min(a.assigned_at)));
             match a.group {
                 TreatmentGroup::Treated => e.0.insert(r.campaign_id.clone()),
                 TreatmentGroup::Control => e.1.insert(r.campaign_id.clone()),
@@ -428,7 +432,10 @@ pub async fn table_from_records(
         }
     }
     if treatments.len() > 1 {
-        let names: Vec<String> = treatments.keys().map(|(i, at, _)| format!("{i} from {}", at.date_naive())).collect();
+        let names: Vec<String> = treatments
+            .keys()
+            .map(|(i, day, _)| format!("{i} from {}", NaiveDate::default() + chrono::Days::new(*day as u64)))
+            .collect();
         return Err(ValidationError::new(
             "records.intervention",
             format!(
@@ -442,11 +449,11 @@ pub async fn table_from_records(
         return Err(ValidationError::new("records.intervention", "no record carries that treatment").into());
     }
     let treatment =
-        treatments.into_iter().next().map(|((intervention, assigned_at, experiment_id), (t, c))| DetectedTreatment {
+        treatments.into_iter().next().map(|((intervention, day, experiment_id), (t, c, at))| DetectedTreatment {
             intervention,
             experiment_id,
-            assigned_at,
-            time: day_number(assigned_at),
+            assigned_at: at.unwrap_or_default(),
+            time: day,
             treated_units: t.into_iter().collect(),
             control_units: c.into_iter().collect(),
         });
