@@ -456,3 +456,28 @@ async fn a_parquet_export_lands() {
         "the local day, not the UTC date"
     );
 }
+
+/// Google Ads with an OAuth client instead of an access token: the refresh token is exchanged
+/// at the token endpoint first; a revoked one is a credentials error that names the problem.
+#[tokio::test]
+async fn google_ads_exchanges_a_refresh_token() {
+    let rec = sample_recordings();
+    let server = replay::serve(rec.clone()).await.expect("serve");
+    let google = sample_connections(&server.base_url).into_iter().find(|c| c.id == "google-main").expect("google");
+    let secret = |refresh: &str| {
+        serde_json::json!({
+            "developer_token": "d", "client_id": "cid.apps.googleusercontent.com", "client_secret": "s3cr3t",
+            "refresh_token": refresh, "token_url": format!("{}/token", server.base_url)
+        })
+        .to_string()
+    };
+    let raw = connectors::fetch(&google, period(), &secret(&format!("refresh-{}", rec.token)), &fast_http())
+        .await
+        .expect("fetch");
+    assert_eq!(connectors::parse(&raw).expect("parse").rows.len(), 126);
+    let err = connectors::fetch(&google, period(), &secret("bad-refresh-value"), &fast_http())
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("invalid_grant") && !err.contains("s3cr3t") && !err.contains("bad-refresh-value"), "{err}");
+}

@@ -20,13 +20,57 @@ fn exhausted(r: &Response) -> bool {
     r.status >= 400 && String::from_utf8_lossy(&r.body).contains("RESOURCE_EXHAUSTED")
 }
 
-/// The credentials secret: `{"access_token": "...", "developer_token": "...", "login_customer_id": "..."}`.
+/// The credentials secret: a developer token and either an OAuth `access_token`, or an OAuth
+/// client (`client_id`, `client_secret`, `refresh_token`) that is exchanged for one at
+/// `token_url` (Google's by default) before the calls.
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Secret {
-    access_token: String,
     developer_token: String,
     #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    token_url: Option<String>,
+    #[serde(default)]
     login_customer_id: Option<String>,
+}
+
+pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+
+/// An access token: the secret's own, or one from the refresh-token grant.
+async fn access_token(conn: &Connection, client: &Http, s: &Secret) -> Result<String, ConnectorError> {
+    let cred_err =
+        |m: String| ConnectorError::Credentials { name: conn.credentials.clone().unwrap_or_default(), message: m };
+    if let Some(t) = &s.access_token {
+        return Ok(t.clone());
+    }
+    let (Some(id), Some(secret), Some(refresh)) = (&s.client_id, &s.client_secret, &s.refresh_token) else {
+        return Err(cred_err("needs access_token, or client_id, client_secret and refresh_token".into()));
+    };
+    let url = s.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL);
+    let form = format!(
+        "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
+        enc(id),
+        enc(secret),
+        enc(refresh)
+    );
+    let r = client.send_form(P, url, form.as_bytes(), |_| false).await?;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    match (r.status, v["access_token"].as_str()) {
+        (200, Some(t)) => Ok(t.to_string()),
+        // The token endpoint's error names the problem (invalid_grant, ...); never the secret.
+        _ => Err(cred_err(format!(
+            "the token endpoint refused the refresh token: {} {}",
+            v["error"].as_str().unwrap_or("status"),
+            v["error_description"].as_str().map(String::from).unwrap_or_else(|| r.status.to_string())
+        ))),
+    }
 }
 
 async fn search(
@@ -37,12 +81,12 @@ async fn search(
 ) -> Result<Vec<serde_json::Value>, ConnectorError> {
     let s: Secret = serde_json::from_str(secret).map_err(|e| ConnectorError::Credentials {
         name: conn.credentials.clone().unwrap_or_default(),
-        message: format!("expected {{access_token, developer_token[, login_customer_id]}}: {e}"),
+        message: format!("expected {{developer_token, access_token | client_id + client_secret + refresh_token[, token_url, login_customer_id]}}: {e}"),
     })?;
+    let token = access_token(conn, client, &s).await?;
     let base = conn.base_url.as_deref().unwrap_or(DEFAULT_BASE).trim_end_matches('/');
     let url = format!("{base}/{VERSION}/customers/{}/googleAds:searchStream", enc(&conn.account_id.replace('-', "")));
-    let mut headers =
-        vec![("authorization", format!("Bearer {}", s.access_token)), ("developer-token", s.developer_token)];
+    let mut headers = vec![("authorization", format!("Bearer {token}")), ("developer-token", s.developer_token)];
     if let Some(l) = s.login_customer_id {
         headers.push(("login-customer-id", l));
     }

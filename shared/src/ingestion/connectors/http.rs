@@ -75,13 +75,14 @@ impl Http {
         url: &str,
         headers: &[(&str, String)],
         body: Option<&[u8]>,
+        content_type: &str,
     ) -> Result<Response, String> {
         let mut req = hyper::Request::builder().method(method).uri(url).header("accept", "application/json");
         for (k, v) in headers {
             req = req.header(*k, v);
         }
         if body.is_some() {
-            req = req.header("content-type", "application/json");
+            req = req.header("content-type", content_type);
         }
         let req = req
             .body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))
@@ -112,9 +113,34 @@ impl Http {
         body: Option<&[u8]>,
         retry_hint: RetryHint,
     ) -> Result<Response, ConnectorError> {
+        self.send_as(platform, method, url, headers, body, "application/json", retry_hint).await
+    }
+
+    /// A form POST (OAuth token endpoints).
+    pub async fn send_form(
+        &self,
+        platform: &'static str,
+        url: &str,
+        form: &[u8],
+        retry_hint: RetryHint,
+    ) -> Result<Response, ConnectorError> {
+        self.send_as(platform, "POST", url, &[], Some(form), "application/x-www-form-urlencoded", retry_hint).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_as(
+        &self,
+        platform: &'static str,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+        content_type: &str,
+        retry_hint: RetryHint,
+    ) -> Result<Response, ConnectorError> {
         let mut last = String::new();
         for attempt in 0..self.retry.attempts {
-            let wait = match self.once(method, url, headers, body).await {
+            let wait = match self.once(method, url, headers, body, content_type).await {
                 Ok(r) if r.status == 429 || r.status >= 500 || retry_hint(&r) => {
                     last = format!(
                         "status {}: {}",

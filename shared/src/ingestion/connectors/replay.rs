@@ -76,7 +76,21 @@ fn respond(
         || headers.get("access-token").is_some_and(|v| v == &rec.token);
     let route = path.split('?').next().unwrap_or("");
     let q = query(path);
-    let limited = n < rec.rate_limit_first;
+    let limited = n < rec.rate_limit_first && !route.ends_with("/token");
+    // Google's OAuth token endpoint: the refresh-token grant.
+    if method == "POST" && route.ends_with("/token") {
+        let form = query(&format!("?{body}"));
+        let ok = form.get("grant_type").map(String::as_str) == Some("refresh_token")
+            && form.get("refresh_token").is_some_and(|t| t == &format!("refresh-{}", rec.token));
+        return if ok {
+            (
+                200,
+                serde_json::json!({"access_token": rec.token, "expires_in": 3599, "token_type": "Bearer"}).to_string(),
+            )
+        } else {
+            (400, r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#.into())
+        };
+    }
     if route.contains("/open_api/") {
         if limited {
             return (200, r#"{"code":40100,"message":"Too many requests","data":{}}"#.into());
