@@ -325,32 +325,6 @@ async fn moto_deps() -> (Deps, aws_sdk_sqs::Client, String, String) {
     (deps, sqs, jobs, dlq)
 }
 
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    sqs.receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .expect("receive")
-        .messages
-        .unwrap_or_default()
-}
-
-fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::event::sqs::SqsEvent {
-    let records: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    serde_json::from_value(serde_json::json!({ "Records": records })).expect("event")
-}
-
 /// On moto: a CSV panel in S3 under the org, analysed as a job: 202, a message on the jobs
 /// queue, the batch-analysis stage writes the result to DynamoDB, the job endpoint returns it
 /// (equal to the synchronous answer); a redelivery changes nothing; a poison message lands in
@@ -379,9 +353,9 @@ async fn s3_panel_batch_job_on_moto() {
     let job = json_body(&resp);
     assert_eq!((resp.status().as_u16(), job["status"].as_str()), (202, Some("queued")), "{job}");
     let id = job["job_id"].as_str().expect("id").to_string();
-    let msgs = receive(&sqs, &jobs).await;
+    let msgs = liftos_tests::moto::receive_all(&sqs, &jobs).await;
     assert_eq!(msgs.len(), 1);
-    let resp = handlers::batch_analysis_sqs(&d, sqs_event_of(&msgs)).await;
+    let resp = handlers::batch_analysis_sqs(&d, liftos_tests::moto::sqs_event_of(&msgs)).await;
     assert!(resp.batch_item_failures.is_empty());
     let org = acme().org_id;
     let stored = d.stores.jobs.get_job(&org, &id).await.expect("get").expect("job in DynamoDB");
@@ -395,14 +369,14 @@ async fn s3_panel_batch_job_on_moto() {
     let html = d.stores.panels.get_panel(&org, key).await.expect("get").expect("report in S3");
     assert!(String::from_utf8_lossy(&html).contains("<svg"));
     // At-least-once: the same message again leaves the finished job as it was.
-    let resp = handlers::batch_analysis_sqs(&d, sqs_event_of(&msgs)).await;
+    let resp = handlers::batch_analysis_sqs(&d, liftos_tests::moto::sqs_event_of(&msgs)).await;
     assert!(resp.batch_item_failures.is_empty());
     let again = d.stores.jobs.get_job(&org, &id).await.expect("get").expect("job");
     assert_eq!(again, stored);
     // Poison: to the DLQ with the reason, acknowledged.
     let resp = handlers::batch_analysis_sqs(&d, liftos_tests::events::sqs_event("batch-analysis.jobs.json")).await;
     assert!(resp.batch_item_failures.is_empty(), "both moved to the DLQ");
-    let dead = receive(&sqs, &dlq).await;
+    let dead = liftos_tests::moto::receive_all(&sqs, &dlq).await;
     assert_eq!(dead.len(), 2);
     let reasons: Vec<String> =
         dead.iter().filter_map(|m| m.message_attributes.as_ref()?.get("liftos_error")?.string_value.clone()).collect();

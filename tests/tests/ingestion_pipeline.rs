@@ -254,40 +254,6 @@ async fn stage_handlers_on_the_embedded_default() {
     assert_eq!(body["connections"], serde_json::json!([]));
 }
 
-async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut all = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .expect("receive")
-            .messages
-            .unwrap_or_default();
-        if got.is_empty() {
-            return all;
-        }
-        all.extend(got);
-    }
-}
-
-fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::event::sqs::SqsEvent {
-    let records: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    serde_json::from_value(serde_json::json!({ "Records": records })).expect("event")
-}
-
 /// On moto: credentials from Secrets Manager, raw pages in S3, SQS between every stage (with
 /// DLQs), records in DynamoDB, and the data-ready announcement; a redelivered transform message
 /// stores nothing twice; a poison message lands in the DLQ with its reason.
@@ -343,15 +309,24 @@ async fn the_chain_on_moto() {
     let raw_key = synced[0].raw_key.clone().expect("raw key");
     assert!(stores.panels.get_panel(&org, &raw_key).await.expect("get").is_some(), "raw pages in S3");
     // raw -> transform -> staged -> quality -> store -> store stage -> ready.
-    let raw_msgs = receive(&sqs, &urls[0]).await;
+    let raw_msgs = liftos_tests::moto::receive_all(&sqs, &urls[0]).await;
     assert_eq!(raw_msgs.len(), 1);
-    assert!(handlers::transform_records_sqs(&transform, sqs_event_of(&raw_msgs)).await.batch_item_failures.is_empty());
-    let staged = receive(&sqs, &urls[2]).await;
+    assert!(handlers::transform_records_sqs(&transform, liftos_tests::moto::sqs_event_of(&raw_msgs))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let staged = liftos_tests::moto::receive_all(&sqs, &urls[2]).await;
     assert_eq!(staged.len(), 1);
-    assert!(handlers::score_quality_sqs(&quality, sqs_event_of(&staged)).await.batch_item_failures.is_empty());
-    let to_store = receive(&sqs, &urls[4]).await;
+    assert!(handlers::score_quality_sqs(&quality, liftos_tests::moto::sqs_event_of(&staged))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let to_store = liftos_tests::moto::receive_all(&sqs, &urls[4]).await;
     assert!(!to_store.is_empty());
-    assert!(handlers::store_records_sqs(&store, sqs_event_of(&to_store)).await.batch_item_failures.is_empty());
+    assert!(handlers::store_records_sqs(&store, liftos_tests::moto::sqs_event_of(&to_store))
+        .await
+        .batch_item_failures
+        .is_empty());
     let q_meta = RecordQuery::Platform { platform: Platform::Meta, range: DateRange::all() };
     let count = |s: Stores| async move {
         let mut n = 0;
@@ -375,24 +350,33 @@ async fn the_chain_on_moto() {
     };
     let _ = q_meta;
     assert_eq!(count(stores.clone()).await, 126, "records in DynamoDB");
-    let ready = receive(&sqs, &urls[6]).await;
+    let ready = liftos_tests::moto::receive_all(&sqs, &urls[6]).await;
     assert_eq!(ready.len(), to_store.len(), "one data-ready message per stored batch");
     let r: serde_json::Value = serde_json::from_str(ready[0].body().expect("body")).expect("json");
     assert_eq!(r["org_id"], "acme");
     // A message delivered twice stores once.
-    assert!(handlers::transform_records_sqs(&transform, sqs_event_of(&raw_msgs)).await.batch_item_failures.is_empty());
-    let staged = receive(&sqs, &urls[2]).await;
-    assert!(handlers::score_quality_sqs(&quality, sqs_event_of(&staged)).await.batch_item_failures.is_empty());
-    let to_store = receive(&sqs, &urls[4]).await;
-    assert!(handlers::store_records_sqs(&store, sqs_event_of(&to_store)).await.batch_item_failures.is_empty());
+    assert!(handlers::transform_records_sqs(&transform, liftos_tests::moto::sqs_event_of(&raw_msgs))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let staged = liftos_tests::moto::receive_all(&sqs, &urls[2]).await;
+    assert!(handlers::score_quality_sqs(&quality, liftos_tests::moto::sqs_event_of(&staged))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let to_store = liftos_tests::moto::receive_all(&sqs, &urls[4]).await;
+    assert!(handlers::store_records_sqs(&store, liftos_tests::moto::sqs_event_of(&to_store))
+        .await
+        .batch_item_failures
+        .is_empty());
     assert_eq!(count(stores.clone()).await, 126);
-    let ready = receive(&sqs, &urls[6]).await;
+    let ready = liftos_tests::moto::receive_all(&sqs, &urls[6]).await;
     let r: serde_json::Value = serde_json::from_str(ready[0].body().expect("body")).expect("json");
     assert_eq!(r["stored"], 0, "the redelivery found every record unchanged: {r}");
     // Poison: a message naming an object that does not exist goes to the DLQ with the reason.
     let resp = handlers::transform_records_sqs(&transform, sqs_event("transform-records.export.json")).await;
     assert!(resp.batch_item_failures.is_empty(), "both are poison here (neither object exists): to the DLQ");
-    let dead = receive(&sqs, &urls[1]).await;
+    let dead = liftos_tests::moto::receive_all(&sqs, &urls[1]).await;
     let reasons: Vec<String> =
         dead.iter().filter_map(|m| m.message_attributes.as_ref()?.get("liftos_error")?.string_value.clone()).collect();
     assert!(reasons.iter().any(|r| r.contains("no object")), "{reasons:?}");

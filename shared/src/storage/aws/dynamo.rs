@@ -173,6 +173,46 @@ impl DynamoStore {
         Self { client, table: table.into() }
     }
 
+    /// Put `item` only if nothing has its key: `Ok(false)` when something does.
+    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
+                Ok(false)
+            }
+            Err(err) => Err(sdk_error(BACKEND, err)),
+        }
+    }
+
+    /// Replace `item` only if the stored version's `updated_at` is `expected`: `Ok(false)` when
+    /// it is not (or there is none).
+    async fn put_if_version(&self, item: Item, expected: DateTime<Utc>) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("updated_at = :expected")
+            .expression_attribute_values(":expected", s(ts_key(expected)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
+                Ok(false)
+            }
+            Err(err) => Err(sdk_error(BACKEND, err)),
+        }
+    }
+
     async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -509,52 +549,28 @@ fn experiment_from_item(item: &Item) -> Result<CausalExperiment, StoreError> {
 #[async_trait]
 impl ExperimentStore for DynamoStore {
     async fn create_experiment(&self, e: &CausalExperiment) -> Result<PutOutcome, StoreError> {
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(experiment_item(e)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(PutOutcome::Inserted),
-            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
-                let old = self.get_experiment(&e.org_id, &e.id).await?;
-                match old {
-                    Some(old) if crate::storage::same_experiment_content(&old, e) => Ok(PutOutcome::Unchanged),
-                    _ => Err(StoreError::Conflict {
-                        key: e.id.clone(),
-                        reason: "an experiment with this id already exists".into(),
-                    }),
-                }
-            }
-            Err(err) => Err(sdk_error(BACKEND, err)),
+        if self.put_new(experiment_item(e)?).await? {
+            return Ok(PutOutcome::Inserted);
+        }
+        match self.get_experiment(&e.org_id, &e.id).await? {
+            Some(old) if crate::storage::same_experiment_content(&old, e) => Ok(PutOutcome::Unchanged),
+            _ => Err(StoreError::Conflict {
+                key: e.id.clone(),
+                reason: "an experiment with this id already exists".into(),
+            }),
         }
     }
 
     async fn update_experiment(&self, e: &CausalExperiment, expected: DateTime<Utc>) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(experiment_item(e)?))
-            .condition_expression("updated_at = :expected")
-            .expression_attribute_values(":expected", s(ts_key(expected)))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
-                match self.get_experiment(&e.org_id, &e.id).await? {
-                    None => Err(StoreError::NotFound(format!("experiment {}", e.id))),
-                    Some(_) => Err(StoreError::Conflict {
-                        key: e.id.clone(),
-                        reason: "the experiment was changed since it was read".into(),
-                    }),
-                }
-            }
-            Err(err) => Err(sdk_error(BACKEND, err)),
+        if self.put_if_version(experiment_item(e)?, expected).await? {
+            return Ok(());
+        }
+        match self.get_experiment(&e.org_id, &e.id).await? {
+            None => Err(StoreError::NotFound(format!("experiment {}", e.id))),
+            Some(_) => Err(StoreError::Conflict {
+                key: e.id.clone(),
+                reason: "the experiment was changed since it was read".into(),
+            }),
         }
     }
 
@@ -750,26 +766,12 @@ fn job_from_item(item: &Item) -> Result<AnalysisJob, StoreError> {
 #[async_trait]
 impl JobStore for DynamoStore {
     async fn create_job(&self, j: &AnalysisJob) -> Result<PutOutcome, StoreError> {
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(job_item(j)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(PutOutcome::Inserted),
-            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
-                match self.get_job(&j.org_id, &j.id).await? {
-                    Some(old) if &old == j => Ok(PutOutcome::Unchanged),
-                    _ => Err(StoreError::Conflict {
-                        key: j.id.clone(),
-                        reason: "a job with this id already exists".into(),
-                    }),
-                }
-            }
-            Err(err) => Err(sdk_error(BACKEND, err)),
+        if self.put_new(job_item(j)?).await? {
+            return Ok(PutOutcome::Inserted);
+        }
+        match self.get_job(&j.org_id, &j.id).await? {
+            Some(old) if &old == j => Ok(PutOutcome::Unchanged),
+            _ => Err(StoreError::Conflict { key: j.id.clone(), reason: "a job with this id already exists".into() }),
         }
     }
 
@@ -778,27 +780,14 @@ impl JobStore for DynamoStore {
     }
 
     async fn update_job(&self, j: &AnalysisJob, expected: DateTime<Utc>) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(job_item(j)?))
-            .condition_expression("updated_at = :expected")
-            .expression_attribute_values(":expected", s(ts_key(expected)))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().map(|x| x.is_conditional_check_failed_exception()).unwrap_or(false) => {
-                match self.get_job(&j.org_id, &j.id).await? {
-                    None => Err(StoreError::NotFound(format!("job {}", j.id))),
-                    Some(_) => Err(StoreError::Conflict {
-                        key: j.id.clone(),
-                        reason: "the job was changed since it was read".into(),
-                    }),
-                }
+        if self.put_if_version(job_item(j)?, expected).await? {
+            return Ok(());
+        }
+        match self.get_job(&j.org_id, &j.id).await? {
+            None => Err(StoreError::NotFound(format!("job {}", j.id))),
+            Some(_) => {
+                Err(StoreError::Conflict { key: j.id.clone(), reason: "the job was changed since it was read".into() })
             }
-            Err(err) => Err(sdk_error(BACKEND, err)),
         }
     }
 }
