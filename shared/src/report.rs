@@ -64,6 +64,33 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A white chart with a caption, axes and their labels: the frame every plot here shares.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: impl AsRef<str>,
+    x: (f64, f64),
+    y: (f64, f64),
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<Chart<'a, 'b>, String> {
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title.as_ref(), ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(38)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)
+        .map_err(err)?;
+    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE).draw().map_err(err)?;
+    Ok(chart)
+}
+
 /// A line in a chart.
 struct Line {
     label: Option<String>,
@@ -80,15 +107,7 @@ fn lines_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[Line], vline: O
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(38)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
-        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE).draw().map_err(err)?;
+        let mut chart = frame(&root, title, (x0, x1), (y0, y1), x_desc, y_desc)?;
         if zero {
             chart.draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.5))).map_err(err)?;
         }
@@ -131,21 +150,7 @@ pub fn event_study_svg(points: &[(i64, f64, f64, f64)], pre_trend_p: Option<f64>
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(38)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("periods relative to treatment")
-            .y_desc("effect")
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(err)?;
+        let mut chart = frame(&root, title, (x0, x1), (y0, y1), "periods relative to treatment", "effect")?;
         chart.draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.5))).map_err(err)?;
         chart.draw_series(LineSeries::new([(-0.5, y0), (-0.5, y1)], BLACK.mix(0.4))).map_err(err)?;
         let color = |t: i64| if t < 0 { CONTROL } else { TREATED };
@@ -250,21 +255,14 @@ pub fn rdd_svg(x: &[f64], y: &[f64], cutoff: f64, h: f64, p: usize) -> DrawResul
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("Regression discontinuity at {}", fmt(cutoff)), ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(38)
-            .y_label_area_size(64)
-            .build_cartesian_2d(lo..hi, y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("running variable (binned means)")
-            .y_desc("outcome")
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(err)?;
+        let mut chart = frame(
+            &root,
+            format!("Regression discontinuity at {}", fmt(cutoff)),
+            (lo, hi),
+            (y0, y1),
+            "running variable (binned means)",
+            "outcome",
+        )?;
         chart.draw_series(LineSeries::new([(cutoff, y0), (cutoff, y1)], BLACK.mix(0.5))).map_err(err)?;
         chart.draw_series(bins.iter().map(|&(bx, by)| Circle::new((bx, by), 3, GREY.filled()))).map_err(err)?;
         for (fit, color) in [(left, CONTROL), (right, TREATED)] {
@@ -347,21 +345,14 @@ pub fn overlap_svg(p: &[f64], d: &[f64]) -> DrawResult {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Propensity overlap (treated above, control below)", ("sans-serif", 17))
-            .margin(12)
-            .x_label_area_size(38)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..1f64, -top..top)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("propensity score")
-            .y_desc("share of group")
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(err)?;
+        let mut chart = frame(
+            &root,
+            "Propensity overlap (treated above, control below)",
+            (0.0, 1.0),
+            (-top, top),
+            "propensity score",
+            "share of group",
+        )?;
         let w = 1.0 / nb as f64;
         chart
             .draw_series((0..nb).map(|i| {

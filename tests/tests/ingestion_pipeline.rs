@@ -327,7 +327,6 @@ async fn the_chain_on_moto() {
         .await
         .batch_item_failures
         .is_empty());
-    let q_meta = RecordQuery::Platform { platform: Platform::Meta, range: DateRange::all() };
     let count = |s: Stores| async move {
         let mut n = 0;
         let mut page = PageRequest::first(100);
@@ -348,7 +347,6 @@ async fn the_chain_on_moto() {
             }
         }
     };
-    let _ = q_meta;
     assert_eq!(count(stores.clone()).await, 126, "records in DynamoDB");
     let ready = liftos_tests::moto::receive_all(&sqs, &urls[6]).await;
     assert_eq!(ready.len(), to_store.len(), "one data-ready message per stored batch");

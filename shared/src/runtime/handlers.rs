@@ -491,15 +491,27 @@ pub async fn store_records_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse
 }
 
 /// Credentials for the connectors: Secrets Manager with the AWS backend, the local file or
-/// environment otherwise.
-pub async fn credentials(deps: &Deps) -> Box<dyn crate::ingestion::connectors::Credentials> {
+/// environment otherwise. The Secrets Manager client is built once per container.
+pub async fn credentials(deps: &Deps) -> &'static dyn crate::ingestion::connectors::Credentials {
+    use crate::ingestion::connectors::{LocalCredentials, SecretsManagerCredentials};
+    static SECRETS: tokio::sync::OnceCell<SecretsManagerCredentials> = tokio::sync::OnceCell::const_new();
     match deps.config.backend {
         crate::config::Backend::Aws { .. } => {
-            let sdk = crate::storage::aws::sdk_config().await;
-            Box::new(crate::ingestion::connectors::SecretsManagerCredentials::new(&sdk))
+            SECRETS
+                .get_or_init(|| async { SecretsManagerCredentials::new(&crate::storage::aws::sdk_config().await) })
+                .await
         }
-        crate::config::Backend::Embedded { .. } => Box::new(crate::ingestion::connectors::LocalCredentials),
+        crate::config::Backend::Embedded { .. } => &LocalCredentials,
     }
+}
+
+/// The connectors' HTTP client, built once per container (it loads the system's TLS roots).
+fn http_client() -> Result<&'static crate::ingestion::connectors::http::Http, String> {
+    static HTTP: std::sync::OnceLock<Result<crate::ingestion::connectors::http::Http, String>> =
+        std::sync::OnceLock::new();
+    HTTP.get_or_init(|| crate::ingestion::connectors::http::Http::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -542,7 +554,7 @@ pub async fn sync_now_http(deps: &Deps, req: Request) -> Response<Body> {
         };
         let period = period_of(b.start, b.end)?;
         let creds = credentials(deps).await;
-        let client = crate::ingestion::connectors::http::Http::new().map_err(|e| {
+        let client = http_client().map_err(|e| {
             tracing::error!(error = %e, "HTTP client");
             ApiError::internal()
         })?;
@@ -563,8 +575,8 @@ pub async fn sync_now_http(deps: &Deps, req: Request) -> Response<Body> {
         let out = ingestion::sync_org(
             &deps.stores,
             Some(next),
-            creds.as_ref(),
-            &client,
+            creds,
+            client,
             &user.org_id,
             b.connection_id.as_deref(),
             period,
@@ -638,14 +650,13 @@ pub async fn sync_event(deps: &Deps, event: serde_json::Value) -> Result<serde_j
     let end = event.get("end").and_then(|v| v.as_str()).map(|s| s.parse()).transpose()?;
     let period = period_of(start, end).map_err(|e| e.message)?;
     let creds = credentials(deps).await;
-    let client = crate::ingestion::connectors::http::Http::new()?;
+    let client = http_client()?;
     let mut out = serde_json::Map::new();
     for o in orgs {
         let org = crate::domain::OrgId::new(&o)?;
-        let synced =
-            ingestion::sync_org(&deps.stores, deps.next_queue.as_deref(), creds.as_ref(), &client, &org, None, period)
-                .await
-                .map_err(|e| e.to_string())?;
+        let synced = ingestion::sync_org(&deps.stores, deps.next_queue.as_deref(), creds, client, &org, None, period)
+            .await
+            .map_err(|e| e.to_string())?;
         out.insert(o, serde_json::to_value(synced)?);
     }
     Ok(serde_json::Value::Object(out))

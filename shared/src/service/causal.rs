@@ -224,28 +224,47 @@ fn check_pre_period(table: &Table, spec: &MethodSpec, prefix: &str) -> Result<()
     Ok(())
 }
 
-/// Parse and check the methods against the table (no estimation yet).
-fn parse_methods(
-    table: &Table,
-    info: &DataInfo,
-    methods: Vec<serde_json::Value>,
-) -> Result<Vec<(String, MethodSpec)>, ServiceError> {
+/// One to eight methods, each a known one.
+fn check_method_names(methods: &[serde_json::Value]) -> Result<(), ServiceError> {
     if methods.is_empty() {
         return Err(ValidationError::new("methods", "name at least one method").into());
     }
     if methods.len() > 8 {
         return Err(ValidationError::new("methods", "at most 8 methods per request").into());
     }
-    let mut out = Vec::new();
-    for (i, mut m) in methods.into_iter().enumerate() {
-        let name = m.get("method").and_then(|x| x.as_str()).unwrap_or("").to_string();
-        if !["did", "iv", "rdd", "synth"].contains(&name.as_str()) {
+    for (i, m) in methods.iter().enumerate() {
+        let name = m.get("method").and_then(|x| x.as_str()).unwrap_or("");
+        if !["did", "iv", "rdd", "synth"].contains(&name) {
             return Err(ValidationError::new(
                 format!("methods[{i}].method"),
                 format!("{name:?}: expected did, iv, rdd or synth"),
             )
             .into());
         }
+    }
+    Ok(())
+}
+
+/// With stored records, a treatment-effect request's `treatment` defaults to the records'.
+fn effect_request(mut rest: serde_json::Value, from_records: bool) -> Result<EffectRequest, ValidationError> {
+    if from_records {
+        if let Some(o) = rest.as_object_mut() {
+            o.entry("treatment").or_insert("treatment".into());
+        }
+    }
+    crate::domain::error::from_json_value(rest)
+}
+
+/// Parse and check the methods against the table (no estimation yet).
+fn parse_methods(
+    table: &Table,
+    info: &DataInfo,
+    methods: Vec<serde_json::Value>,
+) -> Result<Vec<(String, MethodSpec)>, ServiceError> {
+    check_method_names(&methods)?;
+    let mut out = Vec::new();
+    for (i, mut m) in methods.into_iter().enumerate() {
+        let name = m.get("method").and_then(|x| x.as_str()).unwrap_or("").to_string();
         source::fill_record_defaults(&mut m, info);
         let spec: MethodSpec =
             crate::domain::error::from_json_value(m).map_err(|e| nested_error(&format!("methods[{i}]"), &e))?;
@@ -484,34 +503,17 @@ pub async fn run(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> 
 
 /// The request's own shape, before the data is read: the method names and each kind's fields.
 fn precheck(p: &Prepared) -> Result<(), ServiceError> {
-    let mut rest = serde_json::Value::Object(p.rest.clone());
+    let rest = serde_json::Value::Object(p.rest.clone());
     match p.kind {
         Kind::AnalyzeAdvanced => {
             let b: AdvancedBody = crate::domain::error::from_json_value(rest)?;
-            if b.methods.is_empty() || b.methods.len() > 8 {
-                return Err(ValidationError::new("methods", "name 1 to 8 methods").into());
-            }
-            for (i, m) in b.methods.iter().enumerate() {
-                let name = m.get("method").and_then(|x| x.as_str()).unwrap_or("");
-                if !["did", "iv", "rdd", "synth"].contains(&name) {
-                    return Err(ValidationError::new(
-                        format!("methods[{i}].method"),
-                        format!("{name:?}: expected did, iv, rdd or synth"),
-                    )
-                    .into());
-                }
-            }
+            check_method_names(&b.methods)?;
         }
         Kind::Discover => {
             crate::domain::error::from_json_value::<DiscoverRequest>(rest)?;
         }
         Kind::TreatmentEffect => {
-            if p.common.data.records.is_some() {
-                if let Some(o) = rest.as_object_mut() {
-                    o.entry("treatment").or_insert("treatment".into());
-                }
-            }
-            crate::domain::error::from_json_value::<EffectRequest>(rest)?;
+            effect_request(rest, p.common.data.records.is_some())?;
         }
     }
     Ok(())
@@ -543,18 +545,10 @@ fn plan(p: &Prepared, loaded: &Loaded) -> Result<Planned, ServiceError> {
             plan: Plan::Discover(crate::domain::error::from_json_value(rest).map_err(field)?),
             placebo_donors: 0,
         },
-        Kind::TreatmentEffect => {
-            let mut rest = rest;
-            if loaded.info.source == "records" {
-                if let Some(o) = rest.as_object_mut() {
-                    o.entry("treatment").or_insert("treatment".into());
-                }
-            }
-            Planned {
-                plan: Plan::Effect(crate::domain::error::from_json_value(rest).map_err(field)?),
-                placebo_donors: 0,
-            }
-        }
+        Kind::TreatmentEffect => Planned {
+            plan: Plan::Effect(effect_request(rest, loaded.info.source == "records").map_err(field)?),
+            placebo_donors: 0,
+        },
     })
 }
 

@@ -461,9 +461,6 @@ fn to_record(
         });
     }
     let mut extra = r.extra.clone();
-    if let Some(n) = &r.campaign_name {
-        let _ = n;
-    }
     extra.retain(|_, v| v.is_finite());
     Ok(NewCausalRecord {
         platform: r.platform,
@@ -591,10 +588,8 @@ pub async fn quality_message(
             }
         }
         let mut records = staged.records.clone();
-        let mut good = 0;
         for (r, s) in records.iter_mut().zip(&report.row_scores) {
             r.quality_score = (s * score.max(0.0)).clamp(0.0, 1.0);
-            good += 1;
         }
         for (n, chunk) in records.chunks(RECORDS_PER_MESSAGE).enumerate() {
             let m = StoreRecordsMessage {
@@ -606,7 +601,6 @@ pub async fn quality_message(
             send(next, serde_json::to_string(&m).map_err(poison)?, "store_records").await?;
             store_messages += 1;
         }
-        let _ = good;
     }
     tracing::info!(org_id = %org, batch = %staged.batch_id, score, quarantined_batch, rejected = rejected.len(), store_messages, "quality assessed");
     Ok(QualityOutcome {

@@ -540,7 +540,8 @@ fn experiment_item(e: &CausalExperiment) -> Result<Item, StoreError> {
     ]))
 }
 
-fn experiment_from_item(item: &Item) -> Result<CausalExperiment, StoreError> {
+/// An item whose content is the JSON document in `doc` (experiments, jobs).
+fn doc_from_item<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     let key = req_s(item, "pk")?;
     serde_json::from_str(req_s(item, "doc")?)
         .map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })
@@ -575,14 +576,14 @@ impl ExperimentStore for DynamoStore {
     }
 
     async fn get_experiment(&self, org: &OrgId, id: &str) -> Result<Option<CausalExperiment>, StoreError> {
-        self.get_item(experiment_pk(org, id), "EXP").await?.as_ref().map(experiment_from_item).transpose()
+        self.get_item(experiment_pk(org, id), "EXP").await?.as_ref().map(doc_from_item).transpose()
     }
 
     async fn list_experiments(&self, org: &OrgId, page: &PageRequest) -> Result<Page<CausalExperiment>, StoreError> {
         let scope = format!("{org}|experiments");
         let (items, next_cursor) =
             self.query_index("gsi1", format!("ORG#{org}#EXPERIMENTS"), None, false, &scope, page, org).await?;
-        let items = items.iter().map(experiment_from_item).collect::<Result<Vec<_>, _>>()?;
+        let items = items.iter().map(doc_from_item).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, next_cursor })
     }
 }
@@ -757,12 +758,6 @@ fn job_item(j: &AnalysisJob) -> Result<Item, StoreError> {
     ]))
 }
 
-fn job_from_item(item: &Item) -> Result<AnalysisJob, StoreError> {
-    let key = req_s(item, "pk")?;
-    serde_json::from_str(req_s(item, "doc")?)
-        .map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })
-}
-
 #[async_trait]
 impl JobStore for DynamoStore {
     async fn create_job(&self, j: &AnalysisJob) -> Result<PutOutcome, StoreError> {
@@ -776,7 +771,7 @@ impl JobStore for DynamoStore {
     }
 
     async fn get_job(&self, org: &OrgId, id: &str) -> Result<Option<AnalysisJob>, StoreError> {
-        self.get_item(job_pk(org, id), "JOB").await?.as_ref().map(job_from_item).transpose()
+        self.get_item(job_pk(org, id), "JOB").await?.as_ref().map(doc_from_item).transpose()
     }
 
     async fn update_job(&self, j: &AnalysisJob, expected: DateTime<Utc>) -> Result<(), StoreError> {

@@ -321,31 +321,16 @@ impl ExperimentStore for SqliteStore {
     }
 
     async fn update_experiment(&self, e: &CausalExperiment, expected: DateTime<Utc>) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let n = conn
-            .execute(
-                "UPDATE experiments SET updated_at = ?3, body = ?4 WHERE org_id = ?1 AND id = ?2 AND updated_at = ?5",
-                params![e.org_id.as_str(), e.id, ts_key(e.updated_at), encode_json(e)?, ts_key(expected)],
-            )
-            .map_err(db_err)?;
-        if n == 1 {
-            return Ok(());
-        }
-        let exists: Option<i64> = conn
-            .query_row(
-                "SELECT 1 FROM experiments WHERE org_id = ?1 AND id = ?2",
-                params![e.org_id.as_str(), e.id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)?;
-        match exists {
-            None => Err(StoreError::NotFound(format!("experiment {}", e.id))),
-            Some(_) => Err(StoreError::Conflict {
-                key: e.id.clone(),
-                reason: "the experiment was changed since it was read".into(),
-            }),
-        }
+        replace_versioned(
+            &self.conn(),
+            "experiments",
+            "experiment",
+            &e.org_id,
+            &e.id,
+            e.updated_at,
+            encode_json(e)?,
+            expected,
+        )
     }
 
     async fn get_experiment(&self, org: &OrgId, id: &str) -> Result<Option<CausalExperiment>, StoreError> {
@@ -498,6 +483,43 @@ impl AuditStore for SqliteStore {
     }
 }
 
+/// Replace the body of `table`'s row (org, id) only if its `updated_at` is still `expected`:
+/// optimistic concurrency for experiments and jobs.
+#[allow(clippy::too_many_arguments)]
+fn replace_versioned(
+    conn: &Connection,
+    table: &'static str,
+    what: &str,
+    org: &OrgId,
+    id: &str,
+    updated_at: DateTime<Utc>,
+    body: String,
+    expected: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let n = conn
+        .execute(
+            &format!("UPDATE {table} SET updated_at = ?3, body = ?4 WHERE org_id = ?1 AND id = ?2 AND updated_at = ?5"),
+            params![org.as_str(), id, ts_key(updated_at), body, ts_key(expected)],
+        )
+        .map_err(db_err)?;
+    if n == 1 {
+        return Ok(());
+    }
+    let exists: Option<i64> = conn
+        .query_row(&format!("SELECT 1 FROM {table} WHERE org_id = ?1 AND id = ?2"), params![org.as_str(), id], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(db_err)?;
+    match exists {
+        None => Err(StoreError::NotFound(format!("{what} {id}"))),
+        Some(_) => Err(StoreError::Conflict {
+            key: id.to_string(),
+            reason: format!("the {what} was changed since it was read"),
+        }),
+    }
+}
+
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn create_job(&self, j: &AnalysisJob) -> Result<PutOutcome, StoreError> {
@@ -534,27 +556,6 @@ impl JobStore for SqliteStore {
     }
 
     async fn update_job(&self, j: &AnalysisJob, expected: DateTime<Utc>) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let n = conn
-            .execute(
-                "UPDATE jobs SET updated_at = ?3, body = ?4 WHERE org_id = ?1 AND id = ?2 AND updated_at = ?5",
-                params![j.org_id.as_str(), j.id, ts_key(j.updated_at), encode_json(j)?, ts_key(expected)],
-            )
-            .map_err(db_err)?;
-        if n == 1 {
-            return Ok(());
-        }
-        let exists: Option<i64> = conn
-            .query_row("SELECT 1 FROM jobs WHERE org_id = ?1 AND id = ?2", params![j.org_id.as_str(), j.id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db_err)?;
-        match exists {
-            None => Err(StoreError::NotFound(format!("job {}", j.id))),
-            Some(_) => {
-                Err(StoreError::Conflict { key: j.id.clone(), reason: "the job was changed since it was read".into() })
-            }
-        }
+        replace_versioned(&self.conn(), "jobs", "job", &j.org_id, &j.id, j.updated_at, encode_json(j)?, expected)
     }
 }
