@@ -1,0 +1,162 @@
+//! The functions' answers to the sample events in `events/` are a contract: each sample, sent in
+//! the order `tests/smoke.sh` sends them (on a fresh embedded store, with the sample pipeline run
+//! for the samples' org where smoke.sh runs it), answers what `tests/golden/events/<sample>.json`
+//! pins: status and JSON body (see `tests/src/golden.rs` for what is normalised).
+
+#[path = "../src/golden.rs"]
+mod golden;
+
+use liftos::config::{AuthSettings, Backend, Config};
+use liftos::domain::{OrgId, UserContext};
+use liftos::runtime::Deps;
+use liftos::storage::Stores;
+use liftos_tests::events::{http_request, json_body, sqs_event, text};
+use std::sync::Arc;
+
+/// The samples in smoke.sh's order; `PIPELINE` runs the main job for org `acme` there.
+const SEQUENCE: &[&str] = &[
+    "ingest-causal.ok",
+    "ingest-causal.ok",
+    "ingest-causal.bad-spend",
+    "ingest-causal.forbidden",
+    "ingest-causal.no-token",
+    "get-experiment-causal.ok",
+    "create-experiment.ok",
+    "create-experiment.ok",
+    "create-experiment.bad-dates",
+    "create-experiment.forbidden",
+    "get-experiment.ok",
+    "get-experiment.not-found",
+    "get-experiment-causal.ok",
+    "get-experiment-causal.bad-cursor",
+    "list-experiments.ok",
+    "list-experiments.bad-status",
+    "update-experiment-status.bad-transition",
+    "update-experiment-status.ok",
+    "query-records.ok",
+    "query-records.bad-date",
+    "list-confounders.ok",
+    "list-confounders.bad-platform",
+    "query-audit-log.ok",
+    "query-audit-log.forbidden",
+    "design-experiment.ok",
+    "design-experiment.bad-query",
+    "design-experiment.forbidden",
+    "sync-now.ok",
+    "sync-now.bad-period",
+    "sync-now.unknown-connection",
+    "PIPELINE",
+    "sync-connections.export-dropped",
+    "sync-connections.schedule",
+    "transform-records.export",
+    "score-quality.missing-batch",
+    "optimize-budget.ok",
+    "optimize-budget.bad-history",
+    "recommend-treatments.ok",
+    "recommend-treatments.bad-objective",
+    "causal-discover.ok",
+    "causal-discover.bad-method",
+    "treatment-effect.ok",
+    "treatment-effect.missing-column",
+    "analyze-advanced.ok",
+    "analyze-advanced.unknown-method",
+    "analyze-advanced.records",
+    "analyze-advanced.short-pre-period",
+    "analyze-advanced.panel-outside-org",
+    "analyze-advanced.missing-roles",
+    "analyze-advanced.async",
+    "get-causal-job.not-found",
+    "batch-analysis.jobs",
+    "store-records.batch",
+];
+
+/// Send one sample to its function; the answer as JSON (`status` and `body` for HTTP).
+async fn send(deps: &Deps, sample: &str) -> serde_json::Value {
+    use liftos::runtime::handlers as h;
+    let function = sample.split('.').next().unwrap_or_default();
+    let file = format!("{sample}.json");
+    let http = |resp: lambda_http::Response<lambda_http::Body>| serde_json::json!({ "status": resp.status().as_u16(), "body": json_body(&resp) });
+    match function {
+        "batch-analysis" => serde_json::to_value(h::batch_analysis_sqs(deps, sqs_event(&file)).await),
+        "store-records" => serde_json::to_value(h::store_records_sqs(deps, sqs_event(&file)).await),
+        "transform-records" => serde_json::to_value(h::transform_records_sqs(deps, sqs_event(&file)).await),
+        "score-quality" => serde_json::to_value(h::score_quality_sqs(deps, sqs_event(&file)).await),
+        "sync-connections" => {
+            let event: serde_json::Value = serde_json::from_str(&text(&file)).expect("event");
+            Ok(match h::sync_event(deps, event).await {
+                Ok(v) => serde_json::json!({ "ok": v }),
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            })
+        }
+        _ => {
+            let req = http_request(&file);
+            let resp = match function {
+                "ingest-causal" => h::ingest_causal_http(deps, req).await,
+                "get-experiment-causal" => h::get_experiment_causal_http(deps, req).await,
+                "create-experiment" => h::create_experiment_http(deps, req).await,
+                "get-experiment" => h::get_experiment_http(deps, req).await,
+                "list-experiments" => h::list_experiments_http(deps, req).await,
+                "update-experiment-status" => h::update_experiment_status_http(deps, req).await,
+                "query-records" => h::query_records_http(deps, req).await,
+                "list-confounders" => h::list_confounders_http(deps, req).await,
+                "query-audit-log" => h::query_audit_log_http(deps, req).await,
+                "design-experiment" => h::design_experiment_http(deps, req).await,
+                "optimize-budget" => h::optimize_budget_http(deps, req).await,
+                "recommend-treatments" => h::recommend_treatments_http(deps, req).await,
+                "causal-discover" => h::causal_discover_http(deps, req).await,
+                "treatment-effect" => h::treatment_effect_http(deps, req).await,
+                "analyze-advanced" => h::analyze_advanced_http(deps, req).await,
+                "get-causal-job" => h::get_causal_job_http(deps, req).await,
+                "sync-now" => h::sync_now_http(deps, req).await,
+                other => panic!("no handler for {other}"),
+            };
+            Ok(http(resp))
+        }
+    }
+    .expect("answer as JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_answers_its_pinned_json() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = Config {
+        backend: Backend::Embedded { data_dir: dir.path().to_path_buf() },
+        auth: AuthSettings::ApiGateway,
+        next_queue_url: None,
+        dlq_url: None,
+    };
+    let deps = Deps {
+        config: Arc::new(config),
+        stores: Stores::embedded(dir.path()).expect("store"),
+        next_queue: None,
+        dlq: None,
+    };
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    for sample in SEQUENCE {
+        let got = if *sample == "PIPELINE" {
+            let user = UserContext::new(
+                OrgId::new("acme").expect("org"),
+                "golden".into(),
+                vec!["causal_admin".into()],
+                vec![],
+            );
+            let s = liftos::service::pipeline::run_sample_pipeline(&deps.stores, &user, chrono::Utc::now())
+                .await
+                .expect("pipeline");
+            serde_json::to_value(s).expect("summary")
+        } else {
+            send(&deps, sample).await
+        };
+        let nth = seen.entry(sample).or_insert(0);
+        *nth += 1;
+        let name = if *nth == 1 { sample.to_string() } else { format!("{sample}.{nth}") };
+        problems.extend(golden::check(&format!("events/{name}.json"), &golden::normalise(&got, Some(dir.path()))));
+    }
+    // Every sample is in the sequence.
+    for e in std::fs::read_dir(golden::golden_dir().join("../../events")).expect("events/") {
+        let name = e.expect("entry").file_name().to_string_lossy().trim_end_matches(".json").to_string();
+        assert!(SEQUENCE.contains(&name.as_str()), "events/{name}.json is not in the golden sequence");
+    }
+    assert!(problems.is_empty(), "{} difference(s):\n{}", problems.len(), problems.join("\n"));
+}
