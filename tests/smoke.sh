@@ -100,7 +100,7 @@ check "design-experiment.forbidden (403)" 403 "$(invoke design-experiment design
 check "sync-now.ok (200: no connections configured yet)" 200 "$(invoke sync-now sync-now.ok.json)"
 check "sync-now.bad-period (400)" 400 "$(invoke sync-now sync-now.bad-period.json)" "end"
 check "sync-now.unknown-connection (400)" 400 "$(invoke sync-now sync-now.unknown-connection.json)" "connection_id"
-cargo run -q -p liftos --bin liftos -- pipeline --data-dir "$WORK/data" --org acme --out "$WORK/out" >/dev/null
+cargo run -q -p liftos-cli --bin liftos -- pipeline --data-dir "$WORK/data" --org acme --out "$WORK/out" >/dev/null
 out=$(timeout 300 cargo lambda invoke sync-connections --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file events/sync-connections.export-dropped.json --output-format json)
 if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get('queued')==['orgs/acme/drop/linkedin-export/linkedin_campaigns.csv'] else 1)" "$out"; then
   echo "ok   sync-connections.export-dropped (the export went through transform, quality and store)"; passed=$((passed+1))
@@ -154,7 +154,7 @@ LIFTOS_JWT_SECRET=$SECRET
 RUST_LOG=warn
 ENV
 start_watch "$WORK/local.env"
-TOKEN=$(LIFTOS_JWT_SECRET=$SECRET cargo run -q -p liftos --features lambda --bin liftos -- token --org acme --user smoke --role causal_admin | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+TOKEN=$(LIFTOS_JWT_SECRET=$SECRET cargo run -q -p liftos-cli --bin liftos -- token --org acme --user smoke --role causal_admin | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 BODY=$(python3 -c 'import json; print(json.load(open("events/ingest-causal.ok.json"))["body"])')
 curl_json() { # METHOD PATH [BODY] -> {"statusCode":..,"body":..}
   local code body
@@ -178,7 +178,7 @@ if command -v st >/dev/null; then
   PROXY_PORT=$(free_port)
   python3 tests/apigw_proxy.py infra/openapi.json "$PROXY_PORT" "$PORT" >"$WORK/proxy.log" 2>&1 &
   PROXY_PID=$!
-  ADMIN=$(LIFTOS_JWT_SECRET=$SECRET cargo run -q -p liftos --features lambda --bin liftos -- token --org fuzz --user fuzzer --role causal_admin | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  ADMIN=$(LIFTOS_JWT_SECRET=$SECRET cargo run -q -p liftos-cli --bin liftos -- token --org fuzz --user fuzzer --role causal_admin | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   sleep 1
   # From the scratch folder: hypothesis writes its example database in the working directory.
   if (cd "$WORK" && st run "$ROOT/infra/openapi.json" --url "http://127.0.0.1:$PROXY_PORT" \
@@ -198,7 +198,7 @@ fi
 if [ -n "${LIFTOS_MOTO_ENDPOINT:-}" ]; then
   TABLE=smoke-$RANDOM$RANDOM; BUCKET=smoke-$RANDOM$RANDOM
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
-  AWS_ENDPOINT_URL=$LIFTOS_MOTO_ENDPOINT cargo run -q -p liftos --features lambda --bin liftos -- init-aws --table "$TABLE" --bucket "$BUCKET"
+  AWS_ENDPOINT_URL=$LIFTOS_MOTO_ENDPOINT cargo run -q -p liftos-cli --bin liftos -- init-aws --table "$TABLE" --bucket "$BUCKET"
   cat >"$WORK/aws.env" <<ENV
 LIFTOS_BACKEND=aws
 LIFTOS_TABLE=$TABLE

@@ -9,12 +9,10 @@
 
 pub mod config;
 pub mod domain;
-pub mod estimators;
 pub mod ingestion;
 pub mod report;
 pub mod service;
 pub mod storage;
-pub mod surfacing;
 
 #[cfg(feature = "lambda")]
 pub mod runtime;

@@ -7,10 +7,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::fmt::Write as _;
 
-use crate::estimators::data::Table;
 use crate::service::causal::{AdvancedResponse, MethodSpec};
 use crate::service::estimate::EffectRequest;
 use crate::service::source::DataInfo;
+use liftos_estimators::data::Table;
 
 const W: u32 = 760;
 const H: u32 = 340;
@@ -650,7 +650,7 @@ pub fn effect(table: &Table, req: &EffectRequest, v: &serde_json::Value, info: &
         let covs: Vec<Vec<f64>> = req.covariates.iter().map(|c| table.numeric(c).ok()).collect::<Option<_>>()?;
         let mut cols: Vec<&[f64]> = vec![&ones];
         cols.extend(covs.iter().map(|c| c.as_slice()));
-        let fit = crate::estimators::logit::fit(&cols, &d).ok()?;
+        let fit = liftos_estimators::logit::fit(&cols, &d).ok()?;
         Some((fit.p, d))
     })();
     match scores {

@@ -182,8 +182,8 @@ fn quality_separates_clean_from_degraded() {
 /// unrelated series is not.
 #[test]
 fn supplied_series_are_found_when_they_matter() {
-    use liftos::estimators::rng::Rng;
     use liftos::ingestion::detect::ExternalSeries;
+    use liftos_estimators::rng::Rng;
     let (mut promo, mut noise) = (Counts::default(), Counts::default());
     for seed in 0..RUNS {
         let s = SimSettings { seed: 3000 + seed, ..Default::default() };

@@ -14,8 +14,15 @@
 
 use std::path::{Path, PathBuf};
 
+/// `tests/golden` of the repository, found upwards from the crate that includes this file.
 pub fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("tests").join("golden")
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("tests").join("golden").is_dir() {
+        if !dir.pop() {
+            panic!("no tests/golden above {}", env!("CARGO_MANIFEST_DIR"));
+        }
+    }
+    dir.join("tests").join("golden")
 }
 
 pub fn blessing() -> bool {

@@ -4,12 +4,12 @@
 
 use liftos::config::{AuthSettings, Backend, Config};
 use liftos::domain::{OrgId, UserContext};
-use liftos::estimators::data::{Column, Table};
 use liftos::runtime::{handlers, Deps};
 use liftos::service::estimate::{self, DidRequest, SynthRequest};
 use liftos::service::ingest::ingest_causal;
 use liftos::service::pipeline::SAMPLE_RECORDS;
 use liftos::storage::Stores;
+use liftos_estimators::data::{Column, Table};
 use liftos_tests::events::{http_request, json_body, text};
 use std::sync::Arc;
 

@@ -132,7 +132,7 @@ pub fn pelt(x: &[f64], s: &PeltSettings) -> Vec<ChangePoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::estimators::rng::Rng;
+    use liftos_estimators::rng::Rng;
 
     fn noise(n: usize, seed: u64) -> Vec<f64> {
         let mut r = Rng::new(seed);

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::changepoint::{pelt, PeltSettings};
 use super::{ChangeEvent, ChangeKind, DailyRow};
 use crate::domain::Platform;
-use crate::estimators::dist;
+use liftos_estimators::dist;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Intervention {
@@ -275,7 +275,7 @@ struct SeasonalFit {
 /// weekday dummies (Monday the base), by OLS on the within-campaign demeaned data. Controlling
 /// for spend keeps budget changes from passing for a trend or a season.
 fn seasonal_fit(rows: &[&DailyRow]) -> Option<SeasonalFit> {
-    use crate::estimators::linalg;
+    use liftos_estimators::linalg;
     let n = rows.len();
     let first = rows.iter().map(|r| r.date).min()?;
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();

@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod detect;
 pub mod holidays;
 pub mod quality;
+#[cfg(feature = "demo")]
 pub mod simulate;
 
 use chrono::{DateTime, NaiveDate, Utc};

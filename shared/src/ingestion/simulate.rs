@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChangeEvent, ChangeKind, DailyRow, PlatformBatch};
 use crate::domain::Platform;
-use crate::estimators::rng::Rng;
+use liftos_estimators::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Faults {

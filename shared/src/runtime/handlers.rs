@@ -608,9 +608,7 @@ pub async fn sync_event(deps: &Deps, event: serde_json::Value) -> Result<serde_j
             records
                 .iter()
                 .map(|r| {
-                    crate::ingestion::connectors::replay::url_decode(
-                        r["s3"]["object"]["key"].as_str().unwrap_or_default(),
-                    )
+                    crate::ingestion::connectors::url_decode(r["s3"]["object"]["key"].as_str().unwrap_or_default())
                 })
                 .collect()
         })

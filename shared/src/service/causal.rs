@@ -13,8 +13,8 @@ use super::source::{self, DataInfo, DataSpec, Loaded};
 use super::stage::StageError;
 use super::{require, ServiceError};
 use crate::domain::{permissions, AnalysisJob, JobError, JobStatus, UserContext, ValidationError};
-use crate::estimators::data::Table;
 use crate::storage::{Message, PanelStore, Queue, StoreError, Stores};
+use liftos_estimators::data::Table;
 
 pub use super::source::{table_from_rows, MAX_INLINE_ROWS};
 

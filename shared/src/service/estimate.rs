@@ -3,15 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::estimators::data::{DataError, Table};
-use crate::estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, CsMethod, CsSettings};
-use crate::estimators::did::{twfe, DidError, DidSettings, PanelInput};
-use crate::estimators::discovery::{self, BackgroundKnowledge, DiscoveryError, PcSettings};
-use crate::estimators::effects::{self, EffectError, EffectInput, EffectMethod, EffectSettings, Estimand};
-use crate::estimators::iv::{self, IvError, IvInput, IvSettings};
-use crate::estimators::ols::SeKind;
-use crate::estimators::rdd::{self, BwSelect, Kernel, RddError, RddSettings};
-use crate::estimators::synth::{self, Predictor, SynthError, SynthInput, SynthSettings};
+use liftos_estimators::data::{DataError, Table};
+use liftos_estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, CsMethod, CsSettings};
+use liftos_estimators::did::{twfe, DidError, DidSettings, PanelInput};
+use liftos_estimators::discovery::{self, BackgroundKnowledge, DiscoveryError, PcSettings};
+use liftos_estimators::effects::{self, EffectError, EffectInput, EffectMethod, EffectSettings, Estimand};
+use liftos_estimators::iv::{self, IvError, IvInput, IvSettings};
+use liftos_estimators::ols::SeKind;
+use liftos_estimators::rdd::{self, BwSelect, Kernel, RddError, RddSettings};
+use liftos_estimators::synth::{self, Predictor, SynthError, SynthInput, SynthSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EstimateError {

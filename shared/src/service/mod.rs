@@ -8,7 +8,7 @@ pub mod experiments;
 pub mod ingest;
 pub mod ingestion;
 pub mod memory;
-#[cfg(feature = "embedded")]
+#[cfg(feature = "demo")]
 pub mod pipeline;
 pub mod source;
 pub mod stage;

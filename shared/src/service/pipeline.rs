@@ -267,11 +267,11 @@ async fn analyse(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Res
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BudgetRecommendation {
     pub daily_budget: f64,
-    pub allocations: Vec<crate::surfacing::budget::Allocation>,
+    pub allocations: Vec<liftos_estimators::budget::Allocation>,
     pub expected_daily_revenue_gain: f64,
     pub expected_daily_revenue_gain_ci: (f64, f64),
     pub binding: Vec<String>,
-    pub recommendations: Vec<crate::surfacing::recommend::Recommendation>,
+    pub recommendations: Vec<liftos_estimators::budget::recommend::Recommendation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -387,8 +387,8 @@ pub async fn run_sample_pipeline(
 /// propose the test that would settle the least certain channel.
 async fn surface(stores: &Stores, user: &UserContext) -> Result<(BudgetRecommendation, ProposedTest), ServiceError> {
     use super::surfacing::{history_from_records, optimize_history, OutcomeMetric, PlanRequest};
-    use crate::surfacing::budget::Objective;
-    use crate::surfacing::power::{self, Metric, PowerQuery, PowerSettings};
+    use liftos_estimators::budget::Objective;
+    use liftos_estimators::design::power::{self, Metric, PowerQuery, PowerSettings};
     let history =
         history_from_records(stores.records.as_ref(), user, None, &DateRange::all(), OutcomeMetric::Revenue).await?;
     let budget: f64 = history
@@ -416,7 +416,7 @@ async fn surface(stores: &Stores, user: &UserContext) -> Result<(BudgetRecommend
     let channel = out
         .recommendations
         .iter()
-        .find(|r| r.action == crate::surfacing::recommend::Action::RunTest)
+        .find(|r| r.action == liftos_estimators::budget::recommend::Action::RunTest)
         .map(|r| r.channel.clone())
         .or_else(|| {
             out.model

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ServiceError;
 use crate::domain::{DateRange, OrgId, Platform, TreatmentGroup, ValidationError};
-use crate::estimators::data::{Column, Table};
 use crate::storage::{PageRequest, PanelStore, RecordQuery, RecordStore};
+use liftos_estimators::data::{Column, Table};
 
 /// Inline rows are for small data (the body is capped at 5 MiB as well).
 pub const MAX_INLINE_ROWS: usize = 100_000;

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{require, ServiceError};
 use crate::domain::{permissions, UserContext, ValidationError};
-use crate::surfacing::geo::{self, GeoDesign, GeoPanel, GeoSettings};
-use crate::surfacing::power::{self, PowerQuery, PowerResult, PowerSettings};
-use crate::surfacing::randomize::{self, RandomizeResult, RandomizeSettings, Unit};
+use liftos_estimators::design::geo::{self, GeoDesign, GeoPanel, GeoSettings};
+use liftos_estimators::design::power::{self, PowerQuery, PowerResult, PowerSettings};
+use liftos_estimators::design::randomize::{self, RandomizeResult, RandomizeSettings, Unit};
 
 /// At most this many candidate (market set, duration) pairs per request: enough for 50 markets,
 /// sets of 3 and three durations (62,625), and a bound on the Lambda's time.
@@ -121,8 +121,8 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
 
 use crate::domain::{DateRange, Platform};
 use crate::storage::{PageRequest, RecordQuery, RecordStore};
-use crate::surfacing::budget::{self, ChannelBounds, ChannelSpend, FittedModel, Lift, Plan, PlanResult};
-use crate::surfacing::recommend::{self, Recommendation};
+use liftos_estimators::budget::recommend::{self, Recommendation};
+use liftos_estimators::budget::{self, ChannelBounds, ChannelSpend, FittedModel, Lift, Plan, PlanResult};
 
 /// The outcome that the curves model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

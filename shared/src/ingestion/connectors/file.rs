@@ -5,8 +5,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{Connection, ConnectorError};
-use crate::estimators::data::{Column, Table};
 use crate::ingestion::{DailyRow, PlatformBatch};
+use liftos_estimators::data::{Column, Table};
 
 /// Which export column holds each field (absent metrics are 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ pub mod file;
 pub mod google_ads;
 pub mod http;
 pub mod meta;
+#[cfg(feature = "demo")]
 pub mod replay;
 pub mod tiktok;
 
@@ -284,4 +285,25 @@ impl Credentials for StaticCredentials {
             message: "no such credentials".into(),
         })
     }
+}
+
+/// Decode `%XX` escapes and `+` (S3 event keys, query strings). Invalid escapes are kept as they
+/// are; bytes that are not UTF-8 become U+FFFD.
+pub fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -1,0 +1,580 @@
+//! `liftos`: the LiftOS Causal command line, on the embedded default (no AWS, no network).
+//!
+//! ```text
+//! liftos pipeline [--data-dir .liftos] [--org demo] [--out liftos-out]
+//! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
+//! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg] [--covariates A,B]
+//! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
+//! liftos estimate synth --input F --unit U --time T --outcome Y --treated-unit NAME --treatment-time T0 [--predictors "col:1980-1988,outcome:1975"] [--fit-window 1970-1988] [--placebo]
+//! liftos estimate effect --input F --outcome Y --treatment T --covariates A,B [--method regression|ipw|aipw] [--estimand ate|att]
+//! liftos discover --input F [--columns A,B,C] [--alpha 0.05] [--method pc] [--tiers "a,b;c"] [--forbid a>b] [--require a>b]
+//! liftos estimate iv  --input F --outcome Y --endogenous X --instruments Z1,Z2 [--controls W1,W2] [--se robust|classical|cluster:C]
+//! liftos init-aws --table T --bucket B                                              
+//! liftos token --org ORG --user USER [--role R]... [--permission P]... [--ttl 3600]   
+//! ```
+//! Every command prints one JSON object on stdout; progress and logs go to stderr.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use liftos::domain::{OrgId, UserContext};
+use liftos::storage::Stores;
+
+#[derive(Parser)]
+#[command(name = "liftos", version, about = "LiftOS Causal: causal marketing measurement")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+enum Command {
+    /// Run the main job on the embedded store: ingest the bundled sample data and query it back.
+    Pipeline {
+        /// Where the embedded store lives (SQLite file and panels). Kept between runs.
+        #[arg(long, default_value = ".liftos")]
+        data_dir: PathBuf,
+        /// The org the local operator works in.
+        #[arg(long, default_value = "demo")]
+        org: String,
+        /// Folder for the written summary.
+        #[arg(long, default_value = "liftos-out")]
+        out: PathBuf,
+    },
+    /// Estimate a causal effect from a CSV file; prints one JSON object.
+    Estimate {
+        #[command(subcommand)]
+        method: EstimateCmd,
+    },
+    /// Causal discovery (PC-stable with Fisher-z, or DirectLiNGAM); prints the edges.
+    Discover {
+        #[arg(long)]
+        input: PathBuf,
+        /// Comma-separated variables (default: every numeric column).
+        #[arg(long)]
+        columns: Option<String>,
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// pc (default; CPDAG) | lingam (DirectLiNGAM: a full causal order under non-Gaussian noise)
+        #[arg(long)]
+        method: Option<String>,
+        /// Temporal tiers, earliest first: "spend,impressions;clicks;conversions".
+        #[arg(long)]
+        tiers: Option<String>,
+        /// Forbidden edges "a>b,c>d".
+        #[arg(long)]
+        forbid: Option<String>,
+        /// Required edges "a>b".
+        #[arg(long)]
+        require: Option<String>,
+    },
+    /// Run an analysis request (the body of POST /api/v1/causal/analyze/advanced, /discover or
+    /// /treatment-effect) on a local CSV or Parquet file and write its HTML report with plots.
+    /// Prints the result (the API's JSON) with `report.path`.
+    Report {
+        /// The request body as JSON (its `rows` / `panel` / `records` are replaced by --input).
+        #[arg(long)]
+        request: PathBuf,
+        /// The data: .csv or .parquet.
+        #[arg(long)]
+        input: PathBuf,
+        /// analyze-advanced (default) | discover | treatment-effect
+        #[arg(long, default_value = "analyze-advanced")]
+        kind: String,
+        /// Where to write the HTML report.
+        #[arg(long, default_value = "liftos-out/report.html")]
+        out: PathBuf,
+    },
+    /// Create the DynamoDB table (with its GSIs) and the S3 bucket on the configured AWS endpoint
+    /// (AWS_ENDPOINT_URL: moto, LocalStack) for running the functions against it.
+    InitAws {
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        bucket: String,
+    },
+    /// Mint a local HS256 token with LIFTOS_JWT_SECRET (for curl against `cargo lambda watch`).
+    Token {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
+}
+
+#[derive(Subcommand)]
+enum EstimateCmd {
+    /// Difference-in-differences: TWFE / event study with --treatment, Callaway-Sant'Anna with --cohort.
+    Did {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        time: String,
+        #[arg(long)]
+        outcome: String,
+        /// 0/1 treated-and-post indicator (TWFE, event study).
+        #[arg(long)]
+        treatment: Option<String>,
+        /// First treated period per unit; 0 or empty for never treated (staggered).
+        #[arg(long)]
+        cohort: Option<String>,
+        /// Cluster column (default: the unit).
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long)]
+        event_study: bool,
+        /// never | not-yet
+        #[arg(long)]
+        control: Option<String>,
+        /// dr | ipw | reg
+        #[arg(long)]
+        method: Option<String>,
+        /// Comma-separated covariates (staggered).
+        #[arg(long)]
+        covariates: Option<String>,
+        /// cluster (default) | robust | classical | cluster:COLUMN
+        #[arg(long)]
+        se: Option<String>,
+        /// Multiplier-bootstrap draws (staggered).
+        #[arg(long)]
+        bootstrap: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        alpha: Option<f64>,
+    },
+    /// Instrumental variables: two-stage least squares with diagnostics.
+    Iv {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        outcome: String,
+        /// Comma-separated endogenous regressors.
+        #[arg(long)]
+        endogenous: String,
+        /// Comma-separated instruments.
+        #[arg(long)]
+        instruments: String,
+        /// Comma-separated exogenous controls (an intercept is always included).
+        #[arg(long)]
+        controls: Option<String>,
+        /// robust (default) | classical | hc0 | cluster:COLUMN
+        #[arg(long)]
+        se: Option<String>,
+        #[arg(long)]
+        alpha: Option<f64>,
+    },
+    /// Synthetic control (ADH) with optimised or fixed V; --placebo adds the permutation test.
+    Synth {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        time: String,
+        #[arg(long)]
+        outcome: String,
+        /// The treated unit, or several separated by commas (pooled).
+        #[arg(long)]
+        treated_unit: String,
+        #[arg(long, allow_hyphen_values = true)]
+        treatment_time: i64,
+        /// "col:1980-1988,col2:1984-1988,outcome:1975"
+        #[arg(long)]
+        predictors: Option<String>,
+        /// "1970-1988"
+        #[arg(long)]
+        fit_window: Option<String>,
+        /// Placebo-in-space (permutation p-value), placebo-in-time and leave-one-out.
+        #[arg(long)]
+        placebo: bool,
+        /// The fake treatment date of the placebo-in-time (default: the middle of the pre-period).
+        #[arg(long, allow_hyphen_values = true)]
+        placebo_time: Option<i64>,
+        /// Augmented synthetic control (ridge bias correction).
+        #[arg(long)]
+        augmented: bool,
+        /// The ridge penalty of --augmented (default: cross-validated).
+        #[arg(long, allow_hyphen_values = true)]
+        ridge_lambda: Option<f64>,
+    },
+    /// Treatment effect under measured confounding: regression adjustment, IPW or AIPW.
+    Effect {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        outcome: String,
+        /// The 0/1 treatment column.
+        #[arg(long)]
+        treatment: String,
+        /// Comma-separated confounders to adjust for.
+        #[arg(long)]
+        covariates: String,
+        /// regression | ipw | aipw (default)
+        #[arg(long)]
+        method: Option<String>,
+        /// ate (default) | att
+        #[arg(long)]
+        estimand: Option<String>,
+        /// Drop units with propensity outside [trim, 1 - trim] (default 0.01).
+        #[arg(long)]
+        trim: Option<f64>,
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// Add the placebo-treatment, random-common-cause and data-subset refutations.
+        #[arg(long)]
+        refute: bool,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Regression discontinuity: sharp, or fuzzy with --fuzzy; rdrobust's defaults.
+    Rdd {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        outcome: String,
+        #[arg(long)]
+        running: String,
+        #[arg(long, allow_hyphen_values = true)]
+        cutoff: f64,
+        /// Main bandwidth (default: MSE-optimal).
+        #[arg(long)]
+        bandwidth: Option<f64>,
+        /// triangular (default) | uniform | epanechnikov
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Treatment take-up column for a fuzzy design.
+        #[arg(long)]
+        fuzzy: Option<String>,
+        /// Polynomial order (default 1).
+        #[arg(long)]
+        p: Option<usize>,
+        /// mserd (default) | msetwo | msesum
+        #[arg(long)]
+        bwselect: Option<String>,
+        #[arg(long)]
+        alpha: Option<f64>,
+    },
+}
+
+fn run_estimate(cmd: EstimateCmd) -> ExitCode {
+    use liftos::service::estimate;
+    match cmd {
+        EstimateCmd::Did {
+            input,
+            unit,
+            time,
+            outcome,
+            treatment,
+            cohort,
+            cluster,
+            event_study,
+            control,
+            method,
+            covariates,
+            se,
+            bootstrap,
+            seed,
+            alpha,
+        } => {
+            let req = estimate::DidRequest {
+                unit,
+                time,
+                outcome,
+                treatment,
+                cohort,
+                cluster,
+                event_study,
+                control,
+                method,
+                covariates: covariates.as_deref().map(list).unwrap_or_default(),
+                se,
+                bootstrap,
+                seed,
+                alpha,
+            };
+            on_csv(&input, |t| estimate::did(t, &req))
+        }
+        EstimateCmd::Iv { input, outcome, endogenous, instruments, controls, se, alpha } => {
+            let req = estimate::IvRequest {
+                outcome,
+                endogenous: list(&endogenous),
+                instruments: list(&instruments),
+                controls: controls.as_deref().map(list).unwrap_or_default(),
+                se,
+                alpha,
+            };
+            on_csv(&input, |t| estimate::iv(t, &req))
+        }
+        EstimateCmd::Synth {
+            input,
+            unit,
+            time,
+            outcome,
+            treated_unit,
+            treatment_time,
+            predictors,
+            fit_window,
+            placebo,
+            placebo_time,
+            augmented,
+            ridge_lambda,
+        } => {
+            let req = estimate::SynthRequest {
+                unit,
+                time,
+                outcome,
+                treated_unit,
+                treatment_time,
+                predictors,
+                fit_window,
+                placebo,
+                placebo_time,
+                augmented,
+                ridge_lambda,
+            };
+            on_csv(&input, |t| estimate::synth_control(t, &req))
+        }
+        EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha, refute, seed } => {
+            let req = estimate::EffectRequest {
+                outcome,
+                treatment,
+                covariates: list(&covariates),
+                method,
+                estimand,
+                trim,
+                alpha,
+                refute,
+                seed,
+            };
+            on_csv(&input, |t| estimate::effect(t, &req))
+        }
+        EstimateCmd::Rdd { input, outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha } => {
+            let req = estimate::RddRequest { outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha };
+            on_csv(&input, |t| estimate::rdd(t, &req))
+        }
+    }
+}
+
+/// Read the CSV, run `estimate` on it, and print its JSON (or the error naming the field).
+fn on_csv(
+    input: &std::path::Path,
+    estimate: impl FnOnce(
+        &liftos_estimators::data::Table,
+    ) -> Result<serde_json::Value, liftos::service::estimate::EstimateError>,
+) -> ExitCode {
+    match liftos_estimators::data::Table::read_csv(input).map_err(Into::into).and_then(|t| estimate(&t)) {
+        Ok(v) => {
+            emit(&v.to_string());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.field(), &e),
+    }
+}
+
+/// Print one line of output; a closed pipe (`| head`) is not an error.
+fn emit(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+fn fail(field: &str, message: impl std::fmt::Display) -> ExitCode {
+    let err = serde_json::json!({"error": "invalid_request", "field": field, "message": message.to_string()});
+    emit(&err.to_string());
+    ExitCode::from(2)
+}
+
+fn error_chain(e: impl std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg
+}
+
+fn run_report(request: &std::path::Path, input: &std::path::Path, kind: &str, out: &std::path::Path) -> ExitCode {
+    use liftos::service::causal::{self, Kind};
+    use liftos::service::source::{parse_panel, PanelFormat};
+    let kind = match kind {
+        "analyze-advanced" | "advanced" => Kind::AnalyzeAdvanced,
+        "discover" => Kind::Discover,
+        "treatment-effect" | "effect" => Kind::TreatmentEffect,
+        other => return fail("kind", format!("{other:?}: expected analyze-advanced, discover or treatment-effect")),
+    };
+    let body = match std::fs::read(request) {
+        Ok(b) => b,
+        Err(e) => return fail("request", format!("{}: {e}", request.display())),
+    };
+    let name = input.to_string_lossy().to_lowercase();
+    let format =
+        if name.ends_with(".parquet") || name.ends_with(".pq") { PanelFormat::Parquet } else { PanelFormat::Csv };
+    let bytes = match std::fs::read(input) {
+        Ok(b) => b,
+        Err(e) => return fail("input", format!("{}: {e}", input.display())),
+    };
+    let table = match parse_panel(&bytes, format) {
+        Ok(t) => t,
+        Err(e) => return fail("input", e.summary()),
+    };
+    let (mut value, html) = match causal::run_local(kind, &body, table, &input.display().to_string()) {
+        Ok(x) => x,
+        Err(e) => {
+            let (field, message) = match &e {
+                liftos::service::ServiceError::Validation(v) => (v.field().to_string(), v.summary()),
+                other => ("request".to_string(), other.to_string()),
+            };
+            return fail(&field, message);
+        }
+    };
+    if let Err(e) = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| std::fs::write(out, &html))
+    {
+        return fail("out", format!("{}: {e}", out.display()));
+    }
+    if let Some(o) = value.as_object_mut() {
+        o.insert("report".into(), serde_json::json!({ "path": out.display().to_string(), "bytes": html.len() }));
+    }
+    eprintln!("liftos: report written to {}", out.display());
+    emit(&value.to_string());
+    ExitCode::SUCCESS
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Estimate { method } => run_estimate(method),
+        Command::Discover { input, columns, alpha, method, tiers, forbid, require } => {
+            use liftos::service::estimate;
+            let pairs = |s: &Option<String>, flag: &str| -> Result<Vec<(String, String)>, String> {
+                s.as_deref()
+                    .map(|s| {
+                        list(s)
+                            .into_iter()
+                            .map(|p| {
+                                p.split_once('>')
+                                    .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                                    .ok_or_else(|| format!("{flag}: {p:?} is not FROM>TO"))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_else(|| Ok(vec![]))
+            };
+            let (forbidden, required) = match (pairs(&forbid, "--forbid"), pairs(&require, "--require")) {
+                (Ok(f), Ok(r)) => (f, r),
+                (Err(e), _) => return fail("forbid", e),
+                (_, Err(e)) => return fail("require", e),
+            };
+            let mut tier_map = std::collections::HashMap::new();
+            for (t, group) in tiers.as_deref().unwrap_or("").split(';').enumerate() {
+                for v in list(group) {
+                    tier_map.insert(v, t as i64);
+                }
+            }
+            let req = estimate::DiscoverRequest {
+                columns: columns.as_deref().map(list).unwrap_or_default(),
+                alpha,
+                method,
+                knowledge: liftos_estimators::discovery::BackgroundKnowledge { forbidden, required, tiers: tier_map },
+            };
+            on_csv(&input, |t| estimate::discover(t, &req))
+        }
+        Command::Pipeline { data_dir, org, out } => {
+            let org = match OrgId::new(org) {
+                Ok(o) => o,
+                Err(e) => return fail("--org", e),
+            };
+            // The local operator of the local store: every permission, in one org.
+            let user = UserContext::new(org, "local-operator".into(), vec!["causal_admin".into()], vec![]);
+            let stores = match Stores::embedded(&data_dir) {
+                Ok(s) => s,
+                Err(e) => return fail("--data-dir", e),
+            };
+            eprintln!("liftos: embedded store at {}", data_dir.display());
+            let summary = match liftos::service::pipeline::run_sample_pipeline(&stores, &user, chrono::Utc::now()).await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    emit(&serde_json::json!({"error": "pipeline_failed", "message": e.to_string()}).to_string());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+            if let Err(e) = std::fs::create_dir_all(&out).and_then(|_| std::fs::write(out.join("summary.json"), &text))
+            {
+                return fail("--out", e);
+            }
+            eprintln!("liftos: summary written to {}", out.join("summary.json").display());
+            // A copy of the report beside the summary.
+            match stores.panels.get_panel(&user.org_id, &summary.analysis.report_key).await {
+                Ok(Some(html)) => {
+                    if let Err(e) = std::fs::write(out.join("report.html"), &html) {
+                        return fail("--out", e);
+                    }
+                    eprintln!("liftos: report written to {}", out.join("report.html").display());
+                }
+                Ok(None) => return fail("report", "the report was not stored"),
+                Err(e) => return fail("report", e),
+            }
+            emit(&text);
+            ExitCode::SUCCESS
+        }
+        Command::Report { request, input, kind, out } => run_report(&request, &input, &kind, &out),
+        Command::InitAws { table, bucket } => {
+            use liftos::storage::aws;
+            let sdk = aws::sdk_config().await;
+            if let Err(e) = aws::create_table(&aws::dynamodb_client(&sdk), &table).await {
+                return fail("--table", e);
+            }
+            if let Err(e) = aws::s3_client(&sdk).create_bucket().bucket(&bucket).send().await {
+                return fail("--bucket", error_chain(e));
+            }
+            emit(&serde_json::json!({"table": table, "bucket": bucket, "created": true}).to_string());
+            ExitCode::SUCCESS
+        }
+        Command::Token { org, user, roles, permissions, ttl } => {
+            let Ok(secret) = std::env::var("LIFTOS_JWT_SECRET") else {
+                return fail("LIFTOS_JWT_SECRET", "is not set");
+            };
+            if secret.len() < liftos::config::MIN_SECRET_LEN {
+                return fail("LIFTOS_JWT_SECRET", "must be at least 32 bytes");
+            }
+            let issuer = std::env::var("LIFTOS_JWT_ISSUER").unwrap_or_else(|_| "liftos-local".into());
+            let audience = std::env::var("LIFTOS_JWT_AUDIENCE").unwrap_or_else(|_| "liftos".into());
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let perms: Vec<&str> = permissions.iter().map(String::as_str).collect();
+            match liftos::runtime::auth::mint_local(&secret, &issuer, &audience, &org, &user, &roles, &perms, ttl) {
+                Ok(t) => {
+                    emit(&serde_json::json!({"token": t}).to_string());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail("token", e),
+            }
+        }
+    }
+}

@@ -1,0 +1,493 @@
+#![allow(clippy::unwrap_used)]
+//! The `liftos` command's contract: flags, JSON keys, exit codes, errors naming the field.
+
+use std::process::Command;
+
+fn liftos(args: &[&str]) -> (i32, serde_json::Value) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_liftos")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+const MPDTA: &str = "../../tests/reference/data/mpdta.csv";
+
+/// mpdta with the treated-and-post indicator added.
+fn mpdta_with_treat_post() -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(MPDTA)).unwrap();
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            writeln!(f, "{line},treat_post").unwrap();
+            continue;
+        }
+        let cols: Vec<&str> = line.split(',').collect();
+        let (year, first): (f64, f64) = (cols[0].parse().unwrap(), cols[4].parse().unwrap());
+        writeln!(f, "{line},{}", u8::from(first > 0.0 && year >= first)).unwrap();
+    }
+    f
+}
+
+#[test]
+fn did_twfe_and_event_study() {
+    let f = mpdta_with_treat_post();
+    let path = f.path().to_str().unwrap();
+    let base = [
+        "estimate",
+        "did",
+        "--input",
+        path,
+        "--unit",
+        "countyreal",
+        "--time",
+        "year",
+        "--outcome",
+        "lemp",
+        "--treatment",
+        "treat_post",
+    ];
+    let (code, v) = liftos(&base);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["estimator"], "twfe");
+    assert!((v["estimate"].as_f64().unwrap() + 0.036548936674).abs() < 1e-9);
+    for key in ["method", "estimator", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs"] {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    let mut es = base.to_vec();
+    es.push("--event-study");
+    let (code, v) = liftos(&es);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["estimator"], "event_study");
+    assert!(v["pre_trend_p_value"].as_f64().is_some());
+    let pts = v["event_study"].as_array().unwrap();
+    assert!(pts.iter().all(|p| p["relative_time"].as_i64() != Some(-1)), "the reference period is left out");
+    for key in ["relative_time", "att", "std_error"] {
+        assert!(!pts[0][key].is_null());
+    }
+}
+
+#[test]
+fn did_errors_name_the_field() {
+    let (code, v) = liftos(&[
+        "estimate",
+        "did",
+        "--input",
+        MPDTA,
+        "--unit",
+        "countyreal",
+        "--time",
+        "year",
+        "--outcome",
+        "lemp",
+        "--treatment",
+        "treat",
+    ]);
+    // `treat` is the ever-treated flag, constant within unit: absorbed by the unit effects.
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["error"], "invalid_request");
+    assert_eq!(v["field"], "treatment");
+    assert!(v["message"].is_string());
+    let (code, v) =
+        liftos(&["estimate", "did", "--input", MPDTA, "--unit", "countyreal", "--time", "year", "--outcome", "lemp"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("treatment")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "did",
+        "--input",
+        MPDTA,
+        "--unit",
+        "countyreal",
+        "--time",
+        "year",
+        "--outcome",
+        "lemp",
+        "--cohort",
+        "first.treat",
+        "--method",
+        "magic",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
+}
+
+#[test]
+fn did_staggered_keys() {
+    let (code, v) = liftos(&[
+        "estimate",
+        "did",
+        "--input",
+        MPDTA,
+        "--unit",
+        "countyreal",
+        "--time",
+        "year",
+        "--outcome",
+        "lemp",
+        "--cohort",
+        "first.treat",
+        "--control",
+        "never",
+        "--method",
+        "dr",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    for key in
+        ["method", "estimator", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs", "pre_trend_p_value"]
+    {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    assert_eq!(v["method"], "did");
+    assert_eq!(v["estimator"], "callaway_santanna");
+    let gt = v["group_time"].as_array().unwrap();
+    assert_eq!(gt.len(), 12);
+    for key in ["group", "time", "att", "std_error"] {
+        assert!(!gt[0][key].is_null(), "group_time lacks {key}");
+    }
+    for key in ["relative_time", "att", "std_error"] {
+        assert!(!v["event_study"][0][key].is_null(), "event_study lacks {key}");
+    }
+    assert!((v["estimate"].as_f64().unwrap() + 0.0399513).abs() < 1e-6);
+}
+
+#[test]
+fn iv_keys_and_errors() {
+    let iv = "../../tests/reference/data/iv_sim.csv";
+    let (code, v) = liftos(&[
+        "estimate",
+        "iv",
+        "--input",
+        iv,
+        "--outcome",
+        "y",
+        "--endogenous",
+        "x",
+        "--instruments",
+        "z1,z2",
+        "--controls",
+        "w1",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    for key in [
+        "method",
+        "estimator",
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "n_obs",
+        "first_stage_f",
+        "overid_p_value",
+        "endogeneity_p_value",
+    ] {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    let (code, v) =
+        liftos(&["estimate", "iv", "--input", iv, "--outcome", "y", "--endogenous", "x", "--instruments", "nope"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("nope")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "iv",
+        "--input",
+        iv,
+        "--outcome",
+        "y",
+        "--endogenous",
+        "x",
+        "--instruments",
+        "z1",
+        "--se",
+        "cluster:",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("se")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "iv",
+        "--input",
+        "missing.csv",
+        "--outcome",
+        "y",
+        "--endogenous",
+        "x",
+        "--instruments",
+        "z1",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("input")), "{v}");
+}
+
+#[test]
+fn rdd_keys_and_errors() {
+    let senate = "../../tests/reference/data/rdrobust_senate.csv";
+    let (code, v) =
+        liftos(&["estimate", "rdd", "--input", senate, "--outcome", "vote", "--running", "margin", "--cutoff", "0"]);
+    assert_eq!(code, 0, "{v}");
+    for key in [
+        "method",
+        "estimator",
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "n_obs",
+        "bandwidth",
+        "bias_bandwidth",
+        "estimate_bias_corrected",
+        "robust_std_error",
+        "robust_ci_low",
+        "robust_ci_high",
+        "robust_p_value",
+        "n_left",
+        "n_right",
+        "density_test_p_value",
+    ] {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    assert!((v["estimate"].as_f64().unwrap() - 7.414130749).abs() < 1e-6);
+    let (code, v) =
+        liftos(&["estimate", "rdd", "--input", senate, "--outcome", "vote", "--running", "margin", "--cutoff", "-500"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("cutoff")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "rdd",
+        "--input",
+        senate,
+        "--outcome",
+        "vote",
+        "--running",
+        "margin",
+        "--cutoff",
+        "0",
+        "--kernel",
+        "gauss",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("kernel")), "{v}");
+    let (code, v) = liftos(&[
+        "estimate",
+        "rdd",
+        "--input",
+        senate,
+        "--outcome",
+        "vote",
+        "--running",
+        "margin",
+        "--cutoff",
+        "0",
+        "--bandwidth",
+        "10",
+        "--kernel",
+        "uniform",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["bandwidth"].as_f64(), Some(10.0));
+}
+
+#[test]
+fn effect_keys_and_errors() {
+    let f = "../../tests/reference/data/effects_sim.csv";
+    let (code, v) = liftos(&[
+        "estimate",
+        "effect",
+        "--input",
+        f,
+        "--outcome",
+        "y",
+        "--treatment",
+        "d",
+        "--covariates",
+        "x1,x2",
+        "--method",
+        "aipw",
+        "--estimand",
+        "ate",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    for key in
+        ["method", "estimator", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs", "overlap", "e_value"]
+    {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    assert_eq!(v["estimator"], "aipw");
+    let (code, v) = liftos(&[
+        "estimate",
+        "effect",
+        "--input",
+        f,
+        "--outcome",
+        "y",
+        "--treatment",
+        "d",
+        "--covariates",
+        "x1,x2",
+        "--refute",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["refutations"].as_array().map(|a| a.len()), Some(3));
+    let (code, v) = liftos(&[
+        "estimate",
+        "effect",
+        "--input",
+        f,
+        "--outcome",
+        "y",
+        "--treatment",
+        "d",
+        "--covariates",
+        "x1",
+        "--method",
+        "psm",
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
+    let (code, v) =
+        liftos(&["estimate", "effect", "--input", f, "--outcome", "y", "--treatment", "x1", "--covariates", "x2"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("x1")), "{v}");
+}
+
+#[test]
+fn discover_prints_edges() {
+    let f = "../../tests/reference/data/dag_sim.csv";
+    let (code, v) = liftos(&["discover", "--input", f, "--alpha", "0.05"]);
+    assert_eq!(code, 0, "{v}");
+    let edges = v["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 14);
+    for key in ["from", "to", "directed"] {
+        assert!(!edges[0][key].is_null());
+    }
+    let (code, v) = liftos(&["discover", "--input", "../../tests/reference/data/lingam_sim.csv", "--method", "lingam"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["estimator"], "direct_lingam");
+    assert_eq!(v["causal_order"].as_array().unwrap().len(), 8);
+    assert!(v["edges"].as_array().unwrap().iter().all(|e| e["directed"] == true && e["from"].is_string()));
+    assert_eq!(v["edges"].as_array().unwrap().len(), v["effects"].as_array().unwrap().len());
+    let (code, v) = liftos(&["discover", "--input", f, "--method", "ges"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
+    let (code, v) = liftos(&["discover", "--input", f, "--forbid", "x1-x2"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("forbid")), "{v}");
+}
+
+#[test]
+fn synth_fixed_window_keys_and_errors() {
+    let f = "../../tests/reference/data/smoking_prop99.csv";
+    let base = [
+        "estimate",
+        "synth",
+        "--input",
+        f,
+        "--unit",
+        "state",
+        "--time",
+        "year",
+        "--outcome",
+        "cigsale",
+        "--treated-unit",
+        "California",
+        "--treatment-time",
+        "1989",
+    ];
+    // Outcome-only predictors (each fit-window year): a quick fit.
+    let mut args = base.to_vec();
+    args.extend(["--predictors", "outcome:1975,outcome:1980,outcome:1988", "--fit-window", "1970-1988"]);
+    let (code, v) = liftos(&args);
+    assert_eq!(code, 0, "{v}");
+    for key in ["method", "estimator", "estimate", "n_obs", "weights", "pre_rmspe", "gaps"] {
+        assert!(!v[key].is_null(), "missing {key}");
+    }
+    assert!(v["gaps"][0]["time"].is_i64() && v["gaps"][0]["gap"].is_f64());
+    let mut bad = base.to_vec();
+    bad.extend(["--predictors", "cigsale-1975"]);
+    let (code, v) = liftos(&bad);
+    assert_eq!((code, v["field"].as_str()), (2, Some("predictors")), "{v}");
+    // Augmented, pooled treated units, and every robustness check.
+    let mut aug = base.to_vec();
+    aug[11] = "California,Nevada";
+    aug.extend(["--augmented", "--fit-window", "1970-1988", "--placebo"]);
+    let (code, v) = liftos(&aug);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["estimator"], "augmented_synth_ridge");
+    assert_eq!(v["treated_unit"], "pooled(California+Nevada)");
+    assert_eq!(v["augmented"]["lambda_source"], "cross-validation");
+    assert!(v["augmented"]["ridge_lambda"].as_f64().unwrap() > 0.0);
+    assert!(v["placebo_p_value"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["placebos"].as_array().unwrap().len(), 37);
+    assert_eq!(v["placebo_in_time"]["placebo_time"], 1979);
+    assert!(!v["leave_one_out"]["fits"].as_array().unwrap().is_empty());
+    let mut lam = base.to_vec();
+    lam.extend(["--ridge-lambda", "10"]);
+    let (code, v) = liftos(&lam);
+    assert_eq!((code, v["field"].as_str()), (2, Some("ridge_lambda")), "{v}");
+    lam.push("--augmented");
+    let n = lam.len();
+    lam[n - 2] = "-1";
+    let (code, v) = liftos(&lam);
+    assert_eq!((code, v["field"].as_str()), (2, Some("ridge_lambda")), "{v}");
+    let mut who = base.to_vec();
+    who[11] = "Atlantis";
+    let (code, v) = liftos(&who);
+    assert_eq!((code, v["field"].as_str()), (2, Some("treated_unit")), "{v}");
+}
+
+/// `liftos report`: the API's request body on a local CSV (or Parquet) file; the same result
+/// keys as `liftos estimate`, and a self-contained HTML report with one plot per figure.
+#[test]
+fn report_writes_html_with_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &request,
+        r#"{"question": "Did winning the previous race raise the vote share?",
+            "methods": [{"method": "rdd", "outcome": "vote", "running": "margin", "cutoff": 0}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("r/report.html");
+    let (code, v) = liftos(&[
+        "report",
+        "--request",
+        request.to_str().unwrap(),
+        "--input",
+        "../../tests/reference/data/rdrobust_senate.csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{v}");
+    let (_, direct) = liftos(&[
+        "estimate",
+        "rdd",
+        "--input",
+        "../../tests/reference/data/rdrobust_senate.csv",
+        "--outcome",
+        "vote",
+        "--running",
+        "margin",
+        "--cutoff",
+        "0",
+    ]);
+    assert_eq!(v["results"][0]["result"], direct, "the report's numbers are the estimator's");
+    assert_eq!(v["report"]["path"], out.to_str().unwrap());
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("Regression discontinuity at 0"));
+    assert_eq!(html.matches("<svg").count(), 1, "the binned scatter with the local fits");
+    // 40 binned means at most, and two fitted curves.
+    let circles = html.matches("<circle").count();
+    assert!((20..=40).contains(&circles), "{circles} bins");
+    // Errors name the field.
+    let (code, v) = liftos(&["report", "--request", request.to_str().unwrap(), "--input", "missing.csv"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("input")), "{v}");
+    std::fs::write(
+        &request,
+        r#"{"methods": [{"method": "rdd", "outcome": "nope", "running": "margin", "cutoff": 0}]}"#,
+    )
+    .unwrap();
+    let (code, v) = liftos(&[
+        "report",
+        "--request",
+        request.to_str().unwrap(),
+        "--input",
+        "../../tests/reference/data/rdrobust_senate.csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("methods[0].nope")), "{v}");
+}

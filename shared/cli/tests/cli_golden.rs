@@ -1,0 +1,60 @@
+#![allow(clippy::unwrap_used)]
+//! The `liftos` command's JSON on the reference data is a contract: every case of
+//! `tests/golden/cases.txt` prints what `tests/golden/cli/<case>.json` pins (see
+//! `tests/src/golden.rs` for what is normalised and the numeric tolerance).
+
+#[path = "../../../tests/src/golden.rs"]
+mod golden;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// mpdta with the treated-and-post indicator `treat_post`.
+fn mpdta_with_treat_post(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("tests/reference/data/mpdta.csv")).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            out.push_str(&format!("{line},treat_post\n"));
+            continue;
+        }
+        let cols: Vec<&str> = line.split(',').collect();
+        let (year, first): (f64, f64) = (cols[0].parse().unwrap(), cols[4].parse().unwrap());
+        out.push_str(&format!("{line},{}\n", u8::from(first > 0.0 && year >= first)));
+    }
+    let path = dir.join("mpdta_tp.csv");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn every_case_prints_its_pinned_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let tp = mpdta_with_treat_post(dir.path());
+    let cases = std::fs::read_to_string(golden::golden_dir().join("cases.txt")).unwrap();
+    let mut problems = Vec::new();
+    let mut n = 0;
+    for line in cases.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (name, args) = line.split_once('|').unwrap();
+        let args: Vec<String> = args
+            .split_whitespace()
+            .map(|a| if a == "MPDTA_TP" { tp.display().to_string() } else { a.to_string() })
+            .collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_liftos")).args(&args).current_dir(root()).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let json: serde_json::Value =
+            serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{name}: not one JSON object ({e}): {text}"));
+        let got = serde_json::json!({
+            "exit_code": out.status.code(),
+            "output": golden::normalise(&json, Some(dir.path())),
+        });
+        problems.extend(golden::check(&format!("cli/{name}.json"), &got));
+        n += 1;
+    }
+    assert!(n >= 30, "only {n} cases");
+    assert!(problems.is_empty(), "{} difference(s):\n{}", problems.len(), problems.join("\n"));
+}

@@ -1,0 +1,249 @@
+//! Tables read from CSV: numeric columns as `f64`, others as text. Errors name the column and
+//! the row.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DataError {
+    #[error("{path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{column}: no such column (columns are: {available})")]
+    MissingColumn { column: String, available: String },
+    #[error("{column}: row {row}: {message}")]
+    BadValue { column: String, row: usize, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    Num(Vec<f64>),
+    Text(Vec<String>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub names: Vec<String>,
+    columns: HashMap<String, Column>,
+    pub rows: usize,
+}
+
+impl Table {
+    /// Read a CSV file with a header row. Numeric columns are parsed as they stream in (no copy
+    /// of the text is kept); a column that turns out not to be numeric is read again as text.
+    pub fn read_csv(path: &Path) -> Result<Self, DataError> {
+        let err = |m: String| DataError::Read { path: path.display().to_string(), message: m };
+        let open = || -> Result<Box<dyn std::io::Read>, DataError> {
+            let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+            Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
+        };
+        let (mut table, text_cols) = parse(open()?, &[]).map_err(|e| relabel(e, path))?;
+        if !text_cols.is_empty() {
+            let (again, _) = parse(open()?, &text_cols).map_err(|e| relabel(e, path))?;
+            for c in text_cols {
+                let name = table.names[c].clone();
+                if let Some(col) = again.columns.get(&name) {
+                    table.columns.insert(name, col.clone());
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// Read CSV from memory (inline rows, tests).
+    pub fn from_reader(mut reader: impl std::io::Read) -> Result<Self, DataError> {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| DataError::Read { path: "<input>".into(), message: e.to_string() })?;
+        let (mut table, text_cols) = parse(bytes.as_slice(), &[])?;
+        if !text_cols.is_empty() {
+            let (again, _) = parse(bytes.as_slice(), &text_cols)?;
+            for c in text_cols {
+                let name = table.names[c].clone();
+                if let Some(col) = again.columns.get(&name) {
+                    table.columns.insert(name, col.clone());
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// Build from numeric columns (tests, benchmarks, inline rows).
+    pub fn from_columns(cols: Vec<(&str, Column)>) -> Self {
+        let rows = cols.first().map(|(_, c)| c.len()).unwrap_or(0);
+        let names = cols.iter().map(|(n, _)| n.to_string()).collect();
+        Self { names, columns: cols.into_iter().map(|(n, c)| (n.to_string(), c)).collect(), rows }
+    }
+
+    pub fn column(&self, name: &str) -> Result<&Column, DataError> {
+        self.columns
+            .get(name)
+            .ok_or_else(|| DataError::MissingColumn { column: name.to_string(), available: self.names.join(", ") })
+    }
+
+    /// A numeric column; every value must be a finite number.
+    pub fn numeric(&self, name: &str) -> Result<Vec<f64>, DataError> {
+        match self.column(name)? {
+            Column::Num(v) => {
+                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(DataError::BadValue {
+                        column: name.into(),
+                        row: i + 1,
+                        message: "missing or not a finite number".into(),
+                    });
+                }
+                Ok(v.clone())
+            }
+            Column::Text(v) => {
+                let row = v.iter().position(|s| s.parse::<f64>().is_err()).unwrap_or(0);
+                Err(DataError::BadValue {
+                    column: name.into(),
+                    row: row + 1,
+                    message: format!("{:?} is not a number", v[row]),
+                })
+            }
+        }
+    }
+
+    /// A numeric column where empty cells are allowed (NaN).
+    pub fn numeric_or_missing(&self, name: &str) -> Result<Vec<f64>, DataError> {
+        match self.column(name)? {
+            Column::Num(v) => Ok(v.clone()),
+            Column::Text(_) => self.numeric(name),
+        }
+    }
+
+    /// Whole numbers (periods, cohorts).
+    pub fn integers(&self, name: &str) -> Result<Vec<i64>, DataError> {
+        let v = self.numeric(name)?;
+        v.iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                if x.fract() == 0.0 && x.abs() < 9.0e15 {
+                    Ok(x as i64)
+                } else {
+                    Err(DataError::BadValue {
+                        column: name.into(),
+                        row: i + 1,
+                        message: format!("{x} is not a whole number"),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// Integer codes 0..levels for a column (units, clusters), with the level labels. Whole-number
+    /// columns are coded without formatting every row as text.
+    pub fn codes(&self, name: &str) -> Result<(Vec<u32>, Vec<String>), DataError> {
+        match self.column(name)? {
+            Column::Num(v) if v.iter().all(|x| x.fract() == 0.0 && x.abs() < 9.0e15) => {
+                let ints: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+                let (codes, levels) = crate::panel::factorize(&ints);
+                Ok((codes, levels.iter().map(|l| l.to_string()).collect()))
+            }
+            _ => Ok(crate::panel::factorize(&self.labels(name)?)),
+        }
+    }
+
+    /// Any column as labels (numbers printed without a trailing `.0`).
+    pub fn labels(&self, name: &str) -> Result<Vec<String>, DataError> {
+        Ok(match self.column(name)? {
+            Column::Text(v) => v.clone(),
+            Column::Num(v) => {
+                v.iter().map(|x| if x.fract() == 0.0 { format!("{}", *x as i64) } else { x.to_string() }).collect()
+            }
+        })
+    }
+}
+
+impl Column {
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Num(v) => v.len(),
+            Column::Text(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn relabel(e: DataError, path: &Path) -> DataError {
+    match e {
+        DataError::Read { message, .. } => DataError::Read { path: path.display().to_string(), message },
+        other => other,
+    }
+}
+
+fn parse_number(v: &str) -> Option<f64> {
+    if v.is_empty() || v.eq_ignore_ascii_case("na") || v.eq_ignore_ascii_case("nan") {
+        Some(f64::NAN)
+    } else {
+        v.parse::<f64>().ok()
+    }
+}
+
+/// One pass over the CSV. Columns listed in `as_text` are kept as text; the others are parsed
+/// as numbers, and those that fail are returned (by index) to be read again as text.
+fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<usize>), DataError> {
+    let err = |m: String| DataError::Read { path: "<input>".into(), message: m };
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(reader);
+    let names: Vec<String> = rdr.headers().map_err(|e| err(e.to_string()))?.iter().map(String::from).collect();
+    if names.is_empty() {
+        return Err(err("no header row".into()));
+    }
+    let mut nums: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut texts: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    let is_text: Vec<bool> = (0..names.len()).map(|c| as_text.contains(&c)).collect();
+    let mut failed = vec![false; names.len()];
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0;
+    while rdr.read_record(&mut record).map_err(|e| err(e.to_string()))? {
+        rows += 1;
+        if record.len() != names.len() {
+            return Err(err(format!("row {rows}: {} fields, the header has {}", record.len(), names.len())));
+        }
+        for (c, v) in record.iter().enumerate() {
+            if is_text[c] {
+                texts[c].push(v.to_string());
+            } else if !failed[c] {
+                match parse_number(v) {
+                    Some(x) => nums[c].push(x),
+                    None => {
+                        failed[c] = true;
+                        nums[c] = Vec::new();
+                    }
+                }
+            }
+        }
+    }
+    let mut columns = HashMap::with_capacity(names.len());
+    for (c, name) in names.iter().enumerate() {
+        if is_text[c] {
+            columns.insert(name.clone(), Column::Text(std::mem::take(&mut texts[c])));
+        } else if !failed[c] {
+            columns.insert(name.clone(), Column::Num(std::mem::take(&mut nums[c])));
+        }
+    }
+    let text_cols = (0..names.len()).filter(|&c| failed[c]).collect();
+    Ok((Table { names, columns, rows }, text_cols))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_and_errors() {
+        let t = Table::from_reader("unit,year,y,label\na,2001,1.5,x\nb,2002,,y\n".as_bytes()).unwrap();
+        assert_eq!(t.rows, 2);
+        assert_eq!(t.integers("year").unwrap(), vec![2001, 2002]);
+        assert_eq!(t.labels("unit").unwrap(), vec!["a", "b"]);
+        assert_eq!(t.labels("year").unwrap(), vec!["2001", "2002"]);
+        assert!(matches!(t.numeric("y"), Err(DataError::BadValue { row: 2, .. })));
+        assert!(matches!(t.numeric("label"), Err(DataError::BadValue { row: 1, .. })));
+        assert!(matches!(t.numeric("nope"), Err(DataError::MissingColumn { .. })));
+        assert!(Table::from_reader("a,b\n1\n".as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,289 @@
+//! Randomised assignment with a seed: complete (fixed shares over all units), stratified (fixed
+//! shares within each stratum) or blocked (permuted blocks in the units' order, for units that
+//! arrive over time); with balance checks (standardised mean differences of each covariate
+//! against the first arm, and the counts per arm and stratum).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::rng::Rng;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{field}: {message}")]
+pub struct RandomizeError {
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> RandomizeError {
+    RandomizeError { field: field.to_string(), message: message.into() }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unit {
+    pub id: String,
+    #[serde(default)]
+    pub stratum: Option<String>,
+    #[serde(default)]
+    pub covariates: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    #[default]
+    Complete,
+    Stratified,
+    Blocked,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arm {
+    pub name: String,
+    /// Relative share (e.g. 1 and 1 for 50/50, 1 and 3 for 25/75).
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomizeSettings {
+    pub arms: Vec<Arm>,
+    #[serde(default)]
+    pub method: Method,
+    /// Blocked: units per block (a multiple of the arms' smallest whole-number ratio is best).
+    #[serde(default)]
+    pub block_size: Option<usize>,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Balance {
+    pub covariate: String,
+    pub arm: String,
+    pub mean: f64,
+    /// Standardised mean difference against the first arm (pooled sd).
+    pub smd: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomizeResult {
+    pub method: Method,
+    pub seed: u64,
+    /// unit id -> arm, in the units' order.
+    pub assignments: Vec<(String, String)>,
+    pub counts: BTreeMap<String, usize>,
+    /// stratum -> arm -> count (stratified only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub strata: BTreeMap<String, BTreeMap<String, usize>>,
+    pub balance: Vec<Balance>,
+    pub max_abs_smd: f64,
+    /// Every |SMD| below 0.1, the usual threshold for a balanced design.
+    pub balanced: bool,
+}
+
+/// Arm labels for `n` units in the arms' shares (largest remainder), in random order.
+fn labels(n: usize, arms: &[Arm], rng: &mut Rng) -> Vec<usize> {
+    let total: f64 = arms.iter().map(|a| a.weight).sum();
+    let exact: Vec<f64> = arms.iter().map(|a| a.weight / total * n as f64).collect();
+    let mut counts: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..arms.len()).collect();
+    // Remainders largest first; ties broken at random so no arm is favoured.
+    let jitter: Vec<f64> = (0..arms.len()).map(|_| rng.uniform() * 1e-9).collect();
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor() + jitter[b]).total_cmp(&(exact[a] - exact[a].floor() + jitter[a]))
+    });
+    let mut left = n - counts.iter().sum::<usize>();
+    for &a in &order {
+        if left == 0 {
+            break;
+        }
+        counts[a] += 1;
+        left -= 1;
+    }
+    let mut out: Vec<usize> = counts.iter().enumerate().flat_map(|(a, &c)| std::iter::repeat_n(a, c)).collect();
+    // Fisher-Yates.
+    for i in (1..out.len()).rev() {
+        let j = rng.below(i + 1);
+        out.swap(i, j);
+    }
+    out
+}
+
+pub fn randomize(units: &[Unit], s: &RandomizeSettings) -> Result<RandomizeResult, RandomizeError> {
+    if s.arms.len() < 2 {
+        return Err(invalid("arms", "needs at least two arms"));
+    }
+    for (i, a) in s.arms.iter().enumerate() {
+        if !(a.weight.is_finite() && a.weight > 0.0) {
+            return Err(invalid(&format!("arms[{i}].weight"), "must be positive"));
+        }
+        if s.arms[..i].iter().any(|b| b.name == a.name) {
+            return Err(invalid(&format!("arms[{i}].name"), "is used twice"));
+        }
+    }
+    if units.len() < s.arms.len() {
+        return Err(invalid("units", format!("{} units cannot fill {} arms", units.len(), s.arms.len())));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, u) in units.iter().enumerate() {
+        if !seen.insert(u.id.as_str()) {
+            return Err(invalid(&format!("units[{i}].id"), format!("{:?} appears twice", u.id)));
+        }
+        if u.covariates.values().any(|v| !v.is_finite()) {
+            return Err(invalid(&format!("units[{i}].covariates"), "must be finite numbers"));
+        }
+    }
+    let mut rng = Rng::new(s.seed);
+    let mut arm_of = vec![0usize; units.len()];
+    let mut strata: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    match s.method {
+        Method::Complete => {
+            arm_of = labels(units.len(), &s.arms, &mut rng);
+        }
+        Method::Stratified => {
+            let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (i, u) in units.iter().enumerate() {
+                let st = u.stratum.clone().ok_or_else(|| {
+                    invalid(&format!("units[{i}].stratum"), "is required for stratified randomisation")
+                })?;
+                groups.entry(st).or_default().push(i);
+            }
+            for (st, idx) in &groups {
+                let l = labels(idx.len(), &s.arms, &mut rng);
+                let c = strata.entry(st.clone()).or_default();
+                for (&i, a) in idx.iter().zip(l) {
+                    arm_of[i] = a;
+                    *c.entry(s.arms[a].name.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        Method::Blocked => {
+            let b = s.block_size.ok_or_else(|| invalid("block_size", "is required for blocked randomisation"))?;
+            if b < s.arms.len() {
+                return Err(invalid("block_size", format!("must be at least the number of arms ({})", s.arms.len())));
+            }
+            for chunk in (0..units.len()).collect::<Vec<_>>().chunks(b) {
+                let l = labels(chunk.len(), &s.arms, &mut rng);
+                for (&i, a) in chunk.iter().zip(l) {
+                    arm_of[i] = a;
+                }
+            }
+        }
+    }
+    let mut counts: BTreeMap<String, usize> = s.arms.iter().map(|a| (a.name.clone(), 0)).collect();
+    for &a in &arm_of {
+        *counts.entry(s.arms[a].name.clone()).or_insert(0) += 1;
+    }
+    // Balance: each covariate's mean per arm and SMD against the first arm.
+    let names: std::collections::BTreeSet<&String> = units.iter().flat_map(|u| u.covariates.keys()).collect();
+    let mut balance = Vec::new();
+    for name in names {
+        let vals = |arm: usize| -> Vec<f64> {
+            units
+                .iter()
+                .zip(&arm_of)
+                .filter(|(_, &a)| a == arm)
+                .filter_map(|(u, _)| u.covariates.get(name).copied())
+                .collect()
+        };
+        let stats = |v: &[f64]| -> (f64, f64) {
+            let n = v.len() as f64;
+            let m = v.iter().sum::<f64>() / n.max(1.0);
+            let var = if n > 1.0 { v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+            (m, var)
+        };
+        let (m0, v0) = stats(&vals(0));
+        for a in 0..s.arms.len() {
+            let (m, v) = stats(&vals(a));
+            let pooled = ((v0 + v) / 2.0).sqrt();
+            let smd = if a == 0 || pooled == 0.0 { 0.0 } else { (m - m0) / pooled };
+            balance.push(Balance { covariate: name.clone(), arm: s.arms[a].name.clone(), mean: m, smd });
+        }
+    }
+    let max_abs_smd = balance.iter().map(|b| b.smd.abs()).fold(0.0, f64::max);
+    Ok(RandomizeResult {
+        method: s.method,
+        seed: s.seed,
+        assignments: units.iter().zip(&arm_of).map(|(u, &a)| (u.id.clone(), s.arms[a].name.clone())).collect(),
+        counts,
+        strata,
+        balance,
+        max_abs_smd,
+        balanced: max_abs_smd < 0.1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn units(n: usize) -> Vec<Unit> {
+        let mut rng = Rng::new(5);
+        (0..n)
+            .map(|i| Unit {
+                id: format!("u{i}"),
+                stratum: Some(["DE", "FR", "IT"][i % 3].to_string()),
+                covariates: [("spend".to_string(), 100.0 + 30.0 * rng.normal())].into_iter().collect(),
+            })
+            .collect()
+    }
+
+    fn arms(w: &[f64]) -> Vec<Arm> {
+        w.iter().enumerate().map(|(i, &w)| Arm { name: format!("arm{i}"), weight: w }).collect()
+    }
+
+    #[test]
+    fn shares_strata_blocks_and_seeds() {
+        let u = units(301);
+        let s = RandomizeSettings { arms: arms(&[1.0, 2.0]), method: Method::Stratified, block_size: None, seed: 42 };
+        let r = randomize(&u, &s).unwrap();
+        // Within each stratum the 1:2 split is exact up to one unit.
+        for counts in r.strata.values() {
+            let (a, b) = (counts["arm0"] as f64, counts["arm1"] as f64);
+            assert!((b - 2.0 * a).abs() <= 2.0, "{counts:?}");
+        }
+        assert_eq!(r.counts.values().sum::<usize>(), 301);
+        // Same seed, same assignment; another seed, another.
+        assert_eq!(randomize(&u, &s).unwrap().assignments, r.assignments);
+        assert_ne!(randomize(&u, &RandomizeSettings { seed: 43, ..s.clone() }).unwrap().assignments, r.assignments);
+        // Blocks of 6 with 1:1: every complete block is 3/3.
+        let b = RandomizeSettings { arms: arms(&[1.0, 1.0]), method: Method::Blocked, block_size: Some(6), seed: 1 };
+        let r = randomize(&u, &b).unwrap();
+        for block in r.assignments.chunks(6).filter(|c| c.len() == 6) {
+            assert_eq!(block.iter().filter(|(_, a)| a == "arm0").count(), 3);
+        }
+        // Balance is reported and, on 301 units, small.
+        assert!(r.max_abs_smd < 0.25, "{}", r.max_abs_smd);
+        let bad = randomize(&u[..1], &b).unwrap_err();
+        assert_eq!(bad.field, "units");
+        let bad = randomize(&u, &RandomizeSettings { block_size: None, ..b }).unwrap_err();
+        assert_eq!(bad.field, "block_size");
+    }
+
+    /// Over many seeds, complete randomisation gives each unit each arm with its share, and the
+    /// SMD of a covariate averages out to zero (no systematic imbalance).
+    #[test]
+    fn unbiased_over_seeds() {
+        let u = units(40);
+        let mut treated = vec![0usize; u.len()];
+        let mut smd_sum = 0.0;
+        let reps = 2000;
+        for seed in 0..reps {
+            let r = randomize(
+                &u,
+                &RandomizeSettings { arms: arms(&[1.0, 1.0]), method: Method::Complete, block_size: None, seed },
+            )
+            .unwrap();
+            for (i, (_, a)) in r.assignments.iter().enumerate() {
+                if a == "arm1" {
+                    treated[i] += 1;
+                }
+            }
+            smd_sum += r.balance.iter().find(|b| b.arm == "arm1").unwrap().smd;
+        }
+        for t in treated {
+            let share = t as f64 / reps as f64;
+            assert!((share - 0.5).abs() < 0.05, "{share}");
+        }
+        assert!((smd_sum / reps as f64).abs() < 0.02);
+    }
+}

@@ -1,0 +1,727 @@
+//! Callaway and Sant'Anna (2021): group-time average treatment effects under staggered adoption,
+//! with never-treated or not-yet-treated controls; doubly robust (Sant'Anna and Zhao 2020),
+//! inverse probability weighting or outcome regression, optional covariates; the simple, group,
+//! calendar and dynamic aggregations with analytic (influence-function) standard errors, and a
+//! multiplier bootstrap with a seed.
+//!
+//! Follows R `did` 2.x / Python `csdid` 0.4.3: a "varying" base period (t-1 before treatment,
+//! g-1 from treatment on), covariates taken at the base period, the influence functions of
+//! DRDID's `drdid_panel` / `std_ipw_did_panel` / `reg_did_panel`, and the aggregation weights'
+//! own estimation effect in the aggregated standard errors. Needs a balanced panel.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::twfe::DidError;
+use crate::logit;
+use crate::rng::Rng;
+use crate::{dist, linalg, ols};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlGroup {
+    NeverTreated,
+    NotYetTreated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CsMethod {
+    Dr,
+    Ipw,
+    Reg,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bootstrap {
+    pub draws: usize,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CsSettings {
+    pub control: ControlGroup,
+    pub method: CsMethod,
+    pub alpha: f64,
+    pub bootstrap: Option<Bootstrap>,
+}
+
+impl Default for CsSettings {
+    fn default() -> Self {
+        Self { control: ControlGroup::NeverTreated, method: CsMethod::Dr, alpha: 0.05, bootstrap: None }
+    }
+}
+
+/// A long, balanced panel with each unit's first treated period (0 or `None`: never treated).
+#[derive(Debug, Clone)]
+pub struct CsInput {
+    pub unit: Vec<u32>,
+    pub unit_labels: Vec<String>,
+    pub time: Vec<i64>,
+    pub outcome: Vec<f64>,
+    pub cohort: Vec<Option<i64>>,
+    /// Named covariates (values at the base period are used).
+    pub covariates: Vec<(String, Vec<f64>)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupTime {
+    pub group: i64,
+    pub time: i64,
+    pub base_period: i64,
+    pub att: f64,
+    pub std_error: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_std_error: Option<f64>,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub n_treated: usize,
+    pub n_control: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AggPoint {
+    /// The group, calendar period or event time.
+    pub key: i64,
+    pub att: f64,
+    pub std_error: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_std_error: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Aggregate {
+    pub att: f64,
+    pub std_error: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub p_value: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_std_error: Option<f64>,
+    pub points: Vec<AggPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventPoint {
+    pub relative_time: i64,
+    pub att: f64,
+    pub std_error: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CsResult {
+    pub method: String,
+    pub estimator: String,
+    /// The simple aggregation: the average of post-treatment ATT(g,t) weighted by group size.
+    pub estimate: f64,
+    pub std_error: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub p_value: f64,
+    pub n_obs: usize,
+    pub n_units: usize,
+    pub inference: String,
+    pub control_group: ControlGroup,
+    pub estimation_method: CsMethod,
+    pub covariates: Vec<String>,
+    pub group_time: Vec<GroupTime>,
+    pub event_study: Vec<EventPoint>,
+    pub aggregations: BTreeMap<String, Aggregate>,
+    /// Wald test that every pre-treatment ATT(g,t) is zero (chi-squared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_trend_p_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_trend_chi2: Option<f64>,
+    pub warnings: Vec<String>,
+}
+
+fn invalid(column: &str, message: impl Into<String>) -> DidError {
+    DidError::InvalidInput { column: column.to_string(), message: message.into() }
+}
+
+/// The wide panel: unit x period.
+struct Wide {
+    periods: Vec<i64>,
+    y: Vec<Vec<f64>>,
+    x: Vec<Vec<Vec<f64>>>,
+    cohort: Vec<i64>,
+}
+
+fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
+    let n = input.outcome.len();
+    for (name, len) in [("unit", input.unit.len()), ("time", input.time.len()), ("cohort", input.cohort.len())] {
+        if len != n {
+            return Err(invalid(name, format!("has {len} rows; the outcome has {n}")));
+        }
+    }
+    if let Some(i) = input.outcome.iter().position(|v| !v.is_finite()) {
+        return Err(invalid("outcome", format!("row {}: not a finite number", i + 1)));
+    }
+    for (name, col) in &input.covariates {
+        if let Some(i) = col.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(name, format!("row {}: not a finite number", i + 1)));
+        }
+    }
+    let periods: Vec<i64> = input.time.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    if periods.len() < 2 {
+        return Err(invalid("time", "needs at least two periods"));
+    }
+    let pidx: HashMap<i64, usize> = periods.iter().enumerate().map(|(i, &t)| (t, i)).collect();
+    let nu = input.unit_labels.len();
+    let np = periods.len();
+    let mut y = vec![vec![f64::NAN; np]; nu];
+    let mut x = vec![vec![vec![f64::NAN; np]; nu]; input.covariates.len()];
+    let mut cohort: Vec<Option<Option<i64>>> = vec![None; nu];
+    for i in 0..n {
+        let (u, p) = (input.unit[i] as usize, pidx[&input.time[i]]);
+        if !y[u][p].is_nan() {
+            return Err(invalid(
+                "time",
+                format!("unit {} has two rows for period {}", input.unit_labels[u], input.time[i]),
+            ));
+        }
+        y[u][p] = input.outcome[i];
+        for (c, (_, col)) in input.covariates.iter().enumerate() {
+            x[c][u][p] = col[i];
+        }
+        let g = input.cohort[i].filter(|&g| g != 0);
+        match cohort[u] {
+            None => cohort[u] = Some(g),
+            Some(prev) if prev != g => {
+                return Err(invalid(
+                    "cohort",
+                    format!("unit {} has more than one first-treated period", input.unit_labels[u]),
+                ))
+            }
+            _ => {}
+        }
+    }
+    for (u, row) in y.iter().enumerate() {
+        if let Some(p) = row.iter().position(|v| v.is_nan()) {
+            return Err(invalid(
+                "time",
+                format!(
+                    "the panel is unbalanced: unit {} has no row for period {}; Callaway-Sant'Anna here needs a balanced panel",
+                    input.unit_labels[u], periods[p]
+                ),
+            ));
+        }
+    }
+    let mut warnings = Vec::new();
+    let last = periods[np - 1];
+    let first = periods[0];
+    let mut late = 0;
+    let mut always = 0;
+    let cohort: Vec<i64> = cohort
+        .into_iter()
+        .map(|g| match g.flatten() {
+            Some(g) if g > last => {
+                late += 1;
+                0
+            }
+            Some(g) if g <= first => {
+                always += 1;
+                -1
+            }
+            Some(g) => g,
+            None => 0,
+        })
+        .collect();
+    if late > 0 {
+        warnings.push(format!("{late} unit(s) first treated after the last period are used as never treated"));
+    }
+    if always > 0 {
+        warnings.push(format!("{always} unit(s) treated in the first period are dropped (no pre-treatment period)"));
+    }
+    Ok((Wide { periods, y, x, cohort }, warnings))
+}
+
+/// One 2x2 comparison: ATT and its influence function on the subsample.
+pub(crate) fn two_by_two(dy: &[f64], d: &[f64], xs: &[Vec<f64>], method: CsMethod) -> Result<(f64, Vec<f64>), String> {
+    let n = dy.len();
+    let nf = n as f64;
+    if xs.is_empty() {
+        // Without covariates the propensity score is the treated share and the outcome model the
+        // control mean: DR, IPW and regression all reduce to a difference in mean changes, with
+        // influence function D/p (ΔY - μ₁) - (1-D)/(1-p) (ΔY - μ₀).
+        let n1 = d.iter().sum::<f64>();
+        let p = n1 / nf;
+        let (mut s1, mut s0) = (0.0, 0.0);
+        for (&y, &di) in dy.iter().zip(d) {
+            if di == 1.0 {
+                s1 += y;
+            } else {
+                s0 += y;
+            }
+        }
+        let (mu1, mu0) = (s1 / n1, s0 / (nf - n1));
+        let inf =
+            dy.iter().zip(d).map(|(&y, &di)| if di == 1.0 { (y - mu1) / p } else { -(y - mu0) / (1.0 - p) }).collect();
+        return Ok((mu1 - mu0, inf));
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / nf;
+    let one = vec![1.0; n];
+    let mut cov: Vec<&[f64]> = vec![&one];
+    cov.extend(xs.iter().map(|c| c.as_slice()));
+    let k = cov.len();
+
+    // Outcome regression on the controls: deltaY ~ X.
+    let or_fit = || -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
+        let ctrl: Vec<usize> = (0..n).filter(|&i| d[i] == 0.0).collect();
+        let cx: Vec<Vec<f64>> = cov.iter().map(|c| ctrl.iter().map(|&i| c[i]).collect()).collect();
+        let cy: Vec<f64> = ctrl.iter().map(|&i| dy[i]).collect();
+        let cxr: Vec<&[f64]> = cx.iter().map(|c| c.as_slice()).collect();
+        let s = ols::solve(&cxr, &cy).map_err(|e| format!("outcome regression: covariate {} collinear", e.column))?;
+        let fitted: Vec<f64> = (0..n).map(|i| (0..k).map(|a| cov[a][i] * s.coef[a]).sum()).collect();
+        // asymptotic linear representation of the OLS coefficients: (1-D) e X (X'(1-D)X/n)^-1
+        let mut xpx = vec![0.0; k * k];
+        for i in 0..n {
+            if d[i] == 0.0 {
+                for a in 0..k {
+                    for b in 0..k {
+                        xpx[a * k + b] += cov[a][i] * cov[b][i];
+                    }
+                }
+            }
+        }
+        xpx.iter_mut().for_each(|v| *v /= nf);
+        let inv = linalg::inv_spd(&xpx, k).map_err(|_| "outcome regression: singular design".to_string())?;
+        let mut alr = vec![vec![0.0; k]; n];
+        for i in 0..n {
+            if d[i] == 0.0 {
+                let e = dy[i] - fitted[i];
+                for b in 0..k {
+                    alr[i][b] = (0..k).map(|a| e * cov[a][i] * inv[a * k + b]).sum();
+                }
+            }
+        }
+        Ok((fitted, alr))
+    };
+    // Propensity score: logit of D on X, trimmed at 1 - 1e-6.
+    let ps_fit = || -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
+        let f = logit::fit(&cov, d).map_err(|e| format!("propensity score: {e}"))?;
+        let p: Vec<f64> = f.p.iter().map(|&p| p.min(1.0 - 1e-6)).collect();
+        let alr: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..k).map(|b| (0..k).map(|a| (d[i] - p[i]) * cov[a][i] * f.hessian_inv_n[a * k + b]).sum()).collect()
+            })
+            .collect();
+        Ok((p, alr))
+    };
+    let dotk = |a: &[f64], m: &[f64]| a.iter().zip(m).map(|(x, y)| x * y).sum::<f64>();
+
+    match method {
+        CsMethod::Reg => {
+            let (fitted, alr) = or_fit()?;
+            let mt = mean(d);
+            let eta_t = mean(&(0..n).map(|i| d[i] * dy[i]).collect::<Vec<_>>()) / mt;
+            let eta_c = mean(&(0..n).map(|i| d[i] * fitted[i]).collect::<Vec<_>>()) / mt;
+            let m1: Vec<f64> = (0..k).map(|a| mean(&(0..n).map(|i| d[i] * cov[a][i]).collect::<Vec<_>>())).collect();
+            let inf = (0..n)
+                .map(|i| {
+                    let inf_t = (d[i] * dy[i] - d[i] * eta_t) / mt;
+                    let inf_c = (d[i] * fitted[i] - d[i] * eta_c + dotk(&alr[i], &m1)) / mt;
+                    inf_t - inf_c
+                })
+                .collect();
+            Ok((eta_t - eta_c, inf))
+        }
+        CsMethod::Ipw => {
+            let (p, alr) = ps_fit()?;
+            let wt: Vec<f64> = d.to_vec();
+            let wc: Vec<f64> = (0..n).map(|i| p[i] * (1.0 - d[i]) / (1.0 - p[i])).collect();
+            let (mwt, mwc) = (mean(&wt), mean(&wc));
+            let eta_t = mean(&(0..n).map(|i| wt[i] * dy[i]).collect::<Vec<_>>()) / mwt;
+            let eta_c = mean(&(0..n).map(|i| wc[i] * dy[i]).collect::<Vec<_>>()) / mwc;
+            let m2: Vec<f64> = (0..k)
+                .map(|a| mean(&(0..n).map(|i| wc[i] * (dy[i] - eta_c) * cov[a][i]).collect::<Vec<_>>()))
+                .collect();
+            let inf = (0..n)
+                .map(|i| {
+                    let inf_t = (wt[i] * dy[i] - wt[i] * eta_t) / mwt;
+                    let inf_c = (wc[i] * dy[i] - wc[i] * eta_c + dotk(&alr[i], &m2)) / mwc;
+                    inf_t - inf_c
+                })
+                .collect();
+            Ok((eta_t - eta_c, inf))
+        }
+        CsMethod::Dr => {
+            let (p, ps_alr) = ps_fit()?;
+            let (fitted, or_alr) = or_fit()?;
+            let wt: Vec<f64> = d.to_vec();
+            let wc: Vec<f64> = (0..n).map(|i| p[i] * (1.0 - d[i]) / (1.0 - p[i])).collect();
+            let (mwt, mwc) = (mean(&wt), mean(&wc));
+            let r: Vec<f64> = (0..n).map(|i| dy[i] - fitted[i]).collect();
+            let eta_t = mean(&(0..n).map(|i| wt[i] * r[i]).collect::<Vec<_>>()) / mwt;
+            let eta_c = mean(&(0..n).map(|i| wc[i] * r[i]).collect::<Vec<_>>()) / mwc;
+            let m1: Vec<f64> = (0..k).map(|a| mean(&(0..n).map(|i| wt[i] * cov[a][i]).collect::<Vec<_>>())).collect();
+            let m2: Vec<f64> =
+                (0..k).map(|a| mean(&(0..n).map(|i| wc[i] * (r[i] - eta_c) * cov[a][i]).collect::<Vec<_>>())).collect();
+            let m3: Vec<f64> = (0..k).map(|a| mean(&(0..n).map(|i| wc[i] * cov[a][i]).collect::<Vec<_>>())).collect();
+            let inf = (0..n)
+                .map(|i| {
+                    let inf_t = (wt[i] * r[i] - wt[i] * eta_t - dotk(&or_alr[i], &m1)) / mwt;
+                    let inf_c = (wc[i] * r[i] - wc[i] * eta_c + dotk(&ps_alr[i], &m2) - dotk(&or_alr[i], &m3)) / mwc;
+                    inf_t - inf_c
+                })
+                .collect();
+            Ok((eta_t - eta_c, inf))
+        }
+    }
+}
+
+/// Standard error from a full-sample influence function: sqrt(mean(IF²)/n).
+fn se_of(inf: &[f64]) -> f64 {
+    let n = inf.len() as f64;
+    (inf.iter().map(|v| v * v).sum::<f64>() / n / n).sqrt()
+}
+
+/// Influence function of a weighted aggregate of cells, including the weights' estimation effect
+/// (R did's `get_agg_inf_func` + `wif`). `pg` are the cells' group shares.
+fn agg_inf(
+    cells: &[usize],
+    atts: &[f64],
+    infs: &[Vec<f64>],
+    pg: &[f64],
+    unit_cohort: &[i64],
+    cell_group: &[i64],
+    with_wif: bool,
+) -> (f64, Vec<f64>) {
+    let n = infs.first().map(|v| v.len()).unwrap_or(0);
+    let total: f64 = cells.iter().map(|&c| pg[c]).sum();
+    let att: f64 = cells.iter().map(|&c| atts[c] * pg[c]).sum::<f64>() / total;
+    let mut inf = vec![0.0; n];
+    for &c in cells {
+        let w = pg[c] / total;
+        for (o, v) in inf.iter_mut().zip(&infs[c]) {
+            *o += w * v;
+        }
+    }
+    if with_wif {
+        // wif_i = Σ_c [(1{G_i = g_c} - pg_c)/T - (Σ_c' (1{G_i = g_c'} - pg_c')) pg_c/T²] att_c, which
+        // collapses per group: (A_g - P)/T - (C_g - T) P/T² with A_g = Σ_{c in g} att_c, C_g the
+        // number of cells of group g, P = Σ_c pg_c att_c, T = Σ_c pg_c. O(n + cells).
+        let p_sum: f64 = cells.iter().map(|&c| pg[c] * atts[c]).sum();
+        let mut per_group: Vec<(i64, f64, f64)> = Vec::new();
+        for &c in cells {
+            match per_group.iter_mut().find(|(g, _, _)| *g == cell_group[c]) {
+                Some(e) => {
+                    e.1 += atts[c];
+                    e.2 += 1.0;
+                }
+                None => per_group.push((cell_group[c], atts[c], 1.0)),
+            }
+        }
+        let base = -p_sum / total + total * p_sum / (total * total);
+        for i in 0..n {
+            let (a_g, c_g) =
+                per_group.iter().find(|(g, _, _)| *g == unit_cohort[i]).map(|e| (e.1, e.2)).unwrap_or((0.0, 0.0));
+            inf[i] += a_g / total - c_g * p_sum / (total * total) + base;
+        }
+    }
+    (att, inf)
+}
+
+/// Multiplier bootstrap standard errors (Mammen weights) for several influence functions at once,
+/// using R did's robust scale: IQR / (z(.75) - z(.25)).
+fn bootstrap_se(infs: &[&[f64]], b: &Bootstrap) -> Vec<f64> {
+    let n = infs.first().map(|v| v.len()).unwrap_or(0);
+    let mut rng = Rng::new(b.seed);
+    let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(b.draws); infs.len()];
+    let mut v = vec![0.0; n];
+    for _ in 0..b.draws {
+        v.iter_mut().for_each(|x| *x = rng.mammen());
+        for (j, inf) in infs.iter().enumerate() {
+            draws[j].push(linalg::dot(inf, &v) / n as f64);
+        }
+    }
+    let q = dist::normal_critical(0.5); // z(.75)
+    draws
+        .into_iter()
+        .map(|mut d| {
+            d.sort_by(|a, b| a.total_cmp(b));
+            let iqr = quantile(&d, 0.75) - quantile(&d, 0.25);
+            iqr / (2.0 * q)
+        })
+        .collect()
+}
+
+/// Quantile, R type 7.
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    let h = (sorted.len() as f64 - 1.0) * p;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError> {
+    if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
+        return Err(invalid("alpha", "must be between 0 and 1"));
+    }
+    let (w, mut warnings) = widen(input)?;
+    // Units treated in the first period carry no information.
+    let keep: Vec<usize> = (0..w.cohort.len()).filter(|&u| w.cohort[u] >= 0).collect();
+    let n = keep.len();
+    let cohort: Vec<i64> = keep.iter().map(|&u| w.cohort[u]).collect();
+    let groups: Vec<i64> = cohort.iter().copied().filter(|&g| g > 0).collect::<BTreeSet<_>>().into_iter().collect();
+    if groups.is_empty() {
+        return Err(invalid("cohort", "no unit is treated within the panel's periods"));
+    }
+    if settings.control == ControlGroup::NeverTreated && !cohort.contains(&0) {
+        return Err(invalid("cohort", "no never-treated units; use --control not-yet"));
+    }
+    let periods = &w.periods;
+    let np = periods.len();
+    let zcrit = dist::normal_critical(settings.alpha);
+    let mut by_cohort: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, &g) in cohort.iter().enumerate() {
+        by_cohort.entry(g).or_default().push(i);
+    }
+
+    let mut cells: Vec<GroupTime> = Vec::new();
+    let mut infs: Vec<Vec<f64>> = Vec::new();
+    for &g in &groups {
+        // The last period before treatment.
+        let gi = periods.iter().position(|&t| t >= g).unwrap_or(np);
+        if gi == 0 {
+            continue;
+        }
+        for ti in 1..np {
+            let t = periods[ti];
+            let bi = if t < g { ti - 1 } else { gi - 1 };
+            let base = periods[bi];
+            // Treated: cohort g; controls: never treated, or (not-yet) first treated after both periods.
+            let mut sub: Vec<usize> = by_cohort.get(&g).cloned().unwrap_or_default();
+            let n_t = sub.len();
+            for (&cg, units) in by_cohort.iter() {
+                let is_ctrl = match settings.control {
+                    ControlGroup::NeverTreated => cg == 0,
+                    ControlGroup::NotYetTreated => cg == 0 || (cg != g && cg > t.max(base)),
+                };
+                if is_ctrl {
+                    sub.extend_from_slice(units);
+                }
+            }
+            let d: Vec<f64> = (0..sub.len()).map(|j| if j < n_t { 1.0 } else { 0.0 }).collect();
+            let n_treated = d.iter().filter(|&&v| v == 1.0).count();
+            let n_control = sub.len() - n_treated;
+            if n_control == 0 {
+                warnings.push(format!("no control units for group {g} at time {t}; cell skipped"));
+                continue;
+            }
+            let dy: Vec<f64> = sub.iter().map(|&i| w.y[keep[i]][ti] - w.y[keep[i]][bi]).collect();
+            let xs: Vec<Vec<f64>> = w.x.iter().map(|col| sub.iter().map(|&i| col[keep[i]][bi]).collect()).collect();
+            let (att, inf_sub) = two_by_two(&dy, &d, &xs, settings.method)
+                .map_err(|m| invalid("covariates", format!("group {g}, time {t}: {m}")))?;
+            let scale = n as f64 / sub.len() as f64;
+            let mut inf = vec![0.0; n];
+            for (j, &i) in sub.iter().enumerate() {
+                inf[i] = scale * inf_sub[j];
+            }
+            let se = se_of(&inf);
+            cells.push(GroupTime {
+                group: g,
+                time: t,
+                base_period: base,
+                att,
+                std_error: se,
+                bootstrap_std_error: None,
+                ci_low: att - zcrit * se,
+                ci_high: att + zcrit * se,
+                n_treated,
+                n_control,
+            });
+            infs.push(inf);
+        }
+    }
+    if cells.is_empty() {
+        return Err(invalid("cohort", "no group-time cell could be estimated"));
+    }
+
+    // Group shares among all kept units (R did's pg), per cell.
+    let share = |g: i64| cohort.iter().filter(|&&c| c == g).count() as f64 / n as f64;
+    let pg: Vec<f64> = cells.iter().map(|c| share(c.group)).collect();
+    let cell_group: Vec<i64> = cells.iter().map(|c| c.group).collect();
+    let atts: Vec<f64> = cells.iter().map(|c| c.att).collect();
+    let post: Vec<usize> = (0..cells.len()).filter(|&c| cells[c].time >= cells[c].group).collect();
+    if post.is_empty() {
+        return Err(invalid("cohort", "no post-treatment periods in the panel"));
+    }
+    let point = |key: i64, att: f64, inf: &[f64]| {
+        let se = se_of(inf);
+        AggPoint {
+            key,
+            att,
+            std_error: se,
+            ci_low: att - zcrit * se,
+            ci_high: att + zcrit * se,
+            bootstrap_std_error: None,
+        }
+    };
+    let mut agg_infs: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut aggregations = BTreeMap::new();
+
+    // simple
+    let (simple_att, simple_inf) = agg_inf(&post, &atts, &infs, &pg, &cohort, &cell_group, true);
+    agg_infs.push(("simple".into(), simple_inf.clone()));
+    aggregations.insert("simple".to_string(), (simple_att, simple_inf, Vec::<(AggPoint, Vec<f64>)>::new()));
+
+    // group: the average over each group's post periods, then weighted by group share
+    let mut g_points = Vec::new();
+    let mut g_atts = Vec::new();
+    let mut g_infs = Vec::new();
+    for &g in &groups {
+        let which: Vec<usize> = post.iter().copied().filter(|&c| cells[c].group == g).collect();
+        if which.is_empty() {
+            continue;
+        }
+        let (a, inf) = agg_inf(&which, &atts, &infs, &pg, &cohort, &cell_group, false);
+        g_points.push((point(g, a, &inf), inf.clone()));
+        g_atts.push((g, a));
+        g_infs.push(inf);
+    }
+    let gpg: Vec<f64> = g_atts.iter().map(|(g, _)| share(*g)).collect();
+    let gidx: Vec<usize> = (0..g_atts.len()).collect();
+    let gatt: Vec<f64> = g_atts.iter().map(|(_, a)| *a).collect();
+    let ggroup: Vec<i64> = g_atts.iter().map(|(g, _)| *g).collect();
+    let (group_att, group_inf) = agg_inf(&gidx, &gatt, &g_infs, &gpg, &cohort, &ggroup, true);
+    aggregations.insert("group".to_string(), (group_att, group_inf, g_points));
+
+    // calendar: per period, cells already treated, weighted by group share; overall the mean
+    let mut c_points = Vec::new();
+    for &t in periods.iter() {
+        let which: Vec<usize> = post.iter().copied().filter(|&c| cells[c].time == t).collect();
+        if which.is_empty() {
+            continue;
+        }
+        let (a, inf) = agg_inf(&which, &atts, &infs, &pg, &cohort, &cell_group, true);
+        c_points.push((point(t, a, &inf), inf));
+    }
+    let cal_att = c_points.iter().map(|(p, _)| p.att).sum::<f64>() / c_points.len() as f64;
+    let mut cal_inf = vec![0.0; n];
+    for (_, inf) in &c_points {
+        for (o, v) in cal_inf.iter_mut().zip(inf) {
+            *o += v / c_points.len() as f64;
+        }
+    }
+    aggregations.insert("calendar".to_string(), (cal_att, cal_inf, c_points));
+
+    // dynamic (event study): per event time e = t - g, weighted by group share; overall the mean
+    // over e >= 0
+    let events: BTreeSet<i64> = cells.iter().map(|c| c.time - c.group).collect();
+    let mut e_points = Vec::new();
+    for &e in &events {
+        let which: Vec<usize> = (0..cells.len()).filter(|&c| cells[c].time - cells[c].group == e).collect();
+        let (a, inf) = agg_inf(&which, &atts, &infs, &pg, &cohort, &cell_group, true);
+        e_points.push((point(e, a, &inf), inf));
+    }
+    let post_e: Vec<&(AggPoint, Vec<f64>)> = e_points.iter().filter(|(p, _)| p.key >= 0).collect();
+    let dyn_att = post_e.iter().map(|(p, _)| p.att).sum::<f64>() / post_e.len() as f64;
+    let mut dyn_inf = vec![0.0; n];
+    for (_, inf) in &post_e {
+        for (o, v) in dyn_inf.iter_mut().zip(inf) {
+            *o += v / post_e.len() as f64;
+        }
+    }
+    let event_study: Vec<EventPoint> = e_points
+        .iter()
+        .map(|(p, _)| EventPoint {
+            relative_time: p.key,
+            att: p.att,
+            std_error: p.std_error,
+            ci_low: p.ci_low,
+            ci_high: p.ci_high,
+        })
+        .collect();
+    aggregations.insert("dynamic".to_string(), (dyn_att, dyn_inf, e_points));
+
+    // Pre-trend Wald test over the pre-treatment cells: chi2 = b' V^-1 b with V = IF'IF / n².
+    let pre: Vec<usize> = (0..cells.len()).filter(|&c| cells[c].time < cells[c].group).collect();
+    let (pre_chi2, pre_p) = if pre.is_empty() {
+        (None, None)
+    } else {
+        let q = pre.len();
+        let cols: Vec<&[f64]> = pre.iter().map(|&c| infs[c].as_slice()).collect();
+        let mut v = linalg::weighted_crossprod(&cols, None);
+        v.iter_mut().for_each(|x| *x /= n as f64 * n as f64);
+        let b: Vec<f64> = pre.iter().map(|&c| atts[c]).collect();
+        match linalg::quad_form_inv(&v, q, &b) {
+            Ok(w) => (Some(w), Some(dist::chi2_p_value(w, q as f64))),
+            Err(_) => {
+                warnings.push("the pre-treatment covariance is singular; no pre-trend test".into());
+                (None, None)
+            }
+        }
+    };
+
+    // Assemble, with bootstrap standard errors where asked.
+    let mut out_aggs = BTreeMap::new();
+    let mut all_infs: Vec<&[f64]> = infs.iter().map(|v| v.as_slice()).collect();
+    for (_, (_, inf, points)) in aggregations.iter() {
+        all_infs.push(inf);
+        for (_, pinf) in points {
+            all_infs.push(pinf);
+        }
+    }
+    let boot = settings.bootstrap.as_ref().map(|b| bootstrap_se(&all_infs, b));
+    let mut bi = cells.len();
+    if let Some(bs) = &boot {
+        for (c, se) in cells.iter_mut().zip(bs) {
+            c.bootstrap_std_error = Some(*se);
+        }
+    }
+    for (name, (att, inf, points)) in aggregations {
+        let se = se_of(&inf);
+        let bse = boot.as_ref().map(|b| b[bi]);
+        bi += 1;
+        let points = points
+            .into_iter()
+            .map(|(mut p, _)| {
+                p.bootstrap_std_error = boot.as_ref().map(|b| b[bi]);
+                bi += 1;
+                p
+            })
+            .collect();
+        out_aggs.insert(
+            name,
+            Aggregate {
+                att,
+                std_error: se,
+                ci_low: att - zcrit * se,
+                ci_high: att + zcrit * se,
+                p_value: dist::normal_p_value(att / se),
+                bootstrap_std_error: bse,
+                points,
+            },
+        );
+    }
+    let simple = &out_aggs["simple"];
+    Ok(CsResult {
+        method: "did".into(),
+        estimator: "callaway_santanna".into(),
+        estimate: simple.att,
+        std_error: simple.std_error,
+        ci_low: simple.ci_low,
+        ci_high: simple.ci_high,
+        p_value: simple.p_value,
+        n_obs: n * np,
+        n_units: n,
+        inference: format!(
+            "influence-function standard errors (normal){}",
+            if settings.bootstrap.is_some() { "; multiplier bootstrap (Mammen) also reported" } else { "" }
+        ),
+        control_group: settings.control,
+        estimation_method: settings.method,
+        covariates: input.covariates.iter().map(|(n, _)| n.clone()).collect(),
+        group_time: cells,
+        event_study,
+        aggregations: out_aggs.clone(),
+        pre_trend_p_value: pre_p,
+        pre_trend_chi2: pre_chi2,
+        warnings,
+    })
+}

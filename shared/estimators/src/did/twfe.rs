@@ -1,0 +1,337 @@
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::dist;
+use crate::linalg;
+use crate::ols::{self, SeKind};
+use crate::panel::{demean, FixedEffect, NotConverged};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DidError {
+    #[error("{column}: {message}")]
+    InvalidInput { column: String, message: String },
+    #[error("treatment: it is {value} everywhere; there is nothing to compare")]
+    ConstantTreatment { value: f64 },
+    #[error("cluster: {found} cluster(s); cluster-robust errors need at least 2")]
+    TooFewClusters { found: usize },
+    #[error("{what}: collinear with the fixed effects or the other regressors")]
+    Collinear { what: String },
+    #[error(
+        "treatment: it switches off for {units} unit(s) (e.g. unit {example} at time {time}); the event study needs an absorbing treatment"
+    )]
+    TreatmentSwitchesOff { units: usize, example: String, time: i64 },
+    #[error(transparent)]
+    NotConverged(#[from] NotConverged),
+}
+
+fn invalid(column: &str, message: impl Into<String>) -> DidError {
+    DidError::InvalidInput { column: column.to_string(), message: message.into() }
+}
+
+/// Settings: which standard errors (cluster-robust by unit unless told), the level of the
+/// intervals, and whether to estimate the event study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DidSettings {
+    pub se: SeKind,
+    pub alpha: f64,
+    pub event_study: bool,
+    /// The event time left out as the reference (default -1, the last period before treatment).
+    pub reference_period: i64,
+}
+
+impl Default for DidSettings {
+    fn default() -> Self {
+        Self { se: SeKind::Cluster, alpha: 0.05, event_study: false, reference_period: -1 }
+    }
+}
+
+/// A long panel: one row per unit and period.
+#[derive(Debug, Clone)]
+pub struct PanelInput {
+    /// Unit codes 0..unit_labels.len().
+    pub unit: Vec<u32>,
+    pub unit_labels: Vec<String>,
+    /// Integer periods (years, weeks, days since epoch...).
+    pub time: Vec<i64>,
+    pub outcome: Vec<f64>,
+    /// The 0/1 treated-and-post indicator.
+    pub treatment: Vec<f64>,
+    /// Cluster codes and count; `None` clusters by unit.
+    pub cluster: Option<(Vec<u32>, usize)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventStudyPoint {
+    pub relative_time: i64,
+    pub att: f64,
+    pub std_error: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub p_value: f64,
+    pub n_obs: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DidResult {
+    pub method: String,
+    pub estimator: String,
+    pub estimate: f64,
+    pub std_error: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub p_value: f64,
+    pub n_obs: usize,
+    pub inference: String,
+    pub n_units: usize,
+    pub n_periods: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n_clusters: Option<usize>,
+    pub df: f64,
+    pub balanced: bool,
+    pub treated_units: usize,
+    /// Units whose treatment goes from 1 back to 0 (TWFE then compares them with themselves).
+    pub units_switching_off: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_study: Option<Vec<EventStudyPoint>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_trend_f: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_trend_p_value: Option<f64>,
+    pub within_iterations: usize,
+    pub warnings: Vec<String>,
+}
+
+struct Checked {
+    time_codes: Vec<u32>,
+    periods: Vec<i64>,
+    n_units: usize,
+    balanced: bool,
+}
+
+fn check(input: &PanelInput) -> Result<Checked, DidError> {
+    let n = input.outcome.len();
+    if n == 0 {
+        return Err(invalid("outcome", "no rows"));
+    }
+    for (name, len) in [("unit", input.unit.len()), ("time", input.time.len()), ("treatment", input.treatment.len())] {
+        if len != n {
+            return Err(invalid(name, format!("has {len} rows; the outcome has {n}")));
+        }
+    }
+    if let Some(i) = input.outcome.iter().position(|v| !v.is_finite()) {
+        return Err(invalid("outcome", format!("row {}: not a finite number", i + 1)));
+    }
+    if let Some(i) = input.treatment.iter().position(|&v| v != 0.0 && v != 1.0) {
+        return Err(invalid("treatment", format!("row {}: must be 0 or 1 (got {})", i + 1, input.treatment[i])));
+    }
+    let first = input.treatment[0];
+    if input.treatment.iter().all(|&v| v == first) {
+        return Err(DidError::ConstantTreatment { value: first });
+    }
+    let periods: Vec<i64> = input.time.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let index: BTreeMap<i64, u32> = periods.iter().enumerate().map(|(i, &t)| (t, i as u32)).collect();
+    let time_codes: Vec<u32> = if periods.len() as i64 == periods[periods.len() - 1] - periods[0] + 1 {
+        // Consecutive periods: the code is an offset (no map lookups on the hot path).
+        input.time.iter().map(|t| (t - periods[0]) as u32).collect()
+    } else {
+        input.time.iter().map(|t| index[t]).collect()
+    };
+    let n_units = input.unit_labels.len();
+    // Duplicate (unit, period) rows: a bitmap over the unit x period grid.
+    let np = periods.len();
+    let mut seen = vec![false; n_units * np];
+    for (i, &tc) in time_codes.iter().enumerate() {
+        let cell = input.unit[i] as usize * np + tc as usize;
+        if std::mem::replace(&mut seen[cell], true) {
+            return Err(invalid(
+                "time",
+                format!("unit {} has two rows for period {}", input.unit_labels[input.unit[i] as usize], input.time[i]),
+            ));
+        }
+    }
+    Ok(Checked { time_codes, balanced: n == n_units * np, periods, n_units })
+}
+
+/// First treated period per unit, and units whose treatment switches off (untreated in a period
+/// after their first treated one). Two passes, no sorting.
+fn cohorts(input: &PanelInput) -> (Vec<Option<i64>>, Vec<(u32, i64)>) {
+    let mut first: Vec<Option<i64>> = vec![None; input.unit_labels.len()];
+    for i in 0..input.time.len() {
+        if input.treatment[i] == 1.0 {
+            let f = &mut first[input.unit[i] as usize];
+            *f = Some(f.map_or(input.time[i], |v| v.min(input.time[i])));
+        }
+    }
+    let mut off: Vec<Option<i64>> = vec![None; first.len()];
+    for i in 0..input.time.len() {
+        let u = input.unit[i] as usize;
+        if let Some(g) = first[u] {
+            if input.treatment[i] == 0.0 && input.time[i] > g {
+                off[u] = Some(off[u].map_or(input.time[i], |v| v.min(input.time[i])));
+            }
+        }
+    }
+    let off = off.iter().enumerate().filter_map(|(u, t)| t.map(|t| (u as u32, t))).collect();
+    (first, off)
+}
+
+/// Two-way fixed effects DiD (and the event study when `settings.event_study`).
+pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidError> {
+    if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
+        return Err(invalid("alpha", "must be between 0 and 1"));
+    }
+    let c = check(input)?;
+    let n = input.outcome.len();
+    let (first_treated, switch_offs) = cohorts(input);
+    let treated_units = first_treated.iter().filter(|f| f.is_some()).count();
+    let cluster: (Vec<u32>, usize) = match (&input.cluster, settings.se) {
+        (Some((ids, g)), _) => (ids.clone(), *g),
+        (None, _) => (input.unit.clone(), c.n_units),
+    };
+    if settings.se == SeKind::Cluster && cluster.1 < 2 {
+        return Err(DidError::TooFewClusters { found: cluster.1 });
+    }
+
+    // Regressors: the treatment, or one dummy per event time (reference left out).
+    let mut names: Vec<String> = Vec::new();
+    let mut cols: Vec<Vec<f64>> = Vec::new();
+    let mut rel_times: Vec<i64> = Vec::new();
+    if settings.event_study {
+        if let Some(&(u, t)) = switch_offs.first() {
+            return Err(DidError::TreatmentSwitchesOff {
+                units: switch_offs.len(),
+                example: input.unit_labels[u as usize].clone(),
+                time: t,
+            });
+        }
+        let rel: Vec<Option<i64>> =
+            (0..n).map(|i| first_treated[input.unit[i] as usize].map(|g| input.time[i] - g)).collect();
+        rel_times = rel.iter().flatten().copied().collect::<BTreeSet<_>>().into_iter().collect();
+        rel_times.retain(|&r| r != settings.reference_period);
+        for &r in &rel_times {
+            names.push(format!("event_time[{r}]"));
+            cols.push(rel.iter().map(|v| if *v == Some(r) { 1.0 } else { 0.0 }).collect());
+        }
+    } else {
+        names.push("treatment".into());
+        cols.push(input.treatment.clone());
+    }
+
+    let fes =
+        [FixedEffect::new(input.unit.clone(), c.n_units), FixedEffect::new(c.time_codes.clone(), c.periods.len())];
+    let mut y = input.outcome.clone();
+    let mut iterations = demean(&mut y, &fes)?;
+    for col in cols.iter_mut() {
+        iterations = iterations.max(demean(col, &fes)?);
+    }
+    let x: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
+    let solved = ols::solve(&x, &y).map_err(|s| DidError::Collinear { what: names[s.column].clone() })?;
+
+    // Degrees of freedom counted as pyfixest's k_fixef = "nonnested".
+    let k = cols.len();
+    let mut dof_k = k + c.n_units + c.periods.len() - 1;
+    if settings.se == SeKind::Cluster {
+        for fe in &fes {
+            if fe.nested_in(&cluster.0) {
+                dof_k = dof_k - fe.levels() + 1;
+            }
+        }
+    }
+    let cl = (settings.se == SeKind::Cluster).then_some((cluster.0.as_slice(), cluster.1));
+    let fit = ols::covariance(&x, &solved, settings.se, dof_k, cl);
+    let tcrit = dist::t_critical(settings.alpha, fit.df);
+
+    let mut warnings = Vec::new();
+    if !switch_offs.is_empty() {
+        warnings.push(format!(
+            "treatment switches off for {} unit(s); the TWFE coefficient then averages switch-on and switch-off effects",
+            switch_offs.len()
+        ));
+    }
+    if !c.balanced {
+        warnings.push("the panel is unbalanced; fixed effects absorbed by alternating projections".into());
+    }
+
+    let (estimate, std_error, event_study, pre_f, pre_p) = if settings.event_study {
+        let mut points = Vec::with_capacity(k);
+        for (j, &r) in rel_times.iter().enumerate() {
+            let (b, se) = (fit.coef[j], fit.se(j));
+            let n_obs = cols_nonzero(input, &first_treated, r);
+            points.push(EventStudyPoint {
+                relative_time: r,
+                att: b,
+                std_error: se,
+                ci_low: b - tcrit * se,
+                ci_high: b + tcrit * se,
+                p_value: dist::t_p_value(b / se, fit.df),
+                n_obs,
+            });
+        }
+        // Joint test that every lead (event time < reference) is zero: Wald / q ~ F(q, df).
+        let leads: Vec<usize> = (0..k).filter(|&j| rel_times[j] < settings.reference_period).collect();
+        let (pre_f, pre_p) = if leads.is_empty() {
+            (None, None)
+        } else {
+            let v = linalg::submatrix(&fit.vcov, k, &leads);
+            let b: Vec<f64> = leads.iter().map(|&j| fit.coef[j]).collect();
+            match linalg::quad_form_inv(&v, leads.len(), &b) {
+                Ok(w) => {
+                    let q = leads.len() as f64;
+                    (Some(w / q), Some(dist::f_p_value(w / q, q, fit.df)))
+                }
+                Err(_) => {
+                    warnings.push("the pre-trend covariance is singular; no joint test".into());
+                    (None, None)
+                }
+            }
+        };
+        // The overall estimate: the equally weighted average of the post-treatment event times.
+        let post: Vec<usize> = (0..k).filter(|&j| rel_times[j] >= 0).collect();
+        let a: Vec<f64> = (0..k).map(|j| if post.contains(&j) { 1.0 / post.len() as f64 } else { 0.0 }).collect();
+        let est = linalg::dot(&a, &fit.coef);
+        let mut var = 0.0;
+        for i in 0..k {
+            for j in 0..k {
+                var += a[i] * fit.vcov[i * k + j] * a[j];
+            }
+        }
+        (est, var.max(0.0).sqrt(), Some(points), pre_f, pre_p)
+    } else {
+        (fit.coef[0], fit.se(0), None, None, None)
+    };
+
+    let estimator = if settings.event_study {
+        "event_study"
+    } else if c.periods.len() == 2 {
+        "2x2"
+    } else {
+        "twfe"
+    };
+    Ok(DidResult {
+        method: "did".into(),
+        estimator: estimator.into(),
+        estimate,
+        std_error,
+        ci_low: estimate - tcrit * std_error,
+        ci_high: estimate + tcrit * std_error,
+        p_value: dist::t_p_value(estimate / std_error, fit.df),
+        n_obs: n,
+        inference: format!("{}; t with {} df", settings.se.describe(), fit.df),
+        n_units: c.n_units,
+        n_periods: c.periods.len(),
+        n_clusters: fit.n_clusters,
+        df: fit.df,
+        balanced: c.balanced,
+        treated_units,
+        units_switching_off: switch_offs.len(),
+        event_study,
+        pre_trend_f: pre_f,
+        pre_trend_p_value: pre_p,
+        within_iterations: iterations,
+        warnings,
+    })
+}
+
+fn cols_nonzero(input: &PanelInput, first: &[Option<i64>], r: i64) -> usize {
+    (0..input.time.len()).filter(|&i| first[input.unit[i] as usize].map(|g| input.time[i] - g) == Some(r)).count()
+}

@@ -1,0 +1,205 @@
+#![allow(clippy::unwrap_used)]
+//! DiD against reference implementations on the same data.
+//! - mpdta (R `did::mpdta`, 500 counties x 2003-2007): pyfixest 0.60.0
+//!   `feols("lemp ~ treat_post | countyreal + year", vcov={"CRV1": "countyreal"})`, figures in
+//!   tests/reference/reference.json (`mpdta_did.twfe`).
+
+use liftos_estimators::data::Table;
+use liftos_estimators::did::{twfe, DidSettings, PanelInput};
+use liftos_estimators::ols::SeKind;
+use liftos_estimators::panel::factorize;
+use std::path::PathBuf;
+
+fn reference_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/reference")
+}
+
+fn reference() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(reference_dir().join("reference.json")).unwrap()).unwrap()
+}
+
+fn mpdta() -> PanelInput {
+    let t = Table::read_csv(&reference_dir().join("data/mpdta.csv")).unwrap();
+    let (unit, unit_labels) = factorize(&t.labels("countyreal").unwrap());
+    let time = t.integers("year").unwrap();
+    let first = t.integers("first.treat").unwrap();
+    let treatment = time.iter().zip(&first).map(|(&y, &g)| if g > 0 && y >= g { 1.0 } else { 0.0 }).collect();
+    PanelInput { unit, unit_labels, time, outcome: t.numeric("lemp").unwrap(), treatment, cluster: None }
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    ((a - b) / b).abs()
+}
+
+#[test]
+fn twfe_matches_pyfixest_on_mpdta() {
+    let r = &reference()["mpdta_did"]["twfe"];
+    let fit = twfe::fit(&mpdta(), &DidSettings::default()).unwrap();
+    let coef = r["pyfixest_coef"].as_f64().unwrap();
+    let se = r["pyfixest_se_crv1_county"].as_f64().unwrap();
+    assert!(rel(fit.estimate, coef) < 1e-9, "{} vs {coef}", fit.estimate);
+    assert!(rel(fit.std_error, se) < 1e-6, "{} vs {se}", fit.std_error);
+    assert_eq!((fit.n_obs, fit.n_units, fit.n_periods, fit.n_clusters), (2500, 500, 5, Some(500)));
+    assert_eq!(fit.df, 499.0);
+    assert!(fit.balanced);
+    assert_eq!(fit.estimator, "twfe");
+    assert!(fit.ci_low < fit.estimate && fit.estimate < fit.ci_high);
+    let _ = SeKind::Hc1;
+}
+
+use liftos_estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, CsMethod, CsSettings};
+
+fn mpdta_cs() -> CsInput {
+    let t = Table::read_csv(&reference_dir().join("data/mpdta.csv")).unwrap();
+    let (unit, unit_labels) = factorize(&t.labels("countyreal").unwrap());
+    let cohort = t.integers("first.treat").unwrap().into_iter().map(|g| (g > 0).then_some(g)).collect();
+    CsInput {
+        unit,
+        unit_labels,
+        time: t.integers("year").unwrap(),
+        outcome: t.numeric("lemp").unwrap(),
+        cohort,
+        covariates: vec![],
+    }
+}
+
+/// csdid 0.4.3 `ATTgt(..., control_group='nevertreated').fit(est_method='dr')` and `aggte`, same
+/// figures as R did 2.x (reference.json `mpdta_did.csdid`).
+#[test]
+fn callaway_santanna_matches_csdid_on_mpdta() {
+    let r = &reference()["mpdta_did"]["csdid"];
+    let fit = staggered::fit(&mpdta_cs(), &CsSettings::default()).unwrap();
+    let cells = r["group_time_att"].as_array().unwrap();
+    assert_eq!(fit.group_time.len(), cells.len());
+    for (got, want) in fit.group_time.iter().zip(cells) {
+        assert_eq!((got.group, got.time), (want["group"].as_i64().unwrap(), want["time"].as_i64().unwrap()));
+        let (att, se) = (want["att"].as_f64().unwrap(), want["se_analytic"].as_f64().unwrap());
+        assert!(
+            (got.att - att).abs() <= 1e-6 * att.abs().max(1e-3),
+            "att({},{}) {} vs {att}",
+            got.group,
+            got.time,
+            got.att
+        );
+        assert!(rel(got.std_error, se) < 1e-6, "se({},{}) {} vs {se}", got.group, got.time, got.std_error);
+    }
+    let close = |got: f64, key: &str, tol: f64| {
+        let want = r[key].as_f64().unwrap();
+        assert!(rel(got, want) < tol, "{key}: {got} vs {want}");
+    };
+    close(fit.estimate, "simple_att", 1e-9);
+    close(fit.std_error, "simple_se_analytic", 1e-6);
+    close(fit.aggregations["group"].att, "group_agg_overall_att", 1e-9);
+    close(fit.aggregations["group"].std_error, "group_agg_overall_se_analytic", 1e-6);
+    close(fit.aggregations["dynamic"].att, "dynamic_agg_overall_att", 1e-9);
+    close(fit.aggregations["dynamic"].std_error, "dynamic_agg_overall_se_analytic", 1e-6);
+    let es = r["dynamic_egt"].as_array().unwrap();
+    for (i, e) in es.iter().enumerate() {
+        let p = fit.event_study.iter().find(|p| p.relative_time == e.as_i64().unwrap()).unwrap();
+        let (att, se) = (r["dynamic_att_egt"][i].as_f64().unwrap(), r["dynamic_se_egt_analytic"][i].as_f64().unwrap());
+        assert!((p.att - att).abs() <= 1e-6 * att.abs().max(1e-3), "e={e}: {} vs {att}", p.att);
+        assert!(rel(p.std_error, se) < 1e-6, "e={e}: se {} vs {se}", p.std_error);
+    }
+    // Without covariates, IPW and outcome regression give the same numbers as DR.
+    for method in [CsMethod::Ipw, CsMethod::Reg] {
+        let other = staggered::fit(&mpdta_cs(), &CsSettings { method, ..CsSettings::default() }).unwrap();
+        assert!((other.estimate - fit.estimate).abs() < 1e-12 && rel(other.std_error, fit.std_error) < 1e-9);
+    }
+}
+
+/// The multiplier bootstrap cannot share csdid's random numbers; it must agree within Monte
+/// Carlo error (1,000 draws: about 2-5% of the standard error).
+#[test]
+fn callaway_santanna_bootstrap_is_close_to_csdid() {
+    let r = &reference()["mpdta_did"]["csdid"];
+    let settings = CsSettings { bootstrap: Some(Bootstrap { draws: 1000, seed: 20240101 }), ..CsSettings::default() };
+    let fit = staggered::fit(&mpdta_cs(), &settings).unwrap();
+    let want = r["simple_se_multiplier_bootstrap_1000_seed20240101"].as_f64().unwrap();
+    let got = fit.aggregations["simple"].bootstrap_std_error.unwrap();
+    assert!(rel(got, want) < 0.1, "{got} vs {want}");
+    let again = staggered::fit(&mpdta_cs(), &settings).unwrap();
+    assert_eq!(again.aggregations["simple"].bootstrap_std_error, Some(got), "same seed, same draws");
+    for (cell, want) in fit.group_time.iter().zip(r["group_time_se_bootstrap_seed20240101"].as_array().unwrap()) {
+        let want = want.as_f64().unwrap();
+        assert!(rel(cell.bootstrap_std_error.unwrap(), want) < 0.15, "{} vs {want}", cell.bootstrap_std_error.unwrap());
+    }
+}
+
+#[test]
+fn not_yet_treated_controls_and_errors() {
+    let fit =
+        staggered::fit(&mpdta_cs(), &CsSettings { control: ControlGroup::NotYetTreated, ..CsSettings::default() })
+            .unwrap();
+    assert_eq!(fit.group_time.len(), 12);
+    // 2004 x 2004 may use 2006/2007 cohorts too: more controls than never-treated alone.
+    assert!(fit.group_time[0].n_control > 309);
+    let mut unbalanced = mpdta_cs();
+    unbalanced.outcome.pop();
+    unbalanced.unit.pop();
+    unbalanced.time.pop();
+    unbalanced.cohort.pop();
+    let err = staggered::fit(&unbalanced, &CsSettings::default()).unwrap_err();
+    assert!(err.to_string().contains("unbalanced"), "{err}");
+}
+
+/// With a covariate (lpop), each estimation method against csdid 0.4.3
+/// (tests/reference/csdid_covariates.json).
+#[test]
+fn callaway_santanna_with_covariates_matches_csdid() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("csdid_covariates.json")).unwrap()).unwrap();
+    let t = Table::read_csv(&reference_dir().join("data/mpdta.csv")).unwrap();
+    let mut input = mpdta_cs();
+    input.covariates = vec![("lpop".into(), t.numeric("lpop").unwrap())];
+    for (name, method) in [("dr", CsMethod::Dr), ("ipw", CsMethod::Ipw), ("reg", CsMethod::Reg)] {
+        let fit = staggered::fit(&input, &CsSettings { method, ..CsSettings::default() }).unwrap();
+        let want = &r[name];
+        for (i, cell) in fit.group_time.iter().enumerate() {
+            let (att, se) = (want["att"][i].as_f64().unwrap(), want["se"][i].as_f64().unwrap());
+            assert!((cell.att - att).abs() <= 1e-6 * att.abs().max(1e-3), "{name} att[{i}] {} vs {att}", cell.att);
+            assert!(rel(cell.std_error, se) < 1e-5, "{name} se[{i}] {} vs {se}", cell.std_error);
+        }
+        assert!(rel(fit.estimate, want["simple_att"].as_f64().unwrap()) < 1e-6, "{name} simple");
+        assert!(rel(fit.std_error, want["simple_se"].as_f64().unwrap()) < 1e-5, "{name} simple se {}", fit.std_error);
+    }
+}
+
+/// Treatment that switches off is reported (TWFE) or refused (event study); duplicates, constant
+/// treatment and too few clusters are clear errors; an unbalanced panel is handled.
+#[test]
+fn twfe_input_problems_are_reported() {
+    use liftos_estimators::did::DidError;
+    let mut input = mpdta();
+    // County 0 treated in 2004 and 2005, untreated again in 2006.
+    let rows: Vec<usize> = (0..input.unit.len()).filter(|&i| input.unit[i] == 0).collect();
+    for &i in &rows {
+        input.treatment[i] = if input.time[i] == 2004 || input.time[i] == 2005 { 1.0 } else { 0.0 };
+    }
+    let fit = twfe::fit(&input, &DidSettings::default()).unwrap();
+    assert_eq!(fit.units_switching_off, 1);
+    assert!(fit.warnings.iter().any(|w| w.contains("switches off")));
+    let es = twfe::fit(&input, &DidSettings { event_study: true, ..DidSettings::default() }).unwrap_err();
+    assert!(matches!(es, DidError::TreatmentSwitchesOff { units: 1, time: 2006, .. }), "{es}");
+
+    let mut dup = mpdta();
+    dup.time[1] = dup.time[0];
+    assert!(twfe::fit(&dup, &DidSettings::default()).unwrap_err().to_string().contains("two rows"));
+
+    let mut constant = mpdta();
+    constant.treatment.iter_mut().for_each(|v| *v = 0.0);
+    assert!(matches!(twfe::fit(&constant, &DidSettings::default()), Err(DidError::ConstantTreatment { .. })));
+
+    let mut one_cluster = mpdta();
+    one_cluster.cluster = Some((vec![0; one_cluster.unit.len()], 1));
+    assert!(matches!(twfe::fit(&one_cluster, &DidSettings::default()), Err(DidError::TooFewClusters { found: 1 })));
+
+    let mut unbalanced = mpdta();
+    for v in [&mut unbalanced.outcome, &mut unbalanced.treatment] {
+        v.truncate(2497);
+    }
+    unbalanced.unit.truncate(2497);
+    unbalanced.time.truncate(2497);
+    let fit = twfe::fit(&unbalanced, &DidSettings::default()).unwrap();
+    assert!(!fit.balanced && fit.within_iterations > 1);
+    assert!((fit.estimate + 0.0365).abs() < 0.002);
+}

@@ -1,0 +1,146 @@
+#![allow(clippy::unwrap_used)]
+//! Sharp RDD against rdrobust 2.1.1 on the Lee (2008) Senate data (tests/reference/reference.json,
+//! `senate_rdd`: `rdrobust(y=vote, x=margin)` with defaults and `rdbwselect(..., all=True)`).
+
+use liftos_estimators::data::Table;
+use liftos_estimators::rdd::{self, BwSelect, RddSettings};
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/reference")
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    ((a - b) / b).abs()
+}
+
+fn senate() -> (Vec<f64>, Vec<f64>) {
+    let t = Table::read_csv(&dir().join("data/rdrobust_senate.csv")).unwrap();
+    (t.numeric_or_missing("vote").unwrap(), t.numeric_or_missing("margin").unwrap())
+}
+
+#[test]
+fn matches_rdrobust_on_senate() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap();
+    let r = &r["senate_rdd"];
+    let (y, x) = senate();
+    let fit = rdd::fit(&y, &x, None, &RddSettings::default()).unwrap();
+    let f = |k: &str| r[k].as_f64().unwrap();
+    assert_eq!(fit.n_obs, 1297);
+    assert_eq!((fit.n_left, fit.n_right), (595, 702));
+    assert!(rel(fit.bandwidth, f("h_left")) < 1e-4, "h {} vs {}", fit.bandwidth, f("h_left"));
+    assert!(rel(fit.bias_bandwidth, f("b_left")) < 1e-4, "b {} vs {}", fit.bias_bandwidth, f("b_left"));
+    assert_eq!((fit.n_effective_left, fit.n_effective_right), (360, 323));
+    assert!(
+        rel(fit.estimate, f("conventional_estimate")) < 1e-6,
+        "tau {} vs {}",
+        fit.estimate,
+        f("conventional_estimate")
+    );
+    assert!(rel(fit.std_error, f("conventional_se")) < 1e-4, "se {}", fit.std_error);
+    assert!(
+        rel(fit.estimate_bias_corrected, f("bias_corrected_estimate")) < 1e-6,
+        "bc {}",
+        fit.estimate_bias_corrected
+    );
+    assert!(rel(fit.robust_std_error, f("robust_se")) < 1e-4, "robust se {}", fit.robust_std_error);
+    assert!(rel(fit.robust_ci_low, r["robust_ci95"][0].as_f64().unwrap()) < 1e-4);
+    assert!(rel(fit.robust_ci_high, r["robust_ci95"][1].as_f64().unwrap()) < 1e-4);
+    assert!(rel(fit.robust_p_value, f("robust_pvalue")) < 1e-3, "robust p {}", fit.robust_p_value);
+}
+
+#[test]
+fn msetwo_matches_rdbwselect() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap();
+    let rows = r["senate_rdd"]["rdbwselect_all"]["rows"].as_array().unwrap();
+    let vals = r["senate_rdd"]["rdbwselect_all"]["values"].as_array().unwrap();
+    let i = rows.iter().position(|v| v == "msetwo").unwrap();
+    let want: Vec<f64> = vals[i].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let (y, x) = senate();
+    let fit = rdd::fit(&y, &x, None, &RddSettings { bwselect: BwSelect::Msetwo, ..RddSettings::default() }).unwrap();
+    let got = [fit.bandwidth_left, fit.bandwidth_right, fit.bias_bandwidth_left, fit.bias_bandwidth_right];
+    for (g, w) in got.iter().zip(&want) {
+        assert!(rel(*g, *w) < 1e-4, "msetwo {got:?} vs {want:?}");
+    }
+    if let Some(j) = rows.iter().position(|v| v == "msesum") {
+        let want: Vec<f64> = vals[j].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let fit =
+            rdd::fit(&y, &x, None, &RddSettings { bwselect: BwSelect::Msesum, ..RddSettings::default() }).unwrap();
+        assert!(
+            rel(fit.bandwidth, want[0]) < 1e-4 && rel(fit.bias_bandwidth, want[2]) < 1e-4,
+            "msesum {} {} vs {want:?}",
+            fit.bandwidth,
+            fit.bias_bandwidth
+        );
+    }
+}
+
+/// rddensity 3.0 `rddensity(X=margin, c=0)` defaults (reference.json `senate_rdd.rddensity`).
+#[test]
+fn density_test_matches_rddensity() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap();
+    let r = &r["senate_rdd"]["rddensity"];
+    let (_, x) = senate();
+    let d = rdd::density::test(&x, 0.0).unwrap();
+    let f = |a: &str, b: &str| r[a][b].as_f64().unwrap();
+    assert!(rel(d.bandwidth_left, f("h", "left")) < 1e-4, "h left {} vs {}", d.bandwidth_left, f("h", "left"));
+    assert!(rel(d.bandwidth_right, f("h", "right")) < 1e-4, "h right {} vs {}", d.bandwidth_right, f("h", "right"));
+    assert!(rel(d.density_left, f("hat", "left")) < 1e-6, "f left {}", d.density_left);
+    assert!(rel(d.density_right, f("hat", "right")) < 1e-6, "f right {}", d.density_right);
+    assert!(rel(d.t_stat, r["test_statistic_jk"].as_f64().unwrap()) < 1e-4, "t {}", d.t_stat);
+    assert!(rel(d.p_value, r["p_value_jk"].as_f64().unwrap()) < 1e-4, "p {}", d.p_value);
+    assert_eq!((d.n_effective_left, d.n_effective_right), (f("n", "eff_left") as usize, f("n", "eff_right") as usize));
+    // And through the RDD result.
+    let (y, x) = senate();
+    let fit = rdd::fit(&y, &x, None, &rdd::RddSettings::default()).unwrap();
+    assert!(rel(fit.density_test_p_value.unwrap(), r["p_value_jk"].as_f64().unwrap()) < 1e-4);
+}
+
+/// Kernels, polynomial order, manual bandwidth, another cutoff and the fuzzy design against
+/// rdrobust 2.1.1 on simulated data (tests/reference/rdd_rdrobust.json).
+#[test]
+fn options_and_fuzzy_match_rdrobust() {
+    use liftos_estimators::rdd::Kernel;
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("rdd_rdrobust.json")).unwrap()).unwrap();
+    let t = Table::read_csv(&dir().join("data/rdd_sim.csv")).unwrap();
+    let (x, y, d) = (t.numeric("x").unwrap(), t.numeric("y").unwrap(), t.numeric("d").unwrap());
+    let base = RddSettings::default();
+    let cases: Vec<(&str, RddSettings, bool)> = vec![
+        ("sharp_default", base.clone(), false),
+        ("sharp_uniform", RddSettings { kernel: Kernel::Uniform, ..base.clone() }, false),
+        ("sharp_epanechnikov_p2", RddSettings { kernel: Kernel::Epanechnikov, p: 2, ..base.clone() }, false),
+        ("sharp_manual_h03", RddSettings { bandwidth: Some(0.3), ..base.clone() }, false),
+        ("fuzzy_default", base.clone(), true),
+        ("sharp_cutoff_02", RddSettings { cutoff: 0.2, ..base.clone() }, false),
+    ];
+    for (name, s, fuzzy) in cases {
+        let fit = rdd::fit(&y, &x, fuzzy.then_some(d.as_slice()), &s).unwrap();
+        let w = &r[name];
+        let g = |k: &str, i: usize| w[k][i].as_f64().unwrap();
+        assert!(rel(fit.bandwidth_left, g("h", 0)) < 1e-4, "{name}: h {} vs {}", fit.bandwidth_left, g("h", 0));
+        assert!(
+            rel(fit.bias_bandwidth_left, g("b", 0)) < 1e-4,
+            "{name}: b {} vs {}",
+            fit.bias_bandwidth_left,
+            g("b", 0)
+        );
+        assert!(rel(fit.estimate, g("coef", 0)) < 1e-6, "{name}: tau {} vs {}", fit.estimate, g("coef", 0));
+        assert!(
+            rel(fit.estimate_bias_corrected, g("coef", 1)) < 1e-6,
+            "{name}: bc {} vs {}",
+            fit.estimate_bias_corrected,
+            g("coef", 1)
+        );
+        assert!(rel(fit.std_error, g("se", 0)) < 1e-4, "{name}: se {} vs {}", fit.std_error, g("se", 0));
+        assert!(
+            rel(fit.robust_std_error, g("se", 2)) < 1e-4,
+            "{name}: robust se {} vs {}",
+            fit.robust_std_error,
+            g("se", 2)
+        );
+    }
+}

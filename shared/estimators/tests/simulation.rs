@@ -1,0 +1,268 @@
+#![allow(clippy::unwrap_used)]
+//! Simulations with a known true effect: bias near zero and 95% intervals covering the truth
+//! 93-97% of the time (1,000 replications each, fixed seeds; binomial sd of the coverage 0.7%).
+
+use liftos_estimators::did::staggered::{self, CsInput, CsSettings};
+use liftos_estimators::did::{twfe, DidSettings, PanelInput};
+use liftos_estimators::iv::{self, IvInput, IvSettings};
+use liftos_estimators::rng::Rng;
+
+const REPS: usize = 1000;
+
+struct Tally {
+    truth: f64,
+    est: Vec<f64>,
+    covered: usize,
+}
+
+impl Tally {
+    fn new(truth: f64) -> Self {
+        Self { truth, est: Vec::new(), covered: 0 }
+    }
+    fn add(&mut self, est: f64, lo: f64, hi: f64) {
+        self.est.push(est);
+        if lo <= self.truth && self.truth <= hi {
+            self.covered += 1;
+        }
+    }
+    fn check(&self, what: &str) {
+        let n = self.est.len() as f64;
+        let mean = self.est.iter().sum::<f64>() / n;
+        let sd = (self.est.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let coverage = self.covered as f64 / n;
+        eprintln!("{what}: bias {:.5} (mc se {:.5}), coverage {coverage:.3}", mean - self.truth, sd / n.sqrt());
+        assert!(
+            (mean - self.truth).abs() < 3.5 * sd / n.sqrt(),
+            "{what}: bias {} vs mc se {}",
+            mean - self.truth,
+            sd / n.sqrt()
+        );
+        assert!((0.93..=0.97).contains(&coverage), "{what}: coverage {coverage}");
+    }
+}
+
+/// 100 units x 8 periods, half treated from period 5, unit and time effects, errors correlated
+/// within unit (AR(1), rho 0.5): clustered inference is needed.
+#[test]
+fn twfe_unbiased_with_nominal_coverage() {
+    let mut rng = Rng::new(11);
+    let mut tally = Tally::new(1.5);
+    for _ in 0..REPS {
+        let (units, periods) = (100usize, 8i64);
+        let mut input = PanelInput {
+            unit: vec![],
+            unit_labels: (0..units).map(|u| u.to_string()).collect(),
+            time: vec![],
+            outcome: vec![],
+            treatment: vec![],
+            cluster: None,
+        };
+        let time_fx: Vec<f64> = (0..periods).map(|_| rng.normal()).collect();
+        for u in 0..units {
+            let a = rng.normal() * 2.0;
+            let treated = u < units / 2;
+            let mut e = rng.normal();
+            for t in 0..periods {
+                e = 0.5 * e + rng.normal();
+                let d = if treated && t >= 5 { 1.0 } else { 0.0 };
+                input.unit.push(u as u32);
+                input.time.push(t);
+                input.treatment.push(d);
+                input.outcome.push(a + time_fx[t as usize] + 1.5 * d + e);
+            }
+        }
+        let fit = twfe::fit(&input, &DidSettings::default()).unwrap();
+        tally.add(fit.estimate, fit.ci_low, fit.ci_high);
+    }
+    tally.check("twfe");
+}
+
+/// Staggered adoption with heterogeneous, dynamic effects (where TWFE is biased): cohorts 4 and
+/// 6 and never treated; effect = 1 + 0.5 * (t - g). The simple ATT's truth is the
+/// group-size-weighted mean of post-treatment effects.
+#[test]
+fn callaway_santanna_unbiased_with_nominal_coverage() {
+    let mut rng = Rng::new(12);
+    let (units, periods) = (150usize, 8i64);
+    let cohort_of = |u: usize| match u % 3 {
+        0 => Some(4i64),
+        1 => Some(6),
+        _ => None,
+    };
+    // Truth: cells (g, t >= g) weighted by group share (equal here).
+    let mut cells = vec![];
+    for g in [4i64, 6] {
+        for t in g..periods {
+            cells.push(1.0 + 0.5 * (t - g) as f64);
+        }
+    }
+    let truth = cells.iter().sum::<f64>() / cells.len() as f64;
+    let mut tally = Tally::new(truth);
+    for _ in 0..REPS {
+        let mut input = CsInput {
+            unit: vec![],
+            unit_labels: (0..units).map(|u| u.to_string()).collect(),
+            time: vec![],
+            outcome: vec![],
+            cohort: vec![],
+            covariates: vec![],
+        };
+        let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
+        for u in 0..units {
+            let a = rng.normal();
+            let g = cohort_of(u);
+            for t in 0..periods {
+                let eff = match g {
+                    Some(g) if t >= g => 1.0 + 0.5 * (t - g) as f64,
+                    _ => 0.0,
+                };
+                input.unit.push(u as u32);
+                input.time.push(t);
+                input.cohort.push(g);
+                input.outcome.push(a + time_fx[t as usize] + eff + rng.normal());
+            }
+        }
+        let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
+        tally.add(fit.estimate, fit.ci_low, fit.ci_high);
+    }
+    tally.check("callaway_santanna");
+}
+
+/// Endogenous x (shares u with y), two valid instruments, heteroskedastic errors, HC1.
+#[test]
+fn two_sls_unbiased_with_nominal_coverage() {
+    let mut rng = Rng::new(13);
+    let mut tally = Tally::new(2.0);
+    for _ in 0..REPS {
+        let n = 1000;
+        let (mut y, mut x, mut z1, mut z2, mut w) = (vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..n {
+            let (a, b, c, u) = (rng.normal(), rng.normal(), rng.normal(), rng.normal());
+            let xi = 0.5 * a + 0.4 * b + 0.3 * c + u + rng.normal();
+            y.push(1.0 + 2.0 * xi + 0.5 * c + u + rng.normal() * (1.0 + 0.5 * a.abs()));
+            x.push(xi);
+            z1.push(a);
+            z2.push(b);
+            w.push(c);
+        }
+        let input = IvInput {
+            outcome: ("y".into(), y),
+            endogenous: vec![("x".into(), x)],
+            instruments: vec![("z1".into(), z1), ("z2".into(), z2)],
+            controls: vec![("w".into(), w)],
+            cluster: None,
+        };
+        let fit = iv::fit(&input, &IvSettings::default()).unwrap();
+        tally.add(fit.estimate, fit.ci_low, fit.ci_high);
+    }
+    tally.check("2sls");
+}
+
+/// Sharp RDD, curved regression function, jump 0.5: the robust bias-corrected interval covers.
+#[test]
+fn rdd_robust_interval_has_nominal_coverage() {
+    use liftos_estimators::rdd::{self, RddSettings};
+    let mut rng = Rng::new(14);
+    let mut tally = Tally::new(0.5);
+    for _ in 0..REPS {
+        let n = 1000;
+        let mut x = Vec::with_capacity(n);
+        let mut y = Vec::with_capacity(n);
+        for _ in 0..n {
+            let xi = 2.0 * rng.uniform() - 1.0;
+            let jump = if xi >= 0.0 { 0.5 } else { 0.0 };
+            y.push(0.3 + 0.9 * xi - 0.8 * xi * xi + jump + 0.4 * rng.normal());
+            x.push(xi);
+        }
+        let fit = rdd::fit(&y, &x, None, &RddSettings::default()).unwrap();
+        tally.add(fit.estimate_bias_corrected, fit.robust_ci_low, fit.robust_ci_high);
+    }
+    tally.check("rdd (robust bias-corrected)");
+}
+
+/// Geo-experiment simulation for synthetic control: a 3-factor model (unit loadings, trending
+/// factors), 24 donor markets and 3 treated markets pooled, 30 pre and 8 post periods, true lift
+/// +2.0 on the treated markets. The treated markets' loadings lie inside the donors' range (the
+/// setting the method assumes). Plain (equal V on the outcomes) and augmented (ridge, CV lambda)
+/// estimates: bias small next to the spread; and the placebo-in-space test (plain synthetic
+/// control) under no effect rejects at 10% about as often as it should (size: 5/40 here), and
+/// under the effect almost always (power). (With the ridge augmentation the pooled unit's
+/// pre-period fit is tighter than the placebos', and the RMSPE-ratio test over-rejected, 11/40
+/// at 10%: its p-value is reported but the plain estimator's is the one to trust.)
+#[test]
+fn synth_pooled_markets_bias_size_and_power() {
+    use liftos_estimators::synth::{self, SynthInput, SynthSettings};
+    use std::collections::HashMap;
+    let (donors, treated, pre, post) = (24usize, 3usize, 30i64, 8i64);
+    let panel = |rng: &mut Rng, effect: f64| -> SynthInput {
+        let n = donors + treated;
+        let load: Vec<[f64; 3]> = (0..n)
+            .map(|i| {
+                let mut l = [rng.uniform(), rng.uniform(), rng.uniform()];
+                if i >= donors {
+                    // treated: inside the donors' hull
+                    l = [0.3 + 0.4 * l[0], 0.3 + 0.4 * l[1], 0.3 + 0.4 * l[2]];
+                }
+                l
+            })
+            .collect();
+        let mut f = [[0.0f64; 3]; 64];
+        for t in 1..(pre + post) as usize {
+            let prev = f[t - 1];
+            for (k, x) in f[t].iter_mut().enumerate() {
+                *x = prev[k] + 0.5 * rng.normal() + 0.1;
+            }
+        }
+        let (mut unit, mut time, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, l) in load.iter().enumerate() {
+            for t in 0..(pre + post) {
+                let mut v = 10.0 + (0..3).map(|k| l[k] * f[t as usize][k] * 3.0).sum::<f64>() + 0.5 * rng.normal();
+                if i >= donors && t >= pre {
+                    v += effect;
+                }
+                unit.push(format!("m{i:02}"));
+                time.push(t);
+                y.push(v);
+            }
+        }
+        SynthInput {
+            unit,
+            time,
+            outcome: "y".into(),
+            columns: HashMap::from([("y".to_string(), y)]),
+            treated_units: (donors..donors + treated).map(|i| format!("m{i:02}")).collect(),
+            treatment_time: pre,
+        }
+    };
+    let mut rng = Rng::new(20261127);
+    let reps = 150;
+    let (mut plain, mut aug) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let input = panel(&mut rng, 2.0);
+        let v = Some(vec![1.0; pre as usize]);
+        plain.push(synth::fit(&input, &SynthSettings { v, ..SynthSettings::default() }).unwrap().estimate);
+        aug.push(synth::fit(&input, &SynthSettings { augmented: true, ..SynthSettings::default() }).unwrap().estimate);
+    }
+    for (what, est) in [("synth (equal V)", &plain), ("augmented synth", &aug)] {
+        let n = est.len() as f64;
+        let mean = est.iter().sum::<f64>() / n;
+        let sd = (est.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        eprintln!("{what}: bias {:.4} (mc se {:.4}), sd {sd:.4}", mean - 2.0, sd / n.sqrt());
+        assert!((mean - 2.0).abs() < 0.1 * sd.max(0.5) + 3.5 * sd / n.sqrt(), "{what}: bias {}", mean - 2.0);
+    }
+    // Size and power of the placebo-in-space test (p <= 0.1 rejects; 25 placebo units + 1).
+    let (mut reject_null, mut reject_alt) = (0, 0);
+    let placebo_reps = 40;
+    for _ in 0..placebo_reps {
+        let s = SynthSettings { v: Some(vec![1.0; pre as usize]), placebo: true, ..SynthSettings::default() };
+        if synth::fit(&panel(&mut rng, 0.0), &s).unwrap().placebo_p_value.unwrap() <= 0.1 {
+            reject_null += 1;
+        }
+        if synth::fit(&panel(&mut rng, 2.0), &s).unwrap().placebo_p_value.unwrap() <= 0.1 {
+            reject_alt += 1;
+        }
+    }
+    eprintln!("placebo test at 10%: size {reject_null}/{placebo_reps}, power {reject_alt}/{placebo_reps}");
+    assert!(reject_null <= 8, "size {reject_null}/{placebo_reps}");
+    assert!(reject_alt >= 32, "power {reject_alt}/{placebo_reps}");
+}
