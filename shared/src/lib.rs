@@ -7,6 +7,7 @@
 //! - [`config`]: configuration from the environment, read once per cold start.
 //! - `runtime` (feature `lambda`): HTTP error mapping, authentication, SQS batch handling.
 
+pub mod api;
 pub mod config;
 pub mod domain;
 pub mod ingestion;

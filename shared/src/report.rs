@@ -7,10 +7,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::fmt::Write as _;
 
-use crate::service::causal::{AdvancedResponse, MethodSpec};
-use crate::service::estimate::EffectRequest;
-use crate::service::source::DataInfo;
-use liftos_estimators::data::Table;
+use crate::api::causal::{AdvancedResponse, DataInfo};
+use crate::api::estimate::{DidOutput, DiscoveryOutput, EffectOutput, MethodOutput};
+use liftos_estimators::synth::SynthResult;
+use liftos_estimators::{Estimate, Inference};
 
 const W: u32 = 760;
 const H: u32 = 340;
@@ -167,91 +167,13 @@ pub fn event_study_svg(points: &[(i64, f64, f64, f64)], pre_trend_p: Option<f64>
     Ok(svg)
 }
 
-/// Local polynomial (degree p) weighted least squares on one side, evaluated on a grid.
-fn local_fit(x: &[f64], y: &[f64], cutoff: f64, h: f64, p: usize, left: bool) -> Vec<(f64, f64)> {
-    let k = p + 1;
-    let mut a = vec![0.0; k * k];
-    let mut b = vec![0.0; k];
-    for (&xi, &yi) in x.iter().zip(y) {
-        let u = xi - cutoff;
-        if (left && u >= 0.0) || (!left && u < 0.0) || u.abs() > h || !yi.is_finite() {
-            continue;
-        }
-        let w = 1.0 - u.abs() / h; // triangular
-        let pw: Vec<f64> = (0..k).map(|j| u.powi(j as i32)).collect();
-        for r in 0..k {
-            b[r] += w * pw[r] * yi;
-            for c in 0..k {
-                a[r * k + c] += w * pw[r] * pw[c];
-            }
-        }
-    }
-    let Some(coef) = solve(a, b, k) else { return vec![] };
-    let (from, to) = if left { (-h, 0.0) } else { (0.0, h) };
-    (0..=40)
-        .map(|i| {
-            let u = from + (to - from) * i as f64 / 40.0;
-            (cutoff + u, (0..k).map(|j| coef[j] * u.powi(j as i32)).sum())
-        })
-        .collect()
-}
-
-/// Gaussian elimination with partial pivoting (k is 2 or 3 here).
-fn solve(mut a: Vec<f64>, mut b: Vec<f64>, k: usize) -> Option<Vec<f64>> {
-    for c in 0..k {
-        let piv = (c..k).max_by(|&i, &j| a[i * k + c].abs().total_cmp(&a[j * k + c].abs()))?;
-        if a[piv * k + c].abs() < 1e-12 {
-            return None;
-        }
-        for j in 0..k {
-            a.swap(c * k + j, piv * k + j);
-        }
-        b.swap(c, piv);
-        for r in c + 1..k {
-            let f = a[r * k + c] / a[c * k + c];
-            for j in c..k {
-                a[r * k + j] -= f * a[c * k + j];
-            }
-            b[r] -= f * b[c];
-        }
-    }
-    let mut x = vec![0.0; k];
-    for r in (0..k).rev() {
-        let s: f64 = (r + 1..k).map(|j| a[r * k + j] * x[j]).sum();
-        x[r] = (b[r] - s) / a[r * k + r];
-    }
-    Some(x)
-}
-
-/// Binned means of the outcome on each side of the cutoff (20 bins a side over the data's
-/// range) and the two local fits within the bandwidth.
-pub fn rdd_svg(x: &[f64], y: &[f64], cutoff: f64, h: f64, p: usize) -> DrawResult {
-    let pts: Vec<(f64, f64)> =
-        x.iter().zip(y).filter(|(a, b)| a.is_finite() && b.is_finite()).map(|(a, b)| (*a, *b)).collect();
-    let (lo, hi) = range(pts.iter().map(|p| p.0));
-    let mut bins = Vec::new();
-    for (from, to) in [(lo, cutoff), (cutoff, hi)] {
-        let nb = 20;
-        let width = (to - from) / nb as f64;
-        if width <= 0.0 {
-            continue;
-        }
-        for i in 0..nb {
-            let a = from + width * i as f64;
-            let b = a + width;
-            let inside: Vec<f64> = pts
-                .iter()
-                .filter(|p| p.0 >= a && (p.0 < b || (i == nb - 1 && p.0 <= b)) && (p.0 < cutoff) == (from < cutoff))
-                .map(|p| p.1)
-                .collect();
-            if !inside.is_empty() {
-                bins.push(((a + b) / 2.0, inside.iter().sum::<f64>() / inside.len() as f64));
-            }
-        }
-    }
-    let left = local_fit(x, y, cutoff, h, p.clamp(1, 2), true);
-    let right = local_fit(x, y, cutoff, h, p.clamp(1, 2), false);
-    let (y0, y1) = range(bins.iter().map(|b| b.1).chain(left.iter().chain(&right).map(|p| p.1)));
+/// Binned means of the outcome on each side of the cutoff and the estimator's two local fits
+/// within the bandwidth.
+pub fn rdd_svg(plot: &liftos_estimators::rdd::RddPlot) -> DrawResult {
+    let cutoff = plot.cutoff;
+    let fits = || plot.fit_left.iter().chain(&plot.fit_right);
+    let (lo, hi) = range(plot.bins.iter().map(|b| b.0).chain(fits().map(|p| p.0)));
+    let (y0, y1) = range(plot.bins.iter().map(|b| b.1).chain(fits().map(|p| p.1)));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
@@ -264,9 +186,11 @@ pub fn rdd_svg(x: &[f64], y: &[f64], cutoff: f64, h: f64, p: usize) -> DrawResul
             "outcome",
         )?;
         chart.draw_series(LineSeries::new([(cutoff, y0), (cutoff, y1)], BLACK.mix(0.5))).map_err(err)?;
-        chart.draw_series(bins.iter().map(|&(bx, by)| Circle::new((bx, by), 3, GREY.filled()))).map_err(err)?;
-        for (fit, color) in [(left, CONTROL), (right, TREATED)] {
-            chart.draw_series(LineSeries::new(fit, ShapeStyle::from(color).stroke_width(3))).map_err(err)?;
+        chart.draw_series(plot.bins.iter().map(|&(bx, by)| Circle::new((bx, by), 3, GREY.filled()))).map_err(err)?;
+        for (fit, color) in [(&plot.fit_left, CONTROL), (&plot.fit_right, TREATED)] {
+            chart
+                .draw_series(LineSeries::new(fit.iter().copied(), ShapeStyle::from(color).stroke_width(3)))
+                .map_err(err)?;
         }
         root.present().map_err(err)?;
     }
@@ -323,16 +247,16 @@ pub fn graph_svg(variables: &[String], edges: &[(String, String, bool)]) -> Draw
 }
 
 /// Propensity-score histograms: treated above the axis, control below (20 bins on [0, 1]).
-pub fn overlap_svg(p: &[f64], d: &[f64]) -> DrawResult {
+pub fn overlap_svg(p: &[f64], treated: &[bool]) -> DrawResult {
     let nb = 20;
     let mut t = vec![0usize; nb];
     let mut c = vec![0usize; nb];
-    for (&pi, &di) in p.iter().zip(d) {
+    for (&pi, &di) in p.iter().zip(treated) {
         if !pi.is_finite() {
             continue;
         }
         let b = ((pi * nb as f64).floor() as usize).min(nb - 1);
-        if di != 0.0 {
+        if di {
             t[b] += 1;
         } else {
             c[b] += 1;
@@ -413,25 +337,22 @@ fn data_section(info: &DataInfo) -> String {
     s
 }
 
-fn headline(v: &serde_json::Value) -> String {
-    let g = |k: &str| v.get(k).and_then(|x| x.as_f64());
-    let mut s = format!("<p class=\"headline\">estimate <b>{}</b>", g("estimate").map_or("–".into(), fmt));
-    if let (Some(lo), Some(hi)) = (g("ci_low"), g("ci_high")) {
+fn headline(inf: &Inference) -> String {
+    let mut s = format!("<p class=\"headline\">estimate <b>{}</b>", fmt(inf.estimate));
+    if let Some((lo, hi)) = inf.interval() {
         let _ = write!(s, ", interval [{}, {}]", fmt(lo), fmt(hi));
     }
-    if let Some(p) = g("p_value") {
+    if let Some(p) = inf.p_value {
         let _ = write!(s, ", p = {}", fmt(p));
     }
-    if let Some(inf) = v.get("inference").and_then(|x| x.as_str()) {
-        let _ = write!(s, "<br><span class=\"note\">{}</span>", esc(inf));
-    }
+    let _ = write!(s, "<br><span class=\"note\">{}</span>", esc(&inf.inference));
     s.push_str("</p>");
     s
 }
 
 /// The report of an `analyze/advanced` run: per method its estimate, checks, assumptions and
 /// plots; then the comparison.
-pub fn advanced(table: &Table, methods: &[(String, MethodSpec)], out: &AdvancedResponse, info: &DataInfo) -> String {
+pub fn advanced(out: &AdvancedResponse, info: &DataInfo) -> String {
     let mut body = String::new();
     if let Some(q) = &out.question {
         let _ = write!(body, "<p><b>Question:</b> {}</p>", esc(q));
@@ -459,9 +380,9 @@ pub fn advanced(table: &Table, methods: &[(String, MethodSpec)], out: &AdvancedR
         c.checks_failed
     );
     body.push_str(&data_section(info));
-    for ((name, spec), r) in methods.iter().zip(&out.results) {
-        let _ = write!(body, "<h2>{}</h2>", esc(&method_title(name)));
-        body.push_str(&headline(&r.result));
+    for r in &out.results {
+        let _ = write!(body, "<h2>{}</h2>", esc(&method_title(&r.method)));
+        body.push_str(&headline(r.result.inference()));
         body.push_str("<table><tr><th>check</th><th>value</th><th>rule</th><th>result</th></tr>");
         for ch in &r.checks {
             let (cls, word) = match ch.passed {
@@ -482,7 +403,7 @@ pub fn advanced(table: &Table, methods: &[(String, MethodSpec)], out: &AdvancedR
             let _ = write!(body, "<li>{}</li>", esc(a));
         }
         body.push_str("</ul>");
-        for svg in method_plots(table, spec, &r.result) {
+        for svg in method_plots(&r.result) {
             body.push_str(&svg);
         }
     }
@@ -499,86 +420,82 @@ fn method_title(name: &str) -> String {
     }
 }
 
-fn event_points(v: &serde_json::Value) -> Vec<(i64, f64, f64, f64)> {
-    v.get("event_study")
-        .and_then(|e| e.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| {
-                    Some((
-                        p.get("relative_time")?.as_i64()?,
-                        p.get("att")?.as_f64()?,
-                        p.get("ci_low")?.as_f64()?,
-                        p.get("ci_high")?.as_f64()?,
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn method_plots(table: &Table, spec: &MethodSpec, v: &serde_json::Value) -> Vec<String> {
-    match spec {
-        MethodSpec::Did(_) => {
-            let pts = event_points(v);
-            if pts.is_empty() {
-                vec!["<p class=\"note\">No event study was run (set event_study) so there is no plot of the leads and lags.</p>".into()]
-            } else {
-                vec![or_note(event_study_svg(&pts, v.get("pre_trend_p_value").and_then(|x| x.as_f64())))]
-            }
+/// (relative time, effect, ci_low, ci_high) of a DiD's event study, when it has one.
+fn event_points(d: &DidOutput) -> Vec<(i64, f64, f64, f64)> {
+    match d {
+        DidOutput::Twfe(r) => {
+            r.event_study.iter().flatten().map(|p| (p.relative_time, p.att, p.ci_low, p.ci_high)).collect()
         }
-        MethodSpec::Synth(r) => synth_plots(v, r.treatment_time as f64),
-        MethodSpec::Rdd(r) => {
-            let (Ok(x), Ok(y)) = (table.numeric_or_missing(&r.running), table.numeric_or_missing(&r.outcome)) else {
-                return vec![];
-            };
-            let h = v.get("bandwidth").and_then(|b| b.as_f64()).unwrap_or(f64::INFINITY);
-            let p = v.get("p").and_then(|b| b.as_u64()).unwrap_or(1) as usize;
-            vec![or_note(rdd_svg(&x, &y, r.cutoff, h, p))]
+        DidOutput::Staggered(r) => {
+            r.event_study.iter().map(|p| (p.relative_time, p.att, p.ci_low, p.ci_high)).collect()
         }
-        MethodSpec::Iv(_) => vec![],
     }
 }
 
-fn synth_plots(v: &serde_json::Value, t0: f64) -> Vec<String> {
-    let gaps = v.get("gaps").and_then(|g| g.as_array()).cloned().unwrap_or_default();
-    let series = |k: &str| -> Vec<(f64, f64)> {
-        gaps.iter().filter_map(|g| Some((g.get("time")?.as_f64()?, g.get(k)?.as_f64()?))).collect()
+fn method_plots(result: &MethodOutput) -> Vec<String> {
+    match result {
+        MethodOutput::Did(d) => {
+            let pts = event_points(d);
+            if pts.is_empty() {
+                vec!["<p class=\"note\">No event study was run (set event_study) so there is no plot of the leads and lags.</p>".into()]
+            } else {
+                let pre_trend = match d {
+                    DidOutput::Twfe(r) => r.pre_trend_p_value,
+                    DidOutput::Staggered(r) => r.pre_trend_p_value,
+                };
+                vec![or_note(event_study_svg(&pts, pre_trend))]
+            }
+        }
+        MethodOutput::Synth(r) => synth_plots(r),
+        MethodOutput::Rdd(r) => r.plot.as_ref().map(|p| vec![or_note(rdd_svg(p))]).unwrap_or_default(),
+        MethodOutput::Iv(_) => vec![],
+    }
+}
+
+fn synth_plots(r: &SynthResult) -> Vec<String> {
+    let t0 = r.treatment_time as f64;
+    let series = |f: fn(&liftos_estimators::synth::Gap) -> f64| -> Vec<(f64, f64)> {
+        r.gaps.iter().map(|g| (g.time as f64, f(g))).filter(|p| p.1.is_finite()).collect()
     };
     let paths = lines_chart(
         "Treated and synthetic",
         "time",
         "outcome",
         &[
-            Line { label: Some("treated".into()), points: series("treated"), color: TREATED, width: 2, alpha: 1.0 },
-            Line { label: Some("synthetic".into()), points: series("synthetic"), color: CONTROL, width: 2, alpha: 1.0 },
+            Line { label: Some("treated".into()), points: series(|g| g.treated), color: TREATED, width: 2, alpha: 1.0 },
+            Line {
+                label: Some("synthetic".into()),
+                points: series(|g| g.synthetic),
+                color: CONTROL,
+                width: 2,
+                alpha: 1.0,
+            },
         ],
         Some(t0),
         false,
     );
-    let times: Vec<f64> = series("gap").iter().map(|p| p.0).collect();
-    let mut lines: Vec<Line> = v
-        .get("placebos")
-        .and_then(|p| p.as_array())
-        .map(|ps| {
-            ps.iter()
-                .enumerate()
-                .map(|(i, p)| Line {
-                    label: (i == 0).then(|| "placebo units".to_string()),
-                    points: p
-                        .get("gaps")
-                        .and_then(|g| g.as_array())
-                        .map(|g| times.iter().zip(g).filter_map(|(t, x)| Some((*t, x.as_f64()?))).collect())
-                        .unwrap_or_default(),
-                    color: GREY,
-                    width: 1,
-                    alpha: 0.6,
-                })
-                .collect()
+    let times: Vec<f64> = r.gaps.iter().map(|g| g.time as f64).collect();
+    let mut lines: Vec<Line> = r
+        .placebos
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, p)| Line {
+            label: (i == 0).then(|| "placebo units".to_string()),
+            points: times.iter().zip(&p.gaps).map(|(t, x)| (*t, *x)).filter(|p| p.1.is_finite()).collect(),
+            color: GREY,
+            width: 1,
+            alpha: 0.6,
         })
-        .unwrap_or_default();
-    lines.push(Line { label: Some("treated gap".into()), points: series("gap"), color: TREATED, width: 3, alpha: 1.0 });
-    let title = match v.get("placebo_p_value").and_then(|p| p.as_f64()) {
+        .collect();
+    lines.push(Line {
+        label: Some("treated gap".into()),
+        points: series(|g| g.gap),
+        color: TREATED,
+        width: 3,
+        alpha: 1.0,
+    });
+    let title = match r.placebo_p_value {
         Some(p) => format!("Gap, with placebo gaps (placebo p = {})", fmt(p)),
         None => "Gap (treated minus synthetic)".into(),
     };
@@ -586,32 +503,15 @@ fn synth_plots(v: &serde_json::Value, t0: f64) -> Vec<String> {
 }
 
 /// The report of a discovery run: the graph and its edge list.
-pub fn discovery(v: &serde_json::Value, info: &DataInfo) -> String {
-    let vars: Vec<String> = v
-        .get("variables")
-        .and_then(|x| x.as_array())
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    let edges: Vec<(String, String, bool)> = v
-        .get("edges")
-        .and_then(|x| x.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| {
-                    Some((
-                        e.get("from")?.as_str()?.to_string(),
-                        e.get("to")?.as_str()?.to_string(),
-                        e.get("directed").and_then(|d| d.as_bool()).unwrap_or(true),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+pub fn discovery(out: &DiscoveryOutput, info: &DataInfo) -> String {
+    let vars = out.graph().variables();
+    let edges: Vec<(String, String, bool)> =
+        out.graph().edges().into_iter().map(|e| (e.from, e.to, e.directed)).collect();
     let mut body = String::new();
     let _ = write!(
         body,
         "<p class=\"headline\">{} on {} variables and {} rows: {} edges.</p>",
-        esc(v.get("estimator").and_then(|x| x.as_str()).unwrap_or("discovery")),
+        esc(out.estimator()),
         vars.len(),
         info.rows,
         edges.len()
@@ -632,35 +532,24 @@ pub fn discovery(v: &serde_json::Value, info: &DataInfo) -> String {
     page("Causal discovery", &body)
 }
 
-/// The report of a treatment-effect run: the estimate, the overlap of propensity scores (a
-/// logistic model of the treatment on the covariates) and the E-value.
-pub fn effect(table: &Table, req: &EffectRequest, v: &serde_json::Value, info: &DataInfo) -> String {
-    let mut body = headline(v);
-    if let Some(e) = v.get("e_value") {
-        let _ = write!(
-            body,
-            "<p>E-value {} (for the interval {}): an unmeasured confounder would need associations this strong with both treatment and outcome to explain the effect away.</p>",
-            e.get("estimate").and_then(|x| x.as_f64()).map_or("–".into(), fmt),
-            e.get("ci").and_then(|x| x.as_f64()).map_or("–".into(), fmt)
-        );
+/// The report of a treatment-effect run: the estimate, the overlap of the estimator's propensity
+/// scores and the E-value.
+pub fn effect(out: &EffectOutput, info: &DataInfo) -> String {
+    let r = &out.result;
+    let mut body = headline(&r.inference);
+    let _ = write!(
+        body,
+        "<p>E-value {} (for the interval {}): an unmeasured confounder would need associations this strong with both treatment and outcome to explain the effect away.</p>",
+        fmt(r.e_value.estimate),
+        fmt(r.e_value.ci)
+    );
+    match &r.scores {
+        Some((p, treated)) => body.push_str(&or_note(overlap_svg(p, treated))),
+        None => body
+            .push_str("<p class=\"note\">No propensity scores came with this result, so there is no overlap plot.</p>"),
     }
-    let scores = (|| -> Option<(Vec<f64>, Vec<f64>)> {
-        let d = table.numeric(&req.treatment).ok()?;
-        let ones = vec![1.0; d.len()];
-        let covs: Vec<Vec<f64>> = req.covariates.iter().map(|c| table.numeric(c).ok()).collect::<Option<_>>()?;
-        let mut cols: Vec<&[f64]> = vec![&ones];
-        cols.extend(covs.iter().map(|c| c.as_slice()));
-        let fit = liftos_estimators::logit::fit(&cols, &d).ok()?;
-        Some((fit.p, d))
-    })();
-    match scores {
-        Some((p, d)) => body.push_str(&or_note(overlap_svg(&p, &d))),
-        None => body.push_str("<p class=\"note\">The propensity model could not be fitted for the overlap plot.</p>"),
-    }
-    if let Some(w) = v.get("warnings").and_then(|x| x.as_array()) {
-        for x in w.iter().filter_map(|x| x.as_str()) {
-            let _ = write!(body, "<p class=\"fail\">{}</p>", esc(x));
-        }
+    for x in &r.warnings {
+        let _ = write!(body, "<p class=\"fail\">{}</p>", esc(x));
     }
     body.push_str(&data_section(info));
     page("Treatment effect", &body)

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use liftos::domain::{OrgId, UserContext};
+use liftos::service::estimate::{parse_flag, EstimateError};
 use liftos::storage::Stores;
 
 #[derive(Parser)]
@@ -291,34 +292,38 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             seed,
             alpha,
         } => {
-            let req = estimate::DidRequest {
-                unit,
-                time,
-                outcome,
-                treatment,
-                cohort,
-                cluster,
-                event_study,
-                control,
-                method,
-                covariates: covariates.as_deref().map(list).unwrap_or_default(),
-                se,
-                bootstrap,
-                seed,
-                alpha,
+            let req = || -> Result<estimate::DidRequest, EstimateError> {
+                Ok(estimate::DidRequest {
+                    unit,
+                    time,
+                    outcome,
+                    treatment,
+                    cohort,
+                    cluster,
+                    event_study,
+                    control: parse_flag("control", control)?,
+                    estimation: parse_flag("method", method)?,
+                    covariates: covariates.as_deref().map(list).unwrap_or_default(),
+                    se: parse_flag("se", se)?,
+                    bootstrap,
+                    seed,
+                    alpha,
+                })
             };
-            on_csv(&input, |t| estimate::did(t, &req))
+            on_csv(&input, req, estimate::did)
         }
         EstimateCmd::Iv { input, outcome, endogenous, instruments, controls, se, alpha } => {
-            let req = estimate::IvRequest {
-                outcome,
-                endogenous: list(&endogenous),
-                instruments: list(&instruments),
-                controls: controls.as_deref().map(list).unwrap_or_default(),
-                se,
-                alpha,
+            let req = || -> Result<estimate::IvRequest, EstimateError> {
+                Ok(estimate::IvRequest {
+                    outcome,
+                    endogenous: list(&endogenous),
+                    instruments: list(&instruments),
+                    controls: controls.as_deref().map(list).unwrap_or_default(),
+                    se: parse_flag("se", se)?,
+                    alpha,
+                })
             };
-            on_csv(&input, |t| estimate::iv(t, &req))
+            on_csv(&input, req, estimate::iv)
         }
         EstimateCmd::Synth {
             input,
@@ -334,55 +339,86 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             augmented,
             ridge_lambda,
         } => {
-            let req = estimate::SynthRequest {
-                unit,
-                time,
-                outcome,
-                treated_unit,
-                treatment_time,
-                predictors,
-                fit_window,
-                placebo,
-                placebo_time,
-                augmented,
-                ridge_lambda,
+            let req = || -> Result<estimate::SynthRequest, EstimateError> {
+                Ok(estimate::SynthRequest {
+                    unit,
+                    time,
+                    outcome,
+                    treated_unit,
+                    treatment_time,
+                    predictors,
+                    fit_window,
+                    placebo,
+                    placebo_time,
+                    augmented,
+                    ridge_lambda,
+                })
             };
-            on_csv(&input, |t| estimate::synth_control(t, &req))
+            on_csv(&input, req, estimate::synth_control)
         }
         EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha, refute, seed } => {
-            let req = estimate::EffectRequest {
-                outcome,
-                treatment,
-                covariates: list(&covariates),
-                method,
-                estimand,
-                trim,
-                alpha,
-                refute,
-                seed,
+            let req = || -> Result<estimate::EffectRequest, EstimateError> {
+                Ok(estimate::EffectRequest {
+                    outcome,
+                    treatment,
+                    covariates: list(&covariates),
+                    method: parse_flag("method", method)?,
+                    estimand: parse_flag("estimand", estimand)?,
+                    trim,
+                    alpha,
+                    refute,
+                    seed,
+                })
             };
-            on_csv(&input, |t| estimate::effect(t, &req))
+            on_csv(&input, req, estimate::effect)
         }
         EstimateCmd::Rdd { input, outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha } => {
-            let req = estimate::RddRequest { outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha };
-            on_csv(&input, |t| estimate::rdd(t, &req))
+            let req = || -> Result<estimate::RddRequest, EstimateError> {
+                Ok(estimate::RddRequest {
+                    outcome,
+                    running,
+                    cutoff,
+                    bandwidth,
+                    kernel: parse_flag("kernel", kernel)?,
+                    fuzzy,
+                    p,
+                    bwselect: parse_flag("bwselect", bwselect)?,
+                    alpha,
+                })
+            };
+            on_csv(&input, req, estimate::rdd)
         }
     }
 }
 
-/// Read the CSV, run `estimate` on it, and print its JSON (or the error naming the field).
-fn on_csv(
+/// Parse the flags into the request, read the CSV, run `estimate` on it, and print the result's
+/// JSON (or the error naming the flag or column).
+fn on_csv<R, T: serde::Serialize>(
     input: &std::path::Path,
-    estimate: impl FnOnce(
-        &liftos_estimators::data::Table,
-    ) -> Result<serde_json::Value, liftos::service::estimate::EstimateError>,
+    request: impl FnOnce() -> Result<R, EstimateError>,
+    estimate: impl FnOnce(&liftos_estimators::data::Table, &R) -> Result<T, EstimateError>,
 ) -> ExitCode {
-    match liftos_estimators::data::Table::read_csv(input).map_err(Into::into).and_then(|t| estimate(&t)) {
+    let result = request().and_then(|req| {
+        let table = liftos_estimators::data::Table::read_csv(input)?;
+        estimate(&table, &req)
+    });
+    match result {
+        Ok(v) => emit_json(&v),
+        Err(e) => fail(e.field(), &e),
+    }
+}
+
+/// Print a result as one JSON object (keys in alphabetical order, as the command always has).
+fn emit_json<T: serde::Serialize>(v: &T) -> ExitCode {
+    match serde_json::to_value(v) {
         Ok(v) => {
             emit(&v.to_string());
             ExitCode::SUCCESS
         }
-        Err(e) => fail(e.field(), &e),
+        Err(e) => {
+            emit(&serde_json::json!({"error": "internal_error", "message": e.to_string()}).to_string());
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -451,12 +487,10 @@ fn run_report(request: &std::path::Path, input: &std::path::Path, kind: &str, ou
     {
         return fail("out", format!("{}: {e}", out.display()));
     }
-    if let Some(o) = value.as_object_mut() {
-        o.insert("report".into(), serde_json::json!({ "path": out.display().to_string(), "bytes": html.len() }));
-    }
+    *value.report_mut() =
+        Some(liftos::api::causal::ReportLink::Local { path: out.display().to_string(), bytes: html.len() });
     eprintln!("liftos: report written to {}", out.display());
-    emit(&value.to_string());
-    ExitCode::SUCCESS
+    emit_json(&value)
 }
 
 #[tokio::main]
@@ -496,13 +530,19 @@ async fn main() -> ExitCode {
                     tier_map.insert(v, t as i64);
                 }
             }
-            let req = estimate::DiscoverRequest {
-                columns: columns.as_deref().map(list).unwrap_or_default(),
-                alpha,
-                method,
-                knowledge: liftos_estimators::discovery::BackgroundKnowledge { forbidden, required, tiers: tier_map },
+            let req = || -> Result<estimate::DiscoverRequest, EstimateError> {
+                Ok(estimate::DiscoverRequest {
+                    columns: columns.as_deref().map(list).unwrap_or_default(),
+                    alpha,
+                    method: parse_flag("method", method)?,
+                    knowledge: liftos_estimators::discovery::BackgroundKnowledge {
+                        forbidden,
+                        required,
+                        tiers: tier_map,
+                    },
+                })
             };
-            on_csv(&input, |t| estimate::discover(t, &req))
+            on_csv(&input, req, estimate::discover)
         }
         Command::Pipeline { data_dir, org, out } => {
             let org = match OrgId::new(org) {

@@ -82,7 +82,7 @@ fn prepare(name: &str, table: &Table) -> Prepared {
             (
                 Box::new(move || {
                     let f = twfe::fit(&input, &DidSettings::default()).unwrap_or_else(|e| panic!("{e}"));
-                    (f.estimate, f.std_error)
+                    (f.inference.estimate, f.inference.std_error.unwrap_or(f64::NAN))
                 }),
                 bytes,
             )
@@ -96,12 +96,12 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 .into_iter()
                 .map(|g| (g > 0).then_some(g))
                 .collect();
-            let input = CsInput { unit, unit_labels, time, outcome: col("y"), cohort, covariates: vec![] };
+            let input = CsInput { unit, unit_labels, time, outcome: col("y"), cohort, covariates: Default::default() };
             let bytes = (input.outcome.len() * (8 + 8 + 16 + 4)) as f64 / 1048576.0;
             (
                 Box::new(move || {
                     let f = staggered::fit(&input, &CsSettings::default()).unwrap_or_else(|e| panic!("{e}"));
-                    (f.estimate, f.std_error)
+                    (f.inference.estimate, f.inference.std_error.unwrap_or(f64::NAN))
                 }),
                 bytes,
             )
@@ -110,16 +110,18 @@ fn prepare(name: &str, table: &Table) -> Prepared {
             let named = |n: &str| (n.to_string(), col(n));
             let input = IvInput {
                 outcome: named("y"),
-                endogenous: vec![named("x")],
-                instruments: vec![named("z1"), named("z2")],
-                controls: (0..10).map(|i| named(&format!("w{i}"))).collect(),
+                endogenous: table.columns(&["x".into()]).unwrap_or_else(|e| panic!("{e}")),
+                instruments: table.columns(&["z1".into(), "z2".into()]).unwrap_or_else(|e| panic!("{e}")),
+                controls: table
+                    .columns(&(0..10).map(|i| format!("w{i}")).collect::<Vec<_>>())
+                    .unwrap_or_else(|e| panic!("{e}")),
                 cluster: None,
             };
             let bytes = (input.outcome.1.len() * 14 * 8) as f64 / 1048576.0;
             (
                 Box::new(move || {
                     let f = iv::fit(&input, &IvSettings::default()).unwrap_or_else(|e| panic!("{e}"));
-                    (f.estimate, f.std_error)
+                    (f.inference.estimate, f.inference.std_error.unwrap_or(f64::NAN))
                 }),
                 bytes,
             )
@@ -129,19 +131,20 @@ fn prepare(name: &str, table: &Table) -> Prepared {
             let bytes = (x.len() * 16) as f64 / 1048576.0;
             (
                 Box::new(move || {
-                    let f = rdd::fit(&y, &x, None, &RddSettings::default()).unwrap_or_else(|e| panic!("{e}"));
-                    (f.estimate, f.std_error)
+                    let f =
+                        rdd::fit(y.view(), x.view(), None, &RddSettings::default()).unwrap_or_else(|e| panic!("{e}"));
+                    (f.inference.estimate, f.inference.std_error.unwrap_or(f64::NAN))
                 }),
                 bytes,
             )
         }
         "pc" => {
-            let cols: Vec<(String, Vec<f64>)> = table.names.iter().map(|n| (n.clone(), col(n))).collect();
-            let bytes = (cols.len() * cols[0].1.len() * 8) as f64 / 1048576.0;
+            let cols = table.columns(&table.names).unwrap_or_else(|e| panic!("{e}"));
+            let bytes = (cols.k() * cols.n() * 8) as f64 / 1048576.0;
             (
                 Box::new(move || {
                     let f = discovery::pc(&cols, &PcSettings::default()).unwrap_or_else(|e| panic!("{e}"));
-                    (f.edges.len() as f64, f.ci_tests as f64)
+                    (f.graph.edges().len() as f64, f.ci_tests as f64)
                 }),
                 bytes,
             )
@@ -151,14 +154,16 @@ fn prepare(name: &str, table: &Table) -> Prepared {
             let input = EffectInput {
                 outcome: named("y"),
                 treatment: named("d"),
-                covariates: (0..10).map(|i| named(&format!("x{i}"))).collect(),
+                covariates: table
+                    .columns(&(0..10).map(|i| format!("x{i}")).collect::<Vec<_>>())
+                    .unwrap_or_else(|e| panic!("{e}")),
             };
             let bytes = (input.outcome.1.len() * 12 * 8) as f64 / 1048576.0;
             (
                 Box::new(move || {
                     let f = effects::fit(&input, &EffectSettings { trim: 0.0, ..EffectSettings::default() })
                         .unwrap_or_else(|e| panic!("{e}"));
-                    (f.estimate, f.std_error)
+                    (f.inference.estimate, f.inference.std_error.unwrap_or(f64::NAN))
                 }),
                 bytes,
             )
@@ -193,7 +198,7 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 Box::new(move || {
                     let f = synth::fit(&input, &settings).unwrap_or_else(|e| panic!("{e}"));
                     // The second figure: pre-RMSPE for the fixed-V fit, inner QP solves otherwise.
-                    (f.estimate, if fixed { f.pre_rmspe } else { f.qp_solves as f64 })
+                    (f.inference.estimate, if fixed { f.pre_rmspe } else { f.qp_solves as f64 })
                 }),
                 bytes,
             )

@@ -1,8 +1,11 @@
 //! Tables read from CSV: numeric columns as `f64`, others as text. Errors name the column and
 //! the row.
 
+use ndarray::Array1;
 use std::collections::HashMap;
 use std::path::Path;
+
+use crate::columns::Columns;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DataError {
@@ -82,7 +85,7 @@ impl Table {
     }
 
     /// A numeric column; every value must be a finite number.
-    pub fn numeric(&self, name: &str) -> Result<Vec<f64>, DataError> {
+    pub fn numeric(&self, name: &str) -> Result<Array1<f64>, DataError> {
         match self.column(name)? {
             Column::Num(v) => {
                 if let Some(i) = v.iter().position(|x| !x.is_finite()) {
@@ -92,7 +95,7 @@ impl Table {
                         message: "missing or not a finite number".into(),
                     });
                 }
-                Ok(v.clone())
+                Ok(Array1::from(v.clone()))
             }
             Column::Text(v) => {
                 let row = v.iter().position(|s| s.parse::<f64>().is_err()).unwrap_or(0);
@@ -106,11 +109,19 @@ impl Table {
     }
 
     /// A numeric column where empty cells are allowed (NaN).
-    pub fn numeric_or_missing(&self, name: &str) -> Result<Vec<f64>, DataError> {
+    pub fn numeric_or_missing(&self, name: &str) -> Result<Array1<f64>, DataError> {
         match self.column(name)? {
-            Column::Num(v) => Ok(v.clone()),
+            Column::Num(v) => Ok(Array1::from(v.clone())),
             Column::Text(_) => self.numeric(name),
         }
+    }
+
+    /// Numeric columns by name, each finite everywhere, as the estimators' input matrix.
+    pub fn columns(&self, names: &[String]) -> Result<Columns, DataError> {
+        let cols =
+            names.iter().map(|n| Ok((n.clone(), self.numeric(n)?.to_vec()))).collect::<Result<Vec<_>, DataError>>()?;
+        // One table: every column has its row count.
+        Columns::new(cols).map_err(|e| DataError::BadValue { column: e.column.clone(), row: 0, message: e.to_string() })
     }
 
     /// Whole numbers (periods, cohorts).

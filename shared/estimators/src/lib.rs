@@ -21,17 +21,23 @@
 //! See `README.md` beside this crate for a runnable example per estimator.
 
 pub mod budget;
+pub mod columns;
 pub mod data;
 pub mod design;
 pub mod did;
 pub mod discovery;
 pub mod dist;
 pub mod effects;
+pub mod inference;
 pub mod iv;
 pub mod linalg;
 pub mod logit;
 pub mod ols;
 pub mod panel;
+pub mod parallel;
 pub mod rdd;
 pub mod rng;
 pub mod synth;
+
+pub use columns::Columns;
+pub use inference::{Estimate, Inference};

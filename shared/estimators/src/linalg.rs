@@ -1,7 +1,12 @@
-//! Small dense linear algebra for regression: cross-products over columns, Cholesky with
-//! collinearity detection, inverses of symmetric positive definite matrices. Matrices are
-//! row-major `Vec<f64>` of size k*k (k is the number of regressors: small), while data stay as
-//! columns of length n (large), so every pass over the data is a tight dot product.
+//! Dense linear algebra for the estimators, on `ndarray`: design matrices are `n x k` arrays
+//! (column-major when built from columns, so each regressor is one contiguous run), small `k x k`
+//! matrices (cross-products, covariances) are `Array2`. Products use ndarray's matrix
+//! multiplication (`matrixmultiply`); decompositions (Cholesky, symmetric eigen-decomposition,
+//! SVD) come from `nalgebra`, on top of which this module adds what regression needs: the rank
+//! check that names the first collinear column, and symmetric results.
+
+use nalgebra::DMatrix;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, ShapeBuilder, Slice};
 
 /// A column is collinear with the previous ones when its Cholesky pivot falls below this
 /// fraction of its own squared norm.
@@ -13,213 +18,244 @@ pub struct Singular {
     pub column: usize,
 }
 
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    // Eight independent accumulators over exact chunks: vectorises, and halves rounding error.
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
+/// An `n x k` column-major matrix from `k` columns of length `n` (shapes checked here, once).
+///
+/// # Panics
+/// If the columns differ in length: the callers build them from one table.
+pub fn columns<C: AsRef<[f64]>>(cols: &[C]) -> Array2<f64> {
+    from_columns(cols.iter().map(|c| ArrayView1::from(c.as_ref())))
 }
 
-/// Σ aᵢ bᵢ wᵢ.
-pub fn dot3(a: &[f64], b: &[f64], w: &[f64]) -> f64 {
-    let n = a.len().min(b.len()).min(w.len());
-    let (a, b, w) = (&a[..n], &b[..n], &w[..n]);
-    let mut acc = [0.0f64; 8];
-    let (ca, cb, cw) = (a.chunks_exact(8), b.chunks_exact(8), w.chunks_exact(8));
-    let (ra, rb, rw) = (ca.remainder(), cb.remainder(), cw.remainder());
-    for ((x, y), z) in ca.zip(cb).zip(cw) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j] * z[j];
-        }
-    }
-    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for ((x, y), z) in ra.iter().zip(rb).zip(rw) {
-        s += x * y * z;
-    }
-    s
+/// The same from ndarray columns.
+pub fn stack_columns(cols: &[Array1<f64>]) -> Array2<f64> {
+    from_columns(cols.iter().map(|c| c.view()))
 }
 
-/// Rows per block of the blocked cross-products: the block of every column stays in cache.
-const BLOCK: usize = 2048;
+fn from_columns<'a>(cols: impl ExactSizeIterator<Item = ArrayView1<'a, f64>>) -> Array2<f64> {
+    let k = cols.len();
+    let mut data = Vec::new();
+    let mut n = None;
+    for c in cols {
+        let len = *n.get_or_insert(c.len());
+        assert_eq!(c.len(), len, "columns of one design matrix have one length");
+        data.extend(c.iter().copied());
+    }
+    let n = n.unwrap_or(0);
+    Array2::from_shape_vec((n, k).f(), data).unwrap_or_else(|_| Array2::zeros((n, k).f()))
+}
 
-/// X'WX (W diagonal, `w` = None for identity) for columns `x`, k x k row-major. Computed block
-/// by block so the data are read from memory once, whatever k.
-pub fn weighted_crossprod(x: &[&[f64]], w: Option<&[f64]>) -> Vec<f64> {
-    let k = x.len();
-    let n = x.first().map(|c| c.len()).unwrap_or(0);
-    let mut m = vec![0.0; k * k];
-    let mut start = 0;
-    while start < n {
-        let end = (start + BLOCK).min(n);
-        for i in 0..k {
-            let ci = &x[i][start..end];
-            for j in 0..=i {
-                let cj = &x[j][start..end];
-                m[i * k + j] += match w {
-                    Some(w) => dot3(ci, cj, &w[start..end]),
-                    None => dot(ci, cj),
-                };
-            }
-        }
-        start = end;
-    }
-    for i in 0..k {
-        for j in 0..i {
-            m[j * k + i] = m[i * k + j];
-        }
-    }
+/// The block of rows `r` and columns `c` (ndarray's `s!` macro, without its `unsafe`, which
+/// this workspace forbids).
+pub fn block(a: ArrayView2<'_, f64>, r: std::ops::Range<usize>, c: std::ops::Range<usize>) -> ArrayView2<'_, f64> {
+    a.slice_axis_move(Axis(0), Slice::from(r)).slice_axis_move(Axis(1), Slice::from(c))
+}
+
+/// The same, mutable.
+pub fn block_mut(
+    a: ArrayViewMut2<'_, f64>,
+    r: std::ops::Range<usize>,
+    c: std::ops::Range<usize>,
+) -> ArrayViewMut2<'_, f64> {
+    a.slice_axis_move(Axis(0), Slice::from(r)).slice_axis_move(Axis(1), Slice::from(c))
+}
+
+/// `x` with a column of ones in front (an intercept).
+pub fn with_intercept(x: ArrayView2<f64>) -> Array2<f64> {
+    let (n, k) = x.dim();
+    let mut m = Array2::ones((n, k + 1).f());
+    block_mut(m.view_mut(), 0..n, 1..k + 1).assign(&x);
     m
 }
 
-/// X'X for columns `x` (k x k, row-major).
-pub fn xtx(x: &[&[f64]]) -> Vec<f64> {
-    weighted_crossprod(x, None)
+/// Rows per block of the blocked cross-products: the block of every column stays in cache.
+const BLOCK: usize = 4096;
+
+/// X'X (k x k).
+pub fn crossprod(x: ArrayView2<f64>) -> Array2<f64> {
+    symmetrise(x.t().dot(&x))
+}
+
+/// X'WX with W = diag(w) (k x k), computed block by block so no n x k copy is made.
+pub fn weighted_crossprod(x: ArrayView2<f64>, w: ArrayView1<f64>) -> Array2<f64> {
+    let (n, k) = x.dim();
+    let mut m = Array2::zeros((k, k));
+    let mut start = 0;
+    while start < n {
+        let end = (start + BLOCK).min(n);
+        let xb = x.slice_axis(Axis(0), Slice::from(start..end));
+        let xwb = &xb * &w.slice_axis(Axis(0), Slice::from(start..end)).insert_axis(Axis(1));
+        ndarray::linalg::general_mat_mul(1.0, &xb.t(), &xwb, 1.0, &mut m);
+        start = end;
+    }
+    symmetrise(m)
 }
 
 /// X'y.
-pub fn xty(x: &[&[f64]], y: &[f64]) -> Vec<f64> {
-    x.iter().map(|c| dot(c, y)).collect()
+pub fn xty(x: ArrayView2<f64>, y: ArrayView1<f64>) -> Array1<f64> {
+    x.t().dot(&y)
 }
 
-/// Lower-triangular Cholesky factor of a symmetric positive definite k x k matrix.
-pub fn cholesky(a: &[f64], k: usize) -> Result<Vec<f64>, Singular> {
-    let mut l = vec![0.0; k * k];
-    for j in 0..k {
-        let mut d = a[j * k + j];
-        for p in 0..j {
-            d -= l[j * k + p] * l[j * k + p];
-        }
-        let scale = a[j * k + j].abs().max(f64::MIN_POSITIVE);
-        if d.is_nan() || d <= COLLINEARITY_TOL * scale || !d.is_finite() {
-            return Err(Singular { column: j });
-        }
-        let djj = d.sqrt();
-        l[j * k + j] = djj;
-        for i in j + 1..k {
-            let mut s = a[i * k + j];
-            for p in 0..j {
-                s -= l[i * k + p] * l[j * k + p];
-            }
-            l[i * k + j] = s / djj;
-        }
-    }
-    Ok(l)
-}
-
-/// Solve (L L') x = b.
-pub fn chol_solve(l: &[f64], k: usize, b: &[f64]) -> Vec<f64> {
-    let mut y = b.to_vec();
-    for i in 0..k {
-        let mut s = y[i];
-        for p in 0..i {
-            s -= l[i * k + p] * y[p];
-        }
-        y[i] = s / l[i * k + i];
-    }
-    for i in (0..k).rev() {
-        let mut s = y[i];
-        for p in i + 1..k {
-            s -= l[p * k + i] * y[p];
-        }
-        y[i] = s / l[i * k + i];
-    }
-    y
-}
-
-/// Inverse of a symmetric positive definite matrix.
-pub fn inv_spd(a: &[f64], k: usize) -> Result<Vec<f64>, Singular> {
-    let l = cholesky(a, k)?;
-    let mut inv = vec![0.0; k * k];
-    let mut e = vec![0.0; k];
-    for j in 0..k {
-        e.iter_mut().for_each(|v| *v = 0.0);
-        e[j] = 1.0;
-        let col = chol_solve(&l, k, &e);
-        for i in 0..k {
-            inv[i * k + j] = col[i];
-        }
-    }
-    // Symmetrise away rounding.
+/// (A + A') / 2: removes the rounding asymmetry of products that are symmetric in exact
+/// arithmetic.
+pub fn symmetrise(mut a: Array2<f64>) -> Array2<f64> {
+    let k = a.nrows();
     for i in 0..k {
         for j in 0..i {
-            let v = 0.5 * (inv[i * k + j] + inv[j * k + i]);
-            inv[i * k + j] = v;
-            inv[j * k + i] = v;
+            let v = 0.5 * (a[[i, j]] + a[[j, i]]);
+            a[[i, j]] = v;
+            a[[j, i]] = v;
         }
     }
-    Ok(inv)
+    a
 }
 
-/// A * B for k x k row-major matrices.
-pub fn matmul(a: &[f64], b: &[f64], k: usize) -> Vec<f64> {
-    let mut c = vec![0.0; k * k];
-    for i in 0..k {
-        for p in 0..k {
-            let aip = a[i * k + p];
-            if aip == 0.0 {
-                continue;
+pub fn to_nalgebra(a: ArrayView2<f64>) -> DMatrix<f64> {
+    DMatrix::from_fn(a.nrows(), a.ncols(), |i, j| a[[i, j]])
+}
+
+pub fn from_nalgebra(m: &DMatrix<f64>) -> Array2<f64> {
+    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
+}
+
+/// The Cholesky factor of a symmetric positive definite matrix (nalgebra's), with its solves.
+#[derive(Debug, Clone)]
+pub struct Cholesky(nalgebra::linalg::Cholesky<f64, nalgebra::Dyn>);
+
+/// Cholesky factorisation with a rank check: the first column whose pivot (its squared norm
+/// after projecting out the columns before it) is below [`COLLINEARITY_TOL`] times its squared
+/// norm is reported as collinear.
+pub fn cholesky(a: ArrayView2<f64>) -> Result<Cholesky, Singular> {
+    let k = a.nrows();
+    let collinear = |j: usize| Singular { column: j };
+    if let Some(j) = (0..k).find(|&j| !a[[j, j]].is_finite()) {
+        return Err(collinear(j));
+    }
+    let scale = |j: usize| a[[j, j]].abs().max(f64::MIN_POSITIVE);
+    match nalgebra::linalg::Cholesky::new(to_nalgebra(a)) {
+        Some(c) => {
+            let l = c.l_dirty();
+            match (0..k).find(|&j| {
+                let d = l[(j, j)] * l[(j, j)];
+                !d.is_finite() || d <= COLLINEARITY_TOL * scale(j)
+            }) {
+                Some(j) => Err(collinear(j)),
+                None => Ok(Cholesky(c)),
             }
-            for j in 0..k {
-                c[i * k + j] += aip * b[p * k + j];
-            }
+        }
+        // A pivot at or below zero: the first leading block that fails names the column.
+        None => {
+            let j = (0..k)
+                .find(|&j| {
+                    let sub = block(a, 0..j + 1, 0..j + 1);
+                    nalgebra::linalg::Cholesky::new(to_nalgebra(sub)).is_none_or(|c| {
+                        let d = c.l_dirty()[(j, j)].powi(2);
+                        d <= COLLINEARITY_TOL * scale(j)
+                    })
+                })
+                .unwrap_or(k.saturating_sub(1));
+            Err(collinear(j))
         }
     }
-    c
 }
 
-/// B M B (a sandwich) for symmetric k x k B and M.
-pub fn sandwich(bread: &[f64], meat: &[f64], k: usize) -> Vec<f64> {
-    matmul(&matmul(bread, meat, k), bread, k)
-}
-
-/// The sub-matrix of rows/cols `idx`.
-pub fn submatrix(a: &[f64], k: usize, idx: &[usize]) -> Vec<f64> {
-    let m = idx.len();
-    let mut out = vec![0.0; m * m];
-    for (r, &i) in idx.iter().enumerate() {
-        for (c, &j) in idx.iter().enumerate() {
-            out[r * m + c] = a[i * k + j];
-        }
+impl Cholesky {
+    /// Solve A x = b.
+    pub fn solve(&self, b: ArrayView1<f64>) -> Array1<f64> {
+        let v = nalgebra::DVector::from_iterator(b.len(), b.iter().copied());
+        let x = self.0.solve(&v);
+        Array1::from_iter(x.iter().copied())
     }
-    out
+
+    /// Solve A X = B column by column.
+    pub fn solve_matrix(&self, b: ArrayView2<f64>) -> Array2<f64> {
+        let m = to_nalgebra(b);
+        from_nalgebra(&self.0.solve(&m))
+    }
+
+    /// The lower-triangular factor L (A = L L').
+    pub fn l(&self) -> Array2<f64> {
+        from_nalgebra(&self.0.l())
+    }
+
+    /// A⁻¹, symmetric.
+    pub fn inverse(&self) -> Array2<f64> {
+        symmetrise(from_nalgebra(&self.0.inverse()))
+    }
 }
 
-/// Quadratic form b' A^{-1} b (a Wald statistic), via Cholesky.
-pub fn quad_form_inv(a: &[f64], k: usize, b: &[f64]) -> Result<f64, Singular> {
-    let l = cholesky(a, k)?;
-    let x = chol_solve(&l, k, b);
-    Ok(dot(b, &x))
+/// Inverse of a symmetric positive definite matrix (with the rank check of [`cholesky`]).
+pub fn inv_spd(a: ArrayView2<f64>) -> Result<Array2<f64>, Singular> {
+    Ok(cholesky(a)?.inverse())
+}
+
+/// B M B (a sandwich) for symmetric B and M.
+pub fn sandwich(bread: ArrayView2<f64>, meat: ArrayView2<f64>) -> Array2<f64> {
+    symmetrise(bread.dot(&meat).dot(&bread))
+}
+
+/// The sub-matrix of rows and columns `idx`.
+pub fn submatrix(a: ArrayView2<f64>, idx: &[usize]) -> Array2<f64> {
+    a.select(Axis(0), idx).select(Axis(1), idx)
+}
+
+/// Quadratic form b' A⁻¹ b (a Wald statistic).
+pub fn quad_form_inv(a: ArrayView2<f64>, b: ArrayView1<f64>) -> Result<f64, Singular> {
+    let x = cholesky(a)?.solve(b);
+    Ok(b.dot(&x))
+}
+
+/// Eigenvalues (ascending) and eigenvectors (as columns, in the same order) of a symmetric
+/// matrix (nalgebra's symmetric QR algorithm).
+pub fn symmetric_eigen(a: ArrayView2<f64>) -> (Array1<f64>, Array2<f64>) {
+    let e = nalgebra::linalg::SymmetricEigen::new(to_nalgebra(a));
+    let mut order: Vec<usize> = (0..e.eigenvalues.len()).collect();
+    order.sort_by(|&i, &j| e.eigenvalues[i].total_cmp(&e.eigenvalues[j]));
+    let values = Array1::from_iter(order.iter().map(|&i| e.eigenvalues[i]));
+    let vectors = Array2::from_shape_fn((a.nrows(), order.len()), |(r, c)| e.eigenvectors[(r, order[c])]);
+    (values, vectors)
+}
+
+/// The largest singular value of a matrix (nalgebra's SVD).
+pub fn largest_singular_value(a: ArrayView2<f64>) -> f64 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    nalgebra::linalg::SVD::new(to_nalgebra(a), false, false).singular_values.iter().copied().fold(0.0, f64::max)
+}
+
+/// Serialise a square matrix as its entries in row-major order (a flat JSON list), as the API
+/// has always written covariance matrices; read one back from such a list.
+pub mod flat_square {
+    use ndarray::Array2;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Array2<f64>, s: S) -> Result<S::Ok, S::Error> {
+        m.iter().copied().collect::<Vec<f64>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Array2<f64>, D::Error> {
+        let v = Vec::<f64>::deserialize(d)?;
+        let k = (v.len() as f64).sqrt().round() as usize;
+        Array2::from_shape_vec((k, k), v).map_err(|_| serde::de::Error::custom("a square matrix's entries, row by row"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::array;
 
     #[test]
     fn inverse_and_solve() {
         // [[4,2],[2,3]]^-1 = 1/8 [[3,-2],[-2,4]]
-        let a = vec![4.0, 2.0, 2.0, 3.0];
-        let inv = inv_spd(&a, 2).unwrap();
+        let a = array![[4.0, 2.0], [2.0, 3.0]];
+        let inv = inv_spd(a.view()).unwrap();
         for (x, y) in inv.iter().zip([0.375, -0.25, -0.25, 0.5]) {
             assert!((x - y).abs() < 1e-14);
         }
-        let l = cholesky(&a, 2).unwrap();
-        let x = chol_solve(&l, 2, &[2.0, 1.0]);
+        let x = cholesky(a.view()).unwrap().solve(array![2.0, 1.0].view());
         assert!((x[0] - 0.5).abs() < 1e-14 && x[1].abs() < 1e-14);
-        assert!((quad_form_inv(&a, 2, &[2.0, 1.0]).unwrap() - 1.0).abs() < 1e-14);
+        assert!((quad_form_inv(a.view(), array![2.0, 1.0].view()).unwrap() - 1.0).abs() < 1e-14);
     }
 
     #[test]
@@ -227,9 +263,35 @@ mod tests {
         let c0 = [1.0, 1.0, 1.0, 1.0];
         let c1 = [1.0, 2.0, 3.0, 4.0];
         let c2 = [3.0, 5.0, 7.0, 9.0]; // 1 + 2*c1
-        let m = xtx(&[&c0, &c1, &c2]);
-        assert_eq!(cholesky(&m, 3).unwrap_err(), Singular { column: 2 });
-        let m = xtx(&[&c0, &c1]);
-        assert!(cholesky(&m, 2).is_ok());
+        let m = crossprod(columns(&[&c0[..], &c1, &c2]).view());
+        assert_eq!(cholesky(m.view()).unwrap_err(), Singular { column: 2 });
+        let m = crossprod(columns(&[&c0[..], &c1]).view());
+        assert!(cholesky(m.view()).is_ok());
+        // exactly singular in floating point too: a negative or zero pivot
+        let m = array![[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        assert_eq!(cholesky(m.view()).unwrap_err(), Singular { column: 1 });
+    }
+
+    #[test]
+    fn weighted_cross_product_equals_the_direct_one() {
+        let n = 10_000;
+        let x = Array2::from_shape_fn((n, 3).f(), |(i, j)| ((i * (j + 3)) % 17) as f64 - 8.0);
+        let w = Array1::from_shape_fn(n, |i| 0.5 + (i % 5) as f64);
+        let got = weighted_crossprod(x.view(), w.view());
+        let want = x.t().dot(&(&x * &w.view().insert_axis(Axis(1))));
+        for (a, b) in got.iter().zip(want.iter()) {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn eigen_and_singular_values() {
+        let a = array![[2.0, 1.0], [1.0, 2.0]];
+        let (vals, vecs) = symmetric_eigen(a.view());
+        assert!((vals[0] - 1.0).abs() < 1e-12 && (vals[1] - 3.0).abs() < 1e-12);
+        let v = vecs.column(1);
+        assert!((v[0].abs() - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-12);
+        let b = array![[3.0, 0.0], [0.0, -5.0], [0.0, 0.0]];
+        assert!((largest_singular_value(b.view()) - 5.0).abs() < 1e-12);
     }
 }

@@ -1,5 +1,7 @@
 //! Logistic regression by Newton-Raphson (IRLS), for propensity scores.
 
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+
 use super::linalg::{self, Singular};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -16,12 +18,12 @@ impl From<Singular> for LogitError {
     }
 }
 
+/// The fitted logit: coefficients, fitted probabilities, and the inverse of the average
+/// Hessian (the sandwich's bread for influence functions).
 pub struct LogitFit {
-    pub coef: Vec<f64>,
-    /// Fitted probabilities.
-    pub p: Vec<f64>,
-    /// (X'WX / n)⁻¹: n times the usual covariance.
-    pub hessian_inv_n: Vec<f64>,
+    pub coef: Array1<f64>,
+    pub p: Array1<f64>,
+    pub hessian_inv_n: Array2<f64>,
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -33,46 +35,29 @@ fn sigmoid(z: f64) -> f64 {
     }
 }
 
-/// Fit P(d = 1 | x) = sigmoid(x'b) by Newton-Raphson. `x` are columns (include an intercept
-/// column). Every pass over the data is a vectorised column operation or a blocked cross-product.
-pub fn fit(x: &[&[f64]], d: &[f64]) -> Result<LogitFit, LogitError> {
-    let k = x.len();
-    let n = d.len();
-    let mut b = vec![0.0; k];
-    let mut p = vec![0.5; n];
-    let mut w = vec![0.25; n];
-    let mut r = vec![0.0; n];
-    let mut z = vec![0.0; n];
+/// Logistic regression of `d` (0/1) on the columns of `x` (n x k, the intercept included) by
+/// Newton-Raphson (IRLS), to a step below 1e-10.
+pub fn fit(x: ArrayView2<f64>, d: ArrayView1<f64>) -> Result<LogitFit, LogitError> {
+    let (n, k) = x.dim();
+    let mut b = Array1::<f64>::zeros(k);
+    let mut p = Array1::from_elem(n, 0.5);
+    let mut w = Array1::from_elem(n, 0.25);
     for _ in 0..100 {
-        for i in 0..n {
-            r[i] = d[i] - p[i];
-        }
-        let grad: Vec<f64> = x.iter().map(|c| linalg::dot(c, &r)).collect();
-        let h = linalg::weighted_crossprod(x, Some(&w));
-        let l = linalg::cholesky(&h, k)?;
-        let step = linalg::chol_solve(&l, k, &grad);
-        let mut max_step = 0.0f64;
-        for (bi, si) in b.iter_mut().zip(&step) {
-            *bi += si;
-            max_step = max_step.max(si.abs());
-        }
+        let r = &d - &p;
+        let grad = x.t().dot(&r);
+        let h = linalg::weighted_crossprod(x, w.view());
+        let step = linalg::cholesky(h.view())?.solve(grad.view());
+        b += &step;
+        let max_step = step.iter().fold(0.0f64, |m, s| m.max(s.abs()));
         if !b.iter().all(|v| v.is_finite()) || b.iter().any(|v| v.abs() > 30.0 * (1.0 + k as f64)) {
             return Err(LogitError::NotConverged);
         }
-        z.iter_mut().for_each(|v| *v = 0.0);
-        for (c, bi) in x.iter().zip(&b) {
-            for (zi, xi) in z.iter_mut().zip(c.iter()) {
-                *zi += bi * xi;
-            }
-        }
-        for i in 0..n {
-            p[i] = sigmoid(z[i]);
-            w[i] = p[i] * (1.0 - p[i]);
-        }
+        let z = x.dot(&b);
+        p = z.mapv(sigmoid);
+        w = p.mapv(|pi| pi * (1.0 - pi));
         if max_step < 1e-10 {
-            let mut h = linalg::weighted_crossprod(x, Some(&w));
-            h.iter_mut().for_each(|v| *v /= n as f64);
-            let hessian_inv_n = linalg::inv_spd(&h, k)?;
+            let h = linalg::weighted_crossprod(x, w.view()) / n as f64;
+            let hessian_inv_n = linalg::inv_spd(h.view())?;
             return Ok(LogitFit { coef: b, p, hessian_inv_n });
         }
     }
@@ -87,16 +72,16 @@ mod tests {
     fn intercept_only_gives_the_mean() {
         let one = vec![1.0; 8];
         let d = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
-        let f = fit(&[&one], &d).unwrap();
+        let f = fit(linalg::columns(&[&one]).view(), ndarray::ArrayView1::from(&d)).unwrap();
         assert!((f.p[0] - 3.0 / 8.0).abs() < 1e-12);
         assert!((f.coef[0] - (3.0f64 / 5.0).ln()).abs() < 1e-10);
     }
 
     #[test]
     fn separation_is_an_error() {
-        let one = vec![1.0; 6];
+        let one = [1.0; 6];
         let x = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
         let d = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0];
-        assert!(fit(&[&one, &x], &d).is_err());
+        assert!(fit(linalg::columns(&[&one[..], &x]).view(), ndarray::ArrayView1::from(&d)).is_err());
     }
 }

@@ -9,9 +9,12 @@
 //! - CR1: G/(G-1) · (n-1)/(n-dof_k) · (X'X)⁻¹ Σ_g (X_g'e_g)(X_g'e_g)' (X'X)⁻¹; t with G - 1 df
 //!   (Stata, fixest and pyfixest's default).
 
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+
 use super::linalg::{self, Singular};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SeKind {
     Classical,
@@ -35,9 +38,8 @@ impl SeKind {
 /// A coefficient vector with its covariance.
 #[derive(Debug, Clone)]
 pub struct Fit {
-    pub coef: Vec<f64>,
-    pub vcov: Vec<f64>,
-    pub k: usize,
+    pub coef: Array1<f64>,
+    pub vcov: Array2<f64>,
     pub n: usize,
     /// Degrees of freedom of the reference t distribution.
     pub df: f64,
@@ -47,123 +49,79 @@ pub struct Fit {
 
 impl Fit {
     pub fn se(&self, j: usize) -> f64 {
-        self.vcov[j * self.k + j].max(0.0).sqrt()
+        self.vcov[[j, j]].max(0.0).sqrt()
     }
 }
 
 /// Coefficients, (X'X)⁻¹ and residuals.
 pub struct Solved {
-    pub coef: Vec<f64>,
-    pub xtx_inv: Vec<f64>,
-    pub resid: Vec<f64>,
+    pub coef: Array1<f64>,
+    pub xtx_inv: Array2<f64>,
+    pub resid: Array1<f64>,
 }
 
-pub fn solve(x: &[&[f64]], y: &[f64]) -> Result<Solved, Singular> {
-    let k = x.len();
-    let a = linalg::xtx(x);
-    let l = linalg::cholesky(&a, k)?;
-    let coef = linalg::chol_solve(&l, k, &linalg::xty(x, y));
-    let xtx_inv = linalg::inv_spd(&a, k)?;
-    let mut resid = y.to_vec();
-    for (c, col) in coef.iter().zip(x) {
-        for (r, v) in resid.iter_mut().zip(col.iter()) {
-            *r -= c * v;
-        }
-    }
+/// Least squares of `y` on the columns of `x` (n x k).
+pub fn solve(x: ArrayView2<f64>, y: ArrayView1<f64>) -> Result<Solved, Singular> {
+    let a = linalg::crossprod(x);
+    let chol = linalg::cholesky(a.view())?;
+    let coef = chol.solve(linalg::xty(x, y).view());
+    let xtx_inv = chol.inverse();
+    let resid = &y - &x.dot(&coef);
     Ok(Solved { coef, xtx_inv, resid })
 }
 
-/// Σᵢ wᵢ xᵢ xᵢ' with wᵢ = eᵢ² (the HC0 meat).
-fn hc_meat(x: &[&[f64]], resid: &[f64]) -> Vec<f64> {
-    let k = x.len();
-    let mut meat = vec![0.0; k * k];
-    let mut row = vec![0.0; k];
-    for i in 0..resid.len() {
-        let e = resid[i];
-        for a in 0..k {
-            row[a] = x[a][i] * e;
-        }
-        for a in 0..k {
-            let ra = row[a];
-            for b in 0..=a {
-                meat[a * k + b] += ra * row[b];
-            }
-        }
-    }
-    for a in 0..k {
-        for b in 0..a {
-            meat[b * k + a] = meat[a * k + b];
-        }
-    }
-    meat
+/// Σᵢ eᵢ² xᵢxᵢ' (the HC0 meat).
+fn hc_meat(x: ArrayView2<f64>, resid: ArrayView1<f64>) -> Array2<f64> {
+    let w = resid.mapv(|e| e * e);
+    linalg::weighted_crossprod(x, w.view())
 }
 
-/// Per-cluster score sums S (G x k, row-major): S_g = Σ_{i in g} xᵢ eᵢ.
-pub fn cluster_scores(x: &[&[f64]], resid: &[f64], cluster: &[u32], n_clusters: usize) -> Vec<f64> {
-    let k = x.len();
-    let mut s = vec![0.0; n_clusters * k];
-    for i in 0..resid.len() {
-        let g = cluster[i] as usize;
-        let e = resid[i];
-        for a in 0..k {
-            s[g * k + a] += x[a][i] * e;
+/// Per-cluster score sums S (G x k): S_g = Σ_{i in g} xᵢ eᵢ.
+pub fn cluster_scores(x: ArrayView2<f64>, resid: ArrayView1<f64>, cluster: &[u32], n_clusters: usize) -> Array2<f64> {
+    let k = x.ncols();
+    let mut s = Array2::zeros((n_clusters, k));
+    for (a, col) in x.columns().into_iter().enumerate() {
+        let mut out = s.column_mut(a);
+        for ((&v, &e), &g) in col.iter().zip(resid.iter()).zip(cluster) {
+            out[g as usize] += v * e;
         }
     }
     s
-}
-
-fn outer_sum(s: &[f64], k: usize) -> Vec<f64> {
-    let mut meat = vec![0.0; k * k];
-    for row in s.chunks_exact(k) {
-        for a in 0..k {
-            for b in 0..=a {
-                meat[a * k + b] += row[a] * row[b];
-            }
-        }
-    }
-    for a in 0..k {
-        for b in 0..a {
-            meat[b * k + a] = meat[a * k + b];
-        }
-    }
-    meat
 }
 
 /// The covariance of `solved` under `kind`. `cluster` (codes 0..n_clusters) is needed for
 /// `Cluster`; `meat_x` are the columns whose scores form the meat (the regressors for OLS; the
 /// fitted regressors for 2SLS).
 pub fn covariance(
-    meat_x: &[&[f64]],
+    meat_x: ArrayView2<f64>,
     solved: &Solved,
     kind: SeKind,
     dof_k: usize,
     cluster: Option<(&[u32], usize)>,
 ) -> Fit {
-    let k = meat_x.len();
+    let k = meat_x.ncols();
     let n = solved.resid.len();
-    let rss = linalg::dot(&solved.resid, &solved.resid);
+    let rss = solved.resid.dot(&solved.resid);
     let dfr = (n as f64 - dof_k as f64).max(1.0);
     let (vcov, df, n_clusters) = match (kind, cluster) {
-        (SeKind::Classical, _) => (solved.xtx_inv.iter().map(|v| v * rss / dfr).collect(), dfr, None),
+        (SeKind::Classical, _) => (solved.xtx_inv.mapv(|v| v * rss / dfr), dfr, None),
         (SeKind::Hc0, _) | (SeKind::Hc1, _) => {
-            let mut v = linalg::sandwich(&solved.xtx_inv, &hc_meat(meat_x, &solved.resid), k);
+            let mut v = linalg::sandwich(solved.xtx_inv.view(), hc_meat(meat_x, solved.resid.view()).view());
             if kind == SeKind::Hc1 {
-                let c = n as f64 / dfr;
-                v.iter_mut().for_each(|x| *x *= c);
+                v *= n as f64 / dfr;
             }
             (v, dfr, None)
         }
         (SeKind::Cluster, Some((ids, g))) => {
-            let s = cluster_scores(meat_x, &solved.resid, ids, g);
-            let mut v = linalg::sandwich(&solved.xtx_inv, &outer_sum(&s, k), k);
+            let s = cluster_scores(meat_x, solved.resid.view(), ids, g);
+            let mut v = linalg::sandwich(solved.xtx_inv.view(), linalg::crossprod(s.view()).view());
             let gf = g as f64;
-            let c = gf / (gf - 1.0) * (n as f64 - 1.0) / dfr;
-            v.iter_mut().for_each(|x| *x *= c);
+            v *= gf / (gf - 1.0) * (n as f64 - 1.0) / dfr;
             (v, gf - 1.0, Some(g))
         }
-        (SeKind::Cluster, None) => (vec![f64::NAN; k * k], f64::NAN, None),
+        (SeKind::Cluster, None) => (Array2::from_elem((k, k), f64::NAN), f64::NAN, None),
     };
-    Fit { coef: solved.coef.clone(), vcov, k, n, df, rss, n_clusters }
+    Fit { coef: solved.coef.clone(), vcov, n, df, rss, n_clusters }
 }
 
 #[cfg(test)]
@@ -177,10 +135,11 @@ mod tests {
         let x = [0.0, 1.0, 2.0, 3.0, 4.0];
         let e = [0.1, -0.2, 0.0, 0.2, -0.1];
         let y: Vec<f64> = x.iter().zip(e).map(|(x, e)| 1.0 + 2.0 * x + e).collect();
-        let s = solve(&[&one, &x], &y).unwrap();
+        let design = linalg::columns(&[&one[..], &x]);
+        let s = solve(design.view(), ndarray::ArrayView1::from(&y)).unwrap();
         // e is orthogonal to 1 and x? sum e = 0, sum x e = -0.2 + 0 + 0.6 - 0.4 = 0 -> exact
         assert!((s.coef[0] - 1.0).abs() < 1e-12 && (s.coef[1] - 2.0).abs() < 1e-12);
-        let fit = covariance(&[&one, &x], &s, SeKind::Classical, 2, None);
+        let fit = covariance(design.view(), &s, SeKind::Classical, 2, None);
         // s2 = 0.1/3; var(b1) = s2 / Sxx = (0.1/3)/10
         assert!((fit.se(1) - ((0.1 / 3.0) / 10.0f64).sqrt()).abs() < 1e-12);
         assert_eq!(fit.df, 3.0);

@@ -1,6 +1,7 @@
 //! Panel helpers: integer codes for labels, and the within transformation (fixed effects
 //! absorbed by alternating projections, never by dummy columns).
 
+use ndarray::ArrayViewMut1;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -35,7 +36,7 @@ impl FixedEffect {
     }
 
     /// Subtract the group means (one projection). Returns the largest adjustment made.
-    fn sweep(&self, col: &mut [f64], sums: &mut [f64]) -> f64 {
+    fn sweep(&self, col: &mut ArrayViewMut1<f64>, sums: &mut [f64]) -> f64 {
         sums.iter_mut().for_each(|s| *s = 0.0);
         for (v, &c) in col.iter().zip(&self.codes) {
             sums[c as usize] += v;
@@ -74,7 +75,7 @@ pub struct NotConverged {
 
 /// Demean `col` by every fixed effect until a full round changes nothing (relative 1e-13 of the
 /// column's scale). One round is exact for a balanced two-way panel; unbalanced panels need more.
-pub fn demean(col: &mut [f64], fes: &[FixedEffect]) -> Result<usize, NotConverged> {
+pub fn demean(mut col: ArrayViewMut1<f64>, fes: &[FixedEffect]) -> Result<usize, NotConverged> {
     const MAX_ITER: usize = 100_000;
     let scale = col.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
     let max_levels = fes.iter().map(|f| f.levels()).max().unwrap_or(0);
@@ -82,7 +83,7 @@ pub fn demean(col: &mut [f64], fes: &[FixedEffect]) -> Result<usize, NotConverge
     for it in 1..=MAX_ITER {
         let mut largest = 0.0f64;
         for fe in fes {
-            largest = largest.max(fe.sweep(col, &mut sums[..fe.levels()]));
+            largest = largest.max(fe.sweep(&mut col, &mut sums[..fe.levels()]));
         }
         if largest <= 1e-13 * scale || fes.len() < 2 {
             return Ok(it);
@@ -110,7 +111,7 @@ mod tests {
             }
         }
         let fes = [FixedEffect::new(u.clone(), 4), FixedEffect::new(t, 3)];
-        demean(&mut y, &fes).unwrap();
+        demean(ArrayViewMut1::from(&mut y[..]), &fes).unwrap();
         assert!(y.iter().all(|v| v.abs() < 1e-12), "{y:?}");
         let (codes, levels) = factorize(&["b", "a", "b", "c"]);
         assert_eq!((codes, levels), (vec![1, 0, 1, 2], vec!["a", "b", "c"]));
@@ -126,7 +127,7 @@ mod tests {
         let t: Vec<u32> = cells.iter().map(|c| c.1).collect();
         let mut y: Vec<f64> = cells.iter().map(|&(i, s)| 3.0 * i as f64 - 2.0 * s as f64 + 1.0).collect();
         let fes = [FixedEffect::new(u, 3), FixedEffect::new(t, 3)];
-        let it = demean(&mut y, &fes).unwrap();
+        let it = demean(ArrayViewMut1::from(&mut y[..]), &fes).unwrap();
         assert!(it > 1);
         assert!(y.iter().all(|v| v.abs() < 1e-10), "{y:?}");
     }

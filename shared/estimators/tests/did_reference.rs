@@ -37,13 +37,16 @@ fn twfe_matches_pyfixest_on_mpdta() {
     let fit = twfe::fit(&mpdta(), &DidSettings::default()).unwrap();
     let coef = r["pyfixest_coef"].as_f64().unwrap();
     let se = r["pyfixest_se_crv1_county"].as_f64().unwrap();
-    assert!(rel(fit.estimate, coef) < 1e-9, "{} vs {coef}", fit.estimate);
-    assert!(rel(fit.std_error, se) < 1e-6, "{} vs {se}", fit.std_error);
-    assert_eq!((fit.n_obs, fit.n_units, fit.n_periods, fit.n_clusters), (2500, 500, 5, Some(500)));
+    assert!(rel(fit.inference.estimate, coef) < 1e-9, "{} vs {coef}", fit.inference.estimate);
+    assert!(rel(fit.inference.std_error.unwrap(), se) < 1e-6, "{} vs {se}", fit.inference.std_error.unwrap());
+    assert_eq!((fit.inference.n_obs, fit.n_units, fit.n_periods, fit.n_clusters), (2500, 500, 5, Some(500)));
     assert_eq!(fit.df, 499.0);
     assert!(fit.balanced);
     assert_eq!(fit.estimator, "twfe");
-    assert!(fit.ci_low < fit.estimate && fit.estimate < fit.ci_high);
+    assert!(
+        fit.inference.ci_low.unwrap() < fit.inference.estimate
+            && fit.inference.estimate < fit.inference.ci_high.unwrap()
+    );
     let _ = SeKind::Hc1;
 }
 
@@ -59,7 +62,7 @@ fn mpdta_cs() -> CsInput {
         time: t.integers("year").unwrap(),
         outcome: t.numeric("lemp").unwrap(),
         cohort,
-        covariates: vec![],
+        covariates: Default::default(),
     }
 }
 
@@ -87,8 +90,8 @@ fn callaway_santanna_matches_csdid_on_mpdta() {
         let want = r[key].as_f64().unwrap();
         assert!(rel(got, want) < tol, "{key}: {got} vs {want}");
     };
-    close(fit.estimate, "simple_att", 1e-9);
-    close(fit.std_error, "simple_se_analytic", 1e-6);
+    close(fit.inference.estimate, "simple_att", 1e-9);
+    close(fit.inference.std_error.unwrap(), "simple_se_analytic", 1e-6);
     close(fit.aggregations["group"].att, "group_agg_overall_att", 1e-9);
     close(fit.aggregations["group"].std_error, "group_agg_overall_se_analytic", 1e-6);
     close(fit.aggregations["dynamic"].att, "dynamic_agg_overall_att", 1e-9);
@@ -103,7 +106,10 @@ fn callaway_santanna_matches_csdid_on_mpdta() {
     // Without covariates, IPW and outcome regression give the same numbers as DR.
     for method in [CsMethod::Ipw, CsMethod::Reg] {
         let other = staggered::fit(&mpdta_cs(), &CsSettings { method, ..CsSettings::default() }).unwrap();
-        assert!((other.estimate - fit.estimate).abs() < 1e-12 && rel(other.std_error, fit.std_error) < 1e-9);
+        assert!(
+            (other.inference.estimate - fit.inference.estimate).abs() < 1e-12
+                && rel(other.inference.std_error.unwrap(), fit.inference.std_error.unwrap()) < 1e-9
+        );
     }
 }
 
@@ -134,7 +140,8 @@ fn not_yet_treated_controls_and_errors() {
     // 2004 x 2004 may use 2006/2007 cohorts too: more controls than never-treated alone.
     assert!(fit.group_time[0].n_control > 309);
     let mut unbalanced = mpdta_cs();
-    unbalanced.outcome.pop();
+    let n = unbalanced.outcome.len();
+    unbalanced.outcome = unbalanced.outcome.slice_axis_move(ndarray::Axis(0), ndarray::Slice::from(..n - 1));
     unbalanced.unit.pop();
     unbalanced.time.pop();
     unbalanced.cohort.pop();
@@ -150,7 +157,7 @@ fn callaway_santanna_with_covariates_matches_csdid() {
         serde_json::from_str(&std::fs::read_to_string(reference_dir().join("csdid_covariates.json")).unwrap()).unwrap();
     let t = Table::read_csv(&reference_dir().join("data/mpdta.csv")).unwrap();
     let mut input = mpdta_cs();
-    input.covariates = vec![("lpop".into(), t.numeric("lpop").unwrap())];
+    input.covariates = t.columns(&["lpop".into()]).unwrap();
     for (name, method) in [("dr", CsMethod::Dr), ("ipw", CsMethod::Ipw), ("reg", CsMethod::Reg)] {
         let fit = staggered::fit(&input, &CsSettings { method, ..CsSettings::default() }).unwrap();
         let want = &r[name];
@@ -159,8 +166,12 @@ fn callaway_santanna_with_covariates_matches_csdid() {
             assert!((cell.att - att).abs() <= 1e-6 * att.abs().max(1e-3), "{name} att[{i}] {} vs {att}", cell.att);
             assert!(rel(cell.std_error, se) < 1e-5, "{name} se[{i}] {} vs {se}", cell.std_error);
         }
-        assert!(rel(fit.estimate, want["simple_att"].as_f64().unwrap()) < 1e-6, "{name} simple");
-        assert!(rel(fit.std_error, want["simple_se"].as_f64().unwrap()) < 1e-5, "{name} simple se {}", fit.std_error);
+        assert!(rel(fit.inference.estimate, want["simple_att"].as_f64().unwrap()) < 1e-6, "{name} simple");
+        assert!(
+            rel(fit.inference.std_error.unwrap(), want["simple_se"].as_f64().unwrap()) < 1e-5,
+            "{name} simple se {}",
+            fit.inference.std_error.unwrap()
+        );
     }
 }
 
@@ -194,12 +205,11 @@ fn twfe_input_problems_are_reported() {
     assert!(matches!(twfe::fit(&one_cluster, &DidSettings::default()), Err(DidError::TooFewClusters { found: 1 })));
 
     let mut unbalanced = mpdta();
-    for v in [&mut unbalanced.outcome, &mut unbalanced.treatment] {
-        v.truncate(2497);
-    }
+    unbalanced.outcome = unbalanced.outcome.slice_axis_move(ndarray::Axis(0), ndarray::Slice::from(..2497));
+    unbalanced.treatment = unbalanced.treatment.slice_axis_move(ndarray::Axis(0), ndarray::Slice::from(..2497));
     unbalanced.unit.truncate(2497);
     unbalanced.time.truncate(2497);
     let fit = twfe::fit(&unbalanced, &DidSettings::default()).unwrap();
     assert!(!fit.balanced && fit.within_iterations > 1);
-    assert!((fit.estimate + 0.0365).abs() < 0.002);
+    assert!((fit.inference.estimate + 0.0365).abs() < 0.002);
 }

@@ -4,15 +4,16 @@
 
 use liftos_estimators::data::Table;
 use liftos_estimators::discovery::{self, BackgroundKnowledge, EdgeOut, PcSettings};
+use liftos_estimators::Columns;
 use std::path::PathBuf;
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/reference")
 }
 
-fn columns() -> Vec<(String, Vec<f64>)> {
+fn columns() -> Columns {
     let t = Table::read_csv(&dir().join("data/dag_sim.csv")).unwrap();
-    t.names.iter().map(|n| (n.clone(), t.numeric(n).unwrap())).collect()
+    t.columns(&t.names).unwrap()
 }
 
 fn expected(v: &serde_json::Value) -> Vec<EdgeOut> {
@@ -42,10 +43,10 @@ fn pc_matches_causal_learn() {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir().join("pc_causallearn.json")).unwrap()).unwrap();
     let fit = discovery::pc(&columns(), &PcSettings::default()).unwrap();
-    assert_eq!(sorted(fit.edges.clone()), expected(&r["pc"]));
-    let g = fit.graph();
+    assert_eq!(sorted(fit.graph.edges()), expected(&r["pc"]));
+    let g = fit.graph.graph();
     assert_eq!(g.node_count(), 12);
-    assert_eq!(g.edge_count(), fit.edges.len());
+    assert_eq!(g.edge_count(), fit.graph.edges().len());
 }
 
 #[test]
@@ -56,10 +57,10 @@ fn pc_with_temporal_tiers_matches_causal_learn() {
     let settings =
         PcSettings { knowledge: BackgroundKnowledge { tiers, ..Default::default() }, ..PcSettings::default() };
     let fit = discovery::pc(&columns(), &settings).unwrap();
-    assert_eq!(sorted(fit.edges.clone()), expected(&r["tiers"]));
+    assert_eq!(sorted(fit.graph.edges()), expected(&r["tiers"]));
     // Nothing points from a later tier to an earlier one.
     let tier = |n: &str| n[1..].parse::<usize>().unwrap() / 4;
-    assert!(fit.edges.iter().filter(|e| e.directed).all(|e| tier(&e.from) <= tier(&e.to)));
+    assert!(fit.graph.edges().iter().filter(|e| e.directed).all(|e| tier(&e.from) <= tier(&e.to)));
 }
 
 /// A known DAG x0 -> x1 -> x2 <- x3, x2 -> x4. Its CPDAG: the collider orients x1 -> x2 <- x3,
@@ -81,11 +82,11 @@ fn recovers_a_known_dag() {
             col.push(v);
         }
     }
-    let cols: Vec<(String, Vec<f64>)> = c.into_iter().enumerate().map(|(i, v)| (format!("x{i}"), v)).collect();
+    let cols = Columns::new(c.into_iter().enumerate().map(|(i, v)| (format!("x{i}"), v)).collect()).unwrap();
     let fit = discovery::pc(&cols, &PcSettings::default()).unwrap();
     let e = |f: &str, t: &str, d: bool| EdgeOut { from: f.into(), to: t.into(), directed: d };
     let want = sorted(vec![e("x0", "x1", false), e("x1", "x2", true), e("x3", "x2", true), e("x2", "x4", true)]);
-    assert_eq!(sorted(fit.edges.clone()), want, "structural Hamming distance must be 0");
+    assert_eq!(sorted(fit.graph.edges()), want, "structural Hamming distance must be 0");
     // Required and forbidden edges are honoured: require x1 -> x0, forbid x4 -> x2 (already so).
     let bk = BackgroundKnowledge {
         required: vec![("x1".into(), "x0".into())],
@@ -93,15 +94,15 @@ fn recovers_a_known_dag() {
         ..Default::default()
     };
     let fit = discovery::pc(&cols, &PcSettings { knowledge: bk, ..PcSettings::default() }).unwrap();
-    assert!(fit.edges.contains(&e("x1", "x0", true)), "{:?}", fit.edges);
+    assert!(fit.graph.edges().contains(&e("x1", "x0", true)), "{:?}", fit.graph.edges());
     // Unknown names in the knowledge are an error naming it.
     let bad = BackgroundKnowledge { forbidden: vec![("zz".into(), "x0".into())], ..Default::default() };
     assert!(discovery::pc(&cols, &PcSettings { knowledge: bad, ..PcSettings::default() }).is_err());
 }
 
-fn lingam_columns() -> Vec<(String, Vec<f64>)> {
+fn lingam_columns() -> Columns {
     let t = Table::read_csv(&dir().join("data/lingam_sim.csv")).unwrap();
-    t.names.iter().map(|n| (n.clone(), t.numeric(n).unwrap())).collect()
+    t.columns(&t.names).unwrap()
 }
 
 fn lingam_reference() -> serde_json::Value {
@@ -142,7 +143,7 @@ fn check_lingam(case: &str, knowledge: BackgroundKnowledge) {
     for (g, w) in got.iter().zip(&want) {
         assert!((g.2 - w.2).abs() < 1e-8 * w.2.abs().max(1.0), "{case} {}->{}: {} vs {}", g.0, g.1, g.2, w.2);
     }
-    assert!(fit.edges.iter().all(|e| e.directed));
+    assert!(fit.graph.edges().iter().all(|e| e.directed));
 }
 
 /// DirectLiNGAM against lingam 1.13.0 (scikit-learn 1.9.1 for the adaptive lasso) on the same
@@ -174,7 +175,7 @@ fn direct_lingam_recovers_the_true_dag() {
         .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_str().unwrap().to_string()))
         .collect();
     let fit = discovery::direct_lingam(&lingam_columns(), &discovery::LingamSettings::default()).unwrap();
-    let found: Vec<(String, String)> = fit.edges.iter().map(|e| (e.from.clone(), e.to.clone())).collect();
+    let found: Vec<(String, String)> = fit.graph.edges().iter().map(|e| (e.from.clone(), e.to.clone())).collect();
     let missing = truth.iter().filter(|e| !found.contains(e)).count();
     let extra = found.iter().filter(|e| !truth.contains(e)).count();
     eprintln!("true {} edges, found {}, missing {missing}, extra {extra}", truth.len(), found.len());
@@ -188,7 +189,7 @@ fn direct_lingam_recovers_the_true_dag() {
     let (a, b) = truth[0].clone();
     let k = BackgroundKnowledge { forbidden: vec![(a.clone(), b.clone())], ..BackgroundKnowledge::default() };
     let fit = discovery::direct_lingam(&lingam_columns(), &discovery::LingamSettings { knowledge: k }).unwrap();
-    assert!(!fit.edges.iter().any(|e| e.from == a && e.to == b));
+    assert!(!fit.graph.edges().iter().any(|e| e.from == a && e.to == b));
     let tiers = [(a.clone(), 1), (b.clone(), 0)].into_iter().collect();
     let k = BackgroundKnowledge { required: vec![(a, b)], tiers, ..BackgroundKnowledge::default() };
     let e = discovery::direct_lingam(&lingam_columns(), &discovery::LingamSettings { knowledge: k }).unwrap_err();

@@ -6,6 +6,7 @@
 use liftos_estimators::data::Table;
 use liftos_estimators::effects::{self, EffectInput, EffectMethod, EffectSettings, Estimand};
 use liftos_estimators::rng::Rng;
+use liftos_estimators::Columns;
 use std::path::PathBuf;
 
 fn dir() -> PathBuf {
@@ -15,7 +16,7 @@ fn dir() -> PathBuf {
 fn input() -> EffectInput {
     let t = Table::read_csv(&dir().join("data/effects_sim.csv")).unwrap();
     let col = |n: &str| (n.to_string(), t.numeric(n).unwrap());
-    EffectInput { outcome: col("y"), treatment: col("d"), covariates: vec![col("x1"), col("x2")] }
+    EffectInput { outcome: col("y"), treatment: col("d"), covariates: t.columns(&["x1".into(), "x2".into()]).unwrap() }
 }
 
 #[test]
@@ -32,8 +33,12 @@ fn matches_reference_code() {
     ] {
         let fit = effects::fit(&input(), &EffectSettings { method, estimand, alpha: 0.05, trim: 0.0 }).unwrap();
         let (est, se) = (r[key][0].as_f64().unwrap(), r[key][1].as_f64().unwrap());
-        assert!(((fit.estimate - est) / est).abs() < 1e-7, "{key}: {} vs {est}", fit.estimate);
-        assert!(((fit.std_error - se) / se).abs() < 1e-5, "{key}: se {} vs {se}", fit.std_error);
+        assert!(((fit.inference.estimate - est) / est).abs() < 1e-7, "{key}: {} vs {est}", fit.inference.estimate);
+        assert!(
+            ((fit.inference.std_error.unwrap() - se) / se).abs() < 1e-5,
+            "{key}: se {} vs {se}",
+            fit.inference.std_error.unwrap()
+        );
         assert!(fit.e_value.estimate > 1.0 && fit.e_value.ci > 1.0);
         assert_eq!(fit.overlap.trimmed, 0);
         assert!(fit
@@ -68,13 +73,13 @@ fn aipw_unbiased_with_nominal_coverage() {
             x2.push(b);
         }
         let input = EffectInput {
-            outcome: ("y".into(), y),
-            treatment: ("d".into(), d),
-            covariates: vec![("x1".into(), x1), ("x2".into(), x2)],
+            outcome: ("y".into(), y.into()),
+            treatment: ("d".into(), d.into()),
+            covariates: Columns::new(vec![("x1".into(), x1), ("x2".into(), x2)]).unwrap(),
         };
         let fit = effects::fit(&input, &EffectSettings { trim: 0.0, ..EffectSettings::default() }).unwrap();
-        sum += fit.estimate;
-        if fit.ci_low <= 2.0 && 2.0 <= fit.ci_high {
+        sum += fit.inference.estimate;
+        if fit.inference.ci_low.unwrap() <= 2.0 && 2.0 <= fit.inference.ci_high.unwrap() {
             covered += 1;
         }
     }

@@ -6,6 +6,8 @@ use liftos_estimators::data::Table;
 use liftos_estimators::iv::{self, IvInput, IvSettings};
 use liftos_estimators::ols::SeKind;
 use liftos_estimators::panel::factorize;
+use liftos_estimators::Columns;
+use ndarray::ArrayView1;
 use std::path::PathBuf;
 
 fn dir() -> PathBuf {
@@ -22,9 +24,9 @@ fn input() -> IvInput {
     let (g, levels) = factorize(&t.integers("g").unwrap());
     IvInput {
         outcome: col("y"),
-        endogenous: vec![col("x")],
-        instruments: vec![col("z1"), col("z2")],
-        controls: vec![col("w1")],
+        endogenous: t.columns(&["x".into()]).unwrap(),
+        instruments: t.columns(&["z1".into(), "z2".into()]).unwrap(),
+        controls: t.columns(&["w1".into()]).unwrap(),
         cluster: Some((g, levels.len())),
     }
 }
@@ -85,9 +87,12 @@ fn identify_instruments_ranks_and_flags() {
             c.push(v);
         }
     }
-    let cands: Vec<(String, Vec<f64>)> =
-        ["z1", "z2", "z3", "z4"].iter().zip(&cols[2..]).map(|(n, c)| (n.to_string(), c.clone())).collect();
-    let reports = iv::identify_instruments(("y", &cols[0]), ("x", &cols[1]), &cands, &[], 0.05).unwrap();
+    let cands = Columns::new(
+        ["z1", "z2", "z3", "z4"].iter().zip(&cols[2..]).map(|(n, c)| (n.to_string(), c.clone())).collect(),
+    )
+    .unwrap();
+    let (y, x) = (ArrayView1::from(&cols[0]), ArrayView1::from(&cols[1]));
+    let reports = iv::identify_instruments(("y", y), ("x", x), &cands, &Columns::default(), 0.05).unwrap();
     let get = |n: &str| reports.iter().find(|r| r.name == n).unwrap();
     assert!(!get("z4").relevant, "{:?}", get("z4"));
     assert_eq!(reports.last().unwrap().name, "z4", "ranked by strength");

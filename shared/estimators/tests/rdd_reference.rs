@@ -14,7 +14,7 @@ fn rel(a: f64, b: f64) -> f64 {
     ((a - b) / b).abs()
 }
 
-fn senate() -> (Vec<f64>, Vec<f64>) {
+fn senate() -> (ndarray::Array1<f64>, ndarray::Array1<f64>) {
     let t = Table::read_csv(&dir().join("data/rdrobust_senate.csv")).unwrap();
     (t.numeric_or_missing("vote").unwrap(), t.numeric_or_missing("margin").unwrap())
 }
@@ -25,20 +25,24 @@ fn matches_rdrobust_on_senate() {
         serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap();
     let r = &r["senate_rdd"];
     let (y, x) = senate();
-    let fit = rdd::fit(&y, &x, None, &RddSettings::default()).unwrap();
+    let fit = rdd::fit(y.view(), x.view(), None, &RddSettings::default()).unwrap();
     let f = |k: &str| r[k].as_f64().unwrap();
-    assert_eq!(fit.n_obs, 1297);
+    assert_eq!(fit.inference.n_obs, 1297);
     assert_eq!((fit.n_left, fit.n_right), (595, 702));
     assert!(rel(fit.bandwidth, f("h_left")) < 1e-4, "h {} vs {}", fit.bandwidth, f("h_left"));
     assert!(rel(fit.bias_bandwidth, f("b_left")) < 1e-4, "b {} vs {}", fit.bias_bandwidth, f("b_left"));
     assert_eq!((fit.n_effective_left, fit.n_effective_right), (360, 323));
     assert!(
-        rel(fit.estimate, f("conventional_estimate")) < 1e-6,
+        rel(fit.inference.estimate, f("conventional_estimate")) < 1e-6,
         "tau {} vs {}",
-        fit.estimate,
+        fit.inference.estimate,
         f("conventional_estimate")
     );
-    assert!(rel(fit.std_error, f("conventional_se")) < 1e-4, "se {}", fit.std_error);
+    assert!(
+        rel(fit.inference.std_error.unwrap(), f("conventional_se")) < 1e-4,
+        "se {}",
+        fit.inference.std_error.unwrap()
+    );
     assert!(
         rel(fit.estimate_bias_corrected, f("bias_corrected_estimate")) < 1e-6,
         "bc {}",
@@ -59,7 +63,8 @@ fn msetwo_matches_rdbwselect() {
     let i = rows.iter().position(|v| v == "msetwo").unwrap();
     let want: Vec<f64> = vals[i].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     let (y, x) = senate();
-    let fit = rdd::fit(&y, &x, None, &RddSettings { bwselect: BwSelect::Msetwo, ..RddSettings::default() }).unwrap();
+    let fit = rdd::fit(y.view(), x.view(), None, &RddSettings { bwselect: BwSelect::Msetwo, ..RddSettings::default() })
+        .unwrap();
     let got = [fit.bandwidth_left, fit.bandwidth_right, fit.bias_bandwidth_left, fit.bias_bandwidth_right];
     for (g, w) in got.iter().zip(&want) {
         assert!(rel(*g, *w) < 1e-4, "msetwo {got:?} vs {want:?}");
@@ -67,7 +72,8 @@ fn msetwo_matches_rdbwselect() {
     if let Some(j) = rows.iter().position(|v| v == "msesum") {
         let want: Vec<f64> = vals[j].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         let fit =
-            rdd::fit(&y, &x, None, &RddSettings { bwselect: BwSelect::Msesum, ..RddSettings::default() }).unwrap();
+            rdd::fit(y.view(), x.view(), None, &RddSettings { bwselect: BwSelect::Msesum, ..RddSettings::default() })
+                .unwrap();
         assert!(
             rel(fit.bandwidth, want[0]) < 1e-4 && rel(fit.bias_bandwidth, want[2]) < 1e-4,
             "msesum {} {} vs {want:?}",
@@ -84,7 +90,7 @@ fn density_test_matches_rddensity() {
         serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap();
     let r = &r["senate_rdd"]["rddensity"];
     let (_, x) = senate();
-    let d = rdd::density::test(&x, 0.0).unwrap();
+    let d = rdd::density::test(x.view(), 0.0).unwrap();
     let f = |a: &str, b: &str| r[a][b].as_f64().unwrap();
     assert!(rel(d.bandwidth_left, f("h", "left")) < 1e-4, "h left {} vs {}", d.bandwidth_left, f("h", "left"));
     assert!(rel(d.bandwidth_right, f("h", "right")) < 1e-4, "h right {} vs {}", d.bandwidth_right, f("h", "right"));
@@ -95,7 +101,7 @@ fn density_test_matches_rddensity() {
     assert_eq!((d.n_effective_left, d.n_effective_right), (f("n", "eff_left") as usize, f("n", "eff_right") as usize));
     // And through the RDD result.
     let (y, x) = senate();
-    let fit = rdd::fit(&y, &x, None, &rdd::RddSettings::default()).unwrap();
+    let fit = rdd::fit(y.view(), x.view(), None, &rdd::RddSettings::default()).unwrap();
     assert!(rel(fit.density_test_p_value.unwrap(), r["p_value_jk"].as_f64().unwrap()) < 1e-4);
 }
 
@@ -118,7 +124,7 @@ fn options_and_fuzzy_match_rdrobust() {
         ("sharp_cutoff_02", RddSettings { cutoff: 0.2, ..base.clone() }, false),
     ];
     for (name, s, fuzzy) in cases {
-        let fit = rdd::fit(&y, &x, fuzzy.then_some(d.as_slice()), &s).unwrap();
+        let fit = rdd::fit(y.view(), x.view(), fuzzy.then_some(d.view()), &s).unwrap();
         let w = &r[name];
         let g = |k: &str, i: usize| w[k][i].as_f64().unwrap();
         assert!(rel(fit.bandwidth_left, g("h", 0)) < 1e-4, "{name}: h {} vs {}", fit.bandwidth_left, g("h", 0));
@@ -128,14 +134,24 @@ fn options_and_fuzzy_match_rdrobust() {
             fit.bias_bandwidth_left,
             g("b", 0)
         );
-        assert!(rel(fit.estimate, g("coef", 0)) < 1e-6, "{name}: tau {} vs {}", fit.estimate, g("coef", 0));
+        assert!(
+            rel(fit.inference.estimate, g("coef", 0)) < 1e-6,
+            "{name}: tau {} vs {}",
+            fit.inference.estimate,
+            g("coef", 0)
+        );
         assert!(
             rel(fit.estimate_bias_corrected, g("coef", 1)) < 1e-6,
             "{name}: bc {} vs {}",
             fit.estimate_bias_corrected,
             g("coef", 1)
         );
-        assert!(rel(fit.std_error, g("se", 0)) < 1e-4, "{name}: se {} vs {}", fit.std_error, g("se", 0));
+        assert!(
+            rel(fit.inference.std_error.unwrap(), g("se", 0)) < 1e-4,
+            "{name}: se {} vs {}",
+            fit.inference.std_error.unwrap(),
+            g("se", 0)
+        );
         assert!(
             rel(fit.robust_std_error, g("se", 2)) < 1e-4,
             "{name}: robust se {} vs {}",

@@ -6,6 +6,8 @@ use liftos_estimators::did::staggered::{self, CsInput, CsSettings};
 use liftos_estimators::did::{twfe, DidSettings, PanelInput};
 use liftos_estimators::iv::{self, IvInput, IvSettings};
 use liftos_estimators::rng::Rng;
+use liftos_estimators::Columns;
+use ndarray::ArrayView1;
 
 const REPS: usize = 1000;
 
@@ -53,10 +55,11 @@ fn twfe_unbiased_with_nominal_coverage() {
             unit: vec![],
             unit_labels: (0..units).map(|u| u.to_string()).collect(),
             time: vec![],
-            outcome: vec![],
-            treatment: vec![],
+            outcome: Default::default(),
+            treatment: Default::default(),
             cluster: None,
         };
+        let (mut outcome, mut treatment) = (vec![], vec![]);
         let time_fx: Vec<f64> = (0..periods).map(|_| rng.normal()).collect();
         for u in 0..units {
             let a = rng.normal() * 2.0;
@@ -67,12 +70,13 @@ fn twfe_unbiased_with_nominal_coverage() {
                 let d = if treated && t >= 5 { 1.0 } else { 0.0 };
                 input.unit.push(u as u32);
                 input.time.push(t);
-                input.treatment.push(d);
-                input.outcome.push(a + time_fx[t as usize] + 1.5 * d + e);
+                treatment.push(d);
+                outcome.push(a + time_fx[t as usize] + 1.5 * d + e);
             }
         }
+        (input.outcome, input.treatment) = (outcome.into(), treatment.into());
         let fit = twfe::fit(&input, &DidSettings::default()).unwrap();
-        tally.add(fit.estimate, fit.ci_low, fit.ci_high);
+        tally.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
     }
     tally.check("twfe");
 }
@@ -103,10 +107,11 @@ fn callaway_santanna_unbiased_with_nominal_coverage() {
             unit: vec![],
             unit_labels: (0..units).map(|u| u.to_string()).collect(),
             time: vec![],
-            outcome: vec![],
+            outcome: Default::default(),
             cohort: vec![],
-            covariates: vec![],
+            covariates: Default::default(),
         };
+        let mut outcome = vec![];
         let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
         for u in 0..units {
             let a = rng.normal();
@@ -119,11 +124,12 @@ fn callaway_santanna_unbiased_with_nominal_coverage() {
                 input.unit.push(u as u32);
                 input.time.push(t);
                 input.cohort.push(g);
-                input.outcome.push(a + time_fx[t as usize] + eff + rng.normal());
+                outcome.push(a + time_fx[t as usize] + eff + rng.normal());
             }
         }
+        input.outcome = outcome.into();
         let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
-        tally.add(fit.estimate, fit.ci_low, fit.ci_high);
+        tally.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
     }
     tally.check("callaway_santanna");
 }
@@ -146,14 +152,14 @@ fn two_sls_unbiased_with_nominal_coverage() {
             w.push(c);
         }
         let input = IvInput {
-            outcome: ("y".into(), y),
-            endogenous: vec![("x".into(), x)],
-            instruments: vec![("z1".into(), z1), ("z2".into(), z2)],
-            controls: vec![("w".into(), w)],
+            outcome: ("y".into(), y.into()),
+            endogenous: Columns::new(vec![("x".into(), x)]).unwrap(),
+            instruments: Columns::new(vec![("z1".into(), z1), ("z2".into(), z2)]).unwrap(),
+            controls: Columns::new(vec![("w".into(), w)]).unwrap(),
             cluster: None,
         };
         let fit = iv::fit(&input, &IvSettings::default()).unwrap();
-        tally.add(fit.estimate, fit.ci_low, fit.ci_high);
+        tally.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
     }
     tally.check("2sls");
 }
@@ -174,7 +180,7 @@ fn rdd_robust_interval_has_nominal_coverage() {
             y.push(0.3 + 0.9 * xi - 0.8 * xi * xi + jump + 0.4 * rng.normal());
             x.push(xi);
         }
-        let fit = rdd::fit(&y, &x, None, &RddSettings::default()).unwrap();
+        let fit = rdd::fit(ArrayView1::from(&y), ArrayView1::from(&x), None, &RddSettings::default()).unwrap();
         tally.add(fit.estimate_bias_corrected, fit.robust_ci_low, fit.robust_ci_high);
     }
     tally.check("rdd (robust bias-corrected)");
@@ -229,7 +235,7 @@ fn synth_pooled_markets_bias_size_and_power() {
             unit,
             time,
             outcome: "y".into(),
-            columns: HashMap::from([("y".to_string(), y)]),
+            columns: HashMap::from([("y".to_string(), y.into())]),
             treated_units: (donors..donors + treated).map(|i| format!("m{i:02}")).collect(),
             treatment_time: pre,
         }
@@ -240,8 +246,13 @@ fn synth_pooled_markets_bias_size_and_power() {
     for _ in 0..reps {
         let input = panel(&mut rng, 2.0);
         let v = Some(vec![1.0; pre as usize]);
-        plain.push(synth::fit(&input, &SynthSettings { v, ..SynthSettings::default() }).unwrap().estimate);
-        aug.push(synth::fit(&input, &SynthSettings { augmented: true, ..SynthSettings::default() }).unwrap().estimate);
+        plain.push(synth::fit(&input, &SynthSettings { v, ..SynthSettings::default() }).unwrap().inference.estimate);
+        aug.push(
+            synth::fit(&input, &SynthSettings { augmented: true, ..SynthSettings::default() })
+                .unwrap()
+                .inference
+                .estimate,
+        );
     }
     for (what, est) in [("synth (equal V)", &plain), ("augmented synth", &aug)] {
         let n = est.len() as f64;

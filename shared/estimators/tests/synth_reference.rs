@@ -79,7 +79,11 @@ fn fixed_v_weights_match_pysyncon() {
     }
     let bfgs = &r["nested_optimisation"]["bfgs_ols"];
     assert!((fit.pre_rmspe - bfgs["pre_rmspe_1970_1988"].as_f64().unwrap()).abs() < 0.02, "{}", fit.pre_rmspe);
-    assert!((fit.estimate - bfgs["avg_post_gap_1989_2000"].as_f64().unwrap()).abs() < 0.2, "{}", fit.estimate);
+    assert!(
+        (fit.inference.estimate - bfgs["avg_post_gap_1989_2000"].as_f64().unwrap()).abs() < 0.2,
+        "{}",
+        fit.inference.estimate
+    );
 }
 
 #[test]
@@ -141,10 +145,14 @@ fn augmented_matches_pysyncon_augsynth() {
         let s = SynthSettings { ridge_lambda: (case != "cv").then_some(lambda), ..outcome_only() };
         let fit = synth::fit(&input(), &s).unwrap();
         let aug = fit.augmented.as_ref().unwrap();
-        eprintln!("{case}: lambda {} vs {lambda}, att {} vs {}", aug.ridge_lambda, fit.estimate, want["att"]);
+        eprintln!("{case}: lambda {} vs {lambda}, att {} vs {}", aug.ridge_lambda, fit.inference.estimate, want["att"]);
         assert!((aug.ridge_lambda - lambda).abs() < 1e-6 * lambda, "{case}: lambda {} vs {lambda}", aug.ridge_lambda);
         assert_eq!(aug.lambda_source, if case == "cv" { "cross-validation" } else { "given" });
-        assert!((fit.estimate - want["att"].as_f64().unwrap()).abs() < 0.05, "{case}: {}", fit.estimate);
+        assert!(
+            (fit.inference.estimate - want["att"].as_f64().unwrap()).abs() < 0.05,
+            "{case}: {}",
+            fit.inference.estimate
+        );
         for (state, w) in want["weights"].as_object().unwrap() {
             let got = fit.weights[state];
             assert!((got - w.as_f64().unwrap()).abs() < 2e-3, "{case} {state}: {got} vs {w}");
@@ -193,7 +201,9 @@ fn pooled_treated_units_equal_their_average_as_one_unit() {
                 .filter(|&i| treated.contains(&base.unit[i].as_str()) && base.time[i] == y)
                 .map(|i| base.columns[k][i])
                 .collect();
-            col.push(vals.iter().sum::<f64>() / vals.len() as f64);
+            let mut v = col.to_vec();
+            v.push(vals.iter().sum::<f64>() / vals.len() as f64);
+            *col = v.into();
         }
     }
     assert_eq!(fit_pooled.treated_unit, "pooled(California+Nevada+Utah)");
@@ -201,14 +211,19 @@ fn pooled_treated_units_equal_their_average_as_one_unit() {
     // With the outcome-only augmented estimator there is no predictor scaling: exact equality.
     let a = synth::fit(&pooled, &SynthSettings { ridge_lambda: Some(100.0), ..outcome_only() }).unwrap();
     let b = synth::fit(&avg, &SynthSettings { ridge_lambda: Some(100.0), ..outcome_only() }).unwrap();
-    assert!((a.estimate - b.estimate).abs() < 1e-9, "{} vs {}", a.estimate, b.estimate);
+    assert!(
+        (a.inference.estimate - b.inference.estimate).abs() < 1e-9,
+        "{} vs {}",
+        a.inference.estimate,
+        b.inference.estimate
+    );
     for (state, w) in &a.weights {
         assert!((w - b.weights[state]).abs() < 1e-9, "{state}");
     }
     for (ga, gb) in a.gaps.iter().zip(&b.gaps) {
         assert!((ga.gap - gb.gap).abs() < 1e-9);
     }
-    assert!(fit_pooled.pre_rmspe.is_finite() && fit_pooled.estimate.is_finite());
+    assert!(fit_pooled.pre_rmspe.is_finite() && fit_pooled.inference.estimate.is_finite());
 }
 
 /// Placebo-in-time and leave-one-out on Prop 99: the fake 1980 treatment shows a far smaller
@@ -232,15 +247,15 @@ fn placebo_in_time_and_leave_one_out() {
     };
     let fit = synth::fit(&input(), &s).unwrap();
     let pt = fit.placebo_in_time.as_ref().unwrap();
-    eprintln!("estimate {} placebo-in-time {:?}", fit.estimate, pt);
+    eprintln!("estimate {} placebo-in-time {:?}", fit.inference.estimate, pt);
     assert_eq!(pt.placebo_time, 1980);
     assert!(pt.passed, "{pt:?}");
-    assert!(pt.estimate.abs() < 0.3 * fit.estimate.abs());
+    assert!(pt.estimate.abs() < 0.3 * fit.inference.estimate.abs());
     let loo = fit.leave_one_out.as_ref().unwrap();
     let positive = fit.weights.values().filter(|w| **w > 1e-6).count();
     assert_eq!(loo.fits.len(), positive);
     assert!(loo.survived, "{loo:?}");
-    assert!(loo.min_estimate <= fit.estimate && fit.estimate <= loo.max_estimate);
+    assert!(loo.min_estimate <= fit.inference.estimate && fit.inference.estimate <= loo.max_estimate);
     for f in &loo.fits {
         assert!(f.estimate < 0.0, "{f:?}");
     }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// One problem with one field. `field` is a path such as `records[3].metrics.spend`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

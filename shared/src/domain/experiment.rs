@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ValidationError, Validator};
 use super::ids::{check_id, OrgId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExperimentStatus {
     Draft,
@@ -34,7 +34,7 @@ impl ExperimentStatus {
 }
 
 /// What is randomised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RandomizationUnit {
     Campaign,
@@ -45,7 +45,7 @@ pub enum RandomizationUnit {
     Time,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CausalExperiment {
     pub id: String,
@@ -66,7 +66,7 @@ pub struct CausalExperiment {
 }
 
 /// An experiment as a caller submits it: the org comes from the token, timestamps from the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewExperiment {
     pub id: String,

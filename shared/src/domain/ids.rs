@@ -26,7 +26,7 @@ pub fn check_id(field: &str, value: &str) -> Result<(), ValidationError> {
 }
 
 /// A tenant. Every stored key begins with it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct OrgId(String);
 

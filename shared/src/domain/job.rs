@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::OrgId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Queued,
@@ -23,7 +23,7 @@ impl JobStatus {
 }
 
 /// Why a job failed: the same shape as an HTTP error (the status it would have had).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobError {
     pub status: u16,
     pub code: String,
@@ -32,7 +32,7 @@ pub struct JobError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnalysisJob {
     pub id: String,
     pub org_id: OrgId,

@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr};
 use super::error::ValidationError;
 
 /// The advertising platform a record comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     Meta,

@@ -11,7 +11,7 @@ use super::ids::{check_id, OrgId};
 use super::platform::Platform;
 
 /// Marketing metrics. Counts are whole numbers; money is in the account currency.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     pub spend: f64,
@@ -40,7 +40,7 @@ impl Metrics {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TreatmentGroup {
     Treated,
@@ -48,7 +48,7 @@ pub enum TreatmentGroup {
 }
 
 /// Which intervention a record is exposed to, in which arm, since when, and how much.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TreatmentAssignment {
     /// What was done: `budget_increase`, `creative_change`, `launch`, ...
@@ -79,7 +79,7 @@ impl TreatmentAssignment {
 }
 
 /// A variable that may drive both treatment and outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Confounder {
     pub name: String,
@@ -91,7 +91,7 @@ pub struct Confounder {
 }
 
 /// An outside series observed alongside the record (weather, price index, competitor activity).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalFactor {
     pub name: String,
@@ -100,7 +100,7 @@ pub struct ExternalFactor {
     pub source: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CausalEdge {
     pub from: String,
@@ -117,7 +117,7 @@ fn yes() -> bool {
 }
 
 /// A causal graph over named variables.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CausalGraph {
     pub nodes: Vec<String>,
@@ -145,7 +145,7 @@ impl CausalGraph {
 }
 
 /// One record of causal marketing data, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CausalMarketingData {
     /// Derived from (org, platform, campaign, timestamp): the same observation always has the same id,
@@ -172,7 +172,7 @@ pub struct CausalMarketingData {
 
 /// A record as a caller submits it: no org (that comes from the caller's verified token),
 /// no id (derived), no server timestamps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCausalRecord {
     pub platform: Platform,

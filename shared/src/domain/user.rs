@@ -26,7 +26,7 @@ pub fn role_permissions(role: &str) -> &'static [&'static str] {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserContext {
     pub org_id: OrgId,
     pub user_id: String,

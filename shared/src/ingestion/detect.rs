@@ -306,20 +306,18 @@ fn seasonal_fit(rows: &[&DailyRow]) -> Option<SeasonalFit> {
     };
     let yd = demean(&y);
     let xd: Vec<Vec<f64>> = cols.iter().map(|c| demean(c)).collect();
-    let xs: Vec<&[f64]> = xd.iter().map(|c| c.as_slice()).collect();
-    let xtx = linalg::xtx(&xs);
-    let inv = linalg::inv_spd(&xtx, k).ok()?;
-    let xty = linalg::xty(&xs, &yd);
-    let beta: Vec<f64> = (0..k).map(|j| (0..k).map(|l| inv[j * k + l] * xty[l]).sum()).collect();
-    let residuals: Vec<f64> = (0..n).map(|i| yd[i] - (0..k).map(|j| xd[j][i] * beta[j]).sum::<f64>()).collect();
+    let x = linalg::columns(&xd);
+    let inv = linalg::inv_spd(linalg::crossprod(x.view()).view()).ok()?;
+    let beta = inv.dot(&linalg::xty(x.view(), ndarray::ArrayView1::from(&yd)));
+    let residuals: Vec<f64> = (ndarray::Array1::from(yd) - x.dot(&beta)).to_vec();
     let df = (n - groups.len() - k) as f64;
     let s2 = residuals.iter().map(|e| e * e).sum::<f64>() / df;
-    let se_t = (s2 * inv[k + 1]).sqrt();
+    let se_t = (s2 * inv[[1, 1]]).sqrt();
     let trend_t = if se_t > 0.0 { beta[1] / se_t } else { 0.0 };
     let idx: Vec<usize> = (2..k).collect();
-    let v_d: Vec<f64> = linalg::submatrix(&inv, k, &idx).iter().map(|v| v * s2).collect();
-    let b_d: Vec<f64> = idx.iter().map(|&j| beta[j]).collect();
-    let wald = linalg::quad_form_inv(&v_d, idx.len(), &b_d).ok()?;
+    let v_d = linalg::submatrix(inv.view(), &idx) * s2;
+    let b_d: ndarray::Array1<f64> = idx.iter().map(|&j| beta[j]).collect();
+    let wald = linalg::quad_form_inv(v_d.view(), b_d.view()).ok()?;
     let dow_f = wald / idx.len() as f64;
     Some(SeasonalFit {
         trend: beta[1],

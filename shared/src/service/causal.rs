@@ -6,15 +6,21 @@
 //! Small requests are answered at once; large ones (see [`needs_job`]) become an analysis job run
 //! by the batch-analysis stage, whose status and result `GET /api/v1/causal/jobs/{job_id}` returns.
 
-use serde::{Deserialize, Serialize};
+use liftos_estimators::data::Table;
+use liftos_estimators::Estimate;
+use serde::Deserialize;
 
 use super::estimate::{self, DiscoverRequest, EffectRequest, EstimateError};
-use super::source::{self, DataInfo, DataSpec, Loaded};
+use super::source::{self, Loaded};
 use super::stage::StageError;
 use super::{require, ServiceError};
+pub use crate::api::causal::{
+    AdvancedResponse, Analysis, AnalysisOutput, Answer, Check, Common, Comparison, DataInfo, DataSpec, JobMessage,
+    JobView, Kind, MethodResult, MethodSpec, Mode, ReportLink,
+};
+use crate::api::estimate::MethodOutput;
 use crate::domain::{permissions, AnalysisJob, JobError, JobStatus, UserContext, ValidationError};
 use crate::storage::{Message, PanelStore, Queue, StoreError, Stores};
-use liftos_estimators::data::Table;
 
 pub use super::source::{table_from_rows, MAX_INLINE_ROWS};
 
@@ -25,26 +31,6 @@ fn field_error(prefix: &str, e: EstimateError) -> ServiceError {
     // The estimators' messages name their column first; the error format adds the field itself.
     let message = message.strip_prefix(&format!("{field}: ")).map(String::from).unwrap_or(message);
     ValidationError::new(format!("{prefix}{field}"), message).into()
-}
-
-/// The three analyses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    AnalyzeAdvanced,
-    Discover,
-    TreatmentEffect,
-}
-
-/// `auto` answers at once unless the job is large; `sync` always answers at once; `async`
-/// always queues a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    #[default]
-    Auto,
-    Sync,
-    Async,
 }
 
 /// Above these a request is queued as a job (with `mode: auto`). Measured on the release build
@@ -60,15 +46,6 @@ pub const SYNC_MAX_PLACEBO_DONORS: usize = 25;
 pub const INLINE_RESULT_BYTES: usize = 300 * 1024;
 /// How long a report or result link stays valid.
 pub const LINK_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// The options every analysis request shares, taken out of the body before the kind-specific
-/// fields are read.
-#[derive(Debug, Clone, Default)]
-struct Common {
-    data: DataSpec,
-    mode: Mode,
-    report: bool,
-}
 
 fn from_field<T: serde::de::DeserializeOwned>(k: &str, v: serde_json::Value) -> Result<T, ValidationError> {
     crate::domain::error::from_json_value(v).map_err(|e| nested_error(k, &e))
@@ -124,61 +101,9 @@ struct AdvancedBody {
     question: Option<String>,
 }
 
-use super::estimate::{DidRequest, IvRequest, RddRequest, SynthRequest};
-
-/// One method's settings: `method` and that method's column roles (as `liftos estimate`).
-#[derive(Debug, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
-pub enum MethodSpec {
-    Did(DidRequest),
-    Iv(IvRequest),
-    Rdd(RddRequest),
-    Synth(SynthRequest),
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Check {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    pub rule: String,
-    /// None when the result does not carry the statistic (e.g. no event study was run).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub passed: Option<bool>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MethodResult {
-    pub method: String,
-    pub assumptions: Vec<String>,
-    pub checks: Vec<Check>,
-    pub result: serde_json::Value,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Comparison {
-    pub methods: usize,
-    /// (method, estimate, ci_low, ci_high)
-    pub estimates: Vec<(String, f64, Option<f64>, Option<f64>)>,
-    pub signs_agree: bool,
-    /// Every pair of intervals overlaps (methods without an interval are left out).
-    pub intervals_overlap: bool,
-    pub spread: f64,
-    pub checks_passed: usize,
-    pub checks_failed: usize,
-    pub summary: String,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AdvancedResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub question: Option<String>,
-    pub results: Vec<MethodResult>,
-    pub comparison: Comparison,
-}
-
-fn num(v: &serde_json::Value, key: &str) -> Option<f64> {
-    v.get(key).and_then(|x| x.as_f64())
+/// A statistic as a check's value: absent when it could not be computed.
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
 }
 
 fn check(name: &str, value: Option<f64>, rule: &str, ok: impl Fn(f64) -> bool) -> Check {
@@ -190,7 +115,7 @@ fn check(name: &str, value: Option<f64>, rule: &str, ok: impl Fn(f64) -> bool) -
 pub const MIN_PRE_PERIODS_DID: usize = 2;
 pub const MIN_PRE_PERIODS_SYNTH: usize = 5;
 
-fn distinct_before(times: &[f64], t0: f64) -> usize {
+fn distinct_before(times: &ndarray::Array1<f64>, t0: f64) -> usize {
     let mut v: Vec<f64> = times.iter().copied().filter(|t| t.is_finite() && *t < t0).collect();
     v.sort_by(f64::total_cmp);
     v.dedup();
@@ -204,7 +129,8 @@ fn check_pre_period(table: &Table, spec: &MethodSpec, prefix: &str) -> Result<()
         MethodSpec::Did(r) => {
             let Some(tc) = r.treatment.as_deref() else { return Ok(()) };
             let (Ok(times), Ok(d)) = (table.numeric(&r.time), table.numeric(tc)) else { return Ok(()) };
-            let first = times.iter().zip(&d).filter(|(_, d)| **d != 0.0).map(|(t, _)| *t).fold(f64::INFINITY, f64::min);
+            let first =
+                times.iter().zip(d.iter()).filter(|(_, d)| **d != 0.0).map(|(t, _)| *t).fold(f64::INFINITY, f64::min);
             if !first.is_finite() {
                 return Ok(());
             }
@@ -260,25 +186,24 @@ fn parse_methods(
     table: &Table,
     info: &DataInfo,
     methods: Vec<serde_json::Value>,
-) -> Result<Vec<(String, MethodSpec)>, ServiceError> {
+) -> Result<Vec<MethodSpec>, ServiceError> {
     check_method_names(&methods)?;
     let mut out = Vec::new();
     for (i, mut m) in methods.into_iter().enumerate() {
-        let name = m.get("method").and_then(|x| x.as_str()).unwrap_or("").to_string();
         source::fill_record_defaults(&mut m, info);
         let spec: MethodSpec =
             crate::domain::error::from_json_value(m).map_err(|e| nested_error(&format!("methods[{i}]"), &e))?;
         check_pre_period(table, &spec, &format!("methods[{i}]."))?;
-        out.push((name, spec));
+        out.push(spec);
     }
     Ok(out)
 }
 
 /// Donors a placebo-in-space run will re-fit (0 when no synth method asks for placebos).
-fn placebo_donors(table: &Table, methods: &[(String, MethodSpec)]) -> usize {
+fn placebo_donors(table: &Table, methods: &[MethodSpec]) -> usize {
     methods
         .iter()
-        .filter_map(|(_, m)| match m {
+        .filter_map(|m| match m {
             MethodSpec::Synth(r) if r.placebo => {
                 let units: std::collections::BTreeSet<String> = table.labels(&r.unit).ok()?.into_iter().collect();
                 Some(units.len().saturating_sub(r.treated_unit.split(',').count()))
@@ -299,25 +224,28 @@ pub fn needs_job(info: &DataInfo, placebo_donors: usize) -> bool {
 /// first-stage strength, density test, pre-period fit, placebo p-value), and whether they agree.
 pub fn analyze_table(
     table: &Table,
-    methods: &[(String, MethodSpec)],
+    methods: &[MethodSpec],
     question: Option<String>,
 ) -> Result<AdvancedResponse, ServiceError> {
     let mut results = Vec::new();
-    for (i, (name, spec)) in methods.iter().enumerate() {
-        let name = name.clone();
+    for (i, spec) in methods.iter().enumerate() {
         let prefix = format!("methods[{i}].");
         let at = |e: EstimateError| field_error(&prefix, e);
         let (result, assumptions, checks) = match spec {
             MethodSpec::Did(r) => {
                 let v = estimate::did(table, r).map_err(at)?;
+                let pre_trend = match &v {
+                    estimate::DidOutput::Twfe(d) => d.pre_trend_p_value,
+                    estimate::DidOutput::Staggered(c) => c.pre_trend_p_value,
+                };
                 let checks = vec![check(
                     "pre-trends",
-                    num(&v, "pre_trend_p_value"),
+                    pre_trend.and_then(finite),
                     "joint test of the leads: p >= 0.05 (run with event_study)",
                     |p| p >= 0.05,
                 )];
                 (
-                    v,
+                    MethodOutput::Did(v),
                     vec![
                         "parallel trends: without treatment, treated and control units would have moved alike".into(),
                         "no anticipation".into(),
@@ -329,9 +257,9 @@ pub fn analyze_table(
             MethodSpec::Iv(r) => {
                 let v = estimate::iv(table, r).map_err(at)?;
                 let checks =
-                    vec![check("first-stage strength", num(&v, "first_stage_f"), "first-stage F >= 10", |f| f >= 10.0)];
+                    vec![check("first-stage strength", finite(v.first_stage_f), "first-stage F >= 10", |f| f >= 10.0)];
                 (
-                    v,
+                    MethodOutput::Iv(v),
                     vec![
                         "relevance: the instruments move the treatment".into(),
                         "exclusion: they affect the outcome only through it".into(),
@@ -344,12 +272,12 @@ pub fn analyze_table(
                 let v = estimate::rdd(table, r).map_err(at)?;
                 let checks = vec![check(
                     "density test (no manipulation)",
-                    num(&v, "density_test_p_value"),
+                    v.density_test_p_value.and_then(finite),
                     "p >= 0.05 for a jump in the running variable's density at the cutoff",
                     |p| p >= 0.05,
                 )];
                 (
-                    v,
+                    MethodOutput::Rdd(v),
                     vec![
                         "continuity: without treatment the outcome would be smooth at the cutoff".into(),
                         "no precise sorting around the cutoff".into(),
@@ -360,28 +288,20 @@ pub fn analyze_table(
             MethodSpec::Synth(r) => {
                 let v = estimate::synth_control(table, r).map_err(at)?;
                 let t0 = r.treatment_time;
-                let pre: Vec<f64> = v["gaps"]
-                    .as_array()
-                    .map(|g| {
-                        g.iter()
-                            .filter(|x| x["time"].as_i64().is_some_and(|t| t < t0))
-                            .filter_map(|x| x["treated"].as_f64())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let pre: Vec<f64> = v.gaps.iter().filter(|g| g.time < t0).filter_map(|g| finite(g.treated)).collect();
                 let level = pre.iter().map(|x| x.abs()).sum::<f64>() / pre.len().max(1) as f64;
-                let rel = num(&v, "pre_rmspe").map(|r| if level > 0.0 { r / level } else { f64::INFINITY });
+                let rel = finite(v.pre_rmspe).map(|r| if level > 0.0 { r / level } else { f64::INFINITY });
                 let checks = vec![
                     check("pre-period fit", rel, "pre-period RMSPE <= 5% of the treated unit's level", |x| x <= 0.05),
                     check(
                         "placebo-in-space p-value",
-                        num(&v, "placebo_p_value"),
+                        v.placebo_p_value.and_then(finite),
                         "p <= 0.10 (run with placebo)",
                         |p| p <= 0.1,
                     ),
                 ];
                 (
-                    v,
+                    MethodOutput::Synth(v),
                     vec![
                         "the treated unit's untreated path is a weighted mix of the donors'".into(),
                         "no donor was affected by the treatment".into(),
@@ -390,13 +310,14 @@ pub fn analyze_table(
                 )
             }
         };
-        results.push(MethodResult { method: name, assumptions, checks, result });
+        results.push(MethodResult { method: spec.name().to_string(), assumptions, checks, result });
     }
     let estimates: Vec<(String, f64, Option<f64>, Option<f64>)> = results
         .iter()
         .filter_map(|r| {
-            num(&r.result, "estimate")
-                .map(|e| (r.method.clone(), e, num(&r.result, "ci_low"), num(&r.result, "ci_high")))
+            let inf = r.result.inference();
+            finite(inf.estimate)
+                .map(|e| (r.method.clone(), e, inf.ci_low.and_then(finite), inf.ci_high.and_then(finite)))
         })
         .collect();
     let signs_agree = estimates.iter().all(|e| e.1 > 0.0) || estimates.iter().all(|e| e.1 < 0.0);
@@ -430,34 +351,6 @@ pub fn analyze_table(
         },
         results,
     })
-}
-
-/// What an analysis request came to: an answer now, or a job to ask about later.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum Answer {
-    Done(serde_json::Value),
-    Queued(JobView),
-}
-
-/// A job as `GET /api/v1/causal/jobs/{job_id}` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct JobView {
-    pub job_id: String,
-    pub kind: Kind,
-    pub status: JobStatus,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-    pub attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
-    /// A time-limited link to a result too large to return inline.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<JobError>,
-    /// Where to ask for the status.
-    pub href: String,
 }
 
 /// What the analyses need besides the request: the stores, and the jobs queue (none on the
@@ -521,7 +414,7 @@ fn precheck(p: &Prepared) -> Result<(), ServiceError> {
 
 /// The kind-specific request, checked against the data.
 enum Plan {
-    Advanced { methods: Vec<(String, MethodSpec)>, question: Option<String> },
+    Advanced { methods: Vec<MethodSpec>, question: Option<String> },
     Discover(DiscoverRequest),
     Effect(EffectRequest),
 }
@@ -559,39 +452,34 @@ async fn execute(
     p: &Prepared,
     loaded: Loaded,
     planned: Planned,
-) -> Result<serde_json::Value, ServiceError> {
-    let (mut value, html) = compute(p.common.report, &loaded, planned.plan)?;
-    if let (Some(o), Some(html)) = (value.as_object_mut(), html) {
-        let link = store_report(stores.panels.as_ref(), user, p.kind, html).await?;
-        o.insert("report".into(), link);
+) -> Result<AnalysisOutput, ServiceError> {
+    let (mut out, html) = compute(p.common.report, loaded, planned.plan)?;
+    if let Some(html) = html {
+        *out.report_mut() = Some(store_report(stores.panels.as_ref(), user, p.kind, html).await?);
     }
-    Ok(value)
+    Ok(out)
 }
 
 /// The estimates with `data` attached, and the report's HTML when wanted.
-fn compute(report: bool, loaded: &Loaded, plan: Plan) -> Result<(serde_json::Value, Option<String>), ServiceError> {
-    let (table, info) = (&loaded.table, &loaded.info);
-    let (mut value, html) = match plan {
+fn compute(report: bool, loaded: Loaded, plan: Plan) -> Result<(AnalysisOutput, Option<String>), ServiceError> {
+    let Loaded { table, info } = loaded;
+    Ok(match plan {
         Plan::Advanced { methods, question } => {
-            let out = analyze_table(table, &methods, question)?;
-            let html = report.then(|| crate::report::advanced(table, &methods, &out, info));
-            (serde_json::to_value(&out).map_err(internal)?, html)
+            let out = analyze_table(&table, &methods, question)?;
+            let html = report.then(|| crate::report::advanced(&out, &info));
+            (AnalysisOutput::Advanced(Analysis { result: out, data: info, report: None }), html)
         }
         Plan::Discover(req) => {
-            let v = estimate::discover(table, &req).map_err(|e| field_error("", e))?;
-            let html = report.then(|| crate::report::discovery(&v, info));
-            (v, html)
+            let out = estimate::discover(&table, &req).map_err(|e| field_error("", e))?;
+            let html = report.then(|| crate::report::discovery(&out, &info));
+            (AnalysisOutput::Discover(Analysis { result: out, data: info, report: None }), html)
         }
         Plan::Effect(req) => {
-            let v = estimate::effect(table, &req).map_err(|e| field_error("", e))?;
-            let html = report.then(|| crate::report::effect(table, &req, &v, info));
-            (v, html)
+            let out = estimate::effect(&table, &req).map_err(|e| field_error("", e))?;
+            let html = report.then(|| crate::report::effect(&out, &info));
+            (AnalysisOutput::Effect(Analysis { result: out, data: info, report: None }), html)
         }
-    };
-    if let Some(o) = value.as_object_mut() {
-        o.insert("data".into(), serde_json::to_value(info).map_err(internal)?);
-    }
-    Ok((value, html))
+    })
 }
 
 /// `liftos report`: an analysis request (the API's body) on a local table, with its HTML report.
@@ -601,7 +489,7 @@ pub fn run_local(
     body: &[u8],
     table: Table,
     source: &str,
-) -> Result<(serde_json::Value, String), ServiceError> {
+) -> Result<(AnalysisOutput, String), ServiceError> {
     let mut p = prepare_without_data(kind, body)?;
     p.common.report = true;
     let info = DataInfo {
@@ -615,7 +503,7 @@ pub fn run_local(
     };
     let loaded = Loaded { table, info };
     let planned = plan(&p, &loaded)?;
-    let (value, html) = compute(true, &loaded, planned.plan)?;
+    let (value, html) = compute(true, loaded, planned.plan)?;
     Ok((value, html.unwrap_or_default()))
 }
 
@@ -641,13 +529,12 @@ async fn store_report(
     user: &UserContext,
     kind: Kind,
     html: String,
-) -> Result<serde_json::Value, ServiceError> {
-    let kind = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-    let key = format!("reports/{kind}/{}.html", uuid::Uuid::new_v4());
+) -> Result<ReportLink, ServiceError> {
+    let key = format!("reports/{}/{}.html", kind.as_str(), uuid::Uuid::new_v4());
     let bytes = html.len();
     panels.put_panel(&user.org_id, &key, bytes::Bytes::from(html)).await?;
     let url = panels.link(&user.org_id, &key, LINK_TTL).await?;
-    Ok(serde_json::json!({ "key": key, "url": url, "expires_in_seconds": LINK_TTL.as_secs(), "bytes": bytes }))
+    Ok(ReportLink::Stored { key, url, expires_in_seconds: LINK_TTL.as_secs(), bytes })
 }
 
 fn job_href(id: &str) -> String {
@@ -665,7 +552,7 @@ async fn queue_job(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -
         org_id: user.org_id.clone(),
         user_id: user.user_id.clone(),
         permissions: user.permissions.iter().cloned().collect(),
-        kind: serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        kind: kind.as_str().to_string(),
         status: JobStatus::Queued,
         request_key,
         result: None,
@@ -704,28 +591,26 @@ async fn queue_job(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -
     }
 }
 
-/// The message the batch-analysis stage receives. The org in it was taken from the verified
-/// token when the job was created; only the API functions may send to this queue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobMessage {
-    pub job_id: String,
-    pub org_id: String,
-}
-
 async fn view(panels: &dyn PanelStore, job: &AnalysisJob) -> Result<JobView, StoreError> {
     let result_url = match &job.result_key {
         Some(k) => Some(panels.link(&job.org_id, k, LINK_TTL).await?),
         None => None,
     };
+    let kind: Kind = job.kind.parse().map_err(|e: String| StoreError::backend("job kind", e, false))?;
+    let result = job
+        .result
+        .clone()
+        .map(|v| AnalysisOutput::from_json(kind, v))
+        .transpose()
+        .map_err(|e| StoreError::backend("job result", e, false))?;
     Ok(JobView {
         job_id: job.id.clone(),
-        kind: serde_json::from_value(serde_json::Value::String(job.kind.clone())).unwrap_or(Kind::AnalyzeAdvanced),
+        kind,
         status: job.status,
         created_at: job.created_at,
         updated_at: job.updated_at,
         attempts: job.attempts,
-        result: job.result.clone(),
+        result,
         result_url,
         error: job.error.clone(),
         href: job_href(&job.id),
@@ -789,8 +674,10 @@ pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> R
     let mut done = running.clone();
     done.updated_at = next_stamp(running.updated_at);
     match outcome {
-        Ok(value) => {
-            let text = serde_json::to_string(&value).map_err(|e| StageError::Poison(e.to_string()))?;
+        Ok(out) => {
+            // The job item stores the answer as the API's JSON (its storage form).
+            let value = serde_json::to_value(&out).map_err(|e| StageError::Poison(e.to_string()))?;
+            let text = value.to_string();
             if text.len() > INLINE_RESULT_BYTES {
                 let key = format!("jobs/{id}/result.json");
                 stores.panels.put_panel(org, &key, bytes::Bytes::from(text)).await.map_err(transient)?;
@@ -818,14 +705,13 @@ pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> R
     }
 }
 
-async fn execute_job(stores: &Stores, job: &AnalysisJob) -> Result<serde_json::Value, ServiceError> {
+async fn execute_job(stores: &Stores, job: &AnalysisJob) -> Result<AnalysisOutput, ServiceError> {
     let body = stores
         .panels
         .get_panel(&job.org_id, &job.request_key)
         .await?
         .ok_or_else(|| ServiceError::NotFound { what: format!("the request of job {}", job.id) })?;
-    let kind: Kind = serde_json::from_value(serde_json::Value::String(job.kind.clone()))
-        .map_err(|_| ValidationError::new("kind", format!("{:?} is not an analysis", job.kind)))?;
+    let kind: Kind = job.kind.parse().map_err(|e: String| ValidationError::new("kind", e))?;
     let user = UserContext {
         org_id: job.org_id.clone(),
         user_id: job.user_id.clone(),

@@ -1,17 +1,23 @@
-//! Column roles → estimator → JSON result: what `liftos estimate` runs, and what the causal API
-//! will run with the same names. Errors name the flag or column at fault.
+//! Column roles → estimator → typed result: what `liftos estimate` runs, and what the causal API
+//! runs with the same names. Errors name the flag or column at fault.
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use liftos_estimators::data::{DataError, Table};
-use liftos_estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, CsMethod, CsSettings};
+use liftos_estimators::did::staggered::{self, Bootstrap, CsInput, CsSettings};
 use liftos_estimators::did::{twfe, DidError, DidSettings, PanelInput};
-use liftos_estimators::discovery::{self, BackgroundKnowledge, DiscoveryError, PcSettings};
-use liftos_estimators::effects::{self, EffectError, EffectInput, EffectMethod, EffectSettings, Estimand};
+use liftos_estimators::discovery::{self, DiscoveryError, PcSettings};
+use liftos_estimators::effects::{self, EffectError, EffectInput, EffectSettings};
 use liftos_estimators::iv::{self, IvError, IvInput, IvSettings};
 use liftos_estimators::ols::SeKind;
-use liftos_estimators::rdd::{self, BwSelect, Kernel, RddError, RddSettings};
+use liftos_estimators::rdd::{self, RddError, RddSettings};
 use liftos_estimators::synth::{self, Predictor, SynthError, SynthInput, SynthSettings};
+use liftos_estimators::Columns;
+
+pub use crate::api::estimate::{
+    DidOutput, DidRequest, DiscoverRequest, DiscoveryMethod, DiscoveryOutput, EffectOutput, EffectRequest, IvRequest,
+    RddRequest, SeSpec, SynthRequest,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EstimateError {
@@ -27,7 +33,7 @@ impl EstimateError {
         }
     }
 
-    fn new(field: &str, message: impl Into<String>) -> Self {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
         EstimateError::Invalid { field: field.to_string(), message: message.into() }
     }
 }
@@ -68,42 +74,51 @@ impl From<IvError> for EstimateError {
     }
 }
 
-/// Standard errors by name: `robust`, `hc0`, `classical`, or `cluster:COLUMN`.
-pub fn parse_se(s: &str) -> Result<(SeKind, Option<String>), EstimateError> {
-    match s {
-        "robust" | "hc1" => Ok((SeKind::Hc1, None)),
-        "hc0" => Ok((SeKind::Hc0, None)),
-        "classical" => Ok((SeKind::Classical, None)),
-        other => match other.strip_prefix("cluster:") {
-            Some(c) if !c.is_empty() => Ok((SeKind::Cluster, Some(c.to_string()))),
-            _ => Err(EstimateError::new(
-                "se",
-                format!("se: {other:?}: expected robust, hc0, classical or cluster:COLUMN"),
-            )),
-        },
+impl From<RddError> for EstimateError {
+    fn from(e: RddError) -> Self {
+        let field = match &e {
+            RddError::InvalidInput { column, .. } => column.clone(),
+            RddError::CutoffOutside { .. } => "cutoff".into(),
+            RddError::TooFew { .. } | RddError::Bandwidth(_) => "running".into(),
+        };
+        EstimateError::new(&field, e.to_string())
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DidRequest {
-    pub unit: String,
-    pub time: String,
-    pub outcome: String,
-    /// The 0/1 treated-and-post indicator (TWFE / event study).
-    pub treatment: Option<String>,
-    /// The first treated period per unit, 0 or empty for never treated (Callaway-Sant'Anna).
-    pub cohort: Option<String>,
-    pub cluster: Option<String>,
-    #[serde(default)]
-    pub event_study: bool,
-    pub control: Option<String>,
-    pub method: Option<String>,
-    #[serde(default)]
-    pub covariates: Vec<String>,
-    pub se: Option<String>,
-    pub bootstrap: Option<usize>,
-    pub seed: Option<u64>,
-    pub alpha: Option<f64>,
+impl From<EffectError> for EstimateError {
+    fn from(e: EffectError) -> Self {
+        let field = match &e {
+            EffectError::InvalidInput { column, .. } => column.clone(),
+            EffectError::Model(_) => "covariates".into(),
+        };
+        EstimateError::new(&field, e.to_string())
+    }
+}
+
+impl From<DiscoveryError> for EstimateError {
+    fn from(e: DiscoveryError) -> Self {
+        let DiscoveryError::InvalidInput { column, .. } = &e;
+        let field = column.clone();
+        EstimateError::new(&field, e.to_string())
+    }
+}
+
+impl From<SynthError> for EstimateError {
+    fn from(e: SynthError) -> Self {
+        let field = match &e {
+            SynthError::InvalidInput { column, .. } => column.clone(),
+            SynthError::Solver(_) => "predictors".into(),
+        };
+        EstimateError::new(&field, e.to_string())
+    }
+}
+
+/// Parse a flag's value (the CLI's strings) into its typed form, the error naming the flag.
+pub fn parse_flag<T: std::str::FromStr<Err = String>>(
+    field: &str,
+    v: Option<String>,
+) -> Result<Option<T>, EstimateError> {
+    v.map(|s| s.parse::<T>().map_err(|e| EstimateError::new(field, format!("{field}: {e}")))).transpose()
 }
 
 fn alpha_of(a: Option<f64>) -> Result<f64, EstimateError> {
@@ -115,7 +130,13 @@ fn alpha_of(a: Option<f64>) -> Result<f64, EstimateError> {
     }
 }
 
-pub fn did(table: &Table, req: &DidRequest) -> Result<serde_json::Value, EstimateError> {
+/// Integer codes and their count for a cluster column.
+fn cluster_codes(table: &Table, column: &str) -> Result<(Vec<u32>, usize), EstimateError> {
+    let (codes, levels) = table.codes(column)?;
+    Ok((codes, levels.len()))
+}
+
+pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
     let (unit, unit_labels) = table.codes(&req.unit)?;
     let time = table.integers(&req.time)?;
@@ -130,22 +151,13 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<serde_json::Value, Estimat
             "treatment: give --treatment (0/1 treated-and-post) or --cohort (first treated period)",
         )),
         (Some(d), None) => {
-            let (se, se_cluster) = match &req.se {
-                Some(s) => parse_se(s)?,
-                None => (SeKind::Cluster, None),
-            };
-            let cluster_col = req.cluster.clone().or(se_cluster);
-            let cluster = match &cluster_col {
-                Some(c) => {
-                    let (codes, levels) = table.codes(c)?;
-                    Some((codes, levels.len()))
-                }
-                None => None,
-            };
+            let se = req.se.as_ref().map_or(SeKind::Cluster, SeSpec::kind);
+            let cluster_col = req.cluster.as_deref().or(req.se.as_ref().and_then(SeSpec::cluster));
+            let cluster = cluster_col.map(|c| cluster_codes(table, c)).transpose()?;
             let se = if req.cluster.is_some() { SeKind::Cluster } else { se };
             let input = PanelInput { unit, unit_labels, time, outcome, treatment: table.numeric(d)?, cluster };
             let settings = DidSettings { se, alpha, event_study: req.event_study, reference_period: -1 };
-            Ok(serde_json::to_value(twfe::fit(&input, &settings)?).unwrap_or_default())
+            Ok(DidOutput::Twfe(twfe::fit(&input, &settings)?))
         }
         (None, Some(g)) => {
             let cohort = table
@@ -162,278 +174,108 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<serde_json::Value, Estimat
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let control = match req.control.as_deref().unwrap_or("never") {
-                "never" => ControlGroup::NeverTreated,
-                "not-yet" | "notyet" => ControlGroup::NotYetTreated,
-                other => {
-                    return Err(EstimateError::new("control", format!("control: {other:?}: expected never or not-yet")))
-                }
-            };
-            let method = match req.method.as_deref().unwrap_or("dr") {
-                "dr" => CsMethod::Dr,
-                "ipw" => CsMethod::Ipw,
-                "reg" => CsMethod::Reg,
-                other => {
-                    return Err(EstimateError::new("method", format!("method: {other:?}: expected dr, ipw or reg")))
-                }
-            };
-            let covariates = req
-                .covariates
-                .iter()
-                .map(|c| Ok((c.clone(), table.numeric(c)?)))
-                .collect::<Result<Vec<_>, EstimateError>>()?;
+            let covariates = table.columns(&req.covariates)?;
             let bootstrap = req.bootstrap.map(|draws| Bootstrap { draws, seed: req.seed.unwrap_or(20240101) });
             if bootstrap.as_ref().is_some_and(|b| b.draws < 2) {
                 return Err(EstimateError::new("bootstrap", "bootstrap: needs at least 2 draws"));
             }
             let input = CsInput { unit, unit_labels, time, outcome, cohort, covariates };
-            let settings = CsSettings { control, method, alpha, bootstrap };
-            Ok(serde_json::to_value(staggered::fit(&input, &settings)?).unwrap_or_default())
+            let settings = CsSettings {
+                control: req.control.unwrap_or(crate::api::estimate::Control::Never).into(),
+                method: req.estimation.unwrap_or(crate::api::estimate::CsEstimation::Dr).into(),
+                alpha,
+                bootstrap,
+            };
+            Ok(DidOutput::Staggered(staggered::fit(&input, &settings)?))
         }
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct IvRequest {
-    pub outcome: String,
-    pub endogenous: Vec<String>,
-    pub instruments: Vec<String>,
-    #[serde(default)]
-    pub controls: Vec<String>,
-    pub se: Option<String>,
-    pub alpha: Option<f64>,
-}
-
-pub fn iv(table: &Table, req: &IvRequest) -> Result<serde_json::Value, EstimateError> {
+pub fn iv(table: &Table, req: &IvRequest) -> Result<liftos_estimators::iv::IvResult, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
-    let (se, cluster_col) = parse_se(req.se.as_deref().unwrap_or("robust"))?;
-    let col = |n: &String| -> Result<(String, Vec<f64>), EstimateError> { Ok((n.clone(), table.numeric(n)?)) };
-    let cluster = match cluster_col {
-        Some(c) => {
-            let (codes, levels) = table.codes(&c)?;
-            Some((codes, levels.len()))
-        }
-        None => None,
-    };
+    let se = req.se.clone().unwrap_or(SeSpec::Robust);
+    let cluster = se.cluster().map(|c| cluster_codes(table, c)).transpose()?;
     let input = IvInput {
-        outcome: col(&req.outcome)?,
-        endogenous: req.endogenous.iter().map(col).collect::<Result<_, _>>()?,
-        instruments: req.instruments.iter().map(col).collect::<Result<_, _>>()?,
-        controls: req.controls.iter().map(col).collect::<Result<_, _>>()?,
+        outcome: (req.outcome.clone(), table.numeric(&req.outcome)?),
+        endogenous: table.columns(&req.endogenous)?,
+        instruments: table.columns(&req.instruments)?,
+        controls: table.columns(&req.controls)?,
         cluster,
     };
-    Ok(serde_json::to_value(iv::fit(&input, &IvSettings { se, alpha })?).unwrap_or_default())
+    Ok(iv::fit(&input, &IvSettings { se: se.kind(), alpha })?)
 }
 
-impl From<RddError> for EstimateError {
-    fn from(e: RddError) -> Self {
-        let field = match &e {
-            RddError::InvalidInput { column, .. } => column.clone(),
-            RddError::CutoffOutside { .. } => "cutoff".into(),
-            RddError::TooFew { .. } | RddError::Bandwidth(_) => "running".into(),
-        };
-        EstimateError::new(&field, e.to_string())
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RddRequest {
-    pub outcome: String,
-    pub running: String,
-    pub cutoff: f64,
-    pub bandwidth: Option<f64>,
-    pub kernel: Option<String>,
-    /// The treatment take-up column of a fuzzy design.
-    pub fuzzy: Option<String>,
-    pub p: Option<usize>,
-    pub bwselect: Option<String>,
-    pub alpha: Option<f64>,
-}
-
-pub fn rdd(table: &Table, req: &RddRequest) -> Result<serde_json::Value, EstimateError> {
+pub fn rdd(table: &Table, req: &RddRequest) -> Result<liftos_estimators::rdd::RddResult, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
     if !req.cutoff.is_finite() {
         return Err(EstimateError::new("cutoff", "cutoff: must be a finite number"));
     }
-    let kernel = match req.kernel.as_deref().unwrap_or("triangular") {
-        "triangular" | "tri" => Kernel::Triangular,
-        "uniform" | "uni" => Kernel::Uniform,
-        "epanechnikov" | "epa" => Kernel::Epanechnikov,
-        other => {
-            return Err(EstimateError::new(
-                "kernel",
-                format!("kernel: {other:?}: expected triangular, uniform or epanechnikov"),
-            ))
-        }
-    };
-    let bwselect = match req.bwselect.as_deref().unwrap_or("mserd") {
-        "mserd" => BwSelect::Mserd,
-        "msetwo" => BwSelect::Msetwo,
-        "msesum" => BwSelect::Msesum,
-        other => {
-            return Err(EstimateError::new(
-                "bwselect",
-                format!("bwselect: {other:?}: expected mserd, msetwo or msesum"),
-            ))
-        }
-    };
     let y = table.numeric_or_missing(&req.outcome)?;
     let x = table.numeric_or_missing(&req.running)?;
-    let d = match &req.fuzzy {
-        Some(c) => Some(table.numeric_or_missing(c)?),
-        None => None,
-    };
+    let d = req.fuzzy.as_ref().map(|c| table.numeric_or_missing(c)).transpose()?;
     let settings = RddSettings {
         cutoff: req.cutoff,
         p: req.p.unwrap_or(1),
-        kernel,
-        bwselect,
+        kernel: req.kernel.unwrap_or(crate::api::estimate::KernelName::Triangular).into(),
+        bwselect: req.bwselect.unwrap_or(crate::api::estimate::BandwidthSelector::Mserd).into(),
         bandwidth: req.bandwidth,
         alpha,
         nnmatch: 3,
     };
-    Ok(serde_json::to_value(rdd::fit(&y, &x, d.as_deref(), &settings)?).unwrap_or_default())
+    Ok(rdd::fit(y.view(), x.view(), d.as_ref().map(|d| d.view()), &settings)?)
 }
 
-impl From<EffectError> for EstimateError {
-    fn from(e: EffectError) -> Self {
-        let field = match &e {
-            EffectError::InvalidInput { column, .. } => column.clone(),
-            EffectError::Model(_) => "covariates".into(),
-        };
-        EstimateError::new(&field, e.to_string())
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct EffectRequest {
-    pub outcome: String,
-    pub treatment: String,
-    pub covariates: Vec<String>,
-    pub method: Option<String>,
-    pub estimand: Option<String>,
-    pub trim: Option<f64>,
-    pub alpha: Option<f64>,
-    /// Also run the placebo-treatment, random-common-cause and data-subset refutations.
-    #[serde(default)]
-    pub refute: bool,
-    pub seed: Option<u64>,
-}
-
-pub fn effect(table: &Table, req: &EffectRequest) -> Result<serde_json::Value, EstimateError> {
+pub fn effect(table: &Table, req: &EffectRequest) -> Result<EffectOutput, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
-    let method = match req.method.as_deref().unwrap_or("aipw") {
-        "regression" | "reg" => EffectMethod::Regression,
-        "ipw" => EffectMethod::Ipw,
-        "aipw" | "dr" => EffectMethod::Aipw,
-        other => {
-            return Err(EstimateError::new("method", format!("method: {other:?}: expected regression, ipw or aipw")))
-        }
-    };
-    let estimand = match req.estimand.as_deref().unwrap_or("ate") {
-        "ate" => Estimand::Ate,
-        "att" => Estimand::Att,
-        other => return Err(EstimateError::new("estimand", format!("estimand: {other:?}: expected ate or att"))),
-    };
-    let col = |n: &String| -> Result<(String, Vec<f64>), EstimateError> { Ok((n.clone(), table.numeric(n)?)) };
     let input = EffectInput {
-        outcome: col(&req.outcome)?,
-        treatment: col(&req.treatment)?,
-        covariates: req.covariates.iter().map(col).collect::<Result<_, _>>()?,
+        outcome: (req.outcome.clone(), table.numeric(&req.outcome)?),
+        treatment: (req.treatment.clone(), table.numeric(&req.treatment)?),
+        covariates: table.columns(&req.covariates)?,
     };
-    let settings = EffectSettings { method, estimand, alpha, trim: req.trim.unwrap_or(0.01) };
-    let mut out = serde_json::to_value(effects::fit(&input, &settings)?).unwrap_or_default();
-    if req.refute {
-        let r = effects::refute(&input, &settings, req.seed.unwrap_or(20240101), 20)?;
-        out["refutations"] = serde_json::to_value(r).unwrap_or_default();
-    }
-    Ok(out)
+    let settings = EffectSettings {
+        method: req.method.unwrap_or(crate::api::estimate::EffectMethodName::Aipw).into(),
+        estimand: req.estimand.unwrap_or(crate::api::estimate::EstimandName::Ate).into(),
+        alpha,
+        trim: req.trim.unwrap_or(0.01),
+    };
+    let result = effects::fit(&input, &settings)?;
+    let refutations =
+        if req.refute { Some(effects::refute(&input, &settings, req.seed.unwrap_or(20240101), 20)?) } else { None };
+    Ok(EffectOutput { result, refutations })
 }
 
-impl From<DiscoveryError> for EstimateError {
-    fn from(e: DiscoveryError) -> Self {
-        let DiscoveryError::InvalidInput { column, .. } = &e;
-        let field = column.clone();
-        EstimateError::new(&field, e.to_string())
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DiscoverRequest {
-    /// Variables to use (default: every numeric column).
-    #[serde(default)]
-    pub columns: Vec<String>,
-    pub alpha: Option<f64>,
-    pub method: Option<String>,
-    #[serde(default)]
-    pub knowledge: BackgroundKnowledge,
-}
-
-pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<serde_json::Value, EstimateError> {
+pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
-    let method = req.method.as_deref().unwrap_or("pc");
-    match method {
-        "pc" | "lingam" => {}
-        "ges" => {
-            return Err(EstimateError::new(
-                "method",
-                "method: ges is not available; use pc (constraint-based) or lingam (DirectLiNGAM, non-Gaussian)",
-            ))
-        }
-        other => return Err(EstimateError::new("method", format!("method: {other:?}: expected pc or lingam"))),
+    let method = req.method.unwrap_or(DiscoveryMethod::Pc);
+    if method == DiscoveryMethod::Ges {
+        return Err(EstimateError::new(
+            "method",
+            "method: ges is not available; use pc (constraint-based) or lingam (DirectLiNGAM, non-Gaussian)",
+        ));
     }
     let names: Vec<String> = if req.columns.is_empty() {
         table.names.iter().filter(|n| table.numeric(n).is_ok()).cloned().collect()
     } else {
         req.columns.clone()
     };
-    let cols = names.iter().map(|n| Ok((n.clone(), table.numeric(n)?))).collect::<Result<Vec<_>, EstimateError>>()?;
-    if method == "lingam" {
+    let cols: Columns = table.columns(&names)?;
+    if method == DiscoveryMethod::Lingam {
         let settings = discovery::LingamSettings { knowledge: req.knowledge.clone() };
-        return Ok(serde_json::to_value(discovery::direct_lingam(&cols, &settings)?).unwrap_or_default());
+        return Ok(DiscoveryOutput::Lingam(discovery::direct_lingam(&cols, &settings)?));
     }
     let settings = PcSettings { alpha, knowledge: req.knowledge.clone() };
-    Ok(serde_json::to_value(discovery::pc(&cols, &settings)?).unwrap_or_default())
+    Ok(DiscoveryOutput::Pc(discovery::pc(&cols, &settings)?))
 }
 
-impl From<SynthError> for EstimateError {
-    fn from(e: SynthError) -> Self {
-        let field = match &e {
-            SynthError::InvalidInput { column, .. } => column.clone(),
-            SynthError::Solver(_) => "predictors".into(),
-        };
-        EstimateError::new(&field, e.to_string())
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SynthRequest {
-    pub unit: String,
-    pub time: String,
-    pub outcome: String,
-    /// One unit, or several separated by commas (pooled, as a set of test markets).
-    pub treated_unit: String,
-    pub treatment_time: i64,
-    /// "col:1980-1988,col2:1984-1988,outcome:1975" (`outcome` names the outcome column).
-    pub predictors: Option<String>,
-    /// "1970-1988"
-    pub fit_window: Option<String>,
-    /// Placebo-in-space, placebo-in-time (at `placebo_time`, default the middle of the
-    /// pre-period) and leave-one-out.
-    #[serde(default)]
-    pub placebo: bool,
-    pub placebo_time: Option<i64>,
-    #[serde(default)]
-    pub augmented: bool,
-    /// The ridge penalty of the augmented estimator (default: cross-validated).
-    pub ridge_lambda: Option<f64>,
-}
-
+/// A period or a range `START-END` (a leading minus is a negative period). Never panics, whatever
+/// the text.
 fn parse_range(field: &str, s: &str) -> Result<(i64, i64), EstimateError> {
     let bad = || EstimateError::new(field, format!("{field}: {s:?} is not a period or a range like 1980-1988"));
     let s = s.trim();
-    // A leading minus would be a negative period; ranges are START-END.
-    match s[1..].find('-').map(|i| i + 1) {
+    // The separator is the first '-' after the first character (byte offsets from char_indices
+    // are always boundaries).
+    let sep = s.char_indices().skip(1).find(|&(_, c)| c == '-').map(|(i, _)| i);
+    match sep {
         Some(i) => {
             let (a, b) = (s[..i].trim(), s[i + 1..].trim());
             Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
@@ -445,7 +287,10 @@ fn parse_range(field: &str, s: &str) -> Result<(i64, i64), EstimateError> {
     }
 }
 
-pub fn synth_control(table: &Table, req: &SynthRequest) -> Result<serde_json::Value, EstimateError> {
+pub fn synth_control(
+    table: &Table,
+    req: &SynthRequest,
+) -> Result<liftos_estimators::synth::SynthResult, EstimateError> {
     let predictors = match &req.predictors {
         None => vec![],
         Some(spec) => spec
@@ -467,7 +312,7 @@ pub fn synth_control(table: &Table, req: &SynthRequest) -> Result<serde_json::Va
     names.push(req.outcome.clone());
     names.sort();
     names.dedup();
-    let mut columns = std::collections::HashMap::new();
+    let mut columns = HashMap::new();
     for n in names {
         columns.insert(n.clone(), table.numeric_or_missing(&n)?);
     }
@@ -500,5 +345,21 @@ pub fn synth_control(table: &Table, req: &SynthRequest) -> Result<serde_json::Va
         ridge_lambda: req.ridge_lambda,
         ..SynthSettings::default()
     };
-    Ok(serde_json::to_value(synth::fit(&input, &settings)?).unwrap_or_default())
+    Ok(synth::fit(&input, &settings)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_never_panic_and_name_the_field() {
+        assert_eq!(parse_range("fit_window", "1970-1988").unwrap(), (1970, 1988));
+        assert_eq!(parse_range("fit_window", " -5 - -1 ").unwrap(), (-5, -1));
+        assert_eq!(parse_range("fit_window", "1975").unwrap(), (1975, 1975));
+        for bad in ["", " ", "x:", "é-1", "-", "1-", "--", "ü", "1970-1988-2000"] {
+            let e = parse_range("fit_window", bad).unwrap_err();
+            assert_eq!(e.field(), "fit_window", "{bad:?}");
+        }
+    }
 }

@@ -244,23 +244,27 @@ pub const SAMPLE_ANALYSIS: &str = r#"{
 }"#;
 
 async fn analyse(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Result<AnalysisSummary, ServiceError> {
-    use super::causal::{self, Answer, Ctx, Kind};
+    use super::causal::{self, AnalysisOutput, Answer, Ctx, Kind, ReportLink};
     let ctx = Ctx { stores, jobs_queue: None, now };
-    let v = match causal::run(&ctx, user, Kind::AnalyzeAdvanced, SAMPLE_ANALYSIS.as_bytes()).await? {
-        Answer::Done(v) => v,
-        Answer::Queued(j) => j.result.unwrap_or_default(),
+    // The request says `mode: sync`: the answer comes now, never as a job.
+    let out = match causal::run(&ctx, user, Kind::AnalyzeAdvanced, SAMPLE_ANALYSIS.as_bytes()).await? {
+        Answer::Done(AnalysisOutput::Advanced(a)) => a,
+        _ => return Err(crate::domain::ValidationError::new("mode", "the sample analysis must answer at once").into()),
     };
-    let c = &v["comparison"];
-    let parsed = |k: &str| serde_json::from_value(v["comparison"][k].clone()).ok();
+    let (report_key, report_url) = match out.report {
+        Some(ReportLink::Stored { key, url, .. }) => (key, url),
+        _ => return Err(crate::domain::ValidationError::new("report", "the sample analysis wrote no report").into()),
+    };
+    let c = out.result.comparison;
     Ok(AnalysisSummary {
-        treatment: serde_json::from_value(v["data"]["treatment"].clone()).ok(),
+        treatment: out.data.treatment,
         outcome: "revenue".into(),
-        estimates: parsed("estimates").unwrap_or_default(),
-        summary: c["summary"].as_str().unwrap_or_default().to_string(),
-        checks_passed: c["checks_passed"].as_u64().unwrap_or(0) as usize,
-        checks_failed: c["checks_failed"].as_u64().unwrap_or(0) as usize,
-        report_key: v["report"]["key"].as_str().unwrap_or_default().to_string(),
-        report_url: v["report"]["url"].as_str().unwrap_or_default().to_string(),
+        estimates: c.estimates,
+        summary: c.summary,
+        checks_passed: c.checks_passed,
+        checks_failed: c.checks_failed,
+        report_key,
+        report_url,
     })
 }
 

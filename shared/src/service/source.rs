@@ -4,7 +4,6 @@
 //! result keys are those of `liftos estimate` whatever the source.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ServiceError;
@@ -19,87 +18,7 @@ pub const MAX_PANEL_BYTES: usize = 512 * 1024 * 1024;
 /// The most records one analysis reads from the memory store.
 pub const MAX_RECORDS: usize = 1_000_000;
 
-pub type Row = serde_json::Map<String, serde_json::Value>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PanelFormat {
-    Csv,
-    Parquet,
-}
-
-/// A panel object under the caller's org: `key` is relative to the org's prefix.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PanelRef {
-    pub key: String,
-    /// By default from the key's extension (`.csv`, `.parquet`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<PanelFormat>,
-}
-
-/// Causal records of the caller's org: one row per campaign and day.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordsRef {
-    /// One platform, or all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
-    /// Only these campaigns (needs `platform`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub campaigns: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<String>,
-    /// Which detected treatment defines `treated`, `post` and `treatment`, when the records
-    /// carry several.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub intervention: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experiment_id: Option<String>,
-}
-
-/// The three ways to name data; exactly one must be given.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DataSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rows: Option<Vec<Row>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub panel: Option<PanelRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub records: Option<RecordsRef>,
-}
-
-/// The treatment found on the records: who was treated, from when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DetectedTreatment {
-    pub intervention: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub experiment_id: Option<String>,
-    pub assigned_at: DateTime<Utc>,
-    /// `assigned_at` as a `time` value (days since 1970-01-01).
-    pub time: i64,
-    pub treated_units: Vec<String>,
-    pub control_units: Vec<String>,
-}
-
-/// What was read, reported with every result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataInfo {
-    /// `rows`, `panel` or `records`.
-    pub source: String,
-    pub rows: usize,
-    pub columns: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub panel_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub units: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub treatment: Option<DetectedTreatment>,
-}
+pub use crate::api::causal::{DataInfo, DataSpec, DetectedTreatment, PanelFormat, PanelRef, RecordsRef, Row};
 
 pub struct Loaded {
     pub table: Table,

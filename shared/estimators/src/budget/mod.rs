@@ -23,6 +23,8 @@ pub mod recommend;
 
 use serde::{Deserialize, Serialize};
 
+use ndarray::{Array1, Array2};
+
 use crate::linalg;
 use crate::rng::Rng;
 
@@ -38,6 +40,7 @@ fn invalid(field: &str, message: impl Into<String>) -> BudgetError {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChannelSpend {
     pub channel: String,
     /// Spend per period, aligned with the outcome.
@@ -46,6 +49,7 @@ pub struct ChannelSpend {
 
 /// A causal lift estimate for a channel (an experiment's result).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Lift {
     pub channel: String,
     /// Spend per period without and with the intervention.
@@ -58,6 +62,7 @@ pub struct Lift {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Curve {
     pub channel: String,
     pub beta: f64,
@@ -109,11 +114,14 @@ fn adstock(x: &[f64], theta: f64) -> Vec<f64> {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FittedModel {
     pub base: f64,
     pub curves: Vec<Curve>,
-    /// Covariance of (base, β_1..β_C).
-    pub covariance: Vec<f64>,
+    /// Covariance of (base, β_1..β_C); in JSON its entries row by row.
+    #[serde(with = "linalg::flat_square")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<f64>"))]
+    pub covariance: Array2<f64>,
     pub residual_sd: f64,
     pub r_squared: f64,
     /// Each lift next to the curve's prediction of it.
@@ -133,7 +141,7 @@ struct Design<'a> {
 
 /// Weighted least squares of y on [1, features], plus calibration rows; None if singular or any
 /// β is negative (a channel cannot lower the outcome by spending).
-fn solve(d: &Design, params: &[(f64, f64, f64)], lift_weight: f64) -> Option<(Vec<f64>, f64, Vec<f64>)> {
+fn solve(d: &Design, params: &[(f64, f64, f64)], lift_weight: f64) -> Option<(Vec<f64>, f64, Array2<f64>)> {
     let n = d.y.len();
     let c = d.channels.len();
     let k = c + 1;
@@ -143,13 +151,13 @@ fn solve(d: &Design, params: &[(f64, f64, f64)], lift_weight: f64) -> Option<(Ve
         .zip(params)
         .map(|(ch, &(theta, kappa, s))| adstock(&ch.spend, theta).iter().map(|a| hill(*a, kappa, s)).collect())
         .collect();
-    let mut xtx = vec![0.0; k * k];
-    let mut xty = vec![0.0; k];
-    let row_add = |xtx: &mut Vec<f64>, xty: &mut Vec<f64>, row: &[f64], yv: f64, w: f64| {
+    let mut xtx = Array2::<f64>::zeros((k, k));
+    let mut xty = Array1::<f64>::zeros(k);
+    let row_add = |xtx: &mut Array2<f64>, xty: &mut Array1<f64>, row: &[f64], yv: f64, w: f64| {
         for a in 0..k {
             xty[a] += w * row[a] * yv;
             for b in 0..k {
-                xtx[a * k + b] += w * row[a] * row[b];
+                xtx[[a, b]] += w * row[a] * row[b];
             }
         }
     };
@@ -175,9 +183,9 @@ fn solve(d: &Design, params: &[(f64, f64, f64)], lift_weight: f64) -> Option<(Ve
     let mut beta = vec![0.0; k];
     loop {
         let m = active.len();
-        let sub = linalg::submatrix(&xtx, k, &active);
-        let rhs: Vec<f64> = active.iter().map(|&a| xty[a]).collect();
-        let b = linalg::chol_solve(&linalg::cholesky(&sub, m).ok()?, m, &rhs);
+        let sub = linalg::submatrix(xtx.view(), &active);
+        let rhs: Array1<f64> = active.iter().map(|&a| xty[a]).collect();
+        let b = linalg::cholesky(sub.view()).ok()?.solve(rhs.view());
         let worst = (1..m).filter(|&i| b[i] < 0.0).min_by(|&i, &j| b[i].total_cmp(&b[j]));
         match worst {
             Some(i) => {
@@ -205,12 +213,11 @@ fn solve(d: &Design, params: &[(f64, f64, f64)], lift_weight: f64) -> Option<(Ve
         sse += lift_weight * ((l.incremental / l.periods - pred) / se).powi(2);
     }
     // Covariance on the channels left free; held ones have none.
-    let m = active.len();
-    let sub_inv = linalg::inv_spd(&linalg::submatrix(&xtx, k, &active), m).ok()?;
-    let mut inv = vec![0.0; k * k];
+    let sub_inv = linalg::inv_spd(linalg::submatrix(xtx.view(), &active).view()).ok()?;
+    let mut inv = Array2::zeros((k, k));
     for (i, &a) in active.iter().enumerate() {
         for (j, &b) in active.iter().enumerate() {
-            inv[a * k + b] = sub_inv[i * m + j];
+            inv[[a, b]] = sub_inv[[i, j]];
         }
     }
     Some((beta, sse, inv))
@@ -321,15 +328,14 @@ pub fn fit(outcome: &[f64], channels: &[ChannelSpend], lifts: &[Lift]) -> Result
     let mean = outcome.iter().sum::<f64>() / n as f64;
     let sst: f64 = outcome.iter().map(|y| (y - mean).powi(2)).sum();
     let sigma2 = sse / (n - c - 1).max(1) as f64;
-    let covariance: Vec<f64> = inv.iter().map(|v| v * sigma2).collect();
-    let k = c + 1;
+    let covariance = inv * sigma2;
     let curves: Vec<Curve> = channels
         .iter()
         .enumerate()
         .map(|(j, ch)| Curve {
             channel: ch.channel.clone(),
             beta: beta[j + 1],
-            beta_se: covariance[(j + 1) * k + j + 1].max(0.0).sqrt(),
+            beta_se: covariance[[j + 1, j + 1]].max(0.0).sqrt(),
             half_saturation: params[j].1,
             shape: params[j].2,
             adstock: params[j].0,
@@ -355,6 +361,7 @@ pub fn fit(outcome: &[f64], channels: &[ChannelSpend], lifts: &[Lift]) -> Result
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Objective {
     /// Most incremental outcome (conversions, or revenue with a value per conversion) for the
@@ -367,6 +374,7 @@ pub enum Objective {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChannelBounds {
     pub channel: String,
     /// Current spend per period.
@@ -378,6 +386,7 @@ pub struct ChannelBounds {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Plan {
     pub objective: Objective,
     /// Total spend per period (an upper bound for max_profit; ignored for min_spend).
@@ -408,6 +417,7 @@ fn one() -> f64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Allocation {
     pub channel: String,
     pub current: f64,
@@ -422,6 +432,7 @@ pub struct Allocation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PlanResult {
     pub allocations: Vec<Allocation>,
     pub total_spend: f64,
@@ -442,6 +453,7 @@ pub struct PlanResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TotalOverPeriods {
     pub spend: f64,
     pub incremental_outcome: f64,
@@ -625,25 +637,16 @@ pub fn optimize(model: &FittedModel, plan: &Plan) -> Result<PlanResult, BudgetEr
         }
     }
     // Uncertainty: draw the betas from their estimated distribution (normal, truncated at zero).
-    let k = model.curves.len() + 1;
     let idx: Vec<usize> =
         curves.iter().map(|c| model.curves.iter().position(|m| m.channel == c.channel).unwrap_or(0) + 1).collect();
-    let sub: Vec<usize> = idx.clone();
-    let m = sub.len();
-    let mut cov = vec![0.0; m * m];
+    let m = idx.len();
+    let mut cov = linalg::submatrix(model.covariance.view(), &idx);
     for a in 0..m {
-        for b in 0..m {
-            cov[a * m + b] = model.covariance[sub[a] * k + sub[b]];
-        }
-        cov[a * m + a] += 1e-18;
+        cov[[a, a]] += 1e-18;
     }
-    let l = linalg::cholesky(&cov, m).unwrap_or_else(|_| {
-        let mut d = vec![0.0; m * m];
-        for a in 0..m {
-            d[a * m + a] = cov[a * m + a].max(0.0).sqrt();
-        }
-        d
-    });
+    let l = linalg::cholesky(cov.view())
+        .map(|c| c.l())
+        .unwrap_or_else(|_| Array2::from_diag(&cov.diag().mapv(|v| v.max(0.0).sqrt())));
     let mut rng = Rng::new(plan.seed);
     let mut opt_draws = Vec::with_capacity(2000);
     let mut gain_draws = Vec::with_capacity(2000);
@@ -651,7 +654,7 @@ pub fn optimize(model: &FittedModel, plan: &Plan) -> Result<PlanResult, BudgetEr
         let z: Vec<f64> = (0..m).map(|_| rng.normal()).collect();
         let scale: Vec<f64> = (0..m)
             .map(|a| {
-                let b = curves[a].beta + (0..=a).map(|j| l[a * m + j] * z[j]).sum::<f64>();
+                let b = curves[a].beta + (0..=a).map(|j| l[[a, j]] * z[j]).sum::<f64>();
                 if curves[a].beta > 0.0 {
                     b.max(0.0) / curves[a].beta
                 } else {
@@ -787,9 +790,9 @@ mod tests {
     fn model() -> FittedModel {
         let curves = truth();
         let k = curves.len() + 1;
-        let mut cov = vec![0.0; k * k];
+        let mut cov = Array2::zeros((k, k));
         for (j, c) in curves.iter().enumerate() {
-            cov[(j + 1) * k + j + 1] = (0.1 * c.beta).powi(2);
+            cov[[j + 1, j + 1]] = (0.1 * c.beta).powi(2);
         }
         FittedModel {
             base: 1000.0,

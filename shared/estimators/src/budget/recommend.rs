@@ -15,6 +15,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use super::{optimize, FittedModel, Objective, Plan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Scale,
@@ -25,6 +26,7 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Recommendation {
     pub rank: usize,
     pub action: Action,
@@ -191,7 +193,7 @@ mod tests {
                 c("weak", 60.0, se[1], 8000.0),
                 c("unclear", 150.0, se[2], 3000.0),
             ],
-            covariance: vec![0.0; 16],
+            covariance: ndarray::Array2::zeros((4, 4)),
             residual_sd: 1.0,
             r_squared: 0.9,
             calibration: vec![("strong".into(), 100.0, 98.0)],

@@ -30,6 +30,7 @@ fn invalid(field: &str, message: impl Into<String>) -> GeoError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TestKind {
     /// Spend raised in the test markets.
@@ -40,6 +41,7 @@ pub enum TestKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GeoSettings {
     /// Test lengths, in periods of the panel (e.g. weeks).
     pub durations: Vec<usize>,
@@ -98,10 +100,11 @@ fn top() -> usize {
 pub struct GeoPanel {
     pub market: Vec<String>,
     pub time: Vec<i64>,
-    pub outcome: Vec<f64>,
+    pub outcome: ndarray::Array1<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Candidate {
     pub markets: Vec<String>,
     pub duration: usize,
@@ -124,6 +127,7 @@ pub struct Candidate {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GeoDesign {
     pub method: String,
     pub kind: TestKind,
@@ -313,13 +317,10 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
             })
             .collect()
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sets.len().max(1));
-    let chunk = sets.len().div_ceil(threads.max(1)).max(1);
-    let results: Vec<Vec<Option<Candidate>>> = std::thread::scope(|sc| {
-        let handles: Vec<_> =
-            sets.chunks(chunk).map(|c| sc.spawn(move || c.iter().map(eval).collect::<Vec<_>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
+    // Every candidate set on all cores; one that panics fails the design (never a silently
+    // smaller search).
+    let results: Vec<Vec<Option<Candidate>>> = crate::parallel::map(&sets, eval)
+        .map_err(|e| GeoError { field: "panel".into(), message: format!("a candidate evaluation failed ({e})") })?;
     let mut by_duration: Vec<Vec<Candidate>> = vec![Vec::new(); s.durations.len()];
     for r in results {
         for (k, c) in r.into_iter().enumerate() {
@@ -424,7 +425,7 @@ mod tests {
                 outcome.push(v.max(0.0));
             }
         }
-        GeoPanel { market, time, outcome }
+        GeoPanel { market, time, outcome: outcome.into() }
     }
 
     fn settings() -> GeoSettings {

@@ -23,6 +23,7 @@ fn invalid(field: &str, message: impl Into<String>) -> PowerError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Alternative {
     #[default]
@@ -35,6 +36,7 @@ pub enum Alternative {
 
 /// What is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Metric {
     /// A mean with this standard deviation per unit; effects in the metric's units.
@@ -44,6 +46,7 @@ pub enum Metric {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Cluster {
     /// Units per cluster (average).
     pub size: f64,
@@ -52,6 +55,7 @@ pub struct Cluster {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PowerSettings {
     pub metric: Metric,
     #[serde(default = "default_alpha")]
@@ -78,6 +82,7 @@ fn one() -> f64 {
 
 /// Give two of sample size, effect and power; the third is solved for.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PowerQuery {
     /// Control-group units (the treatment group has `ratio` times as many).
     pub n_control: Option<f64>,
@@ -87,6 +92,7 @@ pub struct PowerQuery {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PowerResult {
     pub method: String,
     pub n_control: f64,

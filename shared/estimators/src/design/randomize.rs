@@ -20,6 +20,7 @@ fn invalid(field: &str, message: impl Into<String>) -> RandomizeError {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Unit {
     pub id: String,
     #[serde(default)]
@@ -29,6 +30,7 @@ pub struct Unit {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     #[default]
@@ -38,6 +40,7 @@ pub enum Method {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Arm {
     pub name: String,
     /// Relative share (e.g. 1 and 1 for 50/50, 1 and 3 for 25/75).
@@ -45,6 +48,7 @@ pub struct Arm {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RandomizeSettings {
     pub arms: Vec<Arm>,
     #[serde(default)]
@@ -56,6 +60,7 @@ pub struct RandomizeSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Balance {
     pub covariate: String,
     pub arm: String,
@@ -65,6 +70,7 @@ pub struct Balance {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RandomizeResult {
     pub method: Method,
     pub seed: u64,

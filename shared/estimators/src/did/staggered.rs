@@ -12,12 +12,17 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+
 use super::twfe::DidError;
+use crate::columns::Columns;
+use crate::inference::{Estimate, Inference};
 use crate::logit;
 use crate::rng::Rng;
 use crate::{dist, linalg, ols};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ControlGroup {
     NeverTreated,
@@ -25,6 +30,7 @@ pub enum ControlGroup {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CsMethod {
     Dr,
@@ -33,12 +39,14 @@ pub enum CsMethod {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Bootstrap {
     pub draws: usize,
     pub seed: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CsSettings {
     pub control: ControlGroup,
     pub method: CsMethod,
@@ -58,13 +66,14 @@ pub struct CsInput {
     pub unit: Vec<u32>,
     pub unit_labels: Vec<String>,
     pub time: Vec<i64>,
-    pub outcome: Vec<f64>,
+    pub outcome: Array1<f64>,
     pub cohort: Vec<Option<i64>>,
     /// Named covariates (values at the base period are used).
-    pub covariates: Vec<(String, Vec<f64>)>,
+    pub covariates: Columns,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GroupTime {
     pub group: i64,
     pub time: i64,
@@ -80,6 +89,7 @@ pub struct GroupTime {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AggPoint {
     /// The group, calendar period or event time.
     pub key: i64,
@@ -92,6 +102,7 @@ pub struct AggPoint {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Aggregate {
     pub att: f64,
     pub std_error: f64,
@@ -104,6 +115,7 @@ pub struct Aggregate {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EventPoint {
     pub relative_time: i64,
     pub att: f64,
@@ -113,18 +125,14 @@ pub struct EventPoint {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CsResult {
     pub method: String,
     pub estimator: String,
     /// The simple aggregation: the average of post-treatment ATT(g,t) weighted by group size.
-    pub estimate: f64,
-    pub std_error: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub p_value: f64,
-    pub n_obs: usize,
+    #[serde(flatten)]
+    pub inference: Inference,
     pub n_units: usize,
-    pub inference: String,
     pub control_group: ControlGroup,
     pub estimation_method: CsMethod,
     pub covariates: Vec<String>,
@@ -146,8 +154,10 @@ fn invalid(column: &str, message: impl Into<String>) -> DidError {
 /// The wide panel: unit x period.
 struct Wide {
     periods: Vec<i64>,
-    y: Vec<Vec<f64>>,
-    x: Vec<Vec<Vec<f64>>>,
+    /// unit x period
+    y: Array2<f64>,
+    /// per covariate, unit x period
+    x: Vec<Array2<f64>>,
     cohort: Vec<i64>,
 }
 
@@ -161,10 +171,14 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
     if let Some(i) = input.outcome.iter().position(|v| !v.is_finite()) {
         return Err(invalid("outcome", format!("row {}: not a finite number", i + 1)));
     }
-    for (name, col) in &input.covariates {
-        if let Some(i) = col.iter().position(|v| !v.is_finite()) {
-            return Err(invalid(name, format!("row {}: not a finite number", i + 1)));
-        }
+    if !input.covariates.is_empty() && input.covariates.n() != n {
+        return Err(invalid(
+            &input.covariates.names()[0],
+            format!("has {} rows; the outcome has {n}", input.covariates.n()),
+        ));
+    }
+    if let Some((name, row)) = input.covariates.first_non_finite() {
+        return Err(invalid(name, format!("row {row}: not a finite number")));
     }
     let periods: Vec<i64> = input.time.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
     if periods.len() < 2 {
@@ -173,20 +187,20 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
     let pidx: HashMap<i64, usize> = periods.iter().enumerate().map(|(i, &t)| (t, i)).collect();
     let nu = input.unit_labels.len();
     let np = periods.len();
-    let mut y = vec![vec![f64::NAN; np]; nu];
-    let mut x = vec![vec![vec![f64::NAN; np]; nu]; input.covariates.len()];
+    let mut y = Array2::from_elem((nu, np), f64::NAN);
+    let mut x = vec![Array2::from_elem((nu, np), f64::NAN); input.covariates.k()];
     let mut cohort: Vec<Option<Option<i64>>> = vec![None; nu];
     for i in 0..n {
         let (u, p) = (input.unit[i] as usize, pidx[&input.time[i]]);
-        if !y[u][p].is_nan() {
+        if !y[[u, p]].is_nan() {
             return Err(invalid(
                 "time",
                 format!("unit {} has two rows for period {}", input.unit_labels[u], input.time[i]),
             ));
         }
-        y[u][p] = input.outcome[i];
+        y[[u, p]] = input.outcome[i];
         for (c, (_, col)) in input.covariates.iter().enumerate() {
-            x[c][u][p] = col[i];
+            x[c][[u, p]] = col[i];
         }
         let g = input.cohort[i].filter(|&g| g != 0);
         match cohort[u] {
@@ -200,7 +214,7 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
             _ => {}
         }
     }
-    for (u, row) in y.iter().enumerate() {
+    for (u, row) in y.rows().into_iter().enumerate() {
         if let Some(p) = row.iter().position(|v| v.is_nan()) {
             return Err(invalid(
                 "time",
@@ -240,15 +254,21 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
     Ok((Wide { periods, y, x, cohort }, warnings))
 }
 
-/// One 2x2 comparison: ATT and its influence function on the subsample.
-pub(crate) fn two_by_two(dy: &[f64], d: &[f64], xs: &[Vec<f64>], method: CsMethod) -> Result<(f64, Vec<f64>), String> {
+/// One 2x2 comparison: ATT and its influence function on the subsample. `xs` are the
+/// covariates (n x k, possibly none).
+pub(crate) fn two_by_two(
+    dy: ArrayView1<f64>,
+    d: ArrayView1<f64>,
+    xs: ArrayView2<f64>,
+    method: CsMethod,
+) -> Result<(f64, Array1<f64>), String> {
     let n = dy.len();
     let nf = n as f64;
-    if xs.is_empty() {
+    if xs.ncols() == 0 {
         // Without covariates the propensity score is the treated share and the outcome model the
         // control mean: DR, IPW and regression all reduce to a difference in mean changes, with
         // influence function D/p (ΔY - μ₁) - (1-D)/(1-p) (ΔY - μ₀).
-        let n1 = d.iter().sum::<f64>();
+        let n1 = d.sum();
         let p = n1 / nf;
         let (mut s1, mut s0) = (0.0, 0.0);
         for (&y, &di) in dy.iter().zip(d) {
@@ -263,121 +283,84 @@ pub(crate) fn two_by_two(dy: &[f64], d: &[f64], xs: &[Vec<f64>], method: CsMetho
             dy.iter().zip(d).map(|(&y, &di)| if di == 1.0 { (y - mu1) / p } else { -(y - mu0) / (1.0 - p) }).collect();
         return Ok((mu1 - mu0, inf));
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / nf;
-    let one = vec![1.0; n];
-    let mut cov: Vec<&[f64]> = vec![&one];
-    cov.extend(xs.iter().map(|c| c.as_slice()));
-    let k = cov.len();
+    let mean = |v: &Array1<f64>| v.sum() / nf;
+    let cov = linalg::with_intercept(xs);
+    let untreated = d.mapv(|v| 1.0 - v);
 
-    // Outcome regression on the controls: deltaY ~ X.
-    let or_fit = || -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
+    // Outcome regression on the controls: ΔY ~ X; its fitted values for everyone and the
+    // asymptotic linear representation of the coefficients, (1-D) e X (X'(1-D)X/n)⁻¹.
+    let or_fit = || -> Result<(Array1<f64>, Array2<f64>), String> {
         let ctrl: Vec<usize> = (0..n).filter(|&i| d[i] == 0.0).collect();
-        let cx: Vec<Vec<f64>> = cov.iter().map(|c| ctrl.iter().map(|&i| c[i]).collect()).collect();
-        let cy: Vec<f64> = ctrl.iter().map(|&i| dy[i]).collect();
-        let cxr: Vec<&[f64]> = cx.iter().map(|c| c.as_slice()).collect();
-        let s = ols::solve(&cxr, &cy).map_err(|e| format!("outcome regression: covariate {} collinear", e.column))?;
-        let fitted: Vec<f64> = (0..n).map(|i| (0..k).map(|a| cov[a][i] * s.coef[a]).sum()).collect();
-        // asymptotic linear representation of the OLS coefficients: (1-D) e X (X'(1-D)X/n)^-1
-        let mut xpx = vec![0.0; k * k];
-        for i in 0..n {
-            if d[i] == 0.0 {
-                for a in 0..k {
-                    for b in 0..k {
-                        xpx[a * k + b] += cov[a][i] * cov[b][i];
-                    }
-                }
-            }
-        }
-        xpx.iter_mut().for_each(|v| *v /= nf);
-        let inv = linalg::inv_spd(&xpx, k).map_err(|_| "outcome regression: singular design".to_string())?;
-        let mut alr = vec![vec![0.0; k]; n];
-        for i in 0..n {
-            if d[i] == 0.0 {
-                let e = dy[i] - fitted[i];
-                for b in 0..k {
-                    alr[i][b] = (0..k).map(|a| e * cov[a][i] * inv[a * k + b]).sum();
-                }
-            }
-        }
+        let cx = cov.select(Axis(0), &ctrl);
+        let cy = dy.select(Axis(0), &ctrl);
+        let fit = ols::solve(cx.view(), cy.view())
+            .map_err(|e| format!("outcome regression: covariate {} collinear", e.column))?;
+        let fitted = cov.dot(&fit.coef);
+        let inv = linalg::inv_spd((linalg::crossprod(cx.view()) / nf).view())
+            .map_err(|_| "outcome regression: singular design".to_string())?;
+        let e = &untreated * &(&dy - &fitted);
+        let alr = (&cov * &e.view().insert_axis(Axis(1))).dot(&inv);
         Ok((fitted, alr))
     };
     // Propensity score: logit of D on X, trimmed at 1 - 1e-6.
-    let ps_fit = || -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
-        let f = logit::fit(&cov, d).map_err(|e| format!("propensity score: {e}"))?;
-        let p: Vec<f64> = f.p.iter().map(|&p| p.min(1.0 - 1e-6)).collect();
-        let alr: Vec<Vec<f64>> = (0..n)
-            .map(|i| {
-                (0..k).map(|b| (0..k).map(|a| (d[i] - p[i]) * cov[a][i] * f.hessian_inv_n[a * k + b]).sum()).collect()
-            })
-            .collect();
+    let ps_fit = || -> Result<(Array1<f64>, Array2<f64>), String> {
+        let f = logit::fit(cov.view(), d).map_err(|e| format!("propensity score: {e}"))?;
+        let p = f.p.mapv(|p| p.min(1.0 - 1e-6));
+        let r = &d - &p;
+        let alr = (&cov * &r.view().insert_axis(Axis(1))).dot(&f.hessian_inv_n);
         Ok((p, alr))
     };
-    let dotk = |a: &[f64], m: &[f64]| a.iter().zip(m).map(|(x, y)| x * y).sum::<f64>();
+    // Column means of X weighted by w: (1/n) X'w.
+    let wmean = |w: &Array1<f64>| cov.t().dot(w) / nf;
+    let dy = dy.to_owned();
+    let d = d.to_owned();
 
     match method {
         CsMethod::Reg => {
             let (fitted, alr) = or_fit()?;
-            let mt = mean(d);
-            let eta_t = mean(&(0..n).map(|i| d[i] * dy[i]).collect::<Vec<_>>()) / mt;
-            let eta_c = mean(&(0..n).map(|i| d[i] * fitted[i]).collect::<Vec<_>>()) / mt;
-            let m1: Vec<f64> = (0..k).map(|a| mean(&(0..n).map(|i| d[i] * cov[a][i]).collect::<Vec<_>>())).collect();
-            let inf = (0..n)
-                .map(|i| {
-                    let inf_t = (d[i] * dy[i] - d[i] * eta_t) / mt;
-                    let inf_c = (d[i] * fitted[i] - d[i] * eta_c + dotk(&alr[i], &m1)) / mt;
-                    inf_t - inf_c
-                })
-                .collect();
-            Ok((eta_t - eta_c, inf))
+            let mt = mean(&d);
+            let eta_t = mean(&(&d * &dy)) / mt;
+            let eta_c = mean(&(&d * &fitted)) / mt;
+            let m1 = wmean(&d);
+            let inf_t = (&d * &dy - &d * eta_t) / mt;
+            let inf_c = (&d * &fitted - &d * eta_c + alr.dot(&m1)) / mt;
+            Ok((eta_t - eta_c, inf_t - inf_c))
         }
         CsMethod::Ipw => {
             let (p, alr) = ps_fit()?;
-            let wt: Vec<f64> = d.to_vec();
-            let wc: Vec<f64> = (0..n).map(|i| p[i] * (1.0 - d[i]) / (1.0 - p[i])).collect();
+            let wt = d.clone();
+            let wc = &p * &untreated / p.mapv(|p| 1.0 - p);
             let (mwt, mwc) = (mean(&wt), mean(&wc));
-            let eta_t = mean(&(0..n).map(|i| wt[i] * dy[i]).collect::<Vec<_>>()) / mwt;
-            let eta_c = mean(&(0..n).map(|i| wc[i] * dy[i]).collect::<Vec<_>>()) / mwc;
-            let m2: Vec<f64> = (0..k)
-                .map(|a| mean(&(0..n).map(|i| wc[i] * (dy[i] - eta_c) * cov[a][i]).collect::<Vec<_>>()))
-                .collect();
-            let inf = (0..n)
-                .map(|i| {
-                    let inf_t = (wt[i] * dy[i] - wt[i] * eta_t) / mwt;
-                    let inf_c = (wc[i] * dy[i] - wc[i] * eta_c + dotk(&alr[i], &m2)) / mwc;
-                    inf_t - inf_c
-                })
-                .collect();
-            Ok((eta_t - eta_c, inf))
+            let eta_t = mean(&(&wt * &dy)) / mwt;
+            let eta_c = mean(&(&wc * &dy)) / mwc;
+            let m2 = wmean(&(&wc * &dy.mapv(|v| v - eta_c)));
+            let inf_t = (&wt * &dy - &wt * eta_t) / mwt;
+            let inf_c = (&wc * &dy - &wc * eta_c + alr.dot(&m2)) / mwc;
+            Ok((eta_t - eta_c, inf_t - inf_c))
         }
         CsMethod::Dr => {
             let (p, ps_alr) = ps_fit()?;
             let (fitted, or_alr) = or_fit()?;
-            let wt: Vec<f64> = d.to_vec();
-            let wc: Vec<f64> = (0..n).map(|i| p[i] * (1.0 - d[i]) / (1.0 - p[i])).collect();
+            let wt = d.clone();
+            let wc = &p * &untreated / p.mapv(|p| 1.0 - p);
             let (mwt, mwc) = (mean(&wt), mean(&wc));
-            let r: Vec<f64> = (0..n).map(|i| dy[i] - fitted[i]).collect();
-            let eta_t = mean(&(0..n).map(|i| wt[i] * r[i]).collect::<Vec<_>>()) / mwt;
-            let eta_c = mean(&(0..n).map(|i| wc[i] * r[i]).collect::<Vec<_>>()) / mwc;
-            let m1: Vec<f64> = (0..k).map(|a| mean(&(0..n).map(|i| wt[i] * cov[a][i]).collect::<Vec<_>>())).collect();
-            let m2: Vec<f64> =
-                (0..k).map(|a| mean(&(0..n).map(|i| wc[i] * (r[i] - eta_c) * cov[a][i]).collect::<Vec<_>>())).collect();
-            let m3: Vec<f64> = (0..k).map(|a| mean(&(0..n).map(|i| wc[i] * cov[a][i]).collect::<Vec<_>>())).collect();
-            let inf = (0..n)
-                .map(|i| {
-                    let inf_t = (wt[i] * r[i] - wt[i] * eta_t - dotk(&or_alr[i], &m1)) / mwt;
-                    let inf_c = (wc[i] * r[i] - wc[i] * eta_c + dotk(&ps_alr[i], &m2) - dotk(&or_alr[i], &m3)) / mwc;
-                    inf_t - inf_c
-                })
-                .collect();
-            Ok((eta_t - eta_c, inf))
+            let r = &dy - &fitted;
+            let eta_t = mean(&(&wt * &r)) / mwt;
+            let eta_c = mean(&(&wc * &r)) / mwc;
+            let m1 = wmean(&wt);
+            let m2 = wmean(&(&wc * &r.mapv(|v| v - eta_c)));
+            let m3 = wmean(&wc);
+            let inf_t = (&wt * &r - &wt * eta_t - or_alr.dot(&m1)) / mwt;
+            let inf_c = (&wc * &r - &wc * eta_c + ps_alr.dot(&m2) - or_alr.dot(&m3)) / mwc;
+            Ok((eta_t - eta_c, inf_t - inf_c))
         }
     }
 }
 
 /// Standard error from a full-sample influence function: sqrt(mean(IF²)/n).
-fn se_of(inf: &[f64]) -> f64 {
+fn se_of(inf: &Array1<f64>) -> f64 {
     let n = inf.len() as f64;
-    (inf.iter().map(|v| v * v).sum::<f64>() / n / n).sqrt()
+    (inf.dot(inf) / n / n).sqrt()
 }
 
 /// Influence function of a weighted aggregate of cells, including the weights' estimation effect
@@ -385,21 +368,18 @@ fn se_of(inf: &[f64]) -> f64 {
 fn agg_inf(
     cells: &[usize],
     atts: &[f64],
-    infs: &[Vec<f64>],
+    infs: &[Array1<f64>],
     pg: &[f64],
     unit_cohort: &[i64],
     cell_group: &[i64],
     with_wif: bool,
-) -> (f64, Vec<f64>) {
+) -> (f64, Array1<f64>) {
     let n = infs.first().map(|v| v.len()).unwrap_or(0);
     let total: f64 = cells.iter().map(|&c| pg[c]).sum();
     let att: f64 = cells.iter().map(|&c| atts[c] * pg[c]).sum::<f64>() / total;
-    let mut inf = vec![0.0; n];
+    let mut inf = Array1::zeros(n);
     for &c in cells {
-        let w = pg[c] / total;
-        for (o, v) in inf.iter_mut().zip(&infs[c]) {
-            *o += w * v;
-        }
+        inf.scaled_add(pg[c] / total, &infs[c]);
     }
     if with_wif {
         // wif_i = Σ_c [(1{G_i = g_c} - pg_c)/T - (Σ_c' (1{G_i = g_c'} - pg_c')) pg_c/T²] att_c, which
@@ -428,16 +408,28 @@ fn agg_inf(
 
 /// Multiplier bootstrap standard errors (Mammen weights) for several influence functions at once,
 /// using R did's robust scale: IQR / (z(.75) - z(.25)).
-fn bootstrap_se(infs: &[&[f64]], b: &Bootstrap) -> Vec<f64> {
+fn bootstrap_se(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<f64> {
     let n = infs.first().map(|v| v.len()).unwrap_or(0);
+    let m = infs.len();
+    // n x m: the influence functions as columns; the draws in blocks of rows, one product each.
+    let mut ifs = Array2::<f64>::zeros((n, m));
+    for (j, inf) in infs.iter().enumerate() {
+        ifs.column_mut(j).assign(inf);
+    }
     let mut rng = Rng::new(b.seed);
-    let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(b.draws); infs.len()];
-    let mut v = vec![0.0; n];
-    for _ in 0..b.draws {
-        v.iter_mut().for_each(|x| *x = rng.mammen());
-        for (j, inf) in infs.iter().enumerate() {
-            draws[j].push(linalg::dot(inf, &v) / n as f64);
+    let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(b.draws); m];
+    const BLOCK: usize = 64;
+    let mut done = 0;
+    while done < b.draws {
+        let rows = BLOCK.min(b.draws - done);
+        let v = Array2::from_shape_simple_fn((rows, n), || rng.mammen());
+        let t = v.dot(&ifs) / n as f64;
+        for row in t.rows() {
+            for (j, x) in row.iter().enumerate() {
+                draws[j].push(*x);
+            }
         }
+        done += rows;
     }
     let q = dist::normal_critical(0.5); // z(.75)
     draws
@@ -483,7 +475,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
     }
 
     let mut cells: Vec<GroupTime> = Vec::new();
-    let mut infs: Vec<Vec<f64>> = Vec::new();
+    let mut infs: Vec<Array1<f64>> = Vec::new();
     for &g in &groups {
         // The last period before treatment.
         let gi = periods.iter().position(|&t| t >= g).unwrap_or(np);
@@ -506,19 +498,19 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
                     sub.extend_from_slice(units);
                 }
             }
-            let d: Vec<f64> = (0..sub.len()).map(|j| if j < n_t { 1.0 } else { 0.0 }).collect();
+            let d: Array1<f64> = (0..sub.len()).map(|j| if j < n_t { 1.0 } else { 0.0 }).collect();
             let n_treated = d.iter().filter(|&&v| v == 1.0).count();
             let n_control = sub.len() - n_treated;
             if n_control == 0 {
                 warnings.push(format!("no control units for group {g} at time {t}; cell skipped"));
                 continue;
             }
-            let dy: Vec<f64> = sub.iter().map(|&i| w.y[keep[i]][ti] - w.y[keep[i]][bi]).collect();
-            let xs: Vec<Vec<f64>> = w.x.iter().map(|col| sub.iter().map(|&i| col[keep[i]][bi]).collect()).collect();
-            let (att, inf_sub) = two_by_two(&dy, &d, &xs, settings.method)
+            let dy: Array1<f64> = sub.iter().map(|&i| w.y[[keep[i], ti]] - w.y[[keep[i], bi]]).collect();
+            let xs = Array2::from_shape_fn((sub.len(), w.x.len()), |(j, c)| w.x[c][[keep[sub[j]], bi]]);
+            let (att, inf_sub) = two_by_two(dy.view(), d.view(), xs.view(), settings.method)
                 .map_err(|m| invalid("covariates", format!("group {g}, time {t}: {m}")))?;
             let scale = n as f64 / sub.len() as f64;
-            let mut inf = vec![0.0; n];
+            let mut inf = Array1::zeros(n);
             for (j, &i) in sub.iter().enumerate() {
                 inf[i] = scale * inf_sub[j];
             }
@@ -551,7 +543,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
     if post.is_empty() {
         return Err(invalid("cohort", "no post-treatment periods in the panel"));
     }
-    let point = |key: i64, att: f64, inf: &[f64]| {
+    let point = |key: i64, att: f64, inf: &Array1<f64>| {
         let se = se_of(inf);
         AggPoint {
             key,
@@ -562,13 +554,11 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
             bootstrap_std_error: None,
         }
     };
-    let mut agg_infs: Vec<(String, Vec<f64>)> = Vec::new();
     let mut aggregations = BTreeMap::new();
 
     // simple
     let (simple_att, simple_inf) = agg_inf(&post, &atts, &infs, &pg, &cohort, &cell_group, true);
-    agg_infs.push(("simple".into(), simple_inf.clone()));
-    aggregations.insert("simple".to_string(), (simple_att, simple_inf, Vec::<(AggPoint, Vec<f64>)>::new()));
+    aggregations.insert("simple".to_string(), (simple_att, simple_inf, Vec::<(AggPoint, Array1<f64>)>::new()));
 
     // group: the average over each group's post periods, then weighted by group share
     let mut g_points = Vec::new();
@@ -602,11 +592,9 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         c_points.push((point(t, a, &inf), inf));
     }
     let cal_att = c_points.iter().map(|(p, _)| p.att).sum::<f64>() / c_points.len() as f64;
-    let mut cal_inf = vec![0.0; n];
+    let mut cal_inf = Array1::zeros(n);
     for (_, inf) in &c_points {
-        for (o, v) in cal_inf.iter_mut().zip(inf) {
-            *o += v / c_points.len() as f64;
-        }
+        cal_inf.scaled_add(1.0 / c_points.len() as f64, inf);
     }
     aggregations.insert("calendar".to_string(), (cal_att, cal_inf, c_points));
 
@@ -619,13 +607,11 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         let (a, inf) = agg_inf(&which, &atts, &infs, &pg, &cohort, &cell_group, true);
         e_points.push((point(e, a, &inf), inf));
     }
-    let post_e: Vec<&(AggPoint, Vec<f64>)> = e_points.iter().filter(|(p, _)| p.key >= 0).collect();
+    let post_e: Vec<&(AggPoint, Array1<f64>)> = e_points.iter().filter(|(p, _)| p.key >= 0).collect();
     let dyn_att = post_e.iter().map(|(p, _)| p.att).sum::<f64>() / post_e.len() as f64;
-    let mut dyn_inf = vec![0.0; n];
+    let mut dyn_inf = Array1::zeros(n);
     for (_, inf) in &post_e {
-        for (o, v) in dyn_inf.iter_mut().zip(inf) {
-            *o += v / post_e.len() as f64;
-        }
+        dyn_inf.scaled_add(1.0 / post_e.len() as f64, inf);
     }
     let event_study: Vec<EventPoint> = e_points
         .iter()
@@ -645,11 +631,10 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         (None, None)
     } else {
         let q = pre.len();
-        let cols: Vec<&[f64]> = pre.iter().map(|&c| infs[c].as_slice()).collect();
-        let mut v = linalg::weighted_crossprod(&cols, None);
-        v.iter_mut().for_each(|x| *x /= n as f64 * n as f64);
-        let b: Vec<f64> = pre.iter().map(|&c| atts[c]).collect();
-        match linalg::quad_form_inv(&v, q, &b) {
+        let cols: Vec<Array1<f64>> = pre.iter().map(|&c| infs[c].clone()).collect();
+        let v = linalg::crossprod(linalg::stack_columns(&cols).view()) / (n as f64 * n as f64);
+        let b: Array1<f64> = pre.iter().map(|&c| atts[c]).collect();
+        match linalg::quad_form_inv(v.view(), b.view()) {
             Ok(w) => (Some(w), Some(dist::chi2_p_value(w, q as f64))),
             Err(_) => {
                 warnings.push("the pre-treatment covariance is singular; no pre-trend test".into());
@@ -660,7 +645,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
 
     // Assemble, with bootstrap standard errors where asked.
     let mut out_aggs = BTreeMap::new();
-    let mut all_infs: Vec<&[f64]> = infs.iter().map(|v| v.as_slice()).collect();
+    let mut all_infs: Vec<&Array1<f64>> = infs.iter().collect();
     for (_, (_, inf, points)) in aggregations.iter() {
         all_infs.push(inf);
         for (_, pinf) in points {
@@ -703,20 +688,22 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
     Ok(CsResult {
         method: "did".into(),
         estimator: "callaway_santanna".into(),
-        estimate: simple.att,
-        std_error: simple.std_error,
-        ci_low: simple.ci_low,
-        ci_high: simple.ci_high,
-        p_value: simple.p_value,
-        n_obs: n * np,
+        inference: Inference {
+            estimate: simple.att,
+            std_error: Some(simple.std_error),
+            ci_low: Some(simple.ci_low),
+            ci_high: Some(simple.ci_high),
+            p_value: Some(simple.p_value),
+            n_obs: n * np,
+            inference: format!(
+                "influence-function standard errors (normal){}",
+                if settings.bootstrap.is_some() { "; multiplier bootstrap (Mammen) also reported" } else { "" }
+            ),
+        },
         n_units: n,
-        inference: format!(
-            "influence-function standard errors (normal){}",
-            if settings.bootstrap.is_some() { "; multiplier bootstrap (Mammen) also reported" } else { "" }
-        ),
         control_group: settings.control,
         estimation_method: settings.method,
-        covariates: input.covariates.iter().map(|(n, _)| n.clone()).collect(),
+        covariates: input.covariates.names().to_vec(),
         group_time: cells,
         event_study,
         aggregations: out_aggs.clone(),
@@ -724,4 +711,16 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         pre_trend_chi2: pre_chi2,
         warnings,
     })
+}
+
+impl Estimate for CsResult {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn estimator(&self) -> &str {
+        &self.estimator
+    }
+    fn inference(&self) -> &Inference {
+        &self.inference
+    }
 }

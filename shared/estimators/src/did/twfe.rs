@@ -1,7 +1,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+use ndarray::Array1;
+
 use crate::dist;
+use crate::inference::{Estimate, Inference};
 use crate::linalg;
 use crate::ols::{self, SeKind};
 use crate::panel::{demean, FixedEffect, NotConverged};
@@ -31,6 +34,7 @@ fn invalid(column: &str, message: impl Into<String>) -> DidError {
 /// Settings: which standard errors (cluster-robust by unit unless told), the level of the
 /// intervals, and whether to estimate the event study.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DidSettings {
     pub se: SeKind,
     pub alpha: f64,
@@ -53,14 +57,15 @@ pub struct PanelInput {
     pub unit_labels: Vec<String>,
     /// Integer periods (years, weeks, days since epoch...).
     pub time: Vec<i64>,
-    pub outcome: Vec<f64>,
+    pub outcome: Array1<f64>,
     /// The 0/1 treated-and-post indicator.
-    pub treatment: Vec<f64>,
+    pub treatment: Array1<f64>,
     /// Cluster codes and count; `None` clusters by unit.
     pub cluster: Option<(Vec<u32>, usize)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EventStudyPoint {
     pub relative_time: i64,
     pub att: f64,
@@ -72,16 +77,12 @@ pub struct EventStudyPoint {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DidResult {
     pub method: String,
     pub estimator: String,
-    pub estimate: f64,
-    pub std_error: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub p_value: f64,
-    pub n_obs: usize,
-    pub inference: String,
+    #[serde(flatten)]
+    pub inference: Inference,
     pub n_units: usize,
     pub n_periods: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -194,7 +195,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
 
     // Regressors: the treatment, or one dummy per event time (reference left out).
     let mut names: Vec<String> = Vec::new();
-    let mut cols: Vec<Vec<f64>> = Vec::new();
+    let mut cols: Vec<Array1<f64>> = Vec::new();
     let mut rel_times: Vec<i64> = Vec::new();
     if settings.event_study {
         if let Some(&(u, t)) = switch_offs.first() {
@@ -220,12 +221,12 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     let fes =
         [FixedEffect::new(input.unit.clone(), c.n_units), FixedEffect::new(c.time_codes.clone(), c.periods.len())];
     let mut y = input.outcome.clone();
-    let mut iterations = demean(&mut y, &fes)?;
+    let mut iterations = demean(y.view_mut(), &fes)?;
     for col in cols.iter_mut() {
-        iterations = iterations.max(demean(col, &fes)?);
+        iterations = iterations.max(demean(col.view_mut(), &fes)?);
     }
-    let x: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
-    let solved = ols::solve(&x, &y).map_err(|s| DidError::Collinear { what: names[s.column].clone() })?;
+    let x = linalg::stack_columns(&cols);
+    let solved = ols::solve(x.view(), y.view()).map_err(|s| DidError::Collinear { what: names[s.column].clone() })?;
 
     // Degrees of freedom counted as pyfixest's k_fixef = "nonnested".
     let k = cols.len();
@@ -238,7 +239,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         }
     }
     let cl = (settings.se == SeKind::Cluster).then_some((cluster.0.as_slice(), cluster.1));
-    let fit = ols::covariance(&x, &solved, settings.se, dof_k, cl);
+    let fit = ols::covariance(x.view(), &solved, settings.se, dof_k, cl);
     let tcrit = dist::t_critical(settings.alpha, fit.df);
 
     let mut warnings = Vec::new();
@@ -272,9 +273,9 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         let (pre_f, pre_p) = if leads.is_empty() {
             (None, None)
         } else {
-            let v = linalg::submatrix(&fit.vcov, k, &leads);
-            let b: Vec<f64> = leads.iter().map(|&j| fit.coef[j]).collect();
-            match linalg::quad_form_inv(&v, leads.len(), &b) {
+            let v = linalg::submatrix(fit.vcov.view(), &leads);
+            let b: Array1<f64> = leads.iter().map(|&j| fit.coef[j]).collect();
+            match linalg::quad_form_inv(v.view(), b.view()) {
                 Ok(w) => {
                     let q = leads.len() as f64;
                     (Some(w / q), Some(dist::f_p_value(w / q, q, fit.df)))
@@ -287,14 +288,9 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         };
         // The overall estimate: the equally weighted average of the post-treatment event times.
         let post: Vec<usize> = (0..k).filter(|&j| rel_times[j] >= 0).collect();
-        let a: Vec<f64> = (0..k).map(|j| if post.contains(&j) { 1.0 / post.len() as f64 } else { 0.0 }).collect();
-        let est = linalg::dot(&a, &fit.coef);
-        let mut var = 0.0;
-        for i in 0..k {
-            for j in 0..k {
-                var += a[i] * fit.vcov[i * k + j] * a[j];
-            }
-        }
+        let a: Array1<f64> = (0..k).map(|j| if post.contains(&j) { 1.0 / post.len() as f64 } else { 0.0 }).collect();
+        let est = a.dot(&fit.coef);
+        let var = a.dot(&fit.vcov.dot(&a));
         (est, var.max(0.0).sqrt(), Some(points), pre_f, pre_p)
     } else {
         (fit.coef[0], fit.se(0), None, None, None)
@@ -310,13 +306,14 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     Ok(DidResult {
         method: "did".into(),
         estimator: estimator.into(),
-        estimate,
-        std_error,
-        ci_low: estimate - tcrit * std_error,
-        ci_high: estimate + tcrit * std_error,
-        p_value: dist::t_p_value(estimate / std_error, fit.df),
-        n_obs: n,
-        inference: format!("{}; t with {} df", settings.se.describe(), fit.df),
+        inference: Inference::with_interval(
+            estimate,
+            std_error,
+            tcrit,
+            dist::t_p_value(estimate / std_error, fit.df),
+            n,
+            format!("{}; t with {} df", settings.se.describe(), fit.df),
+        ),
         n_units: c.n_units,
         n_periods: c.periods.len(),
         n_clusters: fit.n_clusters,
@@ -330,6 +327,18 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         within_iterations: iterations,
         warnings,
     })
+}
+
+impl Estimate for DidResult {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn estimator(&self) -> &str {
+        &self.estimator
+    }
+    fn inference(&self) -> &Inference {
+        &self.inference
+    }
 }
 
 fn cols_nonzero(input: &PanelInput, first: &[Option<i64>], r: i64) -> usize {

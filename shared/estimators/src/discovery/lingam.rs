@@ -14,15 +14,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_columns, invalid, BackgroundKnowledge, DiscoveryError, EdgeOut};
+use ndarray::{Array1, Array2};
+
+use super::{check_columns, invalid, BackgroundKnowledge, CausalGraph, DiscoveryError, EdgeOut};
+use crate::columns::Columns;
 use crate::linalg;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LingamSettings {
     pub knowledge: BackgroundKnowledge,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EdgeEffect {
     pub from: String,
     pub to: String,
@@ -31,15 +36,16 @@ pub struct EdgeEffect {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LingamResult {
     pub method: String,
     pub estimator: String,
     pub n_obs: usize,
-    pub variables: Vec<String>,
     /// From the most exogenous variable to the most endogenous.
     pub causal_order: Vec<String>,
-    /// Every edge is directed.
-    pub edges: Vec<EdgeOut>,
+    /// Every edge is directed: `variables` and `edges` in JSON.
+    #[serde(flatten)]
+    pub graph: CausalGraph,
     pub effects: Vec<EdgeEffect>,
 }
 
@@ -78,11 +84,12 @@ fn residual(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x - k * y).collect()
 }
 
-pub fn direct_lingam(columns: &[(String, Vec<f64>)], s: &LingamSettings) -> Result<LingamResult, DiscoveryError> {
-    let n = check_columns(columns)?;
-    let p = columns.len();
-    let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
-    for (name, c) in columns {
+pub fn direct_lingam(data: &Columns, s: &LingamSettings) -> Result<LingamResult, DiscoveryError> {
+    let n = check_columns(data)?;
+    let p = data.k();
+    let names: Vec<String> = data.names().to_vec();
+    let columns: Vec<(String, Vec<f64>)> = data.iter().map(|(n, c)| (n.to_string(), c.to_vec())).collect();
+    for (name, c) in &columns {
         let m = c.iter().sum::<f64>() / n as f64;
         if c.iter().all(|v| (v - m).abs() <= 1e-12 * m.abs().max(1.0)) {
             return Err(invalid(name, "is constant"));
@@ -210,9 +217,14 @@ pub fn direct_lingam(columns: &[(String, Vec<f64>)], s: &LingamSettings) -> Resu
         method: "causal_discovery".into(),
         estimator: "direct_lingam".into(),
         n_obs: n,
-        variables: names.clone(),
         causal_order: order.iter().map(|&i| names[i].clone()).collect(),
-        edges: effects.iter().map(|e| EdgeOut { from: e.from.clone(), to: e.to.clone(), directed: true }).collect(),
+        graph: CausalGraph::new(
+            names.clone(),
+            &effects
+                .iter()
+                .map(|e| EdgeOut { from: e.from.clone(), to: e.to.clone(), directed: true })
+                .collect::<Vec<_>>(),
+        )?,
         effects,
     })
 }
@@ -222,16 +234,20 @@ fn centre(x: &[f64]) -> Vec<f64> {
     x.iter().map(|v| v - m).collect()
 }
 
+/// Centred columns as an n x k matrix, the centred response, and their cross-products.
+fn centred_moments<C: AsRef<[f64]>>(xs: &[C], y: &[f64]) -> (Array2<f64>, Array1<f64>, Array1<f64>) {
+    let xc: Vec<Vec<f64>> = xs.iter().map(|c| centre(c.as_ref())).collect();
+    let x = linalg::columns(&xc);
+    let yc = Array1::from(centre(y));
+    let g = linalg::crossprod(x.view());
+    let xy = linalg::xty(x.view(), yc.view());
+    (g, xy, yc)
+}
+
 /// OLS slopes with an intercept (by centring).
 fn centred_ols(xs: &[&[f64]], y: &[f64]) -> Option<Vec<f64>> {
-    let xc: Vec<Vec<f64>> = xs.iter().map(|c| centre(c)).collect();
-    let yc = centre(y);
-    let refs: Vec<&[f64]> = xc.iter().map(|c| c.as_slice()).collect();
-    let k = refs.len();
-    let g = linalg::xtx(&refs);
-    let xy = linalg::xty(&refs, &yc);
-    let l = linalg::cholesky(&g, k).ok()?;
-    Some(linalg::chol_solve(&l, k, &xy))
+    let (g, xy, _) = centred_moments(xs, y);
+    Some(linalg::cholesky(g.view()).ok()?.solve(xy.view()).to_vec())
 }
 
 /// scikit-learn's `LassoLarsIC(criterion="bic")`: the lasso path by LARS (with the lasso
@@ -241,23 +257,19 @@ fn centred_ols(xs: &[&[f64]], y: &[f64]) -> Option<Vec<f64>> {
 fn lasso_lars_bic(xs: &[Vec<f64>], y: &[f64]) -> Option<Vec<f64>> {
     let n = y.len();
     let p = xs.len();
-    let xc: Vec<Vec<f64>> = xs.iter().map(|c| centre(c)).collect();
-    let yc = centre(y);
-    let refs: Vec<&[f64]> = xc.iter().map(|c| c.as_slice()).collect();
-    let g = linalg::xtx(&refs);
-    let xy = linalg::xty(&refs, &yc);
-    let yy = linalg::dot(&yc, &yc);
+    let (g, xy, yc) = centred_moments(xs, y);
+    let yy = yc.dot(&yc);
     let rss = |b: &[f64]| -> f64 {
         // y'y - 2 b'X'y + b'G b
-        let mut q = yy - 2.0 * linalg::dot(b, &xy);
+        let mut q = yy - 2.0 * b.iter().zip(&xy).map(|(a, c)| a * c).sum::<f64>();
         for i in 0..p {
             for j in 0..p {
-                q += b[i] * g[i * p + j] * b[j];
+                q += b[i] * g[[i, j]] * b[j];
             }
         }
         q.max(0.0)
     };
-    let ols = linalg::chol_solve(&linalg::cholesky(&g, p).ok()?, p, &xy);
+    let ols = linalg::cholesky(g.view()).ok()?.solve(xy.view()).to_vec();
     let dof = n as f64 - p as f64 - 1.0;
     if dof <= 0.0 {
         return None;
@@ -269,7 +281,7 @@ fn lasso_lars_bic(xs: &[Vec<f64>], y: &[f64]) -> Option<Vec<f64>> {
     let mut active: Vec<usize> = Vec::new();
     let mut dropped = false;
     for _ in 0..(8 * p + 8) {
-        let c: Vec<f64> = (0..p).map(|j| xy[j] - (0..p).map(|k| g[j * p + k] * beta[k]).sum::<f64>()).collect();
+        let c: Vec<f64> = (0..p).map(|j| xy[j] - (0..p).map(|k| g[[j, k]] * beta[k]).sum::<f64>()).collect();
         if !dropped {
             let next = (0..p).filter(|j| !active.contains(j)).max_by(|&a, &b| c[a].abs().total_cmp(&c[b].abs()));
             match next {
@@ -283,16 +295,14 @@ fn lasso_lars_bic(xs: &[Vec<f64>], y: &[f64]) -> Option<Vec<f64>> {
         if big_c <= eps * yy.sqrt().max(1.0) {
             break;
         }
-        let m = active.len();
-        let sign: Vec<f64> = active.iter().map(|&j| c[j].signum()).collect();
-        let ga: Vec<f64> =
-            (0..m).flat_map(|a| (0..m).map(move |b| (a, b))).map(|(a, b)| g[active[a] * p + active[b]]).collect();
-        let w0 = linalg::chol_solve(&linalg::cholesky(&ga, m).ok()?, m, &sign);
-        let aa = 1.0 / linalg::dot(&w0, &sign).sqrt();
+        let sign: Array1<f64> = active.iter().map(|&j| c[j].signum()).collect();
+        let ga = linalg::submatrix(g.view(), &active);
+        let w0 = linalg::cholesky(ga.view()).ok()?.solve(sign.view());
+        let aa = 1.0 / w0.dot(&sign).sqrt();
         let w: Vec<f64> = w0.iter().map(|v| v * aa).collect();
         let mut gamma = big_c / aa;
         for j in (0..p).filter(|j| !active.contains(j)) {
-            let a: f64 = active.iter().zip(&w).map(|(&k, wk)| g[j * p + k] * wk).sum();
+            let a: f64 = active.iter().zip(&w).map(|(&k, wk)| g[[j, k]] * wk).sum();
             for cand in [(big_c - c[j]) / (aa - a), (big_c + c[j]) / (aa + a)] {
                 if cand > eps && cand < gamma {
                     gamma = cand;

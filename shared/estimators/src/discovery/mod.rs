@@ -8,10 +8,12 @@
 
 #![allow(clippy::needless_range_loop)] // index loops over adjacency matrices read clearest here
 
+use ndarray::{Array2, ArrayView2};
 use petgraph::graph::Graph;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+use crate::columns::Columns;
 use crate::{dist, linalg};
 
 mod lingam;
@@ -29,6 +31,7 @@ fn invalid(column: &str, message: impl Into<String>) -> DiscoveryError {
 
 /// What is known before looking at the data.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BackgroundKnowledge {
     /// (from, to): this direct effect cannot exist.
     #[serde(default)]
@@ -42,6 +45,7 @@ pub struct BackgroundKnowledge {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PcSettings {
     pub alpha: f64,
     pub knowledge: BackgroundKnowledge,
@@ -54,35 +58,101 @@ impl Default for PcSettings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EdgeOut {
     pub from: String,
     pub to: String,
     pub directed: bool,
 }
 
+/// A discovered causal graph as a petgraph graph: node weights are the variable names, edge
+/// weights whether the edge is directed (an undirected CPDAG edge is stored once, from the
+/// earlier variable). In JSON: `variables` (the nodes in order) and `edges`
+/// (`{from, to, directed}`, in insertion order).
+#[derive(Debug, Clone, Default)]
+pub struct CausalGraph {
+    graph: Graph<String, bool>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct GraphJson {
+    pub variables: Vec<String>,
+    /// Directed edges from -> to; undirected ones once, in variable order.
+    pub edges: Vec<EdgeOut>,
+}
+
+impl CausalGraph {
+    /// Nodes named `variables`, with `edges` between them.
+    ///
+    /// # Errors
+    /// An edge naming a variable that is not a node.
+    pub fn new(variables: Vec<String>, edges: &[EdgeOut]) -> Result<Self, DiscoveryError> {
+        let mut graph = Graph::new();
+        let idx: HashMap<String, _> = variables.into_iter().map(|v| (v.clone(), graph.add_node(v))).collect();
+        for e in edges {
+            let node =
+                |v: &str| idx.get(v).copied().ok_or_else(|| invalid("edges", format!("{v:?} is not a variable")));
+            graph.add_edge(node(&e.from)?, node(&e.to)?, e.directed);
+        }
+        Ok(Self { graph })
+    }
+
+    /// The petgraph graph.
+    pub fn graph(&self) -> &Graph<String, bool> {
+        &self.graph
+    }
+
+    pub fn variables(&self) -> Vec<String> {
+        self.graph.node_weights().cloned().collect()
+    }
+
+    pub fn edges(&self) -> Vec<EdgeOut> {
+        self.graph
+            .edge_indices()
+            .filter_map(|e| {
+                let (a, b) = self.graph.edge_endpoints(e)?;
+                Some(EdgeOut { from: self.graph[a].clone(), to: self.graph[b].clone(), directed: self.graph[e] })
+            })
+            .collect()
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for CausalGraph {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CausalGraph".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        GraphJson::json_schema(generator)
+    }
+}
+
+impl Serialize for CausalGraph {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        GraphJson { variables: self.variables(), edges: self.edges() }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for CausalGraph {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let g = GraphJson::deserialize(d)?;
+        CausalGraph::new(g.variables, &g.edges).map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DiscoveryResult {
     pub method: String,
     pub estimator: String,
     pub n_obs: usize,
     pub alpha: f64,
-    pub variables: Vec<String>,
-    /// Directed edges from -> to; undirected ones once, in variable order.
-    pub edges: Vec<EdgeOut>,
+    /// The CPDAG: `variables` and `edges` in JSON.
+    #[serde(flatten)]
+    pub graph: CausalGraph,
     pub ci_tests: usize,
-}
-
-impl DiscoveryResult {
-    /// The CPDAG as a petgraph graph: node weights are variable names, edge weights say whether
-    /// the edge is directed (an undirected edge is stored once, from the earlier variable).
-    pub fn graph(&self) -> Graph<String, bool> {
-        let mut g = Graph::new();
-        let idx: HashMap<&str, _> = self.variables.iter().map(|v| (v.as_str(), g.add_node(v.clone()))).collect();
-        for e in &self.edges {
-            g.add_edge(idx[e.from.as_str()], idx[e.to.as_str()], e.directed);
-        }
-        g
-    }
 }
 
 struct Knowledge {
@@ -125,20 +195,15 @@ impl Knowledge {
     }
 }
 
-/// At least two variables of equal length, finite, with enough rows; the row count.
-fn check_columns(columns: &[(String, Vec<f64>)]) -> Result<usize, DiscoveryError> {
-    let p = columns.len();
+/// At least two finite variables with enough rows; the row count.
+fn check_columns(columns: &Columns) -> Result<usize, DiscoveryError> {
+    let p = columns.k();
     if p < 2 {
         return Err(invalid("columns", "need at least two variables"));
     }
-    let n = columns[0].1.len();
-    for (name, c) in columns {
-        if c.len() != n {
-            return Err(invalid(name, "columns differ in length"));
-        }
-        if let Some(i) = c.iter().position(|v| !v.is_finite()) {
-            return Err(invalid(name, format!("row {}: not a finite number", i + 1)));
-        }
+    let n = columns.n();
+    if let Some((name, row)) = columns.first_non_finite() {
+        return Err(invalid(name, format!("row {row}: not a finite number")));
     }
     if n < p + 4 {
         return Err(invalid("columns", format!("{n} rows is too few for {p} variables")));
@@ -147,13 +212,12 @@ fn check_columns(columns: &[(String, Vec<f64>)]) -> Result<usize, DiscoveryError
 }
 
 /// Fisher-z test of X ⟂ Y | S from the correlation matrix.
-fn fisher_z(corr: &[f64], p: usize, n: usize, x: usize, y: usize, s: &[usize]) -> f64 {
+fn fisher_z(corr: ArrayView2<f64>, n: usize, x: usize, y: usize, s: &[usize]) -> f64 {
     let mut vars = vec![x, y];
     vars.extend_from_slice(s);
-    let k = vars.len();
-    let sub = linalg::submatrix(corr, p, &vars);
-    let r = match linalg::inv_spd(&sub, k) {
-        Ok(inv) => -inv[1] / (inv[0] * inv[k + 1]).abs().sqrt(),
+    let sub = linalg::submatrix(corr, &vars);
+    let r = match linalg::inv_spd(sub.view()) {
+        Ok(inv) => -inv[[0, 1]] / (inv[[0, 0]] * inv[[1, 1]]).abs().sqrt(),
         Err(_) => 1.0,
     };
     let r = r.clamp(-(1.0 - f64::EPSILON), 1.0 - f64::EPSILON);
@@ -162,54 +226,62 @@ fn fisher_z(corr: &[f64], p: usize, n: usize, x: usize, y: usize, s: &[usize]) -
     dist::normal_p_value(stat)
 }
 
-fn combinations(items: &[usize], k: usize) -> Vec<Vec<usize>> {
-    let mut out = Vec::new();
-    let mut cur = Vec::with_capacity(k);
-    fn rec(items: &[usize], k: usize, start: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
-        if cur.len() == k {
-            out.push(cur.clone());
-            return;
-        }
-        for i in start..items.len() {
-            cur.push(items[i]);
-            rec(items, k, i + 1, cur, out);
-            cur.pop();
-        }
+/// The k-subsets of `items` in lexicographic order, one at a time (none is stored).
+struct Combinations<'a> {
+    items: &'a [usize],
+    idx: Vec<usize>,
+    first: bool,
+}
+
+impl<'a> Combinations<'a> {
+    fn new(items: &'a [usize], k: usize) -> Self {
+        Self { items, idx: (0..k).collect(), first: true }
     }
-    rec(items, k, 0, &mut cur, &mut out);
-    out
+}
+
+impl Iterator for Combinations<'_> {
+    type Item = Vec<usize>;
+
+    fn next(&mut self) -> Option<Vec<usize>> {
+        let (n, k) = (self.items.len(), self.idx.len());
+        if k > n {
+            return None;
+        }
+        if self.first {
+            self.first = false;
+        } else {
+            // The rightmost index that can still move right, then everything after it follows.
+            let i = (0..k).rev().find(|&i| self.idx[i] < n - k + i)?;
+            self.idx[i] += 1;
+            for j in i + 1..k {
+                self.idx[j] = self.idx[j - 1] + 1;
+            }
+        }
+        Some(self.idx.iter().map(|&i| self.items[i]).collect())
+    }
 }
 
 /// PC-stable on the named numeric columns.
-pub fn pc(columns: &[(String, Vec<f64>)], settings: &PcSettings) -> Result<DiscoveryResult, DiscoveryError> {
-    let p = columns.len();
+pub fn pc(columns: &Columns, settings: &PcSettings) -> Result<DiscoveryResult, DiscoveryError> {
+    let p = columns.k();
     if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
         return Err(invalid("alpha", "must be between 0 and 1"));
     }
     let n = check_columns(columns)?;
-    let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+    let names: Vec<String> = columns.names().to_vec();
     let know = Knowledge::new(&names, &settings.knowledge)?;
-    // Correlation matrix from one blocked pass of cross-products over centred columns.
-    let centred: Vec<Vec<f64>> = columns
-        .iter()
-        .map(|(name, c)| {
-            let m = c.iter().sum::<f64>() / n as f64;
-            let v: Vec<f64> = c.iter().map(|x| x - m).collect();
-            if v.iter().all(|x| *x == 0.0) {
-                Err(invalid(name, "is constant"))
-            } else {
-                Ok(v)
-            }
-        })
-        .collect::<Result<_, _>>()?;
-    let refs: Vec<&[f64]> = centred.iter().map(|c| c.as_slice()).collect();
-    let cov = linalg::weighted_crossprod(&refs, None);
-    let mut corr = vec![0.0; p * p];
-    for i in 0..p {
-        for j in 0..p {
-            corr[i * p + j] = cov[i * p + j] / (cov[i * p + i] * cov[j * p + j]).sqrt();
+    // Correlation matrix from the cross-products of the centred columns.
+    let mut centred = columns.values().to_owned();
+    for (name, mut c) in names.iter().zip(centred.columns_mut()) {
+        let m = c.sum() / n as f64;
+        c.mapv_inplace(|x| x - m);
+        if c.iter().all(|x| *x == 0.0) {
+            return Err(invalid(name, "is constant"));
         }
     }
+    let cov = linalg::crossprod(centred.view());
+    drop(centred);
+    let corr = Array2::from_shape_fn((p, p), |(i, j)| cov[[i, j]] / (cov[[i, i]] * cov[[j, j]]).sqrt());
 
     // Skeleton (stable).
     let mut adj = vec![vec![true; p]; p];
@@ -246,9 +318,9 @@ pub fn pc(columns: &[(String, Vec<f64>)], settings: &PcSettings) -> Result<Disco
             for &y in &neigh {
                 let rest: Vec<usize> = neigh.iter().copied().filter(|&v| v != y).collect();
                 let mut union: Vec<usize> = Vec::new();
-                for s in combinations(&rest, d) {
+                for s in Combinations::new(&rest, d) {
                     tests += 1;
-                    if fisher_z(&corr, p, n, x, y, &s) > settings.alpha {
+                    if fisher_z(corr.view(), n, x, y, &s) > settings.alpha {
                         removal.push((x, y));
                         removal.push((y, x));
                         for v in s {
@@ -404,8 +476,7 @@ pub fn pc(columns: &[(String, Vec<f64>)], settings: &PcSettings) -> Result<Disco
         estimator: "pc".into(),
         n_obs: n,
         alpha: settings.alpha,
-        variables: names,
-        edges,
+        graph: CausalGraph::new(names, &edges)?,
         ci_tests: tests,
     })
 }

@@ -11,7 +11,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+
+use crate::columns::Columns;
 use crate::did::staggered::{two_by_two, CsMethod};
+use crate::inference::{Estimate, Inference};
 use crate::{dist, linalg, logit};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -27,6 +31,7 @@ fn invalid(column: &str, message: impl Into<String>) -> EffectError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EffectMethod {
     Regression,
@@ -35,6 +40,7 @@ pub enum EffectMethod {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Estimand {
     Ate,
@@ -42,6 +48,7 @@ pub enum Estimand {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EffectSettings {
     pub method: EffectMethod,
     pub estimand: Estimand,
@@ -58,12 +65,13 @@ impl Default for EffectSettings {
 
 #[derive(Debug, Clone, Default)]
 pub struct EffectInput {
-    pub outcome: (String, Vec<f64>),
-    pub treatment: (String, Vec<f64>),
-    pub covariates: Vec<(String, Vec<f64>)>,
+    pub outcome: (String, Array1<f64>),
+    pub treatment: (String, Array1<f64>),
+    pub covariates: Columns,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Balance {
     pub covariate: String,
     /// Standardised mean difference (pooled SD), unweighted and weighted.
@@ -72,6 +80,7 @@ pub struct Balance {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Overlap {
     pub propensity_treated_min: f64,
     pub propensity_treated_max: f64,
@@ -85,6 +94,7 @@ pub struct Overlap {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EValue {
     /// The confounding strength (risk-ratio scale) needed to explain the estimate away.
     pub estimate: f64,
@@ -94,20 +104,20 @@ pub struct EValue {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EffectResult {
     pub method: String,
     pub estimator: String,
     pub estimand: Estimand,
-    pub estimate: f64,
-    pub std_error: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub p_value: f64,
-    pub n_obs: usize,
-    pub inference: String,
+    #[serde(flatten)]
+    pub inference: Inference,
     pub overlap: Overlap,
     pub e_value: EValue,
     pub warnings: Vec<String>,
+    /// Every unit's propensity score (before trimming) and whether it was treated, for an overlap
+    /// plot (in-process only; not serialised).
+    #[serde(skip)]
+    pub scores: Option<(Vec<f64>, Vec<bool>)>,
 }
 
 /// The E-value of VanderWeele and Ding (2017) for a mean difference `d` in an outcome with
@@ -132,11 +142,11 @@ pub fn e_value(estimate: f64, ci_low: f64, ci_high: f64, sd: f64) -> EValue {
     }
 }
 
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
+fn mean(v: ArrayView1<f64>) -> f64 {
+    v.sum() / v.len() as f64
 }
 
-fn smd(x: &[f64], d: &[f64], w: Option<&[f64]>) -> f64 {
+fn smd(x: ArrayView1<f64>, d: ArrayView1<f64>, w: Option<ArrayView1<f64>>) -> f64 {
     let stats = |treated: bool| {
         let (mut sw, mut sx, mut sxx) = (0.0, 0.0, 0.0);
         for i in 0..x.len() {
@@ -159,7 +169,7 @@ fn smd(x: &[f64], d: &[f64], w: Option<&[f64]>) -> f64 {
     }
 }
 
-fn ess(w: &[f64], d: &[f64], treated: bool) -> f64 {
+fn ess(w: ArrayView1<f64>, d: ArrayView1<f64>, treated: bool) -> f64 {
     let (mut s, mut s2) = (0.0, 0.0);
     for (wi, di) in w.iter().zip(d) {
         if (*di == 1.0) == treated {
@@ -171,9 +181,11 @@ fn ess(w: &[f64], d: &[f64], treated: bool) -> f64 {
 }
 
 pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResult, EffectError> {
-    let n0 = input.outcome.1.len();
+    let (yname, y0) = (&input.outcome.0, &input.outcome.1);
+    let (dname, d0) = (&input.treatment.0, &input.treatment.1);
+    let n0 = y0.len();
     if n0 == 0 {
-        return Err(invalid(&input.outcome.0, "no rows"));
+        return Err(invalid(yname, "no rows"));
     }
     if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
         return Err(invalid("alpha", "must be between 0 and 1"));
@@ -181,36 +193,42 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
     if !(0.0..0.5).contains(&settings.trim) {
         return Err(invalid("trim", "must be in [0, 0.5)"));
     }
-    for (name, col) in std::iter::once(&input.outcome).chain(std::iter::once(&input.treatment)).chain(&input.covariates)
-    {
-        if col.len() != n0 {
-            return Err(invalid(name, format!("has {} rows; the outcome has {n0}", col.len())));
-        }
+    if d0.len() != n0 {
+        return Err(invalid(dname, format!("has {} rows; the outcome has {n0}", d0.len())));
+    }
+    if !input.covariates.is_empty() && input.covariates.n() != n0 {
+        return Err(invalid(
+            &input.covariates.names()[0],
+            format!("has {} rows; the outcome has {n0}", input.covariates.n()),
+        ));
+    }
+    for (name, col) in [(yname, y0), (dname, d0)] {
         if let Some(i) = col.iter().position(|v| !v.is_finite()) {
             return Err(invalid(name, format!("row {}: not a finite number", i + 1)));
         }
     }
-    if let Some(i) = input.treatment.1.iter().position(|&v| v != 0.0 && v != 1.0) {
-        return Err(invalid(&input.treatment.0, format!("row {}: must be 0 or 1", i + 1)));
+    if let Some((name, row)) = input.covariates.first_non_finite() {
+        return Err(invalid(name, format!("row {row}: not a finite number")));
     }
-    let n_t = input.treatment.1.iter().filter(|&&v| v == 1.0).count();
+    if let Some(i) = d0.iter().position(|&v| v != 0.0 && v != 1.0) {
+        return Err(invalid(dname, format!("row {}: must be 0 or 1", i + 1)));
+    }
+    let n_t = d0.iter().filter(|&&v| v == 1.0).count();
     if n_t == 0 || n_t == n0 {
-        return Err(invalid(&input.treatment.0, "is constant: no treated or no control units"));
+        return Err(invalid(dname, "is constant: no treated or no control units"));
     }
     if input.covariates.is_empty() {
         return Err(invalid("covariates", "name at least one covariate (the confounders to adjust for)"));
     }
     // Propensity on the full sample, then trimming.
-    let one = vec![1.0; n0];
-    let mut cov: Vec<&[f64]> = vec![&one];
-    cov.extend(input.covariates.iter().map(|(_, c)| c.as_slice()));
-    let ps = logit::fit(&cov, &input.treatment.1).map_err(|e| EffectError::Model(format!("propensity score: {e}")))?;
+    let ps = logit::fit(linalg::with_intercept(input.covariates.values()).view(), d0.view())
+        .map_err(|e| EffectError::Model(format!("propensity score: {e}")))?;
+    let scores = Some((ps.p.to_vec(), d0.iter().map(|&v| v == 1.0).collect()));
     let keep: Vec<usize> = (0..n0).filter(|&i| ps.p[i] >= settings.trim && ps.p[i] <= 1.0 - settings.trim).collect();
     let trimmed = n0 - keep.len();
-    let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    let y = pick(&input.outcome.1);
-    let d = pick(&input.treatment.1);
-    let xs: Vec<Vec<f64>> = input.covariates.iter().map(|(_, c)| pick(c)).collect();
+    let y = y0.select(Axis(0), &keep);
+    let d = d0.select(Axis(0), &keep);
+    let xs = input.covariates.values().select(Axis(0), &keep);
     let n = y.len();
     let nt = d.iter().filter(|&&v| v == 1.0).count();
     if nt < 2 || n - nt < 2 {
@@ -218,16 +236,13 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
     }
     // Re-fit the propensity on the kept sample (its estimation enters the influence functions);
     // with nothing trimmed the first fit is that fit.
-    let one = vec![1.0; n];
-    let mut xcols: Vec<&[f64]> = vec![&one];
-    xcols.extend(xs.iter().map(|c| c.as_slice()));
-    let k = xcols.len();
+    let x = linalg::with_intercept(xs.view());
     let psf = if trimmed == 0 {
         ps
     } else {
-        logit::fit(&xcols, &d).map_err(|e| EffectError::Model(format!("propensity score: {e}")))?
+        logit::fit(x.view(), d.view()).map_err(|e| EffectError::Model(format!("propensity score: {e}")))?
     };
-    let e: Vec<f64> = psf.p.clone();
+    let e = psf.p.clone();
 
     let (estimate, inf, estimator) = match settings.estimand {
         Estimand::Att => {
@@ -236,86 +251,57 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
                 EffectMethod::Ipw => CsMethod::Ipw,
                 EffectMethod::Aipw => CsMethod::Dr,
             };
-            let (att, inf) = two_by_two(&y, &d, &xs, m).map_err(EffectError::Model)?;
+            let (att, inf) = two_by_two(y.view(), d.view(), xs.view(), m).map_err(EffectError::Model)?;
             (att, inf, settings.method)
         }
         Estimand::Ate => {
             let nf = n as f64;
-            // Outcome regressions in each arm.
-            // Fitted values for every unit and A⁻¹ of the arm's design.
-            let arm = |t: f64| -> Result<(Vec<f64>, Vec<f64>), EffectError> {
-                // Weighted least squares with 0/1 arm weights: no copies of the data.
-                let wt: Vec<f64> = d.iter().map(|&di| if di == t { 1.0 } else { 0.0 }).collect();
-                let mut a = linalg::weighted_crossprod(&xcols, Some(&wt));
-                let xy: Vec<f64> = xcols.iter().map(|c| linalg::dot3(c, &y, &wt)).collect();
-                let l = linalg::cholesky(&a, k)
-                    .map_err(|e| EffectError::Model(format!("outcome model: column {} collinear", e.column)))?;
-                let coef = linalg::chol_solve(&l, k, &xy);
-                let mut fitted = vec![0.0; n];
-                for (c, bi) in xcols.iter().zip(&coef) {
-                    for (f, xi) in fitted.iter_mut().zip(c.iter()) {
-                        *f += bi * xi;
-                    }
-                }
-                // A⁻¹ with A = (1/n) Σ_{arm} x x'
-                a.iter_mut().for_each(|v| *v /= nf);
-                let ainv =
-                    linalg::inv_spd(&a, k).map_err(|_| EffectError::Model("outcome model: singular design".into()))?;
+            // Outcome regressions in each arm: fitted values for every unit and A⁻¹ of the arm's
+            // design, A = (1/n) Σ_{arm} x x'. Weighted least squares with 0/1 arm weights.
+            let arm = |t: f64| -> Result<(Array1<f64>, Array2<f64>), EffectError> {
+                let wt = d.mapv(|di| if di == t { 1.0 } else { 0.0 });
+                let a = linalg::weighted_crossprod(x.view(), wt.view());
+                let xy = x.t().dot(&(&y * &wt));
+                let coef = linalg::cholesky(a.view())
+                    .map_err(|e| EffectError::Model(format!("outcome model: column {} collinear", e.column)))?
+                    .solve(xy.view());
+                let fitted = x.dot(&coef);
+                let ainv = linalg::inv_spd((a / nf).view())
+                    .map_err(|_| EffectError::Model("outcome model: singular design".into()))?;
                 Ok((fitted, ainv))
             };
             let (mu1, a1inv) = arm(1.0)?;
             let (mu0, a0inv) = arm(0.0)?;
+            let untreated = d.mapv(|v| 1.0 - v);
             match settings.method {
                 EffectMethod::Regression => {
-                    let tau = (0..n).map(|i| mu1[i] - mu0[i]).sum::<f64>() / nf;
-                    let xbar: Vec<f64> = (0..k).map(|a| mean(xcols[a])).collect();
-                    let g1: Vec<f64> = (0..k).map(|b| (0..k).map(|a| xbar[a] * a1inv[a * k + b]).sum()).collect();
-                    let g0: Vec<f64> = (0..k).map(|b| (0..k).map(|a| xbar[a] * a0inv[a * k + b]).sum()).collect();
-                    let inf = (0..n)
-                        .map(|i| {
-                            let xg1: f64 = (0..k).map(|a| g1[a] * xcols[a][i]).sum();
-                            let xg0: f64 = (0..k).map(|a| g0[a] * xcols[a][i]).sum();
-                            mu1[i] - mu0[i] - tau + xg1 * d[i] * (y[i] - mu1[i]) - xg0 * (1.0 - d[i]) * (y[i] - mu0[i])
-                        })
-                        .collect::<Vec<_>>();
+                    let tau = (&mu1 - &mu0).sum() / nf;
+                    let xbar = x.t().sum_axis(Axis(1)) / nf;
+                    let xg1 = x.dot(&a1inv.dot(&xbar));
+                    let xg0 = x.dot(&a0inv.dot(&xbar));
+                    let inf = &mu1 - &mu0 - tau + &xg1 * &d * (&y - &mu1) - &xg0 * &untreated * (&y - &mu0);
                     (tau, inf, EffectMethod::Regression)
                 }
                 EffectMethod::Ipw => {
-                    let w1: Vec<f64> = (0..n).map(|i| d[i] / e[i]).collect();
-                    let w0: Vec<f64> = (0..n).map(|i| (1.0 - d[i]) / (1.0 - e[i])).collect();
-                    let (s1, s0) = (mean(&w1), mean(&w0));
-                    let m1 = (0..n).map(|i| w1[i] * y[i]).sum::<f64>() / (nf * s1);
-                    let m0 = (0..n).map(|i| w0[i] * y[i]).sum::<f64>() / (nf * s0);
+                    let w1 = &d / &e;
+                    let w0 = &untreated / &e.mapv(|v| 1.0 - v);
+                    let (s1, s0) = (mean(w1.view()), mean(w0.view()));
+                    let m1 = w1.dot(&y) / (nf * s1);
+                    let m0 = w0.dot(&y) / (nf * s0);
                     let tau = m1 - m0;
                     // Estimation effect of the propensity: M' H⁻¹ s_i, s_i = (d - e) x.
-                    let mvec: Vec<f64> = (0..k)
-                        .map(|a| {
-                            let ma = (0..n).map(|i| -w1[i] * (y[i] - m1) * (1.0 - e[i]) * xcols[a][i]).sum::<f64>()
-                                / (nf * s1);
-                            let mb = (0..n).map(|i| w0[i] * (y[i] - m0) * e[i] * xcols[a][i]).sum::<f64>() / (nf * s0);
-                            ma - mb
-                        })
-                        .collect();
-                    let hm: Vec<f64> =
-                        (0..k).map(|b| (0..k).map(|a| mvec[a] * psf.hessian_inv_n[a * k + b]).sum()).collect();
-                    let inf = (0..n)
-                        .map(|i| {
-                            let psi = w1[i] * (y[i] - m1) / s1 - w0[i] * (y[i] - m0) / s0;
-                            let corr: f64 = (0..k).map(|b| hm[b] * (d[i] - e[i]) * xcols[b][i]).sum();
-                            psi + corr
-                        })
-                        .collect::<Vec<_>>();
+                    let va = -(&w1 * &y.mapv(|v| v - m1) * e.mapv(|v| 1.0 - v)) / (nf * s1);
+                    let vb = &w0 * &y.mapv(|v| v - m0) * &e / (nf * s0);
+                    let mvec = x.t().dot(&(va - vb));
+                    let hm = psf.hessian_inv_n.dot(&mvec);
+                    let psi = &w1 * &y.mapv(|v| v - m1) / s1 - &w0 * &y.mapv(|v| v - m0) / s0;
+                    let inf = psi + (&d - &e) * x.dot(&hm);
                     (tau, inf, EffectMethod::Ipw)
                 }
                 EffectMethod::Aipw => {
-                    let phi: Vec<f64> = (0..n)
-                        .map(|i| {
-                            mu1[i] - mu0[i] + d[i] * (y[i] - mu1[i]) / e[i]
-                                - (1.0 - d[i]) * (y[i] - mu0[i]) / (1.0 - e[i])
-                        })
-                        .collect();
-                    let tau = mean(&phi);
-                    (tau, phi.iter().map(|v| v - tau).collect(), EffectMethod::Aipw)
+                    let phi = &mu1 - &mu0 + &d * (&y - &mu1) / &e - &untreated * (&y - &mu0) / e.mapv(|v| 1.0 - v);
+                    let tau = mean(phi.view());
+                    (tau, phi - tau, EffectMethod::Aipw)
                 }
             }
         }
@@ -325,7 +311,7 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
     let (ci_low, ci_high) = (estimate - z * se, estimate + z * se);
 
     // Overlap diagnostics with the weights of the estimand.
-    let w: Vec<f64> = (0..n)
+    let w: Array1<f64> = (0..n)
         .map(|i| match settings.estimand {
             Estimand::Ate => {
                 if d[i] == 1.0 {
@@ -350,12 +336,13 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
     let ((t_min, t_max), (c_min, c_max)) = (range(true), range(false));
     let balance = input
         .covariates
+        .names()
         .iter()
-        .zip(&xs)
-        .map(|((name, _), x)| Balance {
+        .zip(xs.columns())
+        .map(|(name, x)| Balance {
             covariate: name.clone(),
-            smd_before: smd(x, &d, None),
-            smd_after: smd(x, &d, Some(&w)),
+            smd_before: smd(x, d.view(), None),
+            smd_after: smd(x, d.view(), Some(w.view())),
         })
         .collect::<Vec<_>>();
     let mut warnings = Vec::new();
@@ -370,7 +357,7 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
         warnings.push(format!("covariate {} still imbalanced after weighting (SMD {:.3})", b.covariate, b.smd_after));
     }
     let sd_y = {
-        let m = mean(&y);
+        let m = mean(y.view());
         (y.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt()
     };
     let name = match estimator {
@@ -382,30 +369,34 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
         method: "treatment_effect".into(),
         estimator: name.into(),
         estimand: settings.estimand,
-        estimate,
-        std_error: se,
-        ci_low,
-        ci_high,
-        p_value: dist::normal_p_value(estimate / se),
-        n_obs: n,
-        inference: "influence-function standard errors (normal)".into(),
+        inference: Inference {
+            estimate,
+            std_error: Some(se),
+            ci_low: Some(ci_low),
+            ci_high: Some(ci_high),
+            p_value: Some(dist::normal_p_value(estimate / se)),
+            n_obs: n,
+            inference: "influence-function standard errors (normal)".into(),
+        },
         overlap: Overlap {
             propensity_treated_min: t_min,
             propensity_treated_max: t_max,
             propensity_control_min: c_min,
             propensity_control_max: c_max,
             trimmed,
-            effective_sample_size_treated: ess(&w, &d, true),
-            effective_sample_size_control: ess(&w, &d, false),
+            effective_sample_size_treated: ess(w.view(), d.view(), true),
+            effective_sample_size_control: ess(w.view(), d.view(), false),
             balance,
         },
         e_value: e_value(estimate, ci_low, ci_high, sd_y),
         warnings,
+        scores,
     })
 }
 
 /// One robustness check of an estimate (DoWhy's refuters).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Refutation {
     pub refuter: String,
     /// The estimate under the refutation (the mean over repetitions where there are several).
@@ -449,31 +440,35 @@ pub fn refute(
         let mut inp = input.clone();
         inp.treatment.1 = d;
         if let Ok(f) = fit(&inp, settings) {
-            placebo.push(f.estimate);
+            placebo.push(f.inference.estimate);
         }
     }
     let pm = placebo.iter().sum::<f64>() / placebo.len().max(1) as f64;
-    let extreme = placebo.iter().filter(|e| e.abs() >= base.estimate.abs()).count();
+    let extreme = placebo.iter().filter(|e| e.abs() >= base.inference.estimate.abs()).count();
     let p = (extreme + 1) as f64 / (placebo.len() + 1) as f64;
     out.push(Refutation {
         refuter: "placebo_treatment".into(),
         new_estimate: pm,
-        change: pm - base.estimate,
+        change: pm - base.inference.estimate,
         p_value: Some(p),
-        survived: p <= settings.alpha.max(1.0 / (placebo.len() + 1) as f64) && pm.abs() < 2.0 * base.std_error,
+        survived: p <= settings.alpha.max(1.0 / (placebo.len() + 1) as f64)
+            && pm.abs() < 2.0 * base.inference.std_error.unwrap_or(f64::NAN),
         detail: format!("{} permutations of the treatment; mean placebo effect {pm:.4}", placebo.len()),
     });
 
     // Random common cause.
     let mut inp = input.clone();
-    inp.covariates.push(("random_common_cause".into(), (0..n).map(|_| rng.normal()).collect()));
+    let noise: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+    inp.covariates =
+        inp.covariates.with_column("random_common_cause", noise).map_err(|e| invalid(&e.column, e.to_string()))?;
     let rc = fit(&inp, settings)?;
     out.push(Refutation {
         refuter: "random_common_cause".into(),
-        new_estimate: rc.estimate,
-        change: rc.estimate - base.estimate,
+        new_estimate: rc.inference.estimate,
+        change: rc.inference.estimate - base.inference.estimate,
         p_value: None,
-        survived: (rc.estimate - base.estimate).abs() < 0.5 * base.std_error,
+        survived: (rc.inference.estimate - base.inference.estimate).abs()
+            < 0.5 * base.inference.std_error.unwrap_or(f64::NAN),
         detail: "an independent N(0,1) covariate added to the adjustment set".into(),
     });
 
@@ -481,25 +476,36 @@ pub fn refute(
     let mut subs = Vec::with_capacity(reps);
     for _ in 0..reps {
         let keep: Vec<usize> = (0..n).filter(|_| rng.uniform() < 0.8).collect();
-        let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
         let inp = EffectInput {
-            outcome: (input.outcome.0.clone(), pick(&input.outcome.1)),
-            treatment: (input.treatment.0.clone(), pick(&input.treatment.1)),
-            covariates: input.covariates.iter().map(|(n, c)| (n.clone(), pick(c))).collect(),
+            outcome: (input.outcome.0.clone(), input.outcome.1.select(Axis(0), &keep)),
+            treatment: (input.treatment.0.clone(), input.treatment.1.select(Axis(0), &keep)),
+            covariates: input.covariates.rows(&keep),
         };
         if let Ok(f) = fit(&inp, settings) {
-            subs.push(f.estimate);
+            subs.push(f.inference.estimate);
         }
     }
     let sm = subs.iter().sum::<f64>() / subs.len().max(1) as f64;
-    let worst = subs.iter().map(|e| (e - base.estimate).abs()).fold(0.0, f64::max);
+    let worst = subs.iter().map(|e| (e - base.inference.estimate).abs()).fold(0.0, f64::max);
     out.push(Refutation {
         refuter: "data_subset".into(),
         new_estimate: sm,
-        change: sm - base.estimate,
+        change: sm - base.inference.estimate,
         p_value: None,
-        survived: worst < 2.0 * base.std_error / 0.8f64.sqrt() + 1e-12,
+        survived: worst < 2.0 * base.inference.std_error.unwrap_or(f64::NAN) / 0.8f64.sqrt() + 1e-12,
         detail: format!("{} random 80% subsets; largest move {worst:.4}", subs.len()),
     });
     Ok(out)
+}
+
+impl Estimate for EffectResult {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn estimator(&self) -> &str {
+        &self.estimator
+    }
+    fn inference(&self) -> &Inference {
+        &self.inference
+    }
 }

@@ -11,6 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+
+use crate::columns::Columns;
+use crate::inference::{Estimate, Inference};
 use crate::ols::{self, SeKind};
 use crate::{dist, linalg};
 
@@ -31,6 +35,7 @@ fn invalid(column: &str, message: impl Into<String>) -> IvError {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IvSettings {
     pub se: SeKind,
     pub alpha: f64,
@@ -42,17 +47,19 @@ impl Default for IvSettings {
     }
 }
 
-/// Named columns of equal length.
+/// The outcome and named columns of one length (see [`Columns`]).
 #[derive(Debug, Clone, Default)]
 pub struct IvInput {
-    pub outcome: (String, Vec<f64>),
-    pub endogenous: Vec<(String, Vec<f64>)>,
-    pub instruments: Vec<(String, Vec<f64>)>,
-    pub controls: Vec<(String, Vec<f64>)>,
+    pub outcome: (String, Array1<f64>),
+    pub endogenous: Columns,
+    pub instruments: Columns,
+    /// Exogenous controls (an intercept is always added).
+    pub controls: Columns,
     pub cluster: Option<(Vec<u32>, usize)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Coefficient {
     pub name: String,
     pub estimate: f64,
@@ -63,6 +70,7 @@ pub struct Coefficient {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FirstStage {
     pub endogenous: String,
     /// F test that the excluded instruments' coefficients are zero, classical errors.
@@ -76,17 +84,13 @@ pub struct FirstStage {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IvResult {
     pub method: String,
     pub estimator: String,
     /// The first endogenous regressor's coefficient.
-    pub estimate: f64,
-    pub std_error: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub p_value: f64,
-    pub n_obs: usize,
-    pub inference: String,
+    #[serde(flatten)]
+    pub inference: Inference,
     pub coefficients: Vec<Coefficient>,
     pub first_stage: Vec<FirstStage>,
     /// The smallest first-stage F (the one that matters for weak instruments), robust if errors are.
@@ -108,112 +112,57 @@ pub struct IvResult {
 }
 
 fn check(input: &IvInput) -> Result<usize, IvError> {
-    let n = input.outcome.1.len();
+    let (yname, y) = &input.outcome;
+    let n = y.len();
     if n == 0 {
-        return Err(invalid(&input.outcome.0, "no rows"));
+        return Err(invalid(yname, "no rows"));
     }
     if input.endogenous.is_empty() {
         return Err(invalid("endogenous", "name at least one endogenous regressor"));
     }
-    if input.instruments.len() < input.endogenous.len() {
-        return Err(IvError::UnderIdentified {
-            instruments: input.instruments.len(),
-            endogenous: input.endogenous.len(),
-        });
+    if input.instruments.k() < input.endogenous.k() {
+        return Err(IvError::UnderIdentified { instruments: input.instruments.k(), endogenous: input.endogenous.k() });
     }
-    let all = std::iter::once(&input.outcome).chain(&input.endogenous).chain(&input.instruments).chain(&input.controls);
-    for (name, col) in all {
-        if col.len() != n {
-            return Err(invalid(name, format!("has {} rows; the outcome has {n}", col.len())));
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(invalid(yname, format!("row {}: not a finite number", i + 1)));
+    }
+    for cols in [&input.endogenous, &input.instruments, &input.controls] {
+        if !cols.is_empty() && cols.n() != n {
+            return Err(invalid(&cols.names()[0], format!("has {} rows; the outcome has {n}", cols.n())));
         }
-        if let Some(i) = col.iter().position(|v| !v.is_finite()) {
-            return Err(invalid(name, format!("row {}: not a finite number", i + 1)));
+        if let Some((name, row)) = cols.first_non_finite() {
+            return Err(invalid(name, format!("row {row}: not a finite number")));
         }
-        let first = col[0];
-        if name != &input.outcome.0 && col.iter().all(|&v| v == first) {
+        if let Some(name) = cols.first_constant() {
             return Err(invalid(name, "is constant"));
         }
     }
     Ok(n)
 }
 
-/// Rows `r` x columns `c` of a square matrix of order `k`.
-fn block(m: &[f64], k: usize, r: &[usize], c: &[usize]) -> Vec<f64> {
-    let mut out = Vec::with_capacity(r.len() * c.len());
-    for &i in r {
-        for &j in c {
-            out.push(m[i * k + j]);
-        }
-    }
-    out
+/// Rows `r` x columns `c` of `m`.
+fn block(m: &Array2<f64>, r: &[usize], c: &[usize]) -> Array2<f64> {
+    m.select(Axis(0), r).select(Axis(1), c)
 }
 
-/// A (r x c) times B (c x s), row-major.
-fn mul(a: &[f64], b: &[f64], r: usize, c: usize, s: usize) -> Vec<f64> {
-    let mut out = vec![0.0; r * s];
-    for i in 0..r {
-        for p in 0..c {
-            let aip = a[i * c + p];
-            for j in 0..s {
-                out[i * s + j] += aip * b[p * s + j];
-            }
-        }
-    }
-    out
-}
-
-fn transpose(a: &[f64], r: usize, c: usize) -> Vec<f64> {
-    let mut out = vec![0.0; r * c];
-    for i in 0..r {
-        for j in 0..c {
-            out[j * r + i] = a[i * c + j];
-        }
-    }
-    out
-}
-
-/// Solve S X = B for SPD S (k x k) and B (k x s).
-fn solve_spd(s_mat: &[f64], k: usize, b: &[f64], s: usize) -> Result<Vec<f64>, linalg::Singular> {
-    let l = linalg::cholesky(s_mat, k)?;
-    let mut out = vec![0.0; k * s];
-    for j in 0..s {
-        let col: Vec<f64> = (0..k).map(|i| b[i * s + j]).collect();
-        let x = linalg::chol_solve(&l, k, &col);
-        for i in 0..k {
-            out[i * s + j] = x[i];
-        }
-    }
-    Ok(out)
+/// Rows `r` of column `c` of `m`.
+fn col(m: &Array2<f64>, r: &[usize], c: usize) -> Array1<f64> {
+    r.iter().map(|&i| m[[i, c]]).collect()
 }
 
 /// Wald statistic b_idx' V_idx⁻¹ b_idx.
-fn wald(coef: &[f64], vcov: &[f64], k: usize, idx: &[usize]) -> f64 {
-    let v = linalg::submatrix(vcov, k, idx);
-    let b: Vec<f64> = idx.iter().map(|&j| coef[j]).collect();
-    linalg::quad_form_inv(&v, idx.len(), &b).unwrap_or(f64::NAN)
+fn wald(coef: ArrayView1<f64>, vcov: ArrayView2<f64>, idx: &[usize]) -> f64 {
+    let v = linalg::submatrix(vcov, idx);
+    let b: Array1<f64> = idx.iter().map(|&j| coef[j]).collect();
+    linalg::quad_form_inv(v.view(), b.view()).unwrap_or(f64::NAN)
 }
 
 /// The meat of a sandwich for coefficients that are linear in Z-scores: Σ (z e)(z e)' (HC) or the
 /// cluster sums' outer products. Returns the L x L matrix in instrument space.
-fn z_meat(z: &[&[f64]], e: &[f64], kind: SeKind, cluster: Option<(&[u32], usize)>) -> Vec<f64> {
+fn z_meat(z: ArrayView2<f64>, e: ArrayView1<f64>, kind: SeKind, cluster: Option<(&[u32], usize)>) -> Array2<f64> {
     match (kind, cluster) {
-        (SeKind::Cluster, Some((ids, g))) => {
-            let l = z.len();
-            let scores = ols::cluster_scores(z, e, ids, g);
-            let mut m = vec![0.0; l * l];
-            for row in scores.chunks_exact(l) {
-                for a in 0..l {
-                    for b in 0..l {
-                        m[a * l + b] += row[a] * row[b];
-                    }
-                }
-            }
-            m
-        }
-        _ => {
-            let e2: Vec<f64> = e.iter().map(|v| v * v).collect();
-            linalg::weighted_crossprod(z, Some(&e2))
-        }
+        (SeKind::Cluster, Some((ids, g))) => linalg::crossprod(ols::cluster_scores(z, e, ids, g).view()),
+        _ => linalg::weighted_crossprod(z, e.mapv(|v| v * v).view()),
     }
 }
 
@@ -231,7 +180,7 @@ fn vcov_scale(kind: SeKind, n: usize, k: usize, g: Option<usize>) -> f64 {
 }
 
 /// Two-stage least squares and its diagnostics. Every regression here is computed from one
-/// blocked pass of cross-products over [W, Z, X, y] plus one pass per residual vector.
+/// pass of cross-products over [W, Z, X, y] plus one pass per residual vector.
 pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> {
     let n = check(input)?;
     if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
@@ -247,19 +196,20 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         (SeKind::Cluster, None) => return Err(invalid("cluster", "cluster-robust errors need a cluster column")),
         _ => None,
     };
-    let one = vec![1.0; n];
-    let p = input.endogenous.len();
-    let q = input.instruments.len();
-    let nw = 1 + input.controls.len();
+    let one = Array1::<f64>::ones(n);
+    let p = input.endogenous.k();
+    let q = input.instruments.k();
+    let nw = 1 + input.controls.k();
     let l = nw + q;
     // All columns: [1, controls | instruments | endogenous | y].
-    let mut all: Vec<&[f64]> = vec![&one];
-    all.extend(input.controls.iter().map(|(_, c)| c.as_slice()));
-    all.extend(input.instruments.iter().map(|(_, c)| c.as_slice()));
-    all.extend(input.endogenous.iter().map(|(_, c)| c.as_slice()));
-    all.push(&input.outcome.1);
-    let ka = all.len();
-    let m = linalg::weighted_crossprod(&all, None);
+    let mut cols: Vec<Array1<f64>> = vec![one];
+    for part in [&input.controls, &input.instruments, &input.endogenous] {
+        cols.extend(part.values().columns().into_iter().map(|c| c.to_owned()));
+    }
+    cols.push(input.outcome.1.clone());
+    let all = linalg::stack_columns(&cols);
+    drop(cols);
+    let m = linalg::crossprod(all.view());
     let zi: Vec<usize> = (0..l).collect();
     let wi: Vec<usize> = (0..nw).collect();
     let xi: Vec<usize> = (l..l + p).collect();
@@ -267,25 +217,14 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     // Second-stage regressors A = [endogenous, 1, controls].
     let ai: Vec<usize> = xi.iter().copied().chain(wi.iter().copied()).collect();
     let k = ai.len();
-    let z: Vec<&[f64]> = all[..l].to_vec();
-    let a_cols: Vec<&[f64]> = ai.iter().map(|&i| all[i]).collect();
+    let z = linalg::block(all.view(), 0..n, 0..l);
+    let y = input.outcome.1.view();
 
-    let mzz = block(&m, ka, &zi, &zi);
-    let mzz_l = linalg::cholesky(&mzz, l).map_err(|e| IvError::Collinear { what: z_name(input, e.column) })?;
-    let pz_times = |b: &[f64], s: usize| -> Vec<f64> {
-        let mut out = vec![0.0; l * s];
-        for j in 0..s {
-            let col: Vec<f64> = (0..l).map(|i| b[i * s + j]).collect();
-            let x = linalg::chol_solve(&mzz_l, l, &col);
-            for i in 0..l {
-                out[i * s + j] = x[i];
-            }
-        }
-        out
-    };
-    let mzz_inv = linalg::inv_spd(&mzz, l).map_err(|e| IvError::Collinear { what: z_name(input, e.column) })?;
-    let mww = block(&m, ka, &wi, &wi);
-    linalg::cholesky(&mww, nw).map_err(|e| IvError::Collinear { what: w_name(input, e.column) })?;
+    let mzz = block(&m, &zi, &zi);
+    let mzz_chol = linalg::cholesky(mzz.view()).map_err(|e| IvError::Collinear { what: z_name(input, e.column) })?;
+    let mzz_inv = mzz_chol.inverse();
+    let mww = block(&m, &wi, &wi);
+    let mww_chol = linalg::cholesky(mww.view()).map_err(|e| IvError::Collinear { what: w_name(input, e.column) })?;
 
     // First stages.
     let robust_kind = if settings.se == SeKind::Classical { SeKind::Hc1 } else { settings.se };
@@ -293,29 +232,22 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     let mut first_stage = Vec::with_capacity(p);
     for (j, (name, x)) in input.endogenous.iter().enumerate() {
         let xj = l + j;
-        let mzx = block(&m, ka, &zi, &[xj]);
-        let gam = pz_times(&mzx, 1);
-        let rss_full = m[xj * ka + xj] - linalg::dot(&gam, &mzx);
-        let mwx = block(&m, ka, &wi, &[xj]);
-        let gw = solve_spd(&mww, nw, &mwx, 1).map_err(|e| IvError::Collinear { what: w_name(input, e.column) })?;
-        let rss_r = m[xj * ka + xj] - linalg::dot(&gw, &mwx);
+        let mzx = col(&m, &zi, xj);
+        let gam = mzz_chol.solve(mzx.view());
+        let rss_full = m[[xj, xj]] - gam.dot(&mzx);
+        let mwx = col(&m, &wi, xj);
+        let gw = mww_chol.solve(mwx.view());
+        let rss_r = m[[xj, xj]] - gw.dot(&mwx);
         let df2 = (n - l) as f64;
         let f = ((rss_r - rss_full) / q as f64) / (rss_full / df2);
         // Robust: the first-stage residuals' sandwich.
-        let mut v = x.clone();
-        for (c, col) in gam.iter().zip(&z) {
-            for (r, zv) in v.iter_mut().zip(col.iter()) {
-                *r -= c * zv;
-            }
-        }
-        let meat = z_meat(&z, &v, robust_kind, cluster);
-        let mut vc = linalg::sandwich(&mzz_inv, &meat, l);
-        let scale = vcov_scale(robust_kind, n, l, cluster.map(|c| c.1));
-        vc.iter_mut().for_each(|x| *x *= scale);
-        let fr = wald(&gam, &vc, l, &excl) / q as f64;
+        let v = &x - &z.dot(&gam);
+        let meat = z_meat(z, v.view(), robust_kind, cluster);
+        let vc = linalg::sandwich(mzz_inv.view(), meat.view()) * vcov_scale(robust_kind, n, l, cluster.map(|c| c.1));
+        let fr = wald(gam.view(), vc.view(), &excl) / q as f64;
         let df2r = if robust_kind == SeKind::Cluster { cluster.map(|c| c.1 as f64 - 1.0).unwrap_or(df2) } else { df2 };
         first_stage.push(FirstStage {
-            endogenous: name.clone(),
+            endogenous: name.to_string(),
             f_stat: f,
             f_p_value: dist::f_p_value(f, q as f64, df2),
             f_stat_robust: fr,
@@ -326,33 +258,29 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     }
 
     // Second stage from the normal equations: X̂ = Z Γ with Γ = (Z'Z)⁻¹ Z'A.
-    let mza = block(&m, ka, &zi, &ai);
-    let gamma = pz_times(&mza, k); // L x k
-    let maz = transpose(&mza, l, k);
-    let qmat = mul(&maz, &gamma, k, l, k); // X̂'X̂
-    let mzy = block(&m, ka, &zi, &[yi]);
-    let cvec = mul(&transpose(&gamma, l, k), &mzy, k, l, 1);
-    let beta = solve_spd(&qmat, k, &cvec, 1).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
-    let qinv = linalg::inv_spd(&qmat, k).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
-    let mut e = input.outcome.1.clone();
-    for (b, col) in beta.iter().zip(&a_cols) {
-        for (r, v) in e.iter_mut().zip(col.iter()) {
-            *r -= b * v;
-        }
-    }
-    let ee = linalg::dot(&e, &e);
+    let mza = block(&m, &zi, &ai);
+    let gamma = mzz_chol.solve_matrix(mza.view()); // L x k
+    let qmat = mza.t().dot(&gamma); // X̂'X̂
+    let mzy = col(&m, &zi, yi);
+    let cvec = gamma.t().dot(&mzy);
+    let q_chol = linalg::cholesky(qmat.view()).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
+    let beta = q_chol.solve(cvec.view());
+    let qinv = q_chol.inverse();
+    let a = all.select(Axis(1), &ai);
+    let e = &y - &a.dot(&beta);
+    let ee = e.dot(&e);
     let dfr = (n - k) as f64;
     let need_s = settings.se != SeKind::Classical || q > p;
-    let s_z = if need_s { Some(z_meat(&z, &e, SeKind::Hc0, None)) } else { None };
+    let s_z = need_s.then(|| z_meat(z, e.view(), SeKind::Hc0, None));
     let (vcov, df) = match settings.se {
-        SeKind::Classical => (qinv.iter().map(|v| v * ee / dfr).collect::<Vec<_>>(), dfr),
+        SeKind::Classical => (qinv.mapv(|v| v * ee / dfr), dfr),
         kind => {
-            let meat_z =
-                if kind == SeKind::Cluster { z_meat(&z, &e, kind, cluster) } else { s_z.clone().unwrap_or_default() };
-            let meat = mul(&mul(&transpose(&gamma, l, k), &meat_z, k, l, l), &gamma, k, l, k);
-            let mut v = linalg::sandwich(&qinv, &meat, k);
-            let scale = vcov_scale(kind, n, k, cluster.map(|c| c.1));
-            v.iter_mut().for_each(|x| *x *= scale);
+            let meat_z = match (kind, &s_z) {
+                (SeKind::Cluster, _) | (_, None) => z_meat(z, e.view(), kind, cluster),
+                (_, Some(sz)) => sz.clone(),
+            };
+            let meat = gamma.t().dot(&meat_z).dot(&gamma);
+            let v = linalg::sandwich(qinv.view(), meat.view()) * vcov_scale(kind, n, k, cluster.map(|c| c.1));
             match (kind, cluster) {
                 (SeKind::Cluster, Some((_, g))) => (v, g as f64 - 1.0),
                 _ => (v, dfr),
@@ -362,14 +290,15 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     let tcrit = dist::t_critical(settings.alpha, df);
     let names: Vec<String> = input
         .endogenous
+        .names()
         .iter()
-        .map(|(n, _)| n.clone())
+        .cloned()
         .chain(std::iter::once("intercept".to_string()))
-        .chain(input.controls.iter().map(|(n, _)| n.clone()))
+        .chain(input.controls.names().iter().cloned())
         .collect();
     let coefficients: Vec<Coefficient> = (0..k)
         .map(|j| {
-            let (b, se) = (beta[j], vcov[j * k + j].max(0.0).sqrt());
+            let (b, se) = (beta[j], vcov[[j, j]].max(0.0).sqrt());
             Coefficient {
                 name: names[j].clone(),
                 estimate: b,
@@ -386,22 +315,20 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     let (mut sargan, mut hansen_j, mut overid_p, mut overid_df) = (None, None, None, None);
     if q > p {
         let df_o = q - p;
-        let ze: Vec<f64> = (0..l).map(|i| mzy[i] - (0..k).map(|j| mza[i * k + j] * beta[j]).sum::<f64>()).collect();
-        let s_val = n as f64 * linalg::dot(&ze, &pz_times(&ze, 1)) / ee;
+        let ze = &mzy - &mza.dot(&beta);
+        let s_val = n as f64 * ze.dot(&mzz_chol.solve(ze.view())) / ee;
         sargan = Some(s_val);
         let nf = n as f64;
         let j_val = s_z.as_ref().and_then(|sz| {
-            let s_mat: Vec<f64> = sz.iter().map(|v| v / nf).collect();
-            let w = linalg::inv_spd(&s_mat, l).ok()?;
-            let zx: Vec<f64> = mza.iter().map(|v| v / nf).collect();
-            let zy: Vec<f64> = mzy.iter().map(|v| v / nf).collect();
-            let xzw = mul(&transpose(&zx, l, k), &w, k, l, l);
-            let lhs = mul(&xzw, &zx, k, l, k);
-            let rhs = mul(&xzw, &zy, k, l, 1);
-            let bg = solve_spd(&lhs, k, &rhs, 1).ok()?;
-            let g: Vec<f64> = (0..l).map(|i| zy[i] - (0..k).map(|j| zx[i * k + j] * bg[j]).sum::<f64>()).collect();
-            let wg = mul(&w, &g, l, l, 1);
-            Some(nf * linalg::dot(&g, &wg))
+            let w = linalg::inv_spd((sz / nf).view()).ok()?;
+            let zx = &mza / nf;
+            let zy = &mzy / nf;
+            let xzw = zx.t().dot(&w);
+            let lhs = xzw.dot(&zx);
+            let rhs = xzw.dot(&zy);
+            let bg = linalg::cholesky(lhs.view()).ok()?.solve(rhs.view());
+            let g = &zy - &zx.dot(&bg);
+            Some(nf * g.dot(&w.dot(&g)))
         });
         hansen_j = j_val;
         overid_df = Some(df_o);
@@ -412,42 +339,30 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     }
 
     // Durbin-Wu-Hausman from cross-products: V̂ = X - Z (Z'Z)⁻¹ Z'X.
-    let mzxe = block(&m, ka, &zi, &xi);
-    let pzx = pz_times(&mzxe, p); // L x p
-    let proj = |rows: &[usize]| -> Vec<f64> {
-        // M_{rows,X} - M_{rows,Z} (Z'Z)⁻¹ Z'X
-        let direct = block(&m, ka, rows, &xi);
-        let via = mul(&block(&m, ka, rows, &zi), &pzx, rows.len(), l, p);
-        direct.iter().zip(&via).map(|(a, b)| a - b).collect()
-    };
+    let pzx = mzz_chol.solve_matrix(block(&m, &zi, &xi).view()); // L x p
+                                                                 // M_{rows,X} - M_{rows,Z} (Z'Z)⁻¹ Z'X
+    let proj = |rows: &[usize]| -> Array2<f64> { block(&m, rows, &xi) - block(&m, rows, &zi).dot(&pzx) };
     let av = proj(&ai); // k x p: A'V̂
     let vv = proj(&xi); // p x p: V̂'V̂ (X'V̂ = V̂'V̂)
-    let vy: Vec<f64> = proj(&[yi]); // 1 x p: y'V̂
+    let vy = proj(&[yi]); // 1 x p: y'V̂
     let kk = k + p;
-    let maa = block(&m, ka, &ai, &ai);
-    let may = block(&m, ka, &ai, &[yi]);
-    let mut gaug = vec![0.0; kk * kk];
-    for i in 0..k {
-        for j in 0..k {
-            gaug[i * kk + j] = maa[i * k + j];
-        }
-        for j in 0..p {
-            gaug[i * kk + k + j] = av[i * p + j];
-            gaug[(k + j) * kk + i] = av[i * p + j];
-        }
-    }
-    for i in 0..p {
-        for j in 0..p {
-            gaug[(k + i) * kk + k + j] = vv[i * p + j];
-        }
-    }
-    let baug: Vec<f64> = may.iter().copied().chain(vy.iter().copied()).collect();
-    let yy = m[yi * ka + yi];
-    let beta_aug =
-        solve_spd(&gaug, kk, &baug, 1).map_err(|_| IvError::Collinear { what: "control function".into() })?;
-    let rss_aug = yy - linalg::dot(&beta_aug, &baug);
-    let beta_o = solve_spd(&maa, k, &may, 1).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
-    let rss_o = yy - linalg::dot(&beta_o, &may);
+    let maa = block(&m, &ai, &ai);
+    let may = col(&m, &ai, yi);
+    let mut gaug = Array2::zeros((kk, kk));
+    linalg::block_mut(gaug.view_mut(), 0..k, 0..k).assign(&maa);
+    linalg::block_mut(gaug.view_mut(), 0..k, k..kk).assign(&av);
+    linalg::block_mut(gaug.view_mut(), k..kk, 0..k).assign(&av.t());
+    linalg::block_mut(gaug.view_mut(), k..kk, k..kk).assign(&vv);
+    let baug: Array1<f64> = may.iter().chain(vy.iter()).copied().collect();
+    let yy = m[[yi, yi]];
+    let beta_aug = linalg::cholesky(gaug.view())
+        .map_err(|_| IvError::Collinear { what: "control function".into() })?
+        .solve(baug.view());
+    let rss_aug = yy - beta_aug.dot(&baug);
+    let beta_o = linalg::cholesky(maa.view())
+        .map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?
+        .solve(may.view());
+    let rss_o = yy - beta_o.dot(&may);
     let wu = ((rss_o - rss_aug) / p as f64) / (rss_aug / (n - kk) as f64);
     let wu_p = dist::f_p_value(wu, p as f64, (n - kk) as f64);
     let durbin = n as f64 * (rss_o - rss_aug) / rss_o;
@@ -464,13 +379,15 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     Ok(IvResult {
         method: "iv".into(),
         estimator: "2sls".into(),
-        estimate: c0.estimate,
-        std_error: c0.std_error,
-        ci_low: c0.ci_low,
-        ci_high: c0.ci_high,
-        p_value: c0.p_value,
-        n_obs: n,
-        inference: format!("{}; t with {} df", settings.se.describe(), df),
+        inference: Inference {
+            estimate: c0.estimate,
+            std_error: Some(c0.std_error),
+            ci_low: Some(c0.ci_low),
+            ci_high: Some(c0.ci_high),
+            p_value: Some(c0.p_value),
+            n_obs: n,
+            inference: format!("{}; t with {} df", settings.se.describe(), df),
+        },
         coefficients,
         first_stage,
         first_stage_f: min_f,
@@ -485,27 +402,39 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     })
 }
 
+impl Estimate for IvResult {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn estimator(&self) -> &str {
+        &self.estimator
+    }
+    fn inference(&self) -> &Inference {
+        &self.inference
+    }
+}
+
 fn w_name(input: &IvInput, j: usize) -> String {
     if j == 0 {
         "intercept".into()
     } else {
-        input.controls.get(j - 1).map(|c| c.0.clone()).unwrap_or_default()
+        input.controls.names().get(j - 1).cloned().unwrap_or_default()
     }
 }
 
 fn z_name(input: &IvInput, j: usize) -> String {
-    let nw = 1 + input.controls.len();
+    let nw = 1 + input.controls.k();
     if j < nw {
         w_name(input, j)
     } else {
-        input.instruments.get(j - nw).map(|c| c.0.clone()).unwrap_or_default()
+        input.instruments.names().get(j - nw).cloned().unwrap_or_default()
     }
 }
 
 fn x_name(input: &IvInput, j: usize) -> String {
-    let p = input.endogenous.len();
+    let p = input.endogenous.k();
     if j < p {
-        input.endogenous[j].0.clone()
+        input.endogenous.names()[j].clone()
     } else {
         w_name(input, j - p)
     }
@@ -513,6 +442,7 @@ fn x_name(input: &IvInput, j: usize) -> String {
 
 /// One candidate instrument's assessment.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CandidateReport {
     pub name: String,
     /// First-stage F of the treatment on this candidate alone (plus controls), robust.
@@ -532,26 +462,28 @@ pub struct CandidateReport {
 /// one's exogeneity against the others. `alpha` is the level of both tests; relevance also needs
 /// F ≥ 10 (Staiger-Stock).
 pub fn identify_instruments(
-    outcome: (&str, &[f64]),
-    treatment: (&str, &[f64]),
-    candidates: &[(String, Vec<f64>)],
-    controls: &[(String, Vec<f64>)],
+    outcome: (&str, ArrayView1<f64>),
+    treatment: (&str, ArrayView1<f64>),
+    candidates: &Columns,
+    controls: &Columns,
     alpha: f64,
 ) -> Result<Vec<CandidateReport>, IvError> {
     if candidates.is_empty() {
         return Err(invalid("candidates", "name at least one candidate instrument"));
     }
-    let base = |inst: Vec<(String, Vec<f64>)>| IvInput {
-        outcome: (outcome.0.to_string(), outcome.1.to_vec()),
-        endogenous: vec![(treatment.0.to_string(), treatment.1.to_vec())],
-        instruments: inst,
-        controls: controls.to_vec(),
+    let endogenous = Columns::new(vec![(treatment.0.to_string(), treatment.1.to_vec())])
+        .map_err(|e| invalid(&e.column, e.to_string()))?;
+    let base = |instruments: Columns| IvInput {
+        outcome: (outcome.0.to_string(), outcome.1.to_owned()),
+        endogenous: endogenous.clone(),
+        instruments,
+        controls: controls.clone(),
         cluster: None,
     };
     let hc1 = IvSettings { se: SeKind::Hc1, alpha };
     let mut reports: Vec<CandidateReport> = Vec::new();
-    for (name, col) in candidates {
-        let r = fit(&base(vec![(name.clone(), col.clone())]), &hc1)?;
+    for (j, name) in candidates.names().iter().enumerate() {
+        let r = fit(&base(candidates.select(&[j])), &hc1)?;
         let fs = &r.first_stage[0];
         let relevant = fs.f_p_value_robust < alpha && fs.f_stat_robust >= 10.0;
         let mut reasons = Vec::new();
@@ -571,15 +503,14 @@ pub fn identify_instruments(
             reasons,
         });
     }
-    let relevant: Vec<usize> = (0..candidates.len()).filter(|&i| reports[i].relevant).collect();
+    let relevant: Vec<usize> = (0..candidates.k()).filter(|&i| reports[i].relevant).collect();
     if relevant.len() >= 2 {
-        let all: Vec<(String, Vec<f64>)> = relevant.iter().map(|&i| candidates[i].clone()).collect();
-        let full = fit(&base(all.clone()), &IvSettings { se: SeKind::Classical, alpha })?;
+        let full = fit(&base(candidates.select(&relevant)), &IvSettings { se: SeKind::Classical, alpha })?;
         let s_full = full.sargan.unwrap_or(0.0);
         for (pos, &i) in relevant.iter().enumerate() {
-            let mut others = all.clone();
+            let mut others = relevant.clone();
             others.remove(pos);
-            let reduced = fit(&base(others), &IvSettings { se: SeKind::Classical, alpha })?;
+            let reduced = fit(&base(candidates.select(&others)), &IvSettings { se: SeKind::Classical, alpha })?;
             let c = (s_full - reduced.sargan.unwrap_or(0.0)).max(0.0);
             let pv = dist::chi2_p_value(c, 1.0);
             let pass = pv >= alpha;

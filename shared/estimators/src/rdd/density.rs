@@ -6,9 +6,12 @@
 //! `vce="jackknife"`, `bwselect="comb"`, `regularize=True`, mass-point adjustment), checked
 //! against it on the Senate data.
 
+use ndarray::{ArrayView1, ArrayView2};
+
 use crate::{dist, linalg};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DensityTest {
     pub density_left: f64,
     pub density_right: f64,
@@ -92,8 +95,8 @@ fn fv(
             }
         }
     }
-    let sinv = linalg::inv_spd(&g, k).ok()?;
-    let b: Vec<f64> = (0..k).map(|j| (0..k).map(|a| xty[a] * sinv[a * k + j]).sum::<f64>() / hp[j]).collect();
+    let sinv = linalg::inv_spd(ArrayView2::from_shape((k, k), &g).ok()?).ok()?;
+    let b: Vec<f64> = (0..k).map(|j| (0..k).map(|a| xty[a] * sinv[[a, j]]).sum::<f64>() / hp[j]).collect();
     // Jackknife: V = HpInv Sinv (Σ L_i L_i') Sinv HpInv with L_i = Σ_{j > first(i)} XpW_j / (n - 1).
     // Only V's [2,2], [3,3] and [2,3] entries are used, so accumulate z_i = rows 2 and 3 of
     // Sinv L_i. Walk backwards keeping the tail sum; a tie group's members all take the tail at
@@ -101,7 +104,7 @@ fn fv(
     let (mut v22, mut v33, mut v23) = (0.0, 0.0, 0.0);
     if jackknife {
         let nf = (n - 1) as f64;
-        let (s2, s3) = (&sinv[2 * k..3 * k], &sinv[3 * k..4 * k]);
+        let (s2, s3) = (sinv.row(2), sinv.row(3));
         let mut acc = vec![0.0; k];
         let mut i = hi;
         while i > lo {
@@ -116,8 +119,8 @@ fn fv(
                 j -= 1;
             }
             let members = (i - f + 1) as f64;
-            let z2 = linalg::dot(s2, &acc) / nf;
-            let z3 = linalg::dot(s3, &acc) / nf;
+            let z2 = s2.dot(&ArrayView1::from(&acc[..])) / nf;
+            let z3 = s3.dot(&ArrayView1::from(&acc[..])) / nf;
             v22 += members * z2 * z2;
             v33 += members * z3 * z3;
             v23 += members * z2 * z3;
@@ -144,10 +147,10 @@ fn fv(
 fn bias_constant(p: usize) -> f64 {
     let m = |e: usize| 1.0 / (e as f64 + 1.0) - 1.0 / (e as f64 + 2.0);
     let k = p + 1;
-    let s: Vec<f64> = (0..k * k).map(|ij| m(ij / k + ij % k)).collect();
-    let c: Vec<f64> = (0..k).map(|i| m(i + p + 1)).collect();
-    match linalg::inv_spd(&s, k) {
-        Ok(inv) => (0..k).map(|j| inv[k + j] * c[j]).sum(),
+    let s = ndarray::Array2::from_shape_fn((k, k), |(i, j)| m(i + j));
+    let c: ndarray::Array1<f64> = (0..k).map(|i| m(i + p + 1)).collect();
+    match linalg::inv_spd(s.view()) {
+        Ok(inv) => inv.row(1).dot(&c),
         Err(_) => f64::NAN,
     }
 }
@@ -159,7 +162,7 @@ fn median3(a: f64, b: f64, c: f64) -> f64 {
 }
 
 /// The density test at cutoff `c` with rddensity's defaults.
-pub fn test(x_raw: &[f64], c: f64) -> Result<DensityTest, String> {
+pub fn test(x_raw: ArrayView1<f64>, c: f64) -> Result<DensityTest, String> {
     let mut xs: Vec<f64> = x_raw.iter().copied().filter(|v| v.is_finite()).collect();
     xs.sort_unstable_by(|a, b| a.total_cmp(b));
     test_sorted(&xs, c)

@@ -10,6 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use ndarray::{Array1, Array2, ArrayView1};
+
+use crate::inference::{Estimate, Inference};
 use crate::{dist, linalg};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -29,6 +32,7 @@ fn invalid(column: &str, message: impl Into<String>) -> RddError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Kernel {
     Triangular,
@@ -59,6 +63,7 @@ impl Kernel {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BwSelect {
     Mserd,
@@ -67,6 +72,7 @@ pub enum BwSelect {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RddSettings {
     pub cutoff: f64,
     pub p: usize,
@@ -94,17 +100,13 @@ impl Default for RddSettings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RddResult {
     pub method: String,
     pub estimator: String,
     /// Conventional local-polynomial estimate.
-    pub estimate: f64,
-    pub std_error: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub p_value: f64,
-    pub n_obs: usize,
-    pub inference: String,
+    #[serde(flatten)]
+    pub inference: Inference,
     pub estimate_bias_corrected: f64,
     pub robust_std_error: f64,
     pub robust_ci_low: f64,
@@ -137,6 +139,9 @@ pub struct RddResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub density_test: Option<density::DensityTest>,
     pub warnings: Vec<String>,
+    /// The binned data and fitted curves for a plot (in-process only; not serialised).
+    #[serde(skip)]
+    pub plot: Option<RddPlot>,
 }
 
 /// One side of the cutoff: slices of the sorted data, and each observation's tie group.
@@ -255,38 +260,54 @@ fn powers(u: f64, buf: &mut [f64]) {
 }
 
 /// Weighted moments of a window: G = Σ w R R' and R'W d for each column d, R = [(x-c)^j], j ≤ o.
-fn moments(x: &[f64], w: &[f64], ds: &[&[f64]], c: f64, o: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+///
+/// A hand-written kernel, kept on purpose: G is a Hankel matrix of the 2o+1 weighted power sums
+/// Σ w u^m, so one streaming pass over the window computes it without materialising the
+/// n x (o+1) design (the ndarray product X'WX does (o+1)² multiply-adds per row over a copy).
+/// See the `rdd_moments` case of the anchors benchmark for the measured difference.
+pub(crate) fn moments(x: &[f64], w: &[f64], ds: &[&[f64]], c: f64, o: usize) -> (Array2<f64>, Vec<Array1<f64>>) {
     let k = o + 1;
-    let mut g = vec![0.0; k * k];
-    let mut rwd = vec![vec![0.0; k]; ds.len()];
+    let mut sums = vec![0.0; 2 * o + 1];
+    let mut rwd = vec![Array1::zeros(k); ds.len()];
     let mut pw = vec![0.0; 2 * o + 1];
     for i in 0..x.len() {
         powers(x[i] - c, &mut pw);
         let wi = w[i];
-        for a in 0..k {
-            for b in 0..=a {
-                g[a * k + b] += wi * pw[a + b];
-            }
-            for (d, acc) in ds.iter().zip(rwd.iter_mut()) {
+        for (s, p) in sums.iter_mut().zip(&pw) {
+            *s += wi * p;
+        }
+        for (d, acc) in ds.iter().zip(rwd.iter_mut()) {
+            for a in 0..k {
                 acc[a] += wi * pw[a] * d[i];
             }
         }
     }
+    (Array2::from_shape_fn((k, k), |(a, b)| sums[a + b]), rwd)
+}
+
+/// Row j of B M B, at column j: the variance of coefficient j under the sandwich B M B.
+fn quad(inv: &Array2<f64>, m: &Array2<f64>, j: usize) -> f64 {
+    linalg::sandwich(inv.view(), m.view())[[j, j]]
+}
+
+/// Σ_i c_i r_i r_i' accumulated row by row (the meat of a local fit), symmetric.
+fn outer_acc(m: &mut Array2<f64>, c: f64, r: &[f64]) {
+    let k = m.nrows();
     for a in 0..k {
-        for b in 0..a {
-            g[b * k + a] = g[a * k + b];
+        let ra = c * r[a];
+        for b in 0..=a {
+            m[[a, b]] += ra * r[b];
         }
     }
-    (g, rwd)
 }
 
-fn quad(inv: &[f64], m: &[f64], k: usize, j: usize) -> f64 {
-    linalg::sandwich(inv, m, k)[j * k + j]
-}
-
-fn apply(inv: &[f64], v: &[f64]) -> Vec<f64> {
-    let k = v.len();
-    (0..k).map(|a| (0..k).map(|b| inv[a * k + b] * v[b]).sum()).collect()
+fn fill_upper(m: &mut Array2<f64>) {
+    let k = m.nrows();
+    for a in 0..k {
+        for b in 0..a {
+            m[[b, a]] = m[[a, b]];
+        }
+    }
 }
 
 struct BwPieces {
@@ -320,8 +341,8 @@ fn bw_constants(
     let ds = side.cols(&r);
     let k = o + 1;
     let (g, rwd) = moments(ex, &ew, &ds, c, o);
-    let inv_v = linalg::inv_spd(&g, k).map_err(|_| singular())?;
-    let beta_v: Vec<Vec<f64>> = rwd.iter().map(|v| apply(&inv_v, v)).collect();
+    let inv_v = linalg::inv_spd(g.view()).map_err(|_| singular())?;
+    let beta_v: Vec<Array1<f64>> = rwd.iter().map(|v| inv_v.dot(v)).collect();
     let s: Vec<f64> = if ds.len() == 1 {
         vec![1.0]
     } else {
@@ -330,8 +351,8 @@ fn bw_constants(
     };
     let (dups, dupsid) = side.dups(&r);
     let res = nn_residuals(ex, &ds, &dups, &dupsid, nnmatch);
-    let mut meat = vec![0.0; k * k];
-    let mut vv = vec![0.0; k];
+    let mut meat = Array2::zeros((k, k));
+    let mut vv = Array1::zeros(k);
     let mut pw = vec![0.0; k];
     for i in 0..ex.len() {
         let comb: f64 = s.iter().zip(&res).map(|(s, r)| s * r[i]).sum();
@@ -339,20 +360,14 @@ fn bw_constants(
         let u = ex[i] - c;
         powers(u, &mut pw);
         let tail = (u / h_v).powi(o as i32 + 1);
+        outer_acc(&mut meat, c2, &pw);
         for a in 0..k {
-            for b in 0..=a {
-                meat[a * k + b] += c2 * pw[a] * pw[b];
-            }
             vv[a] += ew[i] * pw[a] * tail;
         }
     }
-    for a in 0..k {
-        for b in 0..a {
-            meat[b * k + a] = meat[a * k + b];
-        }
-    }
-    let v_v = quad(&inv_v, &meat, k, nu);
-    let bconst = h_v.powi(nu as i32) * (0..k).map(|b| inv_v[nu * k + b] * vv[b]).sum::<f64>();
+    fill_upper(&mut meat);
+    let v_v = quad(&inv_v, &meat, nu);
+    let bconst = h_v.powi(nu as i32) * inv_v.row(nu).dot(&vv);
 
     // B fit on the bias window.
     if !(h_b.is_finite() && h_b > 0.0) {
@@ -364,30 +379,22 @@ fn bw_constants(
     let ds = side.cols(&r);
     let kb = o_b + 1;
     let (g, rwd) = moments(ex, &ew, &ds, c, o_b);
-    let inv_b = linalg::inv_spd(&g, kb).map_err(|_| singular())?;
-    let beta_b: Vec<Vec<f64>> = rwd.iter().map(|v| apply(&inv_b, v)).collect();
+    let inv_b = linalg::inv_spd(g.view()).map_err(|_| singular())?;
+    let beta_b: Vec<Array1<f64>> = rwd.iter().map(|v| inv_b.dot(v)).collect();
     let mut bwreg = 0.0;
     if scale > 0.0 {
         let (dups, dupsid) = side.dups(&r);
         let res = nn_residuals(ex, &ds, &dups, &dupsid, nnmatch);
-        let mut meat = vec![0.0; kb * kb];
+        let mut meat = Array2::zeros((kb, kb));
         let mut pw = vec![0.0; kb];
         for i in 0..ex.len() {
             let comb: f64 = s.iter().zip(&res).map(|(s, r)| s * r[i]).sum();
             let c2 = comb * comb * ew[i] * ew[i];
             powers(ex[i] - c, &mut pw);
-            for a in 0..kb {
-                for b in 0..=a {
-                    meat[a * kb + b] += c2 * pw[a] * pw[b];
-                }
-            }
+            outer_acc(&mut meat, c2, &pw);
         }
-        for a in 0..kb {
-            for b in 0..a {
-                meat[b * kb + a] = meat[a * kb + b];
-            }
-        }
-        let v_b = quad(&inv_b, &meat, kb, kb - 1);
+        fill_upper(&mut meat);
+        let v_b = quad(&inv_b, &meat, kb - 1);
         bwreg = 3.0 * bconst * bconst * v_b;
     }
     let last: f64 = s.iter().zip(&beta_b).map(|(s, b)| s * b[kb - 1]).sum();
@@ -405,11 +412,8 @@ fn sd(v: &[f64]) -> f64 {
 
 /// Run the left and right computations on both cores.
 fn both<A: Send, B: Send>(left: impl FnOnce() -> A + Send, right: impl FnOnce() -> B + Send) -> (A, B) {
-    std::thread::scope(|s| {
-        let l = s.spawn(left);
-        let r = right();
-        (l.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), r)
-    })
+    // rayon's join: a panic on either side reaches the caller (nothing is silently dropped).
+    rayon::join(left, right)
 }
 
 /// Bandwidths (h_l, h_r, b_l, b_r) by rdrobust's selector, in the running variable's units.
@@ -539,11 +543,13 @@ struct SideFit {
     tau_cl: Vec<f64>,
     tau_bc: Vec<f64>,
     n_h: usize,
-    inv_p: Vec<f64>,
+    inv_p: Array2<f64>,
     /// Row p+1 of (R_q'W_bR_q)⁻¹ and L = Σ W_h R_p (u/h)^(p+1): define Q_q row by row.
-    inv_q_row: Vec<f64>,
-    l: Vec<f64>,
+    inv_q_row: Array1<f64>,
+    l: Array1<f64>,
     res: Vec<Vec<f64>>,
+    /// The outcome's local polynomial coefficients at the main bandwidth (u = x - c).
+    coef: Array1<f64>,
 }
 
 fn fit_side(side: &Side, c: f64, h: f64, b: f64, s: &RddSettings, name: &str) -> Result<SideFit, RddError> {
@@ -560,10 +566,10 @@ fn fit_side(side: &Side, c: f64, h: f64, b: f64, s: &RddSettings, name: &str) ->
     let wb: Vec<f64> = ex.iter().map(|&x| k.weight((x - c) / b, b)).collect();
     let (gp, rwd) = moments(ex, &wh, &ds, c, p);
     let (gq, _) = moments(ex, &wb, &[], c, q);
-    let inv_p = linalg::inv_spd(&gp, kp).map_err(|_| too_few("main bandwidth"))?;
-    let inv_q = linalg::inv_spd(&gq, kq).map_err(|_| too_few("bias bandwidth"))?;
-    let inv_q_row: Vec<f64> = inv_q[kp * kq..(kp + 1) * kq].to_vec();
-    let mut l = vec![0.0; kp];
+    let inv_p = linalg::inv_spd(gp.view()).map_err(|_| too_few("main bandwidth"))?;
+    let inv_q = linalg::inv_spd(gq.view()).map_err(|_| too_few("bias bandwidth"))?;
+    let inv_q_row = inv_q.row(kp).to_owned();
+    let mut l = Array1::zeros(kp);
     let mut pw = vec![0.0; kq];
     for i in 0..ex.len() {
         let u = ex[i] - c;
@@ -574,10 +580,10 @@ fn fit_side(side: &Side, c: f64, h: f64, b: f64, s: &RddSettings, name: &str) ->
         }
     }
     let hp = h.powi(kp as i32);
-    let mut qd = vec![vec![0.0; kp]; ds.len()];
+    let mut qd = vec![Array1::<f64>::zeros(kp); ds.len()];
     for i in 0..ex.len() {
         powers(ex[i] - c, &mut pw);
-        let m = linalg::dot(&pw, &inv_q_row) * wb[i];
+        let m = ArrayView1::from(&pw[..]).dot(&inv_q_row) * wb[i];
         for a in 0..kp {
             let qa = wh[i] * pw[a] - hp * m * l[a];
             for (d, acc) in ds.iter().zip(qd.iter_mut()) {
@@ -585,12 +591,13 @@ fn fit_side(side: &Side, c: f64, h: f64, b: f64, s: &RddSettings, name: &str) ->
             }
         }
     }
-    let tau_cl: Vec<f64> = rwd.iter().map(|v| apply(&inv_p, v)[0]).collect();
-    let tau_bc: Vec<f64> = qd.iter().map(|v| apply(&inv_p, v)[0]).collect();
+    let tau_cl: Vec<f64> = rwd.iter().map(|v| inv_p.row(0).dot(v)).collect();
+    let tau_bc: Vec<f64> = qd.iter().map(|v| inv_p.row(0).dot(v)).collect();
     // Nearest neighbours among the effective sample (ties counted within it, as rdrobust does).
     let (dups, dupsid) = dup_counts(ex);
     let res = nn_residuals(ex, &ds, &dups, &dupsid, s.nnmatch);
-    Ok(SideFit { n_h: rh.len(), range, h, b, tau_cl, tau_bc, inv_p, inv_q_row, l, res })
+    let coef = inv_p.dot(&rwd[0]);
+    Ok(SideFit { n_h: rh.len(), range, h, b, tau_cl, tau_bc, inv_p, inv_q_row, l, res, coef })
 }
 
 /// Conventional and robust variances of the intercept for combination weights `sw`.
@@ -600,7 +607,7 @@ fn side_variances(side: &Side, f: &SideFit, c: f64, s: &RddSettings, sw: &[f64])
     let kq = kp + 1;
     let ex = &side.x[f.range.clone()];
     let hp = f.h.powi(kp as i32);
-    let (mut m_cl, mut m_rb) = (vec![0.0; kp * kp], vec![0.0; kp * kp]);
+    let (mut m_cl, mut m_rb) = (Array2::zeros((kp, kp)), Array2::zeros((kp, kp)));
     let mut pw = vec![0.0; kq];
     let mut qrow = vec![0.0; kp];
     for i in 0..ex.len() {
@@ -609,31 +616,23 @@ fn side_variances(side: &Side, f: &SideFit, c: f64, s: &RddSettings, sw: &[f64])
         let wh = k.weight((ex[i] - c) / f.h, f.h);
         let wb = k.weight((ex[i] - c) / f.b, f.b);
         powers(ex[i] - c, &mut pw);
-        let m = linalg::dot(&pw, &f.inv_q_row) * wb;
+        let m = ArrayView1::from(&pw[..]).dot(&f.inv_q_row) * wb;
         for a in 0..kp {
             qrow[a] = wh * pw[a] - hp * m * f.l[a];
         }
-        for a in 0..kp {
-            for b in 0..=a {
-                m_cl[a * kp + b] += c2 * wh * wh * pw[a] * pw[b];
-                m_rb[a * kp + b] += c2 * qrow[a] * qrow[b];
-            }
-        }
+        outer_acc(&mut m_cl, c2 * wh * wh, &pw[..kp]);
+        outer_acc(&mut m_rb, c2, &qrow);
     }
-    for a in 0..kp {
-        for b in 0..a {
-            m_cl[b * kp + a] = m_cl[a * kp + b];
-            m_rb[b * kp + a] = m_rb[a * kp + b];
-        }
-    }
-    (quad(&f.inv_p, &m_cl, kp, 0), quad(&f.inv_p, &m_rb, kp, 0))
+    fill_upper(&mut m_cl);
+    fill_upper(&mut m_rb);
+    (quad(&f.inv_p, &m_cl, 0), quad(&f.inv_p, &m_rb, 0))
 }
 
 /// Sharp (no `treatment`) or fuzzy RDD.
 pub fn fit(
-    outcome: &[f64],
-    running: &[f64],
-    treatment: Option<&[f64]>,
+    outcome: ArrayView1<f64>,
+    running: ArrayView1<f64>,
+    treatment: Option<ArrayView1<f64>>,
     s: &RddSettings,
 ) -> Result<RddResult, RddError> {
     if s.p > 8 {
@@ -742,13 +741,14 @@ pub fn fit(
     Ok(RddResult {
         method: "rdd".into(),
         estimator: if treatment.is_some() { "fuzzy".into() } else { "sharp".into() },
-        estimate: tau_cl,
-        std_error: se_cl,
-        ci_low: tau_cl - z * se_cl,
-        ci_high: tau_cl + z * se_cl,
-        p_value: dist::normal_p_value(tau_cl / se_cl),
-        n_obs: n,
-        inference: "local polynomial; nearest-neighbour (3) heteroskedasticity-robust variance; robust bias-corrected CI (CCT 2014)".into(),
+        inference: Inference::with_interval(
+            tau_cl,
+            se_cl,
+            z,
+            dist::normal_p_value(tau_cl / se_cl),
+            n,
+            "local polynomial; nearest-neighbour (3) heteroskedasticity-robust variance; robust bias-corrected CI (CCT 2014)".into(),
+        ),
         estimate_bias_corrected: tau_bc,
         robust_std_error: se_rb,
         robust_ci_low: tau_bc - z * se_rb,
@@ -775,7 +775,75 @@ pub fn fit(
         density_test_p_value: density.as_ref().map(|d| d.p_value),
         density_test: density,
         warnings,
+        plot: Some(RddPlot::new(&x, &y, c, &fl, &fr)),
     })
 }
 
 pub mod density;
+
+/// What a plot of the design shows, computed with the fit (not part of the JSON result): binned
+/// means of the outcome on each side (20 equal-width bins a side over the data's range) and the
+/// fitted local polynomials on a grid over each side's bandwidth.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RddPlot {
+    pub cutoff: f64,
+    /// (bin centre, mean outcome)
+    pub bins: Vec<(f64, f64)>,
+    /// (x, fitted outcome) left and right of the cutoff
+    pub fit_left: Vec<(f64, f64)>,
+    pub fit_right: Vec<(f64, f64)>,
+}
+
+impl RddPlot {
+    fn new(x: &[f64], y: &[f64], c: f64, left: &SideFit, right: &SideFit) -> Self {
+        let (lo, hi) = (x.first().copied().unwrap_or(c), x.last().copied().unwrap_or(c));
+        let mut bins = Vec::new();
+        for (from, to, left_side) in [(lo, c, true), (c, hi, false)] {
+            let nb = 20;
+            let width = (to - from) / nb as f64;
+            if width <= 0.0 {
+                continue;
+            }
+            let (mut sum, mut count) = (vec![0.0; nb], vec![0usize; nb]);
+            for (&xi, &yi) in x.iter().zip(y) {
+                if (xi < c) != left_side || !yi.is_finite() {
+                    continue;
+                }
+                let b = (((xi - from) / width).floor().max(0.0) as usize).min(nb - 1);
+                sum[b] += yi;
+                count[b] += 1;
+            }
+            for b in 0..nb {
+                if count[b] > 0 {
+                    bins.push((from + width * (b as f64 + 0.5), sum[b] / count[b] as f64));
+                }
+            }
+        }
+        let curve = |f: &SideFit, from: f64, to: f64| -> Vec<(f64, f64)> {
+            (0..=40)
+                .map(|i| {
+                    let u = from + (to - from) * i as f64 / 40.0;
+                    (c + u, f.coef.iter().enumerate().map(|(j, b)| b * u.powi(j as i32)).sum())
+                })
+                .collect()
+        };
+        Self {
+            cutoff: c,
+            bins,
+            fit_left: curve(left, -left.h.min(c - lo), 0.0),
+            fit_right: curve(right, 0.0, right.h.min(hi - c)),
+        }
+    }
+}
+
+impl Estimate for RddResult {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn estimator(&self) -> &str {
+        &self.estimator
+    }
+    fn inference(&self) -> &Inference {
+        &self.inference
+    }
+}

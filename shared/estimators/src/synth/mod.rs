@@ -30,8 +30,11 @@ use clarabel::solver::{DefaultSettingsBuilder, DefaultSolver, IPSolver, Nonnegat
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::linalg;
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+
+use crate::inference::{Estimate, Inference};
 use crate::rng::Rng;
+use crate::{linalg, parallel};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SynthError {
@@ -47,6 +50,7 @@ fn invalid(column: &str, message: impl Into<String>) -> SynthError {
 
 /// A predictor: the mean of `column` over periods `start..=end`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Predictor {
     pub column: String,
     pub start: i64,
@@ -64,6 +68,7 @@ impl Predictor {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SynthSettings {
     pub predictors: Vec<Predictor>,
     /// Periods whose outcome error V is chosen to minimise (default: every pre-treatment period).
@@ -108,13 +113,14 @@ pub struct SynthInput {
     pub unit: Vec<String>,
     pub time: Vec<i64>,
     pub outcome: String,
-    pub columns: HashMap<String, Vec<f64>>,
+    pub columns: HashMap<String, Array1<f64>>,
     /// One unit, or several pooled.
     pub treated_units: Vec<String>,
     pub treatment_time: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Gap {
     pub time: i64,
     pub treated: f64,
@@ -123,6 +129,7 @@ pub struct Gap {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PlaceboUnit {
     pub unit: String,
     pub pre_rmspe: f64,
@@ -134,6 +141,7 @@ pub struct PlaceboUnit {
 
 /// A fake treatment date inside the pre-period, fitted on the data before the real one.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PlaceboInTime {
     pub placebo_time: i64,
     /// The average gap between the placebo date and the real treatment (should be near zero).
@@ -151,6 +159,7 @@ pub struct PlaceboInTime {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LeaveOneOutFit {
     pub dropped: String,
     pub weight: f64,
@@ -159,6 +168,7 @@ pub struct LeaveOneOutFit {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LeaveOneOut {
     pub fits: Vec<LeaveOneOutFit>,
     pub min_estimate: f64,
@@ -170,6 +180,7 @@ pub struct LeaveOneOut {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Augmentation {
     pub ridge_lambda: f64,
     /// "cross-validation" or "given".
@@ -181,15 +192,14 @@ pub struct Augmentation {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SynthResult {
     pub method: String,
     pub estimator: String,
-    /// The average post-treatment gap (treated minus synthetic).
-    pub estimate: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub p_value: Option<f64>,
-    pub n_obs: usize,
-    pub inference: String,
+    /// The average post-treatment gap (treated minus synthetic); with placebos, the permutation
+    /// p-value (no standard error or interval).
+    #[serde(flatten)]
+    pub inference: Inference,
     /// The treated unit, or "pooled(A+B+...)" for several.
     pub treated_unit: String,
     pub treated_units: Vec<String>,
@@ -221,11 +231,11 @@ pub struct SynthResult {
 struct Problem {
     units: Vec<String>,
     times: Vec<i64>,
-    /// x[u][p]: scaled predictor p of unit u; raw[u][p] unscaled.
-    x: Vec<Vec<f64>>,
-    raw: Vec<Vec<f64>>,
-    /// y[u][t] outcome.
-    y: Vec<Vec<f64>>,
+    /// x[[u, p]]: scaled predictor p of unit u; raw[[u, p]] unscaled.
+    x: Array2<f64>,
+    raw: Array2<f64>,
+    /// y[[u, t]] outcome.
+    y: Array2<f64>,
     fit: Vec<usize>,
     pre: Vec<usize>,
     post: Vec<usize>,
@@ -269,7 +279,7 @@ fn build(input: &SynthInput, s: &SynthSettings) -> Result<Problem, SynthError> {
             return Err(invalid(col, "differs in length from the unit column"));
         }
         let mut w = vec![vec![f64::NAN; times.len()]; n_real];
-        for (&(u, t), x) in cell.iter().zip(v) {
+        for (&(u, t), x) in cell.iter().zip(v.iter()) {
             w[u][t] = *x;
         }
         Ok(w)
@@ -363,7 +373,14 @@ fn build(input: &SynthInput, s: &SynthSettings) -> Result<Problem, SynthError> {
         n_real
     };
     let labels = preds.iter().map(|p| p.label()).collect();
+    let (x, raw, y) = (rows_to_array(x), rows_to_array(raw), rows_to_array(y));
     Ok(Problem { units, times, x, raw, y, fit, pre, post, treated, donors, labels, scale })
+}
+
+/// Rows of one length as a matrix.
+fn rows_to_array(rows: Vec<Vec<f64>>) -> Array2<f64> {
+    let k = rows.first().map_or(0, Vec::len);
+    Array2::from_shape_fn((rows.len(), k), |(i, j)| rows[i][j])
 }
 
 /// Extra rows for the weight problem of the V search: the fit-period outcomes, scaled to unit
@@ -379,13 +396,13 @@ struct TieBreak {
 
 impl TieBreak {
     fn new(pb: &Problem, treated: usize, donors: &[usize]) -> Self {
-        let rows: Vec<f64> = pb.fit.iter().map(|&t| pb.y[treated][t]).collect();
-        let all: Vec<f64> = donors.iter().flat_map(|&d| pb.fit.iter().map(move |&t| pb.y[d][t])).collect();
+        let rows: Vec<f64> = pb.fit.iter().map(|&t| pb.y[[treated, t]]).collect();
+        let all: Vec<f64> = donors.iter().flat_map(|&d| pb.fit.iter().map(move |&t| pb.y[[d, t]])).collect();
         let m = all.iter().sum::<f64>() / all.len() as f64;
         let sd = (all.iter().map(|v| (v - m).powi(2)).sum::<f64>() / all.len() as f64).sqrt().max(1e-300);
         let c = (1e-6 / pb.fit.len() as f64).sqrt() / sd;
         TieBreak {
-            a: donors.iter().map(|&d| pb.fit.iter().map(|&t| pb.y[d][t] * c).collect()).collect(),
+            a: donors.iter().map(|&d| pb.fit.iter().map(|&t| pb.y[[d, t]] * c).collect()).collect(),
             b: rows.iter().map(|v| v * c).collect(),
             margin: 1e-6,
         }
@@ -506,15 +523,17 @@ struct Fitted {
 
 /// Fit unit `treated` against `donors` (indices into the problem): the plain synthetic control.
 fn fit_unit(pb: &Problem, treated: usize, donors: &[usize], s: &SynthSettings) -> Result<Fitted, SynthError> {
-    let x1 = &pb.x[treated];
-    let x0: Vec<&[f64]> = donors.iter().map(|&d| pb.x[d].as_slice()).collect();
+    let x1 = pb.x.row(treated).to_vec();
+    let x0_rows: Vec<Vec<f64>> = donors.iter().map(|&d| pb.x.row(d).to_vec()).collect();
+    let x0: Vec<&[f64]> = x0_rows.iter().map(Vec::as_slice).collect();
+    let x1 = x1.as_slice();
     let k = x1.len();
     let loss = |w: &[f64], support: &[usize]| -> f64 {
         pb.fit
             .iter()
             .map(|&t| {
-                let synth: f64 = support.iter().map(|&j| pb.y[donors[j]][t] * w[j]).sum();
-                (pb.y[treated][t] - synth).powi(2)
+                let synth: f64 = support.iter().map(|&j| pb.y[[donors[j], t]] * w[j]).sum();
+                (pb.y[[treated, t]] - synth).powi(2)
             })
             .sum::<f64>()
             / pb.fit.len() as f64
@@ -649,8 +668,8 @@ fn outcome_weights(
     donors: &[usize],
     periods: &[usize],
 ) -> Result<(Vec<f64>, bool), SynthError> {
-    let a: Vec<Vec<f64>> = donors.iter().map(|&d| periods.iter().map(|&t| pb.y[d][t]).collect()).collect();
-    let b: Vec<f64> = periods.iter().map(|&t| pb.y[treated][t]).collect();
+    let a: Vec<Vec<f64>> = donors.iter().map(|&d| periods.iter().map(|&t| pb.y[[d, t]]).collect()).collect();
+    let b: Vec<f64> = periods.iter().map(|&t| pb.y[[treated, t]]).collect();
     match (simplex::SimplexLs { a: &a, b: &b }).solve(None) {
         Some((w, _)) => Ok((w, false)),
         None => interior_point(&a, &b).map(|(w, _, ip)| (w, ip)),
@@ -659,79 +678,33 @@ fn outcome_weights(
 
 /// Pre-period outcomes centred at the donor mean per period: rows = periods, columns = donors,
 /// and the treated unit's row.
-fn centred(pb: &Problem, treated: usize, donors: &[usize], periods: &[usize]) -> (Vec<Vec<f64>>, Vec<f64>) {
-    let mut x0 = Vec::with_capacity(periods.len());
-    let mut x1 = Vec::with_capacity(periods.len());
-    for &t in periods {
-        let m = donors.iter().map(|&d| pb.y[d][t]).sum::<f64>() / donors.len() as f64;
-        x0.push(donors.iter().map(|&d| pb.y[d][t] - m).collect::<Vec<f64>>());
-        x1.push(pb.y[treated][t] - m);
+fn centred(pb: &Problem, treated: usize, donors: &[usize], periods: &[usize]) -> (Array2<f64>, Array1<f64>) {
+    let mut x0 = pb.y.select(Axis(0), donors).select(Axis(1), periods).reversed_axes();
+    let mut x1: Array1<f64> = periods.iter().map(|&t| pb.y[[treated, t]]).collect();
+    for (mut row, v) in x0.rows_mut().into_iter().zip(x1.iter_mut()) {
+        let m = row.sum() / donors.len() as f64;
+        row.mapv_inplace(|x| x - m);
+        *v -= m;
     }
     (x0, x1)
 }
 
 /// The ridge correction X0' (X0 X0' + λI)⁻¹ (x1 - X0 w) (rows of `x0` are periods), solved in
 /// whichever of the period or donor dimensions is smaller.
-fn ridge_correction(x0: &[Vec<f64>], x1: &[f64], w: &[f64], lambda: f64) -> Result<Vec<f64>, SynthError> {
-    let t = x0.len();
-    let j = w.len();
-    let r: Vec<f64> = (0..t).map(|i| x1[i] - linalg::dot(&x0[i], w)).collect();
+fn ridge_correction(x0: ArrayView2<f64>, x1: &Array1<f64>, w: &[f64], lambda: f64) -> Result<Vec<f64>, SynthError> {
+    let (t, j) = x0.dim();
+    let w = Array1::from(w.to_vec());
+    let r = x1 - &x0.dot(&w);
     let fail = |_| SynthError::Solver("the ridge system is singular (lambda too small?)".into());
     if t <= j {
-        let mut m = vec![0.0; t * t];
-        for a in 0..t {
-            for b in 0..=a {
-                let v = linalg::dot(&x0[a], &x0[b]);
-                m[a * t + b] = v;
-                m[b * t + a] = v;
-            }
-            m[a * t + a] += lambda;
-        }
-        let z = linalg::chol_solve(&linalg::cholesky(&m, t).map_err(fail)?, t, &r);
-        Ok((0..j).map(|c| (0..t).map(|i| x0[i][c] * z[i]).sum()).collect())
+        let m = linalg::crossprod(x0.t()) + Array2::<f64>::eye(t) * lambda;
+        let z = linalg::cholesky(m.view()).map_err(fail)?.solve(r.view());
+        Ok(x0.t().dot(&z).to_vec())
     } else {
-        let mut m = vec![0.0; j * j];
-        for a in 0..j {
-            for b in 0..=a {
-                let v: f64 = (0..t).map(|i| x0[i][a] * x0[i][b]).sum();
-                m[a * j + b] = v;
-                m[b * j + a] = v;
-            }
-            m[a * j + a] += lambda;
-        }
-        let xr: Vec<f64> = (0..j).map(|c| (0..t).map(|i| x0[i][c] * r[i]).sum()).collect();
-        Ok(linalg::chol_solve(&linalg::cholesky(&m, j).map_err(fail)?, j, &xr))
+        let m = linalg::crossprod(x0) + Array2::<f64>::eye(j) * lambda;
+        let xr = x0.t().dot(&r);
+        Ok(linalg::cholesky(m.view()).map_err(fail)?.solve(xr.view()).to_vec())
     }
-}
-
-/// Largest eigenvalue of X X' (the squared largest singular value), by power iteration on the
-/// smaller Gram matrix.
-fn top_singular_sq(x0: &[Vec<f64>]) -> f64 {
-    let t = x0.len();
-    let j = x0.first().map_or(0, |r| r.len());
-    let gram: Vec<Vec<f64>> = if t <= j {
-        (0..t).map(|a| (0..t).map(|b| linalg::dot(&x0[a], &x0[b])).collect()).collect()
-    } else {
-        (0..j).map(|a| (0..j).map(|b| (0..t).map(|i| x0[i][a] * x0[i][b]).sum()).collect()).collect()
-    };
-    let n = gram.len();
-    let mut v = vec![1.0 / (n as f64).sqrt(); n];
-    let mut lambda = 0.0;
-    for _ in 0..10_000 {
-        let mut u: Vec<f64> = gram.iter().map(|row| linalg::dot(row, &v)).collect();
-        let norm = linalg::dot(&u, &u).sqrt();
-        if norm == 0.0 {
-            return 0.0;
-        }
-        u.iter_mut().for_each(|x| *x /= norm);
-        let done = (norm - lambda).abs() <= 1e-13 * norm;
-        lambda = norm;
-        v = u;
-        if done {
-            break;
-        }
-    }
-    lambda
 }
 
 /// augsynth's lambda: 21 values from the top squared singular value down to 1e-8 of it; for each
@@ -745,7 +718,7 @@ fn cross_validate_lambda(pb: &Problem, treated: usize, donors: &[usize]) -> Resu
         return Err(invalid("fit_window", "cross-validating the ridge penalty needs at least three pre-periods"));
     }
     let (x0, x1) = centred(pb, treated, donors, periods);
-    let top = top_singular_sq(&x0);
+    let top = linalg::largest_singular_value(x0.view()).powi(2);
     let scaler = 1e-8f64.powf(1.0 / 20.0);
     let lambdas: Vec<f64> = (0..=20).map(|i| top * scaler.powi(i - 1)).collect();
     let mut errs = vec![Vec::with_capacity(t0 - 1); lambdas.len()];
@@ -753,11 +726,11 @@ fn cross_validate_lambda(pb: &Problem, treated: usize, donors: &[usize]) -> Resu
         let train: Vec<usize> = (0..t0).filter(|&i| i != hold).collect();
         let train_periods: Vec<usize> = train.iter().map(|&i| periods[i]).collect();
         let (w, _) = outcome_weights(pb, treated, donors, &train_periods)?;
-        let x0t: Vec<Vec<f64>> = train.iter().map(|&i| x0[i].clone()).collect();
-        let x1t: Vec<f64> = train.iter().map(|&i| x1[i]).collect();
+        let x0t = x0.select(Axis(0), &train);
+        let x1t = x1.select(Axis(0), &train);
         for (l, &lambda) in lambdas.iter().enumerate() {
-            let ridge = ridge_correction(&x0t, &x1t, &w, lambda)?;
-            let pred: f64 = (0..w.len()).map(|c| x0[hold][c] * (w[c] + ridge[c])).sum();
+            let ridge = ridge_correction(x0t.view(), &x1t, &w, lambda)?;
+            let pred: f64 = (0..w.len()).map(|c| x0[[hold, c]] * (w[c] + ridge[c])).sum();
             errs[l].push((x1[hold] - pred).powi(2));
         }
     }
@@ -807,35 +780,29 @@ fn fit_core(pb: &Problem, treated: usize, donors: &[usize], s: &SynthSettings) -
         None => (cross_validate_lambda(pb, treated, donors)?, "cross-validation"),
     };
     let (x0, x1) = centred(pb, treated, donors, &pb.fit);
-    let ridge = ridge_correction(&x0, &x1, &w_scm, lambda)?;
+    let ridge = ridge_correction(x0.view(), &x1, &w_scm, lambda)?;
     let w = w_scm.iter().zip(&ridge).map(|(a, b)| a + b).collect();
     Ok(Core { w, w_scm, v, lambda: Some((lambda, source)), solves, ip_solves })
 }
 
 fn synthetic(pb: &Problem, donors: &[usize], w: &[f64], t: usize) -> f64 {
-    donors.iter().zip(w).map(|(&d, wi)| pb.y[d][t] * wi).sum()
+    donors.iter().zip(w).map(|(&d, wi)| pb.y[[d, t]] * wi).sum()
 }
 
 fn rmspe(pb: &Problem, unit: usize, donors: &[usize], w: &[f64], periods: &[usize]) -> f64 {
-    (periods.iter().map(|&t| (pb.y[unit][t] - synthetic(pb, donors, w, t)).powi(2)).sum::<f64>() / periods.len() as f64)
+    (periods.iter().map(|&t| (pb.y[[unit, t]] - synthetic(pb, donors, w, t)).powi(2)).sum::<f64>()
+        / periods.len() as f64)
         .sqrt()
 }
 
 fn post_effect(pb: &Problem, unit: usize, donors: &[usize], w: &[f64]) -> f64 {
-    pb.post.iter().map(|&t| pb.y[unit][t] - synthetic(pb, donors, w, t)).sum::<f64>() / pb.post.len() as f64
+    pb.post.iter().map(|&t| pb.y[[unit, t]] - synthetic(pb, donors, w, t)).sum::<f64>() / pb.post.len() as f64
 }
 
-/// Map over items on all cores (re-fits are independent).
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
-    if threads <= 1 {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|sc| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| sc.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    })
+/// Re-fits on all cores (they are independent); a re-fit that panics fails the whole fit, so a
+/// placebo distribution is never computed over fewer units than it names.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Result<Vec<R>, SynthError> {
+    parallel::map(items, f).map_err(|e| SynthError::Solver(format!("a re-fit failed ({e})")))
 }
 
 /// The inner objective (x1 - X0 w)' V (x1 - X0 w) on scaled predictors, for given donor weights
@@ -847,16 +814,16 @@ pub fn predictor_loss(
     v: &[f64],
 ) -> Result<f64, SynthError> {
     let pb = build(input, s)?;
-    let k = pb.x[pb.treated].len();
+    let k = pb.x.ncols();
     let mut synth = vec![0.0; k];
     for (u, name) in pb.units.iter().enumerate() {
         if let Some(w) = weights.get(name) {
-            for (s, x) in synth.iter_mut().zip(&pb.x[u]) {
+            for (s, x) in synth.iter_mut().zip(pb.x.row(u)) {
                 *s += w * x;
             }
         }
     }
-    Ok((0..k).map(|p| v[p] * (pb.x[pb.treated][p] - synth[p]).powi(2)).sum())
+    Ok((0..k).map(|p| v[p] * (pb.x[[pb.treated, p]] - synth[p]).powi(2)).sum())
 }
 
 /// The weights for a fixed V by the interior-point solver alone (to check the active-set
@@ -867,8 +834,9 @@ pub fn interior_point_weights(
     v: &[f64],
 ) -> Result<BTreeMap<String, f64>, SynthError> {
     let pb = build(input, s)?;
-    let x0: Vec<&[f64]> = pb.donors.iter().map(|&d| pb.x[d].as_slice()).collect();
-    let w = weights_interior_point(&pb.x[pb.treated], &x0, v)?;
+    let x0_rows: Vec<Vec<f64>> = pb.donors.iter().map(|&d| pb.x.row(d).to_vec()).collect();
+    let x0: Vec<&[f64]> = x0_rows.iter().map(Vec::as_slice).collect();
+    let w = weights_interior_point(&pb.x.row(pb.treated).to_vec(), &x0, v)?;
     Ok(pb.donors.iter().zip(w).map(|(&d, w)| (pb.units[d].clone(), w)).collect())
 }
 
@@ -882,7 +850,7 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
     let gaps: Vec<Gap> = (0..pb.times.len())
         .map(|t| {
             let synth = synthetic(&pb, &donors, w, t);
-            Gap { time: pb.times[t], treated: pb.y[treated][t], synthetic: synth, gap: pb.y[treated][t] - synth }
+            Gap { time: pb.times[t], treated: pb.y[[treated, t]], synthetic: synth, gap: pb.y[[treated, t]] - synth }
         })
         .collect();
     let pre_rmspe = rmspe(&pb, treated, &donors, w, &pb.pre);
@@ -896,7 +864,7 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
         let fits = par_map(&donors, |&u| {
             let others: Vec<usize> = donors.iter().copied().filter(|&d| d != u).collect();
             fit_core(&pb, u, &others, s).map(|c| (u, others, c))
-        });
+        })?;
         let mut out = Vec::new();
         for f in fits {
             let (u, others, c) = f?;
@@ -904,7 +872,7 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
             ip_solves += c.ip_solves;
             let pre = rmspe(&pb, u, &others, &c.w, &pb.pre);
             let post = rmspe(&pb, u, &others, &c.w, &pb.post);
-            let gaps = (0..pb.times.len()).map(|t| pb.y[u][t] - synthetic(&pb, &others, &c.w, t)).collect();
+            let gaps = (0..pb.times.len()).map(|t| pb.y[[u, t]] - synthetic(&pb, &others, &c.w, t)).collect();
             out.push(PlaceboUnit {
                 unit: pb.units[u].clone(),
                 pre_rmspe: pre,
@@ -930,7 +898,7 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
         let fits = par_map(&dropped, |&j| {
             let others: Vec<usize> = donors.iter().copied().filter(|&d| d != donors[j]).collect();
             fit_core(&pb, treated, &others, s).map(|c| (j, others, c))
-        });
+        })?;
         let mut out = Vec::new();
         for f in fits {
             let (j, others, c) = f?;
@@ -966,8 +934,8 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
         .iter()
         .enumerate()
         .map(|(p, l)| {
-            let synth: f64 = donors.iter().zip(w).map(|(&d, wi)| pb.raw[d][p] * wi).sum();
-            (l.clone(), pb.raw[treated][p], synth)
+            let synth: f64 = donors.iter().zip(w).map(|(&d, wi)| pb.raw[[d, p]] * wi).sum();
+            (l.clone(), pb.raw[[treated, p]], synth)
         })
         .collect();
     let mut inference = Vec::new();
@@ -992,13 +960,18 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
             (false, true) => "synth_fixed_v".into(),
             (false, false) => "synth".into(),
         },
-        estimate,
-        p_value: p,
-        n_obs: input.unit.len(),
-        inference: if inference.is_empty() {
-            "none (run with placebo for a permutation p-value)".into()
-        } else {
-            inference.join("; ")
+        inference: Inference {
+            estimate,
+            std_error: None,
+            ci_low: None,
+            ci_high: None,
+            p_value: p,
+            n_obs: input.unit.len(),
+            inference: if inference.is_empty() {
+                "none (run with placebo for a permutation p-value)".into()
+            } else {
+                inference.join("; ")
+            },
         },
         treated_unit: pb.units[treated].clone(),
         treated_units: input.treated_units.clone(),
@@ -1042,7 +1015,7 @@ fn placebo_in_time(
         unit: keep.iter().map(|&i| input.unit[i].clone()).collect(),
         time: keep.iter().map(|&i| input.time[i]).collect(),
         outcome: input.outcome.clone(),
-        columns: input.columns.iter().map(|(k, v)| (k.clone(), keep.iter().map(|&i| v[i]).collect())).collect(),
+        columns: input.columns.iter().map(|(k, v)| (k.clone(), v.select(Axis(0), &keep))).collect(),
         treated_units: input.treated_units.clone(),
         treatment_time: at,
     };
@@ -1077,16 +1050,16 @@ fn placebo_in_time(
         ..s.clone()
     };
     let f = fit(&sub, &settings)?;
-    let relative = f.estimate / estimate;
+    let relative = f.inference.estimate / estimate;
     Ok(PlaceboInTime {
         placebo_time: at,
-        estimate: f.estimate,
+        estimate: f.inference.estimate,
         pre_rmspe: f.pre_rmspe,
         post_rmspe: f.post_rmspe,
         rmspe_ratio: f.rmspe_ratio,
         relative_to_estimate: relative,
         dropped_predictors: dropped,
-        passed: f.estimate.abs() < estimate.abs() && f.rmspe_ratio < ratio,
+        passed: f.inference.estimate.abs() < estimate.abs() && f.rmspe_ratio < ratio,
     })
 }
 
@@ -1095,4 +1068,16 @@ pub fn default_placebo_time(input: &SynthInput) -> Option<i64> {
     let pre: Vec<i64> =
         input.time.iter().copied().filter(|t| *t < input.treatment_time).collect::<BTreeSet<_>>().into_iter().collect();
     (pre.len() >= 4).then(|| pre[pre.len() / 2])
+}
+
+impl Estimate for SynthResult {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn estimator(&self) -> &str {
+        &self.estimator
+    }
+    fn inference(&self) -> &Inference {
+        &self.inference
+    }
 }

@@ -1,0 +1,121 @@
+//! Named numeric columns of one length: the estimators' input matrices (regressors, instruments,
+//! covariates, the variables of a causal graph). The shape is checked once, here, when the
+//! columns are put together; the estimators then take it for granted.
+
+use ndarray::{Array2, ArrayView1, ArrayView2};
+
+/// Two columns that should have had one length.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{column}: has {found} rows; the others have {expected}")]
+pub struct ShapeError {
+    pub column: String,
+    pub found: usize,
+    pub expected: usize,
+}
+
+/// `k` named columns of length `n`, as an `n x k` column-major matrix.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Columns {
+    names: Vec<String>,
+    values: Array2<f64>,
+}
+
+impl Columns {
+    /// From `(name, values)` pairs, all of one length.
+    pub fn new(cols: Vec<(String, Vec<f64>)>) -> Result<Self, ShapeError> {
+        let expected = cols.first().map_or(0, |c| c.1.len());
+        if let Some((name, c)) = cols.iter().find(|c| c.1.len() != expected) {
+            return Err(ShapeError { column: name.clone(), found: c.len(), expected });
+        }
+        let values = crate::linalg::columns(&cols.iter().map(|c| c.1.as_slice()).collect::<Vec<_>>());
+        Ok(Self { names: cols.into_iter().map(|c| c.0).collect(), values })
+    }
+
+    /// No columns, `n` rows (so that an empty set of controls still knows the sample size).
+    pub fn empty(n: usize) -> Self {
+        Self { names: vec![], values: Array2::zeros((n, 0)) }
+    }
+
+    /// Rows.
+    pub fn n(&self) -> usize {
+        self.values.nrows()
+    }
+
+    /// Columns.
+    pub fn k(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn values(&self) -> ArrayView2<'_, f64> {
+        self.values.view()
+    }
+
+    pub fn column(&self, j: usize) -> ArrayView1<'_, f64> {
+        self.values.column(j)
+    }
+
+    /// `(name, column)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, ArrayView1<'_, f64>)> {
+        self.names.iter().map(String::as_str).zip(self.values.columns())
+    }
+
+    /// The columns at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Self {
+        Self {
+            names: idx.iter().map(|&j| self.names[j].clone()).collect(),
+            values: self.values.select(ndarray::Axis(1), idx),
+        }
+    }
+
+    /// The rows at `idx`, in that order.
+    pub fn rows(&self, idx: &[usize]) -> Self {
+        Self { names: self.names.clone(), values: self.values.select(ndarray::Axis(0), idx) }
+    }
+
+    /// These columns and one more.
+    pub fn with_column(self, name: &str, values: Vec<f64>) -> Result<Self, ShapeError> {
+        if !self.is_empty() && values.len() != self.n() {
+            return Err(ShapeError { column: name.to_string(), found: values.len(), expected: self.n() });
+        }
+        let mut cols: Vec<(String, Vec<f64>)> = self.iter().map(|(n, c)| (n.to_string(), c.to_vec())).collect();
+        cols.push((name.to_string(), values));
+        Self::new(cols)
+    }
+
+    /// The first column that is not finite everywhere, with the row (1-based).
+    pub fn first_non_finite(&self) -> Option<(&str, usize)> {
+        self.iter().find_map(|(name, c)| c.iter().position(|v| !v.is_finite()).map(|i| (name, i + 1)))
+    }
+
+    /// The first constant column.
+    pub fn first_constant(&self) -> Option<&str> {
+        self.iter().find_map(|(name, c)| {
+            let first = c.first().copied()?;
+            c.iter().all(|&v| v == first).then_some(name)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_are_checked_once() {
+        let c = Columns::new(vec![("a".into(), vec![1.0, 2.0]), ("b".into(), vec![3.0, 4.0])]).unwrap();
+        assert_eq!((c.n(), c.k()), (2, 2));
+        assert_eq!(c.column(1).to_vec(), vec![3.0, 4.0]);
+        assert_eq!(c.select(&[1]).names(), ["b".to_string()]);
+        let e = Columns::new(vec![("a".into(), vec![1.0]), ("b".into(), vec![3.0, 4.0])]).unwrap_err();
+        assert_eq!(e, ShapeError { column: "b".into(), found: 2, expected: 1 });
+        assert_eq!(Columns::empty(3).n(), 3);
+    }
+}

@@ -1,0 +1,414 @@
+//! The column roles and options of each method (what `liftos estimate` takes as flags and the
+//! analysis endpoints as JSON), and the typed results they produce.
+
+use liftos_estimators::did::staggered::{ControlGroup, CsMethod, CsResult};
+use liftos_estimators::did::DidResult;
+use liftos_estimators::discovery::{BackgroundKnowledge, DiscoveryResult, LingamResult};
+use liftos_estimators::effects::{EffectMethod, EffectResult, Estimand, Refutation};
+use liftos_estimators::iv::IvResult;
+use liftos_estimators::ols::SeKind;
+use liftos_estimators::rdd::{BwSelect, Kernel, RddResult};
+use liftos_estimators::synth::SynthResult;
+use liftos_estimators::{Estimate, Inference};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+crate::names! {
+    /// Which units serve as controls in a staggered DiD.
+    pub enum Control { Never = "never", NotYet = "not-yet" | "notyet" }
+    expected "never or not-yet"
+}
+
+impl From<Control> for ControlGroup {
+    fn from(c: Control) -> Self {
+        match c {
+            Control::Never => ControlGroup::NeverTreated,
+            Control::NotYet => ControlGroup::NotYetTreated,
+        }
+    }
+}
+
+crate::names! {
+    /// How each group-time ATT is estimated (Callaway-Sant'Anna).
+    pub enum CsEstimation { Dr = "dr", Ipw = "ipw", Reg = "reg" }
+    expected "dr, ipw or reg"
+}
+
+impl From<CsEstimation> for CsMethod {
+    fn from(m: CsEstimation) -> Self {
+        match m {
+            CsEstimation::Dr => CsMethod::Dr,
+            CsEstimation::Ipw => CsMethod::Ipw,
+            CsEstimation::Reg => CsMethod::Reg,
+        }
+    }
+}
+
+/// Standard errors: `robust` (HC1), `hc0`, `classical`, or `cluster:COLUMN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeSpec {
+    Robust,
+    Hc0,
+    Classical,
+    Cluster(String),
+}
+
+impl SeSpec {
+    pub fn kind(&self) -> SeKind {
+        match self {
+            SeSpec::Robust => SeKind::Hc1,
+            SeSpec::Hc0 => SeKind::Hc0,
+            SeSpec::Classical => SeKind::Classical,
+            SeSpec::Cluster(_) => SeKind::Cluster,
+        }
+    }
+
+    pub fn cluster(&self) -> Option<&str> {
+        match self {
+            SeSpec::Cluster(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for SeSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "robust" | "hc1" => Ok(SeSpec::Robust),
+            "hc0" => Ok(SeSpec::Hc0),
+            "classical" => Ok(SeSpec::Classical),
+            other => match other.strip_prefix("cluster:") {
+                Some(c) if !c.is_empty() => Ok(SeSpec::Cluster(c.to_string())),
+                _ => Err(format!("{other:?}: expected robust, hc0, classical or cluster:COLUMN")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for SeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeSpec::Robust => f.write_str("robust"),
+            SeSpec::Hc0 => f.write_str("hc0"),
+            SeSpec::Classical => f.write_str("classical"),
+            SeSpec::Cluster(c) => write!(f, "cluster:{c}"),
+        }
+    }
+}
+
+impl Serialize for SeSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str> as Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for SeSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SeSpec".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(robust|hc1|hc0|classical|cluster:.+)$",
+            "description": "robust (HC1), hc0, classical, or cluster:COLUMN"
+        })
+    }
+}
+
+crate::names! {
+    /// The local-polynomial kernel.
+    pub enum KernelName { Triangular = "triangular" | "tri", Uniform = "uniform" | "uni", Epanechnikov = "epanechnikov" | "epa" }
+    expected "triangular, uniform or epanechnikov"
+}
+
+impl From<KernelName> for Kernel {
+    fn from(k: KernelName) -> Self {
+        match k {
+            KernelName::Triangular => Kernel::Triangular,
+            KernelName::Uniform => Kernel::Uniform,
+            KernelName::Epanechnikov => Kernel::Epanechnikov,
+        }
+    }
+}
+
+crate::names! {
+    /// rdrobust's bandwidth selector.
+    pub enum BandwidthSelector { Mserd = "mserd", Msetwo = "msetwo", Msesum = "msesum" }
+    expected "mserd, msetwo or msesum"
+}
+
+impl From<BandwidthSelector> for BwSelect {
+    fn from(b: BandwidthSelector) -> Self {
+        match b {
+            BandwidthSelector::Mserd => BwSelect::Mserd,
+            BandwidthSelector::Msetwo => BwSelect::Msetwo,
+            BandwidthSelector::Msesum => BwSelect::Msesum,
+        }
+    }
+}
+
+crate::names! {
+    /// Treatment-effect estimator under measured confounding.
+    pub enum EffectMethodName { Regression = "regression" | "reg", Ipw = "ipw", Aipw = "aipw" | "dr" }
+    expected "regression, ipw or aipw"
+}
+
+impl From<EffectMethodName> for EffectMethod {
+    fn from(m: EffectMethodName) -> Self {
+        match m {
+            EffectMethodName::Regression => EffectMethod::Regression,
+            EffectMethodName::Ipw => EffectMethod::Ipw,
+            EffectMethodName::Aipw => EffectMethod::Aipw,
+        }
+    }
+}
+
+crate::names! {
+    /// The target population of a treatment effect.
+    pub enum EstimandName { Ate = "ate", Att = "att" }
+    expected "ate or att"
+}
+
+impl From<EstimandName> for Estimand {
+    fn from(e: EstimandName) -> Self {
+        match e {
+            EstimandName::Ate => Estimand::Ate,
+            EstimandName::Att => Estimand::Att,
+        }
+    }
+}
+
+crate::names! {
+    /// Causal discovery algorithm (`ges` is named to be refused with a reason).
+    pub enum DiscoveryMethod { Pc = "pc", Lingam = "lingam", Ges = "ges" }
+    expected "pc or lingam"
+}
+
+/// Difference-in-differences: TWFE / event study with `treatment`, Callaway-Sant'Anna with
+/// `cohort`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DidRequest {
+    pub unit: String,
+    pub time: String,
+    pub outcome: String,
+    /// The 0/1 treated-and-post indicator (TWFE / event study).
+    #[serde(default)]
+    pub treatment: Option<String>,
+    /// The first treated period per unit, 0 or empty for never treated (Callaway-Sant'Anna).
+    #[serde(default)]
+    pub cohort: Option<String>,
+    /// The cluster column (default: the unit).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub event_study: bool,
+    #[serde(default)]
+    pub control: Option<Control>,
+    /// Callaway-Sant'Anna's estimator: dr (default), ipw or reg (`liftos estimate did --method`;
+    /// in a request body `method` names the method itself, so this is `estimation`).
+    #[serde(default)]
+    pub estimation: Option<CsEstimation>,
+    #[serde(default)]
+    pub covariates: Vec<String>,
+    #[serde(default)]
+    pub se: Option<SeSpec>,
+    /// Multiplier-bootstrap draws (staggered).
+    #[serde(default)]
+    pub bootstrap: Option<usize>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub alpha: Option<f64>,
+}
+
+/// Instrumental variables (2SLS).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct IvRequest {
+    pub outcome: String,
+    pub endogenous: Vec<String>,
+    pub instruments: Vec<String>,
+    #[serde(default)]
+    pub controls: Vec<String>,
+    #[serde(default)]
+    pub se: Option<SeSpec>,
+    #[serde(default)]
+    pub alpha: Option<f64>,
+}
+
+/// Regression discontinuity (sharp, or fuzzy with `fuzzy`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct RddRequest {
+    pub outcome: String,
+    pub running: String,
+    pub cutoff: f64,
+    #[serde(default)]
+    pub bandwidth: Option<f64>,
+    #[serde(default)]
+    pub kernel: Option<KernelName>,
+    /// The treatment take-up column of a fuzzy design.
+    #[serde(default)]
+    pub fuzzy: Option<String>,
+    /// Polynomial order (default 1, at most 8).
+    #[serde(default)]
+    pub p: Option<usize>,
+    #[serde(default)]
+    pub bwselect: Option<BandwidthSelector>,
+    #[serde(default)]
+    pub alpha: Option<f64>,
+}
+
+/// Treatment effect under measured confounding.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct EffectRequest {
+    pub outcome: String,
+    pub treatment: String,
+    pub covariates: Vec<String>,
+    #[serde(default)]
+    pub method: Option<EffectMethodName>,
+    #[serde(default)]
+    pub estimand: Option<EstimandName>,
+    /// Drop units with propensity outside [trim, 1 - trim] (default 0.01).
+    #[serde(default)]
+    pub trim: Option<f64>,
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// Also run the placebo-treatment, random-common-cause and data-subset refutations.
+    #[serde(default)]
+    pub refute: bool,
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// Causal discovery.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DiscoverRequest {
+    /// Variables to use (default: every numeric column).
+    #[serde(default)]
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    #[serde(default)]
+    pub method: Option<DiscoveryMethod>,
+    #[serde(default)]
+    pub knowledge: BackgroundKnowledge,
+}
+
+/// Synthetic control.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SynthRequest {
+    pub unit: String,
+    pub time: String,
+    pub outcome: String,
+    /// One unit, or several separated by commas (pooled, as a set of test markets).
+    pub treated_unit: String,
+    pub treatment_time: i64,
+    /// "col:1980-1988,col2:1984-1988,outcome:1975" (`outcome` names the outcome column).
+    #[serde(default)]
+    pub predictors: Option<String>,
+    /// "1970-1988"
+    #[serde(default)]
+    pub fit_window: Option<String>,
+    /// Placebo-in-space, placebo-in-time (at `placebo_time`, default the middle of the
+    /// pre-period) and leave-one-out.
+    #[serde(default)]
+    pub placebo: bool,
+    #[serde(default)]
+    pub placebo_time: Option<i64>,
+    #[serde(default)]
+    pub augmented: bool,
+    /// The ridge penalty of the augmented estimator (default: cross-validated).
+    #[serde(default)]
+    pub ridge_lambda: Option<f64>,
+}
+
+/// A difference-in-differences result: TWFE (or its event study) or Callaway-Sant'Anna.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DidOutput {
+    Twfe(DidResult),
+    Staggered(CsResult),
+}
+
+/// A causal discovery result: PC's CPDAG or DirectLiNGAM's DAG with its coefficients.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DiscoveryOutput {
+    Lingam(LingamResult),
+    Pc(DiscoveryResult),
+}
+
+impl DiscoveryOutput {
+    pub fn estimator(&self) -> &str {
+        match self {
+            DiscoveryOutput::Pc(r) => &r.estimator,
+            DiscoveryOutput::Lingam(r) => &r.estimator,
+        }
+    }
+
+    pub fn graph(&self) -> &liftos_estimators::discovery::CausalGraph {
+        match self {
+            DiscoveryOutput::Pc(r) => &r.graph,
+            DiscoveryOutput::Lingam(r) => &r.graph,
+        }
+    }
+}
+
+/// A treatment-effect result, with its refutations when asked for.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EffectOutput {
+    #[serde(flatten)]
+    pub result: EffectResult,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refutations: Option<Vec<Refutation>>,
+}
+
+/// One method's fitted result within `analyze/advanced`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MethodOutput {
+    Did(DidOutput),
+    Iv(IvResult),
+    Rdd(RddResult),
+    Synth(SynthResult),
+}
+
+macro_rules! delegate_estimate {
+    ($t:ty, $($v:path),+) => {
+        impl Estimate for $t {
+            fn method(&self) -> &str {
+                match self { $($v(r) => r.method()),+ }
+            }
+            fn estimator(&self) -> &str {
+                match self { $($v(r) => r.estimator()),+ }
+            }
+            fn inference(&self) -> &Inference {
+                match self { $($v(r) => r.inference()),+ }
+            }
+        }
+    };
+}
+
+delegate_estimate!(DidOutput, DidOutput::Twfe, DidOutput::Staggered);
+delegate_estimate!(MethodOutput, MethodOutput::Did, MethodOutput::Iv, MethodOutput::Rdd, MethodOutput::Synth);
+
+impl Estimate for EffectOutput {
+    fn method(&self) -> &str {
+        self.result.method()
+    }
+    fn estimator(&self) -> &str {
+        self.result.estimator()
+    }
+    fn inference(&self) -> &Inference {
+        self.result.inference()
+    }
+}

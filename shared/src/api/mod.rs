@@ -1,0 +1,7 @@
+//! The API's request and response types: what the HTTP endpoints and the `liftos` command take
+//! and give, parsed at the edge into enums and typed structs. The OpenAPI document
+//! (`infra/openapi.json`) is generated from these types.
+
+pub mod causal;
+pub mod estimate;
+pub mod names;
