@@ -44,6 +44,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test --workspace (unit, embedded, moto wire tests)"
 cargo test --workspace --locked -- --include-ignored
 
+step "every pinned answer matches the generated OpenAPI document"
+python3 tests/contract/answers_match_openapi.py
+if python3 tests/contract/answers_match_openapi.py --self-test >/dev/null; then
+  echo "the schema check did not notice corrupted answers"; exit 1
+fi
+
 step "cargo-lambda smoke test"
 bash tests/smoke.sh
 

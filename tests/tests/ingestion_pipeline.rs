@@ -416,15 +416,14 @@ async fn a_parquet_export_lands() {
         connection_id: "snap-export".into(),
         raw_key: "drop/snap-export/2026-09.parquet".into(),
     };
-    let out = stages::run_downstream(
-        &d.stores,
-        stages::Entry::Transform,
-        vec![serde_json::to_string(&msg).expect("json")],
-        chrono::Utc::now(),
-    )
-    .await
-    .expect("chain");
-    assert_eq!((out.stored, out.rejected_rows), (60, 0));
+    // The embedded default's next stage runs the rest of the chain in process.
+    let next = d.next_stage();
+    let q = next.queue().expect("the in-process chain");
+    let m = liftos::storage::Message::new(serde_json::to_string(&msg).expect("json"))
+        .with_attribute("liftos_kind", "raw_ready");
+    q.send(&m).await.expect("chain");
+    let out = next.ran_in_process().expect("ran in process");
+    assert_eq!((out.stored, out.rejected_rows, out.poison.len()), (60, 0, 0));
     let q =
         RecordQuery::Campaign { platform: Platform::Snapchat, campaign_id: "sc-1001".into(), range: DateRange::all() };
     let recs = d.stores.records.query_records(&org, &q, &PageRequest::first(100)).await.expect("query").items;

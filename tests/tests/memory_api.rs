@@ -3,9 +3,10 @@
 //! bad input, pagination, and the audit log.
 
 use lambda_http::{Body, Request, Response};
+use liftos::api::routes::{Route, ROUTES as ENDPOINTS};
 use liftos::config::{AuthSettings, Backend, Config};
 use liftos::runtime::auth::{mint_local, mint_rs256};
-use liftos::runtime::handlers::{self, Endpoint, ENDPOINTS};
+use liftos::runtime::handlers::{self};
 use liftos::runtime::Deps;
 use liftos::storage::aws::{create_table, dynamodb_client, s3_client};
 use liftos::storage::Stores;
@@ -149,27 +150,8 @@ fn request(method: &str, path: &str, query: &[(&str, &str)], body: Option<&str>,
     lambda_http::request::from_str(&ev.to_string()).expect("request")
 }
 
-async fn call(d: &Deps, ep: Endpoint, req: Request) -> Response<Body> {
-    match ep.function {
-        "ingest-causal" => handlers::ingest_causal_http(d, req).await,
-        "get-experiment-causal" => handlers::get_experiment_causal_http(d, req).await,
-        "create-experiment" => handlers::create_experiment_http(d, req).await,
-        "get-experiment" => handlers::get_experiment_http(d, req).await,
-        "list-experiments" => handlers::list_experiments_http(d, req).await,
-        "update-experiment-status" => handlers::update_experiment_status_http(d, req).await,
-        "query-records" => handlers::query_records_http(d, req).await,
-        "list-confounders" => handlers::list_confounders_http(d, req).await,
-        "query-audit-log" => handlers::query_audit_log_http(d, req).await,
-        "design-experiment" => handlers::design_experiment_http(d, req).await,
-        "optimize-budget" => handlers::optimize_budget_http(d, req).await,
-        "recommend-treatments" => handlers::recommend_treatments_http(d, req).await,
-        "causal-discover" => handlers::causal_discover_http(d, req).await,
-        "treatment-effect" => handlers::treatment_effect_http(d, req).await,
-        "analyze-advanced" => handlers::analyze_advanced_http(d, req).await,
-        "get-causal-job" => handlers::get_causal_job_http(d, req).await,
-        "sync-now" => handlers::sync_now_http(d, req).await,
-        other => panic!("no handler for {other}"),
-    }
+async fn call(d: &Deps, ep: Route, req: Request) -> Response<Body> {
+    handlers::dispatch(d, ep.function, req).await.unwrap_or_else(|| panic!("no handler for {}", ep.function))
 }
 
 fn experiment_body(id: &str, status: &str) -> String {
@@ -200,7 +182,7 @@ fn records_body(n: usize, experiment: Option<&str>) -> String {
 }
 
 /// A request to `ep` that is valid apart from auth and data: the path and body it needs.
-fn valid_request(ep: Endpoint, token: Option<&str>) -> Request {
+fn valid_request(ep: Route, token: Option<&str>) -> Request {
     let e = "/api/v1/marketing/experiments";
     match ep.function {
         "ingest-causal" => request("POST", "/api/v1/marketing/ingest/causal", &[], Some(&records_body(2, None)), token),
@@ -258,14 +240,14 @@ async fn seed(d: &Deps, org: &str) {
     let t = token(org, ADMIN);
     let r = call(
         d,
-        handlers::CREATE_EXPERIMENT,
+        liftos::api::routes::CREATE_EXPERIMENT,
         request("POST", "/api/v1/marketing/experiments", &[], Some(&experiment_body("exp-1", "draft")), Some(&t)),
     )
     .await;
     assert_eq!(r.status(), 201, "{}", json_body(&r));
     let r = call(
         d,
-        handlers::INGEST_CAUSAL,
+        liftos::api::routes::INGEST_CAUSAL,
         request("POST", "/api/v1/marketing/ingest/causal", &[], Some(&records_body(3, Some("exp-1"))), Some(&t)),
     )
     .await;
@@ -294,36 +276,36 @@ async fn every_sample_event_gets_its_status(kind: Kind) {
         liftos::domain::error::from_json_str(liftos::service::pipeline::SAMPLE_EXPERIMENT).expect("sample");
     let e = e.into_experiment(&liftos::domain::OrgId::new("acme").expect("org"), chrono::Utc::now()).expect("valid");
     d.stores.experiments.create_experiment(&e).await.expect("create");
-    let cases: &[(&str, Endpoint, u16)] = &[
-        ("create-experiment.ok.json", handlers::CREATE_EXPERIMENT, 201),
-        ("create-experiment.ok.json", handlers::CREATE_EXPERIMENT, 200),
-        ("create-experiment.bad-dates.json", handlers::CREATE_EXPERIMENT, 400),
-        ("create-experiment.forbidden.json", handlers::CREATE_EXPERIMENT, 403),
-        ("get-experiment.ok.json", handlers::GET_EXPERIMENT, 200),
-        ("get-experiment.not-found.json", handlers::GET_EXPERIMENT, 404),
-        ("list-experiments.ok.json", handlers::LIST_EXPERIMENTS, 200),
-        ("list-experiments.bad-status.json", handlers::LIST_EXPERIMENTS, 400),
-        ("update-experiment-status.bad-transition.json", handlers::UPDATE_EXPERIMENT_STATUS, 400),
-        ("update-experiment-status.ok.json", handlers::UPDATE_EXPERIMENT_STATUS, 200),
-        ("query-records.ok.json", handlers::QUERY_RECORDS, 200),
-        ("query-records.bad-date.json", handlers::QUERY_RECORDS, 400),
-        ("list-confounders.ok.json", handlers::LIST_CONFOUNDERS, 200),
-        ("list-confounders.bad-platform.json", handlers::LIST_CONFOUNDERS, 400),
-        ("query-audit-log.ok.json", handlers::QUERY_AUDIT_LOG, 200),
-        ("query-audit-log.forbidden.json", handlers::QUERY_AUDIT_LOG, 403),
-        ("design-experiment.ok.json", handlers::DESIGN_EXPERIMENT, 200),
-        ("design-experiment.bad-query.json", handlers::DESIGN_EXPERIMENT, 400),
-        ("design-experiment.forbidden.json", handlers::DESIGN_EXPERIMENT, 403),
-        ("causal-discover.ok.json", handlers::CAUSAL_DISCOVER, 200),
-        ("causal-discover.bad-method.json", handlers::CAUSAL_DISCOVER, 400),
-        ("treatment-effect.ok.json", handlers::TREATMENT_EFFECT, 200),
-        ("treatment-effect.missing-column.json", handlers::TREATMENT_EFFECT, 400),
-        ("analyze-advanced.ok.json", handlers::ANALYZE_ADVANCED, 200),
-        ("analyze-advanced.unknown-method.json", handlers::ANALYZE_ADVANCED, 400),
-        ("analyze-advanced.panel-outside-org.json", handlers::ANALYZE_ADVANCED, 400),
-        ("analyze-advanced.missing-roles.json", handlers::ANALYZE_ADVANCED, 400),
-        ("analyze-advanced.async.json", handlers::ANALYZE_ADVANCED, 202),
-        ("get-causal-job.not-found.json", handlers::GET_CAUSAL_JOB, 404),
+    let cases: &[(&str, Route, u16)] = &[
+        ("create-experiment.ok.json", liftos::api::routes::CREATE_EXPERIMENT, 201),
+        ("create-experiment.ok.json", liftos::api::routes::CREATE_EXPERIMENT, 200),
+        ("create-experiment.bad-dates.json", liftos::api::routes::CREATE_EXPERIMENT, 400),
+        ("create-experiment.forbidden.json", liftos::api::routes::CREATE_EXPERIMENT, 403),
+        ("get-experiment.ok.json", liftos::api::routes::GET_EXPERIMENT, 200),
+        ("get-experiment.not-found.json", liftos::api::routes::GET_EXPERIMENT, 404),
+        ("list-experiments.ok.json", liftos::api::routes::LIST_EXPERIMENTS, 200),
+        ("list-experiments.bad-status.json", liftos::api::routes::LIST_EXPERIMENTS, 400),
+        ("update-experiment-status.bad-transition.json", liftos::api::routes::UPDATE_EXPERIMENT_STATUS, 400),
+        ("update-experiment-status.ok.json", liftos::api::routes::UPDATE_EXPERIMENT_STATUS, 200),
+        ("query-records.ok.json", liftos::api::routes::QUERY_RECORDS, 200),
+        ("query-records.bad-date.json", liftos::api::routes::QUERY_RECORDS, 400),
+        ("list-confounders.ok.json", liftos::api::routes::LIST_CONFOUNDERS, 200),
+        ("list-confounders.bad-platform.json", liftos::api::routes::LIST_CONFOUNDERS, 400),
+        ("query-audit-log.ok.json", liftos::api::routes::QUERY_AUDIT_LOG, 200),
+        ("query-audit-log.forbidden.json", liftos::api::routes::QUERY_AUDIT_LOG, 403),
+        ("design-experiment.ok.json", liftos::api::routes::DESIGN_EXPERIMENT, 200),
+        ("design-experiment.bad-query.json", liftos::api::routes::DESIGN_EXPERIMENT, 400),
+        ("design-experiment.forbidden.json", liftos::api::routes::DESIGN_EXPERIMENT, 403),
+        ("causal-discover.ok.json", liftos::api::routes::CAUSAL_DISCOVER, 200),
+        ("causal-discover.bad-method.json", liftos::api::routes::CAUSAL_DISCOVER, 400),
+        ("treatment-effect.ok.json", liftos::api::routes::TREATMENT_EFFECT, 200),
+        ("treatment-effect.missing-column.json", liftos::api::routes::TREATMENT_EFFECT, 400),
+        ("analyze-advanced.ok.json", liftos::api::routes::ANALYZE_ADVANCED, 200),
+        ("analyze-advanced.unknown-method.json", liftos::api::routes::ANALYZE_ADVANCED, 400),
+        ("analyze-advanced.panel-outside-org.json", liftos::api::routes::ANALYZE_ADVANCED, 400),
+        ("analyze-advanced.missing-roles.json", liftos::api::routes::ANALYZE_ADVANCED, 400),
+        ("analyze-advanced.async.json", liftos::api::routes::ANALYZE_ADVANCED, 202),
+        ("get-causal-job.not-found.json", liftos::api::routes::GET_CAUSAL_JOB, 404),
     ];
     for (event, ep, status) in cases {
         let resp = call(&d, *ep, http_request(event)).await;
@@ -334,11 +316,15 @@ async fn every_sample_event_gets_its_status(kind: Kind) {
             assert_eq!(body["request_id"], "JKJaXmPLvHcESHA=", "{event}");
         }
     }
-    let listed = json_body(&call(&d, handlers::LIST_EXPERIMENTS, http_request("list-experiments.ok.json")).await);
+    let listed =
+        json_body(&call(&d, liftos::api::routes::LIST_EXPERIMENTS, http_request("list-experiments.ok.json")).await);
     assert_eq!(listed["items"].as_array().expect("items").len(), 0, "the sample experiment is completed now: {listed}");
-    let bad = json_body(&call(&d, handlers::CREATE_EXPERIMENT, http_request("create-experiment.bad-dates.json")).await);
+    let bad = json_body(
+        &call(&d, liftos::api::routes::CREATE_EXPERIMENT, http_request("create-experiment.bad-dates.json")).await,
+    );
     assert_eq!(bad["field"], "end");
-    let audit = json_body(&call(&d, handlers::QUERY_AUDIT_LOG, http_request("query-audit-log.ok.json")).await);
+    let audit =
+        json_body(&call(&d, liftos::api::routes::QUERY_AUDIT_LOG, http_request("query-audit-log.ok.json")).await);
     // Every call above was recorded, refused ones included.
     assert_eq!(audit["items"].as_array().expect("items").len(), cases.len() + 2, "{audit}");
 }
@@ -396,7 +382,7 @@ async fn bad_tokens_are_401_everywhere(kind: Kind) {
     ];
     for (auth, bad, good) in cases {
         let d = e.deps(auth.clone()).await;
-        for ep in ENDPOINTS {
+        for &ep in ENDPOINTS {
             for t in &bad {
                 let resp = call(&d, ep, valid_request(ep, t.as_deref())).await;
                 assert_eq!(resp.status(), 401, "{auth:?} {} with {t:?}", ep.function);
@@ -427,7 +413,7 @@ async fn bad_tokens_are_401_everywhere(kind: Kind) {
     )
     .expect("t");
     let d = e.deps(local()).await;
-    for ep in ENDPOINTS {
+    for &ep in ENDPOINTS {
         assert_eq!(call(&d, ep, valid_request(ep, Some(&future))).await.status(), 401, "{}", ep.function);
     }
 }
@@ -439,7 +425,7 @@ async fn each_endpoint_needs_its_permission(kind: Kind) {
     let d = e.deps(local()).await;
     seed(&d, "acme").await;
     let nobody = token("acme", &[]);
-    for ep in ENDPOINTS {
+    for &ep in ENDPOINTS {
         let resp = call(&d, ep, valid_request(ep, Some(&nobody))).await;
         let body = json_body(&resp);
         assert_eq!(resp.status(), 403, "{}: {body}", ep.function);
@@ -451,15 +437,21 @@ async fn each_endpoint_needs_its_permission(kind: Kind) {
     }
     // The analyst reads but neither writes nor manages experiments nor reads the audit log.
     let analyst = token("acme", ANALYST);
-    for ep in ENDPOINTS {
+    for &ep in ENDPOINTS {
         let status = call(&d, ep, valid_request(ep, Some(&analyst))).await.status().as_u16();
         let may = matches!(ep.permission, "causal:data:read" | "causal:analysis:run");
         assert_eq!(status == 403, !may, "analyst on {}: {status}", ep.function);
     }
     // Nothing was written by the refused calls: still the one seeded experiment and 3 records.
     let admin = token("acme", ADMIN);
-    let list =
-        json_body(&call(&d, handlers::LIST_EXPERIMENTS, valid_request(handlers::LIST_EXPERIMENTS, Some(&admin))).await);
+    let list = json_body(
+        &call(
+            &d,
+            liftos::api::routes::LIST_EXPERIMENTS,
+            valid_request(liftos::api::routes::LIST_EXPERIMENTS, Some(&admin)),
+        )
+        .await,
+    );
     assert_eq!(list["items"].as_array().expect("items").len(), 1);
 }
 
@@ -471,8 +463,8 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     let b = token("org-b", ADMIN);
     // Reads of A's ids look exactly like reads of ids that do not exist.
     for (ep, path) in [
-        (handlers::GET_EXPERIMENT, "/api/v1/marketing/experiments/exp-1"),
-        (handlers::GET_EXPERIMENT_CAUSAL, "/api/v1/marketing/causal/exp-1"),
+        (liftos::api::routes::GET_EXPERIMENT, "/api/v1/marketing/experiments/exp-1"),
+        (liftos::api::routes::GET_EXPERIMENT_CAUSAL, "/api/v1/marketing/causal/exp-1"),
     ] {
         let theirs = call(&d, ep, request("GET", path, &[], None, Some(&b))).await;
         let missing = call(&d, ep, request("GET", &path.replace("exp-1", "exp-none"), &[], None, Some(&b))).await;
@@ -481,12 +473,16 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     }
     let r = call(
         &d,
-        handlers::UPDATE_EXPERIMENT_STATUS,
+        liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
         request("PATCH", "/api/v1/marketing/experiments/exp-1/status", &[], Some(r#"{"status":"running"}"#), Some(&b)),
     )
     .await;
     assert_eq!(r.status(), 404);
-    for ep in [handlers::LIST_EXPERIMENTS, handlers::QUERY_RECORDS, handlers::QUERY_AUDIT_LOG] {
+    for ep in [
+        liftos::api::routes::LIST_EXPERIMENTS,
+        liftos::api::routes::QUERY_RECORDS,
+        liftos::api::routes::QUERY_AUDIT_LOG,
+    ] {
         let r = json_body(&call(&d, ep, valid_request(ep, Some(&b))).await);
         let items = r["items"].as_array().expect("items");
         assert!(items.iter().all(|i| i["org_id"] == "org-b"), "{}: {r}", ep.function);
@@ -494,21 +490,31 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
             assert!(items.is_empty(), "{}: {r}", ep.function);
         }
     }
-    let conf =
-        json_body(&call(&d, handlers::LIST_CONFOUNDERS, valid_request(handlers::LIST_CONFOUNDERS, Some(&b))).await);
+    let conf = json_body(
+        &call(
+            &d,
+            liftos::api::routes::LIST_CONFOUNDERS,
+            valid_request(liftos::api::routes::LIST_CONFOUNDERS, Some(&b)),
+        )
+        .await,
+    );
     assert_eq!(conf["total_variables"], 0);
     // B creating the same id makes B's own experiment (201), A's is untouched.
     let r = call(
         &d,
-        handlers::CREATE_EXPERIMENT,
+        liftos::api::routes::CREATE_EXPERIMENT,
         request("POST", "/api/v1/marketing/experiments", &[], Some(&experiment_body("exp-1", "running")), Some(&b)),
     )
     .await;
     assert_eq!(r.status(), 201);
     let a = token("org-a", ADMIN);
     let mine = json_body(
-        &call(&d, handlers::GET_EXPERIMENT, request("GET", "/api/v1/marketing/experiments/exp-1", &[], None, Some(&a)))
-            .await,
+        &call(
+            &d,
+            liftos::api::routes::GET_EXPERIMENT,
+            request("GET", "/api/v1/marketing/experiments/exp-1", &[], None, Some(&a)),
+        )
+        .await,
     );
     assert_eq!((mine["org_id"].as_str(), mine["status"].as_str()), (Some("org-a"), Some("draft")));
     // A body naming another org is refused, not obeyed.
@@ -516,7 +522,7 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     body["org_id"] = json!("org-a");
     let r = call(
         &d,
-        handlers::CREATE_EXPERIMENT,
+        liftos::api::routes::CREATE_EXPERIMENT,
         request("POST", "/api/v1/marketing/experiments", &[], Some(&body.to_string()), Some(&b)),
     )
     .await;
@@ -525,7 +531,7 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     let page = json_body(
         &call(
             &d,
-            handlers::QUERY_RECORDS,
+            liftos::api::routes::QUERY_RECORDS,
             request("GET", "/api/v1/marketing/records", &[("platform", "meta"), ("limit", "1")], None, Some(&a)),
         )
         .await,
@@ -533,7 +539,7 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     let cursor = page["next_cursor"].as_str().expect("cursor").to_string();
     let r = call(
         &d,
-        handlers::QUERY_RECORDS,
+        liftos::api::routes::QUERY_RECORDS,
         request(
             "GET",
             "/api/v1/marketing/records",
@@ -545,8 +551,10 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     .await;
     assert_eq!((r.status().as_u16(), json_body(&r)["field"].as_str()), (400, Some("cursor")));
     // B's audit log holds only B's accesses.
-    let audit =
-        json_body(&call(&d, handlers::QUERY_AUDIT_LOG, valid_request(handlers::QUERY_AUDIT_LOG, Some(&b))).await);
+    let audit = json_body(
+        &call(&d, liftos::api::routes::QUERY_AUDIT_LOG, valid_request(liftos::api::routes::QUERY_AUDIT_LOG, Some(&b)))
+            .await,
+    );
     assert!(audit["items"]
         .as_array()
         .expect("items")
@@ -562,32 +570,32 @@ async fn bad_input_gets_a_clear_4xx(kind: Kind) {
     let t = token("acme", ADMIN);
     let e = "/api/v1/marketing/experiments";
     let big = "x".repeat(6 * 1024 * 1024);
-    let cases: Vec<(Endpoint, Request, u16, Option<&str>)> = vec![
-        (handlers::CREATE_EXPERIMENT, request("POST", e, &[], Some("{"), Some(&t)), 400, Some("body")),
-        (handlers::CREATE_EXPERIMENT, request("POST", e, &[], Some("[]"), Some(&t)), 400, Some("body")),
-        (handlers::CREATE_EXPERIMENT, request("POST", e, &[], None, Some(&t)), 400, Some("body")),
-        (handlers::CREATE_EXPERIMENT, request("POST", e, &[], Some(&big), Some(&t)), 413, None),
-        (handlers::CREATE_EXPERIMENT, request("POST", e, &[], Some(r#"{"id":"x"}"#), Some(&t)), 400, None),
+    let cases: Vec<(Route, Request, u16, Option<&str>)> = vec![
+        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], Some("{"), Some(&t)), 400, Some("body")),
+        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], Some("[]"), Some(&t)), 400, Some("body")),
+        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], None, Some(&t)), 400, Some("body")),
+        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], Some(&big), Some(&t)), 413, None),
+        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], Some(r#"{"id":"x"}"#), Some(&t)), 400, None),
         (
-            handlers::CREATE_EXPERIMENT,
+            liftos::api::routes::CREATE_EXPERIMENT,
             request("POST", e, &[], Some(&experiment_body("exp-9", "draft").replace("\"campaign\"", "5")), Some(&t)),
             400,
             Some("randomization_unit"),
         ),
         (
-            handlers::CREATE_EXPERIMENT,
+            liftos::api::routes::CREATE_EXPERIMENT,
             request("POST", e, &[], Some(&experiment_body("exp 9", "draft")), Some(&t)),
             400,
             Some("id"),
         ),
         (
-            handlers::CREATE_EXPERIMENT,
+            liftos::api::routes::CREATE_EXPERIMENT,
             request("POST", e, &[], Some(&experiment_body("exp-9", "paused")), Some(&t)),
             400,
             Some("status"),
         ),
         (
-            handlers::CREATE_EXPERIMENT,
+            liftos::api::routes::CREATE_EXPERIMENT,
             request(
                 "POST",
                 e,
@@ -599,25 +607,25 @@ async fn bad_input_gets_a_clear_4xx(kind: Kind) {
             Some("end"),
         ),
         (
-            handlers::CREATE_EXPERIMENT,
+            liftos::api::routes::CREATE_EXPERIMENT,
             request("POST", e, &[], Some(&experiment_body("exp-1", "running")), Some(&t)),
             409,
             None,
         ),
         (
-            handlers::UPDATE_EXPERIMENT_STATUS,
+            liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
             request("PATCH", &format!("{e}/exp-1/status"), &[], Some(r#"{"status":"completed"}"#), Some(&t)),
             400,
             Some("status"),
         ),
         (
-            handlers::UPDATE_EXPERIMENT_STATUS,
+            liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
             request("PATCH", &format!("{e}/exp-1/status"), &[], Some(r#"{"status":"running","extra":1}"#), Some(&t)),
             400,
             None,
         ),
         (
-            handlers::UPDATE_EXPERIMENT_STATUS,
+            liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
             request(
                 "PATCH",
                 &format!("{e}/exp-1/status"),
@@ -629,23 +637,43 @@ async fn bad_input_gets_a_clear_4xx(kind: Kind) {
             None,
         ),
         (
-            handlers::GET_EXPERIMENT,
+            liftos::api::routes::GET_EXPERIMENT,
             request("GET", &format!("{e}/bad%20id"), &[], None, Some(&t)),
             400,
             Some("experiment_id"),
         ),
-        (handlers::LIST_EXPERIMENTS, request("GET", e, &[("limit", "0")], None, Some(&t)), 400, Some("limit")),
-        (handlers::LIST_EXPERIMENTS, request("GET", e, &[("limit", "ten")], None, Some(&t)), 400, Some("limit")),
-        (handlers::LIST_EXPERIMENTS, request("GET", e, &[("cursor", "garbage")], None, Some(&t)), 400, Some("cursor")),
-        (handlers::LIST_EXPERIMENTS, request("GET", e, &[("stauts", "running")], None, Some(&t)), 400, Some("stauts")),
         (
-            handlers::QUERY_RECORDS,
+            liftos::api::routes::LIST_EXPERIMENTS,
+            request("GET", e, &[("limit", "0")], None, Some(&t)),
+            400,
+            Some("limit"),
+        ),
+        (
+            liftos::api::routes::LIST_EXPERIMENTS,
+            request("GET", e, &[("limit", "ten")], None, Some(&t)),
+            400,
+            Some("limit"),
+        ),
+        (
+            liftos::api::routes::LIST_EXPERIMENTS,
+            request("GET", e, &[("cursor", "garbage")], None, Some(&t)),
+            400,
+            Some("cursor"),
+        ),
+        (
+            liftos::api::routes::LIST_EXPERIMENTS,
+            request("GET", e, &[("stauts", "running")], None, Some(&t)),
+            400,
+            Some("stauts"),
+        ),
+        (
+            liftos::api::routes::QUERY_RECORDS,
             request("GET", "/api/v1/marketing/records", &[], None, Some(&t)),
             400,
             Some("platform"),
         ),
         (
-            handlers::QUERY_RECORDS,
+            liftos::api::routes::QUERY_RECORDS,
             request(
                 "GET",
                 "/api/v1/marketing/records",
@@ -657,25 +685,25 @@ async fn bad_input_gets_a_clear_4xx(kind: Kind) {
             Some("start"),
         ),
         (
-            handlers::QUERY_RECORDS,
+            liftos::api::routes::QUERY_RECORDS,
             request("GET", "/api/v1/marketing/records", &[("platform", "meta"), ("end", "31/10/2026")], None, Some(&t)),
             400,
             Some("end"),
         ),
         (
-            handlers::QUERY_RECORDS,
+            liftos::api::routes::QUERY_RECORDS,
             request("GET", "/api/v1/marketing/records", &[("platform", "meta"), ("campaign_id", "")], None, Some(&t)),
             400,
             Some("campaign_id"),
         ),
         (
-            handlers::LIST_CONFOUNDERS,
+            liftos::api::routes::LIST_CONFOUNDERS,
             request("GET", "/api/v1/marketing/confounders", &[("platform", "myspace")], None, Some(&t)),
             400,
             Some("platform"),
         ),
         (
-            handlers::QUERY_AUDIT_LOG,
+            liftos::api::routes::QUERY_AUDIT_LOG,
             request("GET", "/api/v1/marketing/audit", &[("start", "0000-01-01")], None, Some(&t)),
             400,
             Some("start"),
@@ -699,7 +727,7 @@ async fn pagination_walks_every_item_once(kind: Kind) {
     let t = token("acme", ADMIN);
     let r = call(
         &d,
-        handlers::INGEST_CAUSAL,
+        liftos::api::routes::INGEST_CAUSAL,
         request("POST", "/api/v1/marketing/ingest/causal", &[], Some(&records_body(25, None)), Some(&t)),
     )
     .await;
@@ -707,7 +735,7 @@ async fn pagination_walks_every_item_once(kind: Kind) {
     for i in 0..7 {
         let r = call(
             &d,
-            handlers::CREATE_EXPERIMENT,
+            liftos::api::routes::CREATE_EXPERIMENT,
             request(
                 "POST",
                 "/api/v1/marketing/experiments",
@@ -721,12 +749,12 @@ async fn pagination_walks_every_item_once(kind: Kind) {
     }
     for (ep, path, query, total) in [
         (
-            handlers::QUERY_RECORDS,
+            liftos::api::routes::QUERY_RECORDS,
             "/api/v1/marketing/records",
             vec![("platform", "meta"), ("start", "2026-09-01"), ("end", "2026-09-30")],
             25usize,
         ),
-        (handlers::LIST_EXPERIMENTS, "/api/v1/marketing/experiments", vec![], 7),
+        (liftos::api::routes::LIST_EXPERIMENTS, "/api/v1/marketing/experiments", vec![], 7),
     ] {
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
@@ -763,28 +791,33 @@ async fn the_audit_log_records_every_access(kind: Kind) {
     let admin = token("acme", ADMIN);
     call(
         &d,
-        handlers::GET_EXPERIMENT,
+        liftos::api::routes::GET_EXPERIMENT,
         request("GET", "/api/v1/marketing/experiments/exp-1", &[], None, Some(&analyst)),
     )
     .await;
     call(
         &d,
-        handlers::CREATE_EXPERIMENT,
+        liftos::api::routes::CREATE_EXPERIMENT,
         request("POST", "/api/v1/marketing/experiments", &[], Some(&experiment_body("exp-2", "draft")), Some(&analyst)),
     )
     .await;
     call(
         &d,
-        handlers::QUERY_RECORDS,
+        liftos::api::routes::QUERY_RECORDS,
         request("GET", "/api/v1/marketing/records", &[("platform", "nope")], None, Some(&analyst)),
     )
     .await;
     // A request without a verified token has no org to be filed under: not in any org's log.
-    call(&d, handlers::GET_EXPERIMENT, request("GET", "/api/v1/marketing/experiments/exp-1", &[], None, None)).await;
+    call(
+        &d,
+        liftos::api::routes::GET_EXPERIMENT,
+        request("GET", "/api/v1/marketing/experiments/exp-1", &[], None, None),
+    )
+    .await;
     let log = json_body(
         &call(
             &d,
-            handlers::QUERY_AUDIT_LOG,
+            liftos::api::routes::QUERY_AUDIT_LOG,
             request("GET", "/api/v1/marketing/audit", &[("limit", "3")], None, Some(&admin)),
         )
         .await,
@@ -813,7 +846,12 @@ async fn the_audit_log_records_every_access(kind: Kind) {
     assert!(items.iter().all(|e| e["org_id"] == "acme" && e["request_id"] == "req-test" && e["at"].is_string()));
     // The whole log: the 2 seeding calls, the 3 above, and this admin's earlier read.
     let all = json_body(
-        &call(&d, handlers::QUERY_AUDIT_LOG, request("GET", "/api/v1/marketing/audit", &[], None, Some(&admin))).await,
+        &call(
+            &d,
+            liftos::api::routes::QUERY_AUDIT_LOG,
+            request("GET", "/api/v1/marketing/audit", &[], None, Some(&admin)),
+        )
+        .await,
     );
     assert_eq!(all["items"].as_array().expect("items").len(), 6, "{all}");
 }
@@ -830,7 +868,11 @@ async fn a_binary_body_is_a_400() {
     ev["headers"]["authorization"] = Value::String(format!("Bearer {t}"));
     ev["body"] = Value::String(base64::engine::general_purpose::STANDARD.encode([0xff, 0x16, 0x5e, 0x1a, 0x0e, 0xfe]));
     ev["isBase64Encoded"] = Value::Bool(true);
-    for ep in [handlers::CREATE_EXPERIMENT, handlers::INGEST_CAUSAL, handlers::UPDATE_EXPERIMENT_STATUS] {
+    for ep in [
+        liftos::api::routes::CREATE_EXPERIMENT,
+        liftos::api::routes::INGEST_CAUSAL,
+        liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
+    ] {
         ev["requestContext"]["http"]["method"] = Value::String(ep.method.to_string());
         let req = lambda_http::request::from_str(&ev.to_string()).expect("request");
         let resp = call(&d, ep, req).await;
@@ -845,7 +887,7 @@ async fn a_wrong_method_is_a_405() {
     let e = env(Kind::Embedded).await;
     let d = e.deps(local()).await;
     let t = token("acme", ADMIN);
-    for ep in ENDPOINTS {
+    for &ep in ENDPOINTS {
         let mut req = valid_request(ep, Some(&t));
         *req.method_mut() =
             if ep.method == "GET" { lambda_http::http::Method::DELETE } else { lambda_http::http::Method::GET };

@@ -2,16 +2,4 @@
 //! randomisation unit, dates, status). Needs `causal:experiments:manage`. 201 when created, 200
 //! when the identical experiment exists (a retry), 409 when a different one has the id.
 
-use lambda_http::{run, service_fn, Error, Request};
-use liftos::runtime::{handlers, Deps};
-
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    liftos::runtime::init_tracing();
-    let deps = Deps::from_env().await?;
-    run(service_fn(|req: Request| {
-        let deps = &deps;
-        async move { Ok::<_, Error>(handlers::create_experiment_http(deps, req).await) }
-    }))
-    .await
-}
+liftos::http_function!(liftos::runtime::handlers::create_experiment_http);

@@ -88,6 +88,8 @@ enum Command {
         #[arg(long, default_value = "liftos-out/report.html")]
         out: PathBuf,
     },
+    /// Print the API's OpenAPI document (what infra/openapi.json holds), generated from the types.
+    Openapi,
     /// Create the DynamoDB table (with its GSIs) and the S3 bucket on the configured AWS endpoint
     /// (AWS_ENDPOINT_URL: moto, LocalStack) for running the functions against it.
     InitAws {
@@ -585,6 +587,11 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Report { request, input, kind, out } => run_report(&request, &input, &kind, &out),
+        Command::Openapi => {
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(liftos::api::openapi::document_text().as_bytes());
+            ExitCode::SUCCESS
+        }
         Command::InitAws { table, bucket } => {
             use liftos::storage::aws;
             let sdk = aws::sdk_config().await;

@@ -264,6 +264,7 @@ pub enum ReportLink {
 
 /// An analysis's answer: the result, what was read, and the report when asked for.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "AnalysisOf{T}")]
 pub struct Analysis<T> {
     #[serde(flatten)]
     pub result: T,

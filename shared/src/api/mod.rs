@@ -3,5 +3,11 @@
 //! (`infra/openapi.json`) is generated from these types.
 
 pub mod causal;
+pub mod error;
 pub mod estimate;
+pub mod ingestion;
+pub mod memory;
 pub mod names;
+pub mod openapi;
+pub mod routes;
+pub mod surfacing;

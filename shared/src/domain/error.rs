@@ -1,9 +1,9 @@
 //! Validation errors that name the field at fault.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One problem with one field. `field` is a path such as `records[3].metrics.spend`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -1,102 +1,16 @@
-//! The API's one error format, and the mapping of outcomes to status codes.
-//!
-//! ```json
-//! {"error": "invalid_request", "message": "records[0].metrics.spend: must not be negative (got -1)",
-//!  "field": "records[0].metrics.spend", "details": [{"field": "...", "message": "..."}], "request_id": "..."}
-//! ```
-//! 4xx for the caller's mistakes; 5xx only for ours (and without internal detail).
+//! HTTP on Lambda: reading a request (body with its size cap, path and query parameters), writing
+//! a JSON answer or the one error format ([`ApiError`]), and [`serve`]: authenticate, check the
+//! route's permission, run the use case, and audit the access.
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
+use std::future::Future;
 
-use crate::domain::{FieldError, ValidationError};
-use crate::service::ServiceError;
-use crate::storage::StoreError;
+use super::{auth, Deps};
+use crate::api::routes::Route;
+use crate::domain::{AuditEntry, AuditOutcome, UserContext};
 
-/// Requests larger than this are refused with 413 before parsing.
-pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ApiError {
-    #[serde(skip)]
-    pub status: u16,
-    pub error: &'static str,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<FieldError>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-}
-
-impl ApiError {
-    pub fn new(status: u16, error: &'static str, message: impl Into<String>) -> Self {
-        Self { status, error, message: message.into(), field: None, details: vec![], request_id: None }
-    }
-
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        let mut e = Self::new(400, "invalid_request", message);
-        e.field = Some(field.to_string());
-        e.message = format!("{field}: {}", e.message);
-        e
-    }
-
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(401, "unauthorized", message)
-    }
-
-    pub fn forbidden(permission: &str) -> Self {
-        Self::new(403, "forbidden", format!("this operation needs the permission {permission}"))
-    }
-
-    pub fn internal() -> Self {
-        Self::new(500, "internal_error", "an internal error occurred; it has been logged")
-    }
-}
-
-impl From<ValidationError> for ApiError {
-    fn from(e: ValidationError) -> Self {
-        let mut out = Self::new(400, "invalid_request", e.summary());
-        let field = e.field().to_string();
-        out.field = if field.is_empty() { None } else { Some(field) };
-        out.details = if e.errors.len() > 1 { e.errors } else { vec![] };
-        out
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::InvalidCursor(why) => ApiError::invalid("cursor", why),
-            StoreError::InvalidKey { key, reason } => ApiError::invalid("key", format!("{key:?}: {reason}")),
-            StoreError::NotFound(what) => ApiError::new(404, "not_found", format!("{what} not found")),
-            StoreError::Conflict { key, reason } => ApiError::new(409, "conflict", format!("{key}: {reason}")),
-            StoreError::Backend { retryable: true, .. } => {
-                tracing::error!(error = %e, "store unavailable");
-                ApiError::new(503, "unavailable", "the store is busy; retry with backoff (the request is idempotent)")
-            }
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::internal()
-            }
-        }
-    }
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::Validation(v) => v.into(),
-            ServiceError::Forbidden { permission } => {
-                ApiError::new(403, "forbidden", format!("this operation needs the permission {permission}"))
-            }
-            ServiceError::NotFound { what } => ApiError::new(404, "not_found", format!("{what} not found")),
-            ServiceError::Conflict(m) => ApiError::new(409, "conflict", m),
-            ServiceError::Store(s) => s.into(),
-        }
-    }
-}
+pub use crate::api::error::{ApiError, ErrorCode, MAX_BODY_BYTES};
 
 /// The request id to echo in errors: API Gateway's, else the Lambda invocation's.
 pub fn request_id(req: &Request) -> Option<String> {
@@ -120,9 +34,9 @@ pub fn json_response<T: Serialize>(status: u16, value: &T) -> Response<Body> {
 pub fn error_response(req: &Request, mut e: ApiError) -> Response<Body> {
     e.request_id = request_id(req);
     if e.status >= 500 {
-        tracing::error!(status = e.status, error = e.error, "request failed");
+        tracing::error!(status = e.status, error = %e.error, "request failed");
     } else {
-        tracing::info!(status = e.status, error = e.error, field = ?e.field, "request refused");
+        tracing::info!(status = e.status, error = %e.error, field = ?e.field, "request refused");
     }
     let status = e.status;
     let mut resp = json_response(status, &e);
@@ -151,7 +65,7 @@ pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::new(
             413,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the body is {} bytes; at most {MAX_BODY_BYTES}", bytes.len()),
         ));
     }
@@ -161,17 +75,79 @@ pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
     Ok(bytes)
 }
 
-/// A path parameter, from API Gateway's routing or, where the request came without routing
-/// (a function URL, `cargo lambda watch`), from the path segment after `after`.
-pub fn path_param(req: &Request, name: &str, after: &str) -> Option<String> {
-    if let Some(v) = req.path_parameters_ref().and_then(|p| p.first(name)) {
-        return Some(v.to_string());
-    }
+/// The API path of a request (function URLs and `cargo lambda watch` put a prefix before it).
+pub fn api_path(req: &Request) -> String {
     let path = req.uri().path();
-    let idx = path.find(after)?;
-    let rest = &path[idx + after.len()..];
-    let seg = rest.trim_start_matches('/').split('/').next().unwrap_or("");
-    (!seg.is_empty()).then(|| seg.to_string())
+    match path.find("/api/") {
+        Some(i) => path[i..].to_string(),
+        None => path.to_string(),
+    }
+}
+
+/// A path parameter of `route`: from API Gateway's routing or, where the request came without
+/// routing (a function URL, `cargo lambda watch`, `liftos serve`), from matching the path.
+pub fn path_param(req: &Request, route: &Route, name: &str) -> Result<String, ApiError> {
+    if let Some(v) = req.path_parameters_ref().and_then(|p| p.first(name)) {
+        return Ok(v.to_string());
+    }
+    route
+        .matches(&api_path(req))
+        .and_then(|params| params.into_iter().find(|(n, _)| *n == name).map(|(_, v)| v))
+        .ok_or_else(|| ApiError::invalid(name, "is required in the path"))
+}
+
+/// Authenticate (401 without an audit entry: there is no verified org to file it under), check
+/// the route's permission (403), run the use case, and record the access in the org's audit
+/// log whatever the outcome. An access that cannot be recorded is not served (503).
+pub async fn serve<T, F, Fut>(deps: &Deps, req: &Request, route: &Route, f: F) -> Response<Body>
+where
+    T: Serialize,
+    F: FnOnce(UserContext) -> Fut,
+    Fut: Future<Output = Result<(u16, T), ApiError>>,
+{
+    // API Gateway routes by method; a function URL or `cargo lambda watch` does not.
+    if req.method().as_str() != route.method {
+        let mut resp = error_response(
+            req,
+            ApiError::new(
+                405,
+                ErrorCode::MethodNotAllowed,
+                format!("{} is not allowed here; use {}", req.method(), route.method),
+            ),
+        );
+        if let Ok(v) = lambda_http::http::HeaderValue::from_str(route.method) {
+            resp.headers_mut().insert("allow", v);
+        }
+        return resp;
+    }
+    let user = match auth::authenticate(req, &deps.config.auth) {
+        Ok(u) => u,
+        Err(e) => return error_response(req, e),
+    };
+    let (org, user_id) = (user.org_id.clone(), user.user_id.clone());
+    let result = if user.has(route.permission) { f(user).await } else { Err(ApiError::forbidden(route.permission)) };
+    let resp = match result {
+        Ok((status, value)) => json_response(status, &value),
+        Err(e) => error_response(req, e),
+    };
+    let status = resp.status().as_u16();
+    let entry = AuditEntry {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: org,
+        user_id,
+        action: route.action.to_string(),
+        method: req.method().to_string(),
+        resource: api_path(req),
+        status,
+        outcome: AuditOutcome::from_status(status),
+        at: chrono::Utc::now(),
+        request_id: request_id(req),
+    };
+    if let Err(e) = deps.stores.audit.append_audit(&entry).await {
+        tracing::error!(error = %e, action = route.action, "the audit entry could not be written");
+        return error_response(req, ApiError::unavailable("the access could not be recorded in the audit log; retry"));
+    }
+    resp
 }
 
 /// The query parameters, refusing names the endpoint does not take (a misspelt filter would

@@ -25,7 +25,8 @@ where
         let _enter = span.enter();
         let failed = match outcome {
             Ok(()) => false,
-            Err(StageError::Poison(reason)) => {
+            Err(e @ (StageError::Poison(_) | StageError::Invalid(_))) => {
+                let reason = e.reason();
                 tracing::warn!(%reason, "poison message");
                 match dlq {
                     Some(q) => {

@@ -353,8 +353,8 @@ pub fn analyze_table(
     })
 }
 
-/// What the analyses need besides the request: the stores, and the jobs queue (none on the
-/// embedded default, where a job runs in the same call and is stored the same way).
+/// What the analyses need besides the request: the stores, and the jobs queue (on the embedded
+/// default, the in-process chain, which runs the job as it is queued).
 pub struct Ctx<'a> {
     pub stores: &'a Stores,
     pub jobs_queue: Option<&'a dyn Queue>,
@@ -541,8 +541,7 @@ fn job_href(id: &str) -> String {
     format!("/api/v1/causal/jobs/{id}")
 }
 
-/// Record the job and its request, then hand it to the batch-analysis stage (or, with no
-/// queue, run it now).
+/// Record the job and its request, then hand it to the batch-analysis stage.
 async fn queue_job(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> Result<JobView, ServiceError> {
     let id = uuid::Uuid::new_v4().to_string();
     let request_key = format!("jobs/{id}/request.json");
@@ -563,32 +562,31 @@ async fn queue_job(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -
         updated_at: ctx.now,
     };
     ctx.stores.jobs.create_job(&job).await?;
-    match ctx.jobs_queue {
+    let sent = match ctx.jobs_queue {
         Some(q) => {
             let msg = JobMessage { job_id: id.clone(), org_id: user.org_id.to_string() };
             let body = serde_json::to_string(&msg).map_err(internal)?;
-            if let Err(e) = q.send(&Message::new(body).with_attribute("liftos_kind", "analysis_job")).await {
-                // Not queued: say so on the job rather than leave it waiting for ever.
-                let mut failed = job.clone();
-                failed.status = JobStatus::Failed;
-                failed.error = Some(JobError {
-                    status: 503,
-                    code: "unavailable".into(),
-                    field: None,
-                    message: format!("the job could not be queued: {e}"),
-                });
-                failed.updated_at = chrono::Utc::now().max(job.updated_at + chrono::Duration::microseconds(1));
-                let _ = ctx.stores.jobs.update_job(&failed, job.updated_at).await;
-                return Err(e.into());
-            }
-            Ok(view(ctx.stores.panels.as_ref(), &job).await?)
+            q.send(&Message::new(body).with_attribute("liftos_kind", "analysis_job")).await
         }
-        None => {
-            let _ = run_job(ctx.stores, &user.org_id, &id).await;
-            let job = ctx.stores.jobs.get_job(&user.org_id, &id).await?.unwrap_or(job);
-            Ok(view(ctx.stores.panels.as_ref(), &job).await?)
-        }
+        None => Err(StoreError::backend("jobs queue", "no jobs queue is configured", true)),
+    };
+    if let Err(e) = sent {
+        // Not queued: say so on the job rather than leave it waiting for ever.
+        let mut failed = job.clone();
+        failed.status = JobStatus::Failed;
+        failed.error = Some(JobError {
+            status: 503,
+            code: "unavailable".into(),
+            field: None,
+            message: format!("the job could not be queued: {e}"),
+        });
+        failed.updated_at = chrono::Utc::now().max(job.updated_at + chrono::Duration::microseconds(1));
+        let _ = ctx.stores.jobs.update_job(&failed, job.updated_at).await;
+        return Err(e.into());
     }
+    // Where the queue runs the job in process (the embedded default) it has finished already.
+    let job = ctx.stores.jobs.get_job(&user.org_id, &id).await?.unwrap_or(job);
+    Ok(view(ctx.stores.panels.as_ref(), &job).await?)
 }
 
 async fn view(panels: &dyn PanelStore, job: &AnalysisJob) -> Result<JobView, StoreError> {
@@ -689,9 +687,8 @@ pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> R
         }
         Err(ServiceError::Store(e)) if e.is_retryable() => return Err(StageError::Transient(e.to_string())),
         Err(e) => {
-            let api = crate::service::api_error_parts(&e);
             done.status = JobStatus::Failed;
-            done.error = Some(JobError { status: api.0, code: api.1, field: api.2, message: api.3 });
+            done.error = Some(crate::api::error::ApiError::from(e).to_job_error());
         }
     }
     match stores.jobs.update_job(&done, running.updated_at).await {

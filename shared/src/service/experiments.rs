@@ -1,23 +1,14 @@
 //! Experiments: create, read, list, change status; and an experiment with its causal data.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::{require, ServiceError};
+pub use crate::api::memory::{CreatedExperiment, ExperimentCausalData, StatusChange};
 use crate::domain::error::from_json_value;
 use crate::domain::{
-    check_id, permissions, CausalExperiment, CausalMarketingData, ExperimentStatus, NewExperiment, UserContext,
-    ValidationError,
+    check_id, permissions, CausalExperiment, ExperimentStatus, NewExperiment, UserContext, ValidationError,
 };
 use crate::storage::{ExperimentStore, Page, PageRequest, PutOutcome, RecordQuery, RecordStore, StoreError};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExperimentCausalData {
-    pub experiment: CausalExperiment,
-    pub records: Vec<CausalMarketingData>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-}
 
 /// `GET /api/v1/marketing/causal/{experiment_id}`: the experiment and its records, paginated.
 pub async fn experiment_causal_data(
@@ -50,13 +41,6 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Validati
         }
     }
     from_json_value(value)
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CreatedExperiment {
-    /// False when the identical experiment already existed (a retried request).
-    pub created: bool,
-    pub experiment: CausalExperiment,
 }
 
 /// `POST /api/v1/marketing/experiments`. Idempotent: the same body again is 200 with
@@ -120,15 +104,6 @@ pub async fn list_experiments(
         out.items.retain(|e| e.status == st);
     }
     Ok(out)
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatusChange {
-    pub status: ExperimentStatus,
-    /// Optimistic concurrency: refuse (409) if the experiment changed since this time.
-    #[serde(default)]
-    pub expected_updated_at: Option<DateTime<Utc>>,
 }
 
 /// `PATCH /api/v1/marketing/experiments/{experiment_id}/status`: only draft -> running |

@@ -1,38 +1,16 @@
 //! `POST /api/v1/marketing/ingest/causal`: validate a batch of causal records and store it.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::{require, ServiceError};
+pub use crate::api::memory::{IngestRequest, IngestResponse};
 use crate::domain::error::from_json_value;
-use crate::domain::{
-    permissions, CausalMarketingData, NewCausalRecord, OrgId, UserContext, ValidationError, Validator,
-};
-use crate::storage::{BatchPutReport, RecordStore, WriteConflict};
+use crate::domain::{permissions, CausalMarketingData, OrgId, UserContext, ValidationError, Validator};
+use crate::storage::{BatchPutReport, RecordStore};
 
 /// At most this many records per request (a request is also capped in bytes by the handler).
 pub const MAX_RECORDS_PER_REQUEST: usize = 1000;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestRequest {
-    pub records: Vec<NewCausalRecord>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IngestResponse {
-    pub received: usize,
-    pub inserted: usize,
-    pub updated: usize,
-    /// Already stored with the same content (a retried request): nothing written.
-    pub unchanged: usize,
-    /// Not written: a newer version is stored. Never silently dropped.
-    pub conflicts: Vec<WriteConflict>,
-    /// The stored ids, in request order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub record_ids: Vec<String>,
-}
 
 impl IngestResponse {
     fn from_report(received: usize, ids: Vec<String>, report: BatchPutReport) -> Self {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::stage::{StageError, StoreRecordsMessage};
+pub use crate::api::ingestion::SyncedConnection;
 use crate::domain::{
     Confounder, ConfounderVariable, Metrics, NewCausalRecord, OrgId, Platform, TemporalPattern, TreatmentAssignment,
     TreatmentGroup, VariableType,
@@ -105,15 +106,6 @@ pub struct RawReady {
     pub raw_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SyncedConnection {
-    pub connection_id: String,
-    pub platform: Platform,
-    pub raw_key: Option<String>,
-    pub pages: usize,
-    pub error: Option<String>,
-}
-
 /// The default period: yesterday (in UTC) and the day before, so late-reported conversions of
 /// the previous day are refreshed.
 pub fn default_period(now: DateTime<Utc>) -> Period {
@@ -136,7 +128,11 @@ pub async fn sync_org(
     let conns = connections(stores, org).await?;
     if let Some(id) = only {
         if !conns.iter().any(|c| c.id == id) {
-            return Err(StageError::Poison(format!("connection_id: no connection {id:?} is configured")));
+            return Err(crate::domain::ValidationError::new(
+                "connection_id",
+                format!("no connection {id:?} is configured"),
+            )
+            .into());
         }
     }
     for c in conns.iter().filter(|c| only.is_none_or(|id| c.id == id)).filter(|c| c.kind != ConnectorKind::File) {
@@ -624,61 +620,4 @@ pub struct DataReady {
     pub campaigns: Vec<String>,
     pub first: Option<DateTime<Utc>>,
     pub last: Option<DateTime<Utc>>,
-}
-
-/// What the rest of the pipeline did with some messages, run in process.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChainOutcome {
-    pub batches: Vec<String>,
-    pub quality_scores: Vec<f64>,
-    pub rejected_rows: usize,
-    pub quarantined_batches: usize,
-    pub stored: usize,
-    pub unchanged: usize,
-}
-
-/// Where a message enters the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entry {
-    Transform,
-    Quality,
-}
-
-/// Run the downstream stages in process (the embedded default has no queues): transform ->
-/// quality -> store, from `entry`, with the same stage functions the Lambdas run.
-#[cfg(feature = "embedded")]
-pub async fn run_downstream(
-    stores: &Stores,
-    entry: Entry,
-    bodies: Vec<String>,
-    now: DateTime<Utc>,
-) -> Result<ChainOutcome, StageError> {
-    use crate::storage::embedded::InProcessQueue;
-    let (staged_q, store_q) = (InProcessQueue::new(), InProcessQueue::new());
-    let mut out = ChainOutcome::default();
-    let staged: Vec<String> = match entry {
-        Entry::Transform => {
-            for b in &bodies {
-                let s = transform_message(stores, Some(&staged_q), b, now).await?;
-                out.rejected_rows += s.rejected.len();
-            }
-            staged_q.receive(usize::MAX).into_iter().map(|m| m.body).collect()
-        }
-        Entry::Quality => bodies,
-    };
-    for b in &staged {
-        let q = quality_message(stores, Some(&store_q), b, now).await?;
-        out.batches.push(q.batch_id.clone());
-        out.quality_scores.push(q.score);
-        out.quarantined_batches += usize::from(q.quarantined_batch);
-        if entry == Entry::Quality {
-            out.rejected_rows += q.rejected;
-        }
-    }
-    for m in store_q.receive(usize::MAX) {
-        let r = super::stage::store_records_message(stores.records.as_ref(), &m.body).await?;
-        out.stored += r.stored;
-        out.unchanged += r.unchanged;
-    }
-    Ok(out)
 }

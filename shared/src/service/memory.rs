@@ -1,10 +1,10 @@
 //! The memory service's read side: records by platform, campaign and dates; the confounder
 //! analysis; and the audit log.
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::{require, ServiceError};
+pub use crate::api::memory::ConfounderAnalysis;
 use crate::domain::{
     permissions, AuditEntry, CausalMarketingData, ConfounderVariable, DateRange, Platform, UserContext, ValidationError,
 };
@@ -27,24 +27,6 @@ pub async fn query_records(
         None => RecordQuery::Platform { platform, range: *range },
     };
     Ok(store.query_records(&user.org_id, &query, page).await?)
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConfounderAnalysis {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub platform: Option<Platform>,
-    pub start: chrono::NaiveDate,
-    pub end: chrono::NaiveDate,
-    /// The confounders seen in the range: variable, type, detection method, confidence,
-    /// temporal pattern, occurrences, first and last seen; most frequent first.
-    pub variables: Vec<ConfounderVariable>,
-    pub total_variables: usize,
-    pub total_occurrences: u64,
-    /// Variables per type.
-    pub by_type: BTreeMap<String, usize>,
-    /// Occurrence-weighted mean confidence.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mean_confidence: Option<f64>,
 }
 
 /// `GET /api/v1/marketing/confounders?platform=&start=&end=`: the confounders whose sightings

@@ -3,6 +3,7 @@
 //! and the narrow stores it needs.
 
 pub mod causal;
+pub mod chain;
 pub mod estimate;
 pub mod experiments;
 pub mod ingest;
@@ -56,27 +57,4 @@ pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Value, ValidationEr
         return Err(ValidationError::new("body", "must be a JSON object"));
     }
     Ok(value)
-}
-
-/// An error as (HTTP status, code, field, message): what a failed job records, in the shape the
-/// API would have answered with.
-pub(crate) fn api_error_parts(e: &ServiceError) -> (u16, String, Option<String>, String) {
-    match e {
-        ServiceError::Validation(v) => {
-            let f = v.field().to_string();
-            (400, "invalid_request".into(), (!f.is_empty()).then_some(f), v.summary())
-        }
-        ServiceError::Forbidden { permission } => {
-            (403, "forbidden".into(), None, format!("this operation needs the permission {permission}"))
-        }
-        ServiceError::NotFound { what } => (404, "not_found".into(), None, format!("{what} not found")),
-        ServiceError::Conflict(m) => (409, "conflict".into(), None, m.clone()),
-        ServiceError::Store(StoreError::InvalidKey { key, reason }) => {
-            (400, "invalid_request".into(), Some("key".into()), format!("{key:?}: {reason}"))
-        }
-        ServiceError::Store(s) => {
-            tracing::error!(error = %s, "job failed on the store");
-            (500, "internal_error".into(), None, "an internal error occurred; it has been logged".into())
-        }
-    }
 }

@@ -36,15 +36,29 @@ pub struct StageOutcome {
 /// reason); a transient failure may succeed on redelivery.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
+    /// Never succeeds: the input is wrong, and it says which field (a poison message in a queue;
+    /// a 400 naming the field over HTTP).
+    #[error("poison message: {}", .0.summary())]
+    Invalid(ValidationError),
     #[error("poison message: {0}")]
     Poison(String),
     #[error("transient failure: {0}")]
     Transient(String),
 }
 
+impl StageError {
+    /// Why, without the kind of failure (what a dead-letter queue records).
+    pub fn reason(&self) -> String {
+        match self {
+            StageError::Invalid(v) => v.summary(),
+            StageError::Poison(r) | StageError::Transient(r) => r.clone(),
+        }
+    }
+}
+
 impl From<ValidationError> for StageError {
     fn from(e: ValidationError) -> Self {
-        StageError::Poison(e.summary())
+        StageError::Invalid(e)
     }
 }
 
@@ -78,4 +92,37 @@ pub async fn store_records_message(records: &dyn RecordStore, body: &str) -> Res
     }
     tracing::info!(org_id = %msg.org_id, batch_id = %msg.batch_id, stored = report.written(), unchanged = report.unchanged.len(), "batch stored");
     Ok(StageOutcome { stored: report.written(), unchanged: report.unchanged.len(), superseded: report.conflicts })
+}
+
+/// The store stage: store the message's records, then announce the new data on `next` (where
+/// it is configured: the in-process chain, or the data-ready queue).
+pub async fn store_and_announce(
+    stores: &crate::storage::Stores,
+    next: Option<&dyn crate::storage::Queue>,
+    body: &str,
+) -> Result<StageOutcome, StageError> {
+    let out = store_records_message(stores.records.as_ref(), body).await?;
+    if let Some(q) = next {
+        let m: StoreRecordsMessage = from_json_str(body)?;
+        let ready = super::ingestion::DataReady {
+            org_id: m.org_id.clone(),
+            batch_id: m.batch_id.clone(),
+            stored: out.stored,
+            unchanged: out.unchanged,
+            campaigns: m
+                .records
+                .iter()
+                .map(|r| r.campaign_id.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            first: m.records.iter().map(|r| r.timestamp).min(),
+            last: m.records.iter().map(|r| r.timestamp).max(),
+        };
+        let text = serde_json::to_string(&ready).map_err(|e| StageError::Poison(e.to_string()))?;
+        q.send(&crate::storage::Message::new(text).with_attribute("liftos_kind", "data_ready"))
+            .await
+            .map_err(|e| StageError::Transient(e.to_string()))?;
+    }
+    Ok(out)
 }

@@ -1,72 +1,15 @@
 //! `POST /api/v1/surfacing/experiments/design`: power analysis, randomised assignment and geo
 //! market selection, any of them in one request.
 
-use serde::{Deserialize, Serialize};
-
 use super::{require, ServiceError};
 use crate::domain::{permissions, UserContext, ValidationError};
-use liftos_estimators::design::geo::{self, GeoDesign, GeoPanel, GeoSettings};
-use liftos_estimators::design::power::{self, PowerQuery, PowerResult, PowerSettings};
-use liftos_estimators::design::randomize::{self, RandomizeResult, RandomizeSettings, Unit};
+use liftos_estimators::design::geo::{self, GeoPanel};
+use liftos_estimators::design::power::{self, PowerQuery};
+use liftos_estimators::design::randomize::{self};
 
 /// At most this many candidate (market set, duration) pairs per request: enough for 50 markets,
 /// sets of 3 and three durations (62,625), and a bound on the Lambda's time.
 pub const MAX_GEO_CANDIDATES: usize = 200_000;
-
-#[derive(Debug, Deserialize)]
-pub struct PowerSection {
-    #[serde(flatten)]
-    pub settings: PowerSettings,
-    #[serde(default)]
-    pub n_control: Option<f64>,
-    #[serde(default)]
-    pub effect: Option<f64>,
-    #[serde(default)]
-    pub power: Option<f64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RandomizationSection {
-    pub units: Vec<Unit>,
-    #[serde(flatten)]
-    pub settings: RandomizeSettings,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PanelRow {
-    pub market: String,
-    pub period: i64,
-    pub outcome: f64,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct GeoSection {
-    pub panel: Vec<PanelRow>,
-    #[serde(flatten)]
-    pub settings: GeoSettings,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DesignRequest {
-    #[serde(default)]
-    pub power: Option<PowerSection>,
-    #[serde(default)]
-    pub randomization: Option<RandomizationSection>,
-    #[serde(default)]
-    pub geo: Option<GeoSection>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DesignResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub power: Option<PowerResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub randomization: Option<RandomizeResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub geo: Option<GeoDesign>,
-}
 
 fn choose(n: usize, k: usize) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
@@ -119,30 +62,14 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
     Ok(DesignResponse { power, randomization, geo })
 }
 
+pub use crate::api::surfacing::{
+    DesignRequest, DesignResponse, GeoSection, History, OptimizeRequest, OptimizeResponse, OutcomeMetric, PanelRow,
+    PlanRequest, PowerSection, RandomizationSection, RecordsSource,
+};
 use crate::domain::{DateRange, Platform};
 use crate::storage::{PageRequest, RecordQuery, RecordStore};
-use liftos_estimators::budget::recommend::{self, Recommendation};
-use liftos_estimators::budget::{self, ChannelBounds, ChannelSpend, FittedModel, Lift, Plan, PlanResult};
-
-/// The outcome that the curves model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeMetric {
-    #[default]
-    Conversions,
-    Revenue,
-}
-
-/// A spend and outcome history: per-period outcome and per-channel spend.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct History {
-    pub outcome: Vec<f64>,
-    pub channels: Vec<ChannelSpend>,
-    /// Revenue per unit of outcome over the history (from stored records).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_per_outcome: Option<f64>,
-}
+use liftos_estimators::budget::recommend::{self};
+use liftos_estimators::budget::{self, ChannelBounds, ChannelSpend, Lift, Plan};
 
 /// Daily history from the org's stored records: channels are platforms (or, for one platform,
 /// its campaigns); the outcome is the day's total conversions or revenue across them.
@@ -198,62 +125,6 @@ pub async fn history_from_records(
             OutcomeMetric::Conversions => (conversions > 0.0 && revenue > 0.0).then(|| revenue / conversions),
         },
     })
-}
-
-/// Where the history comes from: inline, or the org's stored records.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordsSource {
-    #[serde(default)]
-    pub platform: Option<Platform>,
-    #[serde(default)]
-    pub start: Option<String>,
-    #[serde(default)]
-    pub end: Option<String>,
-    #[serde(default)]
-    pub metric: OutcomeMetric,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OptimizeRequest {
-    #[serde(default)]
-    pub history: Option<History>,
-    #[serde(default)]
-    pub records: Option<RecordsSource>,
-    #[serde(default)]
-    pub lifts: Vec<Lift>,
-    pub plan: PlanRequest,
-}
-
-/// The plan, with channels' current spend defaulting to their recent average.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlanRequest {
-    pub objective: budget::Objective,
-    #[serde(default)]
-    pub budget: Option<f64>,
-    #[serde(default)]
-    pub channels: Vec<ChannelBounds>,
-    #[serde(default)]
-    pub value_per_outcome: Option<f64>,
-    #[serde(default)]
-    pub max_change: Option<f64>,
-    #[serde(default)]
-    pub target_roas: Option<f64>,
-    #[serde(default)]
-    pub target_cpa: Option<f64>,
-    #[serde(default)]
-    pub periods: Option<f64>,
-    #[serde(default)]
-    pub seed: Option<u64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OptimizeResponse {
-    pub model: FittedModel,
-    pub plan: PlanResult,
-    pub recommendations: Vec<Recommendation>,
 }
 
 fn history_error(e: budget::BudgetError, prefix: &str) -> ServiceError {

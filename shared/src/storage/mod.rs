@@ -70,7 +70,7 @@ pub struct BatchPutReport {
     pub conflicts: Vec<WriteConflict>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WriteConflict {
     pub id: String,
     pub reason: String,

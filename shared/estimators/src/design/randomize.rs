@@ -61,6 +61,7 @@ pub struct RandomizeSettings {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "RandomizationBalance"))]
 pub struct Balance {
     pub covariate: String,
     pub arm: String,

@@ -124,7 +124,7 @@ impl Connection {
 }
 
 /// The days to fetch (inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Period {
     pub start: NaiveDate,
     pub end: NaiveDate,

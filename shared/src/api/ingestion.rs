@@ -1,0 +1,59 @@
+//! The ingestion pipeline's HTTP entry: `POST /api/v1/ingestion/sync`.
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Platform, ValidationError};
+use crate::ingestion::connectors::Period;
+use crate::service::chain::ChainOutcome;
+
+/// Sync the caller's org now: one connection (default: all), for a period (default: the last
+/// two full days, UTC). The body may be empty or any field null.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    #[serde(default)]
+    pub connection_id: Option<String>,
+    #[serde(default)]
+    pub start: Option<NaiveDate>,
+    #[serde(default)]
+    pub end: Option<NaiveDate>,
+}
+
+/// A sync covers at most this many days (split longer backfills).
+pub const MAX_SYNC_DAYS: i64 = 93;
+
+impl SyncRequest {
+    /// The period to sync: the given days, defaulting to `default`.
+    pub fn period(&self, default: Period) -> Result<Period, ValidationError> {
+        let p = Period { start: self.start.unwrap_or(default.start), end: self.end.unwrap_or(default.end) };
+        if p.start > p.end {
+            return Err(ValidationError::new("end", "must not be before start"));
+        }
+        if (p.end - p.start).num_days() >= MAX_SYNC_DAYS {
+            return Err(ValidationError::new("end", "a sync covers at most 93 days; split longer backfills"));
+        }
+        Ok(p)
+    }
+}
+
+/// What one connection landed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncedConnection {
+    pub connection_id: String,
+    pub platform: Platform,
+    pub raw_key: Option<String>,
+    pub pages: usize,
+    pub error: Option<String>,
+}
+
+/// What a sync did: each connection's pages, and (on the embedded default, where the next
+/// stages run in the same call) what the rest of the pipeline did with them.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SyncResponse {
+    pub period: Period,
+    pub connections: Vec<SyncedConnection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<ChainOutcome>,
+}

@@ -1,0 +1,402 @@
+//! Every HTTP route of the API, once: its Lambda, method and path, the permission it needs, the
+//! action recorded in the audit log, and the types of its body, query and answers. The handlers
+//! check the permission and write the audit entry from here; the OpenAPI document
+//! (`infra/openapi.json`), the template test and `liftos serve` are generated from here.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+use super::causal::{AdvancedRequest, AnalysisOutput, DiscoverBody, EffectBody, JobView};
+use super::ingestion::{SyncRequest, SyncResponse};
+use super::memory::{
+    AuditQuery, ConfoundersQuery, CreatedExperiment, ExperimentCausalData, ExperimentsQuery, IngestRequest,
+    IngestResponse, PageQuery, RecordsQuery, StatusChange,
+};
+use super::surfacing::{DesignRequest, DesignResponse, OptimizeRequest, OptimizeResponse, RecommendQuery};
+use crate::domain::{permissions, AuditEntry, CausalExperiment, CausalMarketingData, NewExperiment};
+use crate::storage::Page;
+
+/// A schema of a type, for the document generator.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// One answer of a route: its status, what it means, and its body (`None`: the error format).
+#[derive(Clone, Copy)]
+pub struct Answer {
+    pub status: u16,
+    pub description: &'static str,
+    pub body: Option<SchemaFn>,
+}
+
+const fn ok(status: u16, description: &'static str, body: SchemaFn) -> Answer {
+    Answer { status, description, body: Some(body) }
+}
+
+const fn error(status: u16, description: &'static str) -> Answer {
+    Answer { status, description, body: None }
+}
+
+/// A path parameter: its name and the pattern of its values.
+#[derive(Clone, Copy)]
+pub struct PathParam {
+    pub name: &'static str,
+    pub pattern: &'static str,
+}
+
+const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$";
+
+/// An HTTP route and its Lambda.
+#[derive(Clone, Copy)]
+pub struct Route {
+    /// The Lambda (folder under `functions/`, crate, binary and the template's `Binary`).
+    pub function: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    /// What the audit log records.
+    pub action: &'static str,
+    pub permission: &'static str,
+    pub summary: &'static str,
+    pub description: &'static str,
+    pub path_params: &'static [PathParam],
+    /// A struct whose fields are the query parameters.
+    pub query: Option<SchemaFn>,
+    pub body: Option<SchemaFn>,
+    /// The answers besides the ones every route has (400, 401, 403, 503; 413 with a body).
+    pub answers: &'static [Answer],
+}
+
+impl Route {
+    /// `GET /api/v1/...` with `{experiment_id}` segments: whether `path` (a concrete path) is
+    /// this route's, and the values of its parameters.
+    pub fn matches(&self, path: &str) -> Option<Vec<(&'static str, String)>> {
+        let want: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let got: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if want.len() != got.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (w, g) in want.iter().zip(&got) {
+            match w.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+                Some(name) if !g.is_empty() => {
+                    let name = self.path_params.iter().find(|p| p.name == name)?.name;
+                    params.push((name, (*g).to_string()));
+                }
+                Some(_) => return None,
+                None if w == g => {}
+                None => return None,
+            }
+        }
+        Some(params)
+    }
+}
+
+pub const INGEST_CAUSAL: Route = Route {
+    function: "ingest-causal",
+    method: "POST",
+    path: "/api/v1/marketing/ingest/causal",
+    action: "records.ingest",
+    permission: permissions::DATA_WRITE,
+    summary: "Store a batch of causal records",
+    description: "Validates every record (errors name the field, nothing is written unless the whole batch is valid) and stores them idempotently: the same observation has the same id; a retry changes nothing; a strictly older stored version is replaced; anything else is a conflict, reported and not applied (409 with this same body).",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<IngestRequest>),
+    answers: &[
+        ok(200, "Stored (or already stored)", schema::<IngestResponse>),
+        ok(409, "Some records conflicted with newer stored data; the others were written", schema::<IngestResponse>),
+    ],
+};
+
+pub const GET_EXPERIMENT_CAUSAL: Route = Route {
+    function: "get-experiment-causal",
+    method: "GET",
+    path: "/api/v1/marketing/causal/{experiment_id}",
+    action: "experiments.causal_data",
+    permission: permissions::DATA_READ,
+    summary: "An experiment with its causal records",
+    description: "The experiment and a page of the records linked to it, in time order.",
+    path_params: &[PathParam { name: "experiment_id", pattern: ID_PATTERN }],
+    query: Some(schema::<PageQuery>),
+    body: None,
+    answers: &[
+        ok(200, "The experiment and a page of its records", schema::<ExperimentCausalData>),
+        error(404, "No such experiment in your org"),
+    ],
+};
+
+pub const CREATE_EXPERIMENT: Route = Route {
+    function: "create-experiment",
+    method: "POST",
+    path: "/api/v1/marketing/experiments",
+    action: "experiments.create",
+    permission: permissions::EXPERIMENTS_MANAGE,
+    summary: "Register an experiment",
+    description: "201 when created, 200 when the identical experiment already existed (a retry), 409 when a different one has the id. The org and the timestamps are set by the server.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<NewExperiment>),
+    answers: &[
+        ok(201, "Created", schema::<CreatedExperiment>),
+        ok(200, "Already there, identical", schema::<CreatedExperiment>),
+        error(409, "Another experiment has this id"),
+    ],
+};
+
+pub const GET_EXPERIMENT: Route = Route {
+    function: "get-experiment",
+    method: "GET",
+    path: "/api/v1/marketing/experiments/{experiment_id}",
+    action: "experiments.get",
+    permission: permissions::DATA_READ,
+    summary: "One experiment",
+    description: "Another org's experiment is a 404, as one that does not exist.",
+    path_params: &[PathParam { name: "experiment_id", pattern: ID_PATTERN }],
+    query: None,
+    body: None,
+    answers: &[ok(200, "The experiment", schema::<CausalExperiment>), error(404, "No such experiment in your org")],
+};
+
+pub const LIST_EXPERIMENTS: Route = Route {
+    function: "list-experiments",
+    method: "GET",
+    path: "/api/v1/marketing/experiments",
+    action: "experiments.list",
+    permission: permissions::DATA_READ,
+    summary: "The org's experiments",
+    description: "Newest first, a page at a time, optionally by status.",
+    path_params: &[],
+    query: Some(schema::<ExperimentsQuery>),
+    body: None,
+    answers: &[ok(200, "A page of experiments", schema::<Page<CausalExperiment>>)],
+};
+
+pub const UPDATE_EXPERIMENT_STATUS: Route = Route {
+    function: "update-experiment-status",
+    method: "PATCH",
+    path: "/api/v1/marketing/experiments/{experiment_id}/status",
+    action: "experiments.update_status",
+    permission: permissions::EXPERIMENTS_MANAGE,
+    summary: "Move an experiment to another status",
+    description: "draft -> running | cancelled; running -> completed | cancelled. Asking for the current status again changes nothing.",
+    path_params: &[PathParam { name: "experiment_id", pattern: ID_PATTERN }],
+    query: None,
+    body: Some(schema::<StatusChange>),
+    answers: &[
+        ok(200, "The experiment as it is now", schema::<CausalExperiment>),
+        error(404, "No such experiment in your org"),
+        error(409, "It changed since expected_updated_at"),
+    ],
+};
+
+pub const QUERY_RECORDS: Route = Route {
+    function: "query-records",
+    method: "GET",
+    path: "/api/v1/marketing/records",
+    action: "records.query",
+    permission: permissions::DATA_READ,
+    summary: "Causal records by platform, campaign and dates",
+    description: "In time order, a page at a time.",
+    path_params: &[],
+    query: Some(schema::<RecordsQuery>),
+    body: None,
+    answers: &[ok(200, "A page of records", schema::<Page<CausalMarketingData>>)],
+};
+
+pub const LIST_CONFOUNDERS: Route = Route {
+    function: "list-confounders",
+    method: "GET",
+    path: "/api/v1/marketing/confounders",
+    action: "confounders.analysis",
+    permission: permissions::DATA_READ,
+    summary: "The confounders seen in a date range",
+    description:
+        "Each variable with its type, detection method, confidence, pattern and occurrences; most frequent first.",
+    path_params: &[],
+    query: Some(schema::<ConfoundersQuery>),
+    body: None,
+    answers: &[ok(200, "The confounders", schema::<super::memory::ConfounderAnalysis>)],
+};
+
+pub const QUERY_AUDIT_LOG: Route = Route {
+    function: "query-audit-log",
+    method: "GET",
+    path: "/api/v1/marketing/audit",
+    action: "audit.query",
+    permission: permissions::AUDIT_READ,
+    summary: "The org's audit log",
+    description: "Every access (who, what, when, status, outcome), newest first. Administrators only.",
+    path_params: &[],
+    query: Some(schema::<AuditQuery>),
+    body: None,
+    answers: &[ok(200, "A page of audit entries", schema::<Page<AuditEntry>>)],
+};
+
+pub const DESIGN_EXPERIMENT: Route = Route {
+    function: "design-experiment",
+    method: "POST",
+    path: "/api/v1/surfacing/experiments/design",
+    action: "surfacing.design_experiment",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Design the next test",
+    description: "Power analysis (solve for the missing one of sample size, effect and power), randomised assignment, and geo market selection, any of them in one request.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<DesignRequest>),
+    answers: &[ok(200, "The design", schema::<DesignResponse>)],
+};
+
+pub const OPTIMIZE_BUDGET: Route = Route {
+    function: "optimize-budget",
+    method: "POST",
+    path: "/api/v1/surfacing/optimize/causal",
+    action: "surfacing.optimize_budget",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Where the next dollar should go",
+    description: "Response curves fitted to a spend and outcome history (inline or the org's records), calibrated by lift tests; the optimal allocation with its interval, and recommendations.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<OptimizeRequest>),
+    answers: &[ok(200, "The model, the plan and the recommendations", schema::<OptimizeResponse>)],
+};
+
+pub const RECOMMEND_TREATMENTS: Route = Route {
+    function: "recommend-treatments",
+    method: "GET",
+    path: "/api/v1/surfacing/recommendations/treatments",
+    action: "surfacing.recommend_treatments",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Scale, cut or test each channel",
+    description: "From the org's stored records: the profit-optimal moves within ±30% of current spend, and where the evidence is too uncertain, a test.",
+    path_params: &[],
+    query: Some(schema::<RecommendQuery>),
+    body: None,
+    answers: &[
+        ok(200, "The model, the plan and the recommendations", schema::<OptimizeResponse>),
+        error(404, "No stored records to learn from"),
+    ],
+};
+
+const ANALYSIS_ANSWERS: &[Answer] = &[
+    ok(200, "The answer", schema::<AnalysisOutput>),
+    ok(202, "A job will compute it: ask its href", schema::<JobView>),
+];
+
+pub const CAUSAL_DISCOVER: Route = Route {
+    function: "causal-discover",
+    method: "POST",
+    path: "/api/v1/causal/discover",
+    action: "causal.discover",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Causal discovery",
+    description: "PC-stable (a CPDAG) or DirectLiNGAM (a DAG with coefficients), with background knowledge (tiers, forbidden and required edges), on inline rows, a panel under your org or stored records.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<DiscoverBody>),
+    answers: ANALYSIS_ANSWERS,
+};
+
+pub const TREATMENT_EFFECT: Route = Route {
+    function: "treatment-effect",
+    method: "POST",
+    path: "/api/v1/causal/treatment-effect",
+    action: "causal.treatment_effect",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Treatment effect under measured confounding",
+    description: "Regression adjustment, IPW or AIPW for the ATE or the ATT, with overlap diagnostics, the E-value and optional refutations.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<EffectBody>),
+    answers: ANALYSIS_ANSWERS,
+};
+
+pub const ANALYZE_ADVANCED: Route = Route {
+    function: "analyze-advanced",
+    method: "POST",
+    path: "/api/v1/causal/analyze/advanced",
+    action: "causal.analyze_advanced",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Several methods on one question",
+    description: "DiD (TWFE, event study, Callaway-Sant'Anna), IV, RDD and synthetic control on the same data, each with its assumptions and checks, and whether they agree. Large requests become a job (202).",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<AdvancedRequest>),
+    answers: ANALYSIS_ANSWERS,
+};
+
+pub const GET_CAUSAL_JOB: Route = Route {
+    function: "get-causal-job",
+    method: "GET",
+    path: "/api/v1/causal/jobs/{job_id}",
+    action: "causal.job",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "An analysis job",
+    description:
+        "Status, attempts, and the result once there is one (inline, or a time-limited result_url when large).",
+    path_params: &[PathParam { name: "job_id", pattern: ID_PATTERN }],
+    query: None,
+    body: None,
+    answers: &[ok(200, "The job", schema::<JobView>), error(404, "No such job in your org")],
+};
+
+pub const SYNC_NOW: Route = Route {
+    function: "sync-now",
+    method: "POST",
+    path: "/api/v1/ingestion/sync",
+    action: "ingestion.sync",
+    permission: permissions::DATA_WRITE,
+    summary: "Sync the org's ad platforms now",
+    description: "Fetch one connection (or all) for a period (default: the last two full days) and hand the raw pages to the pipeline.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<SyncRequest>),
+    answers: &[
+        ok(200, "What each connection landed", schema::<SyncResponse>),
+        error(409, "The org's connection configuration cannot be used"),
+    ],
+};
+
+/// Every HTTP route.
+pub const ROUTES: &[Route] = &[
+    INGEST_CAUSAL,
+    GET_EXPERIMENT_CAUSAL,
+    CREATE_EXPERIMENT,
+    GET_EXPERIMENT,
+    LIST_EXPERIMENTS,
+    UPDATE_EXPERIMENT_STATUS,
+    QUERY_RECORDS,
+    LIST_CONFOUNDERS,
+    QUERY_AUDIT_LOG,
+    DESIGN_EXPERIMENT,
+    OPTIMIZE_BUDGET,
+    RECOMMEND_TREATMENTS,
+    CAUSAL_DISCOVER,
+    TREATMENT_EFFECT,
+    ANALYZE_ADVANCED,
+    GET_CAUSAL_JOB,
+    SYNC_NOW,
+];
+
+/// The route of a Lambda.
+pub fn by_function(function: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.function == function)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_with_their_parameters() {
+        assert_eq!(
+            UPDATE_EXPERIMENT_STATUS.matches("/api/v1/marketing/experiments/exp-1/status"),
+            Some(vec![("experiment_id", "exp-1".to_string())])
+        );
+        assert_eq!(GET_EXPERIMENT.matches("/api/v1/marketing/experiments/exp-1/status"), None);
+        assert_eq!(LIST_EXPERIMENTS.matches("/api/v1/marketing/experiments"), Some(vec![]));
+        assert_eq!(GET_EXPERIMENT.matches("/api/v1/marketing/experiments/"), None);
+        let functions: std::collections::BTreeSet<_> = ROUTES.iter().map(|r| r.function).collect();
+        assert_eq!(functions.len(), ROUTES.len(), "one route per function");
+    }
+}

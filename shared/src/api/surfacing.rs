@@ -1,0 +1,160 @@
+//! The surfacing service's requests and answers: experiment design
+//! (`POST /api/v1/surfacing/experiments/design`), budget optimisation
+//! (`POST /api/v1/surfacing/optimize/causal`) and treatment recommendations
+//! (`GET /api/v1/surfacing/recommendations/treatments`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Platform;
+use liftos_estimators::budget::recommend::Recommendation;
+use liftos_estimators::budget::{self, ChannelBounds, ChannelSpend, FittedModel, Lift, PlanResult};
+use liftos_estimators::design::geo::{GeoDesign, GeoSettings};
+use liftos_estimators::design::power::{PowerResult, PowerSettings};
+use liftos_estimators::design::randomize::{RandomizeResult, RandomizeSettings, Unit};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PowerSection {
+    #[serde(flatten)]
+    pub settings: PowerSettings,
+    #[serde(default)]
+    pub n_control: Option<f64>,
+    #[serde(default)]
+    pub effect: Option<f64>,
+    #[serde(default)]
+    pub power: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RandomizationSection {
+    pub units: Vec<Unit>,
+    #[serde(flatten)]
+    pub settings: RandomizeSettings,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PanelRow {
+    pub market: String,
+    pub period: i64,
+    pub outcome: f64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GeoSection {
+    pub panel: Vec<PanelRow>,
+    #[serde(flatten)]
+    pub settings: GeoSettings,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DesignRequest {
+    #[serde(default)]
+    pub power: Option<PowerSection>,
+    #[serde(default)]
+    pub randomization: Option<RandomizationSection>,
+    #[serde(default)]
+    pub geo: Option<GeoSection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct DesignResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power: Option<PowerResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub randomization: Option<RandomizeResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<GeoDesign>,
+}
+
+/// The outcome that the curves model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeMetric {
+    #[default]
+    Conversions,
+    Revenue,
+}
+
+/// A spend and outcome history: per-period outcome and per-channel spend.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    pub outcome: Vec<f64>,
+    pub channels: Vec<ChannelSpend>,
+    /// Revenue per unit of outcome over the history (from stored records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_per_outcome: Option<f64>,
+}
+
+/// Where the history comes from: inline, or the org's stored records.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsSource {
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub end: Option<String>,
+    #[serde(default)]
+    pub metric: OutcomeMetric,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizeRequest {
+    #[serde(default)]
+    pub history: Option<History>,
+    #[serde(default)]
+    pub records: Option<RecordsSource>,
+    #[serde(default)]
+    pub lifts: Vec<Lift>,
+    pub plan: PlanRequest,
+}
+
+/// The plan, with channels' current spend defaulting to their recent average.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    pub objective: budget::Objective,
+    #[serde(default)]
+    pub budget: Option<f64>,
+    #[serde(default)]
+    pub channels: Vec<ChannelBounds>,
+    #[serde(default)]
+    pub value_per_outcome: Option<f64>,
+    #[serde(default)]
+    pub max_change: Option<f64>,
+    #[serde(default)]
+    pub target_roas: Option<f64>,
+    #[serde(default)]
+    pub target_cpa: Option<f64>,
+    #[serde(default)]
+    pub periods: Option<f64>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OptimizeResponse {
+    pub model: FittedModel,
+    pub plan: PlanResult,
+    pub recommendations: Vec<Recommendation>,
+}
+
+crate::names! {
+    /// What the recommendations maximise: conversions, revenue, or profit (revenue minus spend).
+    pub enum Objective { Conversions = "conversions", Revenue = "revenue", Profit = "profit" }
+    expected "conversions, revenue or profit"
+}
+
+/// `GET /api/v1/surfacing/recommendations/treatments`.
+#[derive(JsonSchema)]
+pub struct RecommendQuery {
+    /// One platform's campaigns as the channels (default: the platforms themselves).
+    pub platform: Option<Platform>,
+    /// conversions (default), revenue or profit.
+    pub objective: Option<Objective>,
+}

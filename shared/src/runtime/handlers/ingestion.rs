@@ -1,0 +1,170 @@
+//! The ingestion pipeline's functions: the HTTP sync, the scheduled and export-drop sync, and
+//! the transform, quality and store stages (SQS). Each stage hands its output to its next stage
+//! ([`Deps::next_stage`]); on the embedded default that stage runs in the same call.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_http::{Body, Request, Response};
+
+use super::super::http::{self, serve, ApiError};
+use super::super::{sqs::process_batch, Deps};
+use crate::api::ingestion::{SyncRequest, SyncResponse};
+use crate::api::routes::SYNC_NOW;
+use crate::ingestion::connectors::{self, Credentials};
+use crate::service::ingestion;
+use crate::service::stage::{self, StageError};
+
+/// Credentials for the connectors: Secrets Manager with the AWS backend, the local file or
+/// environment otherwise. The Secrets Manager client is built once per container.
+pub async fn credentials(deps: &Deps) -> &'static dyn Credentials {
+    use connectors::{LocalCredentials, SecretsManagerCredentials};
+    static SECRETS: tokio::sync::OnceCell<SecretsManagerCredentials> = tokio::sync::OnceCell::const_new();
+    match deps.config.backend {
+        crate::config::Backend::Aws { .. } => {
+            SECRETS
+                .get_or_init(|| async { SecretsManagerCredentials::new(&crate::storage::aws::sdk_config().await) })
+                .await
+        }
+        crate::config::Backend::Embedded { .. } => &LocalCredentials,
+    }
+}
+
+/// The connectors' HTTP client, built once per container (it loads the system's TLS roots).
+fn http_client() -> Result<&'static connectors::http::Http, String> {
+    static HTTP: std::sync::OnceLock<Result<connectors::http::Http, String>> = std::sync::OnceLock::new();
+    HTTP.get_or_init(|| connectors::http::Http::new().map_err(|e| e.to_string())).as_ref().map_err(Clone::clone)
+}
+
+/// A stage's failure as an HTTP answer: the caller's mistake (400 naming the field), a
+/// configuration that cannot be used (409), or a transient failure (503, retry).
+fn stage_error(e: StageError) -> ApiError {
+    match e {
+        StageError::Invalid(v) => v.into(),
+        StageError::Poison(m) => ApiError::new(409, crate::api::error::ErrorCode::Conflict, m),
+        StageError::Transient(m) => {
+            tracing::error!(error = %m, "sync");
+            ApiError::unavailable("the sync could not be completed; retry")
+        }
+    }
+}
+
+/// `POST /api/v1/ingestion/sync`: sync the caller's org now (one connection or all), for a
+/// period (default: the last two full days). 200 with what each connection landed.
+pub async fn sync_now_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, &SYNC_NOW, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        let b: SyncRequest = crate::domain::error::from_json_value(crate::service::json_object(body)?)?;
+        let period = b.period(ingestion::default_period(chrono::Utc::now()))?;
+        let creds = credentials(deps).await;
+        let client = http_client().map_err(|e| {
+            tracing::error!(error = %e, "HTTP client");
+            ApiError::internal()
+        })?;
+        let next = deps.next_stage();
+        let connections = ingestion::sync_org(
+            &deps.stores,
+            next.queue(),
+            creds,
+            client,
+            &user.org_id,
+            b.connection_id.as_deref(),
+            period,
+        )
+        .await
+        .map_err(stage_error)?;
+        Ok((200, SyncResponse { period, connections, pipeline: next.ran_in_process() }))
+    })
+    .await
+}
+
+/// The scheduled sync (EventBridge: `{"orgs": ["acme"]}`, optionally `start`/`end`) and
+/// exports dropped in the bucket (S3 `ObjectCreated` under `orgs/{org}/drop/{connection}/`).
+pub async fn sync_event(deps: &Deps, event: serde_json::Value) -> Result<serde_json::Value, lambda_runtime::Error> {
+    // An S3 notification (records with URL-encoded keys) or EventBridge's "Object Created".
+    let keys: Option<Vec<String>> = if event["source"] == "aws.s3" {
+        Some(vec![event["detail"]["object"]["key"].as_str().unwrap_or_default().to_string()])
+    } else {
+        event.get("Records").and_then(|r| r.as_array()).map(|records| {
+            records
+                .iter()
+                .map(|r| connectors::url_decode(r["s3"]["object"]["key"].as_str().unwrap_or_default()))
+                .collect()
+        })
+    };
+    if let Some(keys) = keys {
+        let mut queued = Vec::new();
+        for key in keys {
+            let Some(msg) = ingestion::dropped_file(&key) else {
+                tracing::info!(%key, "not an export drop; ignored");
+                continue;
+            };
+            let body = serde_json::to_string(&msg)?;
+            let next = deps.next_stage();
+            let q = next.queue().ok_or("no next queue is configured")?;
+            q.send(&crate::storage::Message::new(body).with_attribute("liftos_kind", "raw_ready")).await?;
+            if let Some(chain) = next.ran_in_process() {
+                tracing::info!(?chain, "export ingested");
+            }
+            queued.push(key);
+        }
+        return Ok(serde_json::json!({ "queued": queued }));
+    }
+    let orgs: Vec<String> = serde_json::from_value(event.get("orgs").cloned().unwrap_or_default())
+        .map_err(|e| format!("orgs: expected a list of org ids: {e}"))?;
+    let start = event.get("start").and_then(|v| v.as_str()).map(|s| s.parse()).transpose()?;
+    let end = event.get("end").and_then(|v| v.as_str()).map(|s| s.parse()).transpose()?;
+    let period = SyncRequest { connection_id: None, start, end }
+        .period(ingestion::default_period(chrono::Utc::now()))
+        .map_err(|e| e.summary())?;
+    let creds = credentials(deps).await;
+    let client = http_client()?;
+    let mut out = serde_json::Map::new();
+    for o in orgs {
+        let org = crate::domain::OrgId::new(&o)?;
+        let next = deps.next_stage();
+        let synced = ingestion::sync_org(&deps.stores, next.queue(), creds, client, &org, None, period)
+            .await
+            .map_err(|e| e.to_string())?;
+        out.insert(o, serde_json::to_value(synced)?);
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
+/// The transform stage (SQS).
+pub async fn transform_records_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(event, deps.dlq.as_deref(), |msg| async move {
+        let body = msg.body.as_deref().ok_or_else(|| StageError::Poison("the message has no body".into()))?;
+        let next = deps.next_stage();
+        ingestion::transform_message(&deps.stores, next.queue(), body, chrono::Utc::now()).await.map(|_| ())
+    })
+    .await
+}
+
+/// The quality stage (SQS).
+pub async fn score_quality_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(event, deps.dlq.as_deref(), |msg| async move {
+        let body = msg.body.as_deref().ok_or_else(|| StageError::Poison("the message has no body".into()))?;
+        let next = deps.next_stage();
+        ingestion::quality_message(&deps.stores, next.queue(), body, chrono::Utc::now()).await.map(|_| ())
+    })
+    .await
+}
+
+/// The store stage (SQS): store, then announce the new data on the next queue.
+pub async fn store_records_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(event, deps.dlq.as_deref(), |msg| async move {
+        let body = msg.body.as_deref().ok_or_else(|| StageError::Poison("the message has no body".into()))?;
+        let next = deps.next_stage();
+        stage::store_and_announce(&deps.stores, next.queue(), body).await.map(|_| ())
+    })
+    .await
+}
+
+/// This area's HTTP handler of the Lambda `function`, or the request back.
+pub(super) async fn dispatch(deps: &Deps, function: &str, req: Request) -> Result<Response<Body>, Request> {
+    Ok(match function {
+        "sync-now" => sync_now_http(deps, req).await,
+        _ => return Err(req),
+    })
+}

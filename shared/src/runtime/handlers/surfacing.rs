@@ -1,0 +1,59 @@
+//! The surfacing endpoints: experiment design, budget optimisation, treatment recommendations.
+
+use lambda_http::{Body, Request, Response};
+
+use super::super::http::{self, serve};
+use super::super::Deps;
+use crate::api::routes::{DESIGN_EXPERIMENT, OPTIMIZE_BUDGET, RECOMMEND_TREATMENTS};
+use crate::service::surfacing;
+
+/// `POST /api/v1/surfacing/experiments/design`: power analysis, randomisation, geo market
+/// selection.
+pub async fn design_experiment_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, &DESIGN_EXPERIMENT, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        Ok((200, surfacing::design_experiment(&user, body)?))
+    })
+    .await
+}
+
+/// `POST /api/v1/surfacing/optimize/causal`: response curves (calibrated by lifts), the optimal
+/// allocation and recommendations.
+pub async fn optimize_budget_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, &OPTIMIZE_BUDGET, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        Ok((200, surfacing::optimize_budget(deps.stores.records.as_ref(), &user, body).await?))
+    })
+    .await
+}
+
+/// `GET /api/v1/surfacing/recommendations/treatments?platform=&objective=`.
+pub async fn recommend_treatments_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, &RECOMMEND_TREATMENTS, |user| async move {
+        let q = http::query_params(req, &["platform", "objective"])?;
+        let out = surfacing::treatment_recommendations(
+            deps.stores.records.as_ref(),
+            &user,
+            q.get("platform").map(String::as_str),
+            q.get("objective").map(String::as_str),
+        )
+        .await?;
+        Ok((200, out))
+    })
+    .await
+}
+
+/// This area's HTTP handler of the Lambda `function`, or the request back.
+pub(super) async fn dispatch(deps: &Deps, function: &str, req: Request) -> Result<Response<Body>, Request> {
+    Ok(match function {
+        "design-experiment" => design_experiment_http(deps, req).await,
+        "optimize-budget" => optimize_budget_http(deps, req).await,
+        "recommend-treatments" => recommend_treatments_http(deps, req).await,
+        _ => return Err(req),
+    })
+}
