@@ -152,6 +152,7 @@ async fn every_sample_answers_its_pinned_json() {
         *nth += 1;
         let name = if *nth == 1 { sample.to_string() } else { format!("{sample}.{nth}") };
         problems.extend(golden::check(&format!("events/{name}.json"), &golden::normalise(&got, Some(dir.path()))));
+        problems.extend(round_trip(sample, &got));
     }
     // Every sample is in the sequence.
     for e in std::fs::read_dir(golden::golden_dir().join("../../events")).expect("events/") {
@@ -159,4 +160,28 @@ async fn every_sample_answers_its_pinned_json() {
         assert!(SEQUENCE.contains(&name.as_str()), "events/{name}.json is not in the golden sequence");
     }
     assert!(problems.is_empty(), "{} difference(s):\n{}", problems.len(), problems.join("\n"));
+}
+
+/// An analysis answer (or a job with its result) reads back into its typed form and writes out
+/// the same JSON.
+fn round_trip(sample: &str, got: &serde_json::Value) -> Vec<String> {
+    use liftos::api::causal::{AnalysisOutput, JobView, Kind};
+    let kind = match sample.split('.').next().unwrap_or_default() {
+        "analyze-advanced" => Kind::AnalyzeAdvanced,
+        "causal-discover" => Kind::Discover,
+        "treatment-effect" => Kind::TreatmentEffect,
+        _ => return vec![],
+    };
+    let (status, body) = (got["status"].as_u64().unwrap_or(0), &got["body"]);
+    let back = match status {
+        200 => AnalysisOutput::from_json(kind, body.clone()).and_then(serde_json::to_value),
+        202 => serde_json::from_value::<JobView>(body.clone()).and_then(serde_json::to_value),
+        _ => return vec![],
+    };
+    match back {
+        Ok(b) => {
+            golden::differences(body, &b).into_iter().map(|d| format!("{sample} (typed round trip): {d}")).collect()
+        }
+        Err(e) => vec![format!("{sample}: does not read back as its type: {e}")],
+    }
 }

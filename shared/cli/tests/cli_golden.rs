@@ -53,8 +53,36 @@ fn every_case_prints_its_pinned_json() {
             "output": golden::normalise(&json, Some(dir.path())),
         });
         problems.extend(golden::check(&format!("cli/{name}.json"), &got));
+        if out.status.success() {
+            problems.extend(round_trip(name, &json));
+        }
         n += 1;
     }
     assert!(n >= 30, "only {n} cases");
     assert!(problems.is_empty(), "{} difference(s):\n{}", problems.len(), problems.join("\n"));
+}
+
+/// The JSON reads back into its typed result and writes out the same: the types are the
+/// contract, not a description of it.
+fn round_trip(name: &str, json: &serde_json::Value) -> Vec<String> {
+    use liftos::api::estimate::{DidOutput, DiscoveryOutput, EffectOutput};
+    fn again<T: serde::de::DeserializeOwned + serde::Serialize>(
+        v: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let typed: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        serde_json::to_value(typed).map_err(|e| e.to_string())
+    }
+    let back = match name.split('_').next().unwrap_or_default() {
+        "did" => again::<DidOutput>(json),
+        "iv" => again::<liftos_estimators::iv::IvResult>(json),
+        "rdd" => again::<liftos_estimators::rdd::RddResult>(json),
+        "effect" => again::<EffectOutput>(json),
+        "synth" => again::<liftos_estimators::synth::SynthResult>(json),
+        "discover" => again::<DiscoveryOutput>(json),
+        other => Err(format!("no typed result for {other}")),
+    };
+    match back {
+        Ok(b) => golden::differences(json, &b).into_iter().map(|d| format!("{name} (typed round trip): {d}")).collect(),
+        Err(e) => vec![format!("{name}: does not read back as its type: {e}")],
+    }
 }

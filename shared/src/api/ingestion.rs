@@ -57,3 +57,14 @@ pub struct SyncResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<ChainOutcome>,
 }
+
+/// The schedule's input to the sync stage: the orgs to sync, optionally a period.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledSync {
+    pub orgs: Vec<String>,
+    #[serde(default)]
+    pub start: Option<NaiveDate>,
+    #[serde(default)]
+    pub end: Option<NaiveDate>,
+}

@@ -7,7 +7,10 @@ use lambda_http::{Body, Request, Response};
 
 use super::super::http::{self, serve, ApiError};
 use super::super::{sqs::process_batch, Deps};
-use crate::api::ingestion::{SyncRequest, SyncResponse};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::s3::S3Event;
+
+use crate::api::ingestion::{ScheduledSync, SyncRequest, SyncResponse};
 use crate::api::routes::SYNC_NOW;
 use crate::ingestion::connectors::{self, Credentials};
 use crate::service::ingestion;
@@ -78,49 +81,78 @@ pub async fn sync_now_http(deps: &Deps, req: Request) -> Response<Body> {
     .await
 }
 
+/// What starts the sync stage: the schedule, or an export dropped in the bucket.
+#[derive(Debug)]
+pub enum SyncTrigger {
+    /// The EventBridge schedule's input.
+    Schedule(ScheduledSync),
+    /// Exports dropped under `orgs/{org}/drop/{connection}/`: the objects' keys.
+    Dropped(Vec<String>),
+}
+
+/// EventBridge's "Object Created" detail (the part the stage reads).
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+struct ObjectCreated {
+    object: CreatedObject,
+}
+
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+struct CreatedObject {
+    key: String,
+}
+
+impl SyncTrigger {
+    /// An S3 notification (records with URL-encoded keys), EventBridge's "Object Created" from
+    /// S3, or the schedule's `{"orgs": [...]}`; anything else is refused with the reason.
+    pub fn parse(event: serde_json::Value) -> Result<Self, String> {
+        if event.get("Records").is_some() {
+            let e: S3Event = serde_json::from_value(event).map_err(|e| format!("not an S3 notification: {e}"))?;
+            let keys =
+                e.records.iter().filter_map(|r| r.s3.object.key.as_deref()).map(connectors::url_decode).collect();
+            return Ok(SyncTrigger::Dropped(keys));
+        }
+        if event.get("source").and_then(|s| s.as_str()) == Some("aws.s3") {
+            let e: EventBridgeEvent<ObjectCreated> =
+                serde_json::from_value(event).map_err(|e| format!("not an S3 Object Created event: {e}"))?;
+            return Ok(SyncTrigger::Dropped(vec![e.detail.object.key]));
+        }
+        serde_json::from_value(event)
+            .map(SyncTrigger::Schedule)
+            .map_err(|e| format!("orgs: expected a list of org ids: {e}"))
+    }
+}
+
 /// The scheduled sync (EventBridge: `{"orgs": ["acme"]}`, optionally `start`/`end`) and
 /// exports dropped in the bucket (S3 `ObjectCreated` under `orgs/{org}/drop/{connection}/`).
 pub async fn sync_event(deps: &Deps, event: serde_json::Value) -> Result<serde_json::Value, lambda_runtime::Error> {
-    // An S3 notification (records with URL-encoded keys) or EventBridge's "Object Created".
-    let keys: Option<Vec<String>> = if event["source"] == "aws.s3" {
-        Some(vec![event["detail"]["object"]["key"].as_str().unwrap_or_default().to_string()])
-    } else {
-        event.get("Records").and_then(|r| r.as_array()).map(|records| {
-            records
-                .iter()
-                .map(|r| connectors::url_decode(r["s3"]["object"]["key"].as_str().unwrap_or_default()))
-                .collect()
-        })
-    };
-    if let Some(keys) = keys {
-        let mut queued = Vec::new();
-        for key in keys {
-            let Some(msg) = ingestion::dropped_file(&key) else {
-                tracing::info!(%key, "not an export drop; ignored");
-                continue;
-            };
-            let body = serde_json::to_string(&msg)?;
-            let next = deps.next_stage();
-            let q = next.queue().ok_or("no next queue is configured")?;
-            q.send(&crate::storage::Message::new(body).with_attribute("liftos_kind", "raw_ready")).await?;
-            if let Some(chain) = next.ran_in_process() {
-                tracing::info!(?chain, "export ingested");
+    let schedule = match SyncTrigger::parse(event)? {
+        SyncTrigger::Dropped(keys) => {
+            let mut queued = Vec::new();
+            for key in keys {
+                let Some(msg) = ingestion::dropped_file(&key) else {
+                    tracing::info!(%key, "not an export drop; ignored");
+                    continue;
+                };
+                let body = serde_json::to_string(&msg)?;
+                let next = deps.next_stage();
+                let q = next.queue().ok_or("no next queue is configured")?;
+                q.send(&crate::storage::Message::new(body).with_attribute("liftos_kind", "raw_ready")).await?;
+                if let Some(chain) = next.ran_in_process() {
+                    tracing::info!(?chain, "export ingested");
+                }
+                queued.push(key);
             }
-            queued.push(key);
+            return Ok(serde_json::json!({ "queued": queued }));
         }
-        return Ok(serde_json::json!({ "queued": queued }));
-    }
-    let orgs: Vec<String> = serde_json::from_value(event.get("orgs").cloned().unwrap_or_default())
-        .map_err(|e| format!("orgs: expected a list of org ids: {e}"))?;
-    let start = event.get("start").and_then(|v| v.as_str()).map(|s| s.parse()).transpose()?;
-    let end = event.get("end").and_then(|v| v.as_str()).map(|s| s.parse()).transpose()?;
-    let period = SyncRequest { connection_id: None, start, end }
+        SyncTrigger::Schedule(s) => s,
+    };
+    let period = SyncRequest { connection_id: None, start: schedule.start, end: schedule.end }
         .period(ingestion::default_period(chrono::Utc::now()))
         .map_err(|e| e.summary())?;
     let creds = credentials(deps).await;
     let client = http_client()?;
     let mut out = serde_json::Map::new();
-    for o in orgs {
+    for o in schedule.orgs {
         let org = crate::domain::OrgId::new(&o)?;
         let next = deps.next_stage();
         let synced = ingestion::sync_org(&deps.stores, next.queue(), creds, client, &org, None, period)
