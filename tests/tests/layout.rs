@@ -42,7 +42,7 @@ fn every_function_is_a_member_named_after_its_folder_with_samples() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     for f in function_dirs() {
-        assert!(manifest.contains(&format!("\"functions/{f}\"")), "{f} is a workspace member");
+        assert!(manifest.contains("\"functions/*\""), "{f} is a workspace member (functions/*)");
         let own = read(&format!("functions/{f}/Cargo.toml"));
         assert!(own.contains(&format!("name = \"{f}\"")), "crate name = folder name = binary name for {f}");
         assert!(events.iter().any(|e| e.starts_with(&format!("{f}."))), "events/{f}.<case>.json exists");
