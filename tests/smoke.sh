@@ -196,14 +196,18 @@ fi
 
 # 4. The same binaries on the AWS adapters, against moto through AWS_ENDPOINT_URL (run.sh starts it).
 if [ -n "${LIFTOS_MOTO_ENDPOINT:-}" ]; then
-  TABLE=smoke-$RANDOM$RANDOM; BUCKET=smoke-$RANDOM$RANDOM
+  TABLE=smoke-$RANDOM$RANDOM; BUCKET=smoke-$RANDOM$RANDOM; AUDIT=smoke-audit-$RANDOM$RANDOM
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
-  AWS_ENDPOINT_URL=$LIFTOS_MOTO_ENDPOINT cargo run -q -p liftos-cli --bin liftos -- init-aws --table "$TABLE" --bucket "$BUCKET"
+  AWS_ENDPOINT_URL=$LIFTOS_MOTO_ENDPOINT cargo run -q -p liftos-cli --bin liftos -- init-aws --table "$TABLE" --bucket "$BUCKET" --audit-table "$AUDIT"
+  JOBS=$(python3 -c "import boto3,sys; print(boto3.client('sqs', endpoint_url='$LIFTOS_MOTO_ENDPOINT', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing').create_queue(QueueName='smoke-jobs-$RANDOM$RANDOM')['QueueUrl'])")
   cat >"$WORK/aws.env" <<ENV
+LIFTOS_NEXT_QUEUE_URL=$JOBS
 LIFTOS_BACKEND=aws
 LIFTOS_TABLE=$TABLE
 LIFTOS_BUCKET=$BUCKET
+LIFTOS_AUDIT_TABLE=$AUDIT
 LIFTOS_AUTH=apigw
+LIFTOS_CURSOR_KEY=smoke-cursor-key-$RANDOM$RANDOM-0123456789abcdef
 AWS_ENDPOINT_URL=$LIFTOS_MOTO_ENDPOINT
 AWS_ACCESS_KEY_ID=testing
 AWS_SECRET_ACCESS_KEY=testing
@@ -219,7 +223,7 @@ ENV
   check "aws/moto: query-records.ok (200)" 200 "$(invoke query-records query-records.ok.json)"
   check "aws/moto: list-confounders.ok (200)" 200 "$(invoke list-confounders list-confounders.ok.json)"
   check "aws/moto: query-audit-log.ok (200)" 200 "$(invoke query-audit-log query-audit-log.ok.json)"
-  check "aws/moto: analyze-advanced.async (202: job in DynamoDB, request and result in S3)" 202 "$(invoke analyze-advanced analyze-advanced.async.json)"
+  check "aws/moto: analyze-advanced.async (202: job in DynamoDB, request in S3, message on the jobs queue)" 202 "$(invoke analyze-advanced analyze-advanced.async.json)"
   check "aws/moto: analyze-advanced.records (400: two stored records leave no pre-period)" 400 "$(invoke analyze-advanced analyze-advanced.records.json)" "methods[0].treatment"
   check "aws/moto: get-causal-job.not-found (404)" 404 "$(invoke get-causal-job get-causal-job.not-found.json)"
   stop_watch

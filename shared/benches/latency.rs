@@ -109,12 +109,10 @@ async fn main() {
     let runs: usize = std::env::var("LATENCY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let dir = tempfile::tempdir().expect("dir");
     let deps = Deps {
-        config: std::sync::Arc::new(Config {
-            backend: Backend::Embedded { data_dir: dir.path().to_path_buf() },
-            auth: AuthSettings::ApiGateway,
-            next_queue_url: None,
-            dlq_url: None,
-        }),
+        config: std::sync::Arc::new(Config::new(
+            Backend::Embedded { data_dir: dir.path().to_path_buf() },
+            AuthSettings::ApiGateway,
+        )),
         stores: Stores::embedded(dir.path()).expect("store"),
         next_queue: None,
         dlq: None,

@@ -298,6 +298,7 @@ pub async fn audit(store: &dyn AuditStore) {
         outcome: AuditOutcome::from_status(status),
         at: day(n) + Duration::minutes(n),
         request_id: Some(format!("req-{n}")),
+        query: None,
     };
     let mut written = Vec::new();
     for n in 0..7 {

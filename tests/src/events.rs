@@ -29,3 +29,21 @@ pub fn json_body(resp: &lambda_http::Response<lambda_http::Body>) -> serde_json:
     };
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("response body is not JSON ({e}): {text}"))
 }
+
+/// The sample HTTP event `name` with `edit` applied to its JSON first: another body, query or
+/// path, another org in the authorizer's claims.
+pub fn http_request_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> lambda_http::Request {
+    let mut v: serde_json::Value = serde_json::from_str(&text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"));
+    edit(&mut v);
+    lambda_http::request::from_str(&v.to_string()).unwrap_or_else(|e| panic!("events/{name} edited: {e}"))
+}
+
+/// Set an HTTP event's query string (both the raw string and the parsed map).
+pub fn set_query(v: &mut serde_json::Value, pairs: &[(&str, &str)]) {
+    v["rawQueryString"] = pairs.iter().map(|(k, val)| format!("{k}={val}")).collect::<Vec<_>>().join("&").into();
+    v["queryStringParameters"] = pairs
+        .iter()
+        .map(|(k, val)| (k.to_string(), serde_json::Value::from(*val)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+}

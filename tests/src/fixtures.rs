@@ -93,12 +93,7 @@ pub fn confounder(org: &OrgId, platform: Platform, name: &str, last_seen: i64, o
 /// A function's dependencies on the embedded store in `dir`, with `auth`, no queues.
 pub fn embedded_deps(dir: &std::path::Path, auth: liftos::config::AuthSettings) -> liftos::runtime::Deps {
     use liftos::config::{Backend, Config};
-    let config = Config {
-        backend: Backend::Embedded { data_dir: dir.to_path_buf() },
-        auth,
-        next_queue_url: None,
-        dlq_url: None,
-    };
+    let config = Config::new(Backend::Embedded { data_dir: dir.to_path_buf() }, auth);
     liftos::runtime::Deps {
         config: std::sync::Arc::new(config),
         stores: liftos::storage::Stores::embedded(dir).expect("open"),

@@ -5,3 +5,4 @@ pub mod contract;
 pub mod events;
 pub mod fixtures;
 pub mod moto;
+pub mod write_rule;

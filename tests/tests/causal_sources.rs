@@ -317,10 +317,9 @@ async fn moto_deps() -> (Deps, aws_sdk_sqs::Client, String, String) {
     let jobs = sqs.create_queue().queue_name(moto::unique("jobs")).send().await.expect("q").queue_url.expect("url");
     let dlq = sqs.create_queue().queue_name(moto::unique("jobs-dlq")).send().await.expect("q").queue_url.expect("url");
     let config = Config {
-        backend: Backend::Aws { table: table.clone(), bucket: bucket.clone() },
-        auth: AuthSettings::ApiGateway,
         next_queue_url: Some(jobs.clone()),
         dlq_url: Some(dlq.clone()),
+        ..Config::new(Backend::Aws { table: table.clone(), bucket: bucket.clone() }, AuthSettings::ApiGateway)
     };
     let deps = Deps {
         config: Arc::new(config),
@@ -366,7 +365,9 @@ async fn s3_panel_batch_job_on_moto() {
     let org = acme().org_id;
     let stored = d.stores.jobs.get_job(&org, &id).await.expect("get").expect("job in DynamoDB");
     assert_eq!((stored.status, stored.attempts), (liftos::domain::JobStatus::Succeeded, 1));
-    let view = liftos::service::causal::get_job(&d.stores, &acme(), &id).await.expect("view");
+    let view = liftos::service::causal::get_job(&d.stores, &acme(), &id, std::time::Duration::from_secs(900))
+        .await
+        .expect("view");
     let result = serde_json::to_value(view.result.expect("result")).expect("json");
     assert_eq!(result["results"], sync["results"]);
     let url = result["report"]["url"].as_str().expect("presigned url");

@@ -119,12 +119,7 @@ async fn send(deps: &Deps, sample: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_answers_its_pinned_json() {
     let dir = tempfile::tempdir().expect("dir");
-    let config = Config {
-        backend: Backend::Embedded { data_dir: dir.path().to_path_buf() },
-        auth: AuthSettings::ApiGateway,
-        next_queue_url: None,
-        dlq_url: None,
-    };
+    let config = Config::new(Backend::Embedded { data_dir: dir.path().to_path_buf() }, AuthSettings::ApiGateway);
     let deps = Deps {
         config: Arc::new(config),
         stores: Stores::embedded(dir.path()).expect("store"),

@@ -17,12 +17,7 @@ const SECRET: &str = "test-secret-test-secret-test-secret!";
 
 fn deps(dir: &std::path::Path, auth: AuthSettings) -> (Deps, Arc<InProcessQueue>) {
     let dlq = Arc::new(InProcessQueue::new());
-    let config = Config {
-        backend: Backend::Embedded { data_dir: dir.to_path_buf() },
-        auth,
-        next_queue_url: None,
-        dlq_url: None,
-    };
+    let config = Config::new(Backend::Embedded { data_dir: dir.to_path_buf() }, auth);
     let d = Deps {
         config: Arc::new(config),
         stores: Stores::embedded(dir).expect("open"),

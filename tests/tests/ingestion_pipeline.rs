@@ -27,11 +27,14 @@ fn period() -> Period {
 }
 
 fn fast_http() -> Http {
-    Http::new().expect("http").with_retry(RetryPolicy {
-        attempts: 5,
-        base: std::time::Duration::from_millis(5),
-        max: std::time::Duration::from_millis(50),
-    })
+    // The replay server is on loopback: allowed only with the explicit local setting.
+    Http::with_egress(liftos::ingestion::connectors::http::Egress::AlsoLoopback).expect("http").with_retry(
+        RetryPolicy {
+            attempts: 5,
+            base: std::time::Duration::from_millis(5),
+            max: std::time::Duration::from_millis(50),
+        },
+    )
 }
 
 /// The sample records by (campaign, day): what every connector must reproduce.
@@ -105,11 +108,13 @@ async fn connectors_map_each_platform_through_rate_limits() {
         }
     }
     assert!(server.requests.load(std::sync::atomic::Ordering::SeqCst) > 3, "the rate-limited requests were retried");
-    // A wrong token: the platform's own error, named.
+    // A wrong token: the platform's error code and its meaning, never Meta's own text.
     let meta = conns.iter().find(|c| c.id == "meta-main").expect("meta");
     let err = connectors::fetch(meta, period(), "wrong-token", &http).await.expect_err("refused");
     assert!(
-        matches!(&err, ConnectorError::Api { platform: "meta", .. }) && err.to_string().contains("Invalid OAuth"),
+        matches!(&err, ConnectorError::Api { platform: "meta", .. })
+            && err.to_string().contains("code 190: the access token is invalid or expired")
+            && !err.to_string().contains("Invalid OAuth"),
         "{err}"
     );
     // Rate limited for longer than the retries: a retryable error, not a crash.
@@ -277,10 +282,9 @@ async fn the_chain_on_moto() {
     let q = |i: usize| -> Arc<dyn liftos::storage::Queue> { Arc::new(SqsQueue::new(sqs.clone(), urls[i].clone())) };
     let deps = |next: usize, dlq: usize| Deps {
         config: Arc::new(Config {
-            backend: Backend::Aws { table: table.clone(), bucket: bucket.clone() },
-            auth: AuthSettings::ApiGateway,
             next_queue_url: Some(urls[next].clone()),
             dlq_url: Some(urls[dlq].clone()),
+            ..Config::new(Backend::Aws { table: table.clone(), bucket: bucket.clone() }, AuthSettings::ApiGateway)
         }),
         stores: stores.clone(),
         next_queue: Some(q(next)),
@@ -291,8 +295,14 @@ async fn the_chain_on_moto() {
     // Credentials in Secrets Manager; connections configured under the org.
     let server = replay::serve(sample_recordings()).await.expect("serve");
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let secret_name = format!("liftos/acme/{}", moto::unique("meta-main"));
-    sm.create_secret().name(&secret_name).secret_string(sample_recordings().token).send().await.expect("secret");
+    // Bound to the org: the connection names the secret, which is read as liftos/{org}/{name}.
+    let secret_name = moto::unique("meta-main");
+    sm.create_secret()
+        .name(format!("liftos/acme/{secret_name}"))
+        .secret_string(sample_recordings().token)
+        .send()
+        .await
+        .expect("secret");
     let mut conns = sample_connections(&server.base_url);
     conns.retain(|c| c.id == "meta-main");
     conns[0].credentials = Some(secret_name.clone());
@@ -380,20 +390,25 @@ async fn the_chain_on_moto() {
     assert!(reasons.iter().any(|r| r.contains("no object")), "{reasons:?}");
 }
 
-/// Local credentials: `LIFTOS_CREDENTIAL_<NAME>` first, then the JSON file; a missing one is an
-/// error naming the credentials, never showing a value.
+/// Local credentials: `LIFTOS_CREDENTIAL_<ORG>__<NAME>` first, then the file's `"{org}/{name}"`;
+/// a missing one is an error naming the credentials, never showing a value; another org's
+/// entries are not the caller's.
 #[tokio::test]
 async fn local_credentials_from_environment_or_file() {
     use liftos::ingestion::connectors::{Credentials, LocalCredentials};
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("credentials.json");
-    std::fs::write(&file, r#"{"tiktok-eu": "from-file"}"#).expect("write");
+    std::fs::write(&file, r#"{"acme/tiktok-eu": "from-file", "globex/google-main": "globex-token"}"#).expect("write");
     std::env::set_var("LIFTOS_CREDENTIALS_FILE", &file);
-    std::env::set_var("LIFTOS_CREDENTIAL_META_MAIN", "from-env");
-    assert_eq!(LocalCredentials.secret("meta-main").await.expect("env"), "from-env");
-    assert_eq!(LocalCredentials.secret("tiktok-eu").await.expect("file"), "from-file");
-    let err = LocalCredentials.secret("google-main").await.expect_err("missing").to_string();
-    assert!(err.contains("google-main") && !err.contains("from-file") && !err.contains("from-env"), "{err}");
+    std::env::set_var("LIFTOS_CREDENTIAL_ACME__META_MAIN", "from-env");
+    let acme = acme().org_id;
+    assert_eq!(LocalCredentials.secret(&acme, "meta-main").await.expect("env"), "from-env");
+    assert_eq!(LocalCredentials.secret(&acme, "tiktok-eu").await.expect("file"), "from-file");
+    let err = LocalCredentials.secret(&acme, "google-main").await.expect_err("missing").to_string();
+    assert!(err.contains("google-main") && !err.contains("from-file") && !err.contains("globex-token"), "{err}");
+    for bad in ["../globex/google-main", "globex/google-main", "arn:aws:secretsmanager:x", ".."] {
+        assert!(LocalCredentials.secret(&acme, bad).await.is_err(), "{bad}");
+    }
 }
 
 /// A Parquet export (pandas/pyarrow: a DATE column, spend in micros) dropped for a file

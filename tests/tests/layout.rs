@@ -140,12 +140,10 @@ fn committed_openapi_is_the_generated_one() {
 #[tokio::test]
 async fn every_route_has_a_handler() {
     let dir = tempfile::tempdir().expect("dir");
-    let config = liftos::config::Config {
-        backend: liftos::config::Backend::Embedded { data_dir: dir.path().to_path_buf() },
-        auth: liftos::config::AuthSettings::ApiGateway,
-        next_queue_url: None,
-        dlq_url: None,
-    };
+    let config = liftos::config::Config::new(
+        liftos::config::Backend::Embedded { data_dir: dir.path().to_path_buf() },
+        liftos::config::AuthSettings::ApiGateway,
+    );
     let deps = liftos::runtime::Deps {
         config: std::sync::Arc::new(config),
         stores: liftos::storage::Stores::embedded(dir.path()).expect("store"),

@@ -32,16 +32,26 @@ struct Env {
     dir: tempfile::TempDir,
     table: String,
     bucket: String,
+    /// On moto: the analysis functions' jobs queue (as the template configures it).
+    jobs: Option<String>,
 }
 
 async fn env(kind: Kind) -> Env {
     let (table, bucket) = (moto::unique("liftos"), moto::unique("liftos-panels"));
+    let mut jobs = None;
     if let Kind::Moto = kind {
         let sdk = moto::sdk_config().await;
         create_table(&dynamodb_client(&sdk), &table).await.expect("table");
         s3_client(&sdk).create_bucket().bucket(&bucket).send().await.expect("bucket");
+        let q = liftos::storage::aws::sqs_client(&sdk)
+            .create_queue()
+            .queue_name(moto::unique("jobs"))
+            .send()
+            .await
+            .expect("queue");
+        jobs = q.queue_url;
     }
-    Env { kind, dir: tempfile::tempdir().expect("dir"), table, bucket }
+    Env { kind, dir: tempfile::tempdir().expect("dir"), table, bucket, jobs }
 }
 
 impl Env {
@@ -59,8 +69,17 @@ impl Env {
                 )
             }
         };
-        let config = Config { backend, auth, next_queue_url: None, dlq_url: None };
-        Deps { config: Arc::new(config), stores, next_queue: None, dlq: None }
+        let mut config = Config::new(backend, auth);
+        let mut next_queue: Option<Arc<dyn liftos::storage::Queue>> = None;
+        if let Some(url) = &self.jobs {
+            let sdk = moto::sdk_config().await;
+            config.next_queue_url = Some(url.clone());
+            next_queue = Some(Arc::new(liftos::storage::aws::SqsQueue::new(
+                liftos::storage::aws::sqs_client(&sdk),
+                url.clone(),
+            )));
+        }
+        Deps { config: Arc::new(config), stores, next_queue, dlq: None }
     }
 }
 
@@ -325,8 +344,15 @@ async fn every_sample_event_gets_its_status(kind: Kind) {
     assert_eq!(bad["field"], "end");
     let audit =
         json_body(&call(&d, liftos::api::routes::QUERY_AUDIT_LOG, http_request("query-audit-log.ok.json")).await);
-    // Every call above was recorded, refused ones included.
-    assert_eq!(audit["items"].as_array().expect("items").len(), cases.len() + 2, "{audit}");
+    // Every call above was recorded with its outcome, refused ones included; each change was
+    // also recorded as started before it ran.
+    let items = audit["items"].as_array().expect("items");
+    let outcomes: Vec<&serde_json::Value> = items.iter().filter(|e| e["outcome"] != "started").collect();
+    assert_eq!(outcomes.len(), cases.len() + 2, "{audit}");
+    for started in items.iter().filter(|e| e["outcome"] == "started") {
+        let id = started["id"].as_str().expect("id").trim_end_matches(":started");
+        assert!(outcomes.iter().any(|e| e["id"] == id && e["method"] != "GET"), "{started}");
+    }
 }
 
 /// Expired, not-yet-valid, wrongly signed, wrong audience, `alg: none`, malformed and missing
@@ -397,7 +423,6 @@ async fn bad_tokens_are_401_everywhere(kind: Kind) {
     let now = chrono::Utc::now().timestamp();
     let claims = liftos::runtime::auth::Claims {
         sub: "u".into(),
-        org_id: "acme".into(),
         roles: vec!["causal_admin".into()],
         permissions: vec![],
         iss: ISS.into(),
@@ -405,6 +430,7 @@ async fn bad_tokens_are_401_everywhere(kind: Kind) {
         exp: now + 7200,
         nbf: Some(now + 3600),
         iat: Some(now),
+        other: [("org_id".to_string(), serde_json::Value::from("acme"))].into(),
     };
     let future = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
@@ -844,7 +870,8 @@ async fn the_audit_log_records_every_access(kind: Kind) {
         ]
     );
     assert!(items.iter().all(|e| e["org_id"] == "acme" && e["request_id"] == "req-test" && e["at"].is_string()));
-    // The whole log: the 2 seeding calls, the 3 above, and this admin's earlier read.
+    // The whole log: the 2 seeding calls, the 3 above, and this admin's earlier read (and the
+    // started entries of the two changes among them).
     let all = json_body(
         &call(
             &d,
@@ -853,7 +880,9 @@ async fn the_audit_log_records_every_access(kind: Kind) {
         )
         .await,
     );
-    assert_eq!(all["items"].as_array().expect("items").len(), 6, "{all}");
+    let all = all["items"].as_array().expect("items");
+    assert_eq!(all.iter().filter(|e| e["outcome"] != "started").count(), 6, "{all:?}");
+    assert_eq!(all.iter().filter(|e| e["outcome"] == "started").count(), 2, "{all:?}");
 }
 
 /// A body that is not UTF-8 (API Gateway delivers it base64-encoded) is a 400, not a 5xx.

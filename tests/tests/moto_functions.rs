@@ -19,10 +19,8 @@ async fn aws_deps() -> (Deps, aws_sdk_sqs::Client, String) {
     let dlq_url =
         sqs.create_queue().queue_name(moto::unique("store-dlq")).send().await.expect("dlq").queue_url.expect("url");
     let config = Config {
-        backend: Backend::Aws { table: table.clone(), bucket: bucket.clone() },
-        auth: AuthSettings::ApiGateway,
-        next_queue_url: None,
         dlq_url: Some(dlq_url.clone()),
+        ..Config::new(Backend::Aws { table: table.clone(), bucket: bucket.clone() }, AuthSettings::ApiGateway)
     };
     let deps = Deps {
         config: Arc::new(config),

@@ -9,7 +9,7 @@
 //! liftos estimate effect --input F --outcome Y --treatment T --covariates A,B [--method regression|ipw|aipw] [--estimand ate|att]
 //! liftos discover --input F [--columns A,B,C] [--alpha 0.05] [--method pc] [--tiers "a,b;c"] [--forbid a>b] [--require a>b]
 //! liftos estimate iv  --input F --outcome Y --endogenous X --instruments Z1,Z2 [--controls W1,W2] [--se robust|classical|cluster:C]
-//! liftos init-aws --table T --bucket B                                              
+//! liftos init-aws --table T --bucket B [--audit-table A]
 //! liftos token --org ORG --user USER [--role R]... [--permission P]... [--ttl 3600]   
 //! ```
 //! Every command prints one JSON object on stdout; progress and logs go to stderr.
@@ -70,6 +70,9 @@ enum Command {
         /// Required edges "a>b".
         #[arg(long)]
         require: Option<String>,
+        /// PC: the largest conditioning set tried (at most 10).
+        #[arg(long)]
+        max_depth: Option<usize>,
     },
     /// Run an analysis request (the body of POST /api/v1/causal/analyze/advanced, /discover or
     /// /treatment-effect) on a local CSV or Parquet file and write its HTML report with plots.
@@ -97,6 +100,9 @@ enum Command {
         table: String,
         #[arg(long)]
         bucket: String,
+        /// The audit log's own table (LIFTOS_AUDIT_TABLE), when it is kept apart.
+        #[arg(long)]
+        audit_table: Option<String>,
     },
     /// Mint a local HS256 token with LIFTOS_JWT_SECRET (for curl against `cargo lambda watch`).
     Token {
@@ -505,7 +511,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Estimate { method } => run_estimate(method),
-        Command::Discover { input, columns, alpha, method, tiers, forbid, require } => {
+        Command::Discover { input, columns, alpha, method, tiers, forbid, require, max_depth } => {
             use liftos::service::estimate;
             let pairs = |s: &Option<String>, flag: &str| -> Result<Vec<(String, String)>, String> {
                 s.as_deref()
@@ -542,6 +548,7 @@ async fn main() -> ExitCode {
                         required,
                         tiers: tier_map,
                     },
+                    max_depth,
                 })
             };
             on_csv(&input, req, estimate::discover)
@@ -592,11 +599,16 @@ async fn main() -> ExitCode {
             let _ = std::io::stdout().lock().write_all(liftos::api::openapi::document_text().as_bytes());
             ExitCode::SUCCESS
         }
-        Command::InitAws { table, bucket } => {
+        Command::InitAws { table, bucket, audit_table } => {
             use liftos::storage::aws;
             let sdk = aws::sdk_config().await;
             if let Err(e) = aws::create_table(&aws::dynamodb_client(&sdk), &table).await {
                 return fail("--table", e);
+            }
+            if let Some(t) = &audit_table {
+                if let Err(e) = aws::create_table(&aws::dynamodb_client(&sdk), t).await {
+                    return fail("--audit-table", e);
+                }
             }
             if let Err(e) = aws::s3_client(&sdk).create_bucket().bucket(&bucket).send().await {
                 return fail("--bucket", error_chain(e));

@@ -167,8 +167,8 @@ pub struct Common {
     #[serde(flatten)]
     pub data: DataSpec,
     /// auto (default): answer now unless the job is large (over 200,000 rows, a 16 MiB panel, or
-    /// a placebo run over more than 25 donors), else 202 with a job; sync: always now; async:
-    /// always a job.
+    /// a placebo run over more than 25 donors), else 202 with a job; sync: now, or 400 (`mode`)
+    /// when it is that large; async: always a job.
     #[serde(default)]
     pub mode: Mode,
     /// Also write a self-contained HTML report with SVG plots under the org (reports/...) and

@@ -125,6 +125,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound { what } => ApiError::new(404, ErrorCode::NotFound, format!("{what} not found")),
             ServiceError::Conflict(m) => ApiError::new(409, ErrorCode::Conflict, m),
             ServiceError::Store(s) => s.into(),
+            ServiceError::Internal(m) => ApiError::new(500, ErrorCode::InternalError, m),
         }
     }
 }

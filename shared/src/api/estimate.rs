@@ -301,6 +301,22 @@ pub struct DiscoverRequest {
     pub method: Option<DiscoveryMethod>,
     #[serde(default)]
     pub knowledge: BackgroundKnowledge,
+    /// PC: the largest conditioning set tried (default: as large as the graph allows; at most
+    /// 10).
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+}
+
+/// Caps on the parameters that drive work (a 400 naming the field beyond them).
+pub mod limits {
+    /// Multiplier-bootstrap draws.
+    pub const MAX_BOOTSTRAP_DRAWS: usize = 10_000;
+    /// Variables in a causal discovery.
+    pub const MAX_DISCOVERY_COLUMNS: usize = 50;
+    /// PC's conditioning depth.
+    pub const MAX_PC_DEPTH: usize = 10;
+    /// Conditional-independence tests of one PC search.
+    pub const MAX_PC_TESTS: usize = liftos_estimators::discovery::DEFAULT_MAX_TESTS;
 }
 
 /// Synthetic control.

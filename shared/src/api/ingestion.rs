@@ -46,6 +46,11 @@ pub struct SyncedConnection {
     pub raw_key: Option<String>,
     pub pages: usize,
     pub error: Option<String>,
+    /// Whether trying again may succeed (a rate limit past the retries, an outage): the
+    /// scheduled sync's queue redelivers those and sends the others to its DLQ.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub retryable: bool,
 }
 
 /// What a sync did: each connection's pages, and (on the embedded default, where the next
@@ -57,6 +62,19 @@ pub struct SyncResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<ChainOutcome>,
 }
+
+/// The scheduled sync's unit of work, one message per org and connection on the sync queue,
+/// so a failure stays with its org.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConnectionMessage {
+    pub org_id: crate::domain::OrgId,
+    pub connection_id: String,
+    pub period: Period,
+}
+
+/// At most this many orgs in one schedule's input.
+pub const MAX_SCHEDULED_ORGS: usize = 10_000;
 
 /// The schedule's input to the sync stage: the orgs to sync, optionally a period.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -8,6 +8,10 @@ use super::ids::OrgId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditOutcome {
+    /// Written before a change is attempted (the id ends in `:started`); the entry with the
+    /// same id without the suffix records how it ended. A started entry without its outcome is
+    /// a request that was cut off (a time-out, a crash): its change may or may not have happened.
+    Started,
     /// Served (2xx).
     Allowed,
     /// Refused for want of a permission (403).
@@ -41,8 +45,12 @@ pub struct AuditEntry {
     pub method: String,
     /// The path requested, e.g. `/api/v1/marketing/experiments/exp-1`.
     pub resource: String,
+    /// The HTTP status answered (0 in a `started` entry).
     pub status: u16,
     pub outcome: AuditOutcome,
+    /// The query string, as sent (filters, page size, cursor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,

@@ -26,8 +26,11 @@ impl TryFrom<RawRange> for DateRange {
 }
 
 impl DateRange {
-    /// Start after end is an error.
+    /// Start after end, or a date outside 1970-01-01..=9999-12-31 (stored keys hold four-digit
+    /// years), is an error.
     pub fn new(start: NaiveDate, end: NaiveDate) -> Result<Self, ValidationError> {
+        in_bounds("start", start)?;
+        in_bounds("end", end)?;
         if start > end {
             return Err(ValidationError::new("start", format!("{start} is after end {end}")));
         }
@@ -46,9 +49,6 @@ impl DateRange {
     pub fn from_optional(start: Option<&str>, end: Option<&str>) -> Result<Self, ValidationError> {
         let s = start.map(|v| parse_date("start", v)).transpose()?.unwrap_or_else(earliest);
         let e = end.map(|v| parse_date("end", v)).transpose()?.unwrap_or_else(latest);
-        if s < earliest() {
-            return Err(ValidationError::new("start", format!("{s} is before {}", earliest())));
-        }
         Self::new(s, e)
     }
 
@@ -83,9 +83,23 @@ pub fn latest() -> NaiveDate {
     NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX)
 }
 
+/// A `YYYY-MM-DD` date between [`earliest`] and [`latest`]: chrono's `%Y` also reads signed and
+/// five-digit years (`+10000-01-01`), which would make an inverted range of stored keys.
 pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ValidationError> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| ValidationError::new(field, format!("{value:?} is not a date (expected YYYY-MM-DD)")))
+    let bad = || ValidationError::new(field, format!("{value:?} is not a date (expected YYYY-MM-DD)"));
+    if value.len() != 10 || !value.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let d = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| bad())?;
+    in_bounds(field, d)?;
+    Ok(d)
+}
+
+fn in_bounds(field: &str, d: NaiveDate) -> Result<(), ValidationError> {
+    if d < earliest() || d > latest() {
+        return Err(ValidationError::new(field, format!("{d} is outside {}..={}", earliest(), latest())));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -105,5 +119,19 @@ mod tests {
         let one = DateRange::parse("2026-10-01", "2026-10-01").unwrap();
         assert!(one.contains("2026-10-01T12:00:00Z".parse().unwrap()));
         assert!(DateRange::all().contains(Utc::now()));
+    }
+
+    /// Defect 14.10: `end=+10000-01-01` reached DynamoDB as an inverted key range (a 500).
+    #[test]
+    fn five_digit_and_signed_years_are_refused() {
+        for v in ["+10000-01-01", "10000-01-01", "-0001-01-01", "+2026-01-01", "1969-12-31", " 2026-01-01"] {
+            let e = DateRange::from_optional(None, Some(v)).unwrap_err();
+            assert_eq!(e.field(), "end", "{v}");
+        }
+        assert_eq!(DateRange::from_optional(Some("0999-01-01"), None).unwrap_err().field(), "start");
+        let far = NaiveDate::from_ymd_opt(10000, 1, 1).unwrap();
+        assert!(serde_json::from_str::<DateRange>(r#"{"start":"2026-10-01","end":"+10000-01-01"}"#).is_err());
+        assert_eq!(DateRange::new(earliest(), far).unwrap_err().field(), "end");
+        assert!(DateRange::from_optional(Some("1970-01-01"), Some("9999-12-31")).is_ok());
     }
 }

@@ -65,6 +65,10 @@ pub struct CausalExperiment {
     pub updated_at: DateTime<Utc>,
 }
 
+/// At most this many units in each arm of an experiment (the stored item stays well inside
+/// DynamoDB's 400 KB).
+pub const MAX_GROUP_UNITS: usize = 1000;
+
 /// An experiment as a caller submits it: the org comes from the token, timestamps from the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +92,14 @@ fn draft() -> ExperimentStatus {
 
 impl NewExperiment {
     pub fn into_experiment(self, org: &OrgId, now: DateTime<Utc>) -> Result<CausalExperiment, ValidationError> {
+        // An experiment begins as a draft or running; completing or cancelling it is a status
+        // change (PATCH .../status), which checks the transition and is audited as one.
+        if !matches!(self.status, ExperimentStatus::Draft | ExperimentStatus::Running) {
+            return Err(ValidationError::new(
+                "status",
+                "a new experiment is draft or running; complete or cancel it with PATCH .../status",
+            ));
+        }
         // Stored timestamps have microsecond precision; keep the value identical to what is stored.
         let now = chrono::SubsecRound::trunc_subsecs(now, 6);
         let e = CausalExperiment {
@@ -114,11 +126,19 @@ impl CausalExperiment {
         let mut v = Validator::new();
         v.nested("", check_id("id", &self.id));
         v.non_empty("name", &self.name);
+        v.check(self.name.len() <= 256, "name", "must be at most 256 bytes");
+        v.check(self.description.as_ref().is_none_or(|d| d.len() <= 4096), "description", "must be at most 4096 bytes");
         v.check(!self.treatment_groups.is_empty(), "treatment_groups", "needs at least one unit");
         v.check(!self.control_groups.is_empty(), "control_groups", "needs at least one unit");
+        for (field, groups) in [("treatment_groups", &self.treatment_groups), ("control_groups", &self.control_groups)]
+        {
+            v.check(groups.len() <= MAX_GROUP_UNITS, field, format!("at most {MAX_GROUP_UNITS} units"));
+            v.check(groups.iter().all(|g| g.len() <= 128), field, "each unit is at most 128 bytes");
+        }
+        let controls: std::collections::BTreeSet<&String> = self.control_groups.iter().collect();
         for (i, g) in self.treatment_groups.iter().enumerate() {
             v.non_empty(&format!("treatment_groups[{i}]"), g);
-            if self.control_groups.contains(g) {
+            if controls.contains(g) {
                 v.push(format!("treatment_groups[{i}]"), format!("{g:?} is also in control_groups"));
             }
         }

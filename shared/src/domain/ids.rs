@@ -8,7 +8,8 @@ use super::error::ValidationError;
 
 const MAX_ID_LEN: usize = 128;
 
-/// Check an identifier: non-empty, at most 128 chars, `[A-Za-z0-9_.:-]` only.
+/// Check an identifier: non-empty, at most 128 chars, `[A-Za-z0-9_.:-]` only, and not only dots
+/// (`.` and `..` would walk the embedded default's folders).
 pub fn check_id(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
@@ -21,6 +22,9 @@ pub fn check_id(field: &str, value: &str) -> Result<(), ValidationError> {
             field,
             format!("contains {c:?}; only letters, digits, '_', '-', '.' and ':' are allowed"),
         ));
+    }
+    if value.chars().all(|c| c == '.') {
+        return Err(ValidationError::new(field, format!("{value:?} is not an id")));
     }
     Ok(())
 }
@@ -73,5 +77,16 @@ mod tests {
         assert!(OrgId::new("x".repeat(129)).is_err());
         let parsed: Result<OrgId, _> = serde_json::from_str("\"bad org\"");
         assert!(parsed.is_err());
+    }
+
+    /// Defect 14.10: `.` and `..` were accepted as org ids (a path out of the org's folder on
+    /// the embedded panel store).
+    #[test]
+    fn dot_and_dot_dot_are_not_org_ids() {
+        for v in [".", "..", "..."] {
+            assert_eq!(OrgId::new(v).unwrap_err().field(), "org_id", "{v}");
+            assert!(serde_json::from_str::<OrgId>(&format!("{v:?}")).is_err());
+        }
+        assert!(OrgId::new("a.b").is_ok() && OrgId::new(".a").is_ok());
     }
 }

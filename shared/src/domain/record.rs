@@ -144,6 +144,9 @@ impl CausalGraph {
     }
 }
 
+/// The largest record stored (its JSON), well inside DynamoDB's 400 KB item limit.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
 /// One record of causal marketing data, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -267,6 +270,14 @@ impl CausalMarketingData {
         }
         v.unit_interval("quality_score", self.quality_score);
         v.check(self.updated_at >= self.created_at, "updated_at", "must not be before created_at");
+        // A stored item must fit DynamoDB's 400 KB with room to spare: a record is a few
+        // hundred bytes; one this large is a mistake, refused before anything is written.
+        let bytes = serde_json::to_vec(self).map(|b| b.len()).unwrap_or(usize::MAX);
+        v.check(
+            bytes <= MAX_RECORD_BYTES,
+            "record",
+            format!("is {bytes} bytes as JSON; at most {MAX_RECORD_BYTES} (fewer extra metrics, confounders or graph edges)"),
+        );
         v.finish()
     }
 

@@ -9,6 +9,10 @@
 //! - `local` (embedded default, tests): the `Authorization: Bearer` token is verified here, HS256
 //!   with the configured key.
 //!
+//! The org is read from one configured claim (`LIFTOS_ORG_CLAIM`, `org_id` by default) and a
+//! token without it is refused: the issuer must set that claim itself, never from anything the
+//! user can write (README, "Tenant identity").
+//!
 //! Either way `alg: none`, other algorithms (an HS256 token signed with the public key is an
 //! "algorithm confusion" attempt), bad signatures, expired or not-yet-valid tokens, wrong issuer
 //! or audience, and malformed tokens are refused (401).
@@ -22,12 +26,11 @@ use super::http::ApiError;
 use crate::config::AuthSettings;
 use crate::domain::{OrgId, UserContext};
 
-/// The claims LiftOS reads. `org_id` may also arrive as Cognito's `custom:org_id`.
+/// The claims LiftOS reads: the registered ones, roles and permissions, and (among the others)
+/// the configured org claim.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
-    #[serde(alias = "custom:org_id")]
-    pub org_id: String,
     #[serde(default)]
     pub roles: Vec<String>,
     #[serde(default)]
@@ -39,10 +42,28 @@ pub struct Claims {
     pub nbf: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Every other claim: the org claim is one of them.
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
-fn context_from(org: &str, user: &str, roles: Vec<String>, permissions: Vec<String>) -> Result<UserContext, ApiError> {
-    let org = OrgId::new(org).map_err(|_| ApiError::unauthorized("the token's org_id claim is missing or invalid"))?;
+impl Claims {
+    /// The value of the org claim `name`: a string, or absent.
+    pub fn org(&self, name: &str) -> Option<&str> {
+        self.other.get(name).and_then(|v| v.as_str())
+    }
+}
+
+fn context_from(
+    org_claim: &str,
+    org: Option<&str>,
+    user: &str,
+    roles: Vec<String>,
+    permissions: Vec<String>,
+) -> Result<UserContext, ApiError> {
+    let org = org.ok_or_else(|| ApiError::unauthorized(format!("the token has no {org_claim} claim")))?;
+    let org =
+        OrgId::new(org).map_err(|_| ApiError::unauthorized(format!("the token's {org_claim} claim is invalid")))?;
     if user.is_empty() {
         return Err(ApiError::unauthorized("the token has no subject"));
     }
@@ -59,15 +80,27 @@ fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
     v
 }
 
-/// Verify a local HS256 token.
-pub fn verify_local(token: &str, secret: &str, issuer: &str, audience: &str) -> Result<UserContext, ApiError> {
+/// Verify a local HS256 token; the org is the claim `org_claim`.
+pub fn verify_local(
+    token: &str,
+    secret: &str,
+    issuer: &str,
+    audience: &str,
+    org_claim: &str,
+) -> Result<UserContext, ApiError> {
     let v = validation(Algorithm::HS256, issuer, audience);
-    decode_with(token, &DecodingKey::from_secret(secret.as_bytes()), &v)
+    decode_with(token, &DecodingKey::from_secret(secret.as_bytes()), &v, org_claim)
 }
 
 /// Verify an RS256 token against a JSON Web Key Set (the key with the token's `kid`, or the only
 /// RSA key when the token names none).
-pub fn verify_jwks(token: &str, jwks: &str, issuer: &str, audience: &str) -> Result<UserContext, ApiError> {
+pub fn verify_jwks(
+    token: &str,
+    jwks: &str,
+    issuer: &str,
+    audience: &str,
+    org_claim: &str,
+) -> Result<UserContext, ApiError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::unauthorized("the token is malformed"))?;
     if header.alg != Algorithm::RS256 {
         return Err(ApiError::unauthorized("the token's algorithm is not accepted"));
@@ -91,10 +124,10 @@ pub fn verify_jwks(token: &str, jwks: &str, issuer: &str, audience: &str) -> Res
     .ok_or_else(|| ApiError::unauthorized("the token's signing key is not one of the issuer's"))?;
     let key =
         DecodingKey::from_jwk(jwk).map_err(|_| ApiError::unauthorized("the token's signing key is not usable"))?;
-    decode_with(token, &key, &validation(Algorithm::RS256, issuer, audience))
+    decode_with(token, &key, &validation(Algorithm::RS256, issuer, audience), org_claim)
 }
 
-fn decode_with(token: &str, key: &DecodingKey, v: &Validation) -> Result<UserContext, ApiError> {
+fn decode_with(token: &str, key: &DecodingKey, v: &Validation, org_claim: &str) -> Result<UserContext, ApiError> {
     let data = jsonwebtoken::decode::<Claims>(token, key, v).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind::*;
         let why = match e.kind() {
@@ -110,7 +143,8 @@ fn decode_with(token: &str, key: &DecodingKey, v: &Validation) -> Result<UserCon
         ApiError::unauthorized(why)
     })?;
     let c = data.claims;
-    context_from(&c.org_id, &c.sub, c.roles, c.permissions)
+    let org = c.org(org_claim).map(String::from);
+    context_from(org_claim, org.as_deref(), &c.sub, c.roles, c.permissions)
 }
 
 /// Create a local token (tests, `liftos token`, curl against `cargo lambda watch`).
@@ -128,7 +162,6 @@ pub fn mint_local(
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: user.to_string(),
-        org_id: org.to_string(),
         roles: roles.iter().map(|s| s.to_string()).collect(),
         permissions: permissions.iter().map(|s| s.to_string()).collect(),
         iss: issuer.to_string(),
@@ -136,6 +169,7 @@ pub fn mint_local(
         exp: now + ttl_seconds,
         nbf: Some(now - 1),
         iat: Some(now),
+        other: [(crate::config::DEFAULT_ORG_CLAIM.to_string(), serde_json::Value::from(org))].into(),
     };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
 }
@@ -155,7 +189,6 @@ pub fn mint_rs256(
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: user.to_string(),
-        org_id: org.to_string(),
         roles: roles.iter().map(|s| s.to_string()).collect(),
         permissions: vec![],
         iss: issuer.to_string(),
@@ -163,6 +196,7 @@ pub fn mint_rs256(
         exp: now + ttl_seconds,
         nbf: Some(now - 1),
         iat: Some(now),
+        other: [(crate::config::DEFAULT_ORG_CLAIM.to_string(), serde_json::Value::from(org))].into(),
     };
     let mut header = Header::new(Algorithm::RS256);
     header.kid = kid.map(String::from);
@@ -184,19 +218,20 @@ fn claim_list(raw: Option<&String>) -> Vec<String> {
         .collect()
 }
 
-/// The caller from claims API Gateway's JWT authorizer verified.
-pub fn from_authorizer_claims(claims: &HashMap<String, String>) -> Result<UserContext, ApiError> {
-    let org = claims.get("org_id").or_else(|| claims.get("custom:org_id")).map(String::as_str).unwrap_or("");
+/// The caller from claims API Gateway's JWT authorizer verified; the org is the claim
+/// `org_claim`.
+pub fn from_authorizer_claims(claims: &HashMap<String, String>, org_claim: &str) -> Result<UserContext, ApiError> {
+    let org = claims.get(org_claim).map(String::as_str);
     let user = claims.get("sub").map(String::as_str).unwrap_or("");
     let mut roles = claim_list(claims.get("roles"));
     roles.extend(claim_list(claims.get("cognito:groups")));
     let mut perms = claim_list(claims.get("permissions"));
     perms.extend(claim_list(claims.get("scope")));
-    context_from(org, user, roles, perms)
+    context_from(org_claim, org, user, roles, perms)
 }
 
-/// Establish the caller of an HTTP request.
-pub fn authenticate(req: &Request, settings: &AuthSettings) -> Result<UserContext, ApiError> {
+/// Establish the caller of an HTTP request; the org is the claim `org_claim`.
+pub fn authenticate(req: &Request, settings: &AuthSettings, org_claim: &str) -> Result<UserContext, ApiError> {
     match settings {
         AuthSettings::ApiGateway => {
             let claims = req
@@ -206,10 +241,12 @@ pub fn authenticate(req: &Request, settings: &AuthSettings) -> Result<UserContex
                 .map(|j| &j.claims)
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| ApiError::unauthorized("no verified token: call through the API with a bearer token"))?;
-            from_authorizer_claims(claims)
+            from_authorizer_claims(claims, org_claim)
         }
-        AuthSettings::LocalKey { secret, issuer, audience } => verify_local(bearer(req)?, secret, issuer, audience),
-        AuthSettings::Jwks { jwks, issuer, audience } => verify_jwks(bearer(req)?, jwks, issuer, audience),
+        AuthSettings::LocalKey { secret, issuer, audience } => {
+            verify_local(bearer(req)?, secret, issuer, audience, org_claim)
+        }
+        AuthSettings::Jwks { jwks, issuer, audience } => verify_jwks(bearer(req)?, jwks, issuer, audience, org_claim),
     }
 }
 
@@ -232,6 +269,7 @@ mod tests {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const ORG: &str = crate::config::DEFAULT_ORG_CLAIM;
 
     fn token(ttl: i64) -> String {
         mint_local(SECRET, "liftos-local", "liftos", "acme", "u1", &["causal_analyst"], &[], ttl).unwrap()
@@ -239,7 +277,7 @@ mod tests {
 
     #[test]
     fn valid_token_gives_the_caller() {
-        let u = verify_local(&token(300), SECRET, "liftos-local", "liftos").unwrap();
+        let u = verify_local(&token(300), SECRET, "liftos-local", "liftos", ORG).unwrap();
         assert_eq!(u.org_id.as_str(), "acme");
         assert!(u.has("causal:data:read") && !u.has("causal:data:write"));
     }
@@ -248,25 +286,27 @@ mod tests {
     fn bad_tokens_are_refused() {
         let t = token(300);
         assert_eq!(
-            verify_local(&token(-120), SECRET, "liftos-local", "liftos").unwrap_err().message,
+            verify_local(&token(-120), SECRET, "liftos-local", "liftos", ORG).unwrap_err().message,
             "the token has expired"
         );
-        assert_eq!(verify_local(&t, &"x".repeat(32), "liftos-local", "liftos").unwrap_err().status, 401);
+        assert_eq!(verify_local(&t, &"x".repeat(32), "liftos-local", "liftos", ORG).unwrap_err().status, 401);
         assert_eq!(
-            verify_local(&t, SECRET, "liftos-local", "other").unwrap_err().message,
+            verify_local(&t, SECRET, "liftos-local", "other", ORG).unwrap_err().message,
             "the token is for another audience"
         );
-        assert_eq!(verify_local(&t, SECRET, "evil", "liftos").unwrap_err().message, "the token is from another issuer");
-        assert_eq!(verify_local("not.a.token", SECRET, "liftos-local", "liftos").unwrap_err().status, 401);
+        assert_eq!(
+            verify_local(&t, SECRET, "evil", "liftos", ORG).unwrap_err().message,
+            "the token is from another issuer"
+        );
+        assert_eq!(verify_local("not.a.token", SECRET, "liftos-local", "liftos", ORG).unwrap_err().status, 401);
         // alg: none with the same claims and no signature
         let parts: Vec<&str> = t.split('.').collect();
         let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
-        assert_eq!(verify_local(&none, SECRET, "liftos-local", "liftos").unwrap_err().status, 401);
+        assert_eq!(verify_local(&none, SECRET, "liftos-local", "liftos", ORG).unwrap_err().status, 401);
         // not yet valid
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: "u".into(),
-            org_id: "acme".into(),
             roles: vec![],
             permissions: vec![],
             iss: "liftos-local".into(),
@@ -274,12 +314,13 @@ mod tests {
             exp: now + 7200,
             nbf: Some(now + 3600),
             iat: Some(now),
+            other: [("org_id".to_string(), serde_json::Value::from("acme"))].into(),
         };
         let future =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
                 .unwrap();
         assert_eq!(
-            verify_local(&future, SECRET, "liftos-local", "liftos").unwrap_err().message,
+            verify_local(&future, SECRET, "liftos-local", "liftos", ORG).unwrap_err().message,
             "the token is not valid yet"
         );
     }
@@ -295,13 +336,13 @@ mod tests {
         let mint = |kid: Option<&str>, ttl: i64, aud: &str| {
             mint_rs256(&key, kid, "https://issuer.test", aud, "acme", "u1", &["causal_admin"], ttl).unwrap()
         };
-        let ok =
-            verify_jwks(&mint(Some("liftos-test-1"), 300, "liftos"), &jwks, "https://issuer.test", "liftos").unwrap();
+        let ok = verify_jwks(&mint(Some("liftos-test-1"), 300, "liftos"), &jwks, "https://issuer.test", "liftos", ORG)
+            .unwrap();
         assert_eq!(ok.org_id.as_str(), "acme");
         assert!(ok.has("causal:experiments:manage"));
         // One key in the set: a token without kid is checked against it.
-        assert!(verify_jwks(&mint(None, 300, "liftos"), &jwks, "https://issuer.test", "liftos").is_ok());
-        let refuse = |t: &str| verify_jwks(t, &jwks, "https://issuer.test", "liftos").unwrap_err();
+        assert!(verify_jwks(&mint(None, 300, "liftos"), &jwks, "https://issuer.test", "liftos", ORG).is_ok());
+        let refuse = |t: &str| verify_jwks(t, &jwks, "https://issuer.test", "liftos", ORG).unwrap_err();
         assert_eq!(refuse(&mint(Some("liftos-test-1"), -120, "liftos")).message, "the token has expired");
         assert_eq!(refuse(&mint(Some("liftos-test-1"), 300, "other")).message, "the token is for another audience");
         assert_eq!(
@@ -334,11 +375,53 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let u = from_authorizer_claims(&claims).unwrap();
+        // The org claim is the configured one: `custom:org_id` only when configured so.
+        let u = from_authorizer_claims(&claims, "custom:org_id").unwrap();
         assert_eq!(u.org_id.as_str(), "acme");
         assert!(u.has("causal:experiments:manage"));
         let mut no_org = claims.clone();
         no_org.remove("custom:org_id");
-        assert_eq!(from_authorizer_claims(&no_org).unwrap_err().status, 401);
+        assert_eq!(from_authorizer_claims(&no_org, "custom:org_id").unwrap_err().status, 401);
+    }
+
+    /// Defect 14.2: the org came from `org_id` or, failing that, Cognito's user-writable
+    /// `custom:org_id`. Only the configured claim counts now, and a token without it is refused.
+    #[test]
+    fn the_org_comes_only_from_the_configured_claim() {
+        let claims: HashMap<String, String> = [("sub", "u1"), ("custom:org_id", "victim"), ("tenant", "acme")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let e = from_authorizer_claims(&claims, ORG).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (401, "the token has no org_id claim"));
+        assert_eq!(from_authorizer_claims(&claims, "tenant").unwrap().org_id.as_str(), "acme");
+        // Verified tokens too: an HS256 token carrying only custom:org_id is refused by default.
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "u".into(),
+            roles: vec![],
+            permissions: vec![],
+            iss: "liftos-local".into(),
+            aud: "liftos".into(),
+            exp: now + 600,
+            nbf: None,
+            iat: Some(now),
+            other: [("custom:org_id".to_string(), serde_json::Value::from("victim"))].into(),
+        };
+        let t =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
+                .unwrap();
+        assert_eq!(verify_local(&t, SECRET, "liftos-local", "liftos", ORG).unwrap_err().status, 401);
+        assert_eq!(
+            verify_local(&t, SECRET, "liftos-local", "liftos", "custom:org_id").unwrap().org_id.as_str(),
+            "victim"
+        );
+        // A non-string org claim is not an org.
+        let mut odd = claims.clone();
+        odd.other.insert("org_id".into(), serde_json::json!(["acme"]));
+        let t =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &odd, &EncodingKey::from_secret(SECRET.as_bytes()))
+                .unwrap();
+        assert_eq!(verify_local(&t, SECRET, "liftos-local", "liftos", ORG).unwrap_err().status, 401);
     }
 }

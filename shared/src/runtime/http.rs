@@ -97,8 +97,14 @@ pub fn path_param(req: &Request, route: &Route, name: &str) -> Result<String, Ap
 }
 
 /// Authenticate (401 without an audit entry: there is no verified org to file it under), check
-/// the route's permission (403), run the use case, and record the access in the org's audit
-/// log whatever the outcome. An access that cannot be recorded is not served (503).
+/// the route's permission (403), run the use case, and record the access in the org's
+/// append-only audit log whatever the outcome.
+///
+/// A request that may change something (any method but GET) is recorded before it runs (an
+/// entry `{id}:started`) and again when it ends (`{id}`, with the status): if the first write
+/// fails nothing is done (503); if the second fails the change stands and the started entry
+/// shows it was attempted. A panic in the use case is caught here: it is logged, answered as a
+/// 500 with the request id, and audited like any other failure.
 pub async fn serve<T, F, Fut>(deps: &Deps, req: &Request, route: &Route, f: F) -> Response<Body>
 where
     T: Serialize,
@@ -120,32 +126,62 @@ where
         }
         return resp;
     }
-    let user = match auth::authenticate(req, &deps.config.auth) {
+    let user = match auth::authenticate(req, &deps.config.auth, &deps.config.org_claim) {
         Ok(u) => u,
         Err(e) => return error_response(req, e),
     };
-    let (org, user_id) = (user.org_id.clone(), user.user_id.clone());
-    let result = if user.has(route.permission) { f(user).await } else { Err(ApiError::forbidden(route.permission)) };
+    let mut entry = AuditEntry {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: user.org_id.clone(),
+        user_id: user.user_id.clone(),
+        action: route.action.to_string(),
+        method: req.method().to_string(),
+        resource: api_path(req),
+        status: 0,
+        outcome: AuditOutcome::Started,
+        query: req.uri().query().filter(|q| !q.is_empty()).map(|q| q.chars().take(2048).collect()),
+        at: chrono::Utc::now(),
+        request_id: request_id(req),
+    };
+    let permitted = user.has(route.permission);
+    if permitted && route.method != "GET" {
+        let started = AuditEntry { id: format!("{}:started", entry.id), ..entry.clone() };
+        if let Err(e) = deps.stores.audit.append_audit(&started).await {
+            tracing::error!(error = %e, action = route.action, "the audit entry could not be written; nothing was done");
+            return error_response(
+                req,
+                ApiError::unavailable("the access could not be recorded in the audit log; retry"),
+            );
+        }
+    }
+    let result = if permitted {
+        match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(f(user))).await {
+            Ok(r) => r,
+            Err(panic) => {
+                tracing::error!(action = route.action, panic = %crate::service::panic_message(panic.as_ref()), "the handler panicked");
+                Err(ApiError::internal())
+            }
+        }
+    } else {
+        Err(ApiError::forbidden(route.permission))
+    };
     let resp = match result {
         Ok((status, value)) => json_response(status, &value),
         Err(e) => error_response(req, e),
     };
-    let status = resp.status().as_u16();
-    let entry = AuditEntry {
-        id: uuid::Uuid::new_v4().to_string(),
-        org_id: org,
-        user_id,
-        action: route.action.to_string(),
-        method: req.method().to_string(),
-        resource: api_path(req),
-        status,
-        outcome: AuditOutcome::from_status(status),
-        at: chrono::Utc::now(),
-        request_id: request_id(req),
-    };
+    entry.status = resp.status().as_u16();
+    entry.outcome = AuditOutcome::from_status(entry.status);
+    entry.at = chrono::Utc::now();
     if let Err(e) = deps.stores.audit.append_audit(&entry).await {
-        tracing::error!(error = %e, action = route.action, "the audit entry could not be written");
-        return error_response(req, ApiError::unavailable("the access could not be recorded in the audit log; retry"));
+        tracing::error!(error = %e, action = route.action, status = entry.status, "the audit outcome could not be written");
+        if route.method == "GET" || !permitted {
+            // Nothing changed: an access that cannot be recorded is not served.
+            return error_response(
+                req,
+                ApiError::unavailable("the access could not be recorded in the audit log; retry"),
+            );
+        }
+        // The change is done and its started entry stands; the caller gets the answer.
     }
     resp
 }

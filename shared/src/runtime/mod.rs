@@ -12,9 +12,32 @@ use crate::config::{Backend, Config};
 use crate::service::chain::{ChainOutcome, InlineChain};
 use crate::storage::{Queue, StoreError, Stores};
 
-/// JSON logs when `AWS_LAMBDA_LOG_FORMAT=JSON`; level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.
+/// The most detailed level ever logged, whatever `LogLevel`, `AWS_LAMBDA_LOG_LEVEL` or
+/// `RUST_LOG` say: at TRACE the Lambda runtime logs every raw event (bearer tokens and bodies
+/// included) and the AWS SDK logs requests and responses. Never below DEBUG.
+pub const MAX_LOG_LEVEL: tracing_subscriber::filter::LevelFilter = tracing_subscriber::filter::LevelFilter::DEBUG;
+
+/// JSON logs when `AWS_LAMBDA_LOG_FORMAT=JSON`; level from `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`
+/// (default INFO), capped at [`MAX_LOG_LEVEL`].
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    use tracing_subscriber::util::SubscriberInitExt;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).ok();
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let _ = subscriber(level.as_deref(), json, std::io::stdout).try_init();
+}
+
+/// The subscriber [`init_tracing`] installs, writing to `writer`.
+pub fn subscriber<W>(level: Option<&str>, json: bool, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::{filter::LevelFilter, EnvFilter, Layer};
+    let default: LevelFilter = level.and_then(|l| l.trim().parse().ok()).unwrap_or(LevelFilter::INFO);
+    let env = EnvFilter::builder().with_default_directive(default.into()).from_env_lossy();
+    let fmt = tracing_subscriber::fmt::layer().with_target(false).without_time().with_writer(writer);
+    let fmt = if json { fmt.json().boxed() } else { fmt.boxed() };
+    tracing_subscriber::registry().with(fmt.with_filter(env).with_filter(MAX_LOG_LEVEL))
 }
 
 /// The dependencies a function needs, built once per cold start.
@@ -58,6 +81,10 @@ impl NextStage {
 
 impl Deps {
     pub async fn from_config(config: Config) -> Result<Self, StoreError> {
+        if let Some(k) = &config.cursor_key {
+            crate::storage::cursor::install_key(k.0.as_bytes())
+                .map_err(|e| StoreError::backend("configuration", format!("LIFTOS_CURSOR_KEY: {e}"), false))?;
+        }
         let (stores, next_queue, dlq) = match &config.backend {
             Backend::Embedded { data_dir } => (Stores::embedded(data_dir)?, None, None),
             Backend::Aws { table, bucket } => {
@@ -68,7 +95,14 @@ impl Deps {
                             as Arc<dyn Queue>
                     })
                 };
-                (Stores::aws(&sdk, table, bucket), queue(&config.next_queue_url), queue(&config.dlq_url))
+                let mut stores = Stores::aws(&sdk, table, bucket);
+                if let Some(audit) = &config.audit_table {
+                    stores.audit = Arc::new(crate::storage::aws::DynamoStore::new(
+                        crate::storage::aws::dynamodb_client(&sdk),
+                        audit.clone(),
+                    ));
+                }
+                (stores, queue(&config.next_queue_url), queue(&config.dlq_url))
             }
         };
         Ok(Self { config: Arc::new(config), stores, next_queue, dlq })
@@ -147,4 +181,37 @@ macro_rules! event_function {
             .await
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Defect 14.10: with `LogLevel: TRACE` the runtime logged each raw event, bearer token
+    /// included. Whatever the level, nothing below DEBUG is written.
+    #[test]
+    fn trace_level_never_logs_tokens_or_bodies() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        for (level, json) in [("TRACE", true), ("trace", false), ("debug", true)] {
+            let buf = Buf::default();
+            let writer = buf.clone();
+            let sub = super::subscriber(Some(level), json, move || writer.clone());
+            tracing::subscriber::with_default(sub, || {
+                // What lambda_runtime's api_response layer does with every event.
+                tracing::trace!(target: "lambda_runtime::layers::api_response", body = r#"{"headers":{"authorization":"Bearer eyJ.secret"}}"#, "raw JSON event received from Lambda");
+                tracing::debug!(target: "liftos", "debug is still written");
+            });
+            let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+            assert!(!out.contains("eyJ.secret") && !out.contains("raw JSON event"), "{level}: {out}");
+            assert!(out.contains("debug is still written"), "{level}: {out}");
+        }
+    }
 }

@@ -388,8 +388,27 @@ pub async fn run(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> 
     let loaded =
         source::load(ctx.stores.records.as_ref(), ctx.stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
     let planned = plan(&p, &loaded)?;
-    if p.common.mode == Mode::Auto && needs_job(&loaded.info, planned.placebo_donors) {
-        return queue_job(ctx, user, kind, body).await.map(Answer::Queued);
+    if needs_job(&loaded.info, planned.placebo_donors) {
+        match p.common.mode {
+            Mode::Auto => return queue_job(ctx, user, kind, body).await.map(Answer::Queued),
+            // A request cannot opt out of the limits that keep an HTTP function within its time.
+            Mode::Sync => {
+                return Err(ValidationError::new(
+                    "mode",
+                    format!(
+                        "sync: this request is too large to answer in the call ({} rows{}, {} placebo donors; \
+                         the limits are {SYNC_MAX_ROWS} rows, {} MiB and {SYNC_MAX_PLACEBO_DONORS} donors): \
+                         use auto or async, which run it as a job",
+                        loaded.info.rows,
+                        loaded.info.bytes.map(|b| format!(", {b} bytes")).unwrap_or_default(),
+                        planned.placebo_donors,
+                        SYNC_MAX_PANEL_BYTES / (1024 * 1024)
+                    ),
+                )
+                .into())
+            }
+            Mode::Async => {}
+        }
     }
     execute(ctx.stores, user, &p, loaded, planned).await.map(Answer::Done)
 }
@@ -543,6 +562,11 @@ fn job_href(id: &str) -> String {
 
 /// Record the job and its request, then hand it to the batch-analysis stage.
 async fn queue_job(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> Result<JobView, ServiceError> {
+    if ctx.jobs_queue.is_none() {
+        // A deployment without the jobs queue (LIFTOS_NEXT_QUEUE_URL): ours to fix, not a busy store.
+        tracing::error!("an analysis must run as a job but no jobs queue is configured (LIFTOS_NEXT_QUEUE_URL)");
+        return Err(ServiceError::Internal("analyses that run as jobs are not configured in this deployment".into()));
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let request_key = format!("jobs/{id}/request.json");
     ctx.stores.panels.put_panel(&user.org_id, &request_key, bytes::Bytes::copy_from_slice(body)).await?;
@@ -615,16 +639,65 @@ async fn view(panels: &dyn PanelStore, job: &AnalysisJob) -> Result<JobView, Sto
     })
 }
 
-/// `GET /api/v1/causal/jobs/{job_id}`: another org's job looks exactly like a missing one.
-pub async fn get_job(stores: &Stores, user: &UserContext, id: &str) -> Result<JobView, ServiceError> {
+/// `GET /api/v1/causal/jobs/{job_id}`: another org's job looks exactly like a missing one. A
+/// job still `running` longer than `timeout` after its last start (its function was killed: a
+/// time-out, out of memory) is marked failed with that reason, never left running for ever.
+pub async fn get_job(
+    stores: &Stores,
+    user: &UserContext,
+    id: &str,
+    timeout: std::time::Duration,
+) -> Result<JobView, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     crate::domain::check_id("job_id", id)?;
-    let job = stores
+    let mut job = stores
         .jobs
         .get_job(&user.org_id, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound { what: format!("job {id}") })?;
+    if let Some(failed) = expire_if_stuck(&job, timeout, chrono::Utc::now()) {
+        match stores.jobs.update_job(&failed, job.updated_at).await {
+            Ok(()) => job = failed,
+            // It moved on meanwhile (finished, or restarted by a redelivery): show that.
+            Err(StoreError::Conflict { .. }) => {
+                job = stores.jobs.get_job(&user.org_id, id).await?.unwrap_or(job);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(view(stores.panels.as_ref(), &job).await?)
+}
+
+/// Slack past the function's timeout before a running job counts as dead.
+pub const STUCK_GRACE_SECONDS: i64 = 60;
+
+/// The failed job a `running` one becomes when it has run past its function's timeout.
+pub fn expire_if_stuck(
+    job: &AnalysisJob,
+    timeout: std::time::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<AnalysisJob> {
+    let limit = chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX)
+        + chrono::Duration::seconds(STUCK_GRACE_SECONDS);
+    if job.status != JobStatus::Running || now - job.updated_at <= limit {
+        return None;
+    }
+    let mut failed = job.clone();
+    failed.status = JobStatus::Failed;
+    failed.updated_at = next_stamp(job.updated_at);
+    failed.error = Some(
+        crate::api::error::ApiError::new(
+            500,
+            crate::api::error::ErrorCode::InternalError,
+            format!(
+                "the analysis did not finish within its function's timeout ({} s): it was stopped; \
+                 run it again on less data, or with fewer draws or placebo windows",
+                timeout.as_secs()
+            ),
+        )
+        .to_job_error(),
+    );
+    Some(failed)
 }
 
 fn next_stamp(prev: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
@@ -668,7 +741,18 @@ pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> R
         }
         Err(e) => return Err(transient(e)),
     }
-    let outcome = execute_job(stores, &running).await;
+    // A panic in an estimator fails the job (with the panic logged), never leaves it running.
+    let outcome = match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(execute_job(
+        stores, &running,
+    )))
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            tracing::error!(job_id = id, panic = %crate::service::panic_message(panic.as_ref()), "the analysis panicked");
+            Err(ServiceError::Internal("the analysis failed unexpectedly; it has been logged".into()))
+        }
+    };
     let mut done = running.clone();
     done.updated_at = next_stamp(running.updated_at);
     match outcome {

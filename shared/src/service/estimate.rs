@@ -179,6 +179,10 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
             if bootstrap.as_ref().is_some_and(|b| b.draws < 2) {
                 return Err(EstimateError::new("bootstrap", "bootstrap: needs at least 2 draws"));
             }
+            let max = crate::api::estimate::limits::MAX_BOOTSTRAP_DRAWS;
+            if bootstrap.as_ref().is_some_and(|b| b.draws > max) {
+                return Err(EstimateError::new("bootstrap", format!("bootstrap: at most {max} draws")));
+            }
             let input = CsInput { unit, unit_labels, time, outcome, cohort, covariates };
             let settings = CsSettings {
                 control: req.control.unwrap_or(crate::api::estimate::Control::Never).into(),
@@ -258,18 +262,34 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
     } else {
         req.columns.clone()
     };
+    let max = crate::api::estimate::limits::MAX_DISCOVERY_COLUMNS;
+    if names.len() > max {
+        return Err(EstimateError::new(
+            "columns",
+            format!("columns: {} variables; at most {max} (name them in columns)", names.len()),
+        ));
+    }
+    let max_depth = crate::api::estimate::limits::MAX_PC_DEPTH;
+    if req.max_depth.is_some_and(|d| d > max_depth) {
+        return Err(EstimateError::new("max_depth", format!("max_depth: at most {max_depth}")));
+    }
     let cols: Columns = table.columns(&names)?;
     if method == DiscoveryMethod::Lingam {
         let settings = discovery::LingamSettings { knowledge: req.knowledge.clone() };
         return Ok(DiscoveryOutput::Lingam(discovery::direct_lingam(&cols, &settings)?));
     }
-    let settings = PcSettings { alpha, knowledge: req.knowledge.clone() };
+    let settings = PcSettings {
+        alpha,
+        knowledge: req.knowledge.clone(),
+        max_depth: req.max_depth,
+        max_tests: crate::api::estimate::limits::MAX_PC_TESTS,
+    };
     Ok(DiscoveryOutput::Pc(discovery::pc(&cols, &settings)?))
 }
 
 /// A period or a range `START-END` (a leading minus is a negative period). Never panics, whatever
 /// the text.
-fn parse_range(field: &str, s: &str) -> Result<(i64, i64), EstimateError> {
+pub fn parse_range(field: &str, s: &str) -> Result<(i64, i64), EstimateError> {
     let bad = || EstimateError::new(field, format!("{field}: {s:?} is not a period or a range like 1980-1988"));
     let s = s.trim();
     // The separator is the first '-' after the first character (byte offsets from char_indices
@@ -287,25 +307,33 @@ fn parse_range(field: &str, s: &str) -> Result<(i64, i64), EstimateError> {
     }
 }
 
+/// Synthetic control's `predictors`: `COLUMN:PERIODS` items separated by commas, `outcome`
+/// naming the outcome column (`"spend:1980-1988,outcome:1975"`). Never panics.
+pub fn parse_predictors(spec: &str, outcome: &str) -> Result<Vec<Predictor>, EstimateError> {
+    spec.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (col, range) = p
+                .split_once(':')
+                .ok_or_else(|| EstimateError::new("predictors", format!("predictors: {p:?} is not COLUMN:PERIODS")))?;
+            let col = col.trim();
+            if col.is_empty() {
+                return Err(EstimateError::new("predictors", format!("predictors: {p:?} names no column")));
+            }
+            let column = if col == "outcome" { outcome.to_string() } else { col.to_string() };
+            let (start, end) = parse_range("predictors", range)?;
+            Ok(Predictor { column, start, end })
+        })
+        .collect()
+}
+
 pub fn synth_control(
     table: &Table,
     req: &SynthRequest,
 ) -> Result<liftos_estimators::synth::SynthResult, EstimateError> {
     let predictors = match &req.predictors {
         None => vec![],
-        Some(spec) => spec
-            .split(',')
-            .filter(|p| !p.trim().is_empty())
-            .map(|p| {
-                let (col, range) = p.split_once(':').ok_or_else(|| {
-                    EstimateError::new("predictors", format!("predictors: {p:?} is not COLUMN:PERIODS"))
-                })?;
-                let col = col.trim();
-                let column = if col == "outcome" { req.outcome.clone() } else { col.to_string() };
-                let (start, end) = parse_range("predictors", range)?;
-                Ok(Predictor { column, start, end })
-            })
-            .collect::<Result<Vec<_>, EstimateError>>()?,
+        Some(spec) => parse_predictors(spec, &req.outcome)?,
     };
     let fit_window = req.fit_window.as_deref().map(|w| parse_range("fit_window", w)).transpose()?;
     let mut names: Vec<String> = predictors.iter().map(|p| p.column.clone()).collect();

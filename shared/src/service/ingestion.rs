@@ -113,6 +113,67 @@ pub fn default_period(now: DateTime<Utc>) -> Period {
     Period { start: end - Duration::days(1), end }
 }
 
+/// The scheduled sync's fan-out: one message per org and API connection (an org whose id or
+/// configuration is unusable is reported with the reason; the others go on).
+pub async fn fan_out(
+    stores: &Stores,
+    queue: &dyn Queue,
+    orgs: &[String],
+    period: Period,
+) -> BTreeMap<String, Result<Vec<String>, String>> {
+    let mut out = BTreeMap::new();
+    for o in orgs {
+        let result = async {
+            let org = OrgId::new(o).map_err(|e| e.summary())?;
+            let conns = connections(stores, &org).await.map_err(|e| e.reason())?;
+            let mut queued = Vec::new();
+            for c in conns.iter().filter(|c| c.kind != ConnectorKind::File) {
+                let m = crate::api::ingestion::SyncConnectionMessage {
+                    org_id: org.clone(),
+                    connection_id: c.id.clone(),
+                    period,
+                };
+                let body = serde_json::to_string(&m).map_err(|e| e.to_string())?;
+                queue.send(&Message::new(body).with_attribute("liftos_kind", "sync_connection")).await.map_err(
+                    |e| {
+                        tracing::error!(org_id = %org, error = %e, "fan-out");
+                        "the sync could not be queued".to_string()
+                    },
+                )?;
+                queued.push(c.id.clone());
+            }
+            Ok::<_, String>(queued)
+        }
+        .await;
+        if let Err(e) = &result {
+            tracing::warn!(org = %o, error = %e, "scheduled sync: this org is skipped");
+        }
+        out.insert(o.clone(), result);
+    }
+    out
+}
+
+/// One queued connection sync: a failure the platform may get over is transient (the queue
+/// redelivers it), any other is poison (to the DLQ with its reason).
+pub async fn sync_connection_message(
+    stores: &Stores,
+    next: Option<&dyn Queue>,
+    creds: &dyn Credentials,
+    http: &Http,
+    body: &str,
+) -> Result<SyncedConnection, StageError> {
+    let m: crate::api::ingestion::SyncConnectionMessage = crate::domain::error::from_json_str(body)?;
+    let mut synced = sync_org(stores, next, creds, http, &m.org_id, Some(&m.connection_id), m.period).await?;
+    let one = synced
+        .pop()
+        .ok_or_else(|| StageError::Poison(format!("connection_id: {:?} is a file connection", m.connection_id)))?;
+    match &one.error {
+        None => Ok(one),
+        Some(e) if one.retryable => Err(StageError::Transient(e.clone())),
+        Some(e) => Err(StageError::Poison(e.clone())),
+    }
+}
+
 /// Sync every API connection of `org` (or only `only`): fetch, land the raw pages, queue them.
 /// A connection that fails is reported and the others go on.
 pub async fn sync_org(
@@ -136,23 +197,31 @@ pub async fn sync_org(
         }
     }
     for c in conns.iter().filter(|c| only.is_none_or(|id| c.id == id)).filter(|c| c.kind != ConnectorKind::File) {
+        // Failures are (retryable, what to tell the caller).
         let result = async {
             let secret = match &c.credentials {
-                Some(name) => creds.secret(name).await.map_err(|e| e.to_string())?,
+                Some(name) => creds.secret(org, name).await.map_err(|e| (e.is_retryable(), e.to_string()))?,
                 None => String::new(),
             };
-            let raw = connectors::fetch(c, period, &secret, http).await.map_err(|e| e.to_string())?;
+            let raw =
+                connectors::fetch(c, period, &secret, http).await.map_err(|e| (e.is_retryable(), e.to_string()))?;
             let key = format!("raw/{}/{}_{}.json", c.id, period.start, period.end);
+            // Storage and queue failures are logged with their detail; the caller is told what
+            // failed, not the backend's context.
+            let internal = |what: &str, e: &dyn std::fmt::Display| {
+                tracing::error!(org_id = %org, connection = %c.id, error = %e, "{what}");
+                (true, format!("{what}; retry"))
+            };
+            let bytes = json(&raw).map_err(|e| internal("the raw pages could not be encoded", &e))?;
             stores
                 .panels
-                .put_panel(org, &key, json(&raw).map_err(|e| e.to_string())?)
+                .put_panel(org, &key, bytes)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| internal("the raw pages could not be stored", &e))?;
             let msg = RawReady { org_id: org.clone(), connection_id: c.id.clone(), raw_key: key.clone() };
-            send(next, serde_json::to_string(&msg).map_err(|e| e.to_string())?, "raw_ready")
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((key, raw.report.len() + raw.history.len()))
+            let body = serde_json::to_string(&msg).map_err(|e| internal("the message could not be encoded", &e))?;
+            send(next, body, "raw_ready").await.map_err(|e| internal("the next stage could not be queued", &e))?;
+            Ok::<_, (bool, String)>((key, raw.report.len() + raw.history.len()))
         }
         .await;
         match result {
@@ -164,9 +233,10 @@ pub async fn sync_org(
                     raw_key: Some(key),
                     pages,
                     error: None,
+                    retryable: false,
                 })
             }
-            Err(e) => {
+            Err((retryable, e)) => {
                 tracing::warn!(org_id = %org, connection = %c.id, error = %e, "sync failed");
                 out.push(SyncedConnection {
                     connection_id: c.id.clone(),
@@ -174,6 +244,7 @@ pub async fn sync_org(
                     raw_key: None,
                     pages: 0,
                     error: Some(e),
+                    retryable,
                 })
             }
         }
@@ -264,9 +335,9 @@ pub async fn transform_message(
     let msg: RawReady =
         serde_json::from_str(body).map_err(|e| StageError::Poison(format!("not a raw-ready message: {e}")))?;
     let org = msg.org_id.clone();
-    let raw_bytes = stores
+    let (raw_bytes, written_at) = stores
         .panels
-        .get_panel(&org, &msg.raw_key)
+        .get_panel_with_time(&org, &msg.raw_key)
         .await
         .map_err(transient)?
         .ok_or_else(|| StageError::Poison(format!("raw_key: no object {:?} under org {org}", msg.raw_key)))?;
@@ -289,20 +360,19 @@ pub async fn transform_message(
         rejected.extend(
             bad.into_iter().map(|b| RejectedRow { at: format!("row {} ({})", b.row, b.column), reason: b.reason }),
         );
-        // A dropped file's time is its key's: the same file re-dropped is the same batch.
-        (conn, batch, now)
+        // A dropped file's time is when it was written: the same for every redelivery of this
+        // drop, and later for a corrected export dropped again under the same key.
+        (conn, batch, written_at)
     } else {
         let raw: RawPayload = serde_json::from_slice(&raw_bytes)
             .map_err(|e| StageError::Poison(format!("{}: not a raw payload: {e}", msg.raw_key)))?;
         let batch = connectors::parse(&raw).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;
         (raw.connection.clone(), batch, raw.fetched_at)
     };
-    let produced_at = if msg.raw_key.starts_with("drop/") {
-        // Stable across redeliveries: the latest day in the file (end of that day).
-        batch.rows.iter().map(|r| r.timestamp).max().map(|t| t + Duration::days(1)).unwrap_or(produced_at)
-    } else {
-        produced_at
-    };
+    // The time that decides which version of a record wins never lies in the future (a clock
+    // ahead, a hand-edited payload): it would lock the records against every later correction.
+    // It never comes from the rows either, which may be rejected.
+    let produced_at = produced_at.min(now);
     let PlatformBatch { rows, changes } = batch;
     let screen = quality::screen(&rows, now);
     rejected.extend(
@@ -362,6 +432,20 @@ pub async fn transform_message(
         .iter()
         .map(|r| to_record(r, &conn, &interventions, &experiment_of, &confounders))
         .collect::<Result<Vec<_>, _>>()?;
+    // The store's own rules, here: a row the store would refuse is rejected now with its reason,
+    // instead of failing the whole message later.
+    let (mut kept_rows, mut kept) = (Vec::with_capacity(records.len()), Vec::with_capacity(records.len()));
+    for (row, record) in accepted.into_iter().zip(records) {
+        match record.clone().into_record(&org, produced_at) {
+            Ok(_) => {
+                kept_rows.push(row);
+                kept.push(record);
+            }
+            Err(e) => rejected
+                .push(RejectedRow { at: format!("campaign {} on {}", row.campaign_id, row.date), reason: e.summary() }),
+        }
+    }
+    let (accepted, records) = (kept_rows, kept);
     let bid = batch_id(&msg.raw_key);
     let staged = StagedBatch {
         org_id: org.clone(),

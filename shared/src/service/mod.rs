@@ -34,6 +34,18 @@ pub enum ServiceError {
     Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Our failure (500): the message is safe to show; the detail was logged.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// The text of a caught panic's payload (a `&str` or `String` message), for the log.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 pub(crate) fn require(user: &crate::domain::UserContext, permission: &str) -> Result<(), ServiceError> {

@@ -102,18 +102,20 @@ pub async fn ingest_sample_exports(
     put("drop/linkedin-export/linkedin_campaigns.csv", SAMPLE_LINKEDIN_CSV.as_bytes().to_vec()).await?;
     let creds = crate::ingestion::connectors::StaticCredentials(
         [
-            ("meta-main".to_string(), SAMPLE_TOKEN.to_string()),
+            (format!("{org}/meta-main"), SAMPLE_TOKEN.to_string()),
             (
-                "google-main".to_string(),
+                format!("{org}/google-main"),
                 format!(r#"{{"access_token": "{SAMPLE_TOKEN}", "developer_token": "sample-dev-token"}}"#),
             ),
-            ("tiktok-eu".to_string(), SAMPLE_TOKEN.to_string()),
+            (format!("{org}/tiktok-eu"), SAMPLE_TOKEN.to_string()),
         ]
         .into_iter()
         .collect(),
     );
-    let http = crate::ingestion::connectors::http::Http::new()
-        .map_err(|e| ServiceError::Store(crate::storage::StoreError::backend("http", e, false)))?;
+    // The sample accounts are replayed on loopback: the one place outside tests that allows it.
+    let http =
+        crate::ingestion::connectors::http::Http::with_egress(crate::ingestion::connectors::http::Egress::AlsoLoopback)
+            .map_err(|e| ServiceError::Store(crate::storage::StoreError::backend("http", e, false)))?;
     let period = crate::ingestion::connectors::Period {
         start: chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap_or_default(),
         end: chrono::NaiveDate::from_ymd_opt(2026, 10, 12).unwrap_or_default(),

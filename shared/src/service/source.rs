@@ -43,6 +43,11 @@ impl DataSpec {
 
 /// A panel key as the caller may write it: relative to their org. A full `s3://` address or a
 /// key naming another org's prefix is refused rather than silently re-rooted.
+/// Where the platform keeps its own files under an org: a panel key may not name them (an
+/// analysis would otherwise read the org's connection settings or a job's request).
+pub const RESERVED_PREFIXES: [&str; 8] =
+    ["config/", "raw/", "jobs/", "staged/", "quarantine/", "quality/", "reports/", "kse/"];
+
 pub fn check_panel_ref(org: &OrgId, panel: &PanelRef) -> Result<PanelFormat, ValidationError> {
     let key = panel.key.as_str();
     if key.contains("://") {
@@ -62,6 +67,12 @@ pub fn check_panel_ref(org: &OrgId, panel: &PanelRef) -> Result<PanelFormat, Val
         ));
     }
     crate::storage::check_panel_key(key).map_err(|e| ValidationError::new("panel.key", e.to_string()))?;
+    if let Some(p) = RESERVED_PREFIXES.iter().find(|p| key.starts_with(*p)) {
+        return Err(ValidationError::new(
+            "panel.key",
+            format!("{p} holds the platform's own files (configuration, raw pages, jobs), not panels"),
+        ));
+    }
     match panel.format {
         Some(f) => Ok(f),
         None if key.ends_with(".csv") || key.ends_with(".csv.txt") => Ok(PanelFormat::Csv),

@@ -30,6 +30,10 @@ pub struct StageOutcome {
     pub unchanged: usize,
     /// Newer data was already stored for these ids; logged, not applied.
     pub superseded: Vec<WriteConflict>,
+    /// Records the store's rules refuse (`records[i]: field: why`): the others are stored, these
+    /// are logged and quarantined, never silently dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<WriteConflict>,
 }
 
 /// Why a message failed: a poison message will never succeed (send it to the DLQ with the
@@ -77,10 +81,18 @@ pub async fn store_records_message(records: &dyn RecordStore, body: &str) -> Res
         return Err(StageError::Poison("records: must contain at least one record".into()));
     }
     let mut parsed = Vec::with_capacity(msg.records.len());
+    let mut rejected = Vec::new();
     for (i, r) in msg.records.into_iter().enumerate() {
-        parsed.push(r.into_record(&msg.org_id, msg.produced_at).map_err(|e| e.prefixed(&format!("records[{i}]")))?);
+        let id = format!("records[{i}] (campaign {} at {})", r.campaign_id, r.timestamp.to_rfc3339());
+        match r.into_record(&msg.org_id, msg.produced_at) {
+            Ok(rec) => parsed.push(rec),
+            Err(e) => rejected.push(WriteConflict { id, reason: e.summary() }),
+        }
     }
-    let report = records.put_records(&parsed).await?;
+    if !rejected.is_empty() {
+        tracing::warn!(org_id = %msg.org_id, batch_id = %msg.batch_id, rejected = ?rejected, "records refused by the store's rules; the rest are stored");
+    }
+    let report = if parsed.is_empty() { Default::default() } else { records.put_records(&parsed).await? };
     if !report.conflicts.is_empty() {
         tracing::warn!(
             org_id = %msg.org_id,
@@ -91,7 +103,12 @@ pub async fn store_records_message(records: &dyn RecordStore, body: &str) -> Res
         );
     }
     tracing::info!(org_id = %msg.org_id, batch_id = %msg.batch_id, stored = report.written(), unchanged = report.unchanged.len(), "batch stored");
-    Ok(StageOutcome { stored: report.written(), unchanged: report.unchanged.len(), superseded: report.conflicts })
+    Ok(StageOutcome {
+        stored: report.written(),
+        unchanged: report.unchanged.len(),
+        superseded: report.conflicts,
+        rejected,
+    })
 }
 
 /// The store stage: store the message's records, then announce the new data on `next` (where
@@ -102,8 +119,19 @@ pub async fn store_and_announce(
     body: &str,
 ) -> Result<StageOutcome, StageError> {
     let out = store_records_message(stores.records.as_ref(), body).await?;
+    let m: StoreRecordsMessage = from_json_str(body)?;
+    if !out.rejected.is_empty() {
+        // Kept where the quality stage keeps its rejected rows, under the batch's name: a
+        // redelivery rewrites the same object.
+        let q = serde_json::json!({ "batch_id": m.batch_id, "stage": "store", "rows": out.rejected });
+        let bytes = serde_json::to_vec(&q).map_err(|e| StageError::Poison(e.to_string()))?;
+        stores
+            .panels
+            .put_panel(&m.org_id, &format!("quarantine/{}-store.json", m.batch_id), bytes.into())
+            .await
+            .map_err(StageError::from)?;
+    }
     if let Some(q) = next {
-        let m: StoreRecordsMessage = from_json_str(body)?;
         let ready = super::ingestion::DataReady {
             org_id: m.org_id.clone(),
             batch_id: m.batch_id.clone(),

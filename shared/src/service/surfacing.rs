@@ -10,6 +10,14 @@ use liftos_estimators::design::randomize::{self};
 /// At most this many candidate (market set, duration) pairs per request: enough for 50 markets,
 /// sets of 3 and three durations (62,625), and a bound on the Lambda's time.
 pub const MAX_GEO_CANDIDATES: usize = 200_000;
+/// At most this many historical windows replayed per candidate, and periods fitted per replay.
+pub const MAX_GEO_WINDOWS: usize = 52;
+pub const MAX_GEO_PRE_PERIODS: usize = 520;
+/// At most this many test lengths, each at most this many periods.
+pub const MAX_GEO_DURATIONS: usize = 12;
+pub const MAX_GEO_DURATION: usize = 520;
+/// At most this many replays (candidates times windows) per request.
+pub const MAX_GEO_REPLAYS: usize = 2_000_000;
 
 fn choose(n: usize, k: usize) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
@@ -38,6 +46,21 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
     let geo = match req.geo {
         None => None,
         Some(g) => {
+            let st = &g.settings;
+            let cap = |field: &str, value: usize, max: usize| {
+                if value > max {
+                    Err(ValidationError::new(format!("geo.{field}"), format!("{value} is more than {max}")))
+                } else {
+                    Ok(())
+                }
+            };
+            cap("windows", st.windows, MAX_GEO_WINDOWS)?;
+            cap("pre_periods", st.pre_periods, MAX_GEO_PRE_PERIODS)?;
+            cap("durations", st.durations.len(), MAX_GEO_DURATIONS)?;
+            for (i, d) in st.durations.iter().enumerate() {
+                cap(&format!("durations[{i}]"), *d, MAX_GEO_DURATION)?;
+            }
+            cap("top", st.top, 1000)?;
             let markets = g.panel.iter().map(|r| r.market.as_str()).collect::<std::collections::BTreeSet<_>>().len();
             let k = g.settings.max_markets.min(markets);
             let sets: f64 = (1..=k).map(|i| choose(markets, i)).sum();
@@ -45,6 +68,13 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
                 return Err(ValidationError::new(
                     "geo.max_markets",
                     format!("{markets} markets in sets of up to {k} over {} durations is more than {MAX_GEO_CANDIDATES} candidates; lower max_markets or fix markets with include", g.settings.durations.len()),
+                )
+                .into());
+            }
+            if sets * g.settings.durations.len() as f64 * g.settings.windows as f64 > MAX_GEO_REPLAYS as f64 {
+                return Err(ValidationError::new(
+                    "geo.windows",
+                    format!("{} windows for each of the candidates is more than {MAX_GEO_REPLAYS} replays; lower windows or max_markets", g.settings.windows),
                 )
                 .into());
             }
@@ -71,6 +101,11 @@ use crate::storage::{PageRequest, RecordQuery, RecordStore};
 use liftos_estimators::budget::recommend::{self};
 use liftos_estimators::budget::{self, ChannelBounds, ChannelSpend, Lift, Plan};
 
+/// At most this many stored records are read to build a history (a bound on every GET of
+/// recommendations and every plan from records); beyond it the caller narrows by platform or
+/// range.
+pub const MAX_HISTORY_RECORDS: usize = 200_000;
+
 /// Daily history from the org's stored records: channels are platforms (or, for one platform,
 /// its campaigns); the outcome is the day's total conversions or revenue across them.
 pub async fn history_from_records(
@@ -88,11 +123,23 @@ pub async fn history_from_records(
     let mut spend: BTreeMap<String, BTreeMap<chrono::NaiveDate, f64>> = BTreeMap::new();
     let mut outcome: BTreeMap<chrono::NaiveDate, f64> = BTreeMap::new();
     let (mut revenue, mut conversions) = (0.0, 0.0);
+    let mut read = 0usize;
     for p in platforms {
         let mut page = PageRequest::first(1000);
         loop {
             let got =
                 store.query_records(&user.org_id, &RecordQuery::Platform { platform: p, range: *range }, &page).await?;
+            read += got.items.len();
+            if read > MAX_HISTORY_RECORDS {
+                return Err(ValidationError::new(
+                    "platform",
+                    format!(
+                        "more than {MAX_HISTORY_RECORDS} stored records to learn from: narrow by platform{}",
+                        if platform.is_some() { " and date range" } else { "" }
+                    ),
+                )
+                .into());
+            }
             for r in &got.items {
                 let day = r.timestamp.date_naive();
                 let channel = if platform.is_some() { r.campaign_id.clone() } else { p.to_string() };

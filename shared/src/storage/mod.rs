@@ -228,6 +228,9 @@ pub trait JobStore: Send + Sync {
 pub trait PanelStore: Send + Sync {
     async fn put_panel(&self, org: &OrgId, key: &str, data: Bytes) -> Result<(), StoreError>;
     async fn get_panel(&self, org: &OrgId, key: &str) -> Result<Option<Bytes>, StoreError>;
+    /// The object and when it was last written (S3's `Last-Modified`, the file's modification
+    /// time): an export re-dropped under the same key is newer than the first drop.
+    async fn get_panel_with_time(&self, org: &OrgId, key: &str) -> Result<Option<(Bytes, DateTime<Utc>)>, StoreError>;
     /// Keys (relative to the org) under `prefix`, sorted.
     async fn list_panels(&self, org: &OrgId, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// A link that reads the object for `ttl` without credentials: an S3 presigned GET, or a

@@ -49,11 +49,25 @@ pub struct BackgroundKnowledge {
 pub struct PcSettings {
     pub alpha: f64,
     pub knowledge: BackgroundKnowledge,
+    /// The largest conditioning set tried (None: as large as the graph allows, as causal-learn).
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// The most conditional-independence tests the search may run before it stops with an error
+    /// (a dense graph over many variables can need exponentially many).
+    #[serde(default = "default_max_tests")]
+    pub max_tests: usize,
+}
+
+/// The default test budget: about a minute of work on one core at 30 variables.
+pub const DEFAULT_MAX_TESTS: usize = 2_000_000;
+
+fn default_max_tests() -> usize {
+    DEFAULT_MAX_TESTS
 }
 
 impl Default for PcSettings {
     fn default() -> Self {
-        Self { alpha: 0.05, knowledge: BackgroundKnowledge::default() }
+        Self { alpha: 0.05, knowledge: BackgroundKnowledge::default(), max_depth: None, max_tests: DEFAULT_MAX_TESTS }
     }
 }
 
@@ -304,7 +318,7 @@ pub fn pc(columns: &Columns, settings: &PcSettings) -> Result<DiscoveryResult, D
     let mut depth: i64 = -1;
     loop {
         let max_degree = adj.iter().map(|r| r.iter().filter(|&&a| a).count()).max().unwrap_or(0) as i64;
-        if max_degree - 1 <= depth {
+        if max_degree - 1 <= depth || settings.max_depth.is_some_and(|m| depth >= m as i64) {
             break;
         }
         depth += 1;
@@ -320,6 +334,16 @@ pub fn pc(columns: &Columns, settings: &PcSettings) -> Result<DiscoveryResult, D
                 let mut union: Vec<usize> = Vec::new();
                 for s in Combinations::new(&rest, d) {
                     tests += 1;
+                    if tests > settings.max_tests {
+                        return Err(invalid(
+                            "columns",
+                            format!(
+                                "the search needs more than {} conditional-independence tests (depth {d}); \
+                                 pass fewer columns or a smaller max_depth",
+                                settings.max_tests
+                            ),
+                        ));
+                    }
                     if fisher_z(corr.view(), n, x, y, &s) > settings.alpha {
                         removal.push((x, y));
                         removal.push((y, x));

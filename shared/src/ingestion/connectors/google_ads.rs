@@ -65,11 +65,18 @@ async fn access_token(conn: &Connection, client: &Http, s: &Secret) -> Result<St
     match (r.status, v["access_token"].as_str()) {
         (200, Some(t)) => Ok(t.to_string()),
         // The token endpoint's error names the problem (invalid_grant, ...); never the secret.
-        _ => Err(cred_err(format!(
-            "the token endpoint refused the refresh token: {} {}",
-            v["error"].as_str().unwrap_or("status"),
-            v["error_description"].as_str().map(String::from).unwrap_or_else(|| r.status.to_string())
-        ))),
+        _ => {
+            // OAuth's error code is one of a documented few; the description is free text and
+            // stays in the log.
+            let code =
+                v["error"].as_str().filter(|c| c.len() <= 40 && c.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            tracing::warn!(status = r.status, upstream = %v["error_description"].as_str().unwrap_or(""), "token endpoint refused");
+            Err(cred_err(format!(
+                "the token endpoint refused the refresh token: status {}{}",
+                r.status,
+                code.map(|c| format!(" ({c})")).unwrap_or_default()
+            )))
+        }
     }
 }
 
@@ -95,9 +102,15 @@ async fn search(
     if r.status != 200 {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
         let v = if v.is_array() { v[0].clone() } else { v };
+        // Google's status name (UNAUTHENTICATED, PERMISSION_DENIED, ...) is a fixed vocabulary;
+        // its message names customers and is logged only.
+        tracing::warn!(status = r.status, upstream = %v["error"]["message"].as_str().unwrap_or(""), "google ads refused");
+        let status = v["error"]["status"]
+            .as_str()
+            .filter(|s| s.len() <= 40 && s.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
         return Err(ConnectorError::Api {
             platform: P,
-            message: format!("status {}: {}", r.status, v["error"]["message"].as_str().unwrap_or("no message")),
+            message: format!("status {}{}", r.status, status.map(|s| format!(": {s}")).unwrap_or_default()),
             retryable: false,
         });
     }

@@ -30,25 +30,36 @@ fn rate_limited(r: &Response) -> bool {
     matches!(code, 4 | 17 | 32 | 613) || (80000..=80014).contains(&code)
 }
 
+/// The refusal as the caller sees it: the status and Meta's error code with its documented
+/// meaning. Meta's own message (which can name accounts, apps and users) goes to the log only.
 fn api_error(r: &Response) -> ConnectorError {
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    let code = v["error"]["code"].as_i64().unwrap_or(0);
+    tracing::warn!(status = r.status, code, upstream = %v["error"]["message"].as_str().unwrap_or(""), "meta refused");
+    let meaning = match code {
+        190 => "the access token is invalid or expired",
+        10 | 200..=299 => "the token lacks a permission for this ad account",
+        100 => "a parameter was refused",
+        803 => "the ad account does not exist or is not visible to the token",
+        _ => "see Meta's error codes",
+    };
     ConnectorError::Api {
         platform: P,
-        message: format!(
-            "status {}: {} (code {})",
-            r.status,
-            v["error"]["message"].as_str().unwrap_or("no message"),
-            v["error"]["code"].as_i64().unwrap_or(0)
-        ),
+        message: format!("status {}: code {code}: {meaning}", r.status),
         retryable: false,
     }
 }
 
+/// Every page, following `paging.next` only on the first page's origin (the token goes with it).
 async fn pages(client: &Http, first: String, token: &str) -> Result<Vec<serde_json::Value>, ConnectorError> {
     let auth = [("authorization", format!("Bearer {token}"))];
+    let home = super::http::origin(&first);
     let mut out = Vec::new();
     let mut next = Some(first);
     while let Some(url) = next.take() {
+        if super::http::origin(&url) != home {
+            return Err(ConnectorError::malformed(P, "paging.next", "points to another origin: not followed"));
+        }
         let r = client.send(P, "GET", &url, &auth, None, rate_limited).await?;
         if r.status != 200 {
             return Err(api_error(&r));

@@ -18,7 +18,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::PlatformBatch;
-use crate::domain::{Platform, ValidationError};
+use crate::domain::{OrgId, Platform, ValidationError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,11 +41,13 @@ pub struct Connection {
     /// Meta ad account (without `act_`), Google Ads customer id, TikTok advertiser id.
     #[serde(default)]
     pub account_id: String,
-    /// The API's base URL (default: the platform's; tests and proxies set their own).
+    /// The API's base URL (default: the platform's). Only the platform's own hosts over https;
+    /// a server on loopback (tests, the replay server) where the deployment allows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
-    /// The name of the credentials: a Secrets Manager secret in the cloud, a key of the local
-    /// credentials file or `LIFTOS_CREDENTIAL_<NAME>` locally. Never logged.
+    /// The name of the credentials (`[A-Za-z0-9_.-]`), bound to the org: the Secrets Manager
+    /// secret `liftos/{org}/{name}` in the cloud; locally the entry `"{org}/{name}"` of the
+    /// credentials file or `LIFTOS_CREDENTIAL_<ORG>__<NAME>`. Never logged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<String>,
     /// The account's time zone (IANA), in which the platform reports days.
@@ -82,6 +84,16 @@ fn one() -> f64 {
 impl Connection {
     pub fn validate(&self) -> Result<(), ValidationError> {
         crate::domain::check_id("id", &self.id)?;
+        if let Some(name) = &self.credentials {
+            check_credentials_name(name)?;
+        }
+        if let Some(url) = &self.base_url {
+            let platform = self.api_name().ok_or_else(|| {
+                ValidationError::new("base_url", "file connections are not fetched: they take no base_url")
+            })?;
+            http::check_url(platform, url, http::Egress::AlsoLoopback)
+                .map_err(|why| ValidationError::new("base_url", why))?;
+        }
         self.tz()?;
         if !(self.fx_rate.is_finite() && self.fx_rate > 0.0) {
             return Err(ValidationError::new("fx_rate", "must be a positive number"));
@@ -94,6 +106,16 @@ impl Connection {
                 Err(ValidationError::new("account_id", "is required"))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// The platform API this connection calls (the name [`http::allowed_hosts`] knows).
+    pub fn api_name(&self) -> Option<&'static str> {
+        match self.kind {
+            ConnectorKind::Meta => Some("meta"),
+            ConnectorKind::GoogleAds => Some("google_ads"),
+            ConnectorKind::Tiktok => Some("tiktok"),
+            ConnectorKind::File => None,
         }
     }
 
@@ -144,6 +166,28 @@ pub struct RawPayload {
     pub history: Vec<serde_json::Value>,
 }
 
+/// A credentials name: 1 to 128 of `[A-Za-z0-9_.-]`, not only dots. No `/` or `:`: the name
+/// is always read under the org's own prefix, never as a path or an ARN.
+pub fn check_credentials_name(name: &str) -> Result<(), ValidationError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !name.chars().all(|c| c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "credentials",
+            "must be a name of 1 to 128 letters, digits, '_', '-' or '.' (it is read as liftos/{org}/{name})",
+        ))
+    }
+}
+
+/// Where an org's credentials `name` live in Secrets Manager.
+pub fn secret_id(org: &OrgId, name: &str) -> String {
+    format!("liftos/{org}/{name}")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
     /// The platform's data does not have the documented shape (names the field).
@@ -154,6 +198,9 @@ pub enum ConnectorError {
     Api { platform: &'static str, message: String, retryable: bool },
     #[error("credentials {name:?}: {message}")]
     Credentials { name: String, message: String },
+    /// The request would leave the platform's hosts.
+    #[error("{platform}: request refused: {message}")]
+    Egress { platform: &'static str, message: String },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 }
@@ -207,25 +254,25 @@ pub(crate) fn num(v: &serde_json::Value) -> Option<f64> {
     }
 }
 
-/// Credentials by name: Secrets Manager in the cloud, a local file or environment locally.
+/// An org's credentials by name: Secrets Manager in the cloud, a local file or environment
+/// locally. Only the org's own: the name is read under the org's prefix.
 #[async_trait::async_trait]
 pub trait Credentials: Send + Sync {
-    async fn secret(&self, name: &str) -> Result<String, ConnectorError>;
+    async fn secret(&self, org: &OrgId, name: &str) -> Result<String, ConnectorError>;
 }
 
-/// Local credentials: `LIFTOS_CREDENTIAL_<NAME>` (upper-cased, `-` and `.` as `_`), else the
-/// JSON object in `LIFTOS_CREDENTIALS_FILE` (`{"name": "token"}`).
+/// Local credentials: `LIFTOS_CREDENTIAL_<ORG>__<NAME>` (upper-cased, other characters as `_`),
+/// else the entry `"{org}/{name}"` of the JSON object in `LIFTOS_CREDENTIALS_FILE`.
 pub struct LocalCredentials;
 
 #[async_trait::async_trait]
 impl Credentials for LocalCredentials {
-    async fn secret(&self, name: &str) -> Result<String, ConnectorError> {
-        let var = format!(
-            "LIFTOS_CREDENTIAL_{}",
-            name.chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
-                .collect::<String>()
-        );
+    async fn secret(&self, org: &OrgId, name: &str) -> Result<String, ConnectorError> {
+        check_credentials_name(name)?;
+        let upper = |s: &str| {
+            s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect::<String>()
+        };
+        let var = format!("LIFTOS_CREDENTIAL_{}__{}", upper(org.as_str()), upper(name));
         if let Ok(v) = std::env::var(&var) {
             if !v.is_empty() {
                 return Ok(v);
@@ -234,10 +281,10 @@ impl Credentials for LocalCredentials {
         let err = |m: String| ConnectorError::Credentials { name: name.to_string(), message: m };
         let path = std::env::var("LIFTOS_CREDENTIALS_FILE")
             .map_err(|_| err(format!("neither {var} nor LIFTOS_CREDENTIALS_FILE is set")))?;
-        let text = std::fs::read_to_string(&path).map_err(|e| err(format!("{path}: {e}")))?;
-        let map: std::collections::BTreeMap<String, String> =
-            serde_json::from_str(&text).map_err(|e| err(format!("{path}: not a JSON object of strings: {e}")))?;
-        map.get(name).cloned().ok_or_else(|| err(format!("no entry in {path}")))
+        let text = std::fs::read_to_string(&path).map_err(|_| err("the credentials file cannot be read".into()))?;
+        let map: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+            .map_err(|_| err("the credentials file is not a JSON object of strings".into()))?;
+        map.get(&format!("{org}/{name}")).cloned().ok_or_else(|| err(format!("no entry \"{org}/{name}\"")))
     }
 }
 
@@ -257,30 +304,45 @@ impl SecretsManagerCredentials {
 #[cfg(feature = "aws")]
 #[async_trait::async_trait]
 impl Credentials for SecretsManagerCredentials {
-    async fn secret(&self, name: &str) -> Result<String, ConnectorError> {
-        let out = self.client.get_secret_value().secret_id(name).send().await.map_err(|e| {
-            // The SDK's error names the secret and the reason, never its value.
-            let retryable = e.as_service_error().is_none();
-            ConnectorError::Api {
-                platform: "secretsmanager",
-                message: format!("{name}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e)),
-                retryable,
+    async fn secret(&self, org: &OrgId, name: &str) -> Result<String, ConnectorError> {
+        check_credentials_name(name)?;
+        let id = secret_id(org, name);
+        let cred = |m: &str| ConnectorError::Credentials { name: name.to_string(), message: m.to_string() };
+        let out = self.client.get_secret_value().secret_id(&id).send().await.map_err(|e| {
+            // The SDK's context (role and secret ARNs, account ids) goes to the log, never to
+            // the caller; neither ever holds the value.
+            tracing::warn!(secret = %id, error = %aws_sdk_secretsmanager::error::DisplayErrorContext(&e), "credentials");
+            match e.as_service_error() {
+                Some(s) if s.is_resource_not_found_exception() => cred(&format!("no secret {id} exists")),
+                Some(s) if s.is_decryption_failure() => cred("the secret cannot be decrypted"),
+                Some(s) if s.is_invalid_request_exception() || s.is_invalid_parameter_exception() => {
+                    cred("the secret cannot be read (deleted or disabled)")
+                }
+                Some(_) => ConnectorError::Api {
+                    platform: "secretsmanager",
+                    message: "the secret could not be read (access refused or unavailable)".into(),
+                    retryable: false,
+                },
+                None => ConnectorError::Api {
+                    platform: "secretsmanager",
+                    message: "Secrets Manager could not be reached".into(),
+                    retryable: true,
+                },
             }
         })?;
-        out.secret_string.ok_or_else(|| ConnectorError::Credentials {
-            name: name.to_string(),
-            message: "the secret has no string value".into(),
-        })
+        out.secret_string.ok_or_else(|| cred("the secret has no string value"))
     }
 }
 
-/// Credentials from a map held in memory (the main job's replayed sample accounts, tests).
+/// Credentials from a map held in memory, keyed `"{org}/{name}"` (the main job's replayed sample
+/// accounts, tests).
 pub struct StaticCredentials(pub std::collections::BTreeMap<String, String>);
 
 #[async_trait::async_trait]
 impl Credentials for StaticCredentials {
-    async fn secret(&self, name: &str) -> Result<String, ConnectorError> {
-        self.0.get(name).cloned().ok_or_else(|| ConnectorError::Credentials {
+    async fn secret(&self, org: &OrgId, name: &str) -> Result<String, ConnectorError> {
+        check_credentials_name(name)?;
+        self.0.get(&format!("{org}/{name}")).cloned().ok_or_else(|| ConnectorError::Credentials {
             name: name.to_string(),
             message: "no such credentials".into(),
         })

@@ -45,11 +45,13 @@ pub async fn fetch(
         match v["code"].as_i64() {
             Some(0) => {}
             code => {
+                // TikTok's code is documented; its message is logged only.
+                tracing::warn!(status = r.status, code = ?code, upstream = %v["message"].as_str().unwrap_or(""), "tiktok refused");
                 return Err(ConnectorError::Api {
                     platform: P,
-                    message: format!("code {}: {}", code.unwrap_or(-1), v["message"].as_str().unwrap_or("no message")),
+                    message: format!("status {}: code {}", r.status, code.unwrap_or(-1)),
                     retryable: false,
-                })
+                });
             }
         }
         let total = v["data"]["page_info"]["total_page"].as_i64().unwrap_or(1);

@@ -47,7 +47,7 @@ pub async fn get_causal_job_http(deps: &Deps, req: Request) -> Response<Body> {
     serve(deps, req, &GET_CAUSAL_JOB, |user| async move {
         http::query_params(req, &[])?;
         let id = http::path_param(req, &GET_CAUSAL_JOB, "job_id")?;
-        Ok((200, causal::get_job(&deps.stores, &user, &id).await?))
+        Ok((200, causal::get_job(&deps.stores, &user, &id, deps.config.job_timeout).await?))
     })
     .await
 }

@@ -31,10 +31,18 @@ pub async fn credentials(deps: &Deps) -> &'static dyn Credentials {
     }
 }
 
-/// The connectors' HTTP client, built once per container (it loads the system's TLS roots).
-fn http_client() -> Result<&'static connectors::http::Http, String> {
-    static HTTP: std::sync::OnceLock<Result<connectors::http::Http, String>> = std::sync::OnceLock::new();
-    HTTP.get_or_init(|| connectors::http::Http::new().map_err(|e| e.to_string())).as_ref().map_err(Clone::clone)
+/// The connectors' HTTP client, built once per container (it loads the system's TLS roots):
+/// the platforms' hosts only, and loopback where `LIFTOS_CONNECTORS_ALLOW_LOCAL=1`.
+fn http_client(deps: &Deps) -> Result<&'static connectors::http::Http, String> {
+    use connectors::http::{Egress, Http};
+    static PLATFORMS: std::sync::OnceLock<Result<Http, String>> = std::sync::OnceLock::new();
+    static LOCAL: std::sync::OnceLock<Result<Http, String>> = std::sync::OnceLock::new();
+    let (cell, egress) = if deps.config.connectors_allow_local {
+        (&LOCAL, Egress::AlsoLoopback)
+    } else {
+        (&PLATFORMS, Egress::PlatformsOnly)
+    };
+    cell.get_or_init(|| Http::with_egress(egress).map_err(|e| e.to_string())).as_ref().map_err(Clone::clone)
 }
 
 /// A stage's failure as an HTTP answer: the caller's mistake (400 naming the field), a
@@ -60,7 +68,7 @@ pub async fn sync_now_http(deps: &Deps, req: Request) -> Response<Body> {
         let b: SyncRequest = crate::domain::error::from_json_value(crate::service::json_object(body)?)?;
         let period = b.period(ingestion::default_period(chrono::Utc::now()))?;
         let creds = credentials(deps).await;
-        let client = http_client().map_err(|e| {
+        let client = http_client(deps).map_err(|e| {
             tracing::error!(error = %e, "HTTP client");
             ApiError::internal()
         })?;
@@ -81,13 +89,16 @@ pub async fn sync_now_http(deps: &Deps, req: Request) -> Response<Body> {
     .await
 }
 
-/// What starts the sync stage: the schedule, or an export dropped in the bucket.
+/// What starts the sync stage: the schedule, an export dropped in the bucket, or the
+/// schedule's fanned-out messages (one per org and connection) from the sync queue.
 #[derive(Debug)]
 pub enum SyncTrigger {
     /// The EventBridge schedule's input.
     Schedule(ScheduledSync),
     /// Exports dropped under `orgs/{org}/drop/{connection}/`: the objects' keys.
     Dropped(Vec<String>),
+    /// Messages of the sync queue.
+    Queued(SqsEvent),
 }
 
 /// EventBridge's "Object Created" detail (the part the stage reads).
@@ -105,6 +116,11 @@ impl SyncTrigger {
     /// An S3 notification (records with URL-encoded keys), EventBridge's "Object Created" from
     /// S3, or the schedule's `{"orgs": [...]}`; anything else is refused with the reason.
     pub fn parse(event: serde_json::Value) -> Result<Self, String> {
+        let from_sqs = event["Records"][0]["eventSource"].as_str() == Some("aws:sqs");
+        if from_sqs {
+            let e: SqsEvent = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
+            return Ok(SyncTrigger::Queued(e));
+        }
         if event.get("Records").is_some() {
             let e: S3Event = serde_json::from_value(event).map_err(|e| format!("not an S3 notification: {e}"))?;
             let keys =
@@ -144,21 +160,69 @@ pub async fn sync_event(deps: &Deps, event: serde_json::Value) -> Result<serde_j
             }
             return Ok(serde_json::json!({ "queued": queued }));
         }
+        SyncTrigger::Queued(event) => {
+            let creds = credentials(deps).await;
+            let client = http_client(deps)?;
+            let response = process_batch(event, deps.dlq.as_deref(), |msg| async move {
+                let body = msg.body.as_deref().ok_or_else(|| StageError::Poison("the message has no body".into()))?;
+                let next = deps.next_stage();
+                ingestion::sync_connection_message(&deps.stores, next.queue(), creds, client, body).await.map(|_| ())
+            })
+            .await;
+            return Ok(serde_json::to_value(response)?);
+        }
         SyncTrigger::Schedule(s) => s,
     };
+    if schedule.orgs.len() > crate::api::ingestion::MAX_SCHEDULED_ORGS {
+        return Err(format!("orgs: at most {} per schedule", crate::api::ingestion::MAX_SCHEDULED_ORGS).into());
+    }
     let period = SyncRequest { connection_id: None, start: schedule.start, end: schedule.end }
         .period(ingestion::default_period(chrono::Utc::now()))
         .map_err(|e| e.summary())?;
+    // With a sync queue: one message per org and connection, each synced (and retried, or sent
+    // to the DLQ) on its own. Without one (the embedded default): each org in turn, a failing
+    // org reported and the others synced.
+    if let Some(url) = &deps.config.sync_queue_url {
+        let queue: std::sync::Arc<dyn crate::storage::Queue> = match &deps.config.backend {
+            crate::config::Backend::Aws { .. } => std::sync::Arc::new(crate::storage::aws::SqsQueue::new(
+                crate::storage::aws::sqs_client(&crate::storage::aws::sdk_config().await),
+                url.clone(),
+            )),
+            crate::config::Backend::Embedded { .. } => return Err("LIFTOS_SYNC_QUEUE_URL needs the aws backend".into()),
+        };
+        let fanned = ingestion::fan_out(&deps.stores, queue.as_ref(), &schedule.orgs, period).await;
+        let out: serde_json::Map<String, serde_json::Value> = fanned
+            .into_iter()
+            .map(|(org, r)| {
+                let v = match r {
+                    Ok(queued) => serde_json::json!({ "queued": queued }),
+                    Err(e) => serde_json::json!({ "error": e }),
+                };
+                (org, v)
+            })
+            .collect();
+        return Ok(serde_json::Value::Object(out));
+    }
     let creds = credentials(deps).await;
-    let client = http_client()?;
+    let client = http_client(deps)?;
     let mut out = serde_json::Map::new();
     for o in schedule.orgs {
-        let org = crate::domain::OrgId::new(&o)?;
-        let next = deps.next_stage();
-        let synced = ingestion::sync_org(&deps.stores, next.queue(), creds, client, &org, None, period)
-            .await
-            .map_err(|e| e.to_string())?;
-        out.insert(o, serde_json::to_value(synced)?);
+        let result = async {
+            let org = crate::domain::OrgId::new(&o).map_err(|e| e.summary())?;
+            let next = deps.next_stage();
+            ingestion::sync_org(&deps.stores, next.queue(), creds, client, &org, None, period)
+                .await
+                .map_err(|e| e.reason())
+        }
+        .await;
+        let v = match result {
+            Ok(synced) => serde_json::to_value(synced)?,
+            Err(e) => {
+                tracing::warn!(org = %o, error = %e, "scheduled sync: this org is skipped");
+                serde_json::json!({ "error": e })
+            }
+        };
+        out.insert(o, v);
     }
     Ok(serde_json::Value::Object(out))
 }

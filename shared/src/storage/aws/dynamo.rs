@@ -21,9 +21,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    KeysAndAttributes, Projection, ProjectionType, PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -227,90 +226,6 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Current versions of the given record ids (BatchGetItem, 100 keys a call, unprocessed keys retried).
-    async fn versions(&self, org: &OrgId, ids: &[&str]) -> Result<HashMap<String, StoredVersion>, StoreError> {
-        let mut found = HashMap::new();
-        for chunk in ids.chunks(100) {
-            let mut keys: Vec<Item> = chunk
-                .iter()
-                .map(|id| HashMap::from([("pk".to_string(), s(record_pk(org, id))), ("sk".to_string(), s("REC"))]))
-                .collect();
-            keys.dedup();
-            let mut attempt = 0;
-            while !keys.is_empty() {
-                let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut keys)))
-                    .projection_expression("pk, content_hash, created_at, updated_at")
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::backend(BACKEND, e, false))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ka)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(BACKEND, e))?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    let pk = req_s(&item, "pk")?;
-                    let id = pk.rsplit('#').next().unwrap_or_default().to_string();
-                    found.insert(id, version_from_item(&item)?);
-                }
-                if let Some(rest) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                    keys = rest.keys;
-                    attempt += 1;
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(StoreError::backend(
-                            BACKEND,
-                            "BatchGetItem left keys unprocessed after retries",
-                            true,
-                        ));
-                    }
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-            }
-        }
-        Ok(found)
-    }
-
-    /// BatchWriteItem in chunks of 25, retrying unprocessed items with backoff.
-    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let mut requests: Vec<WriteRequest> = Vec::with_capacity(items.len());
-        for item in items {
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(|e| StoreError::backend(BACKEND, e, false))?;
-            requests.push(WriteRequest::builder().put_request(put).build());
-        }
-        for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(BACKEND, e))?;
-                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(StoreError::backend(
-                            BACKEND,
-                            format!("BatchWriteItem left {} items unprocessed after retries", pending.len()),
-                            true,
-                        ));
-                    }
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Query one index partition in key order, `limit` items after the cursor.
     #[allow(clippy::too_many_arguments)]
     async fn query_index(
@@ -386,9 +301,37 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl RecordStore for DynamoStore {
-    async fn put_record(&self, r: &CausalMarketingData) -> Result<PutOutcome, StoreError> {
+/// How many conditional writes of one batch are in flight at once.
+const WRITE_CONCURRENCY: usize = 16;
+
+/// One conditional write: the outcome, or that the stored item changed between the refused
+/// condition and the read of it (then the write is tried again).
+enum Attempt {
+    Done(PutOutcome),
+    Raced,
+}
+
+impl DynamoStore {
+    /// Versions of one record, in their order: each outcome, or the conflict's reason.
+    async fn put_in_order(
+        &self,
+        group: Vec<(usize, &CausalMarketingData)>,
+    ) -> Result<Vec<(usize, Result<PutOutcome, String>)>, StoreError> {
+        let mut out = Vec::with_capacity(group.len());
+        for (i, r) in group {
+            match self.put_record(r).await {
+                Ok(o) => out.push((i, Ok(o))),
+                Err(StoreError::Conflict { reason, .. }) => out.push((i, Err(reason))),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The write rule as one conditional UpdateItem: insert when absent, replace only a
+    /// strictly older version with other content (keeping `created_at`); a refused condition is
+    /// then explained from the stored item (same content: unchanged; newer: a conflict).
+    async fn try_put(&self, r: &CausalMarketingData) -> Result<Attempt, StoreError> {
         let hash = r.content_hash();
         let item = record_item(r, &hash, r.created_at)?;
         let mut sets = Vec::new();
@@ -427,11 +370,11 @@ impl RecordStore for DynamoStore {
             .send()
             .await;
         match out {
-            Ok(o) => Ok(if o.attributes.map(|a| a.is_empty()).unwrap_or(true) {
+            Ok(o) => Ok(Attempt::Done(if o.attributes.map(|a| a.is_empty()).unwrap_or(true) {
                 PutOutcome::Inserted
             } else {
                 PutOutcome::Updated
-            }),
+            })),
             Err(err) => {
                 let is_ccf = err.as_service_error().map(|e| e.is_conditional_check_failed_exception()).unwrap_or(false);
                 if !is_ccf {
@@ -447,53 +390,63 @@ impl RecordStore for DynamoStore {
                     Some(i) => Some(i),
                     None => self.get_item(record_pk(&r.org_id, &r.id), "REC").await?,
                 };
-                let version = old.as_ref().map(version_from_item).transpose()?;
+                // An item without its version attributes is one being written this instant
+                // (moto can show an update half-applied; DynamoDB never does): look again.
+                let version = match old.as_ref().map(version_from_item).transpose() {
+                    Ok(v) => v,
+                    Err(StoreError::Corrupt { .. }) => return Ok(Attempt::Raced),
+                    Err(e) => return Err(e),
+                };
                 match decide_put(version.as_ref(), r, &hash) {
-                    Ok(PutOutcome::Unchanged) => Ok(PutOutcome::Unchanged),
-                    Ok(_) => {
-                        Err(StoreError::Conflict { key: r.id.clone(), reason: "changed concurrently; retry".into() })
-                    }
+                    Ok(PutOutcome::Unchanged) => Ok(Attempt::Done(PutOutcome::Unchanged)),
+                    Ok(_) => Ok(Attempt::Raced),
                     Err(reason) => Err(StoreError::Conflict { key: r.id.clone(), reason }),
                 }
             }
         }
     }
+}
 
-    async fn put_records(&self, records: &[CausalMarketingData]) -> Result<BatchPutReport, StoreError> {
-        let mut report = BatchPutReport::default();
-        // Group by org: keys are per org, and a batch may (in the pipeline) span several.
-        let mut by_org: Vec<(&OrgId, Vec<&CausalMarketingData>)> = Vec::new();
-        for r in records {
-            match by_org.iter_mut().find(|(o, _)| *o == &r.org_id) {
-                Some((_, v)) => v.push(r),
-                None => by_org.push((&r.org_id, vec![r])),
+#[async_trait]
+impl RecordStore for DynamoStore {
+    async fn put_record(&self, r: &CausalMarketingData) -> Result<PutOutcome, StoreError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.try_put(r).await? {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::Raced => tokio::time::sleep(backoff(attempt + 1)).await,
             }
         }
-        for (org, recs) in by_org {
-            let ids: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
-            let mut current = self.versions(org, &ids).await?;
-            let mut writes: Vec<(usize, Item)> = Vec::new();
-            for r in recs {
-                let hash = r.content_hash();
-                match decide_put(current.get(&r.id), r, &hash) {
-                    Ok(outcome) => {
-                        if outcome != PutOutcome::Unchanged {
-                            let created = current.get(&r.id).map(|v| v.created_at).unwrap_or(r.created_at);
-                            let item = record_item(r, &hash, created)?;
-                            // A later duplicate of the same id in this batch replaces the earlier write.
-                            writes.retain(|(_, i)| get_s(i, "pk") != get_s(&item, "pk"));
-                            writes.push((0, item));
-                            current.insert(
-                                r.id.clone(),
-                                StoredVersion { content_hash: hash, created_at: created, updated_at: r.updated_at },
-                            );
-                        }
-                        report.record(&r.id, outcome);
-                    }
-                    Err(reason) => report.conflicts.push(WriteConflict { id: r.id.clone(), reason }),
-                }
+        Err(StoreError::Conflict { key: r.id.clone(), reason: "changed concurrently on every attempt; retry".into() })
+    }
+
+    /// Every record through the same conditional write as [`put_record`](Self::put_record), up
+    /// to 16 at a time; versions of one id in the batch are written in their order. A batch that
+    /// fails part-way (throttling past the SDK's retries) fails whole and is redelivered: the
+    /// records already written are then unchanged.
+    async fn put_records(&self, records: &[CausalMarketingData]) -> Result<BatchPutReport, StoreError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        // Versions of one id (by org and id) are written in order by one task.
+        let mut groups: Vec<Vec<(usize, &CausalMarketingData)>> = Vec::new();
+        let mut index: HashMap<(&OrgId, &str), usize> = HashMap::new();
+        for (i, r) in records.iter().enumerate() {
+            let g = *index.entry((&r.org_id, r.id.as_str())).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push((i, r));
+        }
+        let tasks: Vec<_> = groups.into_iter().map(|g| self.put_in_order(g)).collect();
+        let outcomes: Vec<Vec<(usize, Result<PutOutcome, String>)>> =
+            stream::iter(tasks).buffer_unordered(WRITE_CONCURRENCY).try_collect().await?;
+        let mut flat: Vec<(usize, Result<PutOutcome, String>)> = outcomes.into_iter().flatten().collect();
+        flat.sort_by_key(|(i, _)| *i);
+        let mut report = BatchPutReport::default();
+        for (i, outcome) in flat {
+            let id = &records[i].id;
+            match outcome {
+                Ok(o) => report.record(id, o),
+                Err(reason) => report.conflicts.push(WriteConflict { id: id.clone(), reason }),
             }
-            self.batch_put(writes.into_iter().map(|(_, i)| i).collect()).await?;
         }
         Ok(report)
     }

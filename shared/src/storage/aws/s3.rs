@@ -119,6 +119,26 @@ impl PanelStore for S3PanelStore {
         Ok(Some(body.into_bytes()))
     }
 
+    async fn get_panel_with_time(
+        &self,
+        org: &OrgId,
+        key: &str,
+    ) -> Result<Option<(Bytes, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        let object = Self::object_key(org, key)?;
+        let out = self.client.get_object().bucket(&self.bucket).key(&object).send().await;
+        let out = match out {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().map(|x| x.is_no_such_key()).unwrap_or(false) => return Ok(None),
+            Err(e) => return Err(sdk_error(BACKEND, e)),
+        };
+        let modified = out
+            .last_modified
+            .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+            .ok_or_else(|| StoreError::Corrupt { key: object.clone(), reason: "no Last-Modified".into() })?;
+        let body = out.body.collect().await.map_err(|e| StoreError::backend(BACKEND, e, true))?;
+        Ok(Some((body.into_bytes(), modified)))
+    }
+
     async fn list_panels(&self, org: &OrgId, prefix: &str) -> Result<Vec<String>, StoreError> {
         check_panel_prefix(prefix)?;
         let base = format!("orgs/{org}/");

@@ -66,6 +66,21 @@ impl PanelStore for LocalPanelStore {
         }
     }
 
+    async fn get_panel_with_time(
+        &self,
+        org: &OrgId,
+        key: &str,
+    ) -> Result<Option<(Bytes, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        let path = self.path(org, key)?;
+        let meta = match tokio::fs::metadata(&path).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(e)),
+        };
+        let modified = meta.modified().map_err(io_err)?;
+        Ok(self.get_panel(org, key).await?.map(|b| (b, chrono::DateTime::<chrono::Utc>::from(modified))))
+    }
+
     async fn list_panels(&self, org: &OrgId, prefix: &str) -> Result<Vec<String>, StoreError> {
         check_panel_prefix(prefix)?;
         let base = self.root.join(org.as_str());

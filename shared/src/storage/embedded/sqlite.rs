@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS audit (
     PRIMARY KEY (org_id, at, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS audit_by_id ON audit (org_id, id);
+-- The audit log is append-only: an entry can be neither changed nor removed.
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 CREATE TABLE IF NOT EXISTS jobs (
     org_id     TEXT NOT NULL,
     id         TEXT NOT NULL,
