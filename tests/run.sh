@@ -33,6 +33,14 @@ done
 export LIFTOS_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 echo "moto on $LIFTOS_MOTO_ENDPOINT"
 
+step "fault-injection proxy in front of moto"
+FAULT_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 tests/fault_proxy.py "$FAULT_PORT" "$LIFTOS_MOTO_ENDPOINT" --rate 0.05 >"$CACHE/fault-proxy.log" 2>&1 &
+FAULT_PID=$!
+trap 'kill $MOTO_PID $FAULT_PID 2>/dev/null || true; wait $MOTO_PID $FAULT_PID 2>/dev/null || true' EXIT
+export LIFTOS_FAULT_PROXY="http://127.0.0.1:$FAULT_PORT"
+echo "faults injected by $LIFTOS_FAULT_PROXY (5% of calls)"
+
 step "cfn-lint infra/template.yaml"
 cfn-lint infra/template.yaml
 echo "template ok"
@@ -41,8 +49,9 @@ step "cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test --workspace (unit, embedded, moto wire tests)"
+step "cargo test --workspace (unit, embedded, moto wire tests, fault injection)"
 cargo test --workspace --locked -- --include-ignored
+cat "$CARGO_TARGET_DIR/tmp/faults-report.txt" 2>/dev/null && echo
 
 step "every pinned answer matches the generated OpenAPI document"
 python3 tests/contract/answers_match_openapi.py

@@ -188,6 +188,16 @@ if command -v st >/dev/null; then
   else
     echo "FAIL schemathesis"; tail -60 "$WORK/fuzz.log"; failed=$((failed+1))
   fi
+  # A bounded load test through the same gateway: four orgs at once writing and reading.
+  LOAD_ORGS=()
+  for o in load-a load-b load-c load-d; do
+    LOAD_ORGS+=("$o=$(LIFTOS_JWT_SECRET=$SECRET cargo run -q -p liftos-cli --bin liftos -- token --org $o --user loader --role causal_admin | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')")
+  done
+  if python3 tests/load.py "http://127.0.0.1:$PROXY_PORT" "${LOAD_ORGS[@]}" --rounds "${LIFTOS_LOAD_ROUNDS:-15}" >"$WORK/load.log" 2>&1; then
+    echo "ok   $(head -1 "$WORK/load.log")"; sed -n '2,6p' "$WORK/load.log"; passed=$((passed+1))
+  else
+    echo "FAIL load test"; cat "$WORK/load.log"; failed=$((failed+1))
+  fi
   kill "$PROXY_PID" 2>/dev/null || true
   stop_watch
 else
