@@ -5,9 +5,11 @@ service gives under stress instead: DynamoDB `ProvisionedThroughputExceededExcep
 (500) and `RequestThrottled` (400). Some injected failures happen *after* the request reached
 moto (the write is done, the answer is lost), as a timed-out call or a killed Lambda would see.
 
-    python3 tests/fault_proxy.py LISTEN_PORT UPSTREAM_URL [--rate 0.2] [--seed 7]
+    python3 tests/fault_proxy.py LISTEN_PORT UPSTREAM_URL [--rate 0.2] [--rate-other 0.3] [--seed 7]
 
-`GET /__faults` returns the counts; `POST /__faults?rate=0.3` changes the rate.
+`--rate` applies to DynamoDB, `--rate-other` to S3, SQS and Secrets Manager (a pipeline makes
+far fewer of those calls, so a higher share is needed for the faults to be felt). `GET /__faults`
+returns the counts; `POST /__faults?rate=0.3&rate_other=0.5` changes the rates.
 """
 import argparse, http.client, json, random, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,14 +18,16 @@ from urllib.parse import parse_qs, urlsplit
 p = argparse.ArgumentParser()
 p.add_argument("port", type=int)
 p.add_argument("upstream")
-p.add_argument("--rate", type=float, default=0.2)
+p.add_argument("--rate", type=float, default=0.2, help="share of DynamoDB calls failed")
+p.add_argument("--rate-other", type=float, default=None,
+               help="share of S3, SQS and Secrets Manager calls failed (default: --rate); these are far fewer")
 p.add_argument("--seed", type=int, default=7)
 a = p.parse_args()
 up = urlsplit(a.upstream)
 assert up.hostname in ("127.0.0.1", "localhost"), "loopback only"
 rng = random.Random(a.seed)
 lock = threading.Lock()
-state = {"rate": a.rate, "requests": 0, "injected": {}, "after_upstream": 0}
+state = {"rate": a.rate, "rate_other": a.rate if a.rate_other is None else a.rate_other, "requests": 0, "by_service": {}, "injected": {}, "after_upstream": 0}
 
 
 def service(headers, path):
@@ -78,13 +82,15 @@ class Proxy(BaseHTTPRequestHandler):
         if self.path.startswith("/__faults"):
             q = parse_qs(urlsplit(self.path).query)
             with lock:
-                if "rate" in q:
-                    state["rate"] = float(q["rate"][0])
+                for k in ("rate", "rate_other"):
+                    if k in q:
+                        state[k] = float(q[k][0])
                 return self.reply(200, "application/json", dict(state))
         svc = service({k.lower(): v for k, v in self.headers.items()}, self.path)
         with lock:
             state["requests"] += 1
-            inject = rng.random() < state["rate"]
+            state["by_service"][svc] = state["by_service"].get(svc, 0) + 1
+            inject = rng.random() < (state["rate"] if svc == "dynamodb" else state["rate_other"])
             after = inject and rng.random() < 0.3
             fault = rng.choice(FAULTS[svc]) if inject else None
         if fault and not after:

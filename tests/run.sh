@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, from a clean clone: installs what the tests need (a Python venv with moto, cfn-lint
 # and cargo-lambda), starts moto on a free loopback port, lints the SAM template, runs the whole
-# cargo test suite including the moto wire tests, then the cargo-lambda smoke test.
+# cargo test suite including the moto wire tests and fault injection, then the cargo-lambda smoke
+# test (schemathesis and a load test) and a short cargo fuzz run of every target.
 #
 # Env: LIFTOS_CACHE (default ~/.cache/liftos) holds the venv and, unless CARGO_TARGET_DIR is set,
 # the cargo target directory, so repeated runs (and CI on the same machine) reuse builds.
@@ -35,11 +36,11 @@ echo "moto on $LIFTOS_MOTO_ENDPOINT"
 
 step "fault-injection proxy in front of moto"
 FAULT_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 tests/fault_proxy.py "$FAULT_PORT" "$LIFTOS_MOTO_ENDPOINT" --rate 0.05 >"$CACHE/fault-proxy.log" 2>&1 &
+python3 tests/fault_proxy.py "$FAULT_PORT" "$LIFTOS_MOTO_ENDPOINT" --rate 0.05 --rate-other 0.25 >"$CACHE/fault-proxy.log" 2>&1 &
 FAULT_PID=$!
 trap 'kill $MOTO_PID $FAULT_PID 2>/dev/null || true; wait $MOTO_PID $FAULT_PID 2>/dev/null || true' EXIT
 export LIFTOS_FAULT_PROXY="http://127.0.0.1:$FAULT_PORT"
-echo "faults injected by $LIFTOS_FAULT_PROXY (5% of calls)"
+echo "faults injected by $LIFTOS_FAULT_PROXY (5% of DynamoDB calls, 25% of S3, SQS and Secrets Manager calls)"
 
 step "cfn-lint infra/template.yaml"
 cfn-lint infra/template.yaml
@@ -51,7 +52,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test --workspace (unit, embedded, moto wire tests, fault injection)"
 cargo test --workspace --locked -- --include-ignored
-cat "$CARGO_TARGET_DIR/tmp/faults-report.txt" 2>/dev/null && echo
+cat "$CARGO_TARGET_DIR/tmp/faults-report.txt" "$CARGO_TARGET_DIR/tmp/faults-chain-report.txt" 2>/dev/null && echo
 
 step "every pinned answer matches the generated OpenAPI document"
 python3 tests/contract/answers_match_openapi.py
@@ -61,5 +62,8 @@ fi
 
 step "cargo-lambda smoke test"
 bash tests/smoke.sh
+
+step "cargo fuzz: a short run of every libFuzzer target (tests/fuzz.sh)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash tests/fuzz.sh
 
 step "done"

@@ -92,12 +92,5 @@ pub fn confounder(org: &OrgId, platform: Platform, name: &str, last_seen: i64, o
 
 /// A function's dependencies on the embedded store in `dir`, with `auth`, no queues.
 pub fn embedded_deps(dir: &std::path::Path, auth: liftos::config::AuthSettings) -> liftos::runtime::Deps {
-    use liftos::config::{Backend, Config};
-    let config = Config::new(Backend::Embedded { data_dir: dir.to_path_buf() }, auth);
-    liftos::runtime::Deps {
-        config: std::sync::Arc::new(config),
-        stores: liftos::storage::Stores::embedded(dir).expect("open"),
-        next_queue: None,
-        dlq: None,
-    }
+    liftos::runtime::Deps::embedded(dir, auth).expect("open")
 }

@@ -155,6 +155,199 @@ async fn store_stage_under_faults_loses_and_duplicates_nothing() {
     assert!(redelivered + killed > 0, "the faults were felt");
 }
 
+/// The whole chain through the faults: the sample connections (three APIs replayed on loopback,
+/// credentials in Secrets Manager, a LinkedIn export dropped in S3) synced, transformed, scored
+/// and stored with every S3, SQS, DynamoDB and Secrets Manager call of the stages going through
+/// the proxy. SQS is driven as Lambda's event source mapping does: batches of up to 10, failed
+/// items and invocations killed part-way made visible again, the rest deleted. At the end the
+/// records are exactly those of the same chain without faults (embedded store): same ids, same
+/// values, none missing, none extra; the dead-letter queues are empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs moto and the fault proxy: run tests/run.sh"]
+async fn the_chain_under_s3_sqs_and_dynamodb_faults_ends_as_without_them() {
+    use liftos::ingestion::connectors::{http::Egress, http::Http, replay, Period, SecretsManagerCredentials};
+    use liftos::service::ingestion::{sync_org, RawReady};
+    use liftos::service::pipeline::{sample_connections, sample_recordings, SAMPLE_LINKEDIN_CSV};
+    use liftos::storage::aws::{sqs_client, SqsQueue};
+    let started = std::time::Instant::now();
+    // What the chain stores without faults.
+    let clean_dir = tempfile::tempdir().expect("dir");
+    let clean = Stores::embedded(clean_dir.path()).expect("store");
+    let user =
+        liftos::domain::UserContext::new(org("faults-chain"), "user-1".into(), vec!["causal_admin".into()], vec![]);
+    let o = user.org_id.clone();
+    liftos::service::pipeline::ingest_sample_exports(&clean, &user, chrono::Utc::now()).await.expect("clean chain");
+    let want = all_records(&clean, &o).await;
+    assert_eq!(want.len(), 462);
+
+    let direct = moto::sdk_config().await;
+    let faulty = sdk(&proxy()).await;
+    let (table, bucket) = (moto::unique("faults-chain"), moto::unique("faults-chain-panels"));
+    liftos::storage::aws::create_table(&liftos::storage::aws::dynamodb_client(&direct), &table).await.expect("table");
+    liftos::storage::aws::s3_client(&direct).create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let sqs = sqs_client(&direct);
+    let (urls, stages) = moto::stage_chain(&faulty, &sqs, &table, &bucket).await;
+    let stores = stages[0].stores.clone();
+    let raw_q: Arc<dyn liftos::storage::Queue> = Arc::new(SqsQueue::new(sqs_client(&faulty), urls[0].clone()));
+    // The org's set-up, written without faults.
+    let server = replay::serve(sample_recordings()).await.expect("serve");
+    let setup = Stores::aws(&direct, &table, &bucket);
+    let conns = sample_connections(&server.base_url);
+    setup
+        .panels
+        .put_panel(&o, liftos::service::ingestion::CONNECTIONS_KEY, serde_json::to_vec(&conns).expect("json").into())
+        .await
+        .expect("put");
+    let drop_key = "drop/linkedin-export/linkedin_campaigns.csv";
+    setup.panels.put_panel(&o, drop_key, SAMPLE_LINKEDIN_CSV.as_bytes().to_vec().into()).await.expect("put");
+    let sm = aws_sdk_secretsmanager::Client::new(&direct);
+    let token = sample_recordings().token;
+    for (name, value) in [
+        ("meta-main", token.clone()),
+        ("google-main", format!(r#"{{"access_token": "{token}", "developer_token": "sample-dev-token"}}"#)),
+        ("tiktok-eu", token.clone()),
+    ] {
+        sm.create_secret().name(format!("liftos/{o}/{name}")).secret_string(value).send().await.expect("secret");
+    }
+    // Sync through the faults: a connection that failed is synced again (as the next schedule
+    // would); the export dropped in the bucket is announced as S3's notification does.
+    let creds = SecretsManagerCredentials::new(&faulty);
+    let http = Http::with_egress(Egress::AlsoLoopback).expect("http");
+    let period = Period {
+        start: chrono::NaiveDate::from_ymd_opt(2026, 9, 1).expect("d"),
+        end: chrono::NaiveDate::from_ymd_opt(2026, 10, 12).expect("d"),
+    };
+    let mut todo: Vec<String> = conns.iter().filter(|c| c.column_map.is_none()).map(|c| c.id.clone()).collect();
+    let mut sync_rounds = 0;
+    while let Some(id) = todo.pop() {
+        sync_rounds += 1;
+        assert!(sync_rounds < 40, "sync still failing after 40 attempts");
+        match sync_org(&stores, Some(raw_q.as_ref()), &creds, &http, &o, Some(&id), period).await {
+            Ok(s) if s.iter().all(|c| c.error.is_none()) => {}
+            _ => todo.insert(0, id),
+        }
+    }
+    let drop = RawReady { org_id: o.clone(), connection_id: "linkedin-export".into(), raw_key: drop_key.into() };
+    sqs.send_message()
+        .queue_url(&urls[0])
+        .message_body(serde_json::to_string(&drop).expect("json"))
+        .send()
+        .await
+        .expect("send");
+    // The event source mapping of each stage, until every queue is drained.
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut invocations, mut failed_items, mut killed) = (0usize, 0usize, 0usize);
+    let mut idle_rounds = 0;
+    for round in 0.. {
+        // Retries only fail for good when a fault hides a persistent error: a generous time limit.
+        assert!(started.elapsed().as_secs() < 600, "queues not drained after {round} rounds");
+        let mut any = false;
+        for (stage, queue) in [(0usize, 0usize), (1, 2), (2, 4)] {
+            let got = moto::receive(&sqs, &urls[queue], 30).await;
+            if got.is_empty() {
+                continue;
+            }
+            any = true;
+            invocations += 1;
+            let event = moto::sqs_event_of(&got);
+            let d = &stages[stage];
+            let run = async {
+                match stage {
+                    0 => handlers::transform_records_sqs(d, event).await,
+                    1 => handlers::score_quality_sqs(d, event).await,
+                    _ => handlers::store_records_sqs(d, event).await,
+                }
+            };
+            let failed: Vec<String> = if next() % 5 == 0 {
+                let cut = std::time::Duration::from_millis(5 + next() % 80);
+                match tokio::time::timeout(cut, run).await {
+                    Ok(r) => r.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+                    Err(_) => {
+                        killed += 1;
+                        got.iter().map(|m| m.message_id().unwrap_or_default().to_string()).collect()
+                    }
+                }
+            } else {
+                run.await.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+            };
+            failed_items += failed.len();
+            for m in &got {
+                let handle = m.receipt_handle().expect("handle");
+                if failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+                    sqs.change_message_visibility()
+                        .queue_url(&urls[queue])
+                        .receipt_handle(handle)
+                        .visibility_timeout(0)
+                        .send()
+                        .await
+                        .expect("visible");
+                } else {
+                    sqs.delete_message().queue_url(&urls[queue]).receipt_handle(handle).send().await.expect("delete");
+                }
+            }
+        }
+        if any {
+            idle_rounds = 0;
+        } else {
+            idle_rounds += 1;
+            if idle_rounds == 2 {
+                break;
+            }
+        }
+    }
+    for dlq in [1, 3, 5] {
+        let dead = moto::receive_all(&sqs, &urls[dlq]).await;
+        assert!(
+            dead.is_empty(),
+            "no message is poison because of a fault: {:?}",
+            dead.iter().map(|m| m.message_attributes.clone()).collect::<Vec<_>>()
+        );
+    }
+    let got = all_records(&setup, &o).await;
+    assert_eq!(got.len(), want.len(), "every record once: none lost, none duplicated");
+    for w in &want {
+        let g = got.iter().find(|r| r.id == w.id).unwrap_or_else(|| panic!("record {} lost", w.id));
+        assert_eq!(
+            (&g.metrics, &g.campaign_id, g.timestamp),
+            (&w.metrics, &w.campaign_id, w.timestamp),
+            "record {}",
+            w.id
+        );
+    }
+    let stats = reqwest_stats(&proxy()).await;
+    let report = format!(
+        "chain under faults: {} records; {sync_rounds} sync calls for 3 API connections, {invocations} stage invocations ({failed_items} items failed and redelivered, {killed} invocations cut off), {:.1} s; proxy: {stats}",
+        got.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{report}");
+    let _ = std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-chain-report.txt"), &report);
+}
+
+/// Every record of `org` on every platform.
+async fn all_records(stores: &Stores, org: &liftos::domain::OrgId) -> Vec<CausalMarketingData> {
+    let mut all = Vec::new();
+    for platform in [Platform::Meta, Platform::GoogleAds, Platform::Tiktok, Platform::Linkedin] {
+        let q = RecordQuery::Platform { platform, range: DateRange::all() };
+        let mut page = PageRequest::first(1000);
+        loop {
+            let got = stores.records.query_records(org, &q, &page).await.expect("query");
+            all.extend(got.items);
+            match got.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    all
+}
+
 /// The proxy's counts (`GET /__faults`), over a plain TCP request.
 async fn reqwest_stats(base: &str) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

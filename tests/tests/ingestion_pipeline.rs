@@ -4,7 +4,7 @@
 //! in DynamoDB, credentials in Secrets Manager), idempotent redelivery, poison messages to the
 //! DLQ with their reason, and a malformed export rejected while the rest lands.
 
-use liftos::config::{AuthSettings, Backend, Config};
+use liftos::config::AuthSettings;
 use liftos::domain::{DateRange, OrgId, Platform, UserContext};
 use liftos::ingestion::connectors::http::{Http, RetryPolicy};
 use liftos::ingestion::connectors::{self, replay, ConnectorError, Period};
@@ -272,25 +272,9 @@ async fn the_chain_on_moto() {
     create_table(&dynamodb_client(&sdk), &table).await.expect("table");
     s3_client(&sdk).create_bucket().bucket(&bucket).send().await.expect("bucket");
     let sqs = sqs_client(&sdk);
-    let mut urls = Vec::new();
-    for name in ["raw", "raw-dlq", "staged", "staged-dlq", "store", "store-dlq", "ready"] {
-        urls.push(
-            sqs.create_queue().queue_name(moto::unique(name)).send().await.expect("queue").queue_url.expect("url"),
-        );
-    }
-    let stores = Stores::aws(&sdk, &table, &bucket);
+    let (urls, [transform, quality, store]) = moto::stage_chain(&sdk, &sqs, &table, &bucket).await;
+    let stores = transform.stores.clone();
     let q = |i: usize| -> Arc<dyn liftos::storage::Queue> { Arc::new(SqsQueue::new(sqs.clone(), urls[i].clone())) };
-    let deps = |next: usize, dlq: usize| Deps {
-        config: Arc::new(Config {
-            next_queue_url: Some(urls[next].clone()),
-            dlq_url: Some(urls[dlq].clone()),
-            ..Config::new(Backend::Aws { table: table.clone(), bucket: bucket.clone() }, AuthSettings::ApiGateway)
-        }),
-        stores: stores.clone(),
-        next_queue: Some(q(next)),
-        dlq: Some(q(dlq)),
-    };
-    let (transform, quality, store) = (deps(2, 1), deps(4, 3), deps(6, 5));
     create_sample_experiment(&stores).await;
     // Credentials in Secrets Manager; connections configured under the org.
     let server = replay::serve(sample_recordings()).await.expect("serve");

@@ -140,16 +140,7 @@ fn committed_openapi_is_the_generated_one() {
 #[tokio::test]
 async fn every_route_has_a_handler() {
     let dir = tempfile::tempdir().expect("dir");
-    let config = liftos::config::Config::new(
-        liftos::config::Backend::Embedded { data_dir: dir.path().to_path_buf() },
-        liftos::config::AuthSettings::ApiGateway,
-    );
-    let deps = liftos::runtime::Deps {
-        config: std::sync::Arc::new(config),
-        stores: liftos::storage::Stores::embedded(dir.path()).expect("store"),
-        next_queue: None,
-        dlq: None,
-    };
+    let deps = liftos::runtime::Deps::embedded(dir.path(), liftos::config::AuthSettings::ApiGateway).expect("store");
     for r in liftos::api::routes::ROUTES {
         let req = lambda_http::http::Request::builder()
             .method(r.method)

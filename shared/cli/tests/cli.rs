@@ -11,6 +11,11 @@ fn liftos(args: &[&str]) -> (i32, serde_json::Value) {
     (out.status.code().unwrap_or(-1), json)
 }
 
+/// `liftos` with the arguments of a command line (split on whitespace).
+fn run(line: &str) -> (i32, serde_json::Value) {
+    liftos(&line.split_whitespace().collect::<Vec<_>>())
+}
+
 const MPDTA: &str = "../../tests/reference/data/mpdta.csv";
 
 /// mpdta with the treated-and-post indicator added.
@@ -70,20 +75,8 @@ fn did_twfe_and_event_study() {
 
 #[test]
 fn did_errors_name_the_field() {
-    let (code, v) = liftos(&[
-        "estimate",
-        "did",
-        "--input",
-        MPDTA,
-        "--unit",
-        "countyreal",
-        "--time",
-        "year",
-        "--outcome",
-        "lemp",
-        "--treatment",
-        "treat",
-    ]);
+    let (code, v) =
+        run(&format!("estimate did --input {MPDTA} --unit countyreal --time year --outcome lemp --treatment treat"));
     // `treat` is the ever-treated flag, constant within unit: absorbed by the unit effects.
     assert_eq!(code, 2, "{v}");
     assert_eq!(v["error"], "invalid_request");
@@ -92,45 +85,15 @@ fn did_errors_name_the_field() {
     let (code, v) =
         liftos(&["estimate", "did", "--input", MPDTA, "--unit", "countyreal", "--time", "year", "--outcome", "lemp"]);
     assert_eq!((code, v["field"].as_str()), (2, Some("treatment")), "{v}");
-    let (code, v) = liftos(&[
-        "estimate",
-        "did",
-        "--input",
-        MPDTA,
-        "--unit",
-        "countyreal",
-        "--time",
-        "year",
-        "--outcome",
-        "lemp",
-        "--cohort",
-        "first.treat",
-        "--method",
-        "magic",
-    ]);
+    let (code, v) = run(&format!(
+        "estimate did --input {MPDTA} --unit countyreal --time year --outcome lemp --cohort first.treat --method magic"
+    ));
     assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
 }
 
 #[test]
 fn did_staggered_keys() {
-    let (code, v) = liftos(&[
-        "estimate",
-        "did",
-        "--input",
-        MPDTA,
-        "--unit",
-        "countyreal",
-        "--time",
-        "year",
-        "--outcome",
-        "lemp",
-        "--cohort",
-        "first.treat",
-        "--control",
-        "never",
-        "--method",
-        "dr",
-    ]);
+    let (code, v) = run(&format!("estimate did --input {MPDTA} --unit countyreal --time year --outcome lemp --cohort first.treat --control never --method dr"));
     assert_eq!(code, 0, "{v}");
     for key in
         ["method", "estimator", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs", "pre_trend_p_value"]
@@ -153,20 +116,8 @@ fn did_staggered_keys() {
 #[test]
 fn iv_keys_and_errors() {
     let iv = "../../tests/reference/data/iv_sim.csv";
-    let (code, v) = liftos(&[
-        "estimate",
-        "iv",
-        "--input",
-        iv,
-        "--outcome",
-        "y",
-        "--endogenous",
-        "x",
-        "--instruments",
-        "z1,z2",
-        "--controls",
-        "w1",
-    ]);
+    let (code, v) =
+        run(&format!("estimate iv --input {iv} --outcome y --endogenous x --instruments z1,z2 --controls w1"));
     assert_eq!(code, 0, "{v}");
     for key in [
         "method",
@@ -186,33 +137,9 @@ fn iv_keys_and_errors() {
     let (code, v) =
         liftos(&["estimate", "iv", "--input", iv, "--outcome", "y", "--endogenous", "x", "--instruments", "nope"]);
     assert_eq!((code, v["field"].as_str()), (2, Some("nope")), "{v}");
-    let (code, v) = liftos(&[
-        "estimate",
-        "iv",
-        "--input",
-        iv,
-        "--outcome",
-        "y",
-        "--endogenous",
-        "x",
-        "--instruments",
-        "z1",
-        "--se",
-        "cluster:",
-    ]);
+    let (code, v) = run(&format!("estimate iv --input {iv} --outcome y --endogenous x --instruments z1 --se cluster:"));
     assert_eq!((code, v["field"].as_str()), (2, Some("se")), "{v}");
-    let (code, v) = liftos(&[
-        "estimate",
-        "iv",
-        "--input",
-        "missing.csv",
-        "--outcome",
-        "y",
-        "--endogenous",
-        "x",
-        "--instruments",
-        "z1",
-    ]);
+    let (code, v) = run("estimate iv --input missing.csv --outcome y --endogenous x --instruments z1");
     assert_eq!((code, v["field"].as_str()), (2, Some("input")), "{v}");
 }
 
@@ -248,37 +175,12 @@ fn rdd_keys_and_errors() {
     let (code, v) =
         liftos(&["estimate", "rdd", "--input", senate, "--outcome", "vote", "--running", "margin", "--cutoff", "-500"]);
     assert_eq!((code, v["field"].as_str()), (2, Some("cutoff")), "{v}");
-    let (code, v) = liftos(&[
-        "estimate",
-        "rdd",
-        "--input",
-        senate,
-        "--outcome",
-        "vote",
-        "--running",
-        "margin",
-        "--cutoff",
-        "0",
-        "--kernel",
-        "gauss",
-    ]);
+    let (code, v) =
+        run(&format!("estimate rdd --input {senate} --outcome vote --running margin --cutoff 0 --kernel gauss"));
     assert_eq!((code, v["field"].as_str()), (2, Some("kernel")), "{v}");
-    let (code, v) = liftos(&[
-        "estimate",
-        "rdd",
-        "--input",
-        senate,
-        "--outcome",
-        "vote",
-        "--running",
-        "margin",
-        "--cutoff",
-        "0",
-        "--bandwidth",
-        "10",
-        "--kernel",
-        "uniform",
-    ]);
+    let (code, v) = run(&format!(
+        "estimate rdd --input {senate} --outcome vote --running margin --cutoff 0 --bandwidth 10 --kernel uniform"
+    ));
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["bandwidth"].as_f64(), Some(10.0));
 }
@@ -286,22 +188,9 @@ fn rdd_keys_and_errors() {
 #[test]
 fn effect_keys_and_errors() {
     let f = "../../tests/reference/data/effects_sim.csv";
-    let (code, v) = liftos(&[
-        "estimate",
-        "effect",
-        "--input",
-        f,
-        "--outcome",
-        "y",
-        "--treatment",
-        "d",
-        "--covariates",
-        "x1,x2",
-        "--method",
-        "aipw",
-        "--estimand",
-        "ate",
-    ]);
+    let (code, v) = run(&format!(
+        "estimate effect --input {f} --outcome y --treatment d --covariates x1,x2 --method aipw --estimand ate"
+    ));
     assert_eq!(code, 0, "{v}");
     for key in
         ["method", "estimator", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n_obs", "overlap", "e_value"]
@@ -309,37 +198,11 @@ fn effect_keys_and_errors() {
         assert!(!v[key].is_null(), "missing {key}");
     }
     assert_eq!(v["estimator"], "aipw");
-    let (code, v) = liftos(&[
-        "estimate",
-        "effect",
-        "--input",
-        f,
-        "--outcome",
-        "y",
-        "--treatment",
-        "d",
-        "--covariates",
-        "x1,x2",
-        "--refute",
-        "--seed",
-        "3",
-    ]);
+    let (code, v) =
+        run(&format!("estimate effect --input {f} --outcome y --treatment d --covariates x1,x2 --refute --seed 3"));
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["refutations"].as_array().map(|a| a.len()), Some(3));
-    let (code, v) = liftos(&[
-        "estimate",
-        "effect",
-        "--input",
-        f,
-        "--outcome",
-        "y",
-        "--treatment",
-        "d",
-        "--covariates",
-        "x1",
-        "--method",
-        "psm",
-    ]);
+    let (code, v) = run(&format!("estimate effect --input {f} --outcome y --treatment d --covariates x1 --method psm"));
     assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
     let (code, v) =
         liftos(&["estimate", "effect", "--input", f, "--outcome", "y", "--treatment", "x1", "--covariates", "x2"]);
@@ -452,18 +315,7 @@ fn report_writes_html_with_plots() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{v}");
-    let (_, direct) = liftos(&[
-        "estimate",
-        "rdd",
-        "--input",
-        "../../tests/reference/data/rdrobust_senate.csv",
-        "--outcome",
-        "vote",
-        "--running",
-        "margin",
-        "--cutoff",
-        "0",
-    ]);
+    let (_, direct) = run("estimate rdd --input ../../tests/reference/data/rdrobust_senate.csv --outcome vote --running margin --cutoff 0");
     assert_eq!(v["results"][0]["result"], direct, "the report's numbers are the estimator's");
     assert_eq!(v["report"]["path"], out.to_str().unwrap());
     let html = std::fs::read_to_string(&out).unwrap();

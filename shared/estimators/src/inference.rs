@@ -65,3 +65,21 @@ pub trait Estimate {
     fn estimator(&self) -> &str;
     fn inference(&self) -> &Inference;
 }
+
+/// `impl Estimate` for result structs with `method`, `estimator` and `inference` fields.
+#[macro_export]
+macro_rules! impl_estimate {
+    ($($t:ty),+ $(,)?) => {$(
+        impl $crate::inference::Estimate for $t {
+            fn method(&self) -> &str {
+                &self.method
+            }
+            fn estimator(&self) -> &str {
+                &self.estimator
+            }
+            fn inference(&self) -> &$crate::inference::Inference {
+                &self.inference
+            }
+        }
+    )+};
+}

@@ -80,6 +80,12 @@ impl NextStage {
 }
 
 impl Deps {
+    /// The embedded default on `data_dir` (no queues: the stages chain in process).
+    pub fn embedded(data_dir: &std::path::Path, auth: crate::config::AuthSettings) -> Result<Self, StoreError> {
+        let config = Config::new(Backend::Embedded { data_dir: data_dir.to_path_buf() }, auth);
+        Ok(Self { config: Arc::new(config), stores: Stores::embedded(data_dir)?, next_queue: None, dlq: None })
+    }
+
     pub async fn from_config(config: Config) -> Result<Self, StoreError> {
         if let Some(k) = &config.cursor_key {
             crate::storage::cursor::install_key(k.0.as_bytes())

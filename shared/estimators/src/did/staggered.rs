@@ -16,7 +16,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::twfe::DidError;
 use crate::columns::Columns;
-use crate::inference::{Estimate, Inference};
+use crate::inference::Inference;
 use crate::logit;
 use crate::rng::Rng;
 use crate::{dist, linalg, ols};
@@ -713,14 +713,4 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
     })
 }
 
-impl Estimate for CsResult {
-    fn method(&self) -> &str {
-        &self.method
-    }
-    fn estimator(&self) -> &str {
-        &self.estimator
-    }
-    fn inference(&self) -> &Inference {
-        &self.inference
-    }
-}
+crate::impl_estimate!(CsResult);

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ndarray::Array1;
 
 use crate::dist;
-use crate::inference::{Estimate, Inference};
+use crate::inference::Inference;
 use crate::linalg;
 use crate::ols::{self, SeKind};
 use crate::panel::{demean, FixedEffect, NotConverged};
@@ -329,17 +329,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     })
 }
 
-impl Estimate for DidResult {
-    fn method(&self) -> &str {
-        &self.method
-    }
-    fn estimator(&self) -> &str {
-        &self.estimator
-    }
-    fn inference(&self) -> &Inference {
-        &self.inference
-    }
-}
+crate::impl_estimate!(DidResult);
 
 fn cols_nonzero(input: &PanelInput, first: &[Option<i64>], r: i64) -> usize {
     (0..input.time.len()).filter(|&i| first[input.unit[i] as usize].map(|g| input.time[i] - g) == Some(r)).count()

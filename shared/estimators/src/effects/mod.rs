@@ -15,7 +15,7 @@ use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use crate::columns::Columns;
 use crate::did::staggered::{two_by_two, CsMethod};
-use crate::inference::{Estimate, Inference};
+use crate::inference::Inference;
 use crate::{dist, linalg, logit};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -498,14 +498,4 @@ pub fn refute(
     Ok(out)
 }
 
-impl Estimate for EffectResult {
-    fn method(&self) -> &str {
-        &self.method
-    }
-    fn estimator(&self) -> &str {
-        &self.estimator
-    }
-    fn inference(&self) -> &Inference {
-        &self.inference
-    }
-}
+crate::impl_estimate!(EffectResult);

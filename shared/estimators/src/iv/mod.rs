@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::columns::Columns;
-use crate::inference::{Estimate, Inference};
+use crate::inference::Inference;
 use crate::ols::{self, SeKind};
 use crate::{dist, linalg};
 
@@ -402,17 +402,7 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     })
 }
 
-impl Estimate for IvResult {
-    fn method(&self) -> &str {
-        &self.method
-    }
-    fn estimator(&self) -> &str {
-        &self.estimator
-    }
-    fn inference(&self) -> &Inference {
-        &self.inference
-    }
-}
+crate::impl_estimate!(IvResult);
 
 fn w_name(input: &IvInput, j: usize) -> String {
     if j == 0 {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use ndarray::{Array1, Array2, ArrayView1};
 
-use crate::inference::{Estimate, Inference};
+use crate::inference::Inference;
 use crate::{dist, linalg};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -836,14 +836,4 @@ impl RddPlot {
     }
 }
 
-impl Estimate for RddResult {
-    fn method(&self) -> &str {
-        &self.method
-    }
-    fn estimator(&self) -> &str {
-        &self.estimator
-    }
-    fn inference(&self) -> &Inference {
-        &self.inference
-    }
-}
+crate::impl_estimate!(RddResult);

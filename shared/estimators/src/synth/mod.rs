@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
-use crate::inference::{Estimate, Inference};
+use crate::inference::Inference;
 use crate::rng::Rng;
 use crate::{linalg, parallel};
 
@@ -1070,14 +1070,4 @@ pub fn default_placebo_time(input: &SynthInput) -> Option<i64> {
     (pre.len() >= 4).then(|| pre[pre.len() / 2])
 }
 
-impl Estimate for SynthResult {
-    fn method(&self) -> &str {
-        &self.method
-    }
-    fn estimator(&self) -> &str {
-        &self.estimator
-    }
-    fn inference(&self) -> &Inference {
-        &self.inference
-    }
-}
+crate::impl_estimate!(SynthResult);
