@@ -60,6 +60,13 @@ FAULTS = {
 }
 
 
+def error_type(body):
+    """The x-amzn-ErrorType header AWS's JSON services send: the error's short name."""
+    if isinstance(body, dict):
+        return [("x-amzn-errortype", body["__type"].split("#")[-1])]
+    return []
+
+
 class Proxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -96,7 +103,7 @@ class Proxy(BaseHTTPRequestHandler):
         if fault and not after:
             with lock:
                 state["injected"][svc] = state["injected"].get(svc, 0) + 1
-            return self.reply(fault[0], fault[1], fault[2], [("x-amzn-errortype", str(fault[2]).split("#")[-1][:60])])
+            return self.reply(fault[0], fault[1], fault[2], error_type(fault[2]))
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
         conn.request(self.command, self.path, body=body, headers=headers)
@@ -107,7 +114,7 @@ class Proxy(BaseHTTPRequestHandler):
             with lock:
                 state["injected"][svc] = state["injected"].get(svc, 0) + 1
                 state["after_upstream"] += 1
-            return self.reply(fault[0], fault[1], fault[2])
+            return self.reply(fault[0], fault[1], fault[2], error_type(fault[2]))
         self.send_response(r.status)
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):

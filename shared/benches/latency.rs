@@ -60,14 +60,18 @@ fn synth_panel() -> String {
 }
 
 fn request(body: &serde_json::Value) -> lambda_http::Request {
+    request_to("/api/v1/causal/analyze/advanced", body)
+}
+
+fn request_to(path: &str, body: &serde_json::Value) -> lambda_http::Request {
     let ev = serde_json::json!({
-        "version": "2.0", "routeKey": "POST /api/v1/causal/analyze/advanced",
-        "rawPath": "/api/v1/causal/analyze/advanced", "rawQueryString": "",
+        "version": "2.0", "routeKey": format!("POST {path}"),
+        "rawPath": path, "rawQueryString": "",
         "headers": {"content-type": "application/json"},
         "requestContext": {
             "accountId": "123456789012", "apiId": "bench", "domainName": "bench", "domainPrefix": "bench",
-            "http": {"method": "POST", "path": "/api/v1/causal/analyze/advanced", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
-            "requestId": "bench", "routeKey": "POST /api/v1/causal/analyze/advanced", "stage": "$default",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": "bench", "routeKey": format!("POST {path}"), "stage": "$default",
             "time": "27/Nov/2026:15:00:00 +0000", "timeEpoch": 1_795_791_600_000_i64,
             "authorizer": {"jwt": {"claims": {"sub": "bench", "org_id": "bench", "roles": "[causal_analyst]"}, "scopes": null}}
         },
@@ -80,15 +84,23 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
+async fn call(deps: &Deps, name: &str, body: &serde_json::Value) -> lambda_http::Response<lambda_http::Body> {
+    if name.starts_with("insights") {
+        handlers::llm_insights_http(deps, request_to("/api/v1/llm/causal/insights", body)).await
+    } else {
+        handlers::analyze_advanced_http(deps, request(body)).await
+    }
+}
+
 async fn measure(deps: &Deps, name: &str, body: serde_json::Value, runs: usize, extra: serde_json::Value) {
     let first = Instant::now();
-    let resp = handlers::analyze_advanced_http(deps, request(&body)).await;
+    let resp = call(deps, name, &body).await;
     let first_ms = first.elapsed().as_secs_f64() * 1e3;
     assert_eq!(resp.status(), 200, "{name}: {:?}", resp.body());
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        let resp = handlers::analyze_advanced_http(deps, request(&body)).await;
+        let resp = call(deps, name, &body).await;
         times.push(t.elapsed().as_secs_f64() * 1e3);
         assert_eq!(resp.status(), 200);
     }
@@ -169,6 +181,34 @@ async fn main() {
         "{}",
         serde_json::json!({"case": "did_100k_rows_estimator_only", "runs": runs, "median_ms": percentile(&est, 0.5), "min_ms": est[0]})
     );
+
+    // The LLM module's template path: the same DiD run and explained, and a stored result explained.
+    measure(
+        &deps,
+        "insights_did_100k_rows_panel",
+        serde_json::json!({"analysis": {"request": {"panel": {"key": "panels/did.csv"}, "methods": [did_method]}}, "confidence_level": 0.9}),
+        runs,
+        serde_json::json!({"rows": 100_000, "narrator": "template"}),
+    )
+    .await;
+    let answer = handlers::analyze_advanced_http(
+        &deps,
+        request(&serde_json::json!({"panel": {"key": "panels/did.csv"}, "methods": [did_method]})),
+    )
+    .await;
+    let result: serde_json::Value = match answer.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).expect("json"),
+        lambda_http::Body::Binary(b) => serde_json::from_slice(b).expect("json"),
+        _ => serde_json::Value::Null,
+    };
+    measure(
+        &deps,
+        "insights_of_a_result",
+        serde_json::json!({"analysis": {"result": result}, "confidence_level": 0.9, "audience": "analyst"}),
+        runs,
+        serde_json::json!({"narrator": "template"}),
+    )
+    .await;
 
     let synth_method = serde_json::json!({"method": "synth", "unit": "unit", "time": "time", "outcome": "y", "treated_unit": "u000", "treatment_time": 30});
     measure(

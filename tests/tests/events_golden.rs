@@ -64,6 +64,8 @@ const SEQUENCE: &[&str] = &[
     "analyze-advanced.short-pre-period",
     "analyze-advanced.panel-outside-org",
     "analyze-advanced.missing-roles",
+    "llm-insights.ok",
+    "llm-insights.bad-level",
     "analyze-advanced.async",
     "get-causal-job.not-found",
     "batch-analysis.jobs",
@@ -108,6 +110,7 @@ async fn send(deps: &Deps, sample: &str) -> serde_json::Value {
                 "analyze-advanced" => h::analyze_advanced_http(deps, req).await,
                 "get-causal-job" => h::get_causal_job_http(deps, req).await,
                 "sync-now" => h::sync_now_http(deps, req).await,
+                "llm-insights" => h::llm_insights_http(deps, req).await,
                 other => panic!("no handler for {other}"),
             };
             Ok(http(resp))

@@ -165,6 +165,9 @@ async fn store_stage_under_faults_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs moto and the fault proxy: run tests/run.sh"]
 async fn the_chain_under_s3_sqs_and_dynamodb_faults_ends_as_without_them() {
+    if std::env::var_os("LIFTOS_FAULTS_LOG").is_some() {
+        liftos::runtime::init_tracing();
+    }
     use liftos::ingestion::connectors::{http::Egress, http::Http, replay, Period, SecretsManagerCredentials};
     use liftos::service::ingestion::{sync_org, RawReady};
     use liftos::service::pipeline::{sample_connections, sample_recordings, SAMPLE_LINKEDIN_CSV};
@@ -264,7 +267,7 @@ async fn the_chain_under_s3_sqs_and_dynamodb_faults_ends_as_without_them() {
                     _ => handlers::store_records_sqs(d, event).await,
                 }
             };
-            let failed: Vec<String> = if next() % 5 == 0 {
+            let failed: Vec<String> = if next() % 3 == 0 {
                 let cut = std::time::Duration::from_millis(5 + next() % 80);
                 match tokio::time::timeout(cut, run).await {
                     Ok(r) => r.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),

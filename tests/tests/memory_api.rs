@@ -251,6 +251,13 @@ fn valid_request(ep: Route, token: Option<&str>) -> Request {
         ),
         "get-causal-job" => request("GET", "/api/v1/causal/jobs/job-1", &[], None, token),
         "sync-now" => request("POST", "/api/v1/ingestion/sync", &[], Some("{}"), token),
+        "llm-insights" => request(
+            "POST",
+            "/api/v1/llm/causal/insights",
+            &[],
+            Some(r#"{"analysis":{"job_id":"job-1"},"confidence_level":0.9}"#),
+            token,
+        ),
         other => panic!("{other}"),
     }
 }

@@ -91,6 +91,29 @@ enum Command {
         #[arg(long, default_value = "liftos-out/report.html")]
         out: PathBuf,
     },
+    /// Explain an analysis as POST /api/v1/llm/causal/insights does: run the request (the body
+    /// of analyze/advanced, discover or treatment-effect, or an insights body whose
+    /// analysis.request is one) on a local file at the level asked for, and print the fact sheet,
+    /// the narrative, the evidence grade and the grounding validator's verdict.
+    Explain {
+        #[arg(long)]
+        request: PathBuf,
+        /// The data: .csv or .parquet.
+        #[arg(long)]
+        input: PathBuf,
+        /// The confidence level of every interval stated (default 0.95, or the body's).
+        #[arg(long)]
+        level: Option<f64>,
+        /// executive (3-5 sentences, default) | analyst
+        #[arg(long)]
+        audience: Option<String>,
+        /// analyze-advanced (default) | discover | treatment-effect
+        #[arg(long, default_value = "analyze-advanced")]
+        kind: String,
+        /// What to call the outcome (default: the request's outcome column).
+        #[arg(long)]
+        outcome: Option<String>,
+    },
     /// Print the API's OpenAPI document (what infra/openapi.json holds), generated from the types.
     Openapi,
     /// Create the DynamoDB table (with its GSIs) and the S3 bucket on the configured AWS endpoint
@@ -453,39 +476,120 @@ fn error_chain(e: impl std::error::Error) -> String {
     msg
 }
 
-fn run_report(request: &std::path::Path, input: &std::path::Path, kind: &str, out: &std::path::Path) -> ExitCode {
-    use liftos::service::causal::{self, Kind};
+/// A local analysis's kind, request body and table.
+fn local_analysis(
+    request: &std::path::Path,
+    input: &std::path::Path,
+    kind: &str,
+) -> Result<(liftos::service::causal::Kind, Vec<u8>, liftos_estimators::data::Table), ExitCode> {
+    use liftos::service::causal::Kind;
     use liftos::service::source::{parse_panel, PanelFormat};
     let kind = match kind {
         "analyze-advanced" | "advanced" => Kind::AnalyzeAdvanced,
         "discover" => Kind::Discover,
         "treatment-effect" | "effect" => Kind::TreatmentEffect,
-        other => return fail("kind", format!("{other:?}: expected analyze-advanced, discover or treatment-effect")),
+        other => {
+            return Err(fail("kind", format!("{other:?}: expected analyze-advanced, discover or treatment-effect")))
+        }
     };
-    let body = match std::fs::read(request) {
-        Ok(b) => b,
-        Err(e) => return fail("request", format!("{}: {e}", request.display())),
-    };
+    let body = std::fs::read(request).map_err(|e| fail("request", format!("{}: {e}", request.display())))?;
     let name = input.to_string_lossy().to_lowercase();
     let format =
         if name.ends_with(".parquet") || name.ends_with(".pq") { PanelFormat::Parquet } else { PanelFormat::Csv };
-    let bytes = match std::fs::read(input) {
-        Ok(b) => b,
-        Err(e) => return fail("input", format!("{}: {e}", input.display())),
+    let bytes = std::fs::read(input).map_err(|e| fail("input", format!("{}: {e}", input.display())))?;
+    let table = parse_panel(&bytes, format).map_err(|e| fail("input", e.summary()))?;
+    Ok((kind, body, table))
+}
+
+fn service_fail(e: liftos::service::ServiceError) -> ExitCode {
+    let (field, message) = match &e {
+        liftos::service::ServiceError::Validation(v) => (v.field().to_string(), v.summary()),
+        other => ("request".to_string(), other.to_string()),
     };
-    let table = match parse_panel(&bytes, format) {
-        Ok(t) => t,
-        Err(e) => return fail("input", e.summary()),
+    fail(&field, message)
+}
+
+fn run_explain(
+    request: &std::path::Path,
+    input: &std::path::Path,
+    level: Option<f64>,
+    audience: Option<&str>,
+    kind: &str,
+    outcome: Option<String>,
+) -> ExitCode {
+    use liftos::api::llm::{AnalysisSource, InsightsRequest};
+    use liftos::service::{causal, insights};
+    let (kind, body, table) = match local_analysis(request, input, kind) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let body: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return fail("request", format!("{}: not JSON: {e}", request.display())),
+    };
+    // An insights body carries the analysis request and its own level and audience.
+    let (analysis, mut req) = match body.get("analysis") {
+        Some(_) => {
+            let req: InsightsRequest = match liftos::domain::error::from_json_value(body.clone()) {
+                Ok(r) => r,
+                Err(e) => return fail(e.field(), e.summary()),
+            };
+            match req.analysis.request.clone() {
+                Some(a) => (a, req),
+                None => return fail("analysis.request", "with --input, the body's analysis is a request to run"),
+            }
+        }
+        None => (
+            body,
+            InsightsRequest {
+                analysis: AnalysisSource::default(),
+                confidence_level: 0.95,
+                audience: Default::default(),
+                narrator: Default::default(),
+                outcome: None,
+            },
+        ),
+    };
+    if let Some(l) = level {
+        req.confidence_level = l;
+    }
+    if let Some(a) = audience {
+        req.audience = match serde_json::from_value(serde_json::json!(a)) {
+            Ok(a) => a,
+            Err(_) => return fail("audience", format!("{a:?}: expected executive or analyst")),
+        };
+    }
+    if outcome.is_some() {
+        req.outcome = outcome;
+    }
+    if let Err(e) = liftos::llm::facts::check_level(req.confidence_level) {
+        return fail(e.field(), e.summary());
+    }
+    let analysis = match insights::at_level(analysis, kind, req.confidence_level, false) {
+        Ok(a) => a,
+        Err(e) => return fail(e.field(), e.summary()),
+    };
+    let named = insights::outcome_of(&analysis);
+    let bytes = serde_json::to_vec(&analysis).unwrap_or_default();
+    let output = match causal::run_local(kind, &bytes, table, &input.display().to_string()) {
+        Ok((out, _html)) => out,
+        Err(e) => return service_fail(e),
+    };
+    match insights::explain(&output, &req, named) {
+        Ok(x) => emit_json(&x),
+        Err(e) => service_fail(e),
+    }
+}
+
+fn run_report(request: &std::path::Path, input: &std::path::Path, kind: &str, out: &std::path::Path) -> ExitCode {
+    use liftos::service::causal;
+    let (kind, body, table) = match local_analysis(request, input, kind) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let (mut value, html) = match causal::run_local(kind, &body, table, &input.display().to_string()) {
         Ok(x) => x,
-        Err(e) => {
-            let (field, message) = match &e {
-                liftos::service::ServiceError::Validation(v) => (v.field().to_string(), v.summary()),
-                other => ("request".to_string(), other.to_string()),
-            };
-            return fail(&field, message);
-        }
+        Err(e) => return service_fail(e),
     };
     if let Err(e) = out
         .parent()
@@ -590,10 +694,18 @@ async fn main() -> ExitCode {
                 Ok(None) => return fail("report", "the report was not stored"),
                 Err(e) => return fail("report", e),
             }
+            // The explanation, for a person reading the terminal.
+            eprintln!("liftos: what the analysis says (grade {:?}):", summary.analysis.explanation.evidence_grade);
+            for s in &summary.analysis.explanation.explanation.sentences {
+                eprintln!("  {}", s.text);
+            }
             emit(&text);
             ExitCode::SUCCESS
         }
         Command::Report { request, input, kind, out } => run_report(&request, &input, &kind, &out),
+        Command::Explain { request, input, level, audience, kind, outcome } => {
+            run_explain(&request, &input, level, audience.as_deref(), &kind, outcome)
+        }
         Command::Openapi => {
             use std::io::Write;
             let _ = std::io::stdout().lock().write_all(liftos::api::openapi::document_text().as_bytes());

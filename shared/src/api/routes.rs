@@ -7,12 +7,14 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::causal::{AdvancedRequest, AnalysisOutput, DiscoverBody, EffectBody, JobView};
 use super::ingestion::{SyncRequest, SyncResponse};
+use super::llm::InsightsRequest;
 use super::memory::{
     AuditQuery, ConfoundersQuery, CreatedExperiment, ExperimentCausalData, ExperimentsQuery, IngestRequest,
     IngestResponse, PageQuery, RecordsQuery, StatusChange,
 };
 use super::surfacing::{DesignRequest, DesignResponse, OptimizeRequest, OptimizeResponse, RecommendQuery};
 use crate::domain::{permissions, AuditEntry, CausalExperiment, CausalMarketingData, NewExperiment};
+use crate::llm::Insights;
 use crate::storage::Page;
 
 /// A schema of a type, for the document generator.
@@ -357,6 +359,24 @@ pub const SYNC_NOW: Route = Route {
     ],
 };
 
+pub const LLM_INSIGHTS: Route = Route {
+    function: "llm-insights",
+    method: "POST",
+    path: "/api/v1/llm/causal/insights",
+    action: "llm.insights",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Explain an analysis",
+    description: "An analysis (a finished job, a result, or a request run now) explained for an executive or an analyst at the confidence level asked for: the fact sheet, a narrative whose every number comes from it, the evidence grade, and the grounding validator's verdict.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<InsightsRequest>),
+    answers: &[
+        ok(200, "The explanation", schema::<Insights>),
+        error(404, "No such job in your org"),
+        error(409, "The job has not succeeded"),
+    ],
+};
+
 /// Every HTTP route.
 pub const ROUTES: &[Route] = &[
     INGEST_CAUSAL,
@@ -376,6 +396,7 @@ pub const ROUTES: &[Route] = &[
     ANALYZE_ADVANCED,
     GET_CAUSAL_JOB,
     SYNC_NOW,
+    LLM_INSIGHTS,
 ];
 
 /// The route of a Lambda.

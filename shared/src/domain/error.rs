@@ -21,6 +21,18 @@ impl ValidationError {
         Self { errors: vec![FieldError { field: field.into(), message: message.into() }] }
     }
 
+    /// The same errors, their fields inside `prefix` (`analysis.request` + `methods[0].outcome`).
+    /// A `confidence_level` error stays as it is: it names the caller's own field.
+    pub fn within(mut self, prefix: &str) -> Self {
+        for e in &mut self.errors {
+            if e.field == "confidence_level" {
+                continue;
+            }
+            e.field = if e.field.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", e.field) };
+        }
+        self
+    }
+
     /// The first field at fault (what an API error's `field` shows).
     pub fn field(&self) -> &str {
         self.errors.first().map(|e| e.field.as_str()).unwrap_or("")

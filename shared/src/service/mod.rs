@@ -8,6 +8,7 @@ pub mod estimate;
 pub mod experiments;
 pub mod ingest;
 pub mod ingestion;
+pub mod insights;
 pub mod memory;
 #[cfg(feature = "demo")]
 pub mod pipeline;

@@ -230,6 +230,8 @@ pub struct AnalysisSummary {
     /// The report in the panel store (`key`) and a link to it (`url`).
     pub report_key: String,
     pub report_url: String,
+    /// The analysis explained for an executive at 95% (as POST /api/v1/llm/causal/insights).
+    pub explanation: crate::llm::Insights,
 }
 
 /// The request the main job sends to the causal service: both panel methods on the stored
@@ -253,6 +255,14 @@ async fn analyse(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Res
         Answer::Done(AnalysisOutput::Advanced(a)) => a,
         _ => return Err(crate::domain::ValidationError::new("mode", "the sample analysis must answer at once").into()),
     };
+    let ask = crate::api::llm::InsightsRequest {
+        analysis: Default::default(),
+        confidence_level: 0.95,
+        audience: crate::llm::Audience::Executive,
+        narrator: Default::default(),
+        outcome: Some("revenue".into()),
+    };
+    let explanation = super::insights::explain(&AnalysisOutput::Advanced(out.clone()), &ask, None)?;
     let (report_key, report_url) = match out.report {
         Some(ReportLink::Stored { key, url, .. }) => (key, url),
         _ => return Err(crate::domain::ValidationError::new("report", "the sample analysis wrote no report").into()),
@@ -267,6 +277,7 @@ async fn analyse(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Res
         checks_failed: c.checks_failed,
         report_key,
         report_url,
+        explanation,
     })
 }
 

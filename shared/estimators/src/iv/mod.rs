@@ -91,6 +91,10 @@ pub struct IvResult {
     /// The first endogenous regressor's coefficient.
     #[serde(flatten)]
     pub inference: Inference,
+    /// Degrees of freedom of the t distribution behind the intervals and p-values (n - k, or the
+    /// number of clusters - 1); an interval at another level is estimate ± t(df) × std_error.
+    #[serde(default = "nan")]
+    pub df: f64,
     pub coefficients: Vec<Coefficient>,
     pub first_stage: Vec<FirstStage>,
     /// The smallest first-stage F (the one that matters for weak instruments), robust if errors are.
@@ -379,6 +383,7 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     Ok(IvResult {
         method: "iv".into(),
         estimator: "2sls".into(),
+        df,
         inference: Inference {
             estimate: c0.estimate,
             std_error: Some(c0.std_error),
@@ -410,6 +415,10 @@ fn w_name(input: &IvInput, j: usize) -> String {
     } else {
         input.controls.names().get(j - 1).cloned().unwrap_or_default()
     }
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 fn z_name(input: &IvInput, j: usize) -> String {

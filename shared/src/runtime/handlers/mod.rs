@@ -5,11 +5,13 @@
 
 pub mod causal;
 pub mod ingestion;
+pub mod llm;
 pub mod memory;
 pub mod surfacing;
 
 pub use causal::*;
 pub use ingestion::*;
+pub use llm::*;
 pub use memory::*;
 pub use surfacing::*;
 
@@ -29,6 +31,10 @@ pub async fn dispatch(deps: &Deps, function: &str, req: Request) -> Option<Respo
         Err(req) => req,
     };
     let req = match causal::dispatch(deps, function, req).await {
+        Ok(resp) => return Some(resp),
+        Err(req) => req,
+    };
+    let req = match llm::dispatch(deps, function, req).await {
         Ok(resp) => return Some(resp),
         Err(req) => req,
     };

@@ -1,0 +1,728 @@
+//! The fact sheet: every number a narrative may state, taken from a typed analysis result, with
+//! an id, a label, a unit, the string the formatter writes, the interval at the requested
+//! confidence level and where it came from (a JSON pointer into the result). Derived numbers
+//! (cumulative effect, relative lift) are computed here, never by a model. Each result also gets
+//! an evidence grade, which decides whether causal words are allowed.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::format::{display, Unit};
+use crate::api::causal::{AnalysisOutput, Check, DataInfo, MethodResult};
+use crate::api::estimate::{DidOutput, DiscoveryOutput, EffectOutput, MethodOutput};
+use crate::domain::ValidationError;
+use liftos_estimators::dist;
+use liftos_estimators::inference::{Estimate, Inference};
+
+/// What a fact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FactKind {
+    /// A method's effect estimate (signed; direction words must agree with it).
+    Effect,
+    /// A number computed from other facts (cumulative effect, relative lift).
+    Derived,
+    /// A validity check's statistic.
+    Check,
+    /// A bound of an effect's interval, or its p-value (`did.effect.ci_low`, `.ci_high`,
+    /// `.p_value`): each a fact of its own, so a sentence cites exactly the numbers it states.
+    Bound,
+    /// Any other number of the result (counts, statistics).
+    Statistic,
+    /// The confidence level asked for.
+    Level,
+}
+
+/// One number a narrative may state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Fact {
+    pub id: String,
+    pub label: String,
+    pub kind: FactKind,
+    pub value: f64,
+    pub unit: Unit,
+    /// The value as narratives write it.
+    pub display: String,
+    /// The interval at `level`, when the method gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_display: Option<[String; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_display: Option<String>,
+    /// For effects: the interval (or the permutation p-value) excludes no effect at `level`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub significant: Option<bool>,
+    /// For checks: whether it passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
+    /// The method (`did`, `synth`, ...) whose result it comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// A JSON pointer into the analysis result (for derived facts: into the facts it is computed from).
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived_from: Vec<String>,
+}
+
+impl Fact {
+    fn new(id: String, label: impl Into<String>, kind: FactKind, value: f64, unit: Unit, source: String) -> Self {
+        Fact {
+            id,
+            label: label.into(),
+            kind,
+            value,
+            unit,
+            display: display(value, unit),
+            ci: None,
+            ci_display: None,
+            level: None,
+            p_value: None,
+            p_display: None,
+            significant: None,
+            passed: None,
+            method: None,
+            source,
+            derived_from: Vec::new(),
+        }
+    }
+
+    fn with_ci(mut self, lo: f64, hi: f64, level: f64) -> Self {
+        self.ci = Some([lo, hi]);
+        self.ci_display = Some([display(lo, self.unit), display(hi, self.unit)]);
+        self.level = Some(level);
+        self
+    }
+
+    fn with_p(mut self, p: Option<f64>) -> Self {
+        if let Some(p) = p.filter(|p| p.is_finite()) {
+            self.p_value = Some(p);
+            self.p_display = Some(display(p, Unit::Probability));
+        }
+        self
+    }
+}
+
+/// How much a result can bear: A, a randomised experiment whose checks passed; B, a
+/// quasi-experiment whose checks passed; C, a check failed or was not run, or the result is
+/// model-based (discovered edges, adjustment for observed confounders only); D, a domain prior.
+/// Causal words ("caused", "drove", "the treatment increased") only for A and B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum Grade {
+    A,
+    B,
+    C,
+    D,
+}
+
+impl Grade {
+    pub fn allows_causal_words(self) -> bool {
+        matches!(self, Grade::A | Grade::B)
+    }
+}
+
+/// The grade of one method's result, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Evidence {
+    /// The prefix of this result's fact ids (`did`, `synth`, `did_2`, ...).
+    pub id: String,
+    pub method: String,
+    pub estimator: String,
+    pub grade: Grade,
+    pub reason: String,
+    /// The result's own validity checks (as analyze/advanced reports them).
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    #[serde(default)]
+    pub assumptions: Vec<String>,
+    /// The estimator's warnings, as it wrote them.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// The names a narrative may use: channels, campaigns, metrics and columns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Entities {
+    pub platforms: Vec<String>,
+    pub campaigns: Vec<String>,
+    /// The outcome (when known) and the data's columns.
+    pub metrics: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+/// Every number of a result a narrative may state, and the grades.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FactSheet {
+    pub facts: Vec<Fact>,
+    pub evidence: Vec<Evidence>,
+    pub entities: Entities,
+    pub confidence_level: f64,
+}
+
+impl FactSheet {
+    pub fn get(&self, id: &str) -> Option<&Fact> {
+        self.facts.iter().find(|f| f.id == id)
+    }
+}
+
+/// The levels a narrative may be asked for.
+pub const MIN_LEVEL: f64 = 0.5;
+pub const MAX_LEVEL: f64 = 0.999;
+
+pub fn check_level(level: f64) -> Result<(), ValidationError> {
+    if !(level.is_finite() && (MIN_LEVEL..=MAX_LEVEL).contains(&level)) {
+        return Err(ValidationError::new(
+            "confidence_level",
+            format!("{level}: must be between {MIN_LEVEL} and {MAX_LEVEL} (0.9 for a 90% interval)"),
+        ));
+    }
+    Ok(())
+}
+
+/// What the analysis was about, when the caller knows it (the request's outcome column, the
+/// platforms of the records).
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub outcome: Option<String>,
+    pub platforms: Vec<String>,
+    pub campaigns: Vec<String>,
+}
+
+/// The fact sheet of an analysis at `level`; a level the result cannot honour is a 400 naming
+/// `confidence_level`.
+pub fn sheet(output: &AnalysisOutput, level: f64, ctx: &Context) -> Result<FactSheet, ValidationError> {
+    check_level(level)?;
+    let mut b = Builder { facts: vec![level_fact(level)], evidence: Vec::new(), level };
+    let data = output.data();
+    match output {
+        AnalysisOutput::Advanced(a) => {
+            let mut seen = std::collections::BTreeMap::<String, usize>::new();
+            for (i, r) in a.result.results.iter().enumerate() {
+                let n = seen.entry(r.method.clone()).or_default();
+                *n += 1;
+                let id = if *n == 1 { r.method.clone() } else { format!("{}_{}", r.method, n) };
+                b.method_result(&id, &format!("/results/{i}"), r, data)?;
+            }
+            if a.result.results.len() > 1 {
+                let c = &a.result.comparison;
+                let mut f = Fact::new(
+                    "comparison.methods".into(),
+                    "methods compared",
+                    FactKind::Statistic,
+                    c.methods as f64,
+                    Unit::Count,
+                    "/comparison/methods".into(),
+                );
+                f.passed = Some(c.signs_agree && c.intervals_overlap);
+                b.facts.push(f);
+            }
+        }
+        AnalysisOutput::Effect(e) => b.effect(&e.result, data)?,
+        AnalysisOutput::Discover(d) => b.discovery(&d.result)?,
+    }
+    let mut metrics: Vec<String> = data.columns.clone();
+    if let Some(o) = &ctx.outcome {
+        if !metrics.contains(o) {
+            metrics.push(o.clone());
+        }
+    }
+    let mut platforms = ctx.platforms.clone();
+    if data.source == "records" {
+        // Stored records carry their platform in the data's own columns.
+        for p in crate::domain::Platform::ALL {
+            let name = p.as_str().to_string();
+            if data.columns.iter().any(|c| c == &name) && !platforms.contains(&name) {
+                platforms.push(name);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    for f in b.facts {
+        let bounds = bounds(&f);
+        all.push(f);
+        all.extend(bounds);
+    }
+    Ok(FactSheet {
+        facts: all,
+        evidence: b.evidence,
+        entities: Entities { platforms, campaigns: ctx.campaigns.clone(), metrics, outcome: ctx.outcome.clone() },
+        confidence_level: level,
+    })
+}
+
+/// The interval bounds and p-value of a fact as facts of their own.
+fn bounds(f: &Fact) -> Vec<Fact> {
+    let mut out = Vec::new();
+    let mut sub = |suffix: &str, label: &str, value: f64, unit: Unit| {
+        let mut b = Fact::new(
+            format!("{}.{suffix}", f.id),
+            format!("{} ({label})", f.label),
+            FactKind::Bound,
+            value,
+            unit,
+            f.source.clone(),
+        );
+        b.method = f.method.clone();
+        b.derived_from = vec![f.id.clone()];
+        b.level = if suffix == "p_value" { None } else { f.level };
+        out.push(b);
+    };
+    if let Some([lo, hi]) = f.ci {
+        sub("ci_low", "lower bound", lo, f.unit);
+        sub("ci_high", "upper bound", hi, f.unit);
+    }
+    if let Some(p) = f.p_value {
+        sub("p_value", "p-value", p, Unit::Probability);
+    }
+    out
+}
+
+fn level_fact(level: f64) -> Fact {
+    Fact::new("level".into(), "confidence level", FactKind::Level, level, Unit::Level, "/confidence_level".into())
+}
+
+struct Builder {
+    facts: Vec<Fact>,
+    evidence: Vec<Evidence>,
+    level: f64,
+}
+
+/// How a method's interval is widened or narrowed to another level.
+enum Spread {
+    /// estimate ± t(df) × se
+    T(f64),
+    /// estimate ± z × se
+    Normal,
+}
+
+fn cannot_honour(what: &str, why: &str) -> ValidationError {
+    ValidationError::new("confidence_level", format!("{what}: {why}"))
+}
+
+impl Builder {
+    fn alpha(&self) -> f64 {
+        1.0 - self.level
+    }
+
+    /// The effect fact of `inf` at the asked level.
+    fn effect_fact(
+        &self,
+        id: &str,
+        label: &str,
+        method: &str,
+        source: &str,
+        inf: &Inference,
+        spread: Spread,
+    ) -> Result<Fact, ValidationError> {
+        let se = inf.std_error.filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| {
+            cannot_honour(id, "the result has no standard error, so no interval at another level can be given")
+        })?;
+        let crit = match spread {
+            Spread::T(df) if df.is_finite() && df > 0.0 => dist::t_critical(self.alpha(), df),
+            Spread::T(_) => {
+                return Err(cannot_honour(id, "the result does not say its degrees of freedom; run the analysis again"))
+            }
+            Spread::Normal => dist::normal_critical(self.alpha()),
+        };
+        let (lo, hi) = (inf.estimate - crit * se, inf.estimate + crit * se);
+        let mut f = Fact::new(
+            format!("{id}.effect"),
+            label,
+            FactKind::Effect,
+            inf.estimate,
+            Unit::Outcome,
+            format!("{source}/estimate"),
+        )
+        .with_ci(lo, hi, self.level)
+        .with_p(inf.p_value);
+        f.significant = Some(lo > 0.0 || hi < 0.0);
+        f.method = Some(method.to_string());
+        Ok(f)
+    }
+
+    fn stat(&mut self, id: String, label: &str, value: f64, unit: Unit, source: String, method: &str) {
+        if value.is_finite() {
+            let mut f = Fact::new(id, label, FactKind::Statistic, value, unit, source);
+            f.method = Some(method.into());
+            self.facts.push(f);
+        }
+    }
+
+    fn method_result(&mut self, id: &str, src: &str, r: &MethodResult, data: &DataInfo) -> Result<(), ValidationError> {
+        let rs = format!("{src}/result");
+        let (effect, warnings) = match &r.result {
+            MethodOutput::Did(DidOutput::Twfe(d)) => {
+                let f = self.effect_fact(
+                    id,
+                    "average effect on the treated (two-way fixed effects difference-in-differences)",
+                    "did",
+                    &rs,
+                    &d.inference,
+                    Spread::T(d.df),
+                )?;
+                self.stat(
+                    format!("{id}.treated_units"),
+                    "treated units",
+                    d.treated_units as f64,
+                    Unit::Count,
+                    format!("{rs}/treated_units"),
+                    "did",
+                );
+                self.stat(
+                    format!("{id}.units"),
+                    "units",
+                    d.n_units as f64,
+                    Unit::Count,
+                    format!("{rs}/n_units"),
+                    "did",
+                );
+                (f, d.warnings.clone())
+            }
+            MethodOutput::Did(DidOutput::Staggered(c)) => {
+                let f = self.effect_fact(
+                    id,
+                    "average effect on the treated over cohorts and periods (Callaway-Sant'Anna)",
+                    "did",
+                    &rs,
+                    &c.inference,
+                    Spread::Normal,
+                )?;
+                self.stat(
+                    format!("{id}.units"),
+                    "units",
+                    c.n_units as f64,
+                    Unit::Count,
+                    format!("{rs}/n_units"),
+                    "did",
+                );
+                (f, c.warnings.clone())
+            }
+            MethodOutput::Iv(v) => {
+                let f = self.effect_fact(
+                    id,
+                    "effect of the treatment for units the instrument moves (two-stage least squares)",
+                    "iv",
+                    &rs,
+                    &v.inference,
+                    Spread::T(v.df),
+                )?;
+                (f, v.warnings.clone())
+            }
+            MethodOutput::Rdd(v) => {
+                // The conventional estimate with the robust bias-corrected interval and p-value
+                // (rdrobust's headline).
+                let crit = dist::normal_critical(self.alpha());
+                let se = v.robust_std_error;
+                if !(se.is_finite() && se >= 0.0) {
+                    return Err(cannot_honour(id, "the result has no robust standard error"));
+                }
+                let (lo, hi) = (v.estimate_bias_corrected - crit * se, v.estimate_bias_corrected + crit * se);
+                let mut f = Fact::new(
+                    format!("{id}.effect"),
+                    "effect at the cutoff (regression discontinuity)",
+                    FactKind::Effect,
+                    v.inference.estimate,
+                    Unit::Outcome,
+                    format!("{rs}/estimate"),
+                )
+                .with_ci(lo, hi, self.level)
+                .with_p(Some(v.robust_p_value));
+                f.significant = Some(lo > 0.0 || hi < 0.0);
+                f.method = Some("rdd".into());
+                self.stat(
+                    format!("{id}.n_effective"),
+                    "observations within the bandwidth",
+                    (v.n_effective_left + v.n_effective_right) as f64,
+                    Unit::Count,
+                    format!("{rs}/n_effective_left"),
+                    "rdd",
+                );
+                (f, v.warnings.clone())
+            }
+            MethodOutput::Synth(v) => {
+                // No sampling interval: the placebo permutation p-value, compared with 1 - level.
+                let mut f = Fact::new(
+                    format!("{id}.effect"),
+                    "average post-treatment gap between the treated unit and its synthetic control",
+                    FactKind::Effect,
+                    v.inference.estimate,
+                    Unit::Outcome,
+                    format!("{rs}/estimate"),
+                )
+                .with_p(v.placebo_p_value);
+                f.significant = v.placebo_p_value.filter(|p| p.is_finite()).map(|p| p <= self.alpha());
+                f.method = Some("synth".into());
+                let post: Vec<&liftos_estimators::synth::Gap> =
+                    v.gaps.iter().filter(|g| g.time >= v.treatment_time).collect();
+                if !post.is_empty() {
+                    let cum: f64 = post.iter().map(|g| g.gap).sum();
+                    let synth_mean = post.iter().map(|g| g.synthetic).sum::<f64>() / post.len() as f64;
+                    self.stat(
+                        format!("{id}.post_periods"),
+                        "post-treatment periods",
+                        post.len() as f64,
+                        Unit::Count,
+                        format!("{rs}/gaps"),
+                        "synth",
+                    );
+                    let mut c = Fact::new(
+                        format!("{id}.cumulative"),
+                        "cumulative gap over the post-treatment periods",
+                        FactKind::Derived,
+                        cum,
+                        Unit::Outcome,
+                        format!("{rs}/gaps"),
+                    );
+                    c.derived_from = vec![format!("{id}.effect"), format!("{id}.post_periods")];
+                    c.method = Some("synth".into());
+                    c.significant = f.significant;
+                    self.facts.push(c);
+                    if synth_mean.abs() > 0.0 && synth_mean.is_finite() {
+                        let mut rel = Fact::new(
+                            format!("{id}.relative"),
+                            "average gap relative to the synthetic control",
+                            FactKind::Derived,
+                            v.inference.estimate / synth_mean,
+                            Unit::Share,
+                            format!("{rs}/gaps"),
+                        );
+                        rel.derived_from = vec![format!("{id}.effect")];
+                        rel.method = Some("synth".into());
+                        rel.significant = f.significant;
+                        self.facts.push(rel);
+                    }
+                }
+                self.stat(
+                    format!("{id}.donors"),
+                    "donors with weight",
+                    v.weights.values().filter(|w| **w > 1e-6).count() as f64,
+                    Unit::Count,
+                    format!("{rs}/weights"),
+                    "synth",
+                );
+                if let Some(pl) = &v.placebos {
+                    self.stat(
+                        format!("{id}.placebos"),
+                        "placebo units",
+                        pl.len() as f64,
+                        Unit::Count,
+                        format!("{rs}/placebos"),
+                        "synth",
+                    );
+                }
+                (f, v.warnings_list())
+            }
+        };
+        self.facts.push(effect);
+        for (k, c) in r.checks.iter().enumerate() {
+            if let Some(v) = c.value.filter(|v| v.is_finite()) {
+                let mut f = Fact::new(
+                    check_id(id, &c.name),
+                    c.name.clone(),
+                    FactKind::Check,
+                    v,
+                    check_unit(&c.name),
+                    format!("{src}/checks/{k}/value"),
+                );
+                f.passed = c.passed;
+                f.method = Some(r.method.clone());
+                self.facts.push(f);
+            }
+        }
+        let (grade, reason) = grade_checks(&r.checks, data);
+        self.evidence.push(Evidence {
+            id: id.to_string(),
+            method: r.method.clone(),
+            estimator: r.result.estimator().to_string(),
+            grade,
+            reason,
+            checks: r.checks.clone(),
+            assumptions: r.assumptions.clone(),
+            warnings,
+        });
+        Ok(())
+    }
+
+    fn effect(&mut self, e: &EffectOutput, data: &DataInfo) -> Result<(), ValidationError> {
+        let r = &e.result;
+        let label = format!(
+            "average effect of the treatment ({}, {})",
+            r.estimator,
+            match r.estimand {
+                liftos_estimators::effects::Estimand::Ate => "average treatment effect",
+                liftos_estimators::effects::Estimand::Att => "effect on the treated",
+            }
+        );
+        let f = self.effect_fact("effect", &label, "effect", "", &r.inference, Spread::Normal)?;
+        self.facts.push(f);
+        if r.e_value.estimate.is_finite() {
+            let mut ev = Fact::new(
+                "effect.e_value".into(),
+                "E-value (confounding strength that would explain the estimate away)",
+                FactKind::Statistic,
+                r.e_value.estimate,
+                Unit::Statistic,
+                "/e_value/estimate".into(),
+            );
+            ev.method = Some("effect".into());
+            self.facts.push(ev);
+        }
+        let experiment = data.treatment.as_ref().and_then(|t| t.experiment_id.clone());
+        let (grade, reason) = match experiment {
+            Some(x) => (Grade::A, format!("treatment assigned by the registered experiment {x}")),
+            None => (
+                Grade::C,
+                "adjustment for observed covariates only: an unmeasured confounder could explain the estimate"
+                    .to_string(),
+            ),
+        };
+        self.evidence.push(Evidence {
+            id: "effect".into(),
+            method: "effect".into(),
+            estimator: r.estimator.clone(),
+            grade,
+            reason,
+            checks: Vec::new(),
+            assumptions: vec![
+                "no unmeasured confounding given the covariates".into(),
+                "overlap: every unit could have been treated or not".into(),
+            ],
+            warnings: r.warnings.clone(),
+        });
+        Ok(())
+    }
+
+    fn discovery(&mut self, d: &DiscoveryOutput) -> Result<(), ValidationError> {
+        let (graph, estimator, alpha) = match d {
+            DiscoveryOutput::Pc(r) => (&r.graph, r.estimator.clone(), Some(r.alpha)),
+            DiscoveryOutput::Lingam(r) => (&r.graph, r.estimator.clone(), None),
+        };
+        if let Some(a) = alpha {
+            if (a - self.alpha()).abs() > 1e-9 {
+                return Err(cannot_honour(
+                    "discovery",
+                    &format!(
+                        "the graph was found with independence tests at alpha = {a}; a level of {} needs alpha = {}: \
+                         run the discovery again with that alpha",
+                        self.level,
+                        1.0 - self.level
+                    ),
+                ));
+            }
+        }
+        let (edges, variables) = (graph.edges(), graph.variables());
+        self.stat(
+            "discovery.edges".into(),
+            "edges found",
+            edges.len() as f64,
+            Unit::Count,
+            "/graph/edges".into(),
+            "discover",
+        );
+        self.stat(
+            "discovery.variables".into(),
+            "variables",
+            variables.len() as f64,
+            Unit::Count,
+            "/graph/nodes".into(),
+            "discover",
+        );
+        self.stat(
+            "discovery.directed".into(),
+            "directed edges",
+            edges.iter().filter(|e| e.directed).count() as f64,
+            Unit::Count,
+            "/graph/edges".into(),
+            "discover",
+        );
+        if let DiscoveryOutput::Lingam(r) = d {
+            for (k, e) in r.effects.iter().enumerate() {
+                let mut f = Fact::new(
+                    format!("discovery.coef.{}.{}", e.from, e.to),
+                    format!("direct effect of {} on {} (model-based)", e.from, e.to),
+                    FactKind::Statistic,
+                    e.coefficient,
+                    Unit::Statistic,
+                    format!("/effects/{k}/coefficient"),
+                );
+                f.method = Some("discover".into());
+                self.facts.push(f);
+            }
+        }
+        self.evidence.push(Evidence {
+            id: "discovery".into(),
+            method: "discover".into(),
+            estimator,
+            grade: Grade::C,
+            reason: "edges found from the data's dependence structure: they assume no hidden common causes".into(),
+            checks: Vec::new(),
+            assumptions: vec![
+                "no hidden common causes of the variables".into(),
+                "the data come from one causal structure".into(),
+            ],
+            warnings: Vec::new(),
+        });
+        Ok(())
+    }
+}
+
+/// The id of a check's fact: `did.check.pre_trends`.
+pub fn check_id(method_id: &str, name: &str) -> String {
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect::<String>()
+        .split('_')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    format!("{method_id}.check.{slug}")
+}
+
+fn check_unit(name: &str) -> Unit {
+    let n = name.to_ascii_lowercase();
+    if n.contains("fit") {
+        Unit::Share
+    } else if n.contains("strength") {
+        Unit::Statistic
+    } else {
+        Unit::Probability
+    }
+}
+
+/// Checks that test a method's validity; the placebo p-value is about significance, not validity.
+fn is_validity_check(c: &Check) -> bool {
+    !c.name.contains("placebo-in-space")
+}
+
+fn grade_checks(checks: &[Check], data: &DataInfo) -> (Grade, String) {
+    let validity: Vec<&Check> = checks.iter().filter(|c| is_validity_check(c)).collect();
+    if let Some(c) = validity.iter().find(|c| c.passed == Some(false)) {
+        return (Grade::C, format!("the {} check failed", c.name));
+    }
+    if let Some(c) = validity.iter().find(|c| c.passed.is_none()) {
+        return (Grade::C, format!("the {} check was not run", c.name));
+    }
+    if validity.is_empty() {
+        return (Grade::C, "no validity check was run".into());
+    }
+    match data.treatment.as_ref().and_then(|t| t.experiment_id.as_ref()) {
+        Some(x) => (Grade::A, format!("the registered experiment {x}, and every validity check passed")),
+        None => (Grade::B, "a quasi-experiment whose validity checks passed".into()),
+    }
+}
+
+trait Warnings {
+    fn warnings_list(&self) -> Vec<String>;
+}
+
+impl Warnings for liftos_estimators::synth::SynthResult {
+    fn warnings_list(&self) -> Vec<String> {
+        Vec::new()
+    }
+}

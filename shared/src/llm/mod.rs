@@ -1,0 +1,70 @@
+//! The LLM module: grounded explanations of analysis results. A typed fact sheet from the result
+//! ([`facts`]), one number formatter ([`format`]), a deterministic narrator ([`narrate`]) and a
+//! grounding validator run on every narrative ([`validate`]). A language model, when one is
+//! configured, only rephrases the narrator's placeholders; without one nothing leaves the process.
+
+pub mod facts;
+pub mod format;
+pub mod narrate;
+pub mod validate;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use facts::{Context, Evidence, Fact, FactSheet, Grade};
+pub use narrate::{Audience, Explanation, Sentence};
+pub use validate::{Grounding, Violation};
+
+/// The version of the templates and prompt: part of every response and of the cache key.
+pub const PROMPT_VERSION: &str = "liftos-narrative-1";
+
+/// Who wrote the narrative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Narrative {
+    /// `template`, or `llm` when a configured model's rephrasing passed the validator.
+    pub source: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    pub prompt_version: String,
+    /// Why the template was used when a model was asked for.
+    #[serde(default)]
+    pub llm_error: Option<String>,
+}
+
+/// An analysis explained: the facts, the narrative, the grades and the validator's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Insights {
+    pub facts: Vec<Fact>,
+    pub explanation: Explanation,
+    /// The grade of the headline result (A best, D a prior only).
+    pub evidence_grade: Grade,
+    pub evidence: Vec<Evidence>,
+    pub entities: facts::Entities,
+    pub confidence_level: f64,
+    pub audience: Audience,
+    pub narrative: Narrative,
+    pub grounding: Grounding,
+}
+
+/// The template narrative of `sheet`, validated.
+pub fn explain_sheet(sheet: FactSheet, audience: Audience, llm_error: Option<String>) -> Result<Insights, String> {
+    let explanation = narrate::explain(&sheet, audience)?;
+    let grounding = validate::grounding(&explanation.sentences, &sheet);
+    let evidence_grade = sheet.evidence.first().map(|e| e.grade).unwrap_or(Grade::D);
+    Ok(Insights {
+        facts: sheet.facts,
+        explanation,
+        evidence_grade,
+        evidence: sheet.evidence,
+        entities: sheet.entities,
+        confidence_level: sheet.confidence_level,
+        audience,
+        narrative: Narrative {
+            source: "template".into(),
+            model: None,
+            prompt_version: PROMPT_VERSION.into(),
+            llm_error,
+        },
+        grounding,
+    })
+}

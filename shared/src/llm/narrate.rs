@@ -1,0 +1,307 @@
+//! The deterministic narrator: per-method templates over the fact sheet. Templates write
+//! placeholders (`{{fact:ID}}`, `{{abs:ID}}`, `{{lo:ID}}`, `{{hi:ID}}`, `{{p:ID}}`, `{{level}}`)
+//! and [`render`] replaces them with the formatter's strings, recording the facts each sentence
+//! cites. A language model (when one is configured) rephrases the same placeholders; it never
+//! writes a digit.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::facts::{Evidence, Fact, FactKind, FactSheet};
+use crate::api::causal::Check;
+
+/// Who reads the explanation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// Three to five sentences: the answer, how sure, whether to trust it, what to do next.
+    #[default]
+    Executive,
+    /// Everything: each method, each check, what would change the conclusion.
+    Analyst,
+}
+
+/// One sentence and the facts it states.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Sentence {
+    pub text: String,
+    pub fact_ids: Vec<String>,
+}
+
+/// An explanation of an analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Explanation {
+    /// The first sentence.
+    pub headline: String,
+    pub sentences: Vec<Sentence>,
+    /// The estimators' own warnings.
+    pub caveats: Vec<String>,
+    /// What the conclusion rests on, per method.
+    pub assumptions: Vec<String>,
+    /// The validity checks, as the analysis reported them.
+    pub checks: Vec<Check>,
+}
+
+/// A sentence with placeholders, before rendering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Draft {
+    pub text: String,
+}
+
+/// Replace the placeholders of `draft` with the facts' strings; the ids cited, in order. An
+/// unknown placeholder is an error naming it.
+pub fn render(draft: &str, sheet: &FactSheet) -> Result<Sentence, String> {
+    let mut out = String::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut rest = draft;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let j = after.find("}}").ok_or_else(|| format!("unclosed placeholder in {draft:?}"))?;
+        let ph = &after[..j];
+        let (what, id) = ph.split_once(':').unwrap_or((ph, "level"));
+        let fact = sheet.get(id).ok_or_else(|| format!("unknown fact {id:?}"))?;
+        let text = match what {
+            "fact" | "level" => fact.display.clone(),
+            // Cites the fact without stating it.
+            "cite" => String::new(),
+            "abs" => super::format::display(fact.value.abs(), fact.unit),
+            "lo" | "hi" => {
+                let ci = fact.ci_display.as_ref().ok_or_else(|| format!("{id} has no interval"))?;
+                if what == "lo" {
+                    ci[0].clone()
+                } else {
+                    ci[1].clone()
+                }
+            }
+            "p" => fact.p_display.clone().ok_or_else(|| format!("{id} has no p-value"))?,
+            other => return Err(format!("unknown placeholder {other:?}")),
+        };
+        out.push_str(&text);
+        ids.push(match what {
+            "lo" => format!("{id}.ci_low"),
+            "hi" => format!("{id}.ci_high"),
+            "p" => format!("{id}.p_value"),
+            _ => id.to_string(),
+        });
+        rest = &after[j + 2..];
+    }
+    out.push_str(rest);
+    // "p = <0.001" reads "p < 0.001".
+    let out = out.replace("= <", "< ");
+    Ok(Sentence { text: out, fact_ids: ids })
+}
+
+fn outcome_words(sheet: &FactSheet) -> String {
+    sheet.entities.outcome.clone().unwrap_or_else(|| "the outcome".into())
+}
+
+fn method_name(e: &Evidence) -> &'static str {
+    match (e.method.as_str(), e.estimator.as_str()) {
+        ("did", "callaway_santanna") => "The Callaway-Sant'Anna difference-in-differences",
+        ("did", _) => "The difference-in-differences",
+        ("iv", _) => "The instrumental-variables",
+        ("rdd", _) => "The regression-discontinuity",
+        ("synth", _) => "The synthetic-control",
+        ("effect", _) => "The covariate-adjusted",
+        _ => "The",
+    }
+}
+
+/// The templates' sentences for one method's effect (headline, interval, derived, checks,
+/// what would change it, next step), as drafts with placeholders.
+fn effect_drafts(
+    sheet: &FactSheet,
+    e: &Evidence,
+    effect: &Fact,
+    audience: Audience,
+    first: bool,
+    single: bool,
+) -> Vec<String> {
+    let id = &e.id;
+    let eid = &effect.id;
+    let outcome = outcome_words(sheet);
+    let name = method_name(e);
+    let sig = effect.significant;
+    let up = effect.value > 0.0;
+    let (word, noun) = if up { ("increased", "an increase") } else { ("reduced", "a decrease") };
+    let mut d = Vec::new();
+    // Headline.
+    let zero = effect.value == 0.0;
+    d.push(match (sig, e.grade.allows_causal_words(), zero) {
+        (Some(true), true, false) => format!(
+            "{name} estimate is that the treatment {word} {outcome} by {{{{abs:{eid}}}}} per treated unit and period, a statistically significant effect at the {{{{level}}}} level."
+        ),
+        (Some(true), false, false) => format!(
+            "{name} estimate is {noun} of {{{{abs:{eid}}}}} in {outcome}, statistically significant at the {{{{level}}}} level, but {}: read it as an association, not as the treatment's effect.",
+            e.reason
+        ),
+        (Some(false), _, _) | (_, _, true) => format!(
+            "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}, not distinguishable from zero at the {{{{level}}}} level."
+        ),
+        (None, _, _) => format!(
+            "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}; no test was run, so it is not known whether it could be zero."
+        ),
+    });
+    // How sure.
+    if effect.ci.is_some() {
+        let p = if effect.p_display.is_some() { format!(" (p = {{{{p:{eid}}}}})") } else { String::new() };
+        d.push(format!("The {{{{level}}}} confidence interval runs from {{{{lo:{eid}}}}} to {{{{hi:{eid}}}}}{p}."));
+    } else if effect.p_display.is_some() {
+        let placebos = format!("{id}.placebos");
+        if sheet.get(&placebos).is_some() {
+            d.push(format!(
+                "A synthetic control has no sampling interval; against {{{{fact:{placebos}}}}} placebo units the permutation p-value is {{{{p:{eid}}}}}."
+            ));
+        } else {
+            d.push(format!(
+                "A synthetic control has no sampling interval; the permutation p-value is {{{{p:{eid}}}}}."
+            ));
+        }
+    } else {
+        d.push(format!(
+            "This estimate of {{{{fact:{eid}}}}} comes without an interval or a placebo test, so its uncertainty is unknown."
+        ));
+    }
+    // Derived: cumulative and relative (synthetic control).
+    let (cum, rel, post) = (format!("{id}.cumulative"), format!("{id}.relative"), format!("{id}.post_periods"));
+    if sheet.get(&cum).is_some() && sheet.get(&post).is_some() && (audience == Audience::Analyst || (first && single)) {
+        let rel_part = if sheet.get(&rel).is_some() {
+            format!(", or {{{{fact:{rel}}}}} of the synthetic control's level")
+        } else {
+            String::new()
+        };
+        let hedge = match sig {
+            Some(true) => "",
+            Some(false) => ", not distinguishable from zero at the {{level}} level",
+            None => ", and it is not known whether it could be zero",
+        };
+        d.push(format!(
+            "Summed over the {{{{fact:{post}}}}} post-treatment periods the gap is {{{{fact:{cum}}}}}{rel_part}{hedge}."
+        ));
+    }
+    // Checks.
+    let validity: Vec<&Check> = e.checks.iter().filter(|c| !c.name.contains("placebo-in-space")).collect();
+    if audience == Audience::Analyst {
+        for c in &validity {
+            let cid = super::facts::check_id(id, &c.name);
+            d.push(match (c.passed, sheet.get(&cid).is_some()) {
+                (Some(true), true) => format!("The {} check passed ({{{{fact:{cid}}}}}).", c.name),
+                (Some(false), true) => {
+                    format!("The {} check failed ({{{{fact:{cid}}}}}), so this estimate may be biased.", c.name)
+                }
+                _ => format!("The {} check was not run for this estimate.{{{{cite:{eid}}}}}", c.name),
+            });
+        }
+        if !e.assumptions.is_empty() {
+            d.push(format!("The estimate rests on these assumptions: {}.{{{{cite:{eid}}}}}", e.assumptions.join("; ")));
+        }
+        d.push(match e.method.as_str() {
+            "did" => format!("Evidence of diverging trends before the treatment would change this reading.{{{{cite:{eid}}}}}"),
+            "iv" => format!("A weak instrument, or one that affects the outcome by another route, would change this reading.{{{{cite:{eid}}}}}"),
+            "rdd" => format!("Units sorting themselves around the cutoff would change this reading.{{{{cite:{eid}}}}}"),
+            "synth" => format!("A poor pre-treatment fit, or a donor touched by the treatment, would change this reading.{{{{cite:{eid}}}}}"),
+            _ => match sheet.get("effect.e_value") {
+                Some(_) => format!(
+                    "An unmeasured confounder associated with both treatment and outcome by a risk ratio of {{{{fact:effect.e_value}}}} could explain the estimate away.{{{{cite:{eid}}}}}"
+                ),
+                None => format!("An unmeasured confounder could explain the estimate away.{{{{cite:{eid}}}}}"),
+            },
+        });
+    } else if first {
+        let failed: Vec<&str> = validity.iter().filter(|c| c.passed == Some(false)).map(|c| c.name.as_str()).collect();
+        let missing: Vec<&str> = validity.iter().filter(|c| c.passed.is_none()).map(|c| c.name.as_str()).collect();
+        let cited: Vec<String> = validity
+            .iter()
+            .map(|c| super::facts::check_id(id, &c.name))
+            .filter(|cid| sheet.get(cid).is_some())
+            .map(|cid| {
+                let name = sheet.get(&cid).map(|f| f.label.clone()).unwrap_or_default();
+                format!("{name}: {{{{fact:{cid}}}}}")
+            })
+            .collect();
+        d.push(if !failed.is_empty() {
+            format!("The {} check failed ({}), so the estimate may be biased.", failed.join(" and "), cited.join(", "))
+        } else if !missing.is_empty() {
+            format!(
+                "The {} check was not run, so the estimate cannot be fully trusted.{{{{cite:{eid}}}}}",
+                missing.join(" and ")
+            )
+        } else if validity.is_empty() {
+            format!("No validity check applies to this estimate.{{{{cite:{eid}}}}}")
+        } else {
+            format!("The validity checks passed ({}).", cited.join(", "))
+        });
+    }
+    d
+}
+
+fn next_step(sheet: &FactSheet, e: &Evidence, effect: &Fact) -> String {
+    let eid = &effect.id;
+    let _ = sheet;
+    match (effect.significant, e.grade.allows_causal_words()) {
+        (Some(true), true) => format!(
+            "Next step: use this estimate in budget decisions, and test again when conditions change.{{{{cite:{eid}}}}}"
+        ),
+        (Some(true), false) => format!(
+            "Next step: resolve the open check or run a randomised test before moving budget on this estimate.{{{{cite:{eid}}}}}"
+        ),
+        _ => format!(
+            "Next step: run a longer or larger test before moving budget on this estimate.{{{{cite:{eid}}}}}"
+        ),
+    }
+}
+
+/// The explanation of a fact sheet for `audience`. Every sentence is rendered from facts.
+pub fn explain(sheet: &FactSheet, audience: Audience) -> Result<Explanation, String> {
+    let mut drafts: Vec<String> = Vec::new();
+    let effects: Vec<(&Evidence, &Fact)> =
+        sheet.evidence.iter().filter_map(|e| sheet.get(&format!("{}.effect", e.id)).map(|f| (e, f))).collect();
+    if let Some(&(e0, f0)) = effects.first() {
+        for (i, (e, f)) in effects.iter().enumerate() {
+            if i > 0 && audience == Audience::Executive {
+                break;
+            }
+            drafts.extend(effect_drafts(sheet, e, f, audience, i == 0, effects.len() == 1));
+        }
+        if effects.len() > 1 {
+            if let Some(c) = sheet.get("comparison.methods") {
+                drafts.push(if c.passed == Some(true) {
+                    "The {{fact:comparison.methods}} methods agree in sign and their intervals overlap.".to_string()
+                } else {
+                    "The {{fact:comparison.methods}} methods do not agree: weigh the ones whose checks passed."
+                        .to_string()
+                });
+            }
+        }
+        drafts.push(next_step(sheet, e0, f0));
+    } else if sheet.get("discovery.edges").is_some() {
+        drafts.push(
+            "The causal discovery found {{fact:discovery.edges}} edges among {{fact:discovery.variables}} variables, {{fact:discovery.directed}} of them with a direction.".into(),
+        );
+        if audience == Audience::Analyst {
+            for f in sheet.facts.iter().filter(|f| f.id.starts_with("discovery.coef.")) {
+                drafts.push(format!("The fitted model gives {} a coefficient of {{{{fact:{}}}}}.", f.label, f.id));
+            }
+        }
+        drafts.push(
+            "These {{fact:discovery.edges}} edges are model-based: they assume no hidden common causes and are hypotheses to test, not measured effects.".into(),
+        );
+        drafts.push("Next step: test the edges that matter for budget with an experiment before acting on them.{{cite:discovery.edges}}".into());
+    }
+    let mut sentences = Vec::new();
+    for d in drafts {
+        sentences.push(render(&d, sheet)?);
+    }
+    let headline = sentences.first().map(|s| s.text.clone()).unwrap_or_default();
+    let mut caveats = Vec::new();
+    let mut assumptions = Vec::new();
+    let mut checks = Vec::new();
+    for e in &sheet.evidence {
+        caveats.extend(e.warnings.iter().map(|w| format!("{}: {w}", e.method)));
+        assumptions.extend(e.assumptions.iter().map(|a| format!("{}: {a}", e.method)));
+        checks.extend(e.checks.iter().cloned());
+    }
+    let _ = FactKind::Effect;
+    Ok(Explanation { headline, sentences, caveats, assumptions, checks })
+}

@@ -1,0 +1,157 @@
+//! `POST /api/v1/llm/causal/insights` and `liftos explain`: an analysis (a finished job, a
+//! result, or a request run now) explained at the confidence level asked for, every number
+//! from its fact sheet, the narrative checked by the grounding validator.
+
+use super::causal::{self, AnalysisOutput, Kind};
+use super::{parse_object, require, ServiceError};
+use crate::api::llm::{InsightsRequest, Narrator};
+use crate::domain::{permissions, JobStatus, UserContext, ValidationError};
+use crate::llm::{self, facts, Insights};
+
+/// The explanation of `req`'s analysis for `user`.
+pub async fn insights(ctx: &causal::Ctx<'_>, user: &UserContext, body: &[u8]) -> Result<Insights, ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    let req: InsightsRequest = parse_object(body)?;
+    facts::check_level(req.confidence_level)?;
+    let a = &req.analysis;
+    let given = [a.job_id.is_some(), a.result.is_some(), a.request.is_some()].iter().filter(|x| **x).count();
+    if given != 1 {
+        return Err(ValidationError::new("analysis", "name exactly one of job_id, result or request").into());
+    }
+    let (output, outcome) = if let Some(id) = &a.job_id {
+        from_job(ctx, user, id).await?
+    } else if let Some(r) = &a.result {
+        ((**r).clone(), None)
+    } else {
+        let request = a.request.clone().unwrap_or_default();
+        let kind = a.kind.unwrap_or(Kind::AnalyzeAdvanced);
+        let body = at_level(request, kind, req.confidence_level, true)?;
+        let outcome = outcome_of(&body);
+        let bytes = serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        match causal::run(ctx, user, kind, &bytes).await {
+            Ok(causal::Answer::Done(out)) => (out, outcome),
+            Ok(causal::Answer::Queued(_)) => {
+                return Err(ServiceError::Internal("a synchronous analysis was queued".into()));
+            }
+            Err(ServiceError::Validation(e)) => return Err(ServiceError::Validation(e.within("analysis.request"))),
+            Err(e) => return Err(e),
+        }
+    };
+    explain(&output, &req, outcome)
+}
+
+/// The explanation of a computed analysis (the service and `liftos explain`).
+pub fn explain(
+    output: &AnalysisOutput,
+    req: &InsightsRequest,
+    outcome: Option<String>,
+) -> Result<Insights, ServiceError> {
+    let ctx = facts::Context { outcome: req.outcome.clone().or(outcome), ..Default::default() };
+    let sheet = facts::sheet(output, req.confidence_level, &ctx)?;
+    let llm_error = match req.narrator {
+        Narrator::Template | Narrator::Auto => None,
+        Narrator::Llm => Some("no language model is configured (LIFTOS_LLM); the template narrative is shown".into()),
+    };
+    llm::explain_sheet(sheet, req.audience, llm_error).map_err(ServiceError::Internal)
+}
+
+/// An analysis request at `level`: each method's (or the request's) `alpha` set to 1 - level;
+/// one already set to another value is a 400 naming `confidence_level`. `sync` also asks for an
+/// answer in the call.
+pub fn at_level(
+    mut request: serde_json::Value,
+    kind: Kind,
+    level: f64,
+    sync: bool,
+) -> Result<serde_json::Value, ValidationError> {
+    let alpha = 1.0 - level;
+    let set = |o: &mut serde_json::Map<String, serde_json::Value>, at: &str| -> Result<(), ValidationError> {
+        match o.get("alpha").and_then(|a| a.as_f64()) {
+            Some(a) if (a - alpha).abs() > 1e-9 => Err(ValidationError::new(
+                "confidence_level",
+                format!("{level} asks for alpha = {alpha}, but {at}alpha is {a}: leave alpha out or make them agree"),
+            )),
+            _ => {
+                o.insert("alpha".into(), serde_json::json!(alpha));
+                Ok(())
+            }
+        }
+    };
+    let obj =
+        request.as_object_mut().ok_or_else(|| ValidationError::new("analysis.request", "must be a JSON object"))?;
+    if sync {
+        obj.insert("mode".into(), "sync".into());
+    }
+    match kind {
+        Kind::AnalyzeAdvanced => {
+            if let Some(ms) = obj.get_mut("methods").and_then(|m| m.as_array_mut()) {
+                for (i, m) in ms.iter_mut().enumerate() {
+                    // Synthetic control has no alpha: its placebo p-value is compared with 1 - level.
+                    let synth = m.get("method").and_then(|x| x.as_str()) == Some("synth");
+                    if let (Some(o), false) = (m.as_object_mut(), synth) {
+                        set(o, &format!("methods[{i}]."))?;
+                    }
+                }
+            }
+        }
+        Kind::Discover => {
+            // LiNGAM has no tests to set a level for.
+            if obj.get("method").and_then(|x| x.as_str()) != Some("lingam") {
+                set(obj, "")?;
+            }
+        }
+        Kind::TreatmentEffect => set(obj, "")?,
+    }
+    Ok(request)
+}
+
+/// The outcome column a request names (the first method's).
+pub fn outcome_of(request: &serde_json::Value) -> Option<String> {
+    request
+        .get("methods")
+        .and_then(|m| m.get(0))
+        .and_then(|m| m.get("outcome"))
+        .or_else(|| request.get("outcome"))
+        .and_then(|o| o.as_str())
+        .map(String::from)
+}
+
+async fn from_job(
+    ctx: &causal::Ctx<'_>,
+    user: &UserContext,
+    id: &str,
+) -> Result<(AnalysisOutput, Option<String>), ServiceError> {
+    crate::domain::check_id("analysis.job_id", id)?;
+    let job = ctx
+        .stores
+        .jobs
+        .get_job(&user.org_id, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound { what: format!("job {id}") })?;
+    if job.status != JobStatus::Succeeded {
+        return Err(ServiceError::Conflict(format!(
+            "job {id} is {}: explain it once it has succeeded",
+            serde_json::to_value(job.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+        )));
+    }
+    let value = match (&job.result, &job.result_key) {
+        (Some(v), _) => v.clone(),
+        (None, Some(key)) => {
+            let bytes = ctx
+                .stores
+                .panels
+                .get_panel(&user.org_id, key)
+                .await?
+                .ok_or_else(|| ServiceError::Internal(format!("job {id}: its stored result is missing")))?;
+            serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(format!("job {id}: {e}")))?
+        }
+        (None, None) => return Err(ServiceError::Internal(format!("job {id} succeeded without a result"))),
+    };
+    let kind: Kind = job.kind.parse().map_err(ServiceError::Internal)?;
+    let output =
+        AnalysisOutput::from_json(kind, value).map_err(|e| ServiceError::Internal(format!("job {id}: {e}")))?;
+    let request = ctx.stores.panels.get_panel(&user.org_id, &job.request_key).await?;
+    let outcome =
+        request.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| outcome_of(&v));
+    Ok((output, outcome))
+}

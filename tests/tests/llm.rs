@@ -1,0 +1,470 @@
+//! The LLM module's grounding: template narratives over the reference data and over 1,000
+//! generated results (negative, zero, tiny, huge, not significant, failed and missing checks)
+//! state only numbers of their fact sheet and pass the validator; 2,000+ corrupted narratives
+//! (a number off by one unit at its precision, an invented number, % for pp, a flipped
+//! direction, "significant" on a result that is not, "caused" on a weak grade, the wrong level,
+//! a channel or metric that is not in the data) are caught; confidence levels a result cannot
+//! honour are 400s naming `confidence_level`.
+
+use liftos::api::causal::{AnalysisOutput, Kind};
+use liftos::api::llm::{AnalysisSource, InsightsRequest};
+use liftos::llm::{facts, Audience, Insights, Sentence};
+use liftos::service::{causal, insights};
+use std::sync::OnceLock;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/reference/data/");
+
+fn table(name: &str) -> liftos_estimators::data::Table {
+    liftos_estimators::data::Table::read_csv(std::path::Path::new(&format!("{DATA}{name}"))).expect("csv")
+}
+
+/// mpdta with the post-treatment indicator, without the 2004 cohort (one pre-period only).
+fn mpdta_post() -> liftos_estimators::data::Table {
+    let text = std::fs::read_to_string(format!("{DATA}mpdta.csv")).expect("csv");
+    let mut out = String::from("year,countyreal,lpop,lemp,first_treat,treat_post\n");
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let (year, first): (f64, f64) = (c[0].parse().expect("y"), c[4].parse().expect("f"));
+        if first == 2004.0 {
+            continue;
+        }
+        let post = u8::from(first > 0.0 && year >= first);
+        out.push_str(&format!("{},{},{},{},{},{post}\n", c[0], c[1], c[2], c[3], c[4]));
+    }
+    liftos::service::source::parse_panel(out.as_bytes(), liftos::service::source::PanelFormat::Csv).expect("table")
+}
+
+fn run(kind: Kind, body: serde_json::Value, t: liftos_estimators::data::Table) -> AnalysisOutput {
+    causal::run_local(kind, body.to_string().as_bytes(), t, "reference").expect("analysis").0
+}
+
+/// The reference analyses: TWFE with event study, Callaway-Sant'Anna, IV, RDD, synthetic control
+/// with placebos, AIPW, PC and DirectLiNGAM.
+fn bases() -> &'static Vec<(String, AnalysisOutput, Option<String>)> {
+    static B: OnceLock<Vec<(String, AnalysisOutput, Option<String>)>> = OnceLock::new();
+    B.get_or_init(|| {
+        let adv = |m: serde_json::Value| serde_json::json!({"methods": [m]});
+        vec![
+            ("twfe".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post", "event_study": true})), mpdta_post()), Some("lemp".into())),
+            ("cs".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "cohort": "first.treat"})), table("mpdta.csv")), Some("lemp".into())),
+            ("iv".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "iv", "outcome": "y", "endogenous": ["x"], "instruments": ["z1", "z2"], "controls": ["w1"]})), table("iv_sim.csv")), Some("y".into())),
+            ("rdd".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "rdd", "outcome": "vote", "running": "margin", "cutoff": 0.0})), table("rdrobust_senate.csv")), Some("vote".into())),
+            ("synth".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "synth", "unit": "state", "time": "year", "outcome": "cigsale", "treated_unit": "California", "treatment_time": 1989, "predictors": "outcome:1975,outcome:1980,outcome:1988", "fit_window": "1970-1988", "placebo": true})), table("smoking_prop99.csv")), Some("cigsale".into())),
+            ("two methods".into(), run(Kind::AnalyzeAdvanced, serde_json::json!({"methods": [
+                {"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post", "event_study": true},
+                {"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post"}]}), mpdta_post()), Some("lemp".into())),
+            ("aipw".into(), run(Kind::TreatmentEffect, serde_json::json!({"outcome": "y", "treatment": "d", "covariates": ["x1", "x2"], "method": "aipw"}), table("effects_sim.csv")), Some("y".into())),
+            ("pc".into(), run(Kind::Discover, serde_json::json!({"alpha": 0.05}), table("dag_sim.csv")), None),
+            ("lingam".into(), run(Kind::Discover, serde_json::json!({"method": "lingam"}), table("lingam_sim.csv")), None),
+        ]
+    })
+}
+
+fn ask(level: f64, audience: Audience, outcome: Option<String>) -> InsightsRequest {
+    InsightsRequest {
+        analysis: AnalysisSource::default(),
+        confidence_level: level,
+        audience,
+        narrator: Default::default(),
+        outcome,
+    }
+}
+
+fn assert_grounded(name: &str, x: &Insights) {
+    let g = &x.grounding;
+    assert!(g.passed && g.numbers_matched == g.numbers_checked, "{name}: {g:?}\n{:#?}", x.explanation.sentences);
+    assert!(!x.explanation.sentences.is_empty(), "{name}: no sentence");
+    assert_eq!(x.explanation.headline, x.explanation.sentences[0].text);
+    if x.audience == Audience::Executive {
+        let n = x.explanation.sentences.len();
+        assert!((3..=5).contains(&n), "{name}: {n} sentences for an executive: {:#?}", x.explanation.sentences);
+    }
+}
+
+/// Every reference analysis, at four levels and both audiences: every number from the fact
+/// sheet, no violation; intervals at the level asked for.
+#[test]
+fn reference_narratives_are_grounded() {
+    for (name, out, outcome) in bases() {
+        for level in [0.8, 0.9, 0.95, 0.99] {
+            if name == "pc" && level != 0.95 {
+                let e = insights::explain(out, &ask(level, Audience::Executive, None), None).expect_err("pc at 0.9");
+                assert!(e.to_string().contains("alpha"), "{e}");
+                continue;
+            }
+            for audience in [Audience::Executive, Audience::Analyst] {
+                let x = insights::explain(out, &ask(level, audience, outcome.clone()), None).expect("explain");
+                assert_grounded(&format!("{name} at {level} ({audience:?})"), &x);
+                for f in x.facts.iter().filter(|f| f.ci.is_some()) {
+                    assert_eq!(f.level, Some(level));
+                }
+            }
+        }
+    }
+}
+
+/// The TWFE interval at 90% is the estimator's own when it is run at alpha = 0.10.
+#[test]
+fn intervals_at_another_level_are_the_estimators_own() {
+    let (_, out95, _) = &bases()[0];
+    let x = insights::explain(out95, &ask(0.9, Audience::Executive, None), None).expect("explain");
+    let ci = x.facts.iter().find(|f| f.id == "did.effect").and_then(|f| f.ci).expect("ci");
+    let out90 = run(
+        Kind::AnalyzeAdvanced,
+        serde_json::json!({"methods": [{"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post", "event_study": true, "alpha": 0.1}]}),
+        mpdta_post(),
+    );
+    let AnalysisOutput::Advanced(a) = out90 else { panic!("advanced") };
+    use liftos_estimators::Estimate;
+    let inf = a.result.results[0].result.inference().clone();
+    assert!((ci[0] - inf.ci_low.expect("lo")).abs() < 1e-9 && (ci[1] - inf.ci_high.expect("hi")).abs() < 1e-9);
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+fn normal_p(z: f64) -> f64 {
+    use liftos_estimators::dist;
+    dist::normal_p_value(z)
+}
+
+/// A generated effect: negative, zero, tiny, ordinary or huge, with a standard error that makes
+/// it anything from clearly significant to nowhere near.
+fn effect(rng: &mut Rng) -> (f64, f64) {
+    let sign = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
+    let magnitude = match rng.next() % 5 {
+        0 => 0.0,
+        1 => 10f64.powf(-9.0 + 5.0 * rng.unit()),
+        2 => 10f64.powf(-2.0 + 5.0 * rng.unit()),
+        3 => 10f64.powf(6.0 + 6.0 * rng.unit()),
+        _ => 1.0 + 99.0 * rng.unit(),
+    };
+    let est = sign * magnitude;
+    let ratio = *rng.pick(&[0.01, 0.2, 0.45, 0.55, 1.0, 3.0]);
+    let se = if est == 0.0 { 0.5 + rng.unit() } else { est.abs() * ratio };
+    (est, se)
+}
+
+/// A generated variant of a reference result: its numbers and check outcomes replaced.
+fn generate(rng: &mut Rng, base: &AnalysisOutput) -> AnalysisOutput {
+    let mut v = serde_json::to_value(base).expect("json");
+    let (est, se) = effect(rng);
+    let p = normal_p(if se > 0.0 { est / se } else { 0.0 });
+    let set = |o: &mut serde_json::Value, k: &str, x: f64| {
+        if o.get(k).is_some() {
+            o[k] = serde_json::json!(x);
+        }
+    };
+    let fix = |r: &mut serde_json::Value, rng: &mut Rng| {
+        set(r, "estimate", est);
+        set(r, "std_error", se);
+        set(r, "ci_low", est - 1.96 * se);
+        set(r, "ci_high", est + 1.96 * se);
+        set(r, "p_value", p);
+        set(r, "estimate_bias_corrected", est * (1.0 + 0.1 * (rng.unit() - 0.5)));
+        set(r, "robust_std_error", se * 1.2);
+        set(r, "robust_p_value", normal_p(est / (se * 1.2).max(1e-300)));
+        if r.get("placebo_p_value").is_some() {
+            let j = r["placebos"].as_array().map(|a| a.len()).unwrap_or(38) as f64;
+            let k = (rng.unit() * (j + 1.0)).floor() + 1.0;
+            r["placebo_p_value"] = serde_json::json!(k / (j + 1.0));
+        }
+        if let Some(gaps) = r.get_mut("gaps").and_then(|g| g.as_array_mut()) {
+            for g in gaps {
+                let s = g["synthetic"].as_f64().unwrap_or(0.0);
+                g["gap"] = serde_json::json!(est * (0.5 + rng.unit()));
+                g["treated"] = serde_json::json!(s + g["gap"].as_f64().unwrap_or(0.0));
+            }
+        }
+        if let Some(e) = r.get_mut("e_value") {
+            e["estimate"] = serde_json::json!(1.0 + 5.0 * rng.unit());
+        }
+    };
+    if let Some(results) = v.get_mut("results").and_then(|r| r.as_array_mut()) {
+        for m in results {
+            fix(&mut m["result"], rng);
+            if let Some(checks) = m.get_mut("checks").and_then(|c| c.as_array_mut()) {
+                for c in checks {
+                    match rng.next() % 3 {
+                        0 => {
+                            c["passed"] = true.into();
+                            c["value"] = serde_json::json!(rng.unit());
+                        }
+                        1 => {
+                            c["passed"] = false.into();
+                            c["value"] = serde_json::json!(rng.unit() * 0.05);
+                        }
+                        _ => {
+                            c.as_object_mut().expect("check").remove("passed");
+                            c.as_object_mut().expect("check").remove("value");
+                        }
+                    }
+                }
+            }
+        }
+    } else {
+        fix(&mut v, rng);
+    }
+    let kind = match base {
+        AnalysisOutput::Advanced(_) => Kind::AnalyzeAdvanced,
+        AnalysisOutput::Discover(_) => Kind::Discover,
+        AnalysisOutput::Effect(_) => Kind::TreatmentEffect,
+    };
+    AnalysisOutput::from_json(kind, v).expect("generated result")
+}
+
+/// 1,000 generated results (and their analyst versions): every template narrative grounded.
+fn generated() -> &'static Vec<Insights> {
+    static G: OnceLock<Vec<Insights>> = OnceLock::new();
+    G.get_or_init(|| {
+        let mut rng = Rng(0x5eed_1234_abcd_ef01);
+        let mut out = Vec::new();
+        while out.len() < 1000 {
+            let (name, base, outcome) = rng.pick(bases());
+            let level = if name == "pc" { 0.95 } else { *rng.pick(&[0.8, 0.9, 0.95, 0.99]) };
+            let audience = *rng.pick(&[Audience::Executive, Audience::Analyst]);
+            let g = if name == "pc" || name == "lingam" { base.clone() } else { generate(&mut rng, base) };
+            let x = insights::explain(&g, &ask(level, audience, outcome.clone()), None).expect("explain");
+            assert_grounded(&format!("generated {} from {name}", out.len()), &x);
+            out.push(x);
+        }
+        out
+    })
+}
+
+#[test]
+fn a_thousand_generated_results_are_explained_with_their_own_numbers() {
+    let g = generated();
+    let numbers: usize = g.iter().map(|x| x.grounding.numbers_checked).sum();
+    let sig = g.iter().filter(|x| x.facts.iter().any(|f| f.significant == Some(true))).count();
+    let grades: std::collections::BTreeMap<String, usize> = g.iter().fold(Default::default(), |mut m, x| {
+        *m.entry(format!("{:?}", x.evidence_grade)).or_default() += 1;
+        m
+    });
+    println!(
+        "generated: {} narratives, {numbers} numbers, all matched; {sig} with a significant effect; grades {grades:?}",
+        g.len()
+    );
+    assert!(sig > 100 && sig < 900, "a mix of significant and not: {sig}");
+}
+
+/// Where the numbers are in a text (an independent reading: digits with separators and a
+/// decimal part; "<" before one marks a bound).
+fn number_spans(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.')) {
+            let s = i;
+            while i < b.len()
+                && (b[i].is_ascii_digit()
+                    || ((b[i] == b',' || b[i] == b'.') && i + 1 < b.len() && b[i + 1].is_ascii_digit()))
+            {
+                i += 1;
+            }
+            let in_word = i < b.len() && b[i].is_ascii_alphabetic();
+            let bound = (s > 0 && b[s - 1] == b'<') || (s > 1 && &b[s - 2..s] == b"< ");
+            if !in_word && !bound {
+                out.push((s, i));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The number at `span` one unit of its last digit away.
+fn off_by_one(text: &str, (s, e): (usize, usize)) -> String {
+    let t = &text[s..e];
+    let decimals = t.split_once('.').map(|(_, d)| d.len()).unwrap_or(0);
+    let v: f64 = t.replace(',', "").parse().expect("number");
+    let bumped = v + 10f64.powi(-(decimals as i32));
+    let mut n = format!("{:.*}", decimals, bumped);
+    if t.contains(',') {
+        let (int, frac) =
+            n.split_once('.').map(|(a, b)| (a.to_string(), Some(b.to_string()))).unwrap_or((n.clone(), None));
+        let mut g = String::new();
+        for (k, c) in int.chars().enumerate() {
+            if k > 0 && (int.len() - k) % 3 == 0 {
+                g.push(',');
+            }
+            g.push(c);
+        }
+        n = match frac {
+            Some(f) => format!("{g}.{f}"),
+            None => g,
+        };
+    }
+    format!("{}{}{}", &text[..s], n, &text[e..])
+}
+
+fn with(x: &Insights, i: usize, text: String) -> Vec<Sentence> {
+    let mut s = x.explanation.sentences.clone();
+    s[i].text = text;
+    s
+}
+
+fn sheet(x: &Insights) -> facts::FactSheet {
+    facts::FactSheet {
+        facts: x.facts.clone(),
+        evidence: x.evidence.clone(),
+        entities: x.entities.clone(),
+        confidence_level: x.confidence_level,
+    }
+}
+
+/// Corrupted narratives: every number and level corruption caught, at least 99% of the claim
+/// corruptions, and no false alarm on the originals.
+#[test]
+fn corrupted_narratives_are_caught() {
+    let mut rng = Rng(0xc0ff_ee00_1234_5678);
+    let mut tally: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    let mut record = |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| {
+        let e = tally.entry(kind).or_default();
+        e.0 += 1;
+        if caught {
+            e.1 += 1;
+        } else if matches!(kind, "number off by one" | "invented number" | "% for pp" | "wrong level") {
+            panic!("{kind} not caught: {}", detail());
+        }
+    };
+    let metric_words = ["revenue", "conversions", "sales", "clicks", "impressions", "orders"];
+    for x in generated() {
+        let sh = sheet(x);
+        // No false alarm.
+        assert!(liftos::llm::validate::grounding(&x.explanation.sentences, &sh).passed);
+        let check = |s: &[Sentence]| !liftos::llm::validate::grounding(s, &sh).passed;
+        for (i, s) in x.explanation.sentences.iter().enumerate() {
+            let spans = number_spans(&s.text);
+            if !spans.is_empty() {
+                let span = *rng.pick(&spans);
+                let m = off_by_one(&s.text, span);
+                record("number off by one", check(&with(x, i, m.clone())), &|| m.clone());
+            }
+            // % for pp, on a share that is not the level.
+            if let Some(at) = s.text.find('%') {
+                let before = &s.text[..at];
+                let after = &s.text[at + 1..];
+                if !after.trim_start().starts_with("confidence") && !after.trim_start().starts_with("level") {
+                    let m = format!("{before} pp{after}");
+                    record("% for pp", check(&with(x, i, m.clone())), &|| m.clone());
+                }
+            }
+        }
+        let h = &x.explanation.sentences[0].text;
+        let i0 = 0;
+        // An invented number in the headline.
+        let invented = loop {
+            let v = format!("{:.1}", 10.0 + 990.0 * rng.unit());
+            let hit = x.facts.iter().any(|f| {
+                [Some(f.value), f.ci.map(|c| c[0]), f.ci.map(|c| c[1]), f.p_value]
+                    .iter()
+                    .flatten()
+                    .any(|n| format!("{:.1}", n.abs()) == v)
+            });
+            if !hit {
+                break v;
+            }
+        };
+        let m = format!("{} (about {invented} in all).", h.trim_end_matches('.'));
+        record("invented number", check(&with(x, i0, m.clone())), &|| m.clone());
+        // The wrong level.
+        let level = liftos::llm::format::display(x.confidence_level, liftos::llm::format::Unit::Level);
+        if let Some(i) = x.explanation.sentences.iter().position(|s| s.text.contains(&format!("{level} "))) {
+            let other = if x.confidence_level == 0.95 { "90%" } else { "95%" };
+            let m = x.explanation.sentences[i].text.replacen(&level, other, 1);
+            record("wrong level", check(&with(x, i, m.clone())), &|| m.clone());
+        }
+        // A flipped direction.
+        for (a, b) in [
+            ("an increase", "a decrease"),
+            ("a decrease", "an increase"),
+            ("increased", "reduced"),
+            ("reduced", "increased"),
+        ] {
+            if h.contains(a) {
+                let m = h.replacen(a, b, 1);
+                record("flipped direction", check(&with(x, i0, m.clone())), &|| m.clone());
+                break;
+            }
+        }
+        let effect = x.facts.iter().find(|f| f.id == format!("{}.effect", x.evidence[0].id));
+        let significant = effect.and_then(|f| f.significant) == Some(true);
+        // "significant" on a result that is not.
+        if effect.is_some() && !significant {
+            let m = format!("{}, and the result is statistically significant.", h.trim_end_matches('.'));
+            record("significant when it is not", check(&with(x, i0, m.clone())), &|| m.clone());
+        }
+        // "caused" on a weak grade (or a result that is not significant).
+        if effect.is_some() && (!x.evidence_grade.allows_causal_words() || !significant) {
+            let m = format!("{}; the campaign caused this.", h.trim_end_matches('.'));
+            record("caused on a weak grade", check(&with(x, i0, m.clone())), &|| m.clone());
+        }
+        // A channel or metric that is not in the data.
+        if !x.entities.platforms.iter().any(|p| p == "tiktok") {
+            let m = format!("{} on TikTok.", h.trim_end_matches('.'));
+            record("unknown channel", check(&with(x, i0, m.clone())), &|| m.clone());
+        }
+        if let Some(w) = metric_words.iter().find(|w| !x.entities.metrics.iter().any(|m| m.to_lowercase().contains(*w)))
+        {
+            let m = format!("{} in {w}.", h.trim_end_matches('.'));
+            record("unknown metric", check(&with(x, i0, m.clone())), &|| m.clone());
+        }
+    }
+    let total: usize = tally.values().map(|t| t.0).sum();
+    println!("mutations: {total}");
+    for (k, (n, c)) in &tally {
+        println!("  {k}: {c}/{n} caught");
+    }
+    assert!(total >= 2000, "at least 2,000 corrupted narratives: {total}");
+    let claims: (usize, usize) = tally
+        .iter()
+        .filter(|(k, _)| !matches!(**k, "number off by one" | "invented number" | "% for pp" | "wrong level"))
+        .fold((0, 0), |a, (_, t)| (a.0 + t.0, a.1 + t.1));
+    assert!(claims.1 as f64 >= 0.99 * claims.0 as f64, "claims caught {}/{}", claims.1, claims.0);
+}
+
+/// Levels a result cannot honour, and levels outside the range, are 400s naming confidence_level.
+#[test]
+fn levels_that_cannot_be_honoured_are_refused() {
+    let (_, out, _) = &bases()[0];
+    for bad in [0.0, 0.3, 1.0, 1.5, f64::NAN] {
+        let e = insights::explain(out, &ask(bad, Audience::Executive, None), None).expect_err("bad level");
+        match e {
+            liftos::service::ServiceError::Validation(v) => assert_eq!(v.field(), "confidence_level"),
+            other => panic!("{other}"),
+        }
+    }
+    // An IV result stored before it carried its degrees of freedom.
+    let (_, iv, _) = &bases()[2];
+    let mut v = serde_json::to_value(iv).expect("json");
+    v["results"][0]["result"].as_object_mut().expect("obj").remove("df");
+    let old = AnalysisOutput::from_json(Kind::AnalyzeAdvanced, v).expect("old");
+    let e = insights::explain(&old, &ask(0.9, Audience::Executive, None), None).expect_err("no df");
+    assert!(matches!(&e, liftos::service::ServiceError::Validation(v) if v.field() == "confidence_level"), "{e}");
+    // A request whose alpha disagrees with the level.
+    let e = insights::at_level(
+        serde_json::json!({"methods": [{"method": "did", "alpha": 0.05}]}),
+        Kind::AnalyzeAdvanced,
+        0.9,
+        true,
+    )
+    .expect_err("disagree");
+    assert_eq!(e.field(), "confidence_level");
+}
