@@ -506,3 +506,29 @@ async fn defect_10_an_experiment_is_not_created_completed() {
         assert_eq!((resp.status().as_u16(), json_body(&resp)["field"].as_str()), (400, Some("status")), "{status}");
     }
 }
+
+/// Found by `cargo fuzz` (target `panels`): a dropped export whose date column holds a number
+/// past 9999-12-31 as days panicked the file connector (`NaiveDate + TimeDelta` overflowed).
+/// Such a row is now a bad row with its reason; and a date written as a number (20260901) is
+/// read with the column map's format, not as days since 1970.
+#[test]
+fn fuzz_found_a_numeric_date_past_9999_is_a_bad_row_not_a_panic() {
+    use liftos::service::source::{parse_panel, PanelFormat};
+    let conn = |fmt: &str| -> liftos::ingestion::connectors::Connection {
+        serde_json::from_value(serde_json::json!({
+            "id": "export", "kind": "file", "platform": "meta",
+            "column_map": {"date": "day", "campaign_id": "campaign", "spend": "cost", "date_format": fmt}
+        }))
+        .expect("connection")
+    };
+    let table = parse_panel(b"day,campaign,cost\n2020000006,c1,1.5\n19000,c2,2.5\n", PanelFormat::Csv).expect("table");
+    let (batch, bad) = liftos::ingestion::connectors::file::parse(&conn("%Y-%m-%d"), &table).expect("parsed");
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].row, 1);
+    assert!(bad[0].reason.contains("not a date"), "{}", bad[0].reason);
+    assert_eq!(batch.rows.len(), 1, "the other row (19000 days: 2022-01-08) lands");
+    let table = parse_panel(b"day,campaign,cost\n20260901,c1,1.5\n", PanelFormat::Csv).expect("table");
+    let (batch, bad) = liftos::ingestion::connectors::file::parse(&conn("%Y%m%d"), &table).expect("parsed");
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(batch.rows[0].date.to_string(), "2026-09-01");
+}

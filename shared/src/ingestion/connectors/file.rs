@@ -49,6 +49,9 @@ fn cell(t: &Table, col: &str, i: usize) -> Option<String> {
     }
 }
 
+/// Days from 1970-01-01 to 9999-12-31: the last date a numeric date column may hold.
+const MAX_DATE_DAYS: f64 = 2_932_896.0;
+
 /// Map the table's rows; unreadable rows are returned beside the good ones. A missing column
 /// fails the whole file (nothing in it can be read).
 pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<BadRow>), ConnectorError> {
@@ -86,12 +89,13 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                 },
             }
         };
-        // A Parquet DATE column arrives as days since 1970-01-01; text is parsed with the format.
+        // A Parquet DATE column arrives as days since 1970-01-01 (up to 9999-12-31); anything
+        // else, a number like 20260901 included, is text parsed with the format.
         let as_days = match table.column(&map.date) {
             Ok(Column::Num(v)) => v
                 .get(i)
-                .filter(|x| x.is_finite() && x.fract() == 0.0)
-                .map(|x| NaiveDate::default() + chrono::Duration::days(*x as i64)),
+                .filter(|x| x.is_finite() && x.fract() == 0.0 && (0.0..=MAX_DATE_DAYS).contains(*x))
+                .and_then(|x| NaiveDate::default().checked_add_signed(chrono::Duration::days(*x as i64))),
             _ => None,
         };
         let date = match as_days.or_else(|| get(&map.date).and_then(|s| NaiveDate::parse_from_str(s.trim(), fmt).ok()))
