@@ -15,7 +15,7 @@ OUT=${OUT:-$CACHE/bench-out}
 NAMES=${*:-twfe cs iv rd pc aipw synth_fixed synth synth_placebo}
 mkdir -p "$DATA" "$OUT"
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check numpy pandas scipy pyfixest linearmodels csdid rdrobust causal-learn statsmodels
+"$VENV/bin/pip" install --quiet --disable-pip-version-check numpy pandas scipy pyfixest linearmodels csdid rdrobust causal-learn statsmodels pysyncon
 declare -A FILE=([twfe]=twfe [cs]=staggered [iv]=iv [rd]=rd [pc]=dag [aipw]=aipw [synth_fixed]=synth [synth]=synth [synth_placebo]=synth)
 declare -A ANCHOR=([twfe]=twfe [cs]=callaway_santanna [iv]=iv2sls [rd]=rdrobust [pc]=pc [aipw]=aipw [synth_fixed]=pysyncon [synth]=pysyncon [synth_placebo]=pysyncon)
 for n in $NAMES; do

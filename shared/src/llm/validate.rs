@@ -358,6 +358,16 @@ fn negated(ws: &[String], i: usize) -> bool {
     ws[i.saturating_sub(4)..i].iter().any(|w| NEGATIONS.contains(&w.as_str()))
 }
 
+impl Grounding {
+    /// One claim checked: a violation of `rule` unless `ok`.
+    fn claim(&mut self, sentence: usize, ok: bool, rule: &str, detail: impl FnOnce() -> String) {
+        self.claims_checked += 1;
+        if !ok {
+            self.violations.push(Violation { sentence, rule: rule.into(), detail: detail() });
+        }
+    }
+}
+
 /// Check `sentences` against `sheet`.
 pub fn grounding(sentences: &[Sentence], sheet: &FactSheet) -> Grounding {
     let mut g = Grounding {
@@ -429,18 +439,13 @@ pub fn grounding(sentences: &[Sentence], sheet: &FactSheet) -> Grounding {
                     after.split_whitespace().take(2).any(|x| x.trim_matches(|c: char| !c.is_alphanumeric()) == *w)
                 });
                 if qualifies {
-                    g.claims_checked += 1;
-                    if (t.value() / 100.0 - level).abs() > 1e-9 {
-                        g.violations.push(Violation {
-                            sentence: si,
-                            rule: "level".into(),
-                            detail: format!(
-                                "{} stated; the level asked for is {}",
-                                t.text,
-                                super::format::display(level, Unit::Level)
-                            ),
-                        });
-                    }
+                    g.claim(si, (t.value() / 100.0 - level).abs() <= 1e-9, "level", || {
+                        format!(
+                            "{} stated; the level asked for is {}",
+                            t.text,
+                            super::format::display(level, Unit::Level)
+                        )
+                    });
                 }
             }
         }
@@ -463,28 +468,18 @@ pub fn grounding(sentences: &[Sentence], sheet: &FactSheet) -> Grounding {
                 if !(up || down) || negated(&ws, i) {
                     continue;
                 }
-                g.claims_checked += 1;
-                if (up && f.value <= 0.0) || (down && f.value >= 0.0) {
-                    g.violations.push(Violation {
-                        sentence: si,
-                        rule: "direction".into(),
-                        detail: format!("{w:?} but {} is {}", f.id, f.display),
-                    });
-                }
+                g.claim(si, !((up && f.value <= 0.0) || (down && f.value >= 0.0)), "direction", || {
+                    format!("{w:?} but {} is {}", f.id, f.display)
+                });
             }
         }
         let significant = effect.and_then(|f| f.significant) == Some(true);
         // Significance.
         for (i, w) in ws.iter().enumerate() {
             if SIGNIFICANCE.contains(&w.as_str()) && !negated(&ws, i) {
-                g.claims_checked += 1;
-                if !significant {
-                    g.violations.push(Violation {
-                        sentence: si,
-                        rule: "significance".into(),
-                        detail: format!("{w:?} on a result that is not significant at the level asked for"),
-                    });
-                }
+                g.claim(si, significant, "significance", || {
+                    format!("{w:?} on a result that is not significant at the level asked for")
+                });
             }
             if ABSOLUTE.contains(&w.as_str()) {
                 g.claims_checked += 1;
@@ -538,39 +533,24 @@ pub fn grounding(sentences: &[Sentence], sheet: &FactSheet) -> Grounding {
             }
         }
         for h in causal_hits {
-            g.claims_checked += 1;
-            if !causal_ok {
-                g.violations.push(Violation {
-                    sentence: si,
-                    rule: "causality".into(),
-                    detail: format!("{h:?}: causal words need a significant result graded A or B"),
-                });
-            }
+            g.claim(si, causal_ok, "causality", || {
+                format!("{h:?}: causal words need a significant result graded A or B")
+            });
         }
         // Hedge: the value of an effect that is not significant is stated with its hedge.
         if let Some(f) = effect {
             if primary_value_stated && f.significant != Some(true) {
-                g.claims_checked += 1;
-                if !HEDGES.iter().any(|h| lower.contains(h)) {
-                    g.violations.push(Violation {
-                        sentence: si,
-                        rule: "hedge".into(),
-                        detail: format!("{} is not significant at the level asked for; the sentence must say so", f.id),
-                    });
-                }
+                g.claim(si, HEDGES.iter().any(|h| lower.contains(h)), "hedge", || {
+                    format!("{} is not significant at the level asked for; the sentence must say so", f.id)
+                });
             }
         }
         // Entities.
         for w in &ws {
             if let Some((_, p)) = PLATFORM_WORDS.iter().find(|(n, _)| n == w) {
-                g.claims_checked += 1;
-                if !sheet.entities.platforms.iter().any(|x| x == p) {
-                    g.violations.push(Violation {
-                        sentence: si,
-                        rule: "entities".into(),
-                        detail: format!("{w:?}: no such channel in the data"),
-                    });
-                }
+                g.claim(si, sheet.entities.platforms.iter().any(|x| x == p), "entities", || {
+                    format!("{w:?}: no such channel in the data")
+                });
             }
             if METRIC_WORDS.contains(&w.as_str()) {
                 g.claims_checked += 1;
