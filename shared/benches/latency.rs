@@ -4,7 +4,7 @@
 //! and the audit entry. One warm-up call, then the median / p95 / min of `LATENCY_RUNS` calls
 //! (default 20). The spec's target is under 500 ms.
 //!
-//!   cargo bench -p liftos --features lambda --bench latency
+//!   cargo bench -p liftos --features "lambda demo" --bench latency
 //!
 //! Prints one JSON object per case.
 
