@@ -562,6 +562,9 @@ fn run_explain(
     if outcome.is_some() {
         req.outcome = outcome;
     }
+    if let Some(Err(e)) = req.outcome.as_deref().map(insights::check_outcome_name) {
+        return fail(e.field(), e.summary());
+    }
     if let Err(e) = liftos::llm::facts::check_level(req.confidence_level) {
         return fail(e.field(), e.summary());
     }
@@ -570,7 +573,10 @@ fn run_explain(
         Err(e) => return fail(e.field(), e.summary()),
     };
     let named = insights::outcome_of(&analysis);
-    let bytes = serde_json::to_vec(&analysis).unwrap_or_default();
+    let bytes = match serde_json::to_vec(&analysis) {
+        Ok(b) => b,
+        Err(e) => return fail("request", e),
+    };
     let output = match causal::run_local(kind, &bytes, table, &input.display().to_string()) {
         Ok((out, _html)) => out,
         Err(e) => return service_fail(e),

@@ -52,7 +52,8 @@ pub struct InsightsRequest {
     pub audience: Audience,
     #[serde(default)]
     pub narrator: Narrator,
-    /// The outcome's name as the narrative should call it (default: the request's outcome column).
+    /// The outcome's name as the narrative should call it (default: the request's outcome column):
+    /// 1 to 64 letters, spaces, `-` or `_`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
 }

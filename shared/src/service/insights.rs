@@ -14,6 +14,9 @@ pub async fn insights(ctx: &causal::Ctx<'_>, user: &UserContext, body: &[u8]) ->
     let req: InsightsRequest = parse_object(body)?;
     facts::check_level(req.confidence_level)?;
     let a = &req.analysis;
+    if let Some(o) = &req.outcome {
+        check_outcome_name(o)?;
+    }
     let given = [a.job_id.is_some(), a.result.is_some(), a.request.is_some()].iter().filter(|x| **x).count();
     if given != 1 {
         return Err(ValidationError::new("analysis", "name exactly one of job_id, result or request").into());
@@ -22,8 +25,7 @@ pub async fn insights(ctx: &causal::Ctx<'_>, user: &UserContext, body: &[u8]) ->
         from_job(ctx, user, id).await?
     } else if let Some(r) = &a.result {
         ((**r).clone(), None)
-    } else {
-        let request = a.request.clone().unwrap_or_default();
+    } else if let Some(request) = a.request.clone() {
         let kind = a.kind.unwrap_or(Kind::AnalyzeAdvanced);
         let body = at_level(request, kind, req.confidence_level, true)?;
         let outcome = outcome_of(&body);
@@ -36,8 +38,28 @@ pub async fn insights(ctx: &causal::Ctx<'_>, user: &UserContext, body: &[u8]) ->
             Err(ServiceError::Validation(e)) => return Err(ServiceError::Validation(e.within("analysis.request"))),
             Err(e) => return Err(e),
         }
+    } else {
+        return Err(ValidationError::new("analysis", "name exactly one of job_id, result or request").into());
     };
     explain(&output, &req, outcome)
+}
+
+/// What the narrative calls the outcome is written into its sentences: a short name of
+/// letters, spaces, `-` and `_` (no digits, which the validator would read as numbers).
+pub const MAX_OUTCOME_NAME: usize = 64;
+
+pub fn check_outcome_name(name: &str) -> Result<(), ValidationError> {
+    let ok = !name.trim().is_empty()
+        && name.chars().count() <= MAX_OUTCOME_NAME
+        && name.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "outcome",
+            format!("must be 1 to {MAX_OUTCOME_NAME} letters, spaces, '-' or '_' (it is written into the narrative)"),
+        ))
+    }
 }
 
 /// The explanation of a computed analysis (the service and `liftos explain`).
@@ -131,7 +153,7 @@ async fn from_job(
     if job.status != JobStatus::Succeeded {
         return Err(ServiceError::Conflict(format!(
             "job {id} is {}: explain it once it has succeeded",
-            serde_json::to_value(job.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+            job.status.as_str()
         )));
     }
     let value = match (&job.result, &job.result_key) {
