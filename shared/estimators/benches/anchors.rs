@@ -50,7 +50,7 @@ fn write_geo_panel(path: &std::path::Path) {
 fn median3(mut f: impl FnMut() -> (f64, f64)) -> (f64, Vec<f64>, (f64, f64)) {
     let mut times = Vec::new();
     let mut out = (0.0, 0.0);
-    for _ in 0..3 {
+    for _ in 0..std::env::var("BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) {
         let t = Instant::now();
         out = f();
         times.push(t.elapsed().as_secs_f64());

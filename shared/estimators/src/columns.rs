@@ -2,7 +2,7 @@
 //! covariates, the variables of a causal graph). The shape is checked once, here, when the
 //! columns are put together; the estimators then take it for granted.
 
-use ndarray::{Array2, ArrayView1, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2, ShapeBuilder};
 
 /// Two columns that should have had one length.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -33,7 +33,7 @@ impl Columns {
 
     /// No columns, `n` rows (so that an empty set of controls still knows the sample size).
     pub fn empty(n: usize) -> Self {
-        Self { names: vec![], values: Array2::zeros((n, 0)) }
+        Self { names: vec![], values: Array2::zeros((n, 0).f()) }
     }
 
     /// Rows.
@@ -58,6 +58,12 @@ impl Columns {
         self.values.view()
     }
 
+    /// The columns as slices: each is one contiguous run, since the matrix is column-major by
+    /// construction.
+    pub fn slices(&self) -> Vec<&[f64]> {
+        crate::linalg::contiguous_columns(self.values.view()).expect("Columns are column-major by construction")
+    }
+
     pub fn column(&self, j: usize) -> ArrayView1<'_, f64> {
         self.values.column(j)
     }
@@ -71,13 +77,13 @@ impl Columns {
     pub fn select(&self, idx: &[usize]) -> Self {
         Self {
             names: idx.iter().map(|&j| self.names[j].clone()).collect(),
-            values: self.values.select(ndarray::Axis(1), idx),
+            values: column_major(self.values.select(ndarray::Axis(1), idx)),
         }
     }
 
     /// The rows at `idx`, in that order.
     pub fn rows(&self, idx: &[usize]) -> Self {
-        Self { names: self.names.clone(), values: self.values.select(ndarray::Axis(0), idx) }
+        Self { names: self.names.clone(), values: column_major(self.values.select(ndarray::Axis(0), idx)) }
     }
 
     /// These columns and one more.
@@ -102,6 +108,16 @@ impl Columns {
             c.iter().all(|&v| v == first).then_some(name)
         })
     }
+}
+
+/// `a` in column-major order (a copy only when it is not already).
+fn column_major(a: Array2<f64>) -> Array2<f64> {
+    if a.t().is_standard_layout() {
+        return a;
+    }
+    let mut out = Array2::zeros(a.raw_dim().f());
+    out.assign(&a);
+    out
 }
 
 #[cfg(test)]

@@ -68,15 +68,21 @@ pub fn with_intercept(x: ArrayView2<f64>) -> Array2<f64> {
 }
 
 /// Rows per block of the blocked cross-products: the block of every column stays in cache.
-const BLOCK: usize = 4096;
+const BLOCK: usize = 2048;
 
 /// X'X (k x k).
 pub fn crossprod(x: ArrayView2<f64>) -> Array2<f64> {
-    symmetrise(x.t().dot(&x))
+    match contiguous_columns(x) {
+        Some(cols) => crossprod_columns(&cols, None),
+        None => symmetrise(x.t().dot(&x)),
+    }
 }
 
 /// X'WX with W = diag(w) (k x k), computed block by block so no n x k copy is made.
 pub fn weighted_crossprod(x: ArrayView2<f64>, w: ArrayView1<f64>) -> Array2<f64> {
+    if let (Some(cols), Some(ws)) = (contiguous_columns(x), w.as_slice()) {
+        return crossprod_columns(&cols, Some(ws));
+    }
     let (n, k) = x.dim();
     let mut m = Array2::zeros((k, k));
     let mut start = 0;
@@ -88,6 +94,88 @@ pub fn weighted_crossprod(x: ArrayView2<f64>, w: ArrayView1<f64>) -> Array2<f64>
         start = end;
     }
     symmetrise(m)
+}
+
+/// The columns of `x` as slices when each is one contiguous run (a column-major matrix or a
+/// block of one).
+pub fn contiguous_columns<'a>(x: ArrayView2<'a, f64>) -> Option<Vec<&'a [f64]>> {
+    (0..x.ncols()).map(|j| x.index_axis_move(Axis(1), j).to_slice()).collect()
+}
+
+/// X'WX (`w` = None for X'X) for `k` columns of one length, given as slices (no matrix is
+/// assembled). A hand-written kernel kept because the anchor benchmark measures it faster than
+/// ndarray's `matrixmultiply` on tall, thin designs: the 2SLS anchor (1,000,000 x 14) fitted in
+/// 0.29 s through an assembled matrix and gemm, 0.12 s through this, which reads each block of
+/// rows from memory once and reduces it with eight independent accumulators (vectorised, and
+/// half the rounding error of one running sum); with weights, each block is scaled once into a
+/// cached buffer (the AIPW anchor's logit: 0.85 s -> 0.74 s).
+pub fn crossprod_columns(x: &[&[f64]], w: Option<&[f64]>) -> Array2<f64> {
+    let k = x.len();
+    let n = x.first().map(|c| c.len()).unwrap_or(0);
+    assert!(x.iter().all(|c| c.len() == n), "columns of one design matrix have one length");
+    let mut m = Array2::zeros((k, k));
+    // With weights, each block of a column is scaled once into a scratch buffer that stays in
+    // cache, so each pair costs one multiply-add per row.
+    let mut scaled = vec![0.0; if w.is_some() { k * BLOCK } else { 0 }];
+    let mut start = 0;
+    while start < n {
+        let end = (start + BLOCK).min(n);
+        let len = end - start;
+        if let Some(w) = w {
+            for (i, c) in x.iter().enumerate() {
+                let out = &mut scaled[i * BLOCK..i * BLOCK + len];
+                for ((o, &v), &wv) in out.iter_mut().zip(&c[start..end]).zip(&w[start..end]) {
+                    *o = v * wv;
+                }
+            }
+        }
+        for i in 0..k {
+            let ci = if w.is_some() { &scaled[i * BLOCK..i * BLOCK + len] } else { &x[i][start..end] };
+            for j in 0..=i {
+                m[[i, j]] += dot(ci, &x[j][start..end]);
+            }
+        }
+        start = end;
+    }
+    for i in 0..k {
+        for j in 0..i {
+            m[[j, i]] = m[[i, j]];
+        }
+    }
+    m
+}
+
+/// Σ aᵢ bᵢ with eight independent accumulators over exact chunks.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Σⱼ bⱼ xⱼ over columns given as slices: X b without assembling X.
+pub fn combine(x: &[&[f64]], b: ArrayView1<f64>) -> Array1<f64> {
+    let n = x.first().map(|c| c.len()).unwrap_or(0);
+    let mut out = Array1::zeros(n);
+    if let Some(o) = out.as_slice_mut() {
+        for (c, &bj) in x.iter().zip(b.iter()) {
+            for (o, &v) in o.iter_mut().zip(c.iter()) {
+                *o += bj * v;
+            }
+        }
+    }
+    out
 }
 
 /// X'y.

@@ -81,12 +81,29 @@ pub fn cluster_scores(x: ArrayView2<f64>, resid: ArrayView1<f64>, cluster: &[u32
     let k = x.ncols();
     let mut s = Array2::zeros((n_clusters, k));
     for (a, col) in x.columns().into_iter().enumerate() {
-        let mut out = s.column_mut(a);
-        for ((&v, &e), &g) in col.iter().zip(resid.iter()).zip(cluster) {
-            out[g as usize] += v * e;
-        }
+        add_cluster_scores(col.iter(), resid, cluster, s.column_mut(a));
     }
     s
+}
+
+/// The same for columns given as slices.
+pub fn cluster_scores_columns(x: &[&[f64]], resid: ArrayView1<f64>, cluster: &[u32], n_clusters: usize) -> Array2<f64> {
+    let mut s = Array2::zeros((n_clusters, x.len()));
+    for (a, col) in x.iter().enumerate() {
+        add_cluster_scores(col.iter(), resid, cluster, s.column_mut(a));
+    }
+    s
+}
+
+fn add_cluster_scores<'a>(
+    col: impl Iterator<Item = &'a f64>,
+    resid: ArrayView1<f64>,
+    cluster: &[u32],
+    mut out: ndarray::ArrayViewMut1<f64>,
+) {
+    for ((&v, &e), &g) in col.zip(resid.iter()).zip(cluster) {
+        out[g as usize] += v * e;
+    }
 }
 
 /// The covariance of `solved` under `kind`. `cluster` (codes 0..n_clusters) is needed for

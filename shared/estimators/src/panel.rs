@@ -15,6 +15,62 @@ pub fn factorize<T: Hash + Eq + Ord + Clone>(values: &[T]) -> (Vec<u32>, Vec<T>)
     (codes, levels)
 }
 
+/// Codes 0..levels for string labels and the levels sorted, without cloning a label per row:
+/// one hash pass in order of first appearance, then the few distinct labels sorted.
+pub fn factorize_str<S: AsRef<str>>(values: &[S]) -> (Vec<u32>, Vec<String>) {
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    let raw: Vec<u32> = values
+        .iter()
+        .map(|v| {
+            let next = seen.len() as u32;
+            *seen.entry(v.as_ref()).or_insert(next)
+        })
+        .collect();
+    let mut distinct: Vec<(&str, u32)> = seen.into_iter().collect();
+    distinct.sort_unstable();
+    let mut rank = vec![0u32; distinct.len()];
+    for (pos, &(_, r)) in distinct.iter().enumerate() {
+        rank[r as usize] = pos as u32;
+    }
+    (raw.iter().map(|&r| rank[r as usize]).collect(), distinct.into_iter().map(|(s, _)| s.to_string()).collect())
+}
+
+/// Codes 0..levels for integers (periods) and the levels sorted: an offset when the values are
+/// consecutive, a binary search otherwise.
+pub fn factorize_int(values: &[i64]) -> (Vec<u32>, Vec<i64>) {
+    let levels = distinct_sorted(values);
+    let consecutive =
+        levels.last().zip(levels.first()).is_some_and(|(&hi, &lo)| hi.abs_diff(lo) as usize + 1 == levels.len());
+    let codes = if consecutive {
+        values.iter().map(|&v| v.abs_diff(levels[0]) as u32).collect()
+    } else {
+        values.iter().map(|v| levels.binary_search(v).unwrap_or(0) as u32).collect()
+    };
+    (codes, levels)
+}
+
+/// The distinct values sorted: a presence bitmap over the range when it is at most a few times
+/// the row count (periods usually are), a sort otherwise (a `BTreeSet` of a million rows took
+/// 12 ms of a 60 ms TWFE fit, a sort 6 ms, the bitmap 1 ms).
+fn distinct_sorted(t: &[i64]) -> Vec<i64> {
+    let (Some(&lo), Some(&hi)) = (t.iter().min(), t.iter().max()) else { return vec![] };
+    match usize::try_from(hi.abs_diff(lo)) {
+        Ok(span) if span < 4 * t.len() + 1024 => {
+            let mut seen = vec![false; span + 1];
+            for &v in t {
+                seen[v.abs_diff(lo) as usize] = true;
+            }
+            seen.iter().enumerate().filter(|(_, &s)| s).map(|(i, _)| lo.wrapping_add(i as i64)).collect()
+        }
+        _ => {
+            let mut v = t.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+    }
+}
+
 /// One fixed-effect dimension: a code per row and the count per level.
 #[derive(Debug, Clone)]
 pub struct FixedEffect {
@@ -36,7 +92,7 @@ impl FixedEffect {
     }
 
     /// Subtract the group means (one projection). Returns the largest adjustment made.
-    fn sweep(&self, col: &mut ArrayViewMut1<f64>, sums: &mut [f64]) -> f64 {
+    fn sweep(&self, col: &mut [f64], sums: &mut [f64]) -> f64 {
         sums.iter_mut().for_each(|s| *s = 0.0);
         for (v, &c) in col.iter().zip(&self.codes) {
             sums[c as usize] += v;
@@ -76,6 +132,18 @@ pub struct NotConverged {
 /// Demean `col` by every fixed effect until a full round changes nothing (relative 1e-13 of the
 /// column's scale). One round is exact for a balanced two-way panel; unbalanced panels need more.
 pub fn demean(mut col: ArrayViewMut1<f64>, fes: &[FixedEffect]) -> Result<usize, NotConverged> {
+    // The sweeps run over a slice: iterating a strided view is several times slower on the hot
+    // path (the TWFE anchor benchmark's demeaning took 29 ms through the view's iterator).
+    if let Some(s) = col.as_slice_mut() {
+        return demean_slice(s, fes);
+    }
+    let mut copy = col.to_vec();
+    let it = demean_slice(&mut copy, fes)?;
+    col.iter_mut().zip(copy).for_each(|(c, v)| *c = v);
+    Ok(it)
+}
+
+fn demean_slice(col: &mut [f64], fes: &[FixedEffect]) -> Result<usize, NotConverged> {
     const MAX_ITER: usize = 100_000;
     let scale = col.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
     let max_levels = fes.iter().map(|f| f.levels()).max().unwrap_or(0);
@@ -83,7 +151,7 @@ pub fn demean(mut col: ArrayViewMut1<f64>, fes: &[FixedEffect]) -> Result<usize,
     for it in 1..=MAX_ITER {
         let mut largest = 0.0f64;
         for fe in fes {
-            largest = largest.max(fe.sweep(&mut col, &mut sums[..fe.levels()]));
+            largest = largest.max(fe.sweep(col, &mut sums[..fe.levels()]));
         }
         if largest <= 1e-13 * scale || fes.len() < 2 {
             return Ok(it);

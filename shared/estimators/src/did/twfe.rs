@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use ndarray::Array1;
+use ndarray::{Array1, Array2, Axis};
 
 use crate::dist;
 use crate::inference::Inference;
@@ -129,14 +129,7 @@ fn check(input: &PanelInput) -> Result<Checked, DidError> {
     if input.treatment.iter().all(|&v| v == first) {
         return Err(DidError::ConstantTreatment { value: first });
     }
-    let periods: Vec<i64> = input.time.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    let index: BTreeMap<i64, u32> = periods.iter().enumerate().map(|(i, &t)| (t, i as u32)).collect();
-    let time_codes: Vec<u32> = if periods.len() as i64 == periods[periods.len() - 1] - periods[0] + 1 {
-        // Consecutive periods: the code is an offset (no map lookups on the hot path).
-        input.time.iter().map(|t| (t - periods[0]) as u32).collect()
-    } else {
-        input.time.iter().map(|t| index[t]).collect()
-    };
+    let (time_codes, periods) = crate::panel::factorize_int(&input.time);
     let n_units = input.unit_labels.len();
     // Duplicate (unit, period) rows: a bitmap over the unit x period grid.
     let np = periods.len();
@@ -225,8 +218,16 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     for col in cols.iter_mut() {
         iterations = iterations.max(demean(col.view_mut(), &fes)?);
     }
-    let x = linalg::stack_columns(&cols);
-    let solved = ols::solve(x.view(), y.view()).map_err(|s| DidError::Collinear { what: names[s.column].clone() })?;
+    // One regressor (the plain DiD) is used in place; event-study dummies are stacked.
+    let stacked: Array2<f64>;
+    let x = match cols.as_slice() {
+        [one] => one.view().insert_axis(Axis(1)),
+        _ => {
+            stacked = linalg::stack_columns(&cols);
+            stacked.view()
+        }
+    };
+    let solved = ols::solve(x, y.view()).map_err(|s| DidError::Collinear { what: names[s.column].clone() })?;
 
     // Degrees of freedom counted as pyfixest's k_fixef = "nonnested".
     let k = cols.len();
@@ -239,7 +240,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         }
     }
     let cl = (settings.se == SeKind::Cluster).then_some((cluster.0.as_slice(), cluster.1));
-    let fit = ols::covariance(x.view(), &solved, settings.se, dof_k, cl);
+    let fit = ols::covariance(x, &solved, settings.se, dof_k, cl);
     let tcrit = dist::t_critical(settings.alpha, fit.df);
 
     let mut warnings = Vec::new();

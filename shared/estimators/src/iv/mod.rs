@@ -163,10 +163,13 @@ fn wald(coef: ArrayView1<f64>, vcov: ArrayView2<f64>, idx: &[usize]) -> f64 {
 
 /// The meat of a sandwich for coefficients that are linear in Z-scores: Σ (z e)(z e)' (HC) or the
 /// cluster sums' outer products. Returns the L x L matrix in instrument space.
-fn z_meat(z: ArrayView2<f64>, e: ArrayView1<f64>, kind: SeKind, cluster: Option<(&[u32], usize)>) -> Array2<f64> {
+fn z_meat(z: &[&[f64]], e: ArrayView1<f64>, kind: SeKind, cluster: Option<(&[u32], usize)>) -> Array2<f64> {
     match (kind, cluster) {
-        (SeKind::Cluster, Some((ids, g))) => linalg::crossprod(ols::cluster_scores(z, e, ids, g).view()),
-        _ => linalg::weighted_crossprod(z, e.mapv(|v| v * v).view()),
+        (SeKind::Cluster, Some((ids, g))) => linalg::crossprod(ols::cluster_scores_columns(z, e, ids, g).view()),
+        _ => {
+            let e2 = e.mapv(|v| v * v);
+            linalg::crossprod_columns(z, e2.as_slice())
+        }
     }
 }
 
@@ -200,20 +203,27 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         (SeKind::Cluster, None) => return Err(invalid("cluster", "cluster-robust errors need a cluster column")),
         _ => None,
     };
-    let one = Array1::<f64>::ones(n);
+    let one = vec![1.0; n];
     let p = input.endogenous.k();
     let q = input.instruments.k();
     let nw = 1 + input.controls.k();
     let l = nw + q;
-    // All columns: [1, controls | instruments | endogenous | y].
-    let mut cols: Vec<Array1<f64>> = vec![one];
+    // All columns as slices, no copy: [1, controls | instruments | endogenous | y]. `Columns`
+    // is column-major, so each column is one contiguous run.
+    let mut all: Vec<&[f64]> = vec![&one];
     for part in [&input.controls, &input.instruments, &input.endogenous] {
-        cols.extend(part.values().columns().into_iter().map(|c| c.to_owned()));
+        all.extend(part.slices());
     }
-    cols.push(input.outcome.1.clone());
-    let all = linalg::stack_columns(&cols);
-    drop(cols);
-    let m = linalg::crossprod(all.view());
+    let y = input.outcome.1.view();
+    let y_copy: Vec<f64>;
+    all.push(match y.to_slice() {
+        Some(s) => s,
+        None => {
+            y_copy = y.to_vec();
+            &y_copy
+        }
+    });
+    let m = linalg::crossprod_columns(&all, None);
     let zi: Vec<usize> = (0..l).collect();
     let wi: Vec<usize> = (0..nw).collect();
     let xi: Vec<usize> = (l..l + p).collect();
@@ -221,8 +231,7 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     // Second-stage regressors A = [endogenous, 1, controls].
     let ai: Vec<usize> = xi.iter().copied().chain(wi.iter().copied()).collect();
     let k = ai.len();
-    let z = linalg::block(all.view(), 0..n, 0..l);
-    let y = input.outcome.1.view();
+    let z = &all[..l];
 
     let mzz = block(&m, &zi, &zi);
     let mzz_chol = linalg::cholesky(mzz.view()).map_err(|e| IvError::Collinear { what: z_name(input, e.column) })?;
@@ -245,7 +254,7 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         let df2 = (n - l) as f64;
         let f = ((rss_r - rss_full) / q as f64) / (rss_full / df2);
         // Robust: the first-stage residuals' sandwich.
-        let v = &x - &z.dot(&gam);
+        let v = &x - &linalg::combine(z, gam.view());
         let meat = z_meat(z, v.view(), robust_kind, cluster);
         let vc = linalg::sandwich(mzz_inv.view(), meat.view()) * vcov_scale(robust_kind, n, l, cluster.map(|c| c.1));
         let fr = wald(gam.view(), vc.view(), &excl) / q as f64;
@@ -270,8 +279,8 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     let q_chol = linalg::cholesky(qmat.view()).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
     let beta = q_chol.solve(cvec.view());
     let qinv = q_chol.inverse();
-    let a = all.select(Axis(1), &ai);
-    let e = &y - &a.dot(&beta);
+    let a: Vec<&[f64]> = ai.iter().map(|&i| all[i]).collect();
+    let e = &y - &linalg::combine(&a, beta.view());
     let ee = e.dot(&e);
     let dfr = (n - k) as f64;
     let need_s = settings.se != SeKind::Classical || q > p;

@@ -251,8 +251,10 @@ fn build(input: &SynthInput, s: &SynthSettings) -> Result<Problem, SynthError> {
     if input.time.len() != n {
         return Err(invalid("time", "differs in length from the unit column"));
     }
-    let mut units: Vec<String> = input.unit.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
-    let times: Vec<i64> = input.time.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    // Units and periods sorted, and each row's codes, from one hash pass (collecting a
+    // `BTreeSet` of cloned labels and looking every row up again was half the fixed-V fit).
+    let (unit_codes, mut units) = crate::panel::factorize_str(&input.unit);
+    let (time_codes, times) = crate::panel::factorize_int(&input.time);
     if input.treated_units.is_empty() {
         return Err(invalid("treated_unit", "name at least one treated unit"));
     }
@@ -270,9 +272,9 @@ fn build(input: &SynthInput, s: &SynthSettings) -> Result<Problem, SynthError> {
         return Err(invalid("unit", "need at least two donors besides the treated units"));
     }
     let ui: HashMap<&str, usize> = units.iter().enumerate().map(|(i, u)| (u.as_str(), i)).collect();
-    let ti: HashMap<i64, usize> = times.iter().enumerate().map(|(i, t)| (*t, i)).collect();
-    // Each row's cell in the wide layout, looked up once for every column.
-    let cell: Vec<(usize, usize)> = (0..n).map(|i| (ui[input.unit[i].as_str()], ti[&input.time[i]])).collect();
+    // Each row's cell in the wide layout, computed once for every column.
+    let cell: Vec<(usize, usize)> =
+        unit_codes.iter().zip(&time_codes).map(|(&u, &t)| (u as usize, t as usize)).collect();
     let wide = |col: &str| -> Result<Vec<Vec<f64>>, SynthError> {
         let v = input.columns.get(col).ok_or_else(|| invalid(col, "no such column"))?;
         if v.len() != n {
