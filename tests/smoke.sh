@@ -133,6 +133,8 @@ check "analyze-advanced.panel-outside-org (400)" 400 "$(invoke analyze-advanced 
 check "analyze-advanced.missing-roles (400)" 400 "$(invoke analyze-advanced analyze-advanced.missing-roles.json)" "methods[0].outcome"
 check "llm-insights.ok (200: the analysis explained, grounded)" 200 "$(invoke llm-insights llm-insights.ok.json)"
 check "llm-insights.bad-level (400 names confidence_level)" 400 "$(invoke llm-insights llm-insights.bad-level.json)" "confidence_level"
+check "llm-counterfactual.ok (200: paths, what-ifs, reconciliation)" 200 "$(invoke llm-counterfactual llm-counterfactual.ok.json)"
+check "llm-counterfactual.bad-factor (400 names scenarios[0].factor)" 400 "$(invoke llm-counterfactual llm-counterfactual.bad-factor.json)" "scenarios[0].factor"
 check "analyze-advanced.async (202: a job, run in the same call without a queue)" 202 "$(invoke analyze-advanced analyze-advanced.async.json)"
 check "get-causal-job.not-found (404)" 404 "$(invoke get-causal-job get-causal-job.not-found.json)"
 out=$(invoke batch-analysis batch-analysis.jobs.json)

@@ -66,6 +66,8 @@ const SEQUENCE: &[&str] = &[
     "analyze-advanced.missing-roles",
     "llm-insights.ok",
     "llm-insights.bad-level",
+    "llm-counterfactual.ok",
+    "llm-counterfactual.bad-factor",
     "analyze-advanced.async",
     "get-causal-job.not-found",
     "batch-analysis.jobs",
@@ -111,6 +113,7 @@ async fn send(deps: &Deps, sample: &str) -> serde_json::Value {
                 "get-causal-job" => h::get_causal_job_http(deps, req).await,
                 "sync-now" => h::sync_now_http(deps, req).await,
                 "llm-insights" => h::llm_insights_http(deps, req).await,
+                "llm-counterfactual" => h::llm_counterfactual_http(deps, req).await,
                 other => panic!("no handler for {other}"),
             };
             Ok(http(resp))

@@ -258,6 +258,9 @@ fn valid_request(ep: Route, token: Option<&str>) -> Request {
             Some(r#"{"analysis":{"job_id":"job-1"},"confidence_level":0.9}"#),
             token,
         ),
+        "llm-counterfactual" => {
+            request("POST", "/api/v1/llm/causal/counterfactual", &[], Some(r#"{"analysis":{"job_id":"job-1"}}"#), token)
+        }
         other => panic!("{other}"),
     }
 }

@@ -114,6 +114,20 @@ enum Command {
         #[arg(long)]
         outcome: Option<String>,
     },
+    /// Counterfactuals as POST /api/v1/llm/causal/counterfactual computes them: the body's
+    /// analysis.request (an analyze/advanced body) run on the local file for observed-vs-
+    /// counterfactual paths, and its budget (an inline history and plan) for spend what-ifs.
+    /// Prints the endpoint's JSON: scenarios[] with series, summary and reconciliation.
+    Counterfactual {
+        #[arg(long)]
+        request: PathBuf,
+        /// The data of analysis.request: .csv or .parquet (not needed for a budget alone).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// The confidence level of every interval (default 0.95, or the body's).
+        #[arg(long)]
+        level: Option<f64>,
+    },
     /// Print the API's OpenAPI document (what infra/openapi.json holds), generated from the types.
     Openapi,
     /// Create the DynamoDB table (with its GSIs) and the S3 bucket on the configured AWS endpoint
@@ -587,6 +601,72 @@ fn run_explain(
     }
 }
 
+fn run_counterfactual(request: &std::path::Path, input: Option<&std::path::Path>, level: Option<f64>) -> ExitCode {
+    use liftos::api::llm::CounterfactualRequest;
+    use liftos::service::counterfactual::{self, Analysed};
+    use liftos::service::{causal, insights};
+    let body = match std::fs::read(request) {
+        Ok(b) => b,
+        Err(e) => return fail("request", format!("{}: {e}", request.display())),
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return fail("request", format!("{}: not JSON: {e}", request.display())),
+    };
+    let mut req: CounterfactualRequest = match liftos::domain::error::from_json_value(value) {
+        Ok(r) => r,
+        Err(e) => return fail(e.field(), e.summary()),
+    };
+    if let Some(l) = level {
+        req.confidence_level = l;
+    }
+    if let Err(e) = counterfactual::check(&req) {
+        return fail(e.field(), e.summary());
+    }
+    let analysed = match &req.analysis {
+        None => None,
+        Some(a) => {
+            let (Some(analysis), None, None) = (a.request.clone(), &a.job_id, &a.result) else {
+                return fail("analysis.request", "locally, the analysis is a request to run on --input");
+            };
+            let Some(input) = input else {
+                return fail("input", "the analysis request needs its data: --input FILE.csv|.parquet");
+            };
+            let (_, _, table) = match local_analysis(request, input, "analyze-advanced") {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let analysis =
+                match insights::at_level(analysis, causal::Kind::AnalyzeAdvanced, req.confidence_level, false) {
+                    Ok(a) => a,
+                    Err(e) => return fail(e.field(), e.summary()),
+                };
+            let outcome = insights::outcome_of(&analysis);
+            let bytes = match serde_json::to_vec(&analysis) {
+                Ok(b) => b,
+                Err(e) => return fail("request", e),
+            };
+            match causal::run_local_advanced(&bytes, table, &input.display().to_string()) {
+                Ok((output, table, methods)) => Some(Analysed { output, data: Some((table, methods)), outcome }),
+                Err(liftos::service::ServiceError::Validation(v)) => {
+                    let v = v.within("analysis.request");
+                    return fail(v.field(), v.summary());
+                }
+                Err(e) => return service_fail(e),
+            }
+        }
+    };
+    let history = match req.budget.as_ref().map(|b| (&b.history, &b.records)) {
+        None => None,
+        Some((Some(h), None)) => Some(h.clone()),
+        Some(_) => return fail("budget.history", "locally, give the budget's history inline (records need the API)"),
+    };
+    match counterfactual::compute(&req, analysed.as_ref(), history.as_ref()) {
+        Ok(x) => emit_json(&x),
+        Err(e) => service_fail(e),
+    }
+}
+
 fn run_report(request: &std::path::Path, input: &std::path::Path, kind: &str, out: &std::path::Path) -> ExitCode {
     use liftos::service::causal;
     let (kind, body, table) = match local_analysis(request, input, kind) {
@@ -709,6 +789,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Report { request, input, kind, out } => run_report(&request, &input, &kind, &out),
+        Command::Counterfactual { request, input, level } => run_counterfactual(&request, input.as_deref(), level),
         Command::Explain { request, input, level, audience, kind, outcome } => {
             run_explain(&request, &input, level, audience.as_deref(), &kind, outcome)
         }

@@ -1,4 +1,4 @@
-//! The LLM module's requests and answers: `POST /api/v1/llm/causal/insights`.
+//! The LLM module's requests and answers: `POST /api/v1/llm/causal/insights` and `/counterfactual`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -60,4 +60,86 @@ pub struct InsightsRequest {
 
 fn default_level() -> f64 {
     0.95
+}
+
+/// A scenario to compute. `id` names it in the answer (default: its type, or the result's id).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ScenarioSpec {
+    /// The analysis's observed outcome against its counterfactual without the intervention (one
+    /// scenario per result of the analysis).
+    NoIntervention {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// One channel at a new spend per period (the others at their current spend).
+    Spend {
+        #[serde(default)]
+        id: Option<String>,
+        channel: String,
+        spend_per_period: f64,
+        /// Periods to follow the change over (default 28; 1 to 3650).
+        #[serde(default)]
+        periods: Option<usize>,
+    },
+    /// One channel's spend (or every channel's, without `channel`) times `factor`.
+    Scale {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        channel: Option<String>,
+        factor: f64,
+        #[serde(default)]
+        periods: Option<usize>,
+    },
+    /// One channel switched off: its contribution at current spend.
+    ZeroSpend {
+        #[serde(default)]
+        id: Option<String>,
+        channel: String,
+        #[serde(default)]
+        periods: Option<usize>,
+    },
+    /// The optimiser's plan for `budget.plan` against current spend.
+    Optimized {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        periods: Option<usize>,
+    },
+}
+
+/// `POST /api/v1/llm/causal/counterfactual`: an analysis (for observed-vs-counterfactual paths)
+/// and/or a budget model's history (for spend what-ifs), and the scenarios to compute.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterfactualRequest {
+    #[serde(default)]
+    pub analysis: Option<AnalysisSource>,
+    /// As `POST /api/v1/surfacing/optimize/causal`: the history (inline or from records), lift
+    /// tests and the plan.
+    #[serde(default)]
+    pub budget: Option<super::surfacing::OptimizeRequest>,
+    /// At most 20 (default: no_intervention with an analysis, optimized with a budget).
+    #[serde(default)]
+    pub scenarios: Vec<ScenarioSpec>,
+    /// The level of every interval (default 0.95; 0.5 to 0.999).
+    #[serde(default = "default_level")]
+    pub confidence_level: f64,
+    /// The outcome's name in the explanation (as in insights).
+    #[serde(default)]
+    pub outcome: Option<String>,
+}
+
+/// The answer: each scenario with its series, summary and reconciliation; results that have no
+/// counterfactual path with the reason; and, with an analysis, its grounded explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CounterfactualResponse {
+    pub scenarios: Vec<crate::llm::counterfactual::Scenario>,
+    pub refused: Vec<crate::llm::counterfactual::Refusal>,
+    pub confidence_level: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<crate::llm::Explanation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding: Option<crate::llm::Grounding>,
 }

@@ -7,7 +7,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::causal::{AdvancedRequest, AnalysisOutput, DiscoverBody, EffectBody, JobView};
 use super::ingestion::{SyncRequest, SyncResponse};
-use super::llm::InsightsRequest;
+use super::llm::{CounterfactualRequest, CounterfactualResponse, InsightsRequest};
 use super::memory::{
     AuditQuery, ConfoundersQuery, CreatedExperiment, ExperimentCausalData, ExperimentsQuery, IngestRequest,
     IngestResponse, PageQuery, RecordsQuery, StatusChange,
@@ -377,6 +377,24 @@ pub const LLM_INSIGHTS: Route = Route {
     ],
 };
 
+pub const LLM_COUNTERFACTUAL: Route = Route {
+    function: "llm-counterfactual",
+    method: "POST",
+    path: "/api/v1/llm/causal/counterfactual",
+    action: "llm.counterfactual",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Counterfactual paths and spend what-ifs",
+    description: "Computed, not generated: an analysis's observed outcome against its counterfactual (synthetic control, DiD and event study, Callaway-Sant'Anna cohorts) and spend what-ifs from the fitted response curves (a new spend, a scale factor, a channel switched off, the optimiser's plan), each with its series, average and cumulative summary, interval method, extrapolation flag, evidence grade and reconciliation identities. IV and RDD results are refused with the reason (local estimands).",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<CounterfactualRequest>),
+    answers: &[
+        ok(200, "The scenarios", schema::<CounterfactualResponse>),
+        error(404, "No such job in your org"),
+        error(409, "The job has not succeeded"),
+    ],
+};
+
 /// Every HTTP route.
 pub const ROUTES: &[Route] = &[
     INGEST_CAUSAL,
@@ -397,6 +415,7 @@ pub const ROUTES: &[Route] = &[
     GET_CAUSAL_JOB,
     SYNC_NOW,
     LLM_INSIGHTS,
+    LLM_COUNTERFACTUAL,
 ];
 
 /// The route of a Lambda.

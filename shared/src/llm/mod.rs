@@ -3,6 +3,7 @@
 //! grounding validator run on every narrative ([`validate`]). A language model, when one is
 //! configured, only rephrases the narrator's placeholders; without one nothing leaves the process.
 
+pub mod counterfactual;
 pub mod facts;
 pub mod format;
 pub mod narrate;

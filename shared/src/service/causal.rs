@@ -413,6 +413,34 @@ pub async fn run(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> 
     execute(ctx.stores, user, &p, loaded, planned).await.map(Answer::Done)
 }
 
+/// An analyze/advanced request answered in the call, with the table it read and its parsed
+/// methods (the counterfactual paths need the observed outcome). Too large for a call is a 400
+/// naming `mode`, as for `sync`.
+pub async fn run_with_table(
+    ctx: &Ctx<'_>,
+    user: &UserContext,
+    body: &[u8],
+) -> Result<(AnalysisOutput, Table, Vec<MethodSpec>), ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    let p = prepare(Kind::AnalyzeAdvanced, body)?;
+    let loaded =
+        source::load(ctx.stores.records.as_ref(), ctx.stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
+    let planned = plan(&p, &loaded)?;
+    if needs_job(&loaded.info, planned.placebo_donors) {
+        return Err(ValidationError::new(
+            "mode",
+            "this analysis is too large to answer in the call: run it as a job, then pass its job_id",
+        )
+        .into());
+    }
+    let Plan::Advanced { methods, question } = planned.plan else {
+        return Err(ServiceError::Internal("an analyze/advanced request planned as another kind".into()));
+    };
+    let out = analyze_table(&loaded.table, &methods, question)?;
+    let output = AnalysisOutput::Advanced(Analysis { result: out, data: loaded.info, report: None });
+    Ok((output, loaded.table, methods))
+}
+
 /// The request's own shape, before the data is read: the method names and each kind's fields.
 fn precheck(p: &Prepared) -> Result<(), ServiceError> {
     let rest = serde_json::Value::Object(p.rest.clone());
@@ -524,6 +552,33 @@ pub fn run_local(
     let planned = plan(&p, &loaded)?;
     let (value, html) = compute(true, loaded, planned.plan)?;
     Ok((value, html.unwrap_or_default()))
+}
+
+/// `liftos counterfactual`: an analyze/advanced body on a local table, with the table back and
+/// the parsed methods (no report).
+pub fn run_local_advanced(
+    body: &[u8],
+    table: Table,
+    source: &str,
+) -> Result<(AnalysisOutput, Table, Vec<MethodSpec>), ServiceError> {
+    let p = prepare_without_data(Kind::AnalyzeAdvanced, body)?;
+    let info = DataInfo {
+        source: source.to_string(),
+        rows: table.rows,
+        columns: table.names.clone(),
+        panel_key: None,
+        bytes: None,
+        units: None,
+        treatment: None,
+    };
+    let loaded = Loaded { table, info };
+    let planned = plan(&p, &loaded)?;
+    let Plan::Advanced { methods, question } = planned.plan else {
+        return Err(ServiceError::Internal("an analyze/advanced request planned as another kind".into()));
+    };
+    let out = analyze_table(&loaded.table, &methods, question)?;
+    let output = AnalysisOutput::Advanced(Analysis { result: out, data: loaded.info, report: None });
+    Ok((output, loaded.table, methods))
 }
 
 fn prepare_without_data(kind: Kind, body: &[u8]) -> Result<Prepared, ServiceError> {

@@ -138,7 +138,7 @@ pub fn outcome_of(request: &serde_json::Value) -> Option<String> {
         .map(String::from)
 }
 
-async fn from_job(
+pub async fn from_job(
     ctx: &causal::Ctx<'_>,
     user: &UserContext,
     id: &str,

@@ -4,6 +4,7 @@
 
 pub mod causal;
 pub mod chain;
+pub mod counterfactual;
 pub mod estimate;
 pub mod experiments;
 pub mod ingest;

@@ -235,19 +235,30 @@ pub async fn optimize_budget(
 ) -> Result<OptimizeResponse, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let req: OptimizeRequest = super::parse_object(body)?;
-    let history = match (req.history, req.records) {
-        (Some(h), None) => h,
+    let history = history_of(store, user, &req, "").await?;
+    optimize_history(&history, &req.lifts, &req.plan)
+}
+
+/// The request's history: inline, or read from the org's records. `at` prefixes the field
+/// named in an error (`budget.` within a counterfactual request).
+pub async fn history_of(
+    store: &dyn RecordStore,
+    user: &UserContext,
+    req: &OptimizeRequest,
+    at: &str,
+) -> Result<History, ServiceError> {
+    match (&req.history, &req.records) {
+        (Some(h), None) => Ok(h.clone()),
         (None, Some(src)) => {
             let range = DateRange::from_optional(src.start.as_deref(), src.end.as_deref())?;
-            history_from_records(store, user, src.platform, &range, src.metric).await?
+            history_from_records(store, user, src.platform, &range, src.metric).await
         }
-        _ => {
-            return Err(
-                ValidationError::new("history", "give either history (inline) or records (from the store)").into()
-            )
-        }
-    };
-    optimize_history(&history, &req.lifts, &req.plan)
+        _ => Err(ValidationError::new(
+            format!("{at}history"),
+            "give either history (inline) or records (from the store)",
+        )
+        .into()),
+    }
 }
 
 /// `GET /api/v1/surfacing/recommendations/treatments?platform=&objective=`: from the org's
