@@ -299,6 +299,7 @@ pub async fn audit(store: &dyn AuditStore) {
         at: day(n) + Duration::minutes(n),
         request_id: Some(format!("req-{n}")),
         query: None,
+        detail: None,
     };
     let mut written = Vec::new();
     for n in 0..7 {

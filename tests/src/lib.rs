@@ -5,4 +5,5 @@ pub mod contract;
 pub mod events;
 pub mod fixtures;
 pub mod moto;
+pub mod reference;
 pub mod write_rule;

@@ -17,31 +17,7 @@ use liftos_estimators::budget::{ChannelSpend, Curve, FittedModel};
 use liftos_estimators::data::Table;
 use liftos_estimators::rng::Rng;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/reference/data/");
-
-fn table(name: &str) -> Table {
-    Table::read_csv(std::path::Path::new(&format!("{DATA}{name}"))).expect("csv")
-}
-
-fn csv(text: &str) -> Table {
-    liftos::service::source::parse_panel(text.as_bytes(), liftos::service::source::PanelFormat::Csv).expect("table")
-}
-
-/// mpdta with the post-treatment indicator, without the 2004 cohort (one pre-period only).
-fn mpdta_post() -> Table {
-    let text = std::fs::read_to_string(format!("{DATA}mpdta.csv")).expect("csv");
-    let mut out = String::from("year,countyreal,lpop,lemp,first_treat,treat_post\n");
-    for line in text.lines().skip(1) {
-        let c: Vec<&str> = line.split(',').collect();
-        let (year, first): (f64, f64) = (c[0].parse().expect("y"), c[4].parse().expect("f"));
-        if first == 2004.0 {
-            continue;
-        }
-        let post = u8::from(first > 0.0 && year >= first);
-        out.push_str(&format!("{},{},{},{},{},{post}\n", c[0], c[1], c[2], c[3], c[4]));
-    }
-    csv(&out)
-}
+use liftos_tests::reference::{csv, mpdta_post, table};
 
 fn request(v: serde_json::Value) -> CounterfactualRequest {
     liftos::domain::error::from_json_value(v).expect("request")

@@ -12,27 +12,7 @@ use liftos::llm::{facts, Audience, Insights, Sentence};
 use liftos::service::{causal, insights};
 use std::sync::OnceLock;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/reference/data/");
-
-fn table(name: &str) -> liftos_estimators::data::Table {
-    liftos_estimators::data::Table::read_csv(std::path::Path::new(&format!("{DATA}{name}"))).expect("csv")
-}
-
-/// mpdta with the post-treatment indicator, without the 2004 cohort (one pre-period only).
-fn mpdta_post() -> liftos_estimators::data::Table {
-    let text = std::fs::read_to_string(format!("{DATA}mpdta.csv")).expect("csv");
-    let mut out = String::from("year,countyreal,lpop,lemp,first_treat,treat_post\n");
-    for line in text.lines().skip(1) {
-        let c: Vec<&str> = line.split(',').collect();
-        let (year, first): (f64, f64) = (c[0].parse().expect("y"), c[4].parse().expect("f"));
-        if first == 2004.0 {
-            continue;
-        }
-        let post = u8::from(first > 0.0 && year >= first);
-        out.push_str(&format!("{},{},{},{},{},{post}\n", c[0], c[1], c[2], c[3], c[4]));
-    }
-    liftos::service::source::parse_panel(out.as_bytes(), liftos::service::source::PanelFormat::Csv).expect("table")
-}
+use liftos_tests::reference::{mpdta_post, table};
 
 fn run(kind: Kind, body: serde_json::Value, t: liftos_estimators::data::Table) -> AnalysisOutput {
     causal::run_local(kind, body.to_string().as_bytes(), t, "reference").expect("analysis").0

@@ -54,4 +54,8 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// What a use case adds (a language-model call: model, prompt hash and tokens; never the
+    /// text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }

@@ -1,12 +1,14 @@
 //! The LLM module: grounded explanations of analysis results. A typed fact sheet from the result
 //! ([`facts`]), one number formatter ([`format`]), a deterministic narrator ([`narrate`]) and a
 //! grounding validator run on every narrative ([`validate`]). A language model, when one is
-//! configured, only rephrases the narrator's placeholders; without one nothing leaves the process.
+//! configured ([`provider`]), only rephrases the narrator's placeholders; without one nothing
+//! leaves the process. Counterfactuals are computed, not generated ([`counterfactual`]).
 
 pub mod counterfactual;
 pub mod facts;
 pub mod format;
 pub mod narrate;
+pub mod provider;
 pub mod validate;
 
 use schemars::JsonSchema;
@@ -30,6 +32,9 @@ pub struct Narrative {
     /// Why the template was used when a model was asked for.
     #[serde(default)]
     pub llm_error: Option<String>,
+    /// A model's rephrasing served from the cache (same prompt version, model and facts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached: Option<bool>,
 }
 
 /// An analysis explained: the facts, the narrative, the grades and the validator's verdict.
@@ -51,8 +56,26 @@ pub struct Insights {
 pub fn explain_sheet(sheet: FactSheet, audience: Audience, llm_error: Option<String>) -> Result<Insights, String> {
     let explanation = narrate::explain(&sheet, audience)?;
     let grounding = validate::grounding(&explanation.sentences, &sheet);
+    let narrative = Narrative {
+        source: "template".into(),
+        model: None,
+        prompt_version: PROMPT_VERSION.into(),
+        llm_error,
+        cached: None,
+    };
+    Ok(insights_of(sheet, audience, explanation, grounding, narrative))
+}
+
+/// The answer from a sheet and its validated explanation.
+pub fn insights_of(
+    sheet: FactSheet,
+    audience: Audience,
+    explanation: Explanation,
+    grounding: Grounding,
+    narrative: Narrative,
+) -> Insights {
     let evidence_grade = sheet.evidence.first().map(|e| e.grade).unwrap_or(Grade::D);
-    Ok(Insights {
+    Insights {
         facts: sheet.facts,
         explanation,
         evidence_grade,
@@ -60,12 +83,7 @@ pub fn explain_sheet(sheet: FactSheet, audience: Audience, llm_error: Option<Str
         entities: sheet.entities,
         confidence_level: sheet.confidence_level,
         audience,
-        narrative: Narrative {
-            source: "template".into(),
-            model: None,
-            prompt_version: PROMPT_VERSION.into(),
-            llm_error,
-        },
+        narrative,
         grounding,
-    })
+    }
 }

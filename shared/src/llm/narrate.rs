@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::facts::{Evidence, Fact, FactKind, FactSheet};
+use super::facts::{Evidence, Fact, FactSheet};
 use crate::api::causal::Check;
 
 /// Who reads the explanation.
@@ -254,6 +254,11 @@ fn next_step(sheet: &FactSheet, e: &Evidence, effect: &Fact) -> String {
 
 /// The explanation of a fact sheet for `audience`. Every sentence is rendered from facts.
 pub fn explain(sheet: &FactSheet, audience: Audience) -> Result<Explanation, String> {
+    from_drafts(&drafts(sheet, audience), sheet)
+}
+
+/// The template sentences for `audience`, with their placeholders (what a model rephrases).
+pub fn drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
     let mut drafts: Vec<String> = Vec::new();
     let effects: Vec<(&Evidence, &Fact)> =
         sheet.evidence.iter().filter_map(|e| sheet.get(&format!("{}.effect", e.id)).map(|f| (e, f))).collect();
@@ -289,9 +294,15 @@ pub fn explain(sheet: &FactSheet, audience: Audience) -> Result<Explanation, Str
         );
         drafts.push("Next step: test the edges that matter for budget with an experiment before acting on them.{{cite:discovery.edges}}".into());
     }
+    drafts
+}
+
+/// An explanation from sentences with placeholders: each rendered from the facts, with the
+/// evidence's caveats, assumptions and checks.
+pub fn from_drafts(drafts: &[String], sheet: &FactSheet) -> Result<Explanation, String> {
     let mut sentences = Vec::new();
     for d in drafts {
-        sentences.push(render(&d, sheet)?);
+        sentences.push(render(d, sheet)?);
     }
     let headline = sentences.first().map(|s| s.text.clone()).unwrap_or_default();
     let mut caveats = Vec::new();
@@ -302,6 +313,5 @@ pub fn explain(sheet: &FactSheet, audience: Audience) -> Result<Explanation, Str
         assumptions.extend(e.assumptions.iter().map(|a| format!("{}: {a}", e.method)));
         checks.extend(e.checks.iter().cloned());
     }
-    let _ = FactKind::Effect;
     Ok(Explanation { headline, sentences, caveats, assumptions, checks })
 }

@@ -142,6 +142,7 @@ where
         query: req.uri().query().filter(|q| !q.is_empty()).map(|q| q.chars().take(2048).collect()),
         at: chrono::Utc::now(),
         request_id: request_id(req),
+        detail: None,
     };
     let permitted = user.has(route.permission);
     if permitted && route.method != "GET" {

@@ -433,12 +433,7 @@ pub async fn run_with_table(
         )
         .into());
     }
-    let Plan::Advanced { methods, question } = planned.plan else {
-        return Err(ServiceError::Internal("an analyze/advanced request planned as another kind".into()));
-    };
-    let out = analyze_table(&loaded.table, &methods, question)?;
-    let output = AnalysisOutput::Advanced(Analysis { result: out, data: loaded.info, report: None });
-    Ok((output, loaded.table, methods))
+    advanced_planned(loaded, planned)
 }
 
 /// The request's own shape, before the data is read: the method names and each kind's fields.
@@ -539,16 +534,7 @@ pub fn run_local(
 ) -> Result<(AnalysisOutput, String), ServiceError> {
     let mut p = prepare_without_data(kind, body)?;
     p.common.report = true;
-    let info = DataInfo {
-        source: source.to_string(),
-        rows: table.rows,
-        columns: table.names.clone(),
-        panel_key: None,
-        bytes: None,
-        units: None,
-        treatment: None,
-    };
-    let loaded = Loaded { table, info };
+    let loaded = Loaded::new(source, table);
     let planned = plan(&p, &loaded)?;
     let (value, html) = compute(true, loaded, planned.plan)?;
     Ok((value, html.unwrap_or_default()))
@@ -562,17 +548,16 @@ pub fn run_local_advanced(
     source: &str,
 ) -> Result<(AnalysisOutput, Table, Vec<MethodSpec>), ServiceError> {
     let p = prepare_without_data(Kind::AnalyzeAdvanced, body)?;
-    let info = DataInfo {
-        source: source.to_string(),
-        rows: table.rows,
-        columns: table.names.clone(),
-        panel_key: None,
-        bytes: None,
-        units: None,
-        treatment: None,
-    };
-    let loaded = Loaded { table, info };
+    let loaded = Loaded::new(source, table);
     let planned = plan(&p, &loaded)?;
+    advanced_planned(loaded, planned)
+}
+
+/// An analyze/advanced request, planned on its table: the answer, the table and the methods.
+fn advanced_planned(
+    loaded: Loaded,
+    planned: Planned,
+) -> Result<(AnalysisOutput, Table, Vec<MethodSpec>), ServiceError> {
     let Plan::Advanced { methods, question } = planned.plan else {
         return Err(ServiceError::Internal("an analyze/advanced request planned as another kind".into()));
     };

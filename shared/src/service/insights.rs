@@ -6,10 +6,21 @@ use super::causal::{self, AnalysisOutput, Kind};
 use super::{parse_object, require, ServiceError};
 use crate::api::llm::{InsightsRequest, Narrator};
 use crate::domain::{permissions, JobStatus, UserContext, ValidationError};
-use crate::llm::{self, facts, Insights};
+use crate::llm::provider::{self, Provider};
+use crate::llm::{self, facts, Insights, Narrative};
 
-/// The explanation of `req`'s analysis for `user`.
+/// The explanation of `req`'s analysis for `user`, with the templates only.
 pub async fn insights(ctx: &causal::Ctx<'_>, user: &UserContext, body: &[u8]) -> Result<Insights, ServiceError> {
+    insights_with(ctx, user, body, None).await
+}
+
+/// The same, with a configured language model for `narrator: llm | auto`.
+pub async fn insights_with(
+    ctx: &causal::Ctx<'_>,
+    user: &UserContext,
+    body: &[u8],
+    model: Option<&dyn Provider>,
+) -> Result<Insights, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let req: InsightsRequest = parse_object(body)?;
     facts::check_level(req.confidence_level)?;
@@ -41,7 +52,103 @@ pub async fn insights(ctx: &causal::Ctx<'_>, user: &UserContext, body: &[u8]) ->
     } else {
         return Err(ValidationError::new("analysis", "name exactly one of job_id, result or request").into());
     };
-    explain(&output, &req, outcome)
+    narrate(ctx, user, &output, &req, outcome, model).await
+}
+
+/// The template narrative, or with a model (`narrator: llm | auto` and one configured) its
+/// rephrasing when it passes the validator: from the org's cache when the same prompt version,
+/// model and facts were rephrased before; each model call audited (model, prompt hash, tokens).
+/// Any failure of the model falls back to the template with the reason in `llm_error`.
+pub async fn narrate(
+    ctx: &causal::Ctx<'_>,
+    user: &UserContext,
+    output: &AnalysisOutput,
+    req: &InsightsRequest,
+    outcome: Option<String>,
+    model: Option<&dyn Provider>,
+) -> Result<Insights, ServiceError> {
+    let template = explain(output, req, outcome.clone())?;
+    let Some(p) = model.filter(|_| req.narrator != Narrator::Template) else {
+        return Ok(template);
+    };
+    let fctx = facts::Context { outcome: req.outcome.clone().or(outcome), ..Default::default() };
+    let sheet = facts::sheet(output, req.confidence_level, &fctx)?;
+    let drafts = llm::narrate::drafts(&sheet, req.audience);
+    let key = format!("llm-cache/{}.json", provider::cache_key(p.model(), &sheet, req.audience));
+    let llm_narrative = |cached: bool| Narrative {
+        source: "llm".into(),
+        model: Some(p.model().to_string()),
+        prompt_version: llm::PROMPT_VERSION.into(),
+        llm_error: None,
+        cached: Some(cached),
+    };
+    // A cached rephrasing is rendered and validated again, as if new.
+    if let Ok(Some(bytes)) = ctx.stores.panels.get_panel(&user.org_id, &key).await {
+        if let Ok(sentences) = serde_json::from_slice::<Vec<String>>(&bytes) {
+            if let Ok(explanation) = llm::narrate::from_drafts(&sentences, &sheet) {
+                let g = llm::validate::grounding(&explanation.sentences, &sheet);
+                if g.passed {
+                    audit_call(
+                        ctx,
+                        user,
+                        &provider::Usage {
+                            model: p.model().to_string(),
+                            prompt_hash: provider::prompt(&sheet, &drafts, req.audience, &[]).hash(),
+                            input_tokens: 0,
+                            output_tokens: 0,
+                            cached: true,
+                        },
+                    )
+                    .await;
+                    return Ok(llm::insights_of(sheet, req.audience, explanation, g, llm_narrative(true)));
+                }
+            }
+        }
+    }
+    let r = provider::rephrase(p, &sheet, &drafts, req.audience).await;
+    for u in &r.usage {
+        audit_call(ctx, user, u).await;
+    }
+    match r.outcome {
+        Ok((sentences, _)) => {
+            let explanation = llm::narrate::from_drafts(&sentences, &sheet).map_err(ServiceError::Internal)?;
+            let g = llm::validate::grounding(&explanation.sentences, &sheet);
+            if let Ok(bytes) = serde_json::to_vec(&sentences) {
+                if let Err(e) = ctx.stores.panels.put_panel(&user.org_id, &key, bytes.into()).await {
+                    tracing::warn!(error = %e, "the rephrasing could not be cached");
+                }
+            }
+            Ok(llm::insights_of(sheet, req.audience, explanation, g, llm_narrative(false)))
+        }
+        Err(why) => {
+            let mut t = template;
+            t.narrative.model = Some(p.model().to_string());
+            t.narrative.llm_error = Some(why);
+            Ok(t)
+        }
+    }
+}
+
+/// One model call in the org's audit log: model, prompt hash and tokens, never the text. A
+/// failure to write it is logged; the answer (already computed) stands.
+async fn audit_call(ctx: &causal::Ctx<'_>, user: &UserContext, u: &provider::Usage) {
+    let entry = crate::domain::AuditEntry {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: user.org_id.clone(),
+        user_id: user.user_id.clone(),
+        action: "llm.model_call".into(),
+        method: "POST".into(),
+        resource: format!("model/{}", u.model),
+        status: 200,
+        outcome: crate::domain::AuditOutcome::Allowed,
+        query: None,
+        at: chrono::Utc::now(),
+        request_id: None,
+        detail: serde_json::to_value(u).ok(),
+    };
+    if let Err(e) = ctx.stores.audit.append_audit(&entry).await {
+        tracing::error!(error = %e, "the model call could not be audited");
+    }
 }
 
 /// What the narrative calls the outcome is written into its sentences: a short name of

@@ -25,6 +25,23 @@ pub struct Loaded {
     pub info: DataInfo,
 }
 
+impl Loaded {
+    /// A table read from `source` (`rows`, `panel`, `records` or a local file's name), described
+    /// by its size and columns.
+    pub fn new(source: &str, table: Table) -> Self {
+        let info = DataInfo {
+            source: source.to_string(),
+            rows: table.rows,
+            columns: table.names.clone(),
+            panel_key: None,
+            bytes: None,
+            units: None,
+            treatment: None,
+        };
+        Self { table, info }
+    }
+}
+
 impl DataSpec {
     /// Which source, checking that exactly one is named.
     pub fn kind(&self) -> Result<&'static str, ValidationError> {
@@ -45,8 +62,8 @@ impl DataSpec {
 /// key naming another org's prefix is refused rather than silently re-rooted.
 /// Where the platform keeps its own files under an org: a panel key may not name them (an
 /// analysis would otherwise read the org's connection settings or a job's request).
-pub const RESERVED_PREFIXES: [&str; 8] =
-    ["config/", "raw/", "jobs/", "staged/", "quarantine/", "quality/", "reports/", "kse/"];
+pub const RESERVED_PREFIXES: [&str; 9] =
+    ["config/", "raw/", "jobs/", "staged/", "quarantine/", "quality/", "reports/", "kse/", "llm-cache/"];
 
 pub fn check_panel_ref(org: &OrgId, panel: &PanelRef) -> Result<PanelFormat, ValidationError> {
     let key = panel.key.as_str();
@@ -91,17 +108,7 @@ pub async fn load(
     match spec.kind()? {
         "rows" => {
             let rows = spec.rows.as_deref().unwrap_or_default();
-            let table = table_from_rows(rows)?;
-            let info = DataInfo {
-                source: "rows".into(),
-                rows: table.rows,
-                columns: table.names.clone(),
-                panel_key: None,
-                bytes: None,
-                units: None,
-                treatment: None,
-            };
-            Ok(Loaded { table, info })
+            Ok(Loaded::new("rows", table_from_rows(rows)?))
         }
         "panel" => {
             let panel = spec.panel.as_ref().ok_or_else(|| ValidationError::new("panel", "is required"))?;
@@ -109,17 +116,10 @@ pub async fn load(
             let bytes = panels.get_panel(org, &panel.key).await?.ok_or_else(|| {
                 ValidationError::new("panel.key", format!("{:?}: no such object under your org", panel.key))
             })?;
-            let table = parse_panel(&bytes, format)?;
-            let info = DataInfo {
-                source: "panel".into(),
-                rows: table.rows,
-                columns: table.names.clone(),
-                panel_key: Some(panel.key.clone()),
-                bytes: Some(bytes.len()),
-                units: None,
-                treatment: None,
-            };
-            Ok(Loaded { table, info })
+            let mut loaded = Loaded::new("panel", parse_panel(&bytes, format)?);
+            loaded.info.panel_key = Some(panel.key.clone());
+            loaded.info.bytes = Some(bytes.len());
+            Ok(loaded)
         }
         _ => {
             let r = spec.records.as_ref().ok_or_else(|| ValidationError::new("records", "is required"))?;
@@ -471,17 +471,10 @@ pub async fn table_from_records(
     cols.push(("treated", Column::Num(treated)));
     cols.push(("post", Column::Num(post)));
     cols.push(("treatment", Column::Num(treat)));
-    let table = Table::from_columns(cols);
-    let info = DataInfo {
-        source: "records".into(),
-        rows: table.rows,
-        columns: table.names.clone(),
-        panel_key: None,
-        bytes: None,
-        units: Some(units.len()),
-        treatment,
-    };
-    Ok(Loaded { table, info })
+    let mut loaded = Loaded::new("records", Table::from_columns(cols));
+    loaded.info.units = Some(units.len());
+    loaded.info.treatment = treatment;
+    Ok(loaded)
 }
 
 /// With records as the source, a method's unnamed roles default to the record panel's columns

@@ -177,6 +177,21 @@ impl Http {
         Ok(Response { status, retry_after, body })
     }
 
+    /// One JSON POST to a URL the operator configured (a language model's endpoint), not a
+    /// platform's: no allow-list and no retry (the caller falls back instead), its own timeout.
+    pub async fn post_configured(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Response, String> {
+        match tokio::time::timeout(timeout, self.once("POST", url, headers, Some(body), "application/json")).await {
+            Err(_) => Err("timed out".into()),
+            Ok(r) => r,
+        }
+    }
+
     /// Send, retrying rate limits, 5xx, timeouts and connection failures. Other 4xx are
     /// returned to the caller (which names the platform's error).
     pub async fn send(

@@ -5,6 +5,7 @@ use lambda_http::{Body, Request, Response};
 use super::super::http::{self, serve};
 use super::super::Deps;
 use crate::api::routes::{LLM_COUNTERFACTUAL, LLM_INSIGHTS};
+use crate::llm::provider::{self, Provider};
 use crate::service::{causal, counterfactual, insights};
 
 /// `POST /api/v1/llm/causal/insights`.
@@ -15,9 +16,34 @@ pub async fn llm_insights_http(deps: &Deps, req: Request) -> Response<Body> {
         let body = http::body_bytes(req)?;
         let next = deps.next_stage();
         let ctx = causal::Ctx { stores: &deps.stores, jobs_queue: next.queue(), now: chrono::Utc::now() };
-        Ok((200, insights::insights(&ctx, &user, body).await?))
+        let model = model().await;
+        Ok((200, insights::insights_with(&ctx, &user, body, model).await?))
     })
     .await
+}
+
+/// The configured language model (`LIFTOS_LLM`), built once per container; none by default, and
+/// then nothing is ever sent. A configuration that cannot be used is logged and treated as none.
+async fn model() -> Option<&'static dyn Provider> {
+    static MODEL: tokio::sync::OnceCell<Option<Box<dyn Provider>>> = tokio::sync::OnceCell::const_new();
+    MODEL
+        .get_or_init(|| async {
+            match provider::Config::from_env() {
+                Ok(c) => match provider::build(c).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the language model could not be set up; templates only");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "LIFTOS_LLM is not usable; templates only");
+                    None
+                }
+            }
+        })
+        .await
+        .as_deref()
 }
 
 /// `POST /api/v1/llm/causal/counterfactual`.
