@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 
 use crate::api::causal::{AdvancedResponse, DataInfo};
 use crate::api::estimate::{DidOutput, DiscoveryOutput, EffectOutput, MethodOutput};
+use crate::llm::counterfactual::{Scenario, SummaryRow};
+use crate::llm::{Explanation, Grounding};
 use liftos_estimators::synth::SynthResult;
 use liftos_estimators::{Estimate, Inference};
 
@@ -352,7 +354,12 @@ fn headline(inf: &Inference) -> String {
 
 /// The report of an `analyze/advanced` run: per method its estimate, checks, assumptions and
 /// plots; then the comparison.
-pub fn advanced(out: &AdvancedResponse, info: &DataInfo) -> String {
+pub fn advanced(
+    out: &AdvancedResponse,
+    info: &DataInfo,
+    explanation: Option<(&Explanation, &Grounding)>,
+    counterfactuals: &[Scenario],
+) -> String {
     let mut body = String::new();
     if let Some(q) = &out.question {
         let _ = write!(body, "<p><b>Question:</b> {}</p>", esc(q));
@@ -379,6 +386,9 @@ pub fn advanced(out: &AdvancedResponse, info: &DataInfo) -> String {
         c.checks_passed,
         c.checks_failed
     );
+    if let Some((e, g)) = explanation {
+        body.push_str(&explanation_section(e, g));
+    }
     body.push_str(&data_section(info));
     for r in &out.results {
         let _ = write!(body, "<h2>{}</h2>", esc(&method_title(&r.method)));
@@ -407,7 +417,88 @@ pub fn advanced(out: &AdvancedResponse, info: &DataInfo) -> String {
             body.push_str(&svg);
         }
     }
+    if !counterfactuals.is_empty() {
+        body.push_str(&counterfactual_section(counterfactuals));
+    }
     page(out.question.as_deref().unwrap_or("Causal analysis"), &body)
+}
+
+/// The executive explanation, each sentence as written (every number from the fact sheet), and
+/// the validator's verdict.
+fn explanation_section(e: &Explanation, g: &Grounding) -> String {
+    let mut s = String::from("<h2>In words</h2>");
+    for sentence in &e.sentences {
+        let _ = write!(s, "<p>{}</p>", esc(&sentence.text));
+    }
+    let _ = write!(
+        s,
+        "<p class=\"note\">Every number above comes from the results (grounding check {}: {} of {} numbers matched, {} claims checked).</p>",
+        if g.passed { "passed" } else { "failed" },
+        g.numbers_matched,
+        g.numbers_checked,
+        g.claims_checked
+    );
+    if !e.caveats.is_empty() {
+        s.push_str("<p><b>Caveats:</b></p><ul>");
+        for c in &e.caveats {
+            let _ = write!(s, "<li>{}</li>", esc(c));
+        }
+        s.push_str("</ul>");
+    }
+    s
+}
+
+/// CausalImpact's table for each counterfactual: average and cumulative actual, counterfactual,
+/// effect with its interval, and relative effect; the interval method and the identities checked.
+fn counterfactual_section(scenarios: &[Scenario]) -> String {
+    let mut s = String::from("<h2>Counterfactual: what would have happened without it</h2>");
+    let opt = |v: Option<f64>| v.map_or("–".to_string(), fmt);
+    for sc in scenarios {
+        let sm = &sc.summary;
+        let interval =
+            |r: &SummaryRow| r.effect_interval.map_or("–".to_string(), |[l, h]| format!("[{}, {}]", fmt(l), fmt(h)));
+        let relative = |r: &SummaryRow| r.relative.map_or("–".to_string(), |v| format!("{}%", fmt(100.0 * v)));
+        let cum = sm.cumulative.as_ref();
+        let c = |f: &dyn Fn(&SummaryRow) -> String| cum.map_or("–".to_string(), f);
+        let _ = write!(
+            s,
+            "<h3>{}</h3><table><tr><th></th><th>average per post period</th><th>cumulative ({})</th></tr>\
+             <tr><td>actual</td><td>{}</td><td>{}</td></tr>\
+             <tr><td>counterfactual</td><td>{}</td><td>{}</td></tr>\
+             <tr><td>effect</td><td>{}</td><td>{}</td></tr>\
+             <tr><td>interval</td><td>{}</td><td>{}</td></tr>\
+             <tr><td>relative effect</td><td>{}</td><td>{}</td></tr></table>",
+            esc(&method_title(&sc.source)),
+            esc(&sm.cumulative_over),
+            opt(sm.average.actual),
+            c(&|r| opt(r.actual)),
+            opt(sm.average.counterfactual),
+            c(&|r| opt(r.counterfactual)),
+            fmt(sm.average.effect),
+            c(&|r| fmt(r.effect)),
+            interval(&sm.average),
+            c(&interval),
+            relative(&sm.average),
+            c(&relative),
+        );
+        let _ = write!(
+            s,
+            "<p class=\"note\">Intervals: {} Evidence grade {:?}.</p>",
+            esc(&sc.interval_method),
+            sc.evidence_grade
+        );
+        let worst = sc.reconciliation.iter().map(|r| r.abs_diff).fold(0.0f64, f64::max);
+        if !sc.reconciliation.is_empty() {
+            let _ = write!(
+                s,
+                "<p class=\"note\">{} identities checked (for example: {}); largest difference {}.</p>",
+                sc.reconciliation.len(),
+                esc(&sc.reconciliation[0].identity),
+                fmt(worst)
+            );
+        }
+    }
+    s
 }
 
 fn method_title(name: &str) -> String {

@@ -91,7 +91,7 @@ fn static_twfe_cumulative_is_the_att_times_treated_unit_periods() {
     assert_eq!(k, treated);
     let avg = &s.summary.average;
     let [lo, hi] = avg.effect_interval.expect("interval");
-    let [clo, chi] = s.summary.cumulative.effect_interval.expect("interval");
+    let [clo, chi] = s.summary.cumulative.as_ref().expect("cumulative").effect_interval.expect("interval");
     assert!((clo - lo * k as f64).abs() < 1e-9 && (chi - hi * k as f64).abs() < 1e-9);
 }
 
@@ -214,7 +214,7 @@ fn what_if(spend: Vec<(&str, f64, f64)>, periods: usize, level: f64) -> Scenario
 fn current_spend_changes_nothing_and_the_identities_hold() {
     let s = what_if(vec![("meta", 1000.0, 1000.0), ("tiktok", 400.0, 400.0)], 28, 0.9);
     assert_eq!(s.summary.steady_state.as_ref().unwrap().effect, 0.0);
-    assert_eq!(s.summary.cumulative.effect, 0.0);
+    assert_eq!(s.summary.cumulative.as_ref().unwrap().effect, 0.0);
     assert!(s.series.iter().all(|p| p.effect == 0.0 && p.low == Some(0.0) && p.high == Some(0.0)));
     assert!(!s.extrapolated);
     let s = what_if(vec![("meta", 1000.0, 1400.0), ("tiktok", 400.0, 300.0)], 28, 0.9);
@@ -317,7 +317,7 @@ fn the_optimisers_plan_reproduces_its_gain() {
         }
         assert!(out.scenarios[0].reconciliation.iter().any(|r| r.identity.contains("plan's gain")));
         // Every channel at factor 1: nothing changes.
-        assert_eq!(out.scenarios[2].summary.cumulative.effect, 0.0);
+        assert_eq!(out.scenarios[2].summary.cumulative.as_ref().unwrap().effect, 0.0);
     }
 }
 
@@ -410,4 +410,35 @@ fn event_study_counterfactual_intervals_cover_the_true_effects() {
     let rmse = (sq / total as f64).sqrt();
     println!("event-study counterfactual at 90%: coverage {rate:.3} over {total} intervals ({reps} panels), RMSE of the effect path {rmse:.3}");
     assert!((0.85..=0.95).contains(&rate), "coverage {rate}");
+}
+
+#[test]
+fn a_result_without_its_data_gets_effect_paths_and_no_invented_cumulative() {
+    let a = analysed(
+        serde_json::json!([{"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post"}]),
+        mpdta_post(),
+    );
+    // The same result as a client would pass it back: no table, no methods.
+    let json = serde_json::to_value(&a.output).expect("json");
+    let output = AnalysisOutput::from_json(liftos::api::causal::Kind::AnalyzeAdvanced, json).expect("read back");
+    let bare = Analysed { output, data: None, outcome: None };
+    let s = &paths(&bare, 0.95)[0];
+    assert!(s.series.is_empty() && s.summary.cumulative.is_none(), "{:?}", s.summary);
+    assert!(s.summary.cumulative_over.contains("not at hand"));
+    assert!(s.summary.average.effect_interval.is_some());
+    // The answer is JSON without NaN and reads back.
+    let text = serde_json::to_string(s).expect("json");
+    let back: Scenario = serde_json::from_str(&text).expect("reads back");
+    assert_eq!(&back, s);
+}
+
+#[test]
+fn the_report_carries_the_explanation_and_the_counterfactual_table() {
+    let body = serde_json::json!({"methods": [
+        {"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post", "event_study": true}]});
+    let (_, html) = causal::run_local(liftos::api::causal::Kind::AnalyzeAdvanced, body.to_string().as_bytes(), mpdta_post(), "mpdta")
+        .expect("report");
+    assert!(html.contains("<h2>In words</h2>") && html.contains("grounding check passed"), "no explanation");
+    assert!(html.contains("Counterfactual: what would have happened without it"));
+    assert!(html.contains("treated unit-periods after adoption") && html.contains("identities checked"));
 }

@@ -32,7 +32,9 @@ use liftos_estimators::did::twfe::DidResult;
 use liftos_estimators::dist;
 use liftos_estimators::synth::SynthResult;
 
-use super::facts::Grade;
+use super::facts::{Evidence, Grade};
+use crate::api::causal::{AnalysisOutput, MethodSpec};
+use crate::api::estimate::{DidOutput, MethodOutput};
 
 /// What a scenario compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -96,8 +98,13 @@ impl SummaryRow {
 pub struct Summary {
     /// Per post period.
     pub average: SummaryRow,
-    /// Over the post periods (for spend what-ifs, over `periods`).
-    pub cumulative: SummaryRow,
+    /// Summed over what `cumulative_over` says; absent when that count is not known (a static
+    /// DiD result passed in without its data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cumulative: Option<SummaryRow>,
+    /// What the cumulative row sums over: treated unit-periods, post periods of the (pooled)
+    /// treated unit, treated cohort-periods, or the periods of a spend change.
+    pub cumulative_over: String,
     /// Spend what-ifs: the change per period once the adstock has settled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steady_state: Option<SummaryRow>,
@@ -234,7 +241,12 @@ pub fn synth(id: &str, r: &SynthResult, grade: Grade, assumptions: Vec<String>) 
         source: id.to_string(),
         summary: Summary {
             average: SummaryRow::new(actual_mean, r.inference.estimate, None),
-            cumulative: SummaryRow::new(actual_mean.map(|m| m * n_post), sum_gap, None),
+            cumulative: Some(SummaryRow::new(actual_mean.map(|m| m * n_post), sum_gap, None)),
+            cumulative_over: format!(
+                "{} post periods of the treated unit{}",
+                post.len(),
+                if r.treated_units.len() > 1 { "s' average" } else { "" }
+            ),
             steady_state: None,
         },
         series,
@@ -363,7 +375,12 @@ pub fn did(
             });
             let summary = Summary {
                 average: SummaryRow::new(actual, avg, None),
-                cumulative: SummaryRow::new(actual.map(|a| a * wsum), cum, None),
+                cumulative: Some(SummaryRow::new(actual.map(|a| a * wsum), cum, None)),
+                cumulative_over: if panel.is_some() {
+                    format!("{wsum} treated unit-periods after adoption")
+                } else {
+                    format!("{} post event times (one treated unit each: the data were not at hand)", post.len())
+                },
                 steady_state: None,
             };
             (series, summary)
@@ -400,11 +417,14 @@ pub fn did(
             }
             let summary = Summary {
                 average: SummaryRow::new(actual, att, pair(low, high)),
-                cumulative: SummaryRow::new(
-                    actual.map(|a| a * kf),
-                    if k > 0 { cum } else { f64::NAN },
-                    if k > 0 { pair(low.map(|l| l * kf), high.map(|h| h * kf)) } else { None },
-                ),
+                cumulative: (k > 0).then(|| {
+                    SummaryRow::new(actual.map(|a| a * kf), cum, pair(low.map(|l| l * kf), high.map(|h| h * kf)))
+                }),
+                cumulative_over: if k > 0 {
+                    format!("{k} treated unit-periods")
+                } else {
+                    "unknown: the data were not at hand to count the treated unit-periods".into()
+                },
                 steady_state: None,
             };
             (series, summary)
@@ -474,7 +494,8 @@ pub fn cs(
         source: id.to_string(),
         summary: Summary {
             average: SummaryRow::new(actual, att, pair(lo, hi)),
-            cumulative: SummaryRow::new(actual.map(|a| a * k), cum, pair(lo.map(|l| l * k), hi.map(|h| h * k))),
+            cumulative: Some(SummaryRow::new(actual.map(|a| a * k), cum, pair(lo.map(|l| l * k), hi.map(|h| h * k)))),
+            cumulative_over: format!("{k} treated cohort-periods (cohort size × post periods)"),
             steady_state: None,
         },
         series,
@@ -605,7 +626,8 @@ pub fn spend_what_if(
         series,
         summary: Summary {
             average: SummaryRow::new(None, cum / n, Some([(cum - z * cum_se) / n, (cum + z * cum_se) / n])),
-            cumulative: SummaryRow::new(None, cum, Some([cum - z * cum_se, cum + z * cum_se])),
+            cumulative: Some(SummaryRow::new(None, cum, Some([cum - z * cum_se, cum + z * cum_se]))),
+            cumulative_over: format!("{} periods after the change of spend", change.periods),
             steady_state: Some(SummaryRow::new(None, ss, Some([ss - z * ss_se, ss + z * ss_se]))),
         },
         interval_method: format!(
@@ -618,4 +640,65 @@ pub fn spend_what_if(
         evidence_grade: Grade::C,
         reconciliation,
     })
+}
+
+/// One scenario per result of an analysis that has a counterfactual path; the others refused
+/// with the reason. `data` is the table the analysis ran on and its methods, for observed paths.
+pub fn analysis_paths(
+    output: &AnalysisOutput,
+    data: Option<(&Table, &[MethodSpec])>,
+    evidence: &[Evidence],
+    level: f64,
+) -> (Vec<Scenario>, Vec<Refusal>) {
+    let AnalysisOutput::Advanced(adv) = output else {
+        let what = match output {
+            AnalysisOutput::Discover(_) => "discover",
+            _ => "treatment_effect",
+        };
+        return (
+            vec![],
+            vec![Refusal {
+                source: what.into(),
+                reason: format!(
+                    "{what} results carry no outcome path over time; a counterfactual path needs a \
+                     difference-in-differences or synthetic control analysis"
+                ),
+            }],
+        );
+    };
+    let mut out = Vec::new();
+    let mut refused = Vec::new();
+    for (i, r) in adv.result.results.iter().enumerate() {
+        let ev = evidence.get(i);
+        let id = ev.map(|e| e.id.clone()).unwrap_or_else(|| r.method.clone());
+        let grade = ev.map(|e| e.grade).unwrap_or(Grade::C);
+        let mut assumptions = r.assumptions.clone();
+        for c in &r.checks {
+            if c.passed == Some(false) {
+                assumptions.push(format!("a check failed: {}", c.name));
+            }
+        }
+        let cols = data.and_then(|(t, methods)| match methods.get(i) {
+            Some(MethodSpec::Did(d)) => Some((
+                t,
+                DidColumns {
+                    unit: d.unit.clone(),
+                    time: d.time.clone(),
+                    outcome: d.outcome.clone(),
+                    treatment: d.treatment.clone(),
+                    cohort: d.cohort.clone(),
+                },
+            )),
+            _ => None,
+        });
+        let data = cols.as_ref().map(|(t, c)| (*t, c));
+        match &r.result {
+            MethodOutput::Synth(s) => out.push(synth(&id, s, grade, assumptions)),
+            MethodOutput::Did(DidOutput::Twfe(d)) => out.push(did(&id, d, data, level, grade, assumptions)),
+            MethodOutput::Did(DidOutput::Staggered(c)) => out.push(cs(&id, c, data, level, grade, assumptions)),
+            MethodOutput::Iv(_) => refused.push(refusal(&id, "iv")),
+            MethodOutput::Rdd(_) => refused.push(refusal(&id, "rdd")),
+        }
+    }
+    (out, refused)
 }

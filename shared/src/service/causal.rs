@@ -508,8 +508,9 @@ fn compute(report: bool, loaded: Loaded, plan: Plan) -> Result<(AnalysisOutput, 
     Ok(match plan {
         Plan::Advanced { methods, question } => {
             let out = analyze_table(&table, &methods, question)?;
-            let html = report.then(|| crate::report::advanced(&out, &info));
-            (AnalysisOutput::Advanced(Analysis { result: out, data: info, report: None }), html)
+            let output = AnalysisOutput::Advanced(Analysis { result: out, data: info, report: None });
+            let html = report.then(|| advanced_report(&output, &table, &methods));
+            (output, html)
         }
         Plan::Discover(req) => {
             let out = estimate::discover(&table, &req).map_err(|e| field_error("", e))?;
@@ -522,6 +523,26 @@ fn compute(report: bool, loaded: Loaded, plan: Plan) -> Result<(AnalysisOutput, 
             (AnalysisOutput::Effect(Analysis { result: out, data: info, report: None }), html)
         }
     })
+}
+
+/// The report of an analyze/advanced answer: the estimates, the executive explanation (the
+/// templates at 95%, checked by the validator) and the counterfactual of each result that has one.
+fn advanced_report(output: &AnalysisOutput, table: &Table, methods: &[MethodSpec]) -> String {
+    let AnalysisOutput::Advanced(a) = output else { return String::new() };
+    let level = 0.95;
+    let outcome = methods.first().map(|m| match m {
+        MethodSpec::Did(d) => d.outcome.clone(),
+        MethodSpec::Iv(r) => r.outcome.clone(),
+        MethodSpec::Rdd(r) => r.outcome.clone(),
+        MethodSpec::Synth(r) => r.outcome.clone(),
+    });
+    let ctx = crate::llm::facts::Context { outcome, ..Default::default() };
+    let explained = crate::llm::facts::sheet(output, level, &ctx)
+        .ok()
+        .and_then(|sheet| crate::llm::explain_sheet(sheet, crate::llm::Audience::Executive, None).ok());
+    let evidence = explained.as_ref().map(|x| x.evidence.as_slice()).unwrap_or_default();
+    let (scenarios, _) = crate::llm::counterfactual::analysis_paths(output, Some((table, methods)), evidence, level);
+    crate::report::advanced(&a.result, &a.data, explained.as_ref().map(|x| (&x.explanation, &x.grounding)), &scenarios)
 }
 
 /// `liftos report`: an analysis request (the API's body) on a local table, with its HTML report.

@@ -11,11 +11,10 @@ use super::insights::{self, check_outcome_name};
 use super::surfacing;
 use super::{parse_object, require, ServiceError};
 use crate::api::causal::MethodSpec;
-use crate::api::estimate::{DidOutput, MethodOutput};
 use crate::api::llm::{CounterfactualRequest, CounterfactualResponse, InsightsRequest, ScenarioSpec};
 use crate::api::surfacing::History;
 use crate::domain::{permissions, UserContext, ValidationError};
-use crate::llm::counterfactual::{self as cf, DidColumns, Ranges, Refusal, Scenario, SpendChange};
+use crate::llm::counterfactual::{self as cf, Ranges, SpendChange};
 use crate::llm::{facts, Audience};
 
 /// At most this many scenarios in one request.
@@ -165,7 +164,8 @@ pub fn compute(
             })
             .collect();
         if !wanted.is_empty() {
-            let (paths, why) = analysis_paths(a, &explained.evidence, level)?;
+            let data = a.data.as_ref().map(|(t, m)| (t, m.as_slice()));
+            let (paths, why) = cf::analysis_paths(&a.output, data, &explained.evidence, level);
             refused.extend(why);
             for (k, id) in wanted.iter().enumerate() {
                 for s in &paths {
@@ -278,63 +278,4 @@ fn spend_change(
             return Err(ServiceError::Internal("no_intervention is not a spend scenario".into()));
         }
     })
-}
-
-/// One scenario per result that has a counterfactual path; the others refused with the reason.
-fn analysis_paths(
-    a: &Analysed,
-    evidence: &[facts::Evidence],
-    level: f64,
-) -> Result<(Vec<Scenario>, Vec<Refusal>), ServiceError> {
-    let AnalysisOutput::Advanced(adv) = &a.output else {
-        let what = match &a.output {
-            AnalysisOutput::Discover(_) => "discover",
-            _ => "treatment_effect",
-        };
-        return Ok((
-            vec![],
-            vec![Refusal {
-                source: what.into(),
-                reason: format!(
-                    "{what} results carry no outcome path over time; a counterfactual path needs a \
-                     difference-in-differences or synthetic control analysis"
-                ),
-            }],
-        ));
-    };
-    let mut out = Vec::new();
-    let mut refused = Vec::new();
-    for (i, r) in adv.result.results.iter().enumerate() {
-        let ev = evidence.get(i);
-        let id = ev.map(|e| e.id.clone()).unwrap_or_else(|| r.method.clone());
-        let grade = ev.map(|e| e.grade).unwrap_or(facts::Grade::C);
-        let mut assumptions = r.assumptions.clone();
-        for c in &r.checks {
-            if c.passed == Some(false) {
-                assumptions.push(format!("a check failed: {}", c.name));
-            }
-        }
-        let cols = a.data.as_ref().and_then(|(t, methods)| match methods.get(i) {
-            Some(MethodSpec::Did(d)) => Some((
-                t,
-                DidColumns {
-                    unit: d.unit.clone(),
-                    time: d.time.clone(),
-                    outcome: d.outcome.clone(),
-                    treatment: d.treatment.clone(),
-                    cohort: d.cohort.clone(),
-                },
-            )),
-            _ => None,
-        });
-        let data = cols.as_ref().map(|(t, c)| (*t, c));
-        match &r.result {
-            MethodOutput::Synth(s) => out.push(cf::synth(&id, s, grade, assumptions)),
-            MethodOutput::Did(DidOutput::Twfe(d)) => out.push(cf::did(&id, d, data, level, grade, assumptions)),
-            MethodOutput::Did(DidOutput::Staggered(c)) => out.push(cf::cs(&id, c, data, level, grade, assumptions)),
-            MethodOutput::Iv(_) => refused.push(cf::refusal(&id, "iv")),
-            MethodOutput::Rdd(_) => refused.push(cf::refusal(&id, "rdd")),
-        }
-    }
-    Ok((out, refused))
 }
