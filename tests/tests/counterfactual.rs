@@ -436,8 +436,13 @@ fn a_result_without_its_data_gets_effect_paths_and_no_invented_cumulative() {
 fn the_report_carries_the_explanation_and_the_counterfactual_table() {
     let body = serde_json::json!({"methods": [
         {"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post", "event_study": true}]});
-    let (_, html) = causal::run_local(liftos::api::causal::Kind::AnalyzeAdvanced, body.to_string().as_bytes(), mpdta_post(), "mpdta")
-        .expect("report");
+    let (_, html) = causal::run_local(
+        liftos::api::causal::Kind::AnalyzeAdvanced,
+        body.to_string().as_bytes(),
+        mpdta_post(),
+        "mpdta",
+    )
+    .expect("report");
     assert!(html.contains("<h2>In words</h2>") && html.contains("grounding check passed"), "no explanation");
     assert!(html.contains("Counterfactual: what would have happened without it"));
     assert!(html.contains("treated unit-periods after adoption") && html.contains("identities checked"));

@@ -192,14 +192,18 @@ enum EstimateCmd {
         /// Comma-separated covariates (staggered).
         #[arg(long)]
         covariates: Option<String>,
-        /// cluster (default) | robust | classical | cluster:COLUMN
+        /// cluster:COLUMN (default: by the unit) | robust | classical | wild (cluster-robust errors
+        /// plus the wild cluster restricted bootstrap: wild_bootstrap_p_value, _ci_low, _ci_high)
         #[arg(long)]
         se: Option<String>,
-        /// Multiplier-bootstrap draws (staggered).
+        /// Multiplier-bootstrap draws (staggered), or the wild bootstrap's (default 9999).
         #[arg(long)]
         bootstrap: Option<usize>,
         #[arg(long)]
         seed: Option<u64>,
+        /// The wild bootstrap's weights: rademacher (default) | webb.
+        #[arg(long)]
+        weights: Option<String>,
         #[arg(long)]
         alpha: Option<f64>,
     },
@@ -335,6 +339,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             se,
             bootstrap,
             seed,
+            weights,
             alpha,
         } => {
             let req = || -> Result<estimate::DidRequest, EstimateError> {
@@ -352,6 +357,12 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     se: parse_flag("se", se)?,
                     bootstrap,
                     seed,
+                    weights: match weights.as_deref() {
+                        None => None,
+                        Some(w) => Some(serde_json::from_value(serde_json::json!(w)).map_err(|_| {
+                            EstimateError::new("weights", format!("weights: {w:?}: expected rademacher or webb"))
+                        })?),
+                    },
                     alpha,
                 })
             };

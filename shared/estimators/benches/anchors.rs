@@ -2,7 +2,7 @@
 //! (`../shared/bench/write_data.py`). Run through `shared/benches/anchors.sh`, which also runs the
 //! anchors in the same session and reports the ratios.
 //!
-//! `cargo bench -p liftos-estimators --bench anchors -- DATA_DIR NAME` with NAME one of `twfe`, `cs`, `iv`.
+//! `cargo bench -p liftos-estimators --bench anchors -- DATA_DIR NAME` with NAME one of `twfe`, `wild`, `cs`, `iv`, ...
 //! Prints one JSON object: the median of 3 fit-only runs (data in memory), the end-to-end time
 //! (read CSV + fit), the estimate and standard error (to check both sides computed the same
 //! thing), the data's in-memory size and the process's peak resident memory.
@@ -83,6 +83,30 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 Box::new(move || {
                     let f = twfe::fit(&input, &DidSettings::default()).unwrap_or_else(|e| panic!("{e}"));
                     (f.inference.estimate, f.inference.std_error.unwrap_or(f64::NAN))
+                }),
+                bytes,
+            )
+        }
+        "wild" => {
+            // The TWFE panel clustered into 50 groups of units (unit mod 50), 9,999 Rademacher
+            // draws: the wild cluster restricted bootstrap's p-value and interval.
+            let (unit, unit_labels) = table.codes("unit").unwrap_or_else(|e| panic!("{e}"));
+            let time: Vec<i64> = table.integers("time").unwrap_or_else(|e| panic!("{e}"));
+            let cluster: Vec<u32> = unit.iter().map(|u| u % 50).collect();
+            let input = PanelInput {
+                unit,
+                unit_labels,
+                time,
+                outcome: col("y"),
+                treatment: col("D"),
+                cluster: Some((cluster, 50)),
+            };
+            let bytes = (input.outcome.len() * (8 + 8 + 8 + 4 + 4)) as f64 / 1048576.0;
+            let settings = DidSettings { wild: Some(Default::default()), ..DidSettings::default() };
+            (
+                Box::new(move || {
+                    let f = twfe::fit(&input, &settings).unwrap_or_else(|e| panic!("{e}"));
+                    (f.wild.as_ref().map_or(f64::NAN, |w| w.p_value), f.inference.std_error.unwrap_or(f64::NAN))
                 }),
                 bytes,
             )
@@ -251,7 +275,7 @@ fn main() {
         }
     };
     let file = dir.join(match name.as_str() {
-        "twfe" => "twfe.csv",
+        "twfe" | "wild" => "twfe.csv",
         "cs" => "staggered.csv",
         "iv" => "iv.csv",
         "rd" => "rd.csv",

@@ -12,14 +12,14 @@ CACHE=${LIFTOS_CACHE:-$HOME/.cache/liftos}
 VENV=$CACHE/bench-venv
 DATA=$CACHE/bench-data
 OUT=${OUT:-$CACHE/bench-out}
-NAMES=${*:-twfe cs iv rd pc aipw synth_fixed synth synth_placebo}
+NAMES=${*:-twfe wild cs iv rd pc aipw synth_fixed synth synth_placebo}
 mkdir -p "$DATA" "$OUT"
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check numpy pandas scipy pyfixest linearmodels csdid rdrobust causal-learn statsmodels pysyncon
-declare -A FILE=([twfe]=twfe [cs]=staggered [iv]=iv [rd]=rd [pc]=dag [aipw]=aipw [synth_fixed]=synth [synth]=synth [synth_placebo]=synth)
-declare -A ANCHOR=([twfe]=twfe [cs]=callaway_santanna [iv]=iv2sls [rd]=rdrobust [pc]=pc [aipw]=aipw [synth_fixed]=pysyncon [synth]=pysyncon [synth_placebo]=pysyncon)
+"$VENV/bin/pip" install --quiet --disable-pip-version-check numpy pandas scipy pyfixest linearmodels csdid rdrobust causal-learn statsmodels pysyncon wildboottest
+declare -A FILE=([twfe]=twfe [wild]=twfe [cs]=staggered [iv]=iv [rd]=rd [pc]=dag [aipw]=aipw [synth_fixed]=synth [synth]=synth [synth_placebo]=synth)
+declare -A ANCHOR=([twfe]=twfe [wild]=wild [cs]=callaway_santanna [iv]=iv2sls [rd]=rdrobust [pc]=pc [aipw]=aipw [synth_fixed]=pysyncon [synth]=pysyncon [synth_placebo]=pysyncon)
 for n in $NAMES; do
-  [ "$n" = aipw ] && continue
+  [ "$n" = aipw ] || [ "$n" = wild ] && continue
   [ -f "$DATA/${FILE[$n]}.csv" ] || (cd "$ANCHORS" && "$VENV/bin/python" write_data.py "$DATA" "${FILE[$n]}")
 done
 # AIPW has no anchor in ../shared/bench: our own Python reference (statsmodels Logit + OLS, numpy
@@ -51,11 +51,36 @@ if "--time" in sys.argv:
 PY
 )
 case " $NAMES " in *" aipw "*) "$VENV/bin/python" -c "$AIPW_PY" "$DATA" "$OUT" ;; esac
+# The wild cluster bootstrap's anchor: wildboottest (PyPI) on the same panel, 50 clusters, 9,999
+# Rademacher draws. wildboottest takes a statsmodels OLS, and 10,100 dummies on 1,000,000 rows
+# do not fit in memory, so it runs on the two-way within-transformed data (balanced panel: exact
+# FWL), as fwildclusterboot's `fe` does; the same coefficient and clustered SE up to the dof.
+WILD_PY=$(cat <<'PY'
+import json, os, sys, time
+import numpy as np, pandas as pd, statsmodels.api as sm
+from wildboottest.wildboottest import wildboottest
+data, out = sys.argv[1], sys.argv[2]
+df = pd.read_csv(os.path.join(data, "twfe.csv"))
+def within(v):
+    return v - v.groupby(df.unit).transform("mean") - v.groupby(df.time).transform("mean") + v.mean()
+y, d = within(df.y), within(df.D)
+cl = (df.unit % 50).to_numpy()
+ts = []
+for _ in range(3):
+    t0 = time.perf_counter()
+    r = wildboottest(sm.OLS(y.to_numpy(), pd.DataFrame({"D": d})), param="D", cluster=cl, B=9999, seed=1, show=False)
+    ts.append(time.perf_counter() - t0)
+tpath = os.path.join(out, "timings.json"); t = json.load(open(tpath)) if os.path.exists(tpath) else {}
+t["wild"] = {"call": "wildboottest(OLS(within y, within D), param='D', cluster=unit % 50, B=9999) (p-value only, no interval)", "median_s": float(np.median(ts)), "runs_s": ts, "p_value": float(r["p-value"].iloc[0])}
+json.dump(t, open(tpath, "w"), indent=2)
+PY
+)
 # RUST_ONLY=1 reuses the anchors' timings from an earlier run of this script (same data).
 [ -n "${RUST_ONLY:-}" ] || rm -f "$OUT/timings.json"
 for n in $NAMES; do
   [ -n "${RUST_ONLY:-}" ] && break
   if [ "$n" = aipw ]; then "$VENV/bin/python" -c "$AIPW_PY" "$DATA" "$OUT" --time; continue; fi
+  if [ "$n" = wild ]; then "$VENV/bin/python" -c "$WILD_PY" "$DATA" "$OUT"; continue; fi
   # the three synthetic-control benchmarks share one anchor run
   if [ "$n" = synth ] || [ "$n" = synth_placebo ]; then case " $NAMES " in *" synth_fixed "*) continue ;; esac; fi
   (cd "$ANCHORS" && BENCH_OUT="$OUT" "$VENV/bin/python" bench_run.py "${ANCHOR[$n]}" >/dev/null)
@@ -76,6 +101,9 @@ for line in open(f"{out}/rust.jsonl"):
     if n == "twfe":
         anchors = [("pyfixest feols", py["twfe"]["pyfixest_feols"]), ("linearmodels PanelOLS", py["twfe"]["linearmodels_PanelOLS"])]
         ref_est = (py["twfe"]["pyfixest_feols"]["coef"], py["twfe"]["pyfixest_feols"]["se"])
+    elif n == "wild":
+        anchors = [("wildboottest (p only)", py["wild"])]
+        ref_est = (py["wild"]["p_value"], float("nan"))
     elif n == "cs":
         anchors = [("csdid", py["callaway_santanna"]["csdid"])]
         ref_est = (py["callaway_santanna"]["csdid"]["simple_att"], py["callaway_santanna"]["csdid"]["simple_se"])

@@ -213,3 +213,104 @@ fn twfe_input_problems_are_reported() {
     assert!(!fit.balanced && fit.within_iterations > 1);
     assert!((fit.inference.estimate + 0.0365).abs() < 0.002);
 }
+
+/// The wild cluster restricted bootstrap against wildboottest 0.3.2 (PyPI) on the same panel:
+/// 12 clusters, 3 treated; `tests/reference/scripts/wild_bootstrap.py` (statsmodels OLS with unit
+/// and time dummies, clustered by unit). Rademacher with 2^12 = 4,096 <= 9,999 draws is
+/// enumerated on both sides, so the p-value matches exactly; Webb's weights are drawn (99,999 on
+/// each side), so within Monte Carlo error.
+#[test]
+fn wild_cluster_bootstrap_matches_wildboottest() {
+    use liftos_estimators::did::wild::{WildSettings, WildWeights};
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("wild_wildboottest.json")).unwrap())
+            .unwrap();
+    let t = Table::read_csv(&reference_dir().join("data/wild_panel.csv")).unwrap();
+    let (unit, unit_labels) = factorize(&t.labels("unit").unwrap());
+    let input = PanelInput {
+        unit,
+        unit_labels,
+        time: t.integers("time").unwrap(),
+        outcome: t.numeric("y").unwrap(),
+        treatment: t.numeric("d").unwrap(),
+        cluster: None,
+    };
+    for (w, draws) in [(WildWeights::Rademacher, 9999), (WildWeights::Webb, 99999)] {
+        let settings =
+            DidSettings { wild: Some(WildSettings { draws, seed: 7, weights: w }), ..DidSettings::default() };
+        let f = twfe::fit(&input, &settings).unwrap();
+        assert!(rel(f.inference.estimate, r["estimate"].as_f64().unwrap()) < 1e-9);
+        let wb = f.wild.as_ref().expect("wild bootstrap");
+        let key = if w == WildWeights::Rademacher { "rademacher" } else { "webb" };
+        let want = r[key]["p_value"].as_f64().unwrap();
+        if w == WildWeights::Rademacher {
+            assert!(wb.enumerated && wb.draws == 4096);
+            assert!((wb.p_value - want).abs() < 1e-12, "{} vs wildboottest {want}", wb.p_value);
+        } else {
+            assert!(!wb.enumerated);
+            assert!((wb.p_value - want).abs() < 0.008, "{} vs wildboottest {want}", wb.p_value);
+        }
+        // The interval by test inversion: its ends are where the p-value crosses alpha.
+        let (lo, hi) = (wb.ci_low.unwrap(), wb.ci_high.unwrap());
+        assert!(lo < f.inference.estimate && f.inference.estimate < hi);
+        assert!(f.warnings.iter().any(|x| x.contains("few clusters")), "{:?}", f.warnings);
+    }
+}
+
+/// Goodman-Bacon on mpdta (three cohorts and never treated, balanced): the weights sum to one
+/// and the weighted 2x2 estimates reproduce the TWFE coefficient; the same with units treated
+/// from the first period (always treated) and without never-treated units. The negative
+/// weights are reported, and the fit warns.
+#[test]
+fn bacon_decomposition_reproduces_the_twfe_coefficient() {
+    let check = |input: &PanelInput, what: &str, kinds: usize| {
+        let f = twfe::fit(input, &DidSettings::default()).unwrap();
+        let b = f.bacon.as_ref().unwrap_or_else(|| panic!("{what}: no decomposition"));
+        let wsum: f64 = b.iter().map(|t| t.weight).sum();
+        let avg: f64 = b.iter().map(|t| t.weight * t.estimate).sum();
+        assert!((wsum - 1.0).abs() < 1e-12, "{what}: weights sum to {wsum}");
+        assert!(
+            (avg - f.inference.estimate).abs() < 1e-9 * f.inference.estimate.abs().max(1.0),
+            "{what}: {avg} vs TWFE {}",
+            f.inference.estimate
+        );
+        assert!(b.iter().all(|t| t.weight >= 0.0));
+        let k: std::collections::BTreeSet<&str> = b.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(k.len(), kinds, "{what}: {k:?}");
+        assert!(f.negative_weights.is_some());
+        assert!(f.warnings.iter().any(|w| w.contains("staggered adoption")), "{what}: {:?}", f.warnings);
+        f
+    };
+    let m = mpdta();
+    let f = check(&m, "mpdta", 3);
+    // Seven comparisons: 3 cohorts vs never, and 3 pairs each way.
+    assert_eq!(f.bacon.as_ref().unwrap().len(), 9);
+    // Without the never treated: only timing comparisons.
+    let keep: Vec<usize> = (0..m.unit.len())
+        .filter(|&i| m.treatment.iter().enumerate().any(|(j, d)| *d == 1.0 && m.unit[j] == m.unit[i]))
+        .collect();
+    let sub = PanelInput {
+        unit: keep.iter().map(|&i| m.unit[i]).collect(),
+        unit_labels: m.unit_labels.clone(),
+        time: keep.iter().map(|&i| m.time[i]).collect(),
+        outcome: keep.iter().map(|&i| m.outcome[i]).collect(),
+        treatment: keep.iter().map(|&i| m.treatment[i]).collect(),
+        cluster: None,
+    };
+    let (codes, labels) = factorize(&sub.unit.iter().map(|u| u.to_string()).collect::<Vec<_>>());
+    let sub = PanelInput { unit: codes, unit_labels: labels, ..sub };
+    check(&sub, "treated only", 2);
+    // The first cohort treated from the first period (always treated): 2003 instead of 2004.
+    let mut always = mpdta();
+    for i in 0..always.time.len() {
+        if always.treatment[i] == 1.0 && always.time[i] == 2004 {
+            let u = always.unit[i];
+            for j in 0..always.time.len() {
+                if always.unit[j] == u {
+                    always.treatment[j] = 1.0;
+                }
+            }
+        }
+    }
+    check(&always, "always treated", 3);
+}

@@ -44,13 +44,15 @@ impl From<CsEstimation> for CsMethod {
     }
 }
 
-/// Standard errors: `robust` (HC1), `hc0`, `classical`, or `cluster:COLUMN`.
+/// Standard errors: `robust` (HC1), `hc0`, `classical`, `cluster:COLUMN`, or (DiD) `wild`:
+/// cluster-robust errors with the wild cluster restricted bootstrap's p-value and interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeSpec {
     Robust,
     Hc0,
     Classical,
     Cluster(String),
+    Wild,
 }
 
 impl SeSpec {
@@ -59,7 +61,7 @@ impl SeSpec {
             SeSpec::Robust => SeKind::Hc1,
             SeSpec::Hc0 => SeKind::Hc0,
             SeSpec::Classical => SeKind::Classical,
-            SeSpec::Cluster(_) => SeKind::Cluster,
+            SeSpec::Cluster(_) | SeSpec::Wild => SeKind::Cluster,
         }
     }
 
@@ -79,9 +81,10 @@ impl std::str::FromStr for SeSpec {
             "robust" | "hc1" => Ok(SeSpec::Robust),
             "hc0" => Ok(SeSpec::Hc0),
             "classical" => Ok(SeSpec::Classical),
+            "wild" => Ok(SeSpec::Wild),
             other => match other.strip_prefix("cluster:") {
                 Some(c) if !c.is_empty() => Ok(SeSpec::Cluster(c.to_string())),
-                _ => Err(format!("{other:?}: expected robust, hc0, classical or cluster:COLUMN")),
+                _ => Err(format!("{other:?}: expected robust, hc0, classical, cluster:COLUMN or wild")),
             },
         }
     }
@@ -94,6 +97,7 @@ impl std::fmt::Display for SeSpec {
             SeSpec::Hc0 => f.write_str("hc0"),
             SeSpec::Classical => f.write_str("classical"),
             SeSpec::Cluster(c) => write!(f, "cluster:{c}"),
+            SeSpec::Wild => f.write_str("wild"),
         }
     }
 }
@@ -119,8 +123,8 @@ impl JsonSchema for SeSpec {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^(robust|hc1|hc0|classical|cluster:.+)$",
-            "description": "robust (HC1), hc0, classical, or cluster:COLUMN"
+            "pattern": "^(robust|hc1|hc0|classical|wild|cluster:.+)$",
+            "description": "robust (HC1), hc0, classical, cluster:COLUMN, or (DiD) wild: cluster-robust errors with the wild cluster restricted bootstrap (clusters from `cluster`, default the unit)"
         })
     }
 }
@@ -222,11 +226,15 @@ pub struct DidRequest {
     pub covariates: Vec<String>,
     #[serde(default)]
     pub se: Option<SeSpec>,
-    /// Multiplier-bootstrap draws (staggered).
+    /// Multiplier-bootstrap draws (staggered), or the wild bootstrap's draws (`se: wild`,
+    /// default 9,999).
     #[serde(default)]
     pub bootstrap: Option<usize>,
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The wild bootstrap's weights: rademacher (default) or webb (`se: wild`).
+    #[serde(default)]
+    pub weights: Option<liftos_estimators::did::wild::WildWeights>,
     #[serde(default)]
     pub alpha: Option<f64>,
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use liftos_estimators::data::{DataError, Table};
 use liftos_estimators::did::staggered::{self, Bootstrap, CsInput, CsSettings};
+use liftos_estimators::did::wild::WildSettings;
 use liftos_estimators::did::{twfe, DidError, DidSettings, PanelInput};
 use liftos_estimators::discovery::{self, DiscoveryError, PcSettings};
 use liftos_estimators::effects::{self, EffectError, EffectInput, EffectSettings};
@@ -57,6 +58,8 @@ impl From<DidError> for EstimateError {
             DidError::TooFewClusters { .. } => "cluster".into(),
             DidError::Collinear { what } => what.clone(),
             DidError::NotConverged(_) => "unit".into(),
+            // The wild bootstrap's parallel transformations.
+            DidError::Worker(_) => "se".into(),
         };
         EstimateError::new(&field, e.to_string())
     }
@@ -156,7 +159,28 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
             let cluster = cluster_col.map(|c| cluster_codes(table, c)).transpose()?;
             let se = if req.cluster.is_some() { SeKind::Cluster } else { se };
             let input = PanelInput { unit, unit_labels, time, outcome, treatment: table.numeric(d)?, cluster };
-            let settings = DidSettings { se, alpha, event_study: req.event_study, reference_period: -1 };
+            let wild = match (&req.se, req.weights) {
+                (Some(SeSpec::Wild), weights) => {
+                    let draws = req.bootstrap.unwrap_or(9999);
+                    let max = crate::api::estimate::limits::MAX_BOOTSTRAP_DRAWS;
+                    if !(99..=max).contains(&draws) {
+                        return Err(EstimateError::new("bootstrap", format!("bootstrap: 99 to {max} draws")));
+                    }
+                    Some(WildSettings {
+                        draws,
+                        seed: req.seed.unwrap_or(20261130),
+                        weights: weights.unwrap_or_default(),
+                    })
+                }
+                (_, Some(_)) => {
+                    return Err(EstimateError::new(
+                        "weights",
+                        "weights: only with se wild (the wild cluster bootstrap)",
+                    ))
+                }
+                _ => None,
+            };
+            let settings = DidSettings { se, alpha, event_study: req.event_study, reference_period: -1, wild };
             Ok(DidOutput::Twfe(twfe::fit(&input, &settings)?))
         }
         (None, Some(g)) => {
@@ -198,6 +222,12 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
 pub fn iv(table: &Table, req: &IvRequest) -> Result<liftos_estimators::iv::IvResult, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
     let se = req.se.clone().unwrap_or(SeSpec::Robust);
+    if se == SeSpec::Wild {
+        return Err(EstimateError::new(
+            "se",
+            "se: wild is for difference-in-differences; use robust or cluster:COLUMN",
+        ));
+    }
     let cluster = se.cluster().map(|c| cluster_codes(table, c)).transpose()?;
     let input = IvInput {
         outcome: (req.outcome.clone(), table.numeric(&req.outcome)?),

@@ -9,7 +9,9 @@
 //! those nested in the clusters, so clustered by unit the correction is
 //! G/(G-1) · (N-1)/(N-K-T) and t has G-1 degrees of freedom.
 
+pub mod bacon;
 pub mod staggered;
 pub mod twfe;
+pub mod wild;
 
 pub use twfe::{DidError, DidResult, DidSettings, EventStudyPoint, PanelInput};
