@@ -100,3 +100,71 @@ fn identify_instruments_ranks_and_flags() {
     assert!(get("z1").relevant);
     assert!(get("z3").reasons.iter().any(|r| r.contains("exogeneity")));
 }
+
+/// The Anderson-Rubin test and confidence set against ivmodels 0.10.0 (PyPI;
+/// `tests/reference/scripts/anderson_rubin.py`, figures in anderson_rubin_ivmodels.json):
+/// classical errors, F critical values, the control and intercept partialled out; two strong
+/// instruments, one, and a weak one (first-stage coefficient 0.05, n = 300) whose set is the
+/// whole line.
+#[test]
+fn anderson_rubin_matches_ivmodels() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("anderson_rubin_ivmodels.json")).unwrap()).unwrap();
+    let weak = Table::read_csv(&dir().join("data/iv_weak.csv")).unwrap();
+    let cases = [
+        ("strong", input()),
+        ("z2_only", IvInput { instruments: input().instruments.select(&[1]), ..input() }),
+        ("weak", {
+            let col = |n: &str| (n.to_string(), weak.numeric(n).unwrap());
+            IvInput {
+                outcome: col("y"),
+                endogenous: weak.columns(&["x".into()]).unwrap(),
+                instruments: weak.columns(&["z".into()]).unwrap(),
+                controls: weak.columns(&["w1".into()]).unwrap(),
+                cluster: None,
+            }
+        }),
+    ];
+    for (name, inp) in cases {
+        let want = &r[name];
+        for alpha in [0.05, 0.1] {
+            let fit = iv::fit(&inp, &IvSettings { se: SeKind::Classical, alpha }).unwrap();
+            let ar = fit.anderson_rubin.as_ref().unwrap();
+            let (s0, p0) =
+                (want["beta_0.0"]["statistic"].as_f64().unwrap(), want["beta_0.0"]["p_value"].as_f64().unwrap());
+            assert!(rel(ar.ar_statistic, s0) < 1e-9, "{name}: AR {} vs {s0}", ar.ar_statistic);
+            assert!((ar.ar_p_value - p0).abs() < 1e-9, "{name}: p {} vs {p0}", ar.ar_p_value);
+            let b: Vec<f64> = want[format!("ci_{alpha}")]["boundary"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            if b.is_empty() {
+                assert_eq!(ar.ar_confidence_set, "whole line", "{name}");
+                assert!(ar.ar_ci_low.is_none() && ar.ar_ci_high.is_none());
+            } else {
+                assert_eq!(ar.ar_confidence_set, "bounded", "{name}");
+                assert!((ar.ar_ci_low.unwrap() - b[0]).abs() < 1e-6, "{name} {alpha}: {:?} vs {b:?}", ar.ar_ci_low);
+                assert!((ar.ar_ci_high.unwrap() - b[1]).abs() < 1e-6, "{name} {alpha}: {:?} vs {b:?}", ar.ar_ci_high);
+            }
+            // With classical errors the effective F is the first-stage F.
+            assert_eq!(fit.effective_f, Some(fit.first_stage[0].f_stat));
+        }
+        // Robust and clustered: the same test from the robust Wald statistic; the set inverts it.
+        for se in [SeKind::Hc1, SeKind::Cluster] {
+            if se == SeKind::Cluster && inp.cluster.is_none() {
+                continue;
+            }
+            let fit = iv::fit(&inp, &IvSettings { se, alpha: 0.05 }).unwrap();
+            let ar = fit.anderson_rubin.as_ref().unwrap();
+            assert!(ar.ar_p_value.is_finite() && fit.effective_f.is_some_and(|f| f > 0.0));
+            if let (Some(lo), Some(hi)) = (ar.ar_ci_low, ar.ar_ci_high) {
+                assert!(lo < hi, "{name} {se:?}");
+                if ar.ar_confidence_set == "bounded" {
+                    assert!(lo < fit.inference.estimate && fit.inference.estimate < hi, "{name} {se:?}");
+                }
+            }
+        }
+    }
+}

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
+pub mod weak;
+
 use crate::columns::Columns;
 use crate::inference::Inference;
 use crate::ols::{self, SeKind};
@@ -112,6 +114,15 @@ pub struct IvResult {
     pub durbin_chi2: f64,
     /// Wu-Hausman F-test p-value (H0: the regressors are exogenous).
     pub endogeneity_p_value: f64,
+    /// One endogenous regressor: the Anderson-Rubin test and confidence set under the chosen
+    /// errors (`ar_p_value`, `ar_statistic`, `ar_ci_low`, `ar_ci_high`, `ar_confidence_set`),
+    /// valid however weak the instruments.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub anderson_rubin: Option<weak::ArResult>,
+    /// One endogenous regressor: Montiel Olea-Pflueger's effective first-stage F under the
+    /// chosen errors (the classical F with classical errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_f: Option<f64>,
     pub warnings: Vec<String>,
 }
 
@@ -380,6 +391,77 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     let wu_p = dist::f_p_value(wu, p as f64, (n - kk) as f64);
     let durbin = n as f64 * (rss_o - rss_aug) / rss_o;
 
+    // Weak-instrument-robust inference for one endogenous regressor.
+    let (anderson_rubin, effective_f) = if p == 1 {
+        let xj = l;
+        let zxy: Vec<usize> = excl.iter().copied().chain([xj, yi]).collect();
+        let cross = block(&m, &wi, &zxy); // w x (k + 2)
+        let s_mat = block(&m, &zxy, &zxy) - cross.t().dot(&mww_chol.solve_matrix(cross.view()));
+        let kq = q;
+        let part = weak::Partialled {
+            zz: s_mat
+                .slice_axis(Axis(0), ndarray::Slice::from(0..kq))
+                .slice_axis(Axis(1), ndarray::Slice::from(0..kq))
+                .to_owned(),
+            zx: (0..kq).map(|i| s_mat[[i, kq]]).collect(),
+            zy: (0..kq).map(|i| s_mat[[i, kq + 1]]).collect(),
+            xx: s_mat[[kq, kq]],
+            xy: s_mat[[kq, kq + 1]],
+            yy: s_mat[[kq + 1, kq + 1]],
+            n,
+            k: kq,
+            w: nw,
+        };
+        let robust = (settings.se != SeKind::Classical).then(|| {
+            let gy_all = mzz_chol.solve(col(&m, &zi, yi).view());
+            let gx_all = mzz_chol.solve(col(&m, &zi, xj).view());
+            let x_col = all[xj];
+            let ry: Array1<f64> = &y - &linalg::combine(z, gy_all.view());
+            let rx: Array1<f64> = &ArrayView1::from(x_col) - &linalg::combine(z, gx_all.view());
+            let (m_yy, m_xy, m_xx) = match (settings.se, cluster) {
+                (SeKind::Cluster, Some((ids, g))) => {
+                    let sy = ols::cluster_scores_columns(z, ry.view(), ids, g);
+                    let sx = ols::cluster_scores_columns(z, rx.view(), ids, g);
+                    (sy.t().dot(&sy), sx.t().dot(&sy), sx.t().dot(&sx))
+                }
+                _ => {
+                    let w = |a: &Array1<f64>, b: &Array1<f64>| -> Array2<f64> {
+                        let v: Array1<f64> = a * b;
+                        linalg::crossprod_columns(z, v.as_slice())
+                    };
+                    (w(&ry, &ry), w(&rx, &ry), w(&rx, &rx))
+                }
+            };
+            let bread = mzz_inv.select(Axis(0), &excl);
+            let g = cluster.map(|c| c.1);
+            weak::RobustPieces {
+                bread,
+                gy: excl.iter().map(|&i| gy_all[i]).collect(),
+                gx: excl.iter().map(|&i| gx_all[i]).collect(),
+                m_yy,
+                m_xy,
+                m_xx,
+                scale: vcov_scale(settings.se, n, l, g),
+                df: match (settings.se, g) {
+                    (SeKind::Cluster, Some(g)) => g as f64 - 1.0,
+                    _ => (n - l) as f64,
+                },
+            }
+        });
+        let eff = match &robust {
+            None => first_stage.first().map(|f| f.f_stat),
+            Some(r) => {
+                let v = r.bread.dot(&r.m_xx).dot(&r.bread.t()) * r.scale;
+                let num = r.gx.dot(&part.zz.dot(&r.gx));
+                let den = v.dot(&part.zz).diag().sum();
+                (den > 0.0).then(|| num / den)
+            }
+        };
+        (weak::anderson_rubin(&part, robust.as_ref(), settings.alpha), eff)
+    } else {
+        (None, None)
+    };
+
     let mut warnings = Vec::new();
     let min_f = first_stage
         .iter()
@@ -387,6 +469,17 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         .fold(f64::INFINITY, f64::min);
     if min_f < 10.0 {
         warnings.push(format!("weak instruments: first-stage F = {min_f:.2} < 10; 2SLS is biased towards OLS"));
+    }
+    if let Some(ar) = anderson_rubin.as_ref().filter(|a| a.ar_confidence_set != "bounded") {
+        warnings.push(format!(
+            "the Anderson-Rubin confidence set is {}: {}",
+            ar.ar_confidence_set,
+            if ar.ar_confidence_set == "empty" {
+                "no value of the effect fits all the instruments (their exclusion restrictions are doubtful)"
+            } else {
+                "the instruments are too weak to bound the effect; the 2SLS interval understates the uncertainty"
+            }
+        ));
     }
     let c0 = &coefficients[0];
     Ok(IvResult {
@@ -412,6 +505,8 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         wu_hausman_f: wu,
         durbin_chi2: durbin,
         endogeneity_p_value: wu_p,
+        anderson_rubin,
+        effective_f,
         warnings,
     })
 }
