@@ -304,6 +304,14 @@ fn history() -> History {
 
 #[test]
 fn the_optimisers_plan_reproduces_its_gain() {
+    // At the plan's level (95%) its interval is reproduced too.
+    let req = request(serde_json::json!({
+        "budget": {"plan": {"objective": {"type": "max_outcome"}, "budget": 1500.0}},
+        "scenarios": [{"type": "optimized"}]
+    }));
+    let out = counterfactual::compute(&req, None, Some(&history())).expect("plan");
+    assert_reconciled(&out.scenarios[0]);
+    assert_eq!(out.scenarios[0].reconciliation.iter().filter(|r| r.identity.contains("interval")).count(), 2);
     for budget in [1200.0, 1500.0, 2000.0] {
         let req = request(serde_json::json!({
             "budget": {"plan": {"objective": {"type": "max_outcome"}, "budget": budget}},

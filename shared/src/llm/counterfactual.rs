@@ -603,6 +603,19 @@ pub fn spend_what_if(
     ));
     if let Some(p) = &change.plan {
         reconciliation.push(Identity::new("the optimiser's plan: steady-state change = the plan's gain", ss, p.gain));
+        // The plan states a 95% interval: at that level the what-if's is the same.
+        if (level - 0.95).abs() < 1e-12 {
+            reconciliation.push(Identity::new(
+                "the optimiser's plan: interval's low end = the plan's",
+                ss - z * ss_se,
+                p.gain_ci.0,
+            ));
+            reconciliation.push(Identity::new(
+                "the optimiser's plan: interval's high end = the plan's",
+                ss + z * ss_se,
+                p.gain_ci.1,
+            ));
+        }
     }
     let extrapolated = rows.iter().any(|&(c, _, _, new)| {
         ranges

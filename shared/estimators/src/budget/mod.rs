@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use ndarray::{Array1, Array2};
 
 use crate::linalg;
+#[cfg(test)]
 use crate::rng::Rng;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -408,6 +409,7 @@ pub struct Plan {
     /// Periods planned (the totals are per-period figures times this).
     #[serde(default = "one")]
     pub periods: f64,
+    /// Kept for compatibility: the intervals are exact (normal, hᵀ Σ h) and draw nothing.
     #[serde(default)]
     pub seed: u64,
 }
@@ -636,40 +638,21 @@ pub fn optimize(model: &FittedModel, plan: &Plan) -> Result<PlanResult, BudgetEr
             binding.push(format!("{}:{b}", a.channel));
         }
     }
-    // Uncertainty: draw the betas from their estimated distribution (normal, truncated at zero).
+    // Uncertainty: with the curves' shapes fixed the incremental outcome is linear in the
+    // channels' effects, Σ_c β_c h_c, so its variance is exactly hᵀ Σ_β h (the same interval the
+    // counterfactual spend what-ifs report). It is conditional on the shapes.
     let idx: Vec<usize> =
         curves.iter().map(|c| model.curves.iter().position(|m| m.channel == c.channel).unwrap_or(0) + 1).collect();
-    let m = idx.len();
-    let mut cov = linalg::submatrix(model.covariance.view(), &idx);
-    for a in 0..m {
-        cov[[a, a]] += 1e-18;
-    }
-    let l = linalg::cholesky(cov.view())
-        .map(|c| c.l())
-        .unwrap_or_else(|_| Array2::from_diag(&cov.diag().mapv(|v| v.max(0.0).sqrt())));
-    let mut rng = Rng::new(plan.seed);
-    let mut opt_draws = Vec::with_capacity(2000);
-    let mut gain_draws = Vec::with_capacity(2000);
-    for _ in 0..2000 {
-        let z: Vec<f64> = (0..m).map(|_| rng.normal()).collect();
-        let scale: Vec<f64> = (0..m)
-            .map(|a| {
-                let b = curves[a].beta + (0..=a).map(|j| l[[a, j]] * z[j]).sum::<f64>();
-                if curves[a].beta > 0.0 {
-                    b.max(0.0) / curves[a].beta
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let at = |xs: &[f64]| curves.iter().zip(xs).zip(&scale).map(|((c, xi), s)| c.response(*xi) * s).sum::<f64>();
-        opt_draws.push(at(&x));
-        gain_draws.push(at(&x) - at(&current));
-    }
-    let ci = |mut d: Vec<f64>| -> (f64, f64) {
-        d.sort_by(|a, b| a.total_cmp(b));
-        (d[(0.025 * d.len() as f64) as usize], d[((0.975 * d.len() as f64) as usize).min(d.len() - 1)])
+    let cov = linalg::submatrix(model.covariance.view(), &idx);
+    let sd = |h: &[f64]| -> f64 {
+        let h = ndarray::ArrayView1::from(h);
+        h.dot(&cov.dot(&h)).max(0.0).sqrt()
     };
+    let h_opt: Vec<f64> = curves.iter().zip(&x).map(|(c, xi)| c.hill(*xi)).collect();
+    let h_gain: Vec<f64> =
+        curves.iter().zip(x.iter().zip(&current)).map(|(c, (a, b))| c.hill(*a) - c.hill(*b)).collect();
+    let z95 = crate::dist::normal_critical(0.05);
+    let ci = |v: f64, s: f64| (v - z95 * s, v + z95 * s);
     let inc = outcome(&x);
     let cur_out = outcome(&current);
     let total = spend(&x);
@@ -677,10 +660,10 @@ pub fn optimize(model: &FittedModel, plan: &Plan) -> Result<PlanResult, BudgetEr
     Ok(PlanResult {
         total_spend: total,
         incremental_outcome: inc,
-        incremental_outcome_ci: ci(opt_draws),
+        incremental_outcome_ci: ci(inc, sd(&h_opt)),
         current_outcome: cur_out,
         gain: inc - cur_out,
-        gain_ci: ci(gain_draws),
+        gain_ci: ci(inc - cur_out, sd(&h_gain)),
         roas: v * inc / total.max(1e-300),
         cpa: total / inc.max(1e-300),
         marginal_return: if free.is_empty() {
