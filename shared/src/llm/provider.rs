@@ -392,9 +392,14 @@ pub struct Bedrock {
 
 #[cfg(feature = "bedrock")]
 impl Bedrock {
-    /// A client built once per cold start from the shared AWS configuration.
+    /// A client built once per cold start from the shared AWS configuration, with the SDK's own
+    /// retries off: a throttled call falls back to the template at once, where a retry with
+    /// backoff would only spend the time budget (and turn "throttled" into "timed out").
     pub fn new(sdk: &aws_config::SdkConfig, model: String, timeout: Duration) -> Self {
-        Self { client: aws_sdk_bedrockruntime::Client::new(sdk), model, timeout }
+        let conf = aws_sdk_bedrockruntime::config::Builder::from(sdk)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        Self { client: aws_sdk_bedrockruntime::Client::from_conf(conf), model, timeout }
     }
 }
 
