@@ -141,12 +141,20 @@ fn lines_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[Line], vline: O
     Ok(svg)
 }
 
-/// Event-study coefficients with their intervals; the reference period is at zero.
-pub fn event_study_svg(points: &[(i64, f64, f64, f64)], pre_trend_p: Option<f64>) -> DrawResult {
+/// Event-study coefficients with their pointwise intervals and, when given, the uniform band
+/// (wide pale bars behind them); the reference period is at zero.
+pub fn event_study_svg(
+    points: &[(i64, f64, f64, f64)],
+    uniform: &[(i64, f64, f64)],
+    pre_trend_p: Option<f64>,
+) -> DrawResult {
     let (x0, x1) = range(points.iter().map(|p| p.0 as f64));
-    let (y0, y1) = range(points.iter().flat_map(|p| [p.2, p.3]).chain([0.0]));
+    let (y0, y1) =
+        range(points.iter().flat_map(|p| [p.2, p.3]).chain(uniform.iter().flat_map(|u| [u.1, u.2])).chain([0.0]));
+    let band = if uniform.is_empty() { "" } else { "; pale: uniform band" };
     let title = match pre_trend_p {
-        Some(p) => format!("Event study (pre-trend test p = {})", fmt(p)),
+        Some(p) => format!("Event study (pre-trend test p = {}{band})", fmt(p)),
+        None if !band.is_empty() => "Event study (pale: uniform band)".to_string(),
         None => "Event study".to_string(),
     };
     let mut svg = String::new();
@@ -156,6 +164,14 @@ pub fn event_study_svg(points: &[(i64, f64, f64, f64)], pre_trend_p: Option<f64>
         chart.draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.5))).map_err(err)?;
         chart.draw_series(LineSeries::new([(-0.5, y0), (-0.5, y1)], BLACK.mix(0.4))).map_err(err)?;
         let color = |t: i64| if t < 0 { CONTROL } else { TREATED };
+        chart
+            .draw_series(uniform.iter().map(|&(t, lo, hi)| {
+                PathElement::new(
+                    vec![(t as f64, lo), (t as f64, hi)],
+                    ShapeStyle::from(color(t).mix(0.25)).stroke_width(9),
+                )
+            }))
+            .map_err(err)?;
         chart
             .draw_series(points.iter().map(|&(t, _, lo, hi)| {
                 PathElement::new(vec![(t as f64, lo), (t as f64, hi)], ShapeStyle::from(color(t)).stroke_width(2))
@@ -530,11 +546,17 @@ fn method_plots(result: &MethodOutput) -> Vec<String> {
             if pts.is_empty() {
                 vec!["<p class=\"note\">No event study was run (set event_study) so there is no plot of the leads and lags.</p>".into()]
             } else {
-                let pre_trend = match d {
-                    DidOutput::Twfe(r) => r.pre_trend_p_value,
-                    DidOutput::Staggered(r) => r.pre_trend_p_value,
+                let (pre_trend, uniform) = match d {
+                    DidOutput::Twfe(r) => (r.pre_trend_p_value, vec![]),
+                    DidOutput::Staggered(r) => (
+                        r.pre_trend_p_value,
+                        r.event_study
+                            .iter()
+                            .filter_map(|p| Some((p.relative_time, p.uniform_ci_low?, p.uniform_ci_high?)))
+                            .collect(),
+                    ),
                 };
-                vec![or_note(event_study_svg(&pts, pre_trend))]
+                vec![or_note(event_study_svg(&pts, &uniform, pre_trend))]
             }
         }
         MethodOutput::Synth(r) => synth_plots(r),

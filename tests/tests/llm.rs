@@ -453,3 +453,30 @@ fn levels_that_cannot_be_honoured_are_refused() {
     .expect_err("disagree");
     assert_eq!(e.field(), "confidence_level");
 }
+
+/// Few clusters: the DiD's headline is the wild cluster bootstrap's p-value and interval, which
+/// exist at the fit's level only. The fact sheet states that interval at that level and refuses
+/// another level with a 400 naming `confidence_level` (no t interval passed off as the headline).
+#[test]
+fn a_wild_bootstrap_headline_is_stated_at_its_own_level_only() {
+    // wild_panel: 12 units (the clusters), 3 treated.
+    let out = run(
+        Kind::AnalyzeAdvanced,
+        serde_json::json!({"methods": [{"method": "did", "unit": "unit", "time": "time", "outcome": "y", "treatment": "d"}]}),
+        table("wild_panel.csv"),
+    );
+    let AnalysisOutput::Advanced(a) = &out else { panic!("advanced") };
+    use liftos_estimators::Estimate;
+    let inf = a.result.results[0].result.inference().clone();
+    assert!(inf.inference.starts_with("wild cluster restricted bootstrap"), "{}", inf.inference);
+    let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("y".into())), None).expect("explain at 95%");
+    assert_grounded("wild", &x);
+    let f = x.facts.iter().find(|f| f.id == "did.effect").expect("effect");
+    assert_eq!(f.p_value, inf.p_value);
+    if let (Some(lo), Some(hi)) = (inf.ci_low, inf.ci_high) {
+        assert_eq!(f.ci, Some([lo, hi]));
+    }
+    let e = insights::explain(&out, &ask(0.9, Audience::Executive, None), None).expect_err("90%");
+    let s = e.to_string();
+    assert!(s.contains("confidence_level") || s.contains("wild cluster bootstrap"), "{s}");
+}

@@ -3,7 +3,7 @@
 //! ```text
 //! liftos pipeline [--data-dir .liftos] [--org demo] [--out liftos-out]
 //! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
-//! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg] [--covariates A,B]
+//! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg|sun-abraham|imputation] [--covariates A,B]
 //! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
 //! liftos estimate synth --input F --unit U --time T --outcome Y --treated-unit NAME --treatment-time T0 [--predictors "col:1980-1988,outcome:1975"] [--fit-window 1970-1988] [--placebo]
 //! liftos estimate effect --input F --outcome Y --treatment T --covariates A,B [--method regression|ipw|aipw] [--estimand ate|att]
@@ -186,7 +186,8 @@ enum EstimateCmd {
         /// never | not-yet
         #[arg(long)]
         control: Option<String>,
-        /// dr | ipw | reg
+        /// With --cohort: dr | ipw | reg (Callaway-Sant'Anna), or sun-abraham | imputation
+        /// (heterogeneity-robust event studies: event_study, and the ATT as the estimate).
         #[arg(long)]
         method: Option<String>,
         /// Comma-separated covariates (staggered).
@@ -194,6 +195,7 @@ enum EstimateCmd {
         covariates: Option<String>,
         /// cluster:COLUMN (default: by the unit) | robust | classical | wild (cluster-robust errors
         /// plus the wild cluster restricted bootstrap: wild_bootstrap_p_value, _ci_low, _ci_high)
+        /// | cr2 (CR2 cluster-robust std_error with Bell-McCaffrey df)
         #[arg(long)]
         se: Option<String>,
         /// Multiplier-bootstrap draws (staggered), or the wild bootstrap's (default 9999).

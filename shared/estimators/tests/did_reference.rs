@@ -314,3 +314,155 @@ fn bacon_decomposition_reproduces_the_twfe_coefficient() {
     }
     check(&always, "always treated", 3);
 }
+
+/// CR2 with Bell-McCaffrey degrees of freedom against the documented formulas computed on the full
+/// dummy model (`tests/reference/scripts/cr2.py`, numpy 2.4.6: A_g the Moore-Penrose inverse
+/// square root of (I - H)_gg, df from the eigenvalues of G'G, as R clubSandwich's CR2 and
+/// Satterthwaite test with working model I). Here the fixed effects nested in the clusters are
+/// absorbed and the others enter as dummies; the two agree (Pustejovsky-Tipton 2018, Theorem 2).
+/// Clustered by unit, by period (the unit effects are then explicit), and above the unit; the
+/// event study's per-coefficient degrees of freedom.
+#[test]
+fn cr2_bell_mccaffrey_matches_the_full_dummy_formula() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("cr2_reference.json")).unwrap()).unwrap();
+    let close = |got: f64, want: &serde_json::Value, what: &str| {
+        let w = want.as_f64().unwrap();
+        assert!(rel(got, w) < 1e-8, "{what}: {got} vs {w}");
+    };
+    let cr2 = DidSettings { cr2: true, ..DidSettings::default() };
+    let t = Table::read_csv(&reference_dir().join("data/wild_panel.csv")).unwrap();
+    let (unit, unit_labels) = factorize(&t.labels("unit").unwrap());
+    let time = t.integers("time").unwrap();
+    let small = PanelInput {
+        unit,
+        unit_labels,
+        time: time.clone(),
+        outcome: t.numeric("y").unwrap(),
+        treatment: t.numeric("d").unwrap(),
+        cluster: None,
+    };
+    let by_period = PanelInput { cluster: Some((time.iter().map(|&t| t as u32).collect(), 8)), ..small.clone() };
+    let mut m = mpdta();
+    let state: Vec<u32> = m.unit_labels.iter().map(|c| c.parse::<u32>().unwrap() % 23).collect();
+    let by_unit_mpdta = m.clone();
+    m.cluster = Some((m.unit.iter().map(|&u| state[u as usize]).collect(), 23));
+    for (input, key) in [
+        (&small, "wild_panel_by_unit"),
+        (&by_period, "wild_panel_by_time"),
+        (&by_unit_mpdta, "mpdta_by_county"),
+        (&m, "mpdta_by_state23"),
+    ] {
+        let f = twfe::fit(input, &cr2).unwrap();
+        let want = &r[key];
+        close(f.inference.estimate, &want["estimate"], key);
+        close(f.inference.std_error.unwrap(), &want["std_error"], key);
+        close(f.df, &want["df"], key);
+        assert!(f.inference.inference.contains("CR2"), "{}", f.inference.inference);
+        // The interval uses t with the Bell-McCaffrey degrees of freedom.
+        let tcrit = (f.inference.ci_high.unwrap() - f.inference.estimate) / f.inference.std_error.unwrap();
+        assert!((tcrit - liftos_estimators::dist::t_critical(0.05, f.df)).abs() < 1e-9, "{key}");
+    }
+    // Mixed up with the wild bootstrap: refused, naming se.
+    let both = DidSettings { wild: Some(Default::default()), ..cr2.clone() };
+    assert!(
+        matches!(twfe::fit(&small, &both), Err(liftos_estimators::did::DidError::InvalidInput { column, .. }) if column == "se")
+    );
+    // Event study: each event time has its own degrees of freedom.
+    let f = twfe::fit(&small, &DidSettings { event_study: true, ..cr2 }).unwrap();
+    let pts = f.event_study.unwrap();
+    let want = r["wild_panel_event_study"].as_array().unwrap();
+    assert_eq!(pts.len(), want.len());
+    for (p, w) in pts.iter().zip(want) {
+        assert_eq!(p.relative_time, w["relative_time"].as_i64().unwrap());
+        close(p.att, &w["estimate"], "event study");
+        close(p.std_error, &w["std_error"], "event study");
+        let tcrit = (p.ci_high - p.att) / p.std_error;
+        let df = w["df"].as_f64().unwrap();
+        assert!((tcrit - liftos_estimators::dist::t_critical(0.05, df)).abs() < 1e-6, "{}", p.relative_time);
+    }
+}
+
+/// Sun-Abraham and imputation on mpdta against pyfixest 0.60
+/// (`tests/reference/scripts/event_study_robust.py`): the saturated event study aggregated by
+/// event time (cohort shares) and the treated-share ATT; Gardner's did2s (GMM cluster-robust
+/// errors) for the ATT and the event study, first stage with singletons kept.
+#[test]
+fn sun_abraham_and_imputation_match_pyfixest_on_mpdta() {
+    use liftos_estimators::did::robust::{self, RobustMethod, RobustSettings};
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("event_study_pyfixest.json")).unwrap())
+            .unwrap();
+    let input = mpdta();
+    for (method, key) in [(RobustMethod::SunAbraham, "sun_abraham"), (RobustMethod::Imputation, "imputation")] {
+        let f = robust::fit(&input, &RobustSettings { method, alpha: 0.05 }).unwrap();
+        let want = &r[key];
+        assert!(rel(f.inference.estimate, want["att"].as_f64().unwrap()) < 1e-8, "{key}: {}", f.inference.estimate);
+        assert!(
+            rel(f.inference.std_error.unwrap(), want["std_error"].as_f64().unwrap()) < 1e-6,
+            "{key}: se {}",
+            f.inference.std_error.unwrap()
+        );
+        let pts = f.event_study.as_ref().unwrap();
+        let w = want["event_study"].as_array().unwrap();
+        assert_eq!(pts.len(), w.len(), "{key}");
+        for (p, w) in pts.iter().zip(w) {
+            assert_eq!(p.relative_time, w["relative_time"].as_i64().unwrap());
+            // Absolute for the small pre-period means: pyfixest demeans to its fixef_tol of 1e-8.
+            let wa = w["att"].as_f64().unwrap();
+            assert!((p.att - wa).abs() < 1e-8 * (1.0 + wa.abs()), "{key} e={}: {} vs {wa}", p.relative_time, p.att);
+            assert!(
+                rel(p.std_error, w["std_error"].as_f64().unwrap()) < 1e-6,
+                "{key} e={}: se {}",
+                p.relative_time,
+                p.std_error
+            );
+        }
+        assert!(f.pre_trend_p_value.is_some(), "{key}: the joint lead test");
+    }
+    // Without never-treated units, Sun-Abraham says what to do instead of "collinear".
+    let ever: std::collections::BTreeSet<u32> =
+        (0..input.unit.len()).filter(|&i| input.treatment[i] == 1.0).map(|i| input.unit[i]).collect();
+    let keep: Vec<usize> = (0..input.unit.len()).filter(|&i| ever.contains(&input.unit[i])).collect();
+    let labels: Vec<String> = keep.iter().map(|&i| input.unit_labels[input.unit[i] as usize].clone()).collect();
+    let (unit, unit_labels) = factorize(&labels);
+    let sub = PanelInput {
+        unit,
+        unit_labels,
+        time: keep.iter().map(|&i| input.time[i]).collect(),
+        outcome: keep.iter().map(|&i| input.outcome[i]).collect(),
+        treatment: keep.iter().map(|&i| input.treatment[i]).collect(),
+        cluster: None,
+    };
+    let e = robust::fit(&sub, &RobustSettings { method: RobustMethod::SunAbraham, alpha: 0.05 }).unwrap_err();
+    assert!(e.to_string().contains("imputation"), "{e}");
+    // So does the TWFE event study.
+    let e = twfe::fit(&sub, &DidSettings { event_study: true, ..DidSettings::default() }).unwrap_err();
+    assert!(e.to_string().contains("imputation"), "{e}");
+    // Imputation works there (not-yet-treated comparisons), leaving out what cannot be imputed.
+    let f = robust::fit(&sub, &RobustSettings { method: RobustMethod::Imputation, alpha: 0.05 }).unwrap();
+    assert!(f.warnings.iter().any(|w| w.contains("left out")), "{:?}", f.warnings);
+}
+
+/// The event study's uniform (sup-t) band against csdid 0.4.3 (`tests/reference/scripts/
+/// cs_uniform_band.py`: `cband=True`, 99,999 multiplier draws on both sides, R did's type-1
+/// quantiles): the critical value within 0.03 (its Monte Carlo sd is about 0.005 per side) and
+/// the bootstrap scale per event time within 2%; the band contains the pointwise interval.
+#[test]
+fn cs_uniform_band_matches_csdid() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("cs_uniform_band.json")).unwrap()).unwrap();
+    let settings = CsSettings { bootstrap: Some(Bootstrap { draws: 99_999, seed: 11 }), ..CsSettings::default() };
+    let f = staggered::fit(&mpdta_cs(), &settings).unwrap();
+    let crit = f.uniform_critical_value.unwrap();
+    let want = r["crit_val"].as_f64().unwrap();
+    assert!((crit - want).abs() < 0.03, "{crit} vs csdid {want}");
+    let ses = r["se"].as_array().unwrap();
+    assert_eq!(f.event_study.len(), ses.len());
+    for (p, se) in f.event_study.iter().zip(ses) {
+        let (lo, hi) = (p.uniform_ci_low.unwrap(), p.uniform_ci_high.unwrap());
+        let scale = (hi - lo) / (2.0 * crit);
+        assert!(rel(scale, se.as_f64().unwrap()) < 0.02, "e={}: {scale} vs {se}", p.relative_time);
+        assert!(lo <= p.ci_low + 1e-3 * scale && hi >= p.ci_high - 1e-3 * scale, "e={}", p.relative_time);
+    }
+}

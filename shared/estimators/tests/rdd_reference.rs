@@ -38,11 +38,12 @@ fn matches_rdrobust_on_senate() {
         fit.inference.estimate,
         f("conventional_estimate")
     );
-    assert!(
-        rel(fit.inference.std_error.unwrap(), f("conventional_se")) < 1e-4,
-        "se {}",
-        fit.inference.std_error.unwrap()
-    );
+    assert!(rel(fit.conventional_std_error, f("conventional_se")) < 1e-4, "se {}", fit.conventional_std_error);
+    // The headline is rdrobust's robust bias-corrected interval and p-value.
+    assert_eq!(fit.inference.ci_low, Some(fit.robust_ci_low));
+    assert_eq!(fit.inference.ci_high, Some(fit.robust_ci_high));
+    assert_eq!(fit.inference.p_value, Some(fit.robust_p_value));
+    assert_eq!(fit.inference.std_error, Some(fit.robust_std_error));
     assert!(
         rel(fit.estimate_bias_corrected, f("bias_corrected_estimate")) < 1e-6,
         "bc {}",
@@ -147,9 +148,9 @@ fn options_and_fuzzy_match_rdrobust() {
             g("coef", 1)
         );
         assert!(
-            rel(fit.inference.std_error.unwrap(), g("se", 0)) < 1e-4,
+            rel(fit.conventional_std_error, g("se", 0)) < 1e-4,
             "{name}: se {} vs {}",
-            fit.inference.std_error.unwrap(),
+            fit.conventional_std_error,
             g("se", 0)
         );
         assert!(

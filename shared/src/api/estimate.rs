@@ -29,23 +29,36 @@ impl From<Control> for ControlGroup {
 }
 
 crate::names! {
-    /// How each group-time ATT is estimated (Callaway-Sant'Anna).
-    pub enum CsEstimation { Dr = "dr", Ipw = "ipw", Reg = "reg" }
-    expected "dr, ipw or reg"
+    /// The staggered-adoption estimator (with `cohort`): Callaway-Sant'Anna's group-time ATTs
+    /// estimated dr (default), ipw or reg; or the heterogeneity-robust event studies
+    /// sun-abraham (interaction-weighted) and imputation (Borusyak-Jaravel-Spiess / did2s).
+    pub enum CsEstimation {
+        Dr = "dr",
+        Ipw = "ipw",
+        Reg = "reg",
+        SunAbraham = "sun-abraham" | "sun_abraham" | "sunab",
+        Imputation = "imputation" | "did2s",
+    }
+    expected "dr, ipw, reg, sun-abraham or imputation"
 }
 
-impl From<CsEstimation> for CsMethod {
-    fn from(m: CsEstimation) -> Self {
-        match m {
-            CsEstimation::Dr => CsMethod::Dr,
-            CsEstimation::Ipw => CsMethod::Ipw,
-            CsEstimation::Reg => CsMethod::Reg,
+impl CsEstimation {
+    /// Callaway-Sant'Anna's way of estimating each group-time ATT, or the robust event study.
+    pub fn split(self) -> Result<CsMethod, liftos_estimators::did::robust::RobustMethod> {
+        use liftos_estimators::did::robust::RobustMethod;
+        match self {
+            CsEstimation::Dr => Ok(CsMethod::Dr),
+            CsEstimation::Ipw => Ok(CsMethod::Ipw),
+            CsEstimation::Reg => Ok(CsMethod::Reg),
+            CsEstimation::SunAbraham => Err(RobustMethod::SunAbraham),
+            CsEstimation::Imputation => Err(RobustMethod::Imputation),
         }
     }
 }
 
 /// Standard errors: `robust` (HC1), `hc0`, `classical`, `cluster:COLUMN`, or (DiD) `wild`:
-/// cluster-robust errors with the wild cluster restricted bootstrap's p-value and interval.
+/// cluster-robust errors with the wild cluster restricted bootstrap's p-value and interval, or
+/// (DiD) `cr2`: CR2 cluster-robust errors with Bell-McCaffrey degrees of freedom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeSpec {
     Robust,
@@ -53,6 +66,7 @@ pub enum SeSpec {
     Classical,
     Cluster(String),
     Wild,
+    Cr2,
 }
 
 impl SeSpec {
@@ -61,7 +75,7 @@ impl SeSpec {
             SeSpec::Robust => SeKind::Hc1,
             SeSpec::Hc0 => SeKind::Hc0,
             SeSpec::Classical => SeKind::Classical,
-            SeSpec::Cluster(_) | SeSpec::Wild => SeKind::Cluster,
+            SeSpec::Cluster(_) | SeSpec::Wild | SeSpec::Cr2 => SeKind::Cluster,
         }
     }
 
@@ -82,9 +96,10 @@ impl std::str::FromStr for SeSpec {
             "hc0" => Ok(SeSpec::Hc0),
             "classical" => Ok(SeSpec::Classical),
             "wild" => Ok(SeSpec::Wild),
+            "cr2" => Ok(SeSpec::Cr2),
             other => match other.strip_prefix("cluster:") {
                 Some(c) if !c.is_empty() => Ok(SeSpec::Cluster(c.to_string())),
-                _ => Err(format!("{other:?}: expected robust, hc0, classical, cluster:COLUMN or wild")),
+                _ => Err(format!("{other:?}: expected robust, hc0, classical, cluster:COLUMN, wild or cr2")),
             },
         }
     }
@@ -98,6 +113,7 @@ impl std::fmt::Display for SeSpec {
             SeSpec::Classical => f.write_str("classical"),
             SeSpec::Cluster(c) => write!(f, "cluster:{c}"),
             SeSpec::Wild => f.write_str("wild"),
+            SeSpec::Cr2 => f.write_str("cr2"),
         }
     }
 }
@@ -123,8 +139,8 @@ impl JsonSchema for SeSpec {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^(robust|hc1|hc0|classical|wild|cluster:.+)$",
-            "description": "robust (HC1), hc0, classical, cluster:COLUMN, or (DiD) wild: cluster-robust errors with the wild cluster restricted bootstrap (clusters from `cluster`, default the unit)"
+            "pattern": "^(robust|hc1|hc0|classical|wild|cr2|cluster:.+)$",
+            "description": "robust (HC1), hc0, classical, cluster:COLUMN, or for DiD: wild (cluster-robust errors with the wild cluster restricted bootstrap's p-value and interval) or cr2 (CR2 cluster-robust std_error with Bell-McCaffrey df, as R clubSandwich); clusters from `cluster`, default the unit"
         })
     }
 }

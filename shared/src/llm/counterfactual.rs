@@ -386,7 +386,12 @@ pub fn did(
             (series, summary)
         }
         None => {
-            let (low, high) = interval(att, se, q);
+            let (low, high) = match (&r.wild, r.headline.as_str()) {
+                // Few clusters: the wild bootstrap's interval, which exists at its own level only.
+                (Some(w), "wild_bootstrap") if (w.level - level).abs() <= 1e-9 => (w.ci_low, w.ci_high),
+                (Some(_), "wild_bootstrap") => (None, None),
+                _ => interval(att, se, q),
+            };
             let series: Vec<Point> = match &panel {
                 Some(p) => means(p, |i| p.treated_now[i].then_some(p.time[i]))
                     .into_iter()
@@ -436,7 +441,16 @@ pub fn did(
         source: id.to_string(),
         series,
         summary,
-        interval_method: format!("t with {} df: effect ± t × standard error at level {level}", r.df),
+        interval_method: match (&r.wild, r.headline.as_str(), &r.event_study) {
+            (Some(w), "wild_bootstrap", None) if (w.level - level).abs() <= 1e-9 => format!(
+                "wild cluster restricted bootstrap (few clusters): the interval by test inversion at level {level}; an unbounded side is left out"
+            ),
+            (Some(w), "wild_bootstrap", None) => format!(
+                "none at level {level}: with few clusters the interval is the wild cluster bootstrap's, computed at level {} only",
+                w.level
+            ),
+            _ => format!("t with {} df: effect ± t × standard error at level {level}", r.df),
+        },
         extrapolated: false,
         assumptions,
         evidence_grade: grade,

@@ -298,6 +298,8 @@ enum Spread {
     T(f64),
     /// estimate ± z × se
     Normal,
+    /// The result's own interval and p-value (a bootstrap's, by test inversion), at its level only.
+    Stored { level: f64, method: &'static str },
 }
 
 fn cannot_honour(what: &str, why: &str) -> ValidationError {
@@ -319,6 +321,33 @@ impl Builder {
         inf: &Inference,
         spread: Spread,
     ) -> Result<Fact, ValidationError> {
+        if let Spread::Stored { level, method: how } = spread {
+            if (level - self.level).abs() > 1e-9 {
+                return Err(cannot_honour(
+                    id,
+                    &format!(
+                        "the interval is the {how}'s at {}% (test inversion); no interval at another level can be derived: run the analysis with that level",
+                        fmt_level(level)
+                    ),
+                ));
+            }
+            let mut f = Fact::new(
+                format!("{id}.effect"),
+                label,
+                FactKind::Effect,
+                inf.estimate,
+                Unit::Outcome,
+                format!("{source}/estimate"),
+            )
+            .with_p(inf.p_value);
+            if let (Some(lo), Some(hi)) = (inf.ci_low, inf.ci_high) {
+                f = f.with_ci(lo, hi, self.level);
+            }
+            // An interval unbounded on a side excludes zero only if the bounded side does.
+            f.significant = Some(inf.ci_low.is_some_and(|l| l > 0.0) || inf.ci_high.is_some_and(|h| h < 0.0));
+            f.method = Some(method.to_string());
+            return Ok(f);
+        }
         let se = inf.std_error.filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| {
             cannot_honour(id, "the result has no standard error, so no interval at another level can be given")
         })?;
@@ -327,7 +356,7 @@ impl Builder {
             Spread::T(_) => {
                 return Err(cannot_honour(id, "the result does not say its degrees of freedom; run the analysis again"))
             }
-            Spread::Normal => dist::normal_critical(self.alpha()),
+            Spread::Normal | Spread::Stored { .. } => dist::normal_critical(self.alpha()),
         };
         let (lo, hi) = (inf.estimate - crit * se, inf.estimate + crit * se);
         let mut f = Fact::new(
@@ -359,11 +388,20 @@ impl Builder {
             MethodOutput::Did(DidOutput::Twfe(d)) => {
                 let f = self.effect_fact(
                     id,
-                    "average effect on the treated (two-way fixed effects difference-in-differences)",
+                    match d.estimator.as_str() {
+                        "sun_abraham" => "average effect on the treated (Sun-Abraham interaction-weighted event study)",
+                        "imputation" => "average effect on the treated (imputation difference-in-differences, Borusyak-Jaravel-Spiess)",
+                        _ => "average effect on the treated (two-way fixed effects difference-in-differences)",
+                    },
                     "did",
                     &rs,
                     &d.inference,
-                    Spread::T(d.df),
+                    match &d.wild {
+                        Some(w) if d.headline == "wild_bootstrap" => {
+                            Spread::Stored { level: w.level, method: "wild cluster bootstrap" }
+                        }
+                        _ => Spread::T(d.df),
+                    },
                 )?;
                 self.stat(
                     format!("{id}.treated_units"),
@@ -724,5 +762,15 @@ trait Warnings {
 impl Warnings for liftos_estimators::synth::SynthResult {
     fn warnings_list(&self) -> Vec<String> {
         Vec::new()
+    }
+}
+
+/// A level as a percentage: 95, 90, 99.5.
+fn fmt_level(level: f64) -> String {
+    let pct = (level * 1000.0).round() / 10.0;
+    if pct.fract() == 0.0 {
+        format!("{pct:.0}")
+    } else {
+        format!("{pct}")
     }
 }

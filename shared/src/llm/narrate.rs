@@ -99,6 +99,8 @@ fn outcome_words(sheet: &FactSheet) -> String {
 fn method_name(e: &Evidence) -> &'static str {
     match (e.method.as_str(), e.estimator.as_str()) {
         ("did", "callaway_santanna") => "The Callaway-Sant'Anna difference-in-differences",
+        ("did", "sun_abraham") => "The Sun-Abraham event-study",
+        ("did", "imputation") => "The imputation difference-in-differences",
         ("did", _) => "The difference-in-differences",
         ("iv", _) => "The instrumental-variables",
         ("rdd", _) => "The regression-discontinuity",
@@ -147,6 +149,11 @@ fn effect_drafts(
     if effect.ci.is_some() {
         let p = if effect.p_display.is_some() { format!(" (p = {{{{p:{eid}}}}})") } else { String::new() };
         d.push(format!("The {{{{level}}}} confidence interval runs from {{{{lo:{eid}}}}} to {{{{hi:{eid}}}}}{p}."));
+    } else if effect.p_display.is_some() && e.method == "did" {
+        // Few clusters: the wild bootstrap's interval by test inversion can be unbounded.
+        d.push(format!(
+            "With so few clusters the wild cluster bootstrap cannot bound the effect at the {{{{level}}}} level (its interval is unbounded); its p-value is {{{{p:{eid}}}}}."
+        ));
     } else if effect.p_display.is_some() {
         let placebos = format!("{id}.placebos");
         if sheet.get(&placebos).is_some() {

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use liftos_estimators::data::{DataError, Table};
-use liftos_estimators::did::staggered::{self, Bootstrap, CsInput, CsSettings};
+use liftos_estimators::did::robust::{self, RobustMethod, RobustSettings};
+use liftos_estimators::did::staggered::{self, Bootstrap, CsInput, CsMethod, CsSettings};
 use liftos_estimators::did::wild::WildSettings;
 use liftos_estimators::did::{twfe, DidError, DidSettings, PanelInput};
 use liftos_estimators::discovery::{self, DiscoveryError, PcSettings};
@@ -180,7 +181,18 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
                 }
                 _ => None,
             };
-            let settings = DidSettings { se, alpha, event_study: req.event_study, reference_period: -1, wild };
+            let cr2 = req.se == Some(SeSpec::Cr2);
+            let settings = DidSettings {
+                se,
+                alpha,
+                event_study: req.event_study,
+                reference_period: -1,
+                wild,
+                cr2,
+                // The wild bootstrap is the default inference with few clusters, unless the user
+                // chose the errors.
+                wild_when_few_clusters: req.se.is_none(),
+            };
             Ok(DidOutput::Twfe(twfe::fit(&input, &settings)?))
         }
         (None, Some(g)) => {
@@ -198,6 +210,10 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let estimation = req.estimation.unwrap_or(crate::api::estimate::CsEstimation::Dr);
+            if let Err(method) = estimation.split() {
+                return robust_event_study(table, req, method, alpha, unit, unit_labels, time, outcome, &cohort);
+            }
             let covariates = table.columns(&req.covariates)?;
             let bootstrap = req.bootstrap.map(|draws| Bootstrap { draws, seed: req.seed.unwrap_or(20240101) });
             if bootstrap.as_ref().is_some_and(|b| b.draws < 2) {
@@ -210,7 +226,7 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
             let input = CsInput { unit, unit_labels, time, outcome, cohort, covariates };
             let settings = CsSettings {
                 control: req.control.unwrap_or(crate::api::estimate::Control::Never).into(),
-                method: req.estimation.unwrap_or(crate::api::estimate::CsEstimation::Dr).into(),
+                method: estimation.split().unwrap_or(CsMethod::Dr),
                 alpha,
                 bootstrap,
             };
@@ -219,13 +235,58 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
     }
 }
 
+/// Sun-Abraham or imputation: the cohort column gives the absorbing treatment.
+#[allow(clippy::too_many_arguments)]
+fn robust_event_study(
+    table: &Table,
+    req: &DidRequest,
+    method: RobustMethod,
+    alpha: f64,
+    unit: Vec<u32>,
+    unit_labels: Vec<String>,
+    time: Vec<i64>,
+    outcome: ndarray::Array1<f64>,
+    cohort: &[Option<i64>],
+) -> Result<DidOutput, EstimateError> {
+    let name = match method {
+        RobustMethod::SunAbraham => "sun-abraham",
+        RobustMethod::Imputation => "imputation",
+    };
+    for (field, set) in [
+        ("covariates", !req.covariates.is_empty()),
+        ("control", req.control.is_some()),
+        ("bootstrap", req.bootstrap.is_some()),
+        ("weights", req.weights.is_some()),
+    ] {
+        if set {
+            return Err(EstimateError::new(field, format!("{field}: not used by method {name}")));
+        }
+    }
+    match &req.se {
+        None | Some(SeSpec::Cluster(_)) => {}
+        Some(other) => {
+            return Err(EstimateError::new(
+                "se",
+                format!(
+                "se: method {name} uses cluster-robust errors (cluster:COLUMN or the default, by unit), not {other}"
+            ),
+            ))
+        }
+    }
+    let cluster_col = req.cluster.as_deref().or(req.se.as_ref().and_then(SeSpec::cluster));
+    let cluster = cluster_col.map(|c| cluster_codes(table, c)).transpose()?;
+    let treatment = (0..time.len()).map(|i| if cohort[i].is_some_and(|g| time[i] >= g) { 1.0 } else { 0.0 }).collect();
+    let input = PanelInput { unit, unit_labels, time, outcome, treatment, cluster };
+    Ok(DidOutput::Twfe(robust::fit(&input, &RobustSettings { method, alpha })?))
+}
+
 pub fn iv(table: &Table, req: &IvRequest) -> Result<liftos_estimators::iv::IvResult, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
     let se = req.se.clone().unwrap_or(SeSpec::Robust);
-    if se == SeSpec::Wild {
+    if matches!(se, SeSpec::Wild | SeSpec::Cr2) {
         return Err(EstimateError::new(
             "se",
-            "se: wild is for difference-in-differences; use robust or cluster:COLUMN",
+            format!("se: {se} is for difference-in-differences; use robust or cluster:COLUMN"),
         ));
     }
     let cluster = se.cluster().map(|c| cluster_codes(table, c)).transpose()?;

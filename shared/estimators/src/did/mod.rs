@@ -10,6 +10,8 @@
 //! G/(G-1) · (N-1)/(N-K-T) and t has G-1 degrees of freedom.
 
 pub mod bacon;
+pub mod cr2;
+pub mod robust;
 pub mod staggered;
 pub mod twfe;
 pub mod wild;

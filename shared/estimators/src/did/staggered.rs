@@ -122,6 +122,12 @@ pub struct EventPoint {
     pub std_error: f64,
     pub ci_low: f64,
     pub ci_high: f64,
+    /// The simultaneous band over every event time: att ± uniform_critical_value × the
+    /// bootstrap scale (R did's `cband`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform_ci_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform_ci_high: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,6 +144,12 @@ pub struct CsResult {
     pub covariates: Vec<String>,
     pub group_time: Vec<GroupTime>,
     pub event_study: Vec<EventPoint>,
+    /// The sup-t critical value of the event study's uniform band (multiplier bootstrap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform_critical_value: Option<f64>,
+    /// Draws behind the uniform band.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform_draws: Option<usize>,
     pub aggregations: BTreeMap<String, Aggregate>,
     /// Wald test that every pre-treatment ATT(g,t) is zero (chi-squared).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -406,9 +418,46 @@ fn agg_inf(
     (att, inf)
 }
 
-/// Multiplier bootstrap standard errors (Mammen weights) for several influence functions at once,
+/// Multiplier bootstrap standard errors (Rademacher weights, as R did and csdid) for several influence functions at once,
 /// using R did's robust scale: IQR / (z(.75) - z(.25)).
 fn bootstrap_se(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<f64> {
+    let draws = bootstrap_draws(infs, b);
+    draws.into_iter().map(|mut d| robust_scale(&mut d)).collect()
+}
+
+/// The IQR-based scale of bootstrap draws (R did's `mboot`): (q75 − q25) / (z(.75) − z(.25)),
+/// quantiles of R's type 1.
+fn robust_scale(d: &mut [f64]) -> f64 {
+    d.sort_by(|a, b| a.total_cmp(b));
+    let q = dist::normal_critical(0.5); // z(.75)
+    (quantile_type1(d, 0.75) - quantile_type1(d, 0.25)) / (2.0 * q)
+}
+
+/// R's type-1 quantile (numpy's "inverted_cdf"): the smallest value whose empirical distribution
+/// reaches p.
+fn quantile_type1(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx]
+}
+
+/// The sup-t critical value of a uniform band over several estimates (R did's `mboot` with
+/// `cband = TRUE`): per draw the largest |draw| / scale over the estimates, its 1 − alpha quantile
+/// (R's type 1). Returns the critical value and each estimate's bootstrap scale.
+fn uniform_band(infs: &[&Array1<f64>], b: &Bootstrap, alpha: f64) -> (f64, Vec<f64>) {
+    let draws = bootstrap_draws(infs, b);
+    let scales: Vec<f64> = draws.iter().map(|d| robust_scale(&mut d.clone())).collect();
+    let mut sup: Vec<f64> = (0..b.draws)
+        .map(|k| {
+            draws.iter().zip(&scales).filter(|(_, s)| **s > 1e-12).map(|(d, s)| (d[k] / s).abs()).fold(0.0f64, f64::max)
+        })
+        .collect();
+    sup.sort_by(|a, b| a.total_cmp(b));
+    // Never below the pointwise normal value (R did falls back to pointwise bands there).
+    (quantile_type1(&sup, 1.0 - alpha).max(dist::normal_critical(alpha)), scales)
+}
+
+/// Draws of the multiplier bootstrap, one vector per influence function.
+fn bootstrap_draws(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<Vec<f64>> {
     let n = infs.first().map(|v| v.len()).unwrap_or(0);
     let m = infs.len();
     // n x m: the influence functions as columns; the draws in blocks of rows, one product each.
@@ -422,7 +471,7 @@ fn bootstrap_se(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<f64> {
     let mut done = 0;
     while done < b.draws {
         let rows = BLOCK.min(b.draws - done);
-        let v = Array2::from_shape_simple_fn((rows, n), || rng.mammen());
+        let v = Array2::from_shape_simple_fn((rows, n), || if rng.uniform() < 0.5 { -1.0 } else { 1.0 });
         let t = v.dot(&ifs) / n as f64;
         for row in t.rows() {
             for (j, x) in row.iter().enumerate() {
@@ -431,23 +480,7 @@ fn bootstrap_se(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<f64> {
         }
         done += rows;
     }
-    let q = dist::normal_critical(0.5); // z(.75)
     draws
-        .into_iter()
-        .map(|mut d| {
-            d.sort_by(|a, b| a.total_cmp(b));
-            let iqr = quantile(&d, 0.75) - quantile(&d, 0.25);
-            iqr / (2.0 * q)
-        })
-        .collect()
-}
-
-/// Quantile, R type 7.
-fn quantile(sorted: &[f64], p: f64) -> f64 {
-    let h = (sorted.len() as f64 - 1.0) * p;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
 pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError> {
@@ -621,8 +654,20 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
             std_error: p.std_error,
             ci_low: p.ci_low,
             ci_high: p.ci_high,
+            uniform_ci_low: None,
+            uniform_ci_high: None,
         })
         .collect();
+    // The uniform (sup-t) band over the event times from the multiplier bootstrap (the asked
+    // draws, or 999 with a fixed seed).
+    let band_boot = settings.bootstrap.clone().unwrap_or(Bootstrap { draws: 999, seed: 20240101 });
+    let e_infs: Vec<&Array1<f64>> = e_points.iter().map(|(_, inf)| inf).collect();
+    let (uniform_crit, scales) = uniform_band(&e_infs, &band_boot, settings.alpha);
+    let mut event_study = event_study;
+    for (p, s) in event_study.iter_mut().zip(&scales) {
+        p.uniform_ci_low = Some(p.att - uniform_crit * s);
+        p.uniform_ci_high = Some(p.att + uniform_crit * s);
+    }
     aggregations.insert("dynamic".to_string(), (dyn_att, dyn_inf, e_points));
 
     // Pre-trend Wald test over the pre-treatment cells: chi2 = b' V^-1 b with V = IF'IF / n².
@@ -697,7 +742,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
             n_obs: n * np,
             inference: format!(
                 "influence-function standard errors (normal){}",
-                if settings.bootstrap.is_some() { "; multiplier bootstrap (Mammen) also reported" } else { "" }
+                if settings.bootstrap.is_some() { "; multiplier bootstrap (Rademacher) also reported" } else { "" }
             ),
         },
         n_units: n,
@@ -706,6 +751,8 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         covariates: input.covariates.names().to_vec(),
         group_time: cells,
         event_study,
+        uniform_critical_value: Some(uniform_crit),
+        uniform_draws: Some(band_boot.draws),
         aggregations: out_aggs.clone(),
         pre_trend_p_value: pre_p,
         pre_trend_chi2: pre_chi2,

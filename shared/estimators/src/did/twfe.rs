@@ -29,7 +29,7 @@ pub enum DidError {
     Worker(#[from] crate::parallel::WorkerPanicked),
 }
 
-fn invalid(column: &str, message: impl Into<String>) -> DidError {
+pub(super) fn invalid(column: &str, message: impl Into<String>) -> DidError {
     DidError::InvalidInput { column: column.to_string(), message: message.into() }
 }
 
@@ -45,11 +45,28 @@ pub struct DidSettings {
     pub reference_period: i64,
     /// The wild cluster restricted bootstrap of the treatment coefficient (clusters as `se`'s).
     pub wild: Option<super::wild::WildSettings>,
+    /// CR2 cluster-robust errors with Bell-McCaffrey degrees of freedom in place of CR1 (`se`
+    /// must be `Cluster`).
+    #[serde(default)]
+    pub cr2: bool,
+    /// With cluster-robust errors and few clusters (under 30, or under 10 treated), run the wild
+    /// bootstrap even if not asked and make it the headline p-value and interval (the service
+    /// turns this off when the user chose the errors).
+    #[serde(default)]
+    pub wild_when_few_clusters: bool,
 }
 
 impl Default for DidSettings {
     fn default() -> Self {
-        Self { se: SeKind::Cluster, alpha: 0.05, event_study: false, reference_period: -1, wild: None }
+        Self {
+            se: SeKind::Cluster,
+            alpha: 0.05,
+            event_study: false,
+            reference_period: -1,
+            wild: None,
+            cr2: false,
+            wild_when_few_clusters: true,
+        }
     }
 }
 
@@ -115,17 +132,26 @@ pub struct DidResult {
     /// observations (de Chaisemartin-D'Haultfœuille).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub negative_weights: Option<super::bacon::NegativeWeights>,
+    /// Where the headline p-value and interval come from: `t` (the standard error with t(df)) or
+    /// `wild_bootstrap` (few clusters: the wild bootstrap's, at `wild_bootstrap_level` only;
+    /// `std_error` stays the cluster-robust one).
+    #[serde(default = "t_headline")]
+    pub headline: String,
     pub warnings: Vec<String>,
 }
 
-struct Checked {
-    time_codes: Vec<u32>,
-    periods: Vec<i64>,
-    n_units: usize,
-    balanced: bool,
+fn t_headline() -> String {
+    "t".into()
 }
 
-fn check(input: &PanelInput) -> Result<Checked, DidError> {
+pub(super) struct Checked {
+    pub(super) time_codes: Vec<u32>,
+    pub(super) periods: Vec<i64>,
+    pub(super) n_units: usize,
+    pub(super) balanced: bool,
+}
+
+pub(super) fn check(input: &PanelInput) -> Result<Checked, DidError> {
     let n = input.outcome.len();
     if n == 0 {
         return Err(invalid("outcome", "no rows"));
@@ -164,7 +190,7 @@ fn check(input: &PanelInput) -> Result<Checked, DidError> {
 
 /// First treated period per unit, and units whose treatment switches off (untreated in a period
 /// after their first treated one). Two passes, no sorting.
-fn cohorts(input: &PanelInput) -> (Vec<Option<i64>>, Vec<(u32, i64)>) {
+pub(super) fn cohorts(input: &PanelInput) -> (Vec<Option<i64>>, Vec<(u32, i64)>) {
     let mut first: Vec<Option<i64>> = vec![None; input.unit_labels.len()];
     for i in 0..input.time.len() {
         if input.treatment[i] == 1.0 {
@@ -204,6 +230,16 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     if settings.se == SeKind::Cluster && cluster.1 < 2 {
         return Err(DidError::TooFewClusters { found: cluster.1 });
     }
+    let treated_clusters = {
+        let mut treated_cluster = vec![false; cluster.1];
+        for (i, &g) in cluster.0.iter().enumerate() {
+            if input.treatment[i] == 1.0 {
+                treated_cluster[g as usize] = true;
+            }
+        }
+        treated_cluster.iter().filter(|t| **t).count()
+    };
+    let few_clusters = settings.se == SeKind::Cluster && (cluster.1 < 30 || treated_clusters < 10);
 
     // Regressors: the treatment, or one dummy per event time (reference left out).
     let mut names: Vec<String> = Vec::new();
@@ -246,7 +282,18 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
             stacked.view()
         }
     };
-    let solved = ols::solve(x, y.view()).map_err(|s| DidError::Collinear { what: names[s.column].clone() })?;
+    let solved = ols::solve(x, y.view()).map_err(|s| {
+        if settings.event_study && first_treated.iter().all(Option::is_some) {
+            // Fully dynamic TWFE needs a comparison group that is never treated.
+            invalid(
+                "treatment",
+                "every unit is treated by the end, so the event-time effects are not identified against a never-treated group: \
+                 use cohort with method imputation (not-yet-treated comparisons) or Callaway-Sant'Anna with control not-yet",
+            )
+        } else {
+            DidError::Collinear { what: names[s.column].clone() }
+        }
+    })?;
 
     // Degrees of freedom counted as pyfixest's k_fixef = "nonnested".
     let k = cols.len();
@@ -259,9 +306,71 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         }
     }
     let cl = (settings.se == SeKind::Cluster).then_some((cluster.0.as_slice(), cluster.1));
-    let fit = ols::covariance(x, &solved, settings.se, dof_k, cl);
-    let tcrit = dist::t_critical(settings.alpha, fit.df);
-    let wild = match &settings.wild {
+    let mut fit = ols::covariance(x, &solved, settings.se, dof_k, cl);
+    // Degrees of freedom per coefficient and for the overall estimate (CR2's differ).
+    let post: Vec<usize> = (0..k).filter(|&j| settings.event_study && rel_times[j] >= 0).collect();
+    let overall: Array1<f64> = if settings.event_study {
+        (0..k).map(|j| if post.contains(&j) { 1.0 / post.len() as f64 } else { 0.0 }).collect()
+    } else {
+        Array1::from_elem(1, 1.0)
+    };
+    let mut coef_df = vec![fit.df; k];
+    let mut overall_df = fit.df;
+    let mut se_words = settings.se.describe().to_string();
+    if settings.cr2 {
+        if settings.se != SeKind::Cluster || settings.wild.is_some() {
+            return Err(invalid("se", "cr2: cluster-robust CR2 replaces CR1; it does not combine with other errors"));
+        }
+        let raw: Vec<Array1<f64>> = if settings.event_study {
+            rel_times
+                .iter()
+                .map(|&r| {
+                    (0..n)
+                        .map(|i| {
+                            let rel = first_treated[input.unit[i] as usize].map(|g| input.time[i] - g);
+                            if rel == Some(r) {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        } else {
+            vec![input.treatment.clone()]
+        };
+        let mut contrasts: Vec<Array1<f64>> =
+            (0..k).map(|j| Array1::from_shape_fn(k, |i| if i == j { 1.0 } else { 0.0 })).collect();
+        contrasts.push(overall.clone());
+        let problem = super::cr2::Problem {
+            names: &names,
+            x: &raw,
+            y: &input.outcome,
+            fes: &fes,
+            cluster: &cluster.0,
+            n_clusters: cluster.1,
+        };
+        let c2 = super::cr2::fit(&problem, &contrasts).map_err(|e| match e {
+            super::cr2::Cr2Error::TooLarge(m) => invalid("se", format!("cr2: {m}")),
+            super::cr2::Cr2Error::Collinear(what) => DidError::Collinear { what },
+            super::cr2::Cr2Error::NotConverged(e) => DidError::NotConverged(e),
+        })?;
+        fit.vcov = c2.vcov;
+        coef_df = c2.df[..k].to_vec();
+        overall_df = c2.df[k];
+        fit.df = overall_df;
+        se_words = "cluster-robust CR2 (Bell-McCaffrey degrees of freedom)".into();
+    }
+    let tcrit = dist::t_critical(settings.alpha, overall_df);
+    let auto_wild = (settings.wild.is_none()
+        && settings.wild_when_few_clusters
+        && few_clusters
+        && !settings.event_study
+        && !settings.cr2
+        && cluster.1 <= MAX_WILD_CLUSTERS)
+        .then(super::wild::WildSettings::default);
+    let wild = match settings.wild.as_ref().or(auto_wild.as_ref()) {
         None => None,
         Some(_) if settings.event_study => {
             return Err(invalid(
@@ -326,7 +435,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         let later: f64 = bacon.iter().flatten().filter(|t| t.kind == "later_vs_earlier").map(|t| t.weight).sum();
         let neg_share = neg.as_ref().map_or(0.0, |n| n.share);
         warnings.push(format!(
-            "staggered adoption ({cohorts_n} cohorts): the TWFE coefficient averages 2x2 comparisons{}{}; if effects change over time it is biased: use the heterogeneity-robust estimator (cohort: Callaway-Sant'Anna)",
+            "staggered adoption ({cohorts_n} cohorts): the TWFE coefficient averages 2x2 comparisons{}{}; if effects change over time it is biased: use a heterogeneity-robust estimator (cohort with Callaway-Sant'Anna, or method sun-abraham or imputation)",
             if bacon.is_some() {
                 format!(", {:.0}% of the weight on later-treated units compared with already-treated ones", 100.0 * later)
             } else {
@@ -343,20 +452,24 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         (None, None)
     };
     if settings.se == SeKind::Cluster {
-        let mut treated_cluster = vec![false; cluster.1];
-        for (i, &g) in cluster.0.iter().enumerate() {
-            if input.treatment[i] == 1.0 {
-                treated_cluster[g as usize] = true;
-            }
-        }
-        let treated_clusters = treated_cluster.iter().filter(|t| **t).count();
-        if cluster.1 < 30 || treated_clusters < 10 {
+        if few_clusters {
             warnings.push(format!(
                 "few clusters: {} clusters, {treated_clusters} of them treated; cluster-robust t-tests over-reject here \
                  (in simulations with 1 treated cluster of 20, a 5% test rejected a true null 64% of the time){}",
                 cluster.1,
-                if wild.is_some() { "; read the wild cluster bootstrap's p-value and interval" } else { ": use se wild (the wild cluster bootstrap)" }
+                if wild.is_some() {
+                    "; the p-value and interval reported are the wild cluster bootstrap's"
+                } else if settings.event_study {
+                    ": the event study has no bootstrap; read its intervals as too narrow"
+                } else {
+                    ": use se wild (the wild cluster bootstrap)"
+                }
             ));
+        }
+        if treated_clusters == 1 {
+            warnings.push(
+                "one treated cluster: its residuals are orthogonal to the treatment, so no cluster-robust standard error (CR1 or CR2) measures its variation; the wild bootstrap is conservative here: treat any p-value as unreliable".into(),
+            );
         }
     }
 
@@ -365,13 +478,14 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         for (j, &r) in rel_times.iter().enumerate() {
             let (b, se) = (fit.coef[j], fit.se(j));
             let n_obs = cols_nonzero(input, &first_treated, r);
+            let tj = dist::t_critical(settings.alpha, coef_df[j]);
             points.push(EventStudyPoint {
                 relative_time: r,
                 att: b,
                 std_error: se,
-                ci_low: b - tcrit * se,
-                ci_high: b + tcrit * se,
-                p_value: dist::t_p_value(b / se, fit.df),
+                ci_low: b - tj * se,
+                ci_high: b + tj * se,
+                p_value: dist::t_p_value(b / se, coef_df[j]),
                 n_obs,
             });
         }
@@ -394,10 +508,8 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
             }
         };
         // The overall estimate: the equally weighted average of the post-treatment event times.
-        let post: Vec<usize> = (0..k).filter(|&j| rel_times[j] >= 0).collect();
-        let a: Array1<f64> = (0..k).map(|j| if post.contains(&j) { 1.0 / post.len() as f64 } else { 0.0 }).collect();
-        let est = a.dot(&fit.coef);
-        let var = a.dot(&fit.vcov.dot(&a));
+        let est = overall.dot(&fit.coef);
+        let var = overall.dot(&fit.vcov.dot(&overall));
         (est, var.max(0.0).sqrt(), Some(points), pre_f, pre_p)
     } else {
         (fit.coef[0], fit.se(0), None, None, None)
@@ -410,17 +522,35 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     } else {
         "twfe"
     };
+    let mut inference = Inference::with_interval(
+        estimate,
+        std_error,
+        tcrit,
+        dist::t_p_value(estimate / std_error, overall_df),
+        n,
+        format!("{se_words}; t with {} df", round_df(overall_df)),
+    );
+    let mut headline = t_headline();
+    if let (Some(w), true) = (&wild, few_clusters) {
+        inference.p_value = Some(w.p_value);
+        inference.ci_low = w.ci_low;
+        inference.ci_high = w.ci_high;
+        inference.inference = format!(
+            "wild cluster restricted bootstrap ({} weights, {} draws{}): p-value and interval by test inversion at {}%; std_error is {se_words}",
+            match w.weights {
+                super::wild::WildWeights::Rademacher => "Rademacher",
+                super::wild::WildWeights::Webb => "Webb",
+            },
+            w.draws,
+            if w.enumerated { ", every sign vector" } else { "" },
+            round_df(100.0 * w.level)
+        );
+        headline = "wild_bootstrap".into();
+    }
     Ok(DidResult {
         method: "did".into(),
         estimator: estimator.into(),
-        inference: Inference::with_interval(
-            estimate,
-            std_error,
-            tcrit,
-            dist::t_p_value(estimate / std_error, fit.df),
-            n,
-            format!("{}; t with {} df", settings.se.describe(), fit.df),
-        ),
+        inference,
         n_units: c.n_units,
         n_periods: c.periods.len(),
         n_clusters: fit.n_clusters,
@@ -435,11 +565,21 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         wild,
         bacon,
         negative_weights,
+        headline,
         warnings,
     })
 }
 
 crate::impl_estimate!(DidResult);
+
+/// Whole degrees of freedom as they are; Satterthwaite's to two decimals.
+fn round_df(df: f64) -> f64 {
+    if df.fract() == 0.0 {
+        df
+    } else {
+        (df * 100.0).round() / 100.0
+    }
+}
 
 fn cols_nonzero(input: &PanelInput, first: &[Option<i64>], r: i64) -> usize {
     (0..input.time.len()).filter(|&i| first[input.unit[i] as usize].map(|g| input.time[i] - g) == Some(r)).count()

@@ -68,6 +68,13 @@ pub struct WildResult {
     pub enumerated: bool,
     #[serde(rename = "wild_bootstrap_weights")]
     pub weights: WildWeights,
+    /// The interval's level (1 − alpha): test inversion gives it at this level only.
+    #[serde(rename = "wild_bootstrap_level", default = "default_level")]
+    pub level: f64,
+}
+
+fn default_level() -> f64 {
+    0.95
 }
 
 /// The data of one coefficient after absorbing the fixed effects.
@@ -217,5 +224,13 @@ pub fn bootstrap(p: &Problem, s: &WildSettings, alpha: f64) -> Result<WildResult
         }
         Some(0.5 * (inside + out))
     };
-    Ok(WildResult { p_value, ci_low: side(-1.0), ci_high: side(1.0), draws: b_count, enumerated, weights: s.weights })
+    Ok(WildResult {
+        p_value,
+        ci_low: side(-1.0),
+        ci_high: side(1.0),
+        draws: b_count,
+        enumerated,
+        weights: s.weights,
+        level: 1.0 - alpha,
+    })
 }

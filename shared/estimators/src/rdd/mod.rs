@@ -104,9 +104,17 @@ impl Default for RddSettings {
 pub struct RddResult {
     pub method: String,
     pub estimator: String,
-    /// Conventional local-polynomial estimate.
+    /// The conventional local-polynomial estimate with the robust bias-corrected standard error,
+    /// interval and p-value (rdrobust's recommended headline, Calonico-Cattaneo-Titiunik 2014);
+    /// the interval is centred on the bias-corrected estimate.
     #[serde(flatten)]
     pub inference: Inference,
+    /// The conventional standard error, interval and p-value (they under-cover when the
+    /// bandwidth is MSE-optimal; kept for comparison).
+    pub conventional_std_error: f64,
+    pub conventional_ci_low: f64,
+    pub conventional_ci_high: f64,
+    pub conventional_p_value: f64,
     pub estimate_bias_corrected: f64,
     pub robust_std_error: f64,
     pub robust_ci_low: f64,
@@ -741,14 +749,19 @@ pub fn fit(
     Ok(RddResult {
         method: "rdd".into(),
         estimator: if treatment.is_some() { "fuzzy".into() } else { "sharp".into() },
-        inference: Inference::with_interval(
-            tau_cl,
-            se_cl,
-            z,
-            dist::normal_p_value(tau_cl / se_cl),
-            n,
-            "local polynomial; nearest-neighbour (3) heteroskedasticity-robust variance; robust bias-corrected CI (CCT 2014)".into(),
-        ),
+        inference: Inference {
+            estimate: tau_cl,
+            std_error: Some(se_rb),
+            ci_low: Some(tau_bc - z * se_rb),
+            ci_high: Some(tau_bc + z * se_rb),
+            p_value: Some(dist::normal_p_value(tau_bc / se_rb)),
+            n_obs: n,
+            inference: "local polynomial; nearest-neighbour (3) heteroskedasticity-robust variance; robust bias-corrected standard error, interval and p-value (CCT 2014, rdrobust's headline; the conventional ones under conventional_*)".into(),
+        },
+        conventional_std_error: se_cl,
+        conventional_ci_low: tau_cl - z * se_cl,
+        conventional_ci_high: tau_cl + z * se_cl,
+        conventional_p_value: dist::normal_p_value(tau_cl / se_cl),
         estimate_bias_corrected: tau_bc,
         robust_std_error: se_rb,
         robust_ci_low: tau_bc - z * se_rb,
