@@ -161,3 +161,24 @@ fn options_and_fuzzy_match_rdrobust() {
         );
     }
 }
+
+/// The fuzzy design's first stage against rdrobust 2.1.1's `tau_T` / `se_T`
+/// (`tests/reference/scripts/rdd_first_stage.py`): the jump in take-up and its conventional
+/// standard error; its F is (jump / se)².
+#[test]
+fn fuzzy_first_stage_matches_rdrobust() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("rdd_first_stage_rdrobust.json")).unwrap()).unwrap();
+    let t = Table::read_csv(&dir().join("data/rdd_sim.csv")).unwrap();
+    let (x, y, d) = (t.numeric("x").unwrap(), t.numeric("y").unwrap(), t.numeric("d").unwrap());
+    let fit = rdd::fit(y.view(), x.view(), Some(d.view()), &RddSettings::default()).unwrap();
+    let (tt, se) = (r["tau_T"][0].as_f64().unwrap(), r["se_T"][0].as_f64().unwrap());
+    assert!(rel(fit.first_stage.unwrap(), tt) < 1e-6, "{:?} vs {tt}", fit.first_stage);
+    assert!(rel(fit.first_stage_std_error.unwrap(), se) < 1e-4, "{:?} vs {se}", fit.first_stage_std_error);
+    assert!((fit.first_stage_f.unwrap() - (tt / se).powi(2)).abs() < 1e-3 * (tt / se).powi(2));
+    assert!(!fit.mass_points);
+    // A running variable on a coarse grid: mass points, and a warning.
+    let xr: ndarray::Array1<f64> = x.mapv(|v| (v * 10.0).round() / 10.0);
+    let fit = rdd::fit(y.view(), xr.view(), None, &RddSettings::default()).unwrap();
+    assert!(fit.mass_points && fit.warnings.iter().any(|w| w.contains("mass points")), "{:?}", fit.warnings);
+}

@@ -419,6 +419,16 @@ impl Builder {
                     format!("{rs}/n_units"),
                     "did",
                 );
+                if let Some(pw) = &d.pre_trend_power {
+                    self.stat(
+                        format!("{id}.pretrend_power"),
+                        "power of the pre-trend test against a linear trend as large as the effect",
+                        pw.power_against_effect_sized_trend,
+                        Unit::Share,
+                        format!("{rs}/pre_trend_power/power_against_effect_sized_trend"),
+                        "did",
+                    );
+                }
                 (f, d.warnings.clone())
             }
             MethodOutput::Did(DidOutput::Staggered(c)) => {

@@ -192,7 +192,17 @@ fn effect_drafts(
     if audience == Audience::Analyst {
         for c in &validity {
             let cid = super::facts::check_id(id, &c.name);
+            let power = format!("{id}.pretrend_power");
             d.push(match (c.passed, sheet.get(&cid).is_some()) {
+                // A pre-test that does not reject is not evidence of parallel trends (Roth 2022).
+                (Some(true), true) if c.name == "pre-trends" => match sheet.get(&power) {
+                    Some(_) => format!(
+                        "The pre-trend test finds no evidence against parallel trends ({{{{fact:{cid}}}}}), which is not evidence for them: its power against a linear trend that would bias the estimate by its own size is {{{{fact:{power}}}}}."
+                    ),
+                    None => format!(
+                        "The pre-trend test finds no evidence against parallel trends ({{{{fact:{cid}}}}}), which is not evidence for them; its power is unknown."
+                    ),
+                },
                 (Some(true), true) => format!("The {} check passed ({{{{fact:{cid}}}}}).", c.name),
                 (Some(false), true) => {
                     format!("The {} check failed ({{{{fact:{cid}}}}}), so this estimate may be biased.", c.name)

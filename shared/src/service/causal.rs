@@ -107,7 +107,11 @@ fn finite(x: f64) -> Option<f64> {
 }
 
 fn check(name: &str, value: Option<f64>, rule: &str, ok: impl Fn(f64) -> bool) -> Check {
-    Check { name: name.into(), value, rule: rule.into(), passed: value.map(ok) }
+    check_with_rule(name, value, rule.to_string(), ok)
+}
+
+fn check_with_rule(name: &str, value: Option<f64>, rule: String, ok: impl Fn(f64) -> bool) -> Check {
+    Check { name: name.into(), value, rule, passed: value.map(ok) }
 }
 
 /// Fewer pre-treatment periods than this is refused: DiD needs two to say anything about
@@ -234,16 +238,24 @@ pub fn analyze_table(
         let (result, assumptions, checks) = match spec {
             MethodSpec::Did(r) => {
                 let v = estimate::did(table, r).map_err(at)?;
-                let pre_trend = match &v {
-                    estimate::DidOutput::Twfe(d) => d.pre_trend_p_value,
-                    estimate::DidOutput::Staggered(c) => c.pre_trend_p_value,
+                let (pre_trend, power) = match &v {
+                    estimate::DidOutput::Twfe(d) => (d.pre_trend_p_value, d.pre_trend_power.as_ref()),
+                    estimate::DidOutput::Staggered(c) => (c.pre_trend_p_value, None),
                 };
-                let checks = vec![check(
-                    "pre-trends",
-                    pre_trend.and_then(finite),
-                    "joint test of the leads: p >= 0.05 (run with event_study)",
-                    |p| p >= 0.05,
-                )];
+                // A lead test that does not reject is no evidence for parallel trends unless it
+                // could have detected a violation that matters (Roth 2022): say its power.
+                let rule = match power {
+                    Some(pw) => format!(
+                        "joint test of the leads, p >= 0.05: no evidence against parallel trends, which is not evidence for them; \
+                         its power against a linear pre-trend that would bias the estimate by its own size is {:.0}% \
+                         (80% power only for slopes of {:.4} per period, a bias of {:.4})",
+                        100.0 * pw.power_against_effect_sized_trend,
+                        pw.slope_80,
+                        pw.bias_at_slope_80
+                    ),
+                    None => "joint test of the leads, p >= 0.05: no evidence against parallel trends, which is not evidence for them (run with event_study; its power is not computed here)".into(),
+                };
+                let checks = vec![check_with_rule("pre-trends", pre_trend.and_then(finite), rule, |p| p >= 0.05)];
                 (
                     MethodOutput::Did(v),
                     vec![
@@ -270,12 +282,20 @@ pub fn analyze_table(
             }
             MethodSpec::Rdd(r) => {
                 let v = estimate::rdd(table, r).map_err(at)?;
-                let checks = vec![check(
+                let mut checks = vec![check(
                     "density test (no manipulation)",
                     v.density_test_p_value.and_then(finite),
                     "p >= 0.05 for a jump in the running variable's density at the cutoff",
                     |p| p >= 0.05,
                 )];
+                if v.first_stage.is_some() {
+                    checks.push(check(
+                        "first-stage strength (fuzzy)",
+                        v.first_stage_f.and_then(finite),
+                        "F = (jump in take-up / its standard error)² >= 10",
+                        |f| f >= 10.0,
+                    ));
+                }
                 (
                     MethodOutput::Rdd(v),
                     vec![

@@ -111,6 +111,7 @@ pub fn fit(input: &PanelInput, settings: &RobustSettings) -> Result<DidResult, D
         event_study: Some(out.points),
         pre_trend_f: out.pre_f,
         pre_trend_p_value: out.pre_p,
+        pre_trend_power: out.power,
         within_iterations: out.iterations,
         wild: None,
         bacon: None,
@@ -129,6 +130,7 @@ struct Out {
     points: Vec<EventStudyPoint>,
     pre_f: Option<f64>,
     pre_p: Option<f64>,
+    power: Option<super::pretrend::PretrendPower>,
     iterations: usize,
 }
 
@@ -234,6 +236,29 @@ fn sun_abraham(
     let w: Array1<f64> = keys.iter().map(|k| if k.1 >= 0 { cells[k] as f64 / treated as f64 } else { 0.0 }).collect();
     let (estimate, std_error) = combo(&w, &fit);
     let (pre_f, pre_p) = joint(&lead_rows, &fit, warnings);
+    // Power of the lead test over the aggregated event times (their covariance R V R').
+    let rows: Vec<Array1<f64>> = times
+        .iter()
+        .map(|&r| {
+            let total: usize = keys.iter().filter(|k| k.1 == r).map(|k| cells[k]).sum();
+            keys.iter().map(|k| if k.1 == r { cells[k] as f64 / total as f64 } else { 0.0 }).collect()
+        })
+        .collect();
+    let rm = Array2::from_shape_fn((rows.len(), k), |(a, b)| rows[a][b]);
+    let agg_v = rm.dot(&fit.vcov).dot(&rm.t());
+    let rel: Vec<i64> = times.iter().copied().collect();
+    // The ATT's weights over the aggregated event times: each one's share of the treated rows.
+    let post_w: Array1<f64> = rel
+        .iter()
+        .map(|&r| {
+            if r >= 0 {
+                keys.iter().filter(|k| k.1 == r).map(|k| cells[k]).sum::<usize>() as f64 / treated as f64
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let power = super::pretrend::power(&rel, &agg_v, &post_w, -1, estimate, alpha);
     Ok(Out {
         estimate,
         std_error,
@@ -246,6 +271,7 @@ fn sun_abraham(
         points,
         pre_f,
         pre_p,
+        power,
         iterations,
     })
 }
@@ -457,6 +483,11 @@ fn imputation(
     let fit =
         ols::Fit { coef: Array1::from(beta.clone()), vcov: vcov.clone(), n, df, rss: f64::NAN, n_clusters: Some(g) };
     let (pre_f, pre_p) = joint(&leads, &fit, warnings);
+    // The ATT weighs the post event times by their treated rows.
+    let post_w: Array1<f64> = (0..k).map(|j| if times[j] >= 0 { count[j] / count[k] } else { 0.0 }).collect();
+    let idx: Vec<usize> = (0..k).collect();
+    let v_times = linalg::submatrix(vcov.view(), &idx);
+    let power = super::pretrend::power(&times, &v_times, &post_w, -1, beta[k], alpha);
     Ok(Out {
         estimate: beta[k],
         std_error: se(k),
@@ -468,6 +499,7 @@ fn imputation(
         points,
         pre_f,
         pre_p,
+        power,
         iterations,
     })
 }

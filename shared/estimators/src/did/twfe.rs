@@ -119,6 +119,9 @@ pub struct DidResult {
     pub pre_trend_f: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_trend_p_value: Option<f64>,
+    /// The lead test's power against linear pre-trends (Roth 2022).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_trend_power: Option<super::pretrend::PretrendPower>,
     pub within_iterations: usize,
     /// The wild cluster restricted bootstrap (`se: wild`): `wild_bootstrap_p_value`,
     /// `wild_bootstrap_ci_low`, `wild_bootstrap_ci_high`, draws, whether enumerated, weights.
@@ -473,6 +476,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         }
     }
 
+    let mut pre_power = None;
     let (estimate, std_error, event_study, pre_f, pre_p) = if settings.event_study {
         let mut points = Vec::with_capacity(k);
         for (j, &r) in rel_times.iter().enumerate() {
@@ -510,6 +514,8 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         // The overall estimate: the equally weighted average of the post-treatment event times.
         let est = overall.dot(&fit.coef);
         let var = overall.dot(&fit.vcov.dot(&overall));
+        pre_power =
+            super::pretrend::power(&rel_times, &fit.vcov, &overall, settings.reference_period, est, settings.alpha);
         (est, var.max(0.0).sqrt(), Some(points), pre_f, pre_p)
     } else {
         (fit.coef[0], fit.se(0), None, None, None)
@@ -561,6 +567,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         event_study,
         pre_trend_f: pre_f,
         pre_trend_p_value: pre_p,
+        pre_trend_power: pre_power,
         within_iterations: iterations,
         wild,
         bacon,

@@ -83,6 +83,12 @@ pub struct FirstStage {
     pub f_p_value_robust: f64,
     pub partial_r2: f64,
     pub df: (f64, f64),
+    /// With several endogenous regressors: Sanderson-Windmeijer's conditional F (classical), the
+    /// strength of the instruments for this regressor given the others (the first-stage F can
+    /// look strong when the instruments only move the regressors together); with one it equals
+    /// the first-stage F. Degrees of freedom (q − p + 1, n − l).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sw_f: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,8 +118,12 @@ pub struct IvResult {
     pub overid_df: Option<usize>,
     pub wu_hausman_f: f64,
     pub durbin_chi2: f64,
-    /// Wu-Hausman F-test p-value (H0: the regressors are exogenous).
+    /// The endogeneity test's p-value (H0: the regressors are exogenous) under the chosen errors:
+    /// Wu-Hausman's F when classical, else the control-function Wald test with the robust or
+    /// clustered covariance (`endogeneity_test` names it).
     pub endogeneity_p_value: f64,
+    pub endogeneity_statistic: f64,
+    pub endogeneity_test: String,
     /// One endogenous regressor: the Anderson-Rubin test and confidence set under the chosen
     /// errors (`ar_p_value`, `ar_statistic`, `ar_ci_low`, `ar_ci_high`, `ar_confidence_set`),
     /// valid however weak the instruments.
@@ -123,6 +133,16 @@ pub struct IvResult {
     /// chosen errors (the classical F with classical errors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_f: Option<f64>,
+    /// One endogenous regressor and one instrument, at the 5% level: Lee-McCrary-Moreira-Porter's
+    /// tF critical value for the t-ratio given the first-stage F under the chosen errors
+    /// (`tf_critical_value`, `tf_ci_low`, `tf_ci_high`).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub tf: Option<weak::TfResult>,
+    /// One endogenous regressor and several instruments: Moreira's conditional likelihood-ratio
+    /// test (homoskedastic) and its confidence set (`clr_statistic`, `clr_p_value`,
+    /// `clr_ci_low`, `clr_ci_high`, `clr_confidence_set`).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub clr: Option<weak::ClrResult>,
     pub warnings: Vec<String>,
 }
 
@@ -278,7 +298,30 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
             f_p_value_robust: dist::f_p_value(fr, q as f64, df2r),
             partial_r2: 1.0 - rss_full / rss_r,
             df: (q as f64, df2),
+            sw_f: None,
         });
+    }
+    // Sanderson-Windmeijer: x_j on the other endogenous regressors and W by 2SLS (instruments
+    // Z), then the excluded instruments' F on its residual, from the cross-products.
+    if p >= 2 && q + 1 > p {
+        for (j, fs) in first_stage.iter_mut().enumerate() {
+            let xj = l + j;
+            let a_idx: Vec<usize> = xi.iter().copied().filter(|&i| i != xj).chain(wi.iter().copied()).collect();
+            let mza = block(&m, &zi, &a_idx);
+            let gam = mzz_chol.solve_matrix(mza.view());
+            let qa = mza.t().dot(&gam);
+            let rhs = gam.t().dot(&col(&m, &zi, xj));
+            let Ok(qc) = linalg::cholesky(qa.view()) else { continue };
+            let c = qc.solve(rhs.view());
+            let ee = m[[xj, xj]] - 2.0 * c.dot(&col(&m, &a_idx, xj)) + c.dot(&block(&m, &a_idx, &a_idx).dot(&c));
+            let ze = &col(&m, &zi, xj) - &mza.dot(&c);
+            let we = &col(&m, &wi, xj) - &block(&m, &wi, &a_idx).dot(&c);
+            let epe = ze.dot(&mzz_chol.solve(ze.view()));
+            let epwe = we.dot(&mww_chol.solve(we.view()));
+            let d1 = (q + 1 - p) as f64;
+            let f = ((epe - epwe) / d1) / ((ee - epe) / (n - l) as f64);
+            fs.sw_f = Some(f);
+        }
     }
 
     // Second stage from the normal equations: X̂ = Z Γ with Γ = (Z'Z)⁻¹ Z'A.
@@ -389,9 +432,36 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     let rss_o = yy - beta_o.dot(&may);
     let wu = ((rss_o - rss_aug) / p as f64) / (rss_aug / (n - kk) as f64);
     let wu_p = dist::f_p_value(wu, p as f64, (n - kk) as f64);
+    // Under robust or clustered errors the endogeneity test is the control-function Wald test of
+    // the first-stage residuals' coefficients with those errors (Wooldridge 2010, 6.3.1); the
+    // classical Wu-Hausman F stays reported.
+    let (endog_stat, endog_p, endog_test) = if settings.se == SeKind::Classical {
+        (wu, wu_p, "Wu-Hausman F (classical)".to_string())
+    } else {
+        let gaug_chol =
+            linalg::cholesky(gaug.view()).map_err(|_| IvError::Collinear { what: "control function".into() })?;
+        let vhat: Vec<Array1<f64>> =
+            (0..p).map(|j| &ArrayView1::from(all[xi[j]]) - &linalg::combine(z, pzx.column(j))).collect();
+        let mut cols: Vec<&[f64]> = a.clone();
+        for v in &vhat {
+            cols.push(v.as_slice().unwrap_or(&[]));
+        }
+        let e_aug = &y - &linalg::combine(&cols, beta_aug.view());
+        let meat = z_meat(&cols, e_aug.view(), settings.se, cluster);
+        let vc = linalg::sandwich(gaug_chol.inverse().view(), meat.view())
+            * vcov_scale(settings.se, n, kk, cluster.map(|c| c.1));
+        let idx: Vec<usize> = (k..kk).collect();
+        let f = wald(beta_aug.view(), vc.view(), &idx) / p as f64;
+        let df2 = match (settings.se, cluster) {
+            (SeKind::Cluster, Some((_, g))) => g as f64 - 1.0,
+            _ => (n - kk) as f64,
+        };
+        (f, dist::f_p_value(f, p as f64, df2), format!("control function, {}", settings.se.describe()))
+    };
     let durbin = n as f64 * (rss_o - rss_aug) / rss_o;
 
     // Weak-instrument-robust inference for one endogenous regressor.
+    let mut clr = None;
     let (anderson_rubin, effective_f) = if p == 1 {
         let xj = l;
         let zxy: Vec<usize> = excl.iter().copied().chain([xj, yi]).collect();
@@ -457,12 +527,21 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
                 (den > 0.0).then(|| num / den)
             }
         };
+        clr = (q > 1).then(|| weak::clr(&part, settings.alpha)).flatten();
         (weak::anderson_rubin(&part, robust.as_ref(), settings.alpha), eff)
     } else {
         (None, None)
     };
 
     let mut warnings = Vec::new();
+    for fs in &first_stage {
+        if let Some(f) = fs.sw_f.filter(|f| *f < 10.0) {
+            warnings.push(format!(
+                "{}: Sanderson-Windmeijer conditional F = {f:.1} < 10: given the other endogenous regressors the instruments hardly move it, so its coefficient is weakly identified",
+                fs.endogenous
+            ));
+        }
+    }
     let min_f = first_stage
         .iter()
         .map(|f| if settings.se == SeKind::Classical { f.f_stat } else { f.f_stat_robust })
@@ -482,6 +561,21 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         ));
     }
     let c0 = &coefficients[0];
+    // tF: one endogenous regressor, one instrument, 5% (the table's level).
+    let tf =
+        (p == 1 && q == 1 && (settings.alpha - 0.05).abs() < 1e-12).then(|| weak::tf(c0.estimate, c0.std_error, min_f));
+    if let Some(t) = &tf {
+        if t.ci_low.is_none() {
+            warnings.push(format!(
+                "first-stage F = {min_f:.2} is below 4: no t-ratio critical value keeps a 5% test's size (tF); read the Anderson-Rubin set"
+            ));
+        } else if t.critical_value > 1.96 + 1e-9 {
+            warnings.push(format!(
+                "with first-stage F = {min_f:.1} a valid 5% t-test needs |t| > {:.2} (tF, Lee-McCrary-Moreira-Porter 2022), not 1.96: see tf_ci_low/tf_ci_high",
+                t.critical_value
+            ));
+        }
+    }
     Ok(IvResult {
         method: "iv".into(),
         estimator: "2sls".into(),
@@ -504,9 +598,13 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         overid_df,
         wu_hausman_f: wu,
         durbin_chi2: durbin,
-        endogeneity_p_value: wu_p,
+        endogeneity_p_value: endog_p,
+        endogeneity_statistic: endog_stat,
+        endogeneity_test: endog_test,
         anderson_rubin,
         effective_f,
+        tf,
+        clr,
         warnings,
     })
 }

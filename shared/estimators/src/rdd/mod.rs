@@ -142,6 +142,14 @@ pub struct RddResult {
     /// Fuzzy designs: the first stage (jump in treatment take-up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_stage: Option<f64>,
+    /// Fuzzy designs: the first stage's conventional standard error and F = (jump / se)².
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_stage_std_error: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_stage_f: Option<f64>,
+    /// 20% or more of the running variable's values repeat on a side.
+    #[serde(default)]
+    pub mass_points: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub density_test_p_value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -746,6 +754,35 @@ pub fn fit(
     if dropped > 0 {
         warnings.push(format!("{dropped} row(s) with a missing value dropped"));
     }
+    // Mass points (rdrobust's check): a side where 20% or more of the values repeat.
+    let repeated =
+        |side: &Side| 1.0 - (1 + side.x.windows(2).filter(|w| w[1] != w[0]).count()) as f64 / side.x.len() as f64;
+    let (ml, mr) = (repeated(&left), repeated(&right));
+    let mass_points = ml >= 0.2 || mr >= 0.2;
+    if mass_points {
+        warnings.push(format!(
+            "mass points in the running variable ({:.0}% of values repeat left of the cutoff, {:.0}% right): local polynomials extrapolate between the few distinct values; with a discrete running variable consider a local-randomisation analysis",
+            100.0 * ml,
+            100.0 * mr
+        ));
+    }
+    // Fuzzy designs: the first stage's strength (the jump in take-up over its conventional
+    // standard error, squared: an F with one restriction).
+    let (first_stage_std_error, first_stage_f) = match first_stage {
+        Some(tt) => {
+            let (vl, _) = side_variances(&left, &fl, c, s, &[0.0, 1.0]);
+            let (vr, _) = side_variances(&right, &fr, c, s, &[0.0, 1.0]);
+            let se = (vl + vr).sqrt();
+            let f = (tt / se).powi(2);
+            if f < 10.0 {
+                warnings.push(format!(
+                    "weak first stage: the jump in take-up is {tt:.3} (F = {f:.1} < 10), so the fuzzy estimate and its interval are unreliable"
+                ));
+            }
+            (Some(se), Some(f))
+        }
+        None => (None, None),
+    };
     Ok(RddResult {
         method: "rdd".into(),
         estimator: if treatment.is_some() { "fuzzy".into() } else { "sharp".into() },
@@ -785,6 +822,9 @@ pub fn fit(
         fit_left: fl.tau_cl[0],
         fit_right: fr.tau_cl[0],
         first_stage,
+        first_stage_std_error,
+        first_stage_f,
+        mass_points,
         density_test_p_value: density.as_ref().map(|d| d.p_value),
         density_test: density,
         warnings,
