@@ -480,3 +480,27 @@ fn a_wild_bootstrap_headline_is_stated_at_its_own_level_only() {
     let s = e.to_string();
     assert!(s.contains("confidence_level") || s.contains("wild cluster bootstrap"), "{s}");
 }
+
+/// The pre-trends check never says "passed" for a lead test that did not reject: it states the
+/// test's power and, with HonestDiD, how large a violation the conclusion survives, as facts
+/// the grounding validator checks.
+#[test]
+fn the_pre_trend_check_states_power_and_breakdown() {
+    let out = run(
+        Kind::AnalyzeAdvanced,
+        serde_json::json!({"methods": [{"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post", "event_study": true, "honest": true}]}),
+        mpdta_post(),
+    );
+    let AnalysisOutput::Advanced(a) = &out else { panic!("advanced") };
+    let check = &a.result.results[0].checks[0];
+    assert!(check.rule.contains("not evidence for them") && check.rule.contains("HonestDiD"), "{}", check.rule);
+    let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("lemp".into())), None).expect("explain");
+    assert_grounded("honest", &x);
+    let text: String = x.explanation.sentences.iter().map(|s| s.text.clone()).collect::<Vec<_>>().join(" ");
+    assert!(!text.contains("pre-trends check passed"), "{text}");
+    if x.facts.iter().any(|f| f.id == "did.breakdown_mbar") {
+        assert!(text.contains("HonestDiD"), "{text}");
+    } else {
+        assert!(text.contains("power"), "{text}");
+    }
+}

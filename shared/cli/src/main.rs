@@ -206,6 +206,13 @@ enum EstimateCmd {
         /// The wild bootstrap's weights: rademacher (default) | webb.
         #[arg(long)]
         weights: Option<String>,
+        /// With --event-study: HonestDiD's relative-magnitude bounds (honest.relative_magnitudes,
+        /// honest.breakdown_mbar).
+        #[arg(long)]
+        honest: bool,
+        /// The M-bar values for --honest (default 0.5,1,2).
+        #[arg(long)]
+        mbar: Option<String>,
         #[arg(long)]
         alpha: Option<f64>,
     },
@@ -342,6 +349,8 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             bootstrap,
             seed,
             weights,
+            honest,
+            mbar,
             alpha,
         } => {
             let req = || -> Result<estimate::DidRequest, EstimateError> {
@@ -365,6 +374,19 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                             EstimateError::new("weights", format!("weights: {w:?}: expected rademacher or webb"))
                         })?),
                     },
+                    honest,
+                    mbar: mbar
+                        .as_deref()
+                        .map(|m| {
+                            list(m)
+                                .iter()
+                                .map(|v| {
+                                    v.parse::<f64>()
+                                        .map_err(|_| EstimateError::new("mbar", format!("mbar: {v:?} is not a number")))
+                                })
+                                .collect::<Result<Vec<f64>, _>>()
+                        })
+                        .transpose()?,
                     alpha,
                 })
             };

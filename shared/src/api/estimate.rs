@@ -251,6 +251,13 @@ pub struct DidRequest {
     /// The wild bootstrap's weights: rademacher (default) or webb (`se: wild`).
     #[serde(default)]
     pub weights: Option<liftos_estimators::did::wild::WildWeights>,
+    /// With `event_study` (TWFE): HonestDiD's relative-magnitude bounds on the average
+    /// post-period effect (`honest.relative_magnitudes`, `honest.breakdown_mbar`).
+    #[serde(default)]
+    pub honest: bool,
+    /// The M-bar values for `honest` (default 0.5, 1, 2; at most 10, each 0 to 20).
+    #[serde(default)]
+    pub mbar: Option<Vec<f64>>,
     #[serde(default)]
     pub alpha: Option<f64>,
 }
@@ -374,6 +381,8 @@ pub struct SynthRequest {
 /// A difference-in-differences result: TWFE (or its event study) or Callaway-Sant'Anna.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
+// One result per fit, moved rarely: boxing the larger variant would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum DidOutput {
     Twfe(DidResult),
     Staggered(CsResult),

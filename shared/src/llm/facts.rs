@@ -419,6 +419,16 @@ impl Builder {
                     format!("{rs}/n_units"),
                     "did",
                 );
+                if let Some(m) = d.honest.as_ref().and_then(|h| h.breakdown_mbar).filter(|m| *m > 0.0) {
+                    self.stat(
+                        format!("{id}.breakdown_mbar"),
+                        "the largest violation of parallel trends, relative to the pre-period ones, that keeps zero outside the interval (HonestDiD M-bar)",
+                        m,
+                        Unit::Statistic,
+                        format!("{rs}/honest/breakdown_mbar"),
+                        "did",
+                    );
+                }
                 if let Some(pw) = &d.pre_trend_power {
                     self.stat(
                         format!("{id}.pretrend_power"),

@@ -195,6 +195,12 @@ fn effect_drafts(
             let power = format!("{id}.pretrend_power");
             d.push(match (c.passed, sheet.get(&cid).is_some()) {
                 // A pre-test that does not reject is not evidence of parallel trends (Roth 2022).
+                (Some(true), true) if c.name == "pre-trends" && sheet.get(&format!("{id}.breakdown_mbar")).is_some() => {
+                    let bd = format!("{id}.breakdown_mbar");
+                    format!(
+                        "The pre-trend test finds no evidence against parallel trends ({{{{fact:{cid}}}}}), which is not evidence for them; the interval still excludes zero if the post-treatment violation is up to {{{{fact:{bd}}}}} times the largest pre-treatment one (HonestDiD)."
+                    )
+                }
                 (Some(true), true) if c.name == "pre-trends" => match sheet.get(&power) {
                     Some(_) => format!(
                         "The pre-trend test finds no evidence against parallel trends ({{{{fact:{cid}}}}}), which is not evidence for them: its power against a linear trend that would bias the estimate by its own size is {{{{fact:{power}}}}}."

@@ -238,9 +238,13 @@ pub fn analyze_table(
         let (result, assumptions, checks) = match spec {
             MethodSpec::Did(r) => {
                 let v = estimate::did(table, r).map_err(at)?;
-                let (pre_trend, power) = match &v {
-                    estimate::DidOutput::Twfe(d) => (d.pre_trend_p_value, d.pre_trend_power.as_ref()),
-                    estimate::DidOutput::Staggered(c) => (c.pre_trend_p_value, None),
+                let (pre_trend, power, breakdown) = match &v {
+                    estimate::DidOutput::Twfe(d) => (
+                        d.pre_trend_p_value,
+                        d.pre_trend_power.as_ref(),
+                        d.honest.as_ref().map(|h| (h.breakdown_mbar, h.breakdown_search_max)),
+                    ),
+                    estimate::DidOutput::Staggered(c) => (c.pre_trend_p_value, None, None),
                 };
                 // A lead test that does not reject is no evidence for parallel trends unless it
                 // could have detected a violation that matters (Roth 2022): say its power.
@@ -254,6 +258,14 @@ pub fn analyze_table(
                         pw.bias_at_slope_80
                     ),
                     None => "joint test of the leads, p >= 0.05: no evidence against parallel trends, which is not evidence for them (run with event_study; its power is not computed here)".into(),
+                };
+                let rule = match breakdown {
+                    Some((Some(m), _)) if m > 0.0 => format!(
+                        "{rule}; robust to violations up to M-bar = {m:.2} (HonestDiD: post-period changes in the trend up to M-bar times the largest pre-period change keep zero outside the interval)"
+                    ),
+                    Some((Some(_), _)) => format!("{rule}; HonestDiD: the interval includes zero even with parallel trends"),
+                    Some((None, max)) => format!("{rule}; robust to violations beyond M-bar = {max} (HonestDiD)"),
+                    None => rule,
                 };
                 let checks = vec![check_with_rule("pre-trends", pre_trend.and_then(finite), rule, |p| p >= 0.05)];
                 (

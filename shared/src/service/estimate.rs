@@ -192,6 +192,7 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
                 // The wild bootstrap is the default inference with few clusters, unless the user
                 // chose the errors.
                 wild_when_few_clusters: req.se.is_none(),
+                honest: honest_mbars(req)?,
             };
             Ok(DidOutput::Twfe(twfe::fit(&input, &settings)?))
         }
@@ -214,6 +215,12 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
             if let Err(method) = estimation.split() {
                 return robust_event_study(table, req, method, alpha, unit, unit_labels, time, outcome, &cohort);
             }
+            if req.honest || req.mbar.is_some() {
+                return Err(EstimateError::new(
+                    "honest",
+                    "honest: HonestDiD bounds the TWFE event study (--treatment D --event-study --honest)",
+                ));
+            }
             let covariates = table.columns(&req.covariates)?;
             let bootstrap = req.bootstrap.map(|draws| Bootstrap { draws, seed: req.seed.unwrap_or(20240101) });
             if bootstrap.as_ref().is_some_and(|b| b.draws < 2) {
@@ -235,6 +242,15 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
     }
 }
 
+/// HonestDiD's M-bar values when asked for (`mbar` alone is a mistake worth naming).
+fn honest_mbars(req: &DidRequest) -> Result<Option<Vec<f64>>, EstimateError> {
+    match (req.honest, &req.mbar) {
+        (false, Some(_)) => Err(EstimateError::new("mbar", "mbar: only with honest")),
+        (false, None) => Ok(None),
+        (true, m) => Ok(Some(m.clone().unwrap_or_else(|| vec![0.5, 1.0, 2.0]))),
+    }
+}
+
 /// Sun-Abraham or imputation: the cohort column gives the absorbing treatment.
 #[allow(clippy::too_many_arguments)]
 fn robust_event_study(
@@ -253,6 +269,7 @@ fn robust_event_study(
         RobustMethod::Imputation => "imputation",
     };
     for (field, set) in [
+        ("honest", req.honest),
         ("covariates", !req.covariates.is_empty()),
         ("control", req.control.is_some()),
         ("bootstrap", req.bootstrap.is_some()),

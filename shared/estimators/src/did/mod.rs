@@ -11,6 +11,7 @@
 
 pub mod bacon;
 pub mod cr2;
+pub mod honest;
 pub mod pretrend;
 pub mod robust;
 pub mod staggered;

@@ -112,6 +112,7 @@ pub fn fit(input: &PanelInput, settings: &RobustSettings) -> Result<DidResult, D
         pre_trend_f: out.pre_f,
         pre_trend_p_value: out.pre_p,
         pre_trend_power: out.power,
+        honest: None,
         within_iterations: out.iterations,
         wild: None,
         bacon: None,

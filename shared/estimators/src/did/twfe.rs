@@ -54,6 +54,9 @@ pub struct DidSettings {
     /// turns this off when the user chose the errors).
     #[serde(default)]
     pub wild_when_few_clusters: bool,
+    /// With the event study: HonestDiD's relative-magnitude bounds at these M̄ values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honest: Option<Vec<f64>>,
 }
 
 impl Default for DidSettings {
@@ -66,6 +69,7 @@ impl Default for DidSettings {
             wild: None,
             cr2: false,
             wild_when_few_clusters: true,
+            honest: None,
         }
     }
 }
@@ -122,6 +126,9 @@ pub struct DidResult {
     /// The lead test's power against linear pre-trends (Roth 2022).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_trend_power: Option<super::pretrend::PretrendPower>,
+    /// HonestDiD (`honest`): how far parallel trends may fail before the conclusion changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honest: Option<super::honest::HonestResult>,
     pub within_iterations: usize,
     /// The wild cluster restricted bootstrap (`se: wild`): `wild_bootstrap_p_value`,
     /// `wild_bootstrap_ci_low`, `wild_bootstrap_ci_high`, draws, whether enumerated, weights.
@@ -477,6 +484,10 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     }
 
     let mut pre_power = None;
+    let mut honest_out = None;
+    if settings.honest.is_some() && !settings.event_study {
+        return Err(invalid("honest", "HonestDiD bounds an event study: run with event_study"));
+    }
     let (estimate, std_error, event_study, pre_f, pre_p) = if settings.event_study {
         let mut points = Vec::with_capacity(k);
         for (j, &r) in rel_times.iter().enumerate() {
@@ -516,6 +527,9 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         let var = overall.dot(&fit.vcov.dot(&overall));
         pre_power =
             super::pretrend::power(&rel_times, &fit.vcov, &overall, settings.reference_period, est, settings.alpha);
+        if let Some(mbars) = &settings.honest {
+            honest_out = Some(honest_bounds(&rel_times, &fit.coef, &fit.vcov, settings, mbars)?);
+        }
         (est, var.max(0.0).sqrt(), Some(points), pre_f, pre_p)
     } else {
         (fit.coef[0], fit.se(0), None, None, None)
@@ -568,6 +582,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         pre_trend_f: pre_f,
         pre_trend_p_value: pre_p,
         pre_trend_power: pre_power,
+        honest: honest_out,
         within_iterations: iterations,
         wild,
         bacon,
@@ -578,6 +593,58 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
 }
 
 crate::impl_estimate!(DidResult);
+
+/// The most M̄ values one request may ask for, and the largest.
+pub const MAX_HONEST_MBARS: usize = 10;
+pub const MAX_HONEST_MBAR: f64 = 20.0;
+
+/// HonestDiD's relative-magnitude bounds for the average of the post-period coefficients (the
+/// reported estimate), and the breakdown M̄.
+fn honest_bounds(
+    rel: &[i64],
+    coef: &Array1<f64>,
+    vcov: &Array2<f64>,
+    settings: &DidSettings,
+    mbars: &[f64],
+) -> Result<super::honest::HonestResult, DidError> {
+    if mbars.is_empty() || mbars.len() > MAX_HONEST_MBARS {
+        return Err(invalid("mbar", format!("give 1 to {MAX_HONEST_MBARS} values")));
+    }
+    if let Some(m) = mbars.iter().find(|m| !(m.is_finite() && **m >= 0.0 && **m <= MAX_HONEST_MBAR)) {
+        return Err(invalid("mbar", format!("{m}: each M-bar must be between 0 and {MAX_HONEST_MBAR}")));
+    }
+    if settings.reference_period != -1 {
+        return Err(invalid("honest", "HonestDiD needs the reference period -1"));
+    }
+    let pre = rel.iter().filter(|&&r| r < -1).count();
+    let post = rel.iter().filter(|&&r| r >= 0).count();
+    let consecutive = rel.iter().enumerate().all(|(i, &r)| {
+        let want = if i < pre { i as i64 - pre as i64 - 1 } else { (i - pre) as i64 };
+        r == want
+    });
+    if pre == 0 || post == 0 || !consecutive {
+        return Err(invalid(
+            "honest",
+            "HonestDiD needs at least one lead before -1, at least one lag, and consecutive event times",
+        ));
+    }
+    if post > super::honest::MAX_HONEST_POST {
+        return Err(invalid("honest", format!("at most {} post periods", super::honest::MAX_HONEST_POST)));
+    }
+    let l = Array1::from_elem(post, 1.0 / post as f64);
+    let hs = super::honest::HonestSettings { mbars: mbars.to_vec(), alpha: settings.alpha, ..Default::default() };
+    let bounds =
+        super::honest::relative_magnitudes(coef, vcov, pre, post, &l, &hs).map_err(|m| invalid("honest", m))?;
+    let max = 10.0;
+    let breakdown = super::honest::breakdown(coef, vcov, pre, post, &l, &hs, max);
+    Ok(super::honest::HonestResult {
+        target: format!("the average of the {post} post-period event-time effects (the reported estimate)"),
+        relative_magnitudes: bounds,
+        breakdown_mbar: breakdown,
+        breakdown_search_max: max,
+        method: "relative magnitudes (Rambachan-Roth), conditional least-favourable hybrid (ARP), honestdid 0.1.1's defaults".into(),
+    })
+}
 
 /// Whole degrees of freedom as they are; Satterthwaite's to two decimals.
 fn round_df(df: f64) -> f64 {
