@@ -190,7 +190,9 @@ if command -v st >/dev/null; then
         --request-timeout 60 --exclude-checks positive_data_acceptance >"$WORK/fuzz.log" 2>&1); then
     echo "ok   schemathesis: $(grep -E 'generated' "$WORK/fuzz.log" | tail -1 | sed 's/^ *//')"; passed=$((passed+1))
   else
-    echo "FAIL schemathesis"; tail -60 "$WORK/fuzz.log"; failed=$((failed+1))
+    echo "FAIL schemathesis"; cp "$WORK/fuzz.log" "${TMPDIR:-/tmp}/liftos-fuzz.log"
+    # The failures themselves (each with its reproducing curl), then the summary.
+    sed -n '/FAILURES/,/SUMMARY/p' "$WORK/fuzz.log" | head -120; tail -30 "$WORK/fuzz.log"; failed=$((failed+1))
   fi
   # A bounded load test through the same gateway: four orgs at once writing and reading.
   LOAD_ORGS=()

@@ -213,6 +213,12 @@ enum EstimateCmd {
         /// The M-bar values for --honest (default 0.5,1,2).
         #[arg(long)]
         mbar: Option<String>,
+        /// With --cohort (Callaway-Sant'Anna): periods of anticipation before treatment.
+        #[arg(long)]
+        anticipation: Option<usize>,
+        /// With --cohort: varying (default) | universal base period.
+        #[arg(long)]
+        base_period: Option<String>,
         #[arg(long)]
         alpha: Option<f64>,
     },
@@ -351,6 +357,8 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             weights,
             honest,
             mbar,
+            anticipation,
+            base_period,
             alpha,
         } => {
             let req = || -> Result<estimate::DidRequest, EstimateError> {
@@ -387,6 +395,16 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                                 .collect::<Result<Vec<f64>, _>>()
                         })
                         .transpose()?,
+                    anticipation,
+                    base_period: match base_period.as_deref() {
+                        None => None,
+                        Some(b) => Some(serde_json::from_value(serde_json::json!(b)).map_err(|_| {
+                            EstimateError::new(
+                                "base_period",
+                                format!("base_period: {b:?}: expected varying or universal"),
+                            )
+                        })?),
+                    },
                     alpha,
                 })
             };

@@ -321,9 +321,11 @@ fn report_writes_html_with_plots() {
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("Regression discontinuity at 0"));
     assert_eq!(html.matches("<svg").count(), 1, "the binned scatter with the local fits");
-    // 40 binned means at most, and two fitted curves.
+    // rdplot's IMSE-optimal bins (8 left and 9 right of the cutoff on these data), as the
+    // result's `bins` says, and two fitted curves.
     let circles = html.matches("<circle").count();
-    assert!((20..=40).contains(&circles), "{circles} bins");
+    assert_eq!(circles, direct["bins"]["points"].as_array().map_or(0, Vec::len), "{circles} bins");
+    assert_eq!((direct["bins"]["bins_left"].as_u64(), direct["bins"]["bins_right"].as_u64()), (Some(8), Some(9)));
     // Errors name the field.
     let (code, v) = liftos(&["report", "--request", request.to_str().unwrap(), "--input", "missing.csv"]);
     assert_eq!((code, v["field"].as_str()), (2, Some("input")), "{v}");

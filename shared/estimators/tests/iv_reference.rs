@@ -261,3 +261,37 @@ fn sanderson_windmeijer_f_matches_its_recipe() {
         }
     }
 }
+
+/// Two relevant candidates, one of them invalid: the two difference-in-Sargan statistics are
+/// the same number, so neither is singled out; both are reported as unresolved, with the reason.
+#[test]
+fn identify_instruments_does_not_pick_a_culprit_between_two() {
+    use liftos_estimators::rng::Rng;
+    let mut rng = Rng::new(7);
+    let n = 5000;
+    let (mut y, mut x, mut z1, mut z3) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        let (a, u) = (rng.normal(), rng.normal());
+        let b = 0.8 * u + 0.6 * rng.normal();
+        let xi = 0.6 * a + 0.5 * b + u + rng.normal();
+        y.push(1.0 + 2.0 * xi + 2.0 * u + rng.normal());
+        x.push(xi);
+        z1.push(a);
+        z3.push(b);
+    }
+    let cands = Columns::new(vec![("z1".into(), z1), ("z3".into(), z3)]).unwrap();
+    let reports = iv::identify_instruments(
+        ("y", ArrayView1::from(&y)),
+        ("x", ArrayView1::from(&x)),
+        &cands,
+        &Columns::default(),
+        0.05,
+    )
+    .unwrap();
+    assert!(reports.iter().all(|r| r.relevant));
+    assert_eq!(reports[0].exogeneity_p_value, reports[1].exogeneity_p_value);
+    for r in &reports {
+        assert_eq!(r.passes_exogeneity, None, "{r:?}");
+        assert!(r.reasons.iter().any(|m| m.contains("cannot say which")), "{r:?}");
+    }
+}

@@ -182,3 +182,33 @@ fn fuzzy_first_stage_matches_rdrobust() {
     let fit = rdd::fit(y.view(), xr.view(), None, &RddSettings::default()).unwrap();
     assert!(fit.mass_points && fit.warnings.iter().any(|w| w.contains("mass points")), "{:?}", fit.warnings);
 }
+
+/// rdplot's IMSE-optimal evenly spaced bins against rdrobust 2.1.1's `rdplot(binselect="es")`
+/// (`tests/reference/scripts/rdplot_bins.py`) on the Senate data and the simulated data: the
+/// number of bins a side exactly, each bin's mean x and mean y 1e-9 and count exactly.
+#[test]
+fn rdplot_bins_match_rdrobust() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("rdplot_bins.json")).unwrap()).unwrap();
+    let (y, x) = senate();
+    let sim = Table::read_csv(&dir().join("data/rdd_sim.csv")).unwrap();
+    let (sx, sy) = (sim.numeric("x").unwrap(), sim.numeric("y").unwrap());
+    for (name, y, x) in [("senate", y.view(), x.view()), ("sim", sy.view(), sx.view())] {
+        let fit = rdd::fit(y, x, None, &RddSettings::default()).unwrap();
+        let b = fit.bins.as_ref().expect("bins");
+        let w = &r[name];
+        assert_eq!(
+            [b.bins_left as u64, b.bins_right as u64],
+            [w["J"][0].as_u64().unwrap(), w["J"][1].as_u64().unwrap()],
+            "{name}"
+        );
+        let (mx, my, n) =
+            (w["mean_x"].as_array().unwrap(), w["mean_y"].as_array().unwrap(), w["n"].as_array().unwrap());
+        assert_eq!(b.points.len(), mx.len(), "{name}");
+        for (i, p) in b.points.iter().enumerate() {
+            assert!((p.x - mx[i].as_f64().unwrap()).abs() < 1e-9 * (1.0 + p.x.abs()), "{name} bin {i}");
+            assert!((p.y - my[i].as_f64().unwrap()).abs() < 1e-9 * (1.0 + p.y.abs()), "{name} bin {i}");
+            assert_eq!(p.n as u64, n[i].as_u64().unwrap(), "{name} bin {i}");
+        }
+    }
+}

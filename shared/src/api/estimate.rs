@@ -258,6 +258,13 @@ pub struct DidRequest {
     /// The M-bar values for `honest` (default 0.5, 1, 2; at most 10, each 0 to 20).
     #[serde(default)]
     pub mbar: Option<Vec<f64>>,
+    /// Callaway-Sant'Anna (`cohort`): periods before treatment in which units may already react
+    /// (R did's `anticipation`; at most 50).
+    #[serde(default)]
+    pub anticipation: Option<usize>,
+    /// Callaway-Sant'Anna (`cohort`): `varying` (default) or `universal` base period.
+    #[serde(default)]
+    pub base_period: Option<liftos_estimators::did::staggered::BasePeriod>,
     #[serde(default)]
     pub alpha: Option<f64>,
 }

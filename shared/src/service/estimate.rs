@@ -182,6 +182,16 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
                 _ => None,
             };
             let cr2 = req.se == Some(SeSpec::Cr2);
+            for (field, set) in
+                [("anticipation", req.anticipation.is_some()), ("base_period", req.base_period.is_some())]
+            {
+                if set {
+                    return Err(EstimateError::new(
+                        field,
+                        format!("{field}: only with cohort (Callaway-Sant'Anna), not with a treatment indicator"),
+                    ));
+                }
+            }
             let settings = DidSettings {
                 se,
                 alpha,
@@ -231,7 +241,16 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
                 return Err(EstimateError::new("bootstrap", format!("bootstrap: at most {max} draws")));
             }
             let input = CsInput { unit, unit_labels, time, outcome, cohort, covariates };
+            let anticipation = req.anticipation.unwrap_or(0);
+            if anticipation > MAX_ANTICIPATION {
+                return Err(EstimateError::new(
+                    "anticipation",
+                    format!("anticipation: at most {MAX_ANTICIPATION} periods"),
+                ));
+            }
             let settings = CsSettings {
+                anticipation,
+                base_period: req.base_period.unwrap_or_default(),
                 control: req.control.unwrap_or(crate::api::estimate::Control::Never).into(),
                 method: estimation.split().unwrap_or(CsMethod::Dr),
                 alpha,
@@ -241,6 +260,9 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
         }
     }
 }
+
+/// The most anticipation periods a Callaway-Sant'Anna request may declare.
+pub const MAX_ANTICIPATION: usize = 50;
 
 /// HonestDiD's M-bar values when asked for (`mbar` alone is a mistake worth naming).
 fn honest_mbars(req: &DidRequest) -> Result<Option<Vec<f64>>, EstimateError> {
@@ -270,6 +292,8 @@ fn robust_event_study(
     };
     for (field, set) in [
         ("honest", req.honest),
+        ("anticipation", req.anticipation.is_some()),
+        ("base_period", req.base_period.is_some()),
         ("covariates", !req.covariates.is_empty()),
         ("control", req.control.is_some()),
         ("bootstrap", req.bootstrap.is_some()),

@@ -52,11 +52,35 @@ pub struct CsSettings {
     pub method: CsMethod,
     pub alpha: f64,
     pub bootstrap: Option<Bootstrap>,
+    /// Periods before the first treated one in which units may already react (R did's
+    /// `anticipation`): the comparisons use the last period before them.
+    #[serde(default)]
+    pub anticipation: usize,
+    /// Pre-period cells compared with the period before (`varying`, R's default) or all with
+    /// the last unaffected period (`universal`).
+    #[serde(default)]
+    pub base_period: BasePeriod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BasePeriod {
+    #[default]
+    Varying,
+    Universal,
 }
 
 impl Default for CsSettings {
     fn default() -> Self {
-        Self { control: ControlGroup::NeverTreated, method: CsMethod::Dr, alpha: 0.05, bootstrap: None }
+        Self {
+            control: ControlGroup::NeverTreated,
+            method: CsMethod::Dr,
+            alpha: 0.05,
+            bootstrap: None,
+            anticipation: 0,
+            base_period: BasePeriod::Varying,
+        }
     }
 }
 
@@ -517,23 +541,56 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
 
     let mut cells: Vec<GroupTime> = Vec::new();
     let mut infs: Vec<Array1<f64>> = Vec::new();
+    // R did's cell plan (csdid's `plan_cell`): with a varying base each period is compared with
+    // the one before it until the anticipation window, then with the last unaffected period
+    // (t + anticipation < g); with a universal base every period is compared with that one, and
+    // that period's own cell is an ATT of zero.
+    let delta = settings.anticipation as i64;
+    let universal = settings.base_period == BasePeriod::Universal;
+    let tfac = usize::from(!universal);
+    let tlen = if universal { np } else { np - 1 };
     for &g in &groups {
-        // The last period before treatment.
-        let gi = periods.iter().position(|&t| t >= g).unwrap_or(np);
-        if gi == 0 {
+        let Some(last_pre) = periods.iter().rposition(|&t| t + delta < g) else {
+            warnings.push(format!(
+                "no period before group {g}'s treatment{}: the group is dropped",
+                if delta > 0 { format!(" and its {delta}-period anticipation window") } else { String::new() }
+            ));
             continue;
-        }
-        for ti in 1..np {
+        };
+        for t_i in 0..tlen {
+            let ti = t_i + tfac;
             let t = periods[ti];
-            let bi = if t < g { ti - 1 } else { gi - 1 };
+            let mut bi = if universal { last_pre } else { t_i };
+            if g - delta <= t {
+                bi = last_pre;
+            }
+            if universal && bi == ti {
+                // The reference period itself: zero by construction.
+                cells.push(GroupTime {
+                    group: g,
+                    time: t,
+                    base_period: t,
+                    att: 0.0,
+                    std_error: 0.0,
+                    bootstrap_std_error: None,
+                    ci_low: 0.0,
+                    ci_high: 0.0,
+                    n_treated: by_cohort.get(&g).map_or(0, Vec::len),
+                    n_control: 0,
+                });
+                infs.push(Array1::zeros(n));
+                continue;
+            }
             let base = periods[bi];
-            // Treated: cohort g; controls: never treated, or (not-yet) first treated after both periods.
+            let ctrl_after = periods[t_i.max(bi) + tfac] + delta;
+            // Treated: cohort g; controls: never treated, or (not-yet) first treated after both
+            // periods and the anticipation window.
             let mut sub: Vec<usize> = by_cohort.get(&g).cloned().unwrap_or_default();
             let n_t = sub.len();
             for (&cg, units) in by_cohort.iter() {
                 let is_ctrl = match settings.control {
                     ControlGroup::NeverTreated => cg == 0,
-                    ControlGroup::NotYetTreated => cg == 0 || (cg != g && cg > t.max(base)),
+                    ControlGroup::NotYetTreated => cg == 0 || (cg != g && cg > ctrl_after),
                 };
                 if is_ctrl {
                     sub.extend_from_slice(units);
@@ -679,7 +736,9 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
     aggregations.insert("dynamic".to_string(), (dyn_att, dyn_inf, e_points));
 
     // Pre-trend Wald test over the pre-treatment cells: chi2 = b' V^-1 b with V = IF'IF / n².
-    let pre: Vec<usize> = (0..cells.len()).filter(|&c| cells[c].time < cells[c].group).collect();
+    // (A universal base's reference cells are zeros by construction, not estimates.)
+    let pre: Vec<usize> =
+        (0..cells.len()).filter(|&c| cells[c].time < cells[c].group && cells[c].time != cells[c].base_period).collect();
     let (pre_chi2, pre_p) = if pre.is_empty() {
         (None, None)
     } else {

@@ -662,6 +662,16 @@ pub struct CandidateReport {
 /// Rank candidates by first-stage strength (robust F, strongest first) and test each relevant
 /// one's exogeneity against the others. `alpha` is the level of both tests; relevance also needs
 /// F ≥ 10 (Staiger-Stock).
+///
+/// This is pre-testing, and it says so: choosing instruments with the same data then fitting
+/// 2SLS with the chosen ones makes the second fit's p-values and intervals too optimistic (the
+/// selection is not accounted for), and a candidate that passes the exogeneity test is not shown
+/// to be exogenous (the test has power only against violations the other candidates do not
+/// share: if all are invalid in the same direction, all pass). With exactly two relevant
+/// candidates the two difference-in-Sargan statistics are the same number (each equals the
+/// overidentification test of the pair), so a rejection says that at least one of them is
+/// invalid and nothing about which: both are then reported as unresolved, never one as the
+/// culprit.
 pub fn identify_instruments(
     outcome: (&str, ArrayView1<f64>),
     treatment: (&str, ArrayView1<f64>),
@@ -705,7 +715,25 @@ pub fn identify_instruments(
         });
     }
     let relevant: Vec<usize> = (0..candidates.k()).filter(|&i| reports[i].relevant).collect();
-    if relevant.len() >= 2 {
+    if relevant.len() == 2 {
+        // Symmetric: one overidentification test of the pair.
+        let full = fit(&base(candidates.select(&relevant)), &IvSettings { se: SeKind::Classical, alpha })?;
+        let pv = full.overid_p_value.unwrap_or(f64::NAN);
+        for &i in &relevant {
+            reports[i].exogeneity_p_value = Some(pv);
+            if pv < alpha {
+                reports[i].passes_exogeneity = None;
+                reports[i].reasons.push(format!(
+                    "the two relevant candidates disagree (Sargan p = {pv:.4} < {alpha}): at least one is invalid, and with two the data cannot say which"
+                ));
+            } else {
+                reports[i].passes_exogeneity = Some(true);
+                reports[i].reasons.push(format!(
+                    "no evidence against exogeneity (Sargan p = {pv:.4}), which only says the two agree: if both were invalid the same way, they would"
+                ));
+            }
+        }
+    } else if relevant.len() >= 3 {
         let full = fit(&base(candidates.select(&relevant)), &IvSettings { se: SeKind::Classical, alpha })?;
         let s_full = full.sargan.unwrap_or(0.0);
         for (pos, &i) in relevant.iter().enumerate() {

@@ -155,6 +155,9 @@ pub struct RddResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub density_test: Option<density::DensityTest>,
     pub warnings: Vec<String>,
+    /// rdplot's IMSE-optimal evenly spaced bins of the data (for the report's plot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bins: Option<RddBins>,
     /// The binned data and fitted curves for a plot (in-process only; not serialised).
     #[serde(skip)]
     pub plot: Option<RddPlot>,
@@ -783,6 +786,7 @@ pub fn fit(
         }
         None => (None, None),
     };
+    let bins = rdplot_bins(&x, &y, c);
     Ok(RddResult {
         method: "rdd".into(),
         estimator: if treatment.is_some() { "fuzzy".into() } else { "sharp".into() },
@@ -828,7 +832,8 @@ pub fn fit(
         density_test_p_value: density.as_ref().map(|d| d.p_value),
         density_test: density,
         warnings,
-        plot: Some(RddPlot::new(&x, &y, c, &fl, &fr)),
+        plot: Some(RddPlot::new(&x, &y, c, &fl, &fr, bins.as_ref())),
+        bins,
     })
 }
 
@@ -847,28 +852,131 @@ pub struct RddPlot {
     pub fit_right: Vec<(f64, f64)>,
 }
 
-impl RddPlot {
-    fn new(x: &[f64], y: &[f64], c: f64, left: &SideFit, right: &SideFit) -> Self {
-        let (lo, hi) = (x.first().copied().unwrap_or(c), x.last().copied().unwrap_or(c));
-        let mut bins = Vec::new();
-        for (from, to, left_side) in [(lo, c, true), (c, hi, false)] {
-            let nb = 20;
-            let width = (to - from) / nb as f64;
-            if width <= 0.0 {
-                continue;
+/// rdplot's IMSE-optimal evenly spaced bins (Calonico, Cattaneo and Titiunik 2015; rdrobust's
+/// `rdplot(binselect = "es")`): per side J = ⌈(2B/V · n)^{1/3}⌉ with B from the derivative of a
+/// global quartic fit and V from the spacings of the sorted data; each bin's mean running value,
+/// mean outcome and count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RddBins {
+    pub method: String,
+    pub bins_left: usize,
+    pub bins_right: usize,
+    pub points: Vec<RddBin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RddBin {
+    pub x: f64,
+    pub y: f64,
+    pub n: usize,
+}
+
+/// At most this many bins a side (rdplot has no cap; a plot does).
+const MAX_BINS_SIDE: usize = 500;
+
+/// J for one side (sorted x, matching y): `None` when the side is too small or flat.
+fn imse_bins_side(x: &[f64], y: &[f64], c: f64, n_total: usize, left: bool) -> Option<usize> {
+    let m = x.len();
+    if m < 6 {
+        return None;
+    }
+    let range = if left { c - x[0] } else { x[m - 1] - c };
+    if range.is_nan() || range <= 0.0 {
+        return None;
+    }
+    // Global polynomial of order 4 (3, 2 if singular) in u = (x − c) / range.
+    let mut mu1: Option<Vec<f64>> = None;
+    for k in (2..=4usize).rev() {
+        let design = Array2::from_shape_fn((m, k + 1), |(i, j)| ((x[i] - c) / range).powi(j as i32));
+        if let Ok(fit) = crate::ols::solve(design.view(), ndarray::ArrayView1::from(y)) {
+            mu1 = Some(
+                x.iter()
+                    .map(|&xi| {
+                        let u = (xi - c) / range;
+                        (1..=k).map(|j| j as f64 * fit.coef[j] * u.powi(j as i32 - 1)).sum::<f64>() / range
+                    })
+                    .collect(),
+            );
+            break;
+        }
+    }
+    let mu1 = mu1?;
+    let n = n_total as f64;
+    let b = range * range / (12.0 * n) * mu1.iter().map(|v| v * v).sum::<f64>();
+    let v = 0.5 / range
+        * x.windows(2).zip(y.windows(2)).map(|(dx, dy)| (dx[1] - dx[0]) * (dy[1] - dy[0]).powi(2)).sum::<f64>();
+    if !(v > 0.0 && b.is_finite()) {
+        return None;
+    }
+    let j = ((2.0 * b / v) * n).cbrt().ceil();
+    Some((j.max(1.0) as usize).min(MAX_BINS_SIDE))
+}
+
+/// numpy's `linspace(start, stop, num)`: `start + i·step`, the last point exactly `stop`.
+fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    let step = (stop - start) / (num - 1) as f64;
+    let mut v: Vec<f64> = (0..num).map(|i| i as f64 * step + start).collect();
+    v[num - 1] = stop;
+    v
+}
+
+/// The bins of sorted data (x ascending), as rdplot assigns them (findInterval, the last bin
+/// closed on the right).
+fn rdplot_bins(x: &[f64], y: &[f64], c: f64) -> Option<RddBins> {
+    let nl = x.partition_point(|&v| v < c);
+    let (xl, yl, xr, yr) = (&x[..nl], &y[..nl], &x[nl..], &y[nl..]);
+    let jl = imse_bins_side(xl, yl, c, x.len(), true)?;
+    let jr = imse_bins_side(xr, yr, c, x.len(), false)?;
+    let mut points = Vec::new();
+    for (xs, ys, jumps) in [(xl, yl, linspace(xl[0], c, jl + 1)), (xr, yr, linspace(c, xr[xr.len() - 1], jr + 1))] {
+        let j = jumps.len() - 1;
+        let (mut sx, mut sy, mut cnt) = (vec![0.0; j], vec![0.0; j], vec![0usize; j]);
+        for (&xi, &yi) in xs.iter().zip(ys) {
+            let b = jumps.partition_point(|&e| e <= xi).clamp(1, j) - 1;
+            sx[b] += xi;
+            sy[b] += yi;
+            cnt[b] += 1;
+        }
+        for b in 0..j {
+            if cnt[b] > 0 {
+                points.push(RddBin { x: sx[b] / cnt[b] as f64, y: sy[b] / cnt[b] as f64, n: cnt[b] });
             }
-            let (mut sum, mut count) = (vec![0.0; nb], vec![0usize; nb]);
-            for (&xi, &yi) in x.iter().zip(y) {
-                if (xi < c) != left_side || !yi.is_finite() {
+        }
+    }
+    Some(RddBins {
+        method: "IMSE-optimal evenly spaced (rdplot binselect es: spacings variance, quartic bias)".into(),
+        bins_left: jl,
+        bins_right: jr,
+        points,
+    })
+}
+
+impl RddPlot {
+    fn new(x: &[f64], y: &[f64], c: f64, left: &SideFit, right: &SideFit, bins: Option<&RddBins>) -> Self {
+        let (lo, hi) = (x.first().copied().unwrap_or(c), x.last().copied().unwrap_or(c));
+        let mut bins: Vec<(f64, f64)> = bins.map(|b| b.points.iter().map(|p| (p.x, p.y)).collect()).unwrap_or_default();
+        if bins.is_empty() {
+            for (from, to, left_side) in [(lo, c, true), (c, hi, false)] {
+                let nb = 20;
+                let width = (to - from) / nb as f64;
+                if width <= 0.0 {
                     continue;
                 }
-                let b = (((xi - from) / width).floor().max(0.0) as usize).min(nb - 1);
-                sum[b] += yi;
-                count[b] += 1;
-            }
-            for b in 0..nb {
-                if count[b] > 0 {
-                    bins.push((from + width * (b as f64 + 0.5), sum[b] / count[b] as f64));
+                let (mut sum, mut count) = (vec![0.0; nb], vec![0usize; nb]);
+                for (&xi, &yi) in x.iter().zip(y) {
+                    if (xi < c) != left_side || !yi.is_finite() {
+                        continue;
+                    }
+                    let b = (((xi - from) / width).floor().max(0.0) as usize).min(nb - 1);
+                    sum[b] += yi;
+                    count[b] += 1;
+                }
+                for b in 0..nb {
+                    if count[b] > 0 {
+                        bins.push((from + width * (b as f64 + 0.5), sum[b] / count[b] as f64));
+                    }
                 }
             }
         }
