@@ -68,8 +68,10 @@ impl Default for HonestSettings {
     }
 }
 
-/// At most this many post periods (the restriction's moments grow with them).
-pub const MAX_HONEST_POST: usize = 12;
+/// At most this many post and pre periods: the moments, and the periods s over which the
+/// union runs, grow with them (each (s, sign) pair simulates its own critical value).
+pub const MAX_HONEST_POST: usize = 8;
+pub const MAX_HONEST_PRE: usize = 8;
 
 /// The event study's coefficients ordered by event time without the reference period: `pre`
 /// leads then `post` lags, their covariance, and the target's weights over the lags.
@@ -89,8 +91,10 @@ fn check(beta: &Array1<f64>, sigma: &Array2<f64>, pre: usize, post: usize, l: &A
     if pre < 1 || post < 1 {
         return Err("needs at least one pre-period and one post-period coefficient".into());
     }
-    if post > MAX_HONEST_POST {
-        return Err(format!("at most {MAX_HONEST_POST} post periods"));
+    if post > MAX_HONEST_POST || pre > MAX_HONEST_PRE {
+        return Err(format!(
+            "at most {MAX_HONEST_PRE} leads and {MAX_HONEST_POST} lags (this event study has {pre} and {post}): bin or trim the event times"
+        ));
     }
     if beta.len() != pre + post || sigma.dim() != (pre + post, pre + post) || l.len() != post {
         return Err("coefficients, covariance and weights do not conform".into());
@@ -108,13 +112,8 @@ pub fn breakdown(
     s: &HonestSettings,
     max: f64,
 ) -> Option<f64> {
-    let covers = |m: f64| {
-        let b = rm_ci(beta, sigma, pre, post, l, m, s);
-        match (b.ci_low, b.ci_high) {
-            (Some(lo), Some(hi)) => lo <= 0.0 && hi >= 0.0,
-            _ => false,
-        }
-    };
+    // Zero is in the robust confidence set exactly when θ = 0 is accepted: one test per M̄.
+    let covers = |m: f64| accepted(beta, sigma, pre, post, l, m, s, &[0.0])[0];
     if covers(0.0) {
         return Some(0.0);
     }
@@ -195,25 +194,41 @@ fn rm_ci(
     let (lb, ub) = (-20.0 * sd_theta, 20.0 * sd_theta);
     let n = s.grid_points.max(2);
     let grid: Vec<f64> = (0..n).map(|i| lb + (ub - lb) * i as f64 / (n - 1) as f64).collect();
-    let mut accept = vec![false; n];
+    let accept = accepted(beta, sigma, pre, post, l, mbar, s, &grid);
+    let first = accept.iter().position(|a| *a);
+    let last = accept.iter().rposition(|a| *a);
+    RmBound { mbar, ci_low: first.map(|i| grid[i]), ci_high: last.map(|i| grid[i]), open: accept[0] || accept[n - 1] }
+}
+
+/// Whether each θ is in the robust confidence set (the union over s and the sign).
+#[allow(clippy::too_many_arguments)]
+fn accepted(
+    beta: &Array1<f64>,
+    sigma: &Array2<f64>,
+    pre: usize,
+    post: usize,
+    l: &Array1<f64>,
+    mbar: f64,
+    s: &HonestSettings,
+    grid: &[f64],
+) -> Vec<bool> {
+    let mut accept = vec![false; grid.len()];
     let kappa = s.alpha / 10.0;
     let min_s = -(pre as i64 - 1);
     for sp in min_s..=0 {
         for max_positive in [true, false] {
             let a = create_a_rm(pre, post, mbar, sp, max_positive);
             let acc = if post == 1 {
-                no_nuisance(beta, sigma, &a, pre, &grid, s, kappa)
+                no_nuisance(beta, sigma, &a, pre, grid, s, kappa)
             } else {
-                with_nuisance(beta, sigma, &a, pre, post, l, &grid, s, kappa)
+                with_nuisance(beta, sigma, &a, pre, post, l, grid, s, kappa)
             };
             for (x, y) in accept.iter_mut().zip(acc) {
                 *x |= y;
             }
         }
     }
-    let first = accept.iter().position(|a| *a);
-    let last = accept.iter().rposition(|a| *a);
-    RmBound { mbar, ci_low: first.map(|i| grid[i]), ci_high: last.map(|i| grid[i]), open: accept[0] || accept[n - 1] }
+    accept
 }
 
 /// Post-period moments only: the rows of A touching a post-period coefficient.

@@ -142,16 +142,20 @@ pub struct DidResult {
     /// observations (de Chaisemartin-D'Haultfœuille).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub negative_weights: Option<super::bacon::NegativeWeights>,
-    /// Where the headline p-value and interval come from: `t` (the standard error with t(df)) or
-    /// `wild_bootstrap` (few clusters: the wild bootstrap's, at `wild_bootstrap_level` only;
-    /// `std_error` stays the cluster-robust one).
-    #[serde(default = "t_headline")]
+    /// Where the headline p-value and interval come from: absent or `t` (the standard error with
+    /// t(df)), or `wild_bootstrap` (few clusters: the wild bootstrap's, at `wild_bootstrap_level`
+    /// only; `std_error` stays the cluster-robust one).
+    #[serde(default = "t_headline", skip_serializing_if = "is_t")]
     pub headline: String,
     pub warnings: Vec<String>,
 }
 
 fn t_headline() -> String {
     "t".into()
+}
+
+fn is_t(h: &str) -> bool {
+    h == "t"
 }
 
 pub(super) struct Checked {
@@ -628,9 +632,7 @@ fn honest_bounds(
             "HonestDiD needs at least one lead before -1, at least one lag, and consecutive event times",
         ));
     }
-    if post > super::honest::MAX_HONEST_POST {
-        return Err(invalid("honest", format!("at most {} post periods", super::honest::MAX_HONEST_POST)));
-    }
+
     let l = Array1::from_elem(post, 1.0 / post as f64);
     let hs = super::honest::HonestSettings { mbars: mbars.to_vec(), alpha: settings.alpha, ..Default::default() };
     let bounds =

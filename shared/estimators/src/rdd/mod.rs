@@ -147,8 +147,8 @@ pub struct RddResult {
     pub first_stage_std_error: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_stage_f: Option<f64>,
-    /// 20% or more of the running variable's values repeat on a side.
-    #[serde(default)]
+    /// 20% or more of the running variable's values repeat on a side (absent when not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mass_points: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub density_test_p_value: Option<f64>,
