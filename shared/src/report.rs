@@ -523,6 +523,7 @@ fn method_title(name: &str) -> String {
         "iv" => "Instrumental variables".into(),
         "rdd" => "Regression discontinuity".into(),
         "synth" => "Synthetic control".into(),
+        "sdid" => "Synthetic difference-in-differences".into(),
         other => other.to_string(),
     }
 }
@@ -562,7 +563,49 @@ fn method_plots(result: &MethodOutput) -> Vec<String> {
         MethodOutput::Synth(r) => synth_plots(r),
         MethodOutput::Rdd(r) => r.plot.as_ref().map(|p| vec![or_note(rdd_svg(p))]).unwrap_or_default(),
         MethodOutput::Iv(_) => vec![],
+        MethodOutput::Sdid(r) => sdid_plots(r),
     }
+}
+
+/// The paper's figure: the treated average against the weighted controls shifted to it, and the
+/// time weights as a strip under the pre-period.
+fn sdid_plots(r: &liftos_estimators::sdid::SdidResult) -> Vec<String> {
+    let t0 = r.treatment_time as f64;
+    let pts = |f: fn(&liftos_estimators::sdid::SdidPath) -> f64| -> Vec<(f64, f64)> {
+        r.path.iter().map(|p| (p.time as f64, f(p))).filter(|p| p.1.is_finite()).collect()
+    };
+    let paths = lines_chart(
+        "Treated average and synthetic DiD counterfactual",
+        "time",
+        "outcome",
+        &[
+            Line { label: Some("treated".into()), points: pts(|p| p.treated), color: TREATED, width: 2, alpha: 1.0 },
+            Line {
+                label: Some("weighted controls, shifted".into()),
+                points: pts(|p| p.synthetic),
+                color: CONTROL,
+                width: 2,
+                alpha: 1.0,
+            },
+        ],
+        Some(t0),
+        false,
+    );
+    let weights = lines_chart(
+        "Time weights (lambda) over the pre-period",
+        "time",
+        "weight",
+        &[Line {
+            label: Some("lambda".into()),
+            points: r.time_weights.iter().map(|w| (w.time as f64, w.weight)).collect(),
+            color: CONTROL,
+            width: 2,
+            alpha: 1.0,
+        }],
+        Some(t0),
+        false,
+    );
+    vec![or_note(paths), or_note(weights)]
 }
 
 fn synth_plots(r: &SynthResult) -> Vec<String> {

@@ -119,7 +119,7 @@ async fn analyze_advanced_runs_each_method_and_compares() {
         .count();
     assert_eq!(got["comparison"]["checks_passed"], passed);
     assert_eq!(got["comparison"]["signs_agree"], true);
-    assert_eq!(got["comparison"]["methods"], 2);
+    assert_eq!(got["comparison"]["methods"], 3);
     // Errors name the method and the field.
     let bad = handlers::analyze_advanced_http(&d, http_request("analyze-advanced.unknown-method.json")).await;
     assert_eq!((bad.status().as_u16(), json_body(&bad)["field"].as_str()), (400, Some("methods[0].method")));

@@ -5,6 +5,7 @@
 //! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
 //! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg|sun-abraham|imputation] [--covariates A,B]
 //! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
+//! liftos estimate sdid --input F --unit U --time T --outcome Y --treatment D [--se placebo|bootstrap|jackknife] [--replications 200] [--seed S]
 //! liftos estimate synth --input F --unit U --time T --outcome Y --treated-unit NAME --treatment-time T0 [--predictors "col:1980-1988,outcome:1975"] [--fit-window 1970-1988] [--placebo]
 //! liftos estimate effect --input F --outcome Y --treatment T --covariates A,B [--method regression|ipw|aipw] [--estimand ate|att]
 //! liftos discover --input F [--columns A,B,C] [--alpha 0.05] [--method pc] [--tiers "a,b;c"] [--forbid a>b] [--require a>b]
@@ -276,6 +277,37 @@ enum EstimateCmd {
         /// The ridge penalty of --augmented (default: cross-validated).
         #[arg(long, allow_hyphen_values = true)]
         ridge_lambda: Option<f64>,
+        /// Conformal inference: p-value, interval for the average effect, per-period intervals.
+        #[arg(long)]
+        conformal: bool,
+        /// The conformal intervals' level is 1 - alpha (default 0.05).
+        #[arg(long)]
+        alpha: Option<f64>,
+    },
+    /// Synthetic difference-in-differences (Arkhangelsky et al. 2021): unit and time weights, a
+    /// placebo, bootstrap or jackknife standard error; treated units adopt at one common time.
+    Sdid {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        time: String,
+        #[arg(long)]
+        outcome: String,
+        /// The 0/1 treated-and-post column.
+        #[arg(long)]
+        treatment: String,
+        /// placebo (default) | bootstrap | jackknife
+        #[arg(long)]
+        se: Option<String>,
+        /// Placebo or bootstrap draws (default 200).
+        #[arg(long)]
+        replications: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        alpha: Option<f64>,
     },
     /// Treatment effect under measured confounding: regression adjustment, IPW or AIPW.
     Effect {
@@ -436,6 +468,8 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             placebo_time,
             augmented,
             ridge_lambda,
+            conformal,
+            alpha,
         } => {
             let req = || -> Result<estimate::SynthRequest, EstimateError> {
                 Ok(estimate::SynthRequest {
@@ -450,9 +484,26 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     placebo_time,
                     augmented,
                     ridge_lambda,
+                    conformal,
+                    alpha,
                 })
             };
             on_csv(&input, req, estimate::synth_control)
+        }
+        EstimateCmd::Sdid { input, unit, time, outcome, treatment, se, replications, seed, alpha } => {
+            let req = || -> Result<estimate::SdidRequest, EstimateError> {
+                Ok(estimate::SdidRequest {
+                    unit,
+                    time,
+                    outcome,
+                    treatment,
+                    se: parse_flag("se", se)?,
+                    replications,
+                    seed,
+                    alpha,
+                })
+            };
+            on_csv(&input, req, estimate::sdid)
         }
         EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha, refute, seed } => {
             let req = || -> Result<estimate::EffectRequest, EstimateError> {

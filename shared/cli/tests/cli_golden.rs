@@ -78,6 +78,7 @@ fn round_trip(name: &str, json: &serde_json::Value) -> Vec<String> {
         "rdd" => again::<liftos_estimators::rdd::RddResult>(json),
         "effect" => again::<EffectOutput>(json),
         "synth" => again::<liftos_estimators::synth::SynthResult>(json),
+        "sdid" => again::<liftos_estimators::sdid::SdidResult>(json),
         "discover" => again::<DiscoveryOutput>(json),
         other => Err(format!("no typed result for {other}")),
     };

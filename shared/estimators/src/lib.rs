@@ -19,6 +19,7 @@ pub mod panel;
 pub mod parallel;
 pub mod rdd;
 pub mod rng;
+pub mod sdid;
 pub mod synth;
 
 pub use columns::Columns;

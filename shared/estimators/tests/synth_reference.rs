@@ -265,3 +265,37 @@ fn placebo_in_time_and_leave_one_out() {
         assert!(matches!(&e, synth::SynthError::InvalidInput { column, .. } if column == "placebo_time"), "{e}");
     }
 }
+
+/// Conformal inference on Prop 99 at 90% against pysyncon 1.7's ConformalInference with exact
+/// simplex weights (tests/reference/scripts/synth_conformal.py writes
+/// tests/reference/synth_conformal.json): the outcome-matched estimate, the p-value of no effect
+/// (moving blocks; the script's numpy rendering of augsynth's test) exactly, every per-period
+/// interval within pysyncon's root-search tolerance (0.01) plus ours, and the average's upper end
+/// within one step of the script's grid (its lower end lies at that grid's edge; ours, on a
+/// widened grid, is beyond it).
+#[test]
+fn conformal_intervals_match_pysyncon() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("synth_conformal.json")).unwrap()).unwrap();
+    let s = SynthSettings { v: None, conformal: true, alpha: 0.1, ..SynthSettings::default() };
+    let mut input = input();
+    input.columns.retain(|k, _| k == "cigsale");
+    let fit = synth::fit(&input, &s).unwrap();
+    assert!((fit.inference.estimate - r["estimate"].as_f64().unwrap()).abs() < 1e-4, "{}", fit.inference.estimate);
+    assert_eq!(fit.conformal_p_value, r["p_value_no_effect"].as_f64());
+    assert_eq!(fit.inference.p_value, fit.conformal_p_value);
+    for p in r["per_period"].as_array().unwrap() {
+        let t = p["time"].as_i64().unwrap();
+        let g = fit.gaps.iter().find(|g| g.time == t).unwrap();
+        for (ours, theirs) in [(g.ci_low, &p["ci_low"]), (g.ci_high, &p["ci_high"])] {
+            let (a, b) = (ours.unwrap(), theirs.as_f64().unwrap());
+            assert!((a - b).abs() < 0.02, "{t}: {a} vs pysyncon {b}");
+        }
+    }
+    let step = r["average_ci_grid_step"].as_f64().unwrap();
+    let ci = r["average_ci"].as_array().unwrap();
+    let hi = fit.conformal_ci_high.unwrap();
+    assert!((hi - ci[1].as_f64().unwrap()).abs() <= step, "{hi}");
+    assert!(fit.conformal_ci_low.is_none_or(|lo| lo <= ci[0].as_f64().unwrap() + step));
+    assert_eq!(fit.conformal_level, Some(0.9));
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::estimate::{
     DidRequest, DiscoverRequest, DiscoveryOutput, EffectOutput, EffectRequest, IvRequest, MethodOutput, RddRequest,
-    SynthRequest,
+    SdidRequest, SynthRequest,
 };
 use crate::domain::{JobError, JobStatus};
 
@@ -147,16 +147,18 @@ pub enum MethodSpec {
     Iv(IvRequest),
     Rdd(RddRequest),
     Synth(SynthRequest),
+    Sdid(SdidRequest),
 }
 
 impl MethodSpec {
-    /// `did`, `iv`, `rdd` or `synth`.
+    /// `did`, `iv`, `rdd`, `synth` or `sdid`.
     pub fn name(&self) -> &'static str {
         match self {
             MethodSpec::Did(_) => "did",
             MethodSpec::Iv(_) => "iv",
             MethodSpec::Rdd(_) => "rdd",
             MethodSpec::Synth(_) => "synth",
+            MethodSpec::Sdid(_) => "sdid",
         }
     }
 }

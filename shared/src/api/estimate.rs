@@ -8,6 +8,7 @@ use liftos_estimators::effects::{EffectMethod, EffectResult, Estimand, Refutatio
 use liftos_estimators::iv::IvResult;
 use liftos_estimators::ols::SeKind;
 use liftos_estimators::rdd::{BwSelect, Kernel, RddResult};
+use liftos_estimators::sdid::{SdidResult, SdidSe};
 use liftos_estimators::synth::SynthResult;
 use liftos_estimators::{Estimate, Inference};
 use schemars::JsonSchema;
@@ -189,6 +190,22 @@ impl From<EffectMethodName> for EffectMethod {
             EffectMethodName::Regression => EffectMethod::Regression,
             EffectMethodName::Ipw => EffectMethod::Ipw,
             EffectMethodName::Aipw => EffectMethod::Aipw,
+        }
+    }
+}
+
+crate::names! {
+    /// Synthetic DiD's standard error.
+    pub enum SdidSeName { Placebo = "placebo", Bootstrap = "bootstrap", Jackknife = "jackknife" }
+    expected "placebo, bootstrap or jackknife"
+}
+
+impl From<SdidSeName> for SdidSe {
+    fn from(m: SdidSeName) -> Self {
+        match m {
+            SdidSeName::Placebo => SdidSe::Placebo,
+            SdidSeName::Bootstrap => SdidSe::Bootstrap,
+            SdidSeName::Jackknife => SdidSe::Jackknife,
         }
     }
 }
@@ -383,6 +400,35 @@ pub struct SynthRequest {
     /// The ridge penalty of the augmented estimator (default: cross-validated).
     #[serde(default)]
     pub ridge_lambda: Option<f64>,
+    /// Conformal inference (Chernozhukov, Wüthrich and Zhu 2021): `conformal_p_value`,
+    /// `conformal_ci_low`/`conformal_ci_high` for the average effect and per post period in
+    /// `gaps` `ci_low`/`ci_high`, at 1 - `alpha`.
+    #[serde(default)]
+    pub conformal: bool,
+    /// The conformal intervals' level is 1 - alpha (default 0.05).
+    #[serde(default)]
+    pub alpha: Option<f64>,
+}
+
+/// Synthetic difference-in-differences (Arkhangelsky et al. 2021): a balanced panel, treated
+/// units adopting at one common time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SdidRequest {
+    pub unit: String,
+    pub time: String,
+    pub outcome: String,
+    /// The 0/1 treated-and-post indicator.
+    pub treatment: String,
+    /// placebo (default), bootstrap (two or more treated units) or jackknife (two or more).
+    #[serde(default)]
+    pub se: Option<SdidSeName>,
+    /// Placebo or bootstrap draws (default 200, at most 10,000).
+    #[serde(default)]
+    pub replications: Option<usize>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub alpha: Option<f64>,
 }
 
 /// A difference-in-differences result: TWFE (or its event study) or Callaway-Sant'Anna.
@@ -436,6 +482,7 @@ pub enum MethodOutput {
     Iv(IvResult),
     Rdd(RddResult),
     Synth(SynthResult),
+    Sdid(SdidResult),
 }
 
 macro_rules! delegate_estimate {
@@ -455,7 +502,14 @@ macro_rules! delegate_estimate {
 }
 
 delegate_estimate!(DidOutput, DidOutput::Twfe, DidOutput::Staggered);
-delegate_estimate!(MethodOutput, MethodOutput::Did, MethodOutput::Iv, MethodOutput::Rdd, MethodOutput::Synth);
+delegate_estimate!(
+    MethodOutput,
+    MethodOutput::Did,
+    MethodOutput::Iv,
+    MethodOutput::Rdd,
+    MethodOutput::Synth,
+    MethodOutput::Sdid
+);
 
 impl Estimate for EffectOutput {
     fn method(&self) -> &str {

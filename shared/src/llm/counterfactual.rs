@@ -30,6 +30,7 @@ use liftos_estimators::data::Table;
 use liftos_estimators::did::staggered::CsResult;
 use liftos_estimators::did::twfe::DidResult;
 use liftos_estimators::dist;
+use liftos_estimators::sdid::SdidResult;
 use liftos_estimators::synth::SynthResult;
 
 use super::facts::{Evidence, Grade};
@@ -251,6 +252,65 @@ pub fn synth(id: &str, r: &SynthResult, grade: Grade, assumptions: Vec<String>) 
         },
         series,
         interval_method,
+        extrapolated: false,
+        assumptions,
+        evidence_grade: grade,
+        reconciliation,
+    }
+}
+
+/// Synthetic DiD: the treated units' average against the omega-weighted controls shifted by the
+/// lambda-weighted pre-period difference; its post-period gaps average to the estimate, whose
+/// interval (normal, from the standard error) is the average's. No per-period interval.
+pub fn sdid(id: &str, r: &SdidResult, level: f64, grade: Grade, assumptions: Vec<String>) -> Scenario {
+    let series: Vec<Point> = r
+        .path
+        .iter()
+        .map(|p| Point {
+            t: p.time.to_string(),
+            observed: Some(p.treated),
+            counterfactual: Some(p.synthetic),
+            effect: p.treated - p.synthetic,
+            low: None,
+            high: None,
+            n: None,
+            post: p.time >= r.treatment_time,
+        })
+        .collect();
+    let post: Vec<&Point> = series.iter().filter(|p| p.post).collect();
+    let n_post = post.len() as f64;
+    let sum_gap: f64 = post.iter().map(|p| p.effect).sum();
+    let actual_mean = mean_of(&post.iter().filter_map(|p| p.observed).collect::<Vec<_>>());
+    let q = dist::normal_critical(1.0 - level);
+    let se = r.inference.std_error.unwrap_or(f64::NAN);
+    let (lo, hi) = interval(r.inference.estimate, se, q);
+    let avg_ci = lo.zip(hi).map(|(a, b)| [a, b]);
+    let cum_ci = avg_ci.map(|[a, b]| [a * n_post, b * n_post]);
+    let reconciliation = vec![Identity::new(
+        "sum of post-period gaps = estimate × post periods",
+        sum_gap,
+        r.inference.estimate * n_post,
+    )];
+    Scenario {
+        id: id.to_string(),
+        kind: ScenarioKind::ObservedVsCounterfactual,
+        source: id.to_string(),
+        summary: Summary {
+            average: SummaryRow::new(actual_mean, r.inference.estimate, avg_ci),
+            cumulative: Some(SummaryRow::new(actual_mean.map(|m| m * n_post), sum_gap, cum_ci)),
+            cumulative_over: format!(
+                "{} post periods of the treated unit{}",
+                post.len(),
+                if r.treated_units.len() > 1 { "s' average" } else { "" }
+            ),
+            steady_state: None,
+        },
+        series,
+        interval_method: format!(
+            "synthetic DiD {} standard error, normal interval at {:.0}% for the average and the cumulative              effect (the cumulative one is the average's times the post periods); none per period",
+            r.se_method.name(),
+            100.0 * level
+        ),
         extrapolated: false,
         assumptions,
         evidence_grade: grade,
@@ -721,6 +781,7 @@ pub fn analysis_paths(
         let data = cols.as_ref().map(|(t, c)| (*t, c));
         match &r.result {
             MethodOutput::Synth(s) => out.push(synth(&id, s, grade, assumptions)),
+            MethodOutput::Sdid(s) => out.push(sdid(&id, s, level, grade, assumptions)),
             MethodOutput::Did(DidOutput::Twfe(d)) => out.push(did(&id, d, data, level, grade, assumptions)),
             MethodOutput::Did(DidOutput::Staggered(c)) => out.push(cs(&id, c, data, level, grade, assumptions)),
             MethodOutput::Iv(_) => refused.push(refusal(&id, "iv")),

@@ -502,19 +502,61 @@ impl Builder {
                 );
                 (f, v.warnings.clone())
             }
+            MethodOutput::Sdid(v) => {
+                let f = self.effect_fact(
+                    id,
+                    "average effect on the treated over the post-period (synthetic difference-in-differences)",
+                    "sdid",
+                    &rs,
+                    &v.inference,
+                    Spread::Normal,
+                )?;
+                self.stat(
+                    format!("{id}.treated_units"),
+                    "treated units",
+                    v.n_treated as f64,
+                    Unit::Count,
+                    format!("{rs}/n_treated"),
+                    "sdid",
+                );
+                self.stat(
+                    format!("{id}.post_periods"),
+                    "post-treatment periods",
+                    v.post_periods as f64,
+                    Unit::Count,
+                    format!("{rs}/post_periods"),
+                    "sdid",
+                );
+                (f, vec![])
+            }
             MethodOutput::Synth(v) => {
-                // No sampling interval: the placebo permutation p-value, compared with 1 - level.
-                let mut f = Fact::new(
-                    format!("{id}.effect"),
-                    "average post-treatment gap between the treated unit and its synthetic control",
-                    FactKind::Effect,
-                    v.inference.estimate,
-                    Unit::Outcome,
-                    format!("{rs}/estimate"),
-                )
-                .with_p(v.placebo_p_value);
-                f.significant = v.placebo_p_value.filter(|p| p.is_finite()).map(|p| p <= self.alpha());
-                f.method = Some("synth".into());
+                let label = "average post-treatment gap between the treated unit and its synthetic control";
+                let f = match v.conformal_level {
+                    // The conformal interval and p-value, at their own level only.
+                    Some(level) => self.effect_fact(
+                        id,
+                        label,
+                        "synth",
+                        &rs,
+                        &v.inference,
+                        Spread::Stored { level, method: "conformal inference" },
+                    )?,
+                    // No sampling interval: the placebo permutation p-value, compared with 1 - level.
+                    None => {
+                        let mut f = Fact::new(
+                            format!("{id}.effect"),
+                            label,
+                            FactKind::Effect,
+                            v.inference.estimate,
+                            Unit::Outcome,
+                            format!("{rs}/estimate"),
+                        )
+                        .with_p(v.placebo_p_value);
+                        f.significant = v.placebo_p_value.filter(|p| p.is_finite()).map(|p| p <= self.alpha());
+                        f.method = Some("synth".into());
+                        f
+                    }
+                };
                 let post: Vec<&liftos_estimators::synth::Gap> =
                     v.gaps.iter().filter(|g| g.time >= v.treatment_time).collect();
                 if !post.is_empty() {

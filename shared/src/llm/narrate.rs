@@ -105,6 +105,7 @@ fn method_name(e: &Evidence) -> &'static str {
         ("iv", _) => "The instrumental-variables",
         ("rdd", _) => "The regression-discontinuity",
         ("synth", _) => "The synthetic-control",
+        ("sdid", _) => "The synthetic difference-in-differences",
         ("effect", _) => "The covariate-adjusted",
         _ => "The",
     }
@@ -224,6 +225,7 @@ fn effect_drafts(
             "iv" => format!("A weak instrument, or one that affects the outcome by another route, would change this reading.{{{{cite:{eid}}}}}"),
             "rdd" => format!("Units sorting themselves around the cutoff would change this reading.{{{{cite:{eid}}}}}"),
             "synth" => format!("A poor pre-treatment fit, or a donor touched by the treatment, would change this reading.{{{{cite:{eid}}}}}"),
+            "sdid" => format!("Treated units whose untreated path is not parallel to any mix of the controls, or a control touched by the treatment, would change this reading.{{{{cite:{eid}}}}}"),
             _ => match sheet.get("effect.e_value") {
                 Some(_) => format!(
                     "An unmeasured confounder associated with both treatment and outcome by a risk ratio of {{{{fact:effect.e_value}}}} could explain the estimate away.{{{{cite:{eid}}}}}"

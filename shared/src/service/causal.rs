@@ -164,10 +164,10 @@ fn check_method_names(methods: &[serde_json::Value]) -> Result<(), ServiceError>
     }
     for (i, m) in methods.iter().enumerate() {
         let name = m.get("method").and_then(|x| x.as_str()).unwrap_or("");
-        if !["did", "iv", "rdd", "synth"].contains(&name) {
+        if !["did", "iv", "rdd", "synth", "sdid"].contains(&name) {
             return Err(ValidationError::new(
                 format!("methods[{i}].method"),
-                format!("{name:?}: expected did, iv, rdd or synth"),
+                format!("{name:?}: expected did, iv, rdd, synth or sdid"),
             )
             .into());
         }
@@ -203,11 +203,21 @@ fn parse_methods(
     Ok(out)
 }
 
-/// Donors a placebo-in-space run will re-fit (0 when no synth method asks for placebos).
+/// Rows times re-fits of a synthetic DiD's placebo or bootstrap counted as one placebo donor: 200
+/// replications of a 25,000-row panel count as the 25 donors a synchronous answer allows.
+const SDID_WORK_PER_DONOR: usize = 200_000;
+
+/// Donors a placebo-in-space run will re-fit (0 when no synth method asks for placebos), and the
+/// re-fits of synthetic DiD's standard error in the same unit.
 fn placebo_donors(table: &Table, methods: &[MethodSpec]) -> usize {
     methods
         .iter()
         .filter_map(|m| match m {
+            MethodSpec::Sdid(r) if r.se != Some(crate::api::estimate::SdidSeName::Jackknife) => {
+                let rows = table.column(&r.unit).map(|c| c.len()).unwrap_or(0);
+                let work = rows.saturating_mul(r.replications.unwrap_or(200));
+                Some(work.div_ceil(SDID_WORK_PER_DONOR))
+            }
             MethodSpec::Synth(r) if r.placebo => {
                 let units: std::collections::BTreeSet<String> = table.labels(&r.unit).ok()?.into_iter().collect();
                 Some(units.len().saturating_sub(r.treated_unit.split(',').count()))
@@ -323,13 +333,22 @@ pub fn analyze_table(
                 let pre: Vec<f64> = v.gaps.iter().filter(|g| g.time < t0).filter_map(|g| finite(g.treated)).collect();
                 let level = pre.iter().map(|x| x.abs()).sum::<f64>() / pre.len().max(1) as f64;
                 let rel = finite(v.pre_rmspe).map(|r| if level > 0.0 { r / level } else { f64::INFINITY });
+                // Validity, not significance: a fake treatment date inside the pre-period should show
+                // no more than the series' own period-to-period noise, whatever the real effect. (The
+                // placebo fit's RMSPE is no scale: with more donors than periods it can be zero.)
+                let diffs: Vec<f64> = pre.windows(2).map(|w| w[1] - w[0]).collect();
+                let noise = {
+                    let m = diffs.iter().sum::<f64>() / diffs.len().max(1) as f64;
+                    (diffs.iter().map(|d| (d - m) * (d - m)).sum::<f64>() / (diffs.len().max(2) - 1) as f64).sqrt()
+                };
+                let in_time = v.placebo_in_time.as_ref().and_then(|p| finite(p.estimate.abs() / noise));
                 let checks = vec![
                     check("pre-period fit", rel, "pre-period RMSPE <= 5% of the treated unit's level", |x| x <= 0.05),
                     check(
-                        "placebo-in-space p-value",
-                        v.placebo_p_value.and_then(finite),
-                        "p <= 0.10 (run with placebo)",
-                        |p| p <= 0.1,
+                        "placebo-in-time",
+                        in_time,
+                        "the average gap after a fake treatment date inside the pre-period is within twice the standard deviation of the treated series' pre-period changes (run with placebo)",
+                        |x| x <= 2.0,
                     ),
                 ];
                 (
@@ -337,6 +356,27 @@ pub fn analyze_table(
                     vec![
                         "the treated unit's untreated path is a weighted mix of the donors'".into(),
                         "no donor was affected by the treatment".into(),
+                    ],
+                    checks,
+                )
+            }
+            MethodSpec::Sdid(r) => {
+                let v = estimate::sdid(table, r).map_err(at)?;
+                let pre: Vec<f64> =
+                    v.path.iter().filter(|p| p.time < v.treatment_time).map(|p| p.treated - p.synthetic).collect();
+                let rmse = (pre.iter().map(|g| g * g).sum::<f64>() / pre.len().max(1) as f64).sqrt();
+                let checks = vec![check(
+                    "pre-period fit",
+                    finite(rmse / v.noise_level),
+                    "the treated average's pre-period path stays within the controls' period-to-period noise of its synthetic path (RMSE <= 1 x the standard deviation of their first differences)",
+                    |x| x <= 1.0,
+                )];
+                (
+                    MethodOutput::Sdid(v),
+                    vec![
+                        "the treated units' untreated path is parallel to a weighted mix of the controls'".into(),
+                        "the time-weighted pre-period predicts the post-period for the controls".into(),
+                        "no control was affected by the treatment".into(),
                     ],
                     checks,
                 )
@@ -567,6 +607,7 @@ fn advanced_report(output: &AnalysisOutput, table: &Table, methods: &[MethodSpec
         MethodSpec::Iv(r) => r.outcome.clone(),
         MethodSpec::Rdd(r) => r.outcome.clone(),
         MethodSpec::Synth(r) => r.outcome.clone(),
+        MethodSpec::Sdid(r) => r.outcome.clone(),
     });
     let ctx = crate::llm::facts::Context { outcome, ..Default::default() };
     let explained = crate::llm::facts::sheet(output, level, &ctx)

@@ -13,12 +13,13 @@ use liftos_estimators::effects::{self, EffectError, EffectInput, EffectSettings}
 use liftos_estimators::iv::{self, IvError, IvInput, IvSettings};
 use liftos_estimators::ols::SeKind;
 use liftos_estimators::rdd::{self, RddError, RddSettings};
+use liftos_estimators::sdid::{self, SdidError, SdidInput, SdidResult, SdidSettings};
 use liftos_estimators::synth::{self, Predictor, SynthError, SynthInput, SynthSettings};
 use liftos_estimators::Columns;
 
 pub use crate::api::estimate::{
     DidOutput, DidRequest, DiscoverRequest, DiscoveryMethod, DiscoveryOutput, EffectOutput, EffectRequest, IvRequest,
-    RddRequest, SeSpec, SynthRequest,
+    RddRequest, SdidRequest, SeSpec, SynthRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +105,13 @@ impl From<DiscoveryError> for EstimateError {
         let DiscoveryError::InvalidInput { column, .. } = &e;
         let field = column.clone();
         EstimateError::new(&field, e.to_string())
+    }
+}
+
+impl From<SdidError> for EstimateError {
+    fn from(e: SdidError) -> Self {
+        let SdidError::InvalidInput { column, .. } = &e;
+        EstimateError::new(column, e.to_string())
     }
 }
 
@@ -503,9 +511,28 @@ pub fn synth_control(
         leave_one_out: req.placebo,
         augmented: req.augmented,
         ridge_lambda: req.ridge_lambda,
+        conformal: req.conformal,
+        alpha: alpha_of(req.alpha)?,
         ..SynthSettings::default()
     };
     Ok(synth::fit(&input, &settings)?)
+}
+
+/// Synthetic difference-in-differences.
+pub fn sdid(table: &Table, req: &SdidRequest) -> Result<SdidResult, EstimateError> {
+    let settings = SdidSettings {
+        se: req.se.map(Into::into).unwrap_or_default(),
+        replications: req.replications.unwrap_or(200),
+        seed: req.seed.unwrap_or(20261201),
+        alpha: alpha_of(req.alpha)?,
+    };
+    let input = SdidInput {
+        unit: table.labels(&req.unit)?,
+        time: table.integers(&req.time)?,
+        outcome: table.numeric_or_missing(&req.outcome)?.to_vec(),
+        treatment: table.numeric(&req.treatment)?.to_vec(),
+    };
+    Ok(sdid::fit(&input, &settings)?)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 
 #![allow(clippy::needless_range_loop)] // index loops over small dense blocks read clearest here
 
+mod conformal;
 pub(crate) mod simplex;
 
 use clarabel::algebra::CscMatrix;
@@ -88,6 +89,10 @@ pub struct SynthSettings {
     /// Random starts of the V search beyond the deterministic ones.
     pub random_starts: usize,
     pub seed: u64,
+    /// Conformal inference (Chernozhukov, Wüthrich and Zhu 2021; moving blocks): the p-value of
+    /// no effect, the interval for the average effect and per-period intervals at 1 - `alpha`.
+    pub conformal: bool,
+    pub alpha: f64,
 }
 
 impl Default for SynthSettings {
@@ -103,6 +108,8 @@ impl Default for SynthSettings {
             ridge_lambda: None,
             random_starts: 4,
             seed: 20100101,
+            conformal: false,
+            alpha: 0.05,
         }
     }
 }
@@ -126,6 +133,12 @@ pub struct Gap {
     pub treated: f64,
     pub synthetic: f64,
     pub gap: f64,
+    /// The conformal interval for the effect in this post period (with `conformal`; absent on a
+    /// side where the set is unbounded, both absent when no value is accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_high: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -212,6 +225,22 @@ pub struct SynthResult {
     pub gaps: Vec<Gap>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placebo_p_value: Option<f64>,
+    /// Conformal inference (with `conformal`): the p-value of no effect in any post period, and
+    /// the interval for a constant post-period effect at `conformal_level` (an end absent when
+    /// the set is unbounded on that side). They are also the result's `p_value`, `ci_low`,
+    /// `ci_high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformal_p_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformal_ci_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformal_ci_high: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformal_level: Option<f64>,
+    /// The conformal test rejects every constant effect it tried (the post-period effects are
+    /// not constant, or the fit breaks down): no interval, not an unbounded one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conformal_ci_empty: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placebos: Option<Vec<PlaceboUnit>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -849,16 +878,39 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
     let mut solves = core.solves;
     let mut ip_solves = core.ip_solves;
     let w = &core.w;
-    let gaps: Vec<Gap> = (0..pb.times.len())
+    let mut gaps: Vec<Gap> = (0..pb.times.len())
         .map(|t| {
             let synth = synthetic(&pb, &donors, w, t);
-            Gap { time: pb.times[t], treated: pb.y[[treated, t]], synthetic: synth, gap: pb.y[[treated, t]] - synth }
+            Gap {
+                time: pb.times[t],
+                treated: pb.y[[treated, t]],
+                synthetic: synth,
+                gap: pb.y[[treated, t]] - synth,
+                ci_low: None,
+                ci_high: None,
+            }
         })
         .collect();
     let pre_rmspe = rmspe(&pb, treated, &donors, w, &pb.pre);
     let post_rmspe = rmspe(&pb, treated, &donors, w, &pb.post);
     let estimate = post_effect(&pb, treated, &donors, w);
     let ratio = post_rmspe / pre_rmspe;
+
+    let conformal = if s.conformal {
+        if !(s.alpha > 0.0 && s.alpha < 1.0) {
+            return Err(invalid("alpha", "alpha: must be between 0 and 1"));
+        }
+        let post_gaps: Vec<f64> = pb.post.iter().map(|&t| gaps[t].gap).collect();
+        let c = conformal::run(&pb, &donors, core.lambda.map(|l| l.0), estimate, &post_gaps, s.alpha)?;
+        solves += c.fits;
+        for p in &c.periods {
+            gaps[p.time_index].ci_low = p.ci.0;
+            gaps[p.time_index].ci_high = p.ci.1;
+        }
+        Some(c)
+    } else {
+        None
+    };
 
     let (placebos, p) = if s.placebo {
         // Every donor as the treated unit, fitted against the other donors (the treated units
@@ -941,6 +993,15 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
         })
         .collect();
     let mut inference = Vec::new();
+    let conformal_words = format!(
+        "conformal inference (Chernozhukov, Wüthrich and Zhu 2021; moving-block permutations, outcomes with V = I{}): \
+         p-value of no effect and the interval for a constant post-period effect at {:.0}%",
+        if s.augmented { " and the fit's ridge penalty" } else { "" },
+        100.0 * (1.0 - s.alpha)
+    );
+    if conformal.is_some() {
+        inference.push(conformal_words.as_str());
+    }
     if s.placebo {
         inference.push(if s.augmented {
             "placebo-in-space permutation test on the post/pre RMSPE ratio (with the ridge augmentation the \
@@ -965,9 +1026,9 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
         inference: Inference {
             estimate,
             std_error: None,
-            ci_low: None,
-            ci_high: None,
-            p_value: p,
+            ci_low: conformal.as_ref().and_then(|c| c.ci.0),
+            ci_high: conformal.as_ref().and_then(|c| c.ci.1),
+            p_value: conformal.as_ref().map(|c| c.p_value).or(p),
             n_obs: input.unit.len(),
             inference: if inference.is_empty() {
                 "none (run with placebo for a permutation p-value)".into()
@@ -985,6 +1046,11 @@ pub fn fit(input: &SynthInput, s: &SynthSettings) -> Result<SynthResult, SynthEr
         rmspe_ratio: ratio,
         gaps,
         placebo_p_value: p,
+        conformal_p_value: conformal.as_ref().map(|c| c.p_value),
+        conformal_ci_low: conformal.as_ref().and_then(|c| c.ci.0),
+        conformal_ci_high: conformal.as_ref().and_then(|c| c.ci.1),
+        conformal_level: conformal.as_ref().map(|_| 1.0 - s.alpha),
+        conformal_ci_empty: conformal.as_ref().is_some_and(|c| c.empty),
         placebos,
         placebo_in_time,
         leave_one_out,
