@@ -524,6 +524,7 @@ fn method_title(name: &str) -> String {
         "rdd" => "Regression discontinuity".into(),
         "synth" => "Synthetic control".into(),
         "sdid" => "Synthetic difference-in-differences".into(),
+        "impact" => "Time-series counterfactual".into(),
         other => other.to_string(),
     }
 }
@@ -564,7 +565,90 @@ fn method_plots(result: &MethodOutput) -> Vec<String> {
         MethodOutput::Rdd(r) => r.plot.as_ref().map(|p| vec![or_note(rdd_svg(p))]).unwrap_or_default(),
         MethodOutput::Iv(_) => vec![],
         MethodOutput::Sdid(r) => sdid_plots(r),
+        MethodOutput::Impact(r) => impact_plots(r),
     }
+}
+
+/// CausalImpact's three panels: observed against the counterfactual with its band, the pointwise
+/// effect with its band, and the cumulative effect with its band (the diffuse start left out).
+fn impact_plots(r: &liftos_estimators::impact::ImpactResult) -> Vec<String> {
+    let t0 = r.treatment_time as f64;
+    let shown: Vec<&liftos_estimators::impact::ImpactPoint> = r.series.iter().skip(r.loglikelihood_burn).collect();
+    let pts = |f: &dyn Fn(&liftos_estimators::impact::ImpactPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        shown.iter().filter_map(|p| Some((p.time as f64, f(p)?))).filter(|p| p.1.is_finite()).collect()
+    };
+    let band = |lo: Vec<(f64, f64)>, hi: Vec<(f64, f64)>, label: &str| -> [Line; 2] {
+        [
+            Line { label: Some(label.into()), points: lo, color: CONTROL, width: 1, alpha: 0.5 },
+            Line { label: None, points: hi, color: CONTROL, width: 1, alpha: 0.5 },
+        ]
+    };
+    let [lo, hi] = band(pts(&|p| Some(p.predicted_low)), pts(&|p| Some(p.predicted_high)), "forecast band");
+    let original = lines_chart(
+        "Observed and counterfactual",
+        "time",
+        "outcome",
+        &[
+            Line {
+                label: Some("observed".into()),
+                points: pts(&|p| Some(p.observed)),
+                color: TREATED,
+                width: 2,
+                alpha: 1.0,
+            },
+            Line {
+                label: Some("counterfactual".into()),
+                points: pts(&|p| Some(p.predicted)),
+                color: CONTROL,
+                width: 2,
+                alpha: 1.0,
+            },
+            lo,
+            hi,
+        ],
+        Some(t0),
+        false,
+    );
+    let [lo, hi] =
+        band(pts(&|p| Some(p.observed - p.predicted_high)), pts(&|p| Some(p.observed - p.predicted_low)), "interval");
+    let pointwise = lines_chart(
+        "Pointwise effect",
+        "time",
+        "effect",
+        &[
+            Line {
+                label: Some("observed - counterfactual".into()),
+                points: pts(&|p| Some(p.observed - p.predicted)),
+                color: TREATED,
+                width: 2,
+                alpha: 1.0,
+            },
+            lo,
+            hi,
+        ],
+        Some(t0),
+        true,
+    );
+    let [lo, hi] = band(pts(&|p| p.cumulative_low), pts(&|p| p.cumulative_high), "interval");
+    let cumulative = lines_chart(
+        "Cumulative effect",
+        "time",
+        "effect",
+        &[
+            Line {
+                label: Some("cumulative".into()),
+                points: pts(&|p| p.cumulative_effect),
+                color: TREATED,
+                width: 2,
+                alpha: 1.0,
+            },
+            lo,
+            hi,
+        ],
+        Some(t0),
+        true,
+    );
+    vec![or_note(original), or_note(pointwise), or_note(cumulative)]
 }
 
 /// The paper's figure: the treated average against the weighted controls shifted to it, and the

@@ -455,3 +455,33 @@ fn the_report_carries_the_explanation_and_the_counterfactual_table() {
     assert!(html.contains("Counterfactual: what would have happened without it"));
     assert!(html.contains("treated unit-periods after adoption") && html.contains("identities checked"));
 }
+
+#[test]
+fn sdid_and_impact_reports_draw_their_plots_and_counterfactuals() {
+    let body = serde_json::json!({"methods": [
+        {"method": "impact", "time": "day", "outcome": "sales", "controls": ["x1", "x2"], "treatment_time": 100}]});
+    let (out, html) = causal::run_local(
+        liftos::api::causal::Kind::AnalyzeAdvanced,
+        body.to_string().as_bytes(),
+        liftos_tests::reference::table("impact_sim.csv"),
+        "impact",
+    )
+    .expect("report");
+    assert!(html.contains("Observed and counterfactual") && html.contains("Cumulative effect"), "impact plots");
+    assert!(html.contains("Pointwise effect"));
+    let json = serde_json::to_value(&out).expect("json");
+    let check = &json["results"][0]["checks"][0];
+    assert_eq!(check["name"], "pre-period calibration");
+    assert!(check["value"].as_f64().expect("share") > 0.8, "{check}");
+    let body = serde_json::json!({"methods": [
+        {"method": "sdid", "unit": "state", "time": "year", "outcome": "cigsale", "treatment": "treated", "replications": 20}]});
+    let (_, html) = causal::run_local(
+        liftos::api::causal::Kind::AnalyzeAdvanced,
+        body.to_string().as_bytes(),
+        liftos_tests::reference::table("prop99_sdid.csv"),
+        "prop99",
+    )
+    .expect("report");
+    assert!(html.contains("Time weights (lambda)") && html.contains("weighted controls, shifted"), "sdid plots");
+    assert!(html.contains("Counterfactual: what would have happened without it"));
+}

@@ -19,7 +19,8 @@ fn run(kind: Kind, body: serde_json::Value, t: liftos_estimators::data::Table) -
 }
 
 /// The reference analyses: TWFE with event study, Callaway-Sant'Anna, IV, RDD, synthetic control
-/// with placebos, AIPW, PC and DirectLiNGAM.
+/// with placebos and with conformal inference, synthetic DiD, the time-series counterfactual, AIPW,
+/// PC and DirectLiNGAM.
 fn bases() -> &'static Vec<(String, AnalysisOutput, Option<String>)> {
     static B: OnceLock<Vec<(String, AnalysisOutput, Option<String>)>> = OnceLock::new();
     B.get_or_init(|| {
@@ -30,6 +31,9 @@ fn bases() -> &'static Vec<(String, AnalysisOutput, Option<String>)> {
             ("iv".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "iv", "outcome": "y", "endogenous": ["x"], "instruments": ["z1", "z2"], "controls": ["w1"]})), table("iv_sim.csv")), Some("y".into())),
             ("rdd".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "rdd", "outcome": "vote", "running": "margin", "cutoff": 0.0})), table("rdrobust_senate.csv")), Some("vote".into())),
             ("synth".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "synth", "unit": "state", "time": "year", "outcome": "cigsale", "treated_unit": "California", "treatment_time": 1989, "predictors": "outcome:1975,outcome:1980,outcome:1988", "fit_window": "1970-1988", "placebo": true})), table("smoking_prop99.csv")), Some("cigsale".into())),
+            ("synth conformal".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "synth", "unit": "state", "time": "year", "outcome": "cigsale", "treated_unit": "California", "treatment_time": 1989, "conformal": true})), table("smoking_prop99.csv")), Some("cigsale".into())),
+            ("sdid".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "sdid", "unit": "state", "time": "year", "outcome": "cigsale", "treatment": "treated", "replications": 50})), table("prop99_sdid.csv")), Some("cigsale".into())),
+            ("impact".into(), run(Kind::AnalyzeAdvanced, adv(serde_json::json!({"method": "impact", "time": "day", "outcome": "sales", "controls": ["x1", "x2"], "treatment_time": 100, "season": 7})), table("impact_sim.csv")), Some("sales".into())),
             ("two methods".into(), run(Kind::AnalyzeAdvanced, serde_json::json!({"methods": [
                 {"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post", "event_study": true},
                 {"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post"}]}), mpdta_post()), Some("lemp".into())),
@@ -70,6 +74,14 @@ fn reference_narratives_are_grounded() {
             if name == "pc" && level != 0.95 {
                 let e = insights::explain(out, &ask(level, Audience::Executive, None), None).expect_err("pc at 0.9");
                 assert!(e.to_string().contains("alpha"), "{e}");
+                continue;
+            }
+            // The conformal interval exists at its own level only (test inversion): another is a
+            // 400 naming confidence_level.
+            if name == "synth conformal" && level != 0.95 {
+                let e =
+                    insights::explain(out, &ask(level, Audience::Executive, None), None).expect_err("conformal at 0.9");
+                assert!(e.to_string().contains("conformal inference's at 95%"), "{e}");
                 continue;
             }
             for audience in [Audience::Executive, Audience::Analyst] {
@@ -215,7 +227,8 @@ fn generated() -> &'static Vec<Insights> {
         let mut out = Vec::new();
         while out.len() < 1000 {
             let (name, base, outcome) = rng.pick(bases());
-            let level = if name == "pc" { 0.95 } else { *rng.pick(&[0.8, 0.9, 0.95, 0.99]) };
+            let level =
+                if name == "pc" || name == "synth conformal" { 0.95 } else { *rng.pick(&[0.8, 0.9, 0.95, 0.99]) };
             let audience = *rng.pick(&[Audience::Executive, Audience::Analyst]);
             let g = if name == "pc" || name == "lingam" { base.clone() } else { generate(&mut rng, base) };
             let x = insights::explain(&g, &ask(level, audience, outcome.clone()), None).expect("explain");

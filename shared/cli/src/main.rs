@@ -5,6 +5,7 @@
 //! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
 //! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg|sun-abraham|imputation] [--covariates A,B]
 //! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
+//! liftos estimate impact --input F --time T --outcome Y --controls A,B --treatment-time T0 [--season 7] [--trend]
 //! liftos estimate sdid --input F --unit U --time T --outcome Y --treatment D [--se placebo|bootstrap|jackknife] [--replications 200] [--seed S]
 //! liftos estimate synth --input F --unit U --time T --outcome Y --treated-unit NAME --treatment-time T0 [--predictors "col:1980-1988,outcome:1975"] [--fit-window 1970-1988] [--placebo]
 //! liftos estimate effect --input F --outcome Y --treatment T --covariates A,B [--method regression|ipw|aipw] [--estimand ate|att]
@@ -309,6 +310,33 @@ enum EstimateCmd {
         #[arg(long)]
         alpha: Option<f64>,
     },
+    /// Time-series counterfactual (CausalImpact's design by maximum likelihood): a structural
+    /// time-series model of the outcome on control series, fitted before the treatment, forecast after.
+    Impact {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        time: String,
+        #[arg(long)]
+        outcome: String,
+        /// Comma-separated control series (columns).
+        #[arg(long)]
+        controls: Option<String>,
+        /// The first treated period.
+        #[arg(long, allow_hyphen_values = true)]
+        treatment_time: i64,
+        /// A seasonal component of this many periods (e.g. 7 for daily data).
+        #[arg(long)]
+        season: Option<usize>,
+        /// A local linear trend (stochastic slope) as well as the level.
+        #[arg(long)]
+        trend: bool,
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// The posterior draws' seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Treatment effect under measured confounding: regression adjustment, IPW or AIPW.
     Effect {
         #[arg(long)]
@@ -489,6 +517,21 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 })
             };
             on_csv(&input, req, estimate::synth_control)
+        }
+        EstimateCmd::Impact { input, time, outcome, controls, treatment_time, season, trend, alpha, seed } => {
+            let req = || -> Result<estimate::ImpactRequest, EstimateError> {
+                Ok(estimate::ImpactRequest {
+                    time,
+                    outcome,
+                    controls: controls.as_deref().map(list).unwrap_or_default(),
+                    treatment_time,
+                    season,
+                    trend,
+                    alpha,
+                    seed,
+                })
+            };
+            on_csv(&input, req, estimate::impact)
         }
         EstimateCmd::Sdid { input, unit, time, outcome, treatment, se, replications, seed, alpha } => {
             let req = || -> Result<estimate::SdidRequest, EstimateError> {

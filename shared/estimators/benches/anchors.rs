@@ -18,6 +18,7 @@ use liftos_estimators::discovery::{self, PcSettings};
 use liftos_estimators::effects::{self, EffectInput, EffectSettings};
 use liftos_estimators::iv::{self, IvInput, IvSettings};
 use liftos_estimators::rdd::{self, RddSettings};
+use liftos_estimators::sdid::{self, SdidInput, SdidSettings};
 use liftos_estimators::synth::{self, Predictor, SynthInput, SynthSettings};
 
 /// 50 markets x 104 weeks of conversions from a 3-factor model with seasonality (fixed seed).
@@ -227,6 +228,44 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 bytes,
             )
         }
+        "sdid" => {
+            // Prop 99 (tests/reference/data/prop99_sdid.csv): the estimate with 200 placebo draws.
+            let unit = table.labels("state").unwrap_or_else(|e| panic!("{e}"));
+            let input = SdidInput {
+                time: table.integers("year").unwrap_or_else(|e| panic!("{e}")),
+                outcome: col("cigsale").to_vec(),
+                treatment: col("treated").to_vec(),
+                unit,
+            };
+            let bytes = (input.unit.len() * 32) as f64 / 1048576.0;
+            (
+                Box::new(move || {
+                    let f = sdid::fit(&input, &SdidSettings::default()).unwrap_or_else(|e| panic!("{e}"));
+                    (f.inference.estimate, f.inference.std_error.unwrap_or(f64::NAN))
+                }),
+                bytes,
+            )
+        }
+        "synth_conformal" => {
+            // Prop 99: the outcome-matched synthetic control with conformal inference at 90%.
+            let input = SynthInput {
+                unit: table.labels("state").unwrap_or_else(|e| panic!("{e}")),
+                time: table.integers("year").unwrap_or_else(|e| panic!("{e}")),
+                outcome: "cigsale".into(),
+                columns: std::iter::once(("cigsale".to_string(), col("cigsale"))).collect(),
+                treated_units: vec!["California".into()],
+                treatment_time: 1989,
+            };
+            let bytes = (input.unit.len() * 32) as f64 / 1048576.0;
+            let settings = SynthSettings { conformal: true, alpha: 0.1, ..SynthSettings::default() };
+            (
+                Box::new(move || {
+                    let f = synth::fit(&input, &settings).unwrap_or_else(|e| panic!("{e}"));
+                    (f.inference.estimate, f.conformal_ci_high.unwrap_or(f64::NAN))
+                }),
+                bytes,
+            )
+        }
         "geo" => {
             // Market selection: 50 markets x 104 weeks, sets of up to 3 markets, 2/4/6 weeks.
             let panel = GeoPanel {
@@ -260,9 +299,13 @@ fn prepare(name: &str, table: &Table) -> Prepared {
             )
         }
         other => {
-            panic!("unknown benchmark {other}: twfe, cs, iv, rd, pc, aipw, synth_fixed, synth, synth_placebo or geo")
+            panic!("unknown benchmark {other}: twfe, cs, iv, rd, pc, aipw, synth_fixed, synth, synth_placebo, sdid, synth_conformal or geo")
         }
     }
+}
+
+fn return_reference(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/reference/data").join(file)
 }
 
 fn main() {
@@ -274,17 +317,22 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let file = dir.join(match name.as_str() {
-        "twfe" | "wild" => "twfe.csv",
-        "cs" => "staggered.csv",
-        "iv" => "iv.csv",
-        "rd" => "rd.csv",
-        "pc" => "dag.csv",
-        "aipw" => "aipw.csv",
-        "synth_fixed" | "synth" | "synth_placebo" => "synth.csv",
-        "geo" => "geo.csv",
-        other => panic!("unknown benchmark {other}"),
-    });
+    let file = match name.as_str() {
+        // Prop 99 from the repository's reference data (no generated file).
+        "sdid" => return_reference("prop99_sdid.csv"),
+        "synth_conformal" => return_reference("smoking_prop99.csv"),
+        _ => dir.join(match name.as_str() {
+            "twfe" | "wild" => "twfe.csv",
+            "cs" => "staggered.csv",
+            "iv" => "iv.csv",
+            "rd" => "rd.csv",
+            "pc" => "dag.csv",
+            "aipw" => "aipw.csv",
+            "synth_fixed" | "synth" | "synth_placebo" => "synth.csv",
+            "geo" => "geo.csv",
+            other => panic!("unknown benchmark {other}"),
+        }),
+    };
     if name == "geo" && !file.exists() {
         write_geo_panel(&file);
     }

@@ -12,14 +12,14 @@ CACHE=${LIFTOS_CACHE:-$HOME/.cache/liftos}
 VENV=$CACHE/bench-venv
 DATA=$CACHE/bench-data
 OUT=${OUT:-$CACHE/bench-out}
-NAMES=${*:-twfe wild cs iv rd pc aipw synth_fixed synth synth_placebo}
+NAMES=${*:-twfe wild cs iv rd pc aipw synth_fixed synth synth_placebo sdid synth_conformal}
 mkdir -p "$DATA" "$OUT"
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check numpy pandas scipy pyfixest linearmodels csdid rdrobust causal-learn statsmodels pysyncon wildboottest
 declare -A FILE=([twfe]=twfe [wild]=twfe [cs]=staggered [iv]=iv [rd]=rd [pc]=dag [aipw]=aipw [synth_fixed]=synth [synth]=synth [synth_placebo]=synth)
 declare -A ANCHOR=([twfe]=twfe [wild]=wild [cs]=callaway_santanna [iv]=iv2sls [rd]=rdrobust [pc]=pc [aipw]=aipw [synth_fixed]=pysyncon [synth]=pysyncon [synth_placebo]=pysyncon)
 for n in $NAMES; do
-  [ "$n" = aipw ] || [ "$n" = wild ] && continue
+  [ "$n" = aipw ] || [ "$n" = wild ] || [ "$n" = sdid ] || [ "$n" = synth_conformal ] && continue
   [ -f "$DATA/${FILE[$n]}.csv" ] || (cd "$ANCHORS" && "$VENV/bin/python" write_data.py "$DATA" "${FILE[$n]}")
 done
 # AIPW has no anchor in ../shared/bench: our own Python reference (statsmodels Logit + OLS, numpy
@@ -75,12 +75,62 @@ t["wild"] = {"call": "wildboottest(OLS(within y, within D), param='D', cluster=u
 json.dump(t, open(tpath, "w"), indent=2)
 PY
 )
+# Synthetic DiD's anchor: the synthdid PyPI package (a port of R synthdid; numpy 1.23, so its own
+# venv) on Prop 99, the fit and its placebo standard error (the package draws 50 placebos whatever
+# n_reps says; we time 200). Conformal synthetic control's: pysyncon's ConformalInference on Prop 99
+# at 90% (per-period intervals only; its own SLSQP weights, as a user runs it).
+SDID_PY=$(cat <<'PY'
+import json, os, sys, time, warnings
+warnings.filterwarnings("ignore")
+import numpy as np, pandas as pd
+from synthdid.synthdid import Synthdid
+root, out = sys.argv[1], sys.argv[2]
+d = pd.read_csv(os.path.join(root, "tests/reference/data/prop99_sdid.csv"))[["state", "year", "cigsale", "treated"]]
+ts, fit_ts = [], []
+for _ in range(3):
+    np.random.seed(1)
+    t0 = time.perf_counter(); m = Synthdid(d, unit="state", time="year", treatment="treated", outcome="cigsale").fit()
+    t1 = time.perf_counter(); se = m.vcov(method="placebo").se; ts.append(time.perf_counter() - t0); fit_ts.append(t1 - t0)
+tpath = os.path.join(out, "timings.json"); t = json.load(open(tpath)) if os.path.exists(tpath) else {}
+t["sdid"] = {"call": "Synthdid(...).fit() + vcov(method='placebo') (50 placebo draws)", "median_s": float(np.median(ts)), "fit_only_median_s": float(np.median(fit_ts)), "runs_s": ts, "att": float(m.att), "se": float(se)}
+json.dump(t, open(tpath, "w"), indent=2)
+PY
+)
+CONF_PY=$(cat <<'PY'
+import json, os, sys, time, warnings
+warnings.filterwarnings("ignore")
+import numpy as np, pandas as pd
+from pysyncon import Synth
+from pysyncon.inference import ConformalInference
+root, out = sys.argv[1], sys.argv[2]
+d = pd.read_csv(os.path.join(root, "tests/reference/data/smoking_prop99.csv")); d["year"] = d.year.astype(int)
+w = d.pivot(index="year", columns="state", values="cigsale"); Z1 = w["California"].astype(float); Z0 = w.drop(columns="California").astype(float)
+pre, post = list(range(1970, 1989)), list(range(1989, 2001))
+class OutcomeSynth(Synth):
+    def fit(self, Z0, Z1, **_):
+        v = pd.concat([Z0, Z1], axis=1).std(axis=1).to_numpy() ** 2
+        super().fit(X0=Z0, X1=Z1, Z0=Z0, Z1=Z1, custom_V=v / v.sum())
+t0 = time.perf_counter()
+s = OutcomeSynth(); s.fit(Z0.loc[pre], Z1.loc[pre])
+ConformalInference().confidence_intervals(alpha=0.1, scm=s, Z0=Z0, Z1=Z1, pre_periods=pre, post_periods=post, tol=0.01, verbose=False)
+el = time.perf_counter() - t0
+tpath = os.path.join(out, "timings.json"); t = json.load(open(tpath)) if os.path.exists(tpath) else {}
+t["synth_conformal"] = {"call": "pysyncon ConformalInference.confidence_intervals (per-period, tol 0.01), one run", "median_s": el, "runs_s": [el]}
+json.dump(t, open(tpath, "w"), indent=2)
+PY
+)
 # RUST_ONLY=1 reuses the anchors' timings from an earlier run of this script (same data).
 [ -n "${RUST_ONLY:-}" ] || rm -f "$OUT/timings.json"
 for n in $NAMES; do
   [ -n "${RUST_ONLY:-}" ] && break
   if [ "$n" = aipw ]; then "$VENV/bin/python" -c "$AIPW_PY" "$DATA" "$OUT" --time; continue; fi
   if [ "$n" = wild ]; then "$VENV/bin/python" -c "$WILD_PY" "$DATA" "$OUT"; continue; fi
+  if [ "$n" = sdid ]; then
+    SVENV=$CACHE/sdid-venv
+    [ -x "$SVENV/bin/python" ] || { python3 -m venv "$SVENV" && "$SVENV/bin/pip" install --quiet --disable-pip-version-check synthdid==0.10.1; }
+    "$SVENV/bin/python" -c "$SDID_PY" "$ROOT" "$OUT"; continue
+  fi
+  if [ "$n" = synth_conformal ]; then "$VENV/bin/python" -c "$CONF_PY" "$ROOT" "$OUT"; continue; fi
   # the three synthetic-control benchmarks share one anchor run
   if [ "$n" = synth ] || [ "$n" = synth_placebo ]; then case " $NAMES " in *" synth_fixed "*) continue ;; esac; fi
   (cd "$ANCHORS" && BENCH_OUT="$OUT" "$VENV/bin/python" bench_run.py "${ANCHOR[$n]}" >/dev/null)
@@ -124,6 +174,12 @@ for line in open(f"{out}/rust.jsonl"):
         per_qp = r["fit_median_s"] / r["std_error"]
         print(f"{n}: {r['std_error']:.0f} inner QP solves, {per_qp*1e6:.1f} us each vs pysyncon {a['seconds_per_inner_qp']*1e3:.1f} ms ({a['seconds_per_inner_qp']/per_qp:.0f}x); whole fit {r['fit_median_s']:.3f} s")
         anchors = [("pysyncon NM 25 iters", a)]
+        ref_est = (float("nan"), float("nan"))
+    elif n == "sdid":
+        anchors = [("synthdid (PyPI), 50 placebos", py["sdid"])]
+        ref_est = (py["sdid"]["att"], py["sdid"]["se"])
+    elif n == "synth_conformal":
+        anchors = [("pysyncon ConformalInference", py["synth_conformal"])]
         ref_est = (float("nan"), float("nan"))
     elif n == "iv":
         anchors = [("linearmodels IV2SLS", py["iv2sls"])]

@@ -10,6 +10,7 @@ pub mod did;
 pub mod discovery;
 pub mod dist;
 pub mod effects;
+pub mod impact;
 pub mod inference;
 pub mod iv;
 pub mod linalg;

@@ -50,6 +50,17 @@ fn matches_reference_code() {
     // Trimming drops units and says so; bad input names the column.
     let fit = effects::fit(&input(), &EffectSettings { trim: 0.2, ..EffectSettings::default() }).unwrap();
     assert!(fit.overlap.trimmed > 0 && fit.warnings.iter().any(|w| w.contains("trimmed")));
+    // The ATT trims controls only (DRDID's convention): every treated unit stays, and the
+    // warning says the estimand is still the effect on all the treated; the ATE's says it is
+    // the overlap population's.
+    let n_treated = input().treatment.1.iter().filter(|&&v| v == 1.0).count();
+    let att =
+        effects::fit(&input(), &EffectSettings { trim: 0.2, estimand: Estimand::Att, ..EffectSettings::default() })
+            .unwrap();
+    let kept_treated = att.overlap.trimmed <= input().treatment.1.len() - n_treated;
+    assert!(att.overlap.trimmed > 0 && kept_treated, "{:?}", att.warnings);
+    assert!(att.warnings.iter().any(|w| w.contains("control unit(s)") && w.contains("all the treated")));
+    assert!(fit.warnings.iter().any(|w| w.contains("population with overlap")));
     let mut bad = input();
     bad.treatment.1[3] = 2.0;
     assert!(effects::fit(&bad, &EffectSettings::default()).unwrap_err().to_string().starts_with("d: row 4"));

@@ -299,3 +299,29 @@ fn conformal_intervals_match_pysyncon() {
     assert!(fit.conformal_ci_low.is_none_or(|lo| lo <= ci[0].as_f64().unwrap() + step));
     assert_eq!(fit.conformal_level, Some(0.9));
 }
+
+/// What a demanding user should be told: a predictor measured after the treatment is refused
+/// naming `predictors`; a treated unit outside the donors' range and more donors than fit periods
+/// are warned about; the augmented fit's placebo test gives no p-value (it over-rejects).
+#[test]
+fn predictors_past_the_treatment_are_refused_and_fits_warn() {
+    let p = |c: &str, a: i64, b: i64| Predictor { column: c.into(), start: a, end: b };
+    let s = SynthSettings { predictors: vec![p("lnincome", 1980, 1990)], ..SynthSettings::default() };
+    let e = synth::fit(&input(), &s).unwrap_err();
+    assert!(matches!(&e, synth::SynthError::InvalidInput { column, .. } if column == "predictors"), "{e}");
+    // 38 donors for 19 pre-periods.
+    let fit = synth::fit(&input(), &SynthSettings { v: Some(vec![1.0; 19]), ..SynthSettings::default() }).unwrap();
+    assert!(fit.warnings.iter().any(|w| w.starts_with("38 donors for 19 fit periods")), "{:?}", fit.warnings);
+    // Utah has the lowest sales of all: outside the donors' range when treated.
+    let mut x = input();
+    x.treated_units = vec!["Utah".into()];
+    let fit = synth::fit(&x, &SynthSettings { v: Some(vec![1.0; 19]), ..SynthSettings::default() }).unwrap();
+    assert!(fit.warnings.iter().any(|w| w.contains("outside the donors' range")), "{:?}", fit.warnings);
+    let s =
+        SynthSettings { augmented: true, placebo: true, fit_window: Some((1980, 1988)), ..SynthSettings::default() };
+    let mut x = input();
+    x.columns.retain(|k, _| k == "cigsale");
+    let fit = synth::fit(&x, &s).unwrap();
+    assert!(fit.placebo_p_value.is_none() && fit.inference.p_value.is_none());
+    assert!(fit.placebos.as_ref().is_some_and(|p| p.len() == 38));
+}

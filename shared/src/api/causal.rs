@@ -6,8 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::estimate::{
-    DidRequest, DiscoverRequest, DiscoveryOutput, EffectOutput, EffectRequest, IvRequest, MethodOutput, RddRequest,
-    SdidRequest, SynthRequest,
+    DidRequest, DiscoverRequest, DiscoveryOutput, EffectOutput, EffectRequest, ImpactRequest, IvRequest, MethodOutput,
+    RddRequest, SdidRequest, SynthRequest,
 };
 use crate::domain::{JobError, JobStatus};
 
@@ -148,10 +148,11 @@ pub enum MethodSpec {
     Rdd(RddRequest),
     Synth(SynthRequest),
     Sdid(SdidRequest),
+    Impact(ImpactRequest),
 }
 
 impl MethodSpec {
-    /// `did`, `iv`, `rdd`, `synth` or `sdid`.
+    /// `did`, `iv`, `rdd`, `synth`, `sdid` or `impact`.
     pub fn name(&self) -> &'static str {
         match self {
             MethodSpec::Did(_) => "did",
@@ -159,6 +160,7 @@ impl MethodSpec {
             MethodSpec::Rdd(_) => "rdd",
             MethodSpec::Synth(_) => "synth",
             MethodSpec::Sdid(_) => "sdid",
+            MethodSpec::Impact(_) => "impact",
         }
     }
 }

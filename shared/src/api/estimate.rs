@@ -5,6 +5,7 @@ use liftos_estimators::did::staggered::{ControlGroup, CsMethod, CsResult};
 use liftos_estimators::did::DidResult;
 use liftos_estimators::discovery::{BackgroundKnowledge, DiscoveryResult, LingamResult};
 use liftos_estimators::effects::{EffectMethod, EffectResult, Estimand, Refutation};
+use liftos_estimators::impact::ImpactResult;
 use liftos_estimators::iv::IvResult;
 use liftos_estimators::ols::SeKind;
 use liftos_estimators::rdd::{BwSelect, Kernel, RddResult};
@@ -431,6 +432,30 @@ pub struct SdidRequest {
     pub alpha: Option<f64>,
 }
 
+/// A time-series counterfactual (CausalImpact's design, by maximum likelihood): one row per
+/// period of the treated series and its control series.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ImpactRequest {
+    pub time: String,
+    pub outcome: String,
+    /// Control series (columns) used as regressors; none is allowed (a pure time-series forecast).
+    #[serde(default)]
+    pub controls: Vec<String>,
+    /// The first treated period.
+    pub treatment_time: i64,
+    /// A stochastic dummy seasonal of this many periods (2 to 60), e.g. 7 for daily data.
+    #[serde(default)]
+    pub season: Option<usize>,
+    /// A stochastic slope (local linear trend) as well as the level.
+    #[serde(default)]
+    pub trend: bool,
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// The posterior draws' seed (default fixed: the same data give the same answer).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
 /// A difference-in-differences result: TWFE (or its event study) or Callaway-Sant'Anna.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -483,6 +508,7 @@ pub enum MethodOutput {
     Rdd(RddResult),
     Synth(SynthResult),
     Sdid(SdidResult),
+    Impact(ImpactResult),
 }
 
 macro_rules! delegate_estimate {
@@ -508,7 +534,8 @@ delegate_estimate!(
     MethodOutput::Iv,
     MethodOutput::Rdd,
     MethodOutput::Synth,
-    MethodOutput::Sdid
+    MethodOutput::Sdid,
+    MethodOutput::Impact
 );
 
 impl Estimate for EffectOutput {

@@ -30,6 +30,7 @@ use liftos_estimators::data::Table;
 use liftos_estimators::did::staggered::CsResult;
 use liftos_estimators::did::twfe::DidResult;
 use liftos_estimators::dist;
+use liftos_estimators::impact::ImpactResult;
 use liftos_estimators::sdid::SdidResult;
 use liftos_estimators::synth::SynthResult;
 
@@ -315,6 +316,57 @@ pub fn sdid(id: &str, r: &SdidResult, level: f64, grade: Grade, assumptions: Vec
         assumptions,
         evidence_grade: grade,
         reconciliation,
+    }
+}
+
+/// The time-series counterfactual: the forecast given the controls; per period the effect's
+/// interval is observed minus the forecast's band; the average and cumulative intervals are the
+/// result's (they include the covariance between periods).
+pub fn impact(id: &str, r: &ImpactResult, grade: Grade, assumptions: Vec<String>) -> Scenario {
+    let series: Vec<Point> = r
+        .series
+        .iter()
+        .map(|p| Point {
+            t: p.time.to_string(),
+            observed: Some(p.observed),
+            counterfactual: Some(p.predicted),
+            effect: p.observed - p.predicted,
+            low: Some(p.observed - p.predicted_high),
+            high: Some(p.observed - p.predicted_low),
+            n: None,
+            post: p.time >= r.treatment_time,
+        })
+        .collect();
+    let post: Vec<&Point> = series.iter().filter(|p| p.post).collect();
+    let n_post = post.len() as f64;
+    let sum_gap: f64 = post.iter().map(|p| p.effect).sum();
+    let actual_mean = mean_of(&post.iter().filter_map(|p| p.observed).collect::<Vec<_>>());
+    let avg_ci = r.inference.interval().map(|(a, b)| [a, b]);
+    Scenario {
+        id: id.to_string(),
+        kind: ScenarioKind::ObservedVsCounterfactual,
+        source: id.to_string(),
+        summary: Summary {
+            average: SummaryRow::new(actual_mean, r.inference.estimate, avg_ci),
+            cumulative: Some(SummaryRow::new(
+                actual_mean.map(|m| m * n_post),
+                r.cumulative,
+                Some([r.cumulative_ci_low, r.cumulative_ci_high]),
+            )),
+            cumulative_over: format!("{} post periods", post.len()),
+            steady_state: None,
+        },
+        series,
+        interval_method: "structural time-series forecast: per period observed minus the forecast's normal band; \
+                          average and cumulative from the forecast's variance and covariance (parameters taken as known)"
+            .into(),
+        extrapolated: false,
+        assumptions,
+        evidence_grade: grade,
+        reconciliation: vec![
+            Identity::new("sum of post-period effects = cumulative", sum_gap, r.cumulative),
+            Identity::new("cumulative = estimate × post periods", r.cumulative, r.inference.estimate * n_post),
+        ],
     }
 }
 
@@ -782,6 +834,7 @@ pub fn analysis_paths(
         match &r.result {
             MethodOutput::Synth(s) => out.push(synth(&id, s, grade, assumptions)),
             MethodOutput::Sdid(s) => out.push(sdid(&id, s, level, grade, assumptions)),
+            MethodOutput::Impact(s) => out.push(impact(&id, s, grade, assumptions)),
             MethodOutput::Did(DidOutput::Twfe(d)) => out.push(did(&id, d, data, level, grade, assumptions)),
             MethodOutput::Did(DidOutput::Staggered(c)) => out.push(cs(&id, c, data, level, grade, assumptions)),
             MethodOutput::Iv(_) => refused.push(refusal(&id, "iv")),

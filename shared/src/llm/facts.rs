@@ -502,6 +502,25 @@ impl Builder {
                 );
                 (f, v.warnings.clone())
             }
+            MethodOutput::Impact(v) => {
+                let f = self.effect_fact(
+                    id,
+                    "average effect per post period against the time-series counterfactual (structural time-series forecast from the control series)",
+                    "impact",
+                    &rs,
+                    &v.inference,
+                    Spread::Normal,
+                )?;
+                self.stat(
+                    format!("{id}.post_periods"),
+                    "post-treatment periods",
+                    v.post_periods as f64,
+                    Unit::Count,
+                    format!("{rs}/post_periods"),
+                    "impact",
+                );
+                (f, vec![])
+            }
             MethodOutput::Sdid(v) => {
                 let f = self.effect_fact(
                     id,

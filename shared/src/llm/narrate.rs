@@ -106,6 +106,7 @@ fn method_name(e: &Evidence) -> &'static str {
         ("rdd", _) => "The regression-discontinuity",
         ("synth", _) => "The synthetic-control",
         ("sdid", _) => "The synthetic difference-in-differences",
+        ("impact", _) => "The time-series counterfactual",
         ("effect", _) => "The covariate-adjusted",
         _ => "The",
     }
@@ -225,6 +226,7 @@ fn effect_drafts(
             "iv" => format!("A weak instrument, or one that affects the outcome by another route, would change this reading.{{{{cite:{eid}}}}}"),
             "rdd" => format!("Units sorting themselves around the cutoff would change this reading.{{{{cite:{eid}}}}}"),
             "synth" => format!("A poor pre-treatment fit, or a donor touched by the treatment, would change this reading.{{{{cite:{eid}}}}}"),
+            "impact" => format!("Control series touched by the treatment, or a relation between them and the outcome that changed at the treatment date, would change this reading.{{{{cite:{eid}}}}}"),
             "sdid" => format!("Treated units whose untreated path is not parallel to any mix of the controls, or a control touched by the treatment, would change this reading.{{{{cite:{eid}}}}}"),
             _ => match sheet.get("effect.e_value") {
                 Some(_) => format!(

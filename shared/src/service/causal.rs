@@ -164,10 +164,10 @@ fn check_method_names(methods: &[serde_json::Value]) -> Result<(), ServiceError>
     }
     for (i, m) in methods.iter().enumerate() {
         let name = m.get("method").and_then(|x| x.as_str()).unwrap_or("");
-        if !["did", "iv", "rdd", "synth", "sdid"].contains(&name) {
+        if !["did", "iv", "rdd", "synth", "sdid", "impact"].contains(&name) {
             return Err(ValidationError::new(
                 format!("methods[{i}].method"),
-                format!("{name:?}: expected did, iv, rdd, synth or sdid"),
+                format!("{name:?}: expected did, iv, rdd, synth, sdid or impact"),
             )
             .into());
         }
@@ -356,6 +356,36 @@ pub fn analyze_table(
                     vec![
                         "the treated unit's untreated path is a weighted mix of the donors'".into(),
                         "no donor was affected by the treatment".into(),
+                    ],
+                    checks,
+                )
+            }
+            MethodSpec::Impact(r) => {
+                let v = estimate::impact(table, r).map_err(at)?;
+                // Validity: the pre-period one-step-ahead errors (after the diffuse start) should
+                // fall inside their 1 - alpha bands about as often as stated.
+                let pre: Vec<&liftos_estimators::impact::ImpactPoint> =
+                    v.series.iter().filter(|p| p.time < v.treatment_time).skip(v.loglikelihood_burn).collect();
+                let inside =
+                    pre.iter().filter(|p| p.predicted_low <= p.observed && p.observed <= p.predicted_high).count();
+                let share = (!pre.is_empty()).then(|| inside as f64 / pre.len() as f64);
+                let level = 1.0 - r.alpha.unwrap_or(0.05);
+                let checks = vec![check_with_rule(
+                    "pre-period calibration",
+                    share.and_then(finite),
+                    format!(
+                        "the pre-period observations fall inside their one-step-ahead {:.0}% bands at least {:.0}% of the time (the model describes the series before the treatment)",
+                        100.0 * level,
+                        100.0 * (level - 0.1)
+                    ),
+                    move |x| x >= level - 0.1,
+                )];
+                (
+                    MethodOutput::Impact(v),
+                    vec![
+                        "the control series were not affected by the treatment".into(),
+                        "their relation to the treated series held from the pre-period into the post-period".into(),
+                        "the model (level, trend, seasonality) describes the series' untreated path".into(),
                     ],
                     checks,
                 )
@@ -608,6 +638,7 @@ fn advanced_report(output: &AnalysisOutput, table: &Table, methods: &[MethodSpec
         MethodSpec::Rdd(r) => r.outcome.clone(),
         MethodSpec::Synth(r) => r.outcome.clone(),
         MethodSpec::Sdid(r) => r.outcome.clone(),
+        MethodSpec::Impact(r) => r.outcome.clone(),
     });
     let ctx = crate::llm::facts::Context { outcome, ..Default::default() };
     let explained = crate::llm::facts::sheet(output, level, &ctx)

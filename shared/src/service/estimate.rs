@@ -10,6 +10,7 @@ use liftos_estimators::did::wild::WildSettings;
 use liftos_estimators::did::{twfe, DidError, DidSettings, PanelInput};
 use liftos_estimators::discovery::{self, DiscoveryError, PcSettings};
 use liftos_estimators::effects::{self, EffectError, EffectInput, EffectSettings};
+use liftos_estimators::impact::{self, ImpactError, ImpactInput, ImpactResult, ImpactSettings};
 use liftos_estimators::iv::{self, IvError, IvInput, IvSettings};
 use liftos_estimators::ols::SeKind;
 use liftos_estimators::rdd::{self, RddError, RddSettings};
@@ -18,8 +19,8 @@ use liftos_estimators::synth::{self, Predictor, SynthError, SynthInput, SynthSet
 use liftos_estimators::Columns;
 
 pub use crate::api::estimate::{
-    DidOutput, DidRequest, DiscoverRequest, DiscoveryMethod, DiscoveryOutput, EffectOutput, EffectRequest, IvRequest,
-    RddRequest, SdidRequest, SeSpec, SynthRequest,
+    DidOutput, DidRequest, DiscoverRequest, DiscoveryMethod, DiscoveryOutput, EffectOutput, EffectRequest,
+    ImpactRequest, IvRequest, RddRequest, SdidRequest, SeSpec, SynthRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +106,13 @@ impl From<DiscoveryError> for EstimateError {
         let DiscoveryError::InvalidInput { column, .. } = &e;
         let field = column.clone();
         EstimateError::new(&field, e.to_string())
+    }
+}
+
+impl From<ImpactError> for EstimateError {
+    fn from(e: ImpactError) -> Self {
+        let ImpactError::InvalidInput { column, .. } = &e;
+        EstimateError::new(column, e.to_string())
     }
 }
 
@@ -516,6 +524,32 @@ pub fn synth_control(
         ..SynthSettings::default()
     };
     Ok(synth::fit(&input, &settings)?)
+}
+
+/// The time-series counterfactual: rows sorted by time (one per period).
+pub fn impact(table: &Table, req: &ImpactRequest) -> Result<ImpactResult, EstimateError> {
+    let time = table.integers(&req.time)?;
+    let mut order: Vec<usize> = (0..time.len()).collect();
+    order.sort_by_key(|&i| time[i]);
+    let pick = |v: &[f64]| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let outcome = table.numeric_or_missing(&req.outcome)?.to_vec();
+    let mut controls = Vec::new();
+    for c in &req.controls {
+        controls.push((c.clone(), pick(&table.numeric_or_missing(c)?.to_vec())));
+    }
+    let input = ImpactInput {
+        time: order.iter().map(|&i| time[i]).collect(),
+        outcome: pick(&outcome),
+        controls,
+        treatment_time: req.treatment_time,
+    };
+    let settings = ImpactSettings {
+        trend: req.trend,
+        season: req.season,
+        alpha: alpha_of(req.alpha)?,
+        seed: req.seed.unwrap_or(20261201),
+    };
+    Ok(impact::fit(&input, &settings)?)
 }
 
 /// Synthetic difference-in-differences.

@@ -53,7 +53,8 @@ pub struct EffectSettings {
     pub method: EffectMethod,
     pub estimand: Estimand,
     pub alpha: f64,
-    /// Drop units whose propensity lies outside [trim, 1 - trim] (0 keeps all).
+    /// ATE: drop units whose propensity lies outside [trim, 1 - trim]; ATT: drop only controls
+    /// above 1 - trim (0 keeps all).
     pub trim: f64,
 }
 
@@ -231,8 +232,17 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
     let ps = logit::fit(linalg::with_intercept(input.covariates.values()).view(), d0.view())
         .map_err(|e| EffectError::Model(format!("propensity score: {e}")))?;
     let scores = Some((ps.p.to_vec(), d0.iter().map(|&v| v == 1.0).collect()));
-    let keep: Vec<usize> = (0..n0).filter(|&i| ps.p[i] >= settings.trim && ps.p[i] <= 1.0 - settings.trim).collect();
+    // The ATT keeps every treated unit and drops only controls too like the treated to weigh
+    // (DRDID's convention: the estimand stays the effect on all the treated); the ATE drops
+    // both sides, so it becomes the effect on the population with overlap, which the warnings say.
+    let keep: Vec<usize> = (0..n0)
+        .filter(|&i| match settings.estimand {
+            Estimand::Att => d0[i] == 1.0 || ps.p[i] <= 1.0 - settings.trim,
+            Estimand::Ate => ps.p[i] >= settings.trim && ps.p[i] <= 1.0 - settings.trim,
+        })
+        .collect();
     let trimmed = n0 - keep.len();
+    let trimmed_treated = (0..n0).filter(|&i| d0[i] == 1.0).count() - keep.iter().filter(|&&i| d0[i] == 1.0).count();
     let y = y0.select(Axis(0), &keep);
     let d = d0.select(Axis(0), &keep);
     let xs = input.covariates.values().select(Axis(0), &keep);
@@ -354,11 +364,19 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
         .collect::<Vec<_>>();
     let mut warnings = Vec::new();
     if trimmed > 0 {
-        warnings.push(format!(
-            "{trimmed} unit(s) with propensity outside [{}, {}] trimmed",
-            settings.trim,
-            1.0 - settings.trim
-        ));
+        warnings.push(match settings.estimand {
+            Estimand::Att => format!(
+                "{trimmed} control unit(s) with propensity above {} trimmed (no treated unit is: the estimate is \
+                 still the effect on all the treated)",
+                1.0 - settings.trim
+            ),
+            Estimand::Ate => format!(
+                "{trimmed} unit(s) with propensity outside [{}, {}] trimmed ({trimmed_treated} of them treated): the \
+                 estimate is the average effect in the population with overlap, not in the whole sample",
+                settings.trim,
+                1.0 - settings.trim
+            ),
+        });
     }
     if let Some(b) = balance.iter().find(|b| b.smd_after.abs() > 0.1) {
         warnings.push(format!("covariate {} still imbalanced after weighting (SMD {:.3})", b.covariate, b.smd_after));
