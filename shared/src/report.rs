@@ -651,6 +651,26 @@ fn impact_plots(r: &liftos_estimators::impact::ImpactResult) -> Vec<String> {
     vec![or_note(original), or_note(pointwise), or_note(cumulative)]
 }
 
+/// The treated series against its counterfactual, the treatment time marked.
+fn treated_and_counterfactual(
+    title: &str,
+    treated: Vec<(f64, f64)>,
+    (label, counterfactual): (&str, Vec<(f64, f64)>),
+    t0: f64,
+) -> DrawResult {
+    lines_chart(
+        title,
+        "time",
+        "outcome",
+        &[
+            Line { label: Some("treated".into()), points: treated, color: TREATED, width: 2, alpha: 1.0 },
+            Line { label: Some(label.into()), points: counterfactual, color: CONTROL, width: 2, alpha: 1.0 },
+        ],
+        Some(t0),
+        false,
+    )
+}
+
 /// The paper's figure: the treated average against the weighted controls shifted to it, and the
 /// time weights as a strip under the pre-period.
 fn sdid_plots(r: &liftos_estimators::sdid::SdidResult) -> Vec<String> {
@@ -658,22 +678,11 @@ fn sdid_plots(r: &liftos_estimators::sdid::SdidResult) -> Vec<String> {
     let pts = |f: fn(&liftos_estimators::sdid::SdidPath) -> f64| -> Vec<(f64, f64)> {
         r.path.iter().map(|p| (p.time as f64, f(p))).filter(|p| p.1.is_finite()).collect()
     };
-    let paths = lines_chart(
+    let paths = treated_and_counterfactual(
         "Treated average and synthetic DiD counterfactual",
-        "time",
-        "outcome",
-        &[
-            Line { label: Some("treated".into()), points: pts(|p| p.treated), color: TREATED, width: 2, alpha: 1.0 },
-            Line {
-                label: Some("weighted controls, shifted".into()),
-                points: pts(|p| p.synthetic),
-                color: CONTROL,
-                width: 2,
-                alpha: 1.0,
-            },
-        ],
-        Some(t0),
-        false,
+        pts(|p| p.treated),
+        ("weighted controls, shifted", pts(|p| p.synthetic)),
+        t0,
     );
     let weights = lines_chart(
         "Time weights (lambda) over the pre-period",
@@ -697,22 +706,11 @@ fn synth_plots(r: &SynthResult) -> Vec<String> {
     let series = |f: fn(&liftos_estimators::synth::Gap) -> f64| -> Vec<(f64, f64)> {
         r.gaps.iter().map(|g| (g.time as f64, f(g))).filter(|p| p.1.is_finite()).collect()
     };
-    let paths = lines_chart(
+    let paths = treated_and_counterfactual(
         "Treated and synthetic",
-        "time",
-        "outcome",
-        &[
-            Line { label: Some("treated".into()), points: series(|g| g.treated), color: TREATED, width: 2, alpha: 1.0 },
-            Line {
-                label: Some("synthetic".into()),
-                points: series(|g| g.synthetic),
-                color: CONTROL,
-                width: 2,
-                alpha: 1.0,
-            },
-        ],
-        Some(t0),
-        false,
+        series(|g| g.treated),
+        ("synthetic", series(|g| g.synthetic)),
+        t0,
     );
     let times: Vec<f64> = r.gaps.iter().map(|g| g.time as f64).collect();
     let mut lines: Vec<Line> = r

@@ -76,12 +76,12 @@ fn reference_narratives_are_grounded() {
                 assert!(e.to_string().contains("alpha"), "{e}");
                 continue;
             }
-            // The conformal interval exists at its own level only (test inversion): another is a
-            // 400 naming confidence_level.
-            if name == "synth conformal" && level != 0.95 {
+            // The conformal interval (test inversion) and the impact's posterior quantiles exist at
+            // their own level only: another is a 400 naming confidence_level.
+            if (name == "synth conformal" || name == "impact") && level != 0.95 {
                 let e =
                     insights::explain(out, &ask(level, Audience::Executive, None), None).expect_err("conformal at 0.9");
-                assert!(e.to_string().contains("conformal inference's at 95%"), "{e}");
+                assert!(e.to_string().contains("at 95%"), "{e}");
                 continue;
             }
             for audience in [Audience::Executive, Audience::Analyst] {
@@ -227,8 +227,11 @@ fn generated() -> &'static Vec<Insights> {
         let mut out = Vec::new();
         while out.len() < 1000 {
             let (name, base, outcome) = rng.pick(bases());
-            let level =
-                if name == "pc" || name == "synth conformal" { 0.95 } else { *rng.pick(&[0.8, 0.9, 0.95, 0.99]) };
+            let level = if ["pc", "synth conformal", "impact"].contains(&name.as_str()) {
+                0.95
+            } else {
+                *rng.pick(&[0.8, 0.9, 0.95, 0.99])
+            };
             let audience = *rng.pick(&[Audience::Executive, Audience::Analyst]);
             let g = if name == "pc" || name == "lingam" { base.clone() } else { generate(&mut rng, base) };
             let x = insights::explain(&g, &ask(level, audience, outcome.clone()), None).expect("explain");

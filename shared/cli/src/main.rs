@@ -5,6 +5,7 @@
 //! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
 //! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg|sun-abraham|imputation] [--covariates A,B]
 //! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
+//! liftos estimate geo-readout --input F --market M --time T --outcome Y --treated-markets A,B --start S --duration D [--design-rmse R --design-windows K]
 //! liftos estimate impact --input F --time T --outcome Y --controls A,B --treatment-time T0 [--season 7] [--trend]
 //! liftos estimate sdid --input F --unit U --time T --outcome Y --treatment D [--se placebo|bootstrap|jackknife] [--replications 200] [--seed S]
 //! liftos estimate synth --input F --unit U --time T --outcome Y --treated-unit NAME --treatment-time T0 [--predictors "col:1980-1988,outcome:1975"] [--fit-window 1970-1988] [--placebo]
@@ -337,6 +338,39 @@ enum EstimateCmd {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Geo test readout: the test markets' relative lift against a synthetic control, its standard
+    /// error (the design's evaluation noise, or replays of the history), t and conformal inference.
+    GeoReadout {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        market: String,
+        #[arg(long)]
+        time: String,
+        #[arg(long)]
+        outcome: String,
+        /// Comma-separated test markets.
+        #[arg(long)]
+        treated_markets: String,
+        /// The test's first period.
+        #[arg(long, allow_hyphen_values = true)]
+        start: i64,
+        /// The test's length in periods.
+        #[arg(long)]
+        duration: usize,
+        #[arg(long)]
+        pre_periods: Option<usize>,
+        #[arg(long)]
+        windows: Option<usize>,
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// The design candidate's placebo_rmse (with --design-windows).
+        #[arg(long)]
+        design_rmse: Option<f64>,
+        /// The design candidate's evaluation_windows.
+        #[arg(long)]
+        design_windows: Option<usize>,
+    },
     /// Treatment effect under measured confounding: regression adjustment, IPW or AIPW.
     Effect {
         #[arg(long)]
@@ -517,6 +551,37 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 })
             };
             on_csv(&input, req, estimate::synth_control)
+        }
+        EstimateCmd::GeoReadout {
+            input,
+            market,
+            time,
+            outcome,
+            treated_markets,
+            start,
+            duration,
+            pre_periods,
+            windows,
+            alpha,
+            design_rmse,
+            design_windows,
+        } => {
+            let req = || -> Result<estimate::GeoReadoutRequest, EstimateError> {
+                Ok(estimate::GeoReadoutRequest {
+                    market,
+                    time,
+                    outcome,
+                    treated_markets: list(&treated_markets),
+                    start,
+                    duration,
+                    pre_periods,
+                    windows,
+                    alpha,
+                    design_rmse,
+                    design_windows,
+                })
+            };
+            on_csv(&input, req, estimate::geo_readout)
         }
         EstimateCmd::Impact { input, time, outcome, controls, treatment_time, season, trend, alpha, seed } => {
             let req = || -> Result<estimate::ImpactRequest, EstimateError> {

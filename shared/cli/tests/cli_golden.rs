@@ -80,6 +80,7 @@ fn round_trip(name: &str, json: &serde_json::Value) -> Vec<String> {
         "synth" => again::<liftos_estimators::synth::SynthResult>(json),
         "sdid" => again::<liftos_estimators::sdid::SdidResult>(json),
         "impact" => again::<liftos_estimators::impact::ImpactResult>(json),
+        "geo" => again::<liftos_estimators::design::geo::GeoReadout>(json),
         "discover" => again::<DiscoveryOutput>(json),
         other => Err(format!("no typed result for {other}")),
     };

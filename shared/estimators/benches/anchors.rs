@@ -286,6 +286,7 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 pre_periods: 52,
                 kind: TestKind::Increase,
                 cost_per_market_period: None,
+                cost_per_outcome: None,
                 budget: None,
                 top: 10,
             };

@@ -456,6 +456,33 @@ pub struct ImpactRequest {
     pub seed: Option<u64>,
 }
 
+/// The readout of a geo test: the pooled test markets against a synthetic control, on markets
+/// scaled by their pre-period mean (the design's scaling).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct GeoReadoutRequest {
+    pub market: String,
+    pub time: String,
+    pub outcome: String,
+    /// The test markets.
+    pub treated_markets: Vec<String>,
+    /// The test's first period, and its length in periods.
+    pub start: i64,
+    pub duration: usize,
+    #[serde(default)]
+    pub pre_periods: Option<usize>,
+    #[serde(default)]
+    pub windows: Option<usize>,
+    #[serde(default)]
+    pub alpha: Option<f64>,
+    /// The design's `placebo_rmse` and `evaluation_windows` for these markets and duration: the
+    /// noise measured on windows the markets were not chosen on (without them, replays of the
+    /// history, which understate the noise when the markets were chosen on it).
+    #[serde(default)]
+    pub design_rmse: Option<f64>,
+    #[serde(default)]
+    pub design_windows: Option<usize>,
+}
+
 /// A difference-in-differences result: TWFE (or its event study) or Callaway-Sant'Anna.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]

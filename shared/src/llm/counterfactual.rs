@@ -183,6 +183,56 @@ fn mean_of(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// What a path scenario's summary needs besides its series.
+struct PathSummary {
+    estimate: f64,
+    average_ci: Option<[f64; 2]>,
+    cumulative_ci: Option<[f64; 2]>,
+    cumulative_over: String,
+    interval_method: String,
+}
+
+/// Observed against counterfactual per period (synthetic control, synthetic DiD, the time-series
+/// forecast): the post periods' average and sum, and `Σ post gaps = estimate × post periods`
+/// checked first.
+fn path_scenario(
+    id: &str,
+    series: Vec<Point>,
+    p: PathSummary,
+    grade: Grade,
+    assumptions: Vec<String>,
+    more: Vec<Identity>,
+) -> Scenario {
+    let post: Vec<&Point> = series.iter().filter(|p| p.post).collect();
+    let n_post = post.len() as f64;
+    let sum_gap: f64 = post.iter().map(|p| p.effect).sum();
+    let actual_mean = mean_of(&post.iter().filter_map(|p| p.observed).collect::<Vec<_>>());
+    let mut reconciliation =
+        vec![Identity::new("sum of post-period gaps = estimate × post periods", sum_gap, p.estimate * n_post)];
+    reconciliation.extend(more);
+    Scenario {
+        id: id.to_string(),
+        kind: ScenarioKind::ObservedVsCounterfactual,
+        source: id.to_string(),
+        summary: Summary {
+            average: SummaryRow::new(actual_mean, p.estimate, p.average_ci),
+            cumulative: Some(SummaryRow::new(actual_mean.map(|m| m * n_post), sum_gap, p.cumulative_ci)),
+            cumulative_over: p.cumulative_over,
+            steady_state: None,
+        },
+        series,
+        interval_method: p.interval_method,
+        extrapolated: false,
+        assumptions,
+        evidence_grade: grade,
+        reconciliation,
+    }
+}
+
+fn post_periods_of(n: usize, treated_units: usize) -> String {
+    format!("{n} post periods of the treated unit{}", if treated_units > 1 { "s' average" } else { "" })
+}
+
 /// Synthetic control: the synthetic path from the result's gaps.
 pub fn synth(id: &str, r: &SynthResult, grade: Grade, assumptions: Vec<String>) -> Scenario {
     let placebos = r.placebos.as_deref().unwrap_or(&[]);
@@ -211,10 +261,7 @@ pub fn synth(id: &str, r: &SynthResult, grade: Grade, assumptions: Vec<String>) 
             }
         })
         .collect();
-    let post: Vec<&Point> = series.iter().filter(|p| p.post).collect();
-    let n_post = post.len() as f64;
-    let sum_gap: f64 = post.iter().map(|p| p.effect).sum();
-    let actual_mean = mean_of(&post.iter().filter_map(|p| p.observed).collect::<Vec<_>>());
+    let n_post = series.iter().filter(|p| p.post).count();
     let interval_method = if placebos.is_empty() {
         "none: a synthetic control has no sampling interval; run it with placebos for the in-space placebo range"
             .to_string()
@@ -225,39 +272,22 @@ pub fn synth(id: &str, r: &SynthResult, grade: Grade, assumptions: Vec<String>) 
             placebos.len()
         )
     };
-    let mut reconciliation = vec![Identity::new(
-        "sum of post-period gaps = estimate × post periods",
-        sum_gap,
-        r.inference.estimate * n_post,
-    )];
+    let mut more = vec![];
     for p in &series {
         if let (Some(o), Some(c)) = (p.observed, p.counterfactual) {
             if (o - c - p.effect).abs() > 1e-9 * o.abs().max(1.0) {
-                reconciliation.push(Identity::new(format!("observed - synthetic = gap at {}", p.t), o - c, p.effect));
+                more.push(Identity::new(format!("observed - synthetic = gap at {}", p.t), o - c, p.effect));
             }
         }
     }
-    Scenario {
-        id: id.to_string(),
-        kind: ScenarioKind::ObservedVsCounterfactual,
-        source: id.to_string(),
-        summary: Summary {
-            average: SummaryRow::new(actual_mean, r.inference.estimate, None),
-            cumulative: Some(SummaryRow::new(actual_mean.map(|m| m * n_post), sum_gap, None)),
-            cumulative_over: format!(
-                "{} post periods of the treated unit{}",
-                post.len(),
-                if r.treated_units.len() > 1 { "s' average" } else { "" }
-            ),
-            steady_state: None,
-        },
-        series,
+    let summary = PathSummary {
+        estimate: r.inference.estimate,
+        average_ci: None,
+        cumulative_ci: None,
+        cumulative_over: post_periods_of(n_post, r.treated_units.len()),
         interval_method,
-        extrapolated: false,
-        assumptions,
-        evidence_grade: grade,
-        reconciliation,
-    }
+    };
+    path_scenario(id, series, summary, grade, assumptions, more)
 }
 
 /// Synthetic DiD: the treated units' average against the omega-weighted controls shifted by the
@@ -278,45 +308,24 @@ pub fn sdid(id: &str, r: &SdidResult, level: f64, grade: Grade, assumptions: Vec
             post: p.time >= r.treatment_time,
         })
         .collect();
-    let post: Vec<&Point> = series.iter().filter(|p| p.post).collect();
-    let n_post = post.len() as f64;
-    let sum_gap: f64 = post.iter().map(|p| p.effect).sum();
-    let actual_mean = mean_of(&post.iter().filter_map(|p| p.observed).collect::<Vec<_>>());
+    let n_post = series.iter().filter(|p| p.post).count();
     let q = dist::normal_critical(1.0 - level);
     let se = r.inference.std_error.unwrap_or(f64::NAN);
     let (lo, hi) = interval(r.inference.estimate, se, q);
-    let avg_ci = lo.zip(hi).map(|(a, b)| [a, b]);
-    let cum_ci = avg_ci.map(|[a, b]| [a * n_post, b * n_post]);
-    let reconciliation = vec![Identity::new(
-        "sum of post-period gaps = estimate × post periods",
-        sum_gap,
-        r.inference.estimate * n_post,
-    )];
-    Scenario {
-        id: id.to_string(),
-        kind: ScenarioKind::ObservedVsCounterfactual,
-        source: id.to_string(),
-        summary: Summary {
-            average: SummaryRow::new(actual_mean, r.inference.estimate, avg_ci),
-            cumulative: Some(SummaryRow::new(actual_mean.map(|m| m * n_post), sum_gap, cum_ci)),
-            cumulative_over: format!(
-                "{} post periods of the treated unit{}",
-                post.len(),
-                if r.treated_units.len() > 1 { "s' average" } else { "" }
-            ),
-            steady_state: None,
-        },
-        series,
+    let average_ci = lo.zip(hi).map(|(a, b)| [a, b]);
+    let summary = PathSummary {
+        estimate: r.inference.estimate,
+        average_ci,
+        cumulative_ci: average_ci.map(|[a, b]| [a * n_post as f64, b * n_post as f64]),
+        cumulative_over: post_periods_of(n_post, r.treated_units.len()),
         interval_method: format!(
-            "synthetic DiD {} standard error, normal interval at {:.0}% for the average and the cumulative              effect (the cumulative one is the average's times the post periods); none per period",
+            "synthetic DiD {} standard error, normal interval at {:.0}% for the average and the cumulative \
+             effect (the cumulative one is the average's times the post periods); none per period",
             r.se_method.name(),
             100.0 * level
         ),
-        extrapolated: false,
-        assumptions,
-        evidence_grade: grade,
-        reconciliation,
-    }
+    };
+    path_scenario(id, series, summary, grade, assumptions, vec![])
 }
 
 /// The time-series counterfactual: the forecast given the controls; per period the effect's
@@ -337,37 +346,18 @@ pub fn impact(id: &str, r: &ImpactResult, grade: Grade, assumptions: Vec<String>
             post: p.time >= r.treatment_time,
         })
         .collect();
-    let post: Vec<&Point> = series.iter().filter(|p| p.post).collect();
-    let n_post = post.len() as f64;
-    let sum_gap: f64 = post.iter().map(|p| p.effect).sum();
-    let actual_mean = mean_of(&post.iter().filter_map(|p| p.observed).collect::<Vec<_>>());
-    let avg_ci = r.inference.interval().map(|(a, b)| [a, b]);
-    Scenario {
-        id: id.to_string(),
-        kind: ScenarioKind::ObservedVsCounterfactual,
-        source: id.to_string(),
-        summary: Summary {
-            average: SummaryRow::new(actual_mean, r.inference.estimate, avg_ci),
-            cumulative: Some(SummaryRow::new(
-                actual_mean.map(|m| m * n_post),
-                r.cumulative,
-                Some([r.cumulative_ci_low, r.cumulative_ci_high]),
-            )),
-            cumulative_over: format!("{} post periods", post.len()),
-            steady_state: None,
-        },
-        series,
-        interval_method: "structural time-series forecast: per period observed minus the forecast's normal band; \
-                          average and cumulative from the forecast's variance and covariance (parameters taken as known)"
+    let sum_gap: f64 = series.iter().filter(|p| p.post).map(|p| p.effect).sum();
+    let summary = PathSummary {
+        estimate: r.inference.estimate,
+        average_ci: r.inference.interval().map(|(a, b)| [a, b]),
+        cumulative_ci: Some([r.cumulative_ci_low, r.cumulative_ci_high]),
+        cumulative_over: format!("{} post periods", r.post_periods),
+        interval_method: "structural time-series forecast: per period observed minus the forecast's band; average \
+                          and cumulative from the posterior predictive over the variances (equal-tailed)"
             .into(),
-        extrapolated: false,
-        assumptions,
-        evidence_grade: grade,
-        reconciliation: vec![
-            Identity::new("sum of post-period effects = cumulative", sum_gap, r.cumulative),
-            Identity::new("cumulative = estimate × post periods", r.cumulative, r.inference.estimate * n_post),
-        ],
-    }
+    };
+    let more = vec![Identity::new("sum of post-period effects = cumulative", sum_gap, r.cumulative)];
+    path_scenario(id, series, summary, grade, assumptions, more)
 }
 
 /// The columns of a DiD request, to read observed means from the table it ran on.

@@ -326,7 +326,7 @@ impl Builder {
                 return Err(cannot_honour(
                     id,
                     &format!(
-                        "the interval is the {how}'s at {}% (test inversion); no interval at another level can be derived: run the analysis with that level",
+                        "the interval is the {how} at {}%; no interval at another level can be derived: run the analysis with that level",
                         fmt_level(level)
                     ),
                 ));
@@ -398,7 +398,7 @@ impl Builder {
                     &d.inference,
                     match &d.wild {
                         Some(w) if d.headline == "wild_bootstrap" => {
-                            Spread::Stored { level: w.level, method: "wild cluster bootstrap" }
+                            Spread::Stored { level: w.level, method: "wild cluster bootstrap, by test inversion" }
                         }
                         _ => Spread::T(d.df),
                     },
@@ -509,7 +509,8 @@ impl Builder {
                     "impact",
                     &rs,
                     &v.inference,
-                    Spread::Normal,
+                    // Equal-tailed quantiles of the posterior predictive, at their own level only.
+                    Spread::Stored { level: v.level, method: "posterior predictive quantiles" },
                 )?;
                 self.stat(
                     format!("{id}.post_periods"),
@@ -558,7 +559,7 @@ impl Builder {
                         "synth",
                         &rs,
                         &v.inference,
-                        Spread::Stored { level, method: "conformal inference" },
+                        Spread::Stored { level, method: "conformal inference, by test inversion" },
                     )?,
                     // No sampling interval: the placebo permutation p-value, compared with 1 - level.
                     None => {

@@ -20,7 +20,7 @@ use liftos_estimators::Columns;
 
 pub use crate::api::estimate::{
     DidOutput, DidRequest, DiscoverRequest, DiscoveryMethod, DiscoveryOutput, EffectOutput, EffectRequest,
-    ImpactRequest, IvRequest, RddRequest, SdidRequest, SeSpec, SynthRequest,
+    GeoReadoutRequest, ImpactRequest, IvRequest, RddRequest, SdidRequest, SeSpec, SynthRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -550,6 +550,41 @@ pub fn impact(table: &Table, req: &ImpactRequest) -> Result<ImpactResult, Estima
         seed: req.seed.unwrap_or(20261201),
     };
     Ok(impact::fit(&input, &settings)?)
+}
+
+/// The readout of a geo test.
+pub fn geo_readout(
+    table: &Table,
+    req: &GeoReadoutRequest,
+) -> Result<liftos_estimators::design::geo::GeoReadout, EstimateError> {
+    use liftos_estimators::design::geo::{self, DesignNoise, GeoPanel, ReadoutSettings};
+    let panel = GeoPanel {
+        market: table.labels(&req.market)?,
+        time: table.integers(&req.time)?,
+        outcome: table.numeric(&req.outcome)?,
+    };
+    let design_noise = match (req.design_rmse, req.design_windows) {
+        (Some(r), Some(w)) => Some(DesignNoise { placebo_rmse: r, evaluation_windows: w }),
+        (None, None) => None,
+        _ => {
+            return Err(EstimateError::new(
+                "design_rmse",
+                "design_rmse: give both design_rmse and design_windows (the design candidate's placebo_rmse and evaluation_windows)",
+            ))
+        }
+    };
+    let windows = req.windows.unwrap_or(6);
+    if !(2..=52).contains(&windows) {
+        return Err(EstimateError::new("windows", "windows: 2 to 52 replays"));
+    }
+    let s = ReadoutSettings {
+        pre_periods: req.pre_periods.unwrap_or(52).min(10_000),
+        windows,
+        alpha: req.alpha.unwrap_or(0.1),
+        design_noise,
+    };
+    geo::readout(&panel, &req.treated_markets, req.start, req.duration, &s)
+        .map_err(|e| EstimateError::new(&e.field, format!("{}: {}", e.field, e.message)))
 }
 
 /// Synthetic difference-in-differences.

@@ -6,14 +6,19 @@
 //! historical periods where nothing happened: the pooled treated markets are fitted by a
 //! synthetic control (simplex weights over the other markets, exact least squares on the
 //! pre-period, each market's series divided by its own mean so markets of any size compare),
-//! and the relative gap over the window is a placebo effect. Their root mean square is the
-//! noise of the test's estimate; the minimum detectable effect is (z_{1-α/2} + z_{power}) times
-//! it, and the power against a given lift follows from the same normal approximation. The same
+//! and the relative gap over the window is a placebo effect. The windows alternate between
+//! selection windows, whose placebo RMSE ranks the candidates, and evaluation windows, whose
+//! RMSE is the reported noise of the chosen design: picking the best of thousands of candidates
+//! on the same windows that measure its noise would understate it (the winner's curse). The
+//! minimum detectable effect is (t_{1-α/2} + t_{power}) times the evaluation RMSE with as many
+//! degrees of freedom as evaluation windows (the readout's test divides by that estimated noise,
+//! so its statistic is t-distributed), and the power against a given lift follows from the
+//! same t approximation. The same
 //! holds for spend-cut (holdout) tests, whose effect is a loss. Candidates are ranked by their
 //! MDE; the test's cost (markets x periods x the cost per market-period) can be capped.
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, Normal};
+use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::collections::{BTreeSet, HashMap};
 
 use crate::synth::simplex::SimplexLs;
@@ -69,6 +74,10 @@ pub struct GeoSettings {
     /// Cost of testing one market for one period, and the budget it must fit.
     #[serde(default)]
     pub cost_per_market_period: Option<f64>,
+    /// Cost per unit of a market's average outcome per period: a market's cost proportional to
+    /// its size (media bought in proportion to the market); added to the flat cost.
+    #[serde(default)]
+    pub cost_per_outcome: Option<f64>,
     #[serde(default)]
     pub budget: Option<f64>,
     /// How many candidates to return per duration.
@@ -115,9 +124,14 @@ pub struct Candidate {
     /// Power against `effect`, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub power: Option<f64>,
-    /// Root mean square of the placebo effects (the estimate's noise), and their mean (bias).
+    /// Root mean square of the placebo effects on the evaluation windows (the estimate's noise,
+    /// measured on windows the candidate was not chosen on), their mean (bias), and how many.
     pub placebo_rmse: f64,
     pub placebo_bias: f64,
+    pub evaluation_windows: usize,
+    /// The same on the selection windows, which ranked the candidates (optimistic for the
+    /// winner: picking the best of many on them understates its noise).
+    pub selection_rmse: f64,
     /// Pre-period fit of the replays (relative RMSPE).
     pub pre_rmspe: f64,
     /// The test markets' share of the total outcome.
@@ -216,8 +230,15 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
     if s.max_markets == 0 || s.max_markets >= markets.len() - 1 {
         return Err(invalid("max_markets", "must leave at least two control markets"));
     }
-    if s.windows < 2 {
-        return Err(invalid("windows", "needs at least 2 replays"));
+    if [s.cost_per_market_period, s.cost_per_outcome, s.budget].iter().flatten().any(|c| !(c.is_finite() && *c >= 0.0))
+    {
+        return Err(invalid("cost_per_outcome", "costs and the budget must be non-negative numbers"));
+    }
+    if s.windows < 6 {
+        return Err(invalid(
+            "windows",
+            "needs at least 6 replays: half select the markets, half measure the chosen design's noise",
+        ));
     }
     let dmax = *s.durations.iter().max().unwrap_or(&1);
     let t_len = times.len();
@@ -249,21 +270,25 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
         .collect();
     let total: f64 = y.iter().map(|r| r.iter().sum::<f64>()).sum();
     // Replay windows end at the end of the data and step back by the longest duration (they
-    // may overlap when the history is short).
+    // may overlap when the history is short); even-numbered ones select, odd-numbered ones
+    // evaluate.
     let step = ((t_len - dmax - 8) / s.windows).clamp(1, dmax);
     let starts: Vec<usize> = (0..s.windows).map(|w| t_len - dmax - w * step).filter(|&st| st >= 8).collect();
+    let n_eval = starts.len() / 2;
+    let df = n_eval as f64;
+    let tdist = StudentsT::new(0.0, 1.0, df.max(1.0)).map_err(|e| invalid("windows", e.to_string()))?;
+    let (ta, tp) = (tdist.inverse_cdf(1.0 - s.alpha / 2.0), tdist.inverse_cdf(s.power));
     let pool: Vec<usize> = (0..markets.len()).filter(|m| !banned.contains(m)).collect();
     let sets = subsets(&pool, &must, s.max_markets);
-    let z = Normal::standard();
-    let (za, zp) = (z.inverse_cdf(1.0 - s.alpha / 2.0), z.inverse_cdf(s.power));
     // Evaluate candidates on all cores.
     let eval = |set: &Vec<usize>| -> Vec<Option<Candidate>> {
         let donors: Vec<usize> = (0..markets.len()).filter(|m| !set.contains(m)).collect();
         let treated: Vec<f64> =
             (0..t_len).map(|t| set.iter().map(|&m| scaled[m][t]).sum::<f64>() / set.len() as f64).collect();
-        let mut placebo: Vec<Vec<f64>> = vec![Vec::new(); s.durations.len()];
+        // Per duration, the placebo effects of the selection and of the evaluation windows.
+        let mut placebo: Vec<[Vec<f64>; 2]> = vec![[Vec::new(), Vec::new()]; s.durations.len()];
         let mut pre_err = Vec::new();
-        for &st in &starts {
+        for (wi, &st) in starts.iter().enumerate() {
             let p0 = st.saturating_sub(pre);
             let a: Vec<Vec<f64>> = donors.iter().map(|&d| scaled[d][p0..st].to_vec()).collect();
             let b = &treated[p0..st];
@@ -275,23 +300,29 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
                 let (num, den): (f64, f64) = (st..st + d)
                     .map(|t| (treated[t] - synth(t), synth(t)))
                     .fold((0.0, 0.0), |acc, x| (acc.0 + x.0, acc.1 + x.1));
-                placebo[k].push(if den > 0.0 { num / den } else { 0.0 });
+                placebo[k][wi % 2].push(if den > 0.0 { num / den } else { 0.0 });
             }
         }
-        if pre_err.len() < 2 {
+        if placebo.iter().any(|p| p[0].is_empty() || p[1].len() < 2) {
             return vec![None; s.durations.len()];
         }
         let share = set.iter().map(|&m| y[m].iter().sum::<f64>()).sum::<f64>() / total;
         let level: f64 = set.iter().map(|&m| y[m].iter().sum::<f64>() / t_len as f64).sum();
+        let rms = |e: &[f64]| (e.iter().map(|v| v * v).sum::<f64>() / e.len() as f64).sqrt();
         s.durations
             .iter()
             .enumerate()
             .map(|(k, &d)| {
-                let e = &placebo[k];
-                let rmse = (e.iter().map(|v| v * v).sum::<f64>() / e.len() as f64).sqrt();
-                let bias = e.iter().sum::<f64>() / e.len() as f64;
-                let mde = (za + zp) * rmse;
-                let cost = s.cost_per_market_period.map(|c| c * set.len() as f64 * d as f64);
+                let [sel, ev] = &placebo[k];
+                let rmse = rms(ev);
+                let bias = ev.iter().sum::<f64>() / ev.len() as f64;
+                let mde = (ta + tp) * rmse;
+                let flat = s.cost_per_market_period.map(|c| c * set.len() as f64 * d as f64);
+                let sized = s.cost_per_outcome.map(|c| c * level * d as f64);
+                let cost = match (flat, sized) {
+                    (None, None) => None,
+                    (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+                };
                 if let (Some(c), Some(b)) = (cost, s.budget) {
                     if c > b {
                         return None;
@@ -299,7 +330,7 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
                 }
                 let power = s.effect.map(|l| {
                     let x = l.abs() / rmse.max(1e-300);
-                    z.cdf(x - za) + z.cdf(-x - za)
+                    tdist.cdf(x - ta) + tdist.cdf(-x - ta)
                 });
                 let sign = if s.kind == TestKind::Holdout { -1.0 } else { 1.0 };
                 Some(Candidate {
@@ -310,6 +341,8 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
                     power,
                     placebo_rmse: rmse,
                     placebo_bias: bias,
+                    evaluation_windows: ev.len(),
+                    selection_rmse: rms(sel),
                     pre_rmspe: pre_err.iter().sum::<f64>() / pre_err.len() as f64,
                     share_of_outcome: share,
                     cost,
@@ -329,14 +362,18 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
             }
         }
     }
+    // Ranked on the selection windows only.
     for list in by_duration.iter_mut() {
-        list.sort_by(|a, b| a.mde.abs().total_cmp(&b.mde.abs()).then(a.markets.len().cmp(&b.markets.len())));
+        list.sort_by(|a, b| a.selection_rmse.total_cmp(&b.selection_rmse).then(a.markets.len().cmp(&b.markets.len())));
         list.truncate(s.top.max(1));
     }
     let recommended = by_duration
         .iter()
         .filter_map(|l| l.first())
-        .min_by(|a, b| a.mde.abs().total_cmp(&b.mde.abs()).then(a.duration.cmp(&b.duration)))
+        .min_by(|a, b| {
+            let sel = |c: &Candidate| (ta + tp) * c.selection_rmse;
+            sel(a).total_cmp(&sel(b)).then(a.duration.cmp(&b.duration))
+        })
         .cloned();
     Ok(GeoDesign {
         method: "synthetic-control replay of historical windows (GeoLift-style market selection)".into(),
@@ -350,27 +387,128 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
     })
 }
 
-/// The post-test readout with the same method: the relative lift of `treated` (pooled) over
+/// How a geo test is read out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ReadoutSettings {
+    /// Pre-period length used to fit the synthetic control (at most), as in the design.
+    #[serde(default = "pre_periods")]
+    pub pre_periods: usize,
+    /// Historical windows (before the test) replayed to measure the estimate's noise.
+    #[serde(default = "windows")]
+    pub windows: usize,
+    #[serde(default = "alpha")]
+    pub alpha: f64,
+    /// The design's noise for these markets and this duration (its candidate's `placebo_rmse`
+    /// and `evaluation_windows`): when the markets were chosen on this history, replays of it
+    /// understate the noise (the winner's curse), and the design's evaluation windows do not.
+    #[serde(default)]
+    pub design_noise: Option<DesignNoise>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DesignNoise {
+    pub placebo_rmse: f64,
+    pub evaluation_windows: usize,
+}
+
+impl Default for ReadoutSettings {
+    fn default() -> Self {
+        Self { pre_periods: pre_periods(), windows: windows(), alpha: alpha(), design_noise: None }
+    }
+}
+
+/// A geo test's readout: the relative lift of the pooled test markets over their synthetic
+/// control (each market divided by its pre-period mean, as the design scales them), its noise
+/// from replays of the same test on windows before it, and conformal inference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct GeoReadout {
+    pub method: String,
+    pub markets: Vec<String>,
+    pub start: i64,
+    pub duration: usize,
+    /// The relative lift: (test markets - synthetic) / synthetic, summed over the test.
+    pub lift: f64,
+    /// The same in outcome units per period across the test markets.
+    pub lift_absolute: f64,
+    /// The root mean square of the placebo lifts of `windows` replays before the test, with as
+    /// many degrees of freedom; the t interval and p-value at 1 - alpha.
+    pub std_error: f64,
+    pub df: usize,
+    /// `design` (the design's evaluation windows) or `replays` (this history's).
+    pub noise_source: String,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub p_value: f64,
+    /// Conformal inference (Chernozhukov, Wüthrich and Zhu 2021, moving blocks, as GeoLift reads
+    /// out with augsynth) for a constant lift, mapped to the relative scale; an end absent when
+    /// unbounded.
+    pub conformal_p_value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformal_ci_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformal_ci_high: Option<f64>,
+    pub level: f64,
+    /// Pre-period fit of the test's synthetic control (relative RMSPE).
+    pub pre_rmspe: f64,
+}
+
+/// The relative lift of `set` over [st, st + d) against a synthetic control fitted on
+/// [p0, st), and the pre-period relative RMSPE.
+fn relative_lift(scaled: &[Vec<f64>], set: &[usize], p0: usize, st: usize, d: usize) -> Option<(f64, f64, f64)> {
+    let donors: Vec<usize> = (0..scaled.len()).filter(|m| !set.contains(m)).collect();
+    let treated: Vec<f64> =
+        (0..st + d).map(|t| set.iter().map(|&m| scaled[m][t]).sum::<f64>() / set.len() as f64).collect();
+    let a: Vec<Vec<f64>> = donors.iter().map(|&m| scaled[m][p0..st].to_vec()).collect();
+    let (w, _) = (SimplexLs { a: &a, b: &treated[p0..st] }).solve(None)?;
+    let synth = |t: usize| donors.iter().zip(&w).map(|(&m, wi)| scaled[m][t] * wi).sum::<f64>();
+    let rmspe = ((p0..st).map(|t| (treated[t] - synth(t)).powi(2)).sum::<f64>() / (st - p0) as f64).sqrt();
+    let (num, den) =
+        (st..st + d).map(|t| (treated[t] - synth(t), synth(t))).fold((0.0, 0.0), |a, x| (a.0 + x.0, a.1 + x.1));
+    Some((if den > 0.0 { num / den } else { 0.0 }, den, rmspe))
+}
+
+/// The post-test readout with the design's method: the relative lift of `treated` (pooled) over
 /// `duration` periods from `start`, against a synthetic control fitted on up to `pre_periods`
-/// periods before it (each market divided by its mean over the pre-period).
-pub fn lift_estimate(
+/// periods before it (each market divided by its mean over that pre-period); its standard
+/// error from `windows` replays of the same test in the history before it (t with that many
+/// degrees of freedom, as the design's MDE assumes); and conformal inference on the same fit.
+pub fn readout(
     panel: &GeoPanel,
     treated: &[String],
     start: i64,
     duration: usize,
-    pre_periods: usize,
-) -> Result<f64, GeoError> {
+    s: &ReadoutSettings,
+) -> Result<GeoReadout, GeoError> {
     let Wide { markets, times, y } = pivot(panel)?;
     let mi: HashMap<&str, usize> = markets.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     let st = times.iter().position(|t| *t == start).ok_or_else(|| invalid("start", "is not a period of the panel"))?;
-    if st < 2 || st + duration > times.len() {
-        return Err(invalid("start", "leaves no pre-period or runs past the data"));
+    if duration == 0 || st + duration > times.len() {
+        return Err(invalid("duration", "must be positive and end within the data"));
+    }
+    if !(s.alpha > 0.0 && s.alpha < 0.5) {
+        return Err(invalid("alpha", "must be between 0 and 0.5"));
+    }
+    if s.windows < 2 {
+        return Err(invalid("windows", "needs at least 2 replays"));
+    }
+    if treated.is_empty() {
+        return Err(invalid("treated", "name at least one test market"));
     }
     let set: Vec<usize> = treated
         .iter()
         .map(|m| mi.get(m.as_str()).copied().ok_or_else(|| invalid("treated", format!("{m:?} is not a market"))))
         .collect::<Result<_, _>>()?;
-    let p0 = st.saturating_sub(pre_periods);
+    if markets.len() < set.len() + 2 {
+        return Err(invalid("treated", "leaves fewer than two control markets"));
+    }
+    let pre = s.pre_periods.max(4);
+    let p0 = st.saturating_sub(pre);
+    if st - p0 < 4 {
+        return Err(invalid("start", "leaves fewer than four pre-periods"));
+    }
     let scaled: Vec<Vec<f64>> = y
         .iter()
         .map(|row| {
@@ -378,18 +516,97 @@ pub fn lift_estimate(
             row.iter().map(|v| if m > 0.0 { v / m } else { 0.0 }).collect()
         })
         .collect();
-    let donors: Vec<usize> = (0..markets.len()).filter(|m| !set.contains(m)).collect();
-    let treated_s: Vec<f64> =
-        (0..times.len()).map(|t| set.iter().map(|&m| scaled[m][t]).sum::<f64>() / set.len() as f64).collect();
-    let a: Vec<Vec<f64>> = donors.iter().map(|&d| scaled[d][p0..st].to_vec()).collect();
-    let (w, _) = (SimplexLs { a: &a, b: &treated_s[p0..st] })
-        .solve(None)
+    let (lift, synth_sum, pre_rmspe) = relative_lift(&scaled, &set, p0, st, duration)
         .ok_or_else(|| invalid("panel", "the synthetic control could not be fitted"))?;
-    let synth = |t: usize| donors.iter().zip(&w).map(|(&d, wi)| scaled[d][t] * wi).sum::<f64>();
-    let (num, den) = (st..st + duration)
-        .map(|t| (treated_s[t] - synth(t), synth(t)))
-        .fold((0.0, 0.0), |a, x| (a.0 + x.0, a.1 + x.1));
-    Ok(if den > 0.0 { num / den } else { 0.0 })
+    // Replays ending before the test, stepping back by the duration.
+    let mut placebo = Vec::new();
+    for w in 0..s.windows {
+        let Some(ws) = st.checked_sub(duration * (w + 1)) else { break };
+        let wp0 = ws.saturating_sub(pre);
+        if ws - wp0 < 4 {
+            break;
+        }
+        if let Some((l, _, _)) = relative_lift(&scaled, &set, wp0, ws, duration) {
+            placebo.push(l);
+        }
+    }
+    let (se, df, noise_source) = match s.design_noise {
+        Some(n) if n.placebo_rmse.is_finite() && n.placebo_rmse > 0.0 && n.evaluation_windows >= 2 => {
+            (n.placebo_rmse, n.evaluation_windows, "design")
+        }
+        Some(_) => {
+            return Err(invalid("design_noise", "needs a positive placebo_rmse and at least 2 evaluation_windows"))
+        }
+        None => {
+            if placebo.len() < 2 {
+                return Err(invalid(
+                    "start",
+                    format!(
+                        "the history before {start} holds {} replay(s) of a {duration}-period test; at least 2 are needed",
+                        placebo.len()
+                    ),
+                ));
+            }
+            let df = placebo.len();
+            ((placebo.iter().map(|v| v * v).sum::<f64>() / df as f64).sqrt(), df, "replays")
+        }
+    };
+    let tdist = StudentsT::new(0.0, 1.0, df as f64).map_err(|e| invalid("windows", e.to_string()))?;
+    let tc = tdist.inverse_cdf(1.0 - s.alpha / 2.0);
+    let p_value = if se > 0.0 { 2.0 * (1.0 - tdist.cdf((lift / se).abs())) } else { f64::NAN };
+    // Conformal inference on the same scaled panel (outcomes with V = I, as the fit above).
+    let keep: Vec<usize> = (p0..st + duration).collect();
+    let mut unit = Vec::new();
+    let mut time = Vec::new();
+    let mut vals = Vec::new();
+    for (m, name) in markets.iter().enumerate() {
+        for &t in &keep {
+            unit.push(name.clone());
+            time.push(times[t]);
+            vals.push(scaled[m][t]);
+        }
+    }
+    let input = crate::synth::SynthInput {
+        unit,
+        time,
+        outcome: "y".into(),
+        columns: HashMap::from([("y".to_string(), ndarray::Array1::from(vals))]),
+        treated_units: treated.to_vec(),
+        treatment_time: start,
+    };
+    let sc = crate::synth::fit(
+        &input,
+        &crate::synth::SynthSettings {
+            v: Some(vec![1.0; st - p0]),
+            conformal: true,
+            alpha: s.alpha,
+            ..crate::synth::SynthSettings::default()
+        },
+    )
+    .map_err(|e| invalid("panel", format!("conformal inference: {e}")))?;
+    // A constant additive gap h on the scaled series is a relative lift h x duration / the
+    // synthetic's sum.
+    let to_rel = |h: f64| if synth_sum > 0.0 { h * duration as f64 / synth_sum } else { f64::NAN };
+    let level: f64 = set.iter().map(|&m| y[m][p0..st].iter().sum::<f64>() / (st - p0) as f64).sum();
+    Ok(GeoReadout {
+        method: "synthetic control on markets scaled by their pre-period mean (GeoLift-style readout)".into(),
+        markets: set.iter().map(|&m| markets[m].clone()).collect(),
+        start,
+        duration,
+        lift,
+        lift_absolute: lift * level * synth_sum / duration as f64,
+        std_error: se,
+        df,
+        noise_source: noise_source.into(),
+        ci_low: lift - tc * se,
+        ci_high: lift + tc * se,
+        p_value,
+        conformal_p_value: sc.conformal_p_value.unwrap_or(f64::NAN),
+        conformal_ci_low: sc.conformal_ci_low.map(to_rel),
+        conformal_ci_high: sc.conformal_ci_high.map(to_rel),
+        level: 1.0 - s.alpha,
+        pre_rmspe,
+    })
 }
 
 #[cfg(test)]
@@ -432,7 +649,7 @@ mod tests {
         GeoSettings {
             durations: vec![4],
             max_markets: 2,
-            include: vec!["m00".into(), "m01".into()],
+            include: vec!["m00".into()],
             exclude: vec![],
             alpha: 0.1,
             power: 0.8,
@@ -441,20 +658,26 @@ mod tests {
             pre_periods: 40,
             kind: TestKind::Increase,
             cost_per_market_period: None,
+            cost_per_outcome: None,
             budget: None,
             top: 5,
         }
     }
 
-    /// The MDE is calibrated: on fresh data from the same process, a test of the chosen markets
-    /// rejects about alpha of the time with no lift and about `power` of the time with a lift
-    /// equal to the MDE.
+    /// The chosen design's MDE is honest despite the search: on fresh data from the same process,
+    /// the design picks the best of 16 candidate pairs (m00 with any other market, or alone) on
+    /// its selection windows and reports the noise of its evaluation windows; the test then runs
+    /// on the next 4 periods and is read out with that noise (t test at 10%). With no lift the
+    /// readout rejects within 10 +/- 3 points; with a lift equal to the reported MDE within
+    /// 80 +/- 5 points (400 replications; binomial sd 1.5 and 2.0 points). (Read out with
+    /// replays of the same history instead, it rejected 21.7% of true nulls: the winner's curse.)
     #[test]
-    fn mde_is_calibrated_by_simulation() {
+    #[ignore = "simulation: run with --include-ignored"]
+    fn chosen_design_mde_and_size_hold_by_simulation() {
         let mut rng = Rng::new(11);
         let (hist, d) = (100usize, 4usize);
-        let (mut rej0, mut rej1, reps) = (0, 0, 150);
-        let z = Normal::standard().inverse_cdf(0.95);
+        let (mut rej0, mut rej1, reps) = (0, 0, 400);
+        let mut own_rejects = 0;
         for _ in 0..reps {
             for (lift_is_mde, counter) in [(false, &mut rej0), (true, &mut rej1)] {
                 // Design on the history, then run the test on the next `d` periods.
@@ -465,22 +688,50 @@ mod tests {
                     time: keep.iter().map(|&i| base.time[i]).collect(),
                     outcome: keep.iter().map(|&i| base.outcome[i]).collect(),
                 };
-                let g = design(&past, &settings()).unwrap();
-                let c = &g.by_duration[0][0];
-                assert_eq!(c.markets, vec!["m00", "m01"]);
+                let s = GeoSettings { include: vec!["m00".into()], ..settings() };
+                let g = design(&past, &s).unwrap();
+                let c = g.recommended.unwrap();
                 let lift = if lift_is_mde { c.mde } else { 0.0 };
-                let live = panel(&mut rng.clone(), hist + d, &[0, 1], hist, lift);
-                let est = lift_estimate(&live, &c.markets, hist as i64, d, 40).unwrap();
-                if est.abs() > z * c.placebo_rmse {
+                let treated: Vec<usize> = c.markets.iter().map(|m| m[1..].parse().unwrap()).collect();
+                let live = panel(&mut rng.clone(), hist + d, &treated, hist, lift);
+                let noise = DesignNoise { placebo_rmse: c.placebo_rmse, evaluation_windows: c.evaluation_windows };
+                let rs =
+                    ReadoutSettings { pre_periods: 40, alpha: 0.1, design_noise: Some(noise), ..Default::default() };
+                let r = readout(&live, &c.markets, hist as i64, d, &rs).unwrap();
+                if r.p_value <= 0.1 {
                     *counter += 1;
+                }
+                // The readout's own replays of this history: the markets were chosen on it.
+                let own =
+                    readout(&live, &c.markets, hist as i64, d, &ReadoutSettings { design_noise: None, ..rs }).unwrap();
+                if !lift_is_mde && own.p_value <= 0.1 {
+                    own_rejects += 1;
                 }
                 rng.next_u64();
             }
         }
         let (size, power) = (rej0 as f64 / reps as f64, rej1 as f64 / reps as f64);
-        eprintln!("size {size:.3} (nominal 0.10), power {power:.3} (nominal 0.80)");
-        assert!((0.02..=0.2).contains(&size), "size {size}");
-        assert!((0.6..=0.95).contains(&power), "power {power}");
+        eprintln!("readout with the replays of the history the markets were chosen on: size {own_rejects}/{reps}");
+        eprintln!(
+            "chosen design over {reps}: size {size:.3} (nominal 0.10), power at its MDE {power:.3} (nominal 0.80)"
+        );
+        assert!((size - 0.10).abs() <= 0.03, "size {size}");
+        assert!((power - 0.80).abs() <= 0.05, "power {power}");
+    }
+
+    /// The readout's conformal interval and t interval both contain its lift, and a lift put
+    /// into the data is found.
+    #[test]
+    fn readout_finds_the_lift_with_its_intervals() {
+        let mut rng = Rng::new(5);
+        let p = panel(&mut rng, 104, &[0, 1], 100, 0.2);
+        let r = readout(&p, &["m00".into(), "m01".into()], 100, 4, &ReadoutSettings::default()).unwrap();
+        assert!((r.lift - 0.2).abs() < 0.05, "{r:?}");
+        assert!(r.ci_low < r.lift && r.lift < r.ci_high && r.p_value < 0.01, "{r:?}");
+        assert!(r.conformal_ci_low.is_none_or(|l| l < r.lift) && r.conformal_ci_high.is_none_or(|h| h > r.lift));
+        assert!(r.conformal_p_value <= 0.1, "{r:?}");
+        assert_eq!(readout(&p, &["nowhere".into()], 100, 4, &ReadoutSettings::default()).unwrap_err().field, "treated");
+        assert_eq!(readout(&p, &["m00".into()], 100, 9, &ReadoutSettings::default()).unwrap_err().field, "duration");
     }
 
     #[test]
@@ -509,7 +760,8 @@ mod tests {
                 assert!(c.cost.unwrap() <= 12_000.0);
                 assert!(c.mde > 0.0 && c.power.unwrap() > 0.0);
             }
-            assert!(list.windows(2).all(|w| w[0].mde.abs() <= w[1].mde.abs()));
+            assert!(list.windows(2).all(|w| w[0].selection_rmse <= w[1].selection_rmse));
+            assert!(list.iter().all(|c| c.evaluation_windows == 3 && c.placebo_rmse > 0.0));
         }
         // 6-period tests of 3 markets cost 18,000 > budget: none of them.
         assert!(g.by_duration[2].iter().all(|c| c.markets.len() <= 2));
@@ -518,6 +770,23 @@ mod tests {
         assert_eq!(
             design(&p, &GeoSettings { include: vec!["nowhere".into()], ..s.clone() }).unwrap_err().field,
             "include"
+        );
+        // A cost proportional to the markets' size: each candidate's cost is the rate times its
+        // markets' average outcome per period times the duration.
+        let sized =
+            GeoSettings { cost_per_market_period: None, cost_per_outcome: Some(2.0), budget: None, ..s.clone() };
+        let g = design(&p, &sized).unwrap();
+        let mean_of = |m: &str| {
+            let v: Vec<f64> = (0..p.market.len()).filter(|&i| p.market[i] == m).map(|i| p.outcome[i]).collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        for c in g.by_duration.iter().flatten() {
+            let want = 2.0 * c.markets.iter().map(|m| mean_of(m)).sum::<f64>() * c.duration as f64;
+            assert!((c.cost.unwrap() - want).abs() < 1e-6 * want, "{} vs {want}", c.cost.unwrap());
+        }
+        assert_eq!(
+            design(&p, &GeoSettings { cost_per_outcome: Some(-1.0), ..s.clone() }).unwrap_err().field,
+            "cost_per_outcome"
         );
         assert_eq!(design(&p, &GeoSettings { durations: vec![], ..s }).unwrap_err().field, "durations");
     }

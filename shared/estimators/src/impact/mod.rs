@@ -120,6 +120,8 @@ pub struct ImpactResult {
     /// p-value of no cumulative effect.
     #[serde(flatten)]
     pub inference: Inference,
+    /// The level of every interval here (1 - alpha).
+    pub level: f64,
     /// The effect summed over the post-period, and its interval.
     pub cumulative: f64,
     pub cumulative_ci_low: f64,
@@ -762,6 +764,7 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
                  the two-sided tail probability of no cumulative effect"
             ),
         },
+        level: 1.0 - s.alpha,
         cumulative,
         cumulative_ci_low: cum_lo,
         cumulative_ci_high: cum_hi,

@@ -434,6 +434,17 @@ fn standard_error(
         let mut rng = Rng::new(s.seed);
         (0..s.replications).map(|_| rng.next_u64()).collect()
     };
+    // The estimate on the rows `ind` (the first `n0b` of them controls), weights re-fitted from
+    // the estimate's (R's warm start: omega renormalised over the controls drawn, lambda as is).
+    let refit = |ind: &[usize], n0b: usize| -> f64 {
+        let rows: Vec<&[f64]> = ind.iter().map(|&i| y[i]).collect();
+        let start = Weights {
+            omega: sum_normalize(&ind[..n0b].iter().map(|&i| w.omega[i]).collect::<Vec<_>>()),
+            lambda: w.lambda.clone(),
+        };
+        let wb = fit_weights(&rows, n0b, t0, opts, Some(&start));
+        tau(&rows, n0b, t0, &wb)
+    };
     let draws = match s.se {
         SdidSe::Jackknife => {
             if n1 < 2 {
@@ -470,14 +481,7 @@ fn standard_error(
                 let mut rng = Rng::new(seed);
                 let mut ind: Vec<usize> = (0..n0).collect();
                 shuffle(&mut ind, &mut rng);
-                let n0b = n0 - n1;
-                let rows: Vec<&[f64]> = ind.iter().map(|&i| y[i]).collect();
-                let start = Weights {
-                    omega: sum_normalize(&ind[..n0b].iter().map(|&i| w.omega[i]).collect::<Vec<_>>()),
-                    lambda: w.lambda.clone(),
-                };
-                let wb = fit_weights(&rows, n0b, t0, opts, Some(&start));
-                tau(&rows, n0b, t0, &wb)
+                refit(&ind, n0 - n1)
             })
         }
         SdidSe::Bootstrap if n1 < 2 => {
@@ -496,14 +500,7 @@ fn standard_error(
                     break ind;
                 }
             };
-            let n0b = ind.iter().filter(|&&i| i < n0).count();
-            let rows: Vec<&[f64]> = ind.iter().map(|&i| y[i]).collect();
-            let start = Weights {
-                omega: sum_normalize(&ind[..n0b].iter().map(|&i| w.omega[i]).collect::<Vec<_>>()),
-                lambda: w.lambda.clone(),
-            };
-            let wb = fit_weights(&rows, n0b, t0, opts, Some(&start));
-            tau(&rows, n0b, t0, &wb)
+            refit(&ind, ind.iter().filter(|&&i| i < n0).count())
         }),
     }
     .map_err(|e| invalid("se", format!("se: a replication failed: {e}")))?;
