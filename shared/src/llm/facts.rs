@@ -321,6 +321,16 @@ impl Builder {
         inf: &Inference,
         spread: Spread,
     ) -> Result<Fact, ValidationError> {
+        let mut f = Fact::new(
+            format!("{id}.effect"),
+            label,
+            FactKind::Effect,
+            inf.estimate,
+            Unit::Outcome,
+            format!("{source}/estimate"),
+        )
+        .with_p(inf.p_value);
+        f.method = Some(method.to_string());
         if let Spread::Stored { level, method: how } = spread {
             if (level - self.level).abs() > 1e-9 {
                 return Err(cannot_honour(
@@ -331,21 +341,11 @@ impl Builder {
                     ),
                 ));
             }
-            let mut f = Fact::new(
-                format!("{id}.effect"),
-                label,
-                FactKind::Effect,
-                inf.estimate,
-                Unit::Outcome,
-                format!("{source}/estimate"),
-            )
-            .with_p(inf.p_value);
             if let (Some(lo), Some(hi)) = (inf.ci_low, inf.ci_high) {
                 f = f.with_ci(lo, hi, self.level);
             }
             // An interval unbounded on a side excludes zero only if the bounded side does.
             f.significant = Some(inf.ci_low.is_some_and(|l| l > 0.0) || inf.ci_high.is_some_and(|h| h < 0.0));
-            f.method = Some(method.to_string());
             return Ok(f);
         }
         let se = inf.std_error.filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(|| {
@@ -359,18 +359,8 @@ impl Builder {
             Spread::Normal | Spread::Stored { .. } => dist::normal_critical(self.alpha()),
         };
         let (lo, hi) = (inf.estimate - crit * se, inf.estimate + crit * se);
-        let mut f = Fact::new(
-            format!("{id}.effect"),
-            label,
-            FactKind::Effect,
-            inf.estimate,
-            Unit::Outcome,
-            format!("{source}/estimate"),
-        )
-        .with_ci(lo, hi, self.level)
-        .with_p(inf.p_value);
+        f = f.with_ci(lo, hi, self.level);
         f.significant = Some(lo > 0.0 || hi < 0.0);
-        f.method = Some(method.to_string());
         Ok(f)
     }
 

@@ -401,17 +401,22 @@ fn psd_sqrt(s: &Array2<f64>) -> Array2<f64> {
 /// η̂ = min_τ max_j (y_j − x_j'τ)/σ_j through its dual, max λ'y s.t. λ ≥ 0, σ'λ = 1, X'λ = 0.
 /// Returns η̂ and λ.
 fn eta_lp(y: &Array1<f64>, x: &Array2<f64>, sd: &Array1<f64>) -> Option<(f64, Array1<f64>)> {
-    let m = y.len();
+    let (w, b) = dual_constraints(x, sd);
+    let lam = simplex_max(y, &w, &b)?;
+    Some((lam.dot(y), lam))
+}
+
+/// The dual's equality constraints [σ'; X'] λ = e1 (σ'λ = 1, X'λ = 0).
+fn dual_constraints(x: &Array2<f64>, sd: &Array1<f64>) -> (Array2<f64>, Array1<f64>) {
     let k = x.ncols();
-    let mut w = Array2::<f64>::zeros((k + 1, m));
+    let mut w = Array2::<f64>::zeros((k + 1, sd.len()));
     w.row_mut(0).assign(sd);
     for j in 0..k {
         w.row_mut(j + 1).assign(&x.column(j));
     }
-    let mut b = Array1::<f64>::zeros(k + 1);
-    b[0] = 1.0;
-    let lam = simplex_max(y, &w, &b)?;
-    Some((lam.dot(y), lam))
+    let mut e1 = Array1::<f64>::zeros(k + 1);
+    e1[0] = 1.0;
+    (w, e1)
 }
 
 /// max f'x s.t. A x = b (b ≥ 0), x ≥ 0, by the two-phase simplex method with Bland's rule
@@ -630,15 +635,8 @@ fn vlo_vup_dual(
     let low_initial = (-100.0f64).min(eta - 20.0 * sigma_b);
     let high_initial = 100.0f64.max(eta + 20.0 * sigma_b);
     let b_vec = sg.mapv(|v| v / gsg);
-    let k = x.ncols();
     let m = s_t.len();
-    let mut w = Array2::<f64>::zeros((k + 1, m));
-    w.row_mut(0).assign(sd);
-    for j in 0..k {
-        w.row_mut(j + 1).assign(&x.column(j));
-    }
-    let mut e1 = Array1::<f64>::zeros(k + 1);
-    e1[0] = 1.0;
+    let (w, e1) = dual_constraints(x, sd);
     let program = |c: f64| -> Option<(f64, Array1<f64>)> {
         let f = s_t + &b_vec.mapv(|v| v * c);
         let sol = simplex_max(&f, &w, &e1)?;

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ndarray::{Array1, Array2};
 
-use super::twfe::{check, cohorts, invalid, DidError, DidResult, EventStudyPoint, PanelInput};
+use super::twfe::{check, cohorts, invalid, refuse_switch_offs, DidError, DidResult, EventStudyPoint, PanelInput};
 use crate::dist;
 use crate::inference::Inference;
 use crate::linalg;
@@ -56,13 +56,7 @@ pub fn fit(input: &PanelInput, settings: &RobustSettings) -> Result<DidResult, D
     }
     let c = check(input)?;
     let (first, switch_offs) = cohorts(input);
-    if let Some(&(u, t)) = switch_offs.first() {
-        return Err(DidError::TreatmentSwitchesOff {
-            units: switch_offs.len(),
-            example: input.unit_labels[u as usize].clone(),
-            time: t,
-        });
-    }
+    refuse_switch_offs(input, &switch_offs)?;
     let cluster: (Vec<u32>, usize) = match &input.cluster {
         Some((ids, g)) => (ids.clone(), *g),
         None => (input.unit.clone(), c.n_units),

@@ -225,6 +225,18 @@ pub(super) fn cohorts(input: &PanelInput) -> (Vec<Option<i64>>, Vec<(u32, i64)>)
     (first, off)
 }
 
+/// The error for an event study (or a robust one) on a treatment that switches off.
+pub(super) fn refuse_switch_offs(input: &PanelInput, switch_offs: &[(u32, i64)]) -> Result<(), DidError> {
+    match switch_offs.first() {
+        Some(&(u, t)) => Err(DidError::TreatmentSwitchesOff {
+            units: switch_offs.len(),
+            example: input.unit_labels[u as usize].clone(),
+            time: t,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The wild bootstrap keeps a G x G matrix per draw: it is for few clusters.
 pub const MAX_WILD_CLUSTERS: usize = 1000;
 
@@ -260,13 +272,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     let mut cols: Vec<Array1<f64>> = Vec::new();
     let mut rel_times: Vec<i64> = Vec::new();
     if settings.event_study {
-        if let Some(&(u, t)) = switch_offs.first() {
-            return Err(DidError::TreatmentSwitchesOff {
-                units: switch_offs.len(),
-                example: input.unit_labels[u as usize].clone(),
-                time: t,
-            });
-        }
+        refuse_switch_offs(input, &switch_offs)?;
         let rel: Vec<Option<i64>> =
             (0..n).map(|i| first_treated[input.unit[i] as usize].map(|g| input.time[i] - g)).collect();
         rel_times = rel.iter().flatten().copied().collect::<BTreeSet<_>>().into_iter().collect();
