@@ -88,11 +88,46 @@ fn matches_statsmodels() {
                     assert!((back.effect - e).abs() < 1e-7, "{c}: {}", back.effect);
                 }
             }
+            "proportions_mde" => {
+                let s = PowerSettings { metric: Metric::Proportion { baseline: f(&c, "p1") }, ..means.clone() };
+                let r = power::solve(
+                    &s,
+                    &PowerQuery { n_control: Some(f(&c, "nobs1")), power: Some(f(&c, "power")), effect: None },
+                )
+                .unwrap();
+                // The rate moves in the tested direction and stays a rate.
+                let p2 = f(&c, "p1") + r.effect;
+                assert!(p2 > 0.0 && p2 < 1.0, "{c}: {p2}");
+                assert!((r.standardized_effect - f(&c, "cohens_h")).abs() < 1e-6, "{c}: {}", r.standardized_effect);
+                assert!((p2 - f(&c, "p2")).abs() < 1e-6, "{c}: {p2}");
+            }
+            "proportions_unattainable" => {
+                let s = PowerSettings { metric: Metric::Proportion { baseline: f(&c, "p1") }, ..means.clone() };
+                let e = power::solve(
+                    &s,
+                    &PowerQuery { n_control: Some(f(&c, "nobs1")), power: Some(f(&c, "power")), effect: None },
+                )
+                .unwrap_err();
+                assert_eq!(e.field, "power");
+                // The message gives the power of the largest possible change, as statsmodels has it.
+                let stated = format!("{:.4}", f(&c, "power_at_edge"));
+                assert!(e.message.contains(&stated), "{c}: {}", e.message);
+            }
+            "means_smallest_n" => {
+                let r = power::solve(
+                    &means,
+                    &PowerQuery { effect: Some(f(&c, "effect_size")), power: Some(f(&c, "power")), n_control: None },
+                )
+                .unwrap();
+                assert!((r.n_control - 2.0).abs() < 1e-6, "{c}: {}", r.n_control);
+                assert!((r.power - f(&c, "power_at_2")).abs() < 1e-6, "{c}: {}", r.power);
+                assert!(r.power >= f(&c, "power"));
+            }
             other => panic!("{other}"),
         }
         checked += 1;
     }
-    assert_eq!(checked, 16);
+    assert_eq!(checked, 23);
 }
 
 /// Cluster randomisation and CUPED, by simulation: the analytic power of the design matches the
@@ -202,4 +237,24 @@ fn bad_queries_name_the_field() {
     )
     .unwrap_err();
     assert_eq!(e.field, "effect");
+    // One cluster per arm leaves the t test no degrees of freedom: an error, not an MDE near 0.
+    let clustered = PowerSettings {
+        metric: Metric::Mean { sd: 1.0 },
+        alpha: 0.05,
+        alternative: Alternative::TwoSided,
+        ratio: 1.0,
+        cluster: Some(Cluster { size: 50.0, icc: 0.05 }),
+        cuped_correlation: None,
+    };
+    for q in [
+        PowerQuery { n_control: Some(50.0), effect: None, power: Some(0.8) },
+        PowerQuery { n_control: Some(50.0), effect: Some(0.5), power: None },
+    ] {
+        let e = power::solve(&clustered, &q).unwrap_err();
+        assert_eq!(e.field, "n_control", "{e:?}");
+        assert!(e.message.contains("degrees of freedom"), "{}", e.message);
+    }
+    // Two clusters per arm: df 2, a real answer.
+    let r = power::solve(&clustered, &PowerQuery { n_control: Some(100.0), effect: None, power: Some(0.8) }).unwrap();
+    assert!(r.effect > 1.0, "{}", r.effect);
 }

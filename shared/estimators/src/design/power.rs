@@ -223,6 +223,30 @@ fn unstandardize(s: &PowerSettings, d: &Design, es: f64) -> f64 {
     }
 }
 
+/// The largest standardised effect a proportion can have in the tested direction (up to p = 1,
+/// or down to p = 0 for "smaller"); unbounded for means.
+fn largest_effect(s: &PowerSettings, d: &Design) -> f64 {
+    match s.metric {
+        Metric::Mean { .. } => f64::INFINITY,
+        Metric::Proportion { baseline } => {
+            let phi = 2.0 * baseline.sqrt().asin();
+            let up = std::f64::consts::PI - phi;
+            let h = match s.alternative {
+                Alternative::Smaller => phi,
+                Alternative::Larger => up,
+                // Either way: upward while the rate has room, else downward.
+                Alternative::TwoSided => up.max(phi),
+            };
+            h / d.vr.sqrt()
+        }
+    }
+}
+
+/// Degrees of freedom of the t test: clusters (or units) less two.
+fn degrees_of_freedom(s: &PowerSettings, d: &Design, n1_eff: f64) -> f64 {
+    n1_eff * (1.0 + s.ratio) * d.deff / d.cluster_size - 2.0
+}
+
 /// Power for a standardised effect with `n1` control units (effective, after the design effect;
 /// with clusters the t test has as many degrees of freedom as clusters less two).
 fn power_of(s: &PowerSettings, d: &Design, es: f64, n1: f64) -> f64 {
@@ -269,13 +293,13 @@ fn solve_increasing(f: impl Fn(f64) -> f64, target: f64, lo: f64, max: f64) -> O
     if f(lo) > target {
         return None;
     }
-    let mut hi = (lo * 2.0).max(1e-3);
+    let mut hi = (lo * 2.0).max(1e-3).min(max);
     while f(hi) < target {
-        lo = hi;
-        hi *= 2.0;
-        if hi > max {
+        if hi >= max {
             return None;
         }
+        lo = hi;
+        hi = (hi * 2.0).min(max);
     }
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
@@ -316,8 +340,23 @@ pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, PowerErro
         }
     }
     let sign = if s.alternative == Alternative::Smaller { -1.0 } else { 1.0 };
+    let no_df = |n: f64| -> Result<(), PowerError> {
+        let df = degrees_of_freedom(s, &d, n / d.deff);
+        if matches!(s.metric, Metric::Mean { .. }) && df <= 0.0 {
+            return Err(invalid(
+                "n_control",
+                format!(
+                    "{n} control units{} leave the t test {df} degrees of freedom: it needs more than 2 {} in all",
+                    if s.cluster.is_some() { " in clusters" } else { "" },
+                    if s.cluster.is_some() { "clusters" } else { "units" }
+                ),
+            ));
+        }
+        Ok(())
+    };
     let (n_eff, es, power, solved) = match (q.n_control, q.effect, q.power) {
         (Some(n), Some(e), None) => {
+            no_df(n)?;
             let es = standardize(s, &d, e)?;
             let n_eff = n / d.deff;
             (n_eff, es, power_of(s, &d, es.abs() * signed(s), n_eff), "power")
@@ -326,14 +365,40 @@ pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, PowerErro
             let es = standardize(s, &d, e)?;
             let f = |n: f64| power_of(s, &d, es.abs() * signed(s), n);
             let lo = (2.0 * d.cluster_size / d.deff / s.ratio.min(1.0)).max(2.0 / s.ratio.min(1.0)) + 1e-9;
-            let n_eff = solve_increasing(f, p, lo, 1e12)
-                .ok_or_else(|| invalid("effect", "no sample size reaches that power"))?;
-            (n_eff, es, p, "n_control")
+            // The smallest sample may already have more power than asked: it is the answer.
+            if f(lo) >= p {
+                (lo, es, f(lo), "n_control")
+            } else {
+                let n_eff = solve_increasing(f, p, lo, 1e12)
+                    .ok_or_else(|| invalid("effect", "no sample size reaches that power"))?;
+                (n_eff, es, p, "n_control")
+            }
         }
         (Some(n), None, Some(p)) => {
+            no_df(n)?;
             let n_eff = n / d.deff;
             let f = |es: f64| power_of(s, &d, es * signed(s), n_eff);
-            let es = solve_increasing(f, p, 1e-9, 40.0)
+            // A proportion cannot pass 0 or 1: the effect is searched only up to there.
+            let most = largest_effect(s, &d);
+            if most.is_finite() && f(most) < p {
+                return Err(invalid(
+                    "power",
+                    format!(
+                        "no effect with the rate between 0 and 1 reaches power {p} with {n} control units: the \
+                         largest possible effect (the rate at {}) has power {:.4}; add units or accept less power",
+                        if s.alternative == Alternative::Smaller
+                            || s.alternative == Alternative::TwoSided
+                                && matches!(s.metric, Metric::Proportion { baseline } if baseline > 0.5)
+                        {
+                            0
+                        } else {
+                            1
+                        },
+                        f(most)
+                    ),
+                ));
+            }
+            let es = solve_increasing(f, p, 1e-9, most.min(40.0))
                 .ok_or_else(|| invalid("n_control", "too few units for any detectable effect at that power"))?;
             (n_eff, sign * es, p, "effect")
         }
@@ -342,7 +407,14 @@ pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, PowerErro
     let effect = match q.effect {
         Some(e) => e,
         // The detectable effect in the tested direction (upward for two-sided tests).
-        None => unstandardize(s, &d, if s.alternative == Alternative::Smaller { -es.abs() } else { es.abs() }),
+        None => {
+            let up = match s.metric {
+                Metric::Proportion { baseline } => (std::f64::consts::PI - 2.0 * baseline.sqrt().asin()) / d.vr.sqrt(),
+                Metric::Mean { .. } => f64::INFINITY,
+            };
+            let down = s.alternative == Alternative::Smaller || s.alternative == Alternative::TwoSided && es.abs() > up;
+            unstandardize(s, &d, if down { -es.abs() } else { es.abs() })
+        }
     };
     let n_control = n_eff * d.deff;
     let n_treatment = n_control * s.ratio;
@@ -362,7 +434,7 @@ pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, PowerErro
         n_control_ceil: c1 as u64,
         n_treatment_ceil: c2 as u64,
         effect,
-        standardized_effect: es,
+        standardized_effect: if q.effect.is_none() { es.abs().copysign(effect) } else { es },
         power,
         alpha: s.alpha,
         alternative: s.alternative,
