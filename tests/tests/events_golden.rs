@@ -52,6 +52,8 @@ const SEQUENCE: &[&str] = &[
     "score-quality.missing-batch",
     "optimize-budget.ok",
     "optimize-budget.bad-history",
+    "optimize-budget.kpi",
+    "optimize-budget.kpi-too-many-draws",
     "recommend-treatments.ok",
     "recommend-treatments.bad-objective",
     "causal-discover.ok",

@@ -81,6 +81,7 @@ fn round_trip(name: &str, json: &serde_json::Value) -> Vec<String> {
         "sdid" => again::<liftos_estimators::sdid::SdidResult>(json),
         "impact" => again::<liftos_estimators::impact::ImpactResult>(json),
         "geo" => again::<liftos_estimators::design::geo::GeoReadout>(json),
+        "mmm" => again::<liftos_estimators::mmm::MmmResult>(json),
         "discover" => again::<DiscoveryOutput>(json),
         other => Err(format!("no typed result for {other}")),
     };

@@ -576,3 +576,23 @@ impl Estimate for EffectOutput {
         self.result.inference()
     }
 }
+
+/// The media mix model on one row per date (`liftos mmm`): the KPI is the business's own series
+/// (orders, revenue, sign-ups), the spends are per channel; a missing date is a missing period.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MmmRequest {
+    /// The date column (YYYY-MM-DD; daily or weekly).
+    pub date: String,
+    pub kpi: String,
+    /// One spend column per channel.
+    pub spend: Vec<String>,
+    /// The org's own control series (promotions, prices, holidays as 0/1 columns).
+    #[serde(default)]
+    pub controls: Vec<String>,
+    /// The KPI is platform-attributed conversions (not first-party): allowed only when said,
+    /// and the answer says the estimate is not incremental.
+    #[serde(default)]
+    pub attributed: bool,
+    #[serde(default)]
+    pub settings: liftos_estimators::mmm::MmmSettings,
+}

@@ -12,7 +12,9 @@ use super::memory::{
     AuditQuery, ConfoundersQuery, CreatedExperiment, ExperimentCausalData, ExperimentsQuery, IngestRequest,
     IngestResponse, PageQuery, RecordsQuery, StatusChange,
 };
-use super::surfacing::{DesignRequest, DesignResponse, OptimizeRequest, OptimizeResponse, RecommendQuery};
+use super::surfacing::{
+    DesignRequest, DesignResponse, OptimizeAnswer, OptimizeRequest, OptimizeResponse, RecommendQuery,
+};
 use crate::domain::{permissions, AuditEntry, CausalExperiment, CausalMarketingData, NewExperiment};
 use crate::llm::Insights;
 use crate::storage::Page;
@@ -256,11 +258,11 @@ pub const OPTIMIZE_BUDGET: Route = Route {
     action: "surfacing.optimize_budget",
     permission: permissions::ANALYSIS_RUN,
     summary: "Where the next dollar should go",
-    description: "Response curves fitted to a spend and outcome history (inline or the org's records), calibrated by lift tests; the optimal allocation with its interval, and recommendations.",
+    description: "Response curves fitted to a spend and outcome history (inline or the org's records), calibrated by lift tests; the optimal allocation with its interval, and recommendations. With `kpi` (the org's own KPI by date): the media mix model with controls, adstock-aware lift calibration and bootstrap intervals over every parameter, the plan within the spend the history supports, and the next test.",
     path_params: &[],
     query: None,
     body: Some(schema::<OptimizeRequest>),
-    answers: &[ok(200, "The model, the plan and the recommendations", schema::<OptimizeResponse>)],
+    answers: &[ok(200, "The model, the plan and the recommendations (or the media mix model's answer)", schema::<OptimizeAnswer>)],
 };
 
 pub const RECOMMEND_TREATMENTS: Route = Route {

@@ -111,7 +111,75 @@ pub struct OptimizeRequest {
     pub records: Option<RecordsSource>,
     #[serde(default)]
     pub lifts: Vec<Lift>,
+    /// The media mix model on the org's own KPI (the model of `liftos mmm`): give this instead
+    /// of `history` or `records`; the answer is then the model's (channels with ROI intervals,
+    /// the plan within the supported spend, its gain with an interval, the next test).
+    #[serde(default)]
+    pub kpi: Option<KpiHistory>,
     pub plan: PlanRequest,
+}
+
+/// One entry per date: the business KPI (orders, revenue, sign-ups; null where missing) and each
+/// channel's spend on the same dates.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KpiHistory {
+    /// YYYY-MM-DD, daily or weekly; a date left out is a missing period, never zero spend.
+    pub dates: Vec<String>,
+    pub kpi: Vec<Option<f64>>,
+    pub spend: Vec<NamedSeries>,
+    /// The org's own series: promotions, prices, holiday indicators.
+    #[serde(default)]
+    pub controls: Vec<NamedSeries>,
+    #[serde(default)]
+    pub lift_tests: Vec<LiftTestRow>,
+    /// The KPI is platform-attributed: allowed, and the answer says it is not incremental.
+    #[serde(default)]
+    pub attributed: bool,
+    /// Built-in controls and the uncertainty (trend, yearly, weekly, draws, level, folds).
+    #[serde(default)]
+    pub trend: Option<bool>,
+    #[serde(default)]
+    pub yearly: Option<usize>,
+    #[serde(default)]
+    pub weekly: Option<usize>,
+    #[serde(default)]
+    pub draws: Option<usize>,
+    #[serde(default)]
+    pub level: Option<f64>,
+    #[serde(default)]
+    pub folds: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamedSeries {
+    pub name: String,
+    /// One value per date (null where missing).
+    pub values: Vec<Option<f64>>,
+}
+
+/// A lift test: spend per period moved from `spend_from` to `spend_to` from `start` to `end`
+/// (dates), and the KPI it measured over that window.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiftTestRow {
+    pub channel: String,
+    pub start: String,
+    pub end: String,
+    pub spend_from: f64,
+    pub spend_to: f64,
+    pub incremental: f64,
+    pub std_error: f64,
+}
+
+/// The answer of `POST /api/v1/surfacing/optimize/causal`: the response-curve optimiser's for a
+/// `history` or `records`, the media mix model's for a `kpi`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OptimizeAnswer {
+    Curves(Box<OptimizeResponse>),
+    Mmm(Box<liftos_estimators::mmm::MmmResult>),
 }
 
 /// The plan, with channels' current spend defaulting to their recent average.

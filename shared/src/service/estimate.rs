@@ -12,6 +12,7 @@ use liftos_estimators::discovery::{self, DiscoveryError, PcSettings};
 use liftos_estimators::effects::{self, EffectError, EffectInput, EffectSettings};
 use liftos_estimators::impact::{self, ImpactError, ImpactInput, ImpactResult, ImpactSettings};
 use liftos_estimators::iv::{self, IvError, IvInput, IvSettings};
+use liftos_estimators::mmm::{self, LiftTest, MmmInput, MmmResult, Series};
 use liftos_estimators::ols::SeKind;
 use liftos_estimators::rdd::{self, RddError, RddSettings};
 use liftos_estimators::sdid::{self, SdidError, SdidInput, SdidResult, SdidSettings};
@@ -20,7 +21,7 @@ use liftos_estimators::Columns;
 
 pub use crate::api::estimate::{
     DidOutput, DidRequest, DiscoverRequest, DiscoveryMethod, DiscoveryOutput, EffectOutput, EffectRequest,
-    GeoReadoutRequest, ImpactRequest, IvRequest, RddRequest, SdidRequest, SeSpec, SynthRequest,
+    GeoReadoutRequest, ImpactRequest, IvRequest, MmmRequest, RddRequest, SdidRequest, SeSpec, SynthRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -602,6 +603,96 @@ pub fn sdid(table: &Table, req: &SdidRequest) -> Result<SdidResult, EstimateErro
         treatment: table.numeric(&req.treatment)?.to_vec(),
     };
     Ok(sdid::fit(&input, &settings)?)
+}
+
+/// Day number (days since 1970-01-01) of a date written YYYY-MM-DD (a time after it is ignored).
+pub fn day_number(field: &str, row: usize, s: &str) -> Result<i64, EstimateError> {
+    let d =
+        s.trim().get(..10).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).ok_or_else(|| {
+            EstimateError::new(field, format!("{field}: row {}: {s:?} is not a date YYYY-MM-DD", row + 2))
+        })?;
+    Ok(d.signed_duration_since(chrono::NaiveDate::default()).num_days())
+}
+
+/// The media mix model: rows sorted by date; the lift tests (if any) from their own table with
+/// columns channel, start, end, spend_from, spend_to, incremental, std_error.
+pub fn mmm(table: &Table, lifts: Option<&Table>, req: &MmmRequest) -> Result<MmmResult, EstimateError> {
+    let days: Vec<i64> = table
+        .labels(&req.date)?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| day_number(&req.date, i, s))
+        .collect::<Result<_, _>>()?;
+    let mut order: Vec<usize> = (0..days.len()).collect();
+    order.sort_by_key(|&i| days[i]);
+    if let Some(w) = order.windows(2).find(|w| days[w[0]] == days[w[1]]) {
+        return Err(EstimateError::new(
+            &req.date,
+            format!("{}: rows {} and {} have the same date: give one row per date", req.date, w[0] + 2, w[1] + 2),
+        ));
+    }
+    let pick = |v: Vec<f64>| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let series = |names: &[String]| -> Result<Vec<Series>, EstimateError> {
+        names
+            .iter()
+            .map(|n| Ok(Series { name: n.clone(), values: pick(table.numeric_or_missing(n)?.to_vec()) }))
+            .collect()
+    };
+    if req.spend.is_empty() {
+        return Err(EstimateError::new("spend", "spend: name at least one spend column"));
+    }
+    let lift_tests = match lifts {
+        None => vec![],
+        Some(t) => {
+            let channel = t.labels("channel")?;
+            let start = t.labels("start")?;
+            let end = t.labels("end")?;
+            let num = |c: &str| t.numeric(c).map(|v| v.to_vec());
+            let (from, to, inc, se) = (num("spend_from")?, num("spend_to")?, num("incremental")?, num("std_error")?);
+            (0..t.rows)
+                .map(|i| {
+                    Ok(LiftTest {
+                        channel: channel[i].clone(),
+                        start: day_number("start", i, &start[i])?,
+                        end: day_number("end", i, &end[i])?,
+                        spend_from: from[i],
+                        spend_to: to[i],
+                        incremental: inc[i],
+                        std_error: se[i],
+                    })
+                })
+                .collect::<Result<_, EstimateError>>()?
+        }
+    };
+    let input = MmmInput {
+        days: order.iter().map(|&i| days[i]).collect(),
+        kpi: pick(table.numeric_or_missing(&req.kpi)?.to_vec()),
+        channels: series(&req.spend)?,
+        controls: series(&req.controls)?,
+        lifts: lift_tests,
+    };
+    let mut result = mmm::fit(&input, &req.settings).map_err(|e| {
+        // Spend and control errors name the column, not its position.
+        let field = match e.field.split_once('[') {
+            Some(("spend", rest)) => {
+                rest.trim_end_matches(']').parse::<usize>().ok().and_then(|i| req.spend.get(i)).cloned()
+            }
+            Some(("controls", rest)) => {
+                rest.trim_end_matches(']').parse::<usize>().ok().and_then(|i| req.controls.get(i)).cloned()
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| e.field.clone());
+        EstimateError::new(&field, format!("{field}: {}", e.message))
+    })?;
+    if req.attributed {
+        result.incremental = false;
+        result.warnings.insert(
+            0,
+            "the KPI is platform-attributed, not the business's own: ROI and gains are not incremental effects".into(),
+        );
+    }
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -93,8 +93,8 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
 }
 
 pub use crate::api::surfacing::{
-    DesignRequest, DesignResponse, GeoSection, History, OptimizeRequest, OptimizeResponse, OutcomeMetric, PanelRow,
-    PlanRequest, PowerSection, RandomizationSection, RecordsSource,
+    DesignRequest, DesignResponse, GeoSection, History, KpiHistory, OptimizeAnswer, OptimizeRequest, OptimizeResponse,
+    OutcomeMetric, PanelRow, PlanRequest, PowerSection, RandomizationSection, RecordsSource,
 };
 use crate::domain::{DateRange, Platform};
 use crate::storage::{PageRequest, RecordQuery, RecordStore};
@@ -232,11 +232,161 @@ pub async fn optimize_budget(
     store: &dyn RecordStore,
     user: &UserContext,
     body: &[u8],
-) -> Result<OptimizeResponse, ServiceError> {
+) -> Result<OptimizeAnswer, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let req: OptimizeRequest = super::parse_object(body)?;
+    if let Some(kpi) = &req.kpi {
+        if req.history.is_some() || req.records.is_some() || !req.lifts.is_empty() {
+            return Err(ValidationError::new(
+                "kpi",
+                "give kpi alone (its lift tests under kpi.lift_tests), not with history, records or lifts",
+            )
+            .into());
+        }
+        return Ok(OptimizeAnswer::Mmm(Box::new(media_mix(kpi, &req.plan)?)));
+    }
     let history = history_of(store, user, &req, "").await?;
-    optimize_history(&history, &req.lifts, &req.plan)
+    Ok(OptimizeAnswer::Curves(Box::new(optimize_history(&history, &req.lifts, &req.plan)?)))
+}
+
+/// At most this many periods times bootstrap re-fits per request (two years of daily data with
+/// 1,000 re-fits), and this many re-fits: a bound on the Lambda's time.
+pub const MAX_MMM_WORK: usize = 750_000;
+pub const MAX_MMM_DRAWS: usize = 1000;
+
+/// The media mix model on the request's KPI history.
+pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimators::mmm::MmmResult, ServiceError> {
+    use crate::service::estimate::day_number;
+    use liftos_estimators::mmm::{self, LiftTest, MmmInput, MmmSettings, Series};
+    let err = |e: crate::service::estimate::EstimateError, at: &str| -> ServiceError {
+        ValidationError::new(format!("{at}{}", e.field()), e.to_string()).into()
+    };
+    if !matches!(plan.objective, budget::Objective::MaxOutcome) {
+        return Err(ValidationError::new(
+            "plan.objective",
+            "the KPI model plans max_outcome: the most KPI for the budget",
+        )
+        .into());
+    }
+    if plan.target_roas.is_some() || plan.target_cpa.is_some() || !plan.channels.is_empty() {
+        return Err(ValidationError::new(
+            "plan",
+            "with kpi the plan takes budget, max_change, periods and seed (channels are kpi.spend)",
+        )
+        .into());
+    }
+    let n = kpi.dates.len();
+    let d = MmmSettings::default();
+    let draws = kpi.draws.unwrap_or(d.draws);
+    if draws > MAX_MMM_DRAWS {
+        return Err(ValidationError::new("kpi.draws", format!("{draws} is more than {MAX_MMM_DRAWS}")).into());
+    }
+    if draws < 20 {
+        return Err(ValidationError::new("kpi.draws", "at least 20 re-fits for an interval").into());
+    }
+    if n.saturating_mul(draws.max(1)) > MAX_MMM_WORK {
+        return Err(ValidationError::new(
+            "kpi.draws",
+            format!("{n} dates x {draws} re-fits is more than {MAX_MMM_WORK}: fewer draws, or weekly data"),
+        )
+        .into());
+    }
+    let days: Vec<i64> = kpi
+        .dates
+        .iter()
+        .enumerate()
+        .map(|(i, s)| day_number("dates", i, s))
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(e, "kpi."))?;
+    let values = |v: &[Option<f64>]| v.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<f64>>();
+    let series = |list: &[crate::api::surfacing::NamedSeries], field: &str| -> Result<Vec<Series>, ServiceError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if s.values.len() != n {
+                    return Err(ValidationError::new(
+                        format!("kpi.{field}[{i}].values"),
+                        format!("has {} values for {n} dates", s.values.len()),
+                    )
+                    .into());
+                }
+                Ok(Series { name: s.name.clone(), values: values(&s.values) })
+            })
+            .collect()
+    };
+    let lifts = kpi
+        .lift_tests
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            Ok(LiftTest {
+                channel: l.channel.clone(),
+                start: day_number("start", 0, &l.start).map_err(|e| err(e, &format!("kpi.lift_tests[{i}].")))?,
+                end: day_number("end", 0, &l.end).map_err(|e| err(e, &format!("kpi.lift_tests[{i}].")))?,
+                spend_from: l.spend_from,
+                spend_to: l.spend_to,
+                incremental: l.incremental,
+                std_error: l.std_error,
+            })
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()?;
+    // Dates in order (the model needs them increasing).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| days[i]);
+    let pick = |v: Vec<f64>| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    if kpi.kpi.len() != n {
+        return Err(ValidationError::new("kpi.kpi", format!("has {} values for {n} dates", kpi.kpi.len())).into());
+    }
+    let input = MmmInput {
+        days: order.iter().map(|&i| days[i]).collect(),
+        kpi: pick(values(&kpi.kpi)),
+        channels: series(&kpi.spend, "spend")?.into_iter().map(|s| Series { values: pick(s.values), ..s }).collect(),
+        controls: series(&kpi.controls, "controls")?
+            .into_iter()
+            .map(|s| Series { values: pick(s.values), ..s })
+            .collect(),
+        lifts,
+    };
+    let periods = plan.periods.unwrap_or(1.0);
+    if !(periods >= 1.0 && periods <= mmm::MAX_PERIODS as f64 && periods.fract() == 0.0) {
+        return Err(ValidationError::new(
+            "plan.periods",
+            format!("a whole number of periods, 1 to {}", mmm::MAX_PERIODS),
+        )
+        .into());
+    }
+    let settings = MmmSettings {
+        trend: kpi.trend.unwrap_or(true),
+        yearly: kpi.yearly,
+        weekly: kpi.weekly,
+        draws,
+        level: kpi.level.unwrap_or(d.level),
+        seed: plan.seed.unwrap_or(d.seed),
+        folds: kpi.folds.unwrap_or(d.folds),
+        budget: plan.budget,
+        max_change: plan.max_change,
+        block_length: None,
+        periods: periods as usize,
+    };
+    let mut result = mmm::fit(&input, &settings).map_err(|e| {
+        let field = match e.field.as_str() {
+            f if f.starts_with("spend") || f.starts_with("controls") || f.starts_with("lifts") || f == "kpi" => {
+                format!("kpi.{}", f.replacen("lifts", "lift_tests", 1))
+            }
+            "date" => "kpi.dates".to_string(),
+            "budget" | "max_change" | "periods" => format!("plan.{}", e.field),
+            other => format!("kpi.{other}"),
+        };
+        ServiceError::from(ValidationError::new(field, e.message))
+    })?;
+    if kpi.attributed {
+        result.incremental = false;
+        result.warnings.insert(
+            0,
+            "the KPI is platform-attributed, not the business's own: ROI and gains are not incremental effects".into(),
+        );
+    }
+    Ok(result)
 }
 
 /// The request's history: inline, or read from the org's records. `at` prefixes the field
@@ -247,6 +397,13 @@ pub async fn history_of(
     req: &OptimizeRequest,
     at: &str,
 ) -> Result<History, ServiceError> {
+    if req.kpi.is_some() {
+        return Err(ValidationError::new(
+            format!("{at}kpi"),
+            "this needs a history or records; the KPI model answers POST /api/v1/surfacing/optimize/causal",
+        )
+        .into());
+    }
     match (&req.history, &req.records) {
         (Some(h), None) => Ok(h.clone()),
         (None, Some(src)) => {

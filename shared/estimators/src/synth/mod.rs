@@ -625,7 +625,7 @@ fn fit_unit(pb: &Problem, treated: usize, donors: &[usize], s: &SynthSettings) -
     }
     let mut best: Option<(Vec<f64>, f64)> = None;
     for st in starts {
-        let (th, f) = nelder_mead(&mut objective, &st, 250);
+        let (th, f) = crate::optim::nelder_mead(&mut objective, &st, 250);
         if best.as_ref().is_none_or(|b| f < b.1) {
             best = Some((th, f));
         }
@@ -633,7 +633,7 @@ fn fit_unit(pb: &Problem, treated: usize, donors: &[usize], s: &SynthSettings) -
     let (mut th, mut f) = best.ok_or_else(|| SynthError::Solver("no start".into()))?;
     // Polish: restart from the best point until it stops improving.
     for _ in 0..3 {
-        let (t2, f2) = nelder_mead(&mut objective, &th, 400);
+        let (t2, f2) = crate::optim::nelder_mead(&mut objective, &th, 400);
         if f2 < f - 1e-12 {
             th = t2;
             f = f2;
@@ -644,67 +644,6 @@ fn fit_unit(pb: &Problem, treated: usize, donors: &[usize], s: &SynthSettings) -
     let v = to_v(&th);
     let (w, _, ip) = weights(x1, &x0, &v, None, Some(&tb))?;
     Ok(Fitted { w, v, solves: solves + 1, ip_solves: ip_solves + ip as usize })
-}
-
-/// Nelder-Mead (standard coefficients), `iters` iterations at most.
-fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], iters: usize) -> (Vec<f64>, f64) {
-    let k = x0.len();
-    let mut simplex: Vec<Vec<f64>> = vec![x0.to_vec()];
-    for i in 0..k {
-        let mut p = x0.to_vec();
-        p[i] = if p[i] != 0.0 { p[i] * 1.05 } else { 0.00025 };
-        simplex.push(p);
-    }
-    let mut vals: Vec<f64> = simplex.iter().map(|p| f(p)).collect();
-    for _ in 0..iters {
-        let mut order: Vec<usize> = (0..=k).collect();
-        order.sort_by(|&a, &b| vals[a].total_cmp(&vals[b]));
-        simplex = order.iter().map(|&i| simplex[i].clone()).collect();
-        vals = order.iter().map(|&i| vals[i]).collect();
-        if (vals[k] - vals[0]).abs() <= 1e-10 * (1.0 + vals[0].abs()) {
-            break;
-        }
-        let centroid: Vec<f64> = (0..k).map(|d| simplex[..k].iter().map(|p| p[d]).sum::<f64>() / k as f64).collect();
-        let at = |t: f64| -> Vec<f64> { (0..k).map(|d| centroid[d] + t * (simplex[k][d] - centroid[d])).collect() };
-        let xr = at(-1.0);
-        let fr = f(&xr);
-        if fr < vals[0] {
-            let xe = at(-2.0);
-            let fe = f(&xe);
-            if fe < fr {
-                simplex[k] = xe;
-                vals[k] = fe;
-            } else {
-                simplex[k] = xr;
-                vals[k] = fr;
-            }
-        } else if fr < vals[k - 1] {
-            simplex[k] = xr;
-            vals[k] = fr;
-        } else {
-            let (xc, fc) = if fr < vals[k] {
-                let xc = at(-0.5);
-                let fc = f(&xc);
-                (xc, fc)
-            } else {
-                let xc = at(0.5);
-                let fc = f(&xc);
-                (xc, fc)
-            };
-            if fc < vals[k].min(fr) {
-                simplex[k] = xc;
-                vals[k] = fc;
-            } else {
-                for i in 1..=k {
-                    let p: Vec<f64> = (0..k).map(|d| simplex[0][d] + 0.5 * (simplex[i][d] - simplex[0][d])).collect();
-                    vals[i] = f(&p);
-                    simplex[i] = p;
-                }
-            }
-        }
-    }
-    let best = (0..=k).min_by(|&a, &b| vals[a].total_cmp(&vals[b])).unwrap_or(0);
-    (simplex[best].clone(), vals[best])
 }
 
 /// Simplex weights matching the treated unit's outcomes in `periods` (V = I on the outcomes):
