@@ -119,6 +119,8 @@ if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if len(r.g
 else echo "FAIL score-quality.missing-batch: $out"; failed=$((failed+1)); fi
 check "optimize-budget.ok (200)" 200 "$(invoke optimize-budget optimize-budget.ok.json)"
 check "optimize-budget.bad-history (400)" 400 "$(invoke optimize-budget optimize-budget.bad-history.json)" "history.outcome"
+check "optimize-budget.kpi (200)" 200 "$(invoke optimize-budget optimize-budget.kpi.json)"
+check "optimize-budget.kpi-too-many-draws (400)" 400 "$(invoke optimize-budget optimize-budget.kpi-too-many-draws.json)" "kpi.draws"
 check "recommend-treatments.ok (200)" 200 "$(invoke recommend-treatments recommend-treatments.ok.json)"
 check "recommend-treatments.bad-objective (400)" 400 "$(invoke recommend-treatments recommend-treatments.bad-objective.json)" "objective"
 check "causal-discover.ok (200)" 200 "$(invoke causal-discover causal-discover.ok.json)"

@@ -299,6 +299,7 @@ fn history() -> History {
             ChannelSpend { channel: "tiktok".into(), spend: tiktok },
         ],
         value_per_outcome: None,
+        dates: vec![],
     }
 }
 

@@ -145,6 +145,7 @@ async fn the_main_job_reruns_after_the_experiment_changed() {
         liftos::service::pipeline::run_sample_pipeline(&d.stores, &user, chrono::Utc::now()).await.expect("second run");
     // Every record was stored by the first run: the second finds them unchanged.
     assert_eq!((again.ingestion.stored, again.ingestion.unchanged), (0, 462));
-    assert!(again.proposed_next_test.days_per_arm > 0);
-    assert!(!again.budget_recommendation.allocations.is_empty());
+    let test = again.proposed_next_test.expect("a next test");
+    assert!(!test.durations.is_empty());
+    assert!(!again.budget_recommendation.model.channels.is_empty());
 }

@@ -86,6 +86,9 @@ pub struct History {
     /// Revenue per unit of outcome over the history (from stored records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_per_outcome: Option<f64>,
+    /// The date of each period (read from stored records; not part of the request).
+    #[serde(skip)]
+    pub dates: Vec<chrono::NaiveDate>,
 }
 
 /// Where the history comes from: inline, or the org's stored records.

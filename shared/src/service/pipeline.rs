@@ -3,6 +3,7 @@
 //! with the HTML report), and surface where the next dollar should go.
 
 use chrono::{DateTime, Utc};
+use liftos_estimators::mmm::{MmmResult, NextTest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -281,28 +282,26 @@ async fn analyse(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Res
     })
 }
 
+/// The budget recommendation: the media mix model on the org's first-party KPI.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BudgetRecommendation {
+    /// Where the KPI came from (the org's `config/kpi.csv`) and its column.
+    pub kpi_source: String,
+    pub kpi: String,
+    /// Spend per day planned: the last week's average.
     pub daily_budget: f64,
-    pub allocations: Vec<liftos_estimators::budget::Allocation>,
-    pub expected_daily_revenue_gain: f64,
-    pub expected_daily_revenue_gain_ci: (f64, f64),
-    pub binding: Vec<String>,
-    pub recommendations: Vec<liftos_estimators::budget::recommend::Recommendation>,
+    /// Channels with ROI and marginal ROI intervals, the plan within the supported spend and
+    /// ±30% a channel, its gain per day with an interval, the fit and its cross-validation.
+    pub model: MmmResult,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProposedTest {
-    pub channel: String,
-    pub design: String,
-    /// The revenue a day that +30% spend must add to pay for itself, the lift the curves
-    /// predict, and the days per arm that detect the break-even lift with 80% power at 5%.
-    pub break_even_daily_lift: f64,
-    pub predicted_daily_lift: f64,
-    pub days_per_arm: u64,
-    pub power: f64,
-    pub why: String,
-}
+/// The next test: a switchback on the channel with the weakest evidence, sized by simulation
+/// under the model's carry-over and residual autocorrelation.
+pub type ProposedTest = Option<NextTest>;
+
+/// The org's first-party KPI, by date (`date` and one KPI column); the sample org's is bundled.
+pub const KPI_KEY: &str = "config/kpi.csv";
+pub const SAMPLE_KPI: &str = include_str!("../../samples/config/kpi.csv");
 
 /// Run the main job for `user`'s org against `stores`.
 pub async fn run_sample_pipeline(
@@ -400,14 +399,60 @@ pub async fn run_sample_pipeline(
     })
 }
 
-/// Fit the platforms' revenue response to the stored history, re-allocate today's budget, and
-/// propose the test that would settle the least certain channel.
+/// The media mix model on the org's own KPI (`config/kpi.csv`; the sample's is stored for it when
+/// it has none) and the platforms' stored daily spend: today's budget re-allocated within ±30%
+/// and the spend the history supports, and the test that would settle the weakest channel.
 async fn surface(stores: &Stores, user: &UserContext) -> Result<(BudgetRecommendation, ProposedTest), ServiceError> {
-    use super::surfacing::{history_from_records, optimize_history, OutcomeMetric, PlanRequest};
-    use liftos_estimators::budget::Objective;
-    use liftos_estimators::design::power::{self, Metric, PowerQuery, PowerSettings};
+    use super::surfacing::{history_from_records, OutcomeMetric};
+    use crate::domain::ValidationError;
+    use liftos_estimators::mmm::{self, MmmInput, MmmSettings, Series};
+    let bytes = match stores.panels.get_panel(&user.org_id, KPI_KEY).await? {
+        Some(b) => b,
+        None => {
+            let b = bytes::Bytes::from_static(SAMPLE_KPI.as_bytes());
+            stores.panels.put_panel(&user.org_id, KPI_KEY, b.clone()).await?;
+            b
+        }
+    };
+    let bad = |m: String| ServiceError::from(ValidationError::new(KPI_KEY, m));
+    let table = liftos_estimators::data::Table::from_reader(bytes.as_ref()).map_err(|e| bad(e.to_string()))?;
+    let kpi = table
+        .names
+        .iter()
+        .find(|n| n.as_str() != "date")
+        .cloned()
+        .ok_or_else(|| bad("needs a date column and a KPI column".into()))?;
+    let dates = table.labels("date").map_err(|e| bad(e.to_string()))?;
+    let days: Vec<i64> = dates
+        .iter()
+        .enumerate()
+        .map(|(i, d)| super::estimate::day_number("date", i, d))
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    let values = table.numeric_or_missing(&kpi).map_err(|e| bad(e.to_string()))?.to_vec();
     let history =
         history_from_records(stores.records.as_ref(), user, None, &DateRange::all(), OutcomeMetric::Revenue).await?;
+    let epoch = chrono::NaiveDate::default();
+    let channels: Vec<Series> = history
+        .channels
+        .iter()
+        .map(|c| {
+            let by_day: std::collections::HashMap<i64, f64> = history
+                .dates
+                .iter()
+                .zip(&c.spend)
+                .map(|(d, s)| (d.signed_duration_since(epoch).num_days(), *s))
+                .collect();
+            // A day the platform has no record for is missing, not zero spend.
+            Series {
+                name: c.channel.clone(),
+                values: days.iter().map(|d| *by_day.get(d).unwrap_or(&f64::NAN)).collect(),
+            }
+        })
+        .collect();
+    if channels.is_empty() {
+        return Err(ValidationError::new("records", "no channels to learn from").into());
+    }
     let budget: f64 = history
         .channels
         .iter()
@@ -416,66 +461,18 @@ async fn surface(stores: &Stores, user: &UserContext) -> Result<(BudgetRecommend
             c.spend[c.spend.len() - k..].iter().sum::<f64>() / k as f64
         })
         .sum();
-    let req = PlanRequest {
-        objective: Objective::MaxOutcome,
-        budget: Some(budget),
-        channels: vec![],
-        value_per_outcome: Some(1.0),
-        max_change: Some(0.3),
-        target_roas: None,
-        target_cpa: None,
-        periods: Some(1.0),
-        seed: None,
+    let mut order: Vec<usize> = (0..days.len()).collect();
+    order.sort_by_key(|&i| days[i]);
+    let pick = |v: &[f64]| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let input = MmmInput {
+        days: order.iter().map(|&i| days[i]).collect(),
+        kpi: pick(&values),
+        channels: channels.into_iter().map(|s| Series { values: pick(&s.values), ..s }).collect(),
+        controls: vec![],
+        lifts: vec![],
     };
-    let out = optimize_history(&history, &[], &req)?;
-    // The test: the first channel the recommendations say to test (else the least certain),
-    // sized to detect the break-even lift of +30% spend: the revenue that would pay for it.
-    let channel = out
-        .recommendations
-        .iter()
-        .find(|r| r.action == liftos_estimators::budget::recommend::Action::RunTest)
-        .map(|r| r.channel.clone())
-        .or_else(|| {
-            out.model
-                .curves
-                .iter()
-                .max_by(|a, b| (a.beta_se / a.beta.max(1e-9)).total_cmp(&(b.beta_se / b.beta.max(1e-9))))
-                .map(|c| c.channel.clone())
-        })
-        .ok_or_else(|| crate::domain::ValidationError::new("records", "no channels to learn from"))?;
-    let curve = out.model.curves.iter().find(|c| c.channel == channel).cloned();
-    let current = out.plan.allocations.iter().find(|a| a.channel == channel).map_or(0.0, |a| a.current);
-    let break_even = (0.3 * current).max(1e-6);
-    let settings = PowerSettings {
-        metric: Metric::Mean { sd: out.model.residual_sd.max(1e-6) },
-        alpha: 0.05,
-        alternative: power::Alternative::TwoSided,
-        ratio: 1.0,
-        cluster: None,
-        cuped_correlation: None,
-    };
-    let p = power::solve(&settings, &PowerQuery { n_control: None, effect: Some(break_even), power: Some(0.8) })
-        .map_err(|e| crate::domain::ValidationError::new(e.field, e.message))?;
-    let predicted = curve.as_ref().map_or(0.0, |c| c.response(current * 1.3) - c.response(current));
-    let test = ProposedTest {
-        channel: channel.clone(),
-        design: format!("+30% spend on {channel} on alternating days (switchback), revenue per day as the outcome"),
-        break_even_daily_lift: break_even,
-        predicted_daily_lift: predicted,
-        days_per_arm: p.n_control_ceil,
-        power: p.power,
-        why: format!(
-            "the evidence on {channel} is too uncertain to act on; +30% spend ({:.0} a day) pays for itself if revenue rises by at least that much, which {} days per arm detect with 80% power against day-to-day noise of {:.0}",
-            break_even, p.n_control_ceil, out.model.residual_sd
-        ),
-    };
-    let rec = BudgetRecommendation {
-        daily_budget: budget,
-        expected_daily_revenue_gain: out.plan.gain,
-        expected_daily_revenue_gain_ci: out.plan.gain_ci,
-        binding: out.plan.binding.clone(),
-        allocations: out.plan.allocations.clone(),
-        recommendations: out.recommendations.clone(),
-    };
-    Ok((rec, test))
+    let settings = MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
+    let mut model = mmm::fit(&input, &settings).map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
+    let test = model.next_test.take();
+    Ok((BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, model }, test))
 }

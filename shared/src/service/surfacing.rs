@@ -159,6 +159,7 @@ pub async fn history_from_records(
     }
     let days: Vec<chrono::NaiveDate> = outcome.keys().copied().collect();
     Ok(History {
+        dates: days.clone(),
         outcome: days.iter().map(|d| outcome[d]).collect(),
         channels: spend
             .into_iter()

@@ -34,7 +34,7 @@
 //! **Decisions.** The plan maximises the KPI for the budget (steady-state curves, the budget
 //! optimiser of [`crate::budget`]) within the spend the history supports (a channel's highest
 //! adstocked spend; the part of a budget beyond that is reported as unallocated, never
-//! extrapolated), and a channel whose effect is not positive in 99% of the re-fits gets no more than its lower bound.
+//! extrapolated), and a channel whose effect is not positive in 99% of the re-fits gets no more budget: it is held at today's spend, or cut when even its optimistic marginal return is below the plan's.
 
 #![allow(clippy::needless_range_loop)] // index loops over periods and channels read clearest here
 
@@ -168,10 +168,12 @@ pub struct MmmChannel {
     pub spend_to: f64,
     /// The highest steady spend the history saw (the plan stays at or below it).
     pub spend_supported: f64,
-    /// Whether the ROI is positive in at least 99% of the re-fits; a channel without evidence
-    /// gets no more than its lower bound in the plan.
+    /// Whether the ROI is positive in at least 99% of the re-fits. A channel without evidence
+    /// never gets more budget: it is held at today's spend, or cut to its floor when even its
+    /// optimistic marginal ROI is below what the plan pays at the margin.
     pub evidence: bool,
-    /// Which bound holds the channel in the plan ("max_change", "supported", "no_evidence").
+    /// What holds the channel in the plan: "supported" (the highest spend the history saw),
+    /// "max_change", "held" (no evidence: today's spend) or "no_evidence" (cut).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bound: Option<String>,
 }
@@ -815,6 +817,14 @@ fn gain_over(pr: &Prepared, f: &Fitted, from: &[f64], to: &[f64], periods: usize
         .sum()
 }
 
+/// How the plan treats a channel: optimised, held at today's spend, or cut to its floor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Free,
+    Held,
+    Cut,
+}
+
 const TEST_SIMULATIONS: usize = 400;
 
 /// Rejection rate of the block-means t test for each lift multiplier, common noise across calls.
@@ -1120,31 +1130,10 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
         })
         .collect();
     let floor = |c: usize| st.max_change.map_or(0.0, |mc| mean_spend[c] * (1.0 - mc));
-    let bounds: Vec<ChannelBounds> = (0..nc)
-        .map(|c| ChannelBounds {
-            channel: pr.names[c].clone(),
-            current: mean_spend[c],
-            min: None,
-            max: Some(if evidence[c] { supported[c].max(floor(c)) } else { floor(c) }),
-        })
-        .collect();
-    let ceiling = |c: usize| {
-        let hi = bounds[c].max.unwrap_or(f64::INFINITY);
+    let cap = |c: usize| {
+        let hi = supported[c].max(floor(c));
         st.max_change.map_or(hi, |mc| hi.min(mean_spend[c] * (1.0 + mc)))
     };
-    let lo_total: f64 = (0..nc).map(floor).sum();
-    let hi_total: f64 = (0..nc).map(ceiling).sum();
-    let budget = st.budget.unwrap_or_else(|| mean_spend.iter().sum());
-    if budget < lo_total - 1e-9 * lo_total.max(1.0) {
-        return Err(invalid("budget", format!("{budget} is below what --max-change keeps ({lo_total:.4})")));
-    }
-    let planned = budget.min(hi_total);
-    let unallocated = budget - planned;
-    if unallocated > 1e-9 * budget.max(1.0) {
-        warnings.push(format!(
-            "{unallocated:.2} of the budget per period is beyond the spend the history supports (or --max-change allows): it is left unallocated rather than extrapolated"
-        ));
-    }
     let model = FittedModel {
         base: point.lin.coef[0],
         curves: (0..nc)
@@ -1163,18 +1152,65 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
         calibration: vec![],
         n_obs: m,
     };
-    let plan = Plan {
-        objective: Objective::MaxOutcome,
-        budget: Some(planned),
-        channels: bounds,
-        value_per_outcome: 1.0,
-        max_change: st.max_change,
-        target_roas: None,
-        target_cpa: None,
-        periods: 1.0,
-        seed: st.seed,
+    let budget = st.budget.unwrap_or_else(|| mean_spend.iter().sum());
+    // A channel without evidence is held at today's spend (neither more budget nor a cut the data
+    // cannot justify: it is what the next test is for), unless even its optimistic marginal
+    // return is below what the plan pays at the margin: then it is cut to its floor.
+    let mut roles: Vec<Role> = evidence.iter().map(|&e| if e { Role::Free } else { Role::Held }).collect();
+    let solve = |roles: &[Role]| -> Result<(budget::PlanResult, f64), MmmError> {
+        let held_total: f64 = (0..nc).filter(|&c| roles[c] == Role::Held).map(|c| mean_spend[c]).sum();
+        let free_floor: f64 = (0..nc).filter(|&c| roles[c] != Role::Held).map(floor).sum();
+        // A budget below what holding needs lets held channels come down too (never up).
+        let tight = budget < held_total + free_floor - 1e-9 * budget.max(1.0);
+        let range = |c: usize| match roles[c] {
+            Role::Free => (floor(c), cap(c)),
+            Role::Held if tight => (floor(c), mean_spend[c]),
+            Role::Held => (mean_spend[c], mean_spend[c]),
+            Role::Cut => (floor(c), floor(c)),
+        };
+        let lo_total: f64 = (0..nc).map(|c| range(c).0).sum();
+        let hi_total: f64 = (0..nc).map(|c| range(c).1).sum();
+        if budget < lo_total - 1e-9 * lo_total.max(1.0) {
+            return Err(invalid("budget", format!("{budget} is below what --max-change keeps ({lo_total:.4})")));
+        }
+        let plan = Plan {
+            objective: Objective::MaxOutcome,
+            budget: Some(budget.min(hi_total)),
+            channels: (0..nc)
+                .map(|c| ChannelBounds {
+                    channel: pr.names[c].clone(),
+                    current: mean_spend[c],
+                    min: Some(range(c).0),
+                    max: Some(range(c).1),
+                })
+                .collect(),
+            value_per_outcome: 1.0,
+            max_change: None,
+            target_roas: None,
+            target_cpa: None,
+            periods: 1.0,
+            seed: st.seed,
+        };
+        Ok((budget::optimize(&model, &plan).map_err(|e| invalid(&e.field, e.message))?, budget.min(hi_total)))
     };
-    let planned_result = budget::optimize(&model, &plan).map_err(|e| invalid(&e.field, e.message))?;
+    let (mut planned_result, mut planned) = solve(&roles)?;
+    let margin = planned_result.marginal_return;
+    let mut cut = false;
+    for c in 0..nc {
+        if roles[c] == Role::Held && mroi_ci[c].1 < margin {
+            roles[c] = Role::Cut;
+            cut = true;
+        }
+    }
+    if cut {
+        (planned_result, planned) = solve(&roles)?;
+    }
+    let unallocated = budget - planned;
+    if unallocated > 1e-9 * budget.max(1.0) {
+        warnings.push(format!(
+            "{unallocated:.2} of the budget per period is beyond the spend the history supports (or --max-change allows): it is left unallocated rather than extrapolated"
+        ));
+    }
     let to: Vec<f64> = planned_result.allocations.iter().map(|a| a.spend).collect();
     let expected_gain = gain(&pr, &point, &mean_spend, &to);
     let (gain_ci_low, gain_ci_high) =
@@ -1183,10 +1219,15 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
     let channels: Vec<MmmChannel> = (0..nc)
         .map(|c| {
             let a = &planned_result.allocations[c];
-            let bound = if !evidence[c] {
-                Some("no_evidence".to_string())
-            } else {
-                a.bound.as_deref().map(|b| if b == "max" { "supported".to_string() } else { b.to_string() })
+            let near = |v: f64| (a.spend - v).abs() <= 1e-9 * v.abs().max(1.0);
+            let bound = match roles[c] {
+                Role::Cut => Some("no_evidence".to_string()),
+                Role::Held => Some("held".to_string()),
+                Role::Free if near(cap(c)) => {
+                    Some(if cap(c) < supported[c] { "max_change" } else { "supported" }.to_string())
+                }
+                Role::Free if floor(c) > 0.0 && near(floor(c)) => Some("max_change".to_string()),
+                Role::Free => None,
             };
             MmmChannel {
                 channel: pr.names[c].clone(),
