@@ -162,9 +162,9 @@ ENV
 start_watch "$WORK/local.env"
 TOKEN=$(LIFTOS_JWT_SECRET=$SECRET cargo run -q -p liftos-cli --bin liftos -- token --org acme --user smoke --role causal_admin | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 BODY=$(python3 -c 'import json; print(json.load(open("events/ingest-causal.ok.json"))["body"])')
-curl_json() { # METHOD PATH [BODY] -> {"statusCode":..,"body":..}
+curl_json() { # METHOD PATH [BODY] -> {"statusCode":..,"body":..}, PATH under $BASE
   local code body
-  body=$(curl -sS -o "$WORK/curl.out" -w '%{http_code}' -X "$1" "http://127.0.0.1:$PORT/lambda-url/$2" \
+  body=$(curl -sS -o "$WORK/curl.out" -w '%{http_code}' -X "$1" "${BASE:-http://127.0.0.1:$PORT/lambda-url/}$2" \
     -H "authorization: Bearer ${CURL_TOKEN:-$TOKEN}" -H 'content-type: application/json' ${3:+--data "$3"})
   python3 -c 'import json,sys; print(json.dumps({"statusCode": int(sys.argv[1]), "body": open(sys.argv[2]).read()}))' "$body" "$WORK/curl.out"
 }
@@ -172,6 +172,36 @@ check "curl POST ingest (200)" 200 "$(curl_json POST ingest-causal/api/v1/market
 check "curl GET experiment, bad limit (400)" 400 "$(curl_json GET 'get-experiment-causal/api/v1/marketing/causal/exp-1?limit=0')" "limit"
 check "curl forged token (401)" 401 "$(CURL_TOKEN=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0. curl_json POST ingest-causal/api/v1/marketing/ingest/causal "$BODY")"
 stop_watch
+
+# 2b. `liftos serve`: every route from one process, the same handlers, tokens and errors; the
+# same curl scenario and schemathesis straight at it (no gateway in front: it routes by path).
+SERVE_PORT=$(free_port)
+set -m
+LIFTOS_AUTH=local LIFTOS_JWT_SECRET=$SECRET RUST_LOG=warn cargo run -q -p liftos-cli --bin liftos -- serve --port "$SERVE_PORT" --data-dir "$WORK/serve-data" >"$WORK/serve.log" 2>&1 &
+SERVE_PID=$!
+set +m
+for _ in $(seq 1 60); do
+  if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$SERVE_PORT)))"; then break; fi
+  sleep 1
+done
+serve_json() { BASE="http://127.0.0.1:$SERVE_PORT" curl_json "$@"; }
+check "serve: POST ingest (200)" 200 "$(serve_json POST /api/v1/marketing/ingest/causal "$BODY")"
+check "serve: GET experiment, bad limit (400)" 400 "$(serve_json GET '/api/v1/marketing/causal/exp-1?limit=0')" "limit"
+check "serve: forged token (401)" 401 "$(CURL_TOKEN=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0. serve_json POST /api/v1/marketing/ingest/causal "$BODY")"
+check "serve: unknown route (404)" 404 "$(serve_json GET /api/v1/nowhere)"
+check "serve: wrong method (405)" 405 "$(serve_json DELETE /api/v1/marketing/experiments)"
+if command -v st >/dev/null; then
+  SADMIN=$(LIFTOS_JWT_SECRET=$SECRET cargo run -q -p liftos-cli --bin liftos -- token --org fuzz --user fuzzer --role causal_admin | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  if (cd "$WORK" && st run "$ROOT/infra/openapi.json" --url "http://127.0.0.1:$SERVE_PORT" \
+        -H "Authorization: Bearer $SADMIN" --max-examples "${LIFTOS_SERVE_FUZZ_EXAMPLES:-5}" --workers 1 \
+        --request-timeout 60 --exclude-checks positive_data_acceptance >"$WORK/serve-fuzz.log" 2>&1); then
+    echo "ok   serve: schemathesis: $(grep -E 'generated' "$WORK/serve-fuzz.log" | tail -1 | sed 's/^ *//')"; passed=$((passed+1))
+  else
+    echo "FAIL serve: schemathesis"; sed -n '/FAILURES/,/SUMMARY/p' "$WORK/serve-fuzz.log" | head -120; tail -30 "$WORK/serve-fuzz.log"; failed=$((failed+1))
+  fi
+fi
+kill -- -"$SERVE_PID" 2>/dev/null || kill "$SERVE_PID" 2>/dev/null || true
+wait "$SERVE_PID" 2>/dev/null || true
 
 # 3. Fuzzing: schemathesis generates requests from infra/openapi.json (valid and invalid ones,
 # every operation, undeclared methods, missing auth) and sends them through tests/apigw_proxy.py

@@ -461,3 +461,65 @@ async fn google_ads_exchanges_a_refresh_token() {
         .to_string();
     assert!(err.contains("invalid_grant") && !err.contains("s3cr3t") && !err.contains("bad-refresh-value"), "{err}");
 }
+
+/// `liftos pipeline --connections`' use case with API connections: the accounts fetched from a
+/// server in each platform's shape with the org's credentials, a Google Ads UI download beside
+/// them, a connection whose credentials are missing reported while the others land; the
+/// analysis and the plan come from this data, never the sample's experiment.
+#[tokio::test]
+async fn the_main_job_on_the_orgs_own_connections() {
+    use liftos::service::pipeline::{run_pipeline, ExportFile, OwnData};
+    let dir = tempfile::tempdir().expect("dir");
+    let d = embedded(dir.path());
+    let server = replay::serve(sample_recordings()).await.expect("replay");
+    let mut conns: Vec<_> =
+        sample_connections(&server.base_url).into_iter().filter(|c| c.column_map.is_none()).collect();
+    let mut orphan = conns[2].clone();
+    orphan.id = "tiktok-us".into();
+    orphan.credentials = Some("tiktok-us".into());
+    conns.push(orphan);
+    let exports = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/exports");
+    let google_file: liftos::ingestion::connectors::Connection = serde_json::from_value(serde_json::json!(
+        {"id": "google-ui", "kind": "file", "platform": "google_ads",
+         "column_map": {"date": "Day", "campaign_id": "Campaign ID", "spend": "Cost", "revenue": "Conv. value"}}
+    ))
+    .expect("connection");
+    conns.push(google_file);
+    let files = vec![ExportFile {
+        connection_id: "google-ui".into(),
+        name: "google_ads_campaign_report.csv".into(),
+        bytes: std::fs::read(exports.join("google_ads_campaign_report.csv")).expect("export"),
+    }];
+    let org = acme().org_id;
+    let token = sample_recordings().token;
+    let creds = connectors::StaticCredentials(
+        [
+            (format!("{org}/meta-main"), token.clone()),
+            (format!("{org}/google-main"), format!(r#"{{"access_token": "{token}", "developer_token": "dev"}}"#)),
+            (format!("{org}/tiktok-eu"), token.clone()),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let own = OwnData { connections: conns, files, period: period(), kpi: None };
+    let s = run_pipeline(&d.stores, &acme(), own, &creds, chrono::Utc::now()).await.expect("pipeline");
+    // The three accounts (the sample's 462 records less the LinkedIn export's) and the download.
+    let synced: Vec<(&str, bool)> =
+        s.ingestion.synced.iter().map(|c| (c.connection_id.as_str(), c.error.is_none())).collect();
+    assert_eq!(synced, [("meta-main", true), ("google-main", true), ("tiktok-eu", true), ("tiktok-us", false)]);
+    let missing = s.ingestion.synced[3].error.as_deref().unwrap_or_default();
+    assert!(missing.contains("tiktok-us") && !missing.contains(&token), "{missing}");
+    assert_eq!(s.ingestion.records_by_platform.get("google_ads"), Some(&(126 + 168)), "{:?}", s.ingestion);
+    assert_eq!(s.ingestion.batches.len(), 4);
+    assert!(s.experiment_id.is_none());
+    // No KPI: no plan, and the summary says so; the analysis is of a treatment found in the data.
+    assert!(s.budget_recommendation.is_none());
+    assert!(s.notes.iter().any(|n| n.contains("no first-party KPI")), "{:?}", s.notes);
+    let a = s.analysis.expect("an analysis of the detected treatment");
+    let t = a.treatment.expect("treatment");
+    assert!(t.experiment_id.is_none());
+    assert!(!t.treated_units.is_empty() && !t.control_units.is_empty(), "{t:?}");
+    // The org's connections now include the download's, for later drops.
+    let stored = stages::connections(&d.stores, &org).await.expect("connections");
+    assert!(stored.iter().any(|c| c.id == "google-ui"));
+}

@@ -170,13 +170,21 @@ async fn defect_04_a_future_row_does_not_lock_the_records_and_a_corrected_drop_l
 async fn defect_05_a_row_the_store_refuses_is_rejected_alone() {
     let dir = tempfile::tempdir().expect("dir");
     let d = deps(dir.path());
-    let csv = "day,campaign,cost,orders,sales\n2026-09-01,c1,100,4,400\n2026-09-01,spring sale!,50,2,200\n2026-09-02,c1,110,5,500\n";
-    drop_and_ingest(&d, csv).await;
-    assert_eq!(stored(&d).await.len(), 2, "the good rows are stored");
+    // A campaign named rather than numbered gets an id from its name; one whose id is longer
+    // than the store allows is refused by the store's rules.
+    let long = "c".repeat(200);
+    let csv = format!(
+        "day,campaign,cost,orders,sales\n2026-09-01,c1,100,4,400\n2026-09-01,{long},50,2,200\n\
+         2026-09-01,spring sale!,50,2,200\n2026-09-02,c1,110,5,500\n"
+    );
+    drop_and_ingest(&d, &csv).await;
+    let recs = stored(&d).await;
+    assert_eq!(recs.len(), 3, "the good rows are stored");
+    assert!(recs.iter().any(|r| r.campaign_id == "spring-sale"), "the named campaign");
     let keys = d.stores.panels.list_panels(&acme(), "quarantine/").await.expect("list");
     let q = d.stores.panels.get_panel(&acme(), &keys[0]).await.expect("get").expect("quarantine");
     let q = String::from_utf8_lossy(&q);
-    assert!(q.contains("spring sale!") && q.contains("campaign_id"), "the row is kept with its reason: {q}");
+    assert!(q.contains(&long) && q.contains("campaign_id"), "the row is kept with its reason: {q}");
 }
 
 /// The store stage itself: a message with one record its rules refuse stores the others, keeps

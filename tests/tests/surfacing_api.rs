@@ -147,5 +147,5 @@ async fn the_main_job_reruns_after_the_experiment_changed() {
     assert_eq!((again.ingestion.stored, again.ingestion.unchanged), (0, 462));
     let test = again.proposed_next_test.expect("a next test");
     assert!(!test.durations.is_empty());
-    assert!(!again.budget_recommendation.model.channels.is_empty());
+    assert!(!again.budget_recommendation.expect("a plan on the sample KPI").model.channels.is_empty());
 }

@@ -17,6 +17,8 @@
 //! ```
 //! Every command prints one JSON object on stdout; progress and logs go to stderr.
 
+mod serve;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,8 +37,29 @@ struct Cli {
 #[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
-    /// Run the main job on the embedded store: ingest the bundled sample data and query it back.
+    /// Run the main job on the embedded store: ingest the bundled sample data (or, with
+    /// --connections, your own accounts and exports) and query it back, the budget plan, the
+    /// analysis of the detected treatment with its report and explanation.
     Pipeline {
+        /// Your connections, in the format of `config/connections.json`: API connections (their
+        /// `credentials` read from --credentials, LIFTOS_CREDENTIAL_<ORG>__<NAME> or
+        /// LIFTOS_CREDENTIALS_FILE) and file exports with a `column_map` and a `path` (a file, or
+        /// a folder of .csv/.parquet files; relative to the connections file).
+        #[arg(long)]
+        connections: Option<PathBuf>,
+        /// A JSON object of credentials, `{"<org>/<name>": "<secret>"}`.
+        #[arg(long, requires = "connections")]
+        credentials: Option<PathBuf>,
+        /// First day fetched from the APIs (default: 90 days before --end).
+        #[arg(long, requires = "connections")]
+        start: Option<String>,
+        /// Last day fetched from the APIs (default: yesterday, UTC).
+        #[arg(long, requires = "connections")]
+        end: Option<String>,
+        /// Your first-party KPI as CSV: a `date` column and one KPI column (orders, revenue,
+        /// sign-ups); the budget plan is fitted on it. Without one, no plan is made.
+        #[arg(long, requires = "connections")]
+        kpi: Option<PathBuf>,
         /// Where the embedded store lives (SQLite file and panels). Kept between runs.
         #[arg(long, default_value = ".liftos")]
         data_dir: PathBuf,
@@ -46,6 +69,46 @@ enum Command {
         /// Folder for the written summary.
         #[arg(long, default_value = "liftos-out")]
         out: PathBuf,
+    },
+    /// Ingest one platform export (CSV or Parquet) into the embedded store through the main job's
+    /// transform, quality and store stages; prints the summary (stored, unchanged, batches with
+    /// records, quality_score and the rejected rows' line, column and reason).
+    Ingest {
+        /// The export file (`.csv`, or `.parquet`).
+        file: PathBuf,
+        /// The platform the export is from: meta, google_ads, tiktok, linkedin, snapchat, other.
+        #[arg(long)]
+        platform: String,
+        /// A JSON column map (a file connection's `column_map`: date, campaign_id, spend, and
+        /// optionally campaign_name, impressions, clicks, conversions, revenue, date_format,
+        /// money_scale). Default: recognised from the export's header (the platforms' own names).
+        #[arg(long)]
+        column_map: Option<PathBuf>,
+        #[arg(long, default_value = ".liftos")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "demo")]
+        org: String,
+        /// The file connection's id (default `{platform}-export`).
+        #[arg(long)]
+        connection: Option<String>,
+        /// The account's time zone (IANA), in which the export's days are.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// Account currency units to the org's reporting currency.
+        #[arg(long, default_value_t = 1.0)]
+        fx_rate: f64,
+        /// ISO country for the holiday calendar of the detection.
+        #[arg(long)]
+        country: Option<String>,
+    },
+    /// Serve every HTTP route of the API on loopback from one process, on the embedded store,
+    /// with the Lambdas' handlers, authentication (LIFTOS_AUTH=local with LIFTOS_JWT_SECRET: the
+    /// tokens of `liftos token`; or jwks) and errors. The store is LIFTOS_DATA_DIR or --data-dir.
+    Serve {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Estimate a causal effect from a CSV file; prints one JSON object.
     Estimate {
@@ -783,6 +846,297 @@ fn local_analysis(
     Ok((kind, body, table))
 }
 
+async fn run_serve(port: u16, data_dir: Option<PathBuf>) -> ExitCode {
+    use liftos::config::{AuthSettings, Backend, Config};
+    let mut config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.var, e.message),
+    };
+    if let Some(d) = data_dir {
+        config.backend = Backend::Embedded { data_dir: d };
+    }
+    if !matches!(config.backend, Backend::Embedded { .. }) {
+        return fail("LIFTOS_BACKEND", "liftos serve runs on the embedded store");
+    }
+    // No API Gateway in front: the token is verified here.
+    if matches!(config.auth, AuthSettings::ApiGateway) {
+        return fail("LIFTOS_AUTH", "apigw trusts claims API Gateway verified; liftos serve needs local or jwks");
+    }
+    let deps = match liftos::runtime::Deps::from_config(config).await {
+        Ok(d) => d,
+        Err(e) => return fail("--data-dir", e),
+    };
+    match serve::run(deps, port).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail("--port", e),
+    }
+}
+
+struct PipelineArgs {
+    connections: Option<PathBuf>,
+    credentials: Option<PathBuf>,
+    start: Option<String>,
+    end: Option<String>,
+    kpi: Option<PathBuf>,
+}
+
+/// The connections file: `config/connections.json`'s format, file connections with a `path`.
+fn read_connections(
+    path: &std::path::Path,
+) -> Result<(Vec<liftos::ingestion::connectors::Connection>, Vec<liftos::service::pipeline::ExportFile>), ExitCode> {
+    use liftos::ingestion::connectors::{Connection, ConnectorKind};
+    let text = std::fs::read_to_string(path).map_err(|e| fail("--connections", format!("{}: {e}", path.display())))?;
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| fail("--connections", format!("not a JSON list of connections: {e}")))?;
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    let (mut conns, mut files) = (Vec::new(), Vec::new());
+    for (i, mut v) in list.into_iter().enumerate() {
+        let at = |f: &str| format!("--connections[{i}].{f}");
+        let local = v.as_object_mut().and_then(|o| o.remove("path"));
+        let conn: Connection = serde_json::from_value(v).map_err(|e| fail(&format!("--connections[{i}]"), e))?;
+        if let Err(e) = conn.validate() {
+            return Err(fail(&at(e.field()), e.summary()));
+        }
+        match (conn.kind, local) {
+            (ConnectorKind::File, Some(serde_json::Value::String(p))) => {
+                let p = base.join(p);
+                let mut paths = Vec::new();
+                if p.is_dir() {
+                    let entries =
+                        std::fs::read_dir(&p).map_err(|e| fail(&at("path"), format!("{}: {e}", p.display())))?;
+                    for e in entries.flatten() {
+                        let q = e.path();
+                        if q.extension().is_some_and(|x| x == "csv" || x == "parquet") {
+                            paths.push(q);
+                        }
+                    }
+                    paths.sort();
+                    if paths.is_empty() {
+                        return Err(fail(&at("path"), format!("{} has no .csv or .parquet file", p.display())));
+                    }
+                } else {
+                    paths.push(p);
+                }
+                for q in paths {
+                    let bytes = std::fs::read(&q).map_err(|e| fail(&at("path"), format!("{}: {e}", q.display())))?;
+                    let name = q.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                    files.push(liftos::service::pipeline::ExportFile { connection_id: conn.id.clone(), name, bytes });
+                }
+            }
+            (ConnectorKind::File, _) => {
+                return Err(fail(&at("path"), "a file connection needs the export's path (a file or a folder)"));
+            }
+            (_, Some(_)) => return Err(fail(&at("path"), "only file connections take a path")),
+            (_, None) => {}
+        }
+        conns.push(conn);
+    }
+    Ok((conns, files))
+}
+
+async fn run_pipeline(data_dir: &std::path::Path, org: String, out: &std::path::Path, own: PipelineArgs) -> ExitCode {
+    let org = match OrgId::new(org) {
+        Ok(o) => o,
+        Err(e) => return fail("--org", e),
+    };
+    // The local operator of the local store: every permission, in one org.
+    let user = UserContext::new(org, "local-operator".into(), vec!["causal_admin".into()], vec![]);
+    let now = chrono::Utc::now();
+    let job = match &own.connections {
+        None => None,
+        Some(path) => {
+            let (connections, files) = match read_connections(path) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let day = |flag: &str, v: &Option<String>, default: chrono::NaiveDate| match v {
+                None => Ok(default),
+                Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map_err(|_| fail(flag, format!("{s:?} is not a date (YYYY-MM-DD)"))),
+            };
+            let end = match day("--end", &own.end, now.date_naive() - chrono::Days::new(1)) {
+                Ok(d) => d,
+                Err(code) => return code,
+            };
+            let start = match day("--start", &own.start, end - chrono::Days::new(89)) {
+                Ok(d) => d,
+                Err(code) => return code,
+            };
+            if start > end {
+                return fail("--start", format!("{start} is after --end {end}"));
+            }
+            let kpi = match &own.kpi {
+                None => None,
+                Some(p) => match std::fs::read(p) {
+                    Ok(b) => Some(b),
+                    Err(e) => return fail("--kpi", format!("{}: {e}", p.display())),
+                },
+            };
+            let creds: Box<dyn liftos::ingestion::connectors::Credentials> = match &own.credentials {
+                None => Box::new(liftos::ingestion::connectors::LocalCredentials),
+                Some(p) => {
+                    // Never echoed: only whether the file could be read.
+                    let map = std::fs::read_to_string(p)
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<std::collections::BTreeMap<String, String>>(&t).ok());
+                    match map {
+                        Some(m) => Box::new(liftos::ingestion::connectors::StaticCredentials(m)),
+                        None => return fail("--credentials", "not a readable JSON object of strings"),
+                    }
+                }
+            };
+            let period = liftos::ingestion::connectors::Period { start, end };
+            Some((liftos::service::pipeline::OwnData { connections, files, period, kpi }, creds))
+        }
+    };
+    let stores = match Stores::embedded(data_dir) {
+        Ok(s) => s,
+        Err(e) => return fail("--data-dir", e),
+    };
+    eprintln!("liftos: embedded store at {}", data_dir.display());
+    let result = match job {
+        None => liftos::service::pipeline::run_sample_pipeline(&stores, &user, now).await,
+        Some((own, creds)) => liftos::service::pipeline::run_pipeline(&stores, &user, own, creds.as_ref(), now).await,
+    };
+    let summary = match result {
+        Ok(s) => s,
+        Err(liftos::service::ServiceError::Validation(v)) => {
+            let field = match v.field() {
+                "kpi" => "--kpi".to_string(),
+                f if f.starts_with("connections[") => format!("--{f}"),
+                f => f.to_string(),
+            };
+            return fail(&field, v.summary());
+        }
+        Err(e) => {
+            emit(&serde_json::json!({"error": "pipeline_failed", "message": e.to_string()}).to_string());
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    if let Err(e) = std::fs::create_dir_all(out).and_then(|_| std::fs::write(out.join("summary.json"), &text)) {
+        return fail("--out", e);
+    }
+    eprintln!("liftos: summary written to {}", out.join("summary.json").display());
+    if let Some(analysis) = &summary.analysis {
+        // A copy of the report beside the summary.
+        match stores.panels.get_panel(&user.org_id, &analysis.report_key).await {
+            Ok(Some(html)) => {
+                if let Err(e) = std::fs::write(out.join("report.html"), &html) {
+                    return fail("--out", e);
+                }
+                eprintln!("liftos: report written to {}", out.join("report.html").display());
+            }
+            Ok(None) => return fail("report", "the report was not stored"),
+            Err(e) => return fail("report", e),
+        }
+        // The explanation, for a person reading the terminal.
+        eprintln!("liftos: what the analysis says (grade {:?}):", analysis.explanation.evidence_grade);
+        for s in &analysis.explanation.explanation.sentences {
+            eprintln!("  {}", s.text);
+        }
+    }
+    for n in &summary.notes {
+        eprintln!("liftos: {n}");
+    }
+    emit(&text);
+    ExitCode::SUCCESS
+}
+
+struct IngestArgs {
+    file: PathBuf,
+    platform: String,
+    column_map: Option<PathBuf>,
+    data_dir: PathBuf,
+    org: String,
+    connection: Option<String>,
+    timezone: String,
+    fx_rate: f64,
+    country: Option<String>,
+}
+
+async fn run_ingest(a: IngestArgs) -> ExitCode {
+    use liftos::ingestion::connectors::{file::ColumnMap, Connection, ConnectorKind};
+    use liftos::service::pipeline::{detect_export_map, ingest_export, ExportFile};
+    let org = match OrgId::new(a.org) {
+        Ok(o) => o,
+        Err(e) => return fail("--org", e),
+    };
+    let platform: liftos::domain::Platform = match a.platform.parse() {
+        Ok(p) => p,
+        Err(e) => return fail("--platform", e),
+    };
+    let bytes = match std::fs::read(&a.file) {
+        Ok(b) => b,
+        Err(e) => return fail("file", format!("{}: {e}", a.file.display())),
+    };
+    let name = a.file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "export.csv".into());
+    let id = a.connection.unwrap_or_else(|| format!("{platform}-export").replace('_', "-"));
+    let file = ExportFile { connection_id: id.clone(), name, bytes };
+    let (map, source) = match &a.column_map {
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => return fail("--column-map", format!("{}: {e}", path.display())),
+            };
+            match serde_json::from_str::<ColumnMap>(&text) {
+                Ok(m) => (m, "given"),
+                Err(e) => return fail("--column-map", format!("not a column map: {e}")),
+            }
+        }
+        None => match detect_export_map(&file) {
+            Ok(m) => (m, "detected"),
+            Err(liftos::service::ServiceError::Validation(v)) => return fail("--column-map", v.summary()),
+            Err(e) => return service_fail(e),
+        },
+    };
+    let conn = Connection {
+        id,
+        kind: ConnectorKind::File,
+        platform,
+        account_id: String::new(),
+        base_url: None,
+        credentials: None,
+        timezone: a.timezone,
+        fx_rate: a.fx_rate,
+        currency: None,
+        conversion_actions: vec![],
+        revenue_metric: None,
+        column_map: Some(map),
+        country: a.country,
+    };
+    if let Err(e) = conn.validate() {
+        let flag = match e.field() {
+            "id" => "--connection".to_string(),
+            "timezone" => "--timezone".into(),
+            "fx_rate" => "--fx-rate".into(),
+            f => f.to_string(),
+        };
+        return fail(&flag, e.summary());
+    }
+    let stores = match Stores::embedded(&a.data_dir) {
+        Ok(s) => s,
+        Err(e) => return fail("--data-dir", e),
+    };
+    let user = UserContext::new(org, "local-operator".into(), vec!["causal_admin".into()], vec![]);
+    eprintln!("liftos: embedded store at {}", a.data_dir.display());
+    match ingest_export(&stores, &user, conn, file, source, chrono::Utc::now()).await {
+        Ok(summary) => {
+            for b in &summary.batches {
+                for r in &b.rejected {
+                    eprintln!("liftos: rejected {}: {}", r.at, r.reason);
+                }
+            }
+            emit(&serde_json::to_string_pretty(&summary).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(liftos::service::ServiceError::Validation(v)) if v.field() == "column_map" => {
+            fail("--column-map", v.summary())
+        }
+        Err(e) => service_fail(e),
+    }
+}
+
 fn service_fail(e: liftos::service::ServiceError) -> ExitCode {
     let (field, message) = match &e {
         liftos::service::ServiceError::Validation(v) => (v.field().to_string(), v.summary()),
@@ -1059,52 +1413,16 @@ async fn main() -> ExitCode {
             };
             on_csv(&input, req, estimate::discover)
         }
-        Command::Pipeline { data_dir, org, out } => {
-            let org = match OrgId::new(org) {
-                Ok(o) => o,
-                Err(e) => return fail("--org", e),
-            };
-            // The local operator of the local store: every permission, in one org.
-            let user = UserContext::new(org, "local-operator".into(), vec!["causal_admin".into()], vec![]);
-            let stores = match Stores::embedded(&data_dir) {
-                Ok(s) => s,
-                Err(e) => return fail("--data-dir", e),
-            };
-            eprintln!("liftos: embedded store at {}", data_dir.display());
-            let summary = match liftos::service::pipeline::run_sample_pipeline(&stores, &user, chrono::Utc::now()).await
-            {
-                Ok(s) => s,
-                Err(e) => {
-                    emit(&serde_json::json!({"error": "pipeline_failed", "message": e.to_string()}).to_string());
-                    return ExitCode::FAILURE;
-                }
-            };
-            let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-            if let Err(e) = std::fs::create_dir_all(&out).and_then(|_| std::fs::write(out.join("summary.json"), &text))
-            {
-                return fail("--out", e);
-            }
-            eprintln!("liftos: summary written to {}", out.join("summary.json").display());
-            // A copy of the report beside the summary.
-            match stores.panels.get_panel(&user.org_id, &summary.analysis.report_key).await {
-                Ok(Some(html)) => {
-                    if let Err(e) = std::fs::write(out.join("report.html"), &html) {
-                        return fail("--out", e);
-                    }
-                    eprintln!("liftos: report written to {}", out.join("report.html").display());
-                }
-                Ok(None) => return fail("report", "the report was not stored"),
-                Err(e) => return fail("report", e),
-            }
-            // The explanation, for a person reading the terminal.
-            eprintln!("liftos: what the analysis says (grade {:?}):", summary.analysis.explanation.evidence_grade);
-            for s in &summary.analysis.explanation.explanation.sentences {
-                eprintln!("  {}", s.text);
-            }
-            emit(&text);
-            ExitCode::SUCCESS
+        Command::Pipeline { data_dir, org, out, connections, credentials, start, end, kpi } => {
+            let own = PipelineArgs { connections, credentials, start, end, kpi };
+            run_pipeline(&data_dir, org, &out, own).await
         }
         Command::Report { request, input, kind, out } => run_report(&request, &input, &kind, &out),
+        Command::Serve { port, data_dir } => run_serve(port, data_dir).await,
+        Command::Ingest { file, platform, column_map, data_dir, org, connection, timezone, fx_rate, country } => {
+            let args = IngestArgs { file, platform, column_map, data_dir, org, connection, timezone, fx_rate, country };
+            run_ingest(args).await
+        }
         Command::Counterfactual { request, input, level } => run_counterfactual(&request, input.as_deref(), level),
         Command::Explain { request, input, level, audience, kind, outcome } => {
             run_explain(&request, &input, level, audience.as_deref(), &kind, outcome)

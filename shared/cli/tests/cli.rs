@@ -349,3 +349,177 @@ fn report_writes_html_with_plots() {
     ]);
     assert_eq!((code, v["field"].as_str()), (2, Some("methods[0].nope")), "{v}");
 }
+
+const EXPORTS: &str = "../../tests/fixtures/exports";
+
+fn export(name: &str) -> String {
+    format!("{EXPORTS}/{name}")
+}
+
+/// A Google Ads UI download as it comes: a title and a date range above the header, thousands
+/// separators, `--` for no value, totals rows at the foot, and two malformed rows.
+#[test]
+fn ingest_a_google_ads_export_as_downloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let file = export("google_ads_campaign_report.csv");
+    let (code, v) = liftos(&["ingest", &file, "--platform", "google_ads", "--data-dir", d]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["column_map_source"], "detected");
+    assert_eq!(v["column_map"]["date"], "Day");
+    assert_eq!(v["column_map"]["spend"], "Cost");
+    assert_eq!(v["column_map"]["revenue"], "Conv. value");
+    // 56 days x 3 campaigns; the totals rows are not records; the two malformed rows are rejected.
+    assert_eq!(v["stored"], 168, "{v}");
+    assert_eq!(v["unchanged"], 0);
+    assert_eq!(v["records_by_platform"]["google_ads"], 168);
+    let batch = &v["batches"][0];
+    assert_eq!(batch["records"], 168);
+    let q = batch["quality_score"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&q), "{q}");
+    let rejected = batch["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    // Lines in the file: two title lines, the header on line 3, 168 rows on lines 4-171.
+    assert_eq!(rejected[0]["line"], 172);
+    assert_eq!(rejected[0]["column"], "Cost");
+    assert!(rejected[0]["reason"].as_str().unwrap().contains("n/a"));
+    assert_eq!(rejected[1]["line"], 173);
+    assert_eq!(rejected[1]["column"], "Day");
+    // The same export again stores nothing twice.
+    let (code, again) = liftos(&["ingest", &file, "--platform", "google_ads", "--data-dir", d]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(168)));
+}
+
+/// Meta's and LinkedIn's exports: campaigns named rather than numbered, a unit in the spend
+/// column's name, US dates below four title lines; a given map with a column the export lacks.
+#[test]
+fn ingest_meta_and_linkedin_exports_and_refuse_what_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, v) = liftos(&["ingest", &export("meta_ads_manager_export.csv"), "--platform", "meta", "--data-dir", d]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["column_map"]["spend"], "Amount spent (USD)");
+    assert_eq!(v["stored"], 112);
+    let rejected = v["batches"][0]["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!((rejected[0]["line"].as_u64(), rejected[0]["column"].as_str()), (Some(114), Some("Campaign name")));
+    let (code, v) = liftos(&[
+        "ingest",
+        &export("linkedin_campaign_performance.csv"),
+        "--platform",
+        "linkedin",
+        "--data-dir",
+        d,
+        "--connection",
+        "li-ads",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!((v["connection_id"].as_str(), v["stored"].as_u64()), (Some("li-ads"), Some(56)));
+    assert_eq!(v["column_map"]["date_format"], "%m/%d/%Y");
+
+    // Nothing is stored from a file that cannot be read.
+    let empty = tempfile::tempdir().unwrap();
+    let e = empty.path().to_str().unwrap();
+    let map = empty.path().join("map.json");
+    std::fs::write(&map, r#"{"date": "Day", "campaign_id": "Campaign ID", "spend": "Spend"}"#).unwrap();
+    let file = export("google_ads_campaign_report.csv");
+    let args = ["ingest", &file, "--platform", "google_ads", "--data-dir", e, "--column-map", map.to_str().unwrap()];
+    let (code, v) = liftos(&args);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["field"], "--column-map");
+    assert!(v["message"].as_str().unwrap().contains("Spend"), "{v}");
+    assert!(!empty.path().join("panels").join("demo").join("drop").exists());
+    let odd = empty.path().join("odd.csv");
+    std::fs::write(&odd, "when,what\n2026-01-01,3\n").unwrap();
+    let (code, v) = liftos(&["ingest", odd.to_str().unwrap(), "--platform", "meta", "--data-dir", e]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--column-map")), "{v}");
+    let (code, v) = liftos(&["ingest", odd.to_str().unwrap(), "--platform", "myspace", "--data-dir", e]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--platform")), "{v}");
+}
+
+/// The main job on a user's own exports: three file connections and the shop's own revenue.
+#[test]
+fn pipeline_on_your_own_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let out = dir.path().join("out");
+    let conns = export("connections.json");
+    let kpi = export("shop_revenue.csv");
+    let args = |with_kpi: bool| {
+        let mut a = vec![
+            "pipeline".to_string(),
+            "--connections".into(),
+            conns.clone(),
+            "--data-dir".into(),
+            d.to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ];
+        if with_kpi {
+            a.extend(["--kpi".to_string(), kpi.clone()]);
+        }
+        a
+    };
+    let run = |a: Vec<String>| liftos(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, v) = run(args(true));
+    assert_eq!(code, 0, "{v}");
+    let ing = &v["ingestion"];
+    assert_eq!(ing["stored"], 168 + 112 + 56, "{ing}");
+    let batches = ing["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), 3);
+    let rejected: usize = batches.iter().map(|b| b["rejected"].as_array().unwrap().len()).sum();
+    assert_eq!(rejected, 3);
+    assert_eq!(v["stored_by_platform"]["linkedin"]["records"], 56);
+    // The analysis of the detected treatment: Generic Search's budget rise.
+    let a = &v["analysis"];
+    assert_eq!(a["treatment"]["treated_units"], serde_json::json!(["20123456782"]), "{a}");
+    assert_eq!(a["estimates"][0][0], "did");
+    assert!(out.join("report.html").exists() && out.join("summary.json").exists());
+    // The budget plan on the shop's revenue, one channel per platform.
+    let channels = v["budget_recommendation"]["model"]["channels"].as_array().unwrap();
+    let names: Vec<&str> = channels.iter().map(|c| c["channel"].as_str().unwrap()).collect();
+    assert_eq!(names, ["google_ads", "linkedin", "meta"]);
+    assert_eq!(v["budget_recommendation"]["kpi"], "shop_revenue");
+    assert!(v.get("notes").is_none(), "{}", v["notes"]);
+
+    // Again, without the KPI: the records are unchanged, and the stored KPI still serves.
+    let (code, again) = run(args(false));
+    assert_eq!(code, 0, "{again}");
+    assert_eq!((again["ingestion"]["stored"].as_u64(), again["ingestion"]["unchanged"].as_u64()), (Some(0), Some(336)));
+    assert!(again["budget_recommendation"].is_object());
+
+    // A fresh org without a KPI: no plan, and the summary says why.
+    let (code, v) = liftos(&[
+        "pipeline",
+        "--connections",
+        &conns,
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--org",
+        "other",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert!(v["budget_recommendation"].is_null());
+    assert!(v["notes"][0].as_str().unwrap().contains("no first-party KPI"), "{}", v["notes"]);
+
+    // A file connection without its path, a KPI file without a date.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"[{"id": "x", "kind": "file", "platform": "meta", "column_map": {"date": "Day", "campaign_id": "Campaign", "spend": "Cost"}}]"#).unwrap();
+    let (code, v) = liftos(&["pipeline", "--connections", bad.to_str().unwrap(), "--data-dir", d.to_str().unwrap()]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--connections[0].path")), "{v}");
+    let nodate = dir.path().join("kpi.csv");
+    std::fs::write(&nodate, "day,orders\n2026-10-01,3\n").unwrap();
+    let (code, v) = liftos(&[
+        "pipeline",
+        "--connections",
+        &conns,
+        "--kpi",
+        nodate.to_str().unwrap(),
+        "--data-dir",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--kpi")), "{v}");
+}

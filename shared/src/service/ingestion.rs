@@ -294,6 +294,18 @@ pub struct RejectedRow {
     /// `row 12` of an export, or `campaign 123 on 2026-09-01`.
     pub at: String,
     pub reason: String,
+    /// An export's row: its line in the file (the header's line plus the row number; for
+    /// Parquet the row number plus 1) and the column that could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+}
+
+impl RejectedRow {
+    fn of(at: String, reason: String) -> Self {
+        Self { at, reason, line: None, column: None }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -353,13 +365,23 @@ pub async fn transform_message(
         } else {
             super::source::PanelFormat::Csv
         };
-        let table = super::source::parse_panel(&raw_bytes, format)
+        // A title and a date range above the header (as Google Ads and LinkedIn write them).
+        let (start, skipped) = match format {
+            super::source::PanelFormat::Csv => {
+                file::header_start(&raw_bytes, conn.column_map.as_ref().map(|m| m.date.as_str()))
+            }
+            super::source::PanelFormat::Parquet => (0, 0),
+        };
+        let table = super::source::parse_panel(&raw_bytes[start..], format)
             .map_err(|e| StageError::Poison(format!("{}: {}", msg.raw_key, e.summary())))?;
         let (batch, bad) =
             file::parse(&conn, &table).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;
-        rejected.extend(
-            bad.into_iter().map(|b| RejectedRow { at: format!("row {} ({})", b.row, b.column), reason: b.reason }),
-        );
+        rejected.extend(bad.into_iter().map(|b| RejectedRow {
+            at: format!("row {} ({})", b.row, b.column),
+            reason: b.reason,
+            line: Some(skipped + 1 + b.row),
+            column: Some(b.column),
+        }));
         // A dropped file's time is when it was written: the same for every redelivery of this
         // drop, and later for a corrected export dropped again under the same key.
         (conn, batch, written_at)
@@ -379,7 +401,7 @@ pub async fn transform_message(
         screen
             .rejected
             .iter()
-            .map(|r| RejectedRow { at: format!("campaign {} on {}", r.campaign_id, r.date), reason: r.reason.clone() }),
+            .map(|r| RejectedRow::of(format!("campaign {} on {}", r.campaign_id, r.date), r.reason.clone())),
     );
     let accepted: Vec<DailyRow> = screen.accepted(&rows).into_iter().cloned().collect();
     // The last 30 days of the same campaigns, from the store (context for detection).
@@ -441,8 +463,9 @@ pub async fn transform_message(
                 kept_rows.push(row);
                 kept.push(record);
             }
-            Err(e) => rejected
-                .push(RejectedRow { at: format!("campaign {} on {}", row.campaign_id, row.date), reason: e.summary() }),
+            Err(e) => {
+                rejected.push(RejectedRow::of(format!("campaign {} on {}", row.campaign_id, row.date), e.summary()))
+            }
         }
     }
     let (accepted, records) = (kept_rows, kept);
@@ -603,7 +626,7 @@ pub async fn quality_message(
         report
             .rejected
             .iter()
-            .map(|r| RejectedRow { at: format!("campaign {} on {}", r.campaign_id, r.date), reason: r.reason.clone() }),
+            .map(|r| RejectedRow::of(format!("campaign {} on {}", r.campaign_id, r.date), r.reason.clone())),
     );
     if !rejected.is_empty() || quarantined_batch {
         let why = if quarantined_batch {

@@ -74,6 +74,9 @@ pub struct BatchSummary {
     pub platform: String,
     pub records: usize,
     pub quality_score: f64,
+    /// The batch scored too low (or had nothing usable): none of it was stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quarantined: bool,
     pub quality_components: BTreeMap<String, f64>,
     pub rejected: Vec<super::ingestion::RejectedRow>,
     pub treatments: Vec<crate::ingestion::detect::Intervention>,
@@ -81,26 +84,18 @@ pub struct BatchSummary {
     pub confounders: Vec<(String, f64, String)>,
 }
 
-/// Sync -> transform -> quality -> store for the sample accounts, with in-process queues
-/// between the stages (the same stage functions the Lambdas run).
+/// Sync -> transform -> quality -> store for the sample accounts (replayed on loopback) and the
+/// sample LinkedIn export.
 pub async fn ingest_sample_exports(
     stores: &Stores,
     user: &UserContext,
     now: DateTime<Utc>,
 ) -> Result<IngestionSummary, ServiceError> {
-    use super::ingestion::{quality_message, sync_org, transform_message, RawReady};
-    use crate::storage::embedded::InProcessQueue;
-    let stage = |e: super::stage::StageError| {
-        ServiceError::from(crate::domain::ValidationError::new("pipeline", e.to_string()))
-    };
     let replay = crate::ingestion::connectors::replay::serve(sample_recordings())
         .await
         .map_err(|e| ServiceError::Store(crate::storage::StoreError::backend("replay", e, false)))?;
     let org = &user.org_id;
     let conns = sample_connections(&replay.base_url);
-    let put = |key: &'static str, bytes: Vec<u8>| stores.panels.put_panel(org, key, bytes::Bytes::from(bytes));
-    put(super::ingestion::CONNECTIONS_KEY, serde_json::to_vec_pretty(&conns).unwrap_or_default()).await?;
-    put("drop/linkedin-export/linkedin_campaigns.csv", SAMPLE_LINKEDIN_CSV.as_bytes().to_vec()).await?;
     let creds = crate::ingestion::connectors::StaticCredentials(
         [
             (format!("{org}/meta-main"), SAMPLE_TOKEN.to_string()),
@@ -113,27 +108,254 @@ pub async fn ingest_sample_exports(
         .into_iter()
         .collect(),
     );
-    // The sample accounts are replayed on loopback: the one place outside tests that allows it.
-    let http =
-        crate::ingestion::connectors::http::Http::with_egress(crate::ingestion::connectors::http::Egress::AlsoLoopback)
-            .map_err(|e| ServiceError::Store(crate::storage::StoreError::backend("http", e, false)))?;
     let period = crate::ingestion::connectors::Period {
         start: chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap_or_default(),
         end: chrono::NaiveDate::from_ymd_opt(2026, 10, 12).unwrap_or_default(),
     };
-    let (raw_q, staged_q, store_q) = (InProcessQueue::new(), InProcessQueue::new(), InProcessQueue::new());
-    tracing::info!("sync: fetching {} API connections", conns.iter().filter(|c| c.column_map.is_none()).count());
-    let synced = sync_org(stores, Some(&raw_q), &creds, &http, org, None, period).await.map_err(stage)?;
-    let drop = RawReady {
-        org_id: org.clone(),
+    let files = vec![ExportFile {
         connection_id: "linkedin-export".into(),
-        raw_key: "drop/linkedin-export/linkedin_campaigns.csv".into(),
+        name: "linkedin_campaigns.csv".into(),
+        bytes: SAMPLE_LINKEDIN_CSV.as_bytes().to_vec(),
+    }];
+    let summary = ingest_connections(stores, user, &conns, files, &creds, period, now).await?;
+    // The replayed sample accounts are reachable only while this job runs: keep only the
+    // connection that needs no server (the export drop), so a later sync does not call a dead URL.
+    let lasting: Vec<_> = conns.into_iter().filter(|c| c.column_map.is_some()).collect();
+    stores
+        .panels
+        .put_panel(
+            org,
+            super::ingestion::CONNECTIONS_KEY,
+            bytes::Bytes::from(serde_json::to_vec_pretty(&lasting).unwrap_or_default()),
+        )
+        .await?;
+    Ok(summary)
+}
+
+/// An export file for one of the file connections, read on the operator's machine.
+#[derive(Debug, Clone)]
+pub struct ExportFile {
+    pub connection_id: String,
+    /// The file's name (its key under `drop/{connection_id}/`; `.parquet` is read as Parquet).
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The key an export is dropped at: `drop/{connection}/{name}`, the name reduced to
+/// `[A-Za-z0-9._-]`.
+pub fn drop_key(connection_id: &str, name: &str) -> String {
+    let clean: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    format!("drop/{connection_id}/{}", clean.trim_start_matches('.'))
+}
+
+/// Read an export as the transform stage will (after any title lines, mapped by the
+/// connection's column map), to refuse an unreadable file before anything is stored. The rows
+/// it could not read are the transform's to report.
+pub fn check_export(conn: &crate::ingestion::connectors::Connection, file: &ExportFile) -> Result<usize, ServiceError> {
+    use crate::domain::ValidationError;
+    use crate::ingestion::connectors::file;
+    let field = |m: String| ServiceError::from(ValidationError::new("file", format!("{}: {m}", file.name)));
+    let format = if file.name.ends_with(".parquet") {
+        super::source::PanelFormat::Parquet
+    } else {
+        super::source::PanelFormat::Csv
     };
-    crate::storage::Queue::send(
-        &raw_q,
-        &crate::storage::Message::new(serde_json::to_string(&drop).unwrap_or_default()),
-    )
-    .await?;
+    let start = match format {
+        super::source::PanelFormat::Csv => {
+            file::header_start(&file.bytes, conn.column_map.as_ref().map(|m| m.date.as_str())).0
+        }
+        super::source::PanelFormat::Parquet => 0,
+    };
+    let table = super::source::parse_panel(&file.bytes[start..], format).map_err(|e| field(e.summary()))?;
+    let (batch, _) = file::parse(conn, &table).map_err(|e| match e {
+        crate::ingestion::connectors::ConnectorError::Malformed { field: f, message, .. } => {
+            let column = f.strip_prefix("column_map: ").unwrap_or(&f);
+            ServiceError::from(ValidationError::new("column_map", format!("{column}: {message}")))
+        }
+        other => field(other.to_string()),
+    })?;
+    Ok(batch.rows.len())
+}
+
+/// The main job's ingestion for `conns` (added to the org's `config/connections.json`,
+/// replacing those with the same id): the API connections fetched for `period` with `creds`,
+/// the file connections from `files`, each through sync, transform, quality and store. Every
+/// connection and file is checked before anything is stored; a file that cannot be read at all
+/// (a mapped column missing, not CSV) is an error naming it, with nothing stored.
+pub async fn ingest_connections(
+    stores: &Stores,
+    user: &UserContext,
+    conns: &[crate::ingestion::connectors::Connection],
+    files: Vec<ExportFile>,
+    creds: &dyn crate::ingestion::connectors::Credentials,
+    period: crate::ingestion::connectors::Period,
+    now: DateTime<Utc>,
+) -> Result<IngestionSummary, ServiceError> {
+    use super::ingestion::{sync_org, RawReady};
+    use crate::domain::ValidationError;
+    use crate::ingestion::connectors::{http, ConnectorKind};
+    use crate::storage::embedded::InProcessQueue;
+    let org = &user.org_id;
+    for (i, c) in conns.iter().enumerate() {
+        c.validate().map_err(|e| e.within(&format!("connections[{i}]")))?;
+    }
+    for f in &files {
+        let conn =
+            conns.iter().find(|c| c.id == f.connection_id && c.kind == ConnectorKind::File).ok_or_else(|| {
+                ValidationError::new(
+                    "connection_id",
+                    format!("no file connection {:?} for {}", f.connection_id, f.name),
+                )
+            })?;
+        check_export(conn, f)?;
+    }
+    let mut config = super::ingestion::connections(stores, org).await.map_err(stage_error)?;
+    config.retain(|c| !conns.iter().any(|n| n.id == c.id));
+    config.extend(conns.iter().cloned());
+    let encoded = serde_json::to_vec_pretty(&config).map_err(|e| ValidationError::new("connections", e.to_string()))?;
+    stores.panels.put_panel(org, super::ingestion::CONNECTIONS_KEY, bytes::Bytes::from(encoded)).await?;
+
+    // The operator's own machine: an API base URL on loopback (a local stand-in) is allowed.
+    let client = http::Http::with_egress(http::Egress::AlsoLoopback)
+        .map_err(|e| ServiceError::Store(crate::storage::StoreError::backend("http", e, false)))?;
+    let raw_q = InProcessQueue::new();
+    let mut synced = Vec::new();
+    let apis: Vec<_> = conns.iter().filter(|c| c.kind != ConnectorKind::File).collect();
+    tracing::info!("sync: fetching {} API connections", apis.len());
+    for c in apis {
+        synced.extend(
+            sync_org(stores, Some(&raw_q), creds, &client, org, Some(&c.id), period).await.map_err(stage_error)?,
+        );
+    }
+    for f in files {
+        let key = drop_key(&f.connection_id, &f.name);
+        stores.panels.put_panel(org, &key, bytes::Bytes::from(f.bytes)).await?;
+        let drop = RawReady { org_id: org.clone(), connection_id: f.connection_id, raw_key: key };
+        crate::storage::Queue::send(
+            &raw_q,
+            &crate::storage::Message::new(serde_json::to_string(&drop).unwrap_or_default()),
+        )
+        .await?;
+    }
+    let Stages { batches, stored, unchanged, records_by_platform } = run_stages(stores, &raw_q, now).await?;
+    Ok(IngestionSummary { period, synced, batches, records_by_platform, stored, unchanged })
+}
+
+/// What `liftos ingest` did with one export.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportSummary {
+    pub org_id: String,
+    pub connection_id: String,
+    pub platform: String,
+    pub file: String,
+    /// Where the export was dropped in the org's panel store.
+    pub raw_key: String,
+    /// The column map used: the one given, or the one recognised from the export's header.
+    pub column_map: crate::ingestion::connectors::file::ColumnMap,
+    /// `given` or `detected`.
+    pub column_map_source: String,
+    /// Records new or changed in the store, and those already stored as they are.
+    pub stored: usize,
+    pub unchanged: usize,
+    pub records_by_platform: BTreeMap<String, usize>,
+    /// Per batch: `records` stored, `quality_score`, and the `rejected` rows with `line`,
+    /// `column` and `reason`.
+    pub batches: Vec<BatchSummary>,
+}
+
+/// The column map of an export whose header carries its platform's usual names (after any
+/// title lines); an error names the file and what is missing.
+pub fn detect_export_map(file: &ExportFile) -> Result<crate::ingestion::connectors::file::ColumnMap, ServiceError> {
+    use crate::ingestion::connectors::file;
+    let field = |m: String| ServiceError::from(crate::domain::ValidationError::new("column_map", m));
+    if file.name.ends_with(".parquet") {
+        let table = super::source::parse_panel(&file.bytes, super::source::PanelFormat::Parquet)
+            .map_err(|e| field(e.summary()))?;
+        return file::detect_map(&table).map_err(field);
+    }
+    let (start, _) = file::header_start(&file.bytes, None);
+    let table = super::source::parse_panel(&file.bytes[start..], super::source::PanelFormat::Csv)
+        .map_err(|e| field(format!("{}: {}", file.name, e.summary())))?;
+    file::detect_map(&table).map_err(field)
+}
+
+/// One export through transform, quality and store for `conn` (a file connection, added to the
+/// org's connections), as a drop of the file would go in the cloud. Dropping the same file
+/// again stores nothing new (`unchanged`).
+pub async fn ingest_export(
+    stores: &Stores,
+    user: &UserContext,
+    conn: crate::ingestion::connectors::Connection,
+    file: ExportFile,
+    column_map_source: &str,
+    now: DateTime<Utc>,
+) -> Result<ExportSummary, ServiceError> {
+    let today = now.date_naive();
+    let period = crate::ingestion::connectors::Period { start: today, end: today };
+    let raw_key = drop_key(&file.connection_id, &file.name);
+    let name = file.name.clone();
+    let column_map = conn
+        .column_map
+        .clone()
+        .ok_or_else(|| crate::domain::ValidationError::new("column_map", "is required for file connections"))?;
+    let s =
+        ingest_connections(stores, user, std::slice::from_ref(&conn), vec![file], &NoCredentials, period, now).await?;
+    Ok(ExportSummary {
+        org_id: user.org_id.to_string(),
+        connection_id: conn.id.clone(),
+        platform: conn.platform.to_string(),
+        file: name,
+        raw_key,
+        column_map,
+        column_map_source: column_map_source.to_string(),
+        stored: s.stored,
+        unchanged: s.unchanged,
+        records_by_platform: s.records_by_platform,
+        batches: s.batches,
+    })
+}
+
+/// Files need no credentials.
+struct NoCredentials;
+
+#[async_trait::async_trait]
+impl crate::ingestion::connectors::Credentials for NoCredentials {
+    async fn secret(
+        &self,
+        _: &crate::domain::OrgId,
+        name: &str,
+    ) -> Result<String, crate::ingestion::connectors::ConnectorError> {
+        Err(crate::ingestion::connectors::ConnectorError::Credentials {
+            name: name.to_string(),
+            message: "no credentials are read for a file".into(),
+        })
+    }
+}
+
+/// What the transform, quality and store stages did with the messages of a sync or a drop.
+struct Stages {
+    batches: Vec<BatchSummary>,
+    stored: usize,
+    unchanged: usize,
+    records_by_platform: BTreeMap<String, usize>,
+}
+
+fn stage_error(e: super::stage::StageError) -> ServiceError {
+    ServiceError::from(crate::domain::ValidationError::new("pipeline", e.to_string()))
+}
+
+/// Transform -> quality -> store for every message on `raw_q`, with in-process queues between
+/// the stages (the same stage functions the Lambdas run).
+async fn run_stages(
+    stores: &Stores,
+    raw_q: &crate::storage::embedded::InProcessQueue,
+    now: DateTime<Utc>,
+) -> Result<Stages, ServiceError> {
+    use super::ingestion::{quality_message, transform_message};
+    use crate::storage::embedded::InProcessQueue;
+    let stage = stage_error;
+    let (staged_q, store_q) = (InProcessQueue::new(), InProcessQueue::new());
     let mut batches = Vec::new();
     let raws = raw_q.receive(1000);
     for (i, m) in raws.iter().enumerate() {
@@ -148,6 +370,7 @@ pub async fn ingest_sample_exports(
                 platform: staged.platform.to_string(),
                 records: q.accepted,
                 quality_score: (q.score * 1000.0).round() / 1000.0,
+                quarantined: q.quarantined_batch,
                 quality_components: q
                     .report
                     .components
@@ -178,11 +401,7 @@ pub async fn ingest_sample_exports(
             *records_by_platform.entry(r.platform.to_string()).or_insert(0) += 1;
         }
     }
-    // The replayed sample accounts are reachable only while this job runs: keep only the
-    // connection that needs no server (the export drop), so a later sync does not call a dead URL.
-    let lasting: Vec<_> = conns.into_iter().filter(|c| c.column_map.is_some()).collect();
-    put(super::ingestion::CONNECTIONS_KEY, serde_json::to_vec_pretty(&lasting).unwrap_or_default()).await?;
-    Ok(IngestionSummary { period, synced, batches, records_by_platform, stored, unchanged })
+    Ok(Stages { batches, stored, unchanged, records_by_platform })
 }
 pub const SAMPLE_EXPERIMENT: &str = include_str!("../../samples/experiment.json");
 
@@ -200,8 +419,11 @@ pub struct PlatformSummary {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PipelineSummary {
     pub org_id: String,
-    pub experiment_id: String,
-    pub experiment_outcome: PutOutcome,
+    /// The sample's registered experiment (none on the org's own connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_outcome: Option<PutOutcome>,
     /// The platform exports through sync, transform, quality and store.
     pub ingestion: IngestionSummary,
     /// Queried back from the store, per platform, over the whole sample range.
@@ -209,14 +431,18 @@ pub struct PipelineSummary {
     pub experiment_records: usize,
     pub experiment_pages: usize,
     pub record_read_back: bool,
-    /// Where the next dollar should go: the revenue-maximising allocation of the current daily
-    /// budget across platforms (each within ±30% of its current spend), with the expected gain.
-    pub budget_recommendation: BudgetRecommendation,
+    /// Where the next dollar should go: the media mix model on the org's KPI (none without a
+    /// first-party KPI: `notes` says so).
+    pub budget_recommendation: Option<BudgetRecommendation>,
     /// The test that would settle the most uncertain channel.
     pub proposed_next_test: ProposedTest,
     /// DiD (with event study) and synthetic control (with placebos) on the detected treatment,
-    /// from the stored records, with the HTML report.
-    pub analysis: AnalysisSummary,
+    /// from the stored records, with the HTML report (none when the data has no treatment to
+    /// analyse: `notes` says why).
+    pub analysis: Option<AnalysisSummary>,
+    /// What the job could not do on this data, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -248,11 +474,16 @@ pub const SAMPLE_ANALYSIS: &str = r#"{
   ]
 }"#;
 
-async fn analyse(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Result<AnalysisSummary, ServiceError> {
+async fn analyse(
+    stores: &Stores,
+    user: &UserContext,
+    request: &str,
+    now: DateTime<Utc>,
+) -> Result<AnalysisSummary, ServiceError> {
     use super::causal::{self, AnalysisOutput, Answer, Ctx, Kind, ReportLink};
     let ctx = Ctx { stores, jobs_queue: None, now };
     // The request says `mode: sync`: the answer comes now, never as a job.
-    let out = match causal::run(&ctx, user, Kind::AnalyzeAdvanced, SAMPLE_ANALYSIS.as_bytes()).await? {
+    let out = match causal::run(&ctx, user, Kind::AnalyzeAdvanced, request.as_bytes()).await? {
         Answer::Done(AnalysisOutput::Advanced(a)) => a,
         _ => return Err(crate::domain::ValidationError::new("mode", "the sample analysis must answer at once").into()),
     };
@@ -323,8 +554,147 @@ pub async fn run_sample_pipeline(
     tracing::info!(experiment_id = %experiment.id, outcome = ?experiment_outcome, "experiment");
 
     let ingestion = ingest_sample_exports(stores, user, now).await?;
-    tracing::info!(stored = ingestion.stored, unchanged = ingestion.unchanged, "records ingested");
 
+    let (mut experiment_records, mut experiment_pages) = (0, 0);
+    let mut page = PageRequest::first(50);
+    loop {
+        let got =
+            experiment_causal_data(stores.experiments.as_ref(), stores.records.as_ref(), user, &experiment.id, &page)
+                .await?;
+        experiment_records += got.records.len();
+        experiment_pages += 1;
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut summary = finish(stores, user, ingestion, true, Ok(SAMPLE_ANALYSIS.to_string()), now).await?;
+    summary.experiment_id = Some(experiment.id);
+    summary.experiment_outcome = Some(experiment_outcome);
+    summary.experiment_records = experiment_records;
+    summary.experiment_pages = experiment_pages;
+    Ok(summary)
+}
+
+/// The main job on the org's own data (`liftos pipeline --connections`).
+pub struct OwnData {
+    /// In the format of `config/connections.json`.
+    pub connections: Vec<crate::ingestion::connectors::Connection>,
+    /// The exports of the file connections.
+    pub files: Vec<ExportFile>,
+    /// The days the API connections are fetched for.
+    pub period: crate::ingestion::connectors::Period,
+    /// The org's first-party KPI as CSV (`date` and one KPI column), stored as `config/kpi.csv`.
+    pub kpi: Option<Vec<u8>>,
+}
+
+/// The main job on the org's own connections: ingest them through sync, transform, quality and
+/// store; query the records back; the media mix model on the org's KPI (if it has one); DiD and
+/// synthetic control on the most recent detected treatment with a comparison group, with the
+/// report and its explanation. What the data cannot support is skipped with the reason in
+/// `notes`, never filled with the sample's.
+pub async fn run_pipeline(
+    stores: &Stores,
+    user: &UserContext,
+    own: OwnData,
+    creds: &dyn crate::ingestion::connectors::Credentials,
+    now: DateTime<Utc>,
+) -> Result<PipelineSummary, ServiceError> {
+    use crate::domain::ValidationError;
+    if let Some(kpi) = &own.kpi {
+        let table = liftos_estimators::data::Table::from_reader(kpi.as_slice())
+            .map_err(|e| ValidationError::new("kpi", e.to_string()))?;
+        if table.column("date").is_err() || table.names.len() < 2 {
+            return Err(ValidationError::new(
+                "kpi",
+                format!("needs a date column and a KPI column (it has: {})", table.names.join(", ")),
+            )
+            .into());
+        }
+    }
+    let ingestion = ingest_connections(stores, user, &own.connections, own.files, creds, own.period, now).await?;
+    if let Some(kpi) = own.kpi {
+        stores.panels.put_panel(&user.org_id, KPI_KEY, bytes::Bytes::from(kpi)).await?;
+    }
+    let request = analysis_request(stores, user).await?;
+    finish(stores, user, ingestion, false, request, now).await
+}
+
+/// The analysis of the most recent treatment detected on the stored records that has a
+/// comparison group: its platform, treated and comparison campaigns, 8 weeks either side.
+async fn analysis_request(stores: &Stores, user: &UserContext) -> Result<Result<String, String>, ServiceError> {
+    use crate::domain::TreatmentGroup;
+    // (platform, intervention, day) -> (treated, controls, records with revenue)
+    type Arms = (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>, usize);
+    let mut found: BTreeMap<(String, String, chrono::NaiveDate), Arms> = BTreeMap::new();
+    let mut revenue = 0.0;
+    for platform in Platform::ALL {
+        let q = RecordQuery::Platform { platform, range: DateRange::all() };
+        let mut page = PageRequest::first(1000);
+        loop {
+            let got = stores.records.query_records(&user.org_id, &q, &page).await?;
+            for r in &got.items {
+                revenue += r.metrics.revenue;
+                if let Some(a) = &r.treatment_assignment {
+                    let e = found
+                        .entry((r.platform.to_string(), a.intervention.clone(), a.assigned_at.date_naive()))
+                        .or_default();
+                    match a.group {
+                        TreatmentGroup::Treated => e.0.insert(r.campaign_id.clone()),
+                        TreatmentGroup::Control => e.1.insert(r.campaign_id.clone()),
+                    };
+                    e.2 += 1;
+                }
+            }
+            match got.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    let Some(((platform, intervention, day), (treated, controls, _))) =
+        found.into_iter().filter(|(_, (t, c, _))| !t.is_empty() && !c.is_empty()).max_by_key(|((_, _, day), _)| *day)
+    else {
+        return Ok(Err("no analysis: no treatment with a comparison group was detected on the stored records \
+                       (a budget change, a launch or a pause of some campaigns while others carried on)"
+            .into()));
+    };
+    let outcome = if revenue > 0.0 { "revenue" } else { "conversions" };
+    let campaigns: Vec<String> = treated.iter().chain(&controls).cloned().collect();
+    let mut request = serde_json::json!({
+        "question": format!("Did the {intervention} on {platform} from {day} cause more {outcome}?"),
+        "records": {
+            "platform": platform,
+            "campaigns": campaigns,
+            "intervention": intervention,
+            "start": (day - chrono::Duration::days(56)).to_string(),
+            "end": (day + chrono::Duration::days(56)).to_string(),
+        },
+        "report": true,
+        "mode": "sync",
+        "methods": [{"method": "did", "outcome": outcome, "event_study": true}]
+    });
+    // A synthetic control needs two donors, and its placebo pools three.
+    if controls.len() >= 2 {
+        if let Some(m) = request["methods"].as_array_mut() {
+            m.push(serde_json::json!({"method": "synth", "outcome": outcome, "placebo": controls.len() >= 3}));
+        }
+    }
+    Ok(Ok(request.to_string()))
+}
+
+/// What every run of the main job does after ingesting: read the records back, the budget plan
+/// on the KPI, the analysis (`request`, or why there is none) with its report and explanation.
+async fn finish(
+    stores: &Stores,
+    user: &UserContext,
+    ingestion: IngestionSummary,
+    sample_kpi: bool,
+    request: Result<String, String>,
+    now: DateTime<Utc>,
+) -> Result<PipelineSummary, ServiceError> {
+    tracing::info!(stored = ingestion.stored, unchanged = ingestion.unchanged, "records ingested");
+    let mut notes = Vec::new();
     let range = DateRange::all();
     let mut stored_by_platform = BTreeMap::new();
     for platform in Platform::ALL {
@@ -365,49 +735,70 @@ pub async fn run_sample_pipeline(
         }
     }
 
-    let (mut experiment_records, mut experiment_pages) = (0, 0);
-    let mut page = PageRequest::first(50);
-    loop {
-        let got =
-            experiment_causal_data(stores.experiments.as_ref(), stores.records.as_ref(), user, &experiment.id, &page)
-                .await?;
-        experiment_records += got.records.len();
-        experiment_pages += 1;
-        match got.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => break,
-        }
-    }
-
     let record_read_back = stored_by_platform.values().map(|p| p.records).sum::<usize>() >= ingestion.stored;
-    let (budget_recommendation, proposed_next_test) = surface(stores, user).await?;
-    let analysis = analyse(stores, user, now).await?;
-    tracing::info!(summary = %analysis.summary, report = %analysis.report_key, "analysis");
+    let (budget_recommendation, proposed_next_test) = match surface(stores, user, sample_kpi).await {
+        Ok(Some((b, t))) => (Some(b), t),
+        Ok(None) => {
+            notes.push(format!(
+                "no budget plan: the org has no first-party KPI ({KPI_KEY}; pass --kpi with a date column and \
+                 the KPI's): platform-attributed conversions do not measure what the spend caused"
+            ));
+            (None, None)
+        }
+        Err(e) if !sample_kpi => {
+            notes.push(format!("no budget plan: {e}"));
+            (None, None)
+        }
+        Err(e) => return Err(e),
+    };
+    let analysis = match request {
+        Ok(request) => match analyse(stores, user, &request, now).await {
+            Ok(a) => {
+                tracing::info!(summary = %a.summary, report = %a.report_key, "analysis");
+                Some(a)
+            }
+            Err(e) if !sample_kpi => {
+                notes.push(format!("no analysis: {e}"));
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        Err(why) => {
+            notes.push(why);
+            None
+        }
+    };
 
     Ok(PipelineSummary {
         org_id: user.org_id.to_string(),
-        experiment_id: experiment.id,
-        experiment_outcome,
+        experiment_id: None,
+        experiment_outcome: None,
         ingestion,
         stored_by_platform,
-        experiment_records,
-        experiment_pages,
+        experiment_records: 0,
+        experiment_pages: 0,
         record_read_back,
         budget_recommendation,
         proposed_next_test,
         analysis,
+        notes,
     })
 }
 
 /// The media mix model on the org's own KPI (`config/kpi.csv`; the sample's is stored for it when
 /// it has none) and the platforms' stored daily spend: today's budget re-allocated within ±30%
 /// and the spend the history supports, and the test that would settle the weakest channel.
-async fn surface(stores: &Stores, user: &UserContext) -> Result<(BudgetRecommendation, ProposedTest), ServiceError> {
+async fn surface(
+    stores: &Stores,
+    user: &UserContext,
+    sample_fallback: bool,
+) -> Result<Option<(BudgetRecommendation, ProposedTest)>, ServiceError> {
     use super::surfacing::{history_from_records, OutcomeMetric};
     use crate::domain::ValidationError;
     use liftos_estimators::mmm::{self, MmmInput, MmmSettings, Series};
     let bytes = match stores.panels.get_panel(&user.org_id, KPI_KEY).await? {
         Some(b) => b,
+        None if !sample_fallback => return Ok(None),
         None => {
             let b = bytes::Bytes::from_static(SAMPLE_KPI.as_bytes());
             stores.panels.put_panel(&user.org_id, KPI_KEY, b.clone()).await?;
@@ -474,5 +865,5 @@ async fn surface(stores: &Stores, user: &UserContext) -> Result<(BudgetRecommend
     let settings = MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
     let mut model = mmm::fit(&input, &settings).map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
     let test = model.next_test.take();
-    Ok((BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, model }, test))
+    Ok(Some((BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, model }, test)))
 }

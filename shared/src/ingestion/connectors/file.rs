@@ -53,7 +53,8 @@ fn cell(t: &Table, col: &str, i: usize) -> Option<String> {
 const MAX_DATE_DAYS: f64 = 2_932_896.0;
 
 /// Map the table's rows; unreadable rows are returned beside the good ones. A missing column
-/// fails the whole file (nothing in it can be read).
+/// fails the whole file (nothing in it can be read). Totals rows (`Total: Account`) are skipped;
+/// money may carry a currency sign and thousands separators; `--` is no value (0).
 pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<BadRow>), ConnectorError> {
     let map = conn.column_map.as_ref().ok_or_else(|| ConnectorError::malformed("file", "column_map", "is required"))?;
     let mut needed = vec![&map.date, &map.campaign_id, &map.spend];
@@ -75,14 +76,20 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     let mut bad = Vec::new();
     'rows: for i in 0..table.rows {
         let get = |c: &str| cell(table, c, i);
+        // The export's totals rows are not days of a campaign.
+        if [&map.date, &map.campaign_id].iter().any(|c| get(c).is_some_and(|s| is_summary_cell(&s))) {
+            continue;
+        }
         let number = |c: &Option<String>| -> Result<f64, (String, String)> {
             match c {
                 None => Ok(0.0),
                 Some(c) => match get(c) {
                     None => Ok(0.0),
-                    Some(s) if s.trim().is_empty() => Ok(0.0),
+                    // Empty, or `--` where the platform has no value for the day (Google Ads).
+                    Some(s) if s.trim().is_empty() || s.trim() == "--" => Ok(0.0),
                     Some(s) => s
                         .trim()
+                        .trim_start_matches(['$', '€', '£', '¥'])
                         .replace(',', "")
                         .parse::<f64>()
                         .map_err(|_| (c.clone(), format!("{s:?} is not a number"))),
@@ -111,7 +118,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             }
         };
         let campaign = match get(&map.campaign_id).filter(|s| !s.trim().is_empty()) {
-            Some(c) => c.trim().trim_end_matches(".0").to_string(),
+            Some(c) => campaign_key(c.trim().trim_end_matches(".0")),
             None => {
                 bad.push(BadRow { row: i + 1, column: map.campaign_id.clone(), reason: "is empty".into() });
                 continue;
@@ -139,7 +146,10 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         rows.push(DailyRow {
             platform: conn.platform,
             campaign_id: campaign,
-            campaign_name: map.campaign_name.as_deref().and_then(get),
+            campaign_name: map.campaign_name.as_deref().and_then(get).or_else(|| {
+                // A campaign named, not numbered: the name is kept as it was written.
+                get(&map.campaign_id).map(|c| c.trim().to_string()).filter(|c| campaign_key(c) != *c)
+            }),
             date,
             timestamp: conn.day_start_utc(date)?,
             spend: vals[0] * scale,
@@ -151,4 +161,152 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         });
     }
     Ok((PlatformBatch { rows, changes: vec![] }, bad))
+}
+
+/// Where the header is: platform exports often open with a title and a date range (Google Ads:
+/// `Campaign report` then `November 1, 2026 - November 30, 2026`; LinkedIn: the report name and
+/// its dates). The header is the first of the first 20 lines that names `date_column` (or, with
+/// no map yet, any known date column); the byte offset and the number of lines skipped.
+pub fn header_start(bytes: &[u8], date_column: Option<&str>) -> (usize, usize) {
+    let mut offset = 0;
+    for (skipped, line) in bytes.split(|b| *b == b'\n').take(20).enumerate() {
+        let text = String::from_utf8_lossy(line);
+        let cells: Vec<String> = text
+            .trim_start_matches('\u{feff}')
+            .split([',', '\t', ';'])
+            .map(|c| c.trim().trim_matches('"').to_string())
+            .collect();
+        let found = match date_column {
+            Some(d) => cells.iter().any(|c| c == d),
+            None => cells.iter().any(|c| DATE_COLUMNS.iter().any(|k| c.eq_ignore_ascii_case(k))),
+        };
+        if found && cells.len() > 1 {
+            return (offset, skipped);
+        }
+        offset += line.len() + 1;
+    }
+    (0, 0)
+}
+
+/// Export column names, most specific first, as the platforms name them in their exports
+/// (Meta Ads Manager, Google Ads, TikTok Ads Manager, LinkedIn Campaign Manager, Snapchat) and
+/// as a hand-made sheet would.
+const DATE_COLUMNS: &[&str] =
+    &["Day", "Date", "Start Date (in UTC)", "Reporting starts", "By Day", "Stat time day", "date", "day"];
+const CAMPAIGN_ID_COLUMNS: &[&str] = &["Campaign ID", "Campaign Id", "campaign_id", "CampaignId"];
+const CAMPAIGN_NAME_COLUMNS: &[&str] = &["Campaign name", "Campaign Name", "Campaign", "campaign_name", "campaign"];
+const SPEND_COLUMNS: &[&str] =
+    &["Cost", "Amount spent", "Total Spent", "Spend", "Amount Spent", "Total cost", "Cost (local currency)", "spend"];
+const IMPRESSION_COLUMNS: &[&str] = &["Impressions", "Impr.", "Paid Impressions", "impressions"];
+const CLICK_COLUMNS: &[&str] = &["Clicks", "Link clicks", "Clicks (all)", "Swipe Ups", "clicks"];
+const CONVERSION_COLUMNS: &[&str] =
+    &["Conversions", "Purchases", "Website purchases", "Results", "Total Conversions", "conversions"];
+const REVENUE_COLUMNS: &[&str] = &[
+    "Conv. value",
+    "Conversion value",
+    "Conversion Value",
+    "Total Conversion Value",
+    "Purchases conversion value",
+    "Website purchases conversion value",
+    "Total purchase value",
+    "Purchase value",
+    "Revenue",
+    "revenue",
+];
+
+/// Date formats tried on an export's date column, the unambiguous first.
+const DATE_FORMATS: &[&str] =
+    &["%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%b %d, %Y", "%B %d, %Y", "%a, %b %d, %Y", "%Y%m%d"];
+
+/// The column map of an export whose columns carry a platform's usual names: each field is the
+/// first known name the header has (a column `Amount spent (USD)` matches `Amount spent`; with no
+/// campaign id the campaign name serves as the id), the date format the first that reads every
+/// date. An error names what is missing and lists the header.
+pub fn detect_map(table: &Table) -> Result<ColumnMap, String> {
+    let find = |known: &[&str]| -> Option<String> {
+        for k in known {
+            if let Some(n) = table.names.iter().find(|n| n.trim() == *k) {
+                return Some(n.clone());
+            }
+        }
+        // `Amount spent (USD)`, `Cost (EUR)`, `Conv. value (by conv. time)`: the name and a unit.
+        for k in known {
+            if let Some(n) = table
+                .names
+                .iter()
+                .find(|n| n.trim().strip_prefix(k).is_some_and(|rest| rest.trim_start().starts_with('(')))
+            {
+                return Some(n.clone());
+            }
+        }
+        None
+    };
+    let missing = |what: &str, known: &[&str]| {
+        format!(
+            "no {what} column among the export's ({}); known names: {}; pass --column-map",
+            table.names.join(", "),
+            known.join(", ")
+        )
+    };
+    let date = find(DATE_COLUMNS).ok_or_else(|| missing("date", DATE_COLUMNS))?;
+    let campaign_name = find(CAMPAIGN_NAME_COLUMNS);
+    let campaign_id = find(CAMPAIGN_ID_COLUMNS)
+        .or_else(|| campaign_name.clone())
+        .ok_or_else(|| missing("campaign", CAMPAIGN_ID_COLUMNS))?;
+    let spend = find(SPEND_COLUMNS).ok_or_else(|| missing("spend", SPEND_COLUMNS))?;
+    let date_format = match table.column(&date) {
+        Ok(Column::Text(v)) => {
+            let sample: Vec<&str> =
+                v.iter().map(|s| s.trim()).filter(|s| !s.is_empty() && !is_summary_cell(s)).take(500).collect();
+            // The format that reads the most dates, and at least 90% of them (a malformed row
+            // is the transform's to report, not a reason to refuse the file).
+            let reads = |f: &str| sample.iter().filter(|s| NaiveDate::parse_from_str(s, f).is_ok()).count();
+            let best = DATE_FORMATS.iter().map(|f| (reads(f), *f)).fold((0, ""), |a, b| if b.0 > a.0 { b } else { a });
+            if sample.is_empty() || (best.0 as f64) < 0.9 * sample.len() as f64 {
+                return Err(format!(
+                    "the dates in {date:?} (e.g. {:?}) are in none of the formats {}; pass --column-map with date_format",
+                    sample.first().copied().unwrap_or(""),
+                    DATE_FORMATS.join(", ")
+                ));
+            }
+            Some(best.1.to_string())
+        }
+        _ => Some("%Y%m%d".to_string()),
+    };
+    Ok(ColumnMap {
+        campaign_name: campaign_name.filter(|n| *n != campaign_id),
+        date,
+        campaign_id,
+        spend,
+        impressions: find(IMPRESSION_COLUMNS),
+        clicks: find(CLICK_COLUMNS),
+        conversions: find(CONVERSION_COLUMNS),
+        revenue: find(REVENUE_COLUMNS),
+        date_format,
+        money_scale: None,
+    })
+}
+
+/// A campaign's id in the store: the export's id, or, where the export names its campaigns
+/// instead (`Prospecting - Broad`), the name lower-cased with every run of other characters as
+/// one `-` (`prospecting-broad`).
+pub fn campaign_key(raw: &str) -> String {
+    if raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')) {
+        return raw.to_string();
+    }
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// A totals row at the foot of an export (`Total: Account`, `Total: Campaigns`, `Totals`).
+fn is_summary_cell(s: &str) -> bool {
+    let s = s.trim();
+    s.starts_with("Total:") || s.eq_ignore_ascii_case("total") || s.eq_ignore_ascii_case("totals")
 }
