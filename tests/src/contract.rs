@@ -357,6 +357,8 @@ pub async fn jobs(store: &dyn JobStore) {
         result_key: None,
         error: None,
         attempts: 0,
+        progress: None,
+        started_at: None,
         created_at: day(1),
         updated_at: day(1),
     };
@@ -371,6 +373,8 @@ pub async fn jobs(store: &dyn JobStore) {
     running.status = JobStatus::Running;
     running.attempts = 1;
     running.updated_at = day(1) + Duration::seconds(1);
+    running.started_at = Some(running.updated_at);
+    running.progress = Some(liftos::domain::job::JobProgress { done: 1, total: 3 });
     store.update_job(&running, job.updated_at).await.expect("start");
     // A second worker that read the queued version is refused.
     let mut late = job.clone();

@@ -250,6 +250,8 @@ async fn jobs_on_the_embedded_default() {
     assert_eq!(got["result"]["results"], sync["results"]);
     assert_eq!(got["result"]["comparison"], sync["comparison"]);
     assert_eq!(got["attempts"], 1);
+    // Three methods, no report: three steps, all done.
+    assert_eq!(got["progress"], serde_json::json!({"done": 3, "total": 3}), "{got}");
     // The stage sees a redelivery of the finished job and changes nothing.
     let org = OrgId::new("acme").expect("org");
     liftos::service::causal::run_job(&d.stores, &org, &id).await.expect("redelivery");
@@ -414,4 +416,79 @@ async fn a_treatment_seen_from_two_time_zones_is_one() {
     assert_eq!(resp.status(), 200, "{got}");
     assert_eq!(got["data"]["treatment"]["time"], 20725);
     assert_eq!(got["data"]["treatment"]["assigned_at"], "2026-09-29T00:00:00Z", "the earliest start");
+}
+
+/// Every update of a job the runner writes, as it writes it.
+struct Recording {
+    inner: Arc<dyn liftos::storage::JobStore>,
+    seen: std::sync::Mutex<Vec<liftos::domain::AnalysisJob>>,
+}
+
+#[async_trait::async_trait]
+impl liftos::storage::JobStore for Recording {
+    async fn create_job(
+        &self,
+        job: &liftos::domain::AnalysisJob,
+    ) -> Result<liftos::storage::PutOutcome, liftos::storage::StoreError> {
+        self.inner.create_job(job).await
+    }
+    async fn get_job(
+        &self,
+        org: &OrgId,
+        id: &str,
+    ) -> Result<Option<liftos::domain::AnalysisJob>, liftos::storage::StoreError> {
+        self.inner.get_job(org, id).await
+    }
+    async fn update_job(
+        &self,
+        job: &liftos::domain::AnalysisJob,
+        expected: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), liftos::storage::StoreError> {
+        self.seen.lock().expect("lock").push(job.clone());
+        self.inner.update_job(job, expected).await
+    }
+}
+
+/// A queued job reports its progress as it runs: each method, then the report, written to the
+/// job as they end, in order, while it is running; it finishes with every step done.
+#[tokio::test]
+async fn a_running_job_reports_its_progress() {
+    use liftos::service::causal::{self, Answer, Ctx, Kind};
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let queue = liftos::storage::embedded::InProcessQueue::new();
+    let mut body = body_of("analyze-advanced.async.json");
+    body["report"] = true.into();
+    let ctx = Ctx { stores: &d.stores, jobs_queue: Some(&queue), now: chrono::Utc::now() };
+    let queued = match causal::run(&ctx, &acme(), Kind::AnalyzeAdvanced, body.to_string().as_bytes()).await {
+        Ok(Answer::Queued(v)) => v,
+        other => panic!("expected a queued job, got {:?}", other.map(|_| ())),
+    };
+    assert_eq!(queued.status, liftos::domain::JobStatus::Queued);
+    assert!(queued.progress.is_none(), "no progress before it runs");
+    let rec = Arc::new(Recording { inner: d.stores.jobs.clone(), seen: Default::default() });
+    let stores = Stores { jobs: rec.clone(), ..d.stores.clone() };
+    causal::run_job(&stores, &acme().org_id, &queued.job_id).await.expect("run");
+    let seen = rec.seen.lock().expect("lock").clone();
+    let steps: Vec<(liftos::domain::JobStatus, Option<(u32, u32)>)> =
+        seen.iter().map(|j| (j.status, j.progress.map(|p| (p.done, p.total)))).collect();
+    use liftos::domain::JobStatus::{Running, Succeeded};
+    assert_eq!(
+        steps,
+        [
+            (Running, None),
+            (Running, Some((0, 4))),
+            (Running, Some((1, 4))),
+            (Running, Some((2, 4))),
+            (Running, Some((3, 4))),
+            (Running, Some((4, 4))),
+            (Succeeded, Some((4, 4))),
+        ]
+    );
+    // Progress does not move the start the function's timeout counts from.
+    let started = seen[0].started_at.expect("started");
+    assert!(seen.iter().all(|j| j.started_at == Some(started)));
+    let view =
+        causal::get_job(&d.stores, &acme(), &queued.job_id, std::time::Duration::from_secs(900)).await.expect("view");
+    assert_eq!(view.progress.map(|p| (p.done, p.total)), Some((4, 4)));
 }

@@ -412,8 +412,11 @@ async fn defect_08_a_job_past_its_timeout_is_marked_failed() {
         result_key: None,
         error: None,
         attempts: 1,
+        // Its last progress was written a minute ago: the timeout counts from its start.
+        progress: Some(liftos::domain::job::JobProgress { done: 1, total: 3 }),
+        started_at: Some(long_ago),
         created_at: long_ago,
-        updated_at: long_ago,
+        updated_at: chrono::Utc::now() - chrono::Duration::minutes(1),
     };
     d.stores.jobs.create_job(&job).await.expect("create");
     let req = http_request_with("get-causal-job.not-found.json", |v| {

@@ -17,6 +17,7 @@
 //! ```
 //! Every command prints one JSON object on stdout; progress and logs go to stderr.
 
+mod progress;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,9 @@ use liftos::storage::Stores;
 #[derive(Parser)]
 #[command(name = "liftos", version, about = "LiftOS Causal: causal marketing measurement")]
 struct Cli {
+    /// No progress bar and no log lines below warnings (a bar is shown only on a terminal).
+    #[arg(long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -1315,12 +1319,14 @@ fn run_report(request: &std::path::Path, input: &std::path::Path, kind: &str, ou
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
         .init();
-    let cli = Cli::parse();
+    progress::install(cli.quiet);
     match cli.command {
         Command::Estimate { method } => run_estimate(method),
         Command::Mmm {

@@ -523,3 +523,32 @@ fn pipeline_on_your_own_connections() {
     ]);
     assert_eq!((code, v["field"].as_str()), (2, Some("--kpi")), "{v}");
 }
+
+/// `--quiet`: the summary on stdout, nothing below a warning on stderr (and no progress bar,
+/// which is drawn only on a terminal anyway).
+#[test]
+fn quiet_keeps_stderr_for_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let file = export("linkedin_campaign_performance.csv");
+    let run = |quiet: bool| {
+        let mut args = vec!["ingest", file.as_str(), "--platform", "linkedin", "--data-dir", d];
+        if quiet {
+            args.push("--quiet");
+        }
+        Command::new(env!("CARGO_BIN_EXE_liftos"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let loud = run(false);
+    assert!(String::from_utf8_lossy(&loud.stderr).contains("INFO"));
+    let quiet = run(true);
+    assert_eq!(quiet.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!err.contains("INFO"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&quiet.stdout).unwrap();
+    assert_eq!(v["unchanged"], 56);
+}

@@ -2,6 +2,29 @@
 //! placebo distribution or a candidate search is never silently computed over fewer items.
 
 use rayon::prelude::*;
+use std::sync::OnceLock;
+
+/// What a long loop reports as it goes, to an observer the program installs (the `liftos`
+/// command's progress bar). None by default: the estimators never print.
+pub trait Progress: Send + Sync {
+    /// A loop of `total` items starts; its id (loops inside it start too: the observer decides
+    /// which it shows).
+    fn start(&self, total: usize) -> u64;
+    /// One more item of loop `id` done.
+    fn advance(&self, id: u64);
+    /// Loop `id` is over.
+    fn finish(&self, id: u64);
+}
+
+static OBSERVER: OnceLock<Box<dyn Progress>> = OnceLock::new();
+
+/// Install the observer of every loop of this process (once; false if one is installed).
+pub fn set_progress(observer: Box<dyn Progress>) -> bool {
+    OBSERVER.set(observer).is_ok()
+}
+
+/// Loops shorter than this are not reported.
+const REPORTED_FROM: usize = 8;
 
 /// A worker panicked on item `index`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -13,8 +36,21 @@ pub struct WorkerPanicked {
 
 /// `f` over every item on all cores, in order; the first panic (by index) is the error.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Result<Vec<R>, WorkerPanicked> {
-    let out: Vec<std::thread::Result<R>> =
-        items.par_iter().map(|x| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(x)))).collect();
+    let observer = OBSERVER.get().filter(|_| items.len() >= REPORTED_FROM);
+    let id = observer.map(|o| o.start(items.len()));
+    let out: Vec<std::thread::Result<R>> = items
+        .par_iter()
+        .map(|x| {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(x)));
+            if let (Some(o), Some(id)) = (observer, id) {
+                o.advance(id);
+            }
+            r
+        })
+        .collect();
+    if let (Some(o), Some(id)) = (observer, id) {
+        o.finish(id);
+    }
     out.into_iter()
         .enumerate()
         .map(|(index, r)| {
@@ -33,6 +69,54 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every loop of this process (other tests' too), by id: (total, advanced, finished).
+    struct Counting(std::sync::Mutex<std::collections::BTreeMap<u64, (usize, usize, bool)>>);
+
+    impl Progress for Counting {
+        fn start(&self, total: usize) -> u64 {
+            let mut m = self.0.lock().unwrap();
+            let id = m.len() as u64 + 1;
+            m.insert(id, (total, 0, false));
+            id
+        }
+        fn advance(&self, id: u64) {
+            self.0.lock().unwrap().get_mut(&id).unwrap().1 += 1;
+        }
+        fn finish(&self, id: u64) {
+            self.0.lock().unwrap().get_mut(&id).unwrap().2 = true;
+        }
+    }
+
+    #[test]
+    fn an_observer_sees_each_loop_start_advance_and_finish() {
+        let counting: &'static Counting = Box::leak(Box::new(Counting(Default::default())));
+        struct Forward(&'static Counting);
+        impl Progress for Forward {
+            fn start(&self, total: usize) -> u64 {
+                self.0.start(total)
+            }
+            fn advance(&self, id: u64) {
+                self.0.advance(id)
+            }
+            fn finish(&self, id: u64) {
+                self.0.finish(id)
+            }
+        }
+        assert!(set_progress(Box::new(Forward(counting))));
+        // An outer loop of 137 items, each running an inner loop of 9; a loop of 3 is not reported.
+        let outer: Vec<usize> = (0..137).collect();
+        let sums =
+            map(&outer, |&i| map(&(0..9).collect::<Vec<usize>>(), |&j| i * j).unwrap().iter().sum::<usize>()).unwrap();
+        assert_eq!(sums[2], 72);
+        map(&[1, 2, 3], |x| x + 1).unwrap();
+        let m = counting.0.lock().unwrap();
+        assert_eq!(m.values().filter(|(total, done, fin)| *total == 137 && *done == 137 && *fin).count(), 1);
+        assert!(m.values().filter(|(total, _, _)| *total == 9).count() >= 137);
+        assert!(m.values().all(|(total, done, fin)| !*fin || done == total));
+        assert!(m.values().all(|(total, _, _)| *total >= REPORTED_FROM));
+        assert!(!set_progress(Box::new(Forward(counting))), "installed once");
+    }
 
     #[test]
     fn results_in_order_and_a_panic_fails_the_whole_map() {

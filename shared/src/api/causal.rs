@@ -323,6 +323,9 @@ pub struct JobView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub attempts: u32,
+    /// Steps done of the total (each method, then the report), from when the job runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<crate::domain::job::JobProgress>,
     /// The same JSON as the synchronous answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<AnalysisOutput>,

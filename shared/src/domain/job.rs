@@ -32,6 +32,14 @@ impl JobStatus {
     }
 }
 
+/// How far a running job has got: steps done of the total (each method of the request, then
+/// the report when one is asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct JobProgress {
+    pub done: u32,
+    pub total: u32,
+}
+
 /// Why a job failed: the same shape as an HTTP error (the status it would have had).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobError {
@@ -65,6 +73,12 @@ pub struct AnalysisJob {
     /// Deliveries that started running it.
     #[serde(default)]
     pub attempts: u32,
+    /// Steps done of the total, from when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<JobProgress>,
+    /// When the last delivery started running it (its function's timeout counts from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -241,8 +241,21 @@ pub fn analyze_table(
     methods: &[MethodSpec],
     question: Option<String>,
 ) -> Result<AdvancedResponse, ServiceError> {
+    analyze_table_reporting(table, methods, question, &mut |_| {})
+}
+
+/// [`analyze_table`], calling `done(k)` as the k-th method finishes.
+pub fn analyze_table_reporting(
+    table: &Table,
+    methods: &[MethodSpec],
+    question: Option<String>,
+    done: &mut dyn FnMut(usize),
+) -> Result<AdvancedResponse, ServiceError> {
     let mut results = Vec::new();
     for (i, spec) in methods.iter().enumerate() {
+        if i > 0 {
+            done(i);
+        }
         let prefix = format!("methods[{i}].");
         let at = |e: EstimateError| field_error(&prefix, e);
         let (result, assumptions, checks) = match spec {
@@ -512,7 +525,7 @@ pub async fn run(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> 
             Mode::Async => {}
         }
     }
-    execute(ctx.stores, user, &p, loaded, planned).await.map(Answer::Done)
+    execute(ctx.stores, user, &p, loaded, planned, None).await.map(Answer::Done)
 }
 
 /// An analyze/advanced request answered in the call, with the table it read and its parsed
@@ -596,21 +609,71 @@ async fn execute(
     p: &Prepared,
     loaded: Loaded,
     planned: Planned,
+    progress: Option<ProgressSender>,
 ) -> Result<AnalysisOutput, ServiceError> {
-    let (mut out, html) = compute(p.common.report, loaded, planned.plan)?;
+    let (mut out, html) = compute_off_thread(p.common.report, loaded, planned.plan, progress).await?;
     if let Some(html) = html {
         *out.report_mut() = Some(store_report(stores.panels.as_ref(), user, p.kind, html).await?);
     }
     Ok(out)
 }
 
-/// The estimates with `data` attached, and the report's HTML when wanted.
-fn compute(report: bool, loaded: Loaded, plan: Plan) -> Result<(AnalysisOutput, Option<String>), ServiceError> {
+/// Where a job's progress goes: (steps done, total), as they happen.
+pub type ProgressSender = tokio::sync::mpsc::UnboundedSender<crate::domain::job::JobProgress>;
+
+/// [`compute`] on the blocking pool (the estimators are CPU work), reporting each step to
+/// `progress`; a panic in it is an internal error, logged.
+async fn compute_off_thread(
+    report: bool,
+    loaded: Loaded,
+    plan: Plan,
+    progress: Option<ProgressSender>,
+) -> Result<(AnalysisOutput, Option<String>), ServiceError> {
+    let steps = match &plan {
+        Plan::Advanced { methods, .. } => methods.len(),
+        Plan::Discover(_) | Plan::Effect(_) => 1,
+    } + usize::from(report);
+    let total = u32::try_from(steps).unwrap_or(u32::MAX);
+    let send = move |done: usize| {
+        if let Some(tx) = &progress {
+            let _ = tx.send(crate::domain::job::JobProgress { done: u32::try_from(done).unwrap_or(total), total });
+        }
+    };
+    send(0);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut step = send;
+        let out = compute(report, loaded, plan, &mut step);
+        if out.is_ok() {
+            step(steps);
+        }
+        out
+    });
+    match task.await {
+        Ok(out) => out,
+        Err(e) => {
+            let why = if e.is_panic() { crate::service::panic_message(e.into_panic().as_ref()) } else { e.to_string() };
+            tracing::error!(panic = %why, "the analysis panicked");
+            Err(ServiceError::Internal("the analysis failed unexpectedly; it has been logged".into()))
+        }
+    }
+}
+
+/// The estimates with `data` attached, and the report's HTML when wanted; `step(k)` as the
+/// k-th step (a method, then the report) finishes.
+fn compute(
+    report: bool,
+    loaded: Loaded,
+    plan: Plan,
+    step: &mut dyn FnMut(usize),
+) -> Result<(AnalysisOutput, Option<String>), ServiceError> {
     let Loaded { table, info } = loaded;
     Ok(match plan {
         Plan::Advanced { methods, question } => {
-            let out = analyze_table(&table, &methods, question)?;
+            let out = analyze_table_reporting(&table, &methods, question, step)?;
             let output = AnalysisOutput::Advanced(Analysis { result: out, data: info, report: None });
+            if report {
+                step(methods.len());
+            }
             let html = report.then(|| advanced_report(&output, &table, &methods));
             (output, html)
         }
@@ -661,7 +724,7 @@ pub fn run_local(
     p.common.report = true;
     let loaded = Loaded::new(source, table);
     let planned = plan(&p, &loaded)?;
-    let (value, html) = compute(true, loaded, planned.plan)?;
+    let (value, html) = compute(true, loaded, planned.plan, &mut |_| {})?;
     Ok((value, html.unwrap_or_default()))
 }
 
@@ -747,6 +810,8 @@ async fn queue_job(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -
         result_key: None,
         error: None,
         attempts: 0,
+        progress: None,
+        started_at: None,
         created_at: ctx.now,
         updated_at: ctx.now,
     };
@@ -797,6 +862,7 @@ async fn view(panels: &dyn PanelStore, job: &AnalysisJob) -> Result<JobView, Sto
         created_at: job.created_at,
         updated_at: job.updated_at,
         attempts: job.attempts,
+        progress: job.progress,
         result,
         result_url,
         error: job.error.clone(),
@@ -844,7 +910,7 @@ pub fn expire_if_stuck(
 ) -> Option<AnalysisJob> {
     let limit = chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX)
         + chrono::Duration::seconds(STUCK_GRACE_SECONDS);
-    if job.status != JobStatus::Running || now - job.updated_at <= limit {
+    if job.status != JobStatus::Running || now - job.started_at.unwrap_or(job.updated_at) <= limit {
         return None;
     }
     let mut failed = job.clone();
@@ -899,6 +965,8 @@ pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> R
     running.status = JobStatus::Running;
     running.attempts += 1;
     running.updated_at = next_stamp(job.updated_at);
+    running.started_at = Some(running.updated_at);
+    running.progress = None;
     match stores.jobs.update_job(&running, job.updated_at).await {
         Ok(()) => {}
         Err(StoreError::Conflict { .. }) => {
@@ -907,17 +975,37 @@ pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> R
         Err(e) => return Err(transient(e)),
     }
     // A panic in an estimator fails the job (with the panic logged), never leaves it running.
-    let outcome = match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(execute_job(
-        stores, &running,
-    )))
-    .await
-    {
+    // Progress is written to the job as each step ends (best effort: a lost write only delays it).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(execute_job(stores, &running, tx)));
+    tokio::pin!(work);
+    let mut current = running.clone();
+    let caught = loop {
+        tokio::select! {
+            out = &mut work => break out,
+            Some(p) = rx.recv() => {
+                let mut next = current.clone();
+                next.progress = Some(p);
+                next.updated_at = next_stamp(current.updated_at);
+                match stores.jobs.update_job(&next, current.updated_at).await {
+                    Ok(()) => current = next,
+                    Err(e) => tracing::warn!(job_id = id, error = %e, "progress not recorded"),
+                }
+            }
+        }
+    };
+    let outcome = match caught {
         Ok(outcome) => outcome,
         Err(panic) => {
             tracing::error!(job_id = id, panic = %crate::service::panic_message(panic.as_ref()), "the analysis panicked");
             Err(ServiceError::Internal("the analysis failed unexpectedly; it has been logged".into()))
         }
     };
+    // The steps that ended with the work.
+    while let Ok(p) = rx.try_recv() {
+        current.progress = Some(p);
+    }
+    let running = current;
     let mut done = running.clone();
     done.updated_at = next_stamp(running.updated_at);
     match outcome {
@@ -951,7 +1039,11 @@ pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> R
     }
 }
 
-async fn execute_job(stores: &Stores, job: &AnalysisJob) -> Result<AnalysisOutput, ServiceError> {
+async fn execute_job(
+    stores: &Stores,
+    job: &AnalysisJob,
+    progress: ProgressSender,
+) -> Result<AnalysisOutput, ServiceError> {
     let body = stores
         .panels
         .get_panel(&job.org_id, &job.request_key)
@@ -968,5 +1060,5 @@ async fn execute_job(stores: &Stores, job: &AnalysisJob) -> Result<AnalysisOutpu
     let p = prepare(kind, &body)?;
     let loaded = source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
     let planned = plan(&p, &loaded)?;
-    execute(stores, &user, &p, loaded, planned).await
+    execute(stores, &user, &p, loaded, planned, Some(progress)).await
 }
