@@ -109,6 +109,41 @@ async fn optimize_and_recommend_on_the_samples() {
     // meta, google_ads, tiktok and the LinkedIn export.
     assert_eq!(body["model"]["curves"].as_array().map(|c| c.len()), Some(4));
     assert!(!body["recommendations"].as_array().expect("recs").is_empty());
+    // The stored records' outcome is the platforms' attribution: the answer says it is not
+    // incremental. The same history sent inline is the caller's own outcome.
+    assert_eq!(body["incremental"], false, "{body}");
+    let warnings = body["warnings"].as_array().expect("warnings");
+    assert!(warnings[0].as_str().unwrap_or("").contains("not incremental"), "{warnings:?}");
+    let user = liftos::domain::UserContext::new(
+        liftos::domain::OrgId::new("acme").expect("org"),
+        "sample".into(),
+        vec!["causal_admin".into()],
+        vec![],
+    );
+    let history = liftos::service::surfacing::history_from_records(
+        d.stores.records.as_ref(),
+        &user,
+        None,
+        &liftos::domain::DateRange::from_optional(Some("2026-09-01"), Some("2026-10-12")).expect("range"),
+        liftos::api::surfacing::OutcomeMetric::Revenue,
+    )
+    .await
+    .expect("history");
+    let event: serde_json::Value =
+        serde_json::from_str(&liftos_tests::events::text("optimize-budget.ok.json")).expect("event");
+    let mut inline: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    inline.as_object_mut().expect("object").remove("records");
+    inline["history"] = serde_json::to_value(&history).expect("history");
+    let answer =
+        liftos::service::surfacing::optimize_budget(d.stores.records.as_ref(), &user, inline.to_string().as_bytes())
+            .await
+            .expect("inline");
+    let inline = serde_json::to_value(&answer).expect("json");
+    assert!(inline.get("incremental").is_none(), "{}", inline["incremental"]);
+    let warnings = inline["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].as_str().unwrap_or("").contains("intercept only"));
+    assert_eq!(inline["model"]["curves"], body["model"]["curves"], "the same fit either way");
     let bad = handlers::optimize_budget_http(&d, http_request("optimize-budget.bad-history.json")).await;
     assert_eq!(bad.status(), 400);
     assert!(json_body(&bad)["field"].as_str().unwrap_or("").starts_with("history."), "{}", json_body(&bad));

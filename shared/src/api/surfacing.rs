@@ -213,6 +213,14 @@ pub struct OptimizeResponse {
     pub model: FittedModel,
     pub plan: PlanResult,
     pub recommendations: Vec<Recommendation>,
+    /// `false` when the outcome is the platforms' attributed conversions or revenue (from the
+    /// stored records): the effects are then not incremental. Absent for an inline history,
+    /// whose outcome the caller chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<bool>,
+    /// What limits these curves: the outcome they were fitted on, and the model itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 crate::names! {

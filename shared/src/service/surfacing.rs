@@ -215,17 +215,48 @@ pub fn plan_for(history: &History, req: &PlanRequest) -> Plan {
     }
 }
 
-/// Fit (with calibration), optimise and recommend.
+/// What a history's outcome is: the caller's own series, or the platforms' attribution read
+/// from the stored records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeSource {
+    Inline,
+    Attributed(OutcomeMetric),
+}
+
+/// Fit (with calibration), optimise and recommend, saying what limits the answer.
 pub fn optimize_history(
     history: &History,
     lifts: &[Lift],
     req: &PlanRequest,
+    source: OutcomeSource,
 ) -> Result<OptimizeResponse, ServiceError> {
     let model = budget::fit(&history.outcome, &history.channels, lifts).map_err(|e| history_error(e, "history."))?;
     let plan = plan_for(history, req);
     let result = budget::optimize(&model, &plan).map_err(|e| history_error(e, "plan."))?;
     let recommendations = recommend::recommend(&model, &plan).map_err(|e| history_error(e, "plan."))?;
-    Ok(OptimizeResponse { model, plan: result, recommendations })
+    let mut warnings = Vec::new();
+    let incremental = match source {
+        OutcomeSource::Inline => None,
+        OutcomeSource::Attributed(metric) => {
+            let what = match metric {
+                OutcomeMetric::Conversions => "conversions",
+                OutcomeMetric::Revenue => "revenue",
+            };
+            warnings.push(format!(
+                "the outcome is the platforms' attributed {what}, not the business's own KPI: these effects are not \
+                 incremental (spend paced to demand, and attribution that grows with spend, both inflate them; a \
+                 channel with no effect can look profitable); send kpi, the org's first-party series, for the media \
+                 mix model"
+            ));
+            Some(false)
+        }
+    };
+    warnings.push(
+        "the response curves are fitted with an intercept only (no trend, seasonality or controls) and their \
+         intervals are conditional on the chosen carry-over and saturation: test a move before making it"
+            .into(),
+    );
+    Ok(OptimizeResponse { model, plan: result, recommendations, incremental, warnings })
 }
 
 /// `POST /api/v1/surfacing/optimize/causal`.
@@ -247,7 +278,11 @@ pub async fn optimize_budget(
         return Ok(OptimizeAnswer::Mmm(Box::new(media_mix(kpi, &req.plan)?)));
     }
     let history = history_of(store, user, &req, "").await?;
-    Ok(OptimizeAnswer::Curves(Box::new(optimize_history(&history, &req.lifts, &req.plan)?)))
+    let source = match &req.records {
+        Some(src) => OutcomeSource::Attributed(src.metric),
+        None => OutcomeSource::Inline,
+    };
+    Ok(OptimizeAnswer::Curves(Box::new(optimize_history(&history, &req.lifts, &req.plan, source)?)))
 }
 
 /// At most this many periods times bootstrap re-fits per request (two years of daily data with
@@ -456,5 +491,5 @@ pub async fn treatment_recommendations(
         periods: Some(7.0),
         seed: None,
     };
-    optimize_history(&history, &[], &req)
+    optimize_history(&history, &[], &req, OutcomeSource::Attributed(metric))
 }
