@@ -271,7 +271,19 @@ fn gaps_and_errors() {
         mmm::fit(&i, &s).unwrap_err().field
     };
     assert_eq!(err(&|i, _| i.channels[1].values[3] = -1.0), "spend[1]");
-    assert_eq!(err(&|i, _| i.days.swap(3, 4)), "date");
+    assert_eq!(err(&|i, _| i.days[4] = i.days[3]), "date");
+    let (mut twice, s) = (h.input.clone(), st.clone());
+    twice.days[9] = twice.days[2];
+    assert!(mmm::fit(&twice, &s).unwrap_err().message.contains("rows 3 and 10 have the same date"));
+    // Rows in any order: the same fit as in date order.
+    let mut shuffled = input.clone();
+    shuffled.days.reverse();
+    shuffled.kpi.reverse();
+    for c in &mut shuffled.channels {
+        c.values.reverse();
+    }
+    let again = mmm::fit(&shuffled, &st).unwrap();
+    assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(&fit).unwrap());
     assert_eq!(err(&|_, s| s.draws = 100_000), "draws");
     assert_eq!(err(&|_, s| s.draws = 5), "draws");
     assert_eq!(err(&|_, s| s.folds = 50), "folds");

@@ -623,20 +623,8 @@ pub fn mmm(table: &Table, lifts: Option<&Table>, req: &MmmRequest) -> Result<Mmm
         .enumerate()
         .map(|(i, s)| day_number(&req.date, i, s))
         .collect::<Result<_, _>>()?;
-    let mut order: Vec<usize> = (0..days.len()).collect();
-    order.sort_by_key(|&i| days[i]);
-    if let Some(w) = order.windows(2).find(|w| days[w[0]] == days[w[1]]) {
-        return Err(EstimateError::new(
-            &req.date,
-            format!("{}: rows {} and {} have the same date: give one row per date", req.date, w[0] + 2, w[1] + 2),
-        ));
-    }
-    let pick = |v: Vec<f64>| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
     let series = |names: &[String]| -> Result<Vec<Series>, EstimateError> {
-        names
-            .iter()
-            .map(|n| Ok(Series { name: n.clone(), values: pick(table.numeric_or_missing(n)?.to_vec()) }))
-            .collect()
+        names.iter().map(|n| Ok(Series { name: n.clone(), values: table.numeric_or_missing(n)?.to_vec() })).collect()
     };
     if req.spend.is_empty() {
         return Err(EstimateError::new("spend", "spend: name at least one spend column"));
@@ -665,8 +653,8 @@ pub fn mmm(table: &Table, lifts: Option<&Table>, req: &MmmRequest) -> Result<Mmm
         }
     };
     let input = MmmInput {
-        days: order.iter().map(|&i| days[i]).collect(),
-        kpi: pick(table.numeric_or_missing(&req.kpi)?.to_vec()),
+        days,
+        kpi: table.numeric_or_missing(&req.kpi)?.to_vec(),
         channels: series(&req.spend)?,
         controls: series(&req.controls)?,
         lifts: lift_tests,
@@ -680,17 +668,14 @@ pub fn mmm(table: &Table, lifts: Option<&Table>, req: &MmmRequest) -> Result<Mmm
             Some(("controls", rest)) => {
                 rest.trim_end_matches(']').parse::<usize>().ok().and_then(|i| req.controls.get(i)).cloned()
             }
+            None if e.field == "date" => Some(req.date.clone()),
             _ => None,
         }
         .unwrap_or_else(|| e.field.clone());
         EstimateError::new(&field, format!("{field}: {}", e.message))
     })?;
     if req.attributed {
-        result.incremental = false;
-        result.warnings.insert(
-            0,
-            "the KPI is platform-attributed, not the business's own: ROI and gains are not incremental effects".into(),
-        );
+        result.mark_attributed();
     }
     Ok(result)
 }

@@ -852,16 +852,7 @@ async fn surface(
             c.spend[c.spend.len() - k..].iter().sum::<f64>() / k as f64
         })
         .sum();
-    let mut order: Vec<usize> = (0..days.len()).collect();
-    order.sort_by_key(|&i| days[i]);
-    let pick = |v: &[f64]| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    let input = MmmInput {
-        days: order.iter().map(|&i| days[i]).collect(),
-        kpi: pick(&values),
-        channels: channels.into_iter().map(|s| Series { values: pick(&s.values), ..s }).collect(),
-        controls: vec![],
-        lifts: vec![],
-    };
+    let input = MmmInput { days, kpi: values, channels, controls: vec![], lifts: vec![] };
     let settings = MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
     let mut model = mmm::fit(&input, &settings).map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
     let test = model.next_test.take();

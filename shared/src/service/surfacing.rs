@@ -366,21 +366,14 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
             })
         })
         .collect::<Result<Vec<_>, ServiceError>>()?;
-    // Dates in order (the model needs them increasing).
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| days[i]);
-    let pick = |v: Vec<f64>| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
     if kpi.kpi.len() != n {
         return Err(ValidationError::new("kpi.kpi", format!("has {} values for {n} dates", kpi.kpi.len())).into());
     }
     let input = MmmInput {
-        days: order.iter().map(|&i| days[i]).collect(),
-        kpi: pick(values(&kpi.kpi)),
-        channels: series(&kpi.spend, "spend")?.into_iter().map(|s| Series { values: pick(s.values), ..s }).collect(),
-        controls: series(&kpi.controls, "controls")?
-            .into_iter()
-            .map(|s| Series { values: pick(s.values), ..s })
-            .collect(),
+        days,
+        kpi: values(&kpi.kpi),
+        channels: series(&kpi.spend, "spend")?,
+        controls: series(&kpi.controls, "controls")?,
         lifts,
     };
     let periods = plan.periods.unwrap_or(1.0);
@@ -416,11 +409,7 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
         ServiceError::from(ValidationError::new(field, e.message))
     })?;
     if kpi.attributed {
-        result.incremental = false;
-        result.warnings.insert(
-            0,
-            "the KPI is platform-attributed, not the business's own: ROI and gains are not incremental effects".into(),
-        );
+        result.mark_attributed();
     }
     Ok(result)
 }

@@ -78,7 +78,8 @@ pub struct LiftTest {
     pub std_error: f64,
 }
 
-/// The history: one row per period, `days` increasing (day numbers; gaps become missing periods).
+/// The history: one row per period in any order (`days`: day numbers, one row per date; gaps
+/// become missing periods).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MmmInput {
     pub days: Vec<i64>,
@@ -240,6 +241,18 @@ pub struct MmmResult {
     pub warnings: Vec<String>,
 }
 
+impl MmmResult {
+    /// The KPI was the platforms' attribution, which the user chose explicitly: the answer says,
+    /// first, that its ROI and gains are not incremental effects.
+    pub fn mark_attributed(&mut self) {
+        self.incremental = false;
+        self.warnings.insert(
+            0,
+            "the KPI is platform-attributed, not the business's own: ROI and gains are not incremental effects".into(),
+        );
+    }
+}
+
 /// A switchback on one channel: blocks of `block_periods` (per test length) alternating between `spend_on` and
 /// `spend_off` per period, read out as the difference of the on and off blocks' means (a t test
 /// with the blocks as units).
@@ -392,17 +405,20 @@ fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>)
             return Err(invalid("budget", "must be a non-negative number"));
         }
     }
-    for (i, w) in input.days.windows(2).enumerate() {
-        if w[1] <= w[0] {
-            return Err(invalid("date", format!("row {}: dates must increase without repeats", i + 2)));
-        }
+    // The rows in any order; one per date.
+    let mut order: Vec<usize> = (0..n0).collect();
+    order.sort_by_key(|&i| input.days[i]);
+    if let Some(w) = order.windows(2).find(|w| input.days[w[0]] == input.days[w[1]]) {
+        let (a, b) = (w[0].min(w[1]) + 1, w[0].max(w[1]) + 1);
+        return Err(invalid("date", format!("rows {a} and {b} have the same date: give one row per date")));
     }
-    let step = input.days.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1);
-    if let Some(w) = input.days.windows(2).find(|w| (w[1] - w[0]) % step != 0) {
+    let days: Vec<i64> = order.iter().map(|&i| input.days[i]).collect();
+    let step = days.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1);
+    if let Some(w) = days.windows(2).find(|w| (w[1] - w[0]) % step != 0) {
         return Err(invalid("date", format!("the dates are not on a regular grid of {step} days (day {})", w[1])));
     }
-    let first = input.days.first().copied().unwrap_or(0);
-    let n = input.days.last().map_or(0, |l| ((l - first) / step) as usize + 1);
+    let first = days.first().copied().unwrap_or(0);
+    let n = days.last().map_or(0, |l| ((l - first) / step) as usize + 1);
     if n > MAX_PERIODS {
         return Err(invalid("date", format!("{n} periods is more than {MAX_PERIODS}")));
     }
