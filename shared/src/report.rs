@@ -78,7 +78,7 @@ fn frame<'a, 'b>(
     title: impl AsRef<str>,
     x: (f64, f64),
     y: (f64, f64),
-    x_desc: &str,
+    (x_desc, dates): (&str, bool),
     y_desc: &str,
 ) -> Result<Chart<'a, 'b>, String> {
     root.fill(&WHITE).map_err(err)?;
@@ -89,8 +89,21 @@ fn frame<'a, 'b>(
         .y_label_area_size(64)
         .build_cartesian_2d(x.0..x.1, y.0..y.1)
         .map_err(err)?;
-    chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE).draw().map_err(err)?;
+    let as_date = |x: &f64| calendar_day(*x);
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE);
+    if dates {
+        mesh.x_label_formatter(&as_date);
+    }
+    mesh.draw().map_err(err)?;
     Ok(chart)
+}
+
+/// A time value that counts days since 1970-01-01 (the stored records' `time`), as its date.
+fn calendar_day(x: f64) -> String {
+    chrono::NaiveDate::default()
+        .checked_add_signed(chrono::Duration::days(x.round() as i64))
+        .map_or_else(|| fmt(x), |d| d.format("%Y-%m-%d").to_string())
 }
 
 /// A line in a chart.
@@ -103,13 +116,22 @@ struct Line {
 }
 
 /// Lines over one x axis, with an optional vertical marker (the treatment) and a zero line.
-fn lines_chart(title: &str, x_desc: &str, y_desc: &str, lines: &[Line], vline: Option<f64>, zero: bool) -> DrawResult {
+/// `x`: the axis's name, and whether its values are calendar days (then labelled as dates).
+fn lines_chart(
+    title: &str,
+    x: (&str, bool),
+    y_desc: &str,
+    lines: &[Line],
+    vline: Option<f64>,
+    zero: bool,
+) -> DrawResult {
+    let x = if x.1 { ("date", true) } else { x };
     let (x0, x1) = range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)));
     let (y0, y1) = range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).chain(zero.then_some(0.0)));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let mut chart = frame(&root, title, (x0, x1), (y0, y1), x_desc, y_desc)?;
+        let mut chart = frame(&root, title, (x0, x1), (y0, y1), x, y_desc)?;
         if zero {
             chart.draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.5))).map_err(err)?;
         }
@@ -160,7 +182,7 @@ pub fn event_study_svg(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let mut chart = frame(&root, title, (x0, x1), (y0, y1), "periods relative to treatment", "effect")?;
+        let mut chart = frame(&root, title, (x0, x1), (y0, y1), ("periods relative to treatment", false), "effect")?;
         chart.draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.5))).map_err(err)?;
         chart.draw_series(LineSeries::new([(-0.5, y0), (-0.5, y1)], BLACK.mix(0.4))).map_err(err)?;
         let color = |t: i64| if t < 0 { CONTROL } else { TREATED };
@@ -200,7 +222,7 @@ pub fn rdd_svg(plot: &liftos_estimators::rdd::RddPlot) -> DrawResult {
             format!("Regression discontinuity at {}", fmt(cutoff)),
             (lo, hi),
             (y0, y1),
-            "running variable (binned means)",
+            ("running variable (binned means)", false),
             "outcome",
         )?;
         chart.draw_series(LineSeries::new([(cutoff, y0), (cutoff, y1)], BLACK.mix(0.5))).map_err(err)?;
@@ -292,7 +314,7 @@ pub fn overlap_svg(p: &[f64], treated: &[bool]) -> DrawResult {
             "Propensity overlap (treated above, control below)",
             (0.0, 1.0),
             (-top, top),
-            "propensity score",
+            ("propensity score", false),
             "share of group",
         )?;
         let w = 1.0 / nb as f64;
@@ -429,7 +451,8 @@ pub fn advanced(
             let _ = write!(body, "<li>{}</li>", esc(a));
         }
         body.push_str("</ul>");
-        for svg in method_plots(&r.result) {
+        // The stored records' time is the day number: their plots show dates.
+        for svg in method_plots(&r.result, info.source == "records") {
             body.push_str(&svg);
         }
     }
@@ -541,7 +564,8 @@ fn event_points(d: &DidOutput) -> Vec<(i64, f64, f64, f64)> {
     }
 }
 
-fn method_plots(result: &MethodOutput) -> Vec<String> {
+/// `dates`: the time values are calendar days (the stored records'), labelled as dates.
+fn method_plots(result: &MethodOutput, dates: bool) -> Vec<String> {
     match result {
         MethodOutput::Did(d) => {
             let pts = event_points(d);
@@ -561,17 +585,17 @@ fn method_plots(result: &MethodOutput) -> Vec<String> {
                 vec![or_note(event_study_svg(&pts, &uniform, pre_trend))]
             }
         }
-        MethodOutput::Synth(r) => synth_plots(r),
+        MethodOutput::Synth(r) => synth_plots(r, dates),
         MethodOutput::Rdd(r) => r.plot.as_ref().map(|p| vec![or_note(rdd_svg(p))]).unwrap_or_default(),
         MethodOutput::Iv(_) => vec![],
-        MethodOutput::Sdid(r) => sdid_plots(r),
-        MethodOutput::Impact(r) => impact_plots(r),
+        MethodOutput::Sdid(r) => sdid_plots(r, dates),
+        MethodOutput::Impact(r) => impact_plots(r, dates),
     }
 }
 
 /// CausalImpact's three panels: observed against the counterfactual with its band, the pointwise
 /// effect with its band, and the cumulative effect with its band (the diffuse start left out).
-fn impact_plots(r: &liftos_estimators::impact::ImpactResult) -> Vec<String> {
+fn impact_plots(r: &liftos_estimators::impact::ImpactResult, dates: bool) -> Vec<String> {
     let t0 = r.treatment_time as f64;
     let shown: Vec<&liftos_estimators::impact::ImpactPoint> = r.series.iter().skip(r.loglikelihood_burn).collect();
     let pts = |f: &dyn Fn(&liftos_estimators::impact::ImpactPoint) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -586,7 +610,7 @@ fn impact_plots(r: &liftos_estimators::impact::ImpactResult) -> Vec<String> {
     let [lo, hi] = band(pts(&|p| Some(p.predicted_low)), pts(&|p| Some(p.predicted_high)), "forecast band");
     let original = lines_chart(
         "Observed and counterfactual",
-        "time",
+        ("time", dates),
         "outcome",
         &[
             Line {
@@ -613,7 +637,7 @@ fn impact_plots(r: &liftos_estimators::impact::ImpactResult) -> Vec<String> {
         band(pts(&|p| Some(p.observed - p.predicted_high)), pts(&|p| Some(p.observed - p.predicted_low)), "interval");
     let pointwise = lines_chart(
         "Pointwise effect",
-        "time",
+        ("time", dates),
         "effect",
         &[
             Line {
@@ -632,7 +656,7 @@ fn impact_plots(r: &liftos_estimators::impact::ImpactResult) -> Vec<String> {
     let [lo, hi] = band(pts(&|p| p.cumulative_low), pts(&|p| p.cumulative_high), "interval");
     let cumulative = lines_chart(
         "Cumulative effect",
-        "time",
+        ("time", dates),
         "effect",
         &[
             Line {
@@ -657,10 +681,11 @@ fn treated_and_counterfactual(
     treated: Vec<(f64, f64)>,
     (label, counterfactual): (&str, Vec<(f64, f64)>),
     t0: f64,
+    dates: bool,
 ) -> DrawResult {
     lines_chart(
         title,
-        "time",
+        ("time", dates),
         "outcome",
         &[
             Line { label: Some("treated".into()), points: treated, color: TREATED, width: 2, alpha: 1.0 },
@@ -673,7 +698,7 @@ fn treated_and_counterfactual(
 
 /// The paper's figure: the treated average against the weighted controls shifted to it, and the
 /// time weights as a strip under the pre-period.
-fn sdid_plots(r: &liftos_estimators::sdid::SdidResult) -> Vec<String> {
+fn sdid_plots(r: &liftos_estimators::sdid::SdidResult, dates: bool) -> Vec<String> {
     let t0 = r.treatment_time as f64;
     let pts = |f: fn(&liftos_estimators::sdid::SdidPath) -> f64| -> Vec<(f64, f64)> {
         r.path.iter().map(|p| (p.time as f64, f(p))).filter(|p| p.1.is_finite()).collect()
@@ -683,10 +708,11 @@ fn sdid_plots(r: &liftos_estimators::sdid::SdidResult) -> Vec<String> {
         pts(|p| p.treated),
         ("weighted controls, shifted", pts(|p| p.synthetic)),
         t0,
+        dates,
     );
     let weights = lines_chart(
         "Time weights (lambda) over the pre-period",
-        "time",
+        ("time", dates),
         "weight",
         &[Line {
             label: Some("lambda".into()),
@@ -701,7 +727,7 @@ fn sdid_plots(r: &liftos_estimators::sdid::SdidResult) -> Vec<String> {
     vec![or_note(paths), or_note(weights)]
 }
 
-fn synth_plots(r: &SynthResult) -> Vec<String> {
+fn synth_plots(r: &SynthResult, dates: bool) -> Vec<String> {
     let t0 = r.treatment_time as f64;
     let series = |f: fn(&liftos_estimators::synth::Gap) -> f64| -> Vec<(f64, f64)> {
         r.gaps.iter().map(|g| (g.time as f64, f(g))).filter(|p| p.1.is_finite()).collect()
@@ -711,6 +737,7 @@ fn synth_plots(r: &SynthResult) -> Vec<String> {
         series(|g| g.treated),
         ("synthetic", series(|g| g.synthetic)),
         t0,
+        dates,
     );
     let times: Vec<f64> = r.gaps.iter().map(|g| g.time as f64).collect();
     let mut lines: Vec<Line> = r
@@ -737,7 +764,7 @@ fn synth_plots(r: &SynthResult) -> Vec<String> {
         Some(p) => format!("Gap, with placebo gaps (placebo p = {})", fmt(p)),
         None => "Gap (treated minus synthetic)".into(),
     };
-    vec![or_note(paths), or_note(lines_chart(&title, "time", "gap", &lines, Some(t0), true))]
+    vec![or_note(paths), or_note(lines_chart(&title, ("time", dates), "gap", &lines, Some(t0), true))]
 }
 
 /// The report of a discovery run: the graph and its edge list.

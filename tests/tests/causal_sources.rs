@@ -118,6 +118,12 @@ async fn stored_records_through_the_endpoint_match_the_estimators() {
     let html = String::from_utf8(html.to_vec()).expect("utf8");
     assert_eq!(html.matches("<svg").count(), 3, "event study, treated vs synthetic, gaps");
     assert!(html.contains("Event study") && html.contains("Treated and synthetic") && html.contains("budget_increase"));
+    // The records' time is the day number: the time axes show dates (2026-09-29 is day 20725),
+    // never the numbers themselves.
+    let labels: Vec<&str> = html.split("</text>").filter_map(|t| t.rsplit('>').next()).map(str::trim).collect();
+    assert!(labels.contains(&"date"), "the time axis is named date: {labels:?}");
+    assert!(labels.iter().any(|l| l.starts_with("2026-09-") || l.starts_with("2026-10-")), "{labels:?}");
+    assert!(!labels.iter().any(|l| l.starts_with("207")), "a day number on an axis: {labels:?}");
     // Another org sees none of acme's records.
     let mut other: serde_json::Value = serde_json::from_str(&text("analyze-advanced.records.json")).expect("event");
     other["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"] = "globex".into();

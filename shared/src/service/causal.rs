@@ -290,6 +290,21 @@ pub fn analyze_table_reporting(
                     Some((None, max)) => format!("{rule}; robust to violations beyond M-bar = {max} (HonestDiD)"),
                     None => rule,
                 };
+                // Not run: say why, where the estimator said (too few clusters for the leads).
+                let why_not = match &v {
+                    estimate::DidOutput::Twfe(d) => &d.warnings,
+                    estimate::DidOutput::Staggered(c) => &c.warnings,
+                }
+                .iter()
+                .find(|w| w.contains("pre-trend"))
+                .cloned();
+                let rule = match (pre_trend.and_then(finite), why_not) {
+                    (None, Some(w)) => format!(
+                        "not run: {w} (the joint test needs fewer leads than clusters: a shorter pre-period, or more \
+                         units); look at the event-study plot's leads instead"
+                    ),
+                    _ => rule,
+                };
                 let checks = vec![check_with_rule("pre-trends", pre_trend.and_then(finite), rule, |p| p >= 0.05)];
                 (
                     MethodOutput::Did(v),

@@ -527,7 +527,11 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
                     (Some(w / q), Some(dist::f_p_value(w / q, q, fit.df)))
                 }
                 Err(_) => {
-                    warnings.push("the pre-trend covariance is singular; no joint test".into());
+                    let clusters = fit.n_clusters.map_or(String::new(), |g| format!(", {g} clusters"));
+                    warnings.push(format!(
+                        "the pre-trend covariance is singular ({} leads{clusters}); no joint test of the leads",
+                        leads.len()
+                    ));
                     (None, None)
                 }
             }
