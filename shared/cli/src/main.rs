@@ -969,6 +969,16 @@ async fn run_pipeline(data_dir: &std::path::Path, org: String, out: &std::path::
             if start > end {
                 return fail("--start", format!("{start} is after --end {end}"));
             }
+            if (end - start).num_days() >= liftos::api::ingestion::MAX_SYNC_DAYS {
+                return fail(
+                    "--start",
+                    format!(
+                        "{start} to {end} is {} days; a sync covers at most {} days (split longer backfills)",
+                        (end - start).num_days() + 1,
+                        liftos::api::ingestion::MAX_SYNC_DAYS
+                    ),
+                );
+            }
             let kpi = match &own.kpi {
                 None => None,
                 Some(p) => match std::fs::read(p) {

@@ -522,6 +522,21 @@ fn pipeline_on_your_own_connections() {
         d.to_str().unwrap(),
     ]);
     assert_eq!((code, v["field"].as_str()), (2, Some("--kpi")), "{v}");
+
+    // A period past what one sync may cover names --start.
+    let (code, v) = liftos(&[
+        "pipeline",
+        "--connections",
+        &conns,
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-06-30",
+        "--data-dir",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--start")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("at most 93 days"), "{v}");
 }
 
 /// `--quiet`: the summary on stdout, nothing below a warning on stderr (and no progress bar,
