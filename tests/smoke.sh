@@ -137,6 +137,23 @@ check "llm-insights.ok (200: the analysis explained, grounded)" 200 "$(invoke ll
 check "llm-insights.bad-level (400 names confidence_level)" 400 "$(invoke llm-insights llm-insights.bad-level.json)" "confidence_level"
 check "llm-counterfactual.ok (200: paths, what-ifs, reconciliation)" 200 "$(invoke llm-counterfactual llm-counterfactual.ok.json)"
 check "llm-counterfactual.bad-factor (400 names scenarios[0].factor)" 400 "$(invoke llm-counterfactual llm-counterfactual.bad-factor.json)" "scenarios[0].factor"
+check "kse-concepts-map.ok (200: concepts with roles, formulas, methods)" 200 "$(invoke kse-concepts-map kse-concepts-map.ok.json)"
+check "kse-concepts-map.empty-text (400 names text)" 400 "$(invoke kse-concepts-map kse-concepts-map.empty-text.json)" "text"
+check "kse-search.ok before a build (404: no graph yet)" 404 "$(invoke kse-search kse-search.ok.json)"
+check "kse-graph-build.ok (200: the org's graph built)" 200 "$(invoke kse-graph-build kse-graph-build.ok.json)"
+check "kse-search.ok (200: causal paths with their evidence)" 200 "$(invoke kse-search kse-search.ok.json)"
+check "kse-search.no-evidence (200: says there is none)" 200 "$(invoke kse-search kse-search.no-evidence.json)"
+check "kse-search.bad-limit (400 names limit)" 400 "$(invoke kse-search kse-search.bad-limit.json)" "limit"
+check "kse-graph.ok (200: a neighbourhood)" 200 "$(invoke kse-graph kse-graph.ok.json)"
+check "kse-graph.unknown-node (404)" 404 "$(invoke kse-graph kse-graph.unknown-node.json)"
+out=$(invoke kse-build kse-build.poison.json)
+if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if len(r.get('batchItemFailures',[]))==1 else 1)" "$out"; then
+  echo "ok   kse-build.poison (reported as a batch item failure)"; passed=$((passed+1))
+else echo "FAIL kse-build.poison: $out"; failed=$((failed+1)); fi
+out=$(invoke kse-build kse-build.data-ready.json)
+if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r.get('batchItemFailures')==[] else 1)" "$out"; then
+  echo "ok   kse-build.data-ready (the org rebuilt; the same data writes nothing new)"; passed=$((passed+1))
+else echo "FAIL kse-build.data-ready: $out"; failed=$((failed+1)); fi
 check "analyze-advanced.async (202: a job, run in the same call without a queue)" 202 "$(invoke analyze-advanced analyze-advanced.async.json)"
 check "get-causal-job.not-found (404)" 404 "$(invoke get-causal-job get-causal-job.not-found.json)"
 out=$(invoke batch-analysis batch-analysis.jobs.json)

@@ -11,6 +11,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod ingestion;
+pub mod kse;
 pub mod llm;
 pub mod report;
 pub mod service;

@@ -70,6 +70,18 @@ const SEQUENCE: &[&str] = &[
     "llm-insights.bad-level",
     "llm-counterfactual.ok",
     "llm-counterfactual.bad-factor",
+    "kse-concepts-map.ok",
+    "kse-concepts-map.empty-text",
+    "kse-search.ok",
+    "kse-graph-build.ok",
+    "kse-graph-build.ok",
+    "kse-search.ok",
+    "kse-search.no-evidence",
+    "kse-search.bad-limit",
+    "kse-graph.ok",
+    "kse-graph.unknown-node",
+    "kse-build.poison",
+    "kse-build.data-ready",
     "analyze-advanced.async",
     "get-causal-job.not-found",
     "batch-analysis.jobs",
@@ -87,6 +99,7 @@ async fn send(deps: &Deps, sample: &str) -> serde_json::Value {
         "store-records" => serde_json::to_value(h::store_records_sqs(deps, sqs_event(&file)).await),
         "transform-records" => serde_json::to_value(h::transform_records_sqs(deps, sqs_event(&file)).await),
         "score-quality" => serde_json::to_value(h::score_quality_sqs(deps, sqs_event(&file)).await),
+        "kse-build" => serde_json::to_value(h::kse_build_sqs(deps, sqs_event(&file)).await),
         "sync-connections" => {
             let event: serde_json::Value = serde_json::from_str(&text(&file)).expect("event");
             Ok(match h::sync_event(deps, event).await {
@@ -116,6 +129,10 @@ async fn send(deps: &Deps, sample: &str) -> serde_json::Value {
                 "sync-now" => h::sync_now_http(deps, req).await,
                 "llm-insights" => h::llm_insights_http(deps, req).await,
                 "llm-counterfactual" => h::llm_counterfactual_http(deps, req).await,
+                "kse-search" => h::kse_search_http(deps, req).await,
+                "kse-graph" => h::kse_graph_http(deps, req).await,
+                "kse-graph-build" => h::kse_graph_build_http(deps, req).await,
+                "kse-concepts-map" => h::kse_concepts_map_http(deps, req).await,
                 other => panic!("no handler for {other}"),
             };
             Ok(http(resp))

@@ -106,7 +106,7 @@ fn openapi_template_and_functions_agree() {
     let non_http: BTreeSet<String> = function_dirs().difference(&http_functions).cloned().collect();
     assert_eq!(
         non_http,
-        ["batch-analysis", "score-quality", "store-records", "sync-connections", "transform-records"]
+        ["batch-analysis", "kse-build", "score-quality", "store-records", "sync-connections", "transform-records"]
             .into_iter()
             .map(String::from)
             .collect::<BTreeSet<_>>(),

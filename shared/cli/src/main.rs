@@ -38,6 +38,50 @@ struct Cli {
     command: Command,
 }
 
+/// Where the knowledge engine reads and writes (the options of `liftos pipeline`).
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// Where the embedded store lives (SQLite file and panels).
+    #[arg(long, default_value = ".liftos")]
+    data_dir: PathBuf,
+    /// The org the local operator works in.
+    #[arg(long, default_value = "demo")]
+    org: String,
+}
+
+#[derive(Subcommand)]
+enum KseCmd {
+    /// Build (or confirm) the org's graph from its stored records, detected interventions and
+    /// confounders; prints the build summary (version, written, nodes, edges, evidence by kind).
+    Build {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Answer a question with causal paths (`results[].path[]`, each edge with from, to, method,
+    /// estimate, ci_low, ci_high and grade), or say there is no evidence.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// The longest path, in edges (1 to 4).
+        #[arg(long, default_value_t = 4)]
+        max_edges: usize,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// A node's neighbourhood: the nodes within --depth edges and the edges among them.
+    Graph {
+        #[arg(long)]
+        node: String,
+        #[arg(long, default_value_t = 1)]
+        depth: usize,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Map marketing text onto the ontology: concepts with roles, formulas, methods and checks.
+    Map { text: String },
+}
+
 #[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
@@ -113,6 +157,12 @@ enum Command {
         port: u16,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// The knowledge engine on the embedded store: build the org's causal knowledge graph, search
+    /// it with a question, show a node's neighbourhood, map marketing words onto the ontology.
+    Kse {
+        #[command(subcommand)]
+        command: KseCmd,
     },
     /// Estimate a causal effect from a CSV file; prints one JSON object.
     Estimate {
@@ -1151,6 +1201,83 @@ async fn run_ingest(a: IngestArgs) -> ExitCode {
     }
 }
 
+async fn run_kse(cmd: KseCmd) -> ExitCode {
+    use liftos::service::kse;
+    let local = |store: &StoreArgs| -> Result<(Stores, UserContext), ExitCode> {
+        let org = OrgId::new(store.org.clone()).map_err(|e| fail("--org", e))?;
+        let stores = Stores::embedded(&store.data_dir).map_err(|e| fail("--data-dir", e))?;
+        Ok((stores, UserContext::new(org, "local-operator".into(), vec!["causal_admin".into()], vec![])))
+    };
+    let flag = |e: liftos::service::ServiceError| match e {
+        liftos::service::ServiceError::Validation(v) => {
+            let f = v.field().replace('_', "-");
+            let f = if f == "query" || f == "text" { f } else { format!("--{f}") };
+            fail(&f, v.summary())
+        }
+        other => service_fail(other),
+    };
+    match cmd {
+        KseCmd::Map { text } => {
+            let body = serde_json::json!({ "text": text }).to_string();
+            match kse::map_request(body.as_bytes()) {
+                Ok(r) => emit_pretty(&r),
+                Err(e) => flag(e),
+            }
+        }
+        KseCmd::Build { store } => {
+            let (stores, user) = match local(&store) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            eprintln!("liftos: embedded store at {}", store.data_dir.display());
+            match kse::build(&stores, &user, chrono::Utc::now()).await {
+                Ok(r) => emit_pretty(&r),
+                Err(e) => flag(e),
+            }
+        }
+        KseCmd::Search { query, limit, max_edges, store } => {
+            let (stores, user) = match local(&store) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let body = serde_json::json!({ "query": query, "limit": limit, "max_edges": max_edges }).to_string();
+            match kse::search(&stores, &user, body.as_bytes()).await {
+                Ok(r) => emit_pretty(&r),
+                Err(e) => flag(e),
+            }
+        }
+        KseCmd::Graph { node, depth, store } => {
+            let (stores, user) = match local(&store) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            match kse::neighbourhood(&stores, &user, &liftos::api::kse::GraphQuery { node, depth: Some(depth) }).await {
+                Ok(r) => emit_pretty(&r),
+                Err(liftos::service::ServiceError::NotFound { what }) => {
+                    emit(
+                        &serde_json::json!({"error": "not_found", "message": format!("{what} not found")}).to_string(),
+                    );
+                    ExitCode::from(2)
+                }
+                Err(e) => flag(e),
+            }
+        }
+    }
+}
+
+fn emit_pretty<T: serde::Serialize>(v: &T) -> ExitCode {
+    match serde_json::to_string_pretty(v) {
+        Ok(t) => {
+            emit(&t);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            emit(&serde_json::json!({"error": "internal_error", "message": e.to_string()}).to_string());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn service_fail(e: liftos::service::ServiceError) -> ExitCode {
     let (field, message) = match &e {
         liftos::service::ServiceError::Validation(v) => (v.field().to_string(), v.summary()),
@@ -1435,6 +1562,7 @@ async fn main() -> ExitCode {
         }
         Command::Report { request, input, kind, out } => run_report(&request, &input, &kind, &out),
         Command::Serve { port, data_dir } => run_serve(port, data_dir).await,
+        Command::Kse { command } => run_kse(command).await,
         Command::Ingest { file, platform, column_map, data_dir, org, connection, timezone, fx_rate, country } => {
             let args = IngestArgs { file, platform, column_map, data_dir, org, connection, timezone, fx_rate, country };
             run_ingest(args).await

@@ -567,3 +567,66 @@ fn quiet_keeps_stderr_for_warnings() {
     let v: serde_json::Value = serde_json::from_slice(&quiet.stdout).unwrap();
     assert_eq!(v["unchanged"], 56);
 }
+
+/// The knowledge engine on the sample org: build (twice: the second writes nothing), search with
+/// causal paths whose edges carry their numbers and grades, a question with no evidence, a
+/// neighbourhood, the concept map, and the errors naming the flag.
+#[test]
+fn kse_build_search_graph_and_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = dir.path().join("out");
+    // Before any data or build: search says to build first.
+    let (code, v) = liftos(&["kse", "search", "what drives revenue?", "--data-dir", d]);
+    assert_eq!(code, 2, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("build it first"), "{v}");
+    let (code, v) = liftos(&["pipeline", "--data-dir", d, "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{v}");
+
+    let (code, b) = liftos(&["kse", "build", "--data-dir", d]);
+    assert_eq!(code, 0, "{b}");
+    assert_eq!(b["written"], true);
+    assert!(b["nodes"].as_u64().unwrap() > 20 && b["edges"].as_u64().unwrap() > 10, "{b}");
+    assert!(b["evidence"]["estimated_effect"].as_u64().unwrap() >= 2, "{b}");
+    let (_, again) = liftos(&["kse", "build", "--data-dir", d]);
+    assert_eq!((again["written"].as_bool(), &again["version"]), (Some(false), &b["version"]));
+
+    let (code, s) = liftos(&["kse", "search", "Did the Meta budget increase drive revenue?", "--data-dir", d]);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!((s["intent"].as_str(), s["answer"].as_str()), (Some("effect"), Some("evidence")), "{s}");
+    let top = &s["results"][0];
+    assert_eq!(top["nodes"][0].as_str().unwrap().split(':').take(2).collect::<Vec<_>>(), ["meta", "budget_increase"]);
+    for e in top["path"].as_array().unwrap() {
+        for k in ["from", "to", "method", "grade"] {
+            assert!(e[k].is_string(), "{k}: {e}");
+        }
+    }
+    let e = &top["path"][0];
+    let (est, lo, hi) =
+        (e["estimate"].as_f64().unwrap(), e["ci_low"].as_f64().unwrap(), e["ci_high"].as_f64().unwrap());
+    assert!(lo <= est && est <= hi, "{e}");
+
+    let (code, none) = liftos(&["kse", "search", "did the LinkedIn budget cut hurt sign-ups?", "--data-dir", d]);
+    assert_eq!(code, 0);
+    assert_eq!(none["answer"], "no_evidence", "{none}");
+    assert!(none["results"].as_array().unwrap().is_empty());
+
+    let (code, g) = liftos(&["kse", "graph", "--node", "meta:conversions", "--depth", "1", "--data-dir", d]);
+    assert_eq!(code, 0, "{g}");
+    assert!(g["edges"].as_array().unwrap().iter().all(|e| !e["evidence"].as_array().unwrap().is_empty()));
+    let (code, g) = liftos(&["kse", "graph", "--node", "meta:nonsense", "--data-dir", d]);
+    assert_eq!((code, g["error"].as_str()), (2, Some("not_found")), "{g}");
+    // Another org sees nothing of this one's graph.
+    let (code, g) = liftos(&["kse", "graph", "--node", "meta:conversions", "--data-dir", d, "--org", "other"]);
+    assert_eq!(code, 2, "{g}");
+
+    let (code, m) = liftos(&["kse", "map", "Facebook carry-over and diminishing returns hurt our sales"]);
+    assert_eq!(code, 0, "{m}");
+    let ids: Vec<&str> = m["concepts"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["meta", "adstock", "saturation", "effect_on_treated", "revenue"], "{m}");
+
+    let (code, v) = liftos(&["kse", "search", "what drives revenue?", "--limit", "0", "--data-dir", d]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--limit")), "{v}");
+    let (code, v) = liftos(&["kse", "search", "   ", "--data-dir", d]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("query")), "{v}");
+}

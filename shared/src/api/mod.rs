@@ -6,6 +6,7 @@ pub mod causal;
 pub mod error;
 pub mod estimate;
 pub mod ingestion;
+pub mod kse;
 pub mod llm;
 pub mod memory;
 pub mod names;

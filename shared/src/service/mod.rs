@@ -10,6 +10,7 @@ pub mod experiments;
 pub mod ingest;
 pub mod ingestion;
 pub mod insights;
+pub mod kse;
 pub mod memory;
 #[cfg(feature = "demo")]
 pub mod pipeline;

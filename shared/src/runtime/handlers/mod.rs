@@ -5,12 +5,14 @@
 
 pub mod causal;
 pub mod ingestion;
+pub mod kse;
 pub mod llm;
 pub mod memory;
 pub mod surfacing;
 
 pub use causal::*;
 pub use ingestion::*;
+pub use kse::*;
 pub use llm::*;
 pub use memory::*;
 pub use surfacing::*;
@@ -35,6 +37,10 @@ pub async fn dispatch(deps: &Deps, function: &str, req: Request) -> Option<Respo
         Err(req) => req,
     };
     let req = match llm::dispatch(deps, function, req).await {
+        Ok(resp) => return Some(resp),
+        Err(req) => req,
+    };
+    let req = match kse::dispatch(deps, function, req).await {
         Ok(resp) => return Some(resp),
         Err(req) => req,
     };
