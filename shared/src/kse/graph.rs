@@ -78,6 +78,9 @@ pub struct Node {
     pub campaigns: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controls: Vec<String>,
+    /// For an intervention: the registered experiment that assigned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
 }
 
 /// A check of the analysis behind a claim.
@@ -288,6 +291,7 @@ pub fn add_channel(b: &mut GraphBuilder, ontology: &Ontology, platform: &str) {
         date: None,
         campaigns: Vec::new(),
         controls: Vec::new(),
+        experiment: None,
     });
     for (v, _) in ontology.tiers() {
         let c = ontology.for_variable(&v);
@@ -300,6 +304,7 @@ pub fn add_channel(b: &mut GraphBuilder, ontology: &Ontology, platform: &str) {
             date: None,
             campaigns: Vec::new(),
             controls: Vec::new(),
+            experiment: None,
         });
     }
 }
@@ -570,6 +575,7 @@ pub fn add_confounder(
         date: None,
         campaigns: Vec::new(),
         controls: Vec::new(),
+        experiment: None,
     });
     // The detector finds them in the conversions (a weekday pattern, a trend, a holiday's
     // bump, a learning phase after a change): that is the claim, and no more.

@@ -52,6 +52,10 @@ pub struct Concept {
     pub role: Role,
     /// The words marketers use for it (the id and the label count too).
     pub synonyms: Vec<String>,
+    /// Named members (a holiday of `seasonality`): a mention of one stands for the concept, and
+    /// for the graph's nodes that name it, not for every node of the concept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
     pub description: String,
     /// The platform a channel concept stands for (`meta`, `google_ads`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,8 +86,9 @@ pub struct Ontology {
     pub version: String,
     pub about: String,
     pub concepts: Vec<Concept>,
+    /// Words -> (concept, whether the phrase is one of its instances).
     #[serde(skip)]
-    phrases: HashMap<Vec<String>, usize>,
+    phrases: HashMap<Vec<String>, (usize, bool)>,
     #[serde(skip)]
     longest: usize,
 }
@@ -100,6 +105,9 @@ pub struct Mention {
     /// Byte offsets of the match in the text.
     pub start: usize,
     pub end: usize,
+    /// The words name one of the concept's instances ("labor day" of `seasonality`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub instance: bool,
 }
 
 impl Ontology {
@@ -116,23 +124,26 @@ impl Ontology {
                 return Err(format!("concept {}: a tier needs a variable", c.id));
             }
         }
-        let mut phrases: HashMap<Vec<String>, usize> = HashMap::new();
+        let mut phrases: HashMap<Vec<String>, (usize, bool)> = HashMap::new();
         for (i, c) in o.concepts.iter().enumerate() {
             let id_words = c.id.replace('_', " ");
-            for s in c.synonyms.iter().map(String::as_str).chain([c.label.as_str(), id_words.as_str()]) {
+            let named = c.synonyms.iter().map(|s| (s.as_str(), false));
+            let instances = c.instances.iter().map(|s| (s.as_str(), true));
+            let own = [(c.label.as_str(), false), (id_words.as_str(), false)];
+            for (s, instance) in named.chain(instances).chain(own) {
                 let key: Vec<String> = words(s).into_iter().map(|(w, _, _)| w).collect();
                 if key.is_empty() {
                     return Err(format!("concept {}: an empty synonym", c.id));
                 }
                 match phrases.get(&key) {
-                    Some(&j) if j != i => {
+                    Some(&(j, _)) if j != i => {
                         return Err(format!(
                             "{s:?} names both {} and {}: a phrase may name one concept",
                             o.concepts[j].id, c.id
                         ))
                     }
                     _ => {
-                        phrases.insert(key, i);
+                        phrases.entry(key).or_insert((i, instance));
                     }
                 }
             }
@@ -157,6 +168,18 @@ impl Ontology {
                 }
             })
         })
+    }
+
+    /// The same concepts known only by their ids and labels: the lexical baseline the synonyms
+    /// are measured against.
+    pub fn without_synonyms(&self) -> Result<Ontology, String> {
+        let mut bare = self.clone();
+        for c in &mut bare.concepts {
+            c.synonyms.clear();
+            c.instances.clear();
+        }
+        let json = serde_json::to_string(&bare).map_err(|e| e.to_string())?;
+        Ontology::parse(&json)
     }
 
     pub fn concept(&self, id: &str) -> Option<&Concept> {
@@ -192,25 +215,26 @@ impl Ontology {
             let mut hit = None;
             for n in (1..=self.longest.min(w.len() - i)).rev() {
                 let key: Vec<String> = w[i..i + n].iter().map(|(s, _, _)| s.clone()).collect();
-                if let Some(&c) = self.phrases.get(&key) {
+                if let Some(&(c, instance)) = self.phrases.get(&key) {
                     // A common word ("did") names a concept only when written as an acronym ("DiD").
                     let written = &text[w[i].1..w[i].2];
                     let acronym = written.chars().skip(1).any(char::is_uppercase);
                     if n == 1 && STOP.contains(&key[0].as_str()) && !acronym {
                         continue;
                     }
-                    hit = Some((c, n));
+                    hit = Some((c, n, instance));
                     break;
                 }
             }
             match hit {
-                Some((c, n)) => {
+                Some((c, n, instance)) => {
                     let (start, end) = (w[i].1, w[i + n - 1].2);
                     out.push(Mention {
                         concept: self.concepts[c].id.clone(),
                         text: text[start..end].to_string(),
                         start,
                         end,
+                        instance,
                     });
                     i += n;
                 }

@@ -216,100 +216,117 @@ fn has_any(text: &str, cues: &[&str]) -> bool {
 }
 
 /// Searches `g` for `req` (validated by the caller).
-pub fn search(g: &KnowledgeGraph, ontology: &Ontology, req: &SearchRequest) -> SearchResponse {
-    let text = format!(" {} ", req.query.to_lowercase());
-    let mentions = ontology.mentions(&req.query);
-    let platforms_in_graph: BTreeSet<String> =
-        g.nodes.iter().filter(|n| n.kind == NodeKind::Channel).filter_map(|n| n.platform.clone()).collect();
-    let named_platforms: BTreeSet<String> =
-        mentions.iter().filter_map(|m| ontology.concept(&m.concept).and_then(|c| c.platform.clone())).collect();
-    let platforms: BTreeSet<String> = if named_platforms.is_empty() { platforms_in_graph } else { named_platforms };
-    let tier: HashMap<String, i64> = ontology.tiers().into_iter().collect();
+/// What a question asks, resolved to the graph's nodes.
+struct Interpretation {
+    concepts: Vec<MatchedConcept>,
+    sources: BTreeSet<String>,
+    targets: BTreeSet<String>,
+    intent: Intent,
+    /// The question asks about a cause the ontology does not know (these words).
+    unknown: Vec<String>,
+}
 
-    let mut concepts = Vec::new();
-    let mut sources: BTreeSet<String> = BTreeSet::new();
-    let mut targets: BTreeSet<String> = BTreeSet::new();
-    let mut variables: Vec<(i64, Vec<String>)> = Vec::new();
-    let mut specific_treatment = false;
-    let mut what_if = false;
-    let mut seen = HashSet::new();
-    for m in &mentions {
-        let Some(c) = ontology.concept(&m.concept) else { continue };
-        if !seen.insert(c.id.clone()) {
+const UP: &[&str] = &[
+    "increase",
+    "increasing",
+    "increased",
+    "raise",
+    "raising",
+    "raised",
+    "boost",
+    "boosting",
+    "boosted",
+    "scale",
+    "scaling",
+    "scaled",
+    "grow",
+    "growing",
+    "double",
+    "doubling",
+    "doubled",
+    "up",
+    "more",
+    "higher",
+    "bigger",
+];
+const DOWN: &[&str] = &[
+    "cut",
+    "cutting",
+    "slash",
+    "slashing",
+    "slashed",
+    "reduce",
+    "reducing",
+    "reduced",
+    "lower",
+    "lowering",
+    "lowered",
+    "decrease",
+    "decreasing",
+    "decreased",
+    "trim",
+    "trimming",
+    "trimmed",
+    "halve",
+    "halving",
+    "halved",
+    "down",
+    "less",
+    "smaller",
+];
+
+/// "increasing the YouTube budget", "slashing the instagram budget", "cut tiktok spend": a change
+/// of budget in words the synonyms cannot list (a verb up to three words before budget or spend).
+fn budget_change(text: &str) -> Option<(&'static str, usize, usize)> {
+    let w = super::ontology::words(text);
+    for (k, (word, _, _)) in w.iter().enumerate() {
+        if !matches!(word.as_str(), "budget" | "spend" | "spending") {
             continue;
         }
-        let mut nodes: Vec<String> = Vec::new();
-        match c.kind {
-            ConceptKind::Channel => {
-                nodes = g
-                    .nodes
-                    .iter()
-                    .filter(|n| n.kind == NodeKind::Channel && n.platform == c.platform)
-                    .map(|n| n.id.clone())
-                    .collect();
-            }
-            ConceptKind::Intervention | ConceptKind::Confounder => {
-                specific_treatment = true;
-                nodes = g
-                    .nodes
-                    .iter()
-                    .filter(|n| {
-                        n.concept.as_deref() == Some(c.id.as_str())
-                            && n.platform.as_ref().is_none_or(|p| platforms.contains(p))
-                    })
-                    .map(|n| n.id.clone())
-                    .collect();
-                sources.extend(nodes.iter().cloned());
-            }
-            ConceptKind::Variable | ConceptKind::Metric => {
-                let v = c.variable.as_deref().or_else(|| metric_variable(&c.id));
-                if let Some(v) = v {
-                    nodes = platforms
-                        .iter()
-                        .map(|p| super::graph::variable_id(p, v))
-                        .filter(|id| g.node(id).is_some())
-                        .collect();
-                    variables.push((tier.get(v).copied().unwrap_or(0), nodes.clone()));
-                }
-            }
-            _ => {
-                if c.id == "counterfactual" {
-                    what_if = true;
-                }
-            }
-        }
-        concepts.push(MatchedConcept {
-            concept: c.id.clone(),
-            label: c.label.clone(),
-            role: c.role,
-            text: m.text.clone(),
-            nodes,
-        });
-    }
-    // Variables: the earliest tier is the cause asked about, the latest the outcome.
-    variables.sort_by_key(|(t, _)| *t);
-    match variables.len() {
-        0 => {}
-        1 => {
-            let (t, nodes) = &variables[0];
-            if *t >= 3 {
-                targets.extend(nodes.iter().cloned());
-            } else if !specific_treatment {
-                sources.extend(nodes.iter().cloned());
-            }
-        }
-        _ => {
-            if variables[0].0 != variables[variables.len() - 1].0 {
-                if !specific_treatment {
-                    sources.extend(variables[0].1.iter().cloned());
-                }
-                targets.extend(variables[variables.len() - 1].1.iter().cloned());
+        // The verb before the noun ("increasing the budget"); after it, the synonyms list the
+        // phrases ("budget cut", "spend more").
+        let lo = k.saturating_sub(3);
+        for (v, (verb, _, _)) in w.iter().enumerate().take(k).skip(lo) {
+            let kind = if UP.contains(&verb.as_str()) {
+                "budget_increase"
+            } else if DOWN.contains(&verb.as_str()) {
+                "budget_decrease"
             } else {
-                targets.extend(variables.iter().flat_map(|(_, n)| n.iter().cloned()));
+                continue;
+            };
+            // "more" or "less" before the noun ("more budget") is a change; not "up" or "down".
+            if matches!(verb.as_str(), "up" | "down") {
+                continue;
             }
+            let (a, b) = (k.min(v), k.max(v));
+            return Some((kind, w[a].1, w[b].2));
         }
     }
-    what_if |= has_any(&text, &[" what if ", " if we ", " had we ", " would have "]);
+    None
+}
+
+fn interpret(g: &KnowledgeGraph, ontology: &Ontology, query: &str) -> Interpretation {
+    let text = format!(" {} ", query.to_lowercase());
+    let mut mentions = ontology.mentions(query);
+    // A change of budget the synonyms missed replaces the words it spans.
+    if !mentions.iter().any(|m| ontology.concept(&m.concept).is_some_and(|c| c.kind == ConceptKind::Intervention)) {
+        if let Some((kind, start, end)) = budget_change(query) {
+            mentions.retain(|m| m.end <= start || m.start >= end);
+            let at = mentions.iter().position(|m| m.start > start).unwrap_or(mentions.len());
+            mentions.insert(
+                at,
+                super::ontology::Mention {
+                    concept: kind.into(),
+                    text: query[start..end].to_string(),
+                    start,
+                    end,
+                    instance: false,
+                },
+            );
+        }
+    }
+    let what_if = mentions.iter().any(|m| m.concept == "counterfactual")
+        || has_any(&text, &[" what if ", " if we ", " had we ", " would have ", " what would "]);
     let comparison = has_any(
         &text,
         &[
@@ -345,27 +362,174 @@ pub fn search(g: &KnowledgeGraph, ontology: &Ontology, req: &SearchRequest) -> S
             " what's behind",
         ],
     );
-    let named_channel =
-        !concepts.iter().all(|c| ontology.concept(&c.concept).is_none_or(|x| x.kind != ConceptKind::Channel));
+    let in_graph: BTreeSet<String> =
+        g.nodes.iter().filter(|n| n.kind == NodeKind::Channel).filter_map(|n| n.platform.clone()).collect();
+    // Channels named, with where: each variable or treatment belongs to the nearest one.
+    let channels: Vec<(usize, String)> =
+        mentions.iter().filter_map(|m| Some((m.start, ontology.concept(&m.concept)?.platform.clone()?))).collect();
+    let distinct: BTreeSet<&String> = channels.iter().map(|(_, p)| p).collect();
+    let platforms_for = |at: usize| -> BTreeSet<String> {
+        if distinct.len() < 2 {
+            return if channels.is_empty() {
+                in_graph.clone()
+            } else {
+                distinct.iter().map(|p| p.to_string()).collect()
+            };
+        }
+        let nearest = channels.iter().min_by_key(|(s, _)| s.abs_diff(at)).map(|(_, p)| p.clone());
+        nearest.into_iter().collect()
+    };
+    let all_named: BTreeSet<String> =
+        if channels.is_empty() { in_graph.clone() } else { distinct.iter().map(|p| p.to_string()).collect() };
+    let tier: HashMap<String, i64> = ontology.tiers().into_iter().collect();
+
+    let mut concepts = Vec::new();
+    let mut sources: BTreeSet<String> = BTreeSet::new();
+    let mut targets: BTreeSet<String> = BTreeSet::new();
+    let mut variables: Vec<(i64, Vec<String>)> = Vec::new();
+    let mut specific_treatment = false;
+    let mut seen = HashSet::new();
+    for m in &mentions {
+        let Some(c) = ontology.concept(&m.concept) else { continue };
+        if !seen.insert((c.id.clone(), m.text.to_lowercase())) {
+            continue;
+        }
+        let here = platforms_for(m.start);
+        let mut nodes: Vec<String> = Vec::new();
+        match c.kind {
+            ConceptKind::Channel => {
+                nodes = g
+                    .nodes
+                    .iter()
+                    .filter(|n| n.kind == NodeKind::Channel && n.platform == c.platform)
+                    .map(|n| n.id.clone())
+                    .collect();
+            }
+            ConceptKind::Intervention | ConceptKind::Confounder
+                if !(what_if && c.kind == ConceptKind::Intervention) =>
+            {
+                specific_treatment = true;
+                // A named holiday stands for the nodes that name it, not every holiday.
+                let named: Vec<String> = super::ontology::words(&m.text).into_iter().map(|w| w.0).collect();
+                nodes = g
+                    .nodes
+                    .iter()
+                    .filter(|n| {
+                        n.concept.as_deref() == Some(c.id.as_str())
+                            && n.platform.as_ref().is_none_or(|p| here.contains(p))
+                            && (!m.instance || {
+                                let label: Vec<String> =
+                                    super::ontology::words(&n.label).into_iter().map(|w| w.0).collect();
+                                label.windows(named.len()).any(|w| w == named.as_slice())
+                            })
+                    })
+                    .map(|n| n.id.clone())
+                    .collect();
+                sources.extend(nodes.iter().cloned());
+            }
+            ConceptKind::Design if c.id == "experiment" && !what_if => {
+                // A registered experiment is an intervention node with its id.
+                nodes = g
+                    .nodes
+                    .iter()
+                    .filter(|n| {
+                        n.kind == NodeKind::Intervention
+                            && n.experiment.is_some()
+                            && n.platform.as_ref().is_some_and(|p| here.contains(p))
+                    })
+                    .map(|n| n.id.clone())
+                    .collect();
+                if !nodes.is_empty() {
+                    specific_treatment = true;
+                    sources.extend(nodes.iter().cloned());
+                }
+            }
+            ConceptKind::Variable | ConceptKind::Metric => {
+                if let Some(v) = c.variable.as_deref().or_else(|| metric_variable(&c.id)) {
+                    nodes = here
+                        .iter()
+                        .map(|p| super::graph::variable_id(p, v))
+                        .filter(|id| g.node(id).is_some())
+                        .collect();
+                    variables.push((tier.get(v).copied().unwrap_or(0), nodes.clone()));
+                }
+            }
+            _ => {}
+        }
+        concepts.push(MatchedConcept {
+            concept: c.id.clone(),
+            label: c.label.clone(),
+            role: c.role,
+            text: m.text.clone(),
+            nodes,
+        });
+    }
+    // Variables: as written, the first is the cause asked about and the last the outcome ("does
+    // spend drive revenue"), unless the sentence is passive ("revenue driven by spend"); a
+    // question the wrong way round ("does revenue drive spend") then finds no path, as it should.
+    let passive =
+        has_any(&text, &[" caused by ", " driven by ", " due to ", " because of ", " explained by ", " from "]);
+    if passive {
+        variables.reverse();
+    }
+    variables.dedup_by(|a, b| a.1 == b.1);
+    if specific_treatment {
+        // The treatment is named: the variables are the outcomes asked about (its spend only
+        // when nothing else is).
+        let outcomes: Vec<&(i64, Vec<String>)> = variables.iter().filter(|(t, _)| *t > 0).collect();
+        let asked: Vec<&(i64, Vec<String>)> = if outcomes.is_empty() { variables.iter().collect() } else { outcomes };
+        targets.extend(asked.iter().flat_map(|(_, n)| n.iter().cloned()));
+    } else if variables.len() == 1 {
+        let (t, nodes) = &variables[0];
+        if *t >= 3 || drivers_cue {
+            targets.extend(nodes.iter().cloned());
+        } else {
+            sources.extend(nodes.iter().cloned());
+        }
+    } else if let (Some(first), Some(last)) = (variables.first(), variables.last()) {
+        sources.extend(first.1.iter().cloned());
+        targets.extend(last.1.iter().cloned());
+    }
+    let named_channel = !channels.is_empty();
+    // What-if: the named channels' spend, whatever the scenario's words.
+    if what_if {
+        for p in &all_named {
+            let id = super::graph::variable_id(p, "spend");
+            if g.node(&id).is_some() && !targets.contains(&id) {
+                sources.insert(id);
+            }
+        }
+    }
     // A channel alone stands for its spend and its interventions, unless the question names a
     // specific treatment (then that, or nothing).
-    if sources.is_empty() && !specific_treatment && named_channel && !drivers_cue {
+    if sources.is_empty() && !specific_treatment && named_channel && !drivers_cue && !what_if {
         for n in &g.nodes {
-            let on = n.platform.as_ref().is_some_and(|p| platforms.contains(p));
-            if on && (n.kind == NodeKind::Intervention || n.id.ends_with(":spend")) {
+            let on = n.platform.as_ref().is_some_and(|p| all_named.contains(p));
+            if on && (n.kind == NodeKind::Intervention || n.id.ends_with(":spend")) && !targets.contains(&n.id) {
                 sources.insert(n.id.clone());
             }
         }
     }
+    // A question about what a thing the ontology does not know does ("does the weather affect
+    // sales"): the unknown words, and no path is looked for.
+    let unknown: Vec<String> = if sources.is_empty() && !specific_treatment && !drivers_cue && !what_if && !comparison {
+        ontology
+            .unmatched(query)
+            .into_iter()
+            .filter(|w| w.chars().all(|c| c.is_alphabetic() || c == '\'') && w.len() > 2)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let intent = if what_if {
         Intent::WhatIf
-    } else if drivers_cue || (sources.is_empty() && !targets.is_empty() && !specific_treatment) {
+    } else if drivers_cue || (sources.is_empty() && !targets.is_empty() && !specific_treatment && unknown.is_empty()) {
         Intent::Drivers
     } else if comparison {
         Intent::Comparison
     } else if !sources.is_empty() && targets.is_empty() {
         Intent::Consequences
-    } else if !sources.is_empty() || specific_treatment {
+    } else if !sources.is_empty() || specific_treatment || !unknown.is_empty() {
         Intent::Effect
     } else {
         Intent::Lookup
@@ -373,7 +537,8 @@ pub fn search(g: &KnowledgeGraph, ontology: &Ontology, req: &SearchRequest) -> S
     if targets.is_empty()
         && matches!(intent, Intent::Effect | Intent::Consequences | Intent::Comparison | Intent::WhatIf)
     {
-        for p in &platforms {
+        let on: BTreeSet<String> = if distinct.len() < 2 { all_named.clone() } else { platforms_for(usize::MAX) };
+        for p in &on {
             for v in ["conversions", "revenue"] {
                 let id = super::graph::variable_id(p, v);
                 if g.node(&id).is_some() {
@@ -385,7 +550,16 @@ pub fn search(g: &KnowledgeGraph, ontology: &Ontology, req: &SearchRequest) -> S
     if matches!(intent, Intent::Drivers) && !specific_treatment {
         sources.clear();
     }
+    Interpretation { concepts, sources, targets, intent, unknown }
+}
 
+/// Searches `g` for `req` (validated by the caller).
+pub fn search(g: &KnowledgeGraph, ontology: &Ontology, req: &SearchRequest) -> SearchResponse {
+    let Interpretation { concepts, mut sources, mut targets, intent, unknown } = interpret(g, ontology, &req.query);
+    if !unknown.is_empty() {
+        sources.clear();
+        targets.clear();
+    }
     let (paths, truncated) =
         enumerate(g, &sources, &targets, req.max_edges, matches!(intent, Intent::Drivers) && sources.is_empty());
     // Rank.
@@ -489,6 +663,11 @@ pub fn search(g: &KnowledgeGraph, ontology: &Ontology, req: &SearchRequest) -> S
     };
     let named: Vec<String> = concepts.iter().map(|c| c.label.clone()).collect();
     let mut message = match answer {
+        AnswerKind::NoEvidence if !unknown.is_empty() => format!(
+            "The question asks about {} , which no concept of the ontology and no node of this org's graph stands for: no causal evidence.",
+            unknown.join(" ")
+        )
+        .replace(" ,", ","),
         AnswerKind::NoEvidence if concepts.is_empty() => {
             "No marketing concept of the ontology was recognised in the question, so nothing was looked up.".to_string()
         }
@@ -706,6 +885,7 @@ mod tests {
             date: None,
             campaigns: vec!["c1".into()],
             controls: vec!["c2".into()],
+            experiment: None,
         });
         b.claim(
             "meta:budget_decrease:2026-09-01",

@@ -28,7 +28,7 @@ pub const SNAPSHOT_KEY: &str = "kse/graph.json";
 /// The most records one build reads (a larger org is built from the most recent ones, with a warning).
 pub const MAX_BUILD_RECORDS: usize = 500_000;
 /// The most interventions one build analyses (the most recent first).
-pub const MAX_INTERVENTIONS: usize = 12;
+pub const MAX_INTERVENTIONS: usize = 24;
 /// Days either side of an intervention its analysis reads.
 pub const WINDOW_DAYS: i64 = 56;
 
@@ -160,8 +160,8 @@ pub fn map_text(o: &Ontology, text: &str) -> ConceptMapResponse {
     }
 }
 
-/// (platform, intervention, day) -> treated campaigns, comparison campaigns, experiment id.
-type Found = BTreeMap<(String, String, NaiveDate), (BTreeSet<String>, BTreeSet<String>, Option<String>)>;
+/// (platform, intervention, day, experiment) -> treated campaigns, comparison campaigns.
+type Found = BTreeMap<(String, String, NaiveDate, Option<String>), (BTreeSet<String>, BTreeSet<String>)>;
 
 /// Reads the org's data and assembles its graph.
 pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Result<KnowledgeGraph, ServiceError> {
@@ -171,8 +171,10 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
     let mut campaigns: BTreeSet<(String, String)> = BTreeSet::new();
     let mut revenue: BTreeMap<String, f64> = BTreeMap::new();
     let mut found: Found = BTreeMap::new();
-    // (platform, campaign) -> every (intervention, day) its records carry.
-    let mut assigned: BTreeMap<(String, String), BTreeSet<(String, NaiveDate)>> = BTreeMap::new();
+    // (platform, campaign) -> every (intervention, day) its records carry, with the first and
+    // last day of those records.
+    type Spans = BTreeMap<(String, NaiveDate, Option<String>), (NaiveDate, NaiveDate)>;
+    let mut assigned: BTreeMap<(String, String), Spans> = BTreeMap::new();
     let mut read = 0usize;
     'platforms: for platform in Platform::ALL {
         let q = RecordQuery::Platform { platform, range: DateRange::all() };
@@ -199,18 +201,20 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
                 *revenue.entry(p.clone()).or_default() += m.revenue;
                 campaigns.insert((p.clone(), r.campaign_id.clone()));
                 if let Some(a) = &r.treatment_assignment {
-                    assigned
+                    let on = r.timestamp.date_naive();
+                    let span = assigned
                         .entry((p.clone(), r.campaign_id.clone()))
                         .or_default()
-                        .insert((a.intervention.clone(), a.assigned_at.date_naive()));
-                    let e = found.entry((p, a.intervention.clone(), a.assigned_at.date_naive())).or_default();
+                        .entry((a.intervention.clone(), a.assigned_at.date_naive(), a.experiment_id.clone()))
+                        .or_insert((on, on));
+                    *span = (span.0.min(on), span.1.max(on));
+                    let e = found
+                        .entry((p, a.intervention.clone(), a.assigned_at.date_naive(), a.experiment_id.clone()))
+                        .or_default();
                     match a.group {
                         TreatmentGroup::Treated => e.0.insert(r.campaign_id.clone()),
                         TreatmentGroup::Control => e.1.insert(r.campaign_id.clone()),
                     };
-                    if e.2.is_none() {
-                        e.2 = a.experiment_id.clone();
-                    }
                 }
             }
             match got.next_cursor {
@@ -236,6 +240,7 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
                 date: None,
                 campaigns: Vec::new(),
                 controls: Vec::new(),
+                experiment: None,
             });
         }
         graph::add_domain_priors(&mut b, ontology, p);
@@ -269,7 +274,7 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
     }
 
     // Interventions with a comparison group: their effects on spend and the outcomes.
-    let mut with_arms: Vec<_> = found.into_iter().filter(|(_, (t, c, _))| !t.is_empty() && !c.is_empty()).collect();
+    let mut with_arms: Vec<_> = found.into_iter().filter(|(_, (t, c))| !t.is_empty() && !c.is_empty()).collect();
     b.inputs.interventions = with_arms.len();
     with_arms.sort_by(|a, b| b.0 .2.cmp(&a.0 .2).then(a.0.cmp(&b.0)));
     if with_arms.len() > MAX_INTERVENTIONS {
@@ -281,26 +286,33 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
     }
     // Campaigns each analysed intervention treats: never a comparison for another one.
     let treated_by: BTreeMap<(String, String), Vec<NaiveDate>> =
-        with_arms.iter().fold(BTreeMap::new(), |mut m, ((p, _, d), (t, _, _))| {
+        with_arms.iter().fold(BTreeMap::new(), |mut m, ((p, _, d, _), (t, _))| {
             for c in t {
                 m.entry((p.clone(), c.clone())).or_insert_with(Vec::new).push(*d);
             }
             m
         });
     let ctx = Ctx { stores, jobs_queue: None, now };
-    for ((p, name, day), (treated, controls, experiment)) in with_arms {
-        let id = graph::intervention_id(&p, &name, day);
+    for ((p, name, day, experiment), (treated, controls)) in with_arms {
+        let id = match &experiment {
+            None => graph::intervention_id(&p, &name, day),
+            Some(x) => format!("{}:{x}", graph::intervention_id(&p, &name, day)),
+        };
         let label = ontology.for_intervention(&name).map_or(name.clone(), |c| c.label.clone());
         let channel = ontology.for_platform(&p).map_or(p.clone(), |c| c.label.clone());
         b.node(Node {
             id: id.clone(),
             kind: NodeKind::Intervention,
-            label: format!("{channel} {} on {day}", label.to_lowercase()),
+            label: match &experiment {
+                None => format!("{channel} {} on {day}", label.to_lowercase()),
+                Some(x) => format!("{channel} {} on {day} (experiment {x})", label.to_lowercase()),
+            },
             platform: Some(p.clone()),
             concept: ontology.for_intervention(&name).map(|c| c.id.clone()),
             date: Some(day),
             campaigns: treated.iter().cloned().collect(),
             controls: controls.iter().cloned().collect(),
+            experiment: experiment.clone(),
         });
         if matches!(name.as_str(), "pause" | "launch") {
             b.warnings.push(format!(
@@ -312,11 +324,19 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
         // A campaign whose records also carry the same intervention from another day cannot be
         // told apart by the analysis (it names the intervention): a comparison campaign like that
         // is left out; a treated one stops the analysis.
+        let days = window_days(treated.len() + controls.len());
+        let (from, to) = (day - chrono::Duration::days(days), day + chrono::Duration::days(days - 1));
         let other_day = |c: &String| {
-            assigned.get(&(p.clone(), c.clone())).is_some_and(|s| s.iter().any(|(n, d)| n == &name && *d != day))
+            assigned.get(&(p.clone(), c.clone())).is_some_and(|s| {
+                s.iter().any(|((n, d, x), (first, last))| {
+                    n == &name && (*d != day || *x != experiment) && *first <= to && *last >= from
+                })
+            })
         };
         if let Some(c) = treated.iter().find(|c| other_day(c)) {
-            b.warnings.push(format!("{id}: no estimate: campaign {c} carries {name} from another day as well"));
+            b.warnings.push(format!(
+                "{id}: no estimate: campaign {c} carries {name} from another day as well within {from} to {to}"
+            ));
             continue;
         }
         let controls: BTreeSet<String> = controls
@@ -325,12 +345,11 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
             .filter(|c| {
                 treated_by
                     .get(&(p.clone(), c.clone()))
-                    .is_none_or(|days| days.iter().all(|d| (*d - day).num_days().abs() > WINDOW_DAYS))
+                    .is_none_or(|treated_on| treated_on.iter().all(|d| *d < from || *d > to))
             })
             .collect();
         if controls.is_empty() {
-            b.warnings
-                .push(format!("{id}: no estimate: every comparison campaign was treated within {WINDOW_DAYS} days"));
+            b.warnings.push(format!("{id}: no estimate: every comparison campaign was treated within {from} to {to}"));
             continue;
         }
         let mut outcomes = vec!["spend", "conversions"];
@@ -350,10 +369,12 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
     Ok(b.finish(user.org_id.as_str(), ontology))
 }
 
-/// Days either side of an intervention for `clusters` campaigns: fewer leads than clusters, so
-/// the pre-trend test can run, between 7 and [`WINDOW_DAYS`].
+/// Days either side of an intervention for `clusters` campaigns: a third as many leads as
+/// clusters, between 7 and [`WINDOW_DAYS`]. The joint test of the leads needs fewer leads than
+/// clusters to run at all, and far fewer to hold its size: its cluster-robust covariance has
+/// rank below the number of clusters.
 pub fn window_days(clusters: usize) -> i64 {
-    (clusters as i64 - 2).clamp(7, WINDOW_DAYS)
+    (clusters as i64 / 3).clamp(7, WINDOW_DAYS)
 }
 
 /// The difference-in-differences of one intervention on one outcome, as a claim graded by its
@@ -374,7 +395,7 @@ async fn effect_claim(
     // The joint test of the leads needs fewer leads than clusters: the pre-period is as long as
     // the campaigns allow (7 to 56 days), the post-period as long.
     let days = window_days(campaigns.len());
-    let request = serde_json::json!({
+    let mut request = serde_json::json!({
         "records": {
             "platform": platform,
             "campaigns": campaigns,
@@ -385,6 +406,9 @@ async fn effect_claim(
         "mode": "sync",
         "methods": [{"method": "did", "outcome": outcome, "event_study": true}]
     });
+    if let Some(x) = experiment {
+        request["records"]["experiment_id"] = serde_json::json!(x);
+    }
     let body = request.to_string();
     let analysis_id = {
         use sha2::Digest;
