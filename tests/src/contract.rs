@@ -396,3 +396,61 @@ pub async fn jobs(store: &dyn JobStore) {
     ghost.id = uuid::Uuid::new_v4().to_string();
     assert!(matches!(store.update_job(&ghost, job.updated_at).await, Err(StoreError::NotFound(_))));
 }
+
+/// The knowledge graph on a backend: a build of an org with a treated campaign and two
+/// comparison campaigns; a second build (and two concurrent ones) write nothing new; another org
+/// sees none of it (its own graph is empty, the first org's node ids are not found in it).
+pub async fn knowledge_graph(stores: &liftos::storage::Stores) {
+    use liftos::api::kse::GraphQuery;
+    use liftos::domain::{TreatmentAssignment, TreatmentGroup, UserContext};
+    use liftos::service::{kse, ServiceError};
+    let (a, b) = (org("kse-a"), org("kse-b"));
+    let now = Utc::now();
+    let mut records = Vec::new();
+    for (c, treated) in [("cmp-t", true), ("cmp-c1", false), ("cmp-c2", false)] {
+        for d in 0..40 {
+            let lift = if treated && d >= 20 { 1.4 } else { 1.0 };
+            let wobble = 1.0 + 0.05 * ((d * 7 + c.len() as i64) % 5) as f64;
+            let mut r = record(&a, Platform::Meta, c, d, 100.0 * lift * wobble, None, now);
+            r.treatment_assignment = Some(TreatmentAssignment {
+                intervention: "budget_increase".into(),
+                group: if treated { TreatmentGroup::Treated } else { TreatmentGroup::Control },
+                assigned_at: day(20),
+                intensity: None,
+                experiment_id: None,
+            });
+            records.push(r);
+        }
+    }
+    stores.records.put_records(&records).await.expect("records");
+    let user =
+        |o: &liftos::domain::OrgId| UserContext::new(o.clone(), "contract".into(), vec!["causal_admin".into()], vec![]);
+    let (ua, ub) = (user(&a), user(&b));
+    let first = kse::build(stores, &ua, now).await.expect("build");
+    assert!(
+        first.written && first.nodes > 5 && first.evidence.get("estimated_effect").copied().unwrap_or(0) >= 2,
+        "{first:?}"
+    );
+    let again = kse::build(stores, &ua, now).await.expect("rebuild");
+    assert_eq!((again.written, &again.version), (false, &first.version));
+    let (x, y) = tokio::join!(kse::build(stores, &ua, now), kse::build(stores, &ua, now));
+    assert_eq!(x.expect("concurrent").version, first.version);
+    assert_eq!(y.expect("concurrent").version, first.version);
+    let stored = kse::load(stores, &ua).await.expect("load").expect("snapshot");
+    assert_eq!(stored.version, first.version);
+
+    // Another org: its own (empty) graph; the first org's nodes and answers are not there.
+    let other = kse::build(stores, &ub, now).await.expect("other build");
+    assert_eq!((other.nodes, other.edges), (0, 0));
+    assert_ne!(other.version, first.version);
+    let q = GraphQuery { node: "meta:conversions".into(), depth: Some(2) };
+    assert!(kse::neighbourhood(stores, &ua, &q).await.is_ok());
+    assert!(matches!(kse::neighbourhood(stores, &ub, &q).await, Err(ServiceError::NotFound { .. })));
+    let body = br#"{"query": "did the meta budget increase drive revenue?"}"#;
+    let mine = kse::search(stores, &ua, body).await.expect("search");
+    assert!(!mine.results.is_empty(), "{mine:?}");
+    let theirs = kse::search(stores, &ub, body).await.expect("search");
+    assert!(theirs.results.is_empty() && theirs.graph_version == other.version, "{theirs:?}");
+    // The snapshot is under the org's own keys only.
+    assert!(stores.panels.list_panels(&b, "kse/").await.expect("list").iter().all(|k| !k.contains(a.as_str())));
+}

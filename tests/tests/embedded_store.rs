@@ -93,3 +93,9 @@ async fn in_process_queue_keeps_order_and_attributes() {
     assert_eq!(got[0].attributes.get("kind").map(String::as_str), Some("a"));
     assert!(q.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knowledge_graph() {
+    let (_d, s) = stores();
+    contract::knowledge_graph(&s).await;
+}

@@ -147,3 +147,9 @@ async fn sqs_fifo_deduplicates() {
     let got = receive_all(&client, &url, 1).await;
     assert_eq!(got.len(), 1, "FIFO de-duplication: one message");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run tests/run.sh"]
+async fn knowledge_graph() {
+    contract::knowledge_graph(&stores().await).await;
+}
