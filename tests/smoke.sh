@@ -146,6 +146,8 @@ check "kse-search.no-evidence (200: says there is none)" 200 "$(invoke kse-searc
 check "kse-search.bad-limit (400 names limit)" 400 "$(invoke kse-search kse-search.bad-limit.json)" "limit"
 check "kse-graph.ok (200: a neighbourhood)" 200 "$(invoke kse-graph kse-graph.ok.json)"
 check "kse-graph.unknown-node (404)" 404 "$(invoke kse-graph kse-graph.unknown-node.json)"
+check "kse-similar.ok (200: nearest channels by carry-over)" 200 "$(invoke kse-similar kse-similar.ok.json)"
+check "kse-similar.bad-profile (400 names profile)" 400 "$(invoke kse-similar kse-similar.bad-profile.json)" "profile"
 out=$(invoke kse-build kse-build.poison.json)
 if python3 -c "import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if len(r.get('batchItemFailures',[]))==1 else 1)" "$out"; then
   echo "ok   kse-build.poison (reported as a batch item failure)"; passed=$((passed+1))

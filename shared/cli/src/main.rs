@@ -78,6 +78,18 @@ enum KseCmd {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// A node's nearest neighbours by its effect, temporal or context profile.
+    Similar {
+        #[arg(long)]
+        node: String,
+        /// effect, temporal or context.
+        #[arg(long)]
+        profile: String,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Map marketing text onto the ontology: concepts with roles, formulas, methods and checks.
     Map { text: String },
 }
@@ -1243,6 +1255,27 @@ async fn run_kse(cmd: KseCmd) -> ExitCode {
             let body = serde_json::json!({ "query": query, "limit": limit, "max_edges": max_edges }).to_string();
             match kse::search(&stores, &user, body.as_bytes()).await {
                 Ok(r) => emit_pretty(&r),
+                Err(e) => flag(e),
+            }
+        }
+        KseCmd::Similar { node, profile, limit, store } => {
+            let (stores, user) = match local(&store) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let profile = match profile.parse() {
+                Ok(p) => p,
+                Err(e) => return fail("--profile", e),
+            };
+            let q = liftos::api::kse::SimilarQuery { node, profile, limit: Some(limit) };
+            match kse::similar(&stores, &user, &q).await {
+                Ok(r) => emit_pretty(&r),
+                Err(liftos::service::ServiceError::NotFound { what }) => {
+                    emit(
+                        &serde_json::json!({"error": "not_found", "message": format!("{what} not found")}).to_string(),
+                    );
+                    ExitCode::from(2)
+                }
                 Err(e) => flag(e),
             }
         }

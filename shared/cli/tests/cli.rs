@@ -620,6 +620,17 @@ fn kse_build_search_graph_and_map() {
     let (code, g) = liftos(&["kse", "graph", "--node", "meta:conversions", "--data-dir", d, "--org", "other"]);
     assert_eq!(code, 2, "{g}");
 
+    // Channels by carry-over, campaigns by context.
+    let (code, sim) = liftos(&["kse", "similar", "--node", "meta", "--profile", "effect", "--data-dir", d]);
+    assert_eq!(code, 0, "{sim}");
+    let n = sim["neighbours"].as_array().unwrap();
+    assert!(!n.is_empty() && n.iter().all(|x| x["kind"] == "channel"), "{sim}");
+    assert!(n.windows(2).all(|w| w[0]["distance"].as_f64() <= w[1]["distance"].as_f64()));
+    let (code, sim) = liftos(&["kse", "similar", "--node", "meta", "--profile", "context", "--data-dir", d]);
+    assert_eq!((code, sim["field"].as_str()), (2, Some("--profile")), "{sim}");
+    let (code, sim) = liftos(&["kse", "similar", "--node", "meta", "--profile", "semantic", "--data-dir", d]);
+    assert_eq!((code, sim["field"].as_str()), (2, Some("--profile")), "{sim}");
+
     let (code, m) = liftos(&["kse", "map", "Facebook carry-over and diminishing returns hurt our sales"]);
     assert_eq!(code, 0, "{m}");
     let ids: Vec<&str> = m["concepts"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();

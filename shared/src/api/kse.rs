@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::kse::graph::{BuildInputs, Claim, ClaimCheck, Edge, EvidenceKind, KnowledgeGraph, Node, NodeKind};
 pub use crate::kse::ontology::{ConceptKind, Role};
+pub use crate::kse::profile::{Profile, ProfileKind};
 pub use crate::kse::search::{
     AnswerKind, Intent, MatchedConcept, Neighbourhood, PathEdge, PathResult, ScoreParts, SearchRequest, SearchResponse,
 };
@@ -80,3 +81,40 @@ pub struct ConceptMapResponse {
     /// Words no concept claimed (common words left out).
     pub unmatched: Vec<String>,
 }
+
+/// `GET /api/v1/kse/similar?node=&profile=&limit=`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SimilarQuery {
+    /// A node id with that profile: a channel (`meta`: effect, temporal), an intervention
+    /// (effect, temporal) or a campaign (`meta/cmp-1`: context).
+    pub node: String,
+    /// `effect`, `temporal` or `context`.
+    pub profile: ProfileKind,
+    /// Neighbours to return, 1 to 50 (default 5).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One neighbour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Neighbour {
+    pub node: String,
+    pub label: String,
+    pub kind: NodeKind,
+    /// Euclidean distance between the two vectors.
+    pub distance: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SimilarResponse {
+    pub node: String,
+    pub profile: ProfileKind,
+    /// What the vector is (a feature vector computed from the estimates, not a learned embedding).
+    pub about: String,
+    pub vector: Profile,
+    /// Nearest first; only nodes with a vector of the same components.
+    pub neighbours: Vec<Neighbour>,
+    pub graph_version: String,
+}
+
+pub const MAX_SIMILAR: usize = 50;

@@ -9,6 +9,7 @@ use super::causal::{AdvancedRequest, AnalysisOutput, DiscoverBody, EffectBody, J
 use super::ingestion::{SyncRequest, SyncResponse};
 use super::kse::{
     BuildSummary, ConceptMapRequest, ConceptMapResponse, GraphQuery, Neighbourhood, SearchRequest, SearchResponse,
+    SimilarQuery, SimilarResponse,
 };
 use super::llm::{CounterfactualRequest, CounterfactualResponse, InsightsRequest};
 use super::memory::{
@@ -428,6 +429,23 @@ pub const KSE_GRAPH: Route = Route {
     answers: &[ok(200, "The neighbourhood", schema::<Neighbourhood>), error(404, "No such node in your org's graph, or no graph yet")],
 };
 
+pub const KSE_SIMILAR: Route = Route {
+    function: "kse-similar",
+    method: "GET",
+    path: "/api/v1/kse/similar",
+    action: "kse.similar",
+    permission: permissions::DATA_READ,
+    summary: "A node's nearest neighbours by its effect, temporal or context profile",
+    description: "Feature vectors computed from the estimates, named for what they are: effect (an intervention's effects as z-statistics and its grade; a channel's elasticities and adstock), temporal (a channel's lag profile of conversions on spend; an intervention's event-study shape), context (a campaign's pre-period level, spread, trend and cost per conversion: neighbours are candidate controls). Nearest first by Euclidean distance, among nodes with a vector of the same components.",
+    path_params: &[],
+    query: Some(schema::<SimilarQuery>),
+    body: None,
+    answers: &[
+        ok(200, "The neighbours", schema::<SimilarResponse>),
+        error(404, "No such node in your org's graph, or no graph yet"),
+    ],
+};
+
 pub const KSE_BUILD: Route = Route {
     function: "kse-graph-build",
     method: "POST",
@@ -479,6 +497,7 @@ pub const ROUTES: &[Route] = &[
     LLM_COUNTERFACTUAL,
     KSE_SEARCH,
     KSE_GRAPH,
+    KSE_SIMILAR,
     KSE_BUILD,
     KSE_CONCEPTS_MAP,
 ];

@@ -81,6 +81,9 @@ pub struct Node {
     /// For an intervention: the registered experiment that assigned it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<String>,
+    /// Its feature vectors by kind (`effect`, `temporal`, `context`; see [`super::profile`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, super::profile::Profile>,
 }
 
 /// A check of the analysis behind a claim.
@@ -223,6 +226,18 @@ impl GraphBuilder {
         self.edges.entry((from.to_string(), to.to_string())).or_default().push(claim);
     }
 
+    /// Sets a node's profile (no effect on an unknown node).
+    pub fn profile(&mut self, id: &str, kind: super::profile::ProfileKind, p: super::profile::Profile) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.profiles.insert(kind.to_string(), p);
+        }
+    }
+
+    /// The strongest claim from `from` to `to` so far.
+    pub fn claim_between(&self, from: &str, to: &str) -> Option<&Claim> {
+        self.edges.get(&(from.to_string(), to.to_string()))?.iter().min_by_key(|c| c.grade)
+    }
+
     pub fn has_node(&self, id: &str) -> bool {
         self.nodes.contains_key(id)
     }
@@ -292,6 +307,7 @@ pub fn add_channel(b: &mut GraphBuilder, ontology: &Ontology, platform: &str) {
         campaigns: Vec::new(),
         controls: Vec::new(),
         experiment: None,
+        profiles: BTreeMap::new(),
     });
     for (v, _) in ontology.tiers() {
         let c = ontology.for_variable(&v);
@@ -305,6 +321,7 @@ pub fn add_channel(b: &mut GraphBuilder, ontology: &Ontology, platform: &str) {
             campaigns: Vec::new(),
             controls: Vec::new(),
             experiment: None,
+            profiles: BTreeMap::new(),
         });
     }
 }
@@ -576,6 +593,7 @@ pub fn add_confounder(
         campaigns: Vec::new(),
         controls: Vec::new(),
         experiment: None,
+        profiles: BTreeMap::new(),
     });
     // The detector finds them in the conversions (a weekday pattern, a trend, a holiday's
     // bump, a learning phase after a change): that is the claim, and no more.

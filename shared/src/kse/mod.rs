@@ -5,4 +5,5 @@
 
 pub mod graph;
 pub mod ontology;
+pub mod profile;
 pub mod search;

@@ -886,6 +886,7 @@ mod tests {
             campaigns: vec!["c1".into()],
             controls: vec!["c2".into()],
             experiment: None,
+            profiles: Default::default(),
         });
         b.claim(
             "meta:budget_decrease:2026-09-01",

@@ -13,12 +13,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::causal::{self, AnalysisOutput, Answer, Ctx, Kind};
 use super::{parse_object, require, ServiceError};
-use crate::api::kse::{BuildSummary, ConceptMapRequest, ConceptMapResponse, GraphQuery, MappedConcept, MAX_MAP_CHARS};
+use crate::api::kse::{
+    BuildSummary, ConceptMapRequest, ConceptMapResponse, GraphQuery, MappedConcept, Neighbour, SimilarQuery,
+    SimilarResponse, MAX_MAP_CHARS, MAX_SIMILAR,
+};
 use crate::domain::{permissions, DateRange, Platform, TreatmentGroup, UserContext, ValidationError};
 use crate::kse::graph::{
     self, Claim, ClaimCheck, EvidenceKind, GraphBuilder, KnowledgeGraph, Node, NodeKind, PlatformDays,
 };
 use crate::kse::ontology::{Concept, Ontology};
+use crate::kse::profile::{self, ProfileKind};
 use crate::kse::search::{self, Neighbourhood, SearchRequest, SearchResponse};
 use crate::llm::facts::{self, Grade};
 use crate::storage::{PageRequest, RecordQuery, Stores};
@@ -107,6 +111,60 @@ pub async fn neighbourhood(stores: &Stores, user: &UserContext, q: &GraphQuery) 
     let g = require_graph(stores, user).await?;
     // Another org's node id is simply not in this org's graph: the same 404 as a made-up one.
     search::neighbourhood(&g, &q.node, depth).ok_or_else(|| ServiceError::NotFound { what: format!("node {}", q.node) })
+}
+
+/// `GET /api/v1/kse/similar`: the node's nearest neighbours by one of its profiles.
+pub async fn similar(stores: &Stores, user: &UserContext, q: &SimilarQuery) -> Result<SimilarResponse, ServiceError> {
+    require(user, permissions::DATA_READ)?;
+    let limit = q.limit.unwrap_or(5);
+    if !(1..=MAX_SIMILAR).contains(&limit) {
+        return Err(ValidationError::new("limit", format!("{limit}: must be 1 to {MAX_SIMILAR}")).into());
+    }
+    if q.node.is_empty() || q.node.len() > 300 {
+        return Err(ValidationError::new("node", "must be 1 to 300 characters").into());
+    }
+    let g = require_graph(stores, user).await?;
+    let node = g.node(&q.node).ok_or_else(|| ServiceError::NotFound { what: format!("node {}", q.node) })?;
+    let key = q.profile.to_string();
+    let me = node.profiles.get(&key).ok_or_else(|| {
+        let has = if node.profiles.is_empty() {
+            "none".to_string()
+        } else {
+            node.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+        };
+        ValidationError::new(
+            "profile",
+            format!(
+                "{} has no {key} profile (it has: {has}); channels and interventions have effect and temporal \
+                 profiles, campaigns a context profile",
+                q.node
+            ),
+        )
+    })?;
+    let mut neighbours: Vec<Neighbour> = g
+        .nodes
+        .iter()
+        .filter(|n| n.id != node.id)
+        .filter_map(|n| {
+            let d = n.profiles.get(&key)?.distance(me)?;
+            Some(Neighbour { node: n.id.clone(), label: n.label.clone(), kind: n.kind, distance: d })
+        })
+        .collect();
+    neighbours.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.node.cmp(&b.node)));
+    neighbours.truncate(limit);
+    let about = match q.profile {
+        ProfileKind::Effect => "effect profile: an intervention's effects on spend, conversions and revenue as z-statistics (clipped to ±10, over 10) and its grade's weight; a channel's elasticities and adstock θ",
+        ProfileKind::Temporal => "temporal profile: a channel's distributed-lag weights of conversions on spend (lags 0-7, within campaign, weekday controls, summing to one); an intervention's event-study coefficients at event times -4 to 7 over the largest post-period one",
+        ProfileKind::Context => "context vector: a campaign's level, spread and weekly trend of log spend and log conversions, and log cost per conversion; its neighbours are candidate comparison campaigns",
+    };
+    Ok(SimilarResponse {
+        node: node.id.clone(),
+        profile: q.profile,
+        about: format!("{about}. A feature vector computed from the estimates, not a learned embedding."),
+        vector: me.clone(),
+        neighbours,
+        graph_version: g.version.clone(),
+    })
 }
 
 pub fn map_concepts(user: &UserContext, body: &[u8]) -> Result<ConceptMapResponse, ServiceError> {
@@ -241,6 +299,7 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
                 campaigns: Vec::new(),
                 controls: Vec::new(),
                 experiment: None,
+                profiles: BTreeMap::new(),
             });
         }
         graph::add_domain_priors(&mut b, ontology, p);
@@ -253,6 +312,48 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
         }
         // The seed is fixed: the same records give the same resamples, and the same snapshot.
         graph::add_discovered(&mut b, ontology, &pd, 20261201);
+        // The channel's carry-over (lag profile of conversions on spend) and elasticities.
+        let mut cd = profile::CampaignDays::default();
+        for ((c, t), v) in cells {
+            cd.campaign.push(c.clone());
+            cd.day.push(*t);
+            cd.spend.push(v[0]);
+            cd.outcome.push(v[3]);
+        }
+        let lag = profile::lag_profile(&cd);
+        let elasticity = |from: &str, to: &str| {
+            b.claim_between(&graph::variable_id(p, from), &graph::variable_id(p, to))
+                .and_then(|c| c.estimate)
+                .unwrap_or(0.0)
+        };
+        let effect = profile::Profile {
+            components: vec![
+                "elasticity_conversions_spend".into(),
+                "elasticity_revenue_conversions".into(),
+                "adstock_theta".into(),
+            ],
+            values: vec![
+                elasticity("spend", "conversions"),
+                elasticity("conversions", "revenue"),
+                lag.as_ref().and_then(|l| l.fitted.get("adstock_theta").copied()).unwrap_or(0.0),
+            ],
+            fitted: BTreeMap::new(),
+        };
+        let channel = graph::channel_id(p);
+        b.profile(&channel, ProfileKind::Effect, effect);
+        if let Some(l) = lag {
+            b.profile(&channel, ProfileKind::Temporal, l);
+        }
+        // Each campaign's context: candidate controls are its nearest neighbours.
+        let mut by_campaign: BTreeMap<&str, Vec<(i64, f64, f64)>> = BTreeMap::new();
+        for ((c, t), v) in cells {
+            by_campaign.entry(c.as_str()).or_default().push((*t, v[0], v[3]));
+        }
+        for (c, series) in by_campaign {
+            if let Some(ctx) = profile::context_vector(&series, i64::MAX) {
+                b.profile(&graph::campaign_node_id(p, c), ProfileKind::Context, ctx);
+            }
+        }
     }
 
     // Detected confounders.
@@ -313,6 +414,7 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
             campaigns: treated.iter().cloned().collect(),
             controls: controls.iter().cloned().collect(),
             experiment: experiment.clone(),
+            profiles: BTreeMap::new(),
         });
         if matches!(name.as_str(), "pause" | "launch") {
             b.warnings.push(format!(
@@ -356,14 +458,27 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
         if revenue.get(&p).copied().unwrap_or(0.0) > 0.0 {
             outcomes.push("revenue");
         }
+        let mut z: [Option<f64>; 3] = [None; 3];
+        let mut grade = Grade::D;
         for outcome in outcomes {
             match effect_claim(&ctx, user, &p, &name, day, &treated, &controls, experiment.as_deref(), outcome).await {
-                Ok(claim) => {
+                Ok((claim, event)) => {
                     b.inputs.analyses += 1;
+                    let k = ["spend", "conversions", "revenue"].iter().position(|v| *v == outcome).unwrap_or(0);
+                    z[k] = claim.z();
+                    grade = grade.min(claim.grade);
+                    if outcome == "conversions" {
+                        if let Some(t) = profile::event_profile(&event) {
+                            b.profile(&id, ProfileKind::Temporal, t);
+                        }
+                    }
                     b.claim(&id, &graph::variable_id(&p, outcome), claim);
                 }
                 Err(e) => b.warnings.push(format!("{id}: no estimate on {outcome}: {e}")),
             }
+        }
+        if z.iter().any(Option::is_some) {
+            b.profile(&id, ProfileKind::Effect, profile::effect_profile(z, crate::kse::search::grade_weight(grade)));
         }
     }
     Ok(b.finish(user.org_id.as_str(), ontology))
@@ -390,7 +505,7 @@ async fn effect_claim(
     controls: &BTreeSet<String>,
     experiment: Option<&str>,
     outcome: &str,
-) -> Result<Claim, ServiceError> {
+) -> Result<(Claim, Vec<(i64, f64)>), ServiceError> {
     let campaigns: Vec<&String> = treated.iter().chain(controls).collect();
     // The joint test of the leads needs fewer leads than clusters: the pre-period is as long as
     // the campaigns allow (7 to 56 days), the post-period as long.
@@ -419,6 +534,21 @@ async fn effect_claim(
         Answer::Done(o @ AnalysisOutput::Advanced(_)) => o,
         _ => return Err(ServiceError::Internal("a synchronous analysis answered otherwise".into())),
     };
+    // The event study's coefficients: the shape of the effect over time.
+    let event: Vec<(i64, f64)> = match &out {
+        AnalysisOutput::Advanced(a) => a
+            .result
+            .results
+            .iter()
+            .find_map(|m| match &m.result {
+                crate::api::estimate::MethodOutput::Did(crate::api::estimate::DidOutput::Twfe(d)) => {
+                    d.event_study.as_ref().map(|e| e.iter().map(|p| (p.relative_time, p.att)).collect())
+                }
+                _ => None,
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let level = 0.95;
     let sheet = facts::sheet(
         &out,
@@ -434,7 +564,7 @@ async fn effect_claim(
         (Grade::B, Some(_)) => Grade::A,
         (g, _) => g,
     };
-    Ok(Claim {
+    let claim = Claim {
         id: format!(
             "estimated_effect:{}:{}->{}",
             analysis_id,
@@ -468,7 +598,8 @@ async fn effect_claim(
                 _ => ev.reason.clone(),
             }
         ),
-    })
+    };
+    Ok((claim, event))
 }
 
 /// The build stage's message: a data-ready announcement (or any message naming `org_id`). The

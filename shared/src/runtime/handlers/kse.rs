@@ -6,8 +6,8 @@ use lambda_http::{Body, Request, Response};
 use super::super::http::{self, serve};
 use super::super::sqs::process_batch;
 use super::super::Deps;
-use crate::api::kse::GraphQuery;
-use crate::api::routes::{KSE_BUILD, KSE_CONCEPTS_MAP, KSE_GRAPH, KSE_SEARCH};
+use crate::api::kse::{GraphQuery, SimilarQuery};
+use crate::api::routes::{KSE_BUILD, KSE_CONCEPTS_MAP, KSE_GRAPH, KSE_SEARCH, KSE_SIMILAR};
 use crate::domain::ValidationError;
 use crate::service::kse;
 use crate::service::stage::StageError;
@@ -37,6 +37,29 @@ pub async fn kse_graph_http(deps: &Deps, req: Request) -> Response<Body> {
             ),
         };
         Ok((200, kse::neighbourhood(&deps.stores, &user, &GraphQuery { node, depth }).await?))
+    })
+    .await
+}
+
+/// `GET /api/v1/kse/similar?node=&profile=&limit=`.
+pub async fn kse_similar_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, &KSE_SIMILAR, |user| async move {
+        let q = http::query_params(req, &["node", "profile", "limit"])?;
+        let node = q.get("node").cloned().ok_or_else(|| ValidationError::new("node", "is required"))?;
+        let profile = q
+            .get("profile")
+            .ok_or_else(|| ValidationError::new("profile", "is required: effect, temporal or context"))?
+            .parse()
+            .map_err(|e: String| ValidationError::new("profile", e))?;
+        let limit = match q.get("limit") {
+            None => None,
+            Some(l) => Some(
+                l.parse::<usize>()
+                    .map_err(|_| ValidationError::new("limit", format!("{l:?} is not a number 1 to 50")))?,
+            ),
+        };
+        Ok((200, kse::similar(&deps.stores, &user, &SimilarQuery { node, profile, limit }).await?))
     })
     .await
 }
@@ -76,6 +99,7 @@ pub(super) async fn dispatch(deps: &Deps, function: &str, req: Request) -> Resul
     Ok(match function {
         "kse-search" => kse_search_http(deps, req).await,
         "kse-graph" => kse_graph_http(deps, req).await,
+        "kse-similar" => kse_similar_http(deps, req).await,
         "kse-graph-build" => kse_graph_build_http(deps, req).await,
         "kse-concepts-map" => kse_concepts_map_http(deps, req).await,
         _ => return Err(req),
