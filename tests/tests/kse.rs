@@ -611,3 +611,36 @@ fn context_neighbours_balance_better_than_random_controls() {
     assert!(n >= 20);
     assert!(near_smd < random_smd, "{near_smd} vs {random_smd}");
 }
+
+/// The ontology's funnel orders a discovery: columns named as exports name them ("Amount spent
+/// (USD)", "Purchases", "Sales") get the funnel's tiers, so the edges that two variables alone
+/// cannot orient are oriented the funnel's way; without the option, nothing is assumed.
+#[test]
+fn discovery_takes_the_funnel_tiers_from_the_ontology() {
+    use liftos::service::estimate::{discover, funnel_tiers, DiscoverRequest, DiscoveryOutput};
+    use liftos_estimators::rng::Rng;
+    let names: Vec<String> = ["Amount spent (USD)", "Purchases", "Sales", "Region"].map(String::from).to_vec();
+    let tiers: BTreeMap<String, i64> = funnel_tiers(&names).into_iter().collect();
+    assert_eq!(tiers, BTreeMap::from([("Amount spent (USD)".into(), 0), ("Purchases".into(), 3), ("Sales".into(), 4)]));
+    let mut rng = Rng::new(3);
+    let mut csv = String::from("Amount spent (USD),Purchases\n");
+    for _ in 0..300 {
+        let spend = 100.0 + 20.0 * rng.normal();
+        csv.push_str(&format!("{spend},{}\n", 0.05 * spend + 0.5 * rng.normal()));
+    }
+    let table = liftos_estimators::data::Table::from_reader(csv.as_bytes()).unwrap();
+    let edges = |funnel: bool| match discover(&table, &DiscoverRequest { funnel_tiers: funnel, ..Default::default() })
+        .unwrap()
+    {
+        DiscoveryOutput::Pc(r) => r.graph.edges(),
+        DiscoveryOutput::Lingam(_) => unreachable!(),
+    };
+    let plain = edges(false);
+    assert_eq!(plain.len(), 1);
+    assert!(!plain[0].directed, "{plain:?}");
+    let funnel = edges(true);
+    assert_eq!(
+        (funnel[0].from.as_str(), funnel[0].to.as_str(), funnel[0].directed),
+        ("Amount spent (USD)", "Purchases", true)
+    );
+}

@@ -261,6 +261,13 @@ fn valid_request(ep: Route, token: Option<&str>) -> Request {
         "llm-counterfactual" => {
             request("POST", "/api/v1/llm/causal/counterfactual", &[], Some(r#"{"analysis":{"job_id":"job-1"}}"#), token)
         }
+        "kse-search" => request("POST", "/api/v1/kse/search", &[], Some(r#"{"query":"what drives revenue?"}"#), token),
+        "kse-graph" => request("GET", "/api/v1/kse/graph", &[("node", "meta:spend")], None, token),
+        "kse-similar" => request("GET", "/api/v1/kse/similar", &[("node", "meta"), ("profile", "effect")], None, token),
+        "kse-graph-build" => request("POST", "/api/v1/kse/graph/build", &[], None, token),
+        "kse-concepts-map" => {
+            request("POST", "/api/v1/kse/concepts/map", &[], Some(r#"{"text":"lift in facebook sales"}"#), token)
+        }
         other => panic!("{other}"),
     }
 }
@@ -497,6 +504,18 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     let d = e.deps(local()).await;
     seed(&d, "org-a").await;
     let b = token("org-b", ADMIN);
+    // A's knowledge graph: B's reads of its nodes look exactly like reads of nodes that do not
+    // exist, and B's questions never reach it.
+    let a = token("org-a", ADMIN);
+    let built = call(&d, liftos::api::routes::KSE_BUILD, valid_request(liftos::api::routes::KSE_BUILD, Some(&a))).await;
+    assert_eq!(built.status(), 200, "{}", json_body(&built));
+    let mine = call(&d, liftos::api::routes::KSE_GRAPH, valid_request(liftos::api::routes::KSE_GRAPH, Some(&a))).await;
+    assert_eq!(mine.status(), 200, "{}", json_body(&mine));
+    for ep in [liftos::api::routes::KSE_GRAPH, liftos::api::routes::KSE_SIMILAR, liftos::api::routes::KSE_SEARCH] {
+        let theirs = call(&d, ep, valid_request(ep, Some(&b))).await;
+        assert_eq!(theirs.status(), 404, "{}: {}", ep.function, json_body(&theirs));
+        assert!(!json_body(&theirs).to_string().contains("org-a"), "{}", json_body(&theirs));
+    }
     // Reads of A's ids look exactly like reads of ids that do not exist.
     for (ep, path) in [
         (liftos::api::routes::GET_EXPERIMENT, "/api/v1/marketing/experiments/exp-1"),

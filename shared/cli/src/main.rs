@@ -261,6 +261,10 @@ enum Command {
         /// PC: the largest conditioning set tried (at most 10).
         #[arg(long)]
         max_depth: Option<usize>,
+        /// Tiers from the marketing ontology's funnel for columns named like spend, impressions,
+        /// clicks, conversions or revenue (and the names exports use for them).
+        #[arg(long)]
+        funnel_tiers: bool,
     },
     /// Run an analysis request (the body of POST /api/v1/causal/analyze/advanced, /discover or
     /// /treatment-effect) on a local CSV or Parquet file and write its HTML report with plots.
@@ -1547,7 +1551,7 @@ async fn main() -> ExitCode {
             };
             on_csv(&input, || Ok(req), |t, r| estimate::mmm(t, lifts.as_ref(), r))
         }
-        Command::Discover { input, columns, alpha, method, tiers, forbid, require, max_depth } => {
+        Command::Discover { input, columns, alpha, method, tiers, forbid, require, max_depth, funnel_tiers } => {
             use liftos::service::estimate;
             let pairs = |s: &Option<String>, flag: &str| -> Result<Vec<(String, String)>, String> {
                 s.as_deref()
@@ -1585,6 +1589,7 @@ async fn main() -> ExitCode {
                         tiers: tier_map,
                     },
                     max_depth,
+                    funnel_tiers,
                 })
             };
             on_csv(&input, req, estimate::discover)

@@ -357,6 +357,11 @@ pub struct DiscoverRequest {
     pub method: Option<DiscoveryMethod>,
     #[serde(default)]
     pub knowledge: BackgroundKnowledge,
+    /// Order the variables by the marketing ontology's funnel (spend, impressions, clicks,
+    /// conversions, revenue, by the names exports use: "Amount spent", "Purchases", "Sales") as
+    /// tiers, for those `knowledge.tiers` does not place.
+    #[serde(default)]
+    pub funnel_tiers: bool,
     /// PC: the largest conditioning set tried (default: as large as the graph allows; at most
     /// 10).
     #[serde(default)]

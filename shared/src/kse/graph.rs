@@ -218,7 +218,21 @@ impl GraphBuilder {
 
     /// Adds a claim `from → to`; both nodes must exist (a claim about an unknown node is dropped
     /// with a warning).
-    pub fn claim(&mut self, from: &str, to: &str, claim: Claim) {
+    pub fn claim(&mut self, from: &str, to: &str, mut claim: Claim) {
+        // A number that is not finite is no evidence (and has no JSON).
+        for x in [
+            &mut claim.estimate,
+            &mut claim.ci_low,
+            &mut claim.ci_high,
+            &mut claim.p_value,
+            &mut claim.stability,
+            &mut claim.confidence,
+            &mut claim.level,
+        ] {
+            if x.is_some_and(|v| !v.is_finite()) {
+                *x = None;
+            }
+        }
         if !self.nodes.contains_key(from) || !self.nodes.contains_key(to) {
             self.warnings.push(format!("claim {} names a node not in the graph", claim.id));
             return;
@@ -228,6 +242,10 @@ impl GraphBuilder {
 
     /// Sets a node's profile (no effect on an unknown node).
     pub fn profile(&mut self, id: &str, kind: super::profile::ProfileKind, p: super::profile::Profile) {
+        if !p.values.iter().chain(p.fitted.values()).all(|v| v.is_finite()) {
+            self.warnings.push(format!("{id}: its {kind} profile is not finite and was left out"));
+            return;
+        }
         if let Some(n) = self.nodes.get_mut(id) {
             n.profiles.insert(kind.to_string(), p);
         }

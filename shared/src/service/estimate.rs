@@ -423,6 +423,11 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
         return Err(EstimateError::new("max_depth", format!("max_depth: at most {max_depth}")));
     }
     let cols: Columns = table.columns(&names)?;
+    let mut knowledge = req.knowledge.clone();
+    if req.funnel_tiers {
+        knowledge.tiers.extend(funnel_tiers(&names).into_iter().filter(|(n, _)| !req.knowledge.tiers.contains_key(n)));
+    }
+    let req = &DiscoverRequest { knowledge, ..req.clone() };
     if method == DiscoveryMethod::Lingam {
         let settings = discovery::LingamSettings { knowledge: req.knowledge.clone() };
         return Ok(DiscoveryOutput::Lingam(discovery::direct_lingam(&cols, &settings)?));
@@ -434,6 +439,23 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
         max_tests: crate::api::estimate::limits::MAX_PC_TESTS,
     };
     Ok(DiscoveryOutput::Pc(discovery::pc(&cols, &settings)?))
+}
+
+/// The ontology's funnel tier of each column named like one of its variables (the whole name
+/// one concept: "Amount spent (USD)" is spend, "Purchases" conversions, "Sales" revenue).
+pub fn funnel_tiers(names: &[String]) -> Vec<(String, i64)> {
+    let o = crate::kse::ontology::Ontology::shipped();
+    names
+        .iter()
+        .filter_map(|n| {
+            let m = o.mentions(n);
+            let tiers: std::collections::BTreeSet<i64> = m.iter().filter_map(|x| o.concept(&x.concept)?.tier).collect();
+            match (tiers.len(), tiers.first()) {
+                (1, Some(t)) => Some((n.clone(), *t)),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// A period or a range `START-END` (a leading minus is a negative period). Never panics, whatever
