@@ -691,7 +691,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, req, estimate::did)
+            on_csv(&input, Columns::Named, req, estimate::did)
         }
         EstimateCmd::Iv { input, outcome, endogenous, instruments, controls, se, alpha } => {
             let req = || -> Result<estimate::IvRequest, EstimateError> {
@@ -704,7 +704,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, req, estimate::iv)
+            on_csv(&input, Columns::Named, req, estimate::iv)
         }
         EstimateCmd::Synth {
             input,
@@ -739,7 +739,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, req, estimate::synth_control)
+            on_csv(&input, Columns::Named, req, estimate::synth_control)
         }
         EstimateCmd::GeoReadout {
             input,
@@ -770,7 +770,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     design_windows,
                 })
             };
-            on_csv(&input, req, estimate::geo_readout)
+            on_csv(&input, Columns::Named, req, estimate::geo_readout)
         }
         EstimateCmd::Impact { input, time, outcome, controls, treatment_time, season, trend, alpha, seed } => {
             let req = || -> Result<estimate::ImpactRequest, EstimateError> {
@@ -785,7 +785,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     seed,
                 })
             };
-            on_csv(&input, req, estimate::impact)
+            on_csv(&input, Columns::Named, req, estimate::impact)
         }
         EstimateCmd::Sdid { input, unit, time, outcome, treatment, se, replications, seed, alpha } => {
             let req = || -> Result<estimate::SdidRequest, EstimateError> {
@@ -800,7 +800,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, req, estimate::sdid)
+            on_csv(&input, Columns::Named, req, estimate::sdid)
         }
         EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha, refute, seed } => {
             let req = || -> Result<estimate::EffectRequest, EstimateError> {
@@ -816,7 +816,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     seed,
                 })
             };
-            on_csv(&input, req, estimate::effect)
+            on_csv(&input, Columns::Named, req, estimate::effect)
         }
         EstimateCmd::Rdd { input, outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha } => {
             let req = || -> Result<estimate::RddRequest, EstimateError> {
@@ -832,25 +832,69 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, req, estimate::rdd)
+            on_csv(&input, Columns::Named, req, estimate::rdd)
         }
     }
 }
 
-/// Parse the flags into the request, read the CSV, run `estimate` on it, and print the result's
-/// JSON (or the error naming the flag or column).
-fn on_csv<R, T: serde::Serialize>(
+/// Which columns of the CSV a command reads.
+#[derive(Clone, Copy)]
+enum Columns {
+    /// Only those the request names (every column name is a string in the request).
+    Named,
+    /// Every column (discovery without `--columns` takes every numeric column).
+    All,
+}
+
+/// Parse the flags into the request, read the CSV (only the columns the request names), run
+/// `estimate` on it, and print the result's JSON (or the error naming the flag or column).
+fn on_csv<R: serde::Serialize, T: serde::Serialize>(
     input: &std::path::Path,
+    columns: Columns,
     request: impl FnOnce() -> Result<R, EstimateError>,
     estimate: impl FnOnce(&liftos_estimators::data::Table, &R) -> Result<T, EstimateError>,
 ) -> ExitCode {
     let result = request().and_then(|req| {
-        let table = liftos_estimators::data::Table::read_csv(input)?;
+        let wanted = match columns {
+            Columns::Named => Some(strings_in(&serde_json::to_value(&req).unwrap_or_default())),
+            Columns::All => None,
+        };
+        let table = read_table(input, wanted.as_deref())?;
         estimate(&table, &req)
     });
     match result {
         Ok(v) => emit_json(&v),
         Err(e) => fail(e.field(), &e),
+    }
+}
+
+/// A `.parquet` (or `.pq`) file read by its columns, anything else as CSV (only `wanted`'s
+/// columns parsed).
+fn read_table(
+    input: &std::path::Path,
+    wanted: Option<&[String]>,
+) -> Result<liftos_estimators::data::Table, EstimateError> {
+    let name = input.to_string_lossy().to_lowercase();
+    if name.ends_with(".parquet") || name.ends_with(".pq") {
+        let bytes =
+            std::fs::read(input).map_err(|e| EstimateError::new("input", format!("{}: {e}", input.display())))?;
+        return liftos::service::source::parse_panel(&bytes, liftos::service::source::PanelFormat::Parquet)
+            .map_err(|e| EstimateError::new("input", format!("{}: {}", input.display(), e.summary())));
+    }
+    Ok(liftos_estimators::data::Table::read_csv_columns(input, wanted)?)
+}
+
+/// Every string in a JSON value and every word of it (the column names a request names, with
+/// those inside specifications such as `predictors`' "col:1980-1988,col2:1984"), and its other
+/// words: a word that happens to be a column's name only makes that column read too.
+fn strings_in(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::String(s) => std::iter::once(s.clone())
+            .chain(s.split([',', ':', ';', '>']).map(|w| w.trim().to_string()).filter(|w| !w.is_empty()))
+            .collect(),
+        serde_json::Value::Array(items) => items.iter().flat_map(strings_in).collect(),
+        serde_json::Value::Object(map) => map.values().flat_map(strings_in).collect(),
+        _ => vec![],
     }
 }
 
@@ -1549,7 +1593,7 @@ async fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(e) => return fail("lift-tests", e),
             };
-            on_csv(&input, || Ok(req), |t, r| estimate::mmm(t, lifts.as_ref(), r))
+            on_csv(&input, Columns::Named, || Ok(req), |t, r| estimate::mmm(t, lifts.as_ref(), r))
         }
         Command::Discover { input, columns, alpha, method, tiers, forbid, require, max_depth, funnel_tiers } => {
             use liftos::service::estimate;
@@ -1592,7 +1636,8 @@ async fn main() -> ExitCode {
                     funnel_tiers,
                 })
             };
-            on_csv(&input, req, estimate::discover)
+            let read = if columns.is_some() { Columns::Named } else { Columns::All };
+            on_csv(&input, read, req, estimate::discover)
         }
         Command::Pipeline { data_dir, org, out, connections, credentials, start, end, kpi } => {
             let own = PipelineArgs { connections, credentials, start, end, kpi };

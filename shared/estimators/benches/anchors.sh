@@ -15,7 +15,7 @@ OUT=${OUT:-$CACHE/bench-out}
 NAMES=${*:-twfe wild cs iv rd pc aipw synth_fixed synth synth_placebo sdid synth_conformal}
 mkdir -p "$DATA" "$OUT"
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check numpy pandas scipy pyfixest linearmodels csdid rdrobust causal-learn statsmodels pysyncon wildboottest
+"$VENV/bin/pip" install --quiet --disable-pip-version-check numpy pandas pyarrow scipy pyfixest linearmodels csdid rdrobust causal-learn statsmodels pysyncon wildboottest
 declare -A FILE=([twfe]=twfe [wild]=twfe [cs]=staggered [iv]=iv [rd]=rd [pc]=dag [aipw]=aipw [synth_fixed]=synth [synth]=synth [synth_placebo]=synth)
 declare -A ANCHOR=([twfe]=twfe [wild]=wild [cs]=callaway_santanna [iv]=iv2sls [rd]=rdrobust [pc]=pc [aipw]=aipw [synth_fixed]=pysyncon [synth]=pysyncon [synth_placebo]=pysyncon)
 for n in $NAMES; do
@@ -197,3 +197,16 @@ for n, label, a, f, e, rf, re in rows:
     print(f"{n:<6} {label:<24} {a:>9.3f} {f:>11.4f} {e:>11.3f} {rf:>8.1f} {re:>8.1f}")
 json.dump(report, open(f"{out}/report.json", "w"), indent=1)
 PY
+# End to end as a user runs it (issue 20): the whole `liftos` process (release build) reading the
+# CSV, fitting and printing, against the anchor reading the same CSV with pandas and fitting, each
+# in fresh processes, with peak memory; e2e.py writes $OUT/e2e.json and prints its table.
+E2E=""
+for n in $NAMES; do case " twfe cs iv rd pc aipw " in *" $n "*) E2E="$E2E $n" ;; esac; done
+if [ -n "$E2E" ]; then
+  [ -f "$DATA/aipw.csv" ] || "$VENV/bin/python" -c "$AIPW_PY" "$DATA" "$OUT"
+  cargo build -q --release --locked -p liftos-cli --bin liftos
+  "$VENV/bin/python" "$ROOT/shared/estimators/benches/e2e.py" "$DATA" "$OUT" "${CARGO_TARGET_DIR:-$ROOT/target}/release/liftos" $E2E
+  # reading alone, CSV against the Parquet copies e2e.py wrote
+  STEMS=$(for n in $E2E; do case $n in cs) echo staggered ;; pc) echo dag ;; *) echo "$n" ;; esac; done)
+  cargo bench -q -p liftos --bench read -- "$DATA" $STEMS | tee "$OUT/read.jsonl"
+fi

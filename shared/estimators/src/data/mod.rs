@@ -7,6 +7,8 @@ use std::path::Path;
 
 use crate::columns::Columns;
 
+mod fast;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DataError {
     #[error("{path}: {message}")]
@@ -28,57 +30,87 @@ pub struct Table {
     pub names: Vec<String>,
     columns: HashMap<String, Column>,
     pub rows: usize,
+    /// Columns of the header that were not read (not asked for).
+    skipped: Vec<String>,
 }
 
 impl Table {
-    /// Read a CSV file with a header row. Numeric columns are parsed as they stream in (no copy
-    /// of the text is kept); a column that turns out not to be numeric is read again as text.
+    /// Read a CSV file with a header row: numeric columns as numbers, the others as text.
     pub fn read_csv(path: &Path) -> Result<Self, DataError> {
-        let err = |m: String| DataError::Read { path: path.display().to_string(), message: m };
-        let open = || -> Result<Box<dyn std::io::Read>, DataError> {
-            let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-            Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
-        };
-        let (mut table, text_cols) = parse(open()?, &[]).map_err(|e| relabel(e, path))?;
-        if !text_cols.is_empty() {
-            let (again, _) = parse(open()?, &text_cols).map_err(|e| relabel(e, path))?;
-            for c in text_cols {
-                let name = table.names[c].clone();
-                if let Some(col) = again.columns.get(&name) {
-                    table.columns.insert(name, col.clone());
-                }
-            }
-        }
-        Ok(table)
+        Self::read_csv_columns(path, None)
     }
 
-    /// Read CSV from memory (inline rows, tests).
+    /// Read a CSV file, parsing only the columns named in `wanted` (None: every column); the
+    /// others stay in `names` but asking for them is an error. Quote-free files (numeric panels)
+    /// are parsed in parallel blocks straight into columns; files with quotes go through the
+    /// csv crate. A column that turns out not to be numeric is read again as text.
+    pub fn read_csv_columns(path: &Path, wanted: Option<&[String]>) -> Result<Self, DataError> {
+        let err = |m: String| DataError::Read { path: path.display().to_string(), message: m };
+        let open = || std::fs::File::open(path).map_err(|e| err(e.to_string()));
+        let size = open()?.metadata().ok().map(|m| m.len());
+        if let Some((table, text_cols)) = fast::parse(open()?, size, wanted, &[]).map_err(|e| relabel(e, path))? {
+            if text_cols.is_empty() {
+                return Ok(table);
+            }
+            if let Some((again, _)) = fast::parse(open()?, size, Some(&[]), &text_cols).map_err(|e| relabel(e, path))? {
+                return Ok(merge_text(table, again, text_cols));
+            }
+        }
+        let buffered = || -> Result<std::io::BufReader<std::fs::File>, DataError> {
+            Ok(std::io::BufReader::with_capacity(1 << 20, open()?))
+        };
+        let (table, text_cols) = parse(buffered()?, &[]).map_err(|e| relabel(e, path))?;
+        if text_cols.is_empty() {
+            return Ok(table);
+        }
+        let (again, _) = parse(buffered()?, &text_cols).map_err(|e| relabel(e, path))?;
+        Ok(merge_text(table, again, text_cols))
+    }
+
+    /// Read CSV from memory (inline rows, panels from object storage), every column.
     pub fn from_reader(mut reader: impl std::io::Read) -> Result<Self, DataError> {
         let mut bytes = Vec::new();
         reader
             .read_to_end(&mut bytes)
             .map_err(|e| DataError::Read { path: "<input>".into(), message: e.to_string() })?;
-        let (mut table, text_cols) = parse(bytes.as_slice(), &[])?;
-        if !text_cols.is_empty() {
-            let (again, _) = parse(bytes.as_slice(), &text_cols)?;
-            for c in text_cols {
-                let name = table.names[c].clone();
-                if let Some(col) = again.columns.get(&name) {
-                    table.columns.insert(name, col.clone());
-                }
+        Self::from_csv_bytes(&bytes, None)
+    }
+
+    /// CSV bytes to a table, only the `wanted` columns parsed (None: all), as
+    /// [`Table::read_csv_columns`].
+    pub fn from_csv_bytes(bytes: &[u8], wanted: Option<&[String]>) -> Result<Self, DataError> {
+        let size = Some(bytes.len() as u64);
+        if let Some((table, text_cols)) = fast::parse(bytes, size, wanted, &[])? {
+            if text_cols.is_empty() {
+                return Ok(table);
+            }
+            if let Some((again, _)) = fast::parse(bytes, size, Some(&[]), &text_cols)? {
+                return Ok(merge_text(table, again, text_cols));
             }
         }
-        Ok(table)
+        let (table, text_cols) = parse(bytes, &[])?;
+        if text_cols.is_empty() {
+            return Ok(table);
+        }
+        let (again, _) = parse(bytes, &text_cols)?;
+        Ok(merge_text(table, again, text_cols))
     }
 
     /// Build from numeric columns (tests, benchmarks, inline rows).
     pub fn from_columns(cols: Vec<(&str, Column)>) -> Self {
         let rows = cols.first().map(|(_, c)| c.len()).unwrap_or(0);
         let names = cols.iter().map(|(n, _)| n.to_string()).collect();
-        Self { names, columns: cols.into_iter().map(|(n, c)| (n.to_string(), c)).collect(), rows }
+        Self { names, columns: cols.into_iter().map(|(n, c)| (n.to_string(), c)).collect(), rows, skipped: vec![] }
     }
 
     pub fn column(&self, name: &str) -> Result<&Column, DataError> {
+        if self.skipped.iter().any(|s| s == name) {
+            return Err(DataError::BadValue {
+                column: name.to_string(),
+                row: 0,
+                message: "was not read (the request does not name it)".into(),
+            });
+        }
         self.columns
             .get(name)
             .ok_or_else(|| DataError::MissingColumn { column: name.to_string(), available: self.names.join(", ") })
@@ -180,6 +212,17 @@ impl Column {
     }
 }
 
+/// `table` with its `text_cols` (by index) taken from `again`, which read them as text.
+fn merge_text(mut table: Table, mut again: Table, text_cols: Vec<usize>) -> Table {
+    for c in text_cols {
+        let name = table.names[c].clone();
+        if let Some(col) = again.columns.remove(&name) {
+            table.columns.insert(name, col);
+        }
+    }
+    table
+}
+
 fn relabel(e: DataError, path: &Path) -> DataError {
     match e {
         DataError::Read { message, .. } => DataError::Read { path: path.display().to_string(), message },
@@ -238,7 +281,7 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
         }
     }
     let text_cols = (0..names.len()).filter(|&c| failed[c]).collect();
-    Ok((Table { names, columns, rows }, text_cols))
+    Ok((Table { names, columns, rows, skipped: vec![] }, text_cols))
 }
 
 #[cfg(test)]

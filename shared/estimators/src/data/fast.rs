@@ -1,0 +1,413 @@
+//! The CSV reader's fast path: the file is read in blocks of 8 MiB, each block is cut at line
+//! ends into pieces parsed on every core, fields are found with `memchr`, numbers are parsed
+//! straight from the field's bytes into the column they belong to, and only the columns asked
+//! for are parsed at all. No row of strings is ever built.
+//!
+//! It reads files without quotes (what every numeric panel export looks like). A block with a
+//! quote hands the whole input back to the csv crate's reader (`Ok(None)`), which knows quoted
+//! fields, quoted commas and line breaks inside quotes.
+
+use memchr::{memchr, memchr_iter, memrchr};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::io::Read;
+
+use super::{Column, DataError, Table};
+
+const BLOCK: usize = 8 << 20;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Skip,
+    Num,
+    Text,
+}
+
+/// What one piece of a block held.
+struct Piece {
+    rows: usize,
+    nums: Vec<Vec<f64>>,
+    texts: Vec<Vec<String>>,
+    /// Numeric columns with a value that is not a number (read again as text).
+    failed: Vec<bool>,
+    /// The first unreadable row: its number within the piece and why.
+    error: Option<(usize, String)>,
+}
+
+fn read_err(m: String) -> DataError {
+    DataError::Read { path: "<input>".into(), message: m }
+}
+
+/// Read until `buf` holds `target` bytes or the input ends (true).
+fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, target: usize) -> Result<bool, DataError> {
+    while buf.len() < target {
+        let old = buf.len();
+        buf.resize(target, 0);
+        let n = loop {
+            match reader.read(&mut buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    buf.truncate(old);
+                    return Err(read_err(e.to_string()));
+                }
+            }
+        };
+        buf.truncate(old + n);
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// A number, or NaN for an empty cell, `NA` or `NaN`; None if the field is not a number.
+fn number(field: &[u8]) -> Option<f64> {
+    if field.is_empty() {
+        return Some(f64::NAN);
+    }
+    let s = std::str::from_utf8(field).ok()?;
+    s.parse::<f64>().ok().or_else(|| s.eq_ignore_ascii_case("na").then_some(f64::NAN))
+}
+
+fn parse_piece(bytes: &[u8], kinds: &[Kind]) -> Piece {
+    let ncols = kinds.len();
+    let lines = memchr_iter(b'\n', bytes).count() + 1;
+    let mut p = Piece {
+        rows: 0,
+        nums: kinds.iter().map(|k| if *k == Kind::Num { Vec::with_capacity(lines) } else { Vec::new() }).collect(),
+        texts: kinds.iter().map(|k| if *k == Kind::Text { Vec::with_capacity(lines) } else { Vec::new() }).collect(),
+        failed: vec![false; ncols],
+        error: None,
+    };
+    let mut start = 0;
+    for end in memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+        if start > bytes.len() {
+            break;
+        }
+        let line = strip_cr(&bytes[start..end]);
+        start = end + 1;
+        if line.is_empty() {
+            continue;
+        }
+        p.rows += 1;
+        let mut c = 0;
+        let mut from = 0;
+        for to in memchr_iter(b',', line).chain(std::iter::once(line.len())) {
+            if c < ncols {
+                let field = line[from..to].trim_ascii();
+                match kinds[c] {
+                    Kind::Skip => {}
+                    Kind::Num if p.failed[c] => {}
+                    Kind::Num => match number(field) {
+                        Some(x) => p.nums[c].push(x),
+                        None => {
+                            p.failed[c] = true;
+                            p.nums[c] = Vec::new();
+                        }
+                    },
+                    Kind::Text => match std::str::from_utf8(field) {
+                        Ok(s) => p.texts[c].push(s.to_string()),
+                        Err(_) => {
+                            p.error = Some((p.rows, format!("field {} is not valid UTF-8", c + 1)));
+                            return p;
+                        }
+                    },
+                }
+            }
+            c += 1;
+            from = to + 1;
+        }
+        if c != ncols {
+            p.error = Some((p.rows, format!("{c} fields, the header has {ncols}")));
+            return p;
+        }
+    }
+    p
+}
+
+/// `block` cut at line ends into about `n` pieces.
+fn pieces(block: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(n);
+    let step = block.len().div_ceil(n.max(1)).max(1);
+    let mut start = 0;
+    while start < block.len() {
+        let target = (start + step).min(block.len());
+        let end = if target >= block.len() {
+            block.len()
+        } else {
+            memchr(b'\n', &block[target..]).map_or(block.len(), |i| target + i + 1)
+        };
+        out.push(&block[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// Parse CSV with a header row. `wanted`: the only columns parsed (None: all); `as_text`:
+/// columns (by index) kept as text. Returns the table and the numeric columns that turned out
+/// not to be numbers (to be read again as text), or None if the input has a quote.
+pub(super) fn parse(
+    reader: impl Read,
+    size_hint: Option<u64>,
+    wanted: Option<&[String]>,
+    as_text: &[usize],
+) -> Result<Option<(Table, Vec<usize>)>, DataError> {
+    parse_in_blocks(reader, size_hint, wanted, as_text, BLOCK)
+}
+
+/// [`parse`] with blocks of `block` bytes (small in the tests, to cross many block ends).
+fn parse_in_blocks(
+    mut reader: impl Read,
+    size_hint: Option<u64>,
+    wanted: Option<&[String]>,
+    as_text: &[usize],
+    block_size: usize,
+) -> Result<Option<(Table, Vec<usize>)>, DataError> {
+    let mut buf: Vec<u8> = Vec::with_capacity(block_size + (64 << 10));
+    let mut eof = fill(&mut reader, &mut buf, block_size)?;
+    let header_end = loop {
+        if let Some(i) = memchr(b'\n', &buf) {
+            break i;
+        }
+        if eof {
+            break buf.len();
+        }
+        let target = buf.len() + block_size;
+        eof = fill(&mut reader, &mut buf, target)?;
+    };
+    let header = strip_cr(&buf[..header_end]);
+    if memchr(b'"', header).is_some() {
+        return Ok(None);
+    }
+    if buf.is_empty() {
+        return Err(read_err("no header row".into()));
+    }
+    let header = std::str::from_utf8(header).map_err(|_| read_err("the header row is not valid UTF-8".into()))?;
+    let names: Vec<String> =
+        header.strip_prefix('\u{feff}').unwrap_or(header).split(',').map(|s| s.trim().to_string()).collect();
+    let kinds: Vec<Kind> = names
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            if as_text.contains(&c) {
+                Kind::Text
+            } else if wanted.is_none_or(|w| w.iter().any(|n| n == name)) {
+                Kind::Num
+            } else {
+                Kind::Skip
+            }
+        })
+        .collect();
+    let ncols = names.len();
+    buf.drain(..(header_end + 1).min(buf.len()));
+
+    let mut nums: Vec<Vec<f64>> = vec![Vec::new(); ncols];
+    let mut texts: Vec<Vec<String>> = vec![Vec::new(); ncols];
+    let mut failed = vec![false; ncols];
+    let mut rows = 0usize;
+    let threads = rayon::current_num_threads().max(1);
+    loop {
+        if !eof && buf.len() < block_size {
+            eof = fill(&mut reader, &mut buf, block_size)?;
+        }
+        if buf.is_empty() {
+            break;
+        }
+        let cut = if eof {
+            buf.len()
+        } else {
+            match memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None => {
+                    // a line longer than the buffer: read more of it
+                    let target = buf.len() + block_size;
+                    eof = fill(&mut reader, &mut buf, target)?;
+                    continue;
+                }
+            }
+        };
+        let block = &buf[..cut];
+        if memchr(b'"', block).is_some() {
+            return Ok(None);
+        }
+        let parsed: Vec<Piece> = pieces(block, threads * 2).par_iter().map(|p| parse_piece(p, &kinds)).collect();
+        let first_block = rows == 0;
+        let block_rows: usize = parsed.iter().map(|p| p.rows).sum();
+        if first_block {
+            // Reserve the whole file's rows from the first block's density, so the columns do
+            // not double (and copy) as they grow.
+            let estimate = match size_hint {
+                Some(size) if cut > 0 => (block_rows as f64 * size as f64 / cut as f64 * 1.01) as usize + 16,
+                _ => block_rows,
+            };
+            for c in 0..ncols {
+                match kinds[c] {
+                    Kind::Num => nums[c].reserve_exact(estimate),
+                    Kind::Text => texts[c].reserve_exact(estimate),
+                    Kind::Skip => {}
+                }
+            }
+        }
+        for mut piece in parsed {
+            if let Some((row, message)) = piece.error {
+                return Err(read_err(format!("row {}: {message}", rows + row)));
+            }
+            rows += piece.rows;
+            for c in 0..ncols {
+                match kinds[c] {
+                    Kind::Num if failed[c] => {}
+                    Kind::Num if piece.failed[c] => {
+                        failed[c] = true;
+                        nums[c] = Vec::new();
+                    }
+                    Kind::Num => nums[c].extend_from_slice(&piece.nums[c]),
+                    Kind::Text => texts[c].append(&mut piece.texts[c]),
+                    Kind::Skip => {}
+                }
+            }
+        }
+        buf.drain(..cut);
+        if eof && buf.is_empty() {
+            break;
+        }
+    }
+    let mut columns = HashMap::with_capacity(ncols);
+    for (c, name) in names.iter().enumerate() {
+        match kinds[c] {
+            Kind::Num if !failed[c] => {
+                columns.insert(name.clone(), Column::Num(std::mem::take(&mut nums[c])));
+            }
+            Kind::Text => {
+                columns.insert(name.clone(), Column::Text(std::mem::take(&mut texts[c])));
+            }
+            _ => {}
+        }
+    }
+    let text_cols = (0..ncols).filter(|&c| failed[c]).collect();
+    let skipped = (0..ncols).filter(|&c| kinds[c] == Kind::Skip).map(|c| names[c].clone()).collect();
+    Ok(Some((Table { names, columns, rows, skipped }, text_cols)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The csv crate's reading of `text` (the reference), every column.
+    fn reference(text: &str) -> Result<Table, DataError> {
+        let (table, text_cols) = super::super::parse(text.as_bytes(), &[])?;
+        let (again, _) = super::super::parse(text.as_bytes(), &text_cols)?;
+        Ok(super::super::merge_text(table, again, text_cols))
+    }
+
+    fn fast(text: &str, block: usize, wanted: Option<&[String]>) -> Result<Option<Table>, DataError> {
+        let size = Some(text.len() as u64);
+        let Some((table, text_cols)) = parse_in_blocks(text.as_bytes(), size, wanted, &[], block)? else {
+            return Ok(None);
+        };
+        let (again, _) = parse_in_blocks(text.as_bytes(), size, Some(&[]), &text_cols, block)?.unwrap();
+        Ok(Some(super::super::merge_text(table, again, text_cols)))
+    }
+
+    fn same(a: &Table, b: &Table) {
+        assert_eq!(a.names, b.names);
+        assert_eq!(a.rows, b.rows);
+        for n in &a.names {
+            match (a.column(n).unwrap(), b.column(n).unwrap()) {
+                (Column::Num(x), Column::Num(y)) => {
+                    assert_eq!(x.len(), y.len(), "{n}");
+                    for (u, v) in x.iter().zip(y) {
+                        assert!(u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()), "{n}: {u} vs {v}");
+                    }
+                }
+                (x, y) => assert_eq!(x, y, "{n}"),
+            }
+        }
+    }
+
+    /// A panel with every shape a quote-free export takes: integers, decimals in every
+    /// notation, missing values, a text column that looks numeric at first, CRLF line ends,
+    /// blank lines, spaces around fields, no final line end.
+    fn panel(rows: usize, seed: u64) -> String {
+        let mut s = String::from("\u{feff}unit, time ,y,label,x\r\n");
+        let mut state = seed;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as f64 / (1u64 << 31) as f64
+        };
+        for i in 0..rows {
+            let y = match i % 7 {
+                0 => String::new(),
+                1 => "NA".into(),
+                2 => format!("{:e}", next() * 1e-3),
+                3 => format!(" {} ", -next() * 1e6),
+                _ => format!("{}", next()),
+            };
+            let label = if i + 1 == rows { "east".to_string() } else { format!("{}", i % 13) };
+            s.push_str(&format!("{},{},{y},{label},{:.17}\r\n", i / 10, i % 10, next() - 0.5));
+            if i % 97 == 0 {
+                s.push_str("\r\n");
+            }
+        }
+        s.pop();
+        s.pop();
+        s
+    }
+
+    #[test]
+    fn reads_what_the_csv_crate_reads_across_block_ends() {
+        for (rows, block) in [(1, 7), (50, 64), (3_000, 1_000), (3_000, 4_096), (20_000, 1 << 16)] {
+            let text = panel(rows, rows as u64);
+            let expected = reference(&text).unwrap();
+            let got = fast(&text, block, None).unwrap().expect("no quotes: the fast path reads it");
+            same(&got, &expected);
+            assert!(matches!(got.column("label").unwrap(), Column::Text(_)));
+            assert!(matches!(got.column("y").unwrap(), Column::Num(_)));
+        }
+    }
+
+    #[test]
+    fn parses_only_the_columns_asked_for() {
+        let text = panel(2_000, 3);
+        let wanted = vec!["y".to_string(), "unit".to_string()];
+        let got = fast(&text, 1_000, Some(&wanted)).unwrap().unwrap();
+        let all = reference(&text).unwrap();
+        assert_eq!(got.names, all.names);
+        let bits = |t: &Table| t.numeric_or_missing("y").unwrap().mapv(f64::to_bits);
+        assert_eq!(bits(&got), bits(&all));
+        assert_eq!(got.codes("unit").unwrap(), all.codes("unit").unwrap());
+        let e = got.numeric("x").unwrap_err().to_string();
+        assert!(e.contains("x") && e.contains("was not read"), "{e}");
+        assert!(matches!(got.numeric("nope"), Err(DataError::MissingColumn { .. })));
+    }
+
+    #[test]
+    fn quotes_go_to_the_csv_crate() {
+        let text = "a,b\n1,2\n3,\"4\"\n";
+        assert!(fast(text, 4, None).unwrap().is_none());
+        assert!(fast("\"a\",b\n1,2\n", 1 << 10, None).unwrap().is_none());
+        // and the public reader gives the csv crate's answer
+        let t = Table::from_csv_bytes("a,b\n1,\"x, y\"\n2,z\n".as_bytes(), None).unwrap();
+        assert_eq!(t.labels("b").unwrap(), vec!["x, y", "z"]);
+    }
+
+    #[test]
+    fn a_short_row_is_named_by_its_number_in_any_block() {
+        let mut text = String::from("a,b\n");
+        for i in 0..5_000 {
+            text.push_str(&format!("{i},{i}\n"));
+        }
+        text.push_str("7\n8,9\n");
+        for block in [64, 1_000, 1 << 20] {
+            let e = fast(&text, block, None).unwrap_err().to_string();
+            assert!(e.contains("row 5001: 1 fields, the header has 2"), "{block}: {e}");
+        }
+        assert!(fast("", 16, None).unwrap_err().to_string().contains("no header row"));
+        let header_only = fast("a,b\n", 16, None).unwrap().unwrap();
+        assert_eq!((header_only.rows, header_only.names.len()), (0, 2));
+    }
+}
