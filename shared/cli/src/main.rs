@@ -856,7 +856,8 @@ fn on_csv<R: serde::Serialize, T: serde::Serialize>(
 ) -> ExitCode {
     let result = request().and_then(|req| {
         let wanted = match columns {
-            Columns::Named => Some(strings_in(&serde_json::to_value(&req).unwrap_or_default())),
+            // a request that does not serialise (never expected) reads every column
+            Columns::Named => serde_json::to_value(&req).ok().map(|v| strings_in(&v)),
             Columns::All => None,
         };
         let table = read_table(input, wanted.as_deref())?;
@@ -868,8 +869,8 @@ fn on_csv<R: serde::Serialize, T: serde::Serialize>(
     }
 }
 
-/// A `.parquet` (or `.pq`) file read by its columns, anything else as CSV (only `wanted`'s
-/// columns parsed).
+/// A `.parquet` (or `.pq`) file read by its columns, anything else as CSV; either way only
+/// `wanted`'s columns are parsed (None: all).
 fn read_table(
     input: &std::path::Path,
     wanted: Option<&[String]>,
@@ -878,7 +879,8 @@ fn read_table(
     if name.ends_with(".parquet") || name.ends_with(".pq") {
         let bytes =
             std::fs::read(input).map_err(|e| EstimateError::new("input", format!("{}: {e}", input.display())))?;
-        return liftos::service::source::parse_panel(&bytes, liftos::service::source::PanelFormat::Parquet)
+        let parquet = liftos::service::source::PanelFormat::Parquet;
+        return liftos::service::source::parse_panel_columns(&bytes, parquet, wanted)
             .map_err(|e| EstimateError::new("input", format!("{}: {}", input.display(), e.summary())));
     }
     Ok(liftos_estimators::data::Table::read_csv_columns(input, wanted)?)

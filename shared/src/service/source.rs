@@ -139,12 +139,24 @@ pub fn panel_bytes_limit_error(bytes: usize) -> Option<ValidationError> {
 
 /// CSV or Parquet bytes to a table.
 pub fn parse_panel(bytes: &[u8], format: PanelFormat) -> Result<Table, ValidationError> {
+    parse_panel_columns(bytes, format, None)
+}
+
+/// [`parse_panel`] reading only the `wanted` columns (None: all); the others stay in the
+/// table's names, and asking for one is an error saying it was not read.
+pub fn parse_panel_columns(
+    bytes: &[u8],
+    format: PanelFormat,
+    wanted: Option<&[String]>,
+) -> Result<Table, ValidationError> {
     if let Some(e) = panel_bytes_limit_error(bytes.len()) {
         return Err(e);
     }
     let table = match format {
-        PanelFormat::Csv => Table::from_reader(bytes).map_err(|e| ValidationError::new("panel", e.to_string()))?,
-        PanelFormat::Parquet => parquet_table(bytes)?,
+        PanelFormat::Csv => {
+            Table::from_csv_bytes(bytes, wanted).map_err(|e| ValidationError::new("panel", e.to_string()))?
+        }
+        PanelFormat::Parquet => parquet_table(bytes, wanted)?,
     };
     if table.rows == 0 {
         return Err(ValidationError::new("panel", "has no rows"));
@@ -220,11 +232,11 @@ pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
 
 /// A Parquet file's flat columns: numbers (ints, floats, decimals, booleans as 0/1, dates as
 /// days since 1970-01-01) are numeric; strings and timestamps (RFC 3339, UTC) are text.
-fn parquet_table(bytes: &[u8]) -> Result<Table, ValidationError> {
+fn parquet_table(bytes: &[u8], wanted: Option<&[String]>) -> Result<Table, ValidationError> {
     use parquet::file::reader::SerializedFileReader;
     let bad = |m: String| ValidationError::new("panel", format!("is not a readable Parquet file: {m}"));
     let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)).map_err(|e| bad(e.to_string()))?;
-    if let Some(table) = parquet_columns(&reader).map_err(|e| bad(e.to_string()))? {
+    if let Some(table) = parquet_columns(&reader, wanted).map_err(|e| bad(e.to_string()))? {
         return Ok(table);
     }
     parquet_rows(&reader)
@@ -297,10 +309,11 @@ fn parquet_rows(reader: &parquet::file::reader::SerializedFileReader<bytes::Byte
 /// then reads the whole file as before.
 fn parquet_columns(
     reader: &parquet::file::reader::SerializedFileReader<bytes::Bytes>,
+    wanted: Option<&[String]>,
 ) -> parquet::errors::Result<Option<Table>> {
     use parquet::basic::{ConvertedType, LogicalType, Type as Physical};
-    use parquet::column::reader::ColumnReader;
     use parquet::file::reader::FileReader;
+    use rayon::prelude::*;
     let meta = reader.metadata();
     let schema = meta.file_metadata().schema_descr();
     let n_top = schema.root_schema().get_fields().len();
@@ -350,12 +363,63 @@ fn parquet_columns(
         names.push(c.name().to_string());
         text.push(c.physical_type() == Physical::BYTE_ARRAY);
     }
+    let read: Vec<bool> = names.iter().map(|n| wanted.is_none_or(|w| w.contains(n))).collect();
     // reserved up front only up to 4M rows (past that, the columns grow as values arrive)
     let reserve = rows.min(1 << 22);
-    let mut nums: Vec<Vec<f64>> = text.iter().map(|t| if *t { vec![] } else { Vec::with_capacity(reserve) }).collect();
+    let mut nums: Vec<Vec<f64>> =
+        (0..n_top).map(|c| if text[c] || !read[c] { vec![] } else { Vec::with_capacity(reserve) }).collect();
     let mut texts: Vec<Vec<String>> =
-        text.iter().map(|t| if *t { Vec::with_capacity(reserve) } else { vec![] }).collect();
+        (0..n_top).map(|c| if text[c] && read[c] { Vec::with_capacity(reserve) } else { vec![] }).collect();
     let mut group_rows = 0usize;
+    for g in 0..reader.num_row_groups() {
+        let n = meta.row_group(g).num_rows().max(0) as usize;
+        group_rows = group_rows.saturating_add(n);
+        if group_rows > rows {
+            return Err(parquet::errors::ParquetError::General("the row groups hold more rows than the file".into()));
+        }
+        // the columns of a row group are read in parallel, each straight onto its column
+        let done: Vec<parquet::errors::Result<bool>> = nums
+            .par_iter_mut()
+            .zip(texts.par_iter_mut())
+            .enumerate()
+            .map(|(c, (num, txt))| {
+                if !read[c] {
+                    return Ok(true);
+                }
+                let column = reader.get_row_group(g)?.get_column_reader(c)?;
+                read_parquet_column(column, n, schema.column(c).max_def_level(), num, txt)
+            })
+            .collect();
+        for ok in done {
+            if !ok? {
+                return Ok(None);
+            }
+        }
+    }
+    let short = (0..n_top).any(|c| read[c] && if text[c] { texts[c].len() != rows } else { nums[c].len() != rows });
+    if short {
+        return Err(parquet::errors::ParquetError::General("a column has fewer values than the file has rows".into()));
+    }
+    let cols = names
+        .iter()
+        .zip(nums.into_iter().zip(texts).zip(text))
+        .zip(&read)
+        .filter(|(_, r)| **r)
+        .map(|((name, ((v, s), t)), _)| (name.clone(), if t { Column::Text(s) } else { Column::Num(v) }))
+        .collect();
+    Ok(Some(Table::from_read_columns(names, cols, rows)))
+}
+
+/// One column of a row group of `n` rows appended to `num` (numbers) or `txt` (strings): false
+/// if it is of a type the column reader does not take.
+fn read_parquet_column(
+    column: parquet::column::reader::ColumnReader,
+    n: usize,
+    max_def: i16,
+    num: &mut Vec<f64>,
+    txt: &mut Vec<String>,
+) -> parquet::errors::Result<bool> {
+    use parquet::column::reader::ColumnReader;
     let mut defs: Vec<i16> = Vec::new();
     /// Values read with their definition levels, spread over the rows (null: `missing`).
     fn spread<T: Clone>(values: Vec<T>, defs: &[i16], max_def: i16, missing: T, out: &mut Vec<T>) {
@@ -368,70 +432,50 @@ fn parquet_columns(
             out.push(if d == max_def { v.next().unwrap_or_else(|| missing.clone()) } else { missing.clone() });
         }
     }
-    for g in 0..reader.num_row_groups() {
-        let group = reader.get_row_group(g)?;
-        let n = group.metadata().num_rows().max(0) as usize;
-        group_rows = group_rows.saturating_add(n);
-        if group_rows > rows {
-            return Err(parquet::errors::ParquetError::General("the row groups hold more rows than the file".into()));
-        }
-        for c in 0..n_top {
-            let max_def = schema.column(c).max_def_level();
-            defs.clear();
+    // every record of the row group into `$vals` (and the definition levels into `defs`)
+    macro_rules! read_all {
+        ($r:expr, $vals:expr) => {{
             let d = (max_def > 0).then_some(&mut defs);
-            macro_rules! numbers {
-                ($r:expr, $conv:expr) => {{
-                    let mut vals = Vec::with_capacity(n.min(1 << 22));
-                    let mut r = $r;
-                    let mut d = d;
-                    let mut done = 0;
-                    while done < n {
-                        let (recs, _, _) = r.read_records(n - done, d.as_deref_mut(), None, &mut vals)?;
-                        if recs == 0 {
-                            break;
-                        }
-                        done += recs;
-                    }
-                    let vals: Vec<f64> = vals.into_iter().map($conv).collect();
-                    spread(vals, &defs, max_def, f64::NAN, &mut nums[c]);
-                }};
-            }
-            match group.get_column_reader(c)? {
-                ColumnReader::DoubleColumnReader(r) => numbers!(r, |x: f64| x),
-                ColumnReader::FloatColumnReader(r) => numbers!(r, |x: f32| x as f64),
-                ColumnReader::Int32ColumnReader(r) => numbers!(r, |x: i32| x as f64),
-                ColumnReader::Int64ColumnReader(r) => numbers!(r, |x: i64| x as f64),
-                ColumnReader::BoolColumnReader(r) => numbers!(r, |x: bool| if x { 1.0 } else { 0.0 }),
-                ColumnReader::ByteArrayColumnReader(mut r) => {
-                    let mut vals = Vec::with_capacity(n.min(1 << 22));
-                    let mut d = d;
-                    let mut done = 0;
-                    while done < n {
-                        let (recs, _, _) = r.read_records(n - done, d.as_deref_mut(), None, &mut vals)?;
-                        if recs == 0 {
-                            break;
-                        }
-                        done += recs;
-                    }
-                    let vals = vals
-                        .iter()
-                        .map(|b| b.as_utf8().map(str::to_string))
-                        .collect::<parquet::errors::Result<Vec<String>>>()?;
-                    spread(vals, &defs, max_def, String::new(), &mut texts[c]);
+            let mut d = d;
+            let mut done = 0;
+            while done < n {
+                let (recs, _, _) = $r.read_records(n - done, d.as_deref_mut(), None, $vals)?;
+                if recs == 0 {
+                    break;
                 }
-                _ => return Ok(None),
+                done += recs;
             }
+        }};
+    }
+    macro_rules! numbers {
+        ($r:expr, $conv:expr) => {{
+            let mut r = $r;
+            let mut vals = Vec::with_capacity(n.min(1 << 22));
+            read_all!(r, &mut vals);
+            let vals: Vec<f64> = vals.into_iter().map($conv).collect();
+            spread(vals, &defs, max_def, f64::NAN, num);
+        }};
+    }
+    match column {
+        // doubles without nulls: decoded straight onto the column
+        ColumnReader::DoubleColumnReader(mut r) if max_def == 0 => read_all!(r, num),
+        ColumnReader::DoubleColumnReader(r) => numbers!(r, |x: f64| x),
+        ColumnReader::FloatColumnReader(r) => numbers!(r, |x: f32| x as f64),
+        ColumnReader::Int32ColumnReader(r) => numbers!(r, |x: i32| x as f64),
+        ColumnReader::Int64ColumnReader(r) => numbers!(r, |x: i64| x as f64),
+        ColumnReader::BoolColumnReader(r) => numbers!(r, |x: bool| if x { 1.0 } else { 0.0 }),
+        ColumnReader::ByteArrayColumnReader(mut r) => {
+            let mut vals = Vec::with_capacity(n.min(1 << 22));
+            read_all!(r, &mut vals);
+            let vals = vals
+                .iter()
+                .map(|b| b.as_utf8().map(str::to_string))
+                .collect::<parquet::errors::Result<Vec<String>>>()?;
+            spread(vals, &defs, max_def, String::new(), txt);
         }
+        _ => return Ok(false),
     }
-    if nums.iter().zip(&texts).zip(&text).any(|((v, s), t)| if *t { s.len() != rows } else { v.len() != rows }) {
-        return Err(parquet::errors::ParquetError::General("a column has fewer values than the file has rows".into()));
-    }
-    let cols = names
-        .iter()
-        .zip(nums.into_iter().zip(texts).zip(text))
-        .map(|(name, ((v, s), t))| (name.as_str(), if t { Column::Text(s) } else { Column::Num(v) }))
-        .collect();
-    Ok(Some(Table::from_columns(cols)))
+    Ok(true)
 }
 
 /// Days since 1970-01-01: the `time` of record panels.
@@ -696,7 +740,7 @@ mod tests {
     #[test]
     fn parquet_columns_read_what_the_row_reader_reads() {
         let reader = SerializedFileReader::new(fixture("parquet_types.parquet")).unwrap();
-        let fast = parquet_columns(&reader).unwrap().expect("every column is one the column reader takes");
+        let fast = parquet_columns(&reader, None).unwrap().expect("every column is one the column reader takes");
         let rows = parquet_rows(&reader).unwrap();
         same(&fast, &rows);
         assert_eq!(fast.rows, 53);
@@ -707,9 +751,18 @@ mod tests {
         assert_eq!(fast.numeric("i64").unwrap_err().to_string(), "i64: row 4: missing or not a finite number");
         // a timestamp column takes the row reader, and the file reads the same through either door
         let reader = SerializedFileReader::new(fixture("parquet_timestamps.parquet")).unwrap();
-        assert!(parquet_columns(&reader).unwrap().is_none());
+        assert!(parquet_columns(&reader, None).unwrap().is_none());
         let with_ts = parse_panel(&fixture("parquet_timestamps.parquet"), PanelFormat::Parquet).unwrap();
         assert_eq!(with_ts.labels("at").unwrap()[0], "2026-01-01T12:00:00Z");
         same(&parse_panel(&fixture("parquet_types.parquet"), PanelFormat::Parquet).unwrap(), &rows);
+        // only the columns asked for are read; the others are named as not read
+        let wanted = ["y".to_string(), "label".to_string()];
+        let some = parse_panel_columns(&fixture("parquet_types.parquet"), PanelFormat::Parquet, Some(&wanted)).unwrap();
+        assert_eq!((some.rows, &some.names), (rows.rows, &rows.names));
+        let bits = |t: &Table| t.numeric_or_missing("y").unwrap().mapv(f64::to_bits);
+        assert_eq!(bits(&some), bits(&rows));
+        assert_eq!(some.labels("label").unwrap(), rows.labels("label").unwrap());
+        let e = some.numeric("day").unwrap_err().to_string();
+        assert!(e.contains("day") && e.contains("was not read"), "{e}");
     }
 }

@@ -103,6 +103,14 @@ impl Table {
         Self { names, columns: cols.into_iter().map(|(n, c)| (n.to_string(), c)).collect(), rows, skipped: vec![] }
     }
 
+    /// A table of `rows` rows whose header had `names`, of which only `cols` were read (asking
+    /// for another of `names` is an error saying it was not read).
+    pub fn from_read_columns(names: Vec<String>, cols: Vec<(String, Column)>, rows: usize) -> Self {
+        let columns: HashMap<String, Column> = cols.into_iter().collect();
+        let skipped = names.iter().filter(|n| !columns.contains_key(*n)).cloned().collect();
+        Self { names, columns, rows, skipped }
+    }
+
     pub fn column(&self, name: &str) -> Result<&Column, DataError> {
         if self.skipped.iter().any(|s| s == name) {
             return Err(DataError::BadValue {
@@ -118,6 +126,11 @@ impl Table {
 
     /// A numeric column; every value must be a finite number.
     pub fn numeric(&self, name: &str) -> Result<Array1<f64>, DataError> {
+        self.finite(name).map(Array1::from)
+    }
+
+    /// [`Table::numeric`] as a vector (one copy of the column).
+    fn finite(&self, name: &str) -> Result<Vec<f64>, DataError> {
         match self.column(name)? {
             Column::Num(v) => {
                 if let Some(i) = v.iter().position(|x| !x.is_finite()) {
@@ -127,7 +140,7 @@ impl Table {
                         message: "missing or not a finite number".into(),
                     });
                 }
-                Ok(Array1::from(v.clone()))
+                Ok(v.clone())
             }
             Column::Text(v) => {
                 let row = v.iter().position(|s| s.parse::<f64>().is_err()).unwrap_or(0);
@@ -150,15 +163,14 @@ impl Table {
 
     /// Numeric columns by name, each finite everywhere, as the estimators' input matrix.
     pub fn columns(&self, names: &[String]) -> Result<Columns, DataError> {
-        let cols =
-            names.iter().map(|n| Ok((n.clone(), self.numeric(n)?.to_vec()))).collect::<Result<Vec<_>, DataError>>()?;
+        let cols = names.iter().map(|n| Ok((n.clone(), self.finite(n)?))).collect::<Result<Vec<_>, DataError>>()?;
         // One table: every column has its row count.
         Columns::new(cols).map_err(|e| DataError::BadValue { column: e.column.clone(), row: 0, message: e.to_string() })
     }
 
     /// Whole numbers (periods, cohorts).
     pub fn integers(&self, name: &str) -> Result<Vec<i64>, DataError> {
-        let v = self.numeric(name)?;
+        let v = self.finite(name)?;
         v.iter()
             .enumerate()
             .map(|(i, &x)| {
@@ -181,7 +193,7 @@ impl Table {
         match self.column(name)? {
             Column::Num(v) if v.iter().all(|x| x.fract() == 0.0 && x.abs() < 9.0e15) => {
                 let ints: Vec<i64> = v.iter().map(|&x| x as i64).collect();
-                let (codes, levels) = crate::panel::factorize(&ints);
+                let (codes, levels) = crate::panel::factorize_int(&ints);
                 Ok((codes, levels.iter().map(|l| l.to_string()).collect()))
             }
             _ => Ok(crate::panel::factorize(&self.labels(name)?)),
