@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test, from a clean clone: installs what the tests need (a Python venv with moto, cfn-lint
 # and cargo-lambda), starts moto on a free loopback port, lints the SAM template, runs the whole
-# cargo test suite including the moto wire tests and fault injection, then the cargo-lambda smoke
-# test (schemathesis and a load test) and a short cargo fuzz run of every target.
+# cargo test suite including the moto wire tests and fault injection, renders every kind of report
+# in headless Chromium (installed from Debian's packages), then the cargo-lambda smoke test
+# (schemathesis and a load test) and a short cargo fuzz run of every target.
 #
 # Env: LIFTOS_CACHE (default ~/.cache/liftos) holds the venv and, unless CARGO_TARGET_DIR is set,
 # the cargo target directory, so repeated runs (and CI on the same machine) reuse builds.
@@ -59,6 +60,15 @@ python3 tests/contract/answers_match_openapi.py
 if python3 tests/contract/answers_match_openapi.py --self-test >/dev/null; then
   echo "the schema check did not notice corrupted answers"; exit 1
 fi
+
+step "every kind of report rendered in headless Chromium (Debian's package), screenshots kept"
+if ! command -v chromium >/dev/null; then
+  SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+fi
+python3 tests/browser_reports.py "$CARGO_TARGET_DIR/debug/liftos" "$CARGO_TARGET_DIR/tmp/reports"
 
 step "cargo-lambda smoke test"
 bash tests/smoke.sh

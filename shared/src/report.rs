@@ -402,6 +402,10 @@ pub fn advanced(
     if let Some(q) = &out.question {
         let _ = write!(body, "<p><b>Question:</b> {}</p>", esc(q));
     }
+    // the plain-language answer first, then the numbers it comes from
+    if let Some((e, g)) = explanation {
+        body.push_str(&explanation_section(e, g));
+    }
     let c = &out.comparison;
     let _ = write!(
         body,
@@ -424,9 +428,6 @@ pub fn advanced(
         c.checks_passed,
         c.checks_failed
     );
-    if let Some((e, g)) = explanation {
-        body.push_str(&explanation_section(e, g));
-    }
     body.push_str(&data_section(info));
     for r in &out.results {
         let _ = write!(body, "<h2>{}</h2>", esc(&method_title(&r.method)));
@@ -768,11 +769,11 @@ fn synth_plots(r: &SynthResult, dates: bool) -> Vec<String> {
 }
 
 /// The report of a discovery run: the graph and its edge list.
-pub fn discovery(out: &DiscoveryOutput, info: &DataInfo) -> String {
+pub fn discovery(out: &DiscoveryOutput, info: &DataInfo, explanation: Option<(&Explanation, &Grounding)>) -> String {
     let vars = out.graph().variables();
     let edges: Vec<(String, String, bool)> =
         out.graph().edges().into_iter().map(|e| (e.from, e.to, e.directed)).collect();
-    let mut body = String::new();
+    let mut body = explanation.map_or(String::new(), |(e, g)| explanation_section(e, g));
     let _ = write!(
         body,
         "<p class=\"headline\">{} on {} variables and {} rows: {} edges.</p>",
@@ -799,9 +800,12 @@ pub fn discovery(out: &DiscoveryOutput, info: &DataInfo) -> String {
 
 /// The report of a treatment-effect run: the estimate, the overlap of the estimator's propensity
 /// scores and the E-value.
-pub fn effect(out: &EffectOutput, info: &DataInfo) -> String {
+pub fn effect(out: &EffectOutput, info: &DataInfo, explanation: Option<(&Explanation, &Grounding)>) -> String {
     let r = &out.result;
-    let mut body = headline(&r.inference);
+    let mut body = explanation.map_or(String::new(), |(e, g)| explanation_section(e, g));
+    let estimand = format!("{:?}", r.estimand).to_uppercase();
+    let _ = write!(body, "<h2>{} ({estimand})</h2>", esc(&r.estimator));
+    body.push_str(&headline(&r.inference));
     let _ = write!(
         body,
         "<p>E-value {} (for the interval {}): an unmeasured confounder would need associations this strong with both treatment and outcome to explain the effect away.</p>",
@@ -818,4 +822,234 @@ pub fn effect(out: &EffectOutput, info: &DataInfo) -> String {
     }
     body.push_str(&data_section(info));
     page("Treatment effect", &body)
+}
+
+/// Money with its currency (ISO code first) and thousands separators: whole units from 100 up,
+/// cents below.
+fn money(x: f64, currency: Option<&str>) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    let digits = if x.abs() >= 100.0 { 0 } else { 2 };
+    let text = format!("{:.*}", digits, x.abs());
+    let (whole, cents) = text.split_once('.').map_or((text.as_str(), None), |(w, c)| (w, Some(c)));
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    if let Some(c) = cents {
+        let _ = write!(grouped, ".{c}");
+    }
+    let sign = if x < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') { "-" } else { "" };
+    match currency {
+        Some(c) => format!("{sign}{c} {grouped}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// The budget plan of the media mix model: what it moves and what it expects in words (each
+/// number from the plan), then per channel today's spend and the plan's with the returns'
+/// intervals, a plot of both, the fit and the warnings. Money is in `currency` when known.
+pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm::MmmResult) -> String {
+    let cur = currency;
+    let pct = |l: f64| format!("{}%", (100.0 * l).round());
+    let level = pct(m.level);
+    let mut words: Vec<String> = Vec::new();
+    if !m.incremental {
+        words.push(format!(
+            "The KPI ({kpi}) is the platforms' attribution: the returns below are not incremental effects of the spend."
+        ));
+    }
+    let moved: Vec<&liftos_estimators::mmm::MmmChannel> =
+        m.channels.iter().filter(|c| (c.spend_to - c.spend_from).abs() >= 0.005 * c.spend_from.max(1.0)).collect();
+    if moved.is_empty() {
+        words.push(format!(
+            "The plan keeps every channel at today's spend, {} a day in all.",
+            money(m.channels.iter().map(|c| c.spend_from).sum(), cur)
+        ));
+    } else {
+        let changes: Vec<String> = moved
+            .iter()
+            .map(|c| format!("{} from {} to {} a day", c.channel, money(c.spend_from, cur), money(c.spend_to, cur)))
+            .collect();
+        words.push(format!("The plan for a budget of {} a day moves {}.", money(m.budget, cur), changes.join("; ")));
+    }
+    let gain = format!("{} {kpi} a day", fmt(m.expected_gain));
+    let interval = format!("{level} interval {} to {}", fmt(m.gain_ci_low), fmt(m.gain_ci_high));
+    if m.gain_ci_low > 0.0 {
+        words.push(format!("The model expects it to add {gain} against today's allocation ({interval})."));
+    } else {
+        words.push(format!(
+            "Its expected gain, {gain} against today's allocation, is not distinguishable from none ({interval})."
+        ));
+    }
+    let held: Vec<&str> =
+        m.channels.iter().filter(|c| c.bound.as_deref() == Some("held")).map(|c| c.channel.as_str()).collect();
+    if !held.is_empty() {
+        words.push(format!(
+            "{} {} held at today's spend: the return on spend is not clear of zero in the model's re-fits.",
+            held.join(", "),
+            if held.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    let cut: Vec<&str> =
+        m.channels.iter().filter(|c| c.bound.as_deref() == Some("no_evidence")).map(|c| c.channel.as_str()).collect();
+    if !cut.is_empty() {
+        words.push(format!(
+            "{} {} cut to the floor: without evidence of a return, even the optimistic marginal return is below what the plan pays at the margin.",
+            cut.join(", "),
+            if cut.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    if m.fit.r_squared.is_finite() {
+        words.push(format!(
+            "The model explains {} of the day-to-day variation of {kpi} over the {} days it was fitted on; a model fit is not an experiment, so test before large moves.",
+            pct(m.fit.r_squared),
+            m.fit.observed
+        ));
+    }
+    let mut body = String::from("<h2>In words</h2>");
+    for w in &words {
+        let _ = write!(body, "<p>{}</p>", esc(w));
+    }
+    if !m.warnings.is_empty() {
+        body.push_str("<p><b>Caveats:</b></p><ul>");
+        for w in &m.warnings {
+            let _ = write!(body, "<li>{}</li>", esc(w));
+        }
+        body.push_str("</ul>");
+    }
+    let unit = cur.map_or(String::new(), |c| format!(" ({c})"));
+    let _ = write!(
+        body,
+        "<h2>Channels</h2><table><tr><th>channel</th><th>spend a day today{unit}</th><th>planned{unit}</th><th>change</th>\
+<th>ROI [{level}]</th><th>marginal ROI [{level}]</th><th>evidence</th><th>held by</th></tr>"
+    );
+    for c in &m.channels {
+        let change = if c.spend_from > 0.0 {
+            format!("{:+.1}%", 100.0 * (c.spend_to / c.spend_from - 1.0))
+        } else {
+            "–".into()
+        };
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{change}</td><td>{} [{}, {}]</td><td>{} [{}, {}]</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+            esc(&c.channel),
+            money(c.spend_from, cur),
+            money(c.spend_to, cur),
+            fmt(c.roi),
+            fmt(c.roi_ci_low),
+            fmt(c.roi_ci_high),
+            fmt(c.marginal_roi),
+            fmt(c.marginal_roi_ci_low),
+            fmt(c.marginal_roi_ci_high),
+            if c.evidence { "pass" } else { "na" },
+            if c.evidence { "yes" } else { "no" },
+            esc(c.bound.as_deref().unwrap_or("–"))
+        );
+    }
+    body.push_str("</table>");
+    let _ = write!(
+        body,
+        "<p class=\"note\">ROI: {kpi} per unit of spend over the history; marginal ROI: per extra unit of spend a day at today's spend. Intervals from {} block-bootstrap re-fits.</p>",
+        m.draws
+    );
+    body.push_str(&or_note(spend_svg(&m.channels, cur)));
+    let h = &m.horizon;
+    let _ = write!(
+        body,
+        "<h2>Over {} days</h2><p>spend {}; expected gain {} {kpi} ({level} interval {} to {})</p>",
+        h.periods,
+        money(h.spend, cur),
+        fmt(h.gain),
+        fmt(h.gain_ci_low),
+        fmt(h.gain_ci_high)
+    );
+    let f = &m.fit;
+    let _ = write!(
+        body,
+        "<h2>Fit</h2><table><tr><th>R²</th><td>{}</td></tr><tr><th>RMSE</th><td>{}</td></tr>\
+<tr><th>cross-validated RMSE ({} folds of {} days)</th><td>{}</td></tr><tr><th>days fitted</th><td>{} of {}</td></tr>\
+<tr><th>controls</th><td>{}</td></tr></table>",
+        fmt(f.r_squared),
+        fmt(f.rmse),
+        f.cv_folds,
+        f.cv_horizon,
+        f.cv_rmse.map_or("–".into(), fmt),
+        f.observed,
+        f.periods,
+        esc(&m.controls.join(", "))
+    );
+    page(&format!("Budget plan: {kpi}"), &body)
+}
+
+/// Today's spend and the plan's, per channel, as paired bars.
+fn spend_svg(channels: &[liftos_estimators::mmm::MmmChannel], currency: Option<&str>) -> DrawResult {
+    let top = channels.iter().flat_map(|c| [c.spend_from, c.spend_to]).filter(|x| x.is_finite()).fold(0.0, f64::max);
+    if channels.is_empty() || top <= 0.0 {
+        return Err("no spend to plot".into());
+    }
+    let n = channels.len();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let y_desc = currency.map_or("spend a day".to_string(), |c| format!("spend a day ({c})"));
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Spend a day: today (grey) and planned (blue)", ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(38)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..n as f64, 0.0..top * 1.15)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_labels(0)
+            .disable_x_mesh()
+            .y_desc(y_desc)
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(err)?;
+        // each channel's name above its pair of bars
+        let style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+        chart
+            .draw_series(
+                channels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| Text::new(c.channel.clone(), (i as f64 + 0.5, top * 1.08), style.clone())),
+            )
+            .map_err(err)?;
+        chart
+            .draw_series(channels.iter().enumerate().map(|(i, c)| {
+                Rectangle::new([(i as f64 + 0.15, 0.0), (i as f64 + 0.5, c.spend_from)], GREY.mix(0.8).filled())
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(channels.iter().enumerate().map(|(i, c)| {
+                Rectangle::new([(i as f64 + 0.5, 0.0), (i as f64 + 0.85, c.spend_to)], CONTROL.mix(0.8).filled())
+            }))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::money;
+
+    #[test]
+    fn money_shows_its_currency_and_thousands() {
+        assert_eq!(money(1866.4154, Some("USD")), "USD 1,866");
+        assert_eq!(money(1234567.0, None), "1,234,567");
+        assert_eq!(money(-40658.9, Some("EUR")), "-EUR 40,659");
+        assert_eq!(money(12.345, Some("GBP")), "GBP 12.35");
+        assert_eq!(money(-0.001, None), "0.00");
+        assert_eq!(money(100.0, None), "100");
+        assert_eq!(money(f64::NAN, Some("USD")), "–");
+    }
 }

@@ -1144,6 +1144,21 @@ async fn run_pipeline(data_dir: &std::path::Path, org: String, out: &std::path::
         return fail("--out", e);
     }
     eprintln!("liftos: summary written to {}", out.join("summary.json").display());
+    // A run without a plan or an analysis leaves no earlier run's file behind to be read as its.
+    for (name, made) in
+        [("plan.html", summary.budget_recommendation.is_some()), ("report.html", summary.analysis.is_some())]
+    {
+        if !made {
+            let _ = std::fs::remove_file(out.join(name));
+        }
+    }
+    if let Some(plan) = &summary.budget_recommendation {
+        let html = liftos::report::budget_plan(&plan.kpi, plan.currency.as_deref(), &plan.model);
+        if let Err(e) = std::fs::write(out.join("plan.html"), &html) {
+            return fail("--out", e);
+        }
+        eprintln!("liftos: budget plan written to {}", out.join("plan.html").display());
+    }
     if let Some(analysis) = &summary.analysis {
         // A copy of the report beside the summary.
         match stores.panels.get_panel(&user.org_id, &analysis.report_key).await {

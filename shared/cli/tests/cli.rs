@@ -482,6 +482,11 @@ fn pipeline_on_your_own_connections() {
     assert_eq!(names, ["google_ads", "linkedin", "meta"]);
     assert_eq!(v["budget_recommendation"]["kpi"], "shop_revenue");
     assert!(v.get("notes").is_none(), "{}", v["notes"]);
+    // its report: no currency is claimed, since these file connections name none
+    assert!(v["budget_recommendation"].get("currency").is_none());
+    let plan = std::fs::read_to_string(out.join("plan.html")).unwrap();
+    assert!(plan.contains("<h1>Budget plan: shop_revenue</h1>") && plan.contains("<h2>In words</h2>"));
+    assert!(!plan.contains("USD") && plan.contains("<svg"));
 
     // Again, without the KPI: the records are unchanged, and the stored KPI still serves.
     let (code, again) = run(args(false));
@@ -504,6 +509,7 @@ fn pipeline_on_your_own_connections() {
     assert_eq!(code, 0, "{v}");
     assert!(v["budget_recommendation"].is_null());
     assert!(v["notes"][0].as_str().unwrap().contains("no first-party KPI"), "{}", v["notes"]);
+    assert!(!out.join("plan.html").exists(), "the other org's plan is not left as this run's");
 
     // A file connection without its path, a KPI file without a date.
     let bad = dir.path().join("bad.json");

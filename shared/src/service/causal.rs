@@ -694,15 +694,38 @@ fn compute(
         }
         Plan::Discover(req) => {
             let out = estimate::discover(&table, &req).map_err(|e| field_error("", e))?;
-            let html = report.then(|| crate::report::discovery(&out, &info));
-            (AnalysisOutput::Discover(Analysis { result: out, data: info, report: None }), html)
+            let output = AnalysisOutput::Discover(Analysis { result: out, data: info, report: None });
+            let html = report.then(|| single_report(&output, None));
+            (output, html)
         }
         Plan::Effect(req) => {
             let out = estimate::effect(&table, &req).map_err(|e| field_error("", e))?;
-            let html = report.then(|| crate::report::effect(&out, &info));
-            (AnalysisOutput::Effect(Analysis { result: out, data: info, report: None }), html)
+            let outcome = Some(req.outcome.clone());
+            let output = AnalysisOutput::Effect(Analysis { result: out, data: info, report: None });
+            let html = report.then(|| single_report(&output, outcome));
+            (output, html)
         }
     })
+}
+
+/// The executive explanation of an answer at 95% (the templates, checked by the validator), as
+/// the report opens with it; None if the answer cannot be explained.
+fn report_explanation(output: &AnalysisOutput, outcome: Option<String>) -> Option<crate::llm::Insights> {
+    let ctx = crate::llm::facts::Context { outcome, ..Default::default() };
+    crate::llm::facts::sheet(output, 0.95, &ctx)
+        .ok()
+        .and_then(|sheet| crate::llm::explain_sheet(sheet, crate::llm::Audience::Executive, None).ok())
+}
+
+/// The report of a discover or treatment-effect answer, opening with its explanation.
+fn single_report(output: &AnalysisOutput, outcome: Option<String>) -> String {
+    let explained = report_explanation(output, outcome);
+    let words = explained.as_ref().map(|x| (&x.explanation, &x.grounding));
+    match output {
+        AnalysisOutput::Discover(a) => crate::report::discovery(&a.result, &a.data, words),
+        AnalysisOutput::Effect(a) => crate::report::effect(&a.result, &a.data, words),
+        AnalysisOutput::Advanced(_) => String::new(),
+    }
 }
 
 /// The report of an analyze/advanced answer: the estimates, the executive explanation (the
@@ -718,10 +741,7 @@ fn advanced_report(output: &AnalysisOutput, table: &Table, methods: &[MethodSpec
         MethodSpec::Sdid(r) => r.outcome.clone(),
         MethodSpec::Impact(r) => r.outcome.clone(),
     });
-    let ctx = crate::llm::facts::Context { outcome, ..Default::default() };
-    let explained = crate::llm::facts::sheet(output, level, &ctx)
-        .ok()
-        .and_then(|sheet| crate::llm::explain_sheet(sheet, crate::llm::Audience::Executive, None).ok());
+    let explained = report_explanation(output, outcome);
     let evidence = explained.as_ref().map(|x| x.evidence.as_slice()).unwrap_or_default();
     let (scenarios, _) = crate::llm::counterfactual::analysis_paths(output, Some((table, methods)), evidence, level);
     crate::report::advanced(&a.result, &a.data, explained.as_ref().map(|x| (&x.explanation, &x.grounding)), &scenarios)

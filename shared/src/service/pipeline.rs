@@ -521,6 +521,10 @@ pub struct BudgetRecommendation {
     pub kpi: String,
     /// Spend per day planned: the last week's average.
     pub daily_budget: f64,
+    /// The reporting currency the spend is in (ISO code): the currency of the connections that
+    /// convert at 1.0, when they name one and agree; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
     /// Channels with ROI and marginal ROI intervals, the plan within the supported spend and
     /// ±30% a channel, its gain per day with an interval, the fit and its cross-validation.
     pub model: MmmResult,
@@ -569,6 +573,9 @@ pub async fn run_sample_pipeline(
         }
     }
     let mut summary = finish(stores, user, ingestion, true, Ok(SAMPLE_ANALYSIS.to_string()), now).await?;
+    if let Some(b) = summary.budget_recommendation.as_mut() {
+        b.currency = reporting_currency(&sample_connections(""));
+    }
     summary.experiment_id = Some(experiment.id);
     summary.experiment_outcome = Some(experiment_outcome);
     summary.experiment_records = experiment_records;
@@ -617,7 +624,23 @@ pub async fn run_pipeline(
         stores.panels.put_panel(&user.org_id, KPI_KEY, bytes::Bytes::from(kpi)).await?;
     }
     let request = analysis_request(stores, user).await?;
-    finish(stores, user, ingestion, false, request, now).await
+    let mut summary = finish(stores, user, ingestion, false, request, now).await?;
+    if let Some(b) = summary.budget_recommendation.as_mut() {
+        b.currency = reporting_currency(&own.connections);
+    }
+    Ok(summary)
+}
+
+/// The org's reporting currency as its connections name it: the `currency` of those converting
+/// at 1.0 (their money is already in it), when at least one names it and all that do agree.
+pub fn reporting_currency(connections: &[crate::ingestion::connectors::Connection]) -> Option<String> {
+    let mut named = connections
+        .iter()
+        .filter(|c| c.fx_rate == 1.0)
+        .filter_map(|c| c.currency.as_deref().map(|s| s.trim().to_ascii_uppercase()))
+        .filter(|s| !s.is_empty());
+    let first = named.next()?;
+    named.all(|c| c == first).then_some(first)
 }
 
 /// The analysis of the most recent treatment detected on the stored records that has a
@@ -856,5 +879,32 @@ async fn surface(
     let settings = MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
     let mut model = mmm::fit(&input, &settings).map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
     let test = model.next_test.take();
-    Ok(Some((BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, model }, test)))
+    Ok(Some((
+        BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, currency: None, model },
+        test,
+    )))
+}
+
+#[cfg(test)]
+mod currency_tests {
+    use super::{reporting_currency, sample_connections};
+    use crate::ingestion::connectors::Connection;
+
+    fn conn(currency: Option<&str>, fx: f64) -> Connection {
+        let mut c = sample_connections("").remove(0);
+        c.currency = currency.map(str::to_string);
+        c.fx_rate = fx;
+        c
+    }
+
+    #[test]
+    fn the_reporting_currency_is_the_one_the_unconverted_connections_agree_on() {
+        // the sample: two USD accounts at 1.0, a EUR account converted at 1.08
+        assert_eq!(reporting_currency(&sample_connections("")), Some("USD".into()));
+        assert_eq!(reporting_currency(&[conn(Some("usd"), 1.0), conn(None, 1.0)]), Some("USD".into()));
+        // disagreement, or nobody naming it: no currency is claimed
+        assert_eq!(reporting_currency(&[conn(Some("USD"), 1.0), conn(Some("GBP"), 1.0)]), None);
+        assert_eq!(reporting_currency(&[conn(None, 1.0), conn(Some("EUR"), 1.08)]), None);
+        assert_eq!(reporting_currency(&[]), None);
+    }
 }
