@@ -520,3 +520,32 @@ fn the_pre_trend_check_states_power_and_breakdown() {
         assert!(text.contains("power"), "{text}");
     }
 }
+
+/// The headline's unit is the method's: the 2SLS coefficient is per unit of the instrumented
+/// variable and the RDD's effect is at the cutoff, never "per treated unit and period" (which
+/// only DiD and the synthetic controls estimate).
+#[test]
+fn the_headline_states_the_unit_of_each_methods_effect() {
+    let expect = [
+        ("twfe", "per treated unit and period"),
+        ("iv", "per unit of the instrumented variable"),
+        ("rdd", "at the cutoff"),
+    ];
+    for (name, unit) in expect {
+        let (_, out, outcome) = bases().iter().find(|(n, _, _)| n == name).expect("base");
+        let x = insights::explain(out, &ask(0.95, Audience::Executive, outcome.clone()), None).expect("explain");
+        let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+        let all = text.join(" ");
+        // only a headline that states a causal effect carries the unit
+        if all.contains("statistically significant effect") {
+            assert!(all.contains(unit), "{name}: {all}");
+        }
+        if name == "iv" {
+            // the simulated instrument is strong and valid: a causal headline, with its unit
+            assert!(all.contains("statistically significant effect") && all.contains(unit), "{all}");
+        }
+        if name != "twfe" {
+            assert!(!all.contains("per treated unit and period"), "{name}: {all}");
+        }
+    }
+}

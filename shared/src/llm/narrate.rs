@@ -112,6 +112,19 @@ fn method_name(e: &Evidence) -> &'static str {
     }
 }
 
+/// What one unit of each method's effect is: DiD and the synthetic controls average over treated
+/// units and periods, the 2SLS coefficient is per unit of the instrumented variable, the RDD's is
+/// the jump at the cutoff, the time-series counterfactual's an average over the post-period.
+fn effect_scale(method: &str) -> &'static str {
+    match method {
+        "iv" => "per unit of the instrumented variable",
+        "rdd" => "at the cutoff",
+        "impact" => "per period after the intervention",
+        "effect" => "on average per unit",
+        _ => "per treated unit and period",
+    }
+}
+
 /// The templates' sentences for one method's effect (headline, interval, derived, checks,
 /// what would change it, next step), as drafts with placeholders.
 fn effect_drafts(
@@ -134,7 +147,8 @@ fn effect_drafts(
     let zero = effect.value == 0.0;
     d.push(match (sig, e.grade.allows_causal_words(), zero) {
         (Some(true), true, false) => format!(
-            "{name} estimate is that the treatment {word} {outcome} by {{{{abs:{eid}}}}} per treated unit and period, a statistically significant effect at the {{{{level}}}} level."
+            "{name} estimate is that the treatment {word} {outcome} by {{{{abs:{eid}}}}} {}, a statistically significant effect at the {{{{level}}}} level.",
+            effect_scale(&e.method)
         ),
         (Some(true), false, false) => format!(
             "{name} estimate is {noun} of {{{{abs:{eid}}}}} in {outcome}, statistically significant at the {{{{level}}}} level, but {}: read it as an association, not as the treatment's effect.",
