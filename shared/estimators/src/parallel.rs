@@ -66,6 +66,35 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Result<
         .collect()
 }
 
+/// A sequential loop's report to the observer (a seeded bootstrap whose draws come from one
+/// random stream): [`Steps::advance`] after each item; the loop is over when it is dropped.
+pub struct Steps {
+    id: Option<u64>,
+}
+
+/// Report a sequential loop of `total` items (not reported when shorter than [`map`]'s loops).
+pub fn steps(total: usize) -> Steps {
+    let id = OBSERVER.get().filter(|_| total >= REPORTED_FROM).map(|o| o.start(total));
+    Steps { id }
+}
+
+impl Steps {
+    /// One more item done.
+    pub fn advance(&self) {
+        if let (Some(o), Some(id)) = (OBSERVER.get(), self.id) {
+            o.advance(id);
+        }
+    }
+}
+
+impl Drop for Steps {
+    fn drop(&mut self) {
+        if let (Some(o), Some(id)) = (OBSERVER.get(), self.id) {
+            o.finish(id);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,7 +139,18 @@ mod tests {
             map(&outer, |&i| map(&(0..9).collect::<Vec<usize>>(), |&j| i * j).unwrap().iter().sum::<usize>()).unwrap();
         assert_eq!(sums[2], 72);
         map(&[1, 2, 3], |x| x + 1).unwrap();
+        // a sequential loop of 40 steps, reported as it goes and finished when dropped
+        {
+            let s = steps(40);
+            for _ in 0..40 {
+                s.advance();
+            }
+            let m = counting.0.lock().unwrap();
+            assert_eq!(m.values().filter(|(total, done, fin)| *total == 40 && *done == 40 && !*fin).count(), 1);
+        }
+        drop(steps(2));
         let m = counting.0.lock().unwrap();
+        assert_eq!(m.values().filter(|(total, done, fin)| *total == 40 && *done == 40 && *fin).count(), 1);
         assert_eq!(m.values().filter(|(total, done, fin)| *total == 137 && *done == 137 && *fin).count(), 1);
         assert!(m.values().filter(|(total, _, _)| *total == 9).count() >= 137);
         assert!(m.values().all(|(total, done, fin)| !*fin || done == total));

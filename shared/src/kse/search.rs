@@ -215,7 +215,6 @@ fn has_any(text: &str, cues: &[&str]) -> bool {
     cues.iter().any(|c| text.contains(c))
 }
 
-/// Searches `g` for `req` (validated by the caller).
 /// What a question asks, resolved to the graph's nodes.
 struct Interpretation {
     concepts: Vec<MatchedConcept>,

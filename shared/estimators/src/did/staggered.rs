@@ -500,6 +500,7 @@ fn bootstrap_draws(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<Vec<f64>> {
     let mut rng = Rng::new(b.seed);
     let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(b.draws); m];
     const BLOCK: usize = 64;
+    let steps = crate::parallel::steps(b.draws.div_ceil(BLOCK));
     let mut done = 0;
     while done < b.draws {
         let rows = BLOCK.min(b.draws - done);
@@ -511,6 +512,7 @@ fn bootstrap_draws(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<Vec<f64>> {
             }
         }
         done += rows;
+        steps.advance();
     }
     draws
 }
