@@ -7,6 +7,7 @@
 
 use nalgebra::DMatrix;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, ShapeBuilder, Slice};
+use rayon::prelude::*;
 
 /// A column is collinear with the previous ones when its Cholesky pivot falls below this
 /// fraction of its own squared norm.
@@ -113,11 +114,32 @@ pub fn crossprod_columns(x: &[&[f64]], w: Option<&[f64]>) -> Array2<f64> {
     let k = x.len();
     let n = x.first().map(|c| c.len()).unwrap_or(0);
     assert!(x.iter().all(|c| c.len() == n), "columns of one design matrix have one length");
+    // Rows in fixed chunks on every core, the chunks' sums added in order: the same answer on any
+    // number of threads.
+    let starts: Vec<usize> = (0..n).step_by(CHUNK).collect();
+    let parts: Vec<Array2<f64>> = starts.par_iter().map(|&s| crossprod_rows(x, w, s, (s + CHUNK).min(n))).collect();
+    let mut m = Array2::zeros((k, k));
+    for p in &parts {
+        m += p;
+    }
+    for i in 0..k {
+        for j in 0..i {
+            m[[j, i]] = m[[i, j]];
+        }
+    }
+    m
+}
+
+/// Rows handed to one core at a time by the column kernels.
+const CHUNK: usize = 1 << 16;
+
+/// The lower triangle of X'WX over rows `start..end`.
+fn crossprod_rows(x: &[&[f64]], w: Option<&[f64]>, mut start: usize, n: usize) -> Array2<f64> {
+    let k = x.len();
     let mut m = Array2::zeros((k, k));
     // With weights, each block of a column is scaled once into a scratch buffer that stays in
     // cache, so each pair costs one multiply-add per row.
     let mut scaled = vec![0.0; if w.is_some() { k * BLOCK } else { 0 }];
-    let mut start = 0;
     while start < n {
         let end = (start + BLOCK).min(n);
         let len = end - start;
@@ -136,11 +158,6 @@ pub fn crossprod_columns(x: &[&[f64]], w: Option<&[f64]>) -> Array2<f64> {
             }
         }
         start = end;
-    }
-    for i in 0..k {
-        for j in 0..i {
-            m[[j, i]] = m[[i, j]];
-        }
     }
     m
 }
@@ -167,15 +184,18 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// Σⱼ bⱼ xⱼ over columns given as slices: X b without assembling X.
 pub fn combine(x: &[&[f64]], b: ArrayView1<f64>) -> Array1<f64> {
     let n = x.first().map(|c| c.len()).unwrap_or(0);
-    let mut out = Array1::zeros(n);
-    if let Some(o) = out.as_slice_mut() {
+    let mut out = vec![0.0; n];
+    // a block of rows at a time (it stays in cache while every column is added), on every core;
+    // each row's sum runs over the columns in order, as one loop would
+    out.par_chunks_mut(BLOCK).enumerate().for_each(|(i, block)| {
+        let (start, len) = (i * BLOCK, block.len());
         for (c, &bj) in x.iter().zip(b.iter()) {
-            for (o, &v) in o.iter_mut().zip(c.iter()) {
+            for (o, &v) in block.iter_mut().zip(&c[start..start + len]) {
                 *o += bj * v;
             }
         }
-    }
-    out
+    });
+    Array1::from(out)
 }
 
 /// X'y.
