@@ -879,30 +879,28 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
     }
     let gain = format!("{} {kpi} a day", fmt(m.expected_gain));
     let interval = format!("{level} interval {} to {}", fmt(m.gain_ci_low), fmt(m.gain_ci_high));
-    if m.gain_ci_low > 0.0 {
-        words.push(format!("The model expects it to add {gain} against today's allocation ({interval})."));
+    words.push(if m.gain_ci_low > 0.0 {
+        format!("The model expects it to add {gain} against today's allocation ({interval}).")
+    } else if m.gain_ci_high < 0.0 {
+        format!(
+            "The model expects it to change {kpi} by {} a day against today's allocation, a loss ({interval}).",
+            fmt(m.expected_gain)
+        )
     } else {
-        words.push(format!(
-            "Its expected gain, {gain} against today's allocation, is not distinguishable from none ({interval})."
-        ));
-    }
-    let held: Vec<&str> =
-        m.channels.iter().filter(|c| c.bound.as_deref() == Some("held")).map(|c| c.channel.as_str()).collect();
-    if !held.is_empty() {
-        words.push(format!(
-            "{} {} held at today's spend: the return on spend is not clear of zero in the model's re-fits.",
-            held.join(", "),
-            if held.len() == 1 { "is" } else { "are" }
-        ));
-    }
-    let cut: Vec<&str> =
-        m.channels.iter().filter(|c| c.bound.as_deref() == Some("no_evidence")).map(|c| c.channel.as_str()).collect();
-    if !cut.is_empty() {
-        words.push(format!(
-            "{} {} cut to the floor: without evidence of a return, even the optimistic marginal return is below what the plan pays at the margin.",
-            cut.join(", "),
-            if cut.len() == 1 { "is" } else { "are" }
-        ));
+        format!("Its expected gain, {gain} against today's allocation, is not distinguishable from none ({interval}).")
+    });
+    for (bound, why) in [
+        ("held", "held at today's spend: the return on spend is not clear of zero in the model's re-fits."),
+        (
+            "no_evidence",
+            "cut to the floor: without evidence of a return, even the optimistic marginal return is below what the plan pays at the margin.",
+        ),
+    ] {
+        let names: Vec<&str> =
+            m.channels.iter().filter(|c| c.bound.as_deref() == Some(bound)).map(|c| c.channel.as_str()).collect();
+        if !names.is_empty() {
+            words.push(format!("{} {} {why}", names.join(", "), if names.len() == 1 { "is" } else { "are" }));
+        }
     }
     if m.fit.r_squared.is_finite() {
         words.push(format!(
