@@ -495,11 +495,10 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
                     (sy.t().dot(&sy), sx.t().dot(&sy), sx.t().dot(&sx))
                 }
                 _ => {
-                    let w = |a: &Array1<f64>, b: &Array1<f64>| -> Array2<f64> {
-                        let v: Array1<f64> = a * b;
-                        linalg::crossprod_columns(z, v.as_slice())
-                    };
-                    (w(&ry, &ry), w(&rx, &ry), w(&rx, &rx))
+                    // the three weighted products in one pass over the instruments
+                    let (yy, xy, xx): (Array1<f64>, Array1<f64>, Array1<f64>) = (&ry * &ry, &rx * &ry, &rx * &rx);
+                    let [m_yy, m_xy, m_xx] = linalg::crossprods(z, [yy.as_slice(), xy.as_slice(), xx.as_slice()]);
+                    (m_yy, m_xy, m_xx)
                 }
             };
             let bread = mzz_inv.select(Axis(0), &excl);
