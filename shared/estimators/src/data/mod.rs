@@ -46,25 +46,14 @@ impl Table {
     /// csv crate. A column that turns out not to be numeric is read again as text.
     pub fn read_csv_columns(path: &Path, wanted: Option<&[String]>) -> Result<Self, DataError> {
         let err = |m: String| DataError::Read { path: path.display().to_string(), message: m };
-        let open = || std::fs::File::open(path).map_err(|e| err(e.to_string()));
-        let size = open()?.metadata().ok().map(|m| m.len());
-        if let Some((table, text_cols)) = fast::parse(open()?, size, wanted, &[]).map_err(|e| relabel(e, path))? {
-            if text_cols.is_empty() {
-                return Ok(table);
-            }
-            if let Some((again, _)) = fast::parse(open()?, size, Some(&[]), &text_cols).map_err(|e| relabel(e, path))? {
-                return Ok(merge_text(table, again, text_cols));
-            }
-        }
-        let buffered = || -> Result<std::io::BufReader<std::fs::File>, DataError> {
-            Ok(std::io::BufReader::with_capacity(1 << 20, open()?))
+        let size = std::fs::metadata(path).ok().map(|m| m.len());
+        // large reads pass straight through the buffer to the block reader; the csv crate's
+        // reader (files with quotes) gets it
+        let open = || -> Result<Box<dyn std::io::Read>, DataError> {
+            let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+            Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
         };
-        let (table, text_cols) = parse(buffered()?, &[]).map_err(|e| relabel(e, path))?;
-        if text_cols.is_empty() {
-            return Ok(table);
-        }
-        let (again, _) = parse(buffered()?, &text_cols).map_err(|e| relabel(e, path))?;
-        Ok(merge_text(table, again, text_cols))
+        read_twice(open, size, wanted).map_err(|e| relabel(e, path))
     }
 
     /// Read CSV from memory (inline rows, panels from object storage), every column.
@@ -79,21 +68,7 @@ impl Table {
     /// CSV bytes to a table, only the `wanted` columns parsed (None: all), as
     /// [`Table::read_csv_columns`].
     pub fn from_csv_bytes(bytes: &[u8], wanted: Option<&[String]>) -> Result<Self, DataError> {
-        let size = Some(bytes.len() as u64);
-        if let Some((table, text_cols)) = fast::parse(bytes, size, wanted, &[])? {
-            if text_cols.is_empty() {
-                return Ok(table);
-            }
-            if let Some((again, _)) = fast::parse(bytes, size, Some(&[]), &text_cols)? {
-                return Ok(merge_text(table, again, text_cols));
-            }
-        }
-        let (table, text_cols) = parse(bytes, &[])?;
-        if text_cols.is_empty() {
-            return Ok(table);
-        }
-        let (again, _) = parse(bytes, &text_cols)?;
-        Ok(merge_text(table, again, text_cols))
+        read_twice(|| Ok(bytes), Some(bytes.len() as u64), wanted)
     }
 
     /// Build from numeric columns (tests, benchmarks, inline rows).
@@ -222,6 +197,30 @@ impl Column {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// CSV from a source that can be read twice (`open` starts it again): the fast reader when the
+/// input has no quote, else the csv crate's; a column that turned out not to be numeric is read
+/// again as text.
+fn read_twice<R: std::io::Read>(
+    open: impl Fn() -> Result<R, DataError>,
+    size: Option<u64>,
+    wanted: Option<&[String]>,
+) -> Result<Table, DataError> {
+    if let Some((table, text_cols)) = fast::parse(open()?, size, wanted, &[])? {
+        if text_cols.is_empty() {
+            return Ok(table);
+        }
+        if let Some((again, _)) = fast::parse(open()?, size, Some(&[]), &text_cols)? {
+            return Ok(merge_text(table, again, text_cols));
+        }
+    }
+    let (table, text_cols) = parse(open()?, &[])?;
+    if text_cols.is_empty() {
+        return Ok(table);
+    }
+    let (again, _) = parse(open()?, &text_cols)?;
+    Ok(merge_text(table, again, text_cols))
 }
 
 /// `table` with its `text_cols` (by index) taken from `again`, which read them as text.
