@@ -880,7 +880,7 @@ fn read_table(
         let bytes =
             std::fs::read(input).map_err(|e| EstimateError::new("input", format!("{}: {e}", input.display())))?;
         let parquet = liftos::service::source::PanelFormat::Parquet;
-        return liftos::service::source::parse_panel_columns(&bytes, parquet, wanted)
+        return liftos::service::source::parse_panel_owned(bytes.into(), parquet, wanted)
             .map_err(|e| EstimateError::new("input", format!("{}: {}", input.display(), e.summary())));
     }
     Ok(liftos_estimators::data::Table::read_csv_columns(input, wanted)?)

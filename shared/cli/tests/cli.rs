@@ -647,3 +647,28 @@ fn kse_build_search_graph_and_map() {
     let (code, v) = liftos(&["kse", "search", "   ", "--data-dir", d]);
     assert_eq!((code, v["field"].as_str()), (2, Some("query")), "{v}");
 }
+
+/// `liftos estimate` on a Parquet file gives the answer of the same panel as CSV (the promo
+/// panel of the analyze-advanced sample: `tests/fixtures/promo.parquet` holds its rows).
+#[test]
+fn estimate_on_parquet_is_the_csv_answer() {
+    let event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("../../events/analyze-advanced.ok.json").unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    let mut csv = String::from("unit,week,sales,d\n");
+    for r in body["rows"].as_array().unwrap() {
+        csv.push_str(&format!("{},{},{},{}\n", r["unit"].as_str().unwrap(), r["week"], r["sales"], r["d"]));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("promo.csv");
+    std::fs::write(&path, csv).unwrap();
+    let args = "estimate did --unit unit --time week --outcome sales --treatment d --event-study";
+    let (code, from_csv) = run(&format!("{args} --input {}", path.display()));
+    assert_eq!(code, 0, "{from_csv}");
+    let (code, from_parquet) = run(&format!("{args} --input ../../tests/fixtures/promo.parquet"));
+    assert_eq!(code, 0, "{from_parquet}");
+    assert_eq!(from_parquet, from_csv);
+    // a column the file does not have is named
+    let (code, v) = run("estimate did --unit unit --time week --outcome revenue --treatment d --input ../../tests/fixtures/promo.parquet");
+    assert_eq!((code, v["field"].as_str()), (2, Some("revenue")), "{v}");
+}

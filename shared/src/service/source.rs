@@ -118,9 +118,10 @@ pub async fn load(
             let bytes = panels.get_panel(org, &panel.key).await?.ok_or_else(|| {
                 ValidationError::new("panel.key", format!("{:?}: no such object under your org", panel.key))
             })?;
-            let mut loaded = Loaded::new("panel", parse_panel(&bytes, format)?);
+            let size = bytes.len();
+            let mut loaded = Loaded::new("panel", parse_panel_owned(bytes, format, None)?);
             loaded.info.panel_key = Some(panel.key.clone());
-            loaded.info.bytes = Some(bytes.len());
+            loaded.info.bytes = Some(size);
             Ok(loaded)
         }
         _ => {
@@ -149,6 +150,29 @@ pub fn parse_panel_columns(
     format: PanelFormat,
     wanted: Option<&[String]>,
 ) -> Result<Table, ValidationError> {
+    match format {
+        // the Parquet reader holds its bytes: a borrowed slice is copied once
+        PanelFormat::Parquet => parse_panel_owned(bytes::Bytes::copy_from_slice(bytes), format, wanted),
+        PanelFormat::Csv => parse_panel_owned_or_borrowed(bytes, None, format, wanted),
+    }
+}
+
+/// [`parse_panel_columns`] on bytes the caller hands over (an object read from storage, a file
+/// read whole): a Parquet file is decoded from them without a copy.
+pub fn parse_panel_owned(
+    bytes: bytes::Bytes,
+    format: PanelFormat,
+    wanted: Option<&[String]>,
+) -> Result<Table, ValidationError> {
+    parse_panel_owned_or_borrowed(&bytes.clone(), Some(bytes), format, wanted)
+}
+
+fn parse_panel_owned_or_borrowed(
+    bytes: &[u8],
+    owned: Option<bytes::Bytes>,
+    format: PanelFormat,
+    wanted: Option<&[String]>,
+) -> Result<Table, ValidationError> {
     if let Some(e) = panel_bytes_limit_error(bytes.len()) {
         return Err(e);
     }
@@ -156,7 +180,7 @@ pub fn parse_panel_columns(
         PanelFormat::Csv => {
             Table::from_csv_bytes(bytes, wanted).map_err(|e| ValidationError::new("panel", e.to_string()))?
         }
-        PanelFormat::Parquet => parquet_table(bytes, wanted)?,
+        PanelFormat::Parquet => parquet_table(owned.unwrap_or_else(|| bytes::Bytes::copy_from_slice(bytes)), wanted)?,
     };
     if table.rows == 0 {
         return Err(ValidationError::new("panel", "has no rows"));
@@ -232,10 +256,10 @@ pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
 
 /// A Parquet file's flat columns: numbers (ints, floats, decimals, booleans as 0/1, dates as
 /// days since 1970-01-01) are numeric; strings and timestamps (RFC 3339, UTC) are text.
-fn parquet_table(bytes: &[u8], wanted: Option<&[String]>) -> Result<Table, ValidationError> {
+fn parquet_table(bytes: bytes::Bytes, wanted: Option<&[String]>) -> Result<Table, ValidationError> {
     use parquet::file::reader::SerializedFileReader;
     let bad = |m: String| ValidationError::new("panel", format!("is not a readable Parquet file: {m}"));
-    let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)).map_err(|e| bad(e.to_string()))?;
+    let reader = SerializedFileReader::new(bytes).map_err(|e| bad(e.to_string()))?;
     if let Some(table) = parquet_columns(&reader, wanted).map_err(|e| bad(e.to_string()))? {
         return Ok(table);
     }
