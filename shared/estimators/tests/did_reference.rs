@@ -551,3 +551,31 @@ fn cs_anticipation_and_universal_base_match_csdid() {
         }
     }
 }
+
+/// The 1-df linear pre-trend test on mpdta's TWFE event study against pyfixest 0.60 and scipy
+/// 1.17 (`tests/reference/scripts/pretrend_slope.py`): the event study's coefficients and CR1
+/// errors, the slope of the leads c'b, its error sqrt(c'Vc) from pyfixest's covariance, the
+/// t(G-1) p-value; pyfixest's `wald_test` of the same restriction is its square.
+#[test]
+fn linear_pretrend_slope_matches_pyfixest_on_mpdta() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("pretrend_slope.json")).unwrap()).unwrap();
+    let f = twfe::fit(&mpdta(), &DidSettings { event_study: true, ..DidSettings::default() }).unwrap();
+    let pts = f.event_study.as_ref().unwrap();
+    let want = r["event_study"].as_array().unwrap();
+    assert_eq!(pts.len(), want.len());
+    for (p, w) in pts.iter().zip(want) {
+        assert_eq!(p.relative_time, w["relative_time"].as_i64().unwrap());
+        let wa = w["att"].as_f64().unwrap();
+        assert!((p.att - wa).abs() < 1e-8 * (1.0 + wa.abs()), "e={}: {} vs {wa}", p.relative_time, p.att);
+        assert!(rel(p.std_error, w["std_error"].as_f64().unwrap()) < 1e-6, "e={}", p.relative_time);
+    }
+    let s = f.pre_trend_slope.as_ref().unwrap();
+    assert_eq!(s.leads as u64, r["leads"].as_u64().unwrap());
+    assert_eq!(s.df, r["df"].as_f64().unwrap());
+    assert!((s.slope - r["slope"].as_f64().unwrap()).abs() < 1e-9, "slope {}", s.slope);
+    assert!(rel(s.std_error, r["std_error"].as_f64().unwrap()) < 1e-6, "se {}", s.std_error);
+    assert!((s.p_value - r["p_value"].as_f64().unwrap()).abs() < 1e-6, "p {}", s.p_value);
+    let t2 = (s.slope / s.std_error).powi(2);
+    assert!(rel(t2, r["wald_statistic"].as_f64().unwrap()) < 1e-5, "Wald {t2}");
+}

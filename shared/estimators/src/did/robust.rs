@@ -106,6 +106,7 @@ pub fn fit(input: &PanelInput, settings: &RobustSettings) -> Result<DidResult, D
         pre_trend_f: out.pre_f,
         pre_trend_p_value: out.pre_p,
         pre_trend_power: out.power,
+        pre_trend_slope: out.slope,
         honest: None,
         within_iterations: out.iterations,
         wild: None,
@@ -126,6 +127,7 @@ struct Out {
     pre_f: Option<f64>,
     pre_p: Option<f64>,
     power: Option<super::pretrend::PretrendPower>,
+    slope: Option<super::pretrend::PretrendSlope>,
     iterations: usize,
 }
 
@@ -254,6 +256,8 @@ fn sun_abraham(
         })
         .collect();
     let power = super::pretrend::power(&rel, &agg_v, &post_w, -1, estimate, alpha);
+    let atts: Array1<f64> = points.iter().map(|p| p.att).collect();
+    let slope = super::pretrend::slope_test(&rel, &atts, &agg_v, &post_w, -1, estimate, fit.df, alpha);
     Ok(Out {
         estimate,
         std_error,
@@ -267,6 +271,7 @@ fn sun_abraham(
         pre_f,
         pre_p,
         power,
+        slope,
         iterations,
     })
 }
@@ -483,6 +488,8 @@ fn imputation(
     let idx: Vec<usize> = (0..k).collect();
     let v_times = linalg::submatrix(vcov.view(), &idx);
     let power = super::pretrend::power(&times, &v_times, &post_w, -1, beta[k], alpha);
+    let atts: Array1<f64> = beta[..k].iter().copied().collect();
+    let slope = super::pretrend::slope_test(&times, &atts, &v_times, &post_w, -1, beta[k], df, alpha);
     Ok(Out {
         estimate: beta[k],
         std_error: se(k),
@@ -495,6 +502,7 @@ fn imputation(
         pre_f,
         pre_p,
         power,
+        slope,
         iterations,
     })
 }

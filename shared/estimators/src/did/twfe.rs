@@ -126,6 +126,10 @@ pub struct DidResult {
     /// The lead test's power against linear pre-trends (Roth 2022).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_trend_power: Option<super::pretrend::PretrendPower>,
+    /// The 1-df test of a linear pre-trend (the slope of the leads), which runs where the joint
+    /// test cannot: with as many leads as clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_trend_slope: Option<super::pretrend::PretrendSlope>,
     /// HonestDiD (`honest`): how far parallel trends may fail before the conclusion changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub honest: Option<super::honest::HonestResult>,
@@ -494,6 +498,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     }
 
     let mut pre_power = None;
+    let mut pre_slope = None;
     let mut honest_out = None;
     if settings.honest.is_some() && !settings.event_study {
         return Err(invalid("honest", "HonestDiD bounds an event study: run with event_study"));
@@ -541,6 +546,16 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         let var = overall.dot(&fit.vcov.dot(&overall));
         pre_power =
             super::pretrend::power(&rel_times, &fit.vcov, &overall, settings.reference_period, est, settings.alpha);
+        pre_slope = super::pretrend::slope_test(
+            &rel_times,
+            &fit.coef,
+            &fit.vcov,
+            &overall,
+            settings.reference_period,
+            est,
+            fit.df,
+            settings.alpha,
+        );
         if let Some(mbars) = &settings.honest {
             honest_out = Some(honest_bounds(&rel_times, &fit.coef, &fit.vcov, settings, mbars)?);
         }
@@ -596,6 +611,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         pre_trend_f: pre_f,
         pre_trend_p_value: pre_p,
         pre_trend_power: pre_power,
+        pre_trend_slope: pre_slope,
         honest: honest_out,
         within_iterations: iterations,
         wild,
