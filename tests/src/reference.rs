@@ -30,3 +30,26 @@ pub fn mpdta_post() -> Table {
     }
     csv(&out)
 }
+
+/// A simulated panel with more leads than clusters: 10 markets (`treated` of them from period 12,
+/// a true effect of 1) over 14 periods, market and period effects, AR(1) noise, and the treated markets
+/// on a linear trend of `slope` per period relative to the others (zero at period 11). An event
+/// study has 11 leads, so the joint test of the leads cannot run with 10 clusters.
+pub fn few_clusters_panel(treated: usize, slope: f64, seed: u64) -> Table {
+    let mut rng = liftos_estimators::rng::Rng::new(seed);
+    let mut out = String::from("market,period,sales,promo\n");
+    let time_fx: Vec<f64> = (0..14).map(|_| rng.normal()).collect();
+    for u in 0..10 {
+        let a = 2.0 * rng.normal();
+        let mut e = rng.normal();
+        for t in 0..14i64 {
+            e = 0.5 * e + rng.normal();
+            let is_treated = u < treated;
+            let d = u8::from(is_treated && t >= 12);
+            let trend = if is_treated { slope * (t - 11) as f64 } else { 0.0 };
+            let y = 100.0 + a + time_fx[t as usize] + f64::from(d) + trend + e;
+            out.push_str(&format!("m{u},{t},{y},{d}\n"));
+        }
+    }
+    csv(&out)
+}

@@ -12,7 +12,7 @@ use liftos::llm::{facts, Audience, Insights, Sentence};
 use liftos::service::{causal, insights};
 use std::sync::OnceLock;
 
-use liftos_tests::reference::{mpdta_post, table};
+use liftos_tests::reference::{few_clusters_panel, mpdta_post, table};
 
 fn run(kind: Kind, body: serde_json::Value, t: liftos_estimators::data::Table) -> AnalysisOutput {
     causal::run_local(kind, body.to_string().as_bytes(), t, "reference").expect("analysis").0
@@ -40,8 +40,69 @@ fn bases() -> &'static Vec<(String, AnalysisOutput, Option<String>)> {
             ("aipw".into(), run(Kind::TreatmentEffect, serde_json::json!({"outcome": "y", "treatment": "d", "covariates": ["x1", "x2"], "method": "aipw"}), table("effects_sim.csv")), Some("y".into())),
             ("pc".into(), run(Kind::Discover, serde_json::json!({"alpha": 0.05}), table("dag_sim.csv")), None),
             ("lingam".into(), run(Kind::Discover, serde_json::json!({"method": "lingam"}), table("lingam_sim.csv")), None),
+            ("twfe few clusters".into(), run(Kind::AnalyzeAdvanced, adv(few_clusters_event_study()), few_clusters_panel(5, 0.0, 5)), Some("sales".into())),
         ]
     })
+}
+
+fn few_clusters_event_study() -> serde_json::Value {
+    serde_json::json!({"method": "did", "unit": "market", "time": "period", "outcome": "sales", "treatment": "promo", "event_study": true})
+}
+
+/// With more leads than clusters the pre-trends check is the 1-df linear pre-trend test: the
+/// check carries its p-value and says which test it is, and the analyst's explanation says it
+/// tested for a linear trend only, whether it passed or failed.
+#[test]
+fn pretrend_check_with_more_leads_than_clusters_is_the_linear_test() {
+    for (slope, seed) in [(0.0, 5), (1.0, 6)] {
+        let out = run(
+            Kind::AnalyzeAdvanced,
+            serde_json::json!({"methods": [few_clusters_event_study()]}),
+            few_clusters_panel(5, slope, seed),
+        );
+        let AnalysisOutput::Advanced(a) = &out else { panic!("advanced") };
+        let m = &a.result.results[0];
+        let liftos::api::estimate::MethodOutput::Did(liftos::api::estimate::DidOutput::Twfe(d)) = &m.result else {
+            panic!("twfe")
+        };
+        assert!(d.pre_trend_p_value.is_none(), "11 leads, 10 clusters: no joint test");
+        let s = d.pre_trend_slope.as_ref().expect("the linear pre-trend test");
+        let c = m.checks.iter().find(|c| c.name == "pre-trends").expect("pre-trends check");
+        assert_eq!(c.value, Some(s.p_value));
+        assert_eq!(c.passed, Some(s.p_value >= 0.05));
+        assert!(c.rule.contains("linear pre-trend") && c.rule.contains("11 leads"), "{}", c.rule);
+        let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("sales".into())), None).expect("explain");
+        assert_grounded("few clusters", &x);
+        let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+        let said = text.iter().find(|t| t.contains("pre-trend") || t.contains("linear trend")).expect("the check");
+        if s.p_value >= 0.05 {
+            assert!(
+                said.contains("linear trend over the 11 pre-treatment periods finds none")
+                    && said.contains("other shapes"),
+                "{said}"
+            );
+        } else {
+            assert!(said.contains("failed"), "{said}");
+        }
+        // Exercises the failed branch: a pre-trend of 1 per period against noise of about 1.2.
+        assert_eq!(s.p_value < 0.05, slope > 0.0, "slope {slope}: p {}", s.p_value);
+    }
+    // One treated market: no cluster-robust variance sees its variation, so the linear test is
+    // reported by the estimator but is no check: not run, saying why; the explanation says so.
+    let out = run(
+        Kind::AnalyzeAdvanced,
+        serde_json::json!({"methods": [few_clusters_event_study()]}),
+        few_clusters_panel(1, 0.0, 7),
+    );
+    let AnalysisOutput::Advanced(a) = &out else { panic!("advanced") };
+    let m = &a.result.results[0];
+    let c = m.checks.iter().find(|c| c.name == "pre-trends").expect("pre-trends check");
+    assert_eq!((c.value, c.passed), (None, None), "{c:?}");
+    assert!(c.rule.starts_with("not run") && c.rule.contains("one treated cluster"), "{}", c.rule);
+    let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("sales".into())), None).expect("explain");
+    assert_grounded("one treated market", &x);
+    assert!(x.facts.iter().all(|f| f.id != "did.pretrend_leads"), "no linear-test facts");
+    assert!(x.explanation.sentences.iter().any(|s| s.text.contains("pre-trends check was not run")));
 }
 
 fn ask(level: f64, audience: Audience, outcome: Option<String>) -> InsightsRequest {

@@ -429,6 +429,30 @@ impl Builder {
                         "did",
                     );
                 }
+                // Where the joint lead test could not run, the pre-trends check is the 1-df
+                // linear pre-trend test (the service's rule, which with one treated cluster runs
+                // neither): its leads and its power.
+                let one_treated = d.warnings.iter().any(|w| w.starts_with("one treated cluster"));
+                if let (None, Some(s), false) = (d.pre_trend_p_value, &d.pre_trend_slope, one_treated) {
+                    self.stat(
+                        format!("{id}.pretrend_leads"),
+                        "pre-treatment periods (event-study leads) in the linear pre-trend test",
+                        s.leads as f64,
+                        Unit::Count,
+                        format!("{rs}/pre_trend_slope/leads"),
+                        "did",
+                    );
+                    if s.power_against_effect_sized_trend.is_finite() {
+                        self.stat(
+                            format!("{id}.pretrend_power"),
+                            "power of the linear pre-trend test against a trend as large as the effect",
+                            s.power_against_effect_sized_trend,
+                            Unit::Share,
+                            format!("{rs}/pre_trend_slope/power_against_effect_sized_trend"),
+                            "did",
+                        );
+                    }
+                }
                 (f, d.warnings.clone())
             }
             MethodOutput::Did(DidOutput::Staggered(c)) => {

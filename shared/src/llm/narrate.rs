@@ -217,6 +217,19 @@ fn effect_drafts(
                         "The pre-trend test finds no evidence against parallel trends ({{{{fact:{cid}}}}}), which is not evidence for them; the interval still excludes zero if the post-treatment violation is up to {{{{fact:{bd}}}}} times the largest pre-treatment one (HonestDiD)."
                     )
                 }
+                // The joint test could not run (as many leads as clusters): the linear one did.
+                (Some(true), true) if c.name == "pre-trends" && sheet.get(&format!("{id}.pretrend_leads")).is_some() => {
+                    let leads = format!("{id}.pretrend_leads");
+                    let power_words = match sheet.get(&power) {
+                        Some(_) => format!(
+                            "its power against a trend that would bias the estimate by its own size is {{{{fact:{power}}}}}"
+                        ),
+                        None => "its power is unknown".into(),
+                    };
+                    format!(
+                        "Too few clusters for a joint pre-trend test; a test for a linear trend over the {{{{fact:{leads}}}}} pre-treatment periods finds none ({{{{fact:{cid}}}}}), which is not evidence for parallel trends and says nothing of other shapes: {power_words}."
+                    )
+                }
                 (Some(true), true) if c.name == "pre-trends" => match sheet.get(&power) {
                     Some(_) => format!(
                         "The pre-trend test finds no evidence against parallel trends ({{{{fact:{cid}}}}}), which is not evidence for them: its power against a linear trend that would bias the estimate by its own size is {{{{fact:{power}}}}}."

@@ -261,13 +261,14 @@ pub fn analyze_table_reporting(
         let (result, assumptions, checks) = match spec {
             MethodSpec::Did(r) => {
                 let v = estimate::did(table, r).map_err(at)?;
-                let (pre_trend, power, breakdown) = match &v {
+                let (pre_trend, power, breakdown, slope) = match &v {
                     estimate::DidOutput::Twfe(d) => (
                         d.pre_trend_p_value,
                         d.pre_trend_power.as_ref(),
                         d.honest.as_ref().map(|h| (h.breakdown_mbar, h.breakdown_search_max)),
+                        d.pre_trend_slope.as_ref(),
                     ),
-                    estimate::DidOutput::Staggered(c) => (c.pre_trend_p_value, None, None),
+                    estimate::DidOutput::Staggered(c) => (c.pre_trend_p_value, None, None, None),
                 };
                 // A lead test that does not reject is no evidence for parallel trends unless it
                 // could have detected a violation that matters (Roth 2022): say its power.
@@ -298,14 +299,55 @@ pub fn analyze_table_reporting(
                 .iter()
                 .find(|w| w.contains("pre-trend"))
                 .cloned();
-                let rule = match (pre_trend.and_then(finite), why_not) {
-                    (None, Some(w)) => format!(
-                        "not run: {w} (the joint test needs fewer leads than clusters: a shorter pre-period, or more \
-                         units); look at the event-study plot's leads instead"
-                    ),
-                    _ => rule,
+                // Where the joint test cannot run (as many leads as clusters), the 1-df test of a
+                // linear pre-trend still can: it is the check then, and says which test it is.
+                // With one treated cluster the leads' dummies fit its rows exactly, so no
+                // cluster-robust variance sees its variation (the estimator warns): the linear test
+                // is then no check either.
+                let one_treated = match &v {
+                    estimate::DidOutput::Twfe(d) => d.warnings.iter().any(|w| w.starts_with("one treated cluster")),
+                    estimate::DidOutput::Staggered(_) => false,
                 };
-                let checks = vec![check_with_rule("pre-trends", pre_trend.and_then(finite), rule, |p| p >= 0.05)];
+                let why_not = match (&why_not, one_treated && slope.is_some()) {
+                    (Some(w), true) => Some(format!(
+                        "{w}; nor the 1-df linear pre-trend test, with one treated cluster (no cluster-robust variance sees its variation)"
+                    )),
+                    _ => why_not,
+                };
+                let slope = slope.filter(|s| s.p_value.is_finite() && !one_treated);
+                let (pre_trend, rule) = match (pre_trend.and_then(finite), slope, why_not) {
+                    (None, Some(s), w) => (
+                        Some(s.p_value),
+                        format!(
+                            "the joint test of the leads cannot run{}; instead the 1-df test of a linear pre-trend \
+                             (the slope of the {} leads, {:.4} per period, SE {:.4}, t with {} df), p >= 0.05: \
+                             no evidence of a linear pre-trend, which is not evidence for parallel trends and says \
+                             nothing of other shapes; {}",
+                            w.map_or(String::new(), |w| format!(" ({w})")),
+                            s.leads,
+                            s.slope,
+                            s.std_error,
+                            s.df,
+                            if s.power_against_effect_sized_trend.is_finite() {
+                                format!(
+                                    "its power against a trend that would bias the estimate by its own size is {:.0}%",
+                                    100.0 * s.power_against_effect_sized_trend
+                                )
+                            } else {
+                                "look at the event-study plot's leads too".into()
+                            }
+                        ),
+                    ),
+                    (None, None, Some(w)) => (
+                        None,
+                        format!(
+                            "not run: {w} (the joint test needs fewer leads than clusters: a shorter pre-period, or more \
+                             units); look at the event-study plot's leads instead"
+                        ),
+                    ),
+                    (p, ..) => (p, rule),
+                };
+                let checks = vec![check_with_rule("pre-trends", pre_trend, rule, |p| p >= 0.05)];
                 (
                     MethodOutput::Did(v),
                     vec![
@@ -689,20 +731,20 @@ fn compute(
             if report {
                 step(methods.len());
             }
-            let html = report.then(|| advanced_report(&output, &table, &methods));
+            let html = report.then(|| report_html(&output, &table, &methods, None));
             (output, html)
         }
         Plan::Discover(req) => {
             let out = estimate::discover(&table, &req).map_err(|e| field_error("", e))?;
             let output = AnalysisOutput::Discover(Analysis { result: out, data: info, report: None });
-            let html = report.then(|| single_report(&output, None));
+            let html = report.then(|| report_html(&output, &table, &[], None));
             (output, html)
         }
         Plan::Effect(req) => {
             let out = estimate::effect(&table, &req).map_err(|e| field_error("", e))?;
             let outcome = Some(req.outcome.clone());
             let output = AnalysisOutput::Effect(Analysis { result: out, data: info, report: None });
-            let html = report.then(|| single_report(&output, outcome));
+            let html = report.then(|| report_html(&output, &table, &[], outcome));
             (output, html)
         }
     })
@@ -717,14 +759,20 @@ fn report_explanation(output: &AnalysisOutput, outcome: Option<String>) -> Optio
         .and_then(|sheet| crate::llm::explain_sheet(sheet, crate::llm::Audience::Executive, None).ok())
 }
 
-/// The report of a discover or treatment-effect answer, opening with its explanation.
-fn single_report(output: &AnalysisOutput, outcome: Option<String>) -> String {
-    let explained = report_explanation(output, outcome);
-    let words = explained.as_ref().map(|x| (&x.explanation, &x.grounding));
+/// The report of an answer, opening with its explanation (`methods`: the analyze/advanced
+/// request's, for the counterfactuals it draws).
+fn report_html(output: &AnalysisOutput, table: &Table, methods: &[MethodSpec], outcome: Option<String>) -> String {
+    fn words(x: &crate::llm::Insights) -> (&crate::llm::Explanation, &crate::llm::Grounding) {
+        (&x.explanation, &x.grounding)
+    }
     match output {
-        AnalysisOutput::Discover(a) => crate::report::discovery(&a.result, &a.data, words),
-        AnalysisOutput::Effect(a) => crate::report::effect(&a.result, &a.data, words),
-        AnalysisOutput::Advanced(_) => String::new(),
+        AnalysisOutput::Discover(a) => {
+            crate::report::discovery(&a.result, &a.data, report_explanation(output, outcome).as_ref().map(words))
+        }
+        AnalysisOutput::Effect(a) => {
+            crate::report::effect(&a.result, &a.data, report_explanation(output, outcome).as_ref().map(words))
+        }
+        AnalysisOutput::Advanced(_) => advanced_report(output, table, methods),
     }
 }
 
