@@ -81,6 +81,19 @@ fn frame<'a, 'b>(
     (x_desc, dates): (&str, bool),
     y_desc: &str,
 ) -> Result<Chart<'a, 'b>, String> {
+    frame_y(root, title, x, y, (x_desc, dates), y_desc, None)
+}
+
+/// [`frame`] with the y axis's labels written by `y_label` (None: as numbers).
+fn frame_y<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: impl AsRef<str>,
+    x: (f64, f64),
+    y: (f64, f64),
+    (x_desc, dates): (&str, bool),
+    y_desc: &str,
+    y_label: Option<&dyn Fn(&f64) -> String>,
+) -> Result<Chart<'a, 'b>, String> {
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(root)
         .caption(title.as_ref(), ("sans-serif", 17))
@@ -94,6 +107,9 @@ fn frame<'a, 'b>(
     mesh.x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE);
     if dates {
         mesh.x_label_formatter(&as_date);
+    }
+    if let Some(f) = y_label {
+        mesh.y_label_formatter(f);
     }
     mesh.draw().map_err(err)?;
     Ok(chart)
@@ -309,13 +325,17 @@ pub fn overlap_svg(p: &[f64], treated: &[bool]) -> DrawResult {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let mut chart = frame(
+        // Both halves are shares of their group: the control's, drawn downwards, are labelled
+        // as the positive shares they are.
+        let share = |y: &f64| format!("{:.2}", y.abs());
+        let mut chart = frame_y(
             &root,
             "Propensity overlap (treated above, control below)",
             (0.0, 1.0),
             (-top, top),
             ("propensity score", false),
             "share of group",
+            Some(&share),
         )?;
         let w = 1.0 / nb as f64;
         chart
@@ -1049,5 +1069,18 @@ mod tests {
         assert_eq!(money(-0.001, None), "0.00");
         assert_eq!(money(100.0, None), "100");
         assert_eq!(money(f64::NAN, Some("USD")), "–");
+    }
+
+    /// The overlap plot's control half is drawn downwards and labelled with positive shares.
+    #[test]
+    fn overlap_labels_both_halves_as_shares() {
+        let p: Vec<f64> = (0..200).map(|i| (f64::from(i) + 0.5) / 200.0).collect();
+        let treated: Vec<bool> = (0..200).map(|i| i % 3 == 0).collect();
+        let svg = super::overlap_svg(&p, &treated).expect("svg");
+        let labels: Vec<&str> = svg.split("</text>").filter_map(|t| t.rsplit('>').next()).collect();
+        let shares: Vec<f64> = labels.iter().filter_map(|l| l.trim().parse::<f64>().ok()).collect();
+        assert!(shares.len() >= 4, "{labels:?}");
+        assert!(shares.iter().all(|v| *v >= 0.0), "{labels:?}");
+        assert!(labels.iter().any(|l| l.contains("control below")), "{labels:?}");
     }
 }

@@ -150,11 +150,17 @@ pub fn parse_panel_columns(
     format: PanelFormat,
     wanted: Option<&[String]>,
 ) -> Result<Table, ValidationError> {
-    match format {
-        // the Parquet reader holds its bytes: a borrowed slice is copied once
-        PanelFormat::Parquet => parse_panel_owned(bytes::Bytes::copy_from_slice(bytes), format, wanted),
-        PanelFormat::Csv => parse_panel_owned_or_borrowed(bytes, None, format, wanted),
+    if let Some(e) = panel_bytes_limit_error(bytes.len()) {
+        return Err(e);
     }
+    let table = match format {
+        PanelFormat::Csv => {
+            Table::from_csv_bytes(bytes, wanted).map_err(|e| ValidationError::new("panel", e.to_string()))?
+        }
+        // the Parquet reader holds its bytes: a borrowed slice is copied once
+        PanelFormat::Parquet => parquet_table(bytes::Bytes::copy_from_slice(bytes), wanted)?,
+    };
+    non_empty(table)
 }
 
 /// [`parse_panel_columns`] on bytes the caller hands over (an object read from storage, a file
@@ -164,24 +170,18 @@ pub fn parse_panel_owned(
     format: PanelFormat,
     wanted: Option<&[String]>,
 ) -> Result<Table, ValidationError> {
-    parse_panel_owned_or_borrowed(&bytes.clone(), Some(bytes), format, wanted)
+    match format {
+        PanelFormat::Csv => parse_panel_columns(&bytes, format, wanted),
+        PanelFormat::Parquet => {
+            if let Some(e) = panel_bytes_limit_error(bytes.len()) {
+                return Err(e);
+            }
+            non_empty(parquet_table(bytes, wanted)?)
+        }
+    }
 }
 
-fn parse_panel_owned_or_borrowed(
-    bytes: &[u8],
-    owned: Option<bytes::Bytes>,
-    format: PanelFormat,
-    wanted: Option<&[String]>,
-) -> Result<Table, ValidationError> {
-    if let Some(e) = panel_bytes_limit_error(bytes.len()) {
-        return Err(e);
-    }
-    let table = match format {
-        PanelFormat::Csv => {
-            Table::from_csv_bytes(bytes, wanted).map_err(|e| ValidationError::new("panel", e.to_string()))?
-        }
-        PanelFormat::Parquet => parquet_table(owned.unwrap_or_else(|| bytes::Bytes::copy_from_slice(bytes)), wanted)?,
-    };
+fn non_empty(table: Table) -> Result<Table, ValidationError> {
     if table.rows == 0 {
         return Err(ValidationError::new("panel", "has no rows"));
     }
