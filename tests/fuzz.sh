@@ -4,8 +4,13 @@
 # time ranges and column-role strings. Each target runs FUZZ_SECONDS (default 10: the short run of
 # tests/run.sh); the corpus is kept in $LIFTOS_CACHE/fuzz-corpus and grows run after run.
 #
-#   FUZZ_SECONDS=600 bash tests/fuzz.sh                 # the longer run (10 minutes a target)
-#   FUZZ_SECONDS=60 bash tests/fuzz.sh request_bodies   # one target
+#   FUZZ_SECONDS=600 FUZZ_PROFILE=release bash tests/fuzz.sh   # the longer run (10 minutes a target)
+#   FUZZ_SECONDS=60 bash tests/fuzz.sh request_bodies            # one target
+#
+# The short run builds in the dev profile (FUZZ_PROFILE=dev, the default; the numerical crates
+# optimised, see fuzz/Cargo.toml): from cold about a third of the release build's CPU time, at
+# a half (panels) to a fifteenth (connector pages) of its executions a second. The fuzz crate
+# uses the handlers without the AWS SDK, which it would otherwise compile and instrument too.
 #
 # Works on the stable toolchain (RUSTC_BOOTSTRAP lets cargo fuzz pass its -Z flags); no
 # sanitizer (the code forbids `unsafe`), with debug assertions and overflow checks on. A crash
@@ -14,6 +19,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${LIFTOS_CACHE:-$HOME/.cache/liftos}
 SECONDS_EACH=${FUZZ_SECONDS:-10}
+case "${FUZZ_PROFILE:-dev}" in
+  dev) PROFILE=--dev ;;
+  release) PROFILE=--release ;;
+  *) echo "FUZZ_PROFILE is dev or release"; exit 2 ;;
+esac
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
   TARGETS=(panels connector_pages request_bodies cursors time_ranges column_roles)
@@ -59,7 +69,7 @@ summary=()
 for t in "${TARGETS[@]}"; do
   mkdir -p "$CORPUS/$t"
   log=$CACHE/fuzz-$t.log
-  if (cd fuzz && "$FUZZ" run --sanitizer none --debug-assertions "$t" "$CORPUS/$t" -- \
+  if (cd fuzz && "$FUZZ" run "$PROFILE" --sanitizer none --debug-assertions "$t" "$CORPUS/$t" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1) >"$log" 2>&1; then
     runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
     summary+=("$t: ${runs:-?} executions in ${SECONDS_EACH}s, no crash")

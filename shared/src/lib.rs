@@ -5,7 +5,7 @@
 //!   and AWS adapters.
 //! - [`service`]: the use cases the Lambdas and the `liftos` command call.
 //! - [`config`]: configuration from the environment, read once per cold start.
-//! - `runtime` (feature `lambda`): HTTP error mapping, authentication, SQS batch handling.
+//! - `runtime` (feature `handlers`, in `lambda`): HTTP error mapping, authentication, SQS batch handling.
 
 pub mod api;
 pub mod config;
@@ -17,5 +17,5 @@ pub mod report;
 pub mod service;
 pub mod storage;
 
-#[cfg(feature = "lambda")]
+#[cfg(feature = "handlers")]
 pub mod runtime;

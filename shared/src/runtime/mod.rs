@@ -93,6 +93,15 @@ impl Deps {
         }
         let (stores, next_queue, dlq) = match &config.backend {
             Backend::Embedded { data_dir } => (Stores::embedded(data_dir)?, None, None),
+            #[cfg(not(feature = "aws"))]
+            Backend::Aws { .. } => {
+                return Err(StoreError::backend(
+                    "configuration",
+                    "LIFTOS_BACKEND=aws: this build has no AWS adapters (cargo feature `aws`)".to_string(),
+                    false,
+                ))
+            }
+            #[cfg(feature = "aws")]
             Backend::Aws { table, bucket } => {
                 let sdk = crate::storage::aws::sdk_config().await;
                 let queue = |url: &Option<String>| -> Option<Arc<dyn Queue>> {

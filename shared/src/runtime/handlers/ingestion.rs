@@ -19,15 +19,31 @@ use crate::service::stage::{self, StageError};
 /// Credentials for the connectors: Secrets Manager with the AWS backend, the local file or
 /// environment otherwise. The Secrets Manager client is built once per container.
 pub async fn credentials(deps: &Deps) -> &'static dyn Credentials {
-    use connectors::{LocalCredentials, SecretsManagerCredentials};
-    static SECRETS: tokio::sync::OnceCell<SecretsManagerCredentials> = tokio::sync::OnceCell::const_new();
     match deps.config.backend {
+        #[cfg(feature = "aws")]
         crate::config::Backend::Aws { .. } => {
+            static SECRETS: tokio::sync::OnceCell<connectors::SecretsManagerCredentials> =
+                tokio::sync::OnceCell::const_new();
             SECRETS
-                .get_or_init(|| async { SecretsManagerCredentials::new(&crate::storage::aws::sdk_config().await) })
+                .get_or_init(|| async {
+                    connectors::SecretsManagerCredentials::new(&crate::storage::aws::sdk_config().await)
+                })
                 .await
         }
-        crate::config::Backend::Embedded { .. } => &LocalCredentials,
+        // Without the AWS adapters `Deps::from_config` refuses the aws backend.
+        _ => &connectors::LocalCredentials,
+    }
+}
+
+/// The queue of the per-org sync messages: SQS, which only the aws backend has.
+async fn sync_queue(deps: &Deps, url: &str) -> Result<std::sync::Arc<dyn crate::storage::Queue>, String> {
+    match &deps.config.backend {
+        #[cfg(feature = "aws")]
+        crate::config::Backend::Aws { .. } => Ok(std::sync::Arc::new(crate::storage::aws::SqsQueue::new(
+            crate::storage::aws::sqs_client(&crate::storage::aws::sdk_config().await),
+            url.to_string(),
+        ))),
+        _ => Err(format!("LIFTOS_SYNC_QUEUE_URL ({url}) needs the aws backend")),
     }
 }
 
@@ -183,13 +199,7 @@ pub async fn sync_event(deps: &Deps, event: serde_json::Value) -> Result<serde_j
     // to the DLQ) on its own. Without one (the embedded default): each org in turn, a failing
     // org reported and the others synced.
     if let Some(url) = &deps.config.sync_queue_url {
-        let queue: std::sync::Arc<dyn crate::storage::Queue> = match &deps.config.backend {
-            crate::config::Backend::Aws { .. } => std::sync::Arc::new(crate::storage::aws::SqsQueue::new(
-                crate::storage::aws::sqs_client(&crate::storage::aws::sdk_config().await),
-                url.clone(),
-            )),
-            crate::config::Backend::Embedded { .. } => return Err("LIFTOS_SYNC_QUEUE_URL needs the aws backend".into()),
-        };
+        let queue = sync_queue(deps, url).await?;
         let fanned = ingestion::fan_out(&deps.stores, queue.as_ref(), &schedule.orgs, period).await;
         let out: serde_json::Map<String, serde_json::Value> = fanned
             .into_iter()
