@@ -254,6 +254,7 @@ fn wild_cluster_bootstrap_matches_wildboottest() {
         let (lo, hi) = (wb.ci_low.unwrap(), wb.ci_high.unwrap());
         assert!(lo < f.inference.estimate && f.inference.estimate < hi);
         assert!(f.warnings.iter().any(|x| x.contains("few clusters")), "{:?}", f.warnings);
+        assert_eq!((f.n_clusters, f.treated_clusters), (Some(12), Some(3)));
     }
 }
 

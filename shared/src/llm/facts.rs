@@ -432,7 +432,7 @@ impl Builder {
                 // Where the joint lead test could not run, the pre-trends check is the 1-df
                 // linear pre-trend test (the service's rule, which with one treated cluster runs
                 // neither): its leads and its power.
-                let one_treated = d.warnings.iter().any(|w| w.starts_with("one treated cluster"));
+                let one_treated = d.treated_clusters == Some(1);
                 if let (None, Some(s), false) = (d.pre_trend_p_value, &d.pre_trend_slope, one_treated) {
                     self.stat(
                         format!("{id}.pretrend_leads"),

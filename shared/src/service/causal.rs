@@ -302,10 +302,10 @@ pub fn analyze_table_reporting(
                 // Where the joint test cannot run (as many leads as clusters), the 1-df test of a
                 // linear pre-trend still can: it is the check then, and says which test it is.
                 // With one treated cluster the leads' dummies fit its rows exactly, so no
-                // cluster-robust variance sees its variation (the estimator warns): the linear test
-                // is then no check either.
+                // cluster-robust variance sees its variation: the linear test is then no check
+                // either.
                 let one_treated = match &v {
-                    estimate::DidOutput::Twfe(d) => d.warnings.iter().any(|w| w.starts_with("one treated cluster")),
+                    estimate::DidOutput::Twfe(d) => d.treated_clusters == Some(1),
                     estimate::DidOutput::Staggered(_) => false,
                 };
                 let why_not = match (&why_not, one_treated && slope.is_some()) {
@@ -670,7 +670,7 @@ async fn execute(
 ) -> Result<AnalysisOutput, ServiceError> {
     let (mut out, html) = compute_off_thread(p.common.report, loaded, planned.plan, progress).await?;
     if let Some(html) = html {
-        *out.report_mut() = Some(store_report(stores.panels.as_ref(), user, p.kind, html).await?);
+        *out.report_mut() = Some(store_report(stores.panels.as_ref(), user, p.kind.as_str(), html).await?);
     }
     Ok(out)
 }
@@ -854,13 +854,13 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
 }
 
 /// Store an HTML report under the org (`reports/{kind}/{id}.html`) and link to it.
-async fn store_report(
+pub(crate) async fn store_report(
     panels: &dyn PanelStore,
     user: &UserContext,
-    kind: Kind,
+    kind: &str,
     html: String,
 ) -> Result<ReportLink, ServiceError> {
-    let key = format!("reports/{}/{}.html", kind.as_str(), uuid::Uuid::new_v4());
+    let key = format!("reports/{kind}/{}.html", uuid::Uuid::new_v4());
     let bytes = html.len();
     panels.put_panel(&user.org_id, &key, bytes::Bytes::from(html)).await?;
     let url = panels.link(&user.org_id, &key, LINK_TTL).await?;

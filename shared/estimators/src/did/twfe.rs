@@ -112,6 +112,10 @@ pub struct DidResult {
     pub n_periods: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n_clusters: Option<usize>,
+    /// Clusters with at least one treated observation (with clustered standard errors). With
+    /// one, no cluster-robust variance sees the treated cluster's variation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treated_clusters: Option<usize>,
     pub df: f64,
     pub balanced: bool,
     pub treated_units: usize,
@@ -260,15 +264,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     if settings.se == SeKind::Cluster && cluster.1 < 2 {
         return Err(DidError::TooFewClusters { found: cluster.1 });
     }
-    let treated_clusters = {
-        let mut treated_cluster = vec![false; cluster.1];
-        for (i, &g) in cluster.0.iter().enumerate() {
-            if input.treatment[i] == 1.0 {
-                treated_cluster[g as usize] = true;
-            }
-        }
-        treated_cluster.iter().filter(|t| **t).count()
-    };
+    let treated_clusters = count_treated_clusters(&cluster, &input.treatment);
     let few_clusters = settings.se == SeKind::Cluster && (cluster.1 < 30 || treated_clusters < 10);
 
     // Regressors: the treatment, or one dummy per event time (reference left out).
@@ -603,6 +599,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         n_units: c.n_units,
         n_periods: c.periods.len(),
         n_clusters: fit.n_clusters,
+        treated_clusters: fit.n_clusters.map(|_| treated_clusters),
         df: fit.df,
         balanced: c.balanced,
         treated_units,
@@ -623,6 +620,17 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
 }
 
 crate::impl_estimate!(DidResult);
+
+/// The clusters (ids, count) with at least one treated observation.
+pub(crate) fn count_treated_clusters(cluster: &(Vec<u32>, usize), treatment: &ndarray::Array1<f64>) -> usize {
+    let mut treated = vec![false; cluster.1];
+    for (&g, &d) in cluster.0.iter().zip(treatment) {
+        if d == 1.0 {
+            treated[g as usize] = true;
+        }
+    }
+    treated.iter().filter(|t| **t).count()
+}
 
 /// The most M̄ values one request may ask for, and the largest.
 pub const MAX_HONEST_MBARS: usize = 10;
