@@ -5,12 +5,13 @@
 Callaway-Sant'Anna, 2SLS, RDD, synthetic control with placebos, synthetic DiD, the time-series
 counterfactual), of discover (PC and DirectLiNGAM) and of treatment-effect (AIPW) on the
 reference data, and `liftos pipeline` writes the main job's reports on the bundled sample (the
-analysis, and the budget plan with its money in the accounts' currency). Each is opened in headless Chromium (Debian's package; tests/run.sh
+analysis, and the budget plan with its money in the accounts' currency), and `liftos mmm --report`
+writes the media mix model's (response curves, the KPI over time). Each is opened in headless Chromium (Debian's package; tests/run.sh
 installs it), which must log nothing to the console: the reports carry no script, so any console
 line is an error Chromium found in the page (an SVG attribute it could not parse, such as a NaN
 coordinate, is one). The DOM Chromium built must hold every plot the file has, each report must
-open with its plain-language explanation ("In words"), and the time axes of the main job's report
-must read as dates, not day numbers. A screenshot of each report is
+open with its plain-language explanation ("In words"), the media mix reports must show the spend,
+the response curves and the KPI over time, and the time axes must read as dates, not day numbers. A screenshot of each report is
 written next to it.
 
     python3 tests/browser_reports.py LIFTOS_BINARY OUT_DIR
@@ -134,6 +135,12 @@ def main():
     run([liftos, "--quiet", "pipeline", "--data-dir", job / ".liftos", "--out", job], cwd=ROOT)
     reports.append(("main-job", job / "report.html", "In words"))
     reports.append(("budget-plan", job / "plan.html", "Budget plan"))
+    # the media mix model's report from the command, on two years of daily data
+    mmm = out / "mmm.html"
+    run([liftos, "--quiet", "mmm", "--input", ROOT / "tests/reference/data/mmm_daily.csv", "--date", "date",
+         "--kpi", "kpi", "--spend", "search,social,video,affiliates,display", "--controls", "promo",
+         "--draws", "40", "--folds", "2", "--report", mmm])
+    reports.append(("mmm", mmm, "Response curves"))
 
     for name, html, phrase in reports:
         source = html.read_text()
@@ -156,13 +163,20 @@ def main():
             # money shows its currency: the sample's accounts report in USD
             if not re.search(r"USD [\d,]+", dom):
                 fail("budget-plan: no amount shown with its currency")
-        if name == "main-job":
+        if name in ("budget-plan", "mmm"):
+            # the media mix model's plots: spend, response curves, the KPI over time
+            for part in ("Response curves", "The KPI over time"):
+                if part not in headings:
+                    fail(f"{name}: no section {part!r} (sections: {headings})")
+            if plots < 3:
+                fail(f"{name}: {plots} plots, expected the spend, the response curves and the KPI over time")
+        if name in ("main-job", "budget-plan", "mmm"):
             # tick labels of the time axes: dates, never day numbers such as 20725 or 20725.0
             days = re.findall(r">\s*(2\d{4}(?:\.0)?)\s*</text>", dom)
             if days:
-                fail(f"main-job: time axes labelled with day numbers: {days[:5]}")
+                fail(f"{name}: time axes labelled with day numbers: {days[:5]}")
             if not re.search(r">\s*20\d\d-\d\d-\d\d\s*</text>", dom):
-                fail("main-job: no date on any axis")
+                fail(f"{name}: no date on any axis")
         print(f"  {name}: rendered, no console errors, {plots} plot(s), screenshot {png}")
     print(f"browser_reports: {len(reports)} reports rendered in {chromium}")
 

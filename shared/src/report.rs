@@ -81,18 +81,21 @@ fn frame<'a, 'b>(
     (x_desc, dates): (&str, bool),
     y_desc: &str,
 ) -> Result<Chart<'a, 'b>, String> {
-    frame_y(root, title, x, y, (x_desc, dates), y_desc, None)
+    frame_xy(root, title, x, y, (x_desc, dates), y_desc, (None, None))
 }
 
-/// [`frame`] with the y axis's labels written by `y_label` (None: as numbers).
-fn frame_y<'a, 'b>(
+/// An axis's label formatter.
+type Label<'a> = &'a dyn Fn(&f64) -> String;
+
+/// [`frame`] with the axes' labels written by the formatters given (None: as numbers, or dates).
+fn frame_xy<'a, 'b>(
     root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     title: impl AsRef<str>,
     x: (f64, f64),
     y: (f64, f64),
     (x_desc, dates): (&str, bool),
     y_desc: &str,
-    y_label: Option<&dyn Fn(&f64) -> String>,
+    (x_label, y_label): (Option<Label>, Option<Label>),
 ) -> Result<Chart<'a, 'b>, String> {
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(root)
@@ -107,6 +110,8 @@ fn frame_y<'a, 'b>(
     mesh.x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE);
     if dates {
         mesh.x_label_formatter(&as_date);
+    } else if let Some(f) = x_label {
+        mesh.x_label_formatter(f);
     }
     if let Some(f) = y_label {
         mesh.y_label_formatter(f);
@@ -120,6 +125,17 @@ fn calendar_day(x: f64) -> String {
     chrono::NaiveDate::default()
         .checked_add_signed(chrono::Duration::days(x.round() as i64))
         .map_or_else(|| fmt(x), |d| d.format("%Y-%m-%d").to_string())
+}
+
+/// The chart's legend (its labelled series) at `pos`, on a pale box.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, pos: SeriesLabelPosition) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .border_style(BLACK.mix(0.3))
+        .background_style(WHITE.mix(0.9))
+        .draw()
+        .map_err(err)
 }
 
 /// A line in a chart.
@@ -166,13 +182,7 @@ fn lines_chart(
             }
         }
         if labelled {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .border_style(BLACK.mix(0.3))
-                .background_style(WHITE.mix(0.9))
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         root.present().map_err(err)?;
     }
@@ -328,14 +338,14 @@ pub fn overlap_svg(p: &[f64], treated: &[bool]) -> DrawResult {
         // Both halves are shares of their group: the control's, drawn downwards, are labelled
         // as the positive shares they are.
         let share = |y: &f64| format!("{:.2}", y.abs());
-        let mut chart = frame_y(
+        let mut chart = frame_xy(
             &root,
             "Propensity overlap (treated above, control below)",
             (0.0, 1.0),
             (-top, top),
             ("propensity score", false),
             "share of group",
-            Some(&share),
+            (None, Some(&share)),
         )?;
         let w = 1.0 / nb as f64;
         chart
@@ -976,6 +986,20 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
         m.draws
     );
     body.push_str(&or_note(spend_svg(&m.channels, cur)));
+    let _ = write!(
+        body,
+        "<h2>Response curves</h2><p class=\"note\">What each channel adds to {kpi} a day once its spend has been held for a while (carry-over caught up), with its {level} interval from the re-fits. The plan stays within the spend the history supports; beyond it the curves are extrapolated.</p>"
+    );
+    body.push_str(&or_note(response_svg(&m.channels, kpi, cur)));
+    if !m.decomposition.days.is_empty() {
+        body.push_str("<h2>The KPI over time</h2>");
+        let names: Vec<String> = m.channels.iter().map(|c| c.channel.clone()).collect();
+        body.push_str(&or_note(decomposition_svg(&m.decomposition, &names, kpi)));
+        let _ = write!(
+            body,
+            "<p class=\"note\">The model's split of {kpi}: what the controls explain (baseline) and what it attributes to each channel. A model's attribution, not an experiment's.</p>"
+        );
+    }
     let h = &m.horizon;
     let _ = write!(
         body,
@@ -1002,6 +1026,142 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
         esc(&m.controls.join(", "))
     );
     page(&format!("Budget plan: {kpi}"), &body)
+}
+
+/// Colours of the channels in the media mix plots, in turn.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(40, 90, 170),
+    RGBColor(200, 55, 45),
+    RGBColor(40, 140, 80),
+    RGBColor(150, 90, 180),
+    RGBColor(220, 140, 30),
+    RGBColor(30, 150, 160),
+    RGBColor(140, 100, 60),
+    RGBColor(200, 90, 150),
+];
+
+/// Each channel's response curve (KPI a day in steady state against spend a day) with its
+/// interval as a band, today's spend as a dot and the plan's as a diamond.
+fn response_svg(channels: &[liftos_estimators::mmm::MmmChannel], kpi: &str, currency: Option<&str>) -> DrawResult {
+    let points = channels.iter().flat_map(|c| c.response_curve.iter());
+    let (x1, y1) = points.fold((0.0_f64, 0.0_f64), |(x, y), p| (x.max(p.spend), y.max(p.ci_high).max(p.response)));
+    if !(x1 > 0.0 && y1 > 0.0 && x1.is_finite() && y1.is_finite()) {
+        return Err("no response curve to plot".into());
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let x_desc = currency.map_or("spend a day".to_string(), |c| format!("spend a day ({c})"));
+        let amount = |v: &f64| money(*v, None);
+        let mut chart = frame_xy(
+            &root,
+            "Response curves: what each channel adds (band: interval; dot: today; diamond: plan)",
+            (0.0, x1),
+            (0.0, y1 * 1.05),
+            (&x_desc, false),
+            &format!("{kpi} a day"),
+            (Some(&amount), Some(&amount)),
+        )?;
+        for (i, c) in channels.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let curve = &c.response_curve;
+            let band: Vec<(f64, f64)> = curve
+                .iter()
+                .map(|p| (p.spend, p.ci_high))
+                .chain(curve.iter().rev().map(|p| (p.spend, p.ci_low)))
+                .collect();
+            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.12).filled()))).map_err(err)?;
+            let style = ShapeStyle::from(color).stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(curve.iter().map(|p| (p.spend, p.response)), style))
+                .map_err(err)?
+                .label(c.channel.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+            let at = |x: f64| if x > 0.0 { c.effect * x / (x + c.half_saturation) } else { 0.0 };
+            chart
+                .draw_series(std::iter::once(Circle::new((c.spend_from, at(c.spend_from)), 5, color.filled())))
+                .map_err(err)?;
+            let (tx, ty) = (c.spend_to, at(c.spend_to));
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((tx, ty))
+                        + Polygon::new(vec![(0, -7), (7, 0), (0, 7), (-7, 0)], ShapeStyle::from(color).stroke_width(2)),
+                ))
+                .map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// The KPI over time by source: the controls' baseline and each channel's contribution stacked
+/// (the model's fit), and the KPI observed as a black line.
+fn decomposition_svg(d: &liftos_estimators::mmm::Decomposition, names: &[String], kpi: &str) -> DrawResult {
+    let n = d.days.len();
+    if n < 2 || d.baseline.len() != n || d.channels.len() != names.len() || d.channels.iter().any(|c| c.len() != n) {
+        return Err("no decomposition to plot".into());
+    }
+    let x: Vec<f64> = d.days.iter().map(|&v| v as f64).collect();
+    // Layers: the baseline from zero, then each channel on the running total.
+    let mut lower = vec![0.0; n];
+    let mut layers: Vec<(String, RGBColor, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut upper = d.baseline.clone();
+    layers.push(("baseline (trend, seasonality, controls)".into(), GREY, lower.clone(), upper.clone()));
+    for (i, c) in d.channels.iter().enumerate() {
+        lower = upper.clone();
+        upper = lower.iter().zip(c).map(|(a, b)| a + b).collect();
+        layers.push((names[i].clone(), PALETTE[i % PALETTE.len()], lower.clone(), upper.clone()));
+    }
+    let (y0, y1) =
+        range(layers.iter().flat_map(|l| l.2.iter().chain(l.3.iter()).copied()).chain(d.kpi.iter().flatten().copied()));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let amount = |v: &f64| money(*v, None);
+        // Headroom for the legend above the series.
+        let top = y1 + 0.45 * (y1 - y0.min(0.0));
+        let mut chart = frame_xy(
+            &root,
+            format!("{kpi} over time: baseline and each channel's contribution (fit), observed (black)"),
+            (x[0], x[n - 1]),
+            (y0.min(0.0), top),
+            ("date", true),
+            kpi,
+            (None, Some(&amount)),
+        )?;
+        for (name, color, lo, hi) in &layers {
+            let poly: Vec<(f64, f64)> = x
+                .iter()
+                .copied()
+                .zip(hi.iter().copied())
+                .chain(x.iter().copied().zip(lo.iter().copied()).rev())
+                .collect();
+            let fill = color.mix(0.45).filled();
+            chart
+                .draw_series(std::iter::once(Polygon::new(poly, fill)))
+                .map_err(err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], fill));
+        }
+        // The KPI observed, broken where it is missing.
+        let mut run: Vec<(f64, f64)> = Vec::new();
+        let mut runs = Vec::new();
+        for (t, k) in d.kpi.iter().enumerate() {
+            match k {
+                Some(v) => run.push((x[t], *v)),
+                None if !run.is_empty() => runs.push(std::mem::take(&mut run)),
+                None => {}
+            }
+        }
+        runs.push(run);
+        for r in runs.into_iter().filter(|r| !r.is_empty()) {
+            chart.draw_series(LineSeries::new(r, ShapeStyle::from(BLACK).stroke_width(1))).map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
 }
 
 /// Today's spend and the plan's, per channel, as paired bars.

@@ -134,10 +134,9 @@ async fn optimize_and_recommend_on_the_samples() {
     let mut inline: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
     inline.as_object_mut().expect("object").remove("records");
     inline["history"] = serde_json::to_value(&history).expect("history");
-    let answer =
-        liftos::service::surfacing::optimize_budget(d.stores.records.as_ref(), &user, inline.to_string().as_bytes())
-            .await
-            .expect("inline");
+    let answer = liftos::service::surfacing::optimize_budget(&d.stores, &user, inline.to_string().as_bytes())
+        .await
+        .expect("inline");
     let inline = serde_json::to_value(&answer).expect("json");
     assert!(inline.get("incremental").is_none(), "{}", inline["incremental"]);
     let warnings = inline["warnings"].as_array().expect("warnings");
@@ -183,4 +182,96 @@ async fn the_main_job_reruns_after_the_experiment_changed() {
     let test = again.proposed_next_test.expect("a next test");
     assert!(!test.durations.is_empty());
     assert!(!again.budget_recommendation.expect("a plan on the sample KPI").model.channels.is_empty());
+}
+
+/// The media mix model's work is capped on what drives it: dates x fits x channels² x controls.
+/// Two years of daily data with five channels and the default 200 re-fits pass; the same dates
+/// with 20 channels, 20 controls and 100 re-fits (under the old cap of dates x re-fits, and
+/// minutes of work) are a 400 naming `kpi.draws` at once; counts over their own caps are named.
+#[tokio::test]
+async fn media_mix_requests_are_capped_by_their_work() {
+    use liftos::service::surfacing::{mmm_work, MAX_MMM_WORK};
+    assert!(mmm_work(730, 200, 4, 5, 0) <= MAX_MMM_WORK);
+    assert!(mmm_work(730, 1000, 4, 5, 0) > MAX_MMM_WORK);
+    assert!(mmm_work(usize::MAX, usize::MAX, usize::MAX, 20, 50) > MAX_MMM_WORK, "saturates");
+    let user = liftos::domain::UserContext::new(
+        liftos::domain::OrgId::new("acme").expect("org"),
+        "u".into(),
+        vec!["causal_admin".into()],
+        vec![],
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let day0 = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    let body = |n: usize, channels: usize, controls: usize, draws: usize, folds: usize| {
+        let dates: Vec<String> = (0..n).map(|i| (day0 + chrono::Days::new(i as u64)).to_string()).collect();
+        let series = |prefix: &str, k: usize| -> Vec<serde_json::Value> {
+            (0..k)
+                .map(|j| serde_json::json!({"name": format!("{prefix}{j}"), "values": (0..n).map(|i| ((i * 7 + j * 13) % 50) as f64 + 10.0).collect::<Vec<_>>()}))
+                .collect()
+        };
+        serde_json::json!({
+            "kpi": {"dates": dates, "kpi": (0..n).map(|i| 1000.0 + (i % 7) as f64).collect::<Vec<_>>(),
+                    "spend": series("ch", channels), "controls": series("x", controls), "draws": draws, "folds": folds},
+            "plan": {"objective": {"type": "max_outcome"}}
+        })
+        .to_string()
+    };
+    async fn field(d: &Deps, user: &liftos::domain::UserContext, b: String) -> (String, String, std::time::Duration) {
+        let started = std::time::Instant::now();
+        let e = liftos::service::surfacing::optimize_budget(&d.stores, user, b.as_bytes()).await.expect_err("refused");
+        match e {
+            liftos::service::ServiceError::Validation(v) => (v.field().to_string(), v.summary(), started.elapsed()),
+            other => panic!("{other}"),
+        }
+    }
+    let (f, m, took) = field(&d, &user, body(730, 20, 20, 100, 4)).await;
+    assert_eq!(f, "kpi.draws", "{m}");
+    assert!(m.contains("units of work") && m.contains("20 channels"), "{m}");
+    assert!(took < std::time::Duration::from_secs(5), "refused before any fit: {took:?}");
+    assert_eq!(field(&d, &user, body(60, 21, 0, 100, 4)).await.0, "kpi.spend");
+    assert_eq!(field(&d, &user, body(60, 2, 51, 100, 4)).await.0, "kpi.controls");
+    assert_eq!(field(&d, &user, body(60, 2, 0, 100, 11)).await.0, "kpi.folds");
+}
+
+/// `report: true` with a `kpi` stores the media mix model's report under the org and links to
+/// it: the plan, the response curves and the KPI over time as plots. Without `kpi` it is a 400
+/// naming `report`.
+#[tokio::test]
+async fn the_media_mix_report_is_stored_and_linked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let event: serde_json::Value = serde_json::from_str(&text("optimize-budget.kpi.json")).expect("event");
+    let mut body: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    body["report"] = serde_json::json!(true);
+    let user = liftos::domain::UserContext::new(
+        liftos::domain::OrgId::new("acme").expect("org"),
+        "u".into(),
+        vec!["causal_admin".into()],
+        vec![],
+    );
+    let answer = liftos::service::surfacing::optimize_budget(&d.stores, &user, body.to_string().as_bytes())
+        .await
+        .expect("answer");
+    let v = serde_json::to_value(&answer).expect("json");
+    let key = v["report"]["key"].as_str().expect("report key").to_string();
+    assert!(key.starts_with("reports/optimize/") && key.ends_with(".html"), "{key}");
+    assert!(v["channels"][0]["response_curve"].as_array().is_some_and(|c| c.len() == 21), "{}", v["channels"][0]);
+    let html = d.stores.panels.get_panel(&user.org_id, &key).await.expect("read").expect("stored");
+    let html = String::from_utf8(html.to_vec()).expect("utf-8");
+    for part in ["<h2>In words</h2>", "<h2>Response curves</h2>", "<h2>The KPI over time</h2>"] {
+        assert!(html.contains(part), "{part}");
+    }
+    assert!(html.matches("<svg").count() >= 3 && !html.contains("plot not drawn"));
+    // Another org cannot read it.
+    let other = liftos::domain::OrgId::new("globex").expect("org");
+    assert!(d.stores.panels.get_panel(&other, &key).await.expect("read").is_none());
+    let event: serde_json::Value = serde_json::from_str(&text("optimize-budget.ok.json")).expect("event");
+    let mut body: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    body["report"] = serde_json::json!(true);
+    let e = liftos::service::surfacing::optimize_budget(&d.stores, &user, body.to_string().as_bytes()).await;
+    match e {
+        Err(liftos::service::ServiceError::Validation(v)) => assert_eq!(v.field(), "report", "{}", v.summary()),
+        other => panic!("{other:?}"),
+    }
 }

@@ -236,6 +236,10 @@ enum Command {
         /// is not incremental.
         #[arg(long)]
         attributed: bool,
+        /// Also write the HTML report here: the plan in words, the channels, the response curves
+        /// with their intervals, the KPI over time by source, and the fit.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Causal discovery (PC-stable with Fisher-z, or DirectLiNGAM); prints the edges.
     Discover {
@@ -1582,6 +1586,7 @@ async fn main() -> ExitCode {
             yearly,
             weekly,
             attributed,
+            report,
         } => {
             use liftos::service::estimate;
             use liftos_estimators::mmm::MmmSettings;
@@ -1610,7 +1615,24 @@ async fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(e) => return fail("lift-tests", e),
             };
-            on_csv(&input, Columns::Named, || Ok(req), |t, r| estimate::mmm(t, lifts.as_ref(), r))
+            on_csv(
+                &input,
+                Columns::Named,
+                || Ok(req),
+                |t, r| {
+                    let model = estimate::mmm(t, lifts.as_ref(), r)?;
+                    if let Some(path) = &report {
+                        let html = liftos::report::budget_plan(&r.kpi, None, &model);
+                        let written =
+                            path.parent().filter(|d| !d.as_os_str().is_empty()).map_or(Ok(()), std::fs::create_dir_all);
+                        written.and_then(|()| std::fs::write(path, html)).map_err(|e| {
+                            liftos::service::estimate::EstimateError::new("report", format!("{}: {e}", path.display()))
+                        })?;
+                        eprintln!("liftos: report written to {}", path.display());
+                    }
+                    Ok(model)
+                },
+            )
         }
         Command::Discover { input, columns, alpha, method, tiers, forbid, require, max_depth, funnel_tiers } => {
             use liftos::service::estimate;

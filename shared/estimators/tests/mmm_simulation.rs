@@ -299,3 +299,52 @@ fn gaps_and_errors() {
         "budget"
     );
 }
+
+/// The report's pieces agree with the fit: the decomposition's baseline plus the channels'
+/// contributions is the fitted KPI (its error over the observed weeks is the fit's RMSE, each
+/// channel's sum its `contribution`), a missing week has no KPI, and each response curve is the
+/// fitted curve β·x/(x + κ) from zero, rising, inside its interval, with the marginal ROI as its
+/// slope at today's spend.
+#[test]
+fn decomposition_and_response_curves_agree_with_the_fit() {
+    let mut rng = Rng::new(13);
+    let mut input = history(&mut rng, 104, 150.0).input;
+    input.days.remove(50);
+    input.kpi.remove(50);
+    for c in &mut input.channels {
+        c.values.remove(50);
+    }
+    let fit = mmm::fit(&input, &MmmSettings { draws: 40, folds: 0, ..MmmSettings::default() }).unwrap();
+    let d = &fit.decomposition;
+    assert_eq!(d.days.len(), 104);
+    assert!(d.days.windows(2).all(|w| w[1] - w[0] == 7) && d.days[0] == input.days[0]);
+    assert_eq!(d.kpi.iter().filter(|k| k.is_none()).count(), 1);
+    assert!(d.kpi[50].is_none());
+    let fitted = |t: usize| d.baseline[t] + d.channels.iter().map(|c| c[t]).sum::<f64>();
+    let observed: Vec<usize> = (0..104).filter(|&t| d.kpi[t].is_some()).collect();
+    let sse: f64 = observed.iter().map(|&t| (d.kpi[t].unwrap() - fitted(t)).powi(2)).sum();
+    let rmse = (sse / observed.len() as f64).sqrt();
+    assert!((rmse - fit.fit.rmse).abs() < 1e-9 * fit.fit.rmse, "{rmse} vs {}", fit.fit.rmse);
+    for (c, ch) in fit.channels.iter().enumerate() {
+        let sum: f64 = observed.iter().map(|&t| d.channels[c][t]).sum();
+        assert!((sum - ch.contribution).abs() <= 1e-9 * ch.contribution.abs().max(1.0), "{}", ch.channel);
+        let curve = &ch.response_curve;
+        assert_eq!(curve.len(), mmm::CURVE_POINTS);
+        assert_eq!((curve[0].spend, curve[0].response), (0.0, 0.0));
+        assert!(curve.last().unwrap().spend >= 1.5 * ch.spend_supported.max(ch.spend_to) * (1.0 - 1e-12));
+        for p in curve {
+            let want = ch.effect * p.spend / (p.spend + ch.half_saturation);
+            assert!((p.response - want).abs() <= 1e-9 * want.abs().max(1.0));
+            assert!(p.ci_low <= p.ci_high && p.ci_low >= 0.0);
+        }
+        assert!(curve.windows(2).all(|w| w[1].response >= w[0].response));
+        // Inside the band wherever the band has width (the point fit is one of many re-fits).
+        let inside = curve.iter().filter(|p| p.ci_low - 1e-9 <= p.response && p.response <= p.ci_high + 1e-9).count();
+        assert!(inside >= curve.len() - 2, "{}: {inside} of {} inside", ch.channel, curve.len());
+        let (x, k) = (ch.spend_from, ch.half_saturation);
+        let slope = ch.effect * k / (x + k).powi(2);
+        assert!((slope - ch.marginal_roi).abs() <= 1e-9 * slope.abs().max(1e-12), "{}", ch.channel);
+    }
+    // The decomposition is for the report: not in the JSON answer.
+    assert!(serde_json::to_value(&fit).unwrap().get("decomposition").is_none());
+}

@@ -120,6 +120,10 @@ pub struct OptimizeRequest {
     #[serde(default)]
     pub kpi: Option<KpiHistory>,
     pub plan: PlanRequest,
+    /// With `kpi`: also store the HTML report (the plan in words, the channels, the response
+    /// curves with their intervals, the KPI over time by source, the fit) and link to it.
+    #[serde(default)]
+    pub report: bool,
 }
 
 /// One entry per date: the business KPI (orders, revenue, sign-ups; null where missing) and each
@@ -182,7 +186,16 @@ pub struct LiftTestRow {
 #[serde(untagged)]
 pub enum OptimizeAnswer {
     Curves(Box<OptimizeResponse>),
-    Mmm(Box<liftos_estimators::mmm::MmmResult>),
+    Mmm(Box<MmmAnswer>),
+}
+
+/// The media mix model's answer, and its report when asked for.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MmmAnswer {
+    #[serde(flatten)]
+    pub model: liftos_estimators::mmm::MmmResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::api::causal::ReportLink>,
 }
 
 /// The plan, with channels' current spend defaulting to their recent average.

@@ -93,8 +93,8 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
 }
 
 pub use crate::api::surfacing::{
-    DesignRequest, DesignResponse, GeoSection, History, KpiHistory, OptimizeAnswer, OptimizeRequest, OptimizeResponse,
-    OutcomeMetric, PanelRow, PlanRequest, PowerSection, RandomizationSection, RecordsSource,
+    DesignRequest, DesignResponse, GeoSection, History, KpiHistory, MmmAnswer, OptimizeAnswer, OptimizeRequest,
+    OptimizeResponse, OutcomeMetric, PanelRow, PlanRequest, PowerSection, RandomizationSection, RecordsSource,
 };
 use crate::domain::{DateRange, Platform};
 use crate::storage::{PageRequest, RecordQuery, RecordStore};
@@ -261,7 +261,7 @@ pub fn optimize_history(
 
 /// `POST /api/v1/surfacing/optimize/causal`.
 pub async fn optimize_budget(
-    store: &dyn RecordStore,
+    stores: &crate::storage::Stores,
     user: &UserContext,
     body: &[u8],
 ) -> Result<OptimizeAnswer, ServiceError> {
@@ -275,8 +275,20 @@ pub async fn optimize_budget(
             )
             .into());
         }
-        return Ok(OptimizeAnswer::Mmm(Box::new(media_mix(kpi, &req.plan)?)));
+        let model = media_mix(kpi, &req.plan)?;
+        let report = match req.report {
+            true => {
+                let html = crate::report::budget_plan("KPI", None, &model);
+                Some(super::causal::store_report(stores.panels.as_ref(), user, "optimize", html).await?)
+            }
+            false => None,
+        };
+        return Ok(OptimizeAnswer::Mmm(Box::new(MmmAnswer { model, report })));
     }
+    if req.report {
+        return Err(ValidationError::new("report", "the report is the media mix model's: give kpi").into());
+    }
+    let store = stores.records.as_ref();
     let history = history_of(store, user, &req, "").await?;
     let source = match &req.records {
         Some(src) => OutcomeSource::Attributed(src.metric),
@@ -285,10 +297,22 @@ pub async fn optimize_budget(
     Ok(OptimizeAnswer::Curves(Box::new(optimize_history(&history, &req.lifts, &req.plan, source)?)))
 }
 
-/// At most this many periods times bootstrap re-fits per request (two years of daily data with
-/// 1,000 re-fits), and this many re-fits: a bound on the Lambda's time.
-pub const MAX_MMM_WORK: usize = 750_000;
+/// At most this many re-fits per request, and at most [`MAX_MMM_WORK`] units of work.
 pub const MAX_MMM_DRAWS: usize = 1000;
+
+/// The work of one media-mix request, in units measured on this project's 2-core machine at
+/// about 2 µs each: periods x fits (the point fit, the re-fits and the folds) x channels² (the
+/// shape search's cost grows about with the square of the channels: 1, 2, 5 and 10 channels took
+/// 1, 1.9, 10 and 69 times the time of one) x (1 + controls / 16) (ten controls added 62% to five
+/// channels' time). The cap keeps a request to about 15 s on the function's 3,538 MB (two vCPUs):
+/// two years of daily data with five channels allow about 400 re-fits.
+pub const MAX_MMM_WORK: u64 = 7_500_000;
+
+pub fn mmm_work(periods: usize, draws: usize, folds: usize, channels: usize, controls: usize) -> u64 {
+    let fits = (draws as u64).saturating_add(folds as u64).saturating_add(1);
+    let k = channels as u64;
+    (periods as u64).saturating_mul(fits).saturating_mul(k * k).saturating_mul(16 + controls as u64) / 16
+}
 
 /// The media mix model on the request's KPI history.
 pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimators::mmm::MmmResult, ServiceError> {
@@ -320,10 +344,28 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
     if draws < 20 {
         return Err(ValidationError::new("kpi.draws", "at least 20 re-fits for an interval").into());
     }
-    if n.saturating_mul(draws.max(1)) > MAX_MMM_WORK {
+    let folds = kpi.folds.unwrap_or(d.folds);
+    // The counts the work depends on, each named on its own before their product is.
+    for (field, count, max) in [
+        ("kpi.spend", kpi.spend.len(), mmm::MAX_CHANNELS),
+        ("kpi.controls", kpi.controls.len(), mmm::MAX_CONTROLS),
+        ("kpi.folds", folds, mmm::MAX_FOLDS),
+        ("kpi.dates", n, mmm::MAX_PERIODS),
+    ] {
+        if count > max {
+            return Err(ValidationError::new(field, format!("{count} is more than {max}")).into());
+        }
+    }
+    let work = mmm_work(n, draws, folds, kpi.spend.len(), kpi.controls.len());
+    if work > MAX_MMM_WORK {
         return Err(ValidationError::new(
             "kpi.draws",
-            format!("{n} dates x {draws} re-fits is more than {MAX_MMM_WORK}: fewer draws, or weekly data"),
+            format!(
+                "{n} dates x (1 fit + {draws} re-fits + {folds} folds) x {} channels squared x (1 + {} controls / 16) \
+                 is {work} units of work, more than {MAX_MMM_WORK}: fewer re-fits, channels or controls, or weekly data",
+                kpi.spend.len(),
+                kpi.controls.len()
+            ),
         )
         .into());
     }
@@ -391,7 +433,7 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
         draws,
         level: kpi.level.unwrap_or(d.level),
         seed: plan.seed.unwrap_or(d.seed),
-        folds: kpi.folds.unwrap_or(d.folds),
+        folds,
         budget: plan.budget,
         max_change: plan.max_change,
         block_length: None,

@@ -177,7 +177,40 @@ pub struct MmmChannel {
     /// "max_change", "held" (no evidence: today's spend) or "no_evidence" (cut).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bound: Option<String>,
+    /// The response curve: the KPI per period the channel adds in steady state at each spend per
+    /// period, from none to 1.5 times the highest the history supports (or the plan's, if
+    /// higher), with its interval from the re-fits at `level`.
+    #[serde(default)]
+    pub response_curve: Vec<ResponsePoint>,
 }
+
+/// One point of a response curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ResponsePoint {
+    pub spend: f64,
+    pub response: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
+/// The KPI over the history's periods split by the point fit into the controls' part (intercept,
+/// trend, seasonality and the user's controls) and each channel's contribution. For the report:
+/// not part of the JSON answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Decomposition {
+    /// Each period's first day, in days since 1970-01-01.
+    pub days: Vec<i64>,
+    /// The KPI observed (None where it is missing).
+    pub kpi: Vec<Option<f64>>,
+    pub baseline: Vec<f64>,
+    /// Per channel, in the order of `channels`.
+    pub channels: Vec<Vec<f64>>,
+}
+
+/// Points on each response curve.
+pub const CURVE_POINTS: usize = 21;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -239,6 +272,10 @@ pub struct MmmResult {
     /// incremental effect.
     pub incremental: bool,
     pub warnings: Vec<String>,
+    /// The KPI over time by source, for the report (not serialised).
+    #[serde(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub decomposition: Decomposition,
 }
 
 impl MmmResult {
@@ -345,7 +382,8 @@ fn lift_feature(l: &LiftTest, m: usize, theta: f64, kappa: f64) -> f64 {
 /// The validated history on a regular grid.
 struct Prepared {
     n: usize,
-    /// Days per period.
+    /// The first period's day (days since 1970-01-01) and days per period.
+    first: i64,
     step: i64,
     /// Periods in the fit.
     rows: Vec<usize>,
@@ -549,7 +587,7 @@ fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>)
         let m = ((l.end - l.start) / step) as usize + 1;
         lifts.push((c, m, l.clone()));
     }
-    Ok((Prepared { n, step, rows, kpi, spend, names, z, control_names, medians, lifts }, warnings))
+    Ok((Prepared { n, first, step, rows, kpi, spend, names, z, control_names, medians, lifts }, warnings))
 }
 
 /// Linear interpolation over missing values (the ends carry the nearest value).
@@ -1245,6 +1283,16 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
                 Role::Free if floor(c) > 0.0 && near(floor(c)) => Some("max_change".to_string()),
                 Role::Free => None,
             };
+            let (beta, kappa) = (point.lin.coef[p + c], point.sh[c].1);
+            let top = 1.5 * supported[c].max(a.spend).max(mean_spend[c]);
+            let response_curve = (0..CURVE_POINTS)
+                .map(|i| {
+                    let x = top * i as f64 / (CURVE_POINTS - 1) as f64;
+                    let (ci_low, ci_high) =
+                        interval(draws.iter().map(|d| d.lin.coef[p + c] * hill(x, d.sh[c].1)).collect(), st.level);
+                    ResponsePoint { spend: x, response: beta * hill(x, kappa), ci_low, ci_high }
+                })
+                .collect();
             MmmChannel {
                 channel: pr.names[c].clone(),
                 roi: at_point[c].0,
@@ -1262,9 +1310,16 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
                 spend_supported: supported[c],
                 evidence: evidence[c],
                 bound,
+                response_curve,
             }
         })
         .collect();
+    let decomposition = Decomposition {
+        days: (0..pr.n).map(|t| pr.first + t as i64 * pr.step).collect(),
+        kpi: (0..pr.n).map(|t| Some(pr.kpi[t]).filter(|v| v.is_finite())).collect(),
+        baseline: (0..pr.n).map(|t| (0..p).map(|j| point.lin.coef[j] * pr.z[j][t]).sum()).collect(),
+        channels: (0..nc).map(|c| point.feats[c].iter().map(|f| point.lin.coef[p + c] * f).collect()).collect(),
+    };
     let lift_checks = pr
         .lifts
         .iter()
@@ -1313,6 +1368,7 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
         horizon,
         incremental: true,
         warnings,
+        decomposition,
     })
 }
 
@@ -1338,6 +1394,7 @@ mod tests {
             spend_supported: 130.0,
             evidence: false,
             bound: None,
+            response_curve: vec![],
         }
     }
 

@@ -26,7 +26,7 @@ pub async fn optimize_budget_http(deps: &Deps, req: Request) -> Response<Body> {
     serve(deps, req, &OPTIMIZE_BUDGET, |user| async move {
         http::query_params(req, &[])?;
         let body = http::body_bytes(req)?;
-        Ok((200, surfacing::optimize_budget(deps.stores.records.as_ref(), &user, body).await?))
+        Ok((200, surfacing::optimize_budget(&deps.stores, &user, body).await?))
     })
     .await
 }
