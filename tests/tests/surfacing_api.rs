@@ -229,6 +229,20 @@ async fn media_mix_requests_are_capped_by_their_work() {
     assert_eq!(f, "kpi.draws", "{m}");
     assert!(m.contains("units of work") && m.contains("20 channels"), "{m}");
     assert!(took < std::time::Duration::from_secs(5), "refused before any fit: {took:?}");
+    // Three dates far apart are a long grid: the model runs on every period between them.
+    assert_eq!(liftos::service::surfacing::grid_periods(&[0, 7, 19_000 * 7]), 19_001);
+    assert_eq!(liftos::service::surfacing::grid_periods(&[5, 5, 6]), 2);
+    let sparse = |last: &str| {
+        let mut b: serde_json::Value = serde_json::from_str(&body(3, 5, 0, 100, 4)).expect("json");
+        b["kpi"]["dates"] = serde_json::json!(["2024-01-01", "2024-01-02", last]);
+        b.to_string()
+    };
+    let (f, m, _) = field(&d, &user, sparse("2075-01-01")).await;
+    assert_eq!(f, "kpi.draws", "{m}");
+    assert!(m.contains("18629 periods"), "{m}");
+    let (f, m, _) = field(&d, &user, sparse("2090-01-01")).await;
+    assert_eq!(f, "kpi.dates", "{m}");
+    assert!(m.contains("gaps included"), "{m}");
     assert_eq!(field(&d, &user, body(60, 21, 0, 100, 4)).await.0, "kpi.spend");
     assert_eq!(field(&d, &user, body(60, 2, 51, 100, 4)).await.0, "kpi.controls");
     assert_eq!(field(&d, &user, body(60, 2, 0, 100, 11)).await.0, "kpi.folds");

@@ -314,6 +314,19 @@ pub fn mmm_work(periods: usize, draws: usize, folds: usize, channels: usize, con
     (periods as u64).saturating_mul(fits).saturating_mul(k * k).saturating_mul(16 + controls as u64) / 16
 }
 
+/// The periods of the regular grid the dates lie on (the model's smallest step between dates,
+/// from the first to the last), gaps included.
+pub fn grid_periods(days: &[i64]) -> usize {
+    let mut d = days.to_vec();
+    d.sort_unstable();
+    d.dedup();
+    let step = d.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1).max(1);
+    match (d.first(), d.last()) {
+        (Some(a), Some(b)) => usize::try_from((b - a) / step).unwrap_or(usize::MAX).saturating_add(1),
+        _ => 0,
+    }
+}
+
 /// The media mix model on the request's KPI history.
 pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimators::mmm::MmmResult, ServiceError> {
     use crate::service::estimate::day_number;
@@ -344,31 +357,6 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
     if draws < 20 {
         return Err(ValidationError::new("kpi.draws", "at least 20 re-fits for an interval").into());
     }
-    let folds = kpi.folds.unwrap_or(d.folds);
-    // The counts the work depends on, each named on its own before their product is.
-    for (field, count, max) in [
-        ("kpi.spend", kpi.spend.len(), mmm::MAX_CHANNELS),
-        ("kpi.controls", kpi.controls.len(), mmm::MAX_CONTROLS),
-        ("kpi.folds", folds, mmm::MAX_FOLDS),
-        ("kpi.dates", n, mmm::MAX_PERIODS),
-    ] {
-        if count > max {
-            return Err(ValidationError::new(field, format!("{count} is more than {max}")).into());
-        }
-    }
-    let work = mmm_work(n, draws, folds, kpi.spend.len(), kpi.controls.len());
-    if work > MAX_MMM_WORK {
-        return Err(ValidationError::new(
-            "kpi.draws",
-            format!(
-                "{n} dates x (1 fit + {draws} re-fits + {folds} folds) x {} channels squared x (1 + {} controls / 16) \
-                 is {work} units of work, more than {MAX_MMM_WORK}: fewer re-fits, channels or controls, or weekly data",
-                kpi.spend.len(),
-                kpi.controls.len()
-            ),
-        )
-        .into());
-    }
     let days: Vec<i64> = kpi
         .dates
         .iter()
@@ -376,6 +364,33 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
         .map(|(i, s)| day_number("dates", i, s))
         .collect::<Result<_, _>>()
         .map_err(|e| err(e, "kpi."))?;
+    let folds = kpi.folds.unwrap_or(d.folds);
+    // The model runs on the regular grid the dates lie on, gaps included: its length is the work.
+    let grid = grid_periods(&days);
+    // The counts the work depends on, each named on its own before their product is.
+    for (field, count, what, max) in [
+        ("kpi.spend", kpi.spend.len(), "channels", mmm::MAX_CHANNELS),
+        ("kpi.controls", kpi.controls.len(), "controls", mmm::MAX_CONTROLS),
+        ("kpi.folds", folds, "folds", mmm::MAX_FOLDS),
+        ("kpi.dates", grid, "periods from the first date to the last, gaps included", mmm::MAX_PERIODS),
+    ] {
+        if count > max {
+            return Err(ValidationError::new(field, format!("{count} {what} is more than {max}")).into());
+        }
+    }
+    let work = mmm_work(grid, draws, folds, kpi.spend.len(), kpi.controls.len());
+    if work > MAX_MMM_WORK {
+        return Err(ValidationError::new(
+            "kpi.draws",
+            format!(
+                "{grid} periods x (1 fit + {draws} re-fits + {folds} folds) x {} channels squared x (1 + {} controls / 16) \
+                 is {work} units of work, more than {MAX_MMM_WORK}: fewer re-fits, channels or controls, or weekly data",
+                kpi.spend.len(),
+                kpi.controls.len()
+            ),
+        )
+        .into());
+    }
     let values = |v: &[Option<f64>]| v.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<f64>>();
     let series = |list: &[crate::api::surfacing::NamedSeries], field: &str| -> Result<Vec<Series>, ServiceError> {
         list.iter()
