@@ -617,7 +617,17 @@ fn method_plots(result: &MethodOutput, dates: bool) -> Vec<String> {
             }
         }
         MethodOutput::Synth(r) => synth_plots(r, dates),
-        MethodOutput::Rdd(r) => r.plot.as_ref().map(|p| vec![or_note(rdd_svg(p))]).unwrap_or_default(),
+        MethodOutput::Rdd(r) => r
+            .plot
+            .as_ref()
+            .map(|p| {
+                let mut parts = vec![or_note(rdd_svg(p))];
+                if !r.covariates.is_empty() {
+                    parts.push("<p class=\"note\">The curves are the local fits of the outcome alone; the estimate also adjusts for the covariates, so its jump can differ from the gap drawn at the cutoff.</p>".into());
+                }
+                parts
+            })
+            .unwrap_or_default(),
         MethodOutput::Iv(_) => vec![],
         MethodOutput::Sdid(r) => sdid_plots(r, dates),
         MethodOutput::Impact(r) => impact_plots(r, dates),

@@ -131,3 +131,53 @@ async fn analyze_advanced_runs_each_method_and_compares() {
     let out = json_body(&resp);
     assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("methods[1].revenue")), "{out}");
 }
+
+/// The RDD through analyze/advanced with covariates and clusters (rdrobust's `covs` and
+/// `cluster`): the answer is the estimator's own on the same rows, with `covariates` and
+/// `clusters`; a covariate that is the running variable is a 400 naming it.
+#[tokio::test]
+async fn rdd_with_covariates_and_clusters_over_http() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let csv = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/data/rdd_covs.csv"),
+    )
+    .expect("csv");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let rows: Vec<serde_json::Value> = lines
+        .take(2000)
+        .map(|l| {
+            let mut row = serde_json::Map::new();
+            for (k, v) in header.iter().zip(l.split(',')) {
+                let value = v.parse::<f64>().map(serde_json::Value::from).unwrap_or_else(|_| v.into());
+                row.insert(k.to_string(), value);
+            }
+            serde_json::Value::Object(row)
+        })
+        .collect();
+    let method = serde_json::json!({"method": "rdd", "outcome": "y", "running": "x", "cutoff": 0.0,
+        "covariates": ["z1", "z2"], "cluster": "market"});
+    let call = |method: serde_json::Value| {
+        let mut ev: serde_json::Value = serde_json::from_str(&text("analyze-advanced.ok.json")).expect("event");
+        ev["body"] = serde_json::Value::String(serde_json::json!({"rows": rows, "methods": [method]}).to_string());
+        lambda_http::request::from_str(&ev.to_string()).expect("request")
+    };
+    let resp = handlers::analyze_advanced_http(&d, call(method.clone())).await;
+    let got = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{got}");
+    let table =
+        table_from_rows(&rows.iter().map(|r| r.as_object().expect("row").clone()).collect::<Vec<_>>()).expect("table");
+    let req: estimate::RddRequest = serde_json::from_value(method.clone()).expect("rdd");
+    let want = estimate::rdd(&table, &req).expect("rdd");
+    assert_eq!(got["results"][0]["result"], serde_json::to_value(&want).expect("json"));
+    let result = &got["results"][0]["result"];
+    assert_eq!(result["covariates"].as_array().map(Vec::len), Some(2), "{result}");
+    assert_eq!(result["clusters"].as_u64(), Some(80));
+    assert!(result["inference"].as_str().expect("inference").contains("cluster-robust (CR1)"));
+    let mut bad = method;
+    bad["covariates"] = serde_json::json!(["z1", "x"]);
+    let resp = handlers::analyze_advanced_http(&d, call(bad)).await;
+    let out = json_body(&resp);
+    assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("methods[0].covariates")), "{out}");
+}

@@ -4,7 +4,7 @@
 //! liftos pipeline [--data-dir .liftos] [--org demo] [--out liftos-out]
 //! liftos estimate did --input F --unit U --time T --outcome Y --treatment D [--cluster C] [--event-study]
 //! liftos estimate did --input F --unit U --time T --outcome Y --cohort G [--control never|not-yet] [--method dr|ipw|reg|sun-abraham|imputation] [--covariates A,B]
-//! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D]
+//! liftos estimate rdd --input F --outcome Y --running X --cutoff C [--bandwidth H] [--kernel triangular] [--fuzzy D] [--covariates A,B] [--cluster C]
 //! liftos estimate geo-readout --input F --market M --time T --outcome Y --treated-markets A,B --start S --duration D [--design-rmse R --design-windows K]
 //! liftos estimate impact --input F --time T --outcome Y --controls A,B --treatment-time T0 [--season 7] [--trend]
 //! liftos estimate sdid --input F --unit U --time T --outcome Y --treatment D [--se placebo|bootstrap|jackknife] [--replications 200] [--seed S]
@@ -620,6 +620,12 @@ enum EstimateCmd {
         bwselect: Option<String>,
         #[arg(long)]
         alpha: Option<f64>,
+        /// Comma-separated covariates for rdrobust's covariate adjustment (`covariates` in the answer).
+        #[arg(long)]
+        covariates: Option<String>,
+        /// Cluster column: cluster-robust (CR1) variances (`clusters` in the answer).
+        #[arg(long)]
+        cluster: Option<String>,
     },
 }
 
@@ -822,7 +828,20 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             };
             on_csv(&input, Columns::Named, req, estimate::effect)
         }
-        EstimateCmd::Rdd { input, outcome, running, cutoff, bandwidth, kernel, fuzzy, p, bwselect, alpha } => {
+        EstimateCmd::Rdd {
+            input,
+            outcome,
+            running,
+            cutoff,
+            bandwidth,
+            kernel,
+            fuzzy,
+            p,
+            bwselect,
+            alpha,
+            covariates,
+            cluster,
+        } => {
             let req = || -> Result<estimate::RddRequest, EstimateError> {
                 Ok(estimate::RddRequest {
                     outcome,
@@ -834,6 +853,8 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     p,
                     bwselect: parse_flag("bwselect", bwselect)?,
                     alpha,
+                    covariates: covariates.as_deref().map(list).unwrap_or_default(),
+                    cluster,
                 })
             };
             on_csv(&input, Columns::Named, req, estimate::rdd)

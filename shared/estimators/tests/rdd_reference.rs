@@ -212,3 +212,129 @@ fn rdplot_bins_match_rdrobust() {
         }
     }
 }
+
+/// Covariate adjustment and cluster-robust (CR1) variances against rdrobust 2.1.1 (PyPI):
+/// `tests/reference/scripts/rdd_covariates_cluster.py` on `data/rdd_covs.csv` (4,000 rows, 80
+/// markets, two covariates): bandwidths, the conventional and bias-corrected estimates, both
+/// standard errors, the covariates' coefficients, the number of clusters, and for fuzzy designs
+/// the first stage; sharp and fuzzy, mserd and msetwo, triangular and uniform, p = 1 and 2, and a
+/// manual bandwidth (h = b, rdrobust's other branch for the robust variance).
+#[test]
+fn covariates_and_clusters_match_rdrobust() {
+    use liftos_estimators::rdd::{Kernel, RddAdjust};
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("rdd_covariates_cluster.json")).unwrap()).unwrap();
+    let t = Table::read_csv(&dir().join("data/rdd_covs.csv")).unwrap();
+    let x = t.numeric("x").unwrap();
+    let d = t.numeric("d").unwrap();
+    let (codes, levels) = t.codes("market").unwrap();
+    assert_eq!(levels.len(), 80);
+    let mut checked = 0;
+    for (name, case) in r.as_object().unwrap().iter().filter(|(_, v)| v.get("call").is_some()) {
+        let call = &case["call"];
+        let y = t.numeric(call["y"].as_str().unwrap()).unwrap();
+        let covs: Vec<(String, ndarray::Array1<f64>)> = call
+            .get("covs")
+            .map(|c| c.as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| (n.to_string(), t.numeric(n).unwrap()))
+            .collect();
+        let adjust = RddAdjust {
+            covariates: covs.iter().map(|(n, v)| (n.clone(), v.view())).collect(),
+            cluster: call.get("cluster").map(|_| (&codes[..], levels.len())),
+        };
+        let s = RddSettings {
+            bwselect: if call.get("bwselect").is_some() { BwSelect::Msetwo } else { BwSelect::Mserd },
+            kernel: if call.get("kernel").is_some() { Kernel::Uniform } else { Kernel::Triangular },
+            p: call.get("p").map_or(1, |p| p.as_u64().unwrap() as usize),
+            bandwidth: call.get("h").map(|h| h.as_f64().unwrap()),
+            ..RddSettings::default()
+        };
+        let fuzzy = call.get("fuzzy").is_some();
+        let fit = rdd::fit_adjusted(y.view(), x.view(), fuzzy.then_some(d.view()), &adjust, &s).unwrap();
+        let g = |k: &str, i: usize| case[k][i].as_f64().unwrap();
+        let close = |what: &str, ours: f64, theirs: f64, tol: f64| {
+            assert!(rel(ours, theirs) < tol, "{name}: {what} {ours} vs rdrobust {theirs}");
+        };
+        close("h left", fit.bandwidth_left, g("h", 0), 1e-6);
+        close("h right", fit.bandwidth_right, g("h", 1), 1e-6);
+        close("b left", fit.bias_bandwidth_left, g("b", 0), 1e-6);
+        close("b right", fit.bias_bandwidth_right, g("b", 1), 1e-6);
+        assert_eq!((fit.n_effective_left, fit.n_effective_right), (g("n_h", 0) as usize, g("n_h", 1) as usize));
+        close("tau", fit.inference.estimate, g("coef", 0), 1e-6);
+        close("bias-corrected tau", fit.estimate_bias_corrected, g("coef", 1), 1e-6);
+        close("conventional se", fit.conventional_std_error, g("se", 0), 1e-6);
+        close("robust se", fit.robust_std_error, g("se", 2), 1e-6);
+        if let Some(cc) = case.get("coef_covs") {
+            // rdrobust's coef_covs: per covariate, the outcome's then (fuzzy) the take-up's.
+            let theirs: Vec<f64> = cc.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let ours: Vec<f64> = fit
+                .covariates
+                .iter()
+                .flat_map(|c| std::iter::once(c.coefficient).chain(c.treatment_coefficient))
+                .collect();
+            assert_eq!(ours.len(), theirs.len(), "{name}");
+            for (o, t) in ours.iter().zip(&theirs) {
+                close("covariate coefficient", *o, *t, 1e-6);
+            }
+        } else {
+            assert!(fit.covariates.is_empty());
+        }
+        assert_eq!(fit.clusters, case.get("n_clust").map(|v| v.as_u64().unwrap() as usize), "{name}");
+        if fuzzy {
+            close("first stage", fit.first_stage.unwrap(), case["tau_T"][0].as_f64().unwrap(), 1e-6);
+            close("first-stage se", fit.first_stage_std_error.unwrap(), case["se_T"][0].as_f64().unwrap(), 1e-6);
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 9);
+}
+
+/// Collinear covariates (a copy of a covariate, or the running variable itself, which the local
+/// polynomial already holds) leave the effect and its standard errors as without them, with a
+/// warning; a side with one cluster is an error naming `cluster`.
+#[test]
+fn collinear_covariates_and_single_clusters() {
+    use liftos_estimators::rdd::{RddAdjust, RddError};
+    let t = Table::read_csv(&dir().join("data/rdd_covs.csv")).unwrap();
+    let (x, y, z1) = (t.numeric("x").unwrap(), t.numeric("y").unwrap(), t.numeric("z1").unwrap());
+    let s = RddSettings::default();
+    let one = RddAdjust { covariates: vec![("z1".into(), z1.view())], cluster: None };
+    let base = rdd::fit_adjusted(y.view(), x.view(), None, &one, &s).unwrap();
+    assert!(base.warnings.iter().all(|w| !w.contains("collinear")));
+    let twice = RddAdjust { covariates: vec![("z1".into(), z1.view()), ("z1 again".into(), z1.view())], cluster: None };
+    let fit = rdd::fit_adjusted(y.view(), x.view(), None, &twice, &s).unwrap();
+    assert!(fit.warnings.iter().any(|w| w.contains("collinear")), "{:?}", fit.warnings);
+    assert!(rel(fit.inference.estimate, base.inference.estimate) < 1e-8);
+    assert!(rel(fit.robust_std_error, base.robust_std_error) < 1e-8);
+    assert!(rel(fit.covariates[0].coefficient + fit.covariates[1].coefficient, base.covariates[0].coefficient) < 1e-8);
+    let plain = rdd::fit(y.view(), x.view(), None, &s).unwrap();
+    let running = RddAdjust { covariates: vec![("x".into(), x.view())], cluster: None };
+    let fit = rdd::fit_adjusted(y.view(), x.view(), None, &running, &s).unwrap();
+    assert!(fit.warnings.iter().any(|w| w.contains("collinear")), "{:?}", fit.warnings);
+    assert!(
+        rel(fit.inference.estimate, plain.inference.estimate) < 1e-6,
+        "{} vs {}",
+        fit.inference.estimate,
+        plain.inference.estimate
+    );
+    assert!(rel(fit.robust_std_error, plain.robust_std_error) < 1e-6);
+    // Clusters: one market left of the cutoff.
+    let codes: Vec<u32> = x.iter().enumerate().map(|(i, &v)| if v < 0.0 { 0 } else { 1 + (i % 5) as u32 }).collect();
+    let one_left = RddAdjust { covariates: vec![], cluster: Some((&codes, 6)) };
+    match rdd::fit_adjusted(y.view(), x.view(), None, &one_left, &s) {
+        Err(RddError::InvalidInput { column, message }) => {
+            assert_eq!(column, "cluster");
+            assert!(message.contains("1 cluster(s) left"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Few clusters a side: a warning.
+    let few: Vec<u32> = (0..x.len()).map(|i| (i % 8) as u32).collect();
+    let fit =
+        rdd::fit_adjusted(y.view(), x.view(), None, &RddAdjust { covariates: vec![], cluster: Some((&few, 8)) }, &s)
+            .unwrap();
+    assert_eq!(fit.clusters, Some(8));
+    assert!(fit.warnings.iter().any(|w| w.contains("only 8 (left) and 8 (right) clusters")), "{:?}", fit.warnings);
+}

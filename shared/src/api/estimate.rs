@@ -321,6 +321,14 @@ pub struct RddRequest {
     pub bwselect: Option<BandwidthSelector>,
     #[serde(default)]
     pub alpha: Option<f64>,
+    /// Covariates entered in the local fits with one coefficient each for both sides (rdrobust's
+    /// covariate adjustment; at most 50): `covariates` in the answer.
+    #[serde(default)]
+    pub covariates: Vec<String>,
+    /// Cluster column: cluster-robust (CR1) variances, as rdrobust's `cluster`; `clusters` in the
+    /// answer.
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 /// Treatment effect under measured confounding.

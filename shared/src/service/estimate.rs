@@ -358,6 +358,9 @@ pub fn iv(table: &Table, req: &IvRequest) -> Result<liftos_estimators::iv::IvRes
     Ok(iv::fit(&input, &IvSettings { se: se.kind(), alpha })?)
 }
 
+/// Covariates an RDD request may adjust for.
+pub const MAX_RDD_COVARIATES: usize = 50;
+
 pub fn rdd(table: &Table, req: &RddRequest) -> Result<liftos_estimators::rdd::RddResult, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
     if !req.cutoff.is_finite() {
@@ -375,7 +378,30 @@ pub fn rdd(table: &Table, req: &RddRequest) -> Result<liftos_estimators::rdd::Rd
         alpha,
         nnmatch: 3,
     };
-    Ok(rdd::fit(y.view(), x.view(), d.as_ref().map(|d| d.view()), &settings)?)
+    if req.covariates.len() > MAX_RDD_COVARIATES {
+        return Err(EstimateError::new(
+            "covariates",
+            format!("covariates: {} given, at most {MAX_RDD_COVARIATES}", req.covariates.len()),
+        ));
+    }
+    let design = [Some(&req.outcome), Some(&req.running), req.fuzzy.as_ref(), req.cluster.as_ref()];
+    if let Some(c) = req.covariates.iter().find(|c| design.contains(&Some(*c))) {
+        return Err(EstimateError::new(
+            "covariates",
+            format!("covariates: {c} is the outcome, running, fuzzy or cluster column"),
+        ));
+    }
+    let covariates = req
+        .covariates
+        .iter()
+        .map(|c| Ok((c.clone(), table.numeric_or_missing(c)?)))
+        .collect::<Result<Vec<_>, EstimateError>>()?;
+    let cluster = req.cluster.as_deref().map(|c| cluster_codes(table, c)).transpose()?;
+    let adjust = rdd::RddAdjust {
+        covariates: covariates.iter().map(|(n, v)| (n.clone(), v.view())).collect(),
+        cluster: cluster.as_ref().map(|(codes, levels)| (&codes[..], *levels)),
+    };
+    Ok(rdd::fit_adjusted(y.view(), x.view(), d.as_ref().map(|d| d.view()), &adjust, &settings)?)
 }
 
 pub fn effect(table: &Table, req: &EffectRequest) -> Result<EffectOutput, EstimateError> {
