@@ -300,6 +300,7 @@ fn history() -> History {
         ],
         value_per_outcome: None,
         dates: vec![],
+        notes: vec![],
     }
 }
 

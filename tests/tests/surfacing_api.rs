@@ -289,3 +289,89 @@ async fn the_media_mix_report_is_stored_and_linked() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Issue 17: a platform with no records on a day the others have is missing that day, not at
+/// zero spend. The sample org's records copied to another org without TikTok's records on 5
+/// days: the response curves are fitted on the other 37 days, as the same history sent inline
+/// without those days, and the answer says what was left out. The main job's media mix model
+/// (`history_from_records` with every platform) sees the days as missing (NaN), never as zero.
+#[tokio::test]
+async fn a_missing_platform_day_is_not_zero_spend() {
+    use liftos::domain::{DateRange, OrgId, Platform, UserContext};
+    use liftos::storage::{PageRequest, RecordQuery};
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    with_samples(&d).await;
+    let user =
+        |org: &str| UserContext::new(OrgId::new(org).expect("org"), "u".into(), vec!["causal_admin".into()], vec![]);
+    let (acme, gaps) = (user("acme"), user("gaps"));
+    let range = DateRange::from_optional(Some("2026-09-01"), Some("2026-10-12")).expect("range");
+    let dropped: Vec<chrono::NaiveDate> =
+        (0..5).map(|k| chrono::NaiveDate::from_ymd_opt(2026, 9, 10 + 3 * k).expect("day")).collect();
+    for p in Platform::ALL {
+        let mut page = PageRequest::first(1000);
+        loop {
+            let got = d
+                .stores
+                .records
+                .query_records(&acme.org_id, &RecordQuery::Platform { platform: p, range }, &page)
+                .await
+                .expect("query");
+            let copies: Vec<_> = got
+                .items
+                .iter()
+                .filter(|r| !(p == Platform::Tiktok && dropped.contains(&r.timestamp.date_naive())))
+                .map(|r| {
+                    let mut c = r.clone();
+                    c.org_id = gaps.org_id.clone();
+                    c
+                })
+                .collect();
+            d.stores.records.put_records(&copies).await.expect("put");
+            match got.next_cursor {
+                Some(c) => page = PageRequest { limit: 1000, cursor: Some(c) },
+                None => break,
+            }
+        }
+    }
+    let metric = liftos::api::surfacing::OutcomeMetric::Revenue;
+    let read = |u: UserContext| {
+        let d = &d;
+        async move {
+            liftos::service::surfacing::history_from_records(d.stores.records.as_ref(), &u, None, &range, metric)
+                .await
+                .expect("history")
+        }
+    };
+    let full = read(acme.clone()).await;
+    let with_gaps = read(gaps.clone()).await;
+    assert_eq!(full.outcome.len(), 42);
+    assert_eq!(with_gaps.outcome.len(), 42, "the other platforms still have those days");
+    let tiktok = with_gaps.channels.iter().find(|c| c.channel == "tiktok").expect("tiktok");
+    assert_eq!(tiktok.spend.iter().filter(|s| s.is_nan()).count(), 5, "missing, not zero");
+    let complete = liftos::service::surfacing::complete_days(with_gaps);
+    assert_eq!(complete.outcome.len(), 37);
+    assert!(complete.notes[0].contains("5 of 42 days left out") && complete.notes[0].contains("tiktok on 5"));
+    // Through the route: the fit on the 37 complete days, and the note in the warnings.
+    let event: serde_json::Value =
+        serde_json::from_str(&liftos_tests::events::text("optimize-budget.ok.json")).expect("event");
+    let body: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    let stored = liftos::service::surfacing::optimize_budget(&d.stores, &gaps, body.to_string().as_bytes())
+        .await
+        .expect("records");
+    let stored = serde_json::to_value(&stored).expect("json");
+    let warnings = stored["warnings"].as_array().expect("warnings");
+    assert!(warnings.iter().any(|w| w.as_str().unwrap_or("").contains("5 of 42 days left out")), "{warnings:?}");
+    let mut inline = body.clone();
+    inline.as_object_mut().expect("object").remove("records");
+    inline["history"] = serde_json::to_value(&complete).expect("history");
+    let inline = liftos::service::surfacing::optimize_budget(&d.stores, &gaps, inline.to_string().as_bytes())
+        .await
+        .expect("inline");
+    let inline = serde_json::to_value(&inline).expect("json");
+    assert_eq!(inline["model"]["curves"], stored["model"]["curves"], "the same fit on the complete days");
+    let acme_fit =
+        liftos::service::surfacing::optimize_budget(&d.stores, &acme, body.to_string().as_bytes()).await.expect("acme");
+    let acme_fit = serde_json::to_value(&acme_fit).expect("json");
+    assert_ne!(acme_fit["model"]["curves"], stored["model"]["curves"], "five days fewer is another fit");
+}

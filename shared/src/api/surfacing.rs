@@ -89,6 +89,10 @@ pub struct History {
     /// The date of each period (read from stored records; not part of the request).
     #[serde(skip)]
     pub dates: Vec<chrono::NaiveDate>,
+    /// What reading the stored records left out, said in the answer's warnings (not part of the
+    /// request).
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 /// Where the history comes from: inline, or the org's stored records.

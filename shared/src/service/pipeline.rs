@@ -871,8 +871,9 @@ async fn surface(
         .channels
         .iter()
         .map(|c| {
-            let k = 7.min(c.spend.len()).max(1);
-            c.spend[c.spend.len() - k..].iter().sum::<f64>() / k as f64
+            // The mean of the platform's last 7 days with records (a missing day is not zero).
+            let recent: Vec<f64> = c.spend.iter().rev().filter(|s| s.is_finite()).take(7).copied().collect();
+            recent.iter().sum::<f64>() / recent.len().max(1) as f64
         })
         .sum();
     let input = MmmInput { days, kpi: values, channels, controls: vec![], lifts: vec![] };

@@ -158,6 +158,10 @@ pub async fn history_from_records(
         }
     }
     let days: Vec<chrono::NaiveDate> = outcome.keys().copied().collect();
+    // A platform with no record on a day the others have is missing that day (NaN), not at zero
+    // spend: its attributed outcome is missing from the day's total too. A campaign without a
+    // record is at zero (exports leave out campaigns that did not run).
+    let absent = if platform.is_some() { 0.0 } else { f64::NAN };
     Ok(History {
         dates: days.clone(),
         outcome: days.iter().map(|d| outcome[d]).collect(),
@@ -165,14 +169,48 @@ pub async fn history_from_records(
             .into_iter()
             .map(|(channel, by_day)| ChannelSpend {
                 channel,
-                spend: days.iter().map(|d| by_day.get(d).copied().unwrap_or(0.0)).collect(),
+                spend: days.iter().map(|d| by_day.get(d).copied().unwrap_or(absent)).collect(),
             })
             .collect(),
+        notes: Vec::new(),
         value_per_outcome: match metric {
             OutcomeMetric::Revenue => Some(1.0),
             OutcomeMetric::Conversions => (conversions > 0.0 && revenue > 0.0).then(|| revenue / conversions),
         },
     })
+}
+
+/// The days on which every channel has spend: a day with a missing channel (NaN) is left out,
+/// and `notes` says how many and whose.
+pub fn complete_days(mut h: History) -> History {
+    let keep: Vec<bool> = (0..h.outcome.len()).map(|t| h.channels.iter().all(|c| c.spend[t].is_finite())).collect();
+    let dropped = keep.iter().filter(|k| !**k).count();
+    if dropped == 0 {
+        return h;
+    }
+    let missing: Vec<String> = h
+        .channels
+        .iter()
+        .filter_map(|c| {
+            let n = c.spend.iter().filter(|s| !s.is_finite()).count();
+            (n > 0).then(|| format!("{} on {n}", c.channel))
+        })
+        .collect();
+    let total = h.outcome.len();
+    let pick = |v: &[f64]| -> Vec<f64> { v.iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect() };
+    h.outcome = pick(&h.outcome);
+    for c in &mut h.channels {
+        c.spend = pick(&c.spend);
+    }
+    if h.dates.len() == keep.len() {
+        h.dates = h.dates.iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| *d).collect();
+    }
+    h.notes.push(format!(
+        "{dropped} of {total} days left out because a platform had no records on them ({}): a missing day is \
+         not zero spend",
+        missing.join(", ")
+    ));
+    h
 }
 
 fn history_error(e: budget::BudgetError, prefix: &str) -> ServiceError {
@@ -234,7 +272,7 @@ pub fn optimize_history(
     let plan = plan_for(history, req);
     let result = budget::optimize(&model, &plan).map_err(|e| history_error(e, "plan."))?;
     let recommendations = recommend::recommend(&model, &plan).map_err(|e| history_error(e, "plan."))?;
-    let mut warnings = Vec::new();
+    let mut warnings = history.notes.clone();
     let incremental = match source {
         OutcomeSource::Inline => None,
         OutcomeSource::Attributed(metric) => {
@@ -490,7 +528,7 @@ pub async fn history_of(
         (Some(h), None) => Ok(h.clone()),
         (None, Some(src)) => {
             let range = DateRange::from_optional(src.start.as_deref(), src.end.as_deref())?;
-            history_from_records(store, user, src.platform, &range, src.metric).await
+            Ok(complete_days(history_from_records(store, user, src.platform, &range, src.metric).await?))
         }
         _ => Err(ValidationError::new(
             format!("{at}history"),
@@ -521,7 +559,7 @@ pub async fn treatment_recommendations(
             .into())
         }
     };
-    let history = history_from_records(store, user, platform, &DateRange::all(), metric).await?;
+    let history = complete_days(history_from_records(store, user, platform, &DateRange::all(), metric).await?);
     if history.outcome.is_empty() {
         return Err(ServiceError::NotFound { what: "causal records to learn from".into() });
     }
