@@ -375,3 +375,146 @@ async fn a_missing_platform_day_is_not_zero_spend() {
     let acme_fit = serde_json::to_value(&acme_fit).expect("json");
     assert_ne!(acme_fit["model"]["curves"], stored["model"]["curves"], "five days fewer is another fit");
 }
+
+/// Issue 17, item 2: holidays from the ingestion's country calendars as controls. 40 simulated
+/// histories of two years of daily data where the KPI jumps on US public holidays (+2,500) and
+/// retail peaks (+5,000) and search's spend is paced to them (2.5x on those days); social's is
+/// not. Each is also fitted without the holidays' demand (the model's own error with nothing to
+/// confound), and the errors of search's ROI are paired against that fit. Measured: without the
+/// controls +0.035 (se 0.0075) on a true ROI of about 0.21, with `holidays: "US"` +0.007 (se
+/// 0.005); the interval covered the truth in 39 of 40. The controls are named in the answer;
+/// weekly dates mark the week that holds a holiday; a bad code is a 400 naming `kpi.holidays`.
+#[tokio::test]
+async fn holidays_from_the_country_calendar_are_controls() {
+    use liftos::service::estimate::{self, holiday_controls, MmmRequest};
+    use liftos_estimators::data::{Column, Table};
+    use liftos_estimators::rng::Rng;
+    let epoch = chrono::NaiveDate::default();
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    let n = 730usize;
+    let days: Vec<i64> =
+        (0..n as i64).map(|t| (start + chrono::Duration::days(t)).signed_duration_since(epoch).num_days()).collect();
+    let marks = holiday_controls("US", &days, "holidays").expect("controls");
+    assert_eq!(marks.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["holidays (US)", "retail peaks (US)"]);
+    let (hol, peak) = (&marks[0].values, &marks[1].values);
+    // 2 years: 4 retail-peak days, and the US public holidays on their dates.
+    assert_eq!(peak.iter().sum::<f64>(), 4.0);
+    assert!(hol.iter().sum::<f64>() >= 20.0, "{}", hol.iter().sum::<f64>());
+    let thanksgiving = (chrono::NaiveDate::from_ymd_opt(2024, 11, 28).expect("d") - start).num_days() as usize;
+    assert_eq!(hol[thanksgiving], 1.0);
+    let (beta, kappa, theta) = ([3000.0, 1500.0], [8000.0, 3000.0], [0.3, 0.2]);
+    let level = [6000.0, 3000.0];
+    let reps = 40; // about 50 s in the dev build
+    let (mut err_without, mut err_with, mut err_clean, mut covered) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for rep in 0..reps {
+        let mut rng = Rng::new(170 + rep);
+        let spend: Vec<Vec<f64>> = (0..2)
+            .map(|c| {
+                (0..n)
+                    .map(|t| {
+                        let paced = if c == 0 && (hol[t] + peak[t]) > 0.0 { 2.5 } else { 1.0 };
+                        level[c] * (0.5 + rng.uniform()) * paced
+                    })
+                    .collect()
+            })
+            .collect();
+        let noise: Vec<f64> = (0..n).map(|_| 300.0 * rng.normal()).collect();
+        let mut kpi: Vec<f64> = (0..n).map(|t| 10_000.0 + 2500.0 * hol[t] + 5000.0 * peak[t] + noise[t]).collect();
+        // The same history without the holidays' demand: what the model does with no confounding.
+        let mut clean: Vec<f64> = (0..n).map(|t| 10_000.0 + noise[t]).collect();
+        let mut true_roi = Vec::new();
+        for c in 0..2 {
+            let mut a = spend[c][0];
+            let mut contribution = 0.0;
+            for t in 0..n {
+                a = theta[c] * a + (1.0 - theta[c]) * spend[c][t];
+                let y = beta[c] * a / (a + kappa[c]);
+                kpi[t] += y;
+                clean[t] += y;
+                contribution += y;
+            }
+            true_roi.push(contribution / spend[c].iter().sum::<f64>());
+        }
+        let table = Table::from_columns(vec![
+            ("date", Column::Text(days.iter().map(|d| (epoch + chrono::Duration::days(*d)).to_string()).collect())),
+            ("sales", Column::Num(kpi)),
+            ("clean", Column::Num(clean)),
+            ("search", Column::Num(spend[0].clone())),
+            ("social", Column::Num(spend[1].clone())),
+        ]);
+        let fit = |holidays: Option<&str>, kpi: &str| {
+            let mut req: MmmRequest =
+                serde_json::from_value(serde_json::json!({"date": "date", "kpi": kpi, "spend": ["search", "social"]}))
+                    .expect("request");
+            req.holidays = holidays.map(str::to_string);
+            req.settings.draws = 40;
+            req.settings.folds = 0;
+            estimate::mmm(&table, None, &req).expect("fit")
+        };
+        let (without, with) = (fit(None, "sales"), fit(Some("us"), "sales"));
+        err_clean.push(fit(None, "clean").channels[0].roi - true_roi[0]);
+        assert!(
+            with.controls.iter().any(|c| c == "holidays (US)")
+                && with.controls.iter().any(|c| c == "retail peaks (US)")
+        );
+        assert!(!without.controls.iter().any(|c| c.contains("holidays")));
+        let (a, b) = (&without.channels[0], &with.channels[0]);
+        err_without.push(a.roi - true_roi[0]);
+        err_with.push(b.roi - true_roi[0]);
+        covered += usize::from(b.roi_ci_low <= true_roi[0] && true_roi[0] <= b.roi_ci_high);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let rmse = |v: &[f64]| (v.iter().map(|e| e * e).sum::<f64>() / v.len() as f64).sqrt();
+    eprintln!(
+        "search ROI error over {reps} histories: without holidays bias {:.4} rmse {:.4}; with bias {:.4} rmse {:.4}; with covered {covered}/{reps}; no holiday demand bias {:.4} rmse {:.4}",
+        mean(&err_without),
+        rmse(&err_without),
+        mean(&err_with),
+        rmse(&err_with),
+        mean(&err_clean),
+        rmse(&err_clean)
+    );
+    // Paired against the same history without the holidays' demand (the model's own error with
+    // no confounding): the confounding shows without the controls, and the controls remove it.
+    let paired = |e: &[f64]| -> (f64, f64) {
+        let d: Vec<f64> = e.iter().zip(&err_clean).map(|(a, b)| a - b).collect();
+        let m = mean(&d);
+        let sd = (d.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (d.len() as f64 - 1.0)).sqrt();
+        (m, sd / (d.len() as f64).sqrt())
+    };
+    let ((dw, sw), (dh, sh)) = (paired(&err_without), paired(&err_with));
+    eprintln!("against no holiday demand: without {dw:.4} (se {sw:.4}), with {dh:.4} (se {sh:.4})");
+    assert!(dw > 3.0 * sw, "the simulation's paced spend takes the holidays' demand: {dw} (se {sw})");
+    assert!(dh.abs() < 2.5 * sh && dh.abs() < dw / 2.0, "the holiday controls take it back: {dh} (se {sh})");
+    // Weekly dates: the week that holds Christmas Day is marked.
+    let weeks: Vec<i64> = (0..104).map(|w| days[0] + 7 * w).collect();
+    let weekly = holiday_controls("US", &weeks, "holidays").expect("weekly");
+    let christmas = (chrono::NaiveDate::from_ymd_opt(2024, 12, 25).expect("d") - start).num_days() / 7;
+    assert_eq!(weekly[0].values[christmas as usize], 1.0);
+    assert_eq!(weekly[0].values[christmas as usize - 1], 0.0, "the week of 16-22 December has no holiday");
+    // Through the HTTP route: a bad code names kpi.holidays.
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let event: serde_json::Value = serde_json::from_str(&text("optimize-budget.kpi.json")).expect("event");
+    let mut body: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    body["kpi"]["holidays"] = serde_json::json!("USA");
+    let user = liftos::domain::UserContext::new(
+        liftos::domain::OrgId::new("acme").expect("org"),
+        "u".into(),
+        vec!["causal_admin".into()],
+        vec![],
+    );
+    let e = liftos::service::surfacing::optimize_budget(&d.stores, &user, body.to_string().as_bytes())
+        .await
+        .expect_err("bad");
+    assert!(e.to_string().contains("kpi.holidays"), "{e}");
+    body["kpi"]["holidays"] = serde_json::json!("US");
+    let ok =
+        liftos::service::surfacing::optimize_budget(&d.stores, &user, body.to_string().as_bytes()).await.expect("US");
+    let ok = serde_json::to_value(&ok).expect("json");
+    assert!(
+        ok["controls"].as_array().expect("controls").iter().any(|c| c.as_str().is_some_and(|c| c.ends_with("(US)"))),
+        "{}",
+        ok["controls"]
+    );
+}

@@ -236,6 +236,10 @@ enum Command {
         /// is not incremental.
         #[arg(long)]
         attributed: bool,
+        /// A country code (US, GB, DE, FR, CA, AU; others get the international set): its public
+        /// holidays and retail peaks as controls, from the ingestion's calendars.
+        #[arg(long)]
+        holidays: Option<String>,
         /// Also write the HTML report here: the plan in words, the channels, the response curves
         /// with their intervals, the KPI over time by source, and the fit.
         #[arg(long)]
@@ -1553,6 +1557,14 @@ fn run_counterfactual(request: &std::path::Path, input: Option<&std::path::Path>
     }
 }
 
+/// Write `text` to `path`, creating its folder first.
+fn write_creating_dirs(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)
+}
+
 fn run_report(request: &std::path::Path, input: &std::path::Path, kind: &str, out: &std::path::Path) -> ExitCode {
     use liftos::service::causal;
     let (kind, body, table) = match local_analysis(request, input, kind) {
@@ -1563,12 +1575,7 @@ fn run_report(request: &std::path::Path, input: &std::path::Path, kind: &str, ou
         Ok(x) => x,
         Err(e) => return service_fail(e),
     };
-    if let Err(e) = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|_| std::fs::write(out, &html))
-    {
+    if let Err(e) = write_creating_dirs(out, &html) {
         return fail("out", format!("{}: {e}", out.display()));
     }
     *value.report_mut() =
@@ -1607,6 +1614,7 @@ async fn main() -> ExitCode {
             yearly,
             weekly,
             attributed,
+            holidays,
             report,
         } => {
             use liftos::service::estimate;
@@ -1618,6 +1626,7 @@ async fn main() -> ExitCode {
                 spend: list(&spend),
                 controls: controls.as_deref().map(list).unwrap_or_default(),
                 attributed,
+                holidays,
                 settings: MmmSettings {
                     trend: !no_trend,
                     yearly,
@@ -1644,9 +1653,7 @@ async fn main() -> ExitCode {
                     let model = estimate::mmm(t, lifts.as_ref(), r)?;
                     if let Some(path) = &report {
                         let html = liftos::report::budget_plan(&r.kpi, None, &model);
-                        let written =
-                            path.parent().filter(|d| !d.as_os_str().is_empty()).map_or(Ok(()), std::fs::create_dir_all);
-                        written.and_then(|()| std::fs::write(path, html)).map_err(|e| {
+                        write_creating_dirs(path, &html).map_err(|e| {
                             liftos::service::estimate::EstimateError::new("report", format!("{}: {e}", path.display()))
                         })?;
                         eprintln!("liftos: report written to {}", path.display());

@@ -606,6 +606,10 @@ pub struct MmmRequest {
     /// and the answer says the estimate is not incremental.
     #[serde(default)]
     pub attributed: bool,
+    /// A country (ISO 3166 alpha-2, as US or GB): its public holidays and retail peaks from the
+    /// ingestion's calendars as controls (`holidays (US)`, `retail peaks (US)` in `controls`).
+    #[serde(default)]
+    pub holidays: Option<String>,
     #[serde(default)]
     pub settings: liftos_estimators::mmm::MmmSettings,
 }

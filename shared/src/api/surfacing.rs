@@ -147,6 +147,10 @@ pub struct KpiHistory {
     /// The KPI is platform-attributed: allowed, and the answer says it is not incremental.
     #[serde(default)]
     pub attributed: bool,
+    /// A country (ISO 3166 alpha-2, as US or GB): its public holidays and retail peaks from the
+    /// ingestion's calendars as controls.
+    #[serde(default)]
+    pub holidays: Option<String>,
     /// Built-in controls and the uncertainty (trend, yearly, weekly, draws, level, folds).
     #[serde(default)]
     pub trend: Option<bool>,

@@ -662,6 +662,44 @@ pub fn day_number(field: &str, row: usize, s: &str) -> Result<i64, EstimateError
     Ok(d.signed_duration_since(chrono::NaiveDate::default()).num_days())
 }
 
+/// Holiday controls for the media mix model from the ingestion's country calendars
+/// (`ingestion::holidays`): public holidays, and the retail peaks (Black Friday, Cyber Monday)
+/// apart, each 1 on a period that holds one (a day, or a week when the dates are weekly) and 0
+/// elsewhere. A kind with none within the dates is left out. `field` names the request's key.
+pub fn holiday_controls(country: &str, days: &[i64], field: &str) -> Result<Vec<Series>, EstimateError> {
+    let code = country.trim().to_ascii_uppercase();
+    if code.len() != 2 || !code.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(EstimateError::new(
+            field,
+            format!("{field}: {country:?} is not a country code (ISO 3166 alpha-2, as US or GB)"),
+        ));
+    }
+    let mut grid = days.to_vec();
+    grid.sort_unstable();
+    grid.dedup();
+    let (Some(&first), Some(&last)) = (grid.first(), grid.last()) else { return Ok(vec![]) };
+    // The period a date stands for: the data's smallest step (1 daily, 7 weekly).
+    let step = grid.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1).clamp(1, 31);
+    let epoch = chrono::NaiveDate::default();
+    let date = |d: i64| epoch + chrono::Duration::days(d);
+    let all = crate::ingestion::holidays::holidays_between(&code, date(first), date(last + step - 1));
+    let peaks = ["Black Friday", "Cyber Monday"];
+    let mut out = Vec::new();
+    for (name, peak) in [(format!("holidays ({code})"), false), (format!("retail peaks ({code})"), true)] {
+        let on: Vec<i64> = all
+            .iter()
+            .filter(|(_, n)| peaks.contains(n) == peak)
+            .map(|(d, _)| d.signed_duration_since(epoch).num_days())
+            .collect();
+        let values: Vec<f64> =
+            days.iter().map(|&d| if on.iter().any(|&h| h >= d && h < d + step) { 1.0 } else { 0.0 }).collect();
+        if values.contains(&1.0) {
+            out.push(Series { name, values });
+        }
+    }
+    Ok(out)
+}
+
 /// The media mix model: rows sorted by date; the lift tests (if any) from their own table with
 /// columns channel, start, end, spend_from, spend_to, incremental, std_error.
 pub fn mmm(table: &Table, lifts: Option<&Table>, req: &MmmRequest) -> Result<MmmResult, EstimateError> {
@@ -700,11 +738,15 @@ pub fn mmm(table: &Table, lifts: Option<&Table>, req: &MmmRequest) -> Result<Mmm
                 .collect::<Result<_, EstimateError>>()?
         }
     };
+    let mut controls = series(&req.controls)?;
+    if let Some(country) = &req.holidays {
+        controls.extend(holiday_controls(country, &days, "holidays")?);
+    }
     let input = MmmInput {
         days,
         kpi: table.numeric_or_missing(&req.kpi)?.to_vec(),
         channels: series(&req.spend)?,
-        controls: series(&req.controls)?,
+        controls,
         lifts: lift_tests,
     };
     let mut result = mmm::fit(&input, &req.settings).map_err(|e| {

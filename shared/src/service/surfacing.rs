@@ -416,7 +416,9 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
             return Err(ValidationError::new(field, format!("{count} {what} is more than {max}")).into());
         }
     }
-    let work = mmm_work(grid, draws, folds, kpi.spend.len(), kpi.controls.len());
+    // Holidays add at most two controls.
+    let controls = kpi.controls.len() + 2 * usize::from(kpi.holidays.is_some());
+    let work = mmm_work(grid, draws, folds, kpi.spend.len(), controls);
     if work > MAX_MMM_WORK {
         return Err(ValidationError::new(
             "kpi.draws",
@@ -424,7 +426,7 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
                 "{grid} periods x (1 fit + {draws} re-fits + {folds} folds) x {} channels squared x (1 + {} controls / 16) \
                  is {work} units of work, more than {MAX_MMM_WORK}: fewer re-fits, channels or controls, or weekly data",
                 kpi.spend.len(),
-                kpi.controls.len()
+                controls
             ),
         )
         .into());
@@ -464,13 +466,12 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
     if kpi.kpi.len() != n {
         return Err(ValidationError::new("kpi.kpi", format!("has {} values for {n} dates", kpi.kpi.len())).into());
     }
-    let input = MmmInput {
-        days,
-        kpi: values(&kpi.kpi),
-        channels: series(&kpi.spend, "spend")?,
-        controls: series(&kpi.controls, "controls")?,
-        lifts,
-    };
+    let mut controls = series(&kpi.controls, "controls")?;
+    if let Some(country) = &kpi.holidays {
+        // The error already names kpi.holidays.
+        controls.extend(super::estimate::holiday_controls(country, &days, "kpi.holidays").map_err(|e| err(e, ""))?);
+    }
+    let input = MmmInput { days, kpi: values(&kpi.kpi), channels: series(&kpi.spend, "spend")?, controls, lifts };
     let periods = plan.periods.unwrap_or(1.0);
     if !(periods >= 1.0 && periods <= mmm::MAX_PERIODS as f64 && periods.fract() == 0.0) {
         return Err(ValidationError::new(
