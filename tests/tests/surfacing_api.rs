@@ -184,6 +184,60 @@ async fn the_main_job_reruns_after_the_experiment_changed() {
     assert!(!again.budget_recommendation.expect("a plan on the sample KPI").model.channels.is_empty());
 }
 
+/// The main job's model controls for the confounders the ingestion detects: the holidays of the
+/// connections' country (the sample's are US: Labor Day and Columbus Day fall in its 42 days) and
+/// the org's own series on the KPI's dates; a series with gaps, one that does not vary and one
+/// that repeats another are left out, each with a note.
+#[tokio::test]
+async fn the_main_jobs_model_controls_for_holidays_and_the_orgs_series() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let user = |org: &str| {
+        liftos::domain::UserContext::new(
+            liftos::domain::OrgId::new(org).expect("org"),
+            "sample".into(),
+            vec!["causal_admin".into()],
+            vec![],
+        )
+    };
+    let now = chrono::Utc::now();
+    let plain = liftos::service::pipeline::run_sample_pipeline(&d.stores, &user("acme"), now).await.expect("pipeline");
+    let model = plain.budget_recommendation.expect("plan").model;
+    assert!(model.controls.iter().any(|c| c == "holidays (US)"), "{:?}", model.controls);
+    assert!(!model.controls.iter().any(|c| c.starts_with("retail peaks")), "no Black Friday in September");
+    // A second org with its own series: a promotion calendar on every date, the same calendar
+    // again, a price known on half the dates, and a flag that never moves.
+    let org = user("shop");
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).expect("day");
+    let mut csv = String::from("date,name,value\n");
+    for k in 0..42 {
+        let day = start + chrono::Duration::days(k);
+        let promo = if k % 10 < 3 { 1 } else { 0 };
+        csv += &format!("{day},promo,{promo}\n{day},promo copy,{promo}\n{day},flag,1\n");
+        if k % 2 == 0 {
+            csv += &format!("{day},price,{}\n", 20 + k % 3);
+        }
+    }
+    d.stores
+        .panels
+        .put_panel(&org.org_id, liftos::service::ingestion::EXTERNAL_SERIES_KEY, bytes::Bytes::from(csv))
+        .await
+        .expect("series");
+    let own = liftos::service::pipeline::run_sample_pipeline(&d.stores, &org, now).await.expect("pipeline");
+    let model = own.budget_recommendation.expect("plan").model;
+    assert!(model.controls.iter().any(|c| c == "holidays (US)"), "{:?}", model.controls);
+    assert!(model.controls.iter().any(|c| c == "promo"), "{:?}", model.controls);
+    for left_out in ["promo copy", "price", "flag"] {
+        assert!(!model.controls.iter().any(|c| c == left_out), "{left_out}: {:?}", model.controls);
+        assert!(
+            model.warnings.iter().any(|w| w.contains(&format!("{left_out:?}"))),
+            "{left_out}: {:?}",
+            model.warnings
+        );
+    }
+    assert!(model.warnings.iter().any(|w| w.contains("values on 21 of the KPI's 42 dates")), "{:?}", model.warnings);
+}
+
 /// The media mix model's work is capped on what drives it: dates x fits x channels² x controls.
 /// Two years of daily data with five channels and the default 200 re-fits pass; the same dates
 /// with 20 channels, 20 controls and 100 re-fits (under the old cap of dates x re-fits, and
@@ -492,6 +546,17 @@ async fn holidays_from_the_country_calendar_are_controls() {
     let christmas = (chrono::NaiveDate::from_ymd_opt(2024, 12, 25).expect("d") - start).num_days() / 7;
     assert_eq!(weekly[0].values[christmas as usize], 1.0);
     assert_eq!(weekly[0].values[christmas as usize - 1], 0.0, "the week of 16-22 December has no holiday");
+    // Dates millennia apart: no calendar is built; the model's own cap names the dates.
+    let span = [days[0] - 2_000_000, days[0], days[0] + 1_000_000];
+    assert!(holiday_controls("US", &span, "holidays").expect("too long").is_empty());
+    let csv = "date,kpi,search\n0001-01-01,1,1\n2024-01-01,2,2\n9999-01-01,3,3\n";
+    let long = liftos_estimators::data::Table::from_csv_bytes(csv.as_bytes(), None).expect("table");
+    let req: MmmRequest = serde_json::from_value(
+        serde_json::json!({"date": "date", "kpi": "kpi", "spend": ["search"], "holidays": "US"}),
+    )
+    .expect("request");
+    let e = estimate::mmm(&long, None, &req).expect_err("too many periods");
+    assert!(e.to_string().contains("date"), "{e}");
     // Through the HTTP route: a bad code names kpi.holidays.
     let dir = tempfile::tempdir().expect("dir");
     let d = deps(dir.path());

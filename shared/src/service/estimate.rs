@@ -680,19 +680,33 @@ pub fn holiday_controls(country: &str, days: &[i64], field: &str) -> Result<Vec<
     let (Some(&first), Some(&last)) = (grid.first(), grid.last()) else { return Ok(vec![]) };
     // The period a date stands for: the data's smallest step (1 daily, 7 weekly).
     let step = grid.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1).clamp(1, 31);
+    if (last - first) / step >= liftos_estimators::mmm::MAX_PERIODS as i64 {
+        // Too long a grid for the model: its fit names the dates; no calendar over centuries first.
+        return Ok(vec![]);
+    }
     let epoch = chrono::NaiveDate::default();
     let date = |d: i64| epoch + chrono::Duration::days(d);
     let all = crate::ingestion::holidays::holidays_between(&code, date(first), date(last + step - 1));
     let peaks = ["Black Friday", "Cyber Monday"];
     let mut out = Vec::new();
     for (name, peak) in [(format!("holidays ({code})"), false), (format!("retail peaks ({code})"), true)] {
-        let on: Vec<i64> = all
+        let mut on: Vec<i64> = all
             .iter()
             .filter(|(_, n)| peaks.contains(n) == peak)
             .map(|(d, _)| d.signed_duration_since(epoch).num_days())
             .collect();
-        let values: Vec<f64> =
-            days.iter().map(|&d| if on.iter().any(|&h| h >= d && h < d + step) { 1.0 } else { 0.0 }).collect();
+        on.sort_unstable();
+        let values: Vec<f64> = days
+            .iter()
+            .map(|&d| {
+                let next = on.partition_point(|&h| h < d);
+                if on.get(next).is_some_and(|&h| h < d + step) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         if values.contains(&1.0) {
             out.push(Series { name, values });
         }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use liftos_estimators::mmm::{MmmResult, NextTest};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::experiments::experiment_causal_data;
 
@@ -876,14 +876,104 @@ async fn surface(
             recent.iter().sum::<f64>() / recent.len().max(1) as f64
         })
         .sum();
-    let input = MmmInput { days, kpi: values, channels, controls: vec![], lifts: vec![] };
+    let (controls, mut notes) = automatic_controls(stores, user, &days, &values).await?;
+    let mut input = MmmInput { days, kpi: values, channels, controls, lifts: vec![] };
     let settings = MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
-    let mut model = mmm::fit(&input, &settings).map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
+    let mut model = match mmm::fit(&input, &settings) {
+        Err(e) if !input.controls.is_empty() && (e.field.starts_with("controls") || e.field == "kpi") => {
+            // The data cannot carry the automatic controls: the model without them, and why.
+            notes.push(format!(
+                "the automatic controls ({}) were left out: {}: {}",
+                input.controls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                e.field,
+                e.message
+            ));
+            input.controls.clear();
+            mmm::fit(&input, &settings)
+        }
+        other => other,
+    }
+    .map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
+    model.warnings.extend(notes);
     let test = model.next_test.take();
     Ok(Some((
         BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, currency: None, model },
         test,
     )))
+}
+
+/// The most countries whose holidays the main job's model takes, and the least share of the KPI's
+/// dates an org's series must cover to enter it.
+const MAX_CONTROL_COUNTRIES: usize = 5;
+const MIN_SERIES_COVERAGE: f64 = 0.9;
+
+/// The main job's model controls for what the ingestion detects as confounders of the KPI:
+/// the public holidays and retail peaks of the countries the org's connections name (the
+/// calendars the confounder detection uses), and the org's own series (`config/external_series.csv`:
+/// promotions, prices) on the KPI's dates. Trend and seasonality are the model's own terms, other
+/// channels' changes are its channels, and the platforms' measurement periods (tracking loss,
+/// learning phases) move attributed conversions, not the KPI. A series that misses more than a
+/// tenth of the KPI's dates is left out, and a control that repeats another, with a note for each.
+async fn automatic_controls(
+    stores: &Stores,
+    user: &UserContext,
+    days: &[i64],
+    kpi: &[f64],
+) -> Result<(Vec<liftos_estimators::mmm::Series>, Vec<String>), ServiceError> {
+    use liftos_estimators::mmm::{Series, MAX_CONTROLS};
+    let mut candidates: Vec<Series> = Vec::new();
+    let mut notes = Vec::new();
+    let connections = super::ingestion::connections(stores, &user.org_id).await.map_err(stage_error)?;
+    let countries: BTreeSet<String> =
+        connections.iter().filter_map(|c| c.country.as_deref()).map(|c| c.trim().to_ascii_uppercase()).collect();
+    if countries.len() > MAX_CONTROL_COUNTRIES {
+        notes.push(format!(
+            "holidays of the first {MAX_CONTROL_COUNTRIES} of the connections' {} countries only",
+            countries.len()
+        ));
+    }
+    for country in countries.iter().take(MAX_CONTROL_COUNTRIES) {
+        match super::estimate::holiday_controls(country, days, "country") {
+            Ok(found) => candidates.extend(found),
+            Err(e) => notes.push(format!("no holiday controls for {country:?}: {e}")),
+        }
+    }
+    let epoch = chrono::NaiveDate::default();
+    let dated: Vec<usize> = (0..days.len()).filter(|&i| kpi[i].is_finite()).collect();
+    for series in super::ingestion::external_series(stores, &user.org_id).await.map_err(stage_error)? {
+        let values: Vec<f64> = days
+            .iter()
+            .map(|&d| *series.values.get(&(epoch + chrono::Duration::days(d))).unwrap_or(&f64::NAN))
+            .collect();
+        let covered = dated.iter().filter(|&&i| values[i].is_finite()).count();
+        if (covered as f64) < MIN_SERIES_COVERAGE * dated.len() as f64 {
+            notes.push(format!(
+                "{:?} ({}) is not a control: it has values on {covered} of the KPI's {} dates (give every date, \
+                 0 where nothing happened)",
+                series.name,
+                super::ingestion::EXTERNAL_SERIES_KEY,
+                dated.len()
+            ));
+        } else {
+            candidates.push(Series { name: series.name, values });
+        }
+    }
+    let mut controls: Vec<Series> = Vec::new();
+    for c in candidates {
+        let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()));
+        let mut seen = dated.iter().map(|&i| c.values[i]).filter(|v| v.is_finite());
+        let first = seen.next();
+        if seen.all(|v| Some(v) == first) {
+            notes.push(format!("{:?} is not a control: it does not vary over the KPI's dates", c.name));
+        } else if let Some(kept) = controls.iter().find(|k| same(&k.values, &c.values)) {
+            notes.push(format!("{:?} is the same series as {:?}: one control for both", c.name, kept.name));
+        } else if controls.len() == MAX_CONTROLS {
+            notes.push(format!("{:?} is not a control: the model takes at most {MAX_CONTROLS}", c.name));
+        } else {
+            controls.push(c);
+        }
+    }
+    Ok((controls, notes))
 }
 
 #[cfg(test)]
