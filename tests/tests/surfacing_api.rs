@@ -34,6 +34,25 @@ async fn design_sample_answers_every_section() {
     assert!(rec["mde"].as_f64().unwrap_or(0.0) > 0.0);
     assert!(!rec["markets"].as_array().expect("markets").iter().any(|m| m == "DE-BE"));
     assert!(rec["power"].as_f64().is_some());
+    assert!(rec.get("realized_share").is_none(), "no carry-over asked");
+    // Under the channel's carry-over (θ = 0.6): a 2-period window realises 1 − (0.6 + 0.36)/2
+    // = 52% of the steady-state lift, so the steady-state MDE is the window's over 0.52, and the
+    // power against the 5% steady-state lift is lower than without carry-over.
+    let mut ev: serde_json::Value = serde_json::from_str(&text("design-experiment.ok.json")).expect("event");
+    let mut b: serde_json::Value = serde_json::from_str(ev["body"].as_str().expect("body")).expect("json");
+    b["geo"]["carryover"] = serde_json::json!(0.6);
+    ev["body"] = serde_json::Value::String(b.to_string());
+    let resp =
+        handlers::design_experiment_http(&d, lambda_http::request::from_str(&ev.to_string()).expect("req")).await;
+    let carried = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{carried}");
+    let two = |g: &serde_json::Value| g["by_duration"][0][0].clone();
+    let (plain, slow) = (two(g), two(&carried["geo"]));
+    assert_eq!(plain["markets"], slow["markets"], "the same ranking");
+    assert!((slow["realized_share"].as_f64().unwrap_or(0.0) - 0.52).abs() < 1e-12, "{slow}");
+    let steady = slow["mde_steady_state"].as_f64().unwrap_or(0.0);
+    assert!((steady * 0.52 - slow["mde"].as_f64().unwrap_or(0.0)).abs() < 1e-12, "{slow}");
+    assert!(slow["power"].as_f64().unwrap_or(1.0) < plain["power"].as_f64().unwrap_or(0.0), "{slow} vs {plain}");
 }
 
 #[tokio::test]
@@ -61,6 +80,10 @@ async fn bad_sections_are_named() {
         (
             serde_json::json!({"geo": {"panel": body["geo"]["panel"], "durations": [2], "max_markets": 11}}),
             "geo.max_markets",
+        ),
+        (
+            serde_json::json!({"geo": {"panel": body["geo"]["panel"], "durations": [2], "carryover": 1.2}}),
+            "geo.carryover",
         ),
     ];
     for (b, field) in cases {

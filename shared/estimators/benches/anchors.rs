@@ -289,6 +289,7 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 cost_per_outcome: None,
                 budget: None,
                 top: 10,
+                carryover: None,
             };
             (
                 Box::new(move || {

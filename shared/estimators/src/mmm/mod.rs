@@ -312,6 +312,35 @@ pub struct NextTest {
     /// What an i.i.d. t test on the periods (no carry-over, no autocorrelation) would have said.
     pub naive_periods: f64,
     pub simulations: usize,
+    /// The same channel tested by a geo holdout instead.
+    pub geo_holdout: GeoHoldout,
+}
+
+/// A geo holdout on the channel: its spend cut to zero in the test markets. The loss builds up
+/// as the adstock drains, θ^(k+1) of the spend's adstock left in the test's k-th period; the model
+/// gives that signal, and only a panel of the KPI by market can give the noise, so the test is
+/// sized on it (`sizing`: the design request with the model's carry-over and loss).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct GeoHoldout {
+    pub design: String,
+    /// The channel's fitted carry-over θ.
+    pub carryover: f64,
+    /// The KPI the channel adds per period at today's spend, over the KPI's mean: the relative
+    /// loss of a held-out market (with the national mix) once the carry-over has drained.
+    pub steady_state_loss: f64,
+    /// Per test length (in the model's periods): the relative loss the window shows on average,
+    /// and its share of the steady state (the response's curvature included).
+    pub durations: Vec<HoldoutLength>,
+    pub sizing: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct HoldoutLength {
+    pub periods: usize,
+    pub expected_loss: f64,
+    pub realized_share: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -988,7 +1017,53 @@ impl Switchback {
 
 /// The next test: a +30% switchback on the channel the evidence is weakest for, sized by simulating
 /// the fitted carry-over and AR(1) residuals.
-fn next_test(channels: &[MmmChannel], daily: bool, sigma: f64, rho: f64, seed: u64) -> Option<NextTest> {
+/// The geo holdout of `c` (spend cut to zero in the test markets) against a KPI of `level` per
+/// period: per length, the mean over the window of β [h(s) − h(θ^(k+1) s)] / level.
+fn geo_holdout(c: &MmmChannel, level: f64, daily: bool) -> GeoHoldout {
+    let (theta, kappa, s) = (c.adstock, c.half_saturation, c.spend_from);
+    let lengths: &[usize] = if daily { &[14, 28, 42, 56] } else { &[2, 4, 6, 8] };
+    let level = level.abs().max(1e-12);
+    let steady = c.effect * hill(s, kappa) / level;
+    let durations: Vec<HoldoutLength> = lengths
+        .iter()
+        .map(|&d| {
+            let lost: f64 = (1..=d).map(|k| hill(s, kappa) - hill(theta.powi(k as i32) * s, kappa)).sum::<f64>();
+            let expected = c.effect * lost / d as f64 / level;
+            let linear = 1.0 - (1..=d).map(|k| theta.powi(k as i32)).sum::<f64>() / d as f64;
+            HoldoutLength {
+                periods: d,
+                expected_loss: expected,
+                realized_share: if steady > 0.0 { expected / steady } else { linear },
+            }
+        })
+        .collect();
+    let unit = if daily { "days" } else { "periods" };
+    let sizing = format!(
+        "the noise is the markets': POST /api/v1/surfacing/design with {{\"geo\": {{\"panel\": the KPI by market and \
+         period, \"kind\": \"holdout\", \"carryover\": {theta:.3}, \"effect\": {:.4}, \"durations\": the lengths in the \
+         panel's periods}}}} gives each set of markets its power against this loss{}",
+        steady.max(0.0),
+        if steady > 0.0 {
+            String::new()
+        } else {
+            " (the model predicts no loss: give the smallest loss worth knowing as the effect)".into()
+        }
+    );
+    GeoHoldout {
+        design: format!(
+            "geo holdout: {} off in the test markets for {}-{} {unit}",
+            c.channel,
+            lengths[0],
+            lengths[lengths.len() - 1]
+        ),
+        carryover: theta,
+        steady_state_loss: steady,
+        durations,
+        sizing,
+    }
+}
+
+fn next_test(channels: &[MmmChannel], daily: bool, sigma: f64, rho: f64, seed: u64, level: f64) -> Option<NextTest> {
     let weakest =
         channels.iter().filter(|c| !c.evidence).max_by(|a, b| a.spend_from.total_cmp(&b.spend_from)).or_else(|| {
             channels.iter().max_by(|a, b| {
@@ -1060,6 +1135,7 @@ fn next_test(channels: &[MmmChannel], daily: bool, sigma: f64, rho: f64, seed: u
         periods_needed,
         naive_periods,
         simulations: TEST_SIMULATIONS,
+        geo_holdout: geo_holdout(weakest, level, daily),
     })
 }
 
@@ -1350,7 +1426,8 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
             "the residuals are autocorrelated (lag-1 {rho:.2}): the intervals resample blocks of {block} periods to respect it"
         ));
     }
-    let next_test = next_test(&channels, pr.step == 1, sigma2.sqrt(), rho, st.seed);
+    let level = pr.rows.iter().map(|&t| pr.kpi[t]).sum::<f64>() / pr.rows.len().max(1) as f64;
+    let next_test = next_test(&channels, pr.step == 1, sigma2.sqrt(), rho, st.seed, level);
     Ok(MmmResult {
         next_test,
         channels,
@@ -1424,8 +1501,29 @@ mod tests {
         let mut strong = channel(0.2);
         strong.channel = "s".into();
         strong.evidence = true;
-        let t = next_test(&[strong, weak], true, 5.0, 0.3, 1).unwrap();
+        let t = next_test(&[strong, weak.clone()], true, 5.0, 0.3, 1, 1000.0).unwrap();
         assert_eq!(t.channel, "c");
+        // The geo holdout of the same channel: steady-state loss β h(s) / level; after k periods
+        // θ^k of the adstock is left, so a window realises less than the steady state, and more
+        // the longer it runs.
+        let g = &t.geo_holdout;
+        let steady = weak.effect * weak.spend_from / (weak.spend_from + weak.half_saturation) / 1000.0;
+        assert!((g.steady_state_loss - steady).abs() < 1e-12 && g.carryover == weak.adstock, "{g:?}");
+        let one = |d: usize| {
+            let h = |a: f64| a / (a + weak.half_saturation);
+            let lost: f64 =
+                (1..=d).map(|k| h(weak.spend_from) - h(weak.adstock.powi(k as i32) * weak.spend_from)).sum();
+            weak.effect * lost / d as f64 / 1000.0
+        };
+        for l in &g.durations {
+            assert!((l.expected_loss - one(l.periods)).abs() < 1e-12, "{l:?}");
+            assert!((l.realized_share * steady - l.expected_loss).abs() < 1e-12);
+            // A concave response loses less than the adstock's linear share.
+            let linear = crate::design::geo::realized_share(weak.adstock, l.periods);
+            assert!(l.realized_share <= linear + 1e-12 && l.realized_share > 0.5 * linear, "{l:?} vs {linear}");
+        }
+        assert!(g.durations.windows(2).all(|w| w[1].realized_share > w[0].realized_share));
+        assert!(g.sizing.contains("\"carryover\": 0.500"), "{}", g.sizing);
         assert_eq!(t.durations.len(), 5);
         let mdes: Vec<f64> = t.durations.iter().map(|d| d.mde.unwrap()).collect();
         assert!(mdes.windows(2).all(|w| w[1] < w[0]), "{mdes:?}");
