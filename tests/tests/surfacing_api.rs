@@ -170,12 +170,54 @@ async fn optimize_and_recommend_on_the_samples() {
     assert_eq!(bad.status(), 400);
     assert!(json_body(&bad)["field"].as_str().unwrap_or("").starts_with("history."), "{}", json_body(&bad));
 
+    // The sample org has its own KPI: the recommendations are the media mix model's moves.
     let recs = handlers::recommend_treatments_http(&d, http_request("recommend-treatments.ok.json")).await;
     let body = json_body(&recs);
     assert_eq!(recs.status(), 200, "{body}");
+    assert_eq!((body["incremental"].as_bool(), body["kpi_source"].as_str()), (Some(true), Some("config/kpi.csv")));
+    assert!(body["warnings"][0].as_str().is_some_and(|w| w.contains("objective \"revenue\"")), "{}", body["warnings"]);
+    let model = &body["model"];
+    let channels = model["channels"].as_array().expect("channels");
     let list = body["recommendations"].as_array().expect("recs");
-    assert!(!list.is_empty());
+    assert_eq!(list.len(), channels.len());
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let mut gains = 0.0;
     for (i, r) in list.iter().enumerate() {
+        assert_eq!(r["rank"], i + 1);
+        let c = channels.iter().find(|c| c["channel"] == r["channel"]).expect("its channel");
+        let (from, to) = (num(&c["spend_from"]), num(&c["spend_to"]));
+        let want = match (c["evidence"].as_bool(), c["bound"].as_str()) {
+            (_, Some("no_evidence")) => "cut",
+            (Some(false), _) => "run_test",
+            _ if to > from * 1.001 => "scale",
+            _ if to < from * 0.999 => "cut",
+            _ => "hold",
+        };
+        assert_eq!(r["action"], want, "{r}");
+        assert_eq!((num(&r["current_spend"]), num(&r["proposed_spend"])), (from, to));
+        assert_eq!(r["expected_gain_interval"], serde_json::json!([c["gain_ci_low"], c["gain_ci_high"]]));
+        let conf = num(&r["confidence"]);
+        assert!((0.0..=1.0).contains(&conf), "{r}");
+        if want == "run_test" && model["next_test"]["channel"] == r["channel"] {
+            let design = model["next_test"]["design"].as_str().expect("design");
+            assert!(r["evidence"].as_str().is_some_and(|e| e.contains(design)), "{r}");
+        }
+        gains += num(&r["expected_gain"]);
+    }
+    // The channels' moves add up to the plan's gain.
+    let total = num(&model["expected_gain"]);
+    assert!((gains - total).abs() <= 1e-9 * total.abs().max(1.0), "{gains} vs {total}");
+    assert!(list.iter().any(|r| r["action"] == "scale"), "the sample's plan moves budget to Meta");
+    // One platform's campaigns: the response curves on the attribution, labelled.
+    let mut event: serde_json::Value = serde_json::from_str(&text("recommend-treatments.ok.json")).expect("event");
+    event["queryStringParameters"]["platform"] = serde_json::json!("meta");
+    event["rawQueryString"] = serde_json::json!("objective=revenue&platform=meta");
+    let req = lambda_http::request::from_str(&event.to_string()).expect("request");
+    let recs = handlers::recommend_treatments_http(&d, req).await;
+    let body = json_body(&recs);
+    assert_eq!(recs.status(), 200, "{body}");
+    assert_eq!(body["incremental"], false);
+    for (i, r) in body["recommendations"].as_array().expect("recs").iter().enumerate() {
         assert_eq!(r["rank"], i + 1);
         assert!(r["evidence"].as_str().is_some_and(|e| e.contains("response curve")));
     }

@@ -17,7 +17,7 @@ use super::memory::{
     IngestResponse, PageQuery, RecordsQuery, StatusChange,
 };
 use super::surfacing::{
-    DesignRequest, DesignResponse, OptimizeAnswer, OptimizeRequest, OptimizeResponse, RecommendQuery,
+    DesignRequest, DesignResponse, OptimizeAnswer, OptimizeRequest, RecommendAnswer, RecommendQuery,
 };
 use crate::domain::{permissions, AuditEntry, CausalExperiment, CausalMarketingData, NewExperiment};
 use crate::llm::Insights;
@@ -276,12 +276,12 @@ pub const RECOMMEND_TREATMENTS: Route = Route {
     action: "surfacing.recommend_treatments",
     permission: permissions::ANALYSIS_RUN,
     summary: "Scale, cut or test each channel",
-    description: "From the org's stored records: the profit-optimal moves within ±30% of current spend, and where the evidence is too uncertain, a test.",
+    description: "For an org with its own KPI (config/kpi.csv) and the platforms as channels: the media mix model's moves (scale, cut, hold, or a test where the evidence is short), with the intervals of its re-fits. Otherwise, or for one platform's campaigns, from the stored records' attribution (incremental: false): the profit-optimal moves within ±30% of current spend, and where the evidence is too uncertain, a test.",
     path_params: &[],
     query: Some(schema::<RecommendQuery>),
     body: None,
     answers: &[
-        ok(200, "The model, the plan and the recommendations", schema::<OptimizeResponse>),
+        ok(200, "The recommendations, with the model and its plan", schema::<RecommendAnswer>),
         error(404, "No stored records to learn from"),
     ],
 };

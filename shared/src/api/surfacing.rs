@@ -244,6 +244,37 @@ pub struct OptimizeResponse {
     pub warnings: Vec<String>,
 }
 
+/// `GET /api/v1/surfacing/recommendations/treatments` for an org with its own KPI
+/// (`config/kpi.csv`) and the platforms as channels: the media mix model's moves, with the
+/// intervals of its re-fits. Per channel: `scale` or `cut` toward the plan (`confidence`: the
+/// share of re-fits in which the plan gains), `run_test` where the ROI is positive in fewer than
+/// 99% of the re-fits (held at today's spend; `confidence`: the share in which it is positive),
+/// `hold` where the plan keeps today's spend (`confidence` the same). `expected_gain` is the KPI per period the move adds in steady state, with its
+/// interval; `marginal_roi` is KPI per extra unit of spend.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct KpiRecommendations {
+    /// Where the KPI came from and its column.
+    pub kpi_source: String,
+    pub kpi: String,
+    pub recommendations: Vec<Recommendation>,
+    /// The model behind them, with the plan and the next test.
+    pub model: liftos_estimators::mmm::MmmResult,
+    /// Always true: the outcome is the org's own KPI.
+    pub incremental: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The answer of `GET /api/v1/surfacing/recommendations/treatments`: the media mix model's on
+/// the org's KPI when it has one (and no `platform` is asked for), else the response curves'
+/// on the platforms' attribution (`incremental: false`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RecommendAnswer {
+    Kpi(Box<KpiRecommendations>),
+    Curves(Box<OptimizeResponse>),
+}
+
 crate::names! {
     /// What the recommendations maximise: conversions, revenue, or profit (revenue minus spend).
     pub enum Objective { Conversions = "conversions", Revenue = "revenue", Profit = "profit" }

@@ -3,9 +3,8 @@
 //! with the HTML report), and surface where the next dollar should go.
 
 use chrono::{DateTime, Utc};
-use liftos_estimators::mmm::{MmmResult, NextTest};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::experiments::experiment_causal_data;
 
@@ -513,29 +512,7 @@ async fn analyse(
     })
 }
 
-/// The budget recommendation: the media mix model on the org's first-party KPI.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BudgetRecommendation {
-    /// Where the KPI came from (the org's `config/kpi.csv`) and its column.
-    pub kpi_source: String,
-    pub kpi: String,
-    /// Spend per day planned: the last week's average.
-    pub daily_budget: f64,
-    /// The reporting currency the spend is in (ISO code): the currency of the connections that
-    /// convert at 1.0, when they name one and agree; absent otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    /// Channels with ROI and marginal ROI intervals, the plan within the supported spend and
-    /// ±30% a channel, its gain per day with an interval, the fit and its cross-validation.
-    pub model: MmmResult,
-}
-
-/// The next test: a switchback on the channel with the weakest evidence, sized by simulation
-/// under the model's carry-over and residual autocorrelation.
-pub type ProposedTest = Option<NextTest>;
-
-/// The org's first-party KPI, by date (`date` and one KPI column); the sample org's is bundled.
-pub const KPI_KEY: &str = "config/kpi.csv";
+pub use super::surfacing::{BudgetRecommendation, ProposedTest, KPI_KEY};
 pub const SAMPLE_KPI: &str = include_str!("../../samples/config/kpi.csv");
 
 /// Run the main job for `user`'s org against `stores`.
@@ -809,171 +786,16 @@ async fn finish(
 }
 
 /// The media mix model on the org's own KPI (`config/kpi.csv`; the sample's is stored for it when
-/// it has none) and the platforms' stored daily spend: today's budget re-allocated within ±30%
-/// and the spend the history supports, and the test that would settle the weakest channel.
+/// it has none and `sample_fallback`): see `surfacing::kpi_plan`.
 async fn surface(
     stores: &Stores,
     user: &UserContext,
     sample_fallback: bool,
 ) -> Result<Option<(BudgetRecommendation, ProposedTest)>, ServiceError> {
-    use super::surfacing::{history_from_records, OutcomeMetric};
-    use crate::domain::ValidationError;
-    use liftos_estimators::mmm::{self, MmmInput, MmmSettings, Series};
-    let bytes = match stores.panels.get_panel(&user.org_id, KPI_KEY).await? {
-        Some(b) => b,
-        None if !sample_fallback => return Ok(None),
-        None => {
-            let b = bytes::Bytes::from_static(SAMPLE_KPI.as_bytes());
-            stores.panels.put_panel(&user.org_id, KPI_KEY, b.clone()).await?;
-            b
-        }
-    };
-    let bad = |m: String| ServiceError::from(ValidationError::new(KPI_KEY, m));
-    let table = liftos_estimators::data::Table::from_reader(bytes.as_ref()).map_err(|e| bad(e.to_string()))?;
-    let kpi = table
-        .names
-        .iter()
-        .find(|n| n.as_str() != "date")
-        .cloned()
-        .ok_or_else(|| bad("needs a date column and a KPI column".into()))?;
-    let dates = table.labels("date").map_err(|e| bad(e.to_string()))?;
-    let days: Vec<i64> = dates
-        .iter()
-        .enumerate()
-        .map(|(i, d)| super::estimate::day_number("date", i, d))
-        .collect::<Result<_, _>>()
-        .map_err(|e| bad(e.to_string()))?;
-    let values = table.numeric_or_missing(&kpi).map_err(|e| bad(e.to_string()))?.to_vec();
-    let history =
-        history_from_records(stores.records.as_ref(), user, None, &DateRange::all(), OutcomeMetric::Revenue).await?;
-    let epoch = chrono::NaiveDate::default();
-    let channels: Vec<Series> = history
-        .channels
-        .iter()
-        .map(|c| {
-            let by_day: std::collections::HashMap<i64, f64> = history
-                .dates
-                .iter()
-                .zip(&c.spend)
-                .map(|(d, s)| (d.signed_duration_since(epoch).num_days(), *s))
-                .collect();
-            // A day the platform has no record for is missing, not zero spend.
-            Series {
-                name: c.channel.clone(),
-                values: days.iter().map(|d| *by_day.get(d).unwrap_or(&f64::NAN)).collect(),
-            }
-        })
-        .collect();
-    if channels.is_empty() {
-        return Err(ValidationError::new("records", "no channels to learn from").into());
+    if sample_fallback && stores.panels.get_panel(&user.org_id, KPI_KEY).await?.is_none() {
+        stores.panels.put_panel(&user.org_id, KPI_KEY, bytes::Bytes::from_static(SAMPLE_KPI.as_bytes())).await?;
     }
-    let budget: f64 = history
-        .channels
-        .iter()
-        .map(|c| {
-            // The mean of the platform's last 7 days with records (a missing day is not zero).
-            let recent: Vec<f64> = c.spend.iter().rev().filter(|s| s.is_finite()).take(7).copied().collect();
-            recent.iter().sum::<f64>() / recent.len().max(1) as f64
-        })
-        .sum();
-    let (controls, mut notes) = automatic_controls(stores, user, &days, &values).await?;
-    let mut input = MmmInput { days, kpi: values, channels, controls, lifts: vec![] };
-    let settings = MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
-    let mut model = match mmm::fit(&input, &settings) {
-        Err(e) if !input.controls.is_empty() && (e.field.starts_with("controls") || e.field == "kpi") => {
-            // The data cannot carry the automatic controls: the model without them, and why.
-            notes.push(format!(
-                "the automatic controls ({}) were left out: {}: {}",
-                input.controls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-                e.field,
-                e.message
-            ));
-            input.controls.clear();
-            mmm::fit(&input, &settings)
-        }
-        other => other,
-    }
-    .map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
-    model.warnings.extend(notes);
-    let test = model.next_test.take();
-    Ok(Some((
-        BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, currency: None, model },
-        test,
-    )))
-}
-
-/// The most countries whose holidays the main job's model takes, and the least share of the KPI's
-/// dates an org's series must cover to enter it.
-const MAX_CONTROL_COUNTRIES: usize = 5;
-const MIN_SERIES_COVERAGE: f64 = 0.9;
-
-/// The main job's model controls for what the ingestion detects as confounders of the KPI:
-/// the public holidays and retail peaks of the countries the org's connections name (the
-/// calendars the confounder detection uses), and the org's own series (`config/external_series.csv`:
-/// promotions, prices) on the KPI's dates. Trend and seasonality are the model's own terms, other
-/// channels' changes are its channels, and the platforms' measurement periods (tracking loss,
-/// learning phases) move attributed conversions, not the KPI. A series that misses more than a
-/// tenth of the KPI's dates is left out, and a control that repeats another, with a note for each.
-async fn automatic_controls(
-    stores: &Stores,
-    user: &UserContext,
-    days: &[i64],
-    kpi: &[f64],
-) -> Result<(Vec<liftos_estimators::mmm::Series>, Vec<String>), ServiceError> {
-    use liftos_estimators::mmm::{Series, MAX_CONTROLS};
-    let mut candidates: Vec<Series> = Vec::new();
-    let mut notes = Vec::new();
-    let connections = super::ingestion::connections(stores, &user.org_id).await.map_err(stage_error)?;
-    let countries: BTreeSet<String> =
-        connections.iter().filter_map(|c| c.country.as_deref()).map(|c| c.trim().to_ascii_uppercase()).collect();
-    if countries.len() > MAX_CONTROL_COUNTRIES {
-        notes.push(format!(
-            "holidays of the first {MAX_CONTROL_COUNTRIES} of the connections' {} countries only",
-            countries.len()
-        ));
-    }
-    for country in countries.iter().take(MAX_CONTROL_COUNTRIES) {
-        match super::estimate::holiday_controls(country, days, "country") {
-            Ok(found) => candidates.extend(found),
-            Err(e) => notes.push(format!("no holiday controls for {country:?}: {e}")),
-        }
-    }
-    let epoch = chrono::NaiveDate::default();
-    let dated: Vec<usize> = (0..days.len()).filter(|&i| kpi[i].is_finite()).collect();
-    for series in super::ingestion::external_series(stores, &user.org_id).await.map_err(stage_error)? {
-        let values: Vec<f64> = days
-            .iter()
-            .map(|&d| *series.values.get(&(epoch + chrono::Duration::days(d))).unwrap_or(&f64::NAN))
-            .collect();
-        let covered = dated.iter().filter(|&&i| values[i].is_finite()).count();
-        if (covered as f64) < MIN_SERIES_COVERAGE * dated.len() as f64 {
-            notes.push(format!(
-                "{:?} ({}) is not a control: it has values on {covered} of the KPI's {} dates (give every date, \
-                 0 where nothing happened)",
-                series.name,
-                super::ingestion::EXTERNAL_SERIES_KEY,
-                dated.len()
-            ));
-        } else {
-            candidates.push(Series { name: series.name, values });
-        }
-    }
-    let mut controls: Vec<Series> = Vec::new();
-    for c in candidates {
-        let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()));
-        let mut seen = dated.iter().map(|&i| c.values[i]).filter(|v| v.is_finite());
-        let first = seen.next();
-        if seen.all(|v| Some(v) == first) {
-            notes.push(format!("{:?} is not a control: it does not vary over the KPI's dates", c.name));
-        } else if let Some(kept) = controls.iter().find(|k| same(&k.values, &c.values)) {
-            notes.push(format!("{:?} is the same series as {:?}: one control for both", c.name, kept.name));
-        } else if controls.len() == MAX_CONTROLS {
-            notes.push(format!("{:?} is not a control: the model takes at most {MAX_CONTROLS}", c.name));
-        } else {
-            controls.push(c);
-        }
-    }
-    Ok((controls, notes))
+    super::surfacing::kpi_plan(stores, user).await
 }
 
 #[cfg(test)]

@@ -93,8 +93,9 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
 }
 
 pub use crate::api::surfacing::{
-    DesignRequest, DesignResponse, GeoSection, History, KpiHistory, MmmAnswer, OptimizeAnswer, OptimizeRequest,
-    OptimizeResponse, OutcomeMetric, PanelRow, PlanRequest, PowerSection, RandomizationSection, RecordsSource,
+    DesignRequest, DesignResponse, GeoSection, History, KpiHistory, KpiRecommendations, MmmAnswer, OptimizeAnswer,
+    OptimizeRequest, OptimizeResponse, OutcomeMetric, PanelRow, PlanRequest, PowerSection, RandomizationSection,
+    RecommendAnswer, RecordsSource,
 };
 use crate::domain::{DateRange, Platform};
 use crate::storage::{PageRequest, RecordQuery, RecordStore};
@@ -539,14 +540,202 @@ pub async fn history_of(
     }
 }
 
-/// `GET /api/v1/surfacing/recommendations/treatments?platform=&objective=`: from the org's
-/// stored records; `objective` conversions (default), revenue or profit (revenue minus spend).
+/// The budget recommendation: the media mix model on the org's first-party KPI.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BudgetRecommendation {
+    /// Where the KPI came from (the org's `config/kpi.csv`) and its column.
+    pub kpi_source: String,
+    pub kpi: String,
+    /// Spend per day planned: the last week's average.
+    pub daily_budget: f64,
+    /// The reporting currency the spend is in (ISO code): the currency of the connections that
+    /// convert at 1.0, when they name one and agree; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Channels with ROI and marginal ROI intervals, the plan within the supported spend and
+    /// ±30% a channel, its gain per day with an interval, the fit and its cross-validation.
+    pub model: liftos_estimators::mmm::MmmResult,
+}
+
+/// The next test: a switchback on the channel with the weakest evidence, sized by simulation
+/// under the model's carry-over and residual autocorrelation.
+pub type ProposedTest = Option<liftos_estimators::mmm::NextTest>;
+
+/// The org's first-party KPI, by date (`date` and one KPI column); the sample org's is bundled.
+pub const KPI_KEY: &str = "config/kpi.csv";
+
+/// The media mix model on the org's own KPI (`config/kpi.csv`, none: `None`) and the platforms'
+/// stored daily spend: today's budget (the last week's) re-allocated within ±30% and the spend
+/// the history supports, and the test that would settle the weakest channel. The main job's
+/// budget recommendation, and the recommendations' answer for an org with a KPI.
+pub async fn kpi_plan(
+    stores: &crate::storage::Stores,
+    user: &UserContext,
+) -> Result<Option<(BudgetRecommendation, ProposedTest)>, ServiceError> {
+    use liftos_estimators::mmm::{self, MmmInput, MmmSettings, Series};
+    let Some(bytes) = stores.panels.get_panel(&user.org_id, KPI_KEY).await? else { return Ok(None) };
+    let bad = |m: String| ServiceError::from(ValidationError::new(KPI_KEY, m));
+    let table = liftos_estimators::data::Table::from_reader(bytes.as_ref()).map_err(|e| bad(e.to_string()))?;
+    let kpi = table
+        .names
+        .iter()
+        .find(|n| n.as_str() != "date")
+        .cloned()
+        .ok_or_else(|| bad("needs a date column and a KPI column".into()))?;
+    let dates = table.labels("date").map_err(|e| bad(e.to_string()))?;
+    let days: Vec<i64> = dates
+        .iter()
+        .enumerate()
+        .map(|(i, d)| super::estimate::day_number("date", i, d))
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    let values = table.numeric_or_missing(&kpi).map_err(|e| bad(e.to_string()))?.to_vec();
+    let history =
+        history_from_records(stores.records.as_ref(), user, None, &DateRange::all(), OutcomeMetric::Revenue).await?;
+    let epoch = chrono::NaiveDate::default();
+    let channels: Vec<Series> = history
+        .channels
+        .iter()
+        .map(|c| {
+            let by_day: std::collections::HashMap<i64, f64> = history
+                .dates
+                .iter()
+                .zip(&c.spend)
+                .map(|(d, s)| (d.signed_duration_since(epoch).num_days(), *s))
+                .collect();
+            // A day the platform has no record for is missing, not zero spend.
+            Series {
+                name: c.channel.clone(),
+                values: days.iter().map(|d| *by_day.get(d).unwrap_or(&f64::NAN)).collect(),
+            }
+        })
+        .collect();
+    if channels.is_empty() {
+        return Err(ValidationError::new("records", "no channels to learn from").into());
+    }
+    let budget: f64 = history
+        .channels
+        .iter()
+        .map(|c| {
+            // The mean of the platform's last 7 days with records (a missing day is not zero).
+            let recent: Vec<f64> = c.spend.iter().rev().filter(|s| s.is_finite()).take(7).copied().collect();
+            recent.iter().sum::<f64>() / recent.len().max(1) as f64
+        })
+        .sum();
+    let (controls, mut notes) = automatic_controls(stores, user, &days, &values).await?;
+    let mut input = MmmInput { days, kpi: values, channels, controls, lifts: vec![] };
+    let settings = MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
+    let mut model = match mmm::fit(&input, &settings) {
+        Err(e) if !input.controls.is_empty() && (e.field.starts_with("controls") || e.field == "kpi") => {
+            // The data cannot carry the automatic controls: the model without them, and why.
+            notes.push(format!(
+                "the automatic controls ({}) were left out: {}: {}",
+                input.controls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                e.field,
+                e.message
+            ));
+            input.controls.clear();
+            mmm::fit(&input, &settings)
+        }
+        other => other,
+    }
+    .map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
+    model.warnings.extend(notes);
+    let test = model.next_test.take();
+    Ok(Some((
+        BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, currency: None, model },
+        test,
+    )))
+}
+
+/// The most countries whose holidays the main job's model takes, and the least share of the KPI's
+/// dates an org's series must cover to enter it.
+const MAX_CONTROL_COUNTRIES: usize = 5;
+const MIN_SERIES_COVERAGE: f64 = 0.9;
+
+/// The main job's model controls for what the ingestion detects as confounders of the KPI:
+/// the public holidays and retail peaks of the countries the org's connections name (the
+/// calendars the confounder detection uses), and the org's own series (`config/external_series.csv`:
+/// promotions, prices) on the KPI's dates. Trend and seasonality are the model's own terms, other
+/// channels' changes are its channels, and the platforms' measurement periods (tracking loss,
+/// learning phases) move attributed conversions, not the KPI. A series that misses more than a
+/// tenth of the KPI's dates is left out, and a control that repeats another, with a note for each.
+async fn automatic_controls(
+    stores: &crate::storage::Stores,
+    user: &UserContext,
+    days: &[i64],
+    kpi: &[f64],
+) -> Result<(Vec<liftos_estimators::mmm::Series>, Vec<String>), ServiceError> {
+    use liftos_estimators::mmm::{Series, MAX_CONTROLS};
+    let mut candidates: Vec<Series> = Vec::new();
+    let mut notes = Vec::new();
+    let connections = super::ingestion::connections(stores, &user.org_id).await.map_err(config_error)?;
+    let countries: std::collections::BTreeSet<String> =
+        connections.iter().filter_map(|c| c.country.as_deref()).map(|c| c.trim().to_ascii_uppercase()).collect();
+    if countries.len() > MAX_CONTROL_COUNTRIES {
+        notes.push(format!(
+            "holidays of the first {MAX_CONTROL_COUNTRIES} of the connections' {} countries only",
+            countries.len()
+        ));
+    }
+    for country in countries.iter().take(MAX_CONTROL_COUNTRIES) {
+        match super::estimate::holiday_controls(country, days, "country") {
+            Ok(found) => candidates.extend(found),
+            Err(e) => notes.push(format!("no holiday controls for {country:?}: {e}")),
+        }
+    }
+    let epoch = chrono::NaiveDate::default();
+    let dated: Vec<usize> = (0..days.len()).filter(|&i| kpi[i].is_finite()).collect();
+    for series in super::ingestion::external_series(stores, &user.org_id).await.map_err(config_error)? {
+        let values: Vec<f64> = days
+            .iter()
+            .map(|&d| *series.values.get(&(epoch + chrono::Duration::days(d))).unwrap_or(&f64::NAN))
+            .collect();
+        let covered = dated.iter().filter(|&&i| values[i].is_finite()).count();
+        if (covered as f64) < MIN_SERIES_COVERAGE * dated.len() as f64 {
+            notes.push(format!(
+                "{:?} ({}) is not a control: it has values on {covered} of the KPI's {} dates (give every date, \
+                 0 where nothing happened)",
+                series.name,
+                super::ingestion::EXTERNAL_SERIES_KEY,
+                dated.len()
+            ));
+        } else {
+            candidates.push(Series { name: series.name, values });
+        }
+    }
+    let mut controls: Vec<Series> = Vec::new();
+    for c in candidates {
+        let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()));
+        let mut seen = dated.iter().map(|&i| c.values[i]).filter(|v| v.is_finite());
+        let first = seen.next();
+        if seen.all(|v| Some(v) == first) {
+            notes.push(format!("{:?} is not a control: it does not vary over the KPI's dates", c.name));
+        } else if let Some(kept) = controls.iter().find(|k| same(&k.values, &c.values)) {
+            notes.push(format!("{:?} is the same series as {:?}: one control for both", c.name, kept.name));
+        } else if controls.len() == MAX_CONTROLS {
+            notes.push(format!("{:?} is not a control: the model takes at most {MAX_CONTROLS}", c.name));
+        } else {
+            controls.push(c);
+        }
+    }
+    Ok((controls, notes))
+}
+
+fn config_error(e: super::stage::StageError) -> ServiceError {
+    ServiceError::from(ValidationError::new("config", e.to_string()))
+}
+
+/// `GET /api/v1/surfacing/recommendations/treatments?platform=&objective=`: for an org with its
+/// own KPI and the platforms as channels, the media mix model's moves (the main job's model);
+/// otherwise from the stored records' attribution, `objective` conversions (default), revenue or
+/// profit (revenue minus spend).
 pub async fn treatment_recommendations(
-    store: &dyn RecordStore,
+    stores: &crate::storage::Stores,
     user: &UserContext,
     platform: Option<&str>,
     objective: Option<&str>,
-) -> Result<OptimizeResponse, ServiceError> {
+) -> Result<RecommendAnswer, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let platform: Option<Platform> = platform.map(str::parse).transpose()?;
     let metric = match objective.unwrap_or("conversions") {
@@ -560,6 +749,111 @@ pub async fn treatment_recommendations(
             .into())
         }
     };
+    if platform.is_none() {
+        if let Some((plan, test)) = kpi_plan(stores, user).await? {
+            let mut warnings = Vec::new();
+            if let Some(o) = objective {
+                warnings.push(format!(
+                    "objective {o:?}: the model plans the org's own KPI ({}, from {}) within today's budget, whichever \
+                     objective is asked",
+                    plan.kpi, plan.kpi_source
+                ));
+            }
+            let mut model = plan.model;
+            model.next_test = test;
+            return Ok(RecommendAnswer::Kpi(Box::new(KpiRecommendations {
+                kpi_source: plan.kpi_source,
+                kpi: plan.kpi,
+                recommendations: kpi_recommendations(&model),
+                model,
+                incremental: true,
+                warnings,
+            })));
+        }
+    }
+    Ok(RecommendAnswer::Curves(Box::new(
+        attributed_recommendations(stores.records.as_ref(), user, platform, metric).await?,
+    )))
+}
+
+/// The media mix model's plan as recommendations, largest move first, then the tests, then the
+/// channels held.
+pub fn kpi_recommendations(model: &liftos_estimators::mmm::MmmResult) -> Vec<recommend::Recommendation> {
+    use recommend::{Action, Recommendation};
+    let pct = |v: f64| format!("{:.0}%", 100.0 * v);
+    let mut out: Vec<Recommendation> = model
+        .channels
+        .iter()
+        .map(|c| {
+            let moved = (c.spend_to - c.spend_from).abs() > 1e-3 * c.spend_from.abs().max(1.0);
+            let roi = format!(
+                "ROI {:.2} ({:.2} to {:.2} at {}), positive in {} of {} re-fits",
+                c.roi,
+                c.roi_ci_low,
+                c.roi_ci_high,
+                pct(model.level),
+                pct(c.positive_share),
+                model.draws
+            );
+            let plan = format!("the plan gains in {} of the re-fits", pct(model.gain_positive_share));
+            let (action, confidence, evidence) = if c.bound.as_deref() == Some("no_evidence") {
+                (
+                    Action::Cut,
+                    model.gain_positive_share,
+                    format!(
+                        "{roi}: short of the 99% that moves budget, and even the top of its marginal ROI interval ({:.2}) is below what the plan pays at the margin ({:.2}); {plan}",
+                        c.marginal_roi_ci_high, model.margin
+                    ),
+                )
+            } else if !c.evidence {
+                let test = model
+                    .next_test
+                    .as_ref()
+                    .filter(|t| t.channel == c.channel)
+                    .map(|t| format!(": {}", t.design))
+                    .unwrap_or_default();
+                (Action::RunTest, c.positive_share, format!("{roi}: short of the 99% that moves budget; test before moving it{test}"))
+            } else if moved {
+                let action = if c.spend_to > c.spend_from { Action::Scale } else { Action::Cut };
+                (action, model.gain_positive_share, format!("{roi}; {plan}"))
+            } else {
+                (Action::Hold, c.positive_share, format!("{roi}; the plan keeps today's spend ({})", c.bound.as_deref().unwrap_or("at its optimum")))
+            };
+            Recommendation {
+                rank: 0,
+                action,
+                channel: c.channel.clone(),
+                to_channel: None,
+                current_spend: c.spend_from,
+                proposed_spend: c.spend_to,
+                expected_gain: c.gain,
+                expected_gain_interval: (c.gain_ci_low, c.gain_ci_high),
+                confidence,
+                marginal_roi: c.marginal_roi,
+                marginal_roi_interval: (c.marginal_roi_ci_low, c.marginal_roi_ci_high),
+                evidence,
+            }
+        })
+        .collect();
+    let order = |r: &Recommendation| match r.action {
+        Action::Scale | Action::Cut | Action::ShiftBudget => 0,
+        Action::RunTest => 1,
+        Action::Hold => 2,
+    };
+    out.sort_by(|a, b| order(a).cmp(&order(b)).then(b.expected_gain.abs().total_cmp(&a.expected_gain.abs())));
+    for (i, r) in out.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    out
+}
+
+/// The response curves' recommendations on the stored records' attribution.
+async fn attributed_recommendations(
+    store: &dyn RecordStore,
+    user: &UserContext,
+    platform: Option<Platform>,
+    metric: OutcomeMetric,
+) -> Result<OptimizeResponse, ServiceError> {
     let history = complete_days(history_from_records(store, user, platform, &DateRange::all(), metric).await?);
     if history.outcome.is_empty() {
         return Err(ServiceError::NotFound { what: "causal records to learn from".into() });

@@ -169,6 +169,13 @@ pub struct MmmChannel {
     pub spend_to: f64,
     /// The highest steady spend the history saw (the plan stays at or below it).
     pub spend_supported: f64,
+    /// The KPI per period the move from `spend_from` to `spend_to` adds (negative for a cut), in
+    /// steady state, with its interval from the re-fits.
+    pub gain: f64,
+    pub gain_ci_low: f64,
+    pub gain_ci_high: f64,
+    /// The share of the re-fits in which the ROI is positive (evidence needs 99%).
+    pub positive_share: f64,
     /// Whether the ROI is positive in at least 99% of the re-fits. A channel without evidence
     /// never gets more budget: it is held at today's spend, or cut to its floor when even its
     /// optimistic marginal ROI is below what the plan pays at the margin.
@@ -253,6 +260,11 @@ pub struct MmmResult {
     pub expected_gain: f64,
     pub gain_ci_low: f64,
     pub gain_ci_high: f64,
+    /// The share of the re-fits in which the plan's gain is positive.
+    pub gain_positive_share: f64,
+    /// The KPI an extra unit of spend per period buys at the plan's margin (its channels that
+    /// are free to move, at their planned spend).
+    pub margin: f64,
     /// The spend per period planned for, the plan's spend, and what the history cannot support.
     pub budget: f64,
     pub planned_spend: f64,
@@ -1343,8 +1355,9 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
     }
     let to: Vec<f64> = planned_result.allocations.iter().map(|a| a.spend).collect();
     let expected_gain = gain(&pr, &point, &mean_spend, &to);
-    let (gain_ci_low, gain_ci_high) =
-        interval(draws.iter().map(|d| gain(&pr, d, &mean_spend, &to)).collect(), st.level);
+    let gains: Vec<f64> = draws.iter().map(|d| gain(&pr, d, &mean_spend, &to)).collect();
+    let gain_positive_share = gains.iter().filter(|g| **g > 0.0).count() as f64 / gains.len().max(1) as f64;
+    let (gain_ci_low, gain_ci_high) = interval(gains, st.level);
 
     let channels: Vec<MmmChannel> = (0..nc)
         .map(|c| {
@@ -1369,7 +1382,17 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
                     ResponsePoint { spend: x, response: beta * hill(x, kappa), ci_low, ci_high }
                 })
                 .collect();
+            let move_gain =
+                |f: &Fitted| f.lin.coef[p + c] * (hill(a.spend, f.sh[c].1) - hill(mean_spend[c], f.sh[c].1));
+            let (gain_ci_low, gain_ci_high) = interval(draws.iter().map(move_gain).collect(), st.level);
+            let share = |keep: &dyn Fn(&(f64, f64)) -> bool| {
+                drawn.iter().filter(|d| keep(&d[c])).count() as f64 / drawn.len().max(1) as f64
+            };
             MmmChannel {
+                gain: move_gain(&point),
+                gain_ci_low,
+                gain_ci_high,
+                positive_share: share(&|r| r.0 > 0.0),
                 channel: pr.names[c].clone(),
                 roi: at_point[c].0,
                 roi_ci_low: roi_ci[c].0,
@@ -1432,6 +1455,8 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
         next_test,
         channels,
         expected_gain,
+        margin: planned_result.marginal_return,
+        gain_positive_share,
         gain_ci_low,
         gain_ci_high,
         budget,
@@ -1469,6 +1494,10 @@ mod tests {
             spend_from: 100.0,
             spend_to: 100.0,
             spend_supported: 130.0,
+            gain: 0.0,
+            gain_ci_low: 0.0,
+            gain_ci_high: 0.0,
+            positive_share: 0.5,
             evidence: false,
             bound: None,
             response_curve: vec![],

@@ -37,7 +37,7 @@ pub async fn recommend_treatments_http(deps: &Deps, req: Request) -> Response<Bo
     serve(deps, req, &RECOMMEND_TREATMENTS, |user| async move {
         let q = http::query_params(req, &["platform", "objective"])?;
         let out = surfacing::treatment_recommendations(
-            deps.stores.records.as_ref(),
+            &deps.stores,
             &user,
             q.get("platform").map(String::as_str),
             q.get("objective").map(String::as_str),
