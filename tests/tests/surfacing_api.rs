@@ -53,6 +53,32 @@ async fn design_sample_answers_every_section() {
     let steady = slow["mde_steady_state"].as_f64().unwrap_or(0.0);
     assert!((steady * 0.52 - slow["mde"].as_f64().unwrap_or(0.0)).abs() < 1e-12, "{slow}");
     assert!(slow["power"].as_f64().unwrap_or(1.0) < plain["power"].as_f64().unwrap_or(0.0), "{slow} vs {plain}");
+    // Two arms sharing the control pool, per duration: disjoint markets, DE-BE in none (excluded
+    // from the arms, still a control), the pool every market in neither arm.
+    b["geo"].as_object_mut().expect("geo").remove("carryover");
+    b["geo"]["cells"] = serde_json::json!(2);
+    ev["body"] = serde_json::Value::String(b.to_string());
+    let resp =
+        handlers::design_experiment_http(&d, lambda_http::request::from_str(&ev.to_string()).expect("req")).await;
+    let two = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{two}");
+    let designs = two["geo"]["multi_cell"].as_array().expect("multi_cell");
+    assert_eq!(designs.len(), 2, "one per duration");
+    for m in designs {
+        let arms: Vec<Vec<String>> = m["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .map(|c| serde_json::from_value(c["markets"].clone()).expect("markets"))
+            .collect();
+        let pool: Vec<String> = serde_json::from_value(m["control_markets"].clone()).expect("pool");
+        assert_eq!(arms.len(), 2);
+        assert!(!arms[0].iter().any(|x| arms[1].contains(x)), "{arms:?}");
+        assert!(!arms.concat().contains(&"DE-BE".to_string()) && pool.contains(&"DE-BE".to_string()));
+        assert_eq!(arms.concat().len() + pool.len(), 12, "{arms:?} {pool:?}");
+        let worst = m["cells"].as_array().expect("cells").iter().filter_map(|c| c["mde"].as_f64()).fold(0.0, f64::max);
+        assert_eq!(m["mde"].as_f64(), Some(worst));
+    }
 }
 
 #[tokio::test]
@@ -85,6 +111,7 @@ async fn bad_sections_are_named() {
             serde_json::json!({"geo": {"panel": body["geo"]["panel"], "durations": [2], "carryover": 1.2}}),
             "geo.carryover",
         ),
+        (serde_json::json!({"geo": {"panel": body["geo"]["panel"], "durations": [2], "cells": 9}}), "geo.cells"),
     ];
     for (b, field) in cases {
         let mut ev = base.clone();

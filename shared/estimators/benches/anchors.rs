@@ -290,6 +290,7 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 budget: None,
                 top: 10,
                 carryover: None,
+                cells: 1,
             };
             (
                 Box::new(move || {

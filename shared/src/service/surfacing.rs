@@ -78,6 +78,16 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
                 )
                 .into());
             }
+            // A multi-cell search re-runs the candidates' replays per duration, arm and beam.
+            let cells = g.settings.cells.clamp(1, geo::MAX_CELLS);
+            let multi = (g.settings.durations.len() * geo::CELL_BEAM * (cells - 1)) as f64;
+            if sets * g.settings.windows as f64 * (1.0 + multi) > MAX_GEO_REPLAYS as f64 {
+                return Err(ValidationError::new(
+                    "geo.cells",
+                    format!("{cells} arms over {} durations is more than {MAX_GEO_REPLAYS} replays; lower cells, durations or max_markets", g.settings.durations.len()),
+                )
+                .into());
+            }
             let panel = GeoPanel {
                 market: g.panel.iter().map(|r| r.market.clone()).collect(),
                 time: g.panel.iter().map(|r| r.period).collect(),
