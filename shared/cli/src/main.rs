@@ -567,6 +567,9 @@ enum EstimateCmd {
         /// The design candidate's evaluation_windows.
         #[arg(long)]
         design_windows: Option<usize>,
+        /// Comma-separated markets left out (a multi-cell test's other arms).
+        #[arg(long)]
+        exclude_markets: Option<String>,
     },
     /// Treatment effect under measured confounding: regression adjustment, IPW or AIPW.
     Effect {
@@ -768,6 +771,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             alpha,
             design_rmse,
             design_windows,
+            exclude_markets,
         } => {
             let req = || -> Result<estimate::GeoReadoutRequest, EstimateError> {
                 Ok(estimate::GeoReadoutRequest {
@@ -782,6 +786,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                     design_rmse,
                     design_windows,
+                    exclude_markets: exclude_markets.as_deref().map(list).unwrap_or_default(),
                 })
             };
             on_csv(&input, Columns::Named, req, estimate::geo_readout)

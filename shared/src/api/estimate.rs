@@ -494,6 +494,10 @@ pub struct GeoReadoutRequest {
     pub design_rmse: Option<f64>,
     #[serde(default)]
     pub design_windows: Option<usize>,
+    /// Markets left out of the readout: the other arms of a multi-cell test, so that each arm is
+    /// read against its design's control pool.
+    #[serde(default)]
+    pub exclude_markets: Vec<String>,
 }
 
 /// A difference-in-differences result: TWFE (or its event study) or Callaway-Sant'Anna.

@@ -607,11 +607,31 @@ pub fn geo_readout(
     req: &GeoReadoutRequest,
 ) -> Result<liftos_estimators::design::geo::GeoReadout, EstimateError> {
     use liftos_estimators::design::geo::{self, DesignNoise, GeoPanel, ReadoutSettings};
-    let panel = GeoPanel {
+    let mut panel = GeoPanel {
         market: table.labels(&req.market)?,
         time: table.integers(&req.time)?,
         outcome: table.numeric(&req.outcome)?,
     };
+    if !req.exclude_markets.is_empty() {
+        for m in &req.exclude_markets {
+            if req.treated_markets.contains(m) {
+                return Err(EstimateError::new("exclude_markets", format!("exclude_markets: {m:?} is a test market")));
+            }
+            if !panel.market.contains(m) {
+                return Err(EstimateError::new(
+                    "exclude_markets",
+                    format!("exclude_markets: {m:?} is not a market of the panel"),
+                ));
+            }
+        }
+        let keep: Vec<usize> =
+            (0..panel.market.len()).filter(|&i| !req.exclude_markets.contains(&panel.market[i])).collect();
+        panel = GeoPanel {
+            market: keep.iter().map(|&i| panel.market[i].clone()).collect(),
+            time: keep.iter().map(|&i| panel.time[i]).collect(),
+            outcome: keep.iter().map(|&i| panel.outcome[i]).collect(),
+        };
+    }
     let design_noise = match (req.design_rmse, req.design_windows) {
         (Some(r), Some(w)) => Some(DesignNoise { placebo_rmse: r, evaluation_windows: w }),
         (None, None) => None,
