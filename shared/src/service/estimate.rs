@@ -624,13 +624,7 @@ pub fn geo_readout(
                 ));
             }
         }
-        let keep: Vec<usize> =
-            (0..panel.market.len()).filter(|&i| !req.exclude_markets.contains(&panel.market[i])).collect();
-        panel = GeoPanel {
-            market: keep.iter().map(|&i| panel.market[i].clone()).collect(),
-            time: keep.iter().map(|&i| panel.time[i]).collect(),
-            outcome: keep.iter().map(|&i| panel.outcome[i]).collect(),
-        };
+        panel = panel.filter(|m, _| !req.exclude_markets.iter().any(|x| x == m));
     }
     let design_noise = match (req.design_rmse, req.design_windows) {
         (Some(r), Some(w)) => Some(DesignNoise { placebo_rmse: r, evaluation_windows: w }),

@@ -146,6 +146,18 @@ pub struct GeoPanel {
     pub outcome: ndarray::Array1<f64>,
 }
 
+impl GeoPanel {
+    /// The rows whose market and period `keep` accepts.
+    pub fn filter(&self, keep: impl Fn(&str, i64) -> bool) -> GeoPanel {
+        let rows: Vec<usize> = (0..self.market.len()).filter(|&i| keep(&self.market[i], self.time[i])).collect();
+        GeoPanel {
+            market: rows.iter().map(|&i| self.market[i].clone()).collect(),
+            time: rows.iter().map(|&i| self.time[i]).collect(),
+            outcome: rows.iter().map(|&i| self.outcome[i]).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Candidate {
@@ -822,12 +834,7 @@ mod tests {
             for (lift_is_mde, counter) in [(false, &mut rej0), (true, &mut rej1)] {
                 // Design on the history, then run the test on the next `d` periods.
                 let base = panel(&mut rng.clone(), hist + d, &[], 0, 0.0);
-                let keep: Vec<usize> = (0..base.time.len()).filter(|&i| base.time[i] < hist as i64).collect();
-                let past = GeoPanel {
-                    market: keep.iter().map(|&i| base.market[i].clone()).collect(),
-                    time: keep.iter().map(|&i| base.time[i]).collect(),
-                    outcome: keep.iter().map(|&i| base.outcome[i]).collect(),
-                };
+                let past = base.filter(|_, t| t < hist as i64);
                 let s = GeoSettings { include: vec![], ..settings() };
                 let g = design(&past, &s).unwrap();
                 let c = g.recommended.unwrap();
@@ -875,12 +882,7 @@ mod tests {
         let (mut sized, mut naive, mut flat, mut reported, reps) = (0, 0, 0, 0.0, 400);
         for _ in 0..reps {
             let base = panel(&mut rng.clone(), hist + d, &[], 0, 0.0);
-            let keep: Vec<usize> = (0..base.time.len()).filter(|&i| base.time[i] < hist as i64).collect();
-            let past = GeoPanel {
-                market: keep.iter().map(|&i| base.market[i].clone()).collect(),
-                time: keep.iter().map(|&i| base.time[i]).collect(),
-                outcome: keep.iter().map(|&i| base.outcome[i]).collect(),
-            };
+            let past = base.filter(|_, t| t < hist as i64);
             let mut s = GeoSettings { include: vec!["m00".into()], carryover: Some(theta), ..settings() };
             let c = design(&past, &s).unwrap().recommended.unwrap();
             let steady = c.mde_steady_state.unwrap();
@@ -921,16 +923,6 @@ mod tests {
         );
     }
 
-    /// The rows of `p` without the markets in `drop`.
-    fn without(p: &GeoPanel, drop: &[String]) -> GeoPanel {
-        let keep: Vec<usize> = (0..p.market.len()).filter(|&i| !drop.contains(&p.market[i])).collect();
-        GeoPanel {
-            market: keep.iter().map(|&i| p.market[i].clone()).collect(),
-            time: keep.iter().map(|&i| p.time[i]).collect(),
-            outcome: keep.iter().map(|&i| p.outcome[i]).collect(),
-        }
-    }
-
     /// Two arms sharing one control pool: the arms' markets are disjoint, the pool is every
     /// market in neither, and the design's MDE is its weaker arm's. Simulated (300 replications,
     /// the design chosen on each history, then both arms run at once on fresh periods, one with
@@ -959,14 +951,7 @@ mod tests {
         let (mut size, mut power, reps) = (0, 0, 300);
         for r in 0..reps {
             let base = panel(&mut rng.clone(), hist + d, &[], 0, 0.0);
-            let past = {
-                let keep: Vec<usize> = (0..base.time.len()).filter(|&i| base.time[i] < hist as i64).collect();
-                GeoPanel {
-                    market: keep.iter().map(|&i| base.market[i].clone()).collect(),
-                    time: keep.iter().map(|&i| base.time[i]).collect(),
-                    outcome: keep.iter().map(|&i| base.outcome[i]).collect(),
-                }
-            };
+            let past = base.filter(|_, t| t < hist as i64);
             let g = design(&past, &s).unwrap();
             let mc = g.multi_cell[0].clone();
             let (null, lifted) = if r % 2 == 0 { (0, 1) } else { (1, 0) };
@@ -979,7 +964,11 @@ mod tests {
                 let noise = DesignNoise { placebo_rmse: c.placebo_rmse, evaluation_windows: c.evaluation_windows };
                 let rs =
                     ReadoutSettings { pre_periods: 40, alpha: 0.1, design_noise: Some(noise), ..Default::default() };
-                if readout(&without(&live, other), &c.markets, hist as i64, d, &rs).unwrap().p_value <= 0.1 {
+                if readout(&live.filter(|m, _| !other.iter().any(|o| o == m)), &c.markets, hist as i64, d, &rs)
+                    .unwrap()
+                    .p_value
+                    <= 0.1
+                {
                     *counter += 1;
                 }
             }
