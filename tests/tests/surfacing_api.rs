@@ -336,8 +336,17 @@ async fn the_main_jobs_model_controls_for_holidays_and_the_orgs_series() {
 /// minutes of work) are a 400 naming `kpi.draws` at once; counts over their own caps are named.
 #[tokio::test]
 async fn media_mix_requests_are_capped_by_their_work() {
-    use liftos::service::surfacing::{mmm_work, MAX_MMM_WORK};
+    use liftos::service::surfacing::{draws_within_work, mmm_work, MAX_MMM_WORK};
     assert!(mmm_work(730, 200, 4, 5, 0) <= MAX_MMM_WORK);
+    // The main job's model and the recommendations (no request to refuse) take fewer re-fits
+    // for a long history: the sample's 42 days keep 200; five years of six platforms with four
+    // controls get the most within the cap; a history too long even for 20 keeps 20.
+    assert_eq!(draws_within_work(200, 42, 4, 4, 3), 200);
+    let long = draws_within_work(200, 1826, 4, 6, 4);
+    assert!((20..200).contains(&long), "{long}");
+    assert!(mmm_work(1826, long, 4, 6, 4) <= MAX_MMM_WORK);
+    assert!(mmm_work(1826, long * 5 / 4 + 1, 4, 6, 4) > MAX_MMM_WORK, "the most that fit, to a step of 20%");
+    assert_eq!(draws_within_work(200, 20_000, 4, 20, 50), 20);
     assert!(mmm_work(730, 1000, 4, 5, 0) > MAX_MMM_WORK);
     assert!(mmm_work(usize::MAX, usize::MAX, usize::MAX, 20, 50) > MAX_MMM_WORK, "saturates");
     let user = liftos::domain::UserContext::new(

@@ -363,6 +363,16 @@ pub fn mmm_work(periods: usize, draws: usize, folds: usize, channels: usize, con
     (periods as u64).saturating_mul(fits).saturating_mul(k * k).saturating_mul(16 + controls as u64) / 16
 }
 
+/// The most re-fits, up to `draws`, whose work stays within `MAX_MMM_WORK`, and never fewer than
+/// the model's least (a longer history then takes longer).
+pub fn draws_within_work(draws: usize, periods: usize, folds: usize, channels: usize, controls: usize) -> usize {
+    let mut d = draws;
+    while d > liftos_estimators::mmm::MIN_DRAWS && mmm_work(periods, d, folds, channels, controls) > MAX_MMM_WORK {
+        d = (d * 4 / 5).max(liftos_estimators::mmm::MIN_DRAWS);
+    }
+    d
+}
+
 /// The periods of the regular grid the dates lie on (the model's smallest step between dates,
 /// from the first to the last), gaps included.
 pub fn grid_periods(days: &[i64]) -> usize {
@@ -633,8 +643,21 @@ pub async fn kpi_plan(
         })
         .sum();
     let (controls, mut notes) = automatic_controls(stores, user, &days, &values).await?;
+    let mut settings =
+        MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
+    // The work capped as a request's (about 15 s on the function's two vCPUs): fewer re-fits for
+    // a long history, never fewer than the model's least.
+    let grid = grid_periods(&days);
+    let full = settings.draws;
+    settings.draws = draws_within_work(full, grid, settings.folds, channels.len(), controls.len());
+    if settings.draws < full {
+        notes.push(format!(
+            "{} re-fits (not {full}) keep the model's work within a request's: {grid} periods and {} channels",
+            settings.draws,
+            channels.len()
+        ));
+    }
     let mut input = MmmInput { days, kpi: values, channels, controls, lifts: vec![] };
-    let settings = MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
     let mut model = match mmm::fit(&input, &settings) {
         Err(e) if !input.controls.is_empty() && (e.field.starts_with("controls") || e.field == "kpi") => {
             // The data cannot carry the automatic controls: the model without them, and why.

@@ -89,6 +89,8 @@ pub struct MmmInput {
     pub lifts: Vec<LiftTest>,
 }
 
+/// At least this many re-fits give an interval.
+pub const MIN_DRAWS: usize = 20;
 /// At most this many bootstrap re-fits, channels, controls and periods.
 pub const MAX_DRAWS: usize = 5000;
 pub const MAX_CHANNELS: usize = 20;
@@ -462,8 +464,8 @@ fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>)
     if st.folds > MAX_FOLDS {
         return Err(invalid("folds", format!("{} is more than {MAX_FOLDS}", st.folds)));
     }
-    if st.draws < 20 {
-        return Err(invalid("draws", "at least 20 re-fits for an interval"));
+    if st.draws < MIN_DRAWS {
+        return Err(invalid("draws", format!("at least {MIN_DRAWS} re-fits for an interval")));
     }
     if st.periods == 0 || st.periods > MAX_PERIODS {
         return Err(invalid("periods", format!("must be 1 to {MAX_PERIODS}")));
