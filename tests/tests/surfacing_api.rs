@@ -235,6 +235,24 @@ async fn optimize_and_recommend_on_the_samples() {
     let total = num(&model["expected_gain"]);
     assert!((gains - total).abs() <= 1e-9 * total.abs().max(1.0), "{gains} vs {total}");
     assert!(list.iter().any(|r| r["action"] == "scale"), "the sample's plan moves budget to Meta");
+    // An org with its own KPI but no platform records yet: nothing to learn from (404), as
+    // without a KPI.
+    let fresh = liftos::domain::UserContext::new(
+        liftos::domain::OrgId::new("fresh").expect("org"),
+        "u".into(),
+        vec!["causal_admin".into()],
+        vec![],
+    );
+    liftos::storage::PanelStore::put_panel(
+        d.stores.panels.as_ref(),
+        &fresh.org_id,
+        liftos::service::surfacing::KPI_KEY,
+        bytes::Bytes::from_static(b"date,revenue\n2026-09-01,10\n2026-09-02,12\n"),
+    )
+    .await
+    .expect("kpi");
+    let none = liftos::service::surfacing::treatment_recommendations(&d.stores, &fresh, None, None).await;
+    assert!(matches!(none, Err(liftos::service::ServiceError::NotFound { .. })), "{none:?}");
     // One platform's campaigns: the response curves on the attribution, labelled.
     let mut event: serde_json::Value = serde_json::from_str(&text("recommend-treatments.ok.json")).expect("event");
     event["queryStringParameters"]["platform"] = serde_json::json!("meta");

@@ -631,7 +631,8 @@ pub async fn kpi_plan(
         })
         .collect();
     if channels.is_empty() {
-        return Err(ValidationError::new("records", "no channels to learn from").into());
+        // A KPI but no platform records yet: nothing to plan (as the response curves say).
+        return Err(ServiceError::NotFound { what: "causal records to learn from".into() });
     }
     let budget: f64 = history
         .channels
