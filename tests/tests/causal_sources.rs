@@ -260,7 +260,7 @@ async fn jobs_on_the_embedded_default() {
     assert_eq!(got["progress"], serde_json::json!({"done": 3, "total": 3}), "{got}");
     // The stage sees a redelivery of the finished job and changes nothing.
     let org = OrgId::new("acme").expect("org");
-    liftos::service::causal::run_job(&d.stores, &org, &id).await.expect("redelivery");
+    liftos::service::causal::run_job(&d.stores, &org, &id, None).await.expect("redelivery");
     let again = d.stores.jobs.get_job(&org, &id).await.expect("get").expect("job");
     assert_eq!(again.attempts, 1);
     // Another org: 404, the same as a job that does not exist.
@@ -474,7 +474,7 @@ async fn a_running_job_reports_its_progress() {
     assert!(queued.progress.is_none(), "no progress before it runs");
     let rec = Arc::new(Recording { inner: d.stores.jobs.clone(), seen: Default::default() });
     let stores = Stores { jobs: rec.clone(), ..d.stores.clone() };
-    causal::run_job(&stores, &acme().org_id, &queued.job_id).await.expect("run");
+    causal::run_job(&stores, &acme().org_id, &queued.job_id, None).await.expect("run");
     let seen = rec.seen.lock().expect("lock").clone();
     let steps: Vec<(liftos::domain::JobStatus, Option<(u32, u32)>)> =
         seen.iter().map(|j| (j.status, j.progress.map(|p| (p.done, p.total)))).collect();

@@ -68,6 +68,8 @@ const SEQUENCE: &[&str] = &[
     "analyze-advanced.missing-roles",
     "llm-insights.ok",
     "llm-insights.bad-level",
+    "llm-insights.async",
+    "llm-insights.budget",
     "llm-counterfactual.ok",
     "llm-counterfactual.bad-factor",
     "kse-concepts-map.ok",

@@ -112,6 +112,7 @@ fn ask(level: f64, audience: Audience, outcome: Option<String>) -> InsightsReque
         audience,
         narrator: Default::default(),
         outcome,
+        mode: Default::default(),
     }
 }
 
@@ -386,20 +387,31 @@ fn sheet(x: &Insights) -> facts::FactSheet {
     }
 }
 
+/// Corruptions made and caught, by kind.
+type Tally = std::collections::BTreeMap<&'static str, (usize, usize)>;
+
+/// One corruption counted; one that must be caught and was not fails the test at once.
+fn count(tally: &mut Tally, kind: &'static str, caught: bool, must: bool, detail: &dyn Fn() -> String) {
+    let e = tally.entry(kind).or_default();
+    e.0 += 1;
+    e.1 += usize::from(caught);
+    assert!(caught || !must, "{kind} not caught: {}", detail());
+}
+
 /// Corrupted narratives: every number and level corruption caught, at least 99% of the claim
 /// corruptions, and no false alarm on the originals.
 #[test]
 fn corrupted_narratives_are_caught() {
     let mut rng = Rng(0xc0ff_ee00_1234_5678);
-    let mut tally: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    let mut tally: Tally = Default::default();
     let mut record = |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| {
-        let e = tally.entry(kind).or_default();
-        e.0 += 1;
-        if caught {
-            e.1 += 1;
-        } else if matches!(kind, "number off by one" | "invented number" | "% for pp" | "wrong level") {
-            panic!("{kind} not caught: {}", detail());
-        }
+        count(
+            &mut tally,
+            kind,
+            caught,
+            matches!(kind, "number off by one" | "invented number" | "% for pp" | "wrong level"),
+            detail,
+        )
     };
     let metric_words = ["revenue", "conversions", "sales", "clicks", "impressions", "orders"];
     for x in generated() {
@@ -609,4 +621,188 @@ fn the_headline_states_the_unit_of_each_methods_effect() {
             assert!(!all.contains("per treated unit and period"), "{name}: {all}");
         }
     }
+}
+
+/// The media mix model's answer of the golden `liftos mmm` run (two years of daily data, five
+/// channels), as the optimize route and `liftos mmm` return it.
+fn mmm_base() -> serde_json::Value {
+    let g: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/golden/cli/mmm_daily.json")).expect("golden"),
+    )
+    .expect("json");
+    g["output"].clone()
+}
+
+/// A generated media mix model: 1 to 6 channels (names with platform words, digits, spaces),
+/// returns and gains anywhere from clearly positive to clearly negative, tiny or huge, intervals
+/// that cross zero or not, attributed or incremental KPIs, with or without cross-validation.
+fn generate_mmm(rng: &mut Rng) -> liftos_estimators::mmm::MmmResult {
+    let base = mmm_base();
+    let mut m = base.clone();
+    let names = ["search", "meta_spend", "TV 2", "google_ads", "Affiliates", "linkedin", "Radio 101", "video"];
+    let n = 1 + (rng.next() % 6) as usize;
+    let mut chosen: Vec<&str> = Vec::new();
+    while chosen.len() < n {
+        let x = *rng.pick(&names);
+        if !chosen.contains(&x) {
+            chosen.push(x);
+        }
+    }
+    let mut channels = Vec::new();
+    for name in chosen {
+        let mut c = base["channels"][0].clone();
+        let (roi, se) = effect(rng);
+        let (mroi, mse) = effect(rng);
+        let (gain, gse) = effect(rng);
+        let z = 1.645;
+        let from = 10f64.powf(1.0 + 4.0 * rng.unit());
+        let to = from * (0.5 + rng.unit());
+        c["channel"] = serde_json::json!(name);
+        c["roi"] = serde_json::json!(roi);
+        c["roi_ci_low"] = serde_json::json!(roi - z * se);
+        c["roi_ci_high"] = serde_json::json!(roi + z * se);
+        c["marginal_roi"] = serde_json::json!(mroi);
+        c["marginal_roi_ci_low"] = serde_json::json!(mroi - z * mse);
+        c["marginal_roi_ci_high"] = serde_json::json!(mroi + z * mse);
+        c["gain"] = serde_json::json!(gain);
+        c["gain_ci_low"] = serde_json::json!(gain - z * gse);
+        c["gain_ci_high"] = serde_json::json!(gain + z * gse);
+        c["spend_from"] = serde_json::json!(from);
+        c["spend_to"] = serde_json::json!(to);
+        c["positive_share"] = serde_json::json!((rng.next() % 1001) as f64 / 1000.0);
+        channels.push(c);
+    }
+    m["channels"] = serde_json::json!(channels);
+    let (gain, se) = effect(rng);
+    m["expected_gain"] = serde_json::json!(gain);
+    m["gain_ci_low"] = serde_json::json!(gain - 1.645 * se);
+    m["gain_ci_high"] = serde_json::json!(gain + 1.645 * se);
+    m["gain_positive_share"] = serde_json::json!((rng.next() % 1001) as f64 / 1000.0);
+    m["level"] = serde_json::json!(*rng.pick(&[0.8, 0.9, 0.95]));
+    m["draws"] = serde_json::json!(50 + rng.next() % 450);
+    m["incremental"] = serde_json::json!(rng.unit() < 0.8);
+    if rng.unit() < 0.3 {
+        m["fit"]["cv_mape"] = serde_json::Value::Null;
+    }
+    if rng.unit() < 0.3 {
+        m["warnings"] = serde_json::json!(["the history has 3 dark weeks"]);
+    }
+    serde_json::from_value(m).expect("a media mix model's answer")
+}
+
+fn budget_generated() -> &'static Vec<Insights> {
+    static G: OnceLock<Vec<Insights>> = OnceLock::new();
+    G.get_or_init(|| {
+        let mut rng = Rng(0xb0d6_e7aa_0011_2233);
+        (0..600)
+            .map(|i| {
+                let m = generate_mmm(&mut rng);
+                let audience = *rng.pick(&[Audience::Executive, Audience::Analyst]);
+                let outcome = rng.pick(&[None, Some("orders".to_string()), Some("revenue".to_string())]).clone();
+                let x = insights::explain_budget(&m, &ask(m.level, audience, outcome)).expect("explain");
+                assert_grounded(&format!("budget model {i}"), &x);
+                x
+            })
+            .collect()
+    })
+}
+
+/// The budget model's explanations: every number from its fact sheet (600 generated models, both
+/// audiences), grade C without causal words, the executive's 3-5 sentences; corrupted copies
+/// caught as for the analyses.
+#[test]
+fn budget_model_narratives_are_grounded_and_corruptions_caught() {
+    let g = budget_generated();
+    let numbers: usize = g.iter().map(|x| x.grounding.numbers_checked).sum();
+    let sig = g.iter().filter(|x| x.facts.iter().any(|f| f.id == "mmm.gain" && f.significant == Some(true))).count();
+    println!("budget models: {} narratives, {numbers} numbers, all matched; {sig} with a gain clear of zero", g.len());
+    assert!(sig > 60 && sig < 540, "a mix of gains clear of zero and not: {sig}");
+    for x in g {
+        assert_eq!(x.evidence_grade, facts::Grade::C);
+        if x.audience == Audience::Executive {
+            assert!((3..=5).contains(&x.explanation.sentences.len()), "{:#?}", x.explanation.sentences);
+        }
+    }
+    let mut rng = Rng(0x0dd_ba11_5eed_0001);
+    let mut tally: Tally = Default::default();
+    let mut record =
+        |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| count(&mut tally, kind, caught, true, detail);
+    for x in g {
+        let sh = sheet(x);
+        assert!(liftos::llm::validate::grounding(&x.explanation.sentences, &sh).passed);
+        let check = |s: &[Sentence]| !liftos::llm::validate::grounding(s, &sh).passed;
+        for (i, s) in x.explanation.sentences.iter().enumerate() {
+            let spans = number_spans(&s.text);
+            if !spans.is_empty() {
+                let m = off_by_one(&s.text, *rng.pick(&spans));
+                record("number off by one", check(&with(x, i, m.clone())), &|| m.clone());
+            }
+            if let Some(at) = s.text.find('%') {
+                let after = &s.text[at + 1..];
+                if !after.trim_start().starts_with("interval") && !after.trim_start().starts_with("level") {
+                    let m = format!("{} pp{after}", &s.text[..at]);
+                    record("% for pp", check(&with(x, i, m.clone())), &|| m.clone());
+                }
+            }
+        }
+        let h = &x.explanation.sentences[0].text;
+        let m = format!("{} (about 1,234.5 in all).", h.trim_end_matches('.'));
+        record("invented number", check(&with(x, 0, m.clone())), &|| m.clone());
+        let level = liftos::llm::format::display(x.confidence_level, liftos::llm::format::Unit::Level);
+        if let Some(i) = x.explanation.sentences.iter().position(|s| s.text.contains(&format!("{level} "))) {
+            let other = if x.confidence_level == 0.95 { "90%" } else { "95%" };
+            let m = x.explanation.sentences[i].text.replacen(&level, other, 1);
+            record("wrong level", check(&with(x, i, m.clone())), &|| m.clone());
+        }
+        for (a, b) in [("expected to gain", "expected to reduce it by"), ("expected to reduce", "expected to raise")] {
+            if h.contains(a) {
+                let m = h.replacen(a, b, 1);
+                record("flipped direction", check(&with(x, 0, m.clone())), &|| m.clone());
+            }
+        }
+        let gain = x.facts.iter().find(|f| f.id == "mmm.gain").expect("gain");
+        if gain.significant != Some(true) {
+            let m = format!("{}, a statistically significant gain.", h.trim_end_matches('.'));
+            record("significant when it is not", check(&with(x, 0, m.clone())), &|| m.clone());
+        }
+        // Grade C: never causal words, significant or not.
+        let m = format!("{}; the plan's channels drove this.", h.trim_end_matches('.'));
+        record("caused on a weak grade", check(&with(x, 0, m.clone())), &|| m.clone());
+        if !x.entities.platforms.iter().any(|p| p == "tiktok") {
+            let m = format!("{} on TikTok.", h.trim_end_matches('.'));
+            record("unknown channel", check(&with(x, 0, m.clone())), &|| m.clone());
+        }
+        if !x.entities.metrics.iter().chain(x.entities.outcome.iter()).any(|m| m.to_lowercase().contains("clicks")) {
+            let m = format!("{} in clicks.", h.trim_end_matches('.'));
+            record("unknown metric", check(&with(x, 0, m.clone())), &|| m.clone());
+        }
+    }
+    let total: usize = tally.values().map(|t| t.0).sum();
+    println!("budget mutations: {total}");
+    for (k, (n, c)) in &tally {
+        println!("  {k}: {c}/{n} caught");
+    }
+    assert!(total >= 2000, "at least 2,000 corrupted budget narratives: {total}");
+}
+
+/// The budget model's intervals are its re-fits' percentiles at its own level: another level is
+/// a 400 naming confidence_level; a name with digits is the data's, not a number to ground.
+#[test]
+fn budget_model_levels_and_names() {
+    let m: liftos_estimators::mmm::MmmResult = serde_json::from_value(mmm_base()).expect("model");
+    let e = insights::explain_budget(&m, &ask(0.95, Audience::Executive, None)).expect_err("the model is at 90%");
+    assert_eq!(liftos::api::error::ApiError::from(e).field.as_deref(), Some("confidence_level"));
+    let x = insights::explain_budget(&m, &ask(0.9, Audience::Analyst, Some("orders".into()))).expect("at 90%");
+    assert_grounded("the golden model", &x);
+    let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+    assert!(text[0].contains("expected to gain") && text[0].contains("orders"), "{text:#?}");
+    // Every channel's move and return is stated, with the model's numbers.
+    for c in &m.channels {
+        assert!(text.iter().any(|t| t.starts_with(&format!("The plan moves {}'s spend", c.channel))), "{text:#?}");
+    }
+    let mut renamed = m.clone();
+    renamed.channels[0].channel = "TV 2".into();
+    let x = insights::explain_budget(&renamed, &ask(0.9, Audience::Analyst, None)).expect("renamed");
+    assert_grounded("a channel named TV 2", &x);
+    assert!(x.explanation.sentences.iter().any(|s| s.text.contains("TV 2's spend")));
 }

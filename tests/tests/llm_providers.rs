@@ -27,6 +27,10 @@ enum Mode {
     Malformed,
     Throttle,
     Slow,
+    /// A good answer after 1.5 s (a slow local model).
+    SlowGood,
+    /// An invented number after 0.7 s.
+    SlowHallucinate,
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +125,12 @@ async fn serve(modes: Vec<Mode>, shape: &'static str) -> Server {
                         (200, "", String::new())
                     }
                     m => {
+                        let (m, delay) = match m {
+                            Mode::SlowGood => (Mode::Good, 1500),
+                            Mode::SlowHallucinate => (Mode::Hallucinate, 700),
+                            m => (m, 0),
+                        };
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
                         let text = answer(m, &user);
                         let payload = match shape {
                             "converse" => serde_json::json!({
@@ -333,7 +343,7 @@ async fn names_that_read_like_instructions_stay_quoted_data() {
     let data: serde_json::Value = serde_json::from_str(&prompt.user).expect("the user message is one JSON value");
     assert_eq!(data["names"]["campaigns"][0], hostile, "the name is one string, its quotes escaped");
     assert!(!prompt.system.contains("ROAS"));
-    let r = provider::rephrase(&p, &sheet, &drafts, liftos::llm::Audience::Executive).await;
+    let r = provider::rephrase(&p, &sheet, &drafts, liftos::llm::Audience::Executive, Duration::from_secs(5)).await;
     let err = r.outcome.expect_err("the obeying answer is refused");
     assert!(err.contains("validator"), "{err}");
 }
@@ -360,4 +370,102 @@ async fn without_a_model_llm_answers_the_template_and_says_why() {
     assert_eq!(x.narrative.source, "template");
     assert!(x.narrative.llm_error.unwrap_or_default().contains("no language model is configured"));
     assert!(audit_calls(&e).await.is_empty());
+}
+
+/// The explanation request of the sample with `mode`.
+fn body_with_mode(narrator: &str, mode: &str) -> Vec<u8> {
+    let mut b: serde_json::Value = serde_json::from_slice(&body(narrator)).expect("json");
+    b["mode"] = serde_json::json!(mode);
+    serde_json::to_vec(&b).expect("bytes")
+}
+
+#[tokio::test]
+async fn the_calls_time_covers_both_attempts() {
+    // A rejected first answer after 0.7 s leaves 0.3 s of the call's 1 s for the retry.
+    let s = serve(vec![Mode::SlowHallucinate, Mode::SlowGood], "openai").await;
+    let e = env();
+    let x = explain(&e, "llm", &openai(&s, 1000)).await;
+    assert_eq!(x.narrative.source, "template", "{:?}", x.narrative);
+    assert_eq!(x.narrative.llm_error.as_deref(), Some("timed out"));
+    assert_eq!(audit_calls(&e).await.len(), 1, "the first call, answered, is audited");
+}
+
+#[tokio::test]
+async fn a_slow_model_explains_in_a_job_with_the_jobs_time() {
+    use liftos::api::causal::{JobKind, JobResult};
+    use liftos::domain::JobStatus;
+    let s = serve(vec![Mode::SlowGood], "openai").await;
+    let e = env();
+    // A model that takes 1.5 s, where a call gives it 0.5 s.
+    let p: &'static OpenAi = Box::leak(Box::new(openai(&s, 500)));
+    let x = explain(&e, "llm", p).await;
+    assert_eq!(x.narrative.llm_error.as_deref(), Some("timed out"), "{:?}", x.narrative);
+    // As a job (the embedded chain runs it as the batch function would), it has the job's time.
+    let chain = liftos::service::chain::InlineChain::new(e.deps.stores.clone()).with_model(Some(p));
+    let ctx = causal::Ctx { stores: &e.deps.stores, jobs_queue: Some(&chain), now: chrono::Utc::now() };
+    let insights::Answer::Queued(job) =
+        insights::answer(&ctx, &e.user, &body_with_mode("llm", "async"), Some(p)).await.expect("queued")
+    else {
+        panic!("mode async answers with a job");
+    };
+    assert_eq!((job.kind, job.status), (JobKind::Insights, JobStatus::Succeeded), "{job:?}");
+    let Some(JobResult::Insights(y)) = job.result.clone() else { panic!("the explanation: {job:?}") };
+    assert_eq!(y.narrative.source, "llm", "{:?}", y.narrative);
+    assert!(y.grounding.passed);
+    assert!(y.explanation.headline.starts_with("Our "), "{}", y.explanation.headline);
+    // The job reads back through GET /api/v1/causal/jobs/{job_id}.
+    let view = causal::get_job(&e.deps.stores, &e.user, &job.job_id, Duration::from_secs(900)).await.expect("the job");
+    assert_eq!(serde_json::to_value(&view).expect("json"), serde_json::to_value(&job).expect("json"));
+    // An explanation job is not an analysis to explain.
+    let mut again: serde_json::Value = serde_json::from_slice(&body("template")).expect("json");
+    again["analysis"] = serde_json::json!({"job_id": job.job_id});
+    let err = insights::insights(&ctx, &e.user, &serde_json::to_vec(&again).expect("bytes"))
+        .await
+        .expect_err("not an analysis");
+    assert!(format!("{err:?}").contains("analysis.job_id"), "{err:?}");
+}
+
+/// A synthetic control with 30 placebo donors: more than a call runs (25).
+fn large_request(mode: &str) -> Vec<u8> {
+    let mut rows = Vec::new();
+    for u in 0..31 {
+        for t in 0..10 {
+            let y = 10.0
+                + f64::from(u) * 0.3
+                + f64::from(t) * 0.2
+                + f64::from((u * 7 + t * 3) % 5) * 0.1
+                + if u == 0 && t >= 7 { 2.0 } else { 0.0 };
+            rows.push(serde_json::json!({"unit": format!("m{u:02}"), "week": t, "sales": y}));
+        }
+    }
+    let request = serde_json::json!({"rows": rows, "methods": [{"method": "synth", "unit": "unit", "time": "week", "outcome": "sales", "treated_unit": "m00", "treatment_time": 7, "placebo": true}]});
+    serde_json::to_vec(&serde_json::json!({"analysis": {"request": request}, "confidence_level": 0.9, "mode": mode}))
+        .expect("bytes")
+}
+
+#[tokio::test]
+async fn an_analysis_too_large_for_the_call_is_explained_in_a_job() {
+    use liftos::api::causal::JobResult;
+    let e = env();
+    let chain = liftos::service::chain::InlineChain::new(e.deps.stores.clone());
+    let ctx = causal::Ctx { stores: &e.deps.stores, jobs_queue: Some(&chain), now: chrono::Utc::now() };
+    let err = insights::answer(&ctx, &e.user, &large_request("sync"), None).await.expect_err("too large");
+    let api = liftos::api::error::ApiError::from(err);
+    assert_eq!((api.status, api.field.as_deref()), (400, Some("mode")), "{api:?}");
+    assert!(api.message.contains("30 placebo donors"), "{}", api.message);
+    let insights::Answer::Queued(job) =
+        insights::answer(&ctx, &e.user, &large_request("auto"), None).await.expect("a job")
+    else {
+        panic!("auto makes a job of it");
+    };
+    let Some(JobResult::Insights(x)) = job.result else { panic!("{:?}", job.error) };
+    assert!(x.grounding.passed && x.grounding.numbers_checked > 0, "{:?}", x.grounding);
+    assert_eq!(x.confidence_level, 0.9);
+    // A mistake in the request is found before the job is made.
+    let mut bad: serde_json::Value = serde_json::from_slice(&large_request("async")).expect("json");
+    bad["analysis"]["request"]["methods"][0]["method"] = serde_json::json!("magic");
+    let err = insights::answer(&ctx, &e.user, &serde_json::to_vec(&bad).expect("bytes"), None).await.expect_err("bad");
+    let api = liftos::api::error::ApiError::from(err);
+    assert_eq!(api.status, 400);
+    assert!(api.field.as_deref().unwrap_or_default().starts_with("analysis.request"), "{api:?}");
 }

@@ -298,19 +298,21 @@ enum Command {
     Explain {
         #[arg(long)]
         request: PathBuf,
-        /// The data: .csv or .parquet.
+        /// The data: .csv or .parquet (not with --kind budget).
         #[arg(long)]
-        input: PathBuf,
+        input: Option<PathBuf>,
         /// The confidence level of every interval stated (default 0.95, or the body's).
         #[arg(long)]
         level: Option<f64>,
         /// executive (3-5 sentences, default) | analyst
         #[arg(long)]
         audience: Option<String>,
-        /// analyze-advanced (default) | discover | treatment-effect
+        /// analyze-advanced (default) | discover | treatment-effect | budget (the request is the
+        /// media mix model's answer, as `liftos mmm` prints it, or an insights body whose
+        /// analysis.budget_result holds it)
         #[arg(long, default_value = "analyze-advanced")]
         kind: String,
-        /// What to call the outcome (default: the request's outcome column).
+        /// What to call the outcome (default: the request's outcome column; for a budget, "the KPI").
         #[arg(long)]
         outcome: Option<String>,
     },
@@ -1426,7 +1428,7 @@ fn run_explain(
     kind: &str,
     outcome: Option<String>,
 ) -> ExitCode {
-    use liftos::api::llm::{AnalysisSource, InsightsRequest};
+    use liftos::api::llm::InsightsRequest;
     use liftos::service::{causal, insights};
     let (kind, body, table) = match local_analysis(request, input, kind) {
         Ok(x) => x,
@@ -1448,31 +1450,10 @@ fn run_explain(
                 None => return fail("analysis.request", "with --input, the body's analysis is a request to run"),
             }
         }
-        None => (
-            body,
-            InsightsRequest {
-                analysis: AnalysisSource::default(),
-                confidence_level: 0.95,
-                audience: Default::default(),
-                narrator: Default::default(),
-                outcome: None,
-            },
-        ),
+        None => (body, explain_request(0.95)),
     };
-    if let Some(l) = level {
-        req.confidence_level = l;
-    }
-    if let Some(a) = audience {
-        req.audience = match serde_json::from_value(serde_json::json!(a)) {
-            Ok(a) => a,
-            Err(_) => return fail("audience", format!("{a:?}: expected executive or analyst")),
-        };
-    }
-    if outcome.is_some() {
-        req.outcome = outcome;
-    }
-    if let Some(Err(e)) = req.outcome.as_deref().map(insights::check_outcome_name) {
-        return fail(e.field(), e.summary());
+    if let Err(code) = explain_flags(&mut req, level, audience, outcome) {
+        return code;
     }
     if let Err(e) = liftos::llm::facts::check_level(req.confidence_level) {
         return fail(e.field(), e.summary());
@@ -1491,6 +1472,91 @@ fn run_explain(
         Err(e) => return service_fail(e),
     };
     match insights::explain(&output, &req, named) {
+        Ok(x) => emit_json(&x),
+        Err(e) => service_fail(e),
+    }
+}
+
+/// An explanation request at `level` with the defaults (the body gave none).
+fn explain_request(level: f64) -> liftos::api::llm::InsightsRequest {
+    liftos::api::llm::InsightsRequest {
+        analysis: Default::default(),
+        confidence_level: level,
+        audience: Default::default(),
+        narrator: Default::default(),
+        outcome: None,
+        mode: Default::default(),
+    }
+}
+
+/// `--level`, `--audience` and `--outcome` over the body's own.
+fn explain_flags(
+    req: &mut liftos::api::llm::InsightsRequest,
+    level: Option<f64>,
+    audience: Option<&str>,
+    outcome: Option<String>,
+) -> Result<(), ExitCode> {
+    if let Some(l) = level {
+        req.confidence_level = l;
+    }
+    if let Some(a) = audience {
+        req.audience = serde_json::from_value(serde_json::json!(a))
+            .map_err(|_| fail("audience", format!("{a:?}: expected executive or analyst")))?;
+    }
+    if outcome.is_some() {
+        req.outcome = outcome;
+    }
+    if let Some(Err(e)) = req.outcome.as_deref().map(liftos::service::insights::check_outcome_name) {
+        return Err(fail(e.field(), e.summary()));
+    }
+    Ok(())
+}
+
+/// `liftos explain --kind budget`: the media mix model's answer explained at its level.
+fn run_explain_budget(
+    request: &std::path::Path,
+    level: Option<f64>,
+    audience: Option<&str>,
+    outcome: Option<String>,
+) -> ExitCode {
+    use liftos::api::llm::InsightsRequest;
+    use liftos::service::insights;
+    let bytes = match std::fs::read(request) {
+        Ok(b) => b,
+        Err(e) => return fail("request", format!("{}: {e}", request.display())),
+    };
+    let body: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return fail("request", format!("{}: not JSON: {e}", request.display())),
+    };
+    let (model, mut req) = match body.get("analysis") {
+        Some(_) => {
+            let req: InsightsRequest = match liftos::domain::error::from_json_value(body.clone()) {
+                Ok(r) => r,
+                Err(e) => return fail(e.field(), e.summary()),
+            };
+            match req.analysis.budget_result.clone() {
+                Some(m) => (*m, req),
+                None => {
+                    return fail(
+                        "analysis.budget_result",
+                        "with --kind budget, the body's analysis is the model's answer",
+                    )
+                }
+            }
+        }
+        None => match liftos::domain::error::from_json_value::<liftos_estimators::mmm::MmmResult>(body) {
+            Ok(m) => {
+                let level = m.level;
+                (m, explain_request(level))
+            }
+            Err(e) => return fail(&format!("request.{}", e.field()), e.summary()),
+        },
+    };
+    if let Err(code) = explain_flags(&mut req, level, audience, outcome) {
+        return code;
+    }
+    match insights::explain_budget(&model, &req) {
         Ok(x) => emit_json(&x),
         Err(e) => service_fail(e),
     }
@@ -1723,9 +1789,12 @@ async fn main() -> ExitCode {
             run_ingest(args).await
         }
         Command::Counterfactual { request, input, level } => run_counterfactual(&request, input.as_deref(), level),
-        Command::Explain { request, input, level, audience, kind, outcome } => {
-            run_explain(&request, &input, level, audience.as_deref(), &kind, outcome)
-        }
+        Command::Explain { request, input, level, audience, kind, outcome } => match (kind.as_str(), input) {
+            ("budget", None) => run_explain_budget(&request, level, audience.as_deref(), outcome),
+            ("budget", Some(_)) => fail("input", "--kind budget explains the model's answer in --request: no --input"),
+            (_, Some(input)) => run_explain(&request, &input, level, audience.as_deref(), &kind, outcome),
+            (_, None) => fail("input", "required: the data the request's analysis runs on"),
+        },
         Command::Openapi => {
             use std::io::Write;
             let _ = std::io::stdout().lock().write_all(liftos::api::openapi::document_text().as_bytes());

@@ -672,3 +672,33 @@ fn estimate_on_parquet_is_the_csv_answer() {
     let (code, v) = run("estimate did --unit unit --time week --outcome revenue --treatment d --input ../../tests/fixtures/promo.parquet");
     assert_eq!((code, v["field"].as_str()), (2, Some("revenue")), "{v}");
 }
+
+/// `liftos explain --kind budget` on the media mix model's answer (as `liftos mmm` prints it):
+/// the endpoint's keys, at the model's level; another level and a stray --input name the flag.
+#[test]
+fn explain_budget_of_the_media_mix_model() {
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/cli/mmm_daily.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut f, golden["output"].to_string().as_bytes()).unwrap();
+    let path = f.path().to_str().unwrap();
+    let (code, x) =
+        liftos(&["explain", "--kind", "budget", "--request", path, "--audience", "analyst", "--outcome", "orders"]);
+    assert_eq!(code, 0, "{x}");
+    assert_eq!(x["grounding"]["passed"], true, "{x}");
+    assert_eq!(x["evidence_grade"], "C");
+    assert!(x["explanation"]["headline"].as_str().unwrap().contains("orders"), "{x}");
+    assert!(x["facts"].as_array().unwrap().iter().any(|f| f["id"] == "mmm.gain" && f["display"].is_string()));
+    assert!(x["explanation"]["sentences"][0]["fact_ids"].as_array().unwrap().iter().any(|i| i == "mmm.gain"));
+    let (code, e) = liftos(&["explain", "--kind", "budget", "--request", path, "--level", "0.95"]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("confidence_level")), "{e}");
+    let (code, e) = liftos(&["explain", "--kind", "budget", "--request", path, "--input", path]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("input")), "{e}");
+    let (code, e) = liftos(&["explain", "--request", path]);
+    assert_eq!((code, e["field"].as_str()), (2, Some("input")), "{e}");
+}

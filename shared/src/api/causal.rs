@@ -43,6 +43,59 @@ impl std::str::FromStr for Kind {
     }
 }
 
+/// What a job computes: an analysis, or the explanation of one (`POST /api/v1/llm/causal/insights`
+/// with `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    AnalyzeAdvanced,
+    Discover,
+    TreatmentEffect,
+    Insights,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Insights => "insights",
+            JobKind::AnalyzeAdvanced => Kind::AnalyzeAdvanced.as_str(),
+            JobKind::Discover => Kind::Discover.as_str(),
+            JobKind::TreatmentEffect => Kind::TreatmentEffect.as_str(),
+        }
+    }
+
+    /// The analysis it runs, if it is one.
+    pub fn analysis(self) -> Option<Kind> {
+        match self {
+            JobKind::AnalyzeAdvanced => Some(Kind::AnalyzeAdvanced),
+            JobKind::Discover => Some(Kind::Discover),
+            JobKind::TreatmentEffect => Some(Kind::TreatmentEffect),
+            JobKind::Insights => None,
+        }
+    }
+}
+
+impl From<Kind> for JobKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::AnalyzeAdvanced => JobKind::AnalyzeAdvanced,
+            Kind::Discover => JobKind::Discover,
+            Kind::TreatmentEffect => JobKind::TreatmentEffect,
+        }
+    }
+}
+
+impl std::str::FromStr for JobKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "insights" => Ok(JobKind::Insights),
+            other => other.parse::<Kind>().map(JobKind::from).map_err(|_| format!("{other:?} is not a kind of job")),
+        }
+    }
+}
+
 /// `auto` answers at once unless the job is large; `sync` always answers at once; `async`
 /// always queues a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -318,7 +371,7 @@ impl AnalysisOutput {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct JobView {
     pub job_id: String,
-    pub kind: Kind,
+    pub kind: JobKind,
     pub status: JobStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -328,7 +381,7 @@ pub struct JobView {
     pub progress: Option<crate::domain::job::JobProgress>,
     /// The same JSON as the synchronous answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<AnalysisOutput>,
+    pub result: Option<JobResult>,
     /// A time-limited link to a result too large to return inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_url: Option<String>,
@@ -336,6 +389,25 @@ pub struct JobView {
     pub error: Option<JobError>,
     /// Where to ask for the status.
     pub href: String,
+}
+
+/// A finished job's answer: the analysis's, or the explanation's.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // one per job view
+pub enum JobResult {
+    Analysis(AnalysisOutput),
+    Insights(Box<crate::llm::Insights>),
+}
+
+impl JobResult {
+    /// A stored answer read back as the kind of job that produced it.
+    pub fn from_json(kind: JobKind, v: serde_json::Value) -> Result<Self, serde_json::Error> {
+        Ok(match kind.analysis() {
+            Some(k) => JobResult::Analysis(AnalysisOutput::from_json(k, v)?),
+            None => JobResult::Insights(Box::new(serde_json::from_value(v)?)),
+        })
+    }
 }
 
 /// What an analysis request came to: an answer now (200), or a job to ask about later (202).

@@ -3,8 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::causal::{AnalysisOutput, Kind};
-use crate::llm::Audience;
+use super::causal::{AnalysisOutput, Kind, Mode};
+use crate::llm::{Audience, Insights};
 
 /// Which analysis to explain: exactly one of a finished job, a result as an analysis endpoint
 /// returned it, or an analysis request to run now.
@@ -17,13 +17,20 @@ pub struct AnalysisSource {
     /// The answer of analyze/advanced, discover or treatment-effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Box<AnalysisOutput>>,
-    /// A request body of analyze/advanced (or of `kind`), run at the level asked for. A request
-    /// too large to answer in the call is refused: run it as a job, then pass its `job_id`.
+    /// A request body of analyze/advanced (or of `kind`), run at the level asked for. One too
+    /// large to answer in the call makes the explanation a job (`mode`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<serde_json::Value>,
     /// The kind of `request` (default analyze_advanced).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<Kind>,
+    /// The budget model: an optimize-budget body with `kpi` (`POST /api/v1/surfacing/optimize/causal`),
+    /// run at the level asked for; its plan, channels and next test explained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<serde_json::Value>,
+    /// The media mix model's answer as that route (or the KPI recommendations' `model`) returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_result: Option<Box<liftos_estimators::mmm::MmmResult>>,
 }
 
 /// Who writes the narrative.
@@ -38,6 +45,15 @@ pub enum Narrator {
     Llm,
     /// The model when one is configured, else the templates, without an error.
     Auto,
+}
+
+/// What an explanation request came to: the explanation now (200), or a job (202).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // one per request
+pub enum InsightsAnswer {
+    Done(Box<Insights>),
+    Queued(super::causal::JobView),
 }
 
 /// `POST /api/v1/llm/causal/insights`.
@@ -56,6 +72,12 @@ pub struct InsightsRequest {
     /// 1 to 64 letters, spaces, `-` or `_`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// `auto` (default): explained in the call unless `analysis.request` is too large for it,
+    /// then a job (202, `GET /api/v1/causal/jobs/{job_id}`); `sync`: in the call, or a 400 naming
+    /// `mode`; `async`: always a job, in which a language model has `LIFTOS_LLM_JOB_TIMEOUT_MS`
+    /// (default 300 s) where a call gives it `LIFTOS_LLM_TIMEOUT_MS` (default 20 s).
+    #[serde(default)]
+    pub mode: Mode,
 }
 
 fn default_level() -> f64 {

@@ -870,3 +870,217 @@ fn fmt_level(level: f64) -> String {
         format!("{pct}")
     }
 }
+
+/// The evidence id (and fact-id prefix) of a media mix model's sheet.
+pub const MMM: &str = "mmm";
+
+/// The fact sheet of a media mix model's answer (`POST /api/v1/surfacing/optimize/causal` with
+/// `kpi`): the plan's gain, and per channel its spend today and in the plan, ROI and marginal
+/// ROI with their intervals, and the share of re-fits in which the ROI is positive. The model's
+/// intervals are percentiles of its re-fits at its own level: another level is a 400 naming
+/// `confidence_level`. A model fitted on observational data is graded C: no causal words.
+pub fn budget_sheet(
+    m: &liftos_estimators::mmm::MmmResult,
+    level: f64,
+    ctx: &Context,
+) -> Result<FactSheet, ValidationError> {
+    check_level(level)?;
+    if (m.level - level).abs() > 1e-9 {
+        return Err(cannot_honour(
+            MMM,
+            &format!(
+                "the model's intervals are percentiles of its re-fits at {}%; no interval at another level can be derived: \
+                 run it with kpi.level = {level}",
+                fmt_level(m.level)
+            ),
+        ));
+    }
+    let mut facts = vec![level_fact(level)];
+    let fact = |id: String, label: String, kind: FactKind, value: f64, unit: Unit, source: String| {
+        let mut f = Fact::new(id, label, kind, value, unit, source);
+        f.method = Some(MMM.into());
+        f
+    };
+    let effect = |id: String, label: String, value: f64, lo: f64, hi: f64, source: String| {
+        let mut f = fact(id, label, FactKind::Effect, value, Unit::Outcome, source).with_ci(lo, hi, level);
+        f.significant = Some(lo > 0.0 || hi < 0.0);
+        f
+    };
+    let kpi = ctx.outcome.clone().unwrap_or_else(|| "the KPI".into());
+    let finite = |v: f64| v.is_finite();
+    if finite(m.expected_gain) && finite(m.gain_ci_low) && finite(m.gain_ci_high) {
+        facts.push(effect(
+            format!("{MMM}.gain"),
+            format!("the plan's expected change in {kpi} per period, in steady state, against the history's average allocation"),
+            m.expected_gain,
+            m.gain_ci_low,
+            m.gain_ci_high,
+            "/expected_gain".into(),
+        ));
+    }
+    let stat = |facts: &mut Vec<Fact>, id: &str, label: String, value: f64, unit: Unit, source: &str| {
+        if value.is_finite() {
+            facts.push(fact(format!("{MMM}.{id}"), label, FactKind::Statistic, value, unit, source.into()));
+        }
+    };
+    stat(
+        &mut facts,
+        "gain_positive_share",
+        "the share of the model's re-fits in which the plan gains".into(),
+        m.gain_positive_share,
+        Unit::Share,
+        "/gain_positive_share",
+    );
+    stat(&mut facts, "draws", "the model's re-fits".into(), m.draws as f64, Unit::Count, "/draws");
+    stat(&mut facts, "budget", "the budget per period planned for".into(), m.budget, Unit::Statistic, "/budget");
+    stat(
+        &mut facts,
+        "unallocated",
+        "the budget per period the history cannot support".into(),
+        m.unallocated,
+        Unit::Statistic,
+        "/unallocated",
+    );
+    stat(
+        &mut facts,
+        "margin",
+        format!("{kpi} an extra unit of spend per period buys at the plan's margin"),
+        m.margin,
+        Unit::Statistic,
+        "/margin",
+    );
+    stat(
+        &mut facts,
+        "fit.r_squared",
+        "the in-sample R-squared".into(),
+        m.fit.r_squared,
+        Unit::Statistic,
+        "/fit/r_squared",
+    );
+    if let Some(v) = m.fit.cv_mape {
+        stat(
+            &mut facts,
+            "fit.cv_mape",
+            "the out-of-sample mean absolute percentage error (rolling origin)".into(),
+            v / 100.0,
+            Unit::Share,
+            "/fit/cv_mape",
+        );
+    }
+    stat(
+        &mut facts,
+        "fit.periods",
+        "the periods in the fit".into(),
+        m.fit.observed as f64,
+        Unit::Count,
+        "/fit/observed",
+    );
+    for (i, c) in m.channels.iter().enumerate() {
+        let p = format!("ch{}", i + 1);
+        let src = format!("/channels/{i}");
+        let name = &c.channel;
+        if finite(c.roi) && finite(c.roi_ci_low) && finite(c.roi_ci_high) {
+            facts.push(effect(
+                format!("{MMM}.{p}.roi"),
+                format!("{name}'s return on spend over the history ({kpi} per unit of spend)"),
+                c.roi,
+                c.roi_ci_low,
+                c.roi_ci_high,
+                format!("{src}/roi"),
+            ));
+        }
+        if finite(c.marginal_roi) && finite(c.marginal_roi_ci_low) && finite(c.marginal_roi_ci_high) {
+            facts.push(effect(
+                format!("{MMM}.{p}.marginal_roi"),
+                format!("{kpi} an extra unit of spend per period on {name} buys at today's spend"),
+                c.marginal_roi,
+                c.marginal_roi_ci_low,
+                c.marginal_roi_ci_high,
+                format!("{src}/marginal_roi"),
+            ));
+        }
+        if finite(c.gain) && finite(c.gain_ci_low) && finite(c.gain_ci_high) {
+            facts.push(effect(
+                format!("{MMM}.{p}.gain"),
+                format!("the change in {kpi} per period that the plan's move on {name} brings, in steady state"),
+                c.gain,
+                c.gain_ci_low,
+                c.gain_ci_high,
+                format!("{src}/gain"),
+            ));
+        }
+        stat(
+            &mut facts,
+            &format!("{p}.spend_from"),
+            format!("{name}'s average spend per period over the history"),
+            c.spend_from,
+            Unit::Statistic,
+            &format!("{src}/spend_from"),
+        );
+        stat(
+            &mut facts,
+            &format!("{p}.spend_to"),
+            format!("{name}'s spend per period in the plan"),
+            c.spend_to,
+            Unit::Statistic,
+            &format!("{src}/spend_to"),
+        );
+        stat(
+            &mut facts,
+            &format!("{p}.positive_share"),
+            format!("the share of re-fits in which {name}'s return on spend is positive"),
+            c.positive_share,
+            Unit::Share,
+            &format!("{src}/positive_share"),
+        );
+    }
+    let mut reason = "a media mix model fitted on observational data: its estimates rest on the model's assumptions, not on a randomised test".to_string();
+    if !m.lifts.is_empty() {
+        reason.push_str(", though calibrated by lift tests");
+    }
+    if !m.incremental {
+        reason = "a media mix model on a platform-attributed KPI: its returns are not incremental effects".into();
+    }
+    let evidence = vec![Evidence {
+        id: MMM.into(),
+        method: MMM.into(),
+        estimator: "media_mix_model".into(),
+        grade: Grade::C,
+        reason,
+        checks: Vec::new(),
+        assumptions: vec![
+            "each channel's effect follows its fitted carry-over (geometric adstock) and saturation (Hill) curves"
+                .into(),
+            "the trend, seasonality and controls in the model account for what moves both spend and the KPI".into(),
+            "the plan stays within the spend the history has seen, where the curves are fitted".into(),
+        ],
+        warnings: m.warnings.clone(),
+    }];
+    let names: Vec<String> = m.channels.iter().map(|c| c.channel.clone()).collect();
+    let mut platforms: Vec<String> = ctx.platforms.clone();
+    for n in &names {
+        for p in super::validate::platforms_in(n) {
+            if !platforms.contains(&p) {
+                platforms.push(p);
+            }
+        }
+    }
+    let mut metrics: Vec<String> = vec!["spend".into()];
+    metrics.extend(names.iter().cloned());
+    metrics.extend(m.controls.iter().cloned());
+    if let Some(o) = &ctx.outcome {
+        metrics.push(o.clone());
+    }
+    let mut all = Vec::new();
+    for f in facts {
+        let b = bounds(&f);
+        all.push(f);
+        all.extend(b);
+    }
+    Ok(FactSheet {
+        facts: all,
+        evidence,
+        entities: Entities { platforms, campaigns: names, metrics, outcome: ctx.outcome.clone() },
+        confidence_level: level,
+    })
+}

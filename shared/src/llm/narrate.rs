@@ -306,6 +306,117 @@ fn next_step(sheet: &FactSheet, e: &Evidence, effect: &Fact) -> String {
     }
 }
 
+/// The hedge of an effect that is not significant ("" when it is).
+fn hedge(f: &Fact) -> &'static str {
+    match f.significant {
+        Some(true) => "",
+        _ => ", not distinguishable from zero at the {{level}} level",
+    }
+}
+
+/// A media mix model's plan: the gain with its interval, the channels' moves with their
+/// returns, what the weakest evidence calls for, and what the numbers are (a model's, grade C).
+fn budget_drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
+    let mut d = Vec::new();
+    let Some(gain) = sheet.get("mmm.gain") else { return d };
+    let kpi = outcome_words(sheet);
+    let budget = if sheet.get("mmm.budget").is_some() { " (a budget of {{fact:mmm.budget}} per period)" } else { "" };
+    d.push(match (gain.significant, gain.value > 0.0) {
+        (Some(true), true) => format!(
+            "The media mix model's plan{budget} is expected to gain {{{{fact:mmm.gain}}}} in {kpi} per period against the history's average allocation, in steady state."
+        ),
+        (Some(true), false) => format!(
+            "The media mix model's plan{budget} is expected to reduce {kpi} by {{{{abs:mmm.gain}}}} per period against the history's average allocation, in steady state."
+        ),
+        _ => format!(
+            "The media mix model's plan{budget} changes {kpi} by {{{{fact:mmm.gain}}}} per period against the history's average allocation, not distinguishable from zero at the {{{{level}}}} level."
+        ),
+    });
+    let refits = if sheet.get("mmm.draws").is_some() { " {{fact:mmm.draws}}" } else { "" };
+    if sheet.get("mmm.gain_positive_share").is_some() {
+        d.push(format!(
+            "The {{{{level}}}} interval of that change runs from {{{{lo:mmm.gain}}}} to {{{{hi:mmm.gain}}}}; the plan comes out ahead in {{{{fact:mmm.gain_positive_share}}}} of the model's{refits} re-fits."
+        ));
+    } else {
+        d.push("The {{level}} interval of that change runs from {{lo:mmm.gain}} to {{hi:mmm.gain}}.".into());
+    }
+    // The channels, largest move first (an executive reads the largest only).
+    let mut channels: Vec<(String, f64)> = Vec::new();
+    for k in 1.. {
+        let p = format!("mmm.ch{k}");
+        let (Some(from), Some(to)) = (sheet.get(&format!("{p}.spend_from")), sheet.get(&format!("{p}.spend_to")))
+        else {
+            break;
+        };
+        channels.push((p, (to.value - from.value).abs()));
+    }
+    channels.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let name_of = |p: &str| {
+        let k: usize = p.trim_start_matches("mmm.ch").parse().unwrap_or(0);
+        sheet.entities.campaigns.get(k.wrapping_sub(1)).cloned().unwrap_or_else(|| "this channel".into())
+    };
+    let take = if audience == Audience::Executive { 1 } else { channels.len() };
+    for (p, _) in channels.iter().take(take) {
+        let name = name_of(p);
+        let roi = sheet.get(&format!("{p}.roi"));
+        let ret = match roi {
+            Some(f) => format!(
+                "; its return on spend over the history is {{{{fact:{p}.roi}}}} ({{{{lo:{p}.roi}}}} to {{{{hi:{p}.roi}}}}){}",
+                hedge(f)
+            ),
+            None => format!("{{{{cite:{p}.spend_to}}}}"),
+        };
+        d.push(format!(
+            "The plan moves {name}'s spend from {{{{fact:{p}.spend_from}}}} to {{{{fact:{p}.spend_to}}}} per period{ret}."
+        ));
+        if audience == Audience::Analyst {
+            if let Some(f) = sheet.get(&format!("{p}.marginal_roi")) {
+                d.push(format!(
+                    "At today's spend, an extra unit of spend on {name} returns {{{{fact:{p}.marginal_roi}}}} in {kpi} ({{{{lo:{p}.marginal_roi}}}} to {{{{hi:{p}.marginal_roi}}}}){}.",
+                    hedge(f)
+                ));
+            }
+            if sheet.get(&format!("{p}.positive_share")).is_some() {
+                d.push(format!(
+                    "The return on spend of {name} is positive in {{{{fact:{p}.positive_share}}}} of the re-fits{}.",
+                    if roi.is_some() { format!("{{{{cite:{p}.roi}}}}") } else { String::new() }
+                ));
+            }
+        }
+    }
+    if audience == Audience::Analyst {
+        if sheet.get("mmm.fit.cv_mape").is_some() {
+            d.push("The model explains the KPI with an in-sample R-squared of {{fact:mmm.fit.r_squared}} over {{fact:mmm.fit.periods}} periods, and predicts held-out periods with a mean absolute percentage error of {{fact:mmm.fit.cv_mape}}.".into());
+        } else if sheet.get("mmm.fit.r_squared").is_some() {
+            d.push("The model explains the KPI with an in-sample R-squared of {{fact:mmm.fit.r_squared}} over {{fact:mmm.fit.periods}} periods; it was not cross-validated.".into());
+        }
+        let e = sheet.evidence.iter().find(|e| e.id == super::facts::MMM);
+        if let Some(e) = e.filter(|e| !e.assumptions.is_empty()) {
+            d.push(format!(
+                "The estimates rest on these assumptions: {}.{{{{cite:mmm.gain}}}}",
+                e.assumptions.join("; ")
+            ));
+        }
+    }
+    // The weakest evidence: the channel whose return is positive in the fewest re-fits.
+    let weakest = channels
+        .iter()
+        .filter_map(|(p, _)| sheet.get(&format!("{p}.positive_share")).map(|f| (p, f.value)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    d.push(match weakest {
+        Some((p, share)) if share < 0.99 => format!(
+            "Next step: test {} before moving budget on it, since its return on spend is positive in only {{{{fact:{p}.positive_share}}}} of the re-fits.",
+            name_of(p)
+        ),
+        _ => "Next step: make the largest move in steps and measure it with a holdout test, since these are a model's estimates.{{cite:mmm.gain}}".into(),
+    });
+    let grade = sheet.evidence.iter().find(|e| e.id == super::facts::MMM).map(|e| e.reason.clone()).unwrap_or_default();
+    d.push(format!(
+        "These numbers come from {grade}: read them as estimates that a randomised test should confirm, not as measured effects.{{{{cite:mmm.gain}}}}"
+    ));
+    d
+}
+
 /// The explanation of a fact sheet for `audience`. Every sentence is rendered from facts.
 pub fn explain(sheet: &FactSheet, audience: Audience) -> Result<Explanation, String> {
     from_drafts(&drafts(sheet, audience), sheet)
@@ -334,6 +445,8 @@ pub fn drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
             }
         }
         drafts.push(next_step(sheet, e0, f0));
+    } else if sheet.get("mmm.gain").is_some() {
+        drafts.extend(budget_drafts(sheet, audience));
     } else if sheet.get("discovery.edges").is_some() {
         drafts.push(
             "The causal discovery found {{fact:discovery.edges}} edges among {{fact:discovery.variables}} variables, {{fact:discovery.directed}} of them with a direction.".into(),

@@ -124,7 +124,35 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     /// The model id, as the audit and the cache key record it.
     fn model(&self) -> &str;
-    async fn complete(&self, prompt: &Prompt) -> Result<Completion, ProviderError>;
+    /// The time a call's rephrasing may take, both attempts together (`LIFTOS_LLM_TIMEOUT_MS`).
+    fn timeout(&self) -> Duration;
+    /// One completion, cut at `timeout`.
+    async fn complete(&self, prompt: &Prompt, timeout: Duration) -> Result<Completion, ProviderError>;
+}
+
+/// The time a job's rephrasing may take (`LIFTOS_LLM_JOB_TIMEOUT_MS`, default 300,000: a slow
+/// or local model explains through the job machinery, not within the API's 30 seconds).
+pub const DEFAULT_JOB_BUDGET: Duration = Duration::from_secs(300);
+
+/// The job's budget from `get`: 1 to 840,000 ms (the batch function's 15 minutes, less the analysis).
+pub fn job_budget_from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Duration, String> {
+    match get("LIFTOS_LLM_JOB_TIMEOUT_MS") {
+        None => Ok(DEFAULT_JOB_BUDGET),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1..=840_000).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("LIFTOS_LLM_JOB_TIMEOUT_MS={v:?}: expected 1 to 840000")),
+    }
+}
+
+/// The job's budget from the environment; an unusable value is logged and the default used.
+pub fn job_budget() -> Duration {
+    job_budget_from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "using the default job budget for the language model");
+        DEFAULT_JOB_BUDGET
+    })
 }
 
 const SYSTEM: &str = "You rephrase a causal-analysis explanation for marketers. You receive JSON \
@@ -206,14 +234,26 @@ pub struct Rephrased {
 }
 
 /// Ask `provider` to rephrase `drafts`; render and validate; one retry with the violations.
-pub async fn rephrase(provider: &dyn Provider, sheet: &FactSheet, drafts: &[String], audience: Audience) -> Rephrased {
+/// Both attempts together take at most `budget` (the call's or the job's).
+pub async fn rephrase(
+    provider: &dyn Provider,
+    sheet: &FactSheet,
+    drafts: &[String],
+    audience: Audience,
+    budget: Duration,
+) -> Rephrased {
+    let deadline = tokio::time::Instant::now() + budget;
     let mut usage = Vec::new();
     let mut violations: Vec<String> = Vec::new();
     let mut last_error = String::new();
     for _attempt in 0..2 {
         let p = prompt(sheet, drafts, audience, &violations);
         let hash = p.hash();
-        let c = match provider.complete(&p).await {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Rephrased { outcome: Err(ProviderError::Timeout.to_string()), usage };
+        }
+        let c = match provider.complete(&p, left).await {
             Ok(c) => c,
             // Timeouts, throttling and errors are not retried here: the template answers now.
             Err(e) => return Rephrased { outcome: Err(e.to_string()), usage },
@@ -320,7 +360,11 @@ impl Provider for OpenAi {
         &self.model
     }
 
-    async fn complete(&self, p: &Prompt) -> Result<Completion, ProviderError> {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn complete(&self, p: &Prompt, timeout: Duration) -> Result<Completion, ProviderError> {
         let body = serde_json::json!({
             "model": self.model,
             "temperature": 0,
@@ -335,7 +379,7 @@ impl Provider for OpenAi {
         let url = format!("{}/chat/completions", self.url);
         let r = self
             .http
-            .post_configured(&url, &headers, &serde_json::to_vec(&body).unwrap_or_default(), self.timeout)
+            .post_configured(&url, &headers, &serde_json::to_vec(&body).unwrap_or_default(), timeout)
             .await
             .map_err(|e| if e == "timed out" { ProviderError::Timeout } else { ProviderError::Transport(e) })?;
         match r.status {
@@ -410,7 +454,11 @@ impl Provider for Bedrock {
         &self.model
     }
 
-    async fn complete(&self, p: &Prompt) -> Result<Completion, ProviderError> {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn complete(&self, p: &Prompt, timeout: Duration) -> Result<Completion, ProviderError> {
         use aws_sdk_bedrockruntime::types::{
             ContentBlock, ConversationRole, InferenceConfiguration, Message, SystemContentBlock,
         };
@@ -427,7 +475,7 @@ impl Provider for Bedrock {
             .messages(msg)
             .inference_config(InferenceConfiguration::builder().max_tokens(800).temperature(0.0).build())
             .send();
-        let out = match tokio::time::timeout(self.timeout, call).await {
+        let out = match tokio::time::timeout(timeout, call).await {
             Err(_) => return Err(ProviderError::Timeout),
             Ok(Err(e)) => {
                 let se = e.into_service_error();

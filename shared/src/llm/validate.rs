@@ -354,6 +354,39 @@ const METRIC_WORDS: &[&str] = &[
     "spend",
 ];
 
+/// The channels (as `Platform` names) that words of `text` stand for: "Meta search" names meta.
+pub fn platforms_in(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in words(text) {
+        if let Some((_, p)) = PLATFORM_WORDS.iter().find(|(n, _)| *n == w) {
+            if !out.iter().any(|x| x == p) {
+                out.push(p.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `text` with the names of the data that hold digits ("TV 2", "Black Friday 2025") blanked
+/// out, char for char: their digits are the data's names, not numbers to ground.
+fn mask_names(text: &str, sheet: &FactSheet) -> String {
+    let e = &sheet.entities;
+    let mut names: Vec<&String> = e
+        .platforms
+        .iter()
+        .chain(&e.campaigns)
+        .chain(&e.metrics)
+        .chain(e.outcome.iter())
+        .filter(|n| n.chars().any(|c| c.is_ascii_digit()) && n.chars().any(char::is_alphabetic))
+        .collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut out = text.to_string();
+    for n in names {
+        out = out.replace(n.as_str(), &" ".repeat(n.chars().count()));
+    }
+    out
+}
+
 fn negated(ws: &[String], i: usize) -> bool {
     ws[i.saturating_sub(4)..i].iter().any(|w| NEGATIONS.contains(&w.as_str()))
 }
@@ -408,7 +441,7 @@ pub fn grounding(sentences: &[Sentence], sheet: &FactSheet) -> Grounding {
                 pool.push((k, sl, false));
             }
         }
-        let tokens = numbers(&s.text);
+        let tokens = numbers(&mask_names(&s.text, sheet));
         let mut primary_value_stated = false;
         let primary = cited.iter().position(|f| matches!(f.kind, FactKind::Effect | FactKind::Derived));
         let lower = s.text.to_lowercase();

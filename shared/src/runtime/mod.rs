@@ -52,6 +52,7 @@ pub struct Deps {
 }
 
 /// Where a function hands its output, for one request or message.
+#[allow(clippy::large_enum_variant)] // one per request or message
 pub enum NextStage {
     /// The next stage's SQS queue: its Lambda will pick the message up.
     Queue(Arc<dyn Queue>),
@@ -67,6 +68,14 @@ impl NextStage {
             NextStage::Queue(q) => Some(q.as_ref()),
             NextStage::InProcess(c) => Some(c),
             NextStage::Unconfigured => None,
+        }
+    }
+
+    /// In process, the jobs it runs may use `model` (the explanations').
+    pub fn with_model(self, model: Option<&'static dyn crate::llm::provider::Provider>) -> Self {
+        match self {
+            NextStage::InProcess(c) => NextStage::InProcess(c.with_model(model)),
+            other => other,
         }
     }
 

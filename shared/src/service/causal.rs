@@ -15,11 +15,12 @@ use super::source::{self, Loaded};
 use super::stage::StageError;
 use super::{require, ServiceError};
 pub use crate::api::causal::{
-    AdvancedResponse, Analysis, AnalysisOutput, Answer, Check, Common, Comparison, DataInfo, DataSpec, JobMessage,
-    JobView, Kind, MethodResult, MethodSpec, Mode, ReportLink,
+    AdvancedResponse, Analysis, AnalysisOutput, Answer, Check, Common, Comparison, DataInfo, DataSpec, JobKind,
+    JobMessage, JobResult, JobView, Kind, MethodResult, MethodSpec, Mode, ReportLink,
 };
 use crate::api::estimate::MethodOutput;
 use crate::domain::{permissions, AnalysisJob, JobError, JobStatus, UserContext, ValidationError};
+use crate::llm::provider::Provider;
 use crate::storage::{Message, PanelStore, Queue, StoreError, Stores};
 
 pub use super::source::{table_from_rows, MAX_INLINE_ROWS};
@@ -555,34 +556,74 @@ pub async fn run(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> 
     // `async` queues before reading the data; what can be checked without it is checked now.
     if p.common.mode == Mode::Async {
         precheck(&p)?;
-        return queue_job(ctx, user, kind, body).await.map(Answer::Queued);
+        return queue_job(ctx, user, kind.into(), body).await.map(Answer::Queued);
     }
-    let loaded =
-        source::load(ctx.stores.records.as_ref(), ctx.stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
-    let planned = plan(&p, &loaded)?;
-    if needs_job(&loaded.info, planned.placebo_donors) {
-        match p.common.mode {
-            Mode::Auto => return queue_job(ctx, user, kind, body).await.map(Answer::Queued),
+    match in_call(ctx.stores, user, &p).await? {
+        Ok(out) => Ok(Answer::Done(out)),
+        Err(too_large) => match p.common.mode {
+            Mode::Auto => queue_job(ctx, user, kind.into(), body).await.map(Answer::Queued),
             // A request cannot opt out of the limits that keep an HTTP function within its time.
-            Mode::Sync => {
-                return Err(ValidationError::new(
-                    "mode",
-                    format!(
-                        "sync: this request is too large to answer in the call ({} rows{}, {} placebo donors; \
-                         the limits are {SYNC_MAX_ROWS} rows, {} MiB and {SYNC_MAX_PLACEBO_DONORS} donors): \
-                         use auto or async, which run it as a job",
-                        loaded.info.rows,
-                        loaded.info.bytes.map(|b| format!(", {b} bytes")).unwrap_or_default(),
-                        planned.placebo_donors,
-                        SYNC_MAX_PANEL_BYTES / (1024 * 1024)
-                    ),
-                )
-                .into())
-            }
-            Mode::Async => {}
-        }
+            Mode::Sync | Mode::Async => Err(ValidationError::new(
+                "mode",
+                format!("sync: {too_large}: use auto or async, which run it as a job"),
+            )
+            .into()),
+        },
     }
-    execute(ctx.stores, user, &p, loaded, planned, None).await.map(Answer::Done)
+}
+
+/// The analysis in the call, or why it is too large for one.
+async fn in_call(
+    stores: &Stores,
+    user: &UserContext,
+    p: &Prepared,
+) -> Result<Result<AnalysisOutput, String>, ServiceError> {
+    let loaded = source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
+    let planned = plan(p, &loaded)?;
+    if needs_job(&loaded.info, planned.placebo_donors) {
+        return Ok(Err(format!(
+            "this request is too large to answer in the call ({} rows{}, {} placebo donors; \
+             the limits are {SYNC_MAX_ROWS} rows, {} MiB and {SYNC_MAX_PLACEBO_DONORS} donors)",
+            loaded.info.rows,
+            loaded.info.bytes.map(|b| format!(", {b} bytes")).unwrap_or_default(),
+            planned.placebo_donors,
+            SYNC_MAX_PANEL_BYTES / (1024 * 1024)
+        )));
+    }
+    execute(stores, user, p, loaded, planned, None).await.map(Ok)
+}
+
+/// An analysis for a caller that makes its own job of a large one (the explanations): the
+/// answer in the call, or why the request is too large for one.
+pub async fn run_in_call(
+    ctx: &Ctx<'_>,
+    user: &UserContext,
+    kind: Kind,
+    body: &[u8],
+) -> Result<Result<AnalysisOutput, String>, ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    let p = prepare(kind, body)?;
+    in_call(ctx.stores, user, &p).await
+}
+
+/// What a request's shape says before its data is read (checked before it is queued).
+pub fn check_request(kind: Kind, body: &[u8]) -> Result<(), ServiceError> {
+    precheck(&prepare(kind, body)?)
+}
+
+/// An analysis run whatever its size: in a job.
+pub async fn run_unbounded(
+    stores: &Stores,
+    user: &UserContext,
+    kind: Kind,
+    body: &[u8],
+    progress: Option<ProgressSender>,
+) -> Result<AnalysisOutput, ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    let p = prepare(kind, body)?;
+    let loaded = source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
+    let planned = plan(&p, &loaded)?;
+    execute(stores, user, &p, loaded, planned, progress).await
 }
 
 /// An analyze/advanced request answered in the call, with the table it read and its parsed
@@ -872,7 +913,12 @@ fn job_href(id: &str) -> String {
 }
 
 /// Record the job and its request, then hand it to the batch-analysis stage.
-async fn queue_job(ctx: &Ctx<'_>, user: &UserContext, kind: Kind, body: &[u8]) -> Result<JobView, ServiceError> {
+pub(crate) async fn queue_job(
+    ctx: &Ctx<'_>,
+    user: &UserContext,
+    kind: JobKind,
+    body: &[u8],
+) -> Result<JobView, ServiceError> {
     if ctx.jobs_queue.is_none() {
         // A deployment without the jobs queue (LIFTOS_NEXT_QUEUE_URL): ours to fix, not a busy store.
         tracing::error!("an analysis must run as a job but no jobs queue is configured (LIFTOS_NEXT_QUEUE_URL)");
@@ -931,11 +977,11 @@ async fn view(panels: &dyn PanelStore, job: &AnalysisJob) -> Result<JobView, Sto
         Some(k) => Some(panels.link(&job.org_id, k, LINK_TTL).await?),
         None => None,
     };
-    let kind: Kind = job.kind.parse().map_err(|e: String| StoreError::backend("job kind", e, false))?;
+    let kind: JobKind = job.kind.parse().map_err(|e: String| StoreError::backend("job kind", e, false))?;
     let result = job
         .result
         .clone()
-        .map(|v| AnalysisOutput::from_json(kind, v))
+        .map(|v| JobResult::from_json(kind, v))
         .transpose()
         .map_err(|e| StoreError::backend("job result", e, false))?;
     Ok(JobView {
@@ -1018,18 +1064,24 @@ fn next_stamp(prev: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::U
     chrono::Utc::now().max(prev + chrono::Duration::microseconds(1))
 }
 
-/// The batch-analysis stage's message handler.
-pub async fn job_message(stores: &Stores, body: &str) -> Result<(), StageError> {
+/// The batch-analysis stage's message handler; `model`, the configured language model (for
+/// explanations run as jobs).
+pub async fn job_message(stores: &Stores, body: &str, model: Option<&dyn Provider>) -> Result<(), StageError> {
     let msg: JobMessage =
         serde_json::from_str(body).map_err(|e| StageError::Poison(format!("not an analysis job message: {e}")))?;
     let org = crate::domain::OrgId::new(&msg.org_id).map_err(|e| StageError::Poison(format!("org_id: {e}")))?;
-    run_job(stores, &org, &msg.job_id).await
+    run_job(stores, &org, &msg.job_id, model).await
 }
 
 /// Run a queued job once: a finished job is left alone (a redelivery changes nothing); a
 /// user's mistake fails the job with the error it would have had over HTTP; a store outage is
 /// retried by SQS.
-pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> Result<(), StageError> {
+pub async fn run_job(
+    stores: &Stores,
+    org: &crate::domain::OrgId,
+    id: &str,
+    model: Option<&dyn Provider>,
+) -> Result<(), StageError> {
     let transient = |e: StoreError| {
         if e.is_retryable() {
             StageError::Transient(e.to_string())
@@ -1060,7 +1112,8 @@ pub async fn run_job(stores: &Stores, org: &crate::domain::OrgId, id: &str) -> R
     // A panic in an estimator fails the job (with the panic logged), never leaves it running.
     // Progress is written to the job as each step ends (best effort: a lost write only delays it).
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(execute_job(stores, &running, tx)));
+    let work =
+        futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(execute_job(stores, &running, tx, model)));
     tokio::pin!(work);
     let mut current = running.clone();
     let caught = loop {
@@ -1126,22 +1179,25 @@ async fn execute_job(
     stores: &Stores,
     job: &AnalysisJob,
     progress: ProgressSender,
-) -> Result<AnalysisOutput, ServiceError> {
+    model: Option<&dyn Provider>,
+) -> Result<JobResult, ServiceError> {
     let body = stores
         .panels
         .get_panel(&job.org_id, &job.request_key)
         .await?
         .ok_or_else(|| ServiceError::NotFound { what: format!("the request of job {}", job.id) })?;
-    let kind: Kind = job.kind.parse().map_err(|e: String| ValidationError::new("kind", e))?;
+    let kind: JobKind = job.kind.parse().map_err(|e: String| ValidationError::new("kind", e))?;
     let user = UserContext {
         org_id: job.org_id.clone(),
         user_id: job.user_id.clone(),
         roles: vec![],
         permissions: job.permissions.iter().cloned().collect(),
     };
-    require(&user, permissions::ANALYSIS_RUN)?;
-    let p = prepare(kind, &body)?;
-    let loaded = source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
-    let planned = plan(&p, &loaded)?;
-    execute(stores, &user, &p, loaded, planned, Some(progress)).await
+    match kind.analysis() {
+        Some(kind) => run_unbounded(stores, &user, kind, &body, Some(progress)).await.map(JobResult::Analysis),
+        None => {
+            let x = super::insights::in_job(stores, &user, &body, model, progress).await?;
+            Ok(JobResult::Insights(Box::new(x)))
+        }
+    }
 }

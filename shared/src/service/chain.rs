@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
 use super::stage::StageError;
+use crate::llm::provider::Provider;
 use crate::storage::{Message, Queue, SendReport, StoreError, Stores};
 
 /// What the in-process chain did.
@@ -41,11 +42,18 @@ pub struct PoisonMessage {
 pub struct InlineChain {
     stores: Stores,
     outcome: Mutex<ChainOutcome>,
+    model: Option<&'static dyn Provider>,
 }
 
 impl InlineChain {
     pub fn new(stores: Stores) -> Self {
-        Self { stores, outcome: Mutex::new(ChainOutcome::default()) }
+        Self { stores, outcome: Mutex::new(ChainOutcome::default()), model: None }
+    }
+
+    /// The language model the jobs it runs may use (the explanations'), as the batch function's.
+    pub fn with_model(mut self, model: Option<&'static dyn Provider>) -> Self {
+        self.model = model;
+        self
     }
 
     /// What ran so far.
@@ -79,7 +87,7 @@ impl InlineChain {
                     o.unchanged += r.unchanged;
                 });
             }
-            "analysis_job" => super::causal::job_message(&self.stores, body).await?,
+            "analysis_job" => super::causal::job_message(&self.stores, body, self.model).await?,
             // New data: nothing consumes the announcement in process yet.
             "data_ready" => {}
             other => return Err(StageError::Poison(format!("no stage takes messages of kind {other:?}"))),

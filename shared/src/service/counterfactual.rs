@@ -42,6 +42,13 @@ pub async fn counterfactual(
     let analysed = match &req.analysis {
         None => None,
         Some(a) => {
+            if a.budget.is_some() || a.budget_result.is_some() {
+                return Err(ValidationError::new(
+                    "analysis",
+                    "the budget model's what-ifs take its body as the top-level budget, not under analysis",
+                )
+                .into());
+            }
             let given = [a.job_id.is_some(), a.result.is_some(), a.request.is_some()].iter().filter(|x| **x).count();
             if given != 1 {
                 return Err(ValidationError::new("analysis", "name exactly one of job_id, result or request").into());
@@ -154,6 +161,7 @@ pub fn compute(
             audience: Audience::Executive,
             narrator: Default::default(),
             outcome: req.outcome.clone(),
+            mode: Default::default(),
         };
         let explained = insights::explain(&a.output, &ins, a.outcome.clone())?;
         let wanted: Vec<Option<String>> = specs

@@ -2,57 +2,230 @@
 //! result, or a request run now) explained at the confidence level asked for, every number
 //! from its fact sheet, the narrative checked by the grounding validator.
 
-use super::causal::{self, AnalysisOutput, Kind};
+use std::time::Duration;
+
+use super::causal::{self, AnalysisOutput, JobKind, Kind, Mode, ProgressSender};
 use super::{parse_object, require, ServiceError};
+pub use crate::api::llm::InsightsAnswer as Answer;
 use crate::api::llm::{InsightsRequest, Narrator};
 use crate::domain::{permissions, JobStatus, UserContext, ValidationError};
 use crate::llm::provider::{self, Provider};
 use crate::llm::{self, facts, Insights, Narrative};
+use crate::storage::Stores;
 
-/// The explanation of `req`'s analysis for `user`, with the templates only.
+/// The explanation of `req`'s analysis for `user`, with the templates only, in the call.
 pub async fn insights(ctx: &causal::Ctx<'_>, user: &UserContext, body: &[u8]) -> Result<Insights, ServiceError> {
     insights_with(ctx, user, body, None).await
 }
 
-/// The same, with a configured language model for `narrator: llm | auto`.
+/// The same, with a configured language model for `narrator: llm | auto`; an explanation that
+/// became a job is a 409 naming it.
 pub async fn insights_with(
     ctx: &causal::Ctx<'_>,
     user: &UserContext,
     body: &[u8],
     model: Option<&dyn Provider>,
 ) -> Result<Insights, ServiceError> {
+    match answer(ctx, user, body, model).await? {
+        Answer::Done(x) => Ok(*x),
+        Answer::Queued(job) => Err(ServiceError::Conflict(format!("the explanation runs as job {}", job.job_id))),
+    }
+}
+
+/// `POST /api/v1/llm/causal/insights`: the explanation now, or (`mode`) a job that computes it.
+pub async fn answer(
+    ctx: &causal::Ctx<'_>,
+    user: &UserContext,
+    body: &[u8],
+    model: Option<&dyn Provider>,
+) -> Result<Answer, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
+    let req = parse(body)?;
+    if req.mode == Mode::Async {
+        // What can be checked before the job runs is checked now.
+        let a = &req.analysis;
+        if let Some(id) = &a.job_id {
+            from_job(ctx, user, id).await?;
+        } else if a.request.is_some() {
+            let (kind, bytes, _) = request_at_level(&req)?;
+            causal::check_request(kind, &bytes).map_err(within_request)?;
+        } else if a.budget.is_some() {
+            budget_at_level(&req)?;
+        }
+        return causal::queue_job(ctx, user, JobKind::Insights, body).await.map(Answer::Queued);
+    }
+    match sheet_in_call(ctx, user, &req).await? {
+        Ok(sheet) => Ok(Answer::Done(Box::new(narrate(ctx, user, sheet, &req, model, None).await?))),
+        Err(too_large) => match req.mode {
+            Mode::Auto => causal::queue_job(ctx, user, JobKind::Insights, body).await.map(Answer::Queued),
+            Mode::Sync | Mode::Async => Err(ValidationError::new(
+                "mode",
+                format!("sync: analysis.request: {too_large}: use auto or async, which explain it in a job"),
+            )
+            .into()),
+        },
+    }
+}
+
+/// An explanation queued as a job (the batch-analysis stage): its analysis run whatever its
+/// size, and a language model given the job's time (`LIFTOS_LLM_JOB_TIMEOUT_MS`).
+pub async fn in_job(
+    stores: &Stores,
+    user: &UserContext,
+    body: &[u8],
+    model: Option<&dyn Provider>,
+    progress: ProgressSender,
+) -> Result<Insights, ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    let req = parse(body)?;
+    let ctx = causal::Ctx { stores, jobs_queue: None, now: chrono::Utc::now() };
+    let a = &req.analysis;
+    let sheet = if a.request.is_some() {
+        let (kind, bytes, outcome) = request_at_level(&req)?;
+        let out = causal::run_unbounded(stores, user, kind, &bytes, Some(progress)).await.map_err(within_request)?;
+        sheet_of(&out, &req, outcome)?
+    } else {
+        match sheet_in_call(&ctx, user, &req).await? {
+            Ok(sheet) => sheet,
+            Err(why) => return Err(ServiceError::Internal(why)),
+        }
+    };
+    narrate(&ctx, user, sheet, &req, model, Some(provider::job_budget())).await
+}
+
+/// The request with every check that needs no data.
+fn parse(body: &[u8]) -> Result<InsightsRequest, ServiceError> {
     let req: InsightsRequest = parse_object(body)?;
     facts::check_level(req.confidence_level)?;
-    let a = &req.analysis;
     if let Some(o) = &req.outcome {
         check_outcome_name(o)?;
     }
-    let given = [a.job_id.is_some(), a.result.is_some(), a.request.is_some()].iter().filter(|x| **x).count();
+    let a = &req.analysis;
+    let given =
+        [a.job_id.is_some(), a.result.is_some(), a.request.is_some(), a.budget.is_some(), a.budget_result.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
     if given != 1 {
-        return Err(ValidationError::new("analysis", "name exactly one of job_id, result or request").into());
+        return Err(ValidationError::new("analysis", ONE_OF).into());
     }
-    let (output, outcome) = if let Some(id) = &a.job_id {
-        from_job(ctx, user, id).await?
-    } else if let Some(r) = &a.result {
-        ((**r).clone(), None)
-    } else if let Some(request) = a.request.clone() {
-        let kind = a.kind.unwrap_or(Kind::AnalyzeAdvanced);
-        let body = at_level(request, kind, req.confidence_level, true)?;
-        let outcome = outcome_of(&body);
-        let bytes = serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        match causal::run(ctx, user, kind, &bytes).await {
-            Ok(causal::Answer::Done(out)) => (out, outcome),
-            Ok(causal::Answer::Queued(_)) => {
-                return Err(ServiceError::Internal("a synchronous analysis was queued".into()));
-            }
-            Err(ServiceError::Validation(e)) => return Err(ServiceError::Validation(e.within("analysis.request"))),
-            Err(e) => return Err(e),
+    if a.kind.is_some() && a.request.is_none() {
+        return Err(
+            ValidationError::new("analysis.kind", "the kind of analysis.request: give it with a request").into()
+        );
+    }
+    Ok(req)
+}
+
+const ONE_OF: &str = "name exactly one of job_id, result, request, budget or budget_result";
+
+/// `analysis.budget` at the level asked for: an optimize-budget body with `kpi` (the media mix
+/// model), its `kpi.level` set to the level (one already set to another is a 400 naming
+/// `confidence_level`).
+fn budget_at_level(req: &InsightsRequest) -> Result<Vec<u8>, ServiceError> {
+    let mut body = req.analysis.budget.clone().unwrap_or_default();
+    let kpi = body
+        .as_object_mut()
+        .ok_or_else(|| ValidationError::new("analysis.budget", "must be a JSON object (an optimize-budget body)"))?
+        .get_mut("kpi")
+        .and_then(|k| k.as_object_mut())
+        .ok_or_else(|| {
+            ValidationError::new(
+                "analysis.budget.kpi",
+                "required: the explanation is of the media mix model on your KPI (the optimize-budget body with kpi)",
+            )
+        })?;
+    match kpi.get("level").and_then(|l| l.as_f64()) {
+        Some(l) if (l - req.confidence_level).abs() > 1e-9 => {
+            return Err(ValidationError::new(
+                "confidence_level",
+                format!(
+                    "{} asks for a {}% interval, but analysis.budget.kpi.level is {l}: leave it out or make them agree",
+                    req.confidence_level,
+                    req.confidence_level * 100.0
+                ),
+            )
+            .into())
         }
-    } else {
-        return Err(ValidationError::new("analysis", "name exactly one of job_id, result or request").into());
-    };
-    narrate(ctx, user, &output, &req, outcome, model).await
+        _ => {
+            kpi.insert("level".into(), serde_json::json!(req.confidence_level));
+        }
+    }
+    serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// The fact sheet of an analysis at the request's level.
+fn sheet_of(
+    output: &AnalysisOutput,
+    req: &InsightsRequest,
+    outcome: Option<String>,
+) -> Result<facts::FactSheet, ServiceError> {
+    let fctx = facts::Context { outcome: req.outcome.clone().or(outcome), ..Default::default() };
+    Ok(facts::sheet(output, req.confidence_level, &fctx)?)
+}
+
+/// The fact sheet of what `req` names, in the call; why not, when its analysis request is too
+/// large for one.
+async fn sheet_in_call(
+    ctx: &causal::Ctx<'_>,
+    user: &UserContext,
+    req: &InsightsRequest,
+) -> Result<Result<facts::FactSheet, String>, ServiceError> {
+    let a = &req.analysis;
+    let budget_ctx = facts::Context { outcome: req.outcome.clone(), ..Default::default() };
+    if let Some(m) = &a.budget_result {
+        return Ok(Ok(facts::budget_sheet(m, req.confidence_level, &budget_ctx)?));
+    }
+    if a.budget.is_some() {
+        let body = budget_at_level(req)?;
+        let answer = super::surfacing::optimize_budget(ctx.stores, user, &body).await.map_err(|e| match e {
+            ServiceError::Validation(e) => ServiceError::Validation(e.within("analysis.budget")),
+            e => e,
+        })?;
+        let crate::api::surfacing::OptimizeAnswer::Mmm(m) = answer else {
+            return Err(ServiceError::Internal("an optimize body with kpi answered without the model".into()));
+        };
+        return Ok(Ok(facts::budget_sheet(&m.model, req.confidence_level, &budget_ctx)?));
+    }
+    match analysis_in_call(ctx, user, req).await? {
+        Ok((out, outcome)) => Ok(Ok(sheet_of(&out, req, outcome)?)),
+        Err(too_large) => Ok(Err(too_large)),
+    }
+}
+
+/// A field error of the analysis's request, named within it.
+fn within_request(e: ServiceError) -> ServiceError {
+    match e {
+        ServiceError::Validation(e) => ServiceError::Validation(e.within("analysis.request")),
+        e => e,
+    }
+}
+
+/// `analysis.request` at the level asked for: its kind, body and outcome column.
+fn request_at_level(req: &InsightsRequest) -> Result<(Kind, Vec<u8>, Option<String>), ServiceError> {
+    let request = req.analysis.request.clone().ok_or_else(|| ValidationError::new("analysis", ONE_OF))?;
+    let kind = req.analysis.kind.unwrap_or(Kind::AnalyzeAdvanced);
+    let body = at_level(request, kind, req.confidence_level, false)?;
+    let outcome = outcome_of(&body);
+    let bytes = serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok((kind, bytes, outcome))
+}
+
+/// The analysis `req` names, in the call; why not, when its request is too large for one.
+async fn analysis_in_call(
+    ctx: &causal::Ctx<'_>,
+    user: &UserContext,
+    req: &InsightsRequest,
+) -> Result<Result<(AnalysisOutput, Option<String>), String>, ServiceError> {
+    let a = &req.analysis;
+    if let Some(id) = &a.job_id {
+        return from_job(ctx, user, id).await.map(Ok);
+    }
+    if let Some(r) = &a.result {
+        return Ok(Ok(((**r).clone(), None)));
+    }
+    let (kind, bytes, outcome) = request_at_level(req)?;
+    Ok(causal::run_in_call(ctx, user, kind, &bytes).await.map_err(within_request)?.map(|out| (out, outcome)))
 }
 
 /// The template narrative, or with a model (`narrator: llm | auto` and one configured) its
@@ -62,17 +235,17 @@ pub async fn insights_with(
 pub async fn narrate(
     ctx: &causal::Ctx<'_>,
     user: &UserContext,
-    output: &AnalysisOutput,
+    sheet: facts::FactSheet,
     req: &InsightsRequest,
-    outcome: Option<String>,
     model: Option<&dyn Provider>,
+    budget: Option<Duration>,
 ) -> Result<Insights, ServiceError> {
-    let template = explain(output, req, outcome.clone())?;
+    let template =
+        llm::explain_sheet(sheet.clone(), req.audience, no_model_error(req)).map_err(ServiceError::Internal)?;
     let Some(p) = model.filter(|_| req.narrator != Narrator::Template) else {
         return Ok(template);
     };
-    let fctx = facts::Context { outcome: req.outcome.clone().or(outcome), ..Default::default() };
-    let sheet = facts::sheet(output, req.confidence_level, &fctx)?;
+    let budget = budget.unwrap_or_else(|| p.timeout());
     let drafts = llm::narrate::drafts(&sheet, req.audience);
     let key = format!("llm-cache/{}.json", provider::cache_key(p.model(), &sheet, req.audience));
     let llm_narrative = |cached: bool| Narrative {
@@ -105,7 +278,7 @@ pub async fn narrate(
             }
         }
     }
-    let r = provider::rephrase(p, &sheet, &drafts, req.audience).await;
+    let r = provider::rephrase(p, &sheet, &drafts, req.audience, budget).await;
     for u in &r.usage {
         audit_call(ctx, user, u).await;
     }
@@ -175,13 +348,26 @@ pub fn explain(
     req: &InsightsRequest,
     outcome: Option<String>,
 ) -> Result<Insights, ServiceError> {
-    let ctx = facts::Context { outcome: req.outcome.clone().or(outcome), ..Default::default() };
-    let sheet = facts::sheet(output, req.confidence_level, &ctx)?;
-    let llm_error = match req.narrator {
+    let sheet = sheet_of(output, req, outcome)?;
+    llm::explain_sheet(sheet, req.audience, no_model_error(req)).map_err(ServiceError::Internal)
+}
+
+/// The explanation of a media mix model's answer (`liftos explain --budget`).
+pub fn explain_budget(m: &liftos_estimators::mmm::MmmResult, req: &InsightsRequest) -> Result<Insights, ServiceError> {
+    let sheet = facts::budget_sheet(
+        m,
+        req.confidence_level,
+        &facts::Context { outcome: req.outcome.clone(), ..Default::default() },
+    )?;
+    llm::explain_sheet(sheet, req.audience, no_model_error(req)).map_err(ServiceError::Internal)
+}
+
+/// Why the template answers `narrator: llm` when no model is configured.
+fn no_model_error(req: &InsightsRequest) -> Option<String> {
+    match req.narrator {
         Narrator::Template | Narrator::Auto => None,
         Narrator::Llm => Some("no language model is configured (LIFTOS_LLM); the template narrative is shown".into()),
-    };
-    llm::explain_sheet(sheet, req.audience, llm_error).map_err(ServiceError::Internal)
+    }
 }
 
 /// An analysis request at `level`: each method's (or the request's) `alpha` set to 1 - level;
@@ -257,6 +443,12 @@ pub async fn from_job(
         .get_job(&user.org_id, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound { what: format!("job {id}") })?;
+    let kind = job.kind.parse::<JobKind>().map_err(ServiceError::Internal)?.analysis().ok_or_else(|| {
+        ValidationError::new(
+            "analysis.job_id",
+            format!("job {id} is an explanation, not an analysis: name the analysis's job"),
+        )
+    })?;
     if job.status != JobStatus::Succeeded {
         return Err(ServiceError::Conflict(format!(
             "job {id} is {}: explain it once it has succeeded",
@@ -276,7 +468,6 @@ pub async fn from_job(
         }
         (None, None) => return Err(ServiceError::Internal(format!("job {id} succeeded without a result"))),
     };
-    let kind: Kind = job.kind.parse().map_err(ServiceError::Internal)?;
     let output =
         AnalysisOutput::from_json(kind, value).map_err(|e| ServiceError::Internal(format!("job {id}: {e}")))?;
     let request = ctx.stores.panels.get_panel(&user.org_id, &job.request_key).await?;

@@ -492,6 +492,7 @@ async fn analyse(
         audience: crate::llm::Audience::Executive,
         narrator: Default::default(),
         outcome: Some("revenue".into()),
+        mode: Default::default(),
     };
     let explanation = super::insights::explain(&AnalysisOutput::Advanced(out.clone()), &ask, None)?;
     let (report_key, report_url) = match out.report {

@@ -14,17 +14,21 @@ pub async fn llm_insights_http(deps: &Deps, req: Request) -> Response<Body> {
     serve(deps, req, &LLM_INSIGHTS, |user| async move {
         http::query_params(req, &[])?;
         let body = http::body_bytes(req)?;
-        let next = deps.next_stage();
-        let ctx = causal::Ctx { stores: &deps.stores, jobs_queue: next.queue(), now: chrono::Utc::now() };
         let model = model().await;
-        Ok((200, insights::insights_with(&ctx, &user, body, model).await?))
+        let next = deps.next_stage().with_model(model);
+        let ctx = causal::Ctx { stores: &deps.stores, jobs_queue: next.queue(), now: chrono::Utc::now() };
+        Ok(match insights::answer(&ctx, &user, body, model).await? {
+            insights::Answer::Done(x) => (200, insights::Answer::Done(x)),
+            queued => (202, queued),
+        })
     })
     .await
 }
 
 /// The configured language model (`LIFTOS_LLM`), built once per container; none by default, and
 /// then nothing is ever sent. A configuration that cannot be used is logged and treated as none.
-async fn model() -> Option<&'static dyn Provider> {
+/// The batch function's jobs use the same (the explanations run as jobs).
+pub(crate) async fn model() -> Option<&'static dyn Provider> {
     static MODEL: tokio::sync::OnceCell<Option<Box<dyn Provider>>> = tokio::sync::OnceCell::const_new();
     MODEL
         .get_or_init(|| async {
