@@ -765,11 +765,10 @@ fn sdid_unbiased_with_nominal_coverage_under_a_factor_model() {
 /// Conformal inference for synthetic control (Chernozhukov, Wüthrich and Zhu 2021): 20 donors and
 /// one treated unit inside their hull, 40 + 6 periods of a stationary three-factor model (AR(1)
 /// factors, noise sd 0.5). 500 replications with no effect: the test at 10% rejects within
-/// 10 +/- 3 points; 500 with a constant effect of 1: the 90% interval for the average (augsynth's
-/// reading: smallest to largest accepted value, an empty set missing the truth) covers it at
-/// least 87% and at most 95% of the time (measured 93.4%: the hull of an acceptance set that is
-/// not always connected is conservative, so the band is wider above than below; binomial sd 1.3
-/// points).
+/// 10 +/- 3 points; 500 with a constant effect of 1: the 90% interval for the average (the
+/// accepted run around the estimate, as pysyncon reads it; an empty set misses the truth) covers
+/// it within 90 +/- 3 points (binomial sd 1.3 points). augsynth's reading, the hull of every
+/// accepted value, covered 93.4% on these panels: the accepted set is not always connected.
 #[test]
 #[ignore = "simulation: run with --include-ignored"]
 fn conformal_synth_size_and_coverage() {
@@ -839,7 +838,7 @@ fn conformal_synth_size_and_coverage() {
     let (size, coverage) = (rejects as f64 / reps as f64, covered as f64 / reps as f64);
     eprintln!("conformal synth over {reps}: size at 10% {size:.3}, 90% coverage {coverage:.3}");
     assert!((size - 0.10).abs() <= 0.03, "size {size}");
-    assert!((0.87..=0.95).contains(&coverage), "coverage {coverage}");
+    assert!((coverage - 0.90).abs() <= 0.03, "coverage {coverage}");
 }
 
 /// The time-series counterfactual under its own model: a local level (level sd 0.3, noise sd 1)
