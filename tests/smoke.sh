@@ -96,6 +96,8 @@ check "query-audit-log.forbidden (403)" 403 "$(invoke query-audit-log query-audi
 check "design-experiment.ok (200)" 200 "$(invoke design-experiment design-experiment.ok.json)"
 check "design-experiment.bad-query (400)" 400 "$(invoke design-experiment design-experiment.bad-query.json)" "power.query"
 check "design-experiment.forbidden (403)" 403 "$(invoke design-experiment design-experiment.forbidden.json)"
+check "readout-experiment.ok (200: the geo test's lift with its intervals)" 200 "$(invoke readout-experiment readout-experiment.ok.json)"
+check "readout-experiment.bad-market (400 names treated_markets)" 400 "$(invoke readout-experiment readout-experiment.bad-market.json)" "treated_markets"
 # The bundled sample data for org acme (the samples' caller), then the surfacing functions on it.
 check "sync-now.ok (200: no connections configured yet)" 200 "$(invoke sync-now sync-now.ok.json)"
 check "sync-now.bad-period (400)" 400 "$(invoke sync-now sync-now.bad-period.json)" "end"

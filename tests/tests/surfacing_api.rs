@@ -702,3 +702,60 @@ async fn holidays_from_the_country_calendar_are_controls() {
         ok["controls"]
     );
 }
+
+/// `POST /api/v1/surfacing/experiments/readout`: the sample's answer equals the command's on the
+/// same data (`liftos estimate geo-readout`, pinned in `tests/golden/cli/geo_readout.json`); an
+/// arm read against its own pool; every mistake a 400 naming its key.
+#[tokio::test]
+async fn geo_readouts_through_the_route() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let base: serde_json::Value = serde_json::from_str(&text("readout-experiment.ok.json")).expect("event");
+    let body: serde_json::Value = serde_json::from_str(base["body"].as_str().expect("body")).expect("json");
+    let send = |b: serde_json::Value| {
+        let mut ev = base.clone();
+        ev["body"] = serde_json::Value::String(b.to_string());
+        lambda_http::request::from_str(&ev.to_string()).expect("request")
+    };
+    let resp = handlers::readout_experiment_http(&d, send(body.clone())).await;
+    let out = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{out}");
+    let cli: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/golden/cli/geo_readout.json")).expect("golden"),
+    )
+    .expect("json");
+    for k in ["lift", "std_error", "ci_low", "ci_high", "p_value", "conformal_p_value", "conformal_ci_low"] {
+        let (a, b) = (out[k].as_f64().expect(k), cli["output"][k].as_f64().expect(k));
+        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{k}: {a} against the command's {b}");
+    }
+    let mut arm = body.clone();
+    arm["exclude_markets"] = serde_json::json!(["m08", "m09", "m10"]);
+    let resp = handlers::readout_experiment_http(&d, send(arm)).await;
+    assert_eq!(resp.status(), 200, "{}", json_body(&resp));
+    let with = |k: &str, v: serde_json::Value| {
+        let mut b = body.clone();
+        b[k] = v;
+        b
+    };
+    let mut no_data = body.clone();
+    no_data.as_object_mut().expect("object").remove("rows");
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (with("treated_market", serde_json::json!(["m00"])), "treated_market"),
+        (with("treated_markets", serde_json::json!(["m00", "zz"])), "treated_markets"),
+        (with("exclude_markets", serde_json::json!(["m01"])), "exclude_markets"),
+        (with("windows", serde_json::json!(500)), "windows"),
+        (with("duration", serde_json::json!(u64::MAX)), "duration"),
+        (with("start", serde_json::json!(i64::MIN)), "start"),
+        (with("design_rmse", serde_json::json!(-1.0)), "design_rmse"),
+        // A missing column is named as the analyses name it: by the column.
+        (with("outcome", serde_json::json!("revenue")), "revenue"),
+        (with("report", serde_json::json!(true)), "report"),
+        (with("mode", serde_json::json!("async")), "mode"),
+        (no_data, "rows"),
+    ];
+    for (b, field) in cases {
+        let resp = handlers::readout_experiment_http(&d, send(b)).await;
+        let out = json_body(&resp);
+        assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some(field)), "{out}");
+    }
+}

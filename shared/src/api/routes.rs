@@ -255,6 +255,20 @@ pub const DESIGN_EXPERIMENT: Route = Route {
     answers: &[ok(200, "The design", schema::<DesignResponse>)],
 };
 
+pub const READOUT_EXPERIMENT: Route = Route {
+    function: "readout-experiment",
+    method: "POST",
+    path: "/api/v1/surfacing/experiments/readout",
+    action: "surfacing.readout_experiment",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Read out a geo test",
+    description: "The lift of the test markets over their synthetic control (markets scaled by their pre-period mean, as the design scales them), its standard error from the design's noise or replays of the history, the t interval and p-value, and conformal inference; `exclude_markets` reads one arm of a multi-cell test against its own control pool.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<crate::api::surfacing::ReadoutRequest>),
+    answers: &[ok(200, "The readout", schema::<liftos_estimators::design::geo::GeoReadout>)],
+};
+
 pub const OPTIMIZE_BUDGET: Route = Route {
     function: "optimize-budget",
     method: "POST",
@@ -487,6 +501,7 @@ pub const ROUTES: &[Route] = &[
     LIST_CONFOUNDERS,
     QUERY_AUDIT_LOG,
     DESIGN_EXPERIMENT,
+    READOUT_EXPERIMENT,
     OPTIMIZE_BUDGET,
     RECOMMEND_TREATMENTS,
     CAUSAL_DISCOVER,

@@ -289,3 +289,14 @@ pub struct RecommendQuery {
     /// conversions (default), revenue or profit.
     pub objective: Option<Objective>,
 }
+
+/// `POST /api/v1/surfacing/experiments/readout`: the data as for the analyses (exactly one of
+/// inline `rows`, a `panel` under your org, or stored `records`) and the test as
+/// `liftos estimate geo-readout` takes it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ReadoutRequest {
+    #[serde(flatten)]
+    pub data: crate::api::causal::DataSpec,
+    #[serde(flatten)]
+    pub readout: crate::api::estimate::GeoReadoutRequest,
+}

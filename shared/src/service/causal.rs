@@ -26,7 +26,7 @@ use crate::storage::{Message, PanelStore, Queue, StoreError, Stores};
 pub use super::source::{table_from_rows, MAX_INLINE_ROWS};
 
 /// An estimator's error as a 400 naming its field (under `prefix`, e.g. `methods[1].`).
-fn field_error(prefix: &str, e: EstimateError) -> ServiceError {
+pub(crate) fn field_error(prefix: &str, e: EstimateError) -> ServiceError {
     let field = e.field().to_string();
     let message = e.to_string();
     // The estimators' messages name their column first; the error format adds the field itself.
@@ -73,7 +73,7 @@ fn nested_error(prefix: &str, e: &ValidationError) -> ValidationError {
     ValidationError::new(field, message)
 }
 
-fn take_common(obj: &mut serde_json::Map<String, serde_json::Value>) -> Result<Common, ValidationError> {
+pub(crate) fn take_common(obj: &mut serde_json::Map<String, serde_json::Value>) -> Result<Common, ValidationError> {
     let mut c = Common::default();
     if let Some(v) = obj.remove("rows") {
         c.data.rows = Some(from_field("rows", v)?);

@@ -646,8 +646,15 @@ pub fn geo_readout(
         alpha: req.alpha.unwrap_or(0.1),
         design_noise,
     };
-    geo::readout(&panel, &req.treated_markets, req.start, req.duration, &s)
-        .map_err(|e| EstimateError::new(&e.field, format!("{}: {}", e.field, e.message)))
+    geo::readout(&panel, &req.treated_markets, req.start, req.duration, &s).map_err(|e| {
+        // The estimator's `treated` is the request's `treated_markets`.
+        let field = match e.field.as_str() {
+            "treated" => "treated_markets",
+            "design_noise" => "design_rmse",
+            f => f,
+        };
+        EstimateError::new(field, format!("{field}: {}", e.message))
+    })
 }
 
 /// Synthetic difference-in-differences.

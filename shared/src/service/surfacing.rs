@@ -23,6 +23,72 @@ fn choose(n: usize, k: usize) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
 }
 
+/// The keys of a readout body besides its data (`rows`, `panel` or `records`).
+const READOUT_KEYS: &[&str] = &[
+    "market",
+    "time",
+    "outcome",
+    "treated_markets",
+    "start",
+    "duration",
+    "pre_periods",
+    "windows",
+    "alpha",
+    "design_rmse",
+    "design_windows",
+    "exclude_markets",
+];
+
+/// `POST /api/v1/surfacing/experiments/readout`: a geo test read out on the markets' panel (inline
+/// `rows`, a `panel` under the org, or stored `records`): the lift with its standard error (the
+/// design's noise when given, else replays of the history), t interval, p-value and conformal
+/// inference, as `liftos estimate geo-readout`. Answered in the call: a panel above the
+/// analyses' synchronous limits is a 400 naming its source.
+pub async fn readout_experiment(
+    stores: &crate::storage::Stores,
+    user: &UserContext,
+    body: &[u8],
+) -> Result<liftos_estimators::design::geo::GeoReadout, ServiceError> {
+    require(user, permissions::ANALYSIS_RUN)?;
+    let serde_json::Value::Object(mut obj) = super::json_object(body)? else {
+        return Err(ValidationError::new("body", "must be a JSON object").into());
+    };
+    let common = super::causal::take_common(&mut obj)?;
+    if common.mode != super::causal::Mode::Auto || common.report {
+        let key = if common.report { "report" } else { "mode" };
+        return Err(ValidationError::new(key, "a readout is answered in the call, without a report").into());
+    }
+    if let Some(k) = obj.keys().find(|k| !READOUT_KEYS.contains(&k.as_str())) {
+        return Err(ValidationError::new(
+            k.as_str(),
+            format!("unknown key; expected rows, panel or records and {}", READOUT_KEYS.join(", ")),
+        )
+        .into());
+    }
+    let req: crate::api::estimate::GeoReadoutRequest =
+        crate::domain::error::from_json_value(serde_json::Value::Object(obj))?;
+    let source = common.data.kind()?;
+    let loaded =
+        super::source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &common.data).await?;
+    if super::causal::needs_job(&loaded.info, 0) {
+        return Err(ValidationError::new(
+            source,
+            format!(
+                "{} rows: more than a readout takes in one call ({} rows, {} MiB)",
+                loaded.info.rows,
+                super::causal::SYNC_MAX_ROWS,
+                super::causal::SYNC_MAX_PANEL_BYTES / (1024 * 1024)
+            ),
+        )
+        .into());
+    }
+    let table = loaded.table;
+    let out = tokio::task::spawn_blocking(move || super::estimate::geo_readout(&table, &req))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("the readout failed unexpectedly: {e}")))?;
+    out.map_err(|e| super::causal::field_error("", e))
+}
+
 pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignResponse, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let req: DesignRequest = super::parse_object(body)?;

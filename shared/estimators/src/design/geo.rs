@@ -629,7 +629,7 @@ pub fn readout(
     let Wide { markets, times, y } = pivot(panel)?;
     let mi: HashMap<&str, usize> = markets.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     let st = times.iter().position(|t| *t == start).ok_or_else(|| invalid("start", "is not a period of the panel"))?;
-    if duration == 0 || st + duration > times.len() {
+    if duration == 0 || duration > times.len() - st {
         return Err(invalid("duration", "must be positive and end within the data"));
     }
     if !(s.alpha > 0.0 && s.alpha < 0.5) {

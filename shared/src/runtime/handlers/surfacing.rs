@@ -4,7 +4,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::super::http::{self, serve};
 use super::super::Deps;
-use crate::api::routes::{DESIGN_EXPERIMENT, OPTIMIZE_BUDGET, RECOMMEND_TREATMENTS};
+use crate::api::routes::{DESIGN_EXPERIMENT, OPTIMIZE_BUDGET, READOUT_EXPERIMENT, RECOMMEND_TREATMENTS};
 use crate::service::surfacing;
 
 /// `POST /api/v1/surfacing/experiments/design`: power analysis, randomisation, geo market
@@ -15,6 +15,17 @@ pub async fn design_experiment_http(deps: &Deps, req: Request) -> Response<Body>
         http::query_params(req, &[])?;
         let body = http::body_bytes(req)?;
         Ok((200, surfacing::design_experiment(&user, body)?))
+    })
+    .await
+}
+
+/// `POST /api/v1/surfacing/experiments/readout`: a geo test read out.
+pub async fn readout_experiment_http(deps: &Deps, req: Request) -> Response<Body> {
+    let req = &req;
+    serve(deps, req, &READOUT_EXPERIMENT, |user| async move {
+        http::query_params(req, &[])?;
+        let body = http::body_bytes(req)?;
+        Ok((200, surfacing::readout_experiment(&deps.stores, &user, body).await?))
     })
     .await
 }
@@ -52,6 +63,7 @@ pub async fn recommend_treatments_http(deps: &Deps, req: Request) -> Response<Bo
 pub(super) async fn dispatch(deps: &Deps, function: &str, req: Request) -> Result<Response<Body>, Request> {
     Ok(match function {
         "design-experiment" => design_experiment_http(deps, req).await,
+        "readout-experiment" => readout_experiment_http(deps, req).await,
         "optimize-budget" => optimize_budget_http(deps, req).await,
         "recommend-treatments" => recommend_treatments_http(deps, req).await,
         _ => return Err(req),
