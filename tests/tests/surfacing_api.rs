@@ -737,6 +737,11 @@ async fn geo_readouts_through_the_route() {
         b[k] = v;
         b
     };
+    // Markets without any variation: no standard error to read the test against.
+    let mut flat = body.clone();
+    for r in flat["rows"].as_array_mut().expect("rows") {
+        r["conversions"] = serde_json::json!(100.0);
+    }
     let mut no_data = body.clone();
     no_data.as_object_mut().expect("object").remove("rows");
     let cases: Vec<(serde_json::Value, &str)> = vec![
@@ -752,6 +757,7 @@ async fn geo_readouts_through_the_route() {
         (with("report", serde_json::json!(true)), "report"),
         (with("mode", serde_json::json!("async")), "mode"),
         (no_data, "rows"),
+        (flat, "windows"),
     ];
     for (b, field) in cases {
         let resp = handlers::readout_experiment_http(&d, send(b)).await;

@@ -692,7 +692,14 @@ pub fn readout(
                 ));
             }
             let df = placebo.len();
-            ((placebo.iter().map(|v| v * v).sum::<f64>() / df as f64).sqrt(), df, "replays")
+            let se = (placebo.iter().map(|v| v * v).sum::<f64>() / df as f64).sqrt();
+            if !(se > 0.0 && se.is_finite()) {
+                return Err(invalid(
+                    "windows",
+                    "the replays before the test show no variation, so the lift has no standard error: give the design's noise",
+                ));
+            }
+            (se, df, "replays")
         }
     };
     let tdist = StudentsT::new(0.0, 1.0, df as f64).map_err(|e| invalid("windows", e.to_string()))?;
