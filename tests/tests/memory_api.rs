@@ -222,6 +222,15 @@ fn valid_request(ep: Route, token: Option<&str>) -> Request {
             Some(r#"{"power":{"metric":{"type":"mean","sd":10},"effect":1,"power":0.8}}"#),
             token,
         ),
+        "readout-experiment" => request(
+            "POST",
+            "/api/v1/surfacing/experiments/readout",
+            &[],
+            Some(
+                r#"{"rows":[{"m":"a","t":0,"y":1}],"market":"m","time":"t","outcome":"y","treated_markets":["a"],"start":0,"duration":1}"#,
+            ),
+            token,
+        ),
         "optimize-budget" => request(
             "POST",
             "/api/v1/surfacing/optimize/causal",
