@@ -358,6 +358,14 @@ enum Command {
     },
 }
 
+/// A comma-separated list of numbers for the flag `field`.
+fn numbers(field: &str, v: &str) -> Result<Vec<f64>, EstimateError> {
+    list(v)
+        .iter()
+        .map(|x| x.parse::<f64>().map_err(|_| EstimateError::new(field, format!("{field}: {x:?} is not a number"))))
+        .collect()
+}
+
 fn list(s: &str) -> Vec<String> {
     s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
 }
@@ -409,12 +417,16 @@ enum EstimateCmd {
         #[arg(long)]
         weights: Option<String>,
         /// With --event-study: HonestDiD's relative-magnitude bounds (honest.relative_magnitudes,
-        /// honest.breakdown_mbar).
+        /// honest.breakdown_mbar) and smoothness bounds (honest.smoothness, honest.breakdown_m).
         #[arg(long)]
         honest: bool,
         /// The M-bar values for --honest (default 0.5,1,2).
         #[arg(long)]
         mbar: Option<String>,
+        /// The smoothness M values for --honest, in the outcome's units (default: honestdid's
+        /// grid from 0 to a bound on the leads' second differences).
+        #[arg(long)]
+        m: Option<String>,
         /// With --cohort (Callaway-Sant'Anna): periods of anticipation before treatment.
         #[arg(long)]
         anticipation: Option<usize>,
@@ -659,6 +671,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             weights,
             honest,
             mbar,
+            m,
             anticipation,
             base_period,
             alpha,
@@ -685,18 +698,8 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                         })?),
                     },
                     honest,
-                    mbar: mbar
-                        .as_deref()
-                        .map(|m| {
-                            list(m)
-                                .iter()
-                                .map(|v| {
-                                    v.parse::<f64>()
-                                        .map_err(|_| EstimateError::new("mbar", format!("mbar: {v:?} is not a number")))
-                                })
-                                .collect::<Result<Vec<f64>, _>>()
-                        })
-                        .transpose()?,
+                    mbar: mbar.as_deref().map(|v| numbers("mbar", v)).transpose()?,
+                    m: m.as_deref().map(|v| numbers("m", v)).transpose()?,
                     anticipation,
                     base_period: match base_period.as_deref() {
                         None => None,

@@ -269,13 +269,19 @@ pub struct DidRequest {
     /// The wild bootstrap's weights: rademacher (default) or webb (`se: wild`).
     #[serde(default)]
     pub weights: Option<liftos_estimators::did::wild::WildWeights>,
-    /// With `event_study` (TWFE): HonestDiD's relative-magnitude bounds on the average
-    /// post-period effect (`honest.relative_magnitudes`, `honest.breakdown_mbar`).
+    /// With `event_study` (TWFE): HonestDiD's bounds on the average post-period effect under
+    /// relative magnitudes (`honest.relative_magnitudes`, `honest.breakdown_mbar`) and under
+    /// smoothness (`honest.smoothness`, `honest.breakdown_m`).
     #[serde(default)]
     pub honest: bool,
     /// The M-bar values for `honest` (default 0.5, 1, 2; at most 10, each 0 to 20).
     #[serde(default)]
     pub mbar: Option<Vec<f64>>,
+    /// The smoothness restriction's M values for `honest`, in the outcome's units per period²
+    /// (default: honestdid's, ten from 0 to an upper bound on the leads' own second
+    /// differences; at most 10, each 0 or more).
+    #[serde(default)]
+    pub m: Option<Vec<f64>>,
     /// Callaway-Sant'Anna (`cohort`): periods before treatment in which units may already react
     /// (R did's `anticipation`; at most 50).
     #[serde(default)]

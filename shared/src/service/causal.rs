@@ -263,12 +263,9 @@ pub fn analyze_table_reporting(
             MethodSpec::Did(r) => {
                 let v = estimate::did(table, r).map_err(at)?;
                 let (pre_trend, power, breakdown, slope) = match &v {
-                    estimate::DidOutput::Twfe(d) => (
-                        d.pre_trend_p_value,
-                        d.pre_trend_power.as_ref(),
-                        d.honest.as_ref().map(|h| (h.breakdown_mbar, h.breakdown_search_max)),
-                        d.pre_trend_slope.as_ref(),
-                    ),
+                    estimate::DidOutput::Twfe(d) => {
+                        (d.pre_trend_p_value, d.pre_trend_power.as_ref(), d.honest.as_ref(), d.pre_trend_slope.as_ref())
+                    }
                     estimate::DidOutput::Staggered(c) => (c.pre_trend_p_value, None, None, None),
                 };
                 // A lead test that does not reject is no evidence for parallel trends unless it
@@ -284,13 +281,25 @@ pub fn analyze_table_reporting(
                     ),
                     None => "joint test of the leads, p >= 0.05: no evidence against parallel trends, which is not evidence for them (run with event_study; its power is not computed here)".into(),
                 };
-                let rule = match breakdown {
+                let rule = match breakdown.map(|h| (h.breakdown_mbar, h.breakdown_search_max)) {
                     Some((Some(m), _)) if m > 0.0 => format!(
                         "{rule}; robust to violations up to M-bar = {m:.2} (HonestDiD: post-period changes in the trend up to M-bar times the largest pre-period change keep zero outside the interval)"
                     ),
                     Some((Some(_), _)) => format!("{rule}; HonestDiD: the interval includes zero even with parallel trends"),
                     Some((None, max)) => format!("{rule}; robust to violations beyond M-bar = {max} (HonestDiD)"),
                     None => rule,
+                };
+                // The smoothness restriction: how far the trend may bend per period.
+                let rule = match breakdown.map(|h| (h.breakdown_m, h.breakdown_m_search_max)) {
+                    Some((Some(m), _)) if m > 0.0 => format!(
+                        "{rule}; under smoothness, robust while the trend's slope changes by at most M = {} per period (zero stays outside the fixed-length interval)",
+                        crate::llm::format::sig3(m)
+                    ),
+                    Some((Some(_), _)) => format!(
+                        "{rule}; under smoothness the interval includes zero already when the violation may be a linear trend (M = 0)"
+                    ),
+                    Some((None, max)) if max > 0.0 => format!("{rule}; under smoothness, robust beyond M = {}", crate::llm::format::sig3(max)),
+                    _ => rule,
                 };
                 // Not run: say why, where the estimator said (too few clusters for the leads).
                 let why_not = match &v {

@@ -220,6 +220,7 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
                 // chose the errors.
                 wild_when_few_clusters: req.se.is_none(),
                 honest: honest_mbars(req)?,
+                honest_m: req.m.clone(),
             };
             Ok(DidOutput::Twfe(twfe::fit(&input, &settings)?))
         }
@@ -242,7 +243,7 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
             if let Err(method) = estimation.split() {
                 return robust_event_study(table, req, method, alpha, unit, unit_labels, time, outcome, &cohort);
             }
-            if req.honest || req.mbar.is_some() {
+            if req.honest || req.mbar.is_some() || req.m.is_some() {
                 return Err(EstimateError::new(
                     "honest",
                     "honest: HonestDiD bounds the TWFE event study (--treatment D --event-study --honest)",
@@ -283,6 +284,9 @@ pub const MAX_ANTICIPATION: usize = 50;
 
 /// HonestDiD's M-bar values when asked for (`mbar` alone is a mistake worth naming).
 fn honest_mbars(req: &DidRequest) -> Result<Option<Vec<f64>>, EstimateError> {
+    if !req.honest && req.m.is_some() {
+        return Err(EstimateError::new("m", "m: only with honest"));
+    }
     match (req.honest, &req.mbar) {
         (false, Some(_)) => Err(EstimateError::new("mbar", "mbar: only with honest")),
         (false, None) => Ok(None),
@@ -309,6 +313,8 @@ fn robust_event_study(
     };
     for (field, set) in [
         ("honest", req.honest),
+        ("mbar", req.mbar.is_some()),
+        ("m", req.m.is_some()),
         ("anticipation", req.anticipation.is_some()),
         ("base_period", req.base_period.is_some()),
         ("covariates", !req.covariates.is_empty()),

@@ -50,6 +50,17 @@ pub struct HonestResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breakdown_mbar: Option<f64>,
     pub breakdown_search_max: f64,
+    /// Smoothness (Δ^SD(M)): the trend violation's slope may change by at most M (the outcome's
+    /// units) from one period to the next; M = 0 allows only linear trends. One fixed-length
+    /// interval per M.
+    #[serde(default)]
+    pub smoothness: Vec<super::honest_sd::SdBound>,
+    /// The smallest M whose interval includes zero (0 when the linear-trend interval already
+    /// does); absent when it excludes zero up to `breakdown_m_search_max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown_m: Option<f64>,
+    #[serde(default)]
+    pub breakdown_m_search_max: f64,
     pub method: String,
 }
 

@@ -12,6 +12,7 @@
 pub mod bacon;
 pub mod cr2;
 pub mod honest;
+pub mod honest_sd;
 pub mod pretrend;
 pub mod robust;
 pub mod staggered;

@@ -57,6 +57,9 @@ pub struct DidSettings {
     /// With the event study: HonestDiD's relative-magnitude bounds at these M̄ values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub honest: Option<Vec<f64>>,
+    /// With `honest`: the smoothness restriction's M values (`None`: honestdid's default grid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honest_m: Option<Vec<f64>>,
 }
 
 impl Default for DidSettings {
@@ -70,6 +73,7 @@ impl Default for DidSettings {
             cr2: false,
             wild_when_few_clusters: true,
             honest: None,
+            honest_m: None,
         }
     }
 }
@@ -553,7 +557,8 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
             settings.alpha,
         );
         if let Some(mbars) = &settings.honest {
-            honest_out = Some(honest_bounds(&rel_times, &fit.coef, &fit.vcov, settings, mbars)?);
+            honest_out =
+                Some(honest_bounds(&rel_times, &fit.coef, &fit.vcov, settings, mbars, settings.honest_m.as_deref())?);
         }
         (est, var.max(0.0).sqrt(), Some(points), pre_f, pre_p)
     } else {
@@ -636,20 +641,29 @@ pub(crate) fn count_treated_clusters(cluster: &(Vec<u32>, usize), treatment: &nd
 pub const MAX_HONEST_MBARS: usize = 10;
 pub const MAX_HONEST_MBAR: f64 = 20.0;
 
-/// HonestDiD's relative-magnitude bounds for the average of the post-period coefficients (the
-/// reported estimate), and the breakdown M̄.
+/// HonestDiD's relative-magnitude bounds and smoothness FLCIs for the average of the
+/// post-period coefficients (the reported estimate), and their breakdown values.
 fn honest_bounds(
     rel: &[i64],
     coef: &Array1<f64>,
     vcov: &Array2<f64>,
     settings: &DidSettings,
     mbars: &[f64],
+    ms: Option<&[f64]>,
 ) -> Result<super::honest::HonestResult, DidError> {
     if mbars.is_empty() || mbars.len() > MAX_HONEST_MBARS {
         return Err(invalid("mbar", format!("give 1 to {MAX_HONEST_MBARS} values")));
     }
     if let Some(m) = mbars.iter().find(|m| !(m.is_finite() && **m >= 0.0 && **m <= MAX_HONEST_MBAR)) {
         return Err(invalid("mbar", format!("{m}: each M-bar must be between 0 and {MAX_HONEST_MBAR}")));
+    }
+    if let Some(ms) = ms {
+        if ms.is_empty() || ms.len() > super::honest_sd::MAX_SD_MS {
+            return Err(invalid("m", format!("give 1 to {} values", super::honest_sd::MAX_SD_MS)));
+        }
+        if let Some(m) = ms.iter().find(|m| !(m.is_finite() && **m >= 0.0)) {
+            return Err(invalid("m", format!("{m}: each M must be a finite number, 0 or more (the outcome's units)")));
+        }
     }
     if settings.reference_period != -1 {
         return Err(invalid("honest", "HonestDiD needs the reference period -1"));
@@ -673,12 +687,27 @@ fn honest_bounds(
         super::honest::relative_magnitudes(coef, vcov, pre, post, &l, &hs).map_err(|m| invalid("honest", m))?;
     let max = 10.0;
     let breakdown = super::honest::breakdown(coef, vcov, pre, post, &l, &hs, max);
+    let ms = match ms {
+        Some(ms) => ms.to_vec(),
+        None => super::honest_sd::default_ms(coef, vcov, pre),
+    };
+    let smoothness = super::honest_sd::smoothness(coef, vcov, pre, post, &l, &ms, settings.alpha)
+        .map_err(|m| invalid("honest", m))?;
+    // Searched up to ten times the largest M shown (honestdid's default grid ends at a bound on
+    // the pre-periods' own second differences).
+    let m_max = 10.0 * ms.iter().copied().fold(0.0, f64::max);
+    let breakdown_m = super::honest_sd::breakdown(coef, vcov, pre, post, &l, settings.alpha, m_max);
     Ok(super::honest::HonestResult {
         target: format!("the average of the {post} post-period event-time effects (the reported estimate)"),
         relative_magnitudes: bounds,
         breakdown_mbar: breakdown,
         breakdown_search_max: max,
-        method: "relative magnitudes (Rambachan-Roth), conditional least-favourable hybrid (ARP), honestdid 0.1.1's defaults".into(),
+        smoothness,
+        breakdown_m,
+        breakdown_m_search_max: m_max,
+        method: "relative magnitudes (Rambachan-Roth): conditional least-favourable hybrid (ARP), honestdid 0.1.1's defaults; \
+                 smoothness: the optimal fixed-length confidence interval (Armstrong-Kolesar), honestdid's default for it"
+            .into(),
     })
 }
 
