@@ -13,18 +13,20 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// mpdta with the treated-and-post indicator `treat_post`.
+/// mpdta with the treated-and-post indicator `treat_post` and the county's `state`
+/// (countyreal / 1000).
 fn mpdta_with_treat_post(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(root().join("tests/reference/data/mpdta.csv")).unwrap();
     let mut out = String::new();
     for (i, line) in text.lines().enumerate() {
         if i == 0 {
-            out.push_str(&format!("{line},treat_post\n"));
+            out.push_str(&format!("{line},treat_post,state\n"));
             continue;
         }
         let cols: Vec<&str> = line.split(',').collect();
         let (year, first): (f64, f64) = (cols[0].parse().unwrap(), cols[4].parse().unwrap());
-        out.push_str(&format!("{line},{}\n", u8::from(first > 0.0 && year >= first)));
+        let county: i64 = cols[1].parse().unwrap();
+        out.push_str(&format!("{line},{},{}\n", u8::from(first > 0.0 && year >= first), county / 1000));
     }
     let path = dir.join("mpdta_tp.csv");
     std::fs::write(&path, out).unwrap();

@@ -121,7 +121,15 @@ fn prepare(name: &str, table: &Table) -> Prepared {
                 .into_iter()
                 .map(|g| (g > 0).then_some(g))
                 .collect();
-            let input = CsInput { unit, unit_labels, time, outcome: col("y"), cohort, covariates: Default::default() };
+            let input = CsInput {
+                unit,
+                unit_labels,
+                time,
+                outcome: col("y"),
+                cohort,
+                covariates: Default::default(),
+                cluster: None,
+            };
             let bytes = (input.outcome.len() * (8 + 8 + 16 + 4)) as f64 / 1048576.0;
             (
                 Box::new(move || {

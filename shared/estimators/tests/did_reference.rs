@@ -63,6 +63,7 @@ fn mpdta_cs() -> CsInput {
         outcome: t.numeric("lemp").unwrap(),
         cohort,
         covariates: Default::default(),
+        cluster: None,
     }
 }
 
@@ -145,8 +146,11 @@ fn not_yet_treated_controls_and_errors() {
     unbalanced.unit.pop();
     unbalanced.time.pop();
     unbalanced.cohort.pop();
-    let err = staggered::fit(&unbalanced, &CsSettings::default()).unwrap_err();
-    assert!(err.to_string().contains("unbalanced"), "{err}");
+    // An unbalanced panel is estimated (R did's allow_unbalanced_panel; checked against csdid in
+    // `cs_unbalanced_panel_matches_csdid`), and says so.
+    let fit = staggered::fit(&unbalanced, &CsSettings::default()).unwrap();
+    assert!(!fit.balanced && fit.warnings.iter().any(|w| w.contains("unbalanced")), "{:?}", fit.warnings);
+    assert_eq!(fit.inference.n_obs, n - 1);
 }
 
 /// With a covariate (lpop), each estimation method against csdid 0.4.3
@@ -443,6 +447,152 @@ fn sun_abraham_and_imputation_match_pyfixest_on_mpdta() {
     // Imputation works there (not-yet-treated comparisons), leaving out what cannot be imputed.
     let f = robust::fit(&sub, &RobustSettings { method: RobustMethod::Imputation, alpha: 0.05 }).unwrap();
     assert!(f.warnings.iter().any(|w| w.contains("left out")), "{:?}", f.warnings);
+}
+
+/// mpdta clustered by state (countyreal / 1000: 29 states).
+fn mpdta_cs_by_state() -> CsInput {
+    let mut input = mpdta_cs();
+    let t = Table::read_csv(&reference_dir().join("data/mpdta.csv")).unwrap();
+    let states: Vec<String> = t.integers("countyreal").unwrap().iter().map(|c| (c / 1000).to_string()).collect();
+    let (codes, levels) = factorize(&states);
+    input.cluster = Some((codes, levels.len()));
+    input
+}
+
+/// Callaway-Sant'Anna clustered above the unit against csdid 0.4.3 (`tests/reference/scripts/
+/// cs_cluster.py`: mpdta, `clustervar='state'`, 29 states, doubly robust, never-treated
+/// controls). Analytic: every ATT(g,t) 1e-9 and its cluster-robust error sqrt(Σ_c S_c²)/n 1e-6,
+/// the simple and dynamic aggregations and every event time's error 1e-6, the Wald pre-test 1e-6.
+/// Multiplier bootstrap with one weight per state (99,999 draws on both sides): the event
+/// study's uniform critical value within 0.03 and each event time's bootstrap scale within 2%.
+#[test]
+fn cs_clustered_above_the_unit_matches_csdid() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("cs_cluster.json")).unwrap()).unwrap();
+    let f = staggered::fit(&mpdta_cs_by_state(), &CsSettings::default()).unwrap();
+    assert_eq!(f.n_clusters, Some(29));
+    assert!(f.warnings.iter().any(|w| w.contains("29 clusters")), "{:?}", f.warnings);
+    let a = &r["analytic"];
+    let n = a["att"].as_array().unwrap().len();
+    assert_eq!(f.group_time.len(), n);
+    for i in 0..n {
+        let c = f
+            .group_time
+            .iter()
+            .find(|c| c.group == a["group"][i].as_i64().unwrap() && c.time == a["time"][i].as_i64().unwrap());
+        let c = c.unwrap();
+        assert!((c.att - a["att"][i].as_f64().unwrap()).abs() < 1e-9, "att({}, {})", c.group, c.time);
+        assert!(rel(c.std_error, a["se"][i].as_f64().unwrap()) < 1e-6, "se({}, {}): {}", c.group, c.time, c.std_error);
+    }
+    let simple = &f.aggregations["simple"];
+    assert!((simple.att - a["simple"]["att"].as_f64().unwrap()).abs() < 1e-9);
+    assert!(rel(simple.std_error, a["simple"]["se"].as_f64().unwrap()) < 1e-6, "simple se {}", simple.std_error);
+    let dynamic = &f.aggregations["dynamic"];
+    assert!(rel(dynamic.std_error, a["dynamic"]["se"].as_f64().unwrap()) < 1e-6, "dynamic se {}", dynamic.std_error);
+    for (k, e) in a["dynamic"]["egt"].as_array().unwrap().iter().enumerate() {
+        let p = f.event_study.iter().find(|p| p.relative_time == e.as_i64().unwrap()).unwrap();
+        assert!((p.att - a["dynamic"]["att_egt"][k].as_f64().unwrap()).abs() < 1e-9);
+        assert!(
+            rel(p.std_error, a["dynamic"]["se_egt"][k].as_f64().unwrap()) < 1e-6,
+            "e={} se {}",
+            p.relative_time,
+            p.std_error
+        );
+    }
+    let chi2 = f.pre_trend_chi2.unwrap();
+    assert!(rel(chi2, a["wald"].as_f64().unwrap()) < 1e-6, "Wald {chi2}");
+
+    let b = &r["bootstrap"];
+    let settings = CsSettings { bootstrap: Some(Bootstrap { draws: 99_999, seed: 12 }), ..CsSettings::default() };
+    let f = staggered::fit(&mpdta_cs_by_state(), &settings).unwrap();
+    let crit = f.uniform_critical_value.unwrap();
+    let want = b["crit_val"].as_f64().unwrap();
+    eprintln!("clustered uniform critical value {crit} vs csdid {want}");
+    assert!((crit - want).abs() < 0.03, "{crit} vs csdid {want}");
+    for (k, e) in b["event_times"].as_array().unwrap().iter().enumerate() {
+        let p = f.event_study.iter().find(|p| p.relative_time == e.as_i64().unwrap()).unwrap();
+        let scale = (p.uniform_ci_high.unwrap() - p.uniform_ci_low.unwrap()) / (2.0 * crit);
+        let want = b["se_egt"][k].as_f64().unwrap();
+        eprintln!("e={}: bootstrap scale {scale} vs csdid {want}", p.relative_time);
+        assert!(rel(scale, want) < 0.02, "e={}: {scale} vs {want}", p.relative_time);
+    }
+}
+
+/// Callaway-Sant'Anna on an unbalanced panel against csdid 0.4.3 with allow_unbalanced_panel
+/// (`tests/reference/scripts/cs_unbalanced.py`: mpdta with 10% of its rows dropped at random,
+/// 2,232 rows of 500 counties, doubly robust without covariates): never-treated controls,
+/// not-yet-treated controls, and never-treated clustered by state. Every ATT(g,t) 1e-9 and its
+/// error 1e-6, the simple and dynamic aggregations and each event time 1e-6, the Wald pre-test
+/// 1e-6. Covariates on an unbalanced panel are a clear error naming the covariate.
+#[test]
+fn cs_unbalanced_panel_matches_csdid() {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("cs_unbalanced.json")).unwrap()).unwrap();
+    let t = Table::read_csv(&reference_dir().join("data/mpdta_unbalanced.csv")).unwrap();
+    let (unit, unit_labels) = factorize(&t.labels("countyreal").unwrap());
+    let cohort: Vec<Option<i64>> =
+        t.integers("first.treat").unwrap().into_iter().map(|g| (g > 0).then_some(g)).collect();
+    let states: Vec<String> = t.integers("countyreal").unwrap().iter().map(|c| (c / 1000).to_string()).collect();
+    let (state, levels) = factorize(&states);
+    let input = CsInput {
+        unit,
+        unit_labels,
+        time: t.integers("year").unwrap(),
+        outcome: t.numeric("lemp").unwrap(),
+        cohort,
+        covariates: Default::default(),
+        cluster: None,
+    };
+    assert_eq!(input.time.len(), r["rows"].as_u64().unwrap() as usize);
+    for (key, control, clustered) in [
+        ("never", ControlGroup::NeverTreated, false),
+        ("notyet", ControlGroup::NotYetTreated, false),
+        ("never_state", ControlGroup::NeverTreated, true),
+    ] {
+        let mut input = input.clone();
+        if clustered {
+            input.cluster = Some((state.clone(), levels.len()));
+        }
+        let f = staggered::fit(&input, &CsSettings { control, ..CsSettings::default() }).unwrap();
+        assert!(!f.balanced);
+        assert!(f.warnings.iter().any(|w| w.contains("unbalanced")), "{:?}", f.warnings);
+        assert_eq!(f.inference.n_obs, 2232);
+        let a = &r[key];
+        let n = a["att"].as_array().unwrap().len();
+        assert_eq!(f.group_time.len(), n, "{key}");
+        for i in 0..n {
+            let (g, tt) = (a["group"][i].as_i64().unwrap(), a["time"][i].as_i64().unwrap());
+            let c = f.group_time.iter().find(|c| c.group == g && c.time == tt).unwrap();
+            assert!((c.att - a["att"][i].as_f64().unwrap()).abs() < 1e-9, "{key} att({g}, {tt}): {}", c.att);
+            assert!(rel(c.std_error, a["se"][i].as_f64().unwrap()) < 1e-6, "{key} se({g}, {tt}): {}", c.std_error);
+        }
+        let simple = &f.aggregations["simple"];
+        assert!((simple.att - a["simple"]["att"].as_f64().unwrap()).abs() < 1e-9, "{key} simple");
+        assert!(
+            rel(simple.std_error, a["simple"]["se"].as_f64().unwrap()) < 1e-6,
+            "{key} simple se {}",
+            simple.std_error
+        );
+        let dynamic = &f.aggregations["dynamic"];
+        assert!(rel(dynamic.std_error, a["dynamic"]["se"].as_f64().unwrap()) < 1e-6, "{key} dynamic se");
+        for (k, e) in a["dynamic"]["egt"].as_array().unwrap().iter().enumerate() {
+            let p = f.event_study.iter().find(|p| p.relative_time == e.as_i64().unwrap()).unwrap();
+            assert!((p.att - a["dynamic"]["att_egt"][k].as_f64().unwrap()).abs() < 1e-9, "{key} e={}", p.relative_time);
+            assert!(
+                rel(p.std_error, a["dynamic"]["se_egt"][k].as_f64().unwrap()) < 1e-6,
+                "{key} e={}",
+                p.relative_time
+            );
+        }
+        if let Some(w) = a["wald"].as_f64() {
+            assert!(rel(f.pre_trend_chi2.unwrap(), w) < 1e-6, "{key} Wald {:?} vs {w}", f.pre_trend_chi2);
+        }
+    }
+    let mut with_cov = input.clone();
+    with_cov.covariates =
+        liftos_estimators::columns::Columns::new(vec![("lpop".into(), t.numeric("lpop").unwrap().to_vec())]).unwrap();
+    let e = staggered::fit(&with_cov, &CsSettings::default()).unwrap_err();
+    assert!(e.to_string().contains("lpop") && e.to_string().contains("unbalanced"), "{e}");
 }
 
 /// The event study's uniform (sup-t) band against csdid 0.4.3 (`tests/reference/scripts/

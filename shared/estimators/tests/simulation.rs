@@ -118,6 +118,7 @@ fn callaway_santanna_unbiased_with_nominal_coverage() {
             outcome: Default::default(),
             cohort: vec![],
             covariates: Default::default(),
+            cluster: None,
         };
         let mut outcome = vec![];
         let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
@@ -140,6 +141,135 @@ fn callaway_santanna_unbiased_with_nominal_coverage() {
         tally.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
     }
     tally.check("callaway_santanna");
+}
+
+/// Callaway-Sant'Anna clustered above the unit. 60 states of 5 counties; states adopt (periods 4
+/// or 6, or never) as a whole, and every state has its own shock each period shared by its
+/// counties (sd 0.7 beside county noise of sd 1). The counties' errors are correlated within
+/// states, so errors by county under-cover; clustered by state (the influence functions summed
+/// within states) they cover within 95% +/- 2 points, with the estimate unbiased.
+#[test]
+#[ignore = "simulation: run with --include-ignored"]
+fn callaway_santanna_clustered_by_state_covers() {
+    let mut rng = Rng::new(15);
+    let (states, per, periods) = (60usize, 5usize, 8i64);
+    let units = states * per;
+    let cohort_of = |s: usize| match s % 3 {
+        0 => Some(4i64),
+        1 => Some(6),
+        _ => None,
+    };
+    let mut cells = vec![];
+    for g in [4i64, 6] {
+        for t in g..periods {
+            cells.push(1.0 + 0.5 * (t - g) as f64);
+        }
+    }
+    let truth = cells.iter().sum::<f64>() / cells.len() as f64;
+    let (mut clustered, mut by_unit) = (Tally::new(truth), Tally::new(truth));
+    for _ in 0..REPS {
+        let mut input = CsInput {
+            unit: vec![],
+            unit_labels: (0..units).map(|u| u.to_string()).collect(),
+            time: vec![],
+            outcome: Default::default(),
+            cohort: vec![],
+            covariates: Default::default(),
+            cluster: None,
+        };
+        let mut outcome = vec![];
+        let mut state_of_row = vec![];
+        let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
+        let shocks: Vec<Vec<f64>> = (0..states).map(|_| (0..periods).map(|_| 0.7 * rng.normal()).collect()).collect();
+        for u in 0..units {
+            let s = u / per;
+            let a = rng.normal();
+            let g = cohort_of(s);
+            for t in 0..periods {
+                let eff = match g {
+                    Some(g) if t >= g => 1.0 + 0.5 * (t - g) as f64,
+                    _ => 0.0,
+                };
+                input.unit.push(u as u32);
+                input.time.push(t);
+                input.cohort.push(g);
+                state_of_row.push(s as u32);
+                outcome.push(a + time_fx[t as usize] + shocks[s][t as usize] + eff + rng.normal());
+            }
+        }
+        input.outcome = outcome.into();
+        let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
+        by_unit.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
+        input.cluster = Some((state_of_row, states));
+        let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
+        clustered.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
+    }
+    let unit_cover = by_unit.covered as f64 / by_unit.est.len() as f64;
+    eprintln!("by county: coverage {unit_cover:.3}");
+    assert!(unit_cover < 0.9, "errors by county should under-cover here ({unit_cover})");
+    clustered.check("callaway_santanna clustered by state");
+}
+
+/// Callaway-Sant'Anna on unbalanced panels: the design of `callaway_santanna_unbiased_with_
+/// nominal_coverage` with each unit-period row missing at random with probability 0.15. The
+/// unbalanced estimator (R did's allow_unbalanced_panel) is unbiased and its interval covers
+/// within 95% +/- 2 points. Seeds 16 to 19 gave 93.7%, 94.2%, 94.3% and 94.8% (94.25% over 4,000
+/// panels: slightly under, as the analytic influence-function variance is at 150 units); the
+/// test runs seed 18.
+#[test]
+#[ignore = "simulation: run with --include-ignored"]
+fn callaway_santanna_unbalanced_panel_covers() {
+    let mut rng = Rng::new(18);
+    let (units, periods) = (150usize, 8i64);
+    let cohort_of = |u: usize| match u % 3 {
+        0 => Some(4i64),
+        1 => Some(6),
+        _ => None,
+    };
+    let mut cells = vec![];
+    for g in [4i64, 6] {
+        for t in g..periods {
+            cells.push(1.0 + 0.5 * (t - g) as f64);
+        }
+    }
+    let truth = cells.iter().sum::<f64>() / cells.len() as f64;
+    let mut tally = Tally::new(truth);
+    for _ in 0..REPS {
+        let mut input = CsInput {
+            unit: vec![],
+            unit_labels: (0..units).map(|u| u.to_string()).collect(),
+            time: vec![],
+            outcome: Default::default(),
+            cohort: vec![],
+            covariates: Default::default(),
+            cluster: None,
+        };
+        let mut outcome = vec![];
+        let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
+        for u in 0..units {
+            let a = rng.normal();
+            let g = cohort_of(u);
+            for t in 0..periods {
+                let eff = match g {
+                    Some(g) if t >= g => 1.0 + 0.5 * (t - g) as f64,
+                    _ => 0.0,
+                };
+                let y = a + time_fx[t as usize] + eff + rng.normal();
+                if rng.uniform() < 0.15 {
+                    continue;
+                }
+                input.unit.push(u as u32);
+                input.time.push(t);
+                input.cohort.push(g);
+                outcome.push(y);
+            }
+        }
+        input.outcome = outcome.into();
+        let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
+        assert!(!fit.balanced);
+        tally.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
+    }
+    tally.check("callaway_santanna unbalanced");
 }
 
 /// Endogenous x (shares u with y), two valid instruments, heteroskedastic errors, HC1.

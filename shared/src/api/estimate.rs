@@ -245,7 +245,9 @@ pub struct DidRequest {
     /// The first treated period per unit, 0 or empty for never treated (Callaway-Sant'Anna).
     #[serde(default)]
     pub cohort: Option<String>,
-    /// The cluster column (default: the unit).
+    /// The cluster column (default: the unit). With `cohort` (Callaway-Sant'Anna) the influence
+    /// functions are summed within clusters and the multiplier bootstrap draws one weight per
+    /// cluster; a unit must stay in one cluster.
     #[serde(default)]
     pub cluster: Option<String>,
     #[serde(default)]

@@ -258,7 +258,30 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
             if bootstrap.as_ref().is_some_and(|b| b.draws > max) {
                 return Err(EstimateError::new("bootstrap", format!("bootstrap: at most {max} draws")));
             }
-            let input = CsInput { unit, unit_labels, time, outcome, cohort, covariates };
+            // Influence-function errors by unit, or by clusters above it (cluster, or se
+            // cluster:COLUMN); the other error types are the regression's, not these.
+            let cluster_col = match &req.se {
+                None => None,
+                Some(SeSpec::Cluster(c)) => Some(c.as_str()),
+                Some(other) => {
+                    return Err(EstimateError::new(
+                        "se",
+                        format!(
+                            "se: Callaway-Sant'Anna uses influence-function errors, by unit or clustered above it \
+                             (cluster:COLUMN or --cluster COLUMN), not {other}"
+                        ),
+                    ))
+                }
+            };
+            if req.weights.is_some() {
+                return Err(EstimateError::new(
+                    "weights",
+                    "weights: only with se wild (the TWFE wild cluster bootstrap)",
+                ));
+            }
+            let cluster_col = req.cluster.as_deref().or(cluster_col);
+            let cluster = cluster_col.map(|c| cluster_codes(table, c)).transpose()?;
+            let input = CsInput { unit, unit_labels, time, outcome, cohort, covariates, cluster };
             let anticipation = req.anticipation.unwrap_or(0);
             if anticipation > MAX_ANTICIPATION {
                 return Err(EstimateError::new(

@@ -7,7 +7,14 @@
 //! Follows R `did` 2.x / Python `csdid` 0.4.3: a "varying" base period (t-1 before treatment,
 //! g-1 from treatment on), covariates taken at the base period, the influence functions of
 //! DRDID's `drdid_panel` / `std_ipw_did_panel` / `reg_did_panel`, and the aggregation weights'
-//! own estimation effect in the aggregated standard errors. Needs a balanced panel.
+//! own estimation effect in the aggregated standard errors.
+//!
+//! An unbalanced panel (a unit missing some periods) without covariates is estimated as R did's
+//! `allow_unbalanced_panel = TRUE` does: each ATT(g,t) compares the cohort's and the controls'
+//! mean outcomes over the rows present in the two periods (DRDID's repeated-cross-section
+//! estimators, which without covariates all reduce to this difference of four means), and each
+//! row's influence function is summed within its unit, so a unit seen in both periods is one
+//! draw. On a balanced panel this is exactly the panel estimator.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -84,7 +91,8 @@ impl Default for CsSettings {
     }
 }
 
-/// A long, balanced panel with each unit's first treated period (0 or `None`: never treated).
+/// A long panel with each unit's first treated period (0 or `None`: never treated); balanced,
+/// or unbalanced without covariates.
 #[derive(Debug, Clone)]
 pub struct CsInput {
     pub unit: Vec<u32>,
@@ -94,6 +102,10 @@ pub struct CsInput {
     pub cohort: Vec<Option<i64>>,
     /// Named covariates (values at the base period are used).
     pub covariates: Columns,
+    /// Clusters above the unit (codes per row and their number; constant within a unit): the
+    /// influence functions are summed within clusters for the standard errors, the multiplier
+    /// bootstrap draws one weight per cluster (R did's `clustervars`). `None`: by unit.
+    pub cluster: Option<(Vec<u32>, usize)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -175,6 +187,12 @@ pub struct CsResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uniform_draws: Option<usize>,
     pub aggregations: BTreeMap<String, Aggregate>,
+    /// Every unit has a row for every period (otherwise the unbalanced-panel estimator ran).
+    #[serde(default = "yes")]
+    pub balanced: bool,
+    /// With clusters above the unit: how many (among the units kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_clusters: Option<usize>,
     /// Wald test that every pre-treatment ATT(g,t) is zero (chi-squared).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_trend_p_value: Option<f64>,
@@ -183,12 +201,20 @@ pub struct CsResult {
     pub warnings: Vec<String>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn invalid(column: &str, message: impl Into<String>) -> DidError {
     DidError::InvalidInput { column: column.to_string(), message: message.into() }
 }
 
 /// The wide panel: unit x period.
 struct Wide {
+    /// Every unit has a row for every period.
+    balanced: bool,
+    /// Each unit's cluster code (when clustered above the unit).
+    cluster: Option<Vec<u32>>,
     periods: Vec<i64>,
     /// unit x period
     y: Array2<f64>,
@@ -226,6 +252,13 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
     let mut y = Array2::from_elem((nu, np), f64::NAN);
     let mut x = vec![Array2::from_elem((nu, np), f64::NAN); input.covariates.k()];
     let mut cohort: Vec<Option<Option<i64>>> = vec![None; nu];
+    let mut unit_cluster: Option<Vec<Option<u32>>> = match &input.cluster {
+        Some((codes, _)) if codes.len() != n => {
+            return Err(invalid("cluster", format!("has {} rows; the outcome has {n}", codes.len())))
+        }
+        Some(_) => Some(vec![None; nu]),
+        None => None,
+    };
     for i in 0..n {
         let (u, p) = (input.unit[i] as usize, pidx[&input.time[i]]);
         if !y[[u, p]].is_nan() {
@@ -235,6 +268,21 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
             ));
         }
         y[[u, p]] = input.outcome[i];
+        if let (Some(uc), Some((codes, _))) = (unit_cluster.as_mut(), &input.cluster) {
+            match uc[u] {
+                None => uc[u] = Some(codes[i]),
+                Some(c) if c != codes[i] => {
+                    return Err(invalid(
+                        "cluster",
+                        format!(
+                            "unit {} is in more than one cluster: clusters must contain whole units (a unit's cluster cannot change over time)",
+                            input.unit_labels[u]
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+        }
         for (c, (_, col)) in input.covariates.iter().enumerate() {
             x[c][[u, p]] = col[i];
         }
@@ -250,18 +298,28 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
             _ => {}
         }
     }
-    for (u, row) in y.rows().into_iter().enumerate() {
-        if let Some(p) = row.iter().position(|v| v.is_nan()) {
+    let missing = y.iter().filter(|v| v.is_nan()).count();
+    let mut warnings = Vec::new();
+    if missing > 0 {
+        if let Some(name) = input.covariates.names().first() {
+            let (u, p) = y.indexed_iter().find(|(_, v)| v.is_nan()).map(|(ix, _)| ix).unwrap_or((0, 0));
             return Err(invalid(
-                "time",
+                name,
                 format!(
-                    "the panel is unbalanced: unit {} has no row for period {}; Callaway-Sant'Anna here needs a balanced panel",
+                    "the panel is unbalanced (unit {} has no row for period {}): with covariates Callaway-Sant'Anna \
+                     needs a balanced panel; drop the covariates (the unbalanced estimator compares the rows present \
+                     in each period) or keep only the units seen in every period",
                     input.unit_labels[u], periods[p]
                 ),
             ));
         }
+        warnings.push(format!(
+            "the panel is unbalanced ({missing} of {} unit-periods missing): each ATT(g,t) compares the rows present in its two periods \
+             (R did's allow_unbalanced_panel), which no longer differences out each unit's level; expect wider intervals than \
+             on a balanced panel",
+            y.len()
+        ));
     }
-    let mut warnings = Vec::new();
     let last = periods[np - 1];
     let first = periods[0];
     let mut late = 0;
@@ -287,7 +345,8 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
     if always > 0 {
         warnings.push(format!("{always} unit(s) treated in the first period are dropped (no pre-treatment period)"));
     }
-    Ok((Wide { periods, y, x, cohort }, warnings))
+    let cluster = unit_cluster.map(|uc| uc.into_iter().map(|c| c.unwrap_or(u32::MAX)).collect());
+    Ok((Wide { balanced: missing == 0, cluster, periods, y, x, cohort }, warnings))
 }
 
 /// DRDID's trimming (R DRDID ≥ 1.0, `trim.level = 0.995`; csdid's `drdid_trim`): controls with
@@ -401,10 +460,83 @@ pub(crate) fn two_by_two(
     }
 }
 
-/// Standard error from a full-sample influence function: sqrt(mean(IF²)/n).
-fn se_of(inf: &Array1<f64>) -> f64 {
+/// Units' clusters: a code 0..g per kept unit.
+struct Clusters {
+    code: Vec<usize>,
+    g: usize,
+}
+
+impl Clusters {
+    /// The influence function summed within each cluster.
+    fn sums(&self, inf: &Array1<f64>) -> Array1<f64> {
+        let mut s = Array1::zeros(self.g);
+        for (i, v) in inf.iter().enumerate() {
+            s[self.code[i]] += v;
+        }
+        s
+    }
+}
+
+/// The unbalanced panel's 2x2 comparison (R did's `allow_unbalanced_panel`, DRDID's
+/// repeated-cross-section estimators without covariates): (Ȳ₁ₜ − Ȳ₁ᵦ) − (Ȳ₀ₜ − Ȳ₀ᵦ) over the rows
+/// present, `sub`'s first `n_t` units treated. Each row's influence function
+/// ±n (Y − Ȳ_cell) / n_cell (csdid's (n/n₁)·IF with the cell shares n_cell/n₁) summed within its
+/// unit; over the `n` kept units. `None` when a cell has no rows.
+fn four_means(
+    sub: &[usize],
+    n_t: usize,
+    ti: usize,
+    bi: usize,
+    y: impl Fn(usize, usize) -> f64,
+    n: usize,
+) -> Option<(f64, Array1<f64>)> {
+    // [treated post, treated base, control post, control base]: sum and count.
+    let mut sum = [0.0f64; 4];
+    let mut cnt = [0usize; 4];
+    for (j, &i) in sub.iter().enumerate() {
+        let off = if j < n_t { 0 } else { 2 };
+        for (k, p) in [(off, ti), (off + 1, bi)] {
+            let v = y(i, p);
+            if !v.is_nan() {
+                sum[k] += v;
+                cnt[k] += 1;
+            }
+        }
+    }
+    if cnt.contains(&0) {
+        return None;
+    }
+    let mean: Vec<f64> = (0..4).map(|k| sum[k] / cnt[k] as f64).collect();
+    let att = (mean[0] - mean[1]) - (mean[2] - mean[3]);
+    let nf = n as f64;
+    let mut inf = Array1::zeros(n);
+    for (j, &i) in sub.iter().enumerate() {
+        let (off, sign) = if j < n_t { (0, 1.0) } else { (2, -1.0) };
+        let mut v = 0.0;
+        let post = y(i, ti);
+        if !post.is_nan() {
+            v += (post - mean[off]) / cnt[off] as f64;
+        }
+        let pre = y(i, bi);
+        if !pre.is_nan() {
+            v -= (pre - mean[off + 1]) / cnt[off + 1] as f64;
+        }
+        inf[i] = sign * nf * v;
+    }
+    Some((att, inf))
+}
+
+/// Standard error from a full-sample influence function: sqrt(mean(IF²)/n); clustered,
+/// sqrt(Σ_c (Σ_{i in c} IF_i)²)/n (R did and csdid's cluster-robust analytic errors).
+fn se_of(inf: &Array1<f64>, cl: Option<&Clusters>) -> f64 {
     let n = inf.len() as f64;
-    (inf.dot(inf) / n / n).sqrt()
+    match cl {
+        None => (inf.dot(inf) / n / n).sqrt(),
+        Some(c) => {
+            let s = c.sums(inf);
+            s.dot(&s).sqrt() / n
+        }
+    }
 }
 
 /// Influence function of a weighted aggregate of cells, including the weights' estimation effect
@@ -452,8 +584,8 @@ fn agg_inf(
 
 /// Multiplier bootstrap standard errors (Rademacher weights, as R did and csdid) for several influence functions at once,
 /// using R did's robust scale: IQR / (z(.75) - z(.25)).
-fn bootstrap_se(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<f64> {
-    let draws = bootstrap_draws(infs, b);
+fn bootstrap_se(infs: &[&Array1<f64>], b: &Bootstrap, cl: Option<&Clusters>) -> Vec<f64> {
+    let draws = bootstrap_draws(infs, b, cl);
     draws.into_iter().map(|mut d| robust_scale(&mut d)).collect()
 }
 
@@ -475,8 +607,8 @@ fn quantile_type1(sorted: &[f64], p: f64) -> f64 {
 /// The sup-t critical value of a uniform band over several estimates (R did's `mboot` with
 /// `cband = TRUE`): per draw the largest |draw| / scale over the estimates, its 1 − alpha quantile
 /// (R's type 1). Returns the critical value and each estimate's bootstrap scale.
-fn uniform_band(infs: &[&Array1<f64>], b: &Bootstrap, alpha: f64) -> (f64, Vec<f64>) {
-    let draws = bootstrap_draws(infs, b);
+fn uniform_band(infs: &[&Array1<f64>], b: &Bootstrap, alpha: f64, cl: Option<&Clusters>) -> (f64, Vec<f64>) {
+    let draws = bootstrap_draws(infs, b, cl);
     let scales: Vec<f64> = draws.iter().map(|d| robust_scale(&mut d.clone())).collect();
     let mut sup: Vec<f64> = (0..b.draws)
         .map(|k| {
@@ -488,14 +620,20 @@ fn uniform_band(infs: &[&Array1<f64>], b: &Bootstrap, alpha: f64) -> (f64, Vec<f
     (quantile_type1(&sup, 1.0 - alpha).max(dist::normal_critical(alpha)), scales)
 }
 
-/// Draws of the multiplier bootstrap, one vector per influence function.
-fn bootstrap_draws(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<Vec<f64>> {
+/// Draws of the multiplier bootstrap, one vector per influence function: (1/n) Σ_i V_i IF_i, or
+/// clustered (1/n) Σ_c V_c Σ_{i in c} IF_i (one weight per cluster, csdid's `mboot`).
+fn bootstrap_draws(infs: &[&Array1<f64>], b: &Bootstrap, cl: Option<&Clusters>) -> Vec<Vec<f64>> {
     let n = infs.first().map(|v| v.len()).unwrap_or(0);
     let m = infs.len();
-    // n x m: the influence functions as columns; the draws in blocks of rows, one product each.
-    let mut ifs = Array2::<f64>::zeros((n, m));
+    let rows = cl.map_or(n, |c| c.g);
+    // rows x m: the influence functions (or their cluster sums) as columns; the draws in blocks
+    // of rows, one product each.
+    let mut ifs = Array2::<f64>::zeros((rows, m));
     for (j, inf) in infs.iter().enumerate() {
-        ifs.column_mut(j).assign(inf);
+        match cl {
+            None => ifs.column_mut(j).assign(inf),
+            Some(c) => ifs.column_mut(j).assign(&c.sums(inf)),
+        }
     }
     let mut rng = Rng::new(b.seed);
     let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(b.draws); m];
@@ -503,15 +641,15 @@ fn bootstrap_draws(infs: &[&Array1<f64>], b: &Bootstrap) -> Vec<Vec<f64>> {
     let steps = crate::parallel::steps(b.draws.div_ceil(BLOCK));
     let mut done = 0;
     while done < b.draws {
-        let rows = BLOCK.min(b.draws - done);
-        let v = Array2::from_shape_simple_fn((rows, n), || if rng.uniform() < 0.5 { -1.0 } else { 1.0 });
+        let block = BLOCK.min(b.draws - done);
+        let v = Array2::from_shape_simple_fn((block, rows), || if rng.uniform() < 0.5 { -1.0 } else { 1.0 });
         let t = v.dot(&ifs) / n as f64;
         for row in t.rows() {
             for (j, x) in row.iter().enumerate() {
                 draws[j].push(*x);
             }
         }
-        done += rows;
+        done += block;
         steps.advance();
     }
     draws
@@ -526,6 +664,31 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
     let keep: Vec<usize> = (0..w.cohort.len()).filter(|&u| w.cohort[u] >= 0).collect();
     let n = keep.len();
     let cohort: Vec<i64> = keep.iter().map(|&u| w.cohort[u]).collect();
+    // Clusters among the kept units, renumbered 0..g.
+    let clusters = match &w.cluster {
+        None => None,
+        Some(uc) => {
+            let mut ids: HashMap<u32, usize> = HashMap::new();
+            let code: Vec<usize> = keep
+                .iter()
+                .map(|&u| {
+                    let next = ids.len();
+                    *ids.entry(uc[u]).or_insert(next)
+                })
+                .collect();
+            let g = ids.len();
+            if g < 2 {
+                return Err(invalid("cluster", "needs at least two clusters"));
+            }
+            if g < 30 {
+                warnings.push(format!(
+                    "{g} clusters: cluster-robust errors from so few clusters can understate the uncertainty"
+                ));
+            }
+            Some(Clusters { code, g })
+        }
+    };
+    let cl = clusters.as_ref();
     let groups: Vec<i64> = cohort.iter().copied().filter(|&g| g > 0).collect::<BTreeSet<_>>().into_iter().collect();
     if groups.is_empty() {
         return Err(invalid("cohort", "no unit is treated within the panel's periods"));
@@ -605,16 +768,30 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
                 warnings.push(format!("no control units for group {g} at time {t}; cell skipped"));
                 continue;
             }
-            let dy: Array1<f64> = sub.iter().map(|&i| w.y[[keep[i], ti]] - w.y[[keep[i], bi]]).collect();
-            let xs = Array2::from_shape_fn((sub.len(), w.x.len()), |(j, c)| w.x[c][[keep[sub[j]], bi]]);
-            let (att, inf_sub) = two_by_two(dy.view(), d.view(), xs.view(), settings.method)
-                .map_err(|m| invalid("covariates", format!("group {g}, time {t}: {m}")))?;
-            let scale = n as f64 / sub.len() as f64;
-            let mut inf = Array1::zeros(n);
-            for (j, &i) in sub.iter().enumerate() {
-                inf[i] = scale * inf_sub[j];
-            }
-            let se = se_of(&inf);
+            let (att, inf) = if w.balanced {
+                let dy: Array1<f64> = sub.iter().map(|&i| w.y[[keep[i], ti]] - w.y[[keep[i], bi]]).collect();
+                let xs = Array2::from_shape_fn((sub.len(), w.x.len()), |(j, c)| w.x[c][[keep[sub[j]], bi]]);
+                let (att, inf_sub) = two_by_two(dy.view(), d.view(), xs.view(), settings.method)
+                    .map_err(|m| invalid("covariates", format!("group {g}, time {t}: {m}")))?;
+                let scale = n as f64 / sub.len() as f64;
+                let mut inf = Array1::zeros(n);
+                for (j, &i) in sub.iter().enumerate() {
+                    inf[i] = scale * inf_sub[j];
+                }
+                (att, inf)
+            } else {
+                let yv = |i: usize, p: usize| w.y[[keep[i], p]];
+                match four_means(&sub, n_t, ti, bi, yv, n) {
+                    Some(v) => v,
+                    None => {
+                        warnings.push(format!(
+                            "group {g} at time {t}: no rows for the cohort or its controls in period {t} or {base}; cell skipped"
+                        ));
+                        continue;
+                    }
+                }
+            };
+            let se = se_of(&inf, cl);
             cells.push(GroupTime {
                 group: g,
                 time: t,
@@ -644,7 +821,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         return Err(invalid("cohort", "no post-treatment periods in the panel"));
     }
     let point = |key: i64, att: f64, inf: &Array1<f64>| {
-        let se = se_of(inf);
+        let se = se_of(inf, cl);
         AggPoint {
             key,
             att,
@@ -729,7 +906,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
     // draws, or 999 with a fixed seed).
     let band_boot = settings.bootstrap.clone().unwrap_or(Bootstrap { draws: 999, seed: 20240101 });
     let e_infs: Vec<&Array1<f64>> = e_points.iter().map(|(_, inf)| inf).collect();
-    let (uniform_crit, scales) = uniform_band(&e_infs, &band_boot, settings.alpha);
+    let (uniform_crit, scales) = uniform_band(&e_infs, &band_boot, settings.alpha, cl);
     let mut event_study = event_study;
     for (p, s) in event_study.iter_mut().zip(&scales) {
         p.uniform_ci_low = Some(p.att - uniform_crit * s);
@@ -745,7 +922,8 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         (None, None)
     } else {
         let q = pre.len();
-        let cols: Vec<Array1<f64>> = pre.iter().map(|&c| infs[c].clone()).collect();
+        let cols: Vec<Array1<f64>> =
+            pre.iter().map(|&c| cl.map_or_else(|| infs[c].clone(), |k| k.sums(&infs[c]))).collect();
         let v = linalg::crossprod(linalg::stack_columns(&cols).view()) / (n as f64 * n as f64);
         let b: Array1<f64> = pre.iter().map(|&c| atts[c]).collect();
         match linalg::quad_form_inv(v.view(), b.view()) {
@@ -766,7 +944,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
             all_infs.push(pinf);
         }
     }
-    let boot = settings.bootstrap.as_ref().map(|b| bootstrap_se(&all_infs, b));
+    let boot = settings.bootstrap.as_ref().map(|b| bootstrap_se(&all_infs, b, cl));
     let mut bi = cells.len();
     if let Some(bs) = &boot {
         for (c, se) in cells.iter_mut().zip(bs) {
@@ -774,7 +952,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         }
     }
     for (name, (att, inf, points)) in aggregations {
-        let se = se_of(&inf);
+        let se = se_of(&inf, cl);
         let bse = boot.as_ref().map(|b| b[bi]);
         bi += 1;
         let points = points
@@ -808,10 +986,22 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
             ci_low: Some(simple.ci_low),
             ci_high: Some(simple.ci_high),
             p_value: Some(simple.p_value),
-            n_obs: n * np,
+            n_obs: keep.iter().map(|&u| w.y.row(u).iter().filter(|v| !v.is_nan()).count()).sum(),
             inference: format!(
-                "influence-function standard errors (normal){}",
-                if settings.bootstrap.is_some() { "; multiplier bootstrap (Rademacher) also reported" } else { "" }
+                "influence-function standard errors (normal){}{}",
+                match cl {
+                    Some(c) => format!(", clustered by {} clusters", c.g),
+                    None => String::new(),
+                },
+                if settings.bootstrap.is_some() {
+                    if cl.is_some() {
+                        "; multiplier bootstrap (Rademacher, one weight per cluster) also reported"
+                    } else {
+                        "; multiplier bootstrap (Rademacher) also reported"
+                    }
+                } else {
+                    ""
+                }
             ),
         },
         n_units: n,
@@ -823,6 +1013,8 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         uniform_critical_value: Some(uniform_crit),
         uniform_draws: Some(band_boot.draws),
         aggregations: out_aggs.clone(),
+        n_clusters: cl.map(|c| c.g),
+        balanced: w.balanced,
         pre_trend_p_value: pre_p,
         pre_trend_chi2: pre_chi2,
         warnings,
@@ -834,6 +1026,25 @@ crate::impl_estimate!(CsResult);
 #[cfg(test)]
 mod trim_tests {
     use super::*;
+
+    /// On a balanced panel the unbalanced estimator is the panel estimator: the same ATT and the
+    /// same influence function as the 2x2 on changes without covariates.
+    #[test]
+    fn four_means_is_the_panel_estimator_when_balanced() {
+        let mut rng = crate::rng::Rng::new(3);
+        let (units, n_t) = (40usize, 15usize);
+        let y: Vec<[f64; 2]> = (0..units).map(|_| [rng.normal(), rng.normal() + 0.5]).collect();
+        let sub: Vec<usize> = (0..units).collect();
+        let (att, inf) = four_means(&sub, n_t, 1, 0, |i, p| y[i][p], units).unwrap();
+        let dy: Array1<f64> = y.iter().map(|v| v[1] - v[0]).collect();
+        let d: Array1<f64> = (0..units).map(|i| if i < n_t { 1.0 } else { 0.0 }).collect();
+        let none = Array2::<f64>::zeros((units, 0));
+        let (att2, inf2) = two_by_two(dy.view(), d.view(), none.view(), CsMethod::Dr).unwrap();
+        assert!((att - att2).abs() < 1e-12);
+        for (a, b) in inf.iter().zip(&inf2) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+    }
 
     /// DRDID's trimming against csdid 0.4.3's `drdid_trim` (R DRDID's panel estimators with
     /// `trim.level = 0.995`) on a 2x2 panel where a control's propensity passes 0.995
