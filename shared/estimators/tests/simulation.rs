@@ -2,7 +2,7 @@
 //! Simulations with a known true effect: bias near zero and 95% intervals covering the truth
 //! 93-97% of the time (1,000 replications each, fixed seeds; binomial sd of the coverage 0.7%).
 
-use liftos_estimators::did::staggered::{self, CsInput, CsSettings};
+use liftos_estimators::did::staggered::{self, CsInput, CsMethod, CsSettings};
 use liftos_estimators::did::{twfe, DidSettings, PanelInput};
 use liftos_estimators::iv::{self, IvInput, IvSettings};
 use liftos_estimators::rng::Rng;
@@ -270,6 +270,93 @@ fn callaway_santanna_unbalanced_panel_covers() {
         tally.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
     }
     tally.check("callaway_santanna unbalanced");
+}
+
+/// Callaway-Sant'Anna on unbalanced panels with a covariate: parallel trends hold only given x
+/// (a unit's trend is 0.3·x per period, and the cohorts' x are centred at 0.8 against 0 for the
+/// never treated), rows missing at random with probability 0.15, 1,000 panels of 150 units.
+/// Without x the estimate is biased (+0.53). With x, DRDID's repeated-cross-section estimators
+/// on each cell's rows: the outcome regression is unbiased and covers 94.1%; doubly robust is
+/// unbiased and covers 92.7%, IPW 91.5%. The influence-function errors with an estimated
+/// propensity score under-cover by 2 to 3.5 points at this size, on a balanced panel too (doubly
+/// robust 93.4%), and with 600 units still (93.1%): these are R did's own formulas (matched to
+/// 1e-6 in `cs_unbalanced_panel_matches_csdid`), so the test holds the regression estimator to
+/// 95% +/- 2 and the two others to at least 91% and 90%, and says so.
+#[test]
+#[ignore = "simulation: run with --include-ignored"]
+fn callaway_santanna_unbalanced_with_a_covariate_covers() {
+    let mut rng = Rng::new(21);
+    let (units, periods) = (150usize, 8i64);
+    let cohort_of = |u: usize| match u % 3 {
+        0 => Some(4i64),
+        1 => Some(6),
+        _ => None,
+    };
+    let mut cells = vec![];
+    for g in [4i64, 6] {
+        for t in g..periods {
+            cells.push(1.0 + 0.5 * (t - g) as f64);
+        }
+    }
+    let truth = cells.iter().sum::<f64>() / cells.len() as f64;
+    let mut tallies: Vec<Tally> = (0..3).map(|_| Tally::new(truth)).collect();
+    let mut without = Tally::new(truth);
+    let methods = [CsMethod::Reg, CsMethod::Dr, CsMethod::Ipw];
+    for _ in 0..REPS {
+        let mut input = CsInput {
+            unit: vec![],
+            unit_labels: (0..units).map(|u| u.to_string()).collect(),
+            time: vec![],
+            outcome: Default::default(),
+            cohort: vec![],
+            covariates: Default::default(),
+            cluster: None,
+        };
+        let (mut outcome, mut xs) = (vec![], vec![]);
+        let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
+        for u in 0..units {
+            let a = rng.normal();
+            let g = cohort_of(u);
+            let x = rng.normal() + if g.is_some() { 0.8 } else { 0.0 };
+            for t in 0..periods {
+                let eff = match g {
+                    Some(g) if t >= g => 1.0 + 0.5 * (t - g) as f64,
+                    _ => 0.0,
+                };
+                let y = a + time_fx[t as usize] + 0.3 * x * t as f64 + eff + rng.normal();
+                if rng.uniform() < 0.15 {
+                    continue;
+                }
+                input.unit.push(u as u32);
+                input.time.push(t);
+                input.cohort.push(g);
+                outcome.push(y);
+                xs.push(x);
+            }
+        }
+        input.outcome = outcome.into();
+        let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
+        without.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
+        input.covariates = Columns::new(vec![("x".into(), xs)]).unwrap();
+        for (m, tally) in methods.iter().zip(tallies.iter_mut()) {
+            let fit = staggered::fit(&input, &CsSettings { method: *m, ..CsSettings::default() }).unwrap();
+            assert!(!fit.balanced);
+            tally.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
+        }
+    }
+    let bias = without.est.iter().sum::<f64>() / without.est.len() as f64 - truth;
+    eprintln!("without x: bias {bias:.3}");
+    assert!(bias > 0.3, "conditional parallel trends: ignoring x should bias the estimate ({bias})");
+    tallies[0].check("callaway_santanna unbalanced, outcome regression with x");
+    for (t, name, floor) in [(&tallies[1], "doubly robust", 0.91), (&tallies[2], "ipw", 0.90)] {
+        let n = t.est.len() as f64;
+        let mean = t.est.iter().sum::<f64>() / n;
+        let sd = (t.est.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let coverage = t.covered as f64 / n;
+        eprintln!("{name} with x: bias {:.5} (mc se {:.5}), coverage {coverage:.3}", mean - truth, sd / n.sqrt());
+        assert!((mean - truth).abs() < 3.5 * sd / n.sqrt(), "{name}: bias {}", mean - truth);
+        assert!(coverage >= floor, "{name}: coverage {coverage}");
+    }
 }
 
 /// Endogenous x (shares u with y), two valid instruments, heteroskedastic errors, HC1.

@@ -2,7 +2,8 @@
 (R did's option: the repeated-cross-section estimators on the rows observed in each period, the
 influence function summed per unit) on mpdta with 10% of its rows dropped at random (numpy seed
 20261202; written to data/mpdta_unbalanced.csv), doubly robust without covariates: never-treated
-controls, not-yet-treated controls, and never-treated clustered by state. Every ATT(g,t) and its
+controls, not-yet-treated controls, and never-treated clustered by state; with the covariate lpop
+(DRDID's drdid_rc, std_ipw_did_rc and reg_did_rc). Every ATT(g,t) and its
 analytic standard error, the simple and dynamic aggregations, and the Wald pre-test.
 
     python cs_unbalanced.py OUT_DIR [DATA_DIR]   -> OUT_DIR/cs_unbalanced.json
@@ -22,10 +23,14 @@ df = df.rename(columns={"first.treat": "first_treat"})
 df["state"] = df.countyreal // 1000
 res = {"versions": {"csdid": version("csdid"), "numpy": version("numpy"), "pandas": version("pandas")},
        "rows": int(len(df)), "units": int(df.countyreal.nunique()),
-       "call": "ATTgt(lemp ~ first_treat | countyreal, year, allow_unbalanced_panel=True, control_group=C[, clustervar='state']).fit('dr', bstrap=False); aggte('simple' | 'dynamic', bstrap=False)"}
-for name, ctrl, cl in [("never", "nevertreated", None), ("notyet", "notyettreated", None), ("never_state", "nevertreated", "state")]:
-    fit = ATTgt(yname="lemp", gname="first_treat", idname="countyreal", tname="year", data=df,
-                control_group=ctrl, allow_unbalanced_panel=True, clustervar=cl).fit(est_method="dr", bstrap=False)
+       "call": "ATTgt(lemp ~ first_treat | countyreal, year, allow_unbalanced_panel=True, control_group=C[, clustervar='state'][, xformla='~ lpop']).fit(M, bstrap=False); aggte('simple' | 'dynamic', bstrap=False)"}
+cases = [("never", "nevertreated", None, None, "dr"), ("notyet", "notyettreated", None, None, "dr"),
+         ("never_state", "nevertreated", "state", None, "dr"),
+         ("dr_lpop", "nevertreated", None, "~ lpop", "dr"), ("ipw_lpop", "nevertreated", None, "~ lpop", "ipw"),
+         ("reg_lpop_notyet", "notyettreated", None, "~ lpop", "reg")]
+for name, ctrl, cl, xf, method in cases:
+    fit = ATTgt(yname="lemp", gname="first_treat", idname="countyreal", tname="year", data=df, xformla=xf,
+                control_group=ctrl, allow_unbalanced_panel=True, clustervar=cl).fit(est_method=method, bstrap=False)
     r = fit.results
     out = {"group": [int(g) for g in r["group"]], "time": [int(t) for t in r["year"]],
            "att": [float(a) for a in r["att"]], "se": [float(s) for s in r["se"]],

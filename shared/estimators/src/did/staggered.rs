@@ -9,12 +9,13 @@
 //! DRDID's `drdid_panel` / `std_ipw_did_panel` / `reg_did_panel`, and the aggregation weights'
 //! own estimation effect in the aggregated standard errors.
 //!
-//! An unbalanced panel (a unit missing some periods) without covariates is estimated as R did's
-//! `allow_unbalanced_panel = TRUE` does: each ATT(g,t) compares the cohort's and the controls'
-//! mean outcomes over the rows present in the two periods (DRDID's repeated-cross-section
-//! estimators, which without covariates all reduce to this difference of four means), and each
-//! row's influence function is summed within its unit, so a unit seen in both periods is one
-//! draw. On a balanced panel this is exactly the panel estimator.
+//! An unbalanced panel (a unit missing some periods) is estimated as R did's
+//! `allow_unbalanced_panel = TRUE` does: each ATT(g,t) from the rows present in its two periods
+//! with DRDID's repeated-cross-section estimators (`two_by_two_rc`; each row's covariates at its
+//! own period; without covariates they all reduce to the difference of four means, `four_means`),
+//! each row's influence function scaled by n / rows and summed within its unit, so a unit seen in
+//! both periods is one draw. Without covariates on a balanced panel this is exactly the panel
+//! estimator.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -91,8 +92,8 @@ impl Default for CsSettings {
     }
 }
 
-/// A long panel with each unit's first treated period (0 or `None`: never treated); balanced,
-/// or unbalanced without covariates.
+/// A long panel with each unit's first treated period (0 or `None`: never treated); balanced or
+/// not.
 #[derive(Debug, Clone)]
 pub struct CsInput {
     pub unit: Vec<u32>,
@@ -301,18 +302,6 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
     let missing = y.iter().filter(|v| v.is_nan()).count();
     let mut warnings = Vec::new();
     if missing > 0 {
-        if let Some(name) = input.covariates.names().first() {
-            let (u, p) = y.indexed_iter().find(|(_, v)| v.is_nan()).map(|(ix, _)| ix).unwrap_or((0, 0));
-            return Err(invalid(
-                name,
-                format!(
-                    "the panel is unbalanced (unit {} has no row for period {}): with covariates Callaway-Sant'Anna \
-                     needs a balanced panel; drop the covariates (the unbalanced estimator compares the rows present \
-                     in each period) or keep only the units seen in every period",
-                    input.unit_labels[u], periods[p]
-                ),
-            ));
-        }
         warnings.push(format!(
             "the panel is unbalanced ({missing} of {} unit-periods missing): each ATT(g,t) compares the rows present in its two periods \
              (R did's allow_unbalanced_panel), which no longer differences out each unit's level; expect wider intervals than \
@@ -474,6 +463,156 @@ impl Clusters {
             s[self.code[i]] += v;
         }
         s
+    }
+}
+
+/// The 2x2 comparison on rows (R DRDID's repeated-cross-section estimators, as csdid 0.4.3's
+/// `reg_did_rc`, `std_ipw_did_rc` and `drdid_rc` with unit weights): `y` the outcome of each row,
+/// `post` 1 in the later period, `d` 1 for the cohort, `xs` the row's own covariates. Returns the
+/// ATT and each row's influence function. The propensity score is a logit over all rows (capped
+/// at 1 − 1e-6, controls at 0.995 or more trimmed, as the panel estimators); the outcome
+/// regressions are fitted on each (group, period) cell's rows.
+pub(crate) fn two_by_two_rc(
+    y: ArrayView1<f64>,
+    post: ArrayView1<f64>,
+    d: ArrayView1<f64>,
+    xs: ArrayView2<f64>,
+    method: CsMethod,
+) -> Result<(f64, Array1<f64>), String> {
+    let n = y.len();
+    let nf = n as f64;
+    let y = y.to_owned();
+    let post = post.to_owned();
+    let d = d.to_owned();
+    let cov = linalg::with_intercept(xs);
+    let mean = |v: &Array1<f64>| v.sum() / nf;
+    let wmean = |w: &Array1<f64>| cov.t().dot(w) / nf;
+    let ones = Array1::<f64>::ones(n);
+    let pre = &ones - &post;
+    let untreated = &ones - &d;
+    // Outcome regression on the rows of `mask`: fitted values for every row and the asymptotic
+    // linear representation of its coefficients, mask e X (X' mask X / n)⁻¹.
+    let or_fit = |mask: &Array1<f64>, what: &str| -> Result<(Array1<f64>, Array2<f64>), String> {
+        let rows: Vec<usize> = (0..n).filter(|&i| mask[i] == 1.0).collect();
+        let cx = cov.select(Axis(0), &rows);
+        let cy = y.select(Axis(0), &rows);
+        let fit = ols::solve(cx.view(), cy.view())
+            .map_err(|e| format!("outcome regression ({what}): covariate {} collinear", e.column))?;
+        let fitted = cov.dot(&fit.coef);
+        let inv = linalg::inv_spd((linalg::crossprod(cx.view()) / nf).view())
+            .map_err(|_| format!("outcome regression ({what}): singular design"))?;
+        let e = mask * &(&y - &fitted);
+        let alr = (&cov * &e.view().insert_axis(Axis(1))).dot(&inv);
+        Ok((fitted, alr))
+    };
+    let ps_fit = || -> Result<(Array1<f64>, Array2<f64>), String> {
+        let f = logit::fit(cov.view(), d.view()).map_err(|e| format!("propensity score: {e}"))?;
+        let p = f.p.mapv(|p| p.min(1.0 - 1e-6));
+        let r = &d - &p;
+        let alr = (&cov * &r.view().insert_axis(Axis(1))).dot(&f.hessian_inv_n);
+        Ok((p, alr))
+    };
+    let positive = |ws: &[&Array1<f64>]| -> Result<(), String> {
+        if ws.iter().any(|w| w.sum() <= 0.0) {
+            Err("a group has no weight in one of the two periods (every control trimmed?)".into())
+        } else {
+            Ok(())
+        }
+    };
+    match method {
+        CsMethod::Reg => {
+            let (out_pre, alr_pre) = or_fit(&(&untreated * &pre), "controls, base period")?;
+            let (out_post, alr_post) = or_fit(&(&untreated * &post), "controls, later period")?;
+            let w_tpre = &d * &pre;
+            let w_tpost = &d * &post;
+            positive(&[&w_tpre, &w_tpost])?;
+            let eta_tpre = mean(&(&w_tpre * &y)) / mean(&w_tpre);
+            let eta_tpost = mean(&(&w_tpost * &y)) / mean(&w_tpost);
+            let cont = &d * &(&out_post - &out_pre);
+            let eta_cont = mean(&cont) / mean(&d);
+            let att = eta_tpost - eta_tpre - eta_cont;
+            let inf_tpre = (&w_tpre * &y - &w_tpre * eta_tpre) / mean(&w_tpre);
+            let inf_tpost = (&w_tpost * &y - &w_tpost * eta_tpost) / mean(&w_tpost);
+            let moment = wmean(&d);
+            let inf_cont = (&cont - &(&d * eta_cont) + alr_post.dot(&moment) - alr_pre.dot(&moment)) / mean(&d);
+            Ok((att, inf_tpost - inf_tpre - inf_cont))
+        }
+        CsMethod::Ipw => {
+            let (p, alr_ps) = ps_fit()?;
+            let keep = keep_controls(&p, &d);
+            let odds = &p * &untreated / p.mapv(|p| 1.0 - p);
+            let w_tpre = &keep * &(&d * &pre);
+            let w_tpost = &keep * &(&d * &post);
+            let w_cpre = &keep * &(&odds * &pre);
+            let w_cpost = &keep * &(&odds * &post);
+            positive(&[&w_tpre, &w_tpost, &w_cpre, &w_cpost])?;
+            let part = |w: &Array1<f64>| -> (f64, Array1<f64>) {
+                let eta = w * &y / mean(w);
+                let att = mean(&eta);
+                let inf = &eta - &(w * (att / mean(w)));
+                (att, inf)
+            };
+            let (a_tpre, i_tpre) = part(&w_tpre);
+            let (a_tpost, i_tpost) = part(&w_tpost);
+            let (a_cpre, i_cpre) = part(&w_cpre);
+            let (a_cpost, i_cpost) = part(&w_cpost);
+            let att = (a_tpost - a_tpre) - (a_cpost - a_cpre);
+            let m2_pre = wmean(&(&w_cpre * &y.mapv(|v| v - a_cpre))) / mean(&w_cpre);
+            let m2_post = wmean(&(&w_cpost * &y.mapv(|v| v - a_cpost))) / mean(&w_cpost);
+            let inf_cont = &i_cpost - &i_cpre + alr_ps.dot(&(&m2_post - &m2_pre));
+            Ok((att, &i_tpost - &i_tpre - inf_cont))
+        }
+        CsMethod::Dr => {
+            let (p, alr_ps) = ps_fit()?;
+            let keep = keep_controls(&p, &d);
+            let (out_cpre, alr_cpre) = or_fit(&(&untreated * &pre), "controls, base period")?;
+            let (out_cpost, alr_cpost) = or_fit(&(&untreated * &post), "controls, later period")?;
+            let (out_tpre, alr_tpre) = or_fit(&(&d * &pre), "cohort, base period")?;
+            let (out_tpost, alr_tpost) = or_fit(&(&d * &post), "cohort, later period")?;
+            let out_cont = &post * &out_cpost + &pre * &out_cpre;
+            let odds = &p * &untreated / p.mapv(|p| 1.0 - p);
+            let w_tpre = &keep * &(&d * &pre);
+            let w_tpost = &keep * &(&d * &post);
+            let w_cpre = &keep * &(&odds * &pre);
+            let w_cpost = &keep * &(&odds * &post);
+            let w_d = &keep * &d;
+            positive(&[&w_tpre, &w_tpost, &w_cpre, &w_cpost])?;
+            let resid = &y - &out_cont;
+            // η = w·v / mean(w), its mean, and the influence η − w·mean(η)/mean(w).
+            let part = |w: &Array1<f64>, v: &Array1<f64>| -> (f64, Array1<f64>) {
+                let eta = w * v / mean(w);
+                let att = mean(&eta);
+                let inf = &eta - &(w * (att / mean(w)));
+                (att, inf)
+            };
+            let (a_tpre, i_tpre) = part(&w_tpre, &resid);
+            let (a_tpost, i_tpost) = part(&w_tpost, &resid);
+            let (a_cpre, i_cpre) = part(&w_cpre, &resid);
+            let (a_cpost, i_cpost) = part(&w_cpost, &resid);
+            let gap_post = &out_tpost - &out_cpost;
+            let gap_pre = &out_tpre - &out_cpre;
+            let (a_d_post, i_eff1) = part(&w_d, &gap_post);
+            let (a_dt1_post, i_eff2) = part(&w_tpost, &gap_post);
+            let (a_d_pre, i_eff3) = part(&w_d, &gap_pre);
+            let (a_dt0_pre, i_eff4) = part(&w_tpre, &gap_pre);
+            let att = (a_tpost - a_tpre) - (a_cpost - a_cpre) + (a_d_post - a_dt1_post) - (a_d_pre - a_dt0_pre);
+            let m1_post = -wmean(&(&w_tpost * &post)) / mean(&w_tpost);
+            let m1_pre = -wmean(&(&w_tpre * &pre)) / mean(&w_tpre);
+            let inf_treat_or = alr_cpost.dot(&m1_post) - alr_cpre.dot(&m1_pre);
+            let m2_pre = wmean(&(&w_cpre * &resid.mapv(|v| v - a_cpre))) / mean(&w_cpre);
+            let m2_post = wmean(&(&w_cpost * &resid.mapv(|v| v - a_cpost))) / mean(&w_cpost);
+            let inf_cont_ps = alr_ps.dot(&(&m2_post - &m2_pre));
+            let m3_post = -wmean(&(&w_cpost * &post)) / mean(&w_cpost);
+            let m3_pre = -wmean(&(&w_cpre * &pre)) / mean(&w_cpre);
+            let inf_cont_or = alr_cpost.dot(&m3_post) - alr_cpre.dot(&m3_pre);
+            let inf_eff = (&i_eff1 - &i_eff2) - (&i_eff3 - &i_eff4);
+            let mom_post = wmean(&(&w_d / mean(&w_d) - &w_tpost / mean(&w_tpost)));
+            let mom_pre = wmean(&(&w_d / mean(&w_d) - &w_tpre / mean(&w_tpre)));
+            let inf_or = (&alr_tpost - &alr_cpost).dot(&mom_post) - (&alr_tpre - &alr_cpre).dot(&mom_pre);
+            let inf_treat = &i_tpost - &i_tpre + inf_treat_or;
+            let inf_cont = &i_cpost - &i_cpre + inf_cont_ps + inf_cont_or;
+            Ok((att, inf_treat - inf_cont + inf_eff + inf_or))
+        }
     }
 }
 
@@ -779,6 +918,46 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
                     inf[i] = scale * inf_sub[j];
                 }
                 (att, inf)
+            } else if !w.x.is_empty() {
+                // Rows present in the two periods, each with its own period's covariates.
+                let (mut ry, mut rpost, mut rd, mut runit, mut rx) = (vec![], vec![], vec![], vec![], vec![]);
+                for (j, &i) in sub.iter().enumerate() {
+                    for (p, is_post) in [(ti, 1.0), (bi, 0.0)] {
+                        let v = w.y[[keep[i], p]];
+                        if !v.is_nan() {
+                            ry.push(v);
+                            rpost.push(is_post);
+                            rd.push(if j < n_t { 1.0 } else { 0.0 });
+                            runit.push(i);
+                            rx.extend(w.x.iter().map(|x| x[[keep[i], p]]));
+                        }
+                    }
+                }
+                let rows = ry.len();
+                let cell = |dv: f64, pv: f64| (0..rows).any(|r| rd[r] == dv && rpost[r] == pv);
+                if !(cell(1.0, 1.0) && cell(1.0, 0.0) && cell(0.0, 1.0) && cell(0.0, 0.0)) {
+                    warnings.push(format!(
+                        "group {g} at time {t}: no rows for the cohort or its controls in period {t} or {base}; cell skipped"
+                    ));
+                    continue;
+                }
+                let xs =
+                    Array2::from_shape_vec((rows, w.x.len()), rx).map_err(|e| invalid("covariates", e.to_string()))?;
+                let fitted = two_by_two_rc(
+                    Array1::from(ry).view(),
+                    Array1::from(rpost).view(),
+                    Array1::from(rd).view(),
+                    xs.view(),
+                    settings.method,
+                );
+                let (att, inf_rows) = fitted.map_err(|m| invalid("covariates", format!("group {g}, time {t}: {m}")))?;
+                // csdid's (n / n1) IF per row, summed within units.
+                let scale = n as f64 / rows as f64;
+                let mut inf = Array1::zeros(n);
+                for (r, &i) in runit.iter().enumerate() {
+                    inf[i] += scale * inf_rows[r];
+                }
+                (att, inf)
             } else {
                 let yv = |i: usize, p: usize| w.y[[keep[i], p]];
                 match four_means(&sub, n_t, ti, bi, yv, n) {
@@ -1026,6 +1205,52 @@ crate::impl_estimate!(CsResult);
 #[cfg(test)]
 mod trim_tests {
     use super::*;
+
+    /// Without covariates DRDID's repeated-cross-section estimators (all three) are the
+    /// difference of four means, influence function included, on rows with gaps.
+    #[test]
+    fn rc_estimators_without_covariates_are_four_means() {
+        let mut rng = crate::rng::Rng::new(5);
+        let (units, n_t) = (30usize, 12usize);
+        let y: Vec<[f64; 2]> = (0..units)
+            .map(|i| {
+                let miss = i % 7;
+                [if miss == 1 { f64::NAN } else { rng.normal() }, if miss == 2 { f64::NAN } else { rng.normal() + 1.0 }]
+            })
+            .collect();
+        let sub: Vec<usize> = (0..units).collect();
+        let (att, inf) = four_means(&sub, n_t, 1, 0, |i, p| y[i][p], units).unwrap();
+        let (mut ry, mut rp, mut rd, mut ru) = (vec![], vec![], vec![], vec![]);
+        for (i, yi) in y.iter().enumerate() {
+            for p in [1usize, 0] {
+                if !yi[p].is_nan() {
+                    ry.push(yi[p]);
+                    rp.push(p as f64);
+                    rd.push(if i < n_t { 1.0 } else { 0.0 });
+                    ru.push(i);
+                }
+            }
+        }
+        let none = Array2::<f64>::zeros((ry.len(), 0));
+        for m in [CsMethod::Dr, CsMethod::Ipw, CsMethod::Reg] {
+            let (a, rows) = two_by_two_rc(
+                Array1::from(ry.clone()).view(),
+                Array1::from(rp.clone()).view(),
+                Array1::from(rd.clone()).view(),
+                none.view(),
+                m,
+            )
+            .unwrap();
+            assert!((a - att).abs() < 1e-12, "{m:?}: {a} vs {att}");
+            let mut per_unit = vec![0.0; units];
+            for (r, &i) in ru.iter().enumerate() {
+                per_unit[i] += units as f64 / ry.len() as f64 * rows[r];
+            }
+            for (x, w) in per_unit.iter().zip(&inf) {
+                assert!((x - w).abs() < 1e-9, "{m:?}: {x} vs {w}");
+            }
+        }
+    }
 
     /// On a balanced panel the unbalanced estimator is the panel estimator: the same ATT and the
     /// same influence function as the 2x2 on changes without covariates.
