@@ -613,7 +613,13 @@ fn method_plots(result: &MethodOutput, dates: bool) -> Vec<String> {
                             .collect(),
                     ),
                 };
-                vec![or_note(event_study_svg(&pts, &uniform, pre_trend))]
+                let mut parts = vec![or_note(event_study_svg(&pts, &uniform, pre_trend))];
+                if let DidOutput::Twfe(r) = d {
+                    if let Some(h) = &r.honest {
+                        parts.push(honest_table(h));
+                    }
+                }
+                parts
             }
         }
         MethodOutput::Synth(r) => synth_plots(r, dates),
@@ -632,6 +638,53 @@ fn method_plots(result: &MethodOutput, dates: bool) -> Vec<String> {
         MethodOutput::Sdid(r) => sdid_plots(r, dates),
         MethodOutput::Impact(r) => impact_plots(r, dates),
     }
+}
+
+/// HonestDiD's sensitivity analysis: the robust interval for the reported estimate at each
+/// allowed violation of parallel trends, under both restrictions, and where zero enters.
+fn honest_table(h: &liftos_estimators::did::honest::HonestResult) -> String {
+    let mut s = format!(
+        "<h3>Sensitivity to violations of parallel trends (HonestDiD)</h3><p class=\"note\">For {}. \
+         Relative magnitudes: after treatment the trend may change by up to M-bar times its largest change before. \
+         Smoothness: the trend's slope may change by up to M per period (outcome units); M = 0 allows a linear trend.</p>\
+         <table><tr><th>restriction</th><th>bound</th><th>interval</th></tr>",
+        esc(&h.target)
+    );
+    for b in &h.relative_magnitudes {
+        let interval = match (b.ci_low, b.ci_high) {
+            (Some(l), Some(u)) => {
+                format!("[{}, {}]{}", fmt(l), fmt(u), if b.open { " (reaches the search grid's end)" } else { "" })
+            }
+            _ => "empty".into(),
+        };
+        let _ = write!(s, "<tr><td>relative magnitudes</td><td>M-bar = {}</td><td>{interval}</td></tr>", fmt(b.mbar));
+    }
+    for b in &h.smoothness {
+        let _ = write!(
+            s,
+            "<tr><td>smoothness</td><td>M = {}</td><td>[{}, {}]</td></tr>",
+            fmt(b.m),
+            fmt(b.ci_low),
+            fmt(b.ci_high)
+        );
+    }
+    s.push_str("</table>");
+    let breakdown = |v: Option<f64>, name: &str, max: f64| match v {
+        Some(0.0) => format!("zero is inside the interval already at {name} = 0"),
+        Some(m) => format!("zero enters the interval at {name} = {}", fmt(m)),
+        None => format!("zero stays outside up to {name} = {}", fmt(max)),
+    };
+    let _ = write!(
+        s,
+        "<p class=\"note\">Breakdown: {}; {}.</p>",
+        breakdown(h.breakdown_mbar, "M-bar", h.breakdown_search_max),
+        if h.smoothness.is_empty() {
+            "smoothness not computed".to_string()
+        } else {
+            breakdown(h.breakdown_m, "M", h.breakdown_m_search_max)
+        }
+    );
+    s
 }
 
 /// CausalImpact's three panels: observed against the counterfactual with its band, the pointwise

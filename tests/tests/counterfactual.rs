@@ -458,6 +458,33 @@ fn the_report_carries_the_explanation_and_the_counterfactual_table() {
     assert!(html.contains("treated unit-periods after adoption") && html.contains("identities checked"));
 }
 
+/// An event study with HonestDiD: the report tables both restrictions' intervals, says where
+/// zero enters, and the pre-trends check states both breakdown values.
+#[test]
+fn the_report_tables_the_honestdid_sensitivity() {
+    let body = serde_json::json!({"methods": [
+        {"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post",
+         "event_study": true, "honest": true, "m": [0.0, 0.01]}]});
+    let (out, html) = causal::run_local(
+        liftos::api::causal::Kind::AnalyzeAdvanced,
+        body.to_string().as_bytes(),
+        mpdta_post(),
+        "mpdta",
+    )
+    .expect("report");
+    assert!(html.contains("Sensitivity to violations of parallel trends (HonestDiD)"), "no HonestDiD table");
+    assert_eq!(html.matches("<td>relative magnitudes</td>").count(), 3);
+    assert_eq!(html.matches("<td>smoothness</td>").count(), 2);
+    assert!(
+        html.contains("<td>M = 0.0000</td>") && html.contains("<td>M = 0.0100</td>") && html.contains("Breakdown:")
+    );
+    let json = serde_json::to_value(&out).expect("json");
+    let honest = &json["results"][0]["result"]["honest"];
+    assert_eq!(honest["smoothness"].as_array().map(Vec::len), Some(2));
+    let checks = json["results"][0]["checks"].to_string();
+    assert!(checks.contains("HonestDiD") && checks.contains("under smoothness"), "{checks}");
+}
+
 #[test]
 fn sdid_and_impact_reports_draw_their_plots_and_counterfactuals() {
     let body = serde_json::json!({"methods": [
