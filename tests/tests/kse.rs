@@ -300,6 +300,36 @@ async fn graph_recovery_and_labelled_questions() {
         assert!(e.best().estimate.unwrap() > 0.0 && e.best().ci_low.unwrap() > 0.0, "{e:?}");
     }
 
+    // The sample org's own KPI: a node, and each channel's spend → KPI claim carrying the media
+    // mix model's numbers (the same model the budget plan runs), grade C.
+    let (plan, _) = liftos::service::surfacing::kpi_plan(&stores, &sample_user).await.unwrap().expect("a KPI");
+    let kpi = liftos::kse::graph::kpi_id(&plan.kpi);
+    let kpi_node = sample.node(&kpi).expect("the KPI node");
+    assert_eq!(kpi_node.concept.as_deref(), Some("revenue"), "{kpi_node:?}");
+    for c in &plan.model.channels {
+        let from = liftos::kse::graph::variable_id(&c.channel, "spend");
+        let e =
+            sample.edges.iter().find(|e| e.from == from && e.to == kpi).unwrap_or_else(|| panic!("{from} -> {kpi}"));
+        let claim = e.evidence.iter().find(|x| x.kind == liftos::kse::graph::EvidenceKind::ResponseCurve).unwrap();
+        assert_eq!((claim.grade, claim.method.as_str()), (Grade::C, "mmm"));
+        assert_eq!(
+            (claim.estimate, claim.ci_low, claim.ci_high),
+            (Some(c.roi), Some(c.roi_ci_low), Some(c.roi_ci_high))
+        );
+        assert_eq!(claim.stability, Some(c.positive_share));
+        assert_eq!(claim.level, Some(plan.model.level));
+    }
+    // Asked in a marketer's words, search answers with the model's edge.
+    let r = search(
+        &sample,
+        Ontology::shipped(),
+        &SearchRequest { query: "does Meta spend drive sales?".into(), limit: 10, max_edges: 4 },
+    );
+    let top = r.results.iter().find(|p| p.path.len() == 1 && p.path[0].to == kpi).expect("the response curve's path");
+    assert_eq!((top.path[0].from.as_str(), top.path[0].method.as_str()), ("meta:spend", "mmm"));
+    // No KPI, no node: the simulator org has none.
+    assert!(sim.nodes.iter().all(|n| !n.id.starts_with("kpi:")));
+
     // The simulator has no carry-over: each channel's fitted adstock is near zero.
     for n in sim.nodes.iter().filter(|n| n.kind == liftos::kse::graph::NodeKind::Channel) {
         let theta = n.profiles["temporal"].fitted["adstock_theta"];

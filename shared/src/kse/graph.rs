@@ -645,6 +645,107 @@ pub fn add_confounder(
     }
 }
 
+/// The org's first-party KPI node.
+pub fn kpi_id(name: &str) -> String {
+    format!("kpi:{name}")
+}
+
+/// One channel's response curve from the media mix model on the org's KPI.
+#[derive(Debug, Clone)]
+pub struct CurveEvidence {
+    pub platform: String,
+    /// Incremental KPI per unit of spend over the history, with its interval.
+    pub roi: f64,
+    pub roi_ci: (f64, f64),
+    /// KPI per extra unit of spend per day at today's spend, with its interval.
+    pub marginal_roi: f64,
+    pub marginal_roi_ci: (f64, f64),
+    pub adstock: f64,
+    pub half_saturation: f64,
+    /// The share of the model's re-fits with a positive ROI.
+    pub positive_share: f64,
+    /// Mean spend per day over the history.
+    pub spend_from: f64,
+}
+
+/// The org's KPI as a node, and each channel's spend → KPI claim from the media mix model:
+/// its ROI with the interval from the model's re-fits (`level`), the marginal ROI, carry-over and
+/// saturation in the detail. Grade C: an observational model of the history, however tight.
+pub fn add_kpi_response(
+    b: &mut GraphBuilder,
+    ontology: &Ontology,
+    kpi: &str,
+    curves: &[CurveEvidence],
+    level: f64,
+    days: usize,
+) {
+    let id = kpi_id(kpi);
+    let readable = kpi.replace(['_', '-'], " ");
+    // What the KPI is (revenue, sign-ups): the first variable or metric its name mentions.
+    let concept = ontology.mentions(&readable).into_iter().find_map(|m| {
+        ontology
+            .concept(&m.concept)
+            .filter(|c| c.variable.is_some() || c.kind == super::ontology::ConceptKind::Metric)
+            .map(|c| c.id.clone())
+    });
+    b.node(Node {
+        id: id.clone(),
+        kind: NodeKind::Variable,
+        label: format!("{readable} (the org's own KPI)"),
+        platform: None,
+        concept,
+        date: None,
+        campaigns: Vec::new(),
+        controls: Vec::new(),
+        experiment: None,
+        profiles: BTreeMap::new(),
+    });
+    for c in curves {
+        let from = variable_id(&c.platform, "spend");
+        if !b.has_node(&from) {
+            b.warnings
+                .push(format!("{id}: the media mix model names {} but the graph has no such channel", c.platform));
+            continue;
+        }
+        b.claim(
+            &from,
+            &id,
+            Claim {
+                id: format!("response_curve:{from}->{id}"),
+                kind: EvidenceKind::ResponseCurve,
+                grade: Grade::C,
+                method: "mmm".into(),
+                estimate: Some(c.roi),
+                ci_low: Some(c.roi_ci.0),
+                ci_high: Some(c.roi_ci.1),
+                level: Some(level),
+                p_value: None,
+                unit: Some(format!("{readable} per unit of spend (ROI over the history)")),
+                stability: Some(c.positive_share),
+                confidence: None,
+                n: Some(days),
+                analysis_id: None,
+                checks: Vec::new(),
+                detail: format!(
+                    "media mix model of {readable} on {days} days: ROI {:.3} [{:.3}, {:.3}], positive in {:.0}% of the re-fits; \
+                     at today's {:.0} a day the next unit of spend returns {:.3} [{:.3}, {:.3}]; carry-over {:.2}, half \
+                     of the maximum effect at {:.0} a day. An observational model: grade C",
+                    c.roi,
+                    c.roi_ci.0,
+                    c.roi_ci.1,
+                    100.0 * c.positive_share,
+                    c.spend_from,
+                    c.marginal_roi,
+                    c.marginal_roi_ci.0,
+                    c.marginal_roi_ci.1,
+                    c.adstock,
+                    c.half_saturation
+                ),
+            },
+        );
+    }
+}
+
 /// Every node id in sorted order and every edge's evidence non-empty: what a snapshot promises.
 pub fn check(g: &KnowledgeGraph) -> Result<(), String> {
     let ids: BTreeSet<&str> = g.nodes.iter().map(|n| n.id.as_str()).collect();
@@ -660,4 +761,43 @@ pub fn check(g: &KnowledgeGraph) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The KPI node takes its concept from its name, each known channel gets its response-curve
+    /// claim, and a channel the graph does not have is a warning, never an edge to nowhere.
+    #[test]
+    fn kpi_response_curves_on_known_channels_only() {
+        let o = Ontology::shipped();
+        let mut b = GraphBuilder::default();
+        add_channel(&mut b, o, "meta");
+        let curve = |p: &str| CurveEvidence {
+            platform: p.into(),
+            roi: 2.0,
+            roi_ci: (0.5, 3.5),
+            marginal_roi: 1.2,
+            marginal_roi_ci: (0.1, 2.0),
+            adstock: 0.4,
+            half_saturation: 900.0,
+            positive_share: 0.995,
+            spend_from: 1000.0,
+        };
+        add_kpi_response(&mut b, o, "shop_sales", &[curve("meta"), curve("tiktok")], 0.9, 120);
+        assert!(b.warnings.iter().any(|w| w.contains("tiktok")), "{:?}", b.warnings);
+        let g = b.finish("o", o);
+        check(&g).unwrap();
+        let kpi = g.node("kpi:shop_sales").expect("node");
+        assert_eq!(kpi.concept.as_deref(), Some("revenue"));
+        let edges: Vec<&Edge> = g.edges.iter().filter(|e| e.to == "kpi:shop_sales").collect();
+        assert_eq!(edges.len(), 1);
+        let c = edges[0].best();
+        assert_eq!((edges[0].from.as_str(), c.kind, c.grade), ("meta:spend", EvidenceKind::ResponseCurve, Grade::C));
+        assert_eq!(
+            (c.estimate, c.ci_low, c.ci_high, c.level, c.n),
+            (Some(2.0), Some(0.5), Some(3.5), Some(0.9), Some(120))
+        );
+    }
 }

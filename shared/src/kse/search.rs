@@ -450,6 +450,17 @@ fn interpret(g: &KnowledgeGraph, ontology: &Ontology, query: &str) -> Interpreta
                         .map(|p| super::graph::variable_id(p, v))
                         .filter(|id| g.node(id).is_some())
                         .collect();
+                    // The org's own KPI when it is this variable (a shop's revenue): no platform's.
+                    nodes.extend(
+                        g.nodes
+                            .iter()
+                            .filter(|n| {
+                                n.kind == NodeKind::Variable
+                                    && n.platform.is_none()
+                                    && n.concept.as_deref() == Some(c.id.as_str())
+                            })
+                            .map(|n| n.id.clone()),
+                    );
                     variables.push((tier.get(v).copied().unwrap_or(0), nodes.clone()));
                 }
             }

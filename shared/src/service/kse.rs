@@ -423,6 +423,33 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
         }
     }
 
+    // The org's own KPI and what the media mix model says each channel's spend does to it.
+    match super::surfacing::kpi_plan(stores, user).await {
+        Ok(Some((plan, _))) => {
+            let m = &plan.model;
+            let curves: Vec<graph::CurveEvidence> = m
+                .channels
+                .iter()
+                .map(|c| graph::CurveEvidence {
+                    platform: c.channel.clone(),
+                    roi: c.roi,
+                    roi_ci: (c.roi_ci_low, c.roi_ci_high),
+                    marginal_roi: c.marginal_roi,
+                    marginal_roi_ci: (c.marginal_roi_ci_low, c.marginal_roi_ci_high),
+                    adstock: c.adstock,
+                    half_saturation: c.half_saturation,
+                    positive_share: c.positive_share,
+                    spend_from: c.spend_from,
+                })
+                .collect();
+            let days = m.decomposition.kpi.iter().filter(|v| v.is_some()).count();
+            graph::add_kpi_response(&mut b, ontology, &plan.kpi, &curves, m.level, days);
+        }
+        Ok(None) => {}
+        Err(ServiceError::Store(e)) => return Err(ServiceError::Store(e)),
+        Err(e) => b.warnings.push(format!("the org's KPI: no response curves: {e}")),
+    }
+
     // Interventions with a comparison group: their effects on spend and the outcomes.
     let mut with_arms: Vec<_> = found.into_iter().filter(|(_, (t, c))| !t.is_empty() && !c.is_empty()).collect();
     b.inputs.interventions = with_arms.len();
