@@ -15,10 +15,33 @@ if ! command -v cargo-llvm-cov >/dev/null; then
   cargo install --locked cargo-llvm-cov
 fi
 export CARGO_TARGET_DIR=${LIFTOS_COV_TARGET:-$CACHE/cov-target}
+# The moto wire tests and fault injection count too: moto and the proxy as tests/run.sh starts
+# them, unless the caller already runs them.
+if [ -z "${LIFTOS_MOTO_ENDPOINT:-}" ]; then
+  VENV=$CACHE/venv
+  if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+  port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+  MOTO_PORT=$(port)
+  "$VENV/bin/python" tests/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT" >"$CACHE/moto-cov.log" 2>&1 &
+  MOTO_PID=$!
+  FAULT_PORT=$(port)
+  "$VENV/bin/python" tests/fault_proxy.py "$FAULT_PORT" "http://127.0.0.1:$MOTO_PORT" --rate 0.05 --rate-other 0.25 >"$CACHE/fault-cov.log" 2>&1 &
+  FAULT_PID=$!
+  trap 'kill $MOTO_PID $FAULT_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 60); do
+    if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/', timeout=1)" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+  export LIFTOS_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT" LIFTOS_FAULT_PROXY="http://127.0.0.1:$FAULT_PORT"
+fi
 cargo llvm-cov clean --workspace >/dev/null 2>&1 || true
 cargo llvm-cov --no-report --locked -p liftos-estimators
 cargo llvm-cov --no-report --locked -p liftos --features liftos/demo,liftos/lambda
-cargo llvm-cov --no-report --locked -p liftos-tests
+cargo llvm-cov --no-report --locked -p liftos-tests -- --include-ignored
+# The command's goldens and the local server's tests: the liftos binary they run is built
+# instrumented, and its profiles are collected with the tests'.
+cargo llvm-cov --no-report --locked -p liftos-cli
 mkdir -p "$ROOT/target-cov"
 cargo llvm-cov report --json --summary-only --output-path "$ROOT/target-cov/coverage.json"
 python3 - "$ROOT" "$ROOT/target-cov/coverage.json" <<'PY'

@@ -89,54 +89,100 @@ fn twfe_unbiased_with_nominal_coverage() {
     tally.check("twfe");
 }
 
-/// Staggered adoption with heterogeneous, dynamic effects (where TWFE is biased): cohorts 4 and
-/// 6 and never treated; effect = 1 + 0.5 * (t - g). The simple ATT's truth is the
-/// group-size-weighted mean of post-treatment effects.
-#[test]
-fn callaway_santanna_unbiased_with_nominal_coverage() {
-    let mut rng = Rng::new(12);
-    let (units, periods) = (150usize, 8i64);
-    let cohort_of = |u: usize| match u % 3 {
-        0 => Some(4i64),
-        1 => Some(6),
-        _ => None,
-    };
-    // Truth: cells (g, t >= g) weighted by group share (equal here).
-    let mut cells = vec![];
-    for g in [4i64, 6] {
-        for t in g..periods {
-            cells.push(1.0 + 0.5 * (t - g) as f64);
+/// Staggered panels for the Callaway-Sant'Anna simulations: `units` units in groups of `per`
+/// that adopt as a whole (group k: period 4 when k % 3 = 0, 6 when 1, never when 2) over
+/// `periods` periods, effect 1 + 0.5 (t − g), a unit effect, a common time effect, and
+/// optionally a group shock per period (sd `shock`), a trend of `x_trend`·x per period with the
+/// cohorts' x centred at 0.8 against 0, and rows missing at random with probability `missing`.
+/// Draws in a fixed order (time effects, shocks, then per unit its effect, x and its periods), so
+/// each simulation's seed gives what it always gave.
+#[derive(Clone, Copy)]
+struct Staggered {
+    units: usize,
+    per: usize,
+    periods: i64,
+    shock: f64,
+    x_trend: f64,
+    missing: f64,
+}
+
+impl Staggered {
+    fn plain(units: usize) -> Self {
+        Self { units, per: 1, periods: 8, shock: 0.0, x_trend: 0.0, missing: 0.0 }
+    }
+
+    fn cohort(&self, u: usize) -> Option<i64> {
+        match (u / self.per) % 3 {
+            0 => Some(4),
+            1 => Some(6),
+            _ => None,
         }
     }
-    let truth = cells.iter().sum::<f64>() / cells.len() as f64;
-    let mut tally = Tally::new(truth);
-    for _ in 0..REPS {
+
+    /// The simple ATT: the post-treatment cells' effects weighted by group share (equal here).
+    fn truth(&self) -> f64 {
+        let cells: Vec<f64> =
+            [4i64, 6].iter().flat_map(|&g| (g..self.periods).map(move |t| 1.0 + 0.5 * (t - g) as f64)).collect();
+        cells.iter().sum::<f64>() / cells.len() as f64
+    }
+
+    /// The panel, each row's group, and each row's x.
+    fn draw(&self, rng: &mut Rng) -> (CsInput, Vec<u32>, Vec<f64>) {
         let mut input = CsInput {
             unit: vec![],
-            unit_labels: (0..units).map(|u| u.to_string()).collect(),
+            unit_labels: (0..self.units).map(|u| u.to_string()).collect(),
             time: vec![],
             outcome: Default::default(),
             cohort: vec![],
             covariates: Default::default(),
             cluster: None,
         };
-        let mut outcome = vec![];
-        let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
-        for u in 0..units {
+        let (mut outcome, mut group, mut xs) = (vec![], vec![], vec![]);
+        let time_fx: Vec<f64> = (0..self.periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
+        let groups = self.units.div_ceil(self.per);
+        let shocks: Vec<Vec<f64>> = if self.shock > 0.0 {
+            (0..groups).map(|_| (0..self.periods).map(|_| self.shock * rng.normal()).collect()).collect()
+        } else {
+            vec![vec![0.0; self.periods as usize]; groups]
+        };
+        for u in 0..self.units {
+            let k = u / self.per;
             let a = rng.normal();
-            let g = cohort_of(u);
-            for t in 0..periods {
+            let g = self.cohort(u);
+            let x = if self.x_trend != 0.0 { rng.normal() + if g.is_some() { 0.8 } else { 0.0 } } else { 0.0 };
+            for t in 0..self.periods {
                 let eff = match g {
                     Some(g) if t >= g => 1.0 + 0.5 * (t - g) as f64,
                     _ => 0.0,
                 };
+                let y =
+                    a + time_fx[t as usize] + shocks[k][t as usize] + self.x_trend * x * t as f64 + eff + rng.normal();
+                if self.missing > 0.0 && rng.uniform() < self.missing {
+                    continue;
+                }
                 input.unit.push(u as u32);
                 input.time.push(t);
                 input.cohort.push(g);
-                outcome.push(a + time_fx[t as usize] + eff + rng.normal());
+                outcome.push(y);
+                group.push(k as u32);
+                xs.push(x);
             }
         }
         input.outcome = outcome.into();
+        (input, group, xs)
+    }
+}
+
+/// Staggered adoption with heterogeneous, dynamic effects (where TWFE is biased): cohorts 4 and
+/// 6 and never treated; effect = 1 + 0.5 * (t - g). The simple ATT's truth is the
+/// group-size-weighted mean of post-treatment effects.
+#[test]
+fn callaway_santanna_unbiased_with_nominal_coverage() {
+    let mut rng = Rng::new(12);
+    let design = Staggered::plain(150);
+    let mut tally = Tally::new(design.truth());
+    for _ in 0..REPS {
+        let (input, _, _) = design.draw(&mut rng);
         let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
         tally.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
     }
@@ -152,55 +198,13 @@ fn callaway_santanna_unbiased_with_nominal_coverage() {
 #[ignore = "simulation: run with --include-ignored"]
 fn callaway_santanna_clustered_by_state_covers() {
     let mut rng = Rng::new(15);
-    let (states, per, periods) = (60usize, 5usize, 8i64);
-    let units = states * per;
-    let cohort_of = |s: usize| match s % 3 {
-        0 => Some(4i64),
-        1 => Some(6),
-        _ => None,
-    };
-    let mut cells = vec![];
-    for g in [4i64, 6] {
-        for t in g..periods {
-            cells.push(1.0 + 0.5 * (t - g) as f64);
-        }
-    }
-    let truth = cells.iter().sum::<f64>() / cells.len() as f64;
-    let (mut clustered, mut by_unit) = (Tally::new(truth), Tally::new(truth));
+    let design = Staggered { per: 5, shock: 0.7, ..Staggered::plain(300) };
+    let (mut clustered, mut by_unit) = (Tally::new(design.truth()), Tally::new(design.truth()));
     for _ in 0..REPS {
-        let mut input = CsInput {
-            unit: vec![],
-            unit_labels: (0..units).map(|u| u.to_string()).collect(),
-            time: vec![],
-            outcome: Default::default(),
-            cohort: vec![],
-            covariates: Default::default(),
-            cluster: None,
-        };
-        let mut outcome = vec![];
-        let mut state_of_row = vec![];
-        let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
-        let shocks: Vec<Vec<f64>> = (0..states).map(|_| (0..periods).map(|_| 0.7 * rng.normal()).collect()).collect();
-        for u in 0..units {
-            let s = u / per;
-            let a = rng.normal();
-            let g = cohort_of(s);
-            for t in 0..periods {
-                let eff = match g {
-                    Some(g) if t >= g => 1.0 + 0.5 * (t - g) as f64,
-                    _ => 0.0,
-                };
-                input.unit.push(u as u32);
-                input.time.push(t);
-                input.cohort.push(g);
-                state_of_row.push(s as u32);
-                outcome.push(a + time_fx[t as usize] + shocks[s][t as usize] + eff + rng.normal());
-            }
-        }
-        input.outcome = outcome.into();
+        let (mut input, state, _) = design.draw(&mut rng);
         let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
         by_unit.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
-        input.cluster = Some((state_of_row, states));
+        input.cluster = Some((state, 60));
         let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
         clustered.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
     }
@@ -220,51 +224,10 @@ fn callaway_santanna_clustered_by_state_covers() {
 #[ignore = "simulation: run with --include-ignored"]
 fn callaway_santanna_unbalanced_panel_covers() {
     let mut rng = Rng::new(18);
-    let (units, periods) = (150usize, 8i64);
-    let cohort_of = |u: usize| match u % 3 {
-        0 => Some(4i64),
-        1 => Some(6),
-        _ => None,
-    };
-    let mut cells = vec![];
-    for g in [4i64, 6] {
-        for t in g..periods {
-            cells.push(1.0 + 0.5 * (t - g) as f64);
-        }
-    }
-    let truth = cells.iter().sum::<f64>() / cells.len() as f64;
-    let mut tally = Tally::new(truth);
+    let design = Staggered { missing: 0.15, ..Staggered::plain(150) };
+    let mut tally = Tally::new(design.truth());
     for _ in 0..REPS {
-        let mut input = CsInput {
-            unit: vec![],
-            unit_labels: (0..units).map(|u| u.to_string()).collect(),
-            time: vec![],
-            outcome: Default::default(),
-            cohort: vec![],
-            covariates: Default::default(),
-            cluster: None,
-        };
-        let mut outcome = vec![];
-        let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
-        for u in 0..units {
-            let a = rng.normal();
-            let g = cohort_of(u);
-            for t in 0..periods {
-                let eff = match g {
-                    Some(g) if t >= g => 1.0 + 0.5 * (t - g) as f64,
-                    _ => 0.0,
-                };
-                let y = a + time_fx[t as usize] + eff + rng.normal();
-                if rng.uniform() < 0.15 {
-                    continue;
-                }
-                input.unit.push(u as u32);
-                input.time.push(t);
-                input.cohort.push(g);
-                outcome.push(y);
-            }
-        }
-        input.outcome = outcome.into();
+        let (input, _, _) = design.draw(&mut rng);
         let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
         assert!(!fit.balanced);
         tally.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
@@ -286,55 +249,13 @@ fn callaway_santanna_unbalanced_panel_covers() {
 #[ignore = "simulation: run with --include-ignored"]
 fn callaway_santanna_unbalanced_with_a_covariate_covers() {
     let mut rng = Rng::new(21);
-    let (units, periods) = (150usize, 8i64);
-    let cohort_of = |u: usize| match u % 3 {
-        0 => Some(4i64),
-        1 => Some(6),
-        _ => None,
-    };
-    let mut cells = vec![];
-    for g in [4i64, 6] {
-        for t in g..periods {
-            cells.push(1.0 + 0.5 * (t - g) as f64);
-        }
-    }
-    let truth = cells.iter().sum::<f64>() / cells.len() as f64;
+    let design = Staggered { x_trend: 0.3, missing: 0.15, ..Staggered::plain(150) };
+    let truth = design.truth();
     let mut tallies: Vec<Tally> = (0..3).map(|_| Tally::new(truth)).collect();
     let mut without = Tally::new(truth);
     let methods = [CsMethod::Reg, CsMethod::Dr, CsMethod::Ipw];
     for _ in 0..REPS {
-        let mut input = CsInput {
-            unit: vec![],
-            unit_labels: (0..units).map(|u| u.to_string()).collect(),
-            time: vec![],
-            outcome: Default::default(),
-            cohort: vec![],
-            covariates: Default::default(),
-            cluster: None,
-        };
-        let (mut outcome, mut xs) = (vec![], vec![]);
-        let time_fx: Vec<f64> = (0..periods).map(|t| 0.3 * t as f64 + rng.normal() * 0.5).collect();
-        for u in 0..units {
-            let a = rng.normal();
-            let g = cohort_of(u);
-            let x = rng.normal() + if g.is_some() { 0.8 } else { 0.0 };
-            for t in 0..periods {
-                let eff = match g {
-                    Some(g) if t >= g => 1.0 + 0.5 * (t - g) as f64,
-                    _ => 0.0,
-                };
-                let y = a + time_fx[t as usize] + 0.3 * x * t as f64 + eff + rng.normal();
-                if rng.uniform() < 0.15 {
-                    continue;
-                }
-                input.unit.push(u as u32);
-                input.time.push(t);
-                input.cohort.push(g);
-                outcome.push(y);
-                xs.push(x);
-            }
-        }
-        input.outcome = outcome.into();
+        let (mut input, _, xs) = design.draw(&mut rng);
         let fit = staggered::fit(&input, &CsSettings::default()).unwrap();
         without.add(fit.inference.estimate, fit.inference.ci_low.unwrap(), fit.inference.ci_high.unwrap());
         input.covariates = Columns::new(vec![("x".into(), xs)]).unwrap();

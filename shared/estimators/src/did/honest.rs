@@ -98,7 +98,13 @@ pub fn relative_magnitudes(
     Ok(s.mbars.iter().map(|&m| rm_ci(beta, sigma, pre, post, l, m, s)).collect())
 }
 
-fn check(beta: &Array1<f64>, sigma: &Array2<f64>, pre: usize, post: usize, l: &Array1<f64>) -> Result<(), String> {
+pub(crate) fn check(
+    beta: &Array1<f64>,
+    sigma: &Array2<f64>,
+    pre: usize,
+    post: usize,
+    l: &Array1<f64>,
+) -> Result<(), String> {
     if pre < 1 || post < 1 {
         return Err("needs at least one pre-period and one post-period coefficient".into());
     }
@@ -125,14 +131,28 @@ pub fn breakdown(
 ) -> Option<f64> {
     // Zero is in the robust confidence set exactly when θ = 0 is accepted: one test per M̄.
     let covers = |m: f64| accepted(beta, sigma, pre, post, l, m, s, &[0.0])[0];
+    breakdown_by_bisection(max, covers, |_, lo, hi| hi - lo <= 0.01)
+}
+
+/// The smallest bound in [0, `max`] at which `covers` turns true (the interval including zero):
+/// 0 when it already does at 0, `None` when it does not even at `max`; bisection until `done(max,
+/// lo, hi)` (at most 60 steps). Both HonestDiD restrictions widen their interval with the bound.
+pub(crate) fn breakdown_by_bisection(
+    max: f64,
+    covers: impl Fn(f64) -> bool,
+    done: impl Fn(f64, f64, f64) -> bool,
+) -> Option<f64> {
     if covers(0.0) {
         return Some(0.0);
     }
-    if !covers(max) {
+    if max.is_nan() || max <= 0.0 || !covers(max) {
         return None;
     }
     let (mut lo, mut hi) = (0.0, max);
-    while hi - lo > 0.01 {
+    for _ in 0..60 {
+        if done(max, lo, hi) {
+            break;
+        }
         let mid = 0.5 * (lo + hi);
         if covers(mid) {
             hi = mid;
@@ -402,7 +422,7 @@ fn least_favorable_cv(x: Option<&Array2<f64>>, sigma: &Array2<f64>, kappa: f64, 
 }
 
 /// A symmetric square root of a covariance (eigenvalues below zero set to zero).
-fn psd_sqrt(s: &Array2<f64>) -> Array2<f64> {
+pub(crate) fn psd_sqrt(s: &Array2<f64>) -> Array2<f64> {
     let (vals, vecs) = linalg::symmetric_eigen(s.view());
     let n = s.nrows();
     let scaled = Array2::from_shape_fn((n, n), |(r, c)| vecs[[r, c]] * vals[c].max(0.0).sqrt());

@@ -75,7 +75,7 @@ struct Problem {
 
 impl Problem {
     fn new(sigma: &Array2<f64>, pre: usize, post: usize, l: &Array1<f64>) -> Self {
-        let root = psd_sqrt(sigma);
+        let root = super::honest::psd_sqrt(sigma);
         // Pre-period weights are W w with W the first-difference matrix (1 on the diagonal, −1
         // below it).
         let t = pre + post;
@@ -205,14 +205,6 @@ fn solve(
     }
 }
 
-/// A symmetric square root of a covariance (eigenvalues below zero set to zero).
-fn psd_sqrt(s: &Array2<f64>) -> Array2<f64> {
-    let (vals, vecs) = linalg::symmetric_eigen(s.view());
-    let n = s.nrows();
-    let scaled = Array2::from_shape_fn((n, n), |(r, c)| vecs[[r, c]] * vals[c].max(0.0).sqrt());
-    scaled.dot(&vecs.t())
-}
-
 /// The 1 − alpha quantile of |N(mu, 1)|.
 pub fn folded_normal_quantile(alpha: f64, mu: f64) -> f64 {
     let z = Normal::standard();
@@ -249,13 +241,10 @@ pub fn flci(
     Ok(flci_with(&pb, beta, pre, l, m, alpha))
 }
 
+/// The relative-magnitudes checks (conforming shapes, at most 8 leads and 8 lags), and finite
+/// numbers: the cone programs need them.
 fn check(beta: &Array1<f64>, sigma: &Array2<f64>, pre: usize, post: usize, l: &Array1<f64>) -> Result<(), String> {
-    if pre < 1 || post < 1 {
-        return Err("needs at least one pre-period and one post-period coefficient".into());
-    }
-    if beta.len() != pre + post || sigma.dim() != (pre + post, pre + post) || l.len() != post {
-        return Err("coefficients, covariance and weights do not conform".into());
-    }
+    super::honest::check(beta, sigma, pre, post, l)?;
     if beta.iter().chain(sigma.iter()).any(|v| !v.is_finite()) {
         return Err("the event study's coefficients or covariance are not finite".into());
     }
@@ -397,25 +386,7 @@ pub fn breakdown(
         let f = flci_with(&pb, beta, pre, l, m, alpha);
         f.ci_low <= 0.0 && f.ci_high >= 0.0
     };
-    if covers(0.0) {
-        return Some(0.0);
-    }
-    if max.is_nan() || max <= 0.0 || !covers(max) {
-        return None;
-    }
-    let (mut lo, mut hi) = (0.0, max);
-    for _ in 0..60 {
-        if hi - lo <= 1e-3 * hi {
-            break;
-        }
-        let mid = 0.5 * (lo + hi);
-        if covers(mid) {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    Some(hi)
+    super::honest::breakdown_by_bisection(max, covers, |_, lo, hi| hi - lo <= 1e-3 * hi)
 }
 
 #[cfg(test)]
