@@ -594,6 +594,38 @@ fn the_pre_trend_check_states_power_and_breakdown() {
     }
 }
 
+/// When the event study's interval excludes zero (mpdta's 2006 and 2007 cohorts with 0.1 taken
+/// off the treated periods' log employment) the explanation states both HonestDiD breakdown
+/// values (relative magnitudes and smoothness), each a fact the validator matches.
+#[test]
+fn the_pre_trend_check_states_both_honestdid_breakdowns() {
+    let text = std::fs::read_to_string(format!("{}mpdta.csv", liftos_tests::reference::DATA)).expect("csv");
+    let mut out = String::from("year,countyreal,lemp,treat_post\n");
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let (year, first): (f64, f64) = (c[0].parse().expect("y"), c[4].parse().expect("f"));
+        if first == 2004.0 {
+            continue;
+        }
+        let post = u8::from(first > 0.0 && year >= first);
+        let lemp: f64 = c[3].parse().expect("lemp");
+        out.push_str(&format!("{},{},{},{post}\n", c[0], c[1], lemp - 0.1 * f64::from(post)));
+    }
+    let table = liftos_tests::reference::csv(&out);
+    let out = run(
+        Kind::AnalyzeAdvanced,
+        serde_json::json!({"methods": [{"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post", "event_study": true, "honest": true}]}),
+        table,
+    );
+    let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("lemp".into())), None).expect("explain");
+    assert_grounded("honest, both breakdowns", &x);
+    for id in ["did.breakdown_mbar", "did.breakdown_m"] {
+        assert!(x.facts.iter().any(|f| f.id == id), "no fact {id}");
+    }
+    let text: String = x.explanation.sentences.iter().map(|s| s.text.clone()).collect::<Vec<_>>().join(" ");
+    assert!(text.contains("times the largest pre-treatment one") && text.contains("per period (HonestDiD)"), "{text}");
+}
+
 /// The headline's unit is the method's: the 2SLS coefficient is per unit of the instrumented
 /// variable and the RDD's effect is at the cutoff, never "per treated unit and period" (which
 /// only DiD and the synthetic controls estimate).

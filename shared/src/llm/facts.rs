@@ -419,6 +419,16 @@ impl Builder {
                         "did",
                     );
                 }
+                if let Some(m) = d.honest.as_ref().and_then(|h| h.breakdown_m).filter(|m| *m > 0.0) {
+                    self.stat(
+                        format!("{id}.breakdown_m"),
+                        "the largest change per period in the slope of a violation of parallel trends that keeps zero outside the interval (HonestDiD smoothness M, the outcome's units)",
+                        m,
+                        Unit::Statistic,
+                        format!("{rs}/honest/breakdown_m"),
+                        "did",
+                    );
+                }
                 if let Some(pw) = &d.pre_trend_power {
                     self.stat(
                         format!("{id}.pretrend_power"),

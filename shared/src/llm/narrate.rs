@@ -213,8 +213,14 @@ fn effect_drafts(
                 // A pre-test that does not reject is not evidence of parallel trends (Roth 2022).
                 (Some(true), true) if c.name == "pre-trends" && sheet.get(&format!("{id}.breakdown_mbar")).is_some() => {
                     let bd = format!("{id}.breakdown_mbar");
+                    let sd = format!("{id}.breakdown_m");
+                    let smooth = if sheet.get(&sd).is_some() {
+                        format!(", or if the violation's slope changes by up to {{{{fact:{sd}}}}} per period")
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "The pre-trend test finds no evidence against parallel trends ({{{{fact:{cid}}}}}), which is not evidence for them; the interval still excludes zero if the post-treatment violation is up to {{{{fact:{bd}}}}} times the largest pre-treatment one (HonestDiD)."
+                        "The pre-trend test finds no evidence against parallel trends ({{{{fact:{cid}}}}}), which is not evidence for them; the interval still excludes zero if the post-treatment violation is up to {{{{fact:{bd}}}}} times the largest pre-treatment one{smooth} (HonestDiD)."
                     )
                 }
                 // The joint test could not run (as many leads as clusters): the linear one did.
