@@ -136,6 +136,48 @@ fn committed_openapi_is_the_generated_one() {
     }
 }
 
+/// Request bodies are described as the API reads them: no schema a request body reaches (through
+/// any depth of `$ref`s) has a reading of its own (`{Name}Input`) that the body should have
+/// pointed at. Schemathesis found the insights body reaching `CsResult` (whose `balanced`
+/// defaults when read) through types that read as they are written.
+#[test]
+fn request_bodies_reach_only_the_reading_schemas() {
+    let doc: serde_json::Value = serde_json::from_str(&read("infra/openapi.json")).expect("openapi.json");
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    out.push(r.trim_start_matches("#/components/schemas/").to_string());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let Some(body) = op.get("requestBody") else { continue };
+            let (mut todo, mut seen) = (Vec::new(), std::collections::BTreeSet::new());
+            refs(body, &mut todo);
+            while let Some(name) = todo.pop() {
+                if !seen.insert(name.clone()) {
+                    continue;
+                }
+                if schemas.contains_key(&format!("{name}Input")) {
+                    bad.push(format!("{method} {path} reaches {name}"));
+                }
+                if let Some(s) = schemas.get(&name) {
+                    refs(s, &mut todo);
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "request bodies reaching the written form of a type: {bad:#?}");
+}
+
 /// Every HTTP function's handler answers through the dispatcher `liftos serve` uses.
 #[tokio::test]
 async fn every_route_has_a_handler() {

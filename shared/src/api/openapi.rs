@@ -157,13 +157,29 @@ pub fn document() -> Value {
     schemas.values_mut().for_each(nullable_numbers);
     let mut input_defs: Map<String, Value> = requests.take_definitions(true).into_iter().collect();
     let mut paths = Value::Object(paths);
-    let clashing: Vec<String> =
-        input_defs.iter().filter(|(k, v)| schemas.get(*k).is_some_and(|w| w != *v)).map(|(k, _)| k.clone()).collect();
+    // A type that reads as it is written but holds one that does not (a result with a field that
+    // has a default when read) must point at the reading too: renaming a clash changes its
+    // holders' definitions, so clashes are found again until none is new.
+    let mut clashing: Vec<String> = Vec::new();
+    loop {
+        let new: Vec<String> = input_defs
+            .iter()
+            .filter(|(k, v)| !clashing.contains(*k) && schemas.get(*k).is_some_and(|w| w != *v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        for name in &new {
+            let renamed = format!("{name}Input");
+            for v in input_defs.values_mut() {
+                rename_refs(v, name, &renamed);
+            }
+        }
+        clashing.extend(new);
+    }
     for name in &clashing {
         let new = format!("{name}Input");
-        for v in input_defs.values_mut() {
-            rename_refs(v, name, &new);
-        }
         // Only request bodies read with the deserialize contract.
         if let Some(p) = paths.as_object_mut() {
             for item in p.values_mut() {
