@@ -73,3 +73,54 @@ pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Value, ValidationEr
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_payload_is_read_whatever_its_type() {
+        let s: Box<dyn std::any::Any + Send> = Box::new("boom");
+        assert_eq!(panic_message(s.as_ref()), "boom");
+        let s: Box<dyn std::any::Any + Send> = Box::new(String::from("bang"));
+        assert_eq!(panic_message(s.as_ref()), "bang");
+        let s: Box<dyn std::any::Any + Send> = Box::new(7u8);
+        assert_eq!(panic_message(s.as_ref()), "a panic without a message");
+    }
+
+    /// A body that is not JSON, or JSON but not an object, is a 400 naming `body`; a field of
+    /// the wrong type names that field.
+    #[test]
+    fn bodies_are_objects_and_errors_name_the_field() {
+        for (body, words) in
+            [(&b"{"[..], "is not valid JSON"), (b"[1, 2]", "must be a JSON object"), (b"3", "must be a JSON object")]
+        {
+            let e = json_object(body).unwrap_err();
+            assert_eq!(e.errors[0].field, "body");
+            assert!(e.errors[0].message.contains(words), "{e:?}");
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Limit {
+            limit: u32,
+        }
+        let e = parse_object::<Limit>(br#"{"limit": "ten"}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "limit", "{e:?}");
+        assert_eq!(parse_object::<Limit>(br#"{"limit": 10}"#).unwrap().limit, 10);
+    }
+
+    #[test]
+    fn a_missing_permission_is_forbidden_and_named() {
+        let user = crate::domain::UserContext {
+            org_id: crate::domain::OrgId::new("o").unwrap(),
+            user_id: "u".into(),
+            roles: vec![],
+            permissions: ["causal:read".to_string()].into_iter().collect(),
+        };
+        assert!(require(&user, "causal:read").is_ok());
+        match require(&user, "causal:write") {
+            Err(ServiceError::Forbidden { permission }) => assert_eq!(permission, "causal:write"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
