@@ -346,6 +346,39 @@ fn keep_controls(p: &Array1<f64>, d: &Array1<f64>) -> Array1<f64> {
     p.iter().zip(d).map(|(&p, &d)| if d == 0.0 && p >= TRIM_LEVEL { 0.0 } else { 1.0 }).collect()
 }
 
+/// Outcome regression of `y` on `cov` over the rows where `mask` is 1: the fitted values for every
+/// row and the asymptotic linear representation of the coefficients, mask·e·X (X' mask X / n)⁻¹.
+/// `what` follows "outcome regression" in errors.
+fn masked_regression(
+    cov: &Array2<f64>,
+    y: &Array1<f64>,
+    mask: &Array1<f64>,
+    what: &str,
+) -> Result<(Array1<f64>, Array2<f64>), String> {
+    let nf = y.len() as f64;
+    let rows: Vec<usize> = (0..y.len()).filter(|&i| mask[i] == 1.0).collect();
+    let cx = cov.select(Axis(0), &rows);
+    let cy = y.select(Axis(0), &rows);
+    let fit = ols::solve(cx.view(), cy.view())
+        .map_err(|e| format!("outcome regression{what}: covariate {} collinear", e.column))?;
+    let fitted = cov.dot(&fit.coef);
+    let inv = linalg::inv_spd((linalg::crossprod(cx.view()) / nf).view())
+        .map_err(|_| format!("outcome regression{what}: singular design"))?;
+    let e = mask * &(y - &fitted);
+    let alr = (cov * &e.view().insert_axis(Axis(1))).dot(&inv);
+    Ok((fitted, alr))
+}
+
+/// Propensity score: logit of D on X, capped at 1 − 1e-6, and the asymptotic linear
+/// representation of its coefficients.
+fn propensity(cov: &Array2<f64>, d: &Array1<f64>) -> Result<(Array1<f64>, Array2<f64>), String> {
+    let f = logit::fit(cov.view(), d.view()).map_err(|e| format!("propensity score: {e}"))?;
+    let p = f.p.mapv(|p| p.min(1.0 - 1e-6));
+    let r = d - &p;
+    let alr = (cov * &r.view().insert_axis(Axis(1))).dot(&f.hessian_inv_n);
+    Ok((p, alr))
+}
+
 /// One 2x2 comparison: ATT and its influence function on the subsample. `xs` are the
 /// covariates (n x k, possibly none).
 pub(crate) fn two_by_two(
@@ -381,31 +414,13 @@ pub(crate) fn two_by_two(
 
     // Outcome regression on the controls: ΔY ~ X; its fitted values for everyone and the
     // asymptotic linear representation of the coefficients, (1-D) e X (X'(1-D)X/n)⁻¹.
-    let or_fit = || -> Result<(Array1<f64>, Array2<f64>), String> {
-        let ctrl: Vec<usize> = (0..n).filter(|&i| d[i] == 0.0).collect();
-        let cx = cov.select(Axis(0), &ctrl);
-        let cy = dy.select(Axis(0), &ctrl);
-        let fit = ols::solve(cx.view(), cy.view())
-            .map_err(|e| format!("outcome regression: covariate {} collinear", e.column))?;
-        let fitted = cov.dot(&fit.coef);
-        let inv = linalg::inv_spd((linalg::crossprod(cx.view()) / nf).view())
-            .map_err(|_| "outcome regression: singular design".to_string())?;
-        let e = &untreated * &(&dy - &fitted);
-        let alr = (&cov * &e.view().insert_axis(Axis(1))).dot(&inv);
-        Ok((fitted, alr))
-    };
-    // Propensity score: logit of D on X, trimmed at 1 - 1e-6.
-    let ps_fit = || -> Result<(Array1<f64>, Array2<f64>), String> {
-        let f = logit::fit(cov.view(), d).map_err(|e| format!("propensity score: {e}"))?;
-        let p = f.p.mapv(|p| p.min(1.0 - 1e-6));
-        let r = &d - &p;
-        let alr = (&cov * &r.view().insert_axis(Axis(1))).dot(&f.hessian_inv_n);
-        Ok((p, alr))
-    };
     // Column means of X weighted by w: (1/n) X'w.
     let wmean = |w: &Array1<f64>| cov.t().dot(w) / nf;
     let dy = dy.to_owned();
     let d = d.to_owned();
+    // Outcome regression on the controls: ΔY ~ X.
+    let or_fit = || masked_regression(&cov, &dy, &untreated, "");
+    let ps_fit = || propensity(&cov, &d);
 
     match method {
         CsMethod::Reg => {
@@ -492,26 +507,8 @@ pub(crate) fn two_by_two_rc(
     let untreated = &ones - &d;
     // Outcome regression on the rows of `mask`: fitted values for every row and the asymptotic
     // linear representation of its coefficients, mask e X (X' mask X / n)⁻¹.
-    let or_fit = |mask: &Array1<f64>, what: &str| -> Result<(Array1<f64>, Array2<f64>), String> {
-        let rows: Vec<usize> = (0..n).filter(|&i| mask[i] == 1.0).collect();
-        let cx = cov.select(Axis(0), &rows);
-        let cy = y.select(Axis(0), &rows);
-        let fit = ols::solve(cx.view(), cy.view())
-            .map_err(|e| format!("outcome regression ({what}): covariate {} collinear", e.column))?;
-        let fitted = cov.dot(&fit.coef);
-        let inv = linalg::inv_spd((linalg::crossprod(cx.view()) / nf).view())
-            .map_err(|_| format!("outcome regression ({what}): singular design"))?;
-        let e = mask * &(&y - &fitted);
-        let alr = (&cov * &e.view().insert_axis(Axis(1))).dot(&inv);
-        Ok((fitted, alr))
-    };
-    let ps_fit = || -> Result<(Array1<f64>, Array2<f64>), String> {
-        let f = logit::fit(cov.view(), d.view()).map_err(|e| format!("propensity score: {e}"))?;
-        let p = f.p.mapv(|p| p.min(1.0 - 1e-6));
-        let r = &d - &p;
-        let alr = (&cov * &r.view().insert_axis(Axis(1))).dot(&f.hessian_inv_n);
-        Ok((p, alr))
-    };
+    let or_fit = |mask: &Array1<f64>, what: &str| masked_regression(&cov, &y, mask, &format!(" ({what})"));
+    let ps_fit = || propensity(&cov, &d);
     let positive = |ws: &[&Array1<f64>]| -> Result<(), String> {
         if ws.iter().any(|w| w.sum() <= 0.0) {
             Err("a group has no weight in one of the two periods (every control trimmed?)".into())
