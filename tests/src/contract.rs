@@ -344,7 +344,8 @@ pub async fn audit(store: &dyn AuditStore) {
 /// updates are optimistic (a stale writer is refused); an org sees only its own jobs.
 pub async fn jobs(store: &dyn JobStore) {
     use liftos::domain::{AnalysisJob, JobError, JobStatus};
-    let (a, b) = (org("job-a"), org("job-b"));
+    // Its own org each run (a listing sees every job of the org, and moto outlives a test run).
+    let (a, b) = (org(&format!("job-a-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])), org("job-b"));
     let job = AnalysisJob {
         id: uuid::Uuid::new_v4().to_string(),
         org_id: a.clone(),
@@ -395,6 +396,36 @@ pub async fn jobs(store: &dyn JobStore) {
     let mut ghost = job.clone();
     ghost.id = uuid::Uuid::new_v4().to_string();
     assert!(matches!(store.update_job(&ghost, job.updated_at).await, Err(StoreError::NotFound(_))));
+    // Listed in id order, page by page, each org its own (the listing index is eventually
+    // consistent on DynamoDB: retried until the writes show).
+    let mut ids = vec![job.id.clone()];
+    for _ in 0..4 {
+        let mut more = job.clone();
+        more.id = uuid::Uuid::new_v4().to_string();
+        store.create_job(&more).await.expect("create");
+        ids.push(more.id);
+    }
+    ids.sort();
+    let mut listed = Vec::new();
+    for _ in 0..20 {
+        listed.clear();
+        let mut page = PageRequest::first(2);
+        loop {
+            let got = store.list_jobs(&a, &page).await.expect("list");
+            assert!(got.items.len() <= 2);
+            listed.extend(got.items.into_iter().map(|j| j.id));
+            match got.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        if listed.len() == ids.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed, ids);
+    assert!(store.list_jobs(&b, &PageRequest::first(10)).await.expect("list other").items.is_empty());
 }
 
 /// The knowledge graph on a backend: a build of an org with a treated campaign and two
@@ -431,13 +462,38 @@ pub async fn knowledge_graph(stores: &liftos::storage::Stores) {
         first.written && first.nodes > 5 && first.evidence.get("estimated_effect").copied().unwrap_or(0) >= 2,
         "{first:?}"
     );
+    // Every node and the head went into the single table.
+    assert_eq!((first.items_written, first.items_deleted), (first.nodes + 1, 0), "{first:?}");
     let again = kse::build(stores, &ua, now).await.expect("rebuild");
     assert_eq!((again.written, &again.version), (false, &first.version));
+    assert_eq!((again.items_written, again.items_deleted), (0, 0), "a rebuild on the same data writes nothing");
     let (x, y) = tokio::join!(kse::build(stores, &ua, now), kse::build(stores, &ua, now));
     assert_eq!(x.expect("concurrent").version, first.version);
     assert_eq!(y.expect("concurrent").version, first.version);
     let stored = kse::load(stores, &ua).await.expect("load").expect("snapshot");
     assert_eq!(stored.version, first.version);
+    // The table's items make the same graph as the snapshot.
+    let items = stores.graph.graph_items(&a).await.expect("items");
+    assert_eq!(items.len(), first.nodes + 1);
+    assert_eq!(kse::graph_from_items(&items).expect("items read").expect("a head"), stored);
+    // The snapshot lost (overwritten with bytes that do not read): the graph comes back from the
+    // items, and the snapshot is written again.
+    stores.panels.put_panel(&a, kse::SNAPSHOT_KEY, bytes::Bytes::from_static(b"lost")).await.expect("overwrite");
+    kse::forget_cached();
+    let back = kse::load(stores, &ua).await.expect("load from items").expect("a graph");
+    assert_eq!(back, stored);
+    let snapshot = stores.panels.get_panel(&a, kse::SNAPSHOT_KEY).await.expect("get").expect("rewritten");
+    assert_eq!(serde_json::from_slice::<liftos::kse::graph::KnowledgeGraph>(&snapshot).expect("reads"), stored);
+    // A new campaign: only the items that changed are written.
+    let mut more = Vec::new();
+    for d in 0..40 {
+        more.push(record(&a, Platform::Meta, "cmp-new", d, 90.0, None, now));
+    }
+    stores.records.put_records(&more).await.expect("records");
+    let grown = kse::build(stores, &ua, now).await.expect("build with a new campaign");
+    assert!(grown.nodes > first.nodes && grown.items_written < grown.nodes, "{grown:?}");
+    let items = stores.graph.graph_items(&a).await.expect("items");
+    assert_eq!(kse::graph_from_items(&items).expect("items read").expect("a head").version, grown.version);
 
     // Another org: its own (empty) graph; the first org's nodes and answers are not there.
     let other = kse::build(stores, &ub, now).await.expect("other build");
@@ -451,6 +507,112 @@ pub async fn knowledge_graph(stores: &liftos::storage::Stores) {
     assert!(!mine.results.is_empty(), "{mine:?}");
     let theirs = kse::search(stores, &ub, body).await.expect("search");
     assert!(theirs.results.is_empty() && theirs.graph_version == other.version, "{theirs:?}");
+    // A campaign-day's record context vector: the treated campaign after its change, and the
+    // untreated campaign-days of the same platform and day as its neighbours.
+    {
+        use liftos::api::kse::SimilarQuery;
+        use liftos::kse::profile::ProfileKind;
+        let on = day(25).date_naive();
+        let q = |node: &str, profile, date| SimilarQuery { node: node.into(), profile, limit: Some(5), date };
+        let r = kse::similar(stores, &ua, &q("meta/cmp-t", ProfileKind::Record, Some(on))).await.expect("record");
+        assert_eq!((r.vector.components[0].as_str(), r.vector.values[0]), ("treated", 1.0));
+        let mut near: Vec<&str> = r.neighbours.iter().map(|n| n.node.as_str()).collect();
+        near.sort();
+        assert_eq!(near, ["meta/cmp-c1", "meta/cmp-c2", "meta/cmp-new"], "{r:?}");
+        assert!(r.neighbours.iter().all(|n| n.date == Some(on) && n.distance.is_finite()));
+        for (query, field) in [
+            (q("meta/cmp-t", ProfileKind::Record, None), "date"),
+            (q("meta/cmp-t", ProfileKind::Context, Some(on)), "date"),
+            (q("meta:conversions", ProfileKind::Record, Some(on)), "profile"),
+        ] {
+            match kse::similar(stores, &ua, &query).await {
+                Err(ServiceError::Validation(e)) => assert_eq!(e.field(), field, "{query:?}"),
+                other => panic!("{query:?}: {other:?}"),
+            }
+        }
+        let before = q("meta/cmp-t", ProfileKind::Record, Some(day(-400).date_naive()));
+        assert!(matches!(kse::similar(stores, &ua, &before).await, Err(ServiceError::NotFound { .. })));
+        let theirs = kse::similar(stores, &ub, &q("meta/cmp-t", ProfileKind::Record, Some(on))).await;
+        assert!(matches!(theirs, Err(ServiceError::NotFound { .. })), "{theirs:?}");
+    }
+    // The org's own finished analysis (a succeeded job, stored as the batch stage stores one):
+    // its effect enters as evidence on the intervention's edge, with the job's id. A failed job,
+    // and a job of another org, add nothing.
+    use liftos::service::causal::{self, AnalysisOutput, Answer, Kind};
+    let request = serde_json::json!({
+        "records": {"platform": "meta", "intervention": "budget_increase"},
+        "mode": "sync",
+        "methods": [{"method": "did", "outcome": "conversions"}]
+    });
+    let ctx = causal::Ctx { stores, jobs_queue: None, now };
+    let out = match causal::run(&ctx, &ua, Kind::AnalyzeAdvanced, request.to_string().as_bytes()).await {
+        Ok(Answer::Done(o @ AnalysisOutput::Advanced(_))) => o,
+        other => panic!("a synchronous analysis: {other:?}"),
+    };
+    let att = match &out {
+        AnalysisOutput::Advanced(x) => liftos_estimators::Estimate::inference(&x.result.results[0].result).estimate,
+        _ => unreachable!(),
+    };
+    let job_of = |o: &liftos::domain::OrgId, status: liftos::domain::JobStatus| {
+        let id = uuid::Uuid::new_v4().to_string();
+        liftos::domain::AnalysisJob {
+            id: id.clone(),
+            org_id: o.clone(),
+            user_id: "contract".into(),
+            permissions: vec!["causal:analysis:run".into()],
+            kind: "analyze_advanced".into(),
+            status,
+            request_key: format!("jobs/{id}/request.json"),
+            result: (status == liftos::domain::JobStatus::Succeeded).then(|| serde_json::to_value(&out).expect("json")),
+            result_key: None,
+            error: None,
+            attempts: 1,
+            progress: None,
+            started_at: Some(now),
+            created_at: now,
+            updated_at: now,
+        }
+    };
+    let done = job_of(&a, liftos::domain::JobStatus::Succeeded);
+    let failed = job_of(&a, liftos::domain::JobStatus::Failed);
+    let theirs_job = job_of(&b, liftos::domain::JobStatus::Succeeded);
+    for j in [&done, &failed, &theirs_job] {
+        let body = Bytes::from(request.to_string());
+        stores.panels.put_panel(&j.org_id, &j.request_key, body).await.expect("request");
+        stores.jobs.create_job(j).await.expect("job");
+    }
+    let mut with_job = kse::build(stores, &ua, now).await.expect("build with the org's analysis");
+    for _ in 0..20 {
+        if with_job.inputs.org_analyses == 1 {
+            break;
+        }
+        // The jobs' listing index is eventually consistent on DynamoDB.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        with_job = kse::build(stores, &ua, now).await.expect("build with the org's analysis");
+    }
+    assert_eq!(with_job.inputs.org_analyses, 1, "{with_job:?}");
+    let g = kse::load(stores, &ua).await.expect("load").expect("graph");
+    let e = g
+        .edges
+        .iter()
+        .find(|e| e.from.starts_with("meta:budget_increase:") && e.to == "meta:conversions")
+        .expect("the intervention's edge");
+    let mine = e.evidence.iter().find(|c| c.analysis_id.as_deref() == Some(done.id.as_str())).expect("the job's claim");
+    assert_eq!(mine.estimate, Some(att));
+    assert!(e.evidence.iter().all(|c| c.analysis_id.as_deref() != Some(failed.id.as_str())));
+    assert_eq!(kse::build(stores, &ub, now).await.expect("other build").inputs.org_analyses, 0);
+    // The table's items are the org's own: the other org's make its own empty graph.
+    let theirs =
+        kse::graph_from_items(&stores.graph.graph_items(&b).await.expect("items")).expect("read").expect("head");
+    assert_eq!((theirs.org_id.as_str(), theirs.nodes.len()), (b.as_str(), 0));
+    // A removal reaches the store: the items named go, the others stay.
+    let before = stores.graph.graph_hashes(&a).await.expect("hashes");
+    let gone = before.keys().find(|k| k.starts_with("N#")).cloned().expect("a node item");
+    stores.graph.write_graph(&a, &[], std::slice::from_ref(&gone)).await.expect("delete");
+    let after = stores.graph.graph_hashes(&a).await.expect("hashes");
+    assert_eq!(after.len() + 1, before.len());
+    assert!(!after.contains_key(&gone));
+    assert_eq!(stores.graph.graph_hashes(&b).await.expect("hashes").len(), 1, "the other org's items untouched");
     // The snapshot is under the org's own keys only.
     assert!(stores.panels.list_panels(&b, "kse/").await.expect("list").iter().all(|k| !k.contains(a.as_str())));
 }

@@ -23,6 +23,7 @@ pub fn new_record(
     NewCausalRecord {
         platform,
         campaign_id: campaign.to_string(),
+        campaign_name: None,
         timestamp: day(day_n),
         metrics: Metrics {
             spend,

@@ -453,6 +453,13 @@ impl liftos::storage::JobStore for Recording {
         self.seen.lock().expect("lock").push(job.clone());
         self.inner.update_job(job, expected).await
     }
+    async fn list_jobs(
+        &self,
+        org: &OrgId,
+        page: &liftos::storage::PageRequest,
+    ) -> Result<liftos::storage::Page<liftos::domain::AnalysisJob>, liftos::storage::StoreError> {
+        self.inner.list_jobs(org, page).await
+    }
 }
 
 /// A queued job reports its progress as it runs: each method, then the report, written to the
@@ -497,4 +504,62 @@ async fn a_running_job_reports_its_progress() {
     let view =
         causal::get_job(&d.stores, &acme(), &queued.job_id, std::time::Duration::from_secs(900)).await.expect("view");
     assert_eq!(view.progress.map(|p| (p.done, p.total)), Some((4, 4)));
+}
+
+/// A finished analysis of stored records is announced on the data-ready queue (the knowledge
+/// graph's build listens there), again on a redelivery; an analysis of inline rows is not. The
+/// build then reads the job: its effects are evidence on the experiment's edge, with its id.
+#[tokio::test]
+async fn a_finished_analysis_of_records_reaches_the_knowledge_graph() {
+    use liftos::service::causal::{self, Answer, Kind};
+    use liftos::storage::embedded::InProcessQueue;
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    ingest_samples(&d.stores).await;
+    let (jobs, ready) = (InProcessQueue::new(), InProcessQueue::new());
+    let now = chrono::Utc::now();
+    let ctx = causal::Ctx { stores: &d.stores, jobs_queue: Some(&jobs), now };
+    let mut body = body_of("analyze-advanced.records.json");
+    body["mode"] = "async".into();
+    body["report"] = false.into();
+    let job = match causal::run(&ctx, &acme(), Kind::AnalyzeAdvanced, body.to_string().as_bytes()).await {
+        Ok(Answer::Queued(j)) => j,
+        other => panic!("queued: {other:?}"),
+    };
+    let message = jobs.receive(1).pop().expect("the job's message");
+    causal::job_message(&d.stores, Some(&ready), &message.body, None).await.expect("run");
+    let sent = ready.receive(10);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].attributes.get("liftos_kind").map(String::as_str), Some("data_ready"));
+    let m: serde_json::Value = serde_json::from_str(&sent[0].body).expect("json");
+    assert_eq!((m["org_id"].as_str(), m["analysis_job"].as_str()), (Some("acme"), Some(job.job_id.as_str())));
+    // A redelivery announces again (the build is idempotent); the job is not run twice.
+    causal::job_message(&d.stores, Some(&ready), &message.body, None).await.expect("redelivery");
+    assert_eq!(ready.receive(10).len(), 1);
+    let stored = d.stores.jobs.get_job(&acme().org_id, &job.job_id).await.expect("get").expect("job");
+    assert_eq!(stored.attempts, 1);
+    // Inline rows: nothing about the org's stored data changed.
+    let mut rows = body_of("analyze-advanced.async.json");
+    rows["mode"] = "async".into();
+    let _ = causal::run(&ctx, &acme(), Kind::AnalyzeAdvanced, rows.to_string().as_bytes()).await.expect("queued");
+    let message = jobs.receive(1).pop().expect("the job's message");
+    causal::job_message(&d.stores, Some(&ready), &message.body, None).await.expect("run");
+    assert!(ready.receive(10).is_empty());
+    // The graph's build reads the finished analysis: its two methods' effects on revenue, from the
+    // experiment's intervention, with the job's id.
+    let built = liftos::service::kse::build(&d.stores, &acme(), now).await.expect("build");
+    assert_eq!(built.inputs.org_analyses, 1, "{built:?}");
+    let g = liftos::service::kse::load(&d.stores, &acme()).await.expect("load").expect("graph");
+    let e = g
+        .edges
+        .iter()
+        .find(|e| e.from == "meta:budget_increase:2026-09-29:exp-meta-budget-q3" && e.to == "meta:revenue")
+        .expect("the experiment's edge to revenue");
+    let theirs: Vec<&str> = e
+        .evidence
+        .iter()
+        .filter(|c| c.analysis_id.as_deref() == Some(job.job_id.as_str()))
+        .map(|c| c.method.as_str())
+        .collect();
+    assert_eq!(theirs, ["did", "synth"], "{:?}", e.evidence);
 }

@@ -86,6 +86,8 @@ const SEQUENCE: &[&str] = &[
     "kse-graph.unknown-node",
     "kse-similar.ok",
     "kse-similar.bad-profile",
+    "kse-similar.record",
+    "kse-similar.record-no-date",
     "kse-build.poison",
     "kse-build.data-ready",
     "analyze-advanced.async",

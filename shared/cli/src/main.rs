@@ -78,15 +78,19 @@ enum KseCmd {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// A node's nearest neighbours by its effect, temporal or context profile.
+    /// A node's nearest neighbours by its effect, temporal or context profile; a campaign-day's
+    /// by its record context vector (`--profile record --date YYYY-MM-DD`).
     Similar {
         #[arg(long)]
         node: String,
-        /// effect, temporal or context.
+        /// effect, temporal, context or record.
         #[arg(long)]
         profile: String,
         #[arg(long, default_value_t = 5)]
         limit: usize,
+        /// With `--profile record`: the campaign's day.
+        #[arg(long)]
+        date: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -1362,7 +1366,7 @@ async fn run_kse(cmd: KseCmd) -> ExitCode {
                 Err(e) => flag(e),
             }
         }
-        KseCmd::Similar { node, profile, limit, store } => {
+        KseCmd::Similar { node, profile, limit, date, store } => {
             let (stores, user) = match local(&store) {
                 Ok(x) => x,
                 Err(code) => return code,
@@ -1371,7 +1375,11 @@ async fn run_kse(cmd: KseCmd) -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return fail("--profile", e),
             };
-            let q = liftos::api::kse::SimilarQuery { node, profile, limit: Some(limit) };
+            let date = match date.map(|d| liftos::domain::date_range::parse_date("--date", &d)).transpose() {
+                Ok(d) => d,
+                Err(e) => return fail("--date", e.to_string()),
+            };
+            let q = liftos::api::kse::SimilarQuery { node, profile, limit: Some(limit), date };
             match kse::similar(&stores, &user, &q).await {
                 Ok(r) => emit_pretty(&r),
                 Err(liftos::service::ServiceError::NotFound { what }) => {

@@ -21,6 +21,10 @@ pub struct BuildSummary {
     /// False when the stored snapshot already had this version (nothing was written).
     pub written: bool,
     pub key: String,
+    /// Items of the single table written (the head and the nodes whose content changed) and
+    /// removed (nodes the graph no longer has): none when nothing changed.
+    pub items_written: usize,
+    pub items_deleted: usize,
     pub nodes: usize,
     pub edges: usize,
     /// Evidence records by kind.
@@ -82,17 +86,21 @@ pub struct ConceptMapResponse {
     pub unmatched: Vec<String>,
 }
 
-/// `GET /api/v1/kse/similar?node=&profile=&limit=`.
+/// `GET /api/v1/kse/similar?node=&profile=&limit=&date=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SimilarQuery {
     /// A node id with that profile: a channel (`meta`: effect, temporal), an intervention
-    /// (effect, temporal) or a campaign (`meta/cmp-1`: context).
+    /// (effect, temporal) or a campaign (`meta/cmp-1`: context, and record with `date`).
     pub node: String,
-    /// `effect`, `temporal` or `context`.
+    /// `effect`, `temporal`, `context` or `record` (a campaign-day's record context vector).
     pub profile: ProfileKind,
     /// Neighbours to return, 1 to 50 (default 5).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// With `record`: the campaign's day (YYYY-MM-DD); its neighbours are the untreated
+    /// campaign-days of the same platform and day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<chrono::NaiveDate>,
 }
 
 /// One neighbour.
@@ -101,8 +109,12 @@ pub struct Neighbour {
     pub node: String,
     pub label: String,
     pub kind: NodeKind,
-    /// Euclidean distance between the two vectors.
+    /// Euclidean distance between the two vectors (for record vectors, each component over its
+    /// spread among the candidates).
     pub distance: f64,
+    /// For a record context vector: the neighbour's day (the same as the one asked about).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -147,6 +147,9 @@ impl CausalGraph {
 /// The largest record stored (its JSON), well inside DynamoDB's 400 KB item limit.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 
+/// The longest campaign name kept (the platforms allow 256 to 512 characters).
+pub const MAX_CAMPAIGN_NAME_CHARS: usize = 512;
+
 /// One record of causal marketing data, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -157,6 +160,10 @@ pub struct CausalMarketingData {
     pub org_id: OrgId,
     pub platform: Platform,
     pub campaign_id: String,
+    /// The campaign's name as the platform or the export wrote it (what marketers call it; the
+    /// knowledge engine's full-text search finds campaigns by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_name: Option<String>,
     pub timestamp: DateTime<Utc>,
     pub metrics: Metrics,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,6 +187,10 @@ pub struct CausalMarketingData {
 pub struct NewCausalRecord {
     pub platform: Platform,
     pub campaign_id: String,
+    /// The campaign's name as the platform or the export wrote it (what marketers call it; the
+    /// knowledge engine's full-text search finds campaigns by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_name: Option<String>,
     pub timestamp: DateTime<Utc>,
     pub metrics: Metrics,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,6 +232,7 @@ impl NewCausalRecord {
             org_id: org.clone(),
             platform: self.platform,
             campaign_id: self.campaign_id,
+            campaign_name: self.campaign_name,
             timestamp: self.timestamp,
             metrics: self.metrics,
             treatment_assignment: self.treatment_assignment,
@@ -240,6 +252,15 @@ impl CausalMarketingData {
     pub fn validate(&self) -> Result<(), ValidationError> {
         let mut v = Validator::new();
         v.nested("", check_id("campaign_id", &self.campaign_id));
+        if let Some(n) = &self.campaign_name {
+            v.check(
+                !n.trim().is_empty()
+                    && n.chars().count() <= MAX_CAMPAIGN_NAME_CHARS
+                    && !n.chars().any(char::is_control),
+                "campaign_name",
+                format!("must be 1 to {MAX_CAMPAIGN_NAME_CHARS} characters, without control characters"),
+            );
+        }
         if v_ok_id(&self.campaign_id) {
             let expected = record_id(&self.org_id, self.platform, &self.campaign_id, self.timestamp);
             v.check(self.id == expected, "id", "does not match the record's org, platform, campaign_id and timestamp");

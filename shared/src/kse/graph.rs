@@ -65,6 +65,9 @@ pub struct Node {
     pub id: String,
     pub kind: NodeKind,
     pub label: String,
+    /// For a campaign: its own name, as the platform or the export wrote it (found by full-text search).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     /// The ontology concept it instantiates.
@@ -178,6 +181,9 @@ pub struct BuildInputs {
     pub interventions: usize,
     pub analyses: usize,
     pub confounders: usize,
+    /// The org's own finished analyses (jobs) whose effects entered as evidence.
+    #[serde(default)]
+    pub org_analyses: usize,
 }
 
 /// An org's graph: what the snapshot holds.
@@ -212,6 +218,11 @@ pub struct GraphBuilder {
 }
 
 impl GraphBuilder {
+    /// The node with this id, if added.
+    pub fn node_ref(&self, id: &str) -> Option<&Node> {
+        self.nodes.get(id)
+    }
+
     pub fn node(&mut self, node: Node) {
         self.nodes.entry(node.id.clone()).or_insert(node);
     }
@@ -286,10 +297,19 @@ impl GraphBuilder {
             edges,
             warnings: self.warnings,
         };
-        let body = serde_json::to_vec(&g).unwrap_or_default();
-        g.version = hex(&sha2::Sha256::digest(&body));
+        g.version = content_version(&g);
         g
     }
+}
+
+/// The version a graph's content gives: sha256 of the graph as JSON with an empty version.
+pub fn content_version(g: &KnowledgeGraph) -> String {
+    let body = if g.version.is_empty() {
+        serde_json::to_vec(g)
+    } else {
+        serde_json::to_vec(&KnowledgeGraph { version: String::new(), ..g.clone() })
+    };
+    hex(&sha2::Sha256::digest(body.unwrap_or_default()))
 }
 
 fn hex(b: &[u8]) -> String {
@@ -320,6 +340,7 @@ pub fn add_channel(b: &mut GraphBuilder, ontology: &Ontology, platform: &str) {
         kind: NodeKind::Channel,
         label: label.clone(),
         platform: Some(platform.into()),
+        name: None,
         concept: ontology.for_platform(platform).map(|c| c.id.clone()),
         date: None,
         campaigns: Vec::new(),
@@ -334,6 +355,7 @@ pub fn add_channel(b: &mut GraphBuilder, ontology: &Ontology, platform: &str) {
             kind: NodeKind::Variable,
             label: format!("{label} {}", c.map_or(v.clone(), |c| c.label.to_lowercase())),
             platform: Some(platform.into()),
+            name: None,
             concept: c.map(|c| c.id.clone()),
             date: None,
             campaigns: Vec::new(),
@@ -606,6 +628,7 @@ pub fn add_confounder(
         kind: NodeKind::Confounder,
         label: readable,
         platform: None,
+        name: None,
         concept,
         date: None,
         campaigns: Vec::new(),
@@ -693,6 +716,7 @@ pub fn add_kpi_response(
         kind: NodeKind::Variable,
         label: format!("{readable} (the org's own KPI)"),
         platform: None,
+        name: None,
         concept,
         date: None,
         campaigns: Vec::new(),

@@ -7,3 +7,4 @@ pub mod graph;
 pub mod ontology;
 pub mod profile;
 pub mod search;
+pub mod text;

@@ -77,6 +77,13 @@ pub struct Concept {
     /// The checks those methods must pass.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<String>,
+    /// How explanations name an estimate of this method: `{method}` or `{method}/{estimator}`
+    /// (the names results carry) -> the noun phrase ("the difference-in-differences").
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub narrative: std::collections::BTreeMap<String, String>,
+    /// What one unit of the method's effect is, in explanations ("per treated unit and period").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect_scale: Option<String>,
 }
 
 /// The ontology file.
@@ -122,6 +129,17 @@ impl Ontology {
             }
             if c.tier.is_some() && c.variable.is_none() {
                 return Err(format!("concept {}: a tier needs a variable", c.id));
+            }
+            if c.narrative.values().any(|n| n.trim().is_empty()) {
+                return Err(format!("concept {}: an empty narrative name", c.id));
+            }
+        }
+        let mut named = HashMap::new();
+        for c in &o.concepts {
+            for k in c.narrative.keys() {
+                if let Some(other) = named.insert(k.clone(), c.id.clone()) {
+                    return Err(format!("the estimate {k} is named by both {other} and {}", c.id));
+                }
             }
         }
         let mut phrases: HashMap<Vec<String>, (usize, bool)> = HashMap::new();
@@ -180,6 +198,15 @@ impl Ontology {
         }
         let json = serde_json::to_string(&bare).map_err(|e| e.to_string())?;
         Ontology::parse(&json)
+    }
+
+    /// How explanations name an estimate of `method` by `estimator` (the estimator's own entry,
+    /// else the method's), and what one unit of its effect is.
+    pub fn estimate_name(&self, method: &str, estimator: &str) -> Option<(&str, Option<&str>)> {
+        let find = |key: &str| {
+            self.concepts.iter().find_map(|c| c.narrative.get(key).map(|n| (n.as_str(), c.effect_scale.as_deref())))
+        };
+        find(&format!("{method}/{estimator}")).or_else(|| find(method))
     }
 
     pub fn concept(&self, id: &str) -> Option<&Concept> {
@@ -246,13 +273,17 @@ impl Ontology {
 
     /// The words of the text no concept claimed (stop words left out).
     pub fn unmatched(&self, text: &str) -> Vec<String> {
-        let m = self.mentions(text);
-        words(text)
-            .into_iter()
-            .filter(|(w, s, _)| !STOP.contains(&w.as_str()) && !m.iter().any(|x| x.start <= *s && *s < x.end))
-            .map(|(_, s, e)| text[s..e].to_string())
-            .collect()
+        unmatched_by(text, &self.mentions(text))
     }
+}
+
+/// The words of the text none of `m` covers (stop words left out).
+pub fn unmatched_by(text: &str, m: &[Mention]) -> Vec<String> {
+    words(text)
+        .into_iter()
+        .filter(|(w, s, _)| !STOP.contains(&w.as_str()) && !m.iter().any(|x| x.start <= *s && *s < x.end))
+        .map(|(_, s, e)| text[s..e].to_string())
+        .collect()
 }
 
 /// Words too common to mean anything on their own.
@@ -364,6 +395,41 @@ mod tests {
         assert!(o.unmatched(text).is_empty(), "{:?}", o.unmatched(text));
         // "did" is a word; "DiD" the method.
         assert_eq!(o.mentions("Was the DiD right?")[0].concept, "did");
+    }
+
+    /// The narrator names every method's estimate from the ontology; an estimator without its own
+    /// name takes its method's; a name given by two concepts, or an empty one, is refused.
+    #[test]
+    fn explanations_name_each_method_in_the_ontology_s_words() {
+        let o = Ontology::shipped();
+        for (method, estimator, name, scale) in [
+            ("did", "twfe", "the difference-in-differences", "per treated unit and period"),
+            (
+                "did",
+                "callaway_santanna",
+                "the Callaway-Sant'Anna difference-in-differences",
+                "per treated unit and period",
+            ),
+            ("did", "sun_abraham", "the Sun-Abraham event-study", "per treated unit and period"),
+            ("did", "imputation", "the imputation difference-in-differences", "per treated unit and period"),
+            ("iv", "2sls", "the instrumental-variables", "per unit of the instrumented variable"),
+            ("rdd", "local_linear", "the regression-discontinuity", "at the cutoff"),
+            ("synth", "abadie", "the synthetic-control", "per treated unit and period"),
+            ("sdid", "arkhangelsky", "the synthetic difference-in-differences", "per treated unit and period"),
+            ("impact", "bsts", "the time-series counterfactual", "per period after the intervention"),
+            ("effect", "ols", "the covariate-adjusted", "on average per unit"),
+        ] {
+            assert_eq!(o.estimate_name(method, estimator), Some((name, Some(scale))), "{method}/{estimator}");
+        }
+        assert_eq!(o.estimate_name("unknown", "x"), None);
+        let twice = ONTOLOGY_JSON.replacen(
+            r#""narrative": {"rdd": "the regression-discontinuity"}"#,
+            r#""narrative": {"rdd": "the regression-discontinuity", "iv": "again"}"#,
+            1,
+        );
+        assert!(Ontology::parse(&twice).unwrap_err().contains("the estimate iv is named by both"));
+        let empty = ONTOLOGY_JSON.replacen(r#""rdd": "the regression-discontinuity""#, r#""rdd": " ""#, 1);
+        assert!(Ontology::parse(&empty).unwrap_err().contains("an empty narrative name"));
     }
 
     #[test]

@@ -11,6 +11,11 @@
 //!   revenue as z-statistics (clipped to ±10, over 10) and its grade; a channel's elasticities.
 //! - **Context vector** of a campaign (context): its pre-period level, spread and trend of log
 //!   spend and log conversions, and its cost per conversion: neighbours are candidate controls.
+//! - **Record context vector** of one campaign-day (record): its treatment, its exposure to
+//!   detected confounders, its quality score and its log metrics; neighbours are the untreated
+//!   campaign-days of the same platform and date, each component scaled by its spread over them:
+//!   comparable campaign-days as candidate controls. Computed from the stored records when asked,
+//!   never kept in the snapshot (one per campaign-day).
 
 use std::collections::BTreeMap;
 
@@ -23,8 +28,8 @@ pub const EVENT_LAGS: i64 = 7;
 
 crate::names! {
     /// Which vector.
-    pub enum ProfileKind { Effect = "effect", Temporal = "temporal", Context = "context" }
-    expected "effect, temporal or context"
+    pub enum ProfileKind { Effect = "effect", Temporal = "temporal", Context = "context", Record = "record" }
+    expected "effect, temporal, context or record"
 }
 
 /// One vector of a node, with the name of each component.
@@ -196,6 +201,55 @@ pub fn context_vector(days: &[(i64, f64, f64)], before: i64) -> Option<Profile> 
         values: vec![ms, ss, 7.0 * ts, mo, so, 7.0 * to, ms - mo],
         fitted: BTreeMap::new(),
     })
+}
+
+/// The components of a record context vector.
+pub const RECORD_COMPONENTS: [&str; 8] = [
+    "treated",
+    "confounder_exposure",
+    "quality",
+    "log_spend",
+    "log_impressions",
+    "log_clicks",
+    "log_conversions",
+    "log_revenue",
+];
+
+/// One campaign-day's context: treated (0 or 1), the detected confounders it was exposed to, its
+/// quality score, and its metrics (spend, impressions, clicks, conversions, revenue) as log1p.
+pub fn record_vector(treated: bool, exposure: usize, quality: f64, metrics: [f64; 5]) -> Profile {
+    let mut values = vec![f64::from(u8::from(treated)), exposure as f64, quality];
+    values.extend(metrics.iter().map(|m| m.max(0.0).ln_1p()));
+    Profile { components: RECORD_COMPONENTS.map(String::from).to_vec(), values, fitted: BTreeMap::new() }
+}
+
+/// The candidates nearest to `me` (index, distance), nearest first: Euclidean over the components,
+/// each divided by its standard deviation over the candidates (a component that does not vary
+/// among them, as `treated` among untreated ones, counts for nothing).
+pub fn nearest_records(me: &Profile, candidates: &[Profile]) -> Vec<(usize, f64)> {
+    let k = me.values.len();
+    let n = candidates.len() as f64;
+    let sd: Vec<f64> = (0..k)
+        .map(|j| {
+            if candidates.len() < 2 {
+                return 0.0;
+            }
+            let m = candidates.iter().map(|c| c.values[j]).sum::<f64>() / n;
+            (candidates.iter().map(|c| (c.values[j] - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        })
+        .collect();
+    let mut out: Vec<(usize, f64)> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.components == me.components)
+        .map(|(i, c)| {
+            let d2: f64 =
+                (0..k).filter(|&j| sd[j] > 1e-12).map(|j| ((c.values[j] - me.values[j]) / sd[j]).powi(2)).sum();
+            (i, d2.sqrt())
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    out
 }
 
 #[cfg(test)]

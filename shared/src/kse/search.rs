@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::graph::{EvidenceKind, KnowledgeGraph, NodeKind};
 use super::ontology::{ConceptKind, Ontology};
+use super::text::NamedCampaign;
 use crate::domain::ValidationError;
 use crate::llm::facts::Grade;
 
@@ -168,6 +169,10 @@ pub struct SearchResponse {
     /// One sentence on what was found, from the results only.
     pub message: String,
     pub concepts: Vec<MatchedConcept>,
+    /// Campaigns the question names, found by full-text search over their names and ids: the
+    /// treatment asked about is then their interventions only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaigns: Vec<NamedCampaign>,
     pub results: Vec<PathResult>,
     /// Paths found before the limit.
     pub paths_found: usize,
@@ -223,6 +228,57 @@ struct Interpretation {
     intent: Intent,
     /// The question asks about a cause the ontology does not know (these words).
     unknown: Vec<String>,
+    /// Campaigns the question names (full-text search over their names and ids).
+    campaigns: Vec<NamedCampaign>,
+}
+
+/// The campaigns a question names. Only a question that says "campaign" names one: a name alone
+/// ("google search") is read as the marketing words it is made of. The words outside the
+/// ontology's phrases are tried first, then those inside them (a "Spring Sale" campaign's "sale"
+/// is also the ontology's revenue), never a channel's (its own platform is the channel).
+fn named_campaigns(
+    g: &KnowledgeGraph,
+    ontology: &Ontology,
+    query: &str,
+    mentions: &[super::ontology::Mention],
+    on: &BTreeSet<String>,
+) -> Vec<NamedCampaign> {
+    let words = super::ontology::words(query);
+    if !words.iter().any(|(w, _, _)| w == "campaign" || w == "campaigns" || w == "campaign's") {
+        return Vec::new();
+    }
+    let Some(index) = super::text::index(g) else { return Vec::new() };
+    let inside = |s: usize, e: usize| mentions.iter().find(|m| m.start <= s && e <= m.end);
+    let mut outside = Vec::new();
+    let mut within = Vec::new();
+    for (k, (w, s, e)) in words.iter().enumerate() {
+        let w = w.trim_end_matches("'s");
+        // A number names a campaign only right after "campaign" ("campaign 7").
+        let numeric = w.chars().all(|c| c.is_ascii_digit() || c == '.');
+        let after_campaign = k > 0 && words[k - 1].0.starts_with("campaign");
+        let generic = super::ontology::STOP.contains(&w) || w.starts_with("campaign");
+        if generic || (numeric && !after_campaign) || w.is_empty() {
+            continue;
+        }
+        match inside(*s, *e) {
+            None => outside.push(w.to_string()),
+            Some(m) if ontology.concept(&m.concept).is_some_and(|c| c.kind != ConceptKind::Channel) => {
+                within.push(w.to_string())
+            }
+            Some(_) => {}
+        }
+    }
+    for terms in [outside, within] {
+        let found: Vec<NamedCampaign> = index
+            .campaigns_named(g, &terms)
+            .into_iter()
+            .filter(|c| g.node(&c.node).and_then(|n| n.platform.as_ref()).is_some_and(|p| on.contains(p)))
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    Vec::new()
 }
 
 const UP: &[&str] = &[
@@ -304,9 +360,16 @@ fn budget_change(text: &str) -> Option<(&'static str, usize, usize)> {
     None
 }
 
-fn interpret(g: &KnowledgeGraph, ontology: &Ontology, query: &str) -> Interpretation {
+fn interpret(
+    g: &KnowledgeGraph,
+    ontology: &Ontology,
+    query: &str,
+    mut mentions: Vec<super::ontology::Mention>,
+) -> Interpretation {
     let text = format!(" {} ", query.to_lowercase());
-    let mut mentions = ontology.mentions(query);
+    // The words a cause is read from when nothing else resolves: those the concepts as found left
+    // over (before a budget change in free words is read in).
+    let found = mentions.clone();
     // A change of budget the synonyms missed replaces the words it spans.
     if !mentions.iter().any(|m| ontology.concept(&m.concept).is_some_and(|c| c.kind == ConceptKind::Intervention)) {
         if let Some((kind, start, end)) = budget_change(query) {
@@ -474,6 +537,31 @@ fn interpret(g: &KnowledgeGraph, ontology: &Ontology, query: &str) -> Interpreta
             nodes,
         });
     }
+    // A campaign named: its interventions are the treatment asked about (and only those), since
+    // the graph's other evidence is about channels as a whole.
+    let campaigns = if what_if { Vec::new() } else { named_campaigns(g, ontology, query, &mentions, &all_named) };
+    if !campaigns.is_empty() {
+        let on: BTreeSet<String> = g
+            .nodes
+            .iter()
+            .filter(|n| {
+                n.kind == NodeKind::Intervention
+                    && campaigns.iter().any(|c| {
+                        g.node(&c.node).is_some_and(|cn| {
+                            cn.platform == n.platform
+                                && c.node.split_once('/').is_some_and(|(_, id)| n.campaigns.iter().any(|x| x == id))
+                        })
+                    })
+            })
+            .map(|n| n.id.clone())
+            .collect();
+        if specific_treatment {
+            sources.retain(|s| on.contains(s) || g.node(s).is_some_and(|n| n.kind != NodeKind::Intervention));
+        } else {
+            sources.extend(on);
+        }
+        specific_treatment = true;
+    }
     // Variables: as written, the first is the cause asked about and the last the outcome ("does
     // spend drive revenue"), unless the sentence is passive ("revenue driven by spend"); a
     // question the wrong way round ("does revenue drive spend") then finds no path, as it should.
@@ -523,8 +611,7 @@ fn interpret(g: &KnowledgeGraph, ontology: &Ontology, query: &str) -> Interpreta
     // A question about what a thing the ontology does not know does ("does the weather affect
     // sales"): the unknown words, and no path is looked for.
     let unknown: Vec<String> = if sources.is_empty() && !specific_treatment && !drivers_cue && !what_if && !comparison {
-        ontology
-            .unmatched(query)
+        super::ontology::unmatched_by(query, &found)
             .into_iter()
             .filter(|w| w.chars().all(|c| c.is_alphabetic() || c == '\'') && w.len() > 2)
             .collect()
@@ -560,12 +647,24 @@ fn interpret(g: &KnowledgeGraph, ontology: &Ontology, query: &str) -> Interpreta
     if matches!(intent, Intent::Drivers) && !specific_treatment {
         sources.clear();
     }
-    Interpretation { concepts, sources, targets, intent, unknown }
+    Interpretation { concepts, sources, targets, intent, unknown, campaigns }
 }
 
 /// Searches `g` for `req` (validated by the caller).
 pub fn search(g: &KnowledgeGraph, ontology: &Ontology, req: &SearchRequest) -> SearchResponse {
-    let Interpretation { concepts, mut sources, mut targets, intent, unknown } = interpret(g, ontology, &req.query);
+    search_with_mentions(g, ontology, req, ontology.mentions(&req.query))
+}
+
+/// [`search`] with the concepts the question mentions found some other way (the text-embedding
+/// ablation of `tests/tests/kse.rs`); each mention's concept must be `ontology`'s.
+pub fn search_with_mentions(
+    g: &KnowledgeGraph,
+    ontology: &Ontology,
+    req: &SearchRequest,
+    mentions: Vec<super::ontology::Mention>,
+) -> SearchResponse {
+    let Interpretation { concepts, mut sources, mut targets, intent, unknown, campaigns } =
+        interpret(g, ontology, &req.query, mentions);
     if !unknown.is_empty() {
         sources.clear();
         targets.clear();
@@ -678,6 +777,13 @@ pub fn search(g: &KnowledgeGraph, ontology: &Ontology, req: &SearchRequest) -> S
             unknown.join(" ")
         )
         .replace(" ,", ","),
+        AnswerKind::NoEvidence if !campaigns.is_empty() => format!(
+            "The question names {}; no analysed intervention in this org's graph treats {}, and the graph's other \
+             evidence is about channels as a whole, not single campaigns: no causal evidence for {}.",
+            campaigns.iter().map(|c| c.label.clone()).collect::<Vec<_>>().join(", "),
+            if campaigns.len() == 1 { "it" } else { "them" },
+            if campaigns.len() == 1 { "this campaign" } else { "these campaigns" }
+        ),
         AnswerKind::NoEvidence if concepts.is_empty() => {
             "No marketing concept of the ontology was recognised in the question, so nothing was looked up.".to_string()
         }
@@ -737,6 +843,7 @@ pub fn search(g: &KnowledgeGraph, ontology: &Ontology, req: &SearchRequest) -> S
         answer,
         message,
         concepts,
+        campaigns,
         results: ranked,
         paths_found: found,
         route: (intent == Intent::WhatIf).then(|| "POST /api/v1/llm/causal/counterfactual".to_string()),
@@ -891,6 +998,7 @@ mod tests {
             kind: NodeKind::Intervention,
             label: "Meta budget cut on 2026-09-01".into(),
             platform: Some("meta".into()),
+            name: None,
             concept: Some("budget_decrease".into()),
             date: None,
             campaigns: vec!["c1".into()],
@@ -940,6 +1048,80 @@ mod tests {
         // Only the funnel's priors link clicks to revenue.
         let r = ask(&g, "do clicks drive sales on tiktok?");
         assert_eq!(r.answer, AnswerKind::PriorOnly, "{r:?}");
+    }
+
+    /// The graph above with named campaigns: c1 ("Spring Sale Prospecting", the budget cut's)
+    /// and c2 ("Retargeting Always On", untouched) on Meta; t1 ("Spring Sale Spark") on TikTok.
+    fn named() -> KnowledgeGraph {
+        let o = Ontology::shipped();
+        let base = graph();
+        let mut b = GraphBuilder::default();
+        for n in &base.nodes {
+            b.node(n.clone());
+        }
+        for e in &base.edges {
+            for c in &e.evidence {
+                b.claim(&e.from, &e.to, c.clone());
+            }
+        }
+        for (p, id, name) in [
+            ("meta", "c1", "Spring Sale Prospecting"),
+            ("meta", "c2", "Retargeting Always On"),
+            ("tiktok", "t1", "Spring Sale Spark"),
+        ] {
+            b.node(Node {
+                id: graph::campaign_node_id(p, id),
+                kind: NodeKind::Campaign,
+                label: format!("{p} campaign {name}"),
+                name: Some(name.into()),
+                platform: Some(p.into()),
+                concept: None,
+                date: None,
+                campaigns: vec![],
+                controls: vec![],
+                experiment: None,
+                profiles: Default::default(),
+            });
+        }
+        b.finish("o-named", o)
+    }
+
+    #[test]
+    fn a_campaign_named_by_its_words_narrows_the_treatment_to_its_interventions() {
+        let g = named();
+        // Stemmed ("prospecting campaign's"), and the cut is the campaign's.
+        let r = ask(&g, "Did the prospecting campaign's budget cut hurt sign-ups?");
+        assert_eq!(r.campaigns.iter().map(|c| c.node.as_str()).collect::<Vec<_>>(), ["meta/c1"], "{r:?}");
+        assert_eq!(r.campaigns[0].terms, ["prospecting"]);
+        assert_eq!(r.answer, AnswerKind::Evidence);
+        assert_eq!(r.results[0].nodes, ["meta:budget_decrease:2026-09-01", "meta:conversions"]);
+        // The untouched campaign: its words find it, and nothing else answers for it (before,
+        // the Meta budget cut of another campaign did).
+        for q in ["did the retargeting campaign's budget cut hurt conversions", "what did the always-on campaign do?"] {
+            let r = ask(&g, q);
+            assert_eq!(r.campaigns.iter().map(|c| c.node.as_str()).collect::<Vec<_>>(), ["meta/c2"], "{q}: {r:?}");
+            assert_eq!(r.answer, AnswerKind::NoEvidence, "{q}");
+            assert!(r.results.is_empty());
+            assert!(r.message.contains("names meta campaign Retargeting Always On"), "{}", r.message);
+        }
+        // Two campaigns share "spring sale" ("sale" is also the ontology's revenue); the channel
+        // named picks one.
+        let r = ask(&g, "did the spring sale campaigns drive conversions");
+        assert_eq!(r.campaigns.len(), 2, "{r:?}");
+        let r = ask(&g, "did the tiktok spring sale campaign drive conversions");
+        assert_eq!(r.campaigns.iter().map(|c| c.node.as_str()).collect::<Vec<_>>(), ["tiktok/t1"]);
+        assert_eq!(r.answer, AnswerKind::NoEvidence);
+        // Without the word "campaign" a name is the marketing words it is made of, and a word
+        // that names no campaign narrows nothing.
+        let r = ask(&g, "Did the Facebook budget cut hurt sign-ups?");
+        assert!(r.campaigns.is_empty());
+        assert_eq!(r.results[0].nodes, ["meta:budget_decrease:2026-09-01", "meta:conversions"]);
+        let r = ask(&g, "did the summer campaign's budget cut hurt conversions on facebook");
+        assert!(r.campaigns.is_empty(), "{r:?}");
+        assert_eq!(r.answer, AnswerKind::Evidence);
+        // The query language never sees the user's words as operators.
+        let r = ask(&g, "did the \"spring\" OR NEAR(sale) campaign* work");
+        assert!(r.campaigns.iter().all(|c| c.node.ends_with("1")), "{r:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::facts::{Evidence, Fact, FactSheet};
 use crate::api::causal::Check;
+use crate::kse::ontology::Ontology;
 
 /// Who reads the explanation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -96,33 +97,27 @@ fn outcome_words(sheet: &FactSheet) -> String {
     sheet.entities.outcome.clone().unwrap_or_else(|| "the outcome".into())
 }
 
-fn method_name(e: &Evidence) -> &'static str {
-    match (e.method.as_str(), e.estimator.as_str()) {
-        ("did", "callaway_santanna") => "The Callaway-Sant'Anna difference-in-differences",
-        ("did", "sun_abraham") => "The Sun-Abraham event-study",
-        ("did", "imputation") => "The imputation difference-in-differences",
-        ("did", _) => "The difference-in-differences",
-        ("iv", _) => "The instrumental-variables",
-        ("rdd", _) => "The regression-discontinuity",
-        ("synth", _) => "The synthetic-control",
-        ("sdid", _) => "The synthetic difference-in-differences",
-        ("impact", _) => "The time-series counterfactual",
-        ("effect", _) => "The covariate-adjusted",
-        _ => "The",
+/// The method's name at the start of a sentence ("The difference-in-differences"), in the
+/// marketing ontology's words (its `narrative`), the same file that reads the marketers' questions.
+fn method_name(e: &Evidence) -> String {
+    match Ontology::shipped().estimate_name(&e.method, &e.estimator) {
+        Some((name, _)) => {
+            let mut c = name.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+        }
+        None => "The".into(),
     }
 }
 
-/// What one unit of each method's effect is: DiD and the synthetic controls average over treated
-/// units and periods, the 2SLS coefficient is per unit of the instrumented variable, the RDD's is
-/// the jump at the cutoff, the time-series counterfactual's an average over the post-period.
-fn effect_scale(method: &str) -> &'static str {
-    match method {
-        "iv" => "per unit of the instrumented variable",
-        "rdd" => "at the cutoff",
-        "impact" => "per period after the intervention",
-        "effect" => "on average per unit",
-        _ => "per treated unit and period",
-    }
+/// What one unit of each method's effect is (the ontology's `effect_scale`): DiD and the
+/// synthetic controls average over treated units and periods, the 2SLS coefficient is per unit
+/// of the instrumented variable, the RDD's is the jump at the cutoff, the time-series
+/// counterfactual's an average over the post-period.
+fn effect_scale(e: &Evidence) -> &'static str {
+    Ontology::shipped()
+        .estimate_name(&e.method, &e.estimator)
+        .and_then(|(_, s)| s)
+        .unwrap_or("per treated unit and period")
 }
 
 /// The templates' sentences for one method's effect (headline, interval, derived, checks,
@@ -148,7 +143,7 @@ fn effect_drafts(
     d.push(match (sig, e.grade.allows_causal_words(), zero) {
         (Some(true), true, false) => format!(
             "{name} estimate is that the treatment {word} {outcome} by {{{{abs:{eid}}}}} {}, a statistically significant effect at the {{{{level}}}} level.",
-            effect_scale(&e.method)
+            effect_scale(e)
         ),
         (Some(true), false, false) => format!(
             "{name} estimate is {noun} of {{{{abs:{eid}}}}} in {outcome}, statistically significant at the {{{{level}}}} level, but {}: read it as an association, not as the treatment's effect.",

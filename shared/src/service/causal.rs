@@ -1075,11 +1075,38 @@ fn next_stamp(prev: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::U
 
 /// The batch-analysis stage's message handler; `model`, the configured language model (for
 /// explanations run as jobs).
-pub async fn job_message(stores: &Stores, body: &str, model: Option<&dyn Provider>) -> Result<(), StageError> {
+///
+/// A succeeded analysis of stored records is then announced on `data_ready` (the knowledge
+/// graph's build reads the org's finished analyses); also on a redelivery of a finished job, so
+/// an announcement that failed is sent again (the build is idempotent).
+pub async fn job_message(
+    stores: &Stores,
+    data_ready: Option<&dyn Queue>,
+    body: &str,
+    model: Option<&dyn Provider>,
+) -> Result<(), StageError> {
     let msg: JobMessage =
         serde_json::from_str(body).map_err(|e| StageError::Poison(format!("not an analysis job message: {e}")))?;
     let org = crate::domain::OrgId::new(&msg.org_id).map_err(|e| StageError::Poison(format!("org_id: {e}")))?;
-    run_job(stores, &org, &msg.job_id, model).await
+    run_job(stores, &org, &msg.job_id, model).await?;
+    let Some(q) = data_ready else { return Ok(()) };
+    let job = stores.jobs.get_job(&org, &msg.job_id).await.map_err(|e| StageError::Transient(e.to_string()))?;
+    let Some(job) = job else { return Ok(()) };
+    let on_records = match &job.result {
+        Some(v) => v["data"]["source"] == "records",
+        // A large result: not read here; the build decides.
+        None => job.result_key.is_some(),
+    };
+    if job.status == JobStatus::Succeeded
+        && matches!(job.kind.as_str(), "analyze_advanced" | "treatment_effect")
+        && on_records
+    {
+        let ready = serde_json::json!({ "org_id": org, "analysis_job": job.id });
+        q.send(&crate::storage::Message::new(ready.to_string()).with_attribute("liftos_kind", "data_ready"))
+            .await
+            .map_err(|e| StageError::Transient(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Run a queued job once: a finished job is left alone (a redelivery changes nothing); a

@@ -87,8 +87,9 @@ impl InlineChain {
                     o.unchanged += r.unchanged;
                 });
             }
-            "analysis_job" => super::causal::job_message(&self.stores, body, self.model).await?,
-            // New data: nothing consumes the announcement in process yet.
+            "analysis_job" => super::causal::job_message(&self.stores, Some(self), body, self.model).await?,
+            // New data or a finished analysis of stored records: in process, nothing rebuilds the
+            // knowledge graph on it (`liftos kse build` does); in the cloud, the kse-build stage.
             "data_ready" => {}
             other => return Err(StageError::Poison(format!("no stage takes messages of kind {other:?}"))),
         }

@@ -568,6 +568,7 @@ fn to_record(
     Ok(NewCausalRecord {
         platform: r.platform,
         campaign_id: r.campaign_id.clone(),
+        campaign_name: campaign_name(r.campaign_name.as_deref()),
         timestamp: r.timestamp,
         metrics: Metrics {
             spend: r.spend,
@@ -583,6 +584,15 @@ fn to_record(
         causal_graph: None,
         quality_score: 1.0,
     })
+}
+
+/// A campaign's name as stored: control characters dropped, space trimmed, cut at the longest
+/// kept; none when nothing is left (a name never fails a record).
+fn campaign_name(raw: Option<&str>) -> Option<String> {
+    let cleaned: String = raw?.chars().filter(|c| !c.is_control()).collect();
+    let name: String = cleaned.trim().chars().take(crate::domain::record::MAX_CAMPAIGN_NAME_CHARS).collect();
+    let name = name.trim_end().to_string();
+    (!name.is_empty()).then_some(name)
 }
 
 /// What the quality stage decided.

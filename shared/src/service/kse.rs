@@ -25,7 +25,7 @@ use crate::kse::ontology::{Concept, Ontology};
 use crate::kse::profile::{self, ProfileKind};
 use crate::kse::search::{self, Neighbourhood, SearchRequest, SearchResponse};
 use crate::llm::facts::{self, Grade};
-use crate::storage::{PageRequest, RecordQuery, Stores};
+use crate::storage::{GraphItem, PageRequest, RecordQuery, Stores};
 
 /// Where the org's snapshot lives among its panels.
 pub const SNAPSHOT_KEY: &str = "kse/graph.json";
@@ -53,12 +53,15 @@ pub const MAX_INTERVENTIONS: usize = 24;
 /// Days either side of an intervention its analysis reads.
 pub const WINDOW_DAYS: i64 = 56;
 
-/// Builds the caller's graph and stores its snapshot unless the stored one has the same version.
+/// Builds the caller's graph and stores it: its items in the single table (only those whose
+/// content changed, and the removal of those gone), then the snapshot unless the stored one has
+/// the same version, then the version.
 pub async fn build(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> Result<BuildSummary, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let g = assemble(stores, user, now).await?;
     graph::check(&g).map_err(ServiceError::Internal)?;
-    let stored = load(stores, user).await?;
+    let (items_written, items_deleted) = store_items(stores, user, &g).await?;
+    let stored = load_snapshot(stores, user).await.ok().flatten();
     let written = stored.as_ref().is_none_or(|s| s.version != g.version);
     if written {
         let body = serde_json::to_vec(&g).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -74,12 +77,14 @@ pub async fn build(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> R
         }
         *by_grade.entry(format!("{:?}", e.best().grade)).or_insert(0) += 1;
     }
-    tracing::info!(org = %user.org_id, version = %g.version, written, nodes = g.nodes.len(), edges = g.edges.len(), "kse build");
+    tracing::info!(org = %user.org_id, version = %g.version, written, items_written, items_deleted, nodes = g.nodes.len(), edges = g.edges.len(), "kse build");
     Ok(BuildSummary {
         org_id: user.org_id.to_string(),
         version: g.version.clone(),
         written,
         key: SNAPSHOT_KEY.into(),
+        items_written,
+        items_deleted,
         nodes: g.nodes.len(),
         edges: g.edges.len(),
         evidence,
@@ -89,8 +94,125 @@ pub async fn build(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -> R
     })
 }
 
-/// The caller's stored snapshot, if a build has run.
-pub async fn load(stores: &Stores, user: &UserContext) -> Result<Option<KnowledgeGraph>, ServiceError> {
+/// The largest item one node with the edges that leave it may make (DynamoDB holds 400 KB).
+pub const MAX_ITEM_BYTES: usize = 350_000;
+/// The key of the graph's head item.
+pub const HEAD_KEY: &str = "HEAD";
+
+/// The graph's head item: everything but its nodes and edges.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HeadDoc {
+    org_id: String,
+    version: String,
+    ontology_version: String,
+    builder_version: u32,
+    inputs: graph::BuildInputs,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+/// A node's item: the node and the edges that leave it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NodeDoc {
+    node: Node,
+    #[serde(default)]
+    edges: Vec<graph::Edge>,
+}
+
+fn item(key: String, doc: String) -> GraphItem {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(doc.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    GraphItem { key, hash, doc }
+}
+
+/// The graph as items of the single table: its head, and one item per node with the edges that
+/// leave it.
+pub fn graph_items(g: &KnowledgeGraph) -> Result<Vec<GraphItem>, String> {
+    let head = HeadDoc {
+        org_id: g.org_id.clone(),
+        version: g.version.clone(),
+        ontology_version: g.ontology_version.clone(),
+        builder_version: g.builder_version,
+        inputs: g.inputs.clone(),
+        warnings: g.warnings.clone(),
+    };
+    let mut out = vec![item(HEAD_KEY.into(), json(&head)?)];
+    let mut leaving: BTreeMap<&str, Vec<graph::Edge>> = BTreeMap::new();
+    for e in &g.edges {
+        leaving.entry(e.from.as_str()).or_default().push(e.clone());
+    }
+    for n in &g.nodes {
+        let doc = json(&NodeDoc { node: n.clone(), edges: leaving.remove(n.id.as_str()).unwrap_or_default() })?;
+        if doc.len() > MAX_ITEM_BYTES {
+            return Err(format!(
+                "node {} with the edges that leave it is {} bytes, more than one item holds ({MAX_ITEM_BYTES})",
+                n.id,
+                doc.len()
+            ));
+        }
+        out.push(item(format!("N#{}", n.id), doc));
+    }
+    Ok(out)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, String> {
+    serde_json::to_string(v).map_err(|e| e.to_string())
+}
+
+/// The graph the items make, checked: its content must give the head's version (items of two
+/// builds mixed, or an item changed by hand, do not).
+pub fn graph_from_items(items: &[GraphItem]) -> Result<Option<KnowledgeGraph>, String> {
+    let Some(head) = items.iter().find(|i| i.key == HEAD_KEY) else { return Ok(None) };
+    let head: HeadDoc = serde_json::from_str(&head.doc).map_err(|e| format!("the graph's head item: {e}"))?;
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    for i in items.iter().filter(|i| i.key.starts_with("N#")) {
+        let d: NodeDoc = serde_json::from_str(&i.doc).map_err(|e| format!("graph item {}: {e}", i.key))?;
+        nodes.push(d.node);
+        edges.extend(d.edges);
+    }
+    nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    let g = KnowledgeGraph {
+        org_id: head.org_id,
+        version: head.version,
+        ontology_version: head.ontology_version,
+        builder_version: head.builder_version,
+        inputs: head.inputs,
+        nodes,
+        edges,
+        warnings: head.warnings,
+    };
+    let content = graph::content_version(&g);
+    if content != g.version {
+        return Err(format!("the graph's items give version {content}, their head says {}", g.version));
+    }
+    graph::check(&g)?;
+    Ok(Some(g))
+}
+
+/// Writes the items of `g` whose content changed and removes those it no longer has: nodes and
+/// removals first, the head last (a reader that finds the head finds its nodes). Returns how many
+/// were written and removed; a rebuild on the same inputs writes none.
+async fn store_items(stores: &Stores, user: &UserContext, g: &KnowledgeGraph) -> Result<(usize, usize), ServiceError> {
+    let items = graph_items(g).map_err(ServiceError::Internal)?;
+    let stored = stores.graph.graph_hashes(&user.org_id).await?;
+    let keys: BTreeSet<String> = items.iter().map(|i| i.key.clone()).collect();
+    let changed: Vec<GraphItem> =
+        items.into_iter().filter(|i| stored.get(&i.key).is_none_or(|h| *h != i.hash)).collect();
+    let (head, nodes): (Vec<GraphItem>, Vec<GraphItem>) = changed.into_iter().partition(|i| i.key == HEAD_KEY);
+    let gone: Vec<String> = stored.keys().filter(|k| !keys.contains(*k)).cloned().collect();
+    if !nodes.is_empty() || !gone.is_empty() {
+        stores.graph.write_graph(&user.org_id, &nodes, &gone).await?;
+    }
+    if !head.is_empty() {
+        stores.graph.write_graph(&user.org_id, &head, &[]).await?;
+    }
+    Ok((nodes.len() + head.len(), gone.len()))
+}
+
+/// The caller's stored snapshot as it is (None when missing).
+async fn load_snapshot(stores: &Stores, user: &UserContext) -> Result<Option<KnowledgeGraph>, ServiceError> {
     let Some(bytes) = stores.panels.get_panel(&user.org_id, SNAPSHOT_KEY).await? else {
         return Ok(None);
     };
@@ -99,6 +221,36 @@ pub async fn load(stores: &Stores, user: &UserContext) -> Result<Option<Knowledg
     // A snapshot is only ever the caller's own (keys are under the org), but say so twice.
     if g.org_id != user.org_id.as_str() {
         return Ok(None);
+    }
+    Ok(Some(g))
+}
+
+/// The caller's graph, if a build has run: the snapshot, or when it is missing or does not read,
+/// the graph the single table's items make (then written back as the snapshot).
+pub async fn load(stores: &Stores, user: &UserContext) -> Result<Option<KnowledgeGraph>, ServiceError> {
+    let snapshot_error = match load_snapshot(stores, user).await {
+        Ok(Some(g)) => return Ok(Some(g)),
+        Ok(None) => None,
+        Err(e) => Some(e),
+    };
+    let items = stores.graph.graph_items(&user.org_id).await?;
+    let g = match graph_from_items(&items) {
+        Ok(Some(g)) if g.org_id == user.org_id.as_str() => g,
+        Ok(_) => return snapshot_error.map_or(Ok(None), Err),
+        Err(e) => {
+            return Err(snapshot_error.unwrap_or_else(|| ServiceError::Internal(format!("knowledge graph items: {e}"))))
+        }
+    };
+    tracing::warn!(org = %user.org_id, version = %g.version, "kse snapshot missing or unreadable: read from the table's items");
+    // Written back where the caller may (the build; the read-only routes' roles may not, and
+    // answer from the items all the same).
+    let body = serde_json::to_vec(&g).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let back = async {
+        stores.panels.put_panel(&user.org_id, SNAPSHOT_KEY, bytes::Bytes::from(body)).await?;
+        stores.panels.put_panel(&user.org_id, VERSION_KEY, bytes::Bytes::from(g.version.clone())).await
+    };
+    if let Err(e) = back.await {
+        tracing::warn!(org = %user.org_id, error = %e, "kse snapshot not written back");
     }
     Ok(Some(g))
 }
@@ -172,8 +324,19 @@ pub async fn similar(stores: &Stores, user: &UserContext, q: &SimilarQuery) -> R
     if q.node.is_empty() || q.node.len() > 300 {
         return Err(ValidationError::new("node", "must be 1 to 300 characters").into());
     }
+    if q.date.is_some() != (q.profile == ProfileKind::Record) {
+        return Err(if q.date.is_some() {
+            ValidationError::new("date", "only with profile=record")
+        } else {
+            ValidationError::new("date", "is required with profile=record (the campaign's day, YYYY-MM-DD)")
+        }
+        .into());
+    }
     let g = require_graph(stores, user).await?;
     let node = g.node(&q.node).ok_or_else(|| ServiceError::NotFound { what: format!("node {}", q.node) })?;
+    if let (ProfileKind::Record, Some(date)) = (q.profile, q.date) {
+        return similar_records(stores, user, &g, node, date, limit).await;
+    }
     let key = q.profile.to_string();
     let me = node.profiles.get(&key).ok_or_else(|| {
         let has = if node.profiles.is_empty() {
@@ -196,7 +359,7 @@ pub async fn similar(stores: &Stores, user: &UserContext, q: &SimilarQuery) -> R
         .filter(|n| n.id != node.id)
         .filter_map(|n| {
             let d = n.profiles.get(&key)?.distance(me)?;
-            Some(Neighbour { node: n.id.clone(), label: n.label.clone(), kind: n.kind, distance: d })
+            Some(Neighbour { node: n.id.clone(), label: n.label.clone(), kind: n.kind, distance: d, date: None })
         })
         .collect();
     neighbours.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.node.cmp(&b.node)));
@@ -205,12 +368,102 @@ pub async fn similar(stores: &Stores, user: &UserContext, q: &SimilarQuery) -> R
         ProfileKind::Effect => "effect profile: an intervention's effects on spend, conversions and revenue as z-statistics (clipped to ±10, over 10) and its grade's weight; a channel's elasticities and adstock θ",
         ProfileKind::Temporal => "temporal profile: a channel's distributed-lag weights of conversions on spend (lags 0-7, within campaign, weekday controls, summing to one); an intervention's event-study coefficients at event times -4 to 7 over the largest post-period one",
         ProfileKind::Context => "context vector: a campaign's level, spread and weekly trend of log spend and log conversions, and log cost per conversion; its neighbours are candidate comparison campaigns",
+        ProfileKind::Record => unreachable!("answered by similar_records"),
     };
     Ok(SimilarResponse {
         node: node.id.clone(),
         profile: q.profile,
         about: format!("{about}. A feature vector computed from the estimates, not a learned embedding."),
         vector: me.clone(),
+        neighbours,
+        graph_version: g.version.clone(),
+    })
+}
+
+/// The most records of one platform and day a record-vector query reads.
+pub const MAX_DAY_RECORDS: usize = 50_000;
+
+/// `GET /api/v1/kse/similar?profile=record&date=`: the campaign's record of that day as a context
+/// vector, and the nearest untreated campaign-days of its platform on the same day.
+async fn similar_records(
+    stores: &Stores,
+    user: &UserContext,
+    g: &KnowledgeGraph,
+    node: &Node,
+    date: NaiveDate,
+    limit: usize,
+) -> Result<SimilarResponse, ServiceError> {
+    let not_campaign =
+        || ValidationError::new("profile", format!("{} is not a campaign: record vectors are campaign-days'", node.id));
+    if node.kind != NodeKind::Campaign {
+        return Err(not_campaign().into());
+    }
+    let (platform, campaign) = node.id.split_once('/').ok_or_else(not_campaign)?;
+    let platform: Platform = platform.parse().map_err(|_| not_campaign())?;
+    let range = DateRange::new(date, date)?;
+    let mut day = Vec::new();
+    let mut page = PageRequest::first(1000);
+    loop {
+        let got = stores.records.query_records(&user.org_id, &RecordQuery::Platform { platform, range }, &page).await?;
+        day.extend(got.items);
+        match got.next_cursor {
+            Some(c) if day.len() < MAX_DAY_RECORDS => page.cursor = Some(c),
+            _ => break,
+        }
+    }
+    // Calendar variables are on every record alike; the exposure counts the detected events.
+    let vector = |r: &crate::domain::CausalMarketingData| {
+        let treated = r
+            .treatment_assignment
+            .as_ref()
+            .is_some_and(|a| a.group == TreatmentGroup::Treated && a.assigned_at <= r.timestamp);
+        let exposure = r
+            .confounders
+            .iter()
+            .filter(|c| !matches!(c.name.as_str(), "day_of_week" | "trend" | "month") && c.value != 0.0)
+            .count();
+        let m = &r.metrics;
+        profile::record_vector(
+            treated,
+            exposure,
+            r.quality_score,
+            [m.spend, m.impressions as f64, m.clicks as f64, m.conversions, m.revenue],
+        )
+    };
+    let mine = day
+        .iter()
+        .find(|r| r.campaign_id == campaign)
+        .ok_or_else(|| ServiceError::NotFound { what: format!("a record of {} on {date}", node.id) })?;
+    let me = vector(mine);
+    // Candidate controls: the other campaigns' untreated days (one record per campaign and day).
+    let mut seen = BTreeSet::new();
+    let pool: Vec<&crate::domain::CausalMarketingData> = day
+        .iter()
+        .filter(|r| r.campaign_id != campaign && seen.insert(r.campaign_id.clone()))
+        .filter(|r| vector(r).values[0] == 0.0)
+        .collect();
+    let vectors: Vec<profile::Profile> = pool.iter().map(|r| vector(r)).collect();
+    let neighbours: Vec<Neighbour> = profile::nearest_records(&me, &vectors)
+        .into_iter()
+        .take(limit)
+        .map(|(i, d)| {
+            let id = graph::campaign_node_id(platform.as_str(), &pool[i].campaign_id);
+            let label = g.node(&id).map_or_else(|| id.clone(), |n| n.label.clone());
+            Neighbour { node: id, label, kind: NodeKind::Campaign, distance: d, date: Some(date) }
+        })
+        .collect();
+    Ok(SimilarResponse {
+        node: node.id.clone(),
+        profile: ProfileKind::Record,
+        about: format!(
+            "record context vector: the campaign's day ({date}): treated, its exposure to detected confounders (events, \
+             not the calendar), its quality score, and log spend, impressions, clicks, conversions and revenue; its \
+             neighbours are the {} untreated campaign-days of {platform} that day, each component over its spread \
+             among them: comparable campaign-days as candidate controls. A feature vector computed from the records, \
+             not a learned embedding.",
+            pool.len()
+        ),
+        vector: me,
         neighbours,
         graph_version: g.version.clone(),
     })
@@ -276,6 +529,8 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
     let mut b = GraphBuilder::default();
     let mut days: BTreeMap<String, BTreeMap<(String, i64), [f64; 5]>> = BTreeMap::new();
     let mut campaigns: BTreeSet<(String, String)> = BTreeSet::new();
+    // (platform, campaign) -> its name on its newest named record.
+    let mut names: BTreeMap<(String, String), (DateTime<Utc>, String)> = BTreeMap::new();
     let mut revenue: BTreeMap<String, f64> = BTreeMap::new();
     let mut found: Found = BTreeMap::new();
     // (platform, campaign) -> every (intervention, day) its records carry, with the first and
@@ -307,6 +562,13 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
                 }
                 *revenue.entry(p.clone()).or_default() += m.revenue;
                 campaigns.insert((p.clone(), r.campaign_id.clone()));
+                if let Some(name) = &r.campaign_name {
+                    let held = names.entry((p.clone(), r.campaign_id.clone())).or_insert((r.timestamp, name.clone()));
+                    // The newest day's name; on one day, the first in order (the same every build).
+                    if r.timestamp > held.0 || (r.timestamp == held.0 && name < &held.1) {
+                        *held = (r.timestamp, name.clone());
+                    }
+                }
                 if let Some(a) = &r.treatment_assignment {
                     let on = r.timestamp.date_naive();
                     let span = assigned
@@ -341,8 +603,13 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
             b.node(Node {
                 id: graph::campaign_node_id(pp, c),
                 kind: NodeKind::Campaign,
-                label: format!("{} campaign {c}", ontology.for_platform(pp).map_or(pp.as_str(), |x| x.label.as_str())),
+                label: format!(
+                    "{} campaign {}",
+                    ontology.for_platform(pp).map_or(pp.as_str(), |x| x.label.as_str()),
+                    names.get(&(pp.clone(), c.clone())).map_or(c.as_str(), |(_, n)| n.as_str())
+                ),
                 platform: Some(pp.clone()),
+                name: names.get(&(pp.clone(), c.clone())).map(|(_, n)| n.clone()),
                 concept: None,
                 date: None,
                 campaigns: Vec::new(),
@@ -485,6 +752,7 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
                 Some(x) => format!("{channel} {} on {day} (experiment {x})", label.to_lowercase()),
             },
             platform: Some(p.clone()),
+            name: None,
             concept: ontology.for_intervention(&name).map(|c| c.id.clone()),
             date: Some(day),
             campaigns: treated.iter().cloned().collect(),
@@ -557,7 +825,161 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
             b.profile(&id, ProfileKind::Effect, profile::effect_profile(z, crate::kse::search::grade_weight(grade)));
         }
     }
+    org_analyses(stores, user, ontology, &mut b).await?;
     Ok(b.finish(user.org_id.as_str(), ontology))
+}
+
+/// The most analysis jobs one build lists.
+pub const MAX_JOBS: usize = 1_000;
+
+/// The org's own finished analyses on its stored records as evidence: each succeeded job whose
+/// data were the records of one platform with a detected intervention, and whose methods share one
+/// outcome the graph has, adds an `estimated_effect` claim per method from the intervention's node
+/// to that outcome (graded as the build's own, analysis id the job's). Anything else is a warning.
+async fn org_analyses(
+    stores: &Stores,
+    user: &UserContext,
+    ontology: &Ontology,
+    b: &mut GraphBuilder,
+) -> Result<(), ServiceError> {
+    const VARIABLES: [&str; 5] = ["spend", "impressions", "clicks", "conversions", "revenue"];
+    let mut jobs = Vec::new();
+    let mut page = PageRequest::first(100);
+    loop {
+        let got = stores.jobs.list_jobs(&user.org_id, &page).await?;
+        jobs.extend(got.items.into_iter().filter(|j| j.status == crate::domain::JobStatus::Succeeded));
+        match got.next_cursor {
+            Some(c) if jobs.len() < MAX_JOBS => page.cursor = Some(c),
+            Some(_) => {
+                b.warnings.push(format!("more than {MAX_JOBS} analysis jobs: the first {MAX_JOBS} by id were read"));
+                break;
+            }
+            None => break,
+        }
+    }
+    for job in jobs {
+        let skip = |why: String| format!("analysis {}: not read: {why}", job.id);
+        let kind = match job.kind.as_str() {
+            "analyze_advanced" => Kind::AnalyzeAdvanced,
+            "treatment_effect" => Kind::TreatmentEffect,
+            _ => continue,
+        };
+        let result = match (&job.result, &job.result_key) {
+            (Some(v), _) => v.clone(),
+            (None, Some(k)) => match stores.panels.get_panel(&user.org_id, k).await? {
+                Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| ServiceError::Internal(e.to_string()))?,
+                None => {
+                    b.warnings.push(skip("its result is missing".into()));
+                    continue;
+                }
+            },
+            (None, None) => continue,
+        };
+        let out = match AnalysisOutput::from_json(kind, result) {
+            Ok(o) => o,
+            Err(e) => {
+                b.warnings.push(skip(format!("its result does not read: {e}")));
+                continue;
+            }
+        };
+        let data = out.data();
+        let Some(t) = (data.source == "records").then_some(data.treatment.as_ref()).flatten() else { continue };
+        let request: serde_json::Value = match stores.panels.get_panel(&user.org_id, &job.request_key).await? {
+            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            None => serde_json::Value::Null,
+        };
+        let outcomes: BTreeSet<&str> = match kind {
+            Kind::AnalyzeAdvanced => request["methods"]
+                .as_array()
+                .map(|m| m.iter().filter_map(|x| x["outcome"].as_str()).collect())
+                .unwrap_or_default(),
+            _ => request["outcome"].as_str().into_iter().collect(),
+        };
+        let outcome = match outcomes.iter().next() {
+            Some(o) if outcomes.len() == 1 && VARIABLES.contains(o) => o.to_string(),
+            _ => {
+                b.warnings.push(skip(format!(
+                    "its outcome ({}) is not one of the graph's variables",
+                    outcomes.iter().copied().collect::<Vec<_>>().join(", ")
+                )));
+                continue;
+            }
+        };
+        // The intervention's node: on the request's platform, or the one platform whose node of
+        // this intervention, day and experiment treats the analysis's treated campaigns.
+        let day = t.assigned_at.date_naive();
+        let node_of = |p: &str| match &t.experiment_id {
+            None => graph::intervention_id(p, &t.intervention, day),
+            Some(x) => format!("{}:{x}", graph::intervention_id(p, &t.intervention, day)),
+        };
+        let platforms: Vec<String> = match request["records"]["platform"].as_str() {
+            Some(p) => vec![p.to_string()],
+            None => Platform::ALL.iter().map(|p| p.to_string()).collect(),
+        };
+        let found: Vec<(String, String)> = platforms
+            .iter()
+            .map(|p| (p.clone(), node_of(p)))
+            .filter(|(_, id)| b.node_ref(id).is_some_and(|n| t.treated_units.iter().all(|u| n.campaigns.contains(u))))
+            .collect();
+        let (platform, from) = match found.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                b.warnings.push(skip(format!(
+                    "no intervention of the graph is its {} of {day}{} on its treated campaigns",
+                    t.intervention,
+                    t.experiment_id.as_ref().map(|x| format!(" (experiment {x})")).unwrap_or_default()
+                )));
+                continue;
+            }
+            _ => {
+                b.warnings.push(skip("its intervention is on several platforms' campaigns".into()));
+                continue;
+            }
+        };
+        let level = 0.95;
+        let context =
+            facts::Context { outcome: Some(outcome.clone()), platforms: vec![platform.clone()], campaigns: Vec::new() };
+        let sheet = match facts::sheet(&out, level, &context) {
+            Ok(s) => s,
+            Err(e) => {
+                b.warnings.push(skip(format!("its facts: {e}")));
+                continue;
+            }
+        };
+        let mut added = 0;
+        for ev in &sheet.evidence {
+            let Some(effect) = sheet.get(&format!("{}.effect", ev.id)) else { continue };
+            let scale = ontology
+                .estimate_name(&ev.method, &ev.estimator)
+                .and_then(|(_, s)| s)
+                .unwrap_or("per treated unit and period");
+            let claim = effect_fact_claim(
+                format!("estimated_effect:{}:{}:{from}->{outcome}", job.id, ev.id),
+                ev,
+                effect,
+                t.experiment_id.as_deref(),
+                level,
+                format!("{outcome} {scale}"),
+                job.id.clone(),
+                |_| {
+                    format!(
+                        "the org's own analysis {} ({}, {} treated and {} comparison campaigns): {}",
+                        job.id,
+                        ev.estimator,
+                        t.treated_units.len(),
+                        t.control_units.len(),
+                        ev.reason
+                    )
+                },
+            );
+            b.claim(&from, &graph::variable_id(&platform, &outcome), claim);
+            added += 1;
+        }
+        if added > 0 {
+            b.inputs.org_analyses += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Days either side of an intervention for `clusters` campaigns: a third as many leads as
@@ -635,18 +1057,58 @@ async fn effect_claim(
     let effect = sheet
         .get(&format!("{}.effect", ev.id))
         .ok_or_else(|| ServiceError::Internal("the analysis has no effect".into()))?;
-    // A registered experiment lifts a passing quasi-experiment to A (the facts grade from the result alone).
-    let grade = match (ev.grade, experiment) {
-        (Grade::B, Some(_)) => Grade::A,
-        (g, _) => g,
-    };
-    let claim = Claim {
-        id: format!(
+    let claim = effect_fact_claim(
+        format!(
             "estimated_effect:{}:{}->{}",
             analysis_id,
             graph::intervention_id(platform, intervention, day),
             outcome
         ),
+        ev,
+        effect,
+        experiment,
+        level,
+        format!("{outcome} per campaign-day"),
+        analysis_id.clone(),
+        |grade| {
+            format!(
+                "{} of the {} on {} from {day} ({} treated, {} comparison campaigns, {} days either side): {}",
+                ev.estimator,
+                intervention.replace('_', " "),
+                platform,
+                treated.len(),
+                controls.len(),
+                days,
+                match (grade, experiment) {
+                    (Grade::A, Some(x)) => format!("the registered experiment {x}, and every check passed"),
+                    _ => ev.reason.clone(),
+                }
+            )
+        },
+    );
+    Ok((claim, event))
+}
+
+/// The estimated-effect claim of one graded method of an analysis (`ev` and its `effect` from the
+/// LLM module's fact sheet at `level`): a registered experiment lifts a passing quasi-experiment
+/// to A (the facts grade from the result alone).
+#[allow(clippy::too_many_arguments)]
+fn effect_fact_claim(
+    id: String,
+    ev: &facts::Evidence,
+    effect: &facts::Fact,
+    experiment: Option<&str>,
+    level: f64,
+    unit: String,
+    analysis_id: String,
+    detail: impl FnOnce(Grade) -> String,
+) -> Claim {
+    let grade = match (ev.grade, experiment) {
+        (Grade::B, Some(_)) => Grade::A,
+        (g, _) => g,
+    };
+    Claim {
+        id,
         kind: EvidenceKind::EstimatedEffect,
         grade,
         method: ev.method.clone(),
@@ -655,27 +1117,14 @@ async fn effect_claim(
         ci_high: effect.ci.map(|c| c[1]),
         level: effect.ci.map(|_| level),
         p_value: effect.p_value,
-        unit: Some(format!("{outcome} per campaign-day")),
+        unit: Some(unit),
         stability: None,
         confidence: None,
         n: None,
         analysis_id: Some(analysis_id),
         checks: ev.checks.iter().map(|c| ClaimCheck { name: c.name.clone(), passed: c.passed }).collect(),
-        detail: format!(
-            "{} of the {} on {} from {day} ({} treated, {} comparison campaigns, {} days either side): {}",
-            ev.estimator,
-            intervention.replace('_', " "),
-            platform,
-            treated.len(),
-            controls.len(),
-            days,
-            match (grade, experiment) {
-                (Grade::A, Some(x)) => format!("the registered experiment {x}, and every check passed"),
-                _ => ev.reason.clone(),
-            }
-        ),
-    };
-    Ok((claim, event))
+        detail: detail(grade),
+    }
 }
 
 /// The build stage's message: a data-ready announcement (or any message naming `org_id`). The
@@ -702,4 +1151,52 @@ pub async fn build_message(
         ServiceError::Store(s) if s.is_retryable() => StageError::Transient(s.to_string()),
         other => StageError::Poison(other.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> KnowledgeGraph {
+        let o = Ontology::shipped();
+        let mut b = GraphBuilder::default();
+        for p in ["meta", "tiktok"] {
+            graph::add_channel(&mut b, o, p);
+            graph::add_domain_priors(&mut b, o, p);
+        }
+        b.warnings.push("a warning".into());
+        b.finish("o", o)
+    }
+
+    /// The items make the graph again to the last byte; an item changed or left out is refused,
+    /// never read as a different graph.
+    #[test]
+    fn the_items_make_the_graph_and_nothing_else() {
+        let g = small();
+        let items = graph_items(&g).unwrap();
+        assert_eq!(items.len(), g.nodes.len() + 1);
+        assert_eq!(items.iter().filter(|i| i.key == HEAD_KEY).count(), 1);
+        let back = graph_from_items(&items).unwrap().unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), serde_json::to_string(&g).unwrap());
+        // In any order (a query returns them by key; a test store might not).
+        let mut shuffled = items.clone();
+        shuffled.reverse();
+        assert_eq!(graph_from_items(&shuffled).unwrap().unwrap(), g);
+        // A node's edges changed (an item of another build): refused.
+        let mut mixed = items.clone();
+        let k = mixed.iter().position(|i| i.key == "N#meta:spend").unwrap();
+        mixed[k].doc = mixed[k].doc.replacen("\"domain_prior\"", "\"discovered\"", 1);
+        assert!(graph_from_items(&mixed).unwrap_err().contains("their head says"), "{mixed:?}");
+        // A node missing: refused (its edges' ends are unknown, or the version differs).
+        let fewer: Vec<GraphItem> = items.iter().filter(|i| i.key != "N#meta:clicks").cloned().collect();
+        assert!(graph_from_items(&fewer).is_err());
+        // No head: no graph.
+        assert_eq!(
+            graph_from_items(&items[1..].iter().filter(|i| i.key != HEAD_KEY).cloned().collect::<Vec<_>>()),
+            Ok(None)
+        );
+        // Hashes follow the documents.
+        assert!(items.iter().all(|i| i.hash.len() == 64));
+        assert_eq!(graph_items(&g).unwrap(), items);
+    }
 }

@@ -221,6 +221,30 @@ pub trait JobStore: Send + Sync {
     async fn get_job(&self, org: &OrgId, id: &str) -> Result<Option<AnalysisJob>, StoreError>;
     /// Replace, only if the stored version's `updated_at` is still `expected_updated_at`.
     async fn update_job(&self, job: &AnalysisJob, expected_updated_at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The org's jobs in id order (the knowledge graph reads the finished ones).
+    async fn list_jobs(&self, org: &OrgId, page: &PageRequest) -> Result<Page<AnalysisJob>, StoreError>;
+}
+
+/// One item of an org's knowledge graph in the single table: the graph's head (`HEAD`: version,
+/// inputs, warnings) or a node with the edges that leave it (`N#{node id}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphItem {
+    pub key: String,
+    /// sha256 of `doc`: a rebuild writes only the items whose hash changed.
+    pub hash: String,
+    pub doc: String,
+}
+
+/// The org's knowledge graph as items (the source the snapshot is made from and can be rebuilt
+/// from).
+#[async_trait]
+pub trait GraphStore: Send + Sync {
+    /// The org's item keys with their hashes.
+    async fn graph_hashes(&self, org: &OrgId) -> Result<BTreeMap<String, String>, StoreError>;
+    /// Every item of the org, by key.
+    async fn graph_items(&self, org: &OrgId) -> Result<Vec<GraphItem>, StoreError>;
+    /// Puts `put` and removes the items at `delete`; either may be retried whole.
+    async fn write_graph(&self, org: &OrgId, put: &[GraphItem], delete: &[String]) -> Result<(), StoreError>;
 }
 
 /// Large panels (CSV, Parquet) as opaque bytes under the org's prefix.
@@ -341,6 +365,7 @@ pub struct Stores {
     pub audit: std::sync::Arc<dyn AuditStore>,
     pub jobs: std::sync::Arc<dyn JobStore>,
     pub panels: std::sync::Arc<dyn PanelStore>,
+    pub graph: std::sync::Arc<dyn GraphStore>,
 }
 
 impl Stores {
@@ -353,7 +378,8 @@ impl Stores {
             experiments: db.clone(),
             confounders: db.clone(),
             audit: db.clone(),
-            jobs: db,
+            jobs: db.clone(),
+            graph: db,
             panels: std::sync::Arc::new(embedded::LocalPanelStore::new(data_dir.join("panels"))),
         })
     }
@@ -366,7 +392,8 @@ impl Stores {
             experiments: dynamo.clone(),
             confounders: dynamo.clone(),
             audit: dynamo.clone(),
-            jobs: dynamo,
+            jobs: dynamo.clone(),
+            graph: dynamo,
             panels: std::sync::Arc::new(aws::S3PanelStore::new(aws::s3_client(sdk), bucket)),
         }
     }

@@ -56,7 +56,7 @@ pub async fn get_causal_job_http(deps: &Deps, req: Request) -> Response<Body> {
 pub async fn batch_analysis_sqs(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     process_batch(event, deps.dlq.as_deref(), |msg| async move {
         let body = msg.body.as_deref().ok_or_else(|| StageError::Poison("the message has no body".into()))?;
-        causal::job_message(&deps.stores, body, super::llm::model().await).await
+        causal::job_message(&deps.stores, deps.next_queue.as_deref(), body, super::llm::model().await).await
     })
     .await
 }

@@ -41,15 +41,15 @@ pub async fn kse_graph_http(deps: &Deps, req: Request) -> Response<Body> {
     .await
 }
 
-/// `GET /api/v1/kse/similar?node=&profile=&limit=`.
+/// `GET /api/v1/kse/similar?node=&profile=&limit=&date=`.
 pub async fn kse_similar_http(deps: &Deps, req: Request) -> Response<Body> {
     let req = &req;
     serve(deps, req, &KSE_SIMILAR, |user| async move {
-        let q = http::query_params(req, &["node", "profile", "limit"])?;
+        let q = http::query_params(req, &["node", "profile", "limit", "date"])?;
         let node = q.get("node").cloned().ok_or_else(|| ValidationError::new("node", "is required"))?;
         let profile = q
             .get("profile")
-            .ok_or_else(|| ValidationError::new("profile", "is required: effect, temporal or context"))?
+            .ok_or_else(|| ValidationError::new("profile", "is required: effect, temporal, context or record"))?
             .parse()
             .map_err(|e: String| ValidationError::new("profile", e))?;
         let limit = match q.get("limit") {
@@ -59,7 +59,8 @@ pub async fn kse_similar_http(deps: &Deps, req: Request) -> Response<Body> {
                     .map_err(|_| ValidationError::new("limit", format!("{l:?} is not a number 1 to 50")))?,
             ),
         };
-        Ok((200, kse::similar(&deps.stores, &user, &SimilarQuery { node, profile, limit }).await?))
+        let date = q.get("date").map(|d| crate::domain::date_range::parse_date("date", d)).transpose()?;
+        Ok((200, kse::similar(&deps.stores, &user, &SimilarQuery { node, profile, limit, date }).await?))
     })
     .await
 }

@@ -7,7 +7,8 @@
 //! | experiment | `ORG#o#EXP#{id}` | `EXP` | `ORG#o#EXPERIMENTS` / `{created_at}#{id}` | | |
 //! | confounder | `ORG#o#CONF#{platform}` | `VAR#{name}` | | | |
 //! | audit entry | `ORG#o#AUDIT#{id}` | `AUDIT` | `ORG#o#AUDIT` / `{at}#{id}` | | |
-//! | analysis job | `ORG#o#JOB#{id}` | `JOB` | | | |
+//! | analysis job | `ORG#o#JOB#{id}` | `JOB` | `ORG#o#JOBS` / `{id}` | | |
+//! | knowledge graph item | `ORG#o#KG` | `HEAD` or `N#{node id}` | | | |
 //!
 //! - get by id: GetItem on the base table (strongly consistent);
 //! - records by platform and time range: Query GSI1 with `gsi1sk BETWEEN`;
@@ -35,8 +36,8 @@ use crate::domain::{
 };
 use crate::storage::cursor::{self, Page, PageRequest};
 use crate::storage::{
-    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, JobStore,
-    PutOutcome, RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
+    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, GraphItem,
+    GraphStore, JobStore, PutOutcome, RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -701,6 +702,8 @@ fn job_item(j: &AnalysisJob) -> Result<Item, StoreError> {
     Ok(HashMap::from([
         ("pk".to_string(), s(job_pk(&j.org_id, &j.id))),
         ("sk".to_string(), s("JOB")),
+        ("gsi1pk".to_string(), s(format!("ORG#{}#JOBS", j.org_id))),
+        ("gsi1sk".to_string(), s(j.id.clone())),
         ("entity".to_string(), s("job")),
         (
             "status".to_string(),
@@ -727,6 +730,15 @@ impl JobStore for DynamoStore {
         self.get_item(job_pk(org, id), "JOB").await?.as_ref().map(doc_from_item).transpose()
     }
 
+    /// GSI1 (eventually consistent: a job finished a moment ago may be missing from a listing).
+    async fn list_jobs(&self, org: &OrgId, page: &PageRequest) -> Result<Page<AnalysisJob>, StoreError> {
+        let scope = format!("{org}|jobs");
+        let (items, next_cursor) =
+            self.query_index("gsi1", format!("ORG#{org}#JOBS"), None, true, &scope, page, org).await?;
+        let items = items.iter().map(doc_from_item).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
     async fn update_job(&self, j: &AnalysisJob, expected: DateTime<Utc>) -> Result<(), StoreError> {
         if self.put_if_version(job_item(j)?, expected).await? {
             return Ok(());
@@ -737,5 +749,120 @@ impl JobStore for DynamoStore {
                 Err(StoreError::Conflict { key: j.id.clone(), reason: "the job was changed since it was read".into() })
             }
         }
+    }
+}
+
+fn graph_pk(org: &OrgId) -> String {
+    format!("ORG#{org}#KG")
+}
+
+impl DynamoStore {
+    /// Every item of the org's graph partition, with only `attrs` when given (a projection).
+    async fn graph_query(&self, org: &OrgId, attrs: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(graph_pk(org)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            if let Some(a) = attrs {
+                q = q.projection_expression(a).expression_attribute_names("#h", "hash");
+            }
+            let res = q.send().await.map_err(|e| sdk_error(BACKEND, e))?;
+            out.extend(res.items.unwrap_or_default());
+            match res.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl GraphStore for DynamoStore {
+    async fn graph_hashes(&self, org: &OrgId) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        self.graph_query(org, Some("sk, #h"))
+            .await?
+            .iter()
+            .map(|i| Ok((req_s(i, "sk")?.to_string(), req_s(i, "hash")?.to_string())))
+            .collect()
+    }
+
+    async fn graph_items(&self, org: &OrgId) -> Result<Vec<GraphItem>, StoreError> {
+        let mut items: Vec<GraphItem> = self
+            .graph_query(org, None)
+            .await?
+            .iter()
+            .map(|i| {
+                Ok(GraphItem {
+                    key: req_s(i, "sk")?.to_string(),
+                    hash: req_s(i, "hash")?.to_string(),
+                    doc: req_s(i, "doc")?.to_string(),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        items.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(items)
+    }
+
+    /// BatchWriteItem, 25 requests a call, the unprocessed ones sent again with backoff.
+    async fn write_graph(&self, org: &OrgId, put: &[GraphItem], delete: &[String]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend(BACKEND, e, false);
+        let mut requests = Vec::with_capacity(put.len() + delete.len());
+        for i in put {
+            let item: Item = HashMap::from([
+                ("pk".to_string(), s(graph_pk(org))),
+                ("sk".to_string(), s(i.key.clone())),
+                ("entity".to_string(), s("graph")),
+                ("hash".to_string(), s(i.hash.clone())),
+                ("doc".to_string(), s(i.doc.clone())),
+            ]);
+            requests.push(
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().map_err(build)?)
+                    .build(),
+            );
+        }
+        for k in delete {
+            let key: Item = HashMap::from([("pk".to_string(), s(graph_pk(org))), ("sk".to_string(), s(k.clone()))]);
+            requests.push(
+                WriteRequest::builder()
+                    .delete_request(DeleteRequest::builder().set_key(Some(key)).build().map_err(build)?)
+                    .build(),
+            );
+        }
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(StoreError::Backend {
+                        backend: BACKEND,
+                        message: format!("{} graph items not written after {MAX_ATTEMPTS} attempts", pending.len()),
+                        retryable: true,
+                    });
+                }
+                attempt += 1;
+                let res = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(BACKEND, e))?;
+                pending = res.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            }
+        }
+        Ok(())
     }
 }

@@ -9,8 +9,8 @@ use crate::domain::{
 };
 use crate::storage::cursor::{self, Page, PageRequest};
 use crate::storage::{
-    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, JobStore,
-    PutOutcome, RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
+    decide_put, parse_ts_key, ts_key, AuditStore, BatchPutReport, ConfounderStore, ExperimentStore, GraphItem,
+    GraphStore, JobStore, PutOutcome, RecordQuery, RecordStore, StoreError, StoredVersion, WriteConflict,
 };
 
 const SCHEMA: &str = r#"
@@ -59,6 +59,13 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TABLE IF NOT EXISTS graph_items (
+    org_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    hash   TEXT NOT NULL,
+    doc    TEXT NOT NULL,
+    PRIMARY KEY (org_id, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jobs (
     org_id     TEXT NOT NULL,
     id         TEXT NOT NULL,
@@ -562,5 +569,70 @@ impl JobStore for SqliteStore {
 
     async fn update_job(&self, j: &AnalysisJob, expected: DateTime<Utc>) -> Result<(), StoreError> {
         replace_versioned(&self.conn(), "jobs", "job", &j.org_id, &j.id, j.updated_at, encode_json(j)?, expected)
+    }
+
+    async fn list_jobs(&self, org: &OrgId, page: &PageRequest) -> Result<Page<AnalysisJob>, StoreError> {
+        let scope = format!("{org}|jobs");
+        let after = match &page.cursor {
+            Some(c) => cursor::decode(&scope, c, 1)?.remove(0),
+            None => String::new(),
+        };
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT id, body FROM jobs WHERE org_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")
+            .map_err(db_err)?;
+        let mut rows: Vec<(String, String)> = stmt
+            .query_map(params![org.as_str(), after, page.limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
+        let more = rows.len() > page.limit;
+        rows.truncate(page.limit);
+        let next_cursor = if more { rows.last().map(|(id, _)| cursor::encode(&scope, vec![id.clone()])) } else { None };
+        let items = rows.iter().map(|(id, b)| decode_json(id, b)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+#[async_trait]
+impl GraphStore for SqliteStore {
+    async fn graph_hashes(&self, org: &OrgId) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let conn = self.conn();
+        let mut q = conn.prepare_cached("SELECT key, hash FROM graph_items WHERE org_id = ?1").map_err(db_err)?;
+        let rows = q.query_map(params![org.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+
+    async fn graph_items(&self, org: &OrgId) -> Result<Vec<GraphItem>, StoreError> {
+        let conn = self.conn();
+        let mut q = conn
+            .prepare_cached("SELECT key, hash, doc FROM graph_items WHERE org_id = ?1 ORDER BY key")
+            .map_err(db_err)?;
+        let rows = q
+            .query_map(params![org.as_str()], |r| Ok(GraphItem { key: r.get(0)?, hash: r.get(1)?, doc: r.get(2)? }))
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+
+    async fn write_graph(&self, org: &OrgId, put: &[GraphItem], delete: &[String]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO graph_items (org_id, key, hash, doc) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (org_id, key) DO UPDATE SET hash = excluded.hash, doc = excluded.doc",
+                )
+                .map_err(db_err)?;
+            for i in put {
+                ins.execute(params![org.as_str(), i.key, i.hash, i.doc]).map_err(db_err)?;
+            }
+            let mut del =
+                tx.prepare_cached("DELETE FROM graph_items WHERE org_id = ?1 AND key = ?2").map_err(db_err)?;
+            for k in delete {
+                del.execute(params![org.as_str(), k]).map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
     }
 }
