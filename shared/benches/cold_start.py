@@ -91,6 +91,8 @@ def run_once(binary, event, aws):
         env.update({"LIFTOS_BACKEND": "aws", "LIFTOS_TABLE": os.environ.get("BENCH_TABLE", "bench"),
                     "LIFTOS_BUCKET": os.environ.get("BENCH_BUCKET", "bench"),
                     "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    # Every function signs cursors with the same key (required with aws).
+                    "LIFTOS_CURSOR_KEY": "cold-start-bench-cursor-key-0123456789abcdef",
                     "AWS_ENDPOINT_URL": os.environ.get("LIFTOS_MOTO_ENDPOINT", "http://127.0.0.1:9")})
     else:
         env.update({"LIFTOS_BACKEND": "embedded", "LIFTOS_DATA_DIR": data})

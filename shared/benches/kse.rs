@@ -6,6 +6,9 @@
 //! - Build time per org: the simulator org of the tests (3 platforms × 30 campaigns × 120 days,
 //!   10,800 campaign-days; its interventions' analyses, discovery with 100 bootstrap resamples per
 //!   platform, profiles), ingested through the main job's stages; median of 3.
+//! - With `KSE_BENCH_SNAPSHOT=path` (and `KSE_BENCH_ORG`, default acme), the 10,000-node graph
+//!   is also written there as that org's snapshot, for the cold start of the `kse-search` Lambda
+//!   with the snapshot fetched from S3 (see the README).
 //! - Search on a graph of 10,000 nodes (4 channels, 8,000 campaigns with context vectors, 1,900
 //!   interventions with effects on spend, conversions and revenue, 76 confounders): the snapshot's
 //!   size, the cold path (read the snapshot from the store and parse it, then search) and the
@@ -221,6 +224,13 @@ async fn main() {
     let g = big_graph("big");
     let bytes = serde_json::to_vec(&g).unwrap();
     println!("graph: {} nodes, {} edges, snapshot {:.1} MB", g.nodes.len(), g.edges.len(), bytes.len() as f64 / 1e6);
+    // The same graph for another org, written where `KSE_BENCH_SNAPSHOT` says: the Lambda cold
+    // start with the snapshot fetched from S3 (shared/benches/cold_start.py) reads it.
+    if let Ok(path) = std::env::var("KSE_BENCH_SNAPSHOT") {
+        let org = std::env::var("KSE_BENCH_ORG").unwrap_or_else(|_| "acme".into());
+        std::fs::write(&path, serde_json::to_vec(&big_graph(&org)).unwrap()).unwrap();
+        println!("snapshot of org {org} written to {path}");
+    }
     stores.panels.put_panel(&big_user.org_id, liftos::service::kse::SNAPSHOT_KEY, bytes.into()).await.unwrap();
     liftos::service::kse::forget_cached();
     let mut cold = Vec::new();

@@ -17,7 +17,7 @@
 //! bootstrap stability over 24 simulated platforms. The figures are printed
 //! (`cargo test -p liftos-tests --test kse -- --nocapture`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use liftos::domain::{OrgId, Platform, TreatmentAssignment, TreatmentGroup, UserContext};
@@ -288,6 +288,43 @@ async fn graph_recovery_and_labelled_questions() {
     let sample: KnowledgeGraph = liftos::service::kse::load(&stores, &sample_user).await.unwrap().unwrap();
     liftos::kse::graph::check(&sim).unwrap();
     liftos::kse::graph::check(&sample).unwrap();
+
+    // Where the evidence comes from, and what the nodes are: an analysis node per analysis that
+    // backs a claim, whose neighbourhood is exactly the edges it backs; a concept node per
+    // concept, whose neighbourhood is the nodes that instantiate it. Neither has an edge.
+    use liftos::kse::graph::NodeKind;
+    let backing: BTreeSet<&str> =
+        sim.edges.iter().flat_map(|e| e.evidence.iter().filter_map(|c| c.analysis_id.as_deref())).collect();
+    assert!(!backing.is_empty());
+    for id in &backing {
+        let node = liftos::kse::graph::analysis_id(id);
+        assert_eq!(sim.node(&node).map(|n| n.kind), Some(NodeKind::Analysis), "{node}");
+        let hood = liftos::kse::search::neighbourhood(&sim, &node, 1).unwrap();
+        let want =
+            sim.edges.iter().filter(|e| e.evidence.iter().any(|c| c.analysis_id.as_deref() == Some(*id))).count();
+        assert!(want > 0 && hood.edges.len() == want, "{node}");
+    }
+    let analyses = sim.nodes.iter().filter(|n| n.kind == NodeKind::Analysis).count();
+    assert_eq!(analyses, backing.len());
+    let increases: Vec<&str> = sim
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Intervention && n.concept.as_deref() == Some("budget_increase"))
+        .map(|n| n.id.as_str())
+        .collect();
+    let hood = liftos::kse::search::neighbourhood(&sim, &liftos::kse::graph::concept_id("budget_increase"), 1).unwrap();
+    for i in &increases {
+        assert!(hood.nodes.iter().any(|n| n.id == *i), "{i}");
+    }
+    assert!(sim.edges.iter().all(|e| {
+        let k = |id: &str| sim.node(id).map(|n| n.kind);
+        !matches!(k(&e.from), Some(NodeKind::Analysis | NodeKind::Concept))
+            && !matches!(k(&e.to), Some(NodeKind::Analysis | NodeKind::Concept))
+    }));
+    println!(
+        "provenance: {analyses} analysis nodes, {} concept nodes",
+        sim.nodes.iter().filter(|n| n.kind == NodeKind::Concept).count()
+    );
 
     // Graph recovery by the grade of each edge's strongest evidence.
     let mut by_grade: BTreeMap<String, (usize, usize)> = BTreeMap::new();

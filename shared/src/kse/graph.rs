@@ -1,6 +1,8 @@
 //! The causal knowledge graph of one org: nodes for channels, their variables, campaigns,
-//! interventions and confounders; edges that are claims, each with the evidence behind it. An edge
-//! without evidence cannot be built: [`GraphBuilder::claim`] is the only way to add one.
+//! interventions (experiments among them) and confounders, and for the analyses that back its
+//! claims and the ontology concepts its nodes instantiate (provenance: [`add_provenance`]); edges
+//! that are claims, each with the evidence behind it. An edge without evidence cannot be built:
+//! [`GraphBuilder::claim`] is the only way to add one.
 //!
 //! Evidence, strongest first (grades as the LLM module's [`Grade`]):
 //! - `estimated_effect`: an intervention's difference-in-differences on the stored records
@@ -42,8 +44,10 @@ crate::names! {
         Campaign = "campaign",
         Intervention = "intervention",
         Confounder = "confounder",
+        Analysis = "analysis",
+        Concept = "concept",
     }
-    expected "channel, variable, campaign, intervention or confounder"
+    expected "channel, variable, campaign, intervention, confounder, analysis or concept"
 }
 
 crate::names! {
@@ -61,7 +65,8 @@ crate::names! {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Node {
     /// `meta` (channel), `meta:conversions` (variable), `meta/cmp-1` (campaign),
-    /// `meta:budget_decrease:2026-09-29` (intervention), `confounder:weekday`.
+    /// `meta:budget_decrease:2026-09-29` (intervention), `confounder:weekday`, `analysis:{id}`,
+    /// `concept:{id}`.
     pub id: String,
     pub kind: NodeKind,
     pub label: String,
@@ -300,6 +305,66 @@ impl GraphBuilder {
         g.version = content_version(&g);
         g
     }
+}
+
+/// Nodes for where the evidence comes from and what the nodes are: one per analysis that backs a
+/// claim (`analysis:{id}`) and one per ontology concept a node instantiates (`concept:{id}`).
+/// Neither has edges (an edge is a causal claim with evidence); `neighbourhood` reads them as the
+/// claims an analysis backs and the nodes a concept stands for.
+pub fn add_provenance(b: &mut GraphBuilder, ontology: &Ontology) {
+    let mut analyses: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>, usize)> = BTreeMap::new();
+    for ((from, _), claims) in &b.edges {
+        for c in claims {
+            if let Some(id) = &c.analysis_id {
+                let a = analyses.entry(id.clone()).or_default();
+                a.0.insert(c.method.clone());
+                if let Some(p) = b.nodes.get(from).and_then(|n| n.platform.clone()) {
+                    a.1.insert(p);
+                }
+                a.2 += 1;
+            }
+        }
+    }
+    let concepts: BTreeSet<String> = b.nodes.values().filter_map(|n| n.concept.clone()).collect();
+    for (id, (methods, platforms, n)) in analyses {
+        let methods: Vec<String> = methods.into_iter().collect();
+        b.node(Node {
+            id: analysis_id(&id),
+            kind: NodeKind::Analysis,
+            label: format!("analysis {id} ({}): {n} claim(s)", methods.join(", ")),
+            name: None,
+            platform: (platforms.len() == 1).then(|| platforms.into_iter().next()).flatten(),
+            concept: None,
+            date: None,
+            campaigns: Vec::new(),
+            controls: Vec::new(),
+            experiment: None,
+            profiles: BTreeMap::new(),
+        });
+    }
+    for c in concepts {
+        let Some(concept) = ontology.concept(&c) else { continue };
+        b.node(Node {
+            id: concept_id(&c),
+            kind: NodeKind::Concept,
+            label: concept.label.clone(),
+            name: None,
+            platform: None,
+            concept: Some(c.clone()),
+            date: None,
+            campaigns: Vec::new(),
+            controls: Vec::new(),
+            experiment: None,
+            profiles: BTreeMap::new(),
+        });
+    }
+}
+
+pub fn analysis_id(id: &str) -> String {
+    format!("analysis:{id}")
+}
+pub fn concept_id(id: &str) -> String {
+    format!("concept:{id}")
 }
 
 /// The version a graph's content gives: sha256 of the graph as JSON with an empty version.

@@ -477,7 +477,8 @@ fn interpret(
                     .nodes
                     .iter()
                     .filter(|n| {
-                        n.concept.as_deref() == Some(c.id.as_str())
+                        matches!(n.kind, NodeKind::Intervention | NodeKind::Confounder)
+                            && n.concept.as_deref() == Some(c.id.as_str())
                             && n.platform.as_ref().is_none_or(|p| here.contains(p))
                             && (!m.instance || {
                                 let label: Vec<String> =
@@ -930,7 +931,37 @@ pub struct Neighbourhood {
 pub const MAX_DEPTH: usize = 3;
 
 pub fn neighbourhood(g: &KnowledgeGraph, node: &str, depth: usize) -> Option<Neighbourhood> {
-    g.node(node)?;
+    let me = g.node(node)?;
+    // An analysis: the edges its claims are on, and their ends. A concept: the nodes that
+    // instantiate it, and the edges among them.
+    if matches!(me.kind, NodeKind::Analysis | NodeKind::Concept) {
+        let edges: Vec<super::graph::Edge> = match me.kind {
+            NodeKind::Analysis => {
+                let id = node.strip_prefix("analysis:").unwrap_or(node);
+                g.edges
+                    .iter()
+                    .filter(|e| e.evidence.iter().any(|c| c.analysis_id.as_deref() == Some(id)))
+                    .cloned()
+                    .collect()
+            }
+            _ => {
+                let of = |n: &str| g.node(n).is_some_and(|x| x.concept == me.concept && x.id != me.id);
+                g.edges.iter().filter(|e| of(&e.from) && of(&e.to)).cloned().collect()
+            }
+        };
+        let mut ids: BTreeSet<&str> = BTreeSet::from([node]);
+        ids.extend(edges.iter().flat_map(|e| [e.from.as_str(), e.to.as_str()]));
+        if me.kind == NodeKind::Concept {
+            ids.extend(g.nodes.iter().filter(|n| n.concept == me.concept).map(|n| n.id.as_str()));
+        }
+        return Some(Neighbourhood {
+            node: node.to_string(),
+            depth,
+            nodes: g.nodes.iter().filter(|n| ids.contains(n.id.as_str())).cloned().collect(),
+            edges,
+            graph_version: g.version.clone(),
+        });
+    }
     let mut seen: BTreeSet<&str> = BTreeSet::from([node]);
     let mut frontier = vec![node];
     for _ in 0..depth {
@@ -1012,6 +1043,8 @@ mod tests {
             claim(EvidenceKind::EstimatedEffect, Grade::B, Some((-12.0, -18.0, -6.0))),
         );
         b.claim("tiktok:spend", "tiktok:conversions", claim(EvidenceKind::Discovered, Grade::C, Some((0.8, 0.7, 0.9))));
+        // Concept nodes (no claim here has an analysis id): never taken for what they stand for.
+        graph::add_provenance(&mut b, o);
         b.finish("o", o)
     }
 

@@ -826,6 +826,7 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
         }
     }
     org_analyses(stores, user, ontology, &mut b).await?;
+    graph::add_provenance(&mut b, ontology);
     Ok(b.finish(user.org_id.as_str(), ontology))
 }
 
