@@ -748,6 +748,53 @@ fn temporal_profiles_recover_carry_over_and_effect_shape() {
     }
 }
 
+/// |SMD| of `a` against `b`: the difference of means over the pooled standard deviation.
+fn abs_smd(a: &[f64], b: &[f64]) -> f64 {
+    let m = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let var = |v: &[f64]| {
+        let mu = m(v);
+        v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0)
+    };
+    (m(a) - m(b)).abs() / ((var(a) + var(b)) / 2.0).sqrt()
+}
+
+/// Pre-period balance of matched controls against 3 drawn at random (20 draws) from the same pool.
+struct Balance {
+    rng: liftos_estimators::rng::Rng,
+    near: f64,
+    random: f64,
+    n: usize,
+}
+
+impl Balance {
+    fn new(seed: u64) -> Self {
+        Balance { rng: liftos_estimators::rng::Rng::new(seed), near: 0.0, random: 0.0, n: 0 }
+    }
+
+    fn add(&mut self, nearest: &[String], pool: &[String], smd: impl Fn(&[String]) -> f64) {
+        self.near += smd(nearest);
+        let mut r = 0.0;
+        for _ in 0..20 {
+            let pick: Vec<String> = (0..3).map(|_| pool[self.rng.below(pool.len())].clone()).collect();
+            r += smd(&pick) / 20.0;
+        }
+        self.random += r;
+        self.n += 1;
+    }
+
+    /// Matched controls balance better than random ones, over at least 20 interventions.
+    fn check(&self, matched: &str, random: &str) {
+        let (n, near, rand) = (self.n, self.near, self.random);
+        println!(
+            "pre-period balance over {n} interventions: mean |SMD| {:.3} with {matched}, {:.3} with {random}",
+            near / n as f64,
+            rand / n as f64
+        );
+        assert!(n >= 20);
+        assert!(near < rand, "{near} vs {rand}");
+    }
+}
+
 /// Context vectors find comparable campaigns: for each simulated intervention, the three
 /// same-platform campaigns nearest to the treated one by their context over days -56..-29 are
 /// better balanced on the log conversions of days -28..-1 (mean absolute standardised
@@ -755,9 +802,7 @@ fn temporal_profiles_recover_carry_over_and_effect_shape() {
 #[test]
 fn context_neighbours_balance_better_than_random_controls() {
     use liftos::kse::profile::context_vector;
-    use liftos_estimators::rng::Rng;
-    let mut rng = Rng::new(5);
-    let (mut near_smd, mut random_smd, mut n) = (0.0, 0.0, 0usize);
+    let mut balance = Balance::new(5);
     for seed in 0..6u64 {
         let s = SimSettings { interventions_per_platform: 3, ..sim_settings(200 + seed) };
         let (batch, truth) = simulate(&s);
@@ -776,14 +821,8 @@ fn context_neighbours_balance_better_than_random_controls() {
                 series(c).into_iter().filter(|r| r.0 >= day - 28 && r.0 < day).map(|r| r.2.ln_1p()).collect()
             };
             let smd = |controls: &[String]| {
-                let a = pre_outcome(&t.campaign_id);
                 let b: Vec<f64> = controls.iter().flat_map(|c| pre_outcome(c)).collect();
-                let m = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-                let var = |v: &[f64]| {
-                    let mu = m(v);
-                    v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0)
-                };
-                (m(&a) - m(&b)).abs() / ((var(&a) + var(&b)) / 2.0).sqrt()
+                abs_smd(&pre_outcome(&t.campaign_id), &b)
             };
             let Some(me) = context_vector(&series(&t.campaign_id), day - 28) else { continue };
             let pool: Vec<String> = (0..s.campaigns_per_platform)
@@ -796,23 +835,10 @@ fn context_neighbours_balance_better_than_random_controls() {
                 .collect();
             scored.sort_by(|a, b| a.0.total_cmp(&b.0));
             let nearest: Vec<String> = scored.iter().take(3).map(|x| x.1.clone()).collect();
-            near_smd += smd(&nearest);
-            let mut r = 0.0;
-            for _ in 0..20 {
-                let pick: Vec<String> = (0..3).map(|_| pool[rng.below(pool.len())].clone()).collect();
-                r += smd(&pick) / 20.0;
-            }
-            random_smd += r;
-            n += 1;
+            balance.add(&nearest, &pool, smd);
         }
     }
-    println!(
-        "pre-period balance over {n} interventions: mean |SMD| {:.3} with the 3 nearest campaigns by context, {:.3} with 3 at random",
-        near_smd / n as f64,
-        random_smd / n as f64
-    );
-    assert!(n >= 20);
-    assert!(near_smd < random_smd, "{near_smd} vs {random_smd}");
+    balance.check("the 3 nearest campaigns by context", "3 at random");
 }
 
 /// Record context vectors find comparable campaign-days: for each simulated budget change, the
@@ -822,9 +848,7 @@ fn context_neighbours_balance_better_than_random_controls() {
 #[test]
 fn record_neighbours_balance_better_than_random_controls() {
     use liftos::kse::profile::{nearest_records, record_vector};
-    use liftos_estimators::rng::Rng;
-    let mut rng = Rng::new(9);
-    let (mut near_smd, mut random_smd, mut n) = (0.0, 0.0, 0usize);
+    let mut balance = Balance::new(9);
     for seed in 0..6u64 {
         let s = SimSettings { interventions_per_platform: 3, ..sim_settings(300 + seed) };
         let (batch, truth) = simulate(&s);
@@ -847,14 +871,8 @@ fn record_neighbours_balance_better_than_random_controls() {
                     .collect()
             };
             let smd = |controls: &[String]| {
-                let a = pre_outcome(&t.campaign_id);
                 let b: Vec<f64> = controls.iter().flat_map(|c| pre_outcome(c)).collect();
-                let m = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-                let var = |v: &[f64]| {
-                    let mu = m(v);
-                    v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0)
-                };
-                (m(&a) - m(&b)).abs() / ((var(&a) + var(&b)) / 2.0).sqrt()
+                abs_smd(&pre_outcome(&t.campaign_id), &b)
             };
             let Some(me) = rows_on(&t.campaign_id) else { continue };
             let pool: Vec<String> = (0..s.campaigns_per_platform)
@@ -868,23 +886,10 @@ fn record_neighbours_balance_better_than_random_controls() {
             if nearest.len() < 3 {
                 continue;
             }
-            near_smd += smd(&nearest);
-            let mut r = 0.0;
-            for _ in 0..20 {
-                let pick: Vec<String> = (0..3).map(|_| pool[rng.below(pool.len())].clone()).collect();
-                r += smd(&pick) / 20.0;
-            }
-            random_smd += r;
-            n += 1;
+            balance.add(&nearest, &pool, smd);
         }
     }
-    println!(
-        "pre-period balance over {n} interventions: mean |SMD| {:.3} with the 3 nearest campaign-days by record context, {:.3} with 3 campaigns at random",
-        near_smd / n as f64,
-        random_smd / n as f64
-    );
-    assert!(n >= 20);
-    assert!(near_smd < random_smd, "{near_smd} vs {random_smd}");
+    balance.check("the 3 nearest campaign-days by record context", "3 campaigns at random");
 }
 
 /// The ontology's funnel orders a discovery: columns named as exports name them ("Amount spent
