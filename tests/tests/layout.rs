@@ -1,5 +1,6 @@
-//! The functions under `functions/`, the workspace members, the SAM template's functions and the
-//! sample events agree: every function is declared, built with cargo-lambda, and has samples.
+//! The functions (`functions/src/bin/<name>.rs`), the workspace members, the SAM template's
+//! functions and the sample events agree: every function is declared, built with cargo-lambda,
+//! and has samples.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -12,12 +13,12 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-fn function_dirs() -> BTreeSet<String> {
-    std::fs::read_dir(root().join("functions"))
-        .expect("functions/")
+/// The Lambdas: the binaries of the `functions` crate, one file each.
+fn function_names() -> BTreeSet<String> {
+    std::fs::read_dir(root().join("functions/src/bin"))
+        .expect("functions/src/bin/")
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("Cargo.toml").exists())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".rs").map(str::to_string))
         .collect()
 }
 
@@ -26,7 +27,7 @@ fn template_declares_every_function_and_only_those() {
     let template = read("infra/template.yaml");
     let binaries: BTreeSet<String> =
         template.lines().filter_map(|l| l.trim().strip_prefix("Binary:")).map(|b| b.trim().to_string()).collect();
-    assert_eq!(binaries, function_dirs(), "template Binary entries vs functions/");
+    assert_eq!(binaries, function_names(), "template Binary entries vs functions/src/bin/");
     let build_methods = template.matches("BuildMethod: rust-cargolambda").count();
     assert_eq!(build_methods, binaries.len(), "every function is built with cargo-lambda");
     assert!(template.contains("FunctionResponseTypes: [ReportBatchItemFailures]"));
@@ -34,22 +35,24 @@ fn template_declares_every_function_and_only_those() {
 }
 
 #[test]
-fn every_function_is_a_member_named_after_its_folder_with_samples() {
+fn every_function_is_a_binary_of_the_functions_member_with_samples() {
     let manifest = read("Cargo.toml");
+    assert!(manifest.contains("\"functions\","), "the functions crate is a workspace member");
+    let own = read("functions/Cargo.toml");
+    assert!(!own.contains("[[bin]]"), "the binaries are found from src/bin/, not listed");
     let events: Vec<String> = std::fs::read_dir(root().join("events"))
         .expect("events/")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    for f in function_dirs() {
-        assert!(manifest.contains("\"functions/*\""), "{f} is a workspace member (functions/*)");
-        let own = read(&format!("functions/{f}/Cargo.toml"));
-        assert!(own.contains(&format!("name = \"{f}\"")), "crate name = folder name = binary name for {f}");
+    for f in function_names() {
+        let main = read(&format!("functions/src/bin/{f}.rs"));
+        assert!(main.contains("liftos::") && main.contains("_function!("), "{f}: one of the runtime's mains");
         assert!(events.iter().any(|e| e.starts_with(&format!("{f}."))), "events/{f}.<case>.json exists");
     }
     for e in &events {
         let f = e.split('.').next().unwrap_or_default();
-        assert!(function_dirs().contains(f), "events/{e} belongs to no function");
+        assert!(function_names().contains(f), "events/{e} belongs to no function");
         let v: serde_json::Value =
             serde_json::from_str(&read(&format!("events/{e}"))).unwrap_or_else(|err| panic!("{e}: {err}"));
         assert!(v.is_object());
@@ -74,7 +77,7 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
     out
 }
 
-/// The OpenAPI document, the template's routes, the functions under `functions/` and the
+/// The OpenAPI document, the template's routes, the functions (`functions/src/bin/`) and the
 /// handlers' endpoint table agree: same routes, same functions, same permissions.
 #[test]
 fn openapi_template_and_functions_agree() {
@@ -103,7 +106,7 @@ fn openapi_template_and_functions_agree() {
     }
     assert_eq!(api, template_routes(), "OpenAPI routes vs template routes");
     let http_functions: BTreeSet<String> = api.iter().map(|(_, _, f)| f.clone()).collect();
-    let non_http: BTreeSet<String> = function_dirs().difference(&http_functions).cloned().collect();
+    let non_http: BTreeSet<String> = function_names().difference(&http_functions).cloned().collect();
     assert_eq!(
         non_http,
         ["batch-analysis", "kse-build", "score-quality", "store-records", "sync-connections", "transform-records"]
@@ -183,7 +186,7 @@ fn request_bodies_reach_only_the_reading_schemas() {
 async fn every_route_has_a_handler() {
     let dir = tempfile::tempdir().expect("dir");
     let deps = liftos::runtime::Deps::embedded(dir.path(), liftos::config::AuthSettings::ApiGateway).expect("store");
-    for r in liftos::api::routes::ROUTES {
+    for r in liftos::api::routes::ROUTES.iter() {
         let req = lambda_http::http::Request::builder()
             .method(r.method)
             .uri(format!("http://localhost{}", r.path))

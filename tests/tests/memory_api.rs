@@ -239,9 +239,6 @@ fn valid_request(ep: Route, token: Option<&str>) -> Request {
             token,
         ),
         "recommend-treatments" => request("GET", "/api/v1/surfacing/recommendations/treatments", &[], None, token),
-        "causal-discover" => {
-            request("POST", "/api/v1/causal/discover", &[], Some(r#"{"rows":[{"a":1,"b":2},{"a":2,"b":1}]}"#), token)
-        }
         "treatment-effect" => request(
             "POST",
             "/api/v1/causal/treatment-effect",
@@ -259,7 +256,6 @@ fn valid_request(ep: Route, token: Option<&str>) -> Request {
             token,
         ),
         "get-causal-job" => request("GET", "/api/v1/causal/jobs/job-1", &[], None, token),
-        "sync-now" => request("POST", "/api/v1/ingestion/sync", &[], Some("{}"), token),
         "llm-insights" => request(
             "POST",
             "/api/v1/llm/causal/insights",
@@ -274,25 +270,38 @@ fn valid_request(ep: Route, token: Option<&str>) -> Request {
         "kse-graph" => request("GET", "/api/v1/kse/graph", &[("node", "meta:spend")], None, token),
         "kse-similar" => request("GET", "/api/v1/kse/similar", &[("node", "meta"), ("profile", "effect")], None, token),
         "kse-graph-build" => request("POST", "/api/v1/kse/graph/build", &[], None, token),
-        "kse-concepts-map" => {
-            request("POST", "/api/v1/kse/concepts/map", &[], Some(r#"{"text":"lift in facebook sales"}"#), token)
-        }
-        other => panic!("{other}"),
+        // any other route: its sample event `events/<function>.ok.json` (so a new endpoint
+        // needs no arm here)
+        function => sample_request(function, token),
     }
+}
+
+/// The method, path, query and body of `events/<function>.ok.json`, with `token` as the bearer.
+fn sample_request(function: &str, token: Option<&str>) -> Request {
+    let v: Value = serde_json::from_str(&liftos_tests::events::text(&format!("{function}.ok.json")))
+        .unwrap_or_else(|e| panic!("events/{function}.ok.json: {e}"));
+    let method = v["requestContext"]["http"]["method"].as_str().expect("method");
+    let path = v["rawPath"].as_str().expect("rawPath");
+    let query: Vec<(String, String)> = v["queryStringParameters"]
+        .as_object()
+        .map(|q| q.iter().map(|(k, x)| (k.clone(), x.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
+    let pairs: Vec<(&str, &str)> = query.iter().map(|(k, x)| (k.as_str(), x.as_str())).collect();
+    request(method, path, &pairs, v["body"].as_str(), token)
 }
 
 async fn seed(d: &Deps, org: &str) {
     let t = token(org, ADMIN);
     let r = call(
         d,
-        liftos::api::routes::CREATE_EXPERIMENT,
+        liftos::api::memory::CREATE_EXPERIMENT,
         request("POST", "/api/v1/marketing/experiments", &[], Some(&experiment_body("exp-1", "draft")), Some(&t)),
     )
     .await;
     assert_eq!(r.status(), 201, "{}", json_body(&r));
     let r = call(
         d,
-        liftos::api::routes::INGEST_CAUSAL,
+        liftos::api::memory::INGEST_CAUSAL,
         request("POST", "/api/v1/marketing/ingest/causal", &[], Some(&records_body(3, Some("exp-1"))), Some(&t)),
     )
     .await;
@@ -322,35 +331,35 @@ async fn every_sample_event_gets_its_status(kind: Kind) {
     let e = e.into_experiment(&liftos::domain::OrgId::new("acme").expect("org"), chrono::Utc::now()).expect("valid");
     d.stores.experiments.create_experiment(&e).await.expect("create");
     let cases: &[(&str, Route, u16)] = &[
-        ("create-experiment.ok.json", liftos::api::routes::CREATE_EXPERIMENT, 201),
-        ("create-experiment.ok.json", liftos::api::routes::CREATE_EXPERIMENT, 200),
-        ("create-experiment.bad-dates.json", liftos::api::routes::CREATE_EXPERIMENT, 400),
-        ("create-experiment.forbidden.json", liftos::api::routes::CREATE_EXPERIMENT, 403),
-        ("get-experiment.ok.json", liftos::api::routes::GET_EXPERIMENT, 200),
-        ("get-experiment.not-found.json", liftos::api::routes::GET_EXPERIMENT, 404),
-        ("list-experiments.ok.json", liftos::api::routes::LIST_EXPERIMENTS, 200),
-        ("list-experiments.bad-status.json", liftos::api::routes::LIST_EXPERIMENTS, 400),
-        ("update-experiment-status.bad-transition.json", liftos::api::routes::UPDATE_EXPERIMENT_STATUS, 400),
-        ("update-experiment-status.ok.json", liftos::api::routes::UPDATE_EXPERIMENT_STATUS, 200),
-        ("query-records.ok.json", liftos::api::routes::QUERY_RECORDS, 200),
-        ("query-records.bad-date.json", liftos::api::routes::QUERY_RECORDS, 400),
-        ("list-confounders.ok.json", liftos::api::routes::LIST_CONFOUNDERS, 200),
-        ("list-confounders.bad-platform.json", liftos::api::routes::LIST_CONFOUNDERS, 400),
-        ("query-audit-log.ok.json", liftos::api::routes::QUERY_AUDIT_LOG, 200),
-        ("query-audit-log.forbidden.json", liftos::api::routes::QUERY_AUDIT_LOG, 403),
-        ("design-experiment.ok.json", liftos::api::routes::DESIGN_EXPERIMENT, 200),
-        ("design-experiment.bad-query.json", liftos::api::routes::DESIGN_EXPERIMENT, 400),
-        ("design-experiment.forbidden.json", liftos::api::routes::DESIGN_EXPERIMENT, 403),
-        ("causal-discover.ok.json", liftos::api::routes::CAUSAL_DISCOVER, 200),
-        ("causal-discover.bad-method.json", liftos::api::routes::CAUSAL_DISCOVER, 400),
-        ("treatment-effect.ok.json", liftos::api::routes::TREATMENT_EFFECT, 200),
-        ("treatment-effect.missing-column.json", liftos::api::routes::TREATMENT_EFFECT, 400),
-        ("analyze-advanced.ok.json", liftos::api::routes::ANALYZE_ADVANCED, 200),
-        ("analyze-advanced.unknown-method.json", liftos::api::routes::ANALYZE_ADVANCED, 400),
-        ("analyze-advanced.panel-outside-org.json", liftos::api::routes::ANALYZE_ADVANCED, 400),
-        ("analyze-advanced.missing-roles.json", liftos::api::routes::ANALYZE_ADVANCED, 400),
-        ("analyze-advanced.async.json", liftos::api::routes::ANALYZE_ADVANCED, 202),
-        ("get-causal-job.not-found.json", liftos::api::routes::GET_CAUSAL_JOB, 404),
+        ("create-experiment.ok.json", liftos::api::memory::CREATE_EXPERIMENT, 201),
+        ("create-experiment.ok.json", liftos::api::memory::CREATE_EXPERIMENT, 200),
+        ("create-experiment.bad-dates.json", liftos::api::memory::CREATE_EXPERIMENT, 400),
+        ("create-experiment.forbidden.json", liftos::api::memory::CREATE_EXPERIMENT, 403),
+        ("get-experiment.ok.json", liftos::api::memory::GET_EXPERIMENT, 200),
+        ("get-experiment.not-found.json", liftos::api::memory::GET_EXPERIMENT, 404),
+        ("list-experiments.ok.json", liftos::api::memory::LIST_EXPERIMENTS, 200),
+        ("list-experiments.bad-status.json", liftos::api::memory::LIST_EXPERIMENTS, 400),
+        ("update-experiment-status.bad-transition.json", liftos::api::memory::UPDATE_EXPERIMENT_STATUS, 400),
+        ("update-experiment-status.ok.json", liftos::api::memory::UPDATE_EXPERIMENT_STATUS, 200),
+        ("query-records.ok.json", liftos::api::memory::QUERY_RECORDS, 200),
+        ("query-records.bad-date.json", liftos::api::memory::QUERY_RECORDS, 400),
+        ("list-confounders.ok.json", liftos::api::memory::LIST_CONFOUNDERS, 200),
+        ("list-confounders.bad-platform.json", liftos::api::memory::LIST_CONFOUNDERS, 400),
+        ("query-audit-log.ok.json", liftos::api::memory::QUERY_AUDIT_LOG, 200),
+        ("query-audit-log.forbidden.json", liftos::api::memory::QUERY_AUDIT_LOG, 403),
+        ("design-experiment.ok.json", liftos::api::surfacing::DESIGN_EXPERIMENT, 200),
+        ("design-experiment.bad-query.json", liftos::api::surfacing::DESIGN_EXPERIMENT, 400),
+        ("design-experiment.forbidden.json", liftos::api::surfacing::DESIGN_EXPERIMENT, 403),
+        ("causal-discover.ok.json", liftos::api::causal::CAUSAL_DISCOVER, 200),
+        ("causal-discover.bad-method.json", liftos::api::causal::CAUSAL_DISCOVER, 400),
+        ("treatment-effect.ok.json", liftos::api::causal::TREATMENT_EFFECT, 200),
+        ("treatment-effect.missing-column.json", liftos::api::causal::TREATMENT_EFFECT, 400),
+        ("analyze-advanced.ok.json", liftos::api::causal::ANALYZE_ADVANCED, 200),
+        ("analyze-advanced.unknown-method.json", liftos::api::causal::ANALYZE_ADVANCED, 400),
+        ("analyze-advanced.panel-outside-org.json", liftos::api::causal::ANALYZE_ADVANCED, 400),
+        ("analyze-advanced.missing-roles.json", liftos::api::causal::ANALYZE_ADVANCED, 400),
+        ("analyze-advanced.async.json", liftos::api::causal::ANALYZE_ADVANCED, 202),
+        ("get-causal-job.not-found.json", liftos::api::causal::GET_CAUSAL_JOB, 404),
     ];
     for (event, ep, status) in cases {
         let resp = call(&d, *ep, http_request(event)).await;
@@ -362,14 +371,14 @@ async fn every_sample_event_gets_its_status(kind: Kind) {
         }
     }
     let listed =
-        json_body(&call(&d, liftos::api::routes::LIST_EXPERIMENTS, http_request("list-experiments.ok.json")).await);
+        json_body(&call(&d, liftos::api::memory::LIST_EXPERIMENTS, http_request("list-experiments.ok.json")).await);
     assert_eq!(listed["items"].as_array().expect("items").len(), 0, "the sample experiment is completed now: {listed}");
     let bad = json_body(
-        &call(&d, liftos::api::routes::CREATE_EXPERIMENT, http_request("create-experiment.bad-dates.json")).await,
+        &call(&d, liftos::api::memory::CREATE_EXPERIMENT, http_request("create-experiment.bad-dates.json")).await,
     );
     assert_eq!(bad["field"], "end");
     let audit =
-        json_body(&call(&d, liftos::api::routes::QUERY_AUDIT_LOG, http_request("query-audit-log.ok.json")).await);
+        json_body(&call(&d, liftos::api::memory::QUERY_AUDIT_LOG, http_request("query-audit-log.ok.json")).await);
     // Every call above was recorded with its outcome, refused ones included; each change was
     // also recorded as started before it ran.
     let items = audit["items"].as_array().expect("items");
@@ -434,7 +443,7 @@ async fn bad_tokens_are_401_everywhere(kind: Kind) {
     ];
     for (auth, bad, good) in cases {
         let d = e.deps(auth.clone()).await;
-        for &ep in ENDPOINTS {
+        for &ep in ENDPOINTS.iter() {
             for t in &bad {
                 let resp = call(&d, ep, valid_request(ep, t.as_deref())).await;
                 assert_eq!(resp.status(), 401, "{auth:?} {} with {t:?}", ep.function);
@@ -465,7 +474,7 @@ async fn bad_tokens_are_401_everywhere(kind: Kind) {
     )
     .expect("t");
     let d = e.deps(local()).await;
-    for &ep in ENDPOINTS {
+    for &ep in ENDPOINTS.iter() {
         assert_eq!(call(&d, ep, valid_request(ep, Some(&future))).await.status(), 401, "{}", ep.function);
     }
 }
@@ -477,7 +486,7 @@ async fn each_endpoint_needs_its_permission(kind: Kind) {
     let d = e.deps(local()).await;
     seed(&d, "acme").await;
     let nobody = token("acme", &[]);
-    for &ep in ENDPOINTS {
+    for &ep in ENDPOINTS.iter() {
         let resp = call(&d, ep, valid_request(ep, Some(&nobody))).await;
         let body = json_body(&resp);
         assert_eq!(resp.status(), 403, "{}: {body}", ep.function);
@@ -489,7 +498,7 @@ async fn each_endpoint_needs_its_permission(kind: Kind) {
     }
     // The analyst reads but neither writes nor manages experiments nor reads the audit log.
     let analyst = token("acme", ANALYST);
-    for &ep in ENDPOINTS {
+    for &ep in ENDPOINTS.iter() {
         let status = call(&d, ep, valid_request(ep, Some(&analyst))).await.status().as_u16();
         let may = matches!(ep.permission, "causal:data:read" | "causal:analysis:run");
         assert_eq!(status == 403, !may, "analyst on {}: {status}", ep.function);
@@ -499,8 +508,8 @@ async fn each_endpoint_needs_its_permission(kind: Kind) {
     let list = json_body(
         &call(
             &d,
-            liftos::api::routes::LIST_EXPERIMENTS,
-            valid_request(liftos::api::routes::LIST_EXPERIMENTS, Some(&admin)),
+            liftos::api::memory::LIST_EXPERIMENTS,
+            valid_request(liftos::api::memory::LIST_EXPERIMENTS, Some(&admin)),
         )
         .await,
     );
@@ -516,19 +525,19 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     // A's knowledge graph: B's reads of its nodes look exactly like reads of nodes that do not
     // exist, and B's questions never reach it.
     let a = token("org-a", ADMIN);
-    let built = call(&d, liftos::api::routes::KSE_BUILD, valid_request(liftos::api::routes::KSE_BUILD, Some(&a))).await;
+    let built = call(&d, liftos::api::kse::KSE_BUILD, valid_request(liftos::api::kse::KSE_BUILD, Some(&a))).await;
     assert_eq!(built.status(), 200, "{}", json_body(&built));
-    let mine = call(&d, liftos::api::routes::KSE_GRAPH, valid_request(liftos::api::routes::KSE_GRAPH, Some(&a))).await;
+    let mine = call(&d, liftos::api::kse::KSE_GRAPH, valid_request(liftos::api::kse::KSE_GRAPH, Some(&a))).await;
     assert_eq!(mine.status(), 200, "{}", json_body(&mine));
-    for ep in [liftos::api::routes::KSE_GRAPH, liftos::api::routes::KSE_SIMILAR, liftos::api::routes::KSE_SEARCH] {
+    for ep in [liftos::api::kse::KSE_GRAPH, liftos::api::kse::KSE_SIMILAR, liftos::api::kse::KSE_SEARCH] {
         let theirs = call(&d, ep, valid_request(ep, Some(&b))).await;
         assert_eq!(theirs.status(), 404, "{}: {}", ep.function, json_body(&theirs));
         assert!(!json_body(&theirs).to_string().contains("org-a"), "{}", json_body(&theirs));
     }
     // Reads of A's ids look exactly like reads of ids that do not exist.
     for (ep, path) in [
-        (liftos::api::routes::GET_EXPERIMENT, "/api/v1/marketing/experiments/exp-1"),
-        (liftos::api::routes::GET_EXPERIMENT_CAUSAL, "/api/v1/marketing/causal/exp-1"),
+        (liftos::api::memory::GET_EXPERIMENT, "/api/v1/marketing/experiments/exp-1"),
+        (liftos::api::memory::GET_EXPERIMENT_CAUSAL, "/api/v1/marketing/causal/exp-1"),
     ] {
         let theirs = call(&d, ep, request("GET", path, &[], None, Some(&b))).await;
         let missing = call(&d, ep, request("GET", &path.replace("exp-1", "exp-none"), &[], None, Some(&b))).await;
@@ -537,15 +546,15 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     }
     let r = call(
         &d,
-        liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
+        liftos::api::memory::UPDATE_EXPERIMENT_STATUS,
         request("PATCH", "/api/v1/marketing/experiments/exp-1/status", &[], Some(r#"{"status":"running"}"#), Some(&b)),
     )
     .await;
     assert_eq!(r.status(), 404);
     for ep in [
-        liftos::api::routes::LIST_EXPERIMENTS,
-        liftos::api::routes::QUERY_RECORDS,
-        liftos::api::routes::QUERY_AUDIT_LOG,
+        liftos::api::memory::LIST_EXPERIMENTS,
+        liftos::api::memory::QUERY_RECORDS,
+        liftos::api::memory::QUERY_AUDIT_LOG,
     ] {
         let r = json_body(&call(&d, ep, valid_request(ep, Some(&b))).await);
         let items = r["items"].as_array().expect("items");
@@ -557,8 +566,8 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     let conf = json_body(
         &call(
             &d,
-            liftos::api::routes::LIST_CONFOUNDERS,
-            valid_request(liftos::api::routes::LIST_CONFOUNDERS, Some(&b)),
+            liftos::api::memory::LIST_CONFOUNDERS,
+            valid_request(liftos::api::memory::LIST_CONFOUNDERS, Some(&b)),
         )
         .await,
     );
@@ -566,7 +575,7 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     // B creating the same id makes B's own experiment (201), A's is untouched.
     let r = call(
         &d,
-        liftos::api::routes::CREATE_EXPERIMENT,
+        liftos::api::memory::CREATE_EXPERIMENT,
         request("POST", "/api/v1/marketing/experiments", &[], Some(&experiment_body("exp-1", "running")), Some(&b)),
     )
     .await;
@@ -575,7 +584,7 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     let mine = json_body(
         &call(
             &d,
-            liftos::api::routes::GET_EXPERIMENT,
+            liftos::api::memory::GET_EXPERIMENT,
             request("GET", "/api/v1/marketing/experiments/exp-1", &[], None, Some(&a)),
         )
         .await,
@@ -586,7 +595,7 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     body["org_id"] = json!("org-a");
     let r = call(
         &d,
-        liftos::api::routes::CREATE_EXPERIMENT,
+        liftos::api::memory::CREATE_EXPERIMENT,
         request("POST", "/api/v1/marketing/experiments", &[], Some(&body.to_string()), Some(&b)),
     )
     .await;
@@ -595,7 +604,7 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     let page = json_body(
         &call(
             &d,
-            liftos::api::routes::QUERY_RECORDS,
+            liftos::api::memory::QUERY_RECORDS,
             request("GET", "/api/v1/marketing/records", &[("platform", "meta"), ("limit", "1")], None, Some(&a)),
         )
         .await,
@@ -603,7 +612,7 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     let cursor = page["next_cursor"].as_str().expect("cursor").to_string();
     let r = call(
         &d,
-        liftos::api::routes::QUERY_RECORDS,
+        liftos::api::memory::QUERY_RECORDS,
         request(
             "GET",
             "/api/v1/marketing/records",
@@ -616,7 +625,7 @@ async fn no_endpoint_crosses_orgs(kind: Kind) {
     assert_eq!((r.status().as_u16(), json_body(&r)["field"].as_str()), (400, Some("cursor")));
     // B's audit log holds only B's accesses.
     let audit = json_body(
-        &call(&d, liftos::api::routes::QUERY_AUDIT_LOG, valid_request(liftos::api::routes::QUERY_AUDIT_LOG, Some(&b)))
+        &call(&d, liftos::api::memory::QUERY_AUDIT_LOG, valid_request(liftos::api::memory::QUERY_AUDIT_LOG, Some(&b)))
             .await,
     );
     assert!(audit["items"]
@@ -635,31 +644,31 @@ async fn bad_input_gets_a_clear_4xx(kind: Kind) {
     let e = "/api/v1/marketing/experiments";
     let big = "x".repeat(6 * 1024 * 1024);
     let cases: Vec<(Route, Request, u16, Option<&str>)> = vec![
-        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], Some("{"), Some(&t)), 400, Some("body")),
-        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], Some("[]"), Some(&t)), 400, Some("body")),
-        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], None, Some(&t)), 400, Some("body")),
-        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], Some(&big), Some(&t)), 413, None),
-        (liftos::api::routes::CREATE_EXPERIMENT, request("POST", e, &[], Some(r#"{"id":"x"}"#), Some(&t)), 400, None),
+        (liftos::api::memory::CREATE_EXPERIMENT, request("POST", e, &[], Some("{"), Some(&t)), 400, Some("body")),
+        (liftos::api::memory::CREATE_EXPERIMENT, request("POST", e, &[], Some("[]"), Some(&t)), 400, Some("body")),
+        (liftos::api::memory::CREATE_EXPERIMENT, request("POST", e, &[], None, Some(&t)), 400, Some("body")),
+        (liftos::api::memory::CREATE_EXPERIMENT, request("POST", e, &[], Some(&big), Some(&t)), 413, None),
+        (liftos::api::memory::CREATE_EXPERIMENT, request("POST", e, &[], Some(r#"{"id":"x"}"#), Some(&t)), 400, None),
         (
-            liftos::api::routes::CREATE_EXPERIMENT,
+            liftos::api::memory::CREATE_EXPERIMENT,
             request("POST", e, &[], Some(&experiment_body("exp-9", "draft").replace("\"campaign\"", "5")), Some(&t)),
             400,
             Some("randomization_unit"),
         ),
         (
-            liftos::api::routes::CREATE_EXPERIMENT,
+            liftos::api::memory::CREATE_EXPERIMENT,
             request("POST", e, &[], Some(&experiment_body("exp 9", "draft")), Some(&t)),
             400,
             Some("id"),
         ),
         (
-            liftos::api::routes::CREATE_EXPERIMENT,
+            liftos::api::memory::CREATE_EXPERIMENT,
             request("POST", e, &[], Some(&experiment_body("exp-9", "paused")), Some(&t)),
             400,
             Some("status"),
         ),
         (
-            liftos::api::routes::CREATE_EXPERIMENT,
+            liftos::api::memory::CREATE_EXPERIMENT,
             request(
                 "POST",
                 e,
@@ -671,25 +680,25 @@ async fn bad_input_gets_a_clear_4xx(kind: Kind) {
             Some("end"),
         ),
         (
-            liftos::api::routes::CREATE_EXPERIMENT,
+            liftos::api::memory::CREATE_EXPERIMENT,
             request("POST", e, &[], Some(&experiment_body("exp-1", "running")), Some(&t)),
             409,
             None,
         ),
         (
-            liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
+            liftos::api::memory::UPDATE_EXPERIMENT_STATUS,
             request("PATCH", &format!("{e}/exp-1/status"), &[], Some(r#"{"status":"completed"}"#), Some(&t)),
             400,
             Some("status"),
         ),
         (
-            liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
+            liftos::api::memory::UPDATE_EXPERIMENT_STATUS,
             request("PATCH", &format!("{e}/exp-1/status"), &[], Some(r#"{"status":"running","extra":1}"#), Some(&t)),
             400,
             None,
         ),
         (
-            liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
+            liftos::api::memory::UPDATE_EXPERIMENT_STATUS,
             request(
                 "PATCH",
                 &format!("{e}/exp-1/status"),
@@ -701,43 +710,43 @@ async fn bad_input_gets_a_clear_4xx(kind: Kind) {
             None,
         ),
         (
-            liftos::api::routes::GET_EXPERIMENT,
+            liftos::api::memory::GET_EXPERIMENT,
             request("GET", &format!("{e}/bad%20id"), &[], None, Some(&t)),
             400,
             Some("experiment_id"),
         ),
         (
-            liftos::api::routes::LIST_EXPERIMENTS,
+            liftos::api::memory::LIST_EXPERIMENTS,
             request("GET", e, &[("limit", "0")], None, Some(&t)),
             400,
             Some("limit"),
         ),
         (
-            liftos::api::routes::LIST_EXPERIMENTS,
+            liftos::api::memory::LIST_EXPERIMENTS,
             request("GET", e, &[("limit", "ten")], None, Some(&t)),
             400,
             Some("limit"),
         ),
         (
-            liftos::api::routes::LIST_EXPERIMENTS,
+            liftos::api::memory::LIST_EXPERIMENTS,
             request("GET", e, &[("cursor", "garbage")], None, Some(&t)),
             400,
             Some("cursor"),
         ),
         (
-            liftos::api::routes::LIST_EXPERIMENTS,
+            liftos::api::memory::LIST_EXPERIMENTS,
             request("GET", e, &[("stauts", "running")], None, Some(&t)),
             400,
             Some("stauts"),
         ),
         (
-            liftos::api::routes::QUERY_RECORDS,
+            liftos::api::memory::QUERY_RECORDS,
             request("GET", "/api/v1/marketing/records", &[], None, Some(&t)),
             400,
             Some("platform"),
         ),
         (
-            liftos::api::routes::QUERY_RECORDS,
+            liftos::api::memory::QUERY_RECORDS,
             request(
                 "GET",
                 "/api/v1/marketing/records",
@@ -749,25 +758,25 @@ async fn bad_input_gets_a_clear_4xx(kind: Kind) {
             Some("start"),
         ),
         (
-            liftos::api::routes::QUERY_RECORDS,
+            liftos::api::memory::QUERY_RECORDS,
             request("GET", "/api/v1/marketing/records", &[("platform", "meta"), ("end", "31/10/2026")], None, Some(&t)),
             400,
             Some("end"),
         ),
         (
-            liftos::api::routes::QUERY_RECORDS,
+            liftos::api::memory::QUERY_RECORDS,
             request("GET", "/api/v1/marketing/records", &[("platform", "meta"), ("campaign_id", "")], None, Some(&t)),
             400,
             Some("campaign_id"),
         ),
         (
-            liftos::api::routes::LIST_CONFOUNDERS,
+            liftos::api::memory::LIST_CONFOUNDERS,
             request("GET", "/api/v1/marketing/confounders", &[("platform", "myspace")], None, Some(&t)),
             400,
             Some("platform"),
         ),
         (
-            liftos::api::routes::QUERY_AUDIT_LOG,
+            liftos::api::memory::QUERY_AUDIT_LOG,
             request("GET", "/api/v1/marketing/audit", &[("start", "0000-01-01")], None, Some(&t)),
             400,
             Some("start"),
@@ -791,7 +800,7 @@ async fn pagination_walks_every_item_once(kind: Kind) {
     let t = token("acme", ADMIN);
     let r = call(
         &d,
-        liftos::api::routes::INGEST_CAUSAL,
+        liftos::api::memory::INGEST_CAUSAL,
         request("POST", "/api/v1/marketing/ingest/causal", &[], Some(&records_body(25, None)), Some(&t)),
     )
     .await;
@@ -799,7 +808,7 @@ async fn pagination_walks_every_item_once(kind: Kind) {
     for i in 0..7 {
         let r = call(
             &d,
-            liftos::api::routes::CREATE_EXPERIMENT,
+            liftos::api::memory::CREATE_EXPERIMENT,
             request(
                 "POST",
                 "/api/v1/marketing/experiments",
@@ -813,12 +822,12 @@ async fn pagination_walks_every_item_once(kind: Kind) {
     }
     for (ep, path, query, total) in [
         (
-            liftos::api::routes::QUERY_RECORDS,
+            liftos::api::memory::QUERY_RECORDS,
             "/api/v1/marketing/records",
             vec![("platform", "meta"), ("start", "2026-09-01"), ("end", "2026-09-30")],
             25usize,
         ),
-        (liftos::api::routes::LIST_EXPERIMENTS, "/api/v1/marketing/experiments", vec![], 7),
+        (liftos::api::memory::LIST_EXPERIMENTS, "/api/v1/marketing/experiments", vec![], 7),
     ] {
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
@@ -855,33 +864,33 @@ async fn the_audit_log_records_every_access(kind: Kind) {
     let admin = token("acme", ADMIN);
     call(
         &d,
-        liftos::api::routes::GET_EXPERIMENT,
+        liftos::api::memory::GET_EXPERIMENT,
         request("GET", "/api/v1/marketing/experiments/exp-1", &[], None, Some(&analyst)),
     )
     .await;
     call(
         &d,
-        liftos::api::routes::CREATE_EXPERIMENT,
+        liftos::api::memory::CREATE_EXPERIMENT,
         request("POST", "/api/v1/marketing/experiments", &[], Some(&experiment_body("exp-2", "draft")), Some(&analyst)),
     )
     .await;
     call(
         &d,
-        liftos::api::routes::QUERY_RECORDS,
+        liftos::api::memory::QUERY_RECORDS,
         request("GET", "/api/v1/marketing/records", &[("platform", "nope")], None, Some(&analyst)),
     )
     .await;
     // A request without a verified token has no org to be filed under: not in any org's log.
     call(
         &d,
-        liftos::api::routes::GET_EXPERIMENT,
+        liftos::api::memory::GET_EXPERIMENT,
         request("GET", "/api/v1/marketing/experiments/exp-1", &[], None, None),
     )
     .await;
     let log = json_body(
         &call(
             &d,
-            liftos::api::routes::QUERY_AUDIT_LOG,
+            liftos::api::memory::QUERY_AUDIT_LOG,
             request("GET", "/api/v1/marketing/audit", &[("limit", "3")], None, Some(&admin)),
         )
         .await,
@@ -913,7 +922,7 @@ async fn the_audit_log_records_every_access(kind: Kind) {
     let all = json_body(
         &call(
             &d,
-            liftos::api::routes::QUERY_AUDIT_LOG,
+            liftos::api::memory::QUERY_AUDIT_LOG,
             request("GET", "/api/v1/marketing/audit", &[], None, Some(&admin)),
         )
         .await,
@@ -936,9 +945,9 @@ async fn a_binary_body_is_a_400() {
     ev["body"] = Value::String(base64::engine::general_purpose::STANDARD.encode([0xff, 0x16, 0x5e, 0x1a, 0x0e, 0xfe]));
     ev["isBase64Encoded"] = Value::Bool(true);
     for ep in [
-        liftos::api::routes::CREATE_EXPERIMENT,
-        liftos::api::routes::INGEST_CAUSAL,
-        liftos::api::routes::UPDATE_EXPERIMENT_STATUS,
+        liftos::api::memory::CREATE_EXPERIMENT,
+        liftos::api::memory::INGEST_CAUSAL,
+        liftos::api::memory::UPDATE_EXPERIMENT_STATUS,
     ] {
         ev["requestContext"]["http"]["method"] = Value::String(ep.method.to_string());
         let req = lambda_http::request::from_str(&ev.to_string()).expect("request");
@@ -954,7 +963,7 @@ async fn a_wrong_method_is_a_405() {
     let e = env(Kind::Embedded).await;
     let d = e.deps(local()).await;
     let t = token("acme", ADMIN);
-    for &ep in ENDPOINTS {
+    for &ep in ENDPOINTS.iter() {
         let mut req = valid_request(ep, Some(&t));
         *req.method_mut() =
             if ep.method == "GET" { lambda_http::http::Method::DELETE } else { lambda_http::http::Method::GET };

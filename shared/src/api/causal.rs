@@ -426,3 +426,73 @@ pub struct JobMessage {
     pub job_id: String,
     pub org_id: String,
 }
+
+// The area's HTTP routes (see [`super::routes::Route`]).
+
+use super::routes::{error, ok, schema, PathParam, Route, ID_PATTERN};
+use crate::domain::permissions;
+
+const ANALYSIS_ANSWERS: &[super::routes::Answer] = &[
+    ok(200, "The answer", schema::<AnalysisOutput>),
+    ok(202, "A job will compute it: ask its href", schema::<JobView>),
+];
+
+pub const CAUSAL_DISCOVER: Route = Route {
+    function: "causal-discover",
+    method: "POST",
+    path: "/api/v1/causal/discover",
+    action: "causal.discover",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Causal discovery",
+    description: "PC-stable (a CPDAG) or DirectLiNGAM (a DAG with coefficients), with background knowledge (tiers, forbidden and required edges), on inline rows, a panel under your org or stored records.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<DiscoverBody>),
+    answers: ANALYSIS_ANSWERS,
+};
+
+pub const TREATMENT_EFFECT: Route = Route {
+    function: "treatment-effect",
+    method: "POST",
+    path: "/api/v1/causal/treatment-effect",
+    action: "causal.treatment_effect",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Treatment effect under measured confounding",
+    description: "Regression adjustment, IPW or AIPW for the ATE or the ATT, with overlap diagnostics, the E-value and optional refutations.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<EffectBody>),
+    answers: ANALYSIS_ANSWERS,
+};
+
+pub const ANALYZE_ADVANCED: Route = Route {
+    function: "analyze-advanced",
+    method: "POST",
+    path: "/api/v1/causal/analyze/advanced",
+    action: "causal.analyze_advanced",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Several methods on one question",
+    description: "DiD (TWFE, event study, Callaway-Sant'Anna), IV, RDD and synthetic control on the same data, each with its assumptions and checks, and whether they agree. Large requests become a job (202).",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<AdvancedRequest>),
+    answers: ANALYSIS_ANSWERS,
+};
+
+pub const GET_CAUSAL_JOB: Route = Route {
+    function: "get-causal-job",
+    method: "GET",
+    path: "/api/v1/causal/jobs/{job_id}",
+    action: "causal.job",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "An analysis job",
+    description:
+        "Status, attempts, and the result once there is one (inline, or a time-limited result_url when large).",
+    path_params: &[PathParam { name: "job_id", pattern: ID_PATTERN }],
+    query: None,
+    body: None,
+    answers: &[ok(200, "The job", schema::<JobView>), error(404, "No such job in your org")],
+};
+
+/// The causal routes, in the order of the API document.
+pub const ROUTES: &[Route] = &[CAUSAL_DISCOVER, TREATMENT_EFFECT, ANALYZE_ADVANCED, GET_CAUSAL_JOB];

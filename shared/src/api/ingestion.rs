@@ -86,3 +86,28 @@ pub struct ScheduledSync {
     #[serde(default)]
     pub end: Option<NaiveDate>,
 }
+
+// The area's HTTP routes (see [`super::routes::Route`]).
+
+use super::routes::{error, ok, schema, Route};
+use crate::domain::permissions;
+
+pub const SYNC_NOW: Route = Route {
+    function: "sync-now",
+    method: "POST",
+    path: "/api/v1/ingestion/sync",
+    action: "ingestion.sync",
+    permission: permissions::DATA_WRITE,
+    summary: "Sync the org's ad platforms now",
+    description: "Fetch one connection (or all) for a period (default: the last two full days) and hand the raw pages to the pipeline.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<SyncRequest>),
+    answers: &[
+        ok(200, "What each connection landed", schema::<SyncResponse>),
+        error(409, "The org's connection configuration cannot be used"),
+    ],
+};
+
+/// The ingestion routes, in the order of the API document.
+pub const ROUTES: &[Route] = &[SYNC_NOW];

@@ -165,3 +165,49 @@ pub struct CounterfactualResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grounding: Option<crate::llm::Grounding>,
 }
+
+// The area's HTTP routes (see [`super::routes::Route`]).
+
+use super::causal::JobView;
+use super::routes::{error, ok, schema, Route};
+use crate::domain::permissions;
+
+pub const LLM_INSIGHTS: Route = Route {
+    function: "llm-insights",
+    method: "POST",
+    path: "/api/v1/llm/causal/insights",
+    action: "llm.insights",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Explain an analysis",
+    description: "An analysis (a finished job, a result, or a request run now) explained for an executive or an analyst at the confidence level asked for: the fact sheet, a narrative whose every number comes from it, the evidence grade, and the grounding validator's verdict. A request too large for the call, or `mode: async`, becomes a job (202).",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<InsightsRequest>),
+    answers: &[
+        ok(200, "The explanation", schema::<Insights>),
+        ok(202, "A job will explain it: ask its href", schema::<JobView>),
+        error(404, "No such job in your org"),
+        error(409, "The job has not succeeded"),
+    ],
+};
+
+pub const LLM_COUNTERFACTUAL: Route = Route {
+    function: "llm-counterfactual",
+    method: "POST",
+    path: "/api/v1/llm/causal/counterfactual",
+    action: "llm.counterfactual",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Counterfactual paths and spend what-ifs",
+    description: "Computed, not generated: an analysis's observed outcome against its counterfactual (synthetic control, DiD and event study, Callaway-Sant'Anna cohorts) and spend what-ifs from the fitted response curves (a new spend, a scale factor, a channel switched off, the optimiser's plan), each with its series, average and cumulative summary, interval method, extrapolation flag, evidence grade and reconciliation identities. IV and RDD results are refused with the reason (local estimands).",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<CounterfactualRequest>),
+    answers: &[
+        ok(200, "The scenarios", schema::<CounterfactualResponse>),
+        error(404, "No such job in your org"),
+        error(409, "The job has not succeeded"),
+    ],
+};
+
+/// The llm routes, in the order of the API document.
+pub const ROUTES: &[Route] = &[LLM_INSIGHTS, LLM_COUNTERFACTUAL];

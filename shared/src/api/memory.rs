@@ -234,3 +234,163 @@ impl PageFilter {
         Ok(Self { page: page_of(q)? })
     }
 }
+
+// The area's HTTP routes (see [`super::routes::Route`]).
+
+use super::routes::{error, ok, schema, PathParam, Route, ID_PATTERN};
+use crate::domain::{permissions, AuditEntry, NewExperiment};
+use crate::storage::Page;
+
+pub const INGEST_CAUSAL: Route = Route {
+    function: "ingest-causal",
+    method: "POST",
+    path: "/api/v1/marketing/ingest/causal",
+    action: "records.ingest",
+    permission: permissions::DATA_WRITE,
+    summary: "Store a batch of causal records",
+    description: "Validates every record (errors name the field, nothing is written unless the whole batch is valid) and stores them idempotently: the same observation has the same id; a retry changes nothing; a strictly older stored version is replaced; anything else is a conflict, reported and not applied (409 with this same body).",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<IngestRequest>),
+    answers: &[
+        ok(200, "Stored (or already stored)", schema::<IngestResponse>),
+        ok(409, "Some records conflicted with newer stored data; the others were written", schema::<IngestResponse>),
+    ],
+};
+
+pub const GET_EXPERIMENT_CAUSAL: Route = Route {
+    function: "get-experiment-causal",
+    method: "GET",
+    path: "/api/v1/marketing/causal/{experiment_id}",
+    action: "experiments.causal_data",
+    permission: permissions::DATA_READ,
+    summary: "An experiment with its causal records",
+    description: "The experiment and a page of the records linked to it, in time order.",
+    path_params: &[PathParam { name: "experiment_id", pattern: ID_PATTERN }],
+    query: Some(schema::<PageQuery>),
+    body: None,
+    answers: &[
+        ok(200, "The experiment and a page of its records", schema::<ExperimentCausalData>),
+        error(404, "No such experiment in your org"),
+    ],
+};
+
+pub const CREATE_EXPERIMENT: Route = Route {
+    function: "create-experiment",
+    method: "POST",
+    path: "/api/v1/marketing/experiments",
+    action: "experiments.create",
+    permission: permissions::EXPERIMENTS_MANAGE,
+    summary: "Register an experiment",
+    description: "201 when created, 200 when the identical experiment already existed (a retry), 409 when a different one has the id. The org and the timestamps are set by the server.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<NewExperiment>),
+    answers: &[
+        ok(201, "Created", schema::<CreatedExperiment>),
+        ok(200, "Already there, identical", schema::<CreatedExperiment>),
+        error(409, "Another experiment has this id"),
+    ],
+};
+
+pub const GET_EXPERIMENT: Route = Route {
+    function: "get-experiment",
+    method: "GET",
+    path: "/api/v1/marketing/experiments/{experiment_id}",
+    action: "experiments.get",
+    permission: permissions::DATA_READ,
+    summary: "One experiment",
+    description: "Another org's experiment is a 404, as one that does not exist.",
+    path_params: &[PathParam { name: "experiment_id", pattern: ID_PATTERN }],
+    query: None,
+    body: None,
+    answers: &[ok(200, "The experiment", schema::<CausalExperiment>), error(404, "No such experiment in your org")],
+};
+
+pub const LIST_EXPERIMENTS: Route = Route {
+    function: "list-experiments",
+    method: "GET",
+    path: "/api/v1/marketing/experiments",
+    action: "experiments.list",
+    permission: permissions::DATA_READ,
+    summary: "The org's experiments",
+    description: "Newest first, a page at a time, optionally by status.",
+    path_params: &[],
+    query: Some(schema::<ExperimentsQuery>),
+    body: None,
+    answers: &[ok(200, "A page of experiments", schema::<Page<CausalExperiment>>)],
+};
+
+pub const UPDATE_EXPERIMENT_STATUS: Route = Route {
+    function: "update-experiment-status",
+    method: "PATCH",
+    path: "/api/v1/marketing/experiments/{experiment_id}/status",
+    action: "experiments.update_status",
+    permission: permissions::EXPERIMENTS_MANAGE,
+    summary: "Move an experiment to another status",
+    description: "draft -> running | cancelled; running -> completed | cancelled. Asking for the current status again changes nothing.",
+    path_params: &[PathParam { name: "experiment_id", pattern: ID_PATTERN }],
+    query: None,
+    body: Some(schema::<StatusChange>),
+    answers: &[
+        ok(200, "The experiment as it is now", schema::<CausalExperiment>),
+        error(404, "No such experiment in your org"),
+        error(409, "It changed since expected_updated_at"),
+    ],
+};
+
+pub const QUERY_RECORDS: Route = Route {
+    function: "query-records",
+    method: "GET",
+    path: "/api/v1/marketing/records",
+    action: "records.query",
+    permission: permissions::DATA_READ,
+    summary: "Causal records by platform, campaign and dates",
+    description: "In time order, a page at a time.",
+    path_params: &[],
+    query: Some(schema::<RecordsQuery>),
+    body: None,
+    answers: &[ok(200, "A page of records", schema::<Page<CausalMarketingData>>)],
+};
+
+pub const LIST_CONFOUNDERS: Route = Route {
+    function: "list-confounders",
+    method: "GET",
+    path: "/api/v1/marketing/confounders",
+    action: "confounders.analysis",
+    permission: permissions::DATA_READ,
+    summary: "The confounders seen in a date range",
+    description:
+        "Each variable with its type, detection method, confidence, pattern and occurrences; most frequent first.",
+    path_params: &[],
+    query: Some(schema::<ConfoundersQuery>),
+    body: None,
+    answers: &[ok(200, "The confounders", schema::<super::memory::ConfounderAnalysis>)],
+};
+
+pub const QUERY_AUDIT_LOG: Route = Route {
+    function: "query-audit-log",
+    method: "GET",
+    path: "/api/v1/marketing/audit",
+    action: "audit.query",
+    permission: permissions::AUDIT_READ,
+    summary: "The org's audit log",
+    description: "Every access (who, what, when, status, outcome), newest first. Administrators only.",
+    path_params: &[],
+    query: Some(schema::<AuditQuery>),
+    body: None,
+    answers: &[ok(200, "A page of audit entries", schema::<Page<AuditEntry>>)],
+};
+
+/// The memory routes, in the order of the API document.
+pub const ROUTES: &[Route] = &[
+    INGEST_CAUSAL,
+    GET_EXPERIMENT_CAUSAL,
+    CREATE_EXPERIMENT,
+    GET_EXPERIMENT,
+    LIST_EXPERIMENTS,
+    UPDATE_EXPERIMENT_STATUS,
+    QUERY_RECORDS,
+    LIST_CONFOUNDERS,
+    QUERY_AUDIT_LOG,
+];

@@ -146,7 +146,7 @@ pub fn document() -> Value {
     let mut answers = generator(Contract::Serialize);
     answers.subschema_for::<ApiError>();
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in ROUTES.iter() {
         let op = operation(route, &mut requests, &mut answers);
         let item = paths.entry(route.path).or_insert_with(|| json!({}));
         item[route.method.to_lowercase()] = op;

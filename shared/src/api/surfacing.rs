@@ -300,3 +300,70 @@ pub struct ReadoutRequest {
     #[serde(flatten)]
     pub readout: crate::api::estimate::GeoReadoutRequest,
 }
+
+// The area's HTTP routes (see [`super::routes::Route`]).
+
+use super::routes::{error, ok, schema, Route};
+use crate::domain::permissions;
+
+pub const DESIGN_EXPERIMENT: Route = Route {
+    function: "design-experiment",
+    method: "POST",
+    path: "/api/v1/surfacing/experiments/design",
+    action: "surfacing.design_experiment",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Design the next test",
+    description: "Power analysis (solve for the missing one of sample size, effect and power), randomised assignment, and geo market selection, any of them in one request.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<DesignRequest>),
+    answers: &[ok(200, "The design", schema::<DesignResponse>)],
+};
+
+pub const READOUT_EXPERIMENT: Route = Route {
+    function: "readout-experiment",
+    method: "POST",
+    path: "/api/v1/surfacing/experiments/readout",
+    action: "surfacing.readout_experiment",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Read out a geo test",
+    description: "The lift of the test markets over their synthetic control (markets scaled by their pre-period mean, as the design scales them), its standard error from the design's noise or replays of the history, the t interval and p-value, and conformal inference; `exclude_markets` reads one arm of a multi-cell test against its own control pool.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<crate::api::surfacing::ReadoutRequest>),
+    answers: &[ok(200, "The readout", schema::<liftos_estimators::design::geo::GeoReadout>)],
+};
+
+pub const OPTIMIZE_BUDGET: Route = Route {
+    function: "optimize-budget",
+    method: "POST",
+    path: "/api/v1/surfacing/optimize/causal",
+    action: "surfacing.optimize_budget",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Where the next dollar should go",
+    description: "Response curves fitted to a spend and outcome history (inline or the org's records), calibrated by lift tests; the optimal allocation with its interval, and recommendations. With `kpi` (the org's own KPI by date): the media mix model with controls, adstock-aware lift calibration and bootstrap intervals over every parameter, the plan within the spend the history supports, and the next test.",
+    path_params: &[],
+    query: None,
+    body: Some(schema::<OptimizeRequest>),
+    answers: &[ok(200, "The model, the plan and the recommendations (or the media mix model's answer)", schema::<OptimizeAnswer>)],
+};
+
+pub const RECOMMEND_TREATMENTS: Route = Route {
+    function: "recommend-treatments",
+    method: "GET",
+    path: "/api/v1/surfacing/recommendations/treatments",
+    action: "surfacing.recommend_treatments",
+    permission: permissions::ANALYSIS_RUN,
+    summary: "Scale, cut or test each channel",
+    description: "For an org with its own KPI (config/kpi.csv) and the platforms as channels: the media mix model's moves (scale, cut, hold, or a test where the evidence is short), with the intervals of its re-fits. Otherwise, or for one platform's campaigns, from the stored records' attribution (incremental: false): the profit-optimal moves within ±30% of current spend, and where the evidence is too uncertain, a test.",
+    path_params: &[],
+    query: Some(schema::<RecommendQuery>),
+    body: None,
+    answers: &[
+        ok(200, "The recommendations, with the model and its plan", schema::<RecommendAnswer>),
+        error(404, "No stored records to learn from"),
+    ],
+};
+
+/// The surfacing routes, in the order of the API document.
+pub const ROUTES: &[Route] = &[DESIGN_EXPERIMENT, READOUT_EXPERIMENT, OPTIMIZE_BUDGET, RECOMMEND_TREATMENTS];

@@ -6,7 +6,8 @@ use lambda_http::{Body, Request, Response};
 
 use super::super::http::{self, serve};
 use super::super::{sqs::process_batch, Deps};
-use crate::api::routes::{Route, ANALYZE_ADVANCED, CAUSAL_DISCOVER, GET_CAUSAL_JOB, TREATMENT_EFFECT};
+use crate::api::causal::{ANALYZE_ADVANCED, CAUSAL_DISCOVER, GET_CAUSAL_JOB, TREATMENT_EFFECT};
+use crate::api::routes::Route;
 use crate::service::causal;
 use crate::service::stage::StageError;
 

@@ -10,8 +10,8 @@ use super::super::{sqs::process_batch, Deps};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::s3::S3Event;
 
+use crate::api::ingestion::SYNC_NOW;
 use crate::api::ingestion::{ScheduledSync, SyncRequest, SyncResponse};
-use crate::api::routes::SYNC_NOW;
 use crate::ingestion::connectors::{self, Credentials};
 use crate::service::ingestion;
 use crate::service::stage::{self, StageError};

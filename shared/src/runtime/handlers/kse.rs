@@ -7,7 +7,7 @@ use super::super::http::{self, serve};
 use super::super::sqs::process_batch;
 use super::super::Deps;
 use crate::api::kse::{GraphQuery, SimilarQuery};
-use crate::api::routes::{KSE_BUILD, KSE_CONCEPTS_MAP, KSE_GRAPH, KSE_SEARCH, KSE_SIMILAR};
+use crate::api::kse::{KSE_BUILD, KSE_CONCEPTS_MAP, KSE_GRAPH, KSE_SEARCH, KSE_SIMILAR};
 use crate::domain::ValidationError;
 use crate::service::kse;
 use crate::service::stage::StageError;

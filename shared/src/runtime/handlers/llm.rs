@@ -4,7 +4,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::super::http::{self, serve};
 use super::super::Deps;
-use crate::api::routes::{LLM_COUNTERFACTUAL, LLM_INSIGHTS};
+use crate::api::llm::{LLM_COUNTERFACTUAL, LLM_INSIGHTS};
 use crate::llm::provider::{self, Provider};
 use crate::service::{causal, counterfactual, insights};
 

@@ -5,7 +5,7 @@ use lambda_http::{Body, Request, Response};
 use super::super::http::{self, serve};
 use super::super::Deps;
 use crate::api::memory::{AuditFilter, ConfoundersFilter, ExperimentsFilter, PageFilter, RecordsFilter};
-use crate::api::routes::{
+use crate::api::memory::{
     CREATE_EXPERIMENT, GET_EXPERIMENT, GET_EXPERIMENT_CAUSAL, INGEST_CAUSAL, LIST_CONFOUNDERS, LIST_EXPERIMENTS,
     QUERY_AUDIT_LOG, QUERY_RECORDS, UPDATE_EXPERIMENT_STATUS,
 };

@@ -4,7 +4,7 @@ use lambda_http::{Body, Request, Response};
 
 use super::super::http::{self, serve};
 use super::super::Deps;
-use crate::api::routes::{DESIGN_EXPERIMENT, OPTIMIZE_BUDGET, READOUT_EXPERIMENT, RECOMMEND_TREATMENTS};
+use crate::api::surfacing::{DESIGN_EXPERIMENT, OPTIMIZE_BUDGET, READOUT_EXPERIMENT, RECOMMEND_TREATMENTS};
 use crate::service::surfacing;
 
 /// `POST /api/v1/surfacing/experiments/design`: power analysis, randomisation, geo market
