@@ -69,7 +69,15 @@ fn decimals_for(v: f64, sig: i32) -> usize {
         return 0;
     }
     let mag = a.log10().floor() as i32;
-    (sig - 1 - mag).clamp(0, 20) as usize
+    let d = (sig - 1 - mag).clamp(0, 20) as usize;
+    // Rounding can carry into the next power of ten (99.96 to "100.0", 0.99999 to "1.00"): then
+    // one decimal fewer keeps the same number of significant digits.
+    let rounded: f64 = format!("{a:.d$}").parse().unwrap_or(a);
+    if d > 0 && rounded.log10().floor() as i32 > mag {
+        d - 1
+    } else {
+        d
+    }
 }
 
 fn trim(s: &str) -> String {
@@ -117,6 +125,11 @@ mod tests {
         assert_eq!(display(0.0004, Unit::Probability), "<0.001");
         assert_eq!(display(1.0, Unit::Probability), "1.0");
         assert_eq!(display(12.0, Unit::Count), "12");
+        // rounding that carries into the next power of ten keeps three significant digits
+        assert_eq!(display(0.9999999999999998, Unit::Share), "100%");
+        assert_eq!(display(99.96, Unit::Outcome), "100");
+        assert_eq!(display(9.996, Unit::Outcome), "10.0");
+        assert_eq!(display(0.99999, Unit::Probability), "1.0");
         assert_eq!(display(f64::NAN, Unit::Outcome), "not available");
     }
 }
