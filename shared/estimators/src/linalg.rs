@@ -151,6 +151,220 @@ pub fn crossprods<const N: usize>(x: &[&[f64]], ws: [Option<&[f64]>; N]) -> [Arr
     out
 }
 
+/// A column computed a block of rows at a time during [`meats`]: `base − Σ coef · column`, the
+/// sum taken in order from zero as [`combine`] takes it. Indices run over the pass's input
+/// columns, then over the derived columns before this one.
+pub struct Derived {
+    pub base: usize,
+    pub minus: Vec<(usize, f64)>,
+}
+
+/// How a [`Meat`] sums.
+#[derive(Clone, Copy)]
+pub enum MeatKind<'a> {
+    /// Over rows: Σᵢ cᵢ cᵢ' wᵢ (heteroskedasticity-robust).
+    Rows,
+    /// Over clusters (codes 0..g): Sₐ' S_b with S_g = Σ_{i in g} cᵢ rᵢ.
+    Clusters(&'a [u32], usize),
+}
+
+/// A cross-product of the columns `cols` (input or derived) weighted by the product of the
+/// columns `weight.0` and `weight.1` (unweighted without one).
+pub struct Meat<'a> {
+    pub cols: Vec<usize>,
+    pub weight: Option<(usize, usize)>,
+    pub kind: MeatKind<'a>,
+}
+
+/// Several sandwich meats whose residuals are linear in the input columns, in one pass over the
+/// rows: each block of rows computes its residuals (`derived`) and adds to every meat while it is
+/// in cache, so no residual vector is stored and the data is read from memory once (twice with
+/// clustered meats: the row meats on every core, the cluster sums in row order). Each meat is what
+/// [`crossprods`] (rows) or the cluster sums' product would give on the materialised residuals,
+/// bit for bit. The robust 2SLS's five residuals and six meats read its columns once instead of
+/// ten times: its anchor's fit went from 0.208 s to 0.134 s (2026-12-03).
+pub fn meats(x: &[&[f64]], derived: &[Derived], meats: &[Meat]) -> Vec<Array2<f64>> {
+    let n = x.first().map(|c| c.len()).unwrap_or(0);
+    assert!(x.iter().all(|c| c.len() == n), "columns of one pass have one length");
+    let ncols = x.len() + derived.len();
+    for (i, d) in derived.iter().enumerate() {
+        let own = x.len() + i;
+        assert!(
+            d.base < own && d.minus.iter().all(|t| t.0 < own),
+            "a derived column uses input columns and earlier derived ones"
+        );
+    }
+    for m in meats {
+        let used = m.cols.iter().chain(m.weight.iter().flat_map(|w| [&w.0, &w.1]));
+        assert!(used.into_iter().all(|&c| c < ncols), "a meat's columns exist");
+    }
+    let mut out: Vec<Array2<f64>> = meats.iter().map(|m| Array2::zeros((m.cols.len(), m.cols.len()))).collect();
+    let rows: Vec<usize> = (0..meats.len()).filter(|&i| matches!(meats[i].kind, MeatKind::Rows)).collect();
+    if !rows.is_empty() {
+        let starts: Vec<usize> = (0..n).step_by(CHUNK).collect();
+        let parts: Vec<Vec<Array2<f64>>> =
+            starts.par_iter().map(|&s| row_meats(x, derived, meats, &rows, s, (s + CHUNK).min(n))).collect();
+        for p in &parts {
+            for (&i, q) in rows.iter().zip(p) {
+                out[i] += q;
+            }
+        }
+        for &i in &rows {
+            let m = &mut out[i];
+            for a in 0..m.nrows() {
+                for b in 0..a {
+                    m[[b, a]] = m[[a, b]];
+                }
+            }
+        }
+    }
+    let clustered: Vec<usize> = (0..meats.len()).filter(|&i| !matches!(meats[i].kind, MeatKind::Rows)).collect();
+    if !clustered.is_empty() {
+        for (i, m) in cluster_meats(x, derived, meats, &clustered, n) {
+            out[i] = m;
+        }
+    }
+    out
+}
+
+/// The derived columns over rows `start..start + len`, into `buf` (one `BLOCK` per column).
+#[inline]
+fn derive_block(x: &[&[f64]], derived: &[Derived], start: usize, len: usize, buf: &mut [f64]) {
+    let nx = x.len();
+    for (d, spec) in derived.iter().enumerate() {
+        let (done, rest) = buf.split_at_mut(d * BLOCK);
+        let out = &mut rest[..len];
+        let column = |c: usize| -> &[f64] {
+            if c < nx {
+                &x[c][start..start + len]
+            } else {
+                &done[(c - nx) * BLOCK..(c - nx) * BLOCK + len]
+            }
+        };
+        out.fill(0.0);
+        for &(c, coef) in &spec.minus {
+            for (o, &v) in out.iter_mut().zip(column(c)) {
+                *o += coef * v;
+            }
+        }
+        for (o, &b) in out.iter_mut().zip(column(spec.base)) {
+            *o = b - *o;
+        }
+    }
+}
+
+/// Column `c` of a block: an input column's rows or a derived column from `buf`.
+#[inline]
+fn block_column<'a>(x: &'a [&[f64]], buf: &'a [f64], c: usize, start: usize, len: usize) -> &'a [f64] {
+    if c < x.len() {
+        &x[c][start..start + len]
+    } else {
+        let d = c - x.len();
+        &buf[d * BLOCK..d * BLOCK + len]
+    }
+}
+
+/// The row meats' lower triangles over rows `start..end`.
+fn row_meats(
+    x: &[&[f64]],
+    derived: &[Derived],
+    meats: &[Meat],
+    which: &[usize],
+    mut start: usize,
+    end: usize,
+) -> Vec<Array2<f64>> {
+    let mut ms: Vec<Array2<f64>> =
+        which.iter().map(|&i| Array2::zeros((meats[i].cols.len(), meats[i].cols.len()))).collect();
+    let mut buf = vec![0.0; derived.len() * BLOCK];
+    let widest = which.iter().map(|&i| meats[i].cols.len()).max().unwrap_or(0);
+    let mut scaled = vec![0.0; widest * BLOCK];
+    let mut w = vec![0.0; BLOCK];
+    while start < end {
+        let len = (start + BLOCK).min(end) - start;
+        derive_block(x, derived, start, len, &mut buf);
+        for (m, &i) in ms.iter_mut().zip(which) {
+            let spec = &meats[i];
+            let col = |c: usize| block_column(x, &buf, c, start, len);
+            if let Some((a, b)) = spec.weight {
+                for ((o, &ra), &rb) in w[..len].iter_mut().zip(col(a)).zip(col(b)) {
+                    *o = ra * rb;
+                }
+                for (j, &c) in spec.cols.iter().enumerate() {
+                    let out = &mut scaled[j * BLOCK..j * BLOCK + len];
+                    for ((o, &v), &wv) in out.iter_mut().zip(col(c)).zip(&w[..len]) {
+                        *o = v * wv;
+                    }
+                }
+            }
+            for (j, &cj) in spec.cols.iter().enumerate() {
+                let left = if spec.weight.is_some() { &scaled[j * BLOCK..j * BLOCK + len] } else { col(cj) };
+                for (k, &ck) in spec.cols[..=j].iter().enumerate() {
+                    m[[j, k]] += dot(left, col(ck));
+                }
+            }
+        }
+        start += len;
+    }
+    ms
+}
+
+/// The clustered meats, the cluster sums taken in row order.
+fn cluster_meats(
+    x: &[&[f64]],
+    derived: &[Derived],
+    meats: &[Meat],
+    which: &[usize],
+    n: usize,
+) -> Vec<(usize, Array2<f64>)> {
+    // One score matrix (clusters x columns) per meat and residual.
+    let mut scores: Vec<(Array2<f64>, Option<Array2<f64>>)> = which
+        .iter()
+        .map(|&i| {
+            let g = match meats[i].kind {
+                MeatKind::Clusters(_, g) => g,
+                MeatKind::Rows => 0,
+            };
+            let k = meats[i].cols.len();
+            let two = meats[i].weight.is_some_and(|(a, b)| a != b);
+            (Array2::zeros((g, k)), two.then(|| Array2::zeros((g, k))))
+        })
+        .collect();
+    let mut buf = vec![0.0; derived.len() * BLOCK];
+    let mut start = 0;
+    while start < n {
+        let len = (start + BLOCK).min(n) - start;
+        derive_block(x, derived, start, len, &mut buf);
+        for ((sa, sb), &i) in scores.iter_mut().zip(which) {
+            let spec = &meats[i];
+            let MeatKind::Clusters(ids, _) = spec.kind else { continue };
+            let ids = &ids[start..start + len];
+            let col = |c: usize| block_column(x, &buf, c, start, len);
+            let (a, b) = spec.weight.expect("a clustered meat has residuals");
+            for (s, r) in [(Some(sa), a), (sb.as_mut(), b)] {
+                let Some(s) = s else { continue };
+                for (j, &c) in spec.cols.iter().enumerate() {
+                    let mut out = s.column_mut(j);
+                    for ((&v, &e), &g) in col(c).iter().zip(col(r)).zip(ids) {
+                        out[g as usize] += v * e;
+                    }
+                }
+            }
+        }
+        start += len;
+    }
+    scores
+        .into_iter()
+        .zip(which)
+        .map(|((sa, sb), &i)| {
+            let m = match sb {
+                None => crossprod(sa.view()),
+                Some(sb) => sa.t().dot(&sb),
+            };
+            (i, m)
+        })
+        .collect()
+}
+
 /// Rows handed to one core at a time by the column kernels.
 const CHUNK: usize = 1 << 16;
 
@@ -195,14 +409,17 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
+    let ((ca, ra), (cb, rb)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    for (x, y) in ca.iter().zip(cb) {
         for j in 0..8 {
             acc[j] += x[j] * y[j];
         }
     }
-    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    // Reduced lane by lane (the two halves, then pairs), the order the vector registers hold
+    // them in: summed pair by pair instead, the compiler shuffled lanes inside the loop above,
+    // and the 2SLS anchor's fit took 0.134 s instead of 0.095 s (2026-12-03).
+    let t = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    let mut s = (t[0] + t[2]) + (t[1] + t[3]);
     for (x, y) in ra.iter().zip(rb) {
         s += x * y;
     }
@@ -421,6 +638,56 @@ mod tests {
             let want = cols[0][r] - 2.0 * cols[1][r] + 0.5 * cols[2][r] + 3.0 * cols[3][r];
             assert!((c[r] - want).abs() < 1e-15, "{r}");
         }
+    }
+
+    /// The one-pass meats are, bit for bit, the meats of the materialised residuals: row meats
+    /// as `crossprods` of the weighted columns, cluster meats as the cluster sums' products
+    /// (150,001 rows over three chunks; a residual built on an earlier one; weights of two
+    /// different residuals; an unweighted product of a residual; 37 clusters).
+    #[test]
+    fn meats_in_one_pass_are_those_of_the_materialised_residuals() {
+        let n = 150_001;
+        let mut state = 11u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let cols: Vec<Vec<f64>> = (0..4).map(|_| (0..n).map(|_| next()).collect()).collect();
+        let ids: Vec<u32> = (0..n).map(|i| ((i * 7919) % 37) as u32).collect();
+        let x: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+        // r1 = x2 − (0.3 x0 − 1.2 x1); r2 = x3 − (0.7 x0 + 0.4 r1)
+        let derived = vec![
+            Derived { base: 2, minus: vec![(0, 0.3), (1, -1.2)] },
+            Derived { base: 3, minus: vec![(0, 0.7), (4, 0.4)] },
+        ];
+        let r1 = &ArrayView1::from(x[2]) - &combine(&x[..2], array![0.3, -1.2].view());
+        let r2 = &ArrayView1::from(x[3]) - &combine(&[x[0], r1.as_slice().unwrap()], array![0.7, 0.4].view());
+        let specs = vec![
+            Meat { cols: vec![0, 1, 4], weight: Some((4, 5)), kind: MeatKind::Rows },
+            Meat { cols: vec![5], weight: None, kind: MeatKind::Rows },
+            Meat { cols: vec![0, 5], weight: Some((5, 5)), kind: MeatKind::Clusters(&ids, 37) },
+            Meat { cols: vec![1, 4], weight: Some((4, 5)), kind: MeatKind::Clusters(&ids, 37) },
+        ];
+        let got = meats(&x, &derived, &specs);
+        let bits = |m: &Array2<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let w = &r1 * &r2;
+        let want0 = crossprod_columns(&[x[0], x[1], r1.as_slice().unwrap()], w.as_slice());
+        assert_eq!(bits(&got[0]), bits(&want0));
+        let want1 = crossprod_columns(&[r2.as_slice().unwrap()], None);
+        assert_eq!(bits(&got[1]), bits(&want1));
+        let scores = |cs: &[&[f64]], r: &Array1<f64>| {
+            let mut s = Array2::<f64>::zeros((37, cs.len()));
+            for (j, c) in cs.iter().enumerate() {
+                for i in 0..n {
+                    s[[ids[i] as usize, j]] += c[i] * r[i];
+                }
+            }
+            s
+        };
+        let s2 = scores(&[x[0], r2.as_slice().unwrap()], &r2);
+        assert_eq!(bits(&got[2]), bits(&crossprod(s2.view())));
+        let (sa, sb) = (scores(&[x[1], r1.as_slice().unwrap()], &r1), scores(&[x[1], r1.as_slice().unwrap()], &r2));
+        assert_eq!(bits(&got[3]), bits(&sa.t().dot(&sb)));
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod weak;
 
 use crate::columns::Columns;
 use crate::inference::Inference;
-use crate::ols::{self, SeKind};
+use crate::ols::SeKind;
 use crate::{dist, linalg};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -192,16 +192,12 @@ fn wald(coef: ArrayView1<f64>, vcov: ArrayView2<f64>, idx: &[usize]) -> f64 {
     linalg::quad_form_inv(v.view(), b.view()).unwrap_or(f64::NAN)
 }
 
-/// The meat of a sandwich for coefficients that are linear in Z-scores: Σ (z e)(z e)' (HC) or the
-/// cluster sums' outer products. Returns the L x L matrix in instrument space.
-fn z_meat(z: &[&[f64]], e: ArrayView1<f64>, kind: SeKind, cluster: Option<(&[u32], usize)>) -> Array2<f64> {
-    match (kind, cluster) {
-        (SeKind::Cluster, Some((ids, g))) => linalg::crossprod(ols::cluster_scores_columns(z, e, ids, g).view()),
-        _ => {
-            let e2 = e.mapv(|v| v * v);
-            linalg::crossprod_columns(z, e2.as_slice())
-        }
-    }
+/// Appends a meat to the pass's list and returns its place.
+fn push<'a>(specs: &mut Vec<linalg::Meat<'a>>, spec: Option<linalg::Meat<'a>>) -> Option<usize> {
+    spec.map(|s| {
+        specs.push(s);
+        specs.len() - 1
+    })
 }
 
 /// The small-sample factor of each covariance (see the module conventions).
@@ -262,7 +258,6 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     // Second-stage regressors A = [endogenous, 1, controls].
     let ai: Vec<usize> = xi.iter().copied().chain(wi.iter().copied()).collect();
     let k = ai.len();
-    let z = &all[..l];
 
     let mzz = block(&m, &zi, &zi);
     let mzz_chol = linalg::cholesky(mzz.view()).map_err(|e| IvError::Collinear { what: z_name(input, e.column) })?;
@@ -270,24 +265,122 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     let mww = block(&m, &wi, &wi);
     let mww_chol = linalg::cholesky(mww.view()).map_err(|e| IvError::Collinear { what: w_name(input, e.column) })?;
 
-    // First stages.
     let robust_kind = if settings.se == SeKind::Classical { SeKind::Hc1 } else { settings.se };
+    let robust = settings.se != SeKind::Classical;
     let excl: Vec<usize> = (nw..l).collect();
+    // Everything that only needs the cross-products comes first; then one pass over the rows
+    // computes every residual and every sandwich meat.
+    // First stages: x_j on Z.
+    let gams: Vec<Array1<f64>> = (0..p).map(|j| mzz_chol.solve(col(&m, &zi, l + j).view())).collect();
+
+    // Second stage from the normal equations: X̂ = Z Γ with Γ = (Z'Z)⁻¹ Z'A.
+    let mza = block(&m, &zi, &ai);
+    let gamma = mzz_chol.solve_matrix(mza.view()); // L x k
+    let qmat = mza.t().dot(&gamma); // X̂'X̂
+    let mzy = col(&m, &zi, yi);
+    let cvec = gamma.t().dot(&mzy);
+    let q_chol = linalg::cholesky(qmat.view()).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
+    let beta = q_chol.solve(cvec.view());
+    let qinv = q_chol.inverse();
+
+    // Durbin-Wu-Hausman from cross-products: V̂ = X - Z (Z'Z)⁻¹ Z'X.
+    let pzx = mzz_chol.solve_matrix(block(&m, &zi, &xi).view()); // L x p
+                                                                 // M_{rows,X} - M_{rows,Z} (Z'Z)⁻¹ Z'X
+    let proj = |rows: &[usize]| -> Array2<f64> { block(&m, rows, &xi) - block(&m, rows, &zi).dot(&pzx) };
+    let av = proj(&ai); // k x p: A'V̂
+    let vv = proj(&xi); // p x p: V̂'V̂ (X'V̂ = V̂'V̂)
+    let vy = proj(&[yi]); // 1 x p: y'V̂
+    let kk = k + p;
+    let maa = block(&m, &ai, &ai);
+    let may = col(&m, &ai, yi);
+    let mut gaug = Array2::zeros((kk, kk));
+    linalg::block_mut(gaug.view_mut(), 0..k, 0..k).assign(&maa);
+    linalg::block_mut(gaug.view_mut(), 0..k, k..kk).assign(&av);
+    linalg::block_mut(gaug.view_mut(), k..kk, 0..k).assign(&av.t());
+    linalg::block_mut(gaug.view_mut(), k..kk, k..kk).assign(&vv);
+    let baug: Array1<f64> = may.iter().chain(vy.iter()).copied().collect();
+    let yy = m[[yi, yi]];
+    let gaug_chol =
+        linalg::cholesky(gaug.view()).map_err(|_| IvError::Collinear { what: "control function".into() })?;
+    let beta_aug = gaug_chol.solve(baug.view());
+    let rss_aug = yy - beta_aug.dot(&baug);
+    let beta_o = linalg::cholesky(maa.view())
+        .map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?
+        .solve(may.view());
+    let rss_o = yy - beta_o.dot(&may);
+    let wu = ((rss_o - rss_aug) / p as f64) / (rss_aug / (n - kk) as f64);
+    let wu_p = dist::f_p_value(wu, p as f64, (n - kk) as f64);
+    // The weak-instrument-robust inference (one endogenous regressor, robust errors) needs the
+    // reduced form y on Z.
+    let weak_robust = p == 1 && robust;
+    let gy_all = weak_robust.then(|| mzz_chol.solve(col(&m, &zi, yi).view()));
+
+    // The pass. Derived columns (after `all`'s): v_j = x_j − Z γ_j (the first stages'
+    // residuals), e = y − A β (2SLS), with robust errors V̂_j = x_j − Z Π_j and e_aug =
+    // y − [A V̂] β_aug (the control function), and for the weak-instrument tests r_y = y − Z g_y.
+    let terms = |idx: &[usize], coef: ArrayView1<f64>| -> Vec<(usize, f64)> {
+        idx.iter().copied().zip(coef.iter().copied()).collect()
+    };
+    let nx = all.len();
+    let mut derived: Vec<linalg::Derived> =
+        (0..p).map(|j| linalg::Derived { base: xi[j], minus: terms(&zi, gams[j].view()) }).collect();
+    let ei = nx + derived.len();
+    derived.push(linalg::Derived { base: yi, minus: terms(&ai, beta.view()) });
+    let (vhat_i, e_aug_i) = if robust {
+        let first = nx + derived.len();
+        for (j, &x) in xi.iter().enumerate() {
+            derived.push(linalg::Derived { base: x, minus: terms(&zi, pzx.column(j)) });
+        }
+        let cols: Vec<usize> = ai.iter().copied().chain(first..first + p).collect();
+        derived.push(linalg::Derived { base: yi, minus: terms(&cols, beta_aug.view()) });
+        (cols, nx + derived.len() - 1)
+    } else {
+        (Vec::new(), 0)
+    };
+    let ry_i = nx + derived.len();
+    if let Some(gy) = &gy_all {
+        derived.push(linalg::Derived { base: yi, minus: terms(&zi, gy.view()) });
+    }
+    let kind_of = |kind: SeKind| match (kind, cluster) {
+        (SeKind::Cluster, Some((ids, g))) => linalg::MeatKind::Clusters(ids, g),
+        _ => linalg::MeatKind::Rows,
+    };
+    let meat = |cols: &[usize], a: usize, b: usize, kind: SeKind| linalg::Meat {
+        cols: cols.to_vec(),
+        weight: Some((a, b)),
+        kind: kind_of(kind),
+    };
+    // Meats: the first stages' (0..p), e'e (p), then those asked for, at their recorded places.
+    let mut specs: Vec<linalg::Meat> = (0..p).map(|j| meat(&zi, nx + j, nx + j, robust_kind)).collect();
+    specs.push(linalg::Meat { cols: vec![ei], weight: None, kind: linalg::MeatKind::Rows });
+    let need_s = robust || q > p;
+    let s_z_at = push(&mut specs, need_s.then(|| meat(&zi, ei, ei, SeKind::Hc0)));
+    let cluster_at = push(&mut specs, (settings.se == SeKind::Cluster).then(|| meat(&zi, ei, ei, SeKind::Cluster)));
+    let cf_at = push(&mut specs, robust.then(|| meat(&vhat_i, e_aug_i, e_aug_i, settings.se)));
+    let yy_at = push(&mut specs, weak_robust.then(|| meat(&zi, ry_i, ry_i, settings.se)));
+    let xy_at = push(&mut specs, weak_robust.then(|| meat(&zi, nx, ry_i, settings.se)));
+    let mut meats = linalg::meats(&all, &derived, &specs);
+    let mut take = |at: Option<usize>| at.map(|i| std::mem::take(&mut meats[i]));
+    let s_z = take(s_z_at);
+    let cluster_meat = take(cluster_at);
+    let cf_meat = take(cf_at);
+    let (m_yy, m_xy) = (take(yy_at), take(xy_at));
+    let ee = meats[p][[0, 0]];
+
+    // First-stage strength, classical and with the robust (or clustered) meat.
     let mut first_stage = Vec::with_capacity(p);
-    for (j, (name, x)) in input.endogenous.iter().enumerate() {
+    for (j, name) in input.endogenous.names().iter().enumerate() {
         let xj = l + j;
         let mzx = col(&m, &zi, xj);
-        let gam = mzz_chol.solve(mzx.view());
+        let gam = &gams[j];
         let rss_full = m[[xj, xj]] - gam.dot(&mzx);
         let mwx = col(&m, &wi, xj);
         let gw = mww_chol.solve(mwx.view());
         let rss_r = m[[xj, xj]] - gw.dot(&mwx);
         let df2 = (n - l) as f64;
         let f = ((rss_r - rss_full) / q as f64) / (rss_full / df2);
-        // Robust: the first-stage residuals' sandwich.
-        let v = &x - &linalg::combine(z, gam.view());
-        let meat = z_meat(z, v.view(), robust_kind, cluster);
-        let vc = linalg::sandwich(mzz_inv.view(), meat.view()) * vcov_scale(robust_kind, n, l, cluster.map(|c| c.1));
+        let vc =
+            linalg::sandwich(mzz_inv.view(), meats[j].view()) * vcov_scale(robust_kind, n, l, cluster.map(|c| c.1));
         let fr = wald(gam.view(), vc.view(), &excl) / q as f64;
         let df2r = if robust_kind == SeKind::Cluster { cluster.map(|c| c.1 as f64 - 1.0).unwrap_or(df2) } else { df2 };
         first_stage.push(FirstStage {
@@ -324,29 +417,15 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         }
     }
 
-    // Second stage from the normal equations: X̂ = Z Γ with Γ = (Z'Z)⁻¹ Z'A.
-    let mza = block(&m, &zi, &ai);
-    let gamma = mzz_chol.solve_matrix(mza.view()); // L x k
-    let qmat = mza.t().dot(&gamma); // X̂'X̂
-    let mzy = col(&m, &zi, yi);
-    let cvec = gamma.t().dot(&mzy);
-    let q_chol = linalg::cholesky(qmat.view()).map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?;
-    let beta = q_chol.solve(cvec.view());
-    let qinv = q_chol.inverse();
-    let a: Vec<&[f64]> = ai.iter().map(|&i| all[i]).collect();
-    let e = &y - &linalg::combine(&a, beta.view());
-    let ee = e.dot(&e);
     let dfr = (n - k) as f64;
-    let need_s = settings.se != SeKind::Classical || q > p;
-    let s_z = need_s.then(|| z_meat(z, e.view(), SeKind::Hc0, None));
     let (vcov, df) = match settings.se {
         SeKind::Classical => (qinv.mapv(|v| v * ee / dfr), dfr),
         kind => {
-            let meat_z = match (kind, &s_z) {
-                (SeKind::Cluster, _) | (_, None) => z_meat(z, e.view(), kind, cluster),
-                (_, Some(sz)) => sz.clone(),
+            let meat_z = match (&cluster_meat, &s_z) {
+                (Some(c), _) | (None, Some(c)) => c,
+                (None, None) => unreachable!("robust errors ask for a meat"),
             };
-            let meat = gamma.t().dot(&meat_z).dot(&gamma);
+            let meat = gamma.t().dot(meat_z).dot(&gamma);
             let v = linalg::sandwich(qinv.view(), meat.view()) * vcov_scale(kind, n, k, cluster.map(|c| c.1));
             match (kind, cluster) {
                 (SeKind::Cluster, Some((_, g))) => (v, g as f64 - 1.0),
@@ -405,49 +484,13 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
         };
     }
 
-    // Durbin-Wu-Hausman from cross-products: V̂ = X - Z (Z'Z)⁻¹ Z'X.
-    let pzx = mzz_chol.solve_matrix(block(&m, &zi, &xi).view()); // L x p
-                                                                 // M_{rows,X} - M_{rows,Z} (Z'Z)⁻¹ Z'X
-    let proj = |rows: &[usize]| -> Array2<f64> { block(&m, rows, &xi) - block(&m, rows, &zi).dot(&pzx) };
-    let av = proj(&ai); // k x p: A'V̂
-    let vv = proj(&xi); // p x p: V̂'V̂ (X'V̂ = V̂'V̂)
-    let vy = proj(&[yi]); // 1 x p: y'V̂
-    let kk = k + p;
-    let maa = block(&m, &ai, &ai);
-    let may = col(&m, &ai, yi);
-    let mut gaug = Array2::zeros((kk, kk));
-    linalg::block_mut(gaug.view_mut(), 0..k, 0..k).assign(&maa);
-    linalg::block_mut(gaug.view_mut(), 0..k, k..kk).assign(&av);
-    linalg::block_mut(gaug.view_mut(), k..kk, 0..k).assign(&av.t());
-    linalg::block_mut(gaug.view_mut(), k..kk, k..kk).assign(&vv);
-    let baug: Array1<f64> = may.iter().chain(vy.iter()).copied().collect();
-    let yy = m[[yi, yi]];
-    let beta_aug = linalg::cholesky(gaug.view())
-        .map_err(|_| IvError::Collinear { what: "control function".into() })?
-        .solve(baug.view());
-    let rss_aug = yy - beta_aug.dot(&baug);
-    let beta_o = linalg::cholesky(maa.view())
-        .map_err(|e| IvError::Collinear { what: x_name(input, e.column) })?
-        .solve(may.view());
-    let rss_o = yy - beta_o.dot(&may);
-    let wu = ((rss_o - rss_aug) / p as f64) / (rss_aug / (n - kk) as f64);
-    let wu_p = dist::f_p_value(wu, p as f64, (n - kk) as f64);
     // Under robust or clustered errors the endogeneity test is the control-function Wald test of
     // the first-stage residuals' coefficients with those errors (Wooldridge 2010, 6.3.1); the
     // classical Wu-Hausman F stays reported.
     let (endog_stat, endog_p, endog_test) = if settings.se == SeKind::Classical {
         (wu, wu_p, "Wu-Hausman F (classical)".to_string())
     } else {
-        let gaug_chol =
-            linalg::cholesky(gaug.view()).map_err(|_| IvError::Collinear { what: "control function".into() })?;
-        let vhat: Vec<Array1<f64>> =
-            (0..p).map(|j| &ArrayView1::from(all[xi[j]]) - &linalg::combine(z, pzx.column(j))).collect();
-        let mut cols: Vec<&[f64]> = a.clone();
-        for v in &vhat {
-            cols.push(v.as_slice().unwrap_or(&[]));
-        }
-        let e_aug = &y - &linalg::combine(&cols, beta_aug.view());
-        let meat = z_meat(&cols, e_aug.view(), settings.se, cluster);
+        let meat = cf_meat.as_ref().expect("robust errors ask for the control function's meat");
         let vc = linalg::sandwich(gaug_chol.inverse().view(), meat.view())
             * vcov_scale(settings.se, n, kk, cluster.map(|c| c.1));
         let idx: Vec<usize> = (k..kk).collect();
@@ -482,25 +525,9 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
             k: kq,
             w: nw,
         };
-        let robust = (settings.se != SeKind::Classical).then(|| {
-            let gy_all = mzz_chol.solve(col(&m, &zi, yi).view());
-            let gx_all = mzz_chol.solve(col(&m, &zi, xj).view());
-            let x_col = all[xj];
-            let ry: Array1<f64> = &y - &linalg::combine(z, gy_all.view());
-            let rx: Array1<f64> = &ArrayView1::from(x_col) - &linalg::combine(z, gx_all.view());
-            let (m_yy, m_xy, m_xx) = match (settings.se, cluster) {
-                (SeKind::Cluster, Some((ids, g))) => {
-                    let sy = ols::cluster_scores_columns(z, ry.view(), ids, g);
-                    let sx = ols::cluster_scores_columns(z, rx.view(), ids, g);
-                    (sy.t().dot(&sy), sx.t().dot(&sy), sx.t().dot(&sx))
-                }
-                _ => {
-                    // the three weighted products in one pass over the instruments
-                    let (yy, xy, xx): (Array1<f64>, Array1<f64>, Array1<f64>) = (&ry * &ry, &rx * &ry, &rx * &rx);
-                    let [m_yy, m_xy, m_xx] = linalg::crossprods(z, [yy.as_slice(), xy.as_slice(), xx.as_slice()]);
-                    (m_yy, m_xy, m_xx)
-                }
-            };
+        let robust = gy_all.as_ref().zip(m_yy.zip(m_xy)).map(|(gy_all, (m_yy, m_xy))| {
+            // x's residual on Z is the first stage's: its meat is the first stage's.
+            let (gx_all, m_xx) = (&gams[0], meats[0].clone());
             let bread = mzz_inv.select(Axis(0), &excl);
             let g = cluster.map(|c| c.1);
             weak::RobustPieces {

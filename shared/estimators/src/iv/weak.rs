@@ -377,7 +377,7 @@ fn clr_p_value(k: usize, lambda: f64, z: f64) -> f64 {
     // both endpoint singularities go away, then Gauss-Legendre on each piece.
     let (nodes, weights) = gauss_legendre_64();
     let mut total = 0.0;
-    for (u, w) in nodes.iter().zip(&weights) {
+    for (u, w) in nodes.iter().zip(weights) {
         // s ∈ [0, √½]: x = s², dx = 2s ds.
         let s = (0.5f64).sqrt() * 0.5 * (u + 1.0);
         let x = s * s;
@@ -392,8 +392,15 @@ fn clr_p_value(k: usize, lambda: f64, z: f64) -> f64 {
     (1.0 - total / ln_b.exp()).clamp(f64::EPSILON, 1.0)
 }
 
-/// 64-point Gauss-Legendre nodes and weights on [−1, 1] (Newton on the Legendre polynomial).
-fn gauss_legendre_64() -> (Vec<f64>, Vec<f64>) {
+/// 64-point Gauss-Legendre nodes and weights on [−1, 1], computed once (the CLR interval's
+/// inversion evaluates the p-value about a thousand times).
+fn gauss_legendre_64() -> &'static (Vec<f64>, Vec<f64>) {
+    static NODES: std::sync::OnceLock<(Vec<f64>, Vec<f64>)> = std::sync::OnceLock::new();
+    NODES.get_or_init(legendre_nodes)
+}
+
+/// 64-point Gauss-Legendre nodes and weights (Newton on the Legendre polynomial).
+fn legendre_nodes() -> (Vec<f64>, Vec<f64>) {
     let n = 64;
     let mut x = vec![0.0; n];
     let mut w = vec![0.0; n];
