@@ -655,6 +655,16 @@ fn cs_default_band_is_the_plugin_sup_t_band() {
     }
 }
 
+/// A HonestDiD reference file, with its event-study coefficients and their 7 x 7 covariance.
+fn honest_reference(file: &str) -> (serde_json::Value, ndarray::Array1<f64>, ndarray::Array2<f64>) {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join(file)).unwrap()).unwrap();
+    let beta: ndarray::Array1<f64> = r["betahat"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let rows = r["sigma"].as_array().unwrap();
+    let sigma = ndarray::Array2::from_shape_fn((7, 7), |(i, j)| rows[i][j].as_f64().unwrap());
+    (r, beta, sigma)
+}
+
 /// HonestDiD's relative-magnitude bounds against honestdid 0.1.1 (`tests/reference/scripts/
 /// honestdid_rm.py`: the mpdta TWFE event study from pyfixest, 3 leads and 4 lags, C-LF, 1,000
 /// grid points over ±20 standard errors) for the average of the lags and for the first lag,
@@ -664,11 +674,7 @@ fn cs_default_band_is_the_plugin_sup_t_band() {
 #[test]
 fn honest_relative_magnitudes_match_honestdid() {
     use liftos_estimators::did::honest::{self, HonestSettings};
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("honestdid_rm.json")).unwrap()).unwrap();
-    let beta: ndarray::Array1<f64> = r["betahat"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let rows = r["sigma"].as_array().unwrap();
-    let sigma = ndarray::Array2::from_shape_fn((7, 7), |(i, j)| rows[i][j].as_f64().unwrap());
+    let (r, beta, sigma) = honest_reference("honestdid_rm.json");
     let (mut worst, mut within_one) = (0.0f64, 0usize);
     for key in ["average", "first"] {
         let l: ndarray::Array1<f64> = r[key]["l_vec"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
@@ -704,11 +710,7 @@ fn honest_relative_magnitudes_match_honestdid() {
 #[test]
 fn honest_smoothness_matches_honestdid() {
     use liftos_estimators::did::honest_sd;
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("honestdid_sd.json")).unwrap()).unwrap();
-    let beta: ndarray::Array1<f64> = r["betahat"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let rows = r["sigma"].as_array().unwrap();
-    let sigma = ndarray::Array2::from_shape_fn((7, 7), |(i, j)| rows[i][j].as_f64().unwrap());
+    let (r, beta, sigma) = honest_reference("honestdid_sd.json");
     let grid = honest_sd::default_ms(&beta, &sigma, 3);
     for (g, w) in grid.iter().zip(r["default_mvec"].as_array().unwrap()) {
         assert!((g - w.as_f64().unwrap()).abs() < 1e-12, "default M {g} vs {w}");
