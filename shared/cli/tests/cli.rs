@@ -702,3 +702,87 @@ fn explain_budget_of_the_media_mix_model() {
     let (code, e) = liftos(&["explain", "--request", path]);
     assert_eq!((code, e["field"].as_str()), (2, Some("input")), "{e}");
 }
+
+/// `liftos` with stderr on a pseudo-terminal (120 columns) and stdout piped: its exit code, its
+/// stdout, and everything it wrote to the terminal.
+fn on_a_terminal(args: &[&str]) -> (i32, String, String) {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::io::Read;
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal =
+        rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+    let size = rustix::termios::Winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+    rustix::termios::tcsetwinsize(&terminal, size).unwrap();
+    // The command holds the terminal's only other end: reading sees its end when the child exits.
+    let child = Command::new(env!("CARGO_BIN_EXE_liftos"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(terminal))
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(master);
+    let reader = std::thread::spawn(move || {
+        let (mut seen, mut buf) = (Vec::new(), vec![0u8; 1 << 16]);
+        // A pseudo-terminal's reader gets EIO once no writer is left.
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+        seen
+    });
+    let out = child.wait_with_output().unwrap();
+    let seen = reader.join().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&seen).into_owned(),
+    )
+}
+
+/// Progress on a terminal (issue 20): the main job on the sample data, with stderr on a
+/// pseudo-terminal, draws its four stages as a bar (how many are done, which one runs) and the
+/// media mix model's re-fits inside the budget plan as a second bar with its time left, and writes
+/// its log lines above them (the short stage of reading the records back may pass between two of
+/// the bars' frames, at most 20 a second, so it is not required on the screen). With `--quiet` on the same terminal, or with stderr piped, no bar is
+/// drawn. The summary on stdout is the same JSON either way.
+#[test]
+fn progress_bars_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let (code, stdout, terminal) = on_a_terminal(&["pipeline", "--data-dir", d, "--out", out]);
+    assert_eq!(code, 0, "{terminal}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["ingestion"]["stored"], 462, "{v}");
+    for shown in [
+        "[0/4] ingesting the sample exports",
+        "[2/4] budget plan: the media mix model",
+        "[3/4] analysis: the estimates",
+        // the inner bar: the media mix model's 200 re-fits, with the time left
+        "/200 (",
+        "INFO",
+    ] {
+        assert!(terminal.contains(shown), "{shown:?} not on the terminal:\n{terminal}");
+    }
+    let (code, stdout, terminal) = on_a_terminal(&["pipeline", "--data-dir", d, "--out", out, "--quiet"]);
+    assert_eq!(code, 0, "{terminal}");
+    let again: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(again["ingestion"]["unchanged"], 462, "{again}");
+    assert!(!terminal.contains("/4]") && !terminal.contains(" left)") && !terminal.contains("INFO"), "{terminal}");
+    let piped = Command::new(env!("CARGO_BIN_EXE_liftos"))
+        .args(["pipeline", "--data-dir", d, "--out", out])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert_eq!(piped.status.code(), Some(0), "{err}");
+    assert!(err.contains("INFO") && !err.contains("/4]") && !err.contains(" left)"), "{err}");
+}

@@ -14,6 +14,9 @@ pub trait Progress: Send + Sync {
     fn advance(&self, id: u64);
     /// Loop `id` is over.
     fn finish(&self, id: u64);
+    /// Loop `id` moved on to a named step (a stage of the main job). Ignored unless the observer
+    /// shows names.
+    fn message(&self, _id: u64, _text: &str) {}
 }
 
 static OBSERVER: OnceLock<Box<dyn Progress>> = OnceLock::new();
@@ -78,7 +81,21 @@ pub fn steps(total: usize) -> Steps {
     Steps { id }
 }
 
+/// Report a sequence of named stages (the main job's ingestion, budget plan and analysis),
+/// whatever its length: [`Steps::stage`] as each starts, [`Steps::advance`] as it ends. The
+/// estimators' own loops inside a stage are reported too, as loops within it.
+pub fn stages(total: usize) -> Steps {
+    Steps { id: OBSERVER.get().map(|o| o.start(total)) }
+}
+
 impl Steps {
+    /// The stage now running, by name.
+    pub fn stage(&self, name: &str) {
+        if let (Some(o), Some(id)) = (OBSERVER.get(), self.id) {
+            o.message(id, name);
+        }
+    }
+
     /// One more item done.
     pub fn advance(&self) {
         if let (Some(o), Some(id)) = (OBSERVER.get(), self.id) {
@@ -99,8 +116,12 @@ impl Drop for Steps {
 mod tests {
     use super::*;
 
-    /// Every loop of this process (other tests' too), by id: (total, advanced, finished).
-    struct Counting(std::sync::Mutex<std::collections::BTreeMap<u64, (usize, usize, bool)>>);
+    /// Every loop of this process (other tests' too), by id: (total, advanced, finished), and
+    /// the names its steps announced.
+    struct Counting(
+        std::sync::Mutex<std::collections::BTreeMap<u64, (usize, usize, bool)>>,
+        std::sync::Mutex<Vec<(u64, String)>>,
+    );
 
     impl Progress for Counting {
         fn start(&self, total: usize) -> u64 {
@@ -115,11 +136,14 @@ mod tests {
         fn finish(&self, id: u64) {
             self.0.lock().unwrap().get_mut(&id).unwrap().2 = true;
         }
+        fn message(&self, id: u64, text: &str) {
+            self.1.lock().unwrap().push((id, text.to_string()));
+        }
     }
 
     #[test]
     fn an_observer_sees_each_loop_start_advance_and_finish() {
-        let counting: &'static Counting = Box::leak(Box::new(Counting(Default::default())));
+        let counting: &'static Counting = Box::leak(Box::new(Counting(Default::default(), Default::default())));
         struct Forward(&'static Counting);
         impl Progress for Forward {
             fn start(&self, total: usize) -> u64 {
@@ -130,6 +154,9 @@ mod tests {
             }
             fn finish(&self, id: u64) {
                 self.0.finish(id)
+            }
+            fn message(&self, id: u64, text: &str) {
+                self.0.message(id, text)
             }
         }
         assert!(set_progress(Box::new(Forward(counting))));
@@ -149,12 +176,30 @@ mod tests {
             assert_eq!(m.values().filter(|(total, done, fin)| *total == 40 && *done == 40 && !*fin).count(), 1);
         }
         drop(steps(2));
+        // Three named stages are reported although short, each name with its loop, and a loop
+        // inside a stage as a loop of its own.
+        let stage_id = {
+            let s = stages(3);
+            for name in ["ingest", "plan", "analyse"] {
+                s.stage(name);
+                map(&(0..23).collect::<Vec<usize>>(), |x| x * 2).unwrap();
+                s.advance();
+            }
+            let m = counting.0.lock().unwrap();
+            let (&id, _) = m.iter().find(|(_, (total, done, fin))| *total == 3 && *done == 3 && !*fin).unwrap();
+            assert!(m.values().filter(|(total, done, fin)| *total == 23 && *done == 23 && *fin).count() >= 3);
+            id
+        };
+        let names: Vec<String> =
+            counting.1.lock().unwrap().iter().filter(|(id, _)| *id == stage_id).map(|(_, t)| t.clone()).collect();
+        assert_eq!(names, ["ingest", "plan", "analyse"]);
         let m = counting.0.lock().unwrap();
+        assert!(m[&stage_id].2, "finished when dropped");
         assert_eq!(m.values().filter(|(total, done, fin)| *total == 40 && *done == 40 && *fin).count(), 1);
         assert_eq!(m.values().filter(|(total, done, fin)| *total == 137 && *done == 137 && *fin).count(), 1);
         assert!(m.values().filter(|(total, _, _)| *total == 9).count() >= 137);
         assert!(m.values().all(|(total, done, fin)| !*fin || done == total));
-        assert!(m.values().all(|(total, _, _)| *total >= REPORTED_FROM));
+        assert!(m.iter().all(|(id, (total, _, _))| *total >= REPORTED_FROM || *id == stage_id));
         assert!(!set_progress(Box::new(Forward(counting))), "installed once");
     }
 

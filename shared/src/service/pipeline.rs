@@ -522,6 +522,8 @@ pub async fn run_sample_pipeline(
     user: &UserContext,
     now: DateTime<Utc>,
 ) -> Result<PipelineSummary, ServiceError> {
+    let progress = liftos_estimators::parallel::stages(STAGES);
+    progress.stage("ingesting the sample exports: sync, transform, quality, store");
     let experiment = from_json_str::<NewExperiment>(SAMPLE_EXPERIMENT)?.into_experiment(&user.org_id, now)?;
     // The sample experiment may have moved on since (its status changed through the API): the
     // stored one stands, and the job carries on with it.
@@ -550,7 +552,8 @@ pub async fn run_sample_pipeline(
             None => break,
         }
     }
-    let mut summary = finish(stores, user, ingestion, true, Ok(SAMPLE_ANALYSIS.to_string()), now).await?;
+    progress.advance();
+    let mut summary = finish(stores, user, ingestion, true, Ok(SAMPLE_ANALYSIS.to_string()), now, &progress).await?;
     if let Some(b) = summary.budget_recommendation.as_mut() {
         b.currency = reporting_currency(&sample_connections(""));
     }
@@ -597,12 +600,15 @@ pub async fn run_pipeline(
             .into());
         }
     }
+    let progress = liftos_estimators::parallel::stages(STAGES);
+    progress.stage("ingesting the connections: sync, transform, quality, store");
     let ingestion = ingest_connections(stores, user, &own.connections, own.files, creds, own.period, now).await?;
     if let Some(kpi) = own.kpi {
         stores.panels.put_panel(&user.org_id, KPI_KEY, bytes::Bytes::from(kpi)).await?;
     }
     let request = analysis_request(stores, user).await?;
-    let mut summary = finish(stores, user, ingestion, false, request, now).await?;
+    progress.advance();
+    let mut summary = finish(stores, user, ingestion, false, request, now, &progress).await?;
     if let Some(b) = summary.budget_recommendation.as_mut() {
         b.currency = reporting_currency(&own.connections);
     }
@@ -684,6 +690,9 @@ async fn analysis_request(stores: &Stores, user: &UserContext) -> Result<Result<
     Ok(Ok(request.to_string()))
 }
 
+/// The main job's stages as its progress shows them: the ingestion, then [`finish`]'s three.
+const STAGES: usize = 4;
+
 /// What every run of the main job does after ingesting: read the records back, the budget plan
 /// on the KPI, the analysis (`request`, or why there is none) with its report and explanation.
 async fn finish(
@@ -693,8 +702,10 @@ async fn finish(
     sample_kpi: bool,
     request: Result<String, String>,
     now: DateTime<Utc>,
+    progress: &liftos_estimators::parallel::Steps,
 ) -> Result<PipelineSummary, ServiceError> {
     tracing::info!(stored = ingestion.stored, unchanged = ingestion.unchanged, "records ingested");
+    progress.stage("reading the stored records back");
     let mut notes = Vec::new();
     let range = DateRange::all();
     let mut stored_by_platform = BTreeMap::new();
@@ -737,6 +748,8 @@ async fn finish(
     }
 
     let record_read_back = stored_by_platform.values().map(|p| p.records).sum::<usize>() >= ingestion.stored;
+    progress.advance();
+    progress.stage("budget plan: the media mix model on the KPI");
     let (budget_recommendation, proposed_next_test) = match surface(stores, user, sample_kpi).await {
         Ok(Some((b, t))) => (Some(b), t),
         Ok(None) => {
@@ -752,6 +765,8 @@ async fn finish(
         }
         Err(e) => return Err(e),
     };
+    progress.advance();
+    progress.stage("analysis: the estimates, their checks, the report and its explanation");
     let analysis = match request {
         Ok(request) => match analyse(stores, user, &request, now).await {
             Ok(a) => {
@@ -769,6 +784,7 @@ async fn finish(
             None
         }
     };
+    progress.advance();
 
     Ok(PipelineSummary {
         org_id: user.org_id.to_string(),
