@@ -100,6 +100,23 @@ mod tests {
         assert!((chi2_critical(0.05, 3.0) - 7.814_727_903_251_179).abs() < 1e-9);
     }
 
+    /// The limits the callers rely on: infinite degrees of freedom are the normal (t) and the
+    /// chi-squared over d1 (F); an infinite statistic has p-value 0; a non-centrality of 0 is the
+    /// central law; anything else out of the domain is NaN, never a number.
+    #[test]
+    fn limits_and_arguments_out_of_the_domain() {
+        assert_eq!(t_p_value(f64::INFINITY, 10.0), 0.0);
+        assert!(t_p_value(f64::NAN, 10.0).is_nan());
+        assert_eq!(t_p_value(1.7, f64::INFINITY), normal_p_value(1.7));
+        assert!(t_p_value(1.7, -1.0).is_nan());
+        assert_eq!(t_critical(0.05, f64::INFINITY), normal_critical(0.05));
+        assert!(f_p_value(-1.0, 2.0, 20.0).is_nan() && f_p_value(f64::NAN, 2.0, 20.0).is_nan());
+        assert_eq!(f_p_value(3.0, 2.0, f64::INFINITY), chi2_p_value(6.0, 2.0));
+        assert!(chi2_p_value(-0.5, 3.0).is_nan());
+        assert!(noncentral_chi2_sf(f64::NAN, 3.0, 1.0).is_nan() && noncentral_chi2_sf(2.0, 3.0, -1.0).is_nan());
+        assert_eq!(noncentral_chi2_sf(7.8, 3.0, 0.0), chi2_p_value(7.8, 3.0));
+    }
+
     // scipy 1.17.1 ncx2.sf(x, df, nc).
     #[test]
     fn noncentral_chi2_matches_scipy() {

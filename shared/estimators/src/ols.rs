@@ -86,15 +86,6 @@ pub fn cluster_scores(x: ArrayView2<f64>, resid: ArrayView1<f64>, cluster: &[u32
     s
 }
 
-/// The same for columns given as slices.
-pub fn cluster_scores_columns(x: &[&[f64]], resid: ArrayView1<f64>, cluster: &[u32], n_clusters: usize) -> Array2<f64> {
-    let mut s = Array2::zeros((n_clusters, x.len()));
-    for (a, col) in x.iter().enumerate() {
-        add_cluster_scores(col.iter(), resid, cluster, s.column_mut(a));
-    }
-    s
-}
-
 fn add_cluster_scores<'a>(
     col: impl Iterator<Item = &'a f64>,
     resid: ArrayView1<f64>,
@@ -160,5 +151,15 @@ mod tests {
         // s2 = 0.1/3; var(b1) = s2 / Sxx = (0.1/3)/10
         assert!((fit.se(1) - ((0.1 / 3.0) / 10.0f64).sqrt()).abs() < 1e-12);
         assert_eq!(fit.df, 3.0);
+        // HC0 by hand for one regressor: Σ (xᵢ - x̄)² eᵢ² / Sxx² = (4·0.01 + 0.04 + 0.04 + 4·0.01) / 10²,
+        // HC1 that times n / (n - k).
+        let hc0 = covariance(design.view(), &s, SeKind::Hc0, 2, None);
+        assert!((hc0.vcov[[1, 1]] - 0.0016).abs() < 1e-15, "{}", hc0.vcov);
+        let hc1 = covariance(design.view(), &s, SeKind::Hc1, 2, None);
+        assert!((hc1.vcov[[1, 1]] - 0.0016 * 5.0 / 3.0).abs() < 1e-15);
+        assert_eq!(SeKind::Hc0.describe(), "heteroskedasticity-robust (HC0)");
+        // Clustered errors without the clusters: no number rather than a wrong one.
+        let none = covariance(design.view(), &s, SeKind::Cluster, 2, None);
+        assert!(none.vcov.iter().all(|v| v.is_nan()) && none.df.is_nan() && none.n_clusters.is_none());
     }
 }
