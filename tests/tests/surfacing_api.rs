@@ -765,3 +765,117 @@ async fn geo_readouts_through_the_route() {
         assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some(field)), "{out}");
     }
 }
+
+/// The surfacing services refuse what they cannot answer naming the field, before any work:
+/// a readout body that is not an object; geo searches whose candidates, replays or multi-cell
+/// replays exceed their caps (30 markets); a KPI given with a history, a KPI plan with another
+/// objective, targets or channels, too few re-fits, series of the wrong length or periods out of
+/// range; the media mix model's own refusals under the request's names (`kpi.dates`,
+/// `plan.budget`, `kpi.level`, `kpi.spend`); neither history nor records; a counterfactual's
+/// history given as a KPI; and recommendations for an org with no records are a 404.
+#[tokio::test]
+async fn surfacing_requests_refused_naming_the_field() {
+    use liftos::service::{surfacing, ServiceError};
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let user = liftos::domain::UserContext::new(
+        liftos::domain::OrgId::new("acme").expect("org"),
+        "u".into(),
+        vec!["causal_admin".into()],
+        vec![],
+    );
+    fn named<T: std::fmt::Debug>(r: Result<T, ServiceError>) -> (String, String) {
+        match r {
+            Err(ServiceError::Validation(v)) => (v.field().to_string(), v.summary()),
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+    let (f, m) = named(surfacing::readout_experiment(&d.stores, &user, b"[1]").await);
+    assert_eq!((f.as_str(), m.contains("JSON object")), ("body", true), "{m}");
+
+    // 30 markets over 60 periods: sets of up to 5 over two durations are 348,872 candidates; of
+    // up to 4, 63,860 candidates but 3.3 million replays at 52 windows; one duration at 40
+    // windows passes alone but not with a second arm (x4 replays).
+    let panel: Vec<serde_json::Value> = (0..30)
+        .flat_map(|m| {
+            (0..60).map(move |t| serde_json::json!({"market": format!("m{m:02}"), "period": t, "outcome": 100.0 + ((m * 7 + t * 13) % 17) as f64}))
+        })
+        .collect();
+    let geo = |extra: serde_json::Value| {
+        let mut g = serde_json::json!({"panel": panel, "durations": [2, 4], "windows": 12});
+        for (k, v) in extra.as_object().expect("object") {
+            g[k] = v.clone();
+        }
+        serde_json::json!({ "geo": g }).to_string()
+    };
+    for (extra, field, says) in [
+        (
+            serde_json::json!({"max_markets": 5}),
+            "geo.max_markets",
+            "sets of up to 5 over 2 durations is more than 200000 candidates",
+        ),
+        (serde_json::json!({"max_markets": 4, "windows": 52}), "geo.windows", "more than 2000000 replays"),
+        (serde_json::json!({"max_markets": 4, "windows": 40, "durations": [4], "cells": 2}), "geo.cells", "2 arms"),
+        (serde_json::json!({"windows": 53}), "geo.windows", "53 is more than 52"),
+        (serde_json::json!({"durations": [2, 521]}), "geo.durations[1]", "521 is more than 520"),
+        (serde_json::json!({"top": 1001}), "geo.top", "1001 is more than 1000"),
+    ] {
+        let (f, m) = named(surfacing::design_experiment(&user, geo(extra.clone()).as_bytes()));
+        assert_eq!(f, field, "{extra}: {m}");
+        assert!(m.contains(says), "{extra}: {m}");
+    }
+
+    // The KPI model's requests, from the sample KPI event.
+    let event: serde_json::Value = serde_json::from_str(&text("optimize-budget.kpi.json")).expect("event");
+    let base: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut b = base.clone();
+        edit(&mut b);
+        b.to_string()
+    };
+    let date0 = base["kpi"]["dates"][0].clone();
+    let cases: Vec<(String, &str, &str)> = vec![
+        (with(&|b| b["history"] = serde_json::json!({"outcome": [], "channels": []})), "kpi", "give kpi alone"),
+        (
+            with(&|b| b["plan"]["objective"] = serde_json::json!({"type": "max_profit"})),
+            "plan.objective",
+            "max_outcome",
+        ),
+        (with(&|b| b["plan"]["target_roas"] = serde_json::json!(2.0)), "plan", "channels are kpi.spend"),
+        (with(&|b| b["kpi"]["draws"] = serde_json::json!(10)), "kpi.draws", "at least 20"),
+        (
+            with(&|b| {
+                b["kpi"]["spend"][1]["values"].as_array_mut().expect("values").pop();
+            }),
+            "kpi.spend[1].values",
+            "103 values for 104 dates",
+        ),
+        (
+            with(&|b| {
+                b["kpi"]["kpi"].as_array_mut().expect("kpi").pop();
+            }),
+            "kpi.kpi",
+            "103 values for 104 dates",
+        ),
+        (with(&|b| b["plan"]["periods"] = serde_json::json!(0.5)), "plan.periods", "whole number"),
+        (with(&|b| b["kpi"]["dates"][1] = date0.clone()), "kpi.dates", "the same date"),
+        (with(&|b| b["plan"]["budget"] = serde_json::json!(-5.0)), "plan.budget", "non-negative"),
+        (with(&|b| b["kpi"]["level"] = serde_json::json!(0.3)), "kpi.level", "between 0.5 and 1"),
+        (with(&|b| b["kpi"]["spend"] = serde_json::json!([])), "kpi.spend", "at least one spend column"),
+        (serde_json::json!({"plan": {"objective": {"type": "max_profit"}}}).to_string(), "history", "either history"),
+    ];
+    for (body, field, says) in cases {
+        let (f, m) = named(surfacing::optimize_budget(&d.stores, &user, body.as_bytes()).await);
+        assert_eq!(f, field, "{m}");
+        assert!(m.contains(says), "{field}: {m}");
+    }
+    // A counterfactual's budget history given as a KPI: named under its prefix.
+    let req: surfacing::OptimizeRequest = serde_json::from_value(base.clone()).expect("request");
+    let (f, m) = named(surfacing::history_of(d.stores.records.as_ref(), &user, &req, "budget.").await);
+    assert_eq!(f, "budget.kpi", "{m}");
+    // A grid of no dates has no periods.
+    assert_eq!(surfacing::grid_periods(&[]), 0);
+    // An org without records: nothing to recommend from, for one platform too.
+    let none = surfacing::treatment_recommendations(&d.stores, &user, Some("meta"), None).await;
+    assert!(matches!(none, Err(ServiceError::NotFound { .. })), "{none:?}");
+}
