@@ -605,11 +605,8 @@ mod tests {
     #[test]
     fn cross_products_over_chunks_match_the_plain_sums() {
         let n = 150_001;
-        let mut state = 7u64;
-        let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut rng = crate::rng::Rng::new(7);
+        let mut next = || rng.uniform() - 0.5;
         let cols: Vec<Vec<f64>> = (0..4).map(|_| (0..n).map(|_| next()).collect()).collect();
         let w1: Vec<f64> = (0..n).map(|_| next().abs()).collect();
         let w2: Vec<f64> = (0..n).map(|_| next()).collect();
@@ -647,11 +644,8 @@ mod tests {
     #[test]
     fn meats_in_one_pass_are_those_of_the_materialised_residuals() {
         let n = 150_001;
-        let mut state = 11u64;
-        let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut rng = crate::rng::Rng::new(11);
+        let mut next = || rng.uniform() - 0.5;
         let cols: Vec<Vec<f64>> = (0..4).map(|_| (0..n).map(|_| next()).collect()).collect();
         let ids: Vec<u32> = (0..n).map(|i| ((i * 7919) % 37) as u32).collect();
         let x: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
