@@ -45,11 +45,13 @@ struct Fv {
 }
 
 /// rddensity's `__rddensity_fv` (unrestricted, triangular, jackknife), streamed: nothing of size
-/// n is stored. `x` is sorted and centred at the cutoff; the window is `lo..hi` of it; `ycdf(i)`
+/// n is stored. `x` is sorted and `x - c` centres it at the cutoff; the window is `lo..hi` of
+/// it; `ycdf(i)`
 /// is the empirical distribution function at row i and `first(i)` the first row of i's tie group.
 #[allow(clippy::too_many_arguments)]
 fn fv(
     x: &[f64],
+    c: f64,
     lo: usize,
     hi: usize,
     ycdf: &dyn Fn(usize) -> f64,
@@ -70,7 +72,7 @@ fn fv(
     // Row i's regressors times its weight: only the even (left) or odd (right) entries are used.
     let row = |i: usize, out: &mut [f64]| {
         out.iter_mut().for_each(|v| *v = 0.0);
-        let v = x[i];
+        let v = x[i] - c;
         let (w, u, off) = if v < 0.0 { ((1.0 + v / hl) / hl, v / hl, 0) } else { ((1.0 - v / hr) / hr, v / hr, 1) };
         let mut pw = 1.0;
         for pow in 0..=p {
@@ -168,45 +170,34 @@ pub fn test(x_raw: ArrayView1<f64>, c: f64) -> Result<DensityTest, String> {
     test_sorted(&xs, c)
 }
 
-/// The same, for finite values already sorted ascending.
+/// The same, for finite values already sorted ascending. Nothing of the data's size is copied:
+/// the values are centred as they are read, and tie groups and unique values are found in the
+/// sorted values where they are needed.
 pub fn test_sorted(sorted: &[f64], c: f64) -> Result<DensityTest, String> {
     let p = 2usize;
-    // Centred at the cutoff.
-    let xc: Vec<f64> = sorted.iter().map(|v| v - c).collect();
-    let n = xc.len();
+    // Centred at the cutoff (computed where used, always as `v - c`).
+    let xc = |i: usize| sorted[i] - c;
+    let n = sorted.len();
     if n < 2 * (20 + p + 3) {
         return Err(format!("{n} observations; the density test needs at least {}", 2 * (20 + p + 3)));
     }
-    if 0.0 <= xc[0] || 0.0 >= xc[n - 1] {
+    if 0.0 <= xc(0) || 0.0 >= xc(n - 1) {
         return Err("the cutoff is outside the data".into());
     }
-    let nl = xc.partition_point(|&v| v < 0.0);
+    // `v - c` is non-decreasing in v, so partition points on the centred values are searches.
+    let below = |t: f64| sorted.partition_point(|&v| v - c < t);
+    let at_most = |t: f64| sorted.partition_point(|&v| v - c <= t);
+    let nl = below(0.0);
     let nr = n - nl;
-    // Tie groups (u32 bounds) and the unique values.
-    let mut first_of = vec![0u32; n];
-    let mut last_of = vec![0u32; n];
-    let mut uc = Vec::new();
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && xc[j + 1] == xc[i] {
-            j += 1;
-        }
-        for k in i..=j {
-            first_of[k] = i as u32;
-            last_of[k] = j as u32;
-        }
-        uc.push(xc[i]);
-        i = j + 1;
-    }
-    let mass = uc.len() != n;
-    let nlu = uc.partition_point(|&v| v < 0.0);
-    let nru = uc.len() - nlu;
+    // Unique (centred) values: their number, and the k-th closest to the cutoff on each side.
+    let distinct = |r: std::ops::Range<usize>| r.clone().filter(|&i| i == r.start || xc(i) != xc(i - 1)).count();
+    let (nlu, nru) = (distinct(0..nl), distinct(nl..n));
+    let mass = nlu + nru != n;
     if nl < 20 + p + 3 || nr < 20 + p + 3 {
         return Err("too few observations on one side of the cutoff for the density test".into());
     }
-    let mean = xc.iter().sum::<f64>() / n as f64;
-    let sd = (xc.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
+    let mean = (0..n).map(xc).sum::<f64>() / n as f64;
+    let sd = ((0..n).map(|i| (xc(i) - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
     let z = mean / sd;
     let phi = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
     let fhatb = 1.0 / (hermite(z, p + 2).powi(2) * phi);
@@ -236,14 +227,29 @@ pub fn test_sorted(sorted: &[f64], c: f64) -> Result<DensityTest, String> {
     let pf = p as f64;
     let mut bn = ((2.0 * pf + 1.0) / 4.0 * fhatb * CB[p - 1] / nf).powf(1.0 / (2.0 * pf + 5.0)) * sd;
     let mut cn = (1.0 / (2.0 * pf) * fhatc * CC[p - 1] / nf).powf(1.0 / (2.0 * pf + 1.0)) * sd;
-    let max_abs_u = uc.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    // The unique values' extremes are the data's.
+    let max_abs_u = xc(0).abs().max(xc(n - 1).abs());
     bn = bn.min(max_abs_u);
     cn = cn.min(max_abs_u);
     // The k-th closest observation (or unique value) to the cutoff on each side, 1-based.
-    let left_k = |k: usize| xc[nl - k.min(nl)].abs();
-    let right_k = |k: usize| xc[nl + k.min(nr) - 1];
-    let uleft_k = |k: usize| uc[nlu - k.min(nlu)].abs();
-    let uright_k = |k: usize| uc[nlu + k.min(nru) - 1];
+    let left_k = |k: usize| xc(nl - k.min(nl)).abs();
+    let right_k = |k: usize| xc(nl + k.min(nr) - 1);
+    let uleft_k = |k: usize| {
+        let (mut i, mut seen) = (nl - 1, 1);
+        while i > 0 && seen < k {
+            i -= 1;
+            seen += usize::from(xc(i) != xc(i + 1));
+        }
+        xc(i).abs()
+    };
+    let uright_k = |k: usize| {
+        let (mut i, mut seen) = (nl, 1);
+        while i + 1 < n && seen < k {
+            i += 1;
+            seen += usize::from(xc(i) != xc(i - 1));
+        }
+        xc(i)
+    };
     let min_local = 20 + p + 1;
     bn = bn.max(left_k(min_local + 2)).max(right_k(min_local + 2));
     cn = cn.max(left_k(min_local)).max(right_k(min_local));
@@ -251,13 +257,13 @@ pub fn test_sorted(sorted: &[f64], c: f64) -> Result<DensityTest, String> {
     cn = cn.max(uleft_k(min_local)).max(uright_k(min_local));
 
     // The empirical distribution function (at the last of each tie group).
-    let ycdf = |i: usize| if mass { last_of[i] as usize } else { i } as f64 / (nf - 1.0);
-    let first = |i: usize| if mass { first_of[i] as usize } else { i };
-    let window = |lo: f64, hi: f64| (xc.partition_point(|&v| v < -lo), xc.partition_point(|&v| v <= hi));
+    let ycdf = |i: usize| if mass { at_most(xc(i)) - 1 } else { i } as f64 / (nf - 1.0);
+    let first = |i: usize| if mass { below(xc(i)) } else { i };
+    let window = |lo: f64, hi: f64| (below(-lo), at_most(hi));
     let (b0, b1) = window(bn, bn);
     let (c0, c1) = window(cn, cn);
-    let fvb = fv(&xc, b0, b1, &ycdf, &first, n, bn, bn, p + 2, p + 1, false).ok_or("singular pilot fit")?;
-    let fvc = fv(&xc, c0, c1, &ycdf, &first, n, cn, cn, p, 1, true).ok_or("singular pilot fit")?;
+    let fvb = fv(sorted, c, b0, b1, &ycdf, &first, n, bn, bn, p + 2, p + 1, false).ok_or("singular pilot fit")?;
+    let fvc = fv(sorted, c, c0, c1, &ycdf, &first, n, cn, cn, p, 1, true).ok_or("singular pilot fit")?;
     let bc = bias_constant(p);
     let var = fvc.jk.map(|v| nf * cn * v);
     let bl = fvb.s[0] * bc * if p.is_multiple_of(2) { 1.0 } else { -1.0 };
@@ -273,7 +279,7 @@ pub fn test_sorted(sorted: &[f64], c: f64) -> Result<DensityTest, String> {
             }
         })
         .collect();
-    let (ul, ur) = (uc[0].abs(), uc[uc.len() - 1]);
+    let (ul, ur) = (xc(0).abs(), xc(n - 1));
     let um = ul.max(ur);
     hn[0] = hn[0].min(ul);
     hn[1] = hn[1].min(ur);
@@ -290,7 +296,7 @@ pub fn test_sorted(sorted: &[f64], c: f64) -> Result<DensityTest, String> {
 
     let (h0, h1) = window(hl, hr);
     let q = p + 1;
-    let f = fv(&xc, h0, h1, &ycdf, &first, n, hl, hr, q, 1, true).ok_or("singular density fit")?;
+    let f = fv(sorted, c, h0, h1, &ycdf, &first, n, hl, hr, q, 1, true).ok_or("singular density fit")?;
     let diff = f.hat[1] - f.hat[0];
     let t = diff / f.jk[2].sqrt();
     Ok(DensityTest {

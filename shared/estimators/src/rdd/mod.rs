@@ -18,7 +18,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use ndarray::{Array1, Array2, ArrayView1};
+use std::borrow::Cow;
+
+use ndarray::{Array1, Array2, ArrayView1, CowArray, Ix1};
 
 use crate::inference::Inference;
 use crate::{dist, linalg};
@@ -190,11 +192,17 @@ struct Side<'a> {
     cl: Option<&'a [u32]>,
     /// Number of cluster codes (the size of the per-cluster score buffers).
     levels: usize,
-    /// First and last index of each observation's group of equal x values.
-    first: &'a [u32],
-    last: &'a [u32],
     /// Left of the cutoff: windows are suffixes; right: prefixes.
     left: bool,
+    /// rdrobust's standardisation (`stdvars`) for the bandwidth selection: x and y divided by
+    /// these standard deviations as they are read. Only the windows a computation uses are ever
+    /// copied, never the whole sample.
+    scale: Option<(f64, f64)>,
+}
+
+/// Slices of a list of columns (owned scaled windows or borrowed data alike).
+fn refs<'b>(cols: &'b [Cow<'_, [f64]>]) -> Vec<&'b [f64]> {
+    cols.iter().map(|c| c.as_ref()).collect()
 }
 
 impl<'a> Side<'a> {
@@ -208,9 +216,17 @@ impl<'a> Side<'a> {
         self.cl.map(|c| &c[r.clone()])
     }
 
+    /// The running variable as the computations see it (scaled in the bandwidth selection).
+    fn scaled_x(&self, v: f64) -> f64 {
+        match self.scale {
+            Some((sx, _)) => v / sx,
+            None => v,
+        }
+    }
+
     /// The observations with positive kernel weight at bandwidth h: a contiguous range.
     fn window(&self, c: f64, h: f64, k: Kernel) -> std::ops::Range<usize> {
-        let inside = |x: f64| k.weight((x - c) / h, h) > 0.0;
+        let inside = |x: f64| k.weight((self.scaled_x(x) - c) / h, h) > 0.0;
         if self.left {
             self.x.partition_point(|&x| !inside(x))..self.x.len()
         } else {
@@ -218,43 +234,60 @@ impl<'a> Side<'a> {
         }
     }
 
-    /// Tie-group sizes and 1-based positions, as counted over the whole side (rdrobust's
-    /// bandwidth stage), for the rows of `r`.
-    fn dups(&self, r: &std::ops::Range<usize>) -> (Vec<u32>, Vec<u32>) {
-        r.clone().map(|i| (self.last[i] - self.first[i] + 1, i as u32 - self.first[i] + 1)).unzip()
+    /// The running variable on the rows of `r` (a copy only when scaled).
+    fn xs(&self, r: &std::ops::Range<usize>) -> Cow<'a, [f64]> {
+        match self.scale {
+            None => Cow::Borrowed(&self.x[r.clone()]),
+            Some((sx, _)) => Cow::Owned(self.x[r.clone()].iter().map(|v| v / sx).collect()),
+        }
     }
 
-    fn cols(&self, r: &std::ops::Range<usize>) -> Vec<&'a [f64]> {
-        let mut v = vec![&self.y[r.clone()]];
-        if let Some(t) = self.t {
-            v.push(&t[r.clone()]);
+    /// Tie-group sizes and 1-based positions, as counted over the whole side (rdrobust's
+    /// bandwidth stage: a group may reach past the window), for the rows of `r`.
+    fn dups(&self, r: &std::ops::Range<usize>) -> (Vec<u32>, Vec<u32>) {
+        let x = self.x;
+        let (mut dups, mut ids) = (Vec::with_capacity(r.len()), Vec::with_capacity(r.len()));
+        let mut i = r.start;
+        while i < r.end {
+            let mut first = i;
+            if i == r.start {
+                while first > 0 && x[first - 1] == x[i] {
+                    first -= 1;
+                }
+            }
+            let mut last = i;
+            while last + 1 < x.len() && x[last + 1] == x[i] {
+                last += 1;
+            }
+            for k in i..=last.min(r.end - 1) {
+                dups.push((last - first + 1) as u32);
+                ids.push((k - first + 1) as u32);
+            }
+            i = last + 1;
         }
-        v.extend(self.z.iter().map(|z| &z[r.clone()]));
+        (dups, ids)
+    }
+
+    /// The columns on the rows of `r`: y (scaled in the bandwidth selection), then t and the
+    /// covariates.
+    fn cols(&self, r: &std::ops::Range<usize>) -> Vec<Cow<'a, [f64]>> {
+        let y = &self.y[r.clone()];
+        let mut v = vec![match self.scale {
+            None => Cow::Borrowed(y),
+            Some((_, sy)) => Cow::Owned(y.iter().map(|v| v / sy).collect()),
+        }];
+        if let Some(t) = self.t {
+            v.push(Cow::Borrowed(&t[r.clone()]));
+        }
+        v.extend(self.z.iter().map(|z| Cow::Borrowed(&z[r.clone()])));
         v
     }
 }
 
-fn tie_groups(x: &[f64]) -> (Vec<u32>, Vec<u32>) {
-    let n = x.len();
-    let (mut first, mut last) = (vec![0u32; n], vec![0u32; n]);
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && x[j + 1] == x[i] {
-            j += 1;
-        }
-        for k in i..=j {
-            first[k] = i as u32;
-            last[k] = j as u32;
-        }
-        i = j + 1;
-    }
-    (first, last)
-}
-
+/// Tie-group sizes and 1-based positions within `x` (sorted).
 fn dup_counts(x: &[f64]) -> (Vec<u32>, Vec<u32>) {
-    let (first, last) = tie_groups(x);
-    (0..x.len()).map(|i| (last[i] - first[i] + 1, i as u32 - first[i] + 1)).unzip()
+    let side = Side { x, y: x, t: None, z: vec![], cl: None, levels: 0, left: false, scale: None };
+    side.dups(&(0..x.len()))
 }
 
 /// rdrobust's nearest-neighbour residuals: each observation against the mean of at least
@@ -314,23 +347,47 @@ fn powers(u: f64, buf: &mut [f64]) {
 /// n x (o+1) design (the ndarray product X'WX does (o+1)² multiply-adds per row over a copy).
 /// See the `rdd_moments` case of the anchors benchmark for the measured difference.
 pub(crate) fn moments(x: &[f64], w: &[f64], ds: &[&[f64]], c: f64, o: usize) -> (Array2<f64>, Vec<Array1<f64>>) {
-    let k = o + 1;
-    let mut sums = vec![0.0; 2 * o + 1];
-    let mut rwd = vec![Array1::zeros(k); ds.len()];
-    let mut pw = vec![0.0; 2 * o + 1];
-    for i in 0..x.len() {
-        powers(x[i] - c, &mut pw);
-        let wi = w[i];
-        for (s, p) in sums.iter_mut().zip(&pw) {
-            *s += wi * p;
-        }
-        for (d, acc) in ds.iter().zip(rwd.iter_mut()) {
-            for a in 0..k {
-                acc[a] += wi * pw[a] * d[i];
+    let mut m = Moments::new(o, ds.len());
+    m.add(x, w, ds, c);
+    m.finish()
+}
+
+/// [`moments`]' sums, accumulated over consecutive blocks of a window in order (the same sums,
+/// bit for bit, as one pass over the whole window).
+struct Moments {
+    o: usize,
+    sums: Vec<f64>,
+    rwd: Vec<Array1<f64>>,
+    pw: Vec<f64>,
+}
+
+impl Moments {
+    fn new(o: usize, columns: usize) -> Self {
+        Self { o, sums: vec![0.0; 2 * o + 1], rwd: vec![Array1::zeros(o + 1); columns], pw: vec![0.0; 2 * o + 1] }
+    }
+
+    fn add(&mut self, x: &[f64], w: &[f64], ds: &[&[f64]], c: f64) {
+        let k = self.o + 1;
+        let Self { sums, rwd, pw, .. } = self;
+        for i in 0..x.len() {
+            powers(x[i] - c, pw);
+            let wi = w[i];
+            for (s, p) in sums.iter_mut().zip(pw.iter()) {
+                *s += wi * p;
+            }
+            for (d, acc) in ds.iter().zip(rwd.iter_mut()) {
+                for a in 0..k {
+                    acc[a] += wi * pw[a] * d[i];
+                }
             }
         }
     }
-    (Array2::from_shape_fn((k, k), |(a, b)| sums[a + b]), rwd)
+
+    fn finish(self) -> (Array2<f64>, Vec<Array1<f64>>) {
+        let k = self.o + 1;
+        let sums = self.sums;
+        (Array2::from_shape_fn((k, k), |(a, b)| sums[a + b]), self.rwd)
+    }
 }
 
 /// Row j of B M B, at column j: the variance of coefficient j under the sandwich B M B.
@@ -540,9 +597,11 @@ fn bw_constants(
     let singular = || "singular local design (too few distinct points)".to_string();
     // V fit on the pilot window.
     let r = side.window(c, h_v, kernel);
-    let ex = &side.x[r.clone()];
+    let ex = side.xs(&r);
+    let ex = &ex[..];
     let ew: Vec<f64> = ex.iter().map(|&x| kernel.weight((x - c) / h_v, h_v)).collect();
     let ds = side.cols(&r);
+    let ds = refs(&ds);
     let k = o + 1;
     let (g, rwd) = moments(ex, &ew, &ds, c, o);
     let inv_v = linalg::inv_spd(g.view()).map_err(|_| singular())?;
@@ -583,15 +642,18 @@ fn bw_constants(
         return Err("non-finite bias pilot bandwidth".into());
     }
     let r = side.window(c, h_b, kernel);
-    let ex = &side.x[r.clone()];
-    let ew: Vec<f64> = ex.iter().map(|&x| kernel.weight((x - c) / h_b, h_b)).collect();
-    let ds = side.cols(&r);
+    let weights = |ex: &[f64]| -> Vec<f64> { ex.iter().map(|&x| kernel.weight((x - c) / h_b, h_b)).collect() };
     let kb = o_b + 1;
-    let (g, rwd) = moments(ex, &ew, &ds, c, o_b);
-    let inv_b = linalg::inv_spd(g.view()).map_err(|_| singular())?;
-    let beta_b: Vec<Array1<f64>> = rwd.iter().map(|v| inv_b.dot(v)).collect();
     let mut bwreg = 0.0;
-    if scale > 0.0 {
+    let beta_b: Vec<Array1<f64>> = if scale > 0.0 {
+        let ex = side.xs(&r);
+        let ex = &ex[..];
+        let ew = weights(ex);
+        let ds = side.cols(&r);
+        let ds = refs(&ds);
+        let (g, rwd) = moments(ex, &ew, &ds, c, o_b);
+        let inv_b = linalg::inv_spd(g.view()).map_err(|_| singular())?;
+        let beta_b: Vec<Array1<f64>> = rwd.iter().map(|v| inv_b.dot(v)).collect();
         let res = fit_residuals(side, ex, &ds, c, &beta_b, || side.dups(&r), nnmatch);
         let mut meat = Meat::new(kb, side.clusters(&r), side.levels);
         let mut pw = vec![0.0; kb];
@@ -602,7 +664,22 @@ fn bw_constants(
         }
         let v_b = quad(&inv_b, &meat.finish(kb), kb - 1);
         bwreg = 3.0 * bconst * bconst * v_b;
-    }
+        beta_b
+    } else {
+        // No residuals: the moments alone, a block of rows at a time (the first pilot's window
+        // is the whole side, which is then never copied).
+        const BLOCK: usize = 1 << 14;
+        let mut m = Moments::new(o_b, side.cols(&(0..0)).len());
+        for start in r.clone().step_by(BLOCK) {
+            let b = start..(start + BLOCK).min(r.end);
+            let ex = side.xs(&b);
+            let ds = side.cols(&b);
+            m.add(&ex, &weights(&ex), &refs(&ds), c);
+        }
+        let (g, rwd) = m.finish();
+        let inv_b = linalg::inv_spd(g.view()).map_err(|_| singular())?;
+        rwd.iter().map(|v| inv_b.dot(v)).collect()
+    };
     let last: f64 = s.iter().zip(&beta_b).map(|(s, b)| s * b[kb - 1]).sum();
     let bias = (2.0 * (o + 1 - nu) as f64).sqrt() * bconst * last;
     let v = (2 * nu + 1) as f64 * h_v.powi(2 * nu as i32 + 1) * v_v;
@@ -629,7 +706,7 @@ fn select_bandwidths(left: &Side, right: &Side, s: &RddSettings) -> Result<[f64;
     let (nl, nr) = (left.x.len(), right.x.len());
     let n = nl + nr;
     // rdrobust standardises x and y (stdvars); bandwidths, weights and nearest neighbours are
-    // computed on the standardised data, here by scaling copies of the sides.
+    // computed on the standardised data, here by sides that scale the values as they read them.
     let all = || left.x.iter().chain(right.x.iter());
     let mean = all().sum::<f64>() / n as f64;
     let x_sd = (all().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
@@ -639,15 +716,13 @@ fn select_bandwidths(left: &Side, right: &Side, s: &RddSettings) -> Result<[f64;
     let q25 = quantile_type2_split(left.x, right.x, 0.25);
     let q75 = quantile_type2_split(left.x, right.x, 0.75);
     let bwp = (1.0f64).min(((q75 - q25) / x_sd) / 1.349);
-    let scaled = |v: &[f64], f: f64| -> Vec<f64> { v.iter().map(|x| x / f).collect() };
-    let (lx, ly, rx, ry) = (scaled(left.x, x_sd), scaled(left.y, y_sd), scaled(right.x, x_sd), scaled(right.y, y_sd));
-    let l = Side { x: &lx, y: &ly, ..left.clone() };
-    let r = Side { x: &rx, y: &ry, ..right.clone() };
+    let l = Side { scale: Some((x_sd, y_sd)), ..left.clone() };
+    let r = Side { scale: Some((x_sd, y_sd)), ..right.clone() };
     let cs = c / x_sd;
-    let x_min = lx[0];
-    let x_max = rx[nr - 1];
-    let range_l = (cs - lx[0]).abs();
-    let range_r = (rx[nr - 1] - cs).abs();
+    let x_min = left.x[0] / x_sd;
+    let x_max = right.x[nr - 1] / x_sd;
+    let range_l = (cs - x_min).abs();
+    let range_r = (x_max - cs).abs();
     let uniq = |v: &[f64]| 1 + v.windows(2).filter(|w| w[1] != w[0]).count();
     let (m_l, m_r) = (uniq(left.x), uniq(right.x));
     let m = (m_l + m_r) as f64;
@@ -659,13 +734,21 @@ fn select_bandwidths(left: &Side, right: &Side, s: &RddSettings) -> Result<[f64;
     // Mass points (>= 20% repeated values): keep at least 10 distinct values in the pilot.
     let mass = 1.0 - m_l as f64 / nl as f64 >= 0.2 || 1.0 - m_r as f64 / nr as f64 >= 0.2;
     let bw_min = if mass {
-        let mut ul: Vec<f64> = lx.clone();
-        ul.dedup();
-        ul.reverse();
-        let mut ur: Vec<f64> = rx.clone();
-        ur.dedup();
-        let bl = (ul[10.min(ul.len()) - 1] - cs).abs() * (1.0 + f64::EPSILON.sqrt());
-        let br = (ur[10.min(ur.len()) - 1] - cs).abs() * (1.0 + f64::EPSILON.sqrt());
+        // The 10th distinct scaled value from the cutoff on each side (or the farthest).
+        let tenth = |values: &mut dyn Iterator<Item = &f64>| {
+            let (mut last, mut count) = (f64::NAN, 0);
+            for v in values.map(|v| v / x_sd) {
+                if count == 0 || v != last {
+                    (last, count) = (v, count + 1);
+                    if count == 10 {
+                        break;
+                    }
+                }
+            }
+            last
+        };
+        let bl = (tenth(&mut left.x.iter().rev()) - cs).abs() * (1.0 + f64::EPSILON.sqrt());
+        let br = (tenth(&mut right.x.iter()) - cs).abs() * (1.0 + f64::EPSILON.sqrt());
         c_bw = c_bw.max(bl).max(br);
         Some((bl, br))
     } else {
@@ -774,6 +857,7 @@ fn fit_side(side: &Side, c: f64, h: f64, b: f64, s: &RddSettings, name: &str) ->
     let range = if h > b { rh.clone() } else { rb.clone() };
     let ex = &side.x[range.clone()];
     let ds = side.cols(&range);
+    let ds = refs(&ds);
     let wh: Vec<f64> = ex.iter().map(|&x| k.weight((x - c) / h, h)).collect();
     let wb: Vec<f64> = ex.iter().map(|&x| k.weight((x - c) / b, b)).collect();
     let (gp, rwd) = moments(ex, &wh, &ds, c, p);
@@ -880,10 +964,12 @@ fn distinct_codes(codes: &[u32], levels: usize) -> usize {
     codes.iter().filter(|&&c| !std::mem::replace(&mut seen[c as usize], true)).count()
 }
 
-/// Sharp (no `treatment`) or fuzzy RDD.
-pub fn fit(
-    outcome: ArrayView1<f64>,
-    running: ArrayView1<f64>,
+/// Sharp (no `treatment`) or fuzzy RDD. The outcome and the running variable may be views or
+/// owned arrays; owned ones are freed as soon as their sorted copies exist (the fit then holds
+/// about one copy of the data, not two).
+pub fn fit<'a>(
+    outcome: impl Into<CowArray<'a, f64, Ix1>>,
+    running: impl Into<CowArray<'a, f64, Ix1>>,
     treatment: Option<ArrayView1<f64>>,
     s: &RddSettings,
 ) -> Result<RddResult, RddError> {
@@ -892,13 +978,14 @@ pub fn fit(
 
 /// Sharp or fuzzy RDD with covariate adjustment and cluster-robust variances (either may be
 /// empty: then this is [`fit`]).
-pub fn fit_adjusted(
-    outcome: ArrayView1<f64>,
-    running: ArrayView1<f64>,
+pub fn fit_adjusted<'a>(
+    outcome: impl Into<CowArray<'a, f64, Ix1>>,
+    running: impl Into<CowArray<'a, f64, Ix1>>,
     treatment: Option<ArrayView1<f64>>,
     adjust: &RddAdjust,
     s: &RddSettings,
 ) -> Result<RddResult, RddError> {
+    let (outcome, running) = (outcome.into(), running.into());
     if s.p > 8 {
         return Err(invalid("p", "polynomial order must be at most 8"));
     }
@@ -930,18 +1017,22 @@ pub fn fit_adjusted(
         .map(|i| (running[i], i as u32))
         .collect();
     let dropped = running.len() - order.len();
+    // The running variable's values are in `order` now: an owned column is freed here, unless the
+    // density test needs the values of the rows dropped for a missing outcome.
+    let running = (dropped > 0).then_some(running);
     order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let n = order.len();
     if n == 0 {
         return Err(invalid("running", "no complete rows"));
     }
-    let x: Vec<f64> = order.iter().map(|o| o.0).collect();
     let y: Vec<f64> = order.iter().map(|o| outcome[o.1 as usize]).collect();
+    drop(outcome);
     let t: Option<Vec<f64>> = treatment.map(|t| order.iter().map(|o| t[o.1 as usize]).collect());
     let zs: Vec<Vec<f64>> =
         adjust.covariates.iter().map(|(_, z)| order.iter().map(|o| z[o.1 as usize]).collect()).collect();
     let levels = adjust.cluster.map_or(0, |c| c.1);
     let cls: Option<Vec<u32>> = adjust.cluster.map(|(cl, _)| order.iter().map(|o| cl[o.1 as usize]).collect());
+    let x: Vec<f64> = order.iter().map(|o| o.0).collect();
     drop(order);
     let c = s.cutoff;
     let (min, max) = (x[0], x[n - 1]);
@@ -950,7 +1041,6 @@ pub fn fit_adjusted(
     }
     let q = s.p + 1;
     let nl = x.partition_point(|&v| v < c);
-    let (ties_l, ties_r) = (tie_groups(&x[..nl]), tie_groups(&x[nl..]));
     let side = |rows: std::ops::Range<usize>, left: bool| Side {
         x: &x[rows.clone()],
         y: &y[rows.clone()],
@@ -958,9 +1048,8 @@ pub fn fit_adjusted(
         z: zs.iter().map(|z| &z[rows.clone()]).collect(),
         cl: cls.as_ref().map(|c| &c[rows.clone()]),
         levels,
-        first: if left { &ties_l.0 } else { &ties_r.0 },
-        last: if left { &ties_l.1 } else { &ties_r.1 },
         left,
+        scale: None,
     };
     let left = side(0..nl, true);
     let right = side(nl..n, false);
@@ -1014,7 +1103,10 @@ pub fn fit_adjusted(
     let ((fl, fr), density) = both(
         || both(|| fit_side(&left, c, h_l, b_l, s, "left"), || fit_side(&right, c, h_r, b_r, s, "right")),
         // Reuse the sorted running variable when no row was dropped for a missing outcome.
-        || if dropped == 0 { density::test_sorted(&x, c) } else { density::test(running, c) },
+        || match &running {
+            None => density::test_sorted(&x, c),
+            Some(running) => density::test(running.view(), c),
+        },
     );
     let (fl, fr) = (fl?, fr?);
     // Covariates: one γ for both sides, from their partialled cross products at the main
@@ -1237,24 +1329,21 @@ fn imse_bins_side(x: &[f64], y: &[f64], c: f64, n_total: usize, left: bool) -> O
         return None;
     }
     // Global polynomial of order 4 (3, 2 if singular) in u = (x − c) / range.
-    let mut mu1: Option<Vec<f64>> = None;
+    let mut coef: Option<(usize, Array1<f64>)> = None;
     for k in (2..=4usize).rev() {
-        let design = Array2::from_shape_fn((m, k + 1), |(i, j)| ((x[i] - c) / range).powi(j as i32));
-        if let Ok(fit) = crate::ols::solve(design.view(), ndarray::ArrayView1::from(y)) {
-            mu1 = Some(
-                x.iter()
-                    .map(|&xi| {
-                        let u = (xi - c) / range;
-                        (1..=k).map(|j| j as f64 * fit.coef[j] * u.powi(j as i32 - 1)).sum::<f64>() / range
-                    })
-                    .collect(),
-            );
+        if let Ok(fit) = polynomial_fit(x, y, c, range, k) {
+            coef = Some((k, fit));
             break;
         }
     }
-    let mu1 = mu1?;
+    let (k, coef) = coef?;
+    // The fit's derivative at each x, squared and summed as it is computed.
+    let mu1 = |xi: f64| {
+        let u = (xi - c) / range;
+        (1..=k).map(|j| j as f64 * coef[j] * u.powi(j as i32 - 1)).sum::<f64>() / range
+    };
     let n = n_total as f64;
-    let b = range * range / (12.0 * n) * mu1.iter().map(|v| v * v).sum::<f64>();
+    let b = range * range / (12.0 * n) * x.iter().map(|&xi| mu1(xi).powi(2)).sum::<f64>();
     let v = 0.5 / range
         * x.windows(2).zip(y.windows(2)).map(|(dx, dy)| (dx[1] - dx[0]) * (dy[1] - dy[0]).powi(2)).sum::<f64>();
     if !(v > 0.0 && b.is_finite()) {
@@ -1262,6 +1351,22 @@ fn imse_bins_side(x: &[f64], y: &[f64], c: f64, n_total: usize, left: bool) -> O
     }
     let j = ((2.0 * b / v) * n).cbrt().ceil();
     Some((j.max(1.0) as usize).min(MAX_BINS_SIDE))
+}
+
+/// Least squares of y on the powers 0..=k of u = (x − c) / range (normal equations, as
+/// `ols::solve`), the cross products summed over blocks of rows: the design is never built for the
+/// whole side (one block when the side is smaller than a block, as one product).
+fn polynomial_fit(x: &[f64], y: &[f64], c: f64, range: f64, k: usize) -> Result<Array1<f64>, linalg::Singular> {
+    const BLOCK: usize = 1 << 16;
+    let mut xtx = Array2::zeros((k + 1, k + 1));
+    let mut xty = Array1::zeros(k + 1);
+    for start in (0..x.len()).step_by(BLOCK) {
+        let end = (start + BLOCK).min(x.len());
+        let design = Array2::from_shape_fn((end - start, k + 1), |(i, j)| ((x[start + i] - c) / range).powi(j as i32));
+        xtx += &linalg::crossprod(design.view());
+        xty += &linalg::xty(design.view(), ArrayView1::from(&y[start..end]));
+    }
+    Ok(linalg::cholesky(xtx.view())?.solve(xty.view()))
 }
 
 /// numpy's `linspace(start, stop, num)`: `start + i·step`, the last point exactly `stop`.
@@ -1348,3 +1453,97 @@ impl RddPlot {
 }
 
 crate::impl_estimate!(RddResult);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// Sorted values with long runs of ties (a running variable rounded to 0.1).
+    fn tied(n: usize, seed: u64) -> Vec<f64> {
+        let mut rng = Rng::new(seed);
+        let mut x: Vec<f64> = (0..n).map(|_| (rng.uniform() * 20.0).floor() / 10.0 - 1.0).collect();
+        x.sort_by(f64::total_cmp);
+        x
+    }
+
+    #[test]
+    fn tie_groups_are_counted_over_the_whole_side_for_any_window() {
+        let x = tied(500, 3);
+        let side = Side { x: &x, y: &x, t: None, z: vec![], cl: None, levels: 0, left: false, scale: None };
+        // By the definition: the group of i is every j with x[j] == x[i], wherever it lies.
+        let naive = |i: usize| {
+            let first = (0..x.len()).find(|&j| x[j] == x[i]).unwrap_or(i);
+            let last = (0..x.len()).rev().find(|&j| x[j] == x[i]).unwrap_or(i);
+            ((last - first + 1) as u32, (i - first + 1) as u32)
+        };
+        let mut rng = Rng::new(11);
+        let mut windows = vec![0..x.len(), 0..0, 7..8, 499..500];
+        for _ in 0..200 {
+            let a = (rng.uniform() * 500.0) as usize;
+            let b = (rng.uniform() * 500.0) as usize;
+            windows.push(a.min(b)..a.max(b));
+        }
+        for r in windows {
+            let (dups, ids) = side.dups(&r);
+            let want: (Vec<u32>, Vec<u32>) = r.clone().map(naive).unzip();
+            assert_eq!((dups, ids), want, "window {r:?}");
+        }
+        // Within a window alone (the local fits' convention): the window is the whole slice.
+        let (dups, _) = dup_counts(&x[10..40]);
+        assert_eq!(dups.len(), 30);
+        assert!(dups.iter().all(|&d| d as usize <= 30));
+    }
+
+    #[test]
+    fn scaled_sides_read_what_scaled_copies_held() {
+        let x = tied(300, 5);
+        let y: Vec<f64> = x.iter().map(|v| 2.0 * v + 0.3).collect();
+        let (sx, sy) = (0.37, 1.9);
+        let side = Side { x: &x, y: &y, t: None, z: vec![], cl: None, levels: 0, left: true, scale: Some((sx, sy)) };
+        let r = 40..260;
+        let xs: Vec<f64> = x[r.clone()].iter().map(|v| v / sx).collect();
+        let ys: Vec<f64> = y[r.clone()].iter().map(|v| v / sy).collect();
+        assert_eq!(side.xs(&r).as_ref(), &xs[..]);
+        assert_eq!(side.cols(&r)[0].as_ref(), &ys[..]);
+        // The window is found on the scaled values, as on a scaled copy.
+        let copy: Vec<f64> = x.iter().map(|v| v / sx).collect();
+        let k = Kernel::Triangular;
+        let w = side.window(0.0, 1.2, k);
+        assert_eq!(w.start, copy.partition_point(|&v| k.weight(v / 1.2, 1.2) <= 0.0));
+        assert_eq!(w.end, x.len());
+        // Moments over blocks are the moments over the window, bit for bit.
+        let wts: Vec<f64> = xs.iter().map(|&v| k.weight(v / 3.0, 3.0)).collect();
+        let whole = moments(&xs, &wts, &[&ys], 0.0, 2);
+        let mut m = Moments::new(2, 1);
+        for s in (0..xs.len()).step_by(17) {
+            let e = (s + 17).min(xs.len());
+            m.add(&xs[s..e], &wts[s..e], &[&ys[s..e]], 0.0);
+        }
+        assert_eq!(m.finish(), whole);
+    }
+
+    #[test]
+    fn owned_and_viewed_columns_give_the_same_fit() {
+        let mut rng = Rng::new(17);
+        let n = 3000;
+        let x: Vec<f64> = (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) * 40.0).round() / 40.0).collect();
+        let mut y: Vec<f64> = x.iter().map(|&v| 0.5 * v + if v >= 0.0 { 0.3 } else { 0.0 } + rng.normal()).collect();
+        let json = |r: &RddResult| serde_json::to_value(r).unwrap_or_default();
+        for missing in [false, true] {
+            if missing {
+                // rows dropped for a missing outcome: the density test then reads every running value
+                for v in y.iter_mut().step_by(41) {
+                    *v = f64::NAN;
+                }
+            }
+            let (xa, ya) = (Array1::from(x.clone()), Array1::from(y.clone()));
+            let s = RddSettings::default();
+            let viewed = fit(ya.view(), xa.view(), None, &s).expect("fit on views");
+            let owned = fit(ya.clone(), xa.clone(), None, &s).expect("fit on owned columns");
+            assert_eq!(json(&viewed), json(&owned));
+            assert!(viewed.density_test.is_some());
+            assert_eq!(viewed.warnings.iter().any(|w| w.contains("dropped")), missing);
+        }
+    }
+}
