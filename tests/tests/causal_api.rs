@@ -34,7 +34,7 @@ async fn endpoints_match_the_estimators() {
     let b = body_of("treatment-effect.ok.json");
     let req: EffectRequest = serde_json::from_value(b.clone()).expect("request");
     let want =
-        serde_json::to_value(estimate::effect(&table_from_rows(&rows(&b)).expect("table"), &req).expect("effect"))
+        serde_json::to_value(estimate::effect(table_from_rows(&rows(&b)).expect("table"), &req).expect("effect"))
             .expect("json");
     // The whole result, refutations (seeded) included.
     assert_eq!(got, want);

@@ -730,7 +730,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, Columns::Named, req, estimate::iv)
+            on_csv(&input, Columns::Named, req, |t, r| estimate::iv(&t, r))
         }
         EstimateCmd::Synth {
             input,
@@ -765,7 +765,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, Columns::Named, req, estimate::synth_control)
+            on_csv(&input, Columns::Named, req, |t, r| estimate::synth_control(&t, r))
         }
         EstimateCmd::GeoReadout {
             input,
@@ -798,7 +798,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     exclude_markets: exclude_markets.as_deref().map(list).unwrap_or_default(),
                 })
             };
-            on_csv(&input, Columns::Named, req, estimate::geo_readout)
+            on_csv(&input, Columns::Named, req, |t, r| estimate::geo_readout(&t, r))
         }
         EstimateCmd::Impact { input, time, outcome, controls, treatment_time, season, trend, alpha, seed } => {
             let req = || -> Result<estimate::ImpactRequest, EstimateError> {
@@ -813,7 +813,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     seed,
                 })
             };
-            on_csv(&input, Columns::Named, req, estimate::impact)
+            on_csv(&input, Columns::Named, req, |t, r| estimate::impact(&t, r))
         }
         EstimateCmd::Sdid { input, unit, time, outcome, treatment, se, replications, seed, alpha } => {
             let req = || -> Result<estimate::SdidRequest, EstimateError> {
@@ -828,7 +828,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, Columns::Named, req, estimate::sdid)
+            on_csv(&input, Columns::Named, req, |t, r| estimate::sdid(&t, r))
         }
         EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha, refute, seed } => {
             let req = || -> Result<estimate::EffectRequest, EstimateError> {
@@ -895,7 +895,8 @@ fn on_csv<R: serde::Serialize, T: serde::Serialize>(
     input: &std::path::Path,
     columns: Columns,
     request: impl FnOnce() -> Result<R, EstimateError>,
-    estimate: impl FnOnce(&liftos_estimators::data::Table, &R) -> Result<T, EstimateError>,
+    // the table by value: an estimator may consume its columns instead of copying them
+    estimate: impl FnOnce(liftos_estimators::data::Table, &R) -> Result<T, EstimateError>,
 ) -> ExitCode {
     let result = request().and_then(|req| {
         let wanted = match columns {
@@ -904,7 +905,7 @@ fn on_csv<R: serde::Serialize, T: serde::Serialize>(
             Columns::All => None,
         };
         let table = read_table(input, wanted.as_deref())?;
-        estimate(&table, &req)
+        estimate(table, &req)
     });
     match result {
         Ok(v) => emit_json(&v),
@@ -1732,7 +1733,7 @@ async fn main() -> ExitCode {
                 Columns::Named,
                 || Ok(req),
                 |t, r| {
-                    let model = estimate::mmm(t, lifts.as_ref(), r)?;
+                    let model = estimate::mmm(&t, lifts.as_ref(), r)?;
                     if let Some(path) = &report {
                         let html = liftos::report::budget_plan(&r.kpi, None, &model);
                         write_creating_dirs(path, &html).map_err(|e| {
@@ -1786,7 +1787,7 @@ async fn main() -> ExitCode {
                 })
             };
             let read = if columns.is_some() { Columns::Named } else { Columns::All };
-            on_csv(&input, read, req, estimate::discover)
+            on_csv(&input, read, req, |t, r| estimate::discover(&t, r))
         }
         Command::Pipeline { data_dir, org, out, connections, credentials, start, end, kpi } => {
             let own = PipelineArgs { connections, credentials, start, end, kpi };

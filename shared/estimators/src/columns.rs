@@ -27,8 +27,17 @@ impl Columns {
         if let Some((name, c)) = cols.iter().find(|c| c.1.len() != expected) {
             return Err(ShapeError { column: name.clone(), found: c.len(), expected });
         }
-        let values = crate::linalg::columns(&cols.iter().map(|c| c.1.as_slice()).collect::<Vec<_>>());
-        Ok(Self { names: cols.into_iter().map(|c| c.0).collect(), values })
+        // Each column is copied into the matrix and freed: at most one column more than the
+        // matrix is ever held.
+        let (n, k) = (expected, cols.len());
+        let mut data = Vec::with_capacity(n * k);
+        let mut names = Vec::with_capacity(k);
+        for (name, c) in cols {
+            data.extend_from_slice(&c);
+            names.push(name);
+        }
+        let values = Array2::from_shape_vec((n, k).f(), data).unwrap_or_else(|_| Array2::zeros((n, k).f()));
+        Ok(Self { names, values })
     }
 
     /// No columns, `n` rows (so that an empty set of controls still knows the sample size).

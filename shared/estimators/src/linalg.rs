@@ -35,6 +35,9 @@ pub fn stack_columns(cols: &[Array1<f64>]) -> Array2<f64> {
 fn from_columns<'a>(cols: impl ExactSizeIterator<Item = ArrayView1<'a, f64>>) -> Array2<f64> {
     let k = cols.len();
     let mut data = Vec::new();
+    let mut cols = cols.peekable();
+    // the whole matrix at once: no doubling (and copying) as it fills
+    data.reserve_exact(k * cols.peek().map_or(0, |c| c.len()));
     let mut n = None;
     for c in cols {
         let len = *n.get_or_insert(c.len());

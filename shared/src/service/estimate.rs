@@ -157,11 +157,25 @@ fn cluster_codes(table: &Table, column: &str) -> Result<(Vec<u32>, usize), Estim
     Ok((codes, levels.len()))
 }
 
-pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> {
+/// Difference in differences on a borrowed table, or on an owned one whose outcome and
+/// treatment columns the input takes (the command line's: no second copy of them).
+pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) -> Result<DidOutput, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
+    let mut table = table.into();
     let (unit, unit_labels) = table.codes(&req.unit)?;
     let time = table.integers(&req.time)?;
-    let outcome = table.numeric(&req.outcome)?;
+    // Still read from the table after the outcome: the treatment (taken below) and the others.
+    let keep: Vec<&str> = [
+        req.treatment.as_deref(),
+        req.cohort.as_deref(),
+        req.cluster.as_deref(),
+        req.se.as_ref().and_then(SeSpec::cluster),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let outcome: ndarray::Array1<f64> =
+        Table::take_numeric(&mut table, &[&req.outcome], &keep)?.pop().unwrap_or_default().into();
     match (&req.treatment, &req.cohort) {
         (Some(_), Some(_)) => Err(EstimateError::new(
             "cohort",
@@ -174,9 +188,13 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
         (Some(d), None) => {
             let se = req.se.as_ref().map_or(SeKind::Cluster, SeSpec::kind);
             let cluster_col = req.cluster.as_deref().or(req.se.as_ref().and_then(SeSpec::cluster));
-            let cluster = cluster_col.map(|c| cluster_codes(table, c)).transpose()?;
+            let cluster = cluster_col.map(|c| cluster_codes(&table, c)).transpose()?;
             let se = if req.cluster.is_some() { SeKind::Cluster } else { se };
-            let input = PanelInput { unit, unit_labels, time, outcome, treatment: table.numeric(d)?, cluster };
+            let treatment: ndarray::Array1<f64> =
+                Table::take_numeric(&mut table, &[d], &[])?.pop().unwrap_or_default().into();
+            // what the input does not hold (the unit and period columns) is freed before the fit
+            drop(table);
+            let input = PanelInput { unit, unit_labels, time, outcome, treatment, cluster };
             let wild = match (&req.se, req.weights) {
                 (Some(SeSpec::Wild), weights) => {
                     let draws = req.bootstrap.unwrap_or(9999);
@@ -241,7 +259,7 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
                 .collect::<Result<Vec<_>, _>>()?;
             let estimation = req.estimation.unwrap_or(crate::api::estimate::CsEstimation::Dr);
             if let Err(method) = estimation.split() {
-                return robust_event_study(table, req, method, alpha, unit, unit_labels, time, outcome, &cohort);
+                return robust_event_study(&table, req, method, alpha, unit, unit_labels, time, outcome, &cohort);
             }
             if req.honest || req.mbar.is_some() || req.m.is_some() {
                 return Err(EstimateError::new(
@@ -280,7 +298,7 @@ pub fn did(table: &Table, req: &DidRequest) -> Result<DidOutput, EstimateError> 
                 ));
             }
             let cluster_col = req.cluster.as_deref().or(cluster_col);
-            let cluster = cluster_col.map(|c| cluster_codes(table, c)).transpose()?;
+            let cluster = cluster_col.map(|c| cluster_codes(&table, c)).transpose()?;
             let input = CsInput { unit, unit_labels, time, outcome, cohort, covariates, cluster };
             let anticipation = req.anticipation.unwrap_or(0);
             if anticipation > MAX_ANTICIPATION {
@@ -390,14 +408,17 @@ pub fn iv(table: &Table, req: &IvRequest) -> Result<liftos_estimators::iv::IvRes
 /// Covariates an RDD request may adjust for.
 pub const MAX_RDD_COVARIATES: usize = 50;
 
-pub fn rdd(table: &Table, req: &RddRequest) -> Result<liftos_estimators::rdd::RddResult, EstimateError> {
+/// The RDD on a borrowed table, or on an owned one whose columns the fit then consumes (the
+/// command line's: one copy of the data in memory, not two).
+pub fn rdd<'t>(
+    table: impl Into<std::borrow::Cow<'t, Table>>,
+    req: &RddRequest,
+) -> Result<liftos_estimators::rdd::RddResult, EstimateError> {
+    let mut table = table.into();
     let alpha = alpha_of(req.alpha)?;
     if !req.cutoff.is_finite() {
         return Err(EstimateError::new("cutoff", "cutoff: must be a finite number"));
     }
-    let y = table.numeric_or_missing(&req.outcome)?;
-    let x = table.numeric_or_missing(&req.running)?;
-    let d = req.fuzzy.as_ref().map(|c| table.numeric_or_missing(c)).transpose()?;
     let settings = RddSettings {
         cutoff: req.cutoff,
         p: req.p.unwrap_or(1),
@@ -420,25 +441,41 @@ pub fn rdd(table: &Table, req: &RddRequest) -> Result<liftos_estimators::rdd::Rd
             format!("covariates: {c} is the outcome, running, fuzzy or cluster column"),
         ));
     }
-    let covariates = req
-        .covariates
-        .iter()
-        .map(|c| Ok((c.clone(), table.numeric_or_missing(c)?)))
-        .collect::<Result<Vec<_>, EstimateError>>()?;
-    let cluster = req.cluster.as_deref().map(|c| cluster_codes(table, c)).transpose()?;
+    let cluster = req.cluster.as_deref().map(|c| cluster_codes(&table, c)).transpose()?;
+    let names: Vec<&str> =
+        [&req.outcome, &req.running].into_iter().chain(&req.fuzzy).chain(&req.covariates).map(String::as_str).collect();
+    let mut columns = Table::take_numeric_or_missing(&mut table, &names)?.into_iter();
+    let mut next = || columns.next().ok_or_else(|| EstimateError::new("", "a column was not read"));
+    let (y, x) = (next()?, next()?);
+    let d = if req.fuzzy.is_some() { Some(next()?) } else { None };
+    let covariates =
+        req.covariates.iter().map(|c| Ok((c.clone(), next()?))).collect::<Result<Vec<_>, EstimateError>>()?;
     let adjust = rdd::RddAdjust {
         covariates: covariates.iter().map(|(n, v)| (n.clone(), v.view())).collect(),
         cluster: cluster.as_ref().map(|(codes, levels)| (&codes[..], *levels)),
     };
-    Ok(rdd::fit_adjusted(y.view(), x.view(), d.as_ref().map(|d| d.view()), &adjust, &settings)?)
+    Ok(rdd::fit_adjusted(y, x, d.as_ref().map(|d| d.view()), &adjust, &settings)?)
 }
 
-pub fn effect(table: &Table, req: &EffectRequest) -> Result<EffectOutput, EstimateError> {
+/// Treatment effects on a borrowed table, or on an owned one whose columns the input takes
+/// (the command line's: no second copy of the data).
+pub fn effect<'t>(
+    table: impl Into<std::borrow::Cow<'t, Table>>,
+    req: &EffectRequest,
+) -> Result<EffectOutput, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
+    let mut table = table.into();
+    let names: Vec<&str> =
+        [&req.outcome, &req.treatment].into_iter().chain(&req.covariates).map(String::as_str).collect();
+    let mut cols = Table::take_numeric(&mut table, &names, &[])?.into_iter();
+    drop(table);
+    let (outcome, treatment) = (cols.next().unwrap_or_default(), cols.next().unwrap_or_default());
+    let covariates = Columns::new(req.covariates.iter().cloned().zip(cols).collect())
+        .map_err(|e| DataError::BadValue { column: e.column.clone(), row: 0, message: e.to_string() })?;
     let input = EffectInput {
-        outcome: (req.outcome.clone(), table.numeric(&req.outcome)?),
-        treatment: (req.treatment.clone(), table.numeric(&req.treatment)?),
-        covariates: table.columns(&req.covariates)?,
+        outcome: (req.outcome.clone(), outcome.into()),
+        treatment: (req.treatment.clone(), treatment.into()),
+        covariates,
     };
     let settings = EffectSettings {
         method: req.method.unwrap_or(crate::api::estimate::EffectMethodName::Aipw).into(),

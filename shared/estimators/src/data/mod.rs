@@ -1,7 +1,8 @@
 //! Tables read from CSV: numeric columns as `f64`, others as text. Errors name the column and
 //! the row.
 
-use ndarray::Array1;
+use ndarray::{Array1, ArrayView1, CowArray, Ix1};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -136,6 +137,70 @@ impl Table {
         }
     }
 
+    /// Numeric columns where empty cells are allowed (NaN), for an estimator that may consume
+    /// them: moved out of an owned table (no copy; a name listed twice is copied the first
+    /// time), viewed in a borrowed one. The estimator then frees what it no longer needs.
+    pub fn take_numeric_or_missing<'a>(
+        table: &mut Cow<'a, Table>,
+        names: &[&str],
+    ) -> Result<Vec<CowArray<'a, f64, Ix1>>, DataError> {
+        let mut out = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            match table {
+                Cow::Borrowed(t) => {
+                    let t: &'a Table = t;
+                    match t.column(name)? {
+                        Column::Num(v) => out.push(CowArray::from(ArrayView1::from(&v[..]))),
+                        Column::Text(_) => out.push(CowArray::from(t.numeric(name)?)),
+                    }
+                }
+                Cow::Owned(t) => {
+                    let again = names[i + 1..].contains(name);
+                    match t.column(name)? {
+                        Column::Num(_) if !again => {
+                            if let Some(Column::Num(v)) = t.columns.remove(*name) {
+                                out.push(CowArray::from(Array1::from(v)));
+                            }
+                        }
+                        _ => out.push(CowArray::from(t.numeric_or_missing(name)?)),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Numeric columns, each finite everywhere ([`Table::numeric`]'s checks), as owned vectors:
+    /// moved out of an owned table (copied when the name is listed again, or in `keep`: the
+    /// columns the caller still reads from the table), copied from a borrowed one.
+    pub fn take_numeric(table: &mut Cow<'_, Table>, names: &[&str], keep: &[&str]) -> Result<Vec<Vec<f64>>, DataError> {
+        let mut out = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let t = match table {
+                Cow::Owned(t) if !names[i + 1..].contains(name) && !keep.contains(name) => t,
+                _ => {
+                    out.push(table.finite(name)?);
+                    continue;
+                }
+            };
+            let Column::Num(v) = t.column(name)? else {
+                out.push(t.finite(name)?);
+                continue;
+            };
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(DataError::BadValue {
+                    column: name.to_string(),
+                    row: i + 1,
+                    message: "missing or not a finite number".into(),
+                });
+            }
+            if let Some(Column::Num(v)) = t.columns.remove(*name) {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
     /// Numeric columns by name, each finite everywhere, as the estimators' input matrix.
     pub fn columns(&self, names: &[String]) -> Result<Columns, DataError> {
         let cols = names.iter().map(|n| Ok((n.clone(), self.finite(n)?))).collect::<Result<Vec<_>, DataError>>()?;
@@ -183,6 +248,18 @@ impl Table {
                 v.iter().map(|x| if x.fract() == 0.0 { format!("{}", *x as i64) } else { x.to_string() }).collect()
             }
         })
+    }
+}
+
+impl<'a> From<&'a Table> for Cow<'a, Table> {
+    fn from(t: &'a Table) -> Self {
+        Cow::Borrowed(t)
+    }
+}
+
+impl From<Table> for Cow<'_, Table> {
+    fn from(t: Table) -> Self {
+        Cow::Owned(t)
     }
 }
 
@@ -310,5 +387,47 @@ mod tests {
         assert!(matches!(t.numeric("label"), Err(DataError::BadValue { row: 1, .. })));
         assert!(matches!(t.numeric("nope"), Err(DataError::MissingColumn { .. })));
         assert!(Table::from_reader("a,b\n1\n".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn owned_tables_give_up_their_columns_borrowed_ones_are_copied() {
+        let csv = "y,x,label,gap\n1,10,a,\n2,20,b,5\n3,30,c,6\n";
+        let table = Table::from_reader(csv.as_bytes()).unwrap();
+        let address = |t: &Table, n: &str| match t.column(n).unwrap() {
+            Column::Num(v) => v.as_ptr(),
+            Column::Text(_) => std::ptr::null(),
+        };
+        // Owned: moved out (the same buffer), except a name asked for again or kept.
+        let mut owned = Cow::Owned(table.clone());
+        let cols = Table::take_numeric(&mut owned, &["y", "x", "x"], &[]).unwrap();
+        assert_eq!(cols, vec![vec![1.0, 2.0, 3.0], vec![10.0, 20.0, 30.0], vec![10.0, 20.0, 30.0]]);
+        assert!(owned.column("y").is_err(), "taken");
+        let mut owned = Cow::Owned(table.clone());
+        let y_buffer = address(&owned, "y");
+        let cols = Table::take_numeric(&mut owned, &["y"], &["y"]).unwrap();
+        assert_eq!(cols[0], vec![1.0, 2.0, 3.0]);
+        assert_eq!(address(&owned, "y"), y_buffer, "kept in the table");
+        let mut owned = Cow::Owned(table.clone());
+        let y_buffer = address(&owned, "y");
+        let cols = Table::take_numeric_or_missing(&mut owned, &["y", "gap"]).unwrap();
+        assert_eq!(cols[0].as_ptr(), y_buffer, "moved, not copied");
+        assert!(cols[1][0].is_nan() && cols[1][2] == 6.0);
+        // Borrowed: the table is untouched; the arrays view it.
+        let mut borrowed = Cow::Borrowed(&table);
+        let views = Table::take_numeric_or_missing(&mut borrowed, &["y", "y"]).unwrap();
+        assert_eq!(views[0].as_ptr(), address(&table, "y"));
+        assert_eq!(Table::take_numeric(&mut borrowed, &["x"], &[]).unwrap(), vec![vec![10.0, 20.0, 30.0]]);
+        assert!(table.column("x").is_ok());
+        // The errors of `numeric`: a missing value names its row, text and unknown columns their name.
+        for t in [Cow::Owned(table.clone()), Cow::Borrowed(&table)] {
+            let mut t = t;
+            assert!(matches!(
+                Table::take_numeric(&mut t, &["gap"], &[]),
+                Err(DataError::BadValue { ref column, row: 1, .. }) if column == "gap"
+            ));
+            assert!(matches!(Table::take_numeric(&mut t, &["label"], &[]), Err(DataError::BadValue { row: 1, .. })));
+            assert!(matches!(Table::take_numeric(&mut t, &["nope"], &[]), Err(DataError::MissingColumn { .. })));
+            assert!(matches!(Table::take_numeric_or_missing(&mut t, &["label"]), Err(DataError::BadValue { .. })));
+        }
     }
 }

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use ndarray::{Array1, Array2, ArrayView1, Axis};
+use ndarray::{Array1, Array2, ArrayView1, Axis, CowArray, Ix1};
 
 use crate::columns::Columns;
 use crate::did::staggered::{two_by_two, CsMethod};
@@ -229,8 +229,8 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
         return Err(invalid("covariates", "name at least one covariate (the confounders to adjust for)"));
     }
     // Propensity on the full sample, then trimming.
-    let ps = logit::fit(linalg::with_intercept(input.covariates.values()).view(), d0.view())
-        .map_err(|e| EffectError::Model(format!("propensity score: {e}")))?;
+    let design = linalg::with_intercept(input.covariates.values());
+    let ps = logit::fit(design.view(), d0.view()).map_err(|e| EffectError::Model(format!("propensity score: {e}")))?;
     let scores = Some((ps.p.to_vec(), d0.iter().map(|&v| v == 1.0).collect()));
     // The ATT keeps every treated unit and drops only controls too like the treated to weigh
     // (DRDID's convention: the estimand stays the effect on all the treated); the ATE drops
@@ -243,9 +243,16 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
         .collect();
     let trimmed = n0 - keep.len();
     let trimmed_treated = (0..n0).filter(|&i| d0[i] == 1.0).count() - keep.iter().filter(|&&i| d0[i] == 1.0).count();
-    let y = y0.select(Axis(0), &keep);
-    let d = d0.select(Axis(0), &keep);
-    let xs = input.covariates.values().select(Axis(0), &keep);
+    // Nothing trimmed: the input's rows as they are (views, and the propensity's design); else
+    // copies of the kept rows. The covariates are a view of the design's columns.
+    let (y, d, x): (CowArray<f64, Ix1>, CowArray<f64, Ix1>, Array2<f64>) = if trimmed == 0 {
+        (y0.view().into(), d0.view().into(), design)
+    } else {
+        drop(design);
+        let xs = input.covariates.values().select(Axis(0), &keep);
+        (y0.select(Axis(0), &keep).into(), d0.select(Axis(0), &keep).into(), linalg::with_intercept(xs.view()))
+    };
+    let xs = linalg::block(x.view(), 0..x.nrows(), 1..x.ncols());
     let n = y.len();
     let nt = d.iter().filter(|&&v| v == 1.0).count();
     if nt < 2 || n - nt < 2 {
@@ -253,7 +260,6 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
     }
     // Re-fit the propensity on the kept sample (its estimation enters the influence functions);
     // with nothing trimmed the first fit is that fit.
-    let x = linalg::with_intercept(xs.view());
     let psf = if trimmed == 0 {
         ps
     } else {
