@@ -174,8 +174,7 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
     .into_iter()
     .flatten()
     .collect();
-    let outcome: ndarray::Array1<f64> =
-        Table::take_numeric(&mut table, &[&req.outcome], &keep)?.pop().unwrap_or_default().into();
+    let outcome: ndarray::Array1<f64> = Table::take_numeric(&mut table, &req.outcome, &keep)?.into();
     match (&req.treatment, &req.cohort) {
         (Some(_), Some(_)) => Err(EstimateError::new(
             "cohort",
@@ -190,8 +189,7 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             let cluster_col = req.cluster.as_deref().or(req.se.as_ref().and_then(SeSpec::cluster));
             let cluster = cluster_col.map(|c| cluster_codes(&table, c)).transpose()?;
             let se = if req.cluster.is_some() { SeKind::Cluster } else { se };
-            let treatment: ndarray::Array1<f64> =
-                Table::take_numeric(&mut table, &[d], &[])?.pop().unwrap_or_default().into();
+            let treatment: ndarray::Array1<f64> = Table::take_numeric(&mut table, d, &[])?.into();
             // what the input does not hold (the unit and period columns) is freed before the fit
             drop(table);
             let input = PanelInput { unit, unit_labels, time, outcome, treatment, cluster };
@@ -444,12 +442,17 @@ pub fn rdd<'t>(
     let cluster = req.cluster.as_deref().map(|c| cluster_codes(&table, c)).transpose()?;
     let names: Vec<&str> =
         [&req.outcome, &req.running].into_iter().chain(&req.fuzzy).chain(&req.covariates).map(String::as_str).collect();
-    let mut columns = Table::take_numeric_or_missing(&mut table, &names)?.into_iter();
-    let mut next = || columns.next().ok_or_else(|| EstimateError::new("", "a column was not read"));
-    let (y, x) = (next()?, next()?);
-    let d = if req.fuzzy.is_some() { Some(next()?) } else { None };
-    let covariates =
-        req.covariates.iter().map(|c| Ok((c.clone(), next()?))).collect::<Result<Vec<_>, EstimateError>>()?;
+    // each column taken unless a later name asks for it again
+    let y = Table::take_numeric_or_missing(&mut table, names[0], &names[1..])?;
+    let x = Table::take_numeric_or_missing(&mut table, names[1], &names[2..])?;
+    let d = match req.fuzzy {
+        Some(_) => Some(Table::take_numeric_or_missing(&mut table, names[2], &names[3..])?),
+        None => None,
+    };
+    let first = names.len() - req.covariates.len();
+    let covariates = (first..names.len())
+        .map(|i| Ok((names[i].to_string(), Table::take_numeric_or_missing(&mut table, names[i], &names[i + 1..])?)))
+        .collect::<Result<Vec<_>, DataError>>()?;
     let adjust = rdd::RddAdjust {
         covariates: covariates.iter().map(|(n, v)| (n.clone(), v.view())).collect(),
         cluster: cluster.as_ref().map(|(codes, levels)| (&codes[..], *levels)),
@@ -467,11 +470,18 @@ pub fn effect<'t>(
     let mut table = table.into();
     let names: Vec<&str> =
         [&req.outcome, &req.treatment].into_iter().chain(&req.covariates).map(String::as_str).collect();
-    let mut cols = Table::take_numeric(&mut table, &names, &[])?.into_iter();
+    // each column taken unless a later name asks for it again
+    let outcome = Table::take_numeric(&mut table, &req.outcome, &names[1..])?;
+    let treatment = Table::take_numeric(&mut table, &req.treatment, &names[2..])?;
+    let covariates = (2..names.len())
+        .map(|i| Ok((names[i].to_string(), Table::take_numeric(&mut table, names[i], &names[i + 1..])?)))
+        .collect::<Result<Vec<_>, DataError>>()?;
     drop(table);
-    let (outcome, treatment) = (cols.next().unwrap_or_default(), cols.next().unwrap_or_default());
-    let covariates = Columns::new(req.covariates.iter().cloned().zip(cols).collect())
-        .map_err(|e| DataError::BadValue { column: e.column.clone(), row: 0, message: e.to_string() })?;
+    let covariates = Columns::new(covariates).map_err(|e| DataError::BadValue {
+        column: e.column.clone(),
+        row: 0,
+        message: e.to_string(),
+    })?;
     let input = EffectInput {
         outcome: (req.outcome.clone(), outcome.into()),
         treatment: (req.treatment.clone(), treatment.into()),

@@ -109,13 +109,7 @@ impl Table {
     fn finite(&self, name: &str) -> Result<Vec<f64>, DataError> {
         match self.column(name)? {
             Column::Num(v) => {
-                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                    return Err(DataError::BadValue {
-                        column: name.into(),
-                        row: i + 1,
-                        message: "missing or not a finite number".into(),
-                    });
-                }
+                all_finite(name, v)?;
                 Ok(v.clone())
             }
             Column::Text(v) => {
@@ -137,68 +131,52 @@ impl Table {
         }
     }
 
-    /// Numeric columns where empty cells are allowed (NaN), for an estimator that may consume
-    /// them: moved out of an owned table (no copy; a name listed twice is copied the first
-    /// time), viewed in a borrowed one. The estimator then frees what it no longer needs.
+    /// A numeric column where empty cells are allowed (NaN), for an estimator that may consume
+    /// it: moved out of an owned table (no copy) unless `keep` names it (the caller still reads
+    /// it from the table: then copied), viewed in a borrowed one.
     pub fn take_numeric_or_missing<'a>(
         table: &mut Cow<'a, Table>,
-        names: &[&str],
-    ) -> Result<Vec<CowArray<'a, f64, Ix1>>, DataError> {
-        let mut out = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            match table {
-                Cow::Borrowed(t) => {
-                    let t: &'a Table = t;
-                    match t.column(name)? {
-                        Column::Num(v) => out.push(CowArray::from(ArrayView1::from(&v[..]))),
-                        Column::Text(_) => out.push(CowArray::from(t.numeric(name)?)),
-                    }
-                }
-                Cow::Owned(t) => {
-                    let again = names[i + 1..].contains(name);
-                    match t.column(name)? {
-                        Column::Num(_) if !again => {
-                            if let Some(Column::Num(v)) = t.columns.remove(*name) {
-                                out.push(CowArray::from(Array1::from(v)));
-                            }
-                        }
-                        _ => out.push(CowArray::from(t.numeric_or_missing(name)?)),
-                    }
-                }
+        name: &str,
+        keep: &[&str],
+    ) -> Result<CowArray<'a, f64, Ix1>, DataError> {
+        match table {
+            Cow::Borrowed(t) => {
+                let t: &'a Table = t;
+                Ok(match t.column(name)? {
+                    Column::Num(v) => CowArray::from(ArrayView1::from(&v[..])),
+                    Column::Text(_) => CowArray::from(t.numeric(name)?),
+                })
             }
+            Cow::Owned(t) => Ok(CowArray::from(match t.take_num(name, keep)? {
+                Some(v) => Array1::from(v),
+                None => t.numeric_or_missing(name)?,
+            })),
         }
-        Ok(out)
     }
 
-    /// Numeric columns, each finite everywhere ([`Table::numeric`]'s checks), as owned vectors:
-    /// moved out of an owned table (copied when the name is listed again, or in `keep`: the
-    /// columns the caller still reads from the table), copied from a borrowed one.
-    pub fn take_numeric(table: &mut Cow<'_, Table>, names: &[&str], keep: &[&str]) -> Result<Vec<Vec<f64>>, DataError> {
-        let mut out = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            let t = match table {
-                Cow::Owned(t) if !names[i + 1..].contains(name) && !keep.contains(name) => t,
-                _ => {
-                    out.push(table.finite(name)?);
-                    continue;
-                }
-            };
-            let Column::Num(v) = t.column(name)? else {
-                out.push(t.finite(name)?);
-                continue;
-            };
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(DataError::BadValue {
-                    column: name.to_string(),
-                    row: i + 1,
-                    message: "missing or not a finite number".into(),
-                });
+    /// A numeric column, finite everywhere ([`Table::numeric`]'s checks), as an owned vector:
+    /// moved out of an owned table unless `keep` names it, copied otherwise.
+    pub fn take_numeric(table: &mut Cow<'_, Table>, name: &str, keep: &[&str]) -> Result<Vec<f64>, DataError> {
+        if let Cow::Owned(t) = table {
+            if let Column::Num(v) = t.column(name)? {
+                all_finite(name, v)?;
             }
-            if let Some(Column::Num(v)) = t.columns.remove(*name) {
-                out.push(v);
+            if let Some(v) = t.take_num(name, keep)? {
+                return Ok(v);
             }
         }
-        Ok(out)
+        table.finite(name)
+    }
+
+    /// The numeric column `name`, removed from the table; None when `keep` names it or it is text.
+    fn take_num(&mut self, name: &str, keep: &[&str]) -> Result<Option<Vec<f64>>, DataError> {
+        if keep.contains(&name) || !matches!(self.column(name)?, Column::Num(_)) {
+            return Ok(None);
+        }
+        Ok(match self.columns.remove(name) {
+            Some(Column::Num(v)) => Some(v),
+            _ => None,
+        })
     }
 
     /// Numeric columns by name, each finite everywhere, as the estimators' input matrix.
@@ -311,6 +289,18 @@ fn merge_text(mut table: Table, mut again: Table, text_cols: Vec<usize>) -> Tabl
     table
 }
 
+/// An error naming the first row of column `name` that is missing or not a finite number.
+fn all_finite(name: &str, v: &[f64]) -> Result<(), DataError> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(DataError::BadValue {
+            column: name.into(),
+            row: i + 1,
+            message: "missing or not a finite number".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn relabel(e: DataError, path: &Path) -> DataError {
     match e {
         DataError::Read { message, .. } => DataError::Read { path: path.display().to_string(), message },
@@ -397,37 +387,37 @@ mod tests {
             Column::Num(v) => v.as_ptr(),
             Column::Text(_) => std::ptr::null(),
         };
-        // Owned: moved out (the same buffer), except a name asked for again or kept.
+        // Owned: moved out (the same buffer), unless kept (the caller reads it again).
         let mut owned = Cow::Owned(table.clone());
-        let cols = Table::take_numeric(&mut owned, &["y", "x", "x"], &[]).unwrap();
-        assert_eq!(cols, vec![vec![1.0, 2.0, 3.0], vec![10.0, 20.0, 30.0], vec![10.0, 20.0, 30.0]]);
-        assert!(owned.column("y").is_err(), "taken");
-        let mut owned = Cow::Owned(table.clone());
+        let x_buffer = address(&owned, "x");
+        assert_eq!(Table::take_numeric(&mut owned, "x", &["x"]).unwrap(), vec![10.0, 20.0, 30.0]);
+        assert_eq!(address(&owned, "x"), x_buffer, "kept in the table");
+        let x = Table::take_numeric(&mut owned, "x", &[]).unwrap();
+        assert_eq!((x.as_ptr(), x), (x_buffer, vec![10.0, 20.0, 30.0]), "moved, not copied");
+        assert!(owned.column("x").is_err(), "taken");
         let y_buffer = address(&owned, "y");
-        let cols = Table::take_numeric(&mut owned, &["y"], &["y"]).unwrap();
-        assert_eq!(cols[0], vec![1.0, 2.0, 3.0]);
-        assert_eq!(address(&owned, "y"), y_buffer, "kept in the table");
-        let mut owned = Cow::Owned(table.clone());
-        let y_buffer = address(&owned, "y");
-        let cols = Table::take_numeric_or_missing(&mut owned, &["y", "gap"]).unwrap();
-        assert_eq!(cols[0].as_ptr(), y_buffer, "moved, not copied");
-        assert!(cols[1][0].is_nan() && cols[1][2] == 6.0);
-        // Borrowed: the table is untouched; the arrays view it.
+        let y = Table::take_numeric_or_missing(&mut owned, "y", &[]).unwrap();
+        assert_eq!(y.as_ptr(), y_buffer, "moved, not copied");
+        let gap = Table::take_numeric_or_missing(&mut owned, "gap", &["gap"]).unwrap();
+        assert!(gap[0].is_nan() && gap[2] == 6.0);
+        assert!(owned.column("gap").is_ok());
+        // Borrowed: the table is untouched; the arrays view it or copy it.
         let mut borrowed = Cow::Borrowed(&table);
-        let views = Table::take_numeric_or_missing(&mut borrowed, &["y", "y"]).unwrap();
-        assert_eq!(views[0].as_ptr(), address(&table, "y"));
-        assert_eq!(Table::take_numeric(&mut borrowed, &["x"], &[]).unwrap(), vec![vec![10.0, 20.0, 30.0]]);
+        let y = Table::take_numeric_or_missing(&mut borrowed, "y", &[]).unwrap();
+        assert_eq!(y.as_ptr(), address(&table, "y"));
+        assert_eq!(Table::take_numeric(&mut borrowed, "x", &[]).unwrap(), vec![10.0, 20.0, 30.0]);
         assert!(table.column("x").is_ok());
         // The errors of `numeric`: a missing value names its row, text and unknown columns their name.
         for t in [Cow::Owned(table.clone()), Cow::Borrowed(&table)] {
             let mut t = t;
             assert!(matches!(
-                Table::take_numeric(&mut t, &["gap"], &[]),
+                Table::take_numeric(&mut t, "gap", &[]),
                 Err(DataError::BadValue { ref column, row: 1, .. }) if column == "gap"
             ));
-            assert!(matches!(Table::take_numeric(&mut t, &["label"], &[]), Err(DataError::BadValue { row: 1, .. })));
-            assert!(matches!(Table::take_numeric(&mut t, &["nope"], &[]), Err(DataError::MissingColumn { .. })));
-            assert!(matches!(Table::take_numeric_or_missing(&mut t, &["label"]), Err(DataError::BadValue { .. })));
+            assert!(t.column("gap").is_ok(), "a refused column stays");
+            assert!(matches!(Table::take_numeric(&mut t, "label", &[]), Err(DataError::BadValue { row: 1, .. })));
+            assert!(matches!(Table::take_numeric(&mut t, "nope", &[]), Err(DataError::MissingColumn { .. })));
+            assert!(matches!(Table::take_numeric_or_missing(&mut t, "label", &[]), Err(DataError::BadValue { .. })));
         }
     }
 }

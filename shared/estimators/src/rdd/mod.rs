@@ -1529,7 +1529,7 @@ mod tests {
         let n = 3000;
         let x: Vec<f64> = (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) * 40.0).round() / 40.0).collect();
         let mut y: Vec<f64> = x.iter().map(|&v| 0.5 * v + if v >= 0.0 { 0.3 } else { 0.0 } + rng.normal()).collect();
-        let json = |r: &RddResult| serde_json::to_value(r).unwrap_or_default();
+        let json = |r: &RddResult| serde_json::to_value(r).expect("a result serialises");
         for missing in [false, true] {
             if missing {
                 // rows dropped for a missing outcome: the density test then reads every running value
