@@ -205,7 +205,7 @@ fn pieces(block: &[u8], n: usize) -> Vec<&[u8]> {
 /// columns (by index) kept as text. Returns the table and the numeric columns that turned out
 /// not to be numbers (to be read again as text), or None if the input has a quote.
 pub(super) fn parse(
-    reader: impl Read,
+    reader: impl Read + Send,
     size_hint: Option<u64>,
     wanted: Option<&[String]>,
     as_text: &[usize],
@@ -215,7 +215,7 @@ pub(super) fn parse(
 
 /// [`parse`] with blocks of `block` bytes (small in the tests, to cross many block ends).
 fn parse_in_blocks(
-    mut reader: impl Read,
+    mut reader: impl Read + Send,
     size_hint: Option<u64>,
     wanted: Option<&[String]>,
     as_text: &[usize],
@@ -265,6 +265,8 @@ fn parse_in_blocks(
     let mut rows = 0usize;
     let threads = rayon::current_num_threads().max(1);
     let mut pool: Vec<Piece> = Vec::new();
+    // The next block is read while this one is parsed (into `next`, then swapped).
+    let mut next: Vec<u8> = Vec::with_capacity(buf.capacity());
     loop {
         if !eof && buf.len() < block_size {
             eof = fill(&mut reader, &mut buf, block_size)?;
@@ -294,7 +296,12 @@ fn parse_in_blocks(
             pool.push(Piece::new(ncols));
         }
         let parsed = &mut pool[..cuts.len()];
-        parsed.par_iter_mut().zip(cuts.par_iter()).for_each(|(p, bytes)| parse_piece(bytes, &kinds, p));
+        next.clear();
+        next.extend_from_slice(&buf[cut..]);
+        let (_, read) = rayon::join(
+            || parsed.par_iter_mut().zip(cuts.par_iter()).for_each(|(p, bytes)| parse_piece(bytes, &kinds, p)),
+            || if eof { Ok(true) } else { fill(&mut reader, &mut next, block_size) },
+        );
         let first_block = rows == 0;
         let block_rows: usize = parsed.iter().map(|p| p.rows).sum();
         if first_block {
@@ -319,18 +326,24 @@ fn parse_in_blocks(
             rows += piece.rows;
             for c in 0..ncols {
                 match kinds[c] {
-                    Kind::Num if failed[c] => {}
-                    Kind::Num if piece.failed[c] => {
+                    Kind::Num if !failed[c] && piece.failed[c] => {
                         failed[c] = true;
                         nums[c] = Vec::new();
                     }
-                    Kind::Num => nums[c].extend_from_slice(&piece.nums[c]),
                     Kind::Text => texts[c].append(&mut piece.texts[c]),
-                    Kind::Skip => {}
+                    _ => {}
                 }
             }
         }
-        buf.drain(..cut);
+        // the numeric columns appended to on every core, the pieces in order
+        let parsed = &*parsed;
+        nums.par_iter_mut().enumerate().filter(|(c, _)| kinds[*c] == Kind::Num && !failed[*c]).for_each(|(c, col)| {
+            for piece in parsed {
+                col.extend_from_slice(&piece.nums[c]);
+            }
+        });
+        std::mem::swap(&mut buf, &mut next);
+        eof = read?;
         if eof && buf.is_empty() {
             break;
         }

@@ -50,7 +50,7 @@ impl Table {
         let size = std::fs::metadata(path).ok().map(|m| m.len());
         // large reads pass straight through the buffer to the block reader; the csv crate's
         // reader (files with quotes) gets it
-        let open = || -> Result<Box<dyn std::io::Read>, DataError> {
+        let open = || -> Result<Box<dyn std::io::Read + Send>, DataError> {
             let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
             Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
         };
@@ -107,10 +107,15 @@ impl Table {
 
     /// [`Table::numeric`] as a vector (one copy of the column).
     fn finite(&self, name: &str) -> Result<Vec<f64>, DataError> {
+        self.finite_ref(name).map(<[f64]>::to_vec)
+    }
+
+    /// A numeric column, finite everywhere, borrowed.
+    fn finite_ref(&self, name: &str) -> Result<&[f64], DataError> {
         match self.column(name)? {
             Column::Num(v) => {
                 all_finite(name, v)?;
-                Ok(v.clone())
+                Ok(v)
             }
             Column::Text(v) => {
                 let row = v.iter().position(|s| s.parse::<f64>().is_err()).unwrap_or(0);
@@ -188,30 +193,24 @@ impl Table {
 
     /// Whole numbers (periods, cohorts).
     pub fn integers(&self, name: &str) -> Result<Vec<i64>, DataError> {
-        let v = self.finite(name)?;
-        v.iter()
-            .enumerate()
-            .map(|(i, &x)| {
-                if x.fract() == 0.0 && x.abs() < 9.0e15 {
-                    Ok(x as i64)
-                } else {
-                    Err(DataError::BadValue {
-                        column: name.into(),
-                        row: i + 1,
-                        message: format!("{x} is not a whole number"),
-                    })
-                }
-            })
-            .collect()
+        let v = self.finite_ref(name)?;
+        // the check, then the conversion: two plain loops (one collecting Results is slower)
+        if let Some(i) = v.iter().position(|&x| whole(x).is_none()) {
+            return Err(DataError::BadValue {
+                column: name.into(),
+                row: i + 1,
+                message: format!("{} is not a whole number", v[i]),
+            });
+        }
+        Ok(v.iter().map(|&x| x as i64).collect())
     }
 
     /// Integer codes 0..levels for a column (units, clusters), with the level labels. Whole-number
     /// columns are coded without formatting every row as text.
     pub fn codes(&self, name: &str) -> Result<(Vec<u32>, Vec<String>), DataError> {
         match self.column(name)? {
-            Column::Num(v) if v.iter().all(|x| x.fract() == 0.0 && x.abs() < 9.0e15) => {
-                let ints: Vec<i64> = v.iter().map(|&x| x as i64).collect();
-                let (codes, levels) = crate::panel::factorize_int(&ints);
+            Column::Num(v) if v.iter().all(|&x| whole(x).is_some()) => {
+                let (codes, levels) = crate::panel::factorize_ints(v.iter().map(|&x| x as i64), v.len());
                 Ok((codes, levels.iter().map(|l| l.to_string()).collect()))
             }
             _ => Ok(crate::panel::factorize(&self.labels(name)?)),
@@ -257,7 +256,7 @@ impl Column {
 /// CSV from a source that can be read twice (`open` starts it again): the fast reader when the
 /// input has no quote, else the csv crate's; a column that turned out not to be numeric is read
 /// again as text.
-fn read_twice<R: std::io::Read>(
+fn read_twice<R: std::io::Read + Send>(
     open: impl Fn() -> Result<R, DataError>,
     size: Option<u64>,
     wanted: Option<&[String]>,
@@ -287,6 +286,13 @@ fn merge_text(mut table: Table, mut again: Table, text_cols: Vec<usize>) -> Tabl
         }
     }
     table
+}
+
+/// `x` as an integer when it is a whole number of at most 9e15 in size (exactly representable).
+/// A truncating cast and back instead of `fract()`, which compiles to a call to libm's `trunc`
+/// here (3% of a 1,000,000-row TWFE run).
+fn whole(x: f64) -> Option<i64> {
+    (x.abs() < 9.0e15 && (x as i64) as f64 == x).then_some(x as i64)
 }
 
 /// An error naming the first row of column `name` that is missing or not a finite number.
@@ -377,6 +383,23 @@ mod tests {
         assert!(matches!(t.numeric("label"), Err(DataError::BadValue { row: 1, .. })));
         assert!(matches!(t.numeric("nope"), Err(DataError::MissingColumn { .. })));
         assert!(Table::from_reader("a,b\n1\n".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn whole_numbers_are_what_fract_says_they_are() {
+        for x in [0.0f64, -0.0, 1.0, -7.0, 2026.0, 8.9e15, -8.9e15, 0.5, -0.5, 1e-300, 2026.000001, 9.0e15, 1e300] {
+            let by_fract = (x.fract() == 0.0 && x.abs() < 9.0e15).then_some(x as i64);
+            assert_eq!(whole(x), by_fract, "{x}");
+        }
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(whole(x), None);
+        }
+        let t = Table::from_reader("t,u\n3,1.5\n-2,2\n".as_bytes()).unwrap();
+        assert_eq!(t.integers("t").unwrap(), vec![3, -2]);
+        let e = t.integers("u").unwrap_err().to_string();
+        assert!(e.contains("u: row 1: 1.5 is not a whole number"), "{e}");
+        // whole-number labels are coded as integers, sorted by value
+        assert_eq!(t.codes("t").unwrap(), (vec![1, 0], vec!["-2".to_string(), "3".to_string()]));
     }
 
     #[test]
