@@ -162,8 +162,8 @@ fn cluster_codes(table: &Table, column: &str) -> Result<(Vec<u32>, usize), Estim
 pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) -> Result<DidOutput, EstimateError> {
     let alpha = alpha_of(req.alpha)?;
     let mut table = table.into();
-    let (unit, unit_labels) = table.codes(&req.unit)?;
-    let time = table.integers(&req.time)?;
+    let (units, time) = rayon::join(|| table.codes(&req.unit), || table.integers(&req.time));
+    let ((unit, unit_labels), time) = (units?, time?);
     // Still read from the table after the outcome: the treatment (taken below) and the others.
     let keep: Vec<&str> = [
         req.treatment.as_deref(),
@@ -187,7 +187,8 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
         (Some(d), None) => {
             let se = req.se.as_ref().map_or(SeKind::Cluster, SeSpec::kind);
             let cluster_col = req.cluster.as_deref().or(req.se.as_ref().and_then(SeSpec::cluster));
-            let cluster = cluster_col.map(|c| cluster_codes(&table, c)).transpose()?;
+            // Clusters that are the units: the unit codes (the fit's default), not a second coding.
+            let cluster = cluster_col.filter(|&c| c != req.unit).map(|c| cluster_codes(&table, c)).transpose()?;
             let se = if req.cluster.is_some() { SeKind::Cluster } else { se };
             let treatment: ndarray::Array1<f64> = Table::take_numeric(&mut table, d, &[])?.into();
             // what the input does not hold (the unit and period columns) is freed before the fit

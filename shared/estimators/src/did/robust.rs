@@ -98,7 +98,7 @@ pub fn fit(input: &PanelInput, settings: &RobustSettings) -> Result<DidResult, D
         n_units: c.n_units,
         n_periods: c.periods.len(),
         n_clusters: Some(cluster.1),
-        treated_clusters: Some(super::twfe::count_treated_clusters(&cluster, &input.treatment)),
+        treated_clusters: Some(super::twfe::count_treated_clusters((&cluster.0, cluster.1), &input.treatment)),
         df: out.df,
         balanced: c.balanced,
         treated_units,

@@ -249,6 +249,13 @@ pub(super) fn refuse_switch_offs(input: &PanelInput, switch_offs: &[(u32, i64)])
     }
 }
 
+/// A column of the regression, demeaned on its own core.
+enum Column {
+    Outcome,
+    Treatment,
+    EventTime(i64),
+}
+
 /// The wild bootstrap keeps a G x G matrix per draw: it is for few clusters.
 pub const MAX_WILD_CLUSTERS: usize = 1000;
 
@@ -261,42 +268,55 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     let n = input.outcome.len();
     let (first_treated, switch_offs) = cohorts(input);
     let treated_units = first_treated.iter().filter(|f| f.is_some()).count();
-    let cluster: (Vec<u32>, usize) = match (&input.cluster, settings.se) {
-        (Some((ids, g)), _) => (ids.clone(), *g),
-        (None, _) => (input.unit.clone(), c.n_units),
+    let cluster: (&[u32], usize) = match &input.cluster {
+        Some((ids, g)) => (ids, *g),
+        None => (&input.unit, c.n_units),
     };
     if settings.se == SeKind::Cluster && cluster.1 < 2 {
         return Err(DidError::TooFewClusters { found: cluster.1 });
     }
-    let treated_clusters = count_treated_clusters(&cluster, &input.treatment);
+    let treated_clusters = count_treated_clusters(cluster, &input.treatment);
     let few_clusters = settings.se == SeKind::Cluster && (cluster.1 < 30 || treated_clusters < 10);
 
     // Regressors: the treatment, or one dummy per event time (reference left out).
     let mut names: Vec<String> = Vec::new();
-    let mut cols: Vec<Array1<f64>> = Vec::new();
+    let mut rel: Vec<Option<i64>> = Vec::new();
     let mut rel_times: Vec<i64> = Vec::new();
+    let mut work = vec![Column::Outcome];
     if settings.event_study {
         refuse_switch_offs(input, &switch_offs)?;
-        let rel: Vec<Option<i64>> =
-            (0..n).map(|i| first_treated[input.unit[i] as usize].map(|g| input.time[i] - g)).collect();
+        rel = (0..n).map(|i| first_treated[input.unit[i] as usize].map(|g| input.time[i] - g)).collect();
         rel_times = rel.iter().flatten().copied().collect::<BTreeSet<_>>().into_iter().collect();
         rel_times.retain(|&r| r != settings.reference_period);
         for &r in &rel_times {
             names.push(format!("event_time[{r}]"));
-            cols.push(rel.iter().map(|v| if *v == Some(r) { 1.0 } else { 0.0 }).collect());
+            work.push(Column::EventTime(r));
         }
     } else {
         names.push("treatment".into());
-        cols.push(input.treatment.clone());
+        work.push(Column::Treatment);
     }
 
-    let fes =
-        [FixedEffect::new(input.unit.clone(), c.n_units), FixedEffect::new(c.time_codes.clone(), c.periods.len())];
-    let mut y = input.outcome.clone();
-    let mut iterations = demean(y.view_mut(), &fes)?;
-    for col in cols.iter_mut() {
-        iterations = iterations.max(demean(col.view_mut(), &fes)?);
+    let fes = [FixedEffect::new(input.unit.clone(), c.n_units), FixedEffect::new(c.time_codes, c.periods.len())];
+    // The outcome and each regressor built and demeaned on its own core (each column's sweeps
+    // are the same as one after the other: the same numbers).
+    let demeaned = crate::parallel::map(&work, |w| {
+        let mut col: Array1<f64> = match *w {
+            Column::Outcome => input.outcome.clone(),
+            Column::Treatment => input.treatment.clone(),
+            Column::EventTime(r) => rel.iter().map(|v| if *v == Some(r) { 1.0 } else { 0.0 }).collect(),
+        };
+        demean(col.view_mut(), &fes).map(|it| (col, it))
+    })?;
+    drop(rel);
+    let mut iterations = 0;
+    let mut cols: Vec<Array1<f64>> = Vec::with_capacity(demeaned.len());
+    for d in demeaned {
+        let (col, it) = d?;
+        iterations = iterations.max(it);
+        cols.push(col);
     }
+    let y = cols.remove(0);
     // One regressor (the plain DiD) is used in place; event-study dummies are stacked.
     let stacked: Array2<f64>;
     let x = match cols.as_slice() {
@@ -324,12 +344,12 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     let mut dof_k = k + c.n_units + c.periods.len() - 1;
     if settings.se == SeKind::Cluster {
         for fe in &fes {
-            if fe.nested_in(&cluster.0) {
+            if fe.nested_in(cluster.0) {
                 dof_k = dof_k - fe.levels() + 1;
             }
         }
     }
-    let cl = (settings.se == SeKind::Cluster).then_some((cluster.0.as_slice(), cluster.1));
+    let cl = (settings.se == SeKind::Cluster).then_some(cluster);
     let mut fit = ols::covariance(x, &solved, settings.se, dof_k, cl);
     // Degrees of freedom per coefficient and for the overall estimate (CR2's differ).
     let post: Vec<usize> = (0..k).filter(|&j| settings.event_study && rel_times[j] >= 0).collect();
@@ -372,7 +392,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
             x: &raw,
             y: &input.outcome,
             fes: &fes,
-            cluster: &cluster.0,
+            cluster: cluster.0,
             n_clusters: cluster.1,
         };
         let c2 = super::cr2::fit(&problem, &contrasts).map_err(|e| match e {
@@ -420,7 +440,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
                 x: xs,
                 y: ys,
                 fes: &fes,
-                cluster: &cluster.0,
+                cluster: cluster.0,
                 n_clusters: cluster.1,
                 beta: fit.coef[0],
                 se: fit.se(0),
@@ -448,7 +468,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
             let np = c.periods.len();
             let mut wide = vec![vec![0.0; np]; c.n_units];
             for i in 0..n {
-                wide[input.unit[i] as usize][c.time_codes[i] as usize] = input.outcome[i];
+                wide[input.unit[i] as usize][fes[1].codes[i] as usize] = input.outcome[i];
             }
             let first: Vec<Option<usize>> =
                 first_treated.iter().map(|f| f.and_then(|g| c.periods.binary_search(&g).ok())).collect();
@@ -627,7 +647,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
 crate::impl_estimate!(DidResult);
 
 /// The clusters (ids, count) with at least one treated observation.
-pub(crate) fn count_treated_clusters(cluster: &(Vec<u32>, usize), treatment: &ndarray::Array1<f64>) -> usize {
+pub(crate) fn count_treated_clusters(cluster: (&[u32], usize), treatment: &ndarray::Array1<f64>) -> usize {
     let mut treated = vec![false; cluster.1];
     for (&g, &d) in cluster.0.iter().zip(treatment) {
         if d == 1.0 {
