@@ -921,10 +921,9 @@ fn read_table(
 ) -> Result<liftos_estimators::data::Table, EstimateError> {
     let name = input.to_string_lossy().to_lowercase();
     if name.ends_with(".parquet") || name.ends_with(".pq") {
-        let bytes =
-            std::fs::read(input).map_err(|e| EstimateError::new("input", format!("{}: {e}", input.display())))?;
-        let parquet = liftos::service::source::PanelFormat::Parquet;
-        return liftos::service::source::parse_panel_owned(bytes.into(), parquet, wanted)
+        let file =
+            std::fs::File::open(input).map_err(|e| EstimateError::new("input", format!("{}: {e}", input.display())))?;
+        return liftos::service::source::parse_parquet_file(file, wanted)
             .map_err(|e| EstimateError::new("input", format!("{}: {}", input.display(), e.summary())));
     }
     Ok(liftos_estimators::data::Table::read_csv_columns(input, wanted)?)
@@ -999,11 +998,14 @@ fn local_analysis(
     };
     let body = std::fs::read(request).map_err(|e| fail("request", format!("{}: {e}", request.display())))?;
     let name = input.to_string_lossy().to_lowercase();
-    let format =
-        if name.ends_with(".parquet") || name.ends_with(".pq") { PanelFormat::Parquet } else { PanelFormat::Csv };
-    let bytes = std::fs::read(input).map_err(|e| fail("input", format!("{}: {e}", input.display())))?;
-    let table = parse_panel(&bytes, format).map_err(|e| fail("input", e.summary()))?;
-    Ok((kind, body, table))
+    let table = if name.ends_with(".parquet") || name.ends_with(".pq") {
+        let file = std::fs::File::open(input).map_err(|e| fail("input", format!("{}: {e}", input.display())))?;
+        liftos::service::source::parse_parquet_file(file, None)
+    } else {
+        let bytes = std::fs::read(input).map_err(|e| fail("input", format!("{}: {e}", input.display())))?;
+        parse_panel(&bytes, PanelFormat::Csv)
+    };
+    Ok((kind, body, table.map_err(|e| fail("input", e.summary()))?))
 }
 
 async fn run_serve(port: u16, data_dir: Option<PathBuf>) -> ExitCode {

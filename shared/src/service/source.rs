@@ -181,6 +181,92 @@ pub fn parse_panel_owned(
     }
 }
 
+/// A Parquet file on disk read by its columns (only `wanted`'s, None: all): each column chunk
+/// is read from the file at its offset by the thread that decodes it, so the file is never held
+/// whole in memory and the columns of a row group are read side by side.
+pub fn parse_parquet_file(file: std::fs::File, wanted: Option<&[String]>) -> Result<Table, ValidationError> {
+    let file = FileAt::new(file).map_err(|e| ValidationError::new("panel", e.to_string()))?;
+    if let Some(e) = panel_bytes_limit_error(usize::try_from(file.len).unwrap_or(usize::MAX)) {
+        return Err(e);
+    }
+    non_empty(parquet_table(file, wanted)?)
+}
+
+/// A file read at offsets (`pread`): readers at different offsets do not move each other
+/// (parquet's own reader for `File` clones the handle, and the clones share one position, so
+/// two threads reading two columns at once would read each other's bytes).
+struct FileAt {
+    file: std::sync::Arc<std::fs::File>,
+    len: u64,
+}
+
+/// A reader from an offset of a [`FileAt`].
+struct ReadAt {
+    file: std::sync::Arc<std::fs::File>,
+    pos: u64,
+}
+
+impl FileAt {
+    fn new(file: std::fs::File) -> std::io::Result<Self> {
+        let len = file.metadata()?.len();
+        Ok(Self { file: std::sync::Arc::new(file), len })
+    }
+}
+
+/// Bytes at `pos` (as many as one read gives, 0 at the end).
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, pos)
+}
+
+#[cfg(windows)]
+fn read_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, pos)
+}
+
+impl std::io::Read for ReadAt {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = read_at(&self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl parquet::file::reader::Length for FileAt {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl parquet::file::reader::ChunkReader for FileAt {
+    type T = std::io::BufReader<ReadAt>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(std::io::BufReader::new(ReadAt { file: self.file.clone(), pos: start }))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        // a length the file cannot hold is refused before anything is allocated for it
+        if start.checked_add(length as u64).is_none_or(|end| end > self.len) {
+            return Err(parquet::errors::ParquetError::EOF(format!(
+                "{length} bytes at offset {start} run past the end of the file ({} bytes)",
+                self.len
+            )));
+        }
+        let mut buf = vec![0u8; length];
+        let mut done = 0;
+        while done < length {
+            match read_at(&self.file, &mut buf[done..], start + done as u64) {
+                Ok(0) => return Err(parquet::errors::ParquetError::EOF("the file ended early".into())),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(buf.into())
+    }
+}
+
 fn non_empty(table: Table) -> Result<Table, ValidationError> {
     if table.rows == 0 {
         return Err(ValidationError::new("panel", "has no rows"));
@@ -256,10 +342,13 @@ pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
 
 /// A Parquet file's flat columns: numbers (ints, floats, decimals, booleans as 0/1, dates as
 /// days since 1970-01-01) are numeric; strings and timestamps (RFC 3339, UTC) are text.
-fn parquet_table(bytes: bytes::Bytes, wanted: Option<&[String]>) -> Result<Table, ValidationError> {
+fn parquet_table<R: parquet::file::reader::ChunkReader + 'static>(
+    input: R,
+    wanted: Option<&[String]>,
+) -> Result<Table, ValidationError> {
     use parquet::file::reader::SerializedFileReader;
     let bad = |m: String| ValidationError::new("panel", format!("is not a readable Parquet file: {m}"));
-    let reader = SerializedFileReader::new(bytes).map_err(|e| bad(e.to_string()))?;
+    let reader = SerializedFileReader::new(input).map_err(|e| bad(e.to_string()))?;
     if let Some(table) = parquet_columns(&reader, wanted).map_err(|e| bad(e.to_string()))? {
         return Ok(table);
     }
@@ -267,7 +356,9 @@ fn parquet_table(bytes: bytes::Bytes, wanted: Option<&[String]>) -> Result<Table
 }
 
 /// The row reader: any flat file, a cell at a time (what [`parquet_columns`] cannot read).
-fn parquet_rows(reader: &parquet::file::reader::SerializedFileReader<bytes::Bytes>) -> Result<Table, ValidationError> {
+fn parquet_rows<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: &parquet::file::reader::SerializedFileReader<R>,
+) -> Result<Table, ValidationError> {
     use parquet::file::reader::FileReader;
     use parquet::record::Field;
     let bad = |m: String| ValidationError::new("panel", format!("is not a readable Parquet file: {m}"));
@@ -331,8 +422,8 @@ fn parquet_rows(reader: &parquet::file::reader::SerializedFileReader<bytes::Byte
 /// (dates as their day number), booleans as 0/1 and UTF-8 strings, nulls as missing. None when
 /// a column needs the row reader (decimals, timestamps, unsigned 64-bit, nested fields), which
 /// then reads the whole file as before.
-fn parquet_columns(
-    reader: &parquet::file::reader::SerializedFileReader<bytes::Bytes>,
+fn parquet_columns<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: &parquet::file::reader::SerializedFileReader<R>,
     wanted: Option<&[String]>,
 ) -> parquet::errors::Result<Option<Table>> {
     use parquet::basic::{ConvertedType, LogicalType, Type as Physical};
@@ -445,18 +536,43 @@ fn read_parquet_column(
 ) -> parquet::errors::Result<bool> {
     use parquet::column::reader::ColumnReader;
     let mut defs: Vec<i16> = Vec::new();
-    /// Values read with their definition levels, spread over the rows (null: `missing`).
-    fn spread<T: Clone>(values: Vec<T>, defs: &[i16], max_def: i16, missing: T, out: &mut Vec<T>) {
+    /// The values appended to `out` after `start`, spread over the rows their definition levels
+    /// describe (a null: `missing`), in place from the last row back. A file whose levels count
+    /// more values than it holds is an error.
+    fn spread<T: Clone>(
+        out: &mut Vec<T>,
+        start: usize,
+        defs: &[i16],
+        max_def: i16,
+        missing: T,
+    ) -> parquet::errors::Result<()> {
+        let values = out.len() - start;
         if max_def == 0 {
-            out.extend(values);
-            return;
+            return Ok(());
         }
-        let mut v = values.into_iter();
-        for &d in defs {
-            out.push(if d == max_def { v.next().unwrap_or_else(|| missing.clone()) } else { missing.clone() });
+        if defs.iter().filter(|&&d| d == max_def).count() != values {
+            return Err(parquet::errors::ParquetError::General(
+                "a column's definition levels and values disagree".into(),
+            ));
         }
+        if values == defs.len() {
+            return Ok(()); // no nulls
+        }
+        out.resize(start + defs.len(), missing.clone());
+        // rows at and after `row` are final; values still to place lie before `v`
+        let mut v = start + values;
+        for (i, &d) in defs.iter().enumerate().rev() {
+            let row = start + i;
+            if d == max_def {
+                v -= 1;
+                out.swap(row, v);
+            } else {
+                out[row] = missing.clone();
+            }
+        }
+        Ok(())
     }
-    // every record of the row group into `$vals` (and the definition levels into `defs`)
+    // every record of the row group appended to `$vals` (and the definition levels to `defs`)
     macro_rules! read_all {
         ($r:expr, $vals:expr) => {{
             let d = (max_def > 0).then_some(&mut defs);
@@ -476,14 +592,18 @@ fn read_parquet_column(
             let mut r = $r;
             let mut vals = Vec::with_capacity(n.min(1 << 22));
             read_all!(r, &mut vals);
-            let vals: Vec<f64> = vals.into_iter().map($conv).collect();
-            spread(vals, &defs, max_def, f64::NAN, num);
+            let start = num.len();
+            num.extend(vals.into_iter().map($conv));
+            spread(num, start, &defs, max_def, f64::NAN)?;
         }};
     }
     match column {
-        // doubles without nulls: decoded straight onto the column
-        ColumnReader::DoubleColumnReader(mut r) if max_def == 0 => read_all!(r, num),
-        ColumnReader::DoubleColumnReader(r) => numbers!(r, |x: f64| x),
+        // doubles: decoded straight onto the column (and spread over the nulls there)
+        ColumnReader::DoubleColumnReader(mut r) => {
+            let start = num.len();
+            read_all!(r, num);
+            spread(num, start, &defs, max_def, f64::NAN)?;
+        }
         ColumnReader::FloatColumnReader(r) => numbers!(r, |x: f32| x as f64),
         ColumnReader::Int32ColumnReader(r) => numbers!(r, |x: i32| x as f64),
         ColumnReader::Int64ColumnReader(r) => numbers!(r, |x: i64| x as f64),
@@ -491,11 +611,11 @@ fn read_parquet_column(
         ColumnReader::ByteArrayColumnReader(mut r) => {
             let mut vals = Vec::with_capacity(n.min(1 << 22));
             read_all!(r, &mut vals);
-            let vals = vals
-                .iter()
-                .map(|b| b.as_utf8().map(str::to_string))
-                .collect::<parquet::errors::Result<Vec<String>>>()?;
-            spread(vals, &defs, max_def, String::new(), txt);
+            let start = txt.len();
+            for b in &vals {
+                txt.push(b.as_utf8()?.to_string());
+            }
+            spread(txt, start, &defs, max_def, String::new())?;
         }
         _ => return Ok(false),
     }
@@ -788,5 +908,64 @@ mod tests {
         assert_eq!(some.labels("label").unwrap(), rows.labels("label").unwrap());
         let e = some.numeric("day").unwrap_err().to_string();
         assert!(e.contains("day") && e.contains("was not read"), "{e}");
+    }
+
+    fn fixture_file(name: &str) -> std::fs::File {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+        std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// A file on disk, its columns read at their offsets on several threads, reads what its
+    /// bytes read: every type with nulls over six row groups, the row reader's fallback
+    /// (timestamps), and a subset of the columns.
+    #[test]
+    fn a_parquet_file_reads_what_its_bytes_read() {
+        for name in ["parquet_types.parquet", "parquet_timestamps.parquet"] {
+            let from_file = parse_parquet_file(fixture_file(name), None).unwrap();
+            same(&from_file, &parse_panel(&fixture(name), PanelFormat::Parquet).unwrap());
+        }
+        let wanted = ["y".to_string(), "label".to_string()];
+        let some = parse_parquet_file(fixture_file("parquet_types.parquet"), Some(&wanted)).unwrap();
+        let bytes =
+            parse_panel_columns(&fixture("parquet_types.parquet"), PanelFormat::Parquet, Some(&wanted)).unwrap();
+        assert_eq!(some.names, bytes.names);
+        assert_eq!(some.labels("label").unwrap(), bytes.labels("label").unwrap());
+        let bits = |t: &Table| t.numeric_or_missing("y").unwrap().mapv(f64::to_bits);
+        assert_eq!(bits(&some), bits(&bytes));
+        assert!(some.numeric("day").unwrap_err().to_string().contains("was not read"));
+    }
+
+    /// A cut-off file is an error naming the panel, not a shorter table; a range past the end
+    /// is refused before it is allocated.
+    #[test]
+    fn a_cut_off_parquet_file_is_an_error() {
+        use parquet::file::reader::ChunkReader;
+        let whole = fixture("parquet_types.parquet");
+        let dir = std::env::temp_dir().join(format!("liftos-parquet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for cut in [0, 4, whole.len() / 2, whole.len() - 9] {
+            let path = dir.join(format!("cut{cut}.parquet"));
+            std::fs::write(&path, &whole[..cut]).unwrap();
+            let e = parse_parquet_file(std::fs::File::open(&path).unwrap(), None).unwrap_err();
+            assert_eq!(e.field(), "panel", "{e:?}");
+            assert!(e.summary().contains("not a readable Parquet file"), "{}", e.summary());
+        }
+        // the footer intact, the column data zeroed: an error, not a panic or a table of zeros
+        let mut zeroed = whole.to_vec();
+        zeroed[4..whole.len() / 2].fill(0);
+        let path = dir.join("zeroed.parquet");
+        std::fs::write(&path, &zeroed).unwrap();
+        let e = parse_parquet_file(std::fs::File::open(&path).unwrap(), None).unwrap_err();
+        assert_eq!(e.field(), "panel", "{e:?}");
+        let at = FileAt::new(fixture_file("parquet_types.parquet")).unwrap();
+        assert_eq!(at.get_bytes(0, 4).unwrap().as_ref(), b"PAR1");
+        assert_eq!(at.get_bytes(at.len - 4, 4).unwrap().as_ref(), b"PAR1");
+        assert!(at.get_bytes(at.len - 3, 4).is_err());
+        assert!(at.get_bytes(u64::MAX, usize::MAX).is_err());
+        let mut r = at.get_read(at.len - 4).unwrap();
+        let mut tail = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut tail).unwrap();
+        assert_eq!(tail, b"PAR1");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
