@@ -730,7 +730,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, Columns::Named, req, |t, r| estimate::iv(&t, r))
+            on_csv(&input, Columns::Named, req, estimate::iv)
         }
         EstimateCmd::Synth {
             input,

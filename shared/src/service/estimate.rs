@@ -384,7 +384,13 @@ fn robust_event_study(
     Ok(DidOutput::Twfe(robust::fit(&input, &RobustSettings { method, alpha })?))
 }
 
-pub fn iv(table: &Table, req: &IvRequest) -> Result<liftos_estimators::iv::IvResult, EstimateError> {
+/// 2SLS on a borrowed table, or on an owned one whose columns the input takes (the command
+/// line's: one copy of the data in memory, not two).
+pub fn iv<'t>(
+    table: impl Into<std::borrow::Cow<'t, Table>>,
+    req: &IvRequest,
+) -> Result<liftos_estimators::iv::IvResult, EstimateError> {
+    let mut table = table.into();
     let alpha = alpha_of(req.alpha)?;
     let se = req.se.clone().unwrap_or(SeSpec::Robust);
     if matches!(se, SeSpec::Wild | SeSpec::Cr2) {
@@ -393,14 +399,31 @@ pub fn iv(table: &Table, req: &IvRequest) -> Result<liftos_estimators::iv::IvRes
             format!("se: {se} is for difference-in-differences; use robust or cluster:COLUMN"),
         ));
     }
-    let cluster = se.cluster().map(|c| cluster_codes(table, c)).transpose()?;
-    let input = IvInput {
-        outcome: (req.outcome.clone(), table.numeric(&req.outcome)?),
-        endogenous: table.columns(&req.endogenous)?,
-        instruments: table.columns(&req.instruments)?,
-        controls: table.columns(&req.controls)?,
-        cluster,
+    let cluster = se.cluster().map(|c| cluster_codes(&table, c)).transpose()?;
+    let names: Vec<&str> = std::iter::once(&req.outcome)
+        .chain(&req.endogenous)
+        .chain(&req.instruments)
+        .chain(&req.controls)
+        .map(String::as_str)
+        .collect();
+    // each column taken unless a later name asks for it again
+    let outcome = Table::take_numeric(&mut table, names[0], &names[1..])?;
+    let mut taken = 1;
+    let mut next = |n: usize| -> Result<Columns, EstimateError> {
+        let cols = (taken..taken + n)
+            .map(|i| Ok((names[i].to_string(), Table::take_numeric(&mut table, names[i], &names[i + 1..])?)))
+            .collect::<Result<Vec<_>, DataError>>()?;
+        taken += n;
+        Ok(Columns::new(cols).map_err(|e| DataError::BadValue {
+            column: e.column.clone(),
+            row: 0,
+            message: e.to_string(),
+        })?)
     };
+    let (endogenous, instruments, controls) =
+        (next(req.endogenous.len())?, next(req.instruments.len())?, next(req.controls.len())?);
+    drop(table);
+    let input = IvInput { outcome: (req.outcome.clone(), outcome.into()), endogenous, instruments, controls, cluster };
     Ok(iv::fit(&input, &IvSettings { se: se.kind(), alpha })?)
 }
 
@@ -895,5 +918,45 @@ mod tests {
             let e = parse_range("fit_window", bad).unwrap_err();
             assert_eq!(e.field(), "fit_window", "{bad:?}");
         }
+    }
+
+    /// 2SLS on an owned table (its columns taken, as the command line runs it) is the answer
+    /// on the borrowed table, bit for bit, also when one column plays two roles (then copied,
+    /// not taken twice) and when a column is missing or not a number (the same error).
+    #[test]
+    fn iv_on_an_owned_table_is_the_borrowed_answer() {
+        use liftos_estimators::data::Column;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/data/iv_sim.csv");
+        let table = Table::from_csv_bytes(&std::fs::read(path).unwrap(), None).unwrap();
+        let req = |v: serde_json::Value| -> IvRequest { serde_json::from_value(v).unwrap() };
+        let cases = [
+            serde_json::json!({"outcome": "y", "endogenous": ["x"], "instruments": ["z1", "z2"], "controls": ["w1"]}),
+            serde_json::json!({"outcome": "y", "endogenous": ["x"], "instruments": ["z1", "z2"],
+                "controls": ["w1"], "se": "cluster:g"}),
+            // w1 both an instrument and a control: collinear, the same error either way
+            serde_json::json!({"outcome": "y", "endogenous": ["x"], "instruments": ["z1", "w1"], "controls": ["w1"]}),
+            // the outcome again as a control
+            serde_json::json!({"outcome": "y", "endogenous": ["x"], "instruments": ["z1", "z2"], "controls": ["y"]}),
+            serde_json::json!({"outcome": "y", "endogenous": ["x"], "instruments": ["z1", "nope"], "controls": []}),
+        ];
+        let json = |r: Result<liftos_estimators::iv::IvResult, EstimateError>| match r {
+            Ok(v) => serde_json::to_string(&v).unwrap(),
+            Err(e) => format!("error {}: {e}", e.field()),
+        };
+        let mut answers = 0;
+        for c in cases {
+            let r = req(c.clone());
+            let borrowed = json(iv(&table, &r));
+            answers += usize::from(!borrowed.starts_with("error"));
+            assert_eq!(json(iv(table.clone(), &r)), borrowed, "{c}");
+        }
+        assert!(answers >= 2, "the first two cases have answers");
+        let with_text = Table::from_columns(vec![
+            ("y", Column::Num(vec![1.0, 2.0, 3.0])),
+            ("x", Column::Text(vec!["a".into(), "b".into(), "c".into()])),
+        ]);
+        let r = req(serde_json::json!({"outcome": "y", "endogenous": ["x"], "instruments": ["y"], "controls": []}));
+        assert_eq!(json(iv(with_text.clone(), &r)), json(iv(&with_text, &r)));
+        assert!(json(iv(with_text, &r)).contains("x"));
     }
 }
