@@ -27,14 +27,14 @@ impl Columns {
         if let Some((name, c)) = cols.iter().find(|c| c.1.len() != expected) {
             return Err(ShapeError { column: name.clone(), found: c.len(), expected });
         }
-        // Each column is copied into the matrix and freed: at most one column more than the
-        // matrix is ever held.
+        // Each column is copied into its place in the matrix and freed, on every core: at most
+        // a column per core more than the matrix is ever held.
+        use rayon::prelude::*;
         let (n, k) = (expected, cols.len());
-        let mut data = Vec::with_capacity(n * k);
-        let mut names = Vec::with_capacity(k);
-        for (name, c) in cols {
-            data.extend_from_slice(&c);
-            names.push(name);
+        let names = cols.iter().map(|c| c.0.clone()).collect();
+        let mut data = vec![0.0; n * k];
+        if n > 0 {
+            data.par_chunks_mut(n).zip(cols.into_par_iter()).for_each(|(to, (_, from))| to.copy_from_slice(&from));
         }
         let values = Array2::from_shape_vec((n, k).f(), data).unwrap_or_else(|_| Array2::zeros((n, k).f()));
         Ok(Self { names, values })
@@ -142,5 +142,18 @@ mod tests {
         let e = Columns::new(vec![("a".into(), vec![1.0]), ("b".into(), vec![3.0, 4.0])]).unwrap_err();
         assert_eq!(e, ShapeError { column: "b".into(), found: 2, expected: 1 });
         assert_eq!(Columns::empty(3).n(), 3);
+        // many columns (copied on several cores) each land in its place, under its name
+        let cols: Vec<(String, Vec<f64>)> =
+            (0..37).map(|j| (format!("c{j}"), (0..1001).map(|i| (i * 37 + j) as f64).collect())).collect();
+        let c = Columns::new(cols.clone()).unwrap();
+        assert_eq!((c.n(), c.k()), (1001, 37));
+        for (j, (name, v)) in cols.iter().enumerate() {
+            assert_eq!((&c.names()[j], c.column(j).to_vec()), (name, v.clone()));
+        }
+        assert_eq!(c.slices()[36], &cols[36].1[..]);
+        // columns of no rows, and no columns
+        let none = Columns::new(vec![("a".into(), vec![]), ("b".into(), vec![])]).unwrap();
+        assert_eq!((none.n(), none.k(), none.names()), (0, 2, &["a".to_string(), "b".to_string()][..]));
+        assert_eq!((Columns::new(vec![]).unwrap().n(), Columns::new(vec![]).unwrap().k()), (0, 0));
     }
 }
