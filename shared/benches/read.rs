@@ -1,5 +1,6 @@
 //! Reading a panel, alone: the CSV reader (parallel blocks, every column) against the Parquet
-//! reader (column by column) on the same data, median of 3 in one process (release build).
+//! reader (column by column, each column chunk read from the file at its offset) on the same
+//! data, as `liftos estimate` reads a file; median of 3 in one process (release build).
 //! `anchors.sh` runs it on the benchmark files beside their Parquet copies:
 //!
 //!   cargo bench -p liftos --bench read -- DATA_DIR twfe iv ...
@@ -7,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use liftos::service::source::{parse_panel, PanelFormat};
+use liftos::service::source::parse_parquet_file;
 use liftos_estimators::data::Table;
 
 fn median3(mut f: impl FnMut() -> usize) -> (f64, usize) {
@@ -33,8 +34,8 @@ fn main() {
         let pq = PathBuf::from(dir).join(format!("{name}.parquet"));
         let (csv_s, rows) = median3(|| Table::read_csv(&csv).unwrap_or_else(|e| panic!("{e}")).rows);
         let (pq_s, pq_rows) = median3(|| {
-            let bytes = std::fs::read(&pq).unwrap_or_else(|e| panic!("{}: {e}", pq.display()));
-            parse_panel(&bytes, PanelFormat::Parquet).unwrap_or_else(|e| panic!("{}", e.summary())).rows
+            let file = std::fs::File::open(&pq).unwrap_or_else(|e| panic!("{}: {e}", pq.display()));
+            parse_parquet_file(file, None).unwrap_or_else(|e| panic!("{}", e.summary())).rows
         });
         assert_eq!(rows, pq_rows, "{name}: the same rows");
         let mb = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len() as f64 / 1048576.0).unwrap_or(f64::NAN);
