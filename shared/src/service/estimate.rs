@@ -408,21 +408,12 @@ pub fn iv<'t>(
         .collect();
     // each column taken unless a later name asks for it again
     let outcome = Table::take_numeric(&mut table, names[0], &names[1..])?;
-    let mut taken = 1;
-    let mut next = |n: usize| -> Result<Columns, EstimateError> {
-        let cols = (taken..taken + n)
-            .map(|i| Ok((names[i].to_string(), Table::take_numeric(&mut table, names[i], &names[i + 1..])?)))
-            .collect::<Result<Vec<_>, DataError>>()?;
-        taken += n;
-        Ok(Columns::new(cols).map_err(|e| DataError::BadValue {
-            column: e.column.clone(),
-            row: 0,
-            message: e.to_string(),
-        })?)
-    };
-    let (endogenous, instruments, controls) =
-        (next(req.endogenous.len())?, next(req.instruments.len())?, next(req.controls.len())?);
+    let mut cols = Table::take_numerics(&mut table, &names[1..])?;
     drop(table);
+    let (ne, ni) = (req.endogenous.len(), req.instruments.len());
+    let controls = Columns::new(cols.split_off(ne + ni)).map_err(DataError::from)?;
+    let instruments = Columns::new(cols.split_off(ne)).map_err(DataError::from)?;
+    let endogenous = Columns::new(cols).map_err(DataError::from)?;
     let input = IvInput { outcome: (req.outcome.clone(), outcome.into()), endogenous, instruments, controls, cluster };
     Ok(iv::fit(&input, &IvSettings { se: se.kind(), alpha })?)
 }
@@ -497,15 +488,9 @@ pub fn effect<'t>(
     // each column taken unless a later name asks for it again
     let outcome = Table::take_numeric(&mut table, &req.outcome, &names[1..])?;
     let treatment = Table::take_numeric(&mut table, &req.treatment, &names[2..])?;
-    let covariates = (2..names.len())
-        .map(|i| Ok((names[i].to_string(), Table::take_numeric(&mut table, names[i], &names[i + 1..])?)))
-        .collect::<Result<Vec<_>, DataError>>()?;
+    let covariates = Table::take_numerics(&mut table, &names[2..])?;
     drop(table);
-    let covariates = Columns::new(covariates).map_err(|e| DataError::BadValue {
-        column: e.column.clone(),
-        row: 0,
-        message: e.to_string(),
-    })?;
+    let covariates = Columns::new(covariates).map_err(DataError::from)?;
     let input = EffectInput {
         outcome: (req.outcome.clone(), outcome.into()),
         treatment: (req.treatment.clone(), treatment.into()),

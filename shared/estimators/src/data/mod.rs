@@ -20,6 +20,14 @@ pub enum DataError {
     BadValue { column: String, row: usize, message: String },
 }
 
+/// Columns of one table always have its row count; a [`Columns`] built from them that did not
+/// would be reported against the column.
+impl From<crate::columns::ShapeError> for DataError {
+    fn from(e: crate::columns::ShapeError) -> Self {
+        DataError::BadValue { column: e.column.clone(), row: 0, message: e.to_string() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Column {
     Num(Vec<f64>),
@@ -173,6 +181,14 @@ impl Table {
         table.finite(name)
     }
 
+    /// [`Table::take_numeric`] for each of `names` in turn, each taken unless a later name
+    /// asks for it again (then copied).
+    pub fn take_numerics(table: &mut Cow<'_, Table>, names: &[&str]) -> Result<Vec<(String, Vec<f64>)>, DataError> {
+        (0..names.len())
+            .map(|i| Ok((names[i].to_string(), Table::take_numeric(table, names[i], &names[i + 1..])?)))
+            .collect()
+    }
+
     /// The numeric column `name`, removed from the table; None when `keep` names it or it is text.
     fn take_num(&mut self, name: &str, keep: &[&str]) -> Result<Option<Vec<f64>>, DataError> {
         if keep.contains(&name) || !matches!(self.column(name)?, Column::Num(_)) {
@@ -188,7 +204,7 @@ impl Table {
     pub fn columns(&self, names: &[String]) -> Result<Columns, DataError> {
         let cols = names.iter().map(|n| Ok((n.clone(), self.finite(n)?))).collect::<Result<Vec<_>, DataError>>()?;
         // One table: every column has its row count.
-        Columns::new(cols).map_err(|e| DataError::BadValue { column: e.column.clone(), row: 0, message: e.to_string() })
+        Ok(Columns::new(cols)?)
     }
 
     /// Whole numbers (periods, cohorts).
