@@ -292,8 +292,17 @@ fn dup_counts(x: &[f64]) -> (Vec<u32>, Vec<u32>) {
 
 /// rdrobust's nearest-neighbour residuals: each observation against the mean of at least
 /// `matches` nearest neighbours (ties included), scaled by sqrt(J/(J+1)). Columns: y, then t.
-fn nn_residuals(x: &[f64], cols: &[&[f64]], dups: &[u32], dupsid: &[u32], matches: usize) -> Vec<Vec<f64>> {
+/// `scale`: x and the first column are read divided by these (1 leaves a value as it is).
+fn nn_residuals(
+    x: &[f64],
+    cols: &[&[f64]],
+    scale: (f64, f64),
+    dups: &[u32],
+    dupsid: &[u32],
+    matches: usize,
+) -> Vec<Vec<f64>> {
     let dup = |i: usize| dups[i] as usize;
+    let xv = |i: usize| x[i] / scale.0;
     let n = x.len();
     let eps = f64::EPSILON.sqrt();
     let mut out = vec![vec![0.0; n]; cols.len()];
@@ -307,8 +316,8 @@ fn nn_residuals(x: &[f64], cols: &[&[f64]], dups: &[u32], dupsid: &[u32], matche
             } else if pos + rpos + 1 >= n {
                 lpos += dup(pos - lpos - 1);
             } else {
-                let dleft = x[pos] - x[pos - lpos - 1];
-                let dright = x[pos + rpos + 1] - x[pos];
+                let dleft = xv(pos) - xv(pos - lpos - 1);
+                let dright = xv(pos + rpos + 1) - xv(pos);
                 let tol = dleft.max(dright) * eps;
                 if dleft - dright > tol {
                     rpos += dup(pos + rpos + 1);
@@ -324,8 +333,9 @@ fn nn_residuals(x: &[f64], cols: &[&[f64]], dups: &[u32], dupsid: &[u32], matche
         let ji = (hi - lo - 1) as f64;
         let sf = (ji / (ji + 1.0)).sqrt();
         for (c, col) in cols.iter().enumerate() {
-            let s: f64 = col[lo..hi].iter().sum::<f64>() - col[pos];
-            out[c][pos] = sf * (col[pos] - s / ji);
+            let d = if c == 0 { scale.1 } else { 1.0 };
+            let s: f64 = col[lo..hi].iter().map(|v| v / d).sum::<f64>() - col[pos] / d;
+            out[c][pos] = sf * (col[pos] / d - s / ji);
         }
     }
     out
@@ -351,6 +361,9 @@ pub(crate) fn moments(x: &[f64], w: &[f64], ds: &[&[f64]], c: f64, o: usize) -> 
     m.add(x, w, ds, c);
     m.finish()
 }
+
+/// Rows per block where [`Moments`] are summed a block at a time (weights computed per block).
+const MOMENT_BLOCK: usize = 1 << 14;
 
 /// [`moments`]' sums, accumulated over consecutive blocks of a window in order (the same sums,
 /// bit for bit, as one pass over the whole window).
@@ -417,15 +430,17 @@ fn fill_upper(m: &mut Array2<f64>) {
 
 /// Plug-in residuals d - R b of each column of a local fit (rdrobust's `vce="hc1"` residuals
 /// with weight 1, which its `cr1` sums within clusters).
-fn plugin_residuals(x: &[f64], cols: &[&[f64]], c: f64, betas: &[Array1<f64>]) -> Vec<Vec<f64>> {
+/// `scale` as in [`nn_residuals`].
+fn plugin_residuals(x: &[f64], cols: &[&[f64]], scale: (f64, f64), c: f64, betas: &[Array1<f64>]) -> Vec<Vec<f64>> {
     let k = betas.first().map_or(1, |b| b.len());
     let mut pw = vec![0.0; k];
     let mut out = vec![vec![0.0; x.len()]; cols.len()];
     for i in 0..x.len() {
-        powers(x[i] - c, &mut pw);
+        powers(x[i] / scale.0 - c, &mut pw);
         let r = ArrayView1::from(&pw[..]);
-        for ((o, col), b) in out.iter_mut().zip(cols).zip(betas) {
-            o[i] = col[i] - r.dot(b);
+        for (j, ((o, col), b)) in out.iter_mut().zip(cols).zip(betas).enumerate() {
+            let d = if j == 0 { scale.1 } else { 1.0 };
+            o[i] = col[i] / d - r.dot(b);
         }
     }
     out
@@ -486,21 +501,23 @@ impl<'a> Meat<'a> {
 }
 
 /// Residuals for a local fit's variance: nearest neighbours (ties counted by `dups`), or with
-/// clusters the fit's plug-in residuals (`betas` per column).
+/// clusters the fit's plug-in residuals (`betas` per column); `scale` as in [`nn_residuals`].
+#[allow(clippy::too_many_arguments)]
 fn fit_residuals(
     side: &Side,
     ex: &[f64],
     ds: &[&[f64]],
+    scale: (f64, f64),
     c: f64,
     betas: &[Array1<f64>],
     dups: impl FnOnce() -> (Vec<u32>, Vec<u32>),
     nnmatch: usize,
 ) -> Vec<Vec<f64>> {
     match side.cl {
-        Some(_) => plugin_residuals(ex, ds, c, betas),
+        Some(_) => plugin_residuals(ex, ds, scale, c, betas),
         None => {
             let (dups, dupsid) = dups();
-            nn_residuals(ex, ds, &dups, &dupsid, nnmatch)
+            nn_residuals(ex, ds, scale, &dups, &dupsid, nnmatch)
         }
     }
 }
@@ -620,7 +637,7 @@ fn bw_constants(
             column_weights(gamma.as_ref(), Some((ty, tt)))
         }
     };
-    let res = fit_residuals(side, ex, &ds, c, &beta_v, || side.dups(&r), nnmatch);
+    let res = fit_residuals(side, ex, &ds, (1.0, 1.0), c, &beta_v, || side.dups(&r), nnmatch);
     let mut meat = Meat::new(k, side.clusters(&r), side.levels);
     let mut vv = Array1::zeros(k);
     let mut pw = vec![0.0; k];
@@ -644,42 +661,37 @@ fn bw_constants(
     let r = side.window(c, h_b, kernel);
     let weights = |ex: &[f64]| -> Vec<f64> { ex.iter().map(|&x| kernel.weight((x - c) / h_b, h_b)).collect() };
     let kb = o_b + 1;
+    // The moments a block at a time (the first pilot's window is the whole side); the residuals
+    // and the meat read the side's values scaled as they go: nothing of the window's size is
+    // copied, only the residuals (and the tie groups) are the window's length.
+    let mut m = Moments::new(o_b, side.cols(&(0..0)).len());
+    for start in r.clone().step_by(MOMENT_BLOCK) {
+        let b = start..(start + MOMENT_BLOCK).min(r.end);
+        let ex = side.xs(&b);
+        let ds = side.cols(&b);
+        m.add(&ex, &weights(&ex), &refs(&ds), c);
+    }
+    let (g, rwd) = m.finish();
+    let inv_b = linalg::inv_spd(g.view()).map_err(|_| singular())?;
+    let beta_b: Vec<Array1<f64>> = rwd.iter().map(|v| inv_b.dot(v)).collect();
     let mut bwreg = 0.0;
-    let beta_b: Vec<Array1<f64>> = if scale > 0.0 {
-        let ex = side.xs(&r);
-        let ex = &ex[..];
-        let ew = weights(ex);
-        let ds = side.cols(&r);
+    if scale > 0.0 {
+        let raw = Side { scale: None, ..side.clone() };
+        let (ex, ds) = (&side.x[r.clone()], raw.cols(&r));
         let ds = refs(&ds);
-        let (g, rwd) = moments(ex, &ew, &ds, c, o_b);
-        let inv_b = linalg::inv_spd(g.view()).map_err(|_| singular())?;
-        let beta_b: Vec<Array1<f64>> = rwd.iter().map(|v| inv_b.dot(v)).collect();
-        let res = fit_residuals(side, ex, &ds, c, &beta_b, || side.dups(&r), nnmatch);
+        let unit = side.scale.unwrap_or((1.0, 1.0));
+        let res = fit_residuals(side, ex, &ds, unit, c, &beta_b, || side.dups(&r), nnmatch);
         let mut meat = Meat::new(kb, side.clusters(&r), side.levels);
         let mut pw = vec![0.0; kb];
-        for i in 0..ex.len() {
+        for (i, &xi) in ex.iter().enumerate() {
             let comb: f64 = s.iter().zip(&res).map(|(s, r)| s * r[i]).sum();
-            powers(ex[i] - c, &mut pw);
-            meat.add(i, comb * ew[i], &pw);
+            let xi = side.scaled_x(xi);
+            powers(xi - c, &mut pw);
+            meat.add(i, comb * kernel.weight((xi - c) / h_b, h_b), &pw);
         }
         let v_b = quad(&inv_b, &meat.finish(kb), kb - 1);
         bwreg = 3.0 * bconst * bconst * v_b;
-        beta_b
-    } else {
-        // No residuals: the moments alone, a block of rows at a time (the first pilot's window
-        // is the whole side, which is then never copied).
-        const BLOCK: usize = 1 << 14;
-        let mut m = Moments::new(o_b, side.cols(&(0..0)).len());
-        for start in r.clone().step_by(BLOCK) {
-            let b = start..(start + BLOCK).min(r.end);
-            let ex = side.xs(&b);
-            let ds = side.cols(&b);
-            m.add(&ex, &weights(&ex), &refs(&ds), c);
-        }
-        let (g, rwd) = m.finish();
-        let inv_b = linalg::inv_spd(g.view()).map_err(|_| singular())?;
-        rwd.iter().map(|v| inv_b.dot(v)).collect()
-    };
+    }
     let last: f64 = s.iter().zip(&beta_b).map(|(s, b)| s * b[kb - 1]).sum();
     let bias = (2.0 * (o + 1 - nu) as f64).sqrt() * bconst * last;
     let v = (2 * nu + 1) as f64 * h_v.powi(2 * nu as i32 + 1) * v_v;
@@ -858,31 +870,41 @@ fn fit_side(side: &Side, c: f64, h: f64, b: f64, s: &RddSettings, name: &str) ->
     let ex = &side.x[range.clone()];
     let ds = side.cols(&range);
     let ds = refs(&ds);
-    let wh: Vec<f64> = ex.iter().map(|&x| k.weight((x - c) / h, h)).collect();
-    let wb: Vec<f64> = ex.iter().map(|&x| k.weight((x - c) / b, b)).collect();
-    let (gp, rwd) = moments(ex, &wh, &ds, c, p);
+    // The kernel weights are computed where they are used (a block of them for the moments):
+    // nothing of the window's size but the residuals and, with covariates, the weights at h.
+    let weights = |ex: &[f64], h: f64| -> Vec<f64> { ex.iter().map(|&x| k.weight((x - c) / h, h)).collect() };
     let clustered = side.cl.is_some();
-    let (gq, rwd_q) = moments(ex, &wb, if clustered { &ds[..] } else { &[] }, c, q);
+    let (mut mp, mut mq) = (Moments::new(p, ds.len()), Moments::new(q, if clustered { ds.len() } else { 0 }));
+    for start in (0..ex.len()).step_by(MOMENT_BLOCK) {
+        let r = start..(start + MOMENT_BLOCK).min(ex.len());
+        let xb = &ex[r.clone()];
+        let db: Vec<&[f64]> = ds.iter().map(|d| &d[r.clone()]).collect();
+        mp.add(xb, &weights(xb, h), &db, c);
+        mq.add(xb, &weights(xb, b), if clustered { &db[..] } else { &[] }, c);
+    }
+    let ((gp, rwd), (gq, rwd_q)) = (mp.finish(), mq.finish());
     let inv_p = linalg::inv_spd(gp.view()).map_err(|_| too_few("main bandwidth"))?;
     let inv_q = linalg::inv_spd(gq.view()).map_err(|_| too_few("bias bandwidth"))?;
     let inv_q_row = inv_q.row(kp).to_owned();
     let mut l = Array1::zeros(kp);
     let mut pw = vec![0.0; kq];
-    for i in 0..ex.len() {
-        let u = ex[i] - c;
+    for &xi in ex {
+        let u = xi - c;
         powers(u, &mut pw);
         let tail = (u / h).powi(kp as i32);
+        let wh = k.weight((xi - c) / h, h);
         for a in 0..kp {
-            l[a] += wh[i] * pw[a] * tail;
+            l[a] += wh * pw[a] * tail;
         }
     }
     let hp = h.powi(kp as i32);
     let mut qd = vec![Array1::<f64>::zeros(kp); ds.len()];
     for i in 0..ex.len() {
         powers(ex[i] - c, &mut pw);
-        let m = ArrayView1::from(&pw[..]).dot(&inv_q_row) * wb[i];
+        let (wh, wb) = (k.weight((ex[i] - c) / h, h), k.weight((ex[i] - c) / b, b));
+        let m = ArrayView1::from(&pw[..]).dot(&inv_q_row) * wb;
         for a in 0..kp {
-            let qa = wh[i] * pw[a] - hp * m * l[a];
+            let qa = wh * pw[a] - hp * m * l[a];
             for (d, acc) in ds.iter().zip(qd.iter_mut()) {
                 acc[a] += qa * d[i];
             }
@@ -893,14 +915,16 @@ fn fit_side(side: &Side, c: f64, h: f64, b: f64, s: &RddSettings, name: &str) ->
     // Nearest neighbours among the effective sample (ties counted within it, as rdrobust does),
     // or the plug-in residuals of the order-p fit (conventional) and the order-q fit (robust).
     let beta_p: Vec<Array1<f64>> = rwd.iter().map(|v| inv_p.dot(v)).collect();
-    let res = fit_residuals(side, ex, &ds, c, &beta_p, || dup_counts(ex), s.nnmatch);
+    let res = fit_residuals(side, ex, &ds, (1.0, 1.0), c, &beta_p, || dup_counts(ex), s.nnmatch);
     let res_b = clustered.then(|| {
         let beta_q: Vec<Array1<f64>> = rwd_q.iter().map(|v| inv_q.dot(v)).collect();
-        plugin_residuals(ex, &ds, c, &beta_q)
+        plugin_residuals(ex, &ds, (1.0, 1.0), c, &beta_q)
     });
     let first_z = side.first_z();
-    let z_parts =
-        (!side.z.is_empty()).then(|| (partialled(&ds, &wh, &rwd, &inv_p, first_z), covariate_scale(&ds, &wh, first_z)));
+    let z_parts = (!side.z.is_empty()).then(|| {
+        let wh = weights(ex, h);
+        (partialled(&ds, &wh, &rwd, &inv_p, first_z), covariate_scale(&ds, &wh, first_z))
+    });
     let coef = beta_p[0].clone();
     Ok(SideFit { n_h: rh.len(), range, h, b, tau_cl, tau_bc, inv_p, inv_q_row, l, res, res_b, z_parts, coef })
 }
@@ -958,6 +982,32 @@ pub struct CovariateCoefficient {
     pub treatment_coefficient: Option<f64>,
 }
 
+/// A column's values as one slice (a copy only for a view with gaps between its values).
+fn slice_of(a: ArrayView1<'_, f64>) -> Cow<'_, [f64]> {
+    match a.to_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(a.to_vec()),
+    }
+}
+
+/// `a`'s values at the rows of `order`, in that order (a new column).
+fn gather(a: ArrayView1<f64>, order: &[u32]) -> Vec<f64> {
+    let a = slice_of(a);
+    order.iter().map(|&i| a[i as usize]).collect()
+}
+
+/// A column's values as a vector: an owned one's own (no copy), a view's copied.
+fn into_vec(a: CowArray<'_, f64, Ix1>) -> Vec<f64> {
+    if a.is_view() || !a.is_standard_layout() {
+        return a.to_vec();
+    }
+    let n = a.len();
+    let (mut v, offset) = a.into_owned().into_raw_vec_and_offset();
+    v.drain(..offset.unwrap_or(0).min(v.len()));
+    v.truncate(n);
+    v
+}
+
 /// Distinct cluster codes among `codes`.
 fn distinct_codes(codes: &[u32], levels: usize) -> usize {
     let mut seen = vec![false; levels];
@@ -1005,35 +1055,43 @@ pub fn fit_adjusted<'a>(
             return Err(invalid("cluster", "the cluster codes do not match the rows"));
         }
     }
-    // Drop incomplete rows (as rdrobust does), then sort by the running variable (pairs sorted in
-    // place: contiguous, cache-friendly).
-    let mut order: Vec<(f64, u32)> = (0..running.len())
+    if u32::try_from(running.len()).is_err() {
+        return Err(invalid(
+            "running",
+            format!("{} rows; at most {} (rows are numbered in 32 bits)", running.len(), u32::MAX),
+        ));
+    }
+    // Drop incomplete rows (as rdrobust does), then sort the rest by the running variable, ties
+    // in row order. Owned columns with every row complete are sorted where they are (the fit
+    // then holds one copy of the data, not two); the density test keeps the running variable
+    // when rows were dropped for a missing outcome.
+    let mut rows: Vec<u32> = (0..running.len())
         .filter(|&i| {
             running[i].is_finite()
                 && outcome[i].is_finite()
                 && treatment.is_none_or(|t| t[i].is_finite())
                 && adjust.covariates.iter().all(|(_, z)| z[i].is_finite())
         })
-        .map(|i| (running[i], i as u32))
+        .map(|i| i as u32)
         .collect();
-    let dropped = running.len() - order.len();
-    // The running variable's values are in `order` now: an owned column is freed here, unless the
-    // density test needs the values of the rows dropped for a missing outcome.
-    let running = (dropped > 0).then_some(running);
-    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-    let n = order.len();
+    let n = rows.len();
     if n == 0 {
         return Err(invalid("running", "no complete rows"));
     }
-    let y: Vec<f64> = order.iter().map(|o| outcome[o.1 as usize]).collect();
-    drop(outcome);
-    let t: Option<Vec<f64>> = treatment.map(|t| order.iter().map(|o| t[o.1 as usize]).collect());
-    let zs: Vec<Vec<f64>> =
-        adjust.covariates.iter().map(|(_, z)| order.iter().map(|o| z[o.1 as usize]).collect()).collect();
+    let dropped = running.len() - n;
+    let (mut x, mut y, running) = if dropped == 0 {
+        (into_vec(running), into_vec(outcome), None)
+    } else {
+        let (x, y) = (gather(running.view(), &rows), gather(outcome.view(), &rows));
+        drop(outcome);
+        (x, y, Some(running))
+    };
+    sort::co_sort(&mut x, &mut y, &mut rows);
+    let t: Option<Vec<f64>> = treatment.map(|t| gather(t, &rows));
+    let zs: Vec<Vec<f64>> = adjust.covariates.iter().map(|(_, z)| gather(z.view(), &rows)).collect();
     let levels = adjust.cluster.map_or(0, |c| c.1);
-    let cls: Option<Vec<u32>> = adjust.cluster.map(|(cl, _)| order.iter().map(|o| cl[o.1 as usize]).collect());
-    let x: Vec<f64> = order.iter().map(|o| o.0).collect();
-    drop(order);
+    let cls: Option<Vec<u32>> = adjust.cluster.map(|(cl, _)| rows.iter().map(|&i| cl[i as usize]).collect());
+    drop(rows);
     let c = s.cutoff;
     let (min, max) = (x[0], x[n - 1]);
     if c <= min || c >= max {
@@ -1280,6 +1338,7 @@ pub fn fit_adjusted<'a>(
 }
 
 pub mod density;
+mod sort;
 
 /// What a plot of the design shows, computed with the fit (not part of the JSON result): binned
 /// means of the outcome on each side (20 equal-width bins a side over the data's range) and the
@@ -1525,6 +1584,7 @@ mod tests {
 
     #[test]
     fn owned_and_viewed_columns_give_the_same_fit() {
+        use ndarray::Axis;
         let mut rng = Rng::new(17);
         let n = 3000;
         let x: Vec<f64> = (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) * 40.0).round() / 40.0).collect();
@@ -1544,6 +1604,52 @@ mod tests {
             assert_eq!(json(&viewed), json(&owned));
             assert!(viewed.density_test.is_some());
             assert_eq!(viewed.warnings.iter().any(|w| w.contains("dropped")), missing);
+            // Columns with gaps between their values (every other row of a longer array, as a
+            // view and as an owned array) and an owned array that starts inside its buffer: the
+            // same rows, the same fit.
+            let spread = |v: &[f64]| Array1::from_iter(v.iter().flat_map(|&a| [a, -7.0]));
+            let every_other = ndarray::Slice::new(0, None, 2);
+            let (xs, ys) = (spread(&x), spread(&y));
+            let (xv, yv) = (xs.slice_axis(Axis(0), every_other), ys.slice_axis(Axis(0), every_other));
+            let strided = fit(yv, xv, None, &s).expect("fit on strided views");
+            assert_eq!(json(&strided), json(&owned));
+            let owned_every_other = |mut a: Array1<f64>| {
+                a.slice_axis_inplace(Axis(0), every_other);
+                a
+            };
+            let strided_owned = fit(owned_every_other(ys.clone()), owned_every_other(xs.clone()), None, &s)
+                .expect("fit on strided owned columns");
+            assert_eq!(json(&strided_owned), json(&owned));
+            let shifted = |v: &[f64]| {
+                let mut a = Array1::from_iter([99.0, 98.0].into_iter().chain(v.iter().copied()));
+                a.slice_axis_inplace(Axis(0), ndarray::Slice::new(2, None, 1));
+                a
+            };
+            let offset = fit(shifted(&y), shifted(&x), None, &s).expect("fit on owned columns with an offset");
+            assert_eq!(json(&offset), json(&owned));
         }
+    }
+
+    #[test]
+    fn residuals_read_scaled_are_the_residuals_of_scaled_copies() {
+        let x = tied(400, 9);
+        let mut rng = Rng::new(23);
+        let y: Vec<f64> = x.iter().map(|v| 1.5 * v + rng.normal()).collect();
+        let t: Vec<f64> = x.iter().map(|v| if *v > 0.1 { 1.0 } else { 0.0 }).collect();
+        let (sx, sy) = (0.41, 2.3);
+        let xs: Vec<f64> = x.iter().map(|v| v / sx).collect();
+        let ys: Vec<f64> = y.iter().map(|v| v / sy).collect();
+        let (dups, ids) = dup_counts(&x);
+        let bits = |r: Vec<Vec<f64>>| {
+            r.into_iter().map(|c| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()).collect::<Vec<_>>()
+        };
+        // y is scaled, the treatment column is read as it is
+        let read = nn_residuals(&x, &[&y, &t], (sx, sy), &dups, &ids, 3);
+        let copied = nn_residuals(&xs, &[&ys, &t], (1.0, 1.0), &dups, &ids, 3);
+        assert_eq!(bits(read), bits(copied));
+        let betas = [Array1::from(vec![0.2, 1.1, -0.3]), Array1::from(vec![0.5, 0.0, 0.1])];
+        let read = plugin_residuals(&x, &[&y, &t], (sx, sy), 0.05, &betas);
+        let copied = plugin_residuals(&xs, &[&ys, &t], (1.0, 1.0), 0.05, &betas);
+        assert_eq!(bits(read), bits(copied));
     }
 }
