@@ -127,10 +127,11 @@ impl Table {
             }
             Column::Text(v) => {
                 let row = v.iter().position(|s| s.parse::<f64>().is_err()).unwrap_or(0);
+                let what = if is_date(&v[row]) { "a date, not a number" } else { "not a number" };
                 Err(DataError::BadValue {
                     column: name.into(),
                     row: row + 1,
-                    message: format!("{:?} is not a number", v[row]),
+                    message: format!("{:?} is {what}", v[row]),
                 })
             }
         }
@@ -482,6 +483,13 @@ mod tests {
         match t.integers("odd") {
             Err(DataError::BadValue { row, message, .. }) => {
                 assert_eq!((row, message.as_str()), (1, "\"x\" is not a number"))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Where any number is asked for (an outcome, a cohort), a date is named too.
+        match t.numeric("week") {
+            Err(DataError::BadValue { row, message, .. }) => {
+                assert_eq!((row, message.as_str()), (1, "\"2026-09-07\" is a date, not a number"))
             }
             other => panic!("{other:?}"),
         }
