@@ -32,6 +32,11 @@ pub fn stack_columns(cols: &[Array1<f64>]) -> Array2<f64> {
     from_columns(cols.iter().map(|c| c.view()))
 }
 
+/// The same from views of columns (no copy of each column before the matrix is built).
+pub fn stack_views<'a>(cols: impl ExactSizeIterator<Item = ArrayView1<'a, f64>>) -> Array2<f64> {
+    from_columns(cols)
+}
+
 fn from_columns<'a>(cols: impl ExactSizeIterator<Item = ArrayView1<'a, f64>>) -> Array2<f64> {
     let k = cols.len();
     let mut data = Vec::new();

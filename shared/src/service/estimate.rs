@@ -242,20 +242,19 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             Ok(DidOutput::Twfe(twfe::fit(&input, &settings)?))
         }
         (None, Some(g)) => {
-            let cohort = table
-                .numeric_or_missing(g)?
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    if v.is_nan() || v == 0.0 {
-                        Ok(None)
-                    } else if v.fract() == 0.0 {
-                        Ok(Some(v as i64))
-                    } else {
-                        Err(EstimateError::new(g, format!("{g}: row {}: {v} is not a period", i + 1)))
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            // Built at its final size (collecting Results grows the vector by doubling).
+            let values = table.numeric_or_missing(g)?;
+            let mut cohort = Vec::with_capacity(values.len());
+            for (i, &v) in values.iter().enumerate() {
+                cohort.push(if v.is_nan() || v == 0.0 {
+                    None
+                } else if v.fract() == 0.0 {
+                    Some(v as i64)
+                } else {
+                    return Err(EstimateError::new(g, format!("{g}: row {}: {v} is not a period", i + 1)));
+                });
+            }
+            drop(values);
             let estimation = req.estimation.unwrap_or(crate::api::estimate::CsEstimation::Dr);
             if let Err(method) = estimation.split() {
                 return robust_event_study(&table, req, method, alpha, unit, unit_labels, time, outcome, &cohort);

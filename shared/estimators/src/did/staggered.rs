@@ -760,6 +760,16 @@ fn uniform_band(infs: &[&Array1<f64>], b: &Bootstrap, alpha: f64, cl: Option<&Cl
     (quantile_type1(&sup, 1.0 - alpha).max(dist::normal_critical(alpha)), scales)
 }
 
+/// Ψ'Ψ for influence functions Ψ as columns, or of their cluster sums: the columns stacked
+/// straight from the influence functions (one n x m copy, not a copy of each first).
+fn if_crossprod(infs: &[&Array1<f64>], cl: Option<&Clusters>) -> Array2<f64> {
+    let stacked = match cl {
+        None => linalg::stack_views(infs.iter().map(|inf| inf.view())),
+        Some(c) => linalg::stack_columns(&infs.iter().map(|inf| c.sums(inf)).collect::<Vec<_>>()),
+    };
+    linalg::crossprod(stacked.view())
+}
+
 /// The sup-t critical value of a uniform band over several estimates from their estimated joint
 /// normal distribution (the plug-in sup-t band of Montiel Olea and Plagborg-Møller 2019, "Simultaneous
 /// confidence bands", J. Applied Econometrics 34(1), eq. 4): Σ = Ψ'Ψ / n² from the influence
@@ -771,8 +781,7 @@ fn uniform_band(infs: &[&Array1<f64>], b: &Bootstrap, alpha: f64, cl: Option<&Cl
 /// maximum. Returns the critical value and the scales.
 fn plugin_band(infs: &[&Array1<f64>], b: &Bootstrap, alpha: f64, cl: Option<&Clusters>) -> (f64, Vec<f64>) {
     let n = infs.first().map(|v| v.len()).unwrap_or(0) as f64;
-    let cols: Vec<Array1<f64>> = infs.iter().map(|inf| cl.map_or_else(|| (*inf).clone(), |c| c.sums(inf))).collect();
-    let sigma = linalg::crossprod(linalg::stack_columns(&cols).view()) / (n * n);
+    let sigma = if_crossprod(infs, cl) / (n * n);
     let scales: Vec<f64> = sigma.diag().iter().map(|v| v.max(0.0).sqrt()).collect();
     let keep: Vec<usize> = (0..scales.len()).filter(|&j| scales[j] > 1e-12).collect();
     let zcrit = dist::normal_critical(alpha);
@@ -1144,9 +1153,8 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         (None, None)
     } else {
         let q = pre.len();
-        let cols: Vec<Array1<f64>> =
-            pre.iter().map(|&c| cl.map_or_else(|| infs[c].clone(), |k| k.sums(&infs[c]))).collect();
-        let v = linalg::crossprod(linalg::stack_columns(&cols).view()) / (n as f64 * n as f64);
+        let pre_infs: Vec<&Array1<f64>> = pre.iter().map(|&c| &infs[c]).collect();
+        let v = if_crossprod(&pre_infs, cl) / (n as f64 * n as f64);
         let b: Array1<f64> = pre.iter().map(|&c| atts[c]).collect();
         match linalg::quad_form_inv(v.view(), b.view()) {
             Ok(w) => (Some(w), Some(dist::chi2_p_value(w, q as f64))),
