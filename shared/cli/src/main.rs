@@ -1068,13 +1068,13 @@ fn read_connections(
                         std::fs::read_dir(&p).map_err(|e| fail(&at("path"), format!("{}: {e}", p.display())))?;
                     for e in entries.flatten() {
                         let q = e.path();
-                        if q.extension().is_some_and(|x| x == "csv" || x == "parquet") {
+                        if q.extension().is_some_and(|x| x == "csv" || x == "tsv" || x == "parquet") {
                             paths.push(q);
                         }
                     }
                     paths.sort();
                     if paths.is_empty() {
-                        return Err(fail(&at("path"), format!("{} has no .csv or .parquet file", p.display())));
+                        return Err(fail(&at("path"), format!("{} has no .csv, .tsv or .parquet file", p.display())));
                     }
                 } else {
                     paths.push(p);

@@ -438,6 +438,51 @@ fn ingest_meta_and_linkedin_exports_and_refuse_what_cannot_be_read() {
     assert_eq!((code, v["field"].as_str()), (2, Some("--platform")), "{v}");
 }
 
+/// LinkedIn Campaign Manager's download as it comes: UTF-16 with tabs (the fixture is the same
+/// report saved as UTF-8 with commas). It reads as the comma file does (the same records and
+/// confounders, each in its own store), a malformed row is named by its line, and the same
+/// download again stores nothing new.
+#[test]
+fn ingest_a_utf16_tab_separated_linkedin_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let comma = std::fs::read_to_string(export("linkedin_campaign_performance.csv")).unwrap();
+    let mut tsv: String = comma
+        .lines()
+        .map(|line| match line.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+            Some(title) => format!("{title}\n"),
+            None => format!("{}\n", line.replace(',', "\t")),
+        })
+        .collect();
+    // a row whose spend is not a number, on line 62 (4 title lines, the header, 56 rows)
+    tsv.push_str(
+        "11/26/2026\tAcme Corp\tABM Q4\tABM - Decision makers\t528001\tSponsored Content\tUSD\tn/a\t1\t1\t0\t0\n",
+    );
+    let bytes: Vec<u8> = std::iter::once(0xFEFFu16).chain(tsv.encode_utf16()).flat_map(u16::to_le_bytes).collect();
+    let file = dir.path().join("campaign_performance_report.csv");
+    std::fs::write(&file, bytes).unwrap();
+    let ingest = |path: &str, store: &str| {
+        let d = dir.path().join(store);
+        liftos(&["ingest", path, "--platform", "linkedin", "--data-dir", d.to_str().unwrap()])
+    };
+    let (code, from_comma) = ingest(&export("linkedin_campaign_performance.csv"), "comma");
+    assert_eq!((code, from_comma["stored"].as_u64()), (0, Some(56)), "{from_comma}");
+    let (code, v) = ingest(file.to_str().unwrap(), "utf16");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["column_map"], from_comma["column_map"]);
+    assert_eq!(v["column_map"]["date_format"], "%m/%d/%Y");
+    assert_eq!(v["stored"], 56, "{v}");
+    // (its quality score is its own: the rejected row counts against it)
+    for key in ["records", "confounders", "treatments"] {
+        assert_eq!(v["batches"][0][key], from_comma["batches"][0][key], "{key}");
+    }
+    let rejected = v["batches"][0]["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!((rejected[0]["line"].as_u64(), rejected[0]["column"].as_str()), (Some(62), Some("Total Spent")));
+    let (code, again) = ingest(file.to_str().unwrap(), "utf16");
+    assert_eq!(code, 0, "{again}");
+    assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(56)), "{again}");
+}
+
 /// The main job on a user's own exports: three file connections and the shop's own revenue.
 #[test]
 fn pipeline_on_your_own_connections() {

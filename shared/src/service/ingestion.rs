@@ -366,14 +366,9 @@ pub async fn transform_message(
             super::source::PanelFormat::Csv
         };
         // A title and a date range above the header (as Google Ads and LinkedIn write them).
-        let (start, skipped) = match format {
-            super::source::PanelFormat::Csv => {
-                file::header_start(&raw_bytes, conn.column_map.as_ref().map(|m| m.date.as_str()))
-            }
-            super::source::PanelFormat::Parquet => (0, 0),
-        };
-        let table = super::source::parse_panel(&raw_bytes[start..], format)
-            .map_err(|e| StageError::Poison(format!("{}: {}", msg.raw_key, e.summary())))?;
+        let (table, skipped) =
+            super::source::read_export(&raw_bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
+                .map_err(|e| StageError::Poison(format!("{}: {}", msg.raw_key, e.summary())))?;
         let (batch, bad) =
             file::parse(&conn, &table).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;
         rejected.extend(bad.into_iter().map(|b| RejectedRow {

@@ -160,13 +160,8 @@ pub fn check_export(conn: &crate::ingestion::connectors::Connection, file: &Expo
     } else {
         super::source::PanelFormat::Csv
     };
-    let start = match format {
-        super::source::PanelFormat::Csv => {
-            file::header_start(&file.bytes, conn.column_map.as_ref().map(|m| m.date.as_str())).0
-        }
-        super::source::PanelFormat::Parquet => 0,
-    };
-    let table = super::source::parse_panel(&file.bytes[start..], format).map_err(|e| field(e.summary()))?;
+    let (table, _) = super::source::read_export(&file.bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
+        .map_err(|e| field(e.summary()))?;
     let (batch, _) = file::parse(conn, &table).map_err(|e| match e {
         crate::ingestion::connectors::ConnectorError::Malformed { field: f, message, .. } => {
             let column = f.strip_prefix("column_map: ").unwrap_or(&f);
@@ -268,13 +263,12 @@ pub struct ExportSummary {
 pub fn detect_export_map(file: &ExportFile) -> Result<crate::ingestion::connectors::file::ColumnMap, ServiceError> {
     use crate::ingestion::connectors::file;
     let field = |m: String| ServiceError::from(crate::domain::ValidationError::new("column_map", m));
-    if file.name.ends_with(".parquet") {
-        let table = super::source::parse_panel(&file.bytes, super::source::PanelFormat::Parquet)
-            .map_err(|e| field(e.summary()))?;
-        return file::detect_map(&table).map_err(field);
-    }
-    let (start, _) = file::header_start(&file.bytes, None);
-    let table = super::source::parse_panel(&file.bytes[start..], super::source::PanelFormat::Csv)
+    let format = if file.name.ends_with(".parquet") {
+        super::source::PanelFormat::Parquet
+    } else {
+        super::source::PanelFormat::Csv
+    };
+    let (table, _) = super::source::read_export(&file.bytes, format, None)
         .map_err(|e| field(format!("{}: {}", file.name, e.summary())))?;
     file::detect_map(&table).map_err(field)
 }

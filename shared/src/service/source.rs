@@ -143,6 +143,25 @@ pub fn parse_panel(bytes: &[u8], format: PanelFormat) -> Result<Table, Validatio
     parse_panel_columns(bytes, format, None)
 }
 
+/// A platform export: after any title lines above its header (the lines skipped are returned),
+/// in UTF-8 or UTF-16, separated by commas, tabs or semicolons
+/// ([`file::export_text`](crate::ingestion::connectors::file::export_text)); a Parquet export as
+/// it is. `date_column`: the header is the first line naming it (None: any known date column).
+pub fn read_export(
+    bytes: &[u8],
+    format: PanelFormat,
+    date_column: Option<&str>,
+) -> Result<(Table, usize), ValidationError> {
+    match format {
+        PanelFormat::Parquet => Ok((parse_panel(bytes, format)?, 0)),
+        PanelFormat::Csv => {
+            let (text, skipped) = crate::ingestion::connectors::file::export_text(bytes, date_column)
+                .map_err(|m| ValidationError::new("panel", m))?;
+            Ok((parse_panel(&text, format)?, skipped))
+        }
+    }
+}
+
 /// [`parse_panel`] reading only the `wanted` columns (None: all); the others stay in the
 /// table's names, and asking for one is an error saying it was not read.
 pub fn parse_panel_columns(

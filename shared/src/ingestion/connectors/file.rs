@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 use super::{Connection, ConnectorError};
 use crate::ingestion::{DailyRow, PlatformBatch};
@@ -163,6 +164,90 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     Ok((PlatformBatch { rows, changes: vec![] }, bad))
 }
 
+/// An export as UTF-8, comma-separated text from its header on, and the lines above the header
+/// (a title, a date range). Platforms write other encodings and separators than the comma:
+/// LinkedIn Campaign Manager and the "Excel" downloads of Google Ads and Microsoft Advertising are
+/// UTF-16 with tabs. UTF-16 (with its byte order mark, or without one where every other byte of
+/// the first line is zero) is decoded; a header split by tabs has its rows rewritten with commas,
+/// a field holding a comma or a quote quoted, so `1,024.50` stays one field. A UTF-8 comma file
+/// is returned as it is, not copied. (Semicolons are not taken as separators: the spreadsheets
+/// that write them write decimal commas too, `250,00`, which the money columns would misread;
+/// such a file's header is one column, and the column map's check names it.)
+pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Cow<'a, [u8]>, usize), String> {
+    let text: Cow<'a, [u8]> = match utf16(bytes) {
+        Some(big_endian) => Cow::Owned(decode_utf16(bytes, big_endian)?.into_bytes()),
+        None => Cow::Borrowed(bytes),
+    };
+    let (start, skipped) = header_start(&text, date_column);
+    let header = text[start..].split(|b| *b == b'\n').next().unwrap_or_default();
+    if !header.contains(&b'\t') {
+        return Ok((slice_cow(text, start), skipped));
+    }
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(b'\t').has_headers(false).flexible(true).from_reader(&text[start..]);
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    for (i, record) in reader.byte_records().enumerate() {
+        let record = record.map_err(|e| format!("line {}: {e}", skipped + 1 + i))?;
+        writer.write_byte_record(&record).map_err(|e| e.to_string())?;
+    }
+    let out = writer.into_inner().map_err(|e| e.to_string())?;
+    Ok((Cow::Owned(out), skipped))
+}
+
+fn slice_cow(text: Cow<'_, [u8]>, start: usize) -> Cow<'_, [u8]> {
+    match text {
+        Cow::Borrowed(b) => Cow::Borrowed(&b[start..]),
+        Cow::Owned(mut v) => {
+            v.drain(..start);
+            Cow::Owned(v)
+        }
+    }
+}
+
+/// Some(big endian) when `bytes` are UTF-16: a byte order mark, or a first line whose every
+/// other byte is zero (text in the Latin alphabet without a mark).
+fn utf16(bytes: &[u8]) -> Option<bool> {
+    match bytes {
+        [0xFF, 0xFE, ..] => return Some(false),
+        [0xFE, 0xFF, ..] => return Some(true),
+        _ => {}
+    }
+    let head = &bytes[..bytes.len().min(64) & !1];
+    if head.len() < 4 {
+        return None;
+    }
+    let (even_zero, odd_zero) = head.chunks_exact(2).fold((true, true), |(e, o), p| (e && p[0] == 0, o && p[1] == 0));
+    match (even_zero, odd_zero) {
+        (false, true) => Some(false),
+        (true, false) => Some(true),
+        _ => None,
+    }
+}
+
+fn decode_utf16(bytes: &[u8], big_endian: bool) -> Result<String, String> {
+    if !bytes.len().is_multiple_of(2) {
+        return Err("the export is UTF-16 but has an odd number of bytes".into());
+    }
+    let units = bytes.chunks_exact(2).map(|p| {
+        if big_endian {
+            u16::from_be_bytes([p[0], p[1]])
+        } else {
+            u16::from_le_bytes([p[0], p[1]])
+        }
+    });
+    let mut out = String::with_capacity(bytes.len() / 2);
+    let mut at = 0;
+    for c in char::decode_utf16(units) {
+        match c {
+            Ok('\u{feff}') if at == 0 => {}
+            Ok(c) => out.push(c),
+            Err(_) => return Err(format!("the export is UTF-16 with an invalid character at byte {}", 2 * at)),
+        }
+        at += c.map_or(1, char::len_utf16);
+    }
+    Ok(out)
+}
+
 /// Where the header is: platform exports often open with a title and a date range (Google Ads:
 /// `Campaign report` then `November 1, 2026 - November 30, 2026`; LinkedIn: the report name and
 /// its dates). The header is the first of the first 20 lines that names `date_column` (or, with
@@ -309,4 +394,59 @@ pub fn campaign_key(raw: &str) -> String {
 fn is_summary_cell(s: &str) -> bool {
     let s = s.trim();
     s.starts_with("Total:") || s.eq_ignore_ascii_case("total") || s.eq_ignore_ascii_case("totals")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+        let units = bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16());
+        units.flat_map(|u| if big_endian { u.to_be_bytes() } else { u.to_le_bytes() }).collect()
+    }
+
+    const TSV: &str = "Campaign Performance Report (in UTC)\nReport Start: 10/1/2026, 12:00 AM\n\
+        Start Date (in UTC)\tCampaign Name\tCampaign ID\tTotal Spent\n\
+        10/1/2026\tLead Gen, \"US\"\t528001\t1,024.50\n10/2/2026\tBrand\t528002\t99\n";
+    const CSV: &str = "Start Date (in UTC),Campaign Name,Campaign ID,Total Spent\n\
+        10/1/2026,\"Lead Gen, \"\"US\"\"\",528001,\"1,024.50\"\n10/2/2026,Brand,528002,99\n";
+
+    #[test]
+    fn a_utf16_tab_separated_export_becomes_utf8_with_commas_below_its_title_lines() {
+        for (big_endian, bom) in [(false, true), (true, true), (false, false), (true, false)] {
+            let bytes = utf16(TSV, big_endian, bom);
+            let (text, skipped) = export_text(&bytes, None).unwrap();
+            assert_eq!((std::str::from_utf8(&text).unwrap(), skipped), (CSV, 2), "{big_endian} {bom}");
+        }
+        // UTF-8 with tabs, the header found by the column map's date column
+        let (text, skipped) = export_text(TSV.as_bytes(), Some("Start Date (in UTC)")).unwrap();
+        assert_eq!((std::str::from_utf8(&text).unwrap(), skipped), (CSV, 2));
+        // and read as a table: the comma inside the name and the amount stays in its field
+        let t = Table::from_csv_bytes(&text, None).unwrap();
+        assert_eq!(t.labels("Campaign Name").unwrap(), vec!["Lead Gen, \"US\"", "Brand"]);
+        assert_eq!(t.labels("Total Spent").unwrap(), vec!["1,024.50", "99"]);
+    }
+
+    #[test]
+    fn a_utf8_comma_export_is_its_own_bytes_from_the_header_on() {
+        let file = format!("Campaign report\n{CSV}");
+        let (text, skipped) = export_text(file.as_bytes(), None).unwrap();
+        assert!(matches!(text, Cow::Borrowed(_)));
+        assert_eq!((&*text, skipped), (CSV.as_bytes(), 1));
+        // no header found: the whole file, for the column map's check to name
+        let (text, skipped) = export_text(b"a;b\n1;2\n", None).unwrap();
+        assert_eq!((&*text, skipped), (&b"a;b\n1;2\n"[..], 0));
+    }
+
+    #[test]
+    fn broken_utf16_is_an_error_naming_where() {
+        let mut bytes = utf16("Day\tCost\n2026-10-01\t1\n", false, true);
+        bytes.push(b'\n');
+        assert!(export_text(&bytes, None).unwrap_err().contains("odd number of bytes"));
+        let mut bytes = utf16("Day\tCost\n", false, true);
+        bytes.extend(0xD800u16.to_le_bytes()); // a lone high surrogate
+        bytes.extend(u16::from(b'x').to_le_bytes());
+        let e = export_text(&bytes, None).unwrap_err();
+        assert!(e.contains("invalid character at byte 20"), "{e}");
+    }
 }
