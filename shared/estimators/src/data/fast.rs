@@ -186,6 +186,11 @@ fn parse_piece(bytes: &[u8], kinds: &[Kind], p: &mut Piece) {
     }
 }
 
+/// A header line separated by tabs: a tab in it and no comma.
+pub(super) fn tab_separated(header: &[u8]) -> bool {
+    memchr(b'\t', header).is_some() && memchr(b',', header).is_none()
+}
+
 /// `block` cut at line ends into about `n` pieces.
 fn pieces(block: &[u8], n: usize) -> Vec<&[u8]> {
     let mut out = Vec::with_capacity(n);
@@ -249,7 +254,8 @@ fn parse_in_blocks(
         eof = fill(&mut reader, &mut buf, target)?;
     };
     let header = strip_cr(&buf[..header_end]);
-    if memchr(b'"', header).is_some() {
+    // quotes, or a header separated by tabs: the csv crate's reader
+    if memchr(b'"', header).is_some() || tab_separated(header) {
         return Ok(None);
     }
     if buf.is_empty() {
@@ -516,6 +522,19 @@ mod tests {
             same(&got, &reference(&text).unwrap());
             assert!(matches!(got.column("a").unwrap(), Column::Num(_)), "{ok:?} is a number");
         }
+    }
+
+    #[test]
+    fn a_tab_separated_file_goes_to_the_csv_crate_and_reads_as_its_comma_twin() {
+        let tsv = "unit\ttime\ty\tname\n1\t1\t2.5\tA, B\n2\t1\tNA\t\"C\"\n";
+        assert!(fast(tsv, 1 << 10, None).unwrap().is_none());
+        let t = Table::from_csv_bytes(tsv.as_bytes(), None).unwrap();
+        let csv = "unit,time,y,name\n1,1,2.5,\"A, B\"\n2,1,NA,C\n";
+        same(&t, &Table::from_csv_bytes(csv.as_bytes(), None).unwrap());
+        assert_eq!(t.labels("name").unwrap(), vec!["A, B", "C"]);
+        // a header with commas stays a comma file, whatever tabs it holds
+        let t = Table::from_csv_bytes("a\tb,c\n1,2\n".as_bytes(), None).unwrap();
+        assert_eq!(t.names, vec!["a\tb", "c"]);
     }
 
     #[test]

@@ -373,9 +373,16 @@ fn parse_number(v: &str) -> Option<f64> {
 
 /// One pass over the CSV. Columns listed in `as_text` are kept as text; the others are parsed
 /// as numbers, and those that fail are returned (by index) to be read again as text.
+/// A header separated by tabs (and not by commas) makes the file tab-separated.
 fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<usize>), DataError> {
+    use std::io::BufRead;
     let err = |m: String| DataError::Read { path: "<input>".into(), message: m };
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(reader);
+    let mut reader = std::io::BufReader::with_capacity(64 << 10, reader);
+    let head = reader.fill_buf().map_err(|e| err(e.to_string()))?;
+    let header = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let delimiter = if fast::tab_separated(header) { b'\t' } else { b',' };
+    let mut rdr =
+        csv::ReaderBuilder::new().has_headers(true).delimiter(delimiter).trim(csv::Trim::All).from_reader(reader);
     let names: Vec<String> = rdr.headers().map_err(|e| err(e.to_string()))?.iter().map(String::from).collect();
     if names.is_empty() {
         return Err(err("no header row".into()));
