@@ -1,13 +1,16 @@
-//! The panel readers (CSV and Parquet: uploads, exports dropped in the bucket) and the file
+//! The panel readers (CSV and Parquet: uploads, exports dropped in the bucket, read as exports
+//! too: below title lines, UTF-16, tab-separated) and the file
 //! connector's column mapping: any bytes give a table or an error naming the problem, never a
 //! panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use liftos::service::source::{parse_panel, PanelFormat};
+use liftos::service::source::{parse_panel, read_export, PanelFormat};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, bytes)) = data.split_first() else { return };
     let format = if which % 2 == 0 { PanelFormat::Csv } else { PanelFormat::Parquet };
+    // as an export: title lines, UTF-16, tabs
+    let _ = read_export(bytes, format, None);
     let Ok(table) = parse_panel(bytes, format) else { return };
     for name in table.names.clone() {
         let _ = table.numeric(&name);
