@@ -155,6 +155,10 @@ pub fn read_export(
     match format {
         PanelFormat::Parquet => Ok((parse_panel(bytes, format)?, 0)),
         PanelFormat::Csv => {
+            // the cap on what is read, before UTF-16 is decoded into a copy
+            if let Some(e) = panel_bytes_limit_error(bytes.len()) {
+                return Err(e);
+            }
             let (text, skipped) = crate::ingestion::connectors::file::export_text(bytes, date_column)
                 .map_err(|m| ValidationError::new("panel", m))?;
             Ok((parse_panel(&text, format)?, skipped))
