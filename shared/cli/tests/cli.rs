@@ -438,6 +438,36 @@ fn ingest_meta_and_linkedin_exports_and_refuse_what_cannot_be_read() {
     assert_eq!((code, v["field"].as_str()), (2, Some("--platform")), "{v}");
 }
 
+/// Meta's campaign ids have 18 digits, more than a double holds: two campaigns whose ids differ
+/// in the last digit are two campaigns (read as numbers both were 120210000000000000, and every
+/// row of the second was rejected as a duplicate of the first, quarantining the export).
+#[test]
+fn ingest_an_export_with_18_digit_campaign_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("Campaign name,Campaign ID,Day,Amount spent (EUR),Impressions,Link clicks,Results\n");
+    for day in 1..=10 {
+        for (id, name) in [("120210000000000001", "Prospecting | DE"), ("120210000000000002", "Retargeting | DE")] {
+            csv.push_str(&format!(
+                "{name},{id},2026-10-{day:02},{}.50,{},{},{}\n",
+                100 + day,
+                1000 * day,
+                40 + day,
+                day % 4
+            ));
+        }
+    }
+    let file = dir.path().join("meta.csv");
+    std::fs::write(&file, csv).unwrap();
+    let d = dir.path().join("store");
+    let args = ["ingest", file.to_str().unwrap(), "--platform", "meta", "--data-dir", d.to_str().unwrap()];
+    let (code, v) = liftos(&args);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["column_map"]["campaign_id"], "Campaign ID");
+    assert_eq!((v["stored"].as_u64(), v["batches"][0]["records"].as_u64()), (Some(20), Some(20)), "{v}");
+    assert_eq!(v["batches"][0]["rejected"], serde_json::json!([]), "{v}");
+    assert!(v["batches"][0].get("quarantined").is_none_or(|q| q == false), "{v}");
+}
+
 /// LinkedIn Campaign Manager's download as it comes: UTF-16 with tabs (the fixture is the same
 /// report saved as UTF-8 with commas). It reads as the comma file does (the same records and
 /// confounders, each in its own store), a malformed row is named by its line, and the same

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::ServiceError;
 use crate::domain::{DateRange, OrgId, Platform, TreatmentGroup, ValidationError};
 use crate::storage::{PageRequest, PanelStore, RecordQuery, RecordStore};
-use liftos_estimators::data::{Column, Table};
+use liftos_estimators::data::{Column, Table, EXACT_INTEGERS};
 
 /// The most values (rows x columns) read from one Parquet file.
 pub const MAX_PARQUET_CELLS: usize = 200_000_000;
@@ -144,7 +144,7 @@ pub fn parse_panel(bytes: &[u8], format: PanelFormat) -> Result<Table, Validatio
 }
 
 /// A platform export: after any title lines above its header (the lines skipped are returned),
-/// in UTF-8 or UTF-16, separated by commas, tabs or semicolons
+/// in UTF-8 or UTF-16, separated by commas or tabs
 /// ([`file::export_text`](crate::ingestion::connectors::file::export_text)); a Parquet export as
 /// it is. `date_column`: the header is the first line naming it (None: any known date column).
 pub fn read_export(
@@ -352,6 +352,12 @@ pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
         for (i, r) in rows.iter().enumerate() {
             cells.push(match &r[n] {
                 serde_json::Value::Null => Cell::Null,
+                // a whole number from 2^53 on (an identifier) is text, as it is in a CSV file
+                serde_json::Value::Number(x)
+                    if x.as_u64().or(x.as_i64().map(i64::unsigned_abs)).is_some_and(|m| m >= EXACT_INTEGERS) =>
+                {
+                    Cell::Text(x.to_string())
+                }
                 serde_json::Value::Number(x) => Cell::Num(x.as_f64().unwrap_or(f64::NAN)),
                 serde_json::Value::String(s) => Cell::Text(s.clone()),
                 serde_json::Value::Bool(b) => Cell::Text(b.to_string()),
@@ -403,10 +409,12 @@ fn parquet_rows<R: parquet::file::reader::ChunkReader + 'static>(
                 Field::Byte(x) => Cell::Num(*x as f64),
                 Field::Short(x) => Cell::Num(*x as f64),
                 Field::Int(x) => Cell::Num(*x as f64),
+                Field::Long(x) if x.unsigned_abs() >= EXACT_INTEGERS => Cell::Text(x.to_string()),
                 Field::Long(x) => Cell::Num(*x as f64),
                 Field::UByte(x) => Cell::Num(*x as f64),
                 Field::UShort(x) => Cell::Num(*x as f64),
                 Field::UInt(x) => Cell::Num(*x as f64),
+                Field::ULong(x) if *x >= EXACT_INTEGERS => Cell::Text(x.to_string()),
                 Field::ULong(x) => Cell::Num(*x as f64),
                 Field::Float16(x) => Cell::Num(f64::from(*x)),
                 Field::Float(x) => Cell::Num(*x as f64),
@@ -629,7 +637,17 @@ fn read_parquet_column(
         }
         ColumnReader::FloatColumnReader(r) => numbers!(r, |x: f32| x as f64),
         ColumnReader::Int32ColumnReader(r) => numbers!(r, |x: i32| x as f64),
-        ColumnReader::Int64ColumnReader(r) => numbers!(r, |x: i64| x as f64),
+        // whole numbers from 2^53 on (identifiers) are text: the row reader makes the column so
+        ColumnReader::Int64ColumnReader(mut r) => {
+            let mut vals = Vec::with_capacity(n.min(1 << 22));
+            read_all!(r, &mut vals);
+            if vals.iter().any(|x: &i64| x.unsigned_abs() >= EXACT_INTEGERS) {
+                return Ok(false);
+            }
+            let start = num.len();
+            num.extend(vals.into_iter().map(|x| x as f64));
+            spread(num, start, &defs, max_def, f64::NAN)?;
+        }
         ColumnReader::BoolColumnReader(r) => numbers!(r, |x: bool| if x { 1.0 } else { 0.0 }),
         ColumnReader::ByteArrayColumnReader(mut r) => {
             let mut vals = Vec::with_capacity(n.min(1 << 22));
@@ -931,6 +949,63 @@ mod tests {
         assert_eq!(some.labels("label").unwrap(), rows.labels("label").unwrap());
         let e = some.numeric("day").unwrap_err().to_string();
         assert!(e.contains("day") && e.contains("was not read"), "{e}");
+    }
+
+    /// A Parquet file of two row groups: `campaign` (INT64; Meta-sized ids only in the second
+    /// group when `big`), `small` (INT64 below 2^53) and `y` (DOUBLE).
+    fn parquet_with_ids(big: bool) -> Vec<u8> {
+        use parquet::data_type::{DoubleType, Int64Type};
+        use parquet::file::writer::SerializedFileWriter;
+        let schema = std::sync::Arc::new(
+            parquet::schema::parser::parse_message_type(
+                "message m { required int64 campaign; required int64 small; required double y; }",
+            )
+            .unwrap(),
+        );
+        let mut out = Vec::new();
+        let mut w = SerializedFileWriter::new(&mut out, schema, Default::default()).unwrap();
+        for g in 0..2i64 {
+            let ids: Vec<i64> =
+                (0..3).map(|i| if big && g == 1 { 120_210_000_000_000_001 + i } else { 1_000 + i }).collect();
+            let mut rg = w.next_row_group().unwrap();
+            for c in 0..3 {
+                let mut col = rg.next_column().unwrap().unwrap();
+                match c {
+                    0 => col.typed::<Int64Type>().write_batch(&ids, None, None).unwrap(),
+                    1 => col.typed::<Int64Type>().write_batch(&[(1 << 53) - 1, -5, 7], None, None).unwrap(),
+                    _ => col.typed::<DoubleType>().write_batch(&[0.5, 1.5, 2.5], None, None).unwrap(),
+                };
+                col.close().unwrap();
+            }
+            rg.close().unwrap();
+        }
+        w.close().unwrap();
+        out
+    }
+
+    /// Whole numbers a double cannot hold (Meta's 18-digit campaign ids) make their column text,
+    /// in Parquet (an INT64 column, the ids in the second row group only) and in JSON rows, as
+    /// they do in a CSV file: the ids stay apart instead of falling together.
+    #[test]
+    fn ids_beyond_2_53_are_text_in_parquet_and_json_rows() {
+        let plain = parse_panel(&parquet_with_ids(false), PanelFormat::Parquet).unwrap();
+        assert!(matches!(plain.column("campaign").unwrap(), Column::Num(_)));
+        let t = parse_panel(&parquet_with_ids(true), PanelFormat::Parquet).unwrap();
+        assert_eq!(
+            t.labels("campaign").unwrap(),
+            ["1000", "1001", "1002", "120210000000000001", "120210000000000002", "120210000000000003"]
+        );
+        assert!(matches!(t.column("campaign").unwrap(), Column::Text(_)));
+        assert_eq!(t.numeric("small").unwrap()[0], 9_007_199_254_740_991.0);
+        assert_eq!(t.numeric("y").unwrap().to_vec(), [0.5, 1.5, 2.5, 0.5, 1.5, 2.5]);
+        let rows: Vec<Row> = serde_json::from_str(
+            r#"[{"campaign": 120210000000000001, "y": 1}, {"campaign": 120210000000000002, "y": 2},
+                {"campaign": -9007199254740993, "y": 3}]"#,
+        )
+        .unwrap();
+        let t = table_from_rows(&rows).unwrap();
+        assert_eq!(t.labels("campaign").unwrap(), ["120210000000000001", "120210000000000002", "-9007199254740993"]);
+        assert!(matches!(t.column("y").unwrap(), Column::Num(_)));
     }
 
     fn fixture_file(name: &str) -> std::fs::File {

@@ -74,7 +74,26 @@ fn number(field: &[u8]) -> Option<f64> {
         return Some(f64::NAN);
     }
     let s = std::str::from_utf8(field).ok()?;
-    s.parse::<f64>().ok().or_else(|| s.eq_ignore_ascii_case("na").then_some(f64::NAN))
+    match s.parse::<f64>() {
+        Ok(x) if beyond_doubles(field, x) => None,
+        Ok(x) => Some(x),
+        Err(_) => s.eq_ignore_ascii_case("na").then_some(f64::NAN),
+    }
+}
+
+/// A field written as a whole number (digits, maybe a sign) larger than a double holds exactly:
+/// an identifier (Meta's 18-digit campaign ids, Google's customer ids in micros), which read as
+/// a number would lose its last digits and fall together with its neighbours. Such a column is
+/// read as text. (`x`: the field's value; a number written with a point or an exponent is a
+/// measurement and stays a number.)
+pub(crate) fn beyond_doubles(field: &[u8], x: f64) -> bool {
+    // 2^53 + 1 is read as 2^53: a value of 2^53 may already have lost its last digit
+    if x.abs() < super::EXACT_INTEGERS as f64 {
+        return false;
+    }
+    let t = field.trim_ascii();
+    let digits = t.strip_prefix(b"-").or_else(|| t.strip_prefix(b"+")).unwrap_or(t);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
 /// The numeric field of `line` starting at `from`: its value ([`number`]'s reading) and where it
@@ -96,7 +115,7 @@ fn number_at(line: &[u8], from: usize) -> (Option<f64>, usize) {
             e += 1;
         }
         if e == len || line[e] == b',' {
-            return (Some(x), e);
+            return (if beyond_doubles(&line[s..s + n], x) { None } else { Some(x) }, e);
         }
     }
     let end = memchr(b',', &line[from..]).map_or(len, |i| from + i);
@@ -535,6 +554,56 @@ mod tests {
         // a header with commas stays a comma file, whatever tabs it holds
         let t = Table::from_csv_bytes("a\tb,c\n1,2\n".as_bytes(), None).unwrap();
         assert_eq!(t.names, vec!["a\tb", "c"]);
+    }
+
+    /// Meta's campaign ids have 18 digits: read as doubles, 120210000000000001 and ...002 would
+    /// both become 120210000000000000 (one campaign, one unit, one cluster). A column with a
+    /// whole number of 2^53 or more is text, in every block and on both readers; whole numbers below
+    /// 2^53 and numbers written with a point or an exponent stay numbers.
+    #[test]
+    fn whole_numbers_a_double_cannot_hold_make_their_column_text() {
+        let mut text = String::from("campaign,small,big_float,y\n");
+        for i in 0..3_000u64 {
+            let id = if i == 2_500 {
+                "-9007199254740993".to_string()
+            } else {
+                format!("{}", 120_210_000_000_000_000 + i % 7)
+            };
+            text.push_str(&format!("{id},{},1.2e17,{}\n", (1u64 << 53) - 1 - i, i as f64 * 0.5));
+        }
+        let expected: Vec<String> =
+            text.lines().skip(1).map(|l| l.split(',').next().unwrap_or("").to_string()).collect();
+        let quoted = text.replacen("campaign,", "\"campaign\",", 1);
+        let tables = [
+            fast(&text, 1 << 12, None).unwrap().expect("no quotes: the fast path"),
+            reference(&text).unwrap(),
+            Table::from_csv_bytes(quoted.as_bytes(), None).unwrap(),
+        ];
+        for t in &tables {
+            assert!(matches!(t.column("campaign").unwrap(), Column::Text(_)));
+            assert_eq!(t.labels("campaign").unwrap(), expected);
+            let (codes, levels) = t.codes("campaign").unwrap();
+            assert_eq!(levels.len(), 8, "seven campaigns and the negative one stay apart");
+            assert_eq!(codes[0], codes[7]);
+            assert_ne!(codes[0], codes[1]);
+            assert!(matches!(t.column("small").unwrap(), Column::Num(_)));
+            assert_eq!(t.numeric("small").unwrap()[0], 9_007_199_254_740_991.0);
+            assert!(matches!(t.column("big_float").unwrap(), Column::Num(_)));
+            let e = t.numeric("campaign").unwrap_err().to_string();
+            assert!(e.contains("row 1") && e.contains("2^53 or more") && e.contains("120210000000000000"), "{e}");
+        }
+        same(&tables[0], &tables[1]);
+        // a number in a field of its own: signs and spaces around it, or not a whole number
+        for (field, x, beyond) in [
+            ("9007199254740993", 9_007_199_254_740_992.0, true),
+            (" +9007199254740993 ", 9_007_199_254_740_992.0, true),
+            ("9007199254740992", 9_007_199_254_740_992.0, true),
+            ("9007199254740991", 9_007_199_254_740_991.0, false),
+            ("9.007199254740993e15", 9_007_199_254_740_992.0, false),
+            ("1e300", 1e300, false),
+        ] {
+            assert_eq!(beyond_doubles(field.as_bytes(), x), beyond, "{field}");
+        }
     }
 
     #[test]

@@ -10,6 +10,12 @@ use crate::columns::Columns;
 
 mod fast;
 
+/// 2^53: a double holds every whole number below it exactly (2^53 + 1 is read as 2^53). A
+/// column with a whole number of at least this size (written without a point or an exponent:
+/// an identifier) is read as text, by the CSV readers here and by the platform's Parquet and
+/// JSON readers.
+pub const EXACT_INTEGERS: u64 = 1 << 53;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DataError {
     #[error("{path}: {message}")]
@@ -126,8 +132,15 @@ impl Table {
                 Ok(v)
             }
             Column::Text(v) => {
-                let row = v.iter().position(|s| s.parse::<f64>().is_err()).unwrap_or(0);
-                let what = if is_date(&v[row]) { "a date, not a number" } else { "not a number" };
+                let too_large = |s: &String| s.parse::<f64>().is_ok_and(|x| fast::beyond_doubles(s.as_bytes(), x));
+                let row = v.iter().position(|s| s.parse::<f64>().is_err() || too_large(s)).unwrap_or(0);
+                let what = if is_date(&v[row]) {
+                    "a date, not a number"
+                } else if too_large(&v[row]) {
+                    "a whole number of 2^53 or more, which a double cannot hold exactly (an identifier?), so the column is read as text"
+                } else {
+                    "not a number"
+                };
                 Err(DataError::BadValue {
                     column: name.into(),
                     row: row + 1,
@@ -367,7 +380,7 @@ fn parse_number(v: &str) -> Option<f64> {
     if v.is_empty() || v.eq_ignore_ascii_case("na") || v.eq_ignore_ascii_case("nan") {
         Some(f64::NAN)
     } else {
-        v.parse::<f64>().ok()
+        v.parse::<f64>().ok().filter(|&x| !fast::beyond_doubles(v.as_bytes(), x))
     }
 }
 
