@@ -106,8 +106,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                 .and_then(|x| NaiveDate::default().checked_add_signed(chrono::Duration::days(*x as i64))),
             _ => None,
         };
-        let date = match as_days.or_else(|| get(&map.date).and_then(|s| NaiveDate::parse_from_str(s.trim(), fmt).ok()))
-        {
+        let date = match as_days.or_else(|| get(&map.date).and_then(|s| day_in(s.trim(), fmt))) {
             Some(d) => d,
             None => {
                 bad.push(BadRow {
@@ -299,9 +298,50 @@ const REVENUE_COLUMNS: &[&str] = &[
     "revenue",
 ];
 
-/// Date formats tried on an export's date column, the unambiguous first.
-const DATE_FORMATS: &[&str] =
-    &["%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%b %d, %Y", "%B %d, %Y", "%a, %b %d, %Y", "%Y%m%d"];
+/// Date formats tried on an export's date column, the unambiguous first. The last ones are
+/// days written as their midnight (`2026-11-01 00:00:00`: TikTok's `stat_time_day`, Snapchat's
+/// start times).
+const DATE_FORMATS: &[&str] = &[
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%a, %b %d, %Y",
+    "%Y%m%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+];
+
+/// The day `s` names in the format `f` (a format with a time: the day of that time).
+fn day_in(s: &str, f: &str) -> Option<NaiveDate> {
+    if f.contains("%H") {
+        chrono::NaiveDateTime::parse_from_str(s, f).ok().map(|t| t.date())
+    } else {
+        NaiveDate::parse_from_str(s, f).ok()
+    }
+}
+
+/// `s` read as a day in the format `f`: a format with a time reads only midnights (a report by
+/// hour is not a report by day).
+fn reads_day(s: &str, f: &str) -> bool {
+    if f.contains("%H") {
+        chrono::NaiveDateTime::parse_from_str(s, f).is_ok_and(|t| t.time() == chrono::NaiveTime::MIN)
+    } else {
+        NaiveDate::parse_from_str(s, f).is_ok()
+    }
+}
+
+/// `s` is a time of day other than midnight in one of the formats with a time.
+fn at_an_hour(s: &str) -> bool {
+    DATE_FORMATS
+        .iter()
+        .filter(|f| f.contains("%H"))
+        .any(|f| chrono::NaiveDateTime::parse_from_str(s, f).is_ok_and(|t| t.time() != chrono::NaiveTime::MIN))
+}
 
 /// The column map of an export whose columns carry a platform's usual names: each field is the
 /// first known name the header has (a column `Amount spent (USD)` matches `Amount spent`; with no
@@ -345,8 +385,13 @@ pub fn detect_map(table: &Table) -> Result<ColumnMap, String> {
                 v.iter().map(|s| s.trim()).filter(|s| !s.is_empty() && !is_summary_cell(s)).take(500).collect();
             // The format that reads the most dates, and at least 90% of them (a malformed row
             // is the transform's to report, not a reason to refuse the file).
-            let reads = |f: &str| sample.iter().filter(|s| NaiveDate::parse_from_str(s, f).is_ok()).count();
+            let reads = |f: &str| sample.iter().filter(|s| reads_day(s, f)).count();
             let best = DATE_FORMATS.iter().map(|f| (reads(f), *f)).fold((0, ""), |a, b| if b.0 > a.0 { b } else { a });
+            if let Some(hour) = sample.iter().find(|s| at_an_hour(s)).filter(|_| best.0 < sample.len()) {
+                return Err(format!(
+                    "{date:?} holds times of day (e.g. {hour:?}): the export is by hour; download it by day"
+                ));
+            }
             if sample.is_empty() || (best.0 as f64) < 0.9 * sample.len() as f64 {
                 return Err(format!(
                     "the dates in {date:?} (e.g. {:?}) are in none of the formats {}; pass --column-map with date_format",
@@ -410,6 +455,41 @@ mod tests {
         10/1/2026\tLead Gen, \"US\"\t528001\t1,024.50\n10/2/2026\tBrand\t528002\t99\n";
     const CSV: &str = "Start Date (in UTC),Campaign Name,Campaign ID,Total Spent\n\
         10/1/2026,\"Lead Gen, \"\"US\"\"\",528001,\"1,024.50\"\n10/2/2026,Brand,528002,99\n";
+
+    fn date_format_of(dates: &[&str]) -> Result<Option<String>, String> {
+        let mut csv = String::from("Stat time day,Campaign ID,Cost\n");
+        for (i, d) in dates.iter().enumerate() {
+            csv.push_str(&format!("{d},{},1.5\n", 1 + i % 2));
+        }
+        let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+        detect_map(&table).map(|m| m.date_format)
+    }
+
+    /// Days written as their midnight (TikTok's `stat_time_day`, ISO with a `T`) are detected,
+    /// and the transform reads their day; a report by hour is refused by name, not read as days.
+    #[test]
+    fn days_written_as_midnights_are_dates_and_an_hourly_report_is_refused() {
+        let f = date_format_of(&["2026-11-01 00:00:00", "2026-11-01 00:00:00", "2026-11-02 00:00:00"]).unwrap();
+        assert_eq!(f.as_deref(), Some("%Y-%m-%d %H:%M:%S"));
+        assert_eq!(day_in("2026-11-02 00:00:00", "%Y-%m-%d %H:%M:%S"), NaiveDate::from_ymd_opt(2026, 11, 2));
+        let f = date_format_of(&["2026-11-01T00:00:00", "2026-11-02T00:00:00"]).unwrap();
+        assert_eq!(f.as_deref(), Some("%Y-%m-%dT%H:%M:%S"));
+        assert!(date_format_of(&["2026-11-01", "11/02/2026"]).unwrap_err().contains("none of the formats"));
+        let e = date_format_of(&["2026-11-01 00:00:00", "2026-11-01 01:00:00", "2026-11-01 02:00:00"]).unwrap_err();
+        assert!(e.contains("by hour") && e.contains("2026-11-01 01:00:00"), "{e}");
+        assert_eq!(date_format_of(&["2026-11-01", "2026-11-02"]).unwrap().as_deref(), Some("%Y-%m-%d"));
+        // read with the detected format, the rows' days are the dates written
+        let csv = "Stat time day,Campaign ID,Cost\n2026-11-01 00:00:00,7,1.5\n2026-11-02 00:00:00,7,2.5\n";
+        let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+        let conn: Connection = serde_json::from_value(serde_json::json!({
+            "id": "tt", "kind": "file", "platform": "tiktok", "column_map": detect_map(&table).unwrap(),
+        }))
+        .unwrap();
+        let (batch, bad) = parse(&conn, &table).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        let days: Vec<String> = batch.rows.iter().map(|r| r.date.to_string()).collect();
+        assert_eq!(days, ["2026-11-01", "2026-11-02"]);
+    }
 
     #[test]
     fn a_utf16_tab_separated_export_becomes_utf8_with_commas_below_its_title_lines() {
