@@ -108,7 +108,8 @@ enum Command {
         /// Your connections, in the format of `config/connections.json`: API connections (their
         /// `credentials` read from --credentials, LIFTOS_CREDENTIAL_<ORG>__<NAME> or
         /// LIFTOS_CREDENTIALS_FILE) and file exports with a `column_map` and a `path` (a file, or
-        /// a folder of .csv/.parquet files; relative to the connections file).
+        /// a folder of .csv/.tsv/.parquet files; relative to the connections file); without a
+        /// `column_map`, the map is recognised from the export's header as `liftos ingest` does.
         #[arg(long)]
         connections: Option<PathBuf>,
         /// A JSON object of credentials, `{"<org>/<name>": "<secret>"}`.
@@ -1055,10 +1056,8 @@ fn read_connections(
     for (i, mut v) in list.into_iter().enumerate() {
         let at = |f: &str| format!("--connections[{i}].{f}");
         let local = v.as_object_mut().and_then(|o| o.remove("path"));
-        let conn: Connection = serde_json::from_value(v).map_err(|e| fail(&format!("--connections[{i}]"), e))?;
-        if let Err(e) = conn.validate() {
-            return Err(fail(&at(e.field()), e.summary()));
-        }
+        let mut conn: Connection = serde_json::from_value(v).map_err(|e| fail(&format!("--connections[{i}]"), e))?;
+        let first_file = files.len();
         match (conn.kind, local) {
             (ConnectorKind::File, Some(serde_json::Value::String(p))) => {
                 let p = base.join(p);
@@ -1090,6 +1089,22 @@ fn read_connections(
             }
             (_, Some(_)) => return Err(fail(&at("path"), "only file connections take a path")),
             (_, None) => {}
+        }
+        // A file connection without a column map: recognised from its (first) export's header,
+        // as `liftos ingest` does.
+        if conn.kind == ConnectorKind::File && conn.column_map.is_none() {
+            if let Some(file) = files.get(first_file) {
+                match liftos::service::pipeline::detect_export_map(file) {
+                    Ok(map) => conn.column_map = Some(map),
+                    Err(liftos::service::ServiceError::Validation(v)) => {
+                        return Err(fail(&at("column_map"), v.summary()))
+                    }
+                    Err(e) => return Err(service_fail(e)),
+                }
+            }
+        }
+        if let Err(e) = conn.validate() {
+            return Err(fail(&at(e.field()), e.summary()));
         }
         conns.push(conn);
     }

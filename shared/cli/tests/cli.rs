@@ -513,6 +513,59 @@ fn ingest_a_utf16_tab_separated_linkedin_export() {
     assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(56)), "{again}");
 }
 
+/// File connections without a column map: each is recognised from its export's header, as
+/// `liftos ingest` does (the same records as with the map written out); an export whose header
+/// names nothing known is refused naming the connection's column_map. A KPI on days the
+/// platforms have no records for: no plan, and the note says which days each series covers.
+#[test]
+fn pipeline_connections_without_column_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    let conns = dir.path().join("connections.json");
+    let fixture = |name: &str| {
+        let at = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(export(name));
+        at.canonicalize().unwrap().to_str().unwrap().to_string()
+    };
+    let list = serde_json::json!([
+        {"id": "gads", "kind": "file", "platform": "google_ads", "path": fixture("google_ads_campaign_report.csv")},
+        {"id": "meta", "kind": "file", "platform": "meta", "path": fixture("meta_ads_manager_export.csv")},
+    ]);
+    std::fs::write(&conns, list.to_string()).unwrap();
+    let kpi = dir.path().join("kpi.csv");
+    let days: String = (1..=28).map(|d| format!("2025-02-{d:02},{}\n", 100 + d)).collect();
+    std::fs::write(&kpi, format!("date,orders\n{days}")).unwrap();
+    let (code, v) = liftos(&[
+        "pipeline",
+        "--connections",
+        conns.to_str().unwrap(),
+        "--kpi",
+        kpi.to_str().unwrap(),
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["ingestion"]["records_by_platform"], serde_json::json!({"google_ads": 168, "meta": 112}), "{v}");
+    assert!(v["budget_recommendation"].is_null());
+    let note = v["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str()).find(|n| n.contains("no budget plan"));
+    let note = note.unwrap_or_else(|| panic!("{}", v["notes"]));
+    assert!(
+        note.contains("the KPI: 28 days, 2025-02-01 to 2025-02-28")
+            && note.contains("google_ads no days")
+            && note.contains("missing, not zero spend"),
+        "{note}"
+    );
+
+    let odd = dir.path().join("odd.csv");
+    std::fs::write(&odd, "when,what\n2026-01-01,3\n").unwrap();
+    let list = serde_json::json!([{"id": "x", "kind": "file", "platform": "meta", "path": "odd.csv"}]);
+    std::fs::write(&conns, list.to_string()).unwrap();
+    let (code, v) = liftos(&["pipeline", "--connections", conns.to_str().unwrap(), "--data-dir", d.to_str().unwrap()]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--connections[0].column_map")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("when, what"), "{v}");
+}
+
 /// The main job on a user's own exports: three file connections and the shop's own revenue.
 #[test]
 fn pipeline_on_your_own_connections() {

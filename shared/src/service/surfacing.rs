@@ -739,13 +739,42 @@ pub async fn kpi_plan(
         }
         other => other,
     }
-    .map_err(|e| bad(format!("{}: {}", e.field, e.message)))?;
+    .map_err(|e| {
+        // Too few days with the KPI and every channel's spend, or none with a channel's: where
+        // each series has its days.
+        let coverage = if e.field == "kpi" || e.field.starts_with("spend") { coverage(&input) } else { String::new() };
+        bad(format!("{}: {}{coverage}", e.field, e.message))
+    })?;
     model.warnings.extend(notes);
     let test = model.next_test.take();
     Ok(Some((
         BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, currency: None, model },
         test,
     )))
+}
+
+/// Which of the KPI's days each channel has spend on (a day with no record is missing, not zero):
+/// `" (the KPI: 60 days, 2026-10-01 to 2026-11-29; spend on them: google_ads 28 days, 2026-11-01
+/// to 2026-11-28, ...)"`.
+fn coverage(input: &liftos_estimators::mmm::MmmInput) -> String {
+    let day = |d: i64| (chrono::NaiveDate::default() + chrono::Duration::days(d)).to_string();
+    let span = |ok: &dyn Fn(usize) -> bool| {
+        let on: Vec<i64> = (0..input.days.len()).filter(|&i| ok(i)).map(|i| input.days[i]).collect();
+        match (on.iter().min(), on.iter().max()) {
+            (Some(a), Some(b)) => format!("{} days, {} to {}", on.len(), day(*a), day(*b)),
+            _ => "no days".to_string(),
+        }
+    };
+    let channels: Vec<String> = input
+        .channels
+        .iter()
+        .map(|c| format!("{} {}", c.name, span(&|i| c.values.get(i).is_some_and(|v| v.is_finite()))))
+        .collect();
+    format!(
+        " (the KPI: {}; spend on them: {}; a day a platform has no record for is missing, not zero spend)",
+        span(&|i| input.kpi.get(i).is_some_and(|v| v.is_finite())),
+        channels.join(", ")
+    )
 }
 
 /// The most countries whose holidays the main job's model takes, and the least share of the KPI's
