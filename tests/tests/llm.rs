@@ -105,6 +105,51 @@ fn pretrend_check_with_more_leads_than_clusters_is_the_linear_test() {
     assert!(x.explanation.sentences.iter().any(|s| s.text.contains("pre-trends check was not run")));
 }
 
+/// One treated market under cluster-robust errors: the t interval comes from the other markets'
+/// variation alone (a 5% test rejects a true null most of the time), so the explanation claims
+/// no significance, says it is not known whether the effect could be zero, and calls the
+/// interval too narrow to rely on, for every audience. Beside a synthetic control (which gives
+/// a placebo p-value, not an interval) the methods are not said to have overlapping intervals.
+#[test]
+fn one_treated_cluster_is_not_called_significant() {
+    let synth = serde_json::json!({"method": "synth", "unit": "market", "time": "period", "outcome": "sales", "treated_unit": "m0", "treatment_time": 12});
+    let mut agreeing = 0;
+    for (seed, with_synth) in [(7, false), (8, true), (9, true)] {
+        let mut methods = vec![few_clusters_event_study()];
+        if with_synth {
+            methods.push(synth.clone());
+        }
+        let out = run(Kind::AnalyzeAdvanced, serde_json::json!({"methods": methods}), few_clusters_panel(1, 0.0, seed));
+        for audience in [Audience::Analyst, Audience::Executive] {
+            let x = insights::explain(&out, &ask(0.95, audience, Some("sales".into())), None).expect("explain");
+            assert_grounded("one treated market", &x);
+            let effect = x.facts.iter().find(|f| f.id == "did.effect").expect("did.effect");
+            assert_eq!(effect.significant, None, "seed {seed}: {effect:?}");
+            let lone = x.facts.iter().find(|f| f.id == "did.treated_clusters").expect("did.treated_clusters");
+            assert_eq!(lone.value, 1.0);
+            let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+            assert!(
+                text[0].contains("1 treated cluster") && text[0].contains("not known whether it could be zero"),
+                "{text:?}"
+            );
+            assert!(text.iter().all(|t| !t.contains(" significant")), "{text:?}");
+            if audience == Audience::Analyst {
+                assert!(text.iter().any(|t| t.contains("too narrow to rely on")), "{text:?}");
+            }
+            if with_synth && audience == Audience::Analyst {
+                let agree = x.facts.iter().find(|f| f.id == "comparison.methods").and_then(|f| f.passed);
+                let said = text.iter().find(|t| t.contains("methods")).expect("the comparison");
+                assert!(!said.contains("intervals overlap"), "{said}");
+                if agree == Some(true) {
+                    agreeing += 1;
+                    assert!(said.contains("fewer than two of them give an interval"), "{said}");
+                }
+            }
+        }
+    }
+    assert!(agreeing > 0, "no seed where the two methods agree in sign");
+}
+
 fn ask(level: f64, audience: Audience, outcome: Option<String>) -> InsightsRequest {
     InsightsRequest {
         analysis: AnalysisSource::default(),

@@ -393,6 +393,14 @@ impl Builder {
                         _ => Spread::T(d.df),
                     },
                 )?;
+                // One treated cluster: no cluster-robust standard error sees its variation, so
+                // the t interval is too narrow (a 5% test rejects a true null most of the time)
+                // and cannot say whether the effect could be zero. (The wild bootstrap is
+                // conservative there: its rejections stand.)
+                let mut f = f;
+                if d.treated_clusters == Some(1) && d.headline != "wild_bootstrap" {
+                    f.significant = None;
+                }
                 self.stat(
                     format!("{id}.treated_units"),
                     "treated units",
@@ -409,6 +417,16 @@ impl Builder {
                     format!("{rs}/n_units"),
                     "did",
                 );
+                if let Some(t) = d.treated_clusters {
+                    self.stat(
+                        format!("{id}.treated_clusters"),
+                        "treated clusters",
+                        t as f64,
+                        Unit::Count,
+                        format!("{rs}/treated_clusters"),
+                        "did",
+                    );
+                }
                 if let Some(m) = d.honest.as_ref().and_then(|h| h.breakdown_mbar).filter(|m| *m > 0.0) {
                     self.stat(
                         format!("{id}.breakdown_mbar"),

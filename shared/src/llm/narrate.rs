@@ -135,6 +135,9 @@ fn effect_drafts(
     let outcome = outcome_words(sheet);
     let name = method_name(e);
     let sig = effect.significant;
+    // One treated cluster under cluster-robust errors: an interval that cannot be relied on.
+    let lone = format!("{id}.treated_clusters");
+    let one_cluster = sig.is_none() && sheet.get(&lone).is_some_and(|f| f.value == 1.0);
     let up = effect.value > 0.0;
     let (word, noun) = if up { ("increased", "an increase") } else { ("reduced", "a decrease") };
     let mut d = Vec::new();
@@ -152,12 +155,20 @@ fn effect_drafts(
         (Some(false), _, _) | (_, _, true) => format!(
             "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}, not distinguishable from zero at the {{{{level}}}} level."
         ),
+        (None, _, _) if one_cluster => format!(
+            "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}, but with {{{{fact:{lone}}}}} treated cluster no standard error measures that cluster's own variation, so it is not known whether it could be zero."
+        ),
         (None, _, _) => format!(
             "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}; no test was run, so it is not known whether it could be zero."
         ),
     });
     // How sure.
-    if effect.ci.is_some() {
+    if one_cluster && effect.ci.is_some() {
+        let p = if effect.p_display.is_some() { format!(" (p = {{{{p:{eid}}}}})") } else { String::new() };
+        d.push(format!(
+            "Its {{{{level}}}} interval, {{{{lo:{eid}}}}} to {{{{hi:{eid}}}}}{p}, comes from the other clusters' variation alone and is too narrow to rely on: more treated units, a randomised test or a placebo test over the units would say whether it could be zero."
+        ));
+    } else if effect.ci.is_some() {
         let p = if effect.p_display.is_some() { format!(" (p = {{{{p:{eid}}}}})") } else { String::new() };
         d.push(format!("The {{{{level}}}} confidence interval runs from {{{{lo:{eid}}}}} to {{{{hi:{eid}}}}}{p}."));
     } else if effect.p_display.is_some() && e.method == "did" {
@@ -437,8 +448,13 @@ pub fn drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
         }
         if effects.len() > 1 {
             if let Some(c) = sheet.get("comparison.methods") {
-                drafts.push(if c.passed == Some(true) {
+                // Overlap needs two intervals: a synthetic control has none (its placebo p-value).
+                let intervals = effects.iter().filter(|(_, f)| f.ci.is_some()).count();
+                drafts.push(if c.passed == Some(true) && intervals >= 2 {
                     "The {{fact:comparison.methods}} methods agree in sign and their intervals overlap.".to_string()
+                } else if c.passed == Some(true) {
+                    "The {{fact:comparison.methods}} methods agree in sign; fewer than two of them give an interval, so their sizes are not compared."
+                        .to_string()
                 } else {
                     "The {{fact:comparison.methods}} methods do not agree: weigh the ones whose checks passed."
                         .to_string()

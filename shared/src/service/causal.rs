@@ -514,6 +514,10 @@ pub fn analyze_table_reporting(
         _ if passed + failed == 0 && estimates.len() == 1 => "one method; none of its checks could be run".to_string(),
         (1, _, _, 0) => "one method; its checks passed".to_string(),
         (1, _, _, _) => "one method; some of its checks failed".to_string(),
+        (_, true, true, 0) if with_ci.len() < 2 => {
+            "the methods agree in sign (fewer than two give an interval, so their sizes are not compared); every check passed"
+                .to_string()
+        }
         (_, true, true, 0) => "the methods agree in sign and their intervals overlap; every check passed".to_string(),
         (_, true, true, _) => "the methods agree, but some checks failed: weigh those methods less".to_string(),
         (_, true, false, _) => "the methods agree in sign but not in size".to_string(),
