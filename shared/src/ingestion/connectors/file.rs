@@ -75,6 +75,13 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     let scale = map.money_scale.unwrap_or(1.0) * conn.fx_rate;
     let mut rows = Vec::new();
     let mut bad = Vec::new();
+    // The date column is the start of each row's reporting range, and the export has its end.
+    let range_end = RANGE_COLUMNS
+        .iter()
+        .find(|(start, _)| map.date.trim() == *start)
+        .map(|(_, end)| *end)
+        .and_then(|end| table.names.iter().find(|n| n.trim() == end))
+        .map(String::as_str);
     'rows: for i in 0..table.rows {
         let get = |c: &str| cell(table, c, i);
         // The export's totals rows are not days of a campaign.
@@ -117,6 +124,21 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                 continue;
             }
         };
+        // A row of an export not broken down by day covers its whole reporting range: as one
+        // day's spend it would put a month on its first day.
+        if let Some(end_col) = range_end {
+            let end = get(end_col).and_then(|s| day_in(s.trim(), fmt));
+            if let Some(end) = end.filter(|e| *e != date) {
+                bad.push(BadRow {
+                    row: i + 1,
+                    column: end_col.to_string(),
+                    reason: format!(
+                        "the row covers {date} to {end}, not one day: download the export broken down by day"
+                    ),
+                });
+                continue;
+            }
+        }
         let campaign = match get(&map.campaign_id).filter(|s| !s.trim().is_empty()) {
             Some(c) => campaign_key(c.trim().trim_end_matches(".0")),
             None => {
@@ -296,6 +318,15 @@ const REVENUE_COLUMNS: &[&str] = &[
     "Purchase value",
     "Revenue",
     "revenue",
+];
+
+/// The columns of a row's reporting range (start, end) where the start may serve as the date:
+/// daily rows have both the same day.
+const RANGE_COLUMNS: &[(&str, &str)] = &[
+    ("Reporting starts", "Reporting ends"),
+    ("Start Date (in UTC)", "End Date (in UTC)"),
+    ("Start Date", "End Date"),
+    ("Start date", "End date"),
 ];
 
 /// Date formats tried on an export's date column, the unambiguous first. The last ones are
@@ -489,6 +520,34 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         let days: Vec<String> = batch.rows.iter().map(|r| r.date.to_string()).collect();
         assert_eq!(days, ["2026-11-01", "2026-11-02"]);
+    }
+
+    /// Meta's export without a day breakdown has one row per campaign over the whole reporting
+    /// range: each such row is rejected naming its range (a month's spend is not one day's); a
+    /// daily export whose rows start and end on their day is read; a `Day` column beside the
+    /// reporting range (Meta's daily breakdown) is the date, whatever the range.
+    #[test]
+    fn rows_covering_more_than_a_day_are_rejected() {
+        let read = |csv: &str| {
+            let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+            let conn: Connection = serde_json::from_value(serde_json::json!({
+                "id": "m", "kind": "file", "platform": "meta", "column_map": detect_map(&table).unwrap(),
+            }))
+            .unwrap();
+            parse(&conn, &table).unwrap()
+        };
+        let head = "Reporting starts,Reporting ends,Campaign name,Amount spent (USD)\n";
+        let (batch, bad) =
+            read(&format!("{head}2026-10-01,2026-10-31,Prospecting,12000.50\n2026-10-01,2026-10-01,Retargeting,40\n"));
+        assert_eq!(batch.rows.len(), 1);
+        assert_eq!(batch.rows[0].spend, 40.0);
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!((bad[0].row, bad[0].column.as_str()), (1, "Reporting ends"));
+        assert!(bad[0].reason.contains("covers 2026-10-01 to 2026-10-31"), "{}", bad[0].reason);
+        let (batch, bad) =
+            read("Reporting starts,Reporting ends,Day,Campaign name,Amount spent (USD)\n2026-10-01,2026-10-31,2026-10-05,P,3\n");
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(batch.rows[0].date.to_string(), "2026-10-05");
     }
 
     #[test]
