@@ -440,20 +440,25 @@ fn ingest_meta_and_linkedin_exports_and_refuse_what_cannot_be_read() {
 
 /// Meta's campaign ids have 18 digits, more than a double holds: two campaigns whose ids differ
 /// in the last digit are two campaigns (read as numbers both were 120210000000000000, and every
-/// row of the second was rejected as a duplicate of the first, quarantining the export).
+/// row of the second was rejected as a duplicate of the first, quarantining the export). The
+/// export is by ad set: its rows are summed into each campaign's day.
 #[test]
 fn ingest_an_export_with_18_digit_campaign_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("Campaign name,Campaign ID,Day,Amount spent (EUR),Impressions,Link clicks,Results\n");
+    // by ad set: two rows per campaign and day, summed into the campaign's day
+    let mut csv =
+        String::from("Campaign name,Campaign ID,Ad set name,Day,Amount spent (EUR),Impressions,Link clicks,Results\n");
     for day in 1..=10 {
         for (id, name) in [("120210000000000001", "Prospecting | DE"), ("120210000000000002", "Retargeting | DE")] {
-            csv.push_str(&format!(
-                "{name},{id},2026-10-{day:02},{}.50,{},{},{}\n",
-                100 + day,
-                1000 * day,
-                40 + day,
-                day % 4
-            ));
+            for set in ["Broad", "Lookalike 1%"] {
+                csv.push_str(&format!(
+                    "{name},{id},{set},2026-10-{day:02},{}.50,{},{},{}\n",
+                    100 + day,
+                    1000 * day,
+                    40 + day,
+                    day % 4
+                ));
+            }
         }
     }
     let file = dir.path().join("meta.csv");

@@ -73,7 +73,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     }
     let fmt = map.date_format.as_deref().unwrap_or("%Y-%m-%d");
     let scale = map.money_scale.unwrap_or(1.0) * conn.fx_rate;
-    let mut rows = Vec::new();
+    let mut rows: Vec<DailyRow> = Vec::new();
     let mut bad = Vec::new();
     // The date column is the start of each row's reporting range, and the export has its end.
     let range_end = RANGE_COLUMNS
@@ -82,6 +82,28 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         .map(|(_, end)| *end)
         .and_then(|end| table.names.iter().find(|n| n.trim() == end))
         .map(String::as_str);
+    // Finer rows than a campaign's day (ad groups, ad sets, ads, keywords, or a breakdown by
+    // device, age or region): told apart by the columns the map does not use that hold text or
+    // ids, and summed into the campaign's day. The same campaign, day and breakdown twice is a
+    // duplicate, left for the quality stage to reject.
+    let mapped: Vec<&str> = [&map.date, &map.campaign_id, &map.spend]
+        .into_iter()
+        .chain(
+            [&map.impressions, &map.clicks, &map.conversions, &map.revenue, &map.campaign_name].into_iter().flatten(),
+        )
+        .map(String::as_str)
+        .chain(range_end)
+        .collect();
+    let breakdown: Vec<&str> = table
+        .names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !mapped.contains(n) && !n.to_ascii_lowercase().contains("status"))
+        .filter(|n| matches!(table.column(n), Ok(Column::Text(_))) || is_id_name(n))
+        .collect();
+    let mut days: std::collections::HashMap<(String, NaiveDate), (usize, std::collections::HashSet<String>)> =
+        std::collections::HashMap::new();
+    let mut summed = 0usize;
     'rows: for i in 0..table.rows {
         let get = |c: &str| cell(table, c, i);
         // The export's totals rows are not days of a campaign.
@@ -165,6 +187,24 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                 }
             }
         }
+        let part: String = breakdown.iter().map(|c| get(c).unwrap_or_default()).collect::<Vec<_>>().join("\u{1f}");
+        match days.get_mut(&(campaign.clone(), date)) {
+            Some((at, parts)) if !parts.contains(&part) => {
+                let r: &mut DailyRow = &mut rows[*at];
+                r.spend += vals[0] * scale;
+                r.impressions += vals[1];
+                r.clicks += vals[2];
+                r.conversions += vals[3];
+                r.revenue += vals[4] * scale;
+                parts.insert(part);
+                summed += 1;
+                continue;
+            }
+            Some(_) => {}
+            None => {
+                days.insert((campaign.clone(), date), (rows.len(), std::collections::HashSet::from([part])));
+            }
+        }
         rows.push(DailyRow {
             platform: conn.platform,
             campaign_id: campaign,
@@ -182,7 +222,16 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             extra: Default::default(),
         });
     }
+    if summed > 0 {
+        tracing::info!(rows = summed, by = %breakdown.join(", "), "summed finer rows into their campaign's day");
+    }
     Ok((PlatformBatch { rows, changes: vec![] }, bad))
+}
+
+/// A column of identifiers (`Ad group ID`, `adset_id`, `Ad Id`), numbers that are not metrics.
+fn is_id_name(name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    n == "id" || n.ends_with(" id") || n.ends_with("_id") || n.ends_with("id)")
 }
 
 /// An export as UTF-8, comma-separated text from its header on, and the lines above the header
@@ -548,6 +597,44 @@ mod tests {
             read("Reporting starts,Reporting ends,Day,Campaign name,Amount spent (USD)\n2026-10-01,2026-10-31,2026-10-05,P,3\n");
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(batch.rows[0].date.to_string(), "2026-10-05");
+    }
+
+    /// An export by ad group (or ad set, ad, age, device) has several rows per campaign and day:
+    /// they are summed into the campaign's day instead of all but the first being rejected as
+    /// duplicates. The same ad group twice on a day stays two rows (the quality stage rejects the
+    /// second); rows differing only in a status column are not a breakdown.
+    #[test]
+    fn finer_rows_are_summed_into_their_campaigns_day() {
+        let read = |csv: &str| {
+            let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+            let conn: Connection = serde_json::from_value(serde_json::json!({
+                "id": "g", "kind": "file", "platform": "google_ads", "column_map": detect_map(&table).unwrap(),
+            }))
+            .unwrap();
+            parse(&conn, &table).unwrap()
+        };
+        let csv = "Day,Campaign ID,Ad group,Ad group ID,Cost,Clicks\n\
+            2026-11-01,7,Shoes,71,10.5,3\n2026-11-01,7,Boots,72,4.5,1\n2026-11-01,8,Hats,81,2,1\n\
+            2026-11-02,7,Shoes,71,1,1\n2026-11-02,7,Shoes,71,1,1\n";
+        let (batch, bad) = read(csv);
+        assert!(bad.is_empty(), "{bad:?}");
+        let got: Vec<(String, String, f64, f64)> =
+            batch.rows.iter().map(|r| (r.campaign_id.clone(), r.date.to_string(), r.spend, r.clicks)).collect();
+        assert_eq!(
+            got,
+            [
+                ("7".into(), "2026-11-01".into(), 15.0, 4.0),
+                ("8".into(), "2026-11-01".into(), 2.0, 1.0),
+                ("7".into(), "2026-11-02".into(), 1.0, 1.0),
+                ("7".into(), "2026-11-02".into(), 1.0, 1.0),
+            ]
+        );
+        // ids alone tell the ad sets apart; a status column does not
+        let (batch, _) = read("Day,Campaign ID,adset_id,Cost\n2026-11-01,7,1,2\n2026-11-01,7,2,3\n");
+        assert_eq!(batch.rows.len(), 1);
+        assert_eq!(batch.rows[0].spend, 5.0);
+        let (batch, _) = read("Day,Campaign ID,Campaign status,Cost\n2026-11-01,7,Enabled,2\n2026-11-01,7,Paused,3\n");
+        assert_eq!(batch.rows.len(), 2, "a status is not a breakdown: two rows for the quality stage");
     }
 
     #[test]
