@@ -121,8 +121,10 @@ enum Command {
         /// Last day fetched from the APIs (default: yesterday, UTC).
         #[arg(long, requires = "connections")]
         end: Option<String>,
-        /// Your first-party KPI as CSV: a `date` column and one KPI column (orders, revenue,
-        /// sign-ups); the budget plan is fitted on it. Without one, no plan is made.
+        /// Your first-party KPI as CSV: a date column (`date`, `Day`, `Week`, `Month`; dates as
+        /// exports write them, 2026-11-01, 11/01/2026, Nov 1, 2026) and one KPI column (orders,
+        /// revenue, sign-ups; amounts may carry a currency sign and thousands separators); the
+        /// budget plan is fitted on it. Without one, no plan is made.
         #[arg(long, requires = "connections")]
         kpi: Option<PathBuf>,
         /// Where the embedded store lives (SQLite file and panels). Kept between runs.

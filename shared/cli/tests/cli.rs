@@ -537,8 +537,9 @@ fn pipeline_connections_without_column_maps() {
     ]);
     std::fs::write(&conns, list.to_string()).unwrap();
     let kpi = dir.path().join("kpi.csv");
-    let days: String = (1..=28).map(|d| format!("2025-02-{d:02},{}\n", 100 + d)).collect();
-    std::fs::write(&kpi, format!("date,orders\n{days}")).unwrap();
+    // as a spreadsheet saves it: US dates, a capitalised header, amounts with separators
+    let days: String = (1..=28).map(|d| format!("02/{d:02}/2025,\"1,{}\"\n", 100 + d)).collect();
+    std::fs::write(&kpi, format!("Date,Orders\n{days}")).unwrap();
     let (code, v) = liftos(&[
         "pipeline",
         "--connections",
@@ -650,7 +651,7 @@ fn pipeline_on_your_own_connections() {
     let (code, v) = liftos(&["pipeline", "--connections", bad.to_str().unwrap(), "--data-dir", d.to_str().unwrap()]);
     assert_eq!((code, v["field"].as_str()), (2, Some("--connections[0].path")), "{v}");
     let nodate = dir.path().join("kpi.csv");
-    std::fs::write(&nodate, "day,orders\n2026-10-01,3\n").unwrap();
+    std::fs::write(&nodate, "when,orders\n2026-10-01,3\n").unwrap();
     let (code, v) = liftos(&[
         "pipeline",
         "--connections",

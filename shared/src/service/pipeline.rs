@@ -582,22 +582,11 @@ pub async fn run_pipeline(
     creds: &dyn crate::ingestion::connectors::Credentials,
     now: DateTime<Utc>,
 ) -> Result<PipelineSummary, ServiceError> {
-    use crate::domain::ValidationError;
-    if let Some(kpi) = &own.kpi {
-        let table = liftos_estimators::data::Table::from_reader(kpi.as_slice())
-            .map_err(|e| ValidationError::new("kpi", e.to_string()))?;
-        if table.column("date").is_err() || table.names.len() < 2 {
-            return Err(ValidationError::new(
-                "kpi",
-                format!("needs a date column and a KPI column (it has: {})", table.names.join(", ")),
-            )
-            .into());
-        }
-    }
+    let kpi = own.kpi.as_deref().map(kpi_csv).transpose()?;
     let progress = liftos_estimators::parallel::stages(STAGES);
     progress.stage("ingesting the connections: sync, transform, quality, store");
     let ingestion = ingest_connections(stores, user, &own.connections, own.files, creds, own.period, now).await?;
-    if let Some(kpi) = own.kpi {
+    if let Some(kpi) = kpi {
         stores.panels.put_panel(&user.org_id, KPI_KEY, bytes::Bytes::from(kpi)).await?;
     }
     let request = analysis_request(stores, user).await?;
@@ -607,6 +596,67 @@ pub async fn run_pipeline(
         b.currency = reporting_currency(&own.connections);
     }
     Ok(summary)
+}
+
+/// A user's KPI file as the org's `config/kpi.csv`: `date` (YYYY-MM-DD) and the KPI column under
+/// its own name. The file may be as an order system or a spreadsheet writes it: a `date`, `Date`,
+/// `Day`, `Week` or `Month` column in any of the exports' date formats (`11/01/2026`,
+/// `Nov 1, 2026`, ...), title lines above the header, UTF-16 or tabs, amounts with a currency sign
+/// and thousands separators; an empty cell is a missing day. It must hold one KPI column beside
+/// the date: with several, which one to plan on is the user's choice, not a guess.
+pub fn kpi_csv(bytes: &[u8]) -> Result<Vec<u8>, ServiceError> {
+    use crate::domain::ValidationError;
+    use crate::ingestion::connectors::file;
+    let bad = |m: String| ServiceError::from(ValidationError::new("kpi", m));
+    let (table, skipped) = super::source::read_export(bytes, super::source::PanelFormat::Csv, None)
+        .map_err(|e| bad(e.summary().to_string()))?;
+    let date = table
+        .names
+        .iter()
+        .find(|n| matches!(n.trim().to_ascii_lowercase().as_str(), "date" | "day" | "week" | "month"))
+        .ok_or_else(|| {
+            bad(format!(
+                "needs a date column (date, day, week or month) and a KPI column (it has: {})",
+                table.names.join(", ")
+            ))
+        })?;
+    let others: Vec<&String> = table.names.iter().filter(|n| *n != date).collect();
+    let kpi = match others.as_slice() {
+        [one] => *one,
+        [] => return Err(bad(format!("needs a KPI column beside {date:?}"))),
+        many => {
+            return Err(bad(format!(
+                "holds {} columns beside {date:?} ({}): keep the one KPI to plan on (orders, revenue, sign-ups)",
+                many.len(),
+                many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    };
+    let format = file::date_format(&table, date).map_err(bad)?;
+    // the line of a data row in the file: the title lines, the header, then the rows
+    let line = |i: usize| skipped + i + 2;
+    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let write_err = |e: csv::Error| bad(e.to_string());
+    out.write_record(["date", kpi.trim()]).map_err(write_err)?;
+    let days = table.labels(date).map_err(|e| bad(e.to_string()))?;
+    let values = table.labels(kpi).map_err(|e| bad(e.to_string()))?;
+    for (i, (d, v)) in days.iter().zip(&values).enumerate() {
+        let day = match table.column(date) {
+            Ok(liftos_estimators::data::Column::Num(_)) => chrono::NaiveDate::parse_from_str(d.trim(), "%Y%m%d").ok(),
+            _ => file::day_in(d.trim(), &format),
+        }
+        .ok_or_else(|| bad(format!("line {}: {d:?} in {date:?} is not a date in the format {format}", line(i))))?;
+        let value = match v.trim() {
+            // empty, or a numeric column's missing value
+            "" | "NaN" => String::new(),
+            t => file::amount(t)
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad(format!("line {}: {v:?} in {kpi:?} is not a number", line(i))))?
+                .to_string(),
+        };
+        out.write_record([day.to_string(), value]).map_err(write_err)?;
+    }
+    out.into_inner().map_err(|e| bad(e.to_string()))
 }
 
 /// The org's reporting currency as its connections name it: the `currency` of those converting
@@ -807,6 +857,47 @@ async fn surface(
         stores.panels.put_panel(&user.org_id, KPI_KEY, bytes::Bytes::from_static(SAMPLE_KPI.as_bytes())).await?;
     }
     super::surfacing::kpi_plan(stores, user).await
+}
+
+#[cfg(test)]
+mod kpi_tests {
+    use super::kpi_csv;
+
+    fn kpi(text: &str) -> Result<String, String> {
+        kpi_csv(text.as_bytes()).map(|b| String::from_utf8(b).unwrap()).map_err(|e| e.to_string())
+    }
+
+    /// A KPI file as order systems and spreadsheets write it becomes `date,<kpi>` with ISO dates.
+    #[test]
+    fn a_users_kpi_file_is_read_in_its_own_formats() {
+        let iso = "date,orders\n2026-11-01,12\n2026-11-02,\n2026-11-03,14.5\n";
+        assert_eq!(kpi(iso).unwrap(), iso);
+        let us = "Shop report\nDate,Revenue\n11/01/2026,\"$1,024.50\"\n11/02/2026,\"$998.00\"\n";
+        assert_eq!(kpi(us).unwrap(), "date,Revenue\n2026-11-01,1024.5\n2026-11-02,998\n");
+        let named = "Day,Sign-ups\n\"Nov 1, 2026\",3\n\"Nov 2, 2026\",4\n";
+        assert_eq!(kpi(named).unwrap(), "date,Sign-ups\n2026-11-01,3\n2026-11-02,4\n");
+        let tabs: Vec<u8> = "Week\tOrders\n2026-11-02\t70\n2026-11-09\t75\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect::<Vec<u8>>();
+        let bom: Vec<u8> = [0xFF, 0xFE].into_iter().chain(tabs).collect();
+        assert_eq!(String::from_utf8(kpi_csv(&bom).unwrap()).unwrap(), "date,Orders\n2026-11-02,70\n2026-11-09,75\n");
+        let numeric = "date,orders\n20261101,5\n20261102,6\n";
+        assert_eq!(kpi(numeric).unwrap(), "date,orders\n2026-11-01,5\n2026-11-02,6\n");
+    }
+
+    #[test]
+    fn a_kpi_file_that_cannot_be_read_is_refused_saying_where() {
+        let e = kpi("date,orders,revenue\n2026-11-01,1,2\n").unwrap_err();
+        assert!(e.contains("2 columns beside") && e.contains("orders, revenue"), "{e}");
+        let e = kpi("when,orders\n2026-11-01,1\n").unwrap_err();
+        assert!(e.contains("needs a date column") && e.contains("when, orders"), "{e}");
+        let e = kpi("date,orders\n2026-11-01,1\n2026-11-02,lots\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("\"lots\""), "{e}");
+        let e = kpi("date,orders\n2026-11-01,1\n2026-11-02,2\n2026-11-03,3\n2026-11-04,4\n2026-11-05,5\n2026-11-06,6\n2026-11-07,7\n2026-11-08,8\n2026-11-09,9\n2026-11-10,10\nsoon,11\n").unwrap_err();
+        assert!(e.contains("line 12") && e.contains("\"soon\""), "{e}");
+        assert!(kpi("date\n2026-11-01\n").unwrap_err().contains("needs a KPI column"));
+    }
 }
 
 #[cfg(test)]

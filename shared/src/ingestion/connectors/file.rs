@@ -117,12 +117,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                     None => Ok(0.0),
                     // Empty, or `--` where the platform has no value for the day (Google Ads).
                     Some(s) if s.trim().is_empty() || s.trim() == "--" => Ok(0.0),
-                    Some(s) => s
-                        .trim()
-                        .trim_start_matches(['$', '€', '£', '¥'])
-                        .replace(',', "")
-                        .parse::<f64>()
-                        .map_err(|_| (c.clone(), format!("{s:?} is not a number"))),
+                    Some(s) => amount(&s).ok_or_else(|| (c.clone(), format!("{s:?} is not a number"))),
                 },
             }
         };
@@ -226,6 +221,12 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         tracing::info!(rows = summed, by = %breakdown.join(", "), "summed finer rows into their campaign's day");
     }
     Ok((PlatformBatch { rows, changes: vec![] }, bad))
+}
+
+/// A number as exports write amounts: maybe a currency sign before it and thousands separators
+/// (`$1,024.50`).
+pub fn amount(s: &str) -> Option<f64> {
+    s.trim().trim_start_matches(['$', '€', '£', '¥']).replace(',', "").parse::<f64>().ok()
 }
 
 /// A column of identifiers (`Ad group ID`, `adset_id`, `Ad Id`), numbers that are not metrics.
@@ -397,7 +398,7 @@ const DATE_FORMATS: &[&str] = &[
 ];
 
 /// The day `s` names in the format `f` (a format with a time: the day of that time).
-fn day_in(s: &str, f: &str) -> Option<NaiveDate> {
+pub fn day_in(s: &str, f: &str) -> Option<NaiveDate> {
     if f.contains("%H") {
         chrono::NaiveDateTime::parse_from_str(s, f).ok().map(|t| t.date())
     } else {
@@ -421,6 +422,31 @@ fn at_an_hour(s: &str) -> bool {
         .iter()
         .filter(|f| f.contains("%H"))
         .any(|f| chrono::NaiveDateTime::parse_from_str(s, f).is_ok_and(|t| t.time() != chrono::NaiveTime::MIN))
+}
+
+/// The format of the dates in `column`: of [`DATE_FORMATS`], the one that reads the most of
+/// them, and at least 90% (a malformed row is the reader's to report, not a reason to refuse the
+/// file); `%Y%m%d` for a numeric column (20261101). A column of times of day is refused as a
+/// report by hour.
+pub fn date_format(table: &Table, column: &str) -> Result<String, String> {
+    let Ok(Column::Text(v)) = table.column(column) else { return Ok("%Y%m%d".to_string()) };
+    let sample: Vec<&str> =
+        v.iter().map(|s| s.trim()).filter(|s| !s.is_empty() && !is_summary_cell(s)).take(500).collect();
+    let reads = |f: &str| sample.iter().filter(|s| reads_day(s, f)).count();
+    let best = DATE_FORMATS.iter().map(|f| (reads(f), *f)).fold((0, ""), |a, b| if b.0 > a.0 { b } else { a });
+    if let Some(hour) = sample.iter().find(|s| at_an_hour(s)).filter(|_| best.0 < sample.len()) {
+        return Err(format!(
+            "{column:?} holds times of day (e.g. {hour:?}): the export is by hour; download it by day"
+        ));
+    }
+    if sample.is_empty() || (best.0 as f64) < 0.9 * sample.len() as f64 {
+        return Err(format!(
+            "the dates in {column:?} (e.g. {:?}) are in none of the formats {}",
+            sample.first().copied().unwrap_or(""),
+            DATE_FORMATS.join(", ")
+        ));
+    }
+    Ok(best.1.to_string())
 }
 
 /// The column map of an export whose columns carry a platform's usual names: each field is the
@@ -459,30 +485,7 @@ pub fn detect_map(table: &Table) -> Result<ColumnMap, String> {
         .or_else(|| campaign_name.clone())
         .ok_or_else(|| missing("campaign", CAMPAIGN_ID_COLUMNS))?;
     let spend = find(SPEND_COLUMNS).ok_or_else(|| missing("spend", SPEND_COLUMNS))?;
-    let date_format = match table.column(&date) {
-        Ok(Column::Text(v)) => {
-            let sample: Vec<&str> =
-                v.iter().map(|s| s.trim()).filter(|s| !s.is_empty() && !is_summary_cell(s)).take(500).collect();
-            // The format that reads the most dates, and at least 90% of them (a malformed row
-            // is the transform's to report, not a reason to refuse the file).
-            let reads = |f: &str| sample.iter().filter(|s| reads_day(s, f)).count();
-            let best = DATE_FORMATS.iter().map(|f| (reads(f), *f)).fold((0, ""), |a, b| if b.0 > a.0 { b } else { a });
-            if let Some(hour) = sample.iter().find(|s| at_an_hour(s)).filter(|_| best.0 < sample.len()) {
-                return Err(format!(
-                    "{date:?} holds times of day (e.g. {hour:?}): the export is by hour; download it by day"
-                ));
-            }
-            if sample.is_empty() || (best.0 as f64) < 0.9 * sample.len() as f64 {
-                return Err(format!(
-                    "the dates in {date:?} (e.g. {:?}) are in none of the formats {}; pass --column-map with date_format",
-                    sample.first().copied().unwrap_or(""),
-                    DATE_FORMATS.join(", ")
-                ));
-            }
-            Some(best.1.to_string())
-        }
-        _ => Some("%Y%m%d".to_string()),
-    };
+    let date_format = Some(date_format(table, &date).map_err(|e| format!("{e}; pass --column-map with date_format"))?);
     Ok(ColumnMap {
         campaign_name: campaign_name.filter(|n| *n != campaign_id),
         date,
