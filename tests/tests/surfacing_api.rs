@@ -235,6 +235,31 @@ async fn optimize_and_recommend_on_the_samples() {
     let total = num(&model["expected_gain"]);
     assert!((gains - total).abs() <= 1e-9 * total.abs().max(1.0), "{gains} vs {total}");
     assert!(list.iter().any(|r| r["action"] == "scale"), "the sample's plan moves budget to Meta");
+    // The same KPI as a spreadsheet saves it (US dates, a capitalised header, amounts with a
+    // currency sign and separators), put in the panel store directly: the same model.
+    let spreadsheet: String = std::iter::once("Date,Revenue\n".to_string())
+        .chain(liftos::service::pipeline::SAMPLE_KPI.lines().skip(1).map(|l| {
+            let (day, v) = l.split_once(',').expect("two columns");
+            let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("iso date");
+            let v: f64 = v.parse().expect("number");
+            let whole = v.trunc() as i64;
+            let cents = format!("{:.2}", v - v.trunc()).trim_start_matches('0').to_string();
+            format!("{},\"${},{:03}{cents}\"\n", day.format("%m/%d/%Y"), whole / 1000, whole % 1000)
+        }))
+        .collect();
+    let acme = liftos::domain::OrgId::new("acme").expect("org");
+    let key = liftos::service::surfacing::KPI_KEY;
+    let iso = liftos::storage::PanelStore::get_panel(d.stores.panels.as_ref(), &acme, key).await.expect("get");
+    liftos::storage::PanelStore::put_panel(d.stores.panels.as_ref(), &acme, key, bytes::Bytes::from(spreadsheet))
+        .await
+        .expect("kpi");
+    let again = handlers::recommend_treatments_http(&d, http_request("recommend-treatments.ok.json")).await;
+    let again = json_body(&again);
+    assert_eq!(again["model"]["channels"], body["model"]["channels"], "{again}");
+    assert_eq!(again["kpi"], "Revenue");
+    liftos::storage::PanelStore::put_panel(d.stores.panels.as_ref(), &acme, key, iso.expect("the sample's KPI"))
+        .await
+        .expect("kpi");
     // An org with its own KPI but no platform records yet: nothing to learn from (404), as
     // without a KPI.
     let fresh = liftos::domain::UserContext::new(

@@ -582,7 +582,7 @@ pub async fn run_pipeline(
     creds: &dyn crate::ingestion::connectors::Credentials,
     now: DateTime<Utc>,
 ) -> Result<PipelineSummary, ServiceError> {
-    let kpi = own.kpi.as_deref().map(kpi_csv).transpose()?;
+    let kpi = own.kpi.as_deref().map(|k| super::surfacing::kpi_csv(k, "kpi")).transpose()?;
     let progress = liftos_estimators::parallel::stages(STAGES);
     progress.stage("ingesting the connections: sync, transform, quality, store");
     let ingestion = ingest_connections(stores, user, &own.connections, own.files, creds, own.period, now).await?;
@@ -596,67 +596,6 @@ pub async fn run_pipeline(
         b.currency = reporting_currency(&own.connections);
     }
     Ok(summary)
-}
-
-/// A user's KPI file as the org's `config/kpi.csv`: `date` (YYYY-MM-DD) and the KPI column under
-/// its own name. The file may be as an order system or a spreadsheet writes it: a `date`, `Date`,
-/// `Day`, `Week` or `Month` column in any of the exports' date formats (`11/01/2026`,
-/// `Nov 1, 2026`, ...), title lines above the header, UTF-16 or tabs, amounts with a currency sign
-/// and thousands separators; an empty cell is a missing day. It must hold one KPI column beside
-/// the date: with several, which one to plan on is the user's choice, not a guess.
-pub fn kpi_csv(bytes: &[u8]) -> Result<Vec<u8>, ServiceError> {
-    use crate::domain::ValidationError;
-    use crate::ingestion::connectors::file;
-    let bad = |m: String| ServiceError::from(ValidationError::new("kpi", m));
-    let (table, skipped) = super::source::read_export(bytes, super::source::PanelFormat::Csv, None)
-        .map_err(|e| bad(e.summary().to_string()))?;
-    let date = table
-        .names
-        .iter()
-        .find(|n| matches!(n.trim().to_ascii_lowercase().as_str(), "date" | "day" | "week" | "month"))
-        .ok_or_else(|| {
-            bad(format!(
-                "needs a date column (date, day, week or month) and a KPI column (it has: {})",
-                table.names.join(", ")
-            ))
-        })?;
-    let others: Vec<&String> = table.names.iter().filter(|n| *n != date).collect();
-    let kpi = match others.as_slice() {
-        [one] => *one,
-        [] => return Err(bad(format!("needs a KPI column beside {date:?}"))),
-        many => {
-            return Err(bad(format!(
-                "holds {} columns beside {date:?} ({}): keep the one KPI to plan on (orders, revenue, sign-ups)",
-                many.len(),
-                many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            )))
-        }
-    };
-    let format = file::date_format(&table, date).map_err(bad)?;
-    // the line of a data row in the file: the title lines, the header, then the rows
-    let line = |i: usize| skipped + i + 2;
-    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
-    let write_err = |e: csv::Error| bad(e.to_string());
-    out.write_record(["date", kpi.trim()]).map_err(write_err)?;
-    let days = table.labels(date).map_err(|e| bad(e.to_string()))?;
-    let values = table.labels(kpi).map_err(|e| bad(e.to_string()))?;
-    for (i, (d, v)) in days.iter().zip(&values).enumerate() {
-        let day = match table.column(date) {
-            Ok(liftos_estimators::data::Column::Num(_)) => chrono::NaiveDate::parse_from_str(d.trim(), "%Y%m%d").ok(),
-            _ => file::day_in(d.trim(), &format),
-        }
-        .ok_or_else(|| bad(format!("line {}: {d:?} in {date:?} is not a date in the format {format}", line(i))))?;
-        let value = match v.trim() {
-            // empty, or a numeric column's missing value
-            "" | "NaN" => String::new(),
-            t => file::amount(t)
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| bad(format!("line {}: {v:?} in {kpi:?} is not a number", line(i))))?
-                .to_string(),
-        };
-        out.write_record([day.to_string(), value]).map_err(write_err)?;
-    }
-    out.into_inner().map_err(|e| bad(e.to_string()))
 }
 
 /// The org's reporting currency as its connections name it: the `currency` of those converting
@@ -861,7 +800,9 @@ async fn surface(
 
 #[cfg(test)]
 mod kpi_tests {
-    use super::kpi_csv;
+    fn kpi_csv(bytes: &[u8]) -> Result<Vec<u8>, crate::service::ServiceError> {
+        crate::service::surfacing::kpi_csv(bytes, "kpi")
+    }
 
     fn kpi(text: &str) -> Result<String, String> {
         kpi_csv(text.as_bytes()).map(|b| String::from_utf8(b).unwrap()).map_err(|e| e.to_string())
