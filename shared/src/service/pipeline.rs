@@ -65,6 +65,13 @@ pub struct IngestionSummary {
     pub records_by_platform: BTreeMap<String, usize>,
     pub stored: usize,
     pub unchanged: usize,
+    /// Records not applied because the store holds newer data for them (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub superseded: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -232,8 +239,9 @@ pub async fn ingest_connections(
         )
         .await?;
     }
-    let Stages { batches, stored, unchanged, records_by_platform } = run_stages(stores, &raw_q, now).await?;
-    Ok(IngestionSummary { period, synced, batches, records_by_platform, stored, unchanged })
+    let Stages { batches, stored, unchanged, superseded, records_by_platform } =
+        run_stages(stores, &raw_q, now).await?;
+    Ok(IngestionSummary { period, synced, batches, records_by_platform, stored, unchanged, superseded })
 }
 
 /// What `liftos ingest` did with one export.
@@ -252,6 +260,9 @@ pub struct ExportSummary {
     /// Records new or changed in the store, and those already stored as they are.
     pub stored: usize,
     pub unchanged: usize,
+    /// Records not applied because the store holds newer data for them (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub superseded: usize,
     pub records_by_platform: BTreeMap<String, usize>,
     /// Per batch: `records` stored, `quality_score`, and the `rejected` rows with `line`,
     /// `column` and `reason`.
@@ -304,6 +315,7 @@ pub async fn ingest_export(
         column_map_source: column_map_source.to_string(),
         stored: s.stored,
         unchanged: s.unchanged,
+        superseded: s.superseded,
         records_by_platform: s.records_by_platform,
         batches: s.batches,
     })
@@ -331,6 +343,7 @@ struct Stages {
     batches: Vec<BatchSummary>,
     stored: usize,
     unchanged: usize,
+    superseded: usize,
     records_by_platform: BTreeMap<String, usize>,
 }
 
@@ -353,10 +366,15 @@ async fn run_stages(
     let raws = raw_q.receive(1000);
     for (i, m) in raws.iter().enumerate() {
         tracing::info!("transform: batch {}/{}", i + 1, raws.len());
-        let staged = transform_message(stores, Some(&staged_q), &m.body, now).await.map_err(stage)?;
+        // Each batch produced a microsecond after the one before: where two exports of one run
+        // hold the same campaign's day (a folder of weekly downloads that overlap), the later
+        // one's figures (a platform's restated conversions) are stored, as they would be had
+        // the files been dropped one after the other; at one instant the later was discarded.
+        let at = now + chrono::Duration::microseconds(i64::try_from(i).unwrap_or(i64::MAX));
+        let staged = transform_message(stores, Some(&staged_q), &m.body, at).await.map_err(stage)?;
         let s = staged_q.receive(1);
         for sm in s {
-            let q = quality_message(stores, Some(&store_q), &sm.body, now).await.map_err(stage)?;
+            let q = quality_message(stores, Some(&store_q), &sm.body, at).await.map_err(stage)?;
             tracing::info!(batch = %q.batch_id, score = q.score, rejected = q.rejected, "quality");
             batches.push(BatchSummary {
                 connection_id: staged.connection_id.clone(),
@@ -380,7 +398,7 @@ async fn run_stages(
             });
         }
     }
-    let (mut stored, mut unchanged) = (0, 0);
+    let (mut stored, mut unchanged, mut superseded) = (0, 0, 0);
     let mut records_by_platform = BTreeMap::new();
     let msgs = store_q.receive(100_000);
     tracing::info!("store: {} messages", msgs.len());
@@ -388,13 +406,14 @@ async fn run_stages(
         let out = super::stage::store_records_message(stores.records.as_ref(), &m.body).await.map_err(stage)?;
         stored += out.stored;
         unchanged += out.unchanged;
+        superseded += out.superseded.len();
         let parsed: super::stage::StoreRecordsMessage =
             serde_json::from_str(&m.body).map_err(|e| stage(super::stage::StageError::Poison(e.to_string())))?;
         for r in &parsed.records {
             *records_by_platform.entry(r.platform.to_string()).or_insert(0) += 1;
         }
     }
-    Ok(Stages { batches, stored, unchanged, records_by_platform })
+    Ok(Stages { batches, stored, unchanged, superseded, records_by_platform })
 }
 pub const SAMPLE_EXPERIMENT: &str = include_str!("../../samples/experiment.json");
 
@@ -796,6 +815,63 @@ async fn surface(
         stores.panels.put_panel(&user.org_id, KPI_KEY, bytes::Bytes::from_static(SAMPLE_KPI.as_bytes())).await?;
     }
     super::surfacing::kpi_plan(stores, user).await
+}
+
+#[cfg(test)]
+mod overlap_tests {
+    use super::{ingest_connections, ExportFile, NoCredentials};
+    use crate::domain::{DateRange, OrgId, Platform, UserContext};
+    use crate::storage::{PageRequest, RecordQuery, Stores};
+
+    const WEEK1: &str = "Day,Campaign ID,Cost,Conversions\n2026-11-01,7,10,1\n2026-11-02,7,11,2\n2026-11-03,7,12,3\n";
+    const WEEK2: &str = "Day,Campaign ID,Cost,Conversions\n2026-11-03,7,12,5\n2026-11-04,7,13,4\n";
+
+    /// Two overlapping weekly downloads in one run (a folder): the later one's restated day is
+    /// stored, as it would be had they been dropped one after the other (at one instant it was
+    /// dropped silently). A run older than what is stored applies nothing and says how much.
+    #[tokio::test]
+    async fn the_later_of_two_overlapping_exports_wins_and_older_data_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = Stores::embedded(dir.path()).unwrap();
+        let user = UserContext::new(OrgId::new("o").unwrap(), "u".into(), vec!["causal_admin".into()], vec![]);
+        let conn: crate::ingestion::connectors::Connection = serde_json::from_value(serde_json::json!({
+            "id": "g", "kind": "file", "platform": "google_ads",
+            "column_map": {"date": "Day", "campaign_id": "Campaign ID", "spend": "Cost", "conversions": "Conversions"},
+        }))
+        .unwrap();
+        let file = |name: &str, text: &str| ExportFile {
+            connection_id: "g".into(),
+            name: name.into(),
+            bytes: text.as_bytes().to_vec(),
+        };
+        let now = chrono::Utc::now();
+        let period = crate::ingestion::connectors::Period { start: now.date_naive(), end: now.date_naive() };
+        let run = |files: Vec<ExportFile>, at: chrono::DateTime<chrono::Utc>| {
+            let (stores, user, conn) = (&stores, &user, conn.clone());
+            async move { ingest_connections(stores, user, &[conn], files, &NoCredentials, period, at).await.unwrap() }
+        };
+        let s = run(vec![file("week1.csv", WEEK1), file("week2.csv", WEEK2)], now).await;
+        assert_eq!((s.stored, s.unchanged, s.superseded), (5, 0, 0));
+        let conversions = || async {
+            let q = RecordQuery::Campaign {
+                platform: Platform::GoogleAds,
+                campaign_id: "7".into(),
+                range: DateRange::all(),
+            };
+            let got = stores.records.query_records(&user.org_id, &q, &PageRequest::first(100)).await.unwrap();
+            let mut v: Vec<f64> = got.items.iter().map(|r| r.metrics.conversions).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        assert_eq!(conversions().await, [1.0, 2.0, 4.0, 5.0], "the restated 5, not the first 3");
+        // an earlier run's figures arrive after the newer ones: not applied, and counted
+        let older = "Day,Campaign ID,Cost,Conversions\n2026-11-03,7,12,9\n2026-11-04,7,13,9\n";
+        let s = run(vec![file("late.csv", older)], now - chrono::Duration::hours(1)).await;
+        assert_eq!((s.stored, s.superseded), (0, 2));
+        assert_eq!(conversions().await, [1.0, 2.0, 4.0, 5.0]);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["superseded"], 2);
+    }
 }
 
 #[cfg(test)]
