@@ -117,7 +117,14 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                     None => Ok(0.0),
                     // Empty, or `--` where the platform has no value for the day (Google Ads).
                     Some(s) if s.trim().is_empty() || s.trim() == "--" => Ok(0.0),
-                    Some(s) => amount(&s).ok_or_else(|| (c.clone(), format!("{s:?} is not a number"))),
+                    Some(s) => amount(&s).ok_or_else(|| {
+                        let hint = if s.contains(',') {
+                            " (commas are read as thousands separators, 1,024.50: a decimal comma is not taken)"
+                        } else {
+                            ""
+                        };
+                        (c.clone(), format!("{s:?} is not a number{hint}"))
+                    }),
                 },
             }
         };
@@ -226,7 +233,16 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
 /// A number as exports write amounts: maybe a currency sign before it and thousands separators
 /// (`$1,024.50`).
 pub fn amount(s: &str) -> Option<f64> {
-    s.trim().trim_start_matches(['$', '€', '£', '¥']).replace(',', "").parse::<f64>().ok()
+    let t = s.trim().trim_start_matches(['$', '€', '£', '¥']);
+    // Commas only as thousands separators: `1,024.50`, never `12,50` (a decimal comma, which
+    // read as a separator would make 1250).
+    let whole = t.split(['.', 'e', 'E']).next().unwrap_or("");
+    let mut groups = whole.trim_start_matches(['-', '+']).split(',');
+    let first_ok = groups.next().is_some_and(|g| !whole.contains(',') || (1..=3).contains(&g.len()));
+    if !(first_ok && groups.all(|g| g.len() == 3)) || t[whole.len()..].contains(',') {
+        return None;
+    }
+    t.replace(',', "").parse::<f64>().ok()
 }
 
 /// A column of identifiers (`Ad group ID`, `adset_id`, `Ad Id`), numbers that are not metrics.
@@ -600,6 +616,26 @@ mod tests {
             read("Reporting starts,Reporting ends,Day,Campaign name,Amount spent (USD)\n2026-10-01,2026-10-31,2026-10-05,P,3\n");
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(batch.rows[0].date.to_string(), "2026-10-05");
+    }
+
+    /// Amounts as exports write them; a decimal comma (`12,50`) is refused rather than read as
+    /// a thousands separator (1250).
+    #[test]
+    fn amounts_take_commas_only_as_thousands_separators() {
+        for (s, x) in [
+            ("1,024.50", 1024.5),
+            ("$1,234,567", 1234567.0),
+            ("12.5", 12.5),
+            ("-1,000", -1000.0),
+            ("€0.99", 0.99),
+            ("1e3", 1000.0),
+            ("999", 999.0),
+        ] {
+            assert_eq!(amount(s), Some(x), "{s}");
+        }
+        for s in ["12,50", "1,5", "1,0245", "12,345,67", "1.234,56", "1,2,3", ",500", "abc", ""] {
+            assert_eq!(amount(s), None, "{s}");
+        }
     }
 
     /// An export by ad group (or ad set, ad, age, device) has several rows per campaign and day:
