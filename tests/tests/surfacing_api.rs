@@ -257,6 +257,18 @@ async fn optimize_and_recommend_on_the_samples() {
     let again = json_body(&again);
     assert_eq!(again["model"]["channels"], body["model"]["channels"], "{again}");
     assert_eq!(again["kpi"], "Revenue");
+    // A KPI every third day is neither daily nor weekly: refused naming the file, not paired
+    // with single days of spend.
+    let every_third: String = std::iter::once("date,revenue\n".to_string())
+        .chain(liftos::service::pipeline::SAMPLE_KPI.lines().skip(1).step_by(3).map(|l| format!("{l}\n")))
+        .collect();
+    liftos::storage::PanelStore::put_panel(d.stores.panels.as_ref(), &acme, key, bytes::Bytes::from(every_third))
+        .await
+        .expect("kpi");
+    let odd = handlers::recommend_treatments_http(&d, http_request("recommend-treatments.ok.json")).await;
+    let odd_body = json_body(&odd);
+    assert_eq!((odd.status().as_u16(), odd_body["field"].as_str()), (400, Some(key)), "{odd_body}");
+    assert!(odd_body["message"].as_str().is_some_and(|m| m.contains("3 days apart")), "{odd_body}");
     liftos::storage::PanelStore::put_panel(d.stores.panels.as_ref(), &acme, key, iso.expect("the sample's KPI"))
         .await
         .expect("kpi");

@@ -743,6 +743,19 @@ pub async fn kpi_plan(
     let history =
         history_from_records(stores.records.as_ref(), user, None, &DateRange::all(), OutcomeMetric::Revenue).await?;
     let epoch = chrono::NaiveDate::default();
+    // A daily KPI, or a weekly one (dated by each week's first day, 7 days apart): the spend of
+    // a period is its days' sum. Other spacings are refused rather than paired with one day.
+    let step = {
+        let mut d = days.clone();
+        d.sort_unstable();
+        d.dedup();
+        d.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1)
+    };
+    if step != 1 && step != 7 {
+        return Err(bad(format!(
+            "its dates are {step} days apart at the least: give the KPI by day or by week (dated by each week's first day)"
+        )));
+    }
     let channels: Vec<Series> = history
         .channels
         .iter()
@@ -753,11 +766,7 @@ pub async fn kpi_plan(
                 .zip(&c.spend)
                 .map(|(d, s)| (d.signed_duration_since(epoch).num_days(), *s))
                 .collect();
-            // A day the platform has no record for is missing, not zero spend.
-            Series {
-                name: c.channel.clone(),
-                values: days.iter().map(|d| *by_day.get(d).unwrap_or(&f64::NAN)).collect(),
-            }
+            Series { name: c.channel.clone(), values: period_spend(&by_day, &days, step) }
         })
         .collect();
     if channels.is_empty() {
@@ -774,8 +783,13 @@ pub async fn kpi_plan(
         })
         .sum();
     let (controls, mut notes) = automatic_controls(stores, user, &days, &values).await?;
-    let mut settings =
-        MmmSettings { budget: Some(budget), max_change: Some(0.3), periods: 7, ..MmmSettings::default() };
+    // The plan's budget per period of the model and its length (a week: 7 days, or 1 week).
+    let mut settings = MmmSettings {
+        budget: Some(budget * step as f64),
+        max_change: Some(0.3),
+        periods: if step == 7 { 1 } else { 7 },
+        ..MmmSettings::default()
+    };
     // The work capped as a request's (about 15 s on the function's two vCPUs): fewer re-fits for
     // a long history, never fewer than the model's least.
     let grid = grid_periods(&days);
@@ -815,6 +829,13 @@ pub async fn kpi_plan(
         BudgetRecommendation { kpi_source: KPI_KEY.into(), kpi, daily_budget: budget, currency: None, model },
         test,
     )))
+}
+
+/// A channel's spend for each KPI date `days` (days since 1970-01-01) from its spend by day: the
+/// sum of the `step` days from each date on (1: daily, 7: a week dated by its first day). A day
+/// the platform has no record for is missing, not zero spend, and so is a period with such a day.
+fn period_spend(by_day: &std::collections::HashMap<i64, f64>, days: &[i64], step: i64) -> Vec<f64> {
+    days.iter().map(|&d| (d..d + step).map(|x| *by_day.get(&x).unwrap_or(&f64::NAN)).sum()).collect()
 }
 
 /// Which of the KPI's days each channel has spend on (a day with no record is missing, not zero):
@@ -1064,4 +1085,23 @@ async fn attributed_recommendations(
         seed: None,
     };
     optimize_history(&history, &[], &req, OutcomeSource::Attributed(metric))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::period_spend;
+
+    /// A weekly KPI pairs each week with its seven days of spend, not with its first day's; a
+    /// week with a day the platform has no record for is missing.
+    #[test]
+    fn a_weekly_kpi_takes_each_weeks_spend() {
+        let by_day: std::collections::HashMap<i64, f64> =
+            (100..121).filter(|&d| d != 116).map(|d| (d, (d - 99) as f64)).collect();
+        assert_eq!(period_spend(&by_day, &[100, 101], 1), [1.0, 2.0]);
+        let weeks = period_spend(&by_day, &[100, 107, 114], 7);
+        assert_eq!(weeks[0], (1..=7).sum::<i64>() as f64);
+        assert_eq!(weeks[1], (8..=14).sum::<i64>() as f64);
+        assert!(weeks[2].is_nan(), "day 116 has no record");
+        assert!(period_spend(&by_day, &[200], 1)[0].is_nan());
+    }
 }
