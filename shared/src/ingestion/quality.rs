@@ -99,7 +99,9 @@ pub fn screen(rows: &[DailyRow], now: DateTime<Utc>) -> Screen {
             out.rejected.push(reject("a metric is negative".into()));
             continue;
         }
-        if r.clicks > r.impressions {
+        // No impressions (an export without the column, 0) says nothing of the clicks: the
+        // record's own rule, which the store applies.
+        if r.clicks > r.impressions && r.impressions > 0.0 {
             out.rejected.push(reject(format!("clicks ({}) exceed impressions ({})", r.clicks, r.impressions)));
             continue;
         }
@@ -225,4 +227,38 @@ pub fn assess(rows: &[DailyRow], interventions: &[Intervention], now: DateTime<U
     let total_w: f64 = c.values().map(|x| x.weight).sum();
     let score = c.values().map(|x| x.score * x.weight).sum::<f64>() / total_w;
     QualityReport { score, components: c, rejected, row_scores }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::screen;
+    use crate::domain::Platform;
+    use crate::ingestion::DailyRow;
+
+    fn row(day: u32, impressions: f64, clicks: f64) -> DailyRow {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, day).unwrap_or_default();
+        DailyRow {
+            platform: Platform::GoogleAds,
+            campaign_id: "7".into(),
+            campaign_name: None,
+            date,
+            timestamp: date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+            spend: 10.0,
+            impressions,
+            clicks,
+            conversions: 1.0,
+            revenue: 0.0,
+            extra: Default::default(),
+        }
+    }
+
+    /// Clicks above the impressions reject a row; an export without impressions (0) does not
+    /// (its clicks cannot be checked against them), as the store's own rule has it.
+    #[test]
+    fn clicks_are_checked_against_impressions_only_where_there_are_some() {
+        let now = chrono::Utc::now();
+        let s = screen(&[row(1, 100.0, 10.0), row(2, 5.0, 10.0), row(3, 0.0, 10.0)], now);
+        let rejected: Vec<String> = s.rejected.iter().map(|r| r.reason.clone()).collect();
+        assert_eq!(rejected, ["clicks (10) exceed impressions (5)"]);
+    }
 }
