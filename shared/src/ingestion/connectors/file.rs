@@ -555,6 +555,16 @@ mod tests {
     const CSV: &str = "Start Date (in UTC),Campaign Name,Campaign ID,Total Spent\n\
         10/1/2026,\"Lead Gen, \"\"US\"\"\",528001,\"1,024.50\"\n10/2/2026,Brand,528002,99\n";
 
+    /// `csv` read as a file connection of `platform` with the column map recognised from it.
+    fn read_detected(platform: &str, csv: &str) -> (PlatformBatch, Vec<BadRow>) {
+        let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+        let conn: Connection = serde_json::from_value(serde_json::json!({
+            "id": "c", "kind": "file", "platform": platform, "column_map": detect_map(&table).unwrap(),
+        }))
+        .unwrap();
+        parse(&conn, &table).unwrap()
+    }
+
     fn date_format_of(dates: &[&str]) -> Result<Option<String>, String> {
         let mut csv = String::from("Stat time day,Campaign ID,Cost\n");
         for (i, d) in dates.iter().enumerate() {
@@ -579,12 +589,7 @@ mod tests {
         assert_eq!(date_format_of(&["2026-11-01", "2026-11-02"]).unwrap().as_deref(), Some("%Y-%m-%d"));
         // read with the detected format, the rows' days are the dates written
         let csv = "Stat time day,Campaign ID,Cost\n2026-11-01 00:00:00,7,1.5\n2026-11-02 00:00:00,7,2.5\n";
-        let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
-        let conn: Connection = serde_json::from_value(serde_json::json!({
-            "id": "tt", "kind": "file", "platform": "tiktok", "column_map": detect_map(&table).unwrap(),
-        }))
-        .unwrap();
-        let (batch, bad) = parse(&conn, &table).unwrap();
+        let (batch, bad) = read_detected("tiktok", csv);
         assert!(bad.is_empty(), "{bad:?}");
         let days: Vec<String> = batch.rows.iter().map(|r| r.date.to_string()).collect();
         assert_eq!(days, ["2026-11-01", "2026-11-02"]);
@@ -596,14 +601,7 @@ mod tests {
     /// reporting range (Meta's daily breakdown) is the date, whatever the range.
     #[test]
     fn rows_covering_more_than_a_day_are_rejected() {
-        let read = |csv: &str| {
-            let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
-            let conn: Connection = serde_json::from_value(serde_json::json!({
-                "id": "m", "kind": "file", "platform": "meta", "column_map": detect_map(&table).unwrap(),
-            }))
-            .unwrap();
-            parse(&conn, &table).unwrap()
-        };
+        let read = |csv: &str| read_detected("meta", csv);
         let head = "Reporting starts,Reporting ends,Campaign name,Amount spent (USD)\n";
         let (batch, bad) =
             read(&format!("{head}2026-10-01,2026-10-31,Prospecting,12000.50\n2026-10-01,2026-10-01,Retargeting,40\n"));
@@ -644,14 +642,7 @@ mod tests {
     /// second); rows differing only in a status column are not a breakdown.
     #[test]
     fn finer_rows_are_summed_into_their_campaigns_day() {
-        let read = |csv: &str| {
-            let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
-            let conn: Connection = serde_json::from_value(serde_json::json!({
-                "id": "g", "kind": "file", "platform": "google_ads", "column_map": detect_map(&table).unwrap(),
-            }))
-            .unwrap();
-            parse(&conn, &table).unwrap()
-        };
+        let read = |csv: &str| read_detected("google_ads", csv);
         let csv = "Day,Campaign ID,Ad group,Ad group ID,Cost,Clicks\n\
             2026-11-01,7,Shoes,71,10.5,3\n2026-11-01,7,Boots,72,4.5,1\n2026-11-01,8,Hats,81,2,1\n\
             2026-11-02,7,Shoes,71,1,1\n2026-11-02,7,Shoes,71,1,1\n";
