@@ -71,6 +71,19 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             ));
         }
     }
+    // A report by week or month holds a period's spend in each row: as a day's it would be
+    // seven or thirty times what was spent that day.
+    let period = map.date.trim().to_ascii_lowercase();
+    if ["week", "month", "quarter", "year"]
+        .iter()
+        .any(|p| period.split(|c: char| !c.is_alphanumeric()).any(|w| w == *p))
+    {
+        return Err(ConnectorError::malformed(
+            "file",
+            format!("column_map: {}", map.date),
+            "the export is by week or month; records are days: download it broken down by day",
+        ));
+    }
     let fmt = map.date_format.as_deref().unwrap_or("%Y-%m-%d");
     let scale = map.money_scale.unwrap_or(1.0) * conn.fx_rate;
     let mut rows: Vec<DailyRow> = Vec::new();
@@ -593,6 +606,24 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         let days: Vec<String> = batch.rows.iter().map(|r| r.date.to_string()).collect();
         assert_eq!(days, ["2026-11-01", "2026-11-02"]);
+    }
+
+    /// A report by week or month, mapped by hand, is refused as a whole: its rows are not days.
+    #[test]
+    fn a_weekly_report_is_refused() {
+        for date in ["Week", "Week (Mon - Sun)", "Month"] {
+            let csv = format!("{date},Campaign ID,Cost\n2026-11-02,7,70\n");
+            let t = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+            let conn: Connection = serde_json::from_value(serde_json::json!({
+                "id": "c", "kind": "file", "platform": "google_ads",
+                "column_map": {"date": date, "campaign_id": "Campaign ID", "spend": "Cost"},
+            }))
+            .unwrap();
+            let e = parse(&conn, &t).unwrap_err().to_string();
+            assert!(e.contains("by week or month") && e.contains(date), "{e}");
+        }
+        let (batch, bad) = read_detected("google_ads", "Day,Campaign ID,Cost\n2026-11-02,7,10\n");
+        assert_eq!((batch.rows.len(), bad.len()), (1, 0), "a Day column is days");
     }
 
     /// Meta's export without a day breakdown has one row per campaign over the whole reporting
