@@ -468,7 +468,10 @@ pub fn date_format(table: &Table, column: &str) -> Result<String, String> {
             "{column:?} holds times of day (e.g. {hour:?}): the export is by hour; download it by day"
         ));
     }
-    if sample.is_empty() || (best.0 as f64) < 0.9 * sample.len() as f64 {
+    if sample.is_empty() {
+        return Err(format!("{column:?} holds no dates (only empty cells or totals rows)"));
+    }
+    if (best.0 as f64) < 0.9 * sample.len() as f64 {
         return Err(format!(
             "the dates in {column:?} (e.g. {:?}) are in none of the formats {}",
             sample.first().copied().unwrap_or(""),
@@ -597,6 +600,7 @@ mod tests {
         let f = date_format_of(&["2026-11-01T00:00:00", "2026-11-02T00:00:00"]).unwrap();
         assert_eq!(f.as_deref(), Some("%Y-%m-%dT%H:%M:%S"));
         assert!(date_format_of(&["2026-11-01", "11/02/2026"]).unwrap_err().contains("none of the formats"));
+        assert!(date_format_of(&["Total: Account"]).unwrap_err().contains("holds no dates"));
         let e = date_format_of(&["2026-11-01 00:00:00", "2026-11-01 01:00:00", "2026-11-01 02:00:00"]).unwrap_err();
         assert!(e.contains("by hour") && e.contains("2026-11-01 01:00:00"), "{e}");
         assert_eq!(date_format_of(&["2026-11-01", "2026-11-02"]).unwrap().as_deref(), Some("%Y-%m-%d"));
