@@ -442,14 +442,19 @@ pub fn draws_within_work(draws: usize, periods: usize, folds: usize, channels: u
 /// The periods of the regular grid the dates lie on (the model's smallest step between dates,
 /// from the first to the last), gaps included.
 pub fn grid_periods(days: &[i64]) -> usize {
-    let mut d = days.to_vec();
-    d.sort_unstable();
-    d.dedup();
-    let step = d.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1).max(1);
-    match (d.first(), d.last()) {
+    let step = date_step(days).max(1);
+    match (days.iter().min(), days.iter().max()) {
         (Some(a), Some(b)) => usize::try_from((b - a) / step).unwrap_or(usize::MAX).saturating_add(1),
         _ => 0,
     }
+}
+
+/// The smallest step between distinct dates (1 for fewer than two).
+fn date_step(days: &[i64]) -> i64 {
+    let mut d = days.to_vec();
+    d.sort_unstable();
+    d.dedup();
+    d.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1)
 }
 
 /// The media mix model on the request's KPI history.
@@ -745,12 +750,7 @@ pub async fn kpi_plan(
     let epoch = chrono::NaiveDate::default();
     // A daily KPI, or a weekly one (dated by each week's first day, 7 days apart): the spend of
     // a period is its days' sum. Other spacings are refused rather than paired with one day.
-    let step = {
-        let mut d = days.clone();
-        d.sort_unstable();
-        d.dedup();
-        d.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1)
-    };
+    let step = date_step(&days);
     if step != 1 && step != 7 {
         return Err(bad(format!(
             "its dates are {step} days apart at the least: give the KPI by day or by week (dated by each week's first day)"

@@ -62,7 +62,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     needed.extend(
         [&map.impressions, &map.clicks, &map.conversions, &map.revenue, &map.campaign_name].into_iter().flatten(),
     );
-    for c in needed {
+    for c in &needed {
         if table.column(c).is_err() {
             return Err(ConnectorError::malformed(
                 "file",
@@ -99,14 +99,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     // device, age or region): told apart by the columns the map does not use that hold text or
     // ids, and summed into the campaign's day. The same campaign, day and breakdown twice is a
     // duplicate, left for the quality stage to reject.
-    let mapped: Vec<&str> = [&map.date, &map.campaign_id, &map.spend]
-        .into_iter()
-        .chain(
-            [&map.impressions, &map.clicks, &map.conversions, &map.revenue, &map.campaign_name].into_iter().flatten(),
-        )
-        .map(String::as_str)
-        .chain(range_end)
-        .collect();
+    let mapped: Vec<&str> = needed.iter().map(|c| c.as_str()).chain(range_end).collect();
     let breakdown: Vec<&str> = table
         .names
         .iter()
