@@ -15,7 +15,8 @@
 //! liftos init-aws --table T --bucket B [--audit-table A]
 //! liftos token --org ORG --user USER [--role R]... [--permission P]... [--ttl 3600]   
 //! ```
-//! Every command prints one JSON object on stdout; progress and logs go to stderr.
+//! Every command prints one JSON object on stdout; progress and logs go to stderr. A panel's
+//! `--time` column may hold dates: see [`TimeAxis`].
 
 mod progress;
 mod serve;
@@ -26,6 +27,7 @@ use std::process::ExitCode;
 
 use liftos::domain::{OrgId, UserContext};
 use liftos::service::estimate::{parse_flag, EstimateError};
+use liftos::service::time_axis::TimeAxis;
 use liftos::storage::Stores;
 
 #[derive(Parser)]
@@ -392,7 +394,8 @@ enum EstimateCmd {
         /// 0/1 treated-and-post indicator (TWFE, event study).
         #[arg(long)]
         treatment: Option<String>,
-        /// First treated period per unit; 0 or empty for never treated (staggered).
+        /// First treated period per unit (or date, when the time column holds dates); 0 or empty
+        /// for never treated (staggered).
         #[arg(long)]
         cohort: Option<String>,
         /// Cluster column (default: the unit).
@@ -477,12 +480,13 @@ enum EstimateCmd {
         /// The treated unit, or several separated by commas (pooled).
         #[arg(long)]
         treated_unit: String,
+        /// The first treated period (a date when the time column holds dates).
         #[arg(long, allow_hyphen_values = true)]
-        treatment_time: i64,
-        /// "col:1980-1988,col2:1984-1988,outcome:1975"
+        treatment_time: String,
+        /// "col:1980-1988,col2:1984-1988,outcome:1975" (dates: "spend:2026-09-01..2026-10-10")
         #[arg(long)]
         predictors: Option<String>,
-        /// "1970-1988"
+        /// "1970-1988" (dates: "2026-09-01..2026-10-10")
         #[arg(long)]
         fit_window: Option<String>,
         /// Placebo-in-space (permutation p-value), placebo-in-time and leave-one-out.
@@ -490,7 +494,7 @@ enum EstimateCmd {
         placebo: bool,
         /// The fake treatment date of the placebo-in-time (default: the middle of the pre-period).
         #[arg(long, allow_hyphen_values = true)]
-        placebo_time: Option<i64>,
+        placebo_time: Option<String>,
         /// Augmented synthetic control (ridge bias correction).
         #[arg(long)]
         augmented: bool,
@@ -541,9 +545,9 @@ enum EstimateCmd {
         /// Comma-separated control series (columns).
         #[arg(long)]
         controls: Option<String>,
-        /// The first treated period.
+        /// The first treated period (a date when the time column holds dates).
         #[arg(long, allow_hyphen_values = true)]
-        treatment_time: i64,
+        treatment_time: String,
         /// A seasonal component of this many periods (e.g. 7 for daily data).
         #[arg(long)]
         season: Option<usize>,
@@ -570,9 +574,9 @@ enum EstimateCmd {
         /// Comma-separated test markets.
         #[arg(long)]
         treated_markets: String,
-        /// The test's first period.
+        /// The test's first period (a date when the time column holds dates).
         #[arg(long, allow_hyphen_values = true)]
-        start: i64,
+        start: String,
         /// The test's length in periods.
         #[arg(long)]
         duration: usize,
@@ -683,6 +687,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             base_period,
             alpha,
         } => {
+            let (time_col, cohort_col) = (time.clone(), cohort.clone());
             let req = || -> Result<estimate::DidRequest, EstimateError> {
                 Ok(estimate::DidRequest {
                     unit,
@@ -720,7 +725,8 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, Columns::Named, req, estimate::did)
+            let dates = cohort_col.iter().map(String::as_str).collect();
+            on_panel(&input, Columns::Named, Some(Time { column: &time_col, dates }), req, |_, _| Ok(()), estimate::did)
         }
         EstimateCmd::Iv { input, outcome, endogenous, instruments, controls, se, alpha } => {
             let req = || -> Result<estimate::IvRequest, EstimateError> {
@@ -751,24 +757,36 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             conformal,
             alpha,
         } => {
+            let time_col = time.clone();
             let req = || -> Result<estimate::SynthRequest, EstimateError> {
                 Ok(estimate::SynthRequest {
                     unit,
                     time,
                     outcome,
                     treated_unit,
-                    treatment_time,
+                    // read on the time axis below
+                    treatment_time: 0,
                     predictors,
                     fit_window,
                     placebo,
-                    placebo_time,
+                    placebo_time: None,
                     augmented,
                     ridge_lambda,
                     conformal,
                     alpha,
                 })
             };
-            on_csv(&input, Columns::Named, req, |t, r| estimate::synth_control(&t, r))
+            let dated = |r: &mut estimate::SynthRequest, axis: Option<&TimeAxis>| {
+                r.treatment_time = time_point(axis, "treatment_time", &treatment_time)?;
+                r.placebo_time = placebo_time.as_deref().map(|p| time_point(axis, "placebo_time", p)).transpose()?;
+                if let Some(axis) = axis {
+                    r.predictors = r.predictors.as_deref().map(|p| axis.predictors(p)).transpose()?;
+                    r.fit_window = r.fit_window.as_deref().map(|w| axis.range("fit_window", w)).transpose()?;
+                }
+                Ok(())
+            };
+            let time = Time { column: &time_col, dates: vec![] };
+            on_panel(&input, Columns::Named, Some(time), req, dated, |t, r| estimate::synth_control(&t, r))
         }
         EstimateCmd::GeoReadout {
             input,
@@ -785,13 +803,15 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             design_windows,
             exclude_markets,
         } => {
+            let time_col = time.clone();
             let req = || -> Result<estimate::GeoReadoutRequest, EstimateError> {
                 Ok(estimate::GeoReadoutRequest {
                     market,
                     time,
                     outcome,
                     treated_markets: list(&treated_markets),
-                    start,
+                    // read on the time axis below
+                    start: 0,
                     duration,
                     pre_periods,
                     windows,
@@ -801,24 +821,37 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     exclude_markets: exclude_markets.as_deref().map(list).unwrap_or_default(),
                 })
             };
-            on_csv(&input, Columns::Named, req, |t, r| estimate::geo_readout(&t, r))
+            let dated = |r: &mut estimate::GeoReadoutRequest, axis: Option<&TimeAxis>| {
+                r.start = time_point(axis, "start", &start)?;
+                Ok(())
+            };
+            let time = Time { column: &time_col, dates: vec![] };
+            on_panel(&input, Columns::Named, Some(time), req, dated, |t, r| estimate::geo_readout(&t, r))
         }
         EstimateCmd::Impact { input, time, outcome, controls, treatment_time, season, trend, alpha, seed } => {
+            let time_col = time.clone();
             let req = || -> Result<estimate::ImpactRequest, EstimateError> {
                 Ok(estimate::ImpactRequest {
                     time,
                     outcome,
                     controls: controls.as_deref().map(list).unwrap_or_default(),
-                    treatment_time,
+                    // read on the time axis below
+                    treatment_time: 0,
                     season,
                     trend,
                     alpha,
                     seed,
                 })
             };
-            on_csv(&input, Columns::Named, req, |t, r| estimate::impact(&t, r))
+            let dated = |r: &mut estimate::ImpactRequest, axis: Option<&TimeAxis>| {
+                r.treatment_time = time_point(axis, "treatment_time", &treatment_time)?;
+                Ok(())
+            };
+            let time = Time { column: &time_col, dates: vec![] };
+            on_panel(&input, Columns::Named, Some(time), req, dated, |t, r| estimate::impact(&t, r))
         }
         EstimateCmd::Sdid { input, unit, time, outcome, treatment, se, replications, seed, alpha } => {
+            let time_col = time.clone();
             let req = || -> Result<estimate::SdidRequest, EstimateError> {
                 Ok(estimate::SdidRequest {
                     unit,
@@ -831,7 +864,8 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            on_csv(&input, Columns::Named, req, |t, r| estimate::sdid(&t, r))
+            let time = Time { column: &time_col, dates: vec![] };
+            on_panel(&input, Columns::Named, Some(time), req, |_, _| Ok(()), |t, r| estimate::sdid(&t, r))
         }
         EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha, refute, seed } => {
             let req = || -> Result<estimate::EffectRequest, EstimateError> {
@@ -901,18 +935,81 @@ fn on_csv<R: serde::Serialize, T: serde::Serialize>(
     // the table by value: an estimator may consume its columns instead of copying them
     estimate: impl FnOnce(liftos_estimators::data::Table, &R) -> Result<T, EstimateError>,
 ) -> ExitCode {
-    let result = request().and_then(|req| {
+    on_panel(input, columns, None, request, |_, _| Ok(()), estimate)
+}
+
+/// A panel's time column and the columns of dates on its axis (a cohort's first treated dates).
+struct Time<'a> {
+    column: &'a str,
+    dates: Vec<&'a str>,
+}
+
+/// [`on_csv`] for a panel whose time column may hold dates: they are numbered as periods (see
+/// [`TimeAxis`]), `dated` reads the request's time flags on the axis (or as whole-number periods
+/// when the column holds numbers), and the answer gains `time_axis`, each period's date.
+fn on_panel<R: serde::Serialize, T: serde::Serialize>(
+    input: &std::path::Path,
+    columns: Columns,
+    time: Option<Time<'_>>,
+    request: impl FnOnce() -> Result<R, EstimateError>,
+    dated: impl FnOnce(&mut R, Option<&TimeAxis>) -> Result<(), EstimateError>,
+    estimate: impl FnOnce(liftos_estimators::data::Table, &R) -> Result<T, EstimateError>,
+) -> ExitCode {
+    let result = request().and_then(|mut req| {
         let wanted = match columns {
             // a request that does not serialise (never expected) reads every column
             Columns::Named => serde_json::to_value(&req).ok().map(|v| strings_in(&v)),
             Columns::All => None,
         };
-        let table = read_table(input, wanted.as_deref())?;
-        estimate(table, &req)
+        let mut table = read_table(input, wanted.as_deref())?;
+        let axis = match &time {
+            None => None,
+            Some(t) => TimeAxis::number(&mut table, t.column)?,
+        };
+        if let (Some(axis), Some(t)) = (&axis, &time) {
+            for c in &t.dates {
+                axis.number_dates(&mut table, c)?;
+            }
+        }
+        dated(&mut req, axis.as_ref())?;
+        match estimate(table, &req) {
+            Ok(v) => Ok((v, axis)),
+            // the estimator counts in periods: say which date they count from
+            Err(e) => Err(match &axis {
+                Some(a) => EstimateError::new(
+                    e.field(),
+                    format!(
+                        "{e} (the dates of {:?} are numbered as periods: 1 is {}, each a {})",
+                        a.column, a.first, a.step
+                    ),
+                ),
+                None => e,
+            }),
+        }
     });
     match result {
-        Ok(v) => emit_json(&v),
+        Ok((v, None)) => emit_json(&v),
+        Ok((v, Some(axis))) => match serde_json::to_value(&v) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                m.insert("time_axis".into(), serde_json::json!(axis.summary()));
+                emit_json(&m)
+            }
+            _ => emit_json(&v),
+        },
         Err(e) => fail(e.field(), &e),
+    }
+}
+
+/// A time flag's value: on a time column of dates a date, otherwise a whole-number period.
+fn time_point(axis: Option<&TimeAxis>, field: &str, value: &str) -> Result<i64, EstimateError> {
+    match axis {
+        Some(a) => a.period(field, value),
+        None => value.trim().parse().map_err(|_| {
+            EstimateError::new(
+                field,
+                format!("{field}: {value:?} is not a whole-number period (the time column holds numbers, so its periods are numbers)"),
+            )
+        }),
     }
 }
 

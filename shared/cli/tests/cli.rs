@@ -920,3 +920,145 @@ fn progress_bars_on_a_terminal_only() {
     assert_eq!(piped.status.code(), Some(0), "{err}");
     assert!(err.contains("INFO") && !err.contains("/4]") && !err.contains(" left)"), "{err}");
 }
+
+/// A panel whose time column holds dates, and the same panel with the dates numbered by hand
+/// (day 1 = the first date): 12 markets over 63 days (a gap on day 20: no market reports it),
+/// markets 0-2 treated from day 43 (2026-10-13), a series of one market with two controls.
+fn dated_and_numbered(dir: &std::path::Path, weekly: bool) -> (String, String) {
+    use std::fmt::Write;
+    let (step, start) = if weekly { (7, 9) } else { (1, 43) };
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap();
+    let date = |t: i64| (first + chrono::Duration::days((t - 1) * step)).format("%m/%d/%Y").to_string();
+    let (mut dated, mut numbered) =
+        ("date,market,sales,treated,first\n".to_string(), "period,market,sales,treated,first\n".to_string());
+    let mut state = 7u64;
+    for m in 0..12i64 {
+        for t in (1..=if weekly { 15 } else { 63 }).filter(|&t| t != 20) {
+            // a fixed pseudo-random noise (xorshift), the same in both files
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let noise = (state % 1000) as f64 / 250.0 - 2.0;
+            let treated = m < 3 && t >= start;
+            let y = 100.0 + 5.0 * m as f64 + 0.3 * t as f64 + if treated { 8.0 } else { 0.0 } + noise;
+            let (cohort_date, cohort) =
+                if m < 3 { (date(start), start.to_string()) } else { (String::new(), "0".into()) };
+            writeln!(dated, "{},m{m},{y:.3},{},{cohort_date}", date(t), u8::from(treated)).unwrap();
+            writeln!(numbered, "{t},m{m},{y:.3},{},{cohort}", u8::from(treated)).unwrap();
+        }
+    }
+    let tag = if weekly { "weekly" } else { "daily" };
+    let (a, b) = (dir.join(format!("{tag}-dated.csv")), dir.join(format!("{tag}-numbered.csv")));
+    std::fs::write(&a, dated).unwrap();
+    std::fs::write(&b, numbered).unwrap();
+    (a.to_str().unwrap().to_string(), b.to_str().unwrap().to_string())
+}
+
+#[test]
+fn panels_with_dates_as_their_time_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dated, numbered) = dated_and_numbered(dir.path(), false);
+    // Each command on the dated panel (its time flags as dates) and on the numbered one (as
+    // periods): the same answer, and the dated one says which date each period is.
+    let runs: &[(&str, &str)] = &[
+        ("did --unit market --outcome sales --treatment treated --event-study", ""),
+        ("did --unit market --outcome sales --cohort first", ""),
+        ("sdid --unit market --outcome sales --treatment treated --replications 50", ""),
+        (
+            "synth --unit market --outcome sales --treated-unit m0 --placebo \
+             --treatment-time 43 --placebo-time 30 --predictors outcome:1-42 --fit-window 10-42",
+            "synth --unit market --outcome sales --treated-unit m0 --placebo \
+             --treatment-time 10/13/2026 --placebo-time 2026-09-30 --predictors outcome:2026-09-01..2026-10-12 \
+             --fit-window 09/10/2026-10/12/2026",
+        ),
+        (
+            "geo-readout --market market --outcome sales --treated-markets m0,m1 --start 43 --duration 14",
+            "geo-readout --market market --outcome sales --treated-markets m0,m1 --start 2026-10-13 --duration 14",
+        ),
+    ];
+    for (by_number, by_date) in runs {
+        let by_date = if by_date.is_empty() { by_number } else { by_date };
+        let (code, n) = run(&format!("estimate {by_number} --input {numbered} --time period"));
+        assert_eq!(code, 0, "{by_number}: {n}");
+        let (code, mut d) = run(&format!("estimate {by_date} --input {dated} --time date"));
+        assert_eq!(code, 0, "{by_date}: {d}");
+        let axis = d.as_object_mut().unwrap().remove("time_axis").unwrap();
+        assert_eq!(n, d, "{by_number}");
+        assert_eq!((axis["step"].as_str(), axis["periods"].as_i64()), (Some("day"), Some(63)), "{axis}");
+        assert_eq!((axis["first"].as_str(), axis["last"].as_str()), (Some("2026-09-01"), Some("2026-11-02")));
+        // period 43 is the 43rd date, the day with no report included
+        assert_eq!(axis["dates"][42], "2026-10-13");
+    }
+    // Weekly dates: periods are weeks, the cohort a week.
+    let (dated, numbered) = dated_and_numbered(dir.path(), true);
+    let cs = "estimate did --unit market --outcome sales --cohort first";
+    let (_, n) = run(&format!("{cs} --input {numbered} --time period"));
+    let (code, mut d) = run(&format!("{cs} --input {dated} --time date"));
+    assert_eq!(code, 0, "{d}");
+    let axis = d.as_object_mut().unwrap().remove("time_axis").unwrap();
+    assert_eq!((n, axis["step"].as_str(), axis["dates"][8].as_str()), (d, Some("week"), Some("2026-10-27")));
+    // Errors name the flag: a number where the column holds dates, a date off the axis, a
+    // date where the column holds numbers, a cohort of numbers beside dates.
+    let synth = "estimate synth --unit market --outcome sales --treated-unit m0";
+    for (line, field, says) in [
+        (
+            format!("{synth} --input {dated} --time date --treatment-time 9"),
+            "treatment_time",
+            "holds dates, so give one",
+        ),
+        (
+            format!("{synth} --input {dated} --time date --treatment-time 2026-10-28"),
+            "treatment_time",
+            "2026-10-28 is not one of the periods of \"date\", which run from 2026-09-01 by the week",
+        ),
+        (
+            format!("{synth} --input {numbered} --time period --treatment-time 2026-10-27"),
+            "treatment_time",
+            "not a whole-number period",
+        ),
+    ] {
+        let (code, v) = run(&line);
+        assert_eq!((code, v["field"].as_str()), (2, Some(field)), "{line}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(says), "{line}: {v}");
+    }
+    // A time series by date (CausalImpact's design): the same as by period.
+    let (mut dated, mut numbered) = ("day,y,x1,x2\n".to_string(), "t,y,x1,x2\n".to_string());
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    for t in 1..=90i64 {
+        let (x1, x2) = (50.0 + (t as f64 * 0.7).sin() * 5.0, 30.0 + (t as f64 * 0.3).cos() * 3.0);
+        let y = 10.0 + 1.5 * x1 + 0.5 * x2 + if t > 70 { 12.0 } else { 0.0 } + ((t * 37 % 11) as f64 - 5.0) * 0.4;
+        let day = (first + chrono::Duration::days(t - 1)).format("%Y-%m-%d");
+        dated.push_str(&format!("{day},{y:.4},{x1:.4},{x2:.4}\n"));
+        numbered.push_str(&format!("{t},{y:.4},{x1:.4},{x2:.4}\n"));
+    }
+    let (ds, ns) = (dir.path().join("series-dated.csv"), dir.path().join("series.csv"));
+    std::fs::write(&ds, dated).unwrap();
+    std::fs::write(&ns, numbered).unwrap();
+    let (code, n) = run(&format!(
+        "estimate impact --input {} --time t --outcome y --controls x1,x2 --treatment-time 71",
+        ns.display()
+    ));
+    assert_eq!(code, 0, "{n}");
+    let (code, mut d) = run(&format!(
+        "estimate impact --input {} --time day --outcome y --controls x1,x2 --treatment-time 2026-05-10",
+        ds.display()
+    ));
+    assert_eq!(code, 0, "{d}");
+    let axis = d.as_object_mut().unwrap().remove("time_axis").unwrap();
+    assert_eq!((n, axis["dates"][70].as_str()), (d, Some("2026-05-10")));
+    let mixed = dir.path().join("mixed.csv");
+    std::fs::write(
+        &mixed,
+        "date,market,sales,first\n2026-09-01,a,1,0\n2026-09-02,a,2,0\n2026-09-01,b,1,2\n2026-09-02,b,3,2\n",
+    )
+    .unwrap();
+    let (code, v) = run(&format!(
+        "estimate did --input {} --unit market --time date --outcome sales --cohort first",
+        mixed.display()
+    ));
+    assert_eq!((code, v["field"].as_str()), (2, Some("first")), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("row 3: 2 is a number, but the time column \"date\" holds dates"),
+        "{v}"
+    );
+}

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod source;
 pub mod stage;
 pub mod surfacing;
+pub mod time_axis;
 
 use crate::domain::ValidationError;
 use crate::storage::StoreError;

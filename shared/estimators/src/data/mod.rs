@@ -261,6 +261,21 @@ impl Table {
         }
     }
 
+    /// Put `values` in place of the read column `name` (a column of dates by the periods they
+    /// are, for the panel estimators). One value per row.
+    pub fn set_numeric(&mut self, name: &str, values: Vec<f64>) -> Result<(), DataError> {
+        self.column(name)?;
+        if values.len() != self.rows {
+            return Err(DataError::BadValue {
+                column: name.to_string(),
+                row: 0,
+                message: format!("{} values for a table of {} rows", values.len(), self.rows),
+            });
+        }
+        self.columns.insert(name.to_string(), Column::Num(values));
+        Ok(())
+    }
+
     /// Any column as labels (numbers printed without a trailing `.0`).
     pub fn labels(&self, name: &str) -> Result<Vec<String>, DataError> {
         Ok(match self.column(name)? {

@@ -428,6 +428,11 @@ pub fn day_in(s: &str, f: &str) -> Option<NaiveDate> {
     }
 }
 
+/// The first of [`DATE_FORMATS`] that reads `s` as a day.
+pub fn format_of(s: &str) -> Option<&'static str> {
+    DATE_FORMATS.iter().copied().find(|f| reads_day(s.trim(), f))
+}
+
 /// `s` read as a day in the format `f`: a format with a time reads only midnights (a report by
 /// hour is not a report by day).
 fn reads_day(s: &str, f: &str) -> bool {

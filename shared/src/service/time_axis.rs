@@ -1,0 +1,473 @@
+//! A panel's time column of dates (2026-09-01, 09/01/2026, Sep 1, 2026: the formats exports
+//! write) as the whole-number periods the panel estimators count in. The axis runs from the
+//! first date in steps of the dates' spacing (days, weeks, every n days, months), so period 1 is
+//! the first date and a date missing from the data is a missing period, not a shorter gap; event
+//! times and cohorts are counted in these periods. Dates given on the command line (a treatment
+//! time, a cohort column of first treated dates) are read on the same axis, and the answer says
+//! which date each period is.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, Months, NaiveDate};
+use liftos_estimators::data::{Column, Table};
+use serde::Serialize;
+
+use super::estimate::EstimateError;
+use crate::ingestion::connectors::file;
+
+/// The most periods an axis may span (a daily panel of 270 years is not a marketing panel; the
+/// answer lists every period's date).
+pub const MAX_PERIODS: i64 = 100_000;
+
+/// The spacing of the dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Days(u32),
+    Months(u32),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Days(1) => write!(f, "day"),
+            Step::Days(7) => write!(f, "week"),
+            Step::Days(n) => write!(f, "{n} days"),
+            Step::Months(1) => write!(f, "month"),
+            Step::Months(3) => write!(f, "quarter"),
+            Step::Months(n) => write!(f, "{n} months"),
+        }
+    }
+}
+
+/// The dates of a time column numbered as periods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeAxis {
+    /// The time column.
+    pub column: String,
+    /// Period 1.
+    pub first: NaiveDate,
+    pub step: Step,
+    /// The last date's period.
+    pub periods: i64,
+    /// The column's date format (dates given beside it are read in it too, or as YYYY-MM-DD).
+    format: String,
+}
+
+/// What the answer says about the axis: each period's date.
+#[derive(Debug, Clone, Serialize)]
+pub struct AxisSummary {
+    pub column: String,
+    /// day | week | month | quarter | "n days" | "n months"
+    pub step: String,
+    pub first: String,
+    pub last: String,
+    pub periods: i64,
+    /// Period p's date is `dates[p - 1]`.
+    pub dates: Vec<String>,
+}
+
+impl TimeAxis {
+    /// When the column `column` holds dates: replaced in `table` by each row's period and the
+    /// axis returned. A numeric column (already periods) is left as it is: None.
+    pub fn number(table: &mut Table, column: &str) -> Result<Option<TimeAxis>, EstimateError> {
+        let Column::Text(values) = table.column(column)? else { return Ok(None) };
+        let format = match file::date_format(table, column) {
+            Ok(f) => f,
+            // Times of day: say so (an hourly panel is numbered by the user).
+            Err(m) if m.contains("times of day") => {
+                return Err(EstimateError::new(column, format!("{column}: {m}; or number its periods (1, 2, 3, ...)")))
+            }
+            // Fewer than nine in ten are dates: when the first is one, the first row that is not
+            // is named below; otherwise the estimator says what the column holds.
+            Err(_) => match values.iter().find(|v| !v.trim().is_empty()).and_then(|v| file::format_of(v)) {
+                Some(f) => f.to_string(),
+                None => return Ok(None),
+            },
+        };
+        // Days since the common era of each row (a panel repeats each date once per unit).
+        let mut seen: HashMap<&str, i64> = HashMap::new();
+        let mut days = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            let v = v.trim();
+            let d = match seen.get(v) {
+                Some(&d) => d,
+                None => {
+                    let Some(date) = file::day_in(v, &format) else {
+                        let what = if v.is_empty() { "is empty".to_string() } else { format!("{v:?} is not a date") };
+                        return Err(EstimateError::new(
+                            column,
+                            format!(
+                                "{column}: row {}: {what}; the column holds dates ({}), one on every row",
+                                i + 1,
+                                example(&format)
+                            ),
+                        ));
+                    };
+                    let d = i64::from(date.num_days_from_ce());
+                    seen.insert(v, d);
+                    d
+                }
+            };
+            days.push(d);
+        }
+        let mut distinct: Vec<i64> = seen.values().copied().collect();
+        distinct.sort_unstable();
+        let (Some(&lo), Some(&hi)) = (distinct.first(), distinct.last()) else {
+            return Err(EstimateError::new(column, format!("{column}: the table has no rows")));
+        };
+        let date = |d: i64| NaiveDate::from_num_days_from_ce_opt(d as i32);
+        let (Some(first), Some(last)) = (date(lo), date(hi)) else {
+            return Err(EstimateError::new(column, format!("{column}: dates out of range")));
+        };
+        let step = step_of(&distinct, &date);
+        let mut axis = TimeAxis { column: column.to_string(), first, step, periods: 1, format };
+        axis.periods = axis.offset(last).unwrap_or(0) + 1;
+        if axis.periods > MAX_PERIODS {
+            return Err(EstimateError::new(
+                column,
+                format!(
+                    "{column}: the dates run from {first} to {last} by the {step}: {} periods, more than {MAX_PERIODS}",
+                    axis.periods
+                ),
+            ));
+        }
+        // Every distinct date is on the axis (the step divides every spacing): its period.
+        let by_day: HashMap<i64, f64> = distinct
+            .iter()
+            .filter_map(|&d| date(d).and_then(|x| axis.offset(x)).map(|o| (d, (o + 1) as f64)))
+            .collect();
+        let periods = days.iter().map(|d| by_day.get(d).copied().unwrap_or(f64::NAN)).collect();
+        table.set_numeric(column, periods)?;
+        Ok(Some(axis))
+    }
+
+    /// The date `value` (in the column's format, or YYYY-MM-DD) as its period, for the flag
+    /// `field`; a number is refused (the column holds dates, so the flag takes one too).
+    pub fn period(&self, field: &str, value: &str) -> Result<i64, EstimateError> {
+        let v = value.trim();
+        let Some(d) = file::day_in(v, &self.format).or_else(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()) else {
+            return Err(EstimateError::new(
+                field,
+                format!(
+                    "{field}: {v:?} is not a date; the time column {:?} holds dates, so give one such as {}",
+                    self.column,
+                    self.first.format("%Y-%m-%d")
+                ),
+            ));
+        };
+        self.period_of(d).ok_or_else(|| {
+            EstimateError::new(
+                field,
+                format!(
+                    "{field}: {d} is not one of the periods of {:?}, which run from {} by the {}",
+                    self.column, self.first, self.step
+                ),
+            )
+        })
+    }
+
+    /// The period of the day `d`: 1 for the first date, 0 and below before it; None when the
+    /// day falls between two periods.
+    pub fn period_of(&self, d: NaiveDate) -> Option<i64> {
+        self.offset(d).map(|o| o + 1)
+    }
+
+    /// Steps from the first date to `d`, when `d` is on the axis.
+    fn offset(&self, d: NaiveDate) -> Option<i64> {
+        match self.step {
+            Step::Days(n) => {
+                let days = (d - self.first).num_days();
+                (days % i64::from(n) == 0).then_some(days / i64::from(n))
+            }
+            Step::Months(n) => {
+                let months = month_index(d) - month_index(self.first);
+                (d.day() == self.first.day() && months % i64::from(n) == 0).then_some(months / i64::from(n))
+            }
+        }
+    }
+
+    /// Period `p`'s date (None outside the calendar).
+    pub fn date(&self, p: i64) -> Option<NaiveDate> {
+        let k = p.checked_sub(1)?;
+        match self.step {
+            Step::Days(n) => {
+                let days = k.checked_mul(i64::from(n))?;
+                self.first.checked_add_signed(chrono::Duration::try_days(days)?)
+            }
+            Step::Months(n) => {
+                let months = k.checked_mul(i64::from(n))?;
+                if months >= 0 {
+                    self.first.checked_add_months(Months::new(u32::try_from(months).ok()?))
+                } else {
+                    self.first.checked_sub_months(Months::new(u32::try_from(-months).ok()?))
+                }
+            }
+        }
+    }
+
+    /// The column `column` of first treated dates (a cohort: empty or 0 for never treated) as
+    /// periods on this axis (never treated: NaN, as an empty cell of a numeric column). A date
+    /// before the first of the time column is refused: that unit has no untreated period.
+    pub fn number_dates(&self, table: &mut Table, column: &str) -> Result<(), EstimateError> {
+        let periods = match table.column(column)? {
+            Column::Num(v) => {
+                if let Some(i) = v.iter().position(|&x| !(x.is_nan() || x == 0.0)) {
+                    return Err(EstimateError::new(
+                        column,
+                        format!(
+                            "{column}: row {}: {} is a number, but the time column {:?} holds dates: give each unit's \
+                             first treated date (empty or 0 for never treated)",
+                            i + 1,
+                            v[i],
+                            self.column
+                        ),
+                    ));
+                }
+                return Ok(());
+            }
+            Column::Text(v) => {
+                let mut out = Vec::with_capacity(v.len());
+                let mut seen: HashMap<&str, f64> = HashMap::new();
+                for (i, s) in v.iter().enumerate() {
+                    let s = s.trim();
+                    if let Some(&p) = seen.get(s) {
+                        out.push(p);
+                        continue;
+                    }
+                    let p = if s.is_empty() || s == "0" {
+                        f64::NAN
+                    } else {
+                        let p = self.period(column, s).map_err(|e| {
+                            EstimateError::new(column, format!("{column}: row {}: {}", i + 1, strip(&e, column)))
+                        })?;
+                        if p < 1 {
+                            return Err(EstimateError::new(
+                                column,
+                                format!(
+                                    "{column}: row {}: {s} is before the first date of {:?} ({}): a unit treated before \
+                                     the panel starts has no untreated period; leave it out",
+                                    i + 1,
+                                    self.column,
+                                    self.first
+                                ),
+                            ));
+                        }
+                        p as f64
+                    };
+                    seen.insert(s, p);
+                    out.push(p);
+                }
+                out
+            }
+        };
+        table.set_numeric(column, periods)?;
+        Ok(())
+    }
+
+    /// A period or a range of periods given as dates (`2026-09-01`, `2026-09-01-2026-10-10`,
+    /// `2026-09-01..2026-10-10`, `2026-09-01 to 2026-10-10`) as the periods `START-END` that
+    /// [`super::estimate::parse_range`] reads.
+    pub fn range(&self, field: &str, s: &str) -> Result<String, EstimateError> {
+        let s = s.trim();
+        if let Ok(p) = self.period(field, s) {
+            return Ok(p.to_string());
+        }
+        let splits = [" to ", ".."]
+            .iter()
+            .filter_map(|sep| s.split_once(sep))
+            .chain(s.char_indices().filter(|&(_, c)| c == '-').map(|(i, _)| (&s[..i], &s[i + 1..])));
+        for (a, b) in splits {
+            if let (Ok(a), Ok(b)) = (self.period(field, a.trim()), self.period(field, b.trim())) {
+                return Ok(format!("{a}-{b}"));
+            }
+        }
+        // The reason the start (or the whole) is not a date on the axis.
+        let first = s.split(" to ").next().unwrap_or(s).split("..").next().unwrap_or(s);
+        let first = if first.len() > 10 && first.is_char_boundary(10) { &first[..10] } else { first };
+        Err(self.period(field, first).err().unwrap_or_else(|| {
+            EstimateError::new(
+                field,
+                format!("{field}: {s:?} is not a date or a range of dates like 2026-09-01..2026-10-10"),
+            )
+        }))
+    }
+
+    /// Synthetic control's `predictors` (`COLUMN:PERIODS` items) with each item's dates as
+    /// periods; an item without a `:` is left for the estimator to refuse.
+    pub fn predictors(&self, spec: &str) -> Result<String, EstimateError> {
+        spec.split(',')
+            .map(|item| match item.split_once(':') {
+                Some((col, range)) => Ok(format!("{col}:{}", self.range("predictors", range)?)),
+                None => Ok(item.to_string()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|items| items.join(","))
+    }
+
+    /// What the answer says: the step, the ends, and each period's date.
+    pub fn summary(&self) -> AxisSummary {
+        let iso = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+        AxisSummary {
+            column: self.column.clone(),
+            step: self.step.to_string(),
+            first: iso(self.first),
+            last: self.date(self.periods).map(iso).unwrap_or_default(),
+            periods: self.periods,
+            dates: (1..=self.periods).filter_map(|p| self.date(p)).map(iso).collect(),
+        }
+    }
+}
+
+/// The message of `e` without its leading "field: ".
+fn strip(e: &EstimateError, field: &str) -> String {
+    let m = e.to_string();
+    m.strip_prefix(&format!("{field}: ")).map(str::to_string).unwrap_or(m)
+}
+
+/// 2026-09-01 written in `format`.
+fn example(format: &str) -> String {
+    NaiveDate::from_ymd_opt(2026, 9, 1)
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).format(format).to_string())
+        .unwrap_or_default()
+}
+
+fn month_index(d: NaiveDate) -> i64 {
+    i64::from(d.year()) * 12 + i64::from(d.month0())
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The spacing of the sorted distinct days: months when every date falls on the same day of
+/// the month (at most the 28th) at least 28 days apart, otherwise the greatest common divisor
+/// of the gaps in days (one date: a day).
+fn step_of(distinct: &[i64], date: &impl Fn(i64) -> Option<NaiveDate>) -> Step {
+    let dates: Vec<NaiveDate> = distinct.iter().filter_map(|&d| date(d)).collect();
+    let gaps = distinct.windows(2).map(|w| w[1] - w[0]);
+    let monthly = dates.len() > 1
+        && dates.iter().all(|d| d.day() == dates[0].day())
+        && dates[0].day() <= 28
+        && gaps.clone().all(|g| g >= 28);
+    if monthly {
+        let g = dates.windows(2).map(|w| month_index(w[1]) - month_index(w[0])).fold(0, gcd);
+        return Step::Months(u32::try_from(g.max(1)).unwrap_or(1));
+    }
+    let g = gaps.fold(0, gcd);
+    Step::Days(u32::try_from(g.max(1)).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liftos_estimators::data::Column;
+
+    fn table(dates: &[&str]) -> Table {
+        Table::from_columns(vec![
+            ("date", Column::Text(dates.iter().map(|s| s.to_string()).collect())),
+            ("y", Column::Num(vec![1.0; dates.len()])),
+        ])
+    }
+
+    fn numbered(t: &Table) -> Vec<f64> {
+        match t.column("date").unwrap() {
+            Column::Num(v) => v.clone(),
+            Column::Text(_) => panic!("still text"),
+        }
+    }
+
+    #[test]
+    fn days_weeks_months_and_gaps() {
+        // Two units of daily dates with a day missing: the missing day is a period of its own.
+        let mut t = table(&["2026-09-01", "2026-09-02", "2026-09-04", "2026-09-01", "2026-09-02", "2026-09-04"]);
+        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        assert_eq!((axis.step, axis.periods), (Step::Days(1), 4));
+        assert_eq!(numbered(&t), vec![1.0, 2.0, 4.0, 1.0, 2.0, 4.0]);
+        assert_eq!(axis.summary().dates, vec!["2026-09-01", "2026-09-02", "2026-09-03", "2026-09-04"]);
+        // Weeks (a week missing), in the US format.
+        let mut t = table(&["09/07/2026", "09/14/2026", "09/28/2026"]);
+        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        assert_eq!((axis.step, axis.periods), (Step::Days(7), 4));
+        assert_eq!(numbered(&t), vec![1.0, 2.0, 4.0]);
+        assert_eq!(axis.period("start", "2026-09-21").unwrap(), 3);
+        assert_eq!(axis.period("start", "09/21/2026").unwrap(), 3);
+        let e = axis.period("start", "2026-09-22").unwrap_err();
+        assert!(e.to_string().contains("not one of the periods") && e.field() == "start", "{e}");
+        let e = axis.period("start", "3").unwrap_err();
+        assert!(e.to_string().contains("holds dates, so give one such as 2026-09-07"), "{e}");
+        // Ranges of dates, in the forms the flags take.
+        for r in ["2026-09-07-2026-09-21", "2026-09-07..2026-09-21", "09/07/2026 to 09/21/2026"] {
+            assert_eq!(axis.range("fit_window", r).unwrap(), "1-3", "{r}");
+        }
+        assert_eq!(axis.range("fit_window", "2026-09-14").unwrap(), "2");
+        assert_eq!(axis.predictors("spend:2026-09-07..2026-09-14,outcome:2026-09-21").unwrap(), "spend:1-2,outcome:3");
+        let e = axis.range("fit_window", "2026-09-08..2026-09-21").unwrap_err();
+        assert!(e.to_string().contains("2026-09-08 is not one of the periods"), "{e}");
+        // Months across a year's end (31, 30 and 28 days apart), and quarters.
+        let mut t = table(&["2025-11-01", "2025-12-01", "2026-01-01", "2026-03-01"]);
+        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        assert_eq!((axis.step, axis.periods), (Step::Months(1), 5));
+        assert_eq!(numbered(&t), vec![1.0, 2.0, 3.0, 5.0]);
+        assert_eq!(axis.summary().last, "2026-03-01");
+        let mut t = table(&["2026-01-01", "2026-04-01", "2026-10-01"]);
+        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        assert_eq!((axis.step.to_string(), axis.periods), ("quarter".to_string(), 4));
+        // Days written as their midnight (TikTok's stat_time_day).
+        let mut t = table(&["2026-11-01 00:00:00", "2026-11-02 00:00:00"]);
+        assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().step, Step::Days(1));
+    }
+
+    #[test]
+    fn numbers_are_left_alone_and_bad_dates_named() {
+        let mut t = Table::from_columns(vec![("t", Column::Num(vec![1.0, 2.0]))]);
+        assert_eq!(TimeAxis::number(&mut t, "t").unwrap(), None);
+        // A row that is not a date among dates: its row.
+        let mut t = table(&["2026-09-01", "2026-09-02", "soon", "2026-09-03", "2026-09-04", "2026-09-05"]);
+        let e = TimeAxis::number(&mut t, "date").unwrap_err();
+        assert_eq!(e.field(), "date");
+        assert!(e.to_string().starts_with("date: row 3: \"soon\" is not a date"), "{e}");
+        let mut t = table(&["2026-09-01", "", "2026-09-03"]);
+        assert!(TimeAxis::number(&mut t, "date").unwrap_err().to_string().contains("row 2: is empty"));
+        // Text that is not dates: left to the estimator to refuse.
+        let mut t = table(&["a", "b"]);
+        assert_eq!(TimeAxis::number(&mut t, "date").unwrap(), None);
+        // Hours are not days.
+        let mut t = table(&["2026-09-01 10:00:00", "2026-09-01 11:00:00"]);
+        assert!(TimeAxis::number(&mut t, "date").unwrap_err().to_string().contains("times of day"));
+        // Centuries of days.
+        let mut t = table(&["1700-01-01", "1700-01-02", "2026-01-02"]);
+        assert!(TimeAxis::number(&mut t, "date").unwrap_err().to_string().contains("more than 100000"));
+    }
+
+    #[test]
+    fn cohorts_of_dates() {
+        let mut t = Table::from_columns(vec![
+            ("date", Column::Text(vec!["2026-09-01".into(), "2026-09-08".into(), "2026-09-15".into()])),
+            ("first", Column::Text(vec!["2026-09-08".into(), "".into(), "0".into()])),
+        ]);
+        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        axis.number_dates(&mut t, "first").unwrap();
+        match t.column("first").unwrap() {
+            Column::Num(v) => assert!(v[0] == 2.0 && v[1].is_nan() && v[2].is_nan(), "{v:?}"),
+            Column::Text(_) => panic!("still text"),
+        }
+        let mut bad = Table::from_columns(vec![
+            ("date", Column::Text(vec!["2026-09-01".into(), "2026-09-08".into()])),
+            ("first", Column::Text(vec!["2026-08-25".into(), "2026-09-09".into()])),
+        ]);
+        let axis = TimeAxis::number(&mut bad, "date").unwrap().unwrap();
+        let e = axis.number_dates(&mut bad, "first").unwrap_err();
+        assert!(e.to_string().starts_with("first: row 1: 2026-08-25 is before the first date"), "{e}");
+        // Numbers beside dates: refused unless all say never treated.
+        let mut t = Table::from_columns(vec![
+            ("date", Column::Text(vec!["2026-09-01".into(), "2026-09-02".into()])),
+            ("first", Column::Num(vec![0.0, 2.0])),
+        ]);
+        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        assert!(axis.number_dates(&mut t, "first").unwrap_err().to_string().contains("row 2: 2 is a number"));
+    }
+}
