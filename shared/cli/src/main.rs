@@ -395,7 +395,7 @@ enum EstimateCmd {
         #[arg(long)]
         treatment: Option<String>,
         /// First treated period per unit (or date, when the time column holds dates); 0 or empty
-        /// for never treated (staggered).
+        /// for never treated (with dates NA or never too) (staggered).
         #[arg(long)]
         cohort: Option<String>,
         /// Cluster column (default: the unit).

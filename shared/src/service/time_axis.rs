@@ -19,6 +19,10 @@ use crate::ingestion::connectors::file;
 /// answer lists every period's date).
 pub const MAX_PERIODS: i64 = 100_000;
 
+/// What a cohort column of dates holds for a unit never treated (as R, pandas and spreadsheets
+/// write a missing date).
+const NEVER: &[&str] = &["", "0", "NA", "N/A", "NaN", "NaT", "null", "None", "never", "-"];
+
 /// The spacing of the dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -205,7 +209,7 @@ impl TimeAxis {
         }
     }
 
-    /// The column `column` of first treated dates (a cohort: empty or 0 for never treated) as
+    /// The column `column` of first treated dates (a cohort: empty, 0, NA, never for never treated) as
     /// periods on this axis (never treated: NaN, as an empty cell of a numeric column). A date
     /// before the first of the time column is refused: that unit has no untreated period.
     pub fn number_dates(&self, table: &mut Table, column: &str) -> Result<(), EstimateError> {
@@ -234,7 +238,7 @@ impl TimeAxis {
                         out.push(p);
                         continue;
                     }
-                    let p = if s.is_empty() || s == "0" {
+                    let p = if NEVER.iter().any(|n| s.eq_ignore_ascii_case(n)) {
                         f64::NAN
                     } else {
                         let p = self.period(column, s).map_err(|e| {
@@ -447,7 +451,7 @@ mod tests {
     fn cohorts_of_dates() {
         let mut t = Table::from_columns(vec![
             ("date", Column::Text(vec!["2026-09-01".into(), "2026-09-08".into(), "2026-09-15".into()])),
-            ("first", Column::Text(vec!["2026-09-08".into(), "".into(), "0".into()])),
+            ("first", Column::Text(vec!["2026-09-08".into(), "".into(), "NA".into()])),
         ]);
         let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
         axis.number_dates(&mut t, "first").unwrap();
