@@ -102,6 +102,24 @@ fn did_staggered_keys() {
     }
     assert_eq!(v["method"], "did");
     assert_eq!(v["estimator"], "callaway_santanna");
+    // Never treated written NA (R's write.csv) and empty (pandas): the same answer as 0.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(MPDTA)).unwrap();
+    let na: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut c: Vec<&str> = l.split(',').collect();
+            if c[4] == "0" {
+                c[4] = if i % 2 == 0 { "NA" } else { "" };
+            }
+            c.join(",") + "\n"
+        })
+        .collect();
+    let na_path = dir.path().join("mpdta-na.csv");
+    std::fs::write(&na_path, na).unwrap();
+    let (code, again) = run(&format!("estimate did --input {} --unit countyreal --time year --outcome lemp --cohort first.treat --control never --method dr", na_path.display()));
+    assert_eq!((code, &again), (0, &v));
     let gt = v["group_time"].as_array().unwrap();
     assert_eq!(gt.len(), 12);
     for key in ["group", "time", "att", "std_error"] {

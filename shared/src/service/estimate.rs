@@ -243,7 +243,7 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
         }
         (None, Some(g)) => {
             // Built at its final size (collecting Results grows the vector by doubling).
-            let values = table.numeric_or_missing(g)?;
+            let values = cohort_values(&table, g)?;
             let mut cohort = Vec::with_capacity(values.len());
             for (i, &v) in values.iter().enumerate() {
                 cohort.push(if v.is_nan() || v == 0.0 {
@@ -316,6 +316,28 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             Ok(DidOutput::Staggered(staggered::fit(&input, &settings)?))
         }
     }
+}
+
+/// A cohort column's first treated periods, never treated as NaN: empty cells, and in a column
+/// of text the words for a missing value (NA as R writes it, never, ...).
+fn cohort_values(table: &Table, g: &str) -> Result<ndarray::Array1<f64>, EstimateError> {
+    use liftos_estimators::data::Column;
+    let Column::Text(v) = table.column(g)? else { return Ok(table.numeric_or_missing(g)?) };
+    v.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let s = s.trim();
+            if super::time_axis::NEVER.iter().any(|n| s.eq_ignore_ascii_case(n)) {
+                return Ok(f64::NAN);
+            }
+            s.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+                EstimateError::new(
+                    g,
+                    format!("{g}: row {}: {s:?} is not a period (never treated: empty, 0 or NA)", i + 1),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The most anticipation periods a Callaway-Sant'Anna request may declare.

@@ -21,7 +21,7 @@ pub const MAX_PERIODS: i64 = 100_000;
 
 /// What a cohort column of dates holds for a unit never treated (as R, pandas and spreadsheets
 /// write a missing date).
-const NEVER: &[&str] = &["", "0", "NA", "N/A", "NaN", "NaT", "null", "None", "never", "-"];
+pub const NEVER: &[&str] = &["", "0", "NA", "N/A", "NaN", "NaT", "null", "None", "never", "-"];
 
 /// The spacing of the dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
