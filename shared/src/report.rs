@@ -78,7 +78,7 @@ fn frame<'a, 'b>(
     title: impl AsRef<str>,
     x: (f64, f64),
     y: (f64, f64),
-    (x_desc, dates): (&str, bool),
+    (x_desc, dates): (&str, Times<'_>),
     y_desc: &str,
 ) -> Result<Chart<'a, 'b>, String> {
     frame_xy(root, title, x, y, (x_desc, dates), y_desc, (None, None))
@@ -93,7 +93,7 @@ fn frame_xy<'a, 'b>(
     title: impl AsRef<str>,
     x: (f64, f64),
     y: (f64, f64),
-    (x_desc, dates): (&str, bool),
+    (x_desc, dates): (&str, Times<'_>),
     y_desc: &str,
     (x_label, y_label): (Option<Label>, Option<Label>),
 ) -> Result<Chart<'a, 'b>, String> {
@@ -105,10 +105,10 @@ fn frame_xy<'a, 'b>(
         .y_label_area_size(64)
         .build_cartesian_2d(x.0..x.1, y.0..y.1)
         .map_err(err)?;
-    let as_date = |x: &f64| calendar_day(*x);
+    let as_date = move |x: &f64| dates.label(*x);
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE);
-    if dates {
+    if dates.dated() {
         mesh.x_label_formatter(&as_date);
     } else if let Some(f) = x_label {
         mesh.x_label_formatter(f);
@@ -118,6 +118,31 @@ fn frame_xy<'a, 'b>(
     }
     mesh.draw().map_err(err)?;
     Ok(chart)
+}
+
+/// How a plot's time axis is labelled.
+#[derive(Clone, Copy)]
+enum Times<'a> {
+    /// As numbers (periods numbered by the user).
+    Numbers,
+    /// Days since 1970-01-01 (the stored records' `time`), as dates.
+    Days,
+    /// Periods of a time column of dates, as their dates.
+    Periods(&'a crate::api::estimate::AxisSummary),
+}
+
+impl Times<'_> {
+    fn dated(self) -> bool {
+        !matches!(self, Times::Numbers)
+    }
+
+    fn label(self, x: f64) -> String {
+        match self {
+            Times::Numbers => fmt(x),
+            Times::Days => calendar_day(x),
+            Times::Periods(a) => a.date_of(x).map_or_else(|| fmt(x), str::to_string),
+        }
+    }
 }
 
 /// A time value that counts days since 1970-01-01 (the stored records' `time`), as its date.
@@ -151,13 +176,13 @@ struct Line {
 /// `x`: the axis's name, and whether its values are calendar days (then labelled as dates).
 fn lines_chart(
     title: &str,
-    x: (&str, bool),
+    x: (&str, Times<'_>),
     y_desc: &str,
     lines: &[Line],
     vline: Option<f64>,
     zero: bool,
 ) -> DrawResult {
-    let x = if x.1 { ("date", true) } else { x };
+    let x = if x.1.dated() { ("date", x.1) } else { x };
     let (x0, x1) = range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)));
     let (y0, y1) = range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).chain(zero.then_some(0.0)));
     let mut svg = String::new();
@@ -208,7 +233,8 @@ pub fn event_study_svg(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let mut chart = frame(&root, title, (x0, x1), (y0, y1), ("periods relative to treatment", false), "effect")?;
+        let mut chart =
+            frame(&root, title, (x0, x1), (y0, y1), ("periods relative to treatment", Times::Numbers), "effect")?;
         chart.draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.mix(0.5))).map_err(err)?;
         chart.draw_series(LineSeries::new([(-0.5, y0), (-0.5, y1)], BLACK.mix(0.4))).map_err(err)?;
         let color = |t: i64| if t < 0 { CONTROL } else { TREATED };
@@ -248,7 +274,7 @@ pub fn rdd_svg(plot: &liftos_estimators::rdd::RddPlot) -> DrawResult {
             format!("Regression discontinuity at {}", fmt(cutoff)),
             (lo, hi),
             (y0, y1),
-            ("running variable (binned means)", false),
+            ("running variable (binned means)", Times::Numbers),
             "outcome",
         )?;
         chart.draw_series(LineSeries::new([(cutoff, y0), (cutoff, y1)], BLACK.mix(0.5))).map_err(err)?;
@@ -343,7 +369,7 @@ pub fn overlap_svg(p: &[f64], treated: &[bool]) -> DrawResult {
             "Propensity overlap (treated above, control below)",
             (0.0, 1.0),
             (-top, top),
-            ("propensity score", false),
+            ("propensity score", Times::Numbers),
             "share of group",
             (None, Some(&share)),
         )?;
@@ -482,8 +508,14 @@ pub fn advanced(
             let _ = write!(body, "<li>{}</li>", esc(a));
         }
         body.push_str("</ul>");
-        // The stored records' time is the day number: their plots show dates.
-        for svg in method_plots(&r.result, info.source == "records") {
+        // The stored records' time is the day number, a time column of dates is numbered as
+        // periods: either way their plots show dates.
+        let times = match &info.time_axis {
+            Some(a) => Times::Periods(a),
+            None if info.source == "records" => Times::Days,
+            None => Times::Numbers,
+        };
+        for svg in method_plots(&r.result, times) {
             body.push_str(&svg);
         }
     }
@@ -596,7 +628,7 @@ fn event_points(d: &DidOutput) -> Vec<(i64, f64, f64, f64)> {
 }
 
 /// `dates`: the time values are calendar days (the stored records'), labelled as dates.
-fn method_plots(result: &MethodOutput, dates: bool) -> Vec<String> {
+fn method_plots(result: &MethodOutput, dates: Times<'_>) -> Vec<String> {
     match result {
         MethodOutput::Did(d) => {
             let pts = event_points(d);
@@ -689,7 +721,7 @@ fn honest_table(h: &liftos_estimators::did::honest::HonestResult) -> String {
 
 /// CausalImpact's three panels: observed against the counterfactual with its band, the pointwise
 /// effect with its band, and the cumulative effect with its band (the diffuse start left out).
-fn impact_plots(r: &liftos_estimators::impact::ImpactResult, dates: bool) -> Vec<String> {
+fn impact_plots(r: &liftos_estimators::impact::ImpactResult, dates: Times<'_>) -> Vec<String> {
     let t0 = r.treatment_time as f64;
     let shown: Vec<&liftos_estimators::impact::ImpactPoint> = r.series.iter().skip(r.loglikelihood_burn).collect();
     let pts = |f: &dyn Fn(&liftos_estimators::impact::ImpactPoint) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -775,7 +807,7 @@ fn treated_and_counterfactual(
     treated: Vec<(f64, f64)>,
     (label, counterfactual): (&str, Vec<(f64, f64)>),
     t0: f64,
-    dates: bool,
+    dates: Times<'_>,
 ) -> DrawResult {
     lines_chart(
         title,
@@ -792,7 +824,7 @@ fn treated_and_counterfactual(
 
 /// The paper's figure: the treated average against the weighted controls shifted to it, and the
 /// time weights as a strip under the pre-period.
-fn sdid_plots(r: &liftos_estimators::sdid::SdidResult, dates: bool) -> Vec<String> {
+fn sdid_plots(r: &liftos_estimators::sdid::SdidResult, dates: Times<'_>) -> Vec<String> {
     let t0 = r.treatment_time as f64;
     let pts = |f: fn(&liftos_estimators::sdid::SdidPath) -> f64| -> Vec<(f64, f64)> {
         r.path.iter().map(|p| (p.time as f64, f(p))).filter(|p| p.1.is_finite()).collect()
@@ -821,7 +853,7 @@ fn sdid_plots(r: &liftos_estimators::sdid::SdidResult, dates: bool) -> Vec<Strin
     vec![or_note(paths), or_note(weights)]
 }
 
-fn synth_plots(r: &SynthResult, dates: bool) -> Vec<String> {
+fn synth_plots(r: &SynthResult, dates: Times<'_>) -> Vec<String> {
     let t0 = r.treatment_time as f64;
     let series = |f: fn(&liftos_estimators::synth::Gap) -> f64| -> Vec<(f64, f64)> {
         r.gaps.iter().map(|g| (g.time as f64, f(g))).filter(|p| p.1.is_finite()).collect()
@@ -1121,7 +1153,7 @@ fn response_svg(channels: &[liftos_estimators::mmm::MmmChannel], kpi: &str, curr
             "Response curves: what each channel adds (band: interval; dot: today; diamond: plan)",
             (0.0, x1),
             (0.0, y1 * 1.05),
-            (&x_desc, false),
+            (&x_desc, Times::Numbers),
             &format!("{kpi} a day"),
             (Some(&amount), Some(&amount)),
         )?;
@@ -1189,7 +1221,7 @@ fn decomposition_svg(d: &liftos_estimators::mmm::Decomposition, names: &[String]
             format!("{kpi} over time: baseline and each channel's contribution (fit), observed (black)"),
             (x[0], x[n - 1]),
             (y0.min(0.0), top),
-            ("date", true),
+            ("date", Times::Days),
             kpi,
             (None, Some(&amount)),
         )?;

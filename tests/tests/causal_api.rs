@@ -181,3 +181,85 @@ async fn rdd_with_covariates_and_clusters_over_http() {
     let out = json_body(&resp);
     assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("methods[0].covariates")), "{out}");
 }
+
+/// analyze/advanced on rows whose time column holds dates (weeks): the same answer as on the
+/// same rows numbered 1, 2, ... by hand, the synthetic control's treatment time given as a date,
+/// `data.time_axis` listing each period's date, and the report's time axes labelled with dates.
+/// A number where the column holds dates, and a date off its weeks, are 400s naming the field.
+#[tokio::test]
+async fn analyze_advanced_on_dates() {
+    use liftos::service::causal::{run_local, Kind};
+    let b = body_of("analyze-advanced.ok.json");
+    let monday = chrono::NaiveDate::from_ymd_opt(2026, 9, 7).expect("day");
+    let (mut numbered, mut dated) = (b.clone(), b.clone());
+    for (n, d) in
+        numbered["rows"].as_array_mut().expect("rows").iter_mut().zip(dated["rows"].as_array_mut().expect("rows"))
+    {
+        let week = n["week"].as_i64().expect("week");
+        n["week"] = (week + 1).into();
+        d["week"] = (monday + chrono::Duration::weeks(week)).format("%Y-%m-%d").to_string().into();
+        // the promotion's first week, by unit (the first five stores), for Callaway-Sant'Anna
+        let treated = ["u00", "u01", "u02", "u03", "u04"].contains(&n["unit"].as_str().expect("unit"));
+        n["first"] = if treated { 9.into() } else { 0.into() };
+        d["first"] = if treated { "2026-11-02".into() } else { "".into() };
+    }
+    numbered["methods"][1]["treatment_time"] = 9.into();
+    dated["methods"][1]["treatment_time"] = "2026-11-02".into();
+    let cs =
+        serde_json::json!({"method": "did", "unit": "unit", "time": "week", "outcome": "sales", "cohort": "first"});
+    for body in [&mut numbered, &mut dated] {
+        body["methods"].as_array_mut().expect("methods").push(cs.clone());
+    }
+    let run = |body: &serde_json::Value| {
+        let table = table_from_rows(&rows(body)).expect("table");
+        let (out, html) =
+            run_local(Kind::AnalyzeAdvanced, body.to_string().as_bytes(), table, "rows").expect("analysis");
+        (serde_json::to_value(out).expect("json"), html)
+    };
+    let ((mut n, n_html), (mut d, d_html)) = (run(&numbered), run(&dated));
+    let axis = d["data"].as_object_mut().expect("data").remove("time_axis").expect("time_axis");
+    assert!(n["data"].get("time_axis").is_none());
+    for v in [&mut n, &mut d] {
+        v.as_object_mut().expect("object").remove("report");
+    }
+    assert_eq!(n, d);
+    assert_eq!((axis["step"].as_str(), axis["periods"].as_i64()), (Some("week"), Some(12)), "{axis}");
+    assert_eq!(axis["dates"][8], "2026-11-02");
+    let dates: Vec<&str> = axis["dates"].as_array().expect("dates").iter().filter_map(|d| d.as_str()).collect();
+    let shown = |html: &str| dates.iter().filter(|d| html.contains(&format!("\n{d}\n</text>"))).count();
+    assert!(shown(&d_html) >= 3 && shown(&n_html) == 0, "the dated report's time axes are labelled with the dates");
+    // Over HTTP: the same, and the errors.
+    let dir = tempfile::tempdir().expect("dir");
+    let deps = deps(dir.path());
+    let call = |body: serde_json::Value| {
+        let mut ev: serde_json::Value = serde_json::from_str(&text("analyze-advanced.ok.json")).expect("event");
+        ev["body"] = serde_json::Value::String(body.to_string());
+        lambda_http::request::from_str(&ev.to_string()).expect("req")
+    };
+    let resp = handlers::analyze_advanced_http(&deps, call(dated.clone())).await;
+    let got = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{got}");
+    assert_eq!(got["data"]["time_axis"], axis);
+    assert_eq!(got["results"][1]["result"], d["results"][1]["result"]);
+    for (value, says) in [
+        (serde_json::json!(9), "holds dates, so give one"),
+        (serde_json::json!("2026-11-03"), "not one of the periods"),
+    ] {
+        let mut bad = dated.clone();
+        bad["methods"][1]["treatment_time"] = value;
+        let resp = handlers::analyze_advanced_http(&deps, call(bad)).await;
+        let out = json_body(&resp);
+        assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("methods[1].treatment_time")), "{out}");
+        assert!(out["message"].as_str().expect("message").contains(says), "{out}");
+    }
+    // A cohort of periods beside a time column of dates.
+    let mut bad = dated.clone();
+    for (row, n) in bad["rows"].as_array_mut().expect("rows").iter_mut().zip(numbered["rows"].as_array().expect("rows"))
+    {
+        row["first"] = n["first"].clone();
+    }
+    let resp = handlers::analyze_advanced_http(&deps, call(bad)).await;
+    let out = json_body(&resp);
+    assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("methods[3].first")), "{out}");
+    assert!(out["message"].as_str().expect("message").contains("is a number, but the time column"), "{out}");
+}

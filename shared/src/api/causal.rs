@@ -189,6 +189,10 @@ pub struct DataInfo {
     pub units: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub treatment: Option<DetectedTreatment>,
+    /// The methods' time column held dates: numbered as periods (1 is the first date), each
+    /// period's date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_axis: Option<crate::api::estimate::AxisSummary>,
 }
 
 /// One method's settings in `analyze/advanced`: `method` and that method's column roles (as

@@ -396,6 +396,39 @@ pub mod limits {
     pub const MAX_PC_TESTS: usize = liftos_estimators::discovery::DEFAULT_MAX_TESTS;
 }
 
+/// A whole-number period or, when the time column holds dates, a date on its axis (2026-10-13).
+// The service reads dates as periods before the typed request is parsed
+// (`service::time_axis::date_methods`); this type only describes the field in the API document.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum PeriodOrDate {
+    Period(i64),
+    Date(String),
+}
+
+/// A panel's time column of dates numbered as periods: what the answer says about it. Period p
+/// is `dates[p - 1]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AxisSummary {
+    /// The time column.
+    pub column: String,
+    /// The spacing of the periods: day | week | month | quarter | "n days" | "n months".
+    pub step: String,
+    pub first: String,
+    pub last: String,
+    pub periods: i64,
+    pub dates: Vec<String>,
+}
+
+impl AxisSummary {
+    /// The date of period `p` (a time value of a result), when it is one of the axis's.
+    pub fn date_of(&self, p: f64) -> Option<&str> {
+        let k = p.round();
+        (k >= 1.0 && (k - p).abs() < 1e-9).then(|| self.dates.get(k as usize - 1).map(String::as_str)).flatten()
+    }
+}
+
 /// Synthetic control.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct SynthRequest {
@@ -404,11 +437,14 @@ pub struct SynthRequest {
     pub outcome: String,
     /// One unit, or several separated by commas (pooled, as a set of test markets).
     pub treated_unit: String,
+    /// The first treated period (a date when the time column holds dates).
+    #[schemars(with = "PeriodOrDate")]
     pub treatment_time: i64,
-    /// "col:1980-1988,col2:1984-1988,outcome:1975" (`outcome` names the outcome column).
+    /// "col:1980-1988,col2:1984-1988,outcome:1975" (`outcome` names the outcome column; with a
+    /// time column of dates, "spend:2026-09-01..2026-10-10").
     #[serde(default)]
     pub predictors: Option<String>,
-    /// "1970-1988"
+    /// "1970-1988" (with a time column of dates, "2026-09-01..2026-10-10")
     #[serde(default)]
     pub fit_window: Option<String>,
     /// Placebo-in-space, placebo-in-time (at `placebo_time`, default the middle of the
@@ -416,6 +452,7 @@ pub struct SynthRequest {
     #[serde(default)]
     pub placebo: bool,
     #[serde(default)]
+    #[schemars(with = "Option<PeriodOrDate>")]
     pub placebo_time: Option<i64>,
     #[serde(default)]
     pub augmented: bool,
@@ -462,7 +499,8 @@ pub struct ImpactRequest {
     /// Control series (columns) used as regressors; none is allowed (a pure time-series forecast).
     #[serde(default)]
     pub controls: Vec<String>,
-    /// The first treated period.
+    /// The first treated period (a date when the time column holds dates).
+    #[schemars(with = "PeriodOrDate")]
     pub treatment_time: i64,
     /// A stochastic dummy seasonal of this many periods (2 to 60), e.g. 7 for daily data.
     #[serde(default)]

@@ -591,8 +591,9 @@ async fn in_call(
     user: &UserContext,
     p: &Prepared,
 ) -> Result<Result<AnalysisOutput, String>, ServiceError> {
-    let loaded = source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
-    let planned = plan(p, &loaded)?;
+    let mut loaded =
+        source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
+    let planned = plan(p, &mut loaded)?;
     if needs_job(&loaded.info, planned.placebo_donors) {
         return Ok(Err(format!(
             "this request is too large to answer in the call ({} rows{}, {} placebo donors; \
@@ -634,8 +635,9 @@ pub async fn run_unbounded(
 ) -> Result<AnalysisOutput, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let p = prepare(kind, body)?;
-    let loaded = source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
-    let planned = plan(&p, &loaded)?;
+    let mut loaded =
+        source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
+    let planned = plan(&p, &mut loaded)?;
     execute(stores, user, &p, loaded, planned, progress).await
 }
 
@@ -649,9 +651,9 @@ pub async fn run_with_table(
 ) -> Result<(AnalysisOutput, Table, Vec<MethodSpec>), ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let p = prepare(Kind::AnalyzeAdvanced, body)?;
-    let loaded =
+    let mut loaded =
         source::load(ctx.stores.records.as_ref(), ctx.stores.panels.as_ref(), &user.org_id, &p.common.data).await?;
-    let planned = plan(&p, &loaded)?;
+    let planned = plan(&p, &mut loaded)?;
     if needs_job(&loaded.info, planned.placebo_donors) {
         return Err(ValidationError::new(
             "mode",
@@ -692,12 +694,16 @@ struct Planned {
     placebo_donors: usize,
 }
 
-fn plan(p: &Prepared, loaded: &Loaded) -> Result<Planned, ServiceError> {
+fn plan(p: &Prepared, loaded: &mut Loaded) -> Result<Planned, ServiceError> {
     let rest = serde_json::Value::Object(p.rest.clone());
     let field = |e: ValidationError| -> ServiceError { e.into() };
     Ok(match p.kind {
         Kind::AnalyzeAdvanced => {
-            let b: AdvancedBody = crate::domain::error::from_json_value(rest).map_err(field)?;
+            let mut b: AdvancedBody = crate::domain::error::from_json_value(rest).map_err(field)?;
+            // a time column of dates: numbered as periods, the methods' dates read on its axis
+            if let Some(axis) = super::time_axis::date_methods(&mut loaded.table, &mut b.methods)? {
+                loaded.info.time_axis = Some(axis.summary());
+            }
             let methods = parse_methods(&loaded.table, &loaded.info, b.methods)?;
             let placebo_donors = placebo_donors(&loaded.table, &methods);
             Planned { plan: Plan::Advanced { methods, question: b.question }, placebo_donors }
@@ -859,8 +865,8 @@ pub fn run_local(
 ) -> Result<(AnalysisOutput, String), ServiceError> {
     let mut p = prepare_without_data(kind, body)?;
     p.common.report = true;
-    let loaded = Loaded::new(source, table);
-    let planned = plan(&p, &loaded)?;
+    let mut loaded = Loaded::new(source, table);
+    let planned = plan(&p, &mut loaded)?;
     let (value, html) = compute(true, loaded, planned.plan, &mut |_| {})?;
     Ok((value, html.unwrap_or_default()))
 }
@@ -873,8 +879,8 @@ pub fn run_local_advanced(
     source: &str,
 ) -> Result<(AnalysisOutput, Table, Vec<MethodSpec>), ServiceError> {
     let p = prepare_without_data(Kind::AnalyzeAdvanced, body)?;
-    let loaded = Loaded::new(source, table);
-    let planned = plan(&p, &loaded)?;
+    let mut loaded = Loaded::new(source, table);
+    let planned = plan(&p, &mut loaded)?;
     advanced_planned(loaded, planned)
 }
 

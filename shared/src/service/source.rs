@@ -39,6 +39,7 @@ impl Loaded {
             bytes: None,
             units: None,
             treatment: None,
+            time_axis: None,
         };
         Self { table, info }
     }

@@ -8,11 +8,13 @@
 
 use std::collections::HashMap;
 
+pub use crate::api::estimate::AxisSummary;
 use chrono::{Datelike, Months, NaiveDate};
 use liftos_estimators::data::{Column, Table};
-use serde::Serialize;
 
 use super::estimate::EstimateError;
+use super::ServiceError;
+use crate::domain::ValidationError;
 use crate::ingestion::connectors::file;
 
 /// The most periods an axis may span (a daily panel of 270 years is not a marketing panel; the
@@ -55,19 +57,6 @@ pub struct TimeAxis {
     pub periods: i64,
     /// The column's date format (dates given beside it are read in it too, or as YYYY-MM-DD).
     format: String,
-}
-
-/// What the answer says about the axis: each period's date.
-#[derive(Debug, Clone, Serialize)]
-pub struct AxisSummary {
-    pub column: String,
-    /// day | week | month | quarter | "n days" | "n months"
-    pub step: String,
-    pub first: String,
-    pub last: String,
-    pub periods: i64,
-    /// Period p's date is `dates[p - 1]`.
-    pub dates: Vec<String>,
 }
 
 impl TimeAxis {
@@ -320,6 +309,57 @@ impl TimeAxis {
             dates: (1..=self.periods).filter_map(|p| self.date(p)).map(iso).collect(),
         }
     }
+}
+
+/// analyze/advanced's methods (their JSON, before it is parsed) on a table whose time column
+/// holds dates: the column numbered as periods, each method's time fields given as dates
+/// (`treatment_time`, `placebo_time`, the ranges of `predictors` and `fit_window`) and its
+/// `cohort` column of first treated dates read as periods. The methods must share one time
+/// column of dates. Errors name `methods[i].field`.
+pub fn date_methods(table: &mut Table, methods: &mut [serde_json::Value]) -> Result<Option<TimeAxis>, ServiceError> {
+    let mut axis: Option<TimeAxis> = None;
+    let mut cohorts: Vec<String> = Vec::new();
+    for (i, m) in methods.iter_mut().enumerate() {
+        let prefix = format!("methods[{i}].");
+        let at = |e: EstimateError| super::causal::field_error(&prefix, e);
+        let Some(obj) = m.as_object_mut() else { continue };
+        let Some(time) = obj.get("time").and_then(|t| t.as_str()).map(str::to_string) else { continue };
+        let this = match &axis {
+            Some(a) if a.column == time => a.clone(),
+            _ => match TimeAxis::number(table, &time).map_err(at)? {
+                None => continue,
+                Some(a) if axis.is_some() => {
+                    return Err(ValidationError::new(
+                        format!("{prefix}time"),
+                        format!("{time:?} holds dates as well as {:?}: the methods of one request share one time column of dates", a.column),
+                    )
+                    .into())
+                }
+                Some(a) => a,
+            },
+        };
+        for field in ["treatment_time", "placebo_time"] {
+            if let Some(v) = obj.get(field).filter(|v| !v.is_null()) {
+                let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                obj.insert(field.into(), this.period(field, &text).map_err(at)?.into());
+            }
+        }
+        if let Some(w) = obj.get("fit_window").and_then(|v| v.as_str()).map(str::to_string) {
+            obj.insert("fit_window".into(), this.range("fit_window", &w).map_err(at)?.into());
+        }
+        if let Some(p) = obj.get("predictors").and_then(|v| v.as_str()).map(str::to_string) {
+            obj.insert("predictors".into(), this.predictors(&p).map_err(at)?.into());
+        }
+        if let Some(g) = obj.get("cohort").and_then(|v| v.as_str()).map(str::to_string) {
+            // a second method naming the same cohort column finds it numbered already
+            if !cohorts.contains(&g) {
+                this.number_dates(table, &g).map_err(at)?;
+                cohorts.push(g);
+            }
+        }
+        axis = Some(this);
+    }
+    Ok(axis)
 }
 
 /// The message of `e` without its leading "field: ".
