@@ -801,6 +801,56 @@ async fn geo_readouts_through_the_route() {
         let out = json_body(&resp);
         assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some(field)), "{out}");
     }
+    // Weeks as dates, the start a date: the answer of the weeks numbered 1, 2, ... by hand, with
+    // each period's date; a number, a date between two weeks, or a date on a column of numbers
+    // for start are 400s naming it.
+    let monday = chrono::NaiveDate::from_ymd_opt(2025, 1, 6).expect("day");
+    let (mut numbered, mut dated) = (body.clone(), body.clone());
+    for (n, r) in
+        numbered["rows"].as_array_mut().expect("rows").iter_mut().zip(dated["rows"].as_array_mut().expect("rows"))
+    {
+        let week = n["week"].as_i64().expect("week");
+        n["week"] = (week + 1).into();
+        r["week"] = (monday + chrono::Duration::weeks(week)).format("%Y-%m-%d").to_string().into();
+    }
+    numbered["start"] = 57.into();
+    dated["start"] = "2026-02-02".into();
+    let resp = handlers::readout_experiment_http(&d, send(numbered.clone())).await;
+    let want = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{want}");
+    let resp = handlers::readout_experiment_http(&d, send(dated.clone())).await;
+    let mut got = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{got}");
+    let axis = got.as_object_mut().expect("object").remove("time_axis").expect("time_axis");
+    assert_eq!(got, want);
+    assert!(want.get("time_axis").is_none());
+    assert_eq!((axis["step"].as_str(), axis["dates"][56].as_str()), (Some("week"), Some("2026-02-02")), "{axis}");
+    let mut on_numbers = body.clone();
+    on_numbers["start"] = "2026-02-02".into();
+    for (b, says) in [
+        (
+            {
+                let mut b = dated.clone();
+                b["start"] = 57.into();
+                b
+            },
+            "holds dates, so give one",
+        ),
+        (
+            {
+                let mut b = dated.clone();
+                b["start"] = "2026-02-03".into();
+                b
+            },
+            "not one of the periods",
+        ),
+        (on_numbers, "holds numbers, so start is a whole-number period"),
+    ] {
+        let resp = handlers::readout_experiment_http(&d, send(b)).await;
+        let out = json_body(&resp);
+        assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("start")), "{out}");
+        assert!(out["message"].as_str().expect("message").contains(says), "{out}");
+    }
 }
 
 /// The surfacing services refuse what they cannot answer naming the field, before any work:

@@ -397,8 +397,9 @@ pub mod limits {
 }
 
 /// A whole-number period or, when the time column holds dates, a date on its axis (2026-10-13).
-// The service reads dates as periods before the typed request is parsed
-// (`service::time_axis::date_methods`); this type only describes the field in the API document.
+// The service reads dates as periods before the typed request is parsed (analyze/advanced:
+// `service::time_axis::date_methods`; the readout: `service::surfacing::readout_experiment`);
+// this type only describes the field in the API document.
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
@@ -524,7 +525,9 @@ pub struct GeoReadoutRequest {
     pub outcome: String,
     /// The test markets.
     pub treated_markets: Vec<String>,
-    /// The test's first period, and its length in periods.
+    /// The test's first period (a date when the time column holds dates), and its length in
+    /// periods.
+    #[schemars(with = "PeriodOrDate")]
     pub start: i64,
     pub duration: usize,
     #[serde(default)]

@@ -301,6 +301,15 @@ pub struct ReadoutRequest {
     pub readout: crate::api::estimate::GeoReadoutRequest,
 }
 
+/// The readout, and when the time column held dates, each period's date (`time_axis`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ReadoutAnswer {
+    #[serde(flatten)]
+    pub readout: liftos_estimators::design::geo::GeoReadout,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_axis: Option<crate::api::estimate::AxisSummary>,
+}
+
 // The area's HTTP routes (see [`super::routes::Route`]).
 
 use super::routes::{error, ok, schema, Route};
@@ -331,7 +340,7 @@ pub const READOUT_EXPERIMENT: Route = Route {
     path_params: &[],
     query: None,
     body: Some(schema::<crate::api::surfacing::ReadoutRequest>),
-    answers: &[ok(200, "The readout", schema::<liftos_estimators::design::geo::GeoReadout>)],
+    answers: &[ok(200, "The readout", schema::<ReadoutAnswer>)],
 };
 
 pub const OPTIMIZE_BUDGET: Route = Route {

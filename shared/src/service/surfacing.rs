@@ -48,7 +48,7 @@ pub async fn readout_experiment(
     stores: &crate::storage::Stores,
     user: &UserContext,
     body: &[u8],
-) -> Result<liftos_estimators::design::geo::GeoReadout, ServiceError> {
+) -> Result<crate::api::surfacing::ReadoutAnswer, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let serde_json::Value::Object(mut obj) = super::json_object(body)? else {
         return Err(ValidationError::new("body", "must be a JSON object").into());
@@ -65,11 +65,32 @@ pub async fn readout_experiment(
         )
         .into());
     }
-    let req: crate::api::estimate::GeoReadoutRequest =
+    // `start` may be a date (a time column of dates): read on the column's axis once it is loaded
+    let start = obj.get("start").cloned();
+    if let Some(serde_json::Value::String(_)) = &start {
+        obj.insert("start".into(), 0.into());
+    }
+    let mut req: crate::api::estimate::GeoReadoutRequest =
         crate::domain::error::from_json_value(serde_json::Value::Object(obj))?;
     let source = common.data.kind()?;
-    let loaded =
+    let mut loaded =
         super::source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &common.data).await?;
+    let at = |e| super::causal::field_error("", e);
+    let axis = super::time_axis::TimeAxis::number(&mut loaded.table, &req.time).map_err(at)?;
+    match (&axis, start) {
+        (Some(axis), Some(v)) => {
+            let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            req.start = axis.period("start", &text).map_err(at)?;
+        }
+        (None, Some(serde_json::Value::String(s))) => {
+            return Err(ValidationError::new(
+                "start",
+                format!("{s:?}: the time column {:?} holds numbers, so start is a whole-number period", req.time),
+            )
+            .into())
+        }
+        _ => {}
+    }
     if super::causal::needs_job(&loaded.info, 0) {
         return Err(ValidationError::new(
             source,
@@ -86,7 +107,8 @@ pub async fn readout_experiment(
     let out = tokio::task::spawn_blocking(move || super::estimate::geo_readout(&table, &req))
         .await
         .map_err(|e| ServiceError::Internal(format!("the readout failed unexpectedly: {e}")))?;
-    out.map_err(|e| super::causal::field_error("", e))
+    let readout = out.map_err(|e| super::causal::field_error("", e))?;
+    Ok(crate::api::surfacing::ReadoutAnswer { readout, time_axis: axis.map(|a| a.summary()) })
 }
 
 pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignResponse, ServiceError> {
