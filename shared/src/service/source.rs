@@ -379,10 +379,22 @@ fn parquet_table<R: parquet::file::reader::ChunkReader + 'static>(
     use parquet::file::reader::SerializedFileReader;
     let bad = |m: String| ValidationError::new("panel", format!("is not a readable Parquet file: {m}"));
     let reader = SerializedFileReader::new(input).map_err(|e| bad(e.to_string()))?;
-    if let Some(table) = parquet_columns(&reader, wanted).map_err(|e| bad(e.to_string()))? {
-        return Ok(table);
+    let mut table = match parquet_columns(&reader, wanted).map_err(|e| bad(e.to_string()))? {
+        Some(table) => table,
+        None => parquet_rows(&reader)?,
+    };
+    // DATE columns (days since 1970-01-01) are marked so: a panel's time column of them is dates
+    {
+        use parquet::basic::{ConvertedType, LogicalType};
+        use parquet::file::reader::FileReader;
+        let schema = reader.metadata().file_metadata().schema_descr_ptr();
+        for c in schema.columns() {
+            if matches!(c.logical_type_ref(), Some(LogicalType::Date)) || c.converted_type() == ConvertedType::DATE {
+                table.mark_days(c.name());
+            }
+        }
     }
-    parquet_rows(&reader)
+    Ok(table)
 }
 
 /// The row reader: any flat file, a cell at a time (what [`parquet_columns`] cannot read).

@@ -63,48 +63,16 @@ impl TimeAxis {
     /// When the column `column` holds dates: replaced in `table` by each row's period and the
     /// axis returned. A numeric column (already periods) is left as it is: None.
     pub fn number(table: &mut Table, column: &str) -> Result<Option<TimeAxis>, EstimateError> {
-        let Column::Text(values) = table.column(column)? else { return Ok(None) };
-        let format = match file::date_format(table, column) {
-            Ok(f) => f,
-            // Times of day: say so (an hourly panel is numbered by the user).
-            Err(m) if m.contains("times of day") => {
-                return Err(EstimateError::new(column, format!("{column}: {m}; or number its periods (1, 2, 3, ...)")))
-            }
-            // Fewer than nine in ten are dates: when the first is one, the first row that is not
-            // is named below; otherwise the estimator says what the column holds.
-            Err(_) => match values.iter().find(|v| !v.trim().is_empty()).and_then(|v| file::format_of(v)) {
-                Some(f) => f.to_string(),
+        let (days, format) = match table.column(column)? {
+            Column::Num(v) if table.holds_days(column) => (calendar_days(column, v)?, "%Y-%m-%d".to_string()),
+            Column::Num(_) => return Ok(None),
+            Column::Text(values) => match text_days(table, column, values)? {
+                Some(read) => read,
                 None => return Ok(None),
             },
         };
-        // Days since the common era of each row (a panel repeats each date once per unit).
-        let mut seen: HashMap<&str, i64> = HashMap::new();
-        let mut days = Vec::with_capacity(values.len());
-        for (i, v) in values.iter().enumerate() {
-            let v = v.trim();
-            let d = match seen.get(v) {
-                Some(&d) => d,
-                None => {
-                    let Some(date) = file::day_in(v, &format) else {
-                        let what = if v.is_empty() { "is empty".to_string() } else { format!("{v:?} is not a date") };
-                        return Err(EstimateError::new(
-                            column,
-                            format!(
-                                "{column}: row {}: {what}; the column holds dates ({}), one on every row",
-                                i + 1,
-                                example(&format)
-                            ),
-                        ));
-                    };
-                    let d = i64::from(date.num_days_from_ce());
-                    seen.insert(v, d);
-                    d
-                }
-            };
-            days.push(d);
-        }
-        let mut distinct: Vec<i64> = seen.values().copied().collect();
-        distinct.sort_unstable();
+        let distinct: std::collections::BTreeSet<i64> = days.iter().copied().collect();
+        let distinct: Vec<i64> = distinct.into_iter().collect();
         let (Some(&lo), Some(&hi)) = (distinct.first(), distinct.last()) else {
             return Err(EstimateError::new(column, format!("{column}: the table has no rows")));
         };
@@ -203,6 +171,35 @@ impl TimeAxis {
     /// before the first of the time column is refused: that unit has no untreated period.
     pub fn number_dates(&self, table: &mut Table, column: &str) -> Result<(), EstimateError> {
         let periods = match table.column(column)? {
+            Column::Num(v) if table.holds_days(column) => {
+                let mut out = Vec::with_capacity(v.len());
+                for (i, &x) in v.iter().enumerate() {
+                    if x.is_nan() {
+                        out.push(f64::NAN);
+                        continue;
+                    }
+                    let d = calendar_days(column, &[x])?
+                        .first()
+                        .and_then(|&d| NaiveDate::from_num_days_from_ce_opt(d as i32));
+                    let p = d.and_then(|d| self.period_of(d)).ok_or_else(|| {
+                        EstimateError::new(
+                            column,
+                            format!(
+                                "{column}: row {}: not one of the periods of {:?}, which run from {} by the {}",
+                                i + 1,
+                                self.column,
+                                self.first,
+                                self.step
+                            ),
+                        )
+                    })?;
+                    if p < 1 {
+                        return Err(self.before_first(column, i, &d.map(|d| d.to_string()).unwrap_or_default()));
+                    }
+                    out.push(p as f64);
+                }
+                out
+            }
             Column::Num(v) => {
                 if let Some(i) = v.iter().position(|&x| !(x.is_nan() || x == 0.0)) {
                     return Err(EstimateError::new(
@@ -234,16 +231,7 @@ impl TimeAxis {
                             EstimateError::new(column, format!("{column}: row {}: {}", i + 1, strip(&e, column)))
                         })?;
                         if p < 1 {
-                            return Err(EstimateError::new(
-                                column,
-                                format!(
-                                    "{column}: row {}: {s} is before the first date of {:?} ({}): a unit treated before \
-                                     the panel starts has no untreated period; leave it out",
-                                    i + 1,
-                                    self.column,
-                                    self.first
-                                ),
-                            ));
+                            return Err(self.before_first(column, i, s));
                         }
                         p as f64
                     };
@@ -297,6 +285,20 @@ impl TimeAxis {
             .map(|items| items.join(","))
     }
 
+    /// A cohort's first treated date (row `i` of `column`) before the axis's first date.
+    fn before_first(&self, column: &str, i: usize, date: &str) -> EstimateError {
+        EstimateError::new(
+            column,
+            format!(
+                "{column}: row {}: {date} is before the first date of {:?} ({}): a unit treated before the panel \
+                 starts has no untreated period; leave it out",
+                i + 1,
+                self.column,
+                self.first
+            ),
+        )
+    }
+
     /// What the answer says: the step, the ends, and each period's date.
     pub fn summary(&self) -> AxisSummary {
         let iso = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
@@ -309,6 +311,68 @@ impl TimeAxis {
             dates: (1..=self.periods).filter_map(|p| self.date(p)).map(iso).collect(),
         }
     }
+}
+
+/// Days since 1970-01-01 (a Parquet DATE column) as days of the common era, row by row.
+fn calendar_days(column: &str, v: &[f64]) -> Result<Vec<i64>, EstimateError> {
+    v.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            if x.is_finite() && x.fract() == 0.0 && x.abs() < 3.0e6 {
+                Ok(x as i64 + i64::from(NaiveDate::default().num_days_from_ce()))
+            } else {
+                Err(EstimateError::new(
+                    column,
+                    format!("{column}: row {}: is empty; the column holds dates, one on every row", i + 1),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// A text column of dates as days of the common era, row by row, and their format; None when
+/// the column does not hold dates.
+fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<(Vec<i64>, String)>, EstimateError> {
+    let format = match file::date_format(table, column) {
+        Ok(f) => f,
+        // Times of day: say so (an hourly panel is numbered by the user).
+        Err(m) if m.contains("times of day") => {
+            return Err(EstimateError::new(column, format!("{column}: {m}; or number its periods (1, 2, 3, ...)")))
+        }
+        // Fewer than nine in ten are dates: when the first is one, the first row that is not is
+        // named below; otherwise the estimator says what the column holds.
+        Err(_) => match values.iter().find(|v| !v.trim().is_empty()).and_then(|v| file::format_of(v)) {
+            Some(f) => f.to_string(),
+            None => return Ok(None),
+        },
+    };
+    // a panel repeats each date once per unit: each is parsed once
+    let mut seen: HashMap<&str, i64> = HashMap::new();
+    let mut days = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        let v = v.trim();
+        let d = match seen.get(v) {
+            Some(&d) => d,
+            None => {
+                let Some(date) = file::day_in(v, &format) else {
+                    let what = if v.is_empty() { "is empty".to_string() } else { format!("{v:?} is not a date") };
+                    return Err(EstimateError::new(
+                        column,
+                        format!(
+                            "{column}: row {}: {what}; the column holds dates ({}), one on every row",
+                            i + 1,
+                            example(&format)
+                        ),
+                    ));
+                };
+                let d = i64::from(date.num_days_from_ce());
+                seen.insert(v, d);
+                d
+            }
+        };
+        days.push(d);
+    }
+    Ok(Some((days, format)))
 }
 
 /// analyze/advanced's methods (their JSON, before it is parsed) on a table whose time column
@@ -418,7 +482,7 @@ mod tests {
     }
 
     fn numbered(t: &Table) -> Vec<f64> {
-        match t.column("date").unwrap() {
+        match t.column("date").or_else(|_| t.column("day")).unwrap() {
             Column::Num(v) => v.clone(),
             Column::Text(_) => panic!("still text"),
         }
@@ -460,9 +524,56 @@ mod tests {
         let mut t = table(&["2026-01-01", "2026-04-01", "2026-10-01"]);
         let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
         assert_eq!((axis.step.to_string(), axis.periods), ("quarter".to_string(), 4));
-        // Days written as their midnight (TikTok's stat_time_day).
+        // Days written as their midnight (TikTok's stat_time_day; a Parquet TIMESTAMP read as
+        // text, UTC).
         let mut t = table(&["2026-11-01 00:00:00", "2026-11-02 00:00:00"]);
         assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().step, Step::Days(1));
+        let mut t = table(&["2026-11-01T00:00:00Z", "2026-11-08T00:00:00Z"]);
+        assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().step, Step::Days(7));
+    }
+
+    /// A Parquet file whose time column and cohort are DATE columns (days since 1970-01-01):
+    /// read as dates, as a CSV's text dates are.
+    #[test]
+    fn parquet_date_columns_are_dates() {
+        use crate::api::causal::PanelFormat;
+        use parquet::data_type::{DoubleType, Int32Type};
+        use parquet::file::writer::SerializedFileWriter;
+        let schema = std::sync::Arc::new(
+            parquet::schema::parser::parse_message_type(
+                "message m { required int32 day (DATE); optional int32 first (DATE); required double y; }",
+            )
+            .unwrap(),
+        );
+        let mut out = Vec::new();
+        let mut w = SerializedFileWriter::new(&mut out, schema, Default::default()).unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        // 2026-09-01 is day 20,697: weeks 1, 2 and 4 (week 3 missing); the cohort week 2 or none
+        let days = [20_697, 20_704, 20_718, 20_697, 20_704, 20_718];
+        let first = [20_704, 20_704, 20_704];
+        let defs = [1, 1, 1, 0, 0, 0];
+        for c in 0..3 {
+            let mut col = rg.next_column().unwrap().unwrap();
+            match c {
+                0 => col.typed::<Int32Type>().write_batch(&days, None, None).unwrap(),
+                1 => col.typed::<Int32Type>().write_batch(&first, Some(&defs), None).unwrap(),
+                _ => col.typed::<DoubleType>().write_batch(&[1.0; 6], None, None).unwrap(),
+            };
+            col.close().unwrap();
+        }
+        rg.close().unwrap();
+        w.close().unwrap();
+        let mut t = crate::service::source::parse_panel(&out, PanelFormat::Parquet).unwrap();
+        assert!(t.holds_days("day") && t.holds_days("first") && !t.holds_days("y"));
+        let axis = TimeAxis::number(&mut t, "day").unwrap().expect("dates");
+        assert_eq!((axis.step, axis.periods, axis.first.to_string()), (Step::Days(7), 4, "2026-09-01".to_string()));
+        assert_eq!(numbered(&t), vec![1.0, 2.0, 4.0, 1.0, 2.0, 4.0]);
+        assert!(!t.holds_days("day"), "periods now, not days");
+        axis.number_dates(&mut t, "first").unwrap();
+        match t.column("first").unwrap() {
+            Column::Num(v) => assert!(v[..3] == [2.0; 3] && v[3..].iter().all(|x| x.is_nan()), "{v:?}"),
+            Column::Text(_) => panic!("text"),
+        }
     }
 
     #[test]

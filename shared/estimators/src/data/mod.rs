@@ -47,6 +47,9 @@ pub struct Table {
     pub rows: usize,
     /// Columns of the header that were not read (not asked for).
     skipped: Vec<String>,
+    /// Numeric columns that hold calendar days (days since 1970-01-01: a Parquet file's DATE
+    /// columns), so a panel's time column of them is read as dates.
+    days: Vec<String>,
 }
 
 impl Table {
@@ -90,7 +93,13 @@ impl Table {
     pub fn from_columns(cols: Vec<(&str, Column)>) -> Self {
         let rows = cols.first().map(|(_, c)| c.len()).unwrap_or(0);
         let names = cols.iter().map(|(n, _)| n.to_string()).collect();
-        Self { names, columns: cols.into_iter().map(|(n, c)| (n.to_string(), c)).collect(), rows, skipped: vec![] }
+        Self {
+            names,
+            columns: cols.into_iter().map(|(n, c)| (n.to_string(), c)).collect(),
+            rows,
+            skipped: vec![],
+            days: vec![],
+        }
     }
 
     /// A table of `rows` rows whose header had `names`, of which only `cols` were read (asking
@@ -98,7 +107,7 @@ impl Table {
     pub fn from_read_columns(names: Vec<String>, cols: Vec<(String, Column)>, rows: usize) -> Self {
         let columns: HashMap<String, Column> = cols.into_iter().collect();
         let skipped = names.iter().filter(|n| !columns.contains_key(*n)).cloned().collect();
-        Self { names, columns, rows, skipped }
+        Self { names, columns, rows, skipped, days: vec![] }
     }
 
     pub fn column(&self, name: &str) -> Result<&Column, DataError> {
@@ -273,7 +282,21 @@ impl Table {
             });
         }
         self.columns.insert(name.to_string(), Column::Num(values));
+        self.days.retain(|d| d != name);
         Ok(())
+    }
+
+    /// Mark the numeric column `name` as calendar days (days since 1970-01-01: a typed file's
+    /// DATE column).
+    pub fn mark_days(&mut self, name: &str) {
+        if !self.holds_days(name) {
+            self.days.push(name.to_string());
+        }
+    }
+
+    /// Whether the column `name` holds calendar days ([`Table::mark_days`]).
+    pub fn holds_days(&self, name: &str) -> bool {
+        self.days.iter().any(|d| d == name) && matches!(self.columns.get(name), Some(Column::Num(_)))
     }
 
     /// Any column as labels (numbers printed without a trailing `.0`).
@@ -449,7 +472,7 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
         }
     }
     let text_cols = (0..names.len()).filter(|&c| failed[c]).collect();
-    Ok((Table { names, columns, rows, skipped: vec![] }, text_cols))
+    Ok((Table { names, columns, rows, skipped: vec![], days: vec![] }, text_cols))
 }
 
 #[cfg(test)]

@@ -417,6 +417,8 @@ const DATE_FORMATS: &[&str] = &[
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
     "%Y-%m-%d %H:%M",
+    // a UTC timestamp (a Parquet TIMESTAMP column read as text, JSON exports)
+    "%Y-%m-%dT%H:%M:%SZ",
 ];
 
 /// The day `s` names in the format `f` (a format with a time: the day of that time).
