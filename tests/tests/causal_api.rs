@@ -214,9 +214,19 @@ async fn analyze_advanced_on_dates() {
         let table = table_from_rows(&rows(body)).expect("table");
         let (out, html) =
             run_local(Kind::AnalyzeAdvanced, body.to_string().as_bytes(), table, "rows").expect("analysis");
-        (serde_json::to_value(out).expect("json"), html)
+        (serde_json::to_value(&out).expect("json"), html, out)
     };
-    let ((mut n, n_html), (mut d, d_html)) = (run(&numbered), run(&dated));
+    let ((mut n, n_html, n_out), (mut d, d_html, d_out)) = (run(&numbered), run(&dated));
+    // The counterfactual paths over calendar time are labelled with the dates.
+    let synth = |out| {
+        let paths = liftos::llm::counterfactual::analysis_paths(out, None, &[], 0.95).0;
+        paths.into_iter().find(|s| s.source == "synth").expect("synth")
+    };
+    let (ns, ds) = (synth(&n_out), synth(&d_out));
+    assert_eq!((ns.series[8].t.as_str(), ds.series[8].t.as_str()), ("9", "2026-11-02"));
+    let effects =
+        |s: &liftos::llm::counterfactual::Scenario| s.series.iter().map(|p| p.effect.to_bits()).collect::<Vec<_>>();
+    assert_eq!(effects(&ns), effects(&ds));
     let axis = d["data"].as_object_mut().expect("data").remove("time_axis").expect("time_axis");
     assert!(n["data"].get("time_axis").is_none());
     for v in [&mut n, &mut d] {

@@ -821,10 +821,22 @@ pub fn analysis_paths(
             _ => None,
         });
         let data = cols.as_ref().map(|(t, c)| (*t, c));
+        // the paths over calendar time (not event time) are labelled with their dates when the
+        // time column held dates
+        let dated = |mut s: Scenario| {
+            if let Some(axis) = &adv.data.time_axis {
+                for p in &mut s.series {
+                    if let Some(d) = p.t.parse::<f64>().ok().and_then(|k| axis.date_of(k)) {
+                        p.t = d.to_string();
+                    }
+                }
+            }
+            s
+        };
         match &r.result {
-            MethodOutput::Synth(s) => out.push(synth(&id, s, grade, assumptions)),
-            MethodOutput::Sdid(s) => out.push(sdid(&id, s, level, grade, assumptions)),
-            MethodOutput::Impact(s) => out.push(impact(&id, s, grade, assumptions)),
+            MethodOutput::Synth(s) => out.push(dated(synth(&id, s, grade, assumptions))),
+            MethodOutput::Sdid(s) => out.push(dated(sdid(&id, s, level, grade, assumptions))),
+            MethodOutput::Impact(s) => out.push(dated(impact(&id, s, grade, assumptions))),
             MethodOutput::Did(DidOutput::Twfe(d)) => out.push(did(&id, d, data, level, grade, assumptions)),
             MethodOutput::Did(DidOutput::Staggered(c)) => out.push(cs(&id, c, data, level, grade, assumptions)),
             MethodOutput::Iv(_) => refused.push(refusal(&id, "iv")),
