@@ -979,8 +979,10 @@ fn on_panel<R: serde::Serialize, T: serde::Serialize>(
                 Some(a) => EstimateError::new(
                     e.field(),
                     format!(
-                        "{e} (the dates of {:?} are numbered as periods: 1 is {}, each a {})",
-                        a.column, a.first, a.step
+                        "{e} (the dates of {:?} are numbered as periods: 1 is {}, each {})",
+                        a.column,
+                        a.first,
+                        a.step.phrase()
                     ),
                 ),
                 None => e,

@@ -1027,7 +1027,7 @@ fn panels_with_dates_as_their_time_column() {
         (
             format!("{synth} --input {dated} --time date --treatment-time 2026-10-28"),
             "treatment_time",
-            "2026-10-28 is not one of the periods of \"date\", which run from 2026-09-01 by the week",
+            "2026-10-28 is not one of the periods of \"date\", which run from 2026-09-01 in steps of a week",
         ),
         (
             format!("{synth} --input {numbered} --time period --treatment-time 2026-10-27"),

@@ -32,6 +32,17 @@ pub enum Step {
     Months(u32),
 }
 
+impl Step {
+    /// The step in a sentence: a day, a week, 3 days, a month, a quarter, 2 months.
+    pub fn phrase(self) -> String {
+        match self {
+            Step::Days(n) if n > 1 && n != 7 => format!("{n} days"),
+            Step::Months(n) if n > 1 && n != 3 => format!("{n} months"),
+            _ => format!("a {self}"),
+        }
+    }
+}
+
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -87,7 +98,8 @@ impl TimeAxis {
             return Err(EstimateError::new(
                 column,
                 format!(
-                    "{column}: the dates run from {first} to {last} by the {step}: {} periods, more than {MAX_PERIODS}",
+                    "{column}: the dates run from {first} to {last} in steps of {}: {} periods, more than {MAX_PERIODS}",
+                    step.phrase(),
                     axis.periods
                 ),
             ));
@@ -120,8 +132,10 @@ impl TimeAxis {
             EstimateError::new(
                 field,
                 format!(
-                    "{field}: {d} is not one of the periods of {:?}, which run from {} by the {}",
-                    self.column, self.first, self.step
+                    "{field}: {d} is not one of the periods of {:?}, which run from {} in steps of {}",
+                    self.column,
+                    self.first,
+                    self.step.phrase()
                 ),
             )
         })
@@ -185,11 +199,11 @@ impl TimeAxis {
                         EstimateError::new(
                             column,
                             format!(
-                                "{column}: row {}: not one of the periods of {:?}, which run from {} by the {}",
+                                "{column}: row {}: not one of the periods of {:?}, which run from {} in steps of {}",
                                 i + 1,
                                 self.column,
                                 self.first,
-                                self.step
+                                self.step.phrase()
                             ),
                         )
                     })?;
@@ -339,9 +353,9 @@ fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<(V
         Err(m) if m.contains("times of day") => {
             return Err(EstimateError::new(column, format!("{column}: {m}; or number its periods (1, 2, 3, ...)")))
         }
-        // Fewer than nine in ten are dates: when the first is one, the first row that is not is
-        // named below; otherwise the estimator says what the column holds.
-        Err(_) => match values.iter().find(|v| !v.trim().is_empty()).and_then(|v| file::format_of(v)) {
+        // Fewer than nine in ten are dates: when any is one, the first row that is not is named
+        // below; otherwise the estimator says what the column holds.
+        Err(_) => match values.iter().take(1000).find_map(|v| file::format_of(v)) {
             Some(f) => f.to_string(),
             None => return Ok(None),
         },
@@ -524,6 +538,12 @@ mod tests {
         let mut t = table(&["2026-01-01", "2026-04-01", "2026-10-01"]);
         let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
         assert_eq!((axis.step.to_string(), axis.periods), ("quarter".to_string(), 4));
+        let phrases: Vec<String> =
+            [Step::Days(1), Step::Days(7), Step::Days(3), Step::Months(1), Step::Months(3), Step::Months(6)]
+                .iter()
+                .map(|s| s.phrase())
+                .collect();
+        assert_eq!(phrases, ["a day", "a week", "3 days", "a month", "a quarter", "6 months"]);
         // Days written as their midnight (TikTok's stat_time_day; a Parquet TIMESTAMP read as
         // text, UTC).
         let mut t = table(&["2026-11-01 00:00:00", "2026-11-02 00:00:00"]);
@@ -590,6 +610,12 @@ mod tests {
         // Text that is not dates: left to the estimator to refuse.
         let mut t = table(&["a", "b"]);
         assert_eq!(TimeAxis::number(&mut t, "date").unwrap(), None);
+        // Mostly not dates, but some are: the first row that is not is named.
+        let mut t = table(&["x", "y", "2026-09-01"]);
+        assert!(TimeAxis::number(&mut t, "date")
+            .unwrap_err()
+            .to_string()
+            .starts_with("date: row 1: \"x\" is not a date"));
         // Hours are not days.
         let mut t = table(&["2026-09-01 10:00:00", "2026-09-01 11:00:00"]);
         assert!(TimeAxis::number(&mut t, "date").unwrap_err().to_string().contains("times of day"));
