@@ -21,6 +21,9 @@ use crate::ingestion::connectors::file;
 /// answer lists every period's date).
 pub const MAX_PERIODS: i64 = 100_000;
 
+/// The longest range of dates read (`September 30, 2026 to December 31, 2026` is 38 characters).
+const MAX_RANGE_CHARS: usize = 80;
+
 /// What a cohort column of dates holds for a unit never treated (as R, pandas and spreadsheets
 /// write a missing date).
 pub const NEVER: &[&str] = &["", "0", "NA", "N/A", "NaN", "NaT", "null", "None", "never", "-"];
@@ -264,6 +267,16 @@ impl TimeAxis {
     /// [`super::estimate::parse_range`] reads.
     pub fn range(&self, field: &str, s: &str) -> Result<String, EstimateError> {
         let s = s.trim();
+        // two dates and a separator are far shorter: a longer text is not split at every '-'
+        if s.len() > MAX_RANGE_CHARS {
+            return Err(EstimateError::new(
+                field,
+                format!(
+                    "{field}: {} characters is not a date or a range of dates like 2026-09-01..2026-10-10",
+                    s.len()
+                ),
+            ));
+        }
         if let Ok(p) = self.period(field, s) {
             return Ok(p.to_string());
         }
@@ -527,6 +540,8 @@ mod tests {
         }
         assert_eq!(axis.range("fit_window", "2026-09-14").unwrap(), "2");
         assert_eq!(axis.predictors("spend:2026-09-07..2026-09-14,outcome:2026-09-21").unwrap(), "spend:1-2,outcome:3");
+        let long = "-".repeat(100_000);
+        assert!(axis.range("fit_window", &long).unwrap_err().to_string().contains("100000 characters"));
         let e = axis.range("fit_window", "2026-09-08..2026-09-21").unwrap_err();
         assert!(e.to_string().contains("2026-09-08 is not one of the periods"), "{e}");
         // Months across a year's end (31, 30 and 28 days apart), and quarters.
