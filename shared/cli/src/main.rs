@@ -387,6 +387,8 @@ enum EstimateCmd {
         input: PathBuf,
         #[arg(long)]
         unit: String,
+        /// The period column: whole numbers, or dates (numbered from the first in steps of their
+        /// spacing; the answer's time_axis gives each period's date).
         #[arg(long)]
         time: String,
         #[arg(long)]
@@ -473,6 +475,8 @@ enum EstimateCmd {
         input: PathBuf,
         #[arg(long)]
         unit: String,
+        /// The period column: whole numbers, or dates (numbered from the first in steps of their
+        /// spacing; the answer's time_axis gives each period's date).
         #[arg(long)]
         time: String,
         #[arg(long)]
@@ -515,6 +519,8 @@ enum EstimateCmd {
         input: PathBuf,
         #[arg(long)]
         unit: String,
+        /// The period column: whole numbers, or dates (numbered from the first in steps of their
+        /// spacing; the answer's time_axis gives each period's date).
         #[arg(long)]
         time: String,
         #[arg(long)]
@@ -538,6 +544,8 @@ enum EstimateCmd {
     Impact {
         #[arg(long)]
         input: PathBuf,
+        /// The period column: whole numbers, or dates (numbered from the first in steps of their
+        /// spacing; the answer's time_axis gives each period's date).
         #[arg(long)]
         time: String,
         #[arg(long)]
@@ -567,6 +575,8 @@ enum EstimateCmd {
         input: PathBuf,
         #[arg(long)]
         market: String,
+        /// The period column: whole numbers, or dates (numbered from the first in steps of their
+        /// spacing; the answer's time_axis gives each period's date).
         #[arg(long)]
         time: String,
         #[arg(long)]
