@@ -187,17 +187,27 @@ pub(super) fn check(input: &PanelInput) -> Result<Checked, DidError> {
             return Err(invalid(name, format!("has {len} rows; the outcome has {n}")));
         }
     }
-    if let Some(i) = input.outcome.iter().position(|v| !v.is_finite()) {
-        return Err(invalid("outcome", format!("row {}: not a finite number", i + 1)));
-    }
-    if let Some(i) = input.treatment.iter().position(|&v| v != 0.0 && v != 1.0) {
-        return Err(invalid("treatment", format!("row {}: must be 0 or 1 (got {})", i + 1, input.treatment[i])));
-    }
-    let first = input.treatment[0];
-    if input.treatment.iter().all(|&v| v == first) {
-        return Err(DidError::ConstantTreatment { value: first });
-    }
-    let (time_codes, periods) = crate::panel::factorize_int(&input.time);
+    // the values checked while the periods are coded on the other core
+    let (checked, (time_codes, periods)) = rayon::join(
+        || {
+            if let Some(i) = input.outcome.iter().position(|v| !v.is_finite()) {
+                return Err(invalid("outcome", format!("row {}: not a finite number", i + 1)));
+            }
+            if let Some(i) = input.treatment.iter().position(|&v| v != 0.0 && v != 1.0) {
+                return Err(invalid(
+                    "treatment",
+                    format!("row {}: must be 0 or 1 (got {})", i + 1, input.treatment[i]),
+                ));
+            }
+            let first = input.treatment[0];
+            if input.treatment.iter().all(|&v| v == first) {
+                return Err(DidError::ConstantTreatment { value: first });
+            }
+            Ok(())
+        },
+        || crate::panel::factorize_int(&input.time),
+    );
+    checked?;
     let n_units = input.unit_labels.len();
     // Duplicate (unit, period) rows: a bitmap over the unit x period grid.
     let np = periods.len();
@@ -266,8 +276,6 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     }
     let c = check(input)?;
     let n = input.outcome.len();
-    let (first_treated, switch_offs) = cohorts(input);
-    let treated_units = first_treated.iter().filter(|f| f.is_some()).count();
     let cluster: (&[u32], usize) = match &input.cluster {
         Some((ids, g)) => (ids, *g),
         None => (&input.unit, c.n_units),
@@ -275,7 +283,16 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
     if settings.se == SeKind::Cluster && cluster.1 < 2 {
         return Err(DidError::TooFewClusters { found: cluster.1 });
     }
-    let treated_clusters = count_treated_clusters(cluster, &input.treatment);
+    // Passes over the rows that do not depend on each other, on both cores.
+    let n_periods = c.periods.len();
+    let ((first_treated, switch_offs), (treated_clusters, fes)) = rayon::join(
+        || cohorts(input),
+        || {
+            let fes = [FixedEffect::new(input.unit.clone(), c.n_units), FixedEffect::new(c.time_codes, n_periods)];
+            (count_treated_clusters(cluster, &input.treatment), fes)
+        },
+    );
+    let treated_units = first_treated.iter().filter(|f| f.is_some()).count();
     let few_clusters = settings.se == SeKind::Cluster && (cluster.1 < 30 || treated_clusters < 10);
 
     // Regressors: the treatment, or one dummy per event time (reference left out).
@@ -297,7 +314,6 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         work.push(Column::Treatment);
     }
 
-    let fes = [FixedEffect::new(input.unit.clone(), c.n_units), FixedEffect::new(c.time_codes, c.periods.len())];
     // The outcome and each regressor built and demeaned on its own core (each column's sweeps
     // are the same as one after the other: the same numbers).
     let demeaned = crate::parallel::map(&work, |w| {
