@@ -49,6 +49,61 @@ fn few_clusters_event_study() -> serde_json::Value {
     serde_json::json!({"method": "did", "unit": "market", "time": "period", "outcome": "sales", "treatment": "promo", "event_study": true})
 }
 
+/// Few clusters under cluster-robust CR1 errors (10 markets, 5 treated: the estimator warns that
+/// the event study's intervals are too narrow): an interval that excludes zero is not called
+/// significant, and the explanation says why and names the clusters; one that holds zero is still
+/// "not distinguishable from zero". The same data under CR2 errors, and the static DiD (whose
+/// headline is the wild cluster bootstrap's with few clusters), keep their significance.
+#[test]
+fn few_clusters_under_cr1_are_not_called_significant() {
+    let mut withheld = 0;
+    for seed in 1..=8 {
+        let out = run(
+            Kind::AnalyzeAdvanced,
+            serde_json::json!({"methods": [few_clusters_event_study()]}),
+            few_clusters_panel(5, 0.0, seed),
+        );
+        let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("sales".into())), None).expect("explain");
+        assert_grounded("five treated markets", &x);
+        let get = |id: &str| x.facts.iter().find(|f| f.id == id).unwrap_or_else(|| panic!("{id}"));
+        assert_eq!((get("did.clusters").value, get("did.treated_clusters").value), (10.0, 5.0));
+        let effect = get("did.effect");
+        let [lo, hi] = effect.ci.expect("a CR1 interval");
+        let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+        assert!(text.iter().all(|t| !t.contains(" significant")), "seed {seed}: {text:?}");
+        if lo > 0.0 || hi < 0.0 {
+            withheld += 1;
+            assert_eq!(effect.significant, None, "seed {seed}: {effect:?}");
+            assert!(
+                text[0].contains("10 clusters, 5 of them treated")
+                    && text[0].contains("not known whether it could be zero"),
+                "seed {seed}: {text:?}"
+            );
+            assert!(text.iter().any(|t| t.contains("too narrow") && t.contains("se cr2")), "seed {seed}: {text:?}");
+        } else {
+            assert_eq!(effect.significant, Some(false), "seed {seed}: {effect:?}");
+            assert!(text[0].contains("not distinguishable from zero"), "seed {seed}: {text:?}");
+        }
+        // CR2 (Bell-McCaffrey degrees of freedom) and the static DiD's wild bootstrap: tested
+        let mut cr2 = few_clusters_event_study();
+        cr2["se"] = "cr2".into();
+        let mut plain = few_clusters_event_study();
+        plain["event_study"] = false.into();
+        for m in [cr2, plain] {
+            let out = run(
+                Kind::AnalyzeAdvanced,
+                serde_json::json!({"methods": [m.clone()]}),
+                few_clusters_panel(5, 0.0, seed),
+            );
+            let x =
+                insights::explain(&out, &ask(0.95, Audience::Analyst, Some("sales".into())), None).expect("explain");
+            let effect = x.facts.iter().find(|f| f.id == "did.effect").expect("did.effect");
+            assert!(effect.significant.is_some(), "seed {seed}, {m}: {effect:?}");
+        }
+    }
+    assert!(withheld > 0, "no seed where the CR1 interval excludes zero");
+}
+
 /// With more leads than clusters the pre-trends check is the 1-df linear pre-trend test: the
 /// check carries its p-value and says which test it is, and the analyst's explanation says it
 /// tested for a linear trend only, whether it passed or failed.

@@ -395,11 +395,25 @@ impl Builder {
                 )?;
                 // One treated cluster: no cluster-robust standard error sees its variation, so
                 // the t interval is too narrow (a 5% test rejects a true null most of the time)
-                // and cannot say whether the effect could be zero. (The wild bootstrap is
-                // conservative there: its rejections stand.)
+                // and cannot say whether the effect could be zero. Few clusters under CR1 (the
+                // estimator's rule, whose warning says to read the interval as too narrow): the
+                // same. (The wild bootstrap is conservative there: its rejections stand; so do
+                // CR2's, whose degrees of freedom are the small-sample correction.)
                 let mut f = f;
-                if d.treated_clusters == Some(1) && d.headline != "wild_bootstrap" {
+                // (An interval too narrow that holds zero says, all the more, that it could be zero.)
+                let few = d.cr1_with_few_clusters() && f.significant == Some(true);
+                if d.headline != "wild_bootstrap" && (d.treated_clusters == Some(1) || few) {
                     f.significant = None;
+                }
+                if let Some(g) = d.n_clusters {
+                    self.stat(
+                        format!("{id}.clusters"),
+                        "clusters",
+                        g as f64,
+                        Unit::Count,
+                        format!("{rs}/n_clusters"),
+                        "did",
+                    );
                 }
                 self.stat(
                     format!("{id}.treated_units"),

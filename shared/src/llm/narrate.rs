@@ -138,6 +138,8 @@ fn effect_drafts(
     // One treated cluster under cluster-robust errors: an interval that cannot be relied on.
     let lone = format!("{id}.treated_clusters");
     let one_cluster = sig.is_none() && sheet.get(&lone).is_some_and(|f| f.value == 1.0);
+    let clusters = format!("{id}.clusters");
+    let few_clusters = few_clusters_withheld(sheet, e, effect);
     let up = effect.value > 0.0;
     let (word, noun) = if up { ("increased", "an increase") } else { ("reduced", "a decrease") };
     let mut d = Vec::new();
@@ -158,6 +160,9 @@ fn effect_drafts(
         (None, _, _) if one_cluster => format!(
             "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}, but with {{{{fact:{lone}}}}} treated cluster no standard error measures that cluster's own variation, so it is not known whether it could be zero."
         ),
+        (None, _, _) if few_clusters => format!(
+            "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}; its interval excludes zero, but with {{{{fact:{clusters}}}}} clusters, {{{{fact:{lone}}}}} of them treated, cluster-robust intervals are too narrow, so it is not known whether it could be zero."
+        ),
         (None, _, _) => format!(
             "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}; no test was run, so it is not known whether it could be zero."
         ),
@@ -167,6 +172,11 @@ fn effect_drafts(
         let p = if effect.p_display.is_some() { format!(" (p = {{{{p:{eid}}}}})") } else { String::new() };
         d.push(format!(
             "Its {{{{level}}}} interval, {{{{lo:{eid}}}}} to {{{{hi:{eid}}}}}{p}, comes from the other clusters' variation alone and is too narrow to rely on: more treated units, a randomised test or a placebo test over the units would say whether it could be zero."
+        ));
+    } else if few_clusters {
+        let p = if effect.p_display.is_some() { format!(" (p = {{{{p:{eid}}}}})") } else { String::new() };
+        d.push(format!(
+            "Its {{{{level}}}} interval, {{{{lo:{eid}}}}} to {{{{hi:{eid}}}}}{p}, is cluster-robust (CR1) and too narrow with so few clusters: the two-way fixed effects estimate with CR2 errors (se cr2), or with the wild cluster bootstrap (se wild, without the event study), would say whether it could be zero."
         ));
     } else if effect.ci.is_some() {
         let p = if effect.p_display.is_some() { format!(" (p = {{{{p:{eid}}}}})") } else { String::new() };
@@ -302,9 +312,23 @@ fn effect_drafts(
     d
 }
 
+/// Few clusters (more than one treated) under cluster-robust CR1 errors: an interval that
+/// excludes zero but is too narrow to say so (the facts withhold its significance).
+fn few_clusters_withheld(sheet: &FactSheet, e: &Evidence, effect: &Fact) -> bool {
+    let treated = sheet.get(&format!("{}.treated_clusters", e.id));
+    effect.significant.is_none()
+        && effect.ci.is_some()
+        && treated.is_some_and(|f| f.value > 1.0)
+        && sheet.get(&format!("{}.clusters", e.id)).is_some()
+}
+
 fn next_step(sheet: &FactSheet, e: &Evidence, effect: &Fact) -> String {
     let eid = &effect.id;
-    let _ = sheet;
+    if few_clusters_withheld(sheet, e, effect) {
+        return format!(
+            "Next step: run the two-way fixed effects estimate with CR2 errors (se cr2), or test over more treated units, before moving budget on this estimate.{{{{cite:{eid}}}}}"
+        );
+    }
     match (effect.significant, e.grade.allows_causal_words()) {
         (Some(true), true) => format!(
             "Next step: use this estimate in budget decisions, and test again when conditions change.{{{{cite:{eid}}}}}"

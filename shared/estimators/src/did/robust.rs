@@ -73,9 +73,10 @@ pub fn fit(input: &PanelInput, settings: &RobustSettings) -> Result<DidResult, D
         RobustMethod::SunAbraham => sun_abraham(input, &c, &first, &cluster, settings.alpha, &mut warnings)?,
         RobustMethod::Imputation => imputation(input, &c, &first, &cluster, settings.alpha, &mut warnings)?,
     };
-    if cluster.1 < 30 {
+    let treated_clusters = super::twfe::count_treated_clusters((&cluster.0, cluster.1), &input.treatment);
+    if super::twfe::few_clusters(cluster.1, treated_clusters) {
         warnings.push(format!(
-            "few clusters: {} clusters; cluster-robust t-tests over-reject with fewer than about 30",
+            "few clusters: {} clusters, {treated_clusters} of them treated; cluster-robust t-tests over-reject with fewer than about 30, or fewer than 10 treated: read the interval as too narrow",
             cluster.1
         ));
     }
@@ -98,7 +99,7 @@ pub fn fit(input: &PanelInput, settings: &RobustSettings) -> Result<DidResult, D
         n_units: c.n_units,
         n_periods: c.periods.len(),
         n_clusters: Some(cluster.1),
-        treated_clusters: Some(super::twfe::count_treated_clusters((&cluster.0, cluster.1), &input.treatment)),
+        treated_clusters: Some(treated_clusters),
         df: out.df,
         balanced: c.balanced,
         treated_units,

@@ -162,6 +162,33 @@ pub struct DidResult {
     pub warnings: Vec<String>,
 }
 
+/// Too few clusters for cluster-robust (CR1) t-tests: fewer than 30 clusters, or fewer than 10
+/// of them treated (Cameron, Gelbach and Miller 2008; MacKinnon and Webb 2017, "The wild
+/// bootstrap for few (treated) clusters"). The static DiD then reports the wild bootstrap.
+pub fn few_clusters(clusters: usize, treated: usize) -> bool {
+    clusters < 30 || treated < 10
+}
+
+/// How CR2 inference describes itself (its Bell-McCaffrey degrees of freedom are the
+/// small-sample correction for few clusters).
+pub const CR2_WORDS: &str = "cluster-robust CR2 (Bell-McCaffrey degrees of freedom)";
+
+impl DidResult {
+    /// The headline's p-value and interval are cluster-robust CR1 t ones over too few clusters
+    /// ([`few_clusters`]; the warnings say to read them as too narrow): neither the wild
+    /// bootstrap's nor CR2's. Whether the effect could be zero cannot be read from them.
+    pub fn cr1_with_few_clusters(&self) -> bool {
+        match (self.n_clusters, self.treated_clusters) {
+            (Some(g), Some(t)) => {
+                few_clusters(g, t)
+                    && self.headline != "wild_bootstrap"
+                    && !self.inference.inference.starts_with(CR2_WORDS)
+            }
+            _ => false,
+        }
+    }
+}
+
 fn t_headline() -> String {
     "t".into()
 }
@@ -293,7 +320,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         },
     );
     let treated_units = first_treated.iter().filter(|f| f.is_some()).count();
-    let few_clusters = settings.se == SeKind::Cluster && (cluster.1 < 30 || treated_clusters < 10);
+    let few_clusters = settings.se == SeKind::Cluster && few_clusters(cluster.1, treated_clusters);
 
     // Regressors: the treatment, or one dummy per event time (reference left out).
     let mut names: Vec<String> = Vec::new();
@@ -420,7 +447,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         coef_df = c2.df[..k].to_vec();
         overall_df = c2.df[k];
         fit.df = overall_df;
-        se_words = "cluster-robust CR2 (Bell-McCaffrey degrees of freedom)".into();
+        se_words = CR2_WORDS.into();
     }
     let tcrit = dist::t_critical(settings.alpha, overall_df);
     let auto_wild = (settings.wild.is_none()
