@@ -10,6 +10,7 @@ pub mod did;
 pub mod discovery;
 pub mod dist;
 pub mod effects;
+pub mod error;
 pub mod impact;
 pub mod inference;
 pub mod iv;
@@ -26,4 +27,5 @@ pub mod sdid;
 pub mod synth;
 
 pub use columns::Columns;
+pub use error::FieldError;
 pub use inference::{Estimate, Inference};

@@ -1,13 +1,7 @@
 //! Validation errors that name the field at fault.
 
-use serde::{Deserialize, Serialize};
-
-/// One problem with one field. `field` is a path such as `records[3].metrics.spend`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
+/// One problem with one field: the estimators' error of a bad setting is the same type.
+pub use liftos_estimators::FieldError;
 
 /// Every problem found in a value, in the order found. Never empty.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,7 +12,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { errors: vec![FieldError { field: field.into(), message: message.into() }] }
+        Self { errors: vec![FieldError::new(field, message)] }
     }
 
     /// The same errors, their fields inside `prefix` (`analysis.request` + `methods[0].outcome`).
@@ -77,7 +71,7 @@ impl Validator {
     }
 
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError { field: field.into(), message: message.into() });
+        self.errors.push(FieldError::new(field, message));
     }
 
     pub fn check(&mut self, ok: bool, field: impl Into<String>, message: impl Into<String>) {

@@ -312,7 +312,7 @@ pub fn complete_days(mut h: History) -> History {
     h
 }
 
-fn history_error(e: budget::BudgetError, prefix: &str) -> ServiceError {
+fn history_error(e: liftos_estimators::FieldError, prefix: &str) -> ServiceError {
     // Lift estimates are a field of the request, not of the history.
     let prefix = if e.field.starts_with("lifts") { "" } else { prefix };
     ValidationError::new(format!("{prefix}{}", e.field), e.message).into()

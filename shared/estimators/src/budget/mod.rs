@@ -29,16 +29,7 @@ use crate::linalg;
 #[cfg(test)]
 use crate::rng::Rng;
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{field}: {message}")]
-pub struct BudgetError {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> BudgetError {
-    BudgetError { field: field.to_string(), message: message.into() }
-}
+use crate::error::{invalid, FieldError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -224,7 +215,7 @@ fn solve(d: &Design, params: &[(f64, f64, f64)], lift_weight: f64) -> Option<(Ve
     Some((beta, sse, inv))
 }
 
-pub fn fit(outcome: &[f64], channels: &[ChannelSpend], lifts: &[Lift]) -> Result<FittedModel, BudgetError> {
+pub fn fit(outcome: &[f64], channels: &[ChannelSpend], lifts: &[Lift]) -> Result<FittedModel, FieldError> {
     let n = outcome.len();
     if channels.is_empty() {
         return Err(invalid("channels", "give at least one channel's spend"));
@@ -484,7 +475,7 @@ fn spend_at(c: &Curve, v: f64, lambda: f64, lo: f64, hi: f64) -> f64 {
     0.5 * (a + b)
 }
 
-pub fn optimize(model: &FittedModel, plan: &Plan) -> Result<PlanResult, BudgetError> {
+pub fn optimize(model: &FittedModel, plan: &Plan) -> Result<PlanResult, FieldError> {
     if plan.value_per_outcome.is_nan() || plan.value_per_outcome <= 0.0 {
         return Err(invalid("value_per_outcome", "must be positive"));
     }

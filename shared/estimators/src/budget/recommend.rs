@@ -47,7 +47,7 @@ pub struct Recommendation {
 }
 
 /// Recommendations for `plan` (its channels, bounds and value per outcome), best first.
-pub fn recommend(model: &FittedModel, plan: &Plan) -> Result<Vec<Recommendation>, super::BudgetError> {
+pub fn recommend(model: &FittedModel, plan: &Plan) -> Result<Vec<Recommendation>, crate::FieldError> {
     let z = Normal::standard();
     let z90 = z.inverse_cdf(0.95);
     let v = plan.value_per_outcome;

@@ -25,16 +25,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::synth::simplex::SimplexLs;
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{field}: {message}")]
-pub struct GeoError {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> GeoError {
-    GeoError { field: field.to_string(), message: message.into() }
-}
+use crate::error::{invalid, FieldError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -256,7 +247,7 @@ struct Wide {
     y: Vec<Vec<f64>>,
 }
 
-fn pivot(panel: &GeoPanel) -> Result<Wide, GeoError> {
+fn pivot(panel: &GeoPanel) -> Result<Wide, FieldError> {
     let n = panel.market.len();
     if panel.time.len() != n || panel.outcome.len() != n {
         return Err(invalid("panel", "market, time and outcome differ in length"));
@@ -280,7 +271,7 @@ fn pivot(panel: &GeoPanel) -> Result<Wide, GeoError> {
     Ok(Wide { markets, times, y })
 }
 
-pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> {
+pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, FieldError> {
     let Wide { markets, times, y } = pivot(panel)?;
     let mi: HashMap<&str, usize> = markets.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     if markets.len() < 4 {
@@ -320,7 +311,7 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
             format!("{t_len} periods is too short to replay {} windows of {dmax}", s.windows),
         ));
     }
-    let idx = |name: &str, field: &str| -> Result<usize, GeoError> {
+    let idx = |name: &str, field: &str| -> Result<usize, FieldError> {
         mi.get(name).copied().ok_or_else(|| invalid(field, format!("{name:?} is not a market of the panel")))
     };
     let must: Vec<usize> = s.include.iter().map(|m| idx(m, "include")).collect::<Result<_, _>>()?;
@@ -433,7 +424,7 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, GeoError> 
         let donors: Vec<usize> = (0..markets.len()).filter(|m| !set.contains(m)).collect();
         eval_with(set, &donors)
     };
-    let failed = |e: crate::parallel::WorkerPanicked| GeoError {
+    let failed = |e: crate::parallel::WorkerPanicked| FieldError {
         field: "panel".into(),
         message: format!("a candidate evaluation failed ({e})"),
     };
@@ -625,7 +616,7 @@ pub fn readout(
     start: i64,
     duration: usize,
     s: &ReadoutSettings,
-) -> Result<GeoReadout, GeoError> {
+) -> Result<GeoReadout, FieldError> {
     let Wide { markets, times, y } = pivot(panel)?;
     let mi: HashMap<&str, usize> = markets.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
     let st = times.iter().position(|t| *t == start).ok_or_else(|| invalid("start", "is not a period of the panel"))?;

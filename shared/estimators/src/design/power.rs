@@ -11,16 +11,7 @@ use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 use statrs::function::beta::beta_reg;
 use statrs::function::gamma::ln_gamma;
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{field}: {message}")]
-pub struct PowerError {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> PowerError {
-    PowerError { field: field.to_string(), message: message.into() }
-}
+use crate::error::{invalid, FieldError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -162,7 +153,7 @@ struct Design {
     vr: f64,
 }
 
-fn check(s: &PowerSettings) -> Result<Design, PowerError> {
+fn check(s: &PowerSettings) -> Result<Design, FieldError> {
     if !(s.alpha > 0.0 && s.alpha < 0.5) {
         return Err(invalid("alpha", "must be between 0 and 0.5"));
     }
@@ -198,7 +189,7 @@ fn check(s: &PowerSettings) -> Result<Design, PowerError> {
 }
 
 /// Standardised effect of an absolute effect.
-fn standardize(s: &PowerSettings, d: &Design, effect: f64) -> Result<f64, PowerError> {
+fn standardize(s: &PowerSettings, d: &Design, effect: f64) -> Result<f64, FieldError> {
     Ok(match s.metric {
         Metric::Mean { sd } => effect / (sd * d.vr.sqrt()),
         Metric::Proportion { baseline } => {
@@ -315,7 +306,7 @@ fn solve_increasing(f: impl Fn(f64) -> f64, target: f64, lo: f64, max: f64) -> O
     Some(0.5 * (lo + hi))
 }
 
-pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, PowerError> {
+pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, FieldError> {
     let d = check(s)?;
     let given = [q.n_control.is_some(), q.effect.is_some(), q.power.is_some()].iter().filter(|x| **x).count();
     if given != 2 {
@@ -340,7 +331,7 @@ pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, PowerErro
         }
     }
     let sign = if s.alternative == Alternative::Smaller { -1.0 } else { 1.0 };
-    let no_df = |n: f64| -> Result<(), PowerError> {
+    let no_df = |n: f64| -> Result<(), FieldError> {
         let df = degrees_of_freedom(s, &d, n / d.deff);
         if matches!(s.metric, Metric::Mean { .. }) && df <= 0.0 {
             return Err(invalid(

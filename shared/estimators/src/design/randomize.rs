@@ -8,16 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::rng::Rng;
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{field}: {message}")]
-pub struct RandomizeError {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> RandomizeError {
-    RandomizeError { field: field.to_string(), message: message.into() }
-}
+use crate::error::{invalid, FieldError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -115,7 +106,7 @@ fn labels(n: usize, arms: &[Arm], rng: &mut Rng) -> Vec<usize> {
     out
 }
 
-pub fn randomize(units: &[Unit], s: &RandomizeSettings) -> Result<RandomizeResult, RandomizeError> {
+pub fn randomize(units: &[Unit], s: &RandomizeSettings) -> Result<RandomizeResult, FieldError> {
     if s.arms.len() < 2 {
         return Err(invalid("arms", "needs at least two arms"));
     }

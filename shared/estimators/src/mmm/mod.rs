@@ -44,16 +44,7 @@ use crate::budget::{self, ChannelBounds, Curve, FittedModel, Objective, Plan};
 use crate::linalg;
 use crate::rng::Rng;
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{field}: {message}")]
-pub struct MmmError {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> MmmError {
-    MmmError { field: field.to_string(), message: message.into() }
-}
+use crate::error::{invalid, FieldError};
 
 /// A named series aligned with the input's days (NaN: missing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -443,7 +434,7 @@ struct Prepared {
     lifts: Vec<(usize, usize, LiftTest)>,
 }
 
-fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>), MmmError> {
+fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>), FieldError> {
     let mut warnings = Vec::new();
     let n0 = input.days.len();
     if input.kpi.len() != n0 {
@@ -1161,7 +1152,7 @@ fn block_length(n: usize, rho: f64) -> usize {
 }
 
 /// Fit, bootstrap, cross-validate and plan.
-pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
+pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, FieldError> {
     let (pr, mut warnings) = prepare(input, st)?;
     let p = pr.z.len();
     let nc = pr.names.len();
@@ -1301,7 +1292,7 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, MmmError> {
     // cannot justify: it is what the next test is for), unless even its optimistic marginal
     // return is below what the plan pays at the margin: then it is cut to its floor.
     let mut roles: Vec<Role> = evidence.iter().map(|&e| if e { Role::Free } else { Role::Held }).collect();
-    let solve = |roles: &[Role]| -> Result<(budget::PlanResult, f64), MmmError> {
+    let solve = |roles: &[Role]| -> Result<(budget::PlanResult, f64), FieldError> {
         let held_total: f64 = (0..nc).filter(|&c| roles[c] == Role::Held).map(|c| mean_spend[c]).sum();
         let free_floor: f64 = (0..nc).filter(|&c| roles[c] != Role::Held).map(floor).sum();
         // A budget below what holding needs lets held channels come down too (never up).
