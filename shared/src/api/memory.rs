@@ -10,7 +10,7 @@ use crate::domain::{
     CausalExperiment, CausalMarketingData, ConfounderVariable, DateRange, ExperimentStatus, NewCausalRecord, Platform,
     ValidationError,
 };
-use crate::storage::{PageRequest, WriteConflict};
+use crate::storage::{PageRequest, RecordQuery, WriteConflict};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +86,10 @@ fn range_of(q: &QueryMap) -> Result<DateRange, ValidationError> {
     DateRange::from_optional(q.get("start").map(String::as_str), q.get("end").map(String::as_str))
 }
 
+fn platform_of(q: &QueryMap) -> Result<Option<Platform>, ValidationError> {
+    q.get("platform").map(|p| p.parse()).transpose()
+}
+
 fn page_of(q: &QueryMap) -> Result<PageRequest, ValidationError> {
     let limit = match q.get("limit") {
         None => crate::storage::cursor::DEFAULT_PAGE_SIZE,
@@ -121,11 +125,9 @@ pub struct RecordsQuery {
     pub cursor: Option<String>,
 }
 
-/// The parsed records query.
+/// The parsed records query: one platform's records, or one campaign's, over the range.
 pub struct RecordsFilter {
-    pub platform: Option<String>,
-    pub campaign_id: Option<String>,
-    pub range: DateRange,
+    pub query: RecordQuery,
     pub page: PageRequest,
 }
 
@@ -133,12 +135,15 @@ impl RecordsFilter {
     pub const PARAMS: &'static [&'static str] = &["platform", "campaign_id", "start", "end", "limit", "cursor"];
 
     pub fn parse(q: &QueryMap) -> Result<Self, ValidationError> {
-        Ok(Self {
-            range: range_of(q)?,
-            page: page_of(q)?,
-            platform: q.get("platform").cloned(),
-            campaign_id: q.get("campaign_id").cloned(),
-        })
+        let range = range_of(q)?;
+        let page = page_of(q)?;
+        let platform = platform_of(q)?.ok_or_else(|| ValidationError::new("platform", "is required"))?;
+        let query = match q.get("campaign_id") {
+            Some(c) if c.trim().is_empty() => return Err(ValidationError::new("campaign_id", "must not be empty")),
+            Some(c) => RecordQuery::Campaign { platform, campaign_id: c.clone(), range },
+            None => RecordQuery::Platform { platform, range },
+        };
+        Ok(Self { query, page })
     }
 }
 
@@ -153,7 +158,7 @@ pub struct ConfoundersQuery {
 }
 
 pub struct ConfoundersFilter {
-    pub platform: Option<String>,
+    pub platform: Option<Platform>,
     pub range: DateRange,
 }
 
@@ -161,7 +166,7 @@ impl ConfoundersFilter {
     pub const PARAMS: &'static [&'static str] = &["platform", "start", "end"];
 
     pub fn parse(q: &QueryMap) -> Result<Self, ValidationError> {
-        Ok(Self { range: range_of(q)?, platform: q.get("platform").cloned() })
+        Ok(Self { range: range_of(q)?, platform: platform_of(q)? })
     }
 }
 
@@ -394,3 +399,47 @@ pub const ROUTES: &[Route] = &[
     LIST_CONFOUNDERS,
     QUERY_AUDIT_LOG,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> QueryMap {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_records_query_is_parsed_into_its_platform_and_campaign() {
+        let f = RecordsFilter::parse(&query(&[("platform", "meta"), ("campaign_id", "c1"), ("limit", "5")])).unwrap();
+        match f.query {
+            RecordQuery::Campaign { platform, campaign_id, .. } => {
+                assert_eq!((platform, campaign_id.as_str()), (Platform::Meta, "c1"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(f.page.limit, 5);
+        let f = RecordsFilter::parse(&query(&[("platform", "google_ads")])).unwrap();
+        assert!(matches!(f.query, RecordQuery::Platform { platform: Platform::GoogleAds, .. }));
+        for (pairs, field, says) in [
+            (&[][..], "platform", "is required"),
+            (&[("platform", "myspace")][..], "platform", "unknown platform \"myspace\""),
+            (&[("platform", "meta"), ("campaign_id", " ")][..], "campaign_id", "must not be empty"),
+            (&[("platform", "myspace"), ("limit", "x")][..], "limit", "is not a whole number"),
+        ] {
+            let e = RecordsFilter::parse(&query(pairs)).err().expect("an error");
+            assert_eq!(e.field(), field, "{pairs:?}");
+            assert!(e.to_string().contains(says), "{pairs:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_confounders_platform_is_optional_but_must_be_known() {
+        assert_eq!(ConfoundersFilter::parse(&query(&[])).unwrap().platform, None);
+        assert_eq!(
+            ConfoundersFilter::parse(&query(&[("platform", "tiktok")])).unwrap().platform,
+            Some(Platform::Tiktok)
+        );
+        let e = ConfoundersFilter::parse(&query(&[("platform", "TikTok")])).err().expect("an error");
+        assert_eq!(e.field(), "platform");
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{require, ServiceError};
 pub use crate::api::memory::ConfounderAnalysis;
 use crate::domain::{
-    permissions, AuditEntry, CausalMarketingData, ConfounderVariable, DateRange, Platform, UserContext, ValidationError,
+    permissions, AuditEntry, CausalMarketingData, ConfounderVariable, DateRange, Platform, UserContext,
 };
 use crate::storage::{AuditStore, ConfounderStore, Page, PageRequest, RecordQuery, RecordStore};
 
@@ -14,19 +14,11 @@ use crate::storage::{AuditStore, ConfounderStore, Page, PageRequest, RecordQuery
 pub async fn query_records(
     store: &dyn RecordStore,
     user: &UserContext,
-    platform: Option<&str>,
-    campaign_id: Option<&str>,
-    range: &DateRange,
+    query: &RecordQuery,
     page: &PageRequest,
 ) -> Result<Page<CausalMarketingData>, ServiceError> {
     require(user, permissions::DATA_READ)?;
-    let platform: Platform = platform.ok_or_else(|| ValidationError::new("platform", "is required"))?.parse()?;
-    let query = match campaign_id {
-        Some(c) if c.trim().is_empty() => return Err(ValidationError::new("campaign_id", "must not be empty").into()),
-        Some(c) => RecordQuery::Campaign { platform, campaign_id: c.to_string(), range: *range },
-        None => RecordQuery::Platform { platform, range: *range },
-    };
-    Ok(store.query_records(&user.org_id, &query, page).await?)
+    Ok(store.query_records(&user.org_id, query, page).await?)
 }
 
 /// `GET /api/v1/marketing/confounders?platform=&start=&end=`: the confounders whose sightings
@@ -34,11 +26,10 @@ pub async fn query_records(
 pub async fn confounder_analysis(
     store: &dyn ConfounderStore,
     user: &UserContext,
-    platform: Option<&str>,
+    platform: Option<Platform>,
     range: &DateRange,
 ) -> Result<ConfounderAnalysis, ServiceError> {
     require(user, permissions::DATA_READ)?;
-    let platform: Option<Platform> = platform.map(str::parse).transpose()?;
     let mut variables: Vec<ConfounderVariable> = store
         .list_confounders(&user.org_id, platform)
         .await?

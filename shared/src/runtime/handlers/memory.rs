@@ -97,15 +97,7 @@ pub async fn query_records_http(deps: &Deps, req: Request) -> Response<Body> {
     let req = &req;
     serve(deps, req, &QUERY_RECORDS, |user| async move {
         let q = RecordsFilter::parse(&http::query_params(req, RecordsFilter::PARAMS)?)?;
-        let out = memory::query_records(
-            deps.stores.records.as_ref(),
-            &user,
-            q.platform.as_deref(),
-            q.campaign_id.as_deref(),
-            &q.range,
-            &q.page,
-        )
-        .await?;
+        let out = memory::query_records(deps.stores.records.as_ref(), &user, &q.query, &q.page).await?;
         Ok((200, out))
     })
     .await
@@ -116,8 +108,7 @@ pub async fn list_confounders_http(deps: &Deps, req: Request) -> Response<Body> 
     let req = &req;
     serve(deps, req, &LIST_CONFOUNDERS, |user| async move {
         let q = ConfoundersFilter::parse(&http::query_params(req, ConfoundersFilter::PARAMS)?)?;
-        let out = memory::confounder_analysis(deps.stores.confounders.as_ref(), &user, q.platform.as_deref(), &q.range)
-            .await?;
+        let out = memory::confounder_analysis(deps.stores.confounders.as_ref(), &user, q.platform, &q.range).await?;
         Ok((200, out))
     })
     .await
