@@ -536,6 +536,69 @@ fn ingest_a_utf16_tab_separated_linkedin_export() {
     assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(56)), "{again}");
 }
 
+/// The Google Ads export as a spreadsheet set to German saves it: semicolons between fields,
+/// decimal commas and points between thousands (`1.346,13`). It stores what the comma file
+/// stores: the same records, treatments and confounders, and the same rows rejected at the same
+/// lines.
+#[test]
+fn ingest_a_semicolon_export_with_decimal_commas() {
+    let dir = tempfile::tempdir().unwrap();
+    let comma = std::fs::read_to_string(export("google_ads_campaign_report.csv")).unwrap();
+    let german = |field: &str| -> String {
+        let us = !field.is_empty() && field.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.');
+        if us {
+            field
+                .chars()
+                .map(|c| match c {
+                    ',' => '.',
+                    '.' => ',',
+                    c => c,
+                })
+                .collect()
+        } else {
+            field.to_string()
+        }
+    };
+    let mut semi = String::new();
+    for line in comma.lines() {
+        // the fixture quotes only whole fields holding commas, never a quote
+        let mut fields = Vec::new();
+        let mut rest = line;
+        while !rest.is_empty() || fields.is_empty() {
+            let (field, tail) = match rest.strip_prefix('"') {
+                Some(q) => {
+                    let end = q.find('"').unwrap();
+                    (&q[..end], q[end + 1..].strip_prefix(',').unwrap_or(""))
+                }
+                None => rest.split_once(',').unwrap_or((rest, "")),
+            };
+            fields.push(german(field));
+            rest = tail;
+        }
+        semi.push_str(&fields.join(";"));
+        semi.push('\n');
+    }
+    assert!(semi.contains("2026-10-01;Brand Search;20123456781;Enabled;USD;1.346,13;14.719;485;21,27;2.338,02\n"));
+    let file = dir.path().join("Kampagnenbericht.csv");
+    std::fs::write(&file, &semi).unwrap();
+    let ingest = |path: &str, store: &str| {
+        let d = dir.path().join(store);
+        liftos(&["ingest", path, "--platform", "google_ads", "--data-dir", d.to_str().unwrap()])
+    };
+    let (code, from_comma) = ingest(&export("google_ads_campaign_report.csv"), "comma");
+    assert_eq!((code, from_comma["stored"].as_u64()), (0, Some(168)), "{from_comma}");
+    let (code, v) = ingest(file.to_str().unwrap(), "semicolon");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["column_map"], from_comma["column_map"]);
+    assert_eq!(v["stored"], 168, "{v}");
+    for key in ["records", "confounders", "treatments", "quality_score", "rejected"] {
+        assert_eq!(v["batches"][0][key], from_comma["batches"][0][key], "{key}");
+    }
+    let (code, again) = ingest(file.to_str().unwrap(), "comma");
+    assert_eq!(code, 0, "{again}");
+    assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(168)), "{again}");
+}
+
 /// File connections without a column map: each is recognised from its export's header, as
 /// `liftos ingest` does (the same records as with the map written out); an export whose header
 /// names nothing known is refused naming the connection's column_map. A KPI on days the

@@ -205,9 +205,18 @@ fn parse_piece(bytes: &[u8], kinds: &[Kind], p: &mut Piece) {
     }
 }
 
-/// A header line separated by tabs: a tab in it and no comma.
-pub(super) fn tab_separated(header: &[u8]) -> bool {
-    memchr(b'\t', header).is_some() && memchr(b',', header).is_none()
+/// The separator a header line uses: a tab, or a semicolon (spreadsheets set to a language that
+/// writes decimal commas), where the line has one and no comma; otherwise the comma.
+pub(super) fn separator(header: &[u8]) -> u8 {
+    if memchr(b',', header).is_some() {
+        b','
+    } else if memchr(b'\t', header).is_some() {
+        b'\t'
+    } else if memchr(b';', header).is_some() {
+        b';'
+    } else {
+        b','
+    }
 }
 
 /// `block` cut at line ends into about `n` pieces.
@@ -273,8 +282,8 @@ fn parse_in_blocks(
         eof = fill(&mut reader, &mut buf, target)?;
     };
     let header = strip_cr(&buf[..header_end]);
-    // quotes, or a header separated by tabs: the csv crate's reader
-    if memchr(b'"', header).is_some() || tab_separated(header) {
+    // quotes, or a header separated by tabs or semicolons: the csv crate's reader
+    if memchr(b'"', header).is_some() || separator(header) != b',' {
         return Ok(None);
     }
     if buf.is_empty() {
@@ -554,6 +563,43 @@ mod tests {
         // a header with commas stays a comma file, whatever tabs it holds
         let t = Table::from_csv_bytes("a\tb,c\n1,2\n".as_bytes(), None).unwrap();
         assert_eq!(t.names, vec!["a\tb", "c"]);
+    }
+
+    /// A spreadsheet set to German or French writes semicolons between fields and a decimal comma
+    /// (thousands grouped by points): read as its comma twin with decimal points.
+    #[test]
+    fn a_semicolon_file_reads_its_decimal_commas_as_its_comma_twin() {
+        let semi =
+            "market;date;treated;revenue;spend\nDMA-1;2026-01-05;0;1.234,56;12,5\nDMA-2;05.01.2026;1;-7,25;1.000\n\
+                    DMA-3;2026-01-06;1;;250,00 €\n";
+        assert!(fast(semi, 1 << 10, None).unwrap().is_none());
+        let t = Table::from_csv_bytes(semi.as_bytes(), None).unwrap();
+        let csv = "market,date,treated,revenue,spend\nDMA-1,2026-01-05,0,1234.56,12.5\nDMA-2,05.01.2026,1,-7.25,1000\n\
+                   DMA-3,2026-01-06,1,,250\n";
+        same(&t, &Table::from_csv_bytes(csv.as_bytes(), None).unwrap());
+        assert_eq!(t.labels("date").unwrap(), vec!["2026-01-05", "05.01.2026", "2026-01-06"]);
+        // a point not followed by groups of three is a decimal point, as in the comma files
+        let t = Table::from_csv_bytes("a;b\n12.5;1e3\n".as_bytes(), None).unwrap();
+        assert_eq!((t.numeric("a").unwrap()[0], t.numeric("b").unwrap()[0]), (12.5, 1000.0));
+        for (field, read) in [
+            ("1.234,56", Some("1234.56")),
+            ("-12,5", Some("-12.5")),
+            ("+0,75", Some("0.75")),
+            ("250,00 €", Some("250.00")),
+            ("-€1.000", Some("-1000")),
+            ("1.234.567", Some("1234567")),
+            ("7", None),
+            ("12.5", None),
+            ("1e3", None),
+            ("NA", None),
+            ("1,2,3", None),
+            ("12,", None),
+            ("1234.567,8", None),
+            (",5", None),
+            ("05.01.2026", None),
+        ] {
+            assert_eq!(super::super::decimal_comma(field).as_deref(), read, "{field}");
+        }
     }
 
     /// Meta's campaign ids have 18 digits: read as doubles, 120210000000000001 and ...002 would

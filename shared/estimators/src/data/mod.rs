@@ -422,16 +422,58 @@ fn parse_number(v: &str) -> Option<f64> {
     }
 }
 
+/// A number written with a decimal comma, as the spreadsheets that separate fields with
+/// semicolons write them (`1.234,56`, `-12,5`, `250,00 €`, `1.234`): the same number with a
+/// decimal point and no thousands separators (`1234.56`). A point followed by groups of three
+/// digits is a thousands separator there, as pandas reads such a file with `decimal=","` and
+/// `thousands="."`. None for anything else, which is read as it is (`12.5`, `1e3`, `NA`, `7`).
+pub fn decimal_comma(field: &str) -> Option<String> {
+    let t = field.trim();
+    let (sign, body) = match t.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", t.strip_prefix('+').unwrap_or(t)),
+    };
+    let body = body.trim_matches(|c: char| matches!(c, '$' | '€' | '£' | '¥') || c.is_whitespace());
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (int, frac) = match body.split_once(',') {
+        Some((i, f)) if digits(f) => (i, Some(f)),
+        Some(_) => return None,
+        None => (body, None),
+    };
+    let mut groups = int.split('.');
+    let first = groups.next().unwrap_or_default();
+    let rest: Vec<&str> = groups.collect();
+    let grouped = !rest.is_empty();
+    let ok = if grouped {
+        digits(first) && first.len() <= 3 && rest.iter().all(|g| g.len() == 3 && digits(g))
+    } else {
+        digits(first)
+    };
+    if !ok || (!grouped && frac.is_none()) {
+        return None;
+    }
+    let whole: String = std::iter::once(first).chain(rest).collect();
+    Some(match frac {
+        Some(f) => format!("{sign}{whole}.{f}"),
+        None => format!("{sign}{whole}"),
+    })
+}
+
 /// One pass over the CSV. Columns listed in `as_text` are kept as text; the others are parsed
 /// as numbers, and those that fail are returned (by index) to be read again as text.
-/// A header separated by tabs (and not by commas) makes the file tab-separated.
+/// A header separated by tabs or semicolons (and not by commas) sets the separator; in a file
+/// separated by semicolons numbers are read with a decimal comma ([`decimal_comma`]).
 fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<usize>), DataError> {
     use std::io::BufRead;
     let err = |m: String| DataError::Read { path: "<input>".into(), message: m };
     let mut reader = std::io::BufReader::with_capacity(64 << 10, reader);
     let head = reader.fill_buf().map_err(|e| err(e.to_string()))?;
     let header = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let delimiter = if fast::tab_separated(header) { b'\t' } else { b',' };
+    let delimiter = fast::separator(header);
+    let number = |v: &str| match decimal_comma(v) {
+        Some(d) if delimiter == b';' => parse_number(&d),
+        _ => parse_number(v),
+    };
     let mut rdr =
         csv::ReaderBuilder::new().has_headers(true).delimiter(delimiter).trim(csv::Trim::All).from_reader(reader);
     let names: Vec<String> = rdr.headers().map_err(|e| err(e.to_string()))?.iter().map(String::from).collect();
@@ -453,7 +495,7 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
             if is_text[c] {
                 texts[c].push(v.to_string());
             } else if !failed[c] {
-                match parse_number(v) {
+                match number(v) {
                     Some(x) => nums[c].push(x),
                     None => {
                         failed[c] = true;

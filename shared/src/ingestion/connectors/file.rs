@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use super::{Connection, ConnectorError};
 use crate::ingestion::{DailyRow, PlatformBatch};
-use liftos_estimators::data::{Column, Table};
+use liftos_estimators::data::{decimal_comma, Column, Table};
 
 /// Which export column holds each field (absent metrics are 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -263,9 +263,11 @@ fn is_id_name(name: &str) -> bool {
 /// UTF-16 with tabs. UTF-16 (with its byte order mark, or without one where every other byte of
 /// the first line is zero) is decoded; a header split by tabs has its rows rewritten with commas,
 /// a field holding a comma or a quote quoted, so `1,024.50` stays one field. A UTF-8 comma file
-/// is returned as it is, not copied. (Semicolons are not taken as separators: the spreadsheets
-/// that write them write decimal commas too, `250,00`, which the money columns would misread;
-/// such a file's header is one column, and the column map's check names it.)
+/// is returned as it is, not copied. A header split by semicolons (and holding no comma or tab)
+/// is a spreadsheet's set to a language that writes decimal commas: its rows are rewritten with
+/// commas too, and each field that is a number written with a decimal comma (`1.234,56`,
+/// `250,00 €`) with a decimal point and no thousands separators (`1234.56`), so the money columns
+/// read it as the same amount.
 pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Cow<'a, [u8]>, usize), String> {
     let text: Cow<'a, [u8]> = match utf16(bytes) {
         Some(big_endian) => Cow::Owned(decode_utf16(bytes, big_endian)?.into_bytes()),
@@ -273,15 +275,27 @@ pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Co
     };
     let (start, skipped) = header_start(&text, date_column);
     let header = text[start..].split(|b| *b == b'\n').next().unwrap_or_default();
-    if !header.contains(&b'\t') {
+    let separator = if header.contains(&b'\t') {
+        b'\t'
+    } else if header.contains(&b';') && !header.contains(&b',') {
+        b';'
+    } else {
         return Ok((slice_cow(text, start), skipped));
-    }
+    };
     let mut reader =
-        csv::ReaderBuilder::new().delimiter(b'\t').has_headers(false).flexible(true).from_reader(&text[start..]);
+        csv::ReaderBuilder::new().delimiter(separator).has_headers(false).flexible(true).from_reader(&text[start..]);
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
     for (i, record) in reader.byte_records().enumerate() {
         let record = record.map_err(|e| format!("line {}: {e}", skipped + 1 + i))?;
-        writer.write_byte_record(&record).map_err(|e| e.to_string())?;
+        if separator == b';' {
+            let fields = record.iter().map(|f| match std::str::from_utf8(f).ok().and_then(decimal_comma) {
+                Some(number) => Cow::Owned(number.into_bytes()),
+                None => Cow::Borrowed(f),
+            });
+            writer.write_record(fields).map_err(|e| e.to_string())?;
+        } else {
+            writer.write_byte_record(&record).map_err(|e| e.to_string())?;
+        }
     }
     let out = writer.into_inner().map_err(|e| e.to_string())?;
     Ok((Cow::Owned(out), skipped))
@@ -725,8 +739,30 @@ mod tests {
         assert!(matches!(text, Cow::Borrowed(_)));
         assert_eq!((&*text, skipped), (CSV.as_bytes(), 1));
         // no header found: the whole file, for the column map's check to name
-        let (text, skipped) = export_text(b"a;b\n1;2\n", None).unwrap();
-        assert_eq!((&*text, skipped), (&b"a;b\n1;2\n"[..], 0));
+        let (text, skipped) = export_text(b"a,b\n1,2\n", None).unwrap();
+        assert_eq!((&*text, skipped), (&b"a,b\n1,2\n"[..], 0));
+    }
+
+    /// An export saved by a spreadsheet set to German: semicolons between fields, decimal commas
+    /// and points between thousands, a title line above the header.
+    #[test]
+    fn a_semicolon_export_becomes_commas_with_decimal_points() {
+        let file = "Kampagnenbericht\nDay;Campaign ID;Campaign;Cost;Impr.;Clicks;Conv. value\n\
+                    01.11.2026;7;Marke, DE;1.234,56;12.345;321;2.500,00 €\n02.11.2026;7;Marke, DE;99,5;987;12;0\n";
+        let (text, skipped) = export_text(file.as_bytes(), None).unwrap();
+        assert_eq!(skipped, 1);
+        assert_eq!(
+            std::str::from_utf8(&text).unwrap(),
+            "Day,Campaign ID,Campaign,Cost,Impr.,Clicks,Conv. value\n\
+             01.11.2026,7,\"Marke, DE\",1234.56,12345,321,2500.00\n02.11.2026,7,\"Marke, DE\",99.5,987,12,0\n"
+        );
+        let (batch, bad) = read_detected("google_ads", std::str::from_utf8(&text).unwrap());
+        assert!(bad.is_empty(), "{bad:?}");
+        let day = &batch.rows[0];
+        assert_eq!(
+            (day.date.to_string(), day.spend, day.impressions, day.revenue),
+            ("2026-11-01".to_string(), 1234.56, 12345.0, 2500.0)
+        );
     }
 
     #[test]
