@@ -578,9 +578,13 @@ mod tests {
                    DMA-3,2026-01-06,1,,250\n";
         same(&t, &Table::from_csv_bytes(csv.as_bytes(), None).unwrap());
         assert_eq!(t.labels("date").unwrap(), vec!["2026-01-05", "05.01.2026", "2026-01-06"]);
-        // a point not followed by groups of three is a decimal point, as in the comma files
-        let t = Table::from_csv_bytes("a;b\n12.5;1e3\n".as_bytes(), None).unwrap();
-        assert_eq!((t.numeric("a").unwrap()[0], t.numeric("b").unwrap()[0]), (12.5, 1000.0));
+        // a point not followed by groups of three is a decimal point, as in the comma files, and
+        // then the column's other points are too; a column with a comma has decimal commas
+        let t = Table::from_csv_bytes("a;b;c;d\n12.5;1e3;1.500;1.500\n1.500;7;0.125;2,5\n".as_bytes(), None).unwrap();
+        assert_eq!(t.numeric("a").unwrap().to_vec(), [12.5, 1.5]);
+        assert_eq!(t.numeric("b").unwrap().to_vec(), [1000.0, 7.0]);
+        assert_eq!(t.numeric("c").unwrap().to_vec(), [1.5, 0.125]);
+        assert_eq!(t.numeric("d").unwrap().to_vec(), [1500.0, 2.5]);
         for (field, read) in [
             ("1.234,56", Some("1234.56")),
             ("-12,5", Some("-12.5")),
@@ -597,6 +601,7 @@ mod tests {
             ("1234.567,8", None),
             (",5", None),
             ("05.01.2026", None),
+            ("0.125", None),
         ] {
             assert_eq!(super::super::decimal_comma(field).as_deref(), read, "{field}");
         }

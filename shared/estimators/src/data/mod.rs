@@ -445,7 +445,7 @@ pub fn decimal_comma(field: &str) -> Option<String> {
     let rest: Vec<&str> = groups.collect();
     let grouped = !rest.is_empty();
     let ok = if grouped {
-        digits(first) && first.len() <= 3 && rest.iter().all(|g| g.len() == 3 && digits(g))
+        digits(first) && first.len() <= 3 && !first.starts_with('0') && rest.iter().all(|g| g.len() == 3 && digits(g))
     } else {
         digits(first)
     };
@@ -459,10 +459,39 @@ pub fn decimal_comma(field: &str) -> Option<String> {
     })
 }
 
+/// How one column of a file separated by semicolons writes its numbers: with a decimal comma
+/// (`1.234,56`, read by [`decimal_comma`]), or, where none of its fields has a comma and one has a
+/// point that cannot separate thousands (`12.5`, `0.125`), with a decimal point, so that its
+/// `1.500` is 1.5 and not 1500. Known after [`see`](Self::see)ing every field of the column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecimalCommas {
+    comma: bool,
+    point: bool,
+}
+
+impl DecimalCommas {
+    pub fn see(&mut self, field: &str) {
+        match decimal_comma(field) {
+            Some(_) => self.comma |= field.contains(','),
+            None => self.point |= field.contains('.') && field.trim().parse::<f64>().is_ok(),
+        }
+    }
+
+    /// The field as a number with a decimal point, or None to read it as it is written.
+    pub fn read(&self, field: &str) -> Option<String> {
+        if self.point && !self.comma {
+            None
+        } else {
+            decimal_comma(field)
+        }
+    }
+}
+
 /// One pass over the CSV. Columns listed in `as_text` are kept as text; the others are parsed
 /// as numbers, and those that fail are returned (by index) to be read again as text.
 /// A header separated by tabs or semicolons (and not by commas) sets the separator; in a file
-/// separated by semicolons numbers are read with a decimal comma ([`decimal_comma`]).
+/// separated by semicolons numbers are read as each column writes them ([`DecimalCommas`]): such a
+/// file is read whole before its numbers are.
 fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<usize>), DataError> {
     use std::io::BufRead;
     let err = |m: String| DataError::Read { path: "<input>".into(), message: m };
@@ -470,23 +499,36 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
     let head = reader.fill_buf().map_err(|e| err(e.to_string()))?;
     let header = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let delimiter = fast::separator(header);
-    let number = |v: &str| match decimal_comma(v) {
-        Some(d) if delimiter == b';' => parse_number(&d),
-        _ => parse_number(v),
-    };
     let mut rdr =
         csv::ReaderBuilder::new().has_headers(true).delimiter(delimiter).trim(csv::Trim::All).from_reader(reader);
     let names: Vec<String> = rdr.headers().map_err(|e| err(e.to_string()))?.iter().map(String::from).collect();
     if names.is_empty() {
         return Err(err("no header row".into()));
     }
+    let mut styles = vec![DecimalCommas::default(); names.len()];
+    let records: Box<dyn Iterator<Item = Result<csv::StringRecord, csv::Error>>> = if delimiter == b';' {
+        let held: Vec<csv::StringRecord> =
+            rdr.into_records().collect::<Result<_, _>>().map_err(|e| err(e.to_string()))?;
+        for record in &held {
+            for (style, v) in styles.iter_mut().zip(record.iter()) {
+                style.see(v);
+            }
+        }
+        Box::new(held.into_iter().map(Ok))
+    } else {
+        Box::new(rdr.into_records())
+    };
+    let number = |c: usize, v: &str| match (delimiter == b';').then(|| styles[c].read(v)).flatten() {
+        Some(d) => parse_number(&d),
+        None => parse_number(v),
+    };
     let mut nums: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut texts: Vec<Vec<String>> = vec![Vec::new(); names.len()];
     let is_text: Vec<bool> = (0..names.len()).map(|c| as_text.contains(&c)).collect();
     let mut failed = vec![false; names.len()];
-    let mut record = csv::StringRecord::new();
     let mut rows = 0;
-    while rdr.read_record(&mut record).map_err(|e| err(e.to_string()))? {
+    for record in records {
+        let record = record.map_err(|e| err(e.to_string()))?;
         rows += 1;
         if record.len() != names.len() {
             return Err(err(format!("row {rows}: {} fields, the header has {}", record.len(), names.len())));
@@ -495,7 +537,7 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
             if is_text[c] {
                 texts[c].push(v.to_string());
             } else if !failed[c] {
-                match number(v) {
+                match number(c, v) {
                     Some(x) => nums[c].push(x),
                     None => {
                         failed[c] = true;

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use super::{Connection, ConnectorError};
 use crate::ingestion::{DailyRow, PlatformBatch};
-use liftos_estimators::data::{decimal_comma, Column, Table};
+use liftos_estimators::data::{Column, DecimalCommas, Table};
 
 /// Which export column holds each field (absent metrics are 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,16 +285,32 @@ pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Co
     let mut reader =
         csv::ReaderBuilder::new().delimiter(separator).has_headers(false).flexible(true).from_reader(&text[start..]);
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
-    for (i, record) in reader.byte_records().enumerate() {
-        let record = record.map_err(|e| format!("line {}: {e}", skipped + 1 + i))?;
-        if separator == b';' {
-            let fields = record.iter().map(|f| match std::str::from_utf8(f).ok().and_then(decimal_comma) {
-                Some(number) => Cow::Owned(number.into_bytes()),
-                None => Cow::Borrowed(f),
+    let records =
+        reader.byte_records().enumerate().map(|(i, r)| r.map_err(|e| format!("line {}: {e}", skipped + 1 + i)));
+    if separator == b';' {
+        // each column's decimals as all its fields write them (the header's are not numbers)
+        let records: Vec<csv::ByteRecord> = records.collect::<Result<_, _>>()?;
+        let mut styles: Vec<DecimalCommas> = Vec::new();
+        for record in records.iter().skip(1) {
+            styles.resize(styles.len().max(record.len()), DecimalCommas::default());
+            for (style, f) in styles.iter_mut().zip(record.iter()) {
+                style.see(&String::from_utf8_lossy(f));
+            }
+        }
+        for (i, record) in records.iter().enumerate() {
+            let fields = record.iter().enumerate().map(|(c, f)| {
+                let number =
+                    std::str::from_utf8(f).ok().zip(styles.get(c)).filter(|_| i > 0).and_then(|(f, s)| s.read(f));
+                match number {
+                    Some(number) => Cow::Owned(number.into_bytes()),
+                    None => Cow::Borrowed(f),
+                }
             });
             writer.write_record(fields).map_err(|e| e.to_string())?;
-        } else {
-            writer.write_byte_record(&record).map_err(|e| e.to_string())?;
+        }
+    } else {
+        for record in records {
+            writer.write_byte_record(&record?).map_err(|e| e.to_string())?;
         }
     }
     let out = writer.into_inner().map_err(|e| e.to_string())?;
@@ -762,6 +778,14 @@ mod tests {
         assert_eq!(
             (day.date.to_string(), day.spend, day.impressions, day.revenue),
             ("2026-11-01".to_string(), 1234.56, 12345.0, 2500.0)
+        );
+        // semicolons with decimal points: a column whose points cannot all separate thousands
+        // keeps them as decimal points (its 1.500 is 1.5), column by column
+        let file = "Day;Campaign ID;Cost;Impr.\n2026-11-01;7;1.500;1.000\n2026-11-02;7;12.25;2.000\n";
+        let (text, _) = export_text(file.as_bytes(), None).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&text).unwrap(),
+            "Day,Campaign ID,Cost,Impr.\n2026-11-01,7,1.500,1000\n2026-11-02,7,12.25,2000\n"
         );
     }
 
