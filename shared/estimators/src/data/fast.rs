@@ -607,6 +607,27 @@ mod tests {
         }
     }
 
+    /// A file Excel saved on Windows (Windows-1252: `München` with one byte for `ü`) reads as
+    /// its UTF-8 twin, from a file and from memory; UTF-8 is read as it is.
+    #[test]
+    fn a_windows_1252_file_reads_as_its_utf8_twin() {
+        let utf8 = "market,y\nMünchen,1.5\nKöln,2\n";
+        let cp1252: Vec<u8> = utf8.chars().map(|c| u8::try_from(c).unwrap()).collect();
+        assert_eq!(super::super::windows_1252(&cp1252).as_deref(), Some(utf8));
+        assert_eq!(super::super::windows_1252(utf8.as_bytes()), None);
+        assert_eq!(super::super::windows_1252(&[0x80, b' ', 0x9F, 0x81]).as_deref(), Some("€ Ÿ\u{81}"));
+        let want = Table::from_csv_bytes(utf8.as_bytes(), None).unwrap();
+        same(&Table::from_csv_bytes(&cp1252, None).unwrap(), &want);
+        let dir = std::env::temp_dir().join(format!("liftos-cp1252-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("markets.csv");
+        std::fs::write(&path, &cp1252).unwrap();
+        let read = Table::read_csv(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        same(&read.unwrap(), &want);
+        assert_eq!(want.labels("market").unwrap(), vec!["München", "Köln"]);
+    }
+
     /// Meta's campaign ids have 18 digits: read as doubles, 120210000000000001 and ...002 would
     /// both become 120210000000000000 (one campaign, one unit, one cluster). A column with a
     /// whole number of 2^53 or more is text, in every block and on both readers; whole numbers below

@@ -335,11 +335,43 @@ impl Column {
     }
 }
 
+/// Text that is not UTF-8 read as Windows-1252, the code page Excel saves "CSV" in on Windows in
+/// Western Europe and the Americas (`Müller`, `€` as single bytes); None for UTF-8 text, which is
+/// read as it is. Every byte decodes (as the WHATWG Encoding Standard's windows-1252), so the
+/// numbers of a file in another code page still read; only its names would not.
+pub fn windows_1252(bytes: &[u8]) -> Option<String> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    Some(encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned())
+}
+
 /// CSV from a source that can be read twice (`open` starts it again): the fast reader when the
 /// input has no quote, else the csv crate's; a column that turned out not to be numeric is read
-/// again as text.
+/// again as text. An input that fails to read is read whole once more and, if it is not UTF-8,
+/// read again as [`windows_1252`] text.
 fn read_twice<R: std::io::Read + Send>(
     open: impl Fn() -> Result<R, DataError>,
+    size: Option<u64>,
+    wanted: Option<&[String]>,
+) -> Result<Table, DataError> {
+    match read_utf8(&open, size, wanted) {
+        Ok(table) => Ok(table),
+        Err(e) => {
+            let mut bytes = Vec::new();
+            open()?
+                .read_to_end(&mut bytes)
+                .map_err(|e| DataError::Read { path: "<input>".into(), message: e.to_string() })?;
+            match windows_1252(&bytes) {
+                Some(text) => read_utf8(&|| Ok(text.as_bytes()), Some(text.len() as u64), wanted),
+                None => Err(e),
+            }
+        }
+    }
+}
+
+fn read_utf8<R: std::io::Read + Send>(
+    open: &impl Fn() -> Result<R, DataError>,
     size: Option<u64>,
     wanted: Option<&[String]>,
 ) -> Result<Table, DataError> {

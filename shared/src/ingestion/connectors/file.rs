@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use super::{Connection, ConnectorError};
 use crate::ingestion::{DailyRow, PlatformBatch};
-use liftos_estimators::data::{Column, DecimalCommas, Table};
+use liftos_estimators::data::{windows_1252, Column, DecimalCommas, Table};
 
 /// Which export column holds each field (absent metrics are 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -263,7 +263,8 @@ fn is_id_name(name: &str) -> bool {
 /// UTF-16 with tabs. UTF-16 (with its byte order mark, or without one where every other byte of
 /// the first line is zero) is decoded; a header split by tabs has its rows rewritten with commas,
 /// a field holding a comma or a quote quoted, so `1,024.50` stays one field. A UTF-8 comma file
-/// is returned as it is, not copied. A header split by semicolons (and holding no comma or tab)
+/// is returned as it is, not copied; text that is neither UTF-16 nor UTF-8 is read as Windows-1252
+/// (Excel's "CSV" on Windows: `Müller`, `€` as single bytes). A header split by semicolons (and holding no comma or tab)
 /// is a spreadsheet's set to a language that writes decimal commas: its rows are rewritten with
 /// commas too, and each field that is a number written with a decimal comma (`1.234,56`,
 /// `250,00 €`) with a decimal point and no thousands separators (`1234.56`), so the money columns
@@ -271,7 +272,10 @@ fn is_id_name(name: &str) -> bool {
 pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Cow<'a, [u8]>, usize), String> {
     let text: Cow<'a, [u8]> = match utf16(bytes) {
         Some(big_endian) => Cow::Owned(decode_utf16(bytes, big_endian)?.into_bytes()),
-        None => Cow::Borrowed(bytes),
+        None => match windows_1252(bytes) {
+            Some(text) => Cow::Owned(text.into_bytes()),
+            None => Cow::Borrowed(bytes),
+        },
     };
     let (start, skipped) = header_start(&text, date_column);
     let header = text[start..].split(|b| *b == b'\n').next().unwrap_or_default();
@@ -779,6 +783,15 @@ mod tests {
             (day.date.to_string(), day.spend, day.impressions, day.revenue),
             ("2026-11-01".to_string(), 1234.56, 12345.0, 2500.0)
         );
+        // the same export as Excel saves it on Windows: Windows-1252, `ü` and `€` one byte each
+        let german = file.replace("Marke", "München");
+        let cp1252: Vec<u8> = german.chars().map(|c| if c == '€' { 0x80 } else { u8::try_from(c).unwrap() }).collect();
+        assert!(std::str::from_utf8(&cp1252).is_err());
+        let (text, skipped) = export_text(&cp1252, None).unwrap();
+        assert_eq!(skipped, 1);
+        let (again, _) = export_text(german.as_bytes(), None).unwrap();
+        assert_eq!(std::str::from_utf8(&text).unwrap(), std::str::from_utf8(&again).unwrap());
+        assert!(std::str::from_utf8(&text).unwrap().contains("\"München, DE\",1234.56"));
         // semicolons with decimal points: a column whose points cannot all separate thousands
         // keeps them as decimal points (its 1.500 is 1.5), column by column
         let file = "Day;Campaign ID;Cost;Impr.\n2026-11-01;7;1.500;1.000\n2026-11-02;7;12.25;2.000\n";
