@@ -110,7 +110,7 @@ enum Command {
         /// Your connections, in the format of `config/connections.json`: API connections (their
         /// `credentials` read from --credentials, LIFTOS_CREDENTIAL_<ORG>__<NAME> or
         /// LIFTOS_CREDENTIALS_FILE) and file exports with a `column_map` and a `path` (a file, or
-        /// a folder of .csv/.tsv/.parquet files; relative to the connections file); without a
+        /// a folder of .csv/.tsv/.parquet/.xlsx files; relative to the connections file); without a
         /// `column_map`, the map is recognised from the export's header as `liftos ingest` does.
         #[arg(long)]
         connections: Option<PathBuf>,
@@ -143,7 +143,7 @@ enum Command {
     /// transform, quality and store stages; prints the summary (stored, unchanged, batches with
     /// records, quality_score and the rejected rows' line, column and reason).
     Ingest {
-        /// The export file (`.csv`, or `.parquet`).
+        /// The export file (`.csv`, `.tsv`, `.parquet`, or an Excel workbook: `.xlsx`, `.xls`, `.ods`).
         file: PathBuf,
         /// The platform the export is from: meta, google_ads, tiktok, linkedin, snapchat, other.
         #[arg(long)]
@@ -1178,13 +1178,17 @@ fn read_connections(
                         std::fs::read_dir(&p).map_err(|e| fail(&at("path"), format!("{}: {e}", p.display())))?;
                     for e in entries.flatten() {
                         let q = e.path();
-                        if q.extension().is_some_and(|x| x == "csv" || x == "tsv" || x == "parquet") {
+                        let ext = q.extension().map(|x| x.to_string_lossy().to_string());
+                        if ext.is_some_and(|x| liftos::service::ingestion::EXPORT_EXTENSIONS.contains(&x.as_str())) {
                             paths.push(q);
                         }
                     }
                     paths.sort();
                     if paths.is_empty() {
-                        return Err(fail(&at("path"), format!("{} has no .csv, .tsv or .parquet file", p.display())));
+                        return Err(fail(
+                            &at("path"),
+                            format!("{} has no .csv, .tsv, .parquet, .xlsx, .xls or .ods file", p.display()),
+                        ));
                     }
                 } else {
                     paths.push(p);

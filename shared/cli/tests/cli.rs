@@ -599,6 +599,48 @@ fn ingest_a_semicolon_export_with_decimal_commas() {
     assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(168)), "{again}");
 }
 
+/// The Google Ads report as its "Excel .xlsx" download (written by openpyxl from the CSV fixture:
+/// `tests/fixtures/exports/make_xlsx.py`; days as date cells, amounts as number cells): the
+/// same records as the CSV (unchanged in the CSV's store), the same rows rejected at the same
+/// lines (the sheet's rows). A damaged workbook is refused naming the file, and nothing is stored.
+#[test]
+fn ingest_an_excel_workbook_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = |path: &str, store: &str| {
+        let d = dir.path().join(store);
+        liftos(&["ingest", path, "--platform", "google_ads", "--data-dir", d.to_str().unwrap()])
+    };
+    let (code, from_csv) = ingest(&export("google_ads_campaign_report.csv"), "store");
+    assert_eq!((code, from_csv["stored"].as_u64()), (0, Some(168)), "{from_csv}");
+    let (code, v) = ingest(&export("google_ads_campaign_report.xlsx"), "store");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["column_map"], from_csv["column_map"]);
+    assert_eq!((v["stored"].as_u64(), v["unchanged"].as_u64()), (Some(0), Some(168)), "{v}");
+    for key in ["records", "rejected"] {
+        assert_eq!(v["batches"][0][key], from_csv["batches"][0][key], "{key}");
+    }
+    let (code, v) = ingest(&export("google_ads_campaign_report.xlsx"), "fresh");
+    assert_eq!((code, v["stored"].as_u64()), (0, Some(168)), "{v}");
+    for key in ["records", "confounders", "treatments", "quality_score", "rejected"] {
+        assert_eq!(v["batches"][0][key], from_csv["batches"][0][key], "{key}");
+    }
+    let bytes = std::fs::read(export("google_ads_campaign_report.xlsx")).unwrap();
+    let damaged = dir.path().join("report.xlsx");
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, v) = ingest(damaged.to_str().unwrap(), "damaged");
+    assert_eq!(code, 2, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("not a readable workbook"), "{v}");
+    let (code, v) = liftos(&[
+        "ingest",
+        &export("google_ads_campaign_report.csv"),
+        "--platform",
+        "google_ads",
+        "--data-dir",
+        dir.path().join("damaged").to_str().unwrap(),
+    ]);
+    assert_eq!((code, v["stored"].as_u64()), (0, Some(168)), "nothing was stored from the damaged workbook: {v}");
+}
+
 /// File connections without a column map: each is recognised from its export's header, as
 /// `liftos ingest` does (the same records as with the map written out); an export whose header
 /// names nothing known is refused naming the connection's column_map. A KPI on days the

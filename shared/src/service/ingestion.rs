@@ -252,15 +252,18 @@ pub async fn sync_org(
     Ok(out)
 }
 
-/// An export dropped at `orgs/{org}/drop/{connection}/{file}` (an S3 object key; `.csv`, `.tsv`
-/// or `.parquet`): queue it for the transform stage. Keys elsewhere are not exports and are
+/// An export dropped at `orgs/{org}/drop/{connection}/{file}` (an S3 object key; `.csv`, `.tsv`,
+/// `.parquet`, or an Excel workbook, `.xlsx`, `.xls`, `.ods`): queue it for the transform stage. Keys elsewhere are not exports and are
 /// ignored (None).
+/// The endings of the files read as exports.
+pub const EXPORT_EXTENSIONS: [&str; 6] = ["csv", "tsv", "parquet", "xlsx", "xls", "ods"];
+
 pub fn dropped_file(object_key: &str) -> Option<RawReady> {
     let rest = object_key.strip_prefix("orgs/")?;
     let (org, rest) = rest.split_once('/')?;
     let rest = rest.strip_prefix("drop/")?;
     let (connection, file) = rest.split_once('/')?;
-    if file.is_empty() || ![".csv", ".tsv", ".parquet"].iter().any(|x| file.ends_with(x)) {
+    if file.is_empty() || !EXPORT_EXTENSIONS.iter().any(|x| file.ends_with(&format!(".{x}"))) {
         return None;
     }
     Some(RawReady {
@@ -740,13 +743,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_tsv_and_parquet_files_under_drop_are_exports_and_nothing_else_is() {
-        for file in ["report.csv", "campaign_performance.tsv", "2026-09.parquet"] {
+    fn csv_tsv_parquet_and_workbook_files_under_drop_are_exports_and_nothing_else_is() {
+        for file in ["report.csv", "campaign_performance.tsv", "2026-09.parquet", "report.xlsx", "old.xls", "a.ods"] {
             let msg = dropped_file(&format!("orgs/acme/drop/li/{file}")).expect(file);
             assert_eq!((msg.org_id.as_str(), msg.connection_id.as_str()), ("acme", "li"));
             assert_eq!(msg.raw_key, format!("drop/li/{file}"));
         }
-        for key in ["orgs/acme/drop/li/report.xlsx", "orgs/acme/drop/li/", "orgs/acme/raw/li/a.csv", "drop/li/a.csv"] {
+        for key in ["orgs/acme/drop/li/report.pdf", "orgs/acme/drop/li/", "orgs/acme/raw/li/a.csv", "drop/li/a.csv"] {
             assert!(dropped_file(key).is_none(), "{key}");
         }
     }

@@ -263,7 +263,9 @@ fn is_id_name(name: &str) -> bool {
 /// UTF-16 with tabs. UTF-16 (with its byte order mark, or without one where every other byte of
 /// the first line is zero) is decoded; a header split by tabs has its rows rewritten with commas,
 /// a field holding a comma or a quote quoted, so `1,024.50` stays one field. A UTF-8 comma file
-/// is returned as it is, not copied; text that is neither UTF-16 nor UTF-8 is read as Windows-1252
+/// is returned as it is, not copied; an Excel workbook (`.xlsx`, `.xls`, `.ods`) is its first
+/// sheet's text ([`workbook_text`](super::xlsx::workbook_text)); text that is neither UTF-16 nor
+/// UTF-8 is read as Windows-1252
 /// (Excel's "CSV" on Windows: `Müller`, `€` as single bytes). A header split by semicolons (and holding no comma or tab)
 /// is a spreadsheet's set to a language that writes decimal commas: its rows are rewritten with
 /// commas too, and each field that is a number written with a decimal comma (`1.234,56`,
@@ -271,6 +273,7 @@ fn is_id_name(name: &str) -> bool {
 /// read it as the same amount.
 pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Cow<'a, [u8]>, usize), String> {
     let text: Cow<'a, [u8]> = match utf16(bytes) {
+        _ if super::xlsx::is_workbook(bytes) => Cow::Owned(super::xlsx::workbook_text(bytes)?.into_bytes()),
         Some(big_endian) => Cow::Owned(decode_utf16(bytes, big_endian)?.into_bytes()),
         None => match windows_1252(bytes) {
             Some(text) => Cow::Owned(text.into_bytes()),

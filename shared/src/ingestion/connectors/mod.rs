@@ -13,6 +13,7 @@ pub mod meta;
 #[cfg(feature = "demo")]
 pub mod replay;
 pub mod tiktok;
+pub mod xlsx;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
