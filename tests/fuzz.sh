@@ -56,6 +56,7 @@ for path in glob.glob(os.path.join(root, "events/*.json")):
 for i, csv in enumerate(glob.glob(os.path.join(root, "shared/src/**/*.csv"), recursive=True)[:5]):
     put("panels", f"csv{i}", b"\x00" + open(csv, "rb").read()[:20000])
 put("panels", "tiny", b"\x00day,campaign,cost\n2026-09-01,c1,1.5\n")
+put("panels", "xlsx", b"\x00" + open(os.path.join(root, "tests/fixtures/exports/google_ads_campaign_report.xlsx"), "rb").read())
 put("cursors", "plain", b"eyJrIjpbImEiLCJiIl0sIm0iOiJ4In0")
 put("time_ranges", "ok", b"2026-09-01|2026-09-30")
 put("column_roles", "ok", b"spend:1980-1988,outcome:1975")

@@ -1025,8 +1025,9 @@ fn time_point(axis: Option<&TimeAxis>, field: &str, value: &str) -> Result<i64, 
     }
 }
 
-/// A `.parquet` (or `.pq`) file read by its columns, anything else as CSV; either way only
-/// `wanted`'s columns are parsed (None: all).
+/// A `.parquet` (or `.pq`) file read by its columns, an Excel workbook (`.xlsx`, `.xls`, `.ods`)
+/// by its first sheet that holds anything (the header in its first row), anything else as CSV;
+/// either way only `wanted`'s columns are parsed (None: all).
 fn read_table(
     input: &std::path::Path,
     wanted: Option<&[String]>,
@@ -1037,6 +1038,12 @@ fn read_table(
             std::fs::File::open(input).map_err(|e| EstimateError::new("input", format!("{}: {e}", input.display())))?;
         return liftos::service::source::parse_parquet_file(file, wanted)
             .map_err(|e| EstimateError::new("input", format!("{}: {}", input.display(), e.summary())));
+    }
+    if [".xlsx", ".xls", ".ods"].iter().any(|x| name.ends_with(x)) {
+        let at = |m: String| EstimateError::new("input", format!("{}: {m}", input.display()));
+        let bytes = std::fs::read(input).map_err(|e| at(e.to_string()))?;
+        let text = liftos::ingestion::connectors::xlsx::workbook_text(&bytes).map_err(at)?;
+        return Ok(liftos_estimators::data::Table::from_csv_bytes(text.as_bytes(), wanted)?);
     }
     Ok(liftos_estimators::data::Table::read_csv_columns(input, wanted)?)
 }

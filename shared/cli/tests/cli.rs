@@ -905,8 +905,9 @@ fn kse_build_search_graph_and_map() {
     assert_eq!((code, v["field"].as_str()), (2, Some("query")), "{v}");
 }
 
-/// `liftos estimate` on a Parquet file gives the answer of the same panel as CSV (the promo
-/// panel of the analyze-advanced sample: `tests/fixtures/promo.parquet` holds its rows).
+/// `liftos estimate` on a Parquet file or an Excel workbook gives the answer of the same panel as
+/// CSV (the promo panel of the analyze-advanced sample: `tests/fixtures/promo.parquet` and
+/// `promo.xlsx` hold its rows).
 #[test]
 fn estimate_on_parquet_is_the_csv_answer() {
     let event: serde_json::Value =
@@ -925,6 +926,10 @@ fn estimate_on_parquet_is_the_csv_answer() {
     let (code, from_parquet) = run(&format!("{args} --input ../../tests/fixtures/promo.parquet"));
     assert_eq!(code, 0, "{from_parquet}");
     assert_eq!(from_parquet, from_csv);
+    // and as an Excel workbook (written by openpyxl: tests/fixtures/exports/make_xlsx.py)
+    let (code, from_xlsx) = run(&format!("{args} --input ../../tests/fixtures/promo.xlsx"));
+    assert_eq!(code, 0, "{from_xlsx}");
+    assert_eq!(from_xlsx, from_csv);
     // a column the file does not have is named
     let (code, v) = run("estimate did --unit unit --time week --outcome revenue --treatment d --input ../../tests/fixtures/promo.parquet");
     assert_eq!((code, v["field"].as_str()), (2, Some("revenue")), "{v}");

@@ -21,7 +21,14 @@ pub fn is_workbook(bytes: &[u8]) -> bool {
 /// quoted where they hold a comma, a quote or a line break. Numbers are written as the shortest
 /// text that reads back to the same double; a date cell as `2026-11-01` (with its time,
 /// `2026-11-01 13:00:00`, where it has one); a formula's error as Excel shows it (`#DIV/0!`).
+/// A reader that panics on a malformed workbook is an error naming it, never a crash of the
+/// stage or a 500.
 pub fn workbook_text(bytes: &[u8]) -> Result<String, String> {
+    std::panic::catch_unwind(|| read_workbook(bytes))
+        .unwrap_or_else(|_| Err("not a readable workbook: its reader failed on it".to_string()))
+}
+
+fn read_workbook(bytes: &[u8]) -> Result<String, String> {
     if bytes.starts_with(b"PK\x03\x04") {
         let archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a readable workbook: {e}"))?;
         let declared: u64 = archive.decompressed_size().map_or(u64::MAX, |n| u64::try_from(n).unwrap_or(u64::MAX));
