@@ -1122,7 +1122,13 @@ fn local_analysis(
         liftos::service::source::parse_parquet_file(file, None)
     } else {
         let bytes = std::fs::read(input).map_err(|e| fail("input", format!("{}: {e}", input.display())))?;
-        parse_panel(&bytes, PanelFormat::Csv)
+        if [".xlsx", ".xls", ".ods"].iter().any(|x| name.ends_with(x)) {
+            let text = liftos::ingestion::connectors::xlsx::workbook_text(&bytes)
+                .map_err(|m| fail("input", format!("{}: {m}", input.display())))?;
+            parse_panel(text.as_bytes(), PanelFormat::Csv)
+        } else {
+            parse_panel(&bytes, PanelFormat::Csv)
+        }
     };
     Ok((kind, body, table.map_err(|e| fail("input", e.summary()))?))
 }

@@ -930,6 +930,26 @@ fn estimate_on_parquet_is_the_csv_answer() {
     let (code, from_xlsx) = run(&format!("{args} --input ../../tests/fixtures/promo.xlsx"));
     assert_eq!(code, 0, "{from_xlsx}");
     assert_eq!(from_xlsx, from_csv);
+    // so does `liftos report` on the sample's request (DiD, synthetic control, SDID)
+    let mut request = body.clone();
+    request.as_object_mut().unwrap().remove("rows");
+    let request_path = dir.path().join("request.json");
+    std::fs::write(&request_path, request.to_string()).unwrap();
+    let report = |input: &str| {
+        let out = dir.path().join("report.html");
+        let (code, v) = liftos(&[
+            "report",
+            "--request",
+            request_path.to_str().unwrap(),
+            "--input",
+            input,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{v}");
+        v["results"].clone()
+    };
+    assert_eq!(report("../../tests/fixtures/promo.xlsx"), report(path.to_str().unwrap()));
     // a column the file does not have is named
     let (code, v) = run("estimate did --unit unit --time week --outcome revenue --treatment d --input ../../tests/fixtures/promo.parquet");
     assert_eq!((code, v["field"].as_str()), (2, Some("revenue")), "{v}");
