@@ -55,7 +55,7 @@ const MAX_DATE_DAYS: f64 = 2_932_896.0;
 
 /// Map the table's rows; unreadable rows are returned beside the good ones. A missing column
 /// fails the whole file (nothing in it can be read). Totals rows (`Total: Account`) are skipped;
-/// money may carry a currency sign and thousands separators; `--` is no value (0).
+/// money may carry a currency sign and thousands separators; `--`, `-` or `–` is no value (0).
 pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<BadRow>), ConnectorError> {
     let map = conn.column_map.as_ref().ok_or_else(|| ConnectorError::malformed("file", "column_map", "is required"))?;
     let mut needed = vec![&map.date, &map.campaign_id, &map.spend];
@@ -121,8 +121,9 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                 None => Ok(0.0),
                 Some(c) => match get(c) {
                     None => Ok(0.0),
-                    // Empty, or `--` where the platform has no value for the day (Google Ads).
-                    Some(s) if s.trim().is_empty() || s.trim() == "--" => Ok(0.0),
+                    // Empty, or a dash where the platform has no value for the day (Google Ads
+                    // writes `--`, TikTok and Snapchat `-`).
+                    Some(s) if matches!(s.trim(), "" | "--" | "-" | "–" | "—") => Ok(0.0),
                     Some(s) => amount(&s).ok_or_else(|| {
                         let hint = if s.contains(',') {
                             " (commas are read as thousands separators, 1,024.50: a decimal comma is not taken)"
@@ -647,6 +648,33 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         let days: Vec<String> = batch.rows.iter().map(|r| r.date.to_string()).collect();
         assert_eq!(days, ["2026-11-01", "2026-11-02"]);
+    }
+
+    /// A day with no value for a metric: empty, or a dash as the platforms write it (`--`
+    /// Google Ads, `-` TikTok and Snapchat): 0, the row kept; anything else is not a number.
+    #[test]
+    fn dashes_are_no_value() {
+        let csv = "By Day,Campaign ID,Cost,Clicks
+2026-11-01,7,-,--
+2026-11-02,7,2.5,
+2026-11-03,7,–,3
+                   2026-11-04,7,-1,-
+2026-11-05,7,n/a,1
+";
+        let (batch, bad) = read_detected("tiktok", csv);
+        let kept: Vec<(String, f64, f64)> =
+            batch.rows.iter().map(|r| (r.date.to_string(), r.spend, r.clicks)).collect();
+        assert_eq!(
+            kept,
+            [
+                ("2026-11-01".to_string(), 0.0, 0.0),
+                ("2026-11-02".to_string(), 2.5, 0.0),
+                ("2026-11-03".to_string(), 0.0, 3.0),
+                ("2026-11-04".to_string(), -1.0, 0.0)
+            ]
+        );
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!((bad[0].row, bad[0].column.as_str()), (5, "Cost"));
     }
 
     /// A report by week or month, mapped by hand, is refused as a whole: its rows are not days.
