@@ -374,6 +374,32 @@ fn export(name: &str) -> String {
     format!("{EXPORTS}/{name}")
 }
 
+/// `liftos ingest PATH --platform PLATFORM` into the embedded store `dir/store`.
+fn ingest_into(dir: &std::path::Path, store: &str, path: &str, platform: &str) -> (i32, serde_json::Value) {
+    let d = dir.join(store);
+    liftos(&["ingest", path, "--platform", platform, "--data-dir", d.to_str().unwrap()])
+}
+
+/// An export of the same rows as `twin` in another form, ingested as `v`: the same column map
+/// and, in its batch, the same `keys`; `again`, the same export ingested into `twin`'s store
+/// (where its rows were rejected alike, so the records carry the same quality), stores nothing
+/// new: the same records, to the value.
+fn assert_read_as_its_twin(
+    twin: &serde_json::Value,
+    v: &serde_json::Value,
+    keys: &[&str],
+    again: Option<(i32, serde_json::Value)>,
+) {
+    assert_eq!(v["column_map"], twin["column_map"], "{v}");
+    assert_eq!(v["stored"], twin["stored"], "{v}");
+    for key in keys {
+        assert_eq!(v["batches"][0][key], twin["batches"][0][key], "{key}");
+    }
+    let Some((code, again)) = again else { return };
+    assert_eq!(code, 0, "{again}");
+    assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), twin["stored"].as_u64()), "{again}");
+}
+
 /// A Google Ads UI download as it comes: a title and a date range above the header, thousands
 /// separators, `--` for no value, totals rows at the foot, and two malformed rows.
 #[test]
@@ -513,21 +539,14 @@ fn ingest_a_utf16_tab_separated_linkedin_export() {
     let bytes: Vec<u8> = std::iter::once(0xFEFFu16).chain(tsv.encode_utf16()).flat_map(u16::to_le_bytes).collect();
     let file = dir.path().join("campaign_performance_report.csv");
     std::fs::write(&file, bytes).unwrap();
-    let ingest = |path: &str, store: &str| {
-        let d = dir.path().join(store);
-        liftos(&["ingest", path, "--platform", "linkedin", "--data-dir", d.to_str().unwrap()])
-    };
+    let ingest = |path: &str, store: &str| ingest_into(dir.path(), store, path, "linkedin");
     let (code, from_comma) = ingest(&export("linkedin_campaign_performance.csv"), "comma");
     assert_eq!((code, from_comma["stored"].as_u64()), (0, Some(56)), "{from_comma}");
     let (code, v) = ingest(file.to_str().unwrap(), "utf16");
     assert_eq!(code, 0, "{v}");
-    assert_eq!(v["column_map"], from_comma["column_map"]);
     assert_eq!(v["column_map"]["date_format"], "%m/%d/%Y");
-    assert_eq!(v["stored"], 56, "{v}");
-    // (its quality score is its own: the rejected row counts against it)
-    for key in ["records", "confounders", "treatments"] {
-        assert_eq!(v["batches"][0][key], from_comma["batches"][0][key], "{key}");
-    }
+    // (its quality score is its own: the rejected row counts against it, and its records carry it)
+    assert_read_as_its_twin(&from_comma, &v, &["records", "confounders", "treatments"], None);
     let rejected = v["batches"][0]["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!((rejected[0]["line"].as_u64(), rejected[0]["column"].as_str()), (Some(62), Some("Total Spent")));
@@ -581,22 +600,18 @@ fn ingest_a_semicolon_export_with_decimal_commas() {
     assert!(semi.contains("2026-10-01;Brand Search;20123456781;Enabled;USD;1.346,13;14.719;485;21,27;2.338,02\n"));
     let file = dir.path().join("Kampagnenbericht.csv");
     std::fs::write(&file, &semi).unwrap();
-    let ingest = |path: &str, store: &str| {
-        let d = dir.path().join(store);
-        liftos(&["ingest", path, "--platform", "google_ads", "--data-dir", d.to_str().unwrap()])
-    };
+    let ingest = |path: &str, store: &str| ingest_into(dir.path(), store, path, "google_ads");
     let (code, from_comma) = ingest(&export("google_ads_campaign_report.csv"), "comma");
     assert_eq!((code, from_comma["stored"].as_u64()), (0, Some(168)), "{from_comma}");
     let (code, v) = ingest(file.to_str().unwrap(), "semicolon");
     assert_eq!(code, 0, "{v}");
-    assert_eq!(v["column_map"], from_comma["column_map"]);
-    assert_eq!(v["stored"], 168, "{v}");
-    for key in ["records", "confounders", "treatments", "quality_score", "rejected"] {
-        assert_eq!(v["batches"][0][key], from_comma["batches"][0][key], "{key}");
-    }
-    let (code, again) = ingest(file.to_str().unwrap(), "comma");
-    assert_eq!(code, 0, "{again}");
-    assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(168)), "{again}");
+    let again = ingest(file.to_str().unwrap(), "comma");
+    assert_read_as_its_twin(
+        &from_comma,
+        &v,
+        &["records", "confounders", "treatments", "quality_score", "rejected"],
+        Some(again),
+    );
 }
 
 /// The Google Ads report as its "Excel .xlsx" download (written by openpyxl from the CSV fixture:
@@ -606,38 +621,25 @@ fn ingest_a_semicolon_export_with_decimal_commas() {
 #[test]
 fn ingest_an_excel_workbook_export() {
     let dir = tempfile::tempdir().unwrap();
-    let ingest = |path: &str, store: &str| {
-        let d = dir.path().join(store);
-        liftos(&["ingest", path, "--platform", "google_ads", "--data-dir", d.to_str().unwrap()])
-    };
+    let ingest = |path: &str, store: &str| ingest_into(dir.path(), store, path, "google_ads");
     let (code, from_csv) = ingest(&export("google_ads_campaign_report.csv"), "store");
     assert_eq!((code, from_csv["stored"].as_u64()), (0, Some(168)), "{from_csv}");
-    let (code, v) = ingest(&export("google_ads_campaign_report.xlsx"), "store");
-    assert_eq!(code, 0, "{v}");
-    assert_eq!(v["column_map"], from_csv["column_map"]);
-    assert_eq!((v["stored"].as_u64(), v["unchanged"].as_u64()), (Some(0), Some(168)), "{v}");
-    for key in ["records", "rejected"] {
-        assert_eq!(v["batches"][0][key], from_csv["batches"][0][key], "{key}");
-    }
     let (code, v) = ingest(&export("google_ads_campaign_report.xlsx"), "fresh");
-    assert_eq!((code, v["stored"].as_u64()), (0, Some(168)), "{v}");
-    for key in ["records", "confounders", "treatments", "quality_score", "rejected"] {
-        assert_eq!(v["batches"][0][key], from_csv["batches"][0][key], "{key}");
-    }
+    assert_eq!(code, 0, "{v}");
+    let again = ingest(&export("google_ads_campaign_report.xlsx"), "store");
+    assert_read_as_its_twin(
+        &from_csv,
+        &v,
+        &["records", "confounders", "treatments", "quality_score", "rejected"],
+        Some(again),
+    );
     let bytes = std::fs::read(export("google_ads_campaign_report.xlsx")).unwrap();
     let damaged = dir.path().join("report.xlsx");
     std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
     let (code, v) = ingest(damaged.to_str().unwrap(), "damaged");
     assert_eq!(code, 2, "{v}");
     assert!(v["message"].as_str().unwrap().contains("not a readable workbook"), "{v}");
-    let (code, v) = liftos(&[
-        "ingest",
-        &export("google_ads_campaign_report.csv"),
-        "--platform",
-        "google_ads",
-        "--data-dir",
-        dir.path().join("damaged").to_str().unwrap(),
-    ]);
+    let (code, v) = ingest(&export("google_ads_campaign_report.csv"), "damaged");
     assert_eq!((code, v["stored"].as_u64()), (0, Some(168)), "nothing was stored from the damaged workbook: {v}");
 }
 
