@@ -26,7 +26,8 @@ pub struct ColumnMap {
     pub conversions: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revenue: Option<String>,
-    /// chrono format of the date column (default `%Y-%m-%d`).
+    /// chrono format of the date column (default: of the formats a detected map tries, the one
+    /// that reads the column's dates; `%Y-%m-%d` where none does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_format: Option<String>,
     /// Multiply money columns by this first (e.g. 1e-6 for micros).
@@ -84,7 +85,16 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             "the export is by week or month; records are days: download it broken down by day",
         ));
     }
-    let fmt = map.date_format.as_deref().unwrap_or("%Y-%m-%d");
+    // A map without a date format reads the dates in the format that reads them, as a detected
+    // map does (`01.11.2026`, `11/01/2026`); where none does, each row is rejected naming ISO's.
+    let detected;
+    let fmt = match map.date_format.as_deref() {
+        Some(f) => f,
+        None => {
+            detected = date_format(table, &map.date).unwrap_or_else(|_| "%Y-%m-%d".to_string());
+            detected.as_str()
+        }
+    };
     let scale = map.money_scale.unwrap_or(1.0) * conn.fx_rate;
     let mut rows: Vec<DailyRow> = Vec::new();
     let mut bad = Vec::new();
@@ -648,6 +658,30 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         let days: Vec<String> = batch.rows.iter().map(|r| r.date.to_string()).collect();
         assert_eq!(days, ["2026-11-01", "2026-11-02"]);
+    }
+
+    /// A map given without a date format (German column names need a map) reads the dates in
+    /// the format that reads them, as a detected map does; a format given is used as it is.
+    #[test]
+    fn a_given_map_without_a_date_format_reads_the_dates_in_theirs() {
+        let t = Table::from_csv_bytes("Tag;Kampagnen-ID;Kosten\n1.11.2026;7;1,5\n02.11.2026;7;2,5\n".as_bytes(), None)
+            .unwrap();
+        let read = |map: serde_json::Value| {
+            let conn: Connection = serde_json::from_value(
+                serde_json::json!({"id": "c", "kind": "file", "platform": "google_ads", "column_map": map}),
+            )
+            .unwrap();
+            parse(&conn, &t).unwrap()
+        };
+        let (batch, bad) = read(serde_json::json!({"date": "Tag", "campaign_id": "Kampagnen-ID", "spend": "Kosten"}));
+        assert!(bad.is_empty(), "{bad:?}");
+        let days: Vec<(String, f64)> = batch.rows.iter().map(|r| (r.date.to_string(), r.spend)).collect();
+        assert_eq!(days, [("2026-11-01".to_string(), 1.5), ("2026-11-02".to_string(), 2.5)]);
+        let (batch, bad) = read(
+            serde_json::json!({"date": "Tag", "campaign_id": "Kampagnen-ID", "spend": "Kosten", "date_format": "%Y-%m-%d"}),
+        );
+        assert_eq!((batch.rows.len(), bad.len()), (0, 2));
+        assert!(bad[0].reason.contains("%Y-%m-%d"), "{:?}", bad[0]);
     }
 
     /// A day with no value for a metric: empty, or a dash as the platforms write it (`--`
