@@ -1039,7 +1039,7 @@ fn read_table(
         return liftos::service::source::parse_parquet_file(file, wanted)
             .map_err(|e| EstimateError::new("input", format!("{}: {}", input.display(), e.summary())));
     }
-    if [".xlsx", ".xls", ".ods"].iter().any(|x| name.ends_with(x)) {
+    if liftos::ingestion::connectors::xlsx::is_workbook_name(&name) {
         let at = |m: String| EstimateError::new("input", format!("{}: {m}", input.display()));
         let bytes = std::fs::read(input).map_err(|e| at(e.to_string()))?;
         let text = liftos::ingestion::connectors::xlsx::workbook_text(&bytes).map_err(at)?;
@@ -1122,7 +1122,7 @@ fn local_analysis(
         liftos::service::source::parse_parquet_file(file, None)
     } else {
         let bytes = std::fs::read(input).map_err(|e| fail("input", format!("{}: {e}", input.display())))?;
-        if [".xlsx", ".xls", ".ods"].iter().any(|x| name.ends_with(x)) {
+        if liftos::ingestion::connectors::xlsx::is_workbook_name(&name) {
             let text = liftos::ingestion::connectors::xlsx::workbook_text(&bytes)
                 .map_err(|m| fail("input", format!("{}: {m}", input.display())))?;
             parse_panel(text.as_bytes(), PanelFormat::Csv)

@@ -11,6 +11,12 @@ use calamine::{Data, Reader};
 /// same cap as a panel's bytes), so a small file that expands to gigabytes is refused unread.
 pub const MAX_UNCOMPRESSED_BYTES: u64 = 512 * 1024 * 1024;
 
+/// A file named as a workbook (`report.xlsx`, `old.XLS`, `sheet.ods`).
+pub fn is_workbook_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [".xlsx", ".xls", ".ods"].iter().any(|x| name.ends_with(x))
+}
+
 /// A workbook: a ZIP archive (`.xlsx`, `.ods`) or an OLE compound file (`.xls`).
 pub fn is_workbook(bytes: &[u8]) -> bool {
     bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])
@@ -116,6 +122,7 @@ mod tests {
     #[test]
     fn what_is_not_a_workbook_says_so() {
         assert!(!is_workbook(b"Day,Cost\n"));
+        assert!(is_workbook_name("Campaign report.XLSX") && is_workbook_name("a.ods") && !is_workbook_name("a.csv"));
         let e = workbook_text(b"PK\x03\x04 truncated").unwrap_err();
         assert!(e.starts_with("not a readable workbook"), "{e}");
         let e = workbook_text(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0]).unwrap_err();
