@@ -555,13 +555,9 @@ fn ingest_a_utf16_tab_separated_linkedin_export() {
     assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(56)), "{again}");
 }
 
-/// The Google Ads export as a spreadsheet set to German saves it: semicolons between fields,
-/// decimal commas and points between thousands (`1.346,13`). It stores what the comma file
-/// stores: the same records, treatments and confounders, and the same rows rejected at the same
-/// lines.
-#[test]
-fn ingest_a_semicolon_export_with_decimal_commas() {
-    let dir = tempfile::tempdir().unwrap();
+/// The Google Ads fixture as a spreadsheet set to German saves it: semicolons between fields,
+/// decimal commas and points between thousands (`1.346,13`).
+fn google_ads_with_semicolons() -> String {
     let comma = std::fs::read_to_string(export("google_ads_campaign_report.csv")).unwrap();
     let german = |field: &str| -> String {
         let us = !field.is_empty() && field.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.');
@@ -598,8 +594,17 @@ fn ingest_a_semicolon_export_with_decimal_commas() {
         semi.push('\n');
     }
     assert!(semi.contains("2026-10-01;Brand Search;20123456781;Enabled;USD;1.346,13;14.719;485;21,27;2.338,02\n"));
+    semi
+}
+
+/// The Google Ads export as a spreadsheet set to German saves it. It stores what the comma file
+/// stores: the same records, treatments and confounders, and the same rows rejected at the same
+/// lines.
+#[test]
+fn ingest_a_semicolon_export_with_decimal_commas() {
+    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("Kampagnenbericht.csv");
-    std::fs::write(&file, &semi).unwrap();
+    std::fs::write(&file, google_ads_with_semicolons()).unwrap();
     let ingest = |path: &str, store: &str| ingest_into(dir.path(), store, path, "google_ads");
     let (code, from_comma) = ingest(&export("google_ads_campaign_report.csv"), "comma");
     assert_eq!((code, from_comma["stored"].as_u64()), (0, Some(168)), "{from_comma}");
@@ -612,6 +617,67 @@ fn ingest_a_semicolon_export_with_decimal_commas() {
         &["records", "confounders", "treatments", "quality_score", "rejected"],
         Some(again),
     );
+}
+
+/// The Google Ads export downloaded from the interface set to German: German column names
+/// (`Tag`, `Kampagne`, `Kosten`, `Conv.-Wert`), days as `01.10.2026`, totals rows as
+/// `Gesamt: Konto`, saved with semicolons and decimal commas. Recognised with no column map, it
+/// stores the English file's records (unchanged in its store) and rejects the same rows at the
+/// same lines, naming the German columns.
+#[test]
+fn ingest_a_german_google_ads_export_without_a_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut german = String::new();
+    for line in google_ads_with_semicolons().lines() {
+        let line = match line {
+            "Campaign report" => "Kampagnenbericht".to_string(),
+            l if l.starts_with("Day;") => {
+                "Tag;Kampagne;Kampagnen-ID;Kampagnenstatus;Währungscode;Kosten;Impr.;Klicks;Conversions;Conv.-Wert"
+                    .to_string()
+            }
+            l if l.starts_with("Total: Account") => l.replace("Total: Account", "Gesamt: Konto"),
+            l if l.starts_with("Total: Search") => l.replace("Total: Search", "Gesamt: Suche"),
+            l => match l.split_once(';') {
+                // 2026-10-01 as 01.10.2026 (the malformed date stays as it is)
+                Some((day, rest)) if day.len() == 10 && day.as_bytes()[4] == b'-' => {
+                    format!("{}.{}.{};{rest}", &day[8..], &day[5..7], &day[..4])
+                }
+                _ => l.to_string(),
+            },
+        };
+        german.push_str(&line);
+        german.push('\n');
+    }
+    assert!(german.contains("\n01.10.2026;Brand Search;20123456781;Enabled;USD;1.346,13;"), "{german}");
+    let file = dir.path().join("Kampagnenbericht.csv");
+    std::fs::write(&file, &german).unwrap();
+    let ingest = |path: &str, store: &str| ingest_into(dir.path(), store, path, "google_ads");
+    let (code, from_english) = ingest(&export("google_ads_campaign_report.csv"), "english");
+    assert_eq!((code, from_english["stored"].as_u64()), (0, Some(168)), "{from_english}");
+    let (code, v) = ingest(file.to_str().unwrap(), "german");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["column_map_source"], "detected");
+    let map = &v["column_map"];
+    assert_eq!((map["date"].as_str(), map["date_format"].as_str()), (Some("Tag"), Some("%d.%m.%Y")), "{map}");
+    assert_eq!((map["campaign_id"].as_str(), map["campaign_name"].as_str()), (Some("Kampagnen-ID"), Some("Kampagne")));
+    assert_eq!((map["spend"].as_str(), map["revenue"].as_str()), (Some("Kosten"), Some("Conv.-Wert")));
+    assert_eq!((map["impressions"].as_str(), map["clicks"].as_str()), (Some("Impr."), Some("Klicks")));
+    for key in ["records", "quality_score"] {
+        assert_eq!(v["batches"][0][key], from_english["batches"][0][key], "{key}");
+    }
+    let lines = |v: &serde_json::Value| -> Vec<(u64, String)> {
+        v["batches"][0]["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["line"].as_u64().unwrap(), r["column"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert_eq!(lines(&v), [(172, "Kosten".to_string()), (173, "Tag".to_string())]);
+    assert_eq!(lines(&from_english), [(172, "Cost".to_string()), (173, "Day".to_string())]);
+    let (code, again) = ingest(file.to_str().unwrap(), "english");
+    assert_eq!(code, 0, "{again}");
+    assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(168)), "{again}");
 }
 
 /// The Google Ads report as its "Excel .xlsx" download (written by openpyxl from the CSV fixture:

@@ -899,6 +899,11 @@ mod kpi_tests {
             .collect::<Vec<u8>>();
         let bom: Vec<u8> = [0xFF, 0xFE].into_iter().chain(tabs).collect();
         assert_eq!(String::from_utf8(kpi_csv(&bom).unwrap()).unwrap(), "date,Orders\n2026-11-02,70\n2026-11-09,75\n");
+        // a German spreadsheet's: semicolons, decimal commas, day-first dates
+        let german = "Datum;Umsatz\n01.11.2026;1.024,50 €\n02.11.2026;998,00 €\n";
+        assert_eq!(kpi(german).unwrap(), "date,Umsatz\n2026-11-01,1024.5\n2026-11-02,998\n");
+        let french = "Semaine;Commandes\n02/11/2026;70\n09/11/2026;75\n";
+        assert_eq!(kpi(french).unwrap(), "date,Commandes\n2026-11-02,70\n2026-11-09,75\n");
         let numeric = "date,orders\n20261101,5\n20261102,6\n";
         assert_eq!(kpi(numeric).unwrap(), "date,orders\n2026-11-01,5\n2026-11-02,6\n");
     }

@@ -679,9 +679,10 @@ pub const KPI_KEY: &str = "config/kpi.csv";
 
 /// A user's KPI file as the org's `config/kpi.csv`: `date` (YYYY-MM-DD) and the KPI column under
 /// its own name. The file may be as an order system or a spreadsheet writes it: a `date`, `Date`,
-/// `Day`, `Week` or `Month` column in any of the exports' date formats (`11/01/2026`,
-/// `Nov 1, 2026`, ...), title lines above the header, UTF-16 or tabs, amounts with a currency sign
-/// and thousands separators; an empty cell is a missing day. It must hold one KPI column beside
+/// `Day`, `Week` or `Month` column (or the exports' names for it in their languages: `Datum`,
+/// `Jour`, `Woche`) in any of the exports' date formats (`11/01/2026`, `Nov 1, 2026`,
+/// `01.11.2026`, ...), title lines above the header, UTF-16 or tabs, semicolons with decimal
+/// commas, amounts with a currency sign and thousands separators; an empty cell is a missing day. It must hold one KPI column beside
 /// the date: with several, which one to plan on is the user's choice, not a guess. `field`: the
 /// name errors carry (`kpi`, or the stored file's key).
 pub fn kpi_csv(bytes: &[u8], field: &str) -> Result<Vec<u8>, ServiceError> {
@@ -690,16 +691,12 @@ pub fn kpi_csv(bytes: &[u8], field: &str) -> Result<Vec<u8>, ServiceError> {
     let bad = |m: String| ServiceError::from(ValidationError::new(field, m));
     let (table, skipped) = super::source::read_export(bytes, super::source::PanelFormat::Csv, None)
         .map_err(|e| bad(e.summary().to_string()))?;
-    let date = table
-        .names
-        .iter()
-        .find(|n| matches!(n.trim().to_ascii_lowercase().as_str(), "date" | "day" | "week" | "month"))
-        .ok_or_else(|| {
-            bad(format!(
-                "needs a date column (date, day, week or month) and a KPI column (it has: {})",
-                table.names.join(", ")
-            ))
-        })?;
+    let date = table.names.iter().find(|n| file::is_date_name(n) || file::is_period_name(n)).ok_or_else(|| {
+        bad(format!(
+            "needs a date column (date, day, week or month) and a KPI column (it has: {})",
+            table.names.join(", ")
+        ))
+    })?;
     let others: Vec<&String> = table.names.iter().filter(|n| *n != date).collect();
     let kpi = match others.as_slice() {
         [one] => *one,

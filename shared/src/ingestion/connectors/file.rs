@@ -74,11 +74,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     }
     // A report by week or month holds a period's spend in each row: as a day's it would be
     // seven or thirty times what was spent that day.
-    let period = map.date.trim().to_ascii_lowercase();
-    if ["week", "month", "quarter", "year"]
-        .iter()
-        .any(|p| period.split(|c: char| !c.is_alphanumeric()).any(|w| w == *p))
-    {
+    if is_period_name(&map.date) {
         return Err(ConnectorError::malformed(
             "file",
             format!("column_map: {}", map.date),
@@ -91,7 +87,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     let fmt = match map.date_format.as_deref() {
         Some(f) => f,
         None => {
-            detected = date_format(table, &map.date).unwrap_or_else(|_| "%Y-%m-%d".to_string());
+            detected = export_date_format(table, &map.date).unwrap_or_else(|_| "%Y-%m-%d".to_string());
             detected.as_str()
         }
     };
@@ -101,13 +97,14 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     // The date column is the start of each row's reporting range, and the export has its end.
     let range_end = RANGE_COLUMNS
         .iter()
-        .find(|(start, _)| map.date.trim() == *start)
+        .find(|(start, _)| same_name(&map.date, start))
         .map(|(_, end)| *end)
-        .and_then(|end| table.names.iter().find(|n| n.trim() == end))
+        .and_then(|end| table.names.iter().find(|n| same_name(n, end)))
         .map(String::as_str);
     // Finer rows than a campaign's day (ad groups, ad sets, ads, keywords, or a breakdown by
-    // device, age or region): told apart by the columns the map does not use that hold text or
-    // ids, and summed into the campaign's day. The same campaign, day and breakdown twice is a
+    // device, age or region, or the hours of a report by hour): told apart by the columns the
+    // map does not use that hold text, ids or hours (and by the time in the date column), and
+    // summed into the campaign's day. The same campaign, day and breakdown twice is a
     // duplicate, left for the quality stage to reject.
     let mapped: Vec<&str> = needed.iter().map(|c| c.as_str()).chain(range_end).collect();
     let breakdown: Vec<&str> = table
@@ -115,7 +112,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         .iter()
         .map(String::as_str)
         .filter(|n| !mapped.contains(n) && !n.to_ascii_lowercase().contains("status"))
-        .filter(|n| matches!(table.column(n), Ok(Column::Text(_))) || is_id_name(n))
+        .filter(|n| matches!(table.column(n), Ok(Column::Text(_))) || is_id_name(n) || is_hour_name(n))
         .collect();
     let mut days: std::collections::HashMap<(String, NaiveDate), (usize, std::collections::HashSet<String>)> =
         std::collections::HashMap::new();
@@ -206,7 +203,13 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                 }
             }
         }
-        let part: String = breakdown.iter().map(|c| get(c).unwrap_or_default()).collect::<Vec<_>>().join("\u{1f}");
+        // the hour of a report by hour is part of what tells its rows apart
+        let part: String = std::iter::once(map.date.as_str())
+            .filter(|_| fmt.contains("%H"))
+            .chain(breakdown.iter().copied())
+            .map(|c| get(c).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\u{1f}");
         match days.get_mut(&(campaign.clone(), date)) {
             Some((at, parts)) if !parts.contains(&part) => {
                 let r: &mut DailyRow = &mut rows[*at];
@@ -266,6 +269,13 @@ pub fn amount(s: &str) -> Option<f64> {
 fn is_id_name(name: &str) -> bool {
     let n = name.trim().to_ascii_lowercase();
     n == "id" || n.ends_with(" id") || n.ends_with("_id") || n.ends_with("id)")
+}
+
+/// A column of the hour of the day (Google Ads' `Hour of day`, 0 to 23): a breakdown of the day,
+/// not a metric.
+fn is_hour_name(name: &str) -> bool {
+    let n = name.to_lowercase();
+    n.split(|c: char| !c.is_alphanumeric()).any(|w| matches!(w, "hour" | "stunde" | "heure" | "hora" | "ora" | "uur"))
 }
 
 /// An export as UTF-8, comma-separated text from its header on, and the lines above the header
@@ -404,7 +414,7 @@ pub fn header_start(bytes: &[u8], date_column: Option<&str>) -> (usize, usize) {
             .collect();
         let found = match date_column {
             Some(d) => cells.iter().any(|c| c == d),
-            None => cells.iter().any(|c| DATE_COLUMNS.iter().any(|k| c.eq_ignore_ascii_case(k))),
+            None => cells.iter().any(|c| is_date_name(c)),
         };
         if found && cells.len() > 1 {
             return (offset, skipped);
@@ -415,29 +425,156 @@ pub fn header_start(bytes: &[u8], date_column: Option<&str>) -> (usize, usize) {
 }
 
 /// Export column names, most specific first, as the platforms name them in their exports
-/// (Meta Ads Manager, Google Ads, TikTok Ads Manager, LinkedIn Campaign Manager, Snapchat) and
-/// as a hand-made sheet would.
-const DATE_COLUMNS: &[&str] =
-    &["Day", "Date", "Start Date (in UTC)", "Reporting starts", "By Day", "Stat time day", "date", "day"];
-const CAMPAIGN_ID_COLUMNS: &[&str] = &["Campaign ID", "Campaign Id", "campaign_id", "CampaignId"];
-const CAMPAIGN_NAME_COLUMNS: &[&str] = &["Campaign name", "Campaign Name", "Campaign", "campaign_name", "campaign"];
-const SPEND_COLUMNS: &[&str] =
-    &["Cost", "Amount spent", "Total Spent", "Spend", "Amount Spent", "Total cost", "Cost (local currency)", "spend"];
-const IMPRESSION_COLUMNS: &[&str] = &["Impressions", "Impr.", "Paid Impressions", "impressions"];
-const CLICK_COLUMNS: &[&str] = &["Clicks", "Link clicks", "Clicks (all)", "Swipe Ups", "clicks"];
-const CONVERSION_COLUMNS: &[&str] =
-    &["Conversions", "Purchases", "Website purchases", "Results", "Total Conversions", "conversions"];
+/// (Meta Ads Manager, Google Ads, TikTok Ads Manager, LinkedIn Campaign Manager, Snapchat, Amazon
+/// Ads) and as a hand-made sheet would, in English and as the platforms' German, French, Spanish,
+/// Italian, Portuguese and Dutch interfaces write them (`Kosten`, `Coût`, `Importe gastado`).
+/// Compared without regard to case.
+const DATE_COLUMNS: &[&str] = &[
+    "Day",
+    "Date",
+    "Start Date (in UTC)",
+    "Reporting starts",
+    "By Day",
+    "Stat time day",
+    "Stat time hour",
+    // de, fr, es, it, pt, nl
+    "Tag",
+    "Datum",
+    "Berichtsbeginn",
+    "Jour",
+    "Début des rapports",
+    "Día",
+    "Dia",
+    "Fecha",
+    "Inicio del informe",
+    "Giorno",
+    "Data",
+    "Inizio report",
+    "Início dos relatórios",
+    "Dag",
+    "Begin rapportage",
+];
+const CAMPAIGN_ID_COLUMNS: &[&str] = &[
+    "Campaign ID",
+    "CampaignId",
+    "Kampagnen-ID",
+    "ID de la campagne",
+    "ID de campagne",
+    "ID de campaña",
+    "ID de la campaña",
+    "ID campagna",
+    "ID da campanha",
+    "Campagne-ID",
+];
+const CAMPAIGN_NAME_COLUMNS: &[&str] = &[
+    "Campaign name",
+    "Campaign",
+    "Kampagnenname",
+    "Kampagne",
+    "Nom de la campagne",
+    "Campagne",
+    "Nombre de la campaña",
+    "Campaña",
+    "Nome della campagna",
+    "Campagna",
+    "Nome da campanha",
+    "Campanha",
+    "Campagnenaam",
+];
+const SPEND_COLUMNS: &[&str] = &[
+    "Cost",
+    "Amount spent",
+    "Total Spent",
+    "Spend",
+    "Total cost",
+    "Cost (local currency)",
+    "Kosten",
+    "Ausgegebener Betrag",
+    "Coût",
+    "Montant dépensé",
+    "Coste",
+    "Costo",
+    "Importe gastado",
+    "Importo speso",
+    "Custo",
+    "Valor usado",
+    "Valor gasto",
+    "Besteed bedrag",
+];
+const IMPRESSION_COLUMNS: &[&str] = &[
+    "Impressions",
+    "Impr.",
+    "Paid Impressions",
+    "Impressionen",
+    "Impresiones",
+    "Impressioni",
+    "Impressões",
+    "Vertoningen",
+    "Vert.",
+    "Weergaven",
+];
+const CLICK_COLUMNS: &[&str] = &[
+    "Clicks",
+    "Link clicks",
+    "Clicks (all)",
+    "Swipe Ups",
+    "Klicks",
+    "Link-Klicks",
+    "Clics",
+    "Clics sur un lien",
+    "Clics en el enlace",
+    "Clic",
+    "Clic sul link",
+    "Cliques",
+    "Cliques no link",
+    "Klikken",
+    "Linkklikken",
+];
+const CONVERSION_COLUMNS: &[&str] = &[
+    "Conversions",
+    "Purchases",
+    "Website purchases",
+    "Results",
+    "Total Conversions",
+    "7 Day Total Orders",
+    "Ergebnisse",
+    "Käufe",
+    "Résultats",
+    "Achats",
+    "Conversiones",
+    "Resultados",
+    "Compras",
+    "Conversioni",
+    "Risultati",
+    "Acquisti",
+    "Conversões",
+    "Conversies",
+    "Resultaten",
+    "Aankopen",
+];
 const REVENUE_COLUMNS: &[&str] = &[
     "Conv. value",
     "Conversion value",
-    "Conversion Value",
     "Total Conversion Value",
     "Purchases conversion value",
     "Website purchases conversion value",
     "Total purchase value",
     "Purchase value",
+    "7 Day Total Sales",
     "Revenue",
-    "revenue",
+    "Conv.-Wert",
+    "Conversion-Wert",
+    "Umsatz",
+    "Valeur de conv.",
+    "Valeur de conversion",
+    "Valor de conv.",
+    "Valor de conversión",
+    "Valore conv.",
+    "Valore di conversione",
+    "Valor da conv.",
+    "Valor da conversão",
+    "Conv.waarde",
+    "Conversiewaarde",
 ];
 
 /// The columns of a row's reporting range (start, end) where the start may serve as the date:
@@ -446,8 +583,56 @@ const RANGE_COLUMNS: &[(&str, &str)] = &[
     ("Reporting starts", "Reporting ends"),
     ("Start Date (in UTC)", "End Date (in UTC)"),
     ("Start Date", "End Date"),
-    ("Start date", "End date"),
+    ("Berichtsbeginn", "Berichtsende"),
+    ("Début des rapports", "Fin des rapports"),
+    ("Inicio del informe", "Fin del informe"),
+    ("Inizio report", "Fine report"),
+    ("Início dos relatórios", "Término dos relatórios"),
+    ("Begin rapportage", "Einde rapportage"),
 ];
+
+/// Words naming a period longer than a day (`Week`, `Month (Mo - So)`, `Woche`, `Mois`): a
+/// column so named holds periods, not days.
+const PERIOD_WORDS: &[&str] = &[
+    "week",
+    "month",
+    "quarter",
+    "year",
+    "woche",
+    "monat",
+    "quartal",
+    "jahr",
+    "semaine",
+    "mois",
+    "trimestre",
+    "année",
+    "semana",
+    "mes",
+    "año",
+    "settimana",
+    "mese",
+    "anno",
+    "ano",
+    "maand",
+    "kwartaal",
+    "jaar",
+];
+
+/// `header` is the column name `known`, whatever the case, the spaces around it and underscores
+/// for spaces (`stat_time_day`, `Stat time day`).
+fn same_name(header: &str, known: &str) -> bool {
+    header.trim().to_lowercase().replace('_', " ") == known.to_lowercase().replace('_', " ")
+}
+
+/// A column named as a period longer than a day (a report by week or month).
+pub fn is_period_name(name: &str) -> bool {
+    name.to_lowercase().split(|c: char| !c.is_alphanumeric()).any(|w| PERIOD_WORDS.contains(&w))
+}
+
+/// A column named as the dates of an export or of a sheet (`Day`, `Date`, `Datum`, `Jour`).
+pub fn is_date_name(name: &str) -> bool {
+    DATE_COLUMNS.iter().any(|k| same_name(name, k))
+}
 
 /// Date formats tried on an export's date column, the unambiguous first. The last ones are
 /// days written as their midnight (`2026-11-01 00:00:00`: TikTok's `stat_time_day`, Snapchat's
@@ -458,6 +643,7 @@ const DATE_FORMATS: &[&str] = &[
     "%d/%m/%Y",
     "%Y/%m/%d",
     "%d.%m.%Y",
+    "%d-%m-%Y",
     "%b %d, %Y",
     "%B %d, %Y",
     "%a, %b %d, %Y",
@@ -483,14 +669,22 @@ pub fn format_of(s: &str) -> Option<&'static str> {
     DATE_FORMATS.iter().copied().find(|f| reads_day(s.trim(), f))
 }
 
-/// `s` read as a day in the format `f`: a format with a time reads only midnights (a report by
-/// hour is not a report by day).
-fn reads_day(s: &str, f: &str) -> bool {
+/// The day `s` names in the format `f`. A format with a time reads only midnights (a panel by
+/// hour is not a panel by day) unless `hours`, where any time reads as its day (an export by
+/// hour, whose rows are summed into their days).
+fn day_read(s: &str, f: &str, hours: bool) -> Option<NaiveDate> {
     if f.contains("%H") {
-        chrono::NaiveDateTime::parse_from_str(s, f).is_ok_and(|t| t.time() == chrono::NaiveTime::MIN)
+        chrono::NaiveDateTime::parse_from_str(s, f)
+            .ok()
+            .filter(|t| hours || t.time() == chrono::NaiveTime::MIN)
+            .map(|t| t.date())
     } else {
-        NaiveDate::parse_from_str(s, f).is_ok()
+        NaiveDate::parse_from_str(s, f).ok()
     }
+}
+
+fn reads_day(s: &str, f: &str) -> bool {
+    day_read(s, f, false).is_some()
 }
 
 /// `s` is a time of day other than midnight in one of the formats with a time.
@@ -503,15 +697,43 @@ fn at_an_hour(s: &str) -> bool {
 
 /// The format of the dates in `column`: of [`DATE_FORMATS`], the one that reads the most of
 /// them, and at least 90% (a malformed row is the reader's to report, not a reason to refuse the
-/// file); `%Y%m%d` for a numeric column (20261101). A column of times of day is refused as a
-/// report by hour.
+/// file); `%Y%m%d` for a numeric column (20261101). Where several read them all (`01/11/2026`,
+/// `02/11/2026`: the 1st and 2nd of November, or January 11th and February 11th), the one whose
+/// days lie closest together: the days of a report are consecutive, so `%d/%m/%Y` for
+/// a French or British file even in the first twelve days of a month. A column of times of day is
+/// refused as a panel by hour.
 pub fn date_format(table: &Table, column: &str) -> Result<String, String> {
+    dates_format(table, column, false)
+}
+
+/// [`date_format`] for an export's date column, where times of day are allowed: a report by
+/// hour (TikTok's `stat_time_hour`, `2026-11-01 13:00:00`) is read as the day of each hour, and
+/// the transform sums a campaign's hours into its day.
+pub fn export_date_format(table: &Table, column: &str) -> Result<String, String> {
+    dates_format(table, column, true)
+}
+
+fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, String> {
     let Ok(Column::Text(v)) = table.column(column) else { return Ok("%Y%m%d".to_string()) };
     let sample: Vec<&str> =
         v.iter().map(|s| s.trim()).filter(|s| !s.is_empty() && !is_summary_cell(s)).take(500).collect();
-    let reads = |f: &str| sample.iter().filter(|s| reads_day(s, f)).count();
-    let best = DATE_FORMATS.iter().map(|f| (reads(f), *f)).fold((0, ""), |a, b| if b.0 > a.0 { b } else { a });
-    if let Some(hour) = sample.iter().find(|s| at_an_hour(s)).filter(|_| best.0 < sample.len()) {
+    // (dates read, days between the first and the last) of a format
+    let score = |f: &str| {
+        let days: Vec<NaiveDate> = sample.iter().filter_map(|s| day_read(s, f, hours)).collect();
+        let span = match (days.iter().min(), days.iter().max()) {
+            (Some(a), Some(b)) => b.signed_duration_since(*a).num_days(),
+            _ => i64::MAX,
+        };
+        (days.len(), span)
+    };
+    let mut best = (0, i64::MAX, "");
+    for f in DATE_FORMATS {
+        let (n, span) = score(f);
+        if n > best.0 || (n == best.0 && n > 0 && span < best.1) {
+            best = (n, span, f);
+        }
+    }
+    if let Some(hour) = sample.iter().find(|s| at_an_hour(s)).filter(|_| !hours && best.0 < sample.len()) {
         return Err(format!(
             "{column:?} holds times of day (e.g. {hour:?}): the export is by hour; download it by day"
         ));
@@ -526,7 +748,7 @@ pub fn date_format(table: &Table, column: &str) -> Result<String, String> {
             DATE_FORMATS.join(", ")
         ));
     }
-    Ok(best.1.to_string())
+    Ok(best.2.to_string())
 }
 
 /// The column map of an export whose columns carry a platform's usual names: each field is the
@@ -536,17 +758,16 @@ pub fn date_format(table: &Table, column: &str) -> Result<String, String> {
 pub fn detect_map(table: &Table) -> Result<ColumnMap, String> {
     let find = |known: &[&str]| -> Option<String> {
         for k in known {
-            if let Some(n) = table.names.iter().find(|n| n.trim() == *k) {
+            if let Some(n) = table.names.iter().find(|n| same_name(n, k)) {
                 return Some(n.clone());
             }
         }
         // `Amount spent (USD)`, `Cost (EUR)`, `Conv. value (by conv. time)`: the name and a unit.
         for k in known {
-            if let Some(n) = table
-                .names
-                .iter()
-                .find(|n| n.trim().strip_prefix(k).is_some_and(|rest| rest.trim_start().starts_with('(')))
-            {
+            if let Some(n) = table.names.iter().find(|n| {
+                let n = n.trim().to_lowercase().replace('_', " ");
+                n.strip_prefix(&k.to_lowercase()).is_some_and(|rest| rest.trim_start().starts_with('('))
+            }) {
                 return Some(n.clone());
             }
         }
@@ -565,7 +786,8 @@ pub fn detect_map(table: &Table) -> Result<ColumnMap, String> {
         .or_else(|| campaign_name.clone())
         .ok_or_else(|| missing("campaign", CAMPAIGN_ID_COLUMNS))?;
     let spend = find(SPEND_COLUMNS).ok_or_else(|| missing("spend", SPEND_COLUMNS))?;
-    let date_format = Some(date_format(table, &date).map_err(|e| format!("{e}; pass --column-map with date_format"))?);
+    let date_format =
+        Some(export_date_format(table, &date).map_err(|e| format!("{e}; pass --column-map with date_format"))?);
     Ok(ColumnMap {
         campaign_name: campaign_name.filter(|n| *n != campaign_id),
         date,
@@ -598,10 +820,15 @@ pub fn campaign_key(raw: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-/// A totals row at the foot of an export (`Total: Account`, `Total: Campaigns`, `Totals`).
+/// A totals row at the foot of an export (`Total: Account`, `Total: Campaigns`, `Totals`, and
+/// as the platforms' other languages write it: `Gesamt: Konto`, `Total : compte`, `Totale`).
+/// A campaign whose name starts with the word (`Totally new`, `Total reach`) is not one.
 fn is_summary_cell(s: &str) -> bool {
-    let s = s.trim();
-    s.starts_with("Total:") || s.eq_ignore_ascii_case("total") || s.eq_ignore_ascii_case("totals")
+    let s = s.trim().to_lowercase();
+    ["totals", "totale", "totaal", "total", "insgesamt", "gesamtsumme", "gesamt"]
+        .iter()
+        .find_map(|w| s.strip_prefix(w))
+        .is_some_and(|rest| rest.trim_start().is_empty() || rest.trim_start().starts_with(':'))
 }
 
 #[cfg(test)]
@@ -639,9 +866,10 @@ mod tests {
     }
 
     /// Days written as their midnight (TikTok's `stat_time_day`, ISO with a `T`) are detected,
-    /// and the transform reads their day; a report by hour is refused by name, not read as days.
+    /// and the transform reads their day; a column of hours is refused by name where rows are
+    /// not summed (a panel, a KPI) and read as its days in an export.
     #[test]
-    fn days_written_as_midnights_are_dates_and_an_hourly_report_is_refused() {
+    fn days_written_as_midnights_are_dates_and_hours_are_days_only_in_exports() {
         let f = date_format_of(&["2026-11-01 00:00:00", "2026-11-01 00:00:00", "2026-11-02 00:00:00"]).unwrap();
         assert_eq!(f.as_deref(), Some("%Y-%m-%d %H:%M:%S"));
         assert_eq!(day_in("2026-11-02 00:00:00", "%Y-%m-%d %H:%M:%S"), NaiveDate::from_ymd_opt(2026, 11, 2));
@@ -649,8 +877,13 @@ mod tests {
         assert_eq!(f.as_deref(), Some("%Y-%m-%dT%H:%M:%S"));
         assert!(date_format_of(&["2026-11-01", "11/02/2026"]).unwrap_err().contains("none of the formats"));
         assert!(date_format_of(&["Total: Account"]).unwrap_err().contains("holds no dates"));
-        let e = date_format_of(&["2026-11-01 00:00:00", "2026-11-01 01:00:00", "2026-11-01 02:00:00"]).unwrap_err();
+        // a panel's or a KPI's column of hours is refused (their rows are not summed) ...
+        let hours = "Stat time day,Campaign ID,Cost\n2026-11-01 00:00:00,7,1\n2026-11-01 01:00:00,7,1\n";
+        let e = date_format(&Table::from_csv_bytes(hours.as_bytes(), None).unwrap(), "Stat time day").unwrap_err();
         assert!(e.contains("by hour") && e.contains("2026-11-01 01:00:00"), "{e}");
+        // ... an export's is read as the days of its hours
+        let f = date_format_of(&["2026-11-01 00:00:00", "2026-11-01 01:00:00", "2026-11-01 02:00:00"]).unwrap();
+        assert_eq!(f.as_deref(), Some("%Y-%m-%d %H:%M:%S"));
         assert_eq!(date_format_of(&["2026-11-01", "2026-11-02"]).unwrap().as_deref(), Some("%Y-%m-%d"));
         // read with the detected format, the rows' days are the dates written
         let csv = "Stat time day,Campaign ID,Cost\n2026-11-01 00:00:00,7,1.5\n2026-11-02 00:00:00,7,2.5\n";
@@ -658,6 +891,119 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         let days: Vec<String> = batch.rows.iter().map(|r| r.date.to_string()).collect();
         assert_eq!(days, ["2026-11-01", "2026-11-02"]);
+    }
+
+    /// A report by hour, as TikTok writes it (`stat_time_hour`) or as Google Ads does (a `Day`
+    /// and an `Hour of day` from 0 to 23): a campaign's hours are summed into its day; the same
+    /// hour twice is a duplicate, left for the quality stage.
+    #[test]
+    fn a_report_by_hour_is_summed_into_days() {
+        let mut tiktok = String::from("stat_time_hour,campaign_id,spend,clicks\n");
+        let mut google = String::from("Day,Hour of day,Campaign ID,Cost,Clicks\n");
+        for day in 1..=2 {
+            for hour in 0..24 {
+                tiktok.push_str(&format!("2026-11-0{day} {hour:02}:00:00,7,0.5,{hour}\n"));
+                google.push_str(&format!("2026-11-0{day},{hour},7,0.5,{hour}\n"));
+            }
+        }
+        for csv in [tiktok, google] {
+            let (batch, bad) = read_detected("tiktok", &csv);
+            assert!(bad.is_empty(), "{bad:?}");
+            let days: Vec<(String, f64, f64)> =
+                batch.rows.iter().map(|r| (r.date.to_string(), r.spend, r.clicks)).collect();
+            assert_eq!(days, [("2026-11-01".to_string(), 12.0, 276.0), ("2026-11-02".to_string(), 12.0, 276.0)]);
+        }
+        let (batch, _) = read_detected(
+            "tiktok",
+            "stat_time_hour,campaign_id,spend\n2026-11-01 05:00:00,7,1\n2026-11-01 05:00:00,7,1\n2026-11-01 06:00:00,7,2\n",
+        );
+        let rows: Vec<(String, f64)> = batch.rows.iter().map(|r| (r.date.to_string(), r.spend)).collect();
+        assert_eq!(
+            rows,
+            [("2026-11-01".to_string(), 3.0), ("2026-11-01".to_string(), 1.0)],
+            "the duplicate kept apart"
+        );
+    }
+
+    /// Exports as the platforms' other languages write them: the columns are recognised by
+    /// their localised names whatever their case, the totals rows are skipped, and day-first
+    /// dates are read as days of the month even where every day is 12 or less (`01/11/2026`
+    /// to `03/11/2026` are three days of November, not three months apart).
+    #[test]
+    fn exports_in_other_languages_are_recognised() {
+        let read = |text: &str| {
+            let (bytes, _) = export_text(text.as_bytes(), None).unwrap();
+            let table = Table::from_csv_bytes(&bytes, None).unwrap();
+            let map = detect_map(&table).unwrap();
+            let conn: Connection = serde_json::from_value(serde_json::json!({
+                "id": "c", "kind": "file", "platform": "meta", "column_map": map,
+            }))
+            .unwrap();
+            let (batch, bad) = parse(&conn, &table).unwrap();
+            assert!(bad.is_empty(), "{bad:?}");
+            let rows: Vec<(String, String, f64, f64, f64, f64, f64)> = batch
+                .rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.date.to_string(),
+                        r.campaign_id.clone(),
+                        r.spend,
+                        r.impressions,
+                        r.clicks,
+                        r.conversions,
+                        r.revenue,
+                    )
+                })
+                .collect();
+            (conn.column_map.unwrap(), rows)
+        };
+        let expected = |id: &str| {
+            vec![
+                ("2026-11-01".to_string(), id.to_string(), 1234.5, 1000.0, 10.0, 2.0, 99.5),
+                ("2026-11-02".to_string(), id.to_string(), 20.0, 2000.0, 20.0, 3.0, 0.0),
+            ]
+        };
+        // Google Ads set to German, saved by Excel: semicolons, decimal commas, a totals row
+        let (map, rows) = read(
+            "Kampagnenbericht\n\
+             Tag;Kampagne;Kampagnen-ID;Kosten;Impr.;Klicks;Conversions;Conv.-Wert\n\
+             01.11.2026;Marke;42;1.234,50;1.000;10;2,00;99,50\n\
+             02.11.2026;Marke;42;20,00;2.000;20;3,00;0,00\n\
+             Gesamt: Konto;--;--;1.254,50;3.000;30;5,00;99,50\n",
+        );
+        assert_eq!((map.date.as_str(), map.date_format.as_deref()), ("Tag", Some("%d.%m.%Y")));
+        assert_eq!((map.campaign_id.as_str(), map.campaign_name.as_deref()), ("Kampagnen-ID", Some("Kampagne")));
+        assert_eq!(map.revenue.as_deref(), Some("Conv.-Wert"));
+        assert_eq!(rows, expected("42"));
+        // Meta set to French: day-first dates all within the first twelve days of the month
+        let (map, rows) = read(
+            "Nom de la campagne,Jour,Montant dépensé (EUR),Impressions,Clics sur un lien,Résultats,Valeur de conversion\n\
+             Promo Noël,01/11/2026,\"1,234.50\",1000,10,2,99.5\n\
+             Promo Noël,02/11/2026,20,2000,20,3,0\n",
+        );
+        assert_eq!((map.date_format.as_deref(), map.spend.as_str()), (Some("%d/%m/%Y"), "Montant dépensé (EUR)"));
+        assert_eq!(rows, expected("promo-no-l"));
+        // the same dates month-first are read month-first (US)
+        let (map, _) = read("Day,Campaign,Cost\n11/01/2026,A,1\n11/02/2026,A,1\n11/03/2026,A,1\n");
+        assert_eq!(map.date_format.as_deref(), Some("%m/%d/%Y"));
+        // Spanish, in capitals as a hand-made sheet may be
+        let (map, rows) = read(
+            "FECHA,NOMBRE DE LA CAMPAÑA,IMPORTE GASTADO,IMPRESIONES,CLICS,CONVERSIONES,INGRESOS\n\
+             2026-11-01,X,1234.5,1000,10,2,99.5\n2026-11-02,X,20,2000,20,3,0\nTotal,,1254.5,3000,30,5,99.5\n",
+        );
+        assert_eq!(map.campaign_id, "NOMBRE DE LA CAMPAÑA");
+        assert_eq!(map.revenue, None, "Ingresos is not a known name");
+        assert_eq!(rows.len(), 2);
+        // totals rows in other languages, and campaigns whose names start with the word
+        for total in ["Total: Account", "Totals", "Gesamt: Konto", "Total : compte", "Totale: account", "GESAMT"] {
+            assert!(is_summary_cell(total), "{total}");
+        }
+        for campaign in ["Totally new", "Total reach Q4", "Gesamtpaket"] {
+            assert!(!is_summary_cell(campaign), "{campaign}");
+        }
+        // a German report by week is refused as a report by week
+        assert!(is_period_name("Woche") && is_period_name("Mois (lun. - dim.)") && !is_period_name("Tag"));
     }
 
     /// A map given without a date format (German column names need a map) reads the dates in
