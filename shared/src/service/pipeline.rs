@@ -919,6 +919,8 @@ mod kpi_tests {
         let e = kpi("date,orders\n2026-11-01,1\n2026-11-02,2\n2026-11-03,3\n2026-11-04,4\n2026-11-05,5\n2026-11-06,6\n2026-11-07,7\n2026-11-08,8\n2026-11-09,9\n2026-11-10,10\nsoon,11\n").unwrap_err();
         assert!(e.contains("line 12") && e.contains("\"soon\""), "{e}");
         assert!(kpi("date\n2026-11-01\n").unwrap_err().contains("needs a KPI column"));
+        let e = kpi("Date,Revenue\n11/01/2026,5\n11/02/2026,6\n11/02/2026,7\n").unwrap_err();
+        assert!(e.contains("line 4: 2026-11-02 is on line 3 too"), "{e}");
     }
 }
 

@@ -717,12 +717,21 @@ pub fn kpi_csv(bytes: &[u8], field: &str) -> Result<Vec<u8>, ServiceError> {
     out.write_record(["date", kpi.trim()]).map_err(write_err)?;
     let days = table.labels(date).map_err(|e| bad(e.to_string()))?;
     let values = table.labels(kpi).map_err(|e| bad(e.to_string()))?;
+    let mut seen: std::collections::HashMap<chrono::NaiveDate, usize> = std::collections::HashMap::new();
     for (i, (d, v)) in days.iter().zip(&values).enumerate() {
         let day = match table.column(date) {
             Ok(liftos_estimators::data::Column::Num(_)) => chrono::NaiveDate::parse_from_str(d.trim(), "%Y%m%d").ok(),
             _ => file::day_in(d.trim(), &format),
         }
         .ok_or_else(|| bad(format!("line {}: {d:?} in {date:?} is not a date in the format {format}", line(i))))?;
+        // A KPI is one figure a day or week: two rows of a day (an export by order or by hour)
+        // are not summed, since a rate or an average does not add up.
+        if let Some(first) = seen.insert(day, line(i)) {
+            return Err(bad(format!(
+                "line {}: {day} is on line {first} too: give the KPI as one row per day or week (for orders or revenue listed one by one, their total of each day)",
+                line(i)
+            )));
+        }
         let value = match v.trim() {
             // empty, or a numeric column's missing value
             "" | "NaN" => String::new(),
