@@ -699,9 +699,12 @@ fn at_an_hour(s: &str) -> bool {
 /// them, and at least 90% (a malformed row is the reader's to report, not a reason to refuse the
 /// file); `%Y%m%d` for a numeric column (20261101). Where several read them all (`01/11/2026`,
 /// `02/11/2026`: the 1st and 2nd of November, or January 11th and February 11th), the one whose
-/// days lie closest together: the days of a report are consecutive, so `%d/%m/%Y` for
-/// a French or British file even in the first twelve days of a month. A column of times of day is
-/// refused as a panel by hour.
+/// days fill their own spacing best (24 months dated `01/01/2025` to `12/01/2026` are every
+/// month's first, not January's first twelve days of two years), then, in a panel or a KPI, the
+/// one reading every date as a month's first (`01/01/2026` to `12/01/2026`: a year of months),
+/// then the one whose days lie closest together: a report's days follow each other, so
+/// `%d/%m/%Y` for a French or British file even in the first twelve days of a month. A column of
+/// times of day is refused as a panel by hour.
 pub fn date_format(table: &Table, column: &str) -> Result<String, String> {
     dates_format(table, column, false)
 }
@@ -717,22 +720,15 @@ fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, Stri
     let Ok(Column::Text(v)) = table.column(column) else { return Ok("%Y%m%d".to_string()) };
     let sample: Vec<&str> =
         v.iter().map(|s| s.trim()).filter(|s| !s.is_empty() && !is_summary_cell(s)).take(500).collect();
-    // (dates read, days between the first and the last) of a format
-    let score = |f: &str| {
-        let days: Vec<NaiveDate> = sample.iter().filter_map(|s| day_read(s, f, hours)).collect();
-        let span = match (days.iter().min(), days.iter().max()) {
-            (Some(a), Some(b)) => b.signed_duration_since(*a).num_days(),
-            _ => i64::MAX,
-        };
-        (days.len(), span)
-    };
-    let mut best = (0, i64::MAX, "");
+    let mut best: (Reading, &str) = (Reading::default(), "");
     for f in DATE_FORMATS {
-        let (n, span) = score(f);
-        if n > best.0 || (n == best.0 && n > 0 && span < best.1) {
-            best = (n, span, f);
+        let days: Vec<NaiveDate> = sample.iter().filter_map(|s| day_read(s, f, hours)).collect();
+        let r = Reading::of(&days, !hours);
+        if r.better_than(&best.0) {
+            best = (r, f);
         }
     }
+    let best = (best.0.read, best.0.span, best.1);
     if let Some(hour) = sample.iter().find(|s| at_an_hour(s)).filter(|_| !hours && best.0 < sample.len()) {
         return Err(format!(
             "{column:?} holds times of day (e.g. {hour:?}): the export is by hour; download it by day"
@@ -749,6 +745,69 @@ fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, Stri
         ));
     }
     Ok(best.2.to_string())
+}
+
+/// How a format reads a date column, to choose between formats that read it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Reading {
+    /// Dates read.
+    read: usize,
+    /// Distinct dates over the periods from the first to the last at their spacing (whole months
+    /// where every date is the same day of its month, else the days' common divisor).
+    fill: f64,
+    /// Every date a month's first, where that counts (a panel or a KPI; an export's are days).
+    firsts: bool,
+    /// Days from the first date to the last.
+    span: i64,
+}
+
+impl Reading {
+    fn of(days: &[NaiveDate], firsts_count: bool) -> Reading {
+        use chrono::Datelike;
+        let distinct: std::collections::BTreeSet<NaiveDate> = days.iter().copied().collect();
+        let (Some(first), Some(last)) = (distinct.first().copied(), distinct.last().copied()) else {
+            return Reading::default();
+        };
+        let span = last.signed_duration_since(first).num_days();
+        let gcd = |a: i64, b: i64| {
+            let (mut a, mut b) = (a.abs(), b.abs());
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        };
+        let monthly = distinct.len() > 1 && distinct.iter().all(|d| d.day() == first.day());
+        let periods = if monthly {
+            let month = |d: &NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
+            let step = distinct.iter().fold(0, |g, d| gcd(g, month(d) - month(&first))).max(1);
+            (month(&last) - month(&first)) / step + 1
+        } else {
+            let step = distinct.iter().fold(0, |g, d| gcd(g, d.signed_duration_since(first).num_days())).max(1);
+            span / step + 1
+        };
+        Reading {
+            read: days.len(),
+            fill: distinct.len() as f64 / periods.max(1) as f64,
+            firsts: firsts_count && distinct.len() > 1 && distinct.iter().all(|d| d.day() == 1),
+            span,
+        }
+    }
+
+    fn better_than(&self, other: &Reading) -> bool {
+        if self.read != other.read {
+            return self.read > other.read;
+        }
+        if self.read == 0 {
+            return false;
+        }
+        if (self.fill - other.fill).abs() > 1e-9 {
+            return self.fill > other.fill;
+        }
+        if self.firsts != other.firsts {
+            return self.firsts;
+        }
+        self.span < other.span
+    }
 }
 
 /// The column map of an export whose columns carry a platform's usual names: each field is the
@@ -984,6 +1043,25 @@ mod tests {
         );
         assert_eq!((map.date_format.as_deref(), map.spend.as_str()), (Some("%d/%m/%Y"), "Montant dépensé (EUR)"));
         assert_eq!(rows, expected("promo-no-l"));
+        // a panel's (or a KPI's) months dated by their first day, either way round
+        let panel = |dates: &[String]| {
+            let csv: String = std::iter::once("date,y".to_string())
+                .chain(dates.iter().map(|d| format!("{d},1")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            date_format(&Table::from_csv_bytes(csv.as_bytes(), None).unwrap(), "date").unwrap()
+        };
+        let us_months: Vec<String> = (1..=12).map(|m| format!("{m:02}/01/2026")).collect();
+        assert_eq!(panel(&us_months), "%m/%d/%Y", "a year of months, not January's first twelve days");
+        let two_years: Vec<String> =
+            (1..=24).map(|m| format!("{:02}/01/{}", (m - 1) % 12 + 1, 2025 + (m - 1) / 12)).collect();
+        assert_eq!(panel(&two_years), "%m/%d/%Y");
+        let eu_months: Vec<String> = (1..=12).map(|m| format!("01/{m:02}/2026")).collect();
+        assert_eq!(panel(&eu_months), "%d/%m/%Y");
+        let eu_days: Vec<String> = (1..=12).map(|d| format!("{d:02}/11/2026")).collect();
+        assert_eq!(panel(&eu_days), "%d/%m/%Y", "November's first twelve days, not the 11th of twelve months");
+        let us_days: Vec<String> = (1..=12).map(|d| format!("11/{d:02}/2026")).collect();
+        assert_eq!(panel(&us_days), "%m/%d/%Y");
         // the same dates month-first are read month-first (US)
         let (map, _) = read("Day,Campaign,Cost\n11/01/2026,A,1\n11/02/2026,A,1\n11/03/2026,A,1\n");
         assert_eq!(map.date_format.as_deref(), Some("%m/%d/%Y"));
