@@ -998,6 +998,22 @@ fn estimate_on_parquet_is_the_csv_answer() {
     let (code, from_xlsx) = run(&format!("{args} --input ../../tests/fixtures/promo.xlsx"));
     assert_eq!(code, 0, "{from_xlsx}");
     assert_eq!(from_xlsx, from_csv);
+    // and with the treatment written as pandas, R or Excel write a flag (True/FALSE)
+    let flags: String = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match (i, l.rsplit_once(',')) {
+            (0, _) | (_, None) => format!("{l}\n"),
+            (_, Some((head, d))) => format!("{head},{}\n", if d == "1" { "True" } else { "FALSE" }),
+        })
+        .collect();
+    assert!(flags.contains(",True\n") && flags.contains(",FALSE\n"));
+    let flags_path = dir.path().join("promo_flags.csv");
+    std::fs::write(&flags_path, flags).unwrap();
+    let (code, from_flags) = run(&format!("{args} --input {}", flags_path.display()));
+    assert_eq!(code, 0, "{from_flags}");
+    assert_eq!(from_flags, from_csv);
     // so does `liftos report` on the sample's request (DiD, synthetic control, SDID)
     let mut request = body.clone();
     request.as_object_mut().unwrap().remove("rows");

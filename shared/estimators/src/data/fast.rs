@@ -412,7 +412,7 @@ fn parse_in_blocks(
     }
     let text_cols = (0..ncols).filter(|&c| failed[c]).collect();
     let skipped = (0..ncols).filter(|&c| kinds[c] == Kind::Skip).map(|c| names[c].clone()).collect();
-    Ok(Some((Table { names, columns, rows, skipped, days: vec![] }, text_cols)))
+    Ok(Some((Table { names, columns, rows, skipped, days: vec![], flags: vec![] }, text_cols)))
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub struct Table {
     /// Numeric columns that hold calendar days (days since 1970-01-01: a Parquet file's DATE
     /// columns), so a panel's time column of them is read as dates.
     days: Vec<String>,
+    /// Numeric columns read from `true`/`false` ([`booleans`]): flags, not measures.
+    flags: Vec<String>,
 }
 
 impl Table {
@@ -99,6 +101,7 @@ impl Table {
             rows,
             skipped: vec![],
             days: vec![],
+            flags: vec![],
         }
     }
 
@@ -107,7 +110,7 @@ impl Table {
     pub fn from_read_columns(names: Vec<String>, cols: Vec<(String, Column)>, rows: usize) -> Self {
         let columns: HashMap<String, Column> = cols.into_iter().collect();
         let skipped = names.iter().filter(|n| !columns.contains_key(*n)).cloned().collect();
-        Self { names, columns, rows, skipped, days: vec![] }
+        Self { names, columns, rows, skipped, days: vec![], flags: vec![] }
     }
 
     pub fn column(&self, name: &str) -> Result<&Column, DataError> {
@@ -283,6 +286,7 @@ impl Table {
         }
         self.columns.insert(name.to_string(), Column::Num(values));
         self.days.retain(|d| d != name);
+        self.flags.retain(|d| d != name);
         Ok(())
     }
 
@@ -292,6 +296,12 @@ impl Table {
         if !self.holds_days(name) {
             self.days.push(name.to_string());
         }
+    }
+
+    /// Whether the numeric column `name` was read from `true` and `false` (a flag: a breakdown
+    /// of an export's rows, not a metric).
+    pub fn holds_flags(&self, name: &str) -> bool {
+        self.flags.iter().any(|d| d == name) && matches!(self.columns.get(name), Some(Column::Num(_)))
     }
 
     /// Whether the column `name` holds calendar days ([`Table::mark_days`]).
@@ -391,15 +401,43 @@ fn read_utf8<R: std::io::Read + Send>(
     Ok(merge_text(table, again, text_cols))
 }
 
-/// `table` with its `text_cols` (by index) taken from `again`, which read them as text.
+/// `table` with its `text_cols` (by index) taken from `again`, which read them as text; a
+/// column of [`booleans`] as its numbers.
 fn merge_text(mut table: Table, mut again: Table, text_cols: Vec<usize>) -> Table {
     for c in text_cols {
         let name = table.names[c].clone();
         if let Some(col) = again.columns.remove(&name) {
+            let col = match col {
+                Column::Text(v) => match booleans(&v) {
+                    Some(x) => {
+                        table.flags.push(name.clone());
+                        Column::Num(x)
+                    }
+                    None => Column::Text(v),
+                },
+                col => col,
+            };
             table.columns.insert(name, col);
         }
     }
     table
+}
+
+/// A column of `true` and `false` in any case (pandas writes `True`, R, Excel and SQL exports
+/// `TRUE`) as 1 and 0, an empty cell missing, as a Parquet file's booleans are read: a treatment
+/// or a converted flag saved that way is the 0/1 column it means. None when any other value is
+/// there or none is a boolean.
+fn booleans(v: &[String]) -> Option<Vec<f64>> {
+    let x: Vec<f64> = v
+        .iter()
+        .map(|s| match s.trim() {
+            t if t.eq_ignore_ascii_case("true") => Some(1.0),
+            t if t.eq_ignore_ascii_case("false") => Some(0.0),
+            "" => Some(f64::NAN),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    x.iter().any(|x| !x.is_nan()).then_some(x)
 }
 
 /// `x` as an integer when it is a whole number of at most 9e15 in size (exactly representable).
@@ -588,7 +626,7 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
         }
     }
     let text_cols = (0..names.len()).filter(|&c| failed[c]).collect();
-    Ok((Table { names, columns, rows, skipped: vec![], days: vec![] }, text_cols))
+    Ok((Table { names, columns, rows, skipped: vec![], days: vec![], flags: vec![] }, text_cols))
 }
 
 #[cfg(test)]
@@ -633,6 +671,25 @@ mod tests {
         assert!(matches!(t.numeric("label"), Err(DataError::BadValue { row: 1, .. })));
         assert!(matches!(t.numeric("nope"), Err(DataError::MissingColumn { .. })));
         assert!(Table::from_reader("a,b\n1\n".as_bytes()).is_err());
+    }
+
+    /// `true`/`false` in any case are 1 and 0 (an empty cell missing), on both readers (the fast
+    /// one, and the csv crate's for quoted input); a column with anything else stays text.
+    #[test]
+    fn a_column_of_booleans_is_ones_and_zeros() {
+        for text in [
+            "unit,treated,y,label\na,TRUE,1,x\nb,False,2,TRUE\nc,,3,maybe\n",
+            "\"unit\",\"treated\",\"y\",\"label\"\n\"a\",\"true\",1,\"x\"\n\"b\",\"FALSE\",2,\"TRUE\"\n\"c\",\"\",3,\"maybe\"\n",
+        ] {
+            let t = Table::from_reader(text.as_bytes()).unwrap();
+            let treated = t.numeric_or_missing("treated").unwrap();
+            assert_eq!((treated[0], treated[1]), (1.0, 0.0), "{text}");
+            assert!(treated[2].is_nan());
+            assert!(matches!(t.column("label").unwrap(), Column::Text(_)));
+            assert_eq!(t.labels("unit").unwrap(), vec!["a", "b", "c"]);
+            assert!(t.holds_flags("treated") && !t.holds_flags("y") && !t.holds_flags("label"));
+        }
+        assert_eq!(booleans(&["".to_string()]), None, "no boolean in it");
     }
 
     #[test]

@@ -103,7 +103,8 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         .map(String::as_str);
     // Finer rows than a campaign's day (ad groups, ad sets, ads, keywords, or a breakdown by
     // device, age or region, or the hours of a report by hour): told apart by the columns the
-    // map does not use that hold text, ids or hours (and by the time in the date column), and
+    // map does not use that hold text, ids, hours or true/false flags (and by the time in the
+    // date column), and
     // summed into the campaign's day. The same campaign, day and breakdown twice is a
     // duplicate, left for the quality stage to reject.
     let mapped: Vec<&str> = needed.iter().map(|c| c.as_str()).chain(range_end).collect();
@@ -112,7 +113,9 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         .iter()
         .map(String::as_str)
         .filter(|n| !mapped.contains(n) && !n.to_ascii_lowercase().contains("status"))
-        .filter(|n| matches!(table.column(n), Ok(Column::Text(_))) || is_id_name(n) || is_hour_name(n))
+        .filter(|n| {
+            matches!(table.column(n), Ok(Column::Text(_))) || table.holds_flags(n) || is_id_name(n) || is_hour_name(n)
+        })
         .collect();
     let mut days: std::collections::HashMap<(String, NaiveDate), (usize, std::collections::HashSet<String>)> =
         std::collections::HashMap::new();
@@ -972,6 +975,11 @@ mod tests {
                 batch.rows.iter().map(|r| (r.date.to_string(), r.spend, r.clicks)).collect();
             assert_eq!(days, [("2026-11-01".to_string(), 12.0, 276.0), ("2026-11-02".to_string(), 12.0, 276.0)]);
         }
+        // a breakdown by a true/false flag (read as 1 and 0) is a breakdown, not a duplicate
+        let (batch, bad) =
+            read_detected("meta", "Day,Campaign ID,Mobile,Spend\n2026-11-01,7,TRUE,1.5\n2026-11-01,7,FALSE,2\n");
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(batch.rows.iter().map(|r| r.spend).collect::<Vec<_>>(), [3.5]);
         let (batch, _) = read_detected(
             "tiktok",
             "stat_time_hour,campaign_id,spend\n2026-11-01 05:00:00,7,1\n2026-11-01 05:00:00,7,1\n2026-11-01 06:00:00,7,2\n",
