@@ -107,7 +107,7 @@ pub enum Mode {
     Async,
 }
 
-/// One row of inline data: numbers (null = missing) or strings.
+/// One row of inline data: numbers (null = missing), booleans (1 and 0) or strings.
 pub type Row = serde_json::Map<String, serde_json::Value>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -330,7 +330,7 @@ fn build_table(names: Vec<String>, cols: Vec<Vec<Cell>>) -> Table {
 }
 
 /// Rows of JSON objects to a table: a column whose values are all numbers (or null, a missing
-/// value) is numeric; otherwise it is text.
+/// value) is numeric, `true` and `false` being 1 and 0; otherwise it is text.
 pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
     if rows.is_empty() {
         return Err(ValidationError::new("rows", "must contain at least one row"));
@@ -361,8 +361,14 @@ pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
                 }
                 serde_json::Value::Number(x) => Cell::Num(x.as_f64().unwrap_or(f64::NAN)),
                 serde_json::Value::String(s) => Cell::Text(s.clone()),
-                serde_json::Value::Bool(b) => Cell::Text(b.to_string()),
-                _ => return Err(ValidationError::new(format!("rows[{i}].{n}"), "must be a number, a string or null")),
+                // a flag, as a Parquet or CSV file's true/false are read
+                serde_json::Value::Bool(b) => Cell::Num(if *b { 1.0 } else { 0.0 }),
+                _ => {
+                    return Err(ValidationError::new(
+                        format!("rows[{i}].{n}"),
+                        "must be a number, a boolean, a string or null",
+                    ))
+                }
             });
         }
         cols.push(cells);
@@ -1019,6 +1025,10 @@ mod tests {
         let t = table_from_rows(&rows).unwrap();
         assert_eq!(t.labels("campaign").unwrap(), ["120210000000000001", "120210000000000002", "-9007199254740993"]);
         assert!(matches!(t.column("y").unwrap(), Column::Num(_)));
+        // JSON's booleans are a flag's 1 and 0
+        let rows: Vec<Row> = serde_json::from_str(r#"[{"d": true}, {"d": false}, {"d": null}]"#).unwrap();
+        let d = table_from_rows(&rows).unwrap().numeric_or_missing("d").unwrap();
+        assert_eq!((d[0], d[1], d[2].is_nan()), (1.0, 0.0, true));
     }
 
     fn fixture_file(name: &str) -> std::fs::File {
