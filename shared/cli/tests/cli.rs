@@ -1039,6 +1039,59 @@ fn estimate_on_parquet_is_the_csv_answer() {
     assert_eq!((code, v["field"].as_str()), (2, Some("revenue")), "{v}");
 }
 
+/// `liftos mmm` on the reference series as a spreadsheet set to German saves it (semicolons,
+/// decimal commas, days as `01.01.2024`) gives the ISO file's answer; so does a lift-test file
+/// with US dates.
+#[test]
+fn mmm_reads_the_dates_and_numbers_of_a_german_spreadsheet() {
+    let iso = std::fs::read_to_string("../../tests/reference/data/mmm_daily.csv").unwrap();
+    let german: String = iso
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let fields: Vec<String> = l
+                .split(',')
+                .enumerate()
+                .map(|(c, f)| match (i, c) {
+                    (0, _) => f.to_string(),
+                    (_, 0) => format!("{}.{}.{}", &f[8..10], &f[5..7], &f[..4]),
+                    _ => f.replace('.', ","),
+                })
+                .collect();
+            format!("{}\n", fields.join(";"))
+        })
+        .collect();
+    assert!(german.starts_with("date;kpi;") && german.contains("\n01.01.2024;12954,2;"), "{}", &german[..200]);
+    let lifts = std::fs::read_to_string("../../tests/reference/data/mmm_lifts.csv").unwrap();
+    let us = |d: &str| format!("{}/{}/{}", &d[5..7], &d[8..10], &d[..4]);
+    // channel,start,end,...: the start and end as 06/01/2025
+    let lifts_us: String = lifts
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+            if i > 0 {
+                f[1] = us(&f[1]);
+                f[2] = us(&f[2]);
+            }
+            format!("{}\n", f.join(","))
+        })
+        .collect();
+    assert!(lifts.starts_with("channel,start,end,") && lifts_us.contains("video,06/01/2025,06/14/2025,"));
+    let dir = tempfile::tempdir().unwrap();
+    let (de, lu) = (dir.path().join("Umsatz.csv"), dir.path().join("lifts_us.csv"));
+    std::fs::write(&de, german).unwrap();
+    std::fs::write(&lu, lifts_us).unwrap();
+    let args = "mmm --date date --kpi kpi --spend search,social,video,affiliates,display --controls promo --draws 20 --folds 0 --quiet";
+    let (code, from_iso) = run(&format!(
+        "{args} --input ../../tests/reference/data/mmm_daily.csv --lift-tests ../../tests/reference/data/mmm_lifts.csv"
+    ));
+    assert_eq!(code, 0, "{from_iso}");
+    let (code, from_german) = run(&format!("{args} --input {} --lift-tests {}", de.display(), lu.display()));
+    assert_eq!(code, 0, "{from_german}");
+    assert_eq!(from_german, from_iso);
+}
+
 /// `liftos explain --kind budget` on the media mix model's answer (as `liftos mmm` prints it):
 /// the endpoint's keys, at the model's level; another level and a stray --input name the flag.
 #[test]

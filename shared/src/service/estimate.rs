@@ -789,6 +789,47 @@ pub fn day_number(field: &str, row: usize, s: &str) -> Result<i64, EstimateError
     Ok(d.signed_duration_since(chrono::NaiveDate::default()).num_days())
 }
 
+/// The day numbers (days since 1970-01-01) of a table's date column, in the format its dates
+/// are written in (`2026-11-01`, `11/01/2026`, `01.11.2026`, `Nov 1, 2026`, `20261101`: of the
+/// exports' formats, the one that reads them, as a panel's time column is read), or a Parquet
+/// DATE column. Where no format reads them, each is read as YYYY-MM-DD and the first that is not
+/// one is named.
+pub fn table_days(table: &Table, column: &str) -> Result<Vec<i64>, EstimateError> {
+    use crate::ingestion::connectors::file;
+    if let (true, liftos_estimators::data::Column::Num(v)) = (table.holds_days(column), table.column(column)?) {
+        return v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                if x.is_finite() && x.fract() == 0.0 && x.abs() < 3.0e6 {
+                    Ok(x as i64)
+                } else {
+                    Err(EstimateError::new(column, format!("{column}: row {}: is empty; a date is needed", i + 2)))
+                }
+            })
+            .collect();
+    }
+    let labels = table.labels(column)?;
+    // (a numeric column is offered `%Y%m%d`: taken only where it reads, as 20261101 does)
+    let format = match file::date_format(table, column) {
+        Ok(f) if f != "%Y-%m-%d" && labels.first().is_some_and(|s| file::day_in(s.trim(), &f).is_some()) => f,
+        _ => return labels.iter().enumerate().map(|(i, s)| day_number(column, i, s)).collect(),
+    };
+    let epoch = chrono::NaiveDate::default();
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            file::day_in(s.trim(), &format).map(|d| d.signed_duration_since(epoch).num_days()).ok_or_else(|| {
+                EstimateError::new(
+                    column,
+                    format!("{column}: row {}: {s:?} is not a date in the column's format ({format})", i + 2),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Holiday controls for the media mix model from the ingestion's country calendars
 /// (`ingestion::holidays`): public holidays, and the retail peaks (Black Friday, Cyber Monday)
 /// apart, each 1 on a period that holds one (a day, or a week when the dates are weekly) and 0
@@ -844,12 +885,7 @@ pub fn holiday_controls(country: &str, days: &[i64], field: &str) -> Result<Vec<
 /// The media mix model: rows sorted by date; the lift tests (if any) from their own table with
 /// columns channel, start, end, spend_from, spend_to, incremental, std_error.
 pub fn mmm(table: &Table, lifts: Option<&Table>, req: &MmmRequest) -> Result<MmmResult, EstimateError> {
-    let days: Vec<i64> = table
-        .labels(&req.date)?
-        .iter()
-        .enumerate()
-        .map(|(i, s)| day_number(&req.date, i, s))
-        .collect::<Result<_, _>>()?;
+    let days = table_days(table, &req.date)?;
     let series = |names: &[String]| -> Result<Vec<Series>, EstimateError> {
         names.iter().map(|n| Ok(Series { name: n.clone(), values: table.numeric_or_missing(n)?.to_vec() })).collect()
     };
@@ -860,16 +896,15 @@ pub fn mmm(table: &Table, lifts: Option<&Table>, req: &MmmRequest) -> Result<Mmm
         None => vec![],
         Some(t) => {
             let channel = t.labels("channel")?;
-            let start = t.labels("start")?;
-            let end = t.labels("end")?;
+            let (start, end) = (table_days(t, "start")?, table_days(t, "end")?);
             let num = |c: &str| t.numeric(c).map(|v| v.to_vec());
             let (from, to, inc, se) = (num("spend_from")?, num("spend_to")?, num("incremental")?, num("std_error")?);
             (0..t.rows)
                 .map(|i| {
                     Ok(LiftTest {
                         channel: channel[i].clone(),
-                        start: day_number("start", i, &start[i])?,
-                        end: day_number("end", i, &end[i])?,
+                        start: start[i],
+                        end: end[i],
                         spend_from: from[i],
                         spend_to: to[i],
                         incremental: inc[i],
