@@ -602,6 +602,14 @@ mod tests {
             (",5", None),
             ("05.01.2026", None),
             ("0.125", None),
+            // French thousands: a space, a no-break space, a narrow no-break space
+            ("1 234,56", Some("1234.56")),
+            ("1\u{a0}234,56\u{a0}€", Some("1234.56")),
+            ("12\u{202f}345", Some("12345")),
+            ("1 000 000", Some("1000000")),
+            ("1 23,5", None),
+            ("1 234.567,8", None),
+            ("12 ab", None),
         ] {
             assert_eq!(super::super::decimal_comma(field).as_deref(), read, "{field}");
         }

@@ -496,7 +496,9 @@ fn parse_number(v: &str) -> Option<f64> {
 /// semicolons write them (`1.234,56`, `-12,5`, `250,00 €`, `1.234`): the same number with a
 /// decimal point and no thousands separators (`1234.56`). A point followed by groups of three
 /// digits is a thousands separator there, as pandas reads such a file with `decimal=","` and
-/// `thousands="."`. None for anything else, which is read as it is (`12.5`, `1e3`, `NA`, `7`).
+/// `thousands="."`; so is a space, as French spreadsheets write thousands (`1 234,56 €`, with a
+/// space, a no-break space or a narrow one). None for anything else, which is read as it is
+/// (`12.5`, `1e3`, `NA`, `7`).
 pub fn decimal_comma(field: &str) -> Option<String> {
     let t = field.trim();
     let (sign, body) = match t.strip_prefix('-') {
@@ -510,7 +512,9 @@ pub fn decimal_comma(field: &str) -> Option<String> {
         Some(_) => return None,
         None => (body, None),
     };
-    let mut groups = int.split('.');
+    let space = |c: char| matches!(c, ' ' | '\u{a0}' | '\u{202f}');
+    let mut groups: Box<dyn Iterator<Item = &str>> =
+        if int.contains('.') { Box::new(int.split('.')) } else { Box::new(int.split(space)) };
     let first = groups.next().unwrap_or_default();
     let rest: Vec<&str> = groups.collect();
     let grouped = !rest.is_empty();

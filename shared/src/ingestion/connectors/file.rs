@@ -1070,6 +1070,14 @@ mod tests {
         assert_eq!(panel(&eu_days), "%d/%m/%Y", "November's first twelve days, not the 11th of twelve months");
         let us_days: Vec<String> = (1..=12).map(|d| format!("11/{d:02}/2026")).collect();
         assert_eq!(panel(&us_days), "%m/%d/%Y");
+        // French Excel's: semicolons, thousands after a (no-break) space, a decimal comma
+        let (map, rows) = read(
+            "Nom de la campagne;Jour;Montant dépensé (EUR);Impressions;Clics sur un lien;Résultats;Valeur de conversion\n\
+             Promo Noël;01/11/2026;1\u{a0}234,50\u{a0}€;1\u{202f}000;10;2;99,50\n\
+             Promo Noël;02/11/2026;20,00 €;2 000;20;3;0\n",
+        );
+        assert_eq!(map.date_format.as_deref(), Some("%d/%m/%Y"));
+        assert_eq!(rows, expected("promo-no-l"));
         // the same dates month-first are read month-first (US)
         let (map, _) = read("Day,Campaign,Cost\n11/01/2026,A,1\n11/02/2026,A,1\n11/03/2026,A,1\n");
         assert_eq!(map.date_format.as_deref(), Some("%m/%d/%Y"));
