@@ -278,7 +278,8 @@ fn is_id_name(name: &str) -> bool {
 /// not a metric.
 fn is_hour_name(name: &str) -> bool {
     let n = name.to_lowercase();
-    n.split(|c: char| !c.is_alphanumeric()).any(|w| matches!(w, "hour" | "stunde" | "heure" | "hora" | "ora" | "uur"))
+    n.split(|c: char| !c.is_alphanumeric())
+        .any(|w| matches!(w, "hour" | "hourofday" | "stunde" | "heure" | "hora" | "ora" | "uur"))
 }
 
 /// An export as UTF-8, comma-separated text from its header on, and the lines above the header
@@ -440,6 +441,7 @@ const DATE_COLUMNS: &[&str] = &[
     "By Day",
     "Stat time day",
     "Stat time hour",
+    "Gregorian date",
     // de, fr, es, it, pt, nl
     "Tag",
     "Datum",
@@ -459,7 +461,6 @@ const DATE_COLUMNS: &[&str] = &[
 ];
 const CAMPAIGN_ID_COLUMNS: &[&str] = &[
     "Campaign ID",
-    "CampaignId",
     "Kampagnen-ID",
     "ID de la campagne",
     "ID de campagne",
@@ -621,10 +622,15 @@ const PERIOD_WORDS: &[&str] = &[
     "jaar",
 ];
 
-/// `header` is the column name `known`, whatever the case, the spaces around it and underscores
-/// for spaces (`stat_time_day`, `Stat time day`).
+/// A column name without case, spaces or underscores: `stat_time_day`, `Stat time day` and
+/// `StatTimeDay` (Microsoft Advertising's `CampaignName`) are one name.
+fn squeezed(name: &str) -> String {
+    name.to_lowercase().chars().filter(|c| !c.is_whitespace() && *c != '_').collect()
+}
+
+/// `header` is the column name `known` ([`squeezed`]).
 fn same_name(header: &str, known: &str) -> bool {
-    header.trim().to_lowercase().replace('_', " ") == known.to_lowercase().replace('_', " ")
+    squeezed(header) == squeezed(known)
 }
 
 /// A column named as a period longer than a day (a report by week or month).
@@ -826,10 +832,11 @@ pub fn detect_map(table: &Table) -> Result<ColumnMap, String> {
         }
         // `Amount spent (USD)`, `Cost (EUR)`, `Conv. value (by conv. time)`: the name and a unit.
         for k in known {
-            if let Some(n) = table.names.iter().find(|n| {
-                let n = n.trim().to_lowercase().replace('_', " ");
-                n.strip_prefix(&k.to_lowercase()).is_some_and(|rest| rest.trim_start().starts_with('('))
-            }) {
+            if let Some(n) = table
+                .names
+                .iter()
+                .find(|n| squeezed(n).strip_prefix(&squeezed(k)).is_some_and(|rest| rest.starts_with('(')))
+            {
                 return Some(n.clone());
             }
         }
@@ -1089,6 +1096,15 @@ mod tests {
         assert_eq!(map.campaign_id, "NOMBRE DE LA CAMPAÑA");
         assert_eq!(map.revenue, None, "Ingresos is not a known name");
         assert_eq!(rows.len(), 2);
+        // Microsoft Advertising's report columns (one word each), by hour of day
+        let (map, rows) = read(
+            "GregorianDate,HourOfDay,CampaignName,CampaignId,Spend,Impressions,Clicks,Conversions,Revenue\n\
+             2026-11-01,0,X,42,1000,500,5,1,50\n2026-11-01,1,X,42,234.5,500,5,1,49.5\n\
+             2026-11-02,0,X,42,20,2000,20,3,0\n",
+        );
+        assert_eq!((map.date.as_str(), map.campaign_id.as_str()), ("GregorianDate", "CampaignId"));
+        assert_eq!(map.campaign_name.as_deref(), Some("CampaignName"));
+        assert_eq!(rows, expected("42"));
         // totals rows in other languages, and campaigns whose names start with the word
         for total in ["Total: Account", "Totals", "Gesamt: Konto", "Total : compte", "Totale: account", "GESAMT"] {
             assert!(is_summary_cell(total), "{total}");
