@@ -461,9 +461,13 @@ fn strip(e: &EstimateError, field: &str) -> String {
 
 /// 2026-09-01 written in `format`.
 fn example(format: &str) -> String {
-    NaiveDate::from_ymd_opt(2026, 9, 1)
-        .map(|d| d.and_time(chrono::NaiveTime::MIN).format(format).to_string())
-        .unwrap_or_default()
+    use std::fmt::Write;
+    // as a UTC time, so that a format with an offset (`%:z`) writes one
+    let mut out = String::new();
+    match NaiveDate::from_ymd_opt(2026, 9, 1) {
+        Some(d) if write!(out, "{}", d.and_time(chrono::NaiveTime::MIN).and_utc().format(format)).is_ok() => out,
+        _ => "2026-09-01".to_string(),
+    }
 }
 
 fn month_index(d: NaiveDate) -> i64 {
@@ -565,6 +569,14 @@ mod tests {
         assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().step, Step::Days(1));
         let mut t = table(&["2026-11-01T00:00:00Z", "2026-11-08T00:00:00Z"]);
         assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().step, Step::Days(7));
+        // with an offset: the day written; a bad row's message shows the format with one
+        let mut t = table(&["2026-11-01T00:00:00+01:00", "2026-11-02T00:00:00+01:00", "2026-11-03T00:00:00+01:00"]);
+        assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().first.to_string(), "2026-11-01");
+        assert_eq!(example("%Y-%m-%dT%H:%M:%S%.f%:z"), "2026-09-01T00:00:00+00:00");
+        let mut dates = vec!["2026-11-01T00:00:00+01:00"; 12];
+        dates.push("soon");
+        let e = TimeAxis::number(&mut table(&dates), "date").unwrap_err();
+        assert!(e.to_string().contains("2026-09-01T00:00:00+00:00"), "{e}");
     }
 
     /// A Parquet file whose time column and cohort are DATE columns (days since 1970-01-01):

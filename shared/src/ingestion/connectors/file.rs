@@ -662,6 +662,12 @@ const DATE_FORMATS: &[&str] = &[
     "%Y-%m-%d %H:%M",
     // a UTC timestamp (a Parquet TIMESTAMP column read as text, JSON exports)
     "%Y-%m-%dT%H:%M:%SZ",
+    // with milliseconds, or with the account's offset (its day is the day written)
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%Y-%m-%d %H:%M:%S%.f%:z",
 ];
 
 /// The day `s` names in the format `f` (a format with a time: the day of that time).
@@ -954,6 +960,15 @@ mod tests {
         let f = date_format_of(&["2026-11-01 00:00:00", "2026-11-01 01:00:00", "2026-11-01 02:00:00"]).unwrap();
         assert_eq!(f.as_deref(), Some("%Y-%m-%d %H:%M:%S"));
         assert_eq!(date_format_of(&["2026-11-01", "2026-11-02"]).unwrap().as_deref(), Some("%Y-%m-%d"));
+        // timestamps with milliseconds or an offset: the day written
+        for (dates, format) in [
+            (["2026-11-01T00:00:00.000Z", "2026-11-02T00:00:00.000Z"], "%Y-%m-%dT%H:%M:%S%.fZ"),
+            (["2026-11-01T00:00:00+01:00", "2026-11-02T00:00:00+01:00"], "%Y-%m-%dT%H:%M:%S%.f%:z"),
+            (["2026-11-01 00:00:00.0", "2026-11-02 00:00:00.0"], "%Y-%m-%d %H:%M:%S%.f"),
+        ] {
+            assert_eq!(date_format_of(&dates).unwrap().as_deref(), Some(format), "{dates:?}");
+            assert_eq!(day_in(dates[1], format), NaiveDate::from_ymd_opt(2026, 11, 2), "{dates:?}");
+        }
         // read with the detected format, the rows' days are the dates written
         let csv = "Stat time day,Campaign ID,Cost\n2026-11-01 00:00:00,7,1.5\n2026-11-02 00:00:00,7,2.5\n";
         let (batch, bad) = read_detected("tiktok", csv);
