@@ -902,6 +902,8 @@ mod kpi_tests {
         // a German spreadsheet's: semicolons, decimal commas, day-first dates
         let german = "Datum;Umsatz\n01.11.2026;1.024,50 €\n02.11.2026;998,00 €\n";
         assert_eq!(kpi(german).unwrap(), "date,Umsatz\n2026-11-01,1024.5\n2026-11-02,998\n");
+        let per_week = "Orders per week,Week\n70,2026-11-02\n75,2026-11-09\n";
+        assert_eq!(kpi(per_week).unwrap(), "date,Orders per week\n2026-11-02,70\n2026-11-09,75\n");
         let french = "Semaine;Commandes\n02/11/2026;70\n09/11/2026;75\n";
         assert_eq!(kpi(french).unwrap(), "date,Commandes\n2026-11-02,70\n2026-11-09,75\n");
         let numeric = "date,orders\n20261101,5\n20261102,6\n";

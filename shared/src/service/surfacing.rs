@@ -691,7 +691,7 @@ pub fn kpi_csv(bytes: &[u8], field: &str) -> Result<Vec<u8>, ServiceError> {
     let bad = |m: String| ServiceError::from(ValidationError::new(field, m));
     let (table, skipped) = super::source::read_export(bytes, super::source::PanelFormat::Csv, None)
         .map_err(|e| bad(e.summary().to_string()))?;
-    let date = table.names.iter().find(|n| file::is_date_name(n) || file::is_period_name(n)).ok_or_else(|| {
+    let date = table.names.iter().find(|n| file::is_date_name(n) || file::is_period_word(n)).ok_or_else(|| {
         bad(format!(
             "needs a date column (date, day, week or month) and a KPI column (it has: {})",
             table.names.join(", ")

@@ -638,6 +638,12 @@ pub fn is_period_name(name: &str) -> bool {
     name.to_lowercase().split(|c: char| !c.is_alphanumeric()).any(|w| PERIOD_WORDS.contains(&w))
 }
 
+/// A column named only as a period (`Week`, `Woche`, `Mois`: a sheet's dates of weeks or months),
+/// unlike `Orders per week`.
+pub fn is_period_word(name: &str) -> bool {
+    PERIOD_WORDS.contains(&squeezed(name).as_str())
+}
+
 /// A column named as the dates of an export or of a sheet (`Day`, `Date`, `Datum`, `Jour`).
 pub fn is_date_name(name: &str) -> bool {
     DATE_COLUMNS.iter().any(|k| same_name(name, k))
