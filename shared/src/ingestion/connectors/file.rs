@@ -26,8 +26,9 @@ pub struct ColumnMap {
     pub conversions: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revenue: Option<String>,
-    /// chrono format of the date column (default: of the formats a detected map tries, the one
-    /// that reads the column's dates; `%Y-%m-%d` where none does).
+    /// chrono format of the date column (`%d.%m.%Y`), or as a person writes one (`DD.MM.YYYY`);
+    /// default: of the formats a detected map tries, the one that reads the column's dates;
+    /// `%Y-%m-%d` where none does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_format: Option<String>,
     /// Multiply money columns by this first (e.g. 1e-6 for micros).
@@ -85,7 +86,10 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     // map does (`01.11.2026`, `11/01/2026`); where none does, each row is rejected naming ISO's.
     let detected;
     let fmt = match map.date_format.as_deref() {
-        Some(f) => f,
+        Some(f) => {
+            detected = chrono_format(f);
+            detected.as_str()
+        }
         None => {
             detected = export_date_format(table, &map.date).unwrap_or_else(|_| "%Y-%m-%d".to_string());
             detected.as_str()
@@ -272,6 +276,36 @@ pub fn amount(s: &str) -> Option<f64> {
 fn is_id_name(name: &str) -> bool {
     let n = name.trim().to_ascii_lowercase();
     n == "id" || n.ends_with(" id") || n.ends_with("_id") || n.ends_with("id)")
+}
+
+/// A date format as a person writes one (`DD.MM.YYYY`, `mm/dd/yyyy`, `YYYY-MM-DD`) in chrono's
+/// terms (`%d.%m.%Y`); a format with a `%` is chrono's already and is kept as it is.
+fn chrono_format(f: &str) -> String {
+    if f.contains('%') {
+        return f.to_string();
+    }
+    let lower = f.to_lowercase();
+    let mut out = String::with_capacity(f.len() + 4);
+    let mut rest = lower.as_str();
+    while let Some(c) = rest.chars().next() {
+        let token = ["yyyy", "yy", "mm", "dd"].into_iter().find(|t| rest.starts_with(t));
+        match token {
+            Some(t) => {
+                out.push_str(match t {
+                    "yyyy" => "%Y",
+                    "yy" => "%y",
+                    "mm" => "%m",
+                    _ => "%d",
+                });
+                rest = &rest[t.len()..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
 }
 
 /// A column of the hour of the day (Google Ads' `Hour of day`, 0 to 23): a breakdown of the day,
@@ -1154,6 +1188,15 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         let days: Vec<(String, f64)> = batch.rows.iter().map(|r| (r.date.to_string(), r.spend)).collect();
         assert_eq!(days, [("2026-11-01".to_string(), 1.5), ("2026-11-02".to_string(), 2.5)]);
+        // a format as a person writes it
+        for human in ["DD.MM.YYYY", "dd.mm.yyyy"] {
+            let (batch, bad) = read(
+                serde_json::json!({"date": "Tag", "campaign_id": "Kampagnen-ID", "spend": "Kosten", "date_format": human}),
+            );
+            assert_eq!((batch.rows.len(), bad.len()), (2, 0), "{human}: {bad:?}");
+        }
+        assert_eq!(chrono_format("MM/DD/YY"), "%m/%d/%y");
+        assert_eq!(chrono_format("%d.%m.%Y"), "%d.%m.%Y");
         let (batch, bad) = read(
             serde_json::json!({"date": "Tag", "campaign_id": "Kampagnen-ID", "spend": "Kosten", "date_format": "%Y-%m-%d"}),
         );
