@@ -15,7 +15,7 @@ use liftos_estimators::data::{Column, Table};
 use super::estimate::EstimateError;
 use super::ServiceError;
 use crate::domain::ValidationError;
-use crate::ingestion::connectors::file;
+use crate::ingestion::connectors::file::{self, gcd, month_index};
 
 /// The most periods an axis may span (a daily panel of 270 years is not a marketing panel; the
 /// answer lists every period's date).
@@ -467,18 +467,6 @@ fn example(format: &str) -> String {
     match NaiveDate::from_ymd_opt(2026, 9, 1) {
         Some(d) if write!(out, "{}", d.and_time(chrono::NaiveTime::MIN).and_utc().format(format)).is_ok() => out,
         _ => "2026-09-01".to_string(),
-    }
-}
-
-fn month_index(d: NaiveDate) -> i64 {
-    i64::from(d.year()) * 12 + i64::from(d.month0())
-}
-
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 {
-        a.abs()
-    } else {
-        gcd(b, a % b)
     }
 }
 

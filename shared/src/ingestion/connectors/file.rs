@@ -802,6 +802,21 @@ fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, Stri
     Ok(best.2.to_string())
 }
 
+/// Months since year 0 (consecutive months are 1 apart).
+pub(crate) fn month_index(d: NaiveDate) -> i64 {
+    use chrono::Datelike;
+    i64::from(d.year()) * 12 + i64::from(d.month0())
+}
+
+/// The greatest common divisor, never negative (`gcd(0, x)` is `|x|`).
+pub(crate) fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 /// How a format reads a date column, to choose between formats that read it.
 #[derive(Debug, Default, Clone, Copy)]
 struct Reading {
@@ -824,18 +839,10 @@ impl Reading {
             return Reading::default();
         };
         let span = last.signed_duration_since(first).num_days();
-        let gcd = |a: i64, b: i64| {
-            let (mut a, mut b) = (a.abs(), b.abs());
-            while b != 0 {
-                (a, b) = (b, a % b);
-            }
-            a
-        };
         let monthly = distinct.len() > 1 && distinct.iter().all(|d| d.day() == first.day());
         let periods = if monthly {
-            let month = |d: &NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
-            let step = distinct.iter().fold(0, |g, d| gcd(g, month(d) - month(&first))).max(1);
-            (month(&last) - month(&first)) / step + 1
+            let step = distinct.iter().fold(0, |g, d| gcd(g, month_index(*d) - month_index(first))).max(1);
+            (month_index(last) - month_index(first)) / step + 1
         } else {
             let step = distinct.iter().fold(0, |g, d| gcd(g, d.signed_duration_since(first).num_days())).max(1);
             span / step + 1
