@@ -172,8 +172,13 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         // A row of an export not broken down by day covers its whole reporting range: as one
         // day's spend it would put a month on its first day.
         if let Some(end_col) = range_end {
-            let end = get(end_col).and_then(|s| day_in(s.trim(), fmt));
-            if let Some(end) = end.filter(|e| *e != date) {
+            let end_text = get(end_col);
+            let end = end_text.as_deref().and_then(|s| day_in(s.trim(), fmt));
+            // a range written with its end excluded: from a midnight to the next one is a day
+            let next_midnight = |e: &NaiveDate| {
+                date.succ_opt() == Some(*e) && end_text.as_deref().is_some_and(|s| at_midnight(s.trim(), fmt))
+            };
+            if let Some(end) = end.filter(|e| *e != date && !next_midnight(e)) {
                 bad.push(BadRow {
                     row: i + 1,
                     column: end_col.to_string(),
@@ -492,6 +497,8 @@ const DATE_COLUMNS: &[&str] = &[
     "Início dos relatórios",
     "Dag",
     "Begin rapportage",
+    // Snapchat's report by day: each row's Start Time, with its End Time (the next midnight)
+    "Start Time",
 ];
 const CAMPAIGN_ID_COLUMNS: &[&str] = &[
     "Campaign ID",
@@ -616,7 +623,7 @@ const REVENUE_COLUMNS: &[&str] = &[
 ];
 
 /// The columns of a row's reporting range (start, end) where the start may serve as the date:
-/// daily rows have both the same day.
+/// daily rows have both the same day, or end at the next day's midnight (Snapchat's `End Time`).
 const RANGE_COLUMNS: &[(&str, &str)] = &[
     ("Reporting starts", "Reporting ends"),
     ("Start Date (in UTC)", "End Date (in UTC)"),
@@ -627,6 +634,7 @@ const RANGE_COLUMNS: &[(&str, &str)] = &[
     ("Inizio report", "Fine report"),
     ("Início dos relatórios", "Término dos relatórios"),
     ("Begin rapportage", "Einde rapportage"),
+    ("Start Time", "End Time"),
 ];
 
 /// Words naming a period longer than a day (`Week`, `Month (Mo - So)`, `Woche`, `Mois`): a
@@ -736,6 +744,11 @@ fn day_read(s: &str, f: &str, hours: bool) -> Option<NaiveDate> {
     } else {
         NaiveDate::parse_from_str(s, f).ok()
     }
+}
+
+/// `s`, in the format `f`, is a midnight: a format with a time whose time is 00:00.
+fn at_midnight(s: &str, f: &str) -> bool {
+    f.contains("%H") && chrono::NaiveDateTime::parse_from_str(s, f).is_ok_and(|t| t.time() == chrono::NaiveTime::MIN)
 }
 
 fn reads_day(s: &str, f: &str) -> bool {
@@ -1275,6 +1288,37 @@ mod tests {
             read("Reporting starts,Reporting ends,Day,Campaign name,Amount spent (USD)\n2026-10-01,2026-10-31,2026-10-05,P,3\n");
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(batch.rows[0].date.to_string(), "2026-10-05");
+    }
+
+    /// Snapchat's report by day: each row from its Start Time to its End Time, the next day's
+    /// midnight (with or without the account's offset), is a day; a row over a week, or one
+    /// ending at the next day's noon, is rejected naming its range.
+    #[test]
+    fn a_snapchat_day_runs_from_a_midnight_to_the_next() {
+        let head = "Start Time,End Time,Campaign Name,Campaign ID,Amount Spent,Paid Impressions,Swipe Ups,Purchases,Purchase Value\n";
+        for (start, end) in [
+            ("2026-10-01 00:00:00", "2026-10-02 00:00:00"),
+            ("2026-10-01T00:00:00.000-07:00", "2026-10-02T00:00:00.000-07:00"),
+        ] {
+            let week = start.replace("10-01", "10-08");
+            let noon = end.replace("T00", "T12").replace(" 00", " 12");
+            let csv = format!(
+                "{head}{start},{end},Holiday Promo,a1b2-c3,\"$1,007.12\",13547,209,19,$711.08\n\
+                 {start},{week},Always On,f1e2-d3,$40,1,1,1,$1\n\
+                 {start},{noon},Always On,f1e2-d3,$40,1,1,1,$1\n"
+            );
+            let (batch, bad) = read_detected("snapchat", &csv);
+            assert_eq!(batch.rows.len(), 1, "{start}: {bad:?}");
+            let r = &batch.rows[0];
+            assert_eq!((r.date.to_string(), r.campaign_id.as_str()), ("2026-10-01".to_string(), "a1b2-c3"));
+            assert_eq!(
+                (r.spend, r.impressions, r.clicks, r.conversions, r.revenue),
+                (1007.12, 13547.0, 209.0, 19.0, 711.08)
+            );
+            let rows: Vec<(usize, &str)> = bad.iter().map(|b| (b.row, b.column.as_str())).collect();
+            assert_eq!(rows, [(2, "End Time"), (3, "End Time")], "{start}: {bad:?}");
+            assert!(bad[0].reason.contains("covers 2026-10-01 to 2026-10-08"), "{}", bad[0].reason);
+        }
     }
 
     /// Amounts as exports write them; a decimal comma (`12,50`) is refused rather than read as
