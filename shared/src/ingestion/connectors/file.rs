@@ -31,7 +31,9 @@ pub struct ColumnMap {
     /// `%Y-%m-%d` where none does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_format: Option<String>,
-    /// Multiply money columns by this first (e.g. 1e-6 for micros).
+    /// Multiply the money columns by this first (1e-6 for a spend and revenue in micros whose
+    /// names do not say so). A column named in micros (the Google Ads API's
+    /// `metrics.cost_micros`) is divided by 1,000,000 without it, and money_scale leaves it be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub money_scale: Option<f64>,
 }
@@ -95,7 +97,11 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             detected.as_str()
         }
     };
-    let scale = map.money_scale.unwrap_or(1.0) * conn.fx_rate;
+    // A column named in micros is read as micros; money_scale scales the other money columns
+    // (Snapchat's API writes both spend and conversion values in micros without saying so).
+    let money = |c: &str| if in_micros(c) { 1e-6 } else { map.money_scale.unwrap_or(1.0) } * conn.fx_rate;
+    let spend_scale = money(&map.spend);
+    let revenue_scale = map.revenue.as_deref().map_or(1.0, money);
     let mut rows: Vec<DailyRow> = Vec::new();
     let mut bad = Vec::new();
     // The date column is the start of each row's reporting range, and the export has its end.
@@ -225,11 +231,11 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         match days.get_mut(&(campaign.clone(), date)) {
             Some((at, parts)) if !parts.contains(&part) => {
                 let r: &mut DailyRow = &mut rows[*at];
-                r.spend += vals[0] * scale;
+                r.spend += vals[0] * spend_scale;
                 r.impressions += vals[1];
                 r.clicks += vals[2];
                 r.conversions += vals[3];
-                r.revenue += vals[4] * scale;
+                r.revenue += vals[4] * revenue_scale;
                 parts.insert(part);
                 summed += 1;
                 continue;
@@ -248,11 +254,11 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             }),
             date,
             timestamp: conn.day_start_utc(date)?,
-            spend: vals[0] * scale,
+            spend: vals[0] * spend_scale,
             impressions: vals[1],
             clicks: vals[2],
             conversions: vals[3],
-            revenue: vals[4] * scale,
+            revenue: vals[4] * revenue_scale,
             extra: Default::default(),
         });
     }
@@ -499,6 +505,8 @@ const DATE_COLUMNS: &[&str] = &[
     "Begin rapportage",
     // Snapchat's report by day: each row's Start Time, with its End Time (the next midnight)
     "Start Time",
+    // the Meta Marketing API's insights (with `date_stop`)
+    "date_start",
 ];
 const CAMPAIGN_ID_COLUMNS: &[&str] = &[
     "Campaign ID",
@@ -528,6 +536,8 @@ const CAMPAIGN_NAME_COLUMNS: &[&str] = &[
 ];
 const SPEND_COLUMNS: &[&str] = &[
     "Cost",
+    // the Google Ads API's (`metrics.cost_micros`), read as micros
+    "cost_micros",
     "Amount spent",
     "Total Spent",
     "Spend",
@@ -577,6 +587,8 @@ const CLICK_COLUMNS: &[&str] = &[
 ];
 const CONVERSION_COLUMNS: &[&str] = &[
     "Conversions",
+    // TikTok's API
+    "Conversion",
     "Purchases",
     "Website purchases",
     "Results",
@@ -600,6 +612,8 @@ const CONVERSION_COLUMNS: &[&str] = &[
 const REVENUE_COLUMNS: &[&str] = &[
     "Conv. value",
     "Conversion value",
+    // the Google Ads API's `metrics.conversions_value`
+    "Conversions value",
     "Total Conversion Value",
     "Purchases conversion value",
     "Website purchases conversion value",
@@ -635,6 +649,7 @@ const RANGE_COLUMNS: &[(&str, &str)] = &[
     ("Início dos relatórios", "Término dos relatórios"),
     ("Begin rapportage", "Einde rapportage"),
     ("Start Time", "End Time"),
+    ("date_start", "date_stop"),
 ];
 
 /// Words naming a period longer than a day (`Week`, `Month (Mo - So)`, `Woche`, `Mois`): a
@@ -664,10 +679,21 @@ const PERIOD_WORDS: &[&str] = &[
     "jaar",
 ];
 
-/// A column name without case, spaces or underscores: `stat_time_day`, `Stat time day` and
-/// `StatTimeDay` (Microsoft Advertising's `CampaignName`) are one name.
+/// A column name without case, spaces, underscores or points: `stat_time_day`, `Stat time day`
+/// and `StatTimeDay` (Microsoft Advertising's `CampaignName`) are one name; so are the Google
+/// Ads API's field names as a report or BigQuery's transfer writes them (`segments.date` or
+/// `segments_date` is `Date`, `campaign.id` is `Campaign ID`, `metrics.clicks` is `Clicks`).
 fn squeezed(name: &str) -> String {
-    name.to_lowercase().chars().filter(|c| !c.is_whitespace() && *c != '_').collect()
+    let lower = name.to_lowercase();
+    let bare =
+        ["metrics.", "segments.", "metrics_", "segments_"].iter().find_map(|p| lower.strip_prefix(p)).unwrap_or(&lower);
+    bare.chars().filter(|c| !c.is_whitespace() && *c != '_' && *c != '.').collect()
+}
+
+/// A money column written in millionths of the currency (the Google Ads API's
+/// `metrics.cost_micros`): divided by 1,000,000 as it is read.
+fn in_micros(name: &str) -> bool {
+    squeezed(name).contains("micros")
 }
 
 /// `header` is the column name `known` ([`squeezed`]).
@@ -1288,6 +1314,66 @@ mod tests {
             read("Reporting starts,Reporting ends,Day,Campaign name,Amount spent (USD)\n2026-10-01,2026-10-31,2026-10-05,P,3\n");
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(batch.rows[0].date.to_string(), "2026-10-05");
+    }
+
+    /// Reports written from the platforms' APIs, as a data team exports them: the Google Ads
+    /// API's field names (a GAQL report, and BigQuery's transfer with its device breakdown),
+    /// cost in micros read as the currency and the conversion value as written; the Meta
+    /// Marketing API's insights by day (`date_start` to `date_stop`); TikTok's `conversion`.
+    #[test]
+    fn reports_from_the_platforms_apis_are_recognised_and_micros_read_as_the_currency() {
+        let (batch, bad) = read_detected(
+            "google_ads",
+            "campaign.id,campaign.name,segments.date,metrics.cost_micros,metrics.impressions,metrics.clicks,metrics.conversions,metrics.conversions_value\n\
+             111,Brand,2026-10-01,12500000,1000,50,2.5,180.75\n",
+        );
+        assert!(bad.is_empty(), "{bad:?}");
+        let r = &batch.rows[0];
+        assert_eq!(
+            (r.campaign_id.as_str(), r.campaign_name.as_deref(), r.date.to_string()),
+            ("111", Some("Brand"), "2026-10-01".into())
+        );
+        assert_eq!((r.spend, r.impressions, r.clicks, r.conversions, r.revenue), (12.5, 1000.0, 50.0, 2.5, 180.75));
+
+        let (batch, bad) = read_detected(
+            "google_ads",
+            "_DATA_DATE,campaign_id,segments_date,segments_device,metrics_cost_micros,metrics_clicks,metrics_conversions_value\n\
+             2026-10-01,111,2026-10-01,MOBILE,2000000,5,10\n\
+             2026-10-01,111,2026-10-01,DESKTOP,3000000,7,20\n",
+        );
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(batch.rows.len(), 1, "the devices summed into the campaign's day");
+        assert_eq!((batch.rows[0].spend, batch.rows[0].clicks, batch.rows[0].revenue), (5.0, 12.0, 30.0));
+
+        // money_scale scales the columns not named in micros
+        let table = Table::from_csv_bytes(
+            b"Day,Campaign ID,cost_micros,revenue_thousandths\n2026-10-01,7,4000000,2500\n",
+            None,
+        )
+        .unwrap();
+        let conn: Connection = serde_json::from_value(serde_json::json!({
+            "id": "c", "kind": "file", "platform": "other",
+            "column_map": {"date": "Day", "campaign_id": "Campaign ID", "spend": "cost_micros", "revenue": "revenue_thousandths", "money_scale": 0.001},
+        }))
+        .unwrap();
+        let (batch, _) = parse(&conn, &table).unwrap();
+        assert_eq!((batch.rows[0].spend, batch.rows[0].revenue), (4.0, 2.5));
+
+        let (batch, bad) = read_detected(
+            "meta",
+            "date_start,date_stop,campaign_id,campaign_name,spend,impressions,clicks\n\
+             2026-10-01,2026-10-01,238,Prospecting,40.5,900,12\n\
+             2026-10-01,2026-10-31,238,Prospecting,900,9000,120\n",
+        );
+        assert_eq!((batch.rows.len(), batch.rows[0].spend), (1, 40.5));
+        assert_eq!(bad.iter().map(|b| (b.row, b.column.as_str())).collect::<Vec<_>>(), [(2, "date_stop")]);
+
+        let (batch, bad) = read_detected(
+            "tiktok",
+            "stat_time_day,campaign_id,spend,impressions,clicks,conversion\n2026-10-01 00:00:00,17,9.5,100,3,2\n",
+        );
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!((batch.rows[0].spend, batch.rows[0].conversions), (9.5, 2.0));
     }
 
     /// Snapchat's report by day: each row from its Start Time to its End Time, the next day's
