@@ -389,14 +389,17 @@ fn parquet_table<R: parquet::file::reader::ChunkReader + 'static>(
         Some(table) => table,
         None => parquet_rows(&reader)?,
     };
-    // DATE columns (days since 1970-01-01) are marked so: a panel's time column of them is dates
+    // DATE columns (days since 1970-01-01) are marked so: a panel's time column of them is dates;
+    // BOOLEAN columns (1 and 0) are flags, as `true`/`false` in a CSV: an export's breakdown
     {
-        use parquet::basic::{ConvertedType, LogicalType};
+        use parquet::basic::{ConvertedType, LogicalType, Type as Physical};
         use parquet::file::reader::FileReader;
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
         for c in schema.columns() {
             if matches!(c.logical_type_ref(), Some(LogicalType::Date)) || c.converted_type() == ConvertedType::DATE {
                 table.mark_days(c.name());
+            } else if c.physical_type() == Physical::BOOLEAN {
+                table.mark_flags(c.name());
             }
         }
     }
@@ -958,7 +961,11 @@ mod tests {
         assert!(parquet_columns(&reader, None).unwrap().is_none());
         let with_ts = parse_panel(&fixture("parquet_timestamps.parquet"), PanelFormat::Parquet).unwrap();
         assert_eq!(with_ts.labels("at").unwrap()[0], "2026-01-01T12:00:00Z");
-        same(&parse_panel(&fixture("parquet_types.parquet"), PanelFormat::Parquet).unwrap(), &rows);
+        let typed = parse_panel(&fixture("parquet_types.parquet"), PanelFormat::Parquet).unwrap();
+        same(&typed, &rows);
+        // a BOOLEAN column is flags (an export's breakdown), a DATE column days, a DOUBLE neither
+        assert!(typed.holds_flags("flag") && !typed.holds_flags("y") && !typed.holds_flags("day"));
+        assert!(typed.holds_days("day") && !typed.holds_days("flag"));
         // only the columns asked for are read; the others are named as not read
         let wanted = ["y".to_string(), "label".to_string()];
         let some = parse_panel_columns(&fixture("parquet_types.parquet"), PanelFormat::Parquet, Some(&wanted)).unwrap();

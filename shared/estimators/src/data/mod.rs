@@ -298,6 +298,13 @@ impl Table {
         }
     }
 
+    /// Mark the numeric column `name` as flags (a typed file's BOOLEAN column, read as 1 and 0).
+    pub fn mark_flags(&mut self, name: &str) {
+        if !self.holds_flags(name) {
+            self.flags.push(name.to_string());
+        }
+    }
+
     /// Whether the numeric column `name` was read from `true` and `false` (a flag: a breakdown
     /// of an export's rows, not a metric).
     pub fn holds_flags(&self, name: &str) -> bool {
