@@ -435,6 +435,77 @@ fn ingest_a_google_ads_export_as_downloaded() {
     assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(168)));
 }
 
+/// Lines of another length than the header's: a campaign name holding a comma outside quotes
+/// (line 10), a row cut short (line 20), a row ending in a comma the header lacks (line 30: read),
+/// a blank line (line 51), and a blank line and a note below the table. Each line that cannot be read is rejected with
+/// its line, the others are stored; as UTF-16 with tabs (LinkedIn's, Google Ads' "Excel"
+/// download) the same.
+#[test]
+fn ingest_an_export_with_rows_of_another_length_than_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::fs::read_to_string(export("google_ads_campaign_report.csv")).unwrap();
+    let mut lines: Vec<String> = fixture.lines().map(str::to_string).collect();
+    lines[9] = lines[9].replacen("Search", "Search, EU", 1);
+    lines[19] = format!("{},USD", lines[19].split(",USD,").next().unwrap());
+    lines[29].push(',');
+    lines.insert(50, String::new());
+    let text = format!("{}\n\nReport generated on Nov 27, 2026 by Google Ads\n", lines.join("\n"));
+    let comma = dir.path().join("comma.csv");
+    std::fs::write(&comma, &text).unwrap();
+    let (code, v) = ingest_into(dir.path(), "comma", comma.to_str().unwrap(), "google_ads");
+    assert_eq!(code, 0, "{v}");
+    // the fixture's 168 days of a campaign, less the two lines that cannot be read
+    assert_eq!(v["stored"], 166, "{v}");
+    let rejected = v["batches"][0]["rejected"].as_array().unwrap();
+    let at: Vec<(u64, &str)> =
+        rejected.iter().map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap())).collect();
+    assert_eq!(at.len(), 5, "{rejected:?}");
+    assert_eq!(at[0].0, 10);
+    assert!(at[0].1.contains("has 11 fields where the header has 10"), "{}", at[0].1);
+    assert_eq!(at[1].0, 20);
+    assert!(at[1].1.contains("has 5 fields where the header has 10"), "{}", at[1].1);
+    // the fixture's two malformed rows, a line lower, then the note (after the blank line 177)
+    assert_eq!((at[2].0, at[3].0, at[4].0), (173, 174, 178), "{rejected:?}");
+    assert!(at[4].1.contains("has 2 fields where"), "{}", at[4].1);
+    // tab-separated UTF-16: the same rows read, the same lines rejected
+    let tsv: String =
+        text.lines()
+            .map(|l| {
+                if l.starts_with('"') || !l.contains(',') {
+                    format!("{}\n", l.trim_matches('"'))
+                } else {
+                    csv_to_tsv(l)
+                }
+            })
+            .collect();
+    let bytes: Vec<u8> = std::iter::once(0xFEFFu16).chain(tsv.encode_utf16()).flat_map(u16::to_le_bytes).collect();
+    let utf16 = dir.path().join("utf16.csv");
+    std::fs::write(&utf16, bytes).unwrap();
+    let (code, w) = ingest_into(dir.path(), "utf16", utf16.to_str().unwrap(), "google_ads");
+    assert_eq!(code, 0, "{w}");
+    assert_eq!(w["stored"], 166, "{w}");
+    let lines_of = |v: &serde_json::Value| -> Vec<u64> {
+        v["batches"][0]["rejected"].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(lines_of(&w), lines_of(&v));
+}
+
+/// A CSV line as tab-separated fields (quotes around a field dropped, commas outside quotes
+/// turned into tabs).
+fn csv_to_tsv(line: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push('\t'),
+            c => out.push(c),
+        }
+    }
+    out.push('\n');
+    out
+}
+
 /// Meta's and LinkedIn's exports: campaigns named rather than numbered, a unit in the spend
 /// column's name, US dates below four title lines; a given map with a column the export lacks.
 #[test]

@@ -370,17 +370,31 @@ pub async fn transform_message(
             super::source::PanelFormat::Csv
         };
         // A title and a date range above the header (as Google Ads and LinkedIn write them).
-        let (table, skipped) =
-            super::source::read_export(&raw_bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
-                .map_err(|e| StageError::Poison(format!("{}: {}", msg.raw_key, e.summary())))?;
+        let export = super::source::read_export(&raw_bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
+            .map_err(|e| StageError::Poison(format!("{}: {}", msg.raw_key, e.summary())))?;
         let (batch, bad) =
-            file::parse(&conn, &table).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;
-        rejected.extend(bad.into_iter().map(|b| RejectedRow {
-            at: format!("row {} ({})", b.row, b.column),
-            reason: b.reason,
-            line: Some(skipped + 1 + b.row),
-            column: Some(b.column),
+            file::parse(&conn, &export.table).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;
+        let mut unread: Vec<(usize, RejectedRow)> = export
+            .ragged
+            .into_iter()
+            .map(|r| {
+                (
+                    r.row,
+                    RejectedRow { at: format!("row {}", r.row), reason: r.reason, line: Some(r.line), column: None },
+                )
+            })
+            .collect();
+        unread.extend(bad.into_iter().map(|b| {
+            let row = RejectedRow {
+                at: format!("row {} ({})", b.row, b.column),
+                reason: b.reason,
+                line: Some(export.skipped + 1 + b.row),
+                column: Some(b.column),
+            };
+            (b.row, row)
         }));
+        unread.sort_by_key(|(row, _)| *row);
+        rejected.extend(unread.into_iter().map(|(_, r)| r));
         // A dropped file's time is when it was written: the same for every redelivery of this
         // drop, and later for a corrected export dropped again under the same key.
         (conn, batch, written_at)

@@ -167,9 +167,9 @@ pub fn check_export(conn: &crate::ingestion::connectors::Connection, file: &Expo
     } else {
         super::source::PanelFormat::Csv
     };
-    let (table, _) = super::source::read_export(&file.bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
+    let export = super::source::read_export(&file.bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
         .map_err(|e| field(e.summary()))?;
-    let (batch, _) = file::parse(conn, &table).map_err(|e| match e {
+    let (batch, _) = file::parse(conn, &export.table).map_err(|e| match e {
         crate::ingestion::connectors::ConnectorError::Malformed { field: f, message, .. } => {
             let column = f.strip_prefix("column_map: ").unwrap_or(&f);
             ServiceError::from(ValidationError::new("column_map", format!("{column}: {message}")))
@@ -279,9 +279,9 @@ pub fn detect_export_map(file: &ExportFile) -> Result<crate::ingestion::connecto
     } else {
         super::source::PanelFormat::Csv
     };
-    let (table, _) = super::source::read_export(&file.bytes, format, None)
+    let export = super::source::read_export(&file.bytes, format, None)
         .map_err(|e| field(format!("{}: {}", file.name, e.summary())))?;
-    file::detect_map(&table).map_err(field)
+    file::detect_map(&export.table).map_err(field)
 }
 
 /// One export through transform, quality and store for `conn` (a file connection, added to the
@@ -923,6 +923,15 @@ mod kpi_tests {
         assert!(kpi("date\n2026-11-01\n").unwrap_err().contains("needs a KPI column"));
         let e = kpi("Date,Revenue\n11/01/2026,5\n11/02/2026,6\n11/02/2026,7\n").unwrap_err();
         assert!(e.contains("line 4: 2026-11-02 is on line 3 too"), "{e}");
+        // below a title and a blank line, the lines are still the file's
+        let e = kpi("Orders\ndate;orders\n2026-11-01;1\n\n2026-11-02;lots\n").unwrap_err();
+        assert!(e.contains("line 5") && e.contains("\"lots\""), "{e}");
+        let e = kpi("date,orders\n2026-11-01,1\n\n2026-11-02,2,3\n").unwrap_err();
+        assert!(e.contains("line 4: has 3 fields where the header has 2"), "{e}");
+        assert_eq!(
+            kpi("date,orders\n2026-11-01,1\n\n2026-11-02,2\n").unwrap(),
+            "date,orders\n2026-11-01,1\n2026-11-02,2\n"
+        );
     }
 }
 

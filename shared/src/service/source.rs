@@ -144,25 +144,34 @@ pub fn parse_panel(bytes: &[u8], format: PanelFormat) -> Result<Table, Validatio
     parse_panel_columns(bytes, format, None)
 }
 
-/// A platform export: after any title lines above its header (the lines skipped are returned),
-/// in UTF-8 or UTF-16, separated by commas or tabs
-/// ([`file::export_text`](crate::ingestion::connectors::file::export_text)); a Parquet export as
-/// it is. `date_column`: the header is the first line naming it (None: any known date column).
-pub fn read_export(
-    bytes: &[u8],
-    format: PanelFormat,
-    date_column: Option<&str>,
-) -> Result<(Table, usize), ValidationError> {
+/// A platform export read: its table, the lines above its header, and its rows whose fields
+/// do not line up with the header's (left out of the table as empty rows).
+#[derive(Debug)]
+pub struct Export {
+    pub table: Table,
+    /// The title lines above the header: a data row `r` (1-based) is line `skipped + 1 + r`.
+    pub skipped: usize,
+    pub ragged: Vec<crate::ingestion::connectors::file::RaggedRow>,
+}
+
+/// A platform export: after any title lines above its header, in UTF-8 or UTF-16, separated by
+/// commas or tabs ([`file::export_text`](crate::ingestion::connectors::file::export_text)), its
+/// rows of another length than the header's set apart
+/// ([`file::even_rows`](crate::ingestion::connectors::file::even_rows)); a Parquet export as it
+/// is. `date_column`: the header is the first line naming it (None: any known date column).
+pub fn read_export(bytes: &[u8], format: PanelFormat, date_column: Option<&str>) -> Result<Export, ValidationError> {
+    use crate::ingestion::connectors::file;
     match format {
-        PanelFormat::Parquet => Ok((parse_panel(bytes, format)?, 0)),
+        PanelFormat::Parquet => Ok(Export { table: parse_panel(bytes, format)?, skipped: 0, ragged: Vec::new() }),
         PanelFormat::Csv => {
             // the cap on what is read, before UTF-16 is decoded into a copy
             if let Some(e) = panel_bytes_limit_error(bytes.len()) {
                 return Err(e);
             }
-            let (text, skipped) = crate::ingestion::connectors::file::export_text(bytes, date_column)
-                .map_err(|m| ValidationError::new("panel", m))?;
-            Ok((parse_panel(&text, format)?, skipped))
+            let (text, skipped) =
+                file::export_text(bytes, date_column).map_err(|m| ValidationError::new("panel", m))?;
+            let (text, ragged) = file::even_rows(text, skipped).map_err(|m| ValidationError::new("panel", m))?;
+            Ok(Export { table: parse_panel(&text, format)?, skipped, ragged })
         }
     }
 }

@@ -689,8 +689,13 @@ pub fn kpi_csv(bytes: &[u8], field: &str) -> Result<Vec<u8>, ServiceError> {
     use crate::domain::ValidationError;
     use crate::ingestion::connectors::file;
     let bad = |m: String| ServiceError::from(ValidationError::new(field, m));
-    let (table, skipped) = super::source::read_export(bytes, super::source::PanelFormat::Csv, None)
-        .map_err(|e| bad(e.summary().to_string()))?;
+    let super::source::Export { table, skipped, ragged } =
+        super::source::read_export(bytes, super::source::PanelFormat::Csv, None)
+            .map_err(|e| bad(e.summary().to_string()))?;
+    // a KPI file is a whole series: a line that cannot be read is an error, not a gap
+    if let Some(r) = ragged.first() {
+        return Err(bad(format!("line {}: {}", r.line, r.reason)));
+    }
     let date = table.names.iter().find(|n| file::is_date_name(n) || file::is_period_word(n)).ok_or_else(|| {
         bad(format!(
             "needs a date column (date, day, week or month) and a KPI column (it has: {})",
@@ -719,6 +724,11 @@ pub fn kpi_csv(bytes: &[u8], field: &str) -> Result<Vec<u8>, ServiceError> {
     let values = table.labels(kpi).map_err(|e| bad(e.to_string()))?;
     let mut seen: std::collections::HashMap<chrono::NaiveDate, usize> = std::collections::HashMap::new();
     for (i, (d, v)) in days.iter().zip(&values).enumerate() {
+        // a blank line
+        let blank = |s: &str| matches!(s.trim(), "" | "NaN");
+        if blank(d) && blank(v) {
+            continue;
+        }
         let day = match table.column(date) {
             Ok(liftos_estimators::data::Column::Num(_)) => chrono::NaiveDate::parse_from_str(d.trim(), "%Y%m%d").ok(),
             _ => file::day_in(d.trim(), &format),

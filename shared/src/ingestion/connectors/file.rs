@@ -132,6 +132,11 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     let mut summed = 0usize;
     'rows: for i in 0..table.rows {
         let get = |c: &str| cell(table, c, i);
+        // A row with no value at all (a spreadsheet's blank row, or a line of another length
+        // than the header's, which `even_rows` emptied and reports) is no day of a campaign.
+        if needed.iter().all(|c| get(c).is_none_or(|s| s.trim().is_empty())) {
+            continue;
+        }
         // The export's totals rows are not days of a campaign.
         if [&map.date, &map.campaign_id].iter().any(|c| get(c).is_some_and(|s| is_summary_cell(&s))) {
             continue;
@@ -361,9 +366,13 @@ pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Co
     };
     let mut reader =
         csv::ReaderBuilder::new().delimiter(separator).has_headers(false).flexible(true).from_reader(&text[start..]);
-    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let mut writer =
+        csv::WriterBuilder::new().flexible(true).terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
     let records =
         reader.byte_records().enumerate().map(|(i, r)| r.map_err(|e| format!("line {}: {e}", skipped + 1 + i)));
+    // each record on its line of the file, blank lines kept, so rejected rows name their lines
+    let mut lines = SameLines::new(&text[start..]);
+    let blank = csv::ByteRecord::new();
     if separator == b';' {
         // each column's decimals as all its fields write them (the header's are not numbers)
         let records: Vec<csv::ByteRecord> = records.collect::<Result<_, _>>()?;
@@ -383,15 +392,147 @@ pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Co
                     None => Cow::Borrowed(f),
                 }
             });
+            lines.pad(&mut writer, record, &blank)?;
             writer.write_record(fields).map_err(|e| e.to_string())?;
         }
     } else {
         for record in records {
-            writer.write_byte_record(&record?).map_err(|e| e.to_string())?;
+            let record = record?;
+            lines.pad(&mut writer, &record, &blank)?;
+            writer.write_byte_record(&record).map_err(|e| e.to_string())?;
         }
     }
     let out = writer.into_inner().map_err(|e| e.to_string())?;
     Ok((Cow::Owned(out), skipped))
+}
+
+/// A line of an export whose fields do not line up with its header's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaggedRow {
+    /// 1-based data row (after the header), as [`BadRow::row`] counts them.
+    pub row: usize,
+    /// Its line in the file.
+    pub line: usize,
+    pub reason: String,
+}
+
+/// The export's rows (`text` from its header on, `skipped` lines below the file's top) each as
+/// many fields as its header. A row with more fields whose extra ones are all empty (a comma at
+/// the end of each row but not of the header) is cut to the header's; any other row of another
+/// length (a note below the table, a value holding a comma outside quotes, a row cut short) is
+/// returned with its line and replaced by an empty row, which [`parse`] passes over (as it
+/// passes over a blank line, `,,` or `""`, whatever its length): the rows
+/// around it keep their numbers, and nothing of it is stored. Text whose rows all line up is
+/// returned as it is, not copied.
+pub fn even_rows(text: Cow<'_, [u8]>, skipped: usize) -> Result<(Cow<'_, [u8]>, Vec<RaggedRow>), String> {
+    let reader = |t| csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(t);
+    let mut records = reader(&text[..]);
+    let mut header = csv::ByteRecord::new();
+    if !records.read_byte_record(&mut header).map_err(|e| e.to_string())? {
+        return Ok((text, Vec::new()));
+    }
+    let width = header.len();
+    let fits = |r: &csv::ByteRecord| r.len() == width;
+    let mut record = csv::ByteRecord::new();
+    // a blank line between rows is passed over by the readers, and the rows below it would be
+    // numbered one line short
+    let mut even = !text.trim_ascii_end().split(|b| *b == b'\n').any(|l| l.trim_ascii().is_empty());
+    while even && records.read_byte_record(&mut record).map_err(|e| e.to_string())? {
+        even = fits(&record);
+    }
+    if even {
+        return Ok((text, Vec::new()));
+    }
+    let mut records = reader(&text[..]);
+    records.read_byte_record(&mut header).map_err(|e| e.to_string())?;
+    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    out.write_byte_record(&header).map_err(|e| e.to_string())?;
+    let empty = csv::ByteRecord::from(vec![""; width]);
+    let mut ragged = Vec::new();
+    let mut row = 0;
+    let mut lines = SameLines::new(&text);
+    while records.read_byte_record(&mut record).map_err(|e| e.to_string())? {
+        let (line, blank) = lines.pad(&mut out, &record, &empty)?;
+        row += blank + 1;
+        let n = record.len();
+        if fits(&record) {
+            out.write_byte_record(&record)
+        } else if record.iter().all(|f| f.trim_ascii().is_empty()) {
+            // a blank line (`""`, `,,`)
+            out.write_byte_record(&empty)
+        } else if n > width && record.iter().skip(width).all(|f| f.trim_ascii().is_empty()) {
+            out.write_record(record.iter().take(width))
+        } else {
+            let why = if n > width {
+                "a value holding a comma outside quotes?"
+            } else {
+                "a row cut short, or a note below the table?"
+            };
+            ragged.push(RaggedRow {
+                row,
+                line: skipped + line,
+                reason: format!("has {n} field{} where the header has {width} ({why})", if n == 1 { "" } else { "s" }),
+            });
+            out.write_byte_record(&empty)
+        }
+        .map_err(|e| e.to_string())?;
+    }
+    Ok((Cow::Owned(out.into_inner().map_err(|e| e.to_string())?), ragged))
+}
+
+/// The line a CSV record starts on, from its byte offset, asked in the order of the offsets
+/// (csv's own line count, and the offset, start at the blank lines before the record).
+struct Lines {
+    counted: usize,
+    lines: usize,
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Self { counted: 0, lines: 1 }
+    }
+}
+
+impl Lines {
+    fn at(&mut self, text: &[u8], byte: usize) -> usize {
+        let blank = text.get(byte..).unwrap_or_default().iter().take_while(|b| matches!(b, b'\n' | b'\r')).count();
+        let byte = (byte + blank).min(text.len()).max(self.counted);
+        self.lines += text[self.counted..byte].iter().filter(|b| **b == b'\n').count();
+        self.counted = byte;
+        self.lines
+    }
+}
+
+/// Records written each on the line of the text they were read from: the blank lines before a
+/// record, which csv's readers pass over, written as `blank` records, so the rows read back keep
+/// the file's numbering.
+struct SameLines<'t> {
+    source: &'t [u8],
+    read: Lines,
+    written: Lines,
+}
+
+impl<'t> SameLines<'t> {
+    fn new(source: &'t [u8]) -> Self {
+        Self { source, read: Lines::default(), written: Lines::default() }
+    }
+
+    /// Before `r` is written: its line in the source, and the blank records written to reach it.
+    fn pad(
+        &mut self,
+        w: &mut csv::Writer<Vec<u8>>,
+        r: &csv::ByteRecord,
+        blank: &csv::ByteRecord,
+    ) -> Result<(usize, usize), String> {
+        let Some(p) = r.position() else { return Ok((self.read.lines, 0)) };
+        let line = self.read.at(self.source, usize::try_from(p.byte()).unwrap_or(usize::MAX));
+        w.flush().map_err(|e| e.to_string())?;
+        let at = self.written.at(w.get_ref(), w.get_ref().len());
+        for _ in at..line {
+            w.write_byte_record(blank).map_err(|e| e.to_string())?;
+        }
+        Ok((line, line.saturating_sub(at)))
+    }
 }
 
 fn slice_cow(text: Cow<'_, [u8]>, start: usize) -> Cow<'_, [u8]> {
@@ -1522,6 +1663,42 @@ mod tests {
             std::str::from_utf8(&text).unwrap(),
             "Day,Campaign ID,Cost,Impr.\n2026-11-01,7,1.500,1000\n2026-11-02,7,12.25,2000\n"
         );
+    }
+
+    /// Rows of another length than the header's: the ones holding something are returned with
+    /// their lines and emptied; a trailing comma, blank lines and `,,` are read as what they are.
+    #[test]
+    fn rows_of_another_length_are_set_apart_with_their_lines() {
+        let file = "Day,Campaign ID,Cost\r\n2026-11-01,7,10\r\n2026-11-02,7,11,\r\n\r\n,,\r\n\
+                    2026-11-03,Brand, EU,12\r\n2026-11-04,7\r\n2026-11-05,7,13\r\nExported on 2026-11-06\r\n";
+        let (text, ragged) = even_rows(Cow::Borrowed(file.as_bytes()), 2).unwrap();
+        let why = |r: &RaggedRow| (r.row, r.line, r.reason.split(" (").next().unwrap_or_default().to_string());
+        assert_eq!(
+            ragged.iter().map(why).collect::<Vec<_>>(),
+            vec![
+                (5, 8, "has 4 fields where the header has 3".to_string()),
+                (6, 9, "has 2 fields where the header has 3".to_string()),
+                (8, 11, "has 1 field where the header has 3".to_string()),
+            ]
+        );
+        assert_eq!(
+            std::str::from_utf8(&text).unwrap(),
+            "Day,Campaign ID,Cost\n2026-11-01,7,10\n2026-11-02,7,11\n,,\n,,\n,,\n,,\n2026-11-05,7,13\n,,\n"
+        );
+        // the emptied rows are no rows; the others are days, numbered as in the file (a blank
+        // line is a row, so row r is line skipped + 1 + r)
+        let (batch, bad) = read_detected("google_ads", std::str::from_utf8(&text).unwrap());
+        assert!(bad.is_empty(), "{bad:?}");
+        let days: Vec<String> = batch.rows.iter().map(|r| r.date.to_string()).collect();
+        assert_eq!(days, ["2026-11-01", "2026-11-02", "2026-11-05"]);
+        // rows that all line up are the text as it was, not a copy
+        let (text, ragged) = even_rows(Cow::Borrowed(CSV.as_bytes()), 0).unwrap();
+        assert!(matches!(text, Cow::Borrowed(_)) && ragged.is_empty());
+        // a tab-separated export keeps its blank lines, so the lines are the file's
+        let tsv = "Report\nDay\tCampaign ID\tCost\n2026-11-01\t7\t10\n\n\n2026-11-02\t7\n";
+        let (text, skipped) = export_text(tsv.as_bytes(), None).unwrap();
+        let (_, ragged) = even_rows(text, skipped).unwrap();
+        assert_eq!(ragged.iter().map(|r| (r.row, r.line)).collect::<Vec<_>>(), vec![(4, 6)]);
     }
 
     #[test]
