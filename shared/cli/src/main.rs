@@ -982,11 +982,13 @@ fn on_panel<R: serde::Serialize, T: serde::Serialize>(
             }
         }
         dated(&mut req, axis.as_ref())?;
+        let columns = table.names.clone();
         match estimate(table, &req) {
             Ok(v) => Ok((v, axis)),
-            // the estimator counts in periods: say which date they count from
+            // the estimator counts in periods: say which date they count from (not for a value
+            // of another column that cannot be read)
             Err(e) => Err(match &axis {
-                Some(a) => EstimateError::new(
+                Some(a) if e.field() == a.column || !columns.iter().any(|c| c == e.field()) => EstimateError::new(
                     e.field(),
                     format!(
                         "{e} (the dates of {:?} are numbered as periods: 1 is {}, each {})",
@@ -995,7 +997,7 @@ fn on_panel<R: serde::Serialize, T: serde::Serialize>(
                         a.step.phrase()
                     ),
                 ),
-                None => e,
+                _ => e,
             }),
         }
     });

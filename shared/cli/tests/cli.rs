@@ -91,6 +91,68 @@ fn did_errors_name_the_field() {
     assert_eq!((code, v["field"].as_str()), (2, Some("method")), "{v}");
 }
 
+/// A panel as a spreadsheet saves it: days as dates, sales as it shows them ("1,001.89"). The
+/// same estimate as from plain numbers; a cell that is no number is named with its row, and
+/// the note on how the dates are numbered is kept for errors about periods.
+#[test]
+fn did_on_a_spreadsheets_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = liftos_estimators::rng::Rng::new(5);
+    let (mut shown, mut plain) =
+        (String::from("Date,Region,Sales ($),Treated\n"), String::from("Date,Region,Sales,Treated\n"));
+    for region in ["Texas", "Ohio", "Utah", "Maine"] {
+        for t in 0..20u32 {
+            let treated = u8::from(matches!(region, "Texas" | "Ohio") && t >= 12);
+            let y = 1000.0 + 20.0 * rng.normal() + 3.0 * f64::from(t) + 50.0 * f64::from(treated);
+            let y = (y * 100.0).round() / 100.0;
+            let whole = y.trunc() as i64;
+            let cents = ((y - whole as f64) * 100.0).round() as i64;
+            let text = match whole / 1000 {
+                0 => format!("{whole}.{cents:02}"),
+                k => format!("{k},{:03}.{cents:02}", whole % 1000),
+            };
+            let day = format!("2026-06-{:02}", t + 1);
+            shown.push_str(&format!("{day},{region},\"{text}\",{treated}\n"));
+            plain.push_str(&format!("{day},{region},{y},{treated}\n"));
+        }
+    }
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (shown_path, plain_path) = (write("shown.csv", &shown), write("plain.csv", &plain));
+    let did = |path: &str, outcome: &str| {
+        liftos(&[
+            "estimate",
+            "did",
+            "--input",
+            path,
+            "--unit",
+            "Region",
+            "--time",
+            "Date",
+            "--outcome",
+            outcome,
+            "--treatment",
+            "Treated",
+        ])
+    };
+    let (code, a) = did(&shown_path, "Sales ($)");
+    assert_eq!(code, 0, "{a}");
+    let (code, b) = did(&plain_path, "Sales");
+    assert_eq!(code, 0, "{b}");
+    assert_eq!((a["estimate"].as_f64(), a["std_error"].as_f64()), (b["estimate"].as_f64(), b["std_error"].as_f64()));
+    let bad: Vec<&str> =
+        shown.lines().map(|l| if l.starts_with("2026-06-01,Utah,") { "2026-06-01,Utah,n/a,0" } else { l }).collect();
+    let bad = write("bad.csv", &bad.join("\n"));
+    let (code, e) = did(&bad, "Sales ($)");
+    assert_eq!((code, e["field"].as_str()), (2, Some("Sales ($)")), "{e}");
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("row 41") && message.contains("is not a number"), "{message}");
+    assert!(!message.contains("numbered as periods"), "{message}");
+}
+
 #[test]
 fn did_staggered_keys() {
     let (code, v) = run(&format!("estimate did --input {MPDTA} --unit countyreal --time year --outcome lemp --cohort first.treat --control never --method dr"));
