@@ -221,8 +221,10 @@ fn twfe_input_problems_are_reported() {
 /// The wild cluster restricted bootstrap against wildboottest 0.3.2 (PyPI) on the same panel:
 /// 12 clusters, 3 treated; `tests/reference/scripts/wild_bootstrap.py` (statsmodels OLS with unit
 /// and time dummies, clustered by unit). Rademacher with 2^12 = 4,096 <= 9,999 draws is
-/// enumerated on both sides, so the p-value matches exactly; Webb's weights are drawn (99,999 on
-/// each side), so within Monte Carlo error.
+/// enumerated on both sides, so the p-value matches exactly once the two sign vectors that
+/// reproduce the data are counted, as ours does and wildboottest's strict count does not (ours is
+/// wildboottest's plus 2/4,096; `did/wild.rs`); Webb's weights are drawn (99,999 on each side),
+/// so within Monte Carlo error.
 #[test]
 fn wild_cluster_bootstrap_matches_wildboottest() {
     use liftos_estimators::did::wild::{WildSettings, WildWeights};
@@ -249,7 +251,7 @@ fn wild_cluster_bootstrap_matches_wildboottest() {
         let want = r[key]["p_value"].as_f64().unwrap();
         if w == WildWeights::Rademacher {
             assert!(wb.enumerated && wb.draws == 4096);
-            assert!((wb.p_value - want).abs() < 1e-12, "{} vs wildboottest {want}", wb.p_value);
+            assert!((wb.p_value - (want + 2.0 / 4096.0)).abs() < 1e-12, "{} vs wildboottest {want}", wb.p_value);
         } else {
             assert!(!wb.enumerated);
             assert!((wb.p_value - want).abs() < 0.008, "{} vs wildboottest {want}", wb.p_value);
