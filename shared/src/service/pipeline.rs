@@ -68,6 +68,11 @@ pub struct IngestionSummary {
     /// Records not applied because the store holds newer data for them (absent when none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub superseded: usize,
+    /// The records the run handed to the store, each counted once (a campaign's day in two
+    /// exports of one run is stored twice, the later over the earlier, and is one record):
+    /// what reading back must find.
+    #[serde(skip)]
+    pub distinct: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -239,9 +244,9 @@ pub async fn ingest_connections(
         )
         .await?;
     }
-    let Stages { batches, stored, unchanged, superseded, records_by_platform } =
+    let Stages { batches, stored, unchanged, superseded, records_by_platform, distinct } =
         run_stages(stores, &raw_q, now).await?;
-    Ok(IngestionSummary { period, synced, batches, records_by_platform, stored, unchanged, superseded })
+    Ok(IngestionSummary { period, synced, batches, records_by_platform, stored, unchanged, superseded, distinct })
 }
 
 /// What `liftos ingest` did with one export.
@@ -345,6 +350,7 @@ struct Stages {
     unchanged: usize,
     superseded: usize,
     records_by_platform: BTreeMap<String, usize>,
+    distinct: usize,
 }
 
 fn stage_error(e: super::stage::StageError) -> ServiceError {
@@ -400,6 +406,7 @@ async fn run_stages(
     }
     let (mut stored, mut unchanged, mut superseded) = (0, 0, 0);
     let mut records_by_platform = BTreeMap::new();
+    let mut keys = std::collections::HashSet::new();
     let msgs = store_q.receive(100_000);
     tracing::info!("store: {} messages", msgs.len());
     for m in msgs {
@@ -411,9 +418,10 @@ async fn run_stages(
             serde_json::from_str(&m.body).map_err(|e| stage(super::stage::StageError::Poison(e.to_string())))?;
         for r in &parsed.records {
             *records_by_platform.entry(r.platform.to_string()).or_insert(0) += 1;
+            keys.insert((r.platform, r.campaign_id.clone(), r.timestamp));
         }
     }
-    Ok(Stages { batches, stored, unchanged, superseded, records_by_platform })
+    Ok(Stages { batches, stored, unchanged, superseded, records_by_platform, distinct: keys.len() })
 }
 pub const SAMPLE_EXPERIMENT: &str = include_str!("../../samples/experiment.json");
 
@@ -749,7 +757,7 @@ async fn finish(
         }
     }
 
-    let record_read_back = stored_by_platform.values().map(|p| p.records).sum::<usize>() >= ingestion.stored;
+    let record_read_back = stored_by_platform.values().map(|p| p.records).sum::<usize>() >= ingestion.distinct;
     progress.advance();
     progress.stage("budget plan: the media mix model on the KPI");
     let (budget_recommendation, proposed_next_test) = match surface(stores, user, sample_kpi).await {
