@@ -142,34 +142,7 @@ enum Command {
     /// Ingest one platform export (CSV or Parquet) into the embedded store through the main job's
     /// transform, quality and store stages; prints the summary (stored, unchanged, batches with
     /// records, quality_score and the rejected rows' line, column and reason).
-    Ingest {
-        /// The export file (`.csv`, `.tsv`, `.parquet`, or an Excel workbook: `.xlsx`, `.xls`, `.ods`).
-        file: PathBuf,
-        /// The platform the export is from: meta, google_ads, tiktok, linkedin, snapchat, other.
-        #[arg(long)]
-        platform: String,
-        /// A JSON column map (a file connection's `column_map`: date, campaign_id, spend, and
-        /// optionally campaign_name, impressions, clicks, conversions, revenue, date_format,
-        /// money_scale). Default: recognised from the export's header (the platforms' own names).
-        #[arg(long)]
-        column_map: Option<PathBuf>,
-        #[arg(long, default_value = ".liftos")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "demo")]
-        org: String,
-        /// The file connection's id (default `{platform}-export`).
-        #[arg(long)]
-        connection: Option<String>,
-        /// The account's time zone (IANA), in which the export's days are.
-        #[arg(long, default_value = "UTC")]
-        timezone: String,
-        /// Account currency units to the org's reporting currency.
-        #[arg(long, default_value_t = 1.0)]
-        fx_rate: f64,
-        /// ISO country for the holiday calendar of the detection.
-        #[arg(long)]
-        country: Option<String>,
-    },
+    Ingest(IngestArgs),
     /// Serve every HTTP route of the API on loopback from one process, on the embedded store,
     /// with the Lambdas' handlers, authentication (LIFTOS_AUTH=local with LIFTOS_JWT_SECRET: the
     /// tokens of `liftos token`; or jwks) and errors. The store is LIFTOS_DATA_DIR or --data-dir.
@@ -1375,15 +1348,38 @@ async fn run_pipeline(data_dir: &std::path::Path, org: String, out: &std::path::
     ExitCode::SUCCESS
 }
 
+#[derive(clap::Args)]
 struct IngestArgs {
+    /// The export file (`.csv`, `.tsv`, `.parquet`, or an Excel workbook: `.xlsx`, `.xls`, `.ods`).
     file: PathBuf,
+    /// The platform the export is from: meta, google_ads, tiktok, linkedin, snapchat, other.
+    #[arg(long)]
     platform: String,
+    /// A JSON column map (a file connection's `column_map`: date, campaign_id, spend, and
+    /// optionally campaign_name, impressions, clicks, conversions, revenue, date_format,
+    /// money_scale). Default: recognised from the export's header (the platforms' own names).
+    #[arg(long)]
     column_map: Option<PathBuf>,
+    #[arg(long, default_value = ".liftos")]
     data_dir: PathBuf,
+    #[arg(long, default_value = "demo")]
     org: String,
+    /// The file connection's id (default `{platform}-export`).
+    #[arg(long)]
     connection: Option<String>,
+    /// The account's time zone (IANA), in which the export's days are.
+    #[arg(long, default_value = "UTC")]
     timezone: String,
+    /// Account currency units to the org's reporting currency.
+    #[arg(long, default_value_t = 1.0)]
     fx_rate: f64,
+    /// The account's currency (USD, EUR, ...): where the export has a currency column, its
+    /// rows in other currencies are left out (listed in `left_out`) for their own
+    /// connection; without it, an export in several currencies is refused
+    #[arg(long)]
+    currency: Option<String>,
+    /// ISO country for the holiday calendar of the detection.
+    #[arg(long)]
     country: Option<String>,
 }
 
@@ -1431,7 +1427,7 @@ async fn run_ingest(a: IngestArgs) -> ExitCode {
         credentials: None,
         timezone: a.timezone,
         fx_rate: a.fx_rate,
-        currency: None,
+        currency: a.currency,
         conversion_actions: vec![],
         revenue_metric: None,
         column_map: Some(map),
@@ -1442,6 +1438,7 @@ async fn run_ingest(a: IngestArgs) -> ExitCode {
             "id" => "--connection".to_string(),
             "timezone" => "--timezone".into(),
             "fx_rate" => "--fx-rate".into(),
+            "currency" => "--currency".into(),
             f => f.to_string(),
         };
         return fail(&flag, e.summary());
@@ -1465,6 +1462,7 @@ async fn run_ingest(a: IngestArgs) -> ExitCode {
         Err(liftos::service::ServiceError::Validation(v)) if v.field() == "column_map" => {
             fail("--column-map", v.summary())
         }
+        Err(liftos::service::ServiceError::Validation(v)) if v.field() == "currency" => fail("--currency", v.summary()),
         Err(e) => service_fail(e),
     }
 }
@@ -1991,10 +1989,7 @@ async fn run() -> ExitCode {
         Command::Report { request, input, kind, out } => run_report(&request, &input, &kind, &out),
         Command::Serve { port, data_dir } => run_serve(port, data_dir).await,
         Command::Kse { command } => run_kse(command).await,
-        Command::Ingest { file, platform, column_map, data_dir, org, connection, timezone, fx_rate, country } => {
-            let args = IngestArgs { file, platform, column_map, data_dir, org, connection, timezone, fx_rate, country };
-            run_ingest(args).await
-        }
+        Command::Ingest(args) => run_ingest(args).await,
         Command::Counterfactual { request, input, level } => run_counterfactual(&request, input.as_deref(), level),
         Command::Explain { request, input, level, audience, kind, outcome } => match (kind.as_str(), input) {
             ("budget", None) => run_explain_budget(&request, level, audience.as_deref(), outcome),

@@ -552,6 +552,68 @@ fn ingest_an_export_with_rows_of_another_length_than_its_header() {
     assert_eq!(lines_of(&w), lines_of(&v));
 }
 
+/// A manager account's export over an account in dollars and one in euros: refused naming
+/// `--currency` without it; with `--currency`, that currency's campaigns are stored and the
+/// others' rows listed in `left_out` with their lines, the batch's quality not lowered by them;
+/// two connections of one file, one a currency, store every campaign once.
+#[test]
+fn ingest_an_export_in_two_currencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::fs::read_to_string(export("google_ads_campaign_report.csv")).unwrap();
+    let mixed: String = fixture
+        .lines()
+        .map(|l| {
+            format!("{}\n", if l.contains("Generic Search") { l.replace(",USD,", ",EUR,") } else { l.to_string() })
+        })
+        .collect();
+    let file = dir.path().join("mcc.csv");
+    std::fs::write(&file, &mixed).unwrap();
+    let path = file.to_str().unwrap();
+    let store = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (code, v) = liftos(&["ingest", path, "--platform", "google_ads", "--data-dir", &store("a")]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--currency")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("2 currencies (EUR, USD"), "{v}");
+    let (code, v) = liftos(&[
+        "ingest",
+        path,
+        "--platform",
+        "google_ads",
+        "--data-dir",
+        &store("b"),
+        "--currency",
+        "EUR",
+        "--fx-rate",
+        "1.08",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    // Generic Search's 56 days; the fixture's two malformed rows are Brand Search's and Generic
+    // Search's (this one in EUR)
+    assert_eq!(v["stored"], 56, "{v}");
+    let batch = &v["batches"][0];
+    let left: Vec<u64> = batch["left_out"].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    assert_eq!(left.len(), 56 * 2 + 1, "{batch}");
+    assert_eq!(left[0], 4);
+    assert!(batch["quality_score"].as_f64().unwrap() > 0.5, "{batch}");
+    let (code, v) =
+        liftos(&["ingest", path, "--platform", "google_ads", "--data-dir", &store("c"), "--currency", "euro"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--currency")), "{v}");
+    let conns = dir.path().join("connections.json");
+    let list = serde_json::json!([
+        {"id": "usd", "kind": "file", "platform": "google_ads", "path": "mcc.csv", "currency": "USD"},
+        {"id": "eur", "kind": "file", "platform": "google_ads", "path": "mcc.csv", "currency": "EUR", "fx_rate": 1.08},
+    ]);
+    std::fs::write(&conns, list.to_string()).unwrap();
+    let d = store("d");
+    let out = store("out");
+    let (code, v) =
+        liftos(&["pipeline", "--connections", conns.to_str().unwrap(), "--data-dir", &d, "--out", &out, "--quiet"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stored_by_platform"]["google_ads"]["records"], 168, "{v}");
+    for b in v["ingestion"]["batches"].as_array().unwrap() {
+        assert!(b.get("quarantined").is_none() && b["records"].as_u64().unwrap() > 0, "{b}");
+    }
+}
+
 /// A CSV line as tab-separated fields (quotes around a field dropped, commas outside quotes
 /// turned into tabs).
 fn csv_to_tsv(line: &str) -> String {

@@ -288,6 +288,10 @@ pub struct StagedBatch {
     pub records: Vec<NewCausalRecord>,
     /// Rows the screen or the export's parser refused, with why.
     pub rejected: Vec<RejectedRow>,
+    /// An export's rows of another currency than the connection's: not errors, so not counted
+    /// against the batch; left for the connection of their own currency.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<RejectedRow>,
     pub interventions: Vec<Intervention>,
     pub confounders: Vec<DetectedConfounder>,
     pub history_rows: usize,
@@ -358,6 +362,7 @@ pub async fn transform_message(
         .map_err(transient)?
         .ok_or_else(|| StageError::Poison(format!("raw_key: no object {:?} under org {org}", msg.raw_key)))?;
     let mut rejected = Vec::new();
+    let mut left_out = Vec::new();
     let (conn, batch, produced_at) = if msg.raw_key.starts_with("drop/") {
         let conn = connections(stores, &org)
             .await?
@@ -384,15 +389,15 @@ pub async fn transform_message(
                 )
             })
             .collect();
-        unread.extend(bad.into_iter().map(|b| {
-            let row = RejectedRow {
-                at: format!("row {} ({})", b.row, b.column),
-                reason: b.reason,
-                line: Some(export.skipped + 1 + b.row),
-                column: Some(b.column),
-            };
-            (b.row, row)
-        }));
+        let row_of = |b: file::BadRow| RejectedRow {
+            at: format!("row {} ({})", b.row, b.column),
+            reason: b.reason,
+            line: Some(export.skipped + 1 + b.row),
+            column: Some(b.column),
+        };
+        let (other_currency, bad): (Vec<_>, Vec<_>) = bad.into_iter().partition(|b| b.left_out);
+        left_out.extend(other_currency.into_iter().map(row_of));
+        unread.extend(bad.into_iter().map(|b| (b.row, row_of(b))));
         unread.sort_by_key(|(row, _)| *row);
         rejected.extend(unread.into_iter().map(|(_, r)| r));
         // A dropped file's time is when it was written: the same for every redelivery of this
@@ -493,6 +498,7 @@ pub async fn transform_message(
         rows: accepted,
         records,
         rejected,
+        left_out,
         interventions,
         confounders,
         history_rows: history.len(),

@@ -90,6 +90,10 @@ pub struct BatchSummary {
     pub quarantined: bool,
     pub quality_components: BTreeMap<String, f64>,
     pub rejected: Vec<super::ingestion::RejectedRow>,
+    /// An export's rows in another currency than the connection's (not errors: left for the
+    /// connection of their own currency), with their lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<super::ingestion::RejectedRow>,
     pub treatments: Vec<crate::ingestion::detect::Intervention>,
     /// (name, confidence, method)
     pub confounders: Vec<(String, f64, String)>,
@@ -175,6 +179,9 @@ pub fn check_export(conn: &crate::ingestion::connectors::Connection, file: &Expo
     let export = super::source::read_export(&file.bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
         .map_err(|e| field(e.summary()))?;
     let (batch, _) = file::parse(conn, &export.table).map_err(|e| match e {
+        crate::ingestion::connectors::ConnectorError::Malformed { field: f, message, .. } if f == "currency" => {
+            ServiceError::from(ValidationError::new("currency", format!("{}: {message}", file.name)))
+        }
         crate::ingestion::connectors::ConnectorError::Malformed { field: f, message, .. } => {
             let column = f.strip_prefix("column_map: ").unwrap_or(&f);
             ServiceError::from(ValidationError::new("column_map", format!("{column}: {message}")))
@@ -395,6 +402,7 @@ async fn run_stages(
                     .map(|(k, c)| (k.clone(), (c.score * 1000.0).round() / 1000.0))
                     .collect(),
                 rejected: staged.rejected.clone(),
+                left_out: staged.left_out.clone(),
                 treatments: staged.interventions.clone(),
                 confounders: staged
                     .confounders

@@ -45,6 +45,10 @@ pub struct BadRow {
     pub row: usize,
     pub column: String,
     pub reason: String,
+    /// Not an error: a row of another currency than the connection's, left for the connection
+    /// of its own currency (reported, not counted against the batch's quality).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub left_out: bool,
 }
 
 fn cell(t: &Table, col: &str, i: usize) -> Option<String> {
@@ -127,6 +131,37 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             matches!(table.column(n), Ok(Column::Text(_))) || table.holds_flags(n) || is_id_name(n) || is_hour_name(n)
         })
         .collect();
+    // Amounts in more than one currency (a manager account's export over accounts in dollars
+    // and in euros) are neither summed nor scaled by the connection's one fx_rate: a connection
+    // that names its currency keeps its rows and rejects the others; one that does not refuses
+    // the file.
+    let currency_column = table.names.iter().find(|n| CURRENCY_COLUMNS.iter().any(|c| same_name(n, c)));
+    let currency_of = |i: usize| {
+        let code = currency_column.and_then(|c| cell(table, c, i)).map(|s| s.trim().to_uppercase());
+        code.filter(|c| !c.is_empty() && !is_summary_cell(c) && !matches!(c.as_str(), "--" | "-" | "–" | "—"))
+    };
+    let own_currency = conn.currency.as_deref().map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty());
+    if let (Some(column), None) = (currency_column, &own_currency) {
+        let summary_row = |i: usize| {
+            [&map.date, &map.campaign_id].iter().any(|c| cell(table, c, i).is_some_and(|s| is_summary_cell(&s)))
+        };
+        let found: std::collections::BTreeSet<String> =
+            (0..table.rows).filter(|i| !summary_row(*i)).filter_map(currency_of).collect();
+        if found.len() > 1 {
+            let list: Vec<&str> = found.iter().map(String::as_str).collect();
+            return Err(ConnectorError::malformed(
+                "file",
+                "currency",
+                format!(
+                    "the export holds amounts in {} currencies ({}, column {column:?}), which one fx_rate cannot \
+                     convert: export each currency's accounts on their own, each through a connection with its \
+                     currency and fx_rate, or give this connection its currency to keep only that currency's rows",
+                    list.len(),
+                    list.join(", ")
+                ),
+            ));
+        }
+    }
     let mut days: std::collections::HashMap<(String, NaiveDate), (usize, std::collections::HashSet<String>)> =
         std::collections::HashMap::new();
     let mut summed = 0usize;
@@ -140,6 +175,19 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         // The export's totals rows are not days of a campaign.
         if [&map.date, &map.campaign_id].iter().any(|c| get(c).is_some_and(|s| is_summary_cell(&s))) {
             continue;
+        }
+        if let (Some(own), Some(code), Some(column)) = (&own_currency, currency_of(i), currency_column) {
+            if code != *own {
+                bad.push(BadRow {
+                    row: i + 1,
+                    left_out: true,
+                    column: column.clone(),
+                    reason: format!(
+                        "in {code}, not the connection's {own}: left for the connection of its own currency, with its fx_rate"
+                    ),
+                });
+                continue;
+            }
         }
         let number = |c: &Option<String>| -> Result<f64, (String, String)> {
             match c {
@@ -174,6 +222,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             None => {
                 bad.push(BadRow {
                     row: i + 1,
+                    left_out: false,
                     column: map.date.clone(),
                     reason: format!("not a date in the format {fmt}"),
                 });
@@ -192,6 +241,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             if let Some(end) = end.filter(|e| *e != date && !next_midnight(e)) {
                 bad.push(BadRow {
                     row: i + 1,
+                    left_out: false,
                     column: end_col.to_string(),
                     reason: format!(
                         "the row covers {date} to {end}, not one day: download the export broken down by day"
@@ -203,7 +253,12 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         let campaign = match get(&map.campaign_id).filter(|s| !s.trim().is_empty()) {
             Some(c) => campaign_key(c.trim().trim_end_matches(".0")),
             None => {
-                bad.push(BadRow { row: i + 1, column: map.campaign_id.clone(), reason: "is empty".into() });
+                bad.push(BadRow {
+                    row: i + 1,
+                    left_out: false,
+                    column: map.campaign_id.clone(),
+                    reason: "is empty".into(),
+                });
                 continue;
             }
         };
@@ -221,7 +276,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             match number(c) {
                 Ok(v) => vals[k] = v,
                 Err((column, reason)) => {
-                    bad.push(BadRow { row: i + 1, column, reason });
+                    bad.push(BadRow { row: i + 1, left_out: false, column, reason });
                     continue 'rows;
                 }
             }
@@ -775,6 +830,27 @@ const REVENUE_COLUMNS: &[&str] = &[
     "Valor da conversão",
     "Conv.waarde",
     "Conversiewaarde",
+];
+
+/// The columns naming the currency of a row's amounts (Google Ads `Currency code`, Meta
+/// `Currency`, Microsoft Advertising `CurrencyCode`, Amazon Ads and TikTok `Currency`, as the
+/// platforms' German, French, Spanish, Italian, Portuguese and Dutch interfaces write them).
+const CURRENCY_COLUMNS: &[&str] = &[
+    "Currency code",
+    "Currency",
+    "Account currency",
+    "customer.currency_code",
+    "Währungscode",
+    "Währung",
+    "Code de la devise",
+    "Devise",
+    "Código de moneda",
+    "Moneda",
+    "Codice valuta",
+    "Valuta",
+    "Código da moeda",
+    "Moeda",
+    "Valutacode",
 ];
 
 /// The columns of a row's reporting range (start, end) where the start may serve as the date:
@@ -1700,6 +1776,40 @@ mod tests {
         let (text, skipped) = export_text(tsv.as_bytes(), None).unwrap();
         let (_, ragged) = even_rows(text, skipped).unwrap();
         assert_eq!(ragged.iter().map(|r| (r.row, r.line)).collect::<Vec<_>>(), vec![(4, 6)]);
+    }
+
+    /// A manager account's export over accounts in two currencies: refused without the
+    /// connection's currency (one fx_rate cannot convert both); with it, the other currency's
+    /// rows are left out, not rejected; the totals rows' currency is not counted.
+    #[test]
+    fn amounts_in_another_currency_are_left_out_or_the_file_refused() {
+        let csv = "Day,Campaign ID,Currency code,Cost\n2026-11-01,1,USD,10\n2026-11-01,2,EUR,20\n\
+                   2026-11-02,1,usd,11\n2026-11-02,2,EUR,21\nTotal: Account,--,--,62\n";
+        let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+        let conn = |currency: Option<&str>| -> Connection {
+            serde_json::from_value(serde_json::json!({
+                "id": "c", "kind": "file", "platform": "google_ads", "currency": currency,
+                "column_map": detect_map(&table).unwrap(),
+            }))
+            .unwrap()
+        };
+        match parse(&conn(None), &table) {
+            Err(ConnectorError::Malformed { field, message, .. }) => {
+                assert_eq!(field, "currency");
+                assert!(message.contains("2 currencies (EUR, USD, column \"Currency code\")"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let (batch, bad) = parse(&conn(Some("usd")), &table).unwrap();
+        let kept: Vec<(String, f64)> = batch.rows.iter().map(|r| (r.campaign_id.clone(), r.spend)).collect();
+        assert_eq!(kept, [("1".to_string(), 10.0), ("1".to_string(), 11.0)]);
+        assert_eq!(bad.iter().map(|b| (b.row, b.left_out)).collect::<Vec<_>>(), [(2, true), (4, true)]);
+        assert!(bad[0].reason.starts_with("in EUR, not the connection's USD"), "{}", bad[0].reason);
+        let (batch, bad) = parse(&conn(Some("EUR")), &table).unwrap();
+        assert_eq!((batch.rows.len(), bad.len()), (2, 2));
+        // one currency throughout: read as before, with or without the connection's
+        let one = Table::from_csv_bytes(csv.replace("EUR", "USD").as_bytes(), None).unwrap();
+        assert_eq!(parse(&conn(None), &one).unwrap().0.rows.len(), 4);
     }
 
     #[test]

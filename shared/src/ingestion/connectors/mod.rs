@@ -99,6 +99,11 @@ impl Connection {
         if !(self.fx_rate.is_finite() && self.fx_rate > 0.0) {
             return Err(ValidationError::new("fx_rate", "must be a positive number"));
         }
+        if let Some(c) = &self.currency {
+            if !(c.trim().len() == 3 && c.trim().bytes().all(|b| b.is_ascii_alphabetic())) {
+                return Err(ValidationError::new("currency", format!("{c:?} is not an ISO 4217 code (USD, EUR, GBP)")));
+            }
+        }
         match self.kind {
             ConnectorKind::File if self.column_map.is_none() => {
                 Err(ValidationError::new("column_map", "is required for file connections"))
