@@ -966,7 +966,7 @@ fn on_panel<R: serde::Serialize, T: serde::Serialize>(
                     format!(
                         "{e} (the dates of {:?} are numbered as periods: 1 is {}, each {})",
                         a.column,
-                        a.first,
+                        a.first_shown(),
                         a.step.phrase()
                     ),
                 ),

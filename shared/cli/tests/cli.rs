@@ -153,6 +153,59 @@ fn did_on_a_spreadsheets_numbers() {
     assert!(!message.contains("numbered as periods"), "{message}");
 }
 
+/// A panel by hour (8 geos, 72 hours, half of them treated from the 49th hour): numbered by
+/// hour, the answer's axis in hours, the treatment time of a synthetic control given as an hour;
+/// an effect of 3 found within its interval.
+#[test]
+fn did_and_synth_on_a_panel_by_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = liftos_estimators::rng::Rng::new(8);
+    let mut text = String::from("hour,geo,orders,treated\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    for g in 0..8 {
+        for h in 0..72 {
+            let treated = u8::from(g < 4 && h >= 48);
+            let y = 20.0 + 2.0 * rng.normal() + 3.0 * f64::from(treated);
+            let at = start + chrono::Duration::hours(h);
+            text.push_str(&format!("{},g{g},{y:.3},{treated}\n", at.format("%Y-%m-%d %H:%M:%S")));
+        }
+    }
+    let path = dir.path().join("hourly.csv");
+    std::fs::write(&path, text).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, v) = liftos(&[
+        "estimate",
+        "did",
+        "--input",
+        p,
+        "--unit",
+        "geo",
+        "--time",
+        "hour",
+        "--outcome",
+        "orders",
+        "--treatment",
+        "treated",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    let axis = &v["time_axis"];
+    assert_eq!((axis["step"].as_str(), axis["periods"].as_i64()), (Some("hour"), Some(72)), "{axis}");
+    assert_eq!((axis["first"].as_str(), axis["last"].as_str()), (Some("2026-11-01 00:00"), Some("2026-11-03 23:00")));
+    let (lo, hi) = (v["ci_low"].as_f64().unwrap(), v["ci_high"].as_f64().unwrap());
+    assert!(lo < 3.0 && 3.0 < hi, "{v}");
+    let synth = |at: &str| {
+        let flags = "--unit geo --time hour --outcome orders --treated-unit g0";
+        let mut args = vec!["estimate", "synth", "--input", p, "--treatment-time", at];
+        args.extend(flags.split_whitespace());
+        liftos(&args)
+    };
+    let (code, v) = synth("2026-11-03 00:00");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["treatment_time"], 49, "{v}");
+    let (code, e) = synth("2026-11-03 00:30");
+    assert_eq!((code, e["field"].as_str()), (2, Some("treatment_time")), "{e}");
+}
+
 #[test]
 fn did_staggered_keys() {
     let (code, v) = run(&format!("estimate did --input {MPDTA} --unit countyreal --time year --outcome lemp --cohort first.treat --control never --method dr"));

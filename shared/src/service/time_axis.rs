@@ -1,6 +1,7 @@
 //! A panel's time column of dates (2026-09-01, 09/01/2026, Sep 1, 2026: the formats exports
-//! write) as the whole-number periods the panel estimators count in. The axis runs from the
-//! first date in steps of the dates' spacing (days, weeks, every n days, months), so period 1 is
+//! write) or of hours (2026-11-01 13:00:00) as the whole-number periods the panel estimators
+//! count in. The axis runs from the
+//! first date in steps of the dates' spacing (hours, days, weeks, every n days, months), so period 1 is
 //! the first date and a date missing from the data is a missing period, not a shorter gap; event
 //! times and cohorts are counted in these periods. Dates given on the command line (a treatment
 //! time, a cohort column of first treated dates) are read on the same axis, and the answer says
@@ -9,7 +10,7 @@
 use std::collections::HashMap;
 
 pub use crate::api::estimate::AxisSummary;
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Datelike, Months, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use liftos_estimators::data::{Column, Table};
 
 use super::estimate::EstimateError;
@@ -31,14 +32,17 @@ pub const NEVER: &[&str] = &["", "0", "NA", "N/A", "NaN", "NaT", "null", "None",
 /// The spacing of the dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    Hours(u32),
     Days(u32),
     Months(u32),
 }
 
 impl Step {
-    /// The step in a sentence: a day, a week, 3 days, a month, a quarter, 2 months.
+    /// The step in a sentence: an hour, a day, a week, 3 days, a month, a quarter, 2 months.
     pub fn phrase(self) -> String {
         match self {
+            Step::Hours(1) => "an hour".into(),
+            Step::Hours(n) => format!("{n} hours"),
             Step::Days(n) if n > 1 && n != 7 => format!("{n} days"),
             Step::Months(n) if n > 1 && n != 3 => format!("{n} months"),
             _ => format!("a {self}"),
@@ -49,6 +53,8 @@ impl Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Step::Hours(1) => write!(f, "hour"),
+            Step::Hours(n) => write!(f, "{n} hours"),
             Step::Days(1) => write!(f, "day"),
             Step::Days(7) => write!(f, "week"),
             Step::Days(n) => write!(f, "{n} days"),
@@ -64,8 +70,8 @@ impl std::fmt::Display for Step {
 pub struct TimeAxis {
     /// The time column.
     pub column: String,
-    /// Period 1.
-    pub first: NaiveDate,
+    /// Period 1 (a midnight unless the axis is by hour).
+    first: NaiveDateTime,
     pub step: Step,
     /// The last date's period.
     pub periods: i64,
@@ -77,8 +83,9 @@ impl TimeAxis {
     /// When the column `column` holds dates: replaced in `table` by each row's period and the
     /// axis returned. A numeric column (already periods) is left as it is: None.
     pub fn number(table: &mut Table, column: &str) -> Result<Option<TimeAxis>, EstimateError> {
-        let (days, format) = match table.column(column)? {
-            Column::Num(v) if table.holds_days(column) => (calendar_days(column, v)?, "%Y-%m-%d".to_string()),
+        // each row's day of the common era, or with `hourly` its hour since the era's first midnight
+        let (days, format, hourly) = match table.column(column)? {
+            Column::Num(v) if table.holds_days(column) => (calendar_days(column, v)?, "%Y-%m-%d".to_string(), false),
             Column::Num(_) => return Ok(None),
             Column::Text(values) => match text_days(table, column, values)? {
                 Some(read) => read,
@@ -90,18 +97,27 @@ impl TimeAxis {
         let (Some(&lo), Some(&hi)) = (distinct.first(), distinct.last()) else {
             return Err(EstimateError::new(column, format!("{column}: the table has no rows")));
         };
-        let date = |d: i64| NaiveDate::from_num_days_from_ce_opt(d as i32);
+        let date = |d: i64| {
+            let (day, hour) = if hourly { (d.div_euclid(24), d.rem_euclid(24)) } else { (d, 0) };
+            NaiveDate::from_num_days_from_ce_opt(i32::try_from(day).ok()?)?.and_hms_opt(hour as u32, 0, 0)
+        };
         let (Some(first), Some(last)) = (date(lo), date(hi)) else {
             return Err(EstimateError::new(column, format!("{column}: dates out of range")));
         };
-        let step = step_of(&distinct, &date);
+        let step = if hourly {
+            Step::Hours(u32::try_from(distinct.windows(2).map(|w| w[1] - w[0]).fold(0, gcd).max(1)).unwrap_or(1))
+        } else {
+            step_of(&distinct, &|d| date(d).map(|t| t.date()))
+        };
         let mut axis = TimeAxis { column: column.to_string(), first, step, periods: 1, format };
         axis.periods = axis.offset(last).unwrap_or(0) + 1;
         if axis.periods > MAX_PERIODS {
             return Err(EstimateError::new(
                 column,
                 format!(
-                    "{column}: the dates run from {first} to {last} in steps of {}: {} periods, more than {MAX_PERIODS}",
+                    "{column}: the dates run from {} to {} in steps of {}: {} periods, more than {MAX_PERIODS}",
+                    axis.shown(first),
+                    axis.shown(last),
                     step.phrase(),
                     axis.periods
                 ),
@@ -121,13 +137,14 @@ impl TimeAxis {
     /// `field`; a number is refused (the column holds dates, so the flag takes one too).
     pub fn period(&self, field: &str, value: &str) -> Result<i64, EstimateError> {
         let v = value.trim();
-        let Some(d) = file::day_in(v, &self.format).or_else(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()) else {
+        let Some(d) = self.read(v) else {
             return Err(EstimateError::new(
                 field,
                 format!(
-                    "{field}: {v:?} is not a date; the time column {:?} holds dates, so give one such as {}",
+                    "{field}: {v:?} is not a date; the time column {:?} holds {}, so give one such as {}",
                     self.column,
-                    self.first.format("%Y-%m-%d")
+                    if self.hourly() { "hours" } else { "dates" },
+                    self.shown(self.first)
                 ),
             ));
         };
@@ -135,39 +152,75 @@ impl TimeAxis {
             EstimateError::new(
                 field,
                 format!(
-                    "{field}: {d} is not one of the periods of {:?}, which run from {} in steps of {}",
+                    "{field}: {} is not one of the periods of {:?}, which run from {} in steps of {}",
+                    self.shown(d),
                     self.column,
-                    self.first,
+                    self.shown(self.first),
                     self.step.phrase()
                 ),
             )
         })
     }
 
-    /// The period of the day `d`: 1 for the first date, 0 and below before it; None when the
-    /// day falls between two periods.
-    pub fn period_of(&self, d: NaiveDate) -> Option<i64> {
+    /// `v` as a time on this axis: in the column's format or as YYYY-MM-DD (its midnight), and
+    /// on an axis by hour also as YYYY-MM-DD HH:MM(:SS).
+    fn read(&self, v: &str) -> Option<NaiveDateTime> {
+        let day = || file::day_in(v, &self.format).or_else(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok());
+        if !self.hourly() {
+            return day().map(|d| d.and_time(NaiveTime::MIN));
+        }
+        ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+            .iter()
+            .chain(std::iter::once(&self.format.as_str()))
+            .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+            .or_else(|| day().map(|d| d.and_time(NaiveTime::MIN)))
+    }
+
+    fn hourly(&self) -> bool {
+        matches!(self.step, Step::Hours(_))
+    }
+
+    /// A time of this axis as the answer writes it: `2026-09-01`, or by hour `2026-09-01 13:00`.
+    pub fn shown(&self, t: NaiveDateTime) -> String {
+        t.format(if self.hourly() { "%Y-%m-%d %H:%M" } else { "%Y-%m-%d" }).to_string()
+    }
+
+    /// Period 1's time, as the answer writes it.
+    pub fn first_shown(&self) -> String {
+        self.shown(self.first)
+    }
+
+    /// The period of the time `d`: 1 for the first, 0 and below before it; None when it falls
+    /// between two periods.
+    pub fn period_of(&self, d: NaiveDateTime) -> Option<i64> {
         self.offset(d).map(|o| o + 1)
     }
 
-    /// Steps from the first date to `d`, when `d` is on the axis.
-    fn offset(&self, d: NaiveDate) -> Option<i64> {
+    /// Steps from the first time to `d`, when `d` is on the axis.
+    fn offset(&self, d: NaiveDateTime) -> Option<i64> {
         match self.step {
+            Step::Hours(n) => {
+                let minutes = (d - self.first).num_minutes();
+                let per = 60 * i64::from(n);
+                (d.second() == 0 && minutes % per == 0).then_some(minutes.div_euclid(per))
+            }
+            _ if d.time() != self.first.time() => None,
             Step::Days(n) => {
-                let days = (d - self.first).num_days();
-                (days % i64::from(n) == 0).then_some(days / i64::from(n))
+                let days = (d.date() - self.first.date()).num_days();
+                (days % i64::from(n) == 0).then_some(days.div_euclid(i64::from(n)))
             }
             Step::Months(n) => {
-                let months = month_index(d) - month_index(self.first);
-                (d.day() == self.first.day() && months % i64::from(n) == 0).then_some(months / i64::from(n))
+                let months = month_index(d.date()) - month_index(self.first.date());
+                (d.day() == self.first.day() && months % i64::from(n) == 0).then_some(months.div_euclid(i64::from(n)))
             }
         }
     }
 
-    /// Period `p`'s date (None outside the calendar).
-    pub fn date(&self, p: i64) -> Option<NaiveDate> {
+    /// Period `p`'s time (None outside the calendar).
+    pub fn date(&self, p: i64) -> Option<NaiveDateTime> {
         let k = p.checked_sub(1)?;
         match self.step {
+            Step::Hours(n) => self.first.checked_add_signed(chrono::Duration::try_hours(k.checked_mul(i64::from(n))?)?),
             Step::Days(n) => {
                 let days = k.checked_mul(i64::from(n))?;
                 self.first.checked_add_signed(chrono::Duration::try_days(days)?)
@@ -197,7 +250,8 @@ impl TimeAxis {
                     }
                     let d = calendar_days(column, &[x])?
                         .first()
-                        .and_then(|&d| NaiveDate::from_num_days_from_ce_opt(d as i32));
+                        .and_then(|&d| NaiveDate::from_num_days_from_ce_opt(d as i32))
+                        .map(|d| d.and_time(NaiveTime::MIN));
                     let p = d.and_then(|d| self.period_of(d)).ok_or_else(|| {
                         EstimateError::new(
                             column,
@@ -205,13 +259,13 @@ impl TimeAxis {
                                 "{column}: row {}: not one of the periods of {:?}, which run from {} in steps of {}",
                                 i + 1,
                                 self.column,
-                                self.first,
+                                self.shown(self.first),
                                 self.step.phrase()
                             ),
                         )
                     })?;
                     if p < 1 {
-                        return Err(self.before_first(column, i, &d.map(|d| d.to_string()).unwrap_or_default()));
+                        return Err(self.before_first(column, i, &d.map(|d| self.shown(d)).unwrap_or_default()));
                     }
                     out.push(p as f64);
                 }
@@ -321,14 +375,14 @@ impl TimeAxis {
                  starts has no untreated period; leave it out",
                 i + 1,
                 self.column,
-                self.first
+                self.shown(self.first)
             ),
         )
     }
 
     /// What the answer says: the step, the ends, and each period's date.
     pub fn summary(&self) -> AxisSummary {
-        let iso = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+        let iso = |d: NaiveDateTime| self.shown(d);
         AxisSummary {
             column: self.column.clone(),
             step: self.step.to_string(),
@@ -358,14 +412,14 @@ fn calendar_days(column: &str, v: &[f64]) -> Result<Vec<i64>, EstimateError> {
 }
 
 /// A text column of dates as days of the common era, row by row, and their format; None when
-/// the column does not hold dates.
-fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<(Vec<i64>, String)>, EstimateError> {
+/// the column does not hold dates. Times of day (`2026-11-01 13:00:00`, a panel by hour) as
+/// hours since the era's first midnight (`true`).
+type Read = (Vec<i64>, String, bool);
+
+fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<Read>, EstimateError> {
     let format = match file::date_format(table, column) {
         Ok(f) => f,
-        // Times of day: say so (an hourly panel is numbered by the user).
-        Err(m) if m.contains("times of day") => {
-            return Err(EstimateError::new(column, format!("{column}: {m}; or number its periods (1, 2, 3, ...)")))
-        }
+        Err(m) if m.contains("times of day") => return text_hours(table, column, values).map(Some),
         // Fewer than nine in ten are dates: when any is one, the first row that is not is named
         // below; otherwise the estimator says what the column holds.
         Err(_) => match values.iter().take(1000).find_map(|v| file::format_of(v)) {
@@ -399,7 +453,46 @@ fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<(V
         };
         days.push(d);
     }
-    Ok(Some((days, format)))
+    Ok(Some((days, format, false)))
+}
+
+/// A text column of times on the hour (a panel by hour) as hours since the common era's first
+/// midnight, row by row, and their format. A time off the hour is refused: the axis counts
+/// whole hours.
+fn text_hours(table: &Table, column: &str, values: &[String]) -> Result<Read, EstimateError> {
+    let format =
+        file::export_date_format(table, column).map_err(|m| EstimateError::new(column, format!("{column}: {m}")))?;
+    let mut seen: HashMap<&str, i64> = HashMap::new();
+    let mut hours = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        let v = v.trim();
+        let h = match seen.get(v) {
+            Some(&h) => h,
+            None => {
+                let t = NaiveDateTime::parse_from_str(v, &format).ok();
+                let Some(t) = t.filter(|t| t.minute() == 0 && t.second() == 0 && t.nanosecond() == 0) else {
+                    let what = match t {
+                        Some(_) => format!("{v:?} is not on the hour (the axis counts whole hours)"),
+                        None if v.is_empty() => "is empty".to_string(),
+                        None => format!("{v:?} is not a time"),
+                    };
+                    return Err(EstimateError::new(
+                        column,
+                        format!(
+                            "{column}: row {}: {what}; the column holds hours ({}), one on every row",
+                            i + 1,
+                            example(&format)
+                        ),
+                    ));
+                };
+                let h = i64::from(t.date().num_days_from_ce()) * 24 + i64::from(t.hour());
+                seen.insert(v, h);
+                h
+            }
+        };
+        hours.push(h);
+    }
+    Ok((hours, format, true))
 }
 
 /// analyze/advanced's methods (their JSON, before it is parsed) on a table whose time column
@@ -559,7 +652,7 @@ mod tests {
         assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().step, Step::Days(7));
         // with an offset: the day written; a bad row's message shows the format with one
         let mut t = table(&["2026-11-01T00:00:00+01:00", "2026-11-02T00:00:00+01:00", "2026-11-03T00:00:00+01:00"]);
-        assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().first.to_string(), "2026-11-01");
+        assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().first_shown(), "2026-11-01");
         assert_eq!(example("%Y-%m-%dT%H:%M:%S%.f%:z"), "2026-09-01T00:00:00+00:00");
         let mut dates = vec!["2026-11-01T00:00:00+01:00"; 12];
         dates.push("soon");
@@ -601,7 +694,7 @@ mod tests {
         let mut t = crate::service::source::parse_panel(&out, PanelFormat::Parquet).unwrap();
         assert!(t.holds_days("day") && t.holds_days("first") && !t.holds_days("y"));
         let axis = TimeAxis::number(&mut t, "day").unwrap().expect("dates");
-        assert_eq!((axis.step, axis.periods, axis.first.to_string()), (Step::Days(7), 4, "2026-09-01".to_string()));
+        assert_eq!((axis.step, axis.periods, axis.first_shown()), (Step::Days(7), 4, "2026-09-01".to_string()));
         assert_eq!(numbered(&t), vec![1.0, 2.0, 4.0, 1.0, 2.0, 4.0]);
         assert!(!t.holds_days("day"), "periods now, not days");
         axis.number_dates(&mut t, "first").unwrap();
@@ -631,12 +724,52 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("date: row 1: \"x\" is not a date"));
-        // Hours are not days.
-        let mut t = table(&["2026-09-01 10:00:00", "2026-09-01 11:00:00"]);
-        assert!(TimeAxis::number(&mut t, "date").unwrap_err().to_string().contains("times of day"));
+        // Times off the hour among hours: named.
+        let mut t = table(&["2026-09-01 10:00:00", "2026-09-01 11:00:00", "2026-09-01 11:30:00"]);
+        let e = TimeAxis::number(&mut t, "date").unwrap_err().to_string();
+        assert!(e.contains("row 3: \"2026-09-01 11:30:00\" is not on the hour"), "{e}");
         // Centuries of days.
         let mut t = table(&["1700-01-01", "1700-01-02", "2026-01-02"]);
         assert!(TimeAxis::number(&mut t, "date").unwrap_err().to_string().contains("more than 100000"));
+    }
+
+    /// A panel by hour (a geo test read out hour by hour): periods of an hour across midnight,
+    /// an hour missing from the data a period of its own; times given on the axis as hours or as
+    /// a day's midnight; cohorts of first treated hours.
+    #[test]
+    fn hours() {
+        let hours = ["2026-11-01 22:00:00", "2026-11-01 23:00:00", "2026-11-02 01:00:00"];
+        let mut t = table(&[hours, hours].concat());
+        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        assert_eq!((axis.step, axis.periods, axis.step.to_string()), (Step::Hours(1), 4, "hour".to_string()));
+        assert_eq!(numbered(&t), vec![1.0, 2.0, 4.0, 1.0, 2.0, 4.0]);
+        let s = axis.summary();
+        assert_eq!(s.dates, ["2026-11-01 22:00", "2026-11-01 23:00", "2026-11-02 00:00", "2026-11-02 01:00"]);
+        assert_eq!((s.first.as_str(), s.last.as_str()), ("2026-11-01 22:00", "2026-11-02 01:00"));
+        for v in ["2026-11-02 00:00", "2026-11-02 00:00:00", "2026-11-02T00:00:00", "2026-11-02"] {
+            assert_eq!(axis.period("treatment_time", v).unwrap(), 3, "{v}");
+        }
+        assert_eq!(axis.range("fit_window", "2026-11-01 22:00..2026-11-01 23:00").unwrap(), "1-2");
+        let e = axis.period("treatment_time", "2026-11-02 00:30").unwrap_err().to_string();
+        assert!(e.contains("2026-11-02 00:30 is not one of the periods") && e.contains("steps of an hour"), "{e}");
+        let e = axis.period("treatment_time", "soon").unwrap_err().to_string();
+        assert!(e.contains("holds hours, so give one such as 2026-11-01 22:00"), "{e}");
+        // every three hours
+        let mut t = table(&["2026-11-01 00:00:00", "2026-11-01 03:00:00", "2026-11-01 09:00:00"]);
+        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        assert_eq!((axis.step.phrase(), axis.periods), ("3 hours".to_string(), 4));
+        assert_eq!(Step::Hours(1).phrase(), "an hour");
+        // first treated hours
+        let mut t = Table::from_columns(vec![
+            ("date", Column::Text(hours.iter().map(|s| s.to_string()).collect())),
+            ("first", Column::Text(vec!["2026-11-01 23:00".into(), "never".into(), "2026-11-01 23:00:00".into()])),
+        ]);
+        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        axis.number_dates(&mut t, "first").unwrap();
+        match t.column("first").unwrap() {
+            Column::Num(v) => assert!(v[0] == 2.0 && v[1].is_nan() && v[2] == 2.0, "{v:?}"),
+            Column::Text(_) => panic!("still text"),
+        }
     }
 
     #[test]
