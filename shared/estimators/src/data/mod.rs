@@ -437,15 +437,15 @@ fn merge_text(mut table: Table, mut again: Table, text_cols: Vec<usize>) -> Tabl
 }
 
 /// A column of `true` and `false` in any case (pandas writes `True`, R, Excel and SQL exports
-/// `TRUE`) as 1 and 0, an empty cell missing, as a Parquet file's booleans are read: a treatment
-/// or a converted flag saved that way is the 0/1 column it means. None when any other value is
-/// there or none is a boolean.
+/// `TRUE`), or of `yes` and `no` (a spreadsheet's `Treated?` column), as 1 and 0, an empty cell
+/// missing, as a Parquet file's booleans are read: a treatment or a converted flag saved that way
+/// is the 0/1 column it means. None when any other value is there or none is a boolean.
 fn booleans(v: &[String]) -> Option<Vec<f64>> {
     let x: Vec<f64> = v
         .iter()
         .map(|s| match s.trim() {
-            t if t.eq_ignore_ascii_case("true") => Some(1.0),
-            t if t.eq_ignore_ascii_case("false") => Some(0.0),
+            t if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("yes") => Some(1.0),
+            t if t.eq_ignore_ascii_case("false") || t.eq_ignore_ascii_case("no") => Some(0.0),
             "" => Some(f64::NAN),
             _ => None,
         })
@@ -775,6 +775,11 @@ mod tests {
             assert!(t.holds_flags("treated") && !t.holds_flags("y") && !t.holds_flags("label"));
         }
         assert_eq!(booleans(&["".to_string()]), None, "no boolean in it");
+        let t = Table::from_reader("unit,treated\na,Yes\nb,no\nc,\n".as_bytes()).unwrap();
+        let treated = t.numeric_or_missing("treated").unwrap();
+        assert_eq!((treated[0], treated[1]), (1.0, 0.0));
+        assert!(treated[2].is_nan() && t.holds_flags("treated"));
+        assert_eq!(booleans(&["yes".to_string(), "maybe".to_string()]), None);
     }
 
     /// Numbers as a spreadsheet shows them (Excel's "CSV" and Google Sheets' download write the
