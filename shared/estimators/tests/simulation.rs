@@ -573,8 +573,8 @@ fn wild_bootstrap_size_with_few_treated_clusters() {
 /// Six clusters, three treated, no effect: Rademacher's 64 sign vectors are enumerated, and the
 /// p-value counts as a randomisation test's does, so it is never below 2/64 and a 1% test never
 /// rejects; at 5% and 10% it rejects within three binomial sd of the level (the bootstrap is not
-/// an exact randomisation test: 5.4% and 12.2% here, where the discrete p-values allow 4.7% and
-/// 9.4%). Counted
+/// an exact randomisation test: 5.4% and 12.2% here, where the discrete p-values, multiples of
+/// 1/32, allow 3.1% and 9.4%). Counted
 /// strictly (wildboottest's way) the p-value is 0 whenever the data's |t| is the largest of the
 /// 32 distinct ones: on these panels that count rejected 5.4%, 8.5% and 15.4% at 1%, 5% and 10%
 /// (measured 2026-12-05 by flipping the comparison).

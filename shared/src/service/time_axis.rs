@@ -427,32 +427,9 @@ fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<Re
             None => return Ok(None),
         },
     };
-    // a panel repeats each date once per unit: each is parsed once
-    let mut seen: HashMap<&str, i64> = HashMap::new();
-    let mut days = Vec::with_capacity(values.len());
-    for (i, v) in values.iter().enumerate() {
-        let v = v.trim();
-        let d = match seen.get(v) {
-            Some(&d) => d,
-            None => {
-                let Some(date) = file::day_in(v, &format) else {
-                    let what = if v.is_empty() { "is empty".to_string() } else { format!("{v:?} is not a date") };
-                    return Err(EstimateError::new(
-                        column,
-                        format!(
-                            "{column}: row {}: {what}; the column holds dates ({}), one on every row",
-                            i + 1,
-                            example(&format)
-                        ),
-                    ));
-                };
-                let d = i64::from(date.num_days_from_ce());
-                seen.insert(v, d);
-                d
-            }
-        };
-        days.push(d);
-    }
+    let days = read_rows(column, values, &format, "dates", |v| {
+        file::day_in(v, &format).map(|d| i64::from(d.num_days_from_ce())).ok_or_else(|| format!("{v:?} is not a date"))
+    })?;
     Ok(Some((days, format, false)))
 }
 
@@ -462,37 +439,51 @@ fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<Re
 fn text_hours(table: &Table, column: &str, values: &[String]) -> Result<Read, EstimateError> {
     let format =
         file::export_date_format(table, column).map_err(|m| EstimateError::new(column, format!("{column}: {m}")))?;
+    let hours = read_rows(column, values, &format, "hours", |v| {
+        let t = NaiveDateTime::parse_from_str(v, &format).map_err(|_| format!("{v:?} is not a time"))?;
+        if t.minute() != 0 || t.second() != 0 || t.nanosecond() != 0 {
+            return Err(format!("{v:?} is not on the hour (the axis counts whole hours)"));
+        }
+        Ok(i64::from(t.date().num_days_from_ce()) * 24 + i64::from(t.hour()))
+    })?;
+    Ok((hours, format, true))
+}
+
+/// Each row of a text time column read by `read` (a panel repeats each time once per unit: each
+/// distinct text is read once); the first row it refuses is named with why, and an example of
+/// the column's `format`, which holds `holds` (dates, hours).
+fn read_rows(
+    column: &str,
+    values: &[String],
+    format: &str,
+    holds: &str,
+    read: impl Fn(&str) -> Result<i64, String>,
+) -> Result<Vec<i64>, EstimateError> {
     let mut seen: HashMap<&str, i64> = HashMap::new();
-    let mut hours = Vec::with_capacity(values.len());
+    let mut out = Vec::with_capacity(values.len());
     for (i, v) in values.iter().enumerate() {
         let v = v.trim();
-        let h = match seen.get(v) {
-            Some(&h) => h,
+        let x = match seen.get(v) {
+            Some(&x) => x,
             None => {
-                let t = NaiveDateTime::parse_from_str(v, &format).ok();
-                let Some(t) = t.filter(|t| t.minute() == 0 && t.second() == 0 && t.nanosecond() == 0) else {
-                    let what = match t {
-                        Some(_) => format!("{v:?} is not on the hour (the axis counts whole hours)"),
-                        None if v.is_empty() => "is empty".to_string(),
-                        None => format!("{v:?} is not a time"),
-                    };
-                    return Err(EstimateError::new(
+                let x = read(v).map_err(|why| {
+                    let what = if v.is_empty() { "is empty".to_string() } else { why };
+                    EstimateError::new(
                         column,
                         format!(
-                            "{column}: row {}: {what}; the column holds hours ({}), one on every row",
+                            "{column}: row {}: {what}; the column holds {holds} ({}), one on every row",
                             i + 1,
-                            example(&format)
+                            example(format)
                         ),
-                    ));
-                };
-                let h = i64::from(t.date().num_days_from_ce()) * 24 + i64::from(t.hour());
-                seen.insert(v, h);
-                h
+                    )
+                })?;
+                seen.insert(v, x);
+                x
             }
         };
-        hours.push(h);
+        out.push(x);
     }
-    Ok((hours, format, true))
+    Ok(out)
 }
 
 /// analyze/advanced's methods (their JSON, before it is parsed) on a table whose time column

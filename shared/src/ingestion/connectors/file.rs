@@ -133,18 +133,17 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         .collect();
     // Amounts in more than one currency (a manager account's export over accounts in dollars
     // and in euros) are neither summed nor scaled by the connection's one fx_rate: a connection
-    // that names its currency keeps its rows and rejects the others; one that does not refuses
-    // the file.
+    // that names its currency keeps its rows and leaves out the others; one that does not
+    // refuses the file. The export's totals rows are not days of a campaign.
+    let summary_row =
+        |i: usize| [&map.date, &map.campaign_id].iter().any(|c| cell(table, c, i).is_some_and(|s| is_summary_cell(&s)));
     let currency_column = table.names.iter().find(|n| CURRENCY_COLUMNS.iter().any(|c| same_name(n, c)));
     let currency_of = |i: usize| {
         let code = currency_column.and_then(|c| cell(table, c, i)).map(|s| s.trim().to_uppercase());
-        code.filter(|c| !c.is_empty() && !is_summary_cell(c) && !matches!(c.as_str(), "--" | "-" | "–" | "—"))
+        code.filter(|c| !no_value(c) && !is_summary_cell(c))
     };
     let own_currency = conn.currency.as_deref().map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty());
     if let (Some(column), None) = (currency_column, &own_currency) {
-        let summary_row = |i: usize| {
-            [&map.date, &map.campaign_id].iter().any(|c| cell(table, c, i).is_some_and(|s| is_summary_cell(&s)))
-        };
         let found: std::collections::BTreeSet<String> =
             (0..table.rows).filter(|i| !summary_row(*i)).filter_map(currency_of).collect();
         if found.len() > 1 {
@@ -172,8 +171,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         if needed.iter().all(|c| get(c).is_none_or(|s| s.trim().is_empty())) {
             continue;
         }
-        // The export's totals rows are not days of a campaign.
-        if [&map.date, &map.campaign_id].iter().any(|c| get(c).is_some_and(|s| is_summary_cell(&s))) {
+        if summary_row(i) {
             continue;
         }
         if let (Some(own), Some(code), Some(column)) = (&own_currency, currency_of(i), currency_column) {
@@ -196,7 +194,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                     None => Ok(0.0),
                     // Empty, or a dash where the platform has no value for the day (Google Ads
                     // writes `--`, TikTok and Snapchat `-`).
-                    Some(s) if matches!(s.trim(), "" | "--" | "-" | "–" | "—") => Ok(0.0),
+                    Some(s) if no_value(&s) => Ok(0.0),
                     Some(s) => amount(&s).ok_or_else(|| {
                         let hint = if s.contains(',') {
                             " (commas are read as thousands separators, 1,024.50: a decimal comma is not taken)"
@@ -1201,6 +1199,12 @@ pub fn campaign_key(raw: &str) -> String {
 /// A totals row at the foot of an export (`Total: Account`, `Total: Campaigns`, `Totals`, and
 /// as the platforms' other languages write it: `Gesamt: Konto`, `Total : compte`, `Totale`).
 /// A campaign whose name starts with the word (`Totally new`, `Total reach`) is not one.
+/// Empty, or a dash where the platform has no value (Google Ads writes `--`, TikTok and
+/// Snapchat `-`).
+fn no_value(s: &str) -> bool {
+    matches!(s.trim(), "" | "--" | "-" | "–" | "—")
+}
+
 fn is_summary_cell(s: &str) -> bool {
     let s = s.trim().to_lowercase();
     ["totals", "totale", "totaal", "total", "insgesamt", "gesamtsumme", "gesamt"]
