@@ -975,11 +975,46 @@ fn money(x: f64, currency: Option<&str>) -> String {
     }
 }
 
+/// How the media mix model's periods read in its report: days, weeks, or periods of n days (the
+/// step of its dates).
+struct Per {
+    /// "a day", "a week", "per 14 days"
+    a: String,
+    one: String,
+    many: String,
+    /// "day-to-day"
+    change: String,
+}
+
+impl Per {
+    fn of(m: &liftos_estimators::mmm::MmmResult) -> Per {
+        let step = m.decomposition.days.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1);
+        let (a, one, many, change) = match step {
+            1 => ("a day".into(), "day".into(), "days".into(), "day-to-day"),
+            7 => ("a week".into(), "week".into(), "weeks".into(), "week-to-week"),
+            n => (
+                format!("per {n} days"),
+                format!("period of {n} days"),
+                format!("periods of {n} days"),
+                "period-to-period",
+            ),
+        };
+        Per { a, one, many, change: change.into() }
+    }
+
+    /// "1 week", "104 weeks".
+    fn count(&self, n: usize) -> String {
+        format!("{n} {}", if n == 1 { &self.one } else { &self.many })
+    }
+}
+
 /// The budget plan of the media mix model: what it moves and what it expects in words (each
 /// number from the plan), then per channel today's spend and the plan's with the returns'
 /// intervals, a plot of both, the fit and the warnings. Money is in `currency` when known.
 pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm::MmmResult) -> String {
     let cur = currency;
+    let per = Per::of(m);
+    let a = &per.a;
     let pct = |l: f64| format!("{}%", (100.0 * l).round());
     let level = pct(m.level);
     let mut words: Vec<String> = Vec::new();
@@ -992,28 +1027,34 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
         m.channels.iter().filter(|c| (c.spend_to - c.spend_from).abs() >= 0.005 * c.spend_from.max(1.0)).collect();
     if moved.is_empty() {
         words.push(format!(
-            "The plan keeps every channel at today's spend, {} a day in all.",
+            "The plan keeps every channel at today's spend, {} {a} in all.",
             money(m.channels.iter().map(|c| c.spend_from).sum(), cur)
         ));
     } else {
         let changes: Vec<String> = moved
             .iter()
-            .map(|c| format!("{} from {} to {} a day", c.channel, money(c.spend_from, cur), money(c.spend_to, cur)))
+            .map(|c| format!("{} from {} to {} {a}", c.channel, money(c.spend_from, cur), money(c.spend_to, cur)))
             .collect();
-        words.push(format!("The plan for a budget of {} a day moves {}.", money(m.budget, cur), changes.join("; ")));
+        words.push(format!("The plan for a budget of {} {a} moves {}.", money(m.budget, cur), changes.join("; ")));
     }
-    let gain = format!("{} {kpi} a day", fmt(m.expected_gain));
+    let gain = format!("{} {kpi} {a}", fmt(m.expected_gain));
     let interval = format!("{level} interval {} to {}", fmt(m.gain_ci_low), fmt(m.gain_ci_high));
-    words.push(if m.gain_ci_low > 0.0 {
-        format!("The model expects it to add {gain} against today's allocation ({interval}).")
-    } else if m.gain_ci_high < 0.0 {
-        format!(
-            "The model expects it to change {kpi} by {} a day against today's allocation, a loss ({interval}).",
-            fmt(m.expected_gain)
-        )
-    } else {
-        format!("Its expected gain, {gain} against today's allocation, is not distinguishable from none ({interval}).")
-    });
+    // A plan that moves nothing has no gain to state.
+    let still = moved.is_empty() && m.expected_gain == 0.0;
+    words.extend((!still).then(|| {
+        if m.gain_ci_low > 0.0 {
+            format!("The model expects it to add {gain} against today's allocation ({interval}).")
+        } else if m.gain_ci_high < 0.0 {
+            format!(
+                "The model expects it to change {kpi} by {} {a} against today's allocation, a loss ({interval}).",
+                fmt(m.expected_gain)
+            )
+        } else {
+            format!(
+                "Its expected gain, {gain} against today's allocation, is not distinguishable from none ({interval})."
+            )
+        }
+    }));
     for (bound, why) in [
         ("held", "held at today's spend: the return on spend is not clear of zero in the model's re-fits."),
         (
@@ -1029,9 +1070,10 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
     }
     if m.fit.r_squared.is_finite() {
         words.push(format!(
-            "The model explains {} of the day-to-day variation of {kpi} over the {} days it was fitted on; a model fit is not an experiment, so test before large moves.",
+            "The model explains {} of the {} variation of {kpi} over the {} it was fitted on; a model fit is not an experiment, so test before large moves.",
             pct(m.fit.r_squared),
-            m.fit.observed
+            per.change,
+            per.count(m.fit.observed)
         ));
     }
     let mut body = String::from("<h2>In words</h2>");
@@ -1048,7 +1090,7 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
     let unit = cur.map_or(String::new(), |c| format!(" ({c})"));
     let _ = write!(
         body,
-        "<h2>Channels</h2><table><tr><th>channel</th><th>spend a day today{unit}</th><th>planned{unit}</th><th>change</th>\
+        "<h2>Channels</h2><table><tr><th>channel</th><th>spend {a} today{unit}</th><th>planned{unit}</th><th>change</th>\
 <th>ROI [{level}]</th><th>marginal ROI [{level}]</th><th>evidence</th><th>held by</th></tr>"
     );
     for c in &m.channels {
@@ -1077,15 +1119,15 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
     body.push_str("</table>");
     let _ = write!(
         body,
-        "<p class=\"note\">ROI: {kpi} per unit of spend over the history; marginal ROI: per extra unit of spend a day at today's spend. Intervals from {} block-bootstrap re-fits.</p>",
+        "<p class=\"note\">ROI: {kpi} per unit of spend over the history; marginal ROI: per extra unit of spend {a} at today's spend. Intervals from {} block-bootstrap re-fits.</p>",
         m.draws
     );
-    body.push_str(&or_note(spend_svg(&m.channels, cur)));
+    body.push_str(&or_note(spend_svg(&m.channels, cur, a)));
     let _ = write!(
         body,
-        "<h2>Response curves</h2><p class=\"note\">What each channel adds to {kpi} a day once its spend has been held for a while (carry-over caught up), with its {level} interval from the re-fits. The plan stays within the spend the history supports; beyond it the curves are extrapolated.</p>"
+        "<h2>Response curves</h2><p class=\"note\">What each channel adds to {kpi} {a} once its spend has been held for a while (carry-over caught up), with its {level} interval from the re-fits. The plan stays within the spend the history supports; beyond it the curves are extrapolated.</p>"
     );
-    body.push_str(&or_note(response_svg(&m.channels, kpi, cur)));
+    body.push_str(&or_note(response_svg(&m.channels, kpi, cur, a)));
     if !m.decomposition.days.is_empty() {
         body.push_str("<h2>The KPI over time</h2>");
         let names: Vec<String> = m.channels.iter().map(|c| c.channel.clone()).collect();
@@ -1098,8 +1140,8 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
     let h = &m.horizon;
     let _ = write!(
         body,
-        "<h2>Over {} days</h2><p>spend {}; expected gain {} {kpi} ({level} interval {} to {})</p>",
-        h.periods,
+        "<h2>Over {}</h2><p>spend {}; expected gain {} {kpi} ({level} interval {} to {})</p>",
+        per.count(h.periods),
         money(h.spend, cur),
         fmt(h.gain),
         fmt(h.gain_ci_low),
@@ -1109,13 +1151,14 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
     let _ = write!(
         body,
         "<h2>Fit</h2><table><tr><th>R²</th><td>{}</td></tr><tr><th>RMSE</th><td>{}</td></tr>\
-<tr><th>cross-validated RMSE ({} folds of {} days)</th><td>{}</td></tr><tr><th>days fitted</th><td>{} of {}</td></tr>\
+<tr><th>cross-validated RMSE ({} folds of {})</th><td>{}</td></tr><tr><th>{} fitted</th><td>{} of {}</td></tr>\
 <tr><th>controls</th><td>{}</td></tr></table>",
         fmt(f.r_squared),
         fmt(f.rmse),
         f.cv_folds,
-        f.cv_horizon,
+        per.count(f.cv_horizon),
         f.cv_rmse.map_or("–".into(), fmt),
+        per.many,
         f.observed,
         f.periods,
         esc(&m.controls.join(", "))
@@ -1135,9 +1178,14 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(200, 90, 150),
 ];
 
-/// Each channel's response curve (KPI a day in steady state against spend a day) with its
+/// Each channel's response curve (KPI a period in steady state against spend a period) with its
 /// interval as a band, today's spend as a dot and the plan's as a diamond.
-fn response_svg(channels: &[liftos_estimators::mmm::MmmChannel], kpi: &str, currency: Option<&str>) -> DrawResult {
+fn response_svg(
+    channels: &[liftos_estimators::mmm::MmmChannel],
+    kpi: &str,
+    currency: Option<&str>,
+    a: &str,
+) -> DrawResult {
     let points = channels.iter().flat_map(|c| c.response_curve.iter());
     let (x1, y1) = points.fold((0.0_f64, 0.0_f64), |(x, y), p| (x.max(p.spend), y.max(p.ci_high).max(p.response)));
     if !(x1 > 0.0 && y1 > 0.0 && x1.is_finite() && y1.is_finite()) {
@@ -1146,7 +1194,7 @@ fn response_svg(channels: &[liftos_estimators::mmm::MmmChannel], kpi: &str, curr
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let x_desc = currency.map_or("spend a day".to_string(), |c| format!("spend a day ({c})"));
+        let x_desc = currency.map_or(format!("spend {a}"), |c| format!("spend {a} ({c})"));
         let amount = |v: &f64| money(*v, None);
         let mut chart = frame_xy(
             &root,
@@ -1154,7 +1202,7 @@ fn response_svg(channels: &[liftos_estimators::mmm::MmmChannel], kpi: &str, curr
             (0.0, x1),
             (0.0, y1 * 1.05),
             (&x_desc, Times::Numbers),
-            &format!("{kpi} a day"),
+            &format!("{kpi} {a}"),
             (Some(&amount), Some(&amount)),
         )?;
         for (i, c) in channels.iter().enumerate() {
@@ -1260,7 +1308,7 @@ fn decomposition_svg(d: &liftos_estimators::mmm::Decomposition, names: &[String]
 }
 
 /// Today's spend and the plan's, per channel, as paired bars.
-fn spend_svg(channels: &[liftos_estimators::mmm::MmmChannel], currency: Option<&str>) -> DrawResult {
+fn spend_svg(channels: &[liftos_estimators::mmm::MmmChannel], currency: Option<&str>, a: &str) -> DrawResult {
     let top = channels.iter().flat_map(|c| [c.spend_from, c.spend_to]).filter(|x| x.is_finite()).fold(0.0, f64::max);
     if channels.is_empty() || top <= 0.0 {
         return Err("no spend to plot".into());
@@ -1269,10 +1317,10 @@ fn spend_svg(channels: &[liftos_estimators::mmm::MmmChannel], currency: Option<&
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let y_desc = currency.map_or("spend a day".to_string(), |c| format!("spend a day ({c})"));
+        let y_desc = currency.map_or(format!("spend {a}"), |c| format!("spend {a} ({c})"));
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Spend a day: today (grey) and planned (blue)", ("sans-serif", 17))
+            .caption(format!("Spend {a}: today (grey) and planned (blue)"), ("sans-serif", 17))
             .margin(12)
             .x_label_area_size(38)
             .y_label_area_size(64)

@@ -839,6 +839,42 @@ fn budget_generated() -> &'static Vec<Insights> {
     })
 }
 
+/// A plan that moves no channel (the data supports one channel and the default budget leaves it
+/// where it is) changes nothing: the explanation says so, without a gain, an interval of a change
+/// or a channel "moved" from a spend to the same spend.
+#[test]
+fn a_plan_that_moves_nothing_is_explained_as_keeping_the_allocation() {
+    let mut m = mmm_base();
+    for c in m["channels"].as_array_mut().expect("channels") {
+        c["spend_to"] = c["spend_from"].clone();
+        for k in ["gain", "gain_ci_low", "gain_ci_high"] {
+            c[k] = serde_json::json!(0.0);
+        }
+    }
+    for k in ["expected_gain", "gain_ci_low", "gain_ci_high", "gain_positive_share"] {
+        m[k] = serde_json::json!(0.0);
+    }
+    let m: liftos_estimators::mmm::MmmResult = serde_json::from_value(m).expect("a media mix model's answer");
+    for audience in [Audience::Executive, Audience::Analyst] {
+        let x = insights::explain_budget(&m, &ask(m.level, audience, Some("orders".into()))).expect("explain");
+        assert_grounded("a plan that moves nothing", &x);
+        let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+        assert!(
+            text[0].starts_with("The media mix model's plan (a budget of")
+                && text[0].ends_with("keeps the history's average allocation: it moves no channel's spend, so it changes nothing in orders."),
+            "{text:#?}"
+        );
+        let all = text.join(" ");
+        for word in ["gain", "interval of that change", "'s spend from", "comes out ahead"] {
+            assert!(!all.contains(word), "{word}: {text:#?}");
+        }
+        assert!(all.contains("The plan keeps "), "{text:#?}");
+        if audience == Audience::Executive {
+            assert!((3..=5).contains(&text.len()), "{text:#?}");
+        }
+    }
+}
+
 /// The budget model's explanations: every number from its fact sheet (600 generated models, both
 /// audiences), grade C without causal words, the executive's 3-5 sentences; corrupted copies
 /// caught as for the analyses.

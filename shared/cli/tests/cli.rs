@@ -1381,6 +1381,56 @@ fn mmm_reads_the_dates_and_numbers_of_a_german_spreadsheet() {
     assert_eq!(from_german, from_iso);
 }
 
+/// `liftos mmm --report` on weekly data (the reference series summed by week, dated as a US
+/// spreadsheet writes it) speaks of weeks: spend a week, the weeks fitted, the folds' length, the
+/// week-to-week variation; nothing "a day".
+#[test]
+fn mmm_report_on_weekly_data_speaks_of_weeks() {
+    let daily = std::fs::read_to_string("../../tests/reference/data/mmm_daily.csv").unwrap();
+    let mut lines = daily.lines();
+    let header = lines.next().unwrap().to_string();
+    let rows: Vec<Vec<f64>> =
+        lines.map(|l| l.split(',').skip(1).map(|f| f.parse::<f64>().unwrap()).collect()).collect();
+    let mut weekly = format!("{header}\n");
+    for (w, week) in rows.chunks_exact(7).enumerate() {
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::weeks(w as i64);
+        let sums: Vec<String> = (0..week[0].len())
+            .map(|c| {
+                let s: f64 = week.iter().map(|r| r[c]).sum();
+                format!("{s:.2}")
+            })
+            .collect();
+        weekly.push_str(&format!(
+            "{}/{}/{},{}\n",
+            day.format("%m"),
+            day.format("%d"),
+            day.format("%Y"),
+            sums.join(",")
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (input, html) = (dir.path().join("weekly.csv"), dir.path().join("plan.html"));
+    std::fs::write(&input, weekly).unwrap();
+    let (code, v) = run(&format!(
+        "mmm --date date --kpi kpi --spend search,social,video,affiliates,display --controls promo --draws 20 --folds 2 --quiet --input {} --report {}",
+        input.display(),
+        html.display()
+    ));
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["fit"]["periods"], 104, "{v}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    for words in [
+        "<th>spend a week today</th>",
+        "<th>weeks fitted</th><td>104 of 104</td>",
+        "week-to-week variation of kpi over the 104 weeks",
+        "folds of ",
+        "per extra unit of spend a week",
+    ] {
+        assert!(page.contains(words), "{words}");
+    }
+    assert!(!page.contains("a day") && !page.contains(" days"), "{page}");
+}
+
 /// `liftos explain --kind budget` on the media mix model's answer (as `liftos mmm` prints it):
 /// the endpoint's keys, at the model's level; another level and a stray --input name the flag.
 #[test]

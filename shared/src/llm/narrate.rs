@@ -357,25 +357,6 @@ fn budget_drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
     let Some(gain) = sheet.get("mmm.gain") else { return d };
     let kpi = outcome_words(sheet);
     let budget = if sheet.get("mmm.budget").is_some() { " (a budget of {{fact:mmm.budget}} per period)" } else { "" };
-    d.push(match (gain.significant, gain.value > 0.0) {
-        (Some(true), true) => format!(
-            "The media mix model's plan{budget} is expected to gain {{{{fact:mmm.gain}}}} in {kpi} per period against the history's average allocation, in steady state."
-        ),
-        (Some(true), false) => format!(
-            "The media mix model's plan{budget} is expected to reduce {kpi} by {{{{abs:mmm.gain}}}} per period against the history's average allocation, in steady state."
-        ),
-        _ => format!(
-            "The media mix model's plan{budget} changes {kpi} by {{{{fact:mmm.gain}}}} per period against the history's average allocation, not distinguishable from zero at the {{{{level}}}} level."
-        ),
-    });
-    let refits = if sheet.get("mmm.draws").is_some() { " {{fact:mmm.draws}}" } else { "" };
-    if sheet.get("mmm.gain_positive_share").is_some() {
-        d.push(format!(
-            "The {{{{level}}}} interval of that change runs from {{{{lo:mmm.gain}}}} to {{{{hi:mmm.gain}}}}; the plan comes out ahead in {{{{fact:mmm.gain_positive_share}}}} of the model's{refits} re-fits."
-        ));
-    } else {
-        d.push("The {{level}} interval of that change runs from {{lo:mmm.gain}} to {{hi:mmm.gain}}.".into());
-    }
     // The channels, largest move first (an executive reads the largest only).
     let mut channels: Vec<(String, f64)> = Vec::new();
     for k in 1.. {
@@ -387,12 +368,38 @@ fn budget_drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
         channels.push((p, (to.value - from.value).abs()));
     }
     channels.sort_by(|a, b| b.1.total_cmp(&a.1));
+    // A plan that moves no channel changes nothing: no gain to state, and no interval around it.
+    let still = !channels.is_empty() && channels.iter().all(|(_, moved)| *moved == 0.0) && gain.value == 0.0;
+    d.push(match (gain.significant, gain.value > 0.0) {
+        _ if still => format!(
+            "The media mix model's plan{budget} keeps the history's average allocation: it moves no channel's spend, so it changes nothing in {kpi}.{{{{cite:mmm.gain}}}}"
+        ),
+        (Some(true), true) => format!(
+            "The media mix model's plan{budget} is expected to gain {{{{fact:mmm.gain}}}} in {kpi} per period against the history's average allocation, in steady state."
+        ),
+        (Some(true), false) => format!(
+            "The media mix model's plan{budget} is expected to reduce {kpi} by {{{{abs:mmm.gain}}}} per period against the history's average allocation, in steady state."
+        ),
+        _ => format!(
+            "The media mix model's plan{budget} changes {kpi} by {{{{fact:mmm.gain}}}} per period against the history's average allocation, not distinguishable from zero at the {{{{level}}}} level."
+        ),
+    });
+    let refits = if sheet.get("mmm.draws").is_some() { " {{fact:mmm.draws}}" } else { "" };
+    if !still {
+        d.push(if sheet.get("mmm.gain_positive_share").is_some() {
+            format!(
+                "The {{{{level}}}} interval of that change runs from {{{{lo:mmm.gain}}}} to {{{{hi:mmm.gain}}}}; the plan comes out ahead in {{{{fact:mmm.gain_positive_share}}}} of the model's{refits} re-fits."
+            )
+        } else {
+            "The {{level}} interval of that change runs from {{lo:mmm.gain}} to {{hi:mmm.gain}}.".into()
+        });
+    }
     let name_of = |p: &str| {
         let k: usize = p.trim_start_matches("mmm.ch").parse().unwrap_or(0);
         sheet.entities.campaigns.get(k.wrapping_sub(1)).cloned().unwrap_or_else(|| "this channel".into())
     };
     let take = if audience == Audience::Executive { 1 } else { channels.len() };
-    for (p, _) in channels.iter().take(take) {
+    for (p, moved) in channels.iter().take(take) {
         let name = name_of(p);
         let roi = sheet.get(&format!("{p}.roi"));
         let ret = match roi {
@@ -402,9 +409,13 @@ fn budget_drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
             ),
             None => format!("{{{{cite:{p}.spend_to}}}}"),
         };
-        d.push(format!(
-            "The plan moves {name}'s spend from {{{{fact:{p}.spend_from}}}} to {{{{fact:{p}.spend_to}}}} per period{ret}."
-        ));
+        d.push(if *moved == 0.0 {
+            format!("The plan keeps {name}'s spend at {{{{fact:{p}.spend_from}}}} per period{ret}.")
+        } else {
+            format!(
+                "The plan moves {name}'s spend from {{{{fact:{p}.spend_from}}}} to {{{{fact:{p}.spend_to}}}} per period{ret}."
+            )
+        });
         if audience == Audience::Analyst {
             if let Some(f) = sheet.get(&format!("{p}.marginal_roi")) {
                 d.push(format!(

@@ -1346,7 +1346,15 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, FieldError> 
             "{unallocated:.2} of the budget per period is beyond the spend the history supports (or --max-change allows): it is left unallocated rather than extrapolated"
         ));
     }
-    let to: Vec<f64> = planned_result.allocations.iter().map(|a| a.spend).collect();
+    // The optimiser's sums leave a channel it did not move a rounding error off today's spend
+    // (10100.205961543412 for 10100.20596153846): that is no move, and a gain of 1e-9 in every
+    // re-fit would read as a sure gain.
+    let to: Vec<f64> = planned_result
+        .allocations
+        .iter()
+        .zip(&mean_spend)
+        .map(|(a, &m)| if (a.spend - m).abs() <= 1e-9 * m.abs().max(1.0) { m } else { a.spend })
+        .collect();
     let expected_gain = gain(&pr, &point, &mean_spend, &to);
     let gains: Vec<f64> = draws.iter().map(|d| gain(&pr, d, &mean_spend, &to)).collect();
     let gain_positive_share = gains.iter().filter(|g| **g > 0.0).count() as f64 / gains.len().max(1) as f64;
@@ -1354,8 +1362,8 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, FieldError> 
 
     let channels: Vec<MmmChannel> = (0..nc)
         .map(|c| {
-            let a = &planned_result.allocations[c];
-            let near = |v: f64| (a.spend - v).abs() <= 1e-9 * v.abs().max(1.0);
+            let spend = to[c];
+            let near = |v: f64| (spend - v).abs() <= 1e-9 * v.abs().max(1.0);
             let bound = match roles[c] {
                 Role::Cut => Some("no_evidence".to_string()),
                 Role::Held => Some("held".to_string()),
@@ -1366,7 +1374,7 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, FieldError> 
                 Role::Free => None,
             };
             let (beta, kappa) = (point.lin.coef[p + c], point.sh[c].1);
-            let top = 1.5 * supported[c].max(a.spend).max(mean_spend[c]);
+            let top = 1.5 * supported[c].max(spend).max(mean_spend[c]);
             let response_curve = (0..CURVE_POINTS)
                 .map(|i| {
                     let x = top * i as f64 / (CURVE_POINTS - 1) as f64;
@@ -1375,8 +1383,7 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, FieldError> 
                     ResponsePoint { spend: x, response: beta * hill(x, kappa), ci_low, ci_high }
                 })
                 .collect();
-            let move_gain =
-                |f: &Fitted| f.lin.coef[p + c] * (hill(a.spend, f.sh[c].1) - hill(mean_spend[c], f.sh[c].1));
+            let move_gain = |f: &Fitted| f.lin.coef[p + c] * (hill(spend, f.sh[c].1) - hill(mean_spend[c], f.sh[c].1));
             let (gain_ci_low, gain_ci_high) = interval(draws.iter().map(move_gain).collect(), st.level);
             let share = |keep: &dyn Fn(&(f64, f64)) -> bool| {
                 drawn.iter().filter(|d| keep(&d[c])).count() as f64 / drawn.len().max(1) as f64
@@ -1398,7 +1405,7 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, FieldError> 
                 effect: point.lin.coef[p + c],
                 contribution: pr.rows.iter().map(|&t| point.lin.coef[p + c] * point.feats[c][t]).sum(),
                 spend_from: mean_spend[c],
-                spend_to: a.spend,
+                spend_to: spend,
                 spend_supported: supported[c],
                 evidence: evidence[c],
                 bound,
