@@ -1431,6 +1431,64 @@ fn mmm_report_on_weekly_data_speaks_of_weeks() {
     assert!(!page.contains("a day") && !page.contains(" days"), "{page}");
 }
 
+/// `liftos estimate impact --season 7` on a daily series as a report exports it: newest first, one
+/// day missing and one day's sales left empty. The missing days are periods without an outcome
+/// (the weekly seasonal keeps its phase across them), the answer is the same as on the file in
+/// date order, and the inference says what was left out; a control left empty on a day with
+/// sales is refused naming the file's row.
+#[test]
+fn impact_on_a_daily_export_with_missing_days() {
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+    let mut rows = Vec::new();
+    for t in 0..112i64 {
+        let (x1, x2) = (50.0 + (t as f64 * 0.7).sin() * 5.0, 30.0 + (t as f64 * 0.3).cos() * 3.0);
+        let week = [3.0, 1.0, 0.0, -1.0, -2.0, 0.5, -1.5][t as usize % 7];
+        let y =
+            10.0 + 1.5 * x1 + 0.5 * x2 + week + if t >= 84 { 12.0 } else { 0.0 } + ((t * 37 % 11) as f64 - 5.0) * 0.4;
+        let day = (first + chrono::Duration::days(t)).format("%Y-%m-%d");
+        match t {
+            40 => continue,
+            95 => rows.push(format!("{day},,{x1:.4},{x2:.4}")),
+            _ => rows.push(format!("{day},{y:.4},{x1:.4},{x2:.4}")),
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, rows: &[String]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("Date,Sales,x1,x2\n{}\n", rows.join("\n"))).unwrap();
+        path.display().to_string()
+    };
+    let ascending = write("ascending.csv", &rows);
+    let newest_first: Vec<String> = rows.iter().rev().cloned().collect();
+    let descending = write("descending.csv", &newest_first);
+    let args =
+        "estimate impact --time Date --outcome Sales --controls x1,x2 --treatment-time 2026-08-24 --season 7 --quiet";
+    let (code, a) = run(&format!("{args} --input {ascending}"));
+    assert_eq!(code, 0, "{a}");
+    let (code, d) = run(&format!("{args} --input {descending}"));
+    assert_eq!(code, 0, "{d}");
+    assert_eq!(a, d);
+    assert_eq!(
+        (a["pre_periods"].as_i64(), a["post_periods"].as_i64(), a["n_obs"].as_i64()),
+        (Some(83), Some(27), Some(110)),
+        "{a}"
+    );
+    assert!(a["inference"].as_str().unwrap().contains("2 periods without an outcome"), "{a}");
+    let (lo, hi) = (a["ci_low"].as_f64().unwrap(), a["ci_high"].as_f64().unwrap());
+    assert!(lo < 12.0 && 12.0 < hi, "{a}");
+    // the days present keep their dates, the missing ones are not in the series
+    let days: Vec<i64> = a["series"].as_array().unwrap().iter().map(|p| p["time"].as_i64().unwrap()).collect();
+    assert_eq!(days.len(), 110);
+    assert!(!days.contains(&41) && !days.contains(&96) && days.contains(&42), "{days:?}");
+    // a control left empty on a day with sales: the file's row is named (row 3, newest first)
+    let mut broken = newest_first.clone();
+    broken[2] = broken[2].rsplit_once(',').unwrap().0.to_string() + ",";
+    let broken = write("broken.csv", &broken);
+    let (code, v) = run(&format!("{args} --input {broken}"));
+    assert_eq!((code, v["field"].as_str()), (2, Some("controls")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("x2 row 3 is missing"), "{v}");
+}
+
 /// `liftos explain --kind budget` on the media mix model's answer (as `liftos mmm` prints it):
 /// the endpoint's keys, at the model's level; another level and a stray --input name the flag.
 #[test]

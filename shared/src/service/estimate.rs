@@ -683,18 +683,15 @@ pub fn synth_control(
 
 /// The time-series counterfactual: rows sorted by time (one per period).
 pub fn impact(table: &Table, req: &ImpactRequest) -> Result<ImpactResult, EstimateError> {
-    let time = table.integers(&req.time)?;
-    let mut order: Vec<usize> = (0..time.len()).collect();
-    order.sort_by_key(|&i| time[i]);
-    let pick = |v: &[f64]| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    let outcome = table.numeric_or_missing(&req.outcome)?.to_vec();
     let mut controls = Vec::new();
     for c in &req.controls {
-        controls.push((c.clone(), pick(&table.numeric_or_missing(c)?.to_vec())));
+        controls.push((c.clone(), table.numeric_or_missing(c)?.to_vec()));
     }
+    // In the file's order: the model puts the rows on its grid of periods, and its errors name
+    // the file's rows.
     let input = ImpactInput {
-        time: order.iter().map(|&i| time[i]).collect(),
-        outcome: pick(&outcome),
+        time: table.integers(&req.time)?,
+        outcome: table.numeric_or_missing(&req.outcome)?.to_vec(),
         controls,
         treatment_time: req.treatment_time,
     };

@@ -67,7 +67,7 @@ impl Default for ImpactSettings {
     }
 }
 
-/// One row per period: the treated series and the controls.
+/// One row per period, in any order: the treated series (NaN where it is missing) and the controls.
 #[derive(Debug, Clone)]
 pub struct ImpactInput {
     pub time: Vec<i64>,
@@ -279,8 +279,9 @@ fn design(s: &Ssm, x: &[Vec<f64>], t: usize) -> Vec<f64> {
     z
 }
 
-/// One run of the filter over `n` observed periods: per period the one-step prediction and its
-/// variance F, the log-likelihood after the burn, and the predicted state after the last one.
+/// One run of the filter over the first `n` periods: per period the one-step prediction and its
+/// variance F (NaN where the outcome is missing: the state steps through unobserved), the
+/// log-likelihood after the burn, and the predicted state after the last one.
 struct Filtered {
     pred: Vec<f64>,
     f: Vec<f64>,
@@ -304,6 +305,14 @@ fn filter(s: &Ssm, y: &[f64], x: &[Vec<f64>], n: usize) -> Filtered {
     let mut loglik = 0.0;
     let (mut a_last, mut p_last) = (a.clone(), p.clone());
     for t in 0..n {
+        if !y[t].is_finite() {
+            // A period without an outcome: the state steps through it unobserved.
+            pred.push(f64::NAN);
+            fs.push(f64::NAN);
+            a = matvec(&s.t, &a, m);
+            p = predict_cov(s, &p);
+            continue;
+        }
         let z = design(s, x, t);
         let za: f64 = (0..m).map(|i| z[i] * a[i]).sum();
         let pz: Vec<f64> = (0..m).map(|i| (0..m).map(|j| p[i * m + j] * z[j]).sum()).collect();
@@ -416,9 +425,9 @@ fn bfgs(f: &dyn Fn(&[f64]) -> f64, x0: Vec<f64>, iters: usize) -> (Vec<f64>, f64
 /// The log-likelihood of the pre-period at given variances, as statsmodels' `loglike` computes
 /// it (`mle_regression=False`): to check the filter against the reference.
 pub fn log_likelihood(input: &ImpactInput, s: &ImpactSettings, variances: &[f64]) -> Result<f64, ImpactError> {
-    let (spec, n_pre, x) = prepare(input, s)?;
+    let (spec, g) = prepare(input, s)?;
     check_variances(&spec, variances)?;
-    Ok(filter(&spec.ssm(variances), &input.outcome, &x, n_pre).loglik)
+    Ok(filter(&spec.ssm(variances), &g.y, &g.x, g.n_pre).loglik)
 }
 
 fn check_variances(spec: &Spec, variances: &[f64]) -> Result<(), ImpactError> {
@@ -428,7 +437,21 @@ fn check_variances(spec: &Spec, variances: &[f64]) -> Result<(), ImpactError> {
     Ok(())
 }
 
-fn prepare(input: &ImpactInput, s: &ImpactSettings) -> Result<(Spec, usize, Vec<Vec<f64>>), ImpactError> {
+/// The series on the grid of periods from the first row's to the last's: a period without a row
+/// (an absent date) or with an empty outcome is a missing observation, which the filter steps
+/// through (so a seasonal component keeps its phase across a gap) and the effect leaves out.
+struct Grid {
+    first: i64,
+    y: Vec<f64>,
+    /// Per control, its values (NaN where the period has no row).
+    x: Vec<Vec<f64>>,
+    /// Periods before the treatment time.
+    n_pre: usize,
+    /// Periods without an outcome.
+    missing: usize,
+}
+
+fn prepare(input: &ImpactInput, s: &ImpactSettings) -> Result<(Spec, Grid), ImpactError> {
     let n = input.time.len();
     if input.outcome.len() != n || input.controls.iter().any(|(_, c)| c.len() != n) {
         return Err(invalid("time", "time, outcome and the controls must have the same length"));
@@ -436,15 +459,18 @@ fn prepare(input: &ImpactInput, s: &ImpactSettings) -> Result<(Spec, usize, Vec<
     if input.controls.len() > MAX_CONTROLS {
         return Err(invalid("controls", format!("controls: at most {MAX_CONTROLS} control series")));
     }
-    if input.time.windows(2).any(|w| w[1] <= w[0]) {
-        return Err(invalid("time", "time: one row per period, in increasing order (sort the data; no repeats)"));
-    }
-    if let Some(i) = input.outcome.iter().position(|v| !v.is_finite()) {
-        return Err(invalid("outcome", format!("outcome: row {} is missing or not finite", i + 1)));
+    if let Some(i) = input.outcome.iter().position(|v| v.is_infinite()) {
+        return Err(invalid("outcome", format!("outcome: row {} is not finite", i + 1)));
     }
     for (name, c) in &input.controls {
-        if let Some(i) = c.iter().position(|v| !v.is_finite()) {
-            return Err(invalid("controls", format!("controls: {name} row {} is missing or not finite", i + 1)));
+        if let Some(i) = (0..n).find(|&i| !c[i].is_finite() && !input.outcome[i].is_nan()) {
+            return Err(invalid(
+                "controls",
+                format!(
+                    "controls: {name} row {} is missing or not finite (a period with an outcome needs every control)",
+                    i + 1
+                ),
+            ));
         }
     }
     if let Some(season) = s.season {
@@ -455,19 +481,59 @@ fn prepare(input: &ImpactInput, s: &ImpactSettings) -> Result<(Spec, usize, Vec<
     if !(s.alpha > 0.0 && s.alpha < 1.0) {
         return Err(invalid("alpha", "alpha: must be between 0 and 1"));
     }
-    let n_pre = input.time.iter().take_while(|&&t| t < input.treatment_time).count();
-    let spec = Spec { trend: s.trend, season: s.season, k: input.controls.len() };
-    let need = spec.m() + spec.n_var() + spec.k + 3;
-    if n_pre < need {
+    let (Some(&first), Some(&last)) = (input.time.iter().min(), input.time.iter().max()) else {
+        return Err(invalid("time", "time: no rows"));
+    };
+    let len = last.checked_sub(first).and_then(|d| usize::try_from(d).ok()).map_or(usize::MAX, |d| d.saturating_add(1));
+    if len > MAX_PERIODS {
+        return Err(invalid("time", format!("time: {first} to {last} is more than {MAX_PERIODS} periods")));
+    }
+    if len - n > n {
         return Err(invalid(
-            "treatment_time",
-            format!("treatment_time: {n_pre} pre-treatment periods; this model needs at least {need}"),
+            "time",
+            format!(
+                "time: {} of the {len} periods from {first} to {last} have no row; the time column must number consecutive periods (or hold dates)",
+                len - n
+            ),
         ));
     }
-    if n_pre == n {
+    let mut y = vec![f64::NAN; len];
+    let mut x = vec![vec![f64::NAN; len]; input.controls.len()];
+    let mut row_of = vec![usize::MAX; len];
+    for (i, &t) in input.time.iter().enumerate() {
+        let slot = (t - first) as usize;
+        if row_of[slot] != usize::MAX {
+            return Err(invalid(
+                "time",
+                format!("time: rows {} and {} are the same period ({t}): one row per period", row_of[slot] + 1, i + 1),
+            ));
+        }
+        row_of[slot] = i;
+        y[slot] = input.outcome[i];
+        for (j, (_, c)) in input.controls.iter().enumerate() {
+            x[j][slot] = c[i];
+        }
+    }
+    let n_pre = usize::try_from(input.treatment_time.saturating_sub(first)).unwrap_or(0).min(len);
+    let observed = |r: std::ops::Range<usize>| y[r].iter().filter(|v| v.is_finite()).count();
+    let (pre_obs, post_obs) = (observed(0..n_pre), observed(n_pre..len));
+    let spec = Spec { trend: s.trend, season: s.season, k: input.controls.len() };
+    let need = spec.m() + spec.n_var() + spec.k + 3;
+    if pre_obs < need {
+        return Err(invalid(
+            "treatment_time",
+            format!(
+                "treatment_time: {pre_obs} pre-treatment periods with an outcome; this model needs at least {need}"
+            ),
+        ));
+    }
+    if n_pre == len {
         return Err(invalid("treatment_time", "treatment_time: no period on or after it"));
     }
-    if n_pre.saturating_mul(spec.m() * spec.m()) > MAX_WORK || n > MAX_PERIODS {
+    if post_obs == 0 {
+        return Err(invalid("outcome", "outcome: no period on or after treatment_time has an outcome"));
+    }
+    if n_pre.saturating_mul(spec.m() * spec.m()) > MAX_WORK {
         let field = if s.season.is_some() { "season" } else { "time" };
         return Err(invalid(
             field,
@@ -477,7 +543,8 @@ fn prepare(input: &ImpactInput, s: &ImpactSettings) -> Result<(Spec, usize, Vec<
             ),
         ));
     }
-    Ok((spec, n_pre, input.controls.iter().map(|(_, c)| c.clone()).collect()))
+    let missing = len - pre_obs - post_obs;
+    Ok((spec, Grid { first, y, x, n_pre, missing }))
 }
 
 /// The filter through the pre-period and the forecast over the post-period at given variances:
@@ -498,8 +565,19 @@ fn forecast(ssm: &Ssm, y: &[f64], x: &[Vec<f64>], n_pre: usize, n: usize) -> For
     let (mut a, mut p) = (fil.a.clone(), fil.p.clone());
     let mut c = vec![0.0; m];
     let (mut mean, mut var, mut cum_mean, mut cum_var) = (vec![], vec![], vec![], vec![]);
-    let (mut sm, mut sv) = (0.0, 0.0);
+    let (mut sm, mut sv) = (0.0_f64, 0.0_f64);
     for t in n_pre..n {
+        if !y[t].is_finite() {
+            // Not in the effect: the state steps through, nothing is added to the sums.
+            c = matvec(&ssm.t, &c, m);
+            a = matvec(&ssm.t, &a, m);
+            p = predict_cov(ssm, &p);
+            mean.push(f64::NAN);
+            var.push(f64::NAN);
+            cum_mean.push(sm);
+            cum_var.push(sv.max(0.0));
+            continue;
+        }
         let zt = design(ssm, x, t);
         let pz: Vec<f64> = (0..m).map(|i| (0..m).map(|j| p[i * m + j] * zt[j]).sum()).collect();
         let f = (0..m).map(|i| zt[i] * pz[i]).sum::<f64>() + ssm.h;
@@ -527,10 +605,10 @@ pub fn plug_in(
     s: &ImpactSettings,
     variances: &[f64],
 ) -> Result<(Vec<(f64, f64)>, Vec<(f64, f64)>), ImpactError> {
-    let (spec, n_pre, x) = prepare(input, s)?;
+    let (spec, g) = prepare(input, s)?;
     check_variances(&spec, variances)?;
     let ssm = spec.ssm(variances);
-    let fc = forecast(&ssm, &input.outcome, &x, n_pre, input.outcome.len());
+    let fc = forecast(&ssm, &g.y, &g.x, g.n_pre, g.y.len());
     let m = ssm.m;
     let coef = (ssm.ms..m).map(|i| (fc.fil.a_last[i], fc.fil.p_last[i * m + i].max(0.0).sqrt())).collect();
     Ok((fc.mean.iter().copied().zip(fc.var.iter().copied()).collect(), coef))
@@ -584,11 +662,12 @@ impl Mixture<'_> {
 }
 
 pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, ImpactError> {
-    let (spec, n_pre, x) = prepare(input, s)?;
-    let y = &input.outcome;
+    let (spec, grid) = prepare(input, s)?;
+    let (y, x, n_pre) = (&grid.y, &grid.x, grid.n_pre);
     let n = y.len();
-    let pb = Problem { spec, y, x: &x, n_pre };
-    let diffs: Vec<f64> = y[..n_pre].windows(2).map(|w| w[1] - w[0]).collect();
+    let pb = Problem { spec, y, x, n_pre };
+    let observed: Vec<f64> = y[..n_pre].iter().copied().filter(|v| v.is_finite()).collect();
+    let diffs: Vec<f64> = observed.windows(2).map(|w| w[1] - w[0]).collect();
     let dvar = {
         let m = diffs.iter().sum::<f64>() / diffs.len() as f64;
         (diffs.iter().map(|d| (d - m) * (d - m)).sum::<f64>() / diffs.len() as f64).max(1e-12)
@@ -663,7 +742,7 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
         let d: Vec<f64> = th.iter().zip(&map).map(|(a, b)| a - b).collect();
         let maha: f64 = (0..nv).map(|i| (0..nv).map(|j| d[i] * cov_inv[[i, j]] * d[j]).sum::<f64>()).sum();
         let log_q = -0.5 * (T_DF + nv as f64) * (1.0 + maha / T_DF).ln();
-        (log_post(th) - log_q, forecast(&spec.ssm(&var), y, &x, n_pre, n))
+        (log_post(th) - log_q, forecast(&spec.ssm(&var), y, x, n_pre, n))
     })
     .map_err(|e| invalid("outcome", format!("outcome: a posterior draw failed ({e})")))?;
     let top = fits.iter().map(|f| f.0).filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
@@ -676,15 +755,16 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
     let var_map: Vec<f64> = map.iter().map(|v| v.exp()).collect();
     let ssm = spec.ssm(&var_map);
     let m = ssm.m;
-    let at_map = forecast(&ssm, y, &x, n_pre, n);
+    let at_map = forecast(&ssm, y, x, n_pre, n);
     let z = dist::normal_critical(s.alpha);
     let (qlo, qhi) = (s.alpha / 2.0, 1.0 - s.alpha / 2.0);
-    let mut series = Vec::with_capacity(n);
-    for t in 0..n_pre {
+    let time = |t: usize| grid.first + t as i64;
+    let mut series = Vec::with_capacity(input.time.len());
+    for t in (0..n_pre).filter(|&t| y[t].is_finite()) {
         let p = at_map.fil.pred[t];
         let sd = at_map.fil.f[t].sqrt();
         series.push(ImpactPoint {
-            time: input.time[t],
+            time: time(t),
             observed: y[t],
             predicted: p,
             predicted_low: p - z * sd,
@@ -699,14 +779,16 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
         mu: fits.iter().map(|d| f(&d.1).0).collect(),
         sd: fits.iter().map(|d| f(&d.1).1.max(0.0).sqrt()).collect(),
     };
+    let pre_periods = series.len();
+    let last_observed = (n_pre..n).rev().find(|&t| y[t].is_finite());
     let mut sum_y = 0.0;
     let mut last = None;
-    for (k, t) in (n_pre..n).enumerate() {
+    for (k, t) in (n_pre..n).enumerate().filter(|&(_, t)| y[t].is_finite()) {
         sum_y += y[t];
         let obs = mix(&|f| (f.mean[k], f.var[k]));
         let cum = mix(&|f| (f.cum_mean[k], f.cum_var[k]));
         series.push(ImpactPoint {
-            time: input.time[t],
+            time: time(t),
             observed: y[t],
             predicted: obs.mean(),
             predicted_low: obs.quantile(qlo),
@@ -715,15 +797,15 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
             cumulative_low: Some(sum_y - cum.quantile(qhi)),
             cumulative_high: Some(sum_y - cum.quantile(qlo)),
         });
-        if t + 1 == n {
+        if Some(t) == last_observed {
             let tail = cum.cdf(sum_y);
             last = Some((sum_y - cum.mean(), cum.var().sqrt(), 2.0 * tail.min(1.0 - tail), cum.mean()));
         }
     }
     let (cumulative, sd_cum, p_value, pred_sum) = last.expect("a post period");
-    let n_post = n - n_pre;
+    let n_post = series.len() - pre_periods;
     let k = n_post as f64;
-    let post = &series[n_pre..];
+    let post = &series[pre_periods..];
     let (cum_lo, cum_hi) =
         (post[n_post - 1].cumulative_low.unwrap_or(f64::NAN), post[n_post - 1].cumulative_high.unwrap_or(f64::NAN));
     let model = format!(
@@ -756,12 +838,17 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
             ci_low: Some(cum_lo / k),
             ci_high: Some(cum_hi / k),
             p_value: Some(p_value),
-            n_obs: n,
+            n_obs: series.len(),
             inference: format!(
                 "structural time-series forecast ({model}) fitted on the pre-period; the posterior predictive over \
                  the variances (weak log-normal priors, {POSTERIOR_DRAWS} importance-sampled draws from a Laplace \
                  proposal, {ess:.0} effective), the coefficients' uncertainty included; equal-tailed intervals and \
-                 the two-sided tail probability of no cumulative effect"
+                 the two-sided tail probability of no cumulative effect{}",
+                match grid.missing {
+                    0 => String::new(),
+                    1 => "; 1 period without an outcome (no row, or an empty cell) is stepped through as a missing observation and left out of the effect".into(),
+                    k => format!("; {k} periods without an outcome (no row, or an empty cell) are stepped through as missing observations and left out of the effect"),
+                }
             ),
         },
         level: 1.0 - s.alpha,
@@ -770,7 +857,7 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
         cumulative_ci_high: cum_hi,
         relative_effect: if pred_sum != 0.0 { cumulative / pred_sum } else { f64::NAN },
         treatment_time: input.treatment_time,
-        pre_periods: n_pre,
+        pre_periods,
         post_periods: n_post,
         model,
         params,
