@@ -134,7 +134,7 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
     let mut width = [0.0f64; 3];
     for r in 0..reps {
         let mut rng = Rng::new(7000 + r as u64);
-        let h = history(&mut rng, 156, 400.0);
+        let h = history(&mut rng, 156, 150.0);
         let st = MmmSettings { draws: 100, folds: 0, seed: r as u64, ..MmmSettings::default() };
         let fit = mmm::fit(&h.input, &st).unwrap();
         for c in 0..3 {
@@ -215,7 +215,7 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
 #[test]
 fn lift_calibration_accounts_for_carry_over() {
     let mut rng = Rng::new(11);
-    let mut h = history(&mut rng, 156, 400.0);
+    let mut h = history(&mut rng, 156, 150.0);
     let tr = TRUTH[0];
     // The test: 4 weeks at 1.5x the level, measured over those weeks.
     let (from, to) = (tr.level, 1.5 * tr.level);
