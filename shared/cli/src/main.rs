@@ -959,17 +959,24 @@ fn on_panel<R: serde::Serialize, T: serde::Serialize>(
         match estimate(table, &req) {
             Ok(v) => Ok((v, axis)),
             // the estimator counts in periods: say which date they count from (not for a value
-            // of another column that cannot be read)
+            // of another column that cannot be read, nor for a message without a number: a
+            // market that is not in the panel)
             Err(e) => Err(match &axis {
-                Some(a) if e.field() == a.column || !columns.iter().any(|c| c == e.field()) => EstimateError::new(
-                    e.field(),
-                    format!(
-                        "{e} (the dates of {:?} are numbered as periods: 1 is {}, each {})",
-                        a.column,
-                        a.first_shown(),
-                        a.step.phrase()
-                    ),
-                ),
+                Some(a)
+                    if e.field() == a.column
+                        || (!columns.iter().any(|c| c == e.field())
+                            && e.to_string().chars().any(|c| c.is_ascii_digit())) =>
+                {
+                    EstimateError::new(
+                        e.field(),
+                        format!(
+                            "{e} (the dates of {:?} are numbered as periods: 1 is {}, each {})",
+                            a.column,
+                            a.first_shown(),
+                            a.step.phrase()
+                        ),
+                    )
+                }
                 _ => e,
             }),
         }

@@ -1636,6 +1636,61 @@ fn dated_and_numbered(dir: &std::path::Path, weekly: bool) -> (String, String) {
     (a.to_str().unwrap().to_string(), b.to_str().unwrap().to_string())
 }
 
+/// Markets named as DMAs are ("New York, NY"): the comma-separated flags (`--treated-markets`,
+/// `--exclude-markets`, `--treated-unit`) take them as written, without quotes, and give the
+/// answer of the same panel with plain names; a market not in the panel is named without the
+/// note on how dates are numbered (it has nothing to do with them).
+#[test]
+fn market_names_with_commas_in_comma_separated_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dated, _) = dated_and_numbered(dir.path(), false);
+    let plain = std::fs::read_to_string(&dated).unwrap();
+    let dma = plain
+        .replace(",m0,", ",\"New York, NY\",")
+        .replace(",m1,", ",\"Los Angeles, CA\",")
+        .replace(",m5,", ",\"Chicago, IL\",");
+    let dma_path = dir.path().join("dma.csv");
+    std::fs::write(&dma_path, dma).unwrap();
+    let dma_path = dma_path.to_str().unwrap();
+    // the command line as a shell passes it: a quoted flag value is one argument
+    let with = |line: &str, input: &str, extra: &[&str]| {
+        let mut args: Vec<&str> = line.split_whitespace().collect();
+        args.extend(["--input", input]);
+        args.extend(extra);
+        liftos(&args)
+    };
+    let base = "estimate geo-readout --market market --time date --outcome sales --start 2026-10-13 --duration 14";
+    let (code, a) = with(base, &dated, &["--treated-markets", "m0,m1", "--exclude-markets", "m5"]);
+    assert_eq!(code, 0, "{a}");
+    let (code, b) = with(
+        base,
+        dma_path,
+        &["--treated-markets", "New York, NY,Los Angeles, CA", "--exclude-markets", "Chicago, IL"],
+    );
+    assert_eq!(code, 0, "{b}");
+    let names = |v: &serde_json::Value| {
+        v.to_string().replace("New York, NY", "m0").replace("Los Angeles, CA", "m1").replace("Chicago, IL", "m5")
+    };
+    assert_eq!(names(&a), names(&b));
+    assert!(b.to_string().contains("New York, NY"), "{b}");
+    let synth = "estimate synth --unit market --time date --outcome sales --treatment-time 2026-10-13";
+    let (code, a) = with(synth, &dated, &["--treated-unit", "m0"]);
+    assert_eq!(code, 0, "{a}");
+    let (code, b) = with(synth, dma_path, &["--treated-unit", "New York, NY"]);
+    assert_eq!(code, 0, "{b}");
+    // the donors come in another order (Chicago, IL sorts first), which moves the predictor
+    // weights V within their ties; the unit weights and the estimate stay
+    assert_eq!(b["treated_units"], serde_json::json!(["New York, NY"]), "{b}");
+    assert_eq!(
+        (a["estimate"].as_f64(), &a["weights"]["m1"]),
+        (b["estimate"].as_f64(), &b["weights"]["Los Angeles, CA"])
+    );
+    let (code, v) = with(base, dma_path, &["--treated-markets", "Boston, MA"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("treated_markets")), "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("\"Boston\" is not a market") && !message.contains("numbered as periods"), "{v}");
+}
+
 #[test]
 fn panels_with_dates_as_their_time_column() {
     let dir = tempfile::tempdir().unwrap();

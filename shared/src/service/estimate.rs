@@ -647,12 +647,14 @@ pub fn synth_control(
     for n in names {
         columns.insert(n.clone(), table.numeric_or_missing(&n)?);
     }
+    let unit = table.labels(&req.unit)?;
+    let treated_units = rejoin(req.treated_unit.split(',').map(str::to_string).collect(), &unit);
     let input = SynthInput {
-        unit: table.labels(&req.unit)?,
+        unit,
         time: table.integers(&req.time)?,
         outcome: req.outcome.clone(),
         columns,
-        treated_units: req.treated_unit.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect(),
+        treated_units,
         treatment_time: req.treatment_time,
     };
     if req.ridge_lambda.is_some() && !req.augmented {
@@ -715,6 +717,9 @@ pub fn geo_readout(
         time: table.integers(&req.time)?,
         outcome: table.numeric(&req.outcome)?,
     };
+    let treated_markets = rejoin(req.treated_markets.clone(), &panel.market);
+    let exclude_markets = rejoin(req.exclude_markets.clone(), &panel.market);
+    let req = &GeoReadoutRequest { treated_markets, exclude_markets, ..req.clone() };
     if !req.exclude_markets.is_empty() {
         for m in &req.exclude_markets {
             if req.treated_markets.contains(m) {
@@ -758,6 +763,39 @@ pub fn geo_readout(
         };
         EstimateError::new(field, format!("{field}: {}", e.message))
     })
+}
+
+/// Names listed with commas between them, where a name that holds a comma itself ("New York, NY",
+/// as DMAs are named) was cut at it: a run of pieces that, joined back by ", " or ",", names one
+/// of `labels` is one name (the longest such run); any other piece is a name of its own. Pieces
+/// are trimmed and empty ones dropped.
+fn rejoin(pieces: Vec<String>, labels: &[String]) -> Vec<String> {
+    let known: std::collections::HashSet<&str> = labels.iter().map(String::as_str).collect();
+    let pieces: Vec<&str> = pieces.iter().map(|p| p.trim()).collect();
+    let mut out = Vec::with_capacity(pieces.len());
+    let mut i = 0;
+    while i < pieces.len() {
+        let run = (i + 2..=pieces.len()).rev().find_map(|j| {
+            [", ", ","]
+                .iter()
+                .map(|sep| pieces[i..j].join(sep))
+                .find(|name| known.contains(name.as_str()))
+                .map(|n| (j, n))
+        });
+        match run {
+            Some((j, name)) => {
+                out.push(name);
+                i = j;
+            }
+            None => {
+                if !pieces[i].is_empty() {
+                    out.push(pieces[i].to_string());
+                }
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Synthetic difference-in-differences.
@@ -946,6 +984,21 @@ pub fn mmm(table: &Table, lifts: Option<&Table>, req: &MmmRequest) -> Result<Mmm
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_cut_at_their_commas_are_put_back_together() {
+        let labels: Vec<String> =
+            ["New York, NY", "Ohio", "Texas", "Los Angeles,CA", "New York"].iter().map(|s| s.to_string()).collect();
+        let cut = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(rejoin(cut("New York, NY,Ohio"), &labels), ["New York, NY", "Ohio"]);
+        assert_eq!(rejoin(cut(" Ohio , Texas,"), &labels), ["Ohio", "Texas"]);
+        assert_eq!(rejoin(cut("Los Angeles,CA,New York"), &labels), ["Los Angeles,CA", "New York"]);
+        // the trimmed pieces a flag parser leaves are joined by ", " too
+        assert_eq!(rejoin(vec!["New York".into(), "NY".into()], &labels), ["New York, NY"]);
+        // nothing to join: the pieces as they are (the estimator names the unknown one)
+        assert_eq!(rejoin(cut("Boston, MA"), &labels), ["Boston", "MA"]);
+        assert_eq!(rejoin(vec![], &labels), Vec::<String>::new());
+    }
 
     #[test]
     fn ranges_never_panic_and_name_the_field() {
