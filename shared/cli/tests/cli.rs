@@ -1489,6 +1489,90 @@ fn impact_on_a_daily_export_with_missing_days() {
     assert!(v["message"].as_str().unwrap().contains("x2 row 3 is missing"), "{v}");
 }
 
+/// A covariate of categories (a customer table's `Region`: North, South, ...) in `estimate effect`
+/// and in `estimate iv --controls` is coded as an indicator per region but the first, as a
+/// formula's C(Region): the same answer, to the bit, as the table with those indicators written
+/// out (`Region=South`, ...); a region left empty is named with its row.
+#[test]
+fn categorical_covariates_are_coded_as_indicators() {
+    let regions = ["North", "South", "East", "West"];
+    let mut state = 11u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 10_000) as f64 / 10_000.0
+    };
+    let (mut text, mut coded) = (
+        "id,Region,Age,Saw Ad,z,Revenue\n".to_string(),
+        "id,Age,Region=North,Region=South,Region=West,Saw Ad,z,Revenue\n".to_string(),
+    );
+    for i in 0..600 {
+        let r = (next() * 4.0) as usize;
+        let age = 20.0 + 40.0 * next();
+        let z = next();
+        let shift = [0.5, -0.3, 0.2, -0.4][r];
+        let d = u8::from(next() < 0.3 + 0.3 * z + 0.2 * shift);
+        let y = 10.0 + 0.1 * age + 3.0 * shift + 2.0 * f64::from(d) + next() - 0.5;
+        text.push_str(&format!("c{i},{},{age:.1},{d},{z:.4},{y:.3}\n", regions[r]));
+        // East is the first in sorted order: the reference
+        let ind = |k: usize| u8::from(r == k);
+        coded.push_str(&format!("c{i},{age:.1},{},{},{},{d},{z:.4},{y:.3}\n", ind(0), ind(1), ind(3)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (t, c) = (dir.path().join("customers.csv"), dir.path().join("coded.csv"));
+    std::fs::write(&t, &text).unwrap();
+    std::fs::write(&c, &coded).unwrap();
+    let effect = |input: &std::path::Path, covariates: &str| {
+        liftos(&[
+            "estimate",
+            "effect",
+            "--input",
+            input.to_str().unwrap(),
+            "--outcome",
+            "Revenue",
+            "--treatment",
+            "Saw Ad",
+            "--covariates",
+            covariates,
+        ])
+    };
+    let (code, a) = effect(&t, "Age,Region");
+    assert_eq!(code, 0, "{a}");
+    let (code, b) = effect(&c, "Age,Region=North,Region=South,Region=West");
+    assert_eq!(code, 0, "{b}");
+    assert_eq!(a, b);
+    let (lo, hi) = (a["ci_low"].as_f64().unwrap(), a["ci_high"].as_f64().unwrap());
+    assert!(lo < 2.0 && 2.0 < hi, "{a}");
+    let iv = |input: &std::path::Path, controls: &str| {
+        liftos(&[
+            "estimate",
+            "iv",
+            "--input",
+            input.to_str().unwrap(),
+            "--outcome",
+            "Revenue",
+            "--endogenous",
+            "Saw Ad",
+            "--instruments",
+            "z",
+            "--controls",
+            controls,
+        ])
+    };
+    let (code, a) = iv(&t, "Region,Age");
+    assert_eq!(code, 0, "{a}");
+    let (code, b) = iv(&c, "Region=North,Region=South,Region=West,Age");
+    assert_eq!(code, 0, "{b}");
+    assert_eq!(a, b);
+    // a region left empty
+    let holed = dir.path().join("holed.csv");
+    std::fs::write(&holed, text.replacen(",North,", ",,", 1)).unwrap();
+    let (code, v) = effect(&holed, "Age,Region");
+    assert_eq!((code, v["field"].as_str()), (2, Some("Region")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("is empty: a column of categories needs one in every row"), "{v}");
+}
+
 /// `liftos explain --kind budget` on the media mix model's answer (as `liftos mmm` prints it):
 /// the endpoint's keys, at the model's level; another level and a stray --input name the flag.
 #[test]

@@ -429,9 +429,12 @@ pub fn iv<'t>(
         .collect();
     // each column taken unless a later name asks for it again
     let outcome = Table::take_numeric(&mut table, names[0], &names[1..])?;
-    let mut cols = Table::take_numerics(&mut table, &names[1..])?;
-    drop(table);
     let (ne, ni) = (req.endogenous.len(), req.instruments.len());
+    let mut cols = (1..1 + ne + ni)
+        .map(|i| Ok((names[i].to_string(), Table::take_numeric(&mut table, names[i], &names[i + 1..])?)))
+        .collect::<Result<Vec<_>, DataError>>()?;
+    cols.extend(Table::take_covariates(&mut table, &names[1 + ne + ni..])?);
+    drop(table);
     let controls = Columns::new(cols.split_off(ne + ni)).map_err(DataError::from)?;
     let instruments = Columns::new(cols.split_off(ne)).map_err(DataError::from)?;
     let endogenous = Columns::new(cols).map_err(DataError::from)?;
@@ -509,7 +512,7 @@ pub fn effect<'t>(
     // each column taken unless a later name asks for it again
     let outcome = Table::take_numeric(&mut table, &req.outcome, &names[1..])?;
     let treatment = Table::take_numeric(&mut table, &req.treatment, &names[2..])?;
-    let covariates = Table::take_numerics(&mut table, &names[2..])?;
+    let covariates = Table::take_covariates(&mut table, &names[2..])?;
     drop(table);
     let covariates = Columns::new(covariates).map_err(DataError::from)?;
     let input = EffectInput {

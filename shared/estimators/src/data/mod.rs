@@ -210,12 +210,21 @@ impl Table {
         table.finite(name)
     }
 
-    /// [`Table::take_numeric`] for each of `names` in turn, each taken unless a later name
-    /// asks for it again (then copied).
-    pub fn take_numerics(table: &mut Cow<'_, Table>, names: &[&str]) -> Result<Vec<(String, Vec<f64>)>, DataError> {
-        (0..names.len())
-            .map(|i| Ok((names[i].to_string(), Table::take_numeric(table, names[i], &names[i + 1..])?)))
-            .collect()
+    /// Covariates for a regression: each numeric column as [`Table::take_numeric`] takes it (taken
+    /// unless a later name asks for it again, then copied), and a column of categories
+    /// (text without a number or a date in it: `North`, `South`, `East`) becomes an indicator
+    /// per level but the first in sorted order (the reference level, absorbed by the intercept),
+    /// named `Region=South`, as a formula's `C(Region)` codes it. An empty cell among the
+    /// categories, or more than [`MAX_LEVELS`] of them, is an error naming the row.
+    pub fn take_covariates(table: &mut Cow<'_, Table>, names: &[&str]) -> Result<Vec<(String, Vec<f64>)>, DataError> {
+        let mut out = Vec::with_capacity(names.len());
+        for i in 0..names.len() {
+            match table.column(names[i])? {
+                Column::Text(v) if categories(v) => out.extend(indicators(names[i], v)?),
+                _ => out.push((names[i].to_string(), Table::take_numeric(table, names[i], &names[i + 1..])?)),
+            }
+        }
+        Ok(out)
     }
 
     /// The numeric column `name`, removed from the table; None when `keep` names it or it is text.
@@ -522,6 +531,50 @@ pub fn formatted_number(s: &str) -> Option<f64> {
 }
 
 /// A date written YYYY-MM-DD (maybe with a time after it), as exports write their days.
+/// The most levels a column of categories may have as a covariate (more is an identifier, or
+/// a column that wants to be a fixed effect).
+pub const MAX_LEVELS: usize = 100;
+
+/// Text with no number and no date in it: categories.
+fn categories(v: &[String]) -> bool {
+    v.iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .all(|s| !(matches!(parse_number(s), Some(x) if !x.is_nan()) || formatted_number(s).is_some() || is_date(s)))
+        && v.iter().any(|s| !s.trim().is_empty())
+}
+
+/// One 0/1 column per level of `v` but the first in sorted order, named `name=level`.
+fn indicators(name: &str, v: &[String]) -> Result<Vec<(String, Vec<f64>)>, DataError> {
+    let bad = |row: usize, message: String| DataError::BadValue { column: name.into(), row: row + 1, message };
+    let mut levels: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for (row, s) in v.iter().enumerate() {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(bad(row, "is empty: a column of categories needs one in every row".into()));
+        }
+        levels.insert(s);
+        if levels.len() > MAX_LEVELS {
+            return Err(bad(
+                row,
+                format!(
+                    "{s:?} is category {} of this column; a covariate takes at most {MAX_LEVELS} (an identifier?)",
+                    levels.len()
+                ),
+            ));
+        }
+    }
+    let mut columns: Vec<(String, Vec<f64>)> =
+        levels.iter().skip(1).map(|level| (format!("{name}={level}"), vec![0.0; v.len()])).collect();
+    let slot: HashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (*l, i)).collect();
+    for (row, s) in v.iter().enumerate() {
+        if let Some(c) = slot[s.trim()].checked_sub(1) {
+            columns[c].1[row] = 1.0;
+        }
+    }
+    Ok(columns)
+}
+
 fn is_date(s: &str) -> bool {
     let b = s.trim().as_bytes();
     b.len() >= 10
@@ -932,5 +985,35 @@ mod tests {
             assert!(matches!(Table::take_numeric(&mut t, "nope", &[]), Err(DataError::MissingColumn { .. })));
             assert!(matches!(Table::take_numeric_or_missing(&mut t, "label", &[]), Err(DataError::BadValue { .. })));
         }
+    }
+
+    /// A column of categories as covariates: an indicator per level but the first in sorted
+    /// order, named column=level; numbers as they are; a column with a number, a date or an empty
+    /// cell among its words, or with more levels than MAX_LEVELS, is an error naming the row.
+    #[test]
+    fn categories_become_indicators_of_their_levels() {
+        let csv = "y,region,age,id,mixed,day,gap\n1,West,30,a1,x,2026-01-01,a\n2,North,41,a2,3,2026-01-02,\n3, South ,52,a3,y,2026-01-03,b\n4,North,63,a4,z,2026-01-04,c\n";
+        let table = Table::from_reader(csv.as_bytes()).unwrap();
+        let mut t = Cow::Borrowed(&table);
+        let cols = Table::take_covariates(&mut t, &["age", "region"]).unwrap();
+        let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(names, ["age", "region=South", "region=West"]);
+        assert_eq!(cols[0].1, [30.0, 41.0, 52.0, 63.0]);
+        assert_eq!(cols[1].1, [0.0, 0.0, 1.0, 0.0], "South, trimmed");
+        assert_eq!(cols[2].1, [1.0, 0.0, 0.0, 0.0]);
+        let err = |name: &str| Table::take_covariates(&mut Cow::Borrowed(&table), &[name]).unwrap_err().to_string();
+        // a number among the words: a numeric column with a bad value, as before
+        assert_eq!(err("mixed"), "mixed: row 1: \"x\" is not a number");
+        assert!(err("day").contains("a date, not a number"), "{}", err("day"));
+        assert_eq!(err("gap"), "gap: row 2: is empty: a column of categories needs one in every row");
+        let many: String = (0..=MAX_LEVELS).map(|i| format!("{i},c{i}\n")).collect();
+        let many = Table::from_reader(format!("y,code\n{many}").as_bytes()).unwrap();
+        let e = Table::take_covariates(&mut Cow::Borrowed(&many), &["code"]).unwrap_err().to_string();
+        assert!(e.starts_with("code: row 101: \"c100\" is category 101 of this column"), "{e}");
+        // owned: a numeric covariate is taken, a column of categories read in place
+        let mut owned = Cow::Owned(table.clone());
+        let cols = Table::take_covariates(&mut owned, &["region", "age"]).unwrap();
+        assert_eq!(cols.len(), 3);
+        assert!(owned.column("age").is_err() && owned.column("region").is_ok());
     }
 }
