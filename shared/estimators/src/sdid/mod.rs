@@ -60,6 +60,9 @@ impl SdidSe {
     }
 }
 
+/// Fewer distinct placebo assignments than this are named in the inference.
+const FEW_PLACEBOS: u64 = 20;
+
 /// The most replications a placebo or bootstrap standard error may ask for.
 pub const MAX_REPLICATIONS: usize = 10_000;
 
@@ -544,12 +547,23 @@ pub fn fit(input: &SdidInput, s: &SdidSettings) -> Result<SdidResult, SdidError>
         _ => (Some(s.replications), Some(s.seed)),
     };
     let words = match s.se {
-        SdidSe::Placebo => format!(
-            "placebo standard error ({} draws, each with {n1} control unit{} as placebo-treated, weights re-fitted); \
-             normal interval and p-value",
-            s.replications,
-            if n1 == 1 { "" } else { "s" }
-        ),
+        SdidSe::Placebo => {
+            // With few controls the draws repeat a handful of placebo assignments (fewer than
+            // 20, and fewer than the draws): say how many the standard error can rest on.
+            let distinct = (0..n1).try_fold(1u64, |c, i| c.checked_mul((n0 - i) as u64).map(|c| c / (i as u64 + 1)));
+            let few = match distinct {
+                Some(k) if k < FEW_PLACEBOS.min(s.replications as u64) => format!(
+                    "; {n0} controls and {n1} treated allow only {k} distinct placebo assignments, so the standard error is estimated from at most {k} values, which the normal interval and p-value take as known"
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "placebo standard error ({} draws, each with {n1} control unit{} as placebo-treated, weights re-fitted); \
+                 normal interval and p-value{few}",
+                s.replications,
+                if n1 == 1 { "" } else { "s" }
+            )
+        }
         SdidSe::Bootstrap => format!(
             "unit bootstrap standard error ({} draws, weights re-fitted); normal interval and p-value",
             s.replications
@@ -615,6 +629,32 @@ mod tests {
         assert!((r.inference.estimate - 3.0).abs() < 0.5, "{}", r.inference.estimate);
         let e = fit(&block(12, 1, 8, 4, 3.0), &SdidSettings { se: SdidSe::Jackknife, ..Default::default() });
         assert!(matches!(e, Err(SdidError::InvalidInput { column, .. }) if column == "se"));
+    }
+
+    /// Four controls and two treated allow C(4, 2) = 6 placebo assignments: 200 draws repeat
+    /// them, and the inference says the standard error is estimated from at most 6 values (as
+    /// for five controls and one treated, but not with 5 draws). With 12 controls (66
+    /// assignments), or 38 and one treated (Proposition 99's), nothing to add.
+    #[test]
+    fn a_placebo_standard_error_from_few_assignments_says_so() {
+        let r = fit(&block(4, 2, 8, 4, 3.0), &SdidSettings::default()).unwrap();
+        assert!(
+            r.inference.inference.ends_with("4 controls and 2 treated allow only 6 distinct placebo assignments, so the standard error is estimated from at most 6 values, which the normal interval and p-value take as known"),
+            "{}",
+            r.inference.inference
+        );
+        let r = fit(&block(12, 2, 8, 4, 3.0), &SdidSettings { replications: 50, ..Default::default() }).unwrap();
+        assert!(r.inference.inference.ends_with("normal interval and p-value"), "{}", r.inference.inference);
+        let r = fit(&block(5, 1, 8, 4, 3.0), &SdidSettings::default()).unwrap();
+        assert!(
+            r.inference.inference.contains("5 controls and 1 treated allow only 5 distinct"),
+            "{}",
+            r.inference.inference
+        );
+        let r = fit(&block(5, 1, 8, 4, 3.0), &SdidSettings { replications: 5, ..Default::default() }).unwrap();
+        assert!(r.inference.inference.ends_with("normal interval and p-value"), "{}", r.inference.inference);
+        let r = fit(&block(38, 1, 8, 4, 3.0), &SdidSettings { replications: 50, ..Default::default() }).unwrap();
+        assert!(r.inference.inference.ends_with("normal interval and p-value"), "{}", r.inference.inference);
     }
 
     #[test]
