@@ -1489,8 +1489,8 @@ fn impact_on_a_daily_export_with_missing_days() {
     assert!(v["message"].as_str().unwrap().contains("x2 row 3 is missing"), "{v}");
 }
 
-/// A covariate of categories (a customer table's `Region`: North, South, ...) in `estimate effect`
-/// and in `estimate iv --controls` is coded as an indicator per region but the first, as a
+/// A covariate of categories (a customer table's `Region`: North, South, ...) in `estimate effect`,
+/// `estimate iv --controls` and Callaway-Sant'Anna's `--covariates` is coded as an indicator per region but the first, as a
 /// formula's C(Region): the same answer, to the bit, as the table with those indicators written
 /// out (`Region=South`, ...); a region left empty is named with its row.
 #[test]
@@ -1563,6 +1563,49 @@ fn categorical_covariates_are_coded_as_indicators() {
     let (code, a) = iv(&t, "Region,Age");
     assert_eq!(code, 0, "{a}");
     let (code, b) = iv(&c, "Region=North,Region=South,Region=West,Age");
+    assert_eq!(code, 0, "{b}");
+    assert_eq!(a, b);
+    // Callaway-Sant'Anna's covariates (mpdta with each county's region as words): the same as
+    // with the indicators written out
+    let mpdta = std::fs::read_to_string(MPDTA).unwrap();
+    let (mut words, mut written) = (String::new(), String::new());
+    for (i, line) in mpdta.lines().enumerate() {
+        if i == 0 {
+            words.push_str(&format!("{line},region\n"));
+            written.push_str(&format!("{line},region=West\n"));
+            continue;
+        }
+        let county: usize = line.split(',').nth(1).unwrap().parse().unwrap();
+        let r = (county / 2) % 2;
+        words.push_str(&format!("{line},{}\n", ["East", "West"][r]));
+        written.push_str(&format!("{line},{r}\n"));
+    }
+    let (w, x) = (dir.path().join("mpdta_words.csv"), dir.path().join("mpdta_written.csv"));
+    std::fs::write(&w, words).unwrap();
+    std::fs::write(&x, written).unwrap();
+    let cs = |input: &std::path::Path, covariates: &str| {
+        liftos(&[
+            "estimate",
+            "did",
+            "--input",
+            input.to_str().unwrap(),
+            "--unit",
+            "countyreal",
+            "--time",
+            "year",
+            "--outcome",
+            "lemp",
+            "--cohort",
+            "first.treat",
+            "--method",
+            "dr",
+            "--covariates",
+            covariates,
+        ])
+    };
+    let (code, a) = cs(&w, "lpop,region");
+    assert_eq!(code, 0, "{a}");
+    let (code, b) = cs(&x, "lpop,region=West");
     assert_eq!(code, 0, "{b}");
     assert_eq!(a, b);
     // a region left empty

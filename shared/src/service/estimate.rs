@@ -265,7 +265,9 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
                     "honest: HonestDiD bounds the TWFE event study (--treatment D --event-study --honest)",
                 ));
             }
-            let covariates = table.columns(&req.covariates)?;
+            let names: Vec<&str> = req.covariates.iter().map(String::as_str).collect();
+            let covariates = Table::take_covariates(&mut std::borrow::Cow::Borrowed(&*table), &names)?;
+            let covariates = Columns::new(covariates).map_err(DataError::from)?;
             let bootstrap = req.bootstrap.map(|draws| Bootstrap { draws, seed: req.seed.unwrap_or(20240101) });
             if bootstrap.as_ref().is_some_and(|b| b.draws < 2) {
                 return Err(EstimateError::new("bootstrap", "bootstrap: needs at least 2 draws"));
