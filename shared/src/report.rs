@@ -975,8 +975,8 @@ fn money(x: f64, currency: Option<&str>) -> String {
     }
 }
 
-/// How the media mix model's periods read in its report: days, weeks, or periods of n days (the
-/// step of its dates).
+/// How the media mix model's periods read in its report: days, weeks, months, or periods of n
+/// days (the step of its dates).
 struct Per {
     /// "a day", "a week", "per 14 days"
     a: String,
@@ -992,6 +992,7 @@ impl Per {
         let (a, one, many, change) = match step {
             1 => ("a day".into(), "day".into(), "days".into(), "day-to-day"),
             7 => ("a week".into(), "week".into(), "weeks".into(), "week-to-week"),
+            28..=31 => ("a month".into(), "month".into(), "months".into(), "month-to-month"),
             n => (
                 format!("per {n} days"),
                 format!("period of {n} days"),

@@ -170,7 +170,7 @@ enum Command {
     Mmm {
         #[arg(long)]
         input: PathBuf,
-        /// The date column (YYYY-MM-DD, daily or weekly; a missing date is a missing period).
+        /// The date column (YYYY-MM-DD; daily, weekly or monthly, a month dated by its first or last day; a missing date is a missing period).
         #[arg(long)]
         date: String,
         /// The KPI column: the business's own orders, revenue or sign-ups.

@@ -1616,6 +1616,47 @@ fn categorical_covariates_are_coded_as_indicators() {
     assert!(v["message"].as_str().unwrap().contains("is empty: a column of categories needs one in every row"), "{v}");
 }
 
+/// `liftos mmm` on monthly data (the reference series summed by calendar month, each dated by its
+/// first day, as a monthly KPI sheet is): periods are months, and the report speaks of months.
+#[test]
+fn mmm_on_monthly_data() {
+    let daily = std::fs::read_to_string("../../tests/reference/data/mmm_daily.csv").unwrap();
+    let mut lines = daily.lines();
+    let header = lines.next().unwrap().to_string();
+    let mut months: Vec<(String, Vec<f64>)> = Vec::new();
+    for l in lines {
+        let mut f = l.split(',');
+        let month = format!("{}-01", &f.next().unwrap()[..7]);
+        let v: Vec<f64> = f.map(|x| x.parse::<f64>().unwrap()).collect();
+        match months.last_mut() {
+            Some((m, sums)) if *m == month => sums.iter_mut().zip(&v).for_each(|(s, x)| *s += x),
+            _ => months.push((month, v)),
+        }
+    }
+    let mut monthly = format!("{header}\n");
+    for (m, sums) in &months {
+        let sums: Vec<String> = sums.iter().map(|s| format!("{s:.2}")).collect();
+        monthly.push_str(&format!("{m},{}\n", sums.join(",")));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (input, html) = (dir.path().join("monthly.csv"), dir.path().join("plan.html"));
+    std::fs::write(&input, monthly).unwrap();
+    let (code, v) = run(&format!(
+        "mmm --date date --kpi kpi --spend search,social --draws 20 --folds 0 --quiet --input {} --report {}",
+        input.display(),
+        html.display()
+    ));
+    assert_eq!(code, 0, "{v}");
+    assert_eq!((v["fit"]["periods"].as_u64(), months.len()), (Some(24), 24), "{v}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    for words in
+        ["<th>spend a month today</th>", "<th>months fitted</th><td>24 of 24</td>", "month-to-month variation of kpi"]
+    {
+        assert!(page.contains(words), "{words}");
+    }
+    assert!(!page.contains("a day") && !page.contains(" days"), "{page}");
+}
+
 /// `liftos explain --kind budget` on the media mix model's answer (as `liftos mmm` prints it):
 /// the endpoint's keys, at the model's level; another level and a stray --input name the flag.
 #[test]

@@ -374,3 +374,96 @@ fn a_plan_that_moves_nothing_gains_nothing() {
     assert_eq!(fit.gain_positive_share, 0.0);
     assert_eq!((fit.horizon.gain, fit.horizon.gain_ci_low, fit.horizon.gain_ci_high), (0.0, 0.0, 0.0));
 }
+
+/// Day number of a date (Howard Hinnant's `days_from_civil`).
+fn day_of(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+/// A monthly history (five years dated by each month's first day, as a monthly KPI sheet is):
+/// periods are calendar months, not a grid of 28 days (it used to be refused as "not on a regular
+/// grid"); a missing month is a missing period; the same months dated by their last day are the
+/// same grid; with little noise the model recovers each channel's return; a lift test's window
+/// counts months; weekly harmonics are refused; dates off any grid are named.
+#[test]
+fn a_monthly_history_is_on_a_grid_of_months() {
+    let mut rng = Rng::new(31);
+    let months = 60usize;
+    let truth = [(9000.0, 20_000.0, 0.3), (4000.0, 8000.0, 0.1)];
+    let spend: Vec<Vec<f64>> = [30_000.0, 12_000.0]
+        .iter()
+        .map(|level| (0..months).map(|_| level * (0.4 + 1.2 * rng.uniform())).collect())
+        .collect();
+    let mut kpi: Vec<f64> = (0..months)
+        .map(|t| 50_000.0 + 3000.0 * (2.0 * std::f64::consts::PI * t as f64 / 12.0).sin() + 20.0 * rng.normal())
+        .collect();
+    let mut roi = Vec::new();
+    for ((beta, kappa, theta), x) in truth.iter().zip(&spend) {
+        let a = adstock(x, *theta);
+        let contrib: Vec<f64> = a.iter().map(|v| beta * hill(*v, *kappa)).collect();
+        for t in 0..months {
+            kpi[t] += contrib[t];
+        }
+        roi.push(contrib.iter().sum::<f64>() / x.iter().sum::<f64>());
+    }
+    let firsts: Vec<i64> = (0..months as i64).map(|t| day_of(2021 + t / 12, t % 12 + 1, 1)).collect();
+    let lasts: Vec<i64> = (0..months as i64).map(|t| day_of(2021 + (t + 1) / 12, (t + 1) % 12 + 1, 1) - 1).collect();
+    let input = |days: &[i64], drop: Option<usize>| {
+        let keep: Vec<usize> = (0..months).filter(|&t| Some(t) != drop).collect();
+        MmmInput {
+            days: keep.iter().map(|&t| days[t]).collect(),
+            kpi: keep.iter().map(|&t| kpi[t]).collect(),
+            channels: ["tv", "search"]
+                .iter()
+                .zip(&spend)
+                .map(|(n, v)| Series { name: n.to_string(), values: keep.iter().map(|&t| v[t]).collect() })
+                .collect(),
+            controls: vec![],
+            lifts: vec![],
+        }
+    };
+    let st = MmmSettings { draws: 30, folds: 0, ..MmmSettings::default() };
+    let fit = mmm::fit(&input(&firsts, None), &st).unwrap();
+    assert_eq!((fit.fit.periods, fit.fit.observed), (60, 60));
+    assert_eq!(fit.decomposition.days, firsts);
+    assert!(fit.controls.contains(&"yearly_sin1".to_string()) && !fit.controls.iter().any(|c| c.starts_with("weekly")));
+    for (c, r) in fit.channels.iter().zip(&roi) {
+        assert!((c.roi - r).abs() < 0.1 * r, "{}: roi {} vs {r}", c.channel, c.roi);
+    }
+    let gap = mmm::fit(&input(&firsts, Some(20)), &st).unwrap();
+    assert_eq!((gap.fit.periods, gap.fit.observed), (60, 59));
+    assert!(gap.warnings.iter().any(|w| w.contains("1 dates are missing")), "{:?}", gap.warnings);
+    let by_last = mmm::fit(&input(&lasts, Some(20)), &st).unwrap();
+    assert_eq!((by_last.fit.periods, by_last.fit.observed), (60, 59));
+    assert_eq!(by_last.decomposition.days, lasts);
+    // a lift test over three months counts three periods
+    let mut with_lift = input(&firsts, None);
+    with_lift.lifts.push(LiftTest {
+        channel: "search".into(),
+        start: firsts[30],
+        end: firsts[32],
+        spend_from: 12_000.0,
+        spend_to: 18_000.0,
+        incremental: 3000.0,
+        std_error: 1000.0,
+    });
+    let lifted = mmm::fit(&with_lift, &st).unwrap();
+    assert_eq!(lifted.lifts[0].periods, 3);
+    let e = mmm::fit(&input(&firsts, None), &MmmSettings { weekly: Some(2), ..st.clone() }).unwrap_err();
+    assert_eq!(e.field, "weekly");
+    let mut odd = input(&firsts, None);
+    odd.days[10] += 3;
+    let e = mmm::fit(&odd, &st).unwrap_err();
+    assert_eq!(e.field, "date");
+    assert!(
+        e.message.contains(
+            "the closest are 27 days apart (2021-11-04 to 2021-12-01), but 2021-02-01 follows 2021-01-01 after 31 days"
+        ),
+        "{}",
+        e.message
+    );
+}

@@ -647,7 +647,7 @@ impl Estimate for EffectOutput {
 /// (orders, revenue, sign-ups), the spends are per channel; a missing date is a missing period.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct MmmRequest {
-    /// The date column (YYYY-MM-DD; daily or weekly).
+    /// The date column (YYYY-MM-DD; daily, weekly or monthly, a month dated by its first or last day).
     pub date: String,
     pub kpi: String,
     /// One spend column per channel.

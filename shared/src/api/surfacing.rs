@@ -135,7 +135,7 @@ pub struct OptimizeRequest {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KpiHistory {
-    /// YYYY-MM-DD, daily or weekly; a date left out is a missing period, never zero spend.
+    /// YYYY-MM-DD, daily, weekly or monthly (a month dated by its first or last day); a date left out is a missing period, never zero spend.
     pub dates: Vec<String>,
     pub kpi: Vec<Option<f64>>,
     pub spend: Vec<NamedSeries>,

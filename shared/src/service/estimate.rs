@@ -872,8 +872,8 @@ pub fn table_days(table: &Table, column: &str) -> Result<Vec<i64>, EstimateError
 
 /// Holiday controls for the media mix model from the ingestion's country calendars
 /// (`ingestion::holidays`): public holidays, and the retail peaks (Black Friday, Cyber Monday)
-/// apart, each 1 on a period that holds one (a day, or a week when the dates are weekly) and 0
-/// elsewhere. A kind with none within the dates is left out. `field` names the request's key.
+/// apart, each 1 on a period that holds one (a day, a week when the dates are weekly, a calendar
+/// month when they are monthly) and 0 elsewhere. A kind with none within the dates is left out. `field` names the request's key.
 pub fn holiday_controls(country: &str, days: &[i64], field: &str) -> Result<Vec<Series>, EstimateError> {
     let code = country.trim().to_ascii_uppercase();
     if code.len() != 2 || !code.chars().all(|c| c.is_ascii_uppercase()) {
@@ -894,7 +894,21 @@ pub fn holiday_controls(country: &str, days: &[i64], field: &str) -> Result<Vec<
     }
     let epoch = chrono::NaiveDate::default();
     let date = |d: i64| epoch + chrono::Duration::days(d);
-    let all = crate::ingestion::holidays::holidays_between(&code, date(first), date(last + step - 1));
+    // The days a date stands for: from it for a step, or, for monthly dates, its calendar month
+    // (dated by its first day or by its last).
+    let window = |d: i64| -> (i64, i64) {
+        use chrono::Datelike;
+        let day = date(d);
+        let month_start = day.with_day(1).unwrap_or(day);
+        let next_month = month_start.checked_add_months(chrono::Months::new(1)).unwrap_or(day);
+        let n = |x: chrono::NaiveDate| x.signed_duration_since(epoch).num_days();
+        match step {
+            28..=31 if day.day() == 1 => (d, n(next_month)),
+            28..=31 if n(next_month) == d + 1 => (n(month_start), d + 1),
+            _ => (d, d + step),
+        }
+    };
+    let all = crate::ingestion::holidays::holidays_between(&code, date(window(first).0), date(window(last).1 - 1));
     let peaks = ["Black Friday", "Cyber Monday"];
     let mut out = Vec::new();
     for (name, peak) in [(format!("holidays ({code})"), false), (format!("retail peaks ({code})"), true)] {
@@ -907,8 +921,9 @@ pub fn holiday_controls(country: &str, days: &[i64], field: &str) -> Result<Vec<
         let values: Vec<f64> = days
             .iter()
             .map(|&d| {
-                let next = on.partition_point(|&h| h < d);
-                if on.get(next).is_some_and(|&h| h < d + step) {
+                let (from, to) = window(d);
+                let next = on.partition_point(|&h| h < from);
+                if on.get(next).is_some_and(|&h| h < to) {
                     1.0
                 } else {
                     0.0
@@ -1054,5 +1069,34 @@ mod tests {
         let r = req(serde_json::json!({"outcome": "y", "endogenous": ["x"], "instruments": ["y"], "controls": []}));
         assert_eq!(json(iv(with_text.clone(), &r)), json(iv(&with_text, &r)));
         assert!(json(iv(with_text, &r)).contains("x"));
+    }
+
+    /// Holidays on a monthly history: each month dated by its first day (or by its last) stands
+    /// for its calendar month, so May 2026 holds Memorial Day and March none; the same months
+    /// dated by their last day mark the same months (a window of the smallest step from the date
+    /// would have let January 31 stand for February).
+    #[test]
+    fn a_monthly_date_stands_for_its_calendar_month() {
+        let day = |y: i32, m: u32, d: u32| {
+            chrono::NaiveDate::from_ymd_opt(y, m, d)
+                .map(|x| x.signed_duration_since(chrono::NaiveDate::default()).num_days())
+                .unwrap_or_default()
+        };
+        let firsts: Vec<i64> = (1..=12).map(|m| day(2026, m, 1)).collect();
+        let lasts: Vec<i64> =
+            (1..=12).map(|m| if m == 12 { day(2026, 12, 31) } else { day(2026, m + 1, 1) - 1 }).collect();
+        let marks = |days: &[i64]| {
+            let c = holiday_controls("US", days, "holidays").unwrap_or_default();
+            c.iter().find(|s| s.name == "holidays (US)").map(|s| s.values.clone()).unwrap_or_default()
+        };
+        // January (New Year, MLK), February (Presidents'), no March or April, May (Memorial),
+        // June (Juneteenth), July, no August, September (Labor), October (Columbus), November
+        // (Veterans, Thanksgiving), December
+        let want = [1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0];
+        assert_eq!(marks(&firsts), want);
+        assert_eq!(marks(&lasts), want);
+        let peaks = holiday_controls("US", &firsts, "holidays").unwrap_or_default();
+        let peaks = peaks.iter().find(|s| s.name == "retail peaks (US)").map(|s| s.values.clone()).unwrap_or_default();
+        assert_eq!(peaks.iter().position(|v| *v == 1.0), Some(10), "November: {peaks:?}");
     }
 }

@@ -416,9 +416,11 @@ fn lift_feature(l: &LiftTest, m: usize, theta: f64, kappa: f64) -> f64 {
 /// The validated history on a regular grid.
 struct Prepared {
     n: usize,
-    /// The first period's day (days since 1970-01-01) and days per period.
-    first: i64,
+    /// Days per period (1 daily, 7 weekly; 30 for months, whose days are in `dates`).
     step: i64,
+    /// Each period's day (days since 1970-01-01): its first day, or the day of the month the
+    /// history's dates fall on.
+    dates: Vec<i64>,
     /// Periods in the fit.
     rows: Vec<usize>,
     kpi: Vec<f64>,
@@ -432,6 +434,112 @@ struct Prepared {
     medians: Vec<f64>,
     /// Lifts with their channel index and number of periods.
     lifts: Vec<(usize, usize, LiftTest)>,
+}
+
+/// The history's grid: days in steps of `step` (daily, weekly, every n days), or calendar months
+/// (every date the same day of its month, or every date a month's last day: a monthly history).
+struct Calendar {
+    first: i64,
+    step: i64,
+    /// For months: the first date's month number (year x 12 + month) and the day of the month
+    /// the dates fall on (0 for the month's last day).
+    months: Option<(i64, u32)>,
+}
+
+impl Calendar {
+    /// The grid of sorted, distinct dates.
+    fn of(days: &[i64]) -> Result<Calendar, FieldError> {
+        let first = days.first().copied().unwrap_or(0);
+        let step = days.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1);
+        let dates: Vec<(i64, u32, u32)> = days.iter().map(|&d| civil(d)).collect();
+        let last_days = days.iter().all(|&d| civil(d + 1).2 == 1);
+        let same_day = dates.iter().all(|c| c.2 == dates[0].2);
+        if (28..=31).contains(&step) && (same_day || last_days) {
+            let month = |c: &(i64, u32, u32)| c.0 * 12 + i64::from(c.1) - 1;
+            if dates.windows(2).all(|w| month(&w[1]) > month(&w[0])) {
+                let dom = if last_days && !same_day { 0 } else { dates[0].2 };
+                return Ok(Calendar { first, step: 30, months: Some((month(&dates[0]), dom)) });
+            }
+        }
+        if let Some(w) = days.windows(2).find(|w| (w[1] - w[0]) % step != 0) {
+            let show = |d: i64| {
+                let (y, m, dd) = civil(d);
+                format!("{y:04}-{m:02}-{dd:02}")
+            };
+            let close = days.windows(2).find(|c| c[1] - c[0] == step).unwrap_or(w);
+            return Err(invalid(
+                "date",
+                format!(
+                    "the dates are not on a regular grid: the closest are {step} days apart ({} to {}), but {} follows {} after {} days (daily, weekly or monthly data, one row per period)",
+                    show(close[0]),
+                    show(close[1]),
+                    show(w[1]),
+                    show(w[0]),
+                    w[1] - w[0]
+                ),
+            ));
+        }
+        Ok(Calendar { first, step, months: None })
+    }
+
+    /// The period of a date (a date before the first counts as the first).
+    fn slot(&self, d: i64) -> usize {
+        match self.months {
+            Some((m0, _)) => {
+                let (y, m, _) = civil(d);
+                usize::try_from(y * 12 + i64::from(m) - 1 - m0).unwrap_or(0)
+            }
+            None => usize::try_from((d - self.first) / self.step).unwrap_or(0),
+        }
+    }
+
+    /// The day of period `t`.
+    fn day(&self, t: usize) -> i64 {
+        match self.months {
+            Some((m0, dom)) => {
+                let m = m0 + t as i64;
+                let (y, month) = (m.div_euclid(12), (m.rem_euclid(12) + 1) as u32);
+                if dom == 0 {
+                    // the month's last day: the day before the next month's first
+                    let next = m + 1;
+                    days_from_civil(next.div_euclid(12), (next.rem_euclid(12) + 1) as u32, 1) - 1
+                } else {
+                    days_from_civil(y, month, dom.min(days_in_month(y, month)))
+                }
+            }
+            None => self.first + t as i64 * self.step,
+        }
+    }
+}
+
+/// (year, month, day) of a day number (days since 1970-01-01), proleptic Gregorian (Howard
+/// Hinnant's `civil_from_days`).
+fn civil(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The day number of a date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    let next = if m == 12 { days_from_civil(y + 1, 1, 1) } else { days_from_civil(y, m + 1, 1) };
+    (next - days_from_civil(y, m, 1)) as u32
 }
 
 fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>), FieldError> {
@@ -485,16 +593,13 @@ fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>)
         return Err(invalid("date", format!("rows {a} and {b} have the same date: give one row per date")));
     }
     let days: Vec<i64> = order.iter().map(|&i| input.days[i]).collect();
-    let step = days.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1);
-    if let Some(w) = days.windows(2).find(|w| (w[1] - w[0]) % step != 0) {
-        return Err(invalid("date", format!("the dates are not on a regular grid of {step} days (day {})", w[1])));
-    }
-    let first = days.first().copied().unwrap_or(0);
-    let n = days.last().map_or(0, |l| ((l - first) / step) as usize + 1);
+    let calendar = Calendar::of(&days)?;
+    let n = days.last().map_or(0, |&l| calendar.slot(l) + 1);
     if n > MAX_PERIODS {
         return Err(invalid("date", format!("{n} periods is more than {MAX_PERIODS}")));
     }
-    let slot: Vec<usize> = input.days.iter().map(|d| ((d - first) / step) as usize).collect();
+    let step = calendar.step;
+    let slot: Vec<usize> = input.days.iter().map(|&d| calendar.slot(d)).collect();
     let grid = |v: &[f64]| -> Vec<f64> {
         let mut g = vec![f64::NAN; n];
         for (i, &s) in slot.iter().enumerate() {
@@ -535,10 +640,11 @@ fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>)
         names.push(ch.name.clone());
     }
     // Built-in controls on the whole grid, then the user's.
-    let span_days = (n as i64 - 1) * step;
+    let dates: Vec<i64> = (0..n).map(|t| calendar.day(t)).collect();
+    let span_days = dates.last().map_or(0, |l| l - dates[0]);
     let yearly = st.yearly.unwrap_or(if span_days >= 364 { 2 } else { 0 });
     let weekly = st.weekly.unwrap_or(if step == 1 { 3 } else { 0 });
-    if weekly > 0 && step % 7 == 0 {
+    if weekly > 0 && (step % 7 == 0 || calendar.months.is_some()) {
         return Err(invalid("weekly", "weekly seasonality needs data finer than a week"));
     }
     if yearly > 6 || weekly > 3 {
@@ -553,7 +659,7 @@ fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>)
         z.push((0..n).map(|t| t as f64 / n.max(2) as f64 - 0.5).collect());
         control_names.push("trend".into());
     }
-    let day = |t: usize| (first + t as i64 * step) as f64;
+    let day = |t: usize| dates[t] as f64;
     for (period, k_max, label) in [(365.25, yearly, "yearly"), (7.0, weekly, "weekly")] {
         for k in 1..=k_max {
             let w = 2.0 * std::f64::consts::PI * k as f64 / period;
@@ -618,10 +724,10 @@ fn prepare(input: &MmmInput, st: &MmmSettings) -> Result<(Prepared, Vec<String>)
                 "needs non-negative spend_from and spend_to that differ, and a finite incremental",
             ));
         }
-        let m = ((l.end - l.start) / step) as usize + 1;
+        let m = calendar.slot(l.end).saturating_sub(calendar.slot(l.start)) + 1;
         lifts.push((c, m, l.clone()));
     }
-    Ok((Prepared { n, first, step, rows, kpi, spend, names, z, control_names, medians, lifts }, warnings))
+    Ok((Prepared { n, step, dates, rows, kpi, spend, names, z, control_names, medians, lifts }, warnings))
 }
 
 /// Linear interpolation over missing values (the ends carry the nearest value).
@@ -1414,7 +1520,7 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, FieldError> 
         })
         .collect();
     let decomposition = Decomposition {
-        days: (0..pr.n).map(|t| pr.first + t as i64 * pr.step).collect(),
+        days: pr.dates.clone(),
         kpi: (0..pr.n).map(|t| Some(pr.kpi[t]).filter(|v| v.is_finite())).collect(),
         baseline: (0..pr.n).map(|t| (0..p).map(|j| point.lin.coef[j] * pr.z[j][t]).sum()).collect(),
         channels: (0..nc).map(|c| point.feats[c].iter().map(|f| point.lin.coef[p + c] * f).collect()).collect(),
