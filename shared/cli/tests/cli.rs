@@ -16,6 +16,12 @@ fn run(line: &str) -> (i32, serde_json::Value) {
     liftos(&line.split_whitespace().collect::<Vec<_>>())
 }
 
+/// `liftos` with the arguments of a command line split on `|` (for values with spaces, as a shell
+/// passes a quoted one).
+fn run_split(line: &str) -> (i32, serde_json::Value) {
+    liftos(&line.split('|').collect::<Vec<_>>())
+}
+
 const MPDTA: &str = "../../tests/reference/data/mpdta.csv";
 
 /// mpdta with the treated-and-post indicator added.
@@ -1381,6 +1387,26 @@ fn mmm_reads_the_dates_and_numbers_of_a_german_spreadsheet() {
     assert_eq!(from_german, from_iso);
 }
 
+/// `liftos mmm --report` on `csv` (the reference series' columns, re-dated) with `flags`: the
+/// answer, after checking that the report holds each of `words` and says nothing "a day".
+fn mmm_report(csv: String, flags: &str, words: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, html) = (dir.path().join("kpi.csv"), dir.path().join("plan.html"));
+    std::fs::write(&input, csv).unwrap();
+    let (code, v) = run(&format!(
+        "mmm --date date --kpi kpi {flags} --draws 20 --quiet --input {} --report {}",
+        input.display(),
+        html.display()
+    ));
+    assert_eq!(code, 0, "{v}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    for w in words {
+        assert!(page.contains(w), "{w}");
+    }
+    assert!(!page.contains("a day") && !page.contains(" days"), "{page}");
+    v
+}
+
 /// `liftos mmm --report` on weekly data (the reference series summed by week, dated as a US
 /// spreadsheet writes it) speaks of weeks: spend a week, the weeks fitted, the folds' length, the
 /// week-to-week variation; nothing "a day".
@@ -1408,27 +1434,18 @@ fn mmm_report_on_weekly_data_speaks_of_weeks() {
             sums.join(",")
         ));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (input, html) = (dir.path().join("weekly.csv"), dir.path().join("plan.html"));
-    std::fs::write(&input, weekly).unwrap();
-    let (code, v) = run(&format!(
-        "mmm --date date --kpi kpi --spend search,social,video,affiliates,display --controls promo --draws 20 --folds 2 --quiet --input {} --report {}",
-        input.display(),
-        html.display()
-    ));
-    assert_eq!(code, 0, "{v}");
+    let v = mmm_report(
+        weekly,
+        "--spend search,social,video,affiliates,display --controls promo --folds 2",
+        &[
+            "<th>spend a week today</th>",
+            "<th>weeks fitted</th><td>104 of 104</td>",
+            "week-to-week variation of kpi over the 104 weeks",
+            "folds of ",
+            "per extra unit of spend a week",
+        ],
+    );
     assert_eq!(v["fit"]["periods"], 104, "{v}");
-    let page = std::fs::read_to_string(&html).unwrap();
-    for words in [
-        "<th>spend a week today</th>",
-        "<th>weeks fitted</th><td>104 of 104</td>",
-        "week-to-week variation of kpi over the 104 weeks",
-        "folds of ",
-        "per extra unit of spend a week",
-    ] {
-        assert!(page.contains(words), "{words}");
-    }
-    assert!(!page.contains("a day") && !page.contains(" days"), "{page}");
 }
 
 /// `liftos estimate impact --season 7` on a daily series as a report exports it: newest first, one
@@ -1524,18 +1541,10 @@ fn categorical_covariates_are_coded_as_indicators() {
     std::fs::write(&t, &text).unwrap();
     std::fs::write(&c, &coded).unwrap();
     let effect = |input: &std::path::Path, covariates: &str| {
-        liftos(&[
-            "estimate",
-            "effect",
-            "--input",
-            input.to_str().unwrap(),
-            "--outcome",
-            "Revenue",
-            "--treatment",
-            "Saw Ad",
-            "--covariates",
-            covariates,
-        ])
+        run_split(&format!(
+            "estimate|effect|--input|{}|--outcome|Revenue|--treatment|Saw Ad|--covariates|{covariates}",
+            input.display()
+        ))
     };
     let (code, a) = effect(&t, "Age,Region");
     assert_eq!(code, 0, "{a}");
@@ -1545,20 +1554,10 @@ fn categorical_covariates_are_coded_as_indicators() {
     let (lo, hi) = (a["ci_low"].as_f64().unwrap(), a["ci_high"].as_f64().unwrap());
     assert!(lo < 2.0 && 2.0 < hi, "{a}");
     let iv = |input: &std::path::Path, controls: &str| {
-        liftos(&[
-            "estimate",
-            "iv",
-            "--input",
-            input.to_str().unwrap(),
-            "--outcome",
-            "Revenue",
-            "--endogenous",
-            "Saw Ad",
-            "--instruments",
-            "z",
-            "--controls",
-            controls,
-        ])
+        run_split(&format!(
+            "estimate|iv|--input|{}|--outcome|Revenue|--endogenous|Saw Ad|--instruments|z|--controls|{controls}",
+            input.display()
+        ))
     };
     let (code, a) = iv(&t, "Region,Age");
     assert_eq!(code, 0, "{a}");
@@ -1584,24 +1583,10 @@ fn categorical_covariates_are_coded_as_indicators() {
     std::fs::write(&w, words).unwrap();
     std::fs::write(&x, written).unwrap();
     let cs = |input: &std::path::Path, covariates: &str| {
-        liftos(&[
-            "estimate",
-            "did",
-            "--input",
-            input.to_str().unwrap(),
-            "--unit",
-            "countyreal",
-            "--time",
-            "year",
-            "--outcome",
-            "lemp",
-            "--cohort",
-            "first.treat",
-            "--method",
-            "dr",
-            "--covariates",
-            covariates,
-        ])
+        run(&format!(
+            "estimate did --input {} --unit countyreal --time year --outcome lemp --cohort first.treat --method dr --covariates {covariates}",
+            input.display()
+        ))
     };
     let (code, a) = cs(&w, "lpop,region");
     assert_eq!(code, 0, "{a}");
@@ -1638,23 +1623,12 @@ fn mmm_on_monthly_data() {
         let sums: Vec<String> = sums.iter().map(|s| format!("{s:.2}")).collect();
         monthly.push_str(&format!("{m},{}\n", sums.join(",")));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (input, html) = (dir.path().join("monthly.csv"), dir.path().join("plan.html"));
-    std::fs::write(&input, monthly).unwrap();
-    let (code, v) = run(&format!(
-        "mmm --date date --kpi kpi --spend search,social --draws 20 --folds 0 --quiet --input {} --report {}",
-        input.display(),
-        html.display()
-    ));
-    assert_eq!(code, 0, "{v}");
+    let v = mmm_report(
+        monthly,
+        "--spend search,social --folds 0",
+        &["<th>spend a month today</th>", "<th>months fitted</th><td>24 of 24</td>", "month-to-month variation of kpi"],
+    );
     assert_eq!((v["fit"]["periods"].as_u64(), months.len()), (Some(24), 24), "{v}");
-    let page = std::fs::read_to_string(&html).unwrap();
-    for words in
-        ["<th>spend a month today</th>", "<th>months fitted</th><td>24 of 24</td>", "month-to-month variation of kpi"]
-    {
-        assert!(page.contains(words), "{words}");
-    }
-    assert!(!page.contains("a day") && !page.contains(" days"), "{page}");
 }
 
 /// `liftos explain --kind budget` on the media mix model's answer (as `liftos mmm` prints it):
