@@ -776,11 +776,14 @@ pub fn geo_readout(
 /// are trimmed and empty ones dropped.
 fn rejoin(pieces: Vec<String>, labels: &[String]) -> Vec<String> {
     let known: std::collections::HashSet<&str> = labels.iter().map(String::as_str).collect();
+    // A run is at most as long as the most commas a name holds, plus one: no joins at all when no
+    // name holds a comma, however many pieces a request lists.
+    let longest = known.iter().map(|l| l.matches(',').count() + 1).max().unwrap_or(1);
     let pieces: Vec<&str> = pieces.iter().map(|p| p.trim()).collect();
     let mut out = Vec::with_capacity(pieces.len());
     let mut i = 0;
     while i < pieces.len() {
-        let run = (i + 2..=pieces.len()).rev().find_map(|j| {
+        let run = (i + 2..=pieces.len().min(i + longest)).rev().find_map(|j| {
             [", ", ","]
                 .iter()
                 .map(|sep| pieces[i..j].join(sep))
@@ -1018,6 +1021,11 @@ mod tests {
         // nothing to join: the pieces as they are (the estimator names the unknown one)
         assert_eq!(rejoin(cut("Boston, MA"), &labels), ["Boston", "MA"]);
         assert_eq!(rejoin(vec![], &labels), Vec::<String>::new());
+        // many pieces: joined no further than the longest name's commas allow
+        let many: Vec<String> = (0..20_000).map(|i| format!("u{i}")).collect();
+        assert_eq!(rejoin(many.clone(), &labels), many);
+        let with = |extra: &str| labels.iter().cloned().chain([extra.to_string()]).collect::<Vec<_>>();
+        assert_eq!(rejoin(cut("a, b, c,Ohio"), &with("a, b, c")), ["a, b, c", "Ohio"]);
     }
 
     #[test]
