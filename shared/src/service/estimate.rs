@@ -688,7 +688,8 @@ pub fn synth_control(
     Ok(synth::fit(&input, &settings)?)
 }
 
-/// The time-series counterfactual: rows sorted by time (one per period).
+/// The time-series counterfactual: one row per period, in any order (a period without a row or
+/// with an empty outcome is a missing observation).
 pub fn impact(table: &Table, req: &ImpactRequest) -> Result<ImpactResult, EstimateError> {
     let mut controls = Vec::new();
     for c in &req.controls {
