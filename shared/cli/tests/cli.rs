@@ -1618,17 +1618,26 @@ fn mmm_on_monthly_data() {
             _ => months.push((month, v)),
         }
     }
-    let mut monthly = format!("{header}\n");
-    for (m, sums) in &months {
-        let sums: Vec<String> = sums.iter().map(|s| format!("{s:.2}")).collect();
-        monthly.push_str(&format!("{m},{}\n", sums.join(",")));
-    }
-    let v = mmm_report(
-        monthly,
-        "--spend search,social --folds 0",
-        &["<th>spend a month today</th>", "<th>months fitted</th><td>24 of 24</td>", "month-to-month variation of kpi"],
-    );
+    let monthly = |format: &str| {
+        let mut csv = format!("{header}\n");
+        for (m, sums) in &months {
+            let day = chrono::NaiveDate::parse_from_str(m, "%Y-%m-%d").unwrap();
+            let sums: Vec<String> = sums.iter().map(|s| format!("{s:.2}")).collect();
+            csv.push_str(&format!("{},{}\n", day.format(format), sums.join(",")));
+        }
+        csv
+    };
+    let words =
+        ["<th>spend a month today</th>", "<th>months fitted</th><td>24 of 24</td>", "month-to-month variation of kpi"];
+    let v = mmm_report(monthly("%Y-%m-%d"), "--spend search,social --folds 0", &words);
     assert_eq!((v["fit"]["periods"].as_u64(), months.len()), (Some(24), 24), "{v}");
+    // the months written without a day, as a monthly sheet may: the same answer
+    for format in ["%Y-%m", "%b %Y"] {
+        let w = mmm_report(monthly(format), "--spend search,social --folds 0", &words);
+        for key in ["fit", "channels", "planned_spend", "expected_gain"] {
+            assert_eq!(w[key], v[key], "{format}: {key}");
+        }
+    }
 }
 
 /// `liftos explain --kind budget` on the media mix model's answer (as `liftos mmm` prints it):

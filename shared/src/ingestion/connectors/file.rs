@@ -959,18 +959,39 @@ const DATE_FORMATS: &[&str] = &[
     "%Y-%m-%d %H:%M:%S%.f%:z",
 ];
 
-/// The day `s` names in the format `f` (a format with a time: the day of that time).
+/// Formats of months without a day (`2022-01`, `Jan 2022`, `January 2022`, `01/2022`, Excel's
+/// `Jan-22`), as a monthly KPI sheet or panel writes them: tried on a panel's or a KPI's dates,
+/// never on an export's (its rows are days). Each reads as the month's first day.
+const MONTH_FORMATS: &[&str] = &["%Y-%m", "%Y/%m", "%m/%Y", "%m-%Y", "%b %Y", "%B %Y", "%b-%y", "%b-%Y"];
+
+/// `f` names months, not days: no day of the month in it (nor a day of the year or a time).
+fn is_month_format(f: &str) -> bool {
+    !["%d", "%e", "%j", "%H"].iter().any(|d| f.contains(d))
+}
+
+/// The first day of the month `s` names in the month format `f`.
+fn month_in(s: &str, f: &str) -> Option<NaiveDate> {
+    use chrono::Datelike;
+    // chrono reads no date without its day: the first is appended to both. A year of two
+    // digits read by `%Y` (`Nov-25`, `11/25`) is no month of ours.
+    NaiveDate::parse_from_str(&format!("{s} 01"), &format!("{f} %d")).ok().filter(|d| (1900..=2200).contains(&d.year()))
+}
+
+/// The day `s` names in the format `f` (a format with a time: the day of that time; a month's:
+/// its first day).
 pub fn day_in(s: &str, f: &str) -> Option<NaiveDate> {
     if f.contains("%H") {
         chrono::NaiveDateTime::parse_from_str(s, f).ok().map(|t| t.date())
+    } else if is_month_format(f) {
+        month_in(s, f)
     } else {
         NaiveDate::parse_from_str(s, f).ok()
     }
 }
 
-/// The first of [`DATE_FORMATS`] that reads `s` as a day.
+/// The first of [`DATE_FORMATS`], then of [`MONTH_FORMATS`], that reads `s` as a day.
 pub fn format_of(s: &str) -> Option<&'static str> {
-    DATE_FORMATS.iter().copied().find(|f| reads_day(s.trim(), f))
+    DATE_FORMATS.iter().chain(MONTH_FORMATS).copied().find(|f| reads_day(s.trim(), f))
 }
 
 /// The day `s` names in the format `f`. A format with a time reads only midnights (a panel by
@@ -983,7 +1004,7 @@ fn day_read(s: &str, f: &str, hours: bool) -> Option<NaiveDate> {
             .filter(|t| hours || t.time() == chrono::NaiveTime::MIN)
             .map(|t| t.date())
     } else {
-        NaiveDate::parse_from_str(s, f).ok()
+        day_in(s, f)
     }
 }
 
@@ -1030,7 +1051,8 @@ fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, Stri
     let sample: Vec<&str> =
         v.iter().map(|s| s.trim()).filter(|s| !s.is_empty() && !is_summary_cell(s)).take(500).collect();
     let mut best: (Reading, &str) = (Reading::default(), "");
-    for f in DATE_FORMATS {
+    let months: &[&str] = if hours { &[] } else { MONTH_FORMATS };
+    for f in DATE_FORMATS.iter().chain(months) {
         let days: Vec<NaiveDate> = sample.iter().filter_map(|s| day_read(s, f, hours)).collect();
         let r = Reading::of(&days, !hours);
         if r.better_than(&best.0) {
@@ -1050,7 +1072,7 @@ fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, Stri
         return Err(format!(
             "the dates in {column:?} (e.g. {:?}) are in none of the formats {}",
             sample.first().copied().unwrap_or(""),
-            DATE_FORMATS.join(", ")
+            DATE_FORMATS.iter().chain(months).copied().collect::<Vec<_>>().join(", ")
         ));
     }
     Ok(best.2.to_string())
@@ -1399,6 +1421,27 @@ mod tests {
         assert_eq!(panel(&eu_days), "%d/%m/%Y", "November's first twelve days, not the 11th of twelve months");
         let us_days: Vec<String> = (1..=12).map(|d| format!("11/{d:02}/2026")).collect();
         assert_eq!(panel(&us_days), "%m/%d/%Y");
+        // a panel's (or a KPI's) months without a day, each read as its first day
+        for (months, format) in [
+            (["2025-11", "2025-12", "2026-01"], "%Y-%m"),
+            (["2025/11", "2025/12", "2026/01"], "%Y/%m"),
+            (["11/2025", "12/2025", "01/2026"], "%m/%Y"),
+            (["Nov 2025", "Dec 2025", "Jan 2026"], "%b %Y"),
+            (["November 2025", "December 2025", "January 2026"], "%B %Y"),
+            (["Nov-25", "Dec-25", "Jan-26"], "%b-%y"),
+        ] {
+            let months: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+            assert_eq!(panel(&months), format, "{months:?}");
+            let firsts: Vec<Option<NaiveDate>> = months.iter().map(|m| day_in(m, format)).collect();
+            let expected = [(2025, 11), (2025, 12), (2026, 1)].map(|(y, m)| NaiveDate::from_ymd_opt(y, m, 1));
+            assert_eq!(firsts, expected, "{months:?}");
+        }
+        assert_eq!(day_in("2026-13", "%Y-%m"), None);
+        assert_eq!((day_in("11/25", "%m/%Y"), day_in("Nov-25", "%b-%Y")), (None, None), "the year 25");
+        assert_eq!(day_in("2026-01-15", "%Y-%m"), None, "a day is not a month");
+        // an export's rows are days: a month is not read as one
+        let e = date_format_of(&["2025-11", "2025-12"]).unwrap_err();
+        assert!(e.contains("none of the formats") && !e.contains("%Y-%m,"), "{e}");
         // French Excel's: semicolons, thousands after a (no-break) space, a decimal comma
         let (map, rows) = read(
             "Nom de la campagne;Jour;Montant dépensé (EUR);Impressions;Clics sur un lien;Résultats;Valeur de conversion\n\
