@@ -1417,35 +1417,36 @@ fn mmm_report_on_weekly_data_speaks_of_weeks() {
     let header = lines.next().unwrap().to_string();
     let rows: Vec<Vec<f64>> =
         lines.map(|l| l.split(',').skip(1).map(|f| f.parse::<f64>().unwrap()).collect()).collect();
-    let mut weekly = format!("{header}\n");
-    for (w, week) in rows.chunks_exact(7).enumerate() {
-        let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::weeks(w as i64);
-        let sums: Vec<String> = (0..week[0].len())
-            .map(|c| {
-                let s: f64 = week.iter().map(|r| r[c]).sum();
-                format!("{s:.2}")
-            })
-            .collect();
-        weekly.push_str(&format!(
-            "{}/{}/{},{}\n",
-            day.format("%m"),
-            day.format("%d"),
-            day.format("%Y"),
-            sums.join(",")
-        ));
-    }
-    let v = mmm_report(
-        weekly,
-        "--spend search,social,video,affiliates,display --controls promo --folds 2",
-        &[
-            "<th>spend a week today</th>",
-            "<th>weeks fitted</th><td>104 of 104</td>",
-            "week-to-week variation of kpi over the 104 weeks",
-            "folds of ",
-            "per extra unit of spend a week",
-        ],
-    );
+    let weekly = |format: &str| {
+        let mut csv = format!("{header}\n");
+        for (w, week) in rows.chunks_exact(7).enumerate() {
+            let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::weeks(w as i64);
+            let sums: Vec<String> = (0..week[0].len())
+                .map(|c| {
+                    let s: f64 = week.iter().map(|r| r[c]).sum();
+                    format!("{s:.2}")
+                })
+                .collect();
+            csv.push_str(&format!("{},{}\n", day.format(format), sums.join(",")));
+        }
+        csv
+    };
+    let flags = "--spend search,social,video,affiliates,display --controls promo --folds 2";
+    let words = [
+        "<th>spend a week today</th>",
+        "<th>weeks fitted</th><td>104 of 104</td>",
+        "week-to-week variation of kpi over the 104 weeks",
+        "folds of ",
+        "per extra unit of spend a week",
+    ];
+    let v = mmm_report(weekly("%m/%d/%Y"), flags, &words);
     assert_eq!(v["fit"]["periods"], 104, "{v}");
+    // the weeks written as ISO weeks (2024-W01: 2024-01-01 is its Monday): the same answer
+    let w = mmm_report(weekly("%G-W%V"), flags, &words);
+    assert!(weekly("%G-W%V").contains("\n2024-W01,"));
+    for key in ["fit", "channels", "planned_spend", "expected_gain"] {
+        assert_eq!(w[key], v[key], "{key}");
+    }
 }
 
 /// `liftos estimate impact --season 7` on a daily series as a report exports it: newest first, one

@@ -960,38 +960,43 @@ const DATE_FORMATS: &[&str] = &[
 ];
 
 /// Formats of months without a day (`2022-01`, `Jan 2022`, `January 2022`, `01/2022`, Excel's
-/// `Jan-22`), as a monthly KPI sheet or panel writes them: tried on a panel's or a KPI's dates,
-/// never on an export's (its rows are days). Each reads as the month's first day.
-const MONTH_FORMATS: &[&str] = &["%Y-%m", "%Y/%m", "%m/%Y", "%m-%Y", "%b %Y", "%B %Y", "%b-%y", "%b-%Y"];
+/// `Jan-22`) and of ISO weeks (`2024-W01`, as BI tools write a week), as a monthly or weekly KPI
+/// sheet or panel writes them: tried on a panel's or a KPI's dates, never on an export's (its
+/// rows are days). A month reads as its first day, a week as its Monday.
+const PERIOD_FORMATS: &[&str] =
+    &["%Y-%m", "%Y/%m", "%m/%Y", "%m-%Y", "%b %Y", "%B %Y", "%b-%y", "%b-%Y", "%G-W%V", "%GW%V", "%G-w%V"];
 
-/// `f` names months, not days: no day of the month in it (nor a day of the year or a time).
-fn is_month_format(f: &str) -> bool {
-    !["%d", "%e", "%j", "%H"].iter().any(|d| f.contains(d))
+/// `f` names months or ISO weeks, not days: no day in it (nor a day of the year or a time).
+fn is_period_format(f: &str) -> bool {
+    !["%d", "%e", "%j", "%H", "%u"].iter().any(|d| f.contains(d))
 }
 
-/// The first day of the month `s` names in the month format `f`.
-fn month_in(s: &str, f: &str) -> Option<NaiveDate> {
+/// The first day of the month (the Monday of the ISO week) `s` names in the format `f`.
+fn period_start(s: &str, f: &str) -> Option<NaiveDate> {
     use chrono::Datelike;
-    // chrono reads no date without its day: the first is appended to both. A year of two
-    // digits read by `%Y` (`Nov-25`, `11/25`) is no month of ours.
-    NaiveDate::parse_from_str(&format!("{s} 01"), &format!("{f} %d")).ok().filter(|d| (1900..=2200).contains(&d.year()))
+    // chrono reads no date without its day: the first (Monday) is appended to both. A year of
+    // two digits read by `%Y` (`Nov-25`, `11/25`) is no period of ours.
+    let day = if f.contains("%V") { "%u" } else { "%d" };
+    NaiveDate::parse_from_str(&format!("{s} 1"), &format!("{f} {day}"))
+        .ok()
+        .filter(|d| (1900..=2200).contains(&d.year()))
 }
 
 /// The day `s` names in the format `f` (a format with a time: the day of that time; a month's:
-/// its first day).
+/// its first day; an ISO week's: its Monday).
 pub fn day_in(s: &str, f: &str) -> Option<NaiveDate> {
     if f.contains("%H") {
         chrono::NaiveDateTime::parse_from_str(s, f).ok().map(|t| t.date())
-    } else if is_month_format(f) {
-        month_in(s, f)
+    } else if is_period_format(f) {
+        period_start(s, f)
     } else {
         NaiveDate::parse_from_str(s, f).ok()
     }
 }
 
-/// The first of [`DATE_FORMATS`], then of [`MONTH_FORMATS`], that reads `s` as a day.
+/// The first of [`DATE_FORMATS`], then of [`PERIOD_FORMATS`], that reads `s` as a day.
 pub fn format_of(s: &str) -> Option<&'static str> {
-    DATE_FORMATS.iter().chain(MONTH_FORMATS).copied().find(|f| reads_day(s.trim(), f))
+    DATE_FORMATS.iter().chain(PERIOD_FORMATS).copied().find(|f| reads_day(s.trim(), f))
 }
 
 /// The day `s` names in the format `f`. A format with a time reads only midnights (a panel by
@@ -1051,7 +1056,7 @@ fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, Stri
     let sample: Vec<&str> =
         v.iter().map(|s| s.trim()).filter(|s| !s.is_empty() && !is_summary_cell(s)).take(500).collect();
     let mut best: (Reading, &str) = (Reading::default(), "");
-    let months: &[&str] = if hours { &[] } else { MONTH_FORMATS };
+    let months: &[&str] = if hours { &[] } else { PERIOD_FORMATS };
     for f in DATE_FORMATS.iter().chain(months) {
         let days: Vec<NaiveDate> = sample.iter().filter_map(|s| day_read(s, f, hours)).collect();
         let r = Reading::of(&days, !hours);
@@ -1436,6 +1441,13 @@ mod tests {
             let expected = [(2025, 11), (2025, 12), (2026, 1)].map(|(y, m)| NaiveDate::from_ymd_opt(y, m, 1));
             assert_eq!(firsts, expected, "{months:?}");
         }
+        // ISO weeks, each its Monday (2026's week 1 starts on 2025-12-29)
+        let weeks: Vec<String> = ["2025-W52", "2026-W01", "2026-W02"].map(String::from).to_vec();
+        assert_eq!(panel(&weeks), "%G-W%V");
+        let mondays: Vec<Option<NaiveDate>> = weeks.iter().map(|w| day_in(w, "%G-W%V")).collect();
+        let monday = [(2025, 12, 22), (2025, 12, 29), (2026, 1, 5)].map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d));
+        assert_eq!(mondays, monday);
+        assert_eq!(day_in("2026-W54", "%G-W%V"), None);
         assert_eq!(day_in("2026-13", "%Y-%m"), None);
         assert_eq!((day_in("11/25", "%m/%Y"), day_in("Nov-25", "%b-%Y")), (None, None), "the year 25");
         assert_eq!(day_in("2026-01-15", "%Y-%m"), None, "a day is not a month");
