@@ -205,6 +205,63 @@ fn one_treated_cluster_is_not_called_significant() {
     assert!(agreeing > 0, "no seed where the two methods agree in sign");
 }
 
+/// Synthetic DiD over six markets (4 controls, 2 treated, an effect of 5 in noise of sd 1): the
+/// placebo standard error rests on 6 placebo assignments, so the p-value and interval are the
+/// randomization test's over the 15 assignments, which cannot reject at 5%. At 95% the
+/// explanation calls the effect not distinguishable from zero, says the test cannot bound it
+/// and over how many assignments, and carries the estimator's warning as a caveat; at 90% and
+/// 80% (the analysis run at that level) it states the test's interval; at a level the analysis
+/// was not run at, a 400 naming confidence_level. Every number grounded.
+#[test]
+fn few_controls_in_synthetic_did_are_not_called_significant() {
+    let mut rng = liftos_estimators::rng::Rng::new(20261205);
+    let mut csv = String::from("market,week,sales,promo\n");
+    for m in 0..6 {
+        let a = 2.0 * rng.normal();
+        for w in 0..20 {
+            let d = u8::from(m >= 4 && w >= 14);
+            let y = 100.0 + a + 0.5 * f64::from(w) + 5.0 * f64::from(d) + rng.normal();
+            csv.push_str(&format!("m{m},{w},{y},{d}\n"));
+        }
+    }
+    let sdid = |alpha: f64| {
+        let t = liftos_estimators::data::Table::from_csv_bytes(csv.as_bytes(), None).expect("csv");
+        let m = serde_json::json!({"method": "sdid", "unit": "market", "time": "week", "outcome": "sales", "treatment": "promo", "alpha": alpha});
+        run(Kind::AnalyzeAdvanced, serde_json::json!({"methods": [m]}), t)
+    };
+    let out = sdid(0.05);
+    for audience in [Audience::Executive, Audience::Analyst] {
+        let x = insights::explain(&out, &ask(0.95, audience, Some("sales".into())), None).expect("explain");
+        assert_grounded("sdid over six markets", &x);
+        let effect = x.facts.iter().find(|f| f.id == "sdid.effect").expect("sdid.effect");
+        assert_eq!((effect.significant, effect.ci), (Some(false), None), "{effect:?}");
+        assert!((effect.value - 5.0).abs() < 1.5, "{effect:?}");
+        let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+        assert!(text[0].contains("not distinguishable from zero at the 95% level"), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("randomization test over 15 assignments")), "{text:?}");
+        assert!(effect.p_value.is_some_and(|p| p >= 1.0 / 15.0), "{effect:?}");
+        assert!(x.explanation.caveats.iter().any(|c| c.contains("only 6 distinct placebo assignments")));
+    }
+    let e = insights::explain(&out, &ask(0.9, Audience::Executive, None), None).expect_err("90% of a 95% test");
+    assert!(e.to_string().contains("confidence_level"), "{e}");
+    // at 90% and 80% (the analysis run at each): the test's interval, stated, and significance
+    // exactly when it excludes zero (this panel's p-value is 2/15: one other assignment, with the
+    // treated markets as controls, moves as far)
+    for (level, significant) in [(0.9, false), (0.8, true)] {
+        let x = insights::explain(&sdid(1.0 - level), &ask(level, Audience::Analyst, Some("sales".into())), None)
+            .expect("explain");
+        assert_grounded(&format!("sdid over six markets at {level}"), &x);
+        let effect = x.facts.iter().find(|f| f.id == "sdid.effect").expect("sdid.effect");
+        let [lo, hi] = effect.ci.expect("the randomization test's interval");
+        assert!(lo < effect.value && effect.value < hi, "{effect:?}");
+        assert_eq!((effect.significant, lo > 0.0), (Some(significant), significant), "{effect:?}");
+        assert_eq!(effect.p_value, Some(2.0 / 15.0));
+        let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+        let pct = format!("{:.0}%", 100.0 * level);
+        assert!(text.iter().any(|t| t.contains(&format!("The {pct} confidence interval runs from"))), "{text:?}");
+    }
+}
+
 fn ask(level: f64, audience: Audience, outcome: Option<String>) -> InsightsRequest {
     InsightsRequest {
         analysis: AnalysisSource::default(),

@@ -1007,6 +1007,67 @@ fn sdid_unbiased_with_nominal_coverage_under_a_factor_model() {
     assert!((size - 0.05).abs() <= 0.035, "size {size}");
 }
 
+/// Synthetic DiD with few controls, as a test over a handful of regions: 5 controls and 2
+/// treated over 14 + 6 periods, exchangeable units (a unit effect, a common AR(1) factor with
+/// standard normal loadings, AR(1) noise), no effect. The placebo standard error rests on
+/// C(5, 2) = 10 assignments, so the p-value and interval are the randomization test's over
+/// the C(7, 2) = 21 assignments of the treated units, which rejects at 5% exactly when the
+/// actual estimate is the farthest from zero: at 1/21 = 4.8% under exchangeability. 300 panels:
+/// the test rejects within 4.8 +/- 3.7 points (3 binomial sd), and the 95% interval (by
+/// inversion) covers the true 0 at least as often as 95.2% - 3.7 points. The normal test on the
+/// placebo standard error, measured on the same panels, is printed for comparison (it rejected
+/// about a third of them when this test was written).
+#[test]
+#[ignore = "simulation: run with --include-ignored"]
+fn few_controls_keep_the_randomization_tests_level() {
+    use liftos_estimators::sdid::{self, SdidInput, SdidSettings};
+    let (n0, n1, t0, t1) = (5usize, 2usize, 14usize, 6usize);
+    let mut rng = Rng::new(20261205);
+    let reps = 300;
+    let (mut rejects, mut covers, mut normal_rejects) = (0, 0, 0);
+    for r in 0..reps {
+        let t = t0 + t1;
+        let mut f = vec![0.0f64; t];
+        for s in 1..t {
+            f[s] = 0.6 * f[s - 1] + rng.normal();
+        }
+        let mut x = SdidInput { unit: vec![], time: vec![], outcome: vec![], treatment: vec![] };
+        for i in 0..n0 + n1 {
+            let (a, l) = (2.0 * rng.normal(), rng.normal());
+            let mut e = 0.0;
+            for (s, fs) in f.iter().enumerate() {
+                e = 0.5 * e + rng.normal();
+                let d = i >= n0 && s >= t0;
+                x.unit.push(format!("u{i}"));
+                x.time.push(s as i64);
+                x.outcome.push(a + l * fs + e);
+                x.treatment.push(f64::from(u8::from(d)));
+            }
+        }
+        let fit = sdid::fit(&x, &SdidSettings { replications: 50, seed: r as u64, ..SdidSettings::default() }).unwrap();
+        let rand = fit.randomization.as_ref().expect("10 placebo assignments: the randomization test");
+        assert_eq!((rand.assignments, rand.enumerated), (21, true));
+        let inf = &fit.inference;
+        if inf.p_value.unwrap() <= 0.05 {
+            rejects += 1;
+        }
+        if inf.ci_low.is_none_or(|lo| lo <= 0.0) && inf.ci_high.is_none_or(|hi| hi >= 0.0) {
+            covers += 1;
+        }
+        if (inf.estimate / inf.std_error.unwrap()).abs() > 1.959964 {
+            normal_rejects += 1;
+        }
+    }
+    let (size, coverage) = (rejects as f64 / reps as f64, covers as f64 / reps as f64);
+    let normal = normal_rejects as f64 / reps as f64;
+    eprintln!(
+        "sdid with 5 controls and 2 treated, no effect: the randomization test rejects {size:.3} at 5%, its 95% interval covers {coverage:.3}; the placebo standard error's normal test rejected {normal:.3}"
+    );
+    let (level, slack) = (1.0 / 21.0, 3.0 * (0.048f64 * 0.952 / reps as f64).sqrt());
+    assert!((size - level).abs() <= slack, "size {size}");
+    assert!(coverage >= 1.0 - level - slack, "coverage {coverage}");
+}
+
 /// Conformal inference for synthetic control (Chernozhukov, Wüthrich and Zhu 2021): 20 donors and
 /// one treated unit inside their hull, 40 + 6 periods of a stationary three-factor model (AR(1)
 /// factors, noise sd 0.5). 500 replications with no effect: the test at 10% rejects within

@@ -309,21 +309,38 @@ pub fn sdid(id: &str, r: &SdidResult, level: f64, grade: Grade, assumptions: Vec
         })
         .collect();
     let n_post = series.iter().filter(|p| p.post).count();
-    let q = dist::normal_critical(1.0 - level);
-    let se = r.inference.std_error.unwrap_or(f64::NAN);
-    let (lo, hi) = interval(r.inference.estimate, se, q);
-    let average_ci = lo.zip(hi).map(|(a, b)| [a, b]);
+    let (average_ci, interval_method) = match &r.randomization {
+        // Few controls: the randomization test's interval, at its own level only, and none
+        // where it is unbounded.
+        Some(test) => (
+            r.inference.interval().filter(|_| (test.level - level).abs() < 1e-9).map(|(a, b)| [a, b]),
+            format!(
+                "the randomization test's interval over {} assignments of the treated units (few controls), at {:.0}% only, for the average and the cumulative effect (the cumulative one is the average's times the post periods; none where the test cannot bound the effect); none per period",
+                test.assignments,
+                100.0 * test.level
+            ),
+        ),
+        None => {
+            let q = dist::normal_critical(1.0 - level);
+            let se = r.inference.std_error.unwrap_or(f64::NAN);
+            let (lo, hi) = interval(r.inference.estimate, se, q);
+            (
+                lo.zip(hi).map(|(a, b)| [a, b]),
+                format!(
+                    "synthetic DiD {} standard error, normal interval at {:.0}% for the average and the cumulative \
+                     effect (the cumulative one is the average's times the post periods); none per period",
+                    r.se_method.name(),
+                    100.0 * level
+                ),
+            )
+        }
+    };
     let summary = PathSummary {
         estimate: r.inference.estimate,
         average_ci,
         cumulative_ci: average_ci.map(|[a, b]| [a * n_post as f64, b * n_post as f64]),
         cumulative_over: post_periods_of(n_post, r.treated_units.len()),
-        interval_method: format!(
-            "synthetic DiD {} standard error, normal interval at {:.0}% for the average and the cumulative \
-             effect (the cumulative one is the average's times the post periods); none per period",
-            r.se_method.name(),
-            100.0 * level
-        ),
+        interval_method,
     };
     path_scenario(id, series, summary, grade, assumptions, vec![])
 }

@@ -585,8 +585,25 @@ impl Builder {
                     "sdid",
                     &rs,
                     &v.inference,
-                    Spread::Normal,
+                    match &v.randomization {
+                        // Few controls: the randomization test's interval, at its own level only.
+                        Some(r) => Spread::Stored {
+                            level: r.level,
+                            method: "randomization test's interval over the treated units' assignments",
+                        },
+                        None => Spread::Normal,
+                    },
                 )?;
+                if let Some(r) = &v.randomization {
+                    self.stat(
+                        format!("{id}.assignments"),
+                        "assignments of the treated units the randomization test compares",
+                        r.assignments as f64,
+                        Unit::Count,
+                        format!("{rs}/randomization/assignments"),
+                        "sdid",
+                    );
+                }
                 self.stat(
                     format!("{id}.treated_units"),
                     "treated units",
@@ -603,7 +620,7 @@ impl Builder {
                     format!("{rs}/post_periods"),
                     "sdid",
                 );
-                (f, vec![])
+                (f, v.warnings.clone())
             }
             MethodOutput::Synth(v) => {
                 let label = "average post-treatment gap between the treated unit and its synthetic control";
@@ -702,7 +719,7 @@ impl Builder {
                     c.name.clone(),
                     FactKind::Check,
                     v,
-                    check_unit(&c.name),
+                    check_unit(&r.method, &c.name),
                     format!("{src}/checks/{k}/value"),
                 );
                 f.passed = c.passed;
@@ -860,11 +877,14 @@ pub fn check_id(method_id: &str, name: &str) -> String {
     format!("{method_id}.check.{slug}")
 }
 
-fn check_unit(name: &str) -> Unit {
+/// How a check's value reads: synth's pre-period fit and impact's calibration are shares, the
+/// synthetic DiD's fit and synth's placebo-in-time are multiples of the series' noise, a
+/// first stage's strength an F statistic, the rest p-values.
+fn check_unit(method: &str, name: &str) -> Unit {
     let n = name.to_ascii_lowercase();
-    if n.contains("fit") {
+    if (n.contains("fit") && method == "synth") || n.contains("calibration") {
         Unit::Share
-    } else if n.contains("strength") {
+    } else if n.contains("fit") || n.contains("strength") || n.contains("placebo-in-time") {
         Unit::Statistic
     } else {
         Unit::Probability

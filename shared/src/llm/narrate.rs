@@ -186,6 +186,11 @@ fn effect_drafts(
         d.push(format!(
             "With so few clusters the wild cluster bootstrap cannot bound the effect at the {{{{level}}}} level (its interval is unbounded); its p-value is {{{{p:{eid}}}}}."
         ));
+    } else if effect.p_display.is_some() && e.method == "sdid" && sheet.get(&format!("{id}.assignments")).is_some() {
+        // Few controls: the randomization test's interval by test inversion can be unbounded.
+        d.push(format!(
+            "With so few controls the randomization test over {{{{fact:{id}.assignments}}}} assignments of the treated units cannot bound the effect at the {{{{level}}}} level (its interval is unbounded); its p-value is {{{{p:{eid}}}}}."
+        ));
     } else if effect.p_display.is_some() {
         let placebos = format!("{id}.placebos");
         if sheet.get(&placebos).is_some() {

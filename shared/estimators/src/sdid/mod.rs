@@ -17,7 +17,9 @@
 //!   placebo-treated, weights re-fitted from the estimate's, warm-started, with its penalties),
 //!   bootstrap (units drawn with replacement, draws with no treated or no control unit redrawn)
 //!   and jackknife (each unit left out, weights kept; needs two treated units). The interval
-//!   and p-value are normal, as `confint` on a synthdid estimate.
+//!   and p-value are normal, as `confint` on a synthdid estimate, except with few controls
+//!   (fewer than 20 distinct placebo assignments), where they are Fisher's randomization
+//!   test's over the assignments of the treated units among all units ([`Randomization`]).
 
 #![allow(clippy::needless_range_loop)] // index loops over small dense blocks read clearest here
 
@@ -60,8 +62,15 @@ impl SdidSe {
     }
 }
 
-/// Fewer distinct placebo assignments than this are named in the inference.
+/// With fewer distinct placebo assignments than this, the placebo standard error's normal test
+/// is far from its level (simulated, 4 controls and 2 treated: a 5% test rejects a true null in
+/// about half the panels; `few_controls_keep_the_randomization_tests_level` in the simulation
+/// tests), so the p-value and interval come from the randomization test instead.
 const FEW_PLACEBOS: u64 = 20;
+
+/// The most assignments the randomization test enumerates; beyond, `replications` of them are
+/// drawn at random (with the actual one).
+const MAX_ASSIGNMENTS: usize = 1000;
 
 /// The most replications a placebo or bootstrap standard error may ask for.
 pub const MAX_REPLICATIONS: usize = 10_000;
@@ -149,6 +158,33 @@ pub struct SdidResult {
     pub did_estimate: f64,
     /// The treated average and its synthetic counterpart per period (the paper's figure).
     pub path: Vec<SdidPath>,
+    /// With few controls (fewer than 20 distinct placebo assignments), the randomization test
+    /// that gives the result's `p_value`, `ci_low` and `ci_high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub randomization: Option<Randomization>,
+    /// What the result's reader should know: few controls for the placebo standard error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Fisher's randomization test of a constant effect over the assignments of the treated units
+/// among all units (each assignment's estimate with freshly fitted weights, the other units its
+/// controls), valid when the units are exchangeable however few they are: the p-value is the
+/// share of assignments whose estimate is at least as far from the effect tested as the actual
+/// one's; the interval holds the constant effects not rejected (test inversion, bisection from
+/// the estimate outwards). An end is absent where no effect on that side is rejected: with
+/// fewer than `1 / alpha` assignments none can be.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Randomization {
+    /// Assignments compared, the actual one included.
+    pub assignments: usize,
+    /// Every assignment (true), or the actual one and `replications` drawn at random.
+    pub enumerated: bool,
+    /// The interval's level.
+    pub level: f64,
+    /// The smallest p-value the assignments allow (1 / assignments).
+    pub smallest_p_value: f64,
 }
 
 crate::impl_estimate!(SdidResult);
@@ -546,23 +582,54 @@ pub fn fit(input: &SdidInput, s: &SdidSettings) -> Result<SdidResult, SdidError>
         SdidSe::Jackknife => (None, None),
         _ => (Some(s.replications), Some(s.seed)),
     };
-    let words = match s.se {
+    let mut inference = Inference::with_interval(est, se, z, p_value, n * t, String::new());
+    let mut randomization = None;
+    let mut warnings = Vec::new();
+    inference.inference = match s.se {
         SdidSe::Placebo => {
-            // With few controls the draws repeat a handful of placebo assignments (fewer than
-            // 20, and fewer than the draws): say how many the standard error can rest on.
-            let distinct = (0..n1).try_fold(1u64, |c, i| c.checked_mul((n0 - i) as u64).map(|c| c / (i as u64 + 1)));
-            let few = match distinct {
-                Some(k) if k < FEW_PLACEBOS.min(s.replications as u64) => format!(
-                    "; {n0} controls and {n1} treated allow only {k} distinct placebo assignments, so the standard error is estimated from at most {k} values, which the normal interval and p-value take as known"
-                ),
-                _ => String::new(),
-            };
-            format!(
-                "placebo standard error ({} draws, each with {n1} control unit{} as placebo-treated, weights re-fitted); \
-                 normal interval and p-value{few}",
+            let placebo = format!(
+                "placebo standard error ({} draws, each with {n1} control unit{} as placebo-treated, weights re-fitted)",
                 s.replications,
                 if n1 == 1 { "" } else { "s" }
-            )
+            );
+            // With few controls the draws repeat a handful of placebo assignments, and the
+            // normal test on their spread is far from its level: the randomization test's
+            // p-value and interval instead.
+            let distinct = (0..n1).try_fold(1u64, |c, i| c.checked_mul((n0 - i) as u64).map(|c| c / (i as u64 + 1)));
+            match distinct {
+                Some(k) if k < FEW_PLACEBOS => {
+                    let test = RandomizationTest::new(&y, n0, t0, s)?;
+                    let r = test.run(est, se, sigma, s.alpha)?;
+                    let (a, smallest) = (r.randomization.assignments, r.randomization.smallest_p_value);
+                    let over = if r.randomization.enumerated {
+                        format!(
+                            "all {a} assignments of the {n1} treated unit{} among the {n} units",
+                            if n1 == 1 { "" } else { "s" }
+                        )
+                    } else {
+                        format!("the actual assignment and {} drawn at random of the {n1} treated units among the {n} units", a - 1)
+                    };
+                    let unbounded = match (r.ci_low, r.ci_high) {
+                        (None, None) => format!(
+                            "; with {a} assignments no p-value falls below {smallest:.3}, so at {}% no effect is rejected and the interval is unbounded",
+                            100.0 * (1.0 - s.alpha)
+                        ),
+                        (None, Some(_)) | (Some(_), None) => "; the interval is unbounded on the side with no end".to_string(),
+                        _ => String::new(),
+                    };
+                    warnings.push(format!(
+                        "few controls: {n0} controls and {n1} treated allow only {k} distinct placebo assignments, too few for the placebo standard error's normal interval and p-value; both are the randomization test's over {a} assignments, whose smallest possible p-value is {smallest:.3}"
+                    ));
+                    inference.ci_low = r.ci_low;
+                    inference.ci_high = r.ci_high;
+                    inference.p_value = Some(r.p_value);
+                    randomization = Some(r.randomization);
+                    format!(
+                        "{placebo}, as R synthdid's; {n0} controls and {n1} treated allow only {k} distinct placebo assignments, too few for a normal interval and p-value from it: the p-value and interval are the randomization test's over {over} (weights re-fitted for each; the interval by test inversion under a constant effect){unbounded}"
+                    )
+                }
+                _ => format!("{placebo}; normal interval and p-value"),
+            }
         }
         SdidSe::Bootstrap => format!(
             "unit bootstrap standard error ({} draws, weights re-fitted); normal interval and p-value",
@@ -575,7 +642,7 @@ pub fn fit(input: &SdidInput, s: &SdidSettings) -> Result<SdidResult, SdidError>
     Ok(SdidResult {
         method: "sdid".into(),
         estimator: "synthetic_did".into(),
-        inference: Inference::with_interval(est, se, z, p_value, n * t, words),
+        inference,
         se_method: s.se,
         replications: reps,
         seed,
@@ -592,7 +659,138 @@ pub fn fit(input: &SdidInput, s: &SdidSettings) -> Result<SdidResult, SdidError>
         zeta_lambda: opts.zeta_lambda,
         did_estimate: did,
         path,
+        randomization,
+        warnings,
     })
+}
+
+/// The randomization test's answer: its p-value of no effect, the interval's ends (None where
+/// unbounded) and what it compared.
+struct RandomizationAnswer {
+    p_value: f64,
+    ci_low: Option<f64>,
+    ci_high: Option<f64>,
+    randomization: Randomization,
+}
+
+/// The assignments of the treated units among all units a randomization test compares: each the
+/// sorted rows of its treated units, the actual one (the panel's last `n1` rows) first.
+struct RandomizationTest<'a> {
+    y: &'a [&'a [f64]],
+    n0: usize,
+    t0: usize,
+    sets: Vec<Vec<usize>>,
+    enumerated: bool,
+}
+
+impl<'a> RandomizationTest<'a> {
+    fn new(y: &'a [&'a [f64]], n0: usize, t0: usize, s: &SdidSettings) -> Result<Self, SdidError> {
+        let n = y.len();
+        let n1 = n - n0;
+        let actual: Vec<usize> = (n0..n).collect();
+        let total = (0..n1).try_fold(1usize, |c, i| c.checked_mul(n - i).map(|c| c / (i + 1)));
+        let (sets, enumerated) = match total {
+            Some(a) if a <= MAX_ASSIGNMENTS => {
+                let mut sets = vec![actual.clone()];
+                let mut c: Vec<usize> = (0..n1).collect();
+                loop {
+                    if c != actual {
+                        sets.push(c.clone());
+                    }
+                    // the next combination in lexicographic order
+                    let Some(i) = (0..n1).rev().find(|&i| c[i] < n - n1 + i) else { break };
+                    c[i] += 1;
+                    for j in i + 1..n1 {
+                        c[j] = c[j - 1] + 1;
+                    }
+                }
+                (sets, true)
+            }
+            _ => {
+                let mut rng = Rng::new(s.seed ^ 0x5d1d_7a11);
+                let mut sets = vec![actual];
+                for _ in 0..s.replications {
+                    let mut ind: Vec<usize> = (0..n).collect();
+                    shuffle(&mut ind, &mut rng);
+                    let mut set = ind[..n1].to_vec();
+                    set.sort_unstable();
+                    sets.push(set);
+                }
+                (sets, false)
+            }
+        };
+        Ok(Self { y, n0, t0, sets, enumerated })
+    }
+
+    /// Each assignment's estimate on the panel with `delta` taken from the actual treated
+    /// units' post-period outcomes (no effect left under a constant effect `delta`).
+    fn estimates(&self, delta: f64) -> Result<Vec<f64>, SdidError> {
+        let (n0, t0) = (self.n0, self.t0);
+        let shifted: Vec<Vec<f64>> = self
+            .y
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                row.iter().enumerate().map(|(s, &v)| if i >= n0 && s >= t0 { v - delta } else { v }).collect()
+            })
+            .collect();
+        parallel::map(&self.sets, |set| {
+            let controls = (0..shifted.len()).filter(|i| !set.contains(i));
+            let rows: Vec<&[f64]> = controls.chain(set.iter().copied()).map(|i| shifted[i].as_slice()).collect();
+            estimate(&rows, rows.len() - set.len(), t0).0
+        })
+        .map_err(|e| invalid("se", format!("se: a randomization re-fit failed: {e}")))
+    }
+
+    /// The share of assignments whose estimate is at least as far from zero as the actual one's
+    /// (the first), on the panel shifted by `delta`.
+    fn p_value(&self, delta: f64) -> Result<f64, SdidError> {
+        let taus = self.estimates(delta)?;
+        let actual = taus[0].abs();
+        Ok(taus.iter().filter(|t| t.abs() >= actual).count() as f64 / taus.len() as f64)
+    }
+
+    fn run(&self, est: f64, se: f64, sigma: f64, alpha: f64) -> Result<RandomizationAnswer, SdidError> {
+        let a = self.sets.len();
+        let p_value = self.p_value(0.0)?;
+        let smallest = 1.0 / a as f64;
+        let randomization = Randomization {
+            assignments: a,
+            enumerated: self.enumerated,
+            level: 1.0 - alpha,
+            smallest_p_value: smallest,
+        };
+        if smallest > alpha {
+            return Ok(RandomizationAnswer { p_value, ci_low: None, ci_high: None, randomization });
+        }
+        // From the estimate (never rejected: no effect left) outwards in doubling steps, then
+        // bisection between the last effect kept and the first rejected.
+        let scale = [se, sigma, est.abs(), 1.0].into_iter().find(|v| v.is_finite() && *v > 0.0).unwrap_or(1.0);
+        let end = |side: f64| -> Result<Option<f64>, SdidError> {
+            let (mut kept, mut step) = (est, scale);
+            let mut rejected = None;
+            for _ in 0..24 {
+                let d = est + side * step;
+                if self.p_value(d)? <= alpha {
+                    rejected = Some(d);
+                    break;
+                }
+                kept = d;
+                step *= 2.0;
+            }
+            let Some(mut out) = rejected else { return Ok(None) };
+            while (out - kept).abs() > 1e-4 * scale {
+                let mid = 0.5 * (kept + out);
+                if self.p_value(mid)? <= alpha {
+                    out = mid;
+                } else {
+                    kept = mid;
+                }
+            }
+            Ok(Some(kept))
+        };
+        Ok(RandomizationAnswer { p_value, ci_low: end(-1.0)?, ci_high: end(1.0)?, randomization })
+    }
 }
 
 /// The weights as maps (for callers that look units up).
@@ -631,30 +829,43 @@ mod tests {
         assert!(matches!(e, Err(SdidError::InvalidInput { column, .. }) if column == "se"));
     }
 
-    /// Four controls and two treated allow C(4, 2) = 6 placebo assignments: 200 draws repeat
-    /// them, and the inference says the standard error is estimated from at most 6 values (as
-    /// for five controls and one treated, but not with 5 draws). With 12 controls (66
-    /// assignments), or 38 and one treated (Proposition 99's), nothing to add.
+    /// Four controls and two treated allow C(4, 2) = 6 placebo assignments: the p-value is the
+    /// randomization test's over the C(6, 2) = 15 assignments (the estimate, 3 with almost no
+    /// noise, the farthest from zero: 1/15), and no interval at 95% (15 assignments cannot
+    /// reject at 5%); at 90% an interval that holds the effect. Five controls and one treated:
+    /// 6 assignments. With 12 controls (66 placebo assignments), or 38 and one treated
+    /// (Proposition 99's), the normal interval and p-value of the placebo standard error.
     #[test]
-    fn a_placebo_standard_error_from_few_assignments_says_so() {
+    fn few_controls_give_the_randomization_tests_p_value_and_interval() {
         let r = fit(&block(4, 2, 8, 4, 3.0), &SdidSettings::default()).unwrap();
-        assert!(
-            r.inference.inference.ends_with("4 controls and 2 treated allow only 6 distinct placebo assignments, so the standard error is estimated from at most 6 values, which the normal interval and p-value take as known"),
-            "{}",
-            r.inference.inference
-        );
-        let r = fit(&block(12, 2, 8, 4, 3.0), &SdidSettings { replications: 50, ..Default::default() }).unwrap();
-        assert!(r.inference.inference.ends_with("normal interval and p-value"), "{}", r.inference.inference);
+        let rand = r.randomization.as_ref().unwrap();
+        assert_eq!((rand.assignments, rand.enumerated, rand.smallest_p_value), (15, true, 1.0 / 15.0));
+        assert_eq!(r.inference.p_value, Some(1.0 / 15.0));
+        assert_eq!((r.inference.ci_low, r.inference.ci_high), (None, None));
+        assert!(r.inference.std_error.is_some_and(|se| se > 0.0), "the placebo standard error stays");
+        assert!(r.inference.inference.contains("4 controls and 2 treated allow only 6 distinct placebo assignments"));
+        assert!(r.inference.inference.ends_with("so at 95% no effect is rejected and the interval is unbounded"));
+        assert!(r.warnings[0].starts_with("few controls: 4 controls and 2 treated"), "{:?}", r.warnings);
+        let s10 = SdidSettings { alpha: 0.1, ..Default::default() };
+        let r = fit(&block(4, 2, 8, 4, 3.0), &s10).unwrap();
+        let (lo, hi) = r.inference.interval().unwrap();
+        assert!(lo < 3.0 && 3.0 < hi && lo > 0.0, "[{lo}, {hi}]");
+        // effects well beyond the ends are rejected, the estimate is not (the test's p-value
+        // steps as re-fitted weights jump, so the ends are where bisection found a step)
+        let p = panel(&block(4, 2, 8, 4, 3.0)).unwrap();
+        let y: Vec<&[f64]> = p.y.iter().map(Vec::as_slice).collect();
+        let test = RandomizationTest::new(&y, p.n0, p.t0, &s10).unwrap();
+        assert_eq!(test.p_value(r.inference.estimate).unwrap(), 1.0);
+        for outside in [lo - 1.0, hi + 1.0] {
+            assert!(test.p_value(outside).unwrap() <= 0.1, "{outside} outside [{lo}, {hi}]");
+        }
         let r = fit(&block(5, 1, 8, 4, 3.0), &SdidSettings::default()).unwrap();
-        assert!(
-            r.inference.inference.contains("5 controls and 1 treated allow only 5 distinct"),
-            "{}",
-            r.inference.inference
-        );
-        let r = fit(&block(5, 1, 8, 4, 3.0), &SdidSettings { replications: 5, ..Default::default() }).unwrap();
-        assert!(r.inference.inference.ends_with("normal interval and p-value"), "{}", r.inference.inference);
-        let r = fit(&block(38, 1, 8, 4, 3.0), &SdidSettings { replications: 50, ..Default::default() }).unwrap();
-        assert!(r.inference.inference.ends_with("normal interval and p-value"), "{}", r.inference.inference);
+        assert_eq!(r.randomization.as_ref().map(|r| r.assignments), Some(6));
+        for (n0, n1) in [(12, 2), (38, 1)] {
+            let r = fit(&block(n0, n1, 8, 4, 3.0), &SdidSettings { replications: 50, ..Default::default() }).unwrap();
+            assert!(r.inference.inference.ends_with("normal interval and p-value"), "{}", r.inference.inference);
+            assert!(r.randomization.is_none() && r.warnings.is_empty());
+        }
     }
 
     #[test]
