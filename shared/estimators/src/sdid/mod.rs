@@ -68,9 +68,11 @@ impl SdidSe {
 /// tests), so the p-value and interval come from the randomization test instead.
 const FEW_PLACEBOS: u64 = 20;
 
-/// The most assignments the randomization test enumerates; beyond, `replications` of them are
-/// drawn at random (with the actual one).
-const MAX_ASSIGNMENTS: usize = 1000;
+/// The most assignments the randomization test enumerates; beyond, `replications` of them (at
+/// most `MAX_DRAWN`) are drawn at random, with the actual one. Each costs a fit at each of the
+/// 20-30 effects the interval's inversion tries.
+const MAX_ASSIGNMENTS: usize = 500;
+const MAX_DRAWN: usize = 200;
 
 /// The most replications a placebo or bootstrap standard error may ask for.
 pub const MAX_REPLICATIONS: usize = 10_000;
@@ -179,7 +181,7 @@ pub struct SdidResult {
 pub struct Randomization {
     /// Assignments compared, the actual one included.
     pub assignments: usize,
-    /// Every assignment (true), or the actual one and `replications` drawn at random.
+    /// Every assignment (true), or the actual one and `replications` (at most 200) drawn at random.
     pub enumerated: bool,
     /// The interval's level.
     pub level: f64,
@@ -709,7 +711,7 @@ impl<'a> RandomizationTest<'a> {
             _ => {
                 let mut rng = Rng::new(s.seed ^ 0x5d1d_7a11);
                 let mut sets = vec![actual];
-                for _ in 0..s.replications {
+                for _ in 0..s.replications.min(MAX_DRAWN) {
                     let mut ind: Vec<usize> = (0..n).collect();
                     shuffle(&mut ind, &mut rng);
                     let mut set = ind[..n1].to_vec();
@@ -779,7 +781,7 @@ impl<'a> RandomizationTest<'a> {
                 step *= 2.0;
             }
             let Some(mut out) = rejected else { return Ok(None) };
-            while (out - kept).abs() > 1e-4 * scale {
+            while (out - kept).abs() > 1e-3 * scale {
                 let mid = 0.5 * (kept + out);
                 if self.p_value(mid)? <= alpha {
                     out = mid;
@@ -861,6 +863,12 @@ mod tests {
         }
         let r = fit(&block(5, 1, 8, 4, 3.0), &SdidSettings::default()).unwrap();
         assert_eq!(r.randomization.as_ref().map(|r| r.assignments), Some(6));
+        // 7 controls and 6 treated: C(13, 6) = 1,716 assignments, so 200 drawn (however many
+        // replications the placebo standard error asks for) and the actual one
+        let r = fit(&block(7, 6, 8, 4, 3.0), &SdidSettings { replications: 10_000, ..Default::default() }).unwrap();
+        let rand = r.randomization.as_ref().unwrap();
+        assert_eq!((rand.assignments, rand.enumerated), (201, false));
+        assert!(r.inference.inference.contains("the actual assignment and 200 drawn at random"));
         for (n0, n1) in [(12, 2), (38, 1)] {
             let r = fit(&block(n0, n1, 8, 4, 3.0), &SdidSettings { replications: 50, ..Default::default() }).unwrap();
             assert!(r.inference.inference.ends_with("normal interval and p-value"), "{}", r.inference.inference);
