@@ -263,7 +263,14 @@ fn readout_finds_the_lift_with_its_intervals() {
     assert!(r.conformal_ci_low.is_none_or(|l| l < r.lift) && r.conformal_ci_high.is_none_or(|h| h > r.lift));
     assert!(r.conformal_p_value <= 0.1, "{r:?}");
     assert_eq!(readout(&p, &["nowhere".into()], 100, 4, &ReadoutSettings::default()).unwrap_err().field, "treated");
-    assert_eq!(readout(&p, &["m00".into()], 100, 9, &ReadoutSettings::default()).unwrap_err().field, "duration");
+    let e = readout(&p, &["m00".into()], 100, 9, &ReadoutSettings::default()).unwrap_err();
+    assert_eq!(e.field, "duration");
+    assert!(
+        e.message.contains("a 9-period test from period 100 needs 9 periods from it, but the panel has 4"),
+        "{e:?}"
+    );
+    let e = readout(&p, &["m00".into()], 200, 4, &ReadoutSettings::default()).unwrap_err();
+    assert_eq!((e.field.as_str(), e.message.contains("whose periods run from 0 to 103")), ("start", true), "{e:?}");
 }
 
 #[test]

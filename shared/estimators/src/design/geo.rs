@@ -619,9 +619,21 @@ pub fn readout(
 ) -> Result<GeoReadout, FieldError> {
     let Wide { markets, times, y } = pivot(panel)?;
     let mi: HashMap<&str, usize> = markets.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
-    let st = times.iter().position(|t| *t == start).ok_or_else(|| invalid("start", "is not a period of the panel"))?;
-    if duration == 0 || duration > times.len() - st {
-        return Err(invalid("duration", "must be positive and end within the data"));
+    let (first, last) = (times.first().copied().unwrap_or_default(), times.last().copied().unwrap_or_default());
+    let st = times.iter().position(|t| *t == start).ok_or_else(|| {
+        invalid("start", format!("{start} is not a period of the panel, whose periods run from {first} to {last}"))
+    })?;
+    if duration == 0 {
+        return Err(invalid("duration", "must be at least 1 period"));
+    }
+    if duration > times.len() - st {
+        return Err(invalid(
+            "duration",
+            format!(
+                "a {duration}-period test from period {start} needs {duration} periods from it, but the panel has {} (it ends at period {last})",
+                times.len() - st
+            ),
+        ));
     }
     if !(s.alpha > 0.0 && s.alpha < 0.5) {
         return Err(invalid("alpha", "must be between 0 and 0.5"));
@@ -677,7 +689,7 @@ pub fn readout(
                 return Err(invalid(
                     "start",
                     format!(
-                        "the history before {start} holds {} replay(s) of a {duration}-period test; at least 2 are needed",
+                        "the history before {start} holds {} replay(s) of a {duration}-period test (each {duration} periods with at least 4 before it); at least 2 are needed: a shorter test, more history before it, or the design's noise (design_rmse and design_windows)",
                         placebo.len()
                     ),
                 ));
