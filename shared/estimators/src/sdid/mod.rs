@@ -18,8 +18,9 @@
 //!   bootstrap (units drawn with replacement, draws with no treated or no control unit redrawn)
 //!   and jackknife (each unit left out, weights kept; needs two treated units). The interval
 //!   and p-value are normal, as `confint` on a synthdid estimate, except with few controls
-//!   (fewer than 20 distinct placebo assignments), where they are Fisher's randomization
-//!   test's over the assignments of the treated units among all units ([`Randomization`]).
+//!   (fewer than 20 distinct placebo assignments, whatever the standard error), where they are
+//!   Fisher's randomization test's over the assignments of the treated units among all units
+//!   ([`Randomization`]).
 
 #![allow(clippy::needless_range_loop)] // index loops over small dense blocks read clearest here
 
@@ -62,10 +63,12 @@ impl SdidSe {
     }
 }
 
-/// With fewer distinct placebo assignments than this, the placebo standard error's normal test
-/// is far from its level (simulated, 4 controls and 2 treated: a 5% test rejects a true null in
-/// about half the panels; `few_controls_keep_the_randomization_tests_level` in the simulation
-/// tests), so the p-value and interval come from the randomization test instead.
+/// With fewer distinct placebo assignments than this, the normal test on a standard error is far
+/// from its level (simulated with no effect: 4 controls and 2 treated, the placebo's 5% test
+/// rejected about half the panels; 5 and 2, a third (`few_controls_keep_the_randomization_tests_level`
+/// in the simulation tests); 5 and 3, the jackknife's 21% and the bootstrap's 15% of 100), so
+/// the p-value and interval come from the randomization test instead, whatever the standard
+/// error.
 const FEW_PLACEBOS: u64 = 20;
 
 /// The most assignments the randomization test enumerates; beyond, `replications` of them (at
@@ -160,8 +163,8 @@ pub struct SdidResult {
     pub did_estimate: f64,
     /// The treated average and its synthetic counterpart per period (the paper's figure).
     pub path: Vec<SdidPath>,
-    /// With few controls (fewer than 20 distinct placebo assignments), the randomization test
-    /// that gives the result's `p_value`, `ci_low` and `ci_high`.
+    /// With few controls (fewer than 20 distinct placebo assignments), whatever the standard
+    /// error, the randomization test that gives the result's `p_value`, `ci_low` and `ci_high`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub randomization: Option<Randomization>,
     /// What the result's reader should know: few controls for the placebo standard error.
@@ -587,59 +590,57 @@ pub fn fit(input: &SdidInput, s: &SdidSettings) -> Result<SdidResult, SdidError>
     let mut inference = Inference::with_interval(est, se, z, p_value, n * t, String::new());
     let mut randomization = None;
     let mut warnings = Vec::new();
-    inference.inference = match s.se {
-        SdidSe::Placebo => {
-            let placebo = format!(
-                "placebo standard error ({} draws, each with {n1} control unit{} as placebo-treated, weights re-fitted)",
-                s.replications,
-                if n1 == 1 { "" } else { "s" }
-            );
-            // With few controls the draws repeat a handful of placebo assignments, and the
-            // normal test on their spread is far from its level: the randomization test's
-            // p-value and interval instead.
-            let distinct = (0..n1).try_fold(1u64, |c, i| c.checked_mul((n0 - i) as u64).map(|c| c / (i as u64 + 1)));
-            match distinct {
-                Some(k) if k < FEW_PLACEBOS => {
-                    let test = RandomizationTest::new(&y, n0, t0, s)?;
-                    let r = test.run(est, se, sigma, s.alpha)?;
-                    let (a, smallest) = (r.randomization.assignments, r.randomization.smallest_p_value);
-                    let over = if r.randomization.enumerated {
-                        format!(
-                            "all {a} assignments of the {n1} treated unit{} among the {n} units",
-                            if n1 == 1 { "" } else { "s" }
-                        )
-                    } else {
-                        format!("the actual assignment and {} drawn at random of the {n1} treated units among the {n} units", a - 1)
-                    };
-                    let unbounded = match (r.ci_low, r.ci_high) {
-                        (None, None) => format!(
-                            "; with {a} assignments no p-value falls below {smallest:.3}, so at {}% no effect is rejected and the interval is unbounded",
-                            100.0 * (1.0 - s.alpha)
-                        ),
-                        (None, Some(_)) | (Some(_), None) => "; the interval is unbounded on the side with no end".to_string(),
-                        _ => String::new(),
-                    };
-                    warnings.push(format!(
-                        "few controls: {n0} controls and {n1} treated allow only {k} distinct placebo assignments, too few for the placebo standard error's normal interval and p-value; both are the randomization test's over {a} assignments, whose smallest possible p-value is {smallest:.3}"
-                    ));
-                    inference.ci_low = r.ci_low;
-                    inference.ci_high = r.ci_high;
-                    inference.p_value = Some(r.p_value);
-                    randomization = Some(r.randomization);
-                    format!(
-                        "{placebo}, as R synthdid's; {n0} controls and {n1} treated allow only {k} distinct placebo assignments, too few for a normal interval and p-value from it: the p-value and interval are the randomization test's over {over} (weights re-fitted for each; the interval by test inversion under a constant effect){unbounded}"
-                    )
-                }
-                _ => format!("{placebo}; normal interval and p-value"),
-            }
-        }
-        SdidSe::Bootstrap => format!(
-            "unit bootstrap standard error ({} draws, weights re-fitted); normal interval and p-value",
-            s.replications
+    let standard_error = match s.se {
+        SdidSe::Placebo => format!(
+            "placebo standard error ({} draws, each with {n1} control unit{} as placebo-treated, weights re-fitted)",
+            s.replications,
+            if n1 == 1 { "" } else { "s" }
         ),
-        SdidSe::Jackknife => {
-            "jackknife standard error (each unit left out, weights kept); normal interval and p-value".to_string()
+        SdidSe::Bootstrap => format!("unit bootstrap standard error ({} draws, weights re-fitted)", s.replications),
+        SdidSe::Jackknife => "jackknife standard error (each unit left out, weights kept)".to_string(),
+    };
+    // With few controls (a handful of ways to choose the treated units' number of them) the
+    // normal test on any of the three standard errors is far from its level: the randomization
+    // test's p-value and interval instead.
+    let distinct =
+        (0..n1).try_fold(1u64, |c, i| c.checked_mul(n0.saturating_sub(i) as u64).map(|c| c / (i as u64 + 1)));
+    inference.inference = match distinct {
+        Some(k) if k < FEW_PLACEBOS => {
+            let test = RandomizationTest::new(&y, n0, t0, s)?;
+            let r = test.run(est, se, sigma, s.alpha)?;
+            let (a, smallest) = (r.randomization.assignments, r.randomization.smallest_p_value);
+            let over = if r.randomization.enumerated {
+                format!(
+                    "all {a} assignments of the {n1} treated unit{} among the {n} units",
+                    if n1 == 1 { "" } else { "s" }
+                )
+            } else {
+                format!(
+                    "the actual assignment and {} drawn at random of the {n1} treated units among the {n} units",
+                    a - 1
+                )
+            };
+            let unbounded = match (r.ci_low, r.ci_high) {
+                (None, None) => format!(
+                    "; with {a} assignments no p-value falls below {smallest:.3}, so at {}% no effect is rejected and the interval is unbounded",
+                    100.0 * (1.0 - s.alpha)
+                ),
+                (None, Some(_)) | (Some(_), None) => "; the interval is unbounded on the side with no end".to_string(),
+                _ => String::new(),
+            };
+            warnings.push(format!(
+                "few controls: {n0} controls and {n1} treated allow only {k} distinct placebo assignments, too few for the {} standard error's normal interval and p-value; both are the randomization test's over {a} assignments, whose smallest possible p-value is {smallest:.3}",
+                s.se.name()
+            ));
+            inference.ci_low = r.ci_low;
+            inference.ci_high = r.ci_high;
+            inference.p_value = Some(r.p_value);
+            randomization = Some(r.randomization);
+            format!(
+                "{standard_error}, as R synthdid's; {n0} controls and {n1} treated allow only {k} distinct placebo assignments, too few for a normal interval and p-value from it: the p-value and interval are the randomization test's over {over} (weights re-fitted for each; the interval by test inversion under a constant effect){unbounded}"
+            )
         }
+        _ => format!("{standard_error}; normal interval and p-value"),
     };
     Ok(SdidResult {
         method: "sdid".into(),
@@ -863,6 +864,16 @@ mod tests {
         }
         let r = fit(&block(5, 1, 8, 4, 3.0), &SdidSettings::default()).unwrap();
         assert_eq!(r.randomization.as_ref().map(|r| r.assignments), Some(6));
+        // the jackknife and the bootstrap with few controls too: their standard error, the
+        // randomization test's p-value (2 controls and 3 treated: no placebo assignment at all)
+        for (n0, se) in [(4, SdidSe::Jackknife), (4, SdidSe::Bootstrap), (2, SdidSe::Jackknife)] {
+            let r =
+                fit(&block(n0, 3, 8, 4, 3.0), &SdidSettings { se, replications: 50, ..Default::default() }).unwrap();
+            let rand = r.randomization.as_ref().unwrap_or_else(|| panic!("{n0} controls, {se:?}"));
+            assert_eq!(rand.assignments, if n0 == 4 { 35 } else { 10 }, "C({}, 3)", n0 + 3);
+            assert!(r.inference.inference.contains(&format!("{} standard error (", se.name())));
+            assert!(r.warnings[0].contains(&format!("the {} standard error's", se.name())), "{:?}", r.warnings);
+        }
         // 7 controls and 6 treated: C(13, 6) = 1,716 assignments, so 200 drawn (however many
         // replications the placebo standard error asks for) and the actual one
         let r = fit(&block(7, 6, 8, 4, 3.0), &SdidSettings { replications: 10_000, ..Default::default() }).unwrap();
