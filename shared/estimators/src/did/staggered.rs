@@ -343,6 +343,11 @@ fn widen(input: &CsInput) -> Result<(Wide, Vec<String>), DidError> {
 /// a propensity of 0.995 or more get no weight (they would dominate the reweighted control mean).
 pub const TRIM_LEVEL: f64 = 0.995;
 
+/// Fewer units (or clusters) than this: a warning that the influence-function standard errors,
+/// large-sample ones, can understate the uncertainty (`callaway_santanna_with_few_units_warns_and_under_covers`
+/// in the simulation tests measures it at 12 units).
+const FEW_UNITS: usize = 30;
+
 fn keep_controls(p: &Array1<f64>, d: &Array1<f64>) -> Array1<f64> {
     p.iter().zip(d).map(|(&p, &d)| if d == 0.0 && p >= TRIM_LEVEL { 0.0 } else { 1.0 }).collect()
 }
@@ -851,7 +856,14 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
     let cohort: Vec<i64> = keep.iter().map(|&u| w.cohort[u]).collect();
     // Clusters among the kept units, renumbered 0..g.
     let clusters = match &w.cluster {
-        None => None,
+        None => {
+            if n < FEW_UNITS {
+                warnings.push(format!(
+                    "{n} units: influence-function standard errors from so few units can understate the uncertainty (simulated, 12 units in three cohorts of 4: the 95% interval covered 90.5% of 1,000 panels)"
+                ));
+            }
+            None
+        }
         Some(uc) => {
             let mut ids: HashMap<u32, usize> = HashMap::new();
             let code: Vec<usize> = keep
@@ -865,7 +877,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
             if g < 2 {
                 return Err(invalid("cluster", "needs at least two clusters"));
             }
-            if g < 30 {
+            if g < FEW_UNITS {
                 warnings.push(format!(
                     "{g} clusters: cluster-robust errors from so few clusters can understate the uncertainty"
                 ));
