@@ -486,7 +486,9 @@ enum EstimateCmd {
         alpha: Option<f64>,
     },
     /// Synthetic difference-in-differences (Arkhangelsky et al. 2021): unit and time weights, a
-    /// placebo, bootstrap or jackknife standard error; treated units adopt at one common time.
+    /// placebo, bootstrap or jackknife standard error; treated units adopt at one common time;
+    /// with few controls (fewer than 20 ways to pick the treated units' number of them) the
+    /// p-value and interval are a randomization test's over the treated units' assignments.
     Sdid {
         #[arg(long)]
         input: PathBuf,
