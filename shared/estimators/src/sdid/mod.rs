@@ -602,11 +602,10 @@ pub fn fit(input: &SdidInput, s: &SdidSettings) -> Result<SdidResult, SdidError>
     // With few controls (a handful of ways to choose the treated units' number of them) the
     // normal test on any of the three standard errors is far from its level: the randomization
     // test's p-value and interval instead.
-    let distinct =
-        (0..n1).try_fold(1u64, |c, i| c.checked_mul(n0.saturating_sub(i) as u64).map(|c| c / (i as u64 + 1)));
+    let distinct = choose(n0, n1);
     inference.inference = match distinct {
         Some(k) if k < FEW_PLACEBOS => {
-            let test = RandomizationTest::new(&y, n0, t0, s)?;
+            let test = RandomizationTest::new(&y, n0, t0, s);
             let r = test.run(est, se, sigma, s.alpha)?;
             let (a, smallest) = (r.randomization.assignments, r.randomization.smallest_p_value);
             let over = if r.randomization.enumerated {
@@ -667,6 +666,11 @@ pub fn fit(input: &SdidInput, s: &SdidSettings) -> Result<SdidResult, SdidError>
     })
 }
 
+/// C(n, k), the ways to choose k of n (0 when k > n; None past u64).
+fn choose(n: usize, k: usize) -> Option<u64> {
+    (0..k).try_fold(1u64, |c, i| c.checked_mul(n.saturating_sub(i) as u64).map(|c| c / (i as u64 + 1)))
+}
+
 /// The randomization test's answer: its p-value of no effect, the interval's ends (None where
 /// unbounded) and what it compared.
 struct RandomizationAnswer {
@@ -687,13 +691,12 @@ struct RandomizationTest<'a> {
 }
 
 impl<'a> RandomizationTest<'a> {
-    fn new(y: &'a [&'a [f64]], n0: usize, t0: usize, s: &SdidSettings) -> Result<Self, SdidError> {
+    fn new(y: &'a [&'a [f64]], n0: usize, t0: usize, s: &SdidSettings) -> Self {
         let n = y.len();
         let n1 = n - n0;
         let actual: Vec<usize> = (n0..n).collect();
-        let total = (0..n1).try_fold(1usize, |c, i| c.checked_mul(n - i).map(|c| c / (i + 1)));
-        let (sets, enumerated) = match total {
-            Some(a) if a <= MAX_ASSIGNMENTS => {
+        let (sets, enumerated) = match choose(n, n1) {
+            Some(a) if a <= MAX_ASSIGNMENTS as u64 => {
                 let mut sets = vec![actual.clone()];
                 let mut c: Vec<usize> = (0..n1).collect();
                 loop {
@@ -722,7 +725,7 @@ impl<'a> RandomizationTest<'a> {
                 (sets, false)
             }
         };
-        Ok(Self { y, n0, t0, sets, enumerated })
+        Self { y, n0, t0, sets, enumerated }
     }
 
     /// Each assignment's estimate on the panel with `delta` taken from the actual treated
@@ -857,7 +860,7 @@ mod tests {
         // steps as re-fitted weights jump, so the ends are where bisection found a step)
         let p = panel(&block(4, 2, 8, 4, 3.0)).unwrap();
         let y: Vec<&[f64]> = p.y.iter().map(Vec::as_slice).collect();
-        let test = RandomizationTest::new(&y, p.n0, p.t0, &s10).unwrap();
+        let test = RandomizationTest::new(&y, p.n0, p.t0, &s10);
         assert_eq!(test.p_value(r.inference.estimate).unwrap(), 1.0);
         for outside in [lo - 1.0, hi + 1.0] {
             assert!(test.p_value(outside).unwrap() <= 0.1, "{outside} outside [{lo}, {hi}]");
