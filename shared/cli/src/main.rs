@@ -227,6 +227,13 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Design the next test as POST /api/v1/surfacing/experiments/design does: geo market
+    /// selection on your markets' history (`geo`), or the sample size, detectable effect or power
+    /// of an A/B test (`power`). Prints the endpoint's JSON.
+    Design {
+        #[command(subcommand)]
+        kind: DesignCmd,
+    },
     /// Causal discovery (PC-stable with Fisher-z, or DirectLiNGAM); prints the edges.
     Discover {
         #[arg(long)]
@@ -644,6 +651,257 @@ enum EstimateCmd {
         #[arg(long)]
         cluster: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum DesignCmd {
+    /// Geo market selection: every set of up to --max-markets test markets and each duration,
+    /// replayed on windows of the history with a synthetic control of the other markets; ranked
+    /// by the minimum detectable lift (`geo.by_duration`, `geo.recommended`). A candidate's
+    /// placebo_rmse and evaluation_windows are what `liftos estimate geo-readout` takes as
+    /// --design-rmse and --design-windows once the test has run.
+    Geo {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        market: String,
+        /// The period column: whole numbers, or dates (numbered from the first in steps of their
+        /// spacing; durations count those steps, and the answer's time_axis gives the dates).
+        #[arg(long)]
+        time: String,
+        #[arg(long)]
+        outcome: String,
+        /// Comma-separated test lengths, in periods (at most 12, each at most 520).
+        #[arg(long)]
+        durations: String,
+        /// The most test markets in a set (default 3).
+        #[arg(long)]
+        max_markets: Option<usize>,
+        /// Comma-separated markets every set must hold.
+        #[arg(long)]
+        include: Option<String>,
+        /// Comma-separated markets never tested (they may still serve as controls).
+        #[arg(long)]
+        exclude: Option<String>,
+        /// The test's significance level (default 0.1).
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// The power the minimum detectable lift is computed at (default 0.8).
+        #[arg(long)]
+        power: Option<f64>,
+        /// A relative lift (0.05 for +5%) to compute each candidate's power against.
+        #[arg(long)]
+        effect: Option<f64>,
+        /// Historical windows replayed per candidate (default 6, at most 52).
+        #[arg(long)]
+        windows: Option<usize>,
+        /// Periods fitted before each replay, at most (default 52, at most 520).
+        #[arg(long)]
+        pre_periods: Option<usize>,
+        /// increase (default: spend raised in the test markets) | holdout (spend cut).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Cost of testing one market for one period.
+        #[arg(long)]
+        cost_per_market_period: Option<f64>,
+        /// Cost per unit of a market's mean outcome per period (media bought in proportion to the
+        /// market's size).
+        #[arg(long)]
+        cost_per_outcome: Option<f64>,
+        /// The budget a candidate's cost must fit.
+        #[arg(long)]
+        budget: Option<f64>,
+        /// Candidates kept per duration (default 5, at most 1000).
+        #[arg(long)]
+        top: Option<usize>,
+        /// The channel's carry-over (a media mix model's adstock, 0 to below 1): the lift builds
+        /// up over the test, and `effect` is the steady state's.
+        #[arg(long)]
+        carryover: Option<f64>,
+        /// Arms sharing one control pool (a multi-cell test; default 1, at most 5).
+        #[arg(long)]
+        cells: Option<usize>,
+    },
+    /// A/B test power: give two of --n-control, --effect and --power; the third is solved for.
+    /// A mean (--sd) or a rate (--baseline).
+    Power {
+        /// The standard deviation per unit of a mean outcome (order value, revenue per user).
+        #[arg(long, conflicts_with = "baseline")]
+        sd: Option<f64>,
+        /// The control's rate of a 0/1 outcome (a conversion rate, 0.03 for 3%).
+        #[arg(long)]
+        baseline: Option<f64>,
+        /// Control-group units (users, stores; clusters count their units).
+        #[arg(long)]
+        n_control: Option<f64>,
+        /// The effect, in the metric's units (an absolute difference: 0.003 for +0.3 points).
+        #[arg(long, allow_hyphen_values = true)]
+        effect: Option<f64>,
+        #[arg(long)]
+        power: Option<f64>,
+        /// Significance level (default 0.05).
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// two-sided (default) | larger | smaller
+        #[arg(long)]
+        alternative: Option<String>,
+        /// Treatment units per control unit (default 1).
+        #[arg(long)]
+        ratio: Option<f64>,
+        /// Cluster randomisation: units per cluster (with --icc).
+        #[arg(long, requires = "icc")]
+        cluster_size: Option<f64>,
+        /// The intra-cluster correlation (with --cluster-size).
+        #[arg(long, requires = "cluster_size")]
+        icc: Option<f64>,
+        /// CUPED: the outcome's correlation with its pre-period value.
+        #[arg(long)]
+        cuped_correlation: Option<f64>,
+    },
+}
+
+/// A JSON string flag read as the enum its field names (`kind`, `alternative`).
+fn named<T: serde::de::DeserializeOwned>(
+    field: &str,
+    value: Option<String>,
+    expected: &str,
+) -> Result<Option<T>, EstimateError> {
+    value
+        .map(|v| {
+            serde_json::from_value(serde_json::json!(v))
+                .map_err(|_| EstimateError::new(field, format!("{field}: {v:?}: expected {expected}")))
+        })
+        .transpose()
+}
+
+fn run_design(cmd: DesignCmd) -> ExitCode {
+    use liftos::api::surfacing::DesignResponse;
+    use liftos_estimators::design::{geo, power};
+    match cmd {
+        DesignCmd::Geo {
+            input,
+            market,
+            time,
+            outcome,
+            durations,
+            max_markets,
+            include,
+            exclude,
+            alpha,
+            power,
+            effect,
+            windows,
+            pre_periods,
+            kind,
+            cost_per_market_period,
+            cost_per_outcome,
+            budget,
+            top,
+            carryover,
+            cells,
+        } => {
+            let time_col = time.clone();
+            let req = || -> Result<liftos::api::estimate::GeoDesignRequest, EstimateError> {
+                let durations = list(&durations)
+                    .iter()
+                    .map(|d| {
+                        d.parse::<usize>().map_err(|_| {
+                            EstimateError::new(
+                                "durations",
+                                format!("durations: {d:?} is not a whole number of periods"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                // the estimator's defaults for every setting not given
+                let mut settings: geo::GeoSettings =
+                    serde_json::from_value(serde_json::json!({ "durations": durations }))
+                        .map_err(|e| EstimateError::new("durations", format!("durations: {e}")))?;
+                settings.max_markets = max_markets.unwrap_or(settings.max_markets);
+                settings.include = include.as_deref().map(list).unwrap_or_default();
+                settings.exclude = exclude.as_deref().map(list).unwrap_or_default();
+                settings.alpha = alpha.unwrap_or(settings.alpha);
+                settings.power = power.unwrap_or(settings.power);
+                settings.effect = effect;
+                settings.windows = windows.unwrap_or(settings.windows);
+                settings.pre_periods = pre_periods.unwrap_or(settings.pre_periods);
+                settings.kind = named("kind", kind, "increase or holdout")?.unwrap_or(settings.kind);
+                settings.cost_per_market_period = cost_per_market_period;
+                settings.cost_per_outcome = cost_per_outcome;
+                settings.budget = budget;
+                settings.top = top.unwrap_or(settings.top);
+                settings.carryover = carryover;
+                settings.cells = cells.unwrap_or(settings.cells);
+                Ok(liftos::api::estimate::GeoDesignRequest { market, time, outcome, settings })
+            };
+            let time = Time { column: &time_col, dates: vec![] };
+            on_panel(
+                &input,
+                Columns::Named,
+                Some(time),
+                req,
+                |_, _| Ok(()),
+                |t, r| {
+                    liftos::service::estimate::geo_design(&t, r).map(|g| DesignResponse {
+                        power: None,
+                        randomization: None,
+                        geo: Some(g),
+                    })
+                },
+            )
+        }
+        DesignCmd::Power {
+            sd,
+            baseline,
+            n_control,
+            effect,
+            power,
+            alpha,
+            alternative,
+            ratio,
+            cluster_size,
+            icc,
+            cuped_correlation,
+        } => {
+            let solved = || -> Result<DesignResponse, EstimateError> {
+                let metric = match (sd, baseline) {
+                    (Some(sd), None) => power::Metric::Mean { sd },
+                    (None, Some(baseline)) => power::Metric::Proportion { baseline },
+                    _ => return Err(EstimateError::new(
+                        "sd",
+                        "sd: give --sd (a mean outcome's standard deviation) or --baseline (a rate's control value)",
+                    )),
+                };
+                let mut settings: power::PowerSettings =
+                    serde_json::from_value(serde_json::json!({ "metric": metric }))
+                        .map_err(|e| EstimateError::new("sd", format!("sd: {e}")))?;
+                settings.alpha = alpha.unwrap_or(settings.alpha);
+                settings.alternative =
+                    named("alternative", alternative, "two-sided, larger or smaller")?.unwrap_or(settings.alternative);
+                settings.ratio = ratio.unwrap_or(settings.ratio);
+                settings.cluster = cluster_size.zip(icc).map(|(size, icc)| power::Cluster { size, icc });
+                settings.cuped_correlation = cuped_correlation;
+                let query = power::PowerQuery { n_control, effect, power };
+                let answer = power::solve(&settings, &query).map_err(|e| {
+                    let flag = match e.field.as_str() {
+                        "query" => "n_control",
+                        "metric.sd" => "sd",
+                        "metric.baseline" => "baseline",
+                        "cluster.size" => "cluster_size",
+                        "cluster.icc" => "icc",
+                        f => f,
+                    };
+                    let message = e.message.replace("n_control, effect and power", "--n-control, --effect and --power");
+                    EstimateError::new(flag, format!("{flag}: {message}"))
+                })?;
+                Ok(DesignResponse { power: Some(answer), randomization: None, geo: None })
+            };
+            match solved() {
+                Ok(v) => emit_json(&v),
+                Err(e) => fail(e.field(), &e),
+            }
+        }
+    }
 }
 
 fn run_estimate(cmd: EstimateCmd) -> ExitCode {
@@ -1881,6 +2139,7 @@ async fn run() -> ExitCode {
     progress::install(cli.quiet);
     match cli.command {
         Command::Estimate { method } => run_estimate(method),
+        Command::Design { kind } => run_design(kind),
         Command::Mmm {
             input,
             date,

@@ -1951,3 +1951,160 @@ fn panels_with_dates_as_their_time_column() {
         "{v}"
     );
 }
+
+/// A geo panel of 12 markets (one named as a DMA is, "New York, NY") over `weeks` weeks, dated
+/// (`2025-01-06` on) or numbered from 1, with a 10% lift in `lifted` from week `lift_from` on: a
+/// shared seasonal path, each market's size and a fixed pseudo-random noise (the same in both).
+fn geo_weeks(weeks: i64, lifted: &[&str], lift_from: i64, dated: bool) -> String {
+    use std::fmt::Write;
+    let name = |m: i64| if m == 0 { "New York, NY".to_string() } else { format!("m{m}") };
+    let first = chrono::NaiveDate::from_ymd_opt(2025, 1, 6).unwrap();
+    let mut text = "Week,DMA,Revenue\n".to_string();
+    let mut state = 11u64;
+    for m in 0..12i64 {
+        let size = 1000.0 + 150.0 * m as f64;
+        for t in 1..=weeks {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let noise = ((state % 10_000) as f64 / 10_000.0 - 0.5) * 0.04;
+            let season = 1.0 + 0.1 * (t as f64 / 6.0).sin();
+            let lift = if lifted.contains(&name(m).as_str()) && t >= lift_from { 1.1 } else { 1.0 };
+            let y = size * season * (1.0 + noise) * lift;
+            let when = if dated { (first + chrono::Duration::weeks(t - 1)).to_string() } else { t.to_string() };
+            writeln!(text, "{when},\"{}\",\"${y:.2}\"", name(m)).unwrap();
+        }
+    }
+    text
+}
+
+/// `liftos design geo` on a weekly history with dates picks the test markets and duration (the
+/// answer of the same panel numbered from 1, with the dates' axis); run with a 10% lift in the
+/// recommended markets, `liftos estimate geo-readout` with the candidate's placebo_rmse and
+/// evaluation_windows reads it back within its interval. Bad flags name themselves.
+#[test]
+fn design_a_geo_test_then_read_it_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let dated = write("history.csv", geo_weeks(52, &[], 0, true));
+    let numbered = write("numbered.csv", geo_weeks(52, &[], 0, false));
+    let design = |input: &str, extra: &[&str]| {
+        let mut args =
+            vec!["design", "geo", "--input", input, "--market", "DMA", "--time", "Week", "--outcome", "Revenue"];
+        args.extend(extra);
+        liftos(&args)
+    };
+    let flags = ["--durations", "4,6", "--max-markets", "2", "--top", "3", "--effect", "0.1"];
+    let (code, a) = design(&dated, &flags);
+    assert_eq!(code, 0, "{a}");
+    let (code, b) = design(&numbered, &flags);
+    assert_eq!(code, 0, "{b}");
+    assert_eq!(a["geo"], b["geo"], "dates are numbered as the periods they are");
+    assert_eq!((a["time_axis"]["step"].as_str(), a["time_axis"]["periods"].as_u64()), (Some("week"), Some(52)), "{a}");
+    let geo = &a["geo"];
+    assert_eq!(geo["candidates_evaluated"].as_u64(), Some(2 * (12 + 66)), "{geo}");
+    let by_duration = geo["by_duration"].as_array().unwrap();
+    assert_eq!(by_duration.len(), 2);
+    for (list, d) in by_duration.iter().zip([4, 6]) {
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 3);
+        // ranked by the noise on the windows that chose them
+        let sel: Vec<f64> = list.iter().map(|c| c["selection_rmse"].as_f64().unwrap()).collect();
+        assert!(sel.windows(2).all(|w| w[0] <= w[1]), "{sel:?}");
+        for c in list {
+            assert_eq!(c["duration"].as_u64(), Some(d));
+            let (mde, rmse) = (c["mde"].as_f64().unwrap(), c["placebo_rmse"].as_f64().unwrap());
+            assert!(mde > 0.0 && mde.is_finite() && rmse > 0.0, "{c}");
+            let power = c["power"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&power), "{c}");
+        }
+    }
+    let best = &geo["recommended"];
+    let markets: Vec<&str> = best["markets"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let duration = best["duration"].as_u64().unwrap();
+    // the test: a 10% lift in those markets from week 53 on, read out on the weeks after
+    let full = write("with-test.csv", geo_weeks(52 + duration as i64, &markets, 53, true));
+    let start = (chrono::NaiveDate::from_ymd_opt(2025, 1, 6).unwrap() + chrono::Duration::weeks(52)).to_string();
+    let (rmse, windows) = (best["placebo_rmse"].to_string(), best["evaluation_windows"].to_string());
+    let duration = duration.to_string();
+    let treated = markets.join(",");
+    let (code, r) = liftos(&[
+        "estimate",
+        "geo-readout",
+        "--input",
+        &full,
+        "--market",
+        "DMA",
+        "--time",
+        "Week",
+        "--outcome",
+        "Revenue",
+        "--treated-markets",
+        &treated,
+        "--start",
+        &start,
+        "--duration",
+        &duration,
+        "--design-rmse",
+        &rmse,
+        "--design-windows",
+        &windows,
+    ]);
+    assert_eq!(code, 0, "{r}");
+    let (lift, lo, hi) = (r["lift"].as_f64().unwrap(), r["ci_low"].as_f64().unwrap(), r["ci_high"].as_f64().unwrap());
+    assert!(lo < 0.1 && 0.1 < hi, "the 10% lift within [{lo}, {hi}]: {r}");
+    assert!((lift - 0.1).abs() < 0.05, "{r}");
+    // errors name the flag
+    for (extra, field) in [
+        (vec!["--durations", "4,x"], "durations"),
+        (vec!["--durations", "4", "--windows", "60"], "windows"),
+        (vec!["--durations", "4", "--kind", "stop"], "kind"),
+        (vec!["--durations", "4", "--include", "Boston"], "include"),
+        (vec!["--durations", "4", "--max-markets", "11"], "max_markets"),
+        (vec!["--durations", "4", "--alpha", "0.7"], "alpha"),
+        (vec!["--durations", "4", "--max-markets", "12", "--windows", "52"], "max_markets"),
+    ] {
+        let (code, v) = design(&dated, &extra);
+        assert_eq!((code, v["field"].as_str()), (2, Some(field)), "{extra:?}: {v}");
+    }
+    // a market named with a comma, given as written
+    let (code, v) =
+        design(&dated, &["--durations", "4", "--include", "New York, NY", "--max-markets", "2", "--top", "1"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["geo"]["recommended"]["markets"][0], "New York, NY", "{v}");
+}
+
+/// `liftos design power` solves the missing one of sample size, effect and power, as the design
+/// endpoint's `power` section (the figures are statsmodels 0.15.0's `NormalIndPower` with
+/// `proportion_effectsize`, and `TTestIndPower`, on the same inputs).
+#[test]
+fn design_power_solves_the_missing_one() {
+    let (code, v) = run("design power --baseline 0.03 --effect 0.003 --power 0.8");
+    assert_eq!(code, 0, "{v}");
+    let p = &v["power"];
+    assert_eq!(p["solved_for"], "n_control");
+    assert!((p["n_control"].as_f64().unwrap() - 53181.78971737066).abs() < 1e-3, "{v}");
+    assert_eq!(p["n_control_ceil"].as_u64(), Some(53182));
+    let (code, v) = run("design power --sd 40 --n-control 5000 --power 0.8 --alternative larger");
+    assert_eq!(code, 0, "{v}");
+    // statsmodels' root finder stops at its tolerance: 1.9892873590968652
+    assert!((v["power"]["effect"].as_f64().unwrap() - 1.9892873590968652).abs() < 1e-3, "{v}");
+    let (code, v) = run("design power --sd 40 --n-control 5000 --effect 2 --cluster-size 20 --icc 0.05");
+    assert_eq!(code, 0, "{v}");
+    assert!((v["power"]["design_effect"].as_f64().unwrap() - 1.95).abs() < 1e-12, "{v}");
+    for (line, field) in [
+        ("design power --sd 40 --n-control 5000", "n_control"),
+        ("design power --n-control 10 --power 0.8", "sd"),
+        ("design power --baseline 1.3 --n-control 10 --power 0.8", "baseline"),
+        ("design power --sd 0 --n-control 10 --power 0.8", "sd"),
+        ("design power --sd 5 --n-control 100 --effect 1 --cluster-size 20 --icc 2", "icc"),
+        ("design power --sd 5 --n-control 100 --effect 1 --alternative up", "alternative"),
+    ] {
+        let (code, v) = run(line);
+        assert_eq!((code, v["field"].as_str()), (2, Some(field)), "{line}: {v}");
+    }
+}

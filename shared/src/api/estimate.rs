@@ -549,6 +549,17 @@ pub struct GeoReadoutRequest {
     pub exclude_markets: Vec<String>,
 }
 
+/// The design of a geo test on a markets' panel read from a file (`liftos design geo`): the
+/// columns, and the settings of `POST /api/v1/surfacing/experiments/design`'s `geo` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GeoDesignRequest {
+    pub market: String,
+    pub time: String,
+    pub outcome: String,
+    #[serde(flatten)]
+    pub settings: liftos_estimators::design::geo::GeoSettings,
+}
+
 /// A difference-in-differences result: TWFE (or its event study) or Callaway-Sant'Anna.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]

@@ -21,7 +21,8 @@ use liftos_estimators::Columns;
 
 pub use crate::api::estimate::{
     DidOutput, DidRequest, DiscoverRequest, DiscoveryMethod, DiscoveryOutput, EffectOutput, EffectRequest,
-    GeoReadoutRequest, ImpactRequest, IvRequest, MmmRequest, RddRequest, SdidRequest, SeSpec, SynthRequest,
+    GeoDesignRequest, GeoReadoutRequest, ImpactRequest, IvRequest, MmmRequest, RddRequest, SdidRequest, SeSpec,
+    SynthRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -769,6 +770,29 @@ pub fn geo_readout(
         };
         EstimateError::new(field, format!("{field}: {}", e.message))
     })
+}
+
+/// A geo test designed on a markets' panel (`liftos design geo`): the markets, sets of them and
+/// durations ranked by the minimum detectable lift that replays of the history measure, under
+/// the caps of `POST /api/v1/surfacing/experiments/design`.
+pub fn geo_design(
+    table: &Table,
+    req: &GeoDesignRequest,
+) -> Result<liftos_estimators::design::geo::GeoDesign, EstimateError> {
+    use liftos_estimators::design::geo::{self, GeoPanel};
+    let panel = GeoPanel {
+        market: table.labels(&req.market)?,
+        time: table.integers(&req.time)?,
+        outcome: table.numeric(&req.outcome)?,
+    };
+    let mut settings = req.settings.clone();
+    settings.include = rejoin(settings.include, &panel.market);
+    settings.exclude = rejoin(settings.exclude, &panel.market);
+    let markets = panel.market.iter().collect::<std::collections::BTreeSet<_>>().len();
+    super::surfacing::check_geo_design(markets, &settings)
+        .map_err(|(field, message)| EstimateError::new(field.as_str(), format!("{field}: {message}")))?;
+    geo::design(&panel, &settings)
+        .map_err(|e| EstimateError::new(e.field.as_str(), format!("{}: {}", e.field, e.message)))
 }
 
 /// Names listed with commas between them, where a name that holds a comma itself ("New York, NY",

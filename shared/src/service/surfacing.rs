@@ -111,6 +111,50 @@ pub async fn readout_experiment(
     Ok(crate::api::surfacing::ReadoutAnswer { readout, time_axis: axis.map(|a| a.summary()) })
 }
 
+/// A geo design's caps (the request's and `liftos design geo`'s): the replays it asks for on a
+/// panel of `markets` markets. The error names the setting (`max_markets`, `windows`, ...).
+pub fn check_geo_design(markets: usize, st: &geo::GeoSettings) -> Result<(), (String, String)> {
+    let cap = |field: &str, value: usize, max: usize| {
+        if value > max {
+            Err((field.to_string(), format!("{value} is more than {max}")))
+        } else {
+            Ok(())
+        }
+    };
+    cap("windows", st.windows, MAX_GEO_WINDOWS)?;
+    cap("pre_periods", st.pre_periods, MAX_GEO_PRE_PERIODS)?;
+    cap("durations", st.durations.len(), MAX_GEO_DURATIONS)?;
+    for (i, d) in st.durations.iter().enumerate() {
+        cap(&format!("durations[{i}]"), *d, MAX_GEO_DURATION)?;
+    }
+    cap("top", st.top, 1000)?;
+    let k = st.max_markets.min(markets);
+    let sets: f64 = (1..=k).map(|i| choose(markets, i)).sum();
+    let durations = st.durations.len();
+    if sets * durations as f64 > MAX_GEO_CANDIDATES as f64 {
+        return Err((
+            "max_markets".into(),
+            format!("{markets} markets in sets of up to {k} over {durations} durations is more than {MAX_GEO_CANDIDATES} candidates; lower max_markets or fix markets with include"),
+        ));
+    }
+    if sets * durations as f64 * st.windows as f64 > MAX_GEO_REPLAYS as f64 {
+        return Err((
+            "windows".into(),
+            format!("{} windows for each of the candidates is more than {MAX_GEO_REPLAYS} replays; lower windows or max_markets", st.windows),
+        ));
+    }
+    // A multi-cell search re-runs the candidates' replays per duration, arm and beam.
+    let cells = st.cells.clamp(1, geo::MAX_CELLS);
+    let multi = (durations * geo::CELL_BEAM * (cells - 1)) as f64;
+    if sets * st.windows as f64 * (1.0 + multi) > MAX_GEO_REPLAYS as f64 {
+        return Err((
+            "cells".into(),
+            format!("{cells} arms over {durations} durations is more than {MAX_GEO_REPLAYS} replays; lower cells, durations or max_markets"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignResponse, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let req: DesignRequest = super::parse_object(body)?;
@@ -134,48 +178,9 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
     let geo = match req.geo {
         None => None,
         Some(g) => {
-            let st = &g.settings;
-            let cap = |field: &str, value: usize, max: usize| {
-                if value > max {
-                    Err(ValidationError::new(format!("geo.{field}"), format!("{value} is more than {max}")))
-                } else {
-                    Ok(())
-                }
-            };
-            cap("windows", st.windows, MAX_GEO_WINDOWS)?;
-            cap("pre_periods", st.pre_periods, MAX_GEO_PRE_PERIODS)?;
-            cap("durations", st.durations.len(), MAX_GEO_DURATIONS)?;
-            for (i, d) in st.durations.iter().enumerate() {
-                cap(&format!("durations[{i}]"), *d, MAX_GEO_DURATION)?;
-            }
-            cap("top", st.top, 1000)?;
             let markets = g.panel.iter().map(|r| r.market.as_str()).collect::<std::collections::BTreeSet<_>>().len();
-            let k = g.settings.max_markets.min(markets);
-            let sets: f64 = (1..=k).map(|i| choose(markets, i)).sum();
-            if sets * g.settings.durations.len() as f64 > MAX_GEO_CANDIDATES as f64 {
-                return Err(ValidationError::new(
-                    "geo.max_markets",
-                    format!("{markets} markets in sets of up to {k} over {} durations is more than {MAX_GEO_CANDIDATES} candidates; lower max_markets or fix markets with include", g.settings.durations.len()),
-                )
-                .into());
-            }
-            if sets * g.settings.durations.len() as f64 * g.settings.windows as f64 > MAX_GEO_REPLAYS as f64 {
-                return Err(ValidationError::new(
-                    "geo.windows",
-                    format!("{} windows for each of the candidates is more than {MAX_GEO_REPLAYS} replays; lower windows or max_markets", g.settings.windows),
-                )
-                .into());
-            }
-            // A multi-cell search re-runs the candidates' replays per duration, arm and beam.
-            let cells = g.settings.cells.clamp(1, geo::MAX_CELLS);
-            let multi = (g.settings.durations.len() * geo::CELL_BEAM * (cells - 1)) as f64;
-            if sets * g.settings.windows as f64 * (1.0 + multi) > MAX_GEO_REPLAYS as f64 {
-                return Err(ValidationError::new(
-                    "geo.cells",
-                    format!("{cells} arms over {} durations is more than {MAX_GEO_REPLAYS} replays; lower cells, durations or max_markets", g.settings.durations.len()),
-                )
-                .into());
-            }
+            check_geo_design(markets, &g.settings)
+                .map_err(|(field, message)| ValidationError::new(format!("geo.{field}"), message))?;
             let panel = GeoPanel {
                 market: g.panel.iter().map(|r| r.market.clone()).collect(),
                 time: g.panel.iter().map(|r| r.period).collect(),
@@ -1141,5 +1146,51 @@ mod tests {
         assert_eq!(weeks[1], (8..=14).sum::<i64>() as f64);
         assert!(weeks[2].is_nan(), "day 116 has no record");
         assert!(period_spend(&by_day, &[200], 1)[0].is_nan());
+    }
+
+    /// `liftos design geo` (a table read from a file) answers as the design endpoint does on the
+    /// same panel as inline rows, and both refuse the same oversized search naming the setting.
+    #[test]
+    fn a_geo_design_from_a_file_is_the_endpoints() {
+        use crate::domain::{OrgId, UserContext};
+        use std::fmt::Write;
+        let mut csv = "week,market,sales\n".to_string();
+        let mut rows = Vec::new();
+        for m in 0..8 {
+            for t in 1..=40i64 {
+                let y = 100.0 + 10.0 * m as f64 + ((t * 7 + m * 13) % 11) as f64 + 3.0 * (t as f64 / 5.0).sin();
+                writeln!(csv, "{t},g{m},{y}").unwrap();
+                rows.push(serde_json::json!({"market": format!("g{m}"), "period": t, "outcome": y}));
+            }
+        }
+        let table = liftos_estimators::data::Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+        let settings = serde_json::json!({"durations": [3, 5], "max_markets": 2, "top": 4, "effect": 0.05});
+        let req = crate::api::estimate::GeoDesignRequest {
+            market: "market".into(),
+            time: "week".into(),
+            outcome: "sales".into(),
+            settings: serde_json::from_value(settings.clone()).unwrap(),
+        };
+        let from_file = super::super::estimate::geo_design(&table, &req).unwrap();
+        let mut section = settings.clone();
+        section["panel"] = serde_json::json!(rows);
+        let body = serde_json::json!({ "geo": section }).to_string();
+        let user = UserContext::new(OrgId::new("o").unwrap(), "u".into(), vec!["causal_admin".into()], vec![]);
+        let answer = super::design_experiment(&user, body.as_bytes()).unwrap();
+        assert_eq!(answer.geo.as_ref(), Some(&from_file));
+        assert_eq!(from_file.by_duration.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4]);
+        let too_many = crate::api::estimate::GeoDesignRequest {
+            settings: serde_json::from_value(serde_json::json!({"durations": [3], "windows": 60})).unwrap(),
+            ..req
+        };
+        let e = super::super::estimate::geo_design(&table, &too_many).unwrap_err();
+        assert_eq!((e.field(), e.to_string().as_str()), ("windows", "windows: 60 is more than 52"));
+        let mut section = serde_json::json!({"durations": [3], "windows": 60});
+        section["panel"] = serde_json::json!(rows);
+        let body = serde_json::json!({ "geo": section }).to_string();
+        match super::design_experiment(&user, body.as_bytes()) {
+            Err(super::ServiceError::Validation(v)) => assert_eq!(v.field(), "geo.windows"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -192,9 +192,12 @@ pub struct GeoDesign {
     pub power: f64,
     pub candidates_evaluated: usize,
     pub synthetic_control_fits: usize,
-    /// Best candidates per duration, smallest MDE first.
+    /// Best candidates per duration, ranked by their noise on the selection windows
+    /// (`selection_rmse`, smallest first); each one's `mde` comes from the evaluation windows,
+    /// which did not rank it, so the list need not be in order of `mde`.
     pub by_duration: Vec<Vec<Candidate>>,
-    /// The best candidate overall (smallest MDE, then shortest).
+    /// The best candidate overall: the first of a duration with the smallest MDE on the
+    /// selection windows, then the shortest.
     pub recommended: Option<Candidate>,
     /// With `cells` of 2 or more: per duration, the best multi-cell design found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
