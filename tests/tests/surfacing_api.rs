@@ -124,6 +124,90 @@ async fn bad_sections_are_named() {
     }
 }
 
+/// The geo section takes the history as the analyses do: a stored panel under the org or inline
+/// `rows` with `market`, `time` and `outcome` naming their columns, dates numbered in their steps
+/// (the answer gains `time_axis`): the same design as the panel's `{market, period, outcome}`
+/// rows. What is wrong with the source is named within `geo`.
+#[tokio::test]
+async fn geo_design_on_a_stored_panel_or_rows_of_dates() {
+    use std::fmt::Write;
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let base: serde_json::Value = serde_json::from_str(&text("design-experiment.ok.json")).expect("event");
+    let send = |b: serde_json::Value| {
+        let mut ev = base.clone();
+        ev["body"] = serde_json::Value::String(b.to_string());
+        lambda_http::request::from_str(&ev.to_string()).expect("request")
+    };
+    // 9 markets over 40 weeks from Monday 2026-01-05
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
+    let (mut csv, mut numbered, mut dated) = ("week,region,orders\n".to_string(), vec![], vec![]);
+    for m in 0..9i64 {
+        for t in 1..=40i64 {
+            let y = 500.0 + 40.0 * m as f64 + ((t * 5 + m * 11) % 13) as f64 * 3.0 + 20.0 * (t as f64 / 4.0).sin();
+            let day = (first + chrono::Duration::weeks(t - 1)).to_string();
+            writeln!(csv, "{day},r{m},{y}").expect("write");
+            numbered.push(serde_json::json!({"market": format!("r{m}"), "period": t, "outcome": y}));
+            dated.push(serde_json::json!({"week": day, "region": format!("r{m}"), "orders": y}));
+        }
+    }
+    let org = liftos::domain::OrgId::new("acme").expect("org");
+    d.stores.panels.put_panel(&org, "geo/history.csv", bytes::Bytes::from(csv)).await.expect("put");
+    let settings = serde_json::json!({"durations": [3, 5], "max_markets": 2, "top": 3, "effect": 0.05});
+    let section = |extra: serde_json::Value| {
+        let mut g = settings.clone();
+        for (k, v) in extra.as_object().expect("object") {
+            g[k] = v.clone();
+        }
+        serde_json::json!({ "geo": g })
+    };
+    let columns = serde_json::json!({"market": "region", "time": "week", "outcome": "orders"});
+    let with_columns = |extra: serde_json::Value| {
+        let mut e = columns.clone();
+        for (k, v) in extra.as_object().expect("object") {
+            e[k] = v.clone();
+        }
+        section(e)
+    };
+    let resp = handlers::design_experiment_http(&d, send(section(serde_json::json!({"panel": numbered})))).await;
+    let inline = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{inline}");
+    assert!(inline.get("time_axis").is_none(), "{inline}");
+    for body in [
+        with_columns(serde_json::json!({"panel": {"key": "geo/history.csv"}})),
+        with_columns(serde_json::json!({"rows": dated})),
+    ] {
+        let resp = handlers::design_experiment_http(&d, send(body.clone())).await;
+        let out = json_body(&resp);
+        assert_eq!(resp.status(), 200, "{out}");
+        assert_eq!(out["geo"], inline["geo"], "{body}");
+        assert_eq!(out["time_axis"]["step"], "week", "{out}");
+        assert_eq!(out["time_axis"]["first"], "2026-01-05", "{out}");
+    }
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (section(serde_json::json!({})), "geo.panel"),
+        (section(serde_json::json!({"panel": 5})), "geo.panel"),
+        (section(serde_json::json!({"panel": [{"market": "a", "period": "x", "outcome": 1}]})), "geo.panel[0].period"),
+        (section(serde_json::json!({"panel": numbered, "market": "region"})), "geo.market"),
+        (
+            section(serde_json::json!({"panel": {"key": "geo/history.csv"}, "time": "week", "outcome": "orders"})),
+            "geo.market",
+        ),
+        (with_columns(serde_json::json!({"panel": {"key": "geo/history.csv"}, "rows": dated})), "geo.rows"),
+        (with_columns(serde_json::json!({"panel": {"key": "geo/none.csv"}})), "geo.panel.key"),
+        (with_columns(serde_json::json!({"panel": {"key": "geo/history.csv", "extra": 1}})), "geo.panel.extra"),
+        (with_columns(serde_json::json!({"panel": {"key": "geo/history.csv"}, "outcome": "revenue"})), "geo.revenue"),
+        (with_columns(serde_json::json!({"rows": dated, "windows": 60})), "geo.windows"),
+        (with_columns(serde_json::json!({"rows": dated, "max_markets": 8})), "geo.max_markets"),
+    ];
+    for (b, field) in cases {
+        let resp = handlers::design_experiment_http(&d, send(b.clone())).await;
+        let out = json_body(&resp);
+        assert_eq!(resp.status(), 400, "{b} -> {out}");
+        assert_eq!(out["field"], field, "{b} -> {out}");
+    }
+}
+
 async fn with_samples(d: &Deps) {
     let user = liftos::domain::UserContext::new(
         liftos::domain::OrgId::new("acme").expect("org"),
@@ -907,7 +991,7 @@ async fn surfacing_requests_refused_naming_the_field() {
         (serde_json::json!({"durations": [2, 521]}), "geo.durations[1]", "521 is more than 520"),
         (serde_json::json!({"top": 1001}), "geo.top", "1001 is more than 1000"),
     ] {
-        let (f, m) = named(surfacing::design_experiment(&user, geo(extra.clone()).as_bytes()));
+        let (f, m) = named(surfacing::design_experiment(&d.stores, &user, geo(extra.clone()).as_bytes()).await);
         assert_eq!(f, field, "{extra}: {m}");
         assert!(m.contains(says), "{extra}: {m}");
     }

@@ -846,6 +846,7 @@ fn run_design(cmd: DesignCmd) -> ExitCode {
                         power: None,
                         randomization: None,
                         geo: Some(g),
+                        time_axis: None,
                     })
                 },
             )
@@ -894,7 +895,7 @@ fn run_design(cmd: DesignCmd) -> ExitCode {
                     let message = e.message.replace("n_control, effect and power", "--n-control, --effect and --power");
                     EstimateError::new(flag, format!("{flag}: {message}"))
                 })?;
-                Ok(DesignResponse { power: Some(answer), randomization: None, geo: None })
+                Ok(DesignResponse { power: Some(answer), randomization: None, geo: None, time_axis: None })
             };
             match solved() {
                 Ok(v) => emit_json(&v),

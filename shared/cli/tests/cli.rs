@@ -2061,6 +2061,7 @@ fn design_a_geo_test_then_read_it_out() {
     // errors name the flag
     for (extra, field) in [
         (vec!["--durations", "4,x"], "durations"),
+        (vec!["--durations", "4,40"], "durations"),
         (vec!["--durations", "4", "--windows", "60"], "windows"),
         (vec!["--durations", "4", "--kind", "stop"], "kind"),
         (vec!["--durations", "4", "--include", "Boston"], "include"),
@@ -2071,6 +2072,9 @@ fn design_a_geo_test_then_read_it_out() {
         let (code, v) = design(&dated, &extra);
         assert_eq!((code, v["field"].as_str()), (2, Some(field)), "{extra:?}: {v}");
     }
+    let (_, v) = design(&dated, &["--durations", "4,40"]);
+    let says = v["message"].as_str().unwrap();
+    assert!(says.contains("needs 54 periods") && says.contains("at most 38 periods"), "{v}");
     // a market named with a comma, given as written
     let (code, v) =
         design(&dated, &["--durations", "4", "--include", "New York, NY", "--max-markets", "2", "--top", "1"]);

@@ -349,7 +349,7 @@ fn designs_and_readouts_refuse_what_cannot_be_done_naming_the_field() {
         (negative, s.clone(), "panel.outcome", "row 4"),
         (p.filter(|m, t| !(m == "m03" && t == 7)), s.clone(), "panel", "m03 has no value for period 7"),
         (p.filter(|m, _| ["m00", "m01", "m02"].contains(&m)), s.clone(), "panel", "at least 4 markets"),
-        (p.filter(|_, t| t < 15), s.clone(), "panel", ""),
+        (p.filter(|_, t| t < 15), s.clone(), "durations", "periods of history"),
         (p.clone(), GeoSettings { alpha: 0.6, ..s.clone() }, "alpha", "between 0 and 0.5"),
         (p.clone(), GeoSettings { power: 0.4, ..s.clone() }, "power", "between 0.5 and 1"),
         (p.clone(), GeoSettings { windows: 3, ..s.clone() }, "windows", ""),

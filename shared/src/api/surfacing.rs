@@ -40,11 +40,100 @@ pub struct PanelRow {
     pub outcome: f64,
 }
 
+/// Where a geo design's history comes from (the schema of the `panel` key; read by
+/// [`GeoSection::source`]).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema only
+enum GeoPanelSchema {
+    /// Inline rows of whole-number periods.
+    Rows(Vec<PanelRow>),
+    /// A panel object under your org (CSV, Parquet, Excel), its columns named by `market`,
+    /// `time` and `outcome`.
+    Stored(crate::api::causal::PanelRef),
+}
+
+/// Geo market selection on the markets' history: `panel` as inline `{market, period, outcome}`
+/// rows (whole-number periods); or the history as the analyses take it, a stored `panel`
+/// (`{"key": "geo/history.csv"}`) or inline `rows` of any columns, with `market`, `time` and
+/// `outcome` naming them (a `time` column of dates is numbered in its steps; the answer then
+/// gains `time_axis`).
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GeoSection {
-    pub panel: Vec<PanelRow>,
+    #[serde(default)]
+    #[schemars(with = "Option<GeoPanelSchema>")]
+    pub panel: Option<serde_json::Value>,
+    /// Inline rows (at most 100,000) with the columns `market`, `time` and `outcome` name.
+    #[serde(default)]
+    pub rows: Option<Vec<crate::api::causal::Row>>,
+    /// With a stored `panel` or `rows`: the market, period and outcome columns.
+    #[serde(default)]
+    pub market: Option<String>,
+    #[serde(default)]
+    pub time: Option<String>,
+    #[serde(default)]
+    pub outcome: Option<String>,
     #[serde(flatten)]
     pub settings: GeoSettings,
+}
+
+/// A geo section's history, parsed.
+#[allow(clippy::large_enum_variant)] // parsed once per request
+pub enum GeoSource {
+    /// `{market, period, outcome}` rows.
+    Rows(Vec<PanelRow>),
+    /// The analyses' data (a stored panel or inline rows) and the three columns.
+    Data { data: crate::api::causal::DataSpec, market: String, time: String, outcome: String },
+}
+
+impl GeoSection {
+    /// Which history the section names, with errors naming the key within the section.
+    pub fn source(&mut self) -> Result<GeoSource, crate::domain::ValidationError> {
+        use crate::domain::ValidationError;
+        let columns = [("market", self.market.take()), ("time", self.time.take()), ("outcome", self.outcome.take())];
+        let stored = match (self.panel.take(), self.rows.take()) {
+            (Some(_), Some(_)) => return Err(ValidationError::new("rows", "give panel or rows, not both")),
+            (None, None) => {
+                return Err(ValidationError::new(
+                    "panel",
+                    "is required: the markets' history as {market, period, outcome} rows, a stored panel {\"key\": ...}, or rows with market, time and outcome naming their columns",
+                ))
+            }
+            (Some(v @ serde_json::Value::Array(_)), None) => {
+                if let Some((name, _)) = columns.iter().find(|(_, c)| c.is_some()) {
+                    return Err(ValidationError::new(
+                        *name,
+                        "names a column of a stored panel or of rows; inline panel rows are {market, period, outcome}",
+                    ));
+                }
+                let rows = crate::domain::error::from_json_value(v).map_err(|e| e.prefixed("panel"))?;
+                return Ok(GeoSource::Rows(rows));
+            }
+            (Some(v @ serde_json::Value::Object(_)), None) => crate::api::causal::DataSpec {
+                panel: Some(crate::domain::error::from_json_value(v).map_err(|e| e.prefixed("panel"))?),
+                ..Default::default()
+            },
+            (Some(_), None) => {
+                return Err(ValidationError::new(
+                    "panel",
+                    "must be an array of {market, period, outcome} rows or a stored panel {\"key\": ...}",
+                ))
+            }
+            (None, Some(rows)) => crate::api::causal::DataSpec { rows: Some(rows), ..Default::default() },
+        };
+        let [market, time, outcome] = columns.map(|(name, c)| {
+            c.ok_or_else(|| {
+                ValidationError::new(
+                    name,
+                    format!(
+                        "is required with {}: the column of the {name}",
+                        if stored.rows.is_some() { "rows" } else { "a stored panel" }
+                    ),
+                )
+            })
+        });
+        Ok(GeoSource::Data { data: stored, market: market?, time: time?, outcome: outcome? })
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -66,6 +155,10 @@ pub struct DesignResponse {
     pub randomization: Option<RandomizeResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geo: Option<GeoDesign>,
+    /// When the geo history's time column held dates: each period's date (durations count its
+    /// steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_axis: Option<crate::api::estimate::AxisSummary>,
 }
 
 /// The outcome that the curves model.

@@ -155,7 +155,11 @@ pub fn check_geo_design(markets: usize, st: &geo::GeoSettings) -> Result<(), (St
     Ok(())
 }
 
-pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignResponse, ServiceError> {
+pub async fn design_experiment(
+    stores: &crate::storage::Stores,
+    user: &UserContext,
+    body: &[u8],
+) -> Result<DesignResponse, ServiceError> {
     require(user, permissions::ANALYSIS_RUN)?;
     let req: DesignRequest = super::parse_object(body)?;
     if req.power.is_none() && req.randomization.is_none() && req.geo.is_none() {
@@ -175,30 +179,66 @@ pub fn design_experiment(user: &UserContext, body: &[u8]) -> Result<DesignRespon
                 .map_err(|e| ValidationError::new(format!("randomization.{}", e.field), e.message))
         })
         .transpose()?;
-    let geo = match req.geo {
-        None => None,
-        Some(g) => {
-            let markets = g.panel.iter().map(|r| r.market.as_str()).collect::<std::collections::BTreeSet<_>>().len();
-            check_geo_design(markets, &g.settings)
-                .map_err(|(field, message)| ValidationError::new(format!("geo.{field}"), message))?;
-            let panel = GeoPanel {
-                market: g.panel.iter().map(|r| r.market.clone()).collect(),
-                time: g.panel.iter().map(|r| r.period).collect(),
-                outcome: g.panel.iter().map(|r| r.outcome).collect(),
-            };
-            Some(
-                geo::design(&panel, &g.settings)
-                    .map_err(|e| ValidationError::new(format!("geo.{}", e.field), e.message))?,
-            )
+    let (geo, time_axis) = match req.geo {
+        None => (None, None),
+        Some(mut g) => {
+            let within = |e: ValidationError| ServiceError::from(e.prefixed("geo"));
+            match g.source().map_err(within)? {
+                GeoSource::Rows(rows) => {
+                    let markets =
+                        rows.iter().map(|r| r.market.as_str()).collect::<std::collections::BTreeSet<_>>().len();
+                    check_geo_design(markets, &g.settings)
+                        .map_err(|(field, message)| ValidationError::new(format!("geo.{field}"), message))?;
+                    let panel = GeoPanel {
+                        market: rows.iter().map(|r| r.market.clone()).collect(),
+                        time: rows.iter().map(|r| r.period).collect(),
+                        outcome: rows.iter().map(|r| r.outcome).collect(),
+                    };
+                    let design = geo::design(&panel, &g.settings)
+                        .map_err(|e| ValidationError::new(format!("geo.{}", e.field), e.message))?;
+                    (Some(design), None)
+                }
+                GeoSource::Data { data, market, time, outcome } => {
+                    let loaded =
+                        super::source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &data)
+                            .await
+                            .map_err(|e| match e {
+                                ServiceError::Validation(v) => within(v),
+                                e => e,
+                            })?;
+                    let source = data.kind().map_err(within)?;
+                    if super::causal::needs_job(&loaded.info, 0) {
+                        return Err(ValidationError::new(
+                            format!("geo.{source}"),
+                            format!(
+                                "{} rows: more than a design takes in one call ({} rows, {} MiB)",
+                                loaded.info.rows,
+                                super::causal::SYNC_MAX_ROWS,
+                                super::causal::SYNC_MAX_PANEL_BYTES / (1024 * 1024)
+                            ),
+                        )
+                        .into());
+                    }
+                    let mut table = loaded.table;
+                    let at = |e| super::causal::field_error("geo.", e);
+                    let axis = super::time_axis::TimeAxis::number(&mut table, &time).map_err(at)?;
+                    let req = crate::api::estimate::GeoDesignRequest { market, time, outcome, settings: g.settings };
+                    let design = tokio::task::spawn_blocking(move || super::estimate::geo_design(&table, &req))
+                        .await
+                        .map_err(|e| ServiceError::Internal(format!("the design failed unexpectedly: {e}")))?
+                        .map_err(at)?;
+                    (Some(design), axis.map(|a| a.summary()))
+                }
+            }
         }
     };
-    Ok(DesignResponse { power, randomization, geo })
+    Ok(DesignResponse { power, randomization, geo, time_axis })
 }
 
 pub use crate::api::surfacing::{
-    DesignRequest, DesignResponse, GeoSection, History, KpiHistory, KpiRecommendations, MmmAnswer, OptimizeAnswer,
-    OptimizeRequest, OptimizeResponse, OutcomeMetric, PanelRow, PlanRequest, PowerSection, RandomizationSection,
-    RecommendAnswer, RecordsSource,
+    DesignRequest, DesignResponse, GeoSection, GeoSource, History, KpiHistory, KpiRecommendations, MmmAnswer,
+    OptimizeAnswer, OptimizeRequest, OptimizeResponse, OutcomeMetric, PanelRow, PlanRequest, PowerSection,
+    RandomizationSection, RecommendAnswer, RecordsSource,
 };
 use crate::domain::{DateRange, Platform};
 use crate::storage::{PageRequest, RecordQuery, RecordStore};
@@ -1176,7 +1216,10 @@ mod tests {
         section["panel"] = serde_json::json!(rows);
         let body = serde_json::json!({ "geo": section }).to_string();
         let user = UserContext::new(OrgId::new("o").unwrap(), "u".into(), vec!["causal_admin".into()], vec![]);
-        let answer = super::design_experiment(&user, body.as_bytes()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let stores = crate::storage::Stores::embedded(dir.path()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let answer = rt.block_on(super::design_experiment(&stores, &user, body.as_bytes())).unwrap();
         assert_eq!(answer.geo.as_ref(), Some(&from_file));
         assert_eq!(from_file.by_duration.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4]);
         let too_many = crate::api::estimate::GeoDesignRequest {
@@ -1188,7 +1231,7 @@ mod tests {
         let mut section = serde_json::json!({"durations": [3], "windows": 60});
         section["panel"] = serde_json::json!(rows);
         let body = serde_json::json!({ "geo": section }).to_string();
-        match super::design_experiment(&user, body.as_bytes()) {
+        match rt.block_on(super::design_experiment(&stores, &user, body.as_bytes())) {
             Err(super::ServiceError::Validation(v)) => assert_eq!(v.field(), "geo.windows"),
             other => panic!("{other:?}"),
         }

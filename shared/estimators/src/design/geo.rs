@@ -309,9 +309,20 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, FieldError
     let t_len = times.len();
     let pre = s.pre_periods.max(4);
     if dmax > t_len || s.windows > t_len || t_len < dmax + s.windows + 8 {
+        // the longest test, one period more per further replay, and 8 periods to fit before
+        let longest = t_len.saturating_sub(s.windows + 8);
+        let way_out = if longest > 0 {
+            format!("durations of at most {longest} periods, or fewer windows")
+        } else {
+            "a longer history, or fewer windows".to_string()
+        };
         return Err(invalid(
-            "panel",
-            format!("{t_len} periods is too short to replay {} windows of {dmax}", s.windows),
+            "durations",
+            format!(
+                "a {dmax}-period test replayed on {} windows needs {} periods of history (the test, at least one more for each further window, 8 to fit before the first), but the panel has {t_len}: {way_out}",
+                s.windows,
+                dmax + s.windows + 8
+            ),
         ));
     }
     let idx = |name: &str, field: &str| -> Result<usize, FieldError> {

@@ -14,7 +14,7 @@ pub async fn design_experiment_http(deps: &Deps, req: Request) -> Response<Body>
     serve(deps, req, &DESIGN_EXPERIMENT, |user| async move {
         http::query_params(req, &[])?;
         let body = http::body_bytes(req)?;
-        Ok((200, surfacing::design_experiment(&user, body)?))
+        Ok((200, surfacing::design_experiment(&deps.stores, &user, body).await?))
     })
     .await
 }
