@@ -553,16 +553,8 @@ enum EstimateCmd {
     /// Geo test readout: the test markets' relative lift against a synthetic control, its standard
     /// error (the design's evaluation noise, or replays of the history), t and conformal inference.
     GeoReadout {
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long)]
-        market: String,
-        /// The period column: whole numbers, or dates (numbered from the first in steps of their
-        /// spacing; the answer's time_axis gives each period's date).
-        #[arg(long)]
-        time: String,
-        #[arg(long)]
-        outcome: String,
+        #[command(flatten)]
+        panel: MarketPanel,
         /// Comma-separated test markets.
         #[arg(long)]
         treated_markets: String,
@@ -653,6 +645,21 @@ enum EstimateCmd {
     },
 }
 
+/// A markets' panel: the file, and its market, period and outcome columns.
+#[derive(clap::Args)]
+struct MarketPanel {
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long)]
+    market: String,
+    /// The period column: whole numbers, or dates (numbered from the first in steps of their
+    /// spacing; the answer's time_axis gives each period's date).
+    #[arg(long)]
+    time: String,
+    #[arg(long)]
+    outcome: String,
+}
+
 #[derive(Subcommand)]
 enum DesignCmd {
     /// Geo market selection: every set of up to --max-markets test markets and each duration,
@@ -661,17 +668,10 @@ enum DesignCmd {
     /// placebo_rmse and evaluation_windows are what `liftos estimate geo-readout` takes as
     /// --design-rmse and --design-windows once the test has run.
     Geo {
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long)]
-        market: String,
-        /// The period column: whole numbers, or dates (numbered from the first in steps of their
-        /// spacing; durations count those steps, and the answer's time_axis gives the dates).
-        #[arg(long)]
-        time: String,
-        #[arg(long)]
-        outcome: String,
-        /// Comma-separated test lengths, in periods (at most 12, each at most 520).
+        #[command(flatten)]
+        panel: MarketPanel,
+        /// Comma-separated test lengths, in periods of the time column (at most 12, each at most
+        /// 520).
         #[arg(long)]
         durations: String,
         /// The most test markets in a set (default 3).
@@ -721,6 +721,40 @@ enum DesignCmd {
         /// Arms sharing one control pool (a multi-cell test; default 1, at most 5).
         #[arg(long)]
         cells: Option<usize>,
+    },
+    /// Randomised assignment of the units in a file (stores, regions, customers: one row each)
+    /// to arms, seeded: complete, stratified by a column, or in blocks of consecutive rows; with
+    /// each covariate's balance across the arms (`balance`, `max_abs_smd`, `balanced`). Prints
+    /// `{"randomization": ...}` as the design endpoint; --out also writes the assignment as CSV.
+    Randomize {
+        #[arg(long)]
+        input: PathBuf,
+        /// The unit's id column.
+        #[arg(long)]
+        id: String,
+        /// A column of strata (region, size band): each stratum is split between the arms in
+        /// their shares (the method is then stratified unless --method says otherwise).
+        #[arg(long)]
+        stratum: Option<String>,
+        /// Comma-separated numeric columns to check the arms' balance on.
+        #[arg(long)]
+        covariates: Option<String>,
+        /// The arms with their weights, "control:1,treatment:1" (the default), or names alone for
+        /// equal shares.
+        #[arg(long)]
+        arms: Option<String>,
+        /// complete | stratified | blocked (blocks of --block-size consecutive rows: sort the file
+        /// by the unit's size first to block on it).
+        #[arg(long)]
+        method: Option<String>,
+        #[arg(long)]
+        block_size: Option<usize>,
+        /// The same seed and file give the same assignment.
+        #[arg(long)]
+        seed: u64,
+        /// Also write the assignment here as CSV: the id column and `arm`.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// A/B test power: give two of --n-control, --effect and --power; the third is solved for.
     /// A mean (--sd) or a rate (--baseline).
@@ -774,15 +808,21 @@ fn named<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
+/// A CSV field: quoted when it holds a comma, a quote or a line end.
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
+}
+
 fn run_design(cmd: DesignCmd) -> ExitCode {
     use liftos::api::surfacing::DesignResponse;
     use liftos_estimators::design::{geo, power};
     match cmd {
         DesignCmd::Geo {
-            input,
-            market,
-            time,
-            outcome,
+            panel: MarketPanel { input, market, time, outcome },
             durations,
             max_markets,
             include,
@@ -850,6 +890,48 @@ fn run_design(cmd: DesignCmd) -> ExitCode {
                     })
                 },
             )
+        }
+        DesignCmd::Randomize { input, id, stratum, covariates, arms, method, block_size, seed, out } => {
+            use liftos_estimators::design::randomize::{Arm, Method, RandomizeSettings};
+            let id_col = id.clone();
+            let req = || -> Result<liftos::api::estimate::RandomizeRequest, EstimateError> {
+                let arms = list(arms.as_deref().unwrap_or("control,treatment"))
+                    .iter()
+                    .map(|a| {
+                        let (name, weight) = match a.rsplit_once(':') {
+                            Some((n, w)) => (n.trim(), w.trim()),
+                            None => (a.as_str(), "1"),
+                        };
+                        let weight = weight.parse::<f64>().map_err(|_| {
+                            EstimateError::new(
+                                "arms",
+                                format!("arms: {a:?}: the weight after the colon is not a number"),
+                            )
+                        })?;
+                        Ok(Arm { name: name.to_string(), weight })
+                    })
+                    .collect::<Result<Vec<_>, EstimateError>>()?;
+                let default = if stratum.is_some() { Method::Stratified } else { Method::Complete };
+                let method = named("method", method, "complete, stratified or blocked")?.unwrap_or(default);
+                Ok(liftos::api::estimate::RandomizeRequest {
+                    id,
+                    stratum,
+                    covariates: covariates.as_deref().map(list).unwrap_or_default(),
+                    settings: RandomizeSettings { arms, method, block_size, seed },
+                })
+            };
+            on_csv(&input, Columns::Named, req, |t, r| {
+                let result = liftos::service::estimate::randomize_units(&t, r)?;
+                if let Some(path) = &out {
+                    let mut text = format!("{},arm\n", csv_field(&id_col));
+                    for (unit, arm) in &result.assignments {
+                        text.push_str(&format!("{},{}\n", csv_field(unit), csv_field(arm)));
+                    }
+                    write_creating_dirs(path, &text)
+                        .map_err(|e| EstimateError::new("out", format!("out: {}: {e}", path.display())))?;
+                }
+                Ok(DesignResponse { power: None, randomization: Some(result), geo: None, time_axis: None })
+            })
         }
         DesignCmd::Power {
             sd,
@@ -1033,10 +1115,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             on_panel(&input, Columns::Named, Some(time), req, dated, |t, r| estimate::synth_control(&t, r))
         }
         EstimateCmd::GeoReadout {
-            input,
-            market,
-            time,
-            outcome,
+            panel: MarketPanel { input, market, time, outcome },
             treated_markets,
             start,
             duration,

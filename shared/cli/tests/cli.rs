@@ -2112,3 +2112,149 @@ fn design_power_solves_the_missing_one() {
         assert_eq!((code, v["field"].as_str()), (2, Some(field)), "{line}: {v}");
     }
 }
+
+/// `liftos design randomize` assigns the stores of a file to arms as the design endpoint's
+/// `randomization` section does: stratified by region when a stratum is named (each region split
+/// evenly), the same assignment for the same seed, the balance of the covariates, and the
+/// assignment written as CSV with --out; errors name the flag or column (and the row).
+#[test]
+fn design_randomize_the_stores_of_a_file() {
+    use std::fmt::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = "Store,Region,Sq Ft,Weekly Sales\n".to_string();
+    for i in 0..40 {
+        let region = ["North", "South", "East", "West"][i % 4];
+        writeln!(
+            csv,
+            "\"Store #{i}, {region}\",{region},{},\"${},{:03}.00\"",
+            8000 + 250 * (i % 9),
+            10 + i % 7,
+            i * 37 % 1000
+        )
+        .unwrap();
+    }
+    let input = dir.path().join("stores.csv");
+    std::fs::write(&input, csv).unwrap();
+    let input = input.to_str().unwrap();
+    let out = dir.path().join("out/assignment.csv");
+    let out = out.to_str().unwrap();
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> =
+            ["design", "randomize", "--input", input, "--id", "Store"].iter().map(|s| s.to_string()).collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        liftos(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (code, v) = args(&["--stratum", "Region", "--covariates", "Sq Ft,Weekly Sales", "--seed", "7", "--out", out]);
+    assert_eq!(code, 0, "{v}");
+    let r = &v["randomization"];
+    assert_eq!(r["method"], "stratified");
+    assert_eq!((r["counts"]["control"].as_u64(), r["counts"]["treatment"].as_u64()), (Some(20), Some(20)), "{r}");
+    for region in ["North", "South", "East", "West"] {
+        assert_eq!(r["strata"][region]["control"].as_u64(), Some(5), "{r}");
+    }
+    let assignments = r["assignments"].as_array().unwrap();
+    assert_eq!(assignments.len(), 40);
+    assert_eq!(assignments[0][0], "Store #0, North");
+    assert_eq!(r["balance"].as_array().unwrap().len(), 4, "two covariates by two arms: {r}");
+    let smd = r["max_abs_smd"].as_f64().unwrap();
+    assert_eq!(r["balanced"].as_bool(), Some(smd < 0.1));
+    let written = std::fs::read_to_string(out).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines.len(), 41);
+    assert_eq!(lines[0], "Store,arm");
+    assert_eq!(lines[1], format!("\"Store #0, North\",{}", assignments[0][1].as_str().unwrap()));
+    // the same seed, the same assignment; another seed, another
+    let (_, again) = args(&["--stratum", "Region", "--seed", "7"]);
+    assert_eq!(again["randomization"]["assignments"], r["assignments"]);
+    let (_, other) = args(&["--stratum", "Region", "--seed", "8"]);
+    assert_ne!(other["randomization"]["assignments"], r["assignments"]);
+    // three arms 1:1:2, complete
+    let (code, v) = args(&["--arms", "a:1,b:1,c:2", "--seed", "1"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["randomization"]["method"], "complete");
+    assert_eq!(v["randomization"]["counts"], serde_json::json!({"a": 10, "b": 10, "c": 20}));
+    for (extra, field) in [
+        (vec!["--seed", "1", "--method", "stratified"], "stratum"),
+        (vec!["--seed", "1", "--arms", "control"], "arms"),
+        (vec!["--seed", "1", "--arms", "control:x,treatment"], "arms"),
+        (vec!["--seed", "1", "--method", "blocked"], "block_size"),
+        (vec!["--seed", "1", "--method", "paired"], "method"),
+        (vec!["--seed", "1", "--covariates", "Region"], "Region"),
+        (vec!["--seed", "1", "--stratum", "Zone"], "Zone"),
+    ] {
+        let (code, v) = args(&extra);
+        assert_eq!((code, v["field"].as_str()), (2, Some(field)), "{extra:?}: {v}");
+    }
+    // a store listed twice is named with its row
+    let twice = dir.path().join("twice.csv");
+    std::fs::write(&twice, "Store,Region\nA,North\nB,South\nA,East\n").unwrap();
+    let (code, v) =
+        liftos(&["design", "randomize", "--input", twice.to_str().unwrap(), "--id", "Store", "--seed", "1"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("Store")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("row 3"), "{v}");
+}
+
+/// A quarterly panel written as BI tools write quarters (`2024-Q1`, `Q1 2024`) is numbered in
+/// quarters: the same TWFE and Callaway-Sant'Anna answers as the panel numbered 1 to 12 (its
+/// cohorts as quarters too), with `time_axis` stepping a quarter from the first quarter's first day.
+#[test]
+fn a_quarterly_panel_is_numbered_in_quarters() {
+    use std::fmt::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let quarter = |t: i64, style: u8| {
+        let (y, q) = (2024 + (t - 1) / 4, (t - 1) % 4 + 1);
+        if style == 0 {
+            format!("{y}-Q{q}")
+        } else {
+            format!("Q{q} {y}")
+        }
+    };
+    let mut files = Vec::new();
+    for style in [0u8, 1, 2] {
+        let mut csv = "quarter,state,sales,treated,first\n".to_string();
+        let mut state = 5u64;
+        for u in 0..16i64 {
+            // cohorts: 2025-Q1 (period 5), 2025-Q3 (period 7), never
+            let first = match u % 3 {
+                0 => 5,
+                1 => 7,
+                _ => 0,
+            };
+            for t in 1..=12i64 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let noise = (state % 1000) as f64 / 500.0 - 1.0;
+                let on = first > 0 && t >= first;
+                let y = 50.0 + 2.0 * u as f64 + 0.5 * t as f64 + if on { 3.0 } else { 0.0 } + noise;
+                let (when, cohort) = match style {
+                    2 => (t.to_string(), first.to_string()),
+                    s => (quarter(t, s), if first > 0 { quarter(first, s) } else { String::new() }),
+                };
+                writeln!(csv, "{when},s{u},{y:.4},{},{cohort}", u8::from(on)).unwrap();
+            }
+        }
+        let path = dir.path().join(format!("q{style}.csv"));
+        std::fs::write(&path, csv).unwrap();
+        files.push(path.to_str().unwrap().to_string());
+    }
+    let run_on = |file: &str, extra: &[&str]| {
+        let mut a =
+            vec!["estimate", "did", "--input", file, "--unit", "state", "--time", "quarter", "--outcome", "sales"];
+        a.extend(extra);
+        liftos(&a)
+    };
+    for extra in [&["--treatment", "treated"][..], &["--cohort", "first"][..]] {
+        let (code, numbered) = run_on(&files[2], extra);
+        assert_eq!(code, 0, "{numbered}");
+        for file in &files[..2] {
+            let (code, v) = run_on(file, extra);
+            assert_eq!(code, 0, "{extra:?} {file}: {v}");
+            assert_eq!(v["estimate"], numbered["estimate"], "{extra:?} {file}");
+            assert_eq!(v["std_error"], numbered["std_error"], "{extra:?} {file}");
+            let axis = &v["time_axis"];
+            assert_eq!((axis["step"].as_str(), axis["first"].as_str()), (Some("quarter"), Some("2024-01-01")), "{v}");
+            assert_eq!(axis["periods"].as_u64(), Some(12));
+        }
+    }
+}

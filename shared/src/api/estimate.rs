@@ -560,6 +560,20 @@ pub struct GeoDesignRequest {
     pub settings: liftos_estimators::design::geo::GeoSettings,
 }
 
+/// A randomised assignment of the units in a file (`liftos design randomize`): the id column, an
+/// optional stratum column, covariate columns to check balance on, and the settings of the
+/// design endpoint's `randomization` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RandomizeRequest {
+    pub id: String,
+    #[serde(default)]
+    pub stratum: Option<String>,
+    #[serde(default)]
+    pub covariates: Vec<String>,
+    #[serde(flatten)]
+    pub settings: liftos_estimators::design::randomize::RandomizeSettings,
+}
+
 /// A difference-in-differences result: TWFE (or its event study) or Callaway-Sant'Anna.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]

@@ -21,8 +21,8 @@ use liftos_estimators::Columns;
 
 pub use crate::api::estimate::{
     DidOutput, DidRequest, DiscoverRequest, DiscoveryMethod, DiscoveryOutput, EffectOutput, EffectRequest,
-    GeoDesignRequest, GeoReadoutRequest, ImpactRequest, IvRequest, MmmRequest, RddRequest, SdidRequest, SeSpec,
-    SynthRequest,
+    GeoDesignRequest, GeoReadoutRequest, ImpactRequest, IvRequest, MmmRequest, RandomizeRequest, RddRequest,
+    SdidRequest, SeSpec, SynthRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -793,6 +793,50 @@ pub fn geo_design(
         .map_err(|(field, message)| EstimateError::new(field.as_str(), format!("{field}: {message}")))?;
     geo::design(&panel, &settings)
         .map_err(|e| EstimateError::new(e.field.as_str(), format!("{}: {}", e.field, e.message)))
+}
+
+/// The units of a table (one row each: stores, regions, customers) assigned to arms at random
+/// (`liftos design randomize`), as the design endpoint's `randomization` section assigns them;
+/// an error names the column (and the row) at fault.
+pub fn randomize_units(
+    table: &Table,
+    req: &RandomizeRequest,
+) -> Result<liftos_estimators::design::randomize::RandomizeResult, EstimateError> {
+    use liftos_estimators::design::randomize::{self, Method, Unit};
+    let ids = table.labels(&req.id)?;
+    let strata = req.stratum.as_deref().map(|c| table.labels(c)).transpose()?;
+    let covariates =
+        req.covariates.iter().map(|c| Ok((c.clone(), table.numeric(c)?))).collect::<Result<Vec<_>, EstimateError>>()?;
+    if req.settings.method == Method::Stratified && strata.is_none() {
+        return Err(EstimateError::new("stratum", "stratum: stratified randomisation needs the stratum column"));
+    }
+    let units: Vec<Unit> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Unit {
+            id: id.clone(),
+            stratum: strata.as_ref().map(|s| s[i].clone()),
+            covariates: covariates.iter().map(|(name, v)| (name.clone(), v[i])).collect(),
+        })
+        .collect();
+    randomize::randomize(&units, &req.settings).map_err(|e| {
+        // `units[i].id` is the id column's row i + 1; `units` the file
+        let row =
+            e.field.strip_prefix("units[").and_then(|r| r.split(']').next()).and_then(|r| r.parse::<usize>().ok());
+        let field = if e.field.ends_with(".stratum") {
+            req.stratum.as_deref().unwrap_or("stratum")
+        } else if e.field.starts_with("units") {
+            req.id.as_str()
+        } else if e.field.starts_with("arms") {
+            "arms"
+        } else {
+            e.field.as_str()
+        };
+        match row {
+            Some(r) => EstimateError::new(field, format!("{field}: row {}: {}", r + 1, e.message)),
+            None => EstimateError::new(field, format!("{field}: {}", e.message)),
+        }
+    })
 }
 
 /// Names listed with commas between them, where a name that holds a comma itself ("New York, NY",

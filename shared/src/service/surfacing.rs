@@ -39,6 +39,24 @@ const READOUT_KEYS: &[&str] = &[
     "exclude_markets",
 ];
 
+/// Data that `what` (a readout, a design) takes in one call: within the analyses' synchronous
+/// limits, or a 400 naming its source `field`.
+fn answered_in_the_call(info: &crate::api::causal::DataInfo, field: &str, what: &str) -> Result<(), ServiceError> {
+    if !super::causal::needs_job(info, 0) {
+        return Ok(());
+    }
+    Err(ValidationError::new(
+        field,
+        format!(
+            "{} rows: more than {what} takes in one call ({} rows, {} MiB)",
+            info.rows,
+            super::causal::SYNC_MAX_ROWS,
+            super::causal::SYNC_MAX_PANEL_BYTES / (1024 * 1024)
+        ),
+    )
+    .into())
+}
+
 /// `POST /api/v1/surfacing/experiments/readout`: a geo test read out on the markets' panel (inline
 /// `rows`, a `panel` under the org, or stored `records`): the lift with its standard error (the
 /// design's noise when given, else replays of the history), t interval, p-value and conformal
@@ -91,18 +109,7 @@ pub async fn readout_experiment(
         }
         _ => {}
     }
-    if super::causal::needs_job(&loaded.info, 0) {
-        return Err(ValidationError::new(
-            source,
-            format!(
-                "{} rows: more than a readout takes in one call ({} rows, {} MiB)",
-                loaded.info.rows,
-                super::causal::SYNC_MAX_ROWS,
-                super::causal::SYNC_MAX_PANEL_BYTES / (1024 * 1024)
-            ),
-        )
-        .into());
-    }
+    answered_in_the_call(&loaded.info, source, "a readout")?;
     let table = loaded.table;
     let out = tokio::task::spawn_blocking(move || super::estimate::geo_readout(&table, &req))
         .await
@@ -207,18 +214,7 @@ pub async fn design_experiment(
                                 e => e,
                             })?;
                     let source = data.kind().map_err(within)?;
-                    if super::causal::needs_job(&loaded.info, 0) {
-                        return Err(ValidationError::new(
-                            format!("geo.{source}"),
-                            format!(
-                                "{} rows: more than a design takes in one call ({} rows, {} MiB)",
-                                loaded.info.rows,
-                                super::causal::SYNC_MAX_ROWS,
-                                super::causal::SYNC_MAX_PANEL_BYTES / (1024 * 1024)
-                            ),
-                        )
-                        .into());
-                    }
+                    answered_in_the_call(&loaded.info, &format!("geo.{source}"), "a design")?;
                     let mut table = loaded.table;
                     let at = |e| super::causal::field_error("geo.", e);
                     let axis = super::time_axis::TimeAxis::number(&mut table, &time).map_err(at)?;
@@ -1234,6 +1230,45 @@ mod tests {
         match rt.block_on(super::design_experiment(&stores, &user, body.as_bytes())) {
             Err(super::ServiceError::Validation(v)) => assert_eq!(v.field(), "geo.windows"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// `liftos design randomize` (units from a table) assigns as the design endpoint's
+    /// `randomization` section does with the same units.
+    #[test]
+    fn a_randomization_from_a_file_is_the_endpoints() {
+        use crate::domain::{OrgId, UserContext};
+        use std::fmt::Write;
+        let mut csv = "store,region,sqft\n".to_string();
+        let mut units = Vec::new();
+        for i in 0..30 {
+            let region = ["N", "S", "E"][i % 3];
+            let sqft = 1000.0 + (i * 37 % 11) as f64 * 100.0;
+            writeln!(csv, "s{i},{region},{sqft}").unwrap();
+            units.push(serde_json::json!({"id": format!("s{i}"), "stratum": region, "covariates": {"sqft": sqft}}));
+        }
+        let table = liftos_estimators::data::Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+        let settings = serde_json::json!({"arms": [{"name": "c", "weight": 1}, {"name": "t", "weight": 2}], "method": "stratified", "seed": 11});
+        let req = crate::api::estimate::RandomizeRequest {
+            id: "store".into(),
+            stratum: Some("region".into()),
+            covariates: vec!["sqft".into()],
+            settings: serde_json::from_value(settings.clone()).unwrap(),
+        };
+        let from_file = super::super::estimate::randomize_units(&table, &req).unwrap();
+        let mut section = settings;
+        section["units"] = serde_json::json!(units);
+        let body = serde_json::json!({ "randomization": section }).to_string();
+        let user = UserContext::new(OrgId::new("o").unwrap(), "u".into(), vec!["causal_admin".into()], vec![]);
+        let dir = tempfile::tempdir().unwrap();
+        let stores = crate::storage::Stores::embedded(dir.path()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let answer = rt.block_on(super::design_experiment(&stores, &user, body.as_bytes())).unwrap();
+        assert_eq!(answer.randomization.as_ref(), Some(&from_file));
+        // each region's 10 stores split 1:2 (3 or 4 in the first arm, the remainder at random)
+        assert_eq!(from_file.strata.len(), 3);
+        for arms in from_file.strata.values() {
+            assert!(matches!(arms["c"], 3 | 4) && arms["c"] + arms["t"] == 10, "{arms:?}");
         }
     }
 }

@@ -960,11 +960,17 @@ const DATE_FORMATS: &[&str] = &[
 ];
 
 /// Formats of months without a day (`2022-01`, `Jan 2022`, `January 2022`, `01/2022`, Excel's
-/// `Jan-22`) and of ISO weeks (`2024-W01`, as BI tools write a week), as a monthly or weekly KPI
-/// sheet or panel writes them: tried on a panel's or a KPI's dates, never on an export's (its
-/// rows are days). A month reads as its first day, a week as its Monday.
-const PERIOD_FORMATS: &[&str] =
-    &["%Y-%m", "%Y/%m", "%m/%Y", "%m-%Y", "%b %Y", "%B %Y", "%b-%y", "%b-%Y", "%G-W%V", "%GW%V", "%G-w%V"];
+/// `Jan-22`), of ISO weeks (`2024-W01`, as BI tools write a week) and of quarters (`2024-Q1`),
+/// as a monthly, weekly or quarterly KPI sheet or panel writes them: tried on a panel's or a
+/// KPI's dates, never on an export's (its rows are days). A month reads as its first day, a week
+/// as its Monday, a quarter as its first day.
+/// Quarters (`2024-Q1`, `2024 Q1`, `2024Q1`, `Q1 2024`, `Q1-2024`, `Q1/2024`) read as their
+/// first day; `%q` is the quarter's digit (ours: chrono has none). A space in a format also
+/// reads none (`%Y Q%q` reads `2024Q1`).
+const PERIOD_FORMATS: &[&str] = &[
+    "%Y-%m", "%Y/%m", "%m/%Y", "%m-%Y", "%b %Y", "%B %Y", "%b-%y", "%b-%Y", "%G-W%V", "%GW%V", "%G-w%V", "%Y-Q%q",
+    "%Y Q%q", "Q%q %Y", "Q%q-%Y", "Q%q/%Y",
+];
 
 /// `f` names months or ISO weeks, not days: no day in it (nor a day of the year or a time).
 fn is_period_format(f: &str) -> bool {
@@ -976,10 +982,19 @@ fn period_start(s: &str, f: &str) -> Option<NaiveDate> {
     use chrono::Datelike;
     // chrono reads no date without its day: the first (Monday) is appended to both. A year of
     // two digits read by `%Y` (`Nov-25`, `11/25`) is no period of ours.
+    let in_range = |d: &NaiveDate| (1900..=2200).contains(&d.year());
+    if f.contains("%q") {
+        // the quarter's digit written into the format: only the quarter `s` names reads
+        return (1..=4u32)
+            .find_map(|q| {
+                let month = 3 * q - 2;
+                let f = f.replace("%q", &q.to_string());
+                NaiveDate::parse_from_str(&format!("{s} {month} 1"), &format!("{f} %m %d")).ok()
+            })
+            .filter(in_range);
+    }
     let day = if f.contains("%V") { "%u" } else { "%d" };
-    NaiveDate::parse_from_str(&format!("{s} 1"), &format!("{f} {day}"))
-        .ok()
-        .filter(|d| (1900..=2200).contains(&d.year()))
+    NaiveDate::parse_from_str(&format!("{s} 1"), &format!("{f} {day}")).ok().filter(in_range)
 }
 
 /// The day `s` names in the format `f` (a format with a time: the day of that time; a month's:
@@ -1448,6 +1463,23 @@ mod tests {
         let monday = [(2025, 12, 22), (2025, 12, 29), (2026, 1, 5)].map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d));
         assert_eq!(mondays, monday);
         assert_eq!(day_in("2026-W54", "%G-W%V"), None);
+        // quarters, each its first day
+        for (quarters, format) in [
+            (["2025-Q4", "2026-Q1", "2026-Q2"], "%Y-Q%q"),
+            (["2025 Q4", "2026 Q1", "2026 Q2"], "%Y Q%q"),
+            (["2025Q4", "2026Q1", "2026Q2"], "%Y Q%q"),
+            (["Q4 2025", "Q1 2026", "Q2 2026"], "Q%q %Y"),
+            (["Q4-2025", "Q1-2026", "Q2-2026"], "Q%q-%Y"),
+            (["Q4/2025", "Q1/2026", "Q2/2026"], "Q%q/%Y"),
+        ] {
+            let quarters: Vec<String> = quarters.iter().map(|q| q.to_string()).collect();
+            assert_eq!(panel(&quarters), format, "{quarters:?}");
+            let firsts: Vec<Option<NaiveDate>> = quarters.iter().map(|q| day_in(q, format)).collect();
+            let expected = [(2025, 10), (2026, 1), (2026, 4)].map(|(y, m)| NaiveDate::from_ymd_opt(y, m, 1));
+            assert_eq!(firsts, expected, "{quarters:?}");
+        }
+        assert_eq!((day_in("2026-Q5", "%Y-Q%q"), day_in("2026-Q0", "%Y-Q%q")), (None, None));
+        assert_eq!(day_in("Q1 25", "Q%q %Y"), None, "the year 25");
         assert_eq!(day_in("2026-13", "%Y-%m"), None);
         assert_eq!((day_in("11/25", "%m/%Y"), day_in("Nov-25", "%b-%Y")), (None, None), "the year 25");
         assert_eq!(day_in("2026-01-15", "%Y-%m"), None, "a day is not a month");
