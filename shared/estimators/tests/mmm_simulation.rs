@@ -466,4 +466,17 @@ fn a_monthly_history_is_on_a_grid_of_months() {
         "{}",
         e.message
     );
+    // quarters (every third month, by its first day or by its last) are refused as quarters
+    for days in [&firsts, &lasts] {
+        let mut quarters = input(days, None);
+        let keep: Vec<usize> = (0..months).step_by(3).collect();
+        quarters.days = keep.iter().map(|&t| quarters.days[t]).collect();
+        quarters.kpi = keep.iter().map(|&t| quarters.kpi[t]).collect();
+        for c in &mut quarters.channels {
+            c.values = keep.iter().map(|&t| c.values[t]).collect();
+        }
+        let e = mmm::fit(&quarters, &st).unwrap_err();
+        assert_eq!(e.field, "date");
+        assert!(e.message.contains("the dates are quarters (20 of them)"), "{}", e.message);
+    }
 }

@@ -454,12 +454,24 @@ impl Calendar {
         let dates: Vec<(i64, u32, u32)> = days.iter().map(|&d| civil(d)).collect();
         let last_days = days.iter().all(|&d| civil(d + 1).2 == 1);
         let same_day = dates.iter().all(|c| c.2 == dates[0].2);
-        if (28..=31).contains(&step) && (same_day || last_days) {
-            let month = |c: &(i64, u32, u32)| c.0 * 12 + i64::from(c.1) - 1;
-            if dates.windows(2).all(|w| month(&w[1]) > month(&w[0])) {
-                let dom = if last_days && !same_day { 0 } else { dates[0].2 };
-                return Ok(Calendar { first, step: 30, months: Some((month(&dates[0]), dom)) });
-            }
+        let month = |c: &(i64, u32, u32)| c.0 * 12 + i64::from(c.1) - 1;
+        if (28..=31).contains(&step) && (same_day || last_days) && dates.windows(2).all(|w| month(&w[1]) > month(&w[0]))
+        {
+            let dom = if last_days && !same_day { 0 } else { dates[0].2 };
+            return Ok(Calendar { first, step: 30, months: Some((month(&dates[0]), dom)) });
+        }
+        // quarters, dated by their first (or any same) day or their last
+        let quarterly = (89..=92).contains(&step)
+            && (same_day || last_days)
+            && dates.windows(2).all(|w| (month(&w[1]) - month(&w[0])) % 3 == 0);
+        if quarterly {
+            return Err(invalid(
+                "date",
+                format!(
+                    "the dates are quarters ({} of them): the model needs daily, weekly or monthly data (one row per period): spend's carry-over lasts days to weeks, within a single quarter, so quarterly sums cannot tell it apart",
+                    days.len()
+                ),
+            ));
         }
         if let Some(w) = days.windows(2).find(|w| (w[1] - w[0]) % step != 0) {
             let show = |d: i64| {
