@@ -206,6 +206,13 @@ async fn geo_design_on_a_stored_panel_or_rows_of_dates() {
         assert_eq!(resp.status(), 400, "{b} -> {out}");
         assert_eq!(out["field"], field, "{b} -> {out}");
     }
+    // a market missing a week is named with the week's date
+    let gap: Vec<serde_json::Value> =
+        dated.iter().filter(|r| !(r["region"] == "r4" && r["week"] == "2026-02-02")).cloned().collect();
+    let resp = handlers::design_experiment_http(&d, send(with_columns(serde_json::json!({"rows": gap})))).await;
+    let out = json_body(&resp);
+    assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("geo.panel")), "{out}");
+    assert!(out["message"].as_str().unwrap_or("").contains("r4 has no value for period 5 (2026-02-02)"), "{out}");
 }
 
 async fn with_samples(d: &Deps) {

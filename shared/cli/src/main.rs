@@ -1310,14 +1310,17 @@ fn on_panel<R: serde::Serialize, T: serde::Serialize>(
                     EstimateError::new(
                         e.field(),
                         format!(
-                            "{e} (the dates of {:?} are numbered as periods: 1 is {}, each {})",
+                            "{} (the dates of {:?} are numbered as periods: 1 is {}, each {})",
+                            a.summary().dated(&e.to_string()),
                             a.column,
                             a.first_shown(),
                             a.step.phrase()
                         ),
                     )
                 }
-                _ => e,
+                // a message counted in periods names their dates
+                Some(a) => EstimateError::new(e.field(), a.summary().dated(&e.to_string())),
+                None => e,
             }),
         }
     });

@@ -2075,6 +2075,17 @@ fn design_a_geo_test_then_read_it_out() {
     let (_, v) = design(&dated, &["--durations", "4,40"]);
     let says = v["message"].as_str().unwrap();
     assert!(says.contains("needs 54 periods") && says.contains("at most 38 periods"), "{v}");
+    // a market missing a week is named with the week's date
+    let gap: String = std::fs::read_to_string(&dated)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("2025-03-10,\"m3\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let gap = write("gap.csv", gap);
+    let (code, v) = design(&gap, &["--durations", "4"]);
+    assert_eq!(code, 2, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("m3 has no value for period 10 (2025-03-10)"), "{v}");
     // a market named with a comma, given as written
     let (code, v) =
         design(&dated, &["--durations", "4", "--include", "New York, NY", "--max-markets", "2", "--top", "1"]);

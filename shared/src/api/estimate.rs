@@ -423,6 +423,28 @@ pub struct AxisSummary {
 }
 
 impl AxisSummary {
+    /// `text` (an error's message, counted in periods) with each "period N" followed by that
+    /// period's date: "market Chicago has no value for period 10 (2025-03-10)".
+    pub fn dated(&self, text: &str) -> String {
+        const WORD: &str = "period ";
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut rest = text;
+        while let Some(i) = rest.find(WORD) {
+            let (head, tail) = rest.split_at(i + WORD.len());
+            out.push_str(head);
+            let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+            let (number, after) = tail.split_at(digits);
+            out.push_str(number);
+            let date = number.parse::<usize>().ok().filter(|&p| p >= 1).and_then(|p| self.dates.get(p - 1));
+            if let Some(date) = date.filter(|_| !after.starts_with(" (")) {
+                out.push_str(&format!(" ({date})"));
+            }
+            rest = after;
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// The date of period `p` (a time value of a result), when it is one of the axis's.
     pub fn date_of(&self, p: f64) -> Option<&str> {
         let k = p.round();

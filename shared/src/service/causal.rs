@@ -786,7 +786,8 @@ fn compute(
     let Loaded { table, info } = loaded;
     Ok(match plan {
         Plan::Advanced { methods, question } => {
-            let out = analyze_table_reporting(&table, &methods, question, step)?;
+            let out = analyze_table_reporting(&table, &methods, question, step)
+                .map_err(|e| super::time_axis::dated_error(e, info.time_axis.as_ref()))?;
             let output = AnalysisOutput::Advanced(Analysis { result: out, data: info, report: None });
             if report {
                 step(methods.len());

@@ -114,8 +114,11 @@ pub async fn readout_experiment(
     let out = tokio::task::spawn_blocking(move || super::estimate::geo_readout(&table, &req))
         .await
         .map_err(|e| ServiceError::Internal(format!("the readout failed unexpectedly: {e}")))?;
-    let readout = out.map_err(|e| super::causal::field_error("", e))?;
-    Ok(crate::api::surfacing::ReadoutAnswer { readout, time_axis: axis.map(|a| a.summary()) })
+    let time_axis = axis.map(|a| a.summary());
+    let readout = out
+        .map_err(|e| super::causal::field_error("", e))
+        .map_err(|e| super::time_axis::dated_error(e, time_axis.as_ref()))?;
+    Ok(crate::api::surfacing::ReadoutAnswer { readout, time_axis })
 }
 
 /// A geo design's caps (the request's and `liftos design geo`'s): the replays it asks for on a
@@ -219,11 +222,12 @@ pub async fn design_experiment(
                     let at = |e| super::causal::field_error("geo.", e);
                     let axis = super::time_axis::TimeAxis::number(&mut table, &time).map_err(at)?;
                     let req = crate::api::estimate::GeoDesignRequest { market, time, outcome, settings: g.settings };
+                    let time_axis = axis.map(|a| a.summary());
                     let design = tokio::task::spawn_blocking(move || super::estimate::geo_design(&table, &req))
                         .await
                         .map_err(|e| ServiceError::Internal(format!("the design failed unexpectedly: {e}")))?
-                        .map_err(at)?;
-                    (Some(design), axis.map(|a| a.summary()))
+                        .map_err(|e| super::time_axis::dated_error(at(e), time_axis.as_ref()))?;
+                    (Some(design), time_axis)
                 }
             }
         }

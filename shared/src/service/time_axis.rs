@@ -18,6 +18,19 @@ use super::ServiceError;
 use crate::domain::ValidationError;
 use crate::ingestion::connectors::file::{self, gcd, month_index};
 
+/// A refusal counted in periods with each period's date (see [`AxisSummary::dated`]).
+pub fn dated_error(e: ServiceError, axis: Option<&AxisSummary>) -> ServiceError {
+    match (e, axis) {
+        (ServiceError::Validation(mut v), Some(axis)) => {
+            for f in &mut v.errors {
+                f.message = axis.dated(&f.message);
+            }
+            ServiceError::Validation(v)
+        }
+        (e, _) => e,
+    }
+}
+
 /// The most periods an axis may span (a daily panel of 270 years is not a marketing panel; the
 /// answer lists every period's date).
 pub const MAX_PERIODS: i64 = 100_000;
@@ -789,5 +802,32 @@ mod tests {
         ]);
         let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
         assert!(axis.number_dates(&mut t, "first").unwrap_err().to_string().contains("row 2: 2 is a number"));
+    }
+
+    /// A message counted in periods names each period's date once, and leaves other numbers,
+    /// "periods" and periods off the axis alone.
+    #[test]
+    fn messages_name_the_dates_of_their_periods() {
+        let axis = AxisSummary {
+            column: "week".into(),
+            step: "week".into(),
+            first: "2025-01-06".into(),
+            last: "2025-01-20".into(),
+            periods: 3,
+            dates: vec!["2025-01-06".into(), "2025-01-13".into(), "2025-01-20".into()],
+        };
+        assert_eq!(
+            axis.dated("market m3 has no value for period 2"),
+            "market m3 has no value for period 2 (2025-01-13)"
+        );
+        assert_eq!(
+            axis.dated("a 4-period test from period 3 needs 4 periods from it, but the panel has 1 (it ends at period 3)"),
+            "a 4-period test from period 3 (2025-01-20) needs 4 periods from it, but the panel has 1 (it ends at period 3 (2025-01-20))"
+        );
+        let once = axis.dated("period 1 and period 9 and period 0 and period -1");
+        assert_eq!(once, "period 1 (2025-01-06) and period 9 and period 0 and period -1");
+        assert_eq!(axis.dated(&once), once, "dated once");
+        let e = dated_error(ValidationError::new("panel", "no value for period 3").into(), Some(&axis));
+        assert_eq!(e.to_string(), "panel: no value for period 3 (2025-01-20)");
     }
 }
