@@ -100,6 +100,10 @@ async fn bad_sections_are_named() {
             "randomization.units",
         ),
         (
+            serde_json::json!({"randomization": {"units": [{"id": "a", "covariates": {"x": 1}}, {"id": "b", "covariates": {"x": 2}}], "arms": [{"name": "x", "weight": 1}, {"name": "y", "weight": 1}], "seed": 1, "max_smd": 0.000001, "max_attempts": 5}}),
+            "randomization.max_smd",
+        ),
+        (
             serde_json::json!({"geo": {"panel": body["geo"]["panel"], "durations": [2], "include": ["Atlantis"]}}),
             "geo.include",
         ),

@@ -752,6 +752,13 @@ enum DesignCmd {
         /// The same seed and file give the same assignment.
         #[arg(long)]
         seed: u64,
+        /// Rerandomise: draw until every covariate's |SMD| is below this (0.1 is the usual
+        /// threshold); `attempts` says how many draws it took.
+        #[arg(long)]
+        max_smd: Option<f64>,
+        /// With --max-smd: the most draws (default 1000, at most 10,000).
+        #[arg(long)]
+        max_attempts: Option<usize>,
         /// Also write the assignment here as CSV: the id column and `arm`.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -891,7 +898,19 @@ fn run_design(cmd: DesignCmd) -> ExitCode {
                 },
             )
         }
-        DesignCmd::Randomize { input, id, stratum, covariates, arms, method, block_size, seed, out } => {
+        DesignCmd::Randomize {
+            input,
+            id,
+            stratum,
+            covariates,
+            arms,
+            method,
+            block_size,
+            seed,
+            max_smd,
+            max_attempts,
+            out,
+        } => {
             use liftos_estimators::design::randomize::{Arm, Method, RandomizeSettings};
             let id_col = id.clone();
             let req = || -> Result<liftos::api::estimate::RandomizeRequest, EstimateError> {
@@ -917,7 +936,7 @@ fn run_design(cmd: DesignCmd) -> ExitCode {
                     id,
                     stratum,
                     covariates: covariates.as_deref().map(list).unwrap_or_default(),
-                    settings: RandomizeSettings { arms, method, block_size, seed },
+                    settings: RandomizeSettings { arms, method, block_size, seed, max_smd, max_attempts },
                 })
             };
             on_csv(&input, Columns::Named, req, |t, r| {

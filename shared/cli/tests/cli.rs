@@ -2269,3 +2269,27 @@ fn a_quarterly_panel_is_numbered_in_quarters() {
         }
     }
 }
+
+/// `--max-smd` rerandomises until every covariate is balanced, and says how many draws it took;
+/// a threshold no draw meets is refused naming it.
+#[test]
+fn design_randomize_rerandomises_for_balance() {
+    use std::fmt::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = "store,sales\n".to_string();
+    for i in 0..30 {
+        writeln!(csv, "s{i},{}", 100 + (i * 37) % 29).unwrap();
+    }
+    let input = dir.path().join("stores.csv");
+    std::fs::write(&input, csv).unwrap();
+    let base = format!("design randomize --input {} --id store --covariates sales --seed 4", input.display());
+    let (code, v) = run(&format!("{base} --max-smd 0.03"));
+    assert_eq!(code, 0, "{v}");
+    let r = &v["randomization"];
+    assert!(r["max_abs_smd"].as_f64().unwrap() < 0.03, "{r}");
+    assert!(r["attempts"].as_u64().unwrap() >= 1, "{r}");
+    let (code, v) = run(&format!("{base} --max-smd 0.000001 --max-attempts 20"));
+    assert_eq!((code, v["field"].as_str()), (2, Some("max_smd")), "{v}");
+    let (code, v) = run(&format!("{base} --max-smd 0.1 --max-attempts 20000"));
+    assert_eq!((code, v["field"].as_str()), (2, Some("max_attempts")), "{v}");
+}
