@@ -1188,11 +1188,20 @@ mod tests {
         assert!(period_spend(&by_day, &[200], 1)[0].is_nan());
     }
 
+    /// The design endpoint's answer to `body`, for an admin of a fresh embedded store.
+    fn design(body: serde_json::Value) -> Result<super::DesignResponse, super::ServiceError> {
+        use crate::domain::{OrgId, UserContext};
+        let user = UserContext::new(OrgId::new("o").unwrap(), "u".into(), vec!["causal_admin".into()], vec![]);
+        let dir = tempfile::tempdir().unwrap();
+        let stores = crate::storage::Stores::embedded(dir.path()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(super::design_experiment(&stores, &user, body.to_string().as_bytes()))
+    }
+
     /// `liftos design geo` (a table read from a file) answers as the design endpoint does on the
     /// same panel as inline rows, and both refuse the same oversized search naming the setting.
     #[test]
     fn a_geo_design_from_a_file_is_the_endpoints() {
-        use crate::domain::{OrgId, UserContext};
         use std::fmt::Write;
         let mut csv = "week,market,sales\n".to_string();
         let mut rows = Vec::new();
@@ -1214,12 +1223,7 @@ mod tests {
         let from_file = super::super::estimate::geo_design(&table, &req).unwrap();
         let mut section = settings.clone();
         section["panel"] = serde_json::json!(rows);
-        let body = serde_json::json!({ "geo": section }).to_string();
-        let user = UserContext::new(OrgId::new("o").unwrap(), "u".into(), vec!["causal_admin".into()], vec![]);
-        let dir = tempfile::tempdir().unwrap();
-        let stores = crate::storage::Stores::embedded(dir.path()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let answer = rt.block_on(super::design_experiment(&stores, &user, body.as_bytes())).unwrap();
+        let answer = design(serde_json::json!({ "geo": section })).unwrap();
         assert_eq!(answer.geo.as_ref(), Some(&from_file));
         assert_eq!(from_file.by_duration.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4]);
         let too_many = crate::api::estimate::GeoDesignRequest {
@@ -1230,8 +1234,7 @@ mod tests {
         assert_eq!((e.field(), e.to_string().as_str()), ("windows", "windows: 60 is more than 52"));
         let mut section = serde_json::json!({"durations": [3], "windows": 60});
         section["panel"] = serde_json::json!(rows);
-        let body = serde_json::json!({ "geo": section }).to_string();
-        match rt.block_on(super::design_experiment(&stores, &user, body.as_bytes())) {
+        match design(serde_json::json!({ "geo": section })) {
             Err(super::ServiceError::Validation(v)) => assert_eq!(v.field(), "geo.windows"),
             other => panic!("{other:?}"),
         }
@@ -1241,7 +1244,6 @@ mod tests {
     /// `randomization` section does with the same units.
     #[test]
     fn a_randomization_from_a_file_is_the_endpoints() {
-        use crate::domain::{OrgId, UserContext};
         use std::fmt::Write;
         let mut csv = "store,region,sqft\n".to_string();
         let mut units = Vec::new();
@@ -1262,12 +1264,7 @@ mod tests {
         let from_file = super::super::estimate::randomize_units(&table, &req).unwrap();
         let mut section = settings;
         section["units"] = serde_json::json!(units);
-        let body = serde_json::json!({ "randomization": section }).to_string();
-        let user = UserContext::new(OrgId::new("o").unwrap(), "u".into(), vec!["causal_admin".into()], vec![]);
-        let dir = tempfile::tempdir().unwrap();
-        let stores = crate::storage::Stores::embedded(dir.path()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let answer = rt.block_on(super::design_experiment(&stores, &user, body.as_bytes())).unwrap();
+        let answer = design(serde_json::json!({ "randomization": section })).unwrap();
         assert_eq!(answer.randomization.as_ref(), Some(&from_file));
         // each region's 10 stores split 1:2 (3 or 4 in the first arm, the remainder at random)
         assert_eq!(from_file.strata.len(), 3);
