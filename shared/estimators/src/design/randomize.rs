@@ -198,7 +198,6 @@ pub fn randomize(units: &[Unit], s: &RandomizeSettings) -> Result<RandomizeResul
 
 /// One assignment drawn with `rng`, and its balance.
 fn draw(units: &[Unit], s: &RandomizeSettings, rng: &mut Rng) -> Result<RandomizeResult, FieldError> {
-    let rng = &mut *rng;
     let mut arm_of = vec![0usize; units.len()];
     let mut strata: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     match s.method {
