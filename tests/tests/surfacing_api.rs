@@ -1061,3 +1061,107 @@ async fn surfacing_requests_refused_naming_the_field() {
     let none = surfacing::treatment_recommendations(&d.stores, &user, Some("meta"), None).await;
     assert!(matches!(none, Err(ServiceError::NotFound { .. })), "{none:?}");
 }
+
+/// A test design explained through the insights route (`analysis.design`, run now, or
+/// `analysis.design_result`, the design endpoint's answer): at the design's own level unless one
+/// is asked for, every number the design's, no causal word, graded D; levels and bodies that
+/// cannot be honoured refused naming the field.
+#[tokio::test]
+async fn designs_explained_through_the_insights_route() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let sample: serde_json::Value = serde_json::from_str(&text("llm-insights.design.json")).expect("event");
+    let explain = |body: serde_json::Value| {
+        let mut ev = sample.clone();
+        ev["body"] = serde_json::Value::String(body.to_string());
+        lambda_http::request::from_str(&ev.to_string()).expect("request")
+    };
+    let resp = handlers::llm_insights_http(&d, http_request("llm-insights.design.json")).await;
+    let x = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{x}");
+    // the design endpoint's own answer to the same body
+    let resp = handlers::design_experiment_http(&d, http_request("design-experiment.ok.json")).await;
+    let design = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{design}");
+    // the geo section's default alpha is 0.1: explained at 90%, the power section at its own 5%
+    assert_eq!(x["confidence_level"], 0.9, "{x}");
+    assert_eq!(x["evidence_grade"], "D");
+    assert_eq!(x["grounding"]["passed"], true, "{x}");
+    let ids: Vec<&str> = x["evidence"].as_array().expect("evidence").iter().filter_map(|e| e["id"].as_str()).collect();
+    assert_eq!(ids, ["geo", "power", "randomization"]);
+    let fact = |x: &serde_json::Value, id: &str| {
+        x["facts"].as_array().expect("facts").iter().find(|f| f["id"] == id).and_then(|f| f["value"].as_f64())
+    };
+    let rec = &design["geo"]["recommended"];
+    assert_eq!(fact(&x, "geo.mde"), rec["mde"].as_f64());
+    assert_eq!(fact(&x, "geo.duration"), rec["duration"].as_f64());
+    assert_eq!(fact(&x, "power.n_control"), design["power"]["n_control_ceil"].as_f64());
+    assert_eq!(fact(&x, "power.alpha"), Some(0.05));
+    assert_eq!(fact(&x, "randomization.arm1"), design["randomization"]["counts"]["control"].as_f64());
+    let text: Vec<String> = x["explanation"]["sentences"]
+        .as_array()
+        .expect("sentences")
+        .iter()
+        .filter_map(|s| s["text"].as_str().map(str::to_string))
+        .collect();
+    let all = text.join(" ");
+    for m in rec["markets"].as_array().expect("markets") {
+        assert!(text[0].contains(m.as_str().expect("name")), "the headline names each market: {text:#?}");
+    }
+    assert!(all.contains("90% interval excludes zero in 80.0% of runs"), "{text:#?}");
+    // the sample's synthetic control drifts (mean placebo effect -0.43% against a noise of
+    // 0.64%): a failed check, and a sentence of the executive narrative before the other sections
+    assert!(all.contains("a bias a readout of these markets would carry"), "{text:#?}");
+    assert_eq!(x["evidence"][0]["checks"][0]["passed"], false, "{x}");
+    assert!(text.len() <= 5, "{text:#?}");
+    assert!(all.contains("This is a plan, not a result"), "{text:#?}");
+    for word in ["caused", "significant", "drove", "proves"] {
+        assert!(!all.to_lowercase().contains(word), "{word}: {text:#?}");
+    }
+
+    // the design endpoint's answer explains to the same facts and sentences
+    let resp =
+        handlers::llm_insights_http(&d, explain(serde_json::json!({"analysis": {"design_result": design}}))).await;
+    let y = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{y}");
+    assert_eq!(y["facts"], x["facts"]);
+    assert_eq!(y["explanation"], x["explanation"]);
+
+    // a level asked for runs the design at it: a stricter test needs a larger lift
+    let body: serde_json::Value = serde_json::from_str(sample["body"].as_str().expect("body")).expect("json");
+    let mut strict = body.clone();
+    strict["confidence_level"] = serde_json::json!(0.95);
+    strict["analysis"]["design"]["power"].as_object_mut().expect("power").remove("alpha");
+    let resp = handlers::llm_insights_http(&d, explain(strict.clone())).await;
+    let z = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{z}");
+    assert_eq!(z["confidence_level"], 0.95);
+    assert_eq!(z["grounding"]["passed"], true, "{z}");
+    let mde = |x: &serde_json::Value| fact(x, "geo.mde").expect("mde");
+    assert!(mde(&z) > mde(&x), "{} vs {}", mde(&z), mde(&x));
+
+    // refusals, each naming its field
+    let mut bad_design = body.clone();
+    bad_design["analysis"]["design"]["geo"]["durations"] = serde_json::json!([0]);
+    let mut both = body.clone();
+    both["analysis"]["design_result"] = design.clone();
+    let mut not_object = body.clone();
+    not_object["analysis"]["design"] = serde_json::json!([1]);
+    let mut alpha_clash = strict.clone();
+    alpha_clash["analysis"]["design"]["geo"]["alpha"] = serde_json::json!(0.2);
+    let mut bad_result = serde_json::json!({"analysis": {"design_result": design.clone()}});
+    bad_result["analysis"]["design_result"]["geo"]["recommended"]["mde"] = serde_json::json!("large");
+    for (b, field) in [
+        (serde_json::json!({"analysis": {"design_result": design}, "confidence_level": 0.95}), "confidence_level"),
+        (alpha_clash, "confidence_level"),
+        (bad_design, "analysis.design.geo.durations"),
+        (both, "analysis"),
+        (not_object, "analysis.design"),
+        (bad_result, "analysis.design_result.geo.recommended.mde"),
+    ] {
+        let resp = handlers::llm_insights_http(&d, explain(b.clone())).await;
+        let out = json_body(&resp);
+        assert_eq!(resp.status(), 400, "{b} -> {out}");
+        assert_eq!(out["field"], field, "{b} -> {out}");
+    }
+}

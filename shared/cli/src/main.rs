@@ -298,7 +298,9 @@ enum Command {
         audience: Option<String>,
         /// analyze-advanced (default) | discover | treatment-effect | budget (the request is the
         /// media mix model's answer, as `liftos mmm` prints it, or an insights body whose
-        /// analysis.budget_result holds it)
+        /// analysis.budget_result holds it) | design (the request is a design's answer, as
+        /// `liftos design geo|power|randomize` prints it, or an insights body whose
+        /// analysis.design_result holds it; explained at the design's own level)
         #[arg(long, default_value = "analyze-advanced")]
         kind: String,
         /// What to call the outcome (default: the request's outcome column; for a budget, "the KPI").
@@ -2012,6 +2014,7 @@ fn explain_request(level: f64) -> liftos::api::llm::InsightsRequest {
         narrator: Default::default(),
         outcome: None,
         mode: Default::default(),
+        level_given: true,
     }
 }
 
@@ -2083,6 +2086,65 @@ fn run_explain_budget(
         return code;
     }
     match insights::explain_budget(&model, &req) {
+        Ok(x) => emit_json(&x),
+        Err(e) => service_fail(e),
+    }
+}
+
+/// `liftos explain --kind design`: a design's answer explained, at its own level unless
+/// `--level` (or the insights body's `confidence_level`) asks for another, which is an error
+/// naming it when the design was computed at a different one.
+fn run_explain_design(
+    request: &std::path::Path,
+    level: Option<f64>,
+    audience: Option<&str>,
+    outcome: Option<String>,
+) -> ExitCode {
+    use liftos::api::llm::InsightsRequest;
+    use liftos::api::surfacing::DesignResponse;
+    use liftos::service::insights;
+    let bytes = match std::fs::read(request) {
+        Ok(b) => b,
+        Err(e) => return fail("request", format!("{}: {e}", request.display())),
+    };
+    let body: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return fail("request", format!("{}: not JSON: {e}", request.display())),
+    };
+    let (design, mut req) = match body.get("analysis") {
+        Some(_) => {
+            let given = body.get("confidence_level").is_some();
+            let mut req: InsightsRequest = match liftos::domain::error::from_json_value(body.clone()) {
+                Ok(r) => r,
+                Err(e) => return fail(e.field(), e.summary()),
+            };
+            req.level_given = given;
+            match req.analysis.design_result.clone() {
+                Some(d) => (*d, req),
+                None => {
+                    return fail(
+                        "analysis.design_result",
+                        "with --kind design, the body's analysis is the design's answer",
+                    )
+                }
+            }
+        }
+        None => match liftos::domain::error::from_json_value::<DesignResponse>(body) {
+            Ok(d) => {
+                let mut req = explain_request(0.95);
+                req.level_given = false;
+                (d, req)
+            }
+            Err(e) => return fail(&format!("request.{}", e.field()), e.summary()),
+        },
+    };
+    if let Err(code) = explain_flags(&mut req, level, audience, outcome) {
+        return code;
+    }
+    if level.is_some() {
+        req.level_given = true;
+    }
+    match insights::explain_design(&design, &req) {
         Ok(x) => emit_json(&x),
         Err(e) => service_fail(e),
     }
@@ -2364,6 +2426,8 @@ async fn run() -> ExitCode {
         Command::Explain { request, input, level, audience, kind, outcome } => match (kind.as_str(), input) {
             ("budget", None) => run_explain_budget(&request, level, audience.as_deref(), outcome),
             ("budget", Some(_)) => fail("input", "--kind budget explains the model's answer in --request: no --input"),
+            ("design", None) => run_explain_design(&request, level, audience.as_deref(), outcome),
+            ("design", Some(_)) => fail("input", "--kind design explains the design's answer in --request: no --input"),
             (_, Some(input)) => run_explain(&request, &input, level, audience.as_deref(), &kind, outcome),
             (_, None) => fail("input", "required: the data the request's analysis runs on"),
         },

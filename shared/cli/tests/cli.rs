@@ -2093,6 +2093,89 @@ fn design_a_geo_test_then_read_it_out() {
     assert_eq!(v["geo"]["recommended"]["markets"][0], "New York, NY", "{v}");
 }
 
+/// `liftos explain --kind design` on what `liftos design geo|power` printed: the plan in words,
+/// at the design's own level, every number the design's, weeks counted as weeks; another level,
+/// or data given, is refused naming the flag.
+#[test]
+fn explain_a_design_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let history = path("history.csv");
+    std::fs::write(&history, geo_weeks(52, &[], 0, true)).unwrap();
+    let (code, design) = liftos(&[
+        "design",
+        "geo",
+        "--input",
+        &history,
+        "--market",
+        "DMA",
+        "--time",
+        "Week",
+        "--outcome",
+        "Revenue",
+        "--durations",
+        "4,6",
+        "--max-markets",
+        "2",
+        "--top",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{design}");
+    let saved = path("design.json");
+    std::fs::write(&saved, design.to_string()).unwrap();
+    let (code, x) = liftos(&["explain", "--kind", "design", "--request", &saved, "--outcome", "revenue"]);
+    assert_eq!(code, 0, "{x}");
+    assert_eq!(x["confidence_level"], 0.9, "the geo design's alpha of 0.1: {x}");
+    assert_eq!(x["evidence_grade"], "D");
+    assert_eq!(x["grounding"]["passed"], true, "{x}");
+    let sentences: Vec<&str> =
+        x["explanation"]["sentences"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap()).collect();
+    assert!((3..=5).contains(&sentences.len()), "{sentences:#?}");
+    let rec = &design["geo"]["recommended"];
+    for m in rec["markets"].as_array().unwrap() {
+        assert!(sentences[0].contains(m.as_str().unwrap()), "{sentences:#?}");
+    }
+    let weeks = format!("for {} weeks", rec["duration"]);
+    assert!(sentences[0].contains(&weeks), "{weeks}: {sentences:#?}");
+    let at = sentences.iter().any(|s| s.contains("90% interval excludes zero"));
+    assert!(at, "{sentences:#?}");
+    let stated = x["facts"].as_array().unwrap().iter().find(|f| f["id"] == "geo.mde").unwrap()["display"].clone();
+    assert!(sentences[1].contains(stated.as_str().unwrap()), "{stated}: {sentences:#?}");
+    // the analyst reads every duration's best and the noise on the windows that did not choose it
+    let (code, a) =
+        liftos(&["explain", "--kind", "design", "--request", &saved, "--audience", "analyst", "--outcome", "revenue"]);
+    assert_eq!(code, 0, "{a}");
+    let all = a["explanation"]["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(all.contains("The best design of each length detects a lift of") && all.contains("in 4 weeks"), "{all}");
+    assert!(all.contains("past windows where nothing happened"), "{all}");
+    // a power analysis alone, at its own 95%
+    let (code, power) = run("design power --sd 12 --effect 1.5 --power 0.8");
+    assert_eq!(code, 0, "{power}");
+    let saved_power = path("power.json");
+    std::fs::write(&saved_power, power.to_string()).unwrap();
+    let (code, p) = liftos(&["explain", "--kind", "design", "--request", &saved_power]);
+    assert_eq!(code, 0, "{p}");
+    assert_eq!(p["confidence_level"], 0.95);
+    let head = p["explanation"]["headline"].as_str().unwrap();
+    assert!(head.contains("the test needs 1,006 treated and 1,006 control units (2,012 in all)"), "{head}");
+    // refusals name the flag
+    for (args, field) in [
+        (vec!["explain", "--kind", "design", "--request", &saved, "--level", "0.95"], "confidence_level"),
+        (vec!["explain", "--kind", "design", "--request", &saved, "--input", &history], "input"),
+        (vec!["explain", "--kind", "design", "--request", &history], "request"),
+        (vec!["explain", "--kind", "design", "--request", &saved, "--audience", "board"], "audience"),
+    ] {
+        let (code, v) = liftos(&args);
+        assert_eq!((code, v["field"].as_str()), (2, Some(field)), "{args:?}: {v}");
+    }
+}
+
 /// `liftos design power` solves the missing one of sample size, effect and power, as the design
 /// endpoint's `power` section (the figures are statsmodels 0.15.0's `NormalIndPower` with
 /// `proportion_effectsize`, and `TTestIndPower`, on the same inputs).

@@ -31,6 +31,16 @@ pub struct AnalysisSource {
     /// The media mix model's answer as that route (or the KPI recommendations' `model`) returned it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_result: Option<Box<liftos_estimators::mmm::MmmResult>>,
+    /// A test design: a body of `POST /api/v1/surfacing/experiments/design`, run now. Without
+    /// `confidence_level`, explained at the design's own level (1 - its alpha: 90% for a geo
+    /// design's default alpha of 0.1); with it, each section's alpha is set to 1 - that level
+    /// (one already set to another value is a 400 naming `confidence_level`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design: Option<serde_json::Value>,
+    /// The design endpoint's answer (as `liftos design geo|power|randomize` prints it),
+    /// explained at its own level; a `confidence_level` other than that is a 400 naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design_result: Option<Box<super::surfacing::DesignResponse>>,
 }
 
 /// Who writes the narrative.
@@ -78,6 +88,9 @@ pub struct InsightsRequest {
     /// (default 300 s) where a call gives it `LIFTOS_LLM_TIMEOUT_MS` (default 20 s).
     #[serde(default)]
     pub mode: Mode,
+    /// Whether the body gave `confidence_level` (a design is otherwise explained at its own).
+    #[serde(skip)]
+    pub level_given: bool,
 }
 
 fn default_level() -> f64 {

@@ -147,13 +147,15 @@ pub struct DesignRequest {
     pub geo: Option<GeoSection>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+/// The design endpoint's answer (also read back, as `analysis.design_result` of an explanation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DesignResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<PowerResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub randomization: Option<RandomizeResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geo: Option<GeoDesign>,
     /// When the geo history's time column held dates: each period's date (durations count its
     /// steps).

@@ -70,7 +70,14 @@ pub struct Fact {
 }
 
 impl Fact {
-    fn new(id: String, label: impl Into<String>, kind: FactKind, value: f64, unit: Unit, source: String) -> Self {
+    pub(super) fn new(
+        id: String,
+        label: impl Into<String>,
+        kind: FactKind,
+        value: f64,
+        unit: Unit,
+        source: String,
+    ) -> Self {
         Fact {
             id,
             label: label.into(),
@@ -109,7 +116,8 @@ impl Fact {
 
 /// How much a result can bear: A, a randomised experiment whose checks passed; B, a
 /// quasi-experiment whose checks passed; C, a check failed or was not run, or the result is
-/// model-based (discovered edges, adjustment for observed confounders only); D, a domain prior.
+/// model-based (discovered edges, adjustment for observed confounders only); D, a domain prior,
+/// or a test design, which measures nothing.
 /// Causal words ("caused", "drove", "the treatment increased") only for A and B.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub enum Grade {
@@ -153,6 +161,9 @@ pub struct Entities {
     pub metrics: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// The markets, arms and strata a test design names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// Every number of a result a narrative may state, and the grades.
@@ -162,6 +173,9 @@ pub struct FactSheet {
     pub evidence: Vec<Evidence>,
     pub entities: Entities,
     pub confidence_level: f64,
+    /// A test design's names and kinds, which its sentences need beside the numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design: Option<super::design::Drafting>,
 }
 
 impl FactSheet {
@@ -250,8 +264,15 @@ pub fn sheet(output: &AnalysisOutput, level: f64, ctx: &Context) -> Result<FactS
     Ok(FactSheet {
         facts: all,
         evidence: b.evidence,
-        entities: Entities { platforms, campaigns: ctx.campaigns.clone(), metrics, outcome: ctx.outcome.clone() },
+        entities: Entities {
+            platforms,
+            campaigns: ctx.campaigns.clone(),
+            metrics,
+            outcome: ctx.outcome.clone(),
+            groups: Vec::new(),
+        },
         confidence_level: level,
+        design: None,
     })
 }
 
@@ -282,7 +303,7 @@ fn bounds(f: &Fact) -> Vec<Fact> {
     out
 }
 
-fn level_fact(level: f64) -> Fact {
+pub(super) fn level_fact(level: f64) -> Fact {
     Fact::new("level".into(), "confidence level", FactKind::Level, level, Unit::Level, "/confidence_level".into())
 }
 
@@ -924,7 +945,7 @@ impl Warnings for liftos_estimators::synth::SynthResult {
 }
 
 /// A level as a percentage: 95, 90, 99.5.
-fn fmt_level(level: f64) -> String {
+pub(super) fn fmt_level(level: f64) -> String {
     let pct = (level * 1000.0).round() / 10.0;
     if pct.fract() == 0.0 {
         format!("{pct:.0}")
@@ -1118,7 +1139,8 @@ pub fn budget_sheet(
         ],
         warnings: m.warnings.clone(),
     }];
-    let names: Vec<String> = m.channels.iter().map(|c| c.channel.clone()).collect();
+    // as the sentences write them
+    let names: Vec<String> = m.channels.iter().map(|c| super::narrate::literal(&c.channel)).collect();
     let mut platforms: Vec<String> = ctx.platforms.clone();
     for n in &names {
         for p in super::validate::platforms_in(n) {
@@ -1142,7 +1164,8 @@ pub fn budget_sheet(
     Ok(FactSheet {
         facts: all,
         evidence,
-        entities: Entities { platforms, campaigns: names, metrics, outcome: ctx.outcome.clone() },
+        entities: Entities { platforms, campaigns: names, metrics, outcome: ctx.outcome.clone(), groups: Vec::new() },
         confidence_level: level,
+        design: None,
     })
 }

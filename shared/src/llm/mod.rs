@@ -5,6 +5,7 @@
 //! leaves the process. Counterfactuals are computed, not generated ([`counterfactual`]).
 
 pub mod counterfactual;
+pub mod design;
 pub mod facts;
 pub mod format;
 pub mod narrate;

@@ -49,6 +49,12 @@ pub struct Draft {
     pub text: String,
 }
 
+/// A name from the data (a channel, a market, an arm) as a template may hold it: braces become
+/// parentheses, so no name can write a placeholder (`{{fact:level}}`) into a sentence.
+pub fn literal(name: &str) -> String {
+    name.replace('{', "(").replace('}', ")")
+}
+
 /// Replace the placeholders of `draft` with the facts' strings; the ids cited, in order. An
 /// unknown placeholder is an error naming it.
 pub fn render(draft: &str, sheet: &FactSheet) -> Result<Sentence, String> {
@@ -504,6 +510,8 @@ pub fn drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
         drafts.push(next_step(sheet, e0, f0));
     } else if sheet.get("mmm.gain").is_some() {
         drafts.extend(budget_drafts(sheet, audience));
+    } else if super::design::is_design(sheet) {
+        drafts.extend(super::design::drafts(sheet, audience));
     } else if sheet.get("discovery.edges").is_some() {
         drafts.push(
             "The causal discovery found {{fact:discovery.edges}} edges among {{fact:discovery.variables}} variables, {{fact:discovery.directed}} of them with a direction.".into(),

@@ -367,8 +367,9 @@ pub fn platforms_in(text: &str) -> Vec<String> {
     out
 }
 
-/// `text` with the names of the data that hold digits ("TV 2", "Black Friday 2025") blanked
-/// out, char for char: their digits are the data's names, not numbers to ground.
+/// `text` with the names of the data that hold digits ("TV 2", "Black Friday 2025"), and a
+/// design's markets and arms, blanked out char for char: their digits are the data's names, not
+/// numbers to ground. (A name without a letter is never blanked: it would blank numbers.)
 fn mask_names(text: &str, sheet: &FactSheet) -> String {
     let e = &sheet.entities;
     let mut names: Vec<&String> = e
@@ -377,7 +378,11 @@ fn mask_names(text: &str, sheet: &FactSheet) -> String {
         .chain(&e.campaigns)
         .chain(&e.metrics)
         .chain(e.outcome.iter())
-        .filter(|n| n.chars().any(|c| c.is_ascii_digit()) && n.chars().any(char::is_alphabetic))
+        .filter(|n| n.chars().any(|c| c.is_ascii_digit()))
+        // a design's markets and arms ("Sales North", "Meta holdout") are names, not claims
+        // about a metric or a channel
+        .chain(&e.groups)
+        .filter(|n| n.chars().any(char::is_alphabetic))
         .collect();
     names.sort_by_key(|n| std::cmp::Reverse(n.len()));
     let mut out = text.to_string();
@@ -441,7 +446,8 @@ pub fn grounding(sentences: &[Sentence], sheet: &FactSheet) -> Grounding {
                 pool.push((k, sl, false));
             }
         }
-        let tokens = numbers(&mask_names(&s.text, sheet));
+        let masked = mask_names(&s.text, sheet);
+        let tokens = numbers(&masked);
         let mut primary_value_stated = false;
         let primary = cited.iter().position(|f| matches!(f.kind, FactKind::Effect | FactKind::Derived));
         let lower = s.text.to_lowercase();
@@ -578,8 +584,8 @@ pub fn grounding(sentences: &[Sentence], sheet: &FactSheet) -> Grounding {
                 });
             }
         }
-        // Entities.
-        for w in &ws {
+        // Entities (the data's own names aside).
+        for w in &words(&masked) {
             if let Some((_, p)) = PLATFORM_WORDS.iter().find(|(n, _)| n == w) {
                 g.claim(si, sheet.entities.platforms.iter().any(|x| x == p), "entities", || {
                     format!("{w:?}: no such channel in the data")

@@ -162,6 +162,7 @@ pub fn compute(
             narrator: Default::default(),
             outcome: req.outcome.clone(),
             mode: Default::default(),
+            level_given: true,
         };
         let explained = insights::explain(&a.output, &ins, a.outcome.clone())?;
         let wanted: Vec<Option<String>> = specs

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::causal::{self, AnalysisOutput, JobKind, Kind, Mode, ProgressSender};
-use super::{parse_object, require, ServiceError};
+use super::{require, ServiceError};
 pub use crate::api::llm::InsightsAnswer as Answer;
 use crate::api::llm::{InsightsRequest, Narrator};
 use crate::domain::{permissions, JobStatus, UserContext, ValidationError};
@@ -51,6 +51,8 @@ pub async fn answer(
             causal::check_request(kind, &bytes).map_err(within_request)?;
         } else if a.budget.is_some() {
             budget_at_level(&req)?;
+        } else if a.design.is_some() {
+            design_at_level(&req)?;
         }
         return causal::queue_job(ctx, user, JobKind::Insights, body).await.map(Answer::Queued);
     }
@@ -95,17 +97,27 @@ pub async fn in_job(
 
 /// The request with every check that needs no data.
 fn parse(body: &[u8]) -> Result<InsightsRequest, ServiceError> {
-    let req: InsightsRequest = parse_object(body)?;
+    let value = super::json_object(body)?;
+    let given = value.get("confidence_level").is_some();
+    let mut req: InsightsRequest = crate::domain::error::from_json_value(value)?;
+    req.level_given = given;
     facts::check_level(req.confidence_level)?;
     if let Some(o) = &req.outcome {
         check_outcome_name(o)?;
     }
     let a = &req.analysis;
-    let given =
-        [a.job_id.is_some(), a.result.is_some(), a.request.is_some(), a.budget.is_some(), a.budget_result.is_some()]
-            .iter()
-            .filter(|x| **x)
-            .count();
+    let given = [
+        a.job_id.is_some(),
+        a.result.is_some(),
+        a.request.is_some(),
+        a.budget.is_some(),
+        a.budget_result.is_some(),
+        a.design.is_some(),
+        a.design_result.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
     if given != 1 {
         return Err(ValidationError::new("analysis", ONE_OF).into());
     }
@@ -117,7 +129,7 @@ fn parse(body: &[u8]) -> Result<InsightsRequest, ServiceError> {
     Ok(req)
 }
 
-const ONE_OF: &str = "name exactly one of job_id, result, request, budget or budget_result";
+const ONE_OF: &str = "name exactly one of job_id, result, request, budget, budget_result, design or design_result";
 
 /// `analysis.budget` at the level asked for: an optimize-budget body with `kpi` (the media mix
 /// model), its `kpi.level` set to the level (one already set to another is a 400 naming
@@ -154,6 +166,53 @@ fn budget_at_level(req: &InsightsRequest) -> Result<Vec<u8>, ServiceError> {
     serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
+/// `analysis.design` as a body of the design endpoint: with `confidence_level` given, each
+/// section's `alpha` (geo, power) set to 1 - level (one already set to another is a 400 naming
+/// `confidence_level`); without, as it is (explained at its own level).
+fn design_at_level(req: &InsightsRequest) -> Result<Vec<u8>, ServiceError> {
+    let mut body = req.analysis.design.clone().unwrap_or_default();
+    let obj = body.as_object_mut().ok_or_else(|| {
+        ValidationError::new("analysis.design", "must be a JSON object (a body of the design endpoint)")
+    })?;
+    if req.level_given {
+        let alpha = 1.0 - req.confidence_level;
+        for section in ["geo", "power"] {
+            let Some(o) = obj.get_mut(section).and_then(|x| x.as_object_mut()) else { continue };
+            match o.get("alpha").and_then(|a| a.as_f64()) {
+                Some(a) if (a - alpha).abs() > 1e-9 => {
+                    return Err(ValidationError::new(
+                        "confidence_level",
+                        format!(
+                            "{} asks for alpha = {}, but analysis.design.{section}.alpha is {a}: leave it out or make them agree",
+                            req.confidence_level,
+                            (alpha * 1e9).round() / 1e9
+                        ),
+                    )
+                    .into())
+                }
+                _ => {
+                    o.insert("alpha".into(), serde_json::json!(alpha));
+                }
+            }
+        }
+    }
+    serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// A design's fact sheet: at the level asked for when the request gave one, else at its own.
+pub fn design_sheet(
+    d: &crate::api::surfacing::DesignResponse,
+    req: &InsightsRequest,
+    outcome: Option<String>,
+) -> Result<facts::FactSheet, ServiceError> {
+    let level = match (req.level_given, llm::design::own_level(d)) {
+        (false, Some(own)) => own,
+        _ => req.confidence_level,
+    };
+    let ctx = facts::Context { outcome: req.outcome.clone().or(outcome), ..Default::default() };
+    Ok(llm::design::sheet(d, level, &ctx)?)
+}
+
 /// The fact sheet of an analysis at the request's level.
 fn sheet_of(
     output: &AnalysisOutput,
@@ -175,6 +234,23 @@ async fn sheet_in_call(
     let budget_ctx = facts::Context { outcome: req.outcome.clone(), ..Default::default() };
     if let Some(m) = &a.budget_result {
         return Ok(Ok(facts::budget_sheet(m, req.confidence_level, &budget_ctx)?));
+    }
+    if let Some(d) = &a.design_result {
+        return Ok(Ok(design_sheet(d, req, None)?));
+    }
+    if let Some(design) = &a.design {
+        let body = design_at_level(req)?;
+        let answer = super::surfacing::design_experiment(ctx.stores, user, &body).await.map_err(|e| match e {
+            ServiceError::Validation(e) => ServiceError::Validation(e.within("analysis.design")),
+            e => e,
+        })?;
+        // the geo history's outcome column, when the body names one
+        let outcome = design
+            .pointer("/geo/outcome")
+            .and_then(|o| o.as_str())
+            .filter(|o| check_outcome_name(o).is_ok())
+            .map(str::to_string);
+        return Ok(Ok(design_sheet(&answer, req, outcome)?));
     }
     if a.budget.is_some() {
         let body = budget_at_level(req)?;
@@ -359,6 +435,15 @@ pub fn explain_budget(m: &liftos_estimators::mmm::MmmResult, req: &InsightsReque
         req.confidence_level,
         &facts::Context { outcome: req.outcome.clone(), ..Default::default() },
     )?;
+    llm::explain_sheet(sheet, req.audience, no_model_error(req)).map_err(ServiceError::Internal)
+}
+
+/// The explanation of a design's answer (`liftos explain --kind design`).
+pub fn explain_design(
+    d: &crate::api::surfacing::DesignResponse,
+    req: &InsightsRequest,
+) -> Result<Insights, ServiceError> {
+    let sheet = design_sheet(d, req, None)?;
     llm::explain_sheet(sheet, req.audience, no_model_error(req)).map_err(ServiceError::Internal)
 }
 

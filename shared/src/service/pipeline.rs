@@ -522,6 +522,7 @@ async fn analyse(
         narrator: Default::default(),
         outcome: Some("revenue".into()),
         mode: Default::default(),
+        level_given: true,
     };
     let explanation = super::insights::explain(&AnalysisOutput::Advanced(out.clone()), &ask, None)?;
     let (report_key, report_url) = match out.report {

@@ -82,7 +82,7 @@ pub struct RandomizeResult {
     pub assignments: Vec<(String, String)>,
     pub counts: BTreeMap<String, usize>,
     /// stratum -> arm -> count (stratified only).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub strata: BTreeMap<String, BTreeMap<String, usize>>,
     pub balance: Vec<Balance>,
     pub max_abs_smd: f64,
