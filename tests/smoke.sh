@@ -140,6 +140,7 @@ check "llm-insights.bad-level (400 names confidence_level)" 400 "$(invoke llm-in
 check "llm-insights.async (202: a job, run in process on the embedded default)" 202 "$(invoke llm-insights llm-insights.async.json)"
 check "llm-insights.budget (200: the media mix model's plan explained)" 200 "$(invoke llm-insights llm-insights.budget.json)"
 check "llm-insights.design (200: the test design explained, at its own 90% level)" 200 "$(invoke llm-insights llm-insights.design.json)"
+check "llm-insights.readout (200: the geo readout explained, at its own level)" 200 "$(invoke llm-insights llm-insights.readout.json)"
 check "llm-counterfactual.ok (200: paths, what-ifs, reconciliation)" 200 "$(invoke llm-counterfactual llm-counterfactual.ok.json)"
 check "llm-counterfactual.bad-factor (400 names scenarios[0].factor)" 400 "$(invoke llm-counterfactual llm-counterfactual.bad-factor.json)" "scenarios[0].factor"
 check "kse-concepts-map.ok (200: concepts with roles, formulas, methods)" 200 "$(invoke kse-concepts-map kse-concepts-map.ok.json)"

@@ -543,6 +543,7 @@ fn sheet(x: &Insights) -> facts::FactSheet {
         entities: x.entities.clone(),
         confidence_level: x.confidence_level,
         design: None,
+        readout: None,
     }
 }
 
@@ -1019,6 +1020,12 @@ fn budget_model_levels_and_names() {
     let m: liftos_estimators::mmm::MmmResult = serde_json::from_value(mmm_base()).expect("model");
     let e = insights::explain_budget(&m, &ask(0.95, Audience::Executive, None)).expect_err("the model is at 90%");
     assert_eq!(liftos::api::error::ApiError::from(e).field.as_deref(), Some("confidence_level"));
+    // without a level asked for, the model's own
+    let mut own = ask(0.95, Audience::Executive, None);
+    own.level_given = false;
+    let x = insights::explain_budget(&m, &own).expect("at the model's level");
+    assert_eq!(x.confidence_level, m.level);
+    assert_grounded("the golden model at its own level", &x);
     let x = insights::explain_budget(&m, &ask(0.9, Audience::Analyst, Some("orders".into()))).expect("at 90%");
     assert_grounded("the golden model", &x);
     let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
@@ -1286,4 +1293,189 @@ fn design_levels_and_names() {
     let x = insights::explain_design(&d, &req).expect("braces");
     assert_grounded("markets named with braces", &x);
     assert!(x.explanation.headline.contains("in Austin ((fact:level)) and Ohio (( for"), "{}", x.explanation.headline);
+}
+
+fn readout_base() -> serde_json::Value {
+    let g: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/golden/events/readout-experiment.ok.json"))
+            .expect("golden"),
+    )
+    .expect("json");
+    g["body"].clone()
+}
+
+/// A generated readout: lifts from clearly negative to clearly positive, noise from the design
+/// or from replays, few or many windows, fits that hold or fail, conformal tests that agree or
+/// not (and bounds absent), markets named with letters, digits alone or commas, daily, weekly or
+/// numbered periods.
+fn generate_readout(rng: &mut Rng) -> liftos::api::surfacing::ReadoutAnswer {
+    let mut r = readout_base();
+    // relative lifts of -20% to +30%, their noise from 0.3% to 32%
+    let lift = (rng.unit() - 0.4) * 0.5;
+    let se = 10f64.powf(-2.5 + 2.0 * rng.unit());
+    let df = 2 + rng.next() % 20;
+    let level = *rng.pick(&[0.8, 0.9, 0.95]);
+    let tc = liftos_estimators::dist::t_critical(1.0 - level, df as f64);
+    r["lift"] = serde_json::json!(lift);
+    r["std_error"] = serde_json::json!(se);
+    r["df"] = serde_json::json!(df);
+    r["level"] = serde_json::json!(level);
+    r["ci_low"] = serde_json::json!(lift - tc * se);
+    r["ci_high"] = serde_json::json!(lift + tc * se);
+    r["p_value"] = serde_json::json!(liftos_estimators::dist::t_p_value(lift / se, df as f64));
+    r["lift_absolute"] = serde_json::json!(lift * 10f64.powf(1.0 + 4.0 * rng.unit()));
+    r["noise_source"] = serde_json::json!(rng.pick(&["design", "replays"]));
+    r["pre_rmspe"] = serde_json::json!(rng.unit() * 0.08);
+    r["duration"] = serde_json::json!(1 + rng.next() % 12);
+    r["conformal_p_value"] = serde_json::json!((rng.next() % 1001) as f64 / 1000.0);
+    if rng.unit() < 0.3 {
+        r.as_object_mut().expect("object").remove("conformal_ci_low");
+    } else {
+        let w = se * (1.0 + rng.unit());
+        r["conformal_ci_low"] = serde_json::json!(lift - 2.0 * w);
+        r["conformal_ci_high"] = serde_json::json!(lift + 2.0 * w);
+    }
+    r["markets"] = serde_json::json!(rng.pick(&[
+        vec!["Chicago"],
+        vec!["501", "502"],
+        vec!["New York, NY", "Austin"],
+        vec!["DMA 501", "Sales North", "Meta test region"],
+    ]));
+    match rng.next() % 3 {
+        0 => {
+            r.as_object_mut().expect("object").remove("time_axis");
+        }
+        k => {
+            let step = if k == 1 { "week" } else { "day" };
+            r["time_axis"] = serde_json::json!({"column": "date", "step": step, "first": "2026-01-05", "last": "2026-06-01", "periods": 22, "dates": []});
+        }
+    }
+    serde_json::from_value(r).expect("a readout")
+}
+
+fn readout_generated() -> &'static Vec<Insights> {
+    static G: OnceLock<Vec<Insights>> = OnceLock::new();
+    G.get_or_init(|| {
+        let mut rng = Rng(0x5eed_4ead_0000_0007);
+        (0..600)
+            .map(|i| {
+                let r = generate_readout(&mut rng);
+                let audience = *rng.pick(&[Audience::Executive, Audience::Analyst]);
+                let outcome = rng.pick(&[None, Some("orders".to_string()), Some("revenue".to_string())]).clone();
+                // at its own level, or at another (the t interval recomputed)
+                let mut req = ask(*rng.pick(&[0.8, 0.9, 0.95, 0.99]), audience, outcome);
+                req.level_given = rng.unit() < 0.5;
+                let x = insights::explain_readout(&r, &req).expect("explain");
+                assert_grounded(&format!("readout {i}"), &x);
+                x
+            })
+            .collect()
+    })
+}
+
+/// Generated readouts are explained with their own numbers, with causal words only for a
+/// clear lift whose fit holds and whose two tests agree; corruptions are caught.
+#[test]
+fn readout_narratives_are_grounded_and_corruptions_caught() {
+    let g = readout_generated();
+    let numbers: usize = g.iter().map(|x| x.grounding.numbers_checked).sum();
+    let clear =
+        g.iter().filter(|x| x.facts.iter().any(|f| f.id == "readout.effect" && f.significant == Some(true))).count();
+    println!("readouts: {} narratives, {numbers} numbers, all matched; {clear} clear of zero", g.len());
+    assert!(clear > 60 && clear < 540, "a mix of clear and unclear lifts: {clear}");
+    let mut rng = Rng(0x0dd_ba11_5eed_0003);
+    let mut tally: Tally = Default::default();
+    let mut record =
+        |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| count(&mut tally, kind, caught, true, detail);
+    for x in g {
+        let e = x.facts.iter().find(|f| f.id == "readout.effect").expect("effect");
+        let fit_ok = x.evidence[0].checks[0].passed == Some(true);
+        assert_eq!(x.evidence_grade, if fit_ok { facts::Grade::B } else { facts::Grade::C });
+        let h = &x.explanation.sentences[0].text;
+        // "The test increased|decreased ..." only when clear, fitted and confirmed
+        if h.starts_with("The test ") {
+            assert!(e.significant == Some(true) && fit_ok, "{h}");
+        }
+        let sh = sheet(x);
+        let check = |s: &[Sentence]| !liftos::llm::validate::grounding(s, &sh).passed;
+        for (i, s) in x.explanation.sentences.iter().enumerate() {
+            let in_name = |(a, b): (usize, usize)| {
+                x.entities
+                    .groups
+                    .iter()
+                    .any(|g| s.text.match_indices(g.as_str()).any(|(at, _)| at <= a && b <= at + g.len()))
+            };
+            let spans: Vec<(usize, usize)> = number_spans(&s.text).into_iter().filter(|sp| !in_name(*sp)).collect();
+            if !spans.is_empty() {
+                let m = off_by_one(&s.text, *rng.pick(&spans));
+                record("number off by one", check(&with(x, i, m.clone())), &|| m.clone());
+            }
+        }
+        let m = format!("{} (about 1,234.5 in all).", h.trim_end_matches('.'));
+        record("invented number", check(&with(x, 0, m.clone())), &|| m.clone());
+        let level = liftos::llm::format::display(x.confidence_level, liftos::llm::format::Unit::Level);
+        if let Some(i) = x.explanation.sentences.iter().position(|s| s.text.contains(&format!("{level} interval"))) {
+            let other = if x.confidence_level == 0.95 { "90%" } else { "95%" };
+            let m = x.explanation.sentences[i].text.replacen(&level, other, 1);
+            record("wrong level", check(&with(x, i, m.clone())), &|| m.clone());
+        }
+        for (a, b) in [
+            ("increased", "decreased"),
+            ("decreased", "increased"),
+            ("higher than", "lower than"),
+            ("lower than", "higher than"),
+        ] {
+            if h.contains(a) {
+                let m = h.replacen(a, b, 1);
+                record("flipped direction", check(&with(x, 0, m.clone())), &|| m.clone());
+            }
+        }
+        if e.significant != Some(true) {
+            let m = format!("{}, a statistically significant lift.", h.trim_end_matches('.'));
+            record("significant when it is not", check(&with(x, 0, m.clone())), &|| m.clone());
+            let m = format!("{}; the test drove it.", h.trim_end_matches('.'));
+            record("caused when not significant", check(&with(x, 0, m.clone())), &|| m.clone());
+        }
+        if !fit_ok {
+            let m = format!("{}; the test drove it.", h.trim_end_matches('.'));
+            record("caused on a failed fit", check(&with(x, 0, m.clone())), &|| m.clone());
+        }
+    }
+    let total: usize = tally.values().map(|t| t.0).sum();
+    println!("readout mutations: {total}");
+    for (k, (n, c)) in &tally {
+        println!("  {k}: {c}/{n} caught");
+    }
+    assert!(total >= 2500, "at least 2,500 corrupted readout narratives: {total}");
+}
+
+/// A readout at another level: its t interval recomputed from the standard error and degrees of
+/// freedom (the conformal interval only at its own level); without a level, its own.
+#[test]
+fn readout_levels() {
+    let r: liftos::api::surfacing::ReadoutAnswer = serde_json::from_value(readout_base()).expect("readout");
+    let mut req = ask(0.95, Audience::Analyst, Some("conversions".into()));
+    req.level_given = false;
+    let own = insights::explain_readout(&r, &req).expect("own level");
+    assert_grounded("the sample readout", &own);
+    assert_eq!(own.confidence_level, 0.9);
+    let ci = |x: &Insights| x.facts.iter().find(|f| f.id == "readout.effect").and_then(|f| f.ci).expect("ci");
+    assert_eq!(ci(&own), [r.readout.ci_low, r.readout.ci_high]);
+    assert!(own.facts.iter().any(|f| f.id == "readout.conformal_low"));
+    // the sample: 6.00% clear of zero at 90% by its t interval, not by the conformal test
+    assert!(own.explanation.headline.contains("the conformal test does not"), "{}", own.explanation.headline);
+    req.level_given = true;
+    let at95 = insights::explain_readout(&r, &req).expect("at 95%");
+    assert_grounded("the sample readout at 95%", &at95);
+    let tc = liftos_estimators::dist::t_critical(0.05, r.readout.df as f64);
+    let [lo, hi] = ci(&at95);
+    assert!((lo - (r.readout.lift - tc * r.readout.std_error)).abs() < 1e-12, "{lo}");
+    assert!((hi - (r.readout.lift + tc * r.readout.std_error)).abs() < 1e-12, "{hi}");
+    assert!(lo < 0.0, "not clear of zero at 95%: {lo}");
+    assert!(!at95.facts.iter().any(|f| f.id == "readout.conformal_low"), "no conformal interval at another level");
+    assert!(
+        at95.explanation.headline.contains("not distinguishable from zero at the 95% level"),
+        "{}",
+        at95.explanation.headline
+    );
 }

@@ -1165,3 +1165,80 @@ async fn designs_explained_through_the_insights_route() {
         assert_eq!(out["field"], field, "{b} -> {out}");
     }
 }
+
+/// A geo readout explained through the insights route (`analysis.readout`, run now, or
+/// `analysis.readout_result`, the route's answer): at the readout's own level unless one is
+/// asked for (then the readout runs at it), every number the readout's; refusals name the field.
+#[tokio::test]
+async fn readouts_explained_through_the_insights_route() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let sample: serde_json::Value = serde_json::from_str(&text("llm-insights.readout.json")).expect("event");
+    let explain = |body: serde_json::Value| {
+        let mut ev = sample.clone();
+        ev["body"] = serde_json::Value::String(body.to_string());
+        lambda_http::request::from_str(&ev.to_string()).expect("request")
+    };
+    let resp = handlers::llm_insights_http(&d, http_request("llm-insights.readout.json")).await;
+    let x = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{x}");
+    let resp = handlers::readout_experiment_http(&d, http_request("readout-experiment.ok.json")).await;
+    let readout = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{readout}");
+    assert_eq!(x["confidence_level"], readout["level"], "{x}");
+    assert_eq!(x["grounding"]["passed"], true, "{x}");
+    assert_eq!(x["evidence"][0]["id"], "readout");
+    let fact = |x: &serde_json::Value, id: &str| {
+        x["facts"].as_array().expect("facts").iter().find(|f| f["id"] == id).cloned().expect(id)
+    };
+    let e = fact(&x, "readout.effect");
+    assert_eq!(e["value"].as_f64(), readout["lift"].as_f64());
+    assert_eq!(e["ci"], serde_json::json!([readout["ci_low"], readout["ci_high"]]));
+    assert_eq!(fact(&x, "readout.conformal_p")["value"].as_f64(), readout["conformal_p_value"].as_f64());
+    // the grade follows the pre-period fit (5% of the markets' level)
+    let fit_ok = readout["pre_rmspe"].as_f64().expect("fit") <= 0.05;
+    assert_eq!(x["evidence_grade"], if fit_ok { "B" } else { "C" }, "{x}");
+    let headline = x["explanation"]["headline"].as_str().expect("headline");
+    for m in readout["markets"].as_array().expect("markets") {
+        assert!(headline.contains(m.as_str().expect("market")), "{headline}");
+    }
+    assert!(headline.contains("conversions"), "the readout's outcome column names it: {headline}");
+    // the route's answer explains to the same facts and sentences
+    let resp =
+        handlers::llm_insights_http(&d, explain(serde_json::json!({"analysis": {"readout_result": readout}}))).await;
+    let y = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{y}");
+    assert_eq!(y["facts"], x["facts"]);
+    // a level asked for runs the readout at it: the same lift, a wider interval
+    let body: serde_json::Value = serde_json::from_str(sample["body"].as_str().expect("body")).expect("json");
+    let mut strict = body.clone();
+    strict["confidence_level"] = serde_json::json!(0.95);
+    let resp = handlers::llm_insights_http(&d, explain(strict.clone())).await;
+    let z = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{z}");
+    assert_eq!(z["confidence_level"], 0.95);
+    assert_eq!(z["grounding"]["passed"], true, "{z}");
+    let (e95, e90) = (fact(&z, "readout.effect"), e);
+    assert_eq!(e95["value"], e90["value"]);
+    assert!(e95["ci"][0].as_f64() < e90["ci"][0].as_f64(), "{e95} vs {e90}");
+    // refusals, each naming its field
+    let mut clash = strict.clone();
+    clash["analysis"]["readout"]["alpha"] = serde_json::json!(0.2);
+    let mut bad_market = body.clone();
+    bad_market["analysis"]["readout"]["treated_markets"] = serde_json::json!(["nowhere"]);
+    let mut no_noise = serde_json::json!({"analysis": {"readout_result": readout.clone()}});
+    no_noise["analysis"]["readout_result"]["std_error"] = serde_json::json!(0.0);
+    let mut both = body.clone();
+    both["analysis"]["readout_result"] = readout.clone();
+    for (b, field) in [
+        (clash, "confidence_level"),
+        (bad_market, "analysis.readout.treated_markets"),
+        (no_noise, "analysis.readout_result"),
+        (both, "analysis"),
+    ] {
+        let resp = handlers::llm_insights_http(&d, explain(b.clone())).await;
+        let out = json_body(&resp);
+        assert_eq!(resp.status(), 400, "{b} -> {out}");
+        assert_eq!(out["field"], field, "{b} -> {out}");
+    }
+}

@@ -300,7 +300,9 @@ enum Command {
         /// media mix model's answer, as `liftos mmm` prints it, or an insights body whose
         /// analysis.budget_result holds it) | design (the request is a design's answer, as
         /// `liftos design geo|power|randomize` prints it, or an insights body whose
-        /// analysis.design_result holds it; explained at the design's own level)
+        /// analysis.design_result holds it; explained at the design's own level) | readout (the
+        /// request is a geo test's readout, as `liftos estimate geo-readout` prints it, or an
+        /// insights body whose analysis.readout_result holds it)
         #[arg(long, default_value = "analyze-advanced")]
         kind: String,
         /// What to call the outcome (default: the request's outcome column; for a budget, "the KPI").
@@ -2041,15 +2043,20 @@ fn explain_flags(
     Ok(())
 }
 
-/// `liftos explain --kind budget`: the media mix model's answer explained at its level.
-fn run_explain_budget(
+/// `liftos explain --kind budget|design|readout`: the media mix model's, a design's or a geo
+/// readout's answer explained, at its own level unless `--level` (or the insights body's
+/// `confidence_level`) asks for another: an error naming it for a model or a design computed at
+/// a different one, the t interval recomputed for a readout. The request is the answer as the command printed it, or an insights body whose
+/// `analysis.<field>` holds it.
+fn run_explain_answer<T: serde::de::DeserializeOwned>(
     request: &std::path::Path,
-    level: Option<f64>,
-    audience: Option<&str>,
-    outcome: Option<String>,
+    flags: (Option<f64>, Option<&str>, Option<String>),
+    field: &str,
+    pick: impl Fn(&liftos::api::llm::AnalysisSource) -> Option<T>,
+    explain: impl Fn(&T, &liftos::api::llm::InsightsRequest) -> Result<liftos::llm::Insights, liftos::service::ServiceError>,
 ) -> ExitCode {
     use liftos::api::llm::InsightsRequest;
-    use liftos::service::insights;
+    let (level, audience, outcome) = flags;
     let bytes = match std::fs::read(request) {
         Ok(b) => b,
         Err(e) => return fail("request", format!("{}: {e}", request.display())),
@@ -2058,60 +2065,7 @@ fn run_explain_budget(
         Ok(v) => v,
         Err(e) => return fail("request", format!("{}: not JSON: {e}", request.display())),
     };
-    let (model, mut req) = match body.get("analysis") {
-        Some(_) => {
-            let req: InsightsRequest = match liftos::domain::error::from_json_value(body.clone()) {
-                Ok(r) => r,
-                Err(e) => return fail(e.field(), e.summary()),
-            };
-            match req.analysis.budget_result.clone() {
-                Some(m) => (*m, req),
-                None => {
-                    return fail(
-                        "analysis.budget_result",
-                        "with --kind budget, the body's analysis is the model's answer",
-                    )
-                }
-            }
-        }
-        None => match liftos::domain::error::from_json_value::<liftos_estimators::mmm::MmmResult>(body) {
-            Ok(m) => {
-                let level = m.level;
-                (m, explain_request(level))
-            }
-            Err(e) => return fail(&format!("request.{}", e.field()), e.summary()),
-        },
-    };
-    if let Err(code) = explain_flags(&mut req, level, audience, outcome) {
-        return code;
-    }
-    match insights::explain_budget(&model, &req) {
-        Ok(x) => emit_json(&x),
-        Err(e) => service_fail(e),
-    }
-}
-
-/// `liftos explain --kind design`: a design's answer explained, at its own level unless
-/// `--level` (or the insights body's `confidence_level`) asks for another, which is an error
-/// naming it when the design was computed at a different one.
-fn run_explain_design(
-    request: &std::path::Path,
-    level: Option<f64>,
-    audience: Option<&str>,
-    outcome: Option<String>,
-) -> ExitCode {
-    use liftos::api::llm::InsightsRequest;
-    use liftos::api::surfacing::DesignResponse;
-    use liftos::service::insights;
-    let bytes = match std::fs::read(request) {
-        Ok(b) => b,
-        Err(e) => return fail("request", format!("{}: {e}", request.display())),
-    };
-    let body: serde_json::Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(e) => return fail("request", format!("{}: not JSON: {e}", request.display())),
-    };
-    let (design, mut req) = match body.get("analysis") {
+    let (answer, mut req) = match body.get("analysis") {
         Some(_) => {
             let given = body.get("confidence_level").is_some();
             let mut req: InsightsRequest = match liftos::domain::error::from_json_value(body.clone()) {
@@ -2119,21 +2073,21 @@ fn run_explain_design(
                 Err(e) => return fail(e.field(), e.summary()),
             };
             req.level_given = given;
-            match req.analysis.design_result.clone() {
-                Some(d) => (*d, req),
+            match pick(&req.analysis) {
+                Some(a) => (a, req),
                 None => {
                     return fail(
-                        "analysis.design_result",
-                        "with --kind design, the body's analysis is the design's answer",
+                        &format!("analysis.{field}"),
+                        format!("with --kind, the body's analysis.{field} is the answer to explain"),
                     )
                 }
             }
         }
-        None => match liftos::domain::error::from_json_value::<DesignResponse>(body) {
-            Ok(d) => {
+        None => match liftos::domain::error::from_json_value::<T>(body) {
+            Ok(a) => {
                 let mut req = explain_request(0.95);
                 req.level_given = false;
-                (d, req)
+                (a, req)
             }
             Err(e) => return fail(&format!("request.{}", e.field()), e.summary()),
         },
@@ -2144,7 +2098,7 @@ fn run_explain_design(
     if level.is_some() {
         req.level_given = true;
     }
-    match insights::explain_design(&design, &req) {
+    match explain(&answer, &req) {
         Ok(x) => emit_json(&x),
         Err(e) => service_fail(e),
     }
@@ -2424,10 +2378,30 @@ async fn run() -> ExitCode {
         Command::Ingest(args) => run_ingest(args).await,
         Command::Counterfactual { request, input, level } => run_counterfactual(&request, input.as_deref(), level),
         Command::Explain { request, input, level, audience, kind, outcome } => match (kind.as_str(), input) {
-            ("budget", None) => run_explain_budget(&request, level, audience.as_deref(), outcome),
-            ("budget", Some(_)) => fail("input", "--kind budget explains the model's answer in --request: no --input"),
-            ("design", None) => run_explain_design(&request, level, audience.as_deref(), outcome),
-            ("design", Some(_)) => fail("input", "--kind design explains the design's answer in --request: no --input"),
+            ("budget", None) => run_explain_answer(
+                &request,
+                (level, audience.as_deref(), outcome),
+                "budget_result",
+                |a| a.budget_result.as_deref().cloned(),
+                liftos::service::insights::explain_budget,
+            ),
+            ("design", None) => run_explain_answer(
+                &request,
+                (level, audience.as_deref(), outcome),
+                "design_result",
+                |a| a.design_result.as_deref().cloned(),
+                liftos::service::insights::explain_design,
+            ),
+            ("readout", None) => run_explain_answer(
+                &request,
+                (level, audience.as_deref(), outcome),
+                "readout_result",
+                |a| a.readout_result.as_deref().cloned(),
+                liftos::service::insights::explain_readout,
+            ),
+            ("budget" | "design" | "readout", Some(_)) => {
+                fail("input", format!("--kind {kind} explains the answer in --request: no --input"))
+            }
             (_, Some(input)) => run_explain(&request, &input, level, audience.as_deref(), &kind, outcome),
             (_, None) => fail("input", "required: the data the request's analysis runs on"),
         },

@@ -2058,6 +2058,21 @@ fn design_a_geo_test_then_read_it_out() {
     let (lift, lo, hi) = (r["lift"].as_f64().unwrap(), r["ci_low"].as_f64().unwrap(), r["ci_high"].as_f64().unwrap());
     assert!(lo < 0.1 && 0.1 < hi, "the 10% lift within [{lo}, {hi}]: {r}");
     assert!((lift - 0.1).abs() < 0.05, "{r}");
+    // the readout in words: the lift over the test's weeks, at the readout's own 90%
+    let saved = write("readout.json", r.to_string());
+    let (code, x) = liftos(&["explain", "--kind", "readout", "--request", &saved, "--outcome", "revenue"]);
+    assert_eq!(code, 0, "{x}");
+    assert_eq!(x["confidence_level"], 0.9, "{x}");
+    assert_eq!(x["grounding"]["passed"], true, "{x}");
+    let head = x["explanation"]["headline"].as_str().unwrap();
+    assert!(head.contains(&format!("{duration} weeks")), "{head}");
+    for m in &markets {
+        assert!(head.contains(m), "{head}");
+    }
+    let effect = x["facts"].as_array().unwrap().iter().find(|f| f["id"] == "readout.effect").unwrap().clone();
+    assert!(head.contains(effect["display"].as_str().unwrap().trim_start_matches('-')), "{head}");
+    let (code, v) = liftos(&["explain", "--kind", "readout", "--request", &saved, "--input", &full]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("input")), "{v}");
     // errors name the flag
     for (extra, field) in [
         (vec!["--durations", "4,x"], "durations"),

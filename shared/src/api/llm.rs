@@ -28,7 +28,9 @@ pub struct AnalysisSource {
     /// run at the level asked for; its plan, channels and next test explained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<serde_json::Value>,
-    /// The media mix model's answer as that route (or the KPI recommendations' `model`) returned it.
+    /// The media mix model's answer as that route (or the KPI recommendations' `model`) returned
+    /// it, explained at its own level (its intervals are percentiles of its re-fits there); a
+    /// `confidence_level` other than that is a 400 naming it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_result: Option<Box<liftos_estimators::mmm::MmmResult>>,
     /// A test design: a body of `POST /api/v1/surfacing/experiments/design`, run now. Without
@@ -41,6 +43,16 @@ pub struct AnalysisSource {
     /// explained at its own level; a `confidence_level` other than that is a 400 naming it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub design_result: Option<Box<super::surfacing::DesignResponse>>,
+    /// A geo test's readout: a body of `POST /api/v1/surfacing/experiments/readout`, run now.
+    /// With `confidence_level`, its `alpha` is set to 1 - that level (one already set to another
+    /// value is a 400 naming `confidence_level`); without, explained at the readout's own level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readout: Option<serde_json::Value>,
+    /// The readout's answer (as that route or `liftos estimate geo-readout` returns it),
+    /// explained at the level asked for (its t interval recomputed; the conformal interval only
+    /// at the readout's own level), or at its own without `confidence_level`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readout_result: Option<Box<super::surfacing::ReadoutAnswer>>,
 }
 
 /// Who writes the narrative.

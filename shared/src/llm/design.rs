@@ -77,6 +77,7 @@ pub fn sheet(d: &DesignResponse, level: f64, ctx: &Context) -> Result<FactSheet,
         },
         confidence_level: level,
         design: Some(Drafting::of(d)),
+        readout: None,
     })
 }
 
@@ -483,7 +484,7 @@ pub fn is_design(sheet: &FactSheet) -> bool {
 
 /// A list of names as a sentence writes it: "Chicago, Denver and Austin", or with semicolons
 /// when a name holds a comma: "Austin; New York, NY; and Phoenix".
-fn and_list(names: &[String]) -> String {
+pub(super) fn and_list(names: &[String]) -> String {
     let semi = names.iter().any(|n| n.contains(','));
     match names {
         [] => String::new(),
@@ -495,7 +496,7 @@ fn and_list(names: &[String]) -> String {
 }
 
 /// The periods' word ("weeks") for a count fact, from the panel's step.
-fn periods_word(n: f64, step: Option<&str>) -> String {
+pub(super) fn periods_word(n: f64, step: Option<&str>) -> String {
     let one = n == 1.0;
     match step {
         Some(s @ ("day" | "week" | "month" | "quarter")) if one => s.to_string(),

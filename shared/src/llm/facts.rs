@@ -98,14 +98,14 @@ impl Fact {
         }
     }
 
-    fn with_ci(mut self, lo: f64, hi: f64, level: f64) -> Self {
+    pub(super) fn with_ci(mut self, lo: f64, hi: f64, level: f64) -> Self {
         self.ci = Some([lo, hi]);
         self.ci_display = Some([display(lo, self.unit), display(hi, self.unit)]);
         self.level = Some(level);
         self
     }
 
-    fn with_p(mut self, p: Option<f64>) -> Self {
+    pub(super) fn with_p(mut self, p: Option<f64>) -> Self {
         if let Some(p) = p.filter(|p| p.is_finite()) {
             self.p_value = Some(p);
             self.p_display = Some(display(p, Unit::Probability));
@@ -176,6 +176,9 @@ pub struct FactSheet {
     /// A test design's names and kinds, which its sentences need beside the numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub design: Option<super::design::Drafting>,
+    /// A geo readout's names and kinds, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readout: Option<super::readout::Drafting>,
 }
 
 impl FactSheet {
@@ -273,11 +276,12 @@ pub fn sheet(output: &AnalysisOutput, level: f64, ctx: &Context) -> Result<FactS
         },
         confidence_level: level,
         design: None,
+        readout: None,
     })
 }
 
 /// The interval bounds and p-value of a fact as facts of their own.
-fn bounds(f: &Fact) -> Vec<Fact> {
+pub(super) fn bounds(f: &Fact) -> Vec<Fact> {
     let mut out = Vec::new();
     let mut sub = |suffix: &str, label: &str, value: f64, unit: Unit| {
         let mut b = Fact::new(
@@ -1167,5 +1171,6 @@ pub fn budget_sheet(
         entities: Entities { platforms, campaigns: names, metrics, outcome: ctx.outcome.clone(), groups: Vec::new() },
         confidence_level: level,
         design: None,
+        readout: None,
     })
 }

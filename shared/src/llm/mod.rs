@@ -10,6 +10,7 @@ pub mod facts;
 pub mod format;
 pub mod narrate;
 pub mod provider;
+pub mod readout;
 pub mod validate;
 
 use schemars::JsonSchema;

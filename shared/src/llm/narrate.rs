@@ -482,6 +482,9 @@ pub fn explain(sheet: &FactSheet, audience: Audience) -> Result<Explanation, Str
 
 /// The template sentences for `audience`, with their placeholders (what a model rephrases).
 pub fn drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
+    if sheet.readout.is_some() {
+        return super::readout::drafts(sheet, audience);
+    }
     let mut drafts: Vec<String> = Vec::new();
     let effects: Vec<(&Evidence, &Fact)> =
         sheet.evidence.iter().filter_map(|e| sheet.get(&format!("{}.effect", e.id)).map(|f| (e, f))).collect();

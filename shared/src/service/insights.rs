@@ -53,6 +53,8 @@ pub async fn answer(
             budget_at_level(&req)?;
         } else if a.design.is_some() {
             design_at_level(&req)?;
+        } else if a.readout.is_some() {
+            readout_at_level(&req)?;
         }
         return causal::queue_job(ctx, user, JobKind::Insights, body).await.map(Answer::Queued);
     }
@@ -114,6 +116,8 @@ fn parse(body: &[u8]) -> Result<InsightsRequest, ServiceError> {
         a.budget_result.is_some(),
         a.design.is_some(),
         a.design_result.is_some(),
+        a.readout.is_some(),
+        a.readout_result.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -129,7 +133,8 @@ fn parse(body: &[u8]) -> Result<InsightsRequest, ServiceError> {
     Ok(req)
 }
 
-const ONE_OF: &str = "name exactly one of job_id, result, request, budget, budget_result, design or design_result";
+const ONE_OF: &str =
+    "name exactly one of job_id, result, request, budget, budget_result, design, design_result, readout or readout_result";
 
 /// `analysis.budget` at the level asked for: an optimize-budget body with `kpi` (the media mix
 /// model), its `kpi.level` set to the level (one already set to another is a 400 naming
@@ -199,6 +204,49 @@ fn design_at_level(req: &InsightsRequest) -> Result<Vec<u8>, ServiceError> {
     serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
+/// `analysis.readout` as a body of the readout route: with `confidence_level` given, its
+/// `alpha` set to 1 - level (one already set to another is a 400 naming `confidence_level`).
+fn readout_at_level(req: &InsightsRequest) -> Result<Vec<u8>, ServiceError> {
+    let mut body = req.analysis.readout.clone().unwrap_or_default();
+    let obj = body.as_object_mut().ok_or_else(|| {
+        ValidationError::new("analysis.readout", "must be a JSON object (a body of the readout route)")
+    })?;
+    if req.level_given {
+        let alpha = 1.0 - req.confidence_level;
+        match obj.get("alpha").and_then(|a| a.as_f64()) {
+            Some(a) if (a - alpha).abs() > 1e-9 => {
+                return Err(ValidationError::new(
+                    "confidence_level",
+                    format!(
+                        "{} asks for alpha = {}, but analysis.readout.alpha is {a}: leave it out or make them agree",
+                        req.confidence_level,
+                        (alpha * 1e9).round() / 1e9
+                    ),
+                )
+                .into())
+            }
+            _ => {
+                obj.insert("alpha".into(), serde_json::json!(alpha));
+            }
+        }
+    }
+    serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// A readout's fact sheet: at the level asked for when the request gave one, else at its own.
+pub fn readout_sheet(
+    r: &crate::api::surfacing::ReadoutAnswer,
+    req: &InsightsRequest,
+    outcome: Option<String>,
+) -> Result<facts::FactSheet, ServiceError> {
+    let level = match (req.level_given, llm::readout::own_level(r)) {
+        (false, Some(own)) => own,
+        _ => req.confidence_level,
+    };
+    let ctx = facts::Context { outcome: req.outcome.clone().or(outcome), ..Default::default() };
+    Ok(llm::readout::sheet(r, level, &ctx)?)
+}
+
 /// A design's fact sheet: at the level asked for when the request gave one, else at its own.
 pub fn design_sheet(
     d: &crate::api::surfacing::DesignResponse,
@@ -233,7 +281,23 @@ async fn sheet_in_call(
     let a = &req.analysis;
     let budget_ctx = facts::Context { outcome: req.outcome.clone(), ..Default::default() };
     if let Some(m) = &a.budget_result {
-        return Ok(Ok(facts::budget_sheet(m, req.confidence_level, &budget_ctx)?));
+        return Ok(Ok(facts::budget_sheet(m, budget_level(m, req), &budget_ctx)?));
+    }
+    if let Some(r) = &a.readout_result {
+        return Ok(Ok(readout_sheet(r, req, None)?));
+    }
+    if let Some(readout) = &a.readout {
+        let body = readout_at_level(req)?;
+        let answer = super::surfacing::readout_experiment(ctx.stores, user, &body).await.map_err(|e| match e {
+            ServiceError::Validation(e) => ServiceError::Validation(e.within("analysis.readout")),
+            e => e,
+        })?;
+        let outcome = readout
+            .get("outcome")
+            .and_then(|o| o.as_str())
+            .filter(|o| check_outcome_name(o).is_ok())
+            .map(str::to_string);
+        return Ok(Ok(readout_sheet(&answer, req, outcome)?));
     }
     if let Some(d) = &a.design_result {
         return Ok(Ok(design_sheet(d, req, None)?));
@@ -432,7 +496,7 @@ pub fn explain(
 pub fn explain_budget(m: &liftos_estimators::mmm::MmmResult, req: &InsightsRequest) -> Result<Insights, ServiceError> {
     let sheet = facts::budget_sheet(
         m,
-        req.confidence_level,
+        budget_level(m, req),
         &facts::Context { outcome: req.outcome.clone(), ..Default::default() },
     )?;
     llm::explain_sheet(sheet, req.audience, no_model_error(req)).map_err(ServiceError::Internal)
@@ -445,6 +509,24 @@ pub fn explain_design(
 ) -> Result<Insights, ServiceError> {
     let sheet = design_sheet(d, req, None)?;
     llm::explain_sheet(sheet, req.audience, no_model_error(req)).map_err(ServiceError::Internal)
+}
+
+/// The explanation of a geo readout's answer (`liftos explain --kind readout`).
+pub fn explain_readout(
+    r: &crate::api::surfacing::ReadoutAnswer,
+    req: &InsightsRequest,
+) -> Result<Insights, ServiceError> {
+    let sheet = readout_sheet(r, req, None)?;
+    llm::explain_sheet(sheet, req.audience, no_model_error(req)).map_err(ServiceError::Internal)
+}
+
+/// The level a model's answer is explained at: the one asked for, or without one the model's.
+fn budget_level(m: &liftos_estimators::mmm::MmmResult, req: &InsightsRequest) -> f64 {
+    if req.level_given {
+        req.confidence_level
+    } else {
+        m.level
+    }
 }
 
 /// Why the template answers `narrator: llm` when no model is configured.
