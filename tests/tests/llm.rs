@@ -558,6 +558,56 @@ fn count(tally: &mut Tally, kind: &'static str, caught: bool, must: bool, detail
     assert!(caught || !must, "{kind} not caught: {}", detail());
 }
 
+/// The corruptions every kind of narrative must catch, recorded in `tally`: a number off by one
+/// (not one inside the data's names: "DMA 501" changed into "DMA 502" is another name), an
+/// invented number, a wrong level, and an unknown channel or metric appended to the headline.
+fn corrupt_common(x: &Insights, rng: &mut Rng, tally: &mut Tally) {
+    let sh = sheet(x);
+    let check = |s: &[Sentence]| !liftos::llm::validate::grounding(s, &sh).passed;
+    let mut record =
+        |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| count(tally, kind, caught, true, detail);
+    for (i, s) in x.explanation.sentences.iter().enumerate() {
+        let in_name = |(a, b): (usize, usize)| {
+            x.entities
+                .groups
+                .iter()
+                .any(|g| s.text.match_indices(g.as_str()).any(|(at, _)| at <= a && b <= at + g.len()))
+        };
+        let spans: Vec<(usize, usize)> = number_spans(&s.text).into_iter().filter(|sp| !in_name(*sp)).collect();
+        if !spans.is_empty() {
+            let m = off_by_one(&s.text, *rng.pick(&spans));
+            record("number off by one", check(&with(x, i, m.clone())), &|| m.clone());
+        }
+    }
+    let h = &x.explanation.sentences[0].text;
+    let m = format!("{} (about 1,234.5 in all).", h.trim_end_matches('.'));
+    record("invented number", check(&with(x, 0, m.clone())), &|| m.clone());
+    let level = liftos::llm::format::display(x.confidence_level, liftos::llm::format::Unit::Level);
+    if let Some(i) = x.explanation.sentences.iter().position(|s| s.text.contains(&format!("{level} "))) {
+        let other = if x.confidence_level == 0.95 { "90%" } else { "95%" };
+        let m = x.explanation.sentences[i].text.replacen(&level, other, 1);
+        record("wrong level", check(&with(x, i, m.clone())), &|| m.clone());
+    }
+    if !x.entities.platforms.iter().any(|p| p == "tiktok") {
+        let m = format!("{} on TikTok.", h.trim_end_matches('.'));
+        record("unknown channel", check(&with(x, 0, m.clone())), &|| m.clone());
+    }
+    if !x.entities.metrics.iter().chain(x.entities.outcome.iter()).any(|m| m.to_lowercase().contains("clicks")) {
+        let m = format!("{} in clicks.", h.trim_end_matches('.'));
+        record("unknown metric", check(&with(x, 0, m.clone())), &|| m.clone());
+    }
+}
+
+/// The tally printed; at least `min` corruptions in all.
+fn report(what: &str, tally: &Tally, min: usize) {
+    let total: usize = tally.values().map(|t| t.0).sum();
+    println!("{what} mutations: {total}");
+    for (k, (n, c)) in tally {
+        println!("  {k}: {c}/{n} caught");
+    }
+    assert!(total >= min, "at least {min} corrupted {what} narratives: {total}");
+}
+
 /// Corrupted narratives: every number and level corruption caught, at least 99% of the claim
 /// corruptions, and no false alarm on the originals.
 #[test]
@@ -953,18 +1003,15 @@ fn budget_model_narratives_are_grounded_and_corruptions_caught() {
     }
     let mut rng = Rng(0x0dd_ba11_5eed_0001);
     let mut tally: Tally = Default::default();
-    let mut record =
-        |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| count(&mut tally, kind, caught, true, detail);
     for x in g {
+        corrupt_common(x, &mut rng, &mut tally);
         let sh = sheet(x);
         assert!(liftos::llm::validate::grounding(&x.explanation.sentences, &sh).passed);
         let check = |s: &[Sentence]| !liftos::llm::validate::grounding(s, &sh).passed;
+        let mut record = |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| {
+            count(&mut tally, kind, caught, true, detail)
+        };
         for (i, s) in x.explanation.sentences.iter().enumerate() {
-            let spans = number_spans(&s.text);
-            if !spans.is_empty() {
-                let m = off_by_one(&s.text, *rng.pick(&spans));
-                record("number off by one", check(&with(x, i, m.clone())), &|| m.clone());
-            }
             if let Some(at) = s.text.find('%') {
                 let after = &s.text[at + 1..];
                 if !after.trim_start().starts_with("interval") && !after.trim_start().starts_with("level") {
@@ -974,14 +1021,6 @@ fn budget_model_narratives_are_grounded_and_corruptions_caught() {
             }
         }
         let h = &x.explanation.sentences[0].text;
-        let m = format!("{} (about 1,234.5 in all).", h.trim_end_matches('.'));
-        record("invented number", check(&with(x, 0, m.clone())), &|| m.clone());
-        let level = liftos::llm::format::display(x.confidence_level, liftos::llm::format::Unit::Level);
-        if let Some(i) = x.explanation.sentences.iter().position(|s| s.text.contains(&format!("{level} "))) {
-            let other = if x.confidence_level == 0.95 { "90%" } else { "95%" };
-            let m = x.explanation.sentences[i].text.replacen(&level, other, 1);
-            record("wrong level", check(&with(x, i, m.clone())), &|| m.clone());
-        }
         for (a, b) in [("expected to gain", "expected to reduce it by"), ("expected to reduce", "expected to raise")] {
             if h.contains(a) {
                 let m = h.replacen(a, b, 1);
@@ -996,21 +1035,8 @@ fn budget_model_narratives_are_grounded_and_corruptions_caught() {
         // Grade C: never causal words, significant or not.
         let m = format!("{}; the plan's channels drove this.", h.trim_end_matches('.'));
         record("caused on a weak grade", check(&with(x, 0, m.clone())), &|| m.clone());
-        if !x.entities.platforms.iter().any(|p| p == "tiktok") {
-            let m = format!("{} on TikTok.", h.trim_end_matches('.'));
-            record("unknown channel", check(&with(x, 0, m.clone())), &|| m.clone());
-        }
-        if !x.entities.metrics.iter().chain(x.entities.outcome.iter()).any(|m| m.to_lowercase().contains("clicks")) {
-            let m = format!("{} in clicks.", h.trim_end_matches('.'));
-            record("unknown metric", check(&with(x, 0, m.clone())), &|| m.clone());
-        }
     }
-    let total: usize = tally.values().map(|t| t.0).sum();
-    println!("budget mutations: {total}");
-    for (k, (n, c)) in &tally {
-        println!("  {k}: {c}/{n} caught");
-    }
-    assert!(total >= 2000, "at least 2,000 corrupted budget narratives: {total}");
+    report("budget", &tally, 2000);
 }
 
 /// The budget model's intervals are its re-fits' percentiles at its own level: another level is
@@ -1206,58 +1232,24 @@ fn design_narratives_are_grounded_and_corruptions_caught() {
     assert!(numbers > 5000, "{numbers}");
     let mut rng = Rng(0x0dd_ba11_5eed_0002);
     let mut tally: Tally = Default::default();
-    let mut record =
-        |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| count(&mut tally, kind, caught, true, detail);
     for x in g {
         assert_eq!(x.evidence_grade, facts::Grade::D);
         let all: String = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
         assert!(all.contains("This is a plan, not a result") || all.contains("nothing to run yet"), "{all}");
+        corrupt_common(x, &mut rng, &mut tally);
         let sh = sheet(x);
         let check = |s: &[Sentence]| !liftos::llm::validate::grounding(s, &sh).passed;
-        for (i, s) in x.explanation.sentences.iter().enumerate() {
-            // digits of the design's names ("DMA 501", "arm 2") are names, not numbers: one name
-            // changed into another is not a number the validator could catch
-            let in_name = |(a, b): (usize, usize)| {
-                x.entities
-                    .groups
-                    .iter()
-                    .any(|g| s.text.match_indices(g.as_str()).any(|(at, _)| at <= a && b <= at + g.len()))
-            };
-            let spans: Vec<(usize, usize)> = number_spans(&s.text).into_iter().filter(|sp| !in_name(*sp)).collect();
-            if !spans.is_empty() {
-                let m = off_by_one(&s.text, *rng.pick(&spans));
-                record("number off by one", check(&with(x, i, m.clone())), &|| m.clone());
-            }
-        }
-        let h = &x.explanation.sentences[0].text;
-        let m = format!("{} (about 1,234.5 in all).", h.trim_end_matches('.'));
-        record("invented number", check(&with(x, 0, m.clone())), &|| m.clone());
-        let level = liftos::llm::format::display(x.confidence_level, liftos::llm::format::Unit::Level);
-        if let Some(i) = x.explanation.sentences.iter().position(|s| s.text.contains(&format!("{level} interval"))) {
-            let other = if x.confidence_level == 0.95 { "90%" } else { "95%" };
-            let m = x.explanation.sentences[i].text.replacen(&level, other, 1);
-            record("wrong level", check(&with(x, i, m.clone())), &|| m.clone());
-        }
+        let mut record = |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| {
+            count(&mut tally, kind, caught, true, detail)
+        };
         // a design measures nothing: never significant, never a cause
+        let h = &x.explanation.sentences[0].text;
         let m = format!("{}, a statistically significant lift.", h.trim_end_matches('.'));
         record("significant on a design", check(&with(x, 0, m.clone())), &|| m.clone());
         let m = format!("{}; the test markets drove this.", h.trim_end_matches('.'));
         record("caused on a design", check(&with(x, 0, m.clone())), &|| m.clone());
-        if !x.entities.platforms.iter().any(|p| p == "tiktok") {
-            let m = format!("{} on TikTok.", h.trim_end_matches('.'));
-            record("unknown channel", check(&with(x, 0, m.clone())), &|| m.clone());
-        }
-        if !x.entities.metrics.iter().chain(x.entities.outcome.iter()).any(|m| m.to_lowercase().contains("clicks")) {
-            let m = format!("{} in clicks.", h.trim_end_matches('.'));
-            record("unknown metric", check(&with(x, 0, m.clone())), &|| m.clone());
-        }
     }
-    let total: usize = tally.values().map(|t| t.0).sum();
-    println!("design mutations: {total}");
-    for (k, (n, c)) in &tally {
-        println!("  {k}: {c}/{n} caught");
-    }
-    assert!(total >= 3000, "at least 3,000 corrupted design narratives: {total}");
+    report("design", &tally, 3000);
 }
 
 /// A design is explained at its own level: another is refused naming confidence_level; markets
@@ -1385,8 +1377,6 @@ fn readout_narratives_are_grounded_and_corruptions_caught() {
     assert!(clear > 60 && clear < 540, "a mix of clear and unclear lifts: {clear}");
     let mut rng = Rng(0x0dd_ba11_5eed_0003);
     let mut tally: Tally = Default::default();
-    let mut record =
-        |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| count(&mut tally, kind, caught, true, detail);
     for x in g {
         let e = x.facts.iter().find(|f| f.id == "readout.effect").expect("effect");
         let fit_ok = x.evidence[0].checks[0].passed == Some(true);
@@ -1396,29 +1386,12 @@ fn readout_narratives_are_grounded_and_corruptions_caught() {
         if h.starts_with("The test ") {
             assert!(e.significant == Some(true) && fit_ok, "{h}");
         }
+        corrupt_common(x, &mut rng, &mut tally);
         let sh = sheet(x);
         let check = |s: &[Sentence]| !liftos::llm::validate::grounding(s, &sh).passed;
-        for (i, s) in x.explanation.sentences.iter().enumerate() {
-            let in_name = |(a, b): (usize, usize)| {
-                x.entities
-                    .groups
-                    .iter()
-                    .any(|g| s.text.match_indices(g.as_str()).any(|(at, _)| at <= a && b <= at + g.len()))
-            };
-            let spans: Vec<(usize, usize)> = number_spans(&s.text).into_iter().filter(|sp| !in_name(*sp)).collect();
-            if !spans.is_empty() {
-                let m = off_by_one(&s.text, *rng.pick(&spans));
-                record("number off by one", check(&with(x, i, m.clone())), &|| m.clone());
-            }
-        }
-        let m = format!("{} (about 1,234.5 in all).", h.trim_end_matches('.'));
-        record("invented number", check(&with(x, 0, m.clone())), &|| m.clone());
-        let level = liftos::llm::format::display(x.confidence_level, liftos::llm::format::Unit::Level);
-        if let Some(i) = x.explanation.sentences.iter().position(|s| s.text.contains(&format!("{level} interval"))) {
-            let other = if x.confidence_level == 0.95 { "90%" } else { "95%" };
-            let m = x.explanation.sentences[i].text.replacen(&level, other, 1);
-            record("wrong level", check(&with(x, i, m.clone())), &|| m.clone());
-        }
+        let mut record = |kind: &'static str, caught: bool, detail: &dyn Fn() -> String| {
+            count(&mut tally, kind, caught, true, detail)
+        };
         for (a, b) in [
             ("increased", "decreased"),
             ("decreased", "increased"),
@@ -1441,12 +1414,7 @@ fn readout_narratives_are_grounded_and_corruptions_caught() {
             record("caused on a failed fit", check(&with(x, 0, m.clone())), &|| m.clone());
         }
     }
-    let total: usize = tally.values().map(|t| t.0).sum();
-    println!("readout mutations: {total}");
-    for (k, (n, c)) in &tally {
-        println!("  {k}: {c}/{n} caught");
-    }
-    assert!(total >= 2500, "at least 2,500 corrupted readout narratives: {total}");
+    report("readout", &tally, 2500);
 }
 
 /// A readout at another level: its t interval recomputed from the standard error and degrees of

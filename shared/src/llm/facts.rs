@@ -258,14 +258,8 @@ pub fn sheet(output: &AnalysisOutput, level: f64, ctx: &Context) -> Result<FactS
             }
         }
     }
-    let mut all = Vec::new();
-    for f in b.facts {
-        let bounds = bounds(&f);
-        all.push(f);
-        all.extend(bounds);
-    }
     Ok(FactSheet {
-        facts: all,
+        facts: with_bounds(b.facts),
         evidence: b.evidence,
         entities: Entities {
             platforms,
@@ -280,8 +274,19 @@ pub fn sheet(output: &AnalysisOutput, level: f64, ctx: &Context) -> Result<FactS
     })
 }
 
+/// `facts`, each followed by its interval bounds and p-value as facts of their own.
+pub(super) fn with_bounds(facts: Vec<Fact>) -> Vec<Fact> {
+    let mut all = Vec::with_capacity(facts.len() * 2);
+    for f in facts {
+        let b = bounds(&f);
+        all.push(f);
+        all.extend(b);
+    }
+    all
+}
+
 /// The interval bounds and p-value of a fact as facts of their own.
-pub(super) fn bounds(f: &Fact) -> Vec<Fact> {
+fn bounds(f: &Fact) -> Vec<Fact> {
     let mut out = Vec::new();
     let mut sub = |suffix: &str, label: &str, value: f64, unit: Unit| {
         let mut b = Fact::new(
@@ -1159,14 +1164,8 @@ pub fn budget_sheet(
     if let Some(o) = &ctx.outcome {
         metrics.push(o.clone());
     }
-    let mut all = Vec::new();
-    for f in facts {
-        let b = bounds(&f);
-        all.push(f);
-        all.extend(b);
-    }
     Ok(FactSheet {
-        facts: all,
+        facts: with_bounds(facts),
         evidence,
         entities: Entities { platforms, campaigns: names, metrics, outcome: ctx.outcome.clone(), groups: Vec::new() },
         confidence_level: level,

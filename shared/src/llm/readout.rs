@@ -6,7 +6,7 @@
 //! check. Test markets chosen by a design are not randomised: a readout whose pre-period fit
 //! holds is graded B (a quasi-experiment), one whose fit fails C.
 
-use super::facts::{bounds, level_fact, Context, Entities, Evidence, Fact, FactKind, FactSheet, Grade};
+use super::facts::{level_fact, with_bounds, Context, Entities, Evidence, Fact, FactKind, FactSheet, Grade};
 use super::format::Unit;
 use super::narrate::{literal, Audience};
 use crate::api::causal::Check;
@@ -171,14 +171,8 @@ pub fn sheet(r: &ReadoutAnswer, level: f64, ctx: &Context) -> Result<FactSheet, 
         warnings,
     }];
     let markets: Vec<String> = g.markets.iter().map(|m| literal(m)).collect();
-    let mut all = Vec::new();
-    for f in facts {
-        let b = bounds(&f);
-        all.push(f);
-        all.extend(b);
-    }
     Ok(FactSheet {
-        facts: all,
+        facts: with_bounds(facts),
         evidence,
         entities: Entities {
             platforms: ctx.platforms.clone(),

@@ -136,101 +136,87 @@ fn parse(body: &[u8]) -> Result<InsightsRequest, ServiceError> {
 const ONE_OF: &str =
     "name exactly one of job_id, result, request, budget, budget_result, design, design_result, readout or readout_result";
 
+/// `o[key]` set to `want`, the value the level asked for implies; one already set to another is
+/// a 400 naming `confidence_level` (`at` is where the body holds it).
+fn agree(
+    o: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    want: f64,
+    at: &str,
+    req: &InsightsRequest,
+) -> Result<(), ServiceError> {
+    match o.get(key).and_then(|v| v.as_f64()) {
+        Some(v) if (v - want).abs() > 1e-9 => Err(ValidationError::new(
+            "confidence_level",
+            format!(
+                "{} asks for {key} = {}, but {at}.{key} is {v}: leave it out or make them agree",
+                req.confidence_level,
+                (want * 1e9).round() / 1e9
+            ),
+        )
+        .into()),
+        _ => {
+            o.insert(key.into(), serde_json::json!(want));
+            Ok(())
+        }
+    }
+}
+
+/// A body of `analysis` (`field`) as a JSON object, or a 400 naming it.
+fn body_of(
+    v: &Option<serde_json::Value>,
+    field: &str,
+    what: &str,
+) -> Result<(serde_json::Value, String), ServiceError> {
+    let body = v.clone().unwrap_or_default();
+    if !body.is_object() {
+        return Err(ValidationError::new(format!("analysis.{field}"), format!("must be a JSON object ({what})")).into());
+    }
+    Ok((body, format!("analysis.{field}")))
+}
+
+fn bytes(body: &serde_json::Value) -> Result<Vec<u8>, ServiceError> {
+    serde_json::to_vec(body).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
 /// `analysis.budget` at the level asked for: an optimize-budget body with `kpi` (the media mix
 /// model), its `kpi.level` set to the level (one already set to another is a 400 naming
 /// `confidence_level`).
 fn budget_at_level(req: &InsightsRequest) -> Result<Vec<u8>, ServiceError> {
-    let mut body = req.analysis.budget.clone().unwrap_or_default();
-    let kpi = body
-        .as_object_mut()
-        .ok_or_else(|| ValidationError::new("analysis.budget", "must be a JSON object (an optimize-budget body)"))?
-        .get_mut("kpi")
-        .and_then(|k| k.as_object_mut())
-        .ok_or_else(|| {
-            ValidationError::new(
-                "analysis.budget.kpi",
-                "required: the explanation is of the media mix model on your KPI (the optimize-budget body with kpi)",
-            )
-        })?;
-    match kpi.get("level").and_then(|l| l.as_f64()) {
-        Some(l) if (l - req.confidence_level).abs() > 1e-9 => {
-            return Err(ValidationError::new(
-                "confidence_level",
-                format!(
-                    "{} asks for a {}% interval, but analysis.budget.kpi.level is {l}: leave it out or make them agree",
-                    req.confidence_level,
-                    req.confidence_level * 100.0
-                ),
-            )
-            .into())
-        }
-        _ => {
-            kpi.insert("level".into(), serde_json::json!(req.confidence_level));
-        }
-    }
-    serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))
+    let (mut body, at) = body_of(&req.analysis.budget, "budget", "an optimize-budget body")?;
+    let kpi = body.get_mut("kpi").and_then(|k| k.as_object_mut()).ok_or_else(|| {
+        ValidationError::new(
+            "analysis.budget.kpi",
+            "required: the explanation is of the media mix model on your KPI (the optimize-budget body with kpi)",
+        )
+    })?;
+    agree(kpi, "level", req.confidence_level, &format!("{at}.kpi"), req)?;
+    bytes(&body)
 }
 
 /// `analysis.design` as a body of the design endpoint: with `confidence_level` given, each
 /// section's `alpha` (geo, power) set to 1 - level (one already set to another is a 400 naming
 /// `confidence_level`); without, as it is (explained at its own level).
 fn design_at_level(req: &InsightsRequest) -> Result<Vec<u8>, ServiceError> {
-    let mut body = req.analysis.design.clone().unwrap_or_default();
-    let obj = body.as_object_mut().ok_or_else(|| {
-        ValidationError::new("analysis.design", "must be a JSON object (a body of the design endpoint)")
-    })?;
+    let (mut body, at) = body_of(&req.analysis.design, "design", "a body of the design endpoint")?;
     if req.level_given {
-        let alpha = 1.0 - req.confidence_level;
         for section in ["geo", "power"] {
-            let Some(o) = obj.get_mut(section).and_then(|x| x.as_object_mut()) else { continue };
-            match o.get("alpha").and_then(|a| a.as_f64()) {
-                Some(a) if (a - alpha).abs() > 1e-9 => {
-                    return Err(ValidationError::new(
-                        "confidence_level",
-                        format!(
-                            "{} asks for alpha = {}, but analysis.design.{section}.alpha is {a}: leave it out or make them agree",
-                            req.confidence_level,
-                            (alpha * 1e9).round() / 1e9
-                        ),
-                    )
-                    .into())
-                }
-                _ => {
-                    o.insert("alpha".into(), serde_json::json!(alpha));
-                }
+            if let Some(o) = body.get_mut(section).and_then(|x| x.as_object_mut()) {
+                agree(o, "alpha", 1.0 - req.confidence_level, &format!("{at}.{section}"), req)?;
             }
         }
     }
-    serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))
+    bytes(&body)
 }
 
 /// `analysis.readout` as a body of the readout route: with `confidence_level` given, its
 /// `alpha` set to 1 - level (one already set to another is a 400 naming `confidence_level`).
 fn readout_at_level(req: &InsightsRequest) -> Result<Vec<u8>, ServiceError> {
-    let mut body = req.analysis.readout.clone().unwrap_or_default();
-    let obj = body.as_object_mut().ok_or_else(|| {
-        ValidationError::new("analysis.readout", "must be a JSON object (a body of the readout route)")
-    })?;
-    if req.level_given {
-        let alpha = 1.0 - req.confidence_level;
-        match obj.get("alpha").and_then(|a| a.as_f64()) {
-            Some(a) if (a - alpha).abs() > 1e-9 => {
-                return Err(ValidationError::new(
-                    "confidence_level",
-                    format!(
-                        "{} asks for alpha = {}, but analysis.readout.alpha is {a}: leave it out or make them agree",
-                        req.confidence_level,
-                        (alpha * 1e9).round() / 1e9
-                    ),
-                )
-                .into())
-            }
-            _ => {
-                obj.insert("alpha".into(), serde_json::json!(alpha));
-            }
-        }
+    let (mut body, at) = body_of(&req.analysis.readout, "readout", "a body of the readout route")?;
+    if let (true, Some(o)) = (req.level_given, body.as_object_mut()) {
+        agree(o, "alpha", 1.0 - req.confidence_level, &at, req)?;
     }
-    serde_json::to_vec(&body).map_err(|e| ServiceError::Internal(e.to_string()))
+    bytes(&body)
 }
 
 /// A readout's fact sheet: at the level asked for when the request gave one, else at its own.
@@ -288,40 +274,24 @@ async fn sheet_in_call(
     }
     if let Some(readout) = &a.readout {
         let body = readout_at_level(req)?;
-        let answer = super::surfacing::readout_experiment(ctx.stores, user, &body).await.map_err(|e| match e {
-            ServiceError::Validation(e) => ServiceError::Validation(e.within("analysis.readout")),
-            e => e,
-        })?;
-        let outcome = readout
-            .get("outcome")
-            .and_then(|o| o.as_str())
-            .filter(|o| check_outcome_name(o).is_ok())
-            .map(str::to_string);
-        return Ok(Ok(readout_sheet(&answer, req, outcome)?));
+        let answer =
+            super::surfacing::readout_experiment(ctx.stores, user, &body).await.map_err(within("analysis.readout"))?;
+        return Ok(Ok(readout_sheet(&answer, req, named_outcome(readout, "/outcome"))?));
     }
     if let Some(d) = &a.design_result {
         return Ok(Ok(design_sheet(d, req, None)?));
     }
     if let Some(design) = &a.design {
         let body = design_at_level(req)?;
-        let answer = super::surfacing::design_experiment(ctx.stores, user, &body).await.map_err(|e| match e {
-            ServiceError::Validation(e) => ServiceError::Validation(e.within("analysis.design")),
-            e => e,
-        })?;
+        let answer =
+            super::surfacing::design_experiment(ctx.stores, user, &body).await.map_err(within("analysis.design"))?;
         // the geo history's outcome column, when the body names one
-        let outcome = design
-            .pointer("/geo/outcome")
-            .and_then(|o| o.as_str())
-            .filter(|o| check_outcome_name(o).is_ok())
-            .map(str::to_string);
-        return Ok(Ok(design_sheet(&answer, req, outcome)?));
+        return Ok(Ok(design_sheet(&answer, req, named_outcome(design, "/geo/outcome"))?));
     }
     if a.budget.is_some() {
         let body = budget_at_level(req)?;
-        let answer = super::surfacing::optimize_budget(ctx.stores, user, &body).await.map_err(|e| match e {
-            ServiceError::Validation(e) => ServiceError::Validation(e.within("analysis.budget")),
-            e => e,
-        })?;
+        let answer =
+            super::surfacing::optimize_budget(ctx.stores, user, &body).await.map_err(within("analysis.budget"))?;
         let crate::api::surfacing::OptimizeAnswer::Mmm(m) = answer else {
             return Err(ServiceError::Internal("an optimize body with kpi answered without the model".into()));
         };
@@ -335,10 +305,20 @@ async fn sheet_in_call(
 
 /// A field error of the analysis's request, named within it.
 fn within_request(e: ServiceError) -> ServiceError {
-    match e {
-        ServiceError::Validation(e) => ServiceError::Validation(e.within("analysis.request")),
+    within("analysis.request")(e)
+}
+
+/// A field error of a body run for the explanation, named within `field` (`analysis.design`).
+fn within(field: &'static str) -> impl Fn(ServiceError) -> ServiceError {
+    move |e| match e {
+        ServiceError::Validation(e) => ServiceError::Validation(e.within(field)),
         e => e,
     }
+}
+
+/// The outcome column a body names at `pointer`, when it is a name a narrative may use.
+fn named_outcome(body: &serde_json::Value, pointer: &str) -> Option<String> {
+    body.pointer(pointer).and_then(|o| o.as_str()).filter(|o| check_outcome_name(o).is_ok()).map(str::to_string)
 }
 
 /// `analysis.request` at the level asked for: its kind, body and outcome column.
