@@ -1242,3 +1242,47 @@ async fn readouts_explained_through_the_insights_route() {
         assert_eq!(out["field"], field, "{b} -> {out}");
     }
 }
+
+/// A design and a readout explained as jobs (`mode: async`): the job runs the body as the call
+/// would and answers the same explanation; a body that cannot be honoured is refused before a
+/// job is made.
+#[tokio::test]
+async fn designs_and_readouts_explained_in_jobs() {
+    use liftos::api::causal::{JobKind, JobResult};
+    use liftos::domain::JobStatus;
+    use liftos::service::{causal, insights};
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let user = liftos::domain::UserContext::new(
+        liftos::domain::OrgId::new("acme").expect("org"),
+        "u".into(),
+        vec!["causal_admin".into()],
+        vec![],
+    );
+    let chain = liftos::service::chain::InlineChain::new(d.stores.clone());
+    let ctx = causal::Ctx { stores: &d.stores, jobs_queue: Some(&chain), now: chrono::Utc::now() };
+    for sample in ["llm-insights.design.json", "llm-insights.readout.json"] {
+        let ev: serde_json::Value = serde_json::from_str(&text(sample)).expect("event");
+        let mut body: serde_json::Value = serde_json::from_str(ev["body"].as_str().expect("body")).expect("json");
+        let now =
+            insights::insights(&ctx, &user, &serde_json::to_vec(&body).expect("bytes")).await.expect("in the call");
+        body["mode"] = serde_json::json!("async");
+        let insights::Answer::Queued(job) =
+            insights::answer(&ctx, &user, &serde_json::to_vec(&body).expect("bytes"), None).await.expect("queued")
+        else {
+            panic!("{sample}: mode async answers with a job");
+        };
+        assert_eq!((job.kind, job.status), (JobKind::Insights, JobStatus::Succeeded), "{sample}: {job:?}");
+        let Some(JobResult::Insights(x)) = job.result.clone() else { panic!("{sample}: {job:?}") };
+        assert_eq!(x.facts, now.facts, "{sample}");
+        assert_eq!(x.explanation, now.explanation, "{sample}");
+        // refused before a job is made: an alpha the level asked for contradicts
+        let section = if sample.contains("design") { "/analysis/design/geo" } else { "/analysis/readout" };
+        body["confidence_level"] = serde_json::json!(0.95);
+        body.pointer_mut(section).expect("section")["alpha"] = serde_json::json!(0.2);
+        let err =
+            insights::answer(&ctx, &user, &serde_json::to_vec(&body).expect("bytes"), None).await.expect_err("refused");
+        let e = liftos::api::error::ApiError::from(err);
+        assert_eq!(e.field.as_deref(), Some("confidence_level"), "{sample}: {e:?}");
+    }
+}
