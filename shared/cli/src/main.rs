@@ -283,14 +283,17 @@ enum Command {
     /// Explain an analysis as POST /api/v1/llm/causal/insights does: run the request (the body
     /// of analyze/advanced, discover or treatment-effect, or an insights body whose
     /// analysis.request is one) on a local file at the level asked for, and print the fact sheet,
-    /// the narrative, the evidence grade and the grounding validator's verdict.
+    /// the narrative, the evidence grade and the grounding validator's verdict; or explain a saved
+    /// answer (--kind budget, design or readout).
     Explain {
         #[arg(long)]
         request: PathBuf,
-        /// The data: .csv or .parquet (not with --kind budget).
+        /// The data: .csv or .parquet (not with --kind budget, design or readout, whose answer is
+        /// the request).
         #[arg(long)]
         input: Option<PathBuf>,
-        /// The confidence level of every interval stated (default 0.95, or the body's).
+        /// The confidence level of every interval stated (default 0.95, or the body's; for a saved
+        /// answer, its own).
         #[arg(long)]
         level: Option<f64>,
         /// executive (3-5 sentences, default) | analyst
@@ -2378,6 +2381,24 @@ async fn run() -> ExitCode {
         Command::Ingest(args) => run_ingest(args).await,
         Command::Counterfactual { request, input, level } => run_counterfactual(&request, input.as_deref(), level),
         Command::Explain { request, input, level, audience, kind, outcome } => match (kind.as_str(), input) {
+            (k, _)
+                if !matches!(
+                    k,
+                    "analyze-advanced"
+                        | "advanced"
+                        | "discover"
+                        | "treatment-effect"
+                        | "effect"
+                        | "budget"
+                        | "design"
+                        | "readout"
+                ) =>
+            {
+                fail(
+                    "kind",
+                    format!("{k:?}: expected analyze-advanced, discover, treatment-effect, budget, design or readout"),
+                )
+            }
             ("budget", None) => run_explain_answer(
                 &request,
                 (level, audience.as_deref(), outcome),

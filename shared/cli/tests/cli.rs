@@ -2185,6 +2185,8 @@ fn explain_a_design_in_words() {
         (vec!["explain", "--kind", "design", "--request", &saved, "--input", &history], "input"),
         (vec!["explain", "--kind", "design", "--request", &history], "request"),
         (vec!["explain", "--kind", "design", "--request", &saved, "--audience", "board"], "audience"),
+        (vec!["explain", "--kind", "desing", "--request", &saved], "kind"),
+        (vec!["explain", "--kind", "desing", "--request", &saved, "--input", &history], "kind"),
     ] {
         let (code, v) = liftos(&args);
         assert_eq!((code, v["field"].as_str()), (2, Some(field)), "{args:?}: {v}");
