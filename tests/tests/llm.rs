@@ -1285,6 +1285,13 @@ fn design_levels_and_names() {
     let x = insights::explain_design(&d, &req).expect("braces");
     assert_grounded("markets named with braces", &x);
     assert!(x.explanation.headline.contains("in Austin ((fact:level)) and Ohio (( for"), "{}", x.explanation.headline);
+    // no market named: their count, not an empty list
+    let mut none = design_base();
+    none["geo"]["recommended"]["markets"] = serde_json::json!([]);
+    let d: liftos::api::surfacing::DesignResponse = serde_json::from_value(none).expect("design");
+    let x = insights::explain_design(&d, &req).expect("no markets");
+    assert_grounded("no markets", &x);
+    assert!(x.explanation.headline.contains("in the 0 markets listed in the design"), "{}", x.explanation.headline);
 }
 
 fn readout_base() -> serde_json::Value {

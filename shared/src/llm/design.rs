@@ -760,7 +760,7 @@ impl Drafting {
             .map(|r| r.markets.iter().map(|m| literal(m)).collect::<Vec<_>>());
         Drafting {
             // names without a letter ("501") cannot be told from numbers: written as a count
-            markets: markets.filter(|m| m.iter().all(|n| n.chars().any(char::is_alphabetic))),
+            markets: markets.filter(|m| !m.is_empty() && m.iter().all(|n| n.chars().any(char::is_alphabetic))),
             holdout: d.geo.as_ref().is_some_and(|g| g.kind == TestKind::Holdout),
             step: d.time_axis.as_ref().map(|t| t.step.clone()),
             proportion: d.power.as_ref().is_some_and(|p| p.method.contains("proportion")),

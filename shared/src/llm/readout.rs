@@ -185,7 +185,7 @@ pub fn sheet(r: &ReadoutAnswer, level: f64, ctx: &Context) -> Result<FactSheet, 
         confidence_level: level,
         design: None,
         readout: Some(Drafting {
-            markets: Some(markets).filter(|m| m.iter().all(|n| n.chars().any(char::is_alphabetic))),
+            markets: Some(markets).filter(|m| !m.is_empty() && m.iter().all(|n| n.chars().any(char::is_alphabetic))),
             noise_source: g.noise_source.clone(),
             step: r.time_axis.as_ref().map(|t| t.step.clone()),
             conformal_interval,
