@@ -147,6 +147,34 @@ fn decode_with(token: &str, key: &DecodingKey, v: &Validation, org_claim: &str) 
     context_from(org_claim, org.as_deref(), &c.sub, c.roles, c.permissions)
 }
 
+impl Claims {
+    /// A token's claims valid from a second ago for `ttl_seconds`, with the org under the default claim.
+    #[allow(clippy::too_many_arguments)]
+    fn fresh(
+        issuer: &str,
+        audience: &str,
+        org: &str,
+        user: &str,
+        roles: &[&str],
+        permissions: &[&str],
+        ttl_seconds: i64,
+    ) -> Self {
+        let now = chrono::Utc::now().timestamp();
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Claims {
+            sub: user.to_string(),
+            roles: owned(roles),
+            permissions: owned(permissions),
+            iss: issuer.to_string(),
+            aud: audience.to_string(),
+            exp: now + ttl_seconds,
+            nbf: Some(now - 1),
+            iat: Some(now),
+            other: [(crate::config::DEFAULT_ORG_CLAIM.to_string(), serde_json::Value::from(org))].into(),
+        }
+    }
+}
+
 /// Create a local token (tests, `liftos token`, curl against `cargo lambda watch`).
 #[allow(clippy::too_many_arguments)]
 pub fn mint_local(
@@ -159,18 +187,7 @@ pub fn mint_local(
     permissions: &[&str],
     ttl_seconds: i64,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        sub: user.to_string(),
-        roles: roles.iter().map(|s| s.to_string()).collect(),
-        permissions: permissions.iter().map(|s| s.to_string()).collect(),
-        iss: issuer.to_string(),
-        aud: audience.to_string(),
-        exp: now + ttl_seconds,
-        nbf: Some(now - 1),
-        iat: Some(now),
-        other: [(crate::config::DEFAULT_ORG_CLAIM.to_string(), serde_json::Value::from(org))].into(),
-    };
+    let claims = Claims::fresh(issuer, audience, org, user, roles, permissions, ttl_seconds);
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
 }
 
@@ -186,18 +203,7 @@ pub fn mint_rs256(
     roles: &[&str],
     ttl_seconds: i64,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        sub: user.to_string(),
-        roles: roles.iter().map(|s| s.to_string()).collect(),
-        permissions: vec![],
-        iss: issuer.to_string(),
-        aud: audience.to_string(),
-        exp: now + ttl_seconds,
-        nbf: Some(now - 1),
-        iat: Some(now),
-        other: [(crate::config::DEFAULT_ORG_CLAIM.to_string(), serde_json::Value::from(org))].into(),
-    };
+    let claims = Claims::fresh(issuer, audience, org, user, roles, &[], ttl_seconds);
     let mut header = Header::new(Algorithm::RS256);
     header.kid = kid.map(String::from);
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(private_pem)?)

@@ -227,10 +227,11 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Query one index partition in key order, `limit` items after the cursor.
+    /// Query one index partition in key order, `limit` items after the cursor, each decoded.
     #[allow(clippy::too_many_arguments)]
-    async fn query_index(
+    async fn query_index<T>(
         &self,
+        decode: fn(&Item) -> Result<T, StoreError>,
         index: &str,
         pk: String,
         sk_range: Option<(String, String)>,
@@ -238,7 +239,7 @@ impl DynamoStore {
         scope: &str,
         page: &PageRequest,
         org: &OrgId,
-    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+    ) -> Result<Page<T>, StoreError> {
         let (pk_attr, sk_attr) = (format!("{index}pk"), format!("{index}sk"));
         let mut q = self
             .client
@@ -298,7 +299,7 @@ impl DynamoStore {
         } else {
             None
         };
-        Ok((items, next))
+        Ok(Page { items: items.iter().map(decode).collect::<Result<Vec<_>, _>>()?, next_cursor: next })
     }
 }
 
@@ -475,9 +476,7 @@ impl RecordStore for DynamoStore {
             }
             RecordQuery::Experiment { experiment_id } => ("gsi3", format!("ORG#{org}#EXP#{experiment_id}"), None),
         };
-        let (items, next_cursor) = self.query_index(index, pk, range, true, &scope, page, org).await?;
-        let items = items.iter().map(record_from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor })
+        self.query_index(record_from_item, index, pk, range, true, &scope, page, org).await
     }
 }
 
@@ -535,10 +534,7 @@ impl ExperimentStore for DynamoStore {
 
     async fn list_experiments(&self, org: &OrgId, page: &PageRequest) -> Result<Page<CausalExperiment>, StoreError> {
         let scope = format!("{org}|experiments");
-        let (items, next_cursor) =
-            self.query_index("gsi1", format!("ORG#{org}#EXPERIMENTS"), None, false, &scope, page, org).await?;
-        let items = items.iter().map(doc_from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor })
+        self.query_index(doc_from_item, "gsi1", format!("ORG#{org}#EXPERIMENTS"), None, false, &scope, page, org).await
     }
 }
 
@@ -678,18 +674,8 @@ impl AuditStore for DynamoStore {
         let lo = ts_key(range.start_instant());
         // '~' sorts after the '#id' suffix of any entry at the last instant.
         let hi = format!("{}~", ts_key(range.end_instant()));
-        let (items, next_cursor) =
-            self.query_index("gsi1", format!("ORG#{org}#AUDIT"), Some((lo, hi)), false, &scope, page, org).await?;
-        let items = items
-            .iter()
-            .map(|item| {
-                serde_json::from_str::<AuditEntry>(req_s(item, "doc")?).map_err(|e| StoreError::Corrupt {
-                    key: get_s(item, "pk").unwrap_or("?").to_string(),
-                    reason: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor })
+        self.query_index(doc_from_item, "gsi1", format!("ORG#{org}#AUDIT"), Some((lo, hi)), false, &scope, page, org)
+            .await
     }
 }
 
@@ -733,10 +719,7 @@ impl JobStore for DynamoStore {
     /// GSI1 (eventually consistent: a job finished a moment ago may be missing from a listing).
     async fn list_jobs(&self, org: &OrgId, page: &PageRequest) -> Result<Page<AnalysisJob>, StoreError> {
         let scope = format!("{org}|jobs");
-        let (items, next_cursor) =
-            self.query_index("gsi1", format!("ORG#{org}#JOBS"), None, true, &scope, page, org).await?;
-        let items = items.iter().map(doc_from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor })
+        self.query_index(doc_from_item, "gsi1", format!("ORG#{org}#JOBS"), None, true, &scope, page, org).await
     }
 
     async fn update_job(&self, j: &AnalysisJob, expected: DateTime<Utc>) -> Result<(), StoreError> {

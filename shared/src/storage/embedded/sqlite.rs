@@ -87,6 +87,18 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend { backend: "sqlite", message: msg, retryable }
 }
 
+/// The (sort key, id) a page continues from: its cursor's, or `start` twice on the first page.
+fn key_pair(scope: &str, page: &PageRequest, start: &str) -> Result<(String, String), StoreError> {
+    match &page.cursor {
+        Some(c) => {
+            let mut k = cursor::decode(scope, c, 2)?;
+            let id = k.pop().unwrap_or_default();
+            Ok((k.pop().unwrap_or_default(), id))
+        }
+        None => Ok((start.to_string(), start.to_string())),
+    }
+}
+
 fn decode_json<T: serde::de::DeserializeOwned>(key: &str, body: &str) -> Result<T, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })
 }
@@ -214,14 +226,8 @@ impl RecordStore for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<CausalMarketingData>, StoreError> {
         let scope = query.scope(org);
-        let (after_ts, after_id) = match &page.cursor {
-            Some(c) => {
-                let k = cursor::decode(&scope, c, 2)?;
-                (k[0].clone(), k[1].clone())
-            }
-            // Sorts before every real key.
-            None => (String::new(), String::new()),
-        };
+        // Without a cursor, from before every real key.
+        let (after_ts, after_id) = key_pair(&scope, page, "")?;
         let limit = page.limit as i64 + 1;
         let conn = self.conn();
         let mut rows: Vec<(String, String, String)> = Vec::new();
@@ -358,14 +364,8 @@ impl ExperimentStore for SqliteStore {
 
     async fn list_experiments(&self, org: &OrgId, page: &PageRequest) -> Result<Page<CausalExperiment>, StoreError> {
         let scope = format!("{org}|experiments");
-        let (before_c, before_id) = match &page.cursor {
-            Some(c) => {
-                let k = cursor::decode(&scope, c, 2)?;
-                (k[0].clone(), k[1].clone())
-            }
-            // Sorts after every real key ('~' > any timestamp or id character).
-            None => ("~".to_string(), "~".to_string()),
-        };
+        // Without a cursor, from after every real key ('~' > any timestamp or id character).
+        let (before_c, before_id) = key_pair(&scope, page, "~")?;
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
@@ -457,13 +457,7 @@ impl AuditStore for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, StoreError> {
         let scope = format!("{org}|audit|{}|{}", range.start, range.end);
-        let (before_at, before_id) = match &page.cursor {
-            Some(c) => {
-                let k = cursor::decode(&scope, c, 2)?;
-                (k[0].clone(), k[1].clone())
-            }
-            None => ("~".to_string(), "~".to_string()),
-        };
+        let (before_at, before_id) = key_pair(&scope, page, "~")?;
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
