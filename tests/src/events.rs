@@ -38,6 +38,18 @@ pub fn http_request_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) 
     lambda_http::request::from_str(&v.to_string()).unwrap_or_else(|e| panic!("events/{name} edited: {e}"))
 }
 
+/// A sample HTTP event's body, parsed.
+pub fn body_of(name: &str) -> serde_json::Value {
+    let ev: serde_json::Value = serde_json::from_str(&text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"));
+    serde_json::from_str(ev["body"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("events/{name}'s body: {e}"))
+}
+
+/// A sample HTTP event with another body (and the same verified claims).
+pub fn with_body(name: &str, body: serde_json::Value) -> lambda_http::Request {
+    http_request_with(name, |ev| ev["body"] = serde_json::Value::String(body.to_string()))
+}
+
 /// Set an HTTP event's query string (both the raw string and the parsed map).
 pub fn set_query(v: &mut serde_json::Value, pairs: &[(&str, &str)]) {
     v["rawQueryString"] = pairs.iter().map(|(k, val)| format!("{k}={val}")).collect::<Vec<_>>().join("&").into();

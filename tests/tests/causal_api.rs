@@ -5,15 +5,10 @@ use liftos::config::AuthSettings;
 use liftos::runtime::{handlers, Deps};
 use liftos::service::causal::table_from_rows;
 use liftos::service::estimate::{self, DiscoverRequest, EffectRequest};
-use liftos_tests::events::{http_request, json_body, text};
+use liftos_tests::events::{body_of, http_request, json_body, with_body};
 
 fn deps(dir: &std::path::Path) -> Deps {
     liftos_tests::fixtures::embedded_deps(dir, AuthSettings::ApiGateway)
-}
-
-fn body_of(event: &str) -> serde_json::Value {
-    let ev: serde_json::Value = serde_json::from_str(&text(event)).expect("event");
-    serde_json::from_str(ev["body"].as_str().expect("body")).expect("json")
 }
 
 fn rows(b: &serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
@@ -67,9 +62,8 @@ async fn endpoints_match_the_estimators() {
     for (rows, field) in
         [(r#"[{"a":1},{"b":2}]"#, "rows[1]"), (r#"[{"a":{"x":1}},{"a":2}]"#, "rows[0].a"), (r#"[]"#, "rows")]
     {
-        let mut ev: serde_json::Value = serde_json::from_str(&text("causal-discover.ok.json")).expect("event");
-        ev["body"] = serde_json::Value::String(format!(r#"{{"rows":{rows}}}"#));
-        let req = lambda_http::request::from_str(&ev.to_string()).expect("request");
+        let rows: serde_json::Value = serde_json::from_str(rows).expect("rows");
+        let req = with_body("causal-discover.ok.json", serde_json::json!({ "rows": rows }));
         let resp = handlers::causal_discover_http(&d, req).await;
         let out = json_body(&resp);
         assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some(field)), "{out}");
@@ -123,11 +117,9 @@ async fn analyze_advanced_runs_each_method_and_compares() {
     // Errors name the method and the field.
     let bad = handlers::analyze_advanced_http(&d, http_request("analyze-advanced.unknown-method.json")).await;
     assert_eq!((bad.status().as_u16(), json_body(&bad)["field"].as_str()), (400, Some("methods[0].method")));
-    let mut ev: serde_json::Value = serde_json::from_str(&text("analyze-advanced.ok.json")).expect("event");
     let mut body = b.clone();
     body["methods"][1]["outcome"] = serde_json::json!("revenue");
-    ev["body"] = serde_json::Value::String(body.to_string());
-    let resp = handlers::analyze_advanced_http(&d, lambda_http::request::from_str(&ev.to_string()).expect("req")).await;
+    let resp = handlers::analyze_advanced_http(&d, with_body("analyze-advanced.ok.json", body)).await;
     let out = json_body(&resp);
     assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("methods[1].revenue")), "{out}");
 }
@@ -159,9 +151,7 @@ async fn rdd_with_covariates_and_clusters_over_http() {
     let method = serde_json::json!({"method": "rdd", "outcome": "y", "running": "x", "cutoff": 0.0,
         "covariates": ["z1", "z2"], "cluster": "market"});
     let call = |method: serde_json::Value| {
-        let mut ev: serde_json::Value = serde_json::from_str(&text("analyze-advanced.ok.json")).expect("event");
-        ev["body"] = serde_json::Value::String(serde_json::json!({"rows": rows, "methods": [method]}).to_string());
-        lambda_http::request::from_str(&ev.to_string()).expect("request")
+        with_body("analyze-advanced.ok.json", serde_json::json!({"rows": rows, "methods": [method]}))
     };
     let resp = handlers::analyze_advanced_http(&d, call(method.clone())).await;
     let got = json_body(&resp);
@@ -241,11 +231,7 @@ async fn analyze_advanced_on_dates() {
     // Over HTTP: the same, and the errors.
     let dir = tempfile::tempdir().expect("dir");
     let deps = deps(dir.path());
-    let call = |body: serde_json::Value| {
-        let mut ev: serde_json::Value = serde_json::from_str(&text("analyze-advanced.ok.json")).expect("event");
-        ev["body"] = serde_json::Value::String(body.to_string());
-        lambda_http::request::from_str(&ev.to_string()).expect("req")
-    };
+    let call = |body: serde_json::Value| with_body("analyze-advanced.ok.json", body);
     let resp = handlers::analyze_advanced_http(&deps, call(dated.clone())).await;
     let got = json_body(&resp);
     assert_eq!(resp.status(), 200, "{got}");

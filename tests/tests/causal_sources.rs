@@ -10,7 +10,7 @@ use liftos::service::ingest::ingest_causal;
 use liftos::service::pipeline::SAMPLE_RECORDS;
 use liftos::storage::Stores;
 use liftos_estimators::data::{Column, Table};
-use liftos_tests::events::{http_request, json_body, text};
+use liftos_tests::events::{body_of, http_request, json_body, text, with_body};
 use std::sync::Arc;
 
 fn deps(dir: &std::path::Path) -> Deps {
@@ -19,18 +19,6 @@ fn deps(dir: &std::path::Path) -> Deps {
 
 fn acme() -> UserContext {
     UserContext::new(OrgId::new("acme").expect("org"), "user-456".into(), vec!["causal_admin".into()], vec![])
-}
-
-/// An event with another body (and the same verified claims: org acme, causal_analyst).
-fn with_body(event: &str, body: serde_json::Value) -> lambda_http::Request {
-    let mut ev: serde_json::Value = serde_json::from_str(&text(event)).expect("event");
-    ev["body"] = serde_json::Value::String(body.to_string());
-    lambda_http::request::from_str(&ev.to_string()).expect("request")
-}
-
-fn body_of(event: &str) -> serde_json::Value {
-    let ev: serde_json::Value = serde_json::from_str(&text(event)).expect("event");
-    serde_json::from_str(ev["body"].as_str().expect("body")).expect("json")
 }
 
 /// The sample records as a panel, built here from the JSON (not by the service): campaign,

@@ -3,10 +3,22 @@
 
 use liftos::config::AuthSettings;
 use liftos::runtime::{handlers, Deps};
-use liftos_tests::events::{http_request, json_body, text};
+use liftos_tests::events::{body_of, http_request, json_body, text, with_body};
 
 fn deps(dir: &std::path::Path) -> Deps {
     liftos_tests::fixtures::embedded_deps(dir, AuthSettings::ApiGateway)
+}
+
+/// A handler's answer to body `b`: a 400 naming `field`.
+fn refused(resp: lambda_http::Response<lambda_http::Body>, b: &serde_json::Value, field: &str) {
+    let out = json_body(&resp);
+    assert_eq!(resp.status(), 400, "{b} -> {out}");
+    assert_eq!(out["field"], field, "{b} -> {out}");
+}
+
+/// The fact `id` of an explanation.
+fn fact_of(x: &serde_json::Value, id: &str) -> serde_json::Value {
+    x["facts"].as_array().expect("facts").iter().find(|f| f["id"] == id).cloned().unwrap_or_else(|| panic!("{id}: {x}"))
 }
 
 #[tokio::test]
@@ -85,8 +97,7 @@ async fn design_sample_answers_every_section() {
 async fn bad_sections_are_named() {
     let dir = tempfile::tempdir().expect("dir");
     let d = deps(dir.path());
-    let base: serde_json::Value = serde_json::from_str(&text("design-experiment.ok.json")).expect("event");
-    let body: serde_json::Value = serde_json::from_str(base["body"].as_str().expect("body")).expect("json");
+    let body = body_of("design-experiment.ok.json");
     let cases: Vec<(serde_json::Value, &str)> = vec![
         (serde_json::json!({}), "body"),
         (serde_json::json!({"power": body["power"], "extra": 1}), "extra"),
@@ -118,13 +129,11 @@ async fn bad_sections_are_named() {
         (serde_json::json!({"geo": {"panel": body["geo"]["panel"], "durations": [2], "cells": 9}}), "geo.cells"),
     ];
     for (b, field) in cases {
-        let mut ev = base.clone();
-        ev["body"] = serde_json::Value::String(b.to_string());
-        let req = lambda_http::request::from_str(&ev.to_string()).expect("request");
-        let resp = handlers::design_experiment_http(&d, req).await;
-        let out = json_body(&resp);
-        assert_eq!(resp.status(), 400, "{b} -> {out}");
-        assert_eq!(out["field"], field, "{b} -> {out}");
+        refused(
+            handlers::design_experiment_http(&d, with_body("design-experiment.ok.json", b.clone())).await,
+            &b,
+            field,
+        );
     }
 }
 
@@ -137,12 +146,7 @@ async fn geo_design_on_a_stored_panel_or_rows_of_dates() {
     use std::fmt::Write;
     let dir = tempfile::tempdir().expect("dir");
     let d = deps(dir.path());
-    let base: serde_json::Value = serde_json::from_str(&text("design-experiment.ok.json")).expect("event");
-    let send = |b: serde_json::Value| {
-        let mut ev = base.clone();
-        ev["body"] = serde_json::Value::String(b.to_string());
-        lambda_http::request::from_str(&ev.to_string()).expect("request")
-    };
+    let send = |b: serde_json::Value| with_body("design-experiment.ok.json", b);
     // 9 markets over 40 weeks from Monday 2026-01-05
     let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
     let (mut csv, mut numbered, mut dated) = ("week,region,orders\n".to_string(), vec![], vec![]);
@@ -205,10 +209,7 @@ async fn geo_design_on_a_stored_panel_or_rows_of_dates() {
         (with_columns(serde_json::json!({"rows": dated, "max_markets": 8})), "geo.max_markets"),
     ];
     for (b, field) in cases {
-        let resp = handlers::design_experiment_http(&d, send(b.clone())).await;
-        let out = json_body(&resp);
-        assert_eq!(resp.status(), 400, "{b} -> {out}");
-        assert_eq!(out["field"], field, "{b} -> {out}");
+        refused(handlers::design_experiment_http(&d, send(b.clone())).await, &b, field);
     }
     // a market missing a week is named with the week's date
     let gap: Vec<serde_json::Value> =
@@ -274,9 +275,7 @@ async fn optimize_and_recommend_on_the_samples() {
     )
     .await
     .expect("history");
-    let event: serde_json::Value =
-        serde_json::from_str(&liftos_tests::events::text("optimize-budget.ok.json")).expect("event");
-    let mut inline: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    let mut inline = body_of("optimize-budget.ok.json");
     inline.as_object_mut().expect("object").remove("records");
     inline["history"] = serde_json::to_value(&history).expect("history");
     let answer = liftos::service::surfacing::optimize_budget(&d.stores, &user, inline.to_string().as_bytes())
@@ -560,8 +559,7 @@ async fn media_mix_requests_are_capped_by_their_work() {
 async fn the_media_mix_report_is_stored_and_linked() {
     let dir = tempfile::tempdir().expect("dir");
     let d = deps(dir.path());
-    let event: serde_json::Value = serde_json::from_str(&text("optimize-budget.kpi.json")).expect("event");
-    let mut body: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    let mut body = body_of("optimize-budget.kpi.json");
     body["report"] = serde_json::json!(true);
     let user = liftos::domain::UserContext::new(
         liftos::domain::OrgId::new("acme").expect("org"),
@@ -585,8 +583,7 @@ async fn the_media_mix_report_is_stored_and_linked() {
     // Another org cannot read it.
     let other = liftos::domain::OrgId::new("globex").expect("org");
     assert!(d.stores.panels.get_panel(&other, &key).await.expect("read").is_none());
-    let event: serde_json::Value = serde_json::from_str(&text("optimize-budget.ok.json")).expect("event");
-    let mut body: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    let mut body = body_of("optimize-budget.ok.json");
     body["report"] = serde_json::json!(true);
     let e = liftos::service::surfacing::optimize_budget(&d.stores, &user, body.to_string().as_bytes()).await;
     match e {
@@ -658,9 +655,7 @@ async fn a_missing_platform_day_is_not_zero_spend() {
     assert_eq!(complete.outcome.len(), 37);
     assert!(complete.notes[0].contains("5 of 42 days left out") && complete.notes[0].contains("tiktok on 5"));
     // Through the route: the fit on the 37 complete days, and the note in the warnings.
-    let event: serde_json::Value =
-        serde_json::from_str(&liftos_tests::events::text("optimize-budget.ok.json")).expect("event");
-    let body: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    let body = body_of("optimize-budget.ok.json");
     let stored = liftos::service::surfacing::optimize_budget(&d.stores, &gaps, body.to_string().as_bytes())
         .await
         .expect("records");
@@ -811,8 +806,7 @@ async fn holidays_from_the_country_calendar_are_controls() {
     // Through the HTTP route: a bad code names kpi.holidays.
     let dir = tempfile::tempdir().expect("dir");
     let d = deps(dir.path());
-    let event: serde_json::Value = serde_json::from_str(&text("optimize-budget.kpi.json")).expect("event");
-    let mut body: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    let mut body = body_of("optimize-budget.kpi.json");
     body["kpi"]["holidays"] = serde_json::json!("USA");
     let user = liftos::domain::UserContext::new(
         liftos::domain::OrgId::new("acme").expect("org"),
@@ -842,13 +836,8 @@ async fn holidays_from_the_country_calendar_are_controls() {
 async fn geo_readouts_through_the_route() {
     let dir = tempfile::tempdir().expect("dir");
     let d = deps(dir.path());
-    let base: serde_json::Value = serde_json::from_str(&text("readout-experiment.ok.json")).expect("event");
-    let body: serde_json::Value = serde_json::from_str(base["body"].as_str().expect("body")).expect("json");
-    let send = |b: serde_json::Value| {
-        let mut ev = base.clone();
-        ev["body"] = serde_json::Value::String(b.to_string());
-        lambda_http::request::from_str(&ev.to_string()).expect("request")
-    };
+    let body = body_of("readout-experiment.ok.json");
+    let send = |b: serde_json::Value| with_body("readout-experiment.ok.json", b);
     let resp = handlers::readout_experiment_http(&d, send(body.clone())).await;
     let out = json_body(&resp);
     assert_eq!(resp.status(), 200, "{out}");
@@ -1008,8 +997,7 @@ async fn surfacing_requests_refused_naming_the_field() {
     }
 
     // The KPI model's requests, from the sample KPI event.
-    let event: serde_json::Value = serde_json::from_str(&text("optimize-budget.kpi.json")).expect("event");
-    let base: serde_json::Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("body");
+    let base = body_of("optimize-budget.kpi.json");
     let with = |edit: &dyn Fn(&mut serde_json::Value)| {
         let mut b = base.clone();
         edit(&mut b);
@@ -1070,12 +1058,7 @@ async fn surfacing_requests_refused_naming_the_field() {
 async fn designs_explained_through_the_insights_route() {
     let dir = tempfile::tempdir().expect("dir");
     let d = deps(dir.path());
-    let sample: serde_json::Value = serde_json::from_str(&text("llm-insights.design.json")).expect("event");
-    let explain = |body: serde_json::Value| {
-        let mut ev = sample.clone();
-        ev["body"] = serde_json::Value::String(body.to_string());
-        lambda_http::request::from_str(&ev.to_string()).expect("request")
-    };
+    let explain = |body: serde_json::Value| with_body("llm-insights.design.json", body);
     let resp = handlers::llm_insights_http(&d, http_request("llm-insights.design.json")).await;
     let x = json_body(&resp);
     assert_eq!(resp.status(), 200, "{x}");
@@ -1089,9 +1072,7 @@ async fn designs_explained_through_the_insights_route() {
     assert_eq!(x["grounding"]["passed"], true, "{x}");
     let ids: Vec<&str> = x["evidence"].as_array().expect("evidence").iter().filter_map(|e| e["id"].as_str()).collect();
     assert_eq!(ids, ["geo", "power", "randomization"]);
-    let fact = |x: &serde_json::Value, id: &str| {
-        x["facts"].as_array().expect("facts").iter().find(|f| f["id"] == id).and_then(|f| f["value"].as_f64())
-    };
+    let fact = |x: &serde_json::Value, id: &str| fact_of(x, id)["value"].as_f64();
     let rec = &design["geo"]["recommended"];
     assert_eq!(fact(&x, "geo.mde"), rec["mde"].as_f64());
     assert_eq!(fact(&x, "geo.duration"), rec["duration"].as_f64());
@@ -1128,7 +1109,7 @@ async fn designs_explained_through_the_insights_route() {
     assert_eq!(y["explanation"], x["explanation"]);
 
     // a level asked for runs the design at it: a stricter test needs a larger lift
-    let body: serde_json::Value = serde_json::from_str(sample["body"].as_str().expect("body")).expect("json");
+    let body = body_of("llm-insights.design.json");
     let mut strict = body.clone();
     strict["confidence_level"] = serde_json::json!(0.95);
     strict["analysis"]["design"]["power"].as_object_mut().expect("power").remove("alpha");
@@ -1159,10 +1140,7 @@ async fn designs_explained_through_the_insights_route() {
         (not_object, "analysis.design"),
         (bad_result, "analysis.design_result.geo.recommended.mde"),
     ] {
-        let resp = handlers::llm_insights_http(&d, explain(b.clone())).await;
-        let out = json_body(&resp);
-        assert_eq!(resp.status(), 400, "{b} -> {out}");
-        assert_eq!(out["field"], field, "{b} -> {out}");
+        refused(handlers::llm_insights_http(&d, explain(b.clone())).await, &b, field);
     }
 }
 
@@ -1173,12 +1151,7 @@ async fn designs_explained_through_the_insights_route() {
 async fn readouts_explained_through_the_insights_route() {
     let dir = tempfile::tempdir().expect("dir");
     let d = deps(dir.path());
-    let sample: serde_json::Value = serde_json::from_str(&text("llm-insights.readout.json")).expect("event");
-    let explain = |body: serde_json::Value| {
-        let mut ev = sample.clone();
-        ev["body"] = serde_json::Value::String(body.to_string());
-        lambda_http::request::from_str(&ev.to_string()).expect("request")
-    };
+    let explain = |body: serde_json::Value| with_body("llm-insights.readout.json", body);
     let resp = handlers::llm_insights_http(&d, http_request("llm-insights.readout.json")).await;
     let x = json_body(&resp);
     assert_eq!(resp.status(), 200, "{x}");
@@ -1188,13 +1161,10 @@ async fn readouts_explained_through_the_insights_route() {
     assert_eq!(x["confidence_level"], readout["level"], "{x}");
     assert_eq!(x["grounding"]["passed"], true, "{x}");
     assert_eq!(x["evidence"][0]["id"], "readout");
-    let fact = |x: &serde_json::Value, id: &str| {
-        x["facts"].as_array().expect("facts").iter().find(|f| f["id"] == id).cloned().expect(id)
-    };
-    let e = fact(&x, "readout.effect");
+    let e = fact_of(&x, "readout.effect");
     assert_eq!(e["value"].as_f64(), readout["lift"].as_f64());
     assert_eq!(e["ci"], serde_json::json!([readout["ci_low"], readout["ci_high"]]));
-    assert_eq!(fact(&x, "readout.conformal_p")["value"].as_f64(), readout["conformal_p_value"].as_f64());
+    assert_eq!(fact_of(&x, "readout.conformal_p")["value"].as_f64(), readout["conformal_p_value"].as_f64());
     // the grade follows the pre-period fit (5% of the markets' level)
     let fit_ok = readout["pre_rmspe"].as_f64().expect("fit") <= 0.05;
     assert_eq!(x["evidence_grade"], if fit_ok { "B" } else { "C" }, "{x}");
@@ -1210,7 +1180,7 @@ async fn readouts_explained_through_the_insights_route() {
     assert_eq!(resp.status(), 200, "{y}");
     assert_eq!(y["facts"], x["facts"]);
     // a level asked for runs the readout at it: the same lift, a wider interval
-    let body: serde_json::Value = serde_json::from_str(sample["body"].as_str().expect("body")).expect("json");
+    let body = body_of("llm-insights.readout.json");
     let mut strict = body.clone();
     strict["confidence_level"] = serde_json::json!(0.95);
     let resp = handlers::llm_insights_http(&d, explain(strict.clone())).await;
@@ -1218,7 +1188,7 @@ async fn readouts_explained_through_the_insights_route() {
     assert_eq!(resp.status(), 200, "{z}");
     assert_eq!(z["confidence_level"], 0.95);
     assert_eq!(z["grounding"]["passed"], true, "{z}");
-    let (e95, e90) = (fact(&z, "readout.effect"), e);
+    let (e95, e90) = (fact_of(&z, "readout.effect"), e);
     assert_eq!(e95["value"], e90["value"]);
     assert!(e95["ci"][0].as_f64() < e90["ci"][0].as_f64(), "{e95} vs {e90}");
     // refusals, each naming its field
@@ -1236,10 +1206,7 @@ async fn readouts_explained_through_the_insights_route() {
         (no_noise, "analysis.readout_result"),
         (both, "analysis"),
     ] {
-        let resp = handlers::llm_insights_http(&d, explain(b.clone())).await;
-        let out = json_body(&resp);
-        assert_eq!(resp.status(), 400, "{b} -> {out}");
-        assert_eq!(out["field"], field, "{b} -> {out}");
+        refused(handlers::llm_insights_http(&d, explain(b.clone())).await, &b, field);
     }
 }
 
@@ -1262,8 +1229,7 @@ async fn designs_and_readouts_explained_in_jobs() {
     let chain = liftos::service::chain::InlineChain::new(d.stores.clone());
     let ctx = causal::Ctx { stores: &d.stores, jobs_queue: Some(&chain), now: chrono::Utc::now() };
     for sample in ["llm-insights.design.json", "llm-insights.readout.json"] {
-        let ev: serde_json::Value = serde_json::from_str(&text(sample)).expect("event");
-        let mut body: serde_json::Value = serde_json::from_str(ev["body"].as_str().expect("body")).expect("json");
+        let mut body = body_of(sample);
         let now =
             insights::insights(&ctx, &user, &serde_json::to_vec(&body).expect("bytes")).await.expect("in the call");
         body["mode"] = serde_json::json!("async");
