@@ -6,11 +6,12 @@ response. Used to fuzz the API with schemathesis exactly as deployed.
 
     python apigw_proxy.py OPENAPI_JSON LISTEN_PORT WATCH_PORT
 """
-import base64, json, re, sys, time, urllib.request, uuid
+import base64, json, re, sys, time, urllib.error, urllib.request, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 spec, port, watch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+CTL = re.compile(r"[\x00-\x1f\x7f]")
 routes = []  # (regex, template, method, function)
 for path, item in json.load(open(spec))["paths"].items():
     rx = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
@@ -39,6 +40,12 @@ class Proxy(BaseHTTPRequestHandler):
             body = json.dumps({"error": "method_not_allowed", "message": f"{self.command} is not allowed here; use {allow}"})
             return self.reply(405, {"content-type": "application/json", "allow": allow}, body.encode())
         m, tpl, method, function = exact[0]
+        # A request line or header value with control characters is not HTTP (RFC 9112: no CTL
+        # in the request target; RFC 9110: none but HTAB in a field value). Gateways and function
+        # URLs refuse it at their front end with a 400 and never invoke the function (lambda_http
+        # could not build a request from it either).
+        if CTL.search(self.path) or any(CTL.search(v.replace("\t", "")) for v in self.headers.values()):
+            return self.reply(400, {"content-type": "application/json"}, b'{"message":"Bad Request"}')
         try:
             body, is_b64 = raw.decode("utf-8"), False
         except UnicodeDecodeError:
@@ -63,8 +70,21 @@ class Proxy(BaseHTTPRequestHandler):
             event["body"] = body
         req = urllib.request.Request(f"http://127.0.0.1:{watch}/2015-03-31/functions/{function}/invocations",
                                      data=json.dumps(event).encode(), method="POST")
-        with urllib.request.urlopen(req, timeout=120) as r:
-            out = json.loads(r.read() or b"{}")
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                out = json.loads(r.read() or b"{}")
+        except Exception as e:
+            # As API Gateway does when the function fails (an error, a crash, a timeout): a 502,
+            # which schemathesis reports as a server error with the request that caused it. The
+            # function's own error goes to this proxy's log for the smoke test to print.
+            detail = e.read()[:2000].decode("utf-8", "replace") if isinstance(e, urllib.error.HTTPError) else ""
+            print(f"{function} {self.command} {url.path} failed after {time.monotonic() - started:.1f} s: {e!r} {detail}",
+                  file=sys.stderr, flush=True)
+            return self.reply(502, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+        took = time.monotonic() - started
+        if took > 10:
+            print(f"{function} {self.command} {url.path}: slow, {took:.1f} s", file=sys.stderr, flush=True)
         payload = out.get("body") or ""
         data = base64.b64decode(payload) if out.get("isBase64Encoded") else payload.encode()
         self.reply(int(out.get("statusCode", 502)), out.get("headers") or {}, data)

@@ -222,7 +222,7 @@ if command -v st >/dev/null; then
         --request-timeout 60 --exclude-checks positive_data_acceptance >"$WORK/serve-fuzz.log" 2>&1); then
     echo "ok   serve: schemathesis: $(grep -E 'generated' "$WORK/serve-fuzz.log" | tail -1 | sed 's/^ *//')"; passed=$((passed+1))
   else
-    echo "FAIL serve: schemathesis"; sed -n '/FAILURES/,/SUMMARY/p' "$WORK/serve-fuzz.log" | head -120; tail -30 "$WORK/serve-fuzz.log"; failed=$((failed+1))
+    echo "FAIL serve: schemathesis"; sed -n '/= ERRORS =\|= FAILURES =/,/= SUMMARY =/p' "$WORK/serve-fuzz.log" | head -150; tail -30 "$WORK/serve-fuzz.log"; failed=$((failed+1))
   fi
 fi
 kill -- -"$SERVE_PID" 2>/dev/null || kill "$SERVE_PID" 2>/dev/null || true
@@ -248,8 +248,10 @@ if command -v st >/dev/null; then
     echo "ok   schemathesis: $(grep -E 'generated' "$WORK/fuzz.log" | tail -1 | sed 's/^ *//')"; passed=$((passed+1))
   else
     echo "FAIL schemathesis"; cp "$WORK/fuzz.log" "${TMPDIR:-/tmp}/liftos-fuzz.log"
-    # The failures themselves (each with its reproducing curl), then the summary.
-    sed -n '/FAILURES/,/SUMMARY/p' "$WORK/fuzz.log" | head -120; tail -30 "$WORK/fuzz.log"; failed=$((failed+1))
+    # The errors and failures themselves (each with its reproducing curl), the summary, and what
+    # the gateway saw fail or run slow (with the function's own error).
+    sed -n '/= ERRORS =\|= FAILURES =/,/= SUMMARY =/p' "$WORK/fuzz.log" | head -150; tail -30 "$WORK/fuzz.log"
+    echo "gateway log:"; tail -40 "$WORK/proxy.log"; failed=$((failed+1))
   fi
   # A bounded load test through the same gateway: four orgs at once writing and reading.
   LOAD_ORGS=()
