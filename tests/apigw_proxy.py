@@ -73,7 +73,11 @@ class Proxy(BaseHTTPRequestHandler):
         started = time.monotonic()
         try:
             with urllib.request.urlopen(req, timeout=120) as r:
-                out = json.loads(r.read() or b"{}")
+                raw_out = r.read()
+            # A synchronous invocation may answer at most 6 MB: Lambda fails a larger response.
+            if len(raw_out) > 6 * 1024 * 1024:
+                raise ValueError(f"the function's response is {len(raw_out)} bytes, more than Lambda's 6 MB")
+            out = json.loads(raw_out or b"{}")
         except Exception as e:
             # As API Gateway does when the function fails (an error, a crash, a timeout): a 502,
             # which schemathesis reports as a server error with the request that caused it. The

@@ -298,6 +298,57 @@ async fn defect_07_inputs_that_panicked_are_400s() {
     assert_eq!(audit(&d).await.iter().filter(|e| e.status == 400).count(), 4);
 }
 
+/// An error quotes what it refuses, but never whole: a body of 4.8 MB that serde quotes (and
+/// the answer escapes again) was answered with 9.6 MB, more than a Lambda may return (API Gateway
+/// then answers a 5xx for the caller's mistake); a thousand bad records listed a thousand details.
+#[tokio::test]
+async fn defect_07_an_error_answer_stays_small_whatever_it_quotes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let quotes = format!(r#"{{"records": "{}"}}"#, r#"\""#.repeat(2_400_000));
+    assert!(quotes.len() < liftos::api::error::MAX_BODY_BYTES);
+    let req = http_request_with("ingest-causal.ok.json", |v| v["body"] = quotes.into());
+    let resp = handlers::ingest_causal_http(&d, req).await;
+    let raw = match resp.body() {
+        lambda_http::Body::Text(t) => t.len(),
+        other => panic!("{other:?}"),
+    };
+    let body = json_body(&resp);
+    assert_eq!(resp.status().as_u16(), 400, "{body}");
+    assert_eq!(body["field"], "records");
+    assert!(raw < 4096, "{raw} bytes");
+    // the value serde quotes, cut after 1,000 characters, saying how long its message was
+    let message = body["message"].as_str().expect("message");
+    assert!(message.starts_with(r#"records: invalid type: string "\"\""#), "{message}");
+    let total: usize = message
+        .rsplit_once("... (")
+        .and_then(|(_, n)| n.strip_suffix(" characters in all)"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(total > 4_800_000, "{total}");
+
+    let req = http_request_with(
+        "ingest-causal.bad-spend.json",
+        body_of("ingest-causal.bad-spend.json", |b| {
+            let one = b["records"][0].clone();
+            b["records"] = (0..1000)
+                .map(|i| {
+                    let mut r = one.clone();
+                    r["campaign_id"] = format!("c{i}").into();
+                    r["metrics"]["spend"] = serde_json::json!(-1.0);
+                    r
+                })
+                .collect();
+        }),
+    );
+    let resp = handlers::ingest_causal_http(&d, req).await;
+    let body = json_body(&resp);
+    assert_eq!(resp.status().as_u16(), 400, "{body}");
+    assert_eq!(body["field"], "records[0].metrics.spend", "{body}");
+    assert_eq!(body["details"].as_array().expect("details").len(), liftos::api::error::MAX_DETAILS);
+    assert!(body["message"].as_str().expect("message").ends_with("(and 999 more problem(s))"), "{body}");
+}
+
 // ---- 8. caps ---------------------------------------------------------------------------------
 
 /// Parameters that drive work have caps, and a 400 names the field beyond them.

@@ -27,5 +27,5 @@ pub mod sdid;
 pub mod synth;
 
 pub use columns::Columns;
-pub use error::FieldError;
+pub use error::{clip, clip_to, FieldError, MAX_ERROR_TEXT};
 pub use inference::{Estimate, Inference};

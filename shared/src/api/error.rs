@@ -14,6 +14,10 @@ use crate::domain::{FieldError, JobError, ValidationError};
 use crate::service::ServiceError;
 use crate::storage::StoreError;
 
+/// The most field errors an answer lists in `details`: a body of 10,000 bad records is named by
+/// its first 100 (the message says how many there are).
+pub const MAX_DETAILS: usize = 100;
+
 /// Requests larger than this are refused with 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
@@ -44,7 +48,7 @@ pub struct ApiError {
     /// The field, parameter or header to blame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// Every problem, when there are several.
+    /// Every problem, when there are several (the first 100; `message` counts them all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<FieldError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,8 +56,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The message cut to three times [`liftos_estimators::MAX_ERROR_TEXT`] characters (room for
+    /// a field error's field and message, each already cut to it, and the count of the others).
     pub fn new(status: u16, error: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, error, message: message.into(), field: None, details: vec![], request_id: None }
+        let message = liftos_estimators::clip_to(message.into(), 3 * liftos_estimators::MAX_ERROR_TEXT);
+        Self { status, error, message, field: None, details: vec![], request_id: None }
     }
 
     /// 400 naming the field; the message is prefixed with it.
@@ -93,7 +100,8 @@ impl From<ValidationError> for ApiError {
         let mut out = Self::new(400, ErrorCode::InvalidRequest, e.summary());
         let field = e.field().to_string();
         out.field = if field.is_empty() { None } else { Some(field) };
-        out.details = if e.errors.len() > 1 { e.errors } else { vec![] };
+        // every problem up to MAX_DETAILS (the message counts them all)
+        out.details = if e.errors.len() > 1 { e.errors.into_iter().take(MAX_DETAILS).collect() } else { vec![] };
         out
     }
 }
