@@ -10,7 +10,10 @@
 //! - The Kalman filter as statsmodels runs it: approximate diffuse initialisation (state mean 0,
 //!   variance 1e6), the first `k_states` periods (the coefficients included) left out of the
 //!   log-likelihood (`loglikelihood_burn`). Maximum likelihood by BFGS on the log-variances
-//!   (central-difference gradients), from several starts.
+//!   (central-difference gradients), from several starts, on the outcome and the controls
+//!   standardised by their pre-period mean and standard deviation (CausalImpact's
+//!   `standardize.data`; the approximate diffuse start is diffuse only next to data of about unit
+//!   scale), every output mapped back to the data's units.
 //! - The counterfactual: the filter's forecast over the post-period given the controls, with the
 //!   forecast error variance (state, coefficients and observation noise) for each period, and the
 //!   covariance between periods for the cumulative effect. Plugging in the maximum-likelihood
@@ -661,8 +664,41 @@ impl Mixture<'_> {
     }
 }
 
+/// A series centred and scaled by its pre-period mean and standard deviation, in place (NaN
+/// stays NaN); returns (mean, sd). The spread is summed relative to the largest value, so that
+/// neither 1e155 nor 1e-200 overflows or underflows; a series without spread keeps its mean's
+/// magnitude as the unit (1 when that is 0).
+fn standardise(v: &mut [f64], n_pre: usize) -> (f64, f64) {
+    let pre = || v[..n_pre].iter().copied().filter(|x| x.is_finite());
+    let count = pre().count().max(1) as f64;
+    let mean = pre().sum::<f64>() / count;
+    let big = pre().map(|x| (x - mean).abs()).fold(0.0_f64, f64::max);
+    let sd =
+        if big > 0.0 { big * (pre().map(|x| ((x - mean) / big).powi(2)).sum::<f64>() / count).sqrt() } else { 0.0 };
+    let sd = if sd.is_finite() && sd > 0.0 {
+        sd
+    } else if mean.is_finite() && mean != 0.0 {
+        mean.abs()
+    } else {
+        1.0
+    };
+    for x in v.iter_mut() {
+        *x = (*x - mean) / sd;
+    }
+    (mean, sd)
+}
+
 pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, ImpactError> {
-    let (spec, grid) = prepare(input, s)?;
+    let (spec, mut grid) = prepare(input, s)?;
+    // CausalImpact's `standardize.data`: the outcome and every control centred and scaled by their
+    // pre-period mean and standard deviation for the fit, and every output mapped back. The
+    // approximate diffuse start (state variance 1e6, statsmodels') is diffuse only next to data
+    // of about unit scale: on the same series in other units the level and the coefficients were
+    // pulled toward zero and the estimate moved with the unit (sales x1000: 2.07 instead of
+    // 1.87 per period in the unit's scale; x1e6: 5.3 with a standard error of 11; x1e-6: no fit).
+    let raw_y = grid.y.clone();
+    let (my, sy) = standardise(&mut grid.y, grid.n_pre);
+    let sx: Vec<f64> = grid.x.iter_mut().map(|c| standardise(c, grid.n_pre).1).collect();
     let (y, x, n_pre) = (&grid.y, &grid.x, grid.n_pre);
     let n = y.len();
     let pb = Problem { spec, y, x, n_pre };
@@ -765,10 +801,10 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
         let sd = at_map.fil.f[t].sqrt();
         series.push(ImpactPoint {
             time: time(t),
-            observed: y[t],
-            predicted: p,
-            predicted_low: p - z * sd,
-            predicted_high: p + z * sd,
+            observed: raw_y[t],
+            predicted: my + sy * p,
+            predicted_low: my + sy * (p - z * sd),
+            predicted_high: my + sy * (p + z * sd),
             cumulative_effect: None,
             cumulative_low: None,
             cumulative_high: None,
@@ -787,19 +823,27 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
         sum_y += y[t];
         let obs = mix(&|f| (f.mean[k], f.var[k]));
         let cum = mix(&|f| (f.cum_mean[k], f.cum_var[k]));
+        // On the fit's scale; an effect (a difference of sums over the same periods) is mapped
+        // back by the outcome's unit alone.
         series.push(ImpactPoint {
             time: time(t),
-            observed: y[t],
-            predicted: obs.mean(),
-            predicted_low: obs.quantile(qlo),
-            predicted_high: obs.quantile(qhi),
-            cumulative_effect: Some(sum_y - cum.mean()),
-            cumulative_low: Some(sum_y - cum.quantile(qhi)),
-            cumulative_high: Some(sum_y - cum.quantile(qlo)),
+            observed: raw_y[t],
+            predicted: my + sy * obs.mean(),
+            predicted_low: my + sy * obs.quantile(qlo),
+            predicted_high: my + sy * obs.quantile(qhi),
+            cumulative_effect: Some(sy * (sum_y - cum.mean())),
+            cumulative_low: Some(sy * (sum_y - cum.quantile(qhi))),
+            cumulative_high: Some(sy * (sum_y - cum.quantile(qlo))),
         });
         if Some(t) == last_observed {
             let tail = cum.cdf(sum_y);
-            last = Some((sum_y - cum.mean(), cum.var().sqrt(), 2.0 * tail.min(1.0 - tail), cum.mean()));
+            let counted = (k + 1 - (n_pre..=t).filter(|&u| !y[u].is_finite()).count()) as f64;
+            last = Some((
+                sy * (sum_y - cum.mean()),
+                sy * cum.var().sqrt(),
+                2.0 * tail.min(1.0 - tail),
+                counted * my + sy * cum.mean(),
+            ));
         }
     }
     let (cumulative, sd_cum, p_value, pred_sum) = last.expect("a post period");
@@ -814,7 +858,7 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
         spec.season.map(|s| format!(" + seasonal({s})")).unwrap_or_default(),
         if spec.k > 0 { format!(" + regression on {} control(s)", spec.k) } else { String::new() }
     );
-    let var_ml: Vec<f64> = theta_ml.iter().map(|v| v.exp()).collect();
+    let var_ml: Vec<f64> = theta_ml.iter().map(|v| v.exp() * sy * sy).collect();
     let params = spec.names().into_iter().zip(&var_ml).map(|(name, &value)| ImpactParam { name, value }).collect();
     let coefficients = input
         .controls
@@ -824,8 +868,8 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
             let i = ssm.ms + j;
             ImpactCoefficient {
                 name: name.clone(),
-                value: at_map.fil.a_last[i],
-                std_error: at_map.fil.p_last[i * m + i].max(0.0).sqrt(),
+                value: at_map.fil.a_last[i] * sy / sx[j],
+                std_error: at_map.fil.p_last[i * m + i].max(0.0).sqrt() * sy / sx[j],
             }
         })
         .collect();
@@ -862,7 +906,9 @@ pub fn fit(input: &ImpactInput, s: &ImpactSettings) -> Result<ImpactResult, Impa
         model,
         params,
         coefficients,
-        log_likelihood: loglik,
+        // The data's own log-likelihood: the standardised series' less the Jacobian of the
+        // scaling, ln(sd) for each period it counts (those after the diffuse states).
+        log_likelihood: loglik - (m..n_pre).filter(|&t| y[t].is_finite()).count() as f64 * sy.ln(),
         loglikelihood_burn: m,
         effective_draws: ess,
         series,
