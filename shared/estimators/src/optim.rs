@@ -1,8 +1,11 @@
 //! Derivative-free minimisation shared by the estimators (synthetic control's predictor weights,
 //! the media mix model's shape parameters).
 
-/// Nelder-Mead (standard coefficients), `iters` iterations at most.
-pub fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], iters: usize) -> (Vec<f64>, f64) {
+/// Nelder-Mead (standard coefficients), `iters` iterations at most, stopping when the simplex's
+/// values differ by at most 1e-10 of the best value plus `unit`: the size of a loss the caller
+/// counts as nothing (give it in the loss's own units, so that the search stops at the same point
+/// whatever the data's units).
+pub fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], iters: usize, unit: f64) -> (Vec<f64>, f64) {
     let k = x0.len();
     let mut simplex: Vec<Vec<f64>> = vec![x0.to_vec()];
     for i in 0..k {
@@ -10,7 +13,7 @@ pub fn nelder_mead(f: &mut dyn FnMut(&[f64]) -> f64, x0: &[f64], iters: usize) -
         p[i] = if p[i] != 0.0 { p[i] * 1.05 } else { 0.00025 };
         simplex.push(p);
     }
-    nelder_mead_from(f, simplex, iters, &|lo, hi| (hi - lo).abs() <= 1e-10 * (1.0 + lo.abs()))
+    nelder_mead_from(f, simplex, iters, &|lo, hi| (hi - lo).abs() <= 1e-10 * (unit + lo.abs()))
 }
 
 /// Nelder-Mead from a simplex of steps `step` around `x0` (for parameters on an unconstrained

@@ -325,3 +325,32 @@ fn predictors_past_the_treatment_are_refused_and_fits_warn() {
     assert!(fit.placebo_p_value.is_none() && fit.inference.p_value.is_none());
     assert!(fit.placebos.as_ref().is_some_and(|p| p.len() == 38));
 }
+
+/// The same answer in any units: the outcome in thousands, in millionths and x10,000 (V searched,
+/// the ADH predictors with the outcome years among them) gives the same weights, and the
+/// estimate and RMSPEs in the outcome's units. The V search used to stop when its losses differed
+/// by 1e-10 of (1 + the loss), so on outcomes of small numbers it stopped early: the outcome in
+/// thousands of packs gave an estimate of -19.84 instead of -19.56 (in packs).
+#[test]
+fn the_fit_does_not_depend_on_the_outcomes_units() {
+    let s = SynthSettings { predictors: adh_predictors(), fit_window: Some((1970, 1988)), ..SynthSettings::default() };
+    let base = synth::fit(&input(), &s).unwrap();
+    for a in [1e-3, 1e-6, 1e4] {
+        let mut x = input();
+        x.columns.get_mut("cigsale").unwrap().mapv_inplace(|v| v * a);
+        let fit = synth::fit(&x, &s).unwrap();
+        for (unit, w) in &base.weights {
+            assert!((fit.weights[unit] - w).abs() < 1e-4, "x{a}: {unit} weight {} vs {w}", fit.weights[unit]);
+        }
+        let e = fit.inference.estimate / a;
+        eprintln!(
+            "x{a}: estimate {e} vs {}, pre-RMSPE {} vs {}",
+            base.inference.estimate,
+            fit.pre_rmspe / a,
+            base.pre_rmspe
+        );
+        assert!((e - base.inference.estimate).abs() < 1e-4 * base.inference.estimate.abs(), "x{a}: {e}");
+        let r = fit.pre_rmspe / a;
+        assert!((r - base.pre_rmspe).abs() < 1e-6 * base.pre_rmspe, "x{a}: pre-RMSPE {r} vs {}", base.pre_rmspe);
+    }
+}

@@ -623,9 +623,19 @@ fn fit_unit(pb: &Problem, treated: usize, donors: &[usize], s: &SynthSettings) -
     for _ in 0..s.random_starts {
         starts.push((0..k).map(|_| rng.uniform() + 0.05).collect());
     }
+    // The loss's unit for the search's stopping rule: a millionth of the treated unit's mean
+    // square over the fit periods. A fixed unit of 1 stopped the search early on outcomes of small
+    // numbers (the same sales in thousands, or a rate as a fraction rather than in percent, gave
+    // another answer: -19.84 instead of -19.56 on Proposition 99 in thousands of packs).
+    let mean_square = |u: usize| pb.fit.iter().map(|&t| pb.y[[u, t]].powi(2)).sum::<f64>() / pb.fit.len() as f64;
+    let unit = 1e-6
+        * [mean_square(treated), donors.iter().map(|&d| mean_square(d)).sum::<f64>() / donors.len().max(1) as f64, 1.0]
+            .into_iter()
+            .find(|v| v.is_finite() && *v > 0.0)
+            .unwrap_or(1.0);
     let mut best: Option<(Vec<f64>, f64)> = None;
     for st in starts {
-        let (th, f) = crate::optim::nelder_mead(&mut objective, &st, 250);
+        let (th, f) = crate::optim::nelder_mead(&mut objective, &st, 250, unit);
         if best.as_ref().is_none_or(|b| f < b.1) {
             best = Some((th, f));
         }
@@ -633,8 +643,8 @@ fn fit_unit(pb: &Problem, treated: usize, donors: &[usize], s: &SynthSettings) -
     let (mut th, mut f) = best.ok_or_else(|| SynthError::Solver("no start".into()))?;
     // Polish: restart from the best point until it stops improving.
     for _ in 0..3 {
-        let (t2, f2) = crate::optim::nelder_mead(&mut objective, &th, 400);
-        if f2 < f - 1e-12 {
+        let (t2, f2) = crate::optim::nelder_mead(&mut objective, &th, 400, unit);
+        if f2 < f - 1e-12 * (unit + f.abs()) {
             th = t2;
             f = f2;
         } else {
