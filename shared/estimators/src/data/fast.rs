@@ -525,7 +525,11 @@ mod tests {
         let got = fast(&text, 1_000, Some(&wanted)).unwrap().unwrap();
         let all = reference(&text).unwrap();
         assert_eq!(got.names, all.names);
-        let bits = |t: &Table| t.numeric_or_missing("y").unwrap().mapv(f64::to_bits);
+        // The column as read (its values run to 1e299, past what the estimators take).
+        let bits = |t: &Table| match t.column("y").unwrap() {
+            Column::Num(v) => v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            Column::Text(_) => panic!("y is numeric"),
+        };
         assert_eq!(bits(&got), bits(&all));
         assert_eq!(got.codes("unit").unwrap(), all.codes("unit").unwrap());
         let e = got.numeric("x").unwrap_err().to_string();

@@ -168,7 +168,10 @@ impl Table {
     /// A numeric column where empty cells are allowed (NaN).
     pub fn numeric_or_missing(&self, name: &str) -> Result<Array1<f64>, DataError> {
         match self.column(name)? {
-            Column::Num(v) => Ok(Array1::from(v.clone())),
+            Column::Num(v) => {
+                in_range(name, v)?;
+                Ok(Array1::from(v.clone()))
+            }
             Column::Text(_) => self.numeric(name),
         }
     }
@@ -185,12 +188,18 @@ impl Table {
             Cow::Borrowed(t) => {
                 let t: &'a Table = t;
                 Ok(match t.column(name)? {
-                    Column::Num(v) => CowArray::from(ArrayView1::from(&v[..])),
+                    Column::Num(v) => {
+                        in_range(name, v)?;
+                        CowArray::from(ArrayView1::from(&v[..]))
+                    }
                     Column::Text(_) => CowArray::from(t.numeric(name)?),
                 })
             }
             Cow::Owned(t) => Ok(CowArray::from(match t.take_num(name, keep)? {
-                Some(v) => Array1::from(v),
+                Some(v) => {
+                    in_range(name, &v)?;
+                    Array1::from(v)
+                }
                 None => t.numeric_or_missing(name)?,
             })),
         }
@@ -588,27 +597,80 @@ fn whole(x: f64) -> Option<i64> {
     (x.abs() < 9.0e15 && (x as i64) as f64 == x).then_some(x as i64)
 }
 
-/// An error naming the first row of column `name` that is missing or not a finite number.
+/// The largest magnitude a value may have: squares summed over millions of rows stay finite
+/// (1e100² x 1e7 = 1e207), and the smallest the largest value of a column may have: its squares
+/// stay above the doubles' underflow (1e-100² = 1e-200). Outside, variances overflow to infinity
+/// or underflow to zero, and an estimator would report a standard error of 0 (and p = 0) or
+/// none at all for data that only needed another unit.
+pub const MAX_MAGNITUDE: f64 = 1e100;
+pub const MIN_SCALE: f64 = 1e-100;
+
+/// An error naming the first row of column `name` that is missing or not a finite number, or
+/// that is larger than [`MAX_MAGNITUDE`]; or the column when all its values are below
+/// [`MIN_SCALE`] and not all zero.
 fn all_finite(name: &str, v: &[f64]) -> Result<(), DataError> {
     use rayon::prelude::*;
     /// Rows per block: each block is tested without a branch per value (the compiler
     /// vectorises it), and long columns a block per core.
     const BLOCK: usize = 4096;
-    let finite = |c: &[f64]| c.iter().fold(true, |ok, x| ok & x.is_finite());
+    // Finite and within the magnitude: |x| <= MAX_MAGNITUDE is false for NaN and infinities.
+    let usable = |c: &[f64]| c.iter().fold(true, |ok, x| ok & (x.abs() <= MAX_MAGNITUDE));
     let bad_block = if v.len() > 16 * BLOCK {
-        v.par_chunks(BLOCK).position_first(|c| !finite(c))
+        v.par_chunks(BLOCK).position_first(|c| !usable(c))
     } else {
-        v.chunks(BLOCK).position(|c| !finite(c))
+        v.chunks(BLOCK).position(|c| !usable(c))
     };
-    let first = bad_block.and_then(|b| v[b * BLOCK..].iter().position(|x| !x.is_finite()).map(|i| b * BLOCK + i));
+    let first = bad_block
+        .and_then(|b| v[b * BLOCK..].iter().position(|x| x.abs() > MAX_MAGNITUDE || x.is_nan()).map(|i| b * BLOCK + i));
     match first {
+        Some(i) if v[i].is_finite() => Err(too_large(name, i, v[i])),
         Some(i) => Err(DataError::BadValue {
             column: name.into(),
             row: i + 1,
             message: "missing or not a finite number".into(),
         }),
-        None => Ok(()),
+        None => not_too_small(name, v),
     }
+}
+
+/// [`all_finite`]'s checks of magnitude for a column where a missing value (NaN, or an infinity
+/// an estimator drops with its row) is allowed.
+fn in_range(name: &str, v: &[f64]) -> Result<(), DataError> {
+    match v.iter().position(|x| x.is_finite() && x.abs() > MAX_MAGNITUDE) {
+        Some(i) => Err(too_large(name, i, v[i])),
+        None => not_too_small(name, v),
+    }
+}
+
+fn too_large(name: &str, i: usize, x: f64) -> DataError {
+    DataError::BadValue {
+        column: name.into(),
+        row: i + 1,
+        message: format!(
+            "{x:e} is larger than the estimators' arithmetic allows ({MAX_MAGNITUDE:e} at most: its squares would overflow); express the column in a larger unit (thousands, millions)"
+        ),
+    }
+}
+
+/// An error when every finite value of the column is below [`MIN_SCALE`] and not all are zero.
+fn not_too_small(name: &str, v: &[f64]) -> Result<(), DataError> {
+    use rayon::prelude::*;
+    let size = |x: &f64| if x.is_finite() { x.abs() } else { 0.0 };
+    let largest = if v.len() > 16 * 4096 {
+        v.par_chunks(4096).map(|c| c.iter().map(size).fold(0.0f64, f64::max)).reduce(|| 0.0, f64::max)
+    } else {
+        v.iter().map(size).fold(0.0f64, f64::max)
+    };
+    if largest > 0.0 && largest < MIN_SCALE {
+        return Err(DataError::BadValue {
+            column: name.into(),
+            row: v.iter().position(|x| size(x) == largest).map_or(1, |i| i + 1),
+            message: format!(
+                "the column's largest value is {largest:e}, smaller than the estimators' arithmetic allows ({MIN_SCALE:e}: its squares would underflow to zero); express the column in a smaller unit"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn relabel(e: DataError, path: &Path) -> DataError {
@@ -770,6 +832,45 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value beyond 1e100 in magnitude is refused with its row and what to do; so is a column
+    /// whose values are all below 1e-100 (and not all zero); a single tiny value among ordinary
+    /// ones, or a column of zeros, is read.
+    #[test]
+    fn values_outside_the_arithmetic_s_range_are_refused() {
+        for n in [10, 300_001] {
+            let mut v: Vec<f64> = (0..n).map(|i| i as f64 * 0.5 - 7.0).collect();
+            v[4] = 1e-300;
+            assert!(all_finite("y", &v).is_ok());
+            v[n - 3] = -2e101;
+            match all_finite("y", &v) {
+                Err(DataError::BadValue { column, row, message }) => {
+                    assert_eq!((column.as_str(), row), ("y", n - 2));
+                    assert!(message.contains("-2e101 is larger than") && message.contains("larger unit"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+            let tiny: Vec<f64> = (0..n).map(|i| (i % 7) as f64 * 1e-120).collect();
+            match all_finite("y", &tiny) {
+                Err(DataError::BadValue { row, message, .. }) => {
+                    assert_eq!(row, 7);
+                    assert!(message.contains("largest value is 5.99") && message.contains("smaller unit"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(all_finite("y", &vec![0.0; n]).is_ok());
+            assert!(all_finite("y", &vec![1e100; n]).is_ok());
+            // Where a value may be missing: the same checks over the values that are there.
+            let mut m = tiny.clone();
+            m[0] = f64::NAN;
+            m[1] = f64::INFINITY;
+            assert!(matches!(in_range("y", &m), Err(DataError::BadValue { row: 7, .. })));
+            m.iter_mut().skip(2).for_each(|x| *x *= 1e100);
+            assert!(in_range("y", &m).is_ok());
+            m[n - 1] = 3e100;
+            assert!(matches!(in_range("y", &m), Err(DataError::BadValue { row, .. }) if row == n));
+        }
+    }
 
     /// The first row that is not finite is named, wherever it falls against the blocks (a
     /// block's first, last and inner rows, the short last block) and on both paths (short

@@ -204,7 +204,13 @@ pub fn bootstrap(p: &Problem, s: &WildSettings, alpha: f64) -> Result<WildResult
     let p_value = p_fast(0.0);
     // Test inversion: expand from β̂ until rejected, then bisect.
     let side = |dir: f64| -> Option<f64> {
-        let mut step = p.se.max(1e-12 * p.beta.abs().max(1.0));
+        // The first step in the estimate's own units (a floor of 1e-12 in absolute terms was
+        // wider than the whole interval of an outcome in units of 1e-40, and 60 halvings could
+        // not come back from it).
+        let mut step = p.se.max(1e-12 * p.beta.abs());
+        if step.is_nan() || step <= 0.0 {
+            step = 1e-12;
+        }
         let mut inside = p.beta;
         let mut outside = None;
         for _ in 0..60 {
