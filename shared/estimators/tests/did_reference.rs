@@ -261,6 +261,17 @@ fn wild_cluster_bootstrap_matches_wildboottest() {
         assert!(lo < f.inference.estimate && f.inference.estimate < hi);
         assert!(f.warnings.iter().any(|x| x.contains("few clusters")), "{:?}", f.warnings);
         assert_eq!((f.n_clusters, f.treated_clusters), (Some(12), Some(3)));
+        // The same interval in the outcome's units whatever they are: the inversion's first step
+        // was at least 1e-12, wider than the whole interval of an outcome in units of 1e-40.
+        for a in [1e-40, 1e40] {
+            let scaled = PanelInput { outcome: input.outcome.mapv(|v| v * a), ..input.clone() };
+            let g = twfe::fit(&scaled, &settings).unwrap();
+            let wg = g.wild.as_ref().unwrap();
+            assert!((wg.p_value - wb.p_value).abs() < 1e-12, "x{a}: p {} vs {}", wg.p_value, wb.p_value);
+            for (got, want) in [(wg.ci_low.unwrap(), lo), (wg.ci_high.unwrap(), hi)] {
+                assert!(rel(got / a, want) < 1e-6, "x{a}: {} vs {want}", got / a);
+            }
+        }
     }
 }
 
