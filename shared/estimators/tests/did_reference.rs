@@ -762,6 +762,35 @@ fn honest_smoothness_matches_honestdid() {
         }
     }
     assert!(worst < 0.005, "an end {:.3}% of the width from honestdid's", 100.0 * worst);
+    // The same bounds in any units of the outcome (the coefficients x a, the covariance x a²,
+    // M x a): the cone programs' tolerances are absolute, so before the event study was put in
+    // units of its standard error the M = 0 interval moved by 2.5e-4 of itself at a = 1e-6.
+    let l: ndarray::Array1<f64> =
+        r["average"]["l_vec"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let base = honest_sd::smoothness(&beta, &sigma, 3, 4, &l, &grid, 0.05).unwrap();
+    let b0 = honest_sd::breakdown(&beta, &sigma, 3, 4, &l, 0.05, 1.0);
+    for a in [1e-6, 1e6] {
+        let ms: Vec<f64> = grid.iter().map(|m| m * a).collect();
+        let got = honest_sd::smoothness(&(&beta * a), &(&sigma * (a * a)), 3, 4, &l, &ms, 0.05).unwrap();
+        for (g, w) in got.iter().zip(&base) {
+            let width = w.ci_high - w.ci_low;
+            let gap = (g.ci_low / a - w.ci_low).abs().max((g.ci_high / a - w.ci_high).abs()) / width;
+            assert!(
+                gap < 1e-5,
+                "x{a}, M {}: [{}, {}] vs [{}, {}]",
+                w.m,
+                g.ci_low / a,
+                g.ci_high / a,
+                w.ci_low,
+                w.ci_high
+            );
+        }
+        let b = honest_sd::breakdown(&(&beta * a), &(&sigma * (a * a)), 3, 4, &l, 0.05, a);
+        assert_eq!(b.is_some(), b0.is_some(), "x{a}: breakdown {b:?} vs {b0:?}");
+        if let (Some(b), Some(b0)) = (b, b0) {
+            assert!((b / a - b0).abs() <= 2e-3 * b0.max(1e-12), "x{a}: breakdown {} vs {b0}", b / a);
+        }
+    }
 }
 
 fn linalg_block(s: &ndarray::Array2<f64>, from: usize) -> ndarray::Array2<f64> {

@@ -237,8 +237,29 @@ pub fn flci(
     alpha: f64,
 ) -> Result<Flci, String> {
     check(beta, sigma, pre, post, l)?;
-    let pb = Problem::new(sigma, pre, post, l);
-    Ok(flci_with(&pb, beta, pre, l, m, alpha))
+    let u = unit(sigma);
+    let pb = Problem::new(&(sigma / (u * u)), pre, post, l);
+    let f = flci_with(&pb, &(beta / u), pre, l, m / u, alpha);
+    Ok(Flci {
+        ci_low: f.ci_low * u,
+        ci_high: f.ci_high * u,
+        sd: f.sd * u,
+        max_bias: f.max_bias * u,
+        weights: f.weights,
+    })
+}
+
+/// The event study's unit: its largest standard error. The cone programs run on the coefficients
+/// and M divided by it and the covariance by its square, and the intervals are scaled back: the
+/// solver's tolerances are absolute, so on an outcome in small units (x1e-6) the interval at
+/// M = 0 moved by 2.5e-4 of itself.
+fn unit(sigma: &Array2<f64>) -> f64 {
+    let u = sigma.diag().iter().fold(0.0f64, |m, v| m.max(*v)).sqrt();
+    if u.is_finite() && u > 0.0 {
+        u
+    } else {
+        1.0
+    }
 }
 
 /// The relative-magnitudes checks (conforming shapes, at most 8 leads and 8 lags), and finite
@@ -332,12 +353,14 @@ pub fn smoothness(
     alpha: f64,
 ) -> Result<Vec<SdBound>, String> {
     check(beta, sigma, pre, post, l)?;
-    let pb = Problem::new(sigma, pre, post, l);
+    let u = unit(sigma);
+    let pb = Problem::new(&(sigma / (u * u)), pre, post, l);
+    let beta = beta / u;
     Ok(ms
         .iter()
         .map(|&m| {
-            let f = flci_with(&pb, beta, pre, l, m, alpha);
-            SdBound { m, ci_low: f.ci_low, ci_high: f.ci_high }
+            let f = flci_with(&pb, &beta, pre, l, m / u, alpha);
+            SdBound { m, ci_low: f.ci_low * u, ci_high: f.ci_high * u }
         })
         .collect())
 }
@@ -381,9 +404,11 @@ pub fn breakdown(
     max: f64,
 ) -> Option<f64> {
     check(beta, sigma, pre, post, l).ok()?;
-    let pb = Problem::new(sigma, pre, post, l);
+    let u = unit(sigma);
+    let pb = Problem::new(&(sigma / (u * u)), pre, post, l);
+    let beta = beta / u;
     let covers = |m: f64| {
-        let f = flci_with(&pb, beta, pre, l, m, alpha);
+        let f = flci_with(&pb, &beta, pre, l, m / u, alpha);
         f.ci_low <= 0.0 && f.ci_high >= 0.0
     };
     super::honest::breakdown_by_bisection(max, covers, |_, lo, hi| hi - lo <= 1e-3 * hi)
