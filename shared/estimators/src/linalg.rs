@@ -19,6 +19,19 @@ pub struct Singular {
     pub column: usize,
 }
 
+/// The mean and the population standard deviation of the values `values()` yields (called a few
+/// times), the spread summed relative to the largest deviation so that neither 1e155 nor 1e-200
+/// overflows or underflows; (0, 0) for no values. For the estimators that fit on standardised
+/// columns and map back (the propensity logit, the time-series counterfactual).
+pub(crate) fn mean_sd<I: Iterator<Item = f64>>(values: impl Fn() -> I) -> (f64, f64) {
+    let count = values().count().max(1) as f64;
+    let mean = values().sum::<f64>() / count;
+    let big = values().map(|x| (x - mean).abs()).fold(0.0_f64, f64::max);
+    let sd =
+        if big > 0.0 { big * (values().map(|x| ((x - mean) / big).powi(2)).sum::<f64>() / count).sqrt() } else { 0.0 };
+    (mean, sd)
+}
+
 /// An `n x k` column-major matrix from `k` columns of length `n` (shapes checked here, once).
 ///
 /// # Panics

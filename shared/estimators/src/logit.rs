@@ -43,21 +43,10 @@ fn sigmoid(z: f64) -> f64 {
 /// in the columns' units: a covariate in thousands (a coefficient 1,000 times as large) was
 /// reported as perfect separation.
 pub fn fit(x: ArrayView2<f64>, d: ArrayView1<f64>) -> Result<LogitFit, LogitError> {
-    let (n, k) = x.dim();
+    let k = x.ncols();
     // x~ = x T: T scales column j by 1/sd_j and, with an intercept column c (constant v), moves
     // its mean into the intercept; then b = T b~ and (X'WX)^-1 = T (X~'WX~)^-1 T'.
-    let mean = x.mean_axis(ndarray::Axis(0)).unwrap_or_else(|| Array1::zeros(k));
-    let sd: Array1<f64> = (0..k)
-        .map(|j| {
-            let c = x.column(j);
-            let big = c.iter().fold(0.0f64, |m, v| m.max((v - mean[j]).abs()));
-            if big > 0.0 {
-                big * (c.iter().map(|v| ((v - mean[j]) / big).powi(2)).sum::<f64>() / n.max(1) as f64).sqrt()
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let (mean, sd): (Vec<f64>, Vec<f64>) = (0..k).map(|j| linalg::mean_sd(|| x.column(j).into_iter().copied())).unzip();
     let intercept = (0..k).find(|&j| sd[j] == 0.0 && mean[j] != 0.0);
     let mut t = Array2::<f64>::eye(k);
     for j in (0..k).filter(|&j| sd[j] > 0.0 && sd[j].is_finite()) {

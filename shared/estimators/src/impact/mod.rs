@@ -665,16 +665,10 @@ impl Mixture<'_> {
 }
 
 /// A series centred and scaled by its pre-period mean and standard deviation, in place (NaN
-/// stays NaN); returns (mean, sd). The spread is summed relative to the largest value, so that
-/// neither 1e155 nor 1e-200 overflows or underflows; a series without spread keeps its mean's
-/// magnitude as the unit (1 when that is 0).
+/// stays NaN); returns (mean, sd). A series without spread keeps its mean's magnitude as the unit
+/// (1 when that is 0).
 fn standardise(v: &mut [f64], n_pre: usize) -> (f64, f64) {
-    let pre = || v[..n_pre].iter().copied().filter(|x| x.is_finite());
-    let count = pre().count().max(1) as f64;
-    let mean = pre().sum::<f64>() / count;
-    let big = pre().map(|x| (x - mean).abs()).fold(0.0_f64, f64::max);
-    let sd =
-        if big > 0.0 { big * (pre().map(|x| ((x - mean) / big).powi(2)).sum::<f64>() / count).sqrt() } else { 0.0 };
+    let (mean, sd) = crate::linalg::mean_sd(|| v[..n_pre].iter().copied().filter(|x| x.is_finite()));
     let sd = if sd.is_finite() && sd > 0.0 {
         sd
     } else if mean.is_finite() && mean != 0.0 {
