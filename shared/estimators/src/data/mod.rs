@@ -208,15 +208,35 @@ impl Table {
     /// A numeric column, finite everywhere ([`Table::numeric`]'s checks), as an owned vector:
     /// moved out of an owned table unless `keep` names it, copied otherwise.
     pub fn take_numeric(table: &mut Cow<'_, Table>, name: &str, keep: &[&str]) -> Result<Vec<f64>, DataError> {
+        Self::take_checked(table, name, keep, all_finite)
+    }
+
+    /// [`Table::take_numeric`] where an empty cell (NaN: empty, `NA`) is allowed, for a caller that
+    /// leaves such rows out of the fit; every other value must be a finite number within range.
+    pub fn take_numeric_or_empty(table: &mut Cow<'_, Table>, name: &str, keep: &[&str]) -> Result<Vec<f64>, DataError> {
+        Self::take_checked(table, name, keep, finite_or_empty)
+    }
+
+    /// A numeric column that passes `check`, taken or copied as [`Table::take_numeric`] says; a
+    /// column of text is [`Table::numeric`]'s error.
+    fn take_checked(
+        table: &mut Cow<'_, Table>,
+        name: &str,
+        keep: &[&str],
+        check: fn(&str, &[f64]) -> Result<(), DataError>,
+    ) -> Result<Vec<f64>, DataError> {
+        if let Column::Num(v) = table.column(name)? {
+            check(name, v)?;
+        }
         if let Cow::Owned(t) = table {
-            if let Column::Num(v) = t.column(name)? {
-                all_finite(name, v)?;
-            }
             if let Some(v) = t.take_num(name, keep)? {
                 return Ok(v);
             }
         }
-        table.finite(name)
+        match table.column(name)? {
+            Column::Num(v) => Ok(v.clone()),
+            Column::Text(_) => table.finite(name),
+        }
     }
 
     /// Covariates for a regression: each numeric column as [`Table::take_numeric`] takes it (taken
@@ -224,12 +244,20 @@ impl Table {
     /// (text without a number or a date in it: `North`, `South`, `East`) becomes an indicator
     /// per level but the first in sorted order (the reference level, absorbed by the intercept),
     /// named `Region=South`, as a formula's `C(Region)` codes it. An empty cell among the
-    /// categories, or more than [`MAX_LEVELS`] of them, is an error naming the row.
-    pub fn take_covariates(table: &mut Cow<'_, Table>, names: &[&str]) -> Result<Vec<(String, Vec<f64>)>, DataError> {
+    /// categories, or more than [`MAX_LEVELS`] of them, is an error naming the row. `empty_ok`:
+    /// an empty cell of a numeric covariate is NaN ([`Table::take_numeric_or_empty`]), not an error.
+    pub fn take_covariates(
+        table: &mut Cow<'_, Table>,
+        names: &[&str],
+        empty_ok: bool,
+    ) -> Result<Vec<(String, Vec<f64>)>, DataError> {
         let mut out = Vec::with_capacity(names.len());
         for i in 0..names.len() {
             match table.column(names[i])? {
                 Column::Text(v) if categories(v) => out.extend(indicators(names[i], v)?),
+                _ if empty_ok => {
+                    out.push((names[i].to_string(), Table::take_numeric_or_empty(table, names[i], &names[i + 1..])?))
+                }
                 _ => out.push((names[i].to_string(), Table::take_numeric(table, names[i], &names[i + 1..])?)),
             }
         }
@@ -631,6 +659,17 @@ fn all_finite(name: &str, v: &[f64]) -> Result<(), DataError> {
         }),
         None => not_too_small(name, v),
     }
+}
+
+/// [`all_finite`]'s checks where an empty cell (NaN) is allowed: an infinity is still an error.
+fn finite_or_empty(name: &str, v: &[f64]) -> Result<(), DataError> {
+    if all_finite(name, v).is_ok() {
+        return Ok(());
+    }
+    if let Some(i) = v.iter().position(|x| x.is_infinite()) {
+        return Err(DataError::BadValue { column: name.into(), row: i + 1, message: "not a finite number".into() });
+    }
+    in_range(name, v)
 }
 
 /// [`all_finite`]'s checks of magnitude for a column where a missing value (NaN, or an infinity
@@ -1096,24 +1135,25 @@ mod tests {
         let csv = "y,region,age,id,mixed,day,gap\n1,West,30,a1,x,2026-01-01,a\n2,North,41,a2,3,2026-01-02,\n3, South ,52,a3,y,2026-01-03,b\n4,North,63,a4,z,2026-01-04,c\n";
         let table = Table::from_reader(csv.as_bytes()).unwrap();
         let mut t = Cow::Borrowed(&table);
-        let cols = Table::take_covariates(&mut t, &["age", "region"]).unwrap();
+        let cols = Table::take_covariates(&mut t, &["age", "region"], false).unwrap();
         let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(names, ["age", "region=South", "region=West"]);
         assert_eq!(cols[0].1, [30.0, 41.0, 52.0, 63.0]);
         assert_eq!(cols[1].1, [0.0, 0.0, 1.0, 0.0], "South, trimmed");
         assert_eq!(cols[2].1, [1.0, 0.0, 0.0, 0.0]);
-        let err = |name: &str| Table::take_covariates(&mut Cow::Borrowed(&table), &[name]).unwrap_err().to_string();
+        let err =
+            |name: &str| Table::take_covariates(&mut Cow::Borrowed(&table), &[name], false).unwrap_err().to_string();
         // a number among the words: a numeric column with a bad value, as before
         assert_eq!(err("mixed"), "mixed: row 1: \"x\" is not a number");
         assert!(err("day").contains("a date, not a number"), "{}", err("day"));
         assert_eq!(err("gap"), "gap: row 2: is empty: a column of categories needs one in every row");
         let many: String = (0..=MAX_LEVELS).map(|i| format!("{i},c{i}\n")).collect();
         let many = Table::from_reader(format!("y,code\n{many}").as_bytes()).unwrap();
-        let e = Table::take_covariates(&mut Cow::Borrowed(&many), &["code"]).unwrap_err().to_string();
+        let e = Table::take_covariates(&mut Cow::Borrowed(&many), &["code"], false).unwrap_err().to_string();
         assert!(e.starts_with("code: row 101: \"c100\" is category 101 of this column"), "{e}");
         // owned: a numeric covariate is taken, a column of categories read in place
         let mut owned = Cow::Owned(table.clone());
-        let cols = Table::take_covariates(&mut owned, &["region", "age"]).unwrap();
+        let cols = Table::take_covariates(&mut owned, &["region", "age"], false).unwrap();
         assert_eq!(cols.len(), 3);
         assert!(owned.column("age").is_err() && owned.column("region").is_ok());
     }
