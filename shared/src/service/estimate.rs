@@ -231,7 +231,7 @@ impl Complete {
         let more = if self.left_out.len() > SHOWN { ", ..." } else { "" };
         let n = self.left_out.len();
         format!(
-            "{n} row{} with an empty {columns} left out of the fit (row{} {}{more}), as fixest, linearmodels and R's did leave out incomplete rows; n_obs counts the {} rows used",
+            "{n} row{} with an empty {columns} left out of the fit (row{} {}{more}); n_obs counts the {} complete rows used (fixest, linearmodels, statsmodels and R leave out incomplete rows the same way)",
             if n == 1 { "" } else { "s" },
             if n == 1 { "" } else { "s" },
             rows.join(", "),
@@ -747,8 +747,19 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
             "method: ges is not available; use pc (constraint-based) or lingam (DirectLiNGAM, non-Gaussian)",
         ));
     }
+    // By default every column of numbers, also one with empty cells (its rows are left out
+    // below); the others are named in a warning.
+    let mut warnings = Vec::new();
     let names: Vec<String> = if req.columns.is_empty() {
-        table.names.iter().filter(|n| table.numeric(n).is_ok()).cloned().collect()
+        let numbers = |n: &String| table.numeric_or_missing(n).is_ok_and(|v| v.iter().any(|x| !x.is_nan()));
+        let (names, others): (Vec<String>, Vec<String>) = table.names.iter().cloned().partition(numbers);
+        if !others.is_empty() {
+            warnings.push(format!(
+                "columns left out as they do not hold numbers (name the columns to see why): {}",
+                others.join(", ")
+            ));
+        }
+        names
     } else {
         req.columns.clone()
     };
@@ -763,7 +774,19 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
     if req.max_depth.is_some_and(|d| d > max_depth) {
         return Err(EstimateError::new("max_depth", format!("max_depth: at most {max_depth}")));
     }
-    let cols: Columns = table.columns(&names)?;
+    let mut cols = Vec::with_capacity(names.len());
+    for n in &names {
+        cols.push((n.clone(), Table::take_numeric_or_empty(&mut std::borrow::Cow::Borrowed(table), n, &[])?));
+    }
+    let complete = Complete::of(
+        names.first().map_or("columns", String::as_str),
+        &cols.iter().map(|c| c.1.as_slice()).collect::<Vec<_>>(),
+    )?;
+    if let Some(c) = &complete {
+        cols.iter_mut().for_each(|(_, v)| *v = c.rows(v));
+        warnings.insert(0, c.warning("value"));
+    }
+    let cols = Columns::new(cols).map_err(DataError::from)?;
     let mut knowledge = req.knowledge.clone();
     if req.funnel_tiers {
         knowledge.tiers.extend(funnel_tiers(&names).into_iter().filter(|(n, _)| !req.knowledge.tiers.contains_key(n)));
@@ -771,7 +794,10 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
     let req = &DiscoverRequest { knowledge, ..req.clone() };
     if method == DiscoveryMethod::Lingam {
         let settings = discovery::LingamSettings { knowledge: req.knowledge.clone() };
-        return Ok(DiscoveryOutput::Lingam(discovery::direct_lingam(&cols, &settings)?));
+        let mut result =
+            renumbered(&complete, discovery::direct_lingam(&cols, &settings).map_err(EstimateError::from))?;
+        result.warnings = warnings;
+        return Ok(DiscoveryOutput::Lingam(result));
     }
     let settings = PcSettings {
         alpha,
@@ -779,7 +805,9 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
         max_depth: req.max_depth,
         max_tests: crate::api::estimate::limits::MAX_PC_TESTS,
     };
-    Ok(DiscoveryOutput::Pc(discovery::pc(&cols, &settings)?))
+    let mut result = renumbered(&complete, discovery::pc(&cols, &settings).map_err(EstimateError::from))?;
+    result.warnings = warnings;
+    Ok(DiscoveryOutput::Pc(result))
 }
 
 /// The ontology's funnel tier of each column named like one of its variables (the whole name
@@ -1374,8 +1402,8 @@ mod tests {
     /// The result as JSON without its warnings, and its warnings.
     fn parts(v: impl serde::Serialize) -> (serde_json::Value, Vec<String>) {
         let mut v = serde_json::to_value(v).unwrap();
-        let w = v.as_object_mut().unwrap().remove("warnings").unwrap();
-        (v, serde_json::from_value(w).unwrap())
+        let w = v.as_object_mut().unwrap().remove("warnings").unwrap_or_default();
+        (v, serde_json::from_value(w).unwrap_or_default())
     }
 
     /// A row with an empty value in a model's column (the outcome, the treatment, a regressor, an
@@ -1455,6 +1483,36 @@ mod tests {
         let all: Vec<(usize, &str)> = (1..=2500).map(|i| (i, "lemp")).collect();
         let e = did(&with_holes(&mpdta, &all).0, &cases[0]).unwrap_err();
         assert_eq!(e.field(), "lemp");
+
+        // causal discovery: PC and DirectLiNGAM on the complete rows, every column of numbers
+        // kept by default (one with empty cells too) and the others named
+        let dag = data("dag_sim.csv");
+        let header = dag.lines().next().unwrap().split(',').map(str::to_string).collect::<Vec<_>>();
+        let (holed, without) = with_holes(&dag, &[(3, header[0].as_str()), (50, header[2].as_str())]);
+        for method in ["pc", "lingam"] {
+            let r: DiscoverRequest = serde_json::from_value(serde_json::json!({"method": method})).unwrap();
+            let (a, wa) = parts(discover(&holed, &r).unwrap());
+            let (b, wb) = parts(discover(&without, &r).unwrap());
+            assert_eq!((a.clone(), wb.len()), (b, 0), "{method}");
+            assert_eq!(a["variables"].as_array().unwrap().len(), header.len(), "{method}");
+            assert_eq!(wa.len(), 1, "{wa:?}");
+            assert!(wa[0].starts_with("2 rows with an empty value left out of the fit (rows 3, 50)"), "{}", wa[0]);
+        }
+        let labelled = format!(
+            "{},name\n{}",
+            header.join(","),
+            dag.lines().skip(1).enumerate().map(|(i, l)| format!("{l},c{i}\n")).collect::<String>()
+        );
+        let labelled = Table::from_csv_bytes(labelled.as_bytes(), None).unwrap();
+        let (a, wa) = parts(discover(&labelled, &DiscoverRequest::default()).unwrap());
+        assert_eq!(
+            a,
+            parts(
+                discover(&Table::from_csv_bytes(dag.as_bytes(), None).unwrap(), &DiscoverRequest::default()).unwrap()
+            )
+            .0
+        );
+        assert_eq!(wa, ["columns left out as they do not hold numbers (name the columns to see why): name"]);
 
         // 2SLS and the treatment effects
         let (holed, without) = with_holes(&data("iv_sim.csv"), &[(2, "y"), (40, "z2"), (41, "w1"), (300, "x")]);

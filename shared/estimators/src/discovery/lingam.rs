@@ -47,6 +47,10 @@ pub struct LingamResult {
     #[serde(flatten)]
     pub graph: CausalGraph,
     pub effects: Vec<EdgeEffect>,
+    /// What the caller left out of the data (rows with an empty value, columns that are not
+    /// numbers); absent when nothing was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 const K1: f64 = 79.047;
@@ -226,6 +230,7 @@ pub fn direct_lingam(data: &Columns, s: &LingamSettings) -> Result<LingamResult,
                 .collect::<Vec<_>>(),
         )?,
         effects,
+        warnings: Vec::new(),
     })
 }
 

@@ -167,6 +167,10 @@ pub struct DiscoveryResult {
     #[serde(flatten)]
     pub graph: CausalGraph,
     pub ci_tests: usize,
+    /// What the caller left out of the data (rows with an empty value, columns that are not
+    /// numbers); absent when nothing was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 struct Knowledge {
@@ -502,5 +506,6 @@ pub fn pc(columns: &Columns, settings: &PcSettings) -> Result<DiscoveryResult, D
         alpha: settings.alpha,
         graph: CausalGraph::new(names, &edges)?,
         ci_tests: tests,
+        warnings: Vec::new(),
     })
 }
