@@ -152,10 +152,36 @@ fn alpha_of(a: Option<f64>) -> Result<f64, EstimateError> {
     }
 }
 
-/// Integer codes and their count for a cluster column.
-fn cluster_codes(table: &Table, column: &str) -> Result<(Vec<u32>, usize), EstimateError> {
+/// Integer codes and their count for a cluster column, and where its cells are empty
+/// ([`empty_cells`]).
+type Codes = (Vec<u32>, usize);
+type Clusters = (Codes, Option<Vec<f64>>);
+
+fn cluster_codes(table: &Table, column: &str) -> Result<Clusters, EstimateError> {
     let (codes, levels) = table.codes(column)?;
-    Ok((codes, levels.len()))
+    let empty = empty_cells(&codes, &levels);
+    Ok(((codes, levels.len()), empty))
+}
+
+/// Cluster codes and their empty cells, each optional.
+fn unzip(c: Option<Clusters>) -> (Option<Codes>, Option<Vec<f64>>) {
+    c.map_or((None, None), |(codes, empty)| (Some(codes), empty))
+}
+
+/// A model's numeric columns and the empty cells of its label columns (named), for [`Complete::of`].
+fn with_labels<'a>(
+    mut model: Vec<(&'a str, &'a [f64])>,
+    labels: &[(&'a str, &'a Option<Vec<f64>>)],
+) -> Vec<(&'a str, &'a [f64])> {
+    model.extend(labels.iter().filter_map(|(name, e)| e.as_deref().map(|e| (*name, e))));
+    model
+}
+
+/// Where a column of labels (units, clusters) is empty, as NaN (0 elsewhere) for [`Complete`]:
+/// an empty cell is no unit or cluster, not one more named "". None when no cell is empty.
+fn empty_cells(codes: &[u32], levels: &[String]) -> Option<Vec<f64>> {
+    let empty: Vec<bool> = levels.iter().map(|l| l.trim().is_empty() || l == "NaN").collect();
+    empty.contains(&true).then(|| codes.iter().map(|&c| if empty[c as usize] { f64::NAN } else { 0.0 }).collect())
 }
 
 /// The rows a fit uses when some of its model's numeric columns are empty in places. fixest,
@@ -167,25 +193,32 @@ struct Complete {
     kept: Vec<usize>,
     /// The rows left out.
     left_out: Vec<usize>,
+    /// The columns with an empty cell.
+    columns: Vec<String>,
 }
 
 impl Complete {
-    /// None when no row holds an empty value in `columns`; an error naming `first` when every
-    /// row does.
-    fn of(first: &str, columns: &[&[f64]]) -> Result<Option<Self>, EstimateError> {
-        if !columns.iter().any(|c| c.iter().any(|x| x.is_nan())) {
-            return Ok(None);
-        }
-        let n = columns.first().map_or(0, |c| c.len());
+    /// None when no row holds an empty value (NaN) in `columns` (named); an error naming the
+    /// first column with one when every row does.
+    fn of(columns: &[(&str, &[f64])]) -> Result<Option<Self>, EstimateError> {
+        let with: Vec<&(&str, &[f64])> = columns.iter().filter(|(_, c)| c.iter().any(|x| x.is_nan())).collect();
+        let Some((first, _)) = with.first() else { return Ok(None) };
+        let n = columns.first().map_or(0, |(_, c)| c.len());
         let (kept, left_out): (Vec<usize>, Vec<usize>) =
-            (0..n).partition(|&i| columns.iter().all(|c| c.get(i).is_none_or(|x| !x.is_nan())));
+            (0..n).partition(|&i| with.iter().all(|(_, c)| c.get(i).is_none_or(|x| !x.is_nan())));
         if kept.is_empty() {
             return Err(EstimateError::new(
                 first,
-                format!("{first}: every row has an empty value in the model's columns"),
+                format!("{first}: every row has an empty cell in the model's columns"),
             ));
         }
-        Ok(Some(Self { kept, left_out }))
+        let mut names: Vec<String> = Vec::new();
+        for (name, _) in &with {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+        Ok(Some(Self { kept, left_out, columns: names }))
     }
 
     /// `v` on the rows used.
@@ -224,14 +257,16 @@ impl Complete {
         })
     }
 
-    /// The warning the result carries: how many rows were left out, and the first of them.
-    fn warning(&self, columns: &str) -> String {
+    /// The warning the result carries: how many rows were left out, the first of them, and the
+    /// columns whose empty cells left them out.
+    fn warning(&self) -> String {
+        let columns = self.columns.join(", ");
         const SHOWN: usize = 10;
         let rows: Vec<String> = self.left_out.iter().take(SHOWN).map(|i| (i + 1).to_string()).collect();
         let more = if self.left_out.len() > SHOWN { ", ..." } else { "" };
         let n = self.left_out.len();
         format!(
-            "{n} row{} with an empty {columns} left out of the fit (row{} {}{more}); n_obs counts the {} complete rows used (fixest, linearmodels, statsmodels and R leave out incomplete rows the same way)",
+            "{n} row{} with an empty cell in {columns} left out of the fit (row{} {}{more}); n_obs counts the {} complete rows used (fixest, linearmodels, statsmodels and R leave out incomplete rows the same way)",
             if n == 1 { "" } else { "s" },
             if n == 1 { "" } else { "s" },
             rows.join(", "),
@@ -275,6 +310,8 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
     let mut table = table.into();
     let (units, time) = rayon::join(|| table.codes(&req.unit), || table.integers(&req.time));
     let ((unit, unit_labels), time) = (units?, time?);
+    // an empty unit cell is no unit: its row is left out with the incomplete ones
+    let unit_empty = empty_cells(&unit, &unit_labels);
     // Still read from the table after the outcome: the treatment (taken below) and the others.
     let keep: Vec<&str> = [
         req.treatment.as_deref(),
@@ -299,12 +336,14 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             let se = req.se.as_ref().map_or(SeKind::Cluster, SeSpec::kind);
             let cluster_col = req.cluster.as_deref().or(req.se.as_ref().and_then(SeSpec::cluster));
             // Clusters that are the units: the unit codes (the fit's default), not a second coding.
-            let cluster = cluster_col.filter(|&c| c != req.unit).map(|c| cluster_codes(&table, c)).transpose()?;
+            let cluster_col = cluster_col.filter(|&c| c != req.unit);
+            let (cluster, cluster_empty) = unzip(cluster_col.map(|c| cluster_codes(&table, c)).transpose()?);
             let se = if req.cluster.is_some() { SeKind::Cluster } else { se };
             let treatment = Table::take_numeric_or_empty(&mut table, d, &[])?;
             // what the input does not hold (the unit and period columns) is freed before the fit
             drop(table);
-            let complete = Complete::of(&req.outcome, &[&outcome, &treatment])?;
+            let labels = [(req.unit.as_str(), &unit_empty), (cluster_col.unwrap_or_default(), &cluster_empty)];
+            let complete = Complete::of(&with_labels(vec![(&req.outcome, &outcome), (d, &treatment)], &labels))?;
             let input = match &complete {
                 None => PanelInput {
                     unit,
@@ -367,7 +406,7 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             };
             let mut result = renumbered(&complete, twfe::fit(&input, &settings).map_err(EstimateError::from))?;
             if let Some(c) = &complete {
-                result.warnings.insert(0, c.warning("outcome or treatment"));
+                result.warnings.insert(0, c.warning());
             }
             Ok(DidOutput::Twfe(result))
         }
@@ -387,9 +426,10 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             drop(values);
             let estimation = req.estimation.unwrap_or(crate::api::estimate::CsEstimation::Dr);
             if let Err(method) = estimation.split() {
-                let complete = Complete::of(&req.outcome, &[&outcome])?;
                 let cluster_col = req.cluster.as_deref().or(req.se.as_ref().and_then(SeSpec::cluster));
-                let cluster = cluster_col.map(|c| cluster_codes(&table, c)).transpose()?;
+                let (cluster, cluster_empty) = unzip(cluster_col.map(|c| cluster_codes(&table, c)).transpose()?);
+                let labels = [(req.unit.as_str(), &unit_empty), (cluster_col.unwrap_or_default(), &cluster_empty)];
+                let complete = Complete::of(&with_labels(vec![(&req.outcome, &outcome)], &labels))?;
                 let out = match &complete {
                     None => robust_event_study(req, method, alpha, unit, unit_labels, time, outcome, &cohort, cluster),
                     Some(c) => {
@@ -410,7 +450,7 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
                 };
                 return match (renumbered(&complete, out)?, &complete) {
                     (DidOutput::Twfe(mut r), Some(c)) => {
-                        r.warnings.insert(0, c.warning("outcome"));
+                        r.warnings.insert(0, c.warning());
                         Ok(DidOutput::Twfe(r))
                     }
                     (out, _) => Ok(out),
@@ -454,10 +494,11 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
                 ));
             }
             let cluster_col = req.cluster.as_deref().or(cluster_col);
-            let cluster = cluster_col.map(|c| cluster_codes(&table, c)).transpose()?;
-            let mut model: Vec<&[f64]> = vec![&outcome];
-            model.extend(covariates.iter().map(|(_, v)| v.as_slice()));
-            let complete = Complete::of(&req.outcome, &model)?;
+            let (cluster, cluster_empty) = unzip(cluster_col.map(|c| cluster_codes(&table, c)).transpose()?);
+            let mut model: Vec<(&str, &[f64])> = vec![(&req.outcome, &outcome)];
+            model.extend(covariates.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+            let labels = [(req.unit.as_str(), &unit_empty), (cluster_col.unwrap_or_default(), &cluster_empty)];
+            let complete = Complete::of(&with_labels(model, &labels))?;
             let input = match &complete {
                 None => {
                     let covariates = Columns::new(covariates).map_err(DataError::from)?;
@@ -488,7 +529,7 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             };
             let mut result = renumbered(&complete, staggered::fit(&input, &settings).map_err(EstimateError::from))?;
             if let Some(c) = &complete {
-                result.warnings.insert(0, c.warning(if names.is_empty() { "outcome" } else { "outcome or covariate" }));
+                result.warnings.insert(0, c.warning());
             }
             Ok(DidOutput::Staggered(result))
         }
@@ -595,7 +636,7 @@ pub fn iv<'t>(
             format!("se: {se} is for difference-in-differences; use robust or cluster:COLUMN"),
         ));
     }
-    let cluster = se.cluster().map(|c| cluster_codes(&table, c)).transpose()?;
+    let (cluster, cluster_empty) = unzip(se.cluster().map(|c| cluster_codes(&table, c)).transpose()?);
     let names: Vec<&str> = std::iter::once(&req.outcome)
         .chain(&req.endogenous)
         .chain(&req.instruments)
@@ -610,10 +651,9 @@ pub fn iv<'t>(
         .collect::<Result<Vec<_>, DataError>>()?;
     cols.extend(Table::take_covariates(&mut table, &names[1 + ne + ni..], true)?);
     drop(table);
-    let complete = Complete::of(
-        &req.outcome,
-        &std::iter::once(&outcome).chain(cols.iter().map(|c| &c.1)).map(Vec::as_slice).collect::<Vec<_>>(),
-    )?;
+    let model =
+        std::iter::once((names[0], outcome.as_slice())).chain(cols.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+    let complete = Complete::of(&with_labels(model.collect(), &[(se.cluster().unwrap_or_default(), &cluster_empty)]))?;
     let mut cluster = cluster;
     if let Some(c) = &complete {
         outcome = c.rows(&outcome);
@@ -627,7 +667,7 @@ pub fn iv<'t>(
     let mut result =
         renumbered(&complete, iv::fit(&input, &IvSettings { se: se.kind(), alpha }).map_err(EstimateError::from))?;
     if let Some(c) = &complete {
-        result.warnings.insert(0, c.warning("outcome, regressor, instrument or control"));
+        result.warnings.insert(0, c.warning());
     }
     Ok(result)
 }
@@ -668,7 +708,10 @@ pub fn rdd<'t>(
             format!("covariates: {c} is the outcome, running, fuzzy or cluster column"),
         ));
     }
-    let cluster = req.cluster.as_deref().map(|c| cluster_codes(&table, c)).transpose()?;
+    let (cluster, cluster_empty) = unzip(req.cluster.as_deref().map(|c| cluster_codes(&table, c)).transpose()?);
+    if let (Some(c), Some(row)) = (&req.cluster, cluster_empty.and_then(|e| e.iter().position(|x| x.is_nan()))) {
+        return Err(EstimateError::new(c, format!("{c}: row {}: is empty: every row needs its cluster", row + 1)));
+    }
     let names: Vec<&str> =
         [&req.outcome, &req.running].into_iter().chain(&req.fuzzy).chain(&req.covariates).map(String::as_str).collect();
     // each column taken unless a later name asks for it again
@@ -704,9 +747,9 @@ pub fn effect<'t>(
     let mut treatment = Table::take_numeric_or_empty(&mut table, &req.treatment, &names[2..])?;
     let mut covariates = Table::take_covariates(&mut table, &names[2..], true)?;
     drop(table);
-    let mut model: Vec<&[f64]> = vec![&outcome, &treatment];
-    model.extend(covariates.iter().map(|(_, v)| v.as_slice()));
-    let complete = Complete::of(&req.outcome, &model)?;
+    let mut model: Vec<(&str, &[f64])> = vec![(&req.outcome, &outcome), (&req.treatment, &treatment)];
+    model.extend(covariates.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+    let complete = Complete::of(&model)?;
     if let Some(c) = &complete {
         (outcome, treatment) = (c.rows(&outcome), c.rows(&treatment));
         covariates.iter_mut().for_each(|(_, v)| *v = c.rows(v));
@@ -725,7 +768,7 @@ pub fn effect<'t>(
     };
     let mut result = renumbered(&complete, effects::fit(&input, &settings).map_err(EstimateError::from))?;
     if let Some(c) = &complete {
-        result.warnings.insert(0, c.warning("outcome, treatment or covariate"));
+        result.warnings.insert(0, c.warning());
     }
     let refutations = if req.refute {
         Some(renumbered(
@@ -778,13 +821,10 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
     for n in &names {
         cols.push((n.clone(), Table::take_numeric_or_empty(&mut std::borrow::Cow::Borrowed(table), n, &[])?));
     }
-    let complete = Complete::of(
-        names.first().map_or("columns", String::as_str),
-        &cols.iter().map(|c| c.1.as_slice()).collect::<Vec<_>>(),
-    )?;
+    let complete = Complete::of(&cols.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect::<Vec<_>>())?;
     if let Some(c) = &complete {
         cols.iter_mut().for_each(|(_, v)| *v = c.rows(v));
-        warnings.insert(0, c.warning("value"));
+        warnings.insert(0, c.warning());
     }
     let cols = Columns::new(cols).map_err(DataError::from)?;
     let mut knowledge = req.knowledge.clone();
@@ -1458,7 +1498,7 @@ mod tests {
             let (b, wb) = parts(did(&without, r).unwrap());
             assert_eq!(a, b, "{r:?}");
             assert_eq!(a["n_obs"], 2500 - 7, "{r:?}");
-            assert!(wa[0].starts_with("7 rows with an empty outcome"), "{}", wa[0]);
+            assert!(wa[0].starts_with("7 rows with an empty cell in lemp left out of the fit"), "{}", wa[0]);
             assert!(wa[0].contains("(rows 1, 2, 3, 4, 5, 100, 1501)"), "{}", wa[0]);
             assert_eq!(wa[1..], wb[..], "{r:?}");
             // and the owned table (the command line's) answers the same
@@ -1469,7 +1509,28 @@ mod tests {
         let r = with(serde_json::json!({"cohort": "first.treat", "covariates": ["lpop"]}));
         let (a, wa) = parts(did(&holed, &r).unwrap());
         assert_eq!(a, parts(did(&without, &r).unwrap()).0);
-        assert!(wa[0].starts_with("2 rows with an empty outcome or covariate left out"), "{}", wa[0]);
+        assert!(wa[0].starts_with("2 rows with an empty cell in lemp, lpop left out"), "{}", wa[0]);
+        // an empty unit or cluster cell is no unit or cluster, not one more named "": the row is
+        // left out (before, TWFE counted one cluster more)
+        let clustered: Vec<String> = mpdta
+            .lines()
+            .enumerate()
+            .map(|(i, l)| match i {
+                0 => format!("{l},state"),
+                _ => format!("{l},{}", l.split(',').nth(1).unwrap().parse::<u32>().unwrap() / 1000),
+            })
+            .collect();
+        let (holed, without) = with_holes(&clustered.join("\n"), &[(12, "state"), (30, "countyreal")]);
+        for r in [
+            with(serde_json::json!({"treatment": "D", "cluster": "state"})),
+            with(serde_json::json!({"cohort": "first.treat", "cluster": "state"})),
+            with(serde_json::json!({"cohort": "first.treat", "estimation": "imputation", "cluster": "state"})),
+        ] {
+            let (a, wa) = parts(did(&holed, &r).unwrap());
+            assert_eq!(a, parts(did(&without, &r).unwrap()).0, "{r:?}");
+            assert!(wa[0].starts_with("2 rows with an empty cell in countyreal, state left out"), "{}", wa[0]);
+            assert_eq!(a["n_clusters"], parts(did(&without, &r).unwrap()).0["n_clusters"]);
+        }
         // a bad value after a left-out row is named by its row in the file
         let mut bad: Vec<String> = mpdta.lines().map(str::to_string).collect();
         bad[10] = bad[10].rsplit_once(',').map(|(l, _)| format!("{l},2")).unwrap();
@@ -1496,7 +1557,9 @@ mod tests {
             assert_eq!((a.clone(), wb.len()), (b, 0), "{method}");
             assert_eq!(a["variables"].as_array().unwrap().len(), header.len(), "{method}");
             assert_eq!(wa.len(), 1, "{wa:?}");
-            assert!(wa[0].starts_with("2 rows with an empty value left out of the fit (rows 3, 50)"), "{}", wa[0]);
+            let start =
+                format!("2 rows with an empty cell in {}, {} left out of the fit (rows 3, 50)", header[0], header[2]);
+            assert!(wa[0].starts_with(&start), "{}", wa[0]);
         }
         let labelled = format!(
             "{},name\n{}",
@@ -1522,6 +1585,7 @@ mod tests {
         let (a, wa) = parts(iv(&holed, &r).unwrap());
         let (b, wb) = parts(iv(&without, &r).unwrap());
         assert_eq!(a, b);
+        assert!(wa[0].starts_with("4 rows with an empty cell in y, x, z2, w1 left out"), "{}", wa[0]);
         assert!(wa[0].contains("(rows 2, 40, 41, 300)"), "{}", wa[0]);
         assert_eq!(wa[1..], wb[..]);
         assert_eq!(parts(iv(holed.clone(), &r).unwrap()).0, a);

@@ -318,6 +318,21 @@ impl Table {
                 let (codes, levels) = crate::panel::factorize_ints(v.iter().map(|&x| x as i64), v.len());
                 Ok((codes, levels.iter().map(|l| l.to_string()).collect()))
             }
+            // whole numbers with empty cells: the numbers' levels in their order, as without the
+            // empty cells, and the empty cells one level after them, "NaN"
+            Column::Num(v) if v.iter().all(|&x| x.is_nan() || whole(x).is_some()) && v.iter().any(|x| !x.is_nan()) => {
+                let fill = v.iter().find(|x| !x.is_nan()).map_or(0, |&x| x as i64);
+                let values = v.iter().map(move |&x| if x.is_nan() { fill } else { x as i64 });
+                let (mut codes, levels) = crate::panel::factorize_ints(values, v.len());
+                for (c, x) in codes.iter_mut().zip(v) {
+                    if x.is_nan() {
+                        *c = levels.len() as u32;
+                    }
+                }
+                let mut labels: Vec<String> = levels.iter().map(|l| l.to_string()).collect();
+                labels.push("NaN".into());
+                Ok((codes, labels))
+            }
             _ => Ok(crate::panel::factorize(&self.labels(name)?)),
         }
     }
