@@ -318,20 +318,8 @@ impl Table {
                 let (codes, levels) = crate::panel::factorize_ints(v.iter().map(|&x| x as i64), v.len());
                 Ok((codes, levels.iter().map(|l| l.to_string()).collect()))
             }
-            // whole numbers with empty cells: the numbers' levels in their order, as without the
-            // empty cells, and the empty cells one level after them, "NaN"
             Column::Num(v) if v.iter().all(|&x| x.is_nan() || whole(x).is_some()) && v.iter().any(|x| !x.is_nan()) => {
-                let fill = v.iter().find(|x| !x.is_nan()).map_or(0, |&x| x as i64);
-                let values = v.iter().map(move |&x| if x.is_nan() { fill } else { x as i64 });
-                let (mut codes, levels) = crate::panel::factorize_ints(values, v.len());
-                for (c, x) in codes.iter_mut().zip(v) {
-                    if x.is_nan() {
-                        *c = levels.len() as u32;
-                    }
-                }
-                let mut labels: Vec<String> = levels.iter().map(|l| l.to_string()).collect();
-                labels.push("NaN".into());
-                Ok((codes, labels))
+                Ok(codes_with_empty_cells(v))
             }
             _ => Ok(crate::panel::factorize(&self.labels(name)?)),
         }
@@ -674,6 +662,24 @@ fn all_finite(name: &str, v: &[f64]) -> Result<(), DataError> {
         }),
         None => not_too_small(name, v),
     }
+}
+
+/// [`Table::codes`] of whole numbers with empty cells: the numbers' levels in their order, as
+/// without the empty cells, and the empty cells one level after them, "NaN". (Out of line: the
+/// common path's code stays as it was.)
+#[inline(never)]
+fn codes_with_empty_cells(v: &[f64]) -> (Vec<u32>, Vec<String>) {
+    let fill = v.iter().find(|x| !x.is_nan()).map_or(0, |&x| x as i64);
+    let values = v.iter().map(move |&x| if x.is_nan() { fill } else { x as i64 });
+    let (mut codes, levels) = crate::panel::factorize_ints(values, v.len());
+    for (c, x) in codes.iter_mut().zip(v) {
+        if x.is_nan() {
+            *c = levels.len() as u32;
+        }
+    }
+    let mut labels: Vec<String> = levels.iter().map(|l| l.to_string()).collect();
+    labels.push("NaN".into());
+    (codes, labels)
 }
 
 /// [`all_finite`]'s checks where an empty cell (NaN) is allowed: an infinity is still an error.
