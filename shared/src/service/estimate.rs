@@ -1601,6 +1601,31 @@ mod tests {
             assert_eq!(a, parts(effect(&without, &r).unwrap().result).0, "{method}");
             assert!(wa[0].contains("(rows 5, 6, 7)"), "{}", wa[0]);
         }
+        // a covariate of categories: an empty cell leaves its row out too
+        let regions: Vec<String> = data("effects_sim.csv")
+            .lines()
+            .enumerate()
+            .map(
+                |(i, l)| {
+                    if i == 0 {
+                        format!("{l},region")
+                    } else {
+                        format!("{l},{}", ["North", "South", "East"][i % 3])
+                    }
+                },
+            )
+            .collect();
+        let (holed, without) = with_holes(&regions.join("\n"), &[(9, "region"), (12, "y")]);
+        let r: EffectRequest = serde_json::from_value(serde_json::json!({"outcome": "y", "treatment": "d",
+            "covariates": ["x1", "region"]}))
+        .unwrap();
+        let (a, wa) = parts(effect(&holed, &r).unwrap().result);
+        assert_eq!(a, parts(effect(&without, &r).unwrap().result).0);
+        assert!(wa[0].starts_with("2 rows with an empty cell in y, region=North, region=South left out"), "{}", wa[0]);
+        // one category and an empty cell: nothing to adjust for, named
+        let one: String = regions.join("\n").replace(",South", ",North").replace(",East", ",North");
+        let e = effect(&with_holes(&one, &[(9, "region")]).0, &r).unwrap_err().to_string();
+        assert!(e.starts_with("region: row 9: is empty, and the column's other rows hold one category"), "{e}");
     }
 
     /// Holidays on a monthly history: each month dated by its first day (or by its last) stands

@@ -254,7 +254,7 @@ impl Table {
         let mut out = Vec::with_capacity(names.len());
         for i in 0..names.len() {
             match table.column(names[i])? {
-                Column::Text(v) if categories(v) => out.extend(indicators(names[i], v)?),
+                Column::Text(v) if categories(v) => out.extend(indicators(names[i], v, empty_ok)?),
                 _ if empty_ok => {
                     out.push((names[i].to_string(), Table::take_numeric_or_empty(table, names[i], &names[i + 1..])?))
                 }
@@ -585,13 +585,20 @@ fn categories(v: &[String]) -> bool {
 }
 
 /// One 0/1 column per level of `v` but the first in sorted order, named `name=level`.
-fn indicators(name: &str, v: &[String]) -> Result<Vec<(String, Vec<f64>)>, DataError> {
+/// `empty_ok`: an empty cell is NaN in every indicator (its row left out by the caller), not an
+/// error, unless the column has one level besides (no indicator would carry it).
+fn indicators(name: &str, v: &[String], empty_ok: bool) -> Result<Vec<(String, Vec<f64>)>, DataError> {
     let bad = |row: usize, message: String| DataError::BadValue { column: name.into(), row: row + 1, message };
     let mut levels: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    let mut first_empty = None;
     for (row, s) in v.iter().enumerate() {
         let s = s.trim();
         if s.is_empty() {
-            return Err(bad(row, "is empty: a column of categories needs one in every row".into()));
+            if !empty_ok {
+                return Err(bad(row, "is empty: a column of categories needs one in every row".into()));
+            }
+            first_empty = first_empty.or(Some(row));
+            continue;
         }
         levels.insert(s);
         if levels.len() > MAX_LEVELS {
@@ -604,12 +611,20 @@ fn indicators(name: &str, v: &[String]) -> Result<Vec<(String, Vec<f64>)>, DataE
             ));
         }
     }
+    if let (Some(row), true) = (first_empty, levels.len() < 2) {
+        return Err(bad(row, "is empty, and the column's other rows hold one category: nothing to adjust for".into()));
+    }
     let mut columns: Vec<(String, Vec<f64>)> =
         levels.iter().skip(1).map(|level| (format!("{name}={level}"), vec![0.0; v.len()])).collect();
     let slot: HashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (*l, i)).collect();
     for (row, s) in v.iter().enumerate() {
-        if let Some(c) = slot[s.trim()].checked_sub(1) {
-            columns[c].1[row] = 1.0;
+        match slot.get(s.trim()) {
+            Some(i) => {
+                if let Some(c) = i.checked_sub(1) {
+                    columns[c].1[row] = 1.0;
+                }
+            }
+            None => columns.iter_mut().for_each(|c| c.1[row] = f64::NAN),
         }
     }
     Ok(columns)
