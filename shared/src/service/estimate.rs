@@ -187,8 +187,12 @@ fn empty_cells(codes: &[u32], levels: &[String]) -> Option<Vec<f64>> {
 /// The rows a fit uses when some of its model's numeric columns are empty in places. fixest,
 /// linearmodels, statsmodels and R's did leave out a row with a missing value in a model
 /// variable (the outcome, a regressor, a covariate) and fit the rest; so do we, and say so in the
-/// result's warnings with the rows' numbers, instead of refusing the file.
-struct Complete {
+/// result's warnings with the rows' numbers, instead of refusing the file. Every method is the
+/// identity when no row is left out (the columns move through, no copy).
+struct Complete(Option<LeftOut>);
+
+/// The rows left out of a fit and those used.
+struct LeftOut {
     /// The rows used (0-based, in the file's order).
     kept: Vec<usize>,
     /// The rows left out.
@@ -198,14 +202,14 @@ struct Complete {
 }
 
 impl Complete {
-    /// None when no row holds an empty value (NaN) in `columns` (named); an error naming the
-    /// first column with one when every row does.
-    fn of(columns: &[(&str, &[f64])]) -> Result<Option<Self>, EstimateError> {
+    /// Every row, unless one holds an empty value (NaN) in `columns` (named); an error naming
+    /// the first column with one when every row does.
+    fn of(columns: &[(&str, &[f64])]) -> Result<Self, EstimateError> {
         // a block at a time without a branch per value (vectorised: a 1,000,000-row column in a
         // fraction of a millisecond)
         let empty = |c: &[f64]| c.chunks(4096).any(|b| b.iter().fold(false, |a, x| a | x.is_nan()));
         let with: Vec<&(&str, &[f64])> = columns.iter().filter(|(_, c)| empty(c)).collect();
-        let Some((first, _)) = with.first() else { return Ok(None) };
+        let Some((first, _)) = with.first() else { return Ok(Self(None)) };
         let n = columns.first().map_or(0, |(_, c)| c.len());
         let (kept, left_out): (Vec<usize>, Vec<usize>) =
             (0..n).partition(|&i| with.iter().all(|(_, c)| c.get(i).is_none_or(|x| !x.is_nan())));
@@ -221,14 +225,53 @@ impl Complete {
                 names.push(name.to_string());
             }
         }
-        Ok(Some(Self { kept, left_out, columns: names }))
+        Ok(Self(Some(LeftOut { kept, left_out, columns: names })))
     }
 
     /// `v` on the rows used.
-    fn rows<T: Clone>(&self, v: &[T]) -> Vec<T> {
-        self.kept.iter().map(|&i| v[i].clone()).collect()
+    fn rows<T: Clone>(&self, v: Vec<T>) -> Vec<T> {
+        match &self.0 {
+            None => v,
+            Some(l) => l.kept.iter().map(|&i| v[i].clone()).collect(),
+        }
     }
 
+    /// A panel's unit codes, labels and periods on the rows used (units numbered again over
+    /// those still present, in their order).
+    fn panel(&self, unit: Vec<u32>, labels: Vec<String>, time: Vec<i64>) -> (Vec<u32>, Vec<String>, Vec<i64>) {
+        let Some(l) = &self.0 else { return (unit, labels, time) };
+        let (codes, present) = l.codes(&unit, labels.len());
+        (codes, present.iter().map(|&u| labels[u].clone()).collect(), self.rows(time))
+    }
+
+    /// Cluster codes on the rows used.
+    fn clusters(&self, cluster: Option<(Vec<u32>, usize)>) -> Option<(Vec<u32>, usize)> {
+        let Some(l) = &self.0 else { return cluster };
+        cluster.map(|(codes, levels)| {
+            let (codes, present) = l.codes(&codes, levels);
+            (codes, present.len())
+        })
+    }
+
+    /// Puts the warning first among a result's: how many rows were left out, the first of them,
+    /// and the columns whose empty cells left them out.
+    fn note(&self, warnings: &mut Vec<String>) {
+        if let Some(l) = &self.0 {
+            warnings.insert(0, l.warning());
+        }
+    }
+
+    /// A fit's result with its errors' row numbers (`row N`, counted among the rows used) put
+    /// back to the file's.
+    fn renumbered<T>(&self, r: Result<T, EstimateError>) -> Result<T, EstimateError> {
+        r.map_err(|e| match &self.0 {
+            Some(l) => l.renumber(e),
+            None => e,
+        })
+    }
+}
+
+impl LeftOut {
     /// A factor's codes on the rows used, numbered again over the levels still present (in their
     /// order), and those levels' old codes.
     fn codes(&self, codes: &[u32], levels: usize) -> (Vec<u32>, Vec<usize>) {
@@ -244,20 +287,6 @@ impl Complete {
             }
         }
         (self.kept.iter().map(|&i| new[codes[i] as usize]).collect(), present)
-    }
-
-    /// A panel's unit codes, labels and periods on the rows used.
-    fn panel(&self, unit: &[u32], labels: &[String], time: &[i64]) -> (Vec<u32>, Vec<String>, Vec<i64>) {
-        let (codes, present) = self.codes(unit, labels.len());
-        (codes, present.iter().map(|&u| labels[u].clone()).collect(), self.rows(time))
-    }
-
-    /// Cluster codes on the rows used.
-    fn clusters(&self, cluster: Option<(Vec<u32>, usize)>) -> Option<(Vec<u32>, usize)> {
-        cluster.map(|(codes, levels)| {
-            let (codes, present) = self.codes(&codes, levels);
-            (codes, present.len())
-        })
     }
 
     /// The warning the result carries: how many rows were left out, the first of them, and the
@@ -296,14 +325,6 @@ impl Complete {
         out.push_str(rest);
         EstimateError::Invalid { field, message: out }
     }
-}
-
-/// Runs `fit` and, when rows were left out, puts its errors' row numbers back to the file's.
-fn renumbered<T>(complete: &Option<Complete>, r: Result<T, EstimateError>) -> Result<T, EstimateError> {
-    r.map_err(|e| match complete {
-        Some(c) => c.renumber(e),
-        None => e,
-    })
 }
 
 /// Difference in differences on a borrowed table, or on an owned one whose outcome and
@@ -347,20 +368,14 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             drop(table);
             let labels = [(req.unit.as_str(), &unit_empty), (cluster_col.unwrap_or_default(), &cluster_empty)];
             let complete = Complete::of(&with_labels(vec![(&req.outcome, &outcome), (d, &treatment)], &labels))?;
-            let input = match &complete {
-                None => PanelInput {
-                    unit,
-                    unit_labels,
-                    time,
-                    outcome: outcome.into(),
-                    treatment: treatment.into(),
-                    cluster,
-                },
-                Some(c) => {
-                    let (unit, unit_labels, time) = c.panel(&unit, &unit_labels, &time);
-                    let (outcome, treatment) = (c.rows(&outcome).into(), c.rows(&treatment).into());
-                    PanelInput { unit, unit_labels, time, outcome, treatment, cluster: c.clusters(cluster) }
-                }
+            let (unit, unit_labels, time) = complete.panel(unit, unit_labels, time);
+            let input = PanelInput {
+                unit,
+                unit_labels,
+                time,
+                outcome: complete.rows(outcome).into(),
+                treatment: complete.rows(treatment).into(),
+                cluster: complete.clusters(cluster),
             };
             let wild = match (&req.se, req.weights) {
                 (Some(SeSpec::Wild), weights) => {
@@ -407,10 +422,8 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
                 honest: honest_mbars(req)?,
                 honest_m: req.m.clone(),
             };
-            let mut result = renumbered(&complete, twfe::fit(&input, &settings).map_err(EstimateError::from))?;
-            if let Some(c) = &complete {
-                result.warnings.insert(0, c.warning());
-            }
+            let mut result = complete.renumbered(twfe::fit(&input, &settings).map_err(EstimateError::from))?;
+            complete.note(&mut result.warnings);
             Ok(DidOutput::Twfe(result))
         }
         (None, Some(g)) => {
@@ -433,30 +446,16 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
                 let (cluster, cluster_empty) = unzip(cluster_col.map(|c| cluster_codes(&table, c)).transpose()?);
                 let labels = [(req.unit.as_str(), &unit_empty), (cluster_col.unwrap_or_default(), &cluster_empty)];
                 let complete = Complete::of(&with_labels(vec![(&req.outcome, &outcome)], &labels))?;
-                let out = match &complete {
-                    None => robust_event_study(req, method, alpha, unit, unit_labels, time, outcome, &cohort, cluster),
-                    Some(c) => {
-                        let (unit, unit_labels, time) = c.panel(&unit, &unit_labels, &time);
-                        let (outcome, cohort) = (c.rows(&outcome), c.rows(&cohort));
-                        robust_event_study(
-                            req,
-                            method,
-                            alpha,
-                            unit,
-                            unit_labels,
-                            time,
-                            outcome,
-                            &cohort,
-                            c.clusters(cluster),
-                        )
-                    }
-                };
-                return match (renumbered(&complete, out)?, &complete) {
-                    (DidOutput::Twfe(mut r), Some(c)) => {
-                        r.warnings.insert(0, c.warning());
+                let (unit, unit_labels, time) = complete.panel(unit, unit_labels, time);
+                let (outcome, cohort, cluster) =
+                    (complete.rows(outcome), complete.rows(cohort), complete.clusters(cluster));
+                let out = robust_event_study(req, method, alpha, unit, unit_labels, time, outcome, &cohort, cluster);
+                return match complete.renumbered(out)? {
+                    DidOutput::Twfe(mut r) => {
+                        complete.note(&mut r.warnings);
                         Ok(DidOutput::Twfe(r))
                     }
-                    (out, _) => Ok(out),
+                    out => Ok(out),
                 };
             }
             if req.honest || req.mbar.is_some() || req.m.is_some() {
@@ -502,18 +501,16 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             model.extend(covariates.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
             let labels = [(req.unit.as_str(), &unit_empty), (cluster_col.unwrap_or_default(), &cluster_empty)];
             let complete = Complete::of(&with_labels(model, &labels))?;
-            let input = match &complete {
-                None => {
-                    let covariates = Columns::new(covariates).map_err(DataError::from)?;
-                    CsInput { unit, unit_labels, time, outcome: outcome.into(), cohort, covariates, cluster }
-                }
-                Some(c) => {
-                    let (unit, unit_labels, time) = c.panel(&unit, &unit_labels, &time);
-                    let covariates = covariates.iter().map(|(n, v)| (n.clone(), c.rows(v))).collect();
-                    let covariates = Columns::new(covariates).map_err(DataError::from)?;
-                    let (outcome, cohort) = (c.rows(&outcome).into(), c.rows(&cohort));
-                    CsInput { unit, unit_labels, time, outcome, cohort, covariates, cluster: c.clusters(cluster) }
-                }
+            let (unit, unit_labels, time) = complete.panel(unit, unit_labels, time);
+            let covariates = covariates.into_iter().map(|(n, v)| (n, complete.rows(v))).collect();
+            let input = CsInput {
+                unit,
+                unit_labels,
+                time,
+                outcome: complete.rows(outcome).into(),
+                cohort: complete.rows(cohort),
+                covariates: Columns::new(covariates).map_err(DataError::from)?,
+                cluster: complete.clusters(cluster),
             };
             let anticipation = req.anticipation.unwrap_or(0);
             if anticipation > MAX_ANTICIPATION {
@@ -530,10 +527,8 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
                 alpha,
                 bootstrap,
             };
-            let mut result = renumbered(&complete, staggered::fit(&input, &settings).map_err(EstimateError::from))?;
-            if let Some(c) = &complete {
-                result.warnings.insert(0, c.warning());
-            }
+            let mut result = complete.renumbered(staggered::fit(&input, &settings).map_err(EstimateError::from))?;
+            complete.note(&mut result.warnings);
             Ok(DidOutput::Staggered(result))
         }
     }
@@ -647,7 +642,7 @@ pub fn iv<'t>(
         .map(String::as_str)
         .collect();
     // each column taken unless a later name asks for it again
-    let mut outcome = Table::take_numeric_or_empty(&mut table, names[0], &names[1..])?;
+    let outcome = Table::take_numeric_or_empty(&mut table, names[0], &names[1..])?;
     let (ne, ni) = (req.endogenous.len(), req.instruments.len());
     let mut cols = (1..1 + ne + ni)
         .map(|i| Ok((names[i].to_string(), Table::take_numeric_or_empty(&mut table, names[i], &names[i + 1..])?)))
@@ -657,21 +652,15 @@ pub fn iv<'t>(
     let model =
         std::iter::once((names[0], outcome.as_slice())).chain(cols.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
     let complete = Complete::of(&with_labels(model.collect(), &[(se.cluster().unwrap_or_default(), &cluster_empty)]))?;
-    let mut cluster = cluster;
-    if let Some(c) = &complete {
-        outcome = c.rows(&outcome);
-        cols.iter_mut().for_each(|(_, v)| *v = c.rows(v));
-        cluster = c.clusters(cluster);
-    }
+    let (outcome, cluster) = (complete.rows(outcome), complete.clusters(cluster));
+    let mut cols: Vec<_> = cols.into_iter().map(|(n, v)| (n, complete.rows(v))).collect();
     let controls = Columns::new(cols.split_off(ne + ni)).map_err(DataError::from)?;
     let instruments = Columns::new(cols.split_off(ne)).map_err(DataError::from)?;
     let endogenous = Columns::new(cols).map_err(DataError::from)?;
     let input = IvInput { outcome: (req.outcome.clone(), outcome.into()), endogenous, instruments, controls, cluster };
     let mut result =
-        renumbered(&complete, iv::fit(&input, &IvSettings { se: se.kind(), alpha }).map_err(EstimateError::from))?;
-    if let Some(c) = &complete {
-        result.warnings.insert(0, c.warning());
-    }
+        complete.renumbered(iv::fit(&input, &IvSettings { se: se.kind(), alpha }).map_err(EstimateError::from))?;
+    complete.note(&mut result.warnings);
     Ok(result)
 }
 
@@ -746,22 +735,18 @@ pub fn effect<'t>(
     let names: Vec<&str> =
         [&req.outcome, &req.treatment].into_iter().chain(&req.covariates).map(String::as_str).collect();
     // each column taken unless a later name asks for it again
-    let mut outcome = Table::take_numeric_or_empty(&mut table, &req.outcome, &names[1..])?;
-    let mut treatment = Table::take_numeric_or_empty(&mut table, &req.treatment, &names[2..])?;
-    let mut covariates = Table::take_covariates(&mut table, &names[2..], true)?;
+    let outcome = Table::take_numeric_or_empty(&mut table, &req.outcome, &names[1..])?;
+    let treatment = Table::take_numeric_or_empty(&mut table, &req.treatment, &names[2..])?;
+    let covariates = Table::take_covariates(&mut table, &names[2..], true)?;
     drop(table);
     let mut model: Vec<(&str, &[f64])> = vec![(&req.outcome, &outcome), (&req.treatment, &treatment)];
     model.extend(covariates.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
     let complete = Complete::of(&model)?;
-    if let Some(c) = &complete {
-        (outcome, treatment) = (c.rows(&outcome), c.rows(&treatment));
-        covariates.iter_mut().for_each(|(_, v)| *v = c.rows(v));
-    }
-    let covariates = Columns::new(covariates).map_err(DataError::from)?;
+    let covariates = covariates.into_iter().map(|(n, v)| (n, complete.rows(v))).collect();
     let input = EffectInput {
-        outcome: (req.outcome.clone(), outcome.into()),
-        treatment: (req.treatment.clone(), treatment.into()),
-        covariates,
+        outcome: (req.outcome.clone(), complete.rows(outcome).into()),
+        treatment: (req.treatment.clone(), complete.rows(treatment).into()),
+        covariates: Columns::new(covariates).map_err(DataError::from)?,
     };
     let settings = EffectSettings {
         method: req.method.unwrap_or(crate::api::estimate::EffectMethodName::Aipw).into(),
@@ -769,13 +754,10 @@ pub fn effect<'t>(
         alpha,
         trim: req.trim.unwrap_or(0.01),
     };
-    let mut result = renumbered(&complete, effects::fit(&input, &settings).map_err(EstimateError::from))?;
-    if let Some(c) = &complete {
-        result.warnings.insert(0, c.warning());
-    }
+    let mut result = complete.renumbered(effects::fit(&input, &settings).map_err(EstimateError::from))?;
+    complete.note(&mut result.warnings);
     let refutations = if req.refute {
-        Some(renumbered(
-            &complete,
+        Some(complete.renumbered(
             effects::refute(&input, &settings, req.seed.unwrap_or(20240101), 20).map_err(EstimateError::from),
         )?)
     } else {
@@ -825,11 +807,8 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
         cols.push((n.clone(), Table::take_numeric_or_empty(&mut std::borrow::Cow::Borrowed(table), n, &[])?));
     }
     let complete = Complete::of(&cols.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect::<Vec<_>>())?;
-    if let Some(c) = &complete {
-        cols.iter_mut().for_each(|(_, v)| *v = c.rows(v));
-        warnings.insert(0, c.warning());
-    }
-    let cols = Columns::new(cols).map_err(DataError::from)?;
+    complete.note(&mut warnings);
+    let cols = Columns::new(cols.into_iter().map(|(n, v)| (n, complete.rows(v))).collect()).map_err(DataError::from)?;
     let mut knowledge = req.knowledge.clone();
     if req.funnel_tiers {
         knowledge.tiers.extend(funnel_tiers(&names).into_iter().filter(|(n, _)| !req.knowledge.tiers.contains_key(n)));
@@ -838,7 +817,7 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
     if method == DiscoveryMethod::Lingam {
         let settings = discovery::LingamSettings { knowledge: req.knowledge.clone() };
         let mut result =
-            renumbered(&complete, discovery::direct_lingam(&cols, &settings).map_err(EstimateError::from))?;
+            complete.renumbered(discovery::direct_lingam(&cols, &settings).map_err(EstimateError::from))?;
         result.warnings = warnings;
         return Ok(DiscoveryOutput::Lingam(result));
     }
@@ -848,7 +827,7 @@ pub fn discover(table: &Table, req: &DiscoverRequest) -> Result<DiscoveryOutput,
         max_depth: req.max_depth,
         max_tests: crate::api::estimate::limits::MAX_PC_TESTS,
     };
-    let mut result = renumbered(&complete, discovery::pc(&cols, &settings).map_err(EstimateError::from))?;
+    let mut result = complete.renumbered(discovery::pc(&cols, &settings).map_err(EstimateError::from))?;
     result.warnings = warnings;
     Ok(DiscoveryOutput::Pc(result))
 }
