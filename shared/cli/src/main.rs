@@ -888,7 +888,7 @@ fn run_design(cmd: DesignCmd) -> ExitCode {
                 settings.cells = cells.unwrap_or(settings.cells);
                 Ok(liftos::api::estimate::GeoDesignRequest { market, time, outcome, settings })
             };
-            let time = Time { column: &time_col, dates: vec![] };
+            let time = Time { column: &time_col, dates: vec![], leave_empty: false };
             on_panel(
                 &input,
                 Columns::Named,
@@ -1078,7 +1078,14 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 })
             };
             let dates = cohort_col.iter().map(String::as_str).collect();
-            on_panel(&input, Columns::Named, Some(Time { column: &time_col, dates }), req, |_, _| Ok(()), estimate::did)
+            on_panel(
+                &input,
+                Columns::Named,
+                Some(Time { column: &time_col, dates, leave_empty: true }),
+                req,
+                |_, _| Ok(()),
+                estimate::did,
+            )
         }
         EstimateCmd::Iv { input, outcome, endogenous, instruments, controls, se, alpha } => {
             let req = || -> Result<estimate::IvRequest, EstimateError> {
@@ -1137,7 +1144,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 }
                 Ok(())
             };
-            let time = Time { column: &time_col, dates: vec![] };
+            let time = Time { column: &time_col, dates: vec![], leave_empty: false };
             on_panel(&input, Columns::Named, Some(time), req, dated, |t, r| estimate::synth_control(&t, r))
         }
         EstimateCmd::GeoReadout {
@@ -1174,7 +1181,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 r.start = time_point(axis, "start", &start)?;
                 Ok(())
             };
-            let time = Time { column: &time_col, dates: vec![] };
+            let time = Time { column: &time_col, dates: vec![], leave_empty: false };
             on_panel(&input, Columns::Named, Some(time), req, dated, |t, r| estimate::geo_readout(&t, r))
         }
         EstimateCmd::Impact { input, time, outcome, controls, treatment_time, season, trend, alpha, seed } => {
@@ -1196,7 +1203,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                 r.treatment_time = time_point(axis, "treatment_time", &treatment_time)?;
                 Ok(())
             };
-            let time = Time { column: &time_col, dates: vec![] };
+            let time = Time { column: &time_col, dates: vec![], leave_empty: false };
             on_panel(&input, Columns::Named, Some(time), req, dated, |t, r| estimate::impact(&t, r))
         }
         EstimateCmd::Sdid { input, unit, time, outcome, treatment, se, replications, seed, alpha } => {
@@ -1213,7 +1220,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     alpha,
                 })
             };
-            let time = Time { column: &time_col, dates: vec![] };
+            let time = Time { column: &time_col, dates: vec![], leave_empty: false };
             on_panel(&input, Columns::Named, Some(time), req, |_, _| Ok(()), |t, r| estimate::sdid(&t, r))
         }
         EstimateCmd::Effect { input, outcome, treatment, covariates, method, estimand, trim, alpha, refute, seed } => {
@@ -1291,6 +1298,8 @@ fn on_csv<R: serde::Serialize, T: serde::Serialize>(
 struct Time<'a> {
     column: &'a str,
     dates: Vec<&'a str>,
+    /// A row with an empty date is left out (the DiD's incomplete rows), not refused.
+    leave_empty: bool,
 }
 
 /// [`on_csv`] for a panel whose time column may hold dates: they are numbered as periods (see
@@ -1313,7 +1322,7 @@ fn on_panel<R: serde::Serialize, T: serde::Serialize>(
         let mut table = read_table(input, wanted.as_deref())?;
         let axis = match &time {
             None => None,
-            Some(t) => TimeAxis::number(&mut table, t.column)?,
+            Some(t) => TimeAxis::number(&mut table, t.column, t.leave_empty)?,
         };
         if let (Some(axis), Some(t)) = (&axis, &time) {
             for c in &t.dates {

@@ -94,7 +94,7 @@ pub async fn readout_experiment(
     let mut loaded =
         super::source::load(stores.records.as_ref(), stores.panels.as_ref(), &user.org_id, &common.data).await?;
     let at = |e| super::causal::field_error("", e);
-    let axis = super::time_axis::TimeAxis::number(&mut loaded.table, &req.time).map_err(at)?;
+    let axis = super::time_axis::TimeAxis::number(&mut loaded.table, &req.time, false).map_err(at)?;
     match (&axis, start) {
         (Some(axis), Some(v)) => {
             let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
@@ -220,7 +220,7 @@ pub async fn design_experiment(
                     answered_in_the_call(&loaded.info, &format!("geo.{source}"), "a design")?;
                     let mut table = loaded.table;
                     let at = |e| super::causal::field_error("geo.", e);
-                    let axis = super::time_axis::TimeAxis::number(&mut table, &time).map_err(at)?;
+                    let axis = super::time_axis::TimeAxis::number(&mut table, &time, false).map_err(at)?;
                     let req = crate::api::estimate::GeoDesignRequest { market, time, outcome, settings: g.settings };
                     let time_axis = axis.map(|a| a.summary());
                     let design = tokio::task::spawn_blocking(move || super::estimate::geo_design(&table, &req))

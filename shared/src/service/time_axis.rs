@@ -94,21 +94,28 @@ pub struct TimeAxis {
 
 impl TimeAxis {
     /// When the column `column` holds dates: replaced in `table` by each row's period and the
-    /// axis returned. A numeric column (already periods) is left as it is: None.
-    pub fn number(table: &mut Table, column: &str) -> Result<Option<TimeAxis>, EstimateError> {
-        // each row's day of the common era, or with `hourly` its hour since the era's first midnight
+    /// axis returned. A numeric column (already periods) is left as it is: None. An empty cell
+    /// is refused naming its row, or with `leave_empty` (a method that leaves incomplete rows
+    /// out) numbered NaN, an empty period.
+    pub fn number(table: &mut Table, column: &str, leave_empty: bool) -> Result<Option<TimeAxis>, EstimateError> {
+        // each row's day of the common era, or with `hourly` its hour since the era's first
+        // midnight; EMPTY for an empty cell left
         let (days, format, hourly) = match table.column(column)? {
-            Column::Num(v) if table.holds_days(column) => (calendar_days(column, v)?, "%Y-%m-%d".to_string(), false),
+            Column::Num(v) if table.holds_days(column) => {
+                (calendar_days(column, v, leave_empty)?, "%Y-%m-%d".to_string(), false)
+            }
             Column::Num(_) => return Ok(None),
-            Column::Text(values) => match text_days(table, column, values)? {
+            Column::Text(values) => match text_days(table, column, values, leave_empty)? {
                 Some(read) => read,
                 None => return Ok(None),
             },
         };
-        let distinct: std::collections::BTreeSet<i64> = days.iter().copied().collect();
+        let mut distinct: std::collections::BTreeSet<i64> = days.iter().copied().collect();
+        distinct.remove(&EMPTY);
         let distinct: Vec<i64> = distinct.into_iter().collect();
         let (Some(&lo), Some(&hi)) = (distinct.first(), distinct.last()) else {
-            return Err(EstimateError::new(column, format!("{column}: the table has no rows")));
+            let why = if days.is_empty() { "the table has no rows" } else { "every cell is empty" };
+            return Err(EstimateError::new(column, format!("{column}: {why}")));
         };
         let date = |d: i64| {
             let (day, hour) = if hourly { (d.div_euclid(24), d.rem_euclid(24)) } else { (d, 0) };
@@ -261,7 +268,7 @@ impl TimeAxis {
                         out.push(f64::NAN);
                         continue;
                     }
-                    let d = calendar_days(column, &[x])?
+                    let d = calendar_days(column, &[x], false)?
                         .first()
                         .and_then(|&d| NaiveDate::from_num_days_from_ce_opt(d as i32))
                         .map(|d| d.and_time(NaiveTime::MIN));
@@ -407,13 +414,19 @@ impl TimeAxis {
     }
 }
 
-/// Days since 1970-01-01 (a Parquet DATE column) as days of the common era, row by row.
-fn calendar_days(column: &str, v: &[f64]) -> Result<Vec<i64>, EstimateError> {
+/// The day (or hour) of an empty time cell that a method leaves out: no period.
+const EMPTY: i64 = i64::MIN;
+
+/// Days since 1970-01-01 (a Parquet DATE column) as days of the common era, row by row; with
+/// `leave_empty` an empty cell as [`EMPTY`].
+fn calendar_days(column: &str, v: &[f64], leave_empty: bool) -> Result<Vec<i64>, EstimateError> {
     v.iter()
         .enumerate()
         .map(|(i, &x)| {
             if x.is_finite() && x.fract() == 0.0 && x.abs() < 3.0e6 {
                 Ok(x as i64 + i64::from(NaiveDate::default().num_days_from_ce()))
+            } else if x.is_nan() && leave_empty {
+                Ok(EMPTY)
             } else {
                 Err(EstimateError::new(
                     column,
@@ -429,10 +442,10 @@ fn calendar_days(column: &str, v: &[f64]) -> Result<Vec<i64>, EstimateError> {
 /// hours since the era's first midnight (`true`).
 type Read = (Vec<i64>, String, bool);
 
-fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<Read>, EstimateError> {
+fn text_days(table: &Table, column: &str, values: &[String], leave_empty: bool) -> Result<Option<Read>, EstimateError> {
     let format = match file::date_format(table, column) {
         Ok(f) => f,
-        Err(m) if m.contains("times of day") => return text_hours(table, column, values).map(Some),
+        Err(m) if m.contains("times of day") => return text_hours(table, column, values, leave_empty).map(Some),
         // Fewer than nine in ten are dates: when any is one, the first row that is not is named
         // below; otherwise the estimator says what the column holds.
         Err(_) => match values.iter().take(1000).find_map(|v| file::format_of(v)) {
@@ -440,7 +453,7 @@ fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<Re
             None => return Ok(None),
         },
     };
-    let days = read_rows(column, values, &format, "dates", |v| {
+    let days = read_rows(column, values, &format, "dates", leave_empty, |v| {
         file::day_in(v, &format).map(|d| i64::from(d.num_days_from_ce())).ok_or_else(|| format!("{v:?} is not a date"))
     })?;
     Ok(Some((days, format, false)))
@@ -449,10 +462,10 @@ fn text_days(table: &Table, column: &str, values: &[String]) -> Result<Option<Re
 /// A text column of times on the hour (a panel by hour) as hours since the common era's first
 /// midnight, row by row, and their format. A time off the hour is refused: the axis counts
 /// whole hours.
-fn text_hours(table: &Table, column: &str, values: &[String]) -> Result<Read, EstimateError> {
+fn text_hours(table: &Table, column: &str, values: &[String], leave_empty: bool) -> Result<Read, EstimateError> {
     let format =
         file::export_date_format(table, column).map_err(|m| EstimateError::new(column, format!("{column}: {m}")))?;
-    let hours = read_rows(column, values, &format, "hours", |v| {
+    let hours = read_rows(column, values, &format, "hours", leave_empty, |v| {
         let t = NaiveDateTime::parse_from_str(v, &format).map_err(|_| format!("{v:?} is not a time"))?;
         if t.minute() != 0 || t.second() != 0 || t.nanosecond() != 0 {
             return Err(format!("{v:?} is not on the hour (the axis counts whole hours)"));
@@ -464,12 +477,14 @@ fn text_hours(table: &Table, column: &str, values: &[String]) -> Result<Read, Es
 
 /// Each row of a text time column read by `read` (a panel repeats each time once per unit: each
 /// distinct text is read once); the first row it refuses is named with why, and an example of
-/// the column's `format`, which holds `holds` (dates, hours).
+/// the column's `format`, which holds `holds` (dates, hours). With `leave_empty` an empty cell
+/// (empty, `NA`) is [`EMPTY`].
 fn read_rows(
     column: &str,
     values: &[String],
     format: &str,
     holds: &str,
+    leave_empty: bool,
     read: impl Fn(&str) -> Result<i64, String>,
 ) -> Result<Vec<i64>, EstimateError> {
     let mut seen: HashMap<&str, i64> = HashMap::new();
@@ -478,6 +493,7 @@ fn read_rows(
         let v = v.trim();
         let x = match seen.get(v) {
             Some(&x) => x,
+            None if leave_empty && (v.is_empty() || v.eq_ignore_ascii_case("na")) => EMPTY,
             None => {
                 let x = read(v).map_err(|why| {
                     let what = if v.is_empty() { "is empty".to_string() } else { why };
@@ -507,6 +523,11 @@ fn read_rows(
 pub fn date_methods(table: &mut Table, methods: &mut [serde_json::Value]) -> Result<Option<TimeAxis>, ServiceError> {
     let mut axis: Option<TimeAxis> = None;
     let mut cohorts: Vec<String> = Vec::new();
+    // A row with an empty date is left out where every method on its time column is the DiD
+    // (which leaves incomplete rows out); the others need every row's period.
+    let time_of = |m: &serde_json::Value| m.get("time").and_then(|t| t.as_str()).map(str::to_string);
+    let is_did = |m: &serde_json::Value| m.get("method").and_then(|t| t.as_str()) == Some("did");
+    let strict: Vec<String> = methods.iter().filter(|m| !is_did(m)).filter_map(time_of).collect();
     for (i, m) in methods.iter_mut().enumerate() {
         let prefix = format!("methods[{i}].");
         let at = |e: EstimateError| super::causal::field_error(&prefix, e);
@@ -514,7 +535,7 @@ pub fn date_methods(table: &mut Table, methods: &mut [serde_json::Value]) -> Res
         let Some(time) = obj.get("time").and_then(|t| t.as_str()).map(str::to_string) else { continue };
         let this = match &axis {
             Some(a) if a.column == time => a.clone(),
-            _ => match TimeAxis::number(table, &time).map_err(at)? {
+            _ => match TimeAxis::number(table, &time, !strict.contains(&time)).map_err(at)? {
                 None => continue,
                 Some(a) if axis.is_some() => {
                     return Err(ValidationError::new(
@@ -608,13 +629,13 @@ mod tests {
     fn days_weeks_months_and_gaps() {
         // Two units of daily dates with a day missing: the missing day is a period of its own.
         let mut t = table(&["2026-09-01", "2026-09-02", "2026-09-04", "2026-09-01", "2026-09-02", "2026-09-04"]);
-        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().unwrap();
         assert_eq!((axis.step, axis.periods), (Step::Days(1), 4));
         assert_eq!(numbered(&t), vec![1.0, 2.0, 4.0, 1.0, 2.0, 4.0]);
         assert_eq!(axis.summary().dates, vec!["2026-09-01", "2026-09-02", "2026-09-03", "2026-09-04"]);
         // Weeks (a week missing), in the US format.
         let mut t = table(&["09/07/2026", "09/14/2026", "09/28/2026"]);
-        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().unwrap();
         assert_eq!((axis.step, axis.periods), (Step::Days(7), 4));
         assert_eq!(numbered(&t), vec![1.0, 2.0, 4.0]);
         assert_eq!(axis.period("start", "2026-09-21").unwrap(), 3);
@@ -635,12 +656,12 @@ mod tests {
         assert!(e.to_string().contains("2026-09-08 is not one of the periods"), "{e}");
         // Months across a year's end (31, 30 and 28 days apart), and quarters.
         let mut t = table(&["2025-11-01", "2025-12-01", "2026-01-01", "2026-03-01"]);
-        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().unwrap();
         assert_eq!((axis.step, axis.periods), (Step::Months(1), 5));
         assert_eq!(numbered(&t), vec![1.0, 2.0, 3.0, 5.0]);
         assert_eq!(axis.summary().last, "2026-03-01");
         let mut t = table(&["2026-01-01", "2026-04-01", "2026-10-01"]);
-        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().unwrap();
         assert_eq!((axis.step.to_string(), axis.periods), ("quarter".to_string(), 4));
         let phrases: Vec<String> =
             [Step::Days(1), Step::Days(7), Step::Days(3), Step::Months(1), Step::Months(3), Step::Months(6)]
@@ -651,16 +672,16 @@ mod tests {
         // Days written as their midnight (TikTok's stat_time_day; a Parquet TIMESTAMP read as
         // text, UTC).
         let mut t = table(&["2026-11-01 00:00:00", "2026-11-02 00:00:00"]);
-        assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().step, Step::Days(1));
+        assert_eq!(TimeAxis::number(&mut t, "date", false).unwrap().unwrap().step, Step::Days(1));
         let mut t = table(&["2026-11-01T00:00:00Z", "2026-11-08T00:00:00Z"]);
-        assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().step, Step::Days(7));
+        assert_eq!(TimeAxis::number(&mut t, "date", false).unwrap().unwrap().step, Step::Days(7));
         // with an offset: the day written; a bad row's message shows the format with one
         let mut t = table(&["2026-11-01T00:00:00+01:00", "2026-11-02T00:00:00+01:00", "2026-11-03T00:00:00+01:00"]);
-        assert_eq!(TimeAxis::number(&mut t, "date").unwrap().unwrap().first_shown(), "2026-11-01");
+        assert_eq!(TimeAxis::number(&mut t, "date", false).unwrap().unwrap().first_shown(), "2026-11-01");
         assert_eq!(example("%Y-%m-%dT%H:%M:%S%.f%:z"), "2026-09-01T00:00:00+00:00");
         let mut dates = vec!["2026-11-01T00:00:00+01:00"; 12];
         dates.push("soon");
-        let e = TimeAxis::number(&mut table(&dates), "date").unwrap_err();
+        let e = TimeAxis::number(&mut table(&dates), "date", false).unwrap_err();
         assert!(e.to_string().contains("2026-09-01T00:00:00+00:00"), "{e}");
     }
 
@@ -697,7 +718,7 @@ mod tests {
         w.close().unwrap();
         let mut t = crate::service::source::parse_panel(&out, PanelFormat::Parquet).unwrap();
         assert!(t.holds_days("day") && t.holds_days("first") && !t.holds_days("y"));
-        let axis = TimeAxis::number(&mut t, "day").unwrap().expect("dates");
+        let axis = TimeAxis::number(&mut t, "day", false).unwrap().expect("dates");
         assert_eq!((axis.step, axis.periods, axis.first_shown()), (Step::Days(7), 4, "2026-09-01".to_string()));
         assert_eq!(numbered(&t), vec![1.0, 2.0, 4.0, 1.0, 2.0, 4.0]);
         assert!(!t.holds_days("day"), "periods now, not days");
@@ -711,30 +732,30 @@ mod tests {
     #[test]
     fn numbers_are_left_alone_and_bad_dates_named() {
         let mut t = Table::from_columns(vec![("t", Column::Num(vec![1.0, 2.0]))]);
-        assert_eq!(TimeAxis::number(&mut t, "t").unwrap(), None);
+        assert_eq!(TimeAxis::number(&mut t, "t", false).unwrap(), None);
         // A row that is not a date among dates: its row.
         let mut t = table(&["2026-09-01", "2026-09-02", "soon", "2026-09-03", "2026-09-04", "2026-09-05"]);
-        let e = TimeAxis::number(&mut t, "date").unwrap_err();
+        let e = TimeAxis::number(&mut t, "date", false).unwrap_err();
         assert_eq!(e.field(), "date");
         assert!(e.to_string().starts_with("date: row 3: \"soon\" is not a date"), "{e}");
         let mut t = table(&["2026-09-01", "", "2026-09-03"]);
-        assert!(TimeAxis::number(&mut t, "date").unwrap_err().to_string().contains("row 2: is empty"));
+        assert!(TimeAxis::number(&mut t, "date", false).unwrap_err().to_string().contains("row 2: is empty"));
         // Text that is not dates: left to the estimator to refuse.
         let mut t = table(&["a", "b"]);
-        assert_eq!(TimeAxis::number(&mut t, "date").unwrap(), None);
+        assert_eq!(TimeAxis::number(&mut t, "date", false).unwrap(), None);
         // Mostly not dates, but some are: the first row that is not is named.
         let mut t = table(&["x", "y", "2026-09-01"]);
-        assert!(TimeAxis::number(&mut t, "date")
+        assert!(TimeAxis::number(&mut t, "date", false)
             .unwrap_err()
             .to_string()
             .starts_with("date: row 1: \"x\" is not a date"));
         // Times off the hour among hours: named.
         let mut t = table(&["2026-09-01 10:00:00", "2026-09-01 11:00:00", "2026-09-01 11:30:00"]);
-        let e = TimeAxis::number(&mut t, "date").unwrap_err().to_string();
+        let e = TimeAxis::number(&mut t, "date", false).unwrap_err().to_string();
         assert!(e.contains("row 3: \"2026-09-01 11:30:00\" is not on the hour"), "{e}");
         // Centuries of days.
         let mut t = table(&["1700-01-01", "1700-01-02", "2026-01-02"]);
-        assert!(TimeAxis::number(&mut t, "date").unwrap_err().to_string().contains("more than 100000"));
+        assert!(TimeAxis::number(&mut t, "date", false).unwrap_err().to_string().contains("more than 100000"));
     }
 
     /// A panel by hour (a geo test read out hour by hour): periods of an hour across midnight,
@@ -744,7 +765,7 @@ mod tests {
     fn hours() {
         let hours = ["2026-11-01 22:00:00", "2026-11-01 23:00:00", "2026-11-02 01:00:00"];
         let mut t = table(&[hours, hours].concat());
-        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().unwrap();
         assert_eq!((axis.step, axis.periods, axis.step.to_string()), (Step::Hours(1), 4, "hour".to_string()));
         assert_eq!(numbered(&t), vec![1.0, 2.0, 4.0, 1.0, 2.0, 4.0]);
         let s = axis.summary();
@@ -760,7 +781,7 @@ mod tests {
         assert!(e.contains("holds hours, so give one such as 2026-11-01 22:00"), "{e}");
         // every three hours
         let mut t = table(&["2026-11-01 00:00:00", "2026-11-01 03:00:00", "2026-11-01 09:00:00"]);
-        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().unwrap();
         assert_eq!((axis.step.phrase(), axis.periods), ("3 hours".to_string(), 4));
         assert_eq!(Step::Hours(1).phrase(), "an hour");
         // first treated hours
@@ -768,12 +789,47 @@ mod tests {
             ("date", Column::Text(hours.iter().map(|s| s.to_string()).collect())),
             ("first", Column::Text(vec!["2026-11-01 23:00".into(), "never".into(), "2026-11-01 23:00:00".into()])),
         ]);
-        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().unwrap();
         axis.number_dates(&mut t, "first").unwrap();
         match t.column("first").unwrap() {
             Column::Num(v) => assert!(v[0] == 2.0 && v[1].is_nan() && v[2] == 2.0, "{v:?}"),
             Column::Text(_) => panic!("still text"),
         }
+    }
+
+    /// An empty date is refused naming its row, unless the method leaves incomplete rows out
+    /// (the DiD): then its period is empty (NaN) and the axis is the other rows'.
+    #[test]
+    fn an_empty_date_is_refused_or_left_for_the_did_to_leave_out() {
+        let dates = ["2026-09-01", "", "2026-09-15", "NA", "2026-09-01", "2026-09-08"];
+        let e = TimeAxis::number(&mut table(&dates), "date", false).unwrap_err().to_string();
+        assert!(e.starts_with("date: row 2: is empty; the column holds dates (2026-09-01), one on every row"), "{e}");
+        let mut t = table(&dates);
+        let axis = TimeAxis::number(&mut t, "date", true).unwrap().unwrap();
+        assert_eq!((axis.step, axis.periods, axis.first_shown()), (Step::Days(7), 3, "2026-09-01".to_string()));
+        let v = numbered(&t);
+        assert_eq!((v[0], v[2], v[4], v[5]), (1.0, 3.0, 1.0, 2.0));
+        assert!(v[1].is_nan() && v[3].is_nan(), "{v:?}");
+        // a date that does not read is still refused, and a column of nothing but empty cells
+        let e = TimeAxis::number(&mut table(&["2026-09-01", "", "soon"]), "date", true).unwrap_err().to_string();
+        assert!(e.contains("row 3"), "{e}");
+        // a Parquet DATE column's empty cell
+        let mut t = Table::from_columns(vec![("date", Column::Num(vec![20697.0, f64::NAN, 20704.0]))]);
+        t.mark_days("date");
+        let e = TimeAxis::number(&mut t.clone(), "date", false).unwrap_err().to_string();
+        assert!(e.starts_with("date: row 2: is empty"), "{e}");
+        TimeAxis::number(&mut t, "date", true).unwrap().unwrap();
+        let v = numbered(&t);
+        assert!(v[0] == 1.0 && v[1].is_nan() && v[2] == 2.0, "{v:?}");
+        // analyze/advanced: lenient where every method on the column is the DiD
+        let did = serde_json::json!({"method": "did", "unit": "u", "time": "date", "outcome": "y", "treatment": "d"});
+        let synth = serde_json::json!({"method": "synth", "unit": "u", "time": "date", "outcome": "y",
+            "treated_unit": "a", "treatment_time": "2026-09-08"});
+        let mut t = table(&dates);
+        date_methods(&mut t, &mut [did.clone()]).unwrap().unwrap();
+        assert!(numbered(&t)[1].is_nan());
+        let e = date_methods(&mut table(&dates), &mut [did, synth]).unwrap_err().to_string();
+        assert!(e.contains("row 2: is empty"), "{e}");
     }
 
     #[test]
@@ -782,7 +838,7 @@ mod tests {
             ("date", Column::Text(vec!["2026-09-01".into(), "2026-09-08".into(), "2026-09-15".into()])),
             ("first", Column::Text(vec!["2026-09-08".into(), "".into(), "NA".into()])),
         ]);
-        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().unwrap();
         axis.number_dates(&mut t, "first").unwrap();
         match t.column("first").unwrap() {
             Column::Num(v) => assert!(v[0] == 2.0 && v[1].is_nan() && v[2].is_nan(), "{v:?}"),
@@ -792,7 +848,7 @@ mod tests {
             ("date", Column::Text(vec!["2026-09-01".into(), "2026-09-08".into()])),
             ("first", Column::Text(vec!["2026-08-25".into(), "2026-09-09".into()])),
         ]);
-        let axis = TimeAxis::number(&mut bad, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut bad, "date", false).unwrap().unwrap();
         let e = axis.number_dates(&mut bad, "first").unwrap_err();
         assert!(e.to_string().starts_with("first: row 1: 2026-08-25 is before the first date"), "{e}");
         // Numbers beside dates: refused unless all say never treated.
@@ -800,7 +856,7 @@ mod tests {
             ("date", Column::Text(vec!["2026-09-01".into(), "2026-09-02".into()])),
             ("first", Column::Num(vec![0.0, 2.0])),
         ]);
-        let axis = TimeAxis::number(&mut t, "date").unwrap().unwrap();
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().unwrap();
         assert!(axis.number_dates(&mut t, "first").unwrap_err().to_string().contains("row 2: 2 is a number"));
     }
 

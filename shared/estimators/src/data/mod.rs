@@ -310,6 +310,26 @@ impl Table {
         Ok(v.iter().map(|&x| x as i64).collect())
     }
 
+    /// [`Table::integers`] where a cell may be empty (a period not recorded): such a row's
+    /// value is 0, a placeholder, and the rows are marked NaN (0 elsewhere) in the second
+    /// value (None when no cell is empty), for the caller to leave them out.
+    pub fn integers_or_empty(&self, name: &str) -> Result<(Vec<i64>, Option<Vec<f64>>), DataError> {
+        match self.column(name)? {
+            Column::Num(v) if v.iter().any(|x| x.is_nan()) => {
+                if let Some(i) = v.iter().position(|&x| !x.is_nan() && whole(x).is_none()) {
+                    return Err(DataError::BadValue {
+                        column: name.into(),
+                        row: i + 1,
+                        message: format!("{} is not a whole number", v[i]),
+                    });
+                }
+                let marks = v.iter().map(|x| if x.is_nan() { f64::NAN } else { 0.0 }).collect();
+                Ok((v.iter().map(|&x| if x.is_nan() { 0 } else { x as i64 }).collect(), Some(marks)))
+            }
+            _ => Ok((self.integers(name)?, None)),
+        }
+    }
+
     /// Integer codes 0..levels for a column (units, clusters), with the level labels. Whole-number
     /// columns are coded without formatting every row as text.
     pub fn codes(&self, name: &str) -> Result<(Vec<u32>, Vec<String>), DataError> {
