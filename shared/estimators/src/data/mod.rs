@@ -543,23 +543,72 @@ fn formatted_numbers(v: &[String]) -> Option<Vec<f64>> {
     formatted.then_some(x)
 }
 
-/// A number written with thousands separated by commas (`1,001.89`, `-12,345`) or with a
-/// currency sign before or after it (`$1,001.89`, `-$5`, `€12.50`, `12.50 €`, `£3`, `¥1,200`):
-/// its value. None for anything else, a plain number included (`12.5`, read as it is), and for
-/// a comma not between groups of three digits (`1,5`: a decimal comma, or two values).
-pub fn formatted_number(s: &str) -> Option<f64> {
-    const SIGNS: [char; 4] = ['$', '€', '£', '¥'];
+/// The currency signs and the ISO 4217 codes of the common currencies, written before or after
+/// an amount (`$12.50`, `12.50 €`, `USD 1,234.00`, `1.234,56 EUR`).
+const CURRENCY_SIGNS: [char; 4] = ['$', '€', '£', '¥'];
+const CURRENCY_CODES: [&str; 24] = [
+    "USD", "EUR", "GBP", "JPY", "CAD", "AUD", "NZD", "CHF", "CNY", "HKD", "SGD", "INR", "BRL", "MXN", "SEK", "NOK",
+    "DKK", "PLN", "CZK", "ZAR", "KRW", "TRY", "ILS", "AED",
+];
+
+/// How a spreadsheet dresses a number: the number's text without it, whether it is negative
+/// (a minus sign, or an accountant's parentheses: `(1,234.56)` is -1234.56), and what was
+/// taken off: a currency (sign or code) or a percent sign (`2.20%` is 0.022, as Excel and
+/// Google Sheets read it). None when the text is not a number so dressed.
+fn undress(s: &str) -> Option<(&str, bool, Dress)> {
     let t = s.trim();
-    let (minus, t) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest.trim_start()),
+    let (parens, t) = match t.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        Some(inner) => (true, inner.trim()),
         None => (false, t),
     };
-    let bare = t.trim_start_matches(SIGNS).trim_end_matches(SIGNS).trim();
-    let currency = bare.len() != t.len();
-    let (minus, bare) = match bare.strip_prefix('-') {
-        Some(rest) if !minus && currency => (true, rest),
-        _ => (minus, bare),
+    let (minus, t) = match t.strip_prefix('-') {
+        Some(rest) if !parens => (true, rest.trim_start()),
+        Some(_) => return None,
+        None => (false, t),
     };
+    let (percent, t) = match t.strip_suffix('%') {
+        Some(rest) => (true, rest.trim_end()),
+        None => (false, t),
+    };
+    let mut bare = t.trim_start_matches(CURRENCY_SIGNS).trim_end_matches(CURRENCY_SIGNS).trim();
+    for code in CURRENCY_CODES {
+        bare = bare.strip_prefix(code).unwrap_or(bare).trim_start();
+        bare = bare.strip_suffix(code).unwrap_or(bare).trim_end();
+    }
+    let currency = bare.len() != t.len();
+    if currency && percent {
+        return None;
+    }
+    let (minus, bare) = match bare.strip_prefix('-') {
+        Some(rest) if !minus && !parens && (currency || percent) => (true, rest),
+        _ => (minus || parens, bare),
+    };
+    let dress = match (currency, percent, parens) {
+        (true, _, _) => Dress::Currency,
+        (_, true, _) => Dress::Percent,
+        (_, _, true) => Dress::Parentheses,
+        _ => Dress::None,
+    };
+    Some((bare, minus, dress))
+}
+
+/// What [`undress`] took off a number.
+#[derive(Clone, Copy, PartialEq)]
+enum Dress {
+    None,
+    Currency,
+    Percent,
+    Parentheses,
+}
+
+/// A number written with thousands separated by commas (`1,001.89`, `-12,345`), with a
+/// currency sign or code before or after it (`$1,001.89`, `-$5`, `€12.50`, `12.50 €`, `£3`,
+/// `¥1,200`, `USD 1,234.00`), as a percentage (`2.20%`: 0.022, as a spreadsheet reads it) or
+/// negative in an accountant's parentheses (`(1,234.56)`): its value. None for anything else, a
+/// plain number included (`12.5`, read as it is), and for a comma not between groups of three
+/// digits (`1,5`: a decimal comma, or two values).
+pub fn formatted_number(s: &str) -> Option<f64> {
+    let (bare, minus, dress) = undress(s)?;
     let digits = |g: &str| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit());
     let (int, frac) = match bare.split_once('.') {
         Some((i, f)) if digits(f) => (i, Some(f)),
@@ -570,14 +619,15 @@ pub fn formatted_number(s: &str) -> Option<f64> {
     let first = groups.next().unwrap_or_default();
     let rest: Vec<&str> = groups.collect();
     let ok = if rest.is_empty() {
-        currency && digits(first)
+        // a plain number is formatted only by its dress; `12.` and `.5` need none
+        dress != Dress::None && (digits(first) || (first.is_empty() && frac.is_some()))
     } else {
         digits(first) && first.len() <= 3 && !first.starts_with('0') && rest.iter().all(|g| g.len() == 3 && digits(g))
     };
     if !ok {
         return None;
     }
-    let mut plain = String::with_capacity(bare.len() + 1);
+    let mut plain = String::with_capacity(bare.len() + 4);
     if minus {
         plain.push('-');
     }
@@ -587,7 +637,15 @@ pub fn formatted_number(s: &str) -> Option<f64> {
         plain.push_str(f);
     }
     let x: f64 = plain.parse().ok()?;
-    (!fast::beyond_doubles(plain.as_bytes(), x)).then_some(x)
+    if fast::beyond_doubles(plain.as_bytes(), x) {
+        return None;
+    }
+    // a hundredth of the decimal, rounded once (`2.2%` is the double nearest 0.022)
+    if dress == Dress::Percent {
+        plain.push_str("e-2");
+        return plain.parse().ok();
+    }
+    Some(x)
 }
 
 /// A date written YYYY-MM-DD (maybe with a time after it), as exports write their days.
@@ -791,12 +849,20 @@ fn parse_number(v: &str) -> Option<f64> {
 /// space, a no-break space or a narrow one). None for anything else, which is read as it is
 /// (`12.5`, `1e3`, `NA`, `7`).
 pub fn decimal_comma(field: &str) -> Option<String> {
+    // names and rates are left as written (an ingested export's campaign "20%" stays a name)
+    if field.contains(['%', '(']) || field.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    decimal_comma_dressed(field)
+}
+
+/// [`decimal_comma`] and, as an estimator's table reads them, percentages (`12,5 %`: `12.5e-2`),
+/// an accountant's negatives (`(1.234,56)`) and amounts with a currency's code (`1.234,56 EUR`).
+pub fn decimal_comma_dressed(field: &str) -> Option<String> {
     let t = field.trim();
-    let (sign, body) = match t.strip_prefix('-') {
-        Some(b) => ("-", b),
-        None => ("", t.strip_prefix('+').unwrap_or(t)),
-    };
-    let body = body.trim_matches(|c: char| matches!(c, '$' | '€' | '£' | '¥') || c.is_whitespace());
+    let (body, minus, dress) = undress(t.strip_prefix('+').unwrap_or(t))?;
+    let sign = if minus { "-" } else { "" };
+    let body = body.trim_matches(|c: char| CURRENCY_SIGNS.contains(&c) || c.is_whitespace());
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let (int, frac) = match body.split_once(',') {
         Some((i, f)) if digits(f) => (i, Some(f)),
@@ -814,13 +880,15 @@ pub fn decimal_comma(field: &str) -> Option<String> {
     } else {
         digits(first)
     };
-    if !ok || (!grouped && frac.is_none()) {
+    // a whole number with no separator is read as it is, unless dressed (`12 %`, `(12)`)
+    if !ok || (!grouped && frac.is_none() && dress == Dress::None) {
         return None;
     }
     let whole: String = std::iter::once(first).chain(rest).collect();
+    let exponent = if dress == Dress::Percent { "e-2" } else { "" };
     Some(match frac {
-        Some(f) => format!("{sign}{whole}.{f}"),
-        None => format!("{sign}{whole}"),
+        Some(f) => format!("{sign}{whole}.{f}{exponent}"),
+        None => format!("{sign}{whole}{exponent}"),
     })
 }
 
@@ -832,11 +900,27 @@ pub fn decimal_comma(field: &str) -> Option<String> {
 pub struct DecimalCommas {
     comma: bool,
     point: bool,
+    /// Percentages, parentheses and currency codes too ([`decimal_comma_dressed`]).
+    dressed: bool,
 }
 
 impl DecimalCommas {
+    /// For an estimator's table, whose columns of rates and amounts are numbers however dressed
+    /// ([`decimal_comma_dressed`]); the default reads amounts only ([`decimal_comma`]).
+    pub fn dressed() -> Self {
+        Self { dressed: true, ..Self::default() }
+    }
+
+    fn convert(&self, field: &str) -> Option<String> {
+        if self.dressed {
+            decimal_comma_dressed(field)
+        } else {
+            decimal_comma(field)
+        }
+    }
+
     pub fn see(&mut self, field: &str) {
-        match decimal_comma(field) {
+        match self.convert(field) {
             Some(_) => self.comma |= field.contains(','),
             None => self.point |= field.contains('.') && field.trim().parse::<f64>().is_ok(),
         }
@@ -847,7 +931,7 @@ impl DecimalCommas {
         if self.point && !self.comma {
             None
         } else {
-            decimal_comma(field)
+            self.convert(field)
         }
     }
 }
@@ -870,7 +954,7 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
     if names.is_empty() {
         return Err(err("no header row".into()));
     }
-    let mut styles = vec![DecimalCommas::default(); names.len()];
+    let mut styles = vec![DecimalCommas::dressed(); names.len()];
     let records: Box<dyn Iterator<Item = Result<csv::StringRecord, csv::Error>>> = if delimiter == b';' {
         let held: Vec<csv::StringRecord> =
             rdr.into_records().collect::<Result<_, _>>().map_err(|e| err(e.to_string()))?;
@@ -1057,8 +1141,34 @@ mod tests {
             ("1,234.5x", None),
             ("$1.2.3", None),
             ("99,999,999,999,999,999", None),
+            // percentages as a spreadsheet reads them (a hundredth, rounded once), an
+            // accountant's parentheses, ISO currency codes
+            ("2.20%", Some(0.022)),
+            ("-1.5 %", Some(-0.015)),
+            ("1,250%", Some(12.5)),
+            ("0.07%", Some(0.0007)),
+            (".5%", Some(0.005)),
+            ("(1,234.56)", Some(-1234.56)),
+            ("($12.50)", Some(-12.5)),
+            ("(3)", Some(-3.0)),
+            ("(2.5%)", Some(-0.025)),
+            ("USD 1,234.00", Some(1234.0)),
+            ("1234.5 EUR", Some(1234.5)),
+            ("GBP-3", Some(-3.0)),
+            ("(-3)", None),
+            ("$5%", None),
+            ("%", None),
+            ("()", None),
+            ("(none)", None),
+            ("SKU 123", None),
+            ("AUDIT 5", None),
+            ("1,5%", None),
         ] {
             assert_eq!(formatted_number(s), x, "{s}");
+        }
+        // the percentage is the double nearest the hundredth of the decimal, as a spreadsheet's
+        for (s, x) in [("2.20%", "0.022"), ("0.3%", "0.003"), ("14.99%", "0.1499"), ("33.333%", "0.33333")] {
+            assert_eq!(formatted_number(s).map(f64::to_bits), x.parse::<f64>().ok().map(f64::to_bits), "{s}");
         }
         for text in [
             "unit,sales,spend,note\na,\"1,001.89\",$12.50,x\nb,958.98,\"$1,200\",1\nc,,NA,2\n",
@@ -1072,6 +1182,15 @@ mod tests {
             assert_eq!((spend[0], spend[1]), (12.5, 1200.0));
             assert!(matches!(t.column("note").unwrap(), Column::Text(_)));
         }
+        // an export's rates (CTR 2.20%) and an accountant's negatives are numbers, not categories
+        let t = Table::from_reader("ctr,net,spend\n2.20%,\"(1,234.56)\",USD 12.50\n0.5%,7,USD 3\n,(3),\n".as_bytes())
+            .unwrap();
+        let ctr = t.numeric_or_missing("ctr").unwrap();
+        assert_eq!((ctr[0], ctr[1]), (0.022, 0.005));
+        assert!(ctr[2].is_nan());
+        let net = t.numeric_or_missing("net").unwrap();
+        assert_eq!(net.to_vec(), vec![-1234.56, 7.0, -3.0]);
+        assert_eq!(t.numeric_or_missing("spend").unwrap().to_vec()[..2], [12.5, 3.0]);
         let t = Table::from_reader("y\n\"1,001.89\"\n12\nn/a\n".as_bytes()).unwrap();
         match t.numeric("y") {
             Err(DataError::BadValue { row, message, .. }) => {
