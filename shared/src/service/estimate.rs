@@ -546,6 +546,79 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
     }
 }
 
+/// Names of a control group as experiment and holdout exports write them.
+const CONTROL_GROUPS: [&str; 13] = [
+    "control",
+    "controls",
+    "control group",
+    "ctrl",
+    "holdout",
+    "hold-out",
+    "hold out",
+    "holdout group",
+    "untreated",
+    "not treated",
+    "unexposed",
+    "not exposed",
+    "baseline",
+];
+
+/// A treatment column as 0 and 1: a column of numbers as it is (checked by the estimator), or
+/// a column of two groups as an experiment's export writes them (`Treatment` and `Control`,
+/// `test` and `holdout`, `Exposed` and `Unexposed`): the one named as a control group is 0, the
+/// other 1, and the warning says so. Empty cells and NA stay empty (NaN: their rows are left
+/// out). Two groups neither of which is named as a control group are refused, naming both.
+fn treatment_values(
+    table: &mut std::borrow::Cow<'_, Table>,
+    name: &str,
+    keep: &[&str],
+) -> Result<(Vec<f64>, Option<String>), EstimateError> {
+    use liftos_estimators::data::Column;
+    let Column::Text(v) = table.column(name)? else {
+        return Ok((Table::take_numeric_or_empty(table, name, keep)?, None));
+    };
+    let empty = |s: &str| s.is_empty() || s.eq_ignore_ascii_case("na") || s.eq_ignore_ascii_case("nan");
+    let mut groups: Vec<&str> = Vec::new();
+    for s in v.iter().map(|s| s.trim()).filter(|s| !empty(s)) {
+        if !groups.iter().any(|g| g.eq_ignore_ascii_case(s)) {
+            groups.push(s);
+            if groups.len() > 2 {
+                break;
+            }
+        }
+    }
+    let control = |g: &str| CONTROL_GROUPS.iter().any(|c| g.eq_ignore_ascii_case(c));
+    let (treated, untreated) = match groups[..] {
+        [a, b] if control(a) != control(b) => if control(a) { (b, a) } else { (a, b) },
+        [a, b] => {
+            return Err(EstimateError::new(
+                name,
+                format!(
+                    "{name}: two groups, {a:?} and {b:?}: name exactly one of them as a control group is named (control, holdout, untreated, unexposed), or write 1 for the treated and 0 for the control group"
+                ),
+            ))
+        }
+        // one group, three or more, or numbers with words: the reader's error names the cell
+        _ => return Ok((Table::take_numeric_or_empty(table, name, keep)?, None)),
+    };
+    let (treated, untreated) = (treated.to_string(), untreated.to_string());
+    let values = v
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            if empty(s) {
+                f64::NAN
+            } else if s.eq_ignore_ascii_case(&treated) {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let warning = format!("{name}: {treated:?} read as treated (1) and {untreated:?} as the control group (0)");
+    Ok((values, Some(warning)))
+}
+
 /// A cohort column's first treated periods, never treated as NaN: empty cells, and in a column
 /// of text the words for a missing value (NA as R writes it, never, ...).
 fn cohort_values(table: &Table, g: &str) -> Result<ndarray::Array1<f64>, EstimateError> {
@@ -748,7 +821,7 @@ pub fn effect<'t>(
         [&req.outcome, &req.treatment].into_iter().chain(&req.covariates).map(String::as_str).collect();
     // each column taken unless a later name asks for it again
     let outcome = Table::take_numeric_or_empty(&mut table, &req.outcome, &names[1..])?;
-    let treatment = Table::take_numeric_or_empty(&mut table, &req.treatment, &names[2..])?;
+    let (treatment, groups) = treatment_values(&mut table, &req.treatment, &names[2..])?;
     let covariates = Table::take_covariates(&mut table, &names[2..], true)?;
     drop(table);
     let mut model: Vec<(&str, &[f64])> = vec![(&req.outcome, &outcome), (&req.treatment, &treatment)];
@@ -767,6 +840,7 @@ pub fn effect<'t>(
         trim: req.trim.unwrap_or(0.01),
     };
     let mut result = complete.renumbered(effects::fit(&input, &settings).map_err(EstimateError::from))?;
+    result.warnings.splice(0..0, groups);
     complete.note(&mut result.warnings);
     let refutations = if req.refute {
         Some(complete.renumbered(
@@ -1636,6 +1710,62 @@ mod tests {
         let one: String = regions.join("\n").replace(",South", ",North").replace(",East", ",North");
         let e = effect(&with_holes(&one, &[(9, "region")]).0, &r).unwrap_err().to_string();
         assert!(e.starts_with("region: row 9: is empty, and the column's other rows hold one category"), "{e}");
+    }
+
+    /// A treatment column of two groups as an experiment's export names them is the 0/1 column
+    /// it means: the group named as a control group is 0, the answer that of the 0/1 file, and
+    /// a warning says which group was read as treated; two groups neither of which is named so
+    /// are refused naming both.
+    #[test]
+    fn a_treatment_of_two_named_groups_is_read_as_1_and_0() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/data/effects_sim.csv"),
+        )
+        .unwrap();
+        let named_text = |treated: &str, control: &str| -> Vec<String> {
+            text.lines()
+                .enumerate()
+                .map(|(i, l)| match (i, l.split_once(',')) {
+                    (0, _) | (_, None) => l.to_string(),
+                    (_, Some((y, rest))) => {
+                        let (d, x) = rest.split_once(',').unwrap();
+                        format!("{y},{},{x}", if d == "1" { treated } else { control })
+                    }
+                })
+                .collect()
+        };
+        let named = |treated: &str, control: &str| {
+            Table::from_csv_bytes(named_text(treated, control).join("\n").as_bytes(), None).unwrap()
+        };
+        let numbers = Table::from_csv_bytes(text.as_bytes(), None).unwrap();
+        for method in ["aipw", "ipw", "regression"] {
+            let r: EffectRequest = serde_json::from_value(serde_json::json!({"outcome": "y", "treatment": "d",
+                "covariates": ["x1", "x2"], "method": method}))
+            .unwrap();
+            let (b, _) = parts(effect(&numbers, &r).unwrap().result);
+            for (treated, control) in [("Treatment", "Control"), ("test", "HOLDOUT"), ("Exposed", "unexposed")] {
+                let (a, wa) = parts(effect(named(treated, control), &r).unwrap().result);
+                assert_eq!(a, b, "{method} {treated}");
+                assert_eq!(
+                    wa[0],
+                    format!("d: {treated:?} read as treated (1) and {control:?} as the control group (0)")
+                );
+            }
+        }
+        let r: EffectRequest =
+            serde_json::from_value(serde_json::json!({"outcome": "y", "treatment": "d", "covariates": ["x1"]}))
+                .unwrap();
+        for (treated, control) in [("A", "B"), ("control", "holdout")] {
+            let e = effect(named(treated, control), &r).unwrap_err();
+            assert_eq!(e.field(), "d");
+            assert!(e.to_string().contains("name exactly one of them as a control group"), "{e}");
+        }
+        // a third group is not a treatment: the reader names the cell
+        let mut three = named_text("Treatment", "Control");
+        three[5] = three[5].replace(",Treatment,", ",Maybe,").replace(",Control,", ",Maybe,");
+        let three = Table::from_csv_bytes(three.join("\n").as_bytes(), None).unwrap();
+        let e = effect(&three, &r).unwrap_err().to_string();
+        assert!(e.starts_with("d: row 1: \"") && e.contains("is not a number"), "{e}");
     }
 
     /// Holidays on a monthly history: each month dated by its first day (or by its last) stands
