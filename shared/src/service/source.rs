@@ -314,7 +314,9 @@ enum Cell {
     Null,
 }
 
-/// Columns of cells: numeric if every cell is a number or null (a missing value), else text.
+/// Columns of cells: numeric if every cell is a number or null (a missing value), or if its
+/// text is numbers as a spreadsheet shows them (`"$1,234.50"`, `"2.20%"`, `"(12)"` beside plain
+/// numbers: what the Google Sheets API returns by default, as a CSV's are read); else text.
 fn build_table(names: Vec<String>, cols: Vec<Vec<Cell>>) -> Table {
     let mut out = Vec::with_capacity(names.len());
     for (name, cells) in names.iter().zip(cols) {
@@ -322,16 +324,18 @@ fn build_table(names: Vec<String>, cols: Vec<Vec<Cell>>) -> Table {
         let col = if numeric {
             Column::Num(cells.iter().map(|c| if let Cell::Num(x) = c { *x } else { f64::NAN }).collect())
         } else {
-            Column::Text(
-                cells
-                    .into_iter()
-                    .map(|c| match c {
-                        Cell::Num(x) => x.to_string(),
-                        Cell::Text(s) => s,
-                        Cell::Null => String::new(),
-                    })
-                    .collect(),
-            )
+            let text: Vec<String> = cells
+                .into_iter()
+                .map(|c| match c {
+                    Cell::Num(x) => x.to_string(),
+                    Cell::Text(s) => s,
+                    Cell::Null => String::new(),
+                })
+                .collect();
+            match liftos_estimators::data::formatted_numbers(&text) {
+                Some(x) => Column::Num(x),
+                None => Column::Text(text),
+            }
         };
         out.push((name.as_str(), col));
     }
@@ -339,7 +343,8 @@ fn build_table(names: Vec<String>, cols: Vec<Vec<Cell>>) -> Table {
 }
 
 /// Rows of JSON objects to a table: a column whose values are all numbers (or null, a missing
-/// value) is numeric, `true` and `false` being 1 and 0; otherwise it is text.
+/// value) is numeric, `true` and `false` being 1 and 0, and so is one of numbers as a spreadsheet
+/// shows them ([`build_table`]); otherwise it is text.
 pub fn table_from_rows(rows: &[Row]) -> Result<Table, ValidationError> {
     if rows.is_empty() {
         return Err(ValidationError::new("rows", "must contain at least one row"));
@@ -1045,6 +1050,21 @@ mod tests {
         let rows: Vec<Row> = serde_json::from_str(r#"[{"d": true}, {"d": false}, {"d": null}]"#).unwrap();
         let d = table_from_rows(&rows).unwrap().numeric_or_missing("d").unwrap();
         assert_eq!((d[0], d[1], d[2].is_nan()), (1.0, 0.0, true));
+        // numbers as a spreadsheet shows them (the Google Sheets API's default) are numbers, as
+        // a CSV's are; identifiers written as strings stay labels
+        let rows: Vec<Row> = serde_json::from_str(
+            r#"[{"spend": "$1,234.50", "ctr": "2.20%", "net": "(12)", "id": "001"},
+                {"spend": 958.98, "ctr": "0.5%", "net": "7", "id": "002"},
+                {"spend": null, "ctr": "", "net": "-3", "id": "003"}]"#,
+        )
+        .unwrap();
+        let t = table_from_rows(&rows).unwrap();
+        let spend = t.numeric_or_missing("spend").unwrap();
+        assert_eq!((spend[0], spend[1], spend[2].is_nan()), (1234.5, 958.98, true));
+        let ctr = t.numeric_or_missing("ctr").unwrap();
+        assert_eq!((ctr[0], ctr[1], ctr[2].is_nan()), (0.022, 0.005, true));
+        assert_eq!(t.numeric("net").unwrap().to_vec(), [-12.0, 7.0, -3.0]);
+        assert_eq!(t.labels("id").unwrap(), ["001", "002", "003"]);
     }
 
     fn fixture_file(name: &str) -> std::fs::File {

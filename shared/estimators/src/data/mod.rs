@@ -525,7 +525,7 @@ fn booleans(v: &[String]) -> Option<Vec<f64>> {
 /// A column of numbers as a spreadsheet shows them, saved as CSV by Excel or downloaded from
 /// Google Sheets (`"1,001.89"`, `$12.50`, beside plain `958.98` and empty cells): its numbers,
 /// when every cell is one ([`formatted_number`]), empty or NA and one at least is formatted.
-fn formatted_numbers(v: &[String]) -> Option<Vec<f64>> {
+pub fn formatted_numbers(v: &[String]) -> Option<Vec<f64>> {
     let mut formatted = false;
     let x: Vec<f64> = v
         .iter()
