@@ -315,10 +315,12 @@ enum Cell {
 }
 
 /// Columns of cells: numeric if every cell is a number or null (a missing value), or if its
-/// text is numbers as a spreadsheet shows them (`"$1,234.50"`, `"2.20%"`, `"(12)"` beside plain
-/// numbers: what the Google Sheets API returns by default, as a CSV's are read); else text.
+/// text is flags (`"Yes"`, `"No"`, `"TRUE"`: 1 and 0) or numbers as a spreadsheet shows them
+/// (`"$1,234.50"`, `"2.20%"`, `"(12)"` beside plain numbers: what the Google Sheets API returns
+/// by default), as a CSV's are read; else text.
 fn build_table(names: Vec<String>, cols: Vec<Vec<Cell>>) -> Table {
     let mut out = Vec::with_capacity(names.len());
+    let mut flags = Vec::new();
     for (name, cells) in names.iter().zip(cols) {
         let numeric = cells.iter().all(|c| !matches!(c, Cell::Text(_)));
         let col = if numeric {
@@ -332,14 +334,31 @@ fn build_table(names: Vec<String>, cols: Vec<Vec<Cell>>) -> Table {
                     Cell::Null => String::new(),
                 })
                 .collect();
-            match liftos_estimators::data::formatted_numbers(&text) {
-                Some(x) => Column::Num(x),
-                None => Column::Text(text),
+            let (col, flag) = text_column(text);
+            if flag {
+                flags.push(name.as_str());
             }
+            col
         };
         out.push((name.as_str(), col));
     }
-    Table::from_columns(out)
+    let mut table = Table::from_columns(out);
+    for name in flags {
+        table.mark_flags(name);
+    }
+    table
+}
+
+/// A column of strings as a CSV's is read: flags (`Yes`, `No`, `TRUE`: 1 and 0; true), numbers as
+/// a spreadsheet shows them (`$1,234.50`, `2.20%`), or text.
+fn text_column(text: Vec<String>) -> (Column, bool) {
+    match liftos_estimators::data::booleans(&text) {
+        Some(x) => (Column::Num(x), true),
+        None => match liftos_estimators::data::formatted_numbers(&text) {
+            Some(x) => (Column::Num(x), false),
+            None => (Column::Text(text), false),
+        },
+    }
 }
 
 /// Rows of JSON objects to a table: a column whose values are all numbers (or null, a missing
@@ -582,14 +601,30 @@ fn parquet_columns<R: parquet::file::reader::ChunkReader + 'static>(
     if short {
         return Err(parquet::errors::ParquetError::General("a column has fewer values than the file has rows".into()));
     }
+    let mut flags = Vec::new();
     let cols = names
         .iter()
         .zip(nums.into_iter().zip(texts).zip(text))
         .zip(&read)
         .filter(|(_, r)| **r)
-        .map(|((name, ((v, s), t)), _)| (name.clone(), if t { Column::Text(s) } else { Column::Num(v) }))
+        .map(|((name, ((v, s), t)), _)| {
+            let col = if t {
+                let (col, flag) = text_column(s);
+                if flag {
+                    flags.push(name.clone());
+                }
+                col
+            } else {
+                Column::Num(v)
+            };
+            (name.clone(), col)
+        })
         .collect();
-    Ok(Some(Table::from_read_columns(names, cols, rows)))
+    let mut table = Table::from_read_columns(names, cols, rows);
+    for name in &flags {
+        table.mark_flags(name);
+    }
+    Ok(Some(table))
 }
 
 /// One column of a row group of `n` rows appended to `num` (numbers) or `txt` (strings): false
@@ -1065,6 +1100,57 @@ mod tests {
         assert_eq!((ctr[0], ctr[1], ctr[2].is_nan()), (0.022, 0.005, true));
         assert_eq!(t.numeric("net").unwrap().to_vec(), [-12.0, 7.0, -3.0]);
         assert_eq!(t.labels("id").unwrap(), ["001", "002", "003"]);
+        let rows: Vec<Row> = serde_json::from_str(
+            r#"[{"treated": "Yes", "y": 1}, {"treated": "no", "y": 2}, {"treated": null, "y": 3}]"#,
+        )
+        .unwrap();
+        let t = table_from_rows(&rows).unwrap();
+        let d = t.numeric_or_missing("treated").unwrap();
+        assert_eq!((d[0], d[1], d[2].is_nan(), t.holds_flags("treated")), (1.0, 0.0, true, true));
+    }
+
+    /// A Parquet file's text columns read as a CSV's: flags, numbers as a spreadsheet shows
+    /// them, identifiers as labels.
+    #[test]
+    fn parquet_text_columns_read_as_a_csv_reads_them() {
+        use parquet::data_type::{ByteArray, ByteArrayType, DoubleType};
+        use parquet::file::writer::SerializedFileWriter;
+        let schema = std::sync::Arc::new(
+            parquet::schema::parser::parse_message_type(
+                "message m { required binary spend (UTF8); required binary ctr (UTF8); required binary treated (UTF8);
+                 required binary id (UTF8); required double y; }",
+            )
+            .unwrap(),
+        );
+        let text: [[&str; 3]; 4] =
+            [["$1,234.50", "958.98", "(12)"], ["2.20%", "0.5%", "1%"], ["Yes", "no", "TRUE"], ["001", "002", "003"]];
+        let mut out = Vec::new();
+        let mut w = SerializedFileWriter::new(&mut out, schema, Default::default()).unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        for c in 0..5 {
+            let mut col = rg.next_column().unwrap().unwrap();
+            match text.get(c) {
+                Some(v) => {
+                    let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(*s)).collect();
+                    col.typed::<ByteArrayType>().write_batch(&v, None, None).unwrap()
+                }
+                None => col.typed::<DoubleType>().write_batch(&[1.0, 2.0, 3.0], None, None).unwrap(),
+            };
+            col.close().unwrap();
+        }
+        rg.close().unwrap();
+        w.close().unwrap();
+        let t = parse_panel(&out, PanelFormat::Parquet).unwrap();
+        let csv = "spend,ctr,treated,id,y\n\"$1,234.50\",2.20%,Yes,001,1\n958.98,0.5%,no,002,2\n(12),1%,TRUE,003,3\n";
+        let c = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+        assert_eq!(t.numeric("spend").unwrap().to_vec(), [1234.5, 958.98, -12.0]);
+        assert_eq!(t.numeric("ctr").unwrap().to_vec(), [0.022, 0.005, 0.01]);
+        assert_eq!(t.numeric("treated").unwrap().to_vec(), [1.0, 0.0, 1.0]);
+        assert!(t.holds_flags("treated") && c.holds_flags("treated"));
+        assert_eq!(t.labels("id").unwrap(), ["001", "002", "003"]);
+        for n in ["spend", "ctr", "treated", "y"] {
+            assert_eq!(t.numeric(n).unwrap(), c.numeric(n).unwrap(), "{n}");
+        }
     }
 
     fn fixture_file(name: &str) -> std::fs::File {

@@ -509,7 +509,7 @@ fn merge_text(mut table: Table, mut again: Table, text_cols: Vec<usize>) -> Tabl
 /// `TRUE`), or of `yes` and `no` (a spreadsheet's `Treated?` column), as 1 and 0, an empty cell
 /// missing, as a Parquet file's booleans are read: a treatment or a converted flag saved that way
 /// is the 0/1 column it means. None when any other value is there or none is a boolean.
-fn booleans(v: &[String]) -> Option<Vec<f64>> {
+pub fn booleans(v: &[String]) -> Option<Vec<f64>> {
     let x: Vec<f64> = v
         .iter()
         .map(|s| match s.trim() {
