@@ -189,7 +189,7 @@ enum Command {
         #[arg(long)]
         budget: Option<f64>,
         /// At most this relative change per channel from its mean spend (0.3 = ±30%).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         max_change: Option<f64>,
         /// Periods the plan runs for (horizon: its gain period by period, carry-over included).
         #[arg(long)]
@@ -200,7 +200,7 @@ enum Command {
         #[arg(long)]
         draws: Option<usize>,
         /// Level of the intervals (default 0.9).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         level: Option<f64>,
         /// Rolling-origin cross-validation folds (default 4; 0 for none).
         #[arg(long)]
@@ -241,7 +241,7 @@ enum Command {
         /// Comma-separated variables (default: every numeric column).
         #[arg(long)]
         columns: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// pc (default; CPDAG) | lingam (DirectLiNGAM: a full causal order under non-Gaussian noise)
         #[arg(long)]
@@ -294,7 +294,7 @@ enum Command {
         input: Option<PathBuf>,
         /// The confidence level of every interval stated (default 0.95, or the body's; for a saved
         /// answer, its own).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         level: Option<f64>,
         /// executive (3-5 sentences, default) | analyst
         #[arg(long)]
@@ -323,7 +323,7 @@ enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
         /// The confidence level of every interval (default 0.95, or the body's).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         level: Option<f64>,
     },
     /// Print the API's OpenAPI document (what infra/openapi.json holds), generated from the types.
@@ -352,6 +352,17 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
     },
+}
+/// A share, level or rate as a flag takes it: `0.05`, or as a person writes it, `5%` (its
+/// hundredth, rounded once: `3%` is the double nearest 0.03, as `0.03` is).
+fn share(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let parsed = match t.strip_suffix('%') {
+        Some(p) if !p.trim().is_empty() && p.trim().parse::<f64>().is_ok() => format!("{}e-2", p.trim()).parse::<f64>(),
+        Some(_) => return Err(format!("{s:?} is not a percentage (5% or 0.05)")),
+        None => t.parse::<f64>(),
+    };
+    parsed.map_err(|_| format!("{s:?} is not a number (0.05, or 5%)"))
 }
 
 /// A comma-separated list of numbers for the flag `field`.
@@ -432,7 +443,7 @@ enum EstimateCmd {
         /// With --cohort: varying (default) | universal base period.
         #[arg(long)]
         base_period: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
     },
     /// Instrumental variables: two-stage least squares with diagnostics.
@@ -453,7 +464,7 @@ enum EstimateCmd {
         /// robust (default) | classical | hc0 | cluster:COLUMN
         #[arg(long)]
         se: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
     },
     /// Synthetic control (ADH) with optimised or fixed V; --placebo adds the permutation test.
@@ -496,7 +507,7 @@ enum EstimateCmd {
         #[arg(long)]
         conformal: bool,
         /// The conformal intervals' level is 1 - alpha (default 0.05).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
     },
     /// Synthetic difference-in-differences (Arkhangelsky et al. 2021): unit and time weights, a
@@ -525,7 +536,7 @@ enum EstimateCmd {
         replications: Option<usize>,
         #[arg(long)]
         seed: Option<u64>,
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
     },
     /// Time-series counterfactual (CausalImpact's design by maximum likelihood): a structural
@@ -551,7 +562,7 @@ enum EstimateCmd {
         /// A local linear trend (stochastic slope) as well as the level.
         #[arg(long)]
         trend: bool,
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// The posterior draws' seed.
         #[arg(long)]
@@ -575,7 +586,7 @@ enum EstimateCmd {
         pre_periods: Option<usize>,
         #[arg(long)]
         windows: Option<usize>,
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// The design candidate's placebo_rmse (with --design-windows).
         #[arg(long)]
@@ -606,9 +617,9 @@ enum EstimateCmd {
         #[arg(long)]
         estimand: Option<String>,
         /// Drop units with propensity outside [trim, 1 - trim] (default 0.01).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         trim: Option<f64>,
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// Add the placebo-treatment, random-common-cause and data-subset refutations.
         #[arg(long)]
@@ -641,7 +652,7 @@ enum EstimateCmd {
         /// mserd (default) | msetwo | msesum
         #[arg(long)]
         bwselect: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// Comma-separated covariates for rdrobust's covariate adjustment (`covariates` in the answer).
         #[arg(long)]
@@ -691,10 +702,10 @@ enum DesignCmd {
         #[arg(long)]
         exclude: Option<String>,
         /// The test's significance level (default 0.1).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// The power the minimum detectable lift is computed at (default 0.8).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         power: Option<f64>,
         /// A relative lift (0.05 for +5%) to compute each candidate's power against.
         #[arg(long)]
@@ -777,7 +788,7 @@ enum DesignCmd {
         #[arg(long, conflicts_with = "baseline")]
         sd: Option<f64>,
         /// The control's rate of a 0/1 outcome (a conversion rate, 0.03 for 3%).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         baseline: Option<f64>,
         /// Control-group units (users, stores; clusters count their units).
         #[arg(long)]
@@ -785,10 +796,10 @@ enum DesignCmd {
         /// The effect, in the metric's units (an absolute difference: 0.003 for +0.3 points).
         #[arg(long, allow_hyphen_values = true)]
         effect: Option<f64>,
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         power: Option<f64>,
         /// Significance level (default 0.05).
-        #[arg(long)]
+        #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// two-sided (default) | larger | smaller
         #[arg(long)]
@@ -800,7 +811,7 @@ enum DesignCmd {
         #[arg(long, requires = "icc")]
         cluster_size: Option<f64>,
         /// The intra-cluster correlation (with --cluster-size).
-        #[arg(long, requires = "cluster_size")]
+        #[arg(long, requires = "cluster_size", value_parser = share)]
         icc: Option<f64>,
         /// CUPED: the outcome's correlation with its pre-period value.
         #[arg(long)]

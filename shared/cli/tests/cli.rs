@@ -2215,6 +2215,15 @@ fn design_power_solves_the_missing_one() {
     assert_eq!(p["solved_for"], "n_control");
     assert!((p["n_control"].as_f64().unwrap() - 53181.78971737066).abs() < 1e-3, "{v}");
     assert_eq!(p["n_control_ceil"].as_u64(), Some(53182));
+    // rates as a person writes them: the same answer
+    assert_eq!(run("design power --baseline 3% --effect 0.003 --power 80% --alpha 5%"), (code, v.clone()));
+    let out = Command::new(env!("CARGO_BIN_EXE_liftos"))
+        .args(["design", "power", "--baseline", "3%%", "--effect", "0.003", "--power", "0.8"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("--baseline") && stderr.contains("is not a percentage"), "{stderr}");
     let (code, v) = run("design power --sd 40 --n-control 5000 --power 0.8 --alternative larger");
     assert_eq!(code, 0, "{v}");
     // statsmodels' root finder stops at its tolerance: 1.9892873590968652
