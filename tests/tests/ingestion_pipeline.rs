@@ -501,7 +501,7 @@ async fn the_main_job_on_the_orgs_own_connections() {
         .into_iter()
         .collect(),
     );
-    let own = OwnData { connections: conns, files, period: period(), kpi: None };
+    let own = OwnData { connections: conns, files, period: period(), kpi: None, kpi_column: None };
     let s = run_pipeline(&d.stores, &acme(), own, &creds, chrono::Utc::now()).await.expect("pipeline");
     // The three accounts (the sample's 462 records less the LinkedIn export's) and the download.
     let synced: Vec<(&str, bool)> =

@@ -129,6 +129,10 @@ enum Command {
         /// budget plan is fitted on it. Without one, no plan is made.
         #[arg(long, requires = "connections")]
         kpi: Option<PathBuf>,
+        /// The --kpi file's column to plan on, when it holds several (a shop's export of
+        /// orders, gross, net and total sales: "Net sales").
+        #[arg(long, requires = "kpi")]
+        kpi_column: Option<String>,
         /// Where the embedded store lives (SQLite file and panels). Kept between runs.
         #[arg(long, default_value = ".liftos")]
         data_dir: PathBuf,
@@ -1536,6 +1540,7 @@ struct PipelineArgs {
     start: Option<String>,
     end: Option<String>,
     kpi: Option<PathBuf>,
+    kpi_column: Option<String>,
 }
 
 /// The connections file: `config/connections.json`'s format, file connections with a `path`.
@@ -1672,7 +1677,8 @@ async fn run_pipeline(data_dir: &std::path::Path, org: String, out: &std::path::
                 }
             };
             let period = liftos::ingestion::connectors::Period { start, end };
-            Some((liftos::service::pipeline::OwnData { connections, files, period, kpi }, creds))
+            let kpi_column = own.kpi_column.clone();
+            Some((liftos::service::pipeline::OwnData { connections, files, period, kpi, kpi_column }, creds))
         }
     };
     let stores = match Stores::embedded(data_dir) {
@@ -1689,6 +1695,7 @@ async fn run_pipeline(data_dir: &std::path::Path, org: String, out: &std::path::
         Err(liftos::service::ServiceError::Validation(v)) => {
             let field = match v.field() {
                 "kpi" => "--kpi".to_string(),
+                "kpi_column" => "--kpi-column".to_string(),
                 f if f.starts_with("connections[") => format!("--{f}"),
                 f => f.to_string(),
             };
@@ -2391,8 +2398,8 @@ async fn run() -> ExitCode {
             let read = if columns.is_some() { Columns::Named } else { Columns::All };
             on_csv(&input, read, req, |t, r| estimate::discover(&t, r))
         }
-        Command::Pipeline { data_dir, org, out, connections, credentials, start, end, kpi } => {
-            let own = PipelineArgs { connections, credentials, start, end, kpi };
+        Command::Pipeline { data_dir, org, out, connections, credentials, start, end, kpi, kpi_column } => {
+            let own = PipelineArgs { connections, credentials, start, end, kpi, kpi_column };
             run_pipeline(&data_dir, org, &out, own).await
         }
         Command::Report { request, input, kind, out } => run_report(&request, &input, &kind, &out),

@@ -1107,6 +1107,29 @@ fn pipeline_on_your_own_connections() {
         d.to_str().unwrap(),
     ]);
     assert_eq!((code, v["field"].as_str()), (2, Some("--kpi")), "{v}");
+    // A shop's export of several figures a day: --kpi-column names the one, or is refused
+    // naming the columns the file has.
+    let shop = dir.path().join("sales.csv");
+    std::fs::write(&shop, "Day,Orders,Net sales\n2026-10-01,3,$120.00\n").unwrap();
+    let kpi_run = |extra: &[&str]| {
+        let mut a = vec![
+            "pipeline",
+            "--connections",
+            &conns,
+            "--kpi",
+            shop.to_str().unwrap(),
+            "--data-dir",
+            d.to_str().unwrap(),
+        ];
+        a.extend(extra);
+        liftos(&a)
+    };
+    let (code, v) = kpi_run(&[]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--kpi")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("--kpi-column"), "{v}");
+    let (code, v) = kpi_run(&["--kpi-column", "Revenue"]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--kpi-column")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("(it has: Orders, Net sales)"), "{v}");
 
     // A period past what one sync may cover names --start.
     let (code, v) = liftos(&[

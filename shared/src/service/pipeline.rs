@@ -604,6 +604,8 @@ pub struct OwnData {
     pub period: crate::ingestion::connectors::Period,
     /// The org's first-party KPI as CSV (`date` and one KPI column), stored as `config/kpi.csv`.
     pub kpi: Option<Vec<u8>>,
+    /// The KPI file's column to plan on, when it holds several (a shop's orders and sales).
+    pub kpi_column: Option<String>,
 }
 
 /// The main job on the org's own connections: ingest them through sync, transform, quality and
@@ -618,7 +620,7 @@ pub async fn run_pipeline(
     creds: &dyn crate::ingestion::connectors::Credentials,
     now: DateTime<Utc>,
 ) -> Result<PipelineSummary, ServiceError> {
-    let kpi = own.kpi.as_deref().map(|k| super::surfacing::kpi_csv(k, "kpi")).transpose()?;
+    let kpi = own.kpi.as_deref().map(|k| super::surfacing::kpi_csv(k, "kpi", own.kpi_column.as_deref())).transpose()?;
     let progress = liftos_estimators::parallel::stages(STAGES);
     progress.stage("ingesting the connections: sync, transform, quality, store");
     let ingestion = ingest_connections(stores, user, &own.connections, own.files, creds, own.period, now).await?;
@@ -894,11 +896,44 @@ mod overlap_tests {
 #[cfg(test)]
 mod kpi_tests {
     fn kpi_csv(bytes: &[u8]) -> Result<Vec<u8>, crate::service::ServiceError> {
-        crate::service::surfacing::kpi_csv(bytes, "kpi")
+        crate::service::surfacing::kpi_csv(bytes, "kpi", None)
     }
 
     fn kpi(text: &str) -> Result<String, String> {
         kpi_csv(text.as_bytes()).map(|b| String::from_utf8(b).unwrap()).map_err(|e| e.to_string())
+    }
+
+    /// A shop's export of several figures a day (Shopify's sales over time) plans on the column
+    /// named (`--kpi-column`, its case as typed); without one it is refused naming them all, and
+    /// a name it does not hold is refused naming the columns it has.
+    #[test]
+    fn a_kpi_file_of_several_figures_plans_on_the_column_named() {
+        let shop =
+            "Day,Orders,Gross sales,Net sales,Total sales\n2026-11-01,12,\"$1,100.00\",\"$1,024.50\",\"$1,090.00\"\n\
+                    2026-11-02,9,$990.00,$921.00,$980.50\n";
+        let with = |c: &str| {
+            crate::service::surfacing::kpi_csv(shop.as_bytes(), "kpi", Some(c))
+                .map(|b| String::from_utf8(b).unwrap())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(with("Net sales").unwrap(), "date,Net sales\n2026-11-01,1024.5\n2026-11-02,921\n");
+        assert_eq!(with("net SALES").unwrap(), with("Net sales").unwrap());
+        assert_eq!(with("Orders").unwrap(), "date,Orders\n2026-11-01,12\n2026-11-02,9\n");
+        let e = kpi(shop).unwrap_err();
+        assert!(e.contains("holds 4 columns beside \"Day\" (Orders, Gross sales, Net sales, Total sales)"), "{e}");
+        assert!(e.contains("--kpi-column"), "{e}");
+        let e = crate::service::surfacing::kpi_csv(shop.as_bytes(), "kpi", Some("Revenue")).unwrap_err();
+        match e {
+            crate::service::ServiceError::Validation(v) => {
+                assert_eq!(v.field(), "kpi_column");
+                assert!(
+                    v.summary().contains("(it has: Orders, Gross sales, Net sales, Total sales)"),
+                    "{}",
+                    v.summary()
+                );
+            }
+            e => panic!("{e}"),
+        }
     }
 
     /// A KPI file as order systems and spreadsheets write it becomes `date,<kpi>` with ISO dates.

@@ -728,9 +728,10 @@ pub const KPI_KEY: &str = "config/kpi.csv";
 /// `Jour`, `Woche`) in any of the exports' date formats (`11/01/2026`, `Nov 1, 2026`,
 /// `01.11.2026`, ...), title lines above the header, UTF-16 or tabs, semicolons with decimal
 /// commas, amounts with a currency sign and thousands separators; an empty cell is a missing day. It must hold one KPI column beside
-/// the date: with several, which one to plan on is the user's choice, not a guess. `field`: the
-/// name errors carry (`kpi`, or the stored file's key).
-pub fn kpi_csv(bytes: &[u8], field: &str) -> Result<Vec<u8>, ServiceError> {
+/// the date, or `column` names the one to plan on (a shop's export of orders, gross, net and
+/// total sales): with several, which one is the user's choice, not a guess. `field`: the name
+/// errors carry (`kpi`, or the stored file's key).
+pub fn kpi_csv(bytes: &[u8], field: &str, column: Option<&str>) -> Result<Vec<u8>, ServiceError> {
     use crate::domain::ValidationError;
     use crate::ingestion::connectors::file;
     let bad = |m: String| ServiceError::from(ValidationError::new(field, m));
@@ -748,15 +749,37 @@ pub fn kpi_csv(bytes: &[u8], field: &str) -> Result<Vec<u8>, ServiceError> {
         ))
     })?;
     let others: Vec<&String> = table.names.iter().filter(|n| *n != date).collect();
-    let kpi = match others.as_slice() {
-        [one] => *one,
-        [] => return Err(bad(format!("needs a KPI column beside {date:?}"))),
-        many => {
+    let named = |list: &[&String]| list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    let kpi = match (others.as_slice(), column) {
+        (_, Some(c)) => others
+            .iter()
+            .copied()
+            .find(|n| n.trim() == c.trim())
+            .or_else(|| {
+                // the name as a person types it: another case, when that names one column
+                let like: Vec<&String> =
+                    others.iter().copied().filter(|n| n.trim().eq_ignore_ascii_case(c.trim())).collect();
+                (like.len() == 1).then(|| like[0])
+            })
+            .ok_or_else(|| {
+                ServiceError::from(ValidationError::new(
+                    "kpi_column",
+                    format!("{c:?} is not a column of the KPI file beside {date:?} (it has: {})", named(&others)),
+                ))
+            })?,
+        ([one], None) => *one,
+        ([], None) => return Err(bad(format!("needs a KPI column beside {date:?}"))),
+        (many, None) => {
+            let how = if field == "kpi" {
+                " with --kpi-column, or keep that column alone"
+            } else {
+                ": keep that column alone"
+            };
             return Err(bad(format!(
-                "holds {} columns beside {date:?} ({}): keep the one KPI to plan on (orders, revenue, sign-ups)",
+                "holds {} columns beside {date:?} ({}): name the one KPI to plan on (orders, revenue, sign-ups){how}",
                 many.len(),
-                many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            )))
+                named(many)
+            )));
         }
     };
     let format = file::date_format(&table, date).map_err(bad)?;
@@ -811,7 +834,7 @@ pub async fn kpi_plan(
     use liftos_estimators::mmm::{self, MmmInput, MmmSettings, Series};
     let Some(bytes) = stores.panels.get_panel(&user.org_id, KPI_KEY).await? else { return Ok(None) };
     // as the user saved it (put in the panel store directly): `date,<kpi>` with ISO dates
-    let bytes = kpi_csv(&bytes, KPI_KEY)?;
+    let bytes = kpi_csv(&bytes, KPI_KEY, None)?;
     let bad = |m: String| ServiceError::from(ValidationError::new(KPI_KEY, m));
     let table = liftos_estimators::data::Table::from_reader(bytes.as_slice()).map_err(|e| bad(e.to_string()))?;
     let kpi = table
