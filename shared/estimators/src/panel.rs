@@ -15,6 +15,19 @@ pub fn factorize<T: Hash + Eq + Ord + Clone>(values: &[T]) -> (Vec<u32>, Vec<T>)
     (codes, levels)
 }
 
+/// Why `name` is not among `known` (units, markets, variables), for an error: `"california" is
+/// not a unit of the panel`, and the name it resembles when one is the same but for case or
+/// spaces (`; "California" is`), so a typed name is corrected, never silently matched.
+pub fn not_among<S: AsRef<str>>(name: &str, what: &str, known: &[S]) -> String {
+    let fold = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let like: Vec<&str> =
+        known.iter().map(AsRef::as_ref).filter(|k| fold(k) == fold(name) && *k != name).take(2).collect();
+    match like[..] {
+        [one] => format!("{name:?} is not {what}; {one:?} is (names are matched as written)"),
+        _ => format!("{name:?} is not {what}"),
+    }
+}
+
 /// Codes 0..levels for string labels and the levels sorted, without cloning a label per row:
 /// one hash pass in order of first appearance, then the few distinct labels sorted.
 pub fn factorize_str<S: AsRef<str>>(values: &[S]) -> (Vec<u32>, Vec<String>) {
@@ -204,6 +217,20 @@ fn demean_slice(col: &mut [f64], fes: &[FixedEffect]) -> Result<usize, NotConver
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_not_among_the_labels_is_told_the_one_it_resembles() {
+        let units = ["California", "New Hampshire", "ca", "CA"];
+        assert_eq!(
+            not_among("california", "a unit of the panel", &units),
+            "\"california\" is not a unit of the panel; \"California\" is (names are matched as written)"
+        );
+        assert!(not_among(" new  hampshire", "a unit", &units)
+            .ends_with("\"New Hampshire\" is (names are matched as written)"));
+        // two that resemble it, or none: no guess
+        assert_eq!(not_among("Ca", "a unit", &units), "\"Ca\" is not a unit");
+        assert_eq!(not_among("Narnia", "a unit", &units), "\"Narnia\" is not a unit");
+    }
 
     #[test]
     fn balanced_two_way_is_exact() {

@@ -1074,7 +1074,10 @@ pub fn geo_readout(
             if !panel.market.contains(m) {
                 return Err(EstimateError::new(
                     "exclude_markets",
-                    format!("exclude_markets: {m:?} is not a market of the panel"),
+                    format!(
+                        "exclude_markets: {}",
+                        liftos_estimators::panel::not_among(m, "a market of the panel", &panel.market)
+                    ),
                 ));
             }
         }

@@ -326,7 +326,9 @@ pub fn design(panel: &GeoPanel, s: &GeoSettings) -> Result<GeoDesign, FieldError
         ));
     }
     let idx = |name: &str, field: &str| -> Result<usize, FieldError> {
-        mi.get(name).copied().ok_or_else(|| invalid(field, format!("{name:?} is not a market of the panel")))
+        mi.get(name)
+            .copied()
+            .ok_or_else(|| invalid(field, crate::panel::not_among(name, "a market of the panel", &markets)))
     };
     let must: Vec<usize> = s.include.iter().map(|m| idx(m, "include")).collect::<Result<_, _>>()?;
     let banned: Vec<usize> = s.exclude.iter().map(|m| idx(m, "exclude")).collect::<Result<_, _>>()?;
@@ -660,7 +662,11 @@ pub fn readout(
     }
     let set: Vec<usize> = treated
         .iter()
-        .map(|m| mi.get(m.as_str()).copied().ok_or_else(|| invalid("treated", format!("{m:?} is not a market"))))
+        .map(|m| {
+            mi.get(m.as_str())
+                .copied()
+                .ok_or_else(|| invalid("treated", crate::panel::not_among(m, "a market", &markets)))
+        })
         .collect::<Result<_, _>>()?;
     if markets.len() < set.len() + 2 {
         return Err(invalid("treated", "leaves fewer than two control markets"));

@@ -103,7 +103,7 @@ pub fn direct_lingam(data: &Columns, s: &LingamSettings) -> Result<LingamResult,
         names
             .iter()
             .position(|x| x == v)
-            .ok_or_else(|| invalid("knowledge", format!("{v:?} is not one of the variables")))
+            .ok_or_else(|| invalid("knowledge", crate::panel::not_among(v, "one of the variables", &names)))
     };
     // Partial orders (from must precede to): tiers and required edges.
     let mut before: Vec<(usize, usize)> = Vec::new();

@@ -186,7 +186,7 @@ impl Knowledge {
             names
                 .iter()
                 .position(|v| v == n)
-                .ok_or_else(|| invalid("knowledge", format!("{n:?} is not one of the variables")))
+                .ok_or_else(|| invalid("knowledge", crate::panel::not_among(n, "one of the variables", names)))
         };
         let mut forbid = vec![vec![false; p]; p];
         let mut require = vec![vec![false; p]; p];

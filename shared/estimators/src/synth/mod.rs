@@ -298,7 +298,7 @@ fn build(input: &SynthInput, s: &SynthSettings) -> Result<Problem, SynthError> {
     }
     for t in &input.treated_units {
         if !units.contains(t) {
-            return Err(invalid("treated_unit", format!("{t:?} is not a unit of the panel")));
+            return Err(invalid("treated_unit", crate::panel::not_among(t, "a unit of the panel", &units)));
         }
     }
     let n_real = units.len();
