@@ -1095,39 +1095,23 @@ fn pipeline_on_your_own_connections() {
     std::fs::write(&bad, r#"[{"id": "x", "kind": "file", "platform": "meta", "column_map": {"date": "Day", "campaign_id": "Campaign", "spend": "Cost"}}]"#).unwrap();
     let (code, v) = liftos(&["pipeline", "--connections", bad.to_str().unwrap(), "--data-dir", d.to_str().unwrap()]);
     assert_eq!((code, v["field"].as_str()), (2, Some("--connections[0].path")), "{v}");
-    let nodate = dir.path().join("kpi.csv");
-    std::fs::write(&nodate, "when,orders\n2026-10-01,3\n").unwrap();
-    let (code, v) = liftos(&[
-        "pipeline",
-        "--connections",
-        &conns,
-        "--kpi",
-        nodate.to_str().unwrap(),
-        "--data-dir",
-        d.to_str().unwrap(),
-    ]);
-    assert_eq!((code, v["field"].as_str()), (2, Some("--kpi")), "{v}");
-    // A shop's export of several figures a day: --kpi-column names the one, or is refused
-    // naming the columns the file has.
-    let shop = dir.path().join("sales.csv");
-    std::fs::write(&shop, "Day,Orders,Net sales\n2026-10-01,3,$120.00\n").unwrap();
-    let kpi_run = |extra: &[&str]| {
-        let mut a = vec![
-            "pipeline",
-            "--connections",
-            &conns,
-            "--kpi",
-            shop.to_str().unwrap(),
-            "--data-dir",
-            d.to_str().unwrap(),
-        ];
+    let kpi_run = |kpi: &str, extra: &[&str]| {
+        let file = dir.path().join("kpi.csv");
+        std::fs::write(&file, kpi).unwrap();
+        let mut a = vec!["pipeline", "--connections", &conns, "--kpi", file.to_str().unwrap()];
+        a.extend(["--data-dir", d.to_str().unwrap()]);
         a.extend(extra);
         liftos(&a)
     };
-    let (code, v) = kpi_run(&[]);
+    let (code, v) = kpi_run("when,orders\n2026-10-01,3\n", &[]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--kpi")), "{v}");
+    // A shop's export of several figures a day: --kpi-column names the one, or is refused
+    // naming the columns the file has.
+    let shop = "Day,Orders,Net sales\n2026-10-01,3,$120.00\n";
+    let (code, v) = kpi_run(shop, &[]);
     assert_eq!((code, v["field"].as_str()), (2, Some("--kpi")), "{v}");
     assert!(v["message"].as_str().unwrap().contains("--kpi-column"), "{v}");
-    let (code, v) = kpi_run(&["--kpi-column", "Revenue"]);
+    let (code, v) = kpi_run(shop, &["--kpi-column", "Revenue"]);
     assert_eq!((code, v["field"].as_str()), (2, Some("--kpi-column")), "{v}");
     assert!(v["message"].as_str().unwrap().contains("(it has: Orders, Net sales)"), "{v}");
 
