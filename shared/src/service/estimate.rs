@@ -789,6 +789,25 @@ pub fn rdd<'t>(
     if let (Some(c), Some(row)) = (&req.cluster, cluster_empty.and_then(|e| e.iter().position(|x| x.is_nan()))) {
         return Err(EstimateError::new(c, format!("{c}: row {}: is empty: every row needs its cluster", row + 1)));
     }
+    // a running variable of dates: a change at a date is the time-series counterfactual's question
+    if let Ok(liftos_estimators::data::Column::Text(v)) = table.column(&req.running) {
+        let r = &req.running;
+        if let Some(d) = v
+            .iter()
+            .map(|s| s.trim())
+            .find(|s| !s.is_empty())
+            .filter(|s| crate::ingestion::connectors::file::format_of(s).is_some())
+        {
+            return Err(EstimateError::new(
+                r,
+                format!(
+                    "{r}: holds dates ({d:?}): a regression discontinuity needs a running variable of numbers (a score, a \
+                     distance, an age); for a change at a date, estimate impact (--time {r} --treatment-time DATE) \
+                     compares the series after it with its counterfactual"
+                ),
+            ));
+        }
+    }
     let names: Vec<&str> =
         [&req.outcome, &req.running].into_iter().chain(&req.fuzzy).chain(&req.covariates).map(String::as_str).collect();
     // each column taken unless a later name asks for it again
@@ -1713,6 +1732,26 @@ mod tests {
         let one: String = regions.join("\n").replace(",South", ",North").replace(",East", ",North");
         let e = effect(&with_holes(&one, &[(9, "region")]).0, &r).unwrap_err().to_string();
         assert!(e.starts_with("region: row 9: is empty, and the column's other rows hold one category"), "{e}");
+    }
+
+    /// A running variable of dates is refused pointing to the time-series counterfactual, in
+    /// the exports' date formats; one of numbers is not.
+    #[test]
+    fn an_rdd_on_dates_points_to_the_time_series_counterfactual() {
+        let rows = |f: &dyn Fn(usize) -> String| {
+            let body: String = (0..60).map(|i| format!("{},{}\n", f(i), 100 + i % 7)).collect();
+            Table::from_csv_bytes(format!("day,orders\n{body}").as_bytes(), None).unwrap()
+        };
+        let req: RddRequest =
+            serde_json::from_value(serde_json::json!({"outcome": "orders", "running": "day", "cutoff": 30.0})).unwrap();
+        for dates in [rows(&|i| format!("2026-01-{:02}", i % 28 + 1)), rows(&|i| format!("01/{:02}/2026", i % 28 + 1))]
+        {
+            let e = rdd(&dates, &req).unwrap_err();
+            assert_eq!(e.field(), "day");
+            assert!(e.to_string().contains("holds dates") && e.to_string().contains("estimate impact"), "{e}");
+        }
+        let e = rdd(&rows(&|i| i.to_string()), &req).map(|_| ()).map_err(|e| e.to_string());
+        assert!(!e.as_ref().is_err_and(|m| m.contains("holds dates")), "{e:?}");
     }
 
     /// A treatment column of two groups as an experiment's export names them is the 0/1 column
