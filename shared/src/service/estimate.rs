@@ -1750,7 +1750,7 @@ mod tests {
             assert_eq!(e.field(), "day");
             assert!(e.to_string().contains("holds dates") && e.to_string().contains("estimate impact"), "{e}");
         }
-        let e = rdd(&rows(&|i| i.to_string()), &req).map(|_| ()).map_err(|e| e.to_string());
+        let e = rdd(rows(&|i| i.to_string()), &req).map(|_| ()).map_err(|e| e.to_string());
         assert!(!e.as_ref().is_err_and(|m| m.contains("holds dates")), "{e:?}");
     }
 
