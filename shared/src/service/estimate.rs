@@ -363,6 +363,20 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
             let cluster_col = cluster_col.filter(|&c| c != req.unit);
             let (cluster, cluster_empty) = unzip(cluster_col.map(|c| cluster_codes(&table, c)).transpose()?);
             let se = if req.cluster.is_some() { SeKind::Cluster } else { se };
+            // a column of a test and a control group is not yet a treated-and-post indicator
+            if let Ok(liftos_estimators::data::Column::Text(v)) = table.column(d) {
+                if let [a, b] = groups_of(v)[..] {
+                    return Err(EstimateError::new(
+                        d,
+                        format!(
+                            "{d}: holds two groups ({a:?}, {b:?}), not a treated-and-post indicator: --treatment takes 1 on \
+                             a treated unit's rows from its start on and 0 elsewhere; for a test and a control group from \
+                             one start, estimate geo-readout --treated-markets ... --start T, or give each unit's first \
+                             treated period with --cohort"
+                        ),
+                    ));
+                }
+            }
             let treatment = Table::take_numeric_or_empty(&mut table, d, &[])?;
             // what the input does not hold (the unit and period columns) is freed before the fit
             drop(table);
@@ -563,6 +577,26 @@ const CONTROL_GROUPS: [&str; 13] = [
     "baseline",
 ];
 
+/// An empty cell of a column of text: empty, NA or NaN.
+fn empty_cell(s: &str) -> bool {
+    s.is_empty() || s.eq_ignore_ascii_case("na") || s.eq_ignore_ascii_case("nan")
+}
+
+/// The distinct groups of a column of text (case aside, in their order; empty cells are none),
+/// up to three: two are a treatment's groups.
+fn groups_of(v: &[String]) -> Vec<&str> {
+    let mut groups: Vec<&str> = Vec::new();
+    for s in v.iter().map(|s| s.trim()).filter(|s| !empty_cell(s)) {
+        if !groups.iter().any(|g| g.eq_ignore_ascii_case(s)) {
+            groups.push(s);
+            if groups.len() > 2 {
+                break;
+            }
+        }
+    }
+    groups
+}
+
 /// A treatment column as 0 and 1: a column of numbers as it is (checked by the estimator), or
 /// a column of two groups as an experiment's export writes them (`Treatment` and `Control`,
 /// `test` and `holdout`, `Exposed` and `Unexposed`): the one named as a control group is 0, the
@@ -577,16 +611,7 @@ fn treatment_values(
     let Column::Text(v) = table.column(name)? else {
         return Ok((Table::take_numeric_or_empty(table, name, keep)?, None));
     };
-    let empty = |s: &str| s.is_empty() || s.eq_ignore_ascii_case("na") || s.eq_ignore_ascii_case("nan");
-    let mut groups: Vec<&str> = Vec::new();
-    for s in v.iter().map(|s| s.trim()).filter(|s| !empty(s)) {
-        if !groups.iter().any(|g| g.eq_ignore_ascii_case(s)) {
-            groups.push(s);
-            if groups.len() > 2 {
-                break;
-            }
-        }
-    }
+    let groups = groups_of(v);
     let control = |g: &str| CONTROL_GROUPS.iter().any(|c| g.eq_ignore_ascii_case(c));
     let (treated, untreated) = match groups[..] {
         [a, b] if control(a) != control(b) => if control(a) { (b, a) } else { (a, b) },
@@ -606,7 +631,7 @@ fn treatment_values(
         .iter()
         .map(|s| {
             let s = s.trim();
-            if empty(s) {
+            if empty_cell(s) {
                 f64::NAN
             } else if s.eq_ignore_ascii_case(&treated) {
                 1.0
@@ -1808,6 +1833,20 @@ mod tests {
         let three = Table::from_csv_bytes(three.join("\n").as_bytes(), None).unwrap();
         let e = effect(&three, &r).unwrap_err().to_string();
         assert!(e.starts_with("d: row 1: \"") && e.contains("is not a number"), "{e}");
+        // the DiD's treatment is treated-and-post: a column of two groups is refused, saying so
+        let mpdta = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/data/mpdta.csv"),
+        )
+        .unwrap()
+        .replace(",1\n", ",test\n")
+        .replace(",0\n", ",control\n");
+        let r: DidRequest = serde_json::from_value(
+            serde_json::json!({"unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat"}),
+        )
+        .unwrap();
+        let e = did(Table::from_csv_bytes(mpdta.as_bytes(), None).unwrap(), &r).unwrap_err();
+        assert_eq!(e.field(), "treat");
+        assert!(e.to_string().contains("holds two groups (\"test\", \"control\"), not a treated-and-post"), "{e}");
     }
 
     /// Holidays on a monthly history: each month dated by its first day (or by its last) stands
