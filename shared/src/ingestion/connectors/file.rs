@@ -135,8 +135,19 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     // and in euros) are neither summed nor scaled by the connection's one fx_rate: a connection
     // that names its currency keeps its rows and leaves out the others; one that does not
     // refuses the file. The export's totals rows are not days of a campaign.
-    let summary_row =
+    let worded_total =
         |i: usize| [&map.date, &map.campaign_id].iter().any(|c| cell(table, c, i).is_some_and(|s| is_summary_cell(&s)));
+    // A totals row without the word (an export's summary line: no day, no campaign, and the
+    // spend of all the other rows, to the cent each row was rounded to) is one too; a row with
+    // no day and no campaign whose spend is anything else stays a row that cannot be read.
+    let keyless =
+        |i: usize| [&map.date, &map.campaign_id].iter().all(|c| cell(table, c, i).is_none_or(|s| no_value(&s)));
+    let spend_of = |i: usize| cell(table, &map.spend, i).and_then(|s| amount(&s)).filter(|x| x.is_finite());
+    let counted: Vec<usize> = (0..table.rows).filter(|&i| !worded_total(i) && !keyless(i)).collect();
+    let others: f64 = counted.iter().filter_map(|&i| spend_of(i)).sum();
+    let cents = 0.01f64.max(0.005 * counted.len() as f64);
+    let unworded_total = |i: usize| keyless(i) && spend_of(i).is_some_and(|s| s > 0.0 && (s - others).abs() <= cents);
+    let summary_row = |i: usize| worded_total(i) || unworded_total(i);
     let currency_column = table.names.iter().find(|n| CURRENCY_COLUMNS.iter().any(|c| same_name(n, c)));
     let currency_of = |i: usize| {
         let code = currency_column.and_then(|c| cell(table, c, i)).map(|s| s.trim().to_uppercase());
@@ -1523,6 +1534,23 @@ mod tests {
         }
         // a German report by week is refused as a report by week
         assert!(is_period_name("Woche") && is_period_name("Mois (lun. - dim.)") && !is_period_name("Tag"));
+    }
+
+    /// A totals row without the word "Total" (no day, no campaign, the other rows' spend) is
+    /// skipped as a worded one is; a row with no day and no campaign and another spend is still
+    /// rejected with its line.
+    #[test]
+    fn a_summary_line_with_the_rows_total_spend_is_skipped() {
+        let head = "Campaign name,Day,Amount spent (USD),Impressions,Results\n";
+        let rows = "A,2026-11-01,100.25,1000,2\nB,2026-11-01,50.10,500,1\nA,2026-11-02,20.00,200,0\n";
+        for at_top in [true, false] {
+            let total = ",,170.35,1700,3\n";
+            let csv = if at_top { format!("{head}{total}{rows}") } else { format!("{head}{rows}{total}") };
+            let (batch, bad) = read_detected("meta", &csv);
+            assert_eq!((batch.rows.len(), bad.len()), (3, 0), "{bad:?}");
+        }
+        let (batch, bad) = read_detected("meta", &format!("{head}{rows},,99.00,10,1\n"));
+        assert_eq!((batch.rows.len(), bad.len(), bad[0].row), (3, 1, 4), "{bad:?}");
     }
 
     /// A map given without a date format (German column names need a map) reads the dates in
