@@ -577,16 +577,11 @@ const CONTROL_GROUPS: [&str; 13] = [
     "baseline",
 ];
 
-/// An empty cell of a column of text: empty, NA or NaN.
-fn empty_cell(s: &str) -> bool {
-    s.is_empty() || s.eq_ignore_ascii_case("na") || s.eq_ignore_ascii_case("nan")
-}
-
 /// The distinct groups of a column of text (case aside, in their order; empty cells are none),
 /// up to three: two are a treatment's groups.
 fn groups_of(v: &[String]) -> Vec<&str> {
     let mut groups: Vec<&str> = Vec::new();
-    for s in v.iter().map(|s| s.trim()).filter(|s| !empty_cell(s)) {
+    for s in v.iter().map(|s| s.trim()).filter(|s| !liftos_estimators::data::empty_cell(s)) {
         if !groups.iter().any(|g| g.eq_ignore_ascii_case(s)) {
             groups.push(s);
             if groups.len() > 2 {
@@ -631,7 +626,7 @@ fn treatment_values(
         .iter()
         .map(|s| {
             let s = s.trim();
-            if empty_cell(s) {
+            if liftos_estimators::data::empty_cell(s) {
                 f64::NAN
             } else if s.eq_ignore_ascii_case(&treated) {
                 1.0

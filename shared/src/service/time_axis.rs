@@ -478,7 +478,7 @@ fn text_hours(table: &Table, column: &str, values: &[String], leave_empty: bool)
 /// Each row of a text time column read by `read` (a panel repeats each time once per unit: each
 /// distinct text is read once); the first row it refuses is named with why, and an example of
 /// the column's `format`, which holds `holds` (dates, hours). With `leave_empty` an empty cell
-/// (empty, `NA`) is [`EMPTY`].
+/// (empty, `NA`, `NaN`) is [`EMPTY`].
 fn read_rows(
     column: &str,
     values: &[String],
@@ -493,7 +493,7 @@ fn read_rows(
         let v = v.trim();
         let x = match seen.get(v) {
             Some(&x) => x,
-            None if leave_empty && (v.is_empty() || v.eq_ignore_ascii_case("na")) => EMPTY,
+            None if leave_empty && liftos_estimators::data::empty_cell(v) => EMPTY,
             None => {
                 let x = read(v).map_err(|why| {
                     let what = if v.is_empty() { "is empty".to_string() } else { why };

@@ -310,9 +310,9 @@ impl Table {
         Ok(v.iter().map(|&x| x as i64).collect())
     }
 
-    /// [`Table::integers`] where a cell may be empty (a period not recorded): such a row's
-    /// value is 0, a placeholder, and the rows are marked NaN (0 elsewhere) in the second
-    /// value (None when no cell is empty), for the caller to leave them out.
+    /// [`Table::integers`] where a cell may be empty (a period not recorded): the rows with one
+    /// are marked NaN (0 elsewhere) in the second value (None when no cell is empty), for the
+    /// caller to leave them out; their integer, which no fit reads, is 0.
     pub fn integers_or_empty(&self, name: &str) -> Result<(Vec<i64>, Option<Vec<f64>>), DataError> {
         match self.column(name)? {
             Column::Num(v) if v.iter().any(|x| x.is_nan()) => {
@@ -530,7 +530,7 @@ pub fn formatted_numbers(v: &[String]) -> Option<Vec<f64>> {
     let x: Vec<f64> = v
         .iter()
         .map(|s| match s.trim() {
-            t if t.is_empty() || t.eq_ignore_ascii_case("na") || t.eq_ignore_ascii_case("nan") => Some(f64::NAN),
+            t if empty_cell(t) => Some(f64::NAN),
             t => match formatted_number(t) {
                 Some(x) => {
                     formatted = true;
@@ -833,8 +833,14 @@ fn relabel(e: DataError, path: &Path) -> DataError {
     }
 }
 
+/// A cell that holds no value: empty, `NA` (as R writes it) or `NaN` (as pandas does), trimmed.
+pub fn empty_cell(s: &str) -> bool {
+    let s = s.trim();
+    s.is_empty() || s.eq_ignore_ascii_case("na") || s.eq_ignore_ascii_case("nan")
+}
+
 fn parse_number(v: &str) -> Option<f64> {
-    if v.is_empty() || v.eq_ignore_ascii_case("na") || v.eq_ignore_ascii_case("nan") {
+    if empty_cell(v) {
         Some(f64::NAN)
     } else {
         v.parse::<f64>().ok().filter(|&x| !fast::beyond_doubles(v.as_bytes(), x))
