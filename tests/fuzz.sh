@@ -58,6 +58,10 @@ for i, csv in enumerate(glob.glob(os.path.join(root, "shared/src/**/*.csv"), rec
 put("panels", "tiny", b"\x00day,campaign,cost\n2026-09-01,c1,1.5\n")
 put("panels", "xlsx", b"\x00" + open(os.path.join(root, "tests/fixtures/exports/google_ads_campaign_report.xlsx"), "rb").read())
 put("cursors", "plain", b"eyJrIjpbImEiLCJiIl0sIm0iOiJ4In0")
+# inputs that once crashed a target (tests/fixtures/fuzz/<target>-<what>.bin): replayed every run
+for path in glob.glob(os.path.join(root, "tests/fixtures/fuzz/*.bin")):
+    name = os.path.basename(path)
+    put(name.split("-")[0], name, open(path, "rb").read())
 put("time_ranges", "ok", b"2026-09-01|2026-09-30")
 put("column_roles", "ok", b"spend:1980-1988,outcome:1975")
 put("connector_pages", "meta", b"\x00" + json.dumps([{"data": [{"campaign_id": "1", "date_start": "2026-09-01", "spend": "1.5", "actions": [{"action_type": "purchase", "value": "2"}]}]}, {"data": [{"event_type": "update_campaign_budget", "event_time": "2026-09-02T10:00:00+0000", "object_id": "1", "extra_data": "{\"old_value\":100,\"new_value\":130}"}]}]).encode())

@@ -34,44 +34,175 @@ pub fn workbook_text(bytes: &[u8]) -> Result<String, String> {
         .unwrap_or_else(|_| Err("not a readable workbook: its reader failed on it".to_string()))
 }
 
+/// Excel's last column (XFD) and last row: a cell reference beyond them is not from a sheet any
+/// spreadsheet wrote, and calamine's reading of it would overflow (a wrong cell in a release
+/// build, a panic in a checked one), so it is refused before calamine sees it.
+const LAST_COLUMN: u64 = 16_384;
+const LAST_ROW: u64 = 1_048_576;
+
 fn read_workbook(bytes: &[u8]) -> Result<String, String> {
     if bytes.starts_with(b"PK\x03\x04") {
-        let archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a readable workbook: {e}"))?;
+        let mut archive =
+            zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a readable workbook: {e}"))?;
         let declared: u64 = archive.decompressed_size().map_or(u64::MAX, |n| u64::try_from(n).unwrap_or(u64::MAX));
         if declared > MAX_UNCOMPRESSED_BYTES {
             return Err(format!(
                 "the workbook holds {declared} bytes uncompressed; at most {MAX_UNCOMPRESSED_BYTES} are read"
             ));
         }
+        references_within_limits(&mut archive)?;
     }
     let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| format!("not a readable workbook (.xlsx, .xls or .ods): {e}"))?;
     let names = book.sheet_names();
-    let mut sheet = None;
     for name in &names {
-        let range = book.worksheet_range(name).map_err(|e| format!("sheet {name:?}: {e}"))?;
-        if !range.is_empty() {
-            sheet = Some(range);
-            break;
+        let sheet = match &mut book {
+            // an .xlsx sheet is read cell by cell: calamine's dense range would allocate every
+            // cell between A1 and the farthest one before the used range could be checked
+            calamine::Sheets::Xlsx(xlsx) => xlsx_cells(xlsx, name)?,
+            other => {
+                let range = other.worksheet_range(name).map_err(|e| format!("sheet {name:?}: {e}"))?;
+                let start = range.start().unwrap_or((0, 0));
+                range.used_cells().map(|(r, c, v)| (start.0 + r as u32, start.1 + c as u32, v.clone())).collect()
+            }
+        };
+        if !sheet.is_empty() {
+            return sheet_text(name, sheet);
         }
     }
-    let Some(range) = sheet else {
-        return Err(format!("the workbook's sheets ({}) are empty", names.join(", ")));
+    Err(format!("the workbook's sheets ({}) are empty", names.join(", ")))
+}
+
+/// Every `r` and `ref` attribute (cells, rows, the dimension, merged cells, tables, formulas) of
+/// the workbook's XML parts within Excel's last column and row.
+fn references_within_limits<R: std::io::Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>) -> Result<(), String> {
+    use std::io::Read;
+    for i in 0..archive.len() {
+        let Some(Ok(name)) = archive.name_for_index(i).map(|n| n.map(|n| n.to_string())) else { continue };
+        if !(name.starts_with("xl/") && name.ends_with(".xml")) {
+            continue;
+        }
+        // a part the zip reader cannot open is calamine's to refuse if the sheet needs it (a
+        // damaged theme does not stop the sheet being read); one that fails part way (a wrong
+        // checksum at its end) is scanned as far as it reads, as calamine reads it as a stream
+        let Ok(mut part) = archive.by_index(i) else { continue };
+        let mut xml = Vec::new();
+        let _ = part.read_to_end(&mut xml);
+        if let Some(reference) = reference_beyond_limits(&xml) {
+            return Err(format!(
+                "not a readable workbook: {name} refers to cell {reference:?}, beyond a sheet's last column and row (XFD{LAST_ROW})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first value of an `r=` or `ref=` attribute with a part (split at `:`) whose leading
+/// letters (the column) or digits after them (the row) pass Excel's last column or row.
+fn reference_beyond_limits(xml: &[u8]) -> Option<String> {
+    let mut at = 0;
+    while let Some(eq) = xml[at..].iter().position(|&b| b == b'=').map(|p| at + p) {
+        at = eq + 1;
+        let name_end = xml[..eq].iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |p| p + 1);
+        let name_start =
+            xml[..name_end].iter().rposition(|b| !b.is_ascii_alphanumeric() && *b != b'_').map_or(0, |p| p + 1);
+        let attribute = &xml[name_start..name_end];
+        let before = name_start.checked_sub(1).map(|p| xml[p]);
+        if !(attribute == b"r" || attribute == b"ref") || !matches!(before, Some(b) if b.is_ascii_whitespace()) {
+            continue;
+        }
+        let Some(open) = xml[at..].iter().position(|b| !b.is_ascii_whitespace()).map(|p| at + p) else { break };
+        let quote = xml[open];
+        if quote != b'"' && quote != b'\'' {
+            continue;
+        }
+        let Some(close) = xml[open + 1..].iter().position(|&b| b == quote).map(|p| open + 1 + p) else { break };
+        let value = &xml[open + 1..close];
+        at = close + 1;
+        if value.split(|&b| b == b':').any(|part| !within_limits(part)) {
+            return Some(String::from_utf8_lossy(value).into_owned());
+        }
+    }
+    None
+}
+
+/// A reference's leading column letters and the row digits after them, read as calamine reads
+/// them, stop at Excel's last column and row (whatever follows is calamine's to refuse).
+fn within_limits(reference: &[u8]) -> bool {
+    let letters = reference.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let mut column = 0u64;
+    for &b in &reference[..letters] {
+        column = column * 26 + u64::from(b.to_ascii_uppercase() - b'A') + 1;
+        if column > LAST_COLUMN {
+            return false;
+        }
+    }
+    let mut row = 0u64;
+    for &b in reference[letters..].iter().take_while(|b| b.is_ascii_digit()) {
+        row = row * 10 + u64::from(b - b'0');
+        if row > LAST_ROW {
+            return false;
+        }
+    }
+    true
+}
+
+fn xlsx_cells<R: std::io::Read + std::io::Seek>(
+    book: &mut calamine::Xlsx<R>,
+    name: &str,
+) -> Result<Vec<(u32, u32, Data)>, String> {
+    let mut reader = match book.worksheet_cells_reader(name) {
+        Ok(reader) => reader,
+        // a chart sheet: nothing to read, as calamine's range of it is empty
+        Err(calamine::XlsxError::NotAWorksheet(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(format!("sheet {name:?}: {e}")),
     };
-    let (first_row, first_col) = range.start().unwrap_or((0, 0));
+    let mut cells = Vec::new();
+    while let Some(cell) = reader.next_cell().map_err(|e| format!("sheet {name:?}: {e}"))? {
+        if *cell.get_value() != calamine::DataRef::Empty {
+            let (row, column) = cell.get_position();
+            cells.push((row, column, Data::from(cell.get_value().clone())));
+        }
+    }
+    Ok(cells)
+}
+
+/// A sheet's cells as text: one line per sheet row from its first row (so an error's line is the
+/// row Excel shows), each over the used range's columns; a cell given twice keeps its last value,
+/// as calamine's range does. A used range whose empty cells alone (one separator each) would pass
+/// the byte cap is refused before a line is written.
+fn sheet_text(name: &str, mut cells: Vec<(u32, u32, Data)>) -> Result<String, String> {
+    let (mut first_row, mut last_row, mut first_col, mut last_col) = (u32::MAX, 0, u32::MAX, 0);
+    for &(r, c, _) in &cells {
+        (first_row, last_row, first_col, last_col) =
+            (first_row.min(r), last_row.max(r), first_col.min(c), last_col.max(c));
+    }
+    let lines = u64::from(last_row) + 1;
+    let fields = u64::from(last_col) + 1;
+    if lines.saturating_mul(fields) > MAX_UNCOMPRESSED_BYTES {
+        return Err(format!(
+            "sheet {name:?} spans {lines} rows by {fields} columns; at most {MAX_UNCOMPRESSED_BYTES} cells are read"
+        ));
+    }
+    cells.sort_by_key(|&(r, c, _)| (r, c));
     let mut out = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .flexible(true)
-        .from_writer(Vec::with_capacity(range.get_size().0 * 64));
+        .from_writer(Vec::with_capacity(((last_row - first_row + 1) as usize).saturating_mul(64)));
     let write_err = |e: csv::Error| e.to_string();
     // rows above the used range: empty lines, so the lines count as the sheet's rows
     for _ in 0..first_row {
         out.write_record([""]).map_err(write_err)?;
     }
-    for row in range.rows() {
-        let lead = (0..first_col).map(|_| String::new());
-        let cells: Vec<String> = lead.chain(row.iter().map(cell_text)).collect();
-        out.write_record(&cells).map_err(write_err)?;
+    let mut cells = cells.into_iter().peekable();
+    let mut record = Vec::with_capacity(fields as usize);
+    for row in first_row..=last_row {
+        record.clear();
+        record.resize(fields as usize, String::new());
+        while let Some((_, c, value)) = cells.next_if(|&(r, _, _)| r == row) {
+            record[c as usize] = cell_text(&value);
+        }
+        out.write_record(&record).map_err(write_err)?;
     }
     let bytes = out.into_inner().map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|e| e.to_string())
@@ -117,6 +248,87 @@ mod tests {
         ] {
             assert_eq!(cell_text(&cell), text, "{cell:?}");
         }
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// The Google Ads fixture workbook with its sheet's XML replaced.
+    fn workbook_with_sheet(sheet_data: &str) -> Vec<u8> {
+        use std::io::Write;
+        let bytes = fixture("exports/google_ads_campaign_report.xlsx");
+        let mut archive = zip::ZipArchive::new(Cursor::new(&bytes[..])).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for i in 0..archive.len() {
+            let part = archive.by_index_raw(i).unwrap();
+            if part.name().unwrap() == "xl/worksheets/sheet1.xml" {
+                drop(part);
+                out.start_file("xl/worksheets/sheet1.xml", zip::write::SimpleFileOptions::default()).unwrap();
+                let xml = format!(
+                    r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{sheet_data}</sheetData></worksheet>"#
+                );
+                out.write_all(xml.as_bytes()).unwrap();
+            } else {
+                out.raw_copy_file(part).unwrap();
+            }
+        }
+        out.finish().unwrap().into_inner()
+    }
+
+    fn inline(reference: &str, text: &str) -> String {
+        format!(r#"<c r="{reference}" t="inlineStr"><is><t>{text}</t></is></c>"#)
+    }
+
+    /// A cell reference past Excel's last row or column (which calamine 0.38 reads with an
+    /// overflowing multiplication: a panic in a checked build, a wrapped row, another cell's, in a
+    /// release one) is refused naming it, before calamine reads the sheet.
+    #[test]
+    fn a_reference_beyond_the_last_row_or_column_is_refused() {
+        for reference in ["A99999999999", "AAAAAAAAAA1", "XFE1", "A1048577"] {
+            let book = workbook_with_sheet(&format!("<row>{}{}</row>", inline("A1", "Day"), inline(reference, "x")));
+            let e = workbook_text(&book).unwrap_err();
+            assert!(e.contains(&format!("refers to cell \"{reference}\"")), "{reference}: {e}");
+        }
+        // the same as a row's number, a merged range and in single quotes
+        for sheet in [
+            format!(r#"<row r="4294967297">{}</row>"#, inline("A1", "Day")),
+            format!(
+                r#"<row>{}</row></sheetData><mergeCells><mergeCell ref='A1:B99999999999'/></mergeCells><sheetData>"#,
+                inline("A1", "Day")
+            ),
+        ] {
+            let e = workbook_text(&workbook_with_sheet(&sheet)).unwrap_err();
+            assert!(e.contains("beyond a sheet's last column and row"), "{e}");
+        }
+        // the last cell itself is a sheet's, and the fuzzer's input (calamine panicked on it) is
+        // an error naming the reference, not the reader's failure
+        let book =
+            workbook_with_sheet(&format!("<row>{}</row><row>{}</row>", inline("A1", "Day"), inline("B1048576", "x")));
+        let text = workbook_text(&book).unwrap();
+        assert_eq!((text.lines().count(), text.lines().last()), (1_048_576, Some(",x")));
+        let e = workbook_text(&fixture("fuzz/panels-xlsx-reference-overflow.bin")[1..]).unwrap_err();
+        assert!(e.contains("beyond a sheet's last column and row"), "{e}");
+    }
+
+    /// Two cells far apart (A1 and XFD1048576: a 200-byte sheet) would make calamine allocate all
+    /// 17 billion cells between them and abort the process; read cell by cell, the sheet is
+    /// refused by its size. Cells are written in the sheet's order whatever their order in the
+    /// XML, and a cell given twice keeps its last value, as calamine's range does.
+    #[test]
+    fn a_sheet_is_read_cell_by_cell_and_its_used_range_capped() {
+        let book = workbook_with_sheet(&format!("<row>{}{}</row>", inline("A1", "Day"), inline("XFD1048576", "x")));
+        let e = workbook_text(&book).unwrap_err();
+        assert!(e.contains("spans 1048576 rows by 16384 columns"), "{e}");
+        let book = workbook_with_sheet(&format!(
+            "<row r=\"3\">{}{}</row><row r=\"2\">{}{}{}</row>",
+            inline("C3", "z"),
+            inline("B3", "y"),
+            inline("B2", "first"),
+            inline("C2", "w"),
+            inline("B2", "last")
+        ));
+        assert_eq!(workbook_text(&book).unwrap(), "\"\"\n,last,w\n,y,z\n");
     }
 
     #[test]
