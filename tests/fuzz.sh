@@ -57,6 +57,7 @@ for i, csv in enumerate(glob.glob(os.path.join(root, "shared/src/**/*.csv"), rec
     put("panels", f"csv{i}", b"\x00" + open(csv, "rb").read()[:20000])
 put("panels", "tiny", b"\x00day,campaign,cost\n2026-09-01,c1,1.5\n")
 put("panels", "xlsx", b"\x00" + open(os.path.join(root, "tests/fixtures/exports/google_ads_campaign_report.xlsx"), "rb").read())
+put("panels", "xls", b"\x00" + open(os.path.join(root, "tests/fixtures/exports/google_ads_campaign_report.xls"), "rb").read())
 put("cursors", "plain", b"eyJrIjpbImEiLCJiIl0sIm0iOiJ4In0")
 # inputs that once crashed a target (tests/fixtures/fuzz/<target>-<what>.bin): replayed every run
 for path in glob.glob(os.path.join(root, "tests/fixtures/fuzz/*.bin")):

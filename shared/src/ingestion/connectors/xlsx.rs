@@ -1,7 +1,8 @@
 //! Excel workbooks as exports: the "Excel" downloads of Google Ads, Meta Ads Manager and LinkedIn
 //! Campaign Manager (`.xlsx`), and older `.xls` or OpenDocument `.ods` sheets, read with calamine
 //! into the comma-separated text every other export becomes, so the same header search, column
-//! map, quality checks and line numbers apply.
+//! map, quality checks and line numbers apply. What calamine would crash on (a reference past
+//! the sheet's last cell, dimensions of billions of cells) is refused before it reads the file.
 
 use std::io::Cursor;
 
@@ -51,6 +52,8 @@ fn read_workbook(bytes: &[u8]) -> Result<String, String> {
             ));
         }
         references_within_limits(&mut archive)?;
+    } else if is_workbook(bytes) {
+        biff_within_limits(bytes)?;
     }
     let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| format!("not a readable workbook (.xlsx, .xls or .ods): {e}"))?;
@@ -145,6 +148,118 @@ fn within_limits(reference: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// An `.xls` (BIFF records in an OLE compound file), which calamine reads whole when it opens
+/// it: its sheets' declared dimensions and the cells' positions span at most the byte cap's
+/// cells, and each sheet starts inside the stream. Otherwise calamine would reserve or fill a
+/// range of billions of cells (a 1 KB file whose dimensions say 4 billion rows), which aborts
+/// the process instead of failing. The records are scanned from the stream's start and from each
+/// sheet's start to the end (more than calamine reads, never less).
+fn biff_within_limits(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| format!("not a readable workbook: {e}");
+    let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(unreadable)?;
+    let mut stream = Vec::new();
+    let mut found = false;
+    for name in ["/Workbook", "/Book"] {
+        if let Ok(mut part) = file.open_stream(name) {
+            if part.len() > MAX_UNCOMPRESSED_BYTES {
+                return Err(format!(
+                    "the workbook holds {} bytes; at most {MAX_UNCOMPRESSED_BYTES} are read",
+                    part.len()
+                ));
+            }
+            part.read_to_end(&mut stream).map_err(unreadable)?;
+            found = true;
+            break;
+        }
+    }
+    if !found {
+        // calamine names the missing stream
+        return Ok(());
+    }
+    let stream = &stream[..];
+    let records = |from: usize| {
+        let mut at = from;
+        std::iter::from_fn(move || {
+            let head = stream.get(at..at + 4)?;
+            let (typ, len) =
+                (u16::from_le_bytes([head[0], head[1]]), usize::from(u16::from_le_bytes([head[2], head[3]])));
+            let data = stream.get(at + 4..at + 4 + len)?;
+            at += 4 + len;
+            Some((typ, data))
+        })
+    };
+    let u16_at = |d: &[u8], i: usize| u64::from(u16::from_le_bytes([d[i], d[i + 1]]));
+    let u32_at = |d: &[u8], i: usize| u64::from(u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]));
+    let mut starts = vec![0usize];
+    for (typ, data) in records(0) {
+        // BoundSheet8: where a sheet's records start
+        if typ == 0x0085 && data.len() >= 4 {
+            let start = u32_at(data, 0);
+            if start > stream.len() as u64 {
+                return Err(format!(
+                    "not a readable workbook: a sheet starts at byte {start} of a {}-byte stream",
+                    stream.len()
+                ));
+            }
+            starts.push(start as usize);
+        }
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    if starts.len() > 257 {
+        return Err(format!("the workbook has {} sheets; at most 256 are read", starts.len() - 1));
+    }
+    let too_large = |rows: u64, cols: u64| {
+        Err(format!("a sheet of the workbook spans {rows} rows by {cols} columns; at most {MAX_UNCOMPRESSED_BYTES} cells are read"))
+    };
+    let (mut last_row, mut last_col) = (0u64, 0u64);
+    for start in starts {
+        for (typ, d) in records(start) {
+            match typ {
+                // Dimensions, read as calamine reads them: first and last-plus-one row and column
+                0x0200 if matches!(d.len(), 10 | 14 | 16) => {
+                    let (rf, rl, cf, cl) = if d.len() == 10 {
+                        (u16_at(d, 0), u16_at(d, 2), u16_at(d, 4), u16_at(d, 6))
+                    } else {
+                        (u32_at(d, 0), u32_at(d, 4), u16_at(d, 8), u16_at(d, 10))
+                    };
+                    let cf = if cf > 0xFF || cl < cf { 0 } else { cf };
+                    if rl >= 1 && cl >= 1 {
+                        if rf > rl - 1 || cf > cl - 1 {
+                            return Err(format!(
+                                "not a readable workbook: a sheet's dimensions start after they end (rows {rf} to {rl}, columns {cf} to {cl})"
+                            ));
+                        }
+                        if (rl - rf).saturating_mul(cl - cf) > MAX_UNCOMPRESSED_BYTES {
+                            return too_large(rl - rf, cl - cf);
+                        }
+                    }
+                }
+                // a cell: Number, Label, RString, BoolErr, RK, LabelSst, Formula
+                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 if d.len() >= 4 => {
+                    (last_row, last_col) = (last_row.max(u16_at(d, 0)), last_col.max(u16_at(d, 2)));
+                }
+                // MulRk: a row's run of numbers from its first to its last column
+                0x00BD if d.len() >= 6 => {
+                    let (first, last) = (u16_at(d, 2), u16_at(d, d.len() - 2));
+                    if last < first {
+                        return Err(format!(
+                            "not a readable workbook: a run of cells ends (column {last}) before it starts ({first})"
+                        ));
+                    }
+                    (last_row, last_col) = (last_row.max(u16_at(d, 0)), last_col.max(last));
+                }
+                _ => {}
+            }
+        }
+    }
+    if (last_row + 1) * (last_col + 1) > MAX_UNCOMPRESSED_BYTES {
+        return too_large(last_row + 1, last_col + 1);
+    }
+    Ok(())
 }
 
 fn xlsx_cells<R: std::io::Read + std::io::Seek>(
@@ -329,6 +444,58 @@ mod tests {
             inline("B2", "last")
         ));
         assert_eq!(workbook_text(&book).unwrap(), "\"\"\n,last,w\n,y,z\n");
+    }
+
+    /// The Google Ads fixture as a legacy `.xls` (xlwt 1.3.0, make_xls.py) reads to the same text
+    /// as its `.xlsx` twin; its BIFF stream patched (a record's bytes replaced at the offset of its
+    /// first match) is refused before calamine, which would abort the process reserving or filling
+    /// billions of cells, or panic on a sheet that starts past the stream's end.
+    #[test]
+    fn an_xls_reads_as_its_xlsx_twin_and_its_records_are_checked_first() {
+        use std::io::{Read, Write};
+        let xls = fixture("exports/google_ads_campaign_report.xls");
+        assert!(is_workbook(&xls));
+        assert_eq!(
+            workbook_text(&xls).unwrap(),
+            workbook_text(&fixture("exports/google_ads_campaign_report.xlsx")).unwrap()
+        );
+        let patched = |find: &[u8], replace: &[u8]| {
+            let mut file = cfb::CompoundFile::open(Cursor::new(xls.clone())).unwrap();
+            let mut stream = Vec::new();
+            file.open_stream("/Workbook").unwrap().read_to_end(&mut stream).unwrap();
+            let at = stream.windows(find.len()).position(|w| w == find).unwrap();
+            stream[at..at + replace.len()].copy_from_slice(replace);
+            file.create_stream("/Workbook").unwrap().write_all(&stream).unwrap();
+            file.flush().unwrap();
+            file.into_inner().into_inner()
+        };
+        // Dimensions (0x0200, 14 bytes): rows 0 to 175, columns 0 to 10 as written by xlwt
+        let dims = [0x00, 0x02, 14, 0, 0, 0, 0, 0, 175, 0, 0, 0, 0, 0, 10, 0];
+        assert!(xls.windows(dims.len()).any(|w| w == dims), "xlwt's dimensions record");
+        let four_billion_rows = [0x00, 0x02, 14, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 10, 0];
+        let e = workbook_text(&patched(&dims, &four_billion_rows)).unwrap_err();
+        assert!(e.contains("spans 4294967295 rows by 10 columns"), "{e}");
+        let backwards = [0x00, 0x02, 14, 0, 200, 0, 0, 0, 175, 0, 0, 0, 0, 0, 10, 0];
+        let e = workbook_text(&patched(&dims, &backwards)).unwrap_err();
+        assert!(e.contains("dimensions start after they end"), "{e}");
+        // the header's first label (LabelSst 0x00FD at row 2, column 0) moved to row and column 65535
+        let label = [0xFD, 0x00, 10, 0, 2, 0, 0, 0];
+        let e = workbook_text(&patched(&label, &[0xFD, 0x00, 10, 0, 0xFF, 0xFF, 0xFF, 0xFF])).unwrap_err();
+        assert!(e.contains("spans 65536 rows by 65536 columns"), "{e}");
+        // BoundSheet8 (0x0085): the sheet's records start past the stream
+        let mut file = cfb::CompoundFile::open(Cursor::new(xls.clone())).unwrap();
+        let mut stream = Vec::new();
+        file.open_stream("/Workbook").unwrap().read_to_end(&mut stream).unwrap();
+        let at = stream.windows(2).position(|w| w == [0x85, 0x00]).unwrap();
+        let start: [u8; 4] = stream[at + 4..at + 8].try_into().unwrap();
+        let mut beyond = vec![0x85, 0x00];
+        beyond.extend_from_slice(&stream[at + 2..at + 4]);
+        beyond.extend_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+        let mut find = vec![0x85, 0x00];
+        find.extend_from_slice(&stream[at + 2..at + 4]);
+        find.extend_from_slice(&start);
+        let e = workbook_text(&patched(&find, &beyond)).unwrap_err();
+        assert!(e.contains("a sheet starts at byte 2147483647"), "{e}");
     }
 
     #[test]
