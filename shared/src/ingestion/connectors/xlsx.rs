@@ -496,6 +496,10 @@ mod tests {
         find.extend_from_slice(&start);
         let e = workbook_text(&patched(&find, &beyond)).unwrap_err();
         assert!(e.contains("a sheet starts at byte 2147483647"), "{e}");
+        // what passes the checks and still panics calamine (its CodePage record, two bytes, read
+        // as a defined name, which calamine indexes past) is the workbook's error, not a crash
+        let e = workbook_text(&patched(&[0x42, 0x00, 0x02, 0x00], &[0x18, 0x00, 0x02, 0x00])).unwrap_err();
+        assert_eq!(e, "not a readable workbook: its reader failed on it");
     }
 
     #[test]
