@@ -52,6 +52,7 @@ fn read_workbook(bytes: &[u8]) -> Result<String, String> {
             ));
         }
         references_within_limits(&mut archive)?;
+        ods_cells_within_limits(&mut archive)?;
     } else if is_workbook(bytes) {
         biff_within_limits(bytes)?;
     }
@@ -98,6 +99,157 @@ fn references_within_limits<R: std::io::Read + std::io::Seek>(archive: &mut zip:
         }
     }
     Ok(())
+}
+
+/// The most cells of an `.ods` read: calamine holds every cell of its sheets, repeats expanded,
+/// as a value and a formula (some 56 bytes a cell), before the range is built.
+pub const MAX_ODS_CELLS: u64 = 4 * 1024 * 1024;
+
+/// An `.ods`'s `content.xml` expands to at most [`MAX_ODS_CELLS`] cells, counted as calamine
+/// expands them: in each row, the columns up to its last cell that holds anything (a cell's
+/// `table:number-columns-repeated` copies, at most Excel's last column a row); over the rows from
+/// the first to the last that hold anything, their `table:number-rows-repeated` copies times the
+/// widest row. A 10 KB file can otherwise declare a million rows of 16,384 copies of a number,
+/// which calamine would expand until the process is killed. A cell holds something when it has
+/// an `office:` value or a formula, or content; the count errs towards more, never fewer.
+fn ods_cells_within_limits<R: std::io::Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>) -> Result<(), String> {
+    use std::io::Read;
+    let Ok(mut part) = archive.by_name("content.xml") else { return Ok(()) };
+    let mut xml = Vec::new();
+    let _ = part.read_to_end(&mut xml);
+    let (held, rows, widest) = ods_extent(&xml);
+    if held > MAX_ODS_CELLS || rows.saturating_mul(widest) > MAX_ODS_CELLS {
+        return Err(format!(
+            "the workbook's sheets expand to {} rows by {widest} columns ({held} cells written out); at most {MAX_ODS_CELLS} cells of an .ods are read",
+            rows
+        ));
+    }
+    Ok(())
+}
+
+/// The cells calamine keeps of an `.ods` (each row up to its last held cell), the rows between
+/// the first and the last held ones (repeats counted), and the widest row.
+fn ods_extent(xml: &[u8]) -> (u64, u64, u64) {
+    let (mut held, mut rows, mut widest) = (0u64, 0u64, 0u64);
+    // depth: 1 in a sheet's row, more in a table nested in one of its cells (which calamine skips)
+    let (mut row_repeats, mut column, mut extent, mut depth) = (1u64, 0u64, 0u64, 0u32);
+    let (mut seen, mut pending) = (false, 0u64);
+    let mut end_row = |row_repeats: u64, extent: u64| {
+        if extent > 0 {
+            held = held.saturating_add(extent);
+            rows = rows.saturating_add(pending).saturating_add(row_repeats);
+            (pending, seen, widest) = (0, true, widest.max(extent));
+        } else if seen {
+            pending = pending.saturating_add(row_repeats);
+        }
+    };
+    let mut at = 0;
+    while let Some(open) = xml[at..].iter().position(|&b| b == b'<').map(|p| at + p) {
+        // comments, CDATA and processing instructions hold no tags calamine reads
+        if let Some((_, close)) = [(&b"<!--"[..], &b"-->"[..]), (b"<![CDATA[", b"]]>"), (b"<?", b"?>")]
+            .into_iter()
+            .find(|(start, _)| xml[open..].starts_with(start))
+        {
+            let Some(end) = xml[open..].windows(close.len()).position(|w| w == close) else { break };
+            at = open + end + close.len();
+            continue;
+        }
+        let Some(tag) = xml_tag(xml, open) else { break };
+        at = tag.end;
+        match (tag.closing, tag.name) {
+            (false, b"table:table-row") if depth == 0 => {
+                row_repeats = tag.attribute(b"table:number-rows-repeated").unwrap_or(1).clamp(1, LAST_ROW);
+                (column, extent) = (0, 0);
+                if tag.self_closing {
+                    end_row(row_repeats, 0);
+                } else {
+                    depth = 1;
+                }
+            }
+            (false, b"table:table-row") if !tag.self_closing => depth += 1,
+            (true, b"table:table-row") if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    end_row(row_repeats, extent);
+                }
+            }
+            (false, b"table:table-cell" | b"table:covered-table-cell") if depth == 1 => {
+                let repeats = tag.attribute(b"table:number-columns-repeated").unwrap_or(1).max(1);
+                column = column.saturating_add(repeats).min(LAST_COLUMN);
+                if !tag.self_closing || tag.holds_value {
+                    extent = column;
+                }
+            }
+            _ => {}
+        }
+    }
+    (held, rows, widest)
+}
+
+/// One XML tag: its name, whether it closes (`</x>`) or is self-closing (`<x/>`), where it
+/// ends, its attributes' raw values by name, and whether one is a value (`office:*`) or a
+/// formula. Quoted values may hold `>`.
+struct XmlTag<'a> {
+    name: &'a [u8],
+    closing: bool,
+    self_closing: bool,
+    holds_value: bool,
+    attributes: Vec<(&'a [u8], &'a [u8])>,
+    end: usize,
+}
+
+impl XmlTag<'_> {
+    fn attribute(&self, name: &[u8]) -> Option<u64> {
+        let (_, value) = self.attributes.iter().find(|(n, _)| *n == name)?;
+        std::str::from_utf8(value).ok()?.trim().parse().ok()
+    }
+}
+
+fn xml_tag(xml: &[u8], open: usize) -> Option<XmlTag<'_>> {
+    let mut at = open + 1;
+    let closing = xml.get(at) == Some(&b'/');
+    at += usize::from(closing);
+    let name_len = xml[at..].iter().position(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>')?;
+    let name = &xml[at..at + name_len];
+    at += name_len;
+    let mut tag = XmlTag { name, closing, self_closing: false, holds_value: false, attributes: Vec::new(), end: at };
+    loop {
+        while xml.get(at)?.is_ascii_whitespace() {
+            at += 1;
+        }
+        match xml[at] {
+            b'>' => break,
+            b'/' => {
+                tag.self_closing = true;
+                at += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let eq = xml[at..].iter().position(|&b| b == b'=' || b == b'>')? + at;
+        if xml[eq] == b'>' {
+            at = eq;
+            break;
+        }
+        let key = xml[at..eq].trim_ascii();
+        let mut value_at = eq + 1;
+        while xml.get(value_at)?.is_ascii_whitespace() {
+            value_at += 1;
+        }
+        let quote = xml[value_at];
+        if quote != b'"' && quote != b'\'' {
+            at = value_at;
+            continue;
+        }
+        let close = xml[value_at + 1..].iter().position(|&b| b == quote)? + value_at + 1;
+        if key.starts_with(b"office:") || key == b"table:formula" {
+            tag.holds_value = true;
+        }
+        tag.attributes.push((key, &xml[value_at + 1..close]));
+        at = close + 1;
+    }
+    tag.end = at + 1;
+    Some(tag)
 }
 
 /// The first value of an `r=` or `ref=` attribute with a part (split at `:`) whose leading
@@ -500,6 +652,72 @@ mod tests {
         // as a defined name, which calamine indexes past) is the workbook's error, not a crash
         let e = workbook_text(&patched(&[0x42, 0x00, 0x02, 0x00], &[0x18, 0x00, 0x02, 0x00])).unwrap_err();
         assert_eq!(e, "not a readable workbook: its reader failed on it");
+    }
+
+    fn ods(rows: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        out.start_file("mimetype", stored).unwrap();
+        out.write_all(b"application/vnd.oasis.opendocument.spreadsheet").unwrap();
+        out.start_file("META-INF/manifest.xml", zip::write::SimpleFileOptions::default()).unwrap();
+        out.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#).unwrap();
+        out.start_file("content.xml", zip::write::SimpleFileOptions::default()).unwrap();
+        write!(
+            out,
+            r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Report">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+        )
+        .unwrap();
+        out.finish().unwrap().into_inner()
+    }
+
+    /// The error of a workbook expected to be refused (not its text, which may be megabytes).
+    fn refused(book: &[u8]) -> String {
+        match workbook_text(book) {
+            Ok(text) => panic!("read as {} bytes of text", text.len()),
+            Err(e) => e,
+        }
+    }
+
+    /// An `.ods` is read as LibreOffice writes it (each row padded with empty copies to 1,024
+    /// columns and the sheet with a million empty rows), but one whose repeats expand to more
+    /// than 4 Mi cells is refused before calamine expands them: 300 rows of 16,384 copies of a
+    /// number (a 10 KB file calamine would hold as 4.9 million cells), or one such row repeated a
+    /// thousand times. A table nested in a cell or a comment does not hide a row's copies.
+    #[test]
+    fn an_ods_whose_repeats_expand_past_the_cap_is_refused() {
+        let text = |t: &str| {
+            format!(r#"<table:table-cell office:value-type="string"><text:p>{t}</text:p></table:table-cell>"#)
+        };
+        let number = |x: &str, copies: u32| {
+            format!(
+                r#"<table:table-cell office:value-type="float" office:value="{x}" table:number-columns-repeated="{copies}"/>"#
+            )
+        };
+        let pad = |n: u32| format!(r#"<table:table-cell table:number-columns-repeated="{n}"/>"#);
+        let row = |cells: String| format!("<table:table-row>{cells}</table:table-row>");
+        let sheet = [
+            row(format!("{}{}{}", text("Day"), text("Cost"), pad(1022))),
+            row(format!("{}{}{}", text("2026-11-01"), number("12.5", 1), pad(1022))),
+            format!(r#"<table:table-row table:number-rows-repeated="1048574">{}</table:table-row>"#, pad(1024)),
+        ]
+        .concat();
+        assert_eq!(workbook_text(&ods(&sheet)).unwrap(), "Day,Cost\n2026-11-01,12.5\n");
+        let wide = row(number("1", 16_384)).repeat(300);
+        let e = refused(&ods(&wide));
+        assert!(e.contains("expand to 300 rows by 16384 columns (4915200 cells written out)"), "{e}");
+        let repeated =
+            format!(r#"<table:table-row table:number-rows-repeated="1000">{}</table:table-row>"#, number("1", 16_384));
+        let e = refused(&ods(&repeated));
+        assert!(e.contains("expand to 1000 rows by 16384 columns"), "{e}");
+        let nested = format!(
+            "{}<table:table-cell><table:table><table:table-row>{}</table:table-row></table:table></table:table-cell>",
+            number("1", 16_384),
+            text("x")
+        );
+        let hidden = format!("<!-- a=\" -->{}", row(nested).repeat(300));
+        let e = refused(&ods(&hidden));
+        assert!(e.contains("expand to 300 rows by 16384 columns"), "{e}");
     }
 
     #[test]
