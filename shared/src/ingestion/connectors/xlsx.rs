@@ -598,7 +598,7 @@ mod tests {
         assert_eq!(workbook_text(&book).unwrap(), "\"\"\n,last,w\n,y,z\n");
     }
 
-    /// The Google Ads fixture as a legacy `.xls` (xlwt 1.3.0, make_xls.py) reads to the same text
+    /// The Google Ads fixture as a legacy `.xls` (xlwt 1.3.0, make_xlsx.py) reads to the same text
     /// as its `.xlsx` twin; its BIFF stream patched (a record's bytes replaced at the offset of its
     /// first match) is refused before calamine, which would abort the process reserving or filling
     /// billions of cells, or panic on a sheet that starts past the stream's end.
