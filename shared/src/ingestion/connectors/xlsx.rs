@@ -78,13 +78,20 @@ fn read_workbook(bytes: &[u8]) -> Result<String, String> {
 }
 
 /// Every `r` and `ref` attribute (cells, rows, the dimension, merged cells, tables, formulas) of
-/// the workbook's XML parts within Excel's last column and row.
+/// the workbook's parts within Excel's last column and row. Every part is scanned, whatever its
+/// name: calamine finds a sheet through the workbook's relationships, matching names without
+/// case and with either slash, and reads it as XML whatever its extension. An Excel binary
+/// workbook (`.xlsb`, `xl/workbook.bin`) is refused: calamine would read its sheets as a dense
+/// range of every cell up to the farthest one, and no check here reads its records.
 fn references_within_limits<R: std::io::Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>) -> Result<(), String> {
     use std::io::Read;
     for i in 0..archive.len() {
         let Some(Ok(name)) = archive.name_for_index(i).map(|n| n.map(|n| n.to_string())) else { continue };
-        if !(name.starts_with("xl/") && name.ends_with(".xml")) {
-            continue;
+        if name.replace('\\', "/").eq_ignore_ascii_case("xl/workbook.bin") {
+            return Err(
+                "an Excel binary workbook (.xlsb) is not read: save it as .xlsx or CSV from Excel (File > Save As)"
+                    .to_string(),
+            );
         }
         // a part the zip reader cannot open is calamine's to refuse if the sheet needs it (a
         // damaged theme does not stop the sheet being read); one that fails part way (a wrong
@@ -523,6 +530,11 @@ mod tests {
 
     /// The Google Ads fixture workbook with its sheet's XML replaced.
     fn workbook_with_sheet(sheet_data: &str) -> Vec<u8> {
+        workbook_with_part("xl/worksheets/sheet1.xml", sheet_data)
+    }
+
+    /// The same, with the sheet stored under another name (calamine finds it without case).
+    fn workbook_with_part(part_name: &str, sheet_data: &str) -> Vec<u8> {
         use std::io::Write;
         let bytes = fixture("exports/google_ads_campaign_report.xlsx");
         let mut archive = zip::ZipArchive::new(Cursor::new(&bytes[..])).unwrap();
@@ -531,7 +543,7 @@ mod tests {
             let part = archive.by_index_raw(i).unwrap();
             if part.name().unwrap() == "xl/worksheets/sheet1.xml" {
                 drop(part);
-                out.start_file("xl/worksheets/sheet1.xml", zip::write::SimpleFileOptions::default()).unwrap();
+                out.start_file(part_name, zip::write::SimpleFileOptions::default()).unwrap();
                 let xml = format!(
                     r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{sheet_data}</sheetData></worksheet>"#
                 );
@@ -568,6 +580,18 @@ mod tests {
             let e = workbook_text(&workbook_with_sheet(&sheet)).unwrap_err();
             assert!(e.contains("beyond a sheet's last column and row"), "{e}");
         }
+        // the sheet stored as XL/Worksheets/SHEET1.XML, which calamine finds all the same
+        let e = workbook_text(&workbook_with_part(
+            "XL/Worksheets/SHEET1.XML",
+            &format!("<row>{}{}</row>", inline("A1", "Day"), inline("A99999999999", "x")),
+        ))
+        .unwrap_err();
+        assert!(e.contains("XL/Worksheets/SHEET1.XML refers to cell \"A99999999999\""), "{e}");
+        // an Excel binary workbook is refused before calamine reads its records
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        out.start_file("xl/workbook.bin", zip::write::SimpleFileOptions::default()).unwrap();
+        let xlsb = out.finish().unwrap().into_inner();
+        assert!(workbook_text(&xlsb).unwrap_err().starts_with("an Excel binary workbook (.xlsb) is not read"));
         // the last cell itself is a sheet's, and the fuzzer's input (calamine panicked on it) is
         // an error naming the reference, not the reader's failure
         let book =
