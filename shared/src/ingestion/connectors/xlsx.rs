@@ -319,26 +319,34 @@ fn biff_within_limits(bytes: &[u8]) -> Result<(), String> {
     use std::io::Read;
     let unreadable = |e: std::io::Error| format!("not a readable workbook: {e}");
     let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(unreadable)?;
-    let mut stream = Vec::new();
-    let mut found = false;
-    for name in ["/Workbook", "/Book"] {
-        if let Ok(mut part) = file.open_stream(name) {
-            if part.len() > MAX_UNCOMPRESSED_BYTES {
-                return Err(format!(
-                    "the workbook holds {} bytes; at most {MAX_UNCOMPRESSED_BYTES} are read",
-                    part.len()
-                ));
-            }
-            part.read_to_end(&mut stream).map_err(unreadable)?;
-            found = true;
-            break;
+    // calamine takes the first stream named Workbook (or Book), any case, anywhere in the file:
+    // each one is checked
+    let streams: Vec<std::path::PathBuf> = file
+        .walk()
+        .filter(|e| e.is_stream() && ["Workbook", "Book"].iter().any(|n| e.name().eq_ignore_ascii_case(n)))
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    if streams.is_empty() {
+        return Err(if file.is_stream("/EncryptedPackage") {
+            "the workbook is password-protected: open it in Excel, remove the password and save it again".to_string()
+        } else {
+            "not a readable workbook: the file holds no Workbook stream (an Excel 97-2003 .xls)".to_string()
+        });
+    }
+    for path in streams {
+        let mut part = file.open_stream(&path).map_err(unreadable)?;
+        if part.len() > MAX_UNCOMPRESSED_BYTES {
+            return Err(format!("the workbook holds {} bytes; at most {MAX_UNCOMPRESSED_BYTES} are read", part.len()));
         }
+        let mut stream = Vec::new();
+        part.read_to_end(&mut stream).map_err(unreadable)?;
+        biff_records_within_limits(&stream)?;
     }
-    if !found {
-        // calamine names the missing stream
-        return Ok(());
-    }
-    let stream = &stream[..];
+    Ok(())
+}
+
+/// One BIFF stream's records (see [`biff_within_limits`]).
+fn biff_records_within_limits(stream: &[u8]) -> Result<(), String> {
     let records = |from: usize| {
         let mut at = from;
         std::iter::from_fn(move || {
@@ -672,6 +680,30 @@ mod tests {
         find.extend_from_slice(&start);
         let e = workbook_text(&patched(&find, &beyond)).unwrap_err();
         assert!(e.contains("a sheet starts at byte 2147483647"), "{e}");
+        // the stream stored as /Sub/WORKBOOK, where calamine finds it too; a file without one,
+        // and a password-protected .xlsx (an OLE file holding the encrypted package)
+        let mut stream = Vec::new();
+        cfb::CompoundFile::open(Cursor::new(patched(&dims, &four_billion_rows)))
+            .unwrap()
+            .open_stream("/Workbook")
+            .unwrap()
+            .read_to_end(&mut stream)
+            .unwrap();
+        let ole = |storage: Option<&str>, name: &str, bytes: &[u8]| {
+            let mut file = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
+            if let Some(storage) = storage {
+                file.create_storage(storage).unwrap();
+            }
+            file.create_stream(name).unwrap().write_all(bytes).unwrap();
+            file.flush().unwrap();
+            file.into_inner().into_inner()
+        };
+        let e = workbook_text(&ole(Some("/Sub"), "/Sub/WORKBOOK", &stream)).unwrap_err();
+        assert!(e.contains("spans 4294967295 rows"), "{e}");
+        let e = workbook_text(&ole(None, "/Other", b"x")).unwrap_err();
+        assert!(e.contains("holds no Workbook stream"), "{e}");
+        let e = workbook_text(&ole(None, "/EncryptedPackage", b"x")).unwrap_err();
+        assert!(e.starts_with("the workbook is password-protected"), "{e}");
         // what passes the checks and still panics calamine (its CodePage record, two bytes, read
         // as a defined name, which calamine indexes past) is the workbook's error, not a crash
         let e = workbook_text(&patched(&[0x42, 0x00, 0x02, 0x00], &[0x18, 0x00, 0x02, 0x00])).unwrap_err();
