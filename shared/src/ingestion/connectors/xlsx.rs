@@ -108,11 +108,12 @@ fn references_within_limits<R: std::io::Read + std::io::Seek>(archive: &mut zip:
     Ok(())
 }
 
-/// The most cells of an `.ods` read: calamine holds every cell of its sheets, repeats expanded,
-/// as a value and a formula (some 56 bytes a cell), before the range is built.
-pub const MAX_ODS_CELLS: u64 = 4 * 1024 * 1024;
+/// The most cells of an `.ods` or `.xls` sheet read: calamine holds every cell of its sheets
+/// (an `.ods`'s repeats expanded, an `.xls`'s range from its first to its last cell) as a value
+/// and a formula, some 70 bytes a cell, before the range is built: 8 Mi cells is some 600 MB.
+pub const MAX_DENSE_CELLS: u64 = 8 * 1024 * 1024;
 
-/// An `.ods`'s `content.xml` expands to at most [`MAX_ODS_CELLS`] cells, counted as calamine
+/// An `.ods`'s `content.xml` expands to at most [`MAX_DENSE_CELLS`] cells, counted as calamine
 /// expands them: in each row, the columns up to its last cell that holds anything (a cell's
 /// `table:number-columns-repeated` copies, at most Excel's last column a row); over the rows from
 /// the first to the last that hold anything, their `table:number-rows-repeated` copies times the
@@ -125,9 +126,9 @@ fn ods_cells_within_limits<R: std::io::Read + std::io::Seek>(archive: &mut zip::
     let mut xml = Vec::new();
     let _ = part.read_to_end(&mut xml);
     let (held, rows, widest) = ods_extent(&xml);
-    if held > MAX_ODS_CELLS || rows.saturating_mul(widest) > MAX_ODS_CELLS {
+    if held > MAX_DENSE_CELLS || rows.saturating_mul(widest) > MAX_DENSE_CELLS {
         return Err(format!(
-            "the workbook's sheets expand to {} rows by {widest} columns ({held} cells written out); at most {MAX_ODS_CELLS} cells of an .ods are read",
+            "the workbook's sheets expand to {} rows by {widest} columns ({held} cells written out); at most {MAX_DENSE_CELLS} cells of an .ods are read",
             rows
         ));
     }
@@ -310,8 +311,7 @@ fn within_limits(reference: &[u8]) -> bool {
 }
 
 /// An `.xls` (BIFF records in an OLE compound file), which calamine reads whole when it opens
-/// it: its sheets' declared dimensions and the cells' positions span at most the byte cap's
-/// cells, and each sheet starts inside the stream. Otherwise calamine would reserve or fill a
+/// it: its sheets' declared dimensions and the cells' positions span at most [`MAX_DENSE_CELLS`], and each sheet starts inside the stream. Otherwise calamine would reserve or fill a
 /// range of billions of cells (a 1 KB file whose dimensions say 4 billion rows), which aborts
 /// the process instead of failing. The records are scanned from the stream's start and from each
 /// sheet's start to the end (more than calamine reads, never less).
@@ -380,7 +380,7 @@ fn biff_records_within_limits(stream: &[u8]) -> Result<(), String> {
         return Err(format!("the workbook has {} sheets; at most 256 are read", starts.len() - 1));
     }
     let too_large = |rows: u64, cols: u64| {
-        Err(format!("a sheet of the workbook spans {rows} rows by {cols} columns; at most {MAX_UNCOMPRESSED_BYTES} cells are read"))
+        Err(format!("a sheet of the workbook spans {rows} rows by {cols} columns; at most {MAX_DENSE_CELLS} cells of an .xls are read"))
     };
     let (mut last_row, mut last_col) = (0u64, 0u64);
     for start in starts {
@@ -400,7 +400,7 @@ fn biff_records_within_limits(stream: &[u8]) -> Result<(), String> {
                                 "not a readable workbook: a sheet's dimensions start after they end (rows {rf} to {rl}, columns {cf} to {cl})"
                             ));
                         }
-                        if (rl - rf).saturating_mul(cl - cf) > MAX_UNCOMPRESSED_BYTES {
+                        if (rl - rf).saturating_mul(cl - cf) > MAX_DENSE_CELLS {
                             return too_large(rl - rf, cl - cf);
                         }
                     }
@@ -423,7 +423,7 @@ fn biff_records_within_limits(stream: &[u8]) -> Result<(), String> {
             }
         }
     }
-    if (last_row + 1) * (last_col + 1) > MAX_UNCOMPRESSED_BYTES {
+    if (last_row + 1) * (last_col + 1) > MAX_DENSE_CELLS {
         return too_large(last_row + 1, last_col + 1);
     }
     Ok(())
@@ -461,6 +461,11 @@ fn sheet_text(name: &str, mut cells: Vec<(u32, u32, Data)>) -> Result<String, St
     }
     let lines = u64::from(last_row) + 1;
     let fields = u64::from(last_col) + 1;
+    // a row is written as one record of that many fields: cells placed one after the other
+    // (no reference) could otherwise put one past any sheet's last column
+    if fields > LAST_COLUMN {
+        return Err(format!("sheet {name:?} has a cell in column {fields}; a sheet has at most {LAST_COLUMN} (XFD)"));
+    }
     if lines.saturating_mul(fields) > MAX_UNCOMPRESSED_BYTES {
         return Err(format!(
             "sheet {name:?} spans {lines} rows by {fields} columns; at most {MAX_UNCOMPRESSED_BYTES} cells are read"
@@ -595,6 +600,11 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("XL/Worksheets/SHEET1.XML refers to cell \"A99999999999\""), "{e}");
+        // cells without a reference are placed one after the other: 20,000 empty ones then a
+        // value put it past the last column, where a row would be a record of 20,001 fields
+        let far = format!("<row>{}<c t=\"inlineStr\"><is><t>x</t></is></c></row>", "<c/>".repeat(20_000));
+        let e = workbook_text(&workbook_with_sheet(&far)).unwrap_err();
+        assert!(e.contains("has a cell in column 20001; a sheet has at most 16384 (XFD)"), "{e}");
         // an Excel binary workbook is refused before calamine reads its records
         let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
         out.start_file("xl/workbook.bin", zip::write::SimpleFileOptions::default()).unwrap();
@@ -659,6 +669,10 @@ mod tests {
         let four_billion_rows = [0x00, 0x02, 14, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 10, 0];
         let e = workbook_text(&patched(&dims, &four_billion_rows)).unwrap_err();
         assert!(e.contains("spans 4294967295 rows by 10 columns"), "{e}");
+        // 65,535 rows by 200 columns: 13 million cells, some 900 MB in calamine, past 8 Mi
+        let tall = [0x00, 0x02, 14, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0, 0, 0, 200, 0];
+        let e = workbook_text(&patched(&dims, &tall)).unwrap_err();
+        assert!(e.contains("spans 65535 rows by 200 columns; at most 8388608 cells of an .xls are read"), "{e}");
         let backwards = [0x00, 0x02, 14, 0, 200, 0, 0, 0, 175, 0, 0, 0, 0, 0, 10, 0];
         let e = workbook_text(&patched(&dims, &backwards)).unwrap_err();
         assert!(e.contains("dimensions start after they end"), "{e}");
@@ -737,9 +751,9 @@ mod tests {
 
     /// An `.ods` is read as LibreOffice writes it (each row padded with empty copies to 1,024
     /// columns and the sheet with a million empty rows), but one whose repeats expand to more
-    /// than 4 Mi cells is refused before calamine expands them: 300 rows of 16,384 copies of a
-    /// number (a 10 KB file calamine would hold as 4.9 million cells), or one such row repeated a
-    /// thousand times. A table nested in a cell or a comment does not hide a row's copies.
+    /// than 8 Mi cells is refused before calamine expands them: 600 rows of 16,384 copies of a
+    /// number (a 20 KB file calamine would hold as 9.8 million cells; 300 such rows took it
+    /// 1.26 GB), or one such row repeated a thousand times. A table nested in a cell or a comment does not hide a row's copies.
     #[test]
     fn an_ods_whose_repeats_expand_past_the_cap_is_refused() {
         let text = |t: &str| {
@@ -759,9 +773,9 @@ mod tests {
         ]
         .concat();
         assert_eq!(workbook_text(&ods(&sheet)).unwrap(), "Day,Cost\n2026-11-01,12.5\n");
-        let wide = row(number("1", 16_384)).repeat(300);
+        let wide = row(number("1", 16_384)).repeat(600);
         let e = refused(&ods(&wide));
-        assert!(e.contains("expand to 300 rows by 16384 columns (4915200 cells written out)"), "{e}");
+        assert!(e.contains("expand to 600 rows by 16384 columns (9830400 cells written out)"), "{e}");
         let repeated =
             format!(r#"<table:table-row table:number-rows-repeated="1000">{}</table:table-row>"#, number("1", 16_384));
         let e = refused(&ods(&repeated));
@@ -771,9 +785,9 @@ mod tests {
             number("1", 16_384),
             text("x")
         );
-        let hidden = format!("<!-- a=\" -->{}", row(nested).repeat(300));
+        let hidden = format!("<!-- a=\" -->{}", row(nested).repeat(600));
         let e = refused(&ods(&hidden));
-        assert!(e.contains("expand to 300 rows by 16384 columns"), "{e}");
+        assert!(e.contains("expand to 600 rows by 16384 columns"), "{e}");
     }
 
     #[test]
