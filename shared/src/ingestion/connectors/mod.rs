@@ -15,6 +15,8 @@ pub mod replay;
 pub mod tiktok;
 pub mod xlsx;
 
+mod ole;
+
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -314,32 +314,28 @@ fn within_limits(reference: &[u8]) -> bool {
 /// it: its sheets' declared dimensions and the cells' positions span at most [`MAX_DENSE_CELLS`], and each sheet starts inside the stream. Otherwise calamine would reserve or fill a
 /// range of billions of cells (a 1 KB file whose dimensions say 4 billion rows), which aborts
 /// the process instead of failing. The records are scanned from the stream's start and from each
-/// sheet's start to the end (more than calamine reads, never less).
+/// sheet's start to the end (more than calamine reads, never less), in the stream calamine will
+/// read: the container is read as calamine reads it ([`super::ole`]), refusing what would make
+/// it loop or read past the file.
 fn biff_within_limits(bytes: &[u8]) -> Result<(), String> {
-    use std::io::Read;
-    let unreadable = |e: std::io::Error| format!("not a readable workbook: {e}");
-    let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(unreadable)?;
-    // calamine takes the first stream named Workbook (or Book), any case, anywhere in the file:
-    // each one is checked
-    let streams: Vec<std::path::PathBuf> = file
-        .walk()
-        .filter(|e| e.is_stream() && ["Workbook", "Book"].iter().any(|n| e.name().eq_ignore_ascii_case(n)))
-        .map(|e| e.path().to_path_buf())
-        .collect();
+    let file = super::ole::Ole::read(bytes)?;
+    // calamine reads the first stream named Workbook, any case, anywhere in the directory, and
+    // the first named Book when that fails: both are checked
+    let streams: Vec<Vec<u8>> = ["Workbook", "Book"].iter().filter_map(|n| file.stream(n)).collect::<Result<_, _>>()?;
     if streams.is_empty() {
-        return Err(if file.is_stream("/EncryptedPackage") {
+        return Err(if file.has("EncryptedPackage") {
             "the workbook is password-protected: open it in Excel, remove the password and save it again".to_string()
         } else {
             "not a readable workbook: the file holds no Workbook stream (an Excel 97-2003 .xls)".to_string()
         });
     }
-    for path in streams {
-        let mut part = file.open_stream(&path).map_err(unreadable)?;
-        if part.len() > MAX_UNCOMPRESSED_BYTES {
-            return Err(format!("the workbook holds {} bytes; at most {MAX_UNCOMPRESSED_BYTES} are read", part.len()));
+    for stream in streams {
+        if stream.len() as u64 > MAX_UNCOMPRESSED_BYTES {
+            return Err(format!(
+                "the workbook holds {} bytes; at most {MAX_UNCOMPRESSED_BYTES} are read",
+                stream.len()
+            ));
         }
-        let mut stream = Vec::new();
-        part.read_to_end(&mut stream).map_err(unreadable)?;
         biff_records_within_limits(&stream)?;
     }
     Ok(())
@@ -709,6 +705,9 @@ mod tests {
                 file.create_storage(storage).unwrap();
             }
             file.create_stream(name).unwrap().write_all(bytes).unwrap();
+            // a small stream, so that the root holds a mini stream (calamine refuses a version 4
+            // file without one: "Empty Root directory")
+            file.create_stream("/Note").unwrap().write_all(b"x").unwrap();
             file.flush().unwrap();
             file.into_inner().into_inner()
         };
@@ -722,6 +721,130 @@ mod tests {
         // as a defined name, which calamine indexes past) is the workbook's error, not a crash
         let e = workbook_text(&patched(&[0x42, 0x00, 0x02, 0x00], &[0x18, 0x00, 0x02, 0x00])).unwrap_err();
         assert_eq!(e, "not a readable workbook: its reader failed on it");
+    }
+
+    /// The fixture's Workbook stream.
+    fn fixture_workbook_stream() -> Vec<u8> {
+        use std::io::Read;
+        let mut stream = Vec::new();
+        cfb::CompoundFile::open(Cursor::new(fixture("exports/google_ads_campaign_report.xls")))
+            .unwrap()
+            .open_stream("/Workbook")
+            .unwrap()
+            .read_to_end(&mut stream)
+            .unwrap();
+        stream
+    }
+
+    /// A compound file (version 3: 512-byte sectors) holding `streams` in that order, then a
+    /// small one (the root's mini stream).
+    fn container(streams: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut file = cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new())).unwrap();
+        for (name, bytes) in streams {
+            file.create_stream(name).unwrap().write_all(bytes).unwrap();
+        }
+        file.create_stream("/Note").unwrap().write_all(b"x").unwrap();
+        file.flush().unwrap();
+        file.into_inner().into_inner()
+    }
+
+    /// Directory entry `i` of a version 3 file whose directory fits its first sector.
+    fn entry(file: &[u8], i: usize) -> std::ops::Range<usize> {
+        let dir = 512 * (u32::from_le_bytes(file[48..52].try_into().unwrap()) as usize + 1);
+        dir + 128 * i..dir + 128 * (i + 1)
+    }
+
+    /// calamine finds a stream by name among all the directory's entries, including one the
+    /// directory's tree does not reach: such an orphan named Workbook, ahead of the tree's, is
+    /// the stream calamine reads (here with a campaign renamed), so it is the one checked; a
+    /// hostile one is refused before calamine reserves its 4 billion rows. A reader walking the
+    /// tree (the cfb crate) does not see it.
+    #[test]
+    fn the_xls_stream_checked_is_the_one_calamine_reads() {
+        let stream = fixture_workbook_stream();
+        let orphaned = |first: &[u8]| {
+            let mut file = container(&[("/Evil", first), ("/Workbook", &stream)]);
+            let evil = entry(&file, 1);
+            assert_eq!(
+                &file[evil.start..evil.start + 8],
+                "Evil".encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<_>>()
+            );
+            let link = |file: &[u8], at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+            let (left, right) = (link(&file, evil.start + 68), link(&file, evil.start + 72));
+            let instead = if left == u32::MAX {
+                right
+            } else {
+                assert_eq!(right, u32::MAX);
+                left
+            };
+            // whatever pointed at entry 1 (the root's child, or a sibling) points past it
+            for i in 0..4 {
+                for field in [68, 72, 76] {
+                    let at = entry(&file, i).start + field;
+                    if link(&file, at) == 1 {
+                        file[at..at + 4].copy_from_slice(&instead.to_le_bytes());
+                    }
+                }
+            }
+            let name: Vec<u8> = "Workbook".encode_utf16().flat_map(u16::to_le_bytes).collect();
+            file[evil.start..evil.start + 64].fill(0);
+            file[evil.start..evil.start + name.len()].copy_from_slice(&name);
+            file[evil.start + 64..evil.start + 66].copy_from_slice(&18u16.to_le_bytes());
+            let tree = cfb::CompoundFile::open(Cursor::new(file.clone())).unwrap();
+            let workbooks = tree.walk().filter(|e| e.name().eq_ignore_ascii_case("Workbook")).count();
+            assert_eq!(workbooks, 1, "the orphan is out of the tree");
+            file
+        };
+        let renamed = {
+            let mut s = stream.clone();
+            let at = s.windows(14).position(|w| w == b"Generic Search").unwrap();
+            s[at..at + 14].copy_from_slice(b"Generic Saerch");
+            s
+        };
+        let text = workbook_text(&orphaned(&renamed)).unwrap();
+        assert!(text.contains("Generic Saerch") && !text.contains("Generic Search"), "{text}");
+        let dims = [0x00, 0x02, 14, 0, 0, 0, 0, 0, 175, 0, 0, 0, 0, 0, 10, 0];
+        let mut hostile = stream.clone();
+        let at = hostile.windows(dims.len()).position(|w| w == dims).unwrap();
+        hostile[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = workbook_text(&orphaned(&hostile)).unwrap_err();
+        assert!(e.contains("spans 4294967295 rows by 10 columns"), "{e}");
+    }
+
+    /// Where calamine would follow a chain of sectors round a loop (a Workbook stream declaring
+    /// 4 GiB whose last sector leads back to its first: calamine would fill 4 GiB with copies),
+    /// or hold a FAT sector for every one listed (109 listings of one sector), the file is
+    /// refused naming the fault.
+    #[test]
+    fn an_xls_container_that_would_loop_or_multiply_is_refused() {
+        let stream = fixture_workbook_stream();
+        let file = container(&[("/Workbook", &stream)]);
+        assert!(workbook_text(&file).is_ok());
+        let u32_at = |file: &[u8], at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+        let mut looped = file.clone();
+        let workbook = entry(&file, 1);
+        let first = u32_at(&file, workbook.start + 116);
+        let fat = 512 * (u32_at(&file, 76) as usize + 1);
+        let mut last = first;
+        while u32_at(&file, fat + 4 * last as usize) != 0xFFFF_FFFE {
+            last = u32_at(&file, fat + 4 * last as usize);
+        }
+        looped[fat + 4 * last as usize..fat + 4 * last as usize + 4].copy_from_slice(&first.to_le_bytes());
+        looped[workbook.start + 120..workbook.start + 124].copy_from_slice(&0xFFFF_FF00u32.to_le_bytes());
+        assert_eq!(refused(&looped), "not a readable workbook: a chain of its sectors loops");
+        let mut listed = file.clone();
+        for i in 0..109 {
+            let at = 76 + 4 * i;
+            listed[at..at + 4].copy_from_slice(&file[76..80]);
+        }
+        let e = refused(&listed);
+        assert!(e.contains("it lists 109 FAT sectors in a file of"), "{e}");
+        // a sector past the end of the file, and a file cut inside its header
+        let mut past = file.clone();
+        past[workbook.start + 116..workbook.start + 120].copy_from_slice(&100_000u32.to_le_bytes());
+        assert_eq!(refused(&past), "not a readable workbook: sector 100000 lies past the end of the file");
+        assert!(refused(&file[..300]).starts_with("not a readable workbook"));
     }
 
     fn ods(rows: &str) -> Vec<u8> {
