@@ -798,6 +798,8 @@ const CONVERSION_COLUMNS: &[&str] = &[
     "Website purchases",
     "Results",
     "Total Conversions",
+    // TikTok's purchases (Ads Manager's `Complete Payment`, the API's `complete_payment`)
+    "Complete payment",
     "7 Day Total Orders",
     "Ergebnisse",
     "Käufe",
@@ -824,6 +826,10 @@ const REVENUE_COLUMNS: &[&str] = &[
     "Website purchases conversion value",
     "Total purchase value",
     "Purchase value",
+    // TikTok's purchases' value: Ads Manager's `Total Complete Payment`, the API's
+    // `total_complete_payment_rate` (a value despite its name; `Complete payment rate` is a rate)
+    "Total complete payment",
+    "total_complete_payment_rate",
     "7 Day Total Sales",
     "Revenue",
     "Conv.-Wert",
@@ -1335,6 +1341,27 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         let days: Vec<String> = batch.rows.iter().map(|r| r.date.to_string()).collect();
         assert_eq!(days, ["2026-11-01", "2026-11-02"]);
+    }
+
+    /// A TikTok Ads Manager export of purchases: `Complete Payment` is the conversions and `Total
+    /// Complete Payment` their value (the API's `complete_payment` and
+    /// `total_complete_payment_rate`); the rate and the ROAS beside them are neither.
+    #[test]
+    fn tiktok_purchases_and_their_value_are_recognised() {
+        for header in [
+            "Campaign name,Campaign ID,By Day,Cost,Impressions,Clicks (Destination),Complete Payment Rate,Complete Payment,Complete Payment ROAS,Total Complete Payment",
+            "campaign_name,campaign_id,stat_time_day,spend,impressions,clicks,complete_payment_rate,complete_payment,complete_payment_roas,total_complete_payment_rate",
+        ] {
+            let csv = format!("{header}\nSpring Sale,1790000000000001,2026-10-01,120.50,10234,320,3.75%,12,3.73,450.00\n");
+            let table = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+            let map = detect_map(&table).unwrap();
+            let name = |i: usize| Some(header.split(',').nth(i).unwrap().to_string());
+            assert_eq!((map.conversions, map.revenue), (name(7), name(9)), "{header}");
+            let (batch, bad) = read_detected("tiktok", &csv);
+            assert!(bad.is_empty(), "{bad:?}");
+            let r = &batch.rows[0];
+            assert_eq!((r.campaign_id.as_str(), r.spend, r.conversions, r.revenue), ("1790000000000001", 120.5, 12.0, 450.0));
+        }
     }
 
     /// A report by hour, as TikTok writes it (`stat_time_hour`) or as Google Ads does (a `Day`
