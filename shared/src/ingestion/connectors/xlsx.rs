@@ -78,7 +78,8 @@ fn read_workbook(bytes: &[u8]) -> Result<String, String> {
 }
 
 /// Every `r` and `ref` attribute (cells, rows, the dimension, merged cells, tables, formulas) of
-/// the workbook's parts within Excel's last column and row. Every part is scanned, whatever its
+/// the workbook's parts within Excel's last column and row, and the shared strings' declared count
+/// within what their part could hold. Every part is scanned, whatever its
 /// name: calamine finds a sheet through the workbook's relationships, matching names without
 /// case and with either slash, and reads it as XML whatever its extension. An Excel binary
 /// workbook (`.xlsb`, `xl/workbook.bin`) is refused: calamine would read its sheets as a dense
@@ -103,6 +104,9 @@ fn references_within_limits<R: std::io::Read + std::io::Seek>(archive: &mut zip:
             return Err(format!(
                 "not a readable workbook: {name} refers to cell {reference:?}, beyond a sheet's last column and row (XFD{LAST_ROW})"
             ));
+        }
+        if let Some(n) = strings_beyond_part(&xml) {
+            return Err(format!("not a readable workbook: {name} declares {n} shared strings in {} bytes", xml.len()));
         }
     }
     Ok(())
@@ -260,33 +264,52 @@ fn xml_tag(xml: &[u8], open: usize) -> Option<XmlTag<'_>> {
     Some(tag)
 }
 
-/// The first value of an `r=` or `ref=` attribute with a part (split at `:`) whose leading
-/// letters (the column) or digits after them (the row) pass Excel's last column or row.
-fn reference_beyond_limits(xml: &[u8]) -> Option<String> {
+/// Every `name="value"` (or `'value'`) of `xml` whose name follows white space, found by
+/// scanning, not parsing: inside comments and other attributes' values too, so a check over them
+/// misses none that calamine's XML reader sees (its attribute names matched in full: `x:r` is
+/// not `r`).
+fn attributes(xml: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut at = 0;
-    while let Some(eq) = xml[at..].iter().position(|&b| b == b'=').map(|p| at + p) {
+    std::iter::from_fn(move || loop {
+        let eq = at + xml[at..].iter().position(|&b| b == b'=')?;
         at = eq + 1;
         let name_end = xml[..eq].iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |p| p + 1);
         let name_start =
             xml[..name_end].iter().rposition(|b| !b.is_ascii_alphanumeric() && *b != b'_').map_or(0, |p| p + 1);
-        let attribute = &xml[name_start..name_end];
-        let before = name_start.checked_sub(1).map(|p| xml[p]);
-        if !(attribute == b"r" || attribute == b"ref") || !matches!(before, Some(b) if b.is_ascii_whitespace()) {
+        if !name_start.checked_sub(1).is_some_and(|p| xml[p].is_ascii_whitespace()) {
             continue;
         }
-        let Some(open) = xml[at..].iter().position(|b| !b.is_ascii_whitespace()).map(|p| at + p) else { break };
+        let open = at + xml[at..].iter().position(|b| !b.is_ascii_whitespace())?;
         let quote = xml[open];
         if quote != b'"' && quote != b'\'' {
             continue;
         }
-        let Some(close) = xml[open + 1..].iter().position(|&b| b == quote).map(|p| open + 1 + p) else { break };
-        let value = &xml[open + 1..close];
-        at = close + 1;
-        if value.split(|&b| b == b':').any(|part| !within_limits(part)) {
-            return Some(String::from_utf8_lossy(value).into_owned());
-        }
-    }
-    None
+        let close = open + 1 + xml[open + 1..].iter().position(|&b| b == quote)?;
+        return Some((&xml[name_start..name_end], &xml[open + 1..close]));
+    })
+}
+
+/// The first value of an `r=` or `ref=` attribute with a part (split at `:`) whose leading
+/// letters (the column) or digits after them (the row) pass Excel's last column or row.
+fn reference_beyond_limits(xml: &[u8]) -> Option<String> {
+    attributes(xml)
+        .find(|&(name, value)| {
+            (name == b"r" || name == b"ref") && value.split(|&b| b == b':').any(|part| !within_limits(part))
+        })
+        .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+}
+
+/// A `uniqueCount=` (the shared strings' count, for which calamine reserves room before reading
+/// one: 24 bytes each, so 2 billion aborted the process asking for 48 GB) larger than the part
+/// could hold: a string takes at least 5 bytes (`<si/>`).
+fn strings_beyond_part(xml: &[u8]) -> Option<u64> {
+    attributes(xml).filter(|&(name, _)| name == b"uniqueCount").find_map(|(_, value)| {
+        let n = value
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .fold(0u64, |n, &d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')));
+        (n > xml.len() as u64 / 4).then_some(n)
+    })
 }
 
 /// A reference's leading column letters and the row digits after them, read as calamine reads
@@ -614,6 +637,30 @@ mod tests {
         assert_eq!((text.lines().count(), text.lines().last()), (1_048_576, Some(",x")));
         let e = workbook_text(&fixture("fuzz/panels-xlsx-reference-overflow.bin")[1..]).unwrap_err();
         assert!(e.contains("beyond a sheet's last column and row"), "{e}");
+    }
+
+    /// The shared strings' declared count, for which calamine reserves room before reading one
+    /// (2 billion: 48 GB, which aborted the process), is refused past what the part could hold;
+    /// a part declaring as many as it holds is read.
+    #[test]
+    fn shared_strings_declaring_more_than_their_part_holds_are_refused() {
+        use std::io::Write;
+        let with_strings = |unique: &str| {
+            let sheet = format!("<row r=\"1\">{}<c r=\"B1\" t=\"s\"><v>0</v></c></row>", inline("A1", "Day"));
+            let mut book = zip::ZipWriter::new_append(Cursor::new(workbook_with_sheet(&sheet))).unwrap();
+            book.start_file("xl/sharedStrings.xml", zip::write::SimpleFileOptions::default()).unwrap();
+            write!(
+                book,
+                r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount={unique}><si><t>Cost</t></si></sst>"#
+            )
+            .unwrap();
+            book.finish().unwrap().into_inner()
+        };
+        assert_eq!(workbook_text(&with_strings("\"1\"")).unwrap(), "Day,Cost\n");
+        let e = refused(&with_strings("\"2000000000\""));
+        assert!(e.contains("xl/sharedStrings.xml declares 2000000000 shared strings in"), "{e}");
+        let e = refused(&with_strings(" '99999999999999999999999'"));
+        assert!(e.contains("declares 18446744073709551615 shared strings"), "{e}");
     }
 
     /// Two cells far apart (A1 and XFD1048576: a 200-byte sheet) would make calamine allocate all
