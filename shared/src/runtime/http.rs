@@ -187,6 +187,22 @@ where
     resp
 }
 
+/// [`serve`] for a route that takes a body and no query parameters: `f` gets the caller and the
+/// body's bytes (a query parameter is refused, naming it, before the body is read).
+pub async fn serve_body<'r, T, F, Fut>(deps: &Deps, req: &'r Request, route: &Route, f: F) -> Response<Body>
+where
+    T: Serialize,
+    F: FnOnce(UserContext, &'r [u8]) -> Fut,
+    Fut: Future<Output = Result<(u16, T), ApiError>>,
+{
+    serve(deps, req, route, |user| async move {
+        query_params(req, &[])?;
+        let body = body_bytes(req)?;
+        f(user, body).await
+    })
+    .await
+}
+
 /// The query parameters, refusing names the endpoint does not take (a misspelt filter would
 /// otherwise be silently ignored) and repeated ones.
 pub fn query_params(req: &Request, allowed: &[&str]) -> Result<std::collections::HashMap<String, String>, ApiError> {

@@ -4,7 +4,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
 
-use super::super::http::{self, serve};
+use super::super::http::{self, serve, serve_body};
 use super::super::{sqs::process_batch, Deps};
 use crate::api::causal::{ANALYZE_ADVANCED, CAUSAL_DISCOVER, GET_CAUSAL_JOB, TREATMENT_EFFECT};
 use crate::api::routes::Route;
@@ -13,10 +13,7 @@ use crate::service::stage::StageError;
 
 /// An analysis endpoint: 200 with the answer, or 202 with the job that will compute it.
 async fn analysis(deps: &Deps, req: Request, route: &Route, kind: causal::Kind) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, route, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
+    serve_body(deps, &req, route, |user, body| async move {
         let next = deps.next_stage();
         let ctx = causal::Ctx { stores: &deps.stores, jobs_queue: next.queue(), now: chrono::Utc::now() };
         Ok(match causal::run(&ctx, &user, kind, body).await? {

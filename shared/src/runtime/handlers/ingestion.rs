@@ -5,7 +5,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
 
-use super::super::http::{self, serve, ApiError};
+use super::super::http::{serve_body, ApiError};
 use super::super::{sqs::process_batch, Deps};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::s3::S3Event;
@@ -77,10 +77,7 @@ fn stage_error(e: StageError) -> ApiError {
 /// `POST /api/v1/ingestion/sync`: sync the caller's org now (one connection or all), for a
 /// period (default: the last two full days). 200 with what each connection landed.
 pub async fn sync_now_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &SYNC_NOW, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
+    serve_body(deps, &req, &SYNC_NOW, |user, body| async move {
         let b: SyncRequest = crate::domain::error::from_json_value(crate::service::json_object(body)?)?;
         let period = b.period(ingestion::default_period(chrono::Utc::now()))?;
         let creds = credentials(deps).await;

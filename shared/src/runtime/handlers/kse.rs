@@ -3,7 +3,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
 
-use super::super::http::{self, serve};
+use super::super::http::{self, serve, serve_body};
 use super::super::sqs::process_batch;
 use super::super::Deps;
 use crate::api::kse::{GraphQuery, SimilarQuery};
@@ -14,12 +14,12 @@ use crate::service::stage::StageError;
 
 /// `POST /api/v1/kse/search`.
 pub async fn kse_search_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &KSE_SEARCH, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
-        Ok((200, kse::search(&deps.stores, &user, body).await?))
-    })
+    serve_body(
+        deps,
+        &req,
+        &KSE_SEARCH,
+        |user, body| async move { Ok((200, kse::search(&deps.stores, &user, body).await?)) },
+    )
     .await
 }
 
@@ -77,13 +77,8 @@ pub async fn kse_graph_build_http(deps: &Deps, req: Request) -> Response<Body> {
 
 /// `POST /api/v1/kse/concepts/map`.
 pub async fn kse_concepts_map_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &KSE_CONCEPTS_MAP, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
-        Ok((200, kse::map_concepts(&user, body)?))
-    })
-    .await
+    serve_body(deps, &req, &KSE_CONCEPTS_MAP, |user, body| async move { Ok((200, kse::map_concepts(&user, body)?)) })
+        .await
 }
 
 /// The build stage (SQS, on the data-ready queue): the org of each announcement rebuilt; a

@@ -2,7 +2,7 @@
 
 use lambda_http::{Body, Request, Response};
 
-use super::super::http::{self, serve};
+use super::super::http::serve_body;
 use super::super::Deps;
 use crate::api::llm::{LLM_COUNTERFACTUAL, LLM_INSIGHTS};
 use crate::llm::provider::{self, Provider};
@@ -10,10 +10,7 @@ use crate::service::{causal, counterfactual, insights};
 
 /// `POST /api/v1/llm/causal/insights`.
 pub async fn llm_insights_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &LLM_INSIGHTS, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
+    serve_body(deps, &req, &LLM_INSIGHTS, |user, body| async move {
         let model = model().await;
         let next = deps.next_stage().with_model(model);
         let ctx = causal::Ctx { stores: &deps.stores, jobs_queue: next.queue(), now: chrono::Utc::now() };
@@ -52,10 +49,7 @@ pub(crate) async fn model() -> Option<&'static dyn Provider> {
 
 /// `POST /api/v1/llm/causal/counterfactual`.
 pub async fn llm_counterfactual_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &LLM_COUNTERFACTUAL, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
+    serve_body(deps, &req, &LLM_COUNTERFACTUAL, |user, body| async move {
         let next = deps.next_stage();
         let ctx = causal::Ctx { stores: &deps.stores, jobs_queue: next.queue(), now: chrono::Utc::now() };
         Ok((200, counterfactual::counterfactual(&ctx, &user, body).await?))

@@ -2,7 +2,7 @@
 
 use lambda_http::{Body, Request, Response};
 
-use super::super::http::{self, serve};
+use super::super::http::{self, serve, serve_body};
 use super::super::Deps;
 use crate::api::memory::{AuditFilter, ConfoundersFilter, ExperimentsFilter, PageFilter, RecordsFilter};
 use crate::api::memory::{
@@ -14,10 +14,7 @@ use crate::service::{experiments, ingest::ingest_causal, memory};
 /// `POST /api/v1/marketing/ingest/causal`. 200 with the per-record outcome; 409 (same body) when
 /// any record conflicted with newer stored data.
 pub async fn ingest_causal_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &INGEST_CAUSAL, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
+    serve_body(deps, &req, &INGEST_CAUSAL, |user, body| async move {
         let out = ingest_causal(deps.stores.records.as_ref(), &user, body, chrono::Utc::now()).await?;
         Ok((if out.conflicts.is_empty() { 200 } else { 409 }, out))
     })
@@ -46,10 +43,7 @@ pub async fn get_experiment_causal_http(deps: &Deps, req: Request) -> Response<B
 /// `POST /api/v1/marketing/experiments`: 201 when created, 200 when the identical experiment
 /// already existed (a retry), 409 when a different one has the id.
 pub async fn create_experiment_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &CREATE_EXPERIMENT, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
+    serve_body(deps, &req, &CREATE_EXPERIMENT, |user, body| async move {
         let out =
             experiments::create_experiment(deps.stores.experiments.as_ref(), &user, body, chrono::Utc::now()).await?;
         Ok((if out.created { 201 } else { 200 }, out))

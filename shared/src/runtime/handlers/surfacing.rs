@@ -2,7 +2,7 @@
 
 use lambda_http::{Body, Request, Response};
 
-use super::super::http::{self, serve};
+use super::super::http::{self, serve, serve_body};
 use super::super::Deps;
 use crate::api::surfacing::{DESIGN_EXPERIMENT, OPTIMIZE_BUDGET, READOUT_EXPERIMENT, RECOMMEND_TREATMENTS};
 use crate::service::surfacing;
@@ -10,10 +10,7 @@ use crate::service::surfacing;
 /// `POST /api/v1/surfacing/experiments/design`: power analysis, randomisation, geo market
 /// selection.
 pub async fn design_experiment_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &DESIGN_EXPERIMENT, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
+    serve_body(deps, &req, &DESIGN_EXPERIMENT, |user, body| async move {
         Ok((200, surfacing::design_experiment(&deps.stores, &user, body).await?))
     })
     .await
@@ -21,10 +18,7 @@ pub async fn design_experiment_http(deps: &Deps, req: Request) -> Response<Body>
 
 /// `POST /api/v1/surfacing/experiments/readout`: a geo test read out.
 pub async fn readout_experiment_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &READOUT_EXPERIMENT, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
+    serve_body(deps, &req, &READOUT_EXPERIMENT, |user, body| async move {
         Ok((200, surfacing::readout_experiment(&deps.stores, &user, body).await?))
     })
     .await
@@ -33,10 +27,7 @@ pub async fn readout_experiment_http(deps: &Deps, req: Request) -> Response<Body
 /// `POST /api/v1/surfacing/optimize/causal`: response curves (calibrated by lifts), the optimal
 /// allocation and recommendations.
 pub async fn optimize_budget_http(deps: &Deps, req: Request) -> Response<Body> {
-    let req = &req;
-    serve(deps, req, &OPTIMIZE_BUDGET, |user| async move {
-        http::query_params(req, &[])?;
-        let body = http::body_bytes(req)?;
+    serve_body(deps, &req, &OPTIMIZE_BUDGET, |user, body| async move {
         Ok((200, surfacing::optimize_budget(&deps.stores, &user, body).await?))
     })
     .await
