@@ -100,15 +100,23 @@ fn distinct_sorted(t: impl Iterator<Item = i64> + Clone, n: usize) -> Vec<i64> {
 pub struct FixedEffect {
     pub codes: Vec<u32>,
     pub counts: Vec<f64>,
+    /// Whether the rows of a level mostly come one after the other (a panel sorted by this
+    /// effect): its sums are then added up a run at a time (see [`add_by_level`]).
+    runs: bool,
 }
 
 impl FixedEffect {
     pub fn new(codes: Vec<u32>, levels: usize) -> Self {
         let mut counts = vec![0.0; levels];
+        let mut changes = 0usize;
+        let mut previous = codes.first().copied().unwrap_or(0);
         for &c in &codes {
             counts[c as usize] += 1.0;
+            changes += usize::from(c != previous);
+            previous = c;
         }
-        Self { codes, counts }
+        let runs = changes * 2 < codes.len();
+        Self { codes, counts, runs }
     }
 
     pub fn levels(&self) -> usize {
@@ -128,9 +136,7 @@ impl FixedEffect {
 
     /// Add each row's value to its level's sum.
     fn add_sums(&self, col: &[f64], sums: &mut [f64]) {
-        for (v, &c) in col.iter().zip(&self.codes) {
-            sums[c as usize] += v;
-        }
+        add_by_level(sums, &self.codes, self.runs, col.iter().copied());
     }
 
     /// The level sums divided into means, in place; the largest mean in absolute value.
@@ -156,6 +162,33 @@ impl FixedEffect {
         }
         true
     }
+}
+
+/// `sums[code] += value` for each row in order. With `runs` (a level's rows mostly one after
+/// the other) a run's sum is carried in a register and stored when the level changes: the same
+/// additions in the same order, so the same sums bit for bit, without each addition waiting for
+/// the previous one's store to the same place (sorted by unit, 10,000 units x 100 periods: 0.54
+/// ms a pass instead of 1.80; where levels alternate row by row the plain loop is kept, 0.72 ms
+/// against 0.78).
+fn add_by_level(sums: &mut [f64], codes: &[u32], runs: bool, values: impl Iterator<Item = f64>) {
+    if !runs {
+        for (v, &c) in values.zip(codes) {
+            sums[c as usize] += v;
+        }
+        return;
+    }
+    let Some(&first) = codes.first() else { return };
+    let mut level = first as usize;
+    let mut sum = sums[level];
+    for (v, &c) in values.zip(codes) {
+        if c as usize != level {
+            sums[level] = sum;
+            level = c as usize;
+            sum = sums[level];
+        }
+        sum += v;
+    }
+    sums[level] = sum;
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -201,10 +234,11 @@ fn demean_slice(col: &mut [f64], fes: &[FixedEffect]) -> Result<usize, NotConver
             largest = largest.max(fe.means(&mut sums[..fe.levels()]));
             let (means, into) = (&sums[..fe.levels()], &mut next[..following.levels()]);
             into.iter_mut().for_each(|s| *s = 0.0);
-            for ((v, &c), &d) in col.iter_mut().zip(&fe.codes).zip(&following.codes) {
+            let demeaned = col.iter_mut().zip(&fe.codes).map(|(v, &c)| {
                 *v -= means[c as usize];
-                into[d as usize] += *v;
-            }
+                *v
+            });
+            add_by_level(into, &following.codes, following.runs, demeaned);
             std::mem::swap(&mut sums, &mut next);
         }
         if largest <= 1e-13 * scale {
@@ -255,7 +289,8 @@ mod tests {
     }
 
     /// The fused passes give the numbers of one sweep after the other, bit for bit (the plain
-    /// loop kept here as the reference), on unbalanced panels of two and three effects.
+    /// loop kept here as the reference), on unbalanced panels of one to three effects, in random
+    /// order and sorted by unit (whose sums are then added a run at a time).
     #[test]
     fn fused_passes_are_the_sweeps_one_after_the_other() {
         fn plain(col: &mut [f64], fes: &[FixedEffect]) -> usize {
@@ -264,7 +299,15 @@ mod tests {
             for it in 1.. {
                 let mut largest = 0.0f64;
                 for fe in fes {
-                    largest = largest.max(fe.sweep(col, &mut sums[..fe.levels()]));
+                    let sums = &mut sums[..fe.levels()];
+                    sums.iter_mut().for_each(|s| *s = 0.0);
+                    for (v, &c) in col.iter().zip(&fe.codes) {
+                        sums[c as usize] += v;
+                    }
+                    largest = largest.max(fe.means(sums));
+                    for (v, &c) in col.iter_mut().zip(&fe.codes) {
+                        *v -= sums[c as usize];
+                    }
                 }
                 if largest <= 1e-13 * scale || fes.len() < 2 {
                     return it;
@@ -277,14 +320,18 @@ mod tests {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (state >> 33) % m
         };
-        for effects in 1..=3 {
+        // rows in random order, and sorted by unit (whose sums are then added a run at a time)
+        for (effects, sorted) in (1..=3).flat_map(|e| [(e, false), (e, true)]) {
             let (units, periods, n) = (40u64, 13u64, 400);
-            let rows: Vec<(u32, u32, u32, f64)> = (0..n)
+            let mut rows: Vec<(u32, u32, u32, f64)> = (0..n)
                 .map(|_| {
                     let (u, t) = (next(units) as u32, next(periods) as u32);
                     (u, t, (u + t) % 5, next(1000) as f64 / 7.0 - 60.0)
                 })
                 .collect();
+            if sorted {
+                rows.sort_by_key(|r| r.0);
+            }
             let fes: Vec<FixedEffect> = [
                 FixedEffect::new(rows.iter().map(|r| r.0).collect(), units as usize),
                 FixedEffect::new(rows.iter().map(|r| r.1).collect(), periods as usize),
@@ -293,6 +340,7 @@ mod tests {
             .into_iter()
             .take(effects)
             .collect();
+            assert_eq!(fes[0].runs, sorted);
             let mut a: Vec<f64> = rows.iter().map(|r| r.3).collect();
             let mut b = a.clone();
             let it = demean(ArrayViewMut1::from(&mut a[..]), &fes).unwrap();
