@@ -85,23 +85,20 @@ fn hc_meat(x: ArrayView2<f64>, resid: ArrayView1<f64>) -> Array2<f64> {
 
 /// Per-cluster score sums S (G x k): S_g = Σ_{i in g} xᵢ eᵢ.
 pub fn cluster_scores(x: ArrayView2<f64>, resid: ArrayView1<f64>, cluster: &[u32], n_clusters: usize) -> Array2<f64> {
-    let k = x.ncols();
-    let mut s = Array2::zeros((n_clusters, k));
-    for (a, col) in x.columns().into_iter().enumerate() {
-        add_cluster_scores(col.iter(), resid, cluster, s.column_mut(a));
-    }
-    s
-}
-
-fn add_cluster_scores<'a>(
-    col: impl Iterator<Item = &'a f64>,
-    resid: ArrayView1<f64>,
-    cluster: &[u32],
-    mut out: ndarray::ArrayViewMut1<f64>,
-) {
-    for ((&v, &e), &g) in col.zip(resid.iter()).zip(cluster) {
-        out[g as usize] += v * e;
-    }
+    // each regressor's scores per cluster (added a run at a time where a cluster's rows come
+    // together, as in a panel sorted by unit), then one row per cluster
+    let runs = crate::panel::mostly_runs(cluster);
+    let per_regressor: Vec<Vec<f64>> = x
+        .columns()
+        .into_iter()
+        .map(|col| {
+            let mut out = vec![0.0; n_clusters];
+            let scores = col.iter().zip(resid.iter()).map(|(&v, &e)| v * e);
+            crate::panel::add_by_level(&mut out, cluster, runs, scores);
+            out
+        })
+        .collect();
+    Array2::from_shape_fn((n_clusters, x.ncols()), |(g, a)| per_regressor[a][g])
 }
 
 /// The covariance of `solved` under `kind`. `cluster` (codes 0..n_clusters) is needed for

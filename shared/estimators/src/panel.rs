@@ -107,15 +107,9 @@ pub struct FixedEffect {
 
 impl FixedEffect {
     pub fn new(codes: Vec<u32>, levels: usize) -> Self {
+        let runs = mostly_runs(&codes);
         let mut counts = vec![0.0; levels];
-        let mut changes = 0usize;
-        let mut previous = codes.first().copied().unwrap_or(0);
-        for &c in &codes {
-            counts[c as usize] += 1.0;
-            changes += usize::from(c != previous);
-            previous = c;
-        }
-        let runs = changes * 2 < codes.len();
+        add_by_level(&mut counts, &codes, runs, std::iter::repeat(1.0));
         Self { codes, counts, runs }
     }
 
@@ -164,13 +158,20 @@ impl FixedEffect {
     }
 }
 
+/// Whether most rows have the code of the row before them (a panel sorted by these codes), so
+/// that [`add_by_level`] adds a run at a time.
+pub(crate) fn mostly_runs(codes: &[u32]) -> bool {
+    let changes = codes.windows(2).filter(|w| w[0] != w[1]).count();
+    changes * 2 < codes.len()
+}
+
 /// `sums[code] += value` for each row in order. With `runs` (a level's rows mostly one after
 /// the other) a run's sum is carried in a register and stored when the level changes: the same
 /// additions in the same order, so the same sums bit for bit, without each addition waiting for
 /// the previous one's store to the same place (sorted by unit, 10,000 units x 100 periods: 0.54
 /// ms a pass instead of 1.80; where levels alternate row by row the plain loop is kept, 0.72 ms
 /// against 0.78).
-fn add_by_level(sums: &mut [f64], codes: &[u32], runs: bool, values: impl Iterator<Item = f64>) {
+pub(crate) fn add_by_level(sums: &mut [f64], codes: &[u32], runs: bool, values: impl Iterator<Item = f64>) {
     if !runs {
         for (v, &c) in values.zip(codes) {
             sums[c as usize] += v;
