@@ -71,17 +71,9 @@ fn big_graph(org: &str) -> graph::KnowledgeGraph {
         for c in 0..2000 {
             let id = graph::campaign_node_id(p, &format!("cmp-{c:05}"));
             b.node(Node {
-                id: id.clone(),
-                kind: NodeKind::Campaign,
-                label: format!("{p} campaign {}", name(c)),
                 platform: Some(p.into()),
                 name: Some(name(c)),
-                concept: None,
-                date: None,
-                campaigns: vec![],
-                controls: vec![],
-                experiment: None,
-                profiles: Default::default(),
+                ..Node::new(id.clone(), NodeKind::Campaign, format!("{p} campaign {}", name(c)))
             });
             let series: Vec<(i64, f64, f64)> =
                 (0..28).map(|t| (t, 100.0 + (c % 17) as f64 + t as f64, 5.0 + (c % 5) as f64)).collect();
@@ -94,17 +86,11 @@ fn big_graph(org: &str) -> graph::KnowledgeGraph {
             let day = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(i as u64);
             let id = graph::intervention_id(p, kind, day);
             b.node(Node {
-                id: id.clone(),
-                kind: NodeKind::Intervention,
-                label: format!("{p} {kind} on {day}"),
                 platform: Some(p.into()),
-                name: None,
                 concept: Some(kind.into()),
                 date: Some(day),
                 campaigns: vec![format!("cmp-{:05}", i * 4)],
-                controls: vec![],
-                experiment: None,
-                profiles: Default::default(),
+                ..Node::new(id.clone(), NodeKind::Intervention, format!("{p} {kind} on {day}"))
             });
             let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
             for v in ["spend", "conversions", "revenue"] {

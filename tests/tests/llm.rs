@@ -809,19 +809,9 @@ fn the_pre_trend_check_states_power_and_breakdown() {
 /// values (relative magnitudes and smoothness), each a fact the validator matches.
 #[test]
 fn the_pre_trend_check_states_both_honestdid_breakdowns() {
-    let text = std::fs::read_to_string(format!("{}mpdta.csv", liftos_tests::reference::DATA)).expect("csv");
-    let mut out = String::from("year,countyreal,lemp,treat_post\n");
-    for line in text.lines().skip(1) {
-        let c: Vec<&str> = line.split(',').collect();
-        let (year, first): (f64, f64) = (c[0].parse().expect("y"), c[4].parse().expect("f"));
-        if first == 2004.0 {
-            continue;
-        }
-        let post = u8::from(first > 0.0 && year >= first);
-        let lemp: f64 = c[3].parse().expect("lemp");
-        out.push_str(&format!("{},{},{},{post}\n", c[0], c[1], lemp - 0.1 * f64::from(post)));
-    }
-    let table = liftos_tests::reference::csv(&out);
+    let mut table = liftos_tests::reference::mpdta_post();
+    let (lemp, post) = (table.numeric("lemp").expect("lemp"), table.numeric("treat_post").expect("post"));
+    table.set_numeric("lemp", lemp.iter().zip(&post).map(|(l, p)| l - 0.1 * p).collect()).expect("lemp");
     let out = run(
         Kind::AnalyzeAdvanced,
         serde_json::json!({"methods": [{"method": "did", "unit": "countyreal", "time": "year", "outcome": "lemp", "treatment": "treat_post", "event_study": true, "honest": true}]}),

@@ -94,6 +94,26 @@ pub struct Node {
     pub profiles: BTreeMap<String, super::profile::Profile>,
 }
 
+impl Node {
+    /// A node with its id, kind and label, and nothing else: no name, platform, concept, date,
+    /// campaigns, controls, experiment or profiles (set those with `..Node::new(..)`).
+    pub fn new(id: impl Into<String>, kind: NodeKind, label: impl Into<String>) -> Self {
+        Node {
+            id: id.into(),
+            kind,
+            label: label.into(),
+            name: None,
+            platform: None,
+            concept: None,
+            date: None,
+            campaigns: Vec::new(),
+            controls: Vec::new(),
+            experiment: None,
+            profiles: BTreeMap::new(),
+        }
+    }
+}
+
 /// A check of the analysis behind a claim.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ClaimCheck {
@@ -329,33 +349,19 @@ pub fn add_provenance(b: &mut GraphBuilder, ontology: &Ontology) {
     for (id, (methods, platforms, n)) in analyses {
         let methods: Vec<String> = methods.into_iter().collect();
         b.node(Node {
-            id: analysis_id(&id),
-            kind: NodeKind::Analysis,
-            label: format!("analysis {id} ({}): {n} claim(s)", methods.join(", ")),
-            name: None,
             platform: (platforms.len() == 1).then(|| platforms.into_iter().next()).flatten(),
-            concept: None,
-            date: None,
-            campaigns: Vec::new(),
-            controls: Vec::new(),
-            experiment: None,
-            profiles: BTreeMap::new(),
+            ..Node::new(
+                analysis_id(&id),
+                NodeKind::Analysis,
+                format!("analysis {id} ({}): {n} claim(s)", methods.join(", ")),
+            )
         });
     }
     for c in concepts {
         let Some(concept) = ontology.concept(&c) else { continue };
         b.node(Node {
-            id: concept_id(&c),
-            kind: NodeKind::Concept,
-            label: concept.label.clone(),
-            name: None,
-            platform: None,
             concept: Some(c.clone()),
-            date: None,
-            campaigns: Vec::new(),
-            controls: Vec::new(),
-            experiment: None,
-            profiles: BTreeMap::new(),
+            ..Node::new(concept_id(&c), NodeKind::Concept, concept.label.clone())
         });
     }
 }
@@ -401,32 +407,20 @@ pub fn confounder_id(name: &str) -> String {
 pub fn add_channel(b: &mut GraphBuilder, ontology: &Ontology, platform: &str) {
     let label = ontology.for_platform(platform).map_or(platform.to_string(), |c| c.label.clone());
     b.node(Node {
-        id: channel_id(platform),
-        kind: NodeKind::Channel,
-        label: label.clone(),
         platform: Some(platform.into()),
-        name: None,
         concept: ontology.for_platform(platform).map(|c| c.id.clone()),
-        date: None,
-        campaigns: Vec::new(),
-        controls: Vec::new(),
-        experiment: None,
-        profiles: BTreeMap::new(),
+        ..Node::new(channel_id(platform), NodeKind::Channel, label.clone())
     });
     for (v, _) in ontology.tiers() {
         let c = ontology.for_variable(&v);
         b.node(Node {
-            id: variable_id(platform, &v),
-            kind: NodeKind::Variable,
-            label: format!("{label} {}", c.map_or(v.clone(), |c| c.label.to_lowercase())),
             platform: Some(platform.into()),
-            name: None,
             concept: c.map(|c| c.id.clone()),
-            date: None,
-            campaigns: Vec::new(),
-            controls: Vec::new(),
-            experiment: None,
-            profiles: BTreeMap::new(),
+            ..Node::new(
+                variable_id(platform, &v),
+                NodeKind::Variable,
+                format!("{label} {}", c.map_or(v.clone(), |c| c.label.to_lowercase())),
+            )
         });
     }
 }
@@ -688,19 +682,7 @@ pub fn add_confounder(
     let concept = ontology.mentions(&readable).into_iter().find_map(|m| {
         ontology.concept(&m.concept).filter(|c| c.role == super::ontology::Role::Confounder).map(|c| c.id.clone())
     });
-    b.node(Node {
-        id: id.clone(),
-        kind: NodeKind::Confounder,
-        label: readable,
-        platform: None,
-        name: None,
-        concept,
-        date: None,
-        campaigns: Vec::new(),
-        controls: Vec::new(),
-        experiment: None,
-        profiles: BTreeMap::new(),
-    });
+    b.node(Node { concept, ..Node::new(id.clone(), NodeKind::Confounder, readable) });
     // The detector finds them in the conversions (a weekday pattern, a trend, a holiday's
     // bump, a learning phase after a change): that is the claim, and no more.
     {
@@ -776,19 +758,7 @@ pub fn add_kpi_response(
             .filter(|c| c.variable.is_some() || c.kind == super::ontology::ConceptKind::Metric)
             .map(|c| c.id.clone())
     });
-    b.node(Node {
-        id: id.clone(),
-        kind: NodeKind::Variable,
-        label: format!("{readable} (the org's own KPI)"),
-        platform: None,
-        name: None,
-        concept,
-        date: None,
-        campaigns: Vec::new(),
-        controls: Vec::new(),
-        experiment: None,
-        profiles: BTreeMap::new(),
-    });
+    b.node(Node { concept, ..Node::new(id.clone(), NodeKind::Variable, format!("{readable} (the org's own KPI)")) });
     for c in curves {
         let from = variable_id(&c.platform, "spend");
         if !b.has_node(&from) {

@@ -1025,17 +1025,11 @@ mod tests {
             graph::add_domain_priors(&mut b, o, p);
         }
         b.node(Node {
-            id: "meta:budget_decrease:2026-09-01".into(),
-            kind: NodeKind::Intervention,
-            label: "Meta budget cut on 2026-09-01".into(),
             platform: Some("meta".into()),
-            name: None,
             concept: Some("budget_decrease".into()),
-            date: None,
             campaigns: vec!["c1".into()],
             controls: vec!["c2".into()],
-            experiment: None,
-            profiles: Default::default(),
+            ..Node::new("meta:budget_decrease:2026-09-01", NodeKind::Intervention, "Meta budget cut on 2026-09-01")
         });
         b.claim(
             "meta:budget_decrease:2026-09-01",
@@ -1103,17 +1097,9 @@ mod tests {
             ("tiktok", "t1", "Spring Sale Spark"),
         ] {
             b.node(Node {
-                id: graph::campaign_node_id(p, id),
-                kind: NodeKind::Campaign,
-                label: format!("{p} campaign {name}"),
                 name: Some(name.into()),
                 platform: Some(p.into()),
-                concept: None,
-                date: None,
-                campaigns: vec![],
-                controls: vec![],
-                experiment: None,
-                profiles: Default::default(),
+                ..Node::new(graph::campaign_node_id(p, id), NodeKind::Campaign, format!("{p} campaign {name}"))
             });
         }
         b.finish("o-named", o)

@@ -601,21 +601,17 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
         graph::add_channel(&mut b, ontology, p);
         for (pp, c) in campaigns.iter().filter(|(pp, _)| pp == p) {
             b.node(Node {
-                id: graph::campaign_node_id(pp, c),
-                kind: NodeKind::Campaign,
-                label: format!(
-                    "{} campaign {}",
-                    ontology.for_platform(pp).map_or(pp.as_str(), |x| x.label.as_str()),
-                    names.get(&(pp.clone(), c.clone())).map_or(c.as_str(), |(_, n)| n.as_str())
-                ),
                 platform: Some(pp.clone()),
                 name: names.get(&(pp.clone(), c.clone())).map(|(_, n)| n.clone()),
-                concept: None,
-                date: None,
-                campaigns: Vec::new(),
-                controls: Vec::new(),
-                experiment: None,
-                profiles: BTreeMap::new(),
+                ..Node::new(
+                    graph::campaign_node_id(pp, c),
+                    NodeKind::Campaign,
+                    format!(
+                        "{} campaign {}",
+                        ontology.for_platform(pp).map_or(pp.as_str(), |x| x.label.as_str()),
+                        names.get(&(pp.clone(), c.clone())).map_or(c.as_str(), |(_, n)| n.as_str())
+                    ),
+                )
             });
         }
         graph::add_domain_priors(&mut b, ontology, p);
@@ -745,20 +741,20 @@ pub async fn assemble(stores: &Stores, user: &UserContext, now: DateTime<Utc>) -
         let label = ontology.for_intervention(&name).map_or(name.clone(), |c| c.label.clone());
         let channel = ontology.for_platform(&p).map_or(p.clone(), |c| c.label.clone());
         b.node(Node {
-            id: id.clone(),
-            kind: NodeKind::Intervention,
-            label: match &experiment {
-                None => format!("{channel} {} on {day}", label.to_lowercase()),
-                Some(x) => format!("{channel} {} on {day} (experiment {x})", label.to_lowercase()),
-            },
             platform: Some(p.clone()),
-            name: None,
             concept: ontology.for_intervention(&name).map(|c| c.id.clone()),
             date: Some(day),
             campaigns: treated.iter().cloned().collect(),
             controls: controls.iter().cloned().collect(),
             experiment: experiment.clone(),
-            profiles: BTreeMap::new(),
+            ..Node::new(
+                id.clone(),
+                NodeKind::Intervention,
+                match &experiment {
+                    None => format!("{channel} {} on {day}", label.to_lowercase()),
+                    Some(x) => format!("{channel} {} on {day} (experiment {x})", label.to_lowercase()),
+                },
+            )
         });
         if matches!(name.as_str(), "pause" | "launch") {
             b.warnings.push(format!(
