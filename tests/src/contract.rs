@@ -346,23 +346,15 @@ pub async fn jobs(store: &dyn JobStore) {
     use liftos::domain::{AnalysisJob, JobError, JobStatus};
     // Its own org each run (a listing sees every job of the org, and moto outlives a test run).
     let (a, b) = (org(&format!("job-a-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])), org("job-b"));
-    let job = AnalysisJob {
-        id: uuid::Uuid::new_v4().to_string(),
-        org_id: a.clone(),
-        user_id: "u1".into(),
-        permissions: vec!["causal:analysis:run".into()],
-        kind: "analyze_advanced".into(),
-        status: JobStatus::Queued,
-        request_key: "jobs/x/request.json".into(),
-        result: None,
-        result_key: None,
-        error: None,
-        attempts: 0,
-        progress: None,
-        started_at: None,
-        created_at: day(1),
-        updated_at: day(1),
-    };
+    let job = AnalysisJob::queued(
+        uuid::Uuid::new_v4().to_string(),
+        a.clone(),
+        "u1".into(),
+        vec!["causal:analysis:run".into()],
+        "analyze_advanced".into(),
+        "jobs/x/request.json".into(),
+        day(1),
+    );
     assert_eq!(store.create_job(&job).await.expect("create"), PutOutcome::Inserted);
     assert_eq!(store.create_job(&job).await.expect("retry"), PutOutcome::Unchanged);
     let mut other = job.clone();
@@ -556,21 +548,19 @@ pub async fn knowledge_graph(stores: &liftos::storage::Stores) {
     let job_of = |o: &liftos::domain::OrgId, status: liftos::domain::JobStatus| {
         let id = uuid::Uuid::new_v4().to_string();
         liftos::domain::AnalysisJob {
-            id: id.clone(),
-            org_id: o.clone(),
-            user_id: "contract".into(),
-            permissions: vec!["causal:analysis:run".into()],
-            kind: "analyze_advanced".into(),
             status,
-            request_key: format!("jobs/{id}/request.json"),
             result: (status == liftos::domain::JobStatus::Succeeded).then(|| serde_json::to_value(&out).expect("json")),
-            result_key: None,
-            error: None,
             attempts: 1,
-            progress: None,
             started_at: Some(now),
-            created_at: now,
-            updated_at: now,
+            ..liftos::domain::AnalysisJob::queued(
+                id.clone(),
+                o.clone(),
+                "contract".into(),
+                vec!["causal:analysis:run".into()],
+                "analyze_advanced".into(),
+                format!("jobs/{id}/request.json"),
+                now,
+            )
         }
     };
     let done = job_of(&a, liftos::domain::JobStatus::Succeeded);

@@ -452,22 +452,21 @@ async fn defect_08_a_job_past_its_timeout_is_marked_failed() {
     let d = deps(dir.path());
     let long_ago = chrono::Utc::now() - chrono::Duration::hours(2);
     let job = AnalysisJob {
-        id: "job-stuck".into(),
-        org_id: acme(),
-        user_id: "u".into(),
-        permissions: vec![],
-        kind: "analyze_advanced".into(),
         status: JobStatus::Running,
-        request_key: "jobs/job-stuck/request.json".into(),
-        result: None,
-        result_key: None,
-        error: None,
         attempts: 1,
         // Its last progress was written a minute ago: the timeout counts from its start.
         progress: Some(liftos::domain::job::JobProgress { done: 1, total: 3 }),
         started_at: Some(long_ago),
-        created_at: long_ago,
         updated_at: chrono::Utc::now() - chrono::Duration::minutes(1),
+        ..AnalysisJob::queued(
+            "job-stuck".into(),
+            acme(),
+            "u".into(),
+            vec![],
+            "analyze_advanced".into(),
+            "jobs/job-stuck/request.json".into(),
+            long_ago,
+        )
     };
     d.stores.jobs.create_job(&job).await.expect("create");
     let req = http_request_with("get-causal-job.not-found.json", |v| {

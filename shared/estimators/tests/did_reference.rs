@@ -53,7 +53,11 @@ fn twfe_matches_pyfixest_on_mpdta() {
 use liftos_estimators::did::staggered::{self, Bootstrap, ControlGroup, CsInput, CsMethod, CsSettings};
 
 fn mpdta_cs() -> CsInput {
-    let t = Table::read_csv(&reference_dir().join("data/mpdta.csv")).unwrap();
+    cs_input(&Table::read_csv(&reference_dir().join("data/mpdta.csv")).unwrap())
+}
+
+/// mpdta's columns as the Callaway-Sant'Anna input (never-treated counties' cohort 0 as none).
+fn cs_input(t: &Table) -> CsInput {
     let (unit, unit_labels) = factorize(&t.labels("countyreal").unwrap());
     let cohort = t.integers("first.treat").unwrap().into_iter().map(|g| (g > 0).then_some(g)).collect();
     CsInput {
@@ -544,20 +548,9 @@ fn cs_unbalanced_panel_matches_csdid() {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(reference_dir().join("cs_unbalanced.json")).unwrap()).unwrap();
     let t = Table::read_csv(&reference_dir().join("data/mpdta_unbalanced.csv")).unwrap();
-    let (unit, unit_labels) = factorize(&t.labels("countyreal").unwrap());
-    let cohort: Vec<Option<i64>> =
-        t.integers("first.treat").unwrap().into_iter().map(|g| (g > 0).then_some(g)).collect();
     let states: Vec<String> = t.integers("countyreal").unwrap().iter().map(|c| (c / 1000).to_string()).collect();
     let (state, levels) = factorize(&states);
-    let input = CsInput {
-        unit,
-        unit_labels,
-        time: t.integers("year").unwrap(),
-        outcome: t.numeric("lemp").unwrap(),
-        cohort,
-        covariates: Default::default(),
-        cluster: None,
-    };
+    let input = cs_input(&t);
     assert_eq!(input.time.len(), r["rows"].as_u64().unwrap() as usize);
     let lpop =
         liftos_estimators::columns::Columns::new(vec![("lpop".into(), t.numeric("lpop").unwrap().to_vec())]).unwrap();

@@ -159,21 +159,15 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
         let response = |x: &[f64]| truth.curves.iter().zip(x).map(|(c, v)| c.response(*v)).sum::<f64>();
         let oracle = budget::optimize(
             &truth,
-            &Plan {
-                objective: Objective::MaxOutcome,
-                budget: Some(from.iter().sum()),
-                channels: NAMES
+            &Plan::new(
+                Objective::MaxOutcome,
+                Some(from.iter().sum()),
+                NAMES
                     .iter()
                     .zip(&from)
                     .map(|(n, f)| ChannelBounds { channel: n.to_string(), current: *f, min: None, max: None })
                     .collect(),
-                value_per_outcome: 1.0,
-                max_change: None,
-                target_roas: None,
-                target_cpa: None,
-                periods: 1.0,
-                seed: 0,
-            },
+            ),
         )
         .unwrap();
         let best: Vec<f64> = oracle.allocations.iter().map(|a| a.spend).collect();

@@ -41,6 +41,16 @@ fn adh_predictors() -> Vec<Predictor> {
     ]
 }
 
+/// Abadie, Diamond and Hainmueller's specification (predictors, fit over 1970-1988) with V given.
+fn adh_fixed_v(v: &[f64]) -> SynthSettings {
+    SynthSettings {
+        predictors: adh_predictors(),
+        fit_window: Some((1970, 1988)),
+        v: Some(v.to_vec()),
+        ..SynthSettings::default()
+    }
+}
+
 fn reference() -> serde_json::Value {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap();
@@ -52,12 +62,7 @@ fn fixed_v_weights_match_pysyncon() {
     let r = reference();
     let v: Vec<f64> =
         r["fixed_V"]["V_from_bfgs_ols"]["V_diag"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-    let s = SynthSettings {
-        predictors: adh_predictors(),
-        fit_window: Some((1970, 1988)),
-        v: Some(v.clone()),
-        ..SynthSettings::default()
-    };
+    let s = adh_fixed_v(&v);
     let fit = synth::fit(&input(), &s).unwrap();
     let want: std::collections::BTreeMap<String, f64> = r["fixed_V"]["V_from_bfgs_ols"]["weights_full_precision"]
         .as_object()
@@ -112,12 +117,7 @@ fn active_set_matches_interior_point_on_random_v() {
     };
     for _ in 0..40 {
         let v: Vec<f64> = (0..7).map(|_| next()).collect();
-        let s = SynthSettings {
-            predictors: adh_predictors(),
-            fit_window: Some((1970, 1988)),
-            v: Some(v.clone()),
-            ..SynthSettings::default()
-        };
+        let s = adh_fixed_v(&v);
         let fit = synth::fit(&input(), &s).unwrap();
         let ip = synth::interior_point_weights(&input(), &s, &v).unwrap();
         let ours = synth::predictor_loss(&input(), &s, &fit.weights, &v).unwrap();
@@ -174,12 +174,7 @@ fn pooled_treated_units_equal_their_average_as_one_unit() {
     let base = input();
     let treated = ["California", "Nevada", "Utah"];
     let pooled = SynthInput { treated_units: treated.iter().map(|s| s.to_string()).collect(), ..base.clone() };
-    let s = SynthSettings {
-        predictors: adh_predictors(),
-        fit_window: Some((1970, 1988)),
-        v: Some(vec![1.0; 7]),
-        ..SynthSettings::default()
-    };
+    let s = adh_fixed_v(&[1.0; 7]);
     let fit_pooled = synth::fit(&pooled, &s).unwrap();
     // Build the average unit by hand.
     let mut avg = SynthInput { treated_units: vec!["AVG".into()], ..base.clone() };

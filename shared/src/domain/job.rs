@@ -82,3 +82,35 @@ pub struct AnalysisJob {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+impl AnalysisJob {
+    /// A job just queued by `user_id` of `org_id` with these permissions: its request at
+    /// `request_key`, no attempt, progress, result or error yet.
+    pub fn queued(
+        id: String,
+        org_id: OrgId,
+        user_id: String,
+        permissions: Vec<String>,
+        kind: String,
+        request_key: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        AnalysisJob {
+            id,
+            org_id,
+            user_id,
+            permissions,
+            kind,
+            status: JobStatus::Queued,
+            request_key,
+            result: None,
+            result_key: None,
+            error: None,
+            attempts: 0,
+            progress: None,
+            started_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

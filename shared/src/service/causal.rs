@@ -947,23 +947,15 @@ pub(crate) async fn queue_job(
     let id = uuid::Uuid::new_v4().to_string();
     let request_key = format!("jobs/{id}/request.json");
     ctx.stores.panels.put_panel(&user.org_id, &request_key, bytes::Bytes::copy_from_slice(body)).await?;
-    let job = AnalysisJob {
-        id: id.clone(),
-        org_id: user.org_id.clone(),
-        user_id: user.user_id.clone(),
-        permissions: user.permissions.iter().cloned().collect(),
-        kind: kind.as_str().to_string(),
-        status: JobStatus::Queued,
+    let job = AnalysisJob::queued(
+        id.clone(),
+        user.org_id.clone(),
+        user.user_id.clone(),
+        user.permissions.iter().cloned().collect(),
+        kind.as_str().to_string(),
         request_key,
-        result: None,
-        result_key: None,
-        error: None,
-        attempts: 0,
-        progress: None,
-        started_at: None,
-        created_at: ctx.now,
-        updated_at: ctx.now,
-    };
+        ctx.now,
+    );
     ctx.stores.jobs.create_job(&job).await?;
     let sent = match ctx.jobs_queue {
         Some(q) => {

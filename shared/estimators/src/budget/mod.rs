@@ -409,6 +409,24 @@ fn one() -> f64 {
     1.0
 }
 
+impl Plan {
+    /// A plan for `objective` over `channels`: a unit of outcome worth 1, one period, no change
+    /// cap and no ROAS or CPA target (set those with `..Plan::new(..)`).
+    pub fn new(objective: Objective, budget: Option<f64>, channels: Vec<ChannelBounds>) -> Self {
+        Plan {
+            objective,
+            budget,
+            channels,
+            value_per_outcome: 1.0,
+            max_change: None,
+            target_roas: None,
+            target_cpa: None,
+            periods: 1.0,
+            seed: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Allocation {
@@ -780,21 +798,12 @@ mod tests {
     }
 
     fn plan(objective: Objective, budget: Option<f64>) -> Plan {
-        Plan {
-            objective,
-            budget,
-            channels: vec![
-                ChannelBounds { channel: "meta".into(), current: 5000.0, min: Some(1000.0), max: None },
-                ChannelBounds { channel: "google".into(), current: 2000.0, min: None, max: Some(3000.0) },
-                ChannelBounds { channel: "tiktok".into(), current: 3000.0, min: None, max: None },
-            ],
-            value_per_outcome: 1.0,
-            max_change: None,
-            target_roas: None,
-            target_cpa: None,
-            periods: 4.0,
-            seed: 1,
-        }
+        let channels = vec![
+            ChannelBounds { channel: "meta".into(), current: 5000.0, min: Some(1000.0), max: None },
+            ChannelBounds { channel: "google".into(), current: 2000.0, min: None, max: Some(3000.0) },
+            ChannelBounds { channel: "tiktok".into(), current: 3000.0, min: None, max: None },
+        ];
+        Plan { periods: 4.0, seed: 1, ..Plan::new(objective, budget, channels) }
     }
 
     /// The optimum for a budget equals a brute-force search over allocations (grid of 50

@@ -203,16 +203,12 @@ mod tests {
 
     fn plan() -> Plan {
         let ch = |name: &str, current: f64| ChannelBounds { channel: name.into(), current, min: None, max: None };
+        let channels = vec![ch("strong", 1000.0), ch("weak", 4000.0), ch("unclear", 1200.0)];
         Plan {
-            objective: Objective::MaxProfit,
-            budget: None,
-            channels: vec![ch("strong", 1000.0), ch("weak", 4000.0), ch("unclear", 1200.0)],
             value_per_outcome: 30.0,
             max_change: Some(0.5),
-            target_roas: None,
-            target_cpa: None,
-            periods: 1.0,
             seed: 1,
+            ..Plan::new(Objective::MaxProfit, None, channels)
         }
     }
 

@@ -1426,24 +1426,15 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, FieldError> 
         if budget < lo_total - 1e-9 * lo_total.max(1.0) {
             return Err(invalid("budget", format!("{budget} is below what --max-change keeps ({lo_total:.4})")));
         }
-        let plan = Plan {
-            objective: Objective::MaxOutcome,
-            budget: Some(budget.min(hi_total)),
-            channels: (0..nc)
-                .map(|c| ChannelBounds {
-                    channel: pr.names[c].clone(),
-                    current: mean_spend[c],
-                    min: Some(range(c).0),
-                    max: Some(range(c).1),
-                })
-                .collect(),
-            value_per_outcome: 1.0,
-            max_change: None,
-            target_roas: None,
-            target_cpa: None,
-            periods: 1.0,
-            seed: st.seed,
-        };
+        let channels = (0..nc)
+            .map(|c| ChannelBounds {
+                channel: pr.names[c].clone(),
+                current: mean_spend[c],
+                min: Some(range(c).0),
+                max: Some(range(c).1),
+            })
+            .collect();
+        let plan = Plan { seed: st.seed, ..Plan::new(Objective::MaxOutcome, Some(budget.min(hi_total)), channels) };
         Ok((budget::optimize(&model, &plan).map_err(|e| invalid(&e.field, e.message))?, budget.min(hi_total)))
     };
     let (mut planned_result, mut planned) = solve(&roles)?;
