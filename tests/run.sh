@@ -14,6 +14,15 @@ CACHE=${LIFTOS_CACHE:-$HOME/.cache/liftos}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
 VENV=$CACHE/venv
 mkdir -p "$CACHE"
+# The target directories outside the clone are reused from run to run, and rustc's incremental
+# caches in them only grow (36 GB after a day of runs here filled the disk and failed the fuzz
+# builds): with less than 20 GB free they are dropped before building (our own crates' next build
+# is slower; the dependencies stay built).
+free_kb=$(df -Pk "$CACHE" 2>/dev/null | awk 'NR == 2 {print $4}' || true)
+if [ -n "$free_kb" ] && [ "$free_kb" -lt 20000000 ]; then
+  echo "less than 20 GB free where the builds are kept: dropping rustc's incremental caches"
+  rm -rf "$CARGO_TARGET_DIR"/*/incremental "$CACHE"/fuzz-target/*/incremental "$CACHE"/fuzz-target/*/*/incremental
+fi
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 
