@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use super::{Connection, ConnectorError};
 use crate::ingestion::{DailyRow, PlatformBatch};
-use liftos_estimators::data::{windows_1252, Column, DecimalCommas, Table};
+use liftos_estimators::data::{decimal_comma, windows_1252, Column, DecimalCommas, Table};
 
 /// Which export column holds each field (absent metrics are 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +101,17 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             detected.as_str()
         }
     };
+    if let Some(period) = periods_not_days(table, &map.date, fmt) {
+        return Err(ConnectorError::malformed(
+            "file",
+            format!("column_map: {}", map.date),
+            format!(
+                "the export is by {period} (its {:?} holds only the first day of each {period}); records are \
+                 days: download it with the time unit Day",
+                map.date
+            ),
+        ));
+    }
     // A column named in micros is read as micros; money_scale scales the other money columns
     // (Snapchat's API writes both spend and conversion values in micros without saying so).
     let money = |c: &str| if in_micros(c) { 1e-6 } else { map.money_scale.unwrap_or(1.0) } * conn.fx_rate;
@@ -426,7 +437,13 @@ pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Co
     } else if header.contains(&b';') && !header.contains(&b',') {
         b';'
     } else {
-        return Ok((slice_cow(text, start), skipped));
+        // A comma file's decimal commas are quoted (`"1.234,56"`): only then is it rewritten.
+        let decimal_columns =
+            if text[start..].contains(&b'"') { comma_file_decimal_columns(&text[start..])? } else { Vec::new() };
+        if !decimal_columns.contains(&true) {
+            return Ok((slice_cow(text, start), skipped));
+        }
+        return rewrite_decimal_commas(&text, start, skipped, &decimal_columns);
     };
     let mut reader =
         csv::ReaderBuilder::new().delimiter(separator).has_headers(false).flexible(true).from_reader(&text[start..]);
@@ -468,6 +485,95 @@ pub fn export_text<'a>(bytes: &'a [u8], date_column: Option<&str>) -> Result<(Co
     }
     let out = writer.into_inner().map_err(|e| e.to_string())?;
     Ok((Cow::Owned(out), skipped))
+}
+
+/// How each column of a comma-separated export writes its amounts, from the fields that tell:
+/// `"12,50"` and `"1.234,56"` (quoted, as a comma file must quote them) only with a decimal comma,
+/// `12.5` and `"1,234.50"` only with a decimal point, while `"1,234"` and `1.500` read either way.
+/// True for a column with a decimal comma somewhere and a decimal point nowhere (Google Ads and
+/// Meta set to German or French write their downloads so), and for a column that does not tell
+/// in a file whose columns that tell all write decimal commas (its `"1.000"` impressions are a
+/// thousand). A column that has both is left as it is, and its decimal commas are refused with
+/// the row as before.
+fn comma_file_decimal_columns(text: &[u8]) -> Result<Vec<bool>, String> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(text);
+    let (mut comma, mut point) = (Vec::new(), Vec::new());
+    for record in reader.byte_records() {
+        let record = record.map_err(|e| e.to_string())?;
+        comma.resize(comma.len().max(record.len()), false);
+        point.resize(comma.len(), false);
+        for (c, field) in record.iter().enumerate() {
+            let Ok(field) = std::str::from_utf8(field) else { continue };
+            let as_comma = decimal_comma(field).is_some();
+            let as_point = amount(field).is_some() && field.contains(['.', ',']);
+            match (as_comma, as_point) {
+                (true, false) => comma[c] = true,
+                (false, true) => point[c] = true,
+                _ => {}
+            }
+        }
+    }
+    // a column whose fields read either way (`"1.000"` impressions) is written as the file's
+    // others are, where they all agree
+    let file_comma = comma.contains(&true) && !point.contains(&true);
+    Ok(comma.iter().zip(&point).map(|(c, p)| (*c || file_comma) && !p).collect())
+}
+
+/// `text` from its header (at `start`) on, each field of the `decimal` columns that is a number
+/// written with a decimal comma rewritten with a decimal point and no thousands separators
+/// (`"1.234,56"`: `1234.56`), each record on its line of the file.
+fn rewrite_decimal_commas<'a>(
+    text: &[u8],
+    start: usize,
+    skipped: usize,
+    decimal: &[bool],
+) -> Result<(Cow<'a, [u8]>, usize), String> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&text[start..]);
+    let mut writer =
+        csv::WriterBuilder::new().flexible(true).terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let mut lines = SameLines::new(&text[start..]);
+    let blank = csv::ByteRecord::new();
+    for (i, record) in reader.byte_records().enumerate() {
+        let record = record.map_err(|e| format!("line {}: {e}", skipped + 1 + i))?;
+        let fields = record.iter().enumerate().map(|(c, f)| {
+            let number = std::str::from_utf8(f)
+                .ok()
+                .filter(|_| i > 0 && decimal.get(c).copied().unwrap_or(false))
+                .and_then(decimal_comma);
+            match number {
+                Some(number) => Cow::Owned(number.into_bytes()),
+                None => Cow::Borrowed(f),
+            }
+        });
+        lines.pad(&mut writer, &record, &blank)?;
+        writer.write_record(fields).map_err(|e| e.to_string())?;
+    }
+    let out = writer.into_inner().map_err(|e| e.to_string())?;
+    Ok((Cow::Owned(out), skipped))
+}
+
+/// `week` or `month` where the export's date column is named for any time unit (Microsoft
+/// Advertising's `Time period`) and its dates are those of a report by week or month: at least
+/// three of them, all on the same weekday a whole number of weeks apart, or all the first of
+/// their months. None for any other column (a column named `Day` holds days, whichever they are:
+/// a campaign that runs on Mondays alone is read) and for a report by day.
+fn periods_not_days(table: &Table, date: &str, fmt: &str) -> Option<&'static str> {
+    if squeezed(date) != "timeperiod" {
+        return None;
+    }
+    let days: std::collections::BTreeSet<NaiveDate> =
+        table.labels(date).ok()?.iter().filter_map(|d| day_in(d.trim(), fmt)).collect();
+    let first = *days.first()?;
+    if days.len() < 3 {
+        return None;
+    }
+    if days.iter().all(|d| (*d - first).num_days() % 7 == 0) {
+        Some("week")
+    } else if days.iter().all(|d| chrono::Datelike::day(d) == 1) {
+        Some("month")
+    } else {
+        None
+    }
 }
 
 /// A line of an export whose fields do not line up with its header's.
@@ -659,6 +765,8 @@ fn decode_utf16(bytes: &[u8], big_endian: bool) -> Result<String, String> {
 /// no map yet, any known date column); the byte offset and the number of lines skipped.
 pub fn header_start(bytes: &[u8], date_column: Option<&str>) -> (usize, usize) {
     let mut offset = 0;
+    // failing that, the first naming a period (a report by week or month, refused by its name)
+    let mut by_period = None;
     for (skipped, line) in bytes.split(|b| *b == b'\n').take(20).enumerate() {
         let text = String::from_utf8_lossy(line);
         let cells: Vec<String> = text
@@ -673,9 +781,12 @@ pub fn header_start(bytes: &[u8], date_column: Option<&str>) -> (usize, usize) {
         if found && cells.len() > 1 {
             return (offset, skipped);
         }
+        if date_column.is_none() && by_period.is_none() && cells.len() > 1 && cells.iter().any(|c| is_period_name(c)) {
+            by_period = Some((offset, skipped));
+        }
         offset += line.len() + 1;
     }
-    (0, 0)
+    by_period.unwrap_or((0, 0))
 }
 
 /// Export column names, most specific first, as the platforms name them in their exports
@@ -712,6 +823,10 @@ const DATE_COLUMNS: &[&str] = &[
     "Start Time",
     // the Meta Marketing API's insights (with `date_stop`)
     "date_start",
+    // Microsoft Advertising's reports (the API's `TimePeriod`): days in a report by day, each
+    // week's or month's first day in a report by week or month, which is refused
+    // ([`periods_not_days`])
+    "Time period",
 ];
 const CAMPAIGN_ID_COLUMNS: &[&str] = &[
     "Campaign ID",
@@ -1215,7 +1330,13 @@ pub fn detect_map(table: &Table) -> Result<ColumnMap, String> {
             known.join(", ")
         )
     };
-    let date = find(DATE_COLUMNS).ok_or_else(|| missing("date", DATE_COLUMNS))?;
+    let date = find(DATE_COLUMNS).ok_or_else(|| match table.names.iter().find(|n| is_period_name(n)) {
+        Some(period) => format!(
+            "the export is by week or month (its column {period:?}), and records are days (a week's spend on \
+             one day would be seven times that day's): download the report broken down by day"
+        ),
+        None => missing("date", DATE_COLUMNS),
+    })?;
     let campaign_name = find(CAMPAIGN_NAME_COLUMNS);
     let campaign_id = find(CAMPAIGN_ID_COLUMNS)
         .or_else(|| campaign_name.clone())
@@ -1452,6 +1573,27 @@ mod tests {
         assert_eq!((map.campaign_id.as_str(), map.campaign_name.as_deref()), ("Kampagnen-ID", Some("Kampagne")));
         assert_eq!(map.revenue.as_deref(), Some("Conv.-Wert"));
         assert_eq!(rows, expected("42"));
+        // Google Ads set to German, downloaded as CSV: commas between fields, its numbers quoted
+        // with decimal commas and thousands points (the impressions tell only with the others)
+        let (map, rows) = read(
+            "Kampagnenbericht\n\
+             Tag,Kampagne,Kampagnen-ID,Kosten,Impr.,Klicks,Conversions,Conv.-Wert\n\
+             01.11.2026,Marke,42,\"1.234,50\",\"1.000\",10,\"2,00\",\"99,50\"\n\
+             02.11.2026,Marke,42,\"20,00\",\"2.000\",20,\"3,00\",\"0,00\"\n\
+             Gesamt: Konto,--,--,\"1.254,50\",\"3.000\",30,\"5,00\",\"99,50\"\n",
+        );
+        assert_eq!((map.date.as_str(), map.spend.as_str()), ("Tag", "Kosten"));
+        assert_eq!(rows, expected("42"));
+        // a column with decimal points beside one with decimal commas: those rows are refused
+        let mixed = "Day,Campaign ID,Cost,Conv. value\n2026-11-01,42,\"12,50\",\"1,234.50\"\n";
+        let (text, _) = export_text(mixed.as_bytes(), None).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            "Day,Campaign ID,Cost,Conv. value\n2026-11-01,42,12.50,\"1,234.50\"\n"
+        );
+        // an American file's quoted thousands are left as they are
+        let us = "Day,Campaign ID,Cost,Impr.\n2026-11-01,42,\"1,234\",\"1,000\"\n2026-11-02,42,12.5,\"2,000\"\n";
+        assert_eq!(export_text(us.as_bytes(), None).unwrap().0, Cow::Borrowed(us.as_bytes()));
         // Meta set to French: day-first dates all within the first twelve days of the month
         let (map, rows) = read(
             "Nom de la campagne,Jour,Montant dépensé (EUR),Impressions,Clics sur un lien,Résultats,Valeur de conversion\n\
@@ -1656,6 +1798,65 @@ mod tests {
         }
         let (batch, bad) = read_detected("google_ads", "Day,Campaign ID,Cost\n2026-11-02,7,10\n");
         assert_eq!((batch.rows.len(), bad.len()), (1, 0), "a Day column is days");
+        // detected: Google Ads' report by week, its title and date range above the header, is
+        // refused naming its week column (before, the title was taken for the header)
+        let export = "Campaign report\nNovember 1, 2026 - November 30, 2026\n\
+                      Week,Campaign,Campaign ID,Cost\n2026-11-02,Brand,7,\"1,234.56\"\n";
+        let (text, skipped) = export_text(export.as_bytes(), None).unwrap();
+        assert_eq!(skipped, 2);
+        let table = Table::from_csv_bytes(&text, None).unwrap();
+        let e = detect_map(&table).unwrap_err();
+        assert!(e.contains("by week or month (its column \"Week\")") && e.contains("by day"), "{e}");
+        // a title line naming a week does not hide the header with a date below it
+        let (_, skipped) = export_text(b"Report, week 45\nDay,Campaign ID,Cost\n2026-11-02,7,10\n", None).unwrap();
+        assert_eq!(skipped, 1);
+    }
+
+    /// Microsoft Advertising's campaign report (its header below six lines of report settings, as
+    /// its download writes them): read by day from its `Time period`; the same report by week or
+    /// by month is refused.
+    #[test]
+    fn a_microsoft_advertising_report_is_read_by_day_only() {
+        let report = |rows: &str| {
+            format!(
+                "\"Report Name: Campaign performance\"\n\"Report Time: 11/1/2026 - 11/30/2026\"\n\
+                 \"Time Zone: (GMT-08:00) Pacific Time (US & Canada); Tijuana\"\n\"Rows: 3\"\n\n\
+                 \"Time period\",\"Campaign name\",\"Campaign ID\",\"Currency code\",\"Impressions\",\
+                 \"Clicks\",\"Spend\",\"Conversions\",\"Revenue\"\n{rows}"
+            )
+        };
+        let read = |rows: &str| {
+            let file = report(rows);
+            let (text, skipped) = export_text(file.as_bytes(), None).unwrap();
+            assert_eq!(skipped, 5);
+            let table = Table::from_csv_bytes(&text, None).unwrap();
+            let conn: Connection = serde_json::from_value(serde_json::json!({
+                "id": "c", "kind": "file", "platform": "other", "column_map": detect_map(&table).unwrap(),
+            }))
+            .unwrap();
+            parse(&conn, &table).map_err(|e| e.to_string())
+        };
+        let days = "\"11/1/2026\",\"Brand\",\"41\",\"USD\",\"1,204\",\"87\",\"123.45\",\"4\",\"480.00\"\n\
+                    \"11/2/2026\",\"Brand\",\"41\",\"USD\",\"1,100\",\"80\",\"110.00\",\"3\",\"360.00\"\n\
+                    \"11/8/2026\",\"Brand\",\"41\",\"USD\",\"1,050\",\"75\",\"100.00\",\"\",\"0.00\"\n";
+        let (batch, bad) = read(days).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        let got: Vec<(String, f64, f64, f64)> =
+            batch.rows.iter().map(|r| (r.date.to_string(), r.spend, r.impressions, r.revenue)).collect();
+        assert_eq!(
+            got,
+            [
+                ("2026-11-01".into(), 123.45, 1204.0, 480.0),
+                ("2026-11-02".into(), 110.0, 1100.0, 360.0),
+                ("2026-11-08".into(), 100.0, 1050.0, 0.0)
+            ]
+        );
+        let weeks = days.replace("11/2/2026", "11/15/2026");
+        let e = read(&weeks).unwrap_err();
+        assert!(e.contains("by week") && e.contains("Time period"), "{e}");
+        let months = days.replace("11/2/2026", "12/1/2026").replace("11/8/2026", "1/1/2027");
+        let e = read(&months).unwrap_err();
+        assert!(e.contains("by month"), "{e}");
     }
 
     /// Meta's export without a day breakdown has one row per campaign over the whole reporting
