@@ -1600,6 +1600,9 @@ fn read_connections(
             if let Some(file) = files.get(first_file) {
                 match liftos::service::pipeline::detect_export_map(file) {
                     Ok(map) => conn.column_map = Some(map),
+                    Err(liftos::service::ServiceError::Validation(v)) if v.field() == "file" => {
+                        return Err(fail(&at("path"), v.summary()))
+                    }
                     Err(liftos::service::ServiceError::Validation(v)) => {
                         return Err(fail(&at("column_map"), v.summary()))
                     }
@@ -1817,6 +1820,9 @@ async fn run_ingest(a: IngestArgs) -> ExitCode {
         }
         None => match detect_export_map(&file) {
             Ok(m) => (m, "detected"),
+            Err(liftos::service::ServiceError::Validation(v)) if v.field() == "file" => {
+                return fail("file", v.summary())
+            }
             Err(liftos::service::ServiceError::Validation(v)) => return fail("--column-map", v.summary()),
             Err(e) => return service_fail(e),
         },

@@ -734,6 +734,12 @@ fn ingest_meta_and_linkedin_exports_and_refuse_what_cannot_be_read() {
     assert_eq!((code, v["field"].as_str()), (2, Some("--column-map")), "{v}");
     let (code, v) = liftos(&["ingest", odd.to_str().unwrap(), "--platform", "myspace", "--data-dir", e]);
     assert_eq!((code, v["field"].as_str()), (2, Some("--platform")), "{v}");
+    // a file with a header and no rows is the file's fault, not the map's
+    std::fs::write(&odd, "Day,Campaign ID,Cost\n").unwrap();
+    let (code, v) = liftos(&["ingest", odd.to_str().unwrap(), "--platform", "google_ads", "--data-dir", e]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("file")), "{v}");
+    assert_eq!(v["message"], "file: odd.csv: has no rows", "{v}");
+    assert!(!empty.path().join("panels").join("demo").join("drop").exists());
 }
 
 /// Meta's campaign ids have 18 digits, more than a double holds: two campaigns whose ids differ

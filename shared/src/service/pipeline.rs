@@ -291,8 +291,11 @@ pub fn detect_export_map(file: &ExportFile) -> Result<crate::ingestion::connecto
     } else {
         super::source::PanelFormat::Csv
     };
-    let export = super::source::read_export(&file.bytes, format, None)
-        .map_err(|e| field(format!("{}: {}", file.name, e.summary())))?;
+    // a file that cannot be read is the file's fault, not the map's
+    let export = super::source::read_export(&file.bytes, format, None).map_err(|e| {
+        let why = e.errors.first().map_or_else(|| e.summary(), |f| f.message.clone());
+        ServiceError::from(crate::domain::ValidationError::new("file", format!("{}: {why}", file.name)))
+    })?;
     file::detect_map(&export.table).map_err(field)
 }
 

@@ -75,7 +75,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             return Err(ConnectorError::malformed(
                 "file",
                 format!("column_map: {c}"),
-                format!("the export has no such column (it has: {})", table.names.join(", ")),
+                format!("the export has no such column (it has: {})", listed(&table.names)),
             ));
         }
     }
@@ -574,6 +574,22 @@ fn periods_not_days(table: &Table, date: &str, fmt: &str) -> Option<&'static str
     } else {
         None
     }
+}
+
+/// An export's column names for a message: each of at most 60 characters, the first 40 of them.
+fn listed(names: &[String]) -> String {
+    let mut out: Vec<String> = names
+        .iter()
+        .take(40)
+        .map(|n| match n.char_indices().nth(60) {
+            Some((at, _)) => format!("{}...", &n[..at]),
+            None => n.clone(),
+        })
+        .collect();
+    if names.len() > 40 {
+        out.push(format!("and {} more", names.len() - 40));
+    }
+    out.join(", ")
 }
 
 /// A line of an export whose fields do not line up with its header's.
@@ -1324,9 +1340,14 @@ pub fn detect_map(table: &Table) -> Result<ColumnMap, String> {
         None
     };
     let missing = |what: &str, known: &[&str]| {
+        if table.names.iter().any(|n| n.chars().any(|c| (c.is_control() && c != '\t') || c == '\u{fffd}')) {
+            return "the file is not an export written as text (CSV or TSV), Parquet or an Excel workbook: its \
+                    first line holds control characters"
+                .to_string();
+        }
         format!(
             "no {what} column among the export's ({}); known names: {}; pass --column-map",
-            table.names.join(", "),
+            listed(&table.names),
             known.join(", ")
         )
     };
@@ -1810,6 +1831,22 @@ mod tests {
         // a title line naming a week does not hide the header with a date below it
         let (_, skipped) = export_text(b"Report, week 45\nDay,Campaign ID,Cost\n2026-11-02,7,10\n", None).unwrap();
         assert_eq!(skipped, 1);
+    }
+
+    /// A file that is not text is named so, and a header's columns are listed within bounds.
+    #[test]
+    fn a_binary_file_or_a_long_header_is_named_in_a_short_message() {
+        let mut junk = b"\x00\x01PK-not,a\x02 table".to_vec();
+        junk.extend((0..2000u32).map(|i| (i * 7 % 251) as u8).filter(|b| !b"\n\r,\"".contains(b)));
+        let (text, _) = export_text(&junk, None).unwrap();
+        let table = Table::from_csv_bytes(&text, None).unwrap();
+        let e = detect_map(&table).unwrap_err();
+        assert!(e.contains("not an export written as text") && e.len() < 200, "{e}");
+        let wide: Vec<String> = (0..100).map(|i| format!("metric {i} {}", "x".repeat(100))).collect();
+        let table = Table::from_csv_bytes(format!("{}\n", wide.join(",")).as_bytes(), None).unwrap();
+        let e = detect_map(&table).unwrap_err();
+        assert!(e.contains("metric 0 xxx") && e.contains("..., ") && e.contains("and 60 more"), "{e}");
+        assert!(e.len() < 4000, "{}", e.len());
     }
 
     /// Microsoft Advertising's campaign report (its header below six lines of report settings, as
