@@ -159,10 +159,11 @@ def main():
         headings = re.findall(r"<h2>(.*?)</h2>", dom)
         if not headings or headings[0] != "In words":
             fail(f"{name}: the first section is {headings[:1]}, not the plain-language 'In words'")
-        if name == "budget-plan":
-            # money shows its currency: the sample's accounts report in USD
+        if name in ("budget-plan", "main-job"):
+            # money shows its currency: the sample's accounts report in USD (the main job's
+            # analysis is of their revenue)
             if not re.search(r"USD [\d,]+", dom):
-                fail("budget-plan: no amount shown with its currency")
+                fail(f"{name}: no amount shown with its currency")
         if name in ("budget-plan", "mmm"):
             # the media mix model's plots: spend, response curves, the KPI over time
             for part in ("Response curves", "The KPI over time"):

@@ -433,13 +433,25 @@ fn data_section(info: &DataInfo) -> String {
     s
 }
 
-fn headline(inf: &Inference) -> String {
-    let mut s = format!("<p class=\"headline\">estimate <b>{}</b>", fmt(inf.estimate));
-    if let Some((lo, hi)) = inf.interval() {
-        let _ = write!(s, ", interval [{}, {}]", fmt(lo), fmt(hi));
+/// An amount of the outcome: in `currency` where the outcome is money in a known currency.
+fn amount(x: f64, currency: Option<&str>) -> String {
+    match currency {
+        Some(_) => money(x, currency),
+        None => fmt(x),
     }
-    if let Some(p) = inf.p_value {
-        let _ = write!(s, ", p = {}", fmt(p));
+}
+
+fn headline(inf: &Inference, currency: Option<&str>) -> String {
+    let mut s = format!("<p class=\"headline\">estimate <b>{}</b>", amount(inf.estimate, currency));
+    if let Some((lo, hi)) = inf.interval() {
+        let _ = write!(s, ", interval [{}, {}]", amount(lo, currency), amount(hi, currency));
+    }
+    match inf.p_value {
+        Some(p) if p < 0.001 => s.push_str(", p &lt; 0.001"),
+        Some(p) => {
+            let _ = write!(s, ", p = {}", fmt(p));
+        }
+        None => {}
     }
     let _ = write!(s, "<br><span class=\"note\">{}</span>", esc(&inf.inference));
     s.push_str("</p>");
@@ -448,11 +460,13 @@ fn headline(inf: &Inference) -> String {
 
 /// The report of an `analyze/advanced` run: per method its estimate, checks, assumptions and
 /// plots; then the comparison.
+/// `currency`: the outcome's, where it is money in a known currency (stored spend or revenue).
 pub fn advanced(
     out: &AdvancedResponse,
     info: &DataInfo,
     explanation: Option<(&Explanation, &Grounding)>,
     counterfactuals: &[Scenario],
+    currency: Option<&str>,
 ) -> String {
     let mut body = String::new();
     if let Some(q) = &out.question {
@@ -470,24 +484,24 @@ pub fn advanced(
     );
     for (m, e, lo, hi) in &c.estimates {
         let ci = match (lo, hi) {
-            (Some(l), Some(h)) => format!("[{}, {}]", fmt(*l), fmt(*h)),
+            (Some(l), Some(h)) => format!("[{}, {}]", amount(*l, currency), amount(*h, currency)),
             _ => "–".into(),
         };
-        let _ = write!(body, "<tr><td>{}</td><td>{}</td><td>{ci}</td></tr>", esc(m), fmt(*e));
+        let _ = write!(body, "<tr><td>{}</td><td>{}</td><td>{ci}</td></tr>", esc(m), amount(*e, currency));
     }
     let _ = write!(
         body,
         "</table><p>signs agree: {}; intervals overlap: {}; spread {}; checks passed {}, failed {}.</p>",
         c.signs_agree,
         c.intervals_overlap,
-        fmt(c.spread),
+        amount(c.spread, currency),
         c.checks_passed,
         c.checks_failed
     );
     body.push_str(&data_section(info));
     for r in &out.results {
         let _ = write!(body, "<h2>{}</h2>", esc(&method_title(&r.method)));
-        body.push_str(&headline(r.result.inference()));
+        body.push_str(&headline(r.result.inference(), currency));
         body.push_str("<table><tr><th>check</th><th>value</th><th>rule</th><th>result</th></tr>");
         for ch in &r.checks {
             let (cls, word) = match ch.passed {
@@ -520,7 +534,7 @@ pub fn advanced(
         }
     }
     if !counterfactuals.is_empty() {
-        body.push_str(&counterfactual_section(counterfactuals));
+        body.push_str(&counterfactual_section(counterfactuals, currency));
     }
     page(out.question.as_deref().unwrap_or("Causal analysis"), &body)
 }
@@ -552,14 +566,15 @@ fn explanation_section(e: &Explanation, g: &Grounding) -> String {
 
 /// CausalImpact's table for each counterfactual: average and cumulative actual, counterfactual,
 /// effect with its interval, and relative effect; the interval method and the identities checked.
-fn counterfactual_section(scenarios: &[Scenario]) -> String {
+fn counterfactual_section(scenarios: &[Scenario], currency: Option<&str>) -> String {
     let mut s = String::from("<h2>Counterfactual: what would have happened without it</h2>");
-    let opt = |v: Option<f64>| v.map_or("–".to_string(), fmt);
+    let amt = |x: f64| amount(x, currency);
+    let opt = |v: Option<f64>| v.map_or("–".to_string(), amt);
     for sc in scenarios {
         let sm = &sc.summary;
         let interval =
-            |r: &SummaryRow| r.effect_interval.map_or("–".to_string(), |[l, h]| format!("[{}, {}]", fmt(l), fmt(h)));
-        let relative = |r: &SummaryRow| r.relative.map_or("–".to_string(), |v| format!("{}%", fmt(100.0 * v)));
+            |r: &SummaryRow| r.effect_interval.map_or("–".to_string(), |[l, h]| format!("[{}, {}]", amt(l), amt(h)));
+        let relative = |r: &SummaryRow| r.relative.map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
         let cum = sm.cumulative.as_ref();
         let c = |f: &dyn Fn(&SummaryRow) -> String| cum.map_or("–".to_string(), f);
         let _ = write!(
@@ -576,8 +591,8 @@ fn counterfactual_section(scenarios: &[Scenario]) -> String {
             c(&|r| opt(r.actual)),
             opt(sm.average.counterfactual),
             c(&|r| opt(r.counterfactual)),
-            fmt(sm.average.effect),
-            c(&|r| fmt(r.effect)),
+            amt(sm.average.effect),
+            c(&|r| amt(r.effect)),
             interval(&sm.average),
             c(&interval),
             relative(&sm.average),
@@ -585,19 +600,30 @@ fn counterfactual_section(scenarios: &[Scenario]) -> String {
         );
         let _ = write!(
             s,
-            "<p class=\"note\">Intervals: {} Evidence grade {:?}.</p>",
-            esc(&sc.interval_method),
+            "<p class=\"note\">Intervals: {}. Evidence grade {:?}.</p>",
+            esc(sc.interval_method.trim_end_matches('.')),
             sc.evidence_grade
         );
         let worst = sc.reconciliation.iter().map(|r| r.abs_diff).fold(0.0f64, f64::max);
-        if !sc.reconciliation.is_empty() {
-            let _ = write!(
-                s,
-                "<p class=\"note\">{} identities checked (for example: {}); largest difference {}.</p>",
-                sc.reconciliation.len(),
-                esc(&sc.reconciliation[0].identity),
-                fmt(worst)
-            );
+        match sc.reconciliation.as_slice() {
+            [] => {}
+            [one] => {
+                let _ = write!(
+                    s,
+                    "<p class=\"note\">Identity checked: {}; difference {}.</p>",
+                    esc(&one.identity),
+                    fmt(worst)
+                );
+            }
+            [first, ..] => {
+                let _ = write!(
+                    s,
+                    "<p class=\"note\">{} identities checked (for example: {}); largest difference {}.</p>",
+                    sc.reconciliation.len(),
+                    esc(&first.identity),
+                    fmt(worst)
+                );
+            }
         }
     }
     s
@@ -925,12 +951,18 @@ pub fn discovery(out: &DiscoveryOutput, info: &DataInfo, explanation: Option<(&E
 
 /// The report of a treatment-effect run: the estimate, the overlap of the estimator's propensity
 /// scores and the E-value.
-pub fn effect(out: &EffectOutput, info: &DataInfo, explanation: Option<(&Explanation, &Grounding)>) -> String {
+/// `currency`: the outcome's, where it is money in a known currency (stored spend or revenue).
+pub fn effect(
+    out: &EffectOutput,
+    info: &DataInfo,
+    explanation: Option<(&Explanation, &Grounding)>,
+    currency: Option<&str>,
+) -> String {
     let r = &out.result;
     let mut body = explanation.map_or(String::new(), |(e, g)| explanation_section(e, g));
     let estimand = format!("{:?}", r.estimand).to_uppercase();
     let _ = write!(body, "<h2>{} ({estimand})</h2>", esc(&r.estimator));
-    body.push_str(&headline(&r.inference));
+    body.push_str(&headline(&r.inference, currency));
     let _ = write!(
         body,
         "<p>E-value {} (for the interval {}): an unmeasured confounder would need associations this strong with both treatment and outcome to explain the effect away.</p>",

@@ -121,6 +121,65 @@ async fn stored_records_through_the_endpoint_match_the_estimators() {
     assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("records")), "{out}");
 }
 
+/// Stored revenue is in the org's reporting currency, as its connections name it: the report's
+/// amounts and the explanation's are written in it (`EUR 1,967`), its statistics are not; where
+/// the connections name none, the amounts stay bare; and the answer's JSON is the same either way.
+#[tokio::test]
+async fn the_report_of_stored_revenue_writes_its_currency() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    ingest_samples(&d.stores).await;
+    let report = |resp: &lambda_http::Response<lambda_http::Body>| {
+        let got = json_body(resp);
+        assert_eq!(resp.status(), 200, "{got}");
+        (got.clone(), got["report"]["key"].as_str().expect("report key").to_string())
+    };
+    let html = |key: String| {
+        let stores = d.stores.clone();
+        async move {
+            let bytes = stores.panels.get_panel(&acme().org_id, &key).await.expect("get").expect("stored");
+            String::from_utf8(bytes.to_vec()).expect("utf8")
+        }
+    };
+    let (bare, key) = report(&handlers::analyze_advanced_http(&d, http_request("analyze-advanced.records.json")).await);
+    let bare_html = html(key).await;
+    assert!(!bare_html.contains("EUR ") && !bare_html.contains("USD "), "no currency named: bare amounts");
+    let connections = serde_json::json!([{"id": "meta-de", "kind": "file", "platform": "meta", "currency": "eur",
+        "column_map": {"date": "Day", "campaign_id": "Campaign ID", "spend": "Amount spent (EUR)"}}]);
+    d.stores
+        .panels
+        .put_panel(&acme().org_id, "config/connections.json", bytes::Bytes::from(connections.to_string()))
+        .await
+        .expect("put");
+    let (euros, key) =
+        report(&handlers::analyze_advanced_http(&d, http_request("analyze-advanced.records.json")).await);
+    let html = html(key).await;
+    let did = &euros["results"][0]["result"];
+    let money = |x: f64| {
+        let whole = format!("{:.0}", x.abs());
+        let grouped: String = whole
+            .chars()
+            .enumerate()
+            .flat_map(|(i, c)| ((i > 0 && (whole.len() - i) % 3 == 0).then_some(',')).into_iter().chain([c]))
+            .collect();
+        format!("EUR {}{grouped}", if x < 0.0 { "-" } else { "" })
+    };
+    let estimate = did["estimate"].as_f64().expect("estimate");
+    assert!(html.contains(&format!("<b>{}</b>", money(estimate))), "the headline estimate in EUR");
+    let (lo, hi) = (did["ci_low"].as_f64().expect("lo"), did["ci_high"].as_f64().expect("hi"));
+    assert!(html.contains(&format!("[{}, {}]", money(lo), money(hi))), "its interval in EUR");
+    assert!(html.contains("grounding check passed"), "the explanation still grounds its numbers");
+    let words = html.split("<h2>In words</h2>").nth(1).and_then(|s| s.split("<h2>").next()).expect("explanation");
+    assert!(words.contains("EUR "), "{words}");
+    assert!(html.contains("p &lt; 0.001") || html.contains("p = "), "the p-value stays a probability");
+    // the answer itself carries no new key: the currency is the report's and the explanation's
+    let strip = |mut v: serde_json::Value| {
+        v.as_object_mut().expect("object").remove("report");
+        v
+    };
+    assert_eq!(strip(euros), strip(bare));
+}
+
 /// A CSV and a Parquet panel under the org give exactly the inline rows' answer.
 #[tokio::test]
 async fn csv_and_parquet_panels_match_inline_rows() {

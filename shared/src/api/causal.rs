@@ -193,6 +193,19 @@ pub struct DataInfo {
     /// period's date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_axis: Option<crate::api::estimate::AxisSummary>,
+    /// Stored records: the currency their money columns (`spend`, `revenue`) are in, the org's
+    /// reporting currency as its connections name it. For the report's and the explanation's
+    /// amounts; not part of the answer's JSON.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub currency: Option<String>,
+}
+
+impl DataInfo {
+    /// The currency of `column` where it is money: a stored record's `spend` or `revenue`.
+    pub fn money_of(&self, column: &str) -> Option<&str> {
+        self.currency.as_deref().filter(|_| self.source == "records" && matches!(column, "spend" | "revenue"))
+    }
 }
 
 /// One method's settings in `analyze/advanced`: `method` and that method's column roles (as

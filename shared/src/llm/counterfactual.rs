@@ -568,6 +568,11 @@ pub fn did(
                 "none at level {level}: with few clusters the interval is the wild cluster bootstrap's, computed at level {} only",
                 w.level
             ),
+            (_, _, Some(_)) => format!(
+                "per event time, t with {} df: effect ± t × standard error at level {level}; none for the averages \
+                 over the event times, whose covariance the event study does not give",
+                r.df
+            ),
             _ => format!("t with {} df: effect ± t × standard error at level {level}", r.df),
         },
         extrapolated: false,

@@ -258,8 +258,23 @@ pub fn sheet(output: &AnalysisOutput, level: f64, ctx: &Context) -> Result<FactS
             }
         }
     }
+    let mut facts = with_bounds(b.facts);
+    // Stored spend or revenue: the amounts are written in the org's currency (`USD 1,620`).
+    if let Some(currency) = ctx.outcome.as_deref().and_then(|o| data.money_of(o)) {
+        for f in facts.iter_mut().filter(|f| f.unit == Unit::Outcome) {
+            let amount = |d: &mut String| {
+                if d != "not available" {
+                    *d = format!("{currency} {d}");
+                }
+            };
+            amount(&mut f.display);
+            if let Some(ci) = f.ci_display.as_mut() {
+                ci.iter_mut().for_each(amount);
+            }
+        }
+    }
     Ok(FactSheet {
-        facts: with_bounds(b.facts),
+        facts,
         evidence: b.evidence,
         entities: Entities {
             platforms,

@@ -831,7 +831,9 @@ fn report_html(output: &AnalysisOutput, table: &Table, methods: &[MethodSpec], o
             crate::report::discovery(&a.result, &a.data, report_explanation(output, outcome).as_ref().map(words))
         }
         AnalysisOutput::Effect(a) => {
-            crate::report::effect(&a.result, &a.data, report_explanation(output, outcome).as_ref().map(words))
+            let currency = outcome.as_deref().and_then(|o| a.data.money_of(o)).map(str::to_string);
+            let explained = report_explanation(output, outcome);
+            crate::report::effect(&a.result, &a.data, explained.as_ref().map(words), currency.as_deref())
         }
         AnalysisOutput::Advanced(_) => advanced_report(output, table, methods),
     }
@@ -850,10 +852,12 @@ fn advanced_report(output: &AnalysisOutput, table: &Table, methods: &[MethodSpec
         MethodSpec::Sdid(r) => r.outcome.clone(),
         MethodSpec::Impact(r) => r.outcome.clone(),
     });
-    let explained = report_explanation(output, outcome);
+    let currency = outcome.as_deref().and_then(|o| a.data.money_of(o));
+    let explained = report_explanation(output, outcome.clone());
     let evidence = explained.as_ref().map(|x| x.evidence.as_slice()).unwrap_or_default();
     let (scenarios, _) = crate::llm::counterfactual::analysis_paths(output, Some((table, methods)), evidence, level);
-    crate::report::advanced(&a.result, &a.data, explained.as_ref().map(|x| (&x.explanation, &x.grounding)), &scenarios)
+    let words = explained.as_ref().map(|x| (&x.explanation, &x.grounding));
+    crate::report::advanced(&a.result, &a.data, words, &scenarios, currency)
 }
 
 /// `liftos report`: an analysis request (the API's body) on a local table, with its HTML report.

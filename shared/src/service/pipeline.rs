@@ -47,7 +47,7 @@ pub fn sample_connections(base_url: &str) -> Vec<crate::ingestion::connectors::C
     "credentials": "google-main", "timezone": "America/Los_Angeles", "currency": "USD", "country": "US"}},
   {{"id": "tiktok-eu", "kind": "tiktok", "platform": "tiktok", "account_id": "7012345678901234567", "base_url": "{base_url}",
     "credentials": "tiktok-eu", "timezone": "UTC", "currency": "EUR", "fx_rate": 1.08, "country": "US"}},
-  {{"id": "linkedin-export", "kind": "file", "platform": "linkedin", "timezone": "UTC", "country": "US",
+  {{"id": "linkedin-export", "kind": "file", "platform": "linkedin", "timezone": "UTC", "currency": "USD", "country": "US",
     "column_map": {{"date": "Start Date (in UTC)", "campaign_id": "Campaign ID", "campaign_name": "Campaign Name",
       "spend": "Total Spent", "impressions": "Impressions", "clicks": "Clicks", "conversions": "Conversions",
       "revenue": "Conversion Value", "date_format": "%m/%d/%Y"}}}}

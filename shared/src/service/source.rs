@@ -40,6 +40,7 @@ impl Loaded {
             units: None,
             treatment: None,
             time_axis: None,
+            currency: None,
         };
         Self { table, info }
     }
@@ -127,9 +128,20 @@ pub async fn load(
         }
         _ => {
             let r = spec.records.as_ref().ok_or_else(|| ValidationError::new("records", "is required"))?;
-            table_from_records(records, org, r).await
+            let mut loaded = table_from_records(records, org, r).await?;
+            loaded.info.currency = records_currency(panels, org).await;
+            Ok(loaded)
         }
     }
+}
+
+/// The currency of the org's stored money (its reporting currency, as its connections name it:
+/// [`reporting_currency`](super::pipeline::reporting_currency)); None where they do not, or
+/// cannot be read (the analysis goes on with bare amounts).
+async fn records_currency(panels: &dyn PanelStore, org: &OrgId) -> Option<String> {
+    let bytes = panels.get_panel(org, super::ingestion::CONNECTIONS_KEY).await.ok()??;
+    let connections: Vec<crate::ingestion::connectors::Connection> = serde_json::from_slice(&bytes).ok()?;
+    super::pipeline::reporting_currency(&connections)
 }
 
 /// The size of a panel object, to decide between answering now and queueing a job.
