@@ -489,15 +489,20 @@ pub fn advanced(
         };
         let _ = write!(body, "<tr><td>{}</td><td>{}</td><td>{ci}</td></tr>", esc(m), amount(*e, currency));
     }
-    let _ = write!(
-        body,
-        "</table><p>signs agree: {}; intervals overlap: {}; spread {}; checks passed {}, failed {}.</p>",
-        c.signs_agree,
-        c.intervals_overlap,
-        amount(c.spread, currency),
-        c.checks_passed,
-        c.checks_failed
-    );
+    if c.estimates.len() > 1 {
+        let _ = write!(
+            body,
+            "</table><p>signs agree: {}; intervals overlap: {}; spread {}; checks passed {}, failed {}.</p>",
+            c.signs_agree,
+            c.intervals_overlap,
+            amount(c.spread, currency),
+            c.checks_passed,
+            c.checks_failed
+        );
+    } else {
+        // one method: nothing to agree with
+        let _ = write!(body, "</table><p>checks passed {}, failed {}.</p>", c.checks_passed, c.checks_failed);
+    }
     body.push_str(&data_section(info));
     for r in &out.results {
         let _ = write!(body, "<h2>{}</h2>", esc(&method_title(&r.method)));

@@ -855,6 +855,19 @@ fn the_headline_states_the_unit_of_each_methods_effect() {
     }
 }
 
+/// An observational estimate with no check left open (AIPW: none applies) is graded down for its
+/// design alone: the next step is the randomised test, not an open check it does not have.
+#[test]
+fn an_estimate_with_no_open_check_is_not_told_to_resolve_one() {
+    let (_, out, outcome) = bases().iter().find(|(n, _, _)| n == "aipw").expect("base");
+    let x = insights::explain(out, &ask(0.95, Audience::Executive, outcome.clone()), None).expect("explain");
+    assert_grounded("aipw", &x);
+    let all: String = x.explanation.sentences.iter().map(|s| s.text.clone()).collect::<Vec<_>>().join(" ");
+    assert!(all.contains("No validity check applies"), "{all}");
+    assert!(all.contains("Next step: run a randomised test before moving budget"), "{all}");
+    assert!(!all.contains("open check"), "{all}");
+}
+
 /// The media mix model's answer of the golden `liftos mmm` run (two years of daily data, five
 /// channels), as the optimize route and `liftos mmm` return it.
 fn mmm_base() -> serde_json::Value {

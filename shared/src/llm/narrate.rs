@@ -344,6 +344,10 @@ fn next_step(sheet: &FactSheet, e: &Evidence, effect: &Fact) -> String {
         (Some(true), true) => format!(
             "Next step: use this estimate in budget decisions, and test again when conditions change.{{{{cite:{eid}}}}}"
         ),
+        // no check open: the grade is the design's (adjustment for observed covariates only)
+        (Some(true), false) if e.checks.iter().all(|c| c.passed == Some(true)) => format!(
+            "Next step: run a randomised test before moving budget on this estimate.{{{{cite:{eid}}}}}"
+        ),
         (Some(true), false) => format!(
             "Next step: resolve the open check or run a randomised test before moving budget on this estimate.{{{{cite:{eid}}}}}"
         ),
