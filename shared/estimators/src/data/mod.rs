@@ -508,13 +508,32 @@ fn merge_text(mut table: Table, mut again: Table, text_cols: Vec<usize>) -> Tabl
 /// A column of `true` and `false` in any case (pandas writes `True`, R, Excel and SQL exports
 /// `TRUE`), or of `yes` and `no` (a spreadsheet's `Treated?` column), as 1 and 0, an empty cell
 /// missing, as a Parquet file's booleans are read: a treatment or a converted flag saved that way
-/// is the 0/1 column it means. None when any other value is there or none is a boolean.
+/// is the 0/1 column it means. The same words in the languages the exports are read in: Excel's
+/// `WAHR`/`FALSCH` and `VRAI`/`FAUX`, a sheet's `ja`/`nein`, `oui`/`non`, `sí`/`no`, `sim`/`não`,
+/// `ja`/`nee`. None when any other value is there or none is a boolean.
 pub fn booleans(v: &[String]) -> Option<Vec<f64>> {
+    const TRUE: &[&str] = &[
+        "true",
+        "yes",
+        "wahr",
+        "ja",
+        "vrai",
+        "oui",
+        "verdadero",
+        "sí",
+        "si",
+        "vero",
+        "sì",
+        "verdadeiro",
+        "sim",
+        "waar",
+    ];
+    const FALSE: &[&str] = &["false", "no", "falsch", "nein", "faux", "non", "falso", "não", "nao", "onwaar", "nee"];
     let x: Vec<f64> = v
         .iter()
-        .map(|s| match s.trim() {
-            t if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("yes") => Some(1.0),
-            t if t.eq_ignore_ascii_case("false") || t.eq_ignore_ascii_case("no") => Some(0.0),
+        .map(|s| match s.trim().to_lowercase().as_str() {
+            t if TRUE.contains(&t) => Some(1.0),
+            t if FALSE.contains(&t) => Some(0.0),
             "" => Some(f64::NAN),
             _ => None,
         })
@@ -1119,6 +1138,21 @@ mod tests {
         assert_eq!((treated[0], treated[1]), (1.0, 0.0));
         assert!(treated[2].is_nan() && t.holds_flags("treated"));
         assert_eq!(booleans(&["yes".to_string(), "maybe".to_string()]), None);
+        // Excel's booleans in German and French, and a sheet's yes and no in the exports' languages
+        for (yes, no) in [
+            ("WAHR", "FALSCH"),
+            ("VRAI", "FAUX"),
+            ("ja", "nein"),
+            ("Oui", "Non"),
+            ("Sí", "No"),
+            ("sim", "não"),
+            ("Ja", "Nee"),
+        ] {
+            let got = booleans(&[yes.to_string(), no.to_string(), String::new()]).unwrap();
+            assert_eq!((got[0], got[1]), (1.0, 0.0), "{yes}/{no}");
+            assert!(got[2].is_nan());
+        }
+        assert_eq!(booleans(&["ja".to_string(), "vielleicht".to_string()]), None);
     }
 
     /// Numbers as a spreadsheet shows them (Excel's "CSV" and Google Sheets' download write the
