@@ -986,6 +986,28 @@ pub fn effect(
     page("Treatment effect", &body)
 }
 
+/// A return on spend as a marketer reads it: two decimals (3.15), two significant digits below
+/// 0.01 (0.0042), thousands grouped.
+fn ratio(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    if x != 0.0 && x.abs() < 0.01 {
+        return format!("{x:.1e}").parse::<f64>().map_or_else(|_| fmt(x), |r| r.to_string());
+    }
+    let text = format!("{:.2}", x.abs());
+    let (whole, cents) = text.split_once('.').unwrap_or((text.as_str(), "00"));
+    let grouped: String = whole
+        .chars()
+        .enumerate()
+        .flat_map(|(i, ch)| ((i > 0 && (whole.len() - i) % 3 == 0).then_some(',')).into_iter().chain([ch]))
+        .collect();
+    format!(
+        "{}{grouped}.{cents}",
+        if x < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') { "-" } else { "" }
+    )
+}
+
 /// Money with its currency (ISO code first) and thousands separators: whole units from 100 up,
 /// cents below.
 fn money(x: f64, currency: Option<&str>) -> String {
@@ -1143,12 +1165,12 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
             esc(&c.channel),
             money(c.spend_from, cur),
             money(c.spend_to, cur),
-            fmt(c.roi),
-            fmt(c.roi_ci_low),
-            fmt(c.roi_ci_high),
-            fmt(c.marginal_roi),
-            fmt(c.marginal_roi_ci_low),
-            fmt(c.marginal_roi_ci_high),
+            ratio(c.roi),
+            ratio(c.roi_ci_low),
+            ratio(c.roi_ci_high),
+            ratio(c.marginal_roi),
+            ratio(c.marginal_roi_ci_low),
+            ratio(c.marginal_roi_ci_high),
             if c.evidence { "pass" } else { "na" },
             if c.evidence { "yes" } else { "no" },
             esc(c.bound.as_deref().unwrap_or("–"))
@@ -1400,6 +1422,15 @@ fn spend_svg(channels: &[liftos_estimators::mmm::MmmChannel], currency: Option<&
 #[cfg(test)]
 mod tests {
     use super::money;
+
+    #[test]
+    fn returns_read_to_two_decimals() {
+        assert_eq!(
+            [3.150_467, 0.0, 21.783_4, -0.5, 1234.567, 0.004_23, -0.000_5].map(super::ratio),
+            ["3.15", "0.00", "21.78", "-0.50", "1,234.57", "0.0042", "-0.0005"]
+        );
+        assert_eq!(super::ratio(f64::NAN), "–");
+    }
 
     #[test]
     fn money_shows_its_currency_and_thousands() {
