@@ -543,8 +543,41 @@ pub fn booleans(v: &[String]) -> Option<Vec<f64>> {
 
 /// A column of numbers as a spreadsheet shows them, saved as CSV by Excel or downloaded from
 /// Google Sheets (`"1,001.89"`, `$12.50`, beside plain `958.98` and empty cells): its numbers,
-/// when every cell is one ([`formatted_number`]), empty or NA and one at least is formatted.
+/// when every cell is one ([`formatted_number`]), empty or NA and one at least is formatted; or,
+/// failing that, a column written with decimal commas ([`decimal_comma_numbers`]).
 pub fn formatted_numbers(v: &[String]) -> Option<Vec<f64>> {
+    point_formatted_numbers(v).or_else(|| decimal_comma_numbers(v))
+}
+
+/// A column written with decimal commas, as a spreadsheet set to German or French shows it and
+/// Google Sheets downloads it, quoted, into a comma-separated file (`"48.499,81"`, `"12,5 %"`,
+/// `1.234,56 €`): its numbers ([`decimal_comma_dressed`]), when every cell is one, a whole
+/// number, empty or NA, and one at least has a decimal comma. A column that mixes in a decimal
+/// point (`12.5`) is neither reading's, and stays text.
+pub fn decimal_comma_numbers(v: &[String]) -> Option<Vec<f64>> {
+    let mut comma = false;
+    let whole = |t: &str| {
+        let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    let x: Vec<f64> = v
+        .iter()
+        .map(|s| match s.trim() {
+            t if empty_cell(t) => Some(f64::NAN),
+            t => match decimal_comma_dressed(t) {
+                Some(d) => {
+                    comma |= t.contains(',');
+                    d.parse::<f64>().ok()
+                }
+                None if whole(t) => t.parse::<f64>().ok().filter(|x| !fast::beyond_doubles(t.as_bytes(), *x)),
+                None => None,
+            },
+        })
+        .collect::<Option<_>>()?;
+    comma.then_some(x)
+}
+
+fn point_formatted_numbers(v: &[String]) -> Option<Vec<f64>> {
     let mut formatted = false;
     let x: Vec<f64> = v
         .iter()
@@ -1153,6 +1186,27 @@ mod tests {
             assert!(got[2].is_nan());
         }
         assert_eq!(booleans(&["ja".to_string(), "vielleicht".to_string()]), None);
+    }
+
+    /// Google Sheets set to German downloads a comma-separated file whose numbers are quoted with
+    /// decimal commas: a column of them is its numbers (percentages and negatives too), a column
+    /// that mixes the two decimal marks stays text, and a column of American thousands stays
+    /// American.
+    #[test]
+    fn a_comma_file_with_quoted_decimal_commas_reads_its_numbers() {
+        let csv = "market,day,sales,ctr,margin,mixed,us\n\
+                   Köln,1,\"48.499,81\",\"2,5 %\",\"(1.234,56)\",\"12,5\",\"1,234\"\n\
+                   Bonn,2,\"1.500\",\"10 %\",7,12.5,\"2,000.50\"\n\
+                   Aachen,3,7,,\"0,5\",1,3\n";
+        let t = Table::from_reader(csv.as_bytes()).unwrap();
+        let sales = t.numeric_or_missing("sales").unwrap().to_vec();
+        assert_eq!(sales, vec![48499.81, 1500.0, 7.0]);
+        let ctr = t.numeric_or_missing("ctr").unwrap();
+        assert!((ctr[0] - 0.025).abs() < 1e-15 && (ctr[1] - 0.1).abs() < 1e-15 && ctr[2].is_nan(), "{ctr:?}");
+        assert_eq!(t.numeric_or_missing("margin").unwrap().to_vec(), vec![-1234.56, 7.0, 0.5]);
+        assert!(matches!(t.column("mixed").unwrap(), Column::Text(_)), "12,5 beside 12.5");
+        assert_eq!(t.numeric_or_missing("us").unwrap().to_vec(), vec![1234.0, 2000.5, 3.0]);
+        assert_eq!(decimal_comma_numbers(&["7".to_string(), "".to_string()]), None, "no decimal comma in it");
     }
 
     /// Numbers as a spreadsheet shows them (Excel's "CSV" and Google Sheets' download write the
