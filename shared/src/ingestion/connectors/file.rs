@@ -114,9 +114,18 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     }
     // A column named in micros is read as micros; money_scale scales the other money columns
     // (Snapchat's API writes both spend and conversion values in micros without saying so).
-    let money = |c: &str| if in_micros(c) { 1e-6 } else { map.money_scale.unwrap_or(1.0) } * conn.fx_rate;
+    // A scale below one that is a whole divisor (1e-6: a million) divides, so that 37,020,000
+    // micros are 37.02 exactly, as the Google Ads connector reads them (times 1e-6 they were
+    // 37.019999999999996).
+    let money = |c: &str| {
+        let scale = if in_micros(c) { 1e-6 } else { map.money_scale.unwrap_or(1.0) };
+        let divisor = (1.0 / scale).round();
+        let divides = scale < 1.0 && divisor.is_finite() && (divisor * scale - 1.0).abs() < 1e-12;
+        let fx = conn.fx_rate;
+        move |x: f64| if divides { x / divisor * fx } else { x * scale * fx }
+    };
     let spend_scale = money(&map.spend);
-    let revenue_scale = map.revenue.as_deref().map_or(1.0, money);
+    let revenue_scale = money(map.revenue.as_deref().unwrap_or(&map.spend));
     let mut rows: Vec<DailyRow> = Vec::new();
     let mut bad = Vec::new();
     // The date column is the start of each row's reporting range, and the export has its end.
@@ -311,11 +320,11 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
         match days.get_mut(&(campaign.clone(), date)) {
             Some((at, parts)) if !parts.contains(&part) => {
                 let r: &mut DailyRow = &mut rows[*at];
-                r.spend += vals[0] * spend_scale;
+                r.spend += spend_scale(vals[0]);
                 r.impressions += vals[1];
                 r.clicks += vals[2];
                 r.conversions += vals[3];
-                r.revenue += vals[4] * revenue_scale;
+                r.revenue += revenue_scale(vals[4]);
                 parts.insert(part);
                 summed += 1;
                 continue;
@@ -334,11 +343,11 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
             }),
             date,
             timestamp: conn.day_start_utc(date)?,
-            spend: vals[0] * spend_scale,
+            spend: spend_scale(vals[0]),
             impressions: vals[1],
             clicks: vals[2],
             conversions: vals[3],
-            revenue: vals[4] * revenue_scale,
+            revenue: revenue_scale(vals[4]),
             extra: Default::default(),
         });
     }
@@ -1959,6 +1968,19 @@ mod tests {
         .unwrap();
         let (batch, _) = parse(&conn, &table).unwrap();
         assert_eq!((batch.rows[0].spend, batch.rows[0].revenue), (4.0, 2.5));
+        // micros are divided, so an amount in cents reads as the amount (times 1e-6, 37,020,000
+        // was 37.019999999999996); a scale that divides nothing whole multiplies
+        let table = Table::from_csv_bytes(
+            b"Day,Campaign ID,cost_micros,revenue_thousandths\n2026-10-01,7,37020000,1234567\n",
+            None,
+        )
+        .unwrap();
+        let (batch, _) = parse(&conn, &table).unwrap();
+        assert_eq!((batch.rows[0].spend, batch.rows[0].revenue), (37.02, 1234.567));
+        let mut halves = conn.clone();
+        halves.column_map.as_mut().unwrap().money_scale = Some(0.5);
+        let (batch, _) = parse(&halves, &table).unwrap();
+        assert_eq!(batch.rows[0].revenue, 617_283.5);
 
         let (batch, bad) = read_detected(
             "meta",
