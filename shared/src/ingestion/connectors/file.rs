@@ -1226,7 +1226,7 @@ pub fn export_date_format(table: &Table, column: &str) -> Result<String, String>
 fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, String> {
     let Ok(Column::Text(v)) = table.column(column) else { return Ok("%Y%m%d".to_string()) };
     let sample: Vec<&str> =
-        v.iter().map(|s| s.trim()).filter(|s| !s.is_empty() && !is_summary_cell(s)).take(500).collect();
+        v.iter().map(|s| s.trim()).filter(|s| !no_value(s) && !is_summary_cell(s)).take(500).collect();
     let mut best: (Reading, &str) = (Reading::default(), "");
     let months: &[&str] = if hours { &[] } else { PERIOD_FORMATS };
     for f in DATE_FORMATS.iter().chain(months) {
@@ -1840,6 +1840,22 @@ mod tests {
         // a title line naming a week does not hide the header with a date below it
         let (_, skipped) = export_text(b"Report, week 45\nDay,Campaign ID,Cost\n2026-11-02,7,10\n", None).unwrap();
         assert_eq!(skipped, 1);
+    }
+
+    /// A short export's totals row writes a dash for its date (TikTok's `Total of 2 results`): the
+    /// dash is no date to read a format from, so two days and a total are read as two days.
+    #[test]
+    fn a_dash_in_the_date_column_is_no_date() {
+        let (batch, bad) = read_detected(
+            "tiktok",
+            "Campaign name,Campaign ID,By Day,Cost,Impressions\n\
+             Spring,17,2026-10-01,120.50,10000\n\
+             Spring,17,2026-10-02,-,-\n\
+             Total of 2 results,-,-,120.50,10000\n",
+        );
+        assert!(bad.is_empty(), "{bad:?}");
+        let got: Vec<(String, f64)> = batch.rows.iter().map(|r| (r.date.to_string(), r.spend)).collect();
+        assert_eq!(got, [("2026-10-01".to_string(), 120.5), ("2026-10-02".to_string(), 0.0)]);
     }
 
     /// A file that is not text is named so, and a header's columns are listed within bounds.
