@@ -1013,6 +1013,32 @@ fn pipeline_connections_without_column_maps() {
             && note.contains("missing, not zero spend"),
         "{note}"
     );
+    // a KPI by week is counted in weeks
+    let weeks: String = (0..8).map(|w| format!("{},\"1,{}\"\n", 20110 + 7 * w, 100 + w)).collect();
+    let weeks: String = weeks
+        .lines()
+        .map(|l| {
+            let (d, v) = l.split_once(',').unwrap();
+            let day = chrono::NaiveDate::default() + chrono::Duration::days(d.parse().unwrap());
+            format!("{},{v}\n", day.format("%m/%d/%Y"))
+        })
+        .collect();
+    std::fs::write(&kpi, format!("Week,Orders\n{weeks}")).unwrap();
+    let (code, v) = liftos(&[
+        "pipeline",
+        "--connections",
+        conns.to_str().unwrap(),
+        "--kpi",
+        kpi.to_str().unwrap(),
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{v}");
+    let note = v["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str()).find(|n| n.contains("no budget plan"));
+    let note = note.unwrap_or_else(|| panic!("{}", v["notes"]));
+    assert!(note.contains("the KPI: 8 weeks, ") && note.contains("a week with such a day"), "{note}");
 
     let odd = dir.path().join("odd.csv");
     std::fs::write(&odd, "when,what\n2026-01-01,3\n").unwrap();

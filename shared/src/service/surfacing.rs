@@ -949,11 +949,21 @@ fn period_spend(by_day: &std::collections::HashMap<i64, f64>, days: &[i64], step
 /// to 2026-11-28, ...)"`.
 fn coverage(input: &liftos_estimators::mmm::MmmInput) -> String {
     let day = |d: i64| (chrono::NaiveDate::default() + chrono::Duration::days(d)).to_string();
+    // the KPI's periods as its dates are spaced: days, weeks (each dated by its first day), months
+    let step = input.days.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).min().unwrap_or(1);
+    let (one, many, within) = match step {
+        1 => ("day", "days", ""),
+        7 => ("week", "weeks", " (and so is a week with such a day)"),
+        28..=31 => ("month", "months", " (and so is a month with such a day)"),
+        _ => ("period", "periods", " (and so is a period with such a day)"),
+    };
     let span = |ok: &dyn Fn(usize) -> bool| {
         let on: Vec<i64> = (0..input.days.len()).filter(|&i| ok(i)).map(|i| input.days[i]).collect();
         match (on.iter().min(), on.iter().max()) {
-            (Some(a), Some(b)) => format!("{} days, {} to {}", on.len(), day(*a), day(*b)),
-            _ => "no days".to_string(),
+            (Some(a), Some(b)) => {
+                format!("{} {}, {} to {}", on.len(), if on.len() == 1 { one } else { many }, day(*a), day(*b))
+            }
+            _ => format!("no {many}"),
         }
     };
     let channels: Vec<String> = input
@@ -962,7 +972,7 @@ fn coverage(input: &liftos_estimators::mmm::MmmInput) -> String {
         .map(|c| format!("{} {}", c.name, span(&|i| c.values.get(i).is_some_and(|v| v.is_finite()))))
         .collect();
     format!(
-        " (the KPI: {}; spend on them: {}; a day a platform has no record for is missing, not zero spend)",
+        " (the KPI: {}; spend on them: {}; a day a platform has no record for is missing, not zero spend{within})",
         span(&|i| input.kpi.get(i).is_some_and(|v| v.is_finite())),
         channels.join(", ")
     )
