@@ -323,6 +323,15 @@ impl LeftOut {
             rest = &rest[digits..];
         }
         out.push_str(rest);
+        // too few rows may be the empty cells' doing: say how many they took
+        if out.contains("too few") {
+            let n = self.left_out.len();
+            out.push_str(&format!(
+                " ({n} row{} with an empty cell in {} left out; name the columns to use, or fill the cells)",
+                if n == 1 { "" } else { "s" },
+                self.columns.join(", ")
+            ));
+        }
         EstimateError::Invalid { field, message: out }
     }
 }
@@ -1752,6 +1761,25 @@ mod tests {
         let one: String = regions.join("\n").replace(",South", ",North").replace(",East", ",North");
         let e = effect(&with_holes(&one, &[(9, "region")]).0, &r).unwrap_err().to_string();
         assert!(e.starts_with("region: row 9: is empty, and the column's other rows hold one category"), "{e}");
+    }
+
+    /// Discovery on a file whose empty cells leave too few rows says so, with the rows left out.
+    #[test]
+    fn too_few_rows_after_the_empty_cells_are_left_out_says_so() {
+        let mut csv = String::from("a,b,c\n");
+        for i in 0..10 {
+            let b = if i % 3 == 0 { String::new() } else { (i * 2).to_string() };
+            csv.push_str(&format!("{i},{b},{}\n", i % 5));
+        }
+        let t = Table::from_csv_bytes(csv.as_bytes(), None).unwrap();
+        let req: DiscoverRequest = serde_json::from_value(serde_json::json!({})).unwrap();
+        let EstimateError::Invalid { field, message } = discover(&t, &req).unwrap_err();
+        assert_eq!(field, "columns");
+        assert_eq!(
+            message,
+            "columns: 6 rows is too few for 3 variables (at least 7 are needed) (4 rows with an empty cell in b left out; name the \
+             columns to use, or fill the cells)"
+        );
     }
 
     /// A running variable of dates is refused pointing to the time-series counterfactual, in

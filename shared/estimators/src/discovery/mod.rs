@@ -224,7 +224,14 @@ fn check_columns(columns: &Columns) -> Result<usize, DiscoveryError> {
         return Err(invalid(name, format!("row {row}: not a finite number")));
     }
     if n < p + 4 {
-        return Err(invalid("columns", format!("{n} rows is too few for {p} variables")));
+        return Err(invalid(
+            "columns",
+            format!(
+                "{n} row{} is too few for {p} variables (at least {} are needed)",
+                if n == 1 { "" } else { "s" },
+                p + 4
+            ),
+        ));
     }
     Ok(n)
 }
