@@ -966,6 +966,8 @@ const REVENUE_COLUMNS: &[&str] = &[
     "Website purchases conversion value",
     "Total purchase value",
     "Purchase value",
+    // Snapchat Ads Manager's
+    "Purchases value",
     // TikTok's purchases' value: Ads Manager's `Total Complete Payment`, the API's
     // `total_complete_payment_rate` (a value despite its name; `Complete payment rate` is a rate)
     "Total complete payment",
@@ -2044,6 +2046,12 @@ mod tests {
             assert_eq!(rows, [(2, "End Time"), (3, "End Time")], "{start}: {bad:?}");
             assert!(bad[0].reason.contains("covers 2026-10-01 to 2026-10-08"), "{}", bad[0].reason);
         }
+        // the value of the purchases under the name Ads Manager's download gives it
+        let csv = "Start Time,End Time,Campaign Name,Campaign ID,Amount Spent,Purchases,Purchases Value\n\
+                   2026-10-01 00:00:00,2026-10-02 00:00:00,Fall Sale,a1b2,$50.00,3,$150.00\n";
+        let (batch, bad) = read_detected("snapchat", csv);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!((batch.rows[0].conversions, batch.rows[0].revenue), (3.0, 150.0));
     }
 
     /// Amounts as exports write them; a decimal comma (`12,50`) is refused rather than read as
