@@ -988,25 +988,22 @@ fn pipeline_connections_without_column_maps() {
     ]);
     std::fs::write(&conns, list.to_string()).unwrap();
     let kpi = dir.path().join("kpi.csv");
+    // the main job on a KPI file, and its note on why there is no budget plan
+    let without_plan = |text: String| {
+        std::fs::write(&kpi, text).unwrap();
+        let out = dir.path().join("out");
+        let args = ["--kpi", kpi.to_str().unwrap(), "--data-dir", d.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        let (code, v) = liftos(&[&["pipeline", "--connections", conns.to_str().unwrap()][..], &args[..]].concat());
+        assert_eq!(code, 0, "{v}");
+        assert!(v["budget_recommendation"].is_null());
+        let notes = v["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str());
+        let note = notes.clone().find(|n| n.contains("no budget plan")).map(str::to_string);
+        (v.clone(), note.unwrap_or_else(|| panic!("{}", v["notes"])))
+    };
     // as a spreadsheet saves it: US dates, a capitalised header, amounts with separators
     let days: String = (1..=28).map(|d| format!("02/{d:02}/2025,\"1,{}\"\n", 100 + d)).collect();
-    std::fs::write(&kpi, format!("Date,Orders\n{days}")).unwrap();
-    let (code, v) = liftos(&[
-        "pipeline",
-        "--connections",
-        conns.to_str().unwrap(),
-        "--kpi",
-        kpi.to_str().unwrap(),
-        "--data-dir",
-        d.to_str().unwrap(),
-        "--out",
-        dir.path().join("out").to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{v}");
+    let (v, note) = without_plan(format!("Date,Orders\n{days}"));
     assert_eq!(v["ingestion"]["records_by_platform"], serde_json::json!({"google_ads": 168, "meta": 112}), "{v}");
-    assert!(v["budget_recommendation"].is_null());
-    let note = v["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str()).find(|n| n.contains("no budget plan"));
-    let note = note.unwrap_or_else(|| panic!("{}", v["notes"]));
     assert!(
         note.contains("the KPI: 28 days, 2025-02-01 to 2025-02-28")
             && note.contains("google_ads no days")
@@ -1014,30 +1011,11 @@ fn pipeline_connections_without_column_maps() {
         "{note}"
     );
     // a KPI by week is counted in weeks
-    let weeks: String = (0..8).map(|w| format!("{},\"1,{}\"\n", 20110 + 7 * w, 100 + w)).collect();
-    let weeks: String = weeks
-        .lines()
-        .map(|l| {
-            let (d, v) = l.split_once(',').unwrap();
-            let day = chrono::NaiveDate::default() + chrono::Duration::days(d.parse().unwrap());
-            format!("{},{v}\n", day.format("%m/%d/%Y"))
-        })
+    let first = chrono::NaiveDate::from_ymd_opt(2025, 1, 22).unwrap();
+    let weeks: String = (0..8)
+        .map(|w| format!("{},\"1,{}\"\n", (first + chrono::Duration::weeks(w)).format("%m/%d/%Y"), 100 + w))
         .collect();
-    std::fs::write(&kpi, format!("Week,Orders\n{weeks}")).unwrap();
-    let (code, v) = liftos(&[
-        "pipeline",
-        "--connections",
-        conns.to_str().unwrap(),
-        "--kpi",
-        kpi.to_str().unwrap(),
-        "--data-dir",
-        d.to_str().unwrap(),
-        "--out",
-        dir.path().join("out").to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{v}");
-    let note = v["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str()).find(|n| n.contains("no budget plan"));
-    let note = note.unwrap_or_else(|| panic!("{}", v["notes"]));
+    let (_, note) = without_plan(format!("Week,Orders\n{weeks}"));
     assert!(note.contains("the KPI: 8 weeks, ") && note.contains("a week with such a day"), "{note}");
 
     let odd = dir.path().join("odd.csv");
