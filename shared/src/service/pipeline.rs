@@ -963,6 +963,14 @@ mod kpi_tests {
         assert_eq!(kpi(french).unwrap(), "date,Commandes\n2026-11-02,70\n2026-11-09,75\n");
         let numeric = "date,orders\n20261101,5\n20261102,6\n";
         assert_eq!(kpi(numeric).unwrap(), "date,orders\n2026-11-01,5\n2026-11-02,6\n");
+        // Google Analytics 4's download: `#` lines above the header, days as YYYYMMDD sorted by
+        // the first figure, and a `Grand total` row (not a day; before, the file was refused)
+        let ga4 = "# ----------------------------------------\n# Free form 1\n# Property: Acme\n\
+                   # ----------------------------------------\n#\n# Start date: 20261101\n\
+                   Date,Purchase revenue\n20261102,998.5\nGrand total,2022.5\n20261101,1024\n";
+        assert_eq!(kpi(ga4).unwrap(), "date,Purchase revenue\n2026-11-02,998.5\n2026-11-01,1024\n");
+        let german_total = "Datum;Umsatz\n01.11.2026;1.024,50\nGesamtsumme;1.024,50\n";
+        assert_eq!(kpi(german_total).unwrap(), "date,Umsatz\n2026-11-01,1024.5\n");
     }
 
     #[test]

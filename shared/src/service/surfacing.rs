@@ -792,9 +792,9 @@ pub fn kpi_csv(bytes: &[u8], field: &str, column: Option<&str>) -> Result<Vec<u8
     let values = table.labels(kpi).map_err(|e| bad(e.to_string()))?;
     let mut seen: std::collections::HashMap<chrono::NaiveDate, usize> = std::collections::HashMap::new();
     for (i, (d, v)) in days.iter().zip(&values).enumerate() {
-        // a blank line
         let blank = |s: &str| matches!(s.trim(), "" | "NaN");
-        if blank(d) && blank(v) {
+        // a blank line, or a report's totals row (Google Analytics' `Grand total`)
+        if (blank(d) && blank(v)) || file::is_summary_cell(d) {
             continue;
         }
         let day = match table.column(date) {

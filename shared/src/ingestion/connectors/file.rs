@@ -1409,7 +1409,8 @@ pub fn campaign_key(raw: &str) -> String {
 }
 
 /// A totals row at the foot of an export (`Total: Account`, `Total: Campaigns`, `Totals`, and
-/// as the platforms' other languages write it: `Gesamt: Konto`, `Total : compte`, `Totale`).
+/// as the platforms' other languages write it: `Gesamt: Konto`, `Total : compte`, `Totale`), or
+/// of a Google Analytics or spreadsheet report (`Grand total`, `Gesamtsumme`, `Total général`).
 /// A campaign whose name starts with the word (`Totally new`, `Total reach`) is not one.
 /// Empty, or a dash where the platform has no value (Google Ads writes `--`, TikTok and
 /// Snapchat `-`).
@@ -1417,12 +1418,27 @@ fn no_value(s: &str) -> bool {
     matches!(s.trim(), "" | "--" | "-" | "–" | "—")
 }
 
-fn is_summary_cell(s: &str) -> bool {
+pub(crate) fn is_summary_cell(s: &str) -> bool {
     let s = s.trim().to_lowercase();
-    ["totals", "totale", "totaal", "total", "insgesamt", "gesamtsumme", "gesamt"]
-        .iter()
-        .find_map(|w| s.strip_prefix(w))
-        .is_some_and(|rest| rest.trim_start().is_empty() || rest.trim_start().starts_with(':'))
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    [
+        "grand total",
+        "total général",
+        "total general",
+        "totale complessivo",
+        "gesamtergebnis",
+        "totals",
+        "totale",
+        "totaal",
+        "total",
+        "insgesamt",
+        "gesamtsumme",
+        "gesamt",
+        "summe",
+    ]
+    .iter()
+    .find_map(|w| s.strip_prefix(w))
+    .is_some_and(|rest| rest.trim_start().is_empty() || rest.trim_start().starts_with(':'))
 }
 
 #[cfg(test)]
@@ -1727,10 +1743,21 @@ mod tests {
         assert_eq!(map.campaign_name.as_deref(), Some("CampaignName"));
         assert_eq!(rows, expected("42"));
         // totals rows in other languages, and campaigns whose names start with the word
-        for total in ["Total: Account", "Totals", "Gesamt: Konto", "Total : compte", "Totale: account", "GESAMT"] {
+        for total in [
+            "Total: Account",
+            "Totals",
+            "Gesamt: Konto",
+            "Total : compte",
+            "Totale: account",
+            "GESAMT",
+            "Grand total",
+            "Grand  Total",
+            "Total général",
+            "Summe",
+        ] {
             assert!(is_summary_cell(total), "{total}");
         }
-        for campaign in ["Totally new", "Total reach Q4", "Gesamtpaket"] {
+        for campaign in ["Totally new", "Total reach Q4", "Gesamtpaket", "Grand totality sale", "Summer sale"] {
             assert!(!is_summary_cell(campaign), "{campaign}");
         }
         // a German report by week is refused as a report by week
