@@ -157,7 +157,24 @@ fn pretrend_check_with_more_leads_than_clusters_is_the_linear_test() {
     let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("sales".into())), None).expect("explain");
     assert_grounded("one treated market", &x);
     assert!(x.facts.iter().all(|f| f.id != "did.pretrend_leads"), "no linear-test facts");
-    assert!(x.explanation.sentences.iter().any(|s| s.text.contains("pre-trends check was not run")));
+    // ... and why, in words (11 leads against 10 markets, one of them treated)
+    let said = x.explanation.sentences.iter().find(|s| s.text.contains("pre-trends check")).expect("the check");
+    assert!(
+        said.text.contains("pre-trends check could not run for this estimate: too few clusters for a joint test")
+            && said.text.contains("with one treated cluster no test of a linear pre-trend"),
+        "{}",
+        said.text
+    );
+    // the executive reading says the same, and that the estimate cannot be fully trusted
+    let x = insights::explain(&out, &ask(0.95, Audience::Executive, Some("sales".into())), None).expect("explain");
+    assert_grounded("one treated market, executive", &x);
+    let said = x.explanation.sentences.iter().find(|s| s.text.contains("pre-trends check")).expect("the check");
+    assert!(
+        said.text.contains("could not run (too few clusters for a joint test of the pre-treatment periods, and with one treated cluster")
+            && said.text.ends_with("so the estimate cannot be fully trusted."),
+        "{}",
+        said.text
+    );
 }
 
 /// One treated market under cluster-robust errors: the t interval comes from the other markets'

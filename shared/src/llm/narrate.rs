@@ -275,7 +275,10 @@ fn effect_drafts(
                 (Some(false), true) => {
                     format!("The {} check failed ({{{{fact:{cid}}}}}), so this estimate may be biased.", c.name)
                 }
-                _ => format!("The {} check was not run for this estimate.{{{{cite:{eid}}}}}", c.name),
+                _ => match not_run_reason(c) {
+                    Some(why) => format!("The {} check could not run for this estimate: {why}.{{{{cite:{eid}}}}}", c.name),
+                    None => format!("The {} check was not run for this estimate.{{{{cite:{eid}}}}}", c.name),
+                },
             });
         }
         if !e.assumptions.is_empty() {
@@ -298,6 +301,7 @@ fn effect_drafts(
     } else if first {
         let failed: Vec<&str> = validity.iter().filter(|c| c.passed == Some(false)).map(|c| c.name.as_str()).collect();
         let missing: Vec<&str> = validity.iter().filter(|c| c.passed.is_none()).map(|c| c.name.as_str()).collect();
+        let not_run = validity.iter().copied().find(|c| c.passed.is_none());
         let cited: Vec<String> = validity
             .iter()
             .map(|c| super::facts::check_id(id, &c.name))
@@ -309,6 +313,10 @@ fn effect_drafts(
             .collect();
         d.push(if !failed.is_empty() {
             format!("The {} check failed ({}), so the estimate may be biased.", failed.join(" and "), cited.join(", "))
+        } else if let (Some(why), [name]) = (not_run.and_then(not_run_reason), &missing[..]) {
+            format!(
+                "The {name} check could not run ({why}), so the estimate cannot be fully trusted.{{{{cite:{eid}}}}}"
+            )
         } else if !missing.is_empty() {
             format!(
                 "The {} check was not run, so the estimate cannot be fully trusted.{{{{cite:{eid}}}}}",
@@ -321,6 +329,27 @@ fn effect_drafts(
         });
     }
     d
+}
+
+/// Why a check did not run, in words that carry no number, where its rule says so: the DiD's
+/// joint test of the leads with at least as many leads as clusters (`(34 leads, 3 clusters)`),
+/// and one treated cluster, whose own variation no cluster-robust variance sees.
+fn not_run_reason(c: &Check) -> Option<&'static str> {
+    let rule = c.rule.strip_prefix("not run")?;
+    let count = |word: &str| {
+        let at = rule.find(word)?;
+        rule[..at].trim_end().rsplit([' ', '(']).next()?.parse::<usize>().ok()
+    };
+    let few = matches!((count(" leads"), count(" clusters")), (Some(l), Some(g)) if l >= g);
+    let one = rule.contains("one treated cluster");
+    match (few, one) {
+        (true, true) => Some(
+            "too few clusters for a joint test of the pre-treatment periods, and with one treated cluster no test of a linear pre-trend sees that cluster's own variation",
+        ),
+        (true, false) => Some("too few clusters for a joint test of the pre-treatment periods"),
+        (false, true) => Some("with one treated cluster no test of the pre-treatment periods sees that cluster's own variation"),
+        (false, false) => None,
+    }
 }
 
 /// Few clusters (more than one treated) under cluster-robust CR1 errors: an interval that
@@ -553,4 +582,31 @@ pub fn from_drafts(drafts: &[String], sheet: &FactSheet) -> Result<Explanation, 
         checks.extend(e.checks.iter().cloned());
     }
     Ok(Explanation { headline, sentences, caveats, assumptions, checks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_run(rule: &str) -> Option<&'static str> {
+        not_run_reason(&Check { name: "pre-trends".into(), value: None, rule: rule.into(), passed: None })
+    }
+
+    /// The reason is given only where the rule's counts bear it out: as many leads as clusters or
+    /// more (a covariance singular for another reason is not blamed on the clusters), and a
+    /// check that ran has none.
+    #[test]
+    fn a_check_that_could_not_run_says_why_only_where_its_rule_shows_it() {
+        let few = "not run: the pre-trend covariance is singular (34 leads, 3 clusters); no joint test of the leads";
+        assert_eq!(not_run(few), Some("too few clusters for a joint test of the pre-treatment periods"));
+        let one = format!("{few}; nor the 1-df linear pre-trend test, with one treated cluster (no cluster-robust variance sees its variation)");
+        assert!(not_run(&one).is_some_and(|w| w.contains("and with one treated cluster")));
+        assert_eq!(
+            not_run("not run: the pre-trend covariance is singular (3 leads, 30 clusters); no joint test"),
+            None
+        );
+        assert!(not_run("not run: the pre-trend covariance is singular (10 leads, 10 clusters)").is_some());
+        assert_eq!(not_run("no pre-trend in the leads (34 leads, 3 clusters)"), None);
+        assert_eq!(not_run("not run: the pre-treatment covariance is singular; no pre-trend test"), None);
+    }
 }
