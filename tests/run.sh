@@ -59,6 +59,12 @@ echo "template ok"
 step "cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The Lambdas built on their own, as `cargo lambda build -p liftos-functions` builds them, and the
+# platform crate with its default features: without the `demo` feature that the command line and
+# the tests turn on, which a workspace build unifies in for every crate (so it never shows code
+# that needs it: a Lambda build broke that way unseen).
+cargo clippy -p liftos-functions --locked -- -D warnings
+cargo clippy -p liftos --locked -- -D warnings
 
 step "cargo test --workspace (unit, embedded, moto wire tests, fault injection)"
 cargo test --workspace --locked -- --include-ignored

@@ -588,7 +588,7 @@ pub async fn run_sample_pipeline(
     progress.advance();
     let mut summary = finish(stores, user, ingestion, true, Ok(SAMPLE_ANALYSIS.to_string()), now, &progress).await?;
     if let Some(b) = summary.budget_recommendation.as_mut() {
-        b.currency = reporting_currency(&sample_connections(""));
+        b.currency = super::source::reporting_currency(&sample_connections(""));
     }
     summary.experiment_id = Some(experiment.id);
     summary.experiment_outcome = Some(experiment_outcome);
@@ -634,21 +634,9 @@ pub async fn run_pipeline(
     progress.advance();
     let mut summary = finish(stores, user, ingestion, false, request, now, &progress).await?;
     if let Some(b) = summary.budget_recommendation.as_mut() {
-        b.currency = reporting_currency(&own.connections);
+        b.currency = super::source::reporting_currency(&own.connections);
     }
     Ok(summary)
-}
-
-/// The org's reporting currency as its connections name it: the `currency` of those converting
-/// at 1.0 (their money is already in it), when at least one names it and all that do agree.
-pub fn reporting_currency(connections: &[crate::ingestion::connectors::Connection]) -> Option<String> {
-    let mut named = connections
-        .iter()
-        .filter(|c| c.fx_rate == 1.0)
-        .filter_map(|c| c.currency.as_deref().map(|s| s.trim().to_ascii_uppercase()))
-        .filter(|s| !s.is_empty());
-    let first = named.next()?;
-    named.all(|c| c == first).then_some(first)
 }
 
 /// The analysis of the most recent treatment detected on the stored records that has a
@@ -1000,8 +988,9 @@ mod kpi_tests {
 
 #[cfg(test)]
 mod currency_tests {
-    use super::{reporting_currency, sample_connections};
+    use super::sample_connections;
     use crate::ingestion::connectors::Connection;
+    use crate::service::source::reporting_currency;
 
     fn conn(currency: Option<&str>, fx: f64) -> Connection {
         let mut c = sample_connections("").remove(0);

@@ -136,12 +136,24 @@ pub async fn load(
 }
 
 /// The currency of the org's stored money (its reporting currency, as its connections name it:
-/// [`reporting_currency`](super::pipeline::reporting_currency)); None where they do not, or
+/// [`reporting_currency`]); None where they do not, or
 /// cannot be read (the analysis goes on with bare amounts).
-async fn records_currency(panels: &dyn PanelStore, org: &OrgId) -> Option<String> {
+pub(crate) async fn records_currency(panels: &dyn PanelStore, org: &OrgId) -> Option<String> {
     let bytes = panels.get_panel(org, super::ingestion::CONNECTIONS_KEY).await.ok()??;
     let connections: Vec<crate::ingestion::connectors::Connection> = serde_json::from_slice(&bytes).ok()?;
-    super::pipeline::reporting_currency(&connections)
+    reporting_currency(&connections)
+}
+
+/// The org's reporting currency as its connections name it: the `currency` of those converting
+/// at 1.0 (their money is already in it), when at least one names it and all that do agree.
+pub fn reporting_currency(connections: &[crate::ingestion::connectors::Connection]) -> Option<String> {
+    let mut named = connections
+        .iter()
+        .filter(|c| c.fx_rate == 1.0)
+        .filter_map(|c| c.currency.as_deref().map(|s| s.trim().to_ascii_uppercase()))
+        .filter(|s| !s.is_empty());
+    let first = named.next()?;
+    named.all(|c| c == first).then_some(first)
 }
 
 /// The size of a panel object, to decide between answering now and queueing a job.
