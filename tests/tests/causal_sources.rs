@@ -177,7 +177,37 @@ async fn the_report_of_stored_revenue_writes_its_currency() {
         v.as_object_mut().expect("object").remove("report");
         v
     };
+    let answer = strip(euros.clone());
     assert_eq!(strip(euros), strip(bare));
+    // Explained again later, from its stored job or from the answer sent back, the amounts keep
+    // the org's currency, which the stored JSON does not carry.
+    let mut body = body_of("analyze-advanced.records.json");
+    body["mode"] = "async".into();
+    let job = json_body(&handlers::analyze_advanced_http(&d, with_body("analyze-advanced.records.json", body)).await);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    // (an answer sent back does not say which column was the outcome: the caller names it)
+    let asks = [
+        serde_json::json!({"analysis": {"job_id": job["job_id"]}, "audience": "analyst"}),
+        serde_json::json!({"analysis": {"result": answer}, "outcome": "revenue", "audience": "analyst"}),
+    ];
+    for ask in asks {
+        let resp = handlers::llm_insights_http(&d, with_body("llm-insights.ok.json", ask.clone())).await;
+        let got = json_body(&resp);
+        assert_eq!(resp.status(), 200, "{got}");
+        let facts = got["facts"].as_array().expect("facts");
+        let shown = |id: &str| facts.iter().find(|f| f["id"] == id).and_then(|f| f["display"].as_str());
+        assert_eq!(shown("did.effect"), Some(money(estimate).as_str()), "{}", ask["analysis"]);
+        assert!(shown("did.clusters").is_none_or(|c| !c.contains("EUR")), "a count is no amount");
+        let words = got["explanation"]["sentences"].to_string();
+        assert!(words.contains("EUR "), "{words}");
+    }
+    // the counterfactual's explanation of the stored job too
+    let ask = serde_json::json!({"analysis": {"job_id": job["job_id"]}, "scenarios": [{"type": "no_intervention"}]});
+    let resp = handlers::llm_counterfactual_http(&d, with_body("llm-counterfactual.ok.json", ask)).await;
+    let got = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{got}");
+    let headline = got["explanation"]["headline"].as_str().expect("headline");
+    assert!(headline.contains(&money(estimate)), "{headline}");
 }
 
 /// A CSV and a Parquet panel under the org give exactly the inline rows' answer.

@@ -375,6 +375,14 @@ impl AnalysisOutput {
         }
     }
 
+    pub fn data_mut(&mut self) -> &mut DataInfo {
+        match self {
+            AnalysisOutput::Advanced(a) => &mut a.data,
+            AnalysisOutput::Discover(a) => &mut a.data,
+            AnalysisOutput::Effect(a) => &mut a.data,
+        }
+    }
+
     pub fn report_mut(&mut self) -> &mut Option<ReportLink> {
         match self {
             AnalysisOutput::Advanced(a) => &mut a.report,

@@ -71,7 +71,7 @@ pub async fn counterfactual(
                     })?;
                 Analysed { output, data: Some((table, methods)), outcome }
             } else if let Some(r) = &a.result {
-                Analysed { output: (**r).clone(), data: None, outcome: None }
+                Analysed { output: insights::priced(ctx, user, (**r).clone()).await, data: None, outcome: None }
             } else {
                 let id = a.job_id.as_deref().unwrap_or_default();
                 let (output, outcome) = insights::from_job(ctx, user, id).await?;

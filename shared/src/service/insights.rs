@@ -342,7 +342,7 @@ async fn analysis_in_call(
         return from_job(ctx, user, id).await.map(Ok);
     }
     if let Some(r) = &a.result {
-        return Ok(Ok(((**r).clone(), None)));
+        return Ok(Ok((priced(ctx, user, (**r).clone()).await, None)));
     }
     let (kind, bytes, outcome) = request_at_level(req)?;
     Ok(causal::run_in_call(ctx, user, kind, &bytes).await.map_err(within_request)?.map(|out| (out, outcome)))
@@ -578,6 +578,16 @@ pub fn outcome_of(request: &serde_json::Value) -> Option<String> {
         .map(String::from)
 }
 
+/// A stored or returned answer with its records' currency: the records are the org's, their
+/// money in its reporting currency, which the answer's JSON does not carry (an analysis run in
+/// the call knows it from the load).
+pub async fn priced(ctx: &causal::Ctx<'_>, user: &UserContext, mut out: AnalysisOutput) -> AnalysisOutput {
+    if out.data().source == "records" {
+        out.data_mut().currency = super::source::records_currency(ctx.stores.panels.as_ref(), &user.org_id).await;
+    }
+    out
+}
+
 pub async fn from_job(
     ctx: &causal::Ctx<'_>,
     user: &UserContext,
@@ -617,6 +627,7 @@ pub async fn from_job(
     };
     let output =
         AnalysisOutput::from_json(kind, value).map_err(|e| ServiceError::Internal(format!("job {id}: {e}")))?;
+    let output = priced(ctx, user, output).await;
     let request = ctx.stores.panels.get_panel(&user.org_id, &job.request_key).await?;
     let outcome =
         request.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| outcome_of(&v));
