@@ -816,7 +816,7 @@ pub fn header_start(bytes: &[u8], date_column: Option<&str>) -> (usize, usize) {
 
 /// Export column names, most specific first, as the platforms name them in their exports
 /// (Meta Ads Manager, Google Ads, TikTok Ads Manager, LinkedIn Campaign Manager, Snapchat, Amazon
-/// Ads) and as a hand-made sheet would, in English and as the platforms' German, French, Spanish,
+/// Ads, Microsoft Advertising, Pinterest Ads) and as a hand-made sheet would, in English and as the platforms' German, French, Spanish,
 /// Italian, Portuguese and Dutch interfaces write them (`Kosten`, `Coût`, `Importe gastado`).
 /// Compared without regard to case.
 const DATE_COLUMNS: &[&str] = &[
@@ -888,6 +888,8 @@ const SPEND_COLUMNS: &[&str] = &[
     "Spend",
     "Total cost",
     "Cost (local currency)",
+    // Pinterest Ads'
+    "Spend in account currency",
     "Kosten",
     "Ausgegebener Betrag",
     "Coût",
@@ -916,6 +918,9 @@ const IMPRESSION_COLUMNS: &[&str] = &[
 const CLICK_COLUMNS: &[&str] = &[
     "Clicks",
     "Link clicks",
+    // Pinterest Ads': to the advertiser's site, then on the Pin
+    "Outbound clicks",
+    "Pin clicks",
     "Clicks (all)",
     "Swipe Ups",
     "Klicks",
@@ -936,6 +941,9 @@ const CONVERSION_COLUMNS: &[&str] = &[
     "Conversion",
     "Purchases",
     "Website purchases",
+    // Pinterest Ads' purchases (its `Total conversions` count sign-ups and add-to-carts too)
+    "Total checkouts",
+    "Checkouts",
     "Results",
     "Total Conversions",
     // TikTok's purchases (Ads Manager's `Complete Payment`, the API's `complete_payment`)
@@ -973,6 +981,8 @@ const REVENUE_COLUMNS: &[&str] = &[
     "Total complete payment",
     "total_complete_payment_rate",
     "7 Day Total Sales",
+    // Pinterest Ads' `Total order value (Checkout)`
+    "Total order value",
     "Revenue",
     "Conv.-Wert",
     "Conversion-Wert",
@@ -2079,6 +2089,24 @@ mod tests {
         let (batch, bad) = read_detected("snapchat", csv);
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!((batch.rows[0].conversions, batch.rows[0].revenue), (3.0, 150.0));
+    }
+
+    /// Pinterest Ads' download (as `other`: no connector of its own): its spend, outbound clicks,
+    /// checkouts and their order value are recognised; its `Total conversions`, which count
+    /// sign-ups and add-to-carts too, are not taken for purchases.
+    #[test]
+    fn a_pinterest_export_is_read_by_its_column_names() {
+        let csv = "Date,Campaign name,Campaign ID,Spend in account currency,Paid impressions,Pin clicks,\
+                   Outbound clicks,Total conversions,Total checkouts,Total order value (Checkout)\n\
+                   2026-11-01,Holiday Gifts,626745123456,\"$1,204.33\",120345,2400,1203,95,45,\"$4,321.10\"\n";
+        let (batch, bad) = read_detected("other", csv);
+        assert!(bad.is_empty(), "{bad:?}");
+        let r = &batch.rows[0];
+        assert_eq!((r.date.to_string(), r.campaign_id.as_str()), ("2026-11-01".to_string(), "626745123456"));
+        assert_eq!(
+            (r.spend, r.impressions, r.clicks, r.conversions, r.revenue),
+            (1204.33, 120345.0, 1203.0, 45.0, 4321.1)
+        );
     }
 
     /// Amounts as exports write them; a decimal comma (`12,50`) is refused rather than read as
