@@ -369,6 +369,39 @@ fn a_plan_that_moves_nothing_gains_nothing() {
     assert_eq!((fit.horizon.gain, fit.horizon.gain_ci_low, fit.horizon.gain_ci_high), (0.0, 0.0, 0.0));
 }
 
+/// Budget the plan cannot place is left unallocated, and the warning says why: with one channel
+/// the data supports (at its cap) and one they do not (held), both reasons; with no channel the
+/// data support, that none is given more than its average spend, not that the history's spend
+/// was exceeded (it was not: the budget is the history's mean).
+#[test]
+fn budget_left_unallocated_says_why() {
+    let mut rng = Rng::new(21);
+    let mut input = history(&mut rng, 156, 400.0).input;
+    input.channels.remove(1);
+    let a = adstock(&input.channels[1].values, 0.3);
+    for (k, v) in input.kpi.iter_mut().zip(&a) {
+        *k += 100.0 * hill(*v, 4000.0);
+    }
+    let mean: f64 = input.channels.iter().map(|c| c.values.iter().sum::<f64>() / c.values.len() as f64).sum();
+    let settings = MmmSettings { draws: 50, folds: 0, budget: Some(3.0 * mean), ..MmmSettings::default() };
+    let fit = mmm::fit(&input, &settings).unwrap();
+    let bounds: Vec<Option<&str>> = fit.channels.iter().map(|c| c.bound.as_deref()).collect();
+    assert!(bounds.contains(&Some("held")) && fit.unallocated > 0.0, "{bounds:?}");
+    assert_eq!(fit.warnings.iter().filter(|w| w.contains("left unallocated")).count(), 1, "{:?}", fit.warnings);
+    let w = fit.warnings.iter().find(|w| w.contains("left unallocated")).unwrap();
+    assert!(w.contains("the channel with a return clear of zero is at the most the history supports"), "{w}");
+    assert!(w.contains("the others are given no more than their average spend"), "{w}");
+    // the KPI without the channels' effects: no evidence for either, the budget the history's mean
+    let mut rng = Rng::new(5);
+    for k in input.kpi.iter_mut() {
+        *k = 10_000.0 + 400.0 * rng.normal();
+    }
+    let fit = mmm::fit(&input, &MmmSettings { budget: Some(1.2 * mean), ..settings }).unwrap();
+    assert!(fit.channels.iter().all(|c| c.bound.as_deref() == Some("held")), "{:?}", fit.channels);
+    let w = fit.warnings.iter().find(|w| w.contains("left unallocated")).expect("a warning");
+    assert!(w.contains("no channel's return on spend is clear of zero") && !w.contains("history supports"), "{w}");
+}
+
 /// Day number of a date (Howard Hinnant's `days_from_civil`).
 fn day_of(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

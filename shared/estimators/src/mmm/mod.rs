@@ -1451,8 +1451,22 @@ pub fn fit(input: &MmmInput, st: &MmmSettings) -> Result<MmmResult, FieldError> 
     }
     let unallocated = budget - planned;
     if unallocated > 1e-9 * budget.max(1.0) {
+        // Why no channel takes it: the ones with evidence are at their caps, the others take no
+        // more than their spend over the history.
+        let free = roles.iter().filter(|r| **r == Role::Free).count();
+        let why = if free == 0 {
+            "no channel's return on spend is clear of zero in the model's re-fits, so none is given more than its average spend over the history".to_string()
+        } else if free == nc {
+            "it is beyond the spend the history supports (or --max-change allows)".to_string()
+        } else {
+            format!(
+                "the {} with a return clear of zero {} at the most the history supports (or --max-change allows), and the others are given no more than their average spend over the history",
+                if free == 1 { "channel" } else { "channels" },
+                if free == 1 { "is" } else { "are" }
+            )
+        };
         warnings.push(format!(
-            "{unallocated:.2} of the budget per period is beyond the spend the history supports (or --max-change allows): it is left unallocated rather than extrapolated"
+            "{unallocated:.2} of the budget per period is left unallocated rather than extrapolated: {why}"
         ));
     }
     // The optimiser's sums leave a channel it did not move a rounding error off today's spend
