@@ -1198,14 +1198,16 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
         );
     }
     let h = &m.horizon;
+    // a plan that moves nothing gains exactly nothing: 0, not 0.0000
+    let gain = |x: f64| if x == 0.0 { "0".to_string() } else { fmt(x) };
     let _ = write!(
         body,
         "<h2>Over {}</h2><p>spend {}; expected gain {} {kpi} ({level} interval {} to {})</p>",
         per.count(h.periods),
         money(h.spend, cur),
-        fmt(h.gain),
-        fmt(h.gain_ci_low),
-        fmt(h.gain_ci_high)
+        gain(h.gain),
+        gain(h.gain_ci_low),
+        gain(h.gain_ci_high)
     );
     let f = &m.fit;
     let _ = write!(
@@ -1441,6 +1443,33 @@ mod tests {
         assert_eq!(money(-0.001, None), "0.00");
         assert_eq!(money(100.0, None), "100");
         assert_eq!(money(f64::NAN, Some("USD")), "–");
+    }
+
+    /// A plan on a KPI the spend does not move holds every channel and gains exactly nothing:
+    /// the plan says 0, not 0.0000.
+    #[test]
+    fn a_plan_that_moves_nothing_says_its_gain_is_0() {
+        use liftos_estimators::mmm::{self, MmmInput, MmmSettings, Series};
+        let mut rng = liftos_estimators::rng::Rng::new(3);
+        let n = 84;
+        let spend = |rng: &mut liftos_estimators::rng::Rng, level: f64| -> Vec<f64> {
+            (0..n).map(|_| level * (0.5 + rng.uniform())).collect()
+        };
+        let channels = vec![
+            Series { name: "meta".into(), values: spend(&mut rng, 900.0) },
+            Series { name: "tiktok".into(), values: spend(&mut rng, 300.0) },
+        ];
+        let kpi: Vec<f64> = (0..n).map(|_| 10_000.0 + 400.0 * rng.normal()).collect();
+        let input =
+            MmmInput { days: (20_000..20_000 + n as i64).collect(), kpi, channels, controls: vec![], lifts: vec![] };
+        let m = mmm::fit(&input, &MmmSettings { draws: 50, folds: 0, ..MmmSettings::default() }).expect("fit");
+        assert_eq!((m.horizon.gain, m.horizon.gain_ci_low, m.horizon.gain_ci_high), (0.0, 0.0, 0.0));
+        let html = super::budget_plan("orders", Some("USD"), &m);
+        assert!(
+            html.contains("expected gain 0 orders (90% interval 0 to 0)"),
+            "{}",
+            &html[html.find("<h2>Over").unwrap_or(0)..][..200]
+        );
     }
 
     /// The overlap plot's control half is drawn downwards and labelled with positive shares.
