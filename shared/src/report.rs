@@ -39,6 +39,18 @@ fn fmt(x: f64) -> String {
     }
 }
 
+/// A check's value as its rule reads it: a share as a percentage (the synthetic control's
+/// pre-period RMSPE against "<= 5% of the treated unit's level" as 46.6%, not 0.4663), the rest
+/// as numbers.
+fn check_value(method: &str, name: &str, v: f64) -> String {
+    match crate::llm::facts::check_unit(method, name) {
+        crate::llm::format::Unit::Share if v.is_finite() => {
+            crate::llm::format::display(v, crate::llm::format::Unit::Share)
+        }
+        _ => fmt(v),
+    }
+}
+
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite()) {
@@ -518,7 +530,7 @@ pub fn advanced(
                 body,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{word}</td></tr>",
                 esc(&ch.name),
-                ch.value.map_or("–".into(), fmt),
+                ch.value.map_or("–".into(), |v| check_value(&r.method, &ch.name, v)),
                 esc(&ch.rule)
             );
         }

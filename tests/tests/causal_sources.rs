@@ -106,6 +106,14 @@ async fn stored_records_through_the_endpoint_match_the_estimators() {
     let html = String::from_utf8(html.to_vec()).expect("utf8");
     assert_eq!(html.matches("<svg").count(), 3, "event study, treated vs synthetic, gaps");
     assert!(html.contains("Event study") && html.contains("Treated and synthetic") && html.contains("budget_increase"));
+    // The synthetic control's fit reads as its rule does, a share of the treated unit's level.
+    let fit = got["results"][1]["checks"][0]["value"].as_f64().expect("pre-period fit");
+    let shown = liftos::llm::format::display(fit, liftos::llm::format::Unit::Share);
+    assert!(
+        shown.ends_with('%') && html.contains(&format!("<td>pre-period fit</td><td>{shown}</td>")),
+        "{fit}: {shown}"
+    );
+    assert!(!html.contains(&format!("<td>pre-period fit</td><td>{fit:.4}</td>")), "a share shown as a bare number");
     // The records' time is the day number: the time axes show dates (2026-09-29 is day 20725),
     // never the numbers themselves.
     let labels: Vec<&str> = html.split("</text>").filter_map(|t| t.rsplit('>').next()).map(str::trim).collect();

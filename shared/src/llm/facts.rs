@@ -925,7 +925,7 @@ pub fn check_id(method_id: &str, name: &str) -> String {
 /// How a check's value reads: synth's pre-period fit and impact's calibration are shares, the
 /// synthetic DiD's fit and synth's placebo-in-time are multiples of the series' noise, a
 /// first stage's strength an F statistic, the rest p-values.
-fn check_unit(method: &str, name: &str) -> Unit {
+pub(crate) fn check_unit(method: &str, name: &str) -> Unit {
     let n = name.to_ascii_lowercase();
     if (n.contains("fit") && method == "synth") || n.contains("calibration") {
         Unit::Share
