@@ -639,6 +639,37 @@ pub async fn run_pipeline(
     Ok(summary)
 }
 
+/// The main job's question in a marketer's words: the change, the treated campaign by its name
+/// (or how many), the platform as it calls itself.
+fn question(
+    intervention: &str,
+    platform: &str,
+    treated: &std::collections::BTreeSet<String>,
+    names: &BTreeMap<String, String>,
+    day: chrono::NaiveDate,
+    outcome: &str,
+) -> String {
+    // (an export of another platform's says nothing of which)
+    let platform = match platform.parse::<Platform>() {
+        Ok(Platform::Meta) => Some("Meta"),
+        Ok(Platform::GoogleAds) => Some("Google Ads"),
+        Ok(Platform::Tiktok) => Some("TikTok"),
+        Ok(Platform::Linkedin) => Some("LinkedIn"),
+        Ok(Platform::Snapchat) => Some("Snapchat"),
+        Ok(Platform::Other) | Err(_) => None,
+    };
+    let on = platform.map_or(String::new(), |p| format!(" on {p}"));
+    let change = intervention.replace('_', " ");
+    let what = match treated.iter().collect::<Vec<_>>()[..] {
+        [one] => match names.get(one) {
+            Some(name) => format!("the \"{name}\" campaign{on}"),
+            None => format!("campaign {one}{on}"),
+        },
+        ref many => format!("{} {}campaigns", many.len(), platform.map_or(String::new(), |p| format!("{p} "))),
+    };
+    format!("Did the {change} of {what} from {day} cause more {outcome}?")
+}
+
 /// The analysis of the most recent treatment detected on the stored records that has a
 /// comparison group: its platform, treated and comparison campaigns, 8 weeks either side.
 async fn analysis_request(stores: &Stores, user: &UserContext) -> Result<Result<String, String>, ServiceError> {
@@ -646,6 +677,7 @@ async fn analysis_request(stores: &Stores, user: &UserContext) -> Result<Result<
     // (platform, intervention, day) -> (treated, controls, records with revenue)
     type Arms = (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>, usize);
     let mut found: BTreeMap<(String, String, chrono::NaiveDate), Arms> = BTreeMap::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut revenue = 0.0;
     for platform in Platform::ALL {
         let q = RecordQuery::Platform { platform, range: DateRange::all() };
@@ -654,6 +686,9 @@ async fn analysis_request(stores: &Stores, user: &UserContext) -> Result<Result<
             let got = stores.records.query_records(&user.org_id, &q, &page).await?;
             for r in &got.items {
                 revenue += r.metrics.revenue;
+                if let Some(n) = r.campaign_name.as_deref().filter(|n| !n.trim().is_empty()) {
+                    names.entry(r.campaign_id.clone()).or_insert_with(|| n.trim().to_string());
+                }
                 if let Some(a) = &r.treatment_assignment {
                     let e = found
                         .entry((r.platform.to_string(), a.intervention.clone(), a.assigned_at.date_naive()))
@@ -681,7 +716,7 @@ async fn analysis_request(stores: &Stores, user: &UserContext) -> Result<Result<
     let outcome = if revenue > 0.0 { "revenue" } else { "conversions" };
     let campaigns: Vec<String> = treated.iter().chain(&controls).cloned().collect();
     let mut request = serde_json::json!({
-        "question": format!("Did the {intervention} on {platform} from {day} cause more {outcome}?"),
+        "question": question(&intervention, &platform, &treated, &names, day, outcome),
         "records": {
             "platform": platform,
             "campaigns": campaigns,
@@ -881,6 +916,37 @@ mod overlap_tests {
         assert_eq!(conversions().await, [1.0, 2.0, 4.0, 5.0]);
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["superseded"], 2);
+    }
+}
+
+#[cfg(test)]
+mod question_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// The question names the change, the campaign and the platform as a marketer would, not
+    /// by the store's identifiers (before: "Did the budget_increase on google_ads from ...").
+    #[test]
+    fn the_main_jobs_question_is_in_a_marketers_words() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
+        let one: BTreeSet<String> = ["20123456782".to_string()].into();
+        let names: BTreeMap<String, String> = [("20123456782".to_string(), "Generic Search".to_string())].into();
+        assert_eq!(
+            super::question("budget_increase", "google_ads", &one, &names, day, "revenue"),
+            "Did the budget increase of the \"Generic Search\" campaign on Google Ads from 2026-11-05 cause more revenue?"
+        );
+        assert_eq!(
+            super::question("launch", "tiktok", &one, &BTreeMap::new(), day, "conversions"),
+            "Did the launch of campaign 20123456782 on TikTok from 2026-11-05 cause more conversions?"
+        );
+        let two: BTreeSet<String> = ["a".to_string(), "b".to_string()].into();
+        assert_eq!(
+            super::question("pause", "other", &two, &names, day, "revenue"),
+            "Did the pause of 2 campaigns from 2026-11-05 cause more revenue?"
+        );
+        assert_eq!(
+            super::question("pause", "meta", &two, &names, day, "revenue"),
+            "Did the pause of 2 Meta campaigns from 2026-11-05 cause more revenue?"
+        );
     }
 }
 
