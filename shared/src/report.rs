@@ -118,16 +118,15 @@ fn frame_xy<'a, 'b>(
         .build_cartesian_2d(x.0..x.1, y.0..y.1)
         .map_err(err)?;
     let as_date = move |x: &f64| dates.label(*x);
+    let as_number = |x: &f64| tick(*x);
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(x_desc).y_desc(y_desc).light_line_style(WHITE);
     if dates.dated() {
         mesh.x_label_formatter(&as_date);
-    } else if let Some(f) = x_label {
-        mesh.x_label_formatter(f);
+    } else {
+        mesh.x_label_formatter(x_label.unwrap_or(&as_number));
     }
-    if let Some(f) = y_label {
-        mesh.y_label_formatter(f);
-    }
+    mesh.y_label_formatter(y_label.unwrap_or(&as_number));
     mesh.draw().map_err(err)?;
     Ok(chart)
 }
@@ -1022,6 +1021,22 @@ fn ratio(x: f64) -> String {
 
 /// Money with its currency (ISO code first) and thousands separators: whole units from 100 up,
 /// cents below.
+/// An axis's tick as a reader writes it: whole numbers with thousands separators (`4,000`, `-30`,
+/// not `4000.0`, `-30.0`), others with the decimals they need (`0.25`).
+fn tick(x: f64) -> String {
+    if !x.is_finite() {
+        return String::new();
+    }
+    if x != 0.0 && !(1e-4..1e15).contains(&x.abs()) {
+        return format!("{x:.2e}");
+    }
+    if (x - x.round()).abs() <= 1e-9 * x.abs().max(1.0) {
+        return money(x.round(), None).trim_end_matches(".00").to_string();
+    }
+    let text = format!("{x:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn money(x: f64, currency: Option<&str>) -> String {
     if !x.is_finite() {
         return "–".into();
@@ -1269,7 +1284,7 @@ fn response_svg(
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         let x_desc = currency.map_or(format!("spend {a}"), |c| format!("spend {a} ({c})"));
-        let amount = |v: &f64| money(*v, None);
+        let amount = |v: &f64| tick(*v);
         let mut chart = frame_xy(
             &root,
             "Response curves: what each channel adds (band: interval; dot: today; diamond: plan)",
@@ -1335,7 +1350,7 @@ fn decomposition_svg(d: &liftos_estimators::mmm::Decomposition, names: &[String]
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let amount = |v: &f64| money(*v, None);
+        let amount = |v: &f64| tick(*v);
         // Headroom for the legend above the series.
         let top = y1 + 0.45 * (y1 - y0.min(0.0));
         let mut chart = frame_xy(
@@ -1405,6 +1420,7 @@ fn spend_svg(channels: &[liftos_estimators::mmm::MmmChannel], currency: Option<&
             .x_labels(0)
             .disable_x_mesh()
             .y_desc(y_desc)
+            .y_label_formatter(&|v| tick(*v))
             .light_line_style(WHITE)
             .draw()
             .map_err(err)?;
@@ -1444,6 +1460,16 @@ mod tests {
             ["3.15", "0.00", "21.78", "-0.50", "1,234.57", "0.0042", "-0.0005"]
         );
         assert_eq!(super::ratio(f64::NAN), "–");
+    }
+
+    #[test]
+    fn axis_ticks_read_as_numbers_are_written() {
+        let ticks = [4000.0, -30.0, 0.0, 20.0, 0.25, -0.5, 1_234_567.0, 12.5, 1e-6, 3e15, 0.1 + 0.2, 99.0];
+        assert_eq!(
+            ticks.map(super::tick),
+            ["4,000", "-30", "0", "20", "0.25", "-0.5", "1,234,567", "12.5", "1.00e-6", "3.00e15", "0.3", "99"]
+        );
+        assert_eq!(super::tick(f64::NAN), "");
     }
 
     #[test]

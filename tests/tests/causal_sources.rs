@@ -120,6 +120,11 @@ async fn stored_records_through_the_endpoint_match_the_estimators() {
     assert!(labels.contains(&"date"), "the time axis is named date: {labels:?}");
     assert!(labels.iter().any(|l| l.starts_with("2026-09-") || l.starts_with("2026-10-")), "{labels:?}");
     assert!(!labels.iter().any(|l| l.starts_with("207")), "a day number on an axis: {labels:?}");
+    // the value axes' whole numbers without a trailing .0, the thousands separated (2,000)
+    let numbers: Vec<&&str> = labels.iter().filter(|l| l.parse::<f64>().is_ok() || l.contains(',')).collect();
+    assert!(numbers.len() >= 6, "{labels:?}");
+    assert!(!numbers.iter().any(|l| l.ends_with(".0")), "{numbers:?}");
+    assert!(numbers.iter().any(|l| l.contains(',')), "thousands: {numbers:?}");
     // Another org sees none of acme's records.
     let mut other: serde_json::Value = serde_json::from_str(&text("analyze-advanced.records.json")).expect("event");
     other["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"] = "globex".into();
