@@ -1055,8 +1055,9 @@ fn money(x: f64, currency: Option<&str>) -> String {
         let _ = write!(grouped, ".{c}");
     }
     let sign = if x < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') { "-" } else { "" };
+    // the sign on the number, as the explanation writes amounts (USD -24.36)
     match currency {
-        Some(c) => format!("{sign}{c} {grouped}"),
+        Some(c) => format!("{c} {sign}{grouped}"),
         None => format!("{sign}{grouped}"),
     }
 }
@@ -1476,7 +1477,7 @@ mod tests {
     fn money_shows_its_currency_and_thousands() {
         assert_eq!(money(1866.4154, Some("USD")), "USD 1,866");
         assert_eq!(money(1234567.0, None), "1,234,567");
-        assert_eq!(money(-40658.9, Some("EUR")), "-EUR 40,659");
+        assert_eq!(money(-40658.9, Some("EUR")), "EUR -40,659");
         assert_eq!(money(12.345, Some("GBP")), "GBP 12.35");
         assert_eq!(money(-0.001, None), "0.00");
         assert_eq!(money(100.0, None), "100");
