@@ -62,7 +62,9 @@ enum KseCmd {
     /// Answer a question with causal paths (`results[].path[]`, each edge with from, to, method,
     /// estimate, ci_low, ci_high and grade), or say there is no evidence.
     Search {
+        /// The question, in a marketer's words ("does meta spend drive revenue?").
         query: String,
+        /// At most this many answers.
         #[arg(long, default_value_t = 10)]
         limit: usize,
         /// The longest path, in edges (1 to 4).
@@ -73,8 +75,10 @@ enum KseCmd {
     },
     /// A node's neighbourhood: the nodes within --depth edges and the edges among them.
     Graph {
+        /// The node's id (a campaign's `meta/cmp-1`, `kpi:shop_sales`), as the graph and search name it.
         #[arg(long)]
         node: String,
+        /// How many edges away the neighbourhood reaches.
         #[arg(long, default_value_t = 1)]
         depth: usize,
         #[command(flatten)]
@@ -83,11 +87,13 @@ enum KseCmd {
     /// A node's nearest neighbours by its effect, temporal or context profile; a campaign-day's
     /// by its record context vector (`--profile record --date YYYY-MM-DD`).
     Similar {
+        /// The node's id, as the graph and search name it.
         #[arg(long)]
         node: String,
         /// effect, temporal, context or record.
         #[arg(long)]
         profile: String,
+        /// At most this many neighbours.
         #[arg(long, default_value_t = 5)]
         limit: usize,
         /// With `--profile record`: the campaign's day.
@@ -97,7 +103,10 @@ enum KseCmd {
         store: StoreArgs,
     },
     /// Map marketing text onto the ontology: concepts with roles, formulas, methods and checks.
-    Map { text: String },
+    Map {
+        /// The text to map ("ROAS of prospecting campaigns after the budget increase").
+        text: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,7 +152,7 @@ enum Command {
         #[arg(long, default_value = "liftos-out")]
         out: PathBuf,
     },
-    /// Ingest one platform export (CSV or Parquet) into the embedded store through the main job's
+    /// Ingest one platform export (CSV, TSV, Parquet or an Excel workbook) into the embedded store through the main job's
     /// transform, quality and store stages; prints the summary (stored, unchanged, batches with
     /// records, quality_score and the rejected rows' line, column and reason).
     Ingest(IngestArgs),
@@ -151,8 +160,10 @@ enum Command {
     /// with the Lambdas' handlers, authentication (LIFTOS_AUTH=local with LIFTOS_JWT_SECRET: the
     /// tokens of `liftos token`; or jwks) and errors. The store is LIFTOS_DATA_DIR or --data-dir.
     Serve {
+        /// The loopback port to listen on.
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Where the embedded store lives (default: LIFTOS_DATA_DIR, else .liftos).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -162,7 +173,7 @@ enum Command {
         #[command(subcommand)]
         command: KseCmd,
     },
-    /// Estimate a causal effect from a CSV file; prints one JSON object.
+    /// Estimate a causal effect from a CSV, Parquet or Excel file; prints one JSON object.
     Estimate {
         #[command(subcommand)]
         method: EstimateCmd,
@@ -172,6 +183,7 @@ enum Command {
     /// re-fitting everything on block-bootstrap draws, and the budget plan within the spend the
     /// history supports. Prints one JSON object (channels, expected_gain, gain_ci_low/high, fit).
     Mmm {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
         /// The date column (YYYY-MM-DD; daily, weekly or monthly, a month dated by its first or last day; a missing date is a missing period).
@@ -198,6 +210,7 @@ enum Command {
         /// Periods the plan runs for (horizon: its gain period by period, carry-over included).
         #[arg(long)]
         periods: Option<usize>,
+        /// The seed of the random draws (bootstrap, placebo), so that a run can be repeated exactly.
         #[arg(long)]
         seed: Option<u64>,
         /// Bootstrap re-fits of the whole model (default 200, at most 5000).
@@ -212,10 +225,10 @@ enum Command {
         /// No linear trend.
         #[arg(long)]
         no_trend: bool,
-        /// Yearly / weekly Fourier harmonics (defaults: 2 when the history spans a year; 3 for
-        /// daily data).
+        /// Yearly Fourier harmonics (default 2 when the history spans a year).
         #[arg(long)]
         yearly: Option<usize>,
+        /// Weekly Fourier harmonics (default 3 for daily data).
         #[arg(long)]
         weekly: Option<usize>,
         /// The KPI is platform-attributed conversions: allowed, and the answer says the estimate
@@ -240,11 +253,13 @@ enum Command {
     },
     /// Causal discovery (PC-stable with Fisher-z, or DirectLiNGAM); prints the edges.
     Discover {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
         /// Comma-separated variables (default: every numeric column).
         #[arg(long)]
         columns: Option<String>,
+        /// The significance level of the conditional-independence tests (default 0.05).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// pc (default; CPDAG) | lingam (DirectLiNGAM: a full causal order under non-Gaussian noise)
@@ -290,6 +305,7 @@ enum Command {
     /// the narrative, the evidence grade and the grounding validator's verdict; or explain a saved
     /// answer (--kind budget, design or readout).
     Explain {
+        /// A JSON file: the analysis request, an insights body, or a saved answer (--kind).
         #[arg(long)]
         request: PathBuf,
         /// The data: .csv or .parquet (not with --kind budget, design or readout, whose answer is
@@ -321,6 +337,7 @@ enum Command {
     /// counterfactual paths, and its budget (an inline history and plan) for spend what-ifs.
     /// Prints the endpoint's JSON: scenarios[] with series, summary and reconciliation.
     Counterfactual {
+        /// A JSON file: the body of POST /api/v1/llm/causal/counterfactual.
         #[arg(long)]
         request: PathBuf,
         /// The data of analysis.request: .csv or .parquet (not needed for a budget alone).
@@ -335,8 +352,10 @@ enum Command {
     /// Create the DynamoDB table (with its GSIs) and the S3 bucket on the configured AWS endpoint
     /// (AWS_ENDPOINT_URL: moto, LocalStack) for running the functions against it.
     InitAws {
+        /// The DynamoDB table's name (LIFTOS_TABLE).
         #[arg(long)]
         table: String,
+        /// The S3 bucket's name (LIFTOS_BUCKET).
         #[arg(long)]
         bucket: String,
         /// The audit log's own table (LIFTOS_AUDIT_TABLE), when it is kept apart.
@@ -345,14 +364,19 @@ enum Command {
     },
     /// Mint a local HS256 token with LIFTOS_JWT_SECRET (for curl against `cargo lambda watch`).
     Token {
+        /// The org the token is for (its org_id claim).
         #[arg(long)]
         org: String,
+        /// The user the token is for (its sub claim).
         #[arg(long)]
         user: String,
+        /// A role, repeatable: causal_admin (every permission) or causal_analyst (read data and run analyses).
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// A permission beyond the roles', repeatable (causal:data:read, causal:analysis:run, ...).
         #[arg(long = "permission")]
         permissions: Vec<String>,
+        /// Seconds until the token expires.
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
     },
@@ -385,14 +409,17 @@ fn list(s: &str) -> Vec<String> {
 enum EstimateCmd {
     /// Difference-in-differences: TWFE / event study with --treatment, Callaway-Sant'Anna with --cohort.
     Did {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
+        /// The unit column (a market, store or campaign): one series per unit.
         #[arg(long)]
         unit: String,
         /// The period column: whole numbers, or dates (numbered from the first in steps of their
         /// spacing; the answer's time_axis gives each period's date).
         #[arg(long)]
         time: String,
+        /// The outcome column.
         #[arg(long)]
         outcome: String,
         /// 0/1 treated-and-post indicator (TWFE, event study).
@@ -405,6 +432,7 @@ enum EstimateCmd {
         /// Cluster column (default: the unit).
         #[arg(long)]
         cluster: Option<String>,
+        /// An event study: one coefficient per period before and after the treatment (the leads test parallel trends), the joint pre-trend test and the average effect after it.
         #[arg(long)]
         event_study: bool,
         /// never | not-yet
@@ -425,6 +453,7 @@ enum EstimateCmd {
         /// Multiplier-bootstrap draws (staggered), or the wild bootstrap's (default 9999).
         #[arg(long)]
         bootstrap: Option<usize>,
+        /// The seed of the random draws (bootstrap, placebo), so that a run can be repeated exactly.
         #[arg(long)]
         seed: Option<u64>,
         /// The wild bootstrap's weights: rademacher (default) | webb.
@@ -447,13 +476,16 @@ enum EstimateCmd {
         /// With --cohort: varying (default) | universal base period.
         #[arg(long)]
         base_period: Option<String>,
+        /// The intervals' level is 1 - alpha (default 0.05).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
     },
     /// Instrumental variables: two-stage least squares with diagnostics.
     Iv {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
+        /// The outcome column.
         #[arg(long)]
         outcome: String,
         /// Comma-separated endogenous regressors.
@@ -468,19 +500,23 @@ enum EstimateCmd {
         /// robust (default) | classical | hc0 | cluster:COLUMN
         #[arg(long)]
         se: Option<String>,
+        /// The intervals' level is 1 - alpha (default 0.05).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
     },
     /// Synthetic control (ADH) with optimised or fixed V; --placebo adds the permutation test.
     Synth {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
+        /// The unit column (a market, store or campaign): one series per unit.
         #[arg(long)]
         unit: String,
         /// The period column: whole numbers, or dates (numbered from the first in steps of their
         /// spacing; the answer's time_axis gives each period's date).
         #[arg(long)]
         time: String,
+        /// The outcome column.
         #[arg(long)]
         outcome: String,
         /// The treated unit, or several separated by commas (pooled).
@@ -519,14 +555,17 @@ enum EstimateCmd {
     /// with few controls (fewer than 20 ways to pick the treated units' number of them) the
     /// p-value and interval are a randomization test's over the treated units' assignments.
     Sdid {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
+        /// The unit column (a market, store or campaign): one series per unit.
         #[arg(long)]
         unit: String,
         /// The period column: whole numbers, or dates (numbered from the first in steps of their
         /// spacing; the answer's time_axis gives each period's date).
         #[arg(long)]
         time: String,
+        /// The outcome column.
         #[arg(long)]
         outcome: String,
         /// The 0/1 treated-and-post column.
@@ -538,20 +577,24 @@ enum EstimateCmd {
         /// Placebo or bootstrap draws (default 200).
         #[arg(long)]
         replications: Option<usize>,
+        /// The seed of the random draws (bootstrap, placebo), so that a run can be repeated exactly.
         #[arg(long)]
         seed: Option<u64>,
+        /// The intervals' level is 1 - alpha (default 0.05).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
     },
     /// Time-series counterfactual (CausalImpact's design by maximum likelihood): a structural
     /// time-series model of the outcome on control series, fitted before the treatment, forecast after.
     Impact {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
         /// The period column: whole numbers, or dates (numbered from the first in steps of their
         /// spacing; the answer's time_axis gives each period's date).
         #[arg(long)]
         time: String,
+        /// The outcome column.
         #[arg(long)]
         outcome: String,
         /// Comma-separated control series (columns).
@@ -566,6 +609,7 @@ enum EstimateCmd {
         /// A local linear trend (stochastic slope) as well as the level.
         #[arg(long)]
         trend: bool,
+        /// The intervals' level is 1 - alpha (default 0.05).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// The posterior draws' seed.
@@ -586,10 +630,13 @@ enum EstimateCmd {
         /// The test's length in periods.
         #[arg(long)]
         duration: usize,
+        /// Periods fitted before the test, at most, as in the design (default 52).
         #[arg(long)]
         pre_periods: Option<usize>,
+        /// Historical windows before the test replayed to measure the estimate's noise (default 6; with --design-rmse the standard error is the design's instead).
         #[arg(long)]
         windows: Option<usize>,
+        /// The intervals' level is 1 - alpha (default 0.05).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// The design candidate's placebo_rmse (with --design-windows).
@@ -604,8 +651,10 @@ enum EstimateCmd {
     },
     /// Treatment effect under measured confounding: regression adjustment, IPW or AIPW.
     Effect {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
+        /// The outcome column.
         #[arg(long)]
         outcome: String,
         /// The 0/1 treatment column.
@@ -623,22 +672,28 @@ enum EstimateCmd {
         /// Drop units with propensity outside [trim, 1 - trim] (default 0.01).
         #[arg(long, value_parser = share)]
         trim: Option<f64>,
+        /// The intervals' level is 1 - alpha (default 0.05).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// Add the placebo-treatment, random-common-cause and data-subset refutations.
         #[arg(long)]
         refute: bool,
+        /// The seed of the random draws (bootstrap, placebo), so that a run can be repeated exactly.
         #[arg(long)]
         seed: Option<u64>,
     },
     /// Regression discontinuity: sharp, or fuzzy with --fuzzy; rdrobust's defaults.
     Rdd {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
+        /// The outcome column.
         #[arg(long)]
         outcome: String,
+        /// The running variable's column: the score whose cutoff decides the treatment.
         #[arg(long)]
         running: String,
+        /// The cutoff: units at or above it are treated (sharp), or more likely treated (fuzzy).
         #[arg(long, allow_hyphen_values = true)]
         cutoff: f64,
         /// Main bandwidth (default: MSE-optimal).
@@ -656,6 +711,7 @@ enum EstimateCmd {
         /// mserd (default) | msetwo | msesum
         #[arg(long)]
         bwselect: Option<String>,
+        /// The intervals' level is 1 - alpha (default 0.05).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// Comma-separated covariates for rdrobust's covariate adjustment (`covariates` in the answer).
@@ -670,14 +726,17 @@ enum EstimateCmd {
 /// A markets' panel: the file, and its market, period and outcome columns.
 #[derive(clap::Args)]
 struct MarketPanel {
+    /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
     #[arg(long)]
     input: PathBuf,
+    /// The market column (a region, city or DMA): one series per market.
     #[arg(long)]
     market: String,
     /// The period column: whole numbers, or dates (numbered from the first in steps of their
     /// spacing; the answer's time_axis gives each period's date).
     #[arg(long)]
     time: String,
+    /// The outcome column.
     #[arg(long)]
     outcome: String,
 }
@@ -749,6 +808,7 @@ enum DesignCmd {
     /// each covariate's balance across the arms (`balance`, `max_abs_smd`, `balanced`). Prints
     /// `{"randomization": ...}` as the design endpoint; --out also writes the assignment as CSV.
     Randomize {
+        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
         #[arg(long)]
         input: PathBuf,
         /// The unit's id column.
@@ -769,6 +829,7 @@ enum DesignCmd {
         /// by the unit's size first to block on it).
         #[arg(long)]
         method: Option<String>,
+        /// The block's size with --method blocked: each block of consecutive rows is split across the arms.
         #[arg(long)]
         block_size: Option<usize>,
         /// The same seed and file give the same assignment.
@@ -800,6 +861,7 @@ enum DesignCmd {
         /// The effect, in the metric's units (an absolute difference: 0.003 for +0.3 points).
         #[arg(long, allow_hyphen_values = true)]
         effect: Option<f64>,
+        /// The power to detect --effect (0.8 for 80%).
         #[arg(long, value_parser = share)]
         power: Option<f64>,
         /// Significance level (default 0.05).
@@ -1766,8 +1828,10 @@ struct IngestArgs {
     /// money_scale). Default: recognised from the export's header (the platforms' own names).
     #[arg(long)]
     column_map: Option<PathBuf>,
+    /// Where the embedded store lives (SQLite file and panels).
     #[arg(long, default_value = ".liftos")]
     data_dir: PathBuf,
+    /// The org the records are stored under.
     #[arg(long, default_value = "demo")]
     org: String,
     /// The file connection's id (default `{platform}-export`).
@@ -2500,5 +2564,28 @@ async fn run() -> ExitCode {
                 Err(e) => fail("token", e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every option of every command says what it is in `--help` (an option listed with no
+    /// words left the user to guess what `--alpha` or `--input` takes).
+    #[test]
+    fn every_option_of_every_command_says_what_it_is() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_long().unwrap_or(arg.get_id().as_str())));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&<super::Cli as clap::CommandFactory>::command(), "liftos", &mut missing);
+        assert!(missing.is_empty(), "options without help: {missing:?}");
     }
 }
