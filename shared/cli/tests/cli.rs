@@ -1522,6 +1522,23 @@ fn impact_on_a_daily_export_with_missing_days() {
     let (code, v) = run(&format!("{args} --input {broken}"));
     assert_eq!((code, v["field"].as_str()), (2, Some("controls")), "{v}");
     assert!(v["message"].as_str().unwrap().contains("x2 row 3 is missing"), "{v}");
+    // the same series as Google Analytics 4 downloads it: `#` lines above the header, the days
+    // written 20260601 and sorted by the first figure; the same answer. Its totals row is
+    // named as one.
+    let ga4_rows: Vec<String> = rows.iter().map(|r| r.replacen('-', "", 2)).rev().collect::<Vec<_>>();
+    let head =
+        "# ----------------------------------------\n# Free form 1\n# Property: Acme\n#\n# Start date: 20260601\n";
+    let ga4 = dir.path().join("ga4.csv");
+    std::fs::write(&ga4, format!("{head}Date,Sales,x1,x2\n{}\n", ga4_rows.join("\n"))).unwrap();
+    let (code, g) = run(&format!("{args} --input {}", ga4.display()));
+    assert_eq!(code, 0, "{g}");
+    assert_eq!(g, a);
+    let (code, g) = run(&format!("{} --input {}", args.replace("2026-08-24", "20260824"), ga4.display()));
+    assert_eq!((code, &g), (0, &a));
+    std::fs::write(&ga4, format!("{head}Date,Sales,x1,x2\n{}\nGrand total,1,2,3\n", ga4_rows.join("\n"))).unwrap();
+    let (code, v) = run(&format!("{args} --input {}", ga4.display()));
+    assert_eq!((code, v["field"].as_str()), (2, Some("Date")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("\"Grand total\" is a totals row"), "{v}");
 }
 
 /// A covariate of categories (a customer table's `Region`: North, South, ...) in `estimate effect`,

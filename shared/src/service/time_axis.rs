@@ -104,7 +104,11 @@ impl TimeAxis {
             Column::Num(v) if table.holds_days(column) => {
                 (calendar_days(column, v, leave_empty)?, "%Y-%m-%d".to_string(), false)
             }
-            Column::Num(_) => return Ok(None),
+            // dates written as the numbers 20261101 (Google Analytics' and BigQuery's `date`)
+            Column::Num(v) => match compact_days(v, leave_empty) {
+                Some(days) => (days, COMPACT.to_string(), false),
+                None => return Ok(None),
+            },
             Column::Text(values) => match text_days(table, column, values, leave_empty)? {
                 Some(read) => read,
                 None => return Ok(None),
@@ -291,6 +295,25 @@ impl TimeAxis {
                 }
                 out
             }
+            // first treated dates written as numbers (20261105) beside a time column of them
+            Column::Num(v) if self.format == COMPACT => {
+                let mut out = Vec::with_capacity(v.len());
+                for (i, &x) in v.iter().enumerate() {
+                    if x.is_nan() || x == 0.0 {
+                        out.push(f64::NAN);
+                        continue;
+                    }
+                    let s = format!("{x:.0}");
+                    let p = self.period(column, &s).map_err(|e| {
+                        EstimateError::new(column, format!("{column}: row {}: {}", i + 1, strip(&e, column)))
+                    })?;
+                    if p < 1 {
+                        return Err(self.before_first(column, i, &s));
+                    }
+                    out.push(p as f64);
+                }
+                out
+            }
             Column::Num(v) => {
                 if let Some(i) = v.iter().position(|&x| !(x.is_nan() || x == 0.0)) {
                     return Err(EstimateError::new(
@@ -417,6 +440,33 @@ impl TimeAxis {
 /// The day (or hour) of an empty time cell that a method leaves out: no period.
 const EMPTY: i64 = i64::MIN;
 
+/// Dates written as numbers: 20261101.
+const COMPACT: &str = "%Y%m%d";
+
+/// A numeric column whose every value is a date written as YYYYMMDD (20261101, from 1900 to
+/// 2100) as days of the common era; None when any is not (periods numbered 1, 2, ...: a column
+/// of periods stays one). With `leave_empty` an empty cell is [`EMPTY`]; without, a column with
+/// one is left to be refused as numbers are.
+fn compact_days(v: &[f64], leave_empty: bool) -> Option<Vec<i64>> {
+    let mut any = false;
+    let days = v
+        .iter()
+        .map(|&x| {
+            if x.is_nan() {
+                return leave_empty.then_some(EMPTY);
+            }
+            if !(19_000_101.0..=21_001_231.0).contains(&x) || x.fract() != 0.0 {
+                return None;
+            }
+            let n = x as i64;
+            let d = NaiveDate::from_ymd_opt(i32::try_from(n / 10_000).ok()?, (n / 100 % 100) as u32, (n % 100) as u32)?;
+            any = true;
+            Some(i64::from(d.num_days_from_ce()))
+        })
+        .collect::<Option<Vec<i64>>>()?;
+    any.then_some(days)
+}
+
 /// Days since 1970-01-01 (a Parquet DATE column) as days of the common era, row by row; with
 /// `leave_empty` an empty cell as [`EMPTY`].
 fn calendar_days(column: &str, v: &[f64], leave_empty: bool) -> Result<Vec<i64>, EstimateError> {
@@ -496,7 +546,13 @@ fn read_rows(
             None if leave_empty && liftos_estimators::data::empty_cell(v) => EMPTY,
             None => {
                 let x = read(v).map_err(|why| {
-                    let what = if v.is_empty() { "is empty".to_string() } else { why };
+                    let what = if v.is_empty() {
+                        "is empty".to_string()
+                    } else if file::is_summary_cell(v) {
+                        format!("{v:?} is a totals row, not a date: leave it out of the file")
+                    } else {
+                        why
+                    };
                     EstimateError::new(
                         column,
                         format!(
@@ -623,6 +679,39 @@ mod tests {
             Column::Num(v) => v.clone(),
             Column::Text(_) => panic!("still text"),
         }
+    }
+
+    /// Dates written as numbers (Google Analytics' and BigQuery's `20261101`) are dates: an axis
+    /// by day, given dates in either form; a first treated date written so is read on it. Whole
+    /// numbers that are not all such dates stay periods; a totals row is named as one.
+    #[test]
+    fn dates_written_as_numbers_are_dates() {
+        let days = vec![20261030.0, 20261031.0, 20261101.0, 20261103.0];
+        let mut t = Table::from_columns(vec![
+            ("date", Column::Num(days.clone())),
+            ("first", Column::Num(vec![0.0, 20261101.0, f64::NAN, 20261031.0])),
+        ]);
+        let axis = TimeAxis::number(&mut t, "date", false).unwrap().expect("dates");
+        assert_eq!((axis.step, axis.periods), (Step::Days(1), 5));
+        assert_eq!(numbered(&t), vec![1.0, 2.0, 3.0, 5.0]);
+        assert_eq!(axis.first_shown(), "2026-10-30");
+        assert_eq!(axis.period("treatment_time", "20261101").unwrap(), 3);
+        assert_eq!(axis.period("treatment_time", "2026-11-01").unwrap(), 3);
+        axis.number_dates(&mut t, "first").unwrap();
+        match t.column("first").unwrap() {
+            Column::Num(v) => assert!(v[0].is_nan() && v[1] == 3.0 && v[2].is_nan() && v[3] == 2.0, "{v:?}"),
+            Column::Text(_) => panic!("text"),
+        }
+        // periods 1, 2, 3 and a month's number that is no day stay numbers
+        for v in [vec![1.0, 2.0, 3.0], vec![20261101.0, 20261132.0], vec![20261101.5]] {
+            let mut t = Table::from_columns(vec![("date", Column::Num(v.clone()))]);
+            assert!(TimeAxis::number(&mut t, "date", false).unwrap().is_none(), "{v:?}");
+        }
+        // an empty day: left out where the method allows, otherwise the numbers stay numbers
+        let mut t = Table::from_columns(vec![("date", Column::Num(vec![20261101.0, f64::NAN]))]);
+        assert!(TimeAxis::number(&mut t, "date", true).unwrap().is_some());
+        let e = TimeAxis::number(&mut table(&["2026-11-01", "2026-11-02", "Grand total"]), "date", false).unwrap_err();
+        assert!(e.to_string().contains("row 3: \"Grand total\" is a totals row, not a date"), "{e}");
     }
 
     #[test]

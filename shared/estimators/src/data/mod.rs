@@ -464,6 +464,7 @@ fn read_utf8<R: std::io::Read + Send>(
     size: Option<u64>,
     wanted: Option<&[String]>,
 ) -> Result<Table, DataError> {
+    let open = || -> Result<_, DataError> { after_comments(open()?) };
     if let Some((table, text_cols)) = fast::parse(open()?, size, wanted, &[])? {
         if text_cols.is_empty() {
             return Ok(table);
@@ -478,6 +479,29 @@ fn read_utf8<R: std::io::Read + Send>(
     }
     let (again, _) = parse(open()?, &text_cols)?;
     Ok(merge_text(table, again, text_cols))
+}
+
+/// The input after the comment lines above its header: lines starting with `#`, as Google
+/// Analytics 4 writes its report's name, property and dates (`# Start date: 20261101`). A
+/// line starting with `#` below the header is data.
+fn after_comments<R: std::io::Read>(reader: R) -> Result<std::io::BufReader<R>, DataError> {
+    use std::io::BufRead;
+    let err = |e: std::io::Error| DataError::Read { path: "<input>".into(), message: e.to_string() };
+    let mut reader = std::io::BufReader::with_capacity(64 << 10, reader);
+    let mut first = true;
+    loop {
+        let head = reader.fill_buf().map_err(err)?;
+        let bom = if first && head.starts_with(b"\xEF\xBB\xBF#") { 3 } else { 0 };
+        first = false;
+        if head.get(bom) != Some(&b'#') {
+            return Ok(reader);
+        }
+        reader.consume(bom);
+        let mut skipped = Vec::new();
+        if reader.read_until(b'\n', &mut skipped).map_err(err)? == 0 {
+            return Ok(reader);
+        }
+    }
 }
 
 /// `table` with its `text_cols` (by index) taken from `again`, which read them as text; a
@@ -1069,6 +1093,29 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Google Analytics 4's download: `#` lines above the header are skipped, on the fast path
+    /// (no quotes), the csv crate's (quotes) and with a byte order mark; a `#` below the header
+    /// is a value.
+    #[test]
+    fn comment_lines_above_the_header_are_skipped() {
+        let head = "# ----------------------------------------\n# Free form 1\n#\n# Start date: 20261101\n";
+        for body in [
+            "Date,Revenue,Note\n20261101,10.5,a\n20261102,12,#2\n",
+            "Date,Revenue,Note\n20261101,10.5,\"a, b\"\n20261102,12,#2\n",
+        ] {
+            for bom in ["", "\u{feff}"] {
+                let text = format!("{bom}{head}{body}");
+                let t = Table::from_csv_bytes(text.as_bytes(), None).expect("read");
+                assert_eq!(t.names, ["Date", "Revenue", "Note"], "{text}");
+                assert_eq!(t.numeric("Date").unwrap().to_vec(), [20261101.0, 20261102.0]);
+                assert_eq!(t.numeric("Revenue").unwrap().to_vec(), [10.5, 12.0]);
+                assert_eq!(t.labels("Note").unwrap()[1], "#2");
+            }
+        }
+        // a file of comments only has no header
+        assert!(Table::from_csv_bytes(b"# nothing\n#\n", None).is_err());
+    }
 
     /// A value beyond 1e100 in magnitude is refused with its row and what to do; so is a column
     /// whose values are all below 1e-100 (and not all zero); a single tiny value among ordinary
