@@ -154,27 +154,28 @@ fn pretrend_check_with_more_leads_than_clusters_is_the_linear_test() {
     let c = m.checks.iter().find(|c| c.name == "pre-trends").expect("pre-trends check");
     assert_eq!((c.value, c.passed), (None, None), "{c:?}");
     assert!(c.rule.starts_with("not run") && c.rule.contains("one treated cluster"), "{}", c.rule);
-    let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("sales".into())), None).expect("explain");
-    assert_grounded("one treated market", &x);
-    assert!(x.facts.iter().all(|f| f.id != "did.pretrend_leads"), "no linear-test facts");
-    // ... and why, in words (11 leads against 10 markets, one of them treated)
-    let said = x.explanation.sentences.iter().find(|s| s.text.contains("pre-trends check")).expect("the check");
-    assert!(
-        said.text.contains("pre-trends check could not run for this estimate: too few clusters for a joint test")
-            && said.text.contains("with one treated cluster no test of a linear pre-trend"),
-        "{}",
-        said.text
-    );
-    // the executive reading says the same, and that the estimate cannot be fully trusted
-    let x = insights::explain(&out, &ask(0.95, Audience::Executive, Some("sales".into())), None).expect("explain");
-    assert_grounded("one treated market, executive", &x);
-    let said = x.explanation.sentences.iter().find(|s| s.text.contains("pre-trends check")).expect("the check");
-    assert!(
-        said.text.contains("could not run (too few clusters for a joint test of the pre-treatment periods, and with one treated cluster")
-            && said.text.ends_with("so the estimate cannot be fully trusted."),
-        "{}",
-        said.text
-    );
+    // ... and why, in words (11 leads against 10 markets, one of them treated), for the analyst
+    // and for the executive, who is told the estimate cannot be fully trusted
+    let said = [
+        (Audience::Analyst, "could not run for this estimate: too few clusters for a joint test", "variation."),
+        (
+            Audience::Executive,
+            "could not run (too few clusters for a joint test of the pre-treatment periods, and",
+            "so the estimate cannot be fully trusted.",
+        ),
+    ];
+    for (audience, why, end) in said {
+        let x = insights::explain(&out, &ask(0.95, audience, Some("sales".into())), None).expect("explain");
+        assert_grounded("one treated market", &x);
+        assert!(x.facts.iter().all(|f| f.id != "did.pretrend_leads"), "no linear-test facts");
+        let said = x.explanation.sentences.iter().find(|s| s.text.contains("pre-trends check")).expect("the check");
+        let text = &said.text;
+        assert!(
+            text.contains(why) && text.contains("with one treated cluster no test of a linear pre-trend"),
+            "{text}"
+        );
+        assert!(text.ends_with(end), "{text}");
+    }
 }
 
 /// One treated market under cluster-robust errors: the t interval comes from the other markets'

@@ -343,20 +343,26 @@ fn decomposition_and_response_curves_agree_with_the_fit() {
     assert!(serde_json::to_value(&fit).unwrap().get("decomposition").is_none());
 }
 
+/// Two channels: one the data supports, and display with a small effect, one the data cannot
+/// tell from none.
+fn one_supported_one_not() -> MmmInput {
+    let mut rng = Rng::new(21);
+    let mut input = history(&mut rng, 156, 400.0).input;
+    input.channels.remove(1);
+    let a = adstock(&input.channels[1].values, 0.3);
+    for (k, v) in input.kpi.iter_mut().zip(&a) {
+        *k += 100.0 * hill(*v, 4000.0);
+    }
+    input
+}
+
 /// A plan that moves nothing gains nothing, exactly: with one channel the data supports and one it
 /// does not (held at today's spend), the default budget leaves the supported channel where it is.
 /// The optimiser's sums put it a rounding error away (1e-12 relative); that used to come out as a
 /// gain of 1e-9 "positive in every re-fit", which the explanation read as a sure gain.
 #[test]
 fn a_plan_that_moves_nothing_gains_nothing() {
-    let mut rng = Rng::new(21);
-    let mut input = history(&mut rng, 156, 400.0).input;
-    input.channels.remove(1);
-    // display gets a small effect, one the data cannot tell from none.
-    let a = adstock(&input.channels[1].values, 0.3);
-    for (k, v) in input.kpi.iter_mut().zip(&a) {
-        *k += 100.0 * hill(*v, 4000.0);
-    }
+    let input = one_supported_one_not();
     let fit = mmm::fit(&input, &MmmSettings { draws: 50, folds: 0, ..MmmSettings::default() }).unwrap();
     let held = fit.channels.iter().filter(|c| c.bound.as_deref() == Some("held")).count();
     assert_eq!(held, 1, "{:?}", fit.channels.iter().map(|c| (&c.channel, &c.bound)).collect::<Vec<_>>());
@@ -375,13 +381,7 @@ fn a_plan_that_moves_nothing_gains_nothing() {
 /// was exceeded (it was not: the budget is the history's mean).
 #[test]
 fn budget_left_unallocated_says_why() {
-    let mut rng = Rng::new(21);
-    let mut input = history(&mut rng, 156, 400.0).input;
-    input.channels.remove(1);
-    let a = adstock(&input.channels[1].values, 0.3);
-    for (k, v) in input.kpi.iter_mut().zip(&a) {
-        *k += 100.0 * hill(*v, 4000.0);
-    }
+    let mut input = one_supported_one_not();
     let mean: f64 = input.channels.iter().map(|c| c.values.iter().sum::<f64>() / c.values.len() as f64).sum();
     let settings = MmmSettings { draws: 50, folds: 0, budget: Some(3.0 * mean), ..MmmSettings::default() };
     let fit = mmm::fit(&input, &settings).unwrap();
