@@ -751,13 +751,25 @@ pub fn add_kpi_response(
 ) {
     let id = kpi_id(kpi);
     let readable = kpi.replace(['_', '-'], " ");
-    // What the KPI is (revenue, sign-ups): the first variable or metric its name mentions.
-    let concept = ontology.mentions(&readable).into_iter().find_map(|m| {
-        ontology
-            .concept(&m.concept)
-            .filter(|c| c.variable.is_some() || c.kind == super::ontology::ConceptKind::Metric)
-            .map(|c| c.id.clone())
-    });
+    // What the KPI is (revenue, sign-ups): the variable or metric its name's head names, the
+    // last one mentioned before a "by", "from" or "of" ("Purchase revenue" is revenue, not
+    // purchases; "Sales of shoes" is revenue). A ratio ("Revenue per order") is neither of the
+    // two it names: none, unless the ontology names it whole ("average order value").
+    let lower = readable.to_ascii_lowercase();
+    let head_end = [" by ", " from ", " of "].iter().filter_map(|w| lower.find(w)).min().unwrap_or(lower.len());
+    let per = lower.find(" per ");
+    let concept = ontology
+        .mentions(&readable)
+        .into_iter()
+        .filter(|m| m.start < head_end && per.is_none_or(|p| m.start <= p && p < m.end))
+        .filter_map(|m| {
+            ontology
+                .concept(&m.concept)
+                .filter(|c| c.variable.is_some() || c.kind == super::ontology::ConceptKind::Metric)
+                .map(|c| (m.start, c.id.clone()))
+        })
+        .max_by_key(|(start, _)| *start)
+        .map(|(_, id)| id);
     b.node(Node { concept, ..Node::new(id.clone(), NodeKind::Variable, format!("{readable} (the org's own KPI)")) });
     for c in curves {
         let from = variable_id(&c.platform, "spend");
@@ -858,5 +870,29 @@ mod tests {
             (c.estimate, c.ci_low, c.ci_high, c.level, c.n),
             (Some(2.0), Some(0.5), Some(3.5), Some(0.9), Some(120))
         );
+    }
+
+    /// A KPI's concept is its name's head: "Purchase revenue" is revenue, not the purchases it
+    /// also mentions (before, search for revenue missed a Google Analytics KPI so named).
+    #[test]
+    fn a_kpis_concept_is_its_names_head() {
+        let o = Ontology::shipped();
+        for (name, concept) in [
+            ("Purchase revenue", "revenue"),
+            ("Sales of shoes", "revenue"),
+            ("Average order value", "aov"),
+            ("shop_sales", "revenue"),
+            ("Transactions", "conversions"),
+            ("Sign-ups", "conversions"),
+        ] {
+            let mut b = GraphBuilder::default();
+            add_kpi_response(&mut b, o, name, &[], 0.9, 120);
+            let g = b.finish("o", o);
+            assert_eq!(g.node(&kpi_id(name)).and_then(|n| n.concept.as_deref()), Some(concept), "{name}");
+        }
+        // a ratio of two concepts is neither
+        let mut b = GraphBuilder::default();
+        add_kpi_response(&mut b, o, "Revenue per order", &[], 0.9, 120);
+        assert_eq!(b.finish("o", o).node(&kpi_id("Revenue per order")).map(|n| n.concept.clone()), Some(None));
     }
 }
