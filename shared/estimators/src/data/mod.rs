@@ -481,27 +481,47 @@ fn read_utf8<R: std::io::Read + Send>(
     Ok(merge_text(table, again, text_cols))
 }
 
-/// The input after the comment lines above its header: lines starting with `#`, as Google
-/// Analytics 4 writes its report's name, property and dates (`# Start date: 20261101`). A
-/// line starting with `#` below the header is data.
+/// The input after the lines above its header: comment lines starting with `#` (Google
+/// Analytics 4 writes its report's name, property and dates so: `# Start date: 20261101`), and,
+/// where a line with separators follows, blank lines and title lines without one outside quotes
+/// (a platform export's report name and date range: Google Ads' `Campaign report` above
+/// `"October 1, 2026 - November 25, 2026"`). Lines below the header are data, whatever they
+/// start with. A file whose lines have no separator (one column) keeps them all.
 fn after_comments<R: std::io::Read>(reader: R) -> Result<std::io::BufReader<R>, DataError> {
     use std::io::BufRead;
     let err = |e: std::io::Error| DataError::Read { path: "<input>".into(), message: e.to_string() };
     let mut reader = std::io::BufReader::with_capacity(64 << 10, reader);
-    let mut first = true;
-    loop {
-        let head = reader.fill_buf().map_err(err)?;
-        let bom = if first && head.starts_with(b"\xEF\xBB\xBF#") { 3 } else { 0 };
-        first = false;
-        if head.get(bom) != Some(&b'#') {
-            return Ok(reader);
+    let head = reader.fill_buf().map_err(err)?;
+    let mut comments = 0;
+    let mut titles = None;
+    let mut at = 0;
+    while let Some(n) = memchr::memchr(b'\n', &head[at..]) {
+        let line = &head[at..at + n];
+        let line = if at == 0 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line) } else { line };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first() == Some(&b'#') {
+            if titles.is_none() && comments == at {
+                comments = at + n + 1;
+            }
+        } else if separated(line) {
+            titles = Some(at);
+            break;
         }
-        reader.consume(bom);
-        let mut skipped = Vec::new();
-        if reader.read_until(b'\n', &mut skipped).map_err(err)? == 0 {
-            return Ok(reader);
-        }
+        at += n + 1;
     }
+    reader.consume(titles.unwrap_or(comments));
+    Ok(reader)
+}
+
+/// A line holds a field separator (comma, semicolon or tab) outside quotes.
+fn separated(line: &[u8]) -> bool {
+    let mut quoted = false;
+    line.iter().any(|&b| {
+        if b == b'"' {
+            quoted = !quoted;
+        }
+        !quoted && matches!(b, b',' | b';' | b'\t')
+    })
 }
 
 /// `table` with its `text_cols` (by index) taken from `again`, which read them as text; a
@@ -1096,9 +1116,9 @@ mod tests {
 
     /// Google Analytics 4's download: `#` lines above the header are skipped, on the fast path
     /// (no quotes), the csv crate's (quotes) and with a byte order mark; a `#` below the header
-    /// is a value.
+    /// is a value. So are a platform export's title lines.
     #[test]
-    fn comment_lines_above_the_header_are_skipped() {
+    fn comment_and_title_lines_above_the_header_are_skipped() {
         let head = "# ----------------------------------------\n# Free form 1\n#\n# Start date: 20261101\n";
         for body in [
             "Date,Revenue,Note\n20261101,10.5,a\n20261102,12,#2\n",
@@ -1115,6 +1135,20 @@ mod tests {
         }
         // a file of comments only has no header
         assert!(Table::from_csv_bytes(b"# nothing\n#\n", None).is_err());
+        // a platform export's title lines (Google Ads' report name and quoted date range) and a
+        // blank line above the header; a one-column file keeps its first line as the header
+        let text = "Campaign report\n\"October 1, 2026 - November 25, 2026\"\n\nDay,Cost\n2026-10-01,12.5\n";
+        let t = Table::from_csv_bytes(text.as_bytes(), None).expect("read");
+        assert_eq!(
+            (t.names.clone(), t.numeric("Cost").unwrap().to_vec()),
+            (vec!["Day".to_string(), "Cost".to_string()], vec![12.5])
+        );
+        let t = Table::from_csv_bytes(b"y\n1\n2\n", None).expect("read");
+        assert_eq!((t.names.clone(), t.numeric("y").unwrap().to_vec()), (vec!["y".to_string()], vec![1.0, 2.0]));
+        // a comment line among title lines, on the csv crate's path (quotes in the data)
+        let text = "Report\n# generated\nName,Cost\n\"a, b\",3\n";
+        let t = Table::from_csv_bytes(text.as_bytes(), None).expect("read");
+        assert_eq!(t.labels("Name").unwrap(), ["a, b"]);
     }
 
     /// A value beyond 1e100 in magnitude is refused with its row and what to do; so is a column
