@@ -432,10 +432,9 @@ fn data_section(info: &DataInfo) -> String {
     if let Some(t) = &info.treatment {
         let _ = write!(
             s,
-            "<tr><th>treatment</th><td>{} from {} (time {}); treated: {}; control: {}</td></tr>",
-            esc(&t.intervention),
+            "<tr><th>treatment</th><td>{} from {}; treated: {}; control: {}</td></tr>",
+            esc(&t.intervention.replace('_', " ")),
             t.assigned_at.date_naive(),
-            t.time,
             esc(&t.treated_units.join(", ")),
             esc(&t.control_units.join(", "))
         );

@@ -105,7 +105,10 @@ async fn stored_records_through_the_endpoint_match_the_estimators() {
     let html = d.stores.panels.get_panel(&acme().org_id, key).await.expect("get").expect("stored");
     let html = String::from_utf8(html.to_vec()).expect("utf8");
     assert_eq!(html.matches("<svg").count(), 3, "event study, treated vs synthetic, gaps");
-    assert!(html.contains("Event study") && html.contains("Treated and synthetic") && html.contains("budget_increase"));
+    assert!(html.contains("Event study") && html.contains("Treated and synthetic"));
+    // the treatment in words and by its date, not the store's day number
+    assert!(html.contains("<td>budget increase from 2026-09-29; treated: cmp-meta-prospecting;"), "the treatment");
+    assert!(!html.contains("20725"), "a day number in the report");
     // The synthetic control's fit reads as its rule does, a share of the treated unit's level.
     let fit = got["results"][1]["checks"][0]["value"].as_f64().expect("pre-period fit");
     let shown = liftos::llm::format::display(fit, liftos::llm::format::Unit::Share);
