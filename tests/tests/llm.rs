@@ -223,6 +223,55 @@ fn one_treated_cluster_is_not_called_significant() {
     assert!(agreeing > 0, "no seed where the two methods agree in sign");
 }
 
+/// Two methods that agree in sign where the second failed its check (a synthetic control for a
+/// market far above every other, which no mix of them matches): the explanation says that
+/// agreement counts for little, for both audiences; where the check passes, it says nothing
+/// of the kind.
+#[test]
+fn an_agreement_with_a_method_whose_check_failed_counts_for_little() {
+    let panel = |above: f64| {
+        let mut rng = liftos_estimators::rng::Rng::new(11);
+        let mut csv = String::from("market,period,sales,promo\n");
+        for u in 0..8 {
+            for t in 0..14 {
+                let d = u8::from(u == 0 && t >= 10);
+                let level = if u == 0 { 100.0 + above } else { 95.0 + 2.0 * f64::from(u) };
+                let y = level + 0.5 * f64::from(t) + 3.0 * f64::from(d) + 0.5 * rng.normal();
+                csv.push_str(&format!("m{u},{t},{y},{d}\n"));
+            }
+        }
+        liftos_estimators::data::Table::from_csv_bytes(csv.as_bytes(), None).expect("panel")
+    };
+    let methods = serde_json::json!([
+        {"method": "did", "unit": "market", "time": "period", "outcome": "sales", "treatment": "promo"},
+        {"method": "synth", "unit": "market", "time": "period", "outcome": "sales", "treated_unit": "m0", "treatment_time": 10}
+    ]);
+    for (above, fails) in [(60.0, true), (0.0, false)] {
+        let out = run(Kind::AnalyzeAdvanced, serde_json::json!({"methods": methods}), panel(above));
+        let AnalysisOutput::Advanced(a) = &out else { panic!("advanced") };
+        let fit = a.result.results[1].checks.iter().find(|c| c.name == "pre-period fit").expect("fit check");
+        assert_eq!(fit.passed, Some(!fails), "{fit:?}");
+        assert!(a.result.comparison.signs_agree, "{:?}", a.result.comparison);
+        for audience in [Audience::Analyst, Audience::Executive] {
+            let x = insights::explain(&out, &ask(0.95, audience, Some("sales".into())), None).expect("explain");
+            assert_grounded("a failed second method", &x);
+            let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+            let said = text.iter().find(|t| t.contains("so that agreement counts for little"));
+            match (fails, said) {
+                (true, Some(t)) => {
+                    assert!(
+                        t.contains("agree in sign")
+                            && t.contains("; but the pre-period fit check of the synthetic-control estimate failed ("),
+                        "{t}"
+                    )
+                }
+                (false, None) => {}
+                _ => panic!("above {above}: {text:?}"),
+            }
+        }
+    }
+}
+
 /// Synthetic DiD over six markets (4 controls, 2 treated, an effect of 5 in noise of sd 1): the
 /// placebo standard error rests on 6 placebo assignments, so the p-value and interval are the
 /// randomization test's over the 15 assignments, which cannot reject at 5%. At 95% the

@@ -541,6 +541,32 @@ pub fn drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
                     "The {{fact:comparison.methods}} methods do not agree: weigh the ones whose checks passed."
                         .to_string()
                 });
+                // An agreement is only as good as the methods that agree: where a second method
+                // failed a check, the same sentence says it counts for little (the first's checks
+                // were told above).
+                if c.passed == Some(true) {
+                    let failed: Vec<String> = effects[1..]
+                        .iter()
+                        .flat_map(|(e, _)| {
+                            let name = method_name(e);
+                            let name = name.strip_prefix("The ").map_or(name.clone(), |n| format!("the {n}"));
+                            e.checks
+                                .iter()
+                                .filter(|ch| ch.passed == Some(false) && !ch.name.contains("placebo-in-space"))
+                                .map(move |ch| (super::facts::check_id(&e.id, &ch.name), ch.name.clone(), name.clone()))
+                                .filter(|(cid, _, _)| sheet.get(cid).is_some())
+                                .map(|(cid, check, name)| {
+                                    format!("the {check} check of {name} estimate failed ({{{{fact:{cid}}}}})")
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .collect();
+                    if let (false, Some(last)) = (failed.is_empty(), drafts.last_mut()) {
+                        let sentence = last.trim_end_matches('.').to_string();
+                        *last =
+                            format!("{sentence}; but {}, so that agreement counts for little.", failed.join(" and "));
+                    }
+                }
             }
         }
         drafts.push(next_step(sheet, e0, f0));
