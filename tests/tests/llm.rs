@@ -256,6 +256,11 @@ fn an_agreement_with_a_method_whose_check_failed_counts_for_little() {
             let x = insights::explain(&out, &ask(0.95, audience, Some("sales".into())), None).expect("explain");
             assert_grounded("a failed second method", &x);
             let text: Vec<&str> = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect();
+            // the DiD ran without an event study: its pre-trends check did not run, and says why
+            assert!(
+                text.iter().any(|t| t.contains("check could not run") && t.contains("without an event study")),
+                "{text:?}"
+            );
             let said = text.iter().find(|t| t.contains("so that agreement counts for little"));
             match (fails, said) {
                 (true, Some(t)) => {

@@ -333,8 +333,16 @@ fn effect_drafts(
 
 /// Why a check did not run, in words that carry no number, where its rule says so: the DiD's
 /// joint test of the leads with at least as many leads as clusters (`(34 leads, 3 clusters)`),
-/// and one treated cluster, whose own variation no cluster-robust variance sees.
+/// one treated cluster, whose own variation no cluster-robust variance sees, and a check the
+/// request did not ask for (an event study, placebos).
 fn not_run_reason(c: &Check) -> Option<&'static str> {
+    // a check the request did not ask for (the rule says what runs it)
+    if c.rule.contains("(run with event_study") {
+        return Some("the analysis ran without an event study, which the check needs");
+    }
+    if c.rule.contains("(run with placebo)") {
+        return Some("the analysis ran without placebos, which the check needs");
+    }
     let rule = c.rule.strip_prefix("not run")?;
     let count = |word: &str| {
         let at = rule.find(word)?;
@@ -634,5 +642,8 @@ mod tests {
         assert!(not_run("not run: the pre-trend covariance is singular (10 leads, 10 clusters)").is_some());
         assert_eq!(not_run("no pre-trend in the leads (34 leads, 3 clusters)"), None);
         assert_eq!(not_run("not run: the pre-treatment covariance is singular; no pre-trend test"), None);
+        // a check the request did not ask for
+        let asked = "joint test of the leads, p >= 0.05: no evidence against parallel trends, which is not evidence for them (run with event_study; its power is not computed here)";
+        assert_eq!(not_run(asked), Some("the analysis ran without an event study, which the check needs"));
     }
 }
