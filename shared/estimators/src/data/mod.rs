@@ -464,7 +464,19 @@ fn read_utf8<R: std::io::Read + Send>(
     size: Option<u64>,
     wanted: Option<&[String]>,
 ) -> Result<Table, DataError> {
-    let open = || -> Result<_, DataError> { after_comments(open()?) };
+    // the lines above the header, found in the input's first 64 KiB: skipped on every read
+    // (the reader itself is handed on as it is, so that large reads still pass straight through)
+    use std::io::Read;
+    let mut head = Vec::with_capacity(64 << 10);
+    open()?.take(64 << 10).read_to_end(&mut head).map_err(io_err)?;
+    let skip = lines_above_header(&head) as u64;
+    let open = || -> Result<R, DataError> {
+        let mut reader = open()?;
+        if skip > 0 {
+            std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()).map_err(io_err)?;
+        }
+        Ok(reader)
+    };
     if let Some((table, text_cols)) = fast::parse(open()?, size, wanted, &[])? {
         if text_cols.is_empty() {
             return Ok(table);
@@ -481,36 +493,33 @@ fn read_utf8<R: std::io::Read + Send>(
     Ok(merge_text(table, again, text_cols))
 }
 
-/// The input after the lines above its header: comment lines starting with `#` (Google
+/// How many bytes of the input lie above its header: comment lines starting with `#` (Google
 /// Analytics 4 writes its report's name, property and dates so: `# Start date: 20261101`), and,
 /// where a line with separators follows, blank lines and title lines without one outside quotes
 /// (a platform export's report name and date range: Google Ads' `Campaign report` above
 /// `"October 1, 2026 - November 25, 2026"`). Lines below the header are data, whatever they
 /// start with. A file whose lines have no separator (one column) keeps them all.
-fn after_comments<R: std::io::Read>(reader: R) -> Result<std::io::BufReader<R>, DataError> {
-    use std::io::BufRead;
-    let err = |e: std::io::Error| DataError::Read { path: "<input>".into(), message: e.to_string() };
-    let mut reader = std::io::BufReader::with_capacity(64 << 10, reader);
-    let head = reader.fill_buf().map_err(err)?;
+fn lines_above_header(head: &[u8]) -> usize {
     let mut comments = 0;
-    let mut titles = None;
     let mut at = 0;
     while let Some(n) = memchr::memchr(b'\n', &head[at..]) {
         let line = &head[at..at + n];
         let line = if at == 0 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line) } else { line };
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.first() == Some(&b'#') {
-            if titles.is_none() && comments == at {
+            if comments == at {
                 comments = at + n + 1;
             }
         } else if separated(line) {
-            titles = Some(at);
-            break;
+            return at;
         }
         at += n + 1;
     }
-    reader.consume(titles.unwrap_or(comments));
-    Ok(reader)
+    comments
+}
+
+fn io_err(e: std::io::Error) -> DataError {
+    DataError::Read { path: "<input>".into(), message: e.to_string() }
 }
 
 /// A line holds a field separator (comma, semicolon or tab) outside quotes.
