@@ -636,7 +636,7 @@ enum EstimateCmd {
         /// Historical windows before the test replayed to measure the estimate's noise (default 6; with --design-rmse the standard error is the design's instead).
         #[arg(long)]
         windows: Option<usize>,
-        /// The intervals' level is 1 - alpha (default 0.05).
+        /// The intervals' level is 1 - alpha (default 0.1: 90% intervals, as GeoLift's; below 0.5).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
         /// The design candidate's placebo_rmse (with --design-windows).

@@ -556,6 +556,7 @@ pub struct GeoReadoutRequest {
     pub pre_periods: Option<usize>,
     #[serde(default)]
     pub windows: Option<usize>,
+    /// The intervals' level is 1 - alpha (default 0.1: 90% intervals, as GeoLift's; below 0.5).
     #[serde(default)]
     pub alpha: Option<f64>,
     /// The design's `placebo_rmse` and `evaluation_windows` for these markets and duration: the

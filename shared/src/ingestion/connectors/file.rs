@@ -1258,9 +1258,11 @@ fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, Stri
         return Err(format!("{column:?} holds no dates (only empty cells or totals rows)"));
     }
     if (best.0 as f64) < 0.9 * sample.len() as f64 {
+        // the example is a value the closest format does not read (the first value may be a date)
+        let unread = sample.iter().find(|s| best.2.is_empty() || day_read(s, best.2, hours).is_none());
         return Err(format!(
             "the dates in {column:?} (e.g. {:?}) are in none of the formats {}",
-            sample.first().copied().unwrap_or(""),
+            unread.or(sample.first()).copied().unwrap_or(""),
             DATE_FORMATS.iter().chain(months).copied().collect::<Vec<_>>().join(", ")
         ));
     }
@@ -1448,7 +1450,15 @@ pub(crate) fn is_summary_cell(s: &str) -> bool {
     ]
     .iter()
     .find_map(|w| s.strip_prefix(w))
-    .is_some_and(|rest| rest.trim_start().is_empty() || rest.trim_start().starts_with(':'))
+    .is_some_and(|rest| {
+        let rest = rest.trim_start();
+        // TikTok's last row: "Total of 12 results" (a campaign named "Total of savings" is not)
+        let counted = rest
+            .strip_prefix("of ")
+            .and_then(|r| r.split(' ').next())
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.'));
+        rest.is_empty() || rest.starts_with(':') || counted
+    })
 }
 
 #[cfg(test)]
@@ -1541,6 +1551,20 @@ mod tests {
             let r = &batch.rows[0];
             assert_eq!((r.campaign_id.as_str(), r.spend, r.conversions, r.revenue), ("1790000000000001", 120.5, 12.0, 450.0));
         }
+        // Ads Manager's last row totals the report ("Total of 2 results", dashes for the
+        // campaign); before: the dates were refused as in no format, the example a good date
+        let days = "By Day,Campaign name,Campaign ID,Cost,Conversions\n\
+                    2026-11-01,Spring Sale,1789012345678901,\"1,234.56\",56\n\
+                    2026-11-02,Spring Sale,1789012345678901,987.65,41\n";
+        let (plain, bad) = read_detected("tiktok", days);
+        assert!(bad.is_empty() && plain.rows.len() == 2, "{bad:?}");
+        let totalled = format!("{days}Total of 2 results,-,-,\"2,222.21\",97\n");
+        let (batch, bad) = read_detected("tiktok", &totalled);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(batch.rows, plain.rows);
+        // a date column the formats do not read names a value it does not read
+        let e = date_format_of(&["2026-11-01", "2026-11-02", "soon"]).unwrap_err();
+        assert!(e.contains("(e.g. \"soon\")"), "{e}");
     }
 
     /// A report by hour, as TikTok writes it (`stat_time_hour`) or as Google Ads does (a `Day`
@@ -1764,10 +1788,14 @@ mod tests {
             "Grand  Total",
             "Total général",
             "Summe",
+            "Total of 12 results",
+            "Total of 1,204 campaigns",
         ] {
             assert!(is_summary_cell(total), "{total}");
         }
-        for campaign in ["Totally new", "Total reach Q4", "Gesamtpaket", "Grand totality sale", "Summer sale"] {
+        for campaign in
+            ["Totally new", "Total reach Q4", "Gesamtpaket", "Grand totality sale", "Summer sale", "Total of savings"]
+        {
             assert!(!is_summary_cell(campaign), "{campaign}");
         }
         // a German report by week is refused as a report by week
