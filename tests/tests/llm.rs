@@ -987,6 +987,7 @@ fn generate_mmm(rng: &mut Rng) -> liftos_estimators::mmm::MmmResult {
         c["spend_from"] = serde_json::json!(from);
         c["spend_to"] = serde_json::json!(to);
         c["positive_share"] = serde_json::json!((rng.next() % 1001) as f64 / 1000.0);
+        c["no_effect_p_value"] = serde_json::json!(*rng.pick(&[None, Some(0.005), Some(0.04), Some(0.3), Some(1.0)]));
         channels.push(c);
     }
     m["channels"] = serde_json::json!(channels);
@@ -1022,6 +1023,37 @@ fn budget_generated() -> &'static Vec<Insights> {
             })
             .collect()
     })
+}
+
+/// A channel positive in every re-fit whose test of no effect does not reject (a curve that may
+/// only bend to the noise) is the one to test next, and the explanation says why: not "positive
+/// in only 100%". The recommendation says the same.
+#[test]
+fn a_channel_whose_test_keeps_no_effect_is_the_one_to_test() {
+    let mut m = mmm_base();
+    let channels = m["channels"].as_array_mut().expect("channels");
+    for c in channels.iter_mut() {
+        c["positive_share"] = serde_json::json!(1.0);
+        c["no_effect_p_value"] = serde_json::json!(0.005);
+    }
+    channels[1]["no_effect_p_value"] = serde_json::json!(0.3);
+    channels[1]["evidence"] = serde_json::json!(false);
+    let name = channels[1]["channel"].as_str().expect("name").to_string();
+    let m: liftos_estimators::mmm::MmmResult = serde_json::from_value(m).expect("a media mix model's answer");
+    for audience in [Audience::Executive, Audience::Analyst] {
+        let x = insights::explain_budget(&m, &ask(m.level, audience, Some("orders".into()))).expect("explain");
+        assert_grounded("a channel whose test keeps no effect", &x);
+        let all: String = x.explanation.sentences.iter().map(|s| s.text.clone()).collect::<Vec<_>>().join(" ");
+        assert!(
+            all.contains(&format!("Next step: test {name} before moving budget on it: its return on spend is positive in 100% of the re-fits, but a test calibrated on histories simulated without it does not rule out that it has no effect (p-value 0.30).")),
+            "{all}"
+        );
+        assert!(!all.contains("positive in only"), "{all}");
+    }
+    let recs = liftos::service::surfacing::kpi_recommendations(&m);
+    let r = recs.iter().find(|r| r.channel == name).expect("its recommendation");
+    assert!(r.evidence.contains("the test of no effect") && r.evidence.contains("p = 0.300"), "{}", r.evidence);
+    assert!(!r.evidence.contains("short of the 99%"), "{}", r.evidence);
 }
 
 /// A plan that moves no channel (the data supports one channel and the default budget leaves it

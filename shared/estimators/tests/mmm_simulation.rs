@@ -130,6 +130,8 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
     let mut covered = [0usize; 3];
     let mut zero_funded = 0;
     let mut zero_cut = 0;
+    // the test of no effect: histories where it rejects at 5%, per channel
+    let mut rejected = [0usize; 3];
     let mut shares = Vec::new();
     let mut width = [0.0f64; 3];
     for r in 0..reps {
@@ -143,6 +145,17 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
                 covered[c] += 1;
             }
             width[c] += (ch.roi_ci_high - ch.roi_ci_low) / reps as f64;
+            let q = ch.no_effect_p_value;
+            if q.is_some_and(|q| q <= 0.05) {
+                rejected[c] += 1;
+            }
+            // evidence needs the test's rejection; where it keeps no effect at 10%, the
+            // intervals reach zero
+            assert!(!ch.evidence || q.is_some_and(|q| q <= 0.05), "{}: evidence at p = {q:?}", NAMES[c]);
+            if q.is_some_and(|q| q > 1.0 - st.level) {
+                assert!(ch.roi_ci_low <= 0.0 && ch.marginal_roi_ci_low <= 0.0, "{}: {ch:?}", NAMES[c]);
+                assert!(ch.gain_ci_low <= 0.0 && ch.gain_ci_high >= 0.0, "{}: {ch:?}", NAMES[c]);
+            }
         }
         // No more budget for the channel with no effect (held at today's spend or cut).
         let display = &fit.channels[2];
@@ -181,10 +194,11 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
     sorted.sort_by(|a, b| a.total_cmp(b));
     for c in 0..3 {
         eprintln!(
-            "{}: ROI coverage {:.3} at 90% (mean width {:.4})",
+            "{}: ROI coverage {:.3} at 90% (mean width {:.4}); no effect rejected at 5% in {}/{reps}",
             NAMES[c],
             covered[c] as f64 / reps as f64,
-            width[c]
+            width[c],
+            rejected[c]
         );
     }
     eprintln!(
@@ -198,8 +212,15 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
         let cov = covered[c] as f64 / reps as f64;
         assert!((0.85..=0.95).contains(&cov), "{}: coverage {cov}", NAMES[c]);
     }
-    // The zero channel's truth is 0, the interval's lower end is 0 whenever it has no evidence.
-    assert!(covered[2] as f64 / reps as f64 >= 0.85, "display: coverage {}", covered[2]);
+    // The zero channel's truth is 0: its interval covers it as the others' do (86.0% before the
+    // test of no effect, whose percentile interval is short on the boundary β = 0), and the test
+    // keeps its size (5%: at most 16 of 200, two binomial standard deviations above 10).
+    let zero = covered[2] as f64 / reps as f64;
+    assert!((0.87..=0.95).contains(&zero), "display: coverage {zero}");
+    assert!(rejected[2] <= 16, "the test of no effect rejected the zero channel's in {} of {reps}", rejected[2]);
+    for c in 0..2 {
+        assert!(rejected[c] as f64 >= 0.9 * reps as f64, "{}: no effect rejected in only {}", NAMES[c], rejected[c]);
+    }
     assert!(zero_funded as f64 <= 0.06 * reps as f64, "the zero-effect channel was funded {zero_funded} times");
     assert!(mean_share > 0.5, "the plan captured {mean_share} of the oracle's gain");
 }

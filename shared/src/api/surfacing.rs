@@ -343,7 +343,8 @@ pub struct OptimizeResponse {
 /// (`config/kpi.csv`) and the platforms as channels: the media mix model's moves, with the
 /// intervals of its re-fits. Per channel: `scale` or `cut` toward the plan (`confidence`: the
 /// share of re-fits in which the plan gains), `run_test` where the ROI is positive in fewer than
-/// 99% of the re-fits (held at today's spend; `confidence`: the share in which it is positive),
+/// 99% of the re-fits or its test of no effect does not reject at 5% (`no_effect_p_value`; held
+/// at today's spend; `confidence`: the share of re-fits in which it is positive),
 /// `hold` where the plan keeps today's spend (`confidence` the same). `expected_gain` is the KPI per period the move adds in steady state, with its
 /// interval; `marginal_roi` is KPI per extra unit of spend.
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -1140,6 +1140,16 @@ pub fn budget_sheet(
             Unit::Share,
             &format!("{src}/positive_share"),
         );
+        if let Some(q) = c.no_effect_p_value {
+            stat(
+                &mut facts,
+                &format!("{p}.no_effect_p_value"),
+                format!("the p-value of the test that {name} has no effect on {kpi}"),
+                q,
+                Unit::Probability,
+                &format!("{src}/no_effect_p_value"),
+            );
+        }
     }
     let mut reason = "a media mix model fitted on observational data: its estimates rest on the model's assumptions, not on a randomised test".to_string();
     if !m.lifts.is_empty() {

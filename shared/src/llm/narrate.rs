@@ -497,14 +497,27 @@ fn budget_drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
             ));
         }
     }
-    // The weakest evidence: the channel whose return is positive in the fewest re-fits.
+    // The weakest evidence: of the channels without evidence (positive in fewer than 99% of the
+    // re-fits, or no effect not rejected at 5% by its test), the one positive in the fewest.
     let weakest = channels
         .iter()
-        .filter_map(|(p, _)| sheet.get(&format!("{p}.positive_share")).map(|f| (p, f.value)))
+        .filter_map(|(p, _)| {
+            let q = sheet.get(&format!("{p}.no_effect_p_value")).map(|f| f.value);
+            sheet.get(&format!("{p}.positive_share")).map(|f| (p, f.value, q))
+        })
+        .filter(|(_, share, q)| *share < 0.99 || q.is_none_or(|q| q > 0.05))
         .min_by(|a, b| a.1.total_cmp(&b.1));
     d.push(match weakest {
-        Some((p, share)) if share < 0.99 => format!(
+        Some((p, share, _)) if share < 0.99 => format!(
             "Next step: test {} before moving budget on it, since its return on spend is positive in only {{{{fact:{p}.positive_share}}}} of the re-fits.",
+            name_of(p)
+        ),
+        Some((p, _, Some(_))) => format!(
+            "Next step: test {} before moving budget on it: its return on spend is positive in {{{{fact:{p}.positive_share}}}} of the re-fits, but a test calibrated on histories simulated without it does not rule out that it has no effect (p-value {{{{fact:{p}.no_effect_p_value}}}}).",
+            name_of(p)
+        ),
+        Some((p, _, None)) => format!(
+            "Next step: test {} before moving budget on it: its return on spend is positive in {{{{fact:{p}.positive_share}}}} of the re-fits, but the test of no effect could not be run.",
             name_of(p)
         ),
         _ => "Next step: make the largest move in steps and measure it with a holdout test, since these are a model's estimates.{{cite:mmm.gain}}".into(),

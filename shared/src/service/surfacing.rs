@@ -1108,6 +1108,18 @@ pub async fn treatment_recommendations(
 
 /// The media mix model's plan as recommendations, largest move first, then the tests, then the
 /// channels held.
+/// Why a channel without evidence is short of it: positive in fewer than 99% of the re-fits, or
+/// positive in them but no effect not rejected by the test calibrated without it.
+fn short_of(c: &liftos_estimators::mmm::MmmChannel) -> String {
+    match c.no_effect_p_value {
+        Some(q) if c.positive_share >= 0.99 => format!(
+            "positive in the re-fits, but the test of no effect (calibrated on histories simulated without the channel) does not reject it (p = {q:.3}), short of the 5% that moves budget"
+        ),
+        None if c.positive_share >= 0.99 => "the test of no effect could not be run, and without it no budget moves".into(),
+        _ => "short of the 99% that moves budget".into(),
+    }
+}
+
 pub fn kpi_recommendations(model: &liftos_estimators::mmm::MmmResult) -> Vec<recommend::Recommendation> {
     use recommend::{Action, Recommendation};
     let pct = |v: f64| format!("{:.0}%", 100.0 * v);
@@ -1131,8 +1143,8 @@ pub fn kpi_recommendations(model: &liftos_estimators::mmm::MmmResult) -> Vec<rec
                     Action::Cut,
                     model.gain_positive_share,
                     format!(
-                        "{roi}: short of the 99% that moves budget, and even the top of its marginal ROI interval ({:.2}) is below what the plan pays at the margin ({:.2}); {plan}",
-                        c.marginal_roi_ci_high, model.margin
+                        "{roi}: {}, and even the top of its marginal ROI interval ({:.2}) is below what the plan pays at the margin ({:.2}); {plan}",
+                        short_of(c), c.marginal_roi_ci_high, model.margin
                     ),
                 )
             } else if !c.evidence {
@@ -1142,7 +1154,7 @@ pub fn kpi_recommendations(model: &liftos_estimators::mmm::MmmResult) -> Vec<rec
                     .filter(|t| t.channel == c.channel)
                     .map(|t| format!(": {}", t.design))
                     .unwrap_or_default();
-                (Action::RunTest, c.positive_share, format!("{roi}: short of the 99% that moves budget; test before moving it{test}"))
+                (Action::RunTest, c.positive_share, format!("{roi}: {}; test before moving it{test}", short_of(c)))
             } else if moved {
                 let action = if c.spend_to > c.spend_from { Action::Scale } else { Action::Cut };
                 (action, model.gain_positive_share, format!("{roi}; {plan}"))
