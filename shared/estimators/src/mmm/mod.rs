@@ -1346,8 +1346,8 @@ fn resampled(pr: &Prepared, fitted: &[f64], centred: &[f64], block: usize, rng: 
     y
 }
 
-/// Re-fits drawn for the test of no effect, at most.
-const NULL_DRAWS: usize = 199;
+/// Re-fits drawn for each channel's test of no effect, at most (fewer with fewer `draws`).
+pub const NULL_DRAWS: usize = 199;
 /// The test of no effect's level for evidence.
 const NULL_LEVEL: f64 = 0.05;
 
