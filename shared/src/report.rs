@@ -1143,7 +1143,10 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
         }
     }));
     for (bound, why) in [
-        ("held", "held at today's spend: the return on spend is not clear of zero in the model's re-fits."),
+        (
+            "held",
+            "held at today's spend: its return on spend is not clear of zero in the model's re-fits, or its test of no effect does not rule out none.",
+        ),
         (
             "no_evidence",
             "cut to the floor: without evidence of a return, even the optimistic marginal return is below what the plan pays at the margin.",
@@ -1199,14 +1202,17 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
             ratio(c.marginal_roi_ci_low),
             ratio(c.marginal_roi_ci_high),
             if c.evidence { "pass" } else { "na" },
-            if c.evidence { "yes" } else { "no" },
+            match c.no_effect_p_value {
+                Some(q) => format!("{} (no effect: p = {})", if c.evidence { "yes" } else { "no" }, fmt(q)),
+                None => (if c.evidence { "yes" } else { "no" }).to_string(),
+            },
             esc(c.bound.as_deref().unwrap_or("–"))
         );
     }
     body.push_str("</table>");
     let _ = write!(
         body,
-        "<p class=\"note\">ROI: {kpi} per unit of spend over the history; marginal ROI: per extra unit of spend {a} at today's spend. Intervals from {} block-bootstrap re-fits.</p>",
+        "<p class=\"note\">ROI: {kpi} per unit of spend over the history; marginal ROI: per extra unit of spend {a} at today's spend. Intervals from {} block-bootstrap re-fits. Evidence: the return is positive in 99% of the re-fits and the test of no effect (calibrated on histories simulated without the channel) rejects at 5%.</p>",
         m.draws
     );
     body.push_str(&or_note(spend_svg(&m.channels, cur, a)));
