@@ -549,6 +549,10 @@ enum EstimateCmd {
         /// The conformal intervals' level is 1 - alpha (default 0.05).
         #[arg(long, value_parser = share)]
         alpha: Option<f64>,
+        /// Units left out of the donor pool, separated by commas: units treated too (a multi-cell
+        /// test's other arms), which would otherwise make the synthetic control carry their effect.
+        #[arg(long)]
+        exclude_units: Option<String>,
     },
     /// Synthetic difference-in-differences (Arkhangelsky et al. 2021): unit and time weights, a
     /// placebo, bootstrap or jackknife standard error; treated units adopt at one common time;
@@ -1192,6 +1196,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             ridge_lambda,
             conformal,
             alpha,
+            exclude_units,
         } => {
             let time_col = time.clone();
             let req = || -> Result<estimate::SynthRequest, EstimateError> {
@@ -1210,6 +1215,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
                     ridge_lambda,
                     conformal,
                     alpha,
+                    exclude_units,
                 })
             };
             let dated = |r: &mut estimate::SynthRequest, axis: Option<&TimeAxis>| {

@@ -398,6 +398,30 @@ fn synth_fixed_window_keys_and_errors() {
         assert!(!v[key].is_null(), "missing {key}");
     }
     assert!(v["gaps"][0]["time"].is_i64() && v["gaps"][0]["gap"].is_f64());
+    // Donors left out (units treated too): not in the pool, their rows not read; a treated unit
+    // or a name the panel lacks is refused naming the field.
+    let heaviest = v["weights"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| a.1.as_f64().unwrap().total_cmp(&b.1.as_f64().unwrap()))
+        .unwrap()
+        .0
+        .clone();
+    let mut ex = args.clone();
+    ex.extend(["--exclude-units", &heaviest]);
+    let (code, w) = liftos(&ex);
+    assert_eq!(code, 0, "{w}");
+    assert!(w["weights"].get(&heaviest).is_none(), "{heaviest} still a donor: {}", w["weights"]);
+    assert_eq!(w["n_obs"].as_u64().unwrap() + 31, v["n_obs"].as_u64().unwrap(), "its 31 years left out");
+    assert_ne!(w["estimate"], v["estimate"]);
+    for (units, says) in [("California", "is a treated unit"), ("Atlantis", "is not a unit of the panel")] {
+        let mut ex = args.clone();
+        ex.extend(["--exclude-units", units]);
+        let (code, e) = liftos(&ex);
+        assert_eq!((code, e["field"].as_str()), (2, Some("exclude_units")), "{e}");
+        assert!(e["message"].as_str().unwrap().contains(says), "{e}");
+    }
     let mut bad = base.to_vec();
     bad.extend(["--predictors", "cigsale-1975"]);
     let (code, v) = liftos(&bad);

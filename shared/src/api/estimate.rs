@@ -490,6 +490,11 @@ pub struct SynthRequest {
     /// The conformal intervals' level is 1 - alpha (default 0.05).
     #[serde(default)]
     pub alpha: Option<f64>,
+    /// Units left out of the donor pool, separated by commas: units treated too (a multi-cell
+    /// test's other arms, markets where something else changed), which would otherwise make the
+    /// synthetic control carry their effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_units: Option<String>,
 }
 
 /// Synthetic difference-in-differences (Arkhangelsky et al. 2021): a balanced panel, treated

@@ -1042,9 +1042,40 @@ pub fn synth_control(
     }
     let unit = table.labels(&req.unit)?;
     let treated_units = rejoin(req.treated_unit.split(',').map(str::to_string).collect(), &unit);
+    let mut time = table.integers(&req.time)?;
+    let excluded = rejoin(
+        req.exclude_units
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|u| !u.trim().is_empty())
+            .map(str::to_string)
+            .collect(),
+        &unit,
+    );
+    let mut unit = unit;
+    if !excluded.is_empty() {
+        for u in &excluded {
+            if treated_units.contains(u) {
+                return Err(EstimateError::new("exclude_units", format!("exclude_units: {u:?} is a treated unit")));
+            }
+            if !unit.contains(u) {
+                return Err(EstimateError::new(
+                    "exclude_units",
+                    format!("exclude_units: {}", liftos_estimators::panel::not_among(u, "a unit of the panel", &unit)),
+                ));
+            }
+        }
+        let keep: Vec<bool> = unit.iter().map(|u| !excluded.contains(u)).collect();
+        unit = unit.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
+        time = time.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| t).collect();
+        for c in columns.values_mut() {
+            *c = c.iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect();
+        }
+    }
     let input = SynthInput {
         unit,
-        time: table.integers(&req.time)?,
+        time,
         outcome: req.outcome.clone(),
         columns,
         treated_units,
