@@ -415,7 +415,14 @@ fn synth_fixed_window_keys_and_errors() {
     assert!(w["weights"].get(&heaviest).is_none(), "{heaviest} still a donor: {}", w["weights"]);
     assert_eq!(w["n_obs"].as_u64().unwrap() + 31, v["n_obs"].as_u64().unwrap(), "its 31 years left out");
     assert_ne!(w["estimate"], v["estimate"]);
-    for (units, says) in [("California", "is a treated unit"), ("Atlantis", "is not a unit of the panel")] {
+    let donors =
+        v["weights"].as_object().unwrap().keys().filter(|u| **u != heaviest).cloned().collect::<Vec<_>>().join(",");
+    let all = format!("{heaviest},{donors}");
+    for (units, says) in [
+        ("California", "is a treated unit"),
+        ("Atlantis", "is not a unit of the panel"),
+        (all.as_str(), "units left out, need at least two donors"),
+    ] {
         let mut ex = args.clone();
         ex.extend(["--exclude-units", units]);
         let (code, e) = liftos(&ex);

@@ -1104,7 +1104,18 @@ pub fn synth_control(
         alpha: alpha_of(req.alpha)?,
         ..SynthSettings::default()
     };
-    Ok(synth::fit(&input, &settings)?)
+    synth::fit(&input, &settings).map_err(|e| match e {
+        // too few donors once the units left out are gone: the request's exclude_units did that
+        SynthError::InvalidInput { column, message }
+            if !excluded.is_empty() && column == "unit" && message.contains("donors") =>
+        {
+            EstimateError::new(
+                "exclude_units",
+                format!("exclude_units: with {} units left out, {message}", excluded.len()),
+            )
+        }
+        e => e.into(),
+    })
 }
 
 /// The time-series counterfactual: one row per period, in any order (a period without a row or
