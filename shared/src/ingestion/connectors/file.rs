@@ -1215,8 +1215,8 @@ fn at_an_hour(s: &str) -> bool {
 }
 
 /// The format of the dates in `column`: of [`DATE_FORMATS`], the one that reads the most of
-/// them, and at least 90% (a malformed row is the reader's to report, not a reason to refuse the
-/// file); `%Y%m%d` for a numeric column (20261101). Where several read them all (`01/11/2026`,
+/// them, all but a tenth at most, or all but one in a short file (a malformed row is the reader's
+/// to report, not a reason to refuse the file); `%Y%m%d` for a numeric column (20261101). Where several read them all (`01/11/2026`,
 /// `02/11/2026`: the 1st and 2nd of November, or January 11th and February 11th), the one whose
 /// days fill their own spacing best (24 months dated `01/01/2025` to `12/01/2026` are every
 /// month's first, not January's first twelve days of two years), then, in a panel or a KPI, the
@@ -1257,7 +1257,11 @@ fn dates_format(table: &Table, column: &str, hours: bool) -> Result<String, Stri
     if sample.is_empty() {
         return Err(format!("{column:?} holds no dates (only empty cells or totals rows)"));
     }
-    if (best.0 as f64) < 0.9 * sample.len() as f64 {
+    // A format that reads all but one date of a short export (and most of them), or all but a
+    // tenth of a longer one: the unreadable rows are rejected with their line and reason, the
+    // others stored.
+    let unread = sample.len() - best.0;
+    if best.0 <= unread || unread > (sample.len() / 10).max(1) {
         // the example is a value the closest format does not read (the first value may be a date)
         let unread = sample.iter().find(|s| best.2.is_empty() || day_read(s, best.2, hours).is_none());
         return Err(format!(
@@ -1563,8 +1567,15 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(batch.rows, plain.rows);
         // a date column the formats do not read names a value it does not read
-        let e = date_format_of(&["2026-11-01", "2026-11-02", "soon"]).unwrap_err();
+        let e = date_format_of(&["2026-11-01", "2026-11-02", "soon", "later"]).unwrap_err();
         assert!(e.contains("(e.g. \"soon\")"), "{e}");
+        // one unreadable date in a short export is that row's fault, not the file's: the row is
+        // rejected with its line, the others stored
+        let one_bad = "By Day,Campaign name,Campaign ID,Cost\n2026-11-01,A,1,1.5\n2026-11-3x,A,1,2\n2026-11-04,A,1,3\n";
+        let (batch, bad) = read_detected("tiktok", one_bad);
+        assert_eq!(batch.rows.len(), 2);
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!((bad[0].row, bad[0].column.as_str()), (2, "By Day"), "{bad:?}");
     }
 
     /// A report by hour, as TikTok writes it (`stat_time_hour`) or as Google Ads does (a `Day`
