@@ -476,8 +476,13 @@ fn budget_drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
                 ));
             }
             if sheet.get(&format!("{p}.positive_share")).is_some() {
+                let test = if sheet.get(&format!("{p}.no_effect_p_value")).is_some() {
+                    format!(", and the test of no effect, calibrated on histories simulated without it, gives a p-value of {{{{fact:{p}.no_effect_p_value}}}}")
+                } else {
+                    String::new()
+                };
                 d.push(format!(
-                    "The return on spend of {name} is positive in {{{{fact:{p}.positive_share}}}} of the re-fits{}.",
+                    "The return on spend of {name} is positive in {{{{fact:{p}.positive_share}}}} of the re-fits{test}{}.",
                     if roi.is_some() { format!("{{{{cite:{p}.roi}}}}") } else { String::new() }
                 ));
             }
