@@ -1055,18 +1055,22 @@ pub fn synth_control(
     );
     let mut unit = unit;
     if !excluded.is_empty() {
+        // sets: a list of many names against a panel of many rows stays one pass over each
+        let known: std::collections::HashSet<&str> = unit.iter().map(String::as_str).collect();
+        let treated: std::collections::HashSet<&str> = treated_units.iter().map(String::as_str).collect();
         for u in &excluded {
-            if treated_units.contains(u) {
+            if treated.contains(u.as_str()) {
                 return Err(EstimateError::new("exclude_units", format!("exclude_units: {u:?} is a treated unit")));
             }
-            if !unit.contains(u) {
+            if !known.contains(u.as_str()) {
                 return Err(EstimateError::new(
                     "exclude_units",
                     format!("exclude_units: {}", liftos_estimators::panel::not_among(u, "a unit of the panel", &unit)),
                 ));
             }
         }
-        let keep: Vec<bool> = unit.iter().map(|u| !excluded.contains(u)).collect();
+        let excluded: std::collections::HashSet<&str> = excluded.iter().map(String::as_str).collect();
+        let keep: Vec<bool> = unit.iter().map(|u| !excluded.contains(u.as_str())).collect();
         unit = unit.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
         time = time.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| t).collect();
         for c in columns.values_mut() {
@@ -1157,11 +1161,14 @@ pub fn geo_readout(
     let exclude_markets = rejoin(req.exclude_markets.clone(), &panel.market);
     let req = &GeoReadoutRequest { treated_markets, exclude_markets, ..req.clone() };
     if !req.exclude_markets.is_empty() {
+        // sets: a list of many names against a panel of many rows stays one pass over each
+        let known: std::collections::HashSet<&str> = panel.market.iter().map(String::as_str).collect();
+        let treated: std::collections::HashSet<&str> = req.treated_markets.iter().map(String::as_str).collect();
         for m in &req.exclude_markets {
-            if req.treated_markets.contains(m) {
+            if treated.contains(m.as_str()) {
                 return Err(EstimateError::new("exclude_markets", format!("exclude_markets: {m:?} is a test market")));
             }
-            if !panel.market.contains(m) {
+            if !known.contains(m.as_str()) {
                 return Err(EstimateError::new(
                     "exclude_markets",
                     format!(
@@ -1171,7 +1178,8 @@ pub fn geo_readout(
                 ));
             }
         }
-        panel = panel.filter(|m, _| !req.exclude_markets.iter().any(|x| x == m));
+        let excluded: std::collections::HashSet<&str> = req.exclude_markets.iter().map(String::as_str).collect();
+        panel = panel.filter(|m, _| !excluded.contains(m));
     }
     let design_noise = match (req.design_rmse, req.design_windows) {
         (Some(r), Some(w)) => Some(DesignNoise { placebo_rmse: r, evaluation_windows: w }),
