@@ -1055,26 +1055,12 @@ pub fn synth_control(
     );
     let mut unit = unit;
     if !excluded.is_empty() {
-        // sets: a list of many names against a panel of many rows stays one pass over each
-        let known: std::collections::HashSet<&str> = unit.iter().map(String::as_str).collect();
-        let treated: std::collections::HashSet<&str> = treated_units.iter().map(String::as_str).collect();
-        for u in &excluded {
-            if treated.contains(u.as_str()) {
-                return Err(EstimateError::new("exclude_units", format!("exclude_units: {u:?} is a treated unit")));
-            }
-            if !known.contains(u.as_str()) {
-                return Err(EstimateError::new(
-                    "exclude_units",
-                    format!("exclude_units: {}", liftos_estimators::panel::not_among(u, "a unit of the panel", &unit)),
-                ));
-            }
-        }
-        let excluded: std::collections::HashSet<&str> = excluded.iter().map(String::as_str).collect();
-        let keep: Vec<bool> = unit.iter().map(|u| !excluded.contains(u.as_str())).collect();
-        unit = unit.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
-        time = time.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| t).collect();
+        let keep =
+            kept_rows(&excluded, &treated_units, &unit, ("exclude_units", "a treated unit", "a unit of the panel"))?;
+        unit = kept(unit, &keep);
+        time = kept(time, &keep);
         for c in columns.values_mut() {
-            *c = c.iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect();
+            *c = kept(std::mem::take(c), &keep);
         }
     }
     let input = SynthInput {
@@ -1122,6 +1108,39 @@ pub fn synth_control(
     })
 }
 
+/// Which rows stay once the `excluded` names are left out of a panel whose rows are named by
+/// `names`: a treated name or one the panel lacks is an error naming `field` (`what`: (field, a
+/// treated name's description, the panel's names' description)). Through sets: a list of many
+/// names against a panel of many rows stays one pass over each.
+fn kept_rows(
+    excluded: &[String],
+    treated: &[String],
+    names: &[String],
+    (field, treated_is, among): (&str, &str, &str),
+) -> Result<Vec<bool>, EstimateError> {
+    use std::collections::HashSet;
+    let known: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let treated: HashSet<&str> = treated.iter().map(String::as_str).collect();
+    for n in excluded {
+        if treated.contains(n.as_str()) {
+            return Err(EstimateError::new(field, format!("{field}: {n:?} is {treated_is}")));
+        }
+        if !known.contains(n.as_str()) {
+            return Err(EstimateError::new(
+                field,
+                format!("{field}: {}", liftos_estimators::panel::not_among(n, among, names)),
+            ));
+        }
+    }
+    let excluded: HashSet<&str> = excluded.iter().map(String::as_str).collect();
+    Ok(names.iter().map(|n| !excluded.contains(n.as_str())).collect())
+}
+
+/// The values whose row `keep` keeps.
+fn kept<C: IntoIterator + FromIterator<C::Item>>(values: C, keep: &[bool]) -> C {
+    values.into_iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| v).collect()
+}
+
 /// The time-series counterfactual: one row per period, in any order (a period without a row or
 /// with an empty outcome is a missing observation).
 pub fn impact(table: &Table, req: &ImpactRequest) -> Result<ImpactResult, EstimateError> {
@@ -1161,25 +1180,14 @@ pub fn geo_readout(
     let exclude_markets = rejoin(req.exclude_markets.clone(), &panel.market);
     let req = &GeoReadoutRequest { treated_markets, exclude_markets, ..req.clone() };
     if !req.exclude_markets.is_empty() {
-        // sets: a list of many names against a panel of many rows stays one pass over each
-        let known: std::collections::HashSet<&str> = panel.market.iter().map(String::as_str).collect();
-        let treated: std::collections::HashSet<&str> = req.treated_markets.iter().map(String::as_str).collect();
-        for m in &req.exclude_markets {
-            if treated.contains(m.as_str()) {
-                return Err(EstimateError::new("exclude_markets", format!("exclude_markets: {m:?} is a test market")));
-            }
-            if !known.contains(m.as_str()) {
-                return Err(EstimateError::new(
-                    "exclude_markets",
-                    format!(
-                        "exclude_markets: {}",
-                        liftos_estimators::panel::not_among(m, "a market of the panel", &panel.market)
-                    ),
-                ));
-            }
-        }
-        let excluded: std::collections::HashSet<&str> = req.exclude_markets.iter().map(String::as_str).collect();
-        panel = panel.filter(|m, _| !excluded.contains(m));
+        let keep = kept_rows(
+            &req.exclude_markets,
+            &req.treated_markets,
+            &panel.market,
+            ("exclude_markets", "a test market", "a market of the panel"),
+        )?;
+        let GeoPanel { market, time, outcome } = panel;
+        panel = GeoPanel { market: kept(market, &keep), time: kept(time, &keep), outcome: kept(outcome, &keep) };
     }
     let design_noise = match (req.design_rmse, req.design_windows) {
         (Some(r), Some(w)) => Some(DesignNoise { placebo_rmse: r, evaluation_windows: w }),
