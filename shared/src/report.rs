@@ -1247,7 +1247,7 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
         body,
         "<h2>Fit</h2><table><tr><th>R²</th><td>{}</td></tr><tr><th>RMSE</th><td>{}</td></tr>\
 <tr><th>cross-validated RMSE ({} folds of {})</th><td>{}</td></tr><tr><th>{} fitted</th><td>{} of {}</td></tr>\
-<tr><th>controls</th><td>{}</td></tr></table>",
+<tr><th>controls</th><td>{}</td></tr><tr><th>carry-over at the start</th><td>{}</td></tr></table>",
         fmt(f.r_squared),
         fmt(f.rmse),
         f.cv_folds,
@@ -1256,7 +1256,11 @@ pub fn budget_plan(kpi: &str, currency: Option<&str>, m: &liftos_estimators::mmm
         per.many,
         f.observed,
         f.periods,
-        esc(&m.controls.join(", "))
+        esc(&m.controls.join(", ")),
+        match f.history_start {
+            liftos_estimators::mmm::HistoryStart::Launch => "none: the channels launched with the history",
+            _ => "the channels were running before the history",
+        }
     );
     page(&format!("Budget plan: {kpi}"), &body)
 }

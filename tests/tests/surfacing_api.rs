@@ -580,6 +580,17 @@ async fn the_media_mix_report_is_stored_and_linked() {
         assert!(html.contains(part), "{part}");
     }
     assert!(html.matches("<svg").count() >= 3 && !html.contains("plot not drawn"));
+    // The carry-over at the history's start: the model's choice, or the request's, said in the
+    // answer and the report.
+    let chosen = v["fit"]["history_start"].as_str().expect("history_start").to_string();
+    assert!(html.contains("<th>carry-over at the start</th>"), "{html}");
+    let other = if chosen == "launch" { "running" } else { "launch" };
+    body["kpi"]["history_start"] = serde_json::json!(other);
+    let given = liftos::service::surfacing::optimize_budget(&d.stores, &user, body.to_string().as_bytes())
+        .await
+        .expect("answer");
+    let given = serde_json::to_value(&given).expect("json");
+    assert_eq!(given["fit"]["history_start"], other, "{}", given["fit"]);
     // Another org cannot read it.
     let other = liftos::domain::OrgId::new("globex").expect("org");
     assert!(d.stores.panels.get_panel(&other, &key).await.expect("read").is_none());
@@ -1032,6 +1043,7 @@ async fn surfacing_requests_refused_naming_the_field() {
         (with(&|b| b["plan"]["budget"] = serde_json::json!(-5.0)), "plan.budget", "non-negative"),
         (with(&|b| b["kpi"]["level"] = serde_json::json!(0.3)), "kpi.level", "between 0.5 and 1"),
         (with(&|b| b["kpi"]["spend"] = serde_json::json!([])), "kpi.spend", "at least one spend column"),
+        (with(&|b| b["kpi"]["history_start"] = serde_json::json!("sometimes")), "kpi.history_start", "unknown variant"),
         (serde_json::json!({"plan": {"objective": {"type": "max_profit"}}}).to_string(), "history", "either history"),
     ];
     for (body, field, says) in cases {

@@ -231,6 +231,12 @@ enum Command {
         /// Weekly Fourier harmonics (default 3 for daily data).
         #[arg(long)]
         weekly: Option<usize>,
+        /// The carry-over at the history's first period: running (the channels ran before it, at
+        /// its first spend), launch (they started with it: carry-over builds from zero) or auto
+        /// (default: launch where it fits clearly better). The answer says which in
+        /// fit.history_start.
+        #[arg(long)]
+        history_start: Option<String>,
         /// The KPI is platform-attributed conversions: allowed, and the answer says the estimate
         /// is not incremental.
         #[arg(long)]
@@ -2381,6 +2387,7 @@ async fn run() -> ExitCode {
             no_trend,
             yearly,
             weekly,
+            history_start,
             attributed,
             holidays,
             report,
@@ -2388,6 +2395,7 @@ async fn run() -> ExitCode {
             use liftos::service::estimate;
             use liftos_estimators::mmm::MmmSettings;
             let d = MmmSettings::default();
+            let start = named("history_start", history_start, "auto, running or launch");
             let req = estimate::MmmRequest {
                 date,
                 kpi,
@@ -2407,6 +2415,7 @@ async fn run() -> ExitCode {
                     max_change,
                     block_length: None,
                     periods: periods.unwrap_or(d.periods),
+                    history_start: d.history_start,
                 },
             };
             let lifts = match lift_tests.as_deref().map(liftos_estimators::data::Table::read_csv).transpose() {
@@ -2416,7 +2425,11 @@ async fn run() -> ExitCode {
             on_csv(
                 &input,
                 Columns::Named,
-                || Ok(req),
+                || {
+                    let mut req = req;
+                    req.settings.history_start = start?.unwrap_or_default();
+                    Ok(req)
+                },
                 |t, r| {
                     let model = estimate::mmm(&t, lifts.as_ref(), r)?;
                     if let Some(path) = &report {

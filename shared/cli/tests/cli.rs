@@ -1435,6 +1435,31 @@ fn mmm_reads_the_dates_and_numbers_of_a_german_spreadsheet() {
     assert_eq!(from_german, from_iso);
 }
 
+/// `liftos mmm --history-start`: the carry-over at the history's first period is the user's
+/// when given (and said in `fit.history_start` and the report), a value the model does not know is
+/// an error naming the flag.
+#[test]
+fn mmm_history_start_is_given_or_chosen() {
+    let args = "mmm --input ../../tests/reference/data/mmm_daily.csv --date date --kpi kpi \
+                --spend search,social,video,affiliates,display --controls promo --draws 20 --folds 0 --quiet";
+    let (code, auto) = run(args);
+    assert_eq!(code, 0, "{auto}");
+    let chosen = auto["fit"]["history_start"].as_str().unwrap().to_string();
+    assert!(chosen == "running" || chosen == "launch", "{chosen}");
+    for start in ["running", "launch"] {
+        let (code, v) = run(&format!("{args} --history-start {start}"));
+        assert_eq!((code, v["fit"]["history_start"].as_str()), (0, Some(start)), "{v}");
+        if start == chosen {
+            assert_eq!(v, auto, "auto chose {chosen}: the same answer as asking for it");
+        } else {
+            assert_ne!(v["channels"], auto["channels"], "the start changes the carry-over's fit");
+        }
+    }
+    let (code, v) = run(&format!("{args} --history-start sometimes"));
+    assert_eq!((code, v["field"].as_str()), (2, Some("history_start")), "{v}");
+    assert!(v["message"].as_str().unwrap_or_default().contains("auto, running or launch"), "{v}");
+}
+
 /// `liftos mmm --report` on `csv` (the reference series' columns, re-dated) with `flags`: the
 /// answer, after checking that the report holds each of `words` and says nothing "a day".
 fn mmm_report(csv: String, flags: &str, words: &[&str]) -> serde_json::Value {

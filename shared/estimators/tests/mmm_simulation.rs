@@ -134,11 +134,14 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
     let mut rejected = [0usize; 3];
     let mut shares = Vec::new();
     let mut width = [0.0f64; 3];
+    // histories (all running before their first week) the model took as starting at launch
+    let mut taken_as_launch = 0;
     for r in 0..reps {
         let mut rng = Rng::new(7000 + r as u64);
         let h = history(&mut rng, 156, 150.0);
         let st = MmmSettings { draws: 100, folds: 0, seed: r as u64, ..MmmSettings::default() };
         let fit = mmm::fit(&h.input, &st).unwrap();
+        taken_as_launch += usize::from(fit.fit.history_start == mmm::HistoryStart::Launch);
         for c in 0..3 {
             let ch = &fit.channels[c];
             if ch.roi_ci_low <= h.roi[c] && h.roi[c] <= ch.roi_ci_high {
@@ -201,6 +204,7 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
             rejected[c]
         );
     }
+    eprintln!("taken as starting at launch: {taken_as_launch}/{reps}");
     eprintln!(
         "zero-effect channel given more budget in {zero_funded}/{reps}, cut to zero in {zero_cut}; plan's share of the oracle's gain: mean {mean_share:.3}, \
          median {:.3}, 10th percentile {:.3} ({} histories)",
@@ -222,7 +226,100 @@ fn roi_intervals_cover_and_the_plan_follows_the_truth() {
         assert!(rejected[c] as f64 >= 0.9 * reps as f64, "{}: no effect rejected in only {}", NAMES[c], rejected[c]);
     }
     assert!(zero_funded as f64 <= 0.06 * reps as f64, "the zero-effect channel was funded {zero_funded} times");
+    // These histories ran before their first week: seldom taken as launched (18 of 200 when the
+    // likelier start was kept with no margin, none with it).
+    assert!(taken_as_launch <= 6, "taken as starting at launch in {taken_as_launch} of {reps}");
     assert!(mean_share > 0.5, "the plan captured {mean_share} of the oracle's gain");
+}
+
+/// A history that starts with the channels' launch (no spend before its first week), one
+/// channel's response a power curve rather than the model's Hill curve, and a channel with no
+/// effect dark in half its flights: the KPI ramps up over the first weeks as carry-over builds.
+fn launch_history(rng: &mut Rng, weeks: usize) -> MmmInput {
+    let flight = |rng: &mut Rng, level: f64, dark: f64| -> Vec<f64> {
+        let mut on = true;
+        (0..weeks)
+            .map(|t| {
+                if t % 4 == 0 {
+                    on = rng.uniform() >= dark;
+                }
+                if on {
+                    level * (0.6 + 0.8 * rng.uniform())
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let slow = flight(rng, 6000.0, 0.1);
+    let fast = flight(rng, 3000.0, 0.1);
+    let zero = flight(rng, 4000.0, 0.5);
+    let from_zero = |x: &[f64], theta: f64| -> Vec<f64> {
+        let mut a = 0.0;
+        x.iter()
+            .map(|v| {
+                a = theta * a + (1.0 - theta) * v;
+                a
+            })
+            .collect()
+    };
+    let (a_slow, a_fast) = (from_zero(&slow, 0.7), from_zero(&fast, 0.2));
+    let mut e = 0.0;
+    let kpi = (0..weeks)
+        .map(|t| {
+            e = 0.3 * e + 150.0 * rng.normal();
+            let w = 2.0 * std::f64::consts::PI * (7 * t) as f64 / 365.25;
+            10_000.0 + 5.0 * t as f64 + 600.0 * w.sin() + 40.0 * a_slow[t].sqrt() + 1500.0 * hill(a_fast[t], 3000.0) + e
+        })
+        .collect();
+    MmmInput {
+        days: (0..weeks as i64).map(|t| 19_000 + 7 * t).collect(),
+        kpi,
+        channels: ["tv", "social", "display"]
+            .iter()
+            .zip([slow, fast, zero])
+            .map(|(n, v)| Series { name: n.to_string(), values: v })
+            .collect(),
+        controls: vec![],
+        lifts: vec![],
+    }
+}
+
+/// Histories that start at the channels' launch: taken as already running (the model's only
+/// start before), the KPI's ramp-up over the first weeks was left to explain, and the channel
+/// with no effect took it: it had evidence of an effect, and so more budget, in 7 of 20 such
+/// histories (with ROI intervals such as 10.3 to 16.9). The model now compares the two starts and
+/// keeps the one that fits: the channel without effect gets evidence about as often as the test's
+/// 5% level allows, and the channels with an effect keep theirs.
+#[test]
+#[ignore = "simulation: run with --include-ignored"]
+fn a_history_started_at_launch_gives_no_evidence_to_a_channel_without_effect() {
+    let reps = 40;
+    let mut zero_evidence = 0;
+    let mut launch = 0;
+    let mut real_evidence = [0usize; 2];
+    for r in 0..reps {
+        let mut rng = Rng::new(9100 + r as u64);
+        let input = launch_history(&mut rng, 104);
+        let st = MmmSettings { draws: 100, folds: 0, seed: r as u64, ..MmmSettings::default() };
+        let fit = mmm::fit(&input, &st).unwrap();
+        launch += usize::from(fit.fit.history_start == mmm::HistoryStart::Launch);
+        zero_evidence += usize::from(fit.channels[2].evidence);
+        for (e, ch) in real_evidence.iter_mut().zip(&fit.channels) {
+            *e += usize::from(ch.evidence);
+        }
+    }
+    eprintln!(
+        "started at launch: taken as a launch in {launch}/{reps}; evidence for the channel without effect in \
+         {zero_evidence}/{reps}, for the two with an effect in {} and {}",
+        real_evidence[0], real_evidence[1]
+    );
+    // 5% of 40 is 2; at most 5 (two binomial standard deviations above).
+    assert!(zero_evidence <= 5, "the channel without effect had evidence in {zero_evidence} of {reps}");
+    assert!(launch as f64 >= 0.9 * reps as f64, "the launch was recognised in only {launch} of {reps}");
+    for (c, e) in real_evidence.iter().enumerate() {
+        assert!(*e as f64 >= 0.9 * reps as f64, "channel {c}: evidence in only {e}");
+    }
 }
 
 /// A lift test on a channel with carry-over: the model predicts what the test measured (41% of

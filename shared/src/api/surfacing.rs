@@ -259,6 +259,12 @@ pub struct KpiHistory {
     pub level: Option<f64>,
     #[serde(default)]
     pub folds: Option<usize>,
+    /// The carry-over at the history's first period: `running` (the channels ran before it, at
+    /// its first spend), `launch` (they started with it: carry-over builds from zero) or `auto`
+    /// (default: `launch` where it fits clearly better). The answer says which in
+    /// `model.fit.history_start`.
+    #[serde(default)]
+    pub history_start: Option<liftos_estimators::mmm::HistoryStart>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -655,6 +655,7 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
         max_change: plan.max_change,
         block_length: None,
         periods: periods as usize,
+        history_start: kpi.history_start.unwrap_or_default(),
     };
     let mut result = mmm::fit(&input, &settings).map_err(|e| {
         let field = match e.field.as_str() {
