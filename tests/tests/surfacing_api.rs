@@ -34,6 +34,19 @@ async fn design_sample_answers_every_section() {
     assert!((p["variance_reduction"].as_f64().unwrap_or(0.0) - 0.25).abs() < 1e-12);
     let n = p["n_control"].as_f64().unwrap_or(0.0);
     assert!(n > 10_000.0 && n < 40_000.0, "{p}");
+    // The effect alone: the sample at 80% power, the same answer as asking for 80%.
+    let mut alone = body_of("design-experiment.ok.json");
+    let section = serde_json::json!({"metric": {"type": "mean", "sd": 12.5}, "effect": 1.0});
+    alone["power"] = section.clone();
+    let resp = handlers::design_experiment_http(&d, with_body("design-experiment.ok.json", alone.clone())).await;
+    let at = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{at}");
+    let mut asked = section;
+    asked["power"] = serde_json::json!(0.8);
+    alone["power"] = asked;
+    let resp = handlers::design_experiment_http(&d, with_body("design-experiment.ok.json", alone.clone())).await;
+    assert_eq!(at["power"], json_body(&resp)["power"]);
+    assert_eq!((at["power"]["power"].as_f64(), at["power"]["solved_for"].as_str()), (Some(0.8), Some("n_control")));
     // 12 markets, stratified 1:1 by region.
     let r = &body["randomization"];
     assert_eq!(r["counts"]["control"], 6);
@@ -105,7 +118,7 @@ async fn bad_sections_are_named() {
             serde_json::json!({"power": {"metric": {"type": "mean", "sd": -1}, "effect": 1, "power": 0.8}}),
             "power.metric.sd",
         ),
-        (serde_json::json!({"power": {"metric": {"type": "mean", "sd": 1}, "effect": 1}}), "power.query"),
+        (serde_json::json!({"power": {"metric": {"type": "mean", "sd": 1}, "power": 0.8}}), "power.query"),
         (
             serde_json::json!({"randomization": {"units": [{"id": "a"}], "arms": [{"name": "x", "weight": 1}, {"name": "y", "weight": 1}], "seed": 1}}),
             "randomization.units",

@@ -856,8 +856,8 @@ enum DesignCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// A/B test power: give two of --n-control, --effect and --power; the third is solved for.
-    /// A mean (--sd) or a rate (--baseline).
+    /// A/B test power: give two of --n-control, --effect and --power; the third is solved for
+    /// (--n-control or --effect alone: at 80% power). A mean (--sd) or a rate (--baseline).
     Power {
         /// The standard deviation per unit of a mean outcome (order value, revenue per user).
         #[arg(long, conflicts_with = "baseline")]
@@ -871,7 +871,8 @@ enum DesignCmd {
         /// The effect, in the metric's units (an absolute difference: 0.003 for +0.3 points).
         #[arg(long, allow_hyphen_values = true)]
         effect: Option<f64>,
-        /// The power to detect --effect (0.8 for 80%).
+        /// The power to detect --effect (0.8 for 80%; the default when --n-control or --effect is
+        /// given alone).
         #[arg(long, value_parser = share)]
         power: Option<f64>,
         /// Significance level (default 0.05).
@@ -1087,7 +1088,10 @@ fn run_design(cmd: DesignCmd) -> ExitCode {
                         "cluster.icc" => "icc",
                         f => f,
                     };
-                    let message = e.message.replace("n_control, effect and power", "--n-control, --effect and --power");
+                    let message = e
+                        .message
+                        .replace("n_control, effect and power", "--n-control, --effect and --power")
+                        .replace("n_control or effect alone", "--n-control or --effect alone");
                     EstimateError::new(flag, format!("{flag}: {message}"))
                 })?;
                 Ok(DesignResponse { power: Some(answer), randomization: None, geo: None, time_axis: None })

@@ -2314,15 +2314,20 @@ fn design_power_solves_the_missing_one() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("--baseline") && stderr.contains("is not a percentage"), "{stderr}");
+    // the effect alone: the sample for 80% power, the same answer, saying the power it used
+    assert_eq!(run("design power --baseline 0.03 --effect 0.003"), (code, v.clone()));
     let (code, v) = run("design power --sd 40 --n-control 5000 --power 0.8 --alternative larger");
     assert_eq!(code, 0, "{v}");
     // statsmodels' root finder stops at its tolerance: 1.9892873590968652
     assert!((v["power"]["effect"].as_f64().unwrap() - 1.9892873590968652).abs() < 1e-3, "{v}");
+    // the sample alone: its minimum detectable effect at 80% power
+    assert_eq!(run("design power --sd 40 --n-control 5000 --alternative larger"), (code, v.clone()));
     let (code, v) = run("design power --sd 40 --n-control 5000 --effect 2 --cluster-size 20 --icc 0.05");
     assert_eq!(code, 0, "{v}");
     assert!((v["power"]["design_effect"].as_f64().unwrap() - 1.95).abs() < 1e-12, "{v}");
     for (line, field) in [
-        ("design power --sd 40 --n-control 5000", "n_control"),
+        ("design power --sd 40 --power 0.9", "n_control"),
+        ("design power --sd 40 --n-control 5000 --effect 2 --power 0.8", "n_control"),
         ("design power --n-control 10 --power 0.8", "sd"),
         ("design power --baseline 1.3 --n-control 10 --power 0.8", "baseline"),
         ("design power --sd 0 --n-control 10 --power 0.8", "sd"),

@@ -211,6 +211,38 @@ fn t_stat(a: &[f64], b: &[f64]) -> f64 {
     (mb - ma) / (sp * (1.0 / a.len() as f64 + 1.0 / b.len() as f64)).sqrt()
 }
 
+/// A sample size or an effect alone is solved at 80% power: the same answer as giving power 0.8,
+/// for a mean and a rate, with the power it was solved at in the answer.
+#[test]
+fn a_sample_or_an_effect_alone_is_at_80_percent_power() {
+    for metric in [Metric::Mean { sd: 12.5 }, Metric::Proportion { baseline: 0.03 }] {
+        let s = PowerSettings {
+            metric,
+            alpha: 0.05,
+            alternative: Alternative::TwoSided,
+            ratio: 1.0,
+            cluster: None,
+            cuped_correlation: None,
+        };
+        let effect = if matches!(metric, Metric::Mean { .. }) { 1.0 } else { 0.003 };
+        for (alone, with) in [
+            (
+                PowerQuery { n_control: Some(2000.0), effect: None, power: None },
+                PowerQuery { n_control: Some(2000.0), effect: None, power: Some(0.8) },
+            ),
+            (
+                PowerQuery { n_control: None, effect: Some(effect), power: None },
+                PowerQuery { n_control: None, effect: Some(effect), power: Some(0.8) },
+            ),
+        ] {
+            let (a, w) = (power::solve(&s, &alone).unwrap(), power::solve(&s, &with).unwrap());
+            assert_eq!(a, w, "{metric:?}: {alone:?}");
+            assert_eq!(a.power, power::DEFAULT_POWER);
+            assert_eq!(a.solved_for, if alone.effect.is_none() { "effect" } else { "n_control" });
+        }
+    }
+}
+
 #[test]
 fn bad_queries_name_the_field() {
     let s = PowerSettings {
@@ -221,8 +253,16 @@ fn bad_queries_name_the_field() {
         cluster: None,
         cuped_correlation: None,
     };
-    let e = power::solve(&s, &PowerQuery { n_control: Some(100.0), effect: None, power: None }).unwrap_err();
-    assert_eq!(e.field, "query");
+    // power alone, nothing, or all three: the query
+    for q in [
+        PowerQuery { n_control: None, effect: None, power: Some(0.8) },
+        PowerQuery { n_control: None, effect: None, power: None },
+        PowerQuery { n_control: Some(100.0), effect: Some(0.01), power: Some(0.8) },
+    ] {
+        let e = power::solve(&s, &q).unwrap_err();
+        assert_eq!(e.field, "query", "{q:?}");
+        assert!(e.message.contains("or n_control or effect alone (at 80% power)"), "{}", e.message);
+    }
     let e = power::solve(&s, &PowerQuery { n_control: None, effect: Some(0.99), power: Some(0.8) }).unwrap_err();
     assert_eq!(e.field, "effect");
     let e = power::solve(

@@ -13,6 +13,8 @@ use liftos_estimators::design::geo::{GeoDesign, GeoSettings};
 use liftos_estimators::design::power::{PowerResult, PowerSettings};
 use liftos_estimators::design::randomize::{RandomizeResult, RandomizeSettings, Unit};
 
+/// Give two of `n_control`, `effect` and `power`; the third is solved for (`n_control` or
+/// `effect` alone: at 80% power).
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct PowerSection {
     #[serde(flatten)]
@@ -21,6 +23,7 @@ pub struct PowerSection {
     pub n_control: Option<f64>,
     #[serde(default)]
     pub effect: Option<f64>,
+    /// The power to detect `effect` (default 0.8 when `n_control` or `effect` is given alone).
     #[serde(default)]
     pub power: Option<f64>,
 }

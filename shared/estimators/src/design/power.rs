@@ -71,7 +71,9 @@ fn one() -> f64 {
     1.0
 }
 
-/// Give two of sample size, effect and power; the third is solved for.
+/// Give two of sample size, effect and power; the third is solved for. A sample size or an
+/// effect alone is at [`DEFAULT_POWER`] (the minimum detectable effect of that sample, or the
+/// sample that detects that effect).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PowerQuery {
@@ -306,11 +308,22 @@ fn solve_increasing(f: impl Fn(f64) -> f64, target: f64, lo: f64, max: f64) -> O
     Some(0.5 * (lo + hi))
 }
 
+/// The power a sample size or an effect given alone is solved at (the convention of 80%).
+pub const DEFAULT_POWER: f64 = 0.8;
+
 pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, FieldError> {
     let d = check(s)?;
+    let mut q = *q;
+    if q.power.is_none() && q.n_control.is_some() != q.effect.is_some() {
+        q.power = Some(DEFAULT_POWER);
+    }
+    let q = &q;
     let given = [q.n_control.is_some(), q.effect.is_some(), q.power.is_some()].iter().filter(|x| **x).count();
     if given != 2 {
-        return Err(invalid("query", "give exactly two of n_control, effect and power; the third is solved for"));
+        return Err(invalid(
+            "query",
+            "give exactly two of n_control, effect and power (the third is solved for), or n_control or effect alone (at 80% power)",
+        ));
     }
     if let Some(p) = q.power {
         if !(p > s.alpha && p < 1.0) {
