@@ -287,10 +287,11 @@ fn launch_history(rng: &mut Rng, weeks: usize) -> MmmInput {
 
 /// Histories that start at the channels' launch: taken as already running (the model's only
 /// start before), the KPI's ramp-up over the first weeks was left to explain, and the channel
-/// with no effect took it: it had evidence of an effect, and so more budget, in 7 of 20 such
-/// histories (with ROI intervals such as 10.3 to 16.9). The model now compares the two starts and
-/// keeps the one that fits: the channel without effect gets evidence about as often as the test's
-/// 5% level allows, and the channels with an effect keep theirs.
+/// with no effect took it: it had evidence of an effect (the plan free to fund it, where a channel
+/// without evidence is held or cut) in 7 of these 40 histories. The model now compares the two
+/// starts and keeps the launch where it fits clearly better: the channel without effect gets
+/// evidence about as often as the test's 5% level allows (2 of 40), and the channels with an
+/// effect keep theirs.
 #[test]
 #[ignore = "simulation: run with --include-ignored"]
 fn a_history_started_at_launch_gives_no_evidence_to_a_channel_without_effect() {
