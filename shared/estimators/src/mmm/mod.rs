@@ -129,7 +129,7 @@ pub struct MmmSettings {
     /// mean allocation, carry-over included (the steady state is reached only gradually).
     pub periods: usize,
     /// The carry-over at the history's first period: the channels already running, or launched
-    /// with the history (default: whichever fits the history better).
+    /// with the history (default: the launch where it fits the history clearly better).
     pub history_start: HistoryStart,
 }
 
