@@ -547,6 +547,8 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
                 covariates: Columns::new(covariates).map_err(DataError::from)?,
                 cluster: complete.clusters(cluster),
             };
+            // the columns the input does not hold (unit, period, cohort, cluster) freed before the fit
+            drop(table);
             let anticipation = req.anticipation.unwrap_or(0);
             if anticipation > MAX_ANTICIPATION {
                 return Err(EstimateError::new(

@@ -765,14 +765,15 @@ fn uniform_band(infs: &[&Array1<f64>], b: &Bootstrap, alpha: f64, cl: Option<&Cl
     (quantile_type1(&sup, 1.0 - alpha).max(dist::normal_critical(alpha)), scales)
 }
 
-/// Ψ'Ψ for influence functions Ψ as columns, or of their cluster sums: the columns stacked
-/// straight from the influence functions (one n x m copy, not a copy of each first).
+/// Ψ'Ψ for influence functions Ψ as columns, or of their cluster sums, from the columns as
+/// they are (no n x m matrix of them is assembled).
 fn if_crossprod(infs: &[&Array1<f64>], cl: Option<&Clusters>) -> Array2<f64> {
-    let stacked = match cl {
-        None => linalg::stack_views(infs.iter().map(|inf| inf.view())),
-        Some(c) => linalg::stack_columns(&infs.iter().map(|inf| c.sums(inf)).collect::<Vec<_>>()),
-    };
-    linalg::crossprod(stacked.view())
+    let sums: Vec<Array1<f64>> = cl.map(|c| infs.iter().map(|inf| c.sums(inf)).collect()).unwrap_or_default();
+    let cols: Vec<&Array1<f64>> = if cl.is_some() { sums.iter().collect() } else { infs.to_vec() };
+    match cols.iter().map(|c| c.as_slice()).collect::<Option<Vec<&[f64]>>>() {
+        Some(slices) => linalg::crossprod_slices(&slices),
+        None => linalg::crossprod(linalg::stack_views(cols.iter().map(|c| c.view())).view()),
+    }
 }
 
 /// The sup-t critical value of a uniform band over several estimates from their estimated joint
