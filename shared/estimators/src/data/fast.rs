@@ -26,10 +26,9 @@ enum Kind {
     Text,
 }
 
-/// What one piece of a block held.
+/// What one piece of a block held (its numbers are written straight into the columns).
 struct Piece {
     rows: usize,
-    nums: Vec<Vec<f64>>,
     texts: Vec<Vec<String>>,
     /// Numeric columns with a value that is not a number (read again as text).
     failed: Vec<bool>,
@@ -124,31 +123,29 @@ fn number_at(line: &[u8], from: usize) -> (Option<f64>, usize) {
 
 impl Piece {
     fn new(ncols: usize) -> Self {
-        Self {
-            rows: 0,
-            nums: vec![Vec::new(); ncols],
-            texts: vec![Vec::new(); ncols],
-            failed: vec![false; ncols],
-            error: None,
-        }
+        Self { rows: 0, texts: vec![Vec::new(); ncols], failed: vec![false; ncols], error: None }
     }
 }
 
-/// Parse `bytes` (whole lines) into `p`, whose buffers are reused from block to block (cleared,
-/// not freed: no fresh pages for every block).
-fn parse_piece(bytes: &[u8], kinds: &[Kind], p: &mut Piece) {
+/// The lines of `bytes`: its line ends, and a last line without one. A piece holds at most this
+/// many rows (blank lines hold none).
+fn lines(bytes: &[u8]) -> usize {
+    memchr_iter(b'\n', bytes).count() + usize::from(bytes.last().is_some_and(|&b| b != b'\n'))
+}
+
+/// Parse `bytes` (whole lines, `lines` of them) into `p`, whose text buffers are reused from block
+/// to block (cleared, not freed), and each numeric column's values into its slot in `out` (the
+/// piece's rows of the column itself, `lines` long; an empty slot: the column is not read, or no
+/// longer, as it turned out not to be numeric).
+fn parse_piece(bytes: &[u8], lines: usize, kinds: &[Kind], p: &mut Piece, out: &mut [&mut [f64]]) {
     let ncols = kinds.len();
     p.rows = 0;
     p.error = None;
     p.failed.iter_mut().for_each(|f| *f = false);
-    let lines = memchr_iter(b'\n', bytes).count() + 1;
-    for ((kind, num), text) in kinds.iter().zip(&mut p.nums).zip(&mut p.texts) {
-        num.clear();
+    for (kind, text) in kinds.iter().zip(&mut p.texts) {
         text.clear();
-        match kind {
-            Kind::Num => num.reserve(lines),
-            Kind::Text => text.reserve(lines),
-            Kind::Skip => {}
+        if *kind == Kind::Text {
+            text.reserve(lines);
         }
     }
     let mut start = 0;
@@ -168,14 +165,11 @@ fn parse_piece(bytes: &[u8], kinds: &[Kind], p: &mut Piece) {
         loop {
             let next_comma = |from: usize| memchr(b',', &line[from..]).map_or(len, |i| from + i);
             let to = match kinds.get(c) {
-                Some(Kind::Num) if !p.failed[c] => {
+                Some(Kind::Num) if !p.failed[c] && !out[c].is_empty() => {
                     let (x, to) = number_at(line, from);
                     match x {
-                        Some(x) => p.nums[c].push(x),
-                        None => {
-                            p.failed[c] = true;
-                            p.nums[c] = Vec::new();
-                        }
+                        Some(x) => out[c][p.rows - 1] = x,
+                        None => p.failed[c] = true,
                     }
                     to
                 }
@@ -345,53 +339,76 @@ fn parse_in_blocks(
             pool.push(Piece::new(ncols));
         }
         let parsed = &mut pool[..cuts.len()];
-        next.clear();
-        next.extend_from_slice(&buf[cut..]);
-        let (_, read) = rayon::join(
-            || parsed.par_iter_mut().zip(cuts.par_iter()).for_each(|(p, bytes)| parse_piece(bytes, &kinds, p)),
-            || if eof { Ok(true) } else { fill(&mut reader, &mut next, block_size) },
-        );
-        let first_block = rows == 0;
-        let block_rows: usize = parsed.iter().map(|p| p.rows).sum();
-        if first_block {
-            // Reserve the whole file's rows from the first block's density with a quarter to
-            // spare, so the columns do not double (and copy) as they grow: capacity never
-            // written takes address space, not memory.
+        let piece_lines: Vec<usize> = cuts.par_iter().map(|b| lines(b)).collect();
+        let block_lines: usize = piece_lines.iter().sum();
+        if rows == 0 {
+            // The whole file's rows from the first block's density with a quarter to spare, as
+            // zeros the allocator maps untouched: a page is written (and becomes memory) only
+            // when a row is parsed into it, on the core that parses it, and the columns never
+            // double (and copy) as they grow.
             let estimate = match size_hint {
-                Some(size) if cut > 0 => (block_rows as f64 * size as f64 / cut as f64 * 1.25) as usize + 16,
-                _ => block_rows,
+                Some(size) if cut > 0 => (block_lines as f64 * size as f64 / cut as f64 * 1.25) as usize + 16,
+                _ => block_lines,
             };
             for c in 0..ncols {
                 match kinds[c] {
-                    Kind::Num => nums[c].reserve_exact(estimate),
+                    Kind::Num if !failed[c] => nums[c] = vec![0.0; estimate.max(block_lines)],
                     Kind::Text => texts[c].reserve_exact(estimate),
-                    Kind::Skip => {}
+                    _ => {}
                 }
             }
         }
-        for piece in parsed.iter_mut() {
+        // Each piece's rows of each numeric column: `piece_lines` of them after the rows so far.
+        let mut slots: Vec<Vec<&mut [f64]>> = (0..cuts.len()).map(|_| Vec::with_capacity(ncols)).collect();
+        for (c, col) in nums.iter_mut().enumerate() {
+            let mut rest: &mut [f64] = &mut [];
+            if kinds[c] == Kind::Num && !failed[c] {
+                if col.len() < rows + block_lines {
+                    col.resize(rows + block_lines, 0.0);
+                }
+                rest = &mut col[rows..rows + block_lines];
+            }
+            for (slot, &n) in slots.iter_mut().zip(&piece_lines) {
+                let all = std::mem::take(&mut rest);
+                let (head, tail) = all.split_at_mut(n.min(all.len()));
+                slot.push(head);
+                rest = tail;
+            }
+        }
+        next.clear();
+        next.extend_from_slice(&buf[cut..]);
+        let (_, read) = rayon::join(
+            || {
+                parsed
+                    .par_iter_mut()
+                    .zip(cuts.par_iter())
+                    .zip(piece_lines.par_iter())
+                    .zip(slots.par_iter_mut())
+                    .for_each(|(((p, bytes), &n), out)| parse_piece(bytes, n, &kinds, p, out))
+            },
+            || if eof { Ok(true) } else { fill(&mut reader, &mut next, block_size) },
+        );
+        drop(slots);
+        // A piece with blank lines parsed fewer rows than it had lines: the rows after it move up.
+        let mut from = rows;
+        for (piece, &n) in parsed.iter_mut().zip(&piece_lines) {
             if let Some((row, message)) = piece.error.take() {
                 return Err(read_err(format!("row {}: {message}", rows + row)));
             }
-            rows += piece.rows;
             for c in 0..ncols {
                 match kinds[c] {
                     Kind::Num if !failed[c] && piece.failed[c] => {
                         failed[c] = true;
                         nums[c] = Vec::new();
                     }
+                    Kind::Num if !failed[c] && from != rows => nums[c].copy_within(from..from + piece.rows, rows),
                     Kind::Text => texts[c].append(&mut piece.texts[c]),
                     _ => {}
                 }
             }
+            rows += piece.rows;
+            from += n;
         }
-        // the numeric columns appended to on every core, the pieces in order
-        let parsed = &*parsed;
-        nums.par_iter_mut().enumerate().filter(|(c, _)| kinds[*c] == Kind::Num && !failed[*c]).for_each(|(c, col)| {
-            for piece in parsed {
-                col.extend_from_slice(&piece.nums[c]);
-            }
-        });
         std::mem::swap(&mut buf, &mut next);
         eof = read?;
         if eof && buf.is_empty() {
@@ -402,7 +419,9 @@ fn parse_in_blocks(
     for (c, name) in names.iter().enumerate() {
         match kinds[c] {
             Kind::Num if !failed[c] => {
-                columns.insert(name.clone(), Column::Num(std::mem::take(&mut nums[c])));
+                let mut col = std::mem::take(&mut nums[c]);
+                col.truncate(rows);
+                columns.insert(name.clone(), Column::Num(col));
             }
             Kind::Text => {
                 columns.insert(name.clone(), Column::Text(std::mem::take(&mut texts[c])));
