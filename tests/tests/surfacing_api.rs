@@ -499,18 +499,22 @@ async fn the_main_jobs_model_controls_for_holidays_and_the_orgs_series() {
 #[tokio::test]
 async fn media_mix_requests_are_capped_by_their_work() {
     use liftos::service::surfacing::{draws_within_work, mmm_work, MAX_MMM_WORK};
-    assert!(mmm_work(730, 200, 4, 5, 0) <= MAX_MMM_WORK);
+    use liftos_estimators::mmm::HistoryStart::{Auto, Launch, Running};
+    assert!(mmm_work(730, 200, 4, 5, 0, Auto) <= MAX_MMM_WORK);
+    // `auto` fits the history both ways before its re-fits: one fit more than either start alone
+    assert_eq!(mmm_work(100, 200, 4, 2, 0, Auto) - mmm_work(100, 200, 4, 2, 0, Running), 100 * 4);
+    assert_eq!(mmm_work(100, 200, 4, 2, 0, Launch), mmm_work(100, 200, 4, 2, 0, Running));
     // The main job's model and the recommendations (no request to refuse) take fewer re-fits
     // for a long history: the sample's 42 days keep 200; five years of six platforms with four
     // controls get the most within the cap; a history too long even for 20 keeps 20.
-    assert_eq!(draws_within_work(200, 42, 4, 4, 3), 200);
-    let long = draws_within_work(200, 1826, 4, 6, 4);
+    assert_eq!(draws_within_work(200, 42, 4, 4, 3, Auto), 200);
+    let long = draws_within_work(200, 1826, 4, 6, 4, Auto);
     assert!((20..200).contains(&long), "{long}");
-    assert!(mmm_work(1826, long, 4, 6, 4) <= MAX_MMM_WORK);
-    assert!(mmm_work(1826, long * 5 / 4 + 1, 4, 6, 4) > MAX_MMM_WORK, "the most that fit, to a step of 20%");
-    assert_eq!(draws_within_work(200, 20_000, 4, 20, 50), 20);
-    assert!(mmm_work(730, 1000, 4, 5, 0) > MAX_MMM_WORK);
-    assert!(mmm_work(usize::MAX, usize::MAX, usize::MAX, 20, 50) > MAX_MMM_WORK, "saturates");
+    assert!(mmm_work(1826, long, 4, 6, 4, Auto) <= MAX_MMM_WORK);
+    assert!(mmm_work(1826, long * 5 / 4 + 1, 4, 6, 4, Auto) > MAX_MMM_WORK, "the most that fit, to a step of 20%");
+    assert_eq!(draws_within_work(200, 20_000, 4, 20, 50, Auto), 20);
+    assert!(mmm_work(730, 1000, 4, 5, 0, Auto) > MAX_MMM_WORK);
+    assert!(mmm_work(usize::MAX, usize::MAX, usize::MAX, 20, 50, Auto) > MAX_MMM_WORK, "saturates");
     let user = liftos::domain::UserContext::new(
         liftos::domain::OrgId::new("acme").expect("org"),
         "u".into(),

@@ -6,6 +6,7 @@ use crate::domain::{permissions, UserContext, ValidationError};
 use liftos_estimators::design::geo::{self, GeoPanel};
 use liftos_estimators::design::power::{self, PowerQuery};
 use liftos_estimators::design::randomize::{self};
+use liftos_estimators::mmm::HistoryStart;
 
 /// At most this many candidate (market set, duration) pairs per request: enough for 50 markets,
 /// sets of 3 and three durations (62,625), and a bound on the Lambda's time.
@@ -483,7 +484,7 @@ pub async fn optimize_budget(
 pub const MAX_MMM_DRAWS: usize = 1000;
 
 /// The work of one media-mix request, in units measured on this project's 2-core machine at
-/// about 2 µs each: periods x fits (the point fit, the re-fits and the folds) x channels² (the
+/// about 2 µs each: periods x fits (the point fit, two where `auto` fits both history starts, the re-fits and the folds) x channels² (the
 /// shape search's cost grows about with the square of the channels: 1, 2, 5 and 10 channels took
 /// 1, 1.9, 10 and 69 times the time of one) x (1 + controls / 16) (ten controls added 62% to five
 /// channels' time). The tests of no effect count as half a re-fit per draw (each draw searches one
@@ -493,18 +494,34 @@ pub const MAX_MMM_DRAWS: usize = 1000;
 /// about 300 re-fits.
 pub const MAX_MMM_WORK: u64 = 7_500_000;
 
-pub fn mmm_work(periods: usize, draws: usize, folds: usize, channels: usize, controls: usize) -> u64 {
+pub fn mmm_work(
+    periods: usize,
+    draws: usize,
+    folds: usize,
+    channels: usize,
+    controls: usize,
+    start: HistoryStart,
+) -> u64 {
     let tests = draws.min(liftos_estimators::mmm::NULL_DRAWS) as u64 / 2;
-    let fits = (draws as u64).saturating_add(tests).saturating_add(folds as u64).saturating_add(1);
+    let fits =
+        (draws as u64).saturating_add(tests).saturating_add(folds as u64).saturating_add(start.point_fits() as u64);
     let k = channels as u64;
     (periods as u64).saturating_mul(fits).saturating_mul(k * k).saturating_mul(16 + controls as u64) / 16
 }
 
 /// The most re-fits, up to `draws`, whose work stays within `MAX_MMM_WORK`, and never fewer than
 /// the model's least (a longer history then takes longer).
-pub fn draws_within_work(draws: usize, periods: usize, folds: usize, channels: usize, controls: usize) -> usize {
+pub fn draws_within_work(
+    draws: usize,
+    periods: usize,
+    folds: usize,
+    channels: usize,
+    controls: usize,
+    start: HistoryStart,
+) -> usize {
     let mut d = draws;
-    while d > liftos_estimators::mmm::MIN_DRAWS && mmm_work(periods, d, folds, channels, controls) > MAX_MMM_WORK {
+    while d > liftos_estimators::mmm::MIN_DRAWS && mmm_work(periods, d, folds, channels, controls, start) > MAX_MMM_WORK
+    {
         d = (d * 4 / 5).max(liftos_estimators::mmm::MIN_DRAWS);
     }
     d
@@ -581,12 +598,17 @@ pub fn media_mix(kpi: &KpiHistory, plan: &PlanRequest) -> Result<liftos_estimato
     }
     // Holidays add at most two controls.
     let controls = kpi.controls.len() + 2 * usize::from(kpi.holidays.is_some());
-    let work = mmm_work(grid, draws, folds, kpi.spend.len(), controls);
+    let start = kpi.history_start.unwrap_or_default();
+    let work = mmm_work(grid, draws, folds, kpi.spend.len(), controls, start);
     if work > MAX_MMM_WORK {
+        let fits = match start.point_fits() {
+            1 => "1 fit".to_string(),
+            n => format!("{n} fits (history_start auto fits both starts)"),
+        };
         return Err(ValidationError::new(
             "kpi.draws",
             format!(
-                "{grid} periods x (1 fit + {draws} re-fits + {folds} folds) x {} channels squared x (1 + {} controls / 16) \
+                "{grid} periods x ({fits} + {draws} re-fits + {folds} folds) x {} channels squared x (1 + {} controls / 16) \
                  is {work} units of work, more than {MAX_MMM_WORK}: fewer re-fits, channels or controls, or weekly data",
                 kpi.spend.len(),
                 controls
@@ -905,7 +927,8 @@ pub async fn kpi_plan(
     // a long history, never fewer than the model's least.
     let grid = grid_periods(&days);
     let full = settings.draws;
-    settings.draws = draws_within_work(full, grid, settings.folds, channels.len(), controls.len());
+    settings.draws =
+        draws_within_work(full, grid, settings.folds, channels.len(), controls.len(), settings.history_start);
     if settings.draws < full {
         notes.push(format!(
             "{} re-fits (not {full}) keep the model's work within a request's: {grid} periods and {} channels",

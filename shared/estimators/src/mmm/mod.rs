@@ -156,6 +156,15 @@ impl HistoryStart {
     fn running() -> Self {
         Self::Running
     }
+
+    /// The point fits this start takes: `auto` fits both starts, then keeps one.
+    pub fn point_fits(self) -> usize {
+        if self == Self::Auto {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 impl Default for MmmSettings {
