@@ -518,6 +518,34 @@ mod tests {
         }
     }
 
+    /// Rows parsed straight into the columns: runs of blank lines (which hold no row, so the rows
+    /// after them move up), a column that turns out to be text in a middle block (read again as
+    /// text, the blocks after it no longer parsing it), a lone carriage return on a line, no final
+    /// line end; every block size from a few lines to the whole file.
+    #[test]
+    fn rows_land_in_place_around_blank_lines_and_a_column_that_turns_to_text_midway() {
+        let mut text = String::from("a,b,c\n");
+        for i in 0..400 {
+            let b = if i == 211 { "n/a".to_string() } else { format!("{}.5", i * 3) };
+            text.push_str(&format!("{i},{b},{}\n", -(i as f64) / 7.0));
+            match i % 37 {
+                0 => text.push_str("\n\n"),
+                1 => text.push_str("\r\n"),
+                2 => text.push_str("\r\n\n\r\n"),
+                _ => {}
+            }
+        }
+        text.push_str("400,1,2");
+        let expected = reference(&text).unwrap();
+        assert_eq!(expected.rows, 401);
+        for block in [16, 50, 64, 300, 1_000, 4_096, 1 << 20] {
+            let got = fast(&text, block, None).unwrap().expect("no quotes");
+            same(&got, &expected);
+            assert!(matches!(got.column("b").unwrap(), Column::Text(_)), "{block}");
+            assert!(matches!(got.column("c").unwrap(), Column::Num(_)), "{block}");
+        }
+    }
+
     #[test]
     fn a_file_under_16_mib_is_read_in_blocks_of_an_eighth_of_it_and_a_larger_or_unsized_one_in_4_mib() {
         assert_eq!(block_for(None), BLOCK);
