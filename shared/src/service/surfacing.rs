@@ -484,10 +484,10 @@ pub async fn optimize_budget(
 pub const MAX_MMM_DRAWS: usize = 1000;
 
 /// The work of one media-mix request, in units measured on this project's 2-core machine at
-/// about 2 µs each: periods x fits (the point fit, two where `auto` fits both history starts, the re-fits and the folds) x channels² (the
-/// shape search's cost grows about with the square of the channels: 1, 2, 5 and 10 channels took
-/// 1, 1.9, 10 and 69 times the time of one) x (1 + controls / 16) (ten controls added 62% to five
-/// channels' time). The tests of no effect count as half a re-fit per draw (each draw searches one
+/// about 2 µs each: periods x fits (the point fit, two where `auto` fits both history starts, the
+/// re-fits and the folds) x channels² (the shape search's cost grows about with the square of the
+/// channels: 1, 2, 5 and 10 channels took 1, 1.9, 10 and 69 times the time of one) x (1 +
+/// controls / 16) (ten controls added 62% to five channels' time). The tests of no effect count as half a re-fit per draw (each draw searches one
 /// channel's shape, for every channel: five channels over two years of days, 200 re-fits, took
 /// 2.82 s with the tests against 1.88 s without, release build). The cap keeps a request to about
 /// 15 s on the function's 3,538 MB (two vCPUs): two years of daily data with five channels allow
