@@ -296,7 +296,7 @@ pub fn pc(columns: &Columns, settings: &PcSettings) -> Result<DiscoveryResult, D
     let names: Vec<String> = columns.names().to_vec();
     let know = Knowledge::new(&names, &settings.knowledge)?;
     // Correlation matrix from the cross-products of the centred columns.
-    let mut centred = columns.values().to_owned();
+    let mut centred = columns.to_matrix();
     for (name, mut c) in names.iter().zip(centred.columns_mut()) {
         let m = c.sum() / n as f64;
         c.mapv_inplace(|x| x - m);

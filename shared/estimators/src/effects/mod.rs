@@ -229,7 +229,7 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
         return Err(invalid("covariates", "name at least one covariate (the confounders to adjust for)"));
     }
     // Propensity on the full sample, then trimming.
-    let design = linalg::with_intercept(input.covariates.values());
+    let design = input.covariates.with_intercept();
     let ps = logit::fit(design.view(), d0.view()).map_err(|e| EffectError::Model(format!("propensity score: {e}")))?;
     let scores = Some((ps.p.to_vec(), d0.iter().map(|&v| v == 1.0).collect()));
     // The ATT keeps every treated unit and drops only controls too like the treated to weigh
@@ -249,8 +249,8 @@ pub fn fit(input: &EffectInput, settings: &EffectSettings) -> Result<EffectResul
         (y0.view().into(), d0.view().into(), design)
     } else {
         drop(design);
-        let xs = input.covariates.values().select(Axis(0), &keep);
-        (y0.select(Axis(0), &keep).into(), d0.select(Axis(0), &keep).into(), linalg::with_intercept(xs.view()))
+        let x = input.covariates.rows(&keep).with_intercept();
+        (y0.select(Axis(0), &keep).into(), d0.select(Axis(0), &keep).into(), x)
     };
     let xs = linalg::block(x.view(), 0..x.nrows(), 1..x.ncols());
     let n = y.len();
