@@ -415,19 +415,8 @@ fn list(s: &str) -> Vec<String> {
 enum EstimateCmd {
     /// Difference-in-differences: TWFE / event study with --treatment, Callaway-Sant'Anna with --cohort.
     Did {
-        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
-        #[arg(long)]
-        input: PathBuf,
-        /// The unit column (a market, store or campaign): one series per unit.
-        #[arg(long)]
-        unit: String,
-        /// The period column: whole numbers, or dates (numbered from the first in steps of their
-        /// spacing; the answer's time_axis gives each period's date).
-        #[arg(long)]
-        time: String,
-        /// The outcome column.
-        #[arg(long)]
-        outcome: String,
+        #[command(flatten)]
+        panel: UnitPanel,
         /// 0/1 treated-and-post indicator (TWFE, event study).
         #[arg(long)]
         treatment: Option<String>,
@@ -512,19 +501,8 @@ enum EstimateCmd {
     },
     /// Synthetic control (ADH) with optimised or fixed V; --placebo adds the permutation test.
     Synth {
-        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
-        #[arg(long)]
-        input: PathBuf,
-        /// The unit column (a market, store or campaign): one series per unit.
-        #[arg(long)]
-        unit: String,
-        /// The period column: whole numbers, or dates (numbered from the first in steps of their
-        /// spacing; the answer's time_axis gives each period's date).
-        #[arg(long)]
-        time: String,
-        /// The outcome column.
-        #[arg(long)]
-        outcome: String,
+        #[command(flatten)]
+        panel: UnitPanel,
         /// The treated unit, or several separated by commas (pooled).
         #[arg(long)]
         treated_unit: String,
@@ -565,19 +543,8 @@ enum EstimateCmd {
     /// with few controls (fewer than 20 ways to pick the treated units' number of them) the
     /// p-value and interval are a randomization test's over the treated units' assignments.
     Sdid {
-        /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
-        #[arg(long)]
-        input: PathBuf,
-        /// The unit column (a market, store or campaign): one series per unit.
-        #[arg(long)]
-        unit: String,
-        /// The period column: whole numbers, or dates (numbered from the first in steps of their
-        /// spacing; the answer's time_axis gives each period's date).
-        #[arg(long)]
-        time: String,
-        /// The outcome column.
-        #[arg(long)]
-        outcome: String,
+        #[command(flatten)]
+        panel: UnitPanel,
         /// The 0/1 treated-and-post column.
         #[arg(long)]
         treatment: String,
@@ -731,6 +698,24 @@ enum EstimateCmd {
         #[arg(long)]
         cluster: Option<String>,
     },
+}
+
+/// A panel of units: the file, and its unit, period and outcome columns.
+#[derive(clap::Args)]
+struct UnitPanel {
+    /// The data file: CSV (comma-, semicolon- or tab-separated), Parquet (.parquet), or an Excel workbook (.xlsx, .xls, .ods: its first sheet with data).
+    #[arg(long)]
+    input: PathBuf,
+    /// The unit column (a market, store or campaign): one series per unit.
+    #[arg(long)]
+    unit: String,
+    /// The period column: whole numbers, or dates (numbered from the first in steps of their
+    /// spacing; the answer's time_axis gives each period's date).
+    #[arg(long)]
+    time: String,
+    /// The outcome column.
+    #[arg(long)]
+    outcome: String,
 }
 
 /// A markets' panel: the file, and its market, period and outcome columns.
@@ -1108,10 +1093,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
     use liftos::service::estimate;
     match cmd {
         EstimateCmd::Did {
-            input,
-            unit,
-            time,
-            outcome,
+            panel: UnitPanel { input, unit, time, outcome },
             treatment,
             cohort,
             cluster,
@@ -1192,10 +1174,7 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             on_csv(&input, Columns::Named, req, estimate::iv)
         }
         EstimateCmd::Synth {
-            input,
-            unit,
-            time,
-            outcome,
+            panel: UnitPanel { input, unit, time, outcome },
             treated_unit,
             treatment_time,
             predictors,
@@ -1299,7 +1278,14 @@ fn run_estimate(cmd: EstimateCmd) -> ExitCode {
             let time = Time { column: &time_col, dates: vec![], leave_empty: false };
             on_panel(&input, Columns::Named, Some(time), req, dated, |t, r| estimate::impact(&t, r))
         }
-        EstimateCmd::Sdid { input, unit, time, outcome, treatment, se, replications, seed, alpha } => {
+        EstimateCmd::Sdid {
+            panel: UnitPanel { input, unit, time, outcome },
+            treatment,
+            se,
+            replications,
+            seed,
+            alpha,
+        } => {
             let time_col = time.clone();
             let req = || -> Result<estimate::SdidRequest, EstimateError> {
                 Ok(estimate::SdidRequest {

@@ -1631,30 +1631,31 @@ fn categorical_covariates_are_coded_as_indicators() {
     let (t, c) = (dir.path().join("customers.csv"), dir.path().join("coded.csv"));
     std::fs::write(&t, &text).unwrap();
     std::fs::write(&c, &coded).unwrap();
-    let effect = |input: &std::path::Path, covariates: &str| {
-        run_split(&format!(
-            "estimate|effect|--input|{}|--outcome|Revenue|--treatment|Saw Ad|--covariates|{covariates}",
-            input.display()
-        ))
+    // `command`'s arguments split on `|`, with `{input}` and `{columns}` filled in
+    let fill = |command: &str, input: &std::path::Path, columns: &str| {
+        run_split(&command.replace("{input}", &input.display().to_string()).replace("{columns}", columns))
     };
-    let (code, a) = effect(&t, "Age,Region");
-    assert_eq!(code, 0, "{a}");
-    let (code, b) = effect(&c, "Age,Region=North,Region=South,Region=West");
-    assert_eq!(code, 0, "{b}");
-    assert_eq!(a, b);
+    // `command` on the words and on the indicators written out: both succeed with the same
+    // answer, which is returned
+    let same = |command: &str, words: (&std::path::Path, &str), written: (&std::path::Path, &str)| {
+        let answer = |(input, columns): (&std::path::Path, &str)| {
+            let (code, v) = fill(command, input, columns);
+            assert_eq!(code, 0, "{command} on {}: {v}", input.display());
+            v
+        };
+        let (a, b) = (answer(words), answer(written));
+        assert_eq!(a, b, "{command}");
+        a
+    };
+    let effect = "estimate|effect|--input|{input}|--outcome|Revenue|--treatment|Saw Ad|--covariates|{columns}";
+    let a = same(effect, (&t, "Age,Region"), (&c, "Age,Region=North,Region=South,Region=West"));
     let (lo, hi) = (a["ci_low"].as_f64().unwrap(), a["ci_high"].as_f64().unwrap());
     assert!(lo < 2.0 && 2.0 < hi, "{a}");
-    let iv = |input: &std::path::Path, controls: &str| {
-        run_split(&format!(
-            "estimate|iv|--input|{}|--outcome|Revenue|--endogenous|Saw Ad|--instruments|z|--controls|{controls}",
-            input.display()
-        ))
-    };
-    let (code, a) = iv(&t, "Region,Age");
-    assert_eq!(code, 0, "{a}");
-    let (code, b) = iv(&c, "Region=North,Region=South,Region=West,Age");
-    assert_eq!(code, 0, "{b}");
-    assert_eq!(a, b);
+    same(
+        "estimate|iv|--input|{input}|--outcome|Revenue|--endogenous|Saw Ad|--instruments|z|--controls|{columns}",
+        (&t, "Region,Age"),
+        (&c, "Region=North,Region=South,Region=West,Age"),
+    );
     // Callaway-Sant'Anna's covariates (mpdta with each county's region as words): the same as
     // with the indicators written out
     let mpdta = std::fs::read_to_string(MPDTA).unwrap();
@@ -1673,28 +1674,22 @@ fn categorical_covariates_are_coded_as_indicators() {
     let (w, x) = (dir.path().join("mpdta_words.csv"), dir.path().join("mpdta_written.csv"));
     std::fs::write(&w, words).unwrap();
     std::fs::write(&x, written).unwrap();
-    let cs = |input: &std::path::Path, covariates: &str| {
-        run(&format!(
-            "estimate did --input {} --unit countyreal --time year --outcome lemp --cohort first.treat --method dr --covariates {covariates}",
-            input.display()
-        ))
-    };
-    let (code, a) = cs(&w, "lpop,region");
-    assert_eq!(code, 0, "{a}");
-    let (code, b) = cs(&x, "lpop,region=West");
-    assert_eq!(code, 0, "{b}");
-    assert_eq!(a, b);
+    same(
+        "estimate|did|--input|{input}|--unit|countyreal|--time|year|--outcome|lemp|--cohort|first.treat|--method|dr|--covariates|{columns}",
+        (&w, "lpop,region"),
+        (&x, "lpop,region=West"),
+    );
     // a region left empty: its row is left out as an empty number's is (before 2026-12-05 the
     // file was refused), the answer the file's without that row, the row named in the warning
     let holed = dir.path().join("holed.csv");
     std::fs::write(&holed, text.replacen(",North,", ",,", 1)).unwrap();
-    let (code, mut v) = effect(&holed, "Age,Region");
+    let (code, mut v) = fill(effect, &holed, "Age,Region");
     assert_eq!(code, 0, "{v}");
     let line = text.lines().position(|l| l.contains(",North,")).unwrap();
     let without: Vec<&str> = text.lines().enumerate().filter(|(i, _)| *i != line).map(|(_, l)| l).collect();
     let rest = dir.path().join("without.csv");
     std::fs::write(&rest, without.join("\n")).unwrap();
-    let (code, mut w) = effect(&rest, "Age,Region");
+    let (code, mut w) = fill(effect, &rest, "Age,Region");
     assert_eq!(code, 0, "{w}");
     let none = w.as_object_mut().unwrap().remove("warnings");
     assert!(none.as_ref().is_none_or(|n| n.as_array().is_some_and(Vec::is_empty)), "{none:?}");
