@@ -587,6 +587,39 @@ fn ingest_a_google_ads_export_as_downloaded() {
     assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(168)));
 }
 
+/// Rows that read but cannot be used, rejected by the quality screen and not by the reader: a
+/// negative cost, a campaign's day twice, more clicks than impressions and a day in the future.
+/// Each is named with its line in the file, as an unreadable row is; the rest is stored.
+#[test]
+fn ingest_names_the_line_of_every_row_the_quality_screen_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::fs::read_to_string(export("google_ads_campaign_report.csv")).unwrap();
+    let mut lines: Vec<String> = fixture.lines().map(str::to_string).collect();
+    // lines 4-6 are the three campaigns' 2026-10-01, lines 7-9 their 2026-10-02
+    lines[4] = "2026-10-01,Generic Search,20123456782,Enabled,USD,-5.00,100,3,0.00,0.00".into();
+    lines[6] = lines[3].clone();
+    lines[8] = "2026-10-02,Performance Max,20123456783,Enabled,USD,100.00,10,500,1.00,10.00".into();
+    lines[9] = "2099-01-01,Brand Search,20123456781,Enabled,USD,100.00,1000,5,1.00,10.00".into();
+    let file = dir.path().join("screened.csv");
+    std::fs::write(&file, format!("{}\n", lines.join("\n"))).unwrap();
+    let (code, v) = ingest_into(dir.path(), "store", file.to_str().unwrap(), "google_ads");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stored"], 164, "{v}");
+    let rejected = v["batches"][0]["rejected"].as_array().unwrap();
+    let mut at: Vec<(u64, &str)> =
+        rejected.iter().map(|r| (r["line"].as_u64().unwrap_or(0), r["reason"].as_str().unwrap())).collect();
+    at.sort();
+    let lines_at: Vec<u64> = at.iter().map(|a| a.0).collect();
+    assert_eq!(lines_at, [5, 7, 9, 10, 172, 173], "{rejected:?}");
+    assert_eq!(at[0].1, "a metric is negative");
+    assert_eq!(at[1].1, "a duplicate of an earlier row for the same campaign and day");
+    assert!(at[2].1.starts_with("clicks (500) exceed impressions (10)"), "{}", at[2].1);
+    assert!(at[3].1.contains("2099-01-01 is in the future"), "{}", at[3].1);
+    // the screen's rejections still say which campaign and day they are
+    let negative = rejected.iter().find(|r| r["line"] == 5).unwrap();
+    assert_eq!(negative["at"], "campaign 20123456782 on 2026-10-01", "{negative}");
+}
+
 /// Lines of another length than the header's: a campaign name holding a comma outside quotes
 /// (line 10), a row cut short (line 20), a row ending in a comma the header lacks (line 30: read),
 /// a blank line (line 51), and a blank line and a note below the table. Each line that cannot be read is rejected with

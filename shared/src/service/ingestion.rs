@@ -363,6 +363,9 @@ pub async fn transform_message(
         .ok_or_else(|| StageError::Poison(format!("raw_key: no object {:?} under org {org}", msg.raw_key)))?;
     let mut rejected = Vec::new();
     let mut left_out = Vec::new();
+    // An export's rows: the line each of the batch's rows was first read from, so that the
+    // quality stage's and the store's rejections name it too (none for an API's rows).
+    let mut lines: Vec<usize> = Vec::new();
     let (conn, batch, produced_at) = if msg.raw_key.starts_with("drop/") {
         let conn = connections(stores, &org)
             .await?
@@ -377,8 +380,9 @@ pub async fn transform_message(
         // A title and a date range above the header (as Google Ads and LinkedIn write them).
         let export = super::source::read_export(&raw_bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
             .map_err(|e| StageError::Poison(format!("{}: {}", msg.raw_key, e.summary())))?;
-        let (batch, bad) =
-            file::parse(&conn, &export.table).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;
+        let file::Parsed { batch, bad, first_rows } =
+            file::read_rows(&conn, &export.table).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;
+        lines = first_rows.iter().map(|r| export.skipped + 1 + r).collect();
         let mut unread: Vec<(usize, RejectedRow)> = export
             .ragged
             .into_iter()
@@ -415,13 +419,14 @@ pub async fn transform_message(
     let produced_at = produced_at.min(now);
     let PlatformBatch { rows, changes } = batch;
     let screen = quality::screen(&rows, now);
-    rejected.extend(
-        screen
-            .rejected
-            .iter()
-            .map(|r| RejectedRow::of(format!("campaign {} on {}", r.campaign_id, r.date), r.reason.clone())),
-    );
-    let accepted: Vec<DailyRow> = screen.accepted(&rows).into_iter().cloned().collect();
+    let campaign_day = |i: usize, reason: String| RejectedRow {
+        line: lines.get(i).copied(),
+        ..RejectedRow::of(format!("campaign {} on {}", rows[i].campaign_id, rows[i].date), reason)
+    };
+    rejected.extend(screen.rejected.iter().map(|r| campaign_day(r.index, r.reason.clone())));
+    let screened_out: BTreeSet<usize> = screen.rejected.iter().map(|r| r.index).collect();
+    let accepted_at: Vec<usize> = (0..rows.len()).filter(|i| !screened_out.contains(i)).collect();
+    let accepted: Vec<DailyRow> = accepted_at.iter().map(|&i| rows[i].clone()).collect();
     // The last 30 days of the same campaigns, from the store (context for detection).
     let mut history = Vec::new();
     if let Some(first) = accepted.iter().map(|r| r.date).min() {
@@ -475,15 +480,13 @@ pub async fn transform_message(
     // The store's own rules, here: a row the store would refuse is rejected now with its reason,
     // instead of failing the whole message later.
     let (mut kept_rows, mut kept) = (Vec::with_capacity(records.len()), Vec::with_capacity(records.len()));
-    for (row, record) in accepted.into_iter().zip(records) {
+    for ((row, record), at) in accepted.into_iter().zip(records).zip(accepted_at) {
         match record.clone().into_record(&org, produced_at) {
             Ok(_) => {
                 kept_rows.push(row);
                 kept.push(record);
             }
-            Err(e) => {
-                rejected.push(RejectedRow::of(format!("campaign {} on {}", row.campaign_id, row.date), e.summary()))
-            }
+            Err(e) => rejected.push(campaign_day(at, e.summary())),
         }
     }
     let (accepted, records) = (kept_rows, kept);

@@ -61,10 +61,27 @@ fn cell(t: &Table, col: &str, i: usize) -> Option<String> {
 /// Days from 1970-01-01 to 9999-12-31: the last date a numeric date column may hold.
 const MAX_DATE_DAYS: f64 = 2_932_896.0;
 
+/// What [`parse`] read from an export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// The campaign-days.
+    pub batch: PlatformBatch,
+    /// The rows that could not be read.
+    pub bad: Vec<BadRow>,
+    /// For each of the batch's rows, the 1-based data row it was first read from (finer rows
+    /// summed into it come later), so that a later stage's rejection can name its line.
+    pub first_rows: Vec<usize>,
+}
+
+/// [`read_rows`] without the rows' places.
+pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<BadRow>), ConnectorError> {
+    read_rows(conn, table).map(|p| (p.batch, p.bad))
+}
+
 /// Map the table's rows; unreadable rows are returned beside the good ones. A missing column
 /// fails the whole file (nothing in it can be read). Totals rows (`Total: Account`) are skipped;
 /// money may carry a currency sign and thousands separators; `--`, `-` or `–` is no value (0).
-pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<BadRow>), ConnectorError> {
+pub fn read_rows(conn: &Connection, table: &Table) -> Result<Parsed, ConnectorError> {
     let map = conn.column_map.as_ref().ok_or_else(|| ConnectorError::malformed("file", "column_map", "is required"))?;
     let mut needed = vec![&map.date, &map.campaign_id, &map.spend];
     needed.extend(
@@ -127,6 +144,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     let spend_scale = money(&map.spend);
     let revenue_scale = money(map.revenue.as_deref().unwrap_or(&map.spend));
     let mut rows: Vec<DailyRow> = Vec::new();
+    let mut first_rows: Vec<usize> = Vec::new();
     let mut bad = Vec::new();
     // The date column is the start of each row's reporting range, and the export has its end.
     let range_end = RANGE_COLUMNS
@@ -334,6 +352,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
                 days.insert((campaign.clone(), date), (rows.len(), std::collections::HashSet::from([part])));
             }
         }
+        first_rows.push(i + 1);
         rows.push(DailyRow {
             platform: conn.platform,
             campaign_id: campaign,
@@ -354,7 +373,7 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
     if summed > 0 {
         tracing::info!(rows = summed, by = %breakdown.join(", "), "summed finer rows into their campaign's day");
     }
-    Ok((PlatformBatch { rows, changes: vec![] }, bad))
+    Ok(Parsed { batch: PlatformBatch { rows, changes: vec![] }, bad, first_rows })
 }
 
 /// A number as exports write amounts: maybe a currency sign before it and thousands separators
