@@ -806,6 +806,61 @@ fn ingest_meta_and_linkedin_exports_and_refuse_what_cannot_be_read() {
     assert!(!empty.path().join("panels").join("demo").join("drop").exists());
 }
 
+/// A Meta export saved from Excel: its 18-digit campaign ids written as `1.20210000000000E+17`,
+/// their last digits lost. Refused naming `--column-map` and the row, nothing stored (read as
+/// numbers, two campaigns fell together as one id and every row of the second was a "duplicate",
+/// and a campaign alone under its first digits would be stored under an id not its own); mapped
+/// to the campaign names, the same file is stored. An id column that is not the campaign's and a
+/// whole-number id stay as they were read.
+#[test]
+fn ingest_refuses_campaign_ids_that_excel_wrote_in_scientific_notation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("Day,Campaign ID,Campaign name,Ad set ID,Amount spent (USD),Impressions,Link clicks\n");
+    for day in 1..=20 {
+        text.push_str(&format!("2026-10-{day:02},1.20210000000000E+17,Prospecting,1.2021E+17,{},1000,10\n", 100 + day));
+        text.push_str(&format!("2026-10-{day:02},1.20210000000000E+17,Retargeting,1.2021E+17,{},2000,20\n", 200 + day));
+    }
+    let file = dir.path().join("saved_by_excel.csv");
+    std::fs::write(&file, &text).unwrap();
+    let store = dir.path().join("store");
+    let d = store.to_str().unwrap();
+    let (code, v) = liftos(&["ingest", file.to_str().unwrap(), "--platform", "meta", "--data-dir", d]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["field"], "--column-map", "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("Campaign ID"), "{message}");
+    assert!(message.contains("row 1: \"1.20210000000000E+17\" is an id in scientific notation"), "{message}");
+    assert!(!store.join("panels").join("demo").join("drop").exists());
+    // the campaigns by their names: 40 records (the ad set ids, also mangled, are a breakdown
+    // column: one ad set a campaign's day, nothing summed)
+    let map = dir.path().join("map.json");
+    std::fs::write(&map, r#"{"date": "Day", "campaign_id": "Campaign name", "spend": "Amount spent (USD)"}"#).unwrap();
+    let (code, v) = liftos(&[
+        "ingest",
+        file.to_str().unwrap(),
+        "--platform",
+        "meta",
+        "--data-dir",
+        d,
+        "--column-map",
+        map.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stored"], 40, "{v}");
+    assert_eq!(v["batches"][0]["rejected"], serde_json::json!([]), "{v}");
+    // ids written whole are read as before
+    let whole = dir.path().join("whole.csv");
+    std::fs::write(
+        &whole,
+        text.replacen("1.20210000000000E+17,Prospecting", "120210000000000001,Prospecting", 20)
+            .replace("1.20210000000000E+17,Retargeting", "120210000000000002,Retargeting"),
+    )
+    .unwrap();
+    let (code, v) = ingest_into(dir.path(), "whole", whole.to_str().unwrap(), "meta");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stored"], 40, "{v}");
+}
+
 /// Meta's campaign ids have 18 digits, more than a double holds: two campaigns whose ids differ
 /// in the last digit are two campaigns (read as numbers both were 120210000000000000, and every
 /// row of the second was rejected as a duplicate of the first, quarantining the export). The

@@ -195,7 +195,13 @@ pub fn read_export(bytes: &[u8], format: PanelFormat, date_column: Option<&str>)
             let (text, skipped) =
                 file::export_text(bytes, date_column).map_err(|m| ValidationError::new("panel", m))?;
             let (text, ragged) = file::even_rows(text, skipped).map_err(|m| ValidationError::new("panel", m))?;
-            Ok(Export { table: parse_panel(&text, format)?, skipped, ragged })
+            let mut table = parse_panel(&text, format)?;
+            // ids written in scientific notation kept as written, for the connector to refuse
+            // (a column the reader did not find as such, or counted other rows of, stays as read)
+            for (name, fields) in file::scientific_id_columns(&text).unwrap_or_default() {
+                let _ = table.set_text(&name, fields);
+            }
+            Ok(Export { table, skipped, ragged })
         }
     }
 }

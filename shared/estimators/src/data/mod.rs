@@ -362,6 +362,23 @@ impl Table {
         Ok(())
     }
 
+    /// Put `values` in place of the read column `name`, as text (a column of ids the reader took
+    /// for numbers, as written). One value per row.
+    pub fn set_text(&mut self, name: &str, values: Vec<String>) -> Result<(), DataError> {
+        self.column(name)?;
+        if values.len() != self.rows {
+            return Err(DataError::BadValue {
+                column: name.to_string(),
+                row: 0,
+                message: format!("{} values for a table of {} rows", values.len(), self.rows),
+            });
+        }
+        self.columns.insert(name.to_string(), Column::Text(values));
+        self.days.retain(|d| d != name);
+        self.flags.retain(|d| d != name);
+        Ok(())
+    }
+
     /// Mark the numeric column `name` as calendar days (days since 1970-01-01: a typed file's
     /// DATE column).
     pub fn mark_days(&mut self, name: &str) {

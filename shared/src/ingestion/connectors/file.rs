@@ -96,6 +96,23 @@ pub fn read_rows(conn: &Connection, table: &Table) -> Result<Parsed, ConnectorEr
             ));
         }
     }
+    // Ids that Excel wrote in scientific notation have lost their last digits: campaigns whose
+    // first digits agree would fall together, and the others be stored under ids that are not
+    // theirs (the same campaign twice, once an export read straight from the platform comes).
+    if let Ok(Column::Text(ids)) = table.column(&map.campaign_id) {
+        if let Some((i, id)) = ids.iter().enumerate().find(|(_, id)| scientific(id)) {
+            return Err(ConnectorError::malformed(
+                "file",
+                format!("column_map: {}", map.campaign_id),
+                format!(
+                    "row {}: {id:?} is an id in scientific notation, as Excel saves a long number in a CSV: its last \
+                     digits are lost, so campaigns cannot be told apart. Download the export again and do not save it \
+                     from Excel (or format the column as text first), or map campaign_id to the campaign's name",
+                    i + 1
+                ),
+            ));
+        }
+    }
     // A report by week or month holds a period's spend in each row: as a day's it would be
     // seven or thirty times what was spent that day.
     if is_period_name(&map.date) {
@@ -389,6 +406,44 @@ pub fn amount(s: &str) -> Option<f64> {
         return None;
     }
     t.replace(',', "").parse::<f64>().ok()
+}
+
+/// A number in scientific notation (`1.20210000000000E+17`, `2.01235E+11`): what Excel writes
+/// in a CSV for a long number, such as an id, with its last digits lost.
+pub(crate) fn scientific(s: &str) -> bool {
+    let Some((mantissa, exponent)) = s.trim().split_once(['e', 'E']) else { return false };
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    mantissa.bytes().any(|b| b.is_ascii_digit())
+        && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && !exponent.is_empty()
+        && exponent.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The id columns (`Campaign ID`, `ad_group_id`) of an export's comma-separated `text` (a header
+/// and one record per row, as [`even_rows`] leaves it) that hold a number in scientific
+/// notation, each with its fields as written: the reader takes such a column for numbers, and
+/// as text [`read_rows`] can say why its ids cannot be used.
+pub fn scientific_id_columns(text: &[u8]) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(text);
+    let header = reader.byte_headers().map_err(|e| e.to_string())?.clone();
+    let name = |c: usize| String::from_utf8_lossy(header.get(c).unwrap_or_default()).trim().to_string();
+    let ids: Vec<usize> = (0..header.len()).filter(|&c| is_id_name(&name(c))).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut fields: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
+    for record in reader.byte_records() {
+        let record = record.map_err(|e| e.to_string())?;
+        for (column, &c) in fields.iter_mut().zip(&ids) {
+            column.push(String::from_utf8_lossy(record.get(c).unwrap_or_default()).trim().to_string());
+        }
+    }
+    Ok(ids
+        .iter()
+        .zip(fields)
+        .filter(|(_, column)| column.iter().any(|f| scientific(f)))
+        .map(|(&c, column)| (name(c), column))
+        .collect())
 }
 
 /// A column of identifiers (`Ad group ID`, `adset_id`, `Ad Id`), numbers that are not metrics.
@@ -1487,6 +1542,25 @@ pub(crate) fn is_summary_cell(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Excel's long numbers (`1.20210000000000E+17`, `2.01235E+11`, `1E+15`) are scientific; ids
+    /// and amounts written otherwise are not. Only id columns holding one are returned, with
+    /// every field as written.
+    #[test]
+    fn ids_in_scientific_notation_are_found_in_id_columns_only() {
+        for s in ["1.20210000000000E+17", "2.01235E+11", "1E+15", " 3.5e12 ", "1.2E17"] {
+            assert!(scientific(s), "{s}");
+        }
+        for s in ["120210000000000000", "12.5", "E+17", "1.2E", "1.2E+", "abcE+5", "-", "", "1.2E+1.5", "Total"] {
+            assert!(!scientific(s), "{s}");
+        }
+        let text = b"Day,Campaign ID,Ad group ID,Cost,Notes\n\
+            2026-10-01,120210000000000001,1.2E+11,1E+3,1E+3\n\
+            2026-10-02,120210000000000002,\"2.5E+11\",10,x\n";
+        let found = scientific_id_columns(text).unwrap();
+        assert_eq!(found, vec![("Ad group ID".to_string(), vec!["1.2E+11".to_string(), "2.5E+11".to_string()])]);
+        assert_eq!(scientific_id_columns(b"Day,Cost\n2026-10-01,1E+3\n").unwrap(), vec![]);
+    }
 
     fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
         let units = bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16());
