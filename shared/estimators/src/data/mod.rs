@@ -348,32 +348,25 @@ impl Table {
     /// Put `values` in place of the read column `name` (a column of dates by the periods they
     /// are, for the panel estimators). One value per row.
     pub fn set_numeric(&mut self, name: &str, values: Vec<f64>) -> Result<(), DataError> {
-        self.column(name)?;
-        if values.len() != self.rows {
-            return Err(DataError::BadValue {
-                column: name.to_string(),
-                row: 0,
-                message: format!("{} values for a table of {} rows", values.len(), self.rows),
-            });
-        }
-        self.columns.insert(name.to_string(), Column::Num(values));
-        self.days.retain(|d| d != name);
-        self.flags.retain(|d| d != name);
-        Ok(())
+        self.replace(name, Column::Num(values))
     }
 
     /// Put `values` in place of the read column `name`, as text (a column of ids the reader took
     /// for numbers, as written). One value per row.
     pub fn set_text(&mut self, name: &str, values: Vec<String>) -> Result<(), DataError> {
+        self.replace(name, Column::Text(values))
+    }
+
+    fn replace(&mut self, name: &str, column: Column) -> Result<(), DataError> {
         self.column(name)?;
-        if values.len() != self.rows {
+        if column.len() != self.rows {
             return Err(DataError::BadValue {
                 column: name.to_string(),
                 row: 0,
-                message: format!("{} values for a table of {} rows", values.len(), self.rows),
+                message: format!("{} values for a table of {} rows", column.len(), self.rows),
             });
         }
-        self.columns.insert(name.to_string(), Column::Text(values));
+        self.columns.insert(name.to_string(), column);
         self.days.retain(|d| d != name);
         self.flags.retain(|d| d != name);
         Ok(())
@@ -1139,6 +1132,24 @@ fn parse(reader: impl std::io::Read, as_text: &[usize]) -> Result<(Table, Vec<us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A read column replaced by numbers or by text: one value per row, a column that was read,
+    /// and the replaced column no longer marked as days.
+    #[test]
+    fn a_column_is_replaced_by_as_many_values() {
+        let mut t =
+            Table::from_columns(vec![("id", Column::Num(vec![1.2e17, 1.2e17])), ("day", Column::Num(vec![0.0, 1.0]))]);
+        t.mark_days("day");
+        t.set_text("id", vec!["1.2E+17".into(), "1.2E+17".into()]).unwrap();
+        assert!(matches!(t.column("id"), Ok(Column::Text(v)) if v[0] == "1.2E+17"));
+        t.set_numeric("day", vec![5.0, 6.0]).unwrap();
+        assert!(!t.holds_days("day"));
+        assert_eq!(t.numeric("day").unwrap().to_vec(), [5.0, 6.0]);
+        let short = t.set_text("id", vec!["x".into()]).unwrap_err().to_string();
+        assert!(short.contains("1 values for a table of 2 rows"), "{short}");
+        assert!(t.set_numeric("nowhere", vec![1.0, 2.0]).is_err());
+        assert!(matches!(t.column("id"), Ok(Column::Text(v)) if v.len() == 2));
+    }
 
     /// Google Analytics 4's download: `#` lines above the header are skipped, on the fast path
     /// (no quotes), the csv crate's (quotes) and with a byte order mark; a `#` below the header
