@@ -39,7 +39,11 @@ fn score_treatments(history_share: f64, spend_noise: f64, min_change: f64, fault
             SimSettings { seed, history_share, spend_noise, min_change, faults: faults.clone(), ..Default::default() };
         let (batch, truth) = simulate(&s);
         // As the transform does: detection on the rows the screen accepts.
-        let accepted: Vec<_> = screen(&batch.rows, truth.now).accepted(&batch.rows).into_iter().cloned().collect();
+        let accepted: Vec<_> = screen(&batch.rows, truth.now)
+            .accepted(batch.rows.len())
+            .into_iter()
+            .map(|i| batch.rows[i].clone())
+            .collect();
         let found = detect_treatments(&accepted, &batch.changes, &DetectSettings::default());
         let mut matched = vec![false; found.len()];
         for t in &truth.interventions {

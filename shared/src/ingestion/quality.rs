@@ -69,10 +69,10 @@ pub struct Screen {
 }
 
 impl Screen {
-    /// The rows that passed, in order.
-    pub fn accepted<'a>(&self, rows: &'a [DailyRow]) -> Vec<&'a DailyRow> {
+    /// The indices of the rows that passed, in order, among `rows` screened rows.
+    pub fn accepted(&self, rows: usize) -> Vec<usize> {
         let bad: BTreeSet<usize> = self.rejected.iter().map(|r| r.index).collect();
-        rows.iter().enumerate().filter(|(i, _)| !bad.contains(i)).map(|(_, r)| r).collect()
+        (0..rows).filter(|i| !bad.contains(i)).collect()
     }
 }
 
@@ -260,5 +260,6 @@ mod tests {
         let s = screen(&[row(1, 100.0, 10.0), row(2, 5.0, 10.0), row(3, 0.0, 10.0)], now);
         let rejected: Vec<String> = s.rejected.iter().map(|r| r.reason.clone()).collect();
         assert_eq!(rejected, ["clicks (10) exceed impressions (5)"]);
+        assert_eq!(s.accepted(3), [0, 2]);
     }
 }

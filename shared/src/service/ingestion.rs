@@ -424,8 +424,7 @@ pub async fn transform_message(
         ..RejectedRow::of(format!("campaign {} on {}", rows[i].campaign_id, rows[i].date), reason)
     };
     rejected.extend(screen.rejected.iter().map(|r| campaign_day(r.index, r.reason.clone())));
-    let screened_out: BTreeSet<usize> = screen.rejected.iter().map(|r| r.index).collect();
-    let accepted_at: Vec<usize> = (0..rows.len()).filter(|i| !screened_out.contains(i)).collect();
+    let accepted_at = screen.accepted(rows.len());
     let accepted: Vec<DailyRow> = accepted_at.iter().map(|&i| rows[i].clone()).collect();
     // The last 30 days of the same campaigns, from the store (context for detection).
     let mut history = Vec::new();
