@@ -859,6 +859,36 @@ fn ingest_refuses_campaign_ids_that_excel_wrote_in_scientific_notation() {
     let (code, v) = ingest_into(dir.path(), "whole", whole.to_str().unwrap(), "meta");
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["stored"], 40, "{v}");
+    // an interface in German: the id column's name says nothing, the map says it holds the ids
+    let german = dir.path().join("kampagnen.csv");
+    std::fs::write(
+        &german,
+        text.replace(
+            "Day,Campaign ID,Campaign name,Ad set ID,Amount spent (USD)",
+            "Tag,Kampagnen-ID,Kampagnenname,Anzeigengruppen-ID,Ausgegebener Betrag (USD)",
+        ),
+    )
+    .unwrap();
+    let map = dir.path().join("karte.json");
+    std::fs::write(&map, r#"{"date": "Tag", "campaign_id": "Kampagnen-ID", "spend": "Ausgegebener Betrag (USD)"}"#)
+        .unwrap();
+    let store = dir.path().join("german");
+    let (code, v) = liftos(&[
+        "ingest",
+        german.to_str().unwrap(),
+        "--platform",
+        "meta",
+        "--data-dir",
+        store.to_str().unwrap(),
+        "--column-map",
+        map.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["field"], "--column-map", "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("Kampagnen-ID"), "{message}");
+    assert!(message.contains("row 1: \"1.20210000000000E+17\" is an id in scientific notation"), "{message}");
+    assert!(!store.join("panels").join("demo").join("drop").exists());
 }
 
 /// Meta's campaign ids have 18 digits, more than a double holds: two campaigns whose ids differ

@@ -378,7 +378,7 @@ pub async fn transform_message(
             super::source::PanelFormat::Csv
         };
         // A title and a date range above the header (as Google Ads and LinkedIn write them).
-        let export = super::source::read_export(&raw_bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
+        let export = super::source::read_export(&raw_bytes, format, conn.column_map.as_ref())
             .map_err(|e| StageError::Poison(format!("{}: {}", msg.raw_key, e.summary())))?;
         let file::Parsed { batch, bad, first_rows } =
             file::read_rows(&conn, &export.table).map_err(|e| StageError::Poison(format!("{}: {e}", msg.raw_key)))?;

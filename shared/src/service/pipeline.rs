@@ -176,8 +176,8 @@ pub fn check_export(conn: &crate::ingestion::connectors::Connection, file: &Expo
     } else {
         super::source::PanelFormat::Csv
     };
-    let export = super::source::read_export(&file.bytes, format, conn.column_map.as_ref().map(|m| m.date.as_str()))
-        .map_err(|e| field(e.summary()))?;
+    let export =
+        super::source::read_export(&file.bytes, format, conn.column_map.as_ref()).map_err(|e| field(e.summary()))?;
     let (batch, _) = file::parse(conn, &export.table).map_err(|e| match e {
         crate::ingestion::connectors::ConnectorError::Malformed { field: f, message, .. } if f == "currency" => {
             ServiceError::from(ValidationError::new("currency", format!("{}: {message}", file.name)))

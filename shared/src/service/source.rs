@@ -182,9 +182,16 @@ pub struct Export {
 /// commas or tabs ([`file::export_text`](crate::ingestion::connectors::file::export_text)), its
 /// rows of another length than the header's set apart
 /// ([`file::even_rows`](crate::ingestion::connectors::file::even_rows)); a Parquet export as it
-/// is. `date_column`: the header is the first line naming it (None: any known date column).
-pub fn read_export(bytes: &[u8], format: PanelFormat, date_column: Option<&str>) -> Result<Export, ValidationError> {
+/// is. `map`: the header is the first line naming its date column (None: any known date
+/// column), and its campaign id column is read as written where it holds ids in scientific
+/// notation, as other id columns are.
+pub fn read_export(
+    bytes: &[u8],
+    format: PanelFormat,
+    map: Option<&crate::ingestion::connectors::file::ColumnMap>,
+) -> Result<Export, ValidationError> {
     use crate::ingestion::connectors::file;
+    let date_column = map.map(|m| m.date.as_str());
     match format {
         PanelFormat::Parquet => Ok(Export { table: parse_panel(bytes, format)?, skipped: 0, ragged: Vec::new() }),
         PanelFormat::Csv => {
@@ -198,7 +205,7 @@ pub fn read_export(bytes: &[u8], format: PanelFormat, date_column: Option<&str>)
             let mut table = parse_panel(&text, format)?;
             // ids written in scientific notation kept as written, for the connector to refuse
             // (a column the reader did not find as such, or counted other rows of, stays as read)
-            for (name, fields) in file::scientific_id_columns(&text).unwrap_or_default() {
+            for (name, fields) in file::scientific_id_columns(&text, map).unwrap_or_default() {
                 let _ = table.set_text(&name, fields);
             }
             Ok(Export { table, skipped, ragged })

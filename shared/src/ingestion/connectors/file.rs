@@ -419,15 +419,22 @@ pub(crate) fn scientific(s: &str) -> bool {
         && exponent.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The id columns (`Campaign ID`, `ad_group_id`) of an export's comma-separated `text` (a header
-/// and one record per row, as [`even_rows`] leaves it) that hold a number in scientific
-/// notation, each with its fields as written: the reader takes such a column for numbers, and
-/// as text [`read_rows`] can say why its ids cannot be used.
-pub fn scientific_id_columns(text: &[u8]) -> Result<Vec<(String, Vec<String>)>, String> {
+/// The id columns (`Campaign ID`, `ad_group_id`, and the map's `campaign_id`, whatever its name:
+/// `Kampagnen-ID`) of an export's comma-separated `text` (a header and one record per row, as
+/// [`even_rows`] leaves it) that hold a number in scientific notation, each with its fields as
+/// written: the reader takes such a column for numbers, and as text [`read_rows`] can say why
+/// its ids cannot be used.
+pub fn scientific_id_columns(text: &[u8], map: Option<&ColumnMap>) -> Result<Vec<(String, Vec<String>)>, String> {
+    // no exponent anywhere (an `e` or `E` before a digit or a `+`): no second pass over the file
+    if !text.windows(2).any(|w| matches!(w[0], b'e' | b'E') && (w[1].is_ascii_digit() || w[1] == b'+')) {
+        return Ok(Vec::new());
+    }
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(text);
     let header = reader.byte_headers().map_err(|e| e.to_string())?.clone();
     let name = |c: usize| String::from_utf8_lossy(header.get(c).unwrap_or_default()).trim().to_string();
-    let ids: Vec<usize> = (0..header.len()).filter(|&c| is_id_name(&name(c))).collect();
+    let mapped = map.map(|m| m.campaign_id.trim());
+    let ids: Vec<usize> =
+        (0..header.len()).filter(|&c| is_id_name(&name(c)) || mapped == Some(name(c).as_str())).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -1557,9 +1564,28 @@ mod tests {
         let text = b"Day,Campaign ID,Ad group ID,Cost,Notes\n\
             2026-10-01,120210000000000001,1.2E+11,1E+3,1E+3\n\
             2026-10-02,120210000000000002,\"2.5E+11\",10,x\n";
-        let found = scientific_id_columns(text).unwrap();
+        let found = scientific_id_columns(text, None).unwrap();
         assert_eq!(found, vec![("Ad group ID".to_string(), vec!["1.2E+11".to_string(), "2.5E+11".to_string()])]);
-        assert_eq!(scientific_id_columns(b"Day,Cost\n2026-10-01,1E+3\n").unwrap(), vec![]);
+        assert_eq!(scientific_id_columns(b"Day,Cost\n2026-10-01,1E+3\n", None).unwrap(), vec![]);
+        // an id column of another name is one when the map says it holds the campaign ids
+        let german = b"Tag,Kampagnen-ID,Kosten\n2026-10-01,1.20210000000000E+17,12\n";
+        assert_eq!(scientific_id_columns(german, None).unwrap(), vec![]);
+        let map = ColumnMap {
+            date: "Tag".into(),
+            campaign_id: "Kampagnen-ID".into(),
+            campaign_name: None,
+            spend: "Kosten".into(),
+            impressions: None,
+            clicks: None,
+            conversions: None,
+            revenue: None,
+            date_format: None,
+            money_scale: None,
+        };
+        let found = scientific_id_columns(german, Some(&map)).unwrap();
+        assert_eq!(found, vec![("Kampagnen-ID".to_string(), vec!["1.20210000000000E+17".to_string()])]);
+        // nothing with an exponent: not read a second time, nothing found
+        assert_eq!(scientific_id_columns(b"Date,Campaign ID\n2026-10-01,120210000000000001\n", None).unwrap(), vec![]);
     }
 
     fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
