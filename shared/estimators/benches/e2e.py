@@ -133,8 +133,8 @@ for n in names:
             while fh.read(1 << 24):
                 pass
     rust, rust_pq, py = [], [], []
-    # One untimed round first: on this machine (a virtual machine) the first run after other
-    # work finds its memory cold and takes up to twice as long, whichever side it is.
+    # One untimed round first: on this machine (a virtual machine) the first `liftos` run of a
+    # benchmark took up to twice as long as the next ones, the file already in the page cache.
     for r in range(ROUNDS + 1):
         if r == 0:
             run([liftos, "--quiet", *LIFTOS[n], "--input", path])
