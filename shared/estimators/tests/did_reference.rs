@@ -279,6 +279,47 @@ fn wild_cluster_bootstrap_matches_wildboottest() {
     }
 }
 
+/// Enumerated, the wild bootstrap's p-value is never below 2/2^G: the sign vectors ±1 are the
+/// data's own assignment. With 3 clusters (8 sign vectors) that is 0.25, so no value of the
+/// effect is rejected at 5% and the interval is unbounded on both sides. A panel the unit and
+/// period effects and the treatment fit exactly (residuals of 1e-15) reported p = 0 and an
+/// interval of ±0.001 around the estimate: rounding had tipped the data's own draws out of the
+/// count. The same with noise, and with 4 clusters (16 sign vectors, 2/16 = 0.125).
+#[test]
+fn an_enumerated_wild_bootstrap_never_goes_below_its_own_floor() {
+    use liftos_estimators::did::wild::WildSettings;
+    let settings = DidSettings { wild: Some(WildSettings::default()), ..DidSettings::default() };
+    for (units, noise) in [(3u32, 0.0), (3, 0.3), (4, 0.0), (4, 0.3)] {
+        let (mut unit, mut time, mut y, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for u in 0..units {
+            for t in 0..2i64 {
+                let treated = u == 0 && t == 1;
+                let wobble = noise * (((u * 7 + t as u32 * 3) % 5) as f64 - 2.0);
+                unit.push(u);
+                time.push(t);
+                y.push(10.0 + 2.0 * u as f64 + 1.5 * t as f64 + if treated { 0.5 } else { 0.0 } + wobble);
+                d.push(if treated { 1.0 } else { 0.0 });
+            }
+        }
+        let input = PanelInput {
+            unit,
+            unit_labels: (0..units).map(|u| u.to_string()).collect(),
+            time,
+            outcome: y.into(),
+            treatment: d.into(),
+            cluster: None,
+        };
+        let f = twfe::fit(&input, &settings).unwrap();
+        let wb = f.wild.as_ref().expect("wild bootstrap");
+        let what = format!("{units} clusters, noise {noise}");
+        assert!(wb.enumerated && wb.draws == 1 << units, "{what}: {wb:?}");
+        let floor = 2.0 / f64::from(1u32 << units);
+        assert!(wb.p_value >= floor - 1e-12, "{what}: p {} below {floor}", wb.p_value);
+        assert_eq!((wb.ci_low, wb.ci_high), (None, None), "{what}");
+        assert_eq!((f.inference.ci_low, f.inference.ci_high), (None, None), "{what}");
+    }
+}
+
 /// Goodman-Bacon on mpdta (three cohorts and never treated, balanced): the weights sum to one
 /// and the weighted 2x2 estimates reproduce the TWFE coefficient; the same with units treated
 /// from the first period (always treated) and without never-treated units. The negative
