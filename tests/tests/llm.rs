@@ -334,6 +334,80 @@ fn few_controls_in_synthetic_did_are_not_called_significant() {
     }
 }
 
+/// Weak instruments (100 rows, an instrument whose first-stage coefficient is 0.2 or 0.3): the
+/// 2SLS t interval is too narrow and its test rejects too often, so the explanation reads the
+/// effect through the Anderson-Rubin test and set, valid however weak the instruments: its
+/// p-value, its interval where the set is one, "not distinguishable from zero" where the set
+/// holds zero, and no significance where the set is two rays around zero. Before, such a panel
+/// was called "statistically significant at the 95% level" with the t interval (p < 0.001) while
+/// the Anderson-Rubin test kept zero. At a level the analysis was not run at, a 400 naming
+/// `confidence_level`. Strong instruments keep the t interval.
+#[test]
+fn weak_instruments_are_read_through_the_anderson_rubin_test() {
+    let body = |alpha: f64| serde_json::json!({"methods": [{"method": "iv", "outcome": "y", "endogenous": ["x"], "instruments": ["z"], "controls": ["w"], "alpha": alpha}]});
+    let (mut weak, mut overturned, mut strong) = (0, 0, 0);
+    for seed in 1..=24u64 {
+        let mut rng = liftos_estimators::rng::Rng::new(seed);
+        let pi = [0.2, 0.3, 1.0][(seed % 3) as usize];
+        let mut csv = String::from("y,x,z,w\n");
+        for _ in 0..100 {
+            let (z, w, u) = (rng.normal(), rng.normal(), rng.normal());
+            let x = pi * z + u + rng.normal();
+            csv.push_str(&format!("{},{x},{z},{w}\n", 1.0 + 2.0 * x + u + 0.5 * w));
+        }
+        let t = || liftos_estimators::data::Table::from_csv_bytes(csv.as_bytes(), None).expect("csv");
+        let out = run(Kind::AnalyzeAdvanced, body(0.05), t());
+        let AnalysisOutput::Advanced(a) = &out else { panic!("advanced") };
+        let liftos::api::estimate::MethodOutput::Iv(r) = &a.result.results[0].result else { panic!("iv") };
+        let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("y".into())), None).expect("explain");
+        assert_grounded(&format!("iv seed {seed}"), &x);
+        let f = x.facts.iter().find(|f| f.id == "iv.effect").expect("iv.effect");
+        let text = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+        let ar = r.anderson_rubin.as_ref().expect("one endogenous regressor: Anderson-Rubin");
+        let t_significant = r.inference.ci_low.is_some_and(|l| l > 0.0) || r.inference.ci_high.is_some_and(|h| h < 0.0);
+        if r.first_stage_f >= 10.0 && ar.ar_confidence_set == "bounded" {
+            strong += 1;
+            assert_eq!(f.p_value, r.inference.p_value, "seed {seed}");
+            assert_eq!(f.significant, Some(t_significant), "seed {seed}");
+            continue;
+        }
+        weak += 1;
+        assert_eq!(f.p_value, Some(ar.ar_p_value), "seed {seed}");
+        assert!(text.contains("Anderson-Rubin"), "seed {seed}: {text}");
+        let zero_in_set = match ar.ar_confidence_set.as_str() {
+            "bounded" => ar.ar_ci_low.is_some_and(|l| l <= 0.0) && ar.ar_ci_high.is_some_and(|h| h >= 0.0),
+            "two rays" => ar.ar_ci_low.is_some_and(|l| l >= 0.0) || ar.ar_ci_high.is_some_and(|h| h <= 0.0),
+            "whole line" => true,
+            other => panic!("seed {seed}: a set {other} in this simulation"),
+        };
+        let expected = match (ar.ar_confidence_set.as_str(), zero_in_set) {
+            (_, true) => Some(false),
+            ("two rays", false) => None,
+            _ => Some(true),
+        };
+        assert_eq!(f.significant, expected, "seed {seed}: {ar:?}");
+        assert_eq!(zero_in_set, ar.ar_p_value >= 0.05, "seed {seed}: the set and the test agree: {ar:?}");
+        if ar.ar_confidence_set == "bounded" {
+            assert_eq!(f.ci, Some([ar.ar_ci_low.expect("low"), ar.ar_ci_high.expect("high")]), "seed {seed}");
+        } else {
+            assert_eq!(f.ci, None, "seed {seed}");
+        }
+        if expected != Some(true) {
+            assert!(!text.contains("statistically significant"), "seed {seed}: {text}");
+        }
+        if t_significant && expected != Some(true) {
+            overturned += 1;
+        }
+        // only at the level the analysis ran at; run at 90%, stated at 90%
+        let e = insights::explain(&out, &ask(0.9, Audience::Executive, None), None).expect_err("90% of a 95% set");
+        assert!(matches!(&e, liftos::service::ServiceError::Validation(v) if v.field() == "confidence_level"), "{e}");
+        let at90 = run(Kind::AnalyzeAdvanced, body(0.1), t());
+        let x = insights::explain(&at90, &ask(0.9, Audience::Executive, Some("y".into())), None).expect("at 90%");
+        assert_grounded(&format!("iv seed {seed} at 90%"), &x);
+    }
+    assert!(weak >= 8 && strong >= 4 && overturned >= 2, "weak {weak}, strong {strong}, overturned {overturned}");
+}
+
 fn ask(level: f64, audience: Audience, outcome: Option<String>) -> InsightsRequest {
     InsightsRequest {
         analysis: AnalysisSource::default(),

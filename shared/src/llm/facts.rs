@@ -562,14 +562,68 @@ impl Builder {
                 (f, c.warnings.clone())
             }
             MethodOutput::Iv(v) => {
-                let f = self.effect_fact(
-                    id,
-                    "effect of the treatment for units the instrument moves (two-stage least squares)",
-                    "iv",
-                    &rs,
-                    &v.inference,
-                    Spread::T(v.df),
-                )?;
+                let label = "effect of the treatment for units the instrument moves (two-stage least squares)";
+                // Weak instruments (the estimator's warnings: a first-stage F under 10, or an
+                // Anderson-Rubin set that is not an interval): the t interval is too narrow and
+                // its test rejects too often; the Anderson-Rubin test and set, valid however weak
+                // the instruments, say what the data support.
+                let weak = v.first_stage_f < 10.0
+                    || v.anderson_rubin.as_ref().is_some_and(|a| a.ar_confidence_set != "bounded");
+                let f = match v.anderson_rubin.as_ref().filter(|_| weak) {
+                    None => self.effect_fact(id, label, "iv", &rs, &v.inference, Spread::T(v.df))?,
+                    Some(ar) => {
+                        // The set is at the analysis's own level: the one of its t interval.
+                        let own_level = match (v.inference.std_error, v.inference.ci_high) {
+                            (Some(se), Some(hi)) if se > 0.0 && v.df > 0.0 => {
+                                let want = dist::t_critical(self.alpha(), v.df) * se;
+                                ((hi - v.inference.estimate) - want).abs() <= 1e-9 * want
+                            }
+                            _ => false,
+                        };
+                        if !own_level {
+                            return Err(cannot_honour(
+                                id,
+                                "the instruments are weak, so the interval is the Anderson-Rubin set, which the analysis computed at its own level only: run the analysis at this level",
+                            ));
+                        }
+                        let (lo, hi) = match ar.ar_confidence_set.as_str() {
+                            "bounded" => (ar.ar_ci_low, ar.ar_ci_high),
+                            "unbounded below" => (None, ar.ar_ci_high),
+                            "unbounded above" => (ar.ar_ci_low, None),
+                            _ => (None, None),
+                        };
+                        let inf =
+                            Inference { p_value: Some(ar.ar_p_value), ci_low: lo, ci_high: hi, ..v.inference.clone() };
+                        let mut f = self.effect_fact(
+                            id,
+                            label,
+                            "iv",
+                            &rs,
+                            &inf,
+                            Spread::Stored { level: self.level, method: "Anderson-Rubin set" },
+                        )?;
+                        // Two rays: zero excluded only where it falls between them, and then in no
+                        // one direction; an empty set (no value fits every instrument) says
+                        // nothing of the effect's size or sign.
+                        f.significant = match ar.ar_confidence_set.as_str() {
+                            "two rays" => match (ar.ar_ci_low, ar.ar_ci_high) {
+                                (Some(a), Some(b)) if a < 0.0 && 0.0 < b => None,
+                                _ => Some(false),
+                            },
+                            "empty" => None,
+                            _ => f.significant,
+                        };
+                        self.stat(
+                            format!("{id}.weak_first_stage_f"),
+                            "first-stage F, under 10: weak instruments",
+                            v.first_stage_f,
+                            Unit::Statistic,
+                            format!("{rs}/first_stage_f"),
+                            "iv",
+                        );
+                        f
+                    }
+                };
                 (f, v.warnings.clone())
             }
             MethodOutput::Rdd(v) => {
