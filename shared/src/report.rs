@@ -468,6 +468,27 @@ fn headline(inf: &Inference, currency: Option<&str>) -> String {
     s
 }
 
+/// Weak instruments: the Anderson-Rubin set, valid however weak they are, under the t interval
+/// of the headline, which then understates the uncertainty ("" when the instruments are strong).
+fn weak_instruments_note(v: &liftos_estimators::iv::IvResult, currency: Option<&str>) -> String {
+    let Some(ar) = v.anderson_rubin.as_ref().filter(|_| v.weak_instruments()) else { return String::new() };
+    let end = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |x| amount(x, currency));
+    let set = match ar.ar_confidence_set.as_str() {
+        "bounded" => format!("[{}, {}]", end(ar.ar_ci_low), end(ar.ar_ci_high)),
+        "two rays" => format!("(−∞, {}] ∪ [{}, ∞)", end(ar.ar_ci_low), end(ar.ar_ci_high)),
+        "unbounded below" => format!("(−∞, {}]", end(ar.ar_ci_high)),
+        "unbounded above" => format!("[{}, ∞)", end(ar.ar_ci_low)),
+        "whole line" => "the whole line: the data say nothing about the effect".to_string(),
+        _ => "empty: no value of the effect fits every instrument".to_string(),
+    };
+    let p = if ar.ar_p_value < 0.001 { "p &lt; 0.001".to_string() } else { format!("p = {}", fmt(ar.ar_p_value)) };
+    format!(
+        "<p class=\"note\"><b>Weak instruments</b> (first-stage F {}): the interval above understates the \
+         uncertainty. The Anderson-Rubin set, valid however weak the instruments: {set}; {p} for no effect.</p>",
+        fmt(v.first_stage_f)
+    )
+}
+
 /// The report of an `analyze/advanced` run: per method its estimate, checks, assumptions and
 /// plots; then the comparison.
 /// `currency`: the outcome's, where it is money in a known currency (stored spend or revenue).
@@ -517,6 +538,9 @@ pub fn advanced(
     for r in &out.results {
         let _ = write!(body, "<h2>{}</h2>", esc(&method_title(&r.method)));
         body.push_str(&headline(r.result.inference(), currency));
+        if let MethodOutput::Iv(v) = &r.result {
+            body.push_str(&weak_instruments_note(v, currency));
+        }
         body.push_str("<table><tr><th>check</th><th>value</th><th>rule</th><th>result</th></tr>");
         for ch in &r.checks {
             let (cls, word) = match ch.passed {

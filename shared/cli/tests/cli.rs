@@ -520,6 +520,61 @@ fn report_writes_html_with_plots() {
     assert_eq!((code, v["field"].as_str()), (2, Some("methods[0].nope")), "{v}");
 }
 
+/// `liftos report` on a weak instrument (first-stage coefficient 0.02 on 60 rows): under the t
+/// interval of the headline, the Anderson-Rubin set and its p-value, and the words that say the
+/// interval above understates the uncertainty; the same report on a strong instrument has none.
+#[test]
+fn a_report_on_weak_instruments_shows_the_anderson_rubin_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &request,
+        r#"{"methods": [{"method": "iv", "outcome": "y", "endogenous": ["x"], "instruments": ["z"], "controls": ["w"]}]}"#,
+    )
+    .unwrap();
+    for (pi, weak) in [(0.02, true), (1.0, false)] {
+        let mut rng = liftos_estimators::rng::Rng::new(5);
+        let mut csv = String::from("y,x,z,w\n");
+        for _ in 0..60 {
+            let (z, w, u) = (rng.normal(), rng.normal(), rng.normal());
+            let x = pi * z + u + rng.normal();
+            csv.push_str(&format!("{},{x},{z},{w}\n", 1.0 + 2.0 * x + u + 0.5 * w));
+        }
+        let data = dir.path().join("iv.csv");
+        std::fs::write(&data, csv).unwrap();
+        let out = dir.path().join("iv.html");
+        let (code, v) = liftos(&[
+            "report",
+            "--request",
+            request.to_str().unwrap(),
+            "--input",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{v}");
+        let r = &v["results"][0]["result"];
+        let html = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(html.contains("Anderson-Rubin set"), weak, "pi {pi}: F {}", r["first_stage_f"]);
+        if weak {
+            assert!(r["first_stage_f"].as_f64().unwrap() < 10.0, "{r}");
+            assert!(html.contains("the interval above understates the uncertainty"));
+            let p = r["ar_p_value"].as_f64().unwrap();
+            let shown = if p < 0.001 { "p &lt; 0.001".to_string() } else { format!("p = {p:.4}") };
+            assert!(html.contains(&format!("{shown} for no effect")), "{shown} in the report");
+            // the set as the result gives it
+            let set = r["ar_confidence_set"].as_str().unwrap();
+            assert!(
+                ["bounded", "two rays", "unbounded below", "unbounded above", "whole line"].contains(&set),
+                "{set}"
+            );
+            if set == "two rays" {
+                assert!(html.contains("(−∞, ") && html.contains(", ∞)"), "two rays drawn as such");
+            }
+        }
+    }
+}
+
 const EXPORTS: &str = "../../tests/fixtures/exports";
 
 fn export(name: &str) -> String {

@@ -567,9 +567,7 @@ impl Builder {
                 // Anderson-Rubin set that is not an interval): the t interval is too narrow and
                 // its test rejects too often; the Anderson-Rubin test and set, valid however weak
                 // the instruments, say what the data support.
-                let weak = v.first_stage_f < 10.0
-                    || v.anderson_rubin.as_ref().is_some_and(|a| a.ar_confidence_set != "bounded");
-                let f = match v.anderson_rubin.as_ref().filter(|_| weak) {
+                let f = match v.anderson_rubin.as_ref().filter(|_| v.weak_instruments()) {
                     None => self.effect_fact(id, label, "iv", &rs, &v.inference, Spread::T(v.df))?,
                     Some(ar) => {
                         // The set is at the analysis's own level: the one of its t interval.

@@ -637,6 +637,15 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
 
 crate::impl_estimate!(IvResult);
 
+impl IvResult {
+    /// Weak instruments, as the warnings say: a first-stage F under 10, or an Anderson-Rubin set
+    /// that is not an interval. The t interval and p-value are then too optimistic; the
+    /// Anderson-Rubin test and set (`anderson_rubin`) stay valid however weak the instruments.
+    pub fn weak_instruments(&self) -> bool {
+        self.first_stage_f < 10.0 || self.anderson_rubin.as_ref().is_some_and(|a| a.ar_confidence_set != "bounded")
+    }
+}
+
 fn w_name(input: &IvInput, j: usize) -> String {
     if j == 0 {
         "intercept".into()
