@@ -169,7 +169,9 @@ async fn main() {
     )
     .await;
     // The estimator alone on the parsed table, to split compute from reading and parsing.
-    let req: liftos::service::estimate::DidRequest = serde_json::from_value(did_method.clone()).expect("did");
+    let mut settings = did_method.clone();
+    settings.as_object_mut().expect("method").remove("method");
+    let req: liftos::service::estimate::DidRequest = serde_json::from_value(settings).expect("did");
     let mut est = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();

@@ -70,6 +70,14 @@ async fn endpoints_match_the_estimators() {
     }
 }
 
+/// A method's settings without its `method` tag, as the estimate functions take them (a key a
+/// method does not have is refused, the tag among them).
+fn settings(method: &serde_json::Value) -> serde_json::Value {
+    let mut m = method.clone();
+    m.as_object_mut().expect("a method object").remove("method");
+    m
+}
+
 /// Several methods on one question: each result is the estimator's own, with its checks, and
 /// the comparison says whether they agree (DiD and synthetic control on a panel with a true
 /// lift of 2).
@@ -82,12 +90,12 @@ async fn analyze_advanced_runs_each_method_and_compares() {
     assert_eq!(resp.status(), 200, "{got}");
     let b = body_of("analyze-advanced.ok.json");
     let table = table_from_rows(&rows(&b)).expect("table");
-    let did: estimate::DidRequest = serde_json::from_value(b["methods"][0].clone()).expect("did");
+    let did: estimate::DidRequest = serde_json::from_value(settings(&b["methods"][0])).expect("did");
     assert_eq!(
         got["results"][0]["result"],
         serde_json::to_value(estimate::did(&table, &did).expect("did")).expect("json")
     );
-    let synth: estimate::SynthRequest = serde_json::from_value(b["methods"][1].clone()).expect("synth");
+    let synth: estimate::SynthRequest = serde_json::from_value(settings(&b["methods"][1])).expect("synth");
     assert_eq!(
         got["results"][1]["result"],
         serde_json::to_value(estimate::synth_control(&table, &synth).expect("synth")).expect("json")
@@ -158,18 +166,29 @@ async fn rdd_with_covariates_and_clusters_over_http() {
     assert_eq!(resp.status(), 200, "{got}");
     let table =
         table_from_rows(&rows.iter().map(|r| r.as_object().expect("row").clone()).collect::<Vec<_>>()).expect("table");
-    let req: estimate::RddRequest = serde_json::from_value(method.clone()).expect("rdd");
+    let req: estimate::RddRequest = serde_json::from_value(settings(&method)).expect("rdd");
     let want = estimate::rdd(&table, &req).expect("rdd");
     assert_eq!(got["results"][0]["result"], serde_json::to_value(&want).expect("json"));
     let result = &got["results"][0]["result"];
     assert_eq!(result["covariates"].as_array().map(Vec::len), Some(2), "{result}");
     assert_eq!(result["clusters"].as_u64(), Some(80));
     assert!(result["inference"].as_str().expect("inference").contains("cluster-robust (CR1)"));
-    let mut bad = method;
+    let mut bad = method.clone();
     bad["covariates"] = serde_json::json!(["z1", "x"]);
     let resp = handlers::analyze_advanced_http(&d, call(bad)).await;
     let out = json_body(&resp);
     assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some("methods[0].covariates")), "{out}");
+    // A setting the method does not have is refused by name, never ignored: `treatment` on a
+    // regression discontinuity (its take-up column is `fuzzy`) ran a sharp design before.
+    for (key, value) in [("treatment", serde_json::json!("z1")), ("bandwidht", serde_json::json!(0.5))] {
+        let mut bad = method.clone();
+        bad[key] = value;
+        let resp = handlers::analyze_advanced_http(&d, call(bad)).await;
+        let out = json_body(&resp);
+        let want = format!("methods[0].{key}");
+        assert_eq!((resp.status().as_u16(), out["field"].as_str()), (400, Some(want.as_str())), "{out}");
+        assert!(out["message"].as_str().expect("message").contains("`fuzzy`"), "{out}");
+    }
 }
 
 /// analyze/advanced on rows whose time column holds dates (weeks): the same answer as on the

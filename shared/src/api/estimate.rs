@@ -235,6 +235,7 @@ crate::names! {
 /// Difference-in-differences: TWFE / event study with `treatment`, Callaway-Sant'Anna with
 /// `cohort`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DidRequest {
     pub unit: String,
     pub time: String,
@@ -297,6 +298,7 @@ pub struct DidRequest {
 
 /// Instrumental variables (2SLS).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IvRequest {
     pub outcome: String,
     pub endogenous: Vec<String>,
@@ -311,6 +313,7 @@ pub struct IvRequest {
 
 /// Regression discontinuity (sharp, or fuzzy with `fuzzy`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RddRequest {
     pub outcome: String,
     pub running: String,
@@ -454,6 +457,7 @@ impl AxisSummary {
 
 /// Synthetic control.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SynthRequest {
     pub unit: String,
     pub time: String,
@@ -500,6 +504,7 @@ pub struct SynthRequest {
 /// Synthetic difference-in-differences (Arkhangelsky et al. 2021): a balanced panel, treated
 /// units adopting at one common time.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SdidRequest {
     pub unit: String,
     pub time: String,
@@ -521,6 +526,7 @@ pub struct SdidRequest {
 /// A time-series counterfactual (CausalImpact's design, by maximum likelihood): one row per
 /// period of the treated series and its control series.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ImpactRequest {
     pub time: String,
     pub outcome: String,

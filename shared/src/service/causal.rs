@@ -69,6 +69,13 @@ fn nested_error(prefix: &str, e: &ValidationError) -> ValidationError {
             field = format!("{field}.{name}");
             message = "is required".into();
         }
+    } else if let Some(rest) = message.split("unknown field `").nth(1) {
+        // a setting the method does not have (`treatment` for a regression discontinuity,
+        // whose take-up column is `fuzzy`): named, never ignored
+        if let Some((name, expected)) = rest.split_once('`') {
+            field = format!("{field}.{name}");
+            message = format!("is not a setting of this method{}", expected.replacen(",", ":", 1));
+        }
     }
     ValidationError::new(field, message)
 }
