@@ -11,6 +11,7 @@ use crate::api::causal::{AdvancedResponse, DataInfo};
 use crate::api::estimate::{DidOutput, DiscoveryOutput, EffectOutput, MethodOutput};
 use crate::llm::counterfactual::{Scenario, SummaryRow};
 use crate::llm::{Explanation, Grounding};
+use liftos_estimators::iv::weak::ArSet;
 use liftos_estimators::synth::SynthResult;
 use liftos_estimators::{Estimate, Inference};
 
@@ -473,13 +474,16 @@ fn headline(inf: &Inference, currency: Option<&str>) -> String {
 fn weak_instruments_note(v: &liftos_estimators::iv::IvResult, currency: Option<&str>) -> String {
     let Some(ar) = v.anderson_rubin.as_ref().filter(|_| v.weak_instruments()) else { return String::new() };
     let end = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |x| amount(x, currency));
-    let set = match ar.ar_confidence_set.as_str() {
-        "bounded" => format!("[{}, {}]", end(ar.ar_ci_low), end(ar.ar_ci_high)),
-        "two rays" => format!("(−∞, {}] ∪ [{}, ∞)", end(ar.ar_ci_low), end(ar.ar_ci_high)),
-        "unbounded below" => format!("(−∞, {}]", end(ar.ar_ci_high)),
-        "unbounded above" => format!("[{}, ∞)", end(ar.ar_ci_low)),
-        "whole line" => "the whole line: the data say nothing about the effect".to_string(),
-        _ => "empty: no value of the effect fits every instrument".to_string(),
+    let set = match ar.ar_confidence_set {
+        ArSet::Bounded => format!("[{}, {}]", end(ar.ar_ci_low), end(ar.ar_ci_high)),
+        ArSet::BoundedWithGaps => {
+            format!("within [{}, {}], with gaps inside (a union of intervals)", end(ar.ar_ci_low), end(ar.ar_ci_high))
+        }
+        ArSet::TwoRays => format!("(−∞, {}] ∪ [{}, ∞)", end(ar.ar_ci_low), end(ar.ar_ci_high)),
+        ArSet::UnboundedBelow => format!("(−∞, {}]", end(ar.ar_ci_high)),
+        ArSet::UnboundedAbove => format!("[{}, ∞)", end(ar.ar_ci_low)),
+        ArSet::WholeLine => "the whole line: the data say nothing about the effect".to_string(),
+        ArSet::Empty => "empty: no value of the effect fits every instrument".to_string(),
     };
     let p = if ar.ar_p_value < 0.001 { "p &lt; 0.001".to_string() } else { format!("p = {}", fmt(ar.ar_p_value)) };
     format!(
@@ -1515,6 +1519,47 @@ mod tests {
         assert_eq!(money(-0.001, None), "0.00");
         assert_eq!(money(100.0, None), "100");
         assert_eq!(money(f64::NAN, Some("USD")), "–");
+    }
+
+    /// The weak-instrument note draws every shape of the Anderson-Rubin set as what it is: a
+    /// union of intervals (the robust test's set with gaps) was drawn as "empty".
+    #[test]
+    fn the_weak_instrument_note_draws_each_shape_of_the_set() {
+        use liftos_estimators::iv::weak::ArSet;
+        use liftos_estimators::iv::{self, IvInput, IvSettings};
+        use liftos_estimators::Columns;
+        use ndarray::Array1;
+        let mut rng = liftos_estimators::rng::Rng::new(11);
+        let n = 200;
+        let z: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let u: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let x: Vec<f64> = (0..n).map(|i| 0.05 * z[i] + u[i] + rng.normal()).collect();
+        let y: Array1<f64> = (0..n).map(|i| x[i] + u[i] + rng.normal()).collect();
+        let input = IvInput {
+            outcome: ("y".into(), y),
+            endogenous: Columns::new(vec![("x".into(), x)]).expect("x"),
+            instruments: Columns::new(vec![("z".into(), z)]).expect("z"),
+            controls: Columns::new(vec![]).expect("none"),
+            cluster: None,
+        };
+        let mut fit = iv::fit(&input, &IvSettings::default()).expect("fit");
+        assert!(fit.first_stage_f < 10.0, "a weak instrument: F = {}", fit.first_stage_f);
+        let cases = [
+            (ArSet::Bounded, Some(-1.5), Some(2.5), "[-1.5000, 2.5000]"),
+            (ArSet::BoundedWithGaps, Some(-1.5), Some(2.5), "within [-1.5000, 2.5000], with gaps inside"),
+            (ArSet::TwoRays, Some(-1.5), Some(2.5), "(−∞, -1.5000] ∪ [2.5000, ∞)"),
+            (ArSet::UnboundedBelow, None, Some(2.5), "(−∞, 2.5000]"),
+            (ArSet::UnboundedAbove, Some(-1.5), None, "[-1.5000, ∞)"),
+            (ArSet::WholeLine, None, None, "the whole line"),
+            (ArSet::Empty, None, None, "empty: no value"),
+        ];
+        for (set, lo, hi, drawn) in cases {
+            let ar = fit.anderson_rubin.as_mut().expect("one endogenous regressor");
+            (ar.ar_confidence_set, ar.ar_ci_low, ar.ar_ci_high) = (set, lo, hi);
+            let note = super::weak_instruments_note(&fit, None);
+            assert!(note.contains(drawn), "{set}: {note}");
+            assert_eq!(note.contains("empty"), set == ArSet::Empty, "{set}: {note}");
+        }
     }
 
     /// A plan on a KPI the spend does not move holds every channel and gains exactly nothing:

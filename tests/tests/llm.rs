@@ -10,6 +10,7 @@ use liftos::api::causal::{AnalysisOutput, Kind};
 use liftos::api::llm::{AnalysisSource, InsightsRequest};
 use liftos::llm::{facts, Audience, Insights, Sentence};
 use liftos::service::{causal, insights};
+use liftos_estimators::iv::weak::ArSet;
 use std::sync::OnceLock;
 
 use liftos_tests::reference::{few_clusters_panel, mpdta_post, table};
@@ -365,7 +366,7 @@ fn weak_instruments_are_read_through_the_anderson_rubin_test() {
         let text = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
         let ar = r.anderson_rubin.as_ref().expect("one endogenous regressor: Anderson-Rubin");
         let t_significant = r.inference.ci_low.is_some_and(|l| l > 0.0) || r.inference.ci_high.is_some_and(|h| h < 0.0);
-        if r.first_stage_f >= 10.0 && ar.ar_confidence_set == "bounded" {
+        if r.first_stage_f >= 10.0 && ar.ar_confidence_set == ArSet::Bounded {
             strong += 1;
             assert_eq!(f.p_value, r.inference.p_value, "seed {seed}");
             assert_eq!(f.significant, Some(t_significant), "seed {seed}");
@@ -374,20 +375,20 @@ fn weak_instruments_are_read_through_the_anderson_rubin_test() {
         weak += 1;
         assert_eq!(f.p_value, Some(ar.ar_p_value), "seed {seed}");
         assert!(text.contains("Anderson-Rubin"), "seed {seed}: {text}");
-        let zero_in_set = match ar.ar_confidence_set.as_str() {
-            "bounded" => ar.ar_ci_low.is_some_and(|l| l <= 0.0) && ar.ar_ci_high.is_some_and(|h| h >= 0.0),
-            "two rays" => ar.ar_ci_low.is_some_and(|l| l >= 0.0) || ar.ar_ci_high.is_some_and(|h| h <= 0.0),
-            "whole line" => true,
+        let zero_in_set = match ar.ar_confidence_set {
+            ArSet::Bounded => ar.ar_ci_low.is_some_and(|l| l <= 0.0) && ar.ar_ci_high.is_some_and(|h| h >= 0.0),
+            ArSet::TwoRays => ar.ar_ci_low.is_some_and(|l| l >= 0.0) || ar.ar_ci_high.is_some_and(|h| h <= 0.0),
+            ArSet::WholeLine => true,
             other => panic!("seed {seed}: a set {other} in this simulation"),
         };
-        let expected = match (ar.ar_confidence_set.as_str(), zero_in_set) {
+        let expected = match (ar.ar_confidence_set, zero_in_set) {
             (_, true) => Some(false),
-            ("two rays", false) => None,
+            (ArSet::TwoRays, false) => None,
             _ => Some(true),
         };
         assert_eq!(f.significant, expected, "seed {seed}: {ar:?}");
         assert_eq!(zero_in_set, ar.ar_p_value >= 0.05, "seed {seed}: the set and the test agree: {ar:?}");
-        if ar.ar_confidence_set == "bounded" {
+        if ar.ar_confidence_set == ArSet::Bounded {
             assert_eq!(f.ci, Some([ar.ar_ci_low.expect("low"), ar.ar_ci_high.expect("high")]), "seed {seed}");
         } else {
             assert_eq!(f.ci, None, "seed {seed}");

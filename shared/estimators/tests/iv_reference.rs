@@ -3,6 +3,7 @@
 //! calls in tests/reference/iv_linearmodels.json).
 
 use liftos_estimators::data::Table;
+use liftos_estimators::iv::weak::ArSet;
 use liftos_estimators::iv::{self, IvInput, IvSettings};
 use liftos_estimators::ols::SeKind;
 use liftos_estimators::panel::factorize;
@@ -141,10 +142,10 @@ fn anderson_rubin_matches_ivmodels() {
                 .map(|v| v.as_f64().unwrap())
                 .collect();
             if b.is_empty() {
-                assert_eq!(ar.ar_confidence_set, "whole line", "{name}");
+                assert_eq!(ar.ar_confidence_set, ArSet::WholeLine, "{name}");
                 assert!(ar.ar_ci_low.is_none() && ar.ar_ci_high.is_none());
             } else {
-                assert_eq!(ar.ar_confidence_set, "bounded", "{name}");
+                assert_eq!(ar.ar_confidence_set, ArSet::Bounded, "{name}");
                 assert!((ar.ar_ci_low.unwrap() - b[0]).abs() < 1e-6, "{name} {alpha}: {:?} vs {b:?}", ar.ar_ci_low);
                 assert!((ar.ar_ci_high.unwrap() - b[1]).abs() < 1e-6, "{name} {alpha}: {:?} vs {b:?}", ar.ar_ci_high);
             }
@@ -161,7 +162,7 @@ fn anderson_rubin_matches_ivmodels() {
             assert!(ar.ar_p_value.is_finite() && fit.effective_f.is_some_and(|f| f > 0.0));
             if let (Some(lo), Some(hi)) = (ar.ar_ci_low, ar.ar_ci_high) {
                 assert!(lo < hi, "{name} {se:?}");
-                if ar.ar_confidence_set == "bounded" {
+                if ar.ar_confidence_set == ArSet::Bounded {
                     assert!(lo < fit.inference.estimate && fit.inference.estimate < hi, "{name} {se:?}");
                 }
             }

@@ -4,6 +4,7 @@
 
 use liftos_estimators::did::staggered::{self, CsInput, CsMethod, CsSettings};
 use liftos_estimators::did::{twfe, DidSettings, PanelInput};
+use liftos_estimators::iv::weak::ArSet;
 use liftos_estimators::iv::{self, IvInput, IvSettings};
 use liftos_estimators::rng::Rng;
 use liftos_estimators::Columns;
@@ -673,15 +674,15 @@ fn anderson_rubin_keeps_its_size_with_weak_instruments() {
         let fit = iv::fit(&input, &IvSettings::default()).unwrap();
         t_rej += usize::from(fit.inference.ci_low.unwrap() > 2.0 || fit.inference.ci_high.unwrap() < 2.0);
         let ar = fit.anderson_rubin.unwrap();
-        let inside = match ar.ar_confidence_set.as_str() {
-            "whole line" => true,
-            "empty" => false,
-            "two rays" => ar.ar_ci_low.is_some_and(|l| 2.0 <= l) || ar.ar_ci_high.is_some_and(|h| 2.0 >= h),
+        let inside = match ar.ar_confidence_set {
+            ArSet::WholeLine => true,
+            ArSet::Empty => false,
+            ArSet::TwoRays => ar.ar_ci_low.is_some_and(|l| 2.0 <= l) || ar.ar_ci_high.is_some_and(|h| 2.0 >= h),
             _ => ar.ar_ci_low.is_none_or(|l| l <= 2.0) && ar.ar_ci_high.is_none_or(|h| h >= 2.0),
         };
         covered += usize::from(inside);
         unbounded +=
-            usize::from(ar.ar_ci_low.is_none() || ar.ar_ci_high.is_none() || ar.ar_confidence_set == "two rays");
+            usize::from(ar.ar_ci_low.is_none() || ar.ar_ci_high.is_none() || ar.ar_confidence_set == ArSet::TwoRays);
         // The test of beta = 2 from the set (the p-value reported is for beta = 0).
         ar_rej += usize::from(!inside);
     }

@@ -13,6 +13,7 @@ use crate::api::estimate::{DidOutput, DiscoveryOutput, EffectOutput, MethodOutpu
 use crate::domain::ValidationError;
 use liftos_estimators::dist;
 use liftos_estimators::inference::{Estimate, Inference};
+use liftos_estimators::iv::weak::ArSet;
 
 /// What a fact is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -584,12 +585,7 @@ impl Builder {
                                 "the instruments are weak, so the interval is the Anderson-Rubin set, which the analysis computed at its own level only: run the analysis at this level",
                             ));
                         }
-                        let (lo, hi) = match ar.ar_confidence_set.as_str() {
-                            "bounded" => (ar.ar_ci_low, ar.ar_ci_high),
-                            "unbounded below" => (None, ar.ar_ci_high),
-                            "unbounded above" => (ar.ar_ci_low, None),
-                            _ => (None, None),
-                        };
+                        let (lo, hi) = ar.interval().unwrap_or((None, None));
                         let inf =
                             Inference { p_value: Some(ar.ar_p_value), ci_low: lo, ci_high: hi, ..v.inference.clone() };
                         let mut f = self.effect_fact(
@@ -603,12 +599,12 @@ impl Builder {
                         // Two rays: zero excluded only where it falls between them, and then in no
                         // one direction; an empty set (no value fits every instrument) says
                         // nothing of the effect's size or sign.
-                        f.significant = match ar.ar_confidence_set.as_str() {
-                            "two rays" => match (ar.ar_ci_low, ar.ar_ci_high) {
+                        f.significant = match ar.ar_confidence_set {
+                            ArSet::TwoRays => match (ar.ar_ci_low, ar.ar_ci_high) {
                                 (Some(a), Some(b)) if a < 0.0 && 0.0 < b => None,
                                 _ => Some(false),
                             },
-                            "empty" => None,
+                            ArSet::Empty => None,
                             _ => f.significant,
                         };
                         self.stat(

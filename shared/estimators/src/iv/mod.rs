@@ -575,11 +575,11 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     if min_f < 10.0 {
         warnings.push(format!("weak instruments: first-stage F = {min_f:.2} < 10; 2SLS is biased towards OLS"));
     }
-    if let Some(ar) = anderson_rubin.as_ref().filter(|a| a.ar_confidence_set != "bounded") {
+    if let Some(ar) = anderson_rubin.as_ref().filter(|a| a.ar_confidence_set != weak::ArSet::Bounded) {
         warnings.push(format!(
             "the Anderson-Rubin confidence set is {}: {}",
             ar.ar_confidence_set,
-            if ar.ar_confidence_set == "empty" {
+            if ar.ar_confidence_set == weak::ArSet::Empty {
                 "no value of the effect fits all the instruments (their exclusion restrictions are doubtful)"
             } else {
                 "the instruments are too weak to bound the effect; the 2SLS interval understates the uncertainty"
@@ -642,7 +642,8 @@ impl IvResult {
     /// that is not an interval. The t interval and p-value are then too optimistic; the
     /// Anderson-Rubin test and set (`anderson_rubin`) stay valid however weak the instruments.
     pub fn weak_instruments(&self) -> bool {
-        self.first_stage_f < 10.0 || self.anderson_rubin.as_ref().is_some_and(|a| a.ar_confidence_set != "bounded")
+        self.first_stage_f < 10.0
+            || self.anderson_rubin.as_ref().is_some_and(|a| a.ar_confidence_set != weak::ArSet::Bounded)
     }
 }
 

@@ -32,11 +32,73 @@ pub struct ArResult {
     pub ar_ci_low: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ar_ci_high: Option<f64>,
-    /// `bounded` [ar_ci_low, ar_ci_high]; `two rays` (−∞, ar_ci_low] ∪ [ar_ci_high, ∞);
-    /// `whole line` (the data say nothing about the coefficient: the instruments are too weak);
-    /// `unbounded below` (−∞, ar_ci_high]; `unbounded above` [ar_ci_low, ∞); `empty` (every
-    /// value rejected: the overidentifying restrictions fail).
-    pub ar_confidence_set: String,
+    /// The set's shape, which says how to read its finite ends.
+    pub ar_confidence_set: ArSet,
+}
+
+/// The shape of a confidence set found by inverting a test (Anderson-Rubin, CLR), written in the
+/// JSON as its words; `low` and `high` are the set's finite ends (`ar_ci_low`, `ar_ci_high`;
+/// `clr_ci_low`, `clr_ci_high`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum ArSet {
+    /// [low, high].
+    #[serde(rename = "bounded")]
+    Bounded,
+    /// Within [low, high] with rejected stretches inside (the robust test's set,
+    /// found on a grid): a union of intervals.
+    #[serde(rename = "bounded, with gaps inside: a union of intervals")]
+    BoundedWithGaps,
+    /// (−∞, low] ∪ [high, ∞).
+    #[serde(rename = "two rays")]
+    TwoRays,
+    /// (−∞, high].
+    #[serde(rename = "unbounded below")]
+    UnboundedBelow,
+    /// [low, ∞).
+    #[serde(rename = "unbounded above")]
+    UnboundedAbove,
+    /// Every value: the data say nothing about the coefficient (the instruments are too weak).
+    #[serde(rename = "whole line")]
+    WholeLine,
+    /// No value: every one is rejected (the overidentifying restrictions fail).
+    #[serde(rename = "empty")]
+    Empty,
+}
+
+impl ArSet {
+    /// The words the JSON writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bounded => "bounded",
+            Self::BoundedWithGaps => "bounded, with gaps inside: a union of intervals",
+            Self::TwoRays => "two rays",
+            Self::UnboundedBelow => "unbounded below",
+            Self::UnboundedAbove => "unbounded above",
+            Self::WholeLine => "whole line",
+            Self::Empty => "empty",
+        }
+    }
+}
+
+impl std::fmt::Display for ArSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ArResult {
+    /// The set as one interval, where it is one: its ends, `None` for an infinite end (the whole
+    /// line is (None, None)). `None` for two rays, a union of intervals or the empty set.
+    pub fn interval(&self) -> Option<(Option<f64>, Option<f64>)> {
+        match self.ar_confidence_set {
+            ArSet::Bounded => Some((self.ar_ci_low, self.ar_ci_high)),
+            ArSet::UnboundedBelow => Some((None, self.ar_ci_high)),
+            ArSet::UnboundedAbove => Some((self.ar_ci_low, None)),
+            ArSet::WholeLine => Some((None, None)),
+            ArSet::BoundedWithGaps | ArSet::TwoRays | ArSet::Empty => None,
+        }
+    }
 }
 
 /// The cross-products the test needs, after partialling the controls out: Z̃'Z̃ (k x k), Z̃'x̃, Z̃'ỹ
@@ -113,7 +175,7 @@ pub fn anderson_rubin(p: &Partialled, robust: Option<&RobustPieces>, alpha: f64)
                 ar_statistic: stat,
                 ar_ci_low: lo,
                 ar_ci_high: hi,
-                ar_confidence_set: kind.into(),
+                ar_confidence_set: kind,
             })
         }
         Some(r) => {
@@ -132,44 +194,44 @@ pub fn anderson_rubin(p: &Partialled, robust: Option<&RobustPieces>, alpha: f64)
                 ar_statistic: stat,
                 ar_ci_low: lo,
                 ar_ci_high: hi,
-                ar_confidence_set: kind.into(),
+                ar_confidence_set: kind,
             })
         }
     }
 }
 
 /// {β : a β² + b β + c ≤ 0}.
-fn solve_quadric(a: f64, b: f64, c: f64) -> (Option<f64>, Option<f64>, &'static str) {
+fn solve_quadric(a: f64, b: f64, c: f64) -> (Option<f64>, Option<f64>, ArSet) {
     let disc = b * b - 4.0 * a * c;
     let tiny = 1e-12 * (b.abs() + c.abs()).max(1e-300);
     if a.abs() <= tiny {
         // Linear: b β + c ≤ 0.
         return if b > 0.0 {
-            (None, Some(-c / b), "unbounded below")
+            (None, Some(-c / b), ArSet::UnboundedBelow)
         } else if b < 0.0 {
-            (Some(-c / b), None, "unbounded above")
+            (Some(-c / b), None, ArSet::UnboundedAbove)
         } else if c <= 0.0 {
-            (None, None, "whole line")
+            (None, None, ArSet::WholeLine)
         } else {
-            (None, None, "empty")
+            (None, None, ArSet::Empty)
         };
     }
     if disc < 0.0 {
-        return if a > 0.0 { (None, None, "empty") } else { (None, None, "whole line") };
+        return if a > 0.0 { (None, None, ArSet::Empty) } else { (None, None, ArSet::WholeLine) };
     }
     let s = disc.sqrt();
     let (r1, r2) = ((-b - s) / (2.0 * a), (-b + s) / (2.0 * a));
     let (r1, r2) = (r1.min(r2), r1.max(r2));
     if a > 0.0 {
-        (Some(r1), Some(r2), "bounded")
+        (Some(r1), Some(r2), ArSet::Bounded)
     } else {
-        (Some(r1), Some(r2), "two rays")
+        (Some(r1), Some(r2), ArSet::TwoRays)
     }
 }
 
 /// The accepted set of a test over β, searched over center ± 10⁴ scale on a grid and refined by
 /// bisection: reported as its outer finite ends with the same shapes as the quadric.
-fn invert(accept: impl Fn(f64) -> bool, center: f64, scale: f64) -> (Option<f64>, Option<f64>, &'static str) {
+fn invert(accept: impl Fn(f64) -> bool, center: f64, scale: f64) -> (Option<f64>, Option<f64>, ArSet) {
     // A geometric grid on each side (fine near the estimate, out to 10⁴ standard errors).
     let mut grid: Vec<f64> = (0..=400).map(|i| 10f64.powf(-3.0 + 7.0 * i as f64 / 400.0)).collect();
     grid.insert(0, 0.0);
@@ -189,23 +251,23 @@ fn invert(accept: impl Fn(f64) -> bool, center: f64, scale: f64) -> (Option<f64>
     };
     let (first, last) = match (acc.iter().position(|a| *a), acc.iter().rposition(|a| *a)) {
         (Some(f), Some(l)) => (f, l),
-        _ => return (None, None, "empty"),
+        _ => return (None, None, ArSet::Empty),
     };
     let lo = (first > 0).then(|| refine(pts[first], pts[first - 1]));
     let hi = (last + 1 < pts.len()).then(|| refine(pts[last], pts[last + 1]));
     let gap = acc[first..=last].iter().any(|a| !*a);
     match (lo, hi) {
-        (Some(l), Some(h)) if !gap => (Some(l), Some(h), "bounded"),
-        (Some(l), Some(h)) => (Some(l), Some(h), "bounded, with gaps inside: a union of intervals"),
-        (None, Some(h)) => (None, Some(h), "unbounded below"),
-        (Some(l), None) => (Some(l), None, "unbounded above"),
+        (Some(l), Some(h)) if !gap => (Some(l), Some(h), ArSet::Bounded),
+        (Some(l), Some(h)) => (Some(l), Some(h), ArSet::BoundedWithGaps),
+        (None, Some(h)) => (None, Some(h), ArSet::UnboundedBelow),
+        (Some(l), None) => (Some(l), None, ArSet::UnboundedAbove),
         (None, None) if gap => {
             // Accepted at both ends with a rejected stretch between: two rays.
             let r1 = acc.iter().position(|a| !*a).map(|i| refine(pts[i - 1], pts[i]));
             let r2 = acc.iter().rposition(|a| !*a).map(|i| refine(pts[i + 1], pts[i]));
-            (r1, r2, "two rays")
+            (r1, r2, ArSet::TwoRays)
         }
-        (None, None) => (None, None, "whole line"),
+        (None, None) => (None, None, ArSet::WholeLine),
     }
 }
 
@@ -332,7 +394,7 @@ pub struct ClrResult {
     #[serde(rename = "clr_ci_high", skip_serializing_if = "Option::is_none")]
     pub ci_high: Option<f64>,
     #[serde(rename = "clr_confidence_set")]
-    pub confidence_set: String,
+    pub confidence_set: ArSet,
 }
 
 /// The CLR statistic and p-value at β0.
@@ -438,5 +500,5 @@ pub fn clr(p: &Partialled, alpha: f64) -> Option<ClrResult> {
     let resid = (p.yy - 2.0 * center * p.xy + center * center * p.xx) / df2;
     let scale = (resid / pxx).sqrt().max(1e-12 * center.abs().max(1.0));
     let (ci_low, ci_high, kind) = invert(|b0| clr_test(p, &zz_inv, b0).1 >= alpha, center, scale);
-    Some(ClrResult { statistic, p_value, ci_low, ci_high, confidence_set: kind.into() })
+    Some(ClrResult { statistic, p_value, ci_low, ci_high, confidence_set: kind })
 }
