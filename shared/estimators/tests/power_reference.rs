@@ -3,7 +3,7 @@
 //! tests/reference/scripts/power_statsmodels.py), and by simulation for the cluster and CUPED
 //! adjustments that statsmodels does not have.
 
-use liftos_estimators::design::power::{self, Alternative, Cluster, Metric, PowerQuery, PowerSettings};
+use liftos_estimators::design::power::{self, Alternative, Cluster, Metric, PowerQuery, PowerSettings, SolvedFor};
 use liftos_estimators::rng::Rng;
 use std::path::PathBuf;
 
@@ -238,7 +238,7 @@ fn a_sample_or_an_effect_alone_is_at_80_percent_power() {
             let (a, w) = (power::solve(&s, &alone).unwrap(), power::solve(&s, &with).unwrap());
             assert_eq!(a, w, "{metric:?}: {alone:?}");
             assert_eq!(a.power, power::DEFAULT_POWER);
-            assert_eq!(a.solved_for, if alone.effect.is_none() { "effect" } else { "n_control" });
+            assert_eq!(a.solved_for, if alone.effect.is_none() { SolvedFor::Effect } else { SolvedFor::NControl });
         }
     }
 }

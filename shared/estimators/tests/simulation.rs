@@ -573,7 +573,7 @@ fn wild_bootstrap_size_with_few_treated_clusters() {
             };
             let fit = twfe::fit(&input, &settings).unwrap();
             // The headline is the bootstrap's here (few clusters); CR1's own t-test:
-            assert_eq!(fit.headline, "wild_bootstrap");
+            assert_eq!(fit.headline, liftos_estimators::did::twfe::Headline::WildBootstrap);
             let t = fit.inference.estimate / fit.inference.std_error.unwrap();
             cr1 += usize::from(liftos_estimators::dist::t_p_value(t, fit.df) < 0.05);
             let wb = fit.wild.unwrap();

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use liftos_estimators::budget::{Curve, FittedModel, PlanResult};
 use liftos_estimators::data::Table;
 use liftos_estimators::did::staggered::CsResult;
-use liftos_estimators::did::twfe::DidResult;
+use liftos_estimators::did::twfe::{DidResult, Headline};
 use liftos_estimators::dist;
 use liftos_estimators::impact::ImpactResult;
 use liftos_estimators::sdid::SdidResult;
@@ -505,10 +505,10 @@ pub fn did(
             (series, summary)
         }
         None => {
-            let (low, high) = match (&r.wild, r.headline.as_str()) {
+            let (low, high) = match (&r.wild, r.headline) {
                 // Few clusters: the wild bootstrap's interval, which exists at its own level only.
-                (Some(w), "wild_bootstrap") if (w.level - level).abs() <= 1e-9 => (w.ci_low, w.ci_high),
-                (Some(_), "wild_bootstrap") => (None, None),
+                (Some(w), Headline::WildBootstrap) if (w.level - level).abs() <= 1e-9 => (w.ci_low, w.ci_high),
+                (Some(_), Headline::WildBootstrap) => (None, None),
                 _ => interval(att, se, q),
             };
             let series: Vec<Point> = match &panel {
@@ -560,11 +560,11 @@ pub fn did(
         source: id.to_string(),
         series,
         summary,
-        interval_method: match (&r.wild, r.headline.as_str(), &r.event_study) {
-            (Some(w), "wild_bootstrap", None) if (w.level - level).abs() <= 1e-9 => format!(
+        interval_method: match (&r.wild, r.headline, &r.event_study) {
+            (Some(w), Headline::WildBootstrap, None) if (w.level - level).abs() <= 1e-9 => format!(
                 "wild cluster restricted bootstrap (few clusters): the interval by test inversion at level {level}; an unbounded side is left out"
             ),
-            (Some(w), "wild_bootstrap", None) => format!(
+            (Some(w), Headline::WildBootstrap, None) => format!(
                 "none at level {level}: with few clusters the interval is the wild cluster bootstrap's, computed at level {} only",
                 w.level
             ),

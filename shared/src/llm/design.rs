@@ -765,7 +765,7 @@ impl Drafting {
             step: d.time_axis.as_ref().map(|t| t.step.clone()),
             proportion: d.power.as_ref().is_some_and(|p| p.method.contains("proportion")),
             one_sided: d.power.as_ref().is_some_and(|p| p.alternative != Alternative::TwoSided),
-            solved_for: d.power.as_ref().map(|p| p.solved_for.clone()).unwrap_or_default(),
+            solved_for: d.power.as_ref().map(|p| p.solved_for.as_str().to_string()).unwrap_or_default(),
             arms: d.randomization.as_ref().map(|r| r.counts.keys().map(|a| arm_name(a)).collect()).unwrap_or_default(),
             covariates: d
                 .randomization

@@ -11,6 +11,7 @@ use super::format::{display, Unit};
 use crate::api::causal::{AnalysisOutput, Check, DataInfo, MethodResult};
 use crate::api::estimate::{DidOutput, DiscoveryOutput, EffectOutput, MethodOutput};
 use crate::domain::ValidationError;
+use liftos_estimators::did::twfe::Headline;
 use liftos_estimators::dist;
 use liftos_estimators::inference::{Estimate, Inference};
 use liftos_estimators::iv::weak::ArSet;
@@ -433,7 +434,7 @@ impl Builder {
                     &rs,
                     &d.inference,
                     match &d.wild {
-                        Some(w) if d.headline == "wild_bootstrap" => {
+                        Some(w) if d.headline == Headline::WildBootstrap => {
                             Spread::Stored { level: w.level, method: "wild cluster bootstrap, by test inversion" }
                         }
                         _ => Spread::T(d.df),
@@ -448,7 +449,7 @@ impl Builder {
                 let mut f = f;
                 // (An interval too narrow that holds zero says, all the more, that it could be zero.)
                 let few = d.cr1_with_few_clusters() && f.significant == Some(true);
-                if d.headline != "wild_bootstrap" && (d.treated_clusters == Some(1) || few) {
+                if d.headline != Headline::WildBootstrap && (d.treated_clusters == Some(1) || few) {
                     f.significant = None;
                 }
                 if let Some(g) = d.n_clusters {

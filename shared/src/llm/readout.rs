@@ -12,6 +12,7 @@ use super::narrate::{literal, Audience};
 use crate::api::causal::Check;
 use crate::api::surfacing::ReadoutAnswer;
 use crate::domain::ValidationError;
+use liftos_estimators::design::geo::NoiseSource;
 use liftos_estimators::dist;
 
 /// The evidence id, method and fact-id prefix of a readout.
@@ -32,8 +33,7 @@ pub fn own_level(r: &ReadoutAnswer) -> Option<f64> {
 pub struct Drafting {
     /// The test markets (None when a name holds no letter: written as their count).
     pub markets: Option<Vec<String>>,
-    /// `design` or `replays`.
-    pub noise_source: String,
+    pub noise_source: NoiseSource,
     /// The panel's spacing (`time_axis.step`).
     pub step: Option<String>,
     /// The conformal interval is stated (the level asked for is the readout's own).
@@ -129,7 +129,7 @@ pub fn sheet(r: &ReadoutAnswer, level: f64, ctx: &Context) -> Result<FactSheet, 
     }
     let fit_ok = g.pre_rmspe <= FIT;
     let mut warnings = Vec::new();
-    if g.noise_source == "replays" {
+    if g.noise_source == NoiseSource::Replays {
         warnings.push(
             "the noise comes from replays of the test on the history before it, which understate it when the markets were chosen on that same history: give the design's placebo_rmse and evaluation_windows"
                 .to_string(),
@@ -186,7 +186,7 @@ pub fn sheet(r: &ReadoutAnswer, level: f64, ctx: &Context) -> Result<FactSheet, 
         design: None,
         readout: Some(Drafting {
             markets: Some(markets).filter(|m| !m.is_empty() && m.iter().all(|n| n.chars().any(char::is_alphabetic))),
-            noise_source: g.noise_source.clone(),
+            noise_source: g.noise_source,
             step: r.time_axis.as_ref().map(|t| t.step.clone()),
             conformal_interval,
             disagree,
@@ -241,7 +241,7 @@ pub fn drafts(sheet: &FactSheet, audience: Audience) -> Vec<String> {
         "Its {{level}} interval runs from {{lo:readout.effect}} to {{hi:readout.effect}} (p = {{p:readout.effect}})."
             .into(),
     );
-    let noise = if d.noise_source == "design" {
+    let noise = if d.noise_source == NoiseSource::Design {
         "Its noise ({{fact:readout.std_error}}) is the design's, measured on {{fact:readout.windows}} past windows the markets were not chosen on.".to_string()
     } else {
         "Its noise ({{fact:readout.std_error}}) comes from {{fact:readout.windows}} replays of the test on the history before it, which understate it if the markets were chosen on that same history: give the readout the design's noise.".to_string()

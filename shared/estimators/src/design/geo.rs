@@ -570,6 +570,20 @@ impl Default for ReadoutSettings {
     }
 }
 
+/// Where a geo readout's noise (its standard error) comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseSource {
+    /// The design's placebo lifts over its evaluation windows, which the markets were not
+    /// chosen on.
+    #[default]
+    Design,
+    /// Replays of the test on the history before it, which understate the noise when the
+    /// markets were chosen on that same history.
+    Replays,
+}
+
 /// A geo test's readout: the relative lift of the pooled test markets over their synthetic
 /// control (each market divided by its pre-period mean, as the design scales them), its noise
 /// from replays of the same test on windows before it, and conformal inference.
@@ -588,8 +602,8 @@ pub struct GeoReadout {
     /// many degrees of freedom; the t interval and p-value at 1 - alpha.
     pub std_error: f64,
     pub df: usize,
-    /// `design` (the design's evaluation windows) or `replays` (this history's).
-    pub noise_source: String,
+    /// Where `std_error` comes from.
+    pub noise_source: NoiseSource,
     pub ci_low: f64,
     pub ci_high: f64,
     pub p_value: f64,
@@ -699,7 +713,7 @@ pub fn readout(
     }
     let (se, df, noise_source) = match s.design_noise {
         Some(n) if n.placebo_rmse.is_finite() && n.placebo_rmse > 0.0 && n.evaluation_windows >= 2 => {
-            (n.placebo_rmse, n.evaluation_windows, "design")
+            (n.placebo_rmse, n.evaluation_windows, NoiseSource::Design)
         }
         Some(_) => {
             return Err(invalid("design_noise", "needs a positive placebo_rmse and at least 2 evaluation_windows"))
@@ -722,7 +736,7 @@ pub fn readout(
                     "the replays before the test show no variation, so the lift has no standard error: give the design's noise",
                 ));
             }
-            (se, df, "replays")
+            (se, df, NoiseSource::Replays)
         }
     };
     let tdist = StudentsT::new(0.0, 1.0, df as f64).map_err(|e| invalid("windows", e.to_string()))?;
@@ -771,7 +785,7 @@ pub fn readout(
         lift_absolute: lift * level * synth_sum / duration as f64,
         std_error: se,
         df,
-        noise_source: noise_source.into(),
+        noise_source,
         ci_low: lift - tc * se,
         ci_high: lift + tc * se,
         p_value,

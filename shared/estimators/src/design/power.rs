@@ -102,7 +102,32 @@ pub struct PowerResult {
     pub alternative: Alternative,
     pub design_effect: f64,
     pub variance_reduction: f64,
-    pub solved_for: String,
+    /// Which of the three was solved for, the other two given.
+    pub solved_for: SolvedFor,
+}
+
+/// What a power query solves for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SolvedFor {
+    /// The control units needed (the treated ones follow from the ratio).
+    NControl,
+    /// The smallest effect detected at the power asked.
+    Effect,
+    /// The power against the effect given.
+    Power,
+}
+
+impl SolvedFor {
+    /// The word the JSON writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NControl => "n_control",
+            Self::Effect => "effect",
+            Self::Power => "power",
+        }
+    }
 }
 
 /// CDF of the noncentral t distribution (Lenth 1989, AS 243).
@@ -363,7 +388,7 @@ pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, FieldErro
             no_df(n)?;
             let es = standardize(s, &d, e)?;
             let n_eff = n / d.deff;
-            (n_eff, es, power_of(s, &d, es.abs() * signed(s), n_eff), "power")
+            (n_eff, es, power_of(s, &d, es.abs() * signed(s), n_eff), SolvedFor::Power)
         }
         (None, Some(e), Some(p)) => {
             let es = standardize(s, &d, e)?;
@@ -371,11 +396,11 @@ pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, FieldErro
             let lo = (2.0 * d.cluster_size / d.deff / s.ratio.min(1.0)).max(2.0 / s.ratio.min(1.0)) + 1e-9;
             // The smallest sample may already have more power than asked: it is the answer.
             if f(lo) >= p {
-                (lo, es, f(lo), "n_control")
+                (lo, es, f(lo), SolvedFor::NControl)
             } else {
                 let n_eff = solve_increasing(f, p, lo, 1e12)
                     .ok_or_else(|| invalid("effect", "no sample size reaches that power"))?;
-                (n_eff, es, p, "n_control")
+                (n_eff, es, p, SolvedFor::NControl)
             }
         }
         (Some(n), None, Some(p)) => {
@@ -404,7 +429,7 @@ pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, FieldErro
             }
             let es = solve_increasing(f, p, 1e-9, most.min(40.0))
                 .ok_or_else(|| invalid("n_control", "too few units for any detectable effect at that power"))?;
-            (n_eff, sign * es, p, "effect")
+            (n_eff, sign * es, p, SolvedFor::Effect)
         }
         _ => return Err(invalid("query", "give exactly two of n_control, effect and power")),
     };
@@ -444,7 +469,7 @@ pub fn solve(s: &PowerSettings, q: &PowerQuery) -> Result<PowerResult, FieldErro
         alternative: s.alternative,
         design_effect: d.deff,
         variance_reduction: 1.0 - d.vr,
-        solved_for: solved.into(),
+        solved_for: solved,
     })
 }
 

@@ -114,7 +114,7 @@ pub fn fit(input: &PanelInput, settings: &RobustSettings) -> Result<DidResult, D
         wild: None,
         bacon: None,
         negative_weights: None,
-        headline: "t".into(),
+        headline: super::twfe::Headline::T,
         warnings,
     })
 }

@@ -157,8 +157,8 @@ pub struct DidResult {
     /// Where the headline p-value and interval come from: absent or `t` (the standard error with
     /// t(df)), or `wild_bootstrap` (few clusters: the wild bootstrap's, at `wild_bootstrap_level`
     /// only; `std_error` stays the cluster-robust one).
-    #[serde(default = "t_headline", skip_serializing_if = "is_t")]
-    pub headline: String,
+    #[serde(default, skip_serializing_if = "Headline::is_t")]
+    pub headline: Headline,
     pub warnings: Vec<String>,
 }
 
@@ -181,7 +181,7 @@ impl DidResult {
         match (self.n_clusters, self.treated_clusters) {
             (Some(g), Some(t)) => {
                 few_clusters(g, t)
-                    && self.headline != "wild_bootstrap"
+                    && self.headline != Headline::WildBootstrap
                     && !self.inference.inference.starts_with(CR2_WORDS)
             }
             _ => false,
@@ -189,12 +189,22 @@ impl DidResult {
     }
 }
 
-fn t_headline() -> String {
-    "t".into()
+/// Where a DiD's headline p-value and interval come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Headline {
+    /// The standard error with t(df).
+    #[default]
+    T,
+    /// Few clusters: the wild cluster bootstrap's, at its own level only.
+    WildBootstrap,
 }
 
-fn is_t(h: &str) -> bool {
-    h == "t"
+impl Headline {
+    fn is_t(&self) -> bool {
+        *self == Self::T
+    }
 }
 
 pub(super) struct Checked {
@@ -643,7 +653,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
         n,
         format!("{se_words}; t with {} df", round_df(overall_df)),
     );
-    let mut headline = t_headline();
+    let mut headline = Headline::T;
     if let (Some(w), true) = (&wild, few_clusters) {
         inference.p_value = Some(w.p_value);
         inference.ci_low = w.ci_low;
@@ -658,7 +668,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
             if w.enumerated { ", every sign vector" } else { "" },
             round_df(100.0 * w.level)
         );
-        headline = "wild_bootstrap".into();
+        headline = Headline::WildBootstrap;
     }
     Ok(DidResult {
         method: "did".into(),
