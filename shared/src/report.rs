@@ -469,10 +469,23 @@ fn headline(inf: &Inference, currency: Option<&str>) -> String {
     s
 }
 
-/// Weak instruments: the Anderson-Rubin set, valid however weak they are, under the t interval
-/// of the headline, which then understates the uncertainty ("" when the instruments are strong).
-fn weak_instruments_note(v: &liftos_estimators::iv::IvResult, currency: Option<&str>) -> String {
-    let Some(ar) = v.anderson_rubin.as_ref().filter(|_| v.weak_instruments()) else { return String::new() };
+/// Weak instruments, or a fuzzy RDD's weak first stage: the Anderson-Rubin set, valid however
+/// weak they are, under the headline's interval, which then understates the uncertainty (""
+/// when the first stage is strong, and for the other methods).
+fn weak_first_stage_note(result: &MethodOutput, currency: Option<&str>) -> String {
+    let (ar, f, title, however) = match result {
+        MethodOutput::Iv(v) if v.weak_instruments() => {
+            (v.anderson_rubin.as_ref(), v.first_stage_f, "Weak instruments", "however weak the instruments")
+        }
+        MethodOutput::Rdd(v) if v.weak_first_stage() => (
+            v.anderson_rubin.as_ref(),
+            v.first_stage_f.unwrap_or(f64::NAN),
+            "Weak first stage",
+            "however small the jump in take-up",
+        ),
+        _ => return String::new(),
+    };
+    let Some(ar) = ar else { return String::new() };
     let end = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |x| amount(x, currency));
     let set = match ar.ar_confidence_set {
         ArSet::Bounded => format!("[{}, {}]", end(ar.ar_ci_low), end(ar.ar_ci_high)),
@@ -483,13 +496,13 @@ fn weak_instruments_note(v: &liftos_estimators::iv::IvResult, currency: Option<&
         ArSet::UnboundedBelow => format!("(−∞, {}]", end(ar.ar_ci_high)),
         ArSet::UnboundedAbove => format!("[{}, ∞)", end(ar.ar_ci_low)),
         ArSet::WholeLine => "the whole line: the data say nothing about the effect".to_string(),
-        ArSet::Empty => "empty: no value of the effect fits every instrument".to_string(),
+        ArSet::Empty => "empty: no value of the effect fits the data".to_string(),
     };
     let p = if ar.ar_p_value < 0.001 { "p &lt; 0.001".to_string() } else { format!("p = {}", fmt(ar.ar_p_value)) };
     format!(
-        "<p class=\"note\"><b>Weak instruments</b> (first-stage F {}): the interval above understates the \
-         uncertainty. The Anderson-Rubin set, valid however weak the instruments: {set}; {p} for no effect.</p>",
-        fmt(v.first_stage_f)
+        "<p class=\"note\"><b>{title}</b> (first-stage F {}): the interval above understates the \
+         uncertainty. The Anderson-Rubin set, valid {however}: {set}; {p} for no effect.</p>",
+        fmt(f)
     )
 }
 
@@ -542,9 +555,7 @@ pub fn advanced(
     for r in &out.results {
         let _ = write!(body, "<h2>{}</h2>", esc(&method_title(&r.method)));
         body.push_str(&headline(r.result.inference(), currency));
-        if let MethodOutput::Iv(v) = &r.result {
-            body.push_str(&weak_instruments_note(v, currency));
-        }
+        body.push_str(&weak_first_stage_note(&r.result, currency));
         body.push_str("<table><tr><th>check</th><th>value</th><th>rule</th><th>result</th></tr>");
         for ch in &r.checks {
             let (cls, word) = match ch.passed {
@@ -1525,6 +1536,7 @@ mod tests {
     /// union of intervals (the robust test's set with gaps) was drawn as "empty".
     #[test]
     fn the_weak_instrument_note_draws_each_shape_of_the_set() {
+        use crate::api::estimate::MethodOutput;
         use liftos_estimators::iv::weak::ArSet;
         use liftos_estimators::iv::{self, IvInput, IvSettings};
         use liftos_estimators::Columns;
@@ -1556,7 +1568,7 @@ mod tests {
         for (set, lo, hi, drawn) in cases {
             let ar = fit.anderson_rubin.as_mut().expect("one endogenous regressor");
             (ar.ar_confidence_set, ar.ar_ci_low, ar.ar_ci_high) = (set, lo, hi);
-            let note = super::weak_instruments_note(&fit, None);
+            let note = super::weak_first_stage_note(&MethodOutput::Iv(fit.clone()), None);
             assert!(note.contains(drawn), "{set}: {note}");
             assert_eq!(note.contains("empty"), set == ArSet::Empty, "{set}: {note}");
         }

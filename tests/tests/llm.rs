@@ -409,6 +409,73 @@ fn weak_instruments_are_read_through_the_anderson_rubin_test() {
     assert!(weak >= 8 && strong >= 4 && overturned >= 2, "weak {weak}, strong {strong}, overturned {overturned}");
 }
 
+/// A fuzzy regression discontinuity whose first stage is weak (take-up jumps by 0.05 to 0.4 at
+/// the cutoff, 600 rows, take-up endogenous) is read through the Anderson-Rubin test and set, as
+/// weak instruments are: its p-value, its set as the interval where it is one, no significance
+/// where zero lies between two rays; at a level the analysis was not run at, a 400 naming
+/// `confidence_level`. A strong first stage keeps the robust interval. The HTML report shows the
+/// set under the headline.
+#[test]
+fn a_fuzzy_discontinuity_with_a_weak_first_stage_is_read_through_the_anderson_rubin_test() {
+    let body = |alpha: f64| serde_json::json!({"methods": [{"method": "rdd", "outcome": "y", "running": "x", "cutoff": 0.0, "fuzzy": "d", "alpha": alpha}]});
+    let (mut weak, mut strong) = (0, 0);
+    for seed in 1..=12u64 {
+        let mut rng = liftos_estimators::rng::Rng::new(seed);
+        let jump = [0.05, 0.1, 0.4][(seed % 3) as usize];
+        let mut csv = String::from("y,x,d\n");
+        for _ in 0..600 {
+            let (x, u) = (2.0 * rng.uniform() - 1.0, rng.uniform());
+            let d = if u < 0.3 + 0.1 * x + if x >= 0.0 { jump } else { 0.0 } { 1.0 } else { 0.0 };
+            csv.push_str(&format!("{},{x},{d}\n", 0.5 + 0.4 * x + d + 2.0 * (u - 0.5) + 0.5 * rng.normal()));
+        }
+        let t = || liftos_estimators::data::Table::from_csv_bytes(csv.as_bytes(), None).expect("csv");
+        let out = run(Kind::AnalyzeAdvanced, body(0.05), t());
+        let AnalysisOutput::Advanced(a) = &out else { panic!("advanced") };
+        let liftos::api::estimate::MethodOutput::Rdd(r) = &a.result.results[0].result else { panic!("rdd") };
+        let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("y".into())), None).expect("explain");
+        assert_grounded(&format!("rdd seed {seed}"), &x);
+        let f = x.facts.iter().find(|f| f.id == "rdd.effect").expect("rdd.effect");
+        let text = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+        let ar = r.anderson_rubin.as_ref().expect("fuzzy: Anderson-Rubin");
+        let html = liftos::report::advanced(&a.result, &a.data, None, &[], None);
+        if !r.weak_first_stage() {
+            strong += 1;
+            assert_eq!(f.p_value, Some(r.robust_p_value), "seed {seed}");
+            assert!(!text.contains("Anderson-Rubin") && !html.contains("Anderson-Rubin"), "seed {seed}");
+            continue;
+        }
+        weak += 1;
+        if weak == 1 {
+            eprintln!("{text}");
+        }
+        assert!(html.contains("<b>Weak first stage</b>"), "seed {seed}: the report's note");
+        assert_eq!(f.p_value, Some(ar.ar_p_value), "seed {seed}");
+        assert!(text.contains("Anderson-Rubin") && text.contains("first stage"), "seed {seed}: {text}");
+        let zero_in_set = ar.contains(0.0).expect("no set with gaps in a closed-form inversion");
+        assert_eq!(zero_in_set, ar.ar_p_value >= 0.05, "seed {seed}: the set and the test agree: {ar:?}");
+        let expected = match (ar.ar_confidence_set, zero_in_set) {
+            (_, true) => Some(false),
+            (ArSet::TwoRays, false) => None,
+            _ => Some(true),
+        };
+        assert_eq!(f.significant, expected, "seed {seed}: {ar:?}");
+        match ar.interval() {
+            Some((Some(lo), Some(hi))) => assert_eq!(f.ci, Some([lo, hi]), "seed {seed}"),
+            _ => assert_eq!(f.ci, None, "seed {seed}"),
+        }
+        if expected != Some(true) {
+            assert!(!text.contains("statistically significant"), "seed {seed}: {text}");
+        }
+        let e = insights::explain(&out, &ask(0.9, Audience::Executive, None), None).expect_err("90% of a 95% set");
+        assert!(matches!(&e, liftos::service::ServiceError::Validation(v) if v.field() == "confidence_level"), "{e}");
+        let at90 = run(Kind::AnalyzeAdvanced, body(0.1), t());
+        let x = insights::explain(&at90, &ask(0.9, Audience::Executive, Some("y".into())), None).expect("at 90%");
+        assert_grounded(&format!("rdd seed {seed} at 90%"), &x);
+    }
+    eprintln!("fuzzy rdd: {weak} weak first stages, {strong} strong");
+    assert!(weak >= 4 && strong >= 2, "weak {weak}, strong {strong}");
+}
+
 fn ask(level: f64, audience: Audience, outcome: Option<String>) -> InsightsRequest {
     InsightsRequest {
         analysis: AnalysisSource::default(),

@@ -213,6 +213,66 @@ fn rdplot_bins_match_rdrobust() {
     }
 }
 
+/// The fuzzy design's Anderson-Rubin test of no effect is the sharp design's robust test that
+/// the outcome does not jump, at the same bandwidths (rdrobust 2.1.1's, matched by the tests
+/// above): the same p-value and χ²(1), with and without covariates and clusters
+/// (`data/rdd_sim.csv`, `data/rdd_covs.csv`). With a strong first stage the set is an interval
+/// close to the delta method's robust one.
+#[test]
+fn the_fuzzy_anderson_rubin_test_of_no_effect_is_the_sharp_test_of_the_outcome() {
+    use liftos_estimators::iv::weak::ArSet;
+    use liftos_estimators::rdd::RddAdjust;
+    let sim = Table::read_csv(&dir().join("data/rdd_sim.csv")).unwrap();
+    let covs = Table::read_csv(&dir().join("data/rdd_covs.csv")).unwrap();
+    let (codes, levels) = covs.codes("market").unwrap();
+    let z: Vec<(String, ndarray::Array1<f64>)> =
+        ["z1", "z2"].iter().map(|n| (n.to_string(), covs.numeric(n).unwrap())).collect();
+    let with_z = RddAdjust {
+        covariates: z.iter().map(|(n, v)| (n.clone(), v.view())).collect(),
+        cluster: Some((&codes[..], levels.len())),
+    };
+    let (y1, x1, d1) = (sim.numeric("y").unwrap(), sim.numeric("x").unwrap(), sim.numeric("d").unwrap());
+    let (y2, x2, d2) = (covs.numeric("y").unwrap(), covs.numeric("x").unwrap(), covs.numeric("d").unwrap());
+    let cases = [
+        ("rdd_sim", (&y1, &x1, &d1), RddAdjust::default()),
+        ("rdd_covs, covariates and clusters", (&y2, &x2, &d2), with_z),
+    ];
+    for (name, (y, x, d), adjust) in cases {
+        let fuzzy = rdd::fit_adjusted(y.view(), x.view(), Some(d.view()), &adjust, &RddSettings::default()).unwrap();
+        let ar = fuzzy.anderson_rubin.as_ref().expect("fuzzy: Anderson-Rubin");
+        // the sharp design at the fuzzy design's bandwidths (h = b on both sides when given)
+        let (h, b) = (fuzzy.bandwidth_left, fuzzy.bias_bandwidth_left);
+        let s = RddSettings { bandwidth: Some(h), ..RddSettings::default() };
+        let fuzzy_h = rdd::fit_adjusted(y.view(), x.view(), Some(d.view()), &adjust, &s).unwrap();
+        let sharp = rdd::fit_adjusted(y.view(), x.view(), None, &adjust, &s).unwrap();
+        let ar_h = fuzzy_h.anderson_rubin.as_ref().unwrap();
+        assert!(
+            rel(ar_h.ar_p_value, sharp.robust_p_value) < 1e-9,
+            "{name}: {} vs {}",
+            ar_h.ar_p_value,
+            sharp.robust_p_value
+        );
+        let t = sharp.estimate_bias_corrected / sharp.robust_std_error;
+        assert!(rel(ar_h.ar_statistic, t * t) < 1e-9, "{name}: {} vs {}", ar_h.ar_statistic, t * t);
+        assert!(h > 0.0 && b > 0.0);
+        // a strong first stage: an interval near the delta method's
+        let f = fuzzy.first_stage_f.unwrap();
+        assert!(f > 10.0, "{name}: F = {f}");
+        assert_eq!(ar.ar_confidence_set, ArSet::Bounded, "{name}");
+        assert!(!fuzzy.weak_first_stage(), "{name}");
+        let (lo, hi) = (ar.ar_ci_low.unwrap(), ar.ar_ci_high.unwrap());
+        let width = fuzzy.robust_ci_high - fuzzy.robust_ci_low;
+        eprintln!(
+            "{name}: F {f:.1}, Anderson-Rubin [{lo:.4}, {hi:.4}], delta method [{:.4}, {:.4}]",
+            fuzzy.robust_ci_low, fuzzy.robust_ci_high
+        );
+        assert!(
+            (lo - fuzzy.robust_ci_low).abs() < 0.25 * width && (hi - fuzzy.robust_ci_high).abs() < 0.25 * width,
+            "{name}"
+        );
+    }
+}
+
 /// Covariate adjustment and cluster-robust (CR1) variances against rdrobust 2.1.1 (PyPI):
 /// `tests/reference/scripts/rdd_covariates_cluster.py` on `data/rdd_covs.csv` (4,000 rows, 80
 /// markets, two covariates): bandwidths, the conventional and bias-corrected estimates, both

@@ -389,6 +389,54 @@ fn rdd_robust_interval_has_nominal_coverage() {
     assert!(conventional < tally.covered as f64 / REPS as f64, "conventional {conventional}");
 }
 
+/// Fuzzy RDD with a weak first stage (take-up jumps by 0.12 at the cutoff, n = 2,000, the
+/// unobservable that drives take-up also drives the outcome, with twice its sd), true effect 1:
+/// the Anderson-Rubin set (Feir, Lemieux and Marmer 2016: the robust bias-corrected test that
+/// y − τ0·t does not jump, inverted) covers the truth at its nominal 95%; the delta method's
+/// robust interval covers less. Measured: F under 10 in 95.3% of the samples, the set covers in
+/// 95.0% (not a bounded interval in 74.8%), the delta method's interval in 90.5%.
+#[test]
+#[ignore = "simulation: run with --include-ignored"]
+fn fuzzy_rdd_anderson_rubin_set_covers_with_a_weak_first_stage() {
+    use liftos_estimators::rdd::{self, RddSettings};
+    let mut rng = Rng::new(23);
+    let reps = 1000;
+    let (mut covered, mut delta, mut weak, mut unbounded) = (0usize, 0usize, 0usize, 0usize);
+    for _ in 0..reps {
+        let n = 2000;
+        let (mut y, mut x, mut d) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            let xi = 2.0 * rng.uniform() - 1.0;
+            let u = rng.uniform();
+            let p = 0.3 + 0.1 * xi + if xi >= 0.0 { 0.12 } else { 0.0 };
+            // a low u takes the treatment up and lowers the outcome: take-up is endogenous
+            let di = if u < p { 1.0 } else { 0.0 };
+            y.push(0.5 + 0.4 * xi + 1.0 * di + 2.0 * (u - 0.5) * 12f64.sqrt() + 0.5 * rng.normal());
+            x.push(xi);
+            d.push(di);
+        }
+        let (yv, xv, dv) = (ArrayView1::from(&y), ArrayView1::from(&x), ArrayView1::from(&d));
+        let fit = rdd::fit(yv, xv, Some(dv), &RddSettings::default()).unwrap();
+        let ar = fit.anderson_rubin.as_ref().expect("fuzzy: the Anderson-Rubin set");
+        covered += usize::from(ar.contains(1.0).unwrap_or(true));
+        unbounded += usize::from(ar.ar_ci_low.is_none() || ar.ar_ci_high.is_none() || ar.interval().is_none());
+        delta += usize::from(fit.robust_ci_low <= 1.0 && 1.0 <= fit.robust_ci_high);
+        weak += usize::from(fit.weak_first_stage());
+    }
+    let f = |c: usize| c as f64 / reps as f64;
+    eprintln!(
+        "fuzzy rdd, weak first stage: F under 10 (or the set not an interval) in {:.3}; the Anderson-Rubin set covers in {:.3} and is not a bounded interval in {:.3}; the delta method's robust interval covers in {:.3}",
+        f(weak),
+        f(covered),
+        f(unbounded),
+        f(delta)
+    );
+    assert!(f(weak) > 0.5, "the design should make the first stage weak ({})", f(weak));
+    // Binomial sd over 1,000 replications at 95%: 0.7 points; three of them.
+    assert!((0.929..=0.971).contains(&f(covered)), "Anderson-Rubin coverage {}", f(covered));
+    assert!(f(delta) < f(covered), "the delta method's interval should cover less ({})", f(delta));
+}
+
 /// Sharp RDD where observations come in markets that sit at one place on the running variable
 /// (600 markets of 5, each market's x spread 0.05 around its centre and on its side of the cutoff,
 /// a market effect of sd 0.5 beside noise of sd 0.3, jump 0.5, and a covariate that explains part
@@ -674,12 +722,8 @@ fn anderson_rubin_keeps_its_size_with_weak_instruments() {
         let fit = iv::fit(&input, &IvSettings::default()).unwrap();
         t_rej += usize::from(fit.inference.ci_low.unwrap() > 2.0 || fit.inference.ci_high.unwrap() < 2.0);
         let ar = fit.anderson_rubin.unwrap();
-        let inside = match ar.ar_confidence_set {
-            ArSet::WholeLine => true,
-            ArSet::Empty => false,
-            ArSet::TwoRays => ar.ar_ci_low.is_some_and(|l| 2.0 <= l) || ar.ar_ci_high.is_some_and(|h| 2.0 >= h),
-            _ => ar.ar_ci_low.is_none_or(|l| l <= 2.0) && ar.ar_ci_high.is_none_or(|h| h >= 2.0),
-        };
+        // (a union of intervals whose outer ends hold 2 counts as covering)
+        let inside = ar.contains(2.0).unwrap_or(true);
         covered += usize::from(inside);
         unbounded +=
             usize::from(ar.ar_ci_low.is_none() || ar.ar_ci_high.is_none() || ar.ar_confidence_set == ArSet::TwoRays);

@@ -14,7 +14,7 @@ use crate::domain::ValidationError;
 use liftos_estimators::did::twfe::Headline;
 use liftos_estimators::dist;
 use liftos_estimators::inference::{Estimate, Inference};
-use liftos_estimators::iv::weak::ArSet;
+use liftos_estimators::iv::weak::{ArResult, ArSet};
 
 /// What a fact is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -349,6 +349,17 @@ enum Spread {
     Stored { level: f64, method: &'static str },
 }
 
+/// What an effect read through the Anderson-Rubin set says of its weak first stage.
+struct Weak {
+    method: &'static str,
+    /// "the instruments are weak"
+    what: &'static str,
+    f_label: &'static str,
+    first_stage_f: f64,
+    /// The result's interval is at the level asked (the set exists at that level only).
+    own_level: bool,
+}
+
 fn cannot_honour(what: &str, why: &str) -> ValidationError {
     ValidationError::new("confidence_level", format!("{what}: {why}"))
 }
@@ -356,6 +367,59 @@ fn cannot_honour(what: &str, why: &str) -> ValidationError {
 impl Builder {
     fn alpha(&self) -> f64 {
         1.0 - self.level
+    }
+
+    /// An effect whose first stage is weak, read through the Anderson-Rubin test and set:
+    /// its p-value; its set as the interval where the set is one, at the analysis's own level
+    /// only (another level is refused); zero between two rays excluded in no one direction, and
+    /// an empty set saying nothing of the effect's size or sign. Adds the first-stage F.
+    fn weak_fact(
+        &mut self,
+        id: &str,
+        label: &str,
+        rs: &str,
+        inference: &Inference,
+        ar: &ArResult,
+        weak: &Weak,
+    ) -> Result<Fact, ValidationError> {
+        if !weak.own_level {
+            return Err(cannot_honour(
+                id,
+                &format!(
+                    "{}, so the interval is the Anderson-Rubin set, which the analysis computed at its own level only: run the analysis at this level",
+                    weak.what
+                ),
+            ));
+        }
+        let (lo, hi) = ar.interval().unwrap_or((None, None));
+        let inf = Inference { p_value: Some(ar.ar_p_value), ci_low: lo, ci_high: hi, ..inference.clone() };
+        let mut f = self.effect_fact(
+            id,
+            label,
+            weak.method,
+            rs,
+            &inf,
+            Spread::Stored { level: self.level, method: "Anderson-Rubin set" },
+        )?;
+        f.significant = match ar.ar_confidence_set {
+            ArSet::TwoRays => match (ar.ar_ci_low, ar.ar_ci_high) {
+                (Some(a), Some(b)) if a < 0.0 && 0.0 < b => None,
+                _ => Some(false),
+            },
+            ArSet::Empty => None,
+            _ => f.significant,
+        };
+        if weak.first_stage_f.is_finite() {
+            self.stat(
+                format!("{id}.weak_first_stage_f"),
+                weak.f_label,
+                weak.first_stage_f,
+                Unit::Statistic,
+                format!("{rs}/first_stage_f"),
+                weak.method,
+            );
+        }
+        Ok(f)
     }
 
     /// The effect fact of `inf` at the asked level.
@@ -580,68 +644,63 @@ impl Builder {
                             }
                             _ => false,
                         };
-                        if !own_level {
-                            return Err(cannot_honour(
-                                id,
-                                "the instruments are weak, so the interval is the Anderson-Rubin set, which the analysis computed at its own level only: run the analysis at this level",
-                            ));
-                        }
-                        let (lo, hi) = ar.interval().unwrap_or((None, None));
-                        let inf =
-                            Inference { p_value: Some(ar.ar_p_value), ci_low: lo, ci_high: hi, ..v.inference.clone() };
-                        let mut f = self.effect_fact(
-                            id,
-                            label,
-                            "iv",
-                            &rs,
-                            &inf,
-                            Spread::Stored { level: self.level, method: "Anderson-Rubin set" },
-                        )?;
-                        // Two rays: zero excluded only where it falls between them, and then in no
-                        // one direction; an empty set (no value fits every instrument) says
-                        // nothing of the effect's size or sign.
-                        f.significant = match ar.ar_confidence_set {
-                            ArSet::TwoRays => match (ar.ar_ci_low, ar.ar_ci_high) {
-                                (Some(a), Some(b)) if a < 0.0 && 0.0 < b => None,
-                                _ => Some(false),
-                            },
-                            ArSet::Empty => None,
-                            _ => f.significant,
+                        let weak = Weak {
+                            method: "iv",
+                            what: "the instruments are weak",
+                            f_label: "first-stage F (the instruments are weak)",
+                            first_stage_f: v.first_stage_f,
+                            own_level,
                         };
-                        self.stat(
-                            format!("{id}.weak_first_stage_f"),
-                            "first-stage F, under 10: weak instruments",
-                            v.first_stage_f,
-                            Unit::Statistic,
-                            format!("{rs}/first_stage_f"),
-                            "iv",
-                        );
-                        f
+                        self.weak_fact(id, label, &rs, &v.inference, ar, &weak)?
                     }
                 };
                 (f, v.warnings.clone())
             }
             MethodOutput::Rdd(v) => {
-                // The conventional estimate with the robust bias-corrected interval and p-value
-                // (rdrobust's headline).
                 let crit = dist::normal_critical(self.alpha());
                 let se = v.robust_std_error;
                 if !(se.is_finite() && se >= 0.0) {
                     return Err(cannot_honour(id, "the result has no robust standard error"));
                 }
-                let (lo, hi) = (v.estimate_bias_corrected - crit * se, v.estimate_bias_corrected + crit * se);
-                let mut f = Fact::new(
-                    format!("{id}.effect"),
-                    "effect at the cutoff (regression discontinuity)",
-                    FactKind::Effect,
-                    v.inference.estimate,
-                    Unit::Outcome,
-                    format!("{rs}/estimate"),
-                )
-                .with_ci(lo, hi, self.level)
-                .with_p(Some(v.robust_p_value));
-                f.significant = Some(lo > 0.0 || hi < 0.0);
-                f.method = Some("rdd".into());
+                // A fuzzy design with a weak first stage (F under 10, or an Anderson-Rubin set
+                // that is not an interval): the delta method's interval is too narrow; the
+                // Anderson-Rubin test and set, valid however weak the first stage, say what the
+                // data support.
+                let f = match v.anderson_rubin.as_ref().filter(|_| v.weak_first_stage()) {
+                    Some(ar) => {
+                        // The set is at the analysis's own level: the one of its robust interval.
+                        let want = crit * se;
+                        let own_level =
+                            ((v.robust_ci_high - v.estimate_bias_corrected) - want).abs() <= 1e-9 * want.max(1e-300);
+                        let weak = Weak {
+                            method: "rdd",
+                            what: "the first stage (the jump in take-up at the cutoff) is weak",
+                            f_label: "first-stage F of the jump in take-up (the first stage is weak)",
+                            first_stage_f: v.first_stage_f.unwrap_or(f64::NAN),
+                            own_level,
+                        };
+                        let inf = Inference { std_error: Some(se), ..v.inference.clone() };
+                        self.weak_fact(id, "effect at the cutoff (regression discontinuity)", &rs, &inf, ar, &weak)?
+                    }
+                    None => {
+                        // The conventional estimate with the robust bias-corrected interval and
+                        // p-value (rdrobust's headline).
+                        let (lo, hi) = (v.estimate_bias_corrected - crit * se, v.estimate_bias_corrected + crit * se);
+                        let mut f = Fact::new(
+                            format!("{id}.effect"),
+                            "effect at the cutoff (regression discontinuity)",
+                            FactKind::Effect,
+                            v.inference.estimate,
+                            Unit::Outcome,
+                            format!("{rs}/estimate"),
+                        )
+                        .with_ci(lo, hi, self.level)
+                        .with_p(Some(v.robust_p_value));
+                        f.significant = Some(lo > 0.0 || hi < 0.0);
+                        f.method = Some("rdd".into());
+                        f
+                    }
+                };
                 self.stat(
                     format!("{id}.n_effective"),
                     "observations within the bandwidth",

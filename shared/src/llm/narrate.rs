@@ -146,9 +146,19 @@ fn effect_drafts(
     let one_cluster = sig.is_none() && sheet.get(&lone).is_some_and(|f| f.value == 1.0);
     let clusters = format!("{id}.clusters");
     let few_clusters = few_clusters_withheld(sheet, e, effect);
-    // Weak instruments: the effect's interval and p-value are the Anderson-Rubin test's.
+    // Weak instruments, or a fuzzy RDD's weak first stage: the effect's interval and p-value are
+    // the Anderson-Rubin test's.
     let weak_f = format!("{id}.weak_first_stage_f");
-    let weak_iv = e.method == "iv" && sheet.get(&weak_f).is_some();
+    let weak_first_stage = matches!(e.method.as_str(), "iv" | "rdd") && sheet.get(&weak_f).is_some();
+    let (weak, weak_cap, however) = if e.method == "rdd" {
+        (
+            "the first stage (the jump in take-up at the cutoff) is weak",
+            "The first stage (the jump in take-up at the cutoff) is weak",
+            "however weak it is",
+        )
+    } else {
+        ("the instruments are weak", "The instruments are weak", "however weak they are")
+    };
     let up = effect.value > 0.0;
     let (word, noun) = if up { ("increased", "an increase") } else { ("reduced", "a decrease") };
     let mut d = Vec::new();
@@ -172,8 +182,8 @@ fn effect_drafts(
         (None, _, _) if few_clusters => format!(
             "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}; its interval excludes zero, but with {{{{fact:{clusters}}}}} clusters, {{{{fact:{lone}}}}} of them treated, cluster-robust intervals are too narrow, so it is not known whether it could be zero."
         ),
-        (None, _, _) if weak_iv => format!(
-            "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}, but the instruments are weak (first-stage F of {{{{fact:{weak_f}}}}}) and the Anderson-Rubin set, which stays valid however weak they are, is not an interval, so neither the effect's size nor its direction is established."
+        (None, _, _) if weak_first_stage => format!(
+            "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}, but {weak} (first-stage F of {{{{fact:{weak_f}}}}}) and the Anderson-Rubin set, which stays valid {however}, is not an interval, so neither the effect's size nor its direction is established."
         ),
         (None, _, _) => format!(
             "{name} estimate of the effect on {outcome} is {{{{fact:{eid}}}}}; no test was run, so it is not known whether it could be zero."
@@ -190,15 +200,15 @@ fn effect_drafts(
         d.push(format!(
             "Its {{{{level}}}} interval, {{{{lo:{eid}}}}} to {{{{hi:{eid}}}}}{p}, is cluster-robust (CR1) and too narrow with so few clusters: the two-way fixed effects estimate with CR2 errors (se cr2), or with the wild cluster bootstrap (se wild, without the event study), would say whether it could be zero."
         ));
-    } else if weak_iv {
+    } else if weak_first_stage {
         let p = if effect.p_display.is_some() { format!(" (p = {{{{p:{eid}}}}})") } else { String::new() };
         if effect.ci.is_some() {
             d.push(format!(
-                "The instruments are weak (first-stage F of {{{{fact:{weak_f}}}}}), so the interval is the Anderson-Rubin set, valid however weak they are: at the {{{{level}}}} level it runs from {{{{lo:{eid}}}}} to {{{{hi:{eid}}}}}{p}."
+                "{weak_cap} (first-stage F of {{{{fact:{weak_f}}}}}), so the interval is the Anderson-Rubin set, valid {however}: at the {{{{level}}}} level it runs from {{{{lo:{eid}}}}} to {{{{hi:{eid}}}}}{p}."
             ));
         } else if sig.is_some() {
             d.push(format!(
-                "The instruments are weak (first-stage F of {{{{fact:{weak_f}}}}}): the Anderson-Rubin set, valid however weak they are, does not bound the effect at the {{{{level}}}} level{p}."
+                "{weak_cap} (first-stage F of {{{{fact:{weak_f}}}}}): the Anderson-Rubin set, valid {however}, does not bound the effect at the {{{{level}}}} level{p}."
             ));
         } else if effect.p_display.is_some() {
             d.push(format!("The Anderson-Rubin test's p-value of no effect is {{{{p:{eid}}}}}."));

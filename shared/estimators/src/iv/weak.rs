@@ -99,6 +99,20 @@ impl ArResult {
             ArSet::BoundedWithGaps | ArSet::TwoRays | ArSet::Empty => None,
         }
     }
+
+    /// Whether the set holds `b` (the test does not reject the coefficient `b`). `None` where
+    /// the set is a union of intervals and `b` lies within its outer ends: the gaps inside are
+    /// not recorded.
+    pub fn contains(&self, b: f64) -> Option<bool> {
+        let (lo, hi) = (self.ar_ci_low, self.ar_ci_high);
+        let within = lo.is_none_or(|l| l <= b) && hi.is_none_or(|h| b <= h);
+        match self.ar_confidence_set {
+            ArSet::Bounded | ArSet::UnboundedBelow | ArSet::UnboundedAbove | ArSet::WholeLine => Some(within),
+            ArSet::TwoRays => Some(lo.is_some_and(|l| b <= l) || hi.is_some_and(|h| h <= b)),
+            ArSet::Empty => Some(false),
+            ArSet::BoundedWithGaps => (!within).then_some(false),
+        }
+    }
 }
 
 /// The cross-products the test needs, after partialling the controls out: Z̃'Z̃ (k x k), Z̃'x̃, Z̃'ỹ
@@ -201,7 +215,7 @@ pub fn anderson_rubin(p: &Partialled, robust: Option<&RobustPieces>, alpha: f64)
 }
 
 /// {β : a β² + b β + c ≤ 0}.
-fn solve_quadric(a: f64, b: f64, c: f64) -> (Option<f64>, Option<f64>, ArSet) {
+pub(crate) fn solve_quadric(a: f64, b: f64, c: f64) -> (Option<f64>, Option<f64>, ArSet) {
     let disc = b * b - 4.0 * a * c;
     let tiny = 1e-12 * (b.abs() + c.abs()).max(1e-300);
     if a.abs() <= tiny {

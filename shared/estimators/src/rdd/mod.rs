@@ -164,6 +164,13 @@ pub struct RddResult {
     pub first_stage_std_error: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_stage_f: Option<f64>,
+    /// Fuzzy designs: the test of no effect and the confidence set that stay valid however weak
+    /// the first stage (`ar_p_value`, `ar_statistic`, `ar_ci_low`, `ar_ci_high`,
+    /// `ar_confidence_set`), at the analysis's level: Feir, Lemieux and Marmer (2016)'s
+    /// Anderson-Rubin-type inversion of the robust bias-corrected test that y − τ0·t does not
+    /// jump at the cutoff (`ar_statistic`: its χ²(1) at τ0 = 0).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub anderson_rubin: Option<crate::iv::weak::ArResult>,
     /// 20% or more of the running variable's values repeat on a side (absent when not).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mass_points: bool,
@@ -1223,6 +1230,38 @@ pub fn fit_adjusted<'a>(
     }
     // Fuzzy designs: the first stage's strength (the jump in take-up over its conventional
     // standard error, squared: an F with one restriction).
+    // Fuzzy designs: the test of τ = τ0 that stays valid however weak the first stage (Feir,
+    // Lemieux and Marmer 2016, the Anderson-Rubin idea): no jump in y − τ0·t, with the robust
+    // bias-corrected jump and variance. Its weights over the columns (y, t, covariates) are
+    // s_a + τ0·s_b, s_a = [1, 0, −γ_y], s_b = [0, −1, γ_t], so its variance is a quadratic in τ0
+    // and the set {τ0 : jump(τ0)² ≤ z²·V(τ0)} solves a quadratic inequality.
+    let anderson_rubin = first_stage.map(|_| {
+        let (tyb, ttb) = (net(&d_bc, 0), net(&d_bc, 1));
+        let mut s_a = vec![1.0, 0.0];
+        let mut s_b = vec![0.0, -1.0];
+        if let Some(g) = g {
+            s_a.extend((0..g.nrows()).map(|a| -g[[a, 0]]));
+            s_b.extend((0..g.nrows()).map(|a| g[[a, 1]]));
+        }
+        let s_ab: Vec<f64> = s_a.iter().zip(&s_b).map(|(a, b)| a + b).collect();
+        let robust = |sw: &[f64]| side_variances(&left, &fl, c, s, sw).1 + side_variances(&right, &fr, c, s, sw).1;
+        let (va, vb, vab) = (robust(&s_a), robust(&s_b), robust(&s_ab));
+        let cross = 0.5 * (vab - va - vb);
+        let z2 = dist::normal_critical(s.alpha).powi(2);
+        let (lo, hi, set) = crate::iv::weak::solve_quadric(
+            ttb * ttb - z2 * vb,
+            -2.0 * tyb * ttb - 2.0 * z2 * cross,
+            tyb * tyb - z2 * va,
+        );
+        let stat = tyb * tyb / va;
+        crate::iv::weak::ArResult {
+            ar_p_value: dist::normal_p_value(tyb / va.sqrt()),
+            ar_statistic: stat,
+            ar_ci_low: lo,
+            ar_ci_high: hi,
+            ar_confidence_set: set,
+        }
+    });
     let (first_stage_std_error, first_stage_f) = match first_stage {
         Some(tt) => {
             // The take-up's jump net of the covariates: [0, 1, -γ_t] (rdrobust's sV_T).
@@ -1236,13 +1275,19 @@ pub fn fit_adjusted<'a>(
             let f = (tt / se).powi(2);
             if f < 10.0 {
                 warnings.push(format!(
-                    "weak first stage: the jump in take-up is {tt:.3} (F = {f:.1} < 10), so the fuzzy estimate and its interval are unreliable"
+                    "weak first stage: the jump in take-up is {tt:.3} (F = {f:.1} < 10), so the fuzzy estimate and its interval are unreliable; the Anderson-Rubin test and set (ar_*) stay valid"
                 ));
             }
             (Some(se), Some(f))
         }
         None => (None, None),
     };
+    if let Some(ar) = anderson_rubin.as_ref().filter(|a| a.ar_confidence_set != crate::iv::weak::ArSet::Bounded) {
+        warnings.push(format!(
+            "the Anderson-Rubin confidence set is {}: the first stage is too weak to bound the effect; the robust interval understates the uncertainty",
+            ar.ar_confidence_set
+        ));
+    }
     let clusters = cls.as_ref().map(|_| {
         let (lc, rc) = (left.clusters(&fl.range).unwrap_or(&[]), right.clusters(&fr.range).unwrap_or(&[]));
         let (gl, gr) = (
@@ -1328,6 +1373,7 @@ pub fn fit_adjusted<'a>(
         first_stage,
         first_stage_std_error,
         first_stage_f,
+        anderson_rubin,
         mass_points,
         density_test_p_value: density.as_ref().map(|d| d.p_value),
         density_test: density,
@@ -1335,6 +1381,16 @@ pub fn fit_adjusted<'a>(
         plot: Some(RddPlot::new(&x, &y, c, &fl, &fr, bins.as_ref())),
         bins,
     })
+}
+
+impl RddResult {
+    /// A fuzzy design whose first stage is weak: F under 10, or an Anderson-Rubin set that is not
+    /// an interval. The robust interval and p-value are then too optimistic; the Anderson-Rubin
+    /// test and set (`anderson_rubin`) stay valid however weak the first stage.
+    pub fn weak_first_stage(&self) -> bool {
+        self.first_stage_f.is_some_and(|f| f < 10.0)
+            || self.anderson_rubin.as_ref().is_some_and(|a| a.ar_confidence_set != crate::iv::weak::ArSet::Bounded)
+    }
 }
 
 pub mod density;
