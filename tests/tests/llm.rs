@@ -360,10 +360,7 @@ fn weak_instruments_are_read_through_the_anderson_rubin_test() {
         let out = run(Kind::AnalyzeAdvanced, body(0.05), t());
         let AnalysisOutput::Advanced(a) = &out else { panic!("advanced") };
         let liftos::api::estimate::MethodOutput::Iv(r) = &a.result.results[0].result else { panic!("iv") };
-        let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("y".into())), None).expect("explain");
-        assert_grounded(&format!("iv seed {seed}"), &x);
-        let f = x.facts.iter().find(|f| f.id == "iv.effect").expect("iv.effect");
-        let text = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+        let (f, text) = &explained_at_95(&format!("iv seed {seed}"), &out, "iv.effect");
         let ar = r.anderson_rubin.as_ref().expect("one endogenous regressor: Anderson-Rubin");
         let t_significant = r.inference.ci_low.is_some_and(|l| l > 0.0) || r.inference.ci_high.is_some_and(|h| h < 0.0);
         if r.first_stage_f >= 10.0 && ar.ar_confidence_set == ArSet::Bounded {
@@ -373,38 +370,11 @@ fn weak_instruments_are_read_through_the_anderson_rubin_test() {
             continue;
         }
         weak += 1;
-        assert_eq!(f.p_value, Some(ar.ar_p_value), "seed {seed}");
-        assert!(text.contains("Anderson-Rubin"), "seed {seed}: {text}");
-        let zero_in_set = match ar.ar_confidence_set {
-            ArSet::Bounded => ar.ar_ci_low.is_some_and(|l| l <= 0.0) && ar.ar_ci_high.is_some_and(|h| h >= 0.0),
-            ArSet::TwoRays => ar.ar_ci_low.is_some_and(|l| l >= 0.0) || ar.ar_ci_high.is_some_and(|h| h <= 0.0),
-            ArSet::WholeLine => true,
-            other => panic!("seed {seed}: a set {other} in this simulation"),
-        };
-        let expected = match (ar.ar_confidence_set, zero_in_set) {
-            (_, true) => Some(false),
-            (ArSet::TwoRays, false) => None,
-            _ => Some(true),
-        };
-        assert_eq!(f.significant, expected, "seed {seed}: {ar:?}");
-        assert_eq!(zero_in_set, ar.ar_p_value >= 0.05, "seed {seed}: the set and the test agree: {ar:?}");
-        if ar.ar_confidence_set == ArSet::Bounded {
-            assert_eq!(f.ci, Some([ar.ar_ci_low.expect("low"), ar.ar_ci_high.expect("high")]), "seed {seed}");
-        } else {
-            assert_eq!(f.ci, None, "seed {seed}");
-        }
-        if expected != Some(true) {
-            assert!(!text.contains("statistically significant"), "seed {seed}: {text}");
-        }
+        let expected = assert_read_through_anderson_rubin(&format!("iv seed {seed}"), f, text, ar);
         if t_significant && expected != Some(true) {
             overturned += 1;
         }
-        // only at the level the analysis ran at; run at 90%, stated at 90%
-        let e = insights::explain(&out, &ask(0.9, Audience::Executive, None), None).expect_err("90% of a 95% set");
-        assert!(matches!(&e, liftos::service::ServiceError::Validation(v) if v.field() == "confidence_level"), "{e}");
-        let at90 = run(Kind::AnalyzeAdvanced, body(0.1), t());
-        let x = insights::explain(&at90, &ask(0.9, Audience::Executive, Some("y".into())), None).expect("at 90%");
-        assert_grounded(&format!("iv seed {seed} at 90%"), &x);
+        assert_only_at_its_own_level(&format!("iv seed {seed}"), &out, &run(Kind::AnalyzeAdvanced, body(0.1), t()));
     }
     assert!(weak >= 8 && strong >= 4 && overturned >= 2, "weak {weak}, strong {strong}, overturned {overturned}");
 }
@@ -432,10 +402,7 @@ fn a_fuzzy_discontinuity_with_a_weak_first_stage_is_read_through_the_anderson_ru
         let out = run(Kind::AnalyzeAdvanced, body(0.05), t());
         let AnalysisOutput::Advanced(a) = &out else { panic!("advanced") };
         let liftos::api::estimate::MethodOutput::Rdd(r) = &a.result.results[0].result else { panic!("rdd") };
-        let x = insights::explain(&out, &ask(0.95, Audience::Analyst, Some("y".into())), None).expect("explain");
-        assert_grounded(&format!("rdd seed {seed}"), &x);
-        let f = x.facts.iter().find(|f| f.id == "rdd.effect").expect("rdd.effect");
-        let text = x.explanation.sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+        let (f, text) = &explained_at_95(&format!("rdd seed {seed}"), &out, "rdd.effect");
         let ar = r.anderson_rubin.as_ref().expect("fuzzy: Anderson-Rubin");
         let html = liftos::report::advanced(&a.result, &a.data, None, &[], None);
         if !r.weak_first_stage() {
@@ -445,35 +412,63 @@ fn a_fuzzy_discontinuity_with_a_weak_first_stage_is_read_through_the_anderson_ru
             continue;
         }
         weak += 1;
-        if weak == 1 {
-            eprintln!("{text}");
-        }
         assert!(html.contains("<b>Weak first stage</b>"), "seed {seed}: the report's note");
-        assert_eq!(f.p_value, Some(ar.ar_p_value), "seed {seed}");
-        assert!(text.contains("Anderson-Rubin") && text.contains("first stage"), "seed {seed}: {text}");
-        let zero_in_set = ar.contains(0.0).expect("no set with gaps in a closed-form inversion");
-        assert_eq!(zero_in_set, ar.ar_p_value >= 0.05, "seed {seed}: the set and the test agree: {ar:?}");
-        let expected = match (ar.ar_confidence_set, zero_in_set) {
-            (_, true) => Some(false),
-            (ArSet::TwoRays, false) => None,
-            _ => Some(true),
-        };
-        assert_eq!(f.significant, expected, "seed {seed}: {ar:?}");
-        match ar.interval() {
-            Some((Some(lo), Some(hi))) => assert_eq!(f.ci, Some([lo, hi]), "seed {seed}"),
-            _ => assert_eq!(f.ci, None, "seed {seed}"),
-        }
-        if expected != Some(true) {
-            assert!(!text.contains("statistically significant"), "seed {seed}: {text}");
-        }
-        let e = insights::explain(&out, &ask(0.9, Audience::Executive, None), None).expect_err("90% of a 95% set");
-        assert!(matches!(&e, liftos::service::ServiceError::Validation(v) if v.field() == "confidence_level"), "{e}");
-        let at90 = run(Kind::AnalyzeAdvanced, body(0.1), t());
-        let x = insights::explain(&at90, &ask(0.9, Audience::Executive, Some("y".into())), None).expect("at 90%");
-        assert_grounded(&format!("rdd seed {seed} at 90%"), &x);
+        assert!(text.contains("first stage"), "seed {seed}: {text}");
+        assert_read_through_anderson_rubin(&format!("rdd seed {seed}"), f, text, ar);
+        assert_only_at_its_own_level(&format!("rdd seed {seed}"), &out, &run(Kind::AnalyzeAdvanced, body(0.1), t()));
     }
     eprintln!("fuzzy rdd: {weak} weak first stages, {strong} strong");
     assert!(weak >= 4 && strong >= 2, "weak {weak}, strong {strong}");
+}
+
+/// `out` explained at 95% to an analyst (outcome `y`), grounded: the fact `id` and the text.
+fn explained_at_95(name: &str, out: &AnalysisOutput, id: &str) -> (liftos::llm::facts::Fact, String) {
+    let x = insights::explain(out, &ask(0.95, Audience::Analyst, Some("y".into())), None).expect("explain");
+    assert_grounded(name, &x);
+    let f = x.facts.iter().find(|f| f.id == id).expect("the effect fact").clone();
+    (f, x.explanation.sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" "))
+}
+
+/// An effect fact read through the Anderson-Rubin test and set `ar` (95%): its p-value, its
+/// set as the interval where the set is one, not significant where the set holds zero, no
+/// verdict where zero lies between two rays; the narrative names the test and calls nothing
+/// significant that is not. Returns the expected significance.
+fn assert_read_through_anderson_rubin(
+    name: &str,
+    f: &liftos::llm::facts::Fact,
+    text: &str,
+    ar: &liftos_estimators::iv::weak::ArResult,
+) -> Option<bool> {
+    assert_eq!(f.p_value, Some(ar.ar_p_value), "{name}");
+    assert!(text.contains("Anderson-Rubin"), "{name}: {text}");
+    let zero_in_set = ar.contains(0.0).unwrap_or_else(|| panic!("{name}: a set with gaps in this simulation"));
+    assert_eq!(zero_in_set, ar.ar_p_value >= 0.05, "{name}: the set and the test agree: {ar:?}");
+    let expected = match (ar.ar_confidence_set, zero_in_set) {
+        (_, true) => Some(false),
+        (ArSet::TwoRays, false) => None,
+        _ => Some(true),
+    };
+    assert_eq!(f.significant, expected, "{name}: {ar:?}");
+    match ar.interval() {
+        Some((Some(lo), Some(hi))) => assert_eq!(f.ci, Some([lo, hi]), "{name}"),
+        _ => assert_eq!(f.ci, None, "{name}"),
+    }
+    if expected != Some(true) {
+        assert!(!text.contains("statistically significant"), "{name}: {text}");
+    }
+    expected
+}
+
+/// The Anderson-Rubin set exists at the analysis's own level only: `out` (run at 95%) asked at
+/// 90% is a 400 naming `confidence_level`; `at90` (run at 90%) is explained at 90%.
+fn assert_only_at_its_own_level(name: &str, out: &AnalysisOutput, at90: &AnalysisOutput) {
+    let e = insights::explain(out, &ask(0.9, Audience::Executive, None), None).expect_err("90% of a 95% set");
+    assert!(
+        matches!(&e, liftos::service::ServiceError::Validation(v) if v.field() == "confidence_level"),
+        "{name}: {e}"
+    );
+    let x = insights::explain(at90, &ask(0.9, Audience::Executive, Some("y".into())), None).expect("at 90%");
+    assert_grounded(&format!("{name} at 90%"), &x);
 }
 
 fn ask(level: f64, audience: Audience, outcome: Option<String>) -> InsightsRequest {
