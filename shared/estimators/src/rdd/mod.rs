@@ -1228,14 +1228,12 @@ pub fn fit_adjusted<'a>(
             100.0 * mr
         ));
     }
-    // Fuzzy designs: the first stage's strength (the jump in take-up over its conventional
-    // standard error, squared: an F with one restriction).
     // Fuzzy designs: the test of τ = τ0 that stays valid however weak the first stage (Feir,
     // Lemieux and Marmer 2016, the Anderson-Rubin idea): no jump in y − τ0·t, with the robust
     // bias-corrected jump and variance. Its weights over the columns (y, t, covariates) are
     // s_a + τ0·s_b, s_a = [1, 0, −γ_y], s_b = [0, −1, γ_t], so its variance is a quadratic in τ0
     // and the set {τ0 : jump(τ0)² ≤ z²·V(τ0)} solves a quadratic inequality.
-    let anderson_rubin = first_stage.map(|_| {
+    let anderson_rubin = first_stage.and_then(|_| {
         let (tyb, ttb) = (net(&d_bc, 0), net(&d_bc, 1));
         let mut s_a = vec![1.0, 0.0];
         let mut s_b = vec![0.0, -1.0];
@@ -1246,6 +1244,10 @@ pub fn fit_adjusted<'a>(
         let s_ab: Vec<f64> = s_a.iter().zip(&s_b).map(|(a, b)| a + b).collect();
         let robust = |sw: &[f64]| side_variances(&left, &fl, c, s, sw).1 + side_variances(&right, &fr, c, s, sw).1;
         let (va, vb, vab) = (robust(&s_a), robust(&s_b), robust(&s_ab));
+        // no variation in the outcome's jump: no test (rather than a p-value of NaN)
+        if !(va > 0.0 && va.is_finite() && vb.is_finite() && vab.is_finite()) {
+            return None;
+        }
         let cross = 0.5 * (vab - va - vb);
         let z2 = dist::normal_critical(s.alpha).powi(2);
         let (lo, hi, set) = crate::iv::weak::solve_quadric(
@@ -1254,14 +1256,16 @@ pub fn fit_adjusted<'a>(
             tyb * tyb - z2 * va,
         );
         let stat = tyb * tyb / va;
-        crate::iv::weak::ArResult {
+        Some(crate::iv::weak::ArResult {
             ar_p_value: dist::normal_p_value(tyb / va.sqrt()),
             ar_statistic: stat,
             ar_ci_low: lo,
             ar_ci_high: hi,
             ar_confidence_set: set,
-        }
+        })
     });
+    // Fuzzy designs: the first stage's strength (the jump in take-up over its conventional
+    // standard error, squared: an F with one restriction).
     let (first_stage_std_error, first_stage_f) = match first_stage {
         Some(tt) => {
             // The take-up's jump net of the covariates: [0, 1, -γ_t] (rdrobust's sV_T).
