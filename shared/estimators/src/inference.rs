@@ -83,3 +83,44 @@ macro_rules! impl_estimate {
         }
     )+};
 }
+
+/// Reads a flattened optional part of a result (`#[serde(flatten, deserialize_with = ...)]`)
+/// strictly. serde's `flatten` of an `Option` reads `None` when the part does not parse, so a
+/// result sent back to the API with `ar_statistic: {}` was taken as having no Anderson-Rubin test
+/// and answered 200. Here the part is its keys that start with `prefix`: none of them, `None`;
+/// otherwise they must parse as the part, or the whole result is refused.
+pub fn strict_part<'de, D, T>(d: D, prefix: &str) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    use serde::Deserialize;
+    let all = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    let part: serde_json::Map<String, serde_json::Value> =
+        all.into_iter().filter(|(k, _)| k.starts_with(prefix)).collect();
+    if part.is_empty() {
+        return Ok(None);
+    }
+    T::deserialize(serde_json::Value::Object(part)).map(Some).map_err(D::Error::custom)
+}
+
+/// [`strict_part`] for the Anderson-Rubin keys (`ar_*`).
+pub fn strict_ar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::iv::weak::ArResult>, D::Error> {
+    strict_part(d, "ar_")
+}
+
+/// [`strict_part`] for the tF keys (`tf_*`).
+pub fn strict_tf<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::iv::weak::TfResult>, D::Error> {
+    strict_part(d, "tf_")
+}
+
+/// [`strict_part`] for the conditional likelihood-ratio keys (`clr_*`).
+pub fn strict_clr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::iv::weak::ClrResult>, D::Error> {
+    strict_part(d, "clr_")
+}
+
+/// [`strict_part`] for the wild bootstrap's keys (`wild_bootstrap_*`).
+pub fn strict_wild<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::did::wild::WildResult>, D::Error> {
+    strict_part(d, "wild_bootstrap_")
+}

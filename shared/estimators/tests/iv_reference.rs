@@ -296,3 +296,44 @@ fn identify_instruments_does_not_pick_a_culprit_between_two() {
         assert!(r.reasons.iter().any(|m| m.contains("cannot say which")), "{r:?}");
     }
 }
+
+/// A result read back from JSON (the insights endpoint takes one) reads its flattened optional
+/// parts (`ar_*`, `clr_*`, `wild_bootstrap_*`; `tf_*` alike) strictly: serde's `flatten` of an `Option` reads
+/// `None` when a part does not parse, and `ar_statistic: {}` was taken as "no Anderson-Rubin
+/// test" (schemathesis found it on the insights endpoint). Absent keys are `None`; a key of the
+/// wrong type refuses the whole result. On the pinned CLI answers.
+#[test]
+fn flattened_parts_of_a_result_are_read_strictly() {
+    use liftos_estimators::did::twfe::DidResult;
+    use liftos_estimators::iv::IvResult;
+    use liftos_estimators::rdd::RddResult;
+    let golden = |name: &str| -> serde_json::Value {
+        let path = dir().join(format!("../golden/cli/{name}.json"));
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["output"].clone()
+    };
+    let without = |mut v: serde_json::Value, prefix: &str| {
+        v.as_object_mut().unwrap().retain(|k, _| !k.starts_with(prefix));
+        v
+    };
+    let broken = |mut v: serde_json::Value, key: &str| {
+        v[key] = serde_json::json!({});
+        v
+    };
+    let (iv, rdd, did) = (golden("iv_classical"), golden("rdd_fuzzy"), golden("did_twfe_few_clusters"));
+    let r: IvResult = serde_json::from_value(iv.clone()).unwrap();
+    assert!(r.anderson_rubin.is_some() && r.clr.is_some());
+    let r: IvResult = serde_json::from_value(without(without(iv.clone(), "ar_"), "clr_")).unwrap();
+    assert!(r.anderson_rubin.is_none() && r.clr.is_none());
+    for key in ["ar_statistic", "ar_confidence_set", "clr_statistic", "tf_critical_value"] {
+        assert!(serde_json::from_value::<IvResult>(broken(iv.clone(), key)).is_err(), "{key}");
+    }
+    let r: RddResult = serde_json::from_value(rdd.clone()).unwrap();
+    assert!(r.anderson_rubin.is_some());
+    assert!(serde_json::from_value::<RddResult>(without(rdd.clone(), "ar_")).unwrap().anderson_rubin.is_none());
+    assert!(serde_json::from_value::<RddResult>(broken(rdd, "ar_statistic")).is_err());
+    let r: DidResult = serde_json::from_value(did.clone()).unwrap();
+    assert!(r.wild.is_some());
+    assert!(serde_json::from_value::<DidResult>(without(did.clone(), "wild_bootstrap_")).unwrap().wild.is_none());
+    assert!(serde_json::from_value::<DidResult>(broken(did, "wild_bootstrap_draws")).is_err());
+}

@@ -144,7 +144,12 @@ pub struct DidResult {
     pub within_iterations: usize,
     /// The wild cluster restricted bootstrap (`se: wild`): `wild_bootstrap_p_value`,
     /// `wild_bootstrap_ci_low`, `wild_bootstrap_ci_high`, draws, whether enumerated, weights.
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::inference::strict_wild"
+    )]
     pub wild: Option<super::wild::WildResult>,
     /// Staggered adoption (two or more cohorts) on a balanced panel: the Goodman-Bacon
     /// decomposition of the coefficient into 2x2 comparisons (weights sum to one).

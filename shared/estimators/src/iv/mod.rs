@@ -127,7 +127,12 @@ pub struct IvResult {
     /// One endogenous regressor: the Anderson-Rubin test and confidence set under the chosen
     /// errors (`ar_p_value`, `ar_statistic`, `ar_ci_low`, `ar_ci_high`, `ar_confidence_set`),
     /// valid however weak the instruments.
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::inference::strict_ar"
+    )]
     pub anderson_rubin: Option<weak::ArResult>,
     /// One endogenous regressor: Montiel Olea-Pflueger's effective first-stage F under the
     /// chosen errors (the classical F with classical errors).
@@ -136,12 +141,22 @@ pub struct IvResult {
     /// One endogenous regressor and one instrument, at the 5% level: Lee-McCrary-Moreira-Porter's
     /// tF critical value for the t-ratio given the first-stage F under the chosen errors
     /// (`tf_critical_value`, `tf_ci_low`, `tf_ci_high`).
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::inference::strict_tf"
+    )]
     pub tf: Option<weak::TfResult>,
     /// One endogenous regressor and several instruments: Moreira's conditional likelihood-ratio
     /// test (homoskedastic) and its confidence set (`clr_statistic`, `clr_p_value`,
     /// `clr_ci_low`, `clr_ci_high`, `clr_confidence_set`).
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::inference::strict_clr"
+    )]
     pub clr: Option<weak::ClrResult>,
     pub warnings: Vec<String>,
 }

@@ -169,7 +169,12 @@ pub struct RddResult {
     /// `ar_confidence_set`), at the analysis's level: Feir, Lemieux and Marmer (2016)'s
     /// Anderson-Rubin-type inversion of the robust bias-corrected test that y − τ0·t does not
     /// jump at the cutoff (`ar_statistic`: its χ²(1) at τ0 = 0).
-    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        flatten,
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::inference::strict_ar"
+    )]
     pub anderson_rubin: Option<crate::iv::weak::ArResult>,
     /// 20% or more of the running variable's values repeat on a side (absent when not).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
