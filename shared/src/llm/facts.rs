@@ -349,10 +349,14 @@ enum Spread {
     Stored { level: f64, method: &'static str },
 }
 
+/// What is weak, in the words of the 400 refusing another level and of the narrative.
+pub(crate) const WEAK_INSTRUMENTS: &str = "the instruments are weak";
+pub(crate) const WEAK_FIRST_STAGE: &str = "the first stage (the jump in take-up at the cutoff) is weak";
+
 /// What an effect read through the Anderson-Rubin set says of its weak first stage.
 struct Weak {
     method: &'static str,
-    /// "the instruments are weak"
+    /// [`WEAK_INSTRUMENTS`] or [`WEAK_FIRST_STAGE`]
     what: &'static str,
     f_label: &'static str,
     first_stage_f: f64,
@@ -646,7 +650,7 @@ impl Builder {
                         };
                         let weak = Weak {
                             method: "iv",
-                            what: "the instruments are weak",
+                            what: WEAK_INSTRUMENTS,
                             f_label: "first-stage F (the instruments are weak)",
                             first_stage_f: v.first_stage_f,
                             own_level,
@@ -674,11 +678,13 @@ impl Builder {
                             ((v.robust_ci_high - v.estimate_bias_corrected) - want).abs() <= 1e-9 * want.max(1e-300);
                         let weak = Weak {
                             method: "rdd",
-                            what: "the first stage (the jump in take-up at the cutoff) is weak",
+                            what: WEAK_FIRST_STAGE,
                             f_label: "first-stage F of the jump in take-up (the first stage is weak)",
                             first_stage_f: v.first_stage_f.unwrap_or(f64::NAN),
                             own_level,
                         };
+                        // The headline standard error is the robust one; a result read back from
+                        // JSON is held to the robust key checked above.
                         let inf = Inference { std_error: Some(se), ..v.inference.clone() };
                         self.weak_fact(id, "effect at the cutoff (regression discontinuity)", &rs, &inf, ar, &weak)?
                     }

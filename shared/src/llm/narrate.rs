@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::facts::{Evidence, Fact, FactSheet};
+use super::facts::{Evidence, Fact, FactSheet, WEAK_FIRST_STAGE, WEAK_INSTRUMENTS};
 use crate::api::causal::Check;
 use crate::kse::ontology::Ontology;
 
@@ -126,6 +126,12 @@ fn effect_scale(e: &Evidence) -> &'static str {
         .unwrap_or("per treated unit and period")
 }
 
+/// `words` with a capital first letter, to open a sentence.
+fn capitalised(words: &str) -> String {
+    let mut c = words.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
 /// The templates' sentences for one method's effect (headline, interval, derived, checks,
 /// what would change it, next step), as drafts with placeholders.
 fn effect_drafts(
@@ -150,15 +156,12 @@ fn effect_drafts(
     // the Anderson-Rubin test's.
     let weak_f = format!("{id}.weak_first_stage_f");
     let weak_first_stage = matches!(e.method.as_str(), "iv" | "rdd") && sheet.get(&weak_f).is_some();
-    let (weak, weak_cap, however) = if e.method == "rdd" {
-        (
-            "the first stage (the jump in take-up at the cutoff) is weak",
-            "The first stage (the jump in take-up at the cutoff) is weak",
-            "however weak it is",
-        )
+    let (weak, however) = if e.method == "rdd" {
+        (WEAK_FIRST_STAGE, "however weak it is")
     } else {
-        ("the instruments are weak", "The instruments are weak", "however weak they are")
+        (WEAK_INSTRUMENTS, "however weak they are")
     };
+    let weak_cap = capitalised(weak);
     let up = effect.value > 0.0;
     let (word, noun) = if up { ("increased", "an increase") } else { ("reduced", "a decrease") };
     let mut d = Vec::new();
