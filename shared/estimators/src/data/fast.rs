@@ -213,6 +213,28 @@ pub(super) fn separator(header: &[u8]) -> u8 {
     }
 }
 
+/// 2 MiB: a transparent huge page.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// `n` zeros (at least) in an allocation of whole huge pages when it is one huge page or more.
+/// glibc maps such a block on its own (the command line's allocator settings) and adds two words
+/// of its own: for a block of k huge pages minus those words it maps exactly k huge pages, and
+/// Linux places a mapping of whole huge pages on a huge-page boundary, so every page of the
+/// column can be a huge page; a mapping of another size starts mid-page, and its first and
+/// last partial huge pages fault in 4 KiB at a time. The capacity past `n` is never touched
+/// (it costs address space, not memory).
+fn zeros_in_huge_pages(n: usize) -> Vec<f64> {
+    const WORDS: usize = 32 / std::mem::size_of::<f64>();
+    let bytes = n.saturating_mul(std::mem::size_of::<f64>());
+    if bytes < HUGE_PAGE {
+        return vec![0.0; n];
+    }
+    let cap = (bytes + 32).div_ceil(HUGE_PAGE) * (HUGE_PAGE / std::mem::size_of::<f64>()) - WORDS;
+    let mut v = vec![0.0; cap];
+    v.truncate(n);
+    v
+}
+
 /// `block` cut at line ends into about `n` pieces.
 fn pieces(block: &[u8], n: usize) -> Vec<&[u8]> {
     let mut out = Vec::with_capacity(n);
@@ -352,7 +374,7 @@ fn parse_in_blocks(
             };
             for c in 0..ncols {
                 match kinds[c] {
-                    Kind::Num if !failed[c] => nums[c] = vec![0.0; estimate.max(block_lines)],
+                    Kind::Num if !failed[c] => nums[c] = zeros_in_huge_pages(estimate.max(block_lines)),
                     Kind::Text => texts[c].reserve_exact(estimate),
                     _ => {}
                 }
@@ -563,6 +585,24 @@ mod tests {
         let (table, text_cols) = parse(text.as_bytes(), Some(text.len() as u64), None, &[]).unwrap().unwrap();
         let (again, _) = parse(text.as_bytes(), Some(text.len() as u64), Some(&[]), &text_cols).unwrap().unwrap();
         same(&super::super::merge_text(table, again, text_cols), &reference(&text).unwrap());
+    }
+
+    /// A column of a huge page or more asks for whole huge pages less glibc's two words; a
+    /// smaller one for what it holds. Either holds `n` zeros.
+    #[test]
+    fn a_large_column_is_allocated_in_whole_huge_pages() {
+        for n in [0, 1, 1000, HUGE_PAGE / 8 - 5, HUGE_PAGE / 8 - 4, HUGE_PAGE / 8, 1_000_000, 1_250_016, 5 * HUGE_PAGE / 8] {
+            let v = zeros_in_huge_pages(n);
+            assert_eq!(v.len(), n);
+            assert!(v.iter().all(|&x| x == 0.0));
+            let bytes = 8 * v.capacity();
+            if 8 * n < HUGE_PAGE {
+                assert_eq!(v.capacity(), n);
+            } else {
+                assert_eq!((bytes + 32) % HUGE_PAGE, 0, "{n}");
+                assert!(bytes >= 8 * n && bytes + 32 - HUGE_PAGE < 8 * n + 32, "{n}: {bytes}");
+            }
+        }
     }
 
     #[test]
