@@ -591,7 +591,9 @@ mod tests {
     /// smaller one for what it holds. Either holds `n` zeros.
     #[test]
     fn a_large_column_is_allocated_in_whole_huge_pages() {
-        for n in [0, 1, 1000, HUGE_PAGE / 8 - 5, HUGE_PAGE / 8 - 4, HUGE_PAGE / 8, 1_000_000, 1_250_016, 5 * HUGE_PAGE / 8] {
+        for n in
+            [0, 1, 1000, HUGE_PAGE / 8 - 5, HUGE_PAGE / 8 - 4, HUGE_PAGE / 8, 1_000_000, 1_250_016, 5 * HUGE_PAGE / 8]
+        {
             let v = zeros_in_huge_pages(n);
             assert_eq!(v.len(), n);
             assert!(v.iter().all(|&x| x == 0.0));
