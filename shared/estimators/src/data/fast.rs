@@ -217,12 +217,13 @@ pub(super) fn separator(header: &[u8]) -> u8 {
 const HUGE_PAGE: usize = 2 << 20;
 
 /// `n` zeros (at least) in an allocation of whole huge pages when it is one huge page or more.
-/// glibc maps such a block on its own (the command line's allocator settings) and adds two words
-/// of its own: for a block of k huge pages minus those words it maps exactly k huge pages, and
-/// Linux places a mapping of whole huge pages on a huge-page boundary, so every page of the
-/// column can be a huge page; a mapping of another size starts mid-page, and its first and
-/// last partial huge pages fault in 4 KiB at a time. The capacity past `n` is never touched
-/// (it costs address space, not memory).
+/// A block at or above the command line's mmap threshold (6 MiB) is mapped on its own, and glibc
+/// adds its two-word header and rounds up: for a block of k huge pages less 32 bytes it maps
+/// exactly k huge pages, and Linux places a mapping of whole huge pages on a huge-page boundary,
+/// so every page of the column can be a huge page; a mapping of another size starts mid-page, and
+/// its first and last partial huge pages fault in 4 KiB at a time. (A smaller block comes from
+/// the heap, where the rounding only leaves capacity untouched; another allocator loses only the
+/// alignment.) The capacity past `n` is never touched (it costs address space, not memory).
 fn zeros_in_huge_pages(n: usize) -> Vec<f64> {
     const WORDS: usize = 32 / std::mem::size_of::<f64>();
     let bytes = n.saturating_mul(std::mem::size_of::<f64>());
