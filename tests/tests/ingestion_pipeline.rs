@@ -437,6 +437,157 @@ async fn a_parquet_export_lands() {
     );
 }
 
+/// A queue that is down: every send fails as SQS's throttling would.
+struct DownQueue;
+
+#[async_trait::async_trait]
+impl liftos::storage::Queue for DownQueue {
+    async fn send(&self, _: &liftos::storage::Message) -> Result<(), liftos::storage::StoreError> {
+        Err(liftos::storage::StoreError::backend("sqs", "throttled", true))
+    }
+    async fn send_batch(
+        &self,
+        _: &[liftos::storage::Message],
+    ) -> Result<liftos::storage::SendReport, liftos::storage::StoreError> {
+        Err(liftos::storage::StoreError::backend("sqs", "throttled", true))
+    }
+}
+
+/// The deployed schedule (with `LIFTOS_SYNC_QUEUE_URL`): the fan-out queues one message per org
+/// and API connection (never the file connection), and an org whose id or configuration cannot be
+/// used, or whose messages cannot be queued, is reported with the reason while the others are
+/// queued. Each message then syncs its one connection on its own: the raw pages land and the rest
+/// of the chain stores that platform's records. A message naming a connection that is not
+/// configured, or a file connection, can never succeed (poison: to the DLQ with the reason), nor
+/// can a platform's refusal of the token; a platform still rate limiting after the retries is
+/// transient (the queue delivers it again).
+#[tokio::test]
+async fn the_scheduled_fan_out_queues_each_connection_and_each_message_syncs_it() {
+    use liftos::api::ingestion::SyncConnectionMessage;
+    use liftos::ingestion::connectors::StaticCredentials;
+    use liftos::service::stage::StageError;
+    use liftos::storage::embedded::InProcessQueue;
+    let dir = tempfile::tempdir().expect("dir");
+    let d = embedded(dir.path());
+    let rec = sample_recordings();
+    let server = replay::serve(rec.clone()).await.expect("serve");
+    let conns = sample_connections(&server.base_url);
+    let org = acme().org_id;
+    let globex = OrgId::new("globex").expect("org");
+    d.stores
+        .panels
+        .put_panel(&org, stages::CONNECTIONS_KEY, serde_json::to_vec(&conns).expect("json").into())
+        .await
+        .expect("put");
+    d.stores.panels.put_panel(&globex, stages::CONNECTIONS_KEY, b"{not a list".to_vec().into()).await.expect("put");
+    let orgs: Vec<String> = ["acme", "Not An Org!", "globex", "initech"].map(String::from).to_vec();
+    let queue = InProcessQueue::new();
+    let out = stages::fan_out(&d.stores, &queue, &orgs, period()).await;
+    let api: Vec<String> = conns.iter().filter(|c| c.column_map.is_none()).map(|c| c.id.clone()).collect::<Vec<_>>();
+    assert_eq!(api, ["meta-main", "google-main", "tiktok-eu"]);
+    assert_eq!(out.len(), 4, "every org answered: {out:?}");
+    assert_eq!(out["acme"], Ok(api.clone()));
+    let bad = out["Not An Org!"].as_ref().expect_err("not an org id");
+    assert!(bad.starts_with("org_id"), "{bad}");
+    let unreadable = out["globex"].as_ref().expect_err("unreadable connections");
+    assert!(unreadable.starts_with("config/connections.json: not a list of connections"), "{unreadable}");
+    assert_eq!(out["initech"], Ok(vec![]), "an org without connections queues nothing");
+    let messages = queue.receive(100);
+    assert_eq!(messages.len(), 3, "one message per API connection of acme, none for the others");
+    // The queue down: that org is reported, with no backend detail, and nothing is queued.
+    let down = stages::fan_out(&d.stores, &DownQueue, &orgs[..1], period()).await;
+    assert_eq!(down["acme"], Err("the sync could not be queued".to_string()));
+
+    // Each message syncs its connection and the chain stores its platform's 126 records.
+    let token = rec.token.clone();
+    let creds = |meta: &str| {
+        StaticCredentials(
+            [
+                ("acme/meta-main".to_string(), meta.to_string()),
+                ("acme/google-main".to_string(), format!(r#"{{"access_token": "{token}", "developer_token": "d"}}"#)),
+                ("acme/tiktok-eu".to_string(), token.clone()),
+            ]
+            .into(),
+        )
+    };
+    let good = creds(&token);
+    let next = d.next_stage();
+    for (m, id) in messages.iter().zip(&api) {
+        assert_eq!(m.attributes.get("liftos_kind").map(String::as_str), Some("sync_connection"));
+        let body: SyncConnectionMessage = serde_json::from_str(&m.body).expect("message");
+        assert_eq!(body, SyncConnectionMessage { org_id: org.clone(), connection_id: id.clone(), period: period() });
+        let synced = stages::sync_connection_message(&d.stores, next.queue(), &good, &fast_http(), &m.body)
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!((synced.connection_id.as_str(), synced.error.as_deref()), (id.as_str(), None));
+        let raw = synced.raw_key.expect("raw pages landed");
+        assert!(d.stores.panels.get_panel(&org, &raw).await.expect("get").is_some(), "{raw}");
+    }
+    for platform in [Platform::Meta, Platform::GoogleAds, Platform::Tiktok] {
+        let q = RecordQuery::Platform { platform, range: DateRange::all() };
+        let n = d.stores.records.query_records(&org, &q, &PageRequest::first(1000)).await.expect("query").items.len();
+        assert_eq!(n, 126, "{platform:?}");
+    }
+
+    // Messages that can never succeed, and one that may later.
+    let message = |id: &str| {
+        serde_json::to_string(&SyncConnectionMessage {
+            org_id: org.clone(),
+            connection_id: id.into(),
+            period: period(),
+        })
+        .expect("json")
+    };
+    // Each through a queue of its own, to see what it queued.
+    let sync = |creds: StaticCredentials, body: String| {
+        let stores = d.stores.clone();
+        async move {
+            let q = InProcessQueue::new();
+            let r = stages::sync_connection_message(&stores, Some(&q), &creds, &fast_http(), &body).await;
+            (r, q.len())
+        }
+    };
+    let (r, queued) = sync(creds(&token), message("no-such-connection")).await;
+    let e = r.expect_err("not configured");
+    assert!(matches!(&e, StageError::Invalid(_)) && e.reason().starts_with("connection_id"), "{e}");
+    assert_eq!(queued, 0);
+    let (r, queued) = sync(creds(&token), message("linkedin-export")).await;
+    let e = r.expect_err("a file connection");
+    assert!(matches!(&e, StageError::Poison(_)) && e.reason().contains("is a file connection"), "{e}");
+    assert_eq!(queued, 0);
+    let (r, queued) = sync(creds("wrong-token"), message("meta-main")).await;
+    let e = r.expect_err("refused");
+    assert!(matches!(&e, StageError::Poison(_)) && e.reason().contains("code 190"), "{e}");
+    assert!(!e.reason().contains("wrong-token"), "the secret is never echoed: {e}");
+    assert_eq!(queued, 0, "nothing queued for a failed fetch");
+    let e = sync(creds(&token), "{\"org_id\": \"acme\"}".to_string()).await.0.expect_err("malformed");
+    assert!(matches!(&e, StageError::Invalid(_) | StageError::Poison(_)), "{e}");
+    // Rate limited past the retries: transient, for the queue to deliver again.
+    let mut always = rec.clone();
+    always.rate_limit_first = usize::MAX;
+    let busy = replay::serve(always).await.expect("serve");
+    let umbrella = OrgId::new("umbrella").expect("org");
+    let tiktok: Vec<_> = sample_connections(&busy.base_url).into_iter().filter(|c| c.id == "tiktok-eu").collect();
+    d.stores
+        .panels
+        .put_panel(&umbrella, stages::CONNECTIONS_KEY, serde_json::to_vec(&tiktok).expect("json").into())
+        .await
+        .expect("put");
+    let body = serde_json::to_string(&SyncConnectionMessage {
+        org_id: umbrella.clone(),
+        connection_id: "tiktok-eu".into(),
+        period: period(),
+    })
+    .expect("json");
+    let busy_creds = StaticCredentials([("umbrella/tiktok-eu".to_string(), token.clone())].into());
+    let q = InProcessQueue::new();
+    let e = stages::sync_connection_message(&d.stores, Some(&q), &busy_creds, &fast_http(), &body)
+        .await
+        .expect_err("still rate limited");
+    assert!(matches!(&e, StageError::Transient(_)) && e.reason().contains("gave up after 5 attempts"), "{e}");
+    assert!(q.is_empty());
+}
+
 /// Google Ads with an OAuth client instead of an access token: the refresh token is exchanged
 /// at the token endpoint first; a revoked one is a credentials error that names the problem.
 #[tokio::test]
