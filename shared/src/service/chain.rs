@@ -123,3 +123,31 @@ impl Queue for InlineChain {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As a dead-letter queue would, the chain keeps a message that can never succeed with its
+    /// kind and reason, and its sender is not failed: a kind no stage takes, a body no stage can
+    /// read; a batch reports each message sent. The announcement of new data is taken and does
+    /// nothing in process.
+    #[tokio::test]
+    async fn messages_that_cannot_succeed_are_kept_with_their_reason() {
+        let dir = tempfile::tempdir().expect("dir");
+        let chain = InlineChain::new(Stores::embedded(dir.path()).expect("store"));
+        let kind = |k: &str, body: &str| Message::new(body).with_attribute("liftos_kind", k);
+        chain.send(&kind("data_ready", "{}")).await.expect("taken");
+        chain.send(&Message::new("{}")).await.expect("kept, not failed");
+        let report =
+            chain.send_batch(&[kind("reindex", "{}"), kind("store_records", "{\"org_id\": 7}")]).await.expect("batch");
+        assert_eq!((report.sent, report.failed.len()), (vec![0, 1], 0));
+        let out = chain.outcome();
+        let kinds: Vec<&str> = out.poison.iter().map(|p| p.kind.as_str()).collect();
+        assert_eq!(kinds, ["", "reindex", "store_records"]);
+        assert!(out.poison[0].reason.contains("no stage takes messages of kind \"\""), "{:?}", out.poison[0]);
+        assert!(out.poison[1].reason.contains("no stage takes messages of kind \"reindex\""), "{:?}", out.poison[1]);
+        assert!(out.poison[2].reason.starts_with("poison message: org_id"), "{:?}", out.poison[2]);
+        assert_eq!((out.stored, out.batches.len()), (0, 0), "nothing ran");
+    }
+}
