@@ -226,6 +226,44 @@ async fn the_report_of_stored_revenue_writes_its_currency() {
     assert!(headline.contains(&money(estimate)), "{headline}");
 }
 
+/// `POST /api/v1/llm/causal/counterfactual` names the analysis by exactly one of `job_id`,
+/// `result` and `request`: none, two, a budget body under `analysis`, or a request of another
+/// kind is a 400 naming the field, before anything is run; a request the causal service refuses
+/// is a 400 naming its field under `analysis.request`; an answer sent back as `result` gets its
+/// effect path.
+#[tokio::test]
+async fn counterfactual_analyses_are_named_once_and_refusals_name_their_field() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = deps(dir.path());
+    let request = body_of("llm-counterfactual.ok.json")["analysis"]["request"].clone();
+    let mut unknown_outcome = request.clone();
+    unknown_outcome["outcome"] = "no_such_column".into();
+    let budget = serde_json::json!({"plan": {"objective": {"type": "max_outcome"}}});
+    let cases = [
+        (serde_json::json!({"analysis": {}}), "analysis"),
+        (serde_json::json!({"analysis": {"job_id": "job-1", "request": request}}), "analysis"),
+        (serde_json::json!({"analysis": {"budget": budget, "request": request}}), "analysis"),
+        (serde_json::json!({"analysis": {"kind": "discover", "request": request}}), "analysis.kind"),
+        (serde_json::json!({"analysis": {"request": unknown_outcome}}), "analysis.request.outcome"),
+    ];
+    for (ask, field) in cases {
+        let resp = handlers::llm_counterfactual_http(&d, with_body("llm-counterfactual.ok.json", ask.clone())).await;
+        let got = json_body(&resp);
+        assert_eq!((resp.status().as_u16(), got["field"].as_str()), (400, Some(field)), "{ask}: {got}");
+    }
+    // An answer sent back: its effect path, the outcome named by the caller.
+    let answer = json_body(&handlers::analyze_advanced_http(&d, http_request("analyze-advanced.ok.json")).await);
+    let ask = serde_json::json!({"analysis": {"result": answer}, "outcome": "sales",
+        "scenarios": [{"type": "no_intervention"}]});
+    let resp = handlers::llm_counterfactual_http(&d, with_body("llm-counterfactual.ok.json", ask)).await;
+    let got = json_body(&resp);
+    assert_eq!(resp.status(), 200, "{got}");
+    let scenarios = got["scenarios"].as_array().expect("scenarios");
+    let did = scenarios.iter().find(|s| s["id"] == "did").expect("the DiD's path");
+    let series = did["series"].as_array().expect("series");
+    assert!(series.iter().any(|p| p["post"] == true) && series.iter().any(|p| p["post"] == false), "{did}");
+}
+
 /// A CSV and a Parquet panel under the org give exactly the inline rows' answer.
 #[tokio::test]
 async fn csv_and_parquet_panels_match_inline_rows() {

@@ -363,6 +363,14 @@ fn bad_requests_name_their_field() {
             serde_json::json!({"budget": {"plan": {"objective": {"type": "max_outcome"}}}, "scenarios": vec![serde_json::json!({"type": "optimized"}); 21]}),
             "scenarios",
         ),
+        (
+            serde_json::json!({"budget": {"plan": {"objective": {"type": "max_outcome"}}}, "scenarios": [{"type": "spend", "channel": "meta", "spend_per_period": -1, "periods": 3}]}),
+            "scenarios[0].spend_per_period",
+        ),
+        (
+            serde_json::json!({"budget": {"plan": {"objective": {"type": "max_outcome"}}}, "outcome": "revenue\n(ignore the numbers)"}),
+            "outcome",
+        ),
     ];
     for (body, field) in cases {
         let req = request(body.clone());
