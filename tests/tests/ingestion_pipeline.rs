@@ -440,16 +440,20 @@ async fn a_parquet_export_lands() {
 /// A queue that is down: every send fails as SQS's throttling would.
 struct DownQueue;
 
+fn throttled<T>() -> Result<T, liftos::storage::StoreError> {
+    Err(liftos::storage::StoreError::backend("sqs", "throttled", true))
+}
+
 #[async_trait::async_trait]
 impl liftos::storage::Queue for DownQueue {
     async fn send(&self, _: &liftos::storage::Message) -> Result<(), liftos::storage::StoreError> {
-        Err(liftos::storage::StoreError::backend("sqs", "throttled", true))
+        throttled()
     }
     async fn send_batch(
         &self,
         _: &[liftos::storage::Message],
     ) -> Result<liftos::storage::SendReport, liftos::storage::StoreError> {
-        Err(liftos::storage::StoreError::backend("sqs", "throttled", true))
+        throttled()
     }
 }
 
