@@ -547,7 +547,8 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
                 covariates: Columns::new(covariates).map_err(DataError::from)?,
                 cluster: complete.clusters(cluster),
             };
-            // the columns the input does not hold (unit, period, cohort, cluster) freed before the fit
+            // the columns the input does not hold (unit, period, cohort, cluster) freed before the fit,
+            // and the input's own rows once the fit has laid them out by unit and period
             drop(table);
             let anticipation = req.anticipation.unwrap_or(0);
             if anticipation > MAX_ANTICIPATION {
@@ -564,7 +565,8 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
                 alpha,
                 bootstrap,
             };
-            let mut result = complete.renumbered(staggered::fit(&input, &settings).map_err(EstimateError::from))?;
+            let mut result =
+                complete.renumbered(staggered::fit_owned(input, &settings).map_err(EstimateError::from))?;
             complete.note(&mut result.warnings);
             Ok(DidOutput::Staggered(result))
         }

@@ -847,10 +847,37 @@ fn bootstrap_draws(infs: &[&Array1<f64>], b: &Bootstrap, cl: Option<&Clusters>) 
 }
 
 pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError> {
-    if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
-        return Err(invalid("alpha", "must be between 0 and 1"));
+    check_alpha(settings)?;
+    let (w, warnings) = widen(input)?;
+    fit_wide(w, warnings, input.covariates.names().to_vec(), settings)
+}
+
+/// [`fit`] on an input it takes: its rows are freed once they are laid out by unit and period,
+/// before the group-time cells' influence functions are computed, instead of being held through
+/// the fit (the command line's and the service's path; the same result).
+pub fn fit_owned(input: CsInput, settings: &CsSettings) -> Result<CsResult, DidError> {
+    check_alpha(settings)?;
+    let (w, warnings) = widen(&input)?;
+    let covariates = input.covariates.names().to_vec();
+    drop(input);
+    fit_wide(w, warnings, covariates, settings)
+}
+
+fn check_alpha(settings: &CsSettings) -> Result<(), DidError> {
+    if settings.alpha > 0.0 && settings.alpha < 1.0 {
+        Ok(())
+    } else {
+        Err(invalid("alpha", "must be between 0 and 1"))
     }
-    let (w, mut warnings) = widen(input)?;
+}
+
+/// The fit on the panel laid out by unit and period; `covariates`: their names.
+fn fit_wide(
+    w: Wide,
+    mut warnings: Vec<String>,
+    covariates: Vec<String>,
+    settings: &CsSettings,
+) -> Result<CsResult, DidError> {
     // Units treated in the first period carry no information.
     let keep: Vec<usize> = (0..w.cohort.len()).filter(|&u| w.cohort[u] >= 0).collect();
     let n = keep.len();
@@ -1250,7 +1277,7 @@ pub fn fit(input: &CsInput, settings: &CsSettings) -> Result<CsResult, DidError>
         n_units: n,
         control_group: settings.control,
         estimation_method: settings.method,
-        covariates: input.covariates.names().to_vec(),
+        covariates,
         group_time: cells,
         event_study,
         uniform_critical_value: Some(uniform_crit),
