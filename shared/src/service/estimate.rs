@@ -356,6 +356,10 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
     .flatten()
     .collect();
     let outcome = Table::take_numeric_or_empty(&mut table, &req.outcome, &keep)?;
+    // the unit and period columns, coded now, freed unless another role still reads them
+    let mut still = keep.clone();
+    still.extend(req.covariates.iter().map(String::as_str));
+    Table::free(&mut table, &[&req.unit, &req.time], &still);
     match (&req.treatment, &req.cohort) {
         (Some(_), Some(_)) => Err(EstimateError::new(
             "cohort",
@@ -455,7 +459,8 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
         }
         (None, Some(g)) => {
             // Built at its final size (collecting Results grows the vector by doubling).
-            let values = cohort_values(&table, g)?;
+            let others: Vec<&str> = still.iter().copied().filter(|&n| n != g).collect();
+            let values = cohort_values(&mut table, g, &others)?;
             let mut cohort = Vec::with_capacity(values.len());
             for (i, &v) in values.iter().enumerate() {
                 cohort.push(if v.is_nan() || v == 0.0 {
@@ -653,10 +658,15 @@ fn treatment_values(
 }
 
 /// A cohort column's first treated periods, never treated as NaN: empty cells, and in a column
-/// of text the words for a missing value (NA as R writes it, never, ...).
-fn cohort_values(table: &Table, g: &str) -> Result<ndarray::Array1<f64>, EstimateError> {
+/// of text the words for a missing value (NA as R writes it, never, ...). A numeric column is
+/// taken out of an owned table unless `keep` names it (no copy).
+fn cohort_values<'a>(
+    table: &mut std::borrow::Cow<'a, Table>,
+    g: &str,
+    keep: &[&str],
+) -> Result<ndarray::CowArray<'a, f64, ndarray::Ix1>, EstimateError> {
     use liftos_estimators::data::Column;
-    let Column::Text(v) = table.column(g)? else { return Ok(table.numeric_or_missing(g)?) };
+    let Column::Text(v) = table.column(g)? else { return Ok(Table::take_numeric_or_missing(table, g, keep)?) };
     v.iter()
         .enumerate()
         .map(|(i, s)| {
@@ -671,7 +681,8 @@ fn cohort_values(table: &Table, g: &str) -> Result<ndarray::Array1<f64>, Estimat
                 )
             })
         })
-        .collect()
+        .collect::<Result<ndarray::Array1<f64>, _>>()
+        .map(ndarray::CowArray::from)
 }
 
 /// The most anticipation periods a Callaway-Sant'Anna request may declare.
@@ -1558,6 +1569,59 @@ mod tests {
             let e = parse_range("fit_window", bad).unwrap_err();
             assert_eq!(e.field(), "fit_window", "{bad:?}");
         }
+    }
+
+    /// Difference in differences on an owned table (as the command line runs it: the unit and
+    /// period columns freed once coded, the outcome and the cohort taken, not copied) is the
+    /// answer on the borrowed table, to the bit, also when the unit or the period column plays
+    /// another role (cluster, errors' cluster, covariate), which keeps it; and the same error
+    /// where there is one.
+    #[test]
+    fn did_on_an_owned_table_is_the_borrowed_answer() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/data/mpdta.csv");
+        // mpdta with a treated-and-post indicator and each county's state
+        let csv: Vec<String> = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    return format!("{l},D,state");
+                }
+                let f: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+                format!("{l},{},{}", u8::from(f[4] > 0.0 && f[0] >= f[4]), (f[1] / 1000.0).floor())
+            })
+            .collect();
+        let table = Table::from_csv_bytes(csv.join("\n").as_bytes(), None).unwrap();
+        let base = serde_json::json!({"unit": "countyreal", "time": "year", "outcome": "lemp"});
+        let cases = [
+            serde_json::json!({"treatment": "D"}),
+            serde_json::json!({"treatment": "D", "cluster": "countyreal"}),
+            serde_json::json!({"treatment": "D", "se": "cluster:year"}),
+            serde_json::json!({"treatment": "D", "event_study": true, "cluster": "state"}),
+            serde_json::json!({"cohort": "first.treat"}),
+            serde_json::json!({"cohort": "first.treat", "cluster": "countyreal"}),
+            serde_json::json!({"cohort": "first.treat", "se": "cluster:countyreal"}),
+            serde_json::json!({"cohort": "first.treat", "cluster": "state", "covariates": ["lpop"]}),
+            // the period as a covariate: the same at every unit's base period, the same error
+            serde_json::json!({"cohort": "first.treat", "covariates": ["year"]}),
+            serde_json::json!({"cohort": "first.treat", "estimation": "imputation", "cluster": "countyreal"}),
+            serde_json::json!({"cohort": "first.treat", "unit": "nope"}),
+        ];
+        let json = |r: Result<DidOutput, EstimateError>| match r {
+            Ok(v) => serde_json::to_string(&v).unwrap(),
+            Err(e) => format!("error {}: {e}", e.field()),
+        };
+        let mut answers = 0;
+        for c in cases {
+            let mut v = base.clone();
+            v.as_object_mut().unwrap().extend(c.as_object().unwrap().clone());
+            let r: DidRequest = serde_json::from_value(v).unwrap();
+            let borrowed = json(did(&table, &r));
+            assert_eq!(json(did(table.clone(), &r)), borrowed, "{c}");
+            answers += usize::from(!borrowed.starts_with("error"));
+        }
+        assert_eq!(answers, 9);
     }
 
     /// 2SLS on an owned table (its columns taken, as the command line runs it) is the answer

@@ -176,6 +176,17 @@ impl Table {
         }
     }
 
+    /// Drop the columns `names` from an owned table once the caller holds what it needs of them
+    /// (their codes), unless `keep` names one (still read from the table); a borrowed table is
+    /// left as it is. Asking for a dropped column afterwards is [`DataError::MissingColumn`].
+    pub fn free(table: &mut Cow<'_, Table>, names: &[&str], keep: &[&str]) {
+        if let Cow::Owned(t) = table {
+            for name in names.iter().filter(|n| !keep.contains(n)) {
+                t.columns.remove(*name);
+            }
+        }
+    }
+
     /// A numeric column where empty cells are allowed (NaN), for an estimator that may consume
     /// it: moved out of an owned table (no copy) unless `keep` names it (the caller still reads
     /// it from the table: then copied), viewed in a borrowed one.
