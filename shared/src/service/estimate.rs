@@ -459,7 +459,12 @@ pub fn did<'t>(table: impl Into<std::borrow::Cow<'t, Table>>, req: &DidRequest) 
         }
         (None, Some(g)) => {
             // Built at its final size (collecting Results grows the vector by doubling).
-            let others: Vec<&str> = still.iter().copied().filter(|&n| n != g).collect();
+            // every role but the cohort's own (the cohort column may also be the clusters)
+            let others: Vec<&str> = [req.cluster.as_deref(), req.se.as_ref().and_then(SeSpec::cluster)]
+                .into_iter()
+                .flatten()
+                .chain(req.covariates.iter().map(String::as_str))
+                .collect();
             let values = cohort_values(&mut table, g, &others)?;
             let mut cohort = Vec::with_capacity(values.len());
             for (i, &v) in values.iter().enumerate() {
@@ -1607,6 +1612,9 @@ mod tests {
             serde_json::json!({"cohort": "first.treat", "covariates": ["year"]}),
             serde_json::json!({"cohort": "first.treat", "estimation": "imputation", "cluster": "countyreal"}),
             serde_json::json!({"cohort": "first.treat", "unit": "nope"}),
+            // the cohort column as the clusters too (it contains whole units)
+            serde_json::json!({"cohort": "first.treat", "cluster": "first.treat"}),
+            serde_json::json!({"cohort": "first.treat", "se": "cluster:first.treat"}),
         ];
         let json = |r: Result<DidOutput, EstimateError>| match r {
             Ok(v) => serde_json::to_string(&v).unwrap(),
@@ -1621,7 +1629,7 @@ mod tests {
             assert_eq!(json(did(table.clone(), &r)), borrowed, "{c}");
             answers += usize::from(!borrowed.starts_with("error"));
         }
-        assert_eq!(answers, 9);
+        assert_eq!(answers, 11);
     }
 
     /// 2SLS on an owned table (its columns taken, as the command line runs it) is the answer
