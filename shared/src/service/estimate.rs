@@ -1576,16 +1576,10 @@ mod tests {
         }
     }
 
-    /// Difference in differences on an owned table (as the command line runs it: the unit and
-    /// period columns freed once coded, the outcome and the cohort taken, not copied) is the
-    /// answer on the borrowed table, to the bit, also when the unit or the period column plays
-    /// another role (cluster, errors' cluster, covariate), which keeps it; and the same error
-    /// where there is one.
-    #[test]
-    fn did_on_an_owned_table_is_the_borrowed_answer() {
+    /// mpdta with a treated-and-post indicator `D` and each county's `state`, as CSV.
+    fn mpdta_with_d() -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/data/mpdta.csv");
-        // mpdta with a treated-and-post indicator and each county's state
-        let csv: Vec<String> = std::fs::read_to_string(path)
+        let rows: Vec<String> = std::fs::read_to_string(path)
             .unwrap()
             .lines()
             .enumerate()
@@ -1597,7 +1591,17 @@ mod tests {
                 format!("{l},{},{}", u8::from(f[4] > 0.0 && f[0] >= f[4]), (f[1] / 1000.0).floor())
             })
             .collect();
-        let table = Table::from_csv_bytes(csv.join("\n").as_bytes(), None).unwrap();
+        rows.join("\n")
+    }
+
+    /// Difference in differences on an owned table (as the command line runs it: the unit and
+    /// period columns freed once coded, the outcome and the cohort taken, not copied) is the
+    /// answer on the borrowed table, to the bit, also when the unit or the period column plays
+    /// another role (cluster, errors' cluster, covariate), which keeps it; and the same error
+    /// where there is one.
+    #[test]
+    fn did_on_an_owned_table_is_the_borrowed_answer() {
+        let table = Table::from_csv_bytes(mpdta_with_d().as_bytes(), None).unwrap();
         let base = serde_json::json!({"unit": "countyreal", "time": "year", "outcome": "lemp"});
         let cases = [
             serde_json::json!({"treatment": "D"}),
@@ -1715,19 +1719,7 @@ mod tests {
             )
             .unwrap()
         };
-        // mpdta with a treated-and-post indicator
-        let mpdta: Vec<String> = data("mpdta.csv")
-            .lines()
-            .enumerate()
-            .map(|(i, l)| {
-                if i == 0 {
-                    return format!("{l},D");
-                }
-                let f: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
-                format!("{l},{}", u8::from(f[4] > 0.0 && f[0] >= f[4]))
-            })
-            .collect();
-        let mpdta = mpdta.join("\n");
+        let mpdta = mpdta_with_d();
         let req = |v: serde_json::Value| -> DidRequest { serde_json::from_value(v).unwrap() };
         let base = serde_json::json!({"unit": "countyreal", "time": "year", "outcome": "lemp"});
         let with = |extra: serde_json::Value| {
@@ -1765,15 +1757,7 @@ mod tests {
         assert!(wa[0].starts_with("2 rows with an empty cell in lemp, lpop left out"), "{}", wa[0]);
         // an empty unit or cluster cell is no unit or cluster, not one more named "": the row is
         // left out (before, TWFE counted one cluster more)
-        let clustered: Vec<String> = mpdta
-            .lines()
-            .enumerate()
-            .map(|(i, l)| match i {
-                0 => format!("{l},state"),
-                _ => format!("{l},{}", l.split(',').nth(1).unwrap().parse::<u32>().unwrap() / 1000),
-            })
-            .collect();
-        let (holed, without) = with_holes(&clustered.join("\n"), &[(12, "state"), (30, "countyreal")]);
+        let (holed, without) = with_holes(&mpdta, &[(12, "state"), (30, "countyreal")]);
         for r in [
             with(serde_json::json!({"treatment": "D", "cluster": "state"})),
             with(serde_json::json!({"cohort": "first.treat", "cluster": "state"})),
@@ -1805,7 +1789,9 @@ mod tests {
         assert!(e.contains("row 2") && e.contains("2004.5 is not a whole number"), "{e}");
         // a bad value after a left-out row is named by its row in the file
         let mut bad: Vec<String> = mpdta.lines().map(str::to_string).collect();
-        bad[10] = bad[10].rsplit_once(',').map(|(l, _)| format!("{l},2")).unwrap();
+        // D, the last but one field
+        let (head, state) = bad[10].rsplit_once(',').unwrap();
+        bad[10] = format!("{},2,{state}", head.rsplit_once(',').unwrap().0);
         let (holed, _) = with_holes(&bad.join("\n"), &[(3, "lemp")]);
         let e = did(&holed, &cases[0]).unwrap_err().to_string();
         assert!(e.contains("row 10: must be 0 or 1"), "{e}");
