@@ -1682,6 +1682,15 @@ fn read_connections(
     Ok((conns, files))
 }
 
+/// Each batch that was not stored, and why, on stderr (the summary's `quarantine_reason`).
+fn say_quarantined(batches: &[liftos::service::pipeline::BatchSummary]) {
+    for b in batches {
+        if let Some(why) = &b.quarantine_reason {
+            eprintln!("liftos: the batch of {} was not stored: {why}", b.connection_id);
+        }
+    }
+}
+
 async fn run_pipeline(data_dir: &std::path::Path, org: String, out: &std::path::Path, own: PipelineArgs) -> ExitCode {
     let org = match OrgId::new(org) {
         Ok(o) => o,
@@ -1773,6 +1782,7 @@ async fn run_pipeline(data_dir: &std::path::Path, org: String, out: &std::path::
             return ExitCode::FAILURE;
         }
     };
+    say_quarantined(&summary.ingestion.batches);
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     if let Err(e) = std::fs::create_dir_all(out).and_then(|_| std::fs::write(out.join("summary.json"), &text)) {
         return fail("--out", e);
@@ -1931,6 +1941,7 @@ async fn run_ingest(a: IngestArgs) -> ExitCode {
                     eprintln!("liftos: rejected {}: {}", r.at, r.reason);
                 }
             }
+            say_quarantined(&summary.batches);
             emit(&serde_json::to_string_pretty(&summary).unwrap_or_default());
             ExitCode::SUCCESS
         }

@@ -981,6 +981,69 @@ fn ingest_an_export_with_18_digit_campaign_ids() {
     assert!(v["batches"][0].get("quarantined").is_none_or(|q| q == false), "{v}");
 }
 
+/// A small export that scores under the quality threshold is stored nowhere, and the summary and
+/// stderr say why: its score against 0.5, the share of usable rows, the lowest components with
+/// their details, and where the batch is kept (the same reason as the quarantine file's).
+#[test]
+fn ingest_says_why_a_batch_was_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "Campaign name,Day,Amount spent (USD),Impressions,Link clicks,Results\n\
+               Retargeting,2026-03-01,230.00,4500,80,3\n\
+               Retargeting,2026-03-02,240.00,4600,85,5\n\
+               Retargeting,2026-03-04,5.00,100,2,0\n\
+               Retargeting,2026-03-05,-5.00,4600,85,5\n\
+               Prospecting,2026-03-01,1234.56,15321,321,12\n\
+               Prospecting,2026-03-02,1100.10,14000,300,10\n\
+               Prospecting,2026-03-03,abc,14000,300,10\n";
+    let file = dir.path().join("meta.csv");
+    std::fs::write(&file, csv).unwrap();
+    let d = dir.path().join("store");
+    let out = Command::new(env!("CARGO_BIN_EXE_liftos"))
+        .args([
+            "ingest",
+            file.to_str().unwrap(),
+            "--platform",
+            "meta",
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--org",
+            "acme",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let b = &v["batches"][0];
+    assert_eq!(
+        (v["stored"].as_u64(), b["records"].as_u64(), &b["quarantined"]),
+        (Some(0), Some(0), &serde_json::json!(true)),
+        "{v}"
+    );
+    assert!(b["quality_score"].as_f64().unwrap() < 0.5, "{b}");
+    let why = b["quarantine_reason"].as_str().unwrap();
+    let score = format!("quality score {:.3} is below 0.5", b["quality_score"].as_f64().unwrap());
+    assert!(why.starts_with(&score), "{why}");
+    // two rows rejected (a negative spend, a spend that is not a number) of seven
+    assert!(why.contains("none of its 5 records were stored: 5 of its 7 rows were usable"), "{why}");
+    // the lowest components, each with its detail, the lowest first
+    let outliers = why.find("outliers 0.00 (1 values beyond 8 robust SDs)").expect(why);
+    let completeness = why.find("completeness 0.83 (5 of 6 campaign-days").expect(why);
+    assert!(outliers < completeness, "{why}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("liftos: the batch of meta-export was not stored: {why}")), "{stderr}");
+    // the quarantine file holds the batch with the same reason
+    let key = why.rsplit("kept with its rows in ").next().unwrap();
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("panels").join("acme").join(key)).unwrap()).unwrap();
+    assert_eq!(kept["batch"], why);
+    // a batch that is stored has no reason
+    let ok = dir.path().join("ok.csv");
+    std::fs::write(&ok, csv.lines().take(3).collect::<Vec<_>>().join("\n")).unwrap();
+    let (code, v) = liftos(&["ingest", ok.to_str().unwrap(), "--platform", "meta", "--data-dir", d.to_str().unwrap()]);
+    assert_eq!((code, v["stored"].as_u64()), (0, Some(2)), "{v}");
+    assert!(v["batches"][0].get("quarantine_reason").is_none(), "{v}");
+}
+
 /// LinkedIn Campaign Manager's download as it comes: UTF-16 with tabs (the fixture is the same
 /// report saved as UTF-8 with commas). It reads as the comma file does (the same records and
 /// confounders, each in its own store), a malformed row is named by its line, and the same

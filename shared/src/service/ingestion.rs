@@ -625,7 +625,42 @@ pub struct QualityOutcome {
     pub accepted: usize,
     pub rejected: usize,
     pub quarantined_batch: bool,
+    /// Why the batch was quarantined whole (None when it was stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_reason: Option<String>,
     pub store_messages: usize,
+}
+
+/// The components shown in a quarantined batch's reason, the lowest first.
+const REASON_COMPONENTS: usize = 4;
+
+/// Why a batch is quarantined whole, in words a user can act on: nothing usable, or its score
+/// against [`MIN_BATCH_SCORE`] with the share of its rows that were usable and the components
+/// that pulled it down (each with its detail), and where the batch is kept.
+fn quarantine_reason(
+    report: &QualityReport,
+    score: f64,
+    rows: usize,
+    total: usize,
+    records: usize,
+    key: &str,
+) -> String {
+    if records == 0 {
+        return format!(
+            "nothing in this batch could be stored: {} of its {total} rows were rejected (see rejected); kept with its rows in {key}",
+            total - rows
+        );
+    }
+    let mut low: Vec<(&String, &quality::Component)> =
+        report.components.iter().filter(|(_, c)| c.score < 1.0).collect();
+    low.sort_by(|a, b| a.1.score.total_cmp(&b.1.score).then(a.0.cmp(b.0)));
+    let parts: Vec<String> =
+        low.iter().take(REASON_COMPONENTS).map(|(n, c)| format!("{n} {:.2} ({})", c.score, c.detail)).collect();
+    format!(
+        "quality score {score:.3} is below {MIN_BATCH_SCORE}, so none of its {records} records were stored: {rows} of its {total} rows were usable, and the score is that share times the components' weighted mean ({:.3}){}; kept with its rows in {key}",
+        report.score,
+        if parts.is_empty() { String::new() } else { format!(", whose lowest are {}", parts.join(", ")) }
+    )
 }
 
 /// The quality stage for one message.
@@ -652,6 +687,9 @@ pub async fn quality_message(
     let usable = if total == 0 { 0.0 } else { staged.rows.len() as f64 / total as f64 };
     let score = (report.score * usable.max(0.0)).clamp(0.0, 1.0);
     let quarantined_batch = score < MIN_BATCH_SCORE || staged.records.is_empty();
+    let quarantine_key = format!("quarantine/{}.json", staged.batch_id);
+    let quarantine_reason = quarantined_batch
+        .then(|| quarantine_reason(&report, score, staged.rows.len(), total, staged.records.len(), &quarantine_key));
     let mut rejected = staged.rejected.clone();
     rejected.extend(
         report
@@ -660,17 +698,8 @@ pub async fn quality_message(
             .map(|r| RejectedRow::of(format!("campaign {} on {}", r.campaign_id, r.date), r.reason.clone())),
     );
     if !rejected.is_empty() || quarantined_batch {
-        let why = if quarantined_batch {
-            Some(format!("batch score {score:.3} is below {MIN_BATCH_SCORE} (or nothing was usable): not stored"))
-        } else {
-            None
-        };
-        let q = serde_json::json!({ "batch_id": staged.batch_id, "raw_key": staged.raw_key, "batch": why, "rows": rejected, "quality": report });
-        stores
-            .panels
-            .put_panel(&org, &format!("quarantine/{}.json", staged.batch_id), json(&q)?)
-            .await
-            .map_err(transient)?;
+        let q = serde_json::json!({ "batch_id": staged.batch_id, "raw_key": staged.raw_key, "batch": quarantine_reason, "rows": rejected, "quality": report });
+        stores.panels.put_panel(&org, &quarantine_key, json(&q)?).await.map_err(transient)?;
     }
     stores
         .panels
@@ -744,6 +773,7 @@ pub async fn quality_message(
         rejected: rejected.len(),
         report,
         quarantined_batch,
+        quarantine_reason,
         store_messages,
     })
 }

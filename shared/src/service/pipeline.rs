@@ -88,6 +88,10 @@ pub struct BatchSummary {
     /// The batch scored too low (or had nothing usable): none of it was stored.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub quarantined: bool,
+    /// Why (its score against the threshold and the components that pulled it down, or nothing
+    /// usable), and where the batch is kept; absent when it was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_reason: Option<String>,
     pub quality_components: BTreeMap<String, f64>,
     pub rejected: Vec<super::ingestion::RejectedRow>,
     /// An export's rows in another currency than the connection's (not errors: left for the
@@ -398,6 +402,7 @@ async fn run_stages(
                 records: q.accepted,
                 quality_score: (q.score * 1000.0).round() / 1000.0,
                 quarantined: q.quarantined_batch,
+                quarantine_reason: q.quarantine_reason.clone(),
                 quality_components: q
                     .report
                     .components
