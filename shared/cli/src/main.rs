@@ -1832,7 +1832,8 @@ async fn run_pipeline(data_dir: &std::path::Path, org: String, out: &std::path::
 struct IngestArgs {
     /// The export file (`.csv`, `.tsv`, `.parquet`, or an Excel workbook: `.xlsx`, `.xls`, `.ods`).
     file: PathBuf,
-    /// The platform the export is from: meta, google_ads, tiktok, linkedin, snapchat, other.
+    /// The platform the export is from: meta, google_ads, tiktok, linkedin, snapchat, other (in
+    /// any case, and as people name them: `Google Ads`, `google`, `Facebook`, `LinkedIn`).
     #[arg(long)]
     platform: String,
     /// A JSON column map (a file connection's `column_map`: date, campaign_id, spend, and
@@ -1872,7 +1873,7 @@ async fn run_ingest(a: IngestArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail("--org", e),
     };
-    let platform: liftos::domain::Platform = match a.platform.parse() {
+    let platform = match liftos::domain::Platform::from_name(&a.platform) {
         Ok(p) => p,
         Err(e) => return fail("--platform", e),
     };

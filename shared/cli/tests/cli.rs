@@ -636,10 +636,16 @@ fn ingest_a_google_ads_export_as_downloaded() {
     assert!(rejected[0]["reason"].as_str().unwrap().contains("n/a"));
     assert_eq!(rejected[1]["line"], 173);
     assert_eq!(rejected[1]["column"], "Day");
-    // The same export again stores nothing twice.
-    let (code, again) = liftos(&["ingest", &file, "--platform", "google_ads", "--data-dir", d]);
+    // The same export again stores nothing twice, the platform named as people write it (the
+    // same platform and connection).
+    let (code, again) = liftos(&["ingest", &file, "--platform", "Google Ads", "--data-dir", d]);
     assert_eq!(code, 0, "{again}");
     assert_eq!((again["stored"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(168)));
+    assert_eq!((&again["platform"], &again["connection_id"]), (&v["platform"], &v["connection_id"]), "{again}");
+    // A platform with no connector of its own is pointed to `other`; nothing is stored.
+    let (code, e) = liftos(&["ingest", &file, "--platform", "Microsoft Advertising", "--data-dir", d]);
+    assert_eq!((code, &e["field"]), (2, &serde_json::json!("--platform")), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("read with --platform other"), "{e}");
 }
 
 /// Rows that read but cannot be used, rejected by the quality screen and not by the reader: a
