@@ -1836,7 +1836,7 @@ struct IngestArgs {
     /// any case, and as people name them: `Google Ads`, `google`, `Facebook`, `LinkedIn`).
     #[arg(long)]
     platform: String,
-    /// A JSON column map (a file connection's `column_map`: date, campaign_id, spend, and
+    /// A JSON column map (a file connection's `column_map`, or the connection holding it: date, campaign_id, spend, and
     /// optionally campaign_name, impressions, clicks, conversions, revenue, date_format,
     /// money_scale). Default: recognised from the export's header (the platforms' own names).
     #[arg(long)]
@@ -1890,7 +1890,14 @@ async fn run_ingest(a: IngestArgs) -> ExitCode {
                 Ok(t) => t,
                 Err(e) => return fail("--column-map", format!("{}: {e}", path.display())),
             };
-            match serde_json::from_str::<ColumnMap>(&text) {
+            // a map, or the file connection holding one (an entry of a connections file)
+            let parsed = match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Object(mut o)) if o.contains_key("column_map") => {
+                    o.remove("column_map").map(serde_json::from_value::<ColumnMap>)
+                }
+                _ => None,
+            };
+            match parsed.unwrap_or_else(|| serde_json::from_str::<ColumnMap>(&text)) {
                 Ok(m) => (m, "given"),
                 Err(e) => return fail("--column-map", format!("not a column map: {e}")),
             }

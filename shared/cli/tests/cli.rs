@@ -867,6 +867,46 @@ fn ingest_meta_and_linkedin_exports_and_refuse_what_cannot_be_read() {
     assert!(!empty.path().join("panels").join("demo").join("drop").exists());
 }
 
+/// A map written by hand names the columns as a person would (`day`, `cost`, `impr.`): each is
+/// the export's column of that name without regard to case, spaces or underscores, the header
+/// is found below the title lines by it, and the records are those of the map as the header
+/// writes it. A file connection holding its map (an entry of a connections file) is taken too.
+#[test]
+fn ingest_reads_a_map_written_as_a_person_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = export("google_ads_campaign_report.csv");
+    let ingest = |store: &str, map: &str| {
+        let path = dir.path().join(format!("{store}.json"));
+        std::fs::write(&path, map).unwrap();
+        let d = dir.path().join(store);
+        liftos(&[
+            "ingest",
+            &file,
+            "--platform",
+            "google_ads",
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--column-map",
+            path.to_str().unwrap(),
+        ])
+    };
+    let exact = r#"{"date": "Day", "campaign_id": "Campaign ID", "spend": "Cost", "impressions": "Impr.", "clicks": "Clicks", "revenue": "Conv. value"}"#;
+    let (code, want) = ingest("exact", exact);
+    assert_eq!((code, want["stored"].as_u64()), (0, Some(168)), "{want}");
+    let loose = r#"{"date": "day", "campaign_id": "campaign_id", "spend": "COST", "impressions": "impr.", "clicks": "clicks", "revenue": "conv value"}"#;
+    let wrapped =
+        format!(r#"{{"id": "google-ads-ui", "kind": "file", "platform": "google_ads", "column_map": {exact}}}"#);
+    for (store, map) in [("loose", loose), ("wrapped", wrapped.as_str())] {
+        let (code, v) = ingest(store, map);
+        assert_eq!(code, 0, "{store}: {v}");
+        assert_eq!(v["column_map_source"], "given");
+        assert_eq!(v["stored"], want["stored"], "{store}: {v}");
+        for key in ["records", "quality_score", "quality_components", "rejected", "treatments", "confounders"] {
+            assert_eq!(v["batches"][0][key], want["batches"][0][key], "{store}: {key}");
+        }
+    }
+}
+
 /// A Meta export saved from Excel: its 18-digit campaign ids written as `1.20210000000000E+17`,
 /// their last digits lost. Refused naming `--column-map` and the row, nothing stored (read as
 /// numbers, two campaigns fell together as one id and every row of the second was a "duplicate",

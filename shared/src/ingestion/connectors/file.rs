@@ -38,6 +38,38 @@ pub struct ColumnMap {
     pub money_scale: Option<f64>,
 }
 
+impl ColumnMap {
+    /// The map with each column named as the export's header writes it, where a person wrote it
+    /// otherwise (`cost` or `Campaign_ID` for `Cost` and `Campaign ID`: the same name without
+    /// regard to case, spaces or underscores, and only one such column). A name the header holds
+    /// as written, or matches twice or not at all, stays as it is (a missing one is then an error
+    /// listing the export's columns).
+    pub fn resolved(&self, names: &[String]) -> ColumnMap {
+        let name = |wanted: &String| -> String {
+            if names.iter().any(|n| n == wanted) {
+                return wanted.clone();
+            }
+            match names.iter().filter(|n| same_name(n, wanted)).collect::<Vec<_>>()[..] {
+                [one] => one.clone(),
+                _ => wanted.clone(),
+            }
+        };
+        let optional = |o: &Option<String>| o.as_ref().map(name);
+        ColumnMap {
+            date: name(&self.date),
+            campaign_id: name(&self.campaign_id),
+            campaign_name: optional(&self.campaign_name),
+            spend: name(&self.spend),
+            impressions: optional(&self.impressions),
+            clicks: optional(&self.clicks),
+            conversions: optional(&self.conversions),
+            revenue: optional(&self.revenue),
+            date_format: self.date_format.clone(),
+            money_scale: self.money_scale,
+        }
+    }
+}
+
 /// A row of the export that could not be read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BadRow {
@@ -82,7 +114,10 @@ pub fn parse(conn: &Connection, table: &Table) -> Result<(PlatformBatch, Vec<Bad
 /// fails the whole file (nothing in it can be read). Totals rows (`Total: Account`) are skipped;
 /// money may carry a currency sign and thousands separators; `--`, `-` or `–` is no value (0).
 pub fn read_rows(conn: &Connection, table: &Table) -> Result<Parsed, ConnectorError> {
-    let map = conn.column_map.as_ref().ok_or_else(|| ConnectorError::malformed("file", "column_map", "is required"))?;
+    let given =
+        conn.column_map.as_ref().ok_or_else(|| ConnectorError::malformed("file", "column_map", "is required"))?;
+    let resolved = given.resolved(&table.names);
+    let map = &resolved;
     let mut needed = vec![&map.date, &map.campaign_id, &map.spend];
     needed.extend(
         [&map.impressions, &map.clicks, &map.conversions, &map.revenue, &map.campaign_name].into_iter().flatten(),
@@ -433,8 +468,9 @@ pub fn scientific_id_columns(text: &[u8], map: Option<&ColumnMap>) -> Result<Vec
     let header = reader.byte_headers().map_err(|e| e.to_string())?.clone();
     let name = |c: usize| String::from_utf8_lossy(header.get(c).unwrap_or_default()).trim().to_string();
     let mapped = map.map(|m| m.campaign_id.trim());
-    let ids: Vec<usize> =
-        (0..header.len()).filter(|&c| is_id_name(&name(c)) || mapped == Some(name(c).as_str())).collect();
+    let ids: Vec<usize> = (0..header.len())
+        .filter(|&c| is_id_name(&name(c)) || mapped.is_some_and(|m| m == name(c) || same_name(&name(c), m)))
+        .collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -881,7 +917,7 @@ pub fn header_start(bytes: &[u8], date_column: Option<&str>) -> (usize, usize) {
             .map(|c| c.trim().trim_matches('"').to_string())
             .collect();
         let found = match date_column {
-            Some(d) => cells.iter().any(|c| c == d),
+            Some(d) => cells.iter().any(|c| c == d || same_name(c, d)),
             None => cells.iter().any(|c| is_date_name(c)),
         };
         if found && cells.len() > 1 {
@@ -2333,6 +2369,35 @@ mod tests {
         assert_eq!(t.labels("Campaign Name").unwrap(), vec!["Lead Gen, \"US\"", "Brand"]);
         // (read as the number it shows)
         assert_eq!(t.numeric("Total Spent").unwrap().to_vec(), vec![1024.5, 99.0]);
+    }
+
+    #[test]
+    fn a_map_names_columns_as_a_person_writes_them() {
+        let names: Vec<String> = ["Day", "Campaign ID", "Cost", "Impr.", "cost", "Clicks", "Conv. value"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let map: ColumnMap = serde_json::from_str(
+            r#"{"date": "day", "campaign_id": "campaign_id", "spend": "Cost", "impressions": "IMPR.",
+                "clicks": "Clicks", "revenue": "conv value", "conversions": "Conversions", "date_format": "%Y-%m-%d"}"#,
+        )
+        .unwrap();
+        let r = map.resolved(&names);
+        assert_eq!((r.date.as_str(), r.campaign_id.as_str()), ("Day", "Campaign ID"));
+        // the name as written wins over another spelling of it
+        assert_eq!(r.spend, "Cost");
+        assert_eq!((r.impressions.as_deref(), r.clicks.as_deref()), (Some("Impr."), Some("Clicks")));
+        assert_eq!(r.revenue.as_deref(), Some("Conv. value"));
+        // not in the export: left as written, for the error to list the export's columns
+        assert_eq!(r.conversions.as_deref(), Some("Conversions"));
+        assert_eq!(r.date_format.as_deref(), Some("%Y-%m-%d"));
+        // two columns of the same name but for case: neither is chosen
+        let twice = ColumnMap { spend: "COST".into(), ..map };
+        assert_eq!(twice.resolved(&names).spend, "COST");
+        // the header is found below title lines by the map's date column as written
+        let text = b"Campaign report\n\"Oct 1 - Oct 2\"\nDay,Cost\n2026-10-01,5\n";
+        assert_eq!(header_start(text, Some("day")), (32, 2));
+        assert_eq!(header_start(text, Some("Day")), (32, 2));
     }
 
     #[test]
