@@ -1608,17 +1608,55 @@ struct PipelineArgs {
 }
 
 /// The connections file: `config/connections.json`'s format, file connections with a `path`.
+/// A connection's `platform` and `kind` as a person writes them (`Google Ads`, `Meta`, `File`;
+/// see [`Platform::from_name`](liftos::domain::Platform::from_name)), made the names the
+/// connection format takes; a connection with a `path` and no `kind` is a file connection.
+fn named_as_people_write_them(
+    o: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), (&'static str, liftos::domain::ValidationError)> {
+    use liftos::domain::Platform;
+    if let Some(serde_json::Value::String(p)) = o.get("platform") {
+        let p = Platform::from_name(p).map_err(|e| ("platform", e))?;
+        o.insert("platform".into(), p.as_str().into());
+    }
+    match o.get("kind") {
+        Some(serde_json::Value::String(k)) => {
+            let kind = match k.trim().to_lowercase().as_str() {
+                "file" | "files" | "export" => "file".to_string(),
+                // an API connection's kind is its platform's name
+                other => Platform::from_name(other).map_or(k.clone(), |p| p.as_str().to_string()),
+            };
+            o.insert("kind".into(), kind.into());
+        }
+        None if o.contains_key("path") => {
+            o.insert("kind".into(), "file".into());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn read_connections(
     path: &std::path::Path,
 ) -> Result<(Vec<liftos::ingestion::connectors::Connection>, Vec<liftos::service::pipeline::ExportFile>), ExitCode> {
     use liftos::ingestion::connectors::{Connection, ConnectorKind};
     let text = std::fs::read_to_string(path).map_err(|e| fail("--connections", format!("{}: {e}", path.display())))?;
-    let list: Vec<serde_json::Value> = serde_json::from_str(&text)
-        .map_err(|e| fail("--connections", format!("not a JSON list of connections: {e}")))?;
+    // a list, or an object holding it under `connections`
+    let list: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(mut o)) if o.get("connections").is_some_and(serde_json::Value::is_array) => {
+            serde_json::from_value(o.remove("connections").unwrap_or_default())
+        }
+        Ok(v) => serde_json::from_value(v),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| fail("--connections", format!("not a JSON list of connections: {e}")))?;
     let base = path.parent().unwrap_or(std::path::Path::new("."));
     let (mut conns, mut files) = (Vec::new(), Vec::new());
     for (i, mut v) in list.into_iter().enumerate() {
         let at = |f: &str| format!("--connections[{i}].{f}");
+        if let Some(o) = v.as_object_mut() {
+            named_as_people_write_them(o).map_err(|(field, e)| fail(&at(field), e))?;
+        }
         let local = v.as_object_mut().and_then(|o| o.remove("path"));
         let mut conn: Connection = serde_json::from_value(v).map_err(|e| fail(&format!("--connections[{i}]"), e))?;
         let first_file = files.len();

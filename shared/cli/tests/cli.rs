@@ -645,7 +645,7 @@ fn ingest_a_google_ads_export_as_downloaded() {
     // A platform with no connector of its own is pointed to `other`; nothing is stored.
     let (code, e) = liftos(&["ingest", &file, "--platform", "Microsoft Advertising", "--data-dir", d]);
     assert_eq!((code, &e["field"]), (2, &serde_json::json!("--platform")), "{e}");
-    assert!(e["message"].as_str().unwrap().contains("read with --platform other"), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("read as other (--platform other)"), "{e}");
 }
 
 /// Rows that read but cannot be used, rejected by the quality screen and not by the reader: a
@@ -1282,7 +1282,8 @@ fn ingest_an_excel_workbook_export() {
     assert_eq!((code, v["stored"].as_u64()), (0, Some(168)), "nothing was stored from the damaged workbook: {v}");
 }
 
-/// File connections without a column map: each is recognised from its export's header, as
+/// File connections without a column map (in a connections file written by hand: the list under
+/// `connections`, `Google Ads` and `Meta`, a kind left out): each is recognised from its export's header, as
 /// `liftos ingest` does (the same records as with the map written out); an export whose header
 /// names nothing known is refused naming the connection's column_map. A KPI on days the
 /// platforms have no records for: no plan, and the note says which days each series covers.
@@ -1295,10 +1296,12 @@ fn pipeline_connections_without_column_maps() {
         let at = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(export(name));
         at.canonicalize().unwrap().to_str().unwrap().to_string()
     };
-    let list = serde_json::json!([
-        {"id": "gads", "kind": "file", "platform": "google_ads", "path": fixture("google_ads_campaign_report.csv")},
-        {"id": "meta", "kind": "file", "platform": "meta", "path": fixture("meta_ads_manager_export.csv")},
-    ]);
+    // the list under `connections`, the platforms and kinds as people write them, a file
+    // connection known by its path
+    let list = serde_json::json!({"connections": [
+        {"id": "gads", "kind": "File", "platform": "Google Ads", "path": fixture("google_ads_campaign_report.csv")},
+        {"id": "meta", "platform": "Meta", "path": fixture("meta_ads_manager_export.csv")},
+    ]});
     std::fs::write(&conns, list.to_string()).unwrap();
     let kpi = dir.path().join("kpi.csv");
     // the main job on a KPI file, and its note on why there is no budget plan
@@ -1338,6 +1341,11 @@ fn pipeline_connections_without_column_maps() {
     let (code, v) = liftos(&["pipeline", "--connections", conns.to_str().unwrap(), "--data-dir", d.to_str().unwrap()]);
     assert_eq!((code, v["field"].as_str()), (2, Some("--connections[0].column_map")), "{v}");
     assert!(v["message"].as_str().unwrap().contains("when, what"), "{v}");
+    let list = serde_json::json!([{"id": "x", "kind": "file", "platform": "Bing Ads", "path": "odd.csv"}]);
+    std::fs::write(&conns, list.to_string()).unwrap();
+    let (code, v) = liftos(&["pipeline", "--connections", conns.to_str().unwrap(), "--data-dir", d.to_str().unwrap()]);
+    assert_eq!((code, v["field"].as_str()), (2, Some("--connections[0].platform")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("read as other"), "{v}");
 }
 
 /// The main job on a user's own exports: three file connections and the shop's own revenue.

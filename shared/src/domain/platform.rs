@@ -62,7 +62,7 @@ impl Platform {
         };
         found.ok_or_else(|| {
             let hint = if READ_AS_OTHER.contains(&key) {
-                format!("{s:?} has no platform of its own here: its export is read with --platform other")
+                format!("{s:?} has no platform of its own here: its export is read as other (--platform other)")
             } else {
                 format!("unknown platform {s:?}; expected one of meta, google_ads, tiktok, linkedin, snapchat, other")
             };
@@ -127,7 +127,7 @@ mod tests {
         for name in ["Microsoft Advertising", "bing ads", "Pinterest", "amazon-ads"] {
             let e = Platform::from_name(name).unwrap_err();
             assert_eq!(e.field(), "platform");
-            assert!(e.to_string().contains("read with --platform other"), "{name}: {e}");
+            assert!(e.to_string().contains("read as other (--platform other)"), "{name}: {e}");
         }
         for name in ["myspace", "", "ads", "metaverse"] {
             assert!(Platform::from_name(name).unwrap_err().to_string().contains("expected one of meta"), "{name}");
