@@ -201,7 +201,9 @@ PY
 # CSV, fitting and printing, against the anchor reading the same CSV with pandas and fitting, each
 # in fresh processes, with peak memory; e2e.py writes $OUT/e2e.json and prints its table.
 E2E=""
+# (with TWFE, the same panel with named units and dated periods, as a geo panel is written)
 for n in $NAMES; do case " twfe cs iv rd pc aipw " in *" $n "*) E2E="$E2E $n" ;; esac; done
+case " $E2E " in *" twfe "*) E2E="$E2E twfe_named" ;; esac
 if [ -n "$E2E" ]; then
   [ -f "$DATA/aipw.csv" ] || "$VENV/bin/python" -c "$AIPW_PY" "$DATA" "$OUT"
   cargo build -q --release --locked -p liftos-cli --bin liftos

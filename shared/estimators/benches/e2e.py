@@ -1,7 +1,10 @@
 """End to end, as a user runs it: the whole `liftos estimate` process (read the CSV, fit, print
 the JSON) against the anchor reading the same CSV with pandas and fitting, in one session.
 
-Usage: python e2e.py DATA_DIR OUT_DIR LIFTOS_BINARY [twfe cs iv rd pc aipw]
+Usage: python e2e.py DATA_DIR OUT_DIR LIFTOS_BINARY [twfe twfe_named cs iv rd pc aipw]
+
+`twfe_named` is the TWFE panel as a marketer's geo panel is written: the units named
+(`geo_00042`) and the periods dated (`2020-01-01`), made from twfe.csv when it is missing.
 
 Each side runs E2E_ROUNDS times (default 5), each in a fresh process, the sides taking turns
 after both files were read once into the page cache and one untimed round; the figure is the
@@ -20,13 +23,14 @@ import time
 
 data, out, liftos = sys.argv[1], sys.argv[2], sys.argv[3]
 ROUNDS = int(os.environ.get("E2E_ROUNDS", "5"))
-names = sys.argv[4:] or ["twfe", "cs", "iv", "rd", "pc", "aipw"]
+names = sys.argv[4:] or ["twfe", "twfe_named", "cs", "iv", "rd", "pc", "aipw"]
 
-FILES = {"twfe": "twfe.csv", "cs": "staggered.csv", "iv": "iv.csv", "rd": "rd.csv", "pc": "dag.csv", "aipw": "aipw.csv"}
+FILES = {"twfe": "twfe.csv", "twfe_named": "twfe_named.csv", "cs": "staggered.csv", "iv": "iv.csv", "rd": "rd.csv", "pc": "dag.csv", "aipw": "aipw.csv"}
 W = ",".join(f"w{i}" for i in range(10))
 X = ",".join(f"x{i}" for i in range(10))
 LIFTOS = {
     "twfe": ["estimate", "did", "--unit", "unit", "--time", "time", "--outcome", "y", "--treatment", "D", "--cluster", "unit"],
+    "twfe_named": ["estimate", "did", "--unit", "unit", "--time", "time", "--outcome", "y", "--treatment", "D", "--cluster", "unit"],
     "cs": ["estimate", "did", "--unit", "id", "--time", "t", "--outcome", "y", "--cohort", "g"],
     "iv": ["estimate", "iv", "--outcome", "y", "--endogenous", "x", "--instruments", "z1,z2", "--controls", W, "--se", "robust"],
     "rd": ["estimate", "rdd", "--outcome", "y", "--running", "x", "--cutoff", "0"],
@@ -36,6 +40,12 @@ LIFTOS = {
 # The anchor's read and fit; `warm` runs first on a small sample and is not timed.
 ANCHOR = {
     "twfe": ("pyfixest feols", """
+import pyfixest as pf
+def warm(d): pf.feols("y ~ D | unit + time", data=d, vcov={"CRV1": "unit"})
+def fit(d):
+    m = pf.feols("y ~ D | unit + time", data=d, vcov={"CRV1": "unit"}); return float(m.coef()["D"])
+"""),
+    "twfe_named": ("pyfixest feols", """
 import pyfixest as pf
 def warm(d): pf.feols("y ~ D | unit + time", data=d, vcov={"CRV1": "unit"})
 def fit(d):
@@ -114,9 +124,27 @@ def liftos_estimate(name, stdout):
     return float(r.get("estimate", float("nan")))
 
 
+def named_panel(src, dst):
+    """twfe.csv with its units named and its periods dated (day t after 2020-01-01)."""
+    import datetime
+    base = datetime.date(2020, 1, 1)
+    dates = {}
+    with open(src) as f, open(dst + ".tmp", "w") as g:
+        f.readline()
+        g.write("unit,time,D,y\n")
+        for line in f:
+            u, t, d, y = line.rstrip("\n").split(",")
+            if t not in dates:
+                dates[t] = (base + datetime.timedelta(int(t))).isoformat()
+            g.write(f"geo_{int(u):05d},{dates[t]},{d},{y}\n")
+    os.replace(dst + ".tmp", dst)
+
+
 report = {}
 for n in names:
     path = os.path.join(data, FILES[n])
+    if n == "twfe_named" and not os.path.exists(path) and os.path.exists(os.path.join(data, "twfe.csv")):
+        named_panel(os.path.join(data, "twfe.csv"), path)
     if not os.path.exists(path):
         print(f"{n}: {path} missing (run anchors.sh {n} first)", file=sys.stderr)
         continue

@@ -602,9 +602,10 @@ const CONTROL_GROUPS: [&str; 13] = [
 
 /// The distinct groups of a column of text (case aside, in their order; empty cells are none),
 /// up to three: two are a treatment's groups.
-fn groups_of(v: &[String]) -> Vec<&str> {
+fn groups_of(v: &liftos_estimators::data::Texts) -> Vec<&str> {
     let mut groups: Vec<&str> = Vec::new();
-    for s in v.iter().map(|s| s.trim()).filter(|s| !liftos_estimators::data::empty_cell(s)) {
+    // the distinct values in order of first appearance: the rows' groups in that order
+    for s in v.levels().iter().map(|s| s.trim()).filter(|s| !liftos_estimators::data::empty_cell(s)) {
         if !groups.iter().any(|g| g.eq_ignore_ascii_case(s)) {
             groups.push(s);
             if groups.len() > 2 {
@@ -1669,7 +1670,7 @@ mod tests {
         assert!(answers >= 2, "the first two cases have answers");
         let with_text = Table::from_columns(vec![
             ("y", Column::Num(vec![1.0, 2.0, 3.0])),
-            ("x", Column::Text(vec!["a".into(), "b".into(), "c".into()])),
+            ("x", Column::Text(["a", "b", "c"].iter().collect())),
         ]);
         let r = req(serde_json::json!({"outcome": "y", "endogenous": ["x"], "instruments": ["y"], "controls": []}));
         assert_eq!(json(iv(with_text.clone(), &r)), json(iv(&with_text, &r)));

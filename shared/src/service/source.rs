@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::ServiceError;
 use crate::domain::{DateRange, OrgId, Platform, TreatmentGroup, ValidationError};
 use crate::storage::{PageRequest, PanelStore, RecordQuery, RecordStore};
-use liftos_estimators::data::{Column, Table, EXACT_INTEGERS};
+use liftos_estimators::data::{Column, Table, Texts, TextsBuilder, EXACT_INTEGERS};
 
 /// The most values (rows x columns) read from one Parquet file.
 pub const MAX_PARQUET_CELLS: usize = 200_000_000;
@@ -363,7 +363,7 @@ fn build_table(names: Vec<String>, cols: Vec<Vec<Cell>>) -> Table {
         let col = if numeric {
             Column::Num(cells.iter().map(|c| if let Cell::Num(x) = c { *x } else { f64::NAN }).collect())
         } else {
-            let text: Vec<String> = cells
+            let text: Texts = cells
                 .into_iter()
                 .map(|c| match c {
                     Cell::Num(x) => x.to_string(),
@@ -388,7 +388,7 @@ fn build_table(names: Vec<String>, cols: Vec<Vec<Cell>>) -> Table {
 
 /// A column of strings as a CSV's is read: flags (`Yes`, `No`, `TRUE`: 1 and 0; true), numbers as
 /// a spreadsheet shows them (`$1,234.50`, `2.20%`), or text.
-fn text_column(text: Vec<String>) -> (Column, bool) {
+fn text_column(text: Texts) -> (Column, bool) {
     match liftos_estimators::data::booleans(&text) {
         Some(x) => (Column::Num(x), true),
         None => match liftos_estimators::data::formatted_numbers(&text) {
@@ -606,8 +606,9 @@ fn parquet_columns<R: parquet::file::reader::ChunkReader + 'static>(
     let reserve = rows.min(1 << 22);
     let mut nums: Vec<Vec<f64>> =
         (0..n_top).map(|c| if text[c] || !read[c] { vec![] } else { Vec::with_capacity(reserve) }).collect();
-    let mut texts: Vec<Vec<String>> =
-        (0..n_top).map(|c| if text[c] && read[c] { Vec::with_capacity(reserve) } else { vec![] }).collect();
+    let mut texts: Vec<TextsBuilder> = (0..n_top)
+        .map(|c| if text[c] && read[c] { TextsBuilder::with_capacity(reserve) } else { TextsBuilder::default() })
+        .collect();
     let mut group_rows = 0usize;
     for g in 0..reader.num_row_groups() {
         let n = meta.row_group(g).num_rows().max(0) as usize;
@@ -646,7 +647,7 @@ fn parquet_columns<R: parquet::file::reader::ChunkReader + 'static>(
         .filter(|(_, r)| **r)
         .map(|((name, ((v, s), t)), _)| {
             let col = if t {
-                let (col, flag) = text_column(s);
+                let (col, flag) = text_column(s.finish());
                 if flag {
                     flags.push(name.clone());
                 }
@@ -671,7 +672,7 @@ fn read_parquet_column(
     n: usize,
     max_def: i16,
     num: &mut Vec<f64>,
-    txt: &mut Vec<String>,
+    txt: &mut TextsBuilder,
 ) -> parquet::errors::Result<bool> {
     use parquet::column::reader::ColumnReader;
     let mut defs: Vec<i16> = Vec::new();
@@ -771,11 +772,27 @@ fn read_parquet_column(
         ColumnReader::ByteArrayColumnReader(mut r) => {
             let mut vals = Vec::with_capacity(n.min(1 << 22));
             read_all!(r, &mut vals);
-            let start = txt.len();
-            for b in &vals {
-                txt.push(b.as_utf8()?.to_string());
+            // each value looked up among the column's, none copied a row (a `String` a row made
+            // a panel's named units and dated periods several times the size of its numbers);
+            // a null is an empty cell
+            if max_def > 0 && defs.iter().filter(|&&d| d == max_def).count() != vals.len() {
+                return Err(parquet::errors::ParquetError::General(
+                    "a column's definition levels and values disagree".into(),
+                ));
             }
-            spread(txt, start, &defs, max_def, String::new())?;
+            if max_def == 0 || vals.len() == defs.len() {
+                for b in &vals {
+                    txt.push(b.as_utf8()?);
+                }
+            } else {
+                let mut v = vals.iter();
+                for &d in &defs {
+                    match (d == max_def).then(|| v.next()).flatten() {
+                        Some(b) => txt.push(b.as_utf8()?),
+                        None => txt.push(""),
+                    }
+                }
+            }
         }
         _ => return Ok(false),
     }
@@ -959,9 +976,9 @@ pub async fn table_from_records(
         treat.push(f64::from(u8::from(d && p)));
     }
     let mut cols = vec![
-        ("unit", Column::Text(unit)),
-        ("platform", Column::Text(platform)),
-        ("date", Column::Text(date)),
+        ("unit", Column::Text(unit.into())),
+        ("platform", Column::Text(platform.into())),
+        ("date", Column::Text(date.into())),
         ("time", Column::Num(time)),
     ];
     let mut metrics = metrics.into_iter();

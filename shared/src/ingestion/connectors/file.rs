@@ -86,7 +86,7 @@ pub struct BadRow {
 fn column_cell(c: &Column, i: usize) -> Option<Cow<'_, str>> {
     match c {
         Column::Num(v) => v.get(i).filter(|x| x.is_finite()).map(|x| Cow::Owned(x.to_string())),
-        Column::Text(v) => v.get(i).map(|s| Cow::Borrowed(s.as_str())),
+        Column::Text(v) => v.get(i).map(Cow::Borrowed),
     }
 }
 
