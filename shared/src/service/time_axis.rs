@@ -792,15 +792,11 @@ mod tests {
     fn parquet_date_columns_are_dates() {
         use crate::api::causal::PanelFormat;
         use parquet::data_type::{DoubleType, Int32Type};
-        use parquet::file::writer::SerializedFileWriter;
-        let schema = std::sync::Arc::new(
-            parquet::schema::parser::parse_message_type(
-                "message m { required int32 day (DATE); optional int32 first (DATE); required double y; }",
-            )
-            .unwrap(),
-        );
         let mut out = Vec::new();
-        let mut w = SerializedFileWriter::new(&mut out, schema, Default::default()).unwrap();
+        let mut w = crate::service::source::parquet_writer(
+            &mut out,
+            "message m { required int32 day (DATE); optional int32 first (DATE); required double y; }",
+        );
         let mut rg = w.next_row_group().unwrap();
         // 2026-09-01 is day 20,697: weeks 1, 2 and 4 (week 3 missing); the cohort week 2 or none
         let days = [20_697, 20_704, 20_718, 20_697, 20_704, 20_718];
