@@ -151,79 +151,35 @@ crate::names! {
     /// The local-polynomial kernel.
     pub enum KernelName { Triangular = "triangular" | "tri", Uniform = "uniform" | "uni", Epanechnikov = "epanechnikov" | "epa" }
     expected "triangular, uniform or epanechnikov"
-}
-
-impl From<KernelName> for Kernel {
-    fn from(k: KernelName) -> Self {
-        match k {
-            KernelName::Triangular => Kernel::Triangular,
-            KernelName::Uniform => Kernel::Uniform,
-            KernelName::Epanechnikov => Kernel::Epanechnikov,
-        }
-    }
+    into Kernel
 }
 
 crate::names! {
     /// rdrobust's bandwidth selector.
     pub enum BandwidthSelector { Mserd = "mserd", Msetwo = "msetwo", Msesum = "msesum" }
     expected "mserd, msetwo or msesum"
-}
-
-impl From<BandwidthSelector> for BwSelect {
-    fn from(b: BandwidthSelector) -> Self {
-        match b {
-            BandwidthSelector::Mserd => BwSelect::Mserd,
-            BandwidthSelector::Msetwo => BwSelect::Msetwo,
-            BandwidthSelector::Msesum => BwSelect::Msesum,
-        }
-    }
+    into BwSelect
 }
 
 crate::names! {
     /// Treatment-effect estimator under measured confounding.
     pub enum EffectMethodName { Regression = "regression" | "reg", Ipw = "ipw", Aipw = "aipw" | "dr" }
     expected "regression, ipw or aipw"
-}
-
-impl From<EffectMethodName> for EffectMethod {
-    fn from(m: EffectMethodName) -> Self {
-        match m {
-            EffectMethodName::Regression => EffectMethod::Regression,
-            EffectMethodName::Ipw => EffectMethod::Ipw,
-            EffectMethodName::Aipw => EffectMethod::Aipw,
-        }
-    }
+    into EffectMethod
 }
 
 crate::names! {
     /// Synthetic DiD's standard error.
     pub enum SdidSeName { Placebo = "placebo", Bootstrap = "bootstrap", Jackknife = "jackknife" }
     expected "placebo, bootstrap or jackknife"
-}
-
-impl From<SdidSeName> for SdidSe {
-    fn from(m: SdidSeName) -> Self {
-        match m {
-            SdidSeName::Placebo => SdidSe::Placebo,
-            SdidSeName::Bootstrap => SdidSe::Bootstrap,
-            SdidSeName::Jackknife => SdidSe::Jackknife,
-        }
-    }
+    into SdidSe
 }
 
 crate::names! {
     /// The target population of a treatment effect.
     pub enum EstimandName { Ate = "ate", Att = "att" }
     expected "ate or att"
-}
-
-impl From<EstimandName> for Estimand {
-    fn from(e: EstimandName) -> Self {
-        match e {
-            EstimandName::Ate => Estimand::Ate,
-            EstimandName::Att => Estimand::Att,
-        }
-    }
+    into Estimand
 }
 
 crate::names! {

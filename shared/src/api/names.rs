@@ -2,9 +2,35 @@
 //! or an alias with an error that lists the choices, written as the name, and described in the
 //! API document as a string enum. Parsing happens once, at the edge (HTTP body, query, CLI flag).
 
-/// `names! { /// doc  pub enum Kernel { Triangular = "triangular" | "tri", ... } expected "..." }`
+/// `names! { /// doc  pub enum KernelName { Triangular = "triangular" | "tri", ... } expected "..." }`;
+/// a last line `into Kernel` adds `From<KernelName> for Kernel`, variant by variant (the same
+/// variant names).
 #[macro_export]
 macro_rules! names {
+    (
+        $(#[$m:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vm:meta])* $var:ident = $s:literal $(| $alias:literal)*),+ $(,)?
+        }
+        expected $expected:literal
+        into $target:ident
+    ) => {
+        $crate::names! {
+            $(#[$m])*
+            $vis enum $name {
+                $($(#[$vm])* $var = $s $(| $alias)*),+
+            }
+            expected $expected
+        }
+
+        impl From<$name> for $target {
+            fn from(v: $name) -> Self {
+                match v {
+                    $($name::$var => $target::$var),+
+                }
+            }
+        }
+    };
     (
         $(#[$m:meta])*
         $vis:vis enum $name:ident {
@@ -79,6 +105,26 @@ mod tests {
         /// A test set.
         pub enum Colour { Red = "red" | "r", Dark = "dark-blue" }
         expected "red or dark-blue"
+    }
+
+    /// The type a set of names stands for, with the same variants.
+    #[derive(Debug, PartialEq)]
+    enum Paint {
+        Red,
+        Dark,
+    }
+
+    names! {
+        /// A set that converts into the type it names.
+        pub enum PaintName { Red = "red", Dark = "dark" }
+        expected "red or dark"
+        into Paint
+    }
+
+    #[test]
+    fn a_set_with_into_converts_variant_by_variant() {
+        assert_eq!(Paint::from(PaintName::Red), Paint::Red);
+        assert_eq!(Paint::from("dark".parse::<PaintName>().unwrap()), Paint::Dark);
     }
 
     #[test]
