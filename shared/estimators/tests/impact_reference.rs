@@ -146,6 +146,15 @@ fn missing_periods_match_statsmodels_missing_observations() {
     sparse.treatment_time = 1000;
     let e = impact::fit(&sparse, &ImpactSettings::default()).unwrap_err().to_string();
     assert!(e.contains("have no row; the time column must number consecutive periods"), "{e}");
+    // A panel (every period once per unit) is refused as one: more rows than periods.
+    let mut panel = x.clone();
+    panel.time = x.time.iter().chain(&x.time).copied().collect();
+    panel.outcome = panel.time.iter().map(|&t| t as f64).collect();
+    panel.controls = x.controls.iter().map(|(n, _)| (n.clone(), vec![1.0; panel.time.len()])).collect();
+    let e = impact::fit(&panel, &ImpactSettings::default()).unwrap_err().to_string();
+    let (rows, periods) = (panel.time.len(), x.time.iter().max().unwrap() - x.time.iter().min().unwrap() + 1);
+    assert!(e.starts_with("time: rows 1 and "), "{e}");
+    assert!(e.contains(&format!("({rows} rows for {periods} periods: the model reads one series")), "{e}");
 }
 
 const SPECS: [(&str, ImpactSettings); 3] = [

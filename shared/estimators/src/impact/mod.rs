@@ -491,7 +491,8 @@ fn prepare(input: &ImpactInput, s: &ImpactSettings) -> Result<(Spec, Grid), Impa
     if len > MAX_PERIODS {
         return Err(invalid("time", format!("time: {first} to {last} is more than {MAX_PERIODS} periods")));
     }
-    if len - n > n {
+    // more rows than periods: some period repeats (said below, with its rows)
+    if len.saturating_sub(n) > n {
         return Err(invalid(
             "time",
             format!(
@@ -508,7 +509,19 @@ fn prepare(input: &ImpactInput, s: &ImpactSettings) -> Result<(Spec, Grid), Impa
         if row_of[slot] != usize::MAX {
             return Err(invalid(
                 "time",
-                format!("time: rows {} and {} are the same period ({t}): one row per period", row_of[slot] + 1, i + 1),
+                format!(
+                    "time: rows {} and {} are the same period ({t}): one row per period{}",
+                    row_of[slot] + 1,
+                    i + 1,
+                    if n > len {
+                        format!(
+                            " ({n} rows for {len} periods: the model reads one series; a panel of several units is \
+                             for sdid, synth or geo-readout, or sum its units per period first)"
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
             ));
         }
         row_of[slot] = i;
