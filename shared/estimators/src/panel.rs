@@ -198,6 +198,28 @@ pub struct NotConverged {
     pub iterations: usize,
 }
 
+/// The share of a regressor's variation the fixed effects leave, at most which the regressor
+/// counts as absorbed by them (fixest's and pyfixest's `collin_tol`, 1e-10). What is left of an
+/// absorbed column is the within transformation's rounding (1e-13 of its scale, squared); a
+/// regressor with any identifying variation keeps far more (one informative cell of a panel of n
+/// rows keeps about 1/n of it).
+const ABSORBED: f64 = 1e-10;
+
+/// Σ (xᵢ − x̄)²: a regressor's variation before the fixed effects are removed.
+pub fn centered_sum_of_squares(col: ndarray::ArrayView1<f64>) -> f64 {
+    let n = col.len().max(1) as f64;
+    let mean = col.sum() / n;
+    col.iter().map(|v| (v - mean) * (v - mean)).sum()
+}
+
+/// Whether the fixed effects absorbed a regressor: its sum of squares after demeaning is at most
+/// [`ABSORBED`] of its variation before (`before`, [`centered_sum_of_squares`]). A coefficient
+/// fitted on such a column is rounding error (an "estimate" with a standard error of 10^14), so
+/// the fit refuses it, as fixest removes it.
+pub fn absorbed(before: f64, demeaned: ndarray::ArrayView1<f64>) -> bool {
+    demeaned.dot(&demeaned) <= ABSORBED * before
+}
+
 /// Demean `col` by every fixed effect until a full round changes nothing (relative 1e-13 of the
 /// column's scale). One round is exact for a balanced two-way panel; unbalanced panels need more.
 pub fn demean(mut col: ArrayViewMut1<f64>, fes: &[FixedEffect]) -> Result<usize, NotConverged> {

@@ -220,6 +220,53 @@ fn twfe_input_problems_are_reported() {
     let fit = twfe::fit(&unbalanced, &DidSettings::default()).unwrap();
     assert!(!fit.balanced && fit.within_iterations > 1);
     assert!((fit.inference.estimate + 0.0365).abs() < 0.002);
+
+    // A treatment the unit and period effects absorb: two units, the comparison unit seen only
+    // in the first 3 of 26 periods, the other treated from period 18. Nothing compares treated
+    // and untreated rows within a period; fitting what rounding leaves of the treatment gave an
+    // estimate of 1037 with a standard error of 1.8e14. It is refused, as fixest removes it.
+    let (mut unit, mut time, mut treatment) = (vec![], vec![], vec![]);
+    for t in 0..26 {
+        unit.push(0);
+        time.push(t);
+        treatment.push(if t >= 18 { 1.0 } else { 0.0 });
+    }
+    for t in 0..3 {
+        unit.push(1);
+        time.push(t);
+        treatment.push(0.0);
+    }
+    let outcome: Vec<f64> = (0..unit.len()).map(|i| 1000.0 + 10.0 * time[i] as f64 + (i % 7) as f64).collect();
+    let mut absorbed = PanelInput {
+        unit: unit.clone(),
+        unit_labels: vec!["A".into(), "B".into()],
+        time: time.clone(),
+        outcome: outcome.into(),
+        treatment: treatment.into(),
+        cluster: None,
+    };
+    for settings in [DidSettings::default(), DidSettings { se: SeKind::Hc1, ..DidSettings::default() }] {
+        let e = twfe::fit(&absorbed, &settings).unwrap_err();
+        assert_eq!(e, DidError::Collinear { what: "treatment".into() });
+    }
+    // The comparison unit seen through period 20 compares periods 18 to 20: identified again.
+    for t in 3..21 {
+        absorbed.unit.push(1);
+        absorbed.time.push(t);
+    }
+    let more = absorbed.unit.len() - absorbed.outcome.len();
+    let n = absorbed.outcome.len();
+    absorbed.outcome = absorbed
+        .outcome
+        .iter()
+        .copied()
+        .chain((0..more).map(|i| 990.0 + 10.0 * (3 + i) as f64 + (i % 5) as f64))
+        .collect();
+    absorbed.treatment = absorbed.treatment.iter().copied().chain(std::iter::repeat_n(0.0, more)).collect();
+    assert_eq!(absorbed.outcome.len(), n + more);
+    let fit = twfe::fit(&absorbed, &DidSettings { se: SeKind::Hc1, ..DidSettings::default() }).unwrap();
+    let se = fit.inference.std_error.unwrap();
+    assert!(se.is_finite() && se < 100.0, "{:?}", fit.inference);
 }
 
 /// The wild cluster restricted bootstrap against wildboottest 0.3.2 (PyPI) on the same panel:

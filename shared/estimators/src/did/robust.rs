@@ -195,13 +195,17 @@ fn sun_abraham(
         [FixedEffect::new(input.unit.clone(), c.n_units), FixedEffect::new(c.time_codes.clone(), c.periods.len())];
     let mut y = input.outcome.clone();
     let mut iterations = demean(y.view_mut(), &fes)?;
-    for col in cols.iter_mut() {
+    let collinear =
+        |j: usize| DidError::Collinear { what: format!("cohort {} at event time {}", keys[j].0, keys[j].1) };
+    for (j, col) in cols.iter_mut().enumerate() {
+        let before = crate::panel::centered_sum_of_squares(col.view());
         iterations = iterations.max(demean(col.view_mut(), &fes)?);
+        if crate::panel::absorbed(before, col.view()) {
+            return Err(collinear(j));
+        }
     }
     let x = linalg::stack_columns(&cols);
-    let solved = ols::solve(x.view(), y.view()).map_err(|s| DidError::Collinear {
-        what: format!("cohort {} at event time {}", keys[s.column].0, keys[s.column].1),
-    })?;
+    let solved = ols::solve(x.view(), y.view()).map_err(|s| collinear(s.column))?;
     let mut dof_k = k + c.n_units + c.periods.len() - 1;
     for fe in &fes {
         if fe.nested_in(&cluster.0) {

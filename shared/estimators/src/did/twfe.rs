@@ -364,13 +364,35 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
             Column::Treatment => input.treatment.clone(),
             Column::EventTime(r) => rel.iter().map(|v| if *v == Some(r) { 1.0 } else { 0.0 }).collect(),
         };
-        demean(col.view_mut(), &fes).map(|it| (col, it))
+        // a regressor's variation before the fixed effects take theirs (the outcome's is not needed)
+        let before = match *w {
+            Column::Outcome => f64::INFINITY,
+            _ => crate::panel::centered_sum_of_squares(col.view()),
+        };
+        demean(col.view_mut(), &fes).map(|it| (col, it, before))
     })?;
     drop(rel);
+    let not_identified = |column: usize| {
+        if settings.event_study && first_treated.iter().all(Option::is_some) {
+            // Fully dynamic TWFE needs a comparison group that is never treated.
+            invalid(
+                "treatment",
+                "every unit is treated by the end, so the event-time effects are not identified against a never-treated group: \
+                 use cohort with method imputation (not-yet-treated comparisons) or Callaway-Sant'Anna with control not-yet",
+            )
+        } else {
+            DidError::Collinear { what: names[column].clone() }
+        }
+    };
     let mut iterations = 0;
     let mut cols: Vec<Array1<f64>> = Vec::with_capacity(demeaned.len());
-    for d in demeaned {
-        let (col, it) = d?;
+    for (j, d) in demeaned.into_iter().enumerate() {
+        let (col, it, before) = d?;
+        // the unit and period effects absorbed it: no period compares treated and untreated rows
+        // of units observed in other periods too
+        if j > 0 && crate::panel::absorbed(before, col.view()) {
+            return Err(not_identified(j - 1));
+        }
         iterations = iterations.max(it);
         cols.push(col);
     }
@@ -384,18 +406,7 @@ pub fn fit(input: &PanelInput, settings: &DidSettings) -> Result<DidResult, DidE
             stacked.view()
         }
     };
-    let solved = ols::solve(x, y.view()).map_err(|s| {
-        if settings.event_study && first_treated.iter().all(Option::is_some) {
-            // Fully dynamic TWFE needs a comparison group that is never treated.
-            invalid(
-                "treatment",
-                "every unit is treated by the end, so the event-time effects are not identified against a never-treated group: \
-                 use cohort with method imputation (not-yet-treated comparisons) or Callaway-Sant'Anna with control not-yet",
-            )
-        } else {
-            DidError::Collinear { what: names[s.column].clone() }
-        }
-    })?;
+    let solved = ols::solve(x, y.view()).map_err(|s| not_identified(s.column))?;
 
     // Degrees of freedom counted as pyfixest's k_fixef = "nonnested".
     let k = cols.len();
