@@ -337,3 +337,32 @@ fn flattened_parts_of_a_result_are_read_strictly() {
     assert!(serde_json::from_value::<DidResult>(without(did.clone(), "wild_bootstrap_")).unwrap().wild.is_none());
     assert!(serde_json::from_value::<DidResult>(broken(did, "wild_bootstrap_draws")).is_err());
 }
+
+/// Fewer rows than the widest regression's coefficients plus one (found by the `estimators` fuzz
+/// target: two rows, one instrument, no controls) are refused naming the outcome, not fitted
+/// into an unsigned subtraction that wrapped (a panic with overflow checks, a Wu-Hausman
+/// statistic over 2^64 degrees of freedom without); one row more is fitted.
+#[test]
+fn too_few_rows_for_the_coefficients_are_refused() {
+    let data = |n: usize| {
+        let v = |f: fn(f64) -> f64| (0..n).map(|i| f(i as f64)).collect::<Vec<f64>>();
+        IvInput {
+            outcome: ("y".into(), v(|i| (i * 1.3).sin() + i).into()),
+            endogenous: Columns::new(vec![("x".into(), v(|i| (i * 0.7).cos() + 0.5 * i))]).unwrap(),
+            instruments: Columns::new(vec![("z".into(), v(|i| i * i))]).unwrap(),
+            controls: Columns::new(vec![]).unwrap(),
+            cluster: None,
+        }
+    };
+    for n in 2..=3 {
+        let e = iv::fit(&data(n), &IvSettings::default()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "y: {n} rows for 3 coefficients (the constant, the controls, and the instruments or the endogenous \
+                 regressors with their first-stage residuals): at least 4 rows are needed"
+            )
+        );
+    }
+    assert!(iv::fit(&data(6), &IvSettings::default()).is_ok());
+}

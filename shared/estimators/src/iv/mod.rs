@@ -250,6 +250,20 @@ pub fn fit(input: &IvInput, settings: &IvSettings) -> Result<IvResult, IvError> 
     let q = input.instruments.k();
     let nw = 1 + input.controls.k();
     let l = nw + q;
+    // The widest regression fitted: the first stage (constant, controls, instruments) or the
+    // control function's (constant, controls, endogenous regressors and their residuals); each
+    // needs a residual degree of freedom.
+    let widest = l.max(nw + 2 * p);
+    if n <= widest {
+        return Err(invalid(
+            &input.outcome.0,
+            format!(
+                "{n} rows for {widest} coefficients (the constant, the controls, and the instruments or the endogenous \
+                 regressors with their first-stage residuals): at least {} rows are needed",
+                widest + 1
+            ),
+        ));
+    }
     // All columns as slices, no copy: [1, controls | instruments | endogenous | y]. `Columns`
     // is column-major, so each column is one contiguous run.
     let mut all: Vec<&[f64]> = vec![&one];
