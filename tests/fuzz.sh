@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # libFuzzer (cargo fuzz) over every parser of outside input: panel readers, the connectors'
 # response parsers, every endpoint's request body and query through the real handlers, cursors,
-# time ranges and column-role strings. Each target runs FUZZ_SECONDS (default 10: the short run of
-# tests/run.sh); the corpus is kept in $LIFTOS_CACHE/fuzz-corpus and grows run after run.
+# time ranges, column-role strings, and every estimator on small panels. Each target runs
+# FUZZ_SECONDS (default 10: the short run of tests/run.sh); the corpus is kept in
+# $LIFTOS_CACHE/fuzz-corpus and grows run after run.
 #
 #   FUZZ_SECONDS=600 FUZZ_PROFILE=release bash tests/fuzz.sh   # the longer run (10 minutes a target)
 #   FUZZ_SECONDS=60 bash tests/fuzz.sh request_bodies            # one target
@@ -26,7 +27,7 @@ case "${FUZZ_PROFILE:-dev}" in
 esac
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(panels connector_pages request_bodies cursors time_ranges column_roles)
+  TARGETS=(panels connector_pages request_bodies cursors time_ranges column_roles estimators)
 fi
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=$CACHE/fuzz-target
@@ -64,6 +65,11 @@ for path in glob.glob(os.path.join(root, "tests/fixtures/fuzz/*.bin")):
     name = os.path.basename(path)
     put(name.split("-")[0], name, open(path, "rb").read())
 put("time_ranges", "ok", b"2026-09-01|2026-09-30")
+# a balanced panel of 6 units over 10 periods, units 0 and 1 treated from period 6 (cohort 6)
+put("estimators", "balanced", bytes([0x25]) + b"".join(
+    bytes([u, t, (128 + 8 * u + 4 * t + (16 if u < 2 and t >= 6 else 0) + (t * 7 + u * 3) % 5) % 255,
+           (1 if u < 2 and t >= 6 else 0) | ((5 if u < 2 else 0) << 1), (u * 37 + t * 11) % 256, (u + t) % 7])
+    for u in range(6) for t in range(10)))
 put("column_roles", "ok", b"spend:1980-1988,outcome:1975")
 put("connector_pages", "meta", b"\x00" + json.dumps([{"data": [{"campaign_id": "1", "date_start": "2026-09-01", "spend": "1.5", "actions": [{"action_type": "purchase", "value": "2"}]}]}, {"data": [{"event_type": "update_campaign_budget", "event_time": "2026-09-02T10:00:00+0000", "object_id": "1", "extra_data": "{\"old_value\":100,\"new_value\":130}"}]}]).encode())
 put("connector_pages", "google", b"\x01" + json.dumps([[{"results": [{"campaign": {"id": "1"}, "segments": {"date": "2026-09-01"}, "metrics": {"costMicros": "1500000", "conversions": 2}}]}]]).encode())
